@@ -1,0 +1,65 @@
+// Package testtool finds the real peers that lenetkit's tests compare against
+// (Debian's PyTorch and ONNX for Python, ONNX Runtime for Node.js) and decides
+// what a test does when one is missing: skip with the reason locally, fail
+// when CI=true, because CI installs them and a skip there would hide a gap.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Python is Debian's interpreter, the one python3-torch and python3-onnx
+// install into; a python3 earlier on PATH may lack them.
+const Python = "/usr/bin/python3"
+
+// RequirePython returns the interpreter after checking that it imports every
+// module named, or skips (fails under CI=true) saying which is missing.
+func RequirePython(t testing.TB, modules ...string) string {
+	t.Helper()
+	if _, err := os.Stat(Python); err != nil {
+		missing(t, Python+" not found (install Debian's python3-torch, python3-onnx, python3-pil)")
+	}
+	if len(modules) > 0 {
+		code := "import " + strings.Join(modules, ", ")
+		if out, err := exec.Command(Python, "-c", code).CombinedOutput(); err != nil {
+			missing(t, "python modules "+strings.Join(modules, ", ")+" unavailable: "+lastLine(string(out)))
+		}
+	}
+	return Python
+}
+
+// RepoRoot is the module root, found from this file's location.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Reference returns the path of a script in reference/.
+func Reference(name string) string { return filepath.Join(RepoRoot(), "reference", name) }
+
+// Testdata returns the path of a fixture in testdata/.
+func Testdata(name string) string { return filepath.Join(RepoRoot(), "testdata", name) }
+
+// Missing skips the test, or fails it when CI=true.
+func Missing(t testing.TB, reason string) { t.Helper(); missing(t, reason) }
+
+func missing(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("required under CI=true: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

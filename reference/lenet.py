@@ -1,0 +1,35 @@
+"""The seed's LeNet, exactly as the notebook behind 99.16 % defines it.
+
+Shared by every reference script: fixtures, peer measurements and the checks
+that real PyTorch loads what lenetkit writes.
+"""
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self, dropout=0.3):
+        super().__init__()
+        self.conv_layers = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.BatchNorm2d(32),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.BatchNorm2d(64),
+            nn.MaxPool2d(4),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.BatchNorm2d(128),
+            nn.MaxPool2d(2),
+        )
+        self.fc_layer = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(512, 64),
+            nn.Dropout1d(dropout),
+            nn.Linear(64, 10),
+        )
+
+    def forward(self, x):
+        return self.fc_layer(self.conv_layers(x))
