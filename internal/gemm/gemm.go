@@ -1,39 +1,66 @@
 // Package gemm multiplies float32 matrices: the one kernel that convolution
 // (through im2col) and the fully connected layers spend their time in.
+//
+// Sgemm packs panels of A and B into contiguous buffers and runs a
+// register-blocked micro-kernel over them. On amd64 the micro-kernels are
+// written in assembly (AVX-512 or AVX2+FMA, picked at run time); elsewhere,
+// or when built with the tag purego, a blocked pure-Go kernel is used.
+// Sgemm runs on the calling goroutine only and may be called from several
+// goroutines at once.
 package gemm
+
+import "fmt"
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is m x n;
 // lda, ldb, ldc are the row strides of A, B and C as stored.
 // When beta is 0, C is overwritten without being read.
+//
+// Like the BLAS routine it mirrors, Sgemm panics when a dimension is
+// negative or a slice or stride is too small for the shape it is given: such
+// a call is a bug in the caller, and the assembly kernels must never be
+// handed memory outside the slices.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	if err := checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc); err != nil {
+		panic(err)
+	}
+	gemm(defaultKernels, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemmRef is the plain triple loop: the oracle every faster path is tested against.
-func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float32
-			for p := 0; p < k; p++ {
-				var av, bv float32
-				if transA {
-					av = a[p*lda+i]
-				} else {
-					av = a[i*lda+p]
-				}
-				if transB {
-					bv = b[j*ldb+p]
-				} else {
-					bv = b[p*ldb+j]
-				}
-				s += av * bv
-			}
-			if beta == 0 {
-				c[i*ldc+j] = alpha * s
-			} else {
-				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
-			}
-		}
+// checkArgs reports whether the slices and strides hold the matrices the
+// shape describes.
+func checkArgs(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int) error {
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("gemm: negative dimension m=%d n=%d k=%d", m, n, k)
 	}
+	aRows, aCols := m, k
+	if transA {
+		aRows, aCols = k, m
+	}
+	bRows, bCols := k, n
+	if transB {
+		bRows, bCols = n, k
+	}
+	if err := checkMatrix("A", aRows, aCols, lenA, lda); err != nil {
+		return err
+	}
+	if err := checkMatrix("B", bRows, bCols, lenB, ldb); err != nil {
+		return err
+	}
+	return checkMatrix("C", m, n, lenC, ldc)
+}
+
+// checkMatrix reports whether a row-major rows x cols matrix with row stride
+// ld fits in a slice of length n.
+func checkMatrix(name string, rows, cols, n, ld int) error {
+	if ld < max(1, cols) {
+		return fmt.Errorf("gemm: %s has %d columns but stride %d", name, cols, ld)
+	}
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	if need := (rows-1)*ld + cols; n < need {
+		return fmt.Errorf("gemm: %s is %dx%d with stride %d, needs %d elements, has %d", name, rows, cols, ld, need, n)
+	}
+	return nil
 }

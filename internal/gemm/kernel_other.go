@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package gemm
+
+// defaultKernels is what Sgemm uses.
+var defaultKernels = goKernels
+
+// asmKernels lists the assembly kernel sets this CPU can run, best first.
+var asmKernels []*kernelSet

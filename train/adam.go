@@ -1,0 +1,46 @@
+package train
+
+import "math"
+
+// Adam is torch.optim.Adam (amsgrad off, single-tensor path) with coupled
+// L2 weight decay: the decay is added to the gradient before the moments,
+// so it reaches BatchNorm parameters and biases too. beta1 is passed per
+// step because OneCycleLR cycles it; the bias correction uses the current
+// beta1, as PyTorch does.
+type Adam struct {
+	Beta2, Eps, WeightDecay float64
+	step                    int
+	m, v                    [][]float32
+}
+
+// NewAdam returns PyTorch's defaults (betas (0.9, 0.999), eps 1e-8) with
+// the given weight decay.
+func NewAdam(weightDecay float64) *Adam {
+	return &Adam{Beta2: 0.999, Eps: 1e-8, WeightDecay: weightDecay}
+}
+
+// Step updates params in place from their gradients.
+func (a *Adam) Step(params, grads [][]float32, lr, beta1 float64) {
+	if a.m == nil {
+		for _, p := range params {
+			a.m = append(a.m, make([]float32, len(p)))
+			a.v = append(a.v, make([]float32, len(p)))
+		}
+	}
+	a.step++
+	bc1 := 1 - math.Pow(beta1, float64(a.step))
+	bc2Sqrt := math.Sqrt(1 - math.Pow(a.Beta2, float64(a.step)))
+	stepSize := float32(lr / bc1)
+	b1, b2 := float32(beta1), float32(a.Beta2)
+	wd, inv, eps := float32(a.WeightDecay), float32(1/bc2Sqrt), float32(a.Eps)
+	for i, p := range params {
+		g, m, v := grads[i], a.m[i], a.v[i]
+		for j := range p {
+			gj := g[j] + wd*p[j]
+			m[j] = b1*m[j] + (1-b1)*gj
+			v[j] = b2*v[j] + (1-b2)*gj*gj
+			denom := float32(math.Sqrt(float64(v[j])))*inv + eps
+			p[j] -= stepSize * m[j] / denom
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package train
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"lenetkit/internal/kernel"
+	"lenetkit/lenet"
+)
+
+// Net is the seed's LeNet as a Gorgonia expression graph with its symbolic
+// gradients, compiled once into a tape machine and run once per step.
+// Parameters live in the state dict given to NewNet: the graph reads them
+// in place, the optimiser updates them in place, and the BatchNorm ops
+// update the running statistics in place.
+type Net struct {
+	g      *G.ExprGraph
+	vm     G.VM
+	batch  int
+	x      []float32
+	ce     *crossEntropyOp
+	logits *linearOp
+	drop   *dropoutOp
+	sd     lenet.StateDict
+	params []*lenet.Tensor // trainable, in state-dict order
+	grads  []*G.Node       // aligned with params
+}
+
+// DropoutMode says what Dropout1d after the first Linear layer zeroes.
+type DropoutMode string
+
+const (
+	// DropoutRow zeroes a sample's whole 64-vector: what nn.Dropout1d does
+	// to an (N, 64) tensor, and what trained the seed's model.
+	DropoutRow DropoutMode = "row"
+	// DropoutElement zeroes single activations, as the seed's prose says.
+	DropoutElement DropoutMode = "element"
+)
+
+// NewNet builds the training graph for batches of the given size. sd must
+// pass lenet.Check; it is used, not copied.
+func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, seed uint64) (*Net, error) {
+	if err := lenet.Check(sd); err != nil {
+		return nil, err
+	}
+	if dropout < 0 || dropout >= 1 {
+		return nil, fmt.Errorf("train: dropout %g outside [0, 1)", dropout)
+	}
+	if mode != DropoutRow && mode != DropoutElement {
+		return nil, fmt.Errorf("train: dropout mode %q is neither %q nor %q", mode, DropoutRow, DropoutElement)
+	}
+	if batch < 2 {
+		return nil, fmt.Errorf("train: batch size %d: BatchNorm needs at least 2 samples", batch)
+	}
+	g := G.NewGraph()
+	net := &Net{g: g, batch: batch, sd: sd, x: make([]float32, batch*lenet.InputSize*lenet.InputSize)}
+	param := func(name string) *G.Node {
+		t := sd.Lookup(name)
+		v := tensor.New(tensor.WithShape(t.Shape...), tensor.WithBacking(t.F32))
+		node := G.NewTensor(g, tensor.Float32, len(t.Shape), G.WithShape(t.Shape...), G.WithName(name), G.WithValue(v))
+		net.params = append(net.params, t)
+		return node
+	}
+	var learnables G.Nodes
+
+	s := lenet.InputSize
+	xv := tensor.New(tensor.WithShape(batch, s, s, 1), tensor.WithBacking(net.x))
+	h := G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, s, s, 1), G.WithName("input"), G.WithValue(xv))
+	var err error
+	for i, b := range lenet.Blocks {
+		w, bias := param(b.Conv+".weight"), param(b.Conv+".bias")
+		conv := newConvOp(b.Conv, kernel.Conv3x3{H: s, W: s, In: b.In, Out: b.Out}, batch, i > 0)
+		if h, err = apply(conv, h, w, bias); err != nil {
+			return nil, err
+		}
+		gamma, beta := param(b.BatchNorm+".weight"), param(b.BatchNorm+".bias")
+		bn := newReluBNOp(b.BatchNorm, b.Out, batch, s, s,
+			sd.Lookup(b.BatchNorm+".running_mean").F32, sd.Lookup(b.BatchNorm+".running_var").F32,
+			&sd.Lookup(b.BatchNorm+".num_batches_tracked").I64[0])
+		if h, err = apply(bn, h, gamma, beta); err != nil {
+			return nil, err
+		}
+		if h, err = apply(newPoolOp(fmt.Sprintf("pool%d", i+1), kernel.MaxPool{H: s, W: s, C: b.Out, K: b.Pool}, batch), h); err != nil {
+			return nil, err
+		}
+		learnables = append(learnables, w, bias, gamma, beta)
+		s /= b.Pool
+	}
+	last := lenet.Blocks[len(lenet.Blocks)-1].Out
+	if h, err = apply(newFlattenOp("flatten", batch, s, s, last, false), h); err != nil {
+		return nil, err
+	}
+	fc1, fc2 := lenet.Head[0], lenet.Head[1]
+	w1, b1 := param(fc1.Name+".weight"), param(fc1.Name+".bias")
+	if h, err = apply(newLinearOp(fc1.Name, kernel.Linear{In: fc1.In, Out: fc1.Out}, batch), h, w1, b1); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xd809))
+	net.drop = &dropoutOp{op: newOp("dropout", []int{2}, batch, fc1.Out), p: dropout, rows: mode == DropoutRow,
+		n: batch, c: fc1.Out, mask: make([]float32, batch*fc1.Out), rand: rng.Float64, enabled: true}
+	if h, err = apply(net.drop, h); err != nil {
+		return nil, err
+	}
+	w2, b2 := param(fc2.Name+".weight"), param(fc2.Name+".bias")
+	net.logits = newLinearOp(fc2.Name, kernel.Linear{In: fc2.In, Out: fc2.Out}, batch)
+	if h, err = apply(net.logits, h, w2, b2); err != nil {
+		return nil, err
+	}
+	learnables = append(learnables, w1, b1, w2, b2)
+	net.ce = &crossEntropyOp{op: newOp("cross_entropy", []int{2}), n: batch, classes: lenet.Classes,
+		labels: make([]int64, batch), dz: make([]float32, batch*lenet.Classes)}
+	cost, err := apply(net.ce, h)
+	if err != nil {
+		return nil, err
+	}
+	if net.grads, err = G.Grad(cost, learnables...); err != nil {
+		return nil, fmt.Errorf("train: differentiate: %w", err)
+	}
+	// learnables were appended block by block, params in state-dict order;
+	// the two orders agree, which orderGrads checks.
+	if err := net.orderGrads(learnables); err != nil {
+		return nil, err
+	}
+	net.vm = G.NewTapeMachine(g)
+	return net, nil
+}
+
+func (n *Net) orderGrads(learnables G.Nodes) error {
+	if len(learnables) != len(n.params) {
+		return fmt.Errorf("train: %d learnables for %d parameters", len(learnables), len(n.params))
+	}
+	for i, l := range learnables {
+		if l.Name() != n.params[i].Name {
+			return fmt.Errorf("train: learnable %s where %s was expected", l.Name(), n.params[i].Name)
+		}
+	}
+	return nil
+}
+
+// Step runs the forward and backward pass on one batch: x holds batch
+// images as [batch][32][32] floats, y their labels. It returns the mean
+// cross-entropy; gradients are then in Grad, and BatchNorm's running
+// statistics have moved.
+func (n *Net) Step(x []float32, y []int64) (float64, error) {
+	if len(x) != len(n.x) || len(y) != n.batch {
+		return 0, fmt.Errorf("train: batch of %d images and %d labels, want %d", len(x)/(lenet.InputSize*lenet.InputSize), len(y), n.batch)
+	}
+	copy(n.x, x)
+	copy(n.ce.labels, y)
+	defer n.vm.Reset()
+	if err := n.vm.RunAll(); err != nil {
+		return 0, fmt.Errorf("train: run graph: %w", err)
+	}
+	return float64(*n.ce.out.(*G.F32)), nil
+}
+
+// SetDropout switches dropout on or off (off: the identity).
+func (n *Net) SetDropout(on bool) { n.drop.enabled = on }
+
+// Params are the trainable tensors, in state-dict order.
+func (n *Net) Params() []*lenet.Tensor { return n.params }
+
+// Grad is the gradient of the last Step's loss with respect to Params()[i],
+// in the parameter's own layout.
+func (n *Net) Grad(i int) []float32 { return n.grads[i].Value().Data().([]float32) }
+
+// Logits are the last Step's [batch][10] outputs.
+func (n *Net) Logits() []float32 { return n.logits.outData() }
+
+// Close releases the tape machine.
+func (n *Net) Close() error { return n.vm.Close() }
