@@ -79,7 +79,7 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 		gamma, beta := param(b.BatchNorm+".weight"), param(b.BatchNorm+".bias")
 		bn := newReluBNOp(b.BatchNorm, b.Out, batch, s, s,
 			sd.Lookup(b.BatchNorm+".running_mean").F32, sd.Lookup(b.BatchNorm+".running_var").F32,
-			&sd.Lookup(b.BatchNorm+".num_batches_tracked").I64[0])
+			&sd.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0])
 		if h, err = apply(bn, h, gamma, beta); err != nil {
 			return nil, err
 		}

@@ -18,8 +18,10 @@ func TestOneCycleMatchesPyTorch(t *testing.T) {
 	}
 	var fixture struct {
 		Cases []struct {
-			Name       string
-			Adam       struct{ LR float64 `json:"lr"` }
+			Name string
+			Adam struct {
+				LR float64 `json:"lr"`
+			}
 			OneCycle   map[string]any `json:"onecycle"`
 			TotalSteps int            `json:"total_steps"`
 			LR         []float64      `json:"lr"`

@@ -83,7 +83,7 @@ func BenchmarkKernel(b *testing.B) {
 		for _, ks := range append([]*kernelSet{goKernels}, asmKernels...) {
 			for _, k := range ks.kernels {
 				b.Run(fmt.Sprintf("%s/%s", s.name, k.name), func(b *testing.B) {
-					benchmark(b, with(only(k)), s.transA, s.transB, s.m, s.n, s.k, s.beta)
+					benchmark(b, with(only(ks, k)), s.transA, s.transB, s.m, s.n, s.k, s.beta)
 				})
 			}
 		}

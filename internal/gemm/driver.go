@@ -22,6 +22,12 @@ type kernelSet struct {
 	kernels []*kernel
 	// pick returns the kernel, one of kernels, for a product with an m x n result.
 	pick func(m, n int) *kernel
+	// transpose, when not nil, does the work of transposePanel for the
+	// leading rows and columns it returns.
+	transpose func(n, w, kb int, src []float32, ld int, dst []float32) (rows, cols int)
+	// copy, when not nil, does the work of copyPanel with n == w and
+	// reports whether it did.
+	copy func(w, kb int, src []float32, ld int, dst []float32) bool
 }
 
 // workspace holds the packed panels of one call.
@@ -72,10 +78,10 @@ func gemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32, a []fl
 			if pc > 0 {
 				bb = 1
 			}
-			packB(transB, b, ldb, pc, jc, kb, nb, nr, ws.b)
+			packB(ks, transB, b, ldb, pc, jc, kb, nb, nr, ws.b)
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				packA(transA, a, lda, ic, pc, mb, kb, mr, ws.a)
+				packA(ks, transA, a, lda, ic, pc, mb, kb, mr, ws.a)
 				macroKernel(kern, mb, nb, kb, alpha, ws.a, ws.b, bb, c[ic*ldc+jc:], ldc, ws.tmp)
 			}
 		}

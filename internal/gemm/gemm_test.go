@@ -22,17 +22,20 @@ func impls() []impl {
 	for _, ks := range append([]*kernelSet{goKernels}, asmKernels...) {
 		out = append(out, impl{ks.name, ks})
 		for _, k := range ks.kernels {
-			out = append(out, impl{k.name, only(k)})
+			out = append(out, impl{k.name, only(ks, k)})
 			tiny := *k
 			tiny.kc, tiny.mc, tiny.nc = 5, 2*k.mr, 2*k.nr
-			out = append(out, impl{k.name + "/tiny-blocks", only(&tiny)})
+			out = append(out, impl{k.name + "/tiny-blocks", only(ks, &tiny)})
 		}
 	}
 	return out
 }
 
-func only(k *kernel) *kernelSet {
-	return &kernelSet{name: k.name, kernels: []*kernel{k}, pick: func(int, int) *kernel { return k }}
+// only returns ks restricted to its kernel k.
+func only(ks *kernelSet, k *kernel) *kernelSet {
+	one := *ks
+	one.name, one.kernels, one.pick = k.name, []*kernel{k}, func(int, int) *kernel { return k }
+	return &one
 }
 
 // problem is one call to Sgemm.

@@ -65,6 +65,10 @@ func main() {
 		fmt.Fprintf(&decl, "\nfunc run%s_%dx%d(k int, a, b, c []float32, ldc int, alpha, beta float32) {\n_ = a[%d*k-1]\n_ = b[%d*k-1]\n_ = c[%d*ldc+%d]\n%s(k, &a[0], &b[0], &c[0], ldc, alpha, beta)\n}\n",
 			s.isa.name, s.mr, s.nr, s.mr, s.nr, s.mr-1, s.nr-1, s.symbol())
 	}
+	writeTranspose(&asm)
+	writeCopy(&asm)
+	fmt.Fprintf(&decl, "\n// transposeAVX2 sets dst[p*w+i] = src[i*ld+p] for i < n, p < kb, where n is\n// even and kb a multiple of 8.\n//\n//go:noescape\nfunc transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)\n")
+	fmt.Fprintf(&decl, "\n// copyAVX2 sets dst[p*w+i] = src[p*ld+i] for i < w, p < kb, where w is a\n// multiple of 8.\n//\n//go:noescape\nfunc copyAVX2(w, kb int, src *float32, ld int, dst *float32)\n")
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -213,4 +217,141 @@ func log2(n int) int {
 		l++
 	}
 	return l
+}
+
+
+// writeTranspose writes transposeAVX2, which transposes 4x8 blocks: four
+// rows of the source, eight columns at a time, into eight groups of four.
+func writeTranspose(w *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "\n// func transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)\n")
+	fmt.Fprintf(w, "TEXT ·transposeAVX2(SB), NOSPLIT, $0-48\n")
+	p("MOVQ n+0(FP), AX")
+	p("MOVQ w+8(FP), R9")
+	p("MOVQ kb+16(FP), CX")
+	p("MOVQ src+24(FP), SI")
+	p("MOVQ ld+32(FP), R8")
+	p("MOVQ dst+40(FP), DI")
+	p("SHLQ $2, R8")          // source row stride in bytes
+	p("SHLQ $2, R9")          // destination row stride in bytes
+	p("LEAQ (R8)(R8*2), R10") // three source rows
+	p("MOVQ R9, R11")         // destination step per eight columns
+	p("SHLQ $3, R11")
+	p("SHRQ $2, AX") // groups of four rows
+	p("SHRQ $3, CX") // chunks of eight columns
+	p("TESTQ CX, CX")
+	p("JZ transpose_done")
+	p("TESTQ AX, AX")
+	p("JZ transpose_pair")
+	fmt.Fprintf(w, "transpose_group:\n")
+	p("MOVQ SI, R12") // source of this chunk
+	p("MOVQ DI, R13") // destination of this chunk
+	p("MOVQ CX, BX")
+	fmt.Fprintf(w, "transpose_chunk:\n")
+	p("VMOVUPS (R12), Y0")
+	p("VMOVUPS (R12)(R8*1), Y1")
+	p("VMOVUPS (R12)(R8*2), Y2")
+	p("VMOVUPS (R12)(R10*1), Y3")
+	p("VUNPCKLPS Y1, Y0, Y4") // r0[0] r1[0] r0[1] r1[1] | 4, 5
+	p("VUNPCKHPS Y1, Y0, Y5") // r0[2] r1[2] r0[3] r1[3] | 6, 7
+	p("VUNPCKLPS Y3, Y2, Y6")
+	p("VUNPCKHPS Y3, Y2, Y7")
+	p("VSHUFPS $0x44, Y6, Y4, Y0") // column 0 | 4
+	p("VSHUFPS $0xEE, Y6, Y4, Y1") // column 1 | 5
+	p("VSHUFPS $0x44, Y7, Y5, Y2") // column 2 | 6
+	p("VSHUFPS $0xEE, Y7, Y5, Y3") // column 3 | 7
+	p("MOVQ R13, DX")
+	for c := range 4 {
+		p("VMOVUPS X%d, (DX)", c)
+		p("ADDQ R9, DX")
+	}
+	for c := range 4 {
+		p("VEXTRACTF128 $1, Y%d, (DX)", c)
+		if c < 3 {
+			p("ADDQ R9, DX")
+		}
+	}
+	p("ADDQ $32, R12")
+	p("ADDQ R11, R13")
+	p("DECQ BX")
+	p("JNZ transpose_chunk")
+	p("LEAQ (SI)(R8*4), SI") // next four source rows
+	p("ADDQ $16, DI")        // next four destination columns
+	p("DECQ AX")
+	p("JNZ transpose_group")
+	// Two rows left: pairs, eight columns at a time.
+	fmt.Fprintf(w, "transpose_pair:\n")
+	p("MOVQ n+0(FP), AX")
+	p("TESTQ $2, AX")
+	p("JZ transpose_done")
+	p("MOVQ CX, BX")
+	fmt.Fprintf(w, "transpose_pairchunk:\n")
+	p("VMOVUPS (SI), Y0")
+	p("VMOVUPS (SI)(R8*1), Y1")
+	p("VUNPCKLPS Y1, Y0, Y4") // r0[0] r1[0] r0[1] r1[1] | 4, 5
+	p("VUNPCKHPS Y1, Y0, Y5") // r0[2] r1[2] r0[3] r1[3] | 6, 7
+	p("VEXTRACTF128 $1, Y4, X6")
+	p("VEXTRACTF128 $1, Y5, X7")
+	p("MOVQ DI, DX")
+	for _, r := range []int{4, 5, 6, 7} {
+		p("VMOVLPS X%d, (DX)", r)
+		p("ADDQ R9, DX")
+		p("VMOVHPS X%d, (DX)", r)
+		if r < 7 {
+			p("ADDQ R9, DX")
+		}
+	}
+	p("ADDQ $32, SI")
+	p("ADDQ R11, DI")
+	p("DECQ BX")
+	p("JNZ transpose_pairchunk")
+	fmt.Fprintf(w, "transpose_done:\n")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// writeCopy writes copyAVX2, which copies rows of a multiple of eight.
+func writeCopy(w *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "\n// func copyAVX2(w, kb int, src *float32, ld int, dst *float32)\n")
+	fmt.Fprintf(w, "TEXT ·copyAVX2(SB), NOSPLIT, $0-40\n")
+	p("MOVQ w+0(FP), AX")
+	p("MOVQ kb+8(FP), CX")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ ld+24(FP), R8")
+	p("MOVQ dst+32(FP), DI")
+	p("SHLQ $2, R8")
+	p("SHRQ $3, AX") // vectors per row
+	p("TESTQ AX, AX")
+	p("JZ copy_done")
+	p("TESTQ CX, CX")
+	p("JZ copy_done")
+	fmt.Fprintf(w, "copy_row:\n")
+	p("XORQ DX, DX")
+	p("MOVQ AX, BX")
+	// Two vectors a trip while at least two are left.
+	fmt.Fprintf(w, "copy_pair:\n")
+	p("CMPQ BX, $2")
+	p("JLT copy_one")
+	p("VMOVUPS (SI)(DX*1), Y0")
+	p("VMOVUPS 32(SI)(DX*1), Y1")
+	p("VMOVUPS Y0, (DI)")
+	p("VMOVUPS Y1, 32(DI)")
+	p("ADDQ $64, DX")
+	p("ADDQ $64, DI")
+	p("SUBQ $2, BX")
+	p("JMP copy_pair")
+	fmt.Fprintf(w, "copy_one:\n")
+	p("TESTQ BX, BX")
+	p("JZ copy_next")
+	p("VMOVUPS (SI)(DX*1), Y0")
+	p("VMOVUPS Y0, (DI)")
+	p("ADDQ $32, DI")
+	fmt.Fprintf(w, "copy_next:\n")
+	p("ADDQ R8, SI")
+	p("DECQ CX")
+	p("JNZ copy_row")
+	fmt.Fprintf(w, "copy_done:\n")
+	p("VZEROUPPER")
+	p("RET")
 }

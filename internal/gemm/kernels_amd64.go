@@ -135,3 +135,15 @@ func runAVX512_16x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 	_ = c[15*ldc+15]
 	kernelAVX512_16x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 }
+
+// transposeAVX2 sets dst[p*w+i] = src[i*ld+p] for i < n, p < kb, where n is
+// even and kb a multiple of 8.
+//
+//go:noescape
+func transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)
+
+// copyAVX2 sets dst[p*w+i] = src[p*ld+i] for i < w, p < kb, where w is a
+// multiple of 8.
+//
+//go:noescape
+func copyAVX2(w, kb int, src *float32, ld int, dst *float32)

@@ -3760,3 +3760,140 @@ kernelAVX512_16x16_store:
 	ADDQ R8, DX
 	VZEROUPPER
 	RET
+
+// func transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)
+TEXT ·transposeAVX2(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ w+8(FP), R9
+	MOVQ kb+16(FP), CX
+	MOVQ src+24(FP), SI
+	MOVQ ld+32(FP), R8
+	MOVQ dst+40(FP), DI
+	SHLQ $2, R8
+	SHLQ $2, R9
+	LEAQ (R8)(R8*2), R10
+	MOVQ R9, R11
+	SHLQ $3, R11
+	SHRQ $2, AX
+	SHRQ $3, CX
+	TESTQ CX, CX
+	JZ transpose_done
+	TESTQ AX, AX
+	JZ transpose_pair
+transpose_group:
+	MOVQ SI, R12
+	MOVQ DI, R13
+	MOVQ CX, BX
+transpose_chunk:
+	VMOVUPS (R12), Y0
+	VMOVUPS (R12)(R8*1), Y1
+	VMOVUPS (R12)(R8*2), Y2
+	VMOVUPS (R12)(R10*1), Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS $0x44, Y6, Y4, Y0
+	VSHUFPS $0xEE, Y6, Y4, Y1
+	VSHUFPS $0x44, Y7, Y5, Y2
+	VSHUFPS $0xEE, Y7, Y5, Y3
+	MOVQ R13, DX
+	VMOVUPS X0, (DX)
+	ADDQ R9, DX
+	VMOVUPS X1, (DX)
+	ADDQ R9, DX
+	VMOVUPS X2, (DX)
+	ADDQ R9, DX
+	VMOVUPS X3, (DX)
+	ADDQ R9, DX
+	VEXTRACTF128 $1, Y0, (DX)
+	ADDQ R9, DX
+	VEXTRACTF128 $1, Y1, (DX)
+	ADDQ R9, DX
+	VEXTRACTF128 $1, Y2, (DX)
+	ADDQ R9, DX
+	VEXTRACTF128 $1, Y3, (DX)
+	ADDQ $32, R12
+	ADDQ R11, R13
+	DECQ BX
+	JNZ transpose_chunk
+	LEAQ (SI)(R8*4), SI
+	ADDQ $16, DI
+	DECQ AX
+	JNZ transpose_group
+transpose_pair:
+	MOVQ n+0(FP), AX
+	TESTQ $2, AX
+	JZ transpose_done
+	MOVQ CX, BX
+transpose_pairchunk:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VEXTRACTF128 $1, Y4, X6
+	VEXTRACTF128 $1, Y5, X7
+	MOVQ DI, DX
+	VMOVLPS X4, (DX)
+	ADDQ R9, DX
+	VMOVHPS X4, (DX)
+	ADDQ R9, DX
+	VMOVLPS X5, (DX)
+	ADDQ R9, DX
+	VMOVHPS X5, (DX)
+	ADDQ R9, DX
+	VMOVLPS X6, (DX)
+	ADDQ R9, DX
+	VMOVHPS X6, (DX)
+	ADDQ R9, DX
+	VMOVLPS X7, (DX)
+	ADDQ R9, DX
+	VMOVHPS X7, (DX)
+	ADDQ $32, SI
+	ADDQ R11, DI
+	DECQ BX
+	JNZ transpose_pairchunk
+transpose_done:
+	VZEROUPPER
+	RET
+
+// func copyAVX2(w, kb int, src *float32, ld int, dst *float32)
+TEXT ·copyAVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), AX
+	MOVQ kb+8(FP), CX
+	MOVQ src+16(FP), SI
+	MOVQ ld+24(FP), R8
+	MOVQ dst+32(FP), DI
+	SHLQ $2, R8
+	SHRQ $3, AX
+	TESTQ AX, AX
+	JZ copy_done
+	TESTQ CX, CX
+	JZ copy_done
+copy_row:
+	XORQ DX, DX
+	MOVQ AX, BX
+copy_pair:
+	CMPQ BX, $2
+	JLT copy_one
+	VMOVUPS (SI)(DX*1), Y0
+	VMOVUPS 32(SI)(DX*1), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $2, BX
+	JMP copy_pair
+copy_one:
+	TESTQ BX, BX
+	JZ copy_next
+	VMOVUPS (SI)(DX*1), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+copy_next:
+	ADDQ R8, SI
+	DECQ CX
+	JNZ copy_row
+copy_done:
+	VZEROUPPER
+	RET

@@ -1,65 +1,73 @@
 package gemm
 
-// packA copies the mb x kb block of op(A) that starts at row ic, column pc
-// into dst as panels of mr rows: panel by panel, column by column, mr values
-// per column, the last panel padded with zeros.
-func packA(trans bool, a []float32, lda, ic, pc, mb, kb, mr int, dst []float32) {
+// A packed block of op(A) is a row of panels of mr rows: panel after panel,
+// column after column, mr values per column, the last panel padded with
+// zeros. A packed block of op(B) is panels of nr columns: panel after panel,
+// row after row, nr values per row, the last panel padded with zeros. Either
+// way a panel is w values for each step along k, and it comes from a matrix
+// whose w rows or columns are contiguous in memory (copyPanel) or whose k
+// values are (transposePanel).
+
+// packA packs the mb x kb block of op(A) that starts at row ic, column pc.
+func packA(ks *kernelSet, trans bool, a []float32, lda, ic, pc, mb, kb, mr int, dst []float32) {
 	for ir := 0; ir < mb; ir += mr {
 		rows := min(mr, mb-ir)
 		d := dst[ir*kb : (ir+mr)*kb]
 		if trans {
-			// op(A)(i, p) = a[p*lda+i]: each column of the panel is contiguous.
-			for p := range kb {
-				src := a[(pc+p)*lda+ic+ir:][:rows]
-				col := d[p*mr : p*mr+mr]
-				copy(col, src)
-				clear(col[rows:])
-			}
-			continue
-		}
-		// op(A)(i, p) = a[i*lda+p]: each row of the panel is contiguous.
-		for i := range rows {
-			src := a[(ic+ir+i)*lda+pc:][:kb]
-			for p, v := range src {
-				d[p*mr+i] = v
-			}
-		}
-		for i := rows; i < mr; i++ {
-			for p := range kb {
-				d[p*mr+i] = 0
-			}
+			// op(A)(i, p) = a[p*lda+i]
+			copyPanel(ks, mr, rows, kb, a[pc*lda+ic+ir:], lda, d)
+		} else {
+			// op(A)(i, p) = a[i*lda+p]
+			transposePanel(ks, mr, rows, kb, a[(ic+ir)*lda+pc:], lda, d)
 		}
 	}
 }
 
-// packB copies the kb x nb block of op(B) that starts at row pc, column jc
-// into dst as panels of nr columns: panel by panel, row by row, nr values
-// per row, the last panel padded with zeros.
-func packB(trans bool, b []float32, ldb, pc, jc, kb, nb, nr int, dst []float32) {
+// packB packs the kb x nb block of op(B) that starts at row pc, column jc.
+func packB(ks *kernelSet, trans bool, b []float32, ldb, pc, jc, kb, nb, nr int, dst []float32) {
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
 		d := dst[jr*kb : (jr+nr)*kb]
-		if !trans {
-			// op(B)(p, j) = b[p*ldb+j]: each row of the panel is contiguous.
-			for p := range kb {
-				src := b[(pc+p)*ldb+jc+jr:][:cols]
-				row := d[p*nr : p*nr+nr]
-				copy(row, src)
-				clear(row[cols:])
-			}
-			continue
+		if trans {
+			// op(B)(p, j) = b[j*ldb+p]
+			transposePanel(ks, nr, cols, kb, b[(jc+jr)*ldb+pc:], ldb, d)
+		} else {
+			// op(B)(p, j) = b[p*ldb+j]
+			copyPanel(ks, nr, cols, kb, b[pc*ldb+jc+jr:], ldb, d)
 		}
-		// op(B)(p, j) = b[j*ldb+p]: each column of the panel is contiguous.
-		for j := range cols {
-			src := b[(jc+jr+j)*ldb+pc:][:kb]
-			for p, v := range src {
-				d[p*nr+j] = v
-			}
+	}
+}
+
+// copyPanel sets dst[p*w+i] to src[p*ld+i] for i < n and to 0 for n <= i < w,
+// for p < kb.
+func copyPanel(ks *kernelSet, w, n, kb int, src []float32, ld int, dst []float32) {
+	if n == w && ks.copy != nil && ks.copy(w, kb, src, ld, dst) {
+		return
+	}
+	for p := range kb {
+		row := dst[p*w : p*w+w]
+		copy(row, src[p*ld:p*ld+n])
+		clear(row[n:])
+	}
+}
+
+// transposePanel sets dst[p*w+i] to src[i*ld+p] for i < n and to 0 for
+// n <= i < w, for p < kb.
+func transposePanel(ks *kernelSet, w, n, kb int, src []float32, ld int, dst []float32) {
+	// The fast path, if any, does a leading block of rows x cols.
+	rows, cols := 0, 0
+	if ks.transpose != nil {
+		rows, cols = ks.transpose(n, w, kb, src, ld, dst)
+	}
+	for p := range kb {
+		d := dst[p*w : p*w+w]
+		i := 0
+		if p < cols {
+			i = rows
 		}
-		for j := cols; j < nr; j++ {
-			for p := range kb {
-				d[p*nr+j] = 0
-			}
+		for ; i < n; i++ {
+			d[i] = src[i*ld+p]
 		}
+		clear(d[n:])
 	}
 }

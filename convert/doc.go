@@ -1,0 +1,14 @@
+// Package convert moves state dicts between file formats. Every format is
+// read into and written from the same in-memory lenet.StateDict, so a model
+// crosses formats without passing through anything else.
+//
+// PyTorch's .pth comes first: WritePTH and SavePTH write what
+// torch.save(model.state_dict(), path) writes; ReadPTH and ReadPTHStateDict
+// read what torch.save wrote, in any of the formats PyTorch 1.6 through 2.x
+// produce, without executing anything the file asks for. ONNX and
+// safetensors come later through the same StateDict.
+//
+// Reading converts every floating-point tensor to float32 (float64 rounds to
+// nearest, float16 and bfloat16 widen exactly) and every integer or boolean
+// tensor to int64, because a lenet.StateDict holds only those two types.
+package convert

@@ -1,0 +1,207 @@
+// Package train trains the seed's LeNet natively in Go: a Gorgonia graph of
+// the network with its symbolic gradients, Adam with coupled L2 weight
+// decay, OneCycleLR with cycled beta1, and the notebook's loop over the
+// seeded 55k/5k split of MNIST, validating after every epoch and testing
+// with the notebook's protocol at the end.
+package train
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"lenetkit/lenet"
+	"lenetkit/mnist"
+)
+
+// Config is the recipe. DefaultConfig is the seed's.
+type Config struct {
+	Epochs      int
+	BatchSize   int
+	LR          float64 // given to Adam; OneCycleLR overrides it from step 0, as in PyTorch
+	MaxLR       float64
+	WeightDecay float64
+	Dropout     float64
+	DropoutMode DropoutMode
+	ValSize     int
+	Limit       int // use only the first Limit images of the training split; 0: all
+	Seed        uint64
+}
+
+// DefaultConfig returns the recipe behind 99.16 %.
+func DefaultConfig() Config {
+	return Config{Epochs: 10, BatchSize: 128, LR: 1e-4, MaxLR: 1e-2, WeightDecay: 0.002,
+		Dropout: lenet.DefaultDropout, DropoutMode: DropoutRow, ValSize: 5000, Seed: 0}
+}
+
+// StepEvent reports one finished training step.
+type StepEvent struct {
+	Epoch, Step, StepsPerEpoch int // Epoch and Step count from 1
+	GlobalStep, TotalSteps     int
+	Loss, LR, Beta1            float64
+	Duration                   time.Duration // of this step: batch, forward, backward, update
+}
+
+// EpochEvent reports one finished epoch and its validation.
+type EpochEvent struct {
+	Epoch     int
+	TrainLoss float64 // mean of the epoch's step losses
+	Val       Metrics
+	Duration  time.Duration // training steps only, validation excluded
+	Images    int
+}
+
+// Hooks receive progress; either may be nil. They run on the training
+// goroutine, between steps.
+type Hooks struct {
+	Step  func(StepEvent)
+	Epoch func(EpochEvent)
+}
+
+// Result is what a run produced.
+type Result struct {
+	StateDict lenet.StateDict
+	Epochs    []EpochEvent
+	// Test is measured with the notebook's protocol (batches of the
+	// training batch size, last partial batch dropped, mean of batch
+	// means); TestFull on every test image. Zero when the run stopped early.
+	Test, TestFull Metrics
+	// Stopped is set when ctx ended the run; StoppedAt says after which step.
+	Stopped   bool
+	StoppedAt StepEvent
+}
+
+// Validate checks a configuration before any work is done.
+func (c Config) Validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("train: epochs %d, need at least 1", c.Epochs)
+	case c.BatchSize < 2:
+		return fmt.Errorf("train: batch size %d, need at least 2 (BatchNorm)", c.BatchSize)
+	case c.MaxLR <= 0 || c.LR <= 0:
+		return fmt.Errorf("train: learning rates must be positive (lr %g, max-lr %g)", c.LR, c.MaxLR)
+	case c.WeightDecay < 0:
+		return fmt.Errorf("train: weight decay %g is negative", c.WeightDecay)
+	case c.Dropout < 0 || c.Dropout >= 1:
+		return fmt.Errorf("train: dropout %g outside [0, 1)", c.Dropout)
+	case c.DropoutMode != DropoutRow && c.DropoutMode != DropoutElement:
+		return fmt.Errorf("train: dropout mode %q, want %q or %q", c.DropoutMode, DropoutRow, DropoutElement)
+	case c.ValSize < 0:
+		return fmt.Errorf("train: validation size %d is negative", c.ValSize)
+	case c.Limit < 0:
+		return fmt.Errorf("train: limit %d is negative", c.Limit)
+	}
+	return nil
+}
+
+// Run trains a freshly initialised network on trainSet (split into training
+// and validation by cfg.Seed) and tests it on testSet. When ctx ends, Run
+// stops after the current step and returns what it has, with Stopped set.
+func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Hooks) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ValSize >= trainSet.N {
+		return nil, fmt.Errorf("train: validation size %d leaves no training images of %d", cfg.ValSize, trainSet.N)
+	}
+	trainIdx, valIdx, err := mnist.Split(trainSet.N, cfg.ValSize, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Limit > 0 && cfg.Limit < len(trainIdx) {
+		trainIdx = trainIdx[:cfg.Limit]
+	}
+	steps := len(trainIdx) / cfg.BatchSize
+	if steps == 0 {
+		return nil, fmt.Errorf("train: %d training images make no full batch of %d", len(trainIdx), cfg.BatchSize)
+	}
+	// The notebook asked OneCycleLR for steps_per_epoch=128, but its loader
+	// has len(trainIdx)/batch steps; PyTorch raises past 128*epochs. The
+	// schedule here spans the steps the loop really takes.
+	sched := NewOneCycle(cfg.MaxLR, cfg.Epochs*steps)
+
+	sd := lenet.Init(cfg.Seed)
+	net, err := NewNet(sd, cfg.BatchSize, cfg.Dropout, cfg.DropoutMode, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	opt := NewAdam(cfg.WeightDecay)
+	params := make([][]float32, len(net.Params()))
+	grads := make([][]float32, len(params))
+	for i, p := range net.Params() {
+		params[i] = p.F32
+	}
+
+	res := &Result{StateDict: sd}
+	x := make([]float32, cfg.BatchSize*mnist.PixelCount)
+	y := make([]int64, cfg.BatchSize)
+	order := make([]int, len(trainIdx))
+	global := 0
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		copy(order, trainIdx)
+		mnist.Shuffle(order, cfg.Seed, epoch)
+		var lossSum float64
+		var trainTime time.Duration
+		for step := 0; step < steps; step++ {
+			start := time.Now()
+			if err := trainSet.Fill(order[step*cfg.BatchSize:(step+1)*cfg.BatchSize], x, y); err != nil {
+				return nil, err
+			}
+			lr, beta1, err := sched.At(global, 0.9)
+			if err != nil {
+				return nil, err
+			}
+			loss, err := net.Step(x, y)
+			if err != nil {
+				return nil, err
+			}
+			for i := range grads {
+				grads[i] = net.Grad(i)
+			}
+			opt.Step(params, grads, lr, beta1)
+			global++
+			d := time.Since(start)
+			trainTime += d
+			lossSum += loss
+			ev := StepEvent{Epoch: epoch, Step: step + 1, StepsPerEpoch: steps, GlobalStep: global,
+				TotalSteps: sched.TotalSteps, Loss: loss, LR: lr, Beta1: beta1, Duration: d}
+			if hooks.Step != nil {
+				hooks.Step(ev)
+			}
+			if ctx.Err() != nil {
+				res.Stopped, res.StoppedAt = true, ev
+				return res, nil
+			}
+		}
+		model, err := lenet.NewModel(sd)
+		if err != nil {
+			return nil, err
+		}
+		ep := EpochEvent{Epoch: epoch, TrainLoss: lossSum / float64(steps), Duration: trainTime, Images: steps * cfg.BatchSize}
+		if len(valIdx) > 0 {
+			if ep.Val, err = Evaluate(model, trainSet, valIdx, cfg.BatchSize, len(valIdx) >= cfg.BatchSize); err != nil {
+				return nil, err
+			}
+		}
+		res.Epochs = append(res.Epochs, ep)
+		if hooks.Epoch != nil {
+			hooks.Epoch(ep)
+		}
+	}
+	model, err := lenet.NewModel(sd)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]int, testSet.N)
+	for i := range all {
+		all[i] = i
+	}
+	if res.Test, err = Evaluate(model, testSet, all, cfg.BatchSize, true); err != nil {
+		return nil, err
+	}
+	if res.TestFull, err = Evaluate(model, testSet, all, 1000, false); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
