@@ -525,7 +525,7 @@ func (f *flattener) walk(v any, name string, depth int) error {
 		return fmt.Errorf("more than %d objects in the pickle", maxVisits)
 	}
 	if depth > maxNesting {
-		return fmt.Errorf("%s: containers nested deeper than %d", name, maxNesting)
+		return fmt.Errorf("containers nested deeper than %d", maxNesting)
 	}
 	if t, ok := v.(*tensorRef); ok {
 		if f.names[name] {

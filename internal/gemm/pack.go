@@ -54,20 +54,39 @@ func copyPanel(ks *kernelSet, w, n, kb int, src []float32, ld int, dst []float32
 // transposePanel sets dst[p*w+i] to src[i*ld+p] for i < n and to 0 for
 // n <= i < w, for p < kb.
 func transposePanel(ks *kernelSet, w, n, kb int, src []float32, ld int, dst []float32) {
-	// The fast path, if any, does a leading block of rows x cols.
+	dst = dst[:kb*w]
+	if n < w {
+		clear(dst) // one long clear beats a short one per column
+	}
+	// The fast path, if any, does a leading block of rows x cols; the
+	// loops below do the columns right of it and the rows below it.
 	rows, cols := 0, 0
 	if ks.transpose != nil {
 		rows, cols = ks.transpose(n, w, kb, src, ld, dst)
 	}
-	for p := range kb {
-		d := dst[p*w : p*w+w]
-		i := 0
-		if p < cols {
-			i = rows
-		}
-		for ; i < n; i++ {
+	for p := cols; p < kb; p++ {
+		d := dst[p*w : p*w+rows]
+		for i := range d {
 			d[i] = src[i*ld+p]
 		}
-		clear(d[n:])
+	}
+	i := rows
+	// Four rows at a time, to write four neighbours per step.
+	for ; i+4 <= n; i += 4 {
+		r0 := src[i*ld : i*ld+kb]
+		r1 := src[(i+1)*ld : (i+1)*ld+kb]
+		r2 := src[(i+2)*ld : (i+2)*ld+kb]
+		r3 := src[(i+3)*ld : (i+3)*ld+kb]
+		d := dst[i:]
+		for p, v := range r0 {
+			q := d[p*w : p*w+4]
+			q[0], q[1], q[2], q[3] = v, r1[p], r2[p], r3[p]
+		}
+	}
+	for ; i < n; i++ {
+		d := dst[i:]
+		for p, v := range src[i*ld : i*ld+kb] {
+			d[p*w] = v
+		}
 	}
 }

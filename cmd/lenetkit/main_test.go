@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lenetkit/convert"
+	"lenetkit/internal/testtool"
+	"lenetkit/lenet"
+	"lenetkit/mnist"
+)
+
+var lenetkitBin string
+
+// TestMain builds the command once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lenetkit-cmd")
+	if err != nil {
+		panic(err)
+	}
+	lenetkitBin = filepath.Join(dir, "lenetkit")
+	if out, err := exec.Command("go", "build", "-o", lenetkitBin, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(lenetkitBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+// realData returns the directory of the real MNIST files.
+func realData(t *testing.T) string {
+	t.Helper()
+	src, err := mnist.Locate(context.Background(), "")
+	if err != nil {
+		testtool.Missing(t, "MNIST not available: "+err.Error())
+	}
+	return src.Dir
+}
+
+var files = []string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+
+// dataCopy copies the real files into a fresh directory, gunzipped so a
+// test can damage them byte by byte.
+func dataCopy(t *testing.T) string {
+	t.Helper()
+	src := realData(t)
+	dst := t.TempDir()
+	for _, f := range files {
+		in, err := os.Open(filepath.Join(src, f+".gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		in.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func TestTrainBadInput(t *testing.T) {
+	damage := func(name string, fn func([]byte) []byte) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			dir := dataCopy(t)
+			p := filepath.Join(dir, name)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, fn(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}
+	}
+	cases := []struct {
+		name  string
+		data  func(t *testing.T) string
+		out   func(t *testing.T) string
+		wants []string // all must appear in the one error line
+	}{
+		{"missing data dir", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nowhere") }, nil,
+			[]string{"nowhere"}},
+		{"truncated images", damage("t10k-images-idx3-ubyte", func(b []byte) []byte { return b[:len(b)/2] }), nil,
+			[]string{"t10k-images-idx3-ubyte", "truncated"}},
+		{"wrong magic", damage("train-labels-idx1-ubyte", func(b []byte) []byte { b[3] = 0x03; return b }), nil,
+			[]string{"train-labels-idx1-ubyte", "magic"}},
+		{"checksum mismatch", damage("t10k-labels-idx1-ubyte", func(b []byte) []byte { b[100] = (b[100] + 1) % 10; return b }), nil,
+			[]string{"t10k-labels-idx1-ubyte", "checksum"}},
+		{"out under a file", nil, func(t *testing.T) string {
+			f := filepath.Join(t.TempDir(), "file")
+			os.WriteFile(f, nil, 0o644)
+			return filepath.Join(f, "parameter.pth")
+		}, []string{"--out", "parameter.pth"}},
+		{"out is a directory", nil, func(t *testing.T) string { return t.TempDir() }, []string{"--out", "is a directory"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "parameter.pth")
+			if c.out != nil {
+				out = c.out(t)
+			}
+			data := ""
+			if c.data != nil {
+				data = c.data(t)
+			} else {
+				data = realData(t)
+			}
+			r := run(t, "train", "--data", data, "--out", out, "--epochs", "1", "--limit", "256")
+			if r.code != 1 {
+				t.Fatalf("exit code %d, want 1; stderr:\n%s", r.code, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "lenetkit: ") || strings.Contains(r.stderr, "goroutine ") {
+				t.Errorf("error is not one plain line:\n%s", r.stderr)
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(last, w) {
+					t.Errorf("error %q does not mention %q", last, w)
+				}
+			}
+			if strings.Contains(r.stderr, "epoch 1") {
+				t.Errorf("training started before the error:\n%s", r.stderr)
+			}
+			if st, err := os.Stat(out); err == nil && !st.IsDir() {
+				t.Errorf("%s was written", out)
+			}
+			if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) > 0 && c.out == nil {
+				t.Errorf("left behind in the output directory: %v", ents)
+			}
+		})
+	}
+}
+
+// TestTrainWritesWhatPyTorchLoads trains a small model through the command,
+// then has real PyTorch load the file strictly and compute logits, which
+// must equal lenetkit's own for the same images.
+func TestTrainWritesWhatPyTorchLoads(t *testing.T) {
+	data := realData(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "parameter.pth")
+	logDir := filepath.Join(dir, "log")
+	r := run(t, "train", "--data", data, "--out", out, "--epochs", "2", "--limit", "1024", "--val-size", "1000",
+		"--log-dir", logDir, "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	var sum struct {
+		Accuracy float64 `json:"accuracy"`
+		Loss     float64 `json:"loss"`
+		Images   int     `json:"images"`
+		Epochs   []struct {
+			ValAcc float64 `json:"val_acc"`
+		} `json:"epochs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("--format json printed %q: %v", r.stdout, err)
+	}
+	if sum.Images != 9984 || len(sum.Epochs) != 2 || sum.Accuracy <= 10 || sum.Loss <= 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	metrics, err := os.ReadFile(filepath.Join(logDir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(metrics), "\"learning_rate\""); n != 16 {
+		t.Errorf("metrics.jsonl has %d learning_rate records, want one per step: 2 epochs x 8 steps", n)
+	}
+	if n := strings.Count(string(metrics), "\"val_acc\""); n != 2 {
+		t.Errorf("metrics.jsonl has %d val_acc records, want 2", n)
+	}
+
+	python := testtool.RequirePython(t, "torch")
+	sd, err := convert.ReadPTH(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lenet.NewModel(sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := mnist.Load(data, "test", mnist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i * 150
+	}
+	x := make([]float32, n*mnist.PixelCount)
+	if err := test.Fill(idx, x, nil); err != nil {
+		t.Fatal(err)
+	}
+	ours := make([]float32, n*lenet.Classes)
+	if err := m.Logits(ours, x, n); err != nil {
+		t.Fatal(err)
+	}
+	in, got := filepath.Join(dir, "x.f32"), filepath.Join(dir, "logits.f32")
+	if err := os.WriteFile(in, float32Bytes(x), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(python, testtool.Reference("pth_logits.py"), out, in, "64", got)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("PyTorch could not load %s strictly: %v\n%s", out, err, b)
+	}
+	b, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := make([]float32, len(b)/4)
+	binary.Read(bytes.NewReader(b), binary.LittleEndian, theirs)
+	if len(theirs) != len(ours) {
+		t.Fatalf("PyTorch gave %d logits, want %d", len(theirs), len(ours))
+	}
+	for i := range ours {
+		if d := math.Abs(float64(ours[i] - theirs[i])); d > 1e-4*(1+math.Abs(float64(theirs[i]))) {
+			t.Fatalf("logit %d: lenetkit %g, PyTorch %g", i, ours[i], theirs[i])
+		}
+	}
+}
+
+func float32Bytes(v []float32) []byte {
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, v)
+	return buf.Bytes()
+}
