@@ -32,6 +32,12 @@ Examples:
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main reports errors itself
 	}
+	// A mistyped flag gets the one-line error, not the whole help text.
+	onUsage := func(_ *cli.Context, err error, _ bool) error { return err }
+	app.OnUsageError = onUsage
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsage
+	}
 	if err := app.Run(os.Args); err != nil {
 		code := 1
 		var ec cli.ExitCoder
