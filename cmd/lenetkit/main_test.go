@@ -267,3 +267,43 @@ func float32Bytes(v []float32) []byte {
 	binary.Write(&buf, binary.LittleEndian, v)
 	return buf.Bytes()
 }
+
+// TestTrainInterrupt: Ctrl-C ends training after the current step, says
+// where, exits 130 and writes no model.
+func TestTrainInterrupt(t *testing.T) {
+	data := realData(t)
+	out := filepath.Join(t.TempDir(), "parameter.pth")
+	cmd := exec.Command(lenetkitBin, "train", "--data", data, "--out", out, "--epochs", "1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(log.String(), "step 50/") {
+		n, err := stderr.Read(buf)
+		log.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("no progress line before %v:\n%s", err, log.String())
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stderr)
+	log.Write(rest)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit %v, want 130:\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "stopped by signal after epoch 1, step ") || !strings.Contains(log.String(), "not written") {
+		t.Errorf("does not say where it stopped:\n%s", log.String())
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s written after an interrupt", out)
+	}
+}
