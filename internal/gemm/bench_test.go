@@ -57,17 +57,21 @@ func with(ks *kernelSet) sgemmFunc {
 	}
 }
 
-// BenchmarkSgemm reports GFLOP/s of Sgemm, of its pure-Go path and of
-// gonum's Sgemm (which runs in parallel when GOMAXPROCS allows).
+// BenchmarkSgemm reports GFLOP/s of Sgemm, of its pure-Go path, of the
+// assembly kernel sets it does not pick on this CPU and of gonum's Sgemm
+// (which runs in parallel when GOMAXPROCS allows: compare with -cpu 1).
 func BenchmarkSgemm(b *testing.B) {
-	fns := []struct {
+	type fn struct {
 		name string
 		fn   sgemmFunc
-	}{
-		{"Sgemm", Sgemm},
-		{"purego", with(goKernels)},
-		{"gonum", gonumSgemm},
 	}
+	fns := []fn{{"Sgemm", Sgemm}, {"purego", with(goKernels)}}
+	for _, ks := range asmKernels {
+		if ks != defaultKernels {
+			fns = append(fns, fn{ks.name, with(ks)})
+		}
+	}
+	fns = append(fns, fn{"gonum", gonumSgemm})
 	for _, s := range benchShapes {
 		for _, f := range fns {
 			b.Run(s.name+"/"+f.name, func(b *testing.B) {

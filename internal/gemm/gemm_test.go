@@ -302,6 +302,9 @@ func TestSgemmEmptySlices(t *testing.T) {
 }
 
 func TestSgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	rng := rand.New(rand.NewPCG(9, 10))
 	a, b, c := random(rng, 64*288), random(rng, 288*256), make([]float32, 64*256)
 	for _, im := range impls() {

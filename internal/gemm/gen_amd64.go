@@ -36,15 +36,8 @@ type shape struct {
 
 var shapes = []shape{
 	{avx2, 6, 16},
-	{avx2, 4, 24},
 	{avx2, 12, 8},
-	{avx512, 12, 32},
-	{avx512, 14, 32},
 	{avx512, 8, 32},
-	{avx512, 6, 64},
-	{avx512, 8, 48},
-	{avx512, 24, 16},
-	{avx512, 28, 16},
 	{avx512, 16, 16},
 }
 
@@ -68,7 +61,7 @@ func main() {
 	writeTranspose(&asm)
 	writeCopy(&asm)
 	fmt.Fprintf(&decl, "\n// transposeAVX2 sets dst[p*w+i] = src[i*ld+p] for i < n, p < kb, where n is\n// even and kb a multiple of 8.\n//\n//go:noescape\nfunc transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)\n")
-	fmt.Fprintf(&decl, "\n// copyAVX2 sets dst[p*w+i] = src[p*ld+i] for i < w, p < kb, where w is a\n// multiple of 8.\n//\n//go:noescape\nfunc copyAVX2(w, kb int, src *float32, ld int, dst *float32)\n")
+	fmt.Fprintf(&decl, "\n// copyAVX2 sets dst[p*w+i] = src[p*ld+i] for i < w, p < kb.\n//\n//go:noescape\nfunc copyAVX2(w, kb int, src *float32, ld int, dst *float32)\n")
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -81,6 +74,9 @@ func main() {
 func write(name string, data []byte) {
 	f, err := os.CreateTemp(".", filepath.Base(name)+".tmp*")
 	if err != nil {
+		log.Fatal(err)
+	}
+	if err := f.Chmod(0o644); err != nil {
 		log.Fatal(err)
 	}
 	if _, err := f.Write(data); err != nil {
@@ -219,7 +215,6 @@ func log2(n int) int {
 	return l
 }
 
-
 // writeTranspose writes transposeAVX2, which transposes 4x8 blocks: four
 // rows of the source, eight columns at a time, into eight groups of four.
 func writeTranspose(w *bytes.Buffer) {
@@ -310,9 +305,11 @@ func writeTranspose(w *bytes.Buffer) {
 	p("RET")
 }
 
-// writeCopy writes copyAVX2, which copies rows of a multiple of eight.
+// writeCopy writes copyAVX2, which copies rows sixteen values at a time
+// and then the rest eight, four, two and one at a time.
 func writeCopy(w *bytes.Buffer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	label := func(l string) { fmt.Fprintf(w, "copy_%s:\n", l) }
 	fmt.Fprintf(w, "\n// func copyAVX2(w, kb int, src *float32, ld int, dst *float32)\n")
 	fmt.Fprintf(w, "TEXT ·copyAVX2(SB), NOSPLIT, $0-40\n")
 	p("MOVQ w+0(FP), AX")
@@ -321,37 +318,54 @@ func writeCopy(w *bytes.Buffer) {
 	p("MOVQ ld+24(FP), R8")
 	p("MOVQ dst+32(FP), DI")
 	p("SHLQ $2, R8")
-	p("SHRQ $3, AX") // vectors per row
-	p("TESTQ AX, AX")
-	p("JZ copy_done")
+	p("MOVQ AX, R9")
+	p("ANDQ $7, R9") // values left after the vectors of eight
+	p("SHRQ $3, AX") // vectors of eight per row
 	p("TESTQ CX, CX")
 	p("JZ copy_done")
-	fmt.Fprintf(w, "copy_row:\n")
-	p("XORQ DX, DX")
+	label("row")
+	p("XORQ DX, DX") // offset in the row, in bytes
 	p("MOVQ AX, BX")
-	// Two vectors a trip while at least two are left.
-	fmt.Fprintf(w, "copy_pair:\n")
+	label("sixteens")
 	p("CMPQ BX, $2")
-	p("JLT copy_one")
+	p("JLT copy_eights")
 	p("VMOVUPS (SI)(DX*1), Y0")
 	p("VMOVUPS 32(SI)(DX*1), Y1")
-	p("VMOVUPS Y0, (DI)")
-	p("VMOVUPS Y1, 32(DI)")
+	p("VMOVUPS Y0, (DI)(DX*1)")
+	p("VMOVUPS Y1, 32(DI)(DX*1)")
 	p("ADDQ $64, DX")
-	p("ADDQ $64, DI")
 	p("SUBQ $2, BX")
-	p("JMP copy_pair")
-	fmt.Fprintf(w, "copy_one:\n")
+	p("JMP copy_sixteens")
+	label("eights")
 	p("TESTQ BX, BX")
-	p("JZ copy_next")
+	p("JZ copy_four")
 	p("VMOVUPS (SI)(DX*1), Y0")
-	p("VMOVUPS Y0, (DI)")
-	p("ADDQ $32, DI")
-	fmt.Fprintf(w, "copy_next:\n")
+	p("VMOVUPS Y0, (DI)(DX*1)")
+	p("ADDQ $32, DX")
+	label("four")
+	p("TESTQ $4, R9")
+	p("JZ copy_two")
+	p("VMOVUPS (SI)(DX*1), X0")
+	p("VMOVUPS X0, (DI)(DX*1)")
+	p("ADDQ $16, DX")
+	label("two")
+	p("TESTQ $2, R9")
+	p("JZ copy_one")
+	p("MOVQ (SI)(DX*1), R10")
+	p("MOVQ R10, (DI)(DX*1)")
+	p("ADDQ $8, DX")
+	label("one")
+	p("TESTQ $1, R9")
+	p("JZ copy_next")
+	p("MOVL (SI)(DX*1), R10")
+	p("MOVL R10, (DI)(DX*1)")
+	p("ADDQ $4, DX")
+	label("next")
 	p("ADDQ R8, SI")
+	p("ADDQ DX, DI") // DX is now the row length in bytes
 	p("DECQ CX")
 	p("JNZ copy_row")
-	fmt.Fprintf(w, "copy_done:\n")
+	label("done")
 	p("VZEROUPPER")
 	p("RET")
 }

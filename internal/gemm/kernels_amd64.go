@@ -16,18 +16,6 @@ func runAVX2_6x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 	kernelAVX2_6x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 }
 
-// kernelAVX2_4x24 is the AVX2 micro-kernel for 4x24 tiles: see kernel.run.
-//
-//go:noescape
-func kernelAVX2_4x24(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-func runAVX2_4x24(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	_ = a[4*k-1]
-	_ = b[24*k-1]
-	_ = c[3*ldc+23]
-	kernelAVX2_4x24(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
 // kernelAVX2_12x8 is the AVX2 micro-kernel for 12x8 tiles: see kernel.run.
 //
 //go:noescape
@@ -40,30 +28,6 @@ func runAVX2_12x8(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 	kernelAVX2_12x8(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 }
 
-// kernelAVX512_12x32 is the AVX512 micro-kernel for 12x32 tiles: see kernel.run.
-//
-//go:noescape
-func kernelAVX512_12x32(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-func runAVX512_12x32(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	_ = a[12*k-1]
-	_ = b[32*k-1]
-	_ = c[11*ldc+31]
-	kernelAVX512_12x32(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
-// kernelAVX512_14x32 is the AVX512 micro-kernel for 14x32 tiles: see kernel.run.
-//
-//go:noescape
-func kernelAVX512_14x32(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-func runAVX512_14x32(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	_ = a[14*k-1]
-	_ = b[32*k-1]
-	_ = c[13*ldc+31]
-	kernelAVX512_14x32(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
 // kernelAVX512_8x32 is the AVX512 micro-kernel for 8x32 tiles: see kernel.run.
 //
 //go:noescape
@@ -74,54 +38,6 @@ func runAVX512_8x32(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 	_ = b[32*k-1]
 	_ = c[7*ldc+31]
 	kernelAVX512_8x32(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
-// kernelAVX512_6x64 is the AVX512 micro-kernel for 6x64 tiles: see kernel.run.
-//
-//go:noescape
-func kernelAVX512_6x64(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-func runAVX512_6x64(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	_ = a[6*k-1]
-	_ = b[64*k-1]
-	_ = c[5*ldc+63]
-	kernelAVX512_6x64(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
-// kernelAVX512_8x48 is the AVX512 micro-kernel for 8x48 tiles: see kernel.run.
-//
-//go:noescape
-func kernelAVX512_8x48(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-func runAVX512_8x48(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	_ = a[8*k-1]
-	_ = b[48*k-1]
-	_ = c[7*ldc+47]
-	kernelAVX512_8x48(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
-// kernelAVX512_24x16 is the AVX512 micro-kernel for 24x16 tiles: see kernel.run.
-//
-//go:noescape
-func kernelAVX512_24x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-func runAVX512_24x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	_ = a[24*k-1]
-	_ = b[16*k-1]
-	_ = c[23*ldc+15]
-	kernelAVX512_24x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
-// kernelAVX512_28x16 is the AVX512 micro-kernel for 28x16 tiles: see kernel.run.
-//
-//go:noescape
-func kernelAVX512_28x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
-
-func runAVX512_28x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	_ = a[28*k-1]
-	_ = b[16*k-1]
-	_ = c[27*ldc+15]
-	kernelAVX512_28x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 }
 
 // kernelAVX512_16x16 is the AVX512 micro-kernel for 16x16 tiles: see kernel.run.
@@ -142,8 +58,7 @@ func runAVX512_16x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 //go:noescape
 func transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)
 
-// copyAVX2 sets dst[p*w+i] = src[p*ld+i] for i < w, p < kb, where w is a
-// multiple of 8.
+// copyAVX2 sets dst[p*w+i] = src[p*ld+i] for i < w, p < kb.
 //
 //go:noescape
 func copyAVX2(w, kb int, src *float32, ld int, dst *float32)
