@@ -33,8 +33,13 @@ func allowGlobal(module, name string) error {
 		"torch.Size":
 		return nil
 	}
-	if module == "torch" && storageTypes[name] != nil {
-		return nil
+	if module == "torch" && strings.HasSuffix(name, "Storage") {
+		if storageTypes[name] != nil {
+			return nil
+		}
+		// Complex, quantized, float8: real tensors, but nothing a
+		// lenet.StateDict can hold.
+		return fmt.Errorf("storage type torch.%s not supported (float and integer tensors only)", name)
 	}
 	return refuseGlobals(module, name)
 }

@@ -36,11 +36,11 @@ import (
 // tensor-rebuilding functions, the storage classes, OrderedDict and
 // torch.Size. A file naming anything else is refused whole.
 func ReadPTH(path string) (lenet.StateDict, error) {
-	root, err := loadPTHFile(path)
+	obj, err := loadPTHFile(path)
 	if err != nil {
 		return nil, err
 	}
-	sd, err := flatten(root)
+	sd, err := flatten(obj, obj.root)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %s: %w", path, err)
 	}
@@ -49,11 +49,11 @@ func ReadPTH(path string) (lenet.StateDict, error) {
 
 // DecodePTH is ReadPTH on size bytes read from r; name identifies them in errors.
 func DecodePTH(r io.ReaderAt, size int64, name string) (lenet.StateDict, error) {
-	root, err := decodePTH(r, size)
+	obj, err := decodePTH(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %s: %w", name, err)
 	}
-	sd, err := flatten(root)
+	sd, err := flatten(obj, obj.root)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %s: %w", name, err)
 	}
@@ -71,11 +71,11 @@ var checkpointKeys = []string{"state_dict", "model_state_dict", "model"}
 // nn.DataParallel puts on every key. It does not check the names against a
 // network; lenet.Check does that.
 func ReadPTHStateDict(path string) (lenet.StateDict, error) {
-	root, err := loadPTHFile(path)
+	obj, err := loadPTHFile(path)
 	if err != nil {
 		return nil, err
 	}
-	sd, err := flatten(unwrapCheckpoint(root))
+	sd, err := flatten(obj, unwrapCheckpoint(obj.root))
 	if err == nil && len(sd) == 0 {
 		err = errors.New("no tensors in the file")
 	}
@@ -85,7 +85,7 @@ func ReadPTHStateDict(path string) (lenet.StateDict, error) {
 	return stripPrefix(sd, "module."), nil
 }
 
-func loadPTHFile(path string) (any, error) {
+func loadPTHFile(path string) (*pthObject, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
@@ -95,40 +95,40 @@ func loadPTHFile(path string) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
-	root, err := decodePTH(f, info.Size())
+	obj, err := decodePTH(f, info.Size())
 	if err != nil {
 		return nil, fmt.Errorf("convert: %s: %w", path, err)
 	}
-	return root, nil
+	return obj, nil
 }
 
 // unwrapCheckpoint descends into a checkpoint's model entry, a few levels
 // at most ({"model": {"state_dict": ...}} exists too).
 func unwrapCheckpoint(root any) any {
 	for range 4 {
-		entries, ok := dictEntries(root)
-		if !ok {
-			return root
+		inner := checkpointEntry(root)
+		if inner == nil {
+			break
 		}
-		next := root
-		for _, k := range checkpointKeys {
-			for _, e := range entries {
-				if s, ok := e.key.(string); ok && s == k {
-					if _, isDict := dictEntries(e.value); isDict {
-						next = e.value
-					}
-				}
-			}
-			if next != root {
-				break
-			}
-		}
-		if next == root {
-			return root
-		}
-		root = next
+		root = inner
 	}
 	return root
+}
+
+// checkpointEntry returns the dict that v, a checkpoint dict, keeps its
+// model under, or nil.
+func checkpointEntry(v any) any {
+	entries, _ := dictEntries(v)
+	for _, k := range checkpointKeys {
+		for _, e := range entries {
+			if s, ok := e.key.(string); ok && s == k {
+				if _, isDict := dictEntries(e.value); isDict {
+					return e.value
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // stripPrefix drops prefix from every name if every name has it.
@@ -144,9 +144,16 @@ func stripPrefix(sd lenet.StateDict, prefix string) lenet.StateDict {
 	return sd
 }
 
+// pthObject is a decoded file: the unpickled object, its tensors still
+// views into storages whose bytes are loaded.
+type pthObject struct {
+	root   any
+	stored int // elements in all storages together
+}
+
 // decodePTH tells the two formats apart as torch.load does, by the zip
 // signature, and returns the unpickled object with storages loaded.
-func decodePTH(r io.ReaderAt, size int64) (any, error) {
+func decodePTH(r io.ReaderAt, size int64) (*pthObject, error) {
 	head := make([]byte, 4)
 	n, _ := r.ReadAt(head, 0)
 	head = head[:n]
@@ -179,6 +186,14 @@ func newDecoder(legacy bool) *pthDecoder {
 	return &pthDecoder{legacy: legacy, storages: map[string]*storage{}, views: map[string]*storage{}}
 }
 
+func (d *pthDecoder) object(root any) *pthObject {
+	obj := &pthObject{root: root}
+	for _, st := range d.order {
+		obj.stored += st.numel
+	}
+	return obj
+}
+
 // persistentLoad resolves ('storage', class, key, location, numel) in the zip
 // format, with a sixth element, view metadata, in the legacy one.
 func (d *pthDecoder) persistentLoad(pid *types.Tuple) (any, error) {
@@ -197,7 +212,7 @@ func (d *pthDecoder) persistentLoad(pid *types.Tuple) (any, error) {
 		return nil, fmt.Errorf("storage class is a %s", pyType((*pid)[1]))
 	}
 	key, keyOK := (*pid)[2].(string)
-	location, locOK := (*pid)[3].(string)
+	_, locOK := (*pid)[3].(string) // "cpu", "cuda:0", ...: everything is read onto the CPU
 	if !keyOK || !locOK {
 		return nil, errors.New("storage key or location is not a str")
 	}
@@ -208,7 +223,7 @@ func (d *pthDecoder) persistentLoad(pid *types.Tuple) (any, error) {
 	st := d.storages[key]
 	switch {
 	case st == nil:
-		st = &storage{key: key, typ: typ, numel: numel, location: location}
+		st = &storage{key: key, typ: typ, numel: numel}
 		d.storages[key] = st
 		d.order = append(d.order, st)
 	case st.typ != typ || st.numel != numel:
@@ -231,14 +246,14 @@ func (d *pthDecoder) persistentLoad(pid *types.Tuple) (any, error) {
 	if v := d.views[viewKey]; v != nil {
 		return v, nil
 	}
-	v := &storage{key: viewKey, typ: typ, numel: n, location: location, root: st, offset: off}
+	v := &storage{key: viewKey, typ: typ, numel: n, root: st, offset: off}
 	d.views[viewKey] = v
 	return v, nil
 }
 
 // decodeZip reads torch.save's zip format: <folder>/data.pkl names storages
 // kept as <folder>/data/<key>.
-func decodeZip(r io.ReaderAt, size int64) (any, error) {
+func decodeZip(r io.ReaderAt, size int64) (*pthObject, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("truncated or corrupt zip archive (%v)", err)
@@ -293,7 +308,7 @@ func decodeZip(r io.ReaderAt, size int64) (any, error) {
 			return nil, err
 		}
 	}
-	return root, nil
+	return d.object(root), nil
 }
 
 // readRecord reads a record of the size its header declares. A stored
@@ -337,7 +352,7 @@ const legacyProtocolVersion = 1001
 // five pickles in a row (magic number, protocol version, sys info, the
 // object, its storage keys), then each storage as an int64 element count and
 // its bytes.
-func decodeLegacy(r io.ReaderAt, size int64) (any, error) {
+func decodeLegacy(r io.ReaderAt, size int64) (*pthObject, error) {
 	data, err := io.ReadAll(io.NewSectionReader(r, 0, size))
 	if err != nil {
 		return nil, err
@@ -364,8 +379,12 @@ func decodeLegacy(r io.ReaderAt, size int64) (any, error) {
 	if m, ok := magic.(*big.Int); err != nil || !ok || m.Cmp(legacyMagic) != 0 {
 		return nil, notTorch
 	}
-	if v, err := next(refuseGlobals, plain, "protocol version"); err != nil || v != legacyProtocolVersion {
-		return nil, fmt.Errorf("legacy format protocol version %v, want %d", v, legacyProtocolVersion)
+	version, err := next(refuseGlobals, plain, "protocol version")
+	if err != nil {
+		return nil, err
+	}
+	if version != legacyProtocolVersion {
+		return nil, fmt.Errorf("legacy format protocol version %v, want %d", version, legacyProtocolVersion)
 	}
 	sysInfo, err := next(refuseGlobals, plain, "sys info")
 	if err != nil {
@@ -420,7 +439,7 @@ func decodeLegacy(r io.ReaderAt, size int64) (any, error) {
 			return nil, fmt.Errorf("storage %s is missing from the file", st.key)
 		}
 	}
-	return root, nil
+	return d.object(root), nil
 }
 
 // dictEntry is one key-value pair of a decoded dict or OrderedDict.
@@ -441,7 +460,7 @@ func dictEntries(v any) ([]dictEntry, bool) {
 		out := make([]dictEntry, 0, d.Len())
 		at := make(map[string]int)
 		for _, e := range *d {
-			k := keyString(e.Key)
+			k := fmt.Sprintf("%T %s", e.Key, keyString(e.Key)) // 1 and "1" are different keys
 			if i, ok := at[k]; ok {
 				out[i].value = e.Value
 				continue
@@ -499,11 +518,15 @@ type flattener struct {
 	out    lenet.StateDict
 	names  map[string]bool
 	visits int
+	budget int // elements the copies may still take
 }
 
-// flatten collects the tensors in root, in order, named by their path.
-func flatten(root any) (lenet.StateDict, error) {
-	f := &flattener{names: map[string]bool{}}
+// flatten collects the tensors in root, part of obj, in order, named by
+// their path. Tensors sharing a storage each get a copy; the copies
+// together may hold a few times the elements stored, not the square of
+// them that many full views of one large storage would make.
+func flatten(obj *pthObject, root any) (lenet.StateDict, error) {
+	f := &flattener{names: map[string]bool{}, budget: 4*obj.stored + 1<<20}
 	if err := f.walk(root, "", 0); err != nil {
 		return nil, err
 	}
@@ -535,6 +558,9 @@ func (f *flattener) walk(v any, name string, depth int) error {
 		dense, err := t.materialize(name)
 		if err != nil {
 			return err
+		}
+		if f.budget -= dense.NumElements(); f.budget < 0 {
+			return fmt.Errorf("tensor %s: views of shared storages add up to more than 4 times the elements stored, refused", name)
 		}
 		f.out = append(f.out, dense)
 		return nil
@@ -577,7 +603,7 @@ func (t *tensorRef) materialize(name string) (*lenet.Tensor, error) {
 		}
 		numel *= d
 	}
-	out := &lenet.Tensor{Name: name, Shape: t.shape, DType: st.typ.dtype()}
+	out := &lenet.Tensor{Name: name, Shape: append([]int{}, t.shape...), DType: st.typ.dtype()}
 	if numel > st.numel && numel > maxBroadcast {
 		return nil, fmt.Errorf("tensor %s: view of %d elements over a storage of %d, refused", name, numel, st.numel)
 	}

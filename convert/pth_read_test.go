@@ -245,6 +245,11 @@ func TestReadPTHRefuses(t *testing.T) {
 		}
 		return buf.Bytes()
 	}()
+	// Eleven full views of one storage: copies of 5.5 times what is stored.
+	var shared []testTensor
+	for i := range 11 {
+		shared = append(shared, testTensor{fmt.Sprint("v", i), "FloatStorage", "0", 1 << 19, 0, []int{1 << 19}, []int{1}})
+	}
 	tarHeader := make([]byte, 1024)
 	copy(tarHeader[257:], "ustar")
 
@@ -287,7 +292,8 @@ func TestReadPTHRefuses(t *testing.T) {
 		{"stride past storage", pthWith(w([]int{2, 2}, []int{1 << 40, 1}, 0, 2), "0", floats(1, 2)), "reach past storage"},
 		{"negative stride", pthWith(strings.Replace(w([]int{2}, []int{1}, 0, 2), "K\x01\x85", "J\xff\xff\xff\xff\x85", 1), "0", floats(1, 2)), "not a non-negative int"},
 		{"broadcast bomb", pthWith(w([]int{1 << 20, 1 << 10}, []int{0, 0}, 0, 1), "0", floats(1)), "view of 1073741824 elements over a storage of 1, refused"},
-		{"complex storage", pthWith("\x80\x02ctorch\nComplexFloatStorage\n."), "global torch.ComplexFloatStorage, refused"},
+		{"complex storage", pthWith("\x80\x02ctorch\nComplexFloatStorage\n."), "storage type torch.ComplexFloatStorage not supported"},
+		{"views multiply a storage", pthWith(tensorPickle(shared...), "0", string(make([]byte, 4<<19))), "tensor v6: views of shared storages add up to more than 4 times"},
 		{"container cycle", pthWith("\x80\x02]q\x00h\x00a."), "nested deeper than 64"},
 		{"exponential sharing", pthWith(dag.String()), "more than 1048576 objects"},
 		{"zip without data.pkl", zipFile("a/version", "3\n", "a/data/0", "xxxx"), "zip archive has no a/data.pkl"},

@@ -27,8 +27,11 @@ const pthVersion = "3\n"
 // and version.
 //
 // Each tensor gets a storage of its own, float32 as torch.FloatStorage and
-// int64 as torch.LongStorage. The state dict's _metadata (module versions)
-// is not written: load_state_dict treats every module as current without it.
+// int64 as torch.LongStorage. The bytes are those torch.save writes for the
+// same OrderedDict of tensors, except that a module's state_dict() also
+// carries _metadata (module versions), which is not written: PyTorch reads
+// its absence as "current version", and the only LeNet layer with a version
+// rule, BatchNorm, applies it just when num_batches_tracked is missing.
 func WritePTH(w io.Writer, sd lenet.StateDict, archiveName string) error {
 	if err := writePTH(w, sd, archiveName, true); err != nil {
 		return fmt.Errorf("convert: write .pth: %w", err)

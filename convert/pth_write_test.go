@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"lenetkit/internal/testtool"
 	"lenetkit/lenet"
 )
 
@@ -81,8 +82,10 @@ func TestWritePTHOddTensorsLoadInTorch(t *testing.T) {
 }
 
 // TestWritePTHMatchesTorchSave: for the same tensors, the archive is byte for
-// byte what this machine's torch.save writes, but for the byteorder record
-// torch 2.x adds and this torch (1.13) does not.
+// byte what this machine's torch.save writes. Torch 1.x writes no byteorder
+// record, so the comparison leaves it out when torch does; a torch that adds
+// records of its own (2.x's .data/serialization_id) gets a record-by-record
+// comparison instead.
 func TestWritePTHMatchesTorchSave(t *testing.T) {
 	for name, sd := range map[string]lenet.StateDict{"lenet": randomLeNet(2), "odd": oddStateDict()} {
 		t.Run(name, func(t *testing.T) {
@@ -97,9 +100,21 @@ func TestWritePTHMatchesTorchSave(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			torchRecords := zipRecords(t, want)
+			_, byteorder := torchRecords["resaved/byteorder"]
 			var got bytes.Buffer
-			if err := writePTH(&got, sd, "resaved", false); err != nil {
+			if err := writePTH(&got, sd, "resaved", byteorder); err != nil {
 				t.Fatal(err)
+			}
+			ours := zipRecords(t, got.Bytes())
+			if len(ours) != len(torchRecords) {
+				t.Logf("torch writes %d records, this package %d: comparing records, not bytes", len(torchRecords), len(ours))
+				for name, data := range ours {
+					if theirs, ok := torchRecords[name]; !ok || !bytes.Equal(data, theirs) {
+						t.Errorf("record %s differs from torch's", name)
+					}
+				}
+				return
 			}
 			if !bytes.Equal(got.Bytes(), want) {
 				i := 0
@@ -111,6 +126,29 @@ func TestWritePTHMatchesTorchSave(t *testing.T) {
 			}
 		})
 	}
+}
+
+// zipRecords reads every record of an archive by name.
+func zipRecords(t *testing.T, b []byte) map[string][]byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string][]byte)
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		out[f.Name] = data
+	}
+	return out
 }
 
 func hexAround(b []byte, i int) string {
@@ -277,6 +315,41 @@ func TestPickleInts(t *testing.T) {
 		p.int(v)
 		if got := hex.EncodeToString(p.stop()); got != lines[i] {
 			t.Errorf("%d pickles as %s, CPython %s", v, got, lines[i])
+		}
+	}
+}
+
+// TestPTHRewriteMatchesTorch: a file torch wrote, read and written again by
+// this package, holds what torch's own file holds (torch.equal, dtype,
+// shape); and the check notices a single changed value.
+func TestPTHRewriteMatchesTorch(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"lenet_zip.pth", "lenet_legacy.pth"} {
+		orig := testtool.Testdata("pth/" + name)
+		sd, err := ReadPTH(orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := filepath.Join(dir, name)
+		if err := SavePTH(again, sd); err != nil {
+			t.Fatal(err)
+		}
+		var cmp struct {
+			Equal bool     `json:"equal"`
+			Diffs []string `json:"diffs"`
+		}
+		decodeJSON(t, runPython(t, "pth_check.py", again, "--compare", orig), &cmp)
+		if !cmp.Equal {
+			t.Errorf("%s rewritten differs from torch's: %v", name, cmp.Diffs)
+		}
+
+		sd[3].F32[5] = math.Nextafter32(sd[3].F32[5], 1)
+		if err := SavePTH(again, sd); err != nil {
+			t.Fatal(err)
+		}
+		decodeJSON(t, runPython(t, "pth_check.py", again, "--compare", orig), &cmp)
+		if cmp.Equal || len(cmp.Diffs) != 1 || !strings.HasPrefix(cmp.Diffs[0], sd[3].Name+":") {
+			t.Errorf("one changed value in %s gives equal=%v, diffs %v", sd[3].Name, cmp.Equal, cmp.Diffs)
 		}
 	}
 }

@@ -78,11 +78,10 @@ func halfToFloat32(h uint16) float32 {
 // storage is one pickled storage, or (legacy format only) a view into
 // another. Its bytes arrive after the pickle has been read.
 type storage struct {
-	key      string
-	typ      *storageType
-	numel    int
-	location string // "cpu", "cuda:0", ...: recorded, ignored; everything is read onto the CPU
-	data     []byte // numel*typ.size bytes once loaded
+	key   string
+	typ   *storageType
+	numel int
+	data  []byte // numel*typ.size bytes once loaded
 
 	// A legacy storage view shares root's bytes from element offset on.
 	root   *storage

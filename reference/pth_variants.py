@@ -16,6 +16,8 @@ wrote where torch cannot produce the variant here (a GPU location, torch
 or, for a malicious or broken file, "error_contains": substrings of the
 one-line error the reader must give. The expected values come from
 torch.load of the written file, not from anything lenetkit computes.
+Reruns write the same bytes except in the legacy-format files, where torch
+names storages by memory address; expected.json comes out the same.
 """
 import collections
 import hashlib
@@ -116,6 +118,11 @@ def tiny_state_dict(seed):
     ])
 
 
+def put(z, name, data):
+    """Add a stored record with a fixed date, so that reruns write the same bytes."""
+    z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+
+
 def rewrite_zip(src, dst, folder=None, edit=None, extra=()):
     """Copy a zip archive record by record, renaming its folder, changing
     records through edit(name, data) (None drops one) and adding extra
@@ -129,17 +136,17 @@ def rewrite_zip(src, dst, folder=None, edit=None, extra=()):
                 data = edit(rest, data)
             if data is None:
                 continue
-            zout.writestr(name, data)
+            put(zout, name, data)
             if rest == "data.pkl":
                 for extra_name, extra_data in extra:
-                    zout.writestr(f"{folder or old_folder}/{extra_name}", extra_data)
+                    put(zout, f"{folder or old_folder}/{extra_name}", extra_data)
 
 
 def evil_zip(path, pickle_bytes):
     folder = os.path.splitext(os.path.basename(path))[0]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr(f"{folder}/data.pkl", pickle_bytes)
-        z.writestr(f"{folder}/version", "3\n")
+        put(z, f"{folder}/data.pkl", pickle_bytes)
+        put(z, f"{folder}/version", b"3\n")
 
 
 def refused_by_weights_only(path):
@@ -165,7 +172,8 @@ def main():
             entry.update(expected(path, lenet=kw.get("lenet", False)))
         files.append(entry)
 
-    p = lambda name: os.path.join(out, name)  # noqa: E731
+    def p(name):
+        return os.path.join(out, name)
 
     # Full LeNet state dicts: the formats a real model file comes in.
     torch.save(lenet_state_dict(1), p("lenet_zip.pth"))
