@@ -1,12 +1,18 @@
-package train
+package lenet
 
 import (
 	"fmt"
 
 	"lenetkit/internal/kernel"
-	"lenetkit/lenet"
 	"lenetkit/mnist"
 )
+
+// Classifier is anything that computes the network's logits: Model here,
+// or another runtime of the same weights.
+type Classifier interface {
+	// Logits writes n rows of Classes logits for n images of 1x32x32 floats.
+	Logits(logits, x []float32, n int) error
+}
 
 // Metrics are a model's figures on a set of labelled images.
 type Metrics struct {
@@ -14,19 +20,21 @@ type Metrics struct {
 	Loss     float64 // mean cross-entropy
 	Images   int
 	Correct  int
+	// Confusion counts images by true label (row) and prediction (column).
+	Confusion [Classes][Classes]int
 }
 
 // Evaluate runs m over the images idx of set in batches. With seedProtocol
 // it averages as the notebook did (DataLoader drop_last=True: the last
 // partial batch is dropped, and the loss is the mean of the batch means);
 // otherwise every image counts once.
-func Evaluate(m *lenet.Model, set *mnist.Set, idx []int, batch int, seedProtocol bool) (Metrics, error) {
+func Evaluate(m Classifier, set *mnist.Set, idx []int, batch int, seedProtocol bool) (Metrics, error) {
 	if batch < 1 {
-		return Metrics{}, fmt.Errorf("train: evaluation batch size %d", batch)
+		return Metrics{}, fmt.Errorf("lenet: evaluation batch size %d", batch)
 	}
 	x := make([]float32, batch*mnist.PixelCount)
 	y := make([]int64, batch)
-	logits := make([]float32, batch*lenet.Classes)
+	logits := make([]float32, batch*Classes)
 	var met Metrics
 	var lossSum float64
 	batches := 0
@@ -39,17 +47,19 @@ func Evaluate(m *lenet.Model, set *mnist.Set, idx []int, batch int, seedProtocol
 		if err := set.Fill(idx[lo:hi], x[:n*mnist.PixelCount], y[:n]); err != nil {
 			return Metrics{}, err
 		}
-		if err := m.Logits(logits[:n*lenet.Classes], x[:n*mnist.PixelCount], n); err != nil {
+		if err := m.Logits(logits[:n*Classes], x[:n*mnist.PixelCount], n); err != nil {
 			return Metrics{}, err
 		}
-		l := kernel.CrossEntropy(nil, logits, y[:n], n, lenet.Classes)
+		l := kernel.CrossEntropy(nil, logits, y[:n], n, Classes)
 		if seedProtocol {
 			lossSum += l
 		} else {
 			lossSum += l * float64(n)
 		}
 		for i := 0; i < n; i++ {
-			if argmax(logits[i*lenet.Classes:(i+1)*lenet.Classes]) == int(y[i]) {
+			p := Argmax(logits[i*Classes : (i+1)*Classes])
+			met.Confusion[y[i]][p]++
+			if p == int(y[i]) {
 				met.Correct++
 			}
 		}
@@ -57,7 +67,7 @@ func Evaluate(m *lenet.Model, set *mnist.Set, idx []int, batch int, seedProtocol
 		batches++
 	}
 	if met.Images == 0 {
-		return Metrics{}, fmt.Errorf("train: no images to evaluate (%d images, batch %d)", len(idx), batch)
+		return Metrics{}, fmt.Errorf("lenet: no images to evaluate (%d images, batch %d)", len(idx), batch)
 	}
 	met.Accuracy = 100 * float64(met.Correct) / float64(met.Images)
 	if seedProtocol {
@@ -68,7 +78,8 @@ func Evaluate(m *lenet.Model, set *mnist.Set, idx []int, batch int, seedProtocol
 	return met, nil
 }
 
-func argmax(row []float32) int {
+// Argmax is the predicted class of one row of logits (the first of equals).
+func Argmax(row []float32) int {
 	best := 0
 	for i, v := range row {
 		if v > row[best] {

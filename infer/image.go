@@ -1,0 +1,466 @@
+package infer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/gif" // registers the decoder that image.Decode chooses by the file's first bytes
+	"image/jpeg"
+	"image/png"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"strings"
+
+	_ "golang.org/x/image/bmp"
+
+	"lenetkit/mnist"
+)
+
+// Geometry of an MNIST digit, measured on the real data set: every image is
+// 28x28; the ink of 99.97 % of them spans exactly 20 pixels in its larger
+// dimension; and the centre of mass lies within half a pixel of pixel index
+// 14 in both directions (means 14.01 and 13.99), because LeCun's team
+// translated each digit by whole pixels to put it there.
+const (
+	digitSide = mnist.Side - 2*mnist.Pad // 28
+	boxSide   = 20
+	comTarget = 14.0
+)
+
+// Thresholds for telling ink from paper (see Preprocess).
+const (
+	// minContrast is the least difference, on the image's own 0-255 grey
+	// scale, between the background and the strongest ink that counts as
+	// a digit; below it there is only paper, grain or a uniform picture.
+	minContrast = 32
+	// cropFloor is the level, on the levelled scale where paper is 0 and
+	// the strongest ink 255, that a pixel must pass to count for the crop.
+	// The faint ringing that JPEG leaves around strokes stays below it;
+	// MNIST digits enlarged by repeating pixels still come back exactly
+	// (all but 9 of the 10,000 test digits), their box being that of all
+	// their ink.
+	cropFloor = 8
+)
+
+// maxPixels bounds the images LoadImage decodes: a file of a few bytes can
+// claim huge dimensions, and decoding it would exhaust memory.
+const maxPixels = 1 << 26
+
+var errBlank = errors.New("blank image: no digit found")
+
+// LoadImage reads the PNG, JPEG, GIF or BMP file at path and writes it into
+// dst as the model's input, as Preprocess does. Every error is one line that
+// names the file.
+func LoadImage(path string, dst []float32) error {
+	if err := checkDst(dst); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return pathError(path, err)
+	}
+	defer f.Close()
+	img, err := decode(f)
+	if err != nil {
+		return pathError(path, err)
+	}
+	if err := preprocess(img, dst); err != nil {
+		return fmt.Errorf("infer: %s: %w", path, err)
+	}
+	return nil
+}
+
+// Preprocess writes a digit image of any size, colour or grey, into dst as
+// the model's input: 1x32x32 float32 values in [0, 1], row-major. dst must
+// hold 1024 values. The image is made into a digit the way MNIST's were,
+// 28x28 8-bit grey with light ink on black, which is then converted exactly
+// as the IDX path converts MNIST's (ToTensor, then Pad(2) with zeros):
+//
+//   - Grey: PIL's convert("L"), the ITU-R 601-2 luma L = R*299/1000 +
+//     G*587/1000 + B*114/1000 of 8-bit values, in PIL's 16-bit fixed point.
+//     Translucent pixels are first composited over white: a transparent
+//     background is paper.
+//   - Polarity: when the median of the border pixels (the outermost rows
+//     and columns) is lighter than the mean of the whole image, the digit
+//     is dark on light and the image is inverted. The median, unlike the
+//     mean, ignores a stroke that touches the border.
+//   - A 28x28 image that is light on dark already is used as it is, unless
+//     it is blank: an MNIST digit saved as an image gives exactly the input
+//     that the IDX path gives.
+//   - Levels: paper becomes 0 and the strongest ink 255, so that grey paper
+//     and faint pencil look like MNIST. Paper is what the border mostly
+//     shows, up to its own grain and JPEG artefacts: its median plus four
+//     times its spread from the median to its 90th percentile (no more
+//     than the median for a clean image), at most a quarter of the way to
+//     the strongest ink. When the strongest ink differs from the border's
+//     median by less than 32 grey levels, the image is blank, an error.
+//   - Crop: to the box around the pixels above 8 of 255 (1/32 of full ink).
+//   - Scale: the box is scaled to fit 20x20 keeping its aspect ratio,
+//     averaging over the area each new pixel covers when shrinking,
+//     bilinear when enlarging a small crop, and rounded to 8 bits.
+//   - Centre: the scaled digit is placed in the 28x28 image, moved by whole
+//     pixels so that its centre of mass falls as near as it can to pixel
+//     (14, 14) without leaving the image, as in MNIST, whose digits all
+//     have it within half a pixel of there.
+func Preprocess(img image.Image, dst []float32) error {
+	if err := checkDst(dst); err != nil {
+		return err
+	}
+	if err := preprocess(img, dst); err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	return nil
+}
+
+func checkDst(dst []float32) error {
+	if len(dst) != mnist.PixelCount {
+		return fmt.Errorf("infer: an image needs %d floats (1x%dx%d), got %d", mnist.PixelCount, mnist.Side, mnist.Side, len(dst))
+	}
+	return nil
+}
+
+// pathError puts the path first, once: the errors of package os name it
+// after the operation ("open digits/7.png: ...").
+func pathError(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	}
+	return fmt.Errorf("infer: %s: %w", path, err)
+}
+
+// decode reads an image from r, checking its dimensions before decoding its
+// pixels.
+func decode(r io.ReadSeeker) (image.Image, error) {
+	cfg, format, err := image.DecodeConfig(bufio.NewReader(r))
+	if err != nil {
+		return nil, decodeError(format, err)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return nil, fmt.Errorf("%s image too large: %dx%d pixels, at most %d", strings.ToUpper(format), cfg.Width, cfg.Height, maxPixels)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	img, format, err := image.Decode(bufio.NewReader(r))
+	if err != nil {
+		return nil, decodeError(format, err)
+	}
+	return img, nil
+}
+
+// decodeError says what is wrong with the file in the words of a person
+// looking at it, dropping the decoder's own "png: " prefix.
+func decodeError(format string, err error) error {
+	if errors.Is(err, image.ErrFormat) {
+		return errors.New("not a PNG, JPEG, GIF or BMP image")
+	}
+	name := strings.ToUpper(format)
+	if truncated(err) {
+		return fmt.Errorf("truncated %s: %w", name, io.ErrUnexpectedEOF)
+	}
+	msg := strings.TrimPrefix(err.Error(), format+": ")
+	return fmt.Errorf("cannot decode %s: %s", name, msg)
+}
+
+// truncated tells whether a decoder's error means that the data ended too
+// soon. Some decoders say so in words of their own, or format io's error
+// into their message.
+func truncated(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	msg := err.Error()
+	return strings.HasSuffix(msg, ": "+io.ErrUnexpectedEOF.Error()) ||
+		strings.HasSuffix(msg, ": "+io.EOF.Error()) ||
+		err == png.FormatError("not enough pixel data") ||
+		err == jpeg.FormatError("short Huffman data") ||
+		msg == "gif: not enough image data"
+}
+
+func preprocess(img image.Image, dst []float32) error {
+	if img == nil {
+		return errors.New("nil image")
+	}
+	b := img.Bounds()
+	if b.Empty() {
+		return errors.New("image has no pixels")
+	}
+	w, h := b.Dx(), b.Dy()
+	grey := toGrey(img)
+	level, invert, err := levels(grey, w, h)
+	if err != nil {
+		return err
+	}
+	var digit [digitSide * digitSide]byte
+	if w == digitSide && h == digitSide && !invert {
+		copy(digit[:], grey)
+		return fill(digit[:], dst)
+	}
+	small, nw, nh := fit(grey, w, level)
+	if err := centre(&digit, small, nw, nh); err != nil {
+		return err
+	}
+	return fill(digit[:], dst)
+}
+
+// levels decides the polarity of a w x h grey image and returns the level,
+// 0 for paper to 255 for the strongest ink, of each grey value.
+func levels(grey []byte, w, h int) (level *[256]float64, invert bool, err error) {
+	var border [256]int
+	for x := range w {
+		border[grey[x]]++
+		if h > 1 {
+			border[grey[(h-1)*w+x]]++
+		}
+	}
+	for y := 1; y < h-1; y++ {
+		border[grey[y*w]]++
+		if w > 1 {
+			border[grey[y*w+w-1]]++
+		}
+	}
+	var sum int64
+	for _, v := range grey {
+		sum += int64(v)
+	}
+	invert = int64(percentile(&border, 0.5))*int64(len(grey)) > sum
+
+	// ink is the amount of ink that each grey value shows.
+	var ink, inkBorder [256]int
+	for v := range ink {
+		ink[v] = v
+		if invert {
+			ink[v] = 255 - v
+		}
+		inkBorder[ink[v]] = border[v]
+	}
+	background := percentile(&inkBorder, 0.5)
+	peak := 0
+	for _, v := range grey {
+		peak = max(peak, ink[v])
+	}
+	if peak-background < minContrast {
+		return nil, invert, errBlank
+	}
+	// Grain and JPEG artefacts, left in, would widen the crop and pull the
+	// centre of mass towards the middle of the box.
+	paper := background + 4*(percentile(&inkBorder, 0.9)-background)
+	paper = min(paper, background+(peak-background)/4)
+	level = new([256]float64)
+	for v := range level {
+		level[v] = float64(max(0, ink[v]-paper)) * 255 / float64(peak-paper)
+	}
+	return level, invert, nil
+}
+
+// fit crops a grey image of width w to its ink and scales the crop to fit
+// 20x20, returning the nw x nh levels, rounded.
+func fit(grey []byte, w int, level *[256]float64) (small []byte, nw, nh int) {
+	h := len(grey) / w
+	x0, y0, x1, y1 := w, h, 0, 0
+	for y := range h {
+		for x, v := range grey[y*w : (y+1)*w] {
+			if level[v] > cropFloor {
+				x0, y0 = min(x0, x), min(y0, y)
+				x1, y1 = max(x1, x+1), max(y1, y+1)
+			}
+		}
+	}
+	// levels leaves the strongest ink at 255, so the box is not empty.
+	cw, ch := x1-x0, y1-y0
+	nw, nh = boxSide, boxSide
+	if cw > ch {
+		nh = max(1, (2*ch*boxSide+cw)/(2*cw))
+	} else if ch > cw {
+		nw = max(1, (2*cw*boxSide+ch)/(2*ch))
+	}
+
+	// Separably: rows first, from the grey crop through level, then
+	// columns.
+	rows := make([]float64, nw*ch)
+	xt := taps(cw, nw)
+	for y := range ch {
+		src := grey[(y0+y)*w+x0 : (y0+y)*w+x1]
+		out := rows[y*nw : (y+1)*nw]
+		for ox, ts := range xt {
+			var s float64
+			for _, t := range ts {
+				s += t.w * level[src[t.i]]
+			}
+			out[ox] = s
+		}
+	}
+	small = make([]byte, nw*nh)
+	for oy, ts := range taps(ch, nh) {
+		for ox := range nw {
+			var s float64
+			for _, t := range ts {
+				s += t.w * rows[t.i*nw+ox]
+			}
+			small[oy*nw+ox] = byte(min(255, math.Round(s)))
+		}
+	}
+	return small, nw, nh
+}
+
+// centre places an nw x nh digit in the 28x28 image by its centre of mass.
+func centre(digit *[digitSide * digitSide]byte, small []byte, nw, nh int) error {
+	var mass, mx, my float64
+	for i, v := range small {
+		mass += float64(v)
+		mx += float64(v) * float64(i%nw)
+		my += float64(v) * float64(i/nw)
+	}
+	if mass == 0 {
+		return errBlank
+	}
+	ox := min(max(0, int(math.Round(comTarget-mx/mass))), digitSide-nw)
+	oy := min(max(0, int(math.Round(comTarget-my/mass))), digitSide-nh)
+	for y := range nh {
+		copy(digit[(oy+y)*digitSide+ox:], small[y*nw:(y+1)*nw])
+	}
+	return nil
+}
+
+// fill converts a 28x28 digit to the model's input through package mnist,
+// so that a digit read from an image and the same digit read from the IDX
+// files become the same floats.
+func fill(digit []byte, dst []float32) error {
+	s := mnist.Set{Images: digit, Labels: []byte{0}, N: 1, Rows: digitSide, Cols: digitSide}
+	return s.Fill([]int{0}, dst, nil)
+}
+
+// percentile returns the value of rank floor(p*(n-1)), counting from 0, of
+// the n values counted in hist: the lower median for p = 0.5.
+func percentile(hist *[256]int, p float64) int {
+	n := 0
+	for _, c := range hist {
+		n += c
+	}
+	k := int(p * float64(n-1))
+	for v, c := range hist {
+		if k < c {
+			return v
+		}
+		k -= c
+	}
+	return 255
+}
+
+// tap is one source pixel's weight in a resampled pixel.
+type tap struct {
+	i int
+	w float64
+}
+
+// taps returns, for each of m output pixels along an axis of n source
+// pixels, the source pixels it is made of. Shrinking averages over the
+// source interval [o*n/m, (o+1)*n/m) each output pixel o covers, in exact
+// integer units of 1/m; enlarging interpolates linearly between the two
+// nearest source pixels, pixel centres aligned.
+func taps(n, m int) [][]tap {
+	ts := make([][]tap, m)
+	if m < n {
+		for o := range ts {
+			lo, hi := o*n, (o+1)*n
+			for i := lo / m; i*m < hi; i++ {
+				overlap := min(hi, (i+1)*m) - max(lo, i*m)
+				ts[o] = append(ts[o], tap{i, float64(overlap) / float64(n)})
+			}
+		}
+		return ts
+	}
+	for o := range ts {
+		s := (float64(o)+0.5)*float64(n)/float64(m) - 0.5
+		s = max(0, min(s, float64(n-1)))
+		i := int(s)
+		f := s - float64(i)
+		ts[o] = append(ts[o], tap{i, 1 - f})
+		if f > 0 {
+			ts[o] = append(ts[o], tap{i + 1, f})
+		}
+	}
+	return ts
+}
+
+// toGrey returns the image's 8-bit grey levels, row-major from its top-left
+// corner. The decoders' usual image types are read directly, which avoids
+// boxing every pixel's colour in an interface; each case still goes
+// through its colour type's RGBA method, so all of them convert alike.
+func toGrey(img image.Image) []byte {
+	b := img.Bounds()
+	w := b.Dx()
+	grey := make([]byte, w*b.Dy())
+	i := 0
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			off := m.PixOffset(b.Min.X, y)
+			i += copy(grey[i:], m.Pix[off:off+w])
+		}
+	case *image.RGBA:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			off := m.PixOffset(b.Min.X, y)
+			row := m.Pix[off : off+4*w]
+			for j := 0; j < len(row); j += 4 {
+				p := row[j : j+4 : j+4]
+				grey[i] = luma(color.RGBA{p[0], p[1], p[2], p[3]}.RGBA())
+				i++
+			}
+		}
+	case *image.NRGBA:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			off := m.PixOffset(b.Min.X, y)
+			row := m.Pix[off : off+4*w]
+			for j := 0; j < len(row); j += 4 {
+				p := row[j : j+4 : j+4]
+				grey[i] = luma(color.NRGBA{p[0], p[1], p[2], p[3]}.RGBA())
+				i++
+			}
+		}
+	case *image.YCbCr:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				grey[i] = luma(m.YCbCrAt(x, y).RGBA())
+				i++
+			}
+		}
+	case *image.Paletted:
+		// Decoders reject indices beyond the palette; an image built
+		// otherwise gets black for them rather than a panic.
+		var lut [256]byte
+		for j, c := range m.Palette[:min(len(m.Palette), 256)] {
+			lut[j] = luma(c.RGBA())
+		}
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			off := m.PixOffset(b.Min.X, y)
+			for _, j := range m.Pix[off : off+w] {
+				grey[i] = lut[j]
+				i++
+			}
+		}
+	default:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				grey[i] = luma(img.At(x, y).RGBA())
+				i++
+			}
+		}
+	}
+	return grey
+}
+
+// luma is PIL's convert("L") of a colour given as premultiplied 16-bit
+// values, composited over white first. PIL computes the ITU-R 601-2 luma
+// (299, 587, 114)/1000 in 16-bit fixed point, rounding.
+func luma(r, g, b, a uint32) byte {
+	paper := 0xffff - min(a, 0xffff)
+	r8 := min(r+paper, 0xffff) >> 8
+	g8 := min(g+paper, 0xffff) >> 8
+	b8 := min(b+paper, 0xffff) >> 8
+	return byte((19595*r8 + 38470*g8 + 7471*b8 + 1<<15) >> 16)
+}
