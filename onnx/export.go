@@ -1,0 +1,165 @@
+package onnx
+
+import (
+	"fmt"
+	"strconv"
+
+	"lenetkit/lenet"
+)
+
+// Opsets lenetkit writes, and the one it writes unless told otherwise.
+const (
+	MinOpset     = 9
+	MaxOpset     = 17
+	DefaultOpset = 13
+)
+
+// Names in the models lenetkit writes.
+const (
+	Producer   = "lenetkit"
+	InputName  = "input"
+	OutputName = "logits"
+	BatchParam = "batch" // the symbolic batch dimension of input and output
+
+	// MetaSourceSHA256 is the metadata key of the hex SHA-256 of the file
+	// the weights were read from. The int64 entries of the state dict (the
+	// BatchNorm counters, which the graph does not use) are metadata too,
+	// keyed by their state-dict names.
+	MetaSourceSHA256 = "source_sha256"
+)
+
+// ExportOptions controls FromStateDict.
+type ExportOptions struct {
+	// Opset is the ONNX operator set, MinOpset to MaxOpset; 0 means
+	// DefaultOpset.
+	Opset int
+	// ProducerVersion is written as the model's producer_version.
+	ProducerVersion string
+	// SourceSHA256 is the hex SHA-256 of the source file; written to the
+	// metadata when not empty.
+	SourceSHA256 string
+}
+
+// irVersion is the IR version ONNX released with each opset: the newest a
+// runtime supporting that opset is sure to read.
+func irVersion(opset int) int64 {
+	switch {
+	case opset <= 9:
+		return 4
+	case opset == 10:
+		return 5
+	case opset == 11:
+		return 6
+	case opset <= 14:
+		return 7
+	}
+	return 8
+}
+
+// FromStateDict builds the ONNX model of the network with the weights of sd,
+// which must pass lenet.Check.
+func FromStateDict(sd lenet.StateDict, opt ExportOptions) (*ModelProto, error) {
+	if err := lenet.Check(sd); err != nil {
+		return nil, fmt.Errorf("onnx: %w", err)
+	}
+	opset := opt.Opset
+	if opset == 0 {
+		opset = DefaultOpset
+	}
+	if opset < MinOpset || opset > MaxOpset {
+		return nil, fmt.Errorf("onnx: opset %d not supported, want %d to %d", opset, MinOpset, MaxOpset)
+	}
+
+	g := &GraphProto{Name: "lenet"}
+	for _, p := range lenet.Params() {
+		t := sd.Lookup(p.Name)
+		if t.DType == lenet.Float32 {
+			g.Initializer = append(g.Initializer, floatTensor(p.Name, p.Shape, t.F32))
+		}
+	}
+	var nodes []*NodeProto
+	prev := InputName
+	add := func(op, name string, inputs []string, attrs ...*AttributeProto) {
+		nodes = append(nodes, &NodeProto{
+			Name:      name,
+			OpType:    op,
+			Input:     append([]string{prev}, inputs...),
+			Output:    []string{name},
+			Attribute: attrs,
+		})
+		prev = name
+	}
+	for i, b := range lenet.Blocks {
+		k := int64(lenet.Kernel)
+		pad := int64(lenet.Kernel / 2)
+		add("Conv", fmt.Sprintf("conv%d", i+1), []string{b.Conv + ".weight", b.Conv + ".bias"},
+			attrInts("kernel_shape", k, k), attrInts("pads", pad, pad, pad, pad),
+			attrInts("strides", 1, 1), attrInts("dilations", 1, 1), attrInt("group", 1))
+		add("Relu", fmt.Sprintf("relu%d", i+1), nil)
+		// ONNX's momentum weighs the running statistic, PyTorch's the new
+		// batch value: 0.9 is PyTorch's 0.1. Inference ignores it either way.
+		bnAttrs := []*AttributeProto{
+			attrFloat("epsilon", lenet.BatchNormEps),
+			attrFloat("momentum", float32(1-lenet.BatchNormMomentum)),
+		}
+		if opset >= 14 {
+			// BatchNormalization-14 can compute batch statistics; say
+			// explicitly that this graph uses the running ones, as torch does.
+			bnAttrs = append(bnAttrs, attrInt("training_mode", 0))
+		}
+		add("BatchNormalization", fmt.Sprintf("bn%d", i+1), []string{
+			b.BatchNorm + ".weight", b.BatchNorm + ".bias",
+			b.BatchNorm + ".running_mean", b.BatchNorm + ".running_var",
+		}, bnAttrs...)
+		p := int64(b.Pool)
+		poolAttrs := []*AttributeProto{attrInts("kernel_shape", p, p), attrInts("pads", 0, 0, 0, 0), attrInts("strides", p, p)}
+		if opset >= 10 {
+			// MaxPool-10 added ceil_mode; PyTorch's MaxPool2d floors.
+			poolAttrs = append(poolAttrs, attrInt("ceil_mode", 0))
+		}
+		add("MaxPool", fmt.Sprintf("pool%d", i+1), nil, poolAttrs...)
+	}
+	add("Flatten", "flatten", nil, attrInt("axis", 1))
+	// Dropout1d is the identity at inference: no node.
+	for i, l := range lenet.Head {
+		add("Gemm", fmt.Sprintf("fc%d", i+1), []string{l.Name + ".weight", l.Name + ".bias"}, attrInt("transB", 1))
+	}
+	last := nodes[len(nodes)-1]
+	last.Output[0] = OutputName
+	g.Node = nodes
+	g.Input = []*ValueInfoProto{floatValue(InputName, BatchParam, 1, lenet.InputSize, lenet.InputSize)}
+	g.Output = []*ValueInfoProto{floatValue(OutputName, BatchParam, lenet.Classes)}
+
+	m := &ModelProto{
+		IrVersion:       irVersion(opset),
+		OpsetImport:     []*OperatorSetIdProto{{Domain: "", Version: int64(opset)}},
+		ProducerName:    Producer,
+		ProducerVersion: opt.ProducerVersion,
+		DocString:       "The seed's LeNet for 32x32 MNIST digits, written by lenetkit.",
+		Graph:           g,
+	}
+	if opt.SourceSHA256 != "" {
+		m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: MetaSourceSHA256, Value: opt.SourceSHA256})
+	}
+	for _, p := range lenet.Params() {
+		if t := sd.Lookup(p.Name); t.DType == lenet.Int64 {
+			m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: p.Name, Value: strconv.FormatInt(t.I64[0], 10)})
+		}
+	}
+	return m, nil
+}
+
+// floatValue describes a float32 tensor whose first dimension is the
+// symbolic batch, the rest fixed.
+func floatValue(name, batch string, dims ...int) *ValueInfoProto {
+	shape := &TensorShapeProto{Dim: []*TensorShapeProto_Dimension{
+		{Value: &TensorShapeProto_Dimension_DimParam{DimParam: batch}},
+	}}
+	for _, d := range dims {
+		shape.Dim = append(shape.Dim, &TensorShapeProto_Dimension{Value: &TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+	}
+	return &ValueInfoProto{Name: name, Type: &TypeProto{Value: &TypeProto_TensorType{TensorType: &TypeProto_Tensor{
+		ElemType: int32(TensorProto_FLOAT),
+		Shape:    shape,
+	}}}}
+}

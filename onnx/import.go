@@ -1,0 +1,397 @@
+package onnx
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"lenetkit/lenet"
+)
+
+// ToStateDict extracts the state dict of the seed's LeNet from m: from
+// lenetkit's own exports and from torch.onnx.export's (opsets 9 to 17, with
+// or without constant folding, any names). The graph is matched by its
+// structure: the sequence of operators from the input to the output, their
+// attributes, and which constant feeds which operator input; names do not
+// matter. Identity, inference-mode Dropout and the Unsqueeze/Squeeze pair
+// torch writes for Dropout1d are passed over. The BatchNorm counters come
+// from the metadata lenetkit writes, and are 0 when it is absent.
+//
+// A graph that is not this network gives one error saying where it differs.
+func ToStateDict(m *ModelProto) (lenet.StateDict, error) {
+	sd, err := toStateDict(m)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %w", err)
+	}
+	return sd, nil
+}
+
+// errNotLeNet prefixes every structural mismatch.
+const errNotLeNet = "not the seed's LeNet: "
+
+func notLeNet(format string, args ...any) error {
+	return fmt.Errorf(errNotLeNet+format, args...)
+}
+
+// layer is one operator of the network as the graph must hold it.
+type layer struct {
+	op    string
+	match func(im *importer, n *NodeProto) error
+}
+
+func layers() []layer {
+	var ls []layer
+	for _, b := range lenet.Blocks {
+		ls = append(ls,
+			layer{"Conv", func(im *importer, n *NodeProto) error { return im.conv(n, b) }},
+			layer{"Relu", func(im *importer, n *NodeProto) error { return nil }},
+			layer{"BatchNormalization", func(im *importer, n *NodeProto) error { return im.batchNorm(n, b) }},
+			layer{"MaxPool", func(im *importer, n *NodeProto) error { return im.maxPool(n, b.Pool) }},
+		)
+	}
+	ls = append(ls, layer{"Flatten", func(im *importer, n *NodeProto) error { return im.flatten(n) }})
+	for _, l := range lenet.Head {
+		ls = append(ls, layer{"Gemm", func(im *importer, n *NodeProto) error { return im.gemm(n, l) }})
+	}
+	return ls
+}
+
+type importer struct {
+	consts  map[string]*TensorProto
+	tensors map[string]*lenet.Tensor
+}
+
+func toStateDict(m *ModelProto) (lenet.StateDict, error) {
+	g := m.GetGraph()
+	if g == nil {
+		return nil, errors.New("the model has no graph")
+	}
+	im := &importer{consts: constants(g), tensors: map[string]*lenet.Tensor{}}
+	value, err := im.input(g)
+	if err != nil {
+		return nil, err
+	}
+	want := layers()
+	next := 0
+	unsqueeze := -1 // index of an Unsqueeze waiting for its Squeeze
+	var unsqueezeAxes []int64
+	for i, n := range g.Node {
+		op := n.OpType
+		if !isDefaultDomain(n.Domain) {
+			op = n.Domain + "." + n.OpType
+		}
+		if op == "Constant" {
+			continue // a value; its users check it
+		}
+		expected := "the end of the graph"
+		if next < len(want) {
+			expected = want[next].op
+		}
+		if unsqueeze >= 0 && op != "Squeeze" {
+			return nil, notLeNet("node %d is %s, expected the Squeeze undoing the Unsqueeze of node %d", i, op, unsqueeze)
+		}
+		passOver := op == "Identity" || op == "Dropout" || op == "Unsqueeze" || op == "Squeeze"
+		if !passOver && op != expected {
+			return nil, notLeNet("node %d is %s, expected %s", i, op, expected)
+		}
+		if len(n.Input) == 0 || n.Input[0] != value || len(n.Output) == 0 {
+			return nil, notLeNet("node %d (%s) does not take %q, the output of the node before it", i, op, value)
+		}
+		switch op {
+		case "Identity":
+		case "Dropout":
+			if err := inferenceDropout(n, im.consts); err != nil {
+				return nil, notLeNet("node %d (Dropout): %v", i, err)
+			}
+		case "Unsqueeze":
+			axes, _, err := squeezeAxes(n, im.consts)
+			if err != nil {
+				return nil, notLeNet("node %d: %v", i, err)
+			}
+			unsqueeze, unsqueezeAxes = i, axes
+		case "Squeeze":
+			axes, _, err := squeezeAxes(n, im.consts)
+			if err != nil {
+				return nil, notLeNet("node %d: %v", i, err)
+			}
+			if unsqueeze < 0 || !sameAxes(unsqueezeAxes, axes) {
+				return nil, notLeNet("node %d is a Squeeze that does not undo an Unsqueeze, expected %s", i, expected)
+			}
+			unsqueeze = -1
+		default:
+			if err := want[next].match(im, n); err != nil {
+				return nil, notLeNet("node %d (%s): %v", i, op, err)
+			}
+			next++
+		}
+		value = n.Output[0]
+	}
+	if unsqueeze >= 0 {
+		return nil, notLeNet("the graph ends after the Unsqueeze of node %d", unsqueeze)
+	}
+	if next < len(want) {
+		return nil, notLeNet("the graph ends after %d of the network's %d layers, expected %s next", next, len(want), want[next].op)
+	}
+	if len(g.Output) != 1 || g.Output[0].Name != value {
+		return nil, notLeNet("the graph's outputs are %s, expected only %q, the last Gemm's", valueNames(g.Output), value)
+	}
+	return im.stateDict(m)
+}
+
+// input finds the graph's one data input, the graph inputs that are not
+// initializers, and checks that it takes [batch, 1, 32, 32] float images.
+func (im *importer) input(g *GraphProto) (string, error) {
+	var data []*ValueInfoProto
+	for _, in := range g.Input {
+		if _, ok := im.consts[in.Name]; !ok {
+			data = append(data, in)
+		}
+	}
+	if len(data) != 1 {
+		return "", notLeNet("the graph has %d data inputs %s, expected 1", len(data), valueNames(data))
+	}
+	in := data[0]
+	tt := in.GetType().GetTensorType()
+	if tt == nil {
+		return "", notLeNet("input %q is not a tensor", in.Name)
+	}
+	if tt.ElemType != int32(TensorProto_FLOAT) {
+		return "", notLeNet("input %q is %s, expected FLOAT", in.Name, dataTypeName(tt.ElemType))
+	}
+	if tt.Shape != nil {
+		want := []int64{-1, 1, lenet.InputSize, lenet.InputSize}
+		ok := len(tt.Shape.Dim) == len(want)
+		for i := 1; ok && i < len(want); i++ {
+			if v, fixed := tt.Shape.Dim[i].Value.(*TensorShapeProto_Dimension_DimValue); fixed && v.DimValue != want[i] {
+				ok = false
+			}
+		}
+		if !ok {
+			return "", notLeNet("input %q has shape %s, expected [batch, 1, %d, %d]", in.Name, shapeString(tt.Shape), lenet.InputSize, lenet.InputSize)
+		}
+	}
+	return in.Name, nil
+}
+
+// weight reads input i of n, a constant of the given shape, as state-dict
+// entry name.
+func (im *importer) weight(n *NodeProto, i int, name string, shape ...int) error {
+	if i >= len(n.Input) || n.Input[i] == "" {
+		return fmt.Errorf("input %d (%s) is missing", i, name)
+	}
+	what := fmt.Sprintf("input %d (%s)", i, name)
+	if n.Input[i] != name {
+		what += fmt.Sprintf(" %q", n.Input[i])
+	}
+	t, ok := im.consts[n.Input[i]]
+	if !ok {
+		return fmt.Errorf("%s is not a constant", what)
+	}
+	if !slices.Equal(t.Dims, dims64(shape)) {
+		return fmt.Errorf("%s has shape %s, expected %s", what, dimsString(t.Dims), dimsString(dims64(shape)))
+	}
+	v, err := floats(t)
+	if err != nil {
+		return fmt.Errorf("input %d (%s): %v", i, name, err)
+	}
+	im.tensors[name] = &lenet.Tensor{Name: name, Shape: shape, DType: lenet.Float32, F32: v}
+	return nil
+}
+
+func (im *importer) conv(n *NodeProto, b lenet.ConvBlock) error {
+	k, p := int64(lenet.Kernel), int64(lenet.Kernel/2)
+	if err := checkInts(n, "kernel_shape", k, k); err != nil {
+		return err
+	}
+	if err := checkInts(n, "strides", 1, 1); err != nil {
+		return err
+	}
+	if err := checkInts(n, "dilations", 1, 1); err != nil {
+		return err
+	}
+	if g, err := intAttr(n, "group", 1); err != nil || g != 1 {
+		return attrError("group", g, err, "1")
+	}
+	autoPad, err := stringAttr(n, "auto_pad", "NOTSET")
+	if err != nil {
+		return err
+	}
+	switch autoPad {
+	case "SAME_UPPER", "SAME_LOWER":
+		// A 3x3 kernel at stride 1 pads 1 on every side either way.
+		if findAttr(n, "pads") != nil {
+			return errors.New("attribute pads given with auto_pad " + autoPad)
+		}
+	case "NOTSET", "":
+		pads, err := intsAttr(n, "pads")
+		if err != nil || !slices.Equal(pads, []int64{p, p, p, p}) {
+			return attrError("pads", pads, err, "[1, 1, 1, 1]")
+		}
+	default:
+		return fmt.Errorf("attribute auto_pad is %s, expected NOTSET with pads [1, 1, 1, 1]", autoPad)
+	}
+	if err := im.weight(n, 1, b.Conv+".weight", b.Out, b.In, lenet.Kernel, lenet.Kernel); err != nil {
+		return err
+	}
+	return im.weight(n, 2, b.Conv+".bias", b.Out)
+}
+
+func (im *importer) batchNorm(n *NodeProto, b lenet.ConvBlock) error {
+	eps, err := floatAttr(n, "epsilon", 1e-5)
+	if err != nil || math.Abs(float64(eps)-lenet.BatchNormEps) > 1e-5*lenet.BatchNormEps {
+		return attrError("epsilon", eps, err, fmt.Sprint(lenet.BatchNormEps))
+	}
+	if t, err := intAttr(n, "training_mode", 0); err != nil || t != 0 {
+		return attrError("training_mode", t, err, "0 (inference)")
+	}
+	for i, s := range []string{"weight", "bias", "running_mean", "running_var"} {
+		if err := im.weight(n, i+1, b.BatchNorm+"."+s, b.Out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (im *importer) maxPool(n *NodeProto, pool int) error {
+	p := int64(pool)
+	if err := checkInts(n, "kernel_shape", p, p); err != nil {
+		return err
+	}
+	strides, err := intsAttr(n, "strides")
+	if err != nil || !slices.Equal(strides, []int64{p, p}) {
+		return attrError("strides", strides, err, dimsString([]int64{p, p}))
+	}
+	if err := checkInts(n, "dilations", 1, 1); err != nil {
+		return err
+	}
+	if err := checkInts(n, "pads", 0, 0, 0, 0); err != nil {
+		return err
+	}
+	if a, err := stringAttr(n, "auto_pad", "NOTSET"); err != nil || (a != "NOTSET" && a != "" && a != "VALID") {
+		return attrError("auto_pad", a, err, "NOTSET or VALID")
+	}
+	// ceil_mode does not matter: every pooled size divides exactly.
+	return nil
+}
+
+func (im *importer) flatten(n *NodeProto) error {
+	axis, err := intAttr(n, "axis", 1)
+	if err != nil || (axis != 1 && axis != -3) {
+		return attrError("axis", axis, err, "1")
+	}
+	return nil
+}
+
+func (im *importer) gemm(n *NodeProto, l lenet.Linear) error {
+	for _, a := range []string{"alpha", "beta"} {
+		if v, err := floatAttr(n, a, 1); err != nil || v != 1 {
+			return attrError(a, v, err, "1")
+		}
+	}
+	if t, err := intAttr(n, "transA", 0); err != nil || t != 0 {
+		return attrError("transA", t, err, "0")
+	}
+	transB, err := intAttr(n, "transB", 0)
+	if err != nil {
+		return err
+	}
+	name := l.Name + ".weight"
+	switch transB {
+	case 1:
+		if err := im.weight(n, 1, name, l.Out, l.In); err != nil {
+			return err
+		}
+	case 0:
+		// B stored as [in, out]: the transpose of nn.Linear's weight.
+		if err := im.weight(n, 1, name, l.In, l.Out); err != nil {
+			return err
+		}
+		t := im.tensors[name]
+		w := make([]float32, len(t.F32))
+		for i := range l.In {
+			for o := range l.Out {
+				w[o*l.In+i] = t.F32[i*l.Out+o]
+			}
+		}
+		t.Shape, t.F32 = []int{l.Out, l.In}, w
+	default:
+		return attrError("transB", transB, nil, "0 or 1")
+	}
+	return im.weight(n, 2, l.Name+".bias", l.Out)
+}
+
+// stateDict assembles the tensors found, in PyTorch's order, with the
+// BatchNorm counters from the metadata.
+func (im *importer) stateDict(m *ModelProto) (lenet.StateDict, error) {
+	meta := map[string]string{}
+	for _, p := range m.MetadataProps {
+		meta[p.Key] = p.Value
+	}
+	var sd lenet.StateDict
+	for _, p := range lenet.Params() {
+		if p.DType == lenet.Int64 {
+			var v int64
+			if s, ok := meta[p.Name]; ok {
+				var err error
+				if v, err = strconv.ParseInt(s, 10, 64); err != nil {
+					return nil, fmt.Errorf("metadata %s is %q, not an integer", p.Name, s)
+				}
+			}
+			sd = append(sd, &lenet.Tensor{Name: p.Name, Shape: p.Shape, DType: lenet.Int64, I64: []int64{v}})
+			continue
+		}
+		sd = append(sd, im.tensors[p.Name])
+	}
+	if err := lenet.Check(sd); err != nil {
+		return nil, err // the matcher missed something: a bug, said clearly
+	}
+	return sd, nil
+}
+
+// checkInts checks an INTS attribute that, when present, must equal want.
+func checkInts(n *NodeProto, name string, want ...int64) error {
+	v, err := intsAttr(n, name)
+	if err != nil || (v != nil && !slices.Equal(v, want)) {
+		return attrError(name, v, err, dimsString(want))
+	}
+	return nil
+}
+
+func attrError(name string, got any, err error, want string) error {
+	if err != nil {
+		return err
+	}
+	if v, ok := got.([]int64); ok {
+		if v == nil {
+			return fmt.Errorf("attribute %s is absent, expected %s", name, want)
+		}
+		got = dimsString(v)
+	}
+	return fmt.Errorf("attribute %s is %v, expected %s", name, got, want)
+}
+
+func valueNames(vs []*ValueInfoProto) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = strconv.Quote(v.Name)
+	}
+	return "[" + strings.Join(names, ", ") + "]"
+}
+
+func shapeString(s *TensorShapeProto) string {
+	parts := make([]string, len(s.Dim))
+	for i, d := range s.Dim {
+		switch v := d.Value.(type) {
+		case *TensorShapeProto_Dimension_DimValue:
+			parts[i] = strconv.FormatInt(v.DimValue, 10)
+		case *TensorShapeProto_Dimension_DimParam:
+			parts[i] = v.DimParam
+		default:
+			parts[i] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}

@@ -1,0 +1,95 @@
+package onnx
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"lenetkit/lenet"
+)
+
+// Marshal encodes m in ONNX's binary format, the content of a .onnx file.
+func Marshal(m *ModelProto) ([]byte, error) {
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("onnx: encode model: %w", err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes a .onnx file's content; name identifies it in errors.
+// Data that is not protobuf, or is protobuf without a graph, is refused.
+func Unmarshal(data []byte, name string) (*ModelProto, error) {
+	m := &ModelProto{}
+	if err := m.Unmarshal(data); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("onnx: %s: not an ONNX model: truncated protobuf data (%d bytes)", name, len(data))
+		}
+		return nil, fmt.Errorf("onnx: %s: not an ONNX model: %v", name, err)
+	}
+	if m.Graph == nil || len(m.Graph.Node) == 0 {
+		return nil, fmt.Errorf("onnx: %s: not an ONNX model: no graph", name)
+	}
+	return m, nil
+}
+
+// Read reads and decodes the .onnx file at path.
+func Read(path string) (*ModelProto, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %w", err)
+	}
+	return Unmarshal(b, path)
+}
+
+// ReadStateDict reads the .onnx file at path and extracts the network's
+// state dict, as ToStateDict does.
+func ReadStateDict(path string) (lenet.StateDict, error) {
+	m, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	sd, err := toStateDict(m)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	return sd, nil
+}
+
+// Write encodes m to path. It writes a temporary file in the same directory
+// and renames it into place, so path is never left half-written.
+func Write(path string, m *ModelProto) (err error) {
+	b, err := Marshal(m)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("onnx: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return fmt.Errorf("onnx: write %s: %w", path, err)
+	}
+	// CreateTemp's 0600 would make the model private; other tools' are not.
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("onnx: write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("onnx: write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("onnx: write %s: %w", path, err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("onnx: %w", err)
+	}
+	return nil
+}
