@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"lenetkit/internal/testtool"
 	"lenetkit/lenet"
 )
 
@@ -122,7 +123,7 @@ func TestExportChecker(t *testing.T) {
 func TestExportRuntime(t *testing.T) {
 	const n = 1000
 	sd := trainedStateDict(t)
-	requireORT(t)
+	testtool.RequireORT(t)
 	x := testImages(t, n)
 	want := torchLogits(t, trainedPTH, x, n)
 	dir := t.TempDir()

@@ -39,30 +39,6 @@ func run(t *testing.T, name string, args ...string) []byte {
 	return out
 }
 
-// requireORT returns the node binary after checking that ONNX Runtime's
-// package loads from reference/node_modules.
-func requireORT(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		testtool.Missing(t, "node not found (install Debian's nodejs and npm, then npm ci --ignore-scripts in reference/)")
-	}
-	cmd := exec.Command(node, "-e", "require('onnxruntime-node')")
-	cmd.Dir = filepath.Join(testtool.RepoRoot(), "reference")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		testtool.Missing(t, "onnxruntime-node does not load from reference/node_modules (run npm ci --ignore-scripts in reference/): "+lastLine(string(out)))
-	}
-	return node
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
 // checkResult is what reference/onnx_check.py prints.
 type checkResult struct {
 	OK              bool               `json:"ok"`
@@ -125,7 +101,7 @@ func readFloats(t *testing.T, path string, n int) []float32 {
 // ortLogits runs model in ONNX Runtime on the n images in x, batch at a time.
 func ortLogits(t *testing.T, model string, x []float32, n, batch int) []float32 {
 	t.Helper()
-	node := requireORT(t)
+	node := testtool.RequireORT(t)
 	dir := t.TempDir()
 	in := writeFloats(t, dir, "x.f32", x)
 	out := filepath.Join(dir, "logits.f32")
@@ -243,7 +219,7 @@ func torchExportPath(t *testing.T, py string, kind torchExport, opset int) strin
 			cmd := exec.Command(py, args...)
 			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 			if out, err := cmd.CombinedOutput(); err != nil {
-				torchExports.err = "onnx_export.py: " + err.Error() + ": " + lastLine(string(out))
+				torchExports.err = "onnx_export.py: " + err.Error() + ": " + strings.TrimSpace(string(out))
 				return
 			}
 		}

@@ -38,8 +38,7 @@ Examples:
    lenetkit train --dropout-mode element --seed 7 --log-dir runs/seed7
    lenetkit train --format json > result.json`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "directory with the four MNIST IDX files (gzipped or not)"},
-			&cli.BoolFlag{Name: "skip-checksum", Usage: "accept IDX files that are not the original MNIST (e.g. Fashion-MNIST)"},
+			dataFlag, skipChecksumFlag,
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs},
 			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize},
 			&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "Adam's lr (OneCycleLR overrides it from the first step, as in PyTorch)"},

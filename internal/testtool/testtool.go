@@ -33,6 +33,23 @@ func RequirePython(t testing.TB, modules ...string) string {
 	return Python
 }
 
+// RequireORT returns the node interpreter after checking that
+// onnxruntime-node loads from reference/node_modules, or skips (fails under
+// CI=true) saying what is missing.
+func RequireORT(t testing.TB) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "node not found (install Node.js and npm, then npm ci --ignore-scripts in reference/)")
+	}
+	cmd := exec.Command(node, "-e", "require('onnxruntime-node')")
+	cmd.Dir = filepath.Join(RepoRoot(), "reference")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		missing(t, "onnxruntime-node does not load from reference/node_modules (run npm ci --ignore-scripts in reference/): "+lastLine(string(out)))
+	}
+	return node
+}
+
 // RepoRoot is the module root, found from this file's location.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
