@@ -2,17 +2,15 @@ package infer
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 
 	onnxgo "github.com/owulveryck/onnx-go"
 	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
 	"gorgonia.org/tensor"
 
-	"lenetkit/convert"
 	"lenetkit/internal/kernel"
 	"lenetkit/lenet"
+	"lenetkit/modelfile"
 	"lenetkit/onnx"
 )
 
@@ -34,25 +32,12 @@ type Model struct {
 	lenet.Classifier
 }
 
-// Format names a model file's format from its extension.
-func Format(path string) (string, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".pth", ".pt":
-		return "pth", nil
-	case ".safetensors":
-		return "safetensors", nil
-	case ".onnx":
-		return "onnx", nil
-	}
-	return "", fmt.Errorf("infer: %s: unknown model format %q (want .pth, .pt, .safetensors or .onnx)", path, filepath.Ext(path))
-}
-
 // Open loads the model at path. backend "" picks onnx-go for ONNX files
 // and native otherwise.
 func Open(path, backend string) (*Model, error) {
-	format, err := Format(path)
+	format, err := modelfile.Format(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("infer: %w", err)
 	}
 	if backend == "" {
 		backend = Native
@@ -68,11 +53,8 @@ func Open(path, backend string) (*Model, error) {
 		return nil, fmt.Errorf("infer: %s: the onnx-go backend runs .onnx files only", path)
 	case backend == Native:
 		var sd lenet.StateDict
-		if sd, err = ReadStateDict(path); err == nil {
+		if sd, err = modelfile.Read(path); err == nil {
 			m.Classifier, err = lenet.NewModel(sd)
-			if err != nil {
-				err = fmt.Errorf("infer: %s: %w", path, err)
-			}
 		}
 	default:
 		return nil, fmt.Errorf("infer: backend %q: want %s or %s", backend, Native, OnnxGo)
@@ -81,31 +63,6 @@ func Open(path, backend string) (*Model, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-// ReadStateDict reads the network's weights from a file of any supported
-// format and checks them against the network.
-func ReadStateDict(path string) (lenet.StateDict, error) {
-	format, err := Format(path)
-	if err != nil {
-		return nil, err
-	}
-	var sd lenet.StateDict
-	switch format {
-	case "pth":
-		sd, err = convert.ReadPTHStateDict(path)
-	case "safetensors":
-		sd, _, err = convert.ReadSafetensors(path)
-	case "onnx":
-		sd, err = onnx.ReadStateDict(path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := lenet.Check(sd); err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", path, err)
-	}
-	return sd, nil
 }
 
 // onnxGoModel runs an ONNX graph with onnx-go. A graph built by onnx-go

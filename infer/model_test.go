@@ -10,6 +10,7 @@ import (
 	"lenetkit/internal/testtool"
 	"lenetkit/lenet"
 	"lenetkit/mnist"
+	"lenetkit/modelfile"
 	"lenetkit/onnx"
 )
 
@@ -32,7 +33,7 @@ func testImages(t testing.TB, n int) ([]float32, []int64, *mnist.Set) {
 // exportONNX writes lenetkit's ONNX export of a state dict file.
 func exportONNX(t testing.TB, pth string, opset int) string {
 	t.Helper()
-	sd, err := ReadStateDict(pth)
+	sd, err := modelfile.Read(pth)
 	if err != nil {
 		t.Fatal(err)
 	}

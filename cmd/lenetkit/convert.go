@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"lenetkit/lenet"
+	"lenetkit/modelfile"
+	"lenetkit/onnx"
+)
+
+func convertCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "convert",
+		Usage:     "convert the network's weights between .pth, .safetensors and .onnx",
+		ArgsUsage: "IN OUT",
+		Description: `Formats are chosen by extension: .pth or .pt (what torch.save writes),
+.safetensors, .onnx; any direction. The weights pass unchanged, bit for bit;
+BatchNorm's num_batches_tracked counters travel in ONNX metadata. IN may be
+any .pth a PyTorch user has for this network: zip or legacy format, saved on
+a GPU, wrapped in a checkpoint dict, with "module." prefixes, in float64,
+float16 or bfloat16 (converted to float32). Nothing in a .pth is executed.
+
+Examples:
+   lenetkit convert parameter.pth model.onnx
+   lenetkit convert parameter.pth model.onnx --opset 11
+   lenetkit convert model.onnx parameter.pth --force
+   lenetkit convert checkpoint.pt model.safetensors --format json`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "opset", Value: onnx.DefaultOpset, Usage: fmt.Sprintf("ONNX operator set, %d to %d", onnx.MinOpset, onnx.MaxOpset)},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite OUT if it exists"},
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
+		},
+		Action: runConvert,
+	}
+}
+
+type convertResult struct {
+	Source       string `json:"source"`
+	SourceFormat string `json:"source_format"`
+	SourceSHA256 string `json:"source_sha256"`
+	Tensors      int    `json:"tensors"`
+	Parameters   int    `json:"parameters"`
+	Out          string `json:"out"`
+	OutFormat    string `json:"out_format"`
+	Opset        int    `json:"opset,omitempty"`
+	OutSHA256    string `json:"out_sha256"`
+}
+
+func runConvert(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return fmt.Errorf("convert takes IN and OUT, got %d arguments (see lenetkit convert --help)", c.NArg())
+	}
+	in, out := c.Args().Get(0), c.Args().Get(1)
+	format := c.String("format")
+	if format != "text" && format != "json" {
+		return fmt.Errorf("--format %q: want text or json", format)
+	}
+	inFormat, err := modelfile.Format(in)
+	if err != nil {
+		return err
+	}
+	outFormat, err := modelfile.Format(out)
+	if err != nil {
+		return err
+	}
+	opset := c.Int("opset")
+	if outFormat == modelfile.ONNX && (opset < onnx.MinOpset || opset > onnx.MaxOpset) {
+		return fmt.Errorf("--opset %d: lenetkit writes opsets %d to %d", opset, onnx.MinOpset, onnx.MaxOpset)
+	}
+	if _, err := os.Stat(out); err == nil && !c.Bool("force") {
+		return fmt.Errorf("%s exists; --force overwrites it", out)
+	}
+	sum, err := modelfile.SHA256(in)
+	if err != nil {
+		return err
+	}
+	sd, err := modelfile.Read(in)
+	if err != nil {
+		return err
+	}
+	if err := modelfile.Write(out, sd, modelfile.WriteOptions{Opset: opset, Producer: version, SourceSHA256: sum}); err != nil {
+		return err
+	}
+	outSum, err := modelfile.SHA256(out)
+	if err != nil {
+		return err
+	}
+	r := convertResult{Source: in, SourceFormat: inFormat, SourceSHA256: sum, Tensors: len(sd),
+		Parameters: lenet.NumParameters(), Out: out, OutFormat: outFormat, OutSHA256: outSum}
+	if outFormat == modelfile.ONNX {
+		r.Opset = opset
+	}
+	w := c.App.Writer
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(w, "read   %s (%s, sha256 %s)\n", r.Source, r.SourceFormat, r.SourceSHA256)
+	fmt.Fprintf(w, "       %d tensors, %d parameters, checked against the seed's LeNet\n", r.Tensors, r.Parameters)
+	opsetNote := ""
+	if r.Opset != 0 {
+		opsetNote = fmt.Sprintf(", opset %d", r.Opset)
+	}
+	fmt.Fprintf(w, "wrote  %s (%s%s, sha256 %s)\n", r.Out, r.OutFormat, opsetNote, r.OutSHA256)
+	return nil
+}
