@@ -37,7 +37,7 @@ type Model struct {
 func Open(path, backend string) (*Model, error) {
 	format, err := modelfile.Format(path)
 	if err != nil {
-		return nil, fmt.Errorf("infer: %w", err)
+		return nil, err
 	}
 	if backend == "" {
 		backend = Native
@@ -85,14 +85,14 @@ type onnxGoGraph struct {
 const onnxGoBatch = 128
 
 func openOnnxGo(path string) (*onnxGoModel, error) {
+	// Refuse graphs of other networks with the importer's clear message
+	// before onnx-go gets to fail on them less clearly.
+	if _, err := onnx.ReadStateDict(path); err != nil {
+		return nil, err
+	}
 	pm, err := onnx.Read(path)
 	if err != nil {
 		return nil, err
-	}
-	// Refuse graphs of other networks with the importer's clear message
-	// before onnx-go gets to fail on them less clearly.
-	if _, err := onnx.ToStateDict(pm); err != nil {
-		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
 	norm, err := onnx.Normalize(pm)
 	if err != nil {
