@@ -1,0 +1,165 @@
+// Package bench measures lenetkit's training step and inference, and the
+// peers it is judged against (PyTorch's training step through
+// reference/train_reference.py, ONNX Runtime's inference through
+// reference/ort_bench.js), on the same machine in one run.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"lenetkit/lenet"
+	"lenetkit/train"
+)
+
+// Work per image, counted as multiply-adds x 2 over the convolutions and
+// linear layers: the forward pass, and forward plus backward (about three
+// forward passes) for a training image.
+const (
+	ForwardFLOPPerImage = 12.4e6
+	TrainFLOPPerImage   = 37e6
+)
+
+// TrainStep times steps training steps of batch images (forward, backward,
+// Adam) after three warm-up steps, on random images: the cost does not
+// depend on the pixels. It returns milliseconds per step.
+func TrainStep(batch, steps int) (float64, error) {
+	if steps < 1 {
+		return 0, fmt.Errorf("bench: %d steps", steps)
+	}
+	net, err := train.NewNet(lenet.Init(1), batch, lenet.DefaultDropout, train.DropoutRow, 1)
+	if err != nil {
+		return 0, err
+	}
+	defer net.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, batch*lenet.InputSize*lenet.InputSize)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	y := make([]int64, batch)
+	for i := range y {
+		y[i] = int64(rng.IntN(lenet.Classes))
+	}
+	opt := train.NewAdam(0.002)
+	params := make([][]float32, len(net.Params()))
+	grads := make([][]float32, len(params))
+	for i, p := range net.Params() {
+		params[i] = p.F32
+	}
+	step := func() error {
+		if _, err := net.Step(x, y); err != nil {
+			return err
+		}
+		for i := range grads {
+			grads[i] = net.Grad(i)
+		}
+		opt.Step(params, grads, 1e-3, 0.9)
+		return nil
+	}
+	for i := 0; i < 3; i++ {
+		if err := step(); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	for i := 0; i < steps; i++ {
+		if err := step(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start).Seconds() * 1000 / float64(steps), nil
+}
+
+// Inference runs c on batches of random images for about d after a warm-up
+// and returns images per second.
+func Inference(c lenet.Classifier, batch int, d time.Duration) (float64, error) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := make([]float32, batch*lenet.InputSize*lenet.InputSize)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	logits := make([]float32, batch*lenet.Classes)
+	for i := 0; i < 3; i++ {
+		if err := c.Logits(logits, x, batch); err != nil {
+			return 0, err
+		}
+	}
+	runs := 0
+	start := time.Now()
+	for time.Since(start) < d {
+		if err := c.Logits(logits, x, batch); err != nil {
+			return 0, err
+		}
+		runs++
+	}
+	return float64(runs*batch) / time.Since(start).Seconds(), nil
+}
+
+// PeakRSS is this process's peak resident memory in bytes.
+func PeakRSS() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}
+
+// Peer is a figure measured by a peer program.
+type Peer struct {
+	Value   float64 // ms per step, or images/s
+	PeakRSS int64   // bytes, of the peer's process
+}
+
+// PyTorchTrainStep runs reference/train_reference.py --bench-steps with
+// Debian's PyTorch (2 threads) and returns its milliseconds per step.
+func PyTorchTrainStep(ctx context.Context, refDir string, steps int) (Peer, error) {
+	var r struct {
+		MS float64 `json:"train_ms_per_step"`
+	}
+	rss, err := runPeer(ctx, &r, "/usr/bin/python3", filepath.Join(refDir, "train_reference.py"), "--bench-steps", strconv.Itoa(steps))
+	return Peer{r.MS, rss}, err
+}
+
+// ONNXRuntime runs reference/ort_bench.js (onnxruntime-node, 2 threads) on
+// model at batch and returns its images per second.
+func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Duration) (Peer, error) {
+	var r struct {
+		IPS float64 `json:"images_per_s"`
+	}
+	rss, err := runPeer(ctx, &r, "node", filepath.Join(refDir, "ort_bench.js"), model, strconv.Itoa(batch), fmt.Sprint(d.Seconds()))
+	return Peer{r.IPS, rss}, err
+}
+
+func runPeer(ctx context.Context, into any, prog string, args ...string) (int64, error) {
+	if _, err := os.Stat(args[0]); err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := bytes.TrimSpace(stderr.Bytes())
+		if i := bytes.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return 0, fmt.Errorf("bench: %s %s: %v: %s", filepath.Base(prog), filepath.Base(args[0]), err, msg)
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), into); err != nil {
+		return 0, fmt.Errorf("bench: %s printed %q: %v", filepath.Base(args[0]), stdout.String(), err)
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss * 1024
+	}
+	return rss, nil
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"lenetkit/bench"
+	"lenetkit/infer"
+	"lenetkit/lenet"
+	"lenetkit/modelfile"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure training and inference speed beside PyTorch and ONNX Runtime",
+		Description: `In one run on this machine: N training steps of batch 128 in lenetkit and in
+PyTorch (reference/train_reference.py, Debian's torch, 2 threads), and inference
+at batch 1 and 128 through each lenetkit backend and through ONNX Runtime
+(reference/ort_bench.js, onnxruntime-node, 2 threads) on the same ONNX file.
+A peer that is not installed is reported as not measured.
+
+Examples:
+   lenetkit bench
+   lenetkit bench --model model.onnx --steps 50 --format json`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "ONNX file to run (default: an export of freshly initialised weights; speed does not depend on the values)"},
+			&cli.IntFlag{Name: "steps", Value: 30, Usage: "training steps to time"},
+			&cli.Float64Flag{Name: "seconds", Value: 3, Usage: "seconds per inference measurement"},
+			&cli.StringFlag{Name: "reference", Value: "reference", Usage: "directory of the peer scripts"},
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
+		},
+		Action: runBench,
+	}
+}
+
+type inferFigure struct {
+	Backend    string  `json:"backend"`
+	Batch      int     `json:"batch"`
+	ImagesPerS float64 `json:"images_per_s"`
+	GFLOPS     float64 `json:"gflops"`
+}
+
+type benchReport struct {
+	Model                   string        `json:"model"`
+	TrainMSPerStep          float64       `json:"train_ms_per_step"`
+	TrainGFLOPS             float64       `json:"train_gflops"`
+	TrainSecondsPerEpoch    float64       `json:"train_seconds_per_epoch"`
+	InferImagesPerSBatch1   float64       `json:"infer_images_per_s_batch1"`
+	InferImagesPerSBatch128 float64       `json:"infer_images_per_s_batch128"`
+	Inference               []inferFigure `json:"inference"`
+	PeakRSSBytes            int64         `json:"peak_rss_bytes"`
+	PyTorchTrainMSPerStep   float64       `json:"pytorch_train_ms_per_step,omitempty"`
+	PyTorchPeakRSSBytes     int64         `json:"pytorch_peak_rss_bytes,omitempty"`
+	ORTImagesPerSBatch1     float64       `json:"onnxruntime_images_per_s_batch1,omitempty"`
+	ORTImagesPerSBatch128   float64       `json:"onnxruntime_images_per_s_batch128,omitempty"`
+	ORTPeakRSSBytes         int64         `json:"onnxruntime_peak_rss_bytes,omitempty"`
+	RatioTrainVsPyTorch     float64       `json:"ratio_train_ms_vs_pytorch,omitempty"`
+	RatioInferBatch1VsORT   float64       `json:"ratio_infer_batch1_vs_onnxruntime,omitempty"`
+	RatioInferBatch128VsORT float64       `json:"ratio_infer_batch128_vs_onnxruntime,omitempty"`
+	NotMeasured             []string      `json:"not_measured,omitempty"`
+}
+
+func runBench(c *cli.Context) error {
+	format := c.String("format")
+	if format != "text" && format != "json" {
+		return fmt.Errorf("--format %q: want text or json", format)
+	}
+	steps, dur := c.Int("steps"), time.Duration(c.Float64("seconds")*float64(time.Second))
+	if steps < 1 || dur <= 0 {
+		return fmt.Errorf("--steps and --seconds must be positive")
+	}
+	model := c.String("model")
+	if model == "" {
+		dir, err := os.MkdirTemp("", "lenetkit-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		model = filepath.Join(dir, "lenet.onnx")
+		if err := modelfile.Write(model, lenet.Init(1), modelfile.WriteOptions{Producer: version}); err != nil {
+			return err
+		}
+	}
+	ref := c.String("reference")
+	status := os.Stderr
+	r := benchReport{Model: model}
+
+	fmt.Fprintf(status, "training: %d steps of batch 128 ...\n", steps)
+	ms, err := bench.TrainStep(128, steps)
+	if err != nil {
+		return err
+	}
+	r.TrainMSPerStep = ms
+	r.TrainGFLOPS = 128 * bench.TrainFLOPPerImage / (ms / 1000) / 1e9
+	r.TrainSecondsPerEpoch = ms * 429 / 1000
+	fmt.Fprintf(status, "PyTorch: %d steps ...\n", steps)
+	if p, err := bench.PyTorchTrainStep(c.Context, ref, steps); err != nil {
+		r.NotMeasured = append(r.NotMeasured, "PyTorch training: "+oneLine(err.Error()))
+	} else {
+		r.PyTorchTrainMSPerStep, r.PyTorchPeakRSSBytes = p.Value, p.PeakRSS
+		r.RatioTrainVsPyTorch = ms / p.Value
+	}
+
+	for _, batch := range []int{1, 128} {
+		for _, backend := range []string{infer.Native, infer.OnnxGo} {
+			fmt.Fprintf(status, "inference: %s, batch %d ...\n", backend, batch)
+			m, err := infer.Open(model, backend)
+			if err != nil {
+				return err
+			}
+			ips, err := bench.Inference(m, batch, dur)
+			if err != nil {
+				return err
+			}
+			r.Inference = append(r.Inference, inferFigure{backend, batch, ips, ips * bench.ForwardFLOPPerImage / 1e9})
+			if batch == 1 {
+				r.InferImagesPerSBatch1 = max(r.InferImagesPerSBatch1, ips)
+			} else {
+				r.InferImagesPerSBatch128 = max(r.InferImagesPerSBatch128, ips)
+			}
+		}
+		fmt.Fprintf(status, "ONNX Runtime, batch %d ...\n", batch)
+		p, err := bench.ONNXRuntime(c.Context, ref, model, batch, dur)
+		if err != nil {
+			r.NotMeasured = append(r.NotMeasured, fmt.Sprintf("ONNX Runtime batch %d: %s", batch, oneLine(err.Error())))
+			continue
+		}
+		r.ORTPeakRSSBytes = max(r.ORTPeakRSSBytes, p.PeakRSS)
+		if batch == 1 {
+			r.ORTImagesPerSBatch1, r.RatioInferBatch1VsORT = p.Value, r.InferImagesPerSBatch1/p.Value
+		} else {
+			r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT = p.Value, r.InferImagesPerSBatch128/p.Value
+		}
+	}
+	r.PeakRSSBytes = bench.PeakRSS()
+
+	w := c.App.Writer
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "training step, batch 128\t\t\t\n")
+	fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t%.1f GFLOP/s\t%.1f s per 429-step epoch\n", r.TrainMSPerStep, r.TrainGFLOPS, r.TrainSecondsPerEpoch)
+	if r.PyTorchTrainMSPerStep > 0 {
+		fmt.Fprintf(tw, "  PyTorch\t%.1f ms\t%.1f GFLOP/s\tlenetkit/PyTorch time %.2f\n", r.PyTorchTrainMSPerStep,
+			128*bench.TrainFLOPPerImage/(r.PyTorchTrainMSPerStep/1000)/1e9, r.RatioTrainVsPyTorch)
+	}
+	fmt.Fprintf(tw, "inference\t\t\t\n")
+	for _, f := range r.Inference {
+		fmt.Fprintf(tw, "  lenetkit %s, batch %d\t%.0f images/s\t%.1f GFLOP/s\t\n", f.Backend, f.Batch, f.ImagesPerS, f.GFLOPS)
+	}
+	for _, o := range []struct {
+		batch      int
+		ips, ratio float64
+	}{{1, r.ORTImagesPerSBatch1, r.RatioInferBatch1VsORT}, {128, r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT}} {
+		if o.ips > 0 {
+			fmt.Fprintf(tw, "  ONNX Runtime, batch %d\t%.0f images/s\t%.1f GFLOP/s\tlenetkit best/ONNX Runtime %.2f\n", o.batch, o.ips, o.ips*bench.ForwardFLOPPerImage/1e9, o.ratio)
+		}
+	}
+	fmt.Fprintf(tw, "peak RSS\tlenetkit %.0f MB\tPyTorch %.0f MB\tONNX Runtime %.0f MB\n",
+		float64(r.PeakRSSBytes)/1e6, float64(r.PyTorchPeakRSSBytes)/1e6, float64(r.ORTPeakRSSBytes)/1e6)
+	tw.Flush()
+	for _, n := range r.NotMeasured {
+		fmt.Fprintf(w, "not measured: %s\n", n)
+	}
+	return nil
+}
