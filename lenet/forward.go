@@ -12,29 +12,29 @@ import (
 // over all CPUs itself.
 type Model struct {
 	convs [3]kernel.Conv3x3
-	bns   [3]kernel.ReluBatchNorm
-	pools [3]kernel.MaxPool
+	bns   [3]kernel.BNPool
 	fc    [2]kernel.Linear
-	wperm [3][]float32 // conv weights in im2col order
+	wd    [3][]float32 // conv weights in Forward's layout
 	bias  [3][]float32
-	gamma [3][]float32
-	beta  [3][]float32
-	rmean [3][]float32
-	rvar  [3][]float32
-	scale [3][]float32
-	shift [3][]float32
-	fcW   [2][]float32
+	coef  [3][]float32 // BatchNorm folded into scale, shift
+	fcW   [2][]float32 // fcW[0]'s columns in NHWC order: no Flatten needed
 	fcB   [2][]float32
 	work  []*workspace
 }
 
-// chunk is how many images one worker pushes through the network at a
-// time: enough rows for an efficient matrix product, few enough that the
-// largest im2col buffer (about 2.4 MB) stays in cache.
-const chunk = 8
+// chunk is how many images a worker collects before the fully connected
+// layers run over them as one matrix product.
+const chunk = 16
 
+// workspace holds one image's activations on their way through the
+// convolutions, and a chunk's features for the head. Each convolution
+// reads a map with a border of zeros (xp), written there by the pooling
+// before it; the borders are never written.
 type workspace struct {
-	col, a, b []float32
+	xp   [3][]float32 // each convolution's bordered input
+	z    [3][]float32 // each convolution's output
+	feat []float32    // [chunk][512], NHWC order
+	hid  []float32    // [chunk][64]
 }
 
 // NewModel checks sd against the network and prepares it for inference.
@@ -46,80 +46,109 @@ func NewModel(sd StateDict) (*Model, error) {
 	size := InputSize
 	for i, b := range Blocks {
 		m.convs[i] = kernel.Conv3x3{H: size, W: size, In: b.In, Out: b.Out}
-		m.bns[i] = kernel.ReluBatchNorm{C: b.Out, Eps: BatchNormEps}
-		m.pools[i] = kernel.MaxPool{H: size, W: size, C: b.Out, K: b.Pool}
-		m.wperm[i] = make([]float32, b.Out*9*b.In)
-		m.convs[i].PermuteWeights(m.wperm[i], sd.Lookup(b.Conv+".weight").F32)
-		m.bias[i] = sd.Lookup(b.Conv + ".bias").F32
-		m.gamma[i] = sd.Lookup(b.BatchNorm + ".weight").F32
-		m.beta[i] = sd.Lookup(b.BatchNorm + ".bias").F32
-		m.rmean[i] = sd.Lookup(b.BatchNorm + ".running_mean").F32
-		m.rvar[i] = sd.Lookup(b.BatchNorm + ".running_var").F32
-		m.scale[i] = make([]float32, b.Out)
-		m.shift[i] = make([]float32, b.Out)
-		m.bns[i].FoldEval(m.scale[i], m.shift[i], m.gamma[i], m.beta[i], m.rmean[i], m.rvar[i])
+		m.bns[i] = kernel.BNPool{H: size, W: size, C: b.Out, K: b.Pool, Eps: BatchNormEps}
+		m.wd[i] = make([]float32, b.Out*9*b.In)
+		m.convs[i].DirectWeights(m.wd[i], sd.Lookup(b.Conv+".weight").F32)
+		m.bias[i] = append([]float32(nil), sd.Lookup(b.Conv+".bias").F32...)
+		m.coef[i] = make([]float32, 2*b.Out)
+		m.bns[i].FoldEval(m.coef[i][:b.Out], m.coef[i][b.Out:],
+			sd.Lookup(b.BatchNorm+".weight").F32, sd.Lookup(b.BatchNorm+".bias").F32,
+			sd.Lookup(b.BatchNorm+".running_mean").F32, sd.Lookup(b.BatchNorm+".running_var").F32)
 		size /= b.Pool
 	}
 	for i, l := range Head {
 		m.fc[i] = kernel.Linear{In: l.In, Out: l.Out}
-		m.fcW[i] = sd.Lookup(l.Name + ".weight").F32
-		m.fcB[i] = sd.Lookup(l.Name + ".bias").F32
+		m.fcW[i] = append([]float32(nil), sd.Lookup(l.Name+".weight").F32...)
+		m.fcB[i] = append([]float32(nil), sd.Lookup(l.Name+".bias").F32...)
+	}
+	// PyTorch flattens (C, H, W); the last pooling leaves (H, W, C).
+	last := Blocks[len(Blocks)-1].Out
+	for o := 0; o < Head[0].Out; o++ {
+		kernel.UnflattenCHW(m.fcW[0][o*FlatSize:(o+1)*FlatSize], sd.Lookup(Head[0].Name + ".weight").F32[o*FlatSize:(o+1)*FlatSize], 1, size, size, last)
 	}
 	return m, nil
+}
+
+func (m *Model) newWorkspace() *workspace {
+	ws := &workspace{feat: make([]float32, chunk*FlatSize), hid: make([]float32, chunk*Head[0].Out)}
+	for i, c := range m.convs {
+		ws.xp[i] = make([]float32, c.PaddedSize(c.In))
+		ws.z[i] = make([]float32, c.H*c.W*c.Out)
+	}
+	return ws
 }
 
 // Logits computes the [n][10] logits of n images given as [n][1][32][32]
 // floats (ToTensor then Pad(2)).
 func (m *Model) Logits(logits, x []float32, n int) error {
-	if len(x) < n*InputSize*InputSize || len(logits) < n*Classes {
+	const px = InputSize * InputSize
+	if len(x) < n*px || len(logits) < n*Classes {
 		return fmt.Errorf("lenet: %d images need %d input and %d output floats, got %d and %d",
-			n, n*InputSize*InputSize, n*Classes, len(x), len(logits))
+			n, n*px, n*Classes, len(x), len(logits))
 	}
-	chunks := (n + chunk - 1) / chunk
-	for len(m.work) < kernel.Workers() {
+	for len(m.work) < kernel.MaxWorkers() {
 		m.work = append(m.work, m.newWorkspace())
 	}
-	// Parallelise over chunks of images; the kernels below then see one
-	// worker's chunk, and their own Parallel calls run on a single CPU.
-	kernel.Parallel(chunks, func(w, lo, hi int) {
+	if n < 4*kernel.Workers() {
+		// Too few images to keep every CPU busy with whole ones: split
+		// each image's rows between the CPUs instead.
+		ws := m.work[0]
+		for i := 0; i < n; i++ {
+			m.splitImage(ws, x[i*px:(i+1)*px])
+			m.head(ws, logits[i*Classes:(i+1)*Classes], 1)
+		}
+		return nil
+	}
+	kernel.Parallel(n, func(w, lo, hi int) {
 		ws := m.work[w]
-		for c := lo; c < hi; c++ {
-			first := c * chunk
-			k := min(chunk, n-first)
-			m.forward(ws, logits[first*Classes:(first+k)*Classes], x[first*InputSize*InputSize:(first+k)*InputSize*InputSize], k)
+		for first := lo; first < hi; first += chunk {
+			k := min(chunk, hi-first)
+			for i := range k {
+				img := first + i
+				m.image(ws, ws.feat[i*FlatSize:(i+1)*FlatSize], x[img*px:(img+1)*px])
+			}
+			m.head(ws, logits[first*Classes:(first+k)*Classes], k)
 		}
 	})
 	return nil
 }
 
-func (m *Model) newWorkspace() *workspace {
-	maxCol, maxAct := 0, 0
+// image runs one image through the convolutions on the calling goroutine,
+// leaving its features in feat.
+func (m *Model) image(ws *workspace, feat, x []float32) {
+	m.convs[0].Pad(ws.xp[0], x, 1, 1)
 	for i := range m.convs {
-		c := m.convs[i]
-		maxCol = max(maxCol, c.H*c.W*c.K())
-		maxAct = max(maxAct, c.H*c.W*max(c.In, c.Out))
-	}
-	return &workspace{
-		col: make([]float32, chunk*maxCol),
-		a:   make([]float32, chunk*maxAct),
-		b:   make([]float32, chunk*maxAct),
+		m.block(ws, feat, i, 0, m.bns[i].OutH())
 	}
 }
 
-// forward runs k images through the network on one CPU: each convolution
-// writes ws.a, BatchNorm works in place, pooling writes ws.b.
-func (m *Model) forward(ws *workspace, logits, x []float32, k int) {
-	in := x // 1 channel: NCHW and NHWC coincide
+// splitImage runs one image through the convolutions, each block's rows
+// split between the CPUs; the features are left in ws.feat[:FlatSize].
+func (m *Model) splitImage(ws *workspace, x []float32) {
+	m.convs[0].Pad(ws.xp[0], x, 1, 1)
 	for i := range m.convs {
-		c := m.convs[i]
-		c.Forward(ws.a, in, m.wperm[i], m.bias[i], ws.col, k)
-		m.bns[i].ForwardEval(ws.a, ws.a, m.scale[i], m.shift[i], k*c.H*c.W)
-		m.pools[i].ForwardSerial(ws.b, ws.a, nil, 0, k)
-		in = ws.b
+		kernel.Parallel(m.bns[i].OutH(), func(_, lo, hi int) {
+			m.block(ws, ws.feat[:FlatSize], i, lo, hi)
+		})
 	}
-	flat := ws.a[:k*FlatSize]
-	kernel.FlattenCHW(flat, ws.b, k, 2, 2, 128)
-	hidden := ws.col[:k*Head[0].Out]
-	m.fc[0].Forward(hidden, flat, m.fcW[0], m.fcB[0], k)
+}
+
+// block runs convolution block i for the pooled rows lo..hi-1: the
+// convolution rows under them, then ReLU, BatchNorm and pooling into the
+// next block's bordered input, or into feat after the last block.
+func (m *Model) block(ws *workspace, feat []float32, i, lo, hi int) {
+	k := m.bns[i].K
+	m.convs[i].ForwardRows(ws.z[i], ws.xp[i], m.wd[i], m.bias[i], 1, lo*k, hi*k)
+	if i+1 < len(m.convs) {
+		m.bns[i].ForwardEvalPadded(ws.xp[i+1], ws.z[i], m.coef[i], lo, hi)
+	} else {
+		m.bns[i].ForwardEvalRows(feat, ws.z[i], m.coef[i], lo, hi)
+	}
+}
+
+// head runs the fully connected layers on the k feature rows in ws.feat.
+func (m *Model) head(ws *workspace, logits []float32, k int) {
+	hidden := ws.hid[:k*Head[0].Out]
+	m.fc[0].Forward(hidden, ws.feat[:k*FlatSize], m.fcW[0], m.fcB[0], k)
 	m.fc[1].Forward(logits, hidden, m.fcW[1], m.fcB[1], k)
 }

@@ -6,6 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"lenetkit/internal/kernel"
+	"lenetkit/lenet"
 )
 
 // The forward ops of the network and, beside each, the ops of its
@@ -17,30 +18,38 @@ type convOp struct {
 	op
 	k         kernel.Conv3x3
 	n         int
-	wperm     []float32 // w in im2col order, refreshed every run
-	cols      [][]float32
+	xp        []float32 // x with a border of zeros, kept for the weight gradient
+	wd, wf    []float32 // w for the forward pass and, flipped, for dx; refreshed every run
+	scratch   [][]float32
 	inputGrad bool // false for the first layer: nothing upstream to train
 }
 
-// convChunk images share one im2col buffer: a large enough matrix product,
-// a buffer that stays in cache.
+// convChunk images go to a CPU at a time: few enough that both CPUs get
+// work, and that one worker's scratch space stays in cache.
 const convChunk = 8
 
 func newConvOp(name string, k kernel.Conv3x3, n int, inputGrad bool) *convOp {
 	o := &convOp{op: newOp(name, []int{4, 4, 1}, n, k.H, k.W, k.Out), k: k, n: n, inputGrad: inputGrad}
-	o.wperm = make([]float32, k.Out*k.K())
-	for i := 0; i < kernel.Workers(); i++ {
-		o.cols = append(o.cols, make([]float32, convChunk*k.H*k.W*k.K()))
+	o.xp = make([]float32, n*k.PaddedSize(k.In))
+	o.wd = make([]float32, k.Out*k.K())
+	o.wf = make([]float32, k.Out*k.K())
+	for i := 0; i < kernel.MaxWorkers(); i++ {
+		o.scratch = append(o.scratch, make([]float32, k.ScratchSize(convChunk)))
 	}
 	return o
 }
 
 func (o *convOp) Do(in ...G.Value) (G.Value, error) {
 	x, w, b, y := data(in[0]), data(in[1]), data(in[2]), o.outData()
-	o.k.PermuteWeights(o.wperm, w)
-	per := o.k.H * o.k.W
-	forChunks(o.n, func(wk, lo, hi int) {
-		o.k.Forward(y[lo*per*o.k.Out:hi*per*o.k.Out], x[lo*per*o.k.In:hi*per*o.k.In], o.wperm, b, o.cols[wk], hi-lo)
+	o.k.DirectWeights(o.wd, w)
+	if o.inputGrad {
+		o.k.FlippedWeights(o.wf, w)
+	}
+	per, ps := o.k.H*o.k.W, o.k.PaddedSize(o.k.In)
+	forChunks(o.n, func(_, lo, hi int) {
+		xp := o.xp[lo*ps : hi*ps]
+		o.k.Pad(xp, x[lo*per*o.k.In:hi*per*o.k.In], hi-lo, o.k.In)
+		o.k.Forward(y[lo*per*o.k.Out:hi*per*o.k.Out], xp, o.wd, b, hi-lo)
 	})
 	return o.out, nil
 }
@@ -52,7 +61,13 @@ func (o *convOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := apply(newBiasGradOp(o.name, o.k.Out, 4), grad)
+	var db *G.Node
+	if bn, ok := grad.Op().(*bnPoolGradOp); ok {
+		// The BatchNorm gradient op summed dz already.
+		db, err = apply(&pickOp{op: newOp(o.name+".db", []int{4}, o.k.Out), src: bn.fwd.dbias}, grad)
+	} else {
+		db, err = apply(newBiasGradOp(o.name, o.k.Out, 4), grad)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -76,33 +91,34 @@ func forChunks(n int, fn func(worker, lo, hi int)) {
 	})
 }
 
-// convWeightGradOp: dw = sum over pixels of dy x im2col(x), in PyTorch's layout.
+// convWeightGradOp: dw = sum over pixels of dy times the input under the
+// kernel, in PyTorch's layout.
 type convWeightGradOp struct {
 	op
 	noDiff
 	fwd     *convOp
-	partial [][]float32 // per worker, permuted layout
+	partial [][]float32 // per worker, in DirectWeights' layout
 }
 
 func newConvWeightGradOp(fwd *convOp) *convWeightGradOp {
 	k := fwd.k
 	o := &convWeightGradOp{op: newOp(fwd.name+".dw", []int{4, 4}, k.Out, k.In, 3, 3), fwd: fwd}
-	for i := 0; i < kernel.Workers(); i++ {
+	for i := 0; i < kernel.MaxWorkers(); i++ {
 		o.partial = append(o.partial, make([]float32, k.Out*k.K()))
 	}
 	return o
 }
 
+// Do reads the bordered input the forward op kept; its first input, x,
+// only orders it after that op.
 func (o *convWeightGradOp) Do(in ...G.Value) (G.Value, error) {
-	x, dy := data(in[0]), data(in[1])
-	k, per := o.fwd.k, o.fwd.k.H*o.fwd.k.W
+	dy := data(in[1])
+	k, per, ps := o.fwd.k, o.fwd.k.H*o.fwd.k.W, o.fwd.k.PaddedSize(o.fwd.k.In)
 	for _, p := range o.partial {
 		clear(p)
 	}
 	forChunks(o.fwd.n, func(wk, lo, hi int) {
-		col := o.fwd.cols[wk]
-		k.Im2col(col, x[lo*per*k.In:hi*per*k.In], hi-lo)
-		k.BackwardWeights(o.partial[wk], dy[lo*per*k.Out:hi*per*k.Out], col, hi-lo)
+		k.BackwardWeights(o.partial[wk], dy[lo*per*k.Out:hi*per*k.Out], o.fwd.xp[lo*ps:hi*ps], hi-lo)
 	})
 	sum := o.partial[0]
 	for _, p := range o.partial[1:] {
@@ -110,11 +126,11 @@ func (o *convWeightGradOp) Do(in ...G.Value) (G.Value, error) {
 			sum[i] += v
 		}
 	}
-	k.UnpermuteWeights(o.outData(), sum)
+	k.UndirectWeights(o.outData(), sum)
 	return o.out, nil
 }
 
-// convInputGradOp: dx = col2im(dy x w).
+// convInputGradOp: dx = the convolution of dy with the flipped weights.
 type convInputGradOp struct {
 	op
 	noDiff
@@ -130,7 +146,7 @@ func (o *convInputGradOp) Do(in ...G.Value) (G.Value, error) {
 	dy, dx := data(in[1]), o.outData()
 	k, per := o.fwd.k, o.fwd.k.H*o.fwd.k.W
 	forChunks(o.fwd.n, func(wk, lo, hi int) {
-		k.BackwardInput(dx[lo*per*k.In:hi*per*k.In], dy[lo*per*k.Out:hi*per*k.Out], o.fwd.wperm, o.fwd.cols[wk], hi-lo)
+		k.BackwardInput(dx[lo*per*k.In:hi*per*k.In], dy[lo*per*k.Out:hi*per*k.Out], o.fwd.wf, o.fwd.scratch[wk], hi-lo)
 	})
 	return o.out, nil
 }
@@ -150,67 +166,152 @@ func (o *biasGradOp) Do(in ...G.Value) (G.Value, error) {
 	return o.out, nil
 }
 
-// reluBNOp: y = BatchNorm(ReLU(x)) with batch statistics, updating the
-// running statistics as PyTorch does in train mode.
-type reluBNOp struct {
+// bnPoolOp: y = maxpool(BatchNorm(ReLU(z))) with batch statistics,
+// updating the running statistics as PyTorch does in train mode. The three
+// layers are one op so that the normalised map is never stored (see
+// kernel.BNPool).
+type bnPoolOp struct {
 	op
-	bn              kernel.ReluBatchNorm
-	rows            int
-	relu            []float32
-	st              *kernel.Stats
+	k               kernel.BNPool
+	n               int
+	st              *kernel.BNCache
 	runMean, runVar []float32
 	tracked         *int64
-	dgamma, dbeta   []float32
+	// By-products of the gradient op, handed over by pickOps.
+	dgamma, dbeta, dbias []float32
 }
 
-func newReluBNOp(name string, c, n, h, w int, runMean, runVar []float32, tracked *int64) *reluBNOp {
-	return &reluBNOp{
-		op:      newOp(name, []int{4, 1, 1}, n, h, w, c),
-		bn:      kernel.ReluBatchNorm{C: c, Eps: 1e-5},
-		rows:    n * h * w,
-		relu:    make([]float32, n*h*w*c),
-		st:      kernel.NewStats(c, kernel.Workers()),
+func newBNPoolOp(name string, k kernel.BNPool, n int, runMean, runVar []float32, tracked *int64) *bnPoolOp {
+	return &bnPoolOp{
+		op: newOp(name, []int{4, 1, 1}, n, k.OutH(), k.OutW(), k.C),
+		k:  k, n: n, st: k.NewCache(n),
 		runMean: runMean, runVar: runVar, tracked: tracked,
-		dgamma: make([]float32, c), dbeta: make([]float32, c),
+		dgamma: make([]float32, k.C), dbeta: make([]float32, k.C), dbias: make([]float32, k.C),
 	}
 }
 
-func (o *reluBNOp) Do(in ...G.Value) (G.Value, error) {
-	o.bn.ForwardTrain(o.outData(), o.relu, data(in[0]), data(in[1]), data(in[2]), o.rows, o.st)
-	o.bn.UpdateRunning(o.runMean, o.runVar, o.st, o.rows, 0.1)
+func (o *bnPoolOp) Do(in ...G.Value) (G.Value, error) {
+	o.k.ForwardTrain(o.outData(), data(in[0]), data(in[1]), data(in[2]), o.n, o.st)
+	o.k.UpdateRunning(o.runMean, o.runVar, o.st, lenet.BatchNormMomentum)
 	*o.tracked++
 	return o.out, nil
 }
 
-func (o *reluBNOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+func (o *bnPoolOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
-func (o *reluBNOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := apply(&reluBNGradOp{op: newOp(o.name+".dx", []int{4, 1}, o.shape...), fwd: o}, grad, in[1])
+func (o *bnPoolOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dz, err := apply(&bnPoolGradOp{op: newOp(o.name+".dz", []int{4, 4, 1}, o.n, o.k.H, o.k.W, o.k.C), fwd: o}, grad, in[0], in[1])
 	if err != nil {
 		return nil, err
 	}
-	// dgamma and dbeta fall out of the same pass as dx; these nodes hand
-	// them over once dx has run.
-	dgamma, err := apply(&pickOp{op: newOp(o.name+".dgamma", []int{4}, o.bn.C), src: o.dgamma}, dx)
+	// dgamma and dbeta fall out of the same pass as dz; these nodes hand
+	// them over once dz has run.
+	dgamma, err := apply(&pickOp{op: newOp(o.name+".dgamma", []int{4}, o.k.C), src: o.dgamma}, dz)
 	if err != nil {
 		return nil, err
 	}
-	dbeta, err := apply(&pickOp{op: newOp(o.name+".dbeta", []int{4}, o.bn.C), src: o.dbeta}, dx)
+	dbeta, err := apply(&pickOp{op: newOp(o.name+".dbeta", []int{4}, o.k.C), src: o.dbeta}, dz)
 	if err != nil {
 		return nil, err
 	}
-	return G.Nodes{dx, dgamma, dbeta}, nil
+	return G.Nodes{dz, dgamma, dbeta}, nil
 }
 
-type reluBNGradOp struct {
+// bnPoolGradOp: dz from the pooled gradient, the forward input z and gamma.
+// It also sums dz over the pixels: the gradient of the bias of the
+// convolution that made z.
+type bnPoolGradOp struct {
 	op
 	noDiff
-	fwd *reluBNOp
+	fwd *bnPoolOp
 }
 
-func (o *reluBNGradOp) Do(in ...G.Value) (G.Value, error) {
+func (o *bnPoolGradOp) Do(in ...G.Value) (G.Value, error) {
 	f := o.fwd
-	f.bn.Backward(o.outData(), f.dgamma, f.dbeta, data(in[0]), f.relu, data(in[1]), f.rows, f.st)
+	f.k.Backward(o.outData(), f.dgamma, f.dbeta, f.dbias, data(in[0]), data(in[1]), data(in[2]), f.n, f.st)
+	return o.out, nil
+}
+
+// convBNPoolOp: the first conv block, y = maxpool(BatchNorm(ReLU(conv(x)))),
+// as one op: its convolution is cheap enough to compute anew in every pass
+// rather than store (see kernel.ConvBNPool). Nothing upstream needs dx.
+type convBNPoolOp struct {
+	op
+	k               kernel.ConvBNPool
+	n               int
+	xp, wd          []float32 // x with a border of zeros; w in the kernels' layout
+	st              *kernel.ConvBNCache
+	runMean, runVar []float32
+	tracked         *int64
+	// By-products of the gradient op, handed over by pickOps.
+	dbias, dgamma, dbeta []float32
+}
+
+func newConvBNPoolOp(name string, k kernel.ConvBNPool, n int, runMean, runVar []float32, tracked *int64) *convBNPoolOp {
+	c := k.Conv.Out
+	return &convBNPoolOp{
+		op: newOp(name, []int{4, 4, 1, 1, 1}, n, k.BN.OutH(), k.BN.OutW(), c),
+		k:  k, n: n, st: k.NewCache(n),
+		xp: make([]float32, n*k.Conv.PaddedSize(k.Conv.In)), wd: make([]float32, c*k.Conv.K()),
+		runMean: runMean, runVar: runVar, tracked: tracked,
+		dbias: make([]float32, c), dgamma: make([]float32, c), dbeta: make([]float32, c),
+	}
+}
+
+func (o *convBNPoolOp) Do(in ...G.Value) (G.Value, error) {
+	x, w, b, gamma, beta := data(in[0]), data(in[1]), data(in[2]), data(in[3]), data(in[4])
+	c := o.k.Conv
+	o.k.Conv.DirectWeights(o.wd, w)
+	per, ps := c.H*c.W*c.In, c.PaddedSize(c.In)
+	kernel.Parallel(o.n, func(_, lo, hi int) {
+		c.Pad(o.xp[lo*ps:hi*ps], x[lo*per:hi*per], hi-lo, c.In)
+	})
+	o.k.ForwardTrain(o.outData(), o.xp, o.wd, b, gamma, beta, o.n, o.st)
+	o.k.BN.UpdateRunning(o.runMean, o.runVar, &o.st.BNCache, lenet.BatchNormMomentum)
+	*o.tracked++
+	return o.out, nil
+}
+
+func (o *convBNPoolOp) DiffWRT(int) []bool { return []bool{false, true, true, true, true} }
+
+func (o *convBNPoolOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	c := o.k.Conv
+	dw, err := apply(&convBNPoolGradOp{op: newOp(o.name+".dw", []int{4, 1, 1}, c.Out, c.In, 3, 3), fwd: o,
+		dwd: make([]float32, c.Out*c.K())}, grad, in[2], in[3])
+	if err != nil {
+		return nil, err
+	}
+	pick := func(suffix string, src []float32) (*G.Node, error) {
+		return apply(&pickOp{op: newOp(o.name+suffix, []int{4}, c.Out), src: src}, dw)
+	}
+	db, err := pick(".db", o.dbias)
+	if err != nil {
+		return nil, err
+	}
+	dgamma, err := pick(".dgamma", o.dgamma)
+	if err != nil {
+		return nil, err
+	}
+	dbeta, err := pick(".dbeta", o.dbeta)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{nil, dw, db, dgamma, dbeta}, nil
+}
+
+// convBNPoolGradOp: dw, in PyTorch's layout, from the pooled gradient, the
+// bias and gamma; db, dgamma and dbeta come out of the same pass.
+type convBNPoolGradOp struct {
+	op
+	noDiff
+	fwd *convBNPoolOp
+	dwd []float32 // in the kernels' layout
+}
+
+func (o *convBNPoolGradOp) Do(in ...G.Value) (G.Value, error) {
+	f := o.fwd
+	f.k.Backward(o.dwd, f.dbias, f.dgamma, f.dbeta, data(in[0]), f.xp, f.wd, data(in[1]), data(in[2]), f.n, f.st)
+	f.k.Conv.UndirectWeights(o.outData(), o.dwd)
 	return o.out, nil
 }
 
@@ -224,42 +325,6 @@ type pickOp struct {
 
 func (o *pickOp) Do(...G.Value) (G.Value, error) {
 	copy(o.outData(), o.src)
-	return o.out, nil
-}
-
-// poolOp: KxK max pooling, stride K.
-type poolOp struct {
-	op
-	p   kernel.MaxPool
-	n   int
-	arg []int32
-}
-
-func newPoolOp(name string, p kernel.MaxPool, n int) *poolOp {
-	return &poolOp{op: newOp(name, []int{4}, n, p.OutH(), p.OutW(), p.C), p: p, n: n,
-		arg: make([]int32, n*p.OutH()*p.OutW()*p.C)}
-}
-
-func (o *poolOp) Do(in ...G.Value) (G.Value, error) {
-	o.p.Forward(o.outData(), data(in[0]), o.arg, o.n)
-	return o.out, nil
-}
-
-func (o *poolOp) DiffWRT(int) []bool { return []bool{true} }
-
-func (o *poolOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := apply(&poolGradOp{op: newOp(o.name+".dx", []int{4}, o.n, o.p.H, o.p.W, o.p.C), fwd: o}, grad)
-	return G.Nodes{dx}, err
-}
-
-type poolGradOp struct {
-	op
-	noDiff
-	fwd *poolOp
-}
-
-func (o *poolGradOp) Do(in ...G.Value) (G.Value, error) {
-	o.fwd.p.Backward(o.outData(), data(in[0]), o.fwd.arg, o.fwd.n)
 	return o.out, nil
 }
 

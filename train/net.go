@@ -72,19 +72,24 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 	var err error
 	for i, b := range lenet.Blocks {
 		w, bias := param(b.Conv+".weight"), param(b.Conv+".bias")
-		conv := newConvOp(b.Conv, kernel.Conv3x3{H: s, W: s, In: b.In, Out: b.Out}, batch, i > 0)
-		if h, err = apply(conv, h, w, bias); err != nil {
-			return nil, err
-		}
 		gamma, beta := param(b.BatchNorm+".weight"), param(b.BatchNorm+".bias")
-		bn := newReluBNOp(b.BatchNorm, b.Out, batch, s, s,
-			sd.Lookup(b.BatchNorm+".running_mean").F32, sd.Lookup(b.BatchNorm+".running_var").F32,
-			&sd.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0])
-		if h, err = apply(bn, h, gamma, beta); err != nil {
-			return nil, err
-		}
-		if h, err = apply(newPoolOp(fmt.Sprintf("pool%d", i+1), kernel.MaxPool{H: s, W: s, C: b.Out, K: b.Pool}, batch), h); err != nil {
-			return nil, err
+		conv := kernel.Conv3x3{H: s, W: s, In: b.In, Out: b.Out}
+		bn := kernel.BNPool{H: s, W: s, C: b.Out, K: b.Pool, Eps: lenet.BatchNormEps}
+		runMean, runVar := sd.Lookup(b.BatchNorm+".running_mean").F32, sd.Lookup(b.BatchNorm+".running_var").F32
+		tracked := &sd.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0]
+		if b.In == 1 && i == 0 {
+			// The first block, one input channel: one op (convBNPoolOp).
+			op := newConvBNPoolOp(b.Conv, kernel.ConvBNPool{Conv: conv, BN: bn}, batch, runMean, runVar, tracked)
+			if h, err = apply(op, h, w, bias, gamma, beta); err != nil {
+				return nil, err
+			}
+		} else {
+			if h, err = apply(newConvOp(b.Conv, conv, batch, i > 0), h, w, bias); err != nil {
+				return nil, err
+			}
+			if h, err = apply(newBNPoolOp(b.BatchNorm, bn, batch, runMean, runVar, tracked), h, gamma, beta); err != nil {
+				return nil, err
+			}
 		}
 		learnables = append(learnables, w, bias, gamma, beta)
 		s /= b.Pool

@@ -1,0 +1,130 @@
+package kernel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// convVariants returns every way the package can run a direct convolution:
+// each kernel set with each of its tiles alone, and the pure-Go kernel.
+func convVariants() []*kernelSet {
+	var out []*kernelSet
+	for _, ks := range kernelSets() {
+		if len(ks.convs) == 0 {
+			out = append(out, ks)
+		}
+		for _, t := range ks.convs {
+			one := *ks
+			one.name = fmt.Sprintf("%s/%dx%dx%d", ks.name, t.rows, t.r, t.cols)
+			if t.cin > 0 {
+				one.name += fmt.Sprintf("-c%dw%d", t.cin, t.w)
+			}
+			one.convs = []convTile{t}
+			out = append(out, &one)
+		}
+	}
+	return out
+}
+
+var convCases = []Conv3x3{
+	{H: 32, W: 32, In: 1, Out: 32},
+	{H: 16, W: 16, In: 32, Out: 64},
+	{H: 4, W: 4, In: 64, Out: 128},
+	{H: 5, W: 8, In: 6, Out: 32},  // an odd height
+	{H: 3, W: 8, In: 16, Out: 48}, // channels a multiple of 16 but not 32
+	{H: 4, W: 6, In: 3, Out: 5},   // nothing the assembly handles
+}
+
+func TestConvMatchesPlain(t *testing.T) {
+	for _, ks := range convVariants() {
+		for _, c := range convCases {
+			t.Run(fmt.Sprintf("%s/%dx%dx%d-%d", ks.name, c.H, c.W, c.In, c.Out), func(t *testing.T) {
+				using(t, ks)
+				const n = 3
+				rng := rand.New(rand.NewPCG(uint64(c.In), uint64(c.Out)))
+				x := randn(rng, n*c.H*c.W*c.In, 1)
+				w, bias := randn(rng, c.Out*c.In*9, 0.3), randn(rng, c.Out, 1)
+				dy := randn(rng, n*c.H*c.W*c.Out, 1)
+				x64, w64, dy64 := to64(x), to64(w), to64(dy)
+
+				wd := make([]float32, len(w))
+				c.DirectWeights(wd, w)
+				back := make([]float32, len(w))
+				c.UndirectWeights(back, wd)
+				checkClose(t, "undirected weights", back, w64, 0)
+
+				xp := make([]float32, n*c.PaddedSize(c.In))
+				for i := range xp {
+					xp[i] = 7 // Pad must write every value
+				}
+				c.Pad(xp, x, n, c.In)
+				want := refConv(x64, w64, to64(bias), n, c.H, c.W, c.In, c.Out)
+				y := make([]float32, len(want))
+				c.Forward(y, xp, wd, bias, n)
+				checkClose(t, "Forward", y, want, 1e-5)
+				// The rows in two halves, as two CPUs split an image.
+				clear(y)
+				c.ForwardRows(y, xp, wd, bias, n, 0, c.H/2)
+				c.ForwardRows(y, xp, wd, bias, n, c.H/2, c.H)
+				checkClose(t, "ForwardRows", y, want, 1e-5)
+
+				wf := make([]float32, len(w))
+				c.FlippedWeights(wf, w)
+				dx := make([]float32, len(x))
+				c.BackwardInput(dx, dy, wf, make([]float32, c.ScratchSize(n)), n)
+				checkClose(t, "BackwardInput", dx, refConvInputGrad(w64, dy64, n, c.H, c.W, c.In, c.Out), 1e-5)
+
+				dwd := randn(rng, len(w), 1) // BackwardWeights adds to it
+				from := make([]float32, len(w))
+				c.UndirectWeights(from, dwd)
+				c.BackwardWeights(dwd, dy, xp, n)
+				got := make([]float32, len(w))
+				c.UndirectWeights(got, dwd)
+				wantDW := refConvWeightGrad(x64, dy64, n, c.H, c.W, c.In, c.Out)
+				for i := range wantDW {
+					wantDW[i] += float64(from[i])
+				}
+				checkClose(t, "BackwardWeights", got, wantDW, 1e-5)
+			})
+		}
+	}
+}
+
+// BenchmarkConv times LeNet's two larger convolutions on eight images,
+// forward and backward, and reports GFLOP/s.
+func BenchmarkConv(b *testing.B) {
+	const n = 8
+	for _, c := range convCases[1:3] {
+		rng := rand.New(rand.NewPCG(1, 2))
+		x := randn(rng, n*c.H*c.W*c.In, 1)
+		w, bias := randn(rng, c.Out*c.In*9, 0.3), randn(rng, c.Out, 1)
+		dy := randn(rng, n*c.H*c.W*c.Out, 1)
+		y := make([]float32, len(dy))
+		dx := make([]float32, len(x))
+		xp := make([]float32, n*c.PaddedSize(c.In))
+		scratch := make([]float32, c.ScratchSize(n))
+		wd, wf := make([]float32, len(w)), make([]float32, len(w))
+		c.DirectWeights(wd, w)
+		c.FlippedWeights(wf, w)
+		flops := float64(2 * n * c.H * c.W * c.Out * c.K())
+		for _, bc := range []struct {
+			name string
+			run  func()
+		}{
+			{"forward", func() {
+				c.Pad(xp, x, n, c.In)
+				c.Forward(y, xp, wd, bias, n)
+			}},
+			{"dx", func() { c.BackwardInput(dx, dy, wf, scratch, n) }},
+			{"dw", func() { c.BackwardWeights(wd, dy, xp, n) }},
+		} {
+			b.Run(fmt.Sprintf("%dx%dx%d-%d/%s", c.H, c.W, c.In, c.Out, bc.name), func(b *testing.B) {
+				for b.Loop() {
+					bc.run()
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package kernel
+
+// ConvBNPool is a whole conv block: convolution, ReLU, BatchNorm and max
+// pooling, for training, with the convolution's output never stored. Each
+// pass computes the convolution anew for the K rows under a row of pooled
+// outputs, into a buffer that stays in the CPU's first-level cache, and
+// runs BNPool's kernels on it: the statistics, the pooling, and in the
+// backward pass dz, which goes straight into the weight gradient.
+//
+// That trades three evaluations of the convolution for four trips through
+// memory of its output: a good trade for LeNet's first block, one input
+// channel (nine multiply-adds per output) and the largest output of the
+// network (32 maps of 32x32 per image), and a bad one for the others.
+type ConvBNPool struct {
+	Conv Conv3x3
+	BN   BNPool // BN.H, BN.W, BN.C must be Conv.H, Conv.W, Conv.Out
+}
+
+// ConvBNCache is what ConvBNPool's forward pass keeps for the backward pass.
+type ConvBNCache struct {
+	BNCache
+	tile [][]float32 // per worker: K rows of the convolution's output
+	dz   [][]float32 // per worker: their gradient
+	dw   [][]float32 // per worker: the weight gradient, DirectWeights' layout
+}
+
+// NewCache makes a cache for batches of n images.
+func (b ConvBNPool) NewCache(n int) *ConvBNCache {
+	st := &ConvBNCache{BNCache: *b.BN.NewCache(n)}
+	win := b.BN.K * b.Conv.W * b.Conv.Out
+	for range MaxWorkers() {
+		st.tile = append(st.tile, make([]float32, win))
+		st.dz = append(st.dz, make([]float32, win))
+		st.dw = append(st.dw, make([]float32, b.Conv.Out*b.Conv.K()))
+	}
+	return st
+}
+
+// under returns the convolution of K rows, and the padded input under the
+// rows of pooled row r.
+func (b ConvBNPool) under(r int, xp []float32) (Conv3x3, []float32) {
+	oh, k := b.BN.OutH(), b.BN.K
+	img, oy := r/oh, r%oh
+	c := b.Conv
+	return Conv3x3{H: k, W: c.W, In: c.In, Out: c.Out}, xp[img*c.PaddedSize(c.In)+oy*k*(c.W+2)*c.In:]
+}
+
+// rows computes, on worker w, the convolution's output under pooled row r.
+func (b ConvBNPool) rows(w, r int, xp, wd, bias []float32, st *ConvBNCache) []float32 {
+	c, x := b.under(r, xp)
+	c.Forward(st.tile[w], x, wd, bias, 1)
+	return st.tile[w]
+}
+
+// ForwardTrain writes y, the pooled maps, for n images given padded (Pad)
+// in xp, with the weights wd in DirectWeights' layout; see BNPool's.
+func (b ConvBNPool) ForwardTrain(y, xp, wd, bias, gamma, beta []float32, n int, st *ConvBNCache) {
+	b.BN.forwardTrain(y, gamma, beta, n, &st.BNCache, func(w, r int) []float32 {
+		return b.rows(w, r, xp, wd, bias, st)
+	})
+}
+
+// Backward takes dy, the gradient of the pooled maps, back to the weights:
+// dwd (DirectWeights' layout), dbias, dgamma and dbeta.
+func (b ConvBNPool) Backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma []float32, n int, st *ConvBNCache) {
+	for _, d := range st.dw {
+		clear(d)
+	}
+	b.BN.backward(dgamma, dbeta, dbias, dy, gamma, n, &st.BNCache,
+		func(w, r int) (zr, dzr []float32) { return b.rows(w, r, xp, wd, bias, st), st.dz[w] },
+		func(w, r int, dzr []float32) {
+			c, x := b.under(r, xp)
+			c.BackwardWeights(st.dw[w], dzr, x, 1)
+		})
+	copy(dwd, st.dw[0])
+	for _, d := range st.dw[1:] {
+		for i, v := range d {
+			dwd[i] += v
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package kernel
+
+// kernelSet is one implementation of the package's inner loops: the pure-Go
+// one (kernels_go.go), or one of the assembly ones (gen_amd64.go). The
+// assembly ones handle channel counts that are a multiple of lanes, the
+// first convolution for image widths that are a multiple of 4, and the
+// other convolutions for the shapes their tiles list; the functions below
+// fall back to the Go kernels for the rest.
+type kernelSet struct {
+	name      string
+	lanes     int
+	stats     func(s, sq, z, shift []float32, rows, c int)
+	dot       func(s, sx, a, x []float32, rows, c int)
+	train     func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32)
+	back      func(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []uint8, coef []float32)
+	eval      func(y, z []float32, stride, k, c, ow int, coef []float32)
+	conv1     func(out, xp, wt, bias []float32, h, w, c int)
+	conv1Grad func(dw, xp, dz []float32, h, w, c int)
+	convs     []convTile // best first
+	grad      *gradTile
+}
+
+// gradTile is a weight gradient kernel (see convGradDirect): it adds to one
+// tile of jb rows of k by cols output channels; run's xp starts at the
+// tile's first tap, dz at its first channel.
+type gradTile struct {
+	jb, cols int
+	run      func(dw, xp, dz []float32, n, h, w, cin, cout int)
+}
+
+// convTile is a direct convolution kernel (see convDirectGo) computing
+// tiles of r pixels of each of rows rows by cols output channels: it
+// handles widths that are a multiple of r, heights that are a multiple of
+// rows, output channel counts that are a multiple of cols, and even input
+// channel counts.
+type convTile struct {
+	r, rows, cols int
+	cin, w        int // when not 0, the only input channel count and width it handles
+	run           func(out, xp, wd, bias []float32, h, w, cin, cout int)
+}
+
+var goKernels = &kernelSet{
+	name: "go", lanes: 1,
+	stats: statsRowsGo, dot: dotRowsGo,
+	train: poolTrainRowsGo, back: poolBackRowsGo, eval: poolEvalRowsGo,
+	conv1: conv1Go, conv1Grad: conv1GradGo,
+}
+
+// rowsFor returns the kernels for c channels.
+func rowsFor(c int) *kernelSet {
+	if k := bestKernels; c%k.lanes == 0 {
+		return k
+	}
+	return goKernels
+}
+
+func statsRows(s, sq, z, shift []float32, rows, c int) {
+	rowsFor(c).stats(s, sq, z, shift, rows, c)
+}
+
+func dotRows(s, sx, a, x []float32, rows, c int) { rowsFor(c).dot(s, sx, a, x, rows, c) }
+
+func poolTrainRows(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32) {
+	rowsFor(c).train(y, xh, arg, z, stride, k, c, ow, coef)
+}
+
+func poolBackRows(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []uint8, coef []float32) {
+	rowsFor(c).back(dz, db, z, stride, k, c, ow, g, arg, coef)
+}
+
+func poolEvalRows(y, z []float32, stride, k, c, ow int, coef []float32) {
+	rowsFor(c).eval(y, z, stride, k, c, ow, coef)
+}
+
+func conv1Rows(out, xp, wt, bias []float32, h, w, c int) {
+	k := rowsFor(c)
+	if w%4 != 0 {
+		k = goKernels
+	}
+	k.conv1(out, xp, wt, bias, h, w, c)
+}
+
+func conv1GradRows(dw, xp, dz []float32, h, w, c int) {
+	k := rowsFor(c)
+	if w%4 != 0 {
+		k = goKernels
+	}
+	k.conv1Grad(dw, xp, dz, h, w, c)
+}
+
+// zeros is the bias of convolutions without one.
+var zeros [256]float32
+
+// convDirect runs the best direct convolution kernel for the shape; a nil
+// bias is zero.
+func convDirect(out, xp, wd, bias []float32, h, w, cin, cout int) {
+	if bias == nil {
+		if cout > len(zeros) {
+			bias = make([]float32, cout)
+		} else {
+			bias = zeros[:cout]
+		}
+	}
+	if cin%2 == 0 {
+		for _, t := range bestKernels.convs {
+			if w%t.r == 0 && h%t.rows == 0 && cout%t.cols == 0 && (t.cin == 0 || t.cin == cin && t.w == w) {
+				t.run(out, xp, wd, bias, h, w, cin, cout)
+				return
+			}
+		}
+	}
+	convDirectGo(out, xp, wd, bias, h, w, cin, cout)
+}
+
+// convGradDirect adds to dw ([3][3][cin][cout]) the weight gradient of
+// convDirect over n bordered images xp and their output gradients dz.
+func convGradDirect(dw, xp, dz []float32, n, h, w, cin, cout int) {
+	g := bestKernels.grad
+	if g == nil || (3*cin)%g.jb != 0 || cout%g.cols != 0 {
+		convGradDirectGo(dw, xp, dz, n, h, w, cin, cout)
+		return
+	}
+	rowStride := (w + 2) * cin
+	for k0 := 0; k0 < 9*cin; k0 += g.jb {
+		// Blocks of k never straddle two rows of taps: 3*cin is a
+		// multiple of jb.
+		ky, j0 := k0/(3*cin), k0%(3*cin)
+		for c0 := 0; c0 < cout; c0 += g.cols {
+			g.run(dw[k0*cout+c0:], xp[ky*rowStride+j0:], dz[c0:], n, h, w, cin, cout)
+		}
+	}
+}
