@@ -124,10 +124,11 @@ type Peer struct {
 // Debian's PyTorch (2 threads) and returns its milliseconds per step.
 func PyTorchTrainStep(ctx context.Context, refDir string, steps int) (Peer, error) {
 	var r struct {
-		MS float64 `json:"train_ms_per_step"`
+		MS  float64 `json:"train_ms_per_step"`
+		RSS int64   `json:"peak_rss_bytes"`
 	}
-	rss, err := runPeer(ctx, &r, "/usr/bin/python3", filepath.Join(refDir, "train_reference.py"), "--bench-steps", strconv.Itoa(steps))
-	return Peer{r.MS, rss}, err
+	err := runPeer(ctx, &r, "/usr/bin/python3", filepath.Join(refDir, "train_reference.py"), "--bench-steps", strconv.Itoa(steps))
+	return Peer{r.MS, r.RSS}, err
 }
 
 // ONNXRuntime runs reference/ort_bench.js (onnxruntime-node, 2 threads) on
@@ -135,14 +136,18 @@ func PyTorchTrainStep(ctx context.Context, refDir string, steps int) (Peer, erro
 func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Duration) (Peer, error) {
 	var r struct {
 		IPS float64 `json:"images_per_s"`
+		RSS int64   `json:"peak_rss_bytes"`
 	}
-	rss, err := runPeer(ctx, &r, "node", filepath.Join(refDir, "ort_bench.js"), model, strconv.Itoa(batch), fmt.Sprint(d.Seconds()))
-	return Peer{r.IPS, rss}, err
+	err := runPeer(ctx, &r, "node", filepath.Join(refDir, "ort_bench.js"), model, strconv.Itoa(batch), fmt.Sprint(d.Seconds()))
+	return Peer{r.IPS, r.RSS}, err
 }
 
-func runPeer(ctx context.Context, into any, prog string, args ...string) (int64, error) {
+// runPeer runs a peer script and decodes its JSON line. Peers report their
+// own peak memory: the rusage of a child spawned from this process starts
+// from this process's peak, so it cannot tell theirs.
+func runPeer(ctx context.Context, into any, prog string, args ...string) error {
 	if _, err := os.Stat(args[0]); err != nil {
-		return 0, fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, prog, args...)
 	var stdout, stderr bytes.Buffer
@@ -152,14 +157,10 @@ func runPeer(ctx context.Context, into any, prog string, args ...string) (int64,
 		if i := bytes.LastIndexByte(msg, '\n'); i >= 0 {
 			msg = msg[i+1:]
 		}
-		return 0, fmt.Errorf("bench: %s %s: %v: %s", filepath.Base(prog), filepath.Base(args[0]), err, msg)
+		return fmt.Errorf("bench: %s %s: %v: %s", filepath.Base(prog), filepath.Base(args[0]), err, msg)
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), into); err != nil {
-		return 0, fmt.Errorf("bench: %s printed %q: %v", filepath.Base(args[0]), stdout.String(), err)
+		return fmt.Errorf("bench: %s printed %q: %v", filepath.Base(args[0]), stdout.String(), err)
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024
-	}
-	return rss, nil
+	return nil
 }

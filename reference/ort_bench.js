@@ -5,7 +5,7 @@
 //
 // Runs batches of BATCH random 1x32x32 images for about SECONDS (default 3)
 // after a warm-up, and prints one JSON line:
-// {"batch": B, "runs": R, "images_per_s": X, "ms_per_batch": Y}.
+// {"batch": B, "runs": R, "images_per_s": X, "ms_per_batch": Y, "peak_rss_bytes": Z}.
 'use strict';
 
 const ort = require('onnxruntime-node');
@@ -34,7 +34,10 @@ async function main() {
     runs++;
     elapsed = Number(process.hrtime.bigint() - start) / 1e9;
   }
-  console.log(JSON.stringify({ batch, runs, images_per_s: (runs * batch) / elapsed, ms_per_batch: (1000 * elapsed) / runs }));
+  // VmHWM: this process's own peak resident memory.
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'));
+  const peak = hwm ? Number(hwm[1]) * 1024 : 0;
+  console.log(JSON.stringify({ batch, runs, images_per_s: (runs * batch) / elapsed, ms_per_batch: (1000 * elapsed) / runs, peak_rss_bytes: peak }));
 }
 
 main().catch((err) => {

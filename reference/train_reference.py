@@ -136,9 +136,19 @@ def bench(model, train_loader, steps, epochs):
     for x, y in batches[warmup:]:
         train_step(model, opt, sched, x, y, criterion)
     ms = (time.perf_counter() - start) * 1000 / steps
-    return {"train_ms_per_step": ms, "steps": steps, "warmup_steps": warmup,
+    return {"train_ms_per_step": ms, "peak_rss_bytes": peak_rss_bytes(), "steps": steps, "warmup_steps": warmup,
             "batch_size": train_loader.batch_size, "threads": torch.get_num_threads(),
             "torch": torch.__version__}
+
+
+def peak_rss_bytes():
+    """This process's peak resident memory (VmHWM): its own, unlike the
+    rusage a parent sees, which starts from the parent's at spawn."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def save_atomic(obj, path):
