@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"lenetkit/internal/atomicfile"
 	"lenetkit/lenet"
 )
 
@@ -158,38 +158,9 @@ func tensorBytes(t *lenet.Tensor) []byte {
 func SavePTH(path string, sd lenet.StateDict) error {
 	name := filepath.Base(path)
 	name = strings.TrimSuffix(name, filepath.Ext(name))
-	err := writeFileAtomic(path, func(w io.Writer) error { return writePTH(w, sd, name, true) })
+	err := atomicfile.Write(path, func(w io.Writer) error { return writePTH(w, sd, name, true) })
 	if err != nil {
 		return fmt.Errorf("convert: %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes path through a temporary file in its directory,
-// so that a reader never sees half a file and a failure leaves nothing.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	// CreateTemp's 0600 would make a model file private; torch.save's is not.
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

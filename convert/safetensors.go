@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 
+	"lenetkit/internal/atomicfile"
 	"lenetkit/lenet"
 )
 
@@ -89,7 +90,7 @@ func WriteSafetensors(w io.Writer, sd lenet.StateDict, metadata map[string]strin
 
 // SaveSafetensors writes sd to path through a temporary file.
 func SaveSafetensors(path string, sd lenet.StateDict, metadata map[string]string) error {
-	if err := writeFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, sd, metadata) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, sd, metadata) }); err != nil {
 		return fmt.Errorf("convert: %s: %w", path, err)
 	}
 	return nil

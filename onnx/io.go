@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"lenetkit/internal/atomicfile"
 	"lenetkit/lenet"
 )
 
@@ -60,36 +60,17 @@ func ReadStateDict(path string) (lenet.StateDict, error) {
 
 // Write encodes m to path. It writes a temporary file in the same directory
 // and renames it into place, so path is never left half-written.
-func Write(path string, m *ModelProto) (err error) {
+func Write(path string, m *ModelProto) error {
 	b, err := Marshal(m)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("onnx: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
 		return fmt.Errorf("onnx: write %s: %w", path, err)
-	}
-	// CreateTemp's 0600 would make the model private; other tools' are not.
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("onnx: write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("onnx: write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("onnx: write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("onnx: %w", err)
 	}
 	return nil
 }

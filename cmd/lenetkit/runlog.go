@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"lenetkit/internal/atomicfile"
 	"lenetkit/train"
 )
 
@@ -36,8 +38,13 @@ func newRunLog(dir string, cfg train.Config) (*runLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), append(conf, '\n')); err != nil {
-		return nil, err
+	config := filepath.Join(dir, "config.json")
+	err = atomicfile.Write(config, func(w io.Writer) error {
+		_, err := w.Write(append(conf, '\n'))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", config, err)
 	}
 	f, err := os.Create(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
@@ -79,22 +86,4 @@ func (l *runLog) Close() error {
 		l.err = err
 	}
 	return l.err
-}
-
-// writeFileAtomic writes data next to path and renames it into place, so a
-// reader never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(f.Name(), path)
 }
