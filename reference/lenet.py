@@ -8,8 +8,10 @@ from torch import nn
 
 
 class LeNet(nn.Module):
-    def __init__(self, dropout=0.3):
+    def __init__(self, dropout=0.3, dropout_mode="row"):
         super().__init__()
+        if dropout_mode not in ("row", "element"):
+            raise ValueError(f"dropout_mode {dropout_mode!r}: want 'row' or 'element'")
         self.conv_layers = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1),
             nn.ReLU(),
@@ -27,7 +29,9 @@ class LeNet(nn.Module):
         self.fc_layer = nn.Sequential(
             nn.Flatten(),
             nn.Linear(512, 64),
-            nn.Dropout1d(dropout),
+            # row: Dropout1d on (N, 64) zeroes whole samples, as the notebook's
+            # model did; element: the element-wise dropout the seed's prose describes.
+            nn.Dropout1d(dropout) if dropout_mode == "row" else nn.Dropout(dropout),
             nn.Linear(64, 10),
         )
 

@@ -5,6 +5,8 @@
 
   onecycle  testdata/onecycle.json: OneCycleLR rate and Adam beta1 at every step of three schedules
   step      testdata/step.pth, step.json: two Adam steps of LeNet from known weights on known batches
+  stepeval  testdata/step_eval.pth, step_eval.json: the same in eval mode (model.eval(): BatchNorm
+            frozen, dropout off), from weights and statistics after 5 train-mode steps
   trained   testdata/lenet_trained.pth, .json: the recipe for 2 epochs, and its test figures
   forward   testdata/forward.pth: logits of lenet_trained.pth on test images 0..255
 
@@ -73,19 +75,32 @@ def onecycle():
                 "cases": cases}, out("onecycle.json"))
 
 
-def step(data_dir):
-    """Two Adam steps of LeNet (Dropout1d p=0, train mode) on two real MNIST batches."""
+def step(data_dir, eval_mode=False):
+    """Two Adam steps of LeNet on two real MNIST batches: in train mode with
+    Dropout1d p=0, or (eval_mode) in eval mode with the seed's p=0.3, which
+    eval mode switches off, after 5 train-mode steps on other images."""
     x, y = mnist_idx.load(data_dir, "train")
     hyper = [{"lr": 4e-4, "beta1": 0.95}, {"lr": 0.005, "beta1": 0.9}]
     beta2, eps, wd, batch = 0.999, 1e-8, 0.002, 32
+    warmup = 5 if eval_mode else 0
 
     torch.manual_seed(0)
-    model = LeNet(dropout=0.0)
+    model = LeNet(dropout=0.3 if eval_mode else 0.0)
     model.train()
-    t = {f"init.{k}": v.clone() for k, v in model.state_dict().items()}
     opt = torch.optim.Adam(model.parameters(), lr=hyper[0]["lr"], betas=(hyper[0]["beta1"], beta2),
                            eps=eps, weight_decay=wd)
     criterion = nn.CrossEntropyLoss()
+    for w in range(warmup):
+        lo = 1000 + w * batch
+        opt.zero_grad()
+        criterion(model(x[lo:lo + batch]), y[lo:lo + batch]).backward()
+        opt.step()
+    if eval_mode:
+        # Adam's moments are not part of the fixture: start the recorded steps afresh.
+        opt = torch.optim.Adam(model.parameters(), lr=hyper[0]["lr"], betas=(hyper[0]["beta1"], beta2),
+                               eps=eps, weight_decay=wd)
+        model.eval()
+    t = {f"init.{k}": v.clone() for k, v in model.state_dict().items()}
     steps = []
     for s, h in enumerate(hyper, start=1):
         lo = (s - 1) * batch
@@ -110,10 +125,16 @@ def step(data_dir):
 
     for k, v in t.items():
         assert v.dtype in (torch.float32, torch.int64), (k, v.dtype)
-    ref.save_atomic(t, out("step.pth"))
+    name = "step_eval" if eval_mode else "step"
+    ref.save_atomic(t, out(name + ".pth"))
+    init = "torch.manual_seed(0); LeNet(dropout=0.0); model.train()"
+    if eval_mode:
+        init = ("torch.manual_seed(0); LeNet(dropout=0.3); model.train(); 5 Adam steps (lr 4e-4, beta1 0.95) "
+                "on training images 1000+32w..1000+32w+31, w = 0..4; a fresh Adam; model.eval()")
     write_json({
         "torch": torch.__version__,
-        "init": "torch.manual_seed(0); LeNet(dropout=0.0); model.train()",
+        "mode": "eval" if eval_mode else "train",
+        "init": init,
         "data": "train file, preprocessed as ToTensor then Pad(2); step s uses images "
                 "train_indices[0]..train_indices[1]-1",
         "loss": "CrossEntropyLoss, mean over the batch",
@@ -122,13 +143,14 @@ def step(data_dir):
                       "note": "lr and betas set in param_groups before each step; the bias "
                               "correction 1-beta1**t uses the beta1 of the current step"},
         "batchnorm": {"eps": 1e-5, "momentum": 0.1,
-                      "note": "train mode: batch mean and biased variance normalise; "
-                              "running_var takes the unbiased variance"},
+                      "note": ("eval mode: running statistics normalise and stay unchanged; dropout is off"
+                               if eval_mode else "train mode: batch mean and biased variance normalise; "
+                               "running_var takes the unbiased variance")},
         "steps": steps,
         "grad": "p.grad after loss.backward(): the loss gradient only, before Adam adds "
                 "weight_decay * p",
         "keys": list(t.keys()),
-    }, out("step.json"))
+    }, out(name + ".json"))
 
 
 def trained(data_dir):
@@ -186,7 +208,11 @@ def forward(data_dir):
     }, out("forward.pth"))
 
 
-PARTS = {"onecycle": onecycle, "step": step, "trained": trained, "forward": forward}
+def step_eval(data_dir):
+    step(data_dir, eval_mode=True)
+
+
+PARTS = {"onecycle": onecycle, "step": step, "stepeval": step_eval, "trained": trained, "forward": forward}
 
 
 def main():

@@ -18,6 +18,18 @@ Test figures use the seed's protocol: test loader batch 128, drop_last=True
 (78 batches, 9,984 images), accuracy = correct / 9,984, "Average Loss" = mean of
 the 78 batch-mean losses.
 
+Recipes (--recipe), which differ only in when the model leaves train mode:
+  standard   model.train() every epoch, as the seed's text describes
+  notebook   the notebook's code as it ran: train() once before the loop, and
+             its accuracy() calls eval() with nothing switching back, so
+             epochs 2-10 train in eval mode (BatchNorm's running statistics
+             frozen, Dropout1d off; Adam still updates every parameter)
+  published  what the published parameter.pth shows (num_batches_tracked 79):
+             train mode for the first 79 steps, eval mode after
+--freeze-bn-after N moves the switch point of notebook and published.
+--json FILE writes the run's history, test and validation figures, seconds and
+num_batches_tracked as JSON.
+
 --bench-steps N times N training steps (after 3 warm-up steps) on batches drawn
 beforehand, so loader time is not counted, and prints {"train_ms_per_step": ...}.
 """
@@ -98,17 +110,36 @@ def evaluate_full(model, x, y, batch_size=1000):
     return correct / x.shape[0] * 100, total_loss / x.shape[0]
 
 
-def train(model, train_loader, val_loader, epochs, log=print):
-    """Runs the recipe; returns one dict per epoch (train loss, val acc/loss, seconds)."""
+RECIPES = ("standard", "notebook", "published")
+PUBLISHED_FREEZE = 79  # num_batches_tracked in the seed's published parameter.pth
+
+
+def freeze_point(recipe, steps_per_epoch, override=None):
+    """The global step after which the model trains in eval mode; None: never."""
+    if recipe == "standard":
+        return None
+    if override is not None:
+        return override
+    return steps_per_epoch if recipe == "notebook" else PUBLISHED_FREEZE
+
+
+def train(model, train_loader, val_loader, epochs, log=print, freeze_after=None):
+    """Runs the recipe; returns one dict per epoch (train loss, val acc/loss, seconds).
+
+    freeze_after=None trains in train mode every epoch; freeze_after=N trains
+    the first N steps in train mode and every later one in eval mode."""
     opt, sched = optimiser(model, epochs * len(train_loader))
     criterion = nn.CrossEntropyLoss()
     history = []
+    global_step = 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        model.train()
         total = 0.0
         for x, y in train_loader:
+            # evaluate() leaves the model in eval mode; set the mode the recipe wants.
+            model.train(freeze_after is None or global_step < freeze_after)
             total += train_step(model, opt, sched, x, y, criterion)
+            global_step += 1
         train_loss = total / len(train_loader)
         val_acc, val_loss = evaluate(model, val_loader)
         secs = time.perf_counter() - start
@@ -166,26 +197,54 @@ def main():
     p.add_argument("--limit", type=int, default=0, help="train on only the first N images of the 55k split")
     p.add_argument("--seed", type=int, default=0, help="torch.manual_seed before the model is built")
     p.add_argument("--out", help="write model.state_dict() here")
+    p.add_argument("--recipe", choices=RECIPES, default="standard")
+    p.add_argument("--freeze-bn-after", type=int, default=None, metavar="N",
+                   help="notebook/published: train mode for the first N steps, eval mode after")
+    p.add_argument("--dropout-mode", choices=("row", "element"), default="row")
+    p.add_argument("--json", metavar="FILE", help="write the run's figures here as JSON")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bench-steps", type=int, default=0, help="time N training steps and exit")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = LeNet()
-    train_loader, val_loader, test_loader = loaders(args.data or mnist_idx.default_data_dir(),
-                                                    args.batch_size, args.limit)
+    model = LeNet(dropout_mode=args.dropout_mode)
+    data_dir = args.data or mnist_idx.default_data_dir()
+    train_loader, val_loader, test_loader = loaders(data_dir, args.batch_size, args.limit)
     if args.bench_steps > 0:
         print(json.dumps(bench(model, train_loader, args.bench_steps, args.epochs)))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{len(train_loader)} steps/epoch, schedule over {args.epochs * len(train_loader)} steps")
-    train(model, train_loader, val_loader, args.epochs)
+    freeze = freeze_point(args.recipe, len(train_loader), args.freeze_bn_after)
+    print(f"recipe {args.recipe}: " + ("train mode every step" if freeze is None else
+                                       f"train mode for {freeze} steps, eval mode after") +
+          f"; dropout {args.dropout_mode}")
+    start = time.perf_counter()
+    history = train(model, train_loader, val_loader, args.epochs, freeze_after=freeze)
+    seconds = time.perf_counter() - start
     if args.out:
         save_atomic(model.state_dict(), args.out)
     acc, loss = evaluate(model, test_loader)
     print(f"Accuracy: {acc:.2f}%")
     print(f"Average Loss: {loss:.4f}")
+    if args.json:
+        tx, ty = mnist_idx.load(data_dir, "test")
+        facc, floss = evaluate_full(model, tx, ty)
+        result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "recipe": args.recipe, "freeze_bn_after": freeze, "dropout_mode": args.dropout_mode,
+                  "seed": args.seed, "epochs": args.epochs, "limit": args.limit,
+                  "steps_per_epoch": len(train_loader), "history": history,
+                  "train_seconds": seconds, "peak_rss_bytes": peak_rss_bytes(),
+                  "num_batches_tracked": int(model.conv_layers[2].num_batches_tracked),
+                  "val": {"accuracy": history[-1]["val_acc"], "loss": history[-1]["val_loss"]},
+                  "test": {"accuracy": acc, "loss": loss},
+                  "test_full": {"accuracy": facc, "loss": floss}}
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":

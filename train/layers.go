@@ -166,10 +166,11 @@ func (o *biasGradOp) Do(in ...G.Value) (G.Value, error) {
 	return o.out, nil
 }
 
-// bnPoolOp: y = maxpool(BatchNorm(ReLU(z))) with batch statistics,
-// updating the running statistics as PyTorch does in train mode. The three
-// layers are one op so that the normalised map is never stored (see
-// kernel.BNPool).
+// bnPoolOp: y = maxpool(BatchNorm(ReLU(z))). In train mode BatchNorm uses
+// the batch statistics and updates the running ones as PyTorch does; in
+// eval mode (*eval set) it normalises with the running statistics and
+// leaves them, and num_batches_tracked, alone. The three layers are one op
+// so that the normalised map is never stored (see kernel.BNPool).
 type bnPoolOp struct {
 	op
 	k               kernel.BNPool
@@ -177,20 +178,25 @@ type bnPoolOp struct {
 	st              *kernel.BNCache
 	runMean, runVar []float32
 	tracked         *int64
+	eval            *bool // the network's mode, shared by its BatchNorm ops
 	// By-products of the gradient op, handed over by pickOps.
 	dgamma, dbeta, dbias []float32
 }
 
-func newBNPoolOp(name string, k kernel.BNPool, n int, runMean, runVar []float32, tracked *int64) *bnPoolOp {
+func newBNPoolOp(name string, k kernel.BNPool, n int, runMean, runVar []float32, tracked *int64, eval *bool) *bnPoolOp {
 	return &bnPoolOp{
 		op: newOp(name, []int{4, 1, 1}, n, k.OutH(), k.OutW(), k.C),
 		k:  k, n: n, st: k.NewCache(n),
-		runMean: runMean, runVar: runVar, tracked: tracked,
+		runMean: runMean, runVar: runVar, tracked: tracked, eval: eval,
 		dgamma: make([]float32, k.C), dbeta: make([]float32, k.C), dbias: make([]float32, k.C),
 	}
 }
 
 func (o *bnPoolOp) Do(in ...G.Value) (G.Value, error) {
+	if *o.eval {
+		o.k.ForwardFrozen(o.outData(), data(in[0]), data(in[1]), data(in[2]), o.runMean, o.runVar, o.n, o.st)
+		return o.out, nil
+	}
 	o.k.ForwardTrain(o.outData(), data(in[0]), data(in[1]), data(in[2]), o.n, o.st)
 	o.k.UpdateRunning(o.runMean, o.runVar, o.st, lenet.BatchNormMomentum)
 	*o.tracked++
@@ -243,17 +249,18 @@ type convBNPoolOp struct {
 	st              *kernel.ConvBNCache
 	runMean, runVar []float32
 	tracked         *int64
+	eval            *bool // as in bnPoolOp
 	// By-products of the gradient op, handed over by pickOps.
 	dbias, dgamma, dbeta []float32
 }
 
-func newConvBNPoolOp(name string, k kernel.ConvBNPool, n int, runMean, runVar []float32, tracked *int64) *convBNPoolOp {
+func newConvBNPoolOp(name string, k kernel.ConvBNPool, n int, runMean, runVar []float32, tracked *int64, eval *bool) *convBNPoolOp {
 	c := k.Conv.Out
 	return &convBNPoolOp{
 		op: newOp(name, []int{4, 4, 1, 1, 1}, n, k.BN.OutH(), k.BN.OutW(), c),
 		k:  k, n: n, st: k.NewCache(n),
 		xp: make([]float32, n*k.Conv.PaddedSize(k.Conv.In)), wd: make([]float32, c*k.Conv.K()),
-		runMean: runMean, runVar: runVar, tracked: tracked,
+		runMean: runMean, runVar: runVar, tracked: tracked, eval: eval,
 		dbias: make([]float32, c), dgamma: make([]float32, c), dbeta: make([]float32, c),
 	}
 }
@@ -266,6 +273,10 @@ func (o *convBNPoolOp) Do(in ...G.Value) (G.Value, error) {
 	kernel.Parallel(o.n, func(_, lo, hi int) {
 		c.Pad(o.xp[lo*ps:hi*ps], x[lo*per:hi*per], hi-lo, c.In)
 	})
+	if *o.eval {
+		o.k.ForwardFrozen(o.outData(), o.xp, o.wd, b, gamma, beta, o.runMean, o.runVar, o.n, o.st)
+		return o.out, nil
+	}
 	o.k.ForwardTrain(o.outData(), o.xp, o.wd, b, gamma, beta, o.n, o.st)
 	o.k.BN.UpdateRunning(o.runMean, o.runVar, &o.st.BNCache, lenet.BatchNormMomentum)
 	*o.tracked++

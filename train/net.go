@@ -24,6 +24,7 @@ type Net struct {
 	ce     *crossEntropyOp
 	logits *linearOp
 	drop   *dropoutOp
+	eval   bool // PyTorch's model.eval(): BatchNorm frozen, dropout off
 	sd     lenet.StateDict
 	params []*lenet.Tensor // trainable, in state-dict order
 	grads  []*G.Node       // aligned with params
@@ -79,7 +80,7 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 		tracked := &sd.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0]
 		if b.In == 1 && i == 0 {
 			// The first block, one input channel: one op (convBNPoolOp).
-			op := newConvBNPoolOp(b.Conv, kernel.ConvBNPool{Conv: conv, BN: bn}, batch, runMean, runVar, tracked)
+			op := newConvBNPoolOp(b.Conv, kernel.ConvBNPool{Conv: conv, BN: bn}, batch, runMean, runVar, tracked, &net.eval)
 			if h, err = apply(op, h, w, bias, gamma, beta); err != nil {
 				return nil, err
 			}
@@ -87,7 +88,7 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 			if h, err = apply(newConvOp(b.Conv, conv, batch, i > 0), h, w, bias); err != nil {
 				return nil, err
 			}
-			if h, err = apply(newBNPoolOp(b.BatchNorm, bn, batch, runMean, runVar, tracked), h, gamma, beta); err != nil {
+			if h, err = apply(newBNPoolOp(b.BatchNorm, bn, batch, runMean, runVar, tracked, &net.eval), h, gamma, beta); err != nil {
 				return nil, err
 			}
 		}
@@ -164,6 +165,17 @@ func (n *Net) Step(x []float32, y []int64) (float64, error) {
 
 // SetDropout switches dropout on or off (off: the identity).
 func (n *Net) SetDropout(on bool) { n.drop.enabled = on }
+
+// SetEval is PyTorch's model.eval() (true) or model.train() (false) for the
+// steps that follow: in eval mode BatchNorm normalises with its running
+// statistics and stops updating them and num_batches_tracked, and dropout
+// is off. The optimiser still updates every parameter, BatchNorm's weight
+// and bias included: that is how the seed's notebook trained after its
+// first validation.
+func (n *Net) SetEval(eval bool) {
+	n.eval = eval
+	n.drop.enabled = !eval
+}
 
 // Params are the trainable tensors, in state-dict order.
 func (n *Net) Params() []*lenet.Tensor { return n.params }

@@ -17,8 +17,20 @@ import (
 // (reference/make_fixtures.py, testdata/step.pth): logits, loss, every
 // parameter gradient, the Adam update and BatchNorm's running statistics.
 func TestOneStepMatchesPyTorch(t *testing.T) {
-	fx := readFixture(t, "step.pth")
-	raw, err := os.ReadFile(testtool.Testdata("step.json"))
+	testStepMatchesPyTorch(t, "step", false)
+}
+
+// TestEvalStepMatchesPyTorch is the same in eval mode, as the notebook
+// trained after its first validation (testdata/step_eval.pth): BatchNorm
+// normalises with running statistics that must stay exactly as they were,
+// dropout (0.3 here) is off, and the gradients are those of that function.
+func TestEvalStepMatchesPyTorch(t *testing.T) {
+	testStepMatchesPyTorch(t, "step_eval", true)
+}
+
+func testStepMatchesPyTorch(t *testing.T, fixture string, eval bool) {
+	fx := readFixture(t, fixture+".pth")
+	raw, err := os.ReadFile(testtool.Testdata(fixture + ".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +52,16 @@ func TestOneStepMatchesPyTorch(t *testing.T) {
 		sd[len(sd)-1].Name = p.Name
 	}
 	x := fx.get(t, "1.x")
-	net, err := NewNet(sd, x.Shape[0], 0, DropoutRow, 1)
+	dropout := 0.0
+	if eval {
+		dropout = 0.3 // what the fixture's model has; eval mode must switch it off
+	}
+	net, err := NewNet(sd, x.Shape[0], dropout, DropoutRow, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer net.Close()
+	net.SetEval(eval)
 	opt := NewAdam(meta.Optimizer.WeightDecay)
 	from := "init."
 	for _, st := range meta.Steps {
@@ -65,12 +82,25 @@ func TestOneStepMatchesPyTorch(t *testing.T) {
 			t.Errorf("step %d: loss %.7f, PyTorch %.7f", st.Step, loss, want)
 		}
 		assertClose(t, prefix+"logits", net.Logits(), fx.get(t, prefix+"logits").F32, 1e-4)
-		// BatchNorm updated its running statistics during the forward pass.
+		// In train mode BatchNorm updated its running statistics during
+		// the forward pass; in eval mode they are exactly what they were.
 		for _, p := range sd {
 			if !strings.Contains(p.Name, "running_") && !strings.Contains(p.Name, "num_batches") {
 				continue
 			}
 			w := fx.get(t, prefix+"after."+p.Name)
+			if eval {
+				before := fx.get(t, from+p.Name)
+				for i := range p.F32 {
+					if p.F32[i] != before.F32[i] {
+						t.Errorf("eval mode: %s[%d] moved from %g to %g", p.Name, i, before.F32[i], p.F32[i])
+						break
+					}
+				}
+				if len(p.I64) > 0 && p.I64[0] != before.I64[0] {
+					t.Errorf("eval mode: %s moved from %d to %d", p.Name, before.I64[0], p.I64[0])
+				}
+			}
 			if p.DType == lenet.Int64 {
 				if p.I64[0] != w.I64[0] {
 					t.Errorf("%s = %d, PyTorch %d", prefix+p.Name, p.I64[0], w.I64[0])

@@ -26,12 +26,17 @@ type Config struct {
 	ValSize     int
 	Limit       int // use only the first Limit images of the training split; 0: all
 	Seed        uint64
+	// Recipe says when training leaves train mode; FreezeBNAfter moves
+	// that point for RecipeNotebook and RecipePublished (-1: the recipe's).
+	Recipe        Recipe
+	FreezeBNAfter int
 }
 
 // DefaultConfig returns the recipe behind 99.16 %.
 func DefaultConfig() Config {
 	return Config{Epochs: 10, BatchSize: 128, LR: 1e-4, MaxLR: 1e-2, WeightDecay: 0.002,
-		Dropout: lenet.DefaultDropout, DropoutMode: DropoutRow, ValSize: 5000, Seed: 0}
+		Dropout: lenet.DefaultDropout, DropoutMode: DropoutRow, ValSize: 5000, Seed: 0,
+		Recipe: DefaultRecipe, FreezeBNAfter: -1}
 }
 
 // StepEvent reports one finished training step.
@@ -39,6 +44,7 @@ type StepEvent struct {
 	Epoch, Step, StepsPerEpoch int // Epoch and Step count from 1
 	GlobalStep, TotalSteps     int
 	Loss, LR, Beta1            float64
+	Eval                       bool          // trained in eval mode (see Recipe)
 	Duration                   time.Duration // of this step: batch, forward, backward, update
 }
 
@@ -90,6 +96,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: validation size %d is negative", c.ValSize)
 	case c.Limit < 0:
 		return fmt.Errorf("train: limit %d is negative", c.Limit)
+	case c.Recipe != RecipeStandard && c.Recipe != RecipeNotebook && c.Recipe != RecipePublished:
+		return fmt.Errorf("train: recipe %q, want %s, %s or %s", c.Recipe, RecipeStandard, RecipeNotebook, RecipePublished)
+	case c.FreezeBNAfter < -1:
+		return fmt.Errorf("train: freeze-bn-after %d is negative", c.FreezeBNAfter)
+	case c.Recipe == RecipeStandard && c.FreezeBNAfter >= 0:
+		return fmt.Errorf("train: recipe %s trains in train mode throughout; a switch point (%d) needs recipe %s or %s",
+			c.Recipe, c.FreezeBNAfter, RecipeNotebook, RecipePublished)
 	}
 	return nil
 }
@@ -119,6 +132,7 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 	// has len(trainIdx)/batch steps; PyTorch raises past 128*epochs. The
 	// schedule here spans the steps the loop really takes.
 	sched := NewOneCycle(cfg.MaxLR, cfg.Epochs*steps)
+	freeze, freezes := cfg.FreezePoint(steps)
 
 	sd := lenet.Init(cfg.Seed)
 	net, err := NewNet(sd, cfg.BatchSize, cfg.Dropout, cfg.DropoutMode, cfg.Seed)
@@ -152,6 +166,8 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 			if err != nil {
 				return nil, err
 			}
+			eval := freezes && global >= freeze
+			net.SetEval(eval)
 			loss, err := net.Step(x, y)
 			if err != nil {
 				return nil, err
@@ -165,7 +181,7 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 			trainTime += d
 			lossSum += loss
 			ev := StepEvent{Epoch: epoch, Step: step + 1, StepsPerEpoch: steps, GlobalStep: global,
-				TotalSteps: sched.TotalSteps, Loss: loss, LR: lr, Beta1: beta1, Duration: d}
+				TotalSteps: sched.TotalSteps, Loss: loss, LR: lr, Beta1: beta1, Eval: eval, Duration: d}
 			if hooks.Step != nil {
 				hooks.Step(ev)
 			}

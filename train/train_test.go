@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"lenetkit/internal/testtool"
@@ -38,7 +39,7 @@ func TestTrainOneEpochOnFewImages(t *testing.T) {
 	}
 	trainSet, testSet := loadMNIST(t)
 	cfg := DefaultConfig()
-	cfg.Epochs, cfg.Limit, cfg.BatchSize = 1, 8192, 64
+	cfg.Epochs, cfg.Limit, cfg.BatchSize, cfg.Recipe = 1, 8192, 64, RecipeStandard
 	var steps int
 	res, err := Run(context.Background(), cfg, trainSet, testSet, Hooks{Step: func(StepEvent) { steps++ }})
 	if err != nil {
@@ -62,7 +63,7 @@ func TestSameSeedSameWeights(t *testing.T) {
 	trainSet, testSet := loadMNIST(t)
 	run := func(seed uint64) lenet.StateDict {
 		cfg := DefaultConfig()
-		cfg.Epochs, cfg.Limit, cfg.Seed = 2, 512, seed
+		cfg.Epochs, cfg.Limit, cfg.Seed, cfg.Recipe = 2, 512, seed, RecipeStandard
 		res, err := Run(context.Background(), cfg, trainSet, testSet, Hooks{})
 		if err != nil {
 			t.Fatal(err)
@@ -105,5 +106,79 @@ func TestStopAtStep(t *testing.T) {
 	}
 	if !res.Stopped || res.StoppedAt.GlobalStep != 11 || res.StoppedAt.Epoch != 2 || res.StoppedAt.Step != 3 {
 		t.Errorf("stopped %v at %+v, want after global step 11 (epoch 2, step 3)", res.Stopped, res.StoppedAt)
+	}
+}
+
+// TestRecipesSwitchToEvalMode: each recipe trains in train mode for as many
+// steps as it says, which BatchNorm's num_batches_tracked counts, and after
+// the switch the running statistics stay as they were while Adam still
+// moves every parameter.
+func TestRecipesSwitchToEvalMode(t *testing.T) {
+	trainSet, testSet := loadMNIST(t)
+	// 2 epochs of 10 steps; small validation and test sets keep it quick.
+	n := 256
+	testSet = &mnist.Set{Images: testSet.Images[:n*testSet.Rows*testSet.Cols], Labels: testSet.Labels[:n], N: n,
+		Rows: testSet.Rows, Cols: testSet.Cols}
+	cases := []struct {
+		recipe      Recipe
+		freezeAfter int
+		tracked     int64
+	}{
+		{RecipeStandard, -1, 20},
+		{RecipeNotebook, -1, 10},  // after the first epoch's validation
+		{RecipePublished, -1, 20}, // 79 is past the run's end
+		{RecipePublished, 7, 7},
+		{RecipeNotebook, 0, 0},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/%d", c.recipe, c.freezeAfter), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Epochs, cfg.Limit, cfg.Recipe, cfg.FreezeBNAfter = 2, 1280, c.recipe, c.freezeAfter
+			cfg.ValSize = 128
+			var evalSteps int
+			res, err := Run(context.Background(), cfg, trainSet, testSet, Hooks{Step: func(e StepEvent) {
+				if e.Eval {
+					evalSteps++
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := 20 - int(c.tracked); evalSteps != want {
+				t.Errorf("%d steps reported in eval mode, want %d", evalSteps, want)
+			}
+			for _, b := range lenet.Blocks {
+				if got := res.StateDict.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0]; got != c.tracked {
+					t.Errorf("%s.num_batches_tracked = %d, want %d", b.BatchNorm, got, c.tracked)
+				}
+			}
+			if c.tracked == 20 {
+				return
+			}
+			// The same run stopped after its first eval-mode step: the
+			// running statistics already had their final values, and the
+			// weights had not.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			early, err := Run(ctx, cfg, trainSet, testSet, Hooks{Step: func(e StepEvent) {
+				if e.Eval {
+					cancel()
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"conv_layers.2.running_mean", "conv_layers.10.running_var"} {
+				a, b := early.StateDict.Lookup(name).F32, res.StateDict.Lookup(name).F32
+				for i := range a {
+					if a[i] != b[i] {
+						t.Fatalf("%s[%d] moved in eval mode: %g after the switch, %g at the end", name, i, a[i], b[i])
+					}
+				}
+			}
+			if a, b := early.StateDict.Lookup("conv_layers.6.weight").F32[0], res.StateDict.Lookup("conv_layers.6.weight").F32[0]; a == b {
+				t.Error("BatchNorm's weight did not move in eval mode; Adam should still update it")
+			}
+		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"lenetkit/infer"
 	"lenetkit/lenet"
 	"lenetkit/mnist"
+	"lenetkit/modelfile"
+	"lenetkit/train"
 )
 
 func evalCommand() *cli.Command {
@@ -55,6 +57,9 @@ type evalResult struct {
 	Correct   int                                `json:"correct"`
 	Seconds   float64                            `json:"seconds"`
 	Confusion *[lenet.Classes][lenet.Classes]int `json:"confusion,omitempty"`
+	// BatchesTracked is BatchNorm's num_batches_tracked, where the file has it.
+	BatchesTracked        *int64 `json:"num_batches_tracked"`
+	BatchesTrackedMeaning string `json:"num_batches_tracked_meaning,omitempty"`
 }
 
 func runEval(c *cli.Context) error {
@@ -96,6 +101,12 @@ func runEval(c *cli.Context) error {
 	if c.Bool("confusion") {
 		r.Confusion = &met.Confusion
 	}
+	// How many train-mode batches the BatchNorm statistics saw explains
+	// much of a model's figures (see lenetkit train --help, --recipe).
+	if info, err := modelfile.Inspect(m.Path); err == nil && info.BatchesTracked != nil {
+		r.BatchesTracked = info.BatchesTracked
+		r.BatchesTrackedMeaning = train.ExplainBatchesTracked(*info.BatchesTracked)
+	}
 	w := c.App.Writer
 	if format == "json" {
 		enc := json.NewEncoder(w)
@@ -107,6 +118,9 @@ func runEval(c *cli.Context) error {
 	fmt.Fprintf(w, "Accuracy: %.2f%%\n", r.Accuracy)
 	fmt.Fprintf(w, "Average Loss: %.4f\n", r.Loss)
 	fmt.Fprintf(w, "Seed reported: Accuracy: 99.16%%, Average Loss: 0.0253\n")
+	if r.BatchesTracked != nil {
+		fmt.Fprintf(w, "num_batches_tracked %d: %s\n", *r.BatchesTracked, r.BatchesTrackedMeaning)
+	}
 	if r.Confusion != nil {
 		fmt.Fprintf(w, "\nConfusion (rows: true digit, columns: predicted)\n     ")
 		for p := 0; p < lenet.Classes; p++ {

@@ -134,6 +134,11 @@ func TestTrainBadInput(t *testing.T) {
 			return filepath.Join(f, "parameter.pth")
 		}, []string{"--out", "parameter.pth"}},
 		{"out is a directory", nil, func(t *testing.T) string { return t.TempDir() }, []string{"--out", "is a directory"}},
+		{"out exists, no --force", nil, func(t *testing.T) string {
+			f := filepath.Join(t.TempDir(), "parameter.pth")
+			os.WriteFile(f, []byte("keep me"), 0o644)
+			return f
+		}, []string{"--out", "parameter.pth", "exists", "--force"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -164,11 +169,57 @@ func TestTrainBadInput(t *testing.T) {
 			if strings.Contains(r.stderr, "epoch 1") {
 				t.Errorf("training started before the error:\n%s", r.stderr)
 			}
-			if st, err := os.Stat(out); err == nil && !st.IsDir() {
+			if b, err := os.ReadFile(out); err == nil && string(b) != "keep me" {
 				t.Errorf("%s was written", out)
 			}
 			if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) > 0 && c.out == nil {
 				t.Errorf("left behind in the output directory: %v", ents)
+			}
+		})
+	}
+}
+
+// TestTrainRecipes: each recipe trains in train mode for as many steps as it
+// says, and the written file's num_batches_tracked counts them: 2 epochs of
+// 100 steps, the notebook's switch after the first epoch, the published
+// file's after 79 steps.
+func TestTrainRecipes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three short training runs")
+	}
+	data := realData(t)
+	for _, c := range []struct {
+		recipe  string
+		tracked int64
+	}{{"standard", 200}, {"notebook", 100}, {"published", 79}} {
+		t.Run(c.recipe, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "parameter.pth")
+			r := run(t, "train", "--data", data, "--out", out, "--epochs", "2", "--limit", "12800",
+				"--recipe", c.recipe, "--format", "json")
+			if r.code != 0 {
+				t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "recipe "+c.recipe+": ") {
+				t.Errorf("no line saying what recipe %s does:\n%s", c.recipe, r.stderr)
+			}
+			var sum struct {
+				Recipe  string `json:"recipe"`
+				Tracked int64  `json:"num_batches_tracked"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+				t.Fatal(err)
+			}
+			sd, err := convert.ReadPTH(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range lenet.Blocks {
+				if got := sd.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0]; got != c.tracked {
+					t.Errorf("%s.num_batches_tracked = %d, want %d", b.BatchNorm, got, c.tracked)
+				}
+			}
+			if sum.Recipe != c.recipe || sum.Tracked != c.tracked {
+				t.Errorf("summary says recipe %q, num_batches_tracked %d; want %q, %d", sum.Recipe, sum.Tracked, c.recipe, c.tracked)
 			}
 		})
 	}

@@ -24,7 +24,11 @@ type runLog struct {
 	err error
 }
 
-func newRunLog(dir string, cfg train.Config) (*runLog, error) {
+func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error) {
+	var freeze any // null: train mode throughout
+	if n, ok := cfg.FreezePoint(stepsPerEpoch); ok {
+		freeze = n
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("--log-dir %s: %w", dir, err)
 	}
@@ -32,6 +36,7 @@ func newRunLog(dir string, cfg train.Config) (*runLog, error) {
 		"epochs": cfg.Epochs, "batch_size": cfg.BatchSize, "lr": cfg.LR, "max_lr": cfg.MaxLR,
 		"weight_decay": cfg.WeightDecay, "dropout": cfg.Dropout, "dropout_mode": cfg.DropoutMode,
 		"val_size": cfg.ValSize, "limit": cfg.Limit, "seed": cfg.Seed,
+		"recipe": cfg.Recipe, "freeze_bn_after": freeze, "recipe_description": cfg.Describe(stepsPerEpoch),
 		"optimizer": "Adam(betas=(0.9, 0.999), eps=1e-8, coupled L2)", "scheduler": "OneCycleLR(defaults, cycle_momentum)",
 		"started": time.Now().UTC().Format(time.RFC3339),
 	}, "", "  ")
@@ -61,7 +66,8 @@ func (l *runLog) write(v any) {
 }
 
 func (l *runLog) step(e train.StepEvent) {
-	l.write(map[string]any{"step": e.GlobalStep, "epoch": e.Epoch, "train_loss": e.Loss, "learning_rate": e.LR, "beta1": e.Beta1})
+	l.write(map[string]any{"step": e.GlobalStep, "epoch": e.Epoch, "train_loss": e.Loss, "learning_rate": e.LR, "beta1": e.Beta1,
+		"eval_mode": e.Eval})
 }
 
 func (l *runLog) epoch(e train.EpochEvent) {

@@ -31,6 +31,9 @@ type BNCache struct {
 	Mean, InvStd []float32
 	Var          []float64 // biased: what normalised the batch
 	rows         int       // pixels in the batch
+	// frozen is set by the eval-mode forward pass: the statistics were the
+	// running ones, constants, so the backward pass has no batch terms.
+	frozen bool
 
 	xhat []float32 // normalised value of each pooled maximum
 	arg  []uint8   // its position in the pooling window, ky*K+kx
@@ -72,11 +75,29 @@ func (b BNPool) zOffset(r int) int {
 	return ((img*b.H + oy*b.K) * b.W) * b.C
 }
 
+// ForwardFrozen is ForwardTrain in PyTorch's eval mode, as the seed's
+// notebook trained after its first validation: BatchNorm normalises with
+// runMean and runVar, which it leaves as they are. Backward then takes the
+// gradient of that function, in which the statistics are constants.
+func (b BNPool) ForwardFrozen(y, z, gamma, beta, runMean, runVar []float32, n int, st *BNCache) {
+	b.forwardFrozen(y, gamma, beta, runMean, runVar, n, st, func(_, r int) []float32 { return z[b.zOffset(r):] })
+}
+
+func (b BNPool) forwardFrozen(y, gamma, beta, runMean, runVar []float32, n int, st *BNCache, src func(w, r int) []float32) {
+	st.rows, st.frozen = n*b.H*b.W, true
+	for c := range b.C {
+		st.Mean[c] = runMean[c]
+		st.Var[c] = float64(runVar[c])
+		st.InvStd[c] = float32(1 / math.Sqrt(float64(runVar[c])+b.Eps))
+	}
+	b.pool(y, gamma, beta, n, st, src)
+}
+
 // forwardTrain is ForwardTrain with z given by src: src(w, r) returns, on
 // worker w, the K rows of z under pooled row r.
 func (b BNPool) forwardTrain(y, gamma, beta []float32, n int, st *BNCache, src func(w, r int) []float32) {
 	C, oh, win := b.C, b.OutH(), b.K*b.W
-	st.rows = n * b.H * b.W
+	st.rows, st.frozen = n*b.H*b.W, false
 	// Sums around a rough mean lose no precision to cancellation when the
 	// mean is large against the spread: take the first map's mean.
 	clear(st.shift)
@@ -105,6 +126,13 @@ func (b BNPool) forwardTrain(y, gamma, beta []float32, n int, st *BNCache, src f
 		st.Var[c] = v
 		st.InvStd[c] = float32(1 / math.Sqrt(v+b.Eps))
 	}
+	b.pool(y, gamma, beta, n, st, src)
+}
+
+// pool writes y, normalising with st's statistics, and keeps each window's
+// winner and its normalised value for the backward pass.
+func (b BNPool) pool(y, gamma, beta []float32, n int, st *BNCache, src func(w, r int) []float32) {
+	C, oh := b.C, b.OutH()
 	coef := st.coef[:4*C]
 	copy(coef, st.Mean)
 	copy(coef[C:], st.InvStd)
@@ -197,12 +225,17 @@ func (b BNPool) backward(dgamma, dbeta, dbias, dy, gamma []float32, n int, st *B
 		}
 		dbeta[c], dgamma[c] = float32(s), float32(sx)
 	}
-	// dz = gamma*invstd * (dy - (dbeta + dgamma*xhat)/m) where z > 0.
+	// dz = gamma*invstd * (dy - (dbeta + dgamma*xhat)/m) where z > 0; with
+	// frozen statistics the batch terms vanish: dz = gamma*invstd * dy.
 	coef := st.coef[:6*C]
 	m := float32(st.rows)
 	for c := range C {
 		a := gamma[c] * st.InvStd[c]
-		coef[c], coef[C+c], coef[2*C+c], coef[3*C+c] = st.Mean[c], st.InvStd[c], a, a/m
+		am := a / m
+		if st.frozen {
+			am = 0
+		}
+		coef[c], coef[C+c], coef[2*C+c], coef[3*C+c] = st.Mean[c], st.InvStd[c], a, am
 	}
 	copy(coef[4*C:], dgamma[:C])
 	copy(coef[5*C:], dbeta[:C])

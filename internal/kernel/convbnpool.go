@@ -60,6 +60,13 @@ func (b ConvBNPool) ForwardTrain(y, xp, wd, bias, gamma, beta []float32, n int, 
 	})
 }
 
+// ForwardFrozen is ForwardTrain in eval mode: see BNPool's.
+func (b ConvBNPool) ForwardFrozen(y, xp, wd, bias, gamma, beta, runMean, runVar []float32, n int, st *ConvBNCache) {
+	b.BN.forwardFrozen(y, gamma, beta, runMean, runVar, n, &st.BNCache, func(w, r int) []float32 {
+		return b.rows(w, r, xp, wd, bias, st)
+	})
+}
+
 // Backward takes dy, the gradient of the pooled maps, back to the weights:
 // dwd (DirectWeights' layout), dbias, dgamma and dbeta.
 func (b ConvBNPool) Backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma []float32, n int, st *ConvBNCache) {

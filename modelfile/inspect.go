@@ -1,0 +1,145 @@
+package modelfile
+
+import (
+	"fmt"
+	"os"
+
+	"lenetkit/convert"
+	"lenetkit/lenet"
+	"lenetkit/onnx"
+)
+
+// Info describes a model file: what `lenetkit inspect` shows.
+type Info struct {
+	Path     string            `json:"path"`
+	Format   string            `json:"format"`
+	Bytes    int64             `json:"bytes"`
+	SHA256   string            `json:"sha256"`
+	Producer string            `json:"producer,omitempty"` // ONNX: producer_name and version
+	Opset    int64             `json:"opset,omitempty"`    // ONNX: the default domain's operator set
+	Metadata map[string]string `json:"metadata,omitempty"` // ONNX metadata_props, safetensors __metadata__
+	Tensors  []TensorInfo      `json:"tensors"`
+	// Parameters counts the elements of the float tensors, BatchNorm's
+	// running statistics excluded when the file is the seed's network.
+	Parameters int `json:"parameters"`
+	// SeedNetwork says whether the tensors are the seed's LeNet's, as
+	// PyTorch's strict load_state_dict would; NotSeedNetwork says why not.
+	SeedNetwork    bool   `json:"seed_network"`
+	NotSeedNetwork string `json:"not_seed_network,omitempty"`
+	// BatchesTracked is BatchNorm's num_batches_tracked when every layer
+	// has the same one; nil when the file has none or they differ.
+	BatchesTracked *int64 `json:"num_batches_tracked"`
+}
+
+// TensorInfo is one tensor's name, shape and element type.
+type TensorInfo struct {
+	Name  string `json:"name"`
+	Shape []int  `json:"shape"`
+	DType string `json:"dtype"`
+}
+
+// Inspect reads the model file at path and describes it. A file of another
+// network is described too, with SeedNetwork false.
+func Inspect(path string) (*Info, error) {
+	format, err := Format(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := SHA256(path)
+	if err != nil {
+		return nil, err
+	}
+	info := &Info{Path: path, Format: format, Bytes: st.Size(), SHA256: sum}
+	var sd lenet.StateDict
+	switch format {
+	case PTH:
+		sd, err = convert.ReadPTHStateDict(path)
+	case Safetensors:
+		sd, info.Metadata, err = convert.ReadSafetensors(path)
+	case ONNX:
+		sd, err = inspectONNX(path, info)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range sd {
+		info.Tensors = append(info.Tensors, TensorInfo{Name: t.Name, Shape: t.Shape, DType: t.DType.String()})
+	}
+	if err := lenet.Check(sd); err != nil || info.NotSeedNetwork != "" {
+		if info.NotSeedNetwork == "" {
+			info.NotSeedNetwork = err.Error()
+		}
+		for _, t := range sd {
+			if t.DType == lenet.Float32 {
+				info.Parameters += t.NumElements()
+			}
+		}
+		return info, nil
+	}
+	info.SeedNetwork, info.Parameters = true, lenet.NumParameters()
+	info.BatchesTracked = batchesTracked(sd)
+	return info, nil
+}
+
+// inspectONNX fills in the ONNX facts and returns the weights: the state
+// dict when the graph is the seed's network, else its initializers.
+func inspectONNX(path string, info *Info) (lenet.StateDict, error) {
+	m, err := onnx.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	info.Producer = m.ProducerName
+	if m.ProducerVersion != "" {
+		info.Producer += " " + m.ProducerVersion
+	}
+	for _, o := range m.OpsetImport {
+		if o.Domain == "" || o.Domain == "ai.onnx" {
+			info.Opset = o.Version
+		}
+	}
+	if len(m.MetadataProps) > 0 {
+		info.Metadata = map[string]string{}
+		for _, p := range m.MetadataProps {
+			info.Metadata[p.Key] = p.Value
+		}
+	}
+	sd, err := onnx.ToStateDict(m)
+	if err == nil {
+		return sd, nil
+	}
+	info.NotSeedNetwork = err.Error()
+	sd = nil
+	for _, t := range m.Graph.Initializer {
+		shape := make([]int, len(t.Dims))
+		for i, d := range t.Dims {
+			shape[i] = int(d)
+		}
+		dtype := lenet.Float32
+		if onnx.TensorProto_DataType(t.DataType) == onnx.TensorProto_INT64 {
+			dtype = lenet.Int64
+		}
+		sd = append(sd, &lenet.Tensor{Name: t.Name, Shape: shape, DType: dtype})
+	}
+	if len(sd) == 0 {
+		return nil, fmt.Errorf("onnx: %s: no initializers", path)
+	}
+	return sd, nil
+}
+
+// batchesTracked is the BatchNorm layers' common num_batches_tracked.
+func batchesTracked(sd lenet.StateDict) *int64 {
+	var n *int64
+	for _, b := range lenet.Blocks {
+		t := sd.Lookup(b.BatchNorm + ".num_batches_tracked")
+		if t == nil || len(t.I64) != 1 || (n != nil && *n != t.I64[0]) {
+			return nil
+		}
+		v := t.I64[0]
+		n = &v
+	}
+	return n
+}
