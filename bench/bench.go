@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"lenetkit/lenet"
+	"lenetkit/mnist"
 	"lenetkit/train"
 )
 
@@ -29,55 +30,108 @@ const (
 	TrainFLOPPerImage   = 37e6
 )
 
-// TrainStep times steps training steps of batch images (forward, backward,
-// Adam) after three warm-up steps, on random images: the cost does not
-// depend on the pixels. It returns milliseconds per step.
-func TrainStep(batch, steps int) (float64, error) {
-	if steps < 1 {
-		return 0, fmt.Errorf("bench: %d steps", steps)
+// StepOptions say what TrainStep times.
+type StepOptions struct {
+	Batch, Steps int
+	// Weights to start from; nil: freshly initialised.
+	Weights lenet.StateDict
+	// LR and Beta1 of every timed step; 0: 1e-3 and 0.9.
+	LR, Beta1 float64
+	// Images to draw the batches from, in order; nil: random pixels and
+	// labels. From trained weights the data matters: the gradients of
+	// images the network already fits are tiny, and their cost is not
+	// that of random ones.
+	Images *mnist.Set
+}
+
+// TrainStep times opt.Steps training steps (forward, backward, Adam), in
+// train mode, after three warm-up steps, and returns milliseconds per step.
+func TrainStep(opt StepOptions) (float64, error) {
+	if opt.Steps < 1 || opt.Batch < 2 {
+		return 0, fmt.Errorf("bench: %d steps of batch %d", opt.Steps, opt.Batch)
 	}
-	net, err := train.NewNet(lenet.Init(1), batch, lenet.DefaultDropout, train.DropoutRow, 1)
+	lr, beta1 := opt.LR, opt.Beta1
+	if lr == 0 {
+		lr, beta1 = 1e-3, 0.9
+	}
+	sd := lenet.Init(1)
+	if opt.Weights != nil {
+		sd = make(lenet.StateDict, len(opt.Weights))
+		for i, t := range opt.Weights {
+			sd[i] = t.Clone()
+		}
+	}
+	net, err := train.NewNet(sd, opt.Batch, lenet.DefaultDropout, train.DropoutRow, 1)
 	if err != nil {
 		return 0, err
 	}
 	defer net.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, batch*lenet.InputSize*lenet.InputSize)
-	for i := range x {
-		x[i] = rng.Float32()
+	const warmup = 3
+	batches, err := batchesFor(opt.Images, opt.Batch, warmup+opt.Steps)
+	if err != nil {
+		return 0, err
 	}
-	y := make([]int64, batch)
-	for i := range y {
-		y[i] = int64(rng.IntN(lenet.Classes))
-	}
-	opt := train.NewAdam(0.002)
+	adam := train.NewAdam(0.002)
 	params := make([][]float32, len(net.Params()))
 	grads := make([][]float32, len(params))
 	for i, p := range net.Params() {
 		params[i] = p.F32
 	}
-	step := func() error {
-		if _, err := net.Step(x, y); err != nil {
+	step := func(b batch) error {
+		if _, err := net.Step(b.x, b.y); err != nil {
 			return err
 		}
 		for i := range grads {
 			grads[i] = net.Grad(i)
 		}
-		opt.Step(params, grads, 1e-3, 0.9)
+		adam.Step(params, grads, lr, beta1)
 		return nil
 	}
-	for i := 0; i < 3; i++ {
-		if err := step(); err != nil {
+	for _, b := range batches[:warmup] {
+		if err := step(b); err != nil {
 			return 0, err
 		}
 	}
 	start := time.Now()
-	for i := 0; i < steps; i++ {
-		if err := step(); err != nil {
+	for _, b := range batches[warmup:] {
+		if err := step(b); err != nil {
 			return 0, err
 		}
 	}
-	return time.Since(start).Seconds() * 1000 / float64(steps), nil
+	return time.Since(start).Seconds() * 1000 / float64(opt.Steps), nil
+}
+
+type batch struct {
+	x []float32
+	y []int64
+}
+
+// batchesFor fills n batches beforehand, so that filling is not timed:
+// from set's images in order, or random.
+func batchesFor(set *mnist.Set, size, n int) ([]batch, error) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	out := make([]batch, n)
+	for i := range out {
+		b := batch{x: make([]float32, size*lenet.InputSize*lenet.InputSize), y: make([]int64, size)}
+		if set != nil {
+			idx := make([]int, size)
+			for j := range idx {
+				idx[j] = (i*size + j) % set.N
+			}
+			if err := set.Fill(idx, b.x, b.y); err != nil {
+				return nil, err
+			}
+		} else {
+			for j := range b.x {
+				b.x[j] = rng.Float32()
+			}
+			for j := range b.y {
+				b.y[j] = int64(rng.IntN(lenet.Classes))
+			}
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // Inference runs c on batches of random images for about d after a warm-up
@@ -121,13 +175,18 @@ type Peer struct {
 }
 
 // PyTorchTrainStep runs reference/train_reference.py --bench-steps with
-// Debian's PyTorch (2 threads) and returns its milliseconds per step.
-func PyTorchTrainStep(ctx context.Context, refDir string, steps int) (Peer, error) {
+// Debian's PyTorch (2 threads) and returns its milliseconds per step; with
+// weights, from that .pth at the schedule's final learning rate and beta1.
+func PyTorchTrainStep(ctx context.Context, refDir string, steps int, weights string) (Peer, error) {
 	var r struct {
 		MS  float64 `json:"train_ms_per_step"`
 		RSS int64   `json:"peak_rss_bytes"`
 	}
-	err := runPeer(ctx, &r, "/usr/bin/python3", filepath.Join(refDir, "train_reference.py"), "--bench-steps", strconv.Itoa(steps))
+	args := []string{filepath.Join(refDir, "train_reference.py"), "--bench-steps", strconv.Itoa(steps)}
+	if weights != "" {
+		args = append(args, "--weights", weights)
+	}
+	err := runPeer(ctx, &r, "/usr/bin/python3", args...)
 	return Peer{r.MS, r.RSS}, err
 }
 

@@ -97,9 +97,8 @@ def figures(side, r):
     if side == "torch":
         return (r["test"]["accuracy"], r["test"]["loss"], r["val"]["accuracy"], r["val"]["loss"],
                 r["train_seconds"], r["num_batches_tracked"])
-    val = r["epochs"][-1]["val"]
-    return (r["test"]["accuracy"] * 100, r["test"]["loss"], val["accuracy"] * 100, val["loss"],
-            r["wall_seconds"], r["num_batches_tracked"])
+    last = r["epochs"][-1]
+    return (r["accuracy"], r["loss"], last["val_acc"], last["val_loss"], r["wall_seconds"], r["num_batches_tracked"])
 
 
 def stats(xs):

@@ -150,7 +150,17 @@ def train(model, train_loader, val_loader, epochs, log=print, freeze_after=None)
     return history
 
 
-def bench(model, train_loader, steps, epochs):
+class Fixed:
+    """A scheduler that leaves the learning rate and betas as they are."""
+
+    def step(self):
+        pass
+
+
+def bench(model, train_loader, steps, epochs, trained=False):
+    """Times steps training steps in train mode. trained: the model holds
+    trained weights, and every step runs at the rate and beta1 where the
+    seed's schedule ends (OneCycleLR's max_lr/25/1e4 and 0.95)."""
     warmup = 3
     batches = []
     while len(batches) < warmup + steps:
@@ -158,7 +168,12 @@ def bench(model, train_loader, steps, epochs):
             batches.append(b)
             if len(batches) == warmup + steps:
                 break
-    opt, sched = optimiser(model, max(epochs * len(train_loader), warmup + steps))
+    if trained:
+        opt = torch.optim.Adam(model.parameters(), lr=MAX_LR / 25 / 1e4, betas=(0.95, 0.999),
+                               weight_decay=WEIGHT_DECAY)
+        sched = Fixed()
+    else:
+        opt, sched = optimiser(model, max(epochs * len(train_loader), warmup + steps))
     criterion = nn.CrossEntropyLoss()
     model.train()
     for x, y in batches[:warmup]:
@@ -168,6 +183,7 @@ def bench(model, train_loader, steps, epochs):
         train_step(model, opt, sched, x, y, criterion)
     ms = (time.perf_counter() - start) * 1000 / steps
     return {"train_ms_per_step": ms, "peak_rss_bytes": peak_rss_bytes(), "steps": steps, "warmup_steps": warmup,
+            "weights": "trained" if trained else "fresh", "lr": opt.param_groups[0]["lr"],
             "batch_size": train_loader.batch_size, "threads": torch.get_num_threads(),
             "torch": torch.__version__}
 
@@ -204,6 +220,7 @@ def main():
     p.add_argument("--json", metavar="FILE", help="write the run's figures here as JSON")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bench-steps", type=int, default=0, help="time N training steps and exit")
+    p.add_argument("--weights", help="--bench-steps: start from this state dict, at the schedule's final lr and beta1")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -212,7 +229,9 @@ def main():
     data_dir = args.data or mnist_idx.default_data_dir()
     train_loader, val_loader, test_loader = loaders(data_dir, args.batch_size, args.limit)
     if args.bench_steps > 0:
-        print(json.dumps(bench(model, train_loader, args.bench_steps, args.epochs)))
+        if args.weights:
+            model.load_state_dict(torch.load(args.weights, weights_only=True))
+        print(json.dumps(bench(model, train_loader, args.bench_steps, args.epochs, trained=bool(args.weights))))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{len(train_loader)} steps/epoch, schedule over {args.epochs * len(train_loader)} steps")

@@ -13,7 +13,9 @@ import (
 	"lenetkit/bench"
 	"lenetkit/infer"
 	"lenetkit/lenet"
+	"lenetkit/mnist"
 	"lenetkit/modelfile"
+	"lenetkit/train"
 )
 
 func benchCommand() *cli.Command {
@@ -26,12 +28,19 @@ at batch 1 and 128 through each lenetkit backend and through ONNX Runtime
 (reference/ort_bench.js, onnxruntime-node, 2 threads) on the same ONNX file.
 A peer that is not installed is reported as not measured.
 
+--weights FILE also times training steps from FILE's weights, on real MNIST
+batches, at the learning rate and beta1 where the seed's schedule ends, in
+lenetkit and in PyTorch: the steps a whole run ends with, beside fresh ones.
+
 Examples:
    lenetkit bench
+   lenetkit bench --weights parameter.pth
    lenetkit bench --model model.onnx --steps 50 --format json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "ONNX file to run (default: an export of freshly initialised weights; speed does not depend on the values)"},
 			&cli.IntFlag{Name: "steps", Value: 30, Usage: "training steps to time"},
+			&cli.StringFlag{Name: "weights", Usage: "also time steps from this model file's weights at the schedule's final lr and beta1"},
+			dataFlag,
 			&cli.Float64Flag{Name: "seconds", Value: 3, Usage: "seconds per inference measurement"},
 			&cli.StringFlag{Name: "reference", Value: "reference", Usage: "directory of the peer scripts"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
@@ -48,8 +57,14 @@ type inferFigure struct {
 }
 
 type benchReport struct {
-	Model                   string        `json:"model"`
+	Model string `json:"model"`
+	// TrainWeights says where the steps of TrainMSPerStep started: "fresh"
+	// or the --weights file; TrainMSPerStepFresh is the fresh figure.
+	TrainWeights            string        `json:"train_weights"`
 	TrainMSPerStep          float64       `json:"train_ms_per_step"`
+	TrainMSPerStepFresh     float64       `json:"train_ms_per_step_fresh"`
+	RatioTrainedVsFresh     float64       `json:"ratio_trained_vs_fresh,omitempty"`
+	PyTorchTrainMSFresh     float64       `json:"pytorch_train_ms_per_step_fresh,omitempty"`
 	TrainGFLOPS             float64       `json:"train_gflops"`
 	TrainSecondsPerEpoch    float64       `json:"train_seconds_per_epoch"`
 	InferImagesPerSBatch1   float64       `json:"infer_images_per_s_batch1"`
@@ -92,20 +107,8 @@ func runBench(c *cli.Context) error {
 	status := os.Stderr
 	r := benchReport{Model: model}
 
-	fmt.Fprintf(status, "training: %d steps of batch 128 ...\n", steps)
-	ms, err := bench.TrainStep(128, steps)
-	if err != nil {
+	if err := benchTraining(c, &r, steps); err != nil {
 		return err
-	}
-	r.TrainMSPerStep = ms
-	r.TrainGFLOPS = 128 * bench.TrainFLOPPerImage / (ms / 1000) / 1e9
-	r.TrainSecondsPerEpoch = ms * 429 / 1000
-	fmt.Fprintf(status, "PyTorch: %d steps ...\n", steps)
-	if p, err := bench.PyTorchTrainStep(c.Context, ref, steps); err != nil {
-		r.NotMeasured = append(r.NotMeasured, "PyTorch training: "+oneLine(err.Error()))
-	} else {
-		r.PyTorchTrainMSPerStep, r.PyTorchPeakRSSBytes = p.Value, p.PeakRSS
-		r.RatioTrainVsPyTorch = ms / p.Value
 	}
 
 	for _, batch := range []int{1, 128} {
@@ -148,8 +151,18 @@ func runBench(c *cli.Context) error {
 		return enc.Encode(r)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "training step, batch 128\t\t\t\n")
+	if r.TrainWeights != "fresh" {
+		fmt.Fprintf(tw, "training step, batch 128, fresh weights\t\t\t\n")
+		fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t\t\n", r.TrainMSPerStepFresh)
+		if r.PyTorchTrainMSFresh > 0 {
+			fmt.Fprintf(tw, "  PyTorch\t%.1f ms\tlenetkit/PyTorch time %.2f\t\n", r.PyTorchTrainMSFresh, r.TrainMSPerStepFresh/r.PyTorchTrainMSFresh)
+		}
+	}
+	fmt.Fprintf(tw, "training step, batch 128, %s weights\t\t\t\n", r.TrainWeights)
 	fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t%.1f GFLOP/s\t%.1f s per 429-step epoch\n", r.TrainMSPerStep, r.TrainGFLOPS, r.TrainSecondsPerEpoch)
+	if r.RatioTrainedVsFresh > 0 {
+		fmt.Fprintf(tw, "  lenetkit trained/fresh\t%.2f\t\t\n", r.RatioTrainedVsFresh)
+	}
 	if r.PyTorchTrainMSPerStep > 0 {
 		fmt.Fprintf(tw, "  PyTorch\t%.1f ms\t%.1f GFLOP/s\tlenetkit/PyTorch time %.2f\n", r.PyTorchTrainMSPerStep,
 			128*bench.TrainFLOPPerImage/(r.PyTorchTrainMSPerStep/1000)/1e9, r.RatioTrainVsPyTorch)
@@ -172,5 +185,69 @@ func runBench(c *cli.Context) error {
 	for _, n := range r.NotMeasured {
 		fmt.Fprintf(w, "not measured: %s\n", n)
 	}
+	return nil
+}
+
+// benchTraining times lenetkit's and PyTorch's training steps from fresh
+// weights and, with --weights, from those at the schedule's end.
+func benchTraining(c *cli.Context, r *benchReport, steps int) error {
+	status, ref := os.Stderr, c.String("reference")
+	weights := c.String("weights")
+	opt := bench.StepOptions{Batch: 128, Steps: steps}
+	var trained bench.StepOptions
+	if weights != "" {
+		sd, err := modelfile.Read(weights)
+		if err != nil {
+			return err
+		}
+		src, err := mnist.Locate(c.Context, c.String("data"))
+		if err != nil {
+			return err
+		}
+		if opt.Images, err = mnist.Load(src.Dir, "train", mnist.Options{}); err != nil {
+			return err
+		}
+		d := train.DefaultConfig()
+		total := d.FullRunSteps()
+		lr, beta1, err := train.NewOneCycle(d.MaxLR, total).At(total-1, 0.9)
+		if err != nil {
+			return err
+		}
+		trained = opt
+		trained.Weights, trained.LR, trained.Beta1 = sd, lr, beta1
+	}
+	fmt.Fprintf(status, "training: %d steps of batch 128, fresh weights ...\n", steps)
+	fresh, err := bench.TrainStep(opt)
+	if err != nil {
+		return err
+	}
+	r.TrainWeights, r.TrainMSPerStep, r.TrainMSPerStepFresh = "fresh", fresh, fresh
+	fmt.Fprintf(status, "PyTorch: %d steps, fresh weights ...\n", steps)
+	p, perr := bench.PyTorchTrainStep(c.Context, ref, steps, "")
+	if perr == nil {
+		r.PyTorchTrainMSFresh, r.PyTorchTrainMSPerStep, r.PyTorchPeakRSSBytes = p.Value, p.Value, p.PeakRSS
+	}
+	if weights != "" {
+		fmt.Fprintf(status, "training: %d steps from %s at lr %.3g, beta1 %.3g ...\n", steps, weights, trained.LR, trained.Beta1)
+		ms, err := bench.TrainStep(trained)
+		if err != nil {
+			return err
+		}
+		r.TrainWeights, r.TrainMSPerStep, r.RatioTrainedVsFresh = weights, ms, ms/fresh
+		if perr == nil {
+			fmt.Fprintf(status, "PyTorch: %d steps from %s ...\n", steps, weights)
+			p, perr = bench.PyTorchTrainStep(c.Context, ref, steps, weights)
+			if perr == nil {
+				r.PyTorchTrainMSPerStep, r.PyTorchPeakRSSBytes = p.Value, max(r.PyTorchPeakRSSBytes, p.PeakRSS)
+			}
+		}
+	}
+	if perr != nil {
+		r.NotMeasured = append(r.NotMeasured, "PyTorch training: "+oneLine(perr.Error()))
+	} else {
+		r.RatioTrainVsPyTorch = r.TrainMSPerStep / r.PyTorchTrainMSPerStep
+	}
+	r.TrainGFLOPS = 128 * bench.TrainFLOPPerImage / (r.TrainMSPerStep / 1000) / 1e9
+	r.TrainSecondsPerEpoch = r.TrainMSPerStep * 429 / 1000
 	return nil
 }
