@@ -136,7 +136,7 @@ func batchesFor(set *mnist.Set, size, n int) ([]batch, error) {
 
 // Inference runs c on batches of random images for about d after a warm-up
 // and returns images per second.
-func Inference(c lenet.Classifier, batch int, d time.Duration) (float64, error) {
+func Inference(c mnist.Classifier, batch int, d time.Duration) (float64, error) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	x := make([]float32, batch*lenet.InputSize*lenet.InputSize)
 	for i := range x {

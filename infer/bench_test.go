@@ -43,7 +43,7 @@ func BenchmarkInfer(b *testing.B) {
 	logits := make([]float32, 128*lenet.Classes)
 	for _, batch := range []int{1, 128} {
 		ort := ortImagesPerSec(b, model, batch) // outside the timed runs
-		for _, backend := range []string{Native, OnnxGo} {
+		for _, backend := range []string{Native, Gorgonia} {
 			b.Run(fmt.Sprintf("%s/batch%d", backend, batch), func(b *testing.B) {
 				m, err := Open(model, backend)
 				if err != nil {

@@ -50,7 +50,7 @@ type Options struct {
 
 // Classify runs m over the images that paths name (files, directories,
 // mnist:test, mnist:train; see Walk) in batches, in order.
-func Classify(ctx context.Context, m lenet.Classifier, paths []string, opt Options, h Handlers) (Summary, error) {
+func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Options, h Handlers) (Summary, error) {
 	batch := opt.Batch
 	if batch <= 0 {
 		batch = 128
@@ -89,7 +89,7 @@ func Classify(ctx context.Context, m lenet.Classifier, paths []string, opt Optio
 }
 
 type batcher struct {
-	m      lenet.Classifier
+	m      mnist.Classifier
 	h      Handlers
 	x      []float32
 	logits []float32
@@ -145,7 +145,7 @@ func (b *batcher) flush() error {
 	for i := 0; i < b.n; i++ {
 		p := Prediction{Path: b.paths[i], Label: b.labels[i]}
 		row := logits[i*lenet.Classes : (i+1)*lenet.Classes]
-		p.Digit = lenet.Argmax(row)
+		p.Digit = mnist.Argmax(row)
 		lse := kernel.LogSumExp(row)
 		for c, v := range row {
 			p.Probabilities[c] = math.Exp(float64(v) - lse)

@@ -7,62 +7,152 @@ import (
 	onnxgo "github.com/owulveryck/onnx-go"
 	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
 	"gorgonia.org/tensor"
+	"lenetkit/onnx/backend"
 
 	"lenetkit/internal/kernel"
 	"lenetkit/lenet"
+	"lenetkit/mnist"
 	"lenetkit/modelfile"
 	"lenetkit/onnx"
 )
 
 // Backends that run a model.
 const (
-	// Native runs the weights through lenet's own forward pass; it reads
-	// any format.
+	// Kernels compiles an ONNX graph, any image classifier's, into a plan
+	// of lenetkit's kernels (onnx/backend): the default for .onnx files.
+	Kernels = "lenetkit"
+	// Native runs the seed's LeNet from its weights through lenet's own
+	// forward pass; it reads any format.
 	Native = "native"
-	// OnnxGo runs an ONNX graph through onnx-go's Gorgonia backend, after
-	// onnx.Normalize has rewritten what that backend lacks.
-	OnnxGo = "onnx-go"
+	// Gorgonia runs an ONNX graph of the seed's LeNet through onnx-go's
+	// Gorgonia backend (gorgonnx), after onnx.Normalize has rewritten what
+	// that backend lacks: a cross-check, slow.
+	Gorgonia = "gorgonia"
 )
 
-// Model is a loaded model file, ready to classify batches of 1x32x32 images.
+// Model is a loaded model file, ready to classify batches of 1x32x32
+// images prepared as MNIST was (ToTensor, then Pad(2)): it converts them to
+// what the model declares it takes.
 type Model struct {
 	Path    string
 	Format  string // "pth", "safetensors" or "onnx"
 	Backend string
-	lenet.Classifier
+	// Input is the model's image size; Preprocess how images are made
+	// into its input (see Preprocessing).
+	Input      Geometry
+	Preprocess Preprocessing
+	// Probabilities says the model's own output is probabilities (an ONNX
+	// graph that ends in Softmax); Logits returns their logarithm.
+	Probabilities bool
+
+	run     mnist.Classifier
+	scratch []float32
 }
 
-// Open loads the model at path. backend "" picks onnx-go for ONNX files
-// and native otherwise.
-func Open(path, backend string) (*Model, error) {
+// Geometry is the size of a model's input image.
+type Geometry struct{ Channels, Height, Width int }
+
+// Open loads the model at path. backendName "" picks Kernels for ONNX
+// files and Native otherwise. The preprocessing is what the model declares;
+// a caller may change Preprocess.Mean and Std before the first Logits.
+func Open(path, backendName string) (*Model, error) {
 	format, err := modelfile.Format(path)
 	if err != nil {
 		return nil, err
 	}
-	if backend == "" {
-		backend = Native
+	if backendName == "" {
+		backendName = Native
 		if format == "onnx" {
-			backend = OnnxGo
+			backendName = Kernels
 		}
 	}
-	m := &Model{Path: path, Format: format, Backend: backend}
+	if backendName == "onnx-go" {
+		backendName = Gorgonia // the name before onnx-go had lenetkit's backend
+	}
+	m := &Model{Path: path, Format: format, Backend: backendName, Input: Geometry{1, mnist.Side, mnist.Side}, Preprocess: SeedPreprocessing}
 	switch {
-	case backend == OnnxGo && format == "onnx":
-		m.Classifier, err = openOnnxGo(path)
-	case backend == OnnxGo:
-		return nil, fmt.Errorf("infer: %s: the onnx-go backend runs .onnx files only", path)
-	case backend == Native:
+	case backendName == Kernels && format == "onnx":
+		var p *backend.Plan
+		if p, err = openKernels(path); err == nil {
+			m.run, m.Probabilities = p, p.EndsInSoftmax
+			m.Input = Geometry{p.Channels, p.Height, p.Width}
+			m.Preprocess, err = declaredPreprocess(path, m.Input)
+		}
+	case backendName == Gorgonia && format == "onnx":
+		m.run, err = openOnnxGo(path)
+	case backendName == Kernels || backendName == Gorgonia:
+		return nil, fmt.Errorf("infer: %s: the %s backend runs .onnx files only", path, backendName)
+	case backendName == Native:
 		var sd lenet.StateDict
 		if sd, err = modelfile.Read(path); err == nil {
-			m.Classifier, err = lenet.NewModel(sd)
+			m.run, err = lenet.NewModel(sd)
 		}
 	default:
-		return nil, fmt.Errorf("infer: backend %q: want %s or %s", backend, Native, OnnxGo)
+		return nil, fmt.Errorf("infer: backend %q: want %s, %s or %s", backendName, Kernels, Native, Gorgonia)
 	}
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkInput(); err != nil {
+		return nil, fmt.Errorf("infer: %s: %w", path, err)
+	}
 	return m, nil
+}
+
+func openKernels(path string) (*backend.Plan, error) {
+	p, err := backend.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if p.Outputs != mnist.Classes {
+		return nil, fmt.Errorf("infer: %s: the graph gives %d values per image; a digit classifier gives %d", path, p.Outputs, mnist.Classes)
+	}
+	return p, nil
+}
+
+// checkInput refuses models whose input MNIST's digits cannot become.
+func (m *Model) checkInput() error {
+	g := m.Input
+	if g.Channels != 1 {
+		return fmt.Errorf("the model takes %d channels; MNIST digits are grey (1 channel)", g.Channels)
+	}
+	if g.Height != g.Width || g.Height != mnist.Side && g.Height != mnist.Side-2*mnist.Pad {
+		return fmt.Errorf("the model takes %dx%d images; lenetkit gives MNIST digits as 28x28, or padded to 32x32", g.Height, g.Width)
+	}
+	if m.Preprocess.Std == 0 {
+		return fmt.Errorf("preprocessing std 0")
+	}
+	return nil
+}
+
+// Logits runs the model on n images of 1x32x32 floats, each MNIST's 28x28
+// digit padded by 2 with values in [0, 1], converting them first to the
+// model's declared input.
+func (m *Model) Logits(logits, x []float32, n int) error {
+	side := m.Input.Height
+	pp := m.Preprocess
+	if side == mnist.Side && pp.Mean == 0 && pp.Std == 1 {
+		return m.run.Logits(logits, x, n)
+	}
+	if len(x) < n*mnist.PixelCount {
+		return fmt.Errorf("infer: %d images need %d floats, got %d", n, n*mnist.PixelCount, len(x))
+	}
+	if need := n * side * side; len(m.scratch) < need {
+		m.scratch = make([]float32, need)
+	}
+	crop := (mnist.Side - side) / 2
+	inv := 1 / pp.Std
+	for i := 0; i < n; i++ {
+		src := x[i*mnist.PixelCount : (i+1)*mnist.PixelCount]
+		dst := m.scratch[i*side*side : (i+1)*side*side]
+		for r := 0; r < side; r++ {
+			row := src[(r+crop)*mnist.Side+crop:]
+			for c := 0; c < side; c++ {
+				dst[r*side+c] = (row[c] - pp.Mean) * inv
+			}
+		}
+	}
+	return m.run.Logits(logits, m.scratch[:n*side*side], n)
 }
 
 // onnxGoModel runs an ONNX graph with onnx-go. A graph built by onnx-go

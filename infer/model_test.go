@@ -61,7 +61,7 @@ func TestBackendsMatchPyTorch(t *testing.T) {
 	x, _, _ := testImages(t, n)
 	pth := testtool.Testdata("lenet_trained.pth")
 	for _, c := range []struct{ path, backend string }{
-		{pth, ""}, {exportONNX(t, pth, 13), ""}, {exportONNX(t, pth, 9), OnnxGo}, {exportONNX(t, pth, 17), Native},
+		{pth, ""}, {exportONNX(t, pth, 13), ""}, {exportONNX(t, pth, 9), Gorgonia}, {exportONNX(t, pth, 17), Native},
 	} {
 		m, err := Open(c.path, c.backend)
 		if err != nil {
@@ -92,7 +92,7 @@ func TestOpenBadModels(t *testing.T) {
 		{filepath.Join(dir, "missing.pth"), "", "missing.pth"},
 		{filepath.Join(dir, "model.h5"), "", "unknown model format"},
 		{testtool.Testdata("forward.pth"), "", "missing keys"},
-		{testtool.Testdata("lenet_trained.pth"), OnnxGo, "onnx-go backend runs .onnx files only"},
+		{testtool.Testdata("lenet_trained.pth"), Gorgonia, "gorgonia backend runs .onnx files only"},
 		{testtool.Testdata("lenet_trained.pth"), "tensorrt", "backend"},
 	}
 	for _, c := range cases {

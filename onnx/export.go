@@ -26,6 +26,13 @@ const (
 	// BatchNorm counters, which the graph does not use) are metadata too,
 	// keyed by their state-dict names.
 	MetaSourceSHA256 = "source_sha256"
+	// MetaPreprocess is the metadata key of the input's preprocessing, as
+	// JSON: {"pad": 2, "mean": 0, "std": 1} for the seed's network (see
+	// infer.Preprocess). Readers take a 28x28 input as is and pad a 32x32
+	// one by 2 when a model lacks it.
+	MetaPreprocess = "preprocess"
+	// SeedPreprocess is MetaPreprocess's value for the seed's network.
+	SeedPreprocess = `{"pad":2,"mean":0,"std":1}`
 )
 
 // ExportOptions controls FromStateDict.
@@ -138,6 +145,8 @@ func FromStateDict(sd lenet.StateDict, opt ExportOptions) (*ModelProto, error) {
 		DocString:       "The seed's LeNet for 32x32 MNIST digits, written by lenetkit.",
 		Graph:           g,
 	}
+	// The input is declared, not guessed: ToTensor, Pad(2), no Normalize.
+	m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: MetaPreprocess, Value: SeedPreprocess})
 	if opt.SourceSHA256 != "" {
 		m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: MetaSourceSHA256, Value: opt.SourceSHA256})
 	}

@@ -95,7 +95,7 @@ func TestExportChecker(t *testing.T) {
 			}
 			// Every float entry of the state dict is an initializer of its
 			// name and shape; every int64 one is metadata.
-			wantMeta := map[string]string{MetaSourceSHA256: digest}
+			wantMeta := map[string]string{MetaSourceSHA256: digest, MetaPreprocess: SeedPreprocess}
 			nInit := 0
 			for _, p := range lenet.Params() {
 				if p.DType == lenet.Int64 {

@@ -47,7 +47,8 @@ def run_torch(cell, seed, path):
 
 def run_lenetkit(cell, seed, path, binary):
     c = CELLS[cell]
-    logdir = path[:-len(".json")] + ".run"
+    logdir = path[:-len(".json")] + ".run"  # the run's log and weights; not committed
+    os.makedirs(logdir, exist_ok=True)
     cmd = [binary, "train", "--seed", str(seed), "--recipe", c["recipe"], "--dropout-mode", c["dropout_mode"],
            "--out", os.path.join(logdir, "parameter.pth"), "--log-dir", logdir, "--format", "json", "--force"]
     if "freeze" in c:

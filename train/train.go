@@ -52,7 +52,7 @@ type StepEvent struct {
 type EpochEvent struct {
 	Epoch     int
 	TrainLoss float64 // mean of the epoch's step losses
-	Val       lenet.Metrics
+	Val       mnist.Metrics
 	Duration  time.Duration // training steps only, validation excluded
 	Images    int
 }
@@ -71,7 +71,7 @@ type Result struct {
 	// Test is measured with the notebook's protocol (batches of the
 	// training batch size, last partial batch dropped, mean of batch
 	// means); TestFull on every test image. Zero when the run stopped early.
-	Test, TestFull lenet.Metrics
+	Test, TestFull mnist.Metrics
 	// Stopped is set when ctx ended the run; StoppedAt says after which step.
 	Stopped   bool
 	StoppedAt StepEvent
@@ -196,7 +196,7 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 		}
 		ep := EpochEvent{Epoch: epoch, TrainLoss: lossSum / float64(steps), Duration: trainTime, Images: steps * cfg.BatchSize}
 		if len(valIdx) > 0 {
-			if ep.Val, err = lenet.Evaluate(model, trainSet, valIdx, cfg.BatchSize, len(valIdx) >= cfg.BatchSize); err != nil {
+			if ep.Val, err = mnist.Evaluate(model, trainSet, valIdx, cfg.BatchSize, len(valIdx) >= cfg.BatchSize); err != nil {
 				return nil, err
 			}
 		}
@@ -213,10 +213,10 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 	for i := range all {
 		all[i] = i
 	}
-	if res.Test, err = lenet.Evaluate(model, testSet, all, cfg.BatchSize, true); err != nil {
+	if res.Test, err = mnist.Evaluate(model, testSet, all, cfg.BatchSize, true); err != nil {
 		return nil, err
 	}
-	if res.TestFull, err = lenet.Evaluate(model, testSet, all, 1000, false); err != nil {
+	if res.TestFull, err = mnist.Evaluate(model, testSet, all, 1000, false); err != nil {
 		return nil, err
 	}
 	return res, nil

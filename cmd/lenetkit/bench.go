@@ -112,7 +112,7 @@ func runBench(c *cli.Context) error {
 	}
 
 	for _, batch := range []int{1, 128} {
-		for _, backend := range []string{infer.Native, infer.OnnxGo} {
+		for _, backend := range []string{infer.Kernels, infer.Native, infer.Gorgonia} {
 			fmt.Fprintf(status, "inference: %s, batch %d ...\n", backend, batch)
 			m, err := infer.Open(model, backend)
 			if err != nil {

@@ -31,7 +31,7 @@ Examples:
    lenetkit eval model.onnx --protocol seed
    lenetkit eval model.safetensors --format json --confusion`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag,
+			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},
@@ -43,7 +43,9 @@ Examples:
 var (
 	dataFlag         = &cli.StringFlag{Name: "data", Usage: "directory with the four MNIST IDX files (default: $LENETKIT_DATA, else the GoMNIST module's copy)"}
 	skipChecksumFlag = &cli.BoolFlag{Name: "skip-checksum", Usage: "accept IDX files that are not the original MNIST (e.g. Fashion-MNIST)"}
-	backendFlag      = &cli.StringFlag{Name: "backend", Usage: "native or onnx-go (default: onnx-go for .onnx, native otherwise)"}
+	backendFlag      = &cli.StringFlag{Name: "backend", Usage: "lenetkit (any ONNX image classifier, lenetkit's kernels; the default for .onnx), native (the seed's LeNet from its weights, any format; the default otherwise) or gorgonia (onnx-go's Gorgonia backend, to cross-check)"}
+	meanFlag         = &cli.Float64Flag{Name: "mean", Usage: "torchvision Normalize mean of the model's input (default: what the model declares, else 0)"}
+	stdFlag          = &cli.Float64Flag{Name: "std", Usage: "torchvision Normalize std of the model's input (default: what the model declares, else 1)"}
 )
 
 type evalResult struct {
@@ -73,7 +75,7 @@ func runEval(c *cli.Context) error {
 	if format != "text" && format != "json" {
 		return fmt.Errorf("--format %q: want text or json", format)
 	}
-	m, err := infer.Open(c.Args().First(), c.String("backend"))
+	m, err := openModel(c)
 	if err != nil {
 		return err
 	}
@@ -92,7 +94,7 @@ func runEval(c *cli.Context) error {
 	start := time.Now()
 	// The seed protocol's batches are part of its arithmetic; the full
 	// protocol's batch size only sets the speed.
-	met, err := lenet.Evaluate(m, test, all, 128, protocol == "seed")
+	met, err := mnist.Evaluate(m, test, all, 128, protocol == "seed")
 	if err != nil {
 		return err
 	}
@@ -136,4 +138,23 @@ func runEval(c *cli.Context) error {
 		}
 	}
 	return nil
+}
+
+// openModel opens the command's MODEL argument with its --backend, --mean
+// and --std.
+func openModel(c *cli.Context) (*infer.Model, error) {
+	m, err := infer.Open(c.Args().First(), c.String("backend"))
+	if err != nil {
+		return nil, err
+	}
+	if c.IsSet("mean") {
+		m.Preprocess.Mean = float32(c.Float64("mean"))
+	}
+	if c.IsSet("std") {
+		if c.Float64("std") <= 0 {
+			return nil, fmt.Errorf("--std %g: must be positive", c.Float64("std"))
+		}
+		m.Preprocess.Std = float32(c.Float64("std"))
+	}
+	return m, nil
 }

@@ -41,7 +41,7 @@ Examples:
    lenetkit infer parameter.pth seven.png --top-k 3
    lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag,
+			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag,
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or jsonl"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
 		},
@@ -60,7 +60,7 @@ func runInfer(c *cli.Context) error {
 	if topK < 1 || topK > 10 {
 		return fmt.Errorf("--top-k %d: want 1 to 10", topK)
 	}
-	m, err := infer.Open(c.Args().First(), c.String("backend"))
+	m, err := openModel(c)
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,16 @@
-package lenet
+package mnist
 
 import (
 	"fmt"
 
 	"lenetkit/internal/kernel"
-	"lenetkit/mnist"
 )
 
-// Classifier is anything that computes the network's logits: Model here,
-// or another runtime of the same weights.
+// Classes is the number of digits.
+const Classes = 10
+
+// Classifier is anything that computes a model's logits: lenet's Model,
+// an ONNX graph compiled by lenetkit's backend, or onnx-go's.
 type Classifier interface {
 	// Logits writes n rows of Classes logits for n images of 1x32x32 floats.
 	Logits(logits, x []float32, n int) error
@@ -28,11 +30,11 @@ type Metrics struct {
 // it averages as the notebook did (DataLoader drop_last=True: the last
 // partial batch is dropped, and the loss is the mean of the batch means);
 // otherwise every image counts once.
-func Evaluate(m Classifier, set *mnist.Set, idx []int, batch int, seedProtocol bool) (Metrics, error) {
+func Evaluate(m Classifier, set *Set, idx []int, batch int, seedProtocol bool) (Metrics, error) {
 	if batch < 1 {
-		return Metrics{}, fmt.Errorf("lenet: evaluation batch size %d", batch)
+		return Metrics{}, fmt.Errorf("mnist: evaluation batch size %d", batch)
 	}
-	x := make([]float32, batch*mnist.PixelCount)
+	x := make([]float32, batch*PixelCount)
 	y := make([]int64, batch)
 	logits := make([]float32, batch*Classes)
 	var met Metrics
@@ -44,10 +46,10 @@ func Evaluate(m Classifier, set *mnist.Set, idx []int, batch int, seedProtocol b
 			break
 		}
 		n := hi - lo
-		if err := set.Fill(idx[lo:hi], x[:n*mnist.PixelCount], y[:n]); err != nil {
+		if err := set.Fill(idx[lo:hi], x[:n*PixelCount], y[:n]); err != nil {
 			return Metrics{}, err
 		}
-		if err := m.Logits(logits[:n*Classes], x[:n*mnist.PixelCount], n); err != nil {
+		if err := m.Logits(logits[:n*Classes], x[:n*PixelCount], n); err != nil {
 			return Metrics{}, err
 		}
 		l := kernel.CrossEntropy(nil, logits, y[:n], n, Classes)
@@ -67,7 +69,7 @@ func Evaluate(m Classifier, set *mnist.Set, idx []int, batch int, seedProtocol b
 		batches++
 	}
 	if met.Images == 0 {
-		return Metrics{}, fmt.Errorf("lenet: no images to evaluate (%d images, batch %d)", len(idx), batch)
+		return Metrics{}, fmt.Errorf("mnist: no images to evaluate (%d images, batch %d)", len(idx), batch)
 	}
 	met.Accuracy = 100 * float64(met.Correct) / float64(met.Images)
 	if seedProtocol {

@@ -1,0 +1,51 @@
+package infer
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"lenetkit/mnist"
+	"lenetkit/onnx"
+)
+
+// Preprocessing is what turns an MNIST digit, 28x28 grey values in [0, 1]
+// (torchvision's ToTensor), into a model's input: Pad zero pixels on every
+// side, then torchvision's Normalize, (x - Mean) / Std.
+type Preprocessing struct {
+	Pad  int     `json:"pad"`
+	Mean float32 `json:"mean"`
+	Std  float32 `json:"std"`
+}
+
+// SeedPreprocessing is the seed's: ToTensor, then Pad(2), no normalisation.
+var SeedPreprocessing = Preprocessing{Pad: mnist.Pad, Mean: 0, Std: 1}
+
+func (p Preprocessing) String() string {
+	return fmt.Sprintf("pad %d, mean %g, std %g", p.Pad, p.Mean, p.Std)
+}
+
+// declaredPreprocess is the preprocessing an ONNX model asks for: the
+// metadata entry onnx.MetaPreprocess when the model has one, else what its
+// input size implies, 28x28 as is and 32x32 with the seed's Pad(2).
+func declaredPreprocess(path string, in Geometry) (Preprocessing, error) {
+	pp := Preprocessing{Pad: (in.Height - (mnist.Side - 2*mnist.Pad)) / 2, Std: 1}
+	m, err := onnx.Read(path)
+	if err != nil {
+		return pp, err
+	}
+	for _, kv := range m.MetadataProps {
+		if kv.Key != onnx.MetaPreprocess {
+			continue
+		}
+		var d Preprocessing
+		d.Std = 1
+		if err := json.Unmarshal([]byte(kv.Value), &d); err != nil {
+			return pp, fmt.Errorf("onnx: %s: metadata %s is %q: %v", path, onnx.MetaPreprocess, kv.Value, err)
+		}
+		if 28+2*d.Pad != in.Height || d.Std == 0 {
+			return pp, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
+		}
+		return d, nil
+	}
+	return pp, nil
+}

@@ -1,0 +1,57 @@
+package nchw
+
+import "math"
+
+// The unary functions below write f(x[i]) to y[i] for every i < len(x).
+// y must be at least as long as x; it may be x itself (the backend runs
+// activations in place), but must not overlap it otherwise.
+
+// Relu sets y[i] = max(x[i], 0).
+func Relu(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		if v < 0 {
+			v = 0
+		}
+		y[i] = v
+	}
+}
+
+// LeakyRelu sets y[i] = x[i] when x[i] >= 0 and alpha*x[i] otherwise.
+func LeakyRelu(y, x []float32, alpha float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		if v < 0 {
+			v *= alpha
+		}
+		y[i] = v
+	}
+}
+
+// Tanh sets y[i] = tanh(x[i]), computed in float64 and rounded, which is
+// correct to within an ulp of float32 and needs no float32 approximation
+// of its own.
+func Tanh(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.Tanh(float64(v)))
+	}
+}
+
+// Sigmoid sets y[i] = 1/(1+exp(-x[i])), computed in float64.
+func Sigmoid(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(sigmoid(float64(v)))
+	}
+}
+
+// sigmoid is the logistic function, in the form that never divides an
+// infinity by an infinity: exp is only ever taken of a value <= 0.
+func sigmoid(v float64) float64 {
+	if v >= 0 {
+		return 1 / (1 + math.Exp(-v))
+	}
+	e := math.Exp(v)
+	return e / (1 + e)
+}

@@ -1,0 +1,1077 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"lenetkit/internal/kernel"
+	"lenetkit/internal/nchw"
+	"lenetkit/onnx"
+)
+
+// compiler turns the decoded graph into steps, node by node in the
+// model's order (ONNX requires a topological one; onnx.Validate checked).
+type compiler struct {
+	g      *Graph
+	m      *onnx.ModelProto
+	opset  int64
+	vals   map[string]*val
+	uses   map[string]int // how many node inputs read each value
+	steps  []step
+	sizes  []int         // run-time buffers, in floats
+	nchwOf map[*val]*val // channels-first copies of channels-last values
+	done   []bool        // nodes already compiled as part of a fused block
+}
+
+// op is one ONNX node as a handler sees it.
+type op struct {
+	index   int
+	typ     string
+	attrs   attrs
+	inputs  []string // "" for an absent optional input
+	outputs []string
+}
+
+func (c *compiler) newBuf(size int) int {
+	c.sizes = append(c.sizes, size)
+	return len(c.sizes) - 1
+}
+
+// runtime makes a run-time value of the given per-image shape.
+func (c *compiler) runtime(shape []int) *val {
+	return &val{shape: shape, buf: c.newBuf(numel(shape))}
+}
+
+// in returns input i of o, or an error naming it when it is missing.
+func (c *compiler) in(o op, i int) (*val, error) {
+	if i >= len(o.inputs) || o.inputs[i] == "" {
+		return nil, fmt.Errorf("%s: input %d missing", o.typ, i)
+	}
+	v := c.vals[o.inputs[i]]
+	if v == nil {
+		return nil, fmt.Errorf("%s: input %q is not produced before it is used", o.typ, o.inputs[i])
+	}
+	return v, nil
+}
+
+// optional returns input i of o, or nil when it is absent.
+func (c *compiler) optional(o op, i int) (*val, error) {
+	if i >= len(o.inputs) || o.inputs[i] == "" {
+		return nil, nil
+	}
+	return c.in(o, i)
+}
+
+// constIn returns input i of o, which must be known at load.
+func (c *compiler) constIn(o op, i int) (*constant, error) {
+	v, err := c.in(o, i)
+	if err != nil {
+		return nil, err
+	}
+	if v.c == nil {
+		return nil, fmt.Errorf("%s: input %d (%s) must be a constant (a weight or folded shape arithmetic)", o.typ, i, o.inputs[i])
+	}
+	return v.c, nil
+}
+
+// chw returns v laid out channels-first, converting a channels-last value
+// once.
+func (c *compiler) chw(v *val) *val {
+	if !v.nhwc {
+		return v
+	}
+	if w := c.nchwOf[v]; w != nil {
+		return w
+	}
+	w := c.runtime(v.shape)
+	ch, hw := v.shape[1], v.shape[2]*v.shape[3]
+	c.steps = append(c.steps, layoutStep{c: ch, hw: hw, in: v.buf, out: w.buf})
+	c.nchwOf[v] = w
+	return w
+}
+
+// hwc returns v laid out channels-last.
+func (c *compiler) hwc(v *val) *val {
+	if v.nhwc {
+		return v
+	}
+	ch, hw := v.shape[1], v.shape[2]*v.shape[3]
+	if ch == 1 || hw == 1 {
+		// The two layouts are the same bytes.
+		return &val{shape: v.shape, buf: v.buf, nhwc: true}
+	}
+	w := c.runtime(v.shape)
+	w.nhwc = true
+	c.steps = append(c.steps, layoutStep{c: ch, hw: hw, toNHWC: true, in: v.buf, out: w.buf})
+	return w
+}
+
+// set records the value an op's output names.
+func (c *compiler) set(o op, i int, v *val) error {
+	if i >= len(o.outputs) {
+		return fmt.Errorf("%s: no output %d", o.typ, i)
+	}
+	c.vals[o.outputs[i]] = v
+	return nil
+}
+
+// alias makes output 0 of o the same buffer as v under another shape: the
+// operators that only reinterpret the bytes (Reshape, Flatten, Squeeze...).
+func (c *compiler) alias(o op, v *val, shape []int) error {
+	if numel(shape) != numel(v.shape) {
+		return fmt.Errorf("%s: cannot reshape %v (%d values) to %v", o.typ, v.shape, numel(v.shape), shape)
+	}
+	if v.c != nil {
+		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: v.c.f, i: v.c.i}})
+	}
+	v = c.chw(v)
+	return c.set(o, 0, &val{shape: shape, buf: v.buf, logProb: v.logProb})
+}
+
+var errTrainingGraph = errors.New("is a training graph")
+
+// compile runs every node's handler.
+func (c *compiler) compile() error {
+	c.done = make([]bool, len(c.m.Graph.Node))
+	for i, n := range c.m.Graph.Node {
+		if c.done[i] {
+			continue
+		}
+		o := op{index: i, typ: n.OpType, attrs: attrs(c.g.ops[i].op.Attributes), inputs: n.Input, outputs: n.Output}
+		h := handlers[n.OpType]
+		if h == nil {
+			return fmt.Errorf("node %d (%s): operator not supported", i, n.OpType)
+		}
+		if err := h(c, o); err != nil {
+			if n.Name != "" {
+				return fmt.Errorf("node %d (%s %q): %w", i, n.OpType, n.Name, err)
+			}
+			return fmt.Errorf("node %d (%s): %w", i, n.OpType, err)
+		}
+	}
+	return nil
+}
+
+// handlers compile one operator each.
+var handlers map[string]func(*compiler, op) error
+
+func init() {
+	handlers = map[string]func(*compiler, op) error{
+		"Conv": compileConv, "MaxPool": compilePool, "AveragePool": compilePool,
+		"GlobalAveragePool": compileGlobalPool, "BatchNormalization": compileBatchNorm,
+		"Relu": unary(nchw.Relu), "Tanh": unary(nchw.Tanh), "Sigmoid": unary(nchw.Sigmoid),
+		"LeakyRelu": compileLeakyRelu,
+		"Identity":  compileIdentity, "Dropout": compileDropout, "Cast": compileCast,
+		"Flatten": compileFlatten, "Reshape": compileReshape,
+		"Squeeze": compileSqueeze, "Unsqueeze": compileSqueeze,
+		"Shape": compileShape, "Gather": compileGather, "Concat": compileConcat, "Constant": compileConstant,
+		"Gemm": compileGemm, "MatMul": compileMatMul,
+		"Add": elementwise(nchw.Add), "Sub": elementwise(nchw.Sub), "Mul": elementwise(nchw.Mul), "Div": elementwise(nchw.Div),
+		"Softmax": compileSoftmax, "LogSoftmax": compileSoftmax, "Pad": compilePad,
+	}
+}
+
+// Supported reports whether the backend compiles operator typ of the
+// default domain.
+func Supported(typ string) bool { return handlers[typ] != nil }
+
+func unary(fn func(y, x []float32)) func(*compiler, op) error {
+	return func(c *compiler, o op) error {
+		x, err := c.in(o, 0)
+		if err != nil {
+			return err
+		}
+		if x.c != nil {
+			y := make([]float32, len(x.c.floats()))
+			fn(y, x.c.floats())
+			return c.set(o, 0, &val{shape: x.shape, c: &constant{shape: x.shape, f: y}})
+		}
+		y := c.runtime(x.shape)
+		y.nhwc = x.nhwc // elementwise: any layout
+		c.steps = append(c.steps, unaryStep{fn: fn, in: x.buf, out: y.buf})
+		return c.set(o, 0, y)
+	}
+}
+
+func compileLeakyRelu(c *compiler, o op) error {
+	alpha, err := o.attrs.float("alpha", 0.01)
+	if err != nil {
+		return err
+	}
+	return unary(func(y, x []float32) { nchw.LeakyRelu(y, x, alpha) })(c, o)
+}
+
+func compileIdentity(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	return c.set(o, 0, x)
+}
+
+// compileDropout: inference Dropout is the identity. A Dropout that says it
+// trains is refused: its output would be random.
+func compileDropout(c *compiler, o op) error {
+	if c.opset < 7 {
+		if t, err := o.attrs.int("is_test", 0); err != nil || t == 0 {
+			return fmt.Errorf("Dropout without is_test: %w", errTrainingGraph)
+		}
+	}
+	if tm, err := c.optional(o, 2); err != nil {
+		return err
+	} else if tm != nil {
+		if tm.c == nil {
+			return fmt.Errorf("Dropout's training_mode is a graph input: %w", errTrainingGraph)
+		}
+		if ints := tm.c.ints(); len(ints) > 0 && ints[0] != 0 {
+			return fmt.Errorf("Dropout with training_mode true: %w", errTrainingGraph)
+		}
+	}
+	if len(o.outputs) > 1 && o.outputs[1] != "" && c.uses[o.outputs[1]] > 0 {
+		return fmt.Errorf("Dropout's mask is used: %w", errTrainingGraph)
+	}
+	return compileIdentity(c, o)
+}
+
+func compileCast(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	to, err := o.attrs.int("to", 1)
+	if err != nil {
+		return err
+	}
+	isFloat := to == int64(onnx.TensorProto_FLOAT) || to == int64(onnx.TensorProto_DOUBLE) || to == int64(onnx.TensorProto_FLOAT16)
+	if x.c != nil {
+		if isFloat {
+			return c.set(o, 0, &val{shape: x.shape, c: &constant{shape: x.shape, f: x.c.floats()}})
+		}
+		return c.set(o, 0, &val{shape: x.shape, c: &constant{shape: x.shape, i: x.c.ints()}})
+	}
+	if !isFloat {
+		return fmt.Errorf("Cast of a run-time value to %s: only casts to float are supported", onnx.TensorProto_DataType(to))
+	}
+	return c.set(o, 0, x)
+}
+
+func compileConstant(c *compiler, o op) error {
+	k, err := o.attrs.constant()
+	if err != nil {
+		return err
+	}
+	return c.set(o, 0, &val{shape: k.shape, c: k})
+}
+
+// convGeometry reads Conv's and the pools' kernel, strides and pads,
+// resolving auto_pad against the input's size.
+func convGeometry(o op, h, w, kh, kw int) (sh, sw, pt, pl, pb, pr int, err error) {
+	strides, err := o.attrs.ints("strides")
+	if err != nil {
+		return
+	}
+	sh, sw = 1, 1
+	if len(strides) == 2 {
+		sh, sw = int(strides[0]), int(strides[1])
+	} else if strides != nil {
+		err = fmt.Errorf("strides %v: only 2-D is supported", strides)
+		return
+	}
+	if dil, _ := o.attrs.ints("dilations"); dil != nil && slices.ContainsFunc(dil, func(d int64) bool { return d != 1 }) {
+		err = fmt.Errorf("dilations %v: only 1 is supported", dil)
+		return
+	}
+	if sh < 1 || sw < 1 {
+		err = fmt.Errorf("strides %d, %d", sh, sw)
+		return
+	}
+	autoPad, err := o.attrs.str("auto_pad", "NOTSET")
+	if err != nil {
+		return
+	}
+	switch autoPad {
+	case "NOTSET", "":
+		pads, e := o.attrs.ints("pads")
+		if e != nil {
+			err = e
+			return
+		}
+		if len(pads) == 4 {
+			pt, pl, pb, pr = int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])
+		} else if pads != nil {
+			err = fmt.Errorf("pads %v: want 4 values", pads)
+			return
+		}
+	case "VALID":
+	case "SAME_UPPER", "SAME_LOWER":
+		same := func(in, k, s int) (lo, hi int) {
+			total := max(((in+s-1)/s-1)*s+k-in, 0)
+			lo = total / 2
+			if autoPad == "SAME_LOWER" {
+				lo = total - total/2
+			}
+			return lo, total - lo
+		}
+		pt, pb = same(h, kh, sh)
+		pl, pr = same(w, kw, sw)
+	default:
+		err = fmt.Errorf("auto_pad %q", autoPad)
+		return
+	}
+	if min(pt, pl, pb, pr) < 0 || max(pt, pb) >= kh+h || max(pl, pr) >= kw+w {
+		err = fmt.Errorf("pads %d %d %d %d out of range", pt, pl, pb, pr)
+	}
+	return
+}
+
+func compileConv(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	w, err := c.constIn(o, 1)
+	if err != nil {
+		return err
+	}
+	if x.c != nil || len(x.shape) != 4 || len(w.shape) != 4 {
+		return fmt.Errorf("Conv of %v by weights %v: only 2-D convolutions of run-time maps are supported", x.shape, w.shape)
+	}
+	if g, err := o.attrs.int("group", 1); err != nil || g != 1 {
+		return fmt.Errorf("group %d: only 1 is supported", g)
+	}
+	inC, h, wd := x.shape[1], x.shape[2], x.shape[3]
+	outC, kh, kw := w.shape[0], w.shape[2], w.shape[3]
+	if w.shape[1] != inC {
+		return fmt.Errorf("weights %v for an input of %d channels", w.shape, inC)
+	}
+	if ks, _ := o.attrs.ints("kernel_shape"); ks != nil && (len(ks) != 2 || int(ks[0]) != kh || int(ks[1]) != kw) {
+		return fmt.Errorf("kernel_shape %v does not match weights %v", ks, w.shape)
+	}
+	var bias []float32
+	if b, err := c.optional(o, 2); err != nil {
+		return err
+	} else if b != nil {
+		if b.c == nil || numel(b.shape) != outC {
+			return fmt.Errorf("bias %v for %d output channels", b.shape, outC)
+		}
+		bias = b.c.floats()
+	}
+	sh, sw, pt, pl, pb, pr, err := convGeometry(o, h, wd, kh, kw)
+	if err != nil {
+		return err
+	}
+	geo := nchw.Conv2D{InC: inC, InH: h, InW: wd, OutC: outC, KH: kh, KW: kw, StrideH: sh, StrideW: sw,
+		PadTop: pt, PadLeft: pl, PadBottom: pb, PadRight: pr}
+	if geo.OutH() < 1 || geo.OutW() < 1 {
+		return fmt.Errorf("Conv of %v with kernel %dx%d leaves no output", x.shape, kh, kw)
+	}
+	if kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && pb == 1 && pr == 1 {
+		if ok, err := c.fuseBlock(o, x, w.floats(), bias); ok || err != nil {
+			return err
+		}
+	}
+	x = c.chw(x)
+	y := c.runtime([]int{1, outC, geo.OutH(), geo.OutW()})
+	s := convStep{c: geo, w: w.floats(), bias: bias, in: x.buf, out: y.buf, scratch: c.newBuf(geo.ScratchSize())}
+	c.steps = append(c.steps, splitConvStep{convStep: s, cols: c.newBuf(geo.InC * kh * kw * geo.OutH() * geo.OutW())})
+	return c.set(o, 0, y)
+}
+
+// next returns the only node that reads value name, when exactly one
+// does and the value is not a graph output.
+func (c *compiler) next(name string) (int, bool) {
+	if c.uses[name] != 1 {
+		return 0, false
+	}
+	for _, out := range c.m.Graph.Output {
+		if out.Name == name {
+			return 0, false
+		}
+	}
+	for i, n := range c.m.Graph.Node {
+		if !c.done[i] && slices.Contains(n.Input, name) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// fuseBlock compiles Conv 3x3 -> Relu -> BatchNormalization -> MaxPool
+// KxK/K, the seed's block, into one blockStep when the graph has it.
+func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
+	chain := []string{"Relu", "BatchNormalization", "MaxPool"}
+	idx := make([]int, 0, 3)
+	name := conv.outputs[0]
+	for _, typ := range chain {
+		i, ok := c.next(name)
+		n := c.m.Graph.Node[i]
+		if !ok || n.OpType != typ || len(n.Input) == 0 || n.Input[0] != name {
+			return false, nil
+		}
+		idx = append(idx, i)
+		name = n.Output[0]
+	}
+	bnNode, poolNode := c.m.Graph.Node[idx[1]], c.m.Graph.Node[idx[2]]
+	bnOp := op{index: idx[1], typ: bnNode.OpType, attrs: attrs(c.g.ops[idx[1]].op.Attributes), inputs: bnNode.Input, outputs: bnNode.Output}
+	scale, shift, err := c.batchNormCoefficients(bnOp, x.shape[1])
+	if err != nil || len(scale) == 0 {
+		return false, err
+	}
+	outC := len(bias)
+	if bias == nil {
+		outC = len(w) / (9 * x.shape[1])
+	}
+	if len(scale) != outC {
+		return false, fmt.Errorf("BatchNormalization of %d channels after a Conv of %d", len(scale), outC)
+	}
+	pa := attrs(c.g.ops[idx[2]].op.Attributes)
+	k, _ := pa.ints("kernel_shape")
+	s, _ := pa.ints("strides")
+	p, _ := pa.ints("pads")
+	ceil, _ := pa.int("ceil_mode", 0)
+	ap, _ := pa.str("auto_pad", "NOTSET")
+	h, wd := x.shape[2], x.shape[3]
+	if len(k) != 2 || k[0] != k[1] || !slices.Equal(s, k) || slices.ContainsFunc(p, func(v int64) bool { return v != 0 }) ||
+		(ap != "NOTSET" && ap != "" && ap != "VALID") || h%int(k[0]) != 0 || wd%int(k[0]) != 0 || len(poolNode.Output) > 1 && poolNode.Output[1] != "" {
+		return false, nil
+	}
+	_ = ceil // with H, W multiples of K, ceil and floor agree
+	K := int(k[0])
+	in := c.hwc(x)
+	conv3 := kernel.Conv3x3{H: h, W: wd, In: x.shape[1], Out: outC}
+	bn := kernel.BNPool{H: h, W: wd, C: outC, K: K}
+	st := blockStep{conv: conv3, bn: bn, wd: make([]float32, outC*conv3.K()), bias: bias,
+		coef: append(scale, shift...), in: in.buf}
+	conv3.DirectWeights(st.wd, w)
+	if st.bias == nil {
+		st.bias = make([]float32, outC)
+	}
+	st.xp = c.newBuf(conv3.PaddedSize(conv3.In))
+	st.z = c.newBuf(h * wd * outC)
+	y := c.runtime([]int{1, outC, h / K, wd / K})
+	y.nhwc = true
+	st.out = y.buf
+	c.steps = append(c.steps, st)
+	for _, i := range idx {
+		c.done[i] = true
+	}
+	c.vals[poolNode.Output[0]] = y
+	return true, nil
+}
+
+// batchNormCoefficients checks an inference BatchNormalization and folds it
+// into a scale and shift per channel.
+func (c *compiler) batchNormCoefficients(o op, _ int) (scale, shift []float32, err error) {
+	for _, out := range o.outputs[min(1, len(o.outputs)):] {
+		if out != "" {
+			return nil, nil, fmt.Errorf("BatchNormalization with %d outputs (running statistics): %w", len(o.outputs), errTrainingGraph)
+		}
+	}
+	if tm, err := o.attrs.int("training_mode", 0); err != nil {
+		return nil, nil, err
+	} else if tm != 0 {
+		return nil, nil, fmt.Errorf("BatchNormalization with training_mode 1: %w", errTrainingGraph)
+	}
+	if c.opset < 7 {
+		if t, _ := o.attrs.int("is_test", 0); t == 0 {
+			return nil, nil, fmt.Errorf("BatchNormalization without is_test: %w", errTrainingGraph)
+		}
+	}
+	eps, err := o.attrs.float("epsilon", 1e-5)
+	if err != nil {
+		return nil, nil, err
+	}
+	var p [4][]float32
+	for i := range p {
+		k, err := c.constIn(o, i+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		p[i] = k.floats()
+		if len(p[i]) != len(p[0]) {
+			return nil, nil, fmt.Errorf("BatchNormalization parameters of %d and %d channels", len(p[0]), len(p[i]))
+		}
+	}
+	scale, shift = make([]float32, len(p[0])), make([]float32, len(p[0]))
+	nchw.FoldBatchNorm(scale, shift, p[0], p[1], p[2], p[3], float64(eps))
+	return scale, shift, nil
+}
+
+func compileBatchNorm(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	scale, shift, err := c.batchNormCoefficients(o, 0)
+	if err != nil {
+		return err
+	}
+	if x.c != nil || len(x.shape) < 2 || x.shape[1] != len(scale) {
+		return fmt.Errorf("BatchNormalization of %v with %d channels", x.shape, len(scale))
+	}
+	x = c.chw(x)
+	y := c.runtime(x.shape)
+	c.steps = append(c.steps, scaleShiftStep{scale: scale, shift: shift, c: len(scale), hw: numel(x.shape) / len(scale), in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+func compilePool(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	if x.c != nil || len(x.shape) != 4 {
+		return fmt.Errorf("%s of %v: only 2-D pooling of run-time maps is supported", o.typ, x.shape)
+	}
+	if len(o.outputs) > 1 && o.outputs[1] != "" {
+		return fmt.Errorf("MaxPool's Indices output is not supported")
+	}
+	k, err := o.attrs.ints("kernel_shape")
+	if err != nil || len(k) != 2 {
+		return fmt.Errorf("kernel_shape %v: want 2 values", k)
+	}
+	if so, _ := o.attrs.int("storage_order", 0); so != 0 {
+		return fmt.Errorf("storage_order %d is not supported", so)
+	}
+	h, w := x.shape[2], x.shape[3]
+	sh, sw, pt, pl, pb, pr, err := convGeometry(o, h, w, int(k[0]), int(k[1]))
+	if err != nil {
+		return err
+	}
+	if _, ok := o.attrs["strides"]; !ok {
+		sh, sw = 1, 1 // ONNX's default; not the kernel size as in PyTorch
+	}
+	ceil, err := o.attrs.int("ceil_mode", 0)
+	if err != nil {
+		return err
+	}
+	cip, err := o.attrs.int("count_include_pad", 0)
+	if err != nil {
+		return err
+	}
+	p := nchw.Pool2D{C: x.shape[1], H: h, W: w, KH: int(k[0]), KW: int(k[1]), StrideH: sh, StrideW: sw,
+		PadTop: pt, PadLeft: pl, PadBottom: pb, PadRight: pr, CeilMode: ceil != 0,
+		Max: o.typ == "MaxPool", CountIncludePad: cip != 0}
+	if p.OutH() < 1 || p.OutW() < 1 || p.KH < 1 || p.KW < 1 {
+		return fmt.Errorf("%s of %v with kernel %v leaves no output", o.typ, x.shape, k)
+	}
+	x = c.chw(x)
+	y := c.runtime([]int{1, p.C, p.OutH(), p.OutW()})
+	c.steps = append(c.steps, poolStep{p: p, in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+func compileGlobalPool(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	if x.c != nil || len(x.shape) < 3 {
+		return fmt.Errorf("GlobalAveragePool of %v", x.shape)
+	}
+	x = c.chw(x)
+	shape := []int{1, x.shape[1]}
+	for range x.shape[2:] {
+		shape = append(shape, 1)
+	}
+	y := c.runtime(shape)
+	c.steps = append(c.steps, globalPoolStep{c: x.shape[1], hw: numel(x.shape[2:]), in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+// axis resolves a possibly negative axis against a rank.
+func axis(a int64, rank int) (int, error) {
+	if a < 0 {
+		a += int64(rank)
+	}
+	if a < 0 || a >= int64(rank) {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", a, rank)
+	}
+	return int(a), nil
+}
+
+func compileFlatten(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	a, err := o.attrs.int("axis", 1)
+	if err != nil {
+		return err
+	}
+	ax := int(a)
+	if a < 0 {
+		ax = int(a) + len(x.shape)
+	}
+	if ax < 0 || ax > len(x.shape) {
+		return fmt.Errorf("axis %d out of range for %v", a, x.shape)
+	}
+	if ax == 0 && x.c == nil {
+		return fmt.Errorf("Flatten with axis 0 mixes the images of a batch; not supported")
+	}
+	return c.alias(o, x, []int{numel(x.shape[:ax]), numel(x.shape[ax:])})
+}
+
+func compileReshape(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	var target []int64
+	if c.opset < 5 {
+		target, err = o.attrs.ints("shape")
+	} else {
+		var k *constant
+		k, err = c.constIn(o, 1)
+		if k != nil {
+			target = k.ints()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	allowZero, _ := o.attrs.int("allowzero", 0)
+	shape := make([]int, len(target))
+	infer := -1
+	for i, d := range target {
+		switch {
+		case d == 0 && allowZero == 0:
+			if i >= len(x.shape) {
+				return fmt.Errorf("shape %v copies dimension %d of %v", target, i, x.shape)
+			}
+			shape[i] = x.shape[i]
+		case d == -1 && infer < 0:
+			infer = i
+		case d < 0 || d == 0:
+			return fmt.Errorf("shape %v is not supported", target)
+		default:
+			shape[i] = int(d)
+		}
+	}
+	if infer >= 0 {
+		shape[infer] = 1
+		rest := numel(shape)
+		if rest == 0 || numel(x.shape)%rest != 0 {
+			return fmt.Errorf("cannot reshape %v to %v", x.shape, target)
+		}
+		shape[infer] = numel(x.shape) / rest
+	}
+	if x.c == nil && (len(shape) == 0 || shape[0] != 1) {
+		return fmt.Errorf("Reshape of %v to %v moves the batch dimension; not supported", x.shape, target)
+	}
+	return c.alias(o, x, shape)
+}
+
+// compileSqueeze handles Squeeze and Unsqueeze, axes as an attribute
+// (before opset 13) or an input.
+func compileSqueeze(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	var axes []int64
+	if c.opset < 13 {
+		axes, err = o.attrs.ints("axes")
+	} else if a, e := c.optional(o, 1); e != nil {
+		err = e
+	} else if a != nil {
+		if a.c == nil {
+			return fmt.Errorf("axes must be a constant")
+		}
+		axes = a.c.ints()
+	}
+	if err != nil {
+		return err
+	}
+	var shape []int
+	if o.typ == "Squeeze" {
+		drop := map[int]bool{}
+		for _, a := range axes {
+			ax, err := axis(a, len(x.shape))
+			if err != nil {
+				return err
+			}
+			if x.shape[ax] != 1 {
+				return fmt.Errorf("cannot squeeze axis %d of %v", ax, x.shape)
+			}
+			drop[ax] = true
+		}
+		for i, d := range x.shape {
+			if drop[i] || axes == nil && d == 1 && (x.c != nil || i > 0) {
+				continue
+			}
+			shape = append(shape, d)
+		}
+	} else {
+		rank := len(x.shape) + len(axes)
+		ins := map[int]bool{}
+		for _, a := range axes {
+			ax, err := axis(a, rank)
+			if err != nil {
+				return err
+			}
+			ins[ax] = true
+		}
+		j := 0
+		for i := 0; i < rank; i++ {
+			if ins[i] {
+				shape = append(shape, 1)
+			} else if j < len(x.shape) {
+				shape = append(shape, x.shape[j])
+				j++
+			}
+		}
+	}
+	return c.alias(o, x, shape)
+}
+
+// compileShape folds Shape: the per-image shape, with the batch dimension
+// 1, is what every later operator of the plan sees.
+func compileShape(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	start, _ := o.attrs.int("start", 0)
+	end, _ := o.attrs.int("end", int64(len(x.shape)))
+	r := int64(len(x.shape))
+	clamp := func(v int64) int64 {
+		if v < 0 {
+			v += r
+		}
+		return min(max(v, 0), r)
+	}
+	s, e := clamp(start), clamp(end)
+	dims := []int64{}
+	for _, d := range x.shape[s:max(s, e)] {
+		dims = append(dims, int64(d))
+	}
+	return c.set(o, 0, &val{shape: []int{len(dims)}, c: &constant{shape: []int{len(dims)}, i: dims}})
+}
+
+func compileGather(c *compiler, o op) error {
+	data, err := c.constIn(o, 0)
+	if err != nil {
+		return err
+	}
+	idx, err := c.constIn(o, 1)
+	if err != nil {
+		return err
+	}
+	a, err := o.attrs.int("axis", 0)
+	if err != nil {
+		return err
+	}
+	if len(data.shape) != 1 || a != 0 && a != -1 {
+		return fmt.Errorf("Gather on %v along axis %d: only 1-D shape arithmetic is supported", data.shape, a)
+	}
+	n := int64(data.shape[0])
+	out := &constant{shape: idx.shape}
+	for _, i := range idx.ints() {
+		if i < 0 {
+			i += n
+		}
+		if i < 0 || i >= n {
+			return fmt.Errorf("Gather index out of range %d", n)
+		}
+		if data.isInt() {
+			out.i = append(out.i, data.i[i])
+		} else {
+			out.f = append(out.f, data.f[i])
+		}
+	}
+	return c.set(o, 0, &val{shape: out.shape, c: out})
+}
+
+func compileConcat(c *compiler, o op) error {
+	a, err := o.attrs.int("axis", 0)
+	if err != nil {
+		return err
+	}
+	out := &constant{}
+	for i := range o.inputs {
+		k, err := c.constIn(o, i)
+		if err != nil {
+			return fmt.Errorf("%w (only shape arithmetic is concatenated)", err)
+		}
+		if len(k.shape) > 1 || a != 0 && a != -1 {
+			return fmt.Errorf("Concat of %v: only 1-D shape arithmetic is supported", k.shape)
+		}
+		if k.isInt() {
+			out.i = append(out.i, k.ints()...)
+		} else {
+			out.f = append(out.f, k.floats()...)
+		}
+	}
+	if out.f != nil && out.i != nil {
+		out.f, out.i = append(out.floats(), (&constant{i: out.i}).floats()...), nil
+	}
+	out.shape = []int{max(len(out.f), len(out.i))}
+	if out.i == nil && out.f == nil {
+		out.i = []int64{}
+	}
+	return c.set(o, 0, &val{shape: out.shape, c: out})
+}
+
+func compileSoftmax(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	def := int64(-1)
+	if c.opset < 13 {
+		def = 1
+	}
+	a, err := o.attrs.int("axis", def)
+	if err != nil {
+		return err
+	}
+	ax, err := axis(a, len(x.shape))
+	if err != nil {
+		return err
+	}
+	if x.c != nil || ax == 0 {
+		return fmt.Errorf("%s over axis %d of %v: only over the features of each image", o.typ, ax, x.shape)
+	}
+	cols := numel(x.shape[ax:])
+	if c.opset >= 13 {
+		cols = x.shape[ax]
+		if numel(x.shape[ax+1:]) != 1 {
+			return fmt.Errorf("%s over axis %d of %v: only over the last dimension", o.typ, ax, x.shape)
+		}
+	}
+	x = c.chw(x)
+	y := c.runtime(x.shape)
+	// A classifier reads log-probabilities as logits: softmax of them is
+	// the probabilities, and the cross-entropy is -log p of the label. A
+	// graph's own Softmax is computed as LogSoftmax when it is the output,
+	// which keeps the loss finite where p underflows.
+	log := o.typ == "LogSoftmax"
+	if !log && c.isOutput(o.outputs[0]) {
+		log, y.logProb = true, true
+	}
+	c.steps = append(c.steps, softmaxStep{rows: numel(x.shape) / cols, cols: cols, log: log, in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+func (c *compiler) isOutput(name string) bool {
+	return len(c.m.Graph.Output) > 0 && c.m.Graph.Output[0].Name == name
+}
+
+func compileGemm(c *compiler, o op) error {
+	a, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	b, err := c.in(o, 1)
+	if err != nil {
+		return err
+	}
+	cv, err := c.optional(o, 2)
+	if err != nil {
+		return err
+	}
+	ta, _ := o.attrs.int("transA", 0)
+	tb, _ := o.attrs.int("transB", 0)
+	alpha, _ := o.attrs.float("alpha", 1)
+	beta, _ := o.attrs.float("beta", 1)
+	if len(a.shape) != 2 || len(b.shape) != 2 {
+		return fmt.Errorf("Gemm of %v and %v: both must be matrices", a.shape, b.shape)
+	}
+	m, k := a.shape[0], a.shape[1]
+	if ta != 0 {
+		m, k = k, m
+	}
+	kb, n := b.shape[0], b.shape[1]
+	if tb != 0 {
+		kb, n = n, kb
+	}
+	if k != kb {
+		return fmt.Errorf("Gemm of %v and %v: inner sizes %d and %d", a.shape, b.shape, k, kb)
+	}
+	if a.c == nil && (ta != 0 || m != 1) {
+		return fmt.Errorf("Gemm with a transposed or multi-row run-time A is not supported")
+	}
+	s := gemmStep{m: m, n: n, k: k, transA: ta != 0, transB: tb != 0, alpha: alpha, beta: beta}
+	if a.c != nil {
+		s.a = a.c.floats()
+	} else {
+		s.in = c.chw(a).buf
+	}
+	if b.c != nil {
+		s.bm = b.c.floats()
+	} else {
+		s.inB = c.chw(b).buf
+	}
+	if cv != nil {
+		if cv.c == nil {
+			return fmt.Errorf("Gemm's C must be a constant")
+		}
+		if _, err := nchw.BroadcastShape(cv.shape, []int{m, n}); err != nil || len(cv.shape) > 2 {
+			return fmt.Errorf("Gemm's C of shape %v for a %dx%d result", cv.shape, m, n)
+		}
+		s.c, s.cShape = cv.c.floats(), cv.shape
+	}
+	y := c.runtime([]int{m, n})
+	s.out = y.buf
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+func compileMatMul(c *compiler, o op) error {
+	a, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	b, err := c.in(o, 1)
+	if err != nil {
+		return err
+	}
+	if len(a.shape) != 2 || len(b.shape) != 2 || a.shape[1] != b.shape[0] {
+		return fmt.Errorf("MatMul of %v and %v: only matrices are supported", a.shape, b.shape)
+	}
+	s := gemmStep{m: a.shape[0], n: b.shape[1], k: a.shape[1], alpha: 1}
+	if a.c != nil {
+		s.a = a.c.floats()
+	} else {
+		s.in = c.chw(a).buf
+	}
+	if b.c != nil {
+		s.bm = b.c.floats()
+	} else {
+		s.inB = c.chw(b).buf
+	}
+	y := c.runtime([]int{s.m, s.n})
+	s.out = y.buf
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
+	return func(c *compiler, o op) error {
+		a, err := c.in(o, 0)
+		if err != nil {
+			return err
+		}
+		b, err := c.in(o, 1)
+		if err != nil {
+			return err
+		}
+		shape, err := nchw.BroadcastShape(a.shape, b.shape)
+		if err != nil {
+			return fmt.Errorf("%s of %v and %v: %w", o.typ, a.shape, b.shape, err)
+		}
+		if a.c != nil && b.c != nil {
+			return c.fold(o, bop, a.c, b.c, shape)
+		}
+		if a.c == nil && b.c == nil && numel(a.shape) != numel(shape) && numel(b.shape) != numel(shape) {
+			return fmt.Errorf("%s of %v and %v: broadcasting both run-time operands is not supported", o.typ, a.shape, b.shape)
+		}
+		if a.c == nil && len(a.shape) > 0 && a.shape[0] != 1 || b.c == nil && len(b.shape) > 0 && b.shape[0] != 1 {
+			return fmt.Errorf("%s of %v and %v mixes images of a batch", o.typ, a.shape, b.shape)
+		}
+		s := binaryStep{op: bop, aShape: a.shape, bShape: b.shape, yShape: shape}
+		if a.c != nil {
+			s.a = a.c.floats()
+		} else {
+			s.ia = c.chw(a).buf
+		}
+		if b.c != nil {
+			s.b = b.c.floats()
+		} else {
+			s.ib = c.chw(b).buf
+		}
+		y := c.runtime(shape)
+		s.out = y.buf
+		c.steps = append(c.steps, s)
+		return c.set(o, 0, y)
+	}
+}
+
+// fold computes an elementwise operator on two constants: integer shape
+// arithmetic stays integer.
+func (c *compiler) fold(o op, bop nchw.BinaryOp, a, b *constant, shape []int) error {
+	if a.isInt() && b.isInt() {
+		ai, bi := a.ints(), b.ints()
+		if numel(a.shape) != numel(shape) && numel(a.shape) != 1 || numel(b.shape) != numel(shape) && numel(b.shape) != 1 {
+			return fmt.Errorf("%s of integer constants %v and %v: only equal shapes or scalars", o.typ, a.shape, b.shape)
+		}
+		out := make([]int64, numel(shape))
+		for i := range out {
+			x, y := ai[min(i, len(ai)-1)], bi[min(i, len(bi)-1)]
+			switch bop {
+			case nchw.Add:
+				out[i] = x + y
+			case nchw.Sub:
+				out[i] = x - y
+			case nchw.Mul:
+				out[i] = x * y
+			case nchw.Div:
+				if y == 0 {
+					return fmt.Errorf("integer division by zero")
+				}
+				out[i] = x / y
+			}
+		}
+		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, i: out}})
+	}
+	out := make([]float32, numel(shape))
+	nchw.Binary(bop, out, a.floats(), a.shape, b.floats(), b.shape, shape)
+	return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: out}})
+}
+
+// compilePad pads the height and width of a map with a constant, as
+// exporters write in front of pooling.
+func compilePad(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	mode, err := o.attrs.str("mode", "constant")
+	if err != nil || mode != "constant" {
+		return fmt.Errorf("Pad mode %q: only constant is supported", mode)
+	}
+	var pads []int64
+	value := float32(0)
+	if c.opset < 11 {
+		if pads, err = o.attrs.ints("pads"); err != nil {
+			return err
+		}
+		if value, err = o.attrs.float("value", 0); err != nil {
+			return err
+		}
+	} else {
+		k, err := c.constIn(o, 1)
+		if err != nil {
+			return err
+		}
+		pads = k.ints()
+		if v, err := c.optional(o, 2); err != nil {
+			return err
+		} else if v != nil {
+			if v.c == nil || len(v.c.floats()) != 1 {
+				return fmt.Errorf("Pad's constant_value must be a scalar constant")
+			}
+			value = v.c.floats()[0]
+		}
+		if a, err := c.optional(o, 3); err != nil || a != nil {
+			return fmt.Errorf("Pad with axes is not supported")
+		}
+	}
+	if x.c != nil || len(x.shape) != 4 || len(pads) != 8 {
+		return fmt.Errorf("Pad of %v by %v: only 2-D maps", x.shape, pads)
+	}
+	if pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 || slices.ContainsFunc(pads, func(p int64) bool { return p < 0 || p > 1024 }) {
+		return fmt.Errorf("Pad %v: only non-negative padding of height and width", pads)
+	}
+	t, l, b, r := int(pads[2]), int(pads[3]), int(pads[6]), int(pads[7])
+	if t+l+b+r == 0 {
+		return c.set(o, 0, x)
+	}
+	x = c.chw(x)
+	ch, h, w := x.shape[1], x.shape[2], x.shape[3]
+	y := c.runtime([]int{1, ch, h + t + b, w + l + r})
+	c.steps = append(c.steps, padStep{c: ch, h: h, w: w, top: t, left: l, bottom: b, right: r, value: value, in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
