@@ -48,9 +48,9 @@ func exportONNX(t testing.TB, pth string, opset int) string {
 	return path
 }
 
-// TestBackendsMatchPyTorch: the native backend on the .pth and onnx-go on
-// lenetkit's ONNX export of it give PyTorch's logits for the same images,
-// whatever the batch size.
+// TestBackendsMatchPyTorch: the native backend on the .pth, lenetkit's
+// backend and onnx-go's on lenetkit's ONNX export of it give PyTorch's
+// logits for the same images, whatever the batch size.
 func TestBackendsMatchPyTorch(t *testing.T) {
 	fx, err := fixture.Read("forward.pth")
 	if err != nil {

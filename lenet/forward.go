@@ -13,12 +13,12 @@ import (
 type Model struct {
 	convs [3]kernel.Conv3x3
 	bns   [3]kernel.BNPool
-	fc    [2]kernel.Linear
+	fc    []kernel.Linear
 	wd    [3][]float32 // conv weights in Forward's layout
 	bias  [3][]float32
 	coef  [3][]float32 // BatchNorm folded into scale, shift
-	fcW   [2][]float32 // fcW[0]'s columns in NHWC order: no Flatten needed
-	fcB   [2][]float32
+	fcW   [][]float32  // fcW[0]'s columns in NHWC order: no Flatten needed
+	fcB   [][]float32
 	work  []*workspace
 }
 
@@ -34,7 +34,7 @@ type workspace struct {
 	xp   [3][]float32 // each convolution's bordered input
 	z    [3][]float32 // each convolution's output
 	feat []float32    // [chunk][512], NHWC order
-	hid  []float32    // [chunk][64]
+	hid  [][]float32  // [chunk][features] after each Linear layer but the last
 }
 
 // NewModel checks sd against the network and prepares it for inference.
@@ -48,29 +48,34 @@ func NewModel(sd StateDict) (*Model, error) {
 		m.convs[i] = kernel.Conv3x3{H: size, W: size, In: b.In, Out: b.Out}
 		m.bns[i] = kernel.BNPool{H: size, W: size, C: b.Out, K: b.Pool, Eps: BatchNormEps}
 		m.wd[i] = make([]float32, b.Out*9*b.In)
-		m.convs[i].DirectWeights(m.wd[i], sd.Lookup(b.Conv+".weight").F32)
-		m.bias[i] = append([]float32(nil), sd.Lookup(b.Conv+".bias").F32...)
+		conv, bn := b.Conv, b.BatchNorm
+		m.convs[i].DirectWeights(m.wd[i], sd.Lookup(conv.Param("weight")).F32)
+		m.bias[i] = append([]float32(nil), sd.Lookup(conv.Param("bias")).F32...)
 		m.coef[i] = make([]float32, 2*b.Out)
 		m.bns[i].FoldEval(m.coef[i][:b.Out], m.coef[i][b.Out:],
-			sd.Lookup(b.BatchNorm+".weight").F32, sd.Lookup(b.BatchNorm+".bias").F32,
-			sd.Lookup(b.BatchNorm+".running_mean").F32, sd.Lookup(b.BatchNorm+".running_var").F32)
+			sd.Lookup(bn.Param("weight")).F32, sd.Lookup(bn.Param("bias")).F32,
+			sd.Lookup(bn.Param("running_mean")).F32, sd.Lookup(bn.Param("running_var")).F32)
 		size /= b.Pool
 	}
-	for i, l := range Head {
-		m.fc[i] = kernel.Linear{In: l.In, Out: l.Out}
-		m.fcW[i] = append([]float32(nil), sd.Lookup(l.Name+".weight").F32...)
-		m.fcB[i] = append([]float32(nil), sd.Lookup(l.Name+".bias").F32...)
+	for _, l := range Head {
+		m.fc = append(m.fc, kernel.Linear{In: l.In, Out: l.Out})
+		m.fcW = append(m.fcW, append([]float32(nil), sd.Lookup(l.Param("weight")).F32...))
+		m.fcB = append(m.fcB, append([]float32(nil), sd.Lookup(l.Param("bias")).F32...))
 	}
 	// PyTorch flattens (C, H, W); the last pooling leaves (H, W, C).
 	last := Blocks[len(Blocks)-1].Out
+	w0 := sd.Lookup(Head[0].Param("weight")).F32
 	for o := 0; o < Head[0].Out; o++ {
-		kernel.UnflattenCHW(m.fcW[0][o*FlatSize:(o+1)*FlatSize], sd.Lookup(Head[0].Name + ".weight").F32[o*FlatSize:(o+1)*FlatSize], 1, size, size, last)
+		kernel.UnflattenCHW(m.fcW[0][o*FlatSize:(o+1)*FlatSize], w0[o*FlatSize:(o+1)*FlatSize], 1, size, size, last)
 	}
 	return m, nil
 }
 
 func (m *Model) newWorkspace() *workspace {
-	ws := &workspace{feat: make([]float32, chunk*FlatSize), hid: make([]float32, chunk*Head[0].Out)}
+	ws := &workspace{feat: make([]float32, chunk*FlatSize)}
+	for _, l := range Head[:len(Head)-1] {
+		ws.hid = append(ws.hid, make([]float32, chunk*l.Out))
+	}
 	for i, c := range m.convs {
 		ws.xp[i] = make([]float32, c.PaddedSize(c.In))
 		ws.z[i] = make([]float32, c.H*c.W*c.Out)
@@ -148,7 +153,13 @@ func (m *Model) block(ws *workspace, feat []float32, i, lo, hi int) {
 
 // head runs the fully connected layers on the k feature rows in ws.feat.
 func (m *Model) head(ws *workspace, logits []float32, k int) {
-	hidden := ws.hid[:k*Head[0].Out]
-	m.fc[0].Forward(hidden, ws.feat[:k*FlatSize], m.fcW[0], m.fcB[0], k)
-	m.fc[1].Forward(logits, hidden, m.fcW[1], m.fcB[1], k)
+	in := ws.feat[:k*FlatSize]
+	for i, fc := range m.fc {
+		out := logits
+		if i < len(m.fc)-1 {
+			out = ws.hid[i][:k*fc.Out]
+		}
+		fc.Forward(out, in, m.fcW[i], m.fcB[i], k)
+		in = out
+	}
 }

@@ -134,7 +134,7 @@ func inspectONNX(path string, info *Info) (lenet.StateDict, error) {
 func batchesTracked(sd lenet.StateDict) *int64 {
 	var n *int64
 	for _, b := range lenet.Blocks {
-		t := sd.Lookup(b.BatchNorm + ".num_batches_tracked")
+		t := sd.Lookup(b.BatchNorm.Param("num_batches_tracked"))
 		if t == nil || len(t.I64) != 1 || (n != nil && *n != t.I64[0]) {
 			return nil
 		}

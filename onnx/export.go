@@ -63,6 +63,10 @@ func irVersion(opset int) int64 {
 	return 8
 }
 
+// nodePrefix names the nodes of each kind: conv1, relu1, bn1, pool1...
+var nodePrefix = map[lenet.Kind]string{lenet.Conv: "conv", lenet.ReLU: "relu", lenet.BatchNorm: "bn",
+	lenet.MaxPool: "pool", lenet.Flatten: "flatten", lenet.Dropout1d: "dropout", lenet.Linear: "fc"}
+
 // FromStateDict builds the ONNX model of the network with the weights of sd,
 // which must pass lenet.Check.
 func FromStateDict(sd lenet.StateDict, opt ExportOptions) (*ModelProto, error) {
@@ -96,40 +100,47 @@ func FromStateDict(sd lenet.StateDict, opt ExportOptions) (*ModelProto, error) {
 		})
 		prev = name
 	}
-	for i, b := range lenet.Blocks {
-		k := int64(lenet.Kernel)
-		pad := int64(lenet.Kernel / 2)
-		add("Conv", fmt.Sprintf("conv%d", i+1), []string{b.Conv + ".weight", b.Conv + ".bias"},
-			attrInts("kernel_shape", k, k), attrInts("pads", pad, pad, pad, pad),
-			attrInts("strides", 1, 1), attrInts("dilations", 1, 1), attrInt("group", 1))
-		add("Relu", fmt.Sprintf("relu%d", i+1), nil)
-		// ONNX's momentum weighs the running statistic, PyTorch's the new
-		// batch value: 0.9 is PyTorch's 0.1. Inference ignores it either way.
-		bnAttrs := []*AttributeProto{
-			attrFloat("epsilon", lenet.BatchNormEps),
-			attrFloat("momentum", float32(1-lenet.BatchNormMomentum)),
+	count := map[lenet.Kind]int{}
+	for _, l := range lenet.Layers {
+		count[l.Kind]++
+		name := fmt.Sprintf("%s%d", nodePrefix[l.Kind], count[l.Kind])
+		switch l.Kind {
+		case lenet.Conv:
+			k, pad := int64(l.Size), int64(l.Size/2)
+			add("Conv", name, []string{l.Param("weight"), l.Param("bias")},
+				attrInts("kernel_shape", k, k), attrInts("pads", pad, pad, pad, pad),
+				attrInts("strides", 1, 1), attrInts("dilations", 1, 1), attrInt("group", 1))
+		case lenet.ReLU:
+			add("Relu", name, nil)
+		case lenet.BatchNorm:
+			// ONNX's momentum weighs the running statistic, PyTorch's the
+			// new batch value: 0.9 is PyTorch's 0.1. Inference ignores it.
+			bnAttrs := []*AttributeProto{
+				attrFloat("epsilon", lenet.BatchNormEps),
+				attrFloat("momentum", float32(1-lenet.BatchNormMomentum)),
+			}
+			if opset >= 14 {
+				// BatchNormalization-14 can compute batch statistics; say
+				// explicitly that this graph uses the running ones, as torch does.
+				bnAttrs = append(bnAttrs, attrInt("training_mode", 0))
+			}
+			add("BatchNormalization", name, []string{l.Param("weight"), l.Param("bias"),
+				l.Param("running_mean"), l.Param("running_var")}, bnAttrs...)
+		case lenet.MaxPool:
+			p := int64(l.Size)
+			poolAttrs := []*AttributeProto{attrInts("kernel_shape", p, p), attrInts("pads", 0, 0, 0, 0), attrInts("strides", p, p)}
+			if opset >= 10 {
+				// MaxPool-10 added ceil_mode; PyTorch's MaxPool2d floors.
+				poolAttrs = append(poolAttrs, attrInt("ceil_mode", 0))
+			}
+			add("MaxPool", name, nil, poolAttrs...)
+		case lenet.Flatten:
+			add("Flatten", name, nil, attrInt("axis", 1))
+		case lenet.Dropout1d:
+			// The identity at inference: no node.
+		case lenet.Linear:
+			add("Gemm", name, []string{l.Param("weight"), l.Param("bias")}, attrInt("transB", 1))
 		}
-		if opset >= 14 {
-			// BatchNormalization-14 can compute batch statistics; say
-			// explicitly that this graph uses the running ones, as torch does.
-			bnAttrs = append(bnAttrs, attrInt("training_mode", 0))
-		}
-		add("BatchNormalization", fmt.Sprintf("bn%d", i+1), []string{
-			b.BatchNorm + ".weight", b.BatchNorm + ".bias",
-			b.BatchNorm + ".running_mean", b.BatchNorm + ".running_var",
-		}, bnAttrs...)
-		p := int64(b.Pool)
-		poolAttrs := []*AttributeProto{attrInts("kernel_shape", p, p), attrInts("pads", 0, 0, 0, 0), attrInts("strides", p, p)}
-		if opset >= 10 {
-			// MaxPool-10 added ceil_mode; PyTorch's MaxPool2d floors.
-			poolAttrs = append(poolAttrs, attrInt("ceil_mode", 0))
-		}
-		add("MaxPool", fmt.Sprintf("pool%d", i+1), nil, poolAttrs...)
-	}
-	add("Flatten", "flatten", nil, attrInt("axis", 1))
-	// Dropout1d is the identity at inference: no node.
-	for i, l := range lenet.Head {
-		add("Gemm", fmt.Sprintf("fc%d", i+1), []string{l.Name + ".weight", l.Name + ".bias"}, attrInt("transB", 1))
 	}
 	last := nodes[len(nodes)-1]
 	last.Output[0] = OutputName

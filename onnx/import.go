@@ -42,19 +42,25 @@ type layer struct {
 	match func(im *importer, n *NodeProto) error
 }
 
+// layers is lenet.Layers as ONNX operators; Dropout1d has none at
+// inference.
 func layers() []layer {
 	var ls []layer
-	for _, b := range lenet.Blocks {
-		ls = append(ls,
-			layer{"Conv", func(im *importer, n *NodeProto) error { return im.conv(n, b) }},
-			layer{"Relu", func(im *importer, n *NodeProto) error { return nil }},
-			layer{"BatchNormalization", func(im *importer, n *NodeProto) error { return im.batchNorm(n, b) }},
-			layer{"MaxPool", func(im *importer, n *NodeProto) error { return im.maxPool(n, b.Pool) }},
-		)
-	}
-	ls = append(ls, layer{"Flatten", func(im *importer, n *NodeProto) error { return im.flatten(n) }})
-	for _, l := range lenet.Head {
-		ls = append(ls, layer{"Gemm", func(im *importer, n *NodeProto) error { return im.gemm(n, l) }})
+	for _, l := range lenet.Layers {
+		switch l.Kind {
+		case lenet.Conv:
+			ls = append(ls, layer{"Conv", func(im *importer, n *NodeProto) error { return im.conv(n, l) }})
+		case lenet.ReLU:
+			ls = append(ls, layer{"Relu", func(im *importer, n *NodeProto) error { return nil }})
+		case lenet.BatchNorm:
+			ls = append(ls, layer{"BatchNormalization", func(im *importer, n *NodeProto) error { return im.batchNorm(n, l) }})
+		case lenet.MaxPool:
+			ls = append(ls, layer{"MaxPool", func(im *importer, n *NodeProto) error { return im.maxPool(n, l.Size) }})
+		case lenet.Flatten:
+			ls = append(ls, layer{"Flatten", func(im *importer, n *NodeProto) error { return im.flatten(n) }})
+		case lenet.Linear:
+			ls = append(ls, layer{"Gemm", func(im *importer, n *NodeProto) error { return im.gemm(n, l) }})
+		}
 	}
 	return ls
 }
@@ -201,8 +207,8 @@ func (im *importer) weight(n *NodeProto, i int, name string, shape ...int) error
 	return nil
 }
 
-func (im *importer) conv(n *NodeProto, b lenet.ConvBlock) error {
-	k, p := int64(lenet.Kernel), int64(lenet.Kernel/2)
+func (im *importer) conv(n *NodeProto, b lenet.Layer) error {
+	k, p := int64(b.Size), int64(b.Size/2)
 	if err := checkInts(n, "kernel_shape", k, k); err != nil {
 		return err
 	}
@@ -233,13 +239,13 @@ func (im *importer) conv(n *NodeProto, b lenet.ConvBlock) error {
 	default:
 		return fmt.Errorf("attribute auto_pad is %s, expected NOTSET with pads [1, 1, 1, 1]", autoPad)
 	}
-	if err := im.weight(n, 1, b.Conv+".weight", b.Out, b.In, lenet.Kernel, lenet.Kernel); err != nil {
+	if err := im.weight(n, 1, b.Param("weight"), b.Out, b.In, b.Size, b.Size); err != nil {
 		return err
 	}
-	return im.weight(n, 2, b.Conv+".bias", b.Out)
+	return im.weight(n, 2, b.Param("bias"), b.Out)
 }
 
-func (im *importer) batchNorm(n *NodeProto, b lenet.ConvBlock) error {
+func (im *importer) batchNorm(n *NodeProto, b lenet.Layer) error {
 	eps, err := floatAttr(n, "epsilon", 1e-5)
 	if err != nil || math.Abs(float64(eps)-lenet.BatchNormEps) > 1e-5*lenet.BatchNormEps {
 		return attrError("epsilon", eps, err, fmt.Sprint(lenet.BatchNormEps))
@@ -248,7 +254,7 @@ func (im *importer) batchNorm(n *NodeProto, b lenet.ConvBlock) error {
 		return attrError("training_mode", t, err, "0 (inference)")
 	}
 	for i, s := range []string{"weight", "bias", "running_mean", "running_var"} {
-		if err := im.weight(n, i+1, b.BatchNorm+"."+s, b.Out); err != nil {
+		if err := im.weight(n, i+1, b.Param(s), b.Out); err != nil {
 			return err
 		}
 	}
@@ -285,7 +291,7 @@ func (im *importer) flatten(n *NodeProto) error {
 	return nil
 }
 
-func (im *importer) gemm(n *NodeProto, l lenet.Linear) error {
+func (im *importer) gemm(n *NodeProto, l lenet.Layer) error {
 	for _, a := range []string{"alpha", "beta"} {
 		if v, err := floatAttr(n, a, 1); err != nil || v != 1 {
 			return attrError(a, v, err, "1")
@@ -298,7 +304,7 @@ func (im *importer) gemm(n *NodeProto, l lenet.Linear) error {
 	if err != nil {
 		return err
 	}
-	name := l.Name + ".weight"
+	name := l.Param("weight")
 	switch transB {
 	case 1:
 		if err := im.weight(n, 1, name, l.Out, l.In); err != nil {
@@ -320,7 +326,7 @@ func (im *importer) gemm(n *NodeProto, l lenet.Linear) error {
 	default:
 		return attrError("transB", transB, nil, "0 or 1")
 	}
-	return im.weight(n, 2, l.Name+".bias", l.Out)
+	return im.weight(n, 2, l.Param("bias"), l.Out)
 }
 
 // stateDict assembles the tensors found, in PyTorch's order, with the

@@ -306,7 +306,11 @@ func TestImportErrors(t *testing.T) {
 		}), "not the seed's LeNet: node 15 is Gemm, expected the Squeeze undoing the Unsqueeze of node 14"},
 		{"counter not a number", func() []byte {
 			m, _ := Unmarshal(goodBytes, "good")
-			m.MetadataProps[0].Value = "many"
+			for _, p := range m.MetadataProps {
+				if p.Key == "conv_layers.2.num_batches_tracked" {
+					p.Value = "many"
+				}
+			}
 			b, _ := Marshal(m)
 			return b
 		}(), `metadata conv_layers.2.num_batches_tracked is "many", not an integer`},

@@ -4,6 +4,7 @@
     /usr/bin/python3 reference/study.py run lenetkit [--seeds 0,1,2,3,4] [--bin PATH]
     /usr/bin/python3 reference/study.py sweep [--points 0,20,79,200,429,never]
     /usr/bin/python3 reference/study.py table            # markdown, from the JSON files
+    /usr/bin/python3 reference/study.py sweep-table      # the switch point against the figures
 
 Every run writes one JSON file under docs/study/ (SIDE/CELL-sSEED.json); a run
 whose file exists is skipped, so an interrupted study resumes where it stopped.
@@ -57,6 +58,7 @@ def run_lenetkit(cell, seed, path, binary):
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     wall = time.perf_counter() - start
     res = json.loads(out)
+    res["out"] = os.path.relpath(res["out"], ROOT)  # no machine's path in a committed file
     res["wall_seconds"] = wall
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -131,6 +133,30 @@ def table():
                   f"| {va[0]:.2f} | {vl[0]:.4f} | {secs[0]:.0f} | {','.join(map(str, tracked))} |")
 
 
+def sweep_table(seed=0):
+    """The switch point against the figures, lenetkit, one seed: the sweep's
+    runs with the published (79), notebook (429) and standard (never) cells'."""
+    runs = load("lenetkit")
+    rows = []
+    for cell in runs:
+        if cell.startswith("freeze-"):
+            rows.append((int(cell[len("freeze-"):]), cell))
+    rows += [(PUBLISHED, "published"), (NOTEBOOK, "notebook"), (None, "standard-row")]
+    rows.sort(key=lambda r: float("inf") if r[0] is None else r[0])
+    print("| switch to eval mode after step | from | test accuracy % | test loss | val accuracy % | val loss | num_batches_tracked |")
+    print("|---|---|---|---|---|---|---|")
+    for point, cell in rows:
+        r = runs.get(cell, {}).get(seed)
+        if r is None:
+            continue
+        acc, loss, va, vl, _, tracked = figures("lenetkit", r)
+        label = "never" if point is None else str(point)
+        print(f"| {label} | {cell} | {acc:.2f} | {loss:.4f} | {va:.2f} | {vl:.4f} | {tracked} |")
+
+
+PUBLISHED, NOTEBOOK = 79, 429
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -144,9 +170,13 @@ def main():
     s.add_argument("--seeds", default="0")
     s.add_argument("--bin", default=os.path.join(ROOT, "lenetkit"))
     sub.add_parser("table")
+    sub.add_parser("sweep-table")
     args = p.parse_args()
     if args.cmd == "table":
         table()
+        return
+    if args.cmd == "sweep-table":
+        sweep_table()
         return
     if args.cmd == "sweep":
         names = []

@@ -20,9 +20,9 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	// gradients are not special cases.
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, b := range lenet.Blocks {
-		for i := range sd.Lookup(b.BatchNorm + ".weight").F32 {
-			sd.Lookup(b.BatchNorm + ".weight").F32[i] = float32(0.5 + rng.Float64())
-			sd.Lookup(b.BatchNorm + ".bias").F32[i] = float32(rng.NormFloat64() * 0.2)
+		for i := range sd.Lookup(b.BatchNorm.Param("weight")).F32 {
+			sd.Lookup(b.BatchNorm.Param("weight")).F32[i] = float32(0.5 + rng.Float64())
+			sd.Lookup(b.BatchNorm.Param("bias")).F32[i] = float32(rng.NormFloat64() * 0.2)
 		}
 	}
 	net, err := NewNet(sd, batch, 0, DropoutRow, 1)

@@ -72,23 +72,23 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 	h := G.NewTensor(g, tensor.Float32, 4, G.WithShape(batch, s, s, 1), G.WithName("input"), G.WithValue(xv))
 	var err error
 	for i, b := range lenet.Blocks {
-		w, bias := param(b.Conv+".weight"), param(b.Conv+".bias")
-		gamma, beta := param(b.BatchNorm+".weight"), param(b.BatchNorm+".bias")
+		w, bias := param(b.Conv.Param("weight")), param(b.Conv.Param("bias"))
+		gamma, beta := param(b.BatchNorm.Param("weight")), param(b.BatchNorm.Param("bias"))
 		conv := kernel.Conv3x3{H: s, W: s, In: b.In, Out: b.Out}
 		bn := kernel.BNPool{H: s, W: s, C: b.Out, K: b.Pool, Eps: lenet.BatchNormEps}
-		runMean, runVar := sd.Lookup(b.BatchNorm+".running_mean").F32, sd.Lookup(b.BatchNorm+".running_var").F32
-		tracked := &sd.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0]
+		runMean, runVar := sd.Lookup(b.BatchNorm.Param("running_mean")).F32, sd.Lookup(b.BatchNorm.Param("running_var")).F32
+		tracked := &sd.Lookup(b.BatchNorm.Param("num_batches_tracked")).I64[0]
 		if b.In == 1 && i == 0 {
 			// The first block, one input channel: one op (convBNPoolOp).
-			op := newConvBNPoolOp(b.Conv, kernel.ConvBNPool{Conv: conv, BN: bn}, batch, runMean, runVar, tracked, &net.eval)
+			op := newConvBNPoolOp(b.Conv.Name, kernel.ConvBNPool{Conv: conv, BN: bn}, batch, runMean, runVar, tracked, &net.eval)
 			if h, err = apply(op, h, w, bias, gamma, beta); err != nil {
 				return nil, err
 			}
 		} else {
-			if h, err = apply(newConvOp(b.Conv, conv, batch, i > 0), h, w, bias); err != nil {
+			if h, err = apply(newConvOp(b.Conv.Name, conv, batch, i > 0), h, w, bias); err != nil {
 				return nil, err
 			}
-			if h, err = apply(newBNPoolOp(b.BatchNorm, bn, batch, runMean, runVar, tracked, &net.eval), h, gamma, beta); err != nil {
+			if h, err = apply(newBNPoolOp(b.BatchNorm.Name, bn, batch, runMean, runVar, tracked, &net.eval), h, gamma, beta); err != nil {
 				return nil, err
 			}
 		}
@@ -99,23 +99,34 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 	if h, err = apply(newFlattenOp("flatten", batch, s, s, last, false), h); err != nil {
 		return nil, err
 	}
-	fc1, fc2 := lenet.Head[0], lenet.Head[1]
-	w1, b1 := param(fc1.Name+".weight"), param(fc1.Name+".bias")
-	if h, err = apply(newLinearOp(fc1.Name, kernel.Linear{In: fc1.In, Out: fc1.Out}, batch), h, w1, b1); err != nil {
-		return nil, err
-	}
+	// The head, layer by layer after Flatten.
 	rng := rand.New(rand.NewPCG(seed, 0xd809))
-	net.drop = &dropoutOp{op: newOp("dropout", []int{2}, batch, fc1.Out), p: dropout, rows: mode == DropoutRow,
-		n: batch, c: fc1.Out, mask: make([]float32, batch*fc1.Out), rand: rng.Float64, enabled: true}
-	if h, err = apply(net.drop, h); err != nil {
-		return nil, err
+	features := lenet.FlatSize
+	head := false
+	for _, l := range lenet.Layers {
+		if !head {
+			head = l.Kind == lenet.Flatten
+			continue
+		}
+		switch l.Kind {
+		case lenet.Linear:
+			w, b := param(l.Param("weight")), param(l.Param("bias"))
+			op := newLinearOp(l.Name, kernel.Linear{In: l.In, Out: l.Out}, batch)
+			if h, err = apply(op, h, w, b); err != nil {
+				return nil, err
+			}
+			learnables = append(learnables, w, b)
+			net.logits, features = op, l.Out
+		case lenet.Dropout1d:
+			net.drop = &dropoutOp{op: newOp("dropout", []int{2}, batch, features), p: dropout, rows: mode == DropoutRow,
+				n: batch, c: features, mask: make([]float32, batch*features), rand: rng.Float64, enabled: true}
+			if h, err = apply(net.drop, h); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("train: %v in the head is not supported", l.Kind)
+		}
 	}
-	w2, b2 := param(fc2.Name+".weight"), param(fc2.Name+".bias")
-	net.logits = newLinearOp(fc2.Name, kernel.Linear{In: fc2.In, Out: fc2.Out}, batch)
-	if h, err = apply(net.logits, h, w2, b2); err != nil {
-		return nil, err
-	}
-	learnables = append(learnables, w1, b1, w2, b2)
 	net.ce = &crossEntropyOp{op: newOp("cross_entropy", []int{2}), n: batch, classes: lenet.Classes,
 		labels: make([]int64, batch), dz: make([]float32, batch*lenet.Classes)}
 	cost, err := apply(net.ce, h)
@@ -164,7 +175,11 @@ func (n *Net) Step(x []float32, y []int64) (float64, error) {
 }
 
 // SetDropout switches dropout on or off (off: the identity).
-func (n *Net) SetDropout(on bool) { n.drop.enabled = on }
+func (n *Net) SetDropout(on bool) {
+	if n.drop != nil {
+		n.drop.enabled = on
+	}
+}
 
 // SetEval is PyTorch's model.eval() (true) or model.train() (false) for the
 // steps that follow: in eval mode BatchNorm normalises with its running
@@ -174,7 +189,7 @@ func (n *Net) SetDropout(on bool) { n.drop.enabled = on }
 // first validation.
 func (n *Net) SetEval(eval bool) {
 	n.eval = eval
-	n.drop.enabled = !eval
+	n.SetDropout(!eval)
 }
 
 // Params are the trainable tensors, in state-dict order.

@@ -148,8 +148,8 @@ func TestRecipesSwitchToEvalMode(t *testing.T) {
 				t.Errorf("%d steps reported in eval mode, want %d", evalSteps, want)
 			}
 			for _, b := range lenet.Blocks {
-				if got := res.StateDict.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0]; got != c.tracked {
-					t.Errorf("%s.num_batches_tracked = %d, want %d", b.BatchNorm, got, c.tracked)
+				if got := res.StateDict.Lookup(b.BatchNorm.Param("num_batches_tracked")).I64[0]; got != c.tracked {
+					t.Errorf("%s.num_batches_tracked = %d, want %d", b.BatchNorm.Name, got, c.tracked)
 				}
 			}
 			if c.tracked == 20 {

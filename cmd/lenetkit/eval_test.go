@@ -79,8 +79,7 @@ func TestEvalMatchesPyTorch(t *testing.T) {
 			t.Run(filepath.Ext(model)+" "+protocol, func(t *testing.T) {
 				backend := "(pth, native backend)"
 				if model == exported {
-					skipShort(t)
-					backend = "(onnx, onnx-go backend)"
+					backend = "(onnx, lenetkit backend)"
 				}
 				r := run(t, "eval", model, "--data", data, "--protocol", protocol)
 				if r.code != 0 {
@@ -276,7 +275,7 @@ func TestTorchExports(t *testing.T) {
 	few := firstTestImages(t, n)
 
 	dir := t.TempDir()
-	opsets := []int{9, 11, 13, 14, 15, 17}
+	opsets := []int{7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}
 	var list []string
 	for _, o := range opsets {
 		list = append(list, strconv.Itoa(o))
@@ -286,15 +285,14 @@ func TestTorchExports(t *testing.T) {
 	for i, opset := range opsets {
 		model := filepath.Join(dir, fmt.Sprintf("torch-%d.onnx", opset))
 		t.Run(fmt.Sprint("opset ", opset), func(t *testing.T) {
-			// One eval takes some seconds on onnx-go; the protocols
-			// alternate over the opsets.
+			// The protocols alternate over the opsets.
 			protocol := []string{"seed", "full"}[i%2]
 			r := run(t, "eval", model, "--data", data, "--protocol", protocol)
 			if r.code != 0 {
 				t.Fatalf("eval exit %d:\n%s", r.code, r.stderr)
 			}
-			if !strings.Contains(r.stdout, "onnx-go backend") {
-				t.Errorf("eval did not use onnx-go:\n%s", r.stdout)
+			if !strings.Contains(r.stdout, "lenetkit backend") {
+				t.Errorf("eval did not use lenetkit's backend:\n%s", r.stdout)
 			}
 			wantEvalText(t, r.stdout, figs[protocol], protocol)
 
@@ -363,7 +361,8 @@ func TestEvalBadInput(t *testing.T) {
 		wants []string
 	}{
 		{"missing model", []string{filepath.Join(dir, "absent.onnx")}, []string{"absent.onnx"}},
-		{"another network", []string{testtool.Testdata("onnx/mlp.onnx")}, []string{"mlp.onnx", "LeNet"}},
+		{"a training graph", []string{testtool.Testdata("onnx/seed_train_op13.onnx")}, []string{"seed_train_op13.onnx", "training graph"}},
+		{"another network, gorgonia", []string{testtool.Testdata("onnx/mlp.onnx"), "--backend", "gorgonia"}, []string{"mlp.onnx", "LeNet"}},
 		{"another network, native", []string{testtool.Testdata("onnx/mlp.onnx"), "--backend", "native"}, []string{"mlp.onnx"}},
 		{"empty data directory", []string{trainedPTH, "--data", empty}, []string{empty}},
 		{"directory as model", []string{empty}, []string{empty}},

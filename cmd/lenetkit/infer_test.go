@@ -299,7 +299,7 @@ func TestInferBadInput(t *testing.T) {
 		perFile bool // the run goes on past the file, then a summary
 	}{
 		{"missing model", []string{filepath.Join(dir, "absent.onnx"), good}, []string{"absent.onnx"}, false},
-		{"another network", []string{testtool.Testdata("onnx/mlp.onnx"), good}, []string{"mlp.onnx", "LeNet"}, false},
+		{"a training graph", []string{testtool.Testdata("onnx/seed_train_op9.onnx"), good}, []string{"seed_train_op9.onnx", "training graph"}, false},
 		{"empty directory", []string{trainedPTH, empty}, []string{empty, "no images"}, false},
 		{"missing image", []string{trainedPTH, filepath.Join(dir, "absent.png")}, []string{"absent.png"}, false},
 		{"non-image by name", []string{trainedPTH, notes}, []string{notes}, true},

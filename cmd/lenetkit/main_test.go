@@ -214,8 +214,8 @@ func TestTrainRecipes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, b := range lenet.Blocks {
-				if got := sd.Lookup(b.BatchNorm + ".num_batches_tracked").I64[0]; got != c.tracked {
-					t.Errorf("%s.num_batches_tracked = %d, want %d", b.BatchNorm, got, c.tracked)
+				if got := sd.Lookup(b.BatchNorm.Param("num_batches_tracked")).I64[0]; got != c.tracked {
+					t.Errorf("%s.num_batches_tracked = %d, want %d", b.BatchNorm.Name, got, c.tracked)
 				}
 			}
 			if sum.Recipe != c.recipe || sum.Tracked != c.tracked {

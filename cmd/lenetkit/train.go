@@ -215,7 +215,7 @@ type epochSummary struct {
 }
 
 func printSummary(w io.Writer, format, out string, cfg train.Config, res *train.Result, total time.Duration) error {
-	tracked := res.StateDict.Lookup(lenet.Blocks[0].BatchNorm + ".num_batches_tracked").I64[0]
+	tracked := res.StateDict.Lookup(lenet.Blocks[0].BatchNorm.Param("num_batches_tracked")).I64[0]
 	if format == "json" {
 		s := summary{Out: out, Accuracy: res.Test.Accuracy, Loss: res.Test.Loss, Images: res.Test.Images,
 			Protocol: "seed", FullAccuracy: res.TestFull.Accuracy, FullLoss: res.TestFull.Loss,

@@ -35,6 +35,9 @@ func Open(path string) (*Plan, error) {
 	if err := check(m); err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
+	if err := checkInference(m); err != nil {
+		return nil, fmt.Errorf("onnx: %s: a training graph, not an inference one: %w", path, err)
+	}
 	external, err := resolveExternal(m, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
@@ -80,6 +83,60 @@ func check(m *onnx.ModelProto) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("operators not supported: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// checkInference refuses the marks of a training graph, at every opset:
+// BatchNormalization that outputs running statistics or says training_mode
+// 1, and Dropout whose training_mode is true or not a constant.
+func checkInference(m *onnx.ModelProto) error {
+	g := m.Graph
+	isTrue := map[string]bool{}  // constants whose value is a true scalar
+	isConst := map[string]bool{} // every constant
+	for _, t := range g.Initializer {
+		isConst[t.Name] = true
+		isTrue[t.Name] = len(t.Int32Data) == 1 && t.Int32Data[0] != 0 || len(t.RawData) == 1 && t.RawData[0] != 0
+	}
+	for _, n := range g.Node {
+		name := n.Name
+		if name == "" && len(n.Output) > 0 {
+			name = n.Output[0]
+		}
+		switch n.OpType {
+		case "Constant":
+			for _, a := range n.Attribute {
+				if a.Name == "value" && a.T != nil {
+					t := a.T
+					isTrue[n.Output[0]] = len(t.Int32Data) == 1 && t.Int32Data[0] != 0 || len(t.RawData) == 1 && t.RawData[0] != 0
+				}
+			}
+			isConst[n.Output[0]] = true
+		case "BatchNormalization":
+			outs := 0
+			for _, o := range n.Output {
+				if o != "" {
+					outs++
+				}
+			}
+			if outs > 1 {
+				return fmt.Errorf("BatchNormalization %q has %d outputs (it updates running statistics)", name, outs)
+			}
+			for _, a := range n.Attribute {
+				if a.Name == "training_mode" && a.I != nil && *a.I != 0 {
+					return fmt.Errorf("BatchNormalization %q has training_mode 1", name)
+				}
+			}
+		case "Dropout":
+			if len(n.Input) > 2 && n.Input[2] != "" {
+				if !isConst[n.Input[2]] {
+					return fmt.Errorf("Dropout %q takes training_mode from the graph's input", name)
+				}
+				if isTrue[n.Input[2]] {
+					return fmt.Errorf("Dropout %q has training_mode true", name)
+				}
+			}
+		}
 	}
 	return nil
 }
