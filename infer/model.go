@@ -7,6 +7,7 @@ import (
 	onnxgo "github.com/owulveryck/onnx-go"
 	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
 	"gorgonia.org/tensor"
+	_ "lenetkit/convert" // the .pth and .safetensors formats
 	"lenetkit/onnx/backend"
 
 	"lenetkit/internal/kernel"
@@ -56,13 +57,14 @@ type Geometry struct{ Channels, Height, Width int }
 // files and Native otherwise. The preprocessing is what the model declares;
 // a caller may change Preprocess.Mean and Std before the first Logits.
 func Open(path, backendName string) (*Model, error) {
-	format, err := modelfile.Format(path)
+	f, err := modelfile.Lookup(path)
 	if err != nil {
 		return nil, err
 	}
+	format, graph := f.Name, f.Graph
 	if backendName == "" {
 		backendName = Native
-		if format == "onnx" {
+		if graph {
 			backendName = Kernels
 		}
 	}
@@ -71,14 +73,14 @@ func Open(path, backendName string) (*Model, error) {
 	}
 	m := &Model{Path: path, Format: format, Backend: backendName, Input: Geometry{1, mnist.Side, mnist.Side}, Preprocess: SeedPreprocessing}
 	switch {
-	case backendName == Kernels && format == "onnx":
+	case backendName == Kernels && graph:
 		var p *backend.Plan
 		if p, err = openKernels(path); err == nil {
 			m.run, m.Probabilities = p, p.EndsInSoftmax
 			m.Input = Geometry{p.Channels, p.Height, p.Width}
 			m.Preprocess, err = declaredPreprocess(path, m.Input)
 		}
-	case backendName == Gorgonia && format == "onnx":
+	case backendName == Gorgonia && graph:
 		m.run, err = openOnnxGo(path)
 	case backendName == Kernels || backendName == Gorgonia:
 		return nil, fmt.Errorf("infer: %s: the %s backend runs .onnx files only", path, backendName)

@@ -1,12 +1,9 @@
 package modelfile
 
 import (
-	"fmt"
 	"os"
 
-	"lenetkit/convert"
 	"lenetkit/lenet"
-	"lenetkit/onnx"
 )
 
 // Info describes a model file: what `lenetkit inspect` shows.
@@ -41,7 +38,7 @@ type TensorInfo struct {
 // Inspect reads the model file at path and describes it. A file of another
 // network is described too, with SeedNetwork false.
 func Inspect(path string) (*Info, error) {
-	format, err := Format(path)
+	f, err := Lookup(path)
 	if err != nil {
 		return nil, err
 	}
@@ -53,16 +50,8 @@ func Inspect(path string) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &Info{Path: path, Format: format, Bytes: st.Size(), SHA256: sum}
-	var sd lenet.StateDict
-	switch format {
-	case PTH:
-		sd, err = convert.ReadPTHStateDict(path)
-	case Safetensors:
-		sd, info.Metadata, err = convert.ReadSafetensors(path)
-	case ONNX:
-		sd, err = inspectONNX(path, info)
-	}
+	info := &Info{Path: path, Format: f.Name, Bytes: st.Size(), SHA256: sum}
+	sd, err := f.Read(path, info)
 	if err != nil {
 		return nil, err
 	}
@@ -83,51 +72,6 @@ func Inspect(path string) (*Info, error) {
 	info.SeedNetwork, info.Parameters = true, lenet.NumParameters()
 	info.BatchesTracked = batchesTracked(sd)
 	return info, nil
-}
-
-// inspectONNX fills in the ONNX facts and returns the weights: the state
-// dict when the graph is the seed's network, else its initializers.
-func inspectONNX(path string, info *Info) (lenet.StateDict, error) {
-	m, err := onnx.Read(path)
-	if err != nil {
-		return nil, err
-	}
-	info.Producer = m.ProducerName
-	if m.ProducerVersion != "" {
-		info.Producer += " " + m.ProducerVersion
-	}
-	for _, o := range m.OpsetImport {
-		if o.Domain == "" || o.Domain == "ai.onnx" {
-			info.Opset = o.Version
-		}
-	}
-	if len(m.MetadataProps) > 0 {
-		info.Metadata = map[string]string{}
-		for _, p := range m.MetadataProps {
-			info.Metadata[p.Key] = p.Value
-		}
-	}
-	sd, err := onnx.ToStateDict(m)
-	if err == nil {
-		return sd, nil
-	}
-	info.NotSeedNetwork = err.Error()
-	sd = nil
-	for _, t := range m.Graph.Initializer {
-		shape := make([]int, len(t.Dims))
-		for i, d := range t.Dims {
-			shape[i] = int(d)
-		}
-		dtype := lenet.Float32
-		if onnx.TensorProto_DataType(t.DataType) == onnx.TensorProto_INT64 {
-			dtype = lenet.Int64
-		}
-		sd = append(sd, &lenet.Tensor{Name: t.Name, Shape: shape, DType: dtype})
-	}
-	if len(sd) == 0 {
-		return nil, fmt.Errorf("onnx: %s: no initializers", path)
-	}
-	return sd, nil
 }
 
 // batchesTracked is the BatchNorm layers' common num_batches_tracked.

@@ -1,7 +1,8 @@
-// Package modelfile reads and writes the network's weights in every format
-// lenetkit knows, chosen by file extension: PyTorch's .pth/.pt, .safetensors
-// and .onnx. It is the one place that maps extensions to the convert and
-// onnx packages, which each know one format family.
+// Package modelfile reads and writes a network's weights in every file
+// format lenetkit knows, chosen by file extension. Formats register
+// themselves, as image formats do with image.RegisterFormat: the convert
+// package registers PyTorch's .pth/.pt and .safetensors, the onnx package
+// .onnx. A program imports the packages of the formats it wants.
 package modelfile
 
 import (
@@ -11,50 +12,79 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
-	"lenetkit/convert"
 	"lenetkit/lenet"
-	"lenetkit/onnx"
 )
 
-// The formats, as Format names them.
+// The formats' names.
 const (
 	PTH         = "pth"
 	Safetensors = "safetensors"
 	ONNX        = "onnx"
 )
 
-// Format names a model file's format from its extension.
-func Format(path string) (string, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".pth", ".pt":
-		return PTH, nil
-	case ".safetensors":
-		return Safetensors, nil
-	case ".onnx":
-		return ONNX, nil
-	}
-	return "", fmt.Errorf("%s: unknown model format %q (want .pth, .pt, .safetensors or .onnx)", path, filepath.Ext(path))
+// A Format is one file format of a network's weights.
+type Format struct {
+	Name       string
+	Extensions []string // with the dot, lower case
+	// Graph says the file holds a computation graph that a backend can
+	// run, not only weights.
+	Graph bool
+	// Read returns the file's tensors, unchecked; when info is not nil it
+	// also fills in what the format records beside them (producer, opset,
+	// metadata) and, for a file that is not the seed's network but is
+	// well formed, sets info.NotSeedNetwork and returns what tensors it can.
+	Read func(path string, info *Info) (lenet.StateDict, error)
+	// Write writes sd, checked, to path, whole or not at all.
+	Write func(path string, sd lenet.StateDict, opt WriteOptions) error
 }
 
-// Read reads the network's weights from a file of any supported format
-// and checks them against the network as PyTorch's strict
-// load_state_dict would.
+// WriteOptions are what some formats record beside the weights.
+type WriteOptions struct {
+	Opset        int    // ONNX operator set; 0: the format's default
+	Producer     string // lenetkit's version, for ONNX's producer_version
+	SourceSHA256 string // of the file the weights came from, kept in metadata
+}
+
+var (
+	mu      sync.RWMutex
+	formats []Format
+)
+
+// RegisterFormat adds a format; the formats' packages call it from init.
+func RegisterFormat(f Format) {
+	mu.Lock()
+	defer mu.Unlock()
+	formats = append(formats, f)
+}
+
+// Lookup returns the format of a file from its extension.
+func Lookup(path string) (Format, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	mu.RLock()
+	defer mu.RUnlock()
+	var known []string
+	for _, f := range formats {
+		if slices.Contains(f.Extensions, ext) {
+			return f, nil
+		}
+		known = append(known, f.Extensions...)
+	}
+	return Format{}, fmt.Errorf("%s: unknown model format %q (want %s)", path, filepath.Ext(path), strings.Join(known, ", "))
+}
+
+// Read reads the network's weights from a file of any registered format
+// and checks them against the network as PyTorch's strict load_state_dict
+// would.
 func Read(path string) (lenet.StateDict, error) {
-	format, err := Format(path)
+	f, err := Lookup(path)
 	if err != nil {
 		return nil, err
 	}
-	var sd lenet.StateDict
-	switch format {
-	case PTH:
-		sd, err = convert.ReadPTHStateDict(path)
-	case Safetensors:
-		sd, _, err = convert.ReadSafetensors(path)
-	case ONNX:
-		sd, err = onnx.ReadStateDict(path)
-	}
+	sd, err := f.Read(path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -74,35 +104,14 @@ func canonicalOrder(sd lenet.StateDict) lenet.StateDict {
 	return out
 }
 
-// WriteOptions are what some formats record beside the weights.
-type WriteOptions struct {
-	Opset        int    // ONNX operator set; 0: onnx.DefaultOpset
-	Producer     string // lenetkit's version, for ONNX's producer_version
-	SourceSHA256 string // of the file the weights came from, kept in metadata
-}
-
 // Write writes sd to path in the format its extension names. The file
 // appears whole or not at all.
 func Write(path string, sd lenet.StateDict, opt WriteOptions) error {
-	format, err := Format(path)
+	f, err := Lookup(path)
 	if err != nil {
 		return err
 	}
-	switch format {
-	case PTH:
-		return convert.SavePTH(path, sd)
-	case Safetensors:
-		meta := map[string]string{"format": "pt"}
-		if opt.SourceSHA256 != "" {
-			meta["source_sha256"] = opt.SourceSHA256
-		}
-		return convert.SaveSafetensors(path, sd, meta)
-	}
-	m, err := onnx.FromStateDict(sd, onnx.ExportOptions{Opset: opt.Opset, ProducerVersion: opt.Producer, SourceSHA256: opt.SourceSHA256})
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return onnx.Write(path, m)
+	return f.Write(path, sd, opt)
 }
 
 // SHA256 is the hex SHA-256 of a file's bytes.

@@ -59,14 +59,15 @@ func runConvert(c *cli.Context) error {
 	if format != "text" && format != "json" {
 		return fmt.Errorf("--format %q: want text or json", format)
 	}
-	inFormat, err := modelfile.Format(in)
+	inF, err := modelfile.Lookup(in)
 	if err != nil {
 		return err
 	}
-	outFormat, err := modelfile.Format(out)
+	outF, err := modelfile.Lookup(out)
 	if err != nil {
 		return err
 	}
+	inFormat, outFormat := inF.Name, outF.Name
 	opset := c.Int("opset")
 	if outFormat == modelfile.ONNX && (opset < onnx.MinOpset || opset > onnx.MaxOpset) {
 		return fmt.Errorf("--opset %d: lenetkit writes opsets %d to %d", opset, onnx.MinOpset, onnx.MaxOpset)
