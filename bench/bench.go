@@ -7,8 +7,10 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -199,6 +201,38 @@ func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Du
 	}
 	err := runPeer(ctx, &r, "node", filepath.Join(refDir, "ort_bench.js"), model, strconv.Itoa(batch), fmt.Sprint(d.Seconds()))
 	return Peer{r.IPS, r.RSS}, err
+}
+
+// ORTEvaluation writes n images of x ([n][c][h][w] floats) to a temporary
+// file, then runs reference/ort_eval.js on them (onnxruntime-node, 2
+// threads): ONNX Runtime's whole evaluation of model, process start, model
+// load and every image. It returns that process's wall seconds.
+func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n, c, h, w int) (float64, error) {
+	script := filepath.Join(refDir, "ort_eval.js")
+	if _, err := os.Stat(script); err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "lenetkit-ort")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
+	buf := make([]byte, 4*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+	}
+	if err := os.WriteFile(in, buf, 0o644); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, "node", script, model, in, strconv.Itoa(n), strconv.Itoa(c), strconv.Itoa(h), strconv.Itoa(w), out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("bench: node ort_eval.js: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return time.Since(start).Seconds(), nil
 }
 
 // runPeer runs a peer script and decodes its JSON line. Peers report their

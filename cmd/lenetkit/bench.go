@@ -76,10 +76,19 @@ type benchReport struct {
 	ORTImagesPerSBatch1     float64       `json:"onnxruntime_images_per_s_batch1,omitempty"`
 	ORTImagesPerSBatch128   float64       `json:"onnxruntime_images_per_s_batch128,omitempty"`
 	ORTPeakRSSBytes         int64         `json:"onnxruntime_peak_rss_bytes,omitempty"`
-	RatioTrainVsPyTorch     float64       `json:"ratio_train_ms_vs_pytorch,omitempty"`
-	RatioInferBatch1VsORT   float64       `json:"ratio_infer_batch1_vs_onnxruntime,omitempty"`
-	RatioInferBatch128VsORT float64       `json:"ratio_infer_batch128_vs_onnxruntime,omitempty"`
-	NotMeasured             []string      `json:"not_measured,omitempty"`
+	// The default path for .onnx files (lenetkit's backend) against ONNX
+	// Runtime, images/s, and a whole evaluation of the 10,000 test images.
+	DefaultONNXBatch1       float64  `json:"default_onnx_images_per_s_batch1"`
+	DefaultONNXBatch128     float64  `json:"default_onnx_images_per_s_batch128"`
+	RatioDefaultBatch1      float64  `json:"ratio_default_onnx_batch1_vs_onnxruntime,omitempty"`
+	RatioDefaultBatch128    float64  `json:"ratio_default_onnx_batch128_vs_onnxruntime,omitempty"`
+	EvalSeconds             float64  `json:"eval_seconds,omitempty"`
+	ORTEvalSeconds          float64  `json:"onnxruntime_eval_seconds,omitempty"`
+	RatioEvalVsORT          float64  `json:"ratio_eval_seconds_vs_onnxruntime,omitempty"`
+	RatioTrainVsPyTorch     float64  `json:"ratio_train_ms_vs_pytorch,omitempty"`
+	RatioInferBatch1VsORT   float64  `json:"ratio_infer_batch1_vs_onnxruntime,omitempty"`
+	RatioInferBatch128VsORT float64  `json:"ratio_infer_batch128_vs_onnxruntime,omitempty"`
+	NotMeasured             []string `json:"not_measured,omitempty"`
 }
 
 func runBench(c *cli.Context) error {
@@ -123,6 +132,11 @@ func runBench(c *cli.Context) error {
 				return err
 			}
 			r.Inference = append(r.Inference, inferFigure{backend, batch, ips, ips * bench.ForwardFLOPPerImage / 1e9})
+			if backend == infer.Kernels && batch == 1 {
+				r.DefaultONNXBatch1 = ips
+			} else if backend == infer.Kernels {
+				r.DefaultONNXBatch128 = ips
+			}
 			if batch == 1 {
 				r.InferImagesPerSBatch1 = max(r.InferImagesPerSBatch1, ips)
 			} else {
@@ -138,9 +152,14 @@ func runBench(c *cli.Context) error {
 		r.ORTPeakRSSBytes = max(r.ORTPeakRSSBytes, p.PeakRSS)
 		if batch == 1 {
 			r.ORTImagesPerSBatch1, r.RatioInferBatch1VsORT = p.Value, r.InferImagesPerSBatch1/p.Value
+			r.RatioDefaultBatch1 = r.DefaultONNXBatch1 / p.Value
 		} else {
 			r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT = p.Value, r.InferImagesPerSBatch128/p.Value
+			r.RatioDefaultBatch128 = r.DefaultONNXBatch128 / p.Value
 		}
+	}
+	if err := benchEvaluation(c, &r, model); err != nil {
+		r.NotMeasured = append(r.NotMeasured, "whole evaluation: "+oneLine(err.Error()))
 	}
 	r.PeakRSSBytes = bench.PeakRSS()
 
@@ -178,6 +197,12 @@ func runBench(c *cli.Context) error {
 		if o.ips > 0 {
 			fmt.Fprintf(tw, "  ONNX Runtime, batch %d\t%.0f images/s\t%.1f GFLOP/s\tlenetkit best/ONNX Runtime %.2f\n", o.batch, o.ips, o.ips*bench.ForwardFLOPPerImage/1e9, o.ratio)
 		}
+	}
+	if r.DefaultONNXBatch1 > 0 && r.RatioDefaultBatch1 > 0 {
+		fmt.Fprintf(tw, "  default .onnx path (lenetkit backend)/ONNX Runtime\tbatch 1: %.2f\tbatch 128: %.2f\t\n", r.RatioDefaultBatch1, r.RatioDefaultBatch128)
+	}
+	if r.EvalSeconds > 0 {
+		fmt.Fprintf(tw, "evaluation of the 10,000 test images\tlenetkit %.2f s\tONNX Runtime %.2f s\tlenetkit/ONNX Runtime time %.2f\n", r.EvalSeconds, r.ORTEvalSeconds, r.RatioEvalVsORT)
 	}
 	fmt.Fprintf(tw, "peak RSS\tlenetkit %.0f MB\tPyTorch %.0f MB\tONNX Runtime %.0f MB\n",
 		float64(r.PeakRSSBytes)/1e6, float64(r.PyTorchPeakRSSBytes)/1e6, float64(r.ORTPeakRSSBytes)/1e6)
@@ -249,5 +274,43 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 	}
 	r.TrainGFLOPS = 128 * bench.TrainFLOPPerImage / (r.TrainMSPerStep / 1000) / 1e9
 	r.TrainSecondsPerEpoch = r.TrainMSPerStep * 429 / 1000
+	return nil
+}
+
+// benchEvaluation times what `lenetkit eval MODEL` does, open the model,
+// load the test set and classify all of it, beside ONNX Runtime's whole
+// process over the same images.
+func benchEvaluation(c *cli.Context, r *benchReport, model string) error {
+	fmt.Fprintf(os.Stderr, "evaluation of the test set: lenetkit, then ONNX Runtime ...\n")
+	start := time.Now()
+	m, err := infer.Open(model, "")
+	if err != nil {
+		return err
+	}
+	src, err := mnist.Locate(c.Context, c.String("data"))
+	if err != nil {
+		return err
+	}
+	test, err := mnist.Load(src.Dir, "test", mnist.Options{})
+	if err != nil {
+		return err
+	}
+	all := make([]int, test.N)
+	for i := range all {
+		all[i] = i
+	}
+	if _, err := mnist.Evaluate(m, test, all, 128, false); err != nil {
+		return err
+	}
+	r.EvalSeconds = time.Since(start).Seconds()
+	x := make([]float32, test.N*mnist.PixelCount)
+	if err := test.Fill(all, x, nil); err != nil {
+		return err
+	}
+	ort, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, 1, mnist.Side, mnist.Side)
+	if err != nil {
+		return err
+	}
+	r.ORTEvalSeconds, r.RatioEvalVsORT = ort, r.EvalSeconds/ort
 	return nil
 }
