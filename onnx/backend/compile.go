@@ -75,6 +75,25 @@ func (c *compiler) constIn(o op, i int) (*constant, error) {
 	return v.c, nil
 }
 
+// two returns the first two inputs of o.
+func (c *compiler) two(o op) (*val, *val, error) {
+	a, err := c.in(o, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := c.in(o, 1)
+	return a, b, err
+}
+
+// operand returns how a step reads v: its values when it is a constant,
+// else its buffer, channels-first.
+func (c *compiler) operand(v *val) ([]float32, int) {
+	if v.c != nil {
+		return v.c.floats(), 0
+	}
+	return nil, c.chw(v).buf
+}
+
 // chw returns v laid out channels-first, converting a channels-last value
 // once.
 func (c *compiler) chw(v *val) *val {
@@ -860,11 +879,7 @@ func (c *compiler) isOutput(name string) bool {
 }
 
 func compileGemm(c *compiler, o op) error {
-	a, err := c.in(o, 0)
-	if err != nil {
-		return err
-	}
-	b, err := c.in(o, 1)
+	a, b, err := c.two(o)
 	if err != nil {
 		return err
 	}
@@ -894,16 +909,8 @@ func compileGemm(c *compiler, o op) error {
 		return fmt.Errorf("Gemm with a transposed or multi-row run-time A is not supported")
 	}
 	s := gemmStep{m: m, n: n, k: k, transA: ta != 0, transB: tb != 0, alpha: alpha, beta: beta}
-	if a.c != nil {
-		s.a = a.c.floats()
-	} else {
-		s.in = c.chw(a).buf
-	}
-	if b.c != nil {
-		s.bm = b.c.floats()
-	} else {
-		s.inB = c.chw(b).buf
-	}
+	s.a, s.in = c.operand(a)
+	s.bm, s.inB = c.operand(b)
 	if cv != nil {
 		if cv.c == nil {
 			return fmt.Errorf("Gemm's C must be a constant")
@@ -920,11 +927,7 @@ func compileGemm(c *compiler, o op) error {
 }
 
 func compileMatMul(c *compiler, o op) error {
-	a, err := c.in(o, 0)
-	if err != nil {
-		return err
-	}
-	b, err := c.in(o, 1)
+	a, b, err := c.two(o)
 	if err != nil {
 		return err
 	}
@@ -932,16 +935,8 @@ func compileMatMul(c *compiler, o op) error {
 		return fmt.Errorf("MatMul of %v and %v: only matrices are supported", a.shape, b.shape)
 	}
 	s := gemmStep{m: a.shape[0], n: b.shape[1], k: a.shape[1], alpha: 1}
-	if a.c != nil {
-		s.a = a.c.floats()
-	} else {
-		s.in = c.chw(a).buf
-	}
-	if b.c != nil {
-		s.bm = b.c.floats()
-	} else {
-		s.inB = c.chw(b).buf
-	}
+	s.a, s.in = c.operand(a)
+	s.bm, s.inB = c.operand(b)
 	y := c.runtime([]int{s.m, s.n})
 	s.out = y.buf
 	c.steps = append(c.steps, s)
@@ -950,11 +945,7 @@ func compileMatMul(c *compiler, o op) error {
 
 func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 	return func(c *compiler, o op) error {
-		a, err := c.in(o, 0)
-		if err != nil {
-			return err
-		}
-		b, err := c.in(o, 1)
+		a, b, err := c.two(o)
 		if err != nil {
 			return err
 		}
@@ -972,16 +963,8 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 			return fmt.Errorf("%s of %v and %v mixes images of a batch", o.typ, a.shape, b.shape)
 		}
 		s := binaryStep{op: bop, aShape: a.shape, bShape: b.shape, yShape: shape}
-		if a.c != nil {
-			s.a = a.c.floats()
-		} else {
-			s.ia = c.chw(a).buf
-		}
-		if b.c != nil {
-			s.b = b.c.floats()
-		} else {
-			s.ib = c.chw(b).buf
-		}
+		s.a, s.ia = c.operand(a)
+		s.b, s.ib = c.operand(b)
 		y := c.runtime(shape)
 		s.out = y.buf
 		c.steps = append(c.steps, s)
