@@ -1,4 +1,4 @@
-module lenetkit
+module github.com/lenetkit/lenetkit
 
 go 1.26.8
 

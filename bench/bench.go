@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
-	"lenetkit/lenet"
-	"lenetkit/mnist"
-	"lenetkit/train"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/train"
 )
 
 // Work per image, counted as multiply-adds x 2 over the convolutions and

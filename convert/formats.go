@@ -1,8 +1,8 @@
 package convert
 
 import (
-	"lenetkit/lenet"
-	"lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // PyTorch's .pth/.pt and safetensors register with modelfile, as image

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // randomLeNet is a LeNet state dict with PyTorch's names and shapes and

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // plausibleLeNet has weights of the size PyTorch initialises and positive

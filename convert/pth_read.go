@@ -15,7 +15,7 @@ import (
 
 	"github.com/nlpodyssey/gopickle/types"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // ReadPTH reads every tensor of a file written by torch.save, in the order

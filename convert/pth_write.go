@@ -12,8 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"lenetkit/internal/atomicfile"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // pthVersion is the "version" record torch.save writes for a pickled object

@@ -9,8 +9,8 @@ import (
 	"os"
 	"sort"
 
-	"lenetkit/internal/atomicfile"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // safetensors: an 8-byte little-endian header length, a JSON header mapping

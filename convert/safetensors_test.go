@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 func TestSafetensorsRoundTrip(t *testing.T) {

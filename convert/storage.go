@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // storageType is one of torch's typed storage classes (torch.FloatStorage

@@ -7,8 +7,8 @@ import (
 	"os/exec"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // ortImagesPerSec measures ONNX Runtime (reference/ort_bench.js, two

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"math"
 
-	"lenetkit/internal/kernel"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // Prediction is the model's answer for one image.

@@ -17,7 +17,7 @@ import (
 
 	_ "golang.org/x/image/bmp"
 
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // Geometry of an MNIST digit, measured on the real data set: every image is

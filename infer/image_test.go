@@ -22,8 +22,8 @@ import (
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/draw"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // realTest returns the real MNIST test set, or skips (fails under CI=true)

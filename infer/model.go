@@ -7,14 +7,14 @@ import (
 	onnxgo "github.com/owulveryck/onnx-go"
 	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
 	"gorgonia.org/tensor"
-	_ "lenetkit/convert" // the .pth and .safetensors formats
-	"lenetkit/onnx/backend"
 
-	"lenetkit/internal/kernel"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
-	"lenetkit/modelfile"
-	"lenetkit/onnx"
+	_ "github.com/lenetkit/lenetkit/convert" // the .pth and .safetensors formats
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/onnx/backend"
 )
 
 // Backends that run a model.

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/fixture"
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
-	"lenetkit/modelfile"
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/internal/fixture"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // testImages returns the first n MNIST test images and labels.

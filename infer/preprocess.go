@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"lenetkit/mnist"
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // Preprocessing is what turns an MNIST digit, 28x28 grey values in [0, 1]

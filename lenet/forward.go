@@ -3,7 +3,7 @@ package lenet
 import (
 	"fmt"
 
-	"lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/kernel"
 )
 
 // Model runs the network in inference mode (BatchNorm with running

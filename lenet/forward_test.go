@@ -4,10 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"lenetkit/internal/fixture"
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/internal/fixture"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // TestForwardMatchesPyTorch runs a PyTorch-trained state dict on the first

@@ -3,7 +3,7 @@ package mnist
 import (
 	"fmt"
 
-	"lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/kernel"
 )
 
 // Classes is the number of digits.

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // The tests in this file read the real MNIST, the copy in Go module

@@ -3,7 +3,7 @@ package modelfile
 import (
 	"os"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // Info describes a model file: what `lenetkit inspect` shows.

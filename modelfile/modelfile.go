@@ -16,7 +16,7 @@ import (
 	"strings"
 	"sync"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // The formats' names.

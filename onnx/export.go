@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // Opsets lenetkit writes, and the one it writes unless told otherwise.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // irVersions is the IR version each opset was released with, from ONNX's

@@ -3,8 +3,8 @@ package onnx
 import (
 	"fmt"
 
-	"lenetkit/lenet"
-	"lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // .onnx registers with modelfile, as image formats register with the image

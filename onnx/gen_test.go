@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // TestGeneratedCode regenerates onnx.pb.go from onnx.proto as go generate

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // ToStateDict extracts the state dict of the seed's LeNet from m: from

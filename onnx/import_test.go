@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // equalStateDicts fails unless a and b hold the same names, shapes and

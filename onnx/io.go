@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 
-	"lenetkit/internal/atomicfile"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // Marshal encodes m in ONNX's binary format, the content of a .onnx file.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 func TestWrite(t *testing.T) {

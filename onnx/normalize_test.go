@@ -10,9 +10,9 @@ import (
 	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
 	"gorgonia.org/tensor"
 
-	"lenetkit/convert"
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // onnxGoLogits runs model (ONNX bytes) with onnx-go's Gorgonia backend on

@@ -12,10 +12,10 @@ import (
 	"sync"
 	"testing"
 
-	"lenetkit/convert"
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // This file runs the real peers lenetkit's ONNX files are checked against:

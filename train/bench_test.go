@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // BenchmarkStep times one training step of the seed's recipe (batch 128:

@@ -3,8 +3,8 @@ package train
 import (
 	"testing"
 
-	"lenetkit/internal/fixture"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/fixture"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 type fixtureT struct{ fixture.Tensors }

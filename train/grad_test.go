@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // TestGradientsMatchFiniteDifferences checks the graph's gradients, every

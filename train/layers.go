@@ -5,8 +5,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 
-	"lenetkit/internal/kernel"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // The forward ops of the network and, beside each, the ops of its

@@ -7,8 +7,8 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"lenetkit/internal/kernel"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // Net is the seed's LeNet as a Gorgonia expression graph with its symbolic

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // TestOneCycleMatchesPyTorch compares every step of short schedules with

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // TestOneStepMatchesPyTorch replays two training steps that real PyTorch

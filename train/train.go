@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"time"
 
-	"lenetkit/lenet"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // Config is the recipe. DefaultConfig is the seed's.

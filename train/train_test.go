@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // loadMNIST returns the real training and test sets, or skips (fails under

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // TestBench runs a short `lenetkit bench` and checks the JSON carries

@@ -7,9 +7,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"lenetkit/lenet"
-	"lenetkit/modelfile"
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 func convertCommand() *cli.Command {

@@ -14,10 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"lenetkit/convert"
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // trainedPTH is the PyTorch-trained state dict (reference/make_fixtures.py)

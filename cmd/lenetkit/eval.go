@@ -7,11 +7,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"lenetkit/infer"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
-	"lenetkit/modelfile"
-	"lenetkit/train"
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/train"
 )
 
 func evalCommand() *cli.Command {

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/convert"
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // torchFigures are PyTorch's test figures for testdata/lenet_trained.pth,

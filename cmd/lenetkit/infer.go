@@ -13,8 +13,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"lenetkit/infer"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 func inferCommand() *cli.Command {

@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/image/draw"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 var mnistTest struct {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"lenetkit/modelfile"
-	"lenetkit/train"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/train"
 )
 
 func inspectCommand() *cli.Command {

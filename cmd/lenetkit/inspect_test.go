@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 type inspectJSON struct {

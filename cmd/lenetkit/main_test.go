@@ -15,10 +15,10 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/convert"
-	"lenetkit/internal/testtool"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 var lenetkitBin string

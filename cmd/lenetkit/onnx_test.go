@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // zooModel is one graph of testdata/onnx/expected.json: an ONNX file made

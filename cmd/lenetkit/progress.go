@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"lenetkit/train"
+	"github.com/lenetkit/lenetkit/train"
 )
 
 // progress shows training as it goes: a bar per epoch on a terminal, a

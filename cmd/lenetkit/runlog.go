@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"lenetkit/internal/atomicfile"
-	"lenetkit/train"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/train"
 )
 
 // runLog keeps, in --log-dir, the run's configuration and what the seed's

@@ -12,10 +12,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"lenetkit/convert"
-	"lenetkit/lenet"
-	"lenetkit/mnist"
-	"lenetkit/train"
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/train"
 )
 
 func trainCommand() *cli.Command {

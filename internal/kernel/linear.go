@@ -1,6 +1,6 @@
 package kernel
 
-import "lenetkit/internal/gemm"
+import "github.com/lenetkit/lenetkit/internal/gemm"
 
 // Linear is y = x W^T + b on a batch of rows, with PyTorch's [Out][In] W.
 type Linear struct {

@@ -1,6 +1,6 @@
 package nchw
 
-import "lenetkit/internal/gemm"
+import "github.com/lenetkit/lenetkit/internal/gemm"
 
 // Conv2D is a 2-D convolution of one image, group 1, dilation 1.
 //

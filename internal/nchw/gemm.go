@@ -3,7 +3,7 @@ package nchw
 import (
 	"fmt"
 
-	"lenetkit/internal/gemm"
+	"github.com/lenetkit/lenetkit/internal/gemm"
 )
 
 // Gemm is ONNX Gemm on one matrix: Y = alpha*op(A)*op(B) + beta*C, where

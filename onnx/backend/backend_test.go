@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"lenetkit/internal/testtool"
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // A graph of the tests: input "x" [batch, 1, side, side], nodes writing

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"slices"
 
-	"lenetkit/internal/kernel"
-	"lenetkit/internal/nchw"
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // compiler turns the decoded graph into steps, node by node in the

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // The operator sets this backend reads: ONNX 1.2 (opset 7) to 1.16 (21).

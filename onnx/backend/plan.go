@@ -6,8 +6,8 @@ import (
 
 	onnxgo "github.com/owulveryck/onnx-go"
 
-	"lenetkit/internal/kernel"
-	"lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // Plan is a compiled graph: steps over preallocated buffers, run for one

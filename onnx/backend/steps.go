@@ -1,9 +1,9 @@
 package backend
 
 import (
-	"lenetkit/internal/gemm"
-	"lenetkit/internal/kernel"
-	"lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/internal/gemm"
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/nchw"
 )
 
 // A step is one operator of a compiled plan, run on one image: it reads
