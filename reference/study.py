@@ -37,10 +37,11 @@ SEED_FIGURES = {"test": {"accuracy": 99.16, "loss": 0.0253},
                 "wandb_summary": {"val_acc": 97.095, "val_loss": 0.09437, "train_loss": 0.02285}}
 
 
-def run_torch(cell, seed, path):
+def run_torch(cell, seed, path, threads=2):
     c = CELLS[cell]
     cmd = [sys.executable, os.path.join(ROOT, "reference", "train_reference.py"), "--epochs", "10",
-           "--seed", str(seed), "--recipe", c["recipe"], "--dropout-mode", c["dropout_mode"], "--json", path]
+           "--seed", str(seed), "--recipe", c["recipe"], "--dropout-mode", c["dropout_mode"], "--json", path,
+           "--threads", str(threads)]
     if "freeze" in c:
         cmd += ["--freeze-bn-after", str(c["freeze"])]
     subprocess.run(cmd, check=True)
@@ -67,7 +68,7 @@ def run_lenetkit(cell, seed, path, binary):
     os.replace(tmp, path)
 
 
-def run(side, cells, seeds, binary=None):
+def run(side, cells, seeds, binary=None, threads=2):
     os.makedirs(os.path.join(STUDY, side), exist_ok=True)
     for cell in cells:
         for seed in seeds:
@@ -77,7 +78,7 @@ def run(side, cells, seeds, binary=None):
                 continue
             print(f"{side} {cell} seed {seed} ...", flush=True)
             if side == "torch":
-                run_torch(cell, seed, path)
+                run_torch(cell, seed, path, threads)
             else:
                 run_lenetkit(cell, seed, path, binary)
 
@@ -165,6 +166,7 @@ def main():
     r.add_argument("--seeds", default=None)
     r.add_argument("--cells", default=",".join(CELLS))
     r.add_argument("--bin", default=os.path.join(ROOT, "lenetkit"), help="the lenetkit binary (go build ./cmd/lenetkit)")
+    r.add_argument("--threads", type=int, default=2, help="PyTorch's threads")
     s = sub.add_parser("sweep", help="lenetkit, seed 0: the published recipe at other switch points")
     s.add_argument("--points", default="0,20,200")
     s.add_argument("--seeds", default="0")
@@ -187,7 +189,7 @@ def main():
         run("lenetkit", names, [int(x) for x in args.seeds.split(",")], args.bin)
         return
     seeds = args.seeds or ("0,1,2" if args.side == "torch" else "0,1,2,3,4")
-    run(args.side, args.cells.split(","), [int(x) for x in seeds.split(",")], args.bin)
+    run(args.side, args.cells.split(","), [int(x) for x in seeds.split(",")], args.bin, args.threads)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ Examples:
    lenetkit train                          # the seed's recipe, 10 epochs
    lenetkit train --epochs 1 --limit 4096  # a quick run
    lenetkit train --data ./mnist --out model.pth --log-dir runs/1`,
-		Commands:        []*cli.Command{trainCommand(), convertCommand(), inferCommand(), evalCommand(), inspectCommand(), benchCommand()},
+		Commands:        []*cli.Command{trainCommand(), convertCommand(), inferCommand(), evalCommand(), inspectCommand(), benchCommand(), summaryCommand()},
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main reports errors itself
 	}
