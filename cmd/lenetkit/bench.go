@@ -95,11 +95,11 @@ type benchReport struct {
 func runBench(c *cli.Context) error {
 	format := c.String("format")
 	if format != "text" && format != "json" {
-		return fmt.Errorf("--format %q: want text or json", format)
+		return usageError("--format %q: want text or json", format)
 	}
 	steps, dur := c.Int("steps"), time.Duration(c.Float64("seconds")*float64(time.Second))
 	if steps < 1 || dur <= 0 {
-		return fmt.Errorf("--steps and --seconds must be positive")
+		return usageError("--steps and --seconds must be positive")
 	}
 	model := c.String("model")
 	if model == "" {

@@ -52,12 +52,12 @@ type convertResult struct {
 
 func runConvert(c *cli.Context) error {
 	if c.NArg() != 2 {
-		return fmt.Errorf("convert takes IN and OUT, got %d arguments (see lenetkit convert --help)", c.NArg())
+		return usageError("convert takes IN and OUT, got %d arguments (see lenetkit convert --help)", c.NArg())
 	}
 	in, out := c.Args().Get(0), c.Args().Get(1)
 	format := c.String("format")
 	if format != "text" && format != "json" {
-		return fmt.Errorf("--format %q: want text or json", format)
+		return usageError("--format %q: want text or json", format)
 	}
 	inF, err := modelfile.Lookup(in)
 	if err != nil {

@@ -201,7 +201,7 @@ var (
 func TestConvertToONNX(t *testing.T) {
 	t.Parallel()
 	py := requirePy(t, "onnx")
-	ver := strings.Fields(run(t, "--version").stdout)
+	ver := strings.Fields(strings.SplitN(run(t, "--version").stdout, "\n", 2)[0])
 	if len(ver) == 0 {
 		t.Fatal("lenetkit --version printed nothing")
 	}

@@ -66,14 +66,14 @@ type evalResult struct {
 
 func runEval(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return fmt.Errorf("eval takes one MODEL file, got %d arguments (see lenetkit eval --help)", c.NArg())
+		return usageError("eval takes one MODEL file, got %d arguments (see lenetkit eval --help)", c.NArg())
 	}
 	protocol, format := c.String("protocol"), c.String("format")
 	if protocol != "full" && protocol != "seed" {
-		return fmt.Errorf("--protocol %q: want full or seed", protocol)
+		return usageError("--protocol %q: want full or seed", protocol)
 	}
 	if format != "text" && format != "json" {
-		return fmt.Errorf("--format %q: want text or json", format)
+		return usageError("--format %q: want text or json", format)
 	}
 	m, err := openModel(c)
 	if err != nil {

@@ -42,7 +42,7 @@ Examples:
    lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl`,
 		Flags: []cli.Flag{
 			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag,
-			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or jsonl"},
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per image, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
 		},
 		Action: runInfer,
@@ -51,14 +51,17 @@ Examples:
 
 func runInfer(c *cli.Context) error {
 	if c.NArg() < 2 {
-		return fmt.Errorf("infer needs a MODEL and at least one PATH (see lenetkit infer --help)")
+		return usageError("infer needs a MODEL and at least one PATH (see lenetkit infer --help)")
 	}
 	format, topK := c.String("format"), c.Int("top-k")
-	if format != "table" && format != "csv" && format != "jsonl" {
-		return fmt.Errorf("--format %q: want table, csv or jsonl", format)
+	if format == "table" { // its name before --format meant the same everywhere
+		format = "text"
+	}
+	if format != "text" && format != "json" && format != "csv" && format != "jsonl" {
+		return usageError("--format %q: want text, json, csv or jsonl", format)
 	}
 	if topK < 1 || topK > 10 {
-		return fmt.Errorf("--top-k %d: want 1 to 10", topK)
+		return usageError("--top-k %d: want 1 to 10", topK)
 	}
 	m, err := openModel(c)
 	if err != nil {
@@ -105,12 +108,13 @@ type predictionWriter struct {
 	csv    *csv.Writer
 	json   *json.Encoder
 	rows   int
+	all    []map[string]any // --format json: the records, written at the end as one array
 }
 
 func newPredictionWriter(w io.Writer, format string, topK int) *predictionWriter {
 	p := &predictionWriter{format: format, topK: topK}
 	switch format {
-	case "table":
+	case "text":
 		p.tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	case "csv":
 		p.csv = csv.NewWriter(w)
@@ -147,7 +151,7 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 	}
 	defer func() { p.rows++ }()
 	switch p.format {
-	case "table":
+	case "text":
 		if p.rows == 0 {
 			head := "PATH\tPREDICTION\tCONFIDENCE\tLABEL"
 			if p.topK > 1 {
@@ -182,13 +186,23 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 	if p.topK > 1 {
 		rec["top"] = p.top(pr)
 	}
+	if p.format == "json" {
+		p.all = append(p.all, rec)
+		return nil
+	}
 	return p.json.Encode(rec)
 }
 
 func (p *predictionWriter) flush() error {
 	switch p.format {
-	case "table":
+	case "text":
 		return p.tw.Flush()
+	case "json":
+		if p.all == nil {
+			p.all = []map[string]any{}
+		}
+		p.json.SetIndent("", "  ")
+		return p.json.Encode(p.all)
 	case "csv":
 		p.csv.Flush()
 		return p.csv.Error()

@@ -40,11 +40,11 @@ type inspectResult struct {
 
 func runInspect(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return fmt.Errorf("inspect takes one MODEL file, got %d arguments (see lenetkit inspect --help)", c.NArg())
+		return usageError("inspect takes one MODEL file, got %d arguments (see lenetkit inspect --help)", c.NArg())
 	}
 	format := c.String("format")
 	if format != "text" && format != "json" {
-		return fmt.Errorf("--format %q: want text or json", format)
+		return usageError("--format %q: want text or json", format)
 	}
 	info, err := modelfile.Inspect(c.Args().First())
 	if err != nil {

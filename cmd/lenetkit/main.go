@@ -6,7 +6,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -15,7 +17,43 @@ import (
 // version is what the binary reports; set at link time for releases.
 var version = "0.1.0-dev"
 
+// Exit codes: 1 for a run that failed, 2 for a command line that is wrong,
+// 130 for a run stopped by Ctrl-C.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError is an error in how lenetkit was called: exit code 2, as go,
+// gh and kubectl use it.
+func usageError(format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf(format, args...), exitUsage)
+}
+
 func main() {
+	os.Exit(runApp(os.Args, os.Stdout, os.Stderr))
+}
+
+// runApp is main without the exit, for the help and completion text.
+func runApp(args []string, stdout, stderr io.Writer) int {
+	app := newApp()
+	app.Writer, app.ErrWriter = stdout, stderr
+	err := app.Run(flagsFirst(app.Commands, args))
+	if err == nil {
+		return 0
+	}
+	code := exitFailure
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		code = ec.ExitCode()
+	}
+	if msg := strings.TrimSpace(err.Error()); msg != "" {
+		fmt.Fprintln(stderr, "lenetkit: "+oneLine(msg))
+	}
+	return code
+}
+
+func newApp() *cli.App {
 	app := &cli.App{
 		Name:    "lenetkit",
 		Usage:   "train, convert and check the seed's LeNet for MNIST, natively in Go",
@@ -28,26 +66,63 @@ Examples:
    lenetkit train                          # the seed's recipe, 10 epochs
    lenetkit train --epochs 1 --limit 4096  # a quick run
    lenetkit train --data ./mnist --out model.pth --log-dir runs/1`,
-		Commands:        []*cli.Command{trainCommand(), convertCommand(), inferCommand(), evalCommand(), inspectCommand(), benchCommand(), summaryCommand()},
-		HideHelpCommand: true,
-		ExitErrHandler:  func(*cli.Context, error) {}, // main reports errors itself
+		Commands: []*cli.Command{trainCommand(), convertCommand(), inferCommand(), evalCommand(), inspectCommand(),
+			summaryCommand(), benchCommand(), completionCommand()},
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // run reports errors itself
+		CommandNotFound: func(c *cli.Context, name string) {
+			// Reported by run through the error below; urfave/cli calls
+			// this instead of failing.
+			unknownCommand = name
+		},
 	}
-	// A mistyped flag gets the one-line error, not the whole help text.
-	onUsage := func(_ *cli.Context, err error, _ bool) error { return err }
+	cli.VersionPrinter = printVersion
+	// A mistyped flag gets the one-line error and exit code 2, not the
+	// whole help text.
+	onUsage := func(_ *cli.Context, err error, _ bool) error { return cli.Exit(err.Error(), exitUsage) }
 	app.OnUsageError = onUsage
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsage
 	}
-	if err := app.Run(flagsFirst(app.Commands, os.Args)); err != nil {
-		code := 1
-		var ec cli.ExitCoder
-		if errors.As(err, &ec) {
-			code = ec.ExitCode()
+	app.After = func(c *cli.Context) error {
+		if unknownCommand != "" {
+			var names []string
+			for _, cmd := range c.App.VisibleCommands() {
+				names = append(names, cmd.Name)
+			}
+			name := unknownCommand
+			unknownCommand = ""
+			return usageError("unknown command %q; the commands are %s (lenetkit help)", name, strings.Join(names, ", "))
 		}
-		if msg := strings.TrimSpace(err.Error()); msg != "" {
-			fmt.Fprintln(os.Stderr, "lenetkit: "+oneLine(msg))
+		return nil
+	}
+	return app
+}
+
+// unknownCommand is set by the app's CommandNotFound for its After.
+var unknownCommand string
+
+// printVersion prints the version with the build's VCS revision, as go
+// version -m shows it.
+func printVersion(c *cli.Context) {
+	fmt.Fprintf(c.App.Writer, "lenetkit version %s\n", c.App.Version)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		fmt.Fprintf(c.App.Writer, "built with %s", bi.GoVersion)
+		settings := map[string]string{}
+		for _, s := range bi.Settings {
+			settings[s.Key] = s.Value
 		}
-		os.Exit(code)
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			fmt.Fprintf(c.App.Writer, " from module version %s", v)
+		}
+		if rev := settings["vcs.revision"]; rev != "" {
+			dirty := ""
+			if settings["vcs.modified"] == "true" {
+				dirty = ", modified"
+			}
+			fmt.Fprintf(c.App.Writer, " (commit %.12s, %s%s)", rev, settings["vcs.time"], dirty)
+		}
+		fmt.Fprintln(c.App.Writer)
 	}
 }
 

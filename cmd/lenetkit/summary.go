@@ -50,11 +50,11 @@ type summaryResult struct {
 
 func runSummary(c *cli.Context) error {
 	if c.NArg() > 1 {
-		return fmt.Errorf("summary takes at most one MODEL file, got %d arguments (see lenetkit summary --help)", c.NArg())
+		return usageError("summary takes at most one MODEL file, got %d arguments (see lenetkit summary --help)", c.NArg())
 	}
 	format := c.String("format")
 	if format != "text" && format != "json" {
-		return fmt.Errorf("--format %q: want text or json", format)
+		return usageError("--format %q: want text or json", format)
 	}
 	batch := c.Int("batch-size")
 	if batch < 1 && batch != -1 {

@@ -81,11 +81,11 @@ func runTrain(c *cli.Context) error {
 		Recipe: train.Recipe(c.String("recipe")), FreezeBNAfter: c.Int("freeze-bn-after"),
 	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return cli.Exit(err.Error(), exitUsage)
 	}
 	format := c.String("format")
 	if format != "text" && format != "json" {
-		return fmt.Errorf("--format %q: want text or json", format)
+		return usageError("--format %q: want text or json", format)
 	}
 	out := c.String("out")
 	if err := checkWritable(out, c.Bool("force")); err != nil {
