@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,8 +93,8 @@ type benchReport struct {
 
 func runBench(c *cli.Context) error {
 	format := c.String("format")
-	if format != "text" && format != "json" {
-		return usageError("--format %q: want text or json", format)
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
 	}
 	steps, dur := c.Int("steps"), time.Duration(c.Float64("seconds")*float64(time.Second))
 	if steps < 1 || dur <= 0 {
@@ -167,9 +166,7 @@ func runBench(c *cli.Context) error {
 
 	w := c.App.Writer
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(w, r)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	if r.TrainWeights != "fresh" {

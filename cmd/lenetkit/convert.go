@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -56,8 +55,8 @@ func runConvert(c *cli.Context) error {
 	}
 	in, out := c.Args().Get(0), c.Args().Get(1)
 	format := c.String("format")
-	if format != "text" && format != "json" {
-		return usageError("--format %q: want text or json", format)
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
 	}
 	inF, err := modelfile.Lookup(in)
 	if err != nil {
@@ -97,9 +96,7 @@ func runConvert(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(w, r)
 	}
 	fmt.Fprintf(w, "read   %s (%s, sha256 %s)\n", r.Source, r.SourceFormat, r.SourceSHA256)
 	fmt.Fprintf(w, "       %d tensors, %d parameters, checked against the seed's LeNet\n", r.Tensors, r.Parameters)

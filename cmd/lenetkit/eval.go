@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -72,8 +71,8 @@ func runEval(c *cli.Context) error {
 	if protocol != "full" && protocol != "seed" {
 		return usageError("--protocol %q: want full or seed", protocol)
 	}
-	if format != "text" && format != "json" {
-		return usageError("--format %q: want text or json", format)
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
 	}
 	m, err := openModel(c)
 	if err != nil {
@@ -111,9 +110,7 @@ func runEval(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(w, r)
 	}
 	fmt.Fprintf(w, "Model: %s (%s, %s backend)\n", r.Model, r.Format, r.Backend)
 	fmt.Fprintf(w, "Images: %d (protocol %s)\n", r.Images, r.Protocol)

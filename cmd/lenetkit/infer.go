@@ -57,8 +57,8 @@ func runInfer(c *cli.Context) error {
 	if format == "table" { // its name before --format meant the same everywhere
 		format = "text"
 	}
-	if format != "text" && format != "json" && format != "csv" && format != "jsonl" {
-		return usageError("--format %q: want text, json, csv or jsonl", format)
+	if err := checkFormat(format, "text", "json", "csv", "jsonl"); err != nil {
+		return err
 	}
 	if topK < 1 || topK > 10 {
 		return usageError("--top-k %d: want 1 to 10", topK)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -43,8 +42,8 @@ func runInspect(c *cli.Context) error {
 		return usageError("inspect takes one MODEL file, got %d arguments (see lenetkit inspect --help)", c.NArg())
 	}
 	format := c.String("format")
-	if format != "text" && format != "json" {
-		return usageError("--format %q: want text or json", format)
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
 	}
 	info, err := modelfile.Inspect(c.Args().First())
 	if err != nil {
@@ -56,9 +55,7 @@ func runInspect(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(w, r)
 	}
 	fmt.Fprintf(w, "File:       %s\n", info.Path)
 	fmt.Fprintf(w, "Format:     %s, %d bytes\n", info.Format, info.Bytes)

@@ -4,11 +4,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -97,6 +99,22 @@ Examples:
 		return nil
 	}
 	return app
+}
+
+// checkFormat refuses a --format the command does not write: text and
+// json everywhere, csv and jsonl where rows stream.
+func checkFormat(format string, allowed ...string) error {
+	if slices.Contains(allowed, format) {
+		return nil
+	}
+	return usageError("--format %q: want %s", format, strings.Join(allowed, ", "))
+}
+
+// printJSON writes v as one indented JSON document: --format json.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // unknownCommand is set by the app's CommandNotFound for its After.

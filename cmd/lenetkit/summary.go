@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -53,8 +52,8 @@ func runSummary(c *cli.Context) error {
 		return usageError("summary takes at most one MODEL file, got %d arguments (see lenetkit summary --help)", c.NArg())
 	}
 	format := c.String("format")
-	if format != "text" && format != "json" {
-		return usageError("--format %q: want text or json", format)
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
 	}
 	batch := c.Int("batch-size")
 	if batch < 1 && batch != -1 {
@@ -70,9 +69,7 @@ func runSummary(c *cli.Context) error {
 	}
 	r.Table = lenet.Summary(batch)
 	if format == "json" {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(c.App.Writer, r)
 	}
 	_, err := io.WriteString(c.App.Writer, r.Table.String())
 	return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -84,8 +83,8 @@ func runTrain(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	format := c.String("format")
-	if format != "text" && format != "json" {
-		return usageError("--format %q: want text or json", format)
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
 	}
 	out := c.String("out")
 	if err := checkWritable(out, c.Bool("force")); err != nil {
@@ -230,9 +229,7 @@ func printSummary(w io.Writer, format, out string, cfg train.Config, res *train.
 			s.Epochs = append(s.Epochs, epochSummary{e.Epoch, e.TrainLoss, e.Val.Accuracy, e.Val.Loss,
 				e.Duration.Seconds(), float64(e.Images) / e.Duration.Seconds()})
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return printJSON(w, s)
 	}
 	fmt.Fprintf(w, "Test set (seed protocol: %d images in full batches, mean of batch losses):\n", res.Test.Images)
 	fmt.Fprintf(w, "Accuracy: %.2f%%\n", res.Test.Accuracy)
