@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -148,8 +147,6 @@ func (c *compiler) alias(o op, v *val, shape []int) error {
 	return c.set(o, 0, &val{shape: shape, buf: v.buf, logProb: v.logProb})
 }
 
-var errTrainingGraph = errors.New("is a training graph")
-
 // compile runs every node's handler.
 func (c *compiler) compile() error {
 	c.done = make([]bool, len(c.m.Graph.Node))
@@ -229,26 +226,11 @@ func compileIdentity(c *compiler, o op) error {
 	return c.set(o, 0, x)
 }
 
-// compileDropout: inference Dropout is the identity. A Dropout that says it
-// trains is refused: its output would be random.
+// compileDropout: inference Dropout is the identity (checkInference
+// refused the training ones).
 func compileDropout(c *compiler, o op) error {
-	if c.opset < 7 {
-		if t, err := o.attrs.int("is_test", 0); err != nil || t == 0 {
-			return fmt.Errorf("Dropout without is_test: %w", errTrainingGraph)
-		}
-	}
-	if tm, err := c.optional(o, 2); err != nil {
-		return err
-	} else if tm != nil {
-		if tm.c == nil {
-			return fmt.Errorf("Dropout's training_mode is a graph input: %w", errTrainingGraph)
-		}
-		if ints := tm.c.ints(); len(ints) > 0 && ints[0] != 0 {
-			return fmt.Errorf("Dropout with training_mode true: %w", errTrainingGraph)
-		}
-	}
 	if len(o.outputs) > 1 && o.outputs[1] != "" && c.uses[o.outputs[1]] > 0 {
-		return fmt.Errorf("Dropout's mask is used: %w", errTrainingGraph)
+		return fmt.Errorf("Dropout's mask is used; not supported")
 	}
 	return compileIdentity(c, o)
 }
@@ -424,8 +406,11 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	name := conv.outputs[0]
 	for _, typ := range chain {
 		i, ok := c.next(name)
+		if !ok {
+			return false, nil
+		}
 		n := c.m.Graph.Node[i]
-		if !ok || n.OpType != typ || len(n.Input) == 0 || n.Input[0] != name {
+		if n.OpType != typ || len(n.Input) == 0 || n.Input[0] != name {
 			return false, nil
 		}
 		idx = append(idx, i)
@@ -433,7 +418,7 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	}
 	bnNode, poolNode := c.m.Graph.Node[idx[1]], c.m.Graph.Node[idx[2]]
 	bnOp := op{index: idx[1], typ: bnNode.OpType, attrs: attrs(c.g.ops[idx[1]].op.Attributes), inputs: bnNode.Input, outputs: bnNode.Output}
-	scale, shift, err := c.batchNormCoefficients(bnOp, x.shape[1])
+	scale, shift, err := c.batchNormCoefficients(bnOp)
 	if err != nil || len(scale) == 0 {
 		return false, err
 	}
@@ -448,14 +433,13 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	k, _ := pa.ints("kernel_shape")
 	s, _ := pa.ints("strides")
 	p, _ := pa.ints("pads")
-	ceil, _ := pa.int("ceil_mode", 0)
 	ap, _ := pa.str("auto_pad", "NOTSET")
 	h, wd := x.shape[2], x.shape[3]
 	if len(k) != 2 || k[0] != k[1] || !slices.Equal(s, k) || slices.ContainsFunc(p, func(v int64) bool { return v != 0 }) ||
 		(ap != "NOTSET" && ap != "" && ap != "VALID") || h%int(k[0]) != 0 || wd%int(k[0]) != 0 || len(poolNode.Output) > 1 && poolNode.Output[1] != "" {
 		return false, nil
 	}
-	_ = ceil // with H, W multiples of K, ceil and floor agree
+	// With H and W multiples of K, ceil_mode does not matter.
 	K := int(k[0])
 	in := c.hwc(x)
 	conv3 := kernel.Conv3x3{H: h, W: wd, In: x.shape[1], Out: outC}
@@ -479,24 +463,9 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	return true, nil
 }
 
-// batchNormCoefficients checks an inference BatchNormalization and folds it
-// into a scale and shift per channel.
-func (c *compiler) batchNormCoefficients(o op, _ int) (scale, shift []float32, err error) {
-	for _, out := range o.outputs[min(1, len(o.outputs)):] {
-		if out != "" {
-			return nil, nil, fmt.Errorf("BatchNormalization with %d outputs (running statistics): %w", len(o.outputs), errTrainingGraph)
-		}
-	}
-	if tm, err := o.attrs.int("training_mode", 0); err != nil {
-		return nil, nil, err
-	} else if tm != 0 {
-		return nil, nil, fmt.Errorf("BatchNormalization with training_mode 1: %w", errTrainingGraph)
-	}
-	if c.opset < 7 {
-		if t, _ := o.attrs.int("is_test", 0); t == 0 {
-			return nil, nil, fmt.Errorf("BatchNormalization without is_test: %w", errTrainingGraph)
-		}
-	}
+// batchNormCoefficients folds an inference BatchNormalization (checkInference
+// refused the training ones) into a scale and shift per channel.
+func (c *compiler) batchNormCoefficients(o op) (scale, shift []float32, err error) {
 	eps, err := o.attrs.float("epsilon", 1e-5)
 	if err != nil {
 		return nil, nil, err
@@ -522,7 +491,7 @@ func compileBatchNorm(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	scale, shift, err := c.batchNormCoefficients(o, 0)
+	scale, shift, err := c.batchNormCoefficients(o)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,11 +47,8 @@ func Open(path string) (*Plan, error) {
 			return nil, err
 		}
 	}
-	p, err := Compile(data, m)
+	p, err := compile(data, m)
 	if err != nil {
-		if errors.Is(err, errTrainingGraph) {
-			return nil, fmt.Errorf("onnx: %s: a training graph, not an inference one: %w", path, err)
-		}
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
 	return p, nil
@@ -122,10 +118,8 @@ func checkInference(m *onnx.ModelProto) error {
 			if outs > 1 {
 				return fmt.Errorf("BatchNormalization %q has %d outputs (it updates running statistics)", name, outs)
 			}
-			for _, a := range n.Attribute {
-				if a.Name == "training_mode" && a.I != nil && *a.I != 0 {
-					return fmt.Errorf("BatchNormalization %q has training_mode 1", name)
-				}
+			if hasTrue(n, "training_mode") {
+				return fmt.Errorf("BatchNormalization %q has training_mode 1", name)
 			}
 		case "Dropout":
 			if len(n.Input) > 2 && n.Input[2] != "" {
@@ -139,6 +133,16 @@ func checkInference(m *onnx.ModelProto) error {
 		}
 	}
 	return nil
+}
+
+// hasTrue reports whether n has the INT attribute name, not 0.
+func hasTrue(n *onnx.NodeProto, name string) bool {
+	for _, a := range n.Attribute {
+		if a.Name == name && a.I != nil {
+			return *a.I != 0
+		}
+	}
+	return false
 }
 
 // resolveExternal reads every initializer stored outside the model into

@@ -36,12 +36,12 @@ type Plan struct {
 	work [][][]float32 // per worker, one buffer per value
 }
 
-// Compile decodes data, an ONNX model, through onnx-go into a Graph and
+// compile decodes data, an ONNX model, through onnx-go into a Graph and
 // compiles it. m is the same model as lenetkit's own protobuf types read
-// it (onnx.Unmarshal), validated and with external data resolved: the
-// compiler takes node inputs, the graph's input shape and the opset from
-// it.
-func Compile(data []byte, m *onnx.ModelProto) (p *Plan, err error) {
+// it (onnx.Unmarshal), checked by check and checkInference and with
+// external data resolved: the compiler takes node inputs, the graph's input
+// shape and the opset from it.
+func compile(data []byte, m *onnx.ModelProto) (p *Plan, err error) {
 	g := NewGraph()
 	defer func() {
 		// onnx-go's decoder panics on some malformed tensors.
