@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -93,7 +94,9 @@ func runEval(c *cli.Context) error {
 	start := time.Now()
 	// The seed protocol's batches are part of its arithmetic; the full
 	// protocol's batch size only sets the speed.
-	met, err := mnist.Evaluate(m, test, all, 128, protocol == "seed")
+	prog := newCountProgress(os.Stderr, len(all), "eval")
+	met, err := mnist.Evaluate(counted{m, prog}, test, all, 128, protocol == "seed")
+	prog.finish()
 	if err != nil {
 		return err
 	}

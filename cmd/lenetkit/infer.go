@@ -69,7 +69,9 @@ func runInfer(c *cli.Context) error {
 	}
 	out := newPredictionWriter(c.App.Writer, format, topK)
 	opt := infer.Options{Data: c.String("data"), MNIST: mnist.Options{SkipChecksum: c.Bool("skip-checksum")}}
-	sum, err := infer.Classify(c.Context, m, c.Args().Tail(), opt, infer.Handlers{
+	prog := newCountProgress(os.Stderr, -1, "infer")
+	defer prog.finish()
+	sum, err := infer.Classify(c.Context, counted{m, prog}, c.Args().Tail(), opt, infer.Handlers{
 		Prediction: out.write,
 		Failed: func(path string, err error) {
 			fmt.Fprintln(os.Stderr, "lenetkit: "+oneLine(err.Error()))

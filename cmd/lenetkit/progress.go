@@ -9,6 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -68,4 +69,54 @@ func (p *progress) finish() {
 		p.bar.Finish()
 		p.bar = nil
 	}
+}
+
+// countProgress shows how many images eval or infer has classified, with
+// images/s and the time left, on a terminal only: piped or logged output
+// stays the result alone.
+type countProgress struct {
+	bar *progressbar.ProgressBar
+}
+
+// newCountProgress makes one for total images; -1 when the total is not
+// known in advance (directories walked as they are read).
+func newCountProgress(w *os.File, total int, what string) *countProgress {
+	if !term.IsTerminal(int(w.Fd())) {
+		return &countProgress{}
+	}
+	return &countProgress{bar: progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionSetWidth(24),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("img"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+func (p *countProgress) add(n int) {
+	if p.bar != nil {
+		p.bar.Add(n)
+	}
+}
+
+func (p *countProgress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
+
+// counted is a classifier that reports each batch it classified.
+type counted struct {
+	mnist.Classifier
+	p *countProgress
+}
+
+func (c counted) Logits(logits, x []float32, n int) error {
+	err := c.Classifier.Logits(logits, x, n)
+	c.p.add(n)
+	return err
 }
