@@ -113,7 +113,7 @@ func runBench(c *cli.Context) error {
 		}
 	}
 	ref := c.String("reference")
-	status := os.Stderr
+	status := statusOut(c)
 	r := benchReport{Model: model}
 
 	if err := benchTraining(c, &r, steps); err != nil {
@@ -216,7 +216,7 @@ func runBench(c *cli.Context) error {
 // benchTraining times lenetkit's and PyTorch's training steps from fresh
 // weights and, with --weights, from those at the schedule's end.
 func benchTraining(c *cli.Context, r *benchReport, steps int) error {
-	status, ref := os.Stderr, c.String("reference")
+	status, ref := statusOut(c), c.String("reference")
 	weights := c.String("weights")
 	opt := bench.StepOptions{Batch: 128, Steps: steps}
 	var trained bench.StepOptions
@@ -281,7 +281,7 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 // load the test set and classify all of it, beside ONNX Runtime's whole
 // process over the same images.
 func benchEvaluation(c *cli.Context, r *benchReport, model string) error {
-	fmt.Fprintf(os.Stderr, "evaluation of the test set: lenetkit, then ONNX Runtime ...\n")
+	fmt.Fprintf(statusOut(c), "evaluation of the test set: lenetkit, then ONNX Runtime ...\n")
 	start := time.Now()
 	m, err := infer.Open(model, "")
 	if err != nil {

@@ -34,6 +34,7 @@ func TestConventions(t *testing.T) {
 		{"completion fish", []string{"completion", "fish"}, 0, []string{"complete -c lenetkit", "train"}, nil},
 		{"completion of another shell", []string{"completion", "tcsh"}, 2, nil, []string{`unknown shell "tcsh"`}},
 		{"completion words", []string{"--generate-bash-completion"}, 0, []string{"train\n", "eval\n", "inspect\n"}, nil},
+		{"quiet", []string{"summary", trainedPTH, "-q"}, 0, []string{"Total params: 126,602"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,6 +51,9 @@ func TestConventions(t *testing.T) {
 				if !strings.Contains(r.stderr, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 				}
+			}
+			if c.name == "quiet" && r.stderr != "" {
+				t.Errorf("-q printed on stderr: %q", r.stderr)
 			}
 			if c.code != 0 && (strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 || r.stdout != "") {
 				t.Errorf("an error should be one line on stderr and nothing on stdout; stdout %q, stderr %q", r.stdout, r.stderr)

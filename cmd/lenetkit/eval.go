@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -94,7 +93,7 @@ func runEval(c *cli.Context) error {
 	start := time.Now()
 	// The seed protocol's batches are part of its arithmetic; the full
 	// protocol's batch size only sets the speed.
-	prog := newCountProgress(os.Stderr, len(all), "eval")
+	prog := newCountProgress(statusOut(c), len(all), "eval")
 	met, err := mnist.Evaluate(counted{m, prog}, test, all, 128, protocol == "seed")
 	prog.finish()
 	if err != nil {

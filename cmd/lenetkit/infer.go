@@ -69,7 +69,7 @@ func runInfer(c *cli.Context) error {
 	}
 	out := newPredictionWriter(c.App.Writer, format, topK)
 	opt := infer.Options{Data: c.String("data"), MNIST: mnist.Options{SkipChecksum: c.Bool("skip-checksum")}}
-	prog := newCountProgress(os.Stderr, -1, "infer")
+	prog := newCountProgress(statusOut(c), -1, "infer")
 	defer prog.finish()
 	sum, err := infer.Classify(c.Context, counted{m, prog}, c.Args().Tail(), opt, infer.Handlers{
 		Prediction: out.write,
@@ -77,7 +77,7 @@ func runInfer(c *cli.Context) error {
 			fmt.Fprintln(os.Stderr, "lenetkit: "+oneLine(err.Error()))
 		},
 		Skipped: func(it infer.Item) {
-			fmt.Fprintf(os.Stderr, "note: skipping %s: %s\n", it.Path, it.Skipped)
+			fmt.Fprintf(statusOut(c), "note: skipping %s: %s\n", it.Path, it.Skipped)
 		},
 	})
 	if ferr := out.flush(); err == nil {
@@ -93,7 +93,7 @@ func runInfer(c *cli.Context) error {
 	if sum.Failed > 0 {
 		line += fmt.Sprintf("; %d failed", sum.Failed)
 	}
-	fmt.Fprintf(os.Stderr, "%s (%s, %s backend)\n", line, m.Path, m.Backend)
+	fmt.Fprintf(statusOut(c), "%s (%s, %s backend)\n", line, m.Path, m.Backend)
 	if sum.Failed > 0 {
 		return cli.Exit("", 1)
 	}

@@ -85,6 +85,9 @@ Examples:
 	app.OnUsageError = onUsage
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsage
+		if c.Name != "completion" {
+			c.Flags = append(c.Flags, quietFlag)
+		}
 	}
 	app.After = func(c *cli.Context) error {
 		if unknownCommand != "" {
@@ -99,6 +102,20 @@ Examples:
 		return nil
 	}
 	return app
+}
+
+// quietFlag is every command's -q: only the result and errors.
+var quietFlag = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the result and errors: no progress or notes"}
+
+// statusOut is where a command's progress and notes go: stderr, or nowhere
+// with --quiet.
+func statusOut(c *cli.Context) *os.File {
+	if c.Bool("quiet") {
+		if f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+			return f
+		}
+	}
+	return os.Stderr
 }
 
 // checkFormat refuses a --format the command does not write: text and

@@ -65,7 +65,7 @@ func runSummary(c *cli.Context) error {
 		if _, err := modelfile.Read(r.Model); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.ErrWriter, "%s holds the seed's LeNet; its summary:\n", r.Model)
+		fmt.Fprintf(statusOut(c), "%s holds the seed's LeNet; its summary:\n", r.Model)
 	}
 	r.Table = lenet.Summary(batch)
 	if format == "json" {

@@ -105,7 +105,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	status := os.Stderr
+	status := statusOut(c)
 	fmt.Fprintf(status, "MNIST from %s: %d training, %d test images\n", src, trainSet.N, testSet.N)
 	steps := (min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize)
 	fmt.Fprintf(status, "LeNet, %d parameters; %d epochs of %d steps, batch %d; OneCycleLR over %d steps\n",
