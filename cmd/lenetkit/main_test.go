@@ -358,3 +358,23 @@ func TestTrainInterrupt(t *testing.T) {
 		t.Errorf("%s written after an interrupt", out)
 	}
 }
+
+// TestTrainRefusesUsedLogDir: a second run into the same --log-dir would
+// truncate the first one's metrics; without --force it is refused before
+// training.
+func TestTrainRefusesUsedLogDir(t *testing.T) {
+	data := realData(t)
+	dir := t.TempDir()
+	metrics := filepath.Join(dir, "metrics.jsonl")
+	if err := os.WriteFile(metrics, []byte("{\"step\": 1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "train", "--data", data, "--out", filepath.Join(t.TempDir(), "m.pth"), "--epochs", "1", "--limit", "256", "--log-dir", dir)
+	line := wantError(t, r, "--log-dir", "--force")
+	if strings.Contains(r.stderr, "epoch 1") {
+		t.Errorf("training started before the error %q", line)
+	}
+	if b, _ := os.ReadFile(metrics); string(b) != "{\"step\": 1}\n" {
+		t.Errorf("metrics.jsonl changed to %q", b)
+	}
+}

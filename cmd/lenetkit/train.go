@@ -63,7 +63,7 @@ Examples:
 			&cli.IntFlag{Name: "limit", Usage: "train on only the first N images of the training split (quick runs)"},
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed for initialisation, split, shuffling and dropout"},
 			&cli.StringFlag{Name: "out", Value: "parameter.pth", Usage: "where to write the trained state dict"},
-			&cli.BoolFlag{Name: "force", Usage: "replace --out if it exists"},
+			&cli.BoolFlag{Name: "force", Usage: "replace --out, and the run in --log-dir, if they exist"},
 			&cli.StringFlag{Name: "log-dir", Usage: "write config.json and metrics.jsonl (what the notebook logged to W&B) here"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json (the final summary on stdout)"},
 		},
@@ -89,6 +89,12 @@ func runTrain(c *cli.Context) error {
 	out := c.String("out")
 	if err := checkWritable(out, c.Bool("force")); err != nil {
 		return err
+	}
+	if dir := c.String("log-dir"); dir != "" && !c.Bool("force") {
+		// A second run would truncate the first one's metrics.
+		if _, err := os.Stat(filepath.Join(dir, "metrics.jsonl")); err == nil {
+			return fmt.Errorf("--log-dir %s holds a run already (metrics.jsonl); use another directory, or --force to replace it", dir)
+		}
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
