@@ -78,7 +78,7 @@ func Open(path, backendName string) (*Model, error) {
 		if p, err = openKernels(path); err == nil {
 			m.run, m.Probabilities = p, p.EndsInSoftmax
 			m.Input = Geometry{p.Channels, p.Height, p.Width}
-			m.Preprocess, err = declaredPreprocess(path, m.Input)
+			m.Preprocess, err = declaredPreprocess(path, m.Input, p.Metadata)
 		}
 	case backendName == Gorgonia && graph:
 		m.run, err = openOnnxGo(path)

@@ -24,28 +24,21 @@ func (p Preprocessing) String() string {
 	return fmt.Sprintf("pad %d, mean %g, std %g", p.Pad, p.Mean, p.Std)
 }
 
-// declaredPreprocess is the preprocessing an ONNX model asks for: the
-// metadata entry onnx.MetaPreprocess when the model has one, else what its
-// input size implies, 28x28 as is and 32x32 with the seed's Pad(2).
-func declaredPreprocess(path string, in Geometry) (Preprocessing, error) {
+// declaredPreprocess is the preprocessing an ONNX model asks for: its
+// metadata entry onnx.MetaPreprocess when it has one, else what its input
+// size implies, 28x28 as is and 32x32 with the seed's Pad(2).
+func declaredPreprocess(path string, in Geometry, meta map[string]string) (Preprocessing, error) {
 	pp := Preprocessing{Pad: (in.Height - (mnist.Side - 2*mnist.Pad)) / 2, Std: 1}
-	m, err := onnx.Read(path)
-	if err != nil {
-		return pp, err
+	v, ok := meta[onnx.MetaPreprocess]
+	if !ok {
+		return pp, nil
 	}
-	for _, kv := range m.MetadataProps {
-		if kv.Key != onnx.MetaPreprocess {
-			continue
-		}
-		var d Preprocessing
-		d.Std = 1
-		if err := json.Unmarshal([]byte(kv.Value), &d); err != nil {
-			return pp, fmt.Errorf("onnx: %s: metadata %s is %q: %v", path, onnx.MetaPreprocess, kv.Value, err)
-		}
-		if 28+2*d.Pad != in.Height || d.Std == 0 {
-			return pp, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
-		}
-		return d, nil
+	d := Preprocessing{Std: 1}
+	if err := json.Unmarshal([]byte(v), &d); err != nil {
+		return pp, fmt.Errorf("onnx: %s: metadata %s is %q: %v", path, onnx.MetaPreprocess, v, err)
 	}
-	return pp, nil
+	if 28+2*d.Pad != in.Height || d.Std == 0 {
+		return pp, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
+	}
+	return d, nil
 }

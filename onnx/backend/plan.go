@@ -25,6 +25,8 @@ type Plan struct {
 	// EndsInSoftmax says the graph's own output is probabilities, which
 	// the plan returns as their logarithm.
 	EndsInSoftmax bool
+	// Metadata is the model's metadata_props.
+	Metadata map[string]string
 
 	steps   []step
 	sizes   []int
@@ -79,7 +81,10 @@ func compileGraph(g *Graph, m *onnx.ModelProto) (*Plan, error) {
 		c.vals[t.Name] = &val{shape: k.shape, c: k}
 		consts += 4 * max(len(k.f), 2*len(k.i))
 	}
-	p := &Plan{consts: consts}
+	p := &Plan{consts: consts, Metadata: map[string]string{}}
+	for _, kv := range m.MetadataProps {
+		p.Metadata[kv.Key] = kv.Value
+	}
 	var input string
 	for _, in := range m.Graph.Input {
 		if c.vals[in.Name] == nil {
