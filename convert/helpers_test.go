@@ -7,9 +7,6 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
@@ -91,15 +88,7 @@ func runPython(t *testing.T, script string, args ...string) []byte {
 // runPythonFile runs any script with the interpreter that has PyTorch.
 func runPythonFile(t *testing.T, script string, args ...string) []byte {
 	t.Helper()
-	py := testtool.RequirePython(t, "torch")
-	cmd := exec.Command(py, append([]string{script}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(script), strings.Join(args, " "), err, stderr.String())
-	}
-	return out
+	return testtool.MustRunScript(t, script, args...)
 }
 
 func decodeJSON(t *testing.T, b []byte, v any) {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -104,13 +103,11 @@ func TestPTHLogitsScript(t *testing.T) {
 	if err := SavePTH(partial, plausibleLeNet(7)[1:]); err != nil {
 		t.Fatal(err)
 	}
-	py := testtool.RequirePython(t, "torch")
 	for _, args := range [][]string{
 		{partial, in2, "2", filepath.Join(dir, "x.f32")},
 		{model, in2, "3", filepath.Join(dir, "y.f32")},
 	} {
-		cmd := exec.Command(py, append([]string{testtool.Reference("pth_logits.py")}, args...)...)
-		if out, err := cmd.CombinedOutput(); err == nil {
+		if out, err := testtool.RunScript(t, nil, testtool.Reference("pth_logits.py"), args...); err == nil {
 			t.Errorf("pth_logits.py %v succeeded:\n%s", args[1:], out)
 		}
 		if _, err := os.Stat(args[3]); err == nil {

@@ -98,7 +98,7 @@ func TestLocateDownload(t *testing.T) {
 // TestRealMatchesPython compares the sets with what Python's gzip module
 // reads from the same files.
 func TestRealMatchesPython(t *testing.T) {
-	python := testtool.RequirePython(t)
+	testtool.RequirePython(t)
 	script := filepath.Join("testdata", "reference.py")
 	tests := []struct {
 		part   string
@@ -117,7 +117,7 @@ func TestRealMatchesPython(t *testing.T) {
 			images, _ := find(src.Dir, tt.prefix+"-images-idx3-ubyte")
 			labels, _ := find(src.Dir, tt.prefix+"-labels-idx1-ubyte")
 			run := func(args ...string) string {
-				out, err := exec.Command(python, append([]string{script}, args...)...).Output()
+				out, err := testtool.RunScript(t, nil, script, args...)
 				if err != nil {
 					t.Fatalf("reference.py %s: %v", strings.Join(args, " "), err)
 				}
@@ -144,7 +144,7 @@ func sha256hex(b []byte) string {
 // TestRealFillMatchesTorchvision compares Fill with torchvision's ToTensor()
 // then Pad(2), bit for bit.
 func TestRealFillMatchesTorchvision(t *testing.T) {
-	python := testtool.RequirePython(t, "torch", "torchvision", "PIL", "numpy")
+	testtool.RequirePython(t, "torch", "torchvision", "PIL", "numpy")
 	s, src := realSet(t, "test")
 	images, _ := find(src.Dir, "t10k-images-idx3-ubyte")
 	idx := []int{0, 1, 2, 1234, 4242, 9999}
@@ -152,7 +152,7 @@ func TestRealFillMatchesTorchvision(t *testing.T) {
 	for _, i := range idx {
 		args = append(args, fmt.Sprint(i))
 	}
-	out, err := exec.Command(python, args...).Output()
+	out, err := testtool.RunScript(t, nil, args[0], args[1:]...)
 	if err != nil {
 		t.Fatalf("reference.py tensors: %v", err)
 	}

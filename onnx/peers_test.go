@@ -57,10 +57,8 @@ type checkResult struct {
 // onnxCheck runs onnx.checker.check_model(full_check=True) on path.
 func onnxCheck(t *testing.T, path string) checkResult {
 	t.Helper()
-	py := testtool.RequirePython(t, "onnx")
-	cmd := exec.Command(py, testtool.Reference("onnx_check.py"), path)
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	out, _ := cmd.Output() // exit status 1 means not ok; the JSON says why
+	testtool.RequirePython(t, "onnx")
+	out, _ := testtool.RunScript(t, nil, testtool.Reference("onnx_check.py"), path) // exit status 1 means not ok; the JSON says why
 	var r checkResult
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("onnx_check.py %s: %v: %q", path, err, out)
@@ -113,11 +111,11 @@ func ortLogits(t *testing.T, model string, x []float32, n, batch int) []float32 
 // images in x (reference/pth_logits.py, eval mode).
 func torchLogits(t *testing.T, pth string, x []float32, n int) []float32 {
 	t.Helper()
-	py := testtool.RequirePython(t, "torch")
+	testtool.RequirePython(t, "torch")
 	dir := t.TempDir()
 	in := writeFloats(t, dir, "x.f32", x)
 	out := filepath.Join(dir, "logits.f32")
-	run(t, py, testtool.Reference("pth_logits.py"), pth, in, strconv.Itoa(n), out)
+	testtool.MustRunScript(t, testtool.Reference("pth_logits.py"), pth, in, strconv.Itoa(n), out)
 	return readFloats(t, out, n*lenet.Classes)
 }
 
@@ -216,10 +214,8 @@ func torchExportPath(t *testing.T, py string, kind torchExport, opset int) strin
 		for _, k := range torchExportKinds {
 			args := append([]string{testtool.Reference("onnx_export.py"), trainedPTH,
 				filepath.Join(dir, k.name+"-{opset}.onnx"), "--opset", strings.Join(opsets, ",")}, k.flags...)
-			cmd := exec.Command(py, args...)
-			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				torchExports.err = "onnx_export.py: " + err.Error() + ": " + strings.TrimSpace(string(out))
+			if _, err := testtool.RunScript(t, nil, args[0], args[1:]...); err != nil {
+				torchExports.err = err.Error()
 				return
 			}
 		}

@@ -5,8 +5,9 @@
 //     node ort_eval.js --manifest JOBS.json
 //
 // A manifest is a JSON array of jobs, {"model", "input", "n", "c", "h",
-// "w", "out"} each, run one after another in one process: tests that check
-// many small graphs pay Node.js's start-up once.
+// "w", "out"} each, and optionally "batch" (images per run, default 500),
+// run one after another in one process: tests that check many small graphs
+// pay Node.js's start-up once.
 //
 // INPUT.f32 holds N images as raw little-endian float32, shape [N, C, H, W];
 // the model's first input gets them 500 at a time (the model needs a dynamic
@@ -34,7 +35,7 @@ async function main() {
   if (args.length === 2 && args[0] === '--manifest') {
     const jobs = JSON.parse(fs.readFileSync(args[1], 'utf8'));
     for (const j of jobs) {
-      await evaluate(j.model, j.input, String(j.n), String(j.c), String(j.h), String(j.w), j.out);
+      await evaluate(j.model, j.input, String(j.n), String(j.c), String(j.h), String(j.w), j.out, j.batch);
     }
     return;
   }
@@ -44,8 +45,9 @@ async function main() {
   await evaluate(...args);
 }
 
-async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath) {
+async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath, batchArg) {
   const n = positive('N', nArg);
+  const batch = batchArg === undefined ? BATCH : positive('batch', String(batchArg));
   const c = positive('C', cArg);
   const h = positive('H', hArg);
   const w = positive('W', wArg);
@@ -68,8 +70,8 @@ async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath) {
   const outName = session.outputNames[0];
 
   const out = Buffer.alloc(n * CLASSES * 4);
-  for (let first = 0; first < n; first += BATCH) {
-    const k = Math.min(BATCH, n - first);
+  for (let first = 0; first < n; first += batch) {
+    const k = Math.min(batch, n - first);
     const x = new ort.Tensor('float32', input.subarray(first * size, (first + k) * size), [k, c, h, w]);
     const result = await session.run({ [inName]: x });
     const y = result[outName];

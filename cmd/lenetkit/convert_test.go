@@ -50,6 +50,9 @@ func requirePy(t *testing.T, modules ...string) string {
 // the test with its standard error if it fails.
 func refRun(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
+	if name == testtool.Python && len(args) > 0 {
+		return testtool.MustRunScript(t, args[0], args[1:]...)
+	}
 	cmd := exec.Command(name, args...)
 	// Keep the reference scripts from leaving __pycache__ in the tree.
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
@@ -200,7 +203,7 @@ var (
 // graph at the lowest and highest opset.
 func TestConvertToONNX(t *testing.T) {
 	t.Parallel()
-	py := requirePy(t, "onnx")
+	requirePy(t, "onnx")
 	ver := strings.Fields(strings.SplitN(run(t, "--version").stdout, "\n", 2)[0])
 	if len(ver) == 0 {
 		t.Fatal("lenetkit --version printed nothing")
@@ -233,9 +236,7 @@ func TestConvertToONNX(t *testing.T) {
 				Initializers    map[string][]int  `json:"initializers"`
 				Metadata        map[string]string `json:"metadata"`
 			}
-			cmd := exec.Command(py, testtool.Reference("onnx_check.py"), out)
-			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-			b, _ := cmd.Output() // exit status 1 means refused; the JSON says why
+			b, _ := testtool.RunScript(t, nil, testtool.Reference("onnx_check.py"), out) // exit status 1 means refused; the JSON says why
 			if err := json.Unmarshal(b, &chk); err != nil {
 				t.Fatalf("onnx_check.py printed %q: %v", b, err)
 			}

@@ -194,7 +194,7 @@ func TestTrainRecipes(t *testing.T) {
 	}{{"standard", 200}, {"notebook", 100}, {"published", 79}} {
 		t.Run(c.recipe, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "parameter.pth")
-			r := run(t, "train", "--data", data, "--out", out, "--epochs", "2", "--limit", "12800",
+			r := run(t, "train", "--data", data, "--out", out, "--epochs", "2", "--batch-size", "16", "--limit", "1600", "--val-size", "500",
 				"--recipe", c.recipe, "--format", "json")
 			if r.code != 0 {
 				t.Fatalf("exit %d:\n%s", r.code, r.stderr)
@@ -263,7 +263,7 @@ func TestTrainWritesWhatPyTorchLoads(t *testing.T) {
 		t.Errorf("metrics.jsonl has %d val_acc records, want 2", n)
 	}
 
-	python := testtool.RequirePython(t, "torch")
+	testtool.RequirePython(t, "torch")
 	sd, err := convert.ReadPTH(out)
 	if err != nil {
 		t.Fatal(err)
@@ -293,9 +293,8 @@ func TestTrainWritesWhatPyTorchLoads(t *testing.T) {
 	if err := os.WriteFile(in, float32Bytes(x), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, testtool.Reference("pth_logits.py"), out, in, "64", got)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("PyTorch could not load %s strictly: %v\n%s", out, err, b)
+	if _, err := testtool.RunScript(t, nil, testtool.Reference("pth_logits.py"), out, in, "64", got); err != nil {
+		t.Fatalf("PyTorch could not load %s strictly: %v", out, err)
 	}
 	b, err := os.ReadFile(got)
 	if err != nil {

@@ -25,9 +25,8 @@ func RequirePython(t testing.TB, modules ...string) string {
 		missing(t, Python+" not found (install Debian's python3-torch, python3-onnx, python3-pil)")
 	}
 	if len(modules) > 0 {
-		code := "import " + strings.Join(modules, ", ")
-		if out, err := exec.Command(Python, "-c", code).CombinedOutput(); err != nil {
-			missing(t, "python modules "+strings.Join(modules, ", ")+" unavailable: "+lastLine(string(out)))
+		if msg := importCheck(modules); msg != "" {
+			missing(t, "python modules "+strings.Join(modules, ", ")+" unavailable: "+msg)
 		}
 	}
 	return Python
