@@ -2,6 +2,7 @@ package mnist
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
 )
@@ -24,6 +25,17 @@ type Metrics struct {
 	Correct  int
 	// Confusion counts images by true label (row) and prediction (column).
 	Confusion [Classes][Classes]int
+	// Mistakes are the images classified wrongly, in the order evaluated;
+	// only EvaluateMistakes lists them.
+	Mistakes []Mistake
+}
+
+// Mistake is an image a model classified wrongly.
+type Mistake struct {
+	Index      int     `json:"index"` // in the set
+	Label      int     `json:"label"`
+	Prediction int     `json:"prediction"`
+	Confidence float64 `json:"confidence"` // softmax probability of Prediction
 }
 
 // Evaluate runs m over the images idx of set in batches. With seedProtocol
@@ -31,6 +43,16 @@ type Metrics struct {
 // partial batch is dropped, and the loss is the mean of the batch means);
 // otherwise every image counts once.
 func Evaluate(m Classifier, set *Set, idx []int, batch int, seedProtocol bool) (Metrics, error) {
+	return evaluate(m, set, idx, batch, seedProtocol, false)
+}
+
+// EvaluateMistakes is Evaluate that also lists, in Metrics.Mistakes, the
+// images the model got wrong: what lenetkit eval --report draws.
+func EvaluateMistakes(m Classifier, set *Set, idx []int, batch int, seedProtocol bool) (Metrics, error) {
+	return evaluate(m, set, idx, batch, seedProtocol, true)
+}
+
+func evaluate(m Classifier, set *Set, idx []int, batch int, seedProtocol, mistakes bool) (Metrics, error) {
 	if batch < 1 {
 		return Metrics{}, fmt.Errorf("mnist: evaluation batch size %d", batch)
 	}
@@ -59,10 +81,14 @@ func Evaluate(m Classifier, set *Set, idx []int, batch int, seedProtocol bool) (
 			lossSum += l * float64(n)
 		}
 		for i := 0; i < n; i++ {
-			p := Argmax(logits[i*Classes : (i+1)*Classes])
+			row := logits[i*Classes : (i+1)*Classes]
+			p := Argmax(row)
 			met.Confusion[y[i]][p]++
 			if p == int(y[i]) {
 				met.Correct++
+			} else if mistakes {
+				met.Mistakes = append(met.Mistakes, Mistake{Index: idx[lo+i], Label: int(y[i]), Prediction: p,
+					Confidence: softmaxAt(row, p)})
 			}
 		}
 		met.Images += n
@@ -89,4 +115,15 @@ func Argmax(row []float32) int {
 		}
 	}
 	return best
+}
+
+// softmaxAt is the softmax probability of class k of a row of logits,
+// computed in float64 from the largest logit so that exp cannot overflow.
+func softmaxAt(row []float32, k int) float64 {
+	top := float64(row[Argmax(row)])
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v) - top)
+	}
+	return math.Exp(float64(row[k])-top) / sum
 }
