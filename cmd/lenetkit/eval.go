@@ -1,15 +1,25 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
+	"image"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/report"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -25,15 +35,23 @@ func evalCommand() *cli.Command {
 --protocol seed reproduces the notebook: batches of 128, the last partial batch
 dropped (9,984 images), the loss averaged over batch means.
 
+--report DIR writes pictures of the result: DIR/confusion.png, the confusion
+matrix as a heat map with its counts; DIR/misclassified.png, the test digits
+the model got wrong (most confident first), each with its true label, the
+prediction and the prediction's softmax probability; and DIR/eval.json, what
+--format json prints, with the confusion matrix and the misclassified images.
+
 Examples:
    lenetkit eval parameter.pth
    lenetkit eval model.onnx --protocol seed
-   lenetkit eval model.safetensors --format json --confusion`,
+   lenetkit eval model.safetensors --format json --confusion
+   lenetkit eval parameter.pth --report runs/1/eval`,
 		Flags: []cli.Flag{
 			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},
+			&cli.StringFlag{Name: "report", Usage: "write confusion.png, misclassified.png and eval.json to this directory"},
 		},
 		Action: runEval,
 	}
@@ -74,6 +92,13 @@ func runEval(c *cli.Context) error {
 	if err := checkFormat(format, "text", "json"); err != nil {
 		return err
 	}
+	reportDir := c.String("report")
+	if reportDir != "" {
+		// Fail before the evaluation, not after it.
+		if err := os.MkdirAll(reportDir, 0o755); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
 	m, err := openModel(c)
 	if err != nil {
 		return err
@@ -94,7 +119,11 @@ func runEval(c *cli.Context) error {
 	// The seed protocol's batches are part of its arithmetic; the full
 	// protocol's batch size only sets the speed.
 	prog := newCountProgress(statusOut(c), len(all), "eval")
-	met, err := mnist.Evaluate(counted{m, prog}, test, all, 128, protocol == "seed")
+	evaluate := mnist.Evaluate
+	if reportDir != "" {
+		evaluate = mnist.EvaluateMistakes
+	}
+	met, err := evaluate(counted{m, prog}, test, all, 128, protocol == "seed")
 	prog.finish()
 	if err != nil {
 		return err
@@ -109,6 +138,13 @@ func runEval(c *cli.Context) error {
 	if info, err := modelfile.Inspect(m.Path); err == nil && info.BatchesTracked != nil {
 		r.BatchesTracked = info.BatchesTracked
 		r.BatchesTrackedMeaning = train.ExplainBatchesTracked(*info.BatchesTracked)
+	}
+	if reportDir != "" {
+		written, err := writeEvalReport(reportDir, r, met, test)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(statusOut(c), "Report: %s\n", strings.Join(written, ", "))
 	}
 	w := c.App.Writer
 	if format == "json" {
@@ -156,4 +192,64 @@ func openModel(c *cli.Context) (*infer.Model, error) {
 		m.Preprocess.Std = float32(c.Float64("std"))
 	}
 	return m, nil
+}
+
+// evalReport is eval.json: what --format json prints, always with the
+// confusion matrix, and the images the model got wrong.
+type evalReport struct {
+	evalResult
+	Misclassified []mnist.Mistake `json:"misclassified"`
+}
+
+// writeEvalReport writes eval --report's three files into dir and returns
+// their paths.
+func writeEvalReport(dir string, r evalResult, met mnist.Metrics, set *mnist.Set) ([]string, error) {
+	model := filepath.Base(r.Model)
+	counts := make([][]int, len(met.Confusion))
+	for i := range met.Confusion {
+		counts[i] = met.Confusion[i][:]
+	}
+	confusion, err := report.Confusion(counts, fmt.Sprintf("Confusion matrix of %s\n%d test images (protocol %s), accuracy %.2f %%",
+		model, r.Images, r.Protocol, r.Accuracy))
+	if err != nil {
+		return nil, err
+	}
+	// The most confident mistakes first: the surprising ones.
+	mistakes := slices.Clone(met.Mistakes)
+	slices.SortStableFunc(mistakes, func(a, b mnist.Mistake) int { return cmp.Compare(b.Confidence, a.Confidence) })
+	digits := make([]report.Digit, len(mistakes))
+	n := set.Rows * set.Cols
+	for i, e := range mistakes {
+		digits[i] = report.Digit{Index: e.Index, Label: e.Label, Prediction: e.Prediction, Confidence: e.Confidence,
+			Image: &image.Gray{Pix: set.Images[e.Index*n : (e.Index+1)*n], Stride: set.Cols, Rect: image.Rect(0, 0, set.Cols, set.Rows)}}
+	}
+	grid, err := report.Misclassified(digits, fmt.Sprintf("%s: %d of %d test images misclassified, most confident first", model, len(digits), r.Images))
+	if err != nil {
+		return nil, err
+	}
+	rep := evalReport{evalResult: r, Misclassified: met.Mistakes}
+	if rep.Misclassified == nil {
+		rep.Misclassified = []mnist.Mistake{} // [] rather than null: none
+	}
+	rep.Confusion = &met.Confusion
+	var js bytes.Buffer
+	if err := printJSON(&js, rep); err != nil {
+		return nil, err
+	}
+	var written []string
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"confusion.png", confusion}, {"misclassified.png", grid}, {"eval.json", js.Bytes()}} {
+		path := filepath.Join(dir, f.name)
+		err := atomicfile.Write(path, func(w io.Writer) error {
+			_, err := w.Write(f.b)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--report: write %s: %w", path, err)
+		}
+		written = append(written, path)
+	}
+	return written, nil
 }

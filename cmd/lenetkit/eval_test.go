@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -380,4 +381,64 @@ func TestEvalBadInput(t *testing.T) {
 			wantOnlyError(t, run(t, args...), c.wants...)
 		})
 	}
+}
+
+// TestEvalReport: --report writes the confusion heat map, the grid of
+// misclassified digits and eval.json, whose list of mistakes agrees with
+// the figures and with the test set's labels; stdout is as without it.
+func TestEvalReport(t *testing.T) {
+	t.Parallel()
+	data := firstTestImages(t, 2000) // enough for a few dozen mistakes
+	dir := filepath.Join(t.TempDir(), "eval")
+	r := run(t, "eval", trainedPTH, "--data", data, "--skip-checksum", "--format", "json", "--report", dir)
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	var printed map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &printed); err != nil {
+		t.Fatalf("stdout is not JSON: %v", err)
+	}
+	if _, ok := printed["misclassified"]; ok {
+		t.Error("--report changed what --format json prints")
+	}
+	for _, name := range []string{"confusion.png", "misclassified.png"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 500 {
+			t.Errorf("%s: %v, %v", name, err, img.Bounds())
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "eval.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep evalReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("eval.json: %v", err)
+	}
+	if rep.Accuracy != printed["accuracy"] || rep.Images != 2000 || rep.Confusion == nil {
+		t.Errorf("eval.json: accuracy %v (printed %v), %d images, confusion %v", rep.Accuracy, printed["accuracy"], rep.Images, rep.Confusion != nil)
+	}
+	if len(rep.Misclassified) != rep.Images-rep.Correct || len(rep.Misclassified) == 0 {
+		t.Fatalf("%d misclassified listed, %d counted", len(rep.Misclassified), rep.Images-rep.Correct)
+	}
+	labels := testSet(t).Labels
+	for _, m := range rep.Misclassified {
+		// A wrong prediction is the largest of ten probabilities: over 0.1.
+		if int(labels[m.Index]) != m.Label || m.Prediction == m.Label || m.Confidence < 0.1 || m.Confidence > 1 {
+			t.Errorf("mistake %+v: test label %d", m, labels[m.Index])
+		}
+	}
+	if !strings.Contains(r.stderr, "misclassified.png") {
+		t.Errorf("stderr does not say what was written: %q", r.stderr)
+	}
+
+	// An unusable directory fails before the evaluation.
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	wantOnlyError(t, run(t, "eval", trainedPTH, "--data", data, "--skip-checksum", "--report", filepath.Join(file, "eval")), "--report", "file")
 }

@@ -69,7 +69,7 @@ Examples:
    lenetkit train --epochs 1 --limit 4096  # a quick run
    lenetkit train --data ./mnist --out model.pth --log-dir runs/1`,
 		Commands: []*cli.Command{trainCommand(), convertCommand(), inferCommand(), evalCommand(), inspectCommand(),
-			summaryCommand(), benchCommand(), completionCommand()},
+			summaryCommand(), benchCommand(), reportCommand(), completionCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // run reports errors itself
 		CommandNotFound: func(c *cli.Context, name string) {

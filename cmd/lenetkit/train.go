@@ -64,7 +64,7 @@ Examples:
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed for initialisation, split, shuffling and dropout"},
 			&cli.StringFlag{Name: "out", Value: "parameter.pth", Usage: "where to write the trained state dict"},
 			&cli.BoolFlag{Name: "force", Usage: "replace --out, and the run in --log-dir, if they exist"},
-			&cli.StringFlag{Name: "log-dir", Usage: "write config.json and metrics.jsonl (what the notebook logged to W&B) here"},
+			&cli.StringFlag{Name: "log-dir", Usage: "write config.json, metrics.jsonl (what the notebook logged to W&B) and report.html here"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json (the final summary on stdout)"},
 		},
 		Action: runTrain,
@@ -123,6 +123,7 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 		defer log.Close()
+		defer log.finalReport(status, c.App.ErrWriter) // before Close, however the run ends
 	}
 	fmt.Fprintf(status, "note: the seed's notebook gave OneCycleLR steps_per_epoch=128, which PyTorch rejects past step %d; the schedule here spans the %d steps the loader really takes\n",
 		128*cfg.Epochs, cfg.Epochs*steps)
@@ -136,6 +137,7 @@ func runTrain(c *cli.Context) error {
 		Epoch: func(e train.EpochEvent) {
 			prog.epoch(e)
 			log.epoch(e)
+			log.writeReport(c.App.ErrWriter) // a stopped run keeps its report
 		},
 	}
 	start := time.Now()
