@@ -69,7 +69,7 @@ Examples:
    lenetkit train --epochs 1 --limit 4096  # a quick run
    lenetkit train --data ./mnist --out model.pth --log-dir runs/1`,
 		Commands: []*cli.Command{trainCommand(), convertCommand(), inferCommand(), evalCommand(), inspectCommand(),
-			summaryCommand(), benchCommand(), reportCommand(), completionCommand()},
+			summaryCommand(), benchCommand(), reportCommand(), sweepCommand(), completionCommand()},
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // run reports errors itself
 		CommandNotFound: func(c *cli.Context, name string) {
@@ -181,6 +181,12 @@ func flagsFirst(cmds []*cli.Command, args []string) []string {
 	}
 	if cmd == nil {
 		return args
+	}
+	for _, sub := range cmd.Subcommands {
+		if sub.HasName(args[2]) {
+			// "lenetkit sweep collect DIR --out X": the subcommand's flags.
+			return append([]string{args[0]}, flagsFirst(cmd.Subcommands, args[1:])...)
+		}
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {

@@ -1,0 +1,180 @@
+package train
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A Grid is the study the seed set out to make: every combination of
+// dropout and weight decay, each trained once per seed.
+type Grid struct {
+	Dropouts     []float64
+	WeightDecays []float64
+	Seeds        []uint64
+}
+
+// A Cell is one training run of a Grid.
+type Cell struct {
+	Dropout     float64 `json:"dropout"`
+	WeightDecay float64 `json:"weight_decay"`
+	Seed        uint64  `json:"seed"`
+}
+
+// Name is the cell's directory name, the same on every machine, so that
+// slices of a sweep run apart can be merged and an interrupted one resumed.
+func (c Cell) Name() string {
+	return fmt.Sprintf("dropout%s-wd%s-seed%d", fmtFloat(c.Dropout), fmtFloat(c.WeightDecay), c.Seed)
+}
+
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// Validate refuses empty axes, repeated values and values no training run
+// accepts.
+func (g Grid) Validate() error {
+	if len(g.Dropouts) == 0 || len(g.WeightDecays) == 0 || len(g.Seeds) == 0 {
+		return fmt.Errorf("sweep: the grid needs at least one dropout, weight decay and seed")
+	}
+	for _, d := range g.Dropouts {
+		if d < 0 || d >= 1 || math.IsNaN(d) {
+			return fmt.Errorf("sweep: dropout %g outside [0, 1)", d)
+		}
+	}
+	for _, w := range g.WeightDecays {
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return fmt.Errorf("sweep: weight decay %g is not a non-negative number", w)
+		}
+	}
+	if hasDup(g.Dropouts) || hasDup(g.WeightDecays) || hasDup(g.Seeds) {
+		return fmt.Errorf("sweep: a value is repeated in the grid")
+	}
+	return nil
+}
+
+func hasDup[T comparable](xs []T) bool {
+	seen := make(map[T]bool, len(xs))
+	for _, x := range xs {
+		if seen[x] {
+			return true
+		}
+		seen[x] = true
+	}
+	return false
+}
+
+// Cells lists the grid's runs, dropout slowest and seed fastest.
+func (g Grid) Cells() []Cell {
+	var cells []Cell
+	for _, d := range g.Dropouts {
+		for _, w := range g.WeightDecays {
+			for _, s := range g.Seeds {
+				cells = append(cells, Cell{d, w, s})
+			}
+		}
+	}
+	return cells
+}
+
+// Shard returns the i-th (from 0) of n slices of cells: every n-th cell from
+// the i-th, so that each slice gets a share of every configuration and
+// slices take about as long as each other. Together the n slices hold every
+// cell once.
+func Shard(cells []Cell, i, n int) ([]Cell, error) {
+	if n < 1 || i < 0 || i >= n {
+		return nil, fmt.Errorf("sweep: shard %d/%d: want 0 <= I < N", i, n)
+	}
+	var out []Cell
+	for k := i; k < len(cells); k += n {
+		out = append(out, cells[k])
+	}
+	return out, nil
+}
+
+// ParseShard reads "I/N".
+func ParseShard(s string) (i, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	if ok {
+		i, err = strconv.Atoi(a)
+		if err == nil {
+			n, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("shard %q: want I/N with 0 <= I < N, e.g. 0/4", s)
+	}
+	return i, n, nil
+}
+
+// A CellResult is a finished run's test figures under the seed's protocol.
+type CellResult struct {
+	Cell
+	Accuracy float64 `json:"accuracy"` // percent
+	Loss     float64 `json:"loss"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// A Summary is one configuration's figures over its seeds.
+type Summary struct {
+	Dropout      float64  `json:"dropout"`
+	WeightDecay  float64  `json:"weight_decay"`
+	Seeds        []uint64 `json:"seeds"`
+	AccuracyMean float64  `json:"accuracy_mean"`
+	AccuracySD   float64  `json:"accuracy_sd"`
+	LossMean     float64  `json:"loss_mean"`
+	LossSD       float64  `json:"loss_sd"`
+}
+
+// Summarize groups results by configuration, in the order of dropout then
+// weight decay. The sd is the sample standard deviation (n-1), 0 for one
+// seed. A cell repeated in results is an error: merged slices overlapped.
+func Summarize(results []CellResult) ([]Summary, error) {
+	type key struct{ d, w float64 }
+	groups := map[key][]CellResult{}
+	seen := map[Cell]bool{}
+	for _, r := range results {
+		if seen[r.Cell] {
+			return nil, fmt.Errorf("sweep: run %s appears twice", r.Cell.Name())
+		}
+		seen[r.Cell] = true
+		k := key{r.Dropout, r.WeightDecay}
+		groups[k] = append(groups[k], r)
+	}
+	var out []Summary
+	for k, rs := range groups {
+		slices.SortFunc(rs, func(a, b CellResult) int { return cmp.Compare(a.Seed, b.Seed) })
+		s := Summary{Dropout: k.d, WeightDecay: k.w}
+		acc := make([]float64, len(rs))
+		loss := make([]float64, len(rs))
+		for i, r := range rs {
+			s.Seeds = append(s.Seeds, r.Seed)
+			acc[i], loss[i] = r.Accuracy, r.Loss
+		}
+		s.AccuracyMean, s.AccuracySD = meanSD(acc)
+		s.LossMean, s.LossSD = meanSD(loss)
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Summary) int {
+		if c := cmp.Compare(a.Dropout, b.Dropout); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.WeightDecay, b.WeightDecay)
+	})
+	return out, nil
+}
+
+func meanSD(xs []float64) (mean, sd float64) {
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	if len(xs) < 2 {
+		return mean, 0
+	}
+	for _, x := range xs {
+		sd += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(sd / float64(len(xs)-1))
+}
