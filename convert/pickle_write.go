@@ -218,8 +218,14 @@ type pickledTensor struct {
 // pickleStateDict returns the data.pkl of torch.save(state_dict): an
 // OrderedDict of torch._utils._rebuild_tensor_v2 calls on persistent storages.
 func pickleStateDict(ts []pickledTensor) []byte {
-	const batch = 1000 // pickle's _BATCHSIZE: SETITEMS takes at most this many pairs
 	p := newPickler()
+	p.tensorDict(ts)
+	return p.stop()
+}
+
+// tensorDict pushes an OrderedDict of the tensors, by name.
+func (p *pickler) tensorDict(ts []pickledTensor) {
+	const batch = 1000 // pickle's _BATCHSIZE: SETITEMS takes at most this many pairs
 	p.emptyOrderedDict()
 	for start := 0; start < len(ts); start += batch {
 		chunk := ts[start:min(start+batch, len(ts))]
@@ -236,7 +242,6 @@ func pickleStateDict(ts []pickledTensor) []byte {
 			p.op(opSetItem)
 		}
 	}
-	return p.stop()
 }
 
 // rebuildTensor pushes torch._utils._rebuild_tensor_v2(storage, 0, size,

@@ -1,6 +1,9 @@
 package train
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Adam is torch.optim.Adam (amsgrad off, single-tensor path) with coupled
 // L2 weight decay: the decay is added to the gradient before the moments,
@@ -43,4 +46,25 @@ func (a *Adam) Step(params, grads [][]float32, lr, beta1 float64) {
 			p[j] -= stepSize * m[j] / denom
 		}
 	}
+}
+
+// moments returns Adam's step count and first and second moments, one
+// slice per parameter (nil before the first step).
+func (a *Adam) moments() (step int, m, v [][]float32) { return a.step, a.m, a.v }
+
+// restore sets the state moments returned, for params of the given sizes.
+func (a *Adam) restore(step int, m, v [][]float32, sizes []int) error {
+	if step < 0 || len(m) != len(v) || (step > 0 && len(m) != len(sizes)) {
+		return fmt.Errorf("train: Adam state of %d and %d moments for %d parameters", len(m), len(v), len(sizes))
+	}
+	for i := range m {
+		if len(m[i]) != sizes[i] || len(v[i]) != sizes[i] {
+			return fmt.Errorf("train: Adam moments of parameter %d have %d and %d values, want %d", i, len(m[i]), len(v[i]), sizes[i])
+		}
+	}
+	a.step, a.m, a.v = step, m, v
+	if len(m) == 0 {
+		a.m, a.v = nil, nil
+	}
+	return nil
 }

@@ -28,6 +28,7 @@ type Net struct {
 	sd     lenet.StateDict
 	params []*lenet.Tensor // trainable, in state-dict order
 	grads  []*G.Node       // aligned with params
+	rng    *rand.PCG       // dropout's masks; its state goes into checkpoints
 }
 
 // DropoutMode says what Dropout1d after the first Linear layer zeroes.
@@ -100,7 +101,8 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 		return nil, err
 	}
 	// The head, layer by layer after Flatten.
-	rng := rand.New(rand.NewPCG(seed, 0xd809))
+	net.rng = rand.NewPCG(seed, 0xd809)
+	rng := rand.New(net.rng)
 	features := lenet.FlatSize
 	head := false
 	for _, l := range lenet.Layers {
@@ -190,6 +192,17 @@ func (n *Net) SetDropout(on bool) {
 func (n *Net) SetEval(eval bool) {
 	n.eval = eval
 	n.SetDropout(!eval)
+}
+
+// rngState and setRNGState save and restore dropout's random stream, so
+// that a resumed run draws the masks an uninterrupted one would.
+func (n *Net) rngState() ([]byte, error) { return n.rng.MarshalBinary() }
+
+func (n *Net) setRNGState(b []byte) error {
+	if err := n.rng.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("train: dropout's random state: %w", err)
+	}
+	return nil
 }
 
 // Params are the trainable tensors, in state-dict order.

@@ -57,11 +57,15 @@ type EpochEvent struct {
 	Images    int
 }
 
-// Hooks receive progress; either may be nil. They run on the training
+// Hooks receive progress; any may be nil. They run on the training
 // goroutine, between steps.
 type Hooks struct {
 	Step  func(StepEvent)
 	Epoch func(EpochEvent)
+	// Checkpoint gets the run's State at every epoch's end, after Epoch,
+	// and when ctx stops the run; an error from it ends the run. The State
+	// shares the network's tensors: save it before returning.
+	Checkpoint func(*State) error
 }
 
 // Result is what a run produced.
@@ -111,6 +115,16 @@ func (c Config) Validate() error {
 // and validation by cfg.Seed) and tests it on testSet. When ctx ends, Run
 // stops after the current step and returns what it has, with Stopped set.
 func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Hooks) (*Result, error) {
+	return run(ctx, cfg, nil, trainSet, testSet, hooks)
+}
+
+// Resume goes on with the run st was taken from, on the same data, and
+// ends where that run would have ended, with the same weights bit for bit.
+func Resume(ctx context.Context, st *State, trainSet, testSet *mnist.Set, hooks Hooks) (*Result, error) {
+	return run(ctx, st.Config, st, trainSet, testSet, hooks)
+}
+
+func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.Set, hooks Hooks) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -143,22 +157,72 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 	opt := NewAdam(cfg.WeightDecay)
 	params := make([][]float32, len(net.Params()))
 	grads := make([][]float32, len(params))
+	sizes := make([]int, len(params))
 	for i, p := range net.Params() {
 		params[i] = p.F32
+		sizes[i] = len(p.F32)
 	}
 
 	res := &Result{StateDict: sd}
+	global, firstEpoch, firstStep := 0, 1, 0
+	var lossSum float64
+	var trainTime time.Duration
+	if from != nil {
+		if from.Epoch < 1 || from.Epoch > cfg.Epochs+1 || from.Step < 0 || from.Step > steps ||
+			from.GlobalStep != (from.Epoch-1)*steps+from.Step || len(from.Epochs) != from.Epoch-1 {
+			return nil, fmt.Errorf("train: checkpoint at epoch %d, step %d (step %d overall, %d epochs done) does not fit a run of %d epochs of %d steps",
+				from.Epoch, from.Step, from.GlobalStep, len(from.Epochs), cfg.Epochs, steps)
+		}
+		// The network reads its tensors in place: copy the values in.
+		for _, t := range sd {
+			src := from.Model.Lookup(t.Name)
+			if src == nil || len(src.F32) != len(t.F32) || len(src.I64) != len(t.I64) {
+				return nil, fmt.Errorf("train: checkpoint's model lacks %s", t.Name)
+			}
+			copy(t.F32, src.F32)
+			copy(t.I64, src.I64)
+		}
+		if err := opt.restore(from.AdamStep, from.AdamM, from.AdamV, sizes); err != nil {
+			return nil, err
+		}
+		if err := net.setRNGState(from.DropoutRNG); err != nil {
+			return nil, err
+		}
+		global, firstEpoch, firstStep = from.GlobalStep, from.Epoch, from.Step
+		lossSum, trainTime = from.LossSum, from.TrainTime
+		res.Epochs = append(res.Epochs, from.Epochs...)
+	}
+	checkpoint := func(epoch, step int) error {
+		if hooks.Checkpoint == nil {
+			return nil
+		}
+		rng, err := net.rngState()
+		if err != nil {
+			return err
+		}
+		adamStep, m, v := opt.moments()
+		st := &State{Config: cfg, Epoch: epoch, Step: step, GlobalStep: global, LossSum: lossSum, TrainTime: trainTime,
+			Epochs: res.Epochs, Model: sd, AdamStep: adamStep, AdamM: m, AdamV: v, DropoutRNG: rng}
+		if from != nil {
+			st.Caller = from.Caller
+		}
+		return hooks.Checkpoint(st)
+	}
+
 	x := make([]float32, cfg.BatchSize*mnist.PixelCount)
 	y := make([]int64, cfg.BatchSize)
 	order := make([]int, len(trainIdx))
-	global := 0
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+	for epoch := firstEpoch; epoch <= cfg.Epochs; epoch++ {
 		copy(order, trainIdx)
 		mnist.Shuffle(order, cfg.Seed, epoch)
-		var lossSum float64
-		var trainTime time.Duration
-		for step := 0; step < steps; step++ {
-			start := time.Now()
+		start := 0
+		if epoch == firstEpoch {
+			start = firstStep
+		} else {
+			lossSum, trainTime = 0, 0
+		}
+		for step := start; step < steps; step++ {
+			begin := time.Now()
 			if err := trainSet.Fill(order[step*cfg.BatchSize:(step+1)*cfg.BatchSize], x, y); err != nil {
 				return nil, err
 			}
@@ -177,7 +241,7 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 			}
 			opt.Step(params, grads, lr, beta1)
 			global++
-			d := time.Since(start)
+			d := time.Since(begin)
 			trainTime += d
 			lossSum += loss
 			ev := StepEvent{Epoch: epoch, Step: step + 1, StepsPerEpoch: steps, GlobalStep: global,
@@ -187,6 +251,11 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 			}
 			if ctx.Err() != nil {
 				res.Stopped, res.StoppedAt = true, ev
+				// After an epoch's last step, Step = steps: resuming
+				// runs no step of it, only its validation.
+				if err := checkpoint(epoch, step+1); err != nil {
+					return nil, err
+				}
 				return res, nil
 			}
 		}
@@ -203,6 +272,10 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet *mnist.Set, hooks Ho
 		res.Epochs = append(res.Epochs, ep)
 		if hooks.Epoch != nil {
 			hooks.Epoch(ep)
+		}
+		lossSum, trainTime = 0, 0
+		if err := checkpoint(epoch+1, 0); err != nil {
+			return nil, err
 		}
 	}
 	model, err := lenet.NewModel(sd)

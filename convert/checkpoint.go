@@ -1,0 +1,172 @@
+package convert
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/lenet"
+)
+
+// CheckpointFormat names the layout of a training checkpoint; a file of
+// another layout is refused rather than resumed from wrongly.
+const CheckpointFormat = "lenetkit.checkpoint/1"
+
+// A Checkpoint is a training run's state, written as the dict that
+// torch.save of a typical PyTorch checkpoint holds:
+//
+//	{"format": CheckpointFormat,
+//	 "model": OrderedDict of the state dict's tensors,
+//	 "optimizer": {name: OrderedDict of tensors, ...},
+//	 "state": str (the trainer's counters, random states and config as JSON)}
+//
+// torch.load(path, weights_only=True) reads it, and every reader of .pth
+// files that unwraps a "model" entry (lenetkit eval, inspect, convert)
+// takes it as the model.
+type Checkpoint struct {
+	Model     lenet.StateDict
+	Optimizer map[string]lenet.StateDict
+	State     []byte
+}
+
+const opEmptyDict = '}'
+
+// SaveCheckpoint writes c to path, whole or not at all.
+func SaveCheckpoint(path string, c *Checkpoint) error {
+	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	err := atomicfile.Write(path, func(w io.Writer) error { return writeCheckpoint(w, c, name) })
+	if err != nil {
+		return fmt.Errorf("convert: %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeCheckpoint(w io.Writer, c *Checkpoint, archive string) error {
+	groups := []lenet.StateDict{c.Model}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range c.Optimizer {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, k := range keys {
+		groups = append(groups, c.Optimizer[k])
+	}
+	// Storage records are numbered across the whole file.
+	var pickled [][]pickledTensor
+	var all lenet.StateDict
+	for _, sd := range groups {
+		ts, err := pickledTensors(sd)
+		if err != nil {
+			return err
+		}
+		for i := range ts {
+			ts[i].key = strconv.Itoa(len(all) + i)
+		}
+		pickled = append(pickled, ts)
+		all = append(all, sd...)
+	}
+
+	p := newPickler()
+	p.op(opEmptyDict)
+	p.put()
+	p.op(opMark)
+	p.str("format")
+	p.str(CheckpointFormat)
+	p.str("model")
+	p.tensorDict(pickled[0])
+	p.str("optimizer")
+	p.op(opEmptyDict)
+	p.put()
+	p.op(opMark)
+	for i, k := range keys {
+		p.str(k)
+		p.tensorDict(pickled[i+1])
+	}
+	p.op(opSetItems)
+	p.str("state")
+	p.str(string(c.State))
+	p.op(opSetItems)
+	data := p.stop()
+
+	bw := bufio.NewWriter(w)
+	z := &torchZip{w: bw}
+	prefix := archive + "/"
+	z.record(prefix+"data.pkl", data)
+	z.record(prefix+"byteorder", []byte("little"))
+	order := make([]int, len(all))
+	for i := range order {
+		order[i] = i
+	}
+	// torch.save's order: the records' names as strings.
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(strconv.Itoa(a), strconv.Itoa(b)) })
+	for _, i := range order {
+		z.record(prefix+"data/"+strconv.Itoa(i), tensorBytes(all[i]))
+	}
+	z.record(prefix+"version", []byte(pthVersion))
+	if err := z.close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// ReadCheckpoint reads a checkpoint SaveCheckpoint wrote.
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	obj, err := loadPTHFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := checkpointFrom(obj)
+	if err != nil {
+		return nil, fmt.Errorf("convert: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func checkpointFrom(obj *pthObject) (*Checkpoint, error) {
+	entries, ok := dictEntries(obj.root)
+	if !ok {
+		return nil, fmt.Errorf("not a checkpoint: the file holds a %s, not a dict", pyType(obj.root))
+	}
+	get := func(key string) any {
+		for _, e := range entries {
+			if asString(e.key) == key {
+				return e.value
+			}
+		}
+		return nil
+	}
+	if f := asString(get("format")); f != CheckpointFormat {
+		if f == "" {
+			return nil, fmt.Errorf("not a lenetkit checkpoint (no \"format\": %q entry; a state dict cannot be resumed from)", CheckpointFormat)
+		}
+		return nil, fmt.Errorf("checkpoint format %q, this lenetkit reads %q", f, CheckpointFormat)
+	}
+	c := &Checkpoint{Optimizer: map[string]lenet.StateDict{}}
+	var err error
+	if c.Model, err = flatten(obj, get("model")); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	opt, ok := dictEntries(get("optimizer"))
+	if !ok {
+		return nil, fmt.Errorf("checkpoint has no optimizer dict")
+	}
+	for _, e := range opt {
+		k := asString(e.key)
+		if c.Optimizer[k], err = flatten(obj, e.value); err != nil {
+			return nil, fmt.Errorf("optimizer %s: %w", k, err)
+		}
+	}
+	state := asString(get("state"))
+	if state == "" {
+		return nil, fmt.Errorf("checkpoint has no state")
+	}
+	c.State = []byte(state)
+	return c, nil
+}

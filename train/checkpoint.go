@@ -1,0 +1,133 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/lenet"
+)
+
+// State is where a run stands between two steps: everything Resume needs to
+// go on as if the run had never stopped, so that its final weights equal an
+// uninterrupted run's bit for bit.
+type State struct {
+	Config Config
+	// Epoch is the epoch under way (from 1) and Step the steps of it done;
+	// at an epoch's end the state is that of the next epoch, at step 0.
+	Epoch, Step, GlobalStep int
+	// The running sums of the epoch under way.
+	LossSum   float64
+	TrainTime time.Duration
+	// Epochs are the finished epochs' events.
+	Epochs []EpochEvent
+	// Model is the network's state dict: parameters, running statistics
+	// and num_batches_tracked.
+	Model lenet.StateDict
+	// Adam's step count and moments, one slice per trainable parameter.
+	AdamStep int
+	AdamM    [][]float32
+	AdamV    [][]float32
+	// DropoutRNG is dropout's random stream (math/rand/v2's PCG, binary).
+	DropoutRNG []byte
+	// Caller holds what the program driving the run needs to resume it
+	// (where the model goes, say); Run and Resume leave it alone.
+	Caller map[string]string
+}
+
+// stateJSON is the part of a State that is not tensors.
+type stateJSON struct {
+	Config     Config            `json:"config"`
+	Epoch      int               `json:"epoch"`
+	Step       int               `json:"step"`
+	GlobalStep int               `json:"global_step"`
+	LossSum    float64           `json:"loss_sum"`
+	TrainTime  time.Duration     `json:"train_time_ns"`
+	Epochs     []EpochEvent      `json:"epochs"`
+	AdamStep   int               `json:"adam_step"`
+	DropoutRNG []byte            `json:"dropout_rng"`
+	Caller     map[string]string `json:"caller,omitempty"`
+}
+
+// SaveCheckpoint writes st to path as a torch.load-able dict (see
+// convert.Checkpoint): the model under "model", Adam's moments under
+// "optimizer" named after their parameters, and the rest as JSON.
+func SaveCheckpoint(path string, st *State) error {
+	js, err := json.Marshal(stateJSON{st.Config, st.Epoch, st.Step, st.GlobalStep, st.LossSum, st.TrainTime,
+		st.Epochs, st.AdamStep, st.DropoutRNG, st.Caller})
+	if err != nil {
+		return fmt.Errorf("train: checkpoint %s: %w", path, err)
+	}
+	c := &convert.Checkpoint{Model: st.Model, State: js, Optimizer: map[string]lenet.StateDict{}}
+	if len(st.AdamM) > 0 {
+		params := trainable(st.Model)
+		if len(params) != len(st.AdamM) {
+			return fmt.Errorf("train: checkpoint %s: %d Adam moments for %d parameters", path, len(st.AdamM), len(params))
+		}
+		for _, moments := range []struct {
+			name string
+			v    [][]float32
+		}{{"exp_avg", st.AdamM}, {"exp_avg_sq", st.AdamV}} {
+			var sd lenet.StateDict
+			for i, p := range params {
+				sd = append(sd, &lenet.Tensor{Name: p.Name, Shape: p.Shape, DType: lenet.Float32, F32: moments.v[i]})
+			}
+			c.Optimizer[moments.name] = sd
+		}
+	}
+	return convert.SaveCheckpoint(path, c)
+}
+
+// LoadCheckpoint reads a State SaveCheckpoint wrote, checking that it fits
+// the network and its own configuration.
+func LoadCheckpoint(path string) (*State, error) {
+	c, err := convert.ReadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	var js stateJSON
+	if err := json.Unmarshal(c.State, &js); err != nil {
+		return nil, fmt.Errorf("train: checkpoint %s: state: %w", path, err)
+	}
+	st := &State{Config: js.Config, Epoch: js.Epoch, Step: js.Step, GlobalStep: js.GlobalStep, LossSum: js.LossSum,
+		TrainTime: js.TrainTime, Epochs: js.Epochs, Model: c.Model, AdamStep: js.AdamStep, DropoutRNG: js.DropoutRNG, Caller: js.Caller}
+	if err := st.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("train: checkpoint %s: %w", path, err)
+	}
+	if err := lenet.Check(st.Model); err != nil {
+		return nil, fmt.Errorf("train: checkpoint %s: model: %w", path, err)
+	}
+	if st.AdamStep > 0 {
+		params := trainable(st.Model)
+		for _, m := range []struct {
+			name string
+			dst  *[][]float32
+		}{{"exp_avg", &st.AdamM}, {"exp_avg_sq", &st.AdamV}} {
+			sd := c.Optimizer[m.name]
+			if len(sd) != len(params) {
+				return nil, fmt.Errorf("train: checkpoint %s: optimizer %s has %d tensors for %d parameters", path, m.name, len(sd), len(params))
+			}
+			for _, p := range params {
+				t := sd.Lookup(p.Name)
+				if t == nil || t.DType != lenet.Float32 || len(t.F32) != len(p.F32) {
+					return nil, fmt.Errorf("train: checkpoint %s: optimizer %s lacks a float tensor like %s", path, m.name, p.Name)
+				}
+				*m.dst = append(*m.dst, t.F32)
+			}
+		}
+	}
+	return st, nil
+}
+
+// trainable lists the parameters Adam updates, in state-dict order: what
+// Net.Params returns.
+func trainable(sd lenet.StateDict) []*lenet.Tensor {
+	var out []*lenet.Tensor
+	for _, p := range lenet.Params() {
+		if t := sd.Lookup(p.Name); p.Trainable && t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
