@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -82,7 +84,15 @@ func runConvert(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := modelfile.Write(out, sd, modelfile.WriteOptions{Opset: opset, Producer: version, SourceSHA256: sum}); err != nil {
+	// Exists-or-not is decided when the file is linked into place, not
+	// by the check above, which only spares the work.
+	err = atomicfile.Publish(out, c.Bool("force"), func(tmp string) error {
+		return modelfile.Write(tmp, sd, modelfile.WriteOptions{Opset: opset, Producer: version, SourceSHA256: sum})
+	})
+	if errors.Is(err, atomicfile.ErrExist) {
+		return fmt.Errorf("%s exists; --force overwrites it", out)
+	}
+	if err != nil {
 		return err
 	}
 	outSum, err := modelfile.SHA256(out)

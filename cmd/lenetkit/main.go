@@ -33,6 +33,7 @@ func usageError(format string, args ...any) error {
 }
 
 func main() {
+	handleSignals(os.Stderr)
 	os.Exit(runApp(os.Args, os.Stdout, os.Stderr))
 }
 

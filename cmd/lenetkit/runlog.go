@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -54,6 +55,43 @@ func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error)
 	f, err := os.Create(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
 		return nil, fmt.Errorf("--log-dir %s: %w", dir, err)
+	}
+	w := bufio.NewWriter(f)
+	return &runLog{f: f, w: w, enc: json.NewEncoder(w)}, nil
+}
+
+// resumeRunLog continues the log in dir of a run resumed at globalStep,
+// in epoch: the lines the stopped run wrote past its checkpoint (steps
+// after it, the epoch it was in, a test) are dropped first, so that the
+// log reads as an uninterrupted run's.
+func resumeRunLog(dir string, globalStep, epoch int) (*runLog, error) {
+	path := filepath.Join(dir, "metrics.jsonl")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--resume: the run's log: %w", err)
+	}
+	var kept []byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		var m map[string]json.RawMessage
+		if len(bytes.TrimSpace(line)) == 0 || line[len(line)-1] != '\n' || json.Unmarshal(line, &m) != nil {
+			continue // a line cut short by the stop
+		}
+		var step, ep int
+		json.Unmarshal(m["step"], &step)
+		json.Unmarshal(m["epoch"], &ep)
+		_, isStep := m["step"]
+		_, isEpoch := m["val_loss"]
+		if (isStep && step <= globalStep) || (!isStep && isEpoch && ep < epoch) {
+			kept = append(kept, line...)
+		}
+	}
+	err = atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(kept); return err })
+	if err != nil {
+		return nil, fmt.Errorf("--resume: rewrite %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--resume: %w", err)
 	}
 	w := bufio.NewWriter(f)
 	return &runLog{f: f, w: w, enc: json.NewEncoder(w)}, nil

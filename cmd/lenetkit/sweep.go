@@ -8,11 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -132,9 +130,9 @@ func runSweep(c *cli.Context) error {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	status := statusOut(c)
+	ctx, stop := stopContext(c.Context, status, "the run under way starts again when the sweep is resumed")
+	defer stop()
 	var todo []train.Cell
 	for _, cell := range cells {
 		if _, err := os.Stat(filepath.Join(out, "runs", cell.Name(), resultFile)); err != nil {

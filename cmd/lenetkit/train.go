@@ -1,17 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/train"
@@ -47,7 +48,15 @@ Examples:
    lenetkit train --epochs 1 --limit 4096 --out quick.pth
    lenetkit train --recipe standard --dropout-mode element --seed 7 --log-dir runs/seed7
    lenetkit train --recipe published --freeze-bn-after 200 --out late.pth
-   lenetkit train --format json > result.json`,
+   lenetkit train --format json > result.json
+   lenetkit train --log-dir runs/1 ; lenetkit train --resume runs/1   # after Ctrl-C
+
+A checkpoint (the model, Adam's state, the schedule's position and the
+random states, as a dict torch.load reads) is written at every epoch's end
+and when the run is stopped: to --log-dir/checkpoint.pth, or beside --out
+(parameter.checkpoint.pth). --resume continues from it and ends with the
+weights an uninterrupted run ends with, bit for bit. The first Ctrl-C stops
+after the step under way; a second aborts at once.`,
 		Flags: []cli.Flag{
 			dataFlag, skipChecksumFlag,
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs},
@@ -66,10 +75,18 @@ Examples:
 			&cli.BoolFlag{Name: "force", Usage: "replace --out, and the run in --log-dir, if they exist"},
 			&cli.StringFlag{Name: "log-dir", Usage: "write config.json, metrics.jsonl (what the notebook logged to W&B) and report.html here"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json (the final summary on stdout)"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the run whose checkpoint is in this --log-dir, or in this checkpoint file, with its configuration"},
 		},
 		Action: runTrain,
 	}
 }
+
+// checkpointName is the checkpoint's name in --log-dir.
+const checkpointName = "checkpoint.pth"
+
+// configFlags are the flags a checkpoint fixes: a resumed run keeps them.
+var configFlags = []string{"epochs", "batch-size", "lr", "max-lr", "weight-decay", "dropout", "dropout-mode",
+	"val-size", "limit", "seed", "recipe", "freeze-bn-after"}
 
 func runTrain(c *cli.Context) error {
 	cfg := train.Config{
@@ -79,24 +96,54 @@ func runTrain(c *cli.Context) error {
 		Limit: c.Int("limit"), Seed: c.Uint64("seed"),
 		Recipe: train.Recipe(c.String("recipe")), FreezeBNAfter: c.Int("freeze-bn-after"),
 	}
-	if err := cfg.Validate(); err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
 	format := c.String("format")
 	if err := checkFormat(format, "text", "json"); err != nil {
 		return err
 	}
-	out := c.String("out")
+	out, logDir, ckpt := c.String("out"), c.String("log-dir"), ""
+	var from *train.State
+	if r := c.String("resume"); r != "" {
+		for _, f := range configFlags {
+			if c.IsSet(f) {
+				return usageError("--%s with --resume: a resumed run keeps its checkpoint's configuration", f)
+			}
+		}
+		ckpt = r
+		if st, err := os.Stat(r); err == nil && st.IsDir() {
+			ckpt = filepath.Join(r, checkpointName)
+		}
+		st, err := train.LoadCheckpoint(ckpt)
+		if err != nil {
+			return err
+		}
+		from, cfg = st, st.Config
+		if o := st.Caller["out"]; o != "" && !c.IsSet("out") {
+			out = o
+		}
+		if d := st.Caller["log_dir"]; !c.IsSet("log-dir") {
+			logDir = d
+		}
+	} else if err := cfg.Validate(); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	if err := checkWritable(out, c.Bool("force")); err != nil {
 		return err
 	}
-	if dir := c.String("log-dir"); dir != "" && !c.Bool("force") {
+	if logDir != "" && from == nil && !c.Bool("force") {
 		// A second run would truncate the first one's metrics.
-		if _, err := os.Stat(filepath.Join(dir, "metrics.jsonl")); err == nil {
-			return fmt.Errorf("--log-dir %s holds a run already (metrics.jsonl); use another directory, or --force to replace it", dir)
+		if _, err := os.Stat(filepath.Join(logDir, "metrics.jsonl")); err == nil {
+			return fmt.Errorf("--log-dir %s holds a run already (metrics.jsonl); continue it with --resume %s, use another directory, or --force to replace it", logDir, logDir)
 		}
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	if ckpt == "" {
+		if logDir != "" {
+			ckpt = filepath.Join(logDir, checkpointName)
+		} else {
+			ckpt = strings.TrimSuffix(out, filepath.Ext(out)) + ".checkpoint.pth"
+		}
+	}
+	status := statusOut(c)
+	ctx, stop := stopContext(c.Context, status, "then writing the checkpoint "+ckpt)
 	defer stop()
 	src, err := mnist.Locate(ctx, c.String("data"))
 	if err != nil {
@@ -111,22 +158,32 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	status := statusOut(c)
 	fmt.Fprintf(status, "MNIST from %s: %d training, %d test images\n", src, trainSet.N, testSet.N)
 	steps := (min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize)
 	fmt.Fprintf(status, "LeNet, %d parameters; %d epochs of %d steps, batch %d; OneCycleLR over %d steps\n",
 		lenet.NumParameters(), cfg.Epochs, steps, cfg.BatchSize, cfg.Epochs*steps)
 	fmt.Fprintln(status, cfg.Describe(steps))
+	if from != nil {
+		fmt.Fprintf(status, "resuming from %s: epoch %d after step %d of %d (step %d of %d overall)\n",
+			ckpt, from.Epoch, from.Step, steps, from.GlobalStep, cfg.Epochs*steps)
+	}
 	var log *runLog
-	if dir := c.String("log-dir"); dir != "" {
-		if log, err = newRunLog(dir, cfg, steps); err != nil {
+	if logDir != "" {
+		if from != nil {
+			log, err = resumeRunLog(logDir, from.GlobalStep, from.Epoch)
+		} else {
+			log, err = newRunLog(logDir, cfg, steps)
+		}
+		if err != nil {
 			return err
 		}
 		defer log.Close()
 		defer log.finalReport(status, c.App.ErrWriter) // before Close, however the run ends
 	}
-	fmt.Fprintf(status, "note: the seed's notebook gave OneCycleLR steps_per_epoch=128, which PyTorch rejects past step %d; the schedule here spans the %d steps the loader really takes\n",
-		128*cfg.Epochs, cfg.Epochs*steps)
+	if from == nil {
+		fmt.Fprintf(status, "note: the seed's notebook gave OneCycleLR steps_per_epoch=128, which PyTorch rejects past step %d; the schedule here spans the %d steps the loader really takes\n",
+			128*cfg.Epochs, cfg.Epochs*steps)
+	}
 
 	prog := newProgress(status)
 	hooks := train.Hooks{
@@ -139,19 +196,38 @@ func runTrain(c *cli.Context) error {
 			log.epoch(e)
 			log.writeReport(c.App.ErrWriter) // a stopped run keeps its report
 		},
+		Checkpoint: func(st *train.State) error {
+			st.Caller = map[string]string{"out": out, "log_dir": logDir}
+			return train.SaveCheckpoint(ckpt, st)
+		},
 	}
 	start := time.Now()
-	res, err := train.Run(ctx, cfg, trainSet, testSet, hooks)
+	var res *train.Result
+	if from != nil {
+		res, err = train.Resume(ctx, from, trainSet, testSet, hooks)
+	} else {
+		res, err = train.Run(ctx, cfg, trainSet, testSet, hooks)
+	}
 	if err != nil {
 		return err
 	}
 	if res.Stopped {
 		prog.finish()
 		s := res.StoppedAt
-		return cli.Exit(fmt.Sprintf("stopped by signal after epoch %d, step %d of %d (step %d of %d overall); %s not written",
-			s.Epoch, s.Step, s.StepsPerEpoch, s.GlobalStep, s.TotalSteps, out), 130)
+		again := ckpt
+		if logDir != "" {
+			again = logDir
+		}
+		return cli.Exit(fmt.Sprintf("stopped by signal after epoch %d, step %d of %d (step %d of %d overall); %s not written; the run is in %s: continue it with lenetkit train --resume %s",
+			s.Epoch, s.Step, s.StepsPerEpoch, s.GlobalStep, s.TotalSteps, out, ckpt, again), 130)
 	}
-	if err := convert.SavePTH(out, res.StateDict); err != nil {
+	// Created only if still absent, unless --force: the check before
+	// training spared the work, this one decides.
+	err = atomicfile.Publish(out, c.Bool("force"), func(tmp string) error { return convert.SavePTH(tmp, res.StateDict) })
+	if errors.Is(err, atomicfile.ErrExist) {
+		return fmt.Errorf("--out %s appeared during training and was left alone; the trained weights are in %s (lenetkit convert %s %s --force)", out, ckpt, ckpt, out)
+	}
+	if err != nil {
 		return err
 	}
 	log.test(res)

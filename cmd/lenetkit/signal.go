@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
+)
+
+// graceful is set while a command that stops cleanly on a signal (train,
+// sweep) runs: the first SIGINT or SIGTERM is its to handle.
+var graceful atomic.Bool
+
+// handleSignals makes SIGINT and SIGTERM end lenetkit at once, with exit
+// status 130 and no temporary file left behind, unless a command stops
+// cleanly on the first one (stopContext); the second always aborts.
+func handleSignals(stderr io.Writer) {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for sig := range ch {
+			if n++; n == 1 && graceful.Load() {
+				continue
+			}
+			atomicfile.RemoveTemps()
+			fmt.Fprintf(stderr, "lenetkit: %v: aborted; nothing half-written was left\n", sig)
+			os.Exit(130)
+		}
+	}()
+}
+
+// stopContext is the context of a command that stops cleanly: the first
+// SIGINT or SIGTERM ends it, saying so on status; a second one aborts at
+// once (handleSignals).
+func stopContext(parent context.Context, status io.Writer, what string) (context.Context, context.CancelFunc) {
+	graceful.Store(true)
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			fmt.Fprintf(status, "\nlenetkit: stopping after this step, %s; interrupt again to abort at once\n", what)
+			cancel()
+		case <-ctx.Done():
+		}
+		signal.Stop(ch)
+	}()
+	return ctx, cancel
+}
