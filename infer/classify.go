@@ -45,7 +45,8 @@ type Handlers struct {
 type Options struct {
 	Data  string // as mnist.Locate takes it
 	MNIST mnist.Options
-	Batch int // images per model call; 0 means 128
+	Batch int          // images per model call; 0 means 128
+	Image ImageOptions // how image files are read
 }
 
 // Classify runs m over the images that paths name (files, directories,
@@ -70,7 +71,7 @@ func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Optio
 			return b.addMNIST(ctx, it, opt)
 		}
 		slot := b.x[b.n*mnist.PixelCount : (b.n+1)*mnist.PixelCount]
-		if err := LoadImage(it.Path, slot); err != nil {
+		if err := LoadImageWith(it.Path, slot, opt.Image); err != nil {
 			b.sum.Failed++
 			if h.Failed != nil {
 				h.Failed(it.Path, err)

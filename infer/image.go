@@ -12,7 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"strings"
 
 	_ "golang.org/x/image/bmp"
@@ -41,9 +40,13 @@ const (
 	// the strongest ink 255, that a pixel must pass to count for the crop.
 	// The faint ringing that JPEG leaves around strokes stays below it;
 	// MNIST digits enlarged by repeating pixels still come back exactly
-	// (all but 9 of the 10,000 test digits), their box being that of all
-	// their ink.
+	// (all but 12 of the 10,000 test digits; 3 of those have a strong
+	// speck apart from the digit, which dropSpecks leaves out), their box
+	// being that of all their ink.
 	cropFloor = 8
+	// strongPeak is the share of the strong ink of a grainy image that is
+	// taken to be weaker than full ink (see levels).
+	strongPeak = 0.9
 )
 
 // maxPixels bounds the images LoadImage decodes: a file of a few bytes can
@@ -56,49 +59,54 @@ var errBlank = errors.New("blank image: no digit found")
 // dst as the model's input, as Preprocess does. Every error is one line that
 // names the file.
 func LoadImage(path string, dst []float32) error {
-	if err := checkDst(dst); err != nil {
-		return err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return pathError(path, err)
-	}
-	defer f.Close()
-	img, err := decode(f)
-	if err != nil {
-		return pathError(path, err)
-	}
-	if err := preprocess(img, dst); err != nil {
-		return fmt.Errorf("infer: %s: %w", path, err)
-	}
-	return nil
+	return LoadImageWith(path, dst, ImageOptions{})
 }
 
 // Preprocess writes a digit image of any size, colour or grey, into dst as
 // the model's input: 1x32x32 float32 values in [0, 1], row-major. dst must
 // hold 1024 values. The image is made into a digit the way MNIST's were,
 // 28x28 8-bit grey with light ink on black, which is then converted exactly
-// as the IDX path converts MNIST's (ToTensor, then Pad(2) with zeros):
+// as the IDX path converts MNIST's (ToTensor, then Pad(2) with zeros). It
+// reads the picture as a person would, whether it is a clean drawing, a
+// photograph of paper or a stroke on a transparent layer:
 //
 //   - Grey: PIL's convert("L"), the ITU-R 601-2 luma L = R*299/1000 +
 //     G*587/1000 + B*114/1000 of 8-bit values, in PIL's 16-bit fixed point.
 //     Translucent pixels are first composited over white: a transparent
-//     background is paper.
+//     background is paper. But when a tenth or more of the image is
+//     transparent and its opaque pixels are all of about one colour, the
+//     digit is in the alpha channel, which is taken as light ink on dark
+//     (see alphaInk): white strokes on a transparent layer read as black
+//     ones do.
 //   - Polarity: when the median of the border pixels (the outermost rows
 //     and columns) is lighter than the mean of the whole image, the digit
 //     is dark on light and the image is inverted. The median, unlike the
-//     mean, ignores a stroke that touches the border.
+//     mean, ignores a stroke that touches the border. (Digit can be told
+//     the polarity instead: InvertAlways, InvertNever.)
 //   - A 28x28 image that is light on dark already is used as it is, unless
 //     it is blank: an MNIST digit saved as an image gives exactly the input
 //     that the IDX path gives.
+//   - Light: a quadratic surface is fitted to the paper (the medians of
+//     blocks, those of ink left out); when it varies by 8 grey levels or
+//     more, as under a lamp or in a photograph's vignetting, the image is
+//     divided by it (subtracted, for light ink on dark paper), and the
+//     polarity is that of the pixels straying furthest from it (see
+//     flatten). Even paper, grainy or not, is left as it is.
 //   - Levels: paper becomes 0 and the strongest ink 255, so that grey paper
 //     and faint pencil look like MNIST. Paper is what the border mostly
 //     shows, up to its own grain and JPEG artefacts: its median plus four
 //     times its spread from the median to its 90th percentile (no more
 //     than the median for a clean image), at most a quarter of the way to
-//     the strongest ink. When the strongest ink differs from the border's
+//     the strongest ink. On grainy paper the strongest ink is where nine
+//     tenths of the strong ink, above Otsu's threshold, is weaker, not the
+//     one darkest pixel. When the strongest ink differs from the border's
 //     median by less than 32 grey levels, the image is blank, an error.
-//   - Crop: to the box around the pixels above 8 of 255 (1/32 of full ink).
+//   - Specks: the ink, pixels above 8 of 255 (1/32 of full ink), is split
+//     into connected components; the one of the most ink is the digit,
+//     with the parts of it that are large or near, and the rest, dust and
+//     stray marks, is painted over with paper (see dropSpecks). Strong ink
+//     is that above Otsu's threshold among the ink's levels.
+//   - Crop: to the box around the ink that is left.
 //   - Scale: the box is scaled to fit 20x20 keeping its aspect ratio,
 //     averaging over the area each new pixel covers when shrinking,
 //     bilinear when enlarging a small crop, and rounded to 8 bits.
@@ -182,6 +190,15 @@ func truncated(err error) bool {
 }
 
 func preprocess(img image.Image, dst []float32) error {
+	var digit [digitSide * digitSide]byte
+	if err := prepare(img, InvertAuto, &digit); err != nil {
+		return err
+	}
+	return fill(digit[:], dst)
+}
+
+// prepare makes img into a digit as MNIST's are (see Preprocess).
+func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) error {
 	if img == nil {
 		return errors.New("nil image")
 	}
@@ -190,26 +207,60 @@ func preprocess(img image.Image, dst []float32) error {
 		return errors.New("image has no pixels")
 	}
 	w, h := b.Dx(), b.Dy()
-	grey := toGrey(img)
-	level, invert, err := levels(grey, w, h)
+	var grey []byte
+	alpha := false
+	if inv == InvertAuto {
+		grey, alpha = alphaInk(img)
+	}
+	if !alpha {
+		grey = toGrey(img)
+	}
+	invert := inv == InvertAlways
+	if inv == InvertAuto && !alpha {
+		invert = darkOnLight(grey, w, h)
+	}
+	forced := inv != InvertAuto
+	if w == digitSide && h == digitSide && !invert {
+		if _, err := levels(grey, w, h, invert, forced); err != nil {
+			return err
+		}
+		copy(digit[:], grey)
+		return nil
+	}
+	if !alpha {
+		if flat, dark, ok := flatten(grey, w, h, forced, invert); ok {
+			grey, invert = flat, dark
+		}
+	}
+	lv, err := levels(grey, w, h, invert, forced)
 	if err != nil {
 		return err
 	}
-	var digit [digitSide * digitSide]byte
-	if w == digitSide && h == digitSide && !invert {
-		copy(digit[:], grey)
-		return fill(digit[:], dst)
+	// Painting specks over may lower the strongest ink: level again, and
+	// look again at what the new levels show.
+	for range 2 {
+		if !dropSpecks(grey, w, h, lv) {
+			break
+		}
+		if lv, err = levels(grey, w, h, invert, forced); err != nil {
+			return err
+		}
 	}
-	small, nw, nh := fit(grey, w, level)
-	if err := centre(&digit, small, nw, nh); err != nil {
-		return err
-	}
-	return fill(digit[:], dst)
+	small, nw, nh := fit(grey, w, lv.level)
+	return centre(digit, small, nw, nh)
 }
 
-// levels decides the polarity of a w x h grey image and returns the level,
-// 0 for paper to 255 for the strongest ink, of each grey value.
-func levels(grey []byte, w, h int) (level *[256]float64, invert bool, err error) {
+// inkLevels is what levels finds of an image's ink and paper.
+type inkLevels struct {
+	level  *[256]float64 // of each grey value: 0 for paper, 255 for the strongest ink
+	paper  byte          // the grey of the paper, the border's median
+	clean  bool          // whether the border's paper is even: no grain, no JPEG artefacts
+	strong float64       // the level above which ink is strong, not faint (Otsu's threshold)
+}
+
+// borderHist counts the grey values of the image's outermost rows and
+// columns.
+func borderHist(grey []byte, w, h int) *[256]int {
 	var border [256]int
 	for x := range w {
 		border[grey[x]]++
@@ -223,38 +274,83 @@ func levels(grey []byte, w, h int) (level *[256]float64, invert bool, err error)
 			border[grey[y*w+w-1]]++
 		}
 	}
+	return &border
+}
+
+// darkOnLight tells whether a w x h grey image is dark ink on light paper:
+// whether the median of its border is lighter than the mean of the whole.
+func darkOnLight(grey []byte, w, h int) bool {
 	var sum int64
 	for _, v := range grey {
 		sum += int64(v)
 	}
-	invert = int64(percentile(&border, 0.5))*int64(len(grey)) > sum
+	return int64(percentile(borderHist(grey, w, h), 0.5))*int64(len(grey)) > sum
+}
 
+// levels finds the paper and the ink of a w x h grey image, dark ink on
+// light paper when invert is set. When the polarity was forced on it and
+// the border shows ink, the paper is the lighter (or, inverted, darker) of
+// the two classes Otsu's threshold separates.
+func levels(grey []byte, w, h int, invert, forced bool) (*inkLevels, error) {
+	border := borderHist(grey, w, h)
+	var all [256]int
+	for _, v := range grey {
+		all[v]++
+	}
 	// ink is the amount of ink that each grey value shows.
-	var ink, inkBorder [256]int
+	var ink, inkBorder, inkAll [256]int
 	for v := range ink {
 		ink[v] = v
 		if invert {
 			ink[v] = 255 - v
 		}
 		inkBorder[ink[v]] = border[v]
+		inkAll[ink[v]] = all[v]
+	}
+	peak := 0
+	for v := range 256 {
+		if inkAll[v] > 0 {
+			peak = v
+		}
 	}
 	background := percentile(&inkBorder, 0.5)
-	peak := 0
-	for _, v := range grey {
-		peak = max(peak, ink[v])
+	spread := percentile(&inkBorder, 0.9) - background
+	if forced && peak-background < minContrast {
+		var lower [256]int
+		copy(lower[:otsu(&inkAll)+1], inkAll[:])
+		background = percentile(&lower, 0.5)
+		spread = percentile(&lower, 0.9) - background
 	}
 	if peak-background < minContrast {
-		return nil, invert, errBlank
+		return nil, errBlank
+	}
+	if spread > 0 {
+		// Grain lifts the strongest pixel above the ink around it: the
+		// ink is at its strongest where nine tenths of the strong ink
+		// (above Otsu's threshold) is weaker, as MNIST's cores are.
+		var strong [256]int
+		t := otsu(&inkAll)
+		copy(strong[t+1:], inkAll[t+1:])
+		peak = max(background+minContrast, percentile(&strong, strongPeak))
 	}
 	// Grain and JPEG artefacts, left in, would widen the crop and pull the
 	// centre of mass towards the middle of the box.
-	paper := background + 4*(percentile(&inkBorder, 0.9)-background)
+	paper := background + 4*spread
 	paper = min(paper, background+(peak-background)/4)
-	level = new([256]float64)
-	for v := range level {
-		level[v] = float64(max(0, ink[v]-paper)) * 255 / float64(peak-paper)
+	lv := &inkLevels{level: new([256]float64), paper: byte(background), clean: spread == 0}
+	if invert {
+		lv.paper = byte(255 - background)
 	}
-	return level, invert, nil
+	var levelled [256]int
+	for v := range lv.level {
+		l := min(255, float64(max(0, ink[v]-paper))*255/float64(peak-paper))
+		lv.level[v] = l
+		if l > cropFloor && all[v] > 0 {
+			levelled[int(l)] += all[v]
+		}
+	}
+	lv.strong = float64(otsu(&levelled))
+	return lv, nil
 }
 
 // fit crops a grey image of width w to its ink and scales the crop to fit

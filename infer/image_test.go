@@ -196,7 +196,8 @@ func TestMNISTDigitsAsImages(t *testing.T) {
 // every digit comes back all but exactly (the ink is stretched to a full
 // 255 where the original's peak is 254), since MNIST's box is that of all
 // its ink; the few that do not are MNIST's own exceptions, a box of 19
-// pixels or a centre of mass exactly half way between two pixels.
+// pixels, a centre of mass exactly half way between two pixels, or a speck
+// of strong ink apart from the digit, which is left out.
 func TestInvertedUpscaledDigits(t *testing.T) {
 	set := realTest(t)
 	for _, tc := range []struct {
@@ -671,6 +672,21 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)/2])
 	}
+	// A stroke on a transparent layer, and a photograph: uneven light,
+	// grain and dust.
+	layer := image.NewNRGBA(image.Rect(0, 0, 30, 40))
+	for i, v := range seven(30, 40, image.Rect(3, 3, 27, 37)).Pix {
+		copy(layer.Pix[4*i:], []uint8{255, 255, 255, v})
+	}
+	f.Add(encode(f, "png", layer))
+	photo := paper(seven(48, 48, image.Rect(8, 6, 40, 44)), color.RGBA{40, 40, 40, 255}, color.RGBA{200, 200, 200, 255})
+	for i := range photo.Pix {
+		if i%4 != 3 {
+			photo.Pix[i] = uint8(float64(photo.Pix[i]) * (1 - 0.4*float64(i%(4*48))/(4*48)))
+		}
+	}
+	photo.SetRGBA(2, 45, color.RGBA{A: 255})
+	f.Add(encode(f, "jpeg", photo))
 	f.Add([]byte("not an image"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dst := make([]float32, mnist.PixelCount)

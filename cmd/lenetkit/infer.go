@@ -4,8 +4,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
@@ -25,12 +29,22 @@ func inferCommand() *cli.Command {
 		Description: `MODEL is a .pth, .pt, .safetensors or .onnx file of the seed's LeNet. A PATH is
 an image file (PNG, JPEG, GIF, BMP; any size, colour or grey), a directory
 (walked recursively; other files are skipped with a note), or mnist:test or
-mnist:train. Images are prepared as MNIST's were: grey, light digit on dark
-(inverted if needed), cropped to the ink, scaled into 20x20, centred by centre
-of mass in 28x28, then padded to 32x32. A 28x28 light-on-dark image is used
-as it is. When a file's parent directory is named 0-9 (torchvision's
+mnist:train. When a file's parent directory is named 0-9 (torchvision's
 ImageFolder layout) that digit is its label, and accuracy and loss are
 reported.
+
+Images are prepared as MNIST's were: grey, light digit on dark, cropped to the
+ink, scaled into 20x20, centred by centre of mass in 28x28, then padded to
+32x32. A 28x28 light-on-dark image is used as it is. Photographs are evened
+out first: uneven light is divided out, grain stays below the paper's level,
+and specks of dust apart from the digit are left out. A stroke on a
+transparent layer in one colour (a drawing app's PNG) is read from its alpha
+channel, whatever its colour. --invert auto decides the polarity so;
+always reads every image as dark ink on light paper and never as light on
+dark (translucent pixels shown over white). --save-preprocessed DIR writes
+each image file's 28x28 digit, as the model sees it, to DIR as a grey PNG
+named after the file; one found in a directory goes below DIR/<that
+directory's name>/ with the folders it was in, so labels survive.
 
 Predictions go to standard output; notes, failures and the summary to
 standard error. A file that cannot be read is reported and the run goes on;
@@ -39,11 +53,14 @@ the exit code is then 1.
 Examples:
    lenetkit infer model.onnx digits/
    lenetkit infer parameter.pth seven.png --top-k 3
+   lenetkit infer parameter.pth photos/ --save-preprocessed seen/
    lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl`,
 		Flags: []cli.Flag{
 			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per image, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
+			&cli.StringFlag{Name: "invert", Value: "auto", Usage: "auto (decide per image), always (dark ink on light paper) or never (light ink on dark, as MNIST)"},
+			&cli.StringFlag{Name: "save-preprocessed", Usage: "write each image's 28x28 digit, as the model sees it, as a grey PNG under `DIR`"},
 		},
 		Action: runInfer,
 	}
@@ -63,12 +80,27 @@ func runInfer(c *cli.Context) error {
 	if topK < 1 || topK > 10 {
 		return usageError("--top-k %d: want 1 to 10", topK)
 	}
+	inv, err := infer.ParseInvert(c.String("invert"))
+	if err != nil {
+		return usageError("--invert %q: want auto, always or never", c.String("invert"))
+	}
+	if c.IsSet("save-preprocessed") && c.String("save-preprocessed") == "" {
+		return usageError("--save-preprocessed needs a directory")
+	}
 	m, err := openModel(c)
 	if err != nil {
 		return err
 	}
 	out := newPredictionWriter(c.App.Writer, format, topK)
 	opt := infer.Options{Data: c.String("data"), MNIST: mnist.Options{SkipChecksum: c.Bool("skip-checksum")}}
+	opt.Image.Invert = inv
+	if dir := c.String("save-preprocessed"); dir != "" {
+		s, err := newDigitSaver(dir, c.Args().Tail())
+		if err != nil {
+			return err
+		}
+		opt.Image.Prepared = s.save
+	}
 	prog := newCountProgress(statusOut(c), -1, "infer")
 	defer prog.finish()
 	sum, err := infer.Classify(c.Context, counted{m, prog}, c.Args().Tail(), opt, infer.Handlers{
@@ -208,6 +240,61 @@ func (p *predictionWriter) flush() error {
 	case "csv":
 		p.csv.Flush()
 		return p.csv.Error()
+	}
+	return nil
+}
+
+// digitSaver writes the digits the model sees, for --save-preprocessed.
+type digitSaver struct {
+	dir  string
+	args []string        // the PATH arguments that are directories, cleaned
+	used map[string]bool // names written in this run
+}
+
+func newDigitSaver(dir string, paths []string) (*digitSaver, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("--save-preprocessed: %w", err)
+	}
+	s := &digitSaver{dir: dir, used: map[string]bool{}}
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			s.args = append(s.args, filepath.Clean(p))
+		}
+	}
+	return s, nil
+}
+
+// name is where the digit of the image file at path goes: its path from
+// the directory argument it was found in, that directory's name first, or
+// its file name, with the extension .png; a name already written in this
+// run gets -2, -3, ...
+func (s *digitSaver) name(path string) string {
+	rel := filepath.Base(path)
+	for _, a := range s.args {
+		if r, err := filepath.Rel(a, path); err == nil && r != "." && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			if base := filepath.Base(a); base != "." && base != ".." && base != string(filepath.Separator) {
+				r = filepath.Join(base, r)
+			}
+			rel = r
+			break
+		}
+	}
+	stem := strings.TrimSuffix(rel, filepath.Ext(rel))
+	name := stem + ".png"
+	for k := 2; s.used[name]; k++ {
+		name = fmt.Sprintf("%s-%d.png", stem, k)
+	}
+	s.used[name] = true
+	return filepath.Join(s.dir, name)
+}
+
+func (s *digitSaver) save(path string, digit *image.Gray) error {
+	name := s.name(path)
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("--save-preprocessed: %w", err)
+	}
+	if err := atomicfile.Write(name, func(w io.Writer) error { return png.Encode(w, digit) }); err != nil {
+		return fmt.Errorf("--save-preprocessed: %w", err)
 	}
 	return nil
 }

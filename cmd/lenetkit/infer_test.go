@@ -360,3 +360,135 @@ func TestInferGoesOn(t *testing.T) {
 		t.Errorf("no summary of %d images, 1 failed:\n%s", n, r.stderr)
 	}
 }
+
+// TestInferInvert: on a digit drawn dark on light, --invert always agrees
+// with auto and never reads the paper as ink, which changes the answer; a
+// value other than auto, always and never is a usage error.
+func TestInferInvert(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "seven.png")
+	if err := os.WriteFile(path, pngBytes(t, inverted84(t, 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]jsonlRecord{}
+	for _, mode := range []string{"auto", "always", "never"} {
+		r := run(t, "infer", trainedPTH, path, "--invert", mode, "--format", "jsonl")
+		if r.code != 0 {
+			t.Fatalf("--invert %s: exit %d:\n%s", mode, r.code, r.stderr)
+		}
+		recs := parseJSONL(t, r.stdout, false)
+		if len(recs) != 1 {
+			t.Fatalf("--invert %s: %d predictions, want 1", mode, len(recs))
+		}
+		got[mode] = recs[0]
+	}
+	if got["auto"].Prediction != 7 || got["always"].Prediction != 7 {
+		t.Errorf("auto predicts %d, always %d; want the 7 it is", got["auto"].Prediction, got["always"].Prediction)
+	}
+	for c, p := range got["auto"].Probabilities {
+		if p != got["always"].Probabilities[c] {
+			t.Errorf("probability of %d: auto %g, always %g", c, p, got["always"].Probabilities[c])
+		}
+	}
+	if never := got["never"]; never.Prediction == 7 {
+		t.Errorf("--invert never predicts %d with confidence %.3f, want another digit: the paper is the ink", never.Prediction, never.Confidence)
+	}
+
+	for _, bad := range []string{"sometimes", "", "AUTO"} {
+		r := run(t, "infer", trainedPTH, path, "--invert", bad)
+		if r.code != 2 || !strings.Contains(r.stderr, fmt.Sprintf("--invert %q: want auto, always or never", bad)) ||
+			strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || r.stdout != "" {
+			t.Errorf("--invert %q: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the value", bad, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestInferSavePreprocessed: --save-preprocessed writes, for every image
+// file, the 28x28 grey digit the model saw, named after the file (below a
+// directory argument, that directory's name and the folders in it first,
+// so the ImageFolder labels survive); classified again, the saved digits
+// give the same answers.
+func TestInferSavePreprocessed(t *testing.T) {
+	t.Parallel()
+	const n = 6
+	dir := t.TempDir()
+	digits := filepath.Join(dir, "digits")
+	imageFolder(t, digits, n, inverted84)
+	single := filepath.Join(dir, "one.jpg") // read by its content; saved as one.png
+	if err := os.WriteFile(single, pngBytes(t, digitImage(t, 7)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "seen")
+	r := run(t, "infer", trainedPTH, digits, single, "--save-preprocessed", out, "--format", "jsonl")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	first := map[string]jsonlRecord{}
+	for _, p := range parseJSONL(t, r.stdout, false) {
+		rel, err := filepath.Rel(dir, p.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[strings.TrimSuffix(rel, filepath.Ext(rel))+".png"] = p
+	}
+	if len(first) != n+1 {
+		t.Fatalf("%d predictions, want %d", len(first), n+1)
+	}
+	for rel := range first {
+		name := filepath.Join(out, rel)
+		f, err := os.Open(name)
+		if err != nil {
+			t.Errorf("no digit saved for %s: %v", rel, err)
+			continue
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if g, ok := img.(*image.Gray); !ok || g.Rect != image.Rect(0, 0, 28, 28) {
+			t.Errorf("%s: %T of %v, want 28x28 grey", name, img, img.Bounds())
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(out, "*", "*", ".*")); len(m) != 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+
+	r = run(t, "infer", trainedPTH, out, "--format", "jsonl")
+	if r.code != 0 {
+		t.Fatalf("the saved digits: exit %d:\n%s", r.code, r.stderr)
+	}
+	again := parseJSONL(t, r.stdout, false)
+	if len(again) != n+1 {
+		t.Fatalf("the saved digits: %d predictions, want %d", len(again), n+1)
+	}
+	for _, q := range again {
+		rel, err := filepath.Rel(out, q.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := first[rel]
+		if !ok {
+			t.Errorf("saved %s, from no input", q.Path)
+			continue
+		}
+		if (p.Label == nil) != (q.Label == nil) || p.Label != nil && *p.Label != *q.Label {
+			t.Errorf("%s: label %v, its input's %v", q.Path, q.Label, p.Label)
+		}
+		for c := range p.Probabilities {
+			if math.Abs(p.Probabilities[c]-q.Probabilities[c]) > 1e-9 {
+				t.Errorf("%s: probability of %d is %g, its input's %g", q.Path, c, q.Probabilities[c], p.Probabilities[c])
+				break
+			}
+		}
+	}
+
+	// A directory that cannot be made stops the run before any work.
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "infer", trainedPTH, single, "--save-preprocessed", filepath.Join(blocker, "seen"))
+	wantOnlyError(t, r, "--save-preprocessed", blocker)
+}
