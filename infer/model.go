@@ -2,6 +2,7 @@ package infer
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	onnxgo "github.com/owulveryck/onnx-go"
@@ -57,6 +58,9 @@ type Geometry struct{ Channels, Height, Width int }
 // files and Native otherwise. The preprocessing is what the model declares;
 // a caller may change Preprocess.Mean and Std before the first Logits.
 func Open(path, backendName string) (*Model, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a model file: %s", path, map[bool]string{true: "a directory", false: fileKind(fi.Mode())}[fi.IsDir()])
+	}
 	f, err := modelfile.Lookup(path)
 	if err != nil {
 		return nil, err

@@ -81,6 +81,10 @@ func expand(arg string) ([]Item, error) {
 		return nil, pathError(arg, err)
 	}
 	if !fi.IsDir() {
+		// Opening a named pipe or a device to read it could block for ever.
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("infer: %s: not a regular file (%s)", arg, fileKind(fi.Mode()))
+		}
 		return []Item{{Path: arg, Label: label(arg)}}, nil
 	}
 
@@ -142,4 +146,17 @@ func label(path string) int {
 		return int(dir[0] - '0')
 	}
 	return -1
+}
+
+// fileKind names a file mode's type the way a person would.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
 }

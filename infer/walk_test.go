@@ -5,7 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // tree makes the files named, empty, below a new directory, which it
@@ -150,4 +153,26 @@ func TestWalkErrors(t *testing.T) {
 			t.Errorf("error %v after %v, want %v after [a.png b.png]", err, seen, stop)
 		}
 	})
+}
+
+// TestNonRegularFilesRefused: a named pipe given as an image or a model is
+// refused at once, not opened and waited on.
+func TestNonRegularFilesRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "digit.png")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip("no named pipes here: ", err)
+	}
+	done := make(chan error, 2)
+	go func() { done <- Walk([]string{fifo}, func(Item) error { return nil }) }()
+	go func() { _, err := Open(fifo, ""); done <- err }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "named pipe") || !strings.Contains(err.Error(), fifo) {
+				t.Errorf("error %v, want one naming the file as a named pipe", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("blocked on a named pipe")
+		}
+	}
 }

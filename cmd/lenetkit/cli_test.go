@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // TestConventions: help, unknown commands, exit codes and completion behave
@@ -107,5 +109,39 @@ func TestJSONEverywhere(t *testing.T) {
 				t.Errorf("stdout is not one JSON document: %v\n%s", err, r.stdout)
 			}
 		})
+	}
+}
+
+// TestErrorsEscapeControlCharacters: a file name carrying an escape
+// sequence or a carriage return reaches the terminal as text.
+func TestErrorsEscapeControlCharacters(t *testing.T) {
+	t.Parallel()
+	name := filepath.Join(t.TempDir(), "evil\x1b[2J\rname.pth")
+	r := run(t, "inspect", name)
+	if r.code != 1 || strings.ContainsAny(r.stderr, "\x1b\r") || !strings.Contains(r.stderr, `evil\x1b[2J\x0dname.pth`) {
+		t.Errorf("exit %d, stderr %q: want exit 1 and the name escaped", r.code, r.stderr)
+	}
+}
+
+// TestInferTableEscapesNames: a file name with a tab and a line break stays
+// in its own row of infer's table, quoted.
+func TestInferTableEscapesNames(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(testtool.Testdata("images"), "clean", "00000.png"))
+	if err != nil {
+		t.Skip("no sample image: ", err)
+	}
+	name := filepath.Join(dir, "a\tb\n7\t0.9999\tforged.png")
+	if err := os.WriteFile(name, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "infer", trainedPTH, name)
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"`) || strings.Contains(r.stdout, "forged.png\t") {
+		t.Errorf("table:\n%s", r.stdout)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -109,7 +111,7 @@ func runInfer(c *cli.Context) error {
 			fmt.Fprintln(os.Stderr, "lenetkit: "+oneLine(err.Error()))
 		},
 		Skipped: func(it infer.Item) {
-			fmt.Fprintf(statusOut(c), "note: skipping %s: %s\n", it.Path, it.Skipped)
+			fmt.Fprintf(statusOut(c), "note: skipping %s: %s\n", quoteName(it.Path), printable(it.Skipped))
 		},
 	})
 	if ferr := out.flush(); err == nil {
@@ -193,7 +195,7 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 			}
 			fmt.Fprintln(p.tw, head)
 		}
-		line := fmt.Sprintf("%s\t%d\t%.4f\t%s", pr.Path, pr.Digit, pr.Confidence, label)
+		line := fmt.Sprintf("%s\t%d\t%.4f\t%s", quoteName(pr.Path), pr.Digit, pr.Confidence, label)
 		if p.topK > 1 {
 			line += "\t" + strings.Join(top, " ")
 		}
@@ -297,4 +299,14 @@ func (s *digitSaver) save(path string, digit *image.Gray) error {
 		return fmt.Errorf("--save-preprocessed: %w", err)
 	}
 	return nil
+}
+
+// quoteName is a file name as one cell of a table: one whose bytes could
+// break the row (a tab, a line break) or command the terminal is written as
+// a Go-quoted string, like ls --quoting-style=c does.
+func quoteName(name string) string {
+	if strings.ContainsFunc(name, unicode.IsControl) || !utf8.ValidString(name) {
+		return strconv.Quote(name)
+	}
+	return name
 }
