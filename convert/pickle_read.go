@@ -9,14 +9,8 @@ import (
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
-)
 
-// Limits on what a pickle may make the reader allocate. A state dict's
-// pickle is a few KB per hundred tensors; these leave room for checkpoints
-// with optimizer state and still keep a hostile file from costing gigabytes.
-const (
-	maxPickleBytes = 16 << 20
-	maxMarkDepth   = 256
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // allowGlobal is the whole of Python a state dict may name: the tensor and
@@ -56,17 +50,36 @@ type refusal struct{ msg string }
 
 func (r *refusal) Error() string { return r.msg }
 
+// pickleScan is what scanPickle checks a pickle against.
+type pickleScan struct {
+	allow func(module, name string) error
+	// maxIntBytes bounds LONG1 and LONG4: modelfile.MaxPickleIntBytes but
+	// for the legacy format's magic number.
+	maxIntBytes int
+}
+
 // scanPickle walks the opcodes of the pickle at the start of data without
 // running any, and returns its length through STOP. It checks, before
 // gopickle sees a byte, what gopickle would otherwise trust: every opcode
 // known, every length inside the data (a huge length would make gopickle
-// allocate it), MARKs nested sanely, and every GLOBAL or INST allowed.
-// STACK_GLOBAL takes its names from the stack, so the unpickler's FindClass
-// applies the same allow function to those.
+// allocate it), MARKs nested sanely, every GLOBAL or INST allowed, and the
+// bounds of modelfile's limits.go on opcodes, the stack, the memo and
+// integers. STACK_GLOBAL takes its names from the stack, so the
+// unpickler's FindClass applies the same allow function to those.
 func scanPickle(data []byte, allow func(module, name string) error) (int, error) {
+	return pickleScan{allow: allow, maxIntBytes: modelfile.MaxPickleIntBytes}.scan(data)
+}
+
+func (sc pickleScan) scan(data []byte) (int, error) {
 	le := binary.LittleEndian
-	depth := 0
-	i := 0
+	var (
+		i     int
+		ops   int
+		memo  int
+		marks []int // stack heights saved by MARK
+		h     int   // values on the stack since the last MARK
+		total int   // values on the stack, all MARKs included
+	)
 	need := func(n uint64) error {
 		if n > uint64(len(data)-i) {
 			return fmt.Errorf("pickle truncated: opcode at byte %d needs %d bytes, %d left", i, n, len(data)-i)
@@ -82,35 +95,103 @@ func scanPickle(data []byte, allow func(module, name string) error) (int, error)
 		i += j + 1
 		return s, nil
 	}
+	// pop and push follow the opcode's stack effect; a pop of more than
+	// the stack holds is left for gopickle to report.
+	pop := func(n int) {
+		n = min(n, h)
+		h, total = h-n, total-n
+	}
+	push := func(n int) error {
+		h, total = h+n, total+n
+		if total > modelfile.MaxPickleStack {
+			return fmt.Errorf("pickle stacks more than %d values (opcode at byte %d), refused", modelfile.MaxPickleStack, i-1)
+		}
+		return nil
+	}
+	popMark := func(op byte) error {
+		if len(marks) == 0 {
+			return fmt.Errorf("pickle opcode %q at byte %d pops a MARK never pushed", op, i-1)
+		}
+		total -= h + 1
+		h = marks[len(marks)-1]
+		marks = marks[:len(marks)-1]
+		return nil
+	}
+	intBytes := func(n uint64) error {
+		if n > uint64(sc.maxIntBytes) {
+			return fmt.Errorf("pickle integer of %d bytes at byte %d, more than 64 bits, refused", n, i)
+		}
+		return nil
+	}
+	intText := func(s string) error {
+		if len(s) > modelfile.MaxPickleIntText {
+			return fmt.Errorf("pickle integer of %d digits at byte %d, more than 64 bits, refused", len(s), i)
+		}
+		return nil
+	}
 	for i < len(data) {
-		if i > maxPickleBytes {
-			return 0, fmt.Errorf("pickle larger than %d MiB", maxPickleBytes>>20)
+		if i > modelfile.MaxPickleBytes {
+			return 0, fmt.Errorf("pickle larger than %d MiB, refused", modelfile.MaxPickleBytes>>20)
+		}
+		if ops++; ops > modelfile.MaxPickleOps {
+			return 0, fmt.Errorf("pickle has more than %d opcodes, refused", modelfile.MaxPickleOps)
 		}
 		op := data[i]
 		i++
 		var n uint64 // bytes of argument after any length prefix
+		var err error
 		switch op {
 		case '.': // STOP
+			if memo > ops/2+1 {
+				return 0, fmt.Errorf("pickle stores %d memo entries in %d opcodes, more than one per object made, refused", memo, ops)
+			}
 			return i, nil
 		case '(': // MARK
-			if depth++; depth > maxMarkDepth {
-				return 0, fmt.Errorf("pickle nests deeper than %d", maxMarkDepth)
+			if len(marks) >= modelfile.MaxPickleMarks {
+				return 0, fmt.Errorf("pickle nests deeper than %d", modelfile.MaxPickleMarks)
 			}
-		case 't', 'l', 'd', 'u', 'e', '1', 'o', '\x90', '\x91': // ops that pop to the MARK
-			if depth--; depth < 0 {
-				return 0, fmt.Errorf("pickle opcode %q at byte %d pops a MARK never pushed", op, i-1)
+			marks = append(marks, h)
+			total++ // the MARK itself
+			h = 0
+		case 't', 'l', 'd', 'o', '\x91': // pop to the MARK, push one
+			if err = popMark(op); err == nil {
+				err = push(1)
 			}
-		case 'N', '\x88', '\x89', ')', ']', '}', '\x8f', '0', '2', 'a', 's', 'b', 'R',
-			'\x81', '\x92', '\x93', '\x94', '\x85', '\x86', '\x87', 'Q', '\x97', '\x98':
-			// no argument
-		case 'K', 'h', 'q', '\x82':
+		case 'u', 'e', '1', '\x90': // pop to the MARK
+			err = popMark(op)
+		case 'N', '\x88', '\x89', ')', ']', '}', '\x8f', '2', '\x97': // push one
+			err = push(1)
+		case '0', 'a', 'b': // POP, APPEND, BUILD
+			pop(1)
+		case 's': // SETITEM
+			pop(2)
+		case 'R', '\x86', '\x93', '\x81': // pop two, push one
+			pop(2)
+			err = push(1)
+		case '\x87', '\x92': // pop three, push one
+			pop(3)
+			err = push(1)
+		case 'Q', '\x85', '\x98': // BINPERSID, TUPLE1, READONLY_BUFFER: pop one, push one
+		case '\x94': // MEMOIZE
+			memo++
+		case 'q': // BINPUT
 			n = 1
-		case 'M', '\x83':
-			n = 2
-		case 'J', 'j', 'r', '\x84':
+			memo++
+		case 'r': // LONG_BINPUT
 			n = 4
-		case 'G':
+			memo++
+		case 'K', 'h', '\x82': // BININT1, BINGET, EXT1
+			n = 1
+			err = push(1)
+		case 'M', '\x83': // BININT2, EXT2
+			n = 2
+			err = push(1)
+		case 'J', 'j', '\x84': // BININT, LONG_BINGET, EXT4
+			n = 4
+			err = push(1)
+		case 'G': // BINFLOAT
 			n = 8
+			err = push(1)
 		case '\x80': // PROTO
 			if err := need(1); err != nil {
 				return 0, err
@@ -125,18 +206,31 @@ func scanPickle(data []byte, allow func(module, name string) error) (int, error)
 			}
 			n = uint64(data[i])
 			i++
+			if op == '\x8a' {
+				err = intBytes(n)
+			}
+			if err == nil {
+				err = push(1)
+			}
 		case 'T', 'B', 'X', '\x8b': // 4-byte length
 			if err := need(4); err != nil {
 				return 0, err
 			}
 			n = uint64(le.Uint32(data[i:]))
 			i += 4
+			if op == '\x8b' {
+				err = intBytes(n)
+			}
+			if err == nil {
+				err = push(1)
+			}
 		case '\x8e', '\x8d', '\x96': // 8-byte length
 			if err := need(8); err != nil {
 				return 0, err
 			}
 			n = le.Uint64(data[i:])
 			i += 8
+			err = push(1)
 		case '\x95': // FRAME: a length header; the framed opcodes follow and are scanned as usual
 			if err := need(8); err != nil {
 				return 0, err
@@ -146,8 +240,19 @@ func scanPickle(data []byte, allow func(module, name string) error) (int, error)
 				return 0, err
 			}
 		case 'I', 'L', 'S', 'V', 'F', 'g', 'p', 'P': // one text line
-			if _, err := line(); err != nil {
+			var s string
+			if s, err = line(); err != nil {
 				return 0, err
+			}
+			switch op {
+			case 'I', 'L':
+				if err = intText(s); err == nil {
+					err = push(1)
+				}
+			case 'p': // PUT
+				memo++
+			default:
+				err = push(1)
 			}
 		case 'c', 'i': // GLOBAL, INST: module and name lines
 			module, err := line()
@@ -158,16 +263,26 @@ func scanPickle(data []byte, allow func(module, name string) error) (int, error)
 			if err != nil {
 				return 0, err
 			}
-			if err := allow(module, name); err != nil {
+			if err := sc.allow(module, name); err != nil {
 				return 0, err
 			}
 			if op == 'i' {
-				if depth--; depth < 0 {
-					return 0, fmt.Errorf("pickle opcode INST at byte %d pops a MARK never pushed", i)
+				if err := popMark(op); err != nil {
+					return 0, err
 				}
 			}
+			if err := push(1); err != nil {
+				return 0, err
+			}
+			continue
 		default:
 			return 0, fmt.Errorf("pickle opcode 0x%02x at byte %d unknown", op, i-1)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if memo > modelfile.MaxPickleMemo {
+			return 0, fmt.Errorf("pickle stores more than %d memo entries, refused", modelfile.MaxPickleMemo)
 		}
 		if err := need(n); err != nil {
 			return 0, err

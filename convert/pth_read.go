@@ -16,6 +16,7 @@ import (
 	"github.com/nlpodyssey/gopickle/types"
 
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // ReadPTH reads every tensor of a file written by torch.save, in the order
@@ -277,8 +278,21 @@ func decodeZip(r io.ReaderAt, size int64) (*pthObject, error) {
 		}
 		return nil, fmt.Errorf("zip archive has no %sdata.pkl, so torch.save did not write it", prefix)
 	}
-	if pkl.UncompressedSize64 > maxPickleBytes {
-		return nil, fmt.Errorf("%s is %d bytes, larger than %d MiB", pkl.Name, pkl.UncompressedSize64, maxPickleBytes>>20)
+	if pkl.UncompressedSize64 > modelfile.MaxPickleBytes {
+		return nil, fmt.Errorf("%s is %d bytes, larger than %d MiB", pkl.Name, pkl.UncompressedSize64, modelfile.MaxPickleBytes>>20)
+	}
+	// What the records may inflate to, all together (modelfile.MaxInflated).
+	budget := uint64(modelfile.MaxInflated(size))
+	inflate := func(what string, n uint64) error {
+		if n > budget {
+			return fmt.Errorf("%s, more than a %d-byte archive may inflate to (%d times its size + %d MiB), refused",
+				what, size, modelfile.MaxInflateRatio, modelfile.InflateSlack>>20)
+		}
+		budget -= n
+		return nil
+	}
+	if err := inflate(fmt.Sprintf("%s is %d bytes", pkl.Name, pkl.UncompressedSize64), pkl.UncompressedSize64); err != nil {
+		return nil, err
 	}
 	data, err := readRecord(pkl, int64(pkl.UncompressedSize64), size)
 	if err != nil {
@@ -303,6 +317,9 @@ func decodeZip(r io.ReaderAt, size int64) (*pthObject, error) {
 		if f.UncompressedSize64 != want {
 			return nil, fmt.Errorf("storage %s declares %d %s elements (%d bytes) but %s holds %d bytes",
 				st.key, st.numel, st.typ.name, want, f.Name, f.UncompressedSize64)
+		}
+		if err := inflate(fmt.Sprintf("storage %s declares %d %s elements (%d bytes)", st.key, st.numel, st.typ.name, want), want); err != nil {
+			return nil, err
 		}
 		if st.data, err = readRecord(f, int64(want), size); err != nil {
 			return nil, err
@@ -359,7 +376,11 @@ func decodeLegacy(r io.ReaderAt, size int64) (*pthObject, error) {
 	}
 	pos := 0
 	next := func(allow func(string, string) error, up *unpickler, what string) (any, error) {
-		n, err := scanPickle(data[pos:], allow)
+		sc := pickleScan{allow: allow, maxIntBytes: modelfile.MaxPickleIntBytes}
+		if what == "magic number" {
+			sc.maxIntBytes = 10 // the magic number is an 80-bit integer
+		}
+		n, err := sc.scan(data[pos:])
 		if err != nil {
 			return nil, within(what, err)
 		}
@@ -458,9 +479,10 @@ func dictEntries(v any) ([]dictEntry, bool) {
 		return out, true
 	case *types.Dict:
 		out := make([]dictEntry, 0, d.Len())
-		at := make(map[string]int)
+		type key struct{ typ, s string } // 1 and "1" are different keys
+		at := make(map[key]int)
 		for _, e := range *d {
-			k := fmt.Sprintf("%T %s", e.Key, keyString(e.Key)) // 1 and "1" are different keys
+			k := key{pyType(e.Key), keyString(e.Key)} // a string key is not copied
 			if i, ok := at[k]; ok {
 				out[i].value = e.Value
 				continue
@@ -507,13 +529,6 @@ func asString(v any) string {
 	return ""
 }
 
-// Bounds on walking the unpickled object: a pickle can share and nest
-// containers (even cyclically) to make a naive walk endless.
-const (
-	maxNesting = 64
-	maxVisits  = 1 << 20
-)
-
 type flattener struct {
 	out    lenet.StateDict
 	names  map[string]bool
@@ -524,10 +539,12 @@ type flattener struct {
 // flatten collects the tensors in root, part of obj, in order, named by
 // their path. Tensors sharing a storage each get a copy; the copies
 // together may hold a few times the elements stored, not the square of
-// them that many full views of one large storage would make.
+// them that many full views of one large storage would make. A pickle can
+// share and nest containers (even cyclically) to make a naive walk
+// endless, so depth and visits are bounded (modelfile's limits.go).
 func flatten(obj *pthObject, root any) (lenet.StateDict, error) {
 	f := &flattener{names: map[string]bool{}, budget: 4*obj.stored + 1<<20}
-	if err := f.walk(root, "", 0); err != nil {
+	if err := f.walk(root, nil, 0); err != nil {
 		return nil, err
 	}
 	if f.out == nil {
@@ -536,21 +553,33 @@ func flatten(obj *pthObject, root any) (lenet.StateDict, error) {
 	return f.out, nil
 }
 
-func join(prefix, key string) string {
-	if prefix == "" {
-		return key
+// pathName joins a tensor's path of keys and indices with dots, or refuses
+// a name longer than modelfile.MaxTensorName: a key repeated down nested
+// dicts would otherwise make names of gigabytes from a pickle of kilobytes.
+func pathName(path []string) (string, error) {
+	n := max(len(path)-1, 0)
+	for _, p := range path {
+		if n += len(p); n > modelfile.MaxTensorName {
+			return "", fmt.Errorf("a tensor's name (its path of %d keys) is longer than %d bytes, refused", len(path), modelfile.MaxTensorName)
+		}
 	}
-	return prefix + "." + key
+	return strings.Join(path, "."), nil
 }
 
-func (f *flattener) walk(v any, name string, depth int) error {
-	if f.visits++; f.visits > maxVisits {
-		return fmt.Errorf("more than %d objects in the pickle", maxVisits)
+// walk visits v at path. Names are made only for tensors, so a long key
+// costs nothing until a tensor lies below it.
+func (f *flattener) walk(v any, path []string, depth int) error {
+	if f.visits++; f.visits > modelfile.MaxObjectVisits {
+		return fmt.Errorf("more than %d objects in the pickle", modelfile.MaxObjectVisits)
 	}
-	if depth > maxNesting {
-		return fmt.Errorf("containers nested deeper than %d", maxNesting)
+	if depth > modelfile.MaxContainerNesting {
+		return fmt.Errorf("containers nested deeper than %d", modelfile.MaxContainerNesting)
 	}
 	if t, ok := v.(*tensorRef); ok {
+		name, err := pathName(path)
+		if err != nil {
+			return err
+		}
 		if f.names[name] {
 			return fmt.Errorf("two tensors named %q", name)
 		}
@@ -565,9 +594,11 @@ func (f *flattener) walk(v any, name string, depth int) error {
 		f.out = append(f.out, dense)
 		return nil
 	}
+	// Siblings share path's array: each is walked to the end before the
+	// next overwrites its key, and names are copies (pathName).
 	if entries, ok := dictEntries(v); ok {
 		for _, e := range entries {
-			if err := f.walk(e.value, join(name, keyString(e.key)), depth+1); err != nil {
+			if err := f.walk(e.value, append(path[:depth], keyString(e.key)), depth+1); err != nil {
 				return err
 			}
 		}
@@ -581,7 +612,7 @@ func (f *flattener) walk(v any, name string, depth int) error {
 		items = *s
 	}
 	for i, it := range items {
-		if err := f.walk(it, join(name, strconv.Itoa(i)), depth+1); err != nil {
+		if err := f.walk(it, append(path[:depth], strconv.Itoa(i)), depth+1); err != nil {
 			return err
 		}
 	}

@@ -1,16 +1,20 @@
 package convert
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // safetensors: an 8-byte little-endian header length, a JSON header mapping
@@ -24,10 +28,6 @@ var safetensorsStorage = map[string]string{
 	"I64": "LongStorage", "I32": "IntStorage", "I16": "ShortStorage", "I8": "CharStorage",
 	"U8": "ByteStorage", "BOOL": "BoolStorage",
 }
-
-// maxSafetensorsHeader bounds the JSON header as the reference
-// implementation does (100 MB), so a corrupt length cannot exhaust memory.
-const maxSafetensorsHeader = 100 << 20
 
 type safetensorsEntry struct {
 	DType   string   `json:"dtype"`
@@ -115,50 +115,58 @@ func ReadSafetensors(path string) (lenet.StateDict, map[string]string, error) {
 	return sd, meta, nil
 }
 
+// decodeSafetensors reads a safetensors file as strictly as the reference
+// implementation: the header a JSON object without repeated names, the
+// tensors' data contiguous from offset 0 to the end of the file, without
+// gaps, overlaps or bytes that no tensor owns.
 func decodeSafetensors(r io.ReaderAt, size int64) (lenet.StateDict, map[string]string, error) {
 	var head [8]byte
 	if _, err := r.ReadAt(head[:], 0); err != nil {
 		return nil, nil, fmt.Errorf("not a safetensors file: too short for its header length")
 	}
 	hlen := binary.LittleEndian.Uint64(head[:])
-	if hlen > maxSafetensorsHeader || int64(hlen) > size-8 {
+	if hlen > modelfile.MaxSafetensorsHeader || int64(hlen) > size-8 {
 		return nil, nil, fmt.Errorf("not a safetensors file: header length %d in a file of %d bytes", hlen, size)
 	}
 	js := make([]byte, hlen)
 	if _, err := r.ReadAt(js, 8); err != nil {
 		return nil, nil, fmt.Errorf("truncated header: %w", err)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(js, &raw); err != nil {
-		return nil, nil, fmt.Errorf("not a safetensors file: header is not a JSON object: %v", err)
+	names, raw, err := headerObject(js)
+	if err != nil {
+		return nil, nil, err
 	}
 	var meta map[string]string
 	if m, ok := raw["__metadata__"]; ok {
 		if err := json.Unmarshal(m, &meta); err != nil {
 			return nil, nil, fmt.Errorf("__metadata__ is not a map of strings: %v", err)
 		}
-		delete(raw, "__metadata__")
 	}
 	dataStart, dataLen := 8+int64(hlen), size-8-int64(hlen)
 	type item struct {
 		name string
 		e    safetensorsEntry
 	}
-	items := make([]item, 0, len(raw))
-	for name, m := range raw {
+	items := make([]item, 0, len(names))
+	for _, name := range names {
+		if name == "__metadata__" {
+			continue
+		}
 		var e safetensorsEntry
-		if err := json.Unmarshal(m, &e); err != nil {
+		if err := json.Unmarshal(raw[name], &e); err != nil {
 			return nil, nil, fmt.Errorf("tensor %s: bad header entry: %v", name, err)
 		}
 		items = append(items, item{name, e})
 	}
 	sort.Slice(items, func(i, j int) bool {
-		if items[i].e.Offsets[0] != items[j].e.Offsets[0] {
-			return items[i].e.Offsets[0] < items[j].e.Offsets[0]
+		a, b := items[i].e.Offsets, items[j].e.Offsets
+		if a != b {
+			return a[0] < b[0] || a[0] == b[0] && a[1] < b[1]
 		}
 		return items[i].name < items[j].name
 	})
-	sd := make(lenet.StateDict, 0, len(items))
+	// The checks of the reference's validate, before any data is read.
+	var end int64 // where the previous tensor's data ended
 	for _, it := range items {
 		st, ok := storageTypes[safetensorsStorage[it.e.DType]]
 		if !ok {
@@ -171,17 +179,33 @@ func decodeSafetensors(r io.ReaderAt, size int64) (lenet.StateDict, map[string]s
 			}
 			n *= int64(d)
 		}
-		begin, end := it.e.Offsets[0], it.e.Offsets[1]
-		if begin < 0 || end < begin || end > dataLen {
-			return nil, nil, fmt.Errorf("tensor %s: data offsets [%d, %d) outside the %d data bytes (truncated file?)", it.name, begin, end, dataLen)
+		begin, stop := it.e.Offsets[0], it.e.Offsets[1]
+		if begin < 0 || stop < begin || stop > dataLen {
+			return nil, nil, fmt.Errorf("tensor %s: data offsets [%d, %d) outside the %d data bytes (truncated file?)", it.name, begin, stop, dataLen)
 		}
-		if end-begin != n*int64(st.size) {
-			return nil, nil, fmt.Errorf("tensor %s: %s shape %v needs %d bytes, header gives %d", it.name, it.e.DType, it.e.Shape, n*int64(st.size), end-begin)
+		switch {
+		case begin < end:
+			return nil, nil, fmt.Errorf("tensor %s: data offsets [%d, %d) overlap the previous tensor's, which end at %d", it.name, begin, stop, end)
+		case begin > end:
+			return nil, nil, fmt.Errorf("tensor %s: data offsets [%d, %d) leave bytes %d to %d that no tensor owns", it.name, begin, stop, end, begin)
 		}
-		b := make([]byte, end-begin)
-		if _, err := r.ReadAt(b, dataStart+begin); err != nil {
+		if stop-begin != n*int64(st.size) {
+			return nil, nil, fmt.Errorf("tensor %s: %s shape %v needs %d bytes, header gives %d", it.name, it.e.DType, it.e.Shape, n*int64(st.size), stop-begin)
+		}
+		end = stop
+	}
+	if end != dataLen {
+		return nil, nil, fmt.Errorf("the tensors' data ends at byte %d of %d: %d trailing bytes that no tensor owns", end, dataLen, dataLen-end)
+	}
+	sd := make(lenet.StateDict, 0, len(items))
+	for _, it := range items {
+		st := storageTypes[safetensorsStorage[it.e.DType]]
+		begin, stop := it.e.Offsets[0], it.e.Offsets[1]
+		b := make([]byte, stop-begin)
+		if n, err := r.ReadAt(b, dataStart+begin); n < len(b) {
 			return nil, nil, fmt.Errorf("tensor %s: %v", it.name, err)
 		}
+		n := len(b) / st.size
 		t := &lenet.Tensor{Name: it.name, Shape: append([]int{}, it.e.Shape...), DType: st.dtype()}
 		if st.float {
 			t.F32 = make([]float32, 0, n)
@@ -198,4 +222,52 @@ func decodeSafetensors(r io.ReaderAt, size int64) (lenet.StateDict, map[string]s
 		sd = append(sd, t)
 	}
 	return sd, meta, nil
+}
+
+// headerObject parses the header, a JSON object, into its names in the
+// order written and their values; a name written twice is refused, where
+// encoding/json would keep the last silently.
+func headerObject(js []byte) ([]string, map[string]json.RawMessage, error) {
+	notObject := func(err error) error {
+		return fmt.Errorf("not a safetensors file: header is not a JSON object: %v", err)
+	}
+	if len(js) == 0 || js[0] != '{' {
+		return nil, nil, notObject(errors.New("it does not start with {"))
+	}
+	if !utf8.Valid(js) {
+		return nil, nil, errors.New("not a safetensors file: header is not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, nil, notObject(err)
+	}
+	var names []string
+	raw := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, notObject(err)
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return nil, nil, notObject(fmt.Errorf("key %v", tok))
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, notObject(err)
+		}
+		if _, dup := raw[name]; dup {
+			return nil, nil, fmt.Errorf("header names %q twice", name)
+		}
+		names = append(names, name)
+		raw[name] = v
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, nil, notObject(err)
+	}
+	// Only the padding may follow the object.
+	if rest := bytes.TrimRight(js[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, nil, notObject(errors.New("data after the object"))
+	}
+	return names, raw, nil
 }

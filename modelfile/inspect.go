@@ -1,6 +1,7 @@
 package modelfile
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/lenetkit/lenetkit/lenet"
@@ -36,8 +37,15 @@ type TensorInfo struct {
 }
 
 // Inspect reads the model file at path and describes it. A file of another
-// network is described too, with SeedNetwork false.
+// network is described too, with SeedNetwork false. NaN and infinite
+// weights are refused unless the options SetDefaultReadOptions set allow
+// them.
 func Inspect(path string) (*Info, error) {
+	return InspectWith(path, DefaultReadOptions())
+}
+
+// InspectWith is Inspect with the given options.
+func InspectWith(path string, opt ReadOptions) (*Info, error) {
 	f, err := Lookup(path)
 	if err != nil {
 		return nil, err
@@ -54,6 +62,9 @@ func Inspect(path string) (*Info, error) {
 	sd, err := f.Read(path, info)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckFinite(sd, opt); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, t := range sd {
 		info.Tensors = append(info.Tensors, TensorInfo{Name: t.Name, Shape: t.Shape, DType: t.DType.String()})

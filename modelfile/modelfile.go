@@ -78,8 +78,14 @@ func Lookup(path string) (Format, error) {
 
 // Read reads the network's weights from a file of any registered format
 // and checks them against the network as PyTorch's strict load_state_dict
-// would.
+// would, with the options SetDefaultReadOptions set: NaN and infinite
+// weights are refused unless they allow them.
 func Read(path string) (lenet.StateDict, error) {
+	return ReadWith(path, DefaultReadOptions())
+}
+
+// ReadWith is Read with the given options.
+func ReadWith(path string, opt ReadOptions) (lenet.StateDict, error) {
 	f, err := Lookup(path)
 	if err != nil {
 		return nil, err
@@ -87,6 +93,9 @@ func Read(path string) (lenet.StateDict, error) {
 	sd, err := f.Read(path, nil)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckFinite(sd, opt); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := lenet.Check(sd); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -28,7 +28,7 @@ func init() {
 // initializers.
 func readFormat(path string, info *modelfile.Info) (lenet.StateDict, error) {
 	if info == nil {
-		return ReadStateDict(path)
+		return readStateDict(path)
 	}
 	m, err := Read(path)
 	if err != nil {
@@ -64,7 +64,10 @@ func readFormat(path string, info *modelfile.Info) (lenet.StateDict, error) {
 		if TensorProto_DataType(t.DataType) == TensorProto_INT64 {
 			dtype = lenet.Int64
 		}
-		sd = append(sd, &lenet.Tensor{Name: t.Name, Shape: shape, DType: dtype})
+		// Float values travel, so that modelfile can check them; others
+		// only their shape.
+		v, _ := floatValues(t)
+		sd = append(sd, &lenet.Tensor{Name: t.Name, Shape: shape, DType: dtype, F32: v})
 	}
 	if len(sd) == 0 {
 		return nil, fmt.Errorf("onnx: %s: no initializers", path)

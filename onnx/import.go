@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // ToStateDict extracts the state dict of the seed's LeNet from m: from
@@ -74,6 +75,12 @@ func toStateDict(m *ModelProto) (lenet.StateDict, error) {
 	g := m.GetGraph()
 	if g == nil {
 		return nil, errors.New("the model has no graph")
+	}
+	if err := Validate(m); err != nil {
+		return nil, fmt.Errorf("invalid graph: %w", err)
+	}
+	if len(g.Node) > modelfile.MaxSeedGraphNodes {
+		return nil, notLeNet("the graph has %d nodes, more than the %d a graph of its %d operators may have", len(g.Node), modelfile.MaxSeedGraphNodes, len(layers()))
 	}
 	im := &importer{consts: constants(g), tensors: map[string]*lenet.Tensor{}}
 	value, err := im.input(g)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // Marshal encodes m in ONNX's binary format, the content of a .onnx file.
@@ -20,8 +21,13 @@ func Marshal(m *ModelProto) ([]byte, error) {
 }
 
 // Unmarshal decodes a .onnx file's content; name identifies it in errors.
-// Data that is not protobuf, or is protobuf without a graph, is refused.
+// Data that is not protobuf, or is protobuf without a graph, is refused, as
+// is a graph that Validate refuses. Before the protobuf decoder runs, the
+// data's nesting and node count are checked against modelfile's limits.
 func Unmarshal(data []byte, name string) (*ModelProto, error) {
+	if err := checkWire(data); err != nil {
+		return nil, fmt.Errorf("onnx: %s: %w", name, err)
+	}
 	m := &ModelProto{}
 	if err := m.Unmarshal(data); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -31,6 +37,9 @@ func Unmarshal(data []byte, name string) (*ModelProto, error) {
 	}
 	if m.Graph == nil || len(m.Graph.Node) == 0 {
 		return nil, fmt.Errorf("onnx: %s: not an ONNX model: no graph", name)
+	}
+	if err := Validate(m); err != nil {
+		return nil, fmt.Errorf("onnx: %s: invalid graph: %w", name, err)
 	}
 	return m, nil
 }
@@ -45,8 +54,27 @@ func Read(path string) (*ModelProto, error) {
 }
 
 // ReadStateDict reads the .onnx file at path and extracts the network's
-// state dict, as ToStateDict does.
+// state dict, as ToStateDict does. NaN and infinite weights are refused
+// unless modelfile.DefaultReadOptions allow them.
 func ReadStateDict(path string) (lenet.StateDict, error) {
+	return ReadStateDictWith(path, modelfile.DefaultReadOptions())
+}
+
+// ReadStateDictWith is ReadStateDict with the given options.
+func ReadStateDictWith(path string, opt modelfile.ReadOptions) (lenet.StateDict, error) {
+	sd, err := readStateDict(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := modelfile.CheckFinite(sd, opt); err != nil {
+		return nil, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	return sd, nil
+}
+
+// readStateDict is ReadStateDict without the check of the values, which
+// modelfile makes with its caller's options.
+func readStateDict(path string) (lenet.StateDict, error) {
 	m, err := Read(path)
 	if err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "opset", Value: onnx.DefaultOpset, Usage: fmt.Sprintf("ONNX operator set, %d to %d", onnx.MinOpset, onnx.MaxOpset)},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite OUT if it exists"},
+			allowNonFiniteFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 		},
 		Action: runConvert,
@@ -80,6 +81,7 @@ func runConvert(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	setReadOptions(c)
 	sd, err := modelfile.Read(in)
 	if err != nil {
 		return err

@@ -47,7 +47,7 @@ Examples:
    lenetkit eval model.safetensors --format json --confusion
    lenetkit eval parameter.pth --report runs/1/eval`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag,
+			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},
@@ -148,7 +148,7 @@ func runEval(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	if format == "json" {
-		return printJSON(w, r)
+		return printJSON(w, finiteJSON{r})
 	}
 	fmt.Fprintf(w, "Model: %s (%s, %s backend)\n", r.Model, r.Format, r.Backend)
 	fmt.Fprintf(w, "Images: %d (protocol %s)\n", r.Images, r.Protocol)
@@ -178,6 +178,7 @@ func runEval(c *cli.Context) error {
 // openModel opens the command's MODEL argument with its --backend, --mean
 // and --std.
 func openModel(c *cli.Context) (*infer.Model, error) {
+	setReadOptions(c)
 	m, err := infer.Open(c.Args().First(), c.String("backend"))
 	if err != nil {
 		return nil, err
@@ -233,7 +234,7 @@ func writeEvalReport(dir string, r evalResult, met mnist.Metrics, set *mnist.Set
 	}
 	rep.Confusion = &met.Confusion
 	var js bytes.Buffer
-	if err := printJSON(&js, rep); err != nil {
+	if err := printJSON(&js, finiteJSON{rep}); err != nil {
 		return nil, err
 	}
 	var written []string

@@ -58,7 +58,7 @@ Examples:
    lenetkit infer parameter.pth photos/ --save-preprocessed seen/
    lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag,
+			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per image, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
 			&cli.StringFlag{Name: "invert", Value: "auto", Usage: "auto (decide per image), always (dark ink on light paper) or never (light ink on dark, as MNIST)"},
@@ -226,7 +226,7 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 		p.all = append(p.all, rec)
 		return nil
 	}
-	return p.json.Encode(rec)
+	return p.json.Encode(finiteJSON{rec})
 }
 
 func (p *predictionWriter) flush() error {
@@ -238,7 +238,7 @@ func (p *predictionWriter) flush() error {
 			p.all = []map[string]any{}
 		}
 		p.json.SetIndent("", "  ")
-		return p.json.Encode(p.all)
+		return p.json.Encode(finiteJSON{p.all})
 	case "csv":
 		p.csv.Flush()
 		return p.csv.Error()

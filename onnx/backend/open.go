@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -20,9 +21,16 @@ const (
 
 // Open reads the ONNX model at path and compiles it. External data is
 // read from files inside the model's folder; a reference outside it is
-// refused, as are training graphs and operators the backend lacks (all of
-// them named in one error).
+// refused, as are training graphs, operators the backend lacks (all of
+// them named in one error), graphs that onnx.Validate refuses, graphs
+// beyond modelfile's limits and, unless modelfile.DefaultReadOptions allow
+// them, NaN or infinite weights.
 func Open(path string) (*Plan, error) {
+	return OpenWith(path, modelfile.DefaultReadOptions())
+}
+
+// OpenWith is Open with the given options.
+func OpenWith(path string, opt modelfile.ReadOptions) (*Plan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
@@ -37,15 +45,13 @@ func Open(path string) (*Plan, error) {
 	if err := checkInference(m); err != nil {
 		return nil, fmt.Errorf("onnx: %s: a training graph, not an inference one: %w", path, err)
 	}
-	external, err := resolveExternal(m, filepath.Dir(path))
-	if err != nil {
+	// onnx-go reads only tensors stored in the model: external data is
+	// read into it before validate encodes it for onnx-go.
+	if _, err := resolveExternal(m, filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	if external {
-		// onnx-go reads only tensors stored in the model.
-		if data, err = onnx.Marshal(m); err != nil {
-			return nil, err
-		}
+	if data, err = validate(m, opt); err != nil {
+		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
 	p, err := compile(data, m)
 	if err != nil {
