@@ -24,6 +24,7 @@ import (
 // chromium; elsewhere the test skips without it.
 func TestPageInBrowser(t *testing.T) {
 	t.Parallel()
+	testtool.SkipShort(t)
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		testtool.Missing(t, "chromium not found (Debian: apt-get install chromium); the page is not checked in a browser")

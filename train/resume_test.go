@@ -26,7 +26,7 @@ func TestResumeIsBitExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stopAt := range []int{3, 10, 15, 20, 29} {
+	for _, stopAt := range []int{3, 10, 29} { // mid-epoch; before a validation; the last step
 		path := filepath.Join(t.TempDir(), "checkpoint.pth")
 		ctx, cancel := context.WithCancel(context.Background())
 		hooks := Hooks{

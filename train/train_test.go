@@ -63,8 +63,8 @@ func TestSameSeedSameWeights(t *testing.T) {
 	trainSet, testSet := loadMNIST(t)
 	run := func(seed uint64) lenet.StateDict {
 		cfg := DefaultConfig()
-		cfg.Epochs, cfg.Limit, cfg.Seed, cfg.Recipe = 2, 512, seed, RecipeStandard
-		res, err := Run(context.Background(), cfg, trainSet, testSet, Hooks{})
+		cfg.Epochs, cfg.Limit, cfg.Seed, cfg.Recipe, cfg.ValSize = 2, 512, seed, RecipeStandard, 128
+		res, err := Run(context.Background(), cfg, trainSet, subset(testSet, 256), Hooks{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,10 +93,10 @@ func TestSameSeedSameWeights(t *testing.T) {
 func TestStopAtStep(t *testing.T) {
 	trainSet, testSet := loadMNIST(t)
 	cfg := DefaultConfig()
-	cfg.Epochs, cfg.Limit = 2, 1024
+	cfg.Epochs, cfg.Limit, cfg.ValSize = 2, 1024, 128
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	res, err := Run(ctx, cfg, trainSet, testSet, Hooks{Step: func(e StepEvent) {
+	res, err := Run(ctx, cfg, trainSet, subset(testSet, 256), Hooks{Step: func(e StepEvent) {
 		if e.GlobalStep == 11 {
 			cancel()
 		}
@@ -133,8 +133,8 @@ func TestRecipesSwitchToEvalMode(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%d", c.recipe, c.freezeAfter), func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Epochs, cfg.Limit, cfg.Recipe, cfg.FreezeBNAfter = 2, 1280, c.recipe, c.freezeAfter
-			cfg.ValSize = 128
+			cfg.Epochs, cfg.Limit, cfg.Recipe, cfg.FreezeBNAfter = 2, 320, c.recipe, c.freezeAfter
+			cfg.ValSize, cfg.BatchSize = 128, 32
 			var evalSteps int
 			res, err := Run(context.Background(), cfg, trainSet, testSet, Hooks{Step: func(e StepEvent) {
 				if e.Eval {

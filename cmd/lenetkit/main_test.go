@@ -229,6 +229,7 @@ func TestTrainRecipes(t *testing.T) {
 // then has real PyTorch load the file strictly and compute logits, which
 // must equal lenetkit's own for the same images.
 func TestTrainWritesWhatPyTorchLoads(t *testing.T) {
+	testtool.RequirePython(t, "torch") // before the training, not after it
 	data := realData(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "parameter.pth")

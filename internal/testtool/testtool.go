@@ -21,6 +21,7 @@ const Python = "/usr/bin/python3"
 // module named, or skips (fails under CI=true) saying which is missing.
 func RequirePython(t testing.TB, modules ...string) string {
 	t.Helper()
+	skipShort(t)
 	if _, err := os.Stat(Python); err != nil {
 		missing(t, Python+" not found (install Debian's python3-torch, python3-onnx, python3-pil)")
 	}
@@ -37,6 +38,7 @@ func RequirePython(t testing.TB, modules ...string) string {
 // CI=true) saying what is missing.
 func RequireORT(t testing.TB) string {
 	t.Helper()
+	skipShort(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing(t, "node not found (install Node.js and npm, then npm ci --ignore-scripts in reference/)")
@@ -60,6 +62,20 @@ func Reference(name string) string { return filepath.Join(RepoRoot(), "reference
 
 // Testdata returns the path of a fixture in testdata/.
 func Testdata(name string) string { return filepath.Join(RepoRoot(), "testdata", name) }
+
+// skipShort skips a comparison with a peer under go test -short: starting
+// PyTorch, ONNX Runtime or a browser costs seconds each time, and -short is
+// the quick loop of lenetkit's own logic. The full run, which CI makes,
+// has them all.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no comparison with the peers (PyTorch, ONNX Runtime, Chromium)")
+	}
+}
+
+// SkipShort is skipShort for peers found elsewhere (the browser).
+func SkipShort(t testing.TB) { t.Helper(); skipShort(t) }
 
 // Missing skips the test, or fails it when CI=true.
 func Missing(t testing.TB, reason string) { t.Helper(); missing(t, reason) }
