@@ -71,6 +71,8 @@ func TestHostileFiles(t *testing.T) {
 		{"memo_string_8m.pth", "archive/data.pkl is 8388974 bytes, more than a 8732-byte archive may inflate to (16 times its size + 4 MiB), refused"},
 		{"memoize_flood.pth", "archive/data.pkl is 16777204 bytes, more than a 16672-byte archive may inflate to"},
 		{"dup_flood.pth", "archive/data.pkl is 16777204 bytes, more than a 16672-byte archive may inflate to"},
+		{"memoize_flood_stored.pth", "archive/data.pkl: pickle stores more than 262144 memo entries, refused"},
+		{"dup_flood_stored.pth", "archive/data.pkl: pickle stacks more than 131072 values (opcode at byte 131074), refused"},
 		{"storage_bomb.pth", "storage 0 declares 268435456 FloatStorage elements (1073741824 bytes), more than a 1062544-byte archive may inflate to"},
 		{"nan.pth", `tensor "conv_layers.0.weight" holds 1 non-finite value(s) of 288, the first NaN at element 0; refused`},
 		{"overlap.safetensors", "tensor b: data offsets [4, 12) overlap the previous tensor's, which end at 8"},

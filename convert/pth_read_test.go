@@ -437,8 +437,9 @@ func TestReadPTHStateDictNames(t *testing.T) {
 	}
 }
 
-// FuzzDecodePTH: no input makes the reader panic, and whatever it accepts
-// is a well-formed state dict.
+// FuzzDecodePTH: no input makes the reader panic, take more than 2 s or
+// allocate more than 256 MB, and whatever it accepts is a well-formed
+// state dict.
 func FuzzDecodePTH(f *testing.F) {
 	for _, v := range loadVariants(f) {
 		if b, err := os.ReadFile(testtool.Testdata("pth/" + v.File)); err == nil && len(b) < 20000 {
@@ -447,8 +448,17 @@ func FuzzDecodePTH(f *testing.F) {
 	}
 	f.Add(pthWith(tensorPickle(testTensor{"w", "FloatStorage", "0", 4, 1, []int{3}, []int{1}}), "0", floats(1, 2, 3, 4)))
 	f.Add(legacyFile(legacyPickle(2), "\x80\x02]X\x01\x00\x00\x00kq\x00a.", legacyStorage(2, []byte(floats(1, 2)))))
+	for _, p := range hostilePickles() {
+		f.Add(pthWith(p))
+		f.Add(deflatedPTH(f, p))
+	}
+	f.Add(deflatedPTH(f, tensorPickle(testTensor{"w", "FloatStorage", "0", 1 << 16, 0, []int{1 << 16}, []int{1}}), "0", string(make([]byte, 4<<16))))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sd, err := DecodePTH(bytes.NewReader(b), int64(len(b)), "fuzz.pth")
+		var (
+			sd  lenet.StateDict
+			err error
+		)
+		fuzzBounded(t, func() { sd, err = DecodePTH(bytes.NewReader(b), int64(len(b)), "fuzz.pth") })
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "convert: fuzz.pth: ") {
 				t.Fatalf("error does not name the file: %v", err)

@@ -11,5 +11,10 @@
 // run.
 //
 // The message types (ModelProto and the rest) are generated from onnx.proto,
-// the subset of ONNX's own onnx.proto that these models use.
+// the subset of ONNX's own onnx.proto that these models use. Unmarshal
+// checks the raw bytes against the limits of modelfile's limits.go (how
+// deep subgraphs nest, how many nodes the graphs hold) before the generated
+// decoder runs, and Validate checks the decoded graph as onnx.checker does
+// (topological order, one producer per value, no Constant shadowing an
+// initializer); CheckFinite refuses NaN and infinite weights.
 package onnx

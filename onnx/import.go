@@ -21,7 +21,9 @@ import (
 // torch writes for Dropout1d are passed over. The BatchNorm counters come
 // from the metadata lenetkit writes, and are 0 when it is absent.
 //
-// A graph that is not this network gives one error saying where it differs.
+// A graph that is not this network gives one error saying where it differs;
+// one that Validate refuses, or with more than modelfile.MaxSeedGraphNodes
+// nodes, is refused before it is matched.
 func ToStateDict(m *ModelProto) (lenet.StateDict, error) {
 	sd, err := toStateDict(m)
 	if err != nil {

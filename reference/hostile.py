@@ -454,6 +454,10 @@ def cases():
     flood = (16 << 20) - 16
     case("memoize_flood.pth", "convert", "16 MiB of MEMOIZE", lambda: pth(b"\x80\x04}" + b"\x94" * flood + b".", compress=True))
     case("dup_flood.pth", "convert", "16 MiB of DUP", lambda: pth(b"\x80\x02}" + b"2" * flood + b".", compress=True))
+    # The same floods stored, as torch.save stores records: 1 MiB each.
+    case("memoize_flood_stored.pth", "convert", "1 MiB of MEMOIZE, stored",
+         lambda: pth(b"\x80\x04}" + b"\x94" * (1 << 20) + b"."))
+    case("dup_flood_stored.pth", "convert", "1 MiB of DUP, stored", lambda: pth(b"\x80\x02}" + b"2" * (1 << 20) + b"."))
 
     def storage_bomb():
         n = 1 << 28  # floats: 1 GiB
