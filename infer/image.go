@@ -55,6 +55,69 @@ const maxPixels = 1 << 26
 
 var errBlank = errors.New("blank image: no digit found")
 
+// decodeBudget bounds the memory one image may take, decoded and prepared:
+// a digit needs nothing near it, and a small file claiming a large image
+// must not take the machine's memory.
+const decodeBudget = 240 << 20
+
+// decodeCost estimates the bytes decoding and preparing an image takes: its
+// pixels in the decoder's colour model, a progressive JPEG's coefficients
+// (Go's decoder keeps 64 int32 per 8x8 block of every component until the
+// last scan), and the few bytes a pixel the preparation adds.
+func decodeCost(cfg image.Config, progressive bool) int64 {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	perPixel := int64(4)
+	components := int64(3)
+	switch cfg.ColorModel {
+	case color.YCbCrModel:
+		perPixel = 3 // 4:4:4 at most
+	case color.GrayModel, color.AlphaModel:
+		perPixel, components = 1, 1
+	case color.Gray16Model, color.Alpha16Model:
+		perPixel, components = 2, 1
+	case color.RGBA64Model, color.NRGBA64Model:
+		perPixel = 8
+	case color.CMYKModel:
+		components = 4
+	}
+	if _, ok := cfg.ColorModel.(color.Palette); ok {
+		perPixel = 1
+	}
+	cost := px * (perPixel + 5)
+	if progressive {
+		cost += px * components * 4
+	}
+	return cost
+}
+
+// progressiveJPEG tells whether the JPEG at r's start is progressive (its
+// frame header is SOF2), reading marker segments up to the frame header.
+func progressiveJPEG(r io.Reader) bool {
+	br := bufio.NewReader(io.LimitReader(r, 1<<20))
+	var b [4]byte
+	if _, err := io.ReadFull(br, b[:2]); err != nil || b[0] != 0xff || b[1] != 0xd8 {
+		return false
+	}
+	for {
+		if _, err := io.ReadFull(br, b[:4]); err != nil || b[0] != 0xff {
+			return false
+		}
+		switch marker := b[1]; {
+		case marker == 0xc2 || marker == 0xc6 || marker == 0xca || marker == 0xce:
+			return true
+		case marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc:
+			return false // another frame type: the image is not progressive
+		}
+		n := int(b[2])<<8 | int(b[3])
+		if n < 2 {
+			return false
+		}
+		if _, err := br.Discard(n - 2); err != nil {
+			return false
+		}
+	}
+}
+
 // LoadImage reads the PNG, JPEG, GIF or BMP file at path and writes it into
 // dst as the model's input, as Preprocess does. Every error is one line that
 // names the file.
@@ -149,6 +212,18 @@ func decode(r io.ReadSeeker) (image.Image, error) {
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
 		return nil, fmt.Errorf("%s image too large: %dx%d pixels, at most %d", strings.ToUpper(format), cfg.Width, cfg.Height, maxPixels)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	progressive := format == "jpeg" && progressiveJPEG(r)
+	if need := decodeCost(cfg, progressive); need > decodeBudget {
+		kind := ""
+		if progressive {
+			kind = "progressive "
+		}
+		return nil, fmt.Errorf("%s%s image too large to decode: %dx%d pixels would take about %d MB, at most %d MB",
+			kind, strings.ToUpper(format), cfg.Width, cfg.Height, need>>20, decodeBudget>>20)
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/draw"
@@ -719,5 +720,45 @@ func BenchmarkPreprocess84(b *testing.B) {
 		if err := Preprocess(img, dst); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeBudget: a few bytes that claim an 8192x8192 progressive CMYK
+// JPEG are refused from the header, before any pixel is decoded; a
+// baseline frame of the same size within the pixel bound is refused too,
+// for the memory its pixels would take, and small images pass.
+func TestDecodeBudget(t *testing.T) {
+	header := func(sof byte, side, comps int) []byte {
+		// SOI and a JFIF APP0, after which Go's decoder reads the frame header alone.
+		b := []byte{0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0}
+		n := 8 + 3*comps
+		b = append(b, 0xff, sof, byte(n>>8), byte(n), 8, byte(side>>8), byte(side), byte(side>>8), byte(side), byte(comps))
+		for c := range comps {
+			b = append(b, byte(c+1), 0x11, 0)
+		}
+		return append(b, 0xff, 0xd9)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"progressive CMYK 8192", header(0xc2, 8192, 4), "progressive JPEG image too large to decode"},
+		{"baseline RGB 8000", header(0xc0, 8000, 3), "JPEG image too large to decode"},
+	} {
+		start := time.Now()
+		_, err := decode(bytes.NewReader(tc.b))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: refused after %v", tc.name, d)
+		}
+	}
+	if !progressiveJPEG(bytes.NewReader(header(0xc2, 64, 1))) || progressiveJPEG(bytes.NewReader(header(0xc0, 64, 1))) {
+		t.Error("progressiveJPEG misreads the frame type")
+	}
+	if need := decodeCost(image.Config{ColorModel: color.YCbCrModel, Width: 4000, Height: 3000}, false); need > decodeBudget {
+		t.Errorf("a 12-megapixel photo would need %d MB, over the budget", need>>20)
 	}
 }
