@@ -129,8 +129,13 @@ func checkFormat(format string, allowed ...string) error {
 	return usageError("--format %q: want %s", format, strings.Join(allowed, ", "))
 }
 
-// printJSON writes v as one indented JSON document: --format json.
+// printJSON writes v as one indented JSON document: --format json. A NaN
+// or infinite figure (a diverged run, weights read with --allow-nonfinite)
+// is written as null rather than failing the command.
 func printJSON(w io.Writer, v any) error {
+	if _, ok := v.(finiteJSON); !ok {
+		v = finiteJSON{v}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
