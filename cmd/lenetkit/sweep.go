@@ -142,16 +142,7 @@ func runSweep(c *cli.Context) error {
 	fmt.Fprintf(status, "sweep: %d runs in this slice, %d finished already, %d to train (recipe %s, %d epochs)\n",
 		len(cells), len(cells)-len(todo), len(todo), base.Recipe, base.Epochs)
 	if len(todo) > 0 {
-		src, err := mnist.Locate(ctx, c.String("data"))
-		if err != nil {
-			return err
-		}
-		opt := mnist.Options{SkipChecksum: c.Bool("skip-checksum")}
-		trainSet, err := mnist.Load(src.Dir, "train", opt)
-		if err != nil {
-			return err
-		}
-		testSet, err := mnist.Load(src.Dir, "test", opt)
+		_, trainSet, testSet, err := loadMNIST(ctx, c)
 		if err != nil {
 			return err
 		}

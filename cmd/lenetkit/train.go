@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -145,16 +146,7 @@ func runTrain(c *cli.Context) error {
 	status := statusOut(c)
 	ctx, stop := stopContext(c.Context, status, "then writing the checkpoint "+ckpt)
 	defer stop()
-	src, err := mnist.Locate(ctx, c.String("data"))
-	if err != nil {
-		return err
-	}
-	opt := mnist.Options{SkipChecksum: c.Bool("skip-checksum")}
-	trainSet, err := mnist.Load(src.Dir, "train", opt)
-	if err != nil {
-		return err
-	}
-	testSet, err := mnist.Load(src.Dir, "test", opt)
+	src, trainSet, testSet, err := loadMNIST(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -232,6 +224,19 @@ func runTrain(c *cli.Context) error {
 	}
 	log.test(res)
 	return printSummary(c.App.Writer, format, out, cfg, res, time.Since(start))
+}
+
+// loadMNIST finds MNIST by the command's --data and reads both parts.
+func loadMNIST(ctx context.Context, c *cli.Context) (src mnist.Source, trainSet, testSet *mnist.Set, err error) {
+	if src, err = mnist.Locate(ctx, c.String("data")); err != nil {
+		return src, nil, nil, err
+	}
+	opt := mnist.Options{SkipChecksum: c.Bool("skip-checksum")}
+	if trainSet, err = mnist.Load(src.Dir, "train", opt); err != nil {
+		return src, nil, nil, err
+	}
+	testSet, err = mnist.Load(src.Dir, "test", opt)
+	return src, trainSet, testSet, err
 }
 
 func limitOr(limit, n int) int {
