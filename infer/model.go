@@ -58,6 +58,11 @@ type Geometry struct{ Channels, Height, Width int }
 // files and Native otherwise. The preprocessing is what the model declares;
 // a caller may change Preprocess.Mean and Std before the first Logits.
 func Open(path, backendName string) (*Model, error) {
+	return OpenWith(path, backendName, modelfile.ReadOptions{})
+}
+
+// OpenWith is Open reading the file with the given options.
+func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a model file: %s", path, map[bool]string{true: "a directory", false: fileKind(fi.Mode())}[fi.IsDir()])
 	}
@@ -79,18 +84,18 @@ func Open(path, backendName string) (*Model, error) {
 	switch {
 	case backendName == Kernels && graph:
 		var p *backend.Plan
-		if p, err = openKernels(path); err == nil {
+		if p, err = openKernels(path, opt); err == nil {
 			m.run, m.Probabilities = p, p.EndsInSoftmax
 			m.Input = Geometry{p.Channels, p.Height, p.Width}
 			m.Preprocess, err = declaredPreprocess(path, m.Input, p.Metadata)
 		}
 	case backendName == Gorgonia && graph:
-		m.run, err = openOnnxGo(path)
+		m.run, err = openOnnxGo(path, opt)
 	case backendName == Kernels || backendName == Gorgonia:
 		return nil, fmt.Errorf("infer: %s: the %s backend runs .onnx files only", path, backendName)
 	case backendName == Native:
 		var sd lenet.StateDict
-		if sd, err = modelfile.Read(path); err == nil {
+		if sd, err = modelfile.ReadWith(path, opt); err == nil {
 			m.run, err = lenet.NewModel(sd)
 		}
 	default:
@@ -105,8 +110,8 @@ func Open(path, backendName string) (*Model, error) {
 	return m, nil
 }
 
-func openKernels(path string) (*backend.Plan, error) {
-	p, err := backend.Open(path)
+func openKernels(path string, opt modelfile.ReadOptions) (*backend.Plan, error) {
+	p, err := backend.OpenWith(path, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +185,10 @@ type onnxGoGraph struct {
 // are cut into batches of this size.
 const onnxGoBatch = 128
 
-func openOnnxGo(path string) (*onnxGoModel, error) {
+func openOnnxGo(path string, opt modelfile.ReadOptions) (*onnxGoModel, error) {
 	// Refuse graphs of other networks with the importer's clear message
 	// before onnx-go gets to fail on them less clearly.
-	if _, err := onnx.ReadStateDict(path); err != nil {
+	if _, err := onnx.ReadStateDictWith(path, opt); err != nil {
 		return nil, err
 	}
 	pm, err := onnx.Read(path)

@@ -38,10 +38,9 @@ type TensorInfo struct {
 
 // Inspect reads the model file at path and describes it. A file of another
 // network is described too, with SeedNetwork false. NaN and infinite
-// weights are refused unless the options SetDefaultReadOptions set allow
-// them.
+// weights are refused (InspectWith can allow them).
 func Inspect(path string) (*Info, error) {
-	return InspectWith(path, DefaultReadOptions())
+	return InspectWith(path, ReadOptions{})
 }
 
 // InspectWith is Inspect with the given options.

@@ -78,10 +78,9 @@ func Lookup(path string) (Format, error) {
 
 // Read reads the network's weights from a file of any registered format
 // and checks them against the network as PyTorch's strict load_state_dict
-// would, with the options SetDefaultReadOptions set: NaN and infinite
-// weights are refused unless they allow them.
+// would. NaN and infinite weights are refused (ReadWith can allow them).
 func Read(path string) (lenet.StateDict, error) {
-	return ReadWith(path, DefaultReadOptions())
+	return ReadWith(path, ReadOptions{})
 }
 
 // ReadWith is Read with the given options.

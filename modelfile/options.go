@@ -3,7 +3,6 @@ package modelfile
 import (
 	"fmt"
 	"math"
-	"sync/atomic"
 
 	"github.com/lenetkit/lenetkit/lenet"
 )
@@ -14,22 +13,6 @@ type ReadOptions struct {
 	// a file holding one is refused, naming the tensor: such a model's
 	// outputs are NaN, and nothing downstream can make sense of them.
 	AllowNonFinite bool
-}
-
-var defaultOptions atomic.Pointer[ReadOptions]
-
-// SetDefaultReadOptions sets the options that Read and Inspect use, and
-// the readers that take none (onnx.ReadStateDict, backend.Open): a command
-// sets them once from its flags, before it reads a model.
-func SetDefaultReadOptions(o ReadOptions) { defaultOptions.Store(&o) }
-
-// DefaultReadOptions returns the options SetDefaultReadOptions set; the
-// zero ReadOptions before it is called.
-func DefaultReadOptions() ReadOptions {
-	if o := defaultOptions.Load(); o != nil {
-		return *o
-	}
-	return ReadOptions{}
 }
 
 // CheckFinite refuses a state dict with a NaN or infinite float, naming

@@ -27,15 +27,7 @@ func TestCheckFinite(t *testing.T) {
 	}
 }
 
-func TestDefaultReadOptions(t *testing.T) {
-	if DefaultReadOptions().AllowNonFinite {
-		t.Fatal("non-finite weights allowed by default")
-	}
-	SetDefaultReadOptions(ReadOptions{AllowNonFinite: true})
-	defer SetDefaultReadOptions(ReadOptions{})
-	if !DefaultReadOptions().AllowNonFinite {
-		t.Error("SetDefaultReadOptions had no effect")
-	}
+func TestLimitsAndMessages(t *testing.T) {
 	if MaxInflated(1<<20) != 16<<20+4<<20 || !strings.Contains(NonFiniteError("x", math.NaN(), 0, 1, 1).Error(), "NaN") {
 		t.Error("MaxInflated or NonFiniteError")
 	}

@@ -55,9 +55,9 @@ func Read(path string) (*ModelProto, error) {
 
 // ReadStateDict reads the .onnx file at path and extracts the network's
 // state dict, as ToStateDict does. NaN and infinite weights are refused
-// unless modelfile.DefaultReadOptions allow them.
+// (ReadStateDictWith can allow them).
 func ReadStateDict(path string) (lenet.StateDict, error) {
-	return ReadStateDictWith(path, modelfile.DefaultReadOptions())
+	return ReadStateDictWith(path, modelfile.ReadOptions{})
 }
 
 // ReadStateDictWith is ReadStateDict with the given options.

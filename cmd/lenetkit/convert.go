@@ -81,8 +81,7 @@ func runConvert(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	setReadOptions(c)
-	sd, err := modelfile.Read(in)
+	sd, err := modelfile.ReadWith(in, readOptions(c))
 	if err != nil {
 		return err
 	}

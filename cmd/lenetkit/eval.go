@@ -135,7 +135,7 @@ func runEval(c *cli.Context) error {
 	}
 	// How many train-mode batches the BatchNorm statistics saw explains
 	// much of a model's figures (see lenetkit train --help, --recipe).
-	if info, err := modelfile.Inspect(m.Path); err == nil && info.BatchesTracked != nil {
+	if info, err := modelfile.InspectWith(m.Path, readOptions(c)); err == nil && info.BatchesTracked != nil {
 		r.BatchesTracked = info.BatchesTracked
 		r.BatchesTrackedMeaning = train.ExplainBatchesTracked(*info.BatchesTracked)
 	}
@@ -178,8 +178,7 @@ func runEval(c *cli.Context) error {
 // openModel opens the command's MODEL argument with its --backend, --mean
 // and --std.
 func openModel(c *cli.Context) (*infer.Model, error) {
-	setReadOptions(c)
-	m, err := infer.Open(c.Args().First(), c.String("backend"))
+	m, err := infer.OpenWith(c.Args().First(), c.String("backend"), readOptions(c))
 	if err != nil {
 		return nil, err
 	}

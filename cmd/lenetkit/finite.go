@@ -22,9 +22,9 @@ import (
 // allowNonFiniteFlag is --allow-nonfinite.
 var allowNonFiniteFlag = &cli.BoolFlag{Name: "allow-nonfinite", Usage: "accept a model whose weights hold NaN or infinite values (refused by default); JSON writes non-finite results as null"}
 
-// setReadOptions sets how models are read from the command's flags.
-func setReadOptions(c *cli.Context) {
-	modelfile.SetDefaultReadOptions(modelfile.ReadOptions{AllowNonFinite: c.Bool("allow-nonfinite")})
+// readOptions are how the command reads models, from its flags.
+func readOptions(c *cli.Context) modelfile.ReadOptions {
+	return modelfile.ReadOptions{AllowNonFinite: c.Bool("allow-nonfinite")}
 }
 
 // finiteJSON writes v as encoding/json does, except that a NaN or infinite

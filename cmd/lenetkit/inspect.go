@@ -46,8 +46,7 @@ func runInspect(c *cli.Context) error {
 	if err := checkFormat(format, "text", "json"); err != nil {
 		return err
 	}
-	setReadOptions(c)
-	info, err := modelfile.Inspect(c.Args().First())
+	info, err := modelfile.InspectWith(c.Args().First(), readOptions(c))
 	if err != nil {
 		return err
 	}

@@ -23,10 +23,10 @@ const (
 // read from files inside the model's folder; a reference outside it is
 // refused, as are training graphs, operators the backend lacks (all of
 // them named in one error), graphs that onnx.Validate refuses, graphs
-// beyond modelfile's limits and, unless modelfile.DefaultReadOptions allow
-// them, NaN or infinite weights.
+// beyond modelfile's limits and, NaN or infinite
+// weights (OpenWith can allow them).
 func Open(path string) (*Plan, error) {
-	return OpenWith(path, modelfile.DefaultReadOptions())
+	return OpenWith(path, modelfile.ReadOptions{})
 }
 
 // OpenWith is Open with the given options.
