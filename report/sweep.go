@@ -49,7 +49,9 @@ func SweepChart(points []SweepPoint, title string) ([]byte, error) {
 		p := newPlot(name, "weight decay", name)
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.X.Min, p.X.Max = -0.3, float64(len(decays)-1)+0.3
-		p.Legend.Top = name == "test loss"
+		// Bottom left for accuracy, top left for loss: where the grid's figures
+		// (best at no weight decay) leave room.
+		p.Legend.Top, p.Legend.Left = name == "test loss", true
 		p.Legend.TextStyle.Font = font.From(sans, 10)
 		lo, hi := seedValue, seedValue
 		for k, d := range dropouts {
