@@ -18,12 +18,11 @@ import (
 // more than 256 MB: what issue 12 allows a hostile file.
 func fuzzBounded(t *testing.T, f func()) {
 	t.Helper()
-	a, start := allocated(), time.Now()
-	f()
-	if d := time.Since(start); d > 2*time.Second {
+	d, n := testtool.Cost(f)
+	if d > testtool.FuzzSeconds*time.Second {
 		t.Fatalf("took %v", d)
 	}
-	if n := allocated() - a; n > 256<<20 {
+	if n > testtool.HostileAlloc {
 		t.Fatalf("allocated %d MB", n>>20)
 	}
 }

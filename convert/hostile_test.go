@@ -3,61 +3,14 @@ package convert
 import (
 	"archive/zip"
 	"bytes"
-	"os/exec"
 	"path/filepath"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/modelfile"
 )
-
-// Bounds on what reading one hostile file may cost in the tests: far above
-// what the readers take (milliseconds, a few MB), far below what the files
-// cost before the limits of modelfile's limits.go (minutes, gigabytes), and
-// generous for a loaded machine.
-const (
-	maxTestSeconds = 5
-	maxTestAlloc   = 256 << 20
-)
-
-// allocated is how many bytes the process has allocated so far.
-func allocated() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// bounded runs f and fails t when it takes longer than maxTestSeconds or
-// allocates more than maxTestAlloc bytes, all allocations counted.
-func bounded(t testing.TB, what string, f func()) {
-	t.Helper()
-	a, start := allocated(), time.Now()
-	f()
-	if d := time.Since(start); d > maxTestSeconds*time.Second {
-		t.Errorf("%s took %v, more than %d s", what, d.Round(time.Millisecond), maxTestSeconds)
-	}
-	if n := allocated() - a; n > maxTestAlloc {
-		t.Errorf("%s allocated %d MB, more than %d MB", what, n>>20, maxTestAlloc>>20)
-	}
-}
-
-// hostileFiles writes the named files of reference/hostile.py into a
-// temporary directory and returns it. The script needs only Python's
-// standard library.
-func hostileFiles(t testing.TB, names ...string) string {
-	t.Helper()
-	py := testtool.RequirePython(t)
-	dir := t.TempDir()
-	out, err := exec.Command(py, append([]string{testtool.Reference("hostile.py"), dir, "--only"}, names...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("hostile.py: %v\n%s", err, out)
-	}
-	return dir
-}
 
 // TestHostileFiles: every hostile .pth and .safetensors file of
 // reference/hostile.py is refused with a one-line error naming the file
@@ -86,12 +39,12 @@ func TestHostileFiles(t *testing.T) {
 	for _, c := range cases {
 		names = append(names, c.file)
 	}
-	dir := hostileFiles(t, names...)
+	dir := testtool.HostileFiles(t, names...)
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join(dir, c.file)
 			var err error
-			bounded(t, c.file, func() { _, err = modelfile.ReadWith(path, modelfile.ReadOptions{}) })
+			testtool.Bounded(t, c.file, testtool.HostileSeconds, func() { _, err = modelfile.ReadWith(path, modelfile.ReadOptions{}) })
 			checkError(t, err, []string{path + ": ", c.want})
 			if strings.HasPrefix(c.file, "nan.") || strings.HasPrefix(c.file, "inf.") {
 				sd, err := modelfile.ReadWith(path, modelfile.ReadOptions{AllowNonFinite: true})
@@ -156,7 +109,7 @@ func TestReadPTHLimits(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
-			bounded(t, tc.name, func() { _, err = DecodePTH(bytes.NewReader(tc.file), int64(len(tc.file)), "bad.pth") })
+			testtool.Bounded(t, tc.name, testtool.HostileSeconds, func() { _, err = DecodePTH(bytes.NewReader(tc.file), int64(len(tc.file)), "bad.pth") })
 			checkError(t, err, []string{"convert: bad.pth: ", tc.want})
 		})
 	}

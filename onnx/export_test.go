@@ -1,9 +1,7 @@
 package onnx
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -125,26 +123,16 @@ func TestExportChecker(t *testing.T) {
 func TestExportRuntime(t *testing.T) {
 	const n = 1000
 	sd := trainedStateDict(t)
-	node := testtool.RequireORT(t)
+	testtool.RequireORT(t) // before PyTorch's work, not after it
 	x := testImages(t, n)
 	want := torchLogits(t, trainedPTH, x, n)
 	dir := t.TempDir()
 	in := writeFloats(t, dir, "x.f32", x)
 	// One batch of all images, and batches of 128 with a partial last one,
 	// both through the symbolic batch dimension; every opset's runs go to
-	// one Node.js process, which starts in seconds.
-	type job struct {
-		Model string `json:"model"`
-		Input string `json:"input"`
-		N     int    `json:"n"`
-		C     int    `json:"c"`
-		H     int    `json:"h"`
-		W     int    `json:"w"`
-		Out   string `json:"out"`
-		Batch int    `json:"batch"`
-		opset int
-	}
-	var jobs []job
+	// one Node.js process.
+	var jobs []testtool.ORTJob
+	var opsets []int
 	for opset := MinOpset; opset <= MaxOpset; opset++ {
 		m, err := FromStateDict(sd, ExportOptions{Opset: opset})
 		if err != nil {
@@ -155,24 +143,18 @@ func TestExportRuntime(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, batch := range []int{n, 128} {
-			jobs = append(jobs, job{path, in, n, 1, 32, 32, filepath.Join(dir, fmt.Sprintf("logits-%d-%d.f32", opset, batch)), batch, opset})
+			jobs = append(jobs, testtool.ORTJob{Model: path, Input: in, N: n, C: 1, H: 32, W: 32,
+				Out: filepath.Join(dir, fmt.Sprintf("logits-%d-%d.f32", opset, batch)), Batch: batch})
+			opsets = append(opsets, opset)
 		}
 	}
-	b, err := json.Marshal(jobs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(dir, "jobs.json")
-	if err := os.WriteFile(manifest, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run(t, node, testtool.Reference("ort_eval.js"), "--manifest", manifest)
-	for _, j := range jobs {
+	testtool.RunORT(t, jobs)
+	for i, j := range jobs {
 		got := readFloats(t, j.Out, n*lenet.Classes)
 		d := maxDiff(t, got, want)
-		t.Logf("opset %d, batch %d: max |ORT - PyTorch| = %.3g over %d logits", j.opset, j.Batch, d, len(got))
+		t.Logf("opset %d, batch %d: max |ORT - PyTorch| = %.3g over %d logits", opsets[i], j.Batch, d, len(got))
 		if d > 1e-4 {
-			t.Errorf("opset %d, batch %d: ONNX Runtime's logits differ from PyTorch's by %g, want <= 1e-4", j.opset, j.Batch, d)
+			t.Errorf("opset %d, batch %d: ONNX Runtime's logits differ from PyTorch's by %g, want <= 1e-4", opsets[i], j.Batch, d)
 		}
 	}
 }

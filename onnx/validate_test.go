@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/metrics"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/lenet"
@@ -189,7 +186,7 @@ func deepModel(depth int) []byte {
 // decoder runs, which would otherwise exhaust the stack.
 func TestCheckWire(t *testing.T) {
 	var err error
-	bounded(t, "200,000 nested subgraphs", func() { _, err = Unmarshal(deepModel(200_000), "deep.onnx") })
+	testtool.Bounded(t, "200,000 nested subgraphs", testtool.HostileSeconds, func() { _, err = Unmarshal(deepModel(200_000), "deep.onnx") })
 	if err == nil || err.Error() != fmt.Sprintf("onnx: deep.onnx: subgraphs nested more than %d deep, refused", modelfile.MaxGraphNesting) {
 		t.Errorf("deep: %v", err)
 	}
@@ -277,34 +274,9 @@ func TestCheckFinite(t *testing.T) {
 	}
 }
 
-// Bounds on one hostile file's cost in the tests; see convert's.
-const (
-	maxTestSeconds = 5
-	maxTestAlloc   = 256 << 20
-)
-
-func allocated() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-func bounded(t testing.TB, what string, f func()) {
-	t.Helper()
-	a, start := allocated(), time.Now()
-	f()
-	if d := time.Since(start); d > maxTestSeconds*time.Second {
-		t.Errorf("%s took %v, more than %d s", what, d.Round(time.Millisecond), maxTestSeconds)
-	}
-	if n := allocated() - a; n > maxTestAlloc {
-		t.Errorf("%s allocated %d MB, more than %d MB", what, n>>20, maxTestAlloc>>20)
-	}
-}
-
 // TestHostileFiles: the hostile ONNX files of reference/hostile.py are
 // refused with one line naming the file and what is wrong, quickly.
 func TestHostileFiles(t *testing.T) {
-	py := testtool.RequirePython(t)
 	cases := []struct{ file, want string }{
 		{"deep_subgraphs.onnx", "subgraphs nested more than 8 deep, refused"},
 		{"identity_20000.onnx", "the graphs hold more than 4096 nodes, refused"},
@@ -314,23 +286,20 @@ func TestHostileFiles(t *testing.T) {
 		{"constant_shadow.onnx", `invalid graph: node 0 (Constant "shadow") gives "conv_layers.0.weight", an initializer's name: it would shadow the initializer`},
 		{"nan.onnx", `tensor "conv_layers.0.weight" holds 1 non-finite value(s) of 288, the first NaN at element 0`},
 	}
-	dir := t.TempDir()
-	args := []string{testtool.Reference("hostile.py"), dir, "--only"}
+	var names []string
 	for _, c := range cases {
-		args = append(args, c.file)
+		names = append(names, c.file)
 	}
-	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
-		t.Fatalf("hostile.py: %v\n%s", err, out)
-	}
+	dir := testtool.HostileFiles(t, names...)
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join(dir, c.file)
 			var err error
-			bounded(t, c.file, func() { _, err = modelfile.ReadWith(path, modelfile.ReadOptions{}) })
+			testtool.Bounded(t, c.file, testtool.HostileSeconds, func() { _, err = modelfile.ReadWith(path, modelfile.ReadOptions{}) })
 			if err == nil || !strings.Contains(err.Error(), path+": ") || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("%v\nwant one line naming %s and %q", err, path, c.want)
 			}
-			bounded(t, c.file, func() { _, err = modelfile.InspectWith(path, modelfile.ReadOptions{}) })
+			testtool.Bounded(t, c.file, testtool.HostileSeconds, func() { _, err = modelfile.InspectWith(path, modelfile.ReadOptions{}) })
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Inspect: %v, want %q", err, c.want)
 			}
@@ -378,7 +347,7 @@ func FuzzUnmarshal(f *testing.F) {
 			m   *ModelProto
 			err error
 		)
-		bounded(t, "Unmarshal", func() {
+		testtool.Bounded(t, "Unmarshal", testtool.FuzzSeconds, func() {
 			m, err = Unmarshal(b, "fuzz.onnx")
 			if err == nil {
 				ToStateDict(m)

@@ -5,6 +5,7 @@
 package testtool
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,4 +95,38 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// An ORTJob is one model for reference/ort_eval.js: N images of C x H x W
+// as raw float32 in Input, the model's first output written to Out, Batch
+// images per run (0: the script's default).
+type ORTJob struct {
+	Model string `json:"model"`
+	Input string `json:"input"`
+	N     int    `json:"n"`
+	C     int    `json:"c"`
+	H     int    `json:"h"`
+	W     int    `json:"w"`
+	Out   string `json:"out"`
+	Batch int    `json:"batch,omitempty"`
+}
+
+// RunORT runs ONNX Runtime over every job in one Node.js process, which
+// starts in seconds; it skips (fails under CI=true) without ONNX Runtime.
+func RunORT(t testing.TB, jobs []ORTJob) {
+	t.Helper()
+	node := RequireORT(t)
+	b, err := json.Marshal(jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(t.TempDir(), "jobs.json")
+	if err := os.WriteFile(manifest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, Reference("ort_eval.js"), "--manifest", manifest)
+	cmd.Dir = Reference("")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ONNX Runtime: %v\n%s", err, out)
+	}
 }

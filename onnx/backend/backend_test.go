@@ -3,12 +3,10 @@ package backend
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,22 +148,10 @@ func writeModel(t *testing.T, m *onnx.ModelProto, path string) {
 	}
 }
 
-// ortJob is one model for ONNX Runtime: n images of side x side.
-type ortJob struct {
-	Model string `json:"model"`
-	Input string `json:"input"`
-	N     int    `json:"n"`
-	C     int    `json:"c"`
-	H     int    `json:"h"`
-	W     int    `json:"w"`
-	Out   string `json:"out"`
-}
-
 // ortOutputs runs ONNX Runtime over every job in one process and returns
 // each job's first output.
-func ortOutputs(t *testing.T, jobs []ortJob, inputs [][]float32) [][]float32 {
+func ortOutputs(t *testing.T, jobs []testtool.ORTJob, inputs [][]float32) [][]float32 {
 	t.Helper()
-	node := testtool.RequireORT(t)
 	dir := t.TempDir()
 	for i := range jobs {
 		jobs[i].Input, jobs[i].Out = filepath.Join(dir, fmt.Sprintf("x%d.f32", i)), filepath.Join(dir, fmt.Sprintf("y%d.f32", i))
@@ -175,16 +161,7 @@ func ortOutputs(t *testing.T, jobs []ortJob, inputs [][]float32) [][]float32 {
 			t.Fatal(err)
 		}
 	}
-	manifest := filepath.Join(dir, "jobs.json")
-	b, _ := json.Marshal(jobs)
-	if err := os.WriteFile(manifest, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, testtool.Reference("ort_eval.js"), "--manifest", manifest)
-	cmd.Dir = testtool.Reference("")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ONNX Runtime: %v\n%s", err, b)
-	}
+	testtool.RunORT(t, jobs)
 	var out [][]float32
 	for _, j := range jobs {
 		raw, err := os.ReadFile(j.Out)
@@ -323,12 +300,12 @@ var graphCases = []graphCase{
 func TestOperatorsMatchORT(t *testing.T) {
 	const n = 24
 	dir := t.TempDir()
-	var jobs []ortJob
+	var jobs []testtool.ORTJob
 	var inputs [][]float32
 	for i, gc := range graphCases {
 		path := filepath.Join(dir, fmt.Sprintf("g%d.onnx", i))
 		writeModel(t, gc.model(uint64(i)), path)
-		jobs = append(jobs, ortJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side})
+		jobs = append(jobs, testtool.ORTJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side})
 		inputs = append(inputs, randomImages(n, gc.side))
 	}
 	wants := ortOutputs(t, jobs, inputs)
