@@ -1,9 +1,9 @@
 package convert
 
 import (
-	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -48,13 +48,7 @@ func SaveCheckpoint(path string, c *Checkpoint) error {
 
 func writeCheckpoint(w io.Writer, c *Checkpoint, archive string) error {
 	groups := []lenet.StateDict{c.Model}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range c.Optimizer {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := slices.Sorted(maps.Keys(c.Optimizer))
 	for _, k := range keys {
 		groups = append(groups, c.Optimizer[k])
 	}
@@ -93,27 +87,7 @@ func writeCheckpoint(w io.Writer, c *Checkpoint, archive string) error {
 	p.str("state")
 	p.str(string(c.State))
 	p.op(opSetItems)
-	data := p.stop()
-
-	bw := bufio.NewWriter(w)
-	z := &torchZip{w: bw}
-	prefix := archive + "/"
-	z.record(prefix+"data.pkl", data)
-	z.record(prefix+"byteorder", []byte("little"))
-	order := make([]int, len(all))
-	for i := range order {
-		order[i] = i
-	}
-	// torch.save's order: the records' names as strings.
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(strconv.Itoa(a), strconv.Itoa(b)) })
-	for _, i := range order {
-		z.record(prefix+"data/"+strconv.Itoa(i), tensorBytes(all[i]))
-	}
-	z.record(prefix+"version", []byte(pthVersion))
-	if err := z.close(); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return writeArchive(w, archive, p.stop(), all, true)
 }
 
 // ReadCheckpoint reads a checkpoint SaveCheckpoint wrote.

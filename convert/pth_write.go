@@ -52,21 +52,28 @@ func writePTH(w io.Writer, sd lenet.StateDict, archiveName string, byteorder boo
 	if err != nil {
 		return err
 	}
+	return writeArchive(w, archiveName, pickleStateDict(ts), sd, byteorder)
+}
+
+// writeArchive writes torch.save's zip: the pickle, then storages[i], the
+// i-th tensor's bytes, as the record data/i that the pickle names.
+func writeArchive(w io.Writer, archiveName string, pkl []byte, storages lenet.StateDict, byteorder bool) error {
 	bw := bufio.NewWriter(w)
 	z := &torchZip{w: bw}
 	prefix := archiveName + "/"
-	z.record(prefix+"data.pkl", pickleStateDict(ts))
+	z.record(prefix+"data.pkl", pkl)
 	if byteorder {
 		z.record(prefix+"byteorder", []byte("little"))
 	}
 	// torch.save writes storages in the string order of their keys: 0, 1, 10, 11, ..., 2.
-	order := make([]int, len(sd))
+	keys := make([]string, len(storages))
+	order := make([]int, len(storages))
 	for i := range order {
-		order[i] = i
+		keys[i], order[i] = strconv.Itoa(i), i
 	}
-	sort.Slice(order, func(a, b int) bool { return ts[order[a]].key < ts[order[b]].key })
+	sort.Slice(order, func(a, b int) bool { return keys[order[a]] < keys[order[b]] })
 	for _, i := range order {
-		z.record(prefix+"data/"+ts[i].key, tensorBytes(sd[i]))
+		z.record(prefix+"data/"+keys[i], tensorBytes(storages[i]))
 	}
 	z.record(prefix+"version", []byte(pthVersion))
 	if err := z.close(); err != nil {

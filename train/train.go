@@ -218,8 +218,6 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 		start := 0
 		if epoch == firstEpoch {
 			start = firstStep
-		} else {
-			lossSum, trainTime = 0, 0
 		}
 		for step := start; step < steps; step++ {
 			begin := time.Now()
@@ -273,7 +271,7 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 		if hooks.Epoch != nil {
 			hooks.Epoch(ep)
 		}
-		lossSum, trainTime = 0, 0
+		lossSum, trainTime = 0, 0 // the next epoch's sums, which its checkpoint holds
 		if err := checkpoint(epoch+1, 0); err != nil {
 			return nil, err
 		}

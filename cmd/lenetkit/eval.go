@@ -148,7 +148,7 @@ func runEval(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	if format == "json" {
-		return printJSON(w, finiteJSON{r})
+		return printJSON(w, r)
 	}
 	fmt.Fprintf(w, "Model: %s (%s, %s backend)\n", r.Model, r.Format, r.Backend)
 	fmt.Fprintf(w, "Images: %d (protocol %s)\n", r.Images, r.Protocol)
@@ -233,7 +233,7 @@ func writeEvalReport(dir string, r evalResult, met mnist.Metrics, set *mnist.Set
 	}
 	rep.Confusion = &met.Confusion
 	var js bytes.Buffer
-	if err := printJSON(&js, finiteJSON{rep}); err != nil {
+	if err := printJSON(&js, rep); err != nil {
 		return nil, err
 	}
 	var written []string

@@ -56,7 +56,7 @@ func runInspect(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	if format == "json" {
-		return printJSON(w, finiteJSON{r})
+		return printJSON(w, r)
 	}
 	fmt.Fprintf(w, "File:       %s\n", info.Path)
 	fmt.Fprintf(w, "Format:     %s, %d bytes\n", info.Format, info.Bytes)

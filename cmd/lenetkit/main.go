@@ -133,12 +133,9 @@ func checkFormat(format string, allowed ...string) error {
 // or infinite figure (a diverged run, weights read with --allow-nonfinite)
 // is written as null rather than failing the command.
 func printJSON(w io.Writer, v any) error {
-	if _, ok := v.(finiteJSON); !ok {
-		v = finiteJSON{v}
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return enc.Encode(finiteJSON{v})
 }
 
 // unknownCommand is set by the app's CommandNotFound for its After.
