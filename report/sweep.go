@@ -31,7 +31,9 @@ func SweepChart(points []SweepPoint, title string) ([]byte, error) {
 		return nil, fmt.Errorf("report: no sweep results to draw")
 	}
 	var dropouts, decays []float64
+	at := make(map[[2]float64]SweepPoint, len(points))
 	for _, p := range points {
+		at[[2]float64{p.Dropout, p.WeightDecay}] = p
 		if !slices.Contains(dropouts, p.Dropout) {
 			dropouts = append(dropouts, p.Dropout)
 		}
@@ -53,20 +55,18 @@ func SweepChart(points []SweepPoint, title string) ([]byte, error) {
 		// (best at no weight decay) leave room.
 		p.Legend.Top, p.Legend.Left = name == "test loss", true
 		p.Legend.TextStyle.Font = font.From(sans, 10)
-		lo, hi := seedValue, seedValue
 		for k, d := range dropouts {
 			var xy plotter.XYs
 			var errs plotter.YErrors
 			for i, w := range decays {
-				for _, pt := range points {
-					if pt.Dropout == d && pt.WeightDecay == w {
-						m, sd := value(pt)
-						lo, hi = min(lo, m-sd), max(hi, m+sd)
-						// Lines for dropouts side by side, not on top of each other.
-						xy = append(xy, plotter.XY{X: float64(i) + 0.06*(float64(k)-float64(len(dropouts)-1)/2), Y: m})
-						errs = append(errs, struct{ Low, High float64 }{sd, sd})
-					}
+				pt, ok := at[[2]float64{d, w}]
+				if !ok {
+					continue
 				}
+				m, sd := value(pt)
+				// Lines for dropouts side by side, not on top of each other.
+				xy = append(xy, plotter.XY{X: float64(i) + 0.06*(float64(k)-float64(len(dropouts)-1)/2), Y: m})
+				errs = append(errs, struct{ Low, High float64 }{sd, sd})
 			}
 			line, dots, err := plotter.NewLinePoints(xy)
 			if err != nil {
@@ -86,12 +86,12 @@ func SweepChart(points []SweepPoint, title string) ([]byte, error) {
 			p.Add(line, dots, bars)
 			p.Legend.Add("dropout "+strconv.FormatFloat(d, 'g', -1, 64), line, dots)
 		}
-		seed := plotter.NewFunction(func(float64) float64 { return seedValue })
-		seed.LineStyle = lineStyle(grey, 1, dashed)
+		// hline widens the range to the seed's figure, however far the
+		// study's lie from it; the bars' range is their DataRange's.
+		seed := hline{y: seedValue, style: lineStyle(grey, 1, dashed)}
 		p.Add(seed)
-		// The seed's line in view, however far the study's figures lie from it.
-		pad := 0.08 * (hi - lo)
-		p.Y.Min, p.Y.Max = lo-pad, hi+pad
+		pad := 0.08 * (p.Y.Max - p.Y.Min)
+		p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
 		p.Legend.Add(fmt.Sprintf("seed's notebook %g", seedValue), seed)
 		return p, nil
 	}
