@@ -39,6 +39,10 @@ type StepOptions struct {
 	Weights lenet.StateDict
 	// LR and Beta1 of every timed step; 0: 1e-3 and 0.9.
 	LR, Beta1 float64
+	// Adam to step with, holding the moments the steps start from (see
+	// train.State.Adam); nil: a fresh one with the seed's weight decay.
+	// It is stepped, so pass a copy of what must be kept.
+	Adam *train.Adam
 	// Images to draw the batches from, in order; nil: random pixels and
 	// labels. From trained weights the data matters: the gradients of
 	// images the network already fits are tiny, and their cost is not
@@ -73,7 +77,10 @@ func TrainStep(opt StepOptions) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	adam := train.NewAdam(0.002)
+	adam := opt.Adam
+	if adam == nil {
+		adam = train.NewAdam(0.002)
+	}
 	params := make([][]float32, len(net.Params()))
 	grads := make([][]float32, len(params))
 	for i, p := range net.Params() {

@@ -157,10 +157,12 @@ class Fixed:
         pass
 
 
-def bench(model, train_loader, steps, epochs, trained=False):
+def bench(model, train_loader, steps, epochs, trained=False, adam_state=None):
     """Times steps training steps in train mode. trained: the model holds
     trained weights, and every step runs at the rate and beta1 where the
-    seed's schedule ends (OneCycleLR's max_lr/25/1e4 and 0.95)."""
+    seed's schedule ends (OneCycleLR's max_lr/25/1e4 and 0.95). adam_state:
+    Adam's step count and moments by parameter name, from a lenetkit
+    checkpoint, so that the steps read the moments the run ended with."""
     warmup = 3
     batches = []
     while len(batches) < warmup + steps:
@@ -172,6 +174,11 @@ def bench(model, train_loader, steps, epochs, trained=False):
         opt = torch.optim.Adam(model.parameters(), lr=MAX_LR / 25 / 1e4, betas=(0.95, 0.999),
                                weight_decay=WEIGHT_DECAY)
         sched = Fixed()
+        if adam_state is not None:
+            step, exp_avg, exp_avg_sq = adam_state
+            for name, param in model.named_parameters():
+                opt.state[param] = {"step": torch.tensor(float(step)), "exp_avg": exp_avg[name].clone(),
+                                    "exp_avg_sq": exp_avg_sq[name].clone()}
     else:
         opt, sched = optimiser(model, max(epochs * len(train_loader), warmup + steps))
     criterion = nn.CrossEntropyLoss()
@@ -183,7 +190,8 @@ def bench(model, train_loader, steps, epochs, trained=False):
         train_step(model, opt, sched, x, y, criterion)
     ms = (time.perf_counter() - start) * 1000 / steps
     return {"train_ms_per_step": ms, "peak_rss_bytes": peak_rss_bytes(), "steps": steps, "warmup_steps": warmup,
-            "weights": "trained" if trained else "fresh", "lr": opt.param_groups[0]["lr"],
+            "weights": "trained" if trained else "fresh", "adam_state": adam_state is not None,
+            "lr": opt.param_groups[0]["lr"],
             "batch_size": train_loader.batch_size, "threads": torch.get_num_threads(),
             "torch": torch.__version__}
 
@@ -220,7 +228,8 @@ def main():
     p.add_argument("--json", metavar="FILE", help="write the run's figures here as JSON")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bench-steps", type=int, default=0, help="time N training steps and exit")
-    p.add_argument("--weights", help="--bench-steps: start from this state dict, at the schedule's final lr and beta1")
+    p.add_argument("--weights", help="--bench-steps: start from this state dict, or a lenetkit checkpoint's model and "
+                                     "Adam state, at the schedule's final lr and beta1")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -229,9 +238,18 @@ def main():
     data_dir = args.data or mnist_idx.default_data_dir()
     train_loader, val_loader, test_loader = loaders(data_dir, args.batch_size, args.limit)
     if args.bench_steps > 0:
+        adam_state = None
         if args.weights:
-            model.load_state_dict(torch.load(args.weights, weights_only=True))
-        print(json.dumps(bench(model, train_loader, args.bench_steps, args.epochs, trained=bool(args.weights))))
+            obj = torch.load(args.weights, weights_only=True)
+            if "format" in obj and "model" in obj:  # a lenetkit checkpoint: the model and Adam's state
+                model.load_state_dict(obj["model"])
+                state = json.loads(obj["state"])
+                if state["adam_step"] > 0:
+                    adam_state = (state["adam_step"], obj["optimizer"]["exp_avg"], obj["optimizer"]["exp_avg_sq"])
+            else:
+                model.load_state_dict(obj)
+        print(json.dumps(bench(model, train_loader, args.bench_steps, args.epochs, trained=bool(args.weights),
+                               adam_state=adam_state)))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{len(train_loader)} steps/epoch, schedule over {args.epochs * len(train_loader)} steps")

@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/lenetkit/lenetkit/internal/kernel"
 )
 
 // Adam is torch.optim.Adam (amsgrad off, single-tensor path) with coupled
@@ -38,15 +40,23 @@ func (a *Adam) Step(params, grads [][]float32, lr, beta1 float64) {
 	wd, inv, eps := float32(a.WeightDecay), float32(1/bc2Sqrt), float32(a.Eps)
 	for i, p := range params {
 		g, m, v := grads[i], a.m[i], a.v[i]
+		// Subnormals are read as zeros and none is stored (kernel.Flush):
+		// the weights of dead filters and the moments of their zero
+		// gradients decay geometrically through the subnormal range, where
+		// every step would pay Intel's microcode assists on them.
 		for j := range p {
-			gj := g[j] + wd*p[j]
-			m[j] = b1*m[j] + (1-b1)*gj
-			v[j] = b2*v[j] + (1-b2)*gj*gj
-			denom := float32(math.Sqrt(float64(v[j])))*inv + eps
-			p[j] -= stepSize * m[j] / denom
+			pj := kernel.Flush(p[j])
+			gj := kernel.Flush(g[j]) + wd*pj
+			mj := kernel.Flush(b1*kernel.Flush(m[j]) + (1-b1)*gj)
+			vj := kernel.Flush(b2*kernel.Flush(v[j]) + (1-b2)*gj*gj)
+			denom := float32(math.Sqrt(float64(vj)))*inv + eps
+			m[j], v[j], p[j] = mj, vj, kernel.Flush(pj-stepSize*mj/denom)
 		}
 	}
 }
+
+// StepCount is how many steps Adam has taken (PyTorch's state "step").
+func (a *Adam) StepCount() int { return a.step }
 
 // moments returns Adam's step count and first and second moments, one
 // slice per parameter (nil before the first step).

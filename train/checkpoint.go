@@ -120,6 +120,29 @@ func LoadCheckpoint(path string) (*State, error) {
 	return st, nil
 }
 
+// Adam returns the optimiser the run had at st: its weight decay, step
+// count and moments, copied, so that stepping it leaves st as it was.
+func (st *State) Adam() (*Adam, error) {
+	a := NewAdam(st.Config.WeightDecay)
+	var sizes []int
+	for _, p := range trainable(st.Model) {
+		sizes = append(sizes, len(p.F32))
+	}
+	m, v := cloneAll(st.AdamM), cloneAll(st.AdamV)
+	if err := a.restore(st.AdamStep, m, v, sizes); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func cloneAll(xs [][]float32) [][]float32 {
+	out := make([][]float32, len(xs))
+	for i, x := range xs {
+		out[i] = append([]float32(nil), x...)
+	}
+	return out
+}
+
 // trainable lists the parameters Adam updates, in state-dict order: what
 // Net.Params returns.
 func trainable(sd lenet.StateDict) []*lenet.Tensor {

@@ -43,10 +43,14 @@ const (
 )
 
 // NewNet builds the training graph for batches of the given size. sd must
-// pass lenet.Check; it is used, not copied.
+// pass lenet.Check; it is used, not copied, and its subnormal values are
+// flushed to zero, as every step flushes those it makes (kernel.Flush).
 func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, seed uint64) (*Net, error) {
 	if err := lenet.Check(sd); err != nil {
 		return nil, err
+	}
+	for _, t := range sd {
+		kernel.FlushAll(t.F32)
 	}
 	if dropout < 0 || dropout >= 1 {
 		return nil, fmt.Errorf("train: dropout %g outside [0, 1)", dropout)

@@ -30,15 +30,19 @@ A peer that is not installed is reported as not measured.
 --weights FILE also times training steps from FILE's weights, on real MNIST
 batches, at the learning rate and beta1 where the seed's schedule ends, in
 lenetkit and in PyTorch: the steps a whole run ends with, beside fresh ones.
+A checkpoint (train's checkpoint.pth) gives Adam's moments too, which a long
+run leaves as small as its weights: where subnormal floats are slow (Intel
+cores), both would slow the steps.
 
 Examples:
    lenetkit bench
    lenetkit bench --weights parameter.pth
+   lenetkit bench --weights runs/1/checkpoint.pth      # weights and Adam's state
    lenetkit bench --model model.onnx --steps 50 --format json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "ONNX file to run (default: an export of freshly initialised weights; speed does not depend on the values)"},
 			&cli.IntFlag{Name: "steps", Value: 30, Usage: "training steps to time"},
-			&cli.StringFlag{Name: "weights", Usage: "also time steps from this model file's weights at the schedule's final lr and beta1"},
+			&cli.StringFlag{Name: "weights", Usage: "also time steps from this model file's weights (a checkpoint's: with its Adam state) at the schedule's final lr and beta1"},
 			dataFlag,
 			&cli.Float64Flag{Name: "seconds", Value: 3, Usage: "seconds per inference measurement"},
 			&cli.StringFlag{Name: "reference", Value: "reference", Usage: "directory of the peer scripts"},
@@ -59,9 +63,12 @@ type benchReport struct {
 	Model string `json:"model"`
 	// TrainWeights says where the steps of TrainMSPerStep started: "fresh"
 	// or the --weights file; TrainMSPerStepFresh is the fresh figure.
-	TrainWeights            string        `json:"train_weights"`
-	TrainMSPerStep          float64       `json:"train_ms_per_step"`
-	TrainMSPerStepFresh     float64       `json:"train_ms_per_step_fresh"`
+	TrainWeights        string  `json:"train_weights"`
+	TrainMSPerStep      float64 `json:"train_ms_per_step"`
+	TrainMSPerStepFresh float64 `json:"train_ms_per_step_fresh"`
+	// TrainAdamStep is the Adam step count the --weights checkpoint held
+	// (its moments were used); 0 for a fresh Adam.
+	TrainAdamStep           int           `json:"train_adam_step,omitempty"`
 	RatioTrainedVsFresh     float64       `json:"ratio_trained_vs_fresh,omitempty"`
 	PyTorchTrainMSFresh     float64       `json:"pytorch_train_ms_per_step_fresh,omitempty"`
 	TrainGFLOPS             float64       `json:"train_gflops"`
@@ -176,7 +183,11 @@ func runBench(c *cli.Context) error {
 			fmt.Fprintf(tw, "  PyTorch\t%.1f ms\tlenetkit/PyTorch time %.2f\t\n", r.PyTorchTrainMSFresh, r.TrainMSPerStepFresh/r.PyTorchTrainMSFresh)
 		}
 	}
-	fmt.Fprintf(tw, "training step, batch 128, %s weights\t\t\t\n", r.TrainWeights)
+	from := r.TrainWeights + " weights"
+	if r.TrainAdamStep > 0 {
+		from = fmt.Sprintf("%s weights and Adam state (step %d)", r.TrainWeights, r.TrainAdamStep)
+	}
+	fmt.Fprintf(tw, "training step, batch 128, %s\t\t\t\n", from)
 	fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t%.1f GFLOP/s\t%.1f s per 429-step epoch\n", r.TrainMSPerStep, r.TrainGFLOPS, r.TrainSecondsPerEpoch)
 	if r.RatioTrainedVsFresh > 0 {
 		fmt.Fprintf(tw, "  lenetkit trained/fresh\t%.2f\t\t\n", r.RatioTrainedVsFresh)
@@ -221,10 +232,11 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 	opt := bench.StepOptions{Batch: 128, Steps: steps}
 	var trained bench.StepOptions
 	if weights != "" {
-		sd, err := modelfile.Read(weights)
+		sd, adam, err := benchWeights(weights)
 		if err != nil {
 			return err
 		}
+		r.TrainAdamStep = adam.StepCount()
 		src, err := mnist.Locate(c.Context, c.String("data"))
 		if err != nil {
 			return err
@@ -239,7 +251,7 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 			return err
 		}
 		trained = opt
-		trained.Weights, trained.LR, trained.Beta1 = sd, lr, beta1
+		trained.Weights, trained.LR, trained.Beta1, trained.Adam = sd, lr, beta1, adam
 	}
 	fmt.Fprintf(status, "training: %d steps of batch 128, fresh weights ...\n", steps)
 	fresh, err := bench.TrainStep(opt)
@@ -275,6 +287,21 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 	r.TrainGFLOPS = 128 * bench.TrainFLOPPerImage / (r.TrainMSPerStep / 1000) / 1e9
 	r.TrainSecondsPerEpoch = r.TrainMSPerStep * 429 / 1000
 	return nil
+}
+
+// benchWeights reads --weights: a checkpoint gives its model and the Adam
+// state the run had, whose moments cost as much as the weights where
+// subnormals are slow; any other model file gives weights and a fresh Adam.
+func benchWeights(path string) (lenet.StateDict, *train.Adam, error) {
+	if st, err := train.LoadCheckpoint(path); err == nil {
+		adam, err := st.Adam()
+		return st.Model, adam, err
+	}
+	sd, err := modelfile.Read(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sd, train.NewAdam(train.DefaultConfig().WeightDecay), nil
 }
 
 // benchEvaluation times what `lenetkit eval MODEL` does, open the model,

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"go/format"
 	"log"
-	"os"
-	"path/filepath"
+
+	"github.com/lenetkit/lenetkit/internal/asmgen"
 )
 
 // isa is a vector instruction set the kernels can be written for.
@@ -66,27 +66,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	write("kernels_amd64.s", asm.Bytes())
-	write("kernels_amd64.go", src)
-}
-
-// write replaces name with data through a temporary file.
-func write(name string, data []byte) {
-	f, err := os.CreateTemp(".", filepath.Base(name)+".tmp*")
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		log.Fatal(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		log.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		log.Fatal(err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		log.Fatal(err)
+	for name, data := range map[string][]byte{"kernels_amd64.s": asm.Bytes(), "kernels_amd64.go": src} {
+		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
@@ -131,7 +114,8 @@ func (s shape) write(w *bytes.Buffer) {
 	}
 
 	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32)\n", s.symbol())
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", s.symbol())
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-48\n", s.symbol(), asmgen.Frame)
+	asmgen.Enter(p)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+16(FP), DI")
@@ -194,6 +178,7 @@ func (s shape) write(w *bytes.Buffer) {
 		}
 		p("ADDQ R8, DX")
 	}
+	asmgen.Leave(p)
 	p("VZEROUPPER")
 	p("RET")
 	label("store")
@@ -203,6 +188,7 @@ func (s shape) write(w *bytes.Buffer) {
 		}
 		p("ADDQ R8, DX")
 	}
+	asmgen.Leave(p)
 	p("VZEROUPPER")
 	p("RET")
 }

@@ -5,7 +5,12 @@
 #include "textflag.h"
 
 // func kernelAVX2_6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
-TEXT ·kernelAVX2_6x16(SB), NOSPLIT, $0-48
+TEXT ·kernelAVX2_6x16(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -207,6 +212,7 @@ kernelAVX2_6x16_update:
 	VFMADD231PS 32(DX), Y14, Y11
 	VMOVUPS Y11, 32(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 kernelAVX2_6x16_store:
@@ -228,11 +234,17 @@ kernelAVX2_6x16_store:
 	VMOVUPS Y10, 0(DX)
 	VMOVUPS Y11, 32(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func kernelAVX2_12x8(k int, a, b, c *float32, ldc int, alpha, beta float32)
-TEXT ·kernelAVX2_12x8(SB), NOSPLIT, $0-48
+TEXT ·kernelAVX2_12x8(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -483,6 +495,7 @@ kernelAVX2_12x8_update:
 	VFMADD231PS 0(DX), Y13, Y11
 	VMOVUPS Y11, 0(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 kernelAVX2_12x8_store:
@@ -510,11 +523,17 @@ kernelAVX2_12x8_store:
 	ADDQ R8, DX
 	VMOVUPS Y11, 0(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func kernelAVX512_8x32(k int, a, b, c *float32, ldc int, alpha, beta float32)
-TEXT ·kernelAVX512_8x32(SB), NOSPLIT, $0-48
+TEXT ·kernelAVX512_8x32(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -770,6 +789,7 @@ kernelAVX512_8x32_update:
 	VFMADD231PS 64(DX), Z18, Z15
 	VMOVUPS Z15, 64(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 kernelAVX512_8x32_store:
@@ -797,11 +817,17 @@ kernelAVX512_8x32_store:
 	VMOVUPS Z14, 0(DX)
 	VMOVUPS Z15, 64(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func kernelAVX512_16x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
-TEXT ·kernelAVX512_16x16(SB), NOSPLIT, $0-48
+TEXT ·kernelAVX512_16x16(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -1044,6 +1070,7 @@ kernelAVX512_16x16_update:
 	VFMADD231PS 0(DX), Z17, Z15
 	VMOVUPS Z15, 0(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 kernelAVX512_16x16_store:
@@ -1079,6 +1106,7 @@ kernelAVX512_16x16_store:
 	ADDQ R8, DX
 	VMOVUPS Z15, 0(DX)
 	ADDQ R8, DX
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 

@@ -122,7 +122,7 @@ func (b BNPool) forwardTrain(y, gamma, beta []float32, n int, st *BNCache, src f
 		}
 		d := s / float64(st.rows)
 		v := max(sq/float64(st.rows)-d*d, 0)
-		st.Mean[c] = float32(float64(st.shift[c]) + d)
+		st.Mean[c] = Flush(float32(float64(st.shift[c]) + d))
 		st.Var[c] = v
 		st.InvStd[c] = float32(1 / math.Sqrt(v+b.Eps))
 	}
@@ -176,8 +176,10 @@ func (b BNPool) addStats(s, sq []float64, part, z, shift []float32, rows int) {
 func (b BNPool) UpdateRunning(runMean, runVar []float32, st *BNCache, momentum float64) {
 	unbias := float64(st.rows) / float64(st.rows-1)
 	for c := range runMean {
-		runMean[c] = float32((1-momentum)*float64(runMean[c]) + momentum*float64(st.Mean[c]))
-		runVar[c] = float32((1-momentum)*float64(runVar[c]) + momentum*st.Var[c]*unbias)
+		// A dead channel's statistics decay by 1-momentum a step, into
+		// the subnormals within a few hundred steps: flushed (subnormal.go).
+		runMean[c] = Flush(float32((1-momentum)*float64(runMean[c]) + momentum*float64(st.Mean[c])))
+		runVar[c] = Flush(float32((1-momentum)*float64(runVar[c]) + momentum*st.Var[c]*unbias))
 	}
 }
 

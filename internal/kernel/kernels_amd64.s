@@ -5,7 +5,12 @@
 #include "textflag.h"
 
 // func statsAVX512(s, sq, z, shift *float32, rows, c int)
-TEXT ·statsAVX512(SB), NOSPLIT, $0-48
+TEXT ·statsAVX512(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ s+0(FP), DI
 	MOVQ sq+8(FP), SI
 	MOVQ z+16(FP), BX
@@ -104,11 +109,17 @@ statsAVX512_group1_row:
 	SUBQ $1, R9
 	JMP statsAVX512_group1
 statsAVX512_done:
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func dotAVX512(s, sx, a, x *float32, rows, c int)
-TEXT ·dotAVX512(SB), NOSPLIT, $0-48
+TEXT ·dotAVX512(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ s+0(FP), DI
 	MOVQ sx+8(FP), SI
 	MOVQ a+16(FP), BX
@@ -198,11 +209,17 @@ dotAVX512_group1_row:
 	SUBQ $1, R9
 	JMP dotAVX512_group1
 dotAVX512_done:
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func poolTrainAVX512(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int, coef *float32)
-TEXT ·poolTrainAVX512(SB), NOSPLIT, $0-72
+TEXT ·poolTrainAVX512(SB), NOSPLIT, $8-72
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	VPXORD Z8, Z8, Z8
 	MOVL $1, AX
 	VPBROADCASTD AX, Z9
@@ -274,11 +291,17 @@ poolTrainAVX512_kx:
 	ADDQ R10, R14
 	DECQ R11
 	JNZ poolTrainAVX512_ox
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func poolBackAVX512(dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32)
-TEXT ·poolBackAVX512(SB), NOSPLIT, $0-80
+TEXT ·poolBackAVX512(SB), NOSPLIT, $8-80
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	VPXORD Z9, Z9, Z9
 	MOVL $1, AX
 	VPBROADCASTD AX, Z10
@@ -362,11 +385,17 @@ poolBackAVX512_kx:
 	ADDQ R10, R14
 	DECQ R11
 	JNZ poolBackAVX512_ox
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func poolEvalAVX512(y, z *float32, stride, k, c, ow int, coef *float32)
-TEXT ·poolEvalAVX512(SB), NOSPLIT, $0-56
+TEXT ·poolEvalAVX512(SB), NOSPLIT, $8-56
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	VPXORD Z4, Z4, Z4
 	MOVQ stride+16(FP), R8
 	SHLQ $2, R8
@@ -415,11 +444,17 @@ poolEvalAVX512_kx:
 	ADDQ R10, R14
 	DECQ R11
 	JNZ poolEvalAVX512_ox
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func conv1AVX512(out, xp, wt, bias *float32, h, w, c int)
-TEXT ·conv1AVX512(SB), NOSPLIT, $0-56
+TEXT ·conv1AVX512(SB), NOSPLIT, $8-56
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ wt+16(FP), R9
@@ -513,11 +548,17 @@ conv1AVX512_vec:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ conv1AVX512_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func conv1GradAVX512(dw, xp, dz *float32, h, w, c int)
-TEXT ·conv1GradAVX512(SB), NOSPLIT, $0-48
+TEXT ·conv1GradAVX512(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ dw+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ dz+16(FP), R9
@@ -699,11 +740,17 @@ conv1GradAVX512_group1_px:
 	ADDQ $64, BX
 	JMP conv1GradAVX512_group1
 conv1GradAVX512_done:
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_1x16x1_c32w16(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_1x16x1_c32w16(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_1x16x1_c32w16(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -919,11 +966,17 @@ convAVX512_1x16x1_c32w16_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX512_1x16x1_c32w16_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_1x16x1_c64w16(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_1x16x1_c64w16(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_1x16x1_c64w16(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -1139,11 +1192,17 @@ convAVX512_1x16x1_c64w16_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX512_1x16x1_c64w16_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_4x4x1_c64w4(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_4x4x1_c64w4(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_4x4x1_c64w4(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -1384,11 +1443,17 @@ convAVX512_4x4x1_c64w4_k2:
 	ADDQ AX, DI
 	DECQ CX
 	JNZ convAVX512_4x4x1_c64w4_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_4x4x1_c128w4(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_4x4x1_c128w4(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_4x4x1_c128w4(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -1629,11 +1694,17 @@ convAVX512_4x4x1_c128w4_k2:
 	ADDQ AX, DI
 	DECQ CX
 	JNZ convAVX512_4x4x1_c128w4_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_1x8x2(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_1x8x2(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_1x8x2(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -1855,11 +1926,17 @@ convAVX512_1x8x2_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX512_1x8x2_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_2x4x2(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_2x4x2(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_2x4x2(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -2094,11 +2171,17 @@ convAVX512_2x4x2_k2:
 	ADDQ AX, DI
 	DECQ CX
 	JNZ convAVX512_2x4x2_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_1x4x4(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_1x4x4(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_1x4x4(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -2320,11 +2403,17 @@ convAVX512_1x4x4_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX512_1x4x4_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_1x4x2(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_1x4x2(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_1x4x2(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -2470,11 +2559,17 @@ convAVX512_1x4x2_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX512_1x4x2_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX512_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX512_1x4x1(SB), NOSPLIT, $0-64
+TEXT ·convAVX512_1x4x1(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -2582,11 +2677,17 @@ convAVX512_1x4x1_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX512_1x4x1_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convGradAVX512_24x1(dw, xp, dz *float32, n, h, w, cin, cout int)
-TEXT ·convGradAVX512_24x1(SB), NOSPLIT, $0-64
+TEXT ·convGradAVX512_24x1(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ dw+0(FP), DI
 	MOVQ xp+8(FP), R13
 	MOVQ dz+16(FP), R12
@@ -2735,11 +2836,17 @@ convGradAVX512_24x1_px:
 	VADDPS 0(DI), Z23, Z23
 	VMOVUPS Z23, 0(DI)
 	ADDQ R11, DI
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func statsAVX2(s, sq, z, shift *float32, rows, c int)
-TEXT ·statsAVX2(SB), NOSPLIT, $0-48
+TEXT ·statsAVX2(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ s+0(FP), DI
 	MOVQ sq+8(FP), SI
 	MOVQ z+16(FP), BX
@@ -2838,11 +2945,17 @@ statsAVX2_group1_row:
 	SUBQ $1, R9
 	JMP statsAVX2_group1
 statsAVX2_done:
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func dotAVX2(s, sx, a, x *float32, rows, c int)
-TEXT ·dotAVX2(SB), NOSPLIT, $0-48
+TEXT ·dotAVX2(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ s+0(FP), DI
 	MOVQ sx+8(FP), SI
 	MOVQ a+16(FP), BX
@@ -2932,11 +3045,17 @@ dotAVX2_group1_row:
 	SUBQ $1, R9
 	JMP dotAVX2_group1
 dotAVX2_done:
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func poolTrainAVX2(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int, coef *float32)
-TEXT ·poolTrainAVX2(SB), NOSPLIT, $0-72
+TEXT ·poolTrainAVX2(SB), NOSPLIT, $8-72
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	VXORPS Y8, Y8, Y8
 	MOVL $1, AX
 	VMOVD AX, X9
@@ -3014,11 +3133,17 @@ poolTrainAVX2_kx:
 	ADDQ R10, R14
 	DECQ R11
 	JNZ poolTrainAVX2_ox
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func poolBackAVX2(dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32)
-TEXT ·poolBackAVX2(SB), NOSPLIT, $0-80
+TEXT ·poolBackAVX2(SB), NOSPLIT, $8-80
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	VXORPS Y9, Y9, Y9
 	MOVL $1, AX
 	VMOVD AX, X10
@@ -3103,11 +3228,17 @@ poolBackAVX2_kx:
 	ADDQ R10, R14
 	DECQ R11
 	JNZ poolBackAVX2_ox
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func poolEvalAVX2(y, z *float32, stride, k, c, ow int, coef *float32)
-TEXT ·poolEvalAVX2(SB), NOSPLIT, $0-56
+TEXT ·poolEvalAVX2(SB), NOSPLIT, $8-56
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	VXORPS Y4, Y4, Y4
 	MOVQ stride+16(FP), R8
 	SHLQ $2, R8
@@ -3157,11 +3288,17 @@ poolEvalAVX2_kx:
 	ADDQ R10, R14
 	DECQ R11
 	JNZ poolEvalAVX2_ox
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func conv1AVX2(out, xp, wt, bias *float32, h, w, c int)
-TEXT ·conv1AVX2(SB), NOSPLIT, $0-56
+TEXT ·conv1AVX2(SB), NOSPLIT, $8-56
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ wt+16(FP), R9
@@ -3291,11 +3428,17 @@ conv1AVX2_vec:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ conv1AVX2_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func conv1GradAVX2(dw, xp, dz *float32, h, w, c int)
-TEXT ·conv1GradAVX2(SB), NOSPLIT, $0-48
+TEXT ·conv1GradAVX2(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ dw+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ dz+16(FP), R9
@@ -3382,11 +3525,17 @@ conv1GradAVX2_group1_px:
 	ADDQ $32, BX
 	JMP conv1GradAVX2_group1
 conv1GradAVX2_done:
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX2_1x4x2(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX2_1x4x2(SB), NOSPLIT, $0-64
+TEXT ·convAVX2_1x4x2(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -3556,11 +3705,17 @@ convAVX2_1x4x2_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX2_1x4x2_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX2_1x8x1(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX2_1x8x1(SB), NOSPLIT, $0-64
+TEXT ·convAVX2_1x8x1(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -3760,11 +3915,17 @@ convAVX2_1x8x1_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX2_1x8x1_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX2_2x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX2_2x4x1(SB), NOSPLIT, $0-64
+TEXT ·convAVX2_2x4x1(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -3977,11 +4138,17 @@ convAVX2_2x4x1_k2:
 	ADDQ AX, DI
 	DECQ CX
 	JNZ convAVX2_2x4x1_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convAVX2_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
-TEXT ·convAVX2_1x4x1(SB), NOSPLIT, $0-64
+TEXT ·convAVX2_1x4x1(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ out+0(FP), DI
 	MOVQ xp+8(FP), SI
 	MOVQ h+32(FP), CX
@@ -4113,11 +4280,17 @@ convAVX2_1x4x1_k2:
 	ADDQ R8, SI
 	DECQ CX
 	JNZ convAVX2_1x4x1_row
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
 
 // func convGradAVX2_8x1(dw, xp, dz *float32, n, h, w, cin, cout int)
-TEXT ·convGradAVX2_8x1(SB), NOSPLIT, $0-64
+TEXT ·convGradAVX2_8x1(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
 	MOVQ dw+0(FP), DI
 	MOVQ xp+8(FP), R13
 	MOVQ dz+16(FP), R12
@@ -4194,5 +4367,6 @@ convGradAVX2_8x1_px:
 	VADDPS 0(DI), Y7, Y7
 	VMOVUPS Y7, 0(DI)
 	ADDQ R11, DI
+	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET

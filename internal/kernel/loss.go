@@ -14,7 +14,9 @@ func CrossEntropy(dz, z []float32, labels []int64, n, classes int) float64 {
 		if dz != nil {
 			d := dz[i*classes : (i+1)*classes]
 			for c, v := range row {
-				d[c] = float32(math.Exp(float64(v)-lse) / float64(n))
+				// The probability of a class far behind underflows float32:
+				// flushed, not stored subnormal (subnormal.go).
+				d[c] = Flush(float32(math.Exp(float64(v)-lse) / float64(n)))
 			}
 			d[labels[i]] -= float32(1 / float64(n))
 		}
