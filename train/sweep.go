@@ -2,11 +2,16 @@ package train
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // A Grid is the study the seed set out to make: every combination of
@@ -177,4 +182,76 @@ func meanSD(xs []float64) (mean, sd float64) {
 		sd += (x - mean) * (x - mean)
 	}
 	return mean, math.Sqrt(sd / float64(len(xs)-1))
+}
+
+// A Setting is one thing a run's result depends on, named as lenetkit's
+// flags name it, with its value as text: what a sweep compares a run it
+// finds with the run it asks for.
+type Setting struct{ Name, Value string }
+
+// Settings lists what the result of a run of c depends on besides its
+// data, for a run of stepsPerEpoch steps an epoch. The switch to eval mode
+// is the step it happens at ("none" for never), so that a recipe's own
+// point and the same point set by FreezeBNAfter compare equal: they train
+// alike.
+func (c Config) Settings(stepsPerEpoch int) []Setting {
+	freeze := "none"
+	if n, ok := c.FreezePoint(stepsPerEpoch); ok {
+		freeze = strconv.Itoa(n)
+	}
+	return []Setting{
+		{"epochs", strconv.Itoa(c.Epochs)},
+		{"batch-size", strconv.Itoa(c.BatchSize)},
+		{"lr", fmtFloat(c.LR)},
+		{"max-lr", fmtFloat(c.MaxLR)},
+		{"weight-decay", fmtFloat(c.WeightDecay)},
+		{"dropout", fmtFloat(c.Dropout)},
+		{"dropout-mode", string(c.DropoutMode)},
+		{"seed", strconv.FormatUint(c.Seed, 10)},
+		{"val-size", strconv.Itoa(c.ValSize)},
+		{"limit", strconv.Itoa(c.Limit)},
+		{"recipe", string(c.Recipe)},
+		{"freeze-bn-after", freeze},
+	}
+}
+
+// A Difference is a setting two runs do not share.
+type Difference struct{ Name, Was, Want string }
+
+// Diff lists the settings whose values differ between was and want, in
+// want's order. A setting only one side names is not compared: a record
+// made before that setting was kept says nothing about it.
+func Diff(was, want []Setting) []Difference {
+	old := make(map[string]string, len(was))
+	for _, s := range was {
+		old[s.Name] = s.Value
+	}
+	var out []Difference
+	for _, s := range want {
+		if v, ok := old[s.Name]; ok && v != s.Value {
+			out = append(out, Difference{s.Name, v, s.Value})
+		}
+	}
+	return out
+}
+
+// DataDigest identifies the images and labels of sets, in order: the
+// SHA-256 of their sizes and contents, in hex. Two runs with the same
+// settings and the same digest train alike; a path would not tell, since
+// --skip-checksum reads any IDX files.
+func DataDigest(sets ...*mnist.Set) string {
+	h := sha256.New()
+	for _, s := range sets {
+		if s == nil {
+			continue
+		}
+		var dims [24]byte
+		binary.LittleEndian.PutUint64(dims[0:], uint64(s.N))
+		binary.LittleEndian.PutUint64(dims[8:], uint64(s.Rows))
+		binary.LittleEndian.PutUint64(dims[16:], uint64(s.Cols))
+		h.Write(dims[:])
+		h.Write(s.Images)
+		h.Write(s.Labels)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 func TestGridShardsCoverEveryCellOnce(t *testing.T) {
@@ -100,5 +102,71 @@ func TestSummarize(t *testing.T) {
 	}
 	if _, err := Summarize(append(rs, rs[0])); err == nil {
 		t.Error("a run given twice was summarised")
+	}
+}
+
+// TestSweepSettingsDiff: the settings a sweep compares runs by differ where
+// the runs would train differently, and only there.
+func TestSweepSettingsDiff(t *testing.T) {
+	base := DefaultConfig()
+	base.Recipe = RecipeStandard
+	with := func(f func(*Config)) Config { c := base; f(&c); return c }
+	published := with(func(c *Config) { c.Recipe = RecipePublished })
+	for _, tt := range []struct {
+		name     string
+		was      Config
+		wasSteps int
+		want     []Difference
+	}{
+		{"same", base, 429, nil},
+		{"epochs", with(func(c *Config) { c.Epochs = 1 }), 429, []Difference{{"epochs", "1", "10"}}},
+		{"limit and steps", with(func(c *Config) { c.Limit = 6400 }), 50, []Difference{{"limit", "6400", "0"}}},
+		{"recipe and switch point", published, 429, []Difference{{"recipe", "published", "standard"}, {"freeze-bn-after", "79", "none"}}},
+		{"lr", with(func(c *Config) { c.LR, c.MaxLR = 1e-3, 0.02 }), 429, []Difference{{"lr", "0.001", "0.0001"}, {"max-lr", "0.02", "0.01"}}},
+		{"dropout mode", with(func(c *Config) { c.DropoutMode = DropoutElement }), 429, []Difference{{"dropout-mode", "element", "row"}}},
+		{"val size", with(func(c *Config) { c.ValSize = 0 }), 429, []Difference{{"val-size", "0", "5000"}}},
+		{"batch", with(func(c *Config) { c.BatchSize = 64 }), 859, []Difference{{"batch-size", "64", "128"}}},
+	} {
+		got := Diff(tt.was.Settings(tt.wasSteps), base.Settings(429))
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// The published recipe's own switch point, and the same step asked for
+	// by FreezeBNAfter (as config.json records it), train alike.
+	at79 := published
+	at79.FreezeBNAfter = PublishedFreezeStep
+	if d := Diff(at79.Settings(0), published.Settings(429)); d != nil {
+		t.Errorf("switch point 79 given two ways: %v", d)
+	}
+	notebook := with(func(c *Config) { c.Recipe = RecipeNotebook })
+	if d := Diff(notebook.Settings(50), notebook.Settings(429)); len(d) != 1 || d[0].Name != "freeze-bn-after" {
+		t.Errorf("notebook recipe over epochs of 50 and 429 steps: %v", d)
+	}
+	// A setting one record lacks (data, before runs recorded it) is not
+	// compared.
+	if d := Diff(base.Settings(429), append(base.Settings(429), Setting{"data", "sha256 0123"})); d != nil {
+		t.Errorf("a setting one side lacks: %v", d)
+	}
+}
+
+func TestSweepDataDigest(t *testing.T) {
+	set := func(label byte) *mnist.Set {
+		return &mnist.Set{Images: make([]byte, 2*4), Labels: []byte{1, label}, N: 2, Rows: 2, Cols: 2}
+	}
+	a, b := DataDigest(set(3), set(4)), DataDigest(set(3), set(4))
+	if a != b || len(a) != 64 {
+		t.Fatalf("digest %q then %q", a, b)
+	}
+	square := &mnist.Set{Images: make([]byte, 2*4), Labels: []byte{1, 4}, N: 2, Rows: 4, Cols: 1}
+	for name, d := range map[string]string{
+		"a label":           DataDigest(set(3), set(5)),
+		"the sets' order":   DataDigest(set(4), set(3)),
+		"the images' shape": DataDigest(set(3), square),
+		"one set":           DataDigest(set(3)),
+	} {
+		if d == a {
+			t.Errorf("%s changed, the digest did not", name)
+		}
 	}
 }

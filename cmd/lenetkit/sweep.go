@@ -37,7 +37,19 @@ CSV and JSON, and a chart:
                                   report.html, parameter.pth, result.json
    OUT/sweep.txt, sweep.csv, sweep.json, sweep.png
 
-A run whose result.json exists is skipped, so an interrupted sweep resumes.
+Run again, sweep goes on where it stopped: a finished run (result.json) is
+kept, and a run stopped part way goes on from the checkpoint its directory
+holds (written at every epoch's end and when the sweep is stopped), as
+train --resume does, ending with the weights an uninterrupted run ends with.
+
+A run in OUT counts only if it was trained with the settings asked for now:
+its config.json, result.json and checkpoint are checked against every
+setting that changes the result (epochs, batch size, limit, val size,
+recipe and switch point, dropout mode, learning rates, the data's SHA-256).
+One that differs is an error naming the setting, and --force trains it
+again in its place. The table holds only the grid asked for, whatever else
+OUT holds.
+
 The recipe is standard by default: under published or notebook, dropout is
 off once training switches to eval mode (after 79 steps, or the first epoch),
 so a dropout study there would measure only the first steps.
@@ -45,7 +57,8 @@ so a dropout study there would measure only the first steps.
 Beyond one machine, --shard I/N runs the I-th (from 0) of N slices of the
 grid: an array job's index (Slurm's SLURM_ARRAY_TASK_ID, a Kubernetes
 Indexed Job's JOB_COMPLETION_INDEX). Each slice writes its own OUT; then
-"lenetkit sweep collect" merges them into the table one whole sweep gives.
+"lenetkit sweep collect" merges them into the table one whole sweep gives,
+refusing runs trained with other settings than the rest.
 
 Examples:
    lenetkit sweep --out study                      # 3 x 3 grid, 3 seeds, 10 epochs
@@ -65,6 +78,7 @@ Examples:
 			&cli.StringFlag{Name: "dropout-mode", Value: string(d.DropoutMode), Usage: "row (Dropout1d, as the seed) or element"},
 			&cli.StringFlag{Name: "shard", Usage: "run only slice I of N (I/N, I from 0) of the grid"},
 			&cli.StringFlag{Name: "out", Usage: "directory for the runs and the table (required)"},
+			&cli.BoolFlag{Name: "force", Usage: "train again, in place, the runs in OUT trained with other settings"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json (the table on stdout)"},
 		},
 		Action: runSweep,
@@ -73,7 +87,9 @@ Examples:
 			Usage:     "merge the slices of a sharded sweep into one table",
 			ArgsUsage: "DIR...",
 			Description: `Reads every finished run under each DIR/runs and writes the table, CSV, JSON
-and chart a whole sweep writes, into --out. A run found twice is an error.
+and chart a whole sweep writes, into --out. A run found twice is an error,
+and so is one trained with other settings than the rest (epochs, limit,
+recipe, data, ...): the slices must be of one sweep.
 
 Example:
    lenetkit sweep collect study/shard-0 study/shard-1 --out study`,
@@ -131,37 +147,78 @@ func runSweep(c *cli.Context) error {
 	}
 
 	status := statusOut(c)
-	ctx, stop := stopContext(c.Context, status, "the run under way starts again when the sweep is resumed")
+	ctx, stop := stopContext(c.Context, status, "the run under way goes on from its checkpoint when the sweep is resumed")
 	defer stop()
-	var todo []train.Cell
-	for _, cell := range cells {
-		if _, err := os.Stat(filepath.Join(out, "runs", cell.Name(), resultFile)); err != nil {
-			todo = append(todo, cell)
+	// The data is part of what a finished run is checked against, so it is
+	// read even when nothing is left to train.
+	_, trainSet, testSet, err := loadMNIST(ctx, c)
+	if err != nil {
+		return err
+	}
+	data := train.DataDigest(trainSet, testSet)
+	steps := stepsPerEpoch(base, trainSet)
+	runs := make([]runState, len(cells))
+	var conflicts []string
+	for i, cell := range cells {
+		dir := filepath.Join(out, "runs", cell.Name())
+		cfg := cellConfig(base, cell)
+		if runs[i], err = inspectRun(dir, cell, append(cfg.Settings(steps), dataSetting(data)), steps); err != nil {
+			return err
+		}
+		if runs[i].conflict != "" {
+			conflicts = append(conflicts, runs[i].conflict)
 		}
 	}
-	fmt.Fprintf(status, "sweep: %d runs in this slice, %d finished already, %d to train (recipe %s, %d epochs)\n",
-		len(cells), len(cells)-len(todo), len(todo), base.Recipe, base.Epochs)
-	if len(todo) > 0 {
-		_, trainSet, testSet, err := loadMNIST(ctx, c)
+	if len(conflicts) > 0 && !c.Bool("force") {
+		more := ""
+		if len(conflicts) > 1 {
+			more = fmt.Sprintf(" (%d more runs of this grid in %s differ)", len(conflicts)-1, out)
+		}
+		return fmt.Errorf("%s%s: use another --out, or --force to retrain", conflicts[0], more)
+	}
+	var todo []int
+	resumed := 0
+	for i := range runs {
+		if runs[i].conflict != "" {
+			fmt.Fprintf(status, "sweep: --force: %s; training it again\n", runs[i].conflict)
+			runs[i] = runState{}
+		}
+		if runs[i].result == nil {
+			todo = append(todo, i)
+		}
+		if runs[i].from != nil {
+			resumed++
+		}
+	}
+	from := ""
+	if resumed > 0 {
+		from = fmt.Sprintf(", %d of them from a checkpoint", resumed)
+	}
+	fmt.Fprintf(status, "sweep: %d runs in this slice, %d finished already, %d to train%s (recipe %s, %d epochs)\n",
+		len(cells), len(cells)-len(todo), len(todo), from, base.Recipe, base.Epochs)
+	for k, i := range todo {
+		cell, st := cells[i], runs[i].from
+		if st != nil {
+			fmt.Fprintf(status, "run %d/%d: resuming %s %s\n", k+1, len(todo), cell.Name(), resumePoint(st, steps))
+		} else {
+			fmt.Fprintf(status, "run %d/%d: %s\n", k+1, len(todo), cell.Name())
+		}
+		r, err := sweepOne(ctx, c, status, cellConfig(base, cell), cell, st, data, trainSet, testSet, filepath.Join(out, "runs", cell.Name()))
+		if errors.Is(err, errStopped) {
+			return cli.Exit(fmt.Sprintf("stopped by signal during %s; %d of %d runs of this slice finished; run the same command to resume (that run goes on from its checkpoint)",
+				cell.Name(), len(cells)-len(todo)+k, len(cells)), 130)
+		}
 		if err != nil {
 			return err
 		}
-		for k, cell := range todo {
-			fmt.Fprintf(status, "run %d/%d: %s\n", k+1, len(todo), cell.Name())
-			r, err := sweepOne(ctx, c, status, cellConfig(base, cell), cell, trainSet, testSet, filepath.Join(out, "runs", cell.Name()))
-			if errors.Is(err, errStopped) {
-				return cli.Exit(fmt.Sprintf("stopped by signal during %s; %d of %d runs of this slice finished; run the same command to resume",
-					cell.Name(), len(cells)-len(todo)+k, len(cells)), 130)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(status, "run %d/%d: %s: accuracy %.2f%%, loss %.4f, %.0f s\n", k+1, len(todo), cell.Name(), r.Accuracy, r.Loss, r.Seconds)
-		}
+		runs[i].result = &r
+		fmt.Fprintf(status, "run %d/%d: %s: accuracy %.2f%%, loss %.4f, %.0f s\n", k+1, len(todo), cell.Name(), r.Accuracy, r.Loss, r.Seconds)
 	}
-	results, err := readResults(out)
-	if err != nil {
-		return err
+	// Only the grid asked for: OUT may hold other runs, from a larger grid
+	// or other settings, which this table is not about.
+	results := make([]train.CellResult, len(runs))
+	for i := range runs {
+		results[i] = *runs[i].result
 	}
 	return writeSweepTable(c, out, format, results)
 }
@@ -178,15 +235,176 @@ func cellConfig(base train.Config, c train.Cell) train.Config {
 	return cfg
 }
 
-// sweepOne trains one cell into dir, which it replaces: a run without its
-// result.json was interrupted and starts again.
-func sweepOne(ctx context.Context, c *cli.Context, status *os.File, cfg train.Config, cell train.Cell,
-	trainSet, testSet *mnist.Set, dir string) (train.CellResult, error) {
-	if err := os.RemoveAll(dir); err != nil {
-		return train.CellResult{}, err
+func stepsPerEpoch(cfg train.Config, trainSet *mnist.Set) int {
+	return min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize
+}
+
+// dataSetting is the data among a run's settings; the digest is cut short,
+// as git's are, to keep the message that shows it one readable line.
+func dataSetting(digest string) train.Setting {
+	return train.Setting{Name: "data", Value: "sha256 " + digest[:min(12, len(digest))]}
+}
+
+func resumePoint(st *train.State, steps int) string {
+	switch {
+	case st.Epoch > st.Config.Epochs:
+		return fmt.Sprintf("after its last epoch (%d): the test is left", st.Config.Epochs)
+	case st.Step == 0:
+		return fmt.Sprintf("from epoch %d", st.Epoch)
 	}
-	steps := min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize
-	log, err := newRunLog(dir, cfg, steps)
+	return fmt.Sprintf("from epoch %d, step %d of %d", st.Epoch, st.Step, steps)
+}
+
+// runResult is a run's result.json: its figures, and the data it was
+// trained and tested on (config.json has its other settings).
+type runResult struct {
+	train.CellResult
+	Data string `json:"data_sha256,omitempty"`
+}
+
+// A runState is what a run's directory holds for the run a sweep asks for.
+type runState struct {
+	result *train.CellResult // finished
+	from   *train.State      // stopped, with a checkpoint to go on from
+	// conflict says why the directory is no part of this sweep: what
+	// differs from the run asked for, or what could not be read.
+	conflict string
+}
+
+// inspectRun reads dir, the directory of cell, against want, the settings
+// of the run the sweep asks for. Every record the directory keeps
+// (config.json, result.json, checkpoint.pth) must agree with want, or it
+// counts for nothing: a run of other settings is neither finished nor to
+// be continued, whatever it holds.
+func inspectRun(dir string, cell train.Cell, want []train.Setting, steps int) (runState, error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return runState{}, nil
+	} else if err != nil {
+		return runState{}, err
+	}
+	unreadable := func(err error) (runState, error) {
+		return runState{conflict: fmt.Sprintf("%s cannot be read (%v)", dir, err)}, nil
+	}
+	var records [][]train.Setting
+	cfg, err := runConfig(filepath.Join(dir, "config.json"))
+	if err == nil {
+		records = append(records, cfg.Settings(steps))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return unreadable(err)
+	}
+	var st runState
+	r, err := readResult(dir)
+	switch {
+	case err == nil:
+		if r.Data != "" {
+			records = append(records, []train.Setting{dataSetting(r.Data)})
+		}
+		if r.Cell.Name() != cell.Name() {
+			return runState{conflict: fmt.Sprintf("%s holds run %s", dir, r.Cell.Name())}, nil
+		}
+		if len(records) == 0 {
+			return runState{conflict: fmt.Sprintf("%s has no config.json: the settings it was trained with are unknown", dir)}, nil
+		}
+		st.result = &r.CellResult
+	case !errors.Is(err, fs.ErrNotExist):
+		return unreadable(err)
+	default:
+		from, err := train.LoadCheckpoint(filepath.Join(dir, checkpointName))
+		if err == nil {
+			rec := from.Config.Settings(steps)
+			if d := from.Caller["data"]; d != "" {
+				rec = append(rec, dataSetting(d))
+			}
+			records = append(records, rec)
+			st.from = from
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return unreadable(err)
+		}
+	}
+	for _, rec := range records {
+		if d := train.Diff(rec, want); len(d) > 0 {
+			return runState{conflict: describeDiff(dir+" was trained with", "this sweep asks for", d)}, nil
+		}
+	}
+	return st, nil
+}
+
+// describeDiff says what differs in one phrase: "A epochs 1, B 2" for one
+// setting, "A epochs 1 and limit 320, B epochs 2 and limit 640" for more.
+func describeDiff(was, want string, ds []train.Difference) string {
+	var a, b []string
+	for _, d := range ds {
+		a = append(a, d.Name+" "+d.Was)
+		b = append(b, d.Name+" "+d.Want)
+	}
+	if len(ds) == 1 {
+		b[0] = ds[0].Want
+	}
+	return fmt.Sprintf("%s %s, %s %s", was, strings.Join(a, " and "), want, strings.Join(b, " and "))
+}
+
+// runConfig reads the configuration a run's config.json records (newRunLog
+// writes it). Its switch point is the step recorded, which compares with
+// any way of asking for the same step (train.Config.Settings).
+func runConfig(path string) (train.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return train.Config{}, err
+	}
+	var j struct {
+		Epochs        int               `json:"epochs"`
+		BatchSize     int               `json:"batch_size"`
+		LR            float64           `json:"lr"`
+		MaxLR         float64           `json:"max_lr"`
+		WeightDecay   float64           `json:"weight_decay"`
+		Dropout       float64           `json:"dropout"`
+		DropoutMode   train.DropoutMode `json:"dropout_mode"`
+		ValSize       int               `json:"val_size"`
+		Limit         int               `json:"limit"`
+		Seed          uint64            `json:"seed"`
+		Recipe        train.Recipe      `json:"recipe"`
+		FreezeBNAfter *int              `json:"freeze_bn_after"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return train.Config{}, fmt.Errorf("%s: %v", path, err)
+	}
+	cfg := train.Config{Epochs: j.Epochs, BatchSize: j.BatchSize, LR: j.LR, MaxLR: j.MaxLR, WeightDecay: j.WeightDecay,
+		Dropout: j.Dropout, DropoutMode: j.DropoutMode, ValSize: j.ValSize, Limit: j.Limit, Seed: j.Seed,
+		Recipe: j.Recipe, FreezeBNAfter: -1}
+	if j.FreezeBNAfter != nil {
+		cfg.FreezeBNAfter = *j.FreezeBNAfter
+	}
+	return cfg, nil
+}
+
+func readResult(dir string) (runResult, error) {
+	path := filepath.Join(dir, resultFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return runResult{}, err
+	}
+	var r runResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%s: %v", path, err)
+	}
+	return r, nil
+}
+
+// sweepOne trains one cell into dir: from the checkpoint from when it is
+// not nil, as train --resume does, else afresh in a directory it empties.
+func sweepOne(ctx context.Context, c *cli.Context, status *os.File, cfg train.Config, cell train.Cell, from *train.State,
+	data string, trainSet, testSet *mnist.Set, dir string) (train.CellResult, error) {
+	steps := stepsPerEpoch(cfg, trainSet)
+	var log *runLog
+	var err error
+	if from != nil {
+		log, err = resumeRunLog(dir, from.GlobalStep, from.Epoch)
+	} else {
+		if err := os.RemoveAll(dir); err != nil {
+			return train.CellResult{}, err
+		}
+		log, err = newRunLog(dir, cfg, steps)
+	}
 	if err != nil {
 		return train.CellResult{}, err
 	}
@@ -199,9 +417,15 @@ func sweepOne(ctx context.Context, c *cli.Context, status *os.File, cfg train.Co
 			prog.epoch(e)
 			log.epoch(e)
 		},
+		Checkpoint: runCheckpoint(dir, data),
 	}
 	start := time.Now()
-	res, err := train.Run(ctx, cfg, trainSet, testSet, hooks)
+	var res *train.Result
+	if from != nil {
+		res, err = train.Resume(ctx, from, trainSet, testSet, hooks)
+	} else {
+		res, err = train.Run(ctx, cfg, trainSet, testSet, hooks)
+	}
 	if err != nil {
 		return train.CellResult{}, err
 	}
@@ -214,7 +438,7 @@ func sweepOne(ctx context.Context, c *cli.Context, status *os.File, cfg train.Co
 	}
 	log.test(res)
 	r := train.CellResult{Cell: cell, Accuracy: res.Test.Accuracy, Loss: res.Test.Loss, Seconds: time.Since(start).Seconds()}
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.MarshalIndent(runResult{r, data}, "", "  ")
 	if err != nil {
 		return r, err
 	}
@@ -229,9 +453,26 @@ func sweepOne(ctx context.Context, c *cli.Context, status *os.File, cfg train.Co
 	return r, nil
 }
 
-// readResults reads every finished run under dir/runs.
+// runCheckpoint saves a sweep run's checkpoint in its directory, as train
+// --log-dir does, with the digest of its data, which a resumed sweep
+// checks; out and log_dir let train --resume DIR go on with it too.
+func runCheckpoint(dir, data string) func(*train.State) error {
+	path := filepath.Join(dir, checkpointName)
+	return func(st *train.State) error {
+		st.Caller = map[string]string{"out": filepath.Join(dir, "parameter.pth"), "log_dir": dir, "data": data}
+		return train.SaveCheckpoint(path, st)
+	}
+}
+
+// cellSettings are the settings that tell the cells of a grid apart.
+var cellSettings = map[string]bool{"dropout": true, "weight-decay": true, "seed": true}
+
+// readResults reads every finished run under dir/runs, and checks that
+// they were all trained alike, but for their cells: slices of one sweep.
 func readResults(dirs ...string) ([]train.CellResult, error) {
 	var out []train.CellResult
+	var first []train.Setting
+	var firstDir string
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(filepath.Join(dir, "runs"))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -241,22 +482,42 @@ func readResults(dirs ...string) ([]train.CellResult, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			path := filepath.Join(dir, "runs", e.Name(), resultFile)
-			b, err := os.ReadFile(path)
+			run := filepath.Join(dir, "runs", e.Name())
+			r, err := readResult(run)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // unfinished
 			}
 			if err != nil {
 				return nil, err
 			}
-			var r train.CellResult
-			if err := json.Unmarshal(b, &r); err != nil {
-				return nil, fmt.Errorf("%s: %v", path, err)
-			}
 			if r.Cell.Name() != e.Name() {
-				return nil, fmt.Errorf("%s: holds run %s, not %s", path, r.Cell.Name(), e.Name())
+				return nil, fmt.Errorf("%s: holds run %s, not %s", filepath.Join(run, resultFile), r.Cell.Name(), e.Name())
 			}
-			out = append(out, r)
+			// The switch point config.json records is a step already: no
+			// steps per epoch are needed to compare it.
+			cfg, err := runConfig(filepath.Join(run, "config.json"))
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%s has no config.json: the settings it was trained with cannot be checked against the other runs'", run)
+			}
+			if err != nil {
+				return nil, err
+			}
+			var rec []train.Setting
+			for _, s := range cfg.Settings(0) {
+				if !cellSettings[s.Name] {
+					rec = append(rec, s)
+				}
+			}
+			if r.Data != "" {
+				rec = append(rec, dataSetting(r.Data))
+			}
+			if first == nil {
+				first, firstDir = rec, run
+			} else if d := train.Diff(rec, first); len(d) > 0 {
+				return nil, fmt.Errorf("%s: collect the slices of one sweep only",
+					describeDiff(run+" was trained with", firstDir+" with", d))
+			}
+			out = append(out, r.CellResult)
 		}
 	}
 	return out, nil

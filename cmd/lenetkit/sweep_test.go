@@ -11,7 +11,8 @@ import (
 
 // TestSweepShardsCollect: a sweep run whole and the same sweep run as two
 // shards, then collected, give the same table; a finished sweep resumes
-// without training, and a run left without its result is trained again.
+// without training, and a run left without its result goes on from its
+// checkpoint (its last: only the test is left).
 func TestSweepShardsCollect(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
@@ -76,14 +77,15 @@ func TestSweepShardsCollect(t *testing.T) {
 		t.Errorf("sweep.png does not decode as a chart: %v", err)
 	}
 
-	// Resume: nothing to train; then a run whose result is gone trains again.
+	// Resume: nothing to train; then a run whose result is gone is tested again.
 	if r := sweep("whole"); !strings.Contains(r.stderr, "2 finished already, 0 to train") {
 		t.Errorf("second sweep did not skip the finished runs:\n%s", r.stderr)
 	}
 	if err := os.Remove(filepath.Join(dir, "whole", "runs", "dropout0.5-wd0.002-seed0", "result.json")); err != nil {
 		t.Fatal(err)
 	}
-	if r := sweep("whole"); !strings.Contains(r.stderr, "1 finished already, 1 to train") || !strings.Contains(r.stdout, "0.5 ") {
+	if r := sweep("whole"); !strings.Contains(r.stderr, "1 finished already, 1 to train, 1 of them from a checkpoint") ||
+		!strings.Contains(r.stderr, "resuming dropout0.5-wd0.002-seed0 after its last epoch") || !strings.Contains(r.stdout, "0.5 ") {
 		t.Errorf("sweep did not redo the unfinished run:\n%s\n%s", r.stderr, r.stdout)
 	}
 
