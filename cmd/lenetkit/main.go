@@ -35,7 +35,7 @@ func usageError(format string, args ...any) error {
 
 func main() {
 	handleSignals(os.Stderr)
-	os.Exit(runApp(os.Args, os.Stdout, os.Stderr))
+	exit(runApp(os.Args, os.Stdout, os.Stderr))
 }
 
 // runApp is main without the exit, for the help and completion text.

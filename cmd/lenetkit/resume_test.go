@@ -158,8 +158,18 @@ func TestConvertNewFileRace(t *testing.T) {
 
 // TestSignalLeavesNoTemporaryFiles interrupts converts at random moments:
 // each ends with exit 130 or 0, and nothing but a whole OUT is left.
+// (internal/atomicfile's TestInterruptAtEveryStep interrupts at each step
+// of a write in turn; this is the whole program, signal handler and all.)
 func TestSignalLeavesNoTemporaryFiles(t *testing.T) {
 	t.Parallel()
+	whole := filepath.Join(t.TempDir(), "model.onnx")
+	if r := run(t, "convert", trainedPTH, whole, "-q"); r.code != 0 {
+		t.Fatalf("convert: exit %d\n%s", r.code, r.stderr)
+	}
+	want, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 12 {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "model.onnx")
@@ -178,6 +188,8 @@ func TestSignalLeavesNoTemporaryFiles(t *testing.T) {
 		for _, e := range entries {
 			if e.Name() != "model.onnx" {
 				t.Errorf("try %d (exit %d): %s left behind", i, code, e.Name())
+			} else if b, _ := os.ReadFile(out); !bytes.Equal(b, want) {
+				t.Errorf("try %d (exit %d): OUT has %d bytes, not the %d of a whole convert", i, code, len(b), len(want))
 			}
 		}
 		if code != 0 && code != 130 {
