@@ -41,7 +41,7 @@ func (c *chart) addLine(xy plotter.XYs, style draw.LineStyle, glyphs bool) bool 
 	if len(pts) == 0 {
 		return false
 	}
-	c.series = append(c.series, series{pts, style, glyphs})
+	c.series = append(c.series, series{decimate(pts), style, glyphs})
 	return true
 }
 

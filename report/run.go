@@ -8,8 +8,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/lenetkit/lenetkit/internal/safeio"
+)
+
+// What Read reads at most: a run directory is input like a model file, and
+// may hold anything. metrics.jsonl takes about 130 bytes a step, so the
+// limit is about 4 million steps, 10,000 epochs of the seed's recipe.
+const (
+	MaxMetricsBytes = 512 << 20
+	MaxConfigBytes  = 1 << 20
 )
 
 // Run is one training run as lenetkit train --log-dir recorded it.
@@ -82,7 +91,7 @@ func Read(dir string) (*Run, error) {
 		return nil, err
 	}
 	name := filepath.Join(dir, "metrics.jsonl")
-	f, err := os.Open(name)
+	f, err := safeio.Open(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("report: %s is not a run directory of lenetkit train --log-dir: no metrics.jsonl", dir)
@@ -90,7 +99,7 @@ func Read(dir string) (*Run, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
+	br := bufio.NewReader(safeio.LimitReader(f, name, MaxMetricsBytes))
 	for n := 1; ; n++ {
 		b, err := br.ReadBytes('\n')
 		if err != nil && err != io.EOF {
@@ -117,7 +126,7 @@ func Read(dir string) (*Run, error) {
 }
 
 func (r *Run) readConfig(name string) error {
-	b, err := os.ReadFile(name)
+	b, err := safeio.ReadFile(name, MaxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.Notes = append(r.Notes, "no config.json")
 		return nil
@@ -145,6 +154,10 @@ func (r *Run) parse(b []byte) error {
 		if l.Epoch == nil || l.TrainLoss == nil || l.LearningRate == nil {
 			return errors.New("a step line needs epoch, train_loss and learning_rate")
 		}
+		if *l.Step < 1 || *l.Epoch < 1 || *l.TrainLoss < 0 || *l.LearningRate < 0 {
+			return fmt.Errorf("step %d of epoch %d with loss %g and learning rate %g: steps and epochs count from 1, the others are not negative",
+				*l.Step, *l.Epoch, *l.TrainLoss, *l.LearningRate)
+		}
 		s := Step{Step: *l.Step, Epoch: *l.Epoch, TrainLoss: *l.TrainLoss, LearningRate: *l.LearningRate}
 		if l.Beta1 != nil {
 			s.Beta1 = *l.Beta1
@@ -156,6 +169,9 @@ func (r *Run) parse(b []byte) error {
 	case l.TestAcc != nil:
 		if l.TestLoss == nil {
 			return errors.New("a test line needs test_loss")
+		}
+		if err := checkFigures(*l.TestAcc, *l.TestLoss); err != nil {
+			return err
 		}
 		t := &Test{Acc: *l.TestAcc, Loss: *l.TestLoss}
 		if l.TestImages != nil {
@@ -169,11 +185,26 @@ func (r *Run) parse(b []byte) error {
 		if l.Epoch == nil || l.ValLoss == nil || l.ValAcc == nil || l.TrainLoss == nil {
 			return errors.New("an epoch line needs epoch, train_loss, val_loss and val_acc")
 		}
+		if err := checkFigures(*l.ValAcc, *l.ValLoss); err != nil {
+			return err
+		}
+		if *l.Epoch < 1 || *l.TrainLoss < 0 {
+			return fmt.Errorf("epoch %d with train loss %g: epochs count from 1, losses are not negative", *l.Epoch, *l.TrainLoss)
+		}
 		e := Epoch{Epoch: *l.Epoch, TrainLoss: *l.TrainLoss, ValLoss: *l.ValLoss, ValAcc: *l.ValAcc}
 		if l.Seconds != nil {
 			e.Seconds = *l.Seconds
 		}
 		r.Epochs = append(r.Epochs, e)
+	}
+	return nil
+}
+
+// checkFigures refuses an accuracy outside [0, 100] % or a negative loss,
+// which no run records (JSON itself cannot hold NaN or infinities).
+func checkFigures(acc, loss float64) error {
+	if acc < 0 || acc > 100 || loss < 0 {
+		return fmt.Errorf("accuracy %g %% and loss %g: an accuracy lies in [0, 100] and a loss is not negative", acc, loss)
 	}
 	return nil
 }
