@@ -10,19 +10,64 @@ import (
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
-// Prediction is the model's answer for one image.
+// Prediction is the model's answer for one input, or why there is none.
 type Prediction struct {
 	Path          string
-	Label         int // the true digit when known (ImageFolder layout, MNIST), else -1
-	Digit         int
+	Label         int     // the true digit when known (ImageFolder layout, MNIST), else -1
+	Digit         int     // -1 when Status is StatusError
 	Confidence    float64 // the softmax probability of Digit
 	Probabilities [lenet.Classes]float64
+	// Status is StatusOK, StatusUnsure (Confidence under
+	// Options.MinConfidence; Digit is still the model's answer) or
+	// StatusError (Err says why; no answer).
+	Status Status
+	Err    error
+	// Flags say why the answer may not be what the image shows, in the
+	// order of the Flag constants; nil when nothing is amiss.
+	Flags []Flag
 }
 
-// Summary counts a run's images; with labels it has accuracy and loss.
+// Status is whether an input got an answer to go by.
+type Status string
+
+const (
+	StatusOK     Status = "ok"
+	StatusUnsure Status = "unsure"
+	StatusError  Status = "error"
+)
+
+// Flag is a sign that an input is not what the model was trained on, a
+// single MNIST-like digit, or that its answer is weak.
+type Flag string
+
+const (
+	// FlagSeveralComponents: the ink is in two or more separate marks of
+	// comparable size side by side, as in "42" or a word, not one digit.
+	// Of MNIST's 10,000 test digits, 8 fives whose top bar stands apart
+	// get it.
+	FlagSeveralComponents Flag = "several-components"
+	// FlagGuessedPreparation: which grey is paper and which is ink was a
+	// guess (the border is not mostly one grey; under uneven light, ink
+	// strays from the paper both ways); the digit the model saw may be the
+	// paper. ImageOptions.Invert other than InvertAuto decides it.
+	FlagGuessedPreparation Flag = "guessed-preparation"
+	// FlagLowConfidence: the most probable digit has a probability under
+	// LowConfidence, or under Options.MinConfidence when that is higher.
+	FlagLowConfidence Flag = "low-confidence"
+)
+
+// LowConfidence is the probability under which an answer is flagged
+// FlagLowConfidence: a hint, not a verdict. testdata/lenet_trained.pth,
+// two epochs of the seed's recipe, gives 819 of MNIST's 10,000 test digits
+// less, and the letters and "42" of testdata/images/nondigits 0.34 to 0.54.
+const LowConfidence = 0.9
+
+// Summary counts a run's inputs; with labels it has accuracy and loss.
 type Summary struct {
-	Images   int
-	Failed   int
+	Images   int // classified, unsure ones included
+	Failed   int // inputs that got no answer
+	Unsure   int
+	Flagged  int // classified images with at least one flag
 	Labelled int
 	Correct  int
 	LossSum  float64 // cross-entropy summed over labelled images
@@ -36,27 +81,34 @@ func (s Summary) Loss() float64 { return s.LossSum / float64(s.Labelled) }
 
 // Handlers receive a run's results as they come; any may be nil.
 type Handlers struct {
+	// Prediction receives every input in order, those that failed (a
+	// file that could not be read or decoded, a blank image) with
+	// Status StatusError; the run goes on past them.
 	Prediction func(Prediction) error
-	Failed     func(path string, err error) // a file that could not be read or decoded; the run goes on
-	Skipped    func(Item)                   // a file in a directory that is not an image
+	Skipped    func(Item) // a file in a directory that is not an image
 }
 
-// Options say where MNIST comes from for mnist:test and mnist:train.
+// Options say where MNIST comes from for mnist:test and mnist:train, and
+// how inputs are read and judged.
 type Options struct {
 	Data  string // as mnist.Locate takes it
 	MNIST mnist.Options
 	Batch int          // images per model call; 0 means 128
 	Image ImageOptions // how image files are read
+	// MinConfidence, when above 0, makes an answer whose probability is
+	// under it StatusUnsure.
+	MinConfidence float64
 }
 
 // Classify runs m over the images that paths name (files, directories,
-// mnist:test, mnist:train; see Walk) in batches, in order.
+// mnist:test, mnist:train; see Walk) in batches, and hands every input's
+// Prediction to h in order.
 func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Options, h Handlers) (Summary, error) {
 	batch := opt.Batch
 	if batch <= 0 {
 		batch = 128
 	}
-	b := &batcher{m: m, h: h, x: make([]float32, batch*mnist.PixelCount), logits: make([]float32, batch*lenet.Classes)}
+	b := &batcher{m: m, h: h, opt: opt, batch: batch, x: make([]float32, batch*mnist.PixelCount), logits: make([]float32, batch*lenet.Classes)}
 	err := Walk(paths, func(it Item) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -71,14 +123,11 @@ func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Optio
 			return b.addMNIST(ctx, it, opt)
 		}
 		slot := b.x[b.n*mnist.PixelCount : (b.n+1)*mnist.PixelCount]
-		if err := LoadImageWith(it.Path, slot, opt.Image); err != nil {
-			b.sum.Failed++
-			if h.Failed != nil {
-				h.Failed(it.Path, err)
-			}
-			return nil
+		pr, err := loadImage(it.Path, slot, opt.Image)
+		if err != nil {
+			return b.fail(it.Path, it.Label, err)
 		}
-		return b.add(it.Path, it.Label)
+		return b.add(it.Path, it.Label, pr)
 	})
 	if err != nil {
 		return b.sum, err
@@ -89,23 +138,41 @@ func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Optio
 	return b.sum, nil
 }
 
+// pending is an input waiting for its batch to run.
+type pending struct {
+	path  string
+	label int
+	prep  preparation
+	err   error // set for an input that failed: it has no slot
+}
+
 type batcher struct {
 	m      mnist.Classifier
 	h      Handlers
+	opt    Options
+	batch  int
 	x      []float32
 	logits []float32
-	paths  []string
-	labels []int
-	n      int
+	items  []pending // in order, failed ones among them
+	n      int       // slots of x used
 	sum    Summary
 }
 
 // add takes the image already written in slot b.n.
-func (b *batcher) add(path string, label int) error {
-	b.paths = append(b.paths, path)
-	b.labels = append(b.labels, label)
+func (b *batcher) add(path string, label int, pr preparation) error {
+	b.items = append(b.items, pending{path: path, label: label, prep: pr})
 	b.n++
-	if b.n*mnist.PixelCount == len(b.x) {
+	if b.n == b.batch {
+		return b.flush()
+	}
+	return nil
+}
+
+// fail queues an input that could not be classified, so that it is
+// reported in its place among the others.
+func (b *batcher) fail(path string, label int, err error) error {
+	b.items = append(b.items, pending{path: path, label: label, err: err})
+	if len(b.items) >= 2*b.batch {
 		return b.flush()
 	}
 	return nil
@@ -128,7 +195,7 @@ func (b *batcher) addMNIST(ctx context.Context, it Item, opt Options) error {
 		if err := set.Fill([]int{i}, b.x[b.n*mnist.PixelCount:(b.n+1)*mnist.PixelCount], label); err != nil {
 			return err
 		}
-		if err := b.add(fmt.Sprintf("%s/%d", it.Path, i), int(label[0])); err != nil {
+		if err := b.add(fmt.Sprintf("%s/%d", it.Path, i), int(label[0]), preparation{}); err != nil {
 			return err
 		}
 	}
@@ -136,29 +203,25 @@ func (b *batcher) addMNIST(ctx context.Context, it Item, opt Options) error {
 }
 
 func (b *batcher) flush() error {
-	if b.n == 0 {
+	if len(b.items) == 0 {
 		return nil
 	}
 	logits := b.logits[:b.n*lenet.Classes]
-	if err := b.m.Logits(logits, b.x[:b.n*mnist.PixelCount], b.n); err != nil {
-		return err
-	}
-	for i := 0; i < b.n; i++ {
-		p := Prediction{Path: b.paths[i], Label: b.labels[i]}
-		row := logits[i*lenet.Classes : (i+1)*lenet.Classes]
-		p.Digit = mnist.Argmax(row)
-		lse := kernel.LogSumExp(row)
-		for c, v := range row {
-			p.Probabilities[c] = math.Exp(float64(v) - lse)
+	if b.n > 0 {
+		if err := b.m.Logits(logits, b.x[:b.n*mnist.PixelCount], b.n); err != nil {
+			return err
 		}
-		p.Confidence = p.Probabilities[p.Digit]
-		b.sum.Images++
-		if p.Label >= 0 {
-			b.sum.Labelled++
-			b.sum.LossSum += lse - float64(row[p.Label])
-			if p.Digit == p.Label {
-				b.sum.Correct++
-			}
+	}
+	slot := 0
+	for _, it := range b.items {
+		p := Prediction{Path: it.path, Label: it.label, Digit: -1}
+		if it.err != nil {
+			p.Status, p.Err = StatusError, it.err
+			b.sum.Failed++
+		} else {
+			row := logits[slot*lenet.Classes : (slot+1)*lenet.Classes]
+			slot++
+			b.judge(&p, row, it.prep)
 		}
 		if b.h.Prediction != nil {
 			if err := b.h.Prediction(p); err != nil {
@@ -166,6 +229,43 @@ func (b *batcher) flush() error {
 			}
 		}
 	}
-	b.n, b.paths, b.labels = 0, b.paths[:0], b.labels[:0]
+	b.n, b.items = 0, b.items[:0]
 	return nil
+}
+
+// judge fills in p's answer from its logits, and its status and flags.
+func (b *batcher) judge(p *Prediction, row []float32, pr preparation) {
+	p.Digit = mnist.Argmax(row)
+	lse := kernel.LogSumExp(row)
+	for c, v := range row {
+		p.Probabilities[c] = math.Exp(float64(v) - lse)
+	}
+	p.Confidence = p.Probabilities[p.Digit]
+	p.Status = StatusOK
+	// Written so that a NaN probability (weights read with
+	// --allow-nonfinite) counts as no confidence.
+	if b.opt.MinConfidence > 0 && !(p.Confidence >= b.opt.MinConfidence) {
+		p.Status = StatusUnsure
+		b.sum.Unsure++
+	}
+	if pr.marks > 1 {
+		p.Flags = append(p.Flags, FlagSeveralComponents)
+	}
+	if pr.guessed {
+		p.Flags = append(p.Flags, FlagGuessedPreparation)
+	}
+	if !(p.Confidence >= max(LowConfidence, b.opt.MinConfidence)) {
+		p.Flags = append(p.Flags, FlagLowConfidence)
+	}
+	if p.Flags != nil {
+		b.sum.Flagged++
+	}
+	b.sum.Images++
+	if p.Label >= 0 {
+		b.sum.Labelled++
+		b.sum.LossSum += lse - float64(row[p.Label])
+		if p.Digit == p.Label {
+			b.sum.Correct++
+		}
+	}
 }

@@ -144,8 +144,11 @@ func LoadImage(path string, dst []float32) error {
 //   - Polarity: when the median of the border pixels (the outermost rows
 //     and columns) is lighter than the mean of the whole image, the digit
 //     is dark on light and the image is inverted. The median, unlike the
-//     mean, ignores a stroke that touches the border. (Digit can be told
-//     the polarity instead: InvertAlways, InvertNever.)
+//     mean, ignores a stroke that touches the border. When under three
+//     quarters of the border lies within 32 grey levels of its median (a
+//     sheet that covers part of the picture), the paper is a guess, which
+//     Classify flags (FlagGuessedPreparation). (Digit can be told the
+//     polarity instead: InvertAlways, InvertNever.)
 //   - A 28x28 image that is light on dark already is used as it is, unless
 //     it is blank: an MNIST digit saved as an image gives exactly the input
 //     that the IDX path gives.
@@ -154,7 +157,8 @@ func LoadImage(path string, dst []float32) error {
 //     more, as under a lamp or in a photograph's vignetting, the image is
 //     divided by it (subtracted, for light ink on dark paper), and the
 //     polarity is that of the pixels straying furthest from it (see
-//     flatten). Even paper, grainy or not, is left as it is.
+//     flatten), a guess when those straying the other way come to half as
+//     far. Even paper, grainy or not, is left as it is.
 //   - Levels: paper becomes 0 and the strongest ink 255, so that grey paper
 //     and faint pencil look like MNIST. Paper is what the border mostly
 //     shows, up to its own grain and JPEG artefacts: its median plus four
@@ -168,7 +172,10 @@ func LoadImage(path string, dst []float32) error {
 //     into connected components; the one of the most ink is the digit,
 //     with the parts of it that are large or near, and the rest, dust and
 //     stray marks, is painted over with paper (see dropSpecks). Strong ink
-//     is that above Otsu's threshold among the ink's levels.
+//     is that above Otsu's threshold among the ink's levels. Kept parts of
+//     two fifths of the digit's ink or more that stand beside it, not over
+//     it, make it several marks, as "42" is, which Classify flags
+//     (FlagSeveralComponents).
 //   - Crop: to the box around the ink that is left.
 //   - Scale: the box is scaled to fit 20x20 keeping its aspect ratio,
 //     averaging over the area each new pixel covers when shrinking,
@@ -266,20 +273,33 @@ func truncated(err error) bool {
 
 func preprocess(img image.Image, dst []float32) error {
 	var digit [digitSide * digitSide]byte
-	if err := prepare(img, InvertAuto, &digit); err != nil {
+	if _, err := prepare(img, InvertAuto, &digit); err != nil {
 		return err
 	}
 	return fill(digit[:], dst)
 }
 
+// preparation is what making an image into a digit found that bears on
+// how far the model's answer can be trusted.
+type preparation struct {
+	// marks is how many separate marks of comparable ink the digit is
+	// made of (see marks): 1 for a digit, 2 for "42"; 0 when not looked
+	// at.
+	marks int
+	// guessed says the polarity, and with it which grey is paper, was
+	// decided with little to go on.
+	guessed bool
+}
+
 // prepare makes img into a digit as MNIST's are (see Preprocess).
-func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) error {
+func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) (preparation, error) {
+	var pr preparation
 	if img == nil {
-		return errors.New("nil image")
+		return pr, errors.New("nil image")
 	}
 	b := img.Bounds()
 	if b.Empty() {
-		return errors.New("image has no pixels")
+		return pr, errors.New("image has no pixels")
 	}
 	w, h := b.Dx(), b.Dy()
 	var grey []byte
@@ -292,37 +312,48 @@ func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) er
 	}
 	invert := inv == InvertAlways
 	if inv == InvertAuto && !alpha {
-		invert = darkOnLight(grey, w, h)
+		invert, pr.guessed = polarity(grey, w, h)
 	}
 	forced := inv != InvertAuto
 	if w == digitSide && h == digitSide && !invert {
-		if _, err := levels(grey, w, h, invert, forced); err != nil {
-			return err
+		lv, err := levels(grey, w, h, invert, forced)
+		if err != nil {
+			return pr, err
+		}
+		// Counted on a copy: the digit is used as it is.
+		if _, comps, ok := inkComponents(grey, w, h, lv); ok {
+			for k := range comps {
+				comps[k].keep = true
+			}
+			pr.marks = marks(comps)
 		}
 		copy(digit[:], grey)
-		return nil
+		return pr, nil
 	}
 	if !alpha {
-		if flat, dark, ok := flatten(grey, w, h, forced, invert); ok {
-			grey, invert = flat, dark
+		if flat, dark, unsure, ok := flatten(grey, w, h, forced, invert); ok {
+			// Under uneven light the fit's verdict replaces the border's.
+			grey, invert, pr.guessed = flat, dark, unsure
 		}
 	}
 	lv, err := levels(grey, w, h, invert, forced)
 	if err != nil {
-		return err
+		return pr, err
 	}
 	// Painting specks over may lower the strongest ink: level again, and
 	// look again at what the new levels show.
 	for range 2 {
-		if !dropSpecks(grey, w, h, lv) {
+		dropped, n := dropSpecks(grey, w, h, lv)
+		pr.marks = n
+		if !dropped {
 			break
 		}
 		if lv, err = levels(grey, w, h, invert, forced); err != nil {
-			return err
+			return pr, err
 		}
 	}
 	small, nw, nh := fit(grey, w, lv.level)
-	return centre(digit, small, nw, nh)
+	return pr, centre(digit, small, nw, nh)
 }
 
 // inkLevels is what levels finds of an image's ink and paper.
@@ -352,14 +383,37 @@ func borderHist(grey []byte, w, h int) *[256]int {
 	return &border
 }
 
-// darkOnLight tells whether a w x h grey image is dark ink on light paper:
+// Telling the polarity, and when it is a guess.
+const (
+	// polarityMargin is how many times the evidence for one polarity must
+	// outweigh that for the other for the choice not to be a guess.
+	polarityMargin = 2
+	// borderAgree is the least share, in 1/100, of the border's pixels
+	// within minContrast of its median for the border to be taken as
+	// paper without doubt: a border that is half ink says little.
+	borderAgree = 75
+)
+
+// polarity tells whether a w x h grey image is dark ink on light paper:
 // whether the median of its border is lighter than the mean of the whole.
-func darkOnLight(grey []byte, w, h int) bool {
+// unsure is set when the border is not mostly of one grey: the paper is
+// then a guess. (A mean near the border's median is no doubt: it is a
+// small digit on a large sheet.)
+func polarity(grey []byte, w, h int) (dark, unsure bool) {
 	var sum int64
 	for _, v := range grey {
 		sum += int64(v)
 	}
-	return int64(percentile(borderHist(grey, w, h), 0.5))*int64(len(grey)) > sum
+	border := borderHist(grey, w, h)
+	med := percentile(border, 0.5)
+	n, near := 0, 0
+	for v, c := range border {
+		n += c
+		if max(v-med, med-v) < minContrast {
+			near += c
+		}
+	}
+	return int64(med)*int64(len(grey)) > sum, 100*near < borderAgree*n
 }
 
 // levels finds the paper and the ink of a w x h grey image, dark ink on

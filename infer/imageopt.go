@@ -55,58 +55,70 @@ type ImageOptions struct {
 
 // LoadImageWith is LoadImage with options.
 func LoadImageWith(path string, dst []float32, opt ImageOptions) error {
+	_, err := loadImage(path, dst, opt)
+	return err
+}
+
+// loadImage is LoadImageWith, with what the preparation found.
+func loadImage(path string, dst []float32, opt ImageOptions) (preparation, error) {
 	if err := checkDst(dst); err != nil {
-		return err
+		return preparation{}, err
 	}
-	digit, err := LoadDigit(path, opt.Invert)
+	digit, pr, err := loadDigit(path, opt.Invert)
 	if err != nil {
-		return err
+		return pr, err
 	}
 	if opt.Prepared != nil {
 		if err := opt.Prepared(path, digit); err != nil {
-			return fmt.Errorf("infer: %s: %w", path, err)
+			return pr, fmt.Errorf("infer: %s: %w", path, err)
 		}
 	}
-	return fill(digit.Pix, dst)
+	return pr, fill(digit.Pix, dst)
 }
 
 // LoadDigit reads the image file at path and makes it into a digit as
 // MNIST's are, 28x28 grey with light ink on black, as Preprocess does.
 // Every error is one line that names the file.
 func LoadDigit(path string, inv Invert) (*image.Gray, error) {
+	d, _, err := loadDigit(path, inv)
+	return d, err
+}
+
+func loadDigit(path string, inv Invert) (*image.Gray, preparation, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, pathError(path, err)
+		return nil, preparation{}, pathError(path, err)
 	}
 	defer f.Close()
 	img, err := decode(f)
 	if err != nil {
-		return nil, pathError(path, err)
+		return nil, preparation{}, pathError(path, err)
 	}
-	d, err := makeDigit(img, inv)
+	d, pr, err := makeDigit(img, inv)
 	if err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", path, err)
+		return nil, pr, fmt.Errorf("infer: %s: %w", path, err)
 	}
-	return d, nil
+	return d, pr, nil
 }
 
 // Digit makes an image into a digit as MNIST's are, 28x28 grey with light
 // ink on black: the image Preprocess converts into the model's input.
 func Digit(img image.Image, inv Invert) (*image.Gray, error) {
-	d, err := makeDigit(img, inv)
+	d, _, err := makeDigit(img, inv)
 	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)
 	}
 	return d, nil
 }
 
-func makeDigit(img image.Image, inv Invert) (*image.Gray, error) {
+func makeDigit(img image.Image, inv Invert) (*image.Gray, preparation, error) {
 	if inv < InvertAuto || inv > InvertNever {
-		return nil, fmt.Errorf("unknown invert mode %d", int(inv))
+		return nil, preparation{}, fmt.Errorf("unknown invert mode %d", int(inv))
 	}
 	d := image.NewGray(image.Rect(0, 0, digitSide, digitSide))
-	if err := prepare(img, inv, (*[digitSide * digitSide]byte)(d.Pix)); err != nil {
-		return nil, err
+	pr, err := prepare(img, inv, (*[digitSide * digitSide]byte)(d.Pix))
+	if err != nil {
+		return nil, pr, err
 	}
-	return d, nil
+	return d, pr, nil
 }

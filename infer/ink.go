@@ -43,11 +43,12 @@ func terms(x, y float64) [6]float64 { return [6]float64{1, x, y, x * x, x * y, y
 // subtracted (light ink on dark), so that the paper comes out even, at the
 // surface's median grey. isDark is which of the two the picture is: dark
 // when the caller knows it (known), else the side to which the pixels stray
-// from the surface further. ok is false, and nothing made, when the light
+// from the surface further; unsure is set when the other side's strays come
+// near (see polarityMargin). ok is false, and nothing made, when the light
 // is even, the image too small to tell, or the blocks mostly ink.
-func flatten(grey []byte, w, h int, known, dark bool) (flat []byte, isDark, ok bool) {
+func flatten(grey []byte, w, h int, known, dark bool) (flat []byte, isDark, unsure, ok bool) {
 	if w < bgMinSide || h < bgMinSide {
-		return nil, dark, false
+		return nil, dark, false, false
 	}
 	nx, ny := max(4, min(bgBlocks, w/8)), max(4, min(bgBlocks, h/8))
 	type block struct {
@@ -111,7 +112,7 @@ func flatten(grey []byte, w, h int, known, dark bool) (flat []byte, isDark, ok b
 			}
 		}
 		if 2*n < len(blocks) {
-			return nil, dark, false // mostly ink, or no paper to speak of
+			return nil, dark, false, false // mostly ink, or no paper to speak of
 		}
 		var ata [6][6]float64
 		var atb [6]float64
@@ -129,7 +130,7 @@ func flatten(grey []byte, w, h int, known, dark bool) (flat []byte, isDark, ok b
 		}
 		next, ok := solve(ata, atb)
 		if !ok {
-			return nil, dark, false
+			return nil, dark, false, false
 		}
 		s = next
 	}
@@ -144,7 +145,7 @@ func flatten(grey []byte, w, h int, known, dark bool) (flat []byte, isDark, ok b
 		}
 	}
 	if hi-lo < bgMinRange {
-		return nil, dark, false
+		return nil, dark, false, false
 	}
 	fitted := make([]float64, len(blocks))
 	for i, b := range blocks {
@@ -172,6 +173,7 @@ func flatten(grey []byte, w, h int, known, dark bool) (flat []byte, isDark, ok b
 			}
 		}
 		dark = below > above
+		unsure = polarityMargin*min(below, above) > max(below, above)
 	}
 
 	flat = make([]byte, len(grey))
@@ -188,7 +190,7 @@ func flatten(grey []byte, w, h int, known, dark bool) (flat []byte, isDark, ok b
 			flat[y*w+x] = byte(max(0, min(255, math.Round(f))))
 		}
 	}
-	return flat, dark, true
+	return flat, dark, unsure, true
 }
 
 // scaled maps a coordinate in [0, n] to [-1, 1].
@@ -304,19 +306,12 @@ func (c *component) gap(x0, y0, x1, y1 int) int {
 	return max(0, x0-c.x1, c.x0-x1, y0-c.y1, c.y0-y1)
 }
 
-// dropSpecks finds the ink of a w x h grey image, its pixels above
-// cropFloor on the levelled scale, in 8-connected components, and paints
-// over with paper those that are not part of the digit. The digit is the
-// component of the most ink; with it, wherever they lie, those of at least
-// a fifth of its ink (a stroke the pen broke off); and those of strong ink
-// that come near its box, within an eighth of its larger side, unless, on
-// grainy paper, they are specks: smaller every way than the width of the
-// digit's stroke. On clean paper, without grain, small marks near the
-// digit and faint ink anywhere are kept, as they always were: MNIST's own
-// digits have such wisps, and an MNIST digit must come back as it is. It
-// returns whether it painted anything.
-func dropSpecks(grey []byte, w, h int, lv *inkLevels) bool {
-	labels := make([]int32, len(grey))
+// inkComponents finds the ink of a w x h grey image, its pixels above
+// cropFloor on the levelled scale, in 8-connected components: each pixel's
+// component number, from 1 (0 is paper), and the components. ok is false
+// when there are more components than ink would make (an image of noise).
+func inkComponents(grey []byte, w, h int, lv *inkLevels) (labels []int32, comps []component, ok bool) {
+	labels = make([]int32, len(grey))
 	parent := []int32{0} // union-find over provisional labels; 0 is paper
 	find := func(l int32) int32 {
 		for parent[l] != l {
@@ -365,7 +360,7 @@ func dropSpecks(grey []byte, w, h int, lv *inkLevels) bool {
 			}
 			if l == 0 {
 				if len(parent) > maxLabels {
-					return false // noise, not ink: leave it to the levels
+					return nil, nil, false
 				}
 				l = int32(len(parent))
 				parent = append(parent, l)
@@ -373,21 +368,14 @@ func dropSpecks(grey []byte, w, h int, lv *inkLevels) bool {
 			labels[i] = l
 		}
 	}
-	if len(parent) <= 2 {
-		return false
-	}
 
 	// Number the components 1.. and gather them.
 	index := make([]int32, len(parent))
-	var comps []component
 	for l := 1; l < len(parent); l++ {
 		if r := find(int32(l)); r == int32(l) {
 			comps = append(comps, component{x0: w, y0: h})
 			index[l] = int32(len(comps))
 		}
-	}
-	if len(comps) == 1 {
-		return false
 	}
 	for y := range h {
 		for x := range w {
@@ -411,7 +399,28 @@ func dropSpecks(grey []byte, w, h int, lv *inkLevels) bool {
 			c.x1, c.y1 = max(c.x1, x+1), max(c.y1, y+1)
 		}
 	}
+	return labels, comps, true
+}
 
+// dropSpecks finds the ink of a w x h grey image in components
+// (inkComponents) and paints over with paper those that are not part of
+// the digit. The digit is the component of the most ink; with it, wherever
+// they lie, those of at least a fifth of its ink (a stroke the pen broke
+// off); and those of strong ink that come near its box, within an eighth of
+// its larger side, unless, on grainy paper, they are specks: smaller every
+// way than the width of the digit's stroke. On clean paper, without grain,
+// small marks near the digit and faint ink anywhere are kept, as they
+// always were: MNIST's own digits have such wisps, and an MNIST digit must
+// come back as it is. It returns whether it painted anything, and how many
+// of the components it kept are marks of their own (see marks).
+func dropSpecks(grey []byte, w, h int, lv *inkLevels) (dropped bool, parts int) {
+	labels, comps, ok := inkComponents(grey, w, h, lv)
+	if !ok {
+		return false, 0 // noise, not ink: leave it to the levels
+	}
+	if len(comps) <= 1 {
+		return false, len(comps)
+	}
 	main := 0
 	for k := range comps {
 		if comps[k].mass > comps[main].mass {
@@ -447,12 +456,52 @@ func dropSpecks(grey []byte, w, h int, lv *inkLevels) bool {
 			}
 		}
 	}
-	dropped := false
 	for i, k := range labels {
 		if k != 0 && !comps[k-1].keep {
 			grey[i] = lv.paper
 			dropped = true
 		}
 	}
-	return dropped
+	return dropped, marks(comps)
+}
+
+// Marks: the parts of the ink that stand on their own, as the two digits
+// of "42" do, rather than a stroke the pen broke off (the top bar of a 5
+// sits over its body).
+const (
+	// markShare is the least mass, as a share of the largest component's,
+	// of a component that counts as a mark of its own.
+	markShare = 0.4
+	// markOverlap is the most that a mark's columns may overlap the
+	// largest component's, as a share of the narrower of the two.
+	markOverlap = 0.5
+)
+
+// marks counts the kept components that are marks of their own: the
+// largest, and those of comparable ink (markShare of its mass or more)
+// that stand beside it rather than over or under it (their columns
+// overlap by markOverlap of the narrower or less).
+func marks(comps []component) int {
+	main := -1
+	for k := range comps {
+		if comps[k].keep && (main < 0 || comps[k].mass > comps[main].mass) {
+			main = k
+		}
+	}
+	if main < 0 {
+		return 0
+	}
+	m := &comps[main]
+	n := 1
+	for k := range comps {
+		c := &comps[k]
+		if k == main || !c.keep || c.mass < markShare*m.mass {
+			continue
+		}
+		overlap := min(c.x1, m.x1) - max(c.x0, m.x0)
+		if float64(overlap) <= markOverlap*float64(min(c.x1-c.x0, m.x1-m.x0)) {
+			n++
+		}
+	}
+	return n
 }

@@ -357,7 +357,7 @@ func TestFlattenLeavesEvenPaper(t *testing.T) {
 	for _, sd := range []float64{0, 8} {
 		grain(img, sd, 9)
 		grey := toGrey(img)
-		if _, _, ok := flatten(grey, 100, 100, false, false); ok {
+		if _, _, _, ok := flatten(grey, 100, 100, false, false); ok {
 			t.Errorf("grain %g: even paper flattened", sd)
 		}
 	}

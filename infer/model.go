@@ -43,6 +43,9 @@ type Model struct {
 	// into its input (see Preprocessing).
 	Input      Geometry
 	Preprocess Preprocessing
+	// PreprocessFrom says where Preprocess came from: whether its mean
+	// and std are known or assumed.
+	PreprocessFrom PreprocessSource
 	// Probabilities says the model's own output is probabilities (an ONNX
 	// graph that ends in Softmax); Logits returns their logarithm.
 	Probabilities bool
@@ -80,14 +83,15 @@ func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, erro
 	if backendName == "onnx-go" {
 		backendName = Gorgonia // the name before onnx-go had lenetkit's backend
 	}
-	m := &Model{Path: path, Format: format, Backend: backendName, Input: Geometry{1, mnist.Side, mnist.Side}, Preprocess: SeedPreprocessing}
+	m := &Model{Path: path, Format: format, Backend: backendName, Input: Geometry{1, mnist.Side, mnist.Side},
+		Preprocess: SeedPreprocessing, PreprocessFrom: PreprocessSeed}
 	switch {
 	case backendName == Kernels && graph:
 		var p *backend.Plan
 		if p, err = openKernels(path, opt); err == nil {
 			m.run, m.Probabilities = p, p.EndsInSoftmax
 			m.Input = Geometry{p.Channels, p.Height, p.Width}
-			m.Preprocess, err = declaredPreprocess(path, m.Input, p.Metadata)
+			m.Preprocess, m.PreprocessFrom, err = declaredPreprocess(path, m.Input, p.Metadata)
 		}
 	case backendName == Gorgonia && graph:
 		m.run, err = openOnnxGo(path, opt)

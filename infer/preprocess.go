@@ -24,21 +24,40 @@ func (p Preprocessing) String() string {
 	return fmt.Sprintf("pad %d, mean %g, std %g", p.Pad, p.Mean, p.Std)
 }
 
+// PreprocessSource says where a Model's Preprocessing came from.
+type PreprocessSource int
+
+const (
+	// PreprocessSeed: the seed's LeNet, run from its weights (a .pth,
+	// .safetensors, or its graph under the Gorgonia backend), whose
+	// recipe is ToTensor then Pad(2), no Normalize.
+	PreprocessSeed PreprocessSource = iota
+	// PreprocessDeclared: the ONNX file's onnx.MetaPreprocess metadata
+	// entry, which lenetkit convert writes.
+	PreprocessDeclared
+	// PreprocessAssumed: an ONNX graph that declares none. The pad
+	// follows from its input size; mean 0 and std 1, pixels in [0, 1] as
+	// ToTensor gives them, are an assumption, wrong for a model trained
+	// with Normalize.
+	PreprocessAssumed
+)
+
 // declaredPreprocess is the preprocessing an ONNX model asks for: its
 // metadata entry onnx.MetaPreprocess when it has one, else what its input
-// size implies, 28x28 as is and 32x32 with the seed's Pad(2).
-func declaredPreprocess(path string, in Geometry, meta map[string]string) (Preprocessing, error) {
+// size implies, 28x28 as is and 32x32 with the seed's Pad(2), with mean
+// and std assumed.
+func declaredPreprocess(path string, in Geometry, meta map[string]string) (Preprocessing, PreprocessSource, error) {
 	pp := Preprocessing{Pad: (in.Height - (mnist.Side - 2*mnist.Pad)) / 2, Std: 1}
 	v, ok := meta[onnx.MetaPreprocess]
 	if !ok {
-		return pp, nil
+		return pp, PreprocessAssumed, nil
 	}
 	d := Preprocessing{Std: 1}
 	if err := json.Unmarshal([]byte(v), &d); err != nil {
-		return pp, fmt.Errorf("onnx: %s: metadata %s is %q: %v", path, onnx.MetaPreprocess, v, err)
+		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s is %q: %v", path, onnx.MetaPreprocess, v, err)
 	}
 	if 28+2*d.Pad != in.Height || d.Std == 0 {
-		return pp, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
+		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
 	}
-	return d, nil
+	return d, PreprocessDeclared, nil
 }

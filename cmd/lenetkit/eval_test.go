@@ -211,6 +211,10 @@ type jsonlRecord struct {
 		Digit       int     `json:"digit"`
 		Probability float64 `json:"probability"`
 	} `json:"top"`
+	Status            string   `json:"status"`
+	Flags             []string `json:"flags"`
+	Error             string   `json:"error"`
+	PreprocessAssumed string   `json:"preprocess_assumed"`
 }
 
 // parseJSONL reads infer's jsonl output, checking each line's keys.
@@ -223,17 +227,29 @@ func parseJSONL(t *testing.T, out string, topK bool) []jsonlRecord {
 		if err := json.Unmarshal(sc.Bytes(), &keys); err != nil {
 			t.Fatalf("jsonl line %d %q: %v", len(recs)+1, sc.Text(), err)
 		}
-		for _, k := range []string{"path", "prediction", "confidence", "probabilities"} {
+		for _, k := range []string{"path", "status", "flags", "prediction", "confidence", "probabilities"} {
 			if _, ok := keys[k]; !ok {
 				t.Fatalf("jsonl line %q lacks %q", sc.Text(), k)
 			}
 		}
-		if _, ok := keys["top"]; ok != topK {
-			t.Errorf("jsonl line %q: key top present %v, want %v", sc.Text(), ok, topK)
-		}
 		var r jsonlRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatal(err)
+		}
+		if r.Status == "error" {
+			// No answer: null prediction, confidence and probabilities,
+			// and the error instead.
+			if r.Error == "" || r.Probabilities != nil || string(keys["prediction"]) != "null" {
+				t.Errorf("jsonl line %q: an error record wants null answers and the error", sc.Text())
+			}
+			recs = append(recs, r)
+			continue
+		}
+		if _, ok := keys["top"]; ok != topK {
+			t.Errorf("jsonl line %q: key top present %v, want %v", sc.Text(), ok, topK)
+		}
+		if r.Status != "ok" && r.Status != "unsure" {
+			t.Errorf("jsonl line %q: status %q", sc.Text(), r.Status)
 		}
 		if len(r.Probabilities) != lenet.Classes {
 			t.Fatalf("jsonl line %q: %d probabilities, want %d", sc.Text(), len(r.Probabilities), lenet.Classes)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -48,21 +49,41 @@ each image file's 28x28 digit, as the model sees it, to DIR as a grey PNG
 named after the file; one found in a directory goes below DIR/<that
 directory's name>/ with the folders it was in, so labels survive.
 
-Predictions go to standard output; notes, failures and the summary to
-standard error. A file that cannot be read is reported and the run goes on;
-the exit code is then 1.
+Predictions go to standard output, a row for every input, in every format;
+notes, failures and the summary also go to standard error. Each row has a
+status: ok; unsure, when the answer's probability is under --min-confidence
+(the digit is still given); or error, with the error: a file that cannot be
+read or decoded, or a blank image. The run goes on past errors; the exit code
+is then 1 (unsure answers leave it 0).
+
+Each row's flags say why an answer may not be what the image shows:
+  several-components   the ink is in two or more separate marks of comparable
+                       size side by side ("42", a word), not one digit
+  guessed-preparation  which grey is paper and which ink was a guess (the
+                       border is not mostly one grey); --invert decides it
+  low-confidence       the most probable digit's probability is under 0.9
+                       (or under --min-confidence, when that is higher)
+The model answers every image with a digit, letters too; the flags and
+--min-confidence are the way to tell.
+
+A graph that declares no preprocessing (no "preprocess" metadata entry, which
+lenetkit convert writes) is fed pixels in [0,1] with mean 0 and std 1; a note
+says so, and --format json and jsonl carry it in each record as
+"preprocess_assumed". A model trained with Normalize needs --mean and --std.
 
 Examples:
    lenetkit infer model.onnx digits/
    lenetkit infer parameter.pth seven.png --top-k 3
    lenetkit infer parameter.pth photos/ --save-preprocessed seen/
-   lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl`,
+   lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl
+   lenetkit infer cnn28.onnx photos/ --mean 0.5 --std 0.5 --min-confidence 0.9`,
 		Flags: []cli.Flag{
 			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag,
-			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per image, as they come)"},
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per input, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
 			&cli.StringFlag{Name: "invert", Value: "auto", Usage: "auto (decide per image), always (dark ink on light paper) or never (light ink on dark, as MNIST)"},
 			&cli.StringFlag{Name: "save-preprocessed", Usage: "write each image's 28x28 digit, as the model sees it, as a grey PNG under `DIR`"},
+			&cli.Float64Flag{Name: "min-confidence", Usage: "mark answers whose probability is under `P` (0 to 1) unsure; the digit is still reported", DefaultText: "0, off"},
 		},
 		Action: runInfer,
 	}
@@ -89,12 +110,19 @@ func runInfer(c *cli.Context) error {
 	if c.IsSet("save-preprocessed") && c.String("save-preprocessed") == "" {
 		return usageError("--save-preprocessed needs a directory")
 	}
+	minConf := c.Float64("min-confidence")
+	if !(minConf >= 0 && minConf <= 1) {
+		return usageError("--min-confidence %g: want a probability from 0 to 1", minConf)
+	}
 	m, err := openModel(c)
 	if err != nil {
 		return err
 	}
+	assumed := assumedPreprocess(c, m)
+	notePreprocess(c, m, assumed)
 	out := newPredictionWriter(c.App.Writer, format, topK)
-	opt := infer.Options{Data: c.String("data"), MNIST: mnist.Options{SkipChecksum: c.Bool("skip-checksum")}}
+	out.assumed = assumed
+	opt := infer.Options{Data: c.String("data"), MNIST: mnist.Options{SkipChecksum: c.Bool("skip-checksum")}, MinConfidence: minConf}
 	opt.Image.Invert = inv
 	if dir := c.String("save-preprocessed"); dir != "" {
 		s, err := newDigitSaver(dir, c.Args().Tail())
@@ -106,9 +134,12 @@ func runInfer(c *cli.Context) error {
 	prog := newCountProgress(statusOut(c), -1, "infer")
 	defer prog.finish()
 	sum, err := infer.Classify(c.Context, counted{m, prog}, c.Args().Tail(), opt, infer.Handlers{
-		Prediction: out.write,
-		Failed: func(path string, err error) {
-			fmt.Fprintln(os.Stderr, "lenetkit: "+oneLine(err.Error()))
+		Prediction: func(pr infer.Prediction) error {
+			if pr.Err != nil {
+				// Also here: a row on standard output may go to a file.
+				fmt.Fprintln(os.Stderr, "lenetkit: "+oneLine(pr.Err.Error()))
+			}
+			return out.write(pr)
 		},
 		Skipped: func(it infer.Item) {
 			fmt.Fprintf(statusOut(c), "note: skipping %s: %s\n", quoteName(it.Path), printable(it.Skipped))
@@ -127,6 +158,12 @@ func runInfer(c *cli.Context) error {
 	if sum.Failed > 0 {
 		line += fmt.Sprintf("; %d failed", sum.Failed)
 	}
+	if sum.Unsure > 0 {
+		line += fmt.Sprintf("; %d unsure", sum.Unsure)
+	}
+	if sum.Flagged > 0 {
+		line += fmt.Sprintf("; %d flagged", sum.Flagged)
+	}
 	fmt.Fprintf(statusOut(c), "%s (%s, %s backend)\n", line, m.Path, m.Backend)
 	if sum.Failed > 0 {
 		return cli.Exit("", 1)
@@ -138,13 +175,14 @@ func runInfer(c *cli.Context) error {
 }
 
 type predictionWriter struct {
-	format string
-	topK   int
-	tw     *tabwriter.Writer
-	csv    *csv.Writer
-	json   *json.Encoder
-	rows   int
-	all    []map[string]any // --format json: the records, written at the end as one array
+	format  string
+	topK    int
+	assumed string // assumedPreprocess's, for every JSON record
+	tw      *tabwriter.Writer
+	csv     *csv.Writer
+	json    *json.Encoder
+	rows    int
+	all     []map[string]any // --format json: the records, written at the end as one array
 }
 
 func newPredictionWriter(w io.Writer, format string, topK int) *predictionWriter {
@@ -174,13 +212,30 @@ func (p *predictionWriter) top(pr infer.Prediction) []ranked {
 	return r[:p.topK]
 }
 
+// rowError is an input's error as its row says it: the row names the
+// file, so the "infer: PATH: " the message starts with goes.
+func rowError(pr infer.Prediction) string {
+	if pr.Err == nil {
+		return ""
+	}
+	return oneLine(strings.TrimPrefix(pr.Err.Error(), "infer: "+pr.Path+": "))
+}
+
 func (p *predictionWriter) write(pr infer.Prediction) error {
-	label := ""
+	failed := pr.Status == infer.StatusError
+	label, digit, conf := "", "", ""
 	if pr.Label >= 0 {
 		label = strconv.Itoa(pr.Label)
 	}
+	if !failed {
+		digit, conf = strconv.Itoa(pr.Digit), strconv.FormatFloat(pr.Confidence, 'f', 6, 64)
+	}
+	flags := make([]string, len(pr.Flags))
+	for i, f := range pr.Flags {
+		flags[i] = string(f)
+	}
 	var top []string
-	if p.topK > 1 {
+	if p.topK > 1 && !failed {
 		for _, r := range p.top(pr) {
 			top = append(top, fmt.Sprintf("%d:%.4f", r.Digit, r.Probability))
 		}
@@ -193,13 +248,23 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 			if p.topK > 1 {
 				head += "\tTOP"
 			}
-			fmt.Fprintln(p.tw, head)
+			fmt.Fprintln(p.tw, head+"\tFLAGS\tSTATUS")
 		}
-		line := fmt.Sprintf("%s\t%d\t%.4f\t%s", quoteName(pr.Path), pr.Digit, pr.Confidence, label)
+		// "-" for nothing, so that every row has every column; the
+		// status, with an error's words, comes last.
+		dash := func(s string) string { return cmp.Or(s, "-") }
+		if !failed {
+			conf = fmt.Sprintf("%.4f", pr.Confidence)
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s", quoteName(pr.Path), dash(digit), dash(conf), dash(label))
 		if p.topK > 1 {
-			line += "\t" + strings.Join(top, " ")
+			line += "\t" + dash(strings.Join(top, " "))
 		}
-		_, err := fmt.Fprintln(p.tw, line)
+		status := string(pr.Status)
+		if failed {
+			status += ": " + rowError(pr)
+		}
+		_, err := fmt.Fprintln(p.tw, line+"\t"+dash(strings.Join(flags, ","))+"\t"+status)
 		return err
 	case "csv":
 		if p.rows == 0 {
@@ -207,20 +272,32 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 			if p.topK > 1 {
 				head = append(head, "top")
 			}
-			p.csv.Write(head)
+			p.csv.Write(append(head, "status", "flags", "error"))
 		}
-		rec := []string{pr.Path, strconv.Itoa(pr.Digit), strconv.FormatFloat(pr.Confidence, 'f', 6, 64), label}
+		rec := []string{pr.Path, digit, conf, label}
 		if p.topK > 1 {
 			rec = append(rec, strings.Join(top, " "))
 		}
-		return p.csv.Write(rec)
+		return p.csv.Write(append(rec, string(pr.Status), strings.Join(flags, ","), rowError(pr)))
 	}
-	rec := map[string]any{"path": pr.Path, "prediction": pr.Digit, "confidence": pr.Confidence, "probabilities": pr.Probabilities}
+	// Every record has every key, null where there is nothing, so that a
+	// reader of the first record knows them all.
+	rec := map[string]any{"path": pr.Path, "status": pr.Status, "flags": flags,
+		"prediction": nil, "confidence": nil, "probabilities": nil}
+	if !failed {
+		rec["prediction"], rec["confidence"], rec["probabilities"] = pr.Digit, pr.Confidence, pr.Probabilities
+	}
+	if failed {
+		rec["error"] = rowError(pr)
+	}
 	if pr.Label >= 0 {
 		rec["label"] = pr.Label
 	}
-	if p.topK > 1 {
+	if p.topK > 1 && !failed {
 		rec["top"] = p.top(pr)
+	}
+	if p.assumed != "" {
+		rec["preprocess_assumed"] = p.assumed
 	}
 	if p.format == "json" {
 		p.all = append(p.all, rec)

@@ -103,7 +103,7 @@ func imageIndex(t *testing.T, path string) int {
 	return i
 }
 
-var summaryLine = regexp.MustCompile(`(?m)^(\d+) images(?:, (\d+) labelled: accuracy ([\d.]+)%, loss ([\d.]+))?(?:; (\d+) failed)? \(`)
+var summaryLine = regexp.MustCompile(`(?m)^(\d+) images(?:, (\d+) labelled: accuracy ([\d.]+)%, loss ([\d.]+))?(?:; (\d+) failed)?(?:; (\d+) unsure)?(?:; (\d+) flagged)? \(`)
 
 // TestInferImageFolder: MNIST test digits written as PNG files give
 // exactly the predictions of the IDX path, with labels from the folders.
@@ -239,7 +239,7 @@ func TestInferFormats(t *testing.T) {
 	if err != nil {
 		t.Fatalf("csv: %v\n%s", err, out["csv"])
 	}
-	if len(recsCSV) != n+1 || strings.Join(recsCSV[0], ",") != "path,prediction,confidence,label,top" {
+	if len(recsCSV) != n+1 || strings.Join(recsCSV[0], ",") != "path,prediction,confidence,label,top,status,flags,error" {
 		t.Fatalf("csv: %d records, header %v", len(recsCSV), recsCSV[0])
 	}
 	for _, rec := range recsCSV[1:] {
@@ -253,16 +253,19 @@ func TestInferFormats(t *testing.T) {
 		if top := strings.Fields(rec[4]); len(top) != 3 || !strings.HasPrefix(top[0], rec[1]+":") {
 			t.Errorf("csv top %q", rec[4])
 		}
+		if rec[5] != "ok" || rec[7] != "" {
+			t.Errorf("csv record %q: status %q, error %q; want ok and none", rec, rec[5], rec[7])
+		}
 	}
 
 	lines := strings.Split(strings.TrimRight(out["table"], "\n"), "\n")
-	if len(lines) != n+1 || strings.Join(strings.Fields(lines[0]), " ") != "PATH PREDICTION CONFIDENCE LABEL TOP" {
+	if len(lines) != n+1 || strings.Join(strings.Fields(lines[0]), " ") != "PATH PREDICTION CONFIDENCE LABEL TOP FLAGS STATUS" {
 		t.Fatalf("table: %d lines, header %q", len(lines), lines[0])
 	}
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) != 4+3 {
-			t.Errorf("table row %q: %d fields, want 7", l, len(f))
+		if len(f) != 4+3+2 || f[8] != "ok" {
+			t.Errorf("table row %q: %d fields, want 9, the last ok", l, len(f))
 			continue
 		}
 		w, ok := want[f[0]]
@@ -328,7 +331,8 @@ func TestInferBadInput(t *testing.T) {
 
 // TestInferGoesOn: in a directory with good digits, a truncated PNG and a
 // text file, the good ones are classified, the text file is skipped with a
-// note, the PNG reported, and the exit status is 1 at the end.
+// note, the PNG reported, on standard error and in its row, and the exit
+// status is 1 at the end.
 func TestInferGoesOn(t *testing.T) {
 	t.Parallel()
 	const n = 10
@@ -347,12 +351,17 @@ func TestInferGoesOn(t *testing.T) {
 		t.Errorf("exit %d, want 1", r.code)
 	}
 	recs := parseJSONL(t, r.stdout, false)
-	if len(recs) != n {
-		t.Errorf("%d predictions, want the %d good images", len(recs), n)
+	if len(recs) != n+1 {
+		t.Errorf("%d records, want the %d good images and the truncated one", len(recs), n)
 	}
 	for _, p := range recs {
-		if p.Path == cut || p.Path == readme {
-			t.Errorf("prediction for %s", p.Path)
+		switch {
+		case p.Path == readme:
+			t.Errorf("record for %s", p.Path)
+		case (p.Path == cut) != (p.Status == "error"):
+			t.Errorf("%s: status %q", p.Path, p.Status)
+		case p.Path == cut && !strings.Contains(p.Error, "truncated PNG"):
+			t.Errorf("%s: error %q, want it to say truncated PNG", p.Path, p.Error)
 		}
 	}
 	wantError(t, r, cut)
