@@ -87,6 +87,11 @@ func ReadPTHStateDict(path string) (lenet.StateDict, error) {
 }
 
 func loadPTHFile(path string) (*pthObject, error) {
+	// A file of another format gets its name, not the pickle reader's
+	// complaint about the first byte.
+	if err := modelfile.CheckContent(path, modelfile.PTH); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)

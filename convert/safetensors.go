@@ -99,6 +99,9 @@ func SaveSafetensors(path string, sd lenet.StateDict, metadata map[string]string
 // ReadSafetensors reads every tensor of a safetensors file, in the order of
 // their data in the file, and its metadata.
 func ReadSafetensors(path string) (lenet.StateDict, map[string]string, error) {
+	if err := modelfile.CheckContent(path, modelfile.Safetensors); err != nil {
+		return nil, nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("convert: %w", err)

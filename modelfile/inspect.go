@@ -53,6 +53,9 @@ func InspectWith(path string, opt ReadOptions) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckContent(path, f.Name); err != nil {
+		return nil, err
+	}
 	sum, err := SHA256(path)
 	if err != nil {
 		return nil, err

@@ -89,6 +89,9 @@ func ReadWith(path string, opt ReadOptions) (lenet.StateDict, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckContent(path, f.Name); err != nil {
+		return nil, err
+	}
 	sd, err := f.Read(path, nil)
 	if err != nil {
 		return nil, err
