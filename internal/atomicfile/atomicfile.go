@@ -130,7 +130,7 @@ func Write(path string, write func(io.Writer) error) (err error) {
 		return f.Name(), nil
 	})
 	if err != nil {
-		return interruptedErr(path, err)
+		return interruptedErr(path, folderError(path, filepath.Dir(path), err))
 	}
 	at("created")
 	defer func() {
@@ -156,7 +156,7 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	}
 	at("rename")
 	if err = commit(func() error { return os.Rename(name, path) }); err != nil {
-		return err
+		return placeError(path, err)
 	}
 	at("renamed")
 	return nil
@@ -178,7 +178,7 @@ func Publish(path string, replace bool, write func(tmp string) error) (err error
 		return os.MkdirTemp(filepath.Dir(path), "."+filepath.Base(path)+".new*")
 	})
 	if err != nil {
-		return interruptedErr(path, err)
+		return interruptedErr(path, folderError(path, filepath.Dir(path), err))
 	}
 	at("created")
 	defer func() {
@@ -197,11 +197,11 @@ func Publish(path string, replace bool, write func(tmp string) error) (err error
 		}
 		return os.Link(tmp, path)
 	})
-	if errors.Is(err, fs.ErrExist) {
+	if errors.Is(err, fs.ErrExist) && !isDir(path) {
 		return fmt.Errorf("%s: %w", path, ErrExist)
 	}
 	if err != nil {
-		return err
+		return placeError(path, err)
 	}
 	at("renamed")
 	return nil
