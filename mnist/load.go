@@ -10,8 +10,8 @@ import (
 
 // Options changes how Load reads a data set.
 type Options struct {
-	// SkipChecksum loads IDX files that are not the original MNIST, such
-	// as Fashion-MNIST, which uses the same file names.
+	// SkipChecksum loads IDX files that are none of the data sets Load
+	// knows (KnownDatasets), such as a set of one's own.
 	SkipChecksum bool
 }
 
@@ -27,14 +27,15 @@ var fileNames = []string{
 }
 
 // Load reads part "train" (60,000 images) or "test" (10,000 images) of the
-// data set in dir, each file named as published, gzipped or not, and checks
-// each file's checksum unless opt.SkipChecksum is set.
+// data set in dir, each file named as published, gzipped or not. Each file
+// must be one of a known data set's, MNIST or Fashion-MNIST (the Set's
+// Dataset names it), unless opt.SkipChecksum is set.
 func Load(dir, part string, opt Options) (*Set, error) {
 	prefix, ok := prefixes[part]
 	if !ok {
 		return nil, fmt.Errorf("mnist: unknown part %q, want \"train\" or \"test\"", part)
 	}
-	var names [2]string
+	var names, bases [2]string
 	var contents [2][]byte
 	for i, base := range []string{prefix + "-images-idx3-ubyte", prefix + "-labels-idx1-ubyte"} {
 		path, err := find(dir, base)
@@ -45,14 +46,32 @@ func Load(dir, part string, opt Options) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !opt.SkipChecksum {
-			if err := verify(path, b); err != nil {
-				return nil, err
-			}
-		}
-		names[i], contents[i] = path, b
+		names[i], bases[i], contents[i] = path, base, b
 	}
-	return parseSet(names[0], contents[0], names[1], contents[1])
+	// Parsed first: a truncated or corrupt file is told as such, not as a
+	// checksum mismatch, and a gzipped one is decompressed only once.
+	s, err := parseSet(names[0], contents[0], names[1], contents[1])
+	if err != nil {
+		return nil, err
+	}
+	sums := [2]string{
+		contentSHA256(magicImages, []int{s.N, s.Rows, s.Cols}, s.Images),
+		contentSHA256(magicLabels, []int{s.N}, s.Labels),
+	}
+	var sets [2]string
+	for i := range sets {
+		sets[i] = identify(bases[i], sums[i])
+		if sets[i] == "" && !opt.SkipChecksum {
+			return nil, &ChecksumError{Path: names[i], SHA256: sums[i]}
+		}
+	}
+	if sets[0] != sets[1] && sets[0] != "" && sets[1] != "" {
+		return nil, &MixedError{Path: names[0], Dataset: sets[0], OtherPath: names[1], OtherDataset: sets[1]}
+	}
+	if sets[0] == sets[1] {
+		s.Dataset = sets[0]
+	}
+	return s, nil
 }
 
 // find returns the path of file base in dir: base itself if present, which

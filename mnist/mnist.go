@@ -1,6 +1,6 @@
 // Package mnist loads MNIST (and other data in the same IDX format, such as
 // Fashion-MNIST) for training and evaluating lenetkit's LeNet: it finds the
-// four files, checks them against the published checksums, splits the
+// four files, checks them against the known data sets' checksums, splits the
 // training images into train and validation sets, and fills batches with the
 // model's input, torchvision's ToTensor() followed by Pad(2).
 //
@@ -25,4 +25,7 @@ type Set struct {
 	N      int
 	Rows   int
 	Cols   int
+	// Dataset is the known data set whose files these are ("MNIST",
+	// "Fashion-MNIST"), or "" for IDX data Load read unchecked.
+	Dataset string
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -215,4 +216,38 @@ func gunzip(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Dir(to), filepath.Base(to), b)
+}
+
+// fashionDir is where Debian's dataset-fashion-mnist package installs
+// Fashion-MNIST's four files, gzipped.
+const fashionDir = "/usr/share/datasets/fashion-mnist"
+
+// TestRealDatasetsKnown: MNIST and Fashion-MNIST load without SkipChecksum
+// and say which they are; files of the two mixed in one part are refused.
+func TestRealDatasetsKnown(t *testing.T) {
+	s, _ := realSet(t, "test")
+	if s.Dataset != "MNIST" {
+		t.Errorf("MNIST's data set is %q", s.Dataset)
+	}
+	if _, err := os.Stat(fashionDir); err != nil {
+		t.Skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+	}
+	for _, part := range []string{"train", "test"} {
+		f, err := Load(fashionDir, part, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Dataset != "Fashion-MNIST" || f.Rows != 28 || f.Cols != 28 {
+			t.Errorf("%s: data set %q, %dx%d", part, f.Dataset, f.Rows, f.Cols)
+		}
+	}
+	mixed := t.TempDir()
+	gunzip(t, filepath.Join(fashionDir, "t10k-images-idx3-ubyte.gz"), filepath.Join(mixed, "t10k-images-idx3-ubyte"))
+	gunzip(t, filepath.Join(realSource(t).Dir, "t10k-labels-idx1-ubyte.gz"), filepath.Join(mixed, "t10k-labels-idx1-ubyte"))
+	_, err := Load(mixed, "test", Options{})
+	var me *MixedError
+	if !errors.As(err, &me) {
+		t.Fatalf("%v, want a *MixedError", err)
+	}
+	checkOneLine(t, err, "t10k-images-idx3-ubyte is Fashion-MNIST's", "t10k-labels-idx1-ubyte is MNIST's")
 }
