@@ -9,13 +9,17 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -183,30 +187,59 @@ type Peer struct {
 	PeakRSS int64   // bytes, of the peer's process
 }
 
+// The peers' names, as PeerError gives them.
+const (
+	PeerPyTorch     = "PyTorch"
+	PeerONNXRuntime = "ONNX Runtime"
+)
+
+// python is the interpreter of the PyTorch peer: Debian's, whose
+// python3-torch the figures are measured with.
+var python = "/usr/bin/python3"
+
+// A PeerError is a peer that could not be measured: why, in one line, and
+// what would make it measurable. Its Error reads
+// "ONNX Runtime not measured: onnxruntime-node is not installed (cd reference && npm ci --ignore-scripts)".
+type PeerError struct {
+	Peer   string // PeerPyTorch or PeerONNXRuntime
+	Reason string
+	Fix    string // a step that makes the peer measurable; "" when none is known
+}
+
+func (e *PeerError) Error() string {
+	msg := e.Peer + " not measured: " + e.Reason
+	if e.Fix != "" {
+		msg += " (" + e.Fix + ")"
+	}
+	return msg
+}
+
 // PyTorchTrainStep runs reference/train_reference.py --bench-steps with
 // Debian's PyTorch (2 threads) and returns its milliseconds per step; with
 // weights, from that .pth at the schedule's final learning rate and beta1.
+// A PyTorch that cannot run is a *PeerError.
 func PyTorchTrainStep(ctx context.Context, refDir string, steps int, weights string) (Peer, error) {
 	var r struct {
 		MS  float64 `json:"train_ms_per_step"`
 		RSS int64   `json:"peak_rss_bytes"`
 	}
-	args := []string{filepath.Join(refDir, "train_reference.py"), "--bench-steps", strconv.Itoa(steps)}
+	args := []string{"--bench-steps", strconv.Itoa(steps)}
 	if weights != "" {
 		args = append(args, "--weights", weights)
 	}
-	err := runPeer(ctx, &r, "/usr/bin/python3", args...)
+	err := runPeer(ctx, &r, peerCmd{PeerPyTorch, python, refDir, "train_reference.py", args})
 	return Peer{r.MS, r.RSS}, err
 }
 
 // ONNXRuntime runs reference/ort_bench.js (onnxruntime-node, 2 threads) on
-// model at batch and returns its images per second.
+// model at batch and returns its images per second. An ONNX Runtime that
+// cannot run is a *PeerError.
 func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Duration) (Peer, error) {
 	var r struct {
 		IPS float64 `json:"images_per_s"`
 		RSS int64   `json:"peak_rss_bytes"`
 	}
-	err := runPeer(ctx, &r, "node", filepath.Join(refDir, "ort_bench.js"), model, strconv.Itoa(batch), fmt.Sprint(d.Seconds()))
+	err := runPeer(ctx, &r, peerCmd{PeerONNXRuntime, "node", refDir, "ort_bench.js", []string{model, strconv.Itoa(batch), fmt.Sprint(d.Seconds())}})
 	return Peer{r.IPS, r.RSS}, err
 }
 
@@ -215,10 +248,6 @@ func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Du
 // threads): ONNX Runtime's whole evaluation of model, process start, model
 // load and every image. It returns that process's wall seconds.
 func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n, c, h, w int) (float64, error) {
-	script := filepath.Join(refDir, "ort_eval.js")
-	if _, err := os.Stat(script); err != nil {
-		return 0, fmt.Errorf("bench: %w", err)
-	}
 	dir, err := os.MkdirTemp("", "lenetkit-ort")
 	if err != nil {
 		return 0, err
@@ -232,35 +261,129 @@ func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n, c,
 	if err := os.WriteFile(in, buf, 0o644); err != nil {
 		return 0, err
 	}
-	cmd := exec.CommandContext(ctx, "node", script, model, in, strconv.Itoa(n), strconv.Itoa(c), strconv.Itoa(h), strconv.Itoa(w), out)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("bench: node ort_eval.js: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", []string{model, in, strconv.Itoa(n), strconv.Itoa(c), strconv.Itoa(h), strconv.Itoa(w), out}}
+	if _, err := p.run(ctx); err != nil {
+		return 0, err
 	}
 	return time.Since(start).Seconds(), nil
+}
+
+// peerCmd is one run of a peer script: prog refDir/script args...
+type peerCmd struct {
+	peer, prog, refDir, script string
+	args                       []string
+}
+
+// run runs the script and returns its standard output; a failure is a
+// *PeerError saying why in the user's terms, not the peer's stack trace.
+func (p peerCmd) run(ctx context.Context) ([]byte, error) {
+	script := filepath.Join(p.refDir, p.script)
+	if _, err := os.Stat(script); err != nil {
+		return nil, &PeerError{Peer: p.peer, Reason: script + " does not exist",
+			Fix: "--reference must name the reference folder of a lenetkit checkout"}
+	}
+	cmd := exec.CommandContext(ctx, p.prog, append([]string{script}, p.args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, p.failure(err, stderr.String())
+}
+
+var (
+	pythonMissingModule = regexp.MustCompile(`No module named '([^'.]+)`)
+	nodeMissingModule   = regexp.MustCompile(`Cannot find module '([^']+)'`)
+)
+
+// failure says why the peer's process failed, from how it ended and what
+// it printed: a missing interpreter or package is named with the command
+// that installs it; anything else by the first line of its stderr that
+// says something (an exception's, not a stack frame's).
+func (p peerCmd) failure(err error, stderr string) *PeerError {
+	fail := &PeerError{Peer: p.peer}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		// The program did not start: missing, or not executable.
+		fail.Reason = p.prog + " is not installed"
+		if p.prog == python {
+			fail.Fix = "apt-get install python3-torch"
+		} else {
+			fail.Fix = "apt-get install nodejs, then cd " + p.refDir + " && npm ci --ignore-scripts"
+		}
+		if !errors.Is(err, exec.ErrNotFound) && !errors.Is(err, fs.ErrNotExist) {
+			fail.Reason, fail.Fix = fmt.Sprintf("%s cannot run: %v", p.prog, err), ""
+		}
+		return fail
+	}
+	if m := pythonMissingModule.FindStringSubmatch(stderr); m != nil && p.prog == python {
+		fail.Reason = p.prog + " lacks " + m[1]
+		fail.Fix = "apt-get install python3-" + strings.ToLower(m[1])
+		return fail
+	}
+	if m := nodeMissingModule.FindStringSubmatch(stderr); m != nil && !strings.ContainsAny(m[1][:1], "./") {
+		fail.Reason = m[1] + " is not installed"
+		fail.Fix = "cd " + p.refDir + " && npm ci --ignore-scripts"
+		return fail
+	}
+	fail.Reason = fmt.Sprintf("%s %s failed (%v)", filepath.Base(p.prog), p.script, err)
+	if line := firstMeaningfulLine(stderr); line != "" {
+		fail.Reason += ": " + line
+	}
+	return fail
+}
+
+// firstMeaningfulLine is the first line of a program's stderr that says
+// what went wrong: not a stack trace's header, frames or source excerpts
+// (indented), nor a location or version banner. Python's traceback puts
+// its exception last, Node's first; both are the first such line.
+func firstMeaningfulLine(stderr string) string {
+	first := ""
+	for _, line := range strings.Split(stderr, "\n") {
+		line = strings.TrimRight(line, "\r")
+		t := strings.TrimSpace(line)
+		if t == "" {
+			continue
+		}
+		if first == "" {
+			first = t
+		}
+		switch {
+		case line[0] == ' ' || line[0] == '\t',
+			strings.HasPrefix(t, "Traceback (most recent call last)"),
+			strings.HasPrefix(t, "node:"), strings.HasPrefix(t, "file:"), strings.HasPrefix(t, "/"),
+			strings.HasPrefix(t, "Node.js v"), strings.HasPrefix(t, "Require stack"),
+			strings.HasPrefix(t, "^"), t == "{" || t == "}":
+			continue
+		}
+		return clip(t)
+	}
+	return clip(first)
+}
+
+func clip(s string) string {
+	const most = 200
+	if len(s) > most {
+		return s[:most] + "..."
+	}
+	return s
 }
 
 // runPeer runs a peer script and decodes its JSON line. Peers report their
 // own peak memory: the rusage of a child spawned from this process starts
 // from this process's peak, so it cannot tell theirs.
-func runPeer(ctx context.Context, into any, prog string, args ...string) error {
-	if _, err := os.Stat(args[0]); err != nil {
-		return fmt.Errorf("bench: %w", err)
+func runPeer(ctx context.Context, into any, p peerCmd) error {
+	out, err := p.run(ctx)
+	if err != nil {
+		return err
 	}
-	cmd := exec.CommandContext(ctx, prog, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := bytes.TrimSpace(stderr.Bytes())
-		if i := bytes.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		return fmt.Errorf("bench: %s %s: %v: %s", filepath.Base(prog), filepath.Base(args[0]), err, msg)
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), into); err != nil {
-		return fmt.Errorf("bench: %s printed %q: %v", filepath.Base(args[0]), stdout.String(), err)
+	if err := json.Unmarshal(bytes.TrimSpace(out), into); err != nil {
+		return &PeerError{Peer: p.peer, Reason: fmt.Sprintf("%s printed %q, not its JSON line (%v)", p.script, clip(string(out)), err)}
 	}
 	return nil
 }
