@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -85,17 +86,36 @@ type benchReport struct {
 	ORTPeakRSSBytes         int64         `json:"onnxruntime_peak_rss_bytes,omitempty"`
 	// The default path for .onnx files (lenetkit's backend) against ONNX
 	// Runtime, images/s, and a whole evaluation of the 10,000 test images.
-	DefaultONNXBatch1       float64  `json:"default_onnx_images_per_s_batch1"`
-	DefaultONNXBatch128     float64  `json:"default_onnx_images_per_s_batch128"`
-	RatioDefaultBatch1      float64  `json:"ratio_default_onnx_batch1_vs_onnxruntime,omitempty"`
-	RatioDefaultBatch128    float64  `json:"ratio_default_onnx_batch128_vs_onnxruntime,omitempty"`
-	EvalSeconds             float64  `json:"eval_seconds,omitempty"`
-	ORTEvalSeconds          float64  `json:"onnxruntime_eval_seconds,omitempty"`
-	RatioEvalVsORT          float64  `json:"ratio_eval_seconds_vs_onnxruntime,omitempty"`
-	RatioTrainVsPyTorch     float64  `json:"ratio_train_ms_vs_pytorch,omitempty"`
-	RatioInferBatch1VsORT   float64  `json:"ratio_infer_batch1_vs_onnxruntime,omitempty"`
-	RatioInferBatch128VsORT float64  `json:"ratio_infer_batch128_vs_onnxruntime,omitempty"`
-	NotMeasured             []string `json:"not_measured,omitempty"`
+	DefaultONNXBatch1       float64 `json:"default_onnx_images_per_s_batch1"`
+	DefaultONNXBatch128     float64 `json:"default_onnx_images_per_s_batch128"`
+	RatioDefaultBatch1      float64 `json:"ratio_default_onnx_batch1_vs_onnxruntime,omitempty"`
+	RatioDefaultBatch128    float64 `json:"ratio_default_onnx_batch128_vs_onnxruntime,omitempty"`
+	EvalSeconds             float64 `json:"eval_seconds,omitempty"`
+	ORTEvalSeconds          float64 `json:"onnxruntime_eval_seconds,omitempty"`
+	RatioEvalVsORT          float64 `json:"ratio_eval_seconds_vs_onnxruntime,omitempty"`
+	RatioTrainVsPyTorch     float64 `json:"ratio_train_ms_vs_pytorch,omitempty"`
+	RatioInferBatch1VsORT   float64 `json:"ratio_infer_batch1_vs_onnxruntime,omitempty"`
+	RatioInferBatch128VsORT float64 `json:"ratio_infer_batch128_vs_onnxruntime,omitempty"`
+	// NotMeasured says, a line per peer, why a peer has no figures (they
+	// are left out, not zero) and how to install it.
+	NotMeasured []string `json:"not_measured,omitempty"`
+}
+
+// notMeasured records why peer has no figure, once however many of its
+// measurements failed: the first failure's reason and remedy are the
+// ones that matter (a missing package fails every script of the peer).
+func (r *benchReport) notMeasured(peer string, err error) {
+	prefix := peer + " not measured: "
+	for _, l := range r.NotMeasured {
+		if strings.HasPrefix(l, prefix) {
+			return
+		}
+	}
+	line := oneLine(err.Error())
+	if !strings.HasPrefix(line, prefix) {
+		line = prefix + line
+	}
+	r.NotMeasured = append(r.NotMeasured, line)
 }
 
 func runBench(c *cli.Context) error {
@@ -154,7 +174,7 @@ func runBench(c *cli.Context) error {
 		fmt.Fprintf(status, "ONNX Runtime, batch %d ...\n", batch)
 		p, err := bench.ONNXRuntime(c.Context, ref, model, batch, dur)
 		if err != nil {
-			r.NotMeasured = append(r.NotMeasured, fmt.Sprintf("ONNX Runtime batch %d: %s", batch, oneLine(err.Error())))
+			r.notMeasured(bench.PeerONNXRuntime, err)
 			continue
 		}
 		r.ORTPeakRSSBytes = max(r.ORTPeakRSSBytes, p.PeakRSS)
@@ -167,7 +187,7 @@ func runBench(c *cli.Context) error {
 		}
 	}
 	if err := benchEvaluation(c, &r, model); err != nil {
-		r.NotMeasured = append(r.NotMeasured, "whole evaluation: "+oneLine(err.Error()))
+		r.notMeasured("the evaluation of the test set", err)
 	}
 	r.PeakRSSBytes = bench.PeakRSS()
 
@@ -181,6 +201,8 @@ func runBench(c *cli.Context) error {
 		fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t\t\n", r.TrainMSPerStepFresh)
 		if r.PyTorchTrainMSFresh > 0 {
 			fmt.Fprintf(tw, "  PyTorch\t%.1f ms\tlenetkit/PyTorch time %.2f\t\n", r.PyTorchTrainMSFresh, r.TrainMSPerStepFresh/r.PyTorchTrainMSFresh)
+		} else {
+			fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
 		}
 	}
 	if r.TrainWeights == "fresh" {
@@ -201,6 +223,8 @@ func runBench(c *cli.Context) error {
 	if r.PyTorchTrainMSPerStep > 0 {
 		fmt.Fprintf(tw, "  PyTorch\t%.1f ms\t%.1f GFLOP/s\tlenetkit/PyTorch time %.2f\n", r.PyTorchTrainMSPerStep,
 			128*bench.TrainFLOPPerImage/(r.PyTorchTrainMSPerStep/1000)/1e9, r.RatioTrainVsPyTorch)
+	} else {
+		fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
 	}
 	fmt.Fprintf(tw, "inference\t\t\t\n")
 	for _, f := range r.Inference {
@@ -212,22 +236,43 @@ func runBench(c *cli.Context) error {
 	}{{1, r.ORTImagesPerSBatch1, r.RatioInferBatch1VsORT}, {128, r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT}} {
 		if o.ips > 0 {
 			fmt.Fprintf(tw, "  ONNX Runtime, batch %d\t%.0f images/s\t%.1f GFLOP/s\tlenetkit best/ONNX Runtime %.2f\n", o.batch, o.ips, o.ips*bench.ForwardFLOPPerImage/1e9, o.ratio)
+		} else {
+			fmt.Fprintf(tw, "  ONNX Runtime, batch %d\tnot measured\t\t\n", o.batch)
 		}
 	}
-	if r.DefaultONNXBatch1 > 0 && r.RatioDefaultBatch1 > 0 {
-		fmt.Fprintf(tw, "  default .onnx path (lenetkit backend)/ONNX Runtime\tbatch 1: %.2f\tbatch 128: %.2f\t\n", r.RatioDefaultBatch1, r.RatioDefaultBatch128)
+	if r.RatioDefaultBatch1 > 0 || r.RatioDefaultBatch128 > 0 {
+		ratio := func(v float64) string {
+			if v > 0 {
+				return fmt.Sprintf("%.2f", v)
+			}
+			return "not measured"
+		}
+		fmt.Fprintf(tw, "  default .onnx path (lenetkit backend)/ONNX Runtime\tbatch 1: %s\tbatch 128: %s\t\n", ratio(r.RatioDefaultBatch1), ratio(r.RatioDefaultBatch128))
 	}
-	if r.EvalSeconds > 0 {
+	if r.EvalSeconds == 0 {
+		// Not measured, and NotMeasured says why.
+	} else if r.ORTEvalSeconds > 0 {
 		fmt.Fprintf(tw, "evaluation of the 10,000 test images\tlenetkit %.2f s\tONNX Runtime %.2f s\tlenetkit/ONNX Runtime time %.2f\n", r.EvalSeconds, r.ORTEvalSeconds, r.RatioEvalVsORT)
+	} else {
+		fmt.Fprintf(tw, "evaluation of the 10,000 test images\tlenetkit %.2f s\tONNX Runtime not measured\t\n", r.EvalSeconds)
 	}
-	fmt.Fprintf(tw, "peak RSS, training\tlenetkit %.0f MB\tPyTorch %.0f MB\t\n", float64(r.TrainPeakRSSBytes)/1e6, float64(r.PyTorchPeakRSSBytes)/1e6)
-	fmt.Fprintf(tw, "peak RSS, all of it\tlenetkit %.0f MB (onnx-go's graphs most)\tONNX Runtime %.0f MB\t\n",
-		float64(r.PeakRSSBytes)/1e6, float64(r.ORTPeakRSSBytes)/1e6)
+	fmt.Fprintf(tw, "peak RSS, training\tlenetkit %.0f MB\t%s\t\n", float64(r.TrainPeakRSSBytes)/1e6, peerMB("PyTorch", r.PyTorchPeakRSSBytes))
+	fmt.Fprintf(tw, "peak RSS, all of it\tlenetkit %.0f MB (onnx-go's graphs most)\t%s\t\n",
+		float64(r.PeakRSSBytes)/1e6, peerMB("ONNX Runtime", r.ORTPeakRSSBytes))
 	tw.Flush()
 	for _, n := range r.NotMeasured {
-		fmt.Fprintf(w, "not measured: %s\n", n)
+		fmt.Fprintln(w, n)
 	}
 	return nil
+}
+
+// peerMB is a peer's peak memory, or that it was not measured: a peer that
+// did not run has no figure, not a zero.
+func peerMB(peer string, bytes int64) string {
+	if bytes <= 0 {
+		return peer + " not measured"
+	}
+	return fmt.Sprintf("%s %.0f MB", peer, float64(bytes)/1e6)
 }
 
 // benchTraining times lenetkit's and PyTorch's training steps from fresh
@@ -259,26 +304,26 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 		trained = opt
 		trained.Weights, trained.LR, trained.Beta1, trained.Adam = sd, lr, beta1, adam
 	}
-	fmt.Fprintf(status, "training: %d steps of batch 128, fresh weights ...\n", steps)
+	fmt.Fprintf(status, "training: %s of batch 128, fresh weights ...\n", nouns(steps, "step"))
 	fresh, err := bench.TrainStep(opt)
 	if err != nil {
 		return err
 	}
 	r.TrainWeights, r.TrainMSPerStep, r.TrainMSPerStepFresh = "fresh", fresh, fresh
-	fmt.Fprintf(status, "PyTorch: %d steps, fresh weights ...\n", steps)
+	fmt.Fprintf(status, "PyTorch: %s, fresh weights ...\n", nouns(steps, "step"))
 	p, perr := bench.PyTorchTrainStep(c.Context, ref, steps, "")
 	if perr == nil {
 		r.PyTorchTrainMSFresh, r.PyTorchTrainMSPerStep, r.PyTorchPeakRSSBytes = p.Value, p.Value, p.PeakRSS
 	}
 	if weights != "" {
-		fmt.Fprintf(status, "training: %d steps from %s at lr %.3g, beta1 %.3g ...\n", steps, weights, trained.LR, trained.Beta1)
+		fmt.Fprintf(status, "training: %s from %s at lr %.3g, beta1 %.3g ...\n", nouns(steps, "step"), weights, trained.LR, trained.Beta1)
 		ms, err := bench.TrainStep(trained)
 		if err != nil {
 			return err
 		}
 		r.TrainWeights, r.TrainMSPerStep, r.RatioTrainedVsFresh = weights, ms, ms/fresh
 		if perr == nil {
-			fmt.Fprintf(status, "PyTorch: %d steps from %s ...\n", steps, weights)
+			fmt.Fprintf(status, "PyTorch: %s from %s ...\n", nouns(steps, "step"), weights)
 			p, perr = bench.PyTorchTrainStep(c.Context, ref, steps, weights)
 			if perr == nil {
 				r.PyTorchTrainMSPerStep, r.PyTorchPeakRSSBytes = p.Value, max(r.PyTorchPeakRSSBytes, p.PeakRSS)
@@ -286,7 +331,7 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 		}
 	}
 	if perr != nil {
-		r.NotMeasured = append(r.NotMeasured, "PyTorch training: "+oneLine(perr.Error()))
+		r.notMeasured(bench.PeerPyTorch, perr)
 	} else {
 		r.RatioTrainVsPyTorch = r.TrainMSPerStep / r.PyTorchTrainMSPerStep
 	}
@@ -342,7 +387,8 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string) error {
 	}
 	ort, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, 1, mnist.Side, mnist.Side)
 	if err != nil {
-		return err
+		r.notMeasured(bench.PeerONNXRuntime, err)
+		return nil
 	}
 	r.ORTEvalSeconds, r.RatioEvalVsORT = ort, r.EvalSeconds/ort
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -74,8 +75,14 @@ func runConvert(c *cli.Context) error {
 	if outFormat == modelfile.ONNX && (opset < onnx.MinOpset || opset > onnx.MaxOpset) {
 		return fmt.Errorf("--opset %d: lenetkit writes opsets %d to %d", opset, onnx.MinOpset, onnx.MaxOpset)
 	}
-	if _, err := os.Stat(out); err == nil && !c.Bool("force") {
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a directory, which a file cannot replace, --force or not: name the file to write (%s)",
+			out, filepath.Join(out, "model"+filepath.Ext(out)))
+	} else if err == nil && !c.Bool("force") {
 		return fmt.Errorf("%s exists; --force overwrites it", out)
+	}
+	if err := atomicfile.CheckFile(out); err != nil {
+		return err
 	}
 	sum, err := modelfile.SHA256(in)
 	if err != nil {
@@ -108,6 +115,9 @@ func runConvert(c *cli.Context) error {
 	w := c.App.Writer
 	if format == "json" {
 		return printJSON(w, r)
+	}
+	if c.Bool("quiet") {
+		return nil // the file is the result; JSON, asked for, still comes
 	}
 	fmt.Fprintf(w, "read   %s (%s, sha256 %s)\n", r.Source, r.SourceFormat, r.SourceSHA256)
 	fmt.Fprintf(w, "       %d tensors, %d parameters, checked against the seed's LeNet\n", r.Tensors, r.Parameters)

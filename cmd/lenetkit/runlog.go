@@ -30,8 +30,14 @@ func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error)
 	if n, ok := cfg.FreezePoint(stepsPerEpoch); ok {
 		freeze = n
 	}
+	// Its callers name the flag that gave dir when they check it up front;
+	// this says what failed in terms of dir itself (sweep's run folders
+	// are under --out, not a --log-dir).
+	if err := atomicfile.CheckDir(dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--log-dir %s: %w", dir, err)
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	conf, err := json.MarshalIndent(map[string]any{
 		"epochs": cfg.Epochs, "batch_size": cfg.BatchSize, "lr": cfg.LR, "max_lr": cfg.MaxLR,
@@ -54,7 +60,7 @@ func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error)
 	}
 	f, err := os.Create(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
-		return nil, fmt.Errorf("--log-dir %s: %w", dir, err)
+		return nil, err
 	}
 	w := bufio.NewWriter(f)
 	return &runLog{f: f, w: w, enc: json.NewEncoder(w)}, nil

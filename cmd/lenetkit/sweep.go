@@ -146,6 +146,10 @@ func runSweep(c *cli.Context) error {
 		}
 	}
 
+	// Before the data is read and the first run trained, not after.
+	if err := flagError("--out", atomicfile.CheckDir(out)); err != nil {
+		return err
+	}
 	status := statusOut(c)
 	ctx, stop := stopContext(c.Context, status, "the run under way goes on from its checkpoint when the sweep is resumed")
 	defer stop()
@@ -172,7 +176,7 @@ func runSweep(c *cli.Context) error {
 	if len(conflicts) > 0 && !c.Bool("force") {
 		more := ""
 		if len(conflicts) > 1 {
-			more = fmt.Sprintf(" (%d more runs of this grid in %s differ)", len(conflicts)-1, out)
+			more = fmt.Sprintf(" (%s more of this grid in %s differ)", nouns(len(conflicts)-1, "run"), out)
 		}
 		return fmt.Errorf("%s%s: use another --out, or --force to retrain", conflicts[0], more)
 	}
@@ -194,8 +198,8 @@ func runSweep(c *cli.Context) error {
 	if resumed > 0 {
 		from = fmt.Sprintf(", %d of them from a checkpoint", resumed)
 	}
-	fmt.Fprintf(status, "sweep: %d runs in this slice, %d finished already, %d to train%s (recipe %s, %d epochs)\n",
-		len(cells), len(cells)-len(todo), len(todo), from, base.Recipe, base.Epochs)
+	fmt.Fprintf(status, "sweep: %s in this slice, %d finished already, %d to train%s (recipe %s, %s)\n",
+		nouns(len(cells), "run"), len(cells)-len(todo), len(todo), from, base.Recipe, nouns(base.Epochs, "epoch"))
 	for k, i := range todo {
 		cell, st := cells[i], runs[i].from
 		if st != nil {
@@ -205,8 +209,8 @@ func runSweep(c *cli.Context) error {
 		}
 		r, err := sweepOne(ctx, c, status, cellConfig(base, cell), cell, st, data, trainSet, testSet, filepath.Join(out, "runs", cell.Name()))
 		if errors.Is(err, errStopped) {
-			return cli.Exit(fmt.Sprintf("stopped by signal during %s; %d of %d runs of this slice finished; run the same command to resume (that run goes on from its checkpoint)",
-				cell.Name(), len(cells)-len(todo)+k, len(cells)), 130)
+			return cli.Exit(fmt.Sprintf("stopped by signal during %s; %d of %s of this slice finished; run the same command to resume (that run goes on from its checkpoint)",
+				cell.Name(), len(cells)-len(todo)+k, nouns(len(cells), "run")), 130)
 		}
 		if err != nil {
 			return err
@@ -534,6 +538,9 @@ func runSweepCollect(c *cli.Context) error {
 	if err := checkFormat(format, "text", "json"); err != nil {
 		return err
 	}
+	if err := flagError("--out", atomicfile.CheckDir(out)); err != nil {
+		return err
+	}
 	results, err := readResults(c.Args().Slice()...)
 	if err != nil {
 		return err
@@ -630,13 +637,23 @@ func parseSeeds(s string) ([]uint64, error) {
 
 func writeSweepChart(path string, sum []train.Summary) error {
 	points := make([]report.SweepPoint, len(sum))
-	seeds := 0
+	most, least := 0, -1
 	for i, s := range sum {
 		points[i] = report.SweepPoint{Dropout: s.Dropout, WeightDecay: s.WeightDecay,
 			AccuracyMean: s.AccuracyMean, AccuracySD: s.AccuracySD, LossMean: s.LossMean, LossSD: s.LossSD}
-		seeds = max(seeds, len(s.Seeds))
+		most = max(most, len(s.Seeds))
+		if least < 0 || len(s.Seeds) < least {
+			least = len(s.Seeds)
+		}
 	}
-	png, err := report.SweepChart(points, fmt.Sprintf("Dropout x weight decay: test figures, mean ± sd over up to %d seeds", seeds))
+	over := "one run each"
+	switch {
+	case least != most:
+		over = fmt.Sprintf("mean ± sd over %d to %d seeds", least, most)
+	case most > 1:
+		over = fmt.Sprintf("mean ± sd over %d seeds", most)
+	}
+	png, err := report.SweepChart(points, "Dropout x weight decay: test figures, "+over)
 	if err != nil {
 		return err
 	}

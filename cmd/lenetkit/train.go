@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,9 +110,9 @@ func runTrain(c *cli.Context) error {
 				return usageError("--%s with --resume: a resumed run keeps its checkpoint's configuration", f)
 			}
 		}
-		ckpt = r
-		if st, err := os.Stat(r); err == nil && st.IsDir() {
-			ckpt = filepath.Join(r, checkpointName)
+		var err error
+		if ckpt, err = resumeCheckpoint(r); err != nil {
+			return err
 		}
 		st, err := train.LoadCheckpoint(ckpt)
 		if err != nil {
@@ -129,6 +130,11 @@ func runTrain(c *cli.Context) error {
 	}
 	if err := checkWritable(out, c.Bool("force")); err != nil {
 		return err
+	}
+	if logDir != "" {
+		if err := flagError("--log-dir", atomicfile.CheckDir(logDir)); err != nil {
+			return err
+		}
 	}
 	if logDir != "" && from == nil && !c.Bool("force") {
 		// A second run would truncate the first one's metrics.
@@ -150,10 +156,10 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(status, "MNIST from %s: %d training, %d test images\n", src, trainSet.N, testSet.N)
+	fmt.Fprintf(status, "%s from %s: %d training, %d test images\n", datasetName(trainSet), src, trainSet.N, testSet.N)
 	steps := (min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize)
-	fmt.Fprintf(status, "LeNet, %d parameters; %d epochs of %d steps, batch %d; OneCycleLR over %d steps\n",
-		lenet.NumParameters(), cfg.Epochs, steps, cfg.BatchSize, cfg.Epochs*steps)
+	fmt.Fprintf(status, "LeNet, %d parameters; %s of %s, batch %d; OneCycleLR over %s\n",
+		lenet.NumParameters(), nouns(cfg.Epochs, "epoch"), nouns(steps, "step"), cfg.BatchSize, nouns(cfg.Epochs*steps, "step"))
 	fmt.Fprintln(status, cfg.Describe(steps))
 	if from != nil {
 		fmt.Fprintf(status, "resuming from %s: epoch %d after step %d of %d (step %d of %d overall)\n",
@@ -223,7 +229,7 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	log.test(res)
-	return printSummary(c.App.Writer, format, out, cfg, res, time.Since(start))
+	return printSummary(c.App.Writer, format, out, trainSet.Dataset, cfg, res, time.Since(start))
 }
 
 // loadMNIST finds MNIST by the command's --data and reads both parts.
@@ -235,8 +241,54 @@ func loadMNIST(ctx context.Context, c *cli.Context) (src mnist.Source, trainSet,
 	if trainSet, err = mnist.Load(src.Dir, "train", opt); err != nil {
 		return src, nil, nil, err
 	}
-	testSet, err = mnist.Load(src.Dir, "test", opt)
-	return src, trainSet, testSet, err
+	if testSet, err = mnist.Load(src.Dir, "test", opt); err != nil {
+		return src, nil, nil, err
+	}
+	if trainSet.Dataset != testSet.Dataset {
+		return src, nil, nil, fmt.Errorf("%s: the training files are %s, the test files %s: the four files must be of one data set",
+			src.Dir, datasetName(trainSet), datasetName(testSet))
+	}
+	return src, trainSet, testSet, nil
+}
+
+// datasetName is what a loaded set is called in messages.
+func datasetName(s *mnist.Set) string {
+	if s.Dataset == "" {
+		return "IDX data (unchecked, --skip-checksum)"
+	}
+	return s.Dataset
+}
+
+// resumeCheckpoint is the checkpoint --resume r names: r's checkpoint.pth
+// when r is a folder, else r itself. A folder without one, or nothing at
+// r, is no run to resume, and the user is told how to start one.
+func resumeCheckpoint(r string) (string, error) {
+	st, err := os.Stat(r)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("--resume %s: no run to resume: %s does not exist (start one with lenetkit train --log-dir %s)", r, r, r)
+	case err != nil:
+		return "", fmt.Errorf("--resume %s: %w", r, unwrapPath(err))
+	case !st.IsDir():
+		return r, nil
+	}
+	ckpt := filepath.Join(r, checkpointName)
+	if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("--resume %s: no run to resume there: it holds no %s (start one with lenetkit train --log-dir %s)", r, checkpointName, r)
+	}
+	return ckpt, nil
+}
+
+// nouns is n and its noun, plural unless n is 1: "1 epoch", "2 epochs".
+func nouns(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	plural := noun + "s"
+	if strings.HasSuffix(noun, "ch") || strings.HasSuffix(noun, "s") || strings.HasSuffix(noun, "x") {
+		plural = noun + "es"
+	}
+	return fmt.Sprintf("%d %s", n, plural)
 }
 
 func limitOr(limit, n int) int {
@@ -249,19 +301,23 @@ func limitOr(limit, n int) int {
 // checkWritable fails before hours of training, not after, when the model
 // could not be written, or would replace a file without force.
 func checkWritable(path string, force bool) error {
-	dir := filepath.Dir(path)
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("--out %s: is a directory", path)
+		return fmt.Errorf("--out %s is a directory, which a file cannot replace, --force or not: name the file to write (%s)",
+			path, filepath.Join(path, "parameter.pth"))
 	} else if err == nil && !force {
 		return fmt.Errorf("--out %s: exists; use --force to replace it", path)
 	}
-	f, err := os.CreateTemp(dir, ".lenetkit-check-*")
-	if err != nil {
-		return fmt.Errorf("--out %s: cannot write there: %w", path, unwrapPath(err))
+	return flagError("--out", atomicfile.CheckFile(path))
+}
+
+// flagError names the flag that gave the path a *atomicfile.FolderError is
+// about, which the user knows better than the path itself.
+func flagError(flag string, err error) error {
+	var fe *atomicfile.FolderError
+	if errors.As(err, &fe) {
+		return fmt.Errorf("%s %s: %s", flag, fe.Path, fe.Reason())
 	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
+	return err
 }
 
 // unwrapPath drops the *PathError's own path (a temporary name the user
@@ -274,7 +330,10 @@ func unwrapPath(err error) error {
 }
 
 type summary struct {
-	Out          string         `json:"out"`
+	Out string `json:"out"`
+	// Dataset is the known data set trained on ("MNIST", "Fashion-MNIST");
+	// absent for IDX data read with --skip-checksum.
+	Dataset      string         `json:"dataset,omitempty"`
 	Accuracy     float64        `json:"accuracy"`
 	Loss         float64        `json:"loss"`
 	Images       int            `json:"images"`
@@ -302,10 +361,10 @@ type epochSummary struct {
 	ImagesPerS  float64 `json:"images_per_s"`
 }
 
-func printSummary(w io.Writer, format, out string, cfg train.Config, res *train.Result, total time.Duration) error {
+func printSummary(w io.Writer, format, out, dataset string, cfg train.Config, res *train.Result, total time.Duration) error {
 	tracked := res.StateDict.Lookup(lenet.Blocks[0].BatchNorm.Param("num_batches_tracked")).I64[0]
 	if format == "json" {
-		s := summary{Out: out, Accuracy: res.Test.Accuracy, Loss: res.Test.Loss, Images: res.Test.Images,
+		s := summary{Out: out, Dataset: dataset, Accuracy: res.Test.Accuracy, Loss: res.Test.Loss, Images: res.Test.Images,
 			Protocol: "seed", FullAccuracy: res.TestFull.Accuracy, FullLoss: res.TestFull.Loss,
 			Seconds: total.Seconds(), Parameters: lenet.NumParameters(),
 			Recipe: cfg.Recipe, DropoutMode: cfg.DropoutMode, Seed: cfg.Seed, NumBatchesTracked: tracked}
@@ -324,7 +383,7 @@ func printSummary(w io.Writer, format, out string, cfg train.Config, res *train.
 	fmt.Fprintf(w, "Accuracy: %.2f%%\n", res.Test.Accuracy)
 	fmt.Fprintf(w, "Average Loss: %.4f\n", res.Test.Loss)
 	fmt.Fprintf(w, "All %d test images: accuracy %.2f%%, loss %.4f\n", res.TestFull.Images, res.TestFull.Accuracy, res.TestFull.Loss)
-	fmt.Fprintf(w, "BatchNorm statistics from %d train-mode batches (num_batches_tracked)\n", tracked)
+	fmt.Fprintf(w, "BatchNorm statistics from %s (num_batches_tracked)\n", nouns(int(tracked), "train-mode batch"))
 	fmt.Fprintf(w, "Wrote %s (%d tensors) in %s\n", out, len(res.StateDict), total.Round(time.Second))
 	return nil
 }
