@@ -227,7 +227,8 @@ def score(args):
     for line in src:
         if line.strip():
             rec = json.loads(line)
-            predicted[os.path.basename(rec["path"])] = rec["prediction"]
+            if rec.get("status") != "error":  # lenetkit gives an unreadable file a row of its own
+                predicted[os.path.basename(rec["path"])] = rec["prediction"]
     right = sum(predicted.get(name) == label for name, label in labels.items())
     missing = sum(name not in predicted for name in labels)
     n = len(labels)
