@@ -1,5 +1,10 @@
 package modelfile
 
+import (
+	"errors"
+	"fmt"
+)
+
 // Limits on what reading a model file may cost, for every reader in
 // lenetkit: convert's .pth (pickle and zip) and .safetensors, onnx's .onnx
 // and onnx/backend's graphs. They are checked before anything is allocated
@@ -59,6 +64,39 @@ package modelfile
 // may hold at most MaxSeedGraphNodes nodes: the network has 15 operators
 // and exporters add a few around them.
 //
+// # ONNX graphs compiled by onnx/backend
+//
+// Every shape, element count, byte size, offset, pad and convolution or
+// pooling size the backend derives from a file is computed with checked
+// arithmetic: a sum or product that would leave the int64 range, a value
+// of more than MaxElements elements or of more than MaxRank dimensions is
+// refused, so that no size can wrap around and pass a check it should
+// fail. Declared tensors must hold exactly the data their shape says.
+//
+// The costs of a compiled plan are bounded in proportion to the model's
+// size, the .onnx file plus the external data it reads, with a floor for
+// the small files that real networks never are: the plan's bytes (its
+// constants and the buffers of one image) at most MaxPlanBytes(size),
+// the constants folded at load, all of them together, at most
+// MaxFoldedBytes(size), and one image's pass at most MaxPlanWork(size)
+// operations (multiply-adds, or a pooling window's reads). A real
+// network's buffers for one image are a few times its weights (the seed's
+// LeNet's 2.3 times, ResNet-50's about 4 with no buffer reused and
+// im2col's copies), its folded constants are shape arithmetic of a few
+// integers, and its operations per image tens per byte of weights (LeNet
+// 12; ResNet-50, VGG and MobileNet 20 to 40): the ratios below leave a
+// wide margin. The floors let a small model run on large images and keep
+// what a file of a few KB can cost within issue 12's 256 MB and 2 s: max
+// pooling, the plainest loop, reads about 2^29 values a second on a
+// loaded 2-core machine. A plan keeps a workspace per CPU only as far as
+// its budget allows, so that the memory it takes does not grow with the
+// machine's CPUs.
+//
+// External data is read only from regular files inside the model's
+// folder, each region inside its file, exactly the tensor's bytes long,
+// and no two regions overlapping: no byte is read twice, so a model reads
+// at most the bytes of the files beside it.
+//
 // # Weights
 //
 // NaN and infinite weights are refused by default, naming the tensor;
@@ -86,7 +124,70 @@ const (
 	MaxGraphNesting   = 8
 	MaxGraphNodes     = 4096
 	MaxSeedGraphNodes = 256
+
+	// MaxElements bounds every tensor and every size the backend derives,
+	// in elements, as the .onnx importer bounds tensors: 2^31 - 1.
+	// MaxRank bounds dimensions, as numpy long did.
+	MaxElements = 1<<31 - 1
+	MaxRank     = 32
+
+	PlanBytesFloor   = 128 << 20
+	PlanBytesRatio   = 64
+	FoldedBytesFloor = 16 << 20
+	FoldedBytesRatio = 4
+	PlanWorkFloor    = 1 << 28
+	PlanWorkRatio    = 256
 )
+
+// MaxPlanBytes is how many bytes a compiled ONNX plan may take, its
+// constants and one image's buffers, for a model of size bytes (the .onnx
+// file and its external data).
+func MaxPlanBytes(size int64) int64 { return scaled(size, PlanBytesRatio, PlanBytesFloor) }
+
+// MaxFoldedBytes is how many bytes of constants compiling a model of size
+// bytes may fold at load, all together.
+func MaxFoldedBytes(size int64) int64 { return scaled(size, FoldedBytesRatio, FoldedBytesFloor) }
+
+// MaxPlanWork is how many operations (multiply-adds, pooling reads) one
+// image's pass through a plan compiled from a model of size bytes may
+// take.
+func MaxPlanWork(size int64) int64 { return scaled(size, PlanWorkRatio, PlanWorkFloor) }
+
+// scaled is max(floor, ratio*size), saturating rather than overflowing.
+func scaled(size, ratio, floor int64) int64 {
+	if size > (1<<62)/ratio {
+		return 1 << 62
+	}
+	return max(floor, ratio*max(size, 0))
+}
+
+// ErrLimit is what errors.Is finds in an error refusing a file for what
+// reading it would cost: one of the limits above. ErrFormat is what it
+// finds in one refusing a file that breaks its format's rules (a shape
+// that does not broadcast, data shorter than its shape, an attribute out
+// of its range). Callers tell them apart from I/O errors and from
+// features that are not supported, which carry neither.
+var (
+	ErrLimit  = errors.New("beyond lenetkit's limits on model files")
+	ErrFormat = errors.New("malformed model file")
+)
+
+// LimitErrorf formats an error that is ErrLimit; its message is the
+// formatted text alone.
+func LimitErrorf(format string, a ...any) error {
+	return &kindError{ErrLimit, fmt.Errorf(format, a...)}
+}
+
+// FormatErrorf formats an error that is ErrFormat; its message is the
+// formatted text alone.
+func FormatErrorf(format string, a ...any) error {
+	return &kindError{ErrFormat, fmt.Errorf(format, a...)}
+}
+
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // MaxInflated is how many bytes the records of a .pth archive of size
 // bytes may inflate to, all together.

@@ -208,6 +208,55 @@ def deep_subgraphs(levels):
     return model_proto(b"".join(reversed(headers)))
 
 
+# ---------------------------------------------------------------- small graphs for onnx/backend
+
+
+def small_onnx(nodes, inits=(), inputs=(("input", ["batch", 1, 32, 32]),), outputs=(("logits", ["batch", 10]),), opset=13):
+    """A graph of the given nodes; inits are TensorProto bytes."""
+    g = b"".join(ld(1, node_proto(n)) for n in nodes) + text(2, "hostile")
+    g += b"".join(ld(5, t) for t in inits)
+    g += b"".join(ld(11, value_info(name, dims)) for name, dims in inputs)
+    g += b"".join(ld(12, value_info(name, dims)) for name, dims in outputs)
+    return model_proto(g, opset)
+
+
+def op(kind, inputs, output, *attrs):
+    return {"op": kind, "name": output, "inputs": list(inputs), "outputs": [output], "attrs": list(attrs)}
+
+
+def floats(name, dims, vals=None):
+    vals = [0.0] * numel(dims) if vals is None else vals
+    return tensor_proto(name, dims, struct.pack("<%df" % len(vals), *vals))
+
+
+def int64s(name, vals):
+    return tensor_proto(name, [len(vals)], struct.pack("<%dq" % len(vals), *vals), INT64)
+
+
+def external(name, dims, location, offset, length):
+    """A float tensor whose data is external: location, offset and length
+    (TensorProto.external_data, 13), data_location EXTERNAL (14)."""
+    entries = [("location", location), ("offset", str(offset)), ("length", str(length))]
+    return (b"".join(vint(1, d) for d in dims) + vint(2, FLOAT) + text(8, name)
+            + b"".join(ld(13, text(1, k) + text(2, v)) for k, v in entries) + vint(14, 1))
+
+
+class Zeros:
+    """A file of size zero bytes, written sparse where the file system
+    allows, so that it takes no space."""
+
+    def __init__(self, size):
+        self.size = size
+
+
+def classifier_head(x):
+    """GlobalAveragePool, Flatten and a Gemm of 10 outputs behind x, a
+    one-channel map: what makes a graph a digit classifier that infer runs."""
+    nodes = [op("GlobalAveragePool", [x], "gap"), op("Flatten", ["gap"], "flat", attr_int("axis", 1)),
+             op("Gemm", ["flat", "head_w", "head_b"], "logits", attr_int("transB", 1))]
+    return nodes, [floats("head_w", [10, 1], [0.1 * i for i in range(10)]), floats("head_b", [10])]
+
+
 # ---------------------------------------------------------------- pickle and zip
 
 
@@ -434,6 +483,115 @@ def cases():
     nan_sd = state_dict(nan="conv_layers.0.weight")
     case("nan.onnx", "infer --format json", "the LeNet with a NaN weight", lambda: lenet_onnx(nan_sd))
 
+    # onnx/backend's compiler (issue 19): sizes that overflow, plans that
+    # outgrow memory, attributes that give wrong results.
+    def reshape_overflow():
+        # 1024 * 7 * 0x6DB6DB6DB6DB6DB7 wraps around to 1024 in 64 bits; adding
+        # a [7, 1] constant walks the huge last dimension.
+        head, w = classifier_head("back")
+        nodes = [op("Reshape", ["input", "huge_shape"], "r"), op("Add", ["r", "seven"], "sum"),
+                 op("Reshape", ["sum", "image_shape"], "back")] + head
+        return small_onnx(nodes, [int64s("huge_shape", [1, 1024, 7, 0x6DB6DB6DB6DB6DB7]), floats("seven", [7, 1]),
+                                  int64s("image_shape", [1, 1, 32, 32])] + w)
+    case("reshape_overflow.onnx", "infer", "a Reshape to [1, 1024, 7, 0x6DB6DB6DB6DB6DB7], whose product wraps to 1024",
+         reshape_overflow)
+
+    def maxpool_overflow():
+        big = 1 << 62
+        head, w = classifier_head("pool")
+        nodes = [op("MaxPool", ["input"], "pool", attr_ints("kernel_shape", big, big), attr_ints("pads", big, big, big, big),
+                    attr_ints("strides", 1, 1))] + head
+        return small_onnx(nodes, w)
+    case("maxpool_overflow.onnx", "infer", "a MaxPool of kernel and pads 2^62: the output size overflows", maxpool_overflow)
+
+    def external_overflow():
+        # The shape's element count wraps to 2^60, 8 bytes each to a negative
+        # bound; offset + length wraps to a negative end.
+        head, w = classifier_head("input")
+        big = 1 << 62
+        return small_onnx(head, w + [external("unused", [1 << 40, 1 << 20], "external_overflow.bin", big, big)])
+    case("external_overflow.onnx", "infer", "external data at offset 2^62, 2^62 bytes, for a tensor of 2^60 elements",
+         external_overflow)
+    case("external_overflow.bin", "", "the external data file of external_overflow.onnx", lambda: bytes(64))
+
+    def concat_doubling():
+        # 40 Concats, each of the previous one with itself: 2^40 elements.
+        nodes = [{"op": "Constant", "name": "c0", "inputs": [], "outputs": ["c0"],
+                  "attrs": [attr_tensor("value", int64s("", [1]))]}]
+        nodes += [op("Concat", ["c%d" % i, "c%d" % i], "c%d" % (i + 1), attr_int("axis", 0)) for i in range(40)]
+        head, w = classifier_head("input")
+        return small_onnx(nodes + head, w)
+    case("concat_doubling.onnx", "infer", "40 Concat(prev, prev) nodes folding a constant to 2^40 elements", concat_doubling)
+
+    def conv_pad_chain():
+        # Each 1x1 Conv pads its input by its own size: 32, 96, 288, ...
+        nodes, x, side = [], "input", 32
+        for i in range(8):
+            nodes.append(op("Conv", [x, "one"], "conv%d" % i, attr_ints("kernel_shape", 1, 1), attr_ints("pads", side, side, side, side)))
+            x, side = "conv%d" % i, 3 * side
+        head, w = classifier_head(x)
+        return small_onnx(nodes + head, [floats("one", [1, 1, 1, 1], [1.0])] + w)
+    case("conv_pad_chain.onnx", "infer", "8 1x1 Convs, each padding its input by its own size: a plan of tens of GB",
+         conv_pad_chain)
+
+    def pad_chain():
+        nodes, x = [], "input"
+        for i in range(16):
+            nodes.append(op("Pad", [x, "pads"], "pad%d" % i))
+            x = "pad%d" % i
+        head, w = classifier_head(x)
+        return small_onnx(nodes + head, [int64s("pads", [0, 0, 1024, 1024, 0, 0, 1024, 1024])] + w)
+    case("pad_chain.onnx", "infer", "16 Pads of 1024 on each side: a plan of tens of GB", pad_chain)
+
+    def input_4096():
+        head, w = classifier_head("mix")
+        nodes = [op("Conv", ["input", "mix_w"], "mix", attr_ints("kernel_shape", 1, 1))] + head
+        return small_onnx(nodes, [floats("mix_w", [1, 4096, 1, 1])] + w, inputs=(("input", ["batch", 4096, 4096, 4096]),))
+    case("input_4096.onnx", "infer", "an input declared [batch, 4096, 4096, 4096]: 2^36 floats", input_4096)
+
+    def external_shared():
+        head, w = classifier_head("input")
+        n = 1 << 26  # floats: 256 MiB
+        shared = [external("shared%d" % i, [n], "external_shared.bin", 0, 4 * n) for i in range(16)]
+        return small_onnx(head, w + shared)
+    case("external_shared.onnx", "infer", "16 initializers whose external data is one 256 MiB region", external_shared)
+    case("external_shared.bin", "", "the 256 MiB of zeros external_shared.onnx points at", lambda: Zeros(256 << 20))
+
+    def gemm_alpha_nan():
+        head, w = classifier_head("input")
+        head[-1]["attrs"].append(attr_float("alpha", math.nan))
+        return small_onnx(head, w)
+    case("gemm_alpha_nan.onnx", "infer", "a Gemm whose alpha is NaN", gemm_alpha_nan)
+
+    def bn_negative_epsilon():
+        head, w = classifier_head("bn")
+        nodes = [op("BatchNormalization", ["input", "bn_scale", "bn_bias", "bn_mean", "bn_var"], "bn",
+                    attr_float("epsilon", -2.0))] + head
+        return small_onnx(nodes, [floats("bn_scale", [1], [1.0]), floats("bn_bias", [1]), floats("bn_mean", [1]),
+                                  floats("bn_var", [1], [1.0])] + w)
+    case("bn_negative_epsilon.onnx", "infer", "a BatchNormalization of epsilon -2, variance 1: sqrt(-1)", bn_negative_epsilon)
+
+    def gemm_c_broadcast():
+        head, w = classifier_head("input")
+        w[1] = floats("head_b", [5, 10])
+        return small_onnx(head, w)
+    case("gemm_c_broadcast.onnx", "infer", "a Gemm of result (1, 10) whose C is (5, 10)", gemm_c_broadcast)
+
+    def softmax_zero_rows():
+        # An empty Shape (start = end = 0) reshaped to [0, 1] is a Gemm's A:
+        # the Gemm's run-time result is [0, 1024], and a Softmax over its
+        # zero rows writes nothing, on a second output.
+        head, w = classifier_head("input")
+        nodes = head + [op("Shape", ["input"], "empty", attr_int("start", 0), attr_int("end", 0)),
+                        op("Cast", ["empty"], "empty_f", attr_int("to", FLOAT)),
+                        op("Reshape", ["empty_f", "zero_rows"], "a"),
+                        op("Flatten", ["input"], "pixels", attr_int("axis", 1)),
+                        op("Gemm", ["a", "pixels"], "rows"),
+                        op("Softmax", ["rows"], "probs", attr_int("axis", -1))]
+        return small_onnx(nodes, w + [int64s("zero_rows", [0, 1])],
+                          outputs=(("logits", ["batch", 10]), ("probs", [0, 1024])), opset=15)
+    case("softmax_zero_rows.onnx", "infer", "a Softmax over the zero rows of a [0, 1024] Gemm result", softmax_zero_rows)
+
     # .pth
     def long4(n):
         return pth(b"\x80\x02\x8b" + struct.pack("<i", n) + b"\x01" * n + b".", compress=True)
@@ -503,7 +661,11 @@ def main():
         if args.only and file not in args.only:
             continue
         with open(os.path.join(args.outdir, file), "wb") as f:
-            f.write(make())
+            data = make()
+            if isinstance(data, Zeros):
+                f.truncate(data.size)
+            else:
+                f.write(data)
         lines.append("%s\t%s\t%s\n" % (file, command, what))
     with open(os.path.join(args.outdir, "cases.tsv"), "w") as f:
         f.writelines(lines)

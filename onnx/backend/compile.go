@@ -6,6 +6,7 @@ import (
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -21,6 +22,10 @@ type compiler struct {
 	sizes  []int         // run-time buffers, in floats
 	nchwOf map[*val]*val // channels-first copies of channels-last values
 	done   []bool        // nodes already compiled as part of a fused block
+	b      *budget
+	// allowNonFinite is ReadOptions.AllowNonFinite: a BatchNormalization
+	// whose variance plus epsilon is not positive gives non-finite scales.
+	allowNonFinite bool
 }
 
 // op is one ONNX node as a handler sees it.
@@ -32,14 +37,55 @@ type op struct {
 	outputs []string
 }
 
-func (c *compiler) newBuf(size int) int {
+// newBuf adds a buffer of size floats to the plan, within its budget.
+func (c *compiler) newBuf(size int) (int, error) {
+	if err := c.b.buffer(size); err != nil {
+		return 0, err
+	}
 	c.sizes = append(c.sizes, size)
-	return len(c.sizes) - 1
+	return len(c.sizes) - 1, nil
 }
 
-// runtime makes a run-time value of the given per-image shape.
-func (c *compiler) runtime(shape []int) *val {
-	return &val{shape: shape, buf: c.newBuf(numel(shape))}
+// runtime makes a run-time value of the given per-image shape. A value
+// of no elements is refused: no image classifier has one, and the kernels
+// would divide by its zero sizes (Softmax over zero rows, an average of
+// nothing).
+func (c *compiler) runtime(shape []int) (*val, error) {
+	n, err := elements(shape)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("a run-time value of shape %v holds no values; not supported", shape)
+	}
+	buf, err := c.newBuf(n)
+	if err != nil {
+		return nil, err
+	}
+	return &val{shape: shape, buf: buf}, nil
+}
+
+// folded makes a constant computed at load, within the budget of folded
+// constants: the budget is spent before the values are allocated.
+func (c *compiler) folded(shape []int, isInt bool) (*constant, error) {
+	n, err := elements(shape)
+	if err != nil {
+		return nil, err
+	}
+	size := 4
+	if isInt {
+		size = 8
+	}
+	if err := c.b.fold(int64(size) * int64(n)); err != nil {
+		return nil, err
+	}
+	k := &constant{shape: shape}
+	if isInt {
+		k.i = make([]int64, n)
+	} else {
+		k.f = make([]float32, n)
+	}
+	return k, nil
 }
 
 // in returns input i of o, or an error naming it when it is missing.
@@ -86,43 +132,59 @@ func (c *compiler) two(o op) (*val, *val, error) {
 
 // operand returns how a step reads v: its values when it is a constant,
 // else its buffer, channels-first.
-func (c *compiler) operand(v *val) ([]float32, int) {
+func (c *compiler) operand(v *val) ([]float32, int, error) {
 	if v.c != nil {
-		return v.c.floats(), 0
+		return v.c.floats(), 0, nil
 	}
-	return nil, c.chw(v).buf
+	w, err := c.chw(v)
+	if err != nil {
+		return nil, 0, err
+	}
+	return nil, w.buf, nil
 }
 
 // chw returns v laid out channels-first, converting a channels-last value
 // once.
-func (c *compiler) chw(v *val) *val {
+func (c *compiler) chw(v *val) (*val, error) {
 	if !v.nhwc {
-		return v
+		return v, nil
 	}
 	if w := c.nchwOf[v]; w != nil {
-		return w
+		return w, nil
 	}
-	w := c.runtime(v.shape)
+	w, err := c.runtime(v.shape)
+	if err != nil {
+		return nil, err
+	}
 	ch, hw := v.shape[1], v.shape[2]*v.shape[3]
+	if err := c.b.ops(ch, hw); err != nil {
+		return nil, err
+	}
 	c.steps = append(c.steps, layoutStep{c: ch, hw: hw, in: v.buf, out: w.buf})
 	c.nchwOf[v] = w
-	return w
+	return w, nil
 }
 
 // hwc returns v laid out channels-last.
-func (c *compiler) hwc(v *val) *val {
+func (c *compiler) hwc(v *val) (*val, error) {
 	if v.nhwc {
-		return v
+		return v, nil
 	}
 	ch, hw := v.shape[1], v.shape[2]*v.shape[3]
 	if ch == 1 || hw == 1 {
 		// The two layouts are the same bytes.
-		return &val{shape: v.shape, buf: v.buf, nhwc: true}
+		return &val{shape: v.shape, buf: v.buf, nhwc: true}, nil
 	}
-	w := c.runtime(v.shape)
+	w, err := c.runtime(v.shape)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.b.ops(ch, hw); err != nil {
+		return nil, err
+	}
 	w.nhwc = true
 	c.steps = append(c.steps, layoutStep{c: ch, hw: hw, toNHWC: true, in: v.buf, out: w.buf})
-	return w
+	return w, nil
 }
 
 // set records the value an op's output names.
@@ -137,13 +199,19 @@ func (c *compiler) set(o op, i int, v *val) error {
 // alias makes output 0 of o the same buffer as v under another shape: the
 // operators that only reinterpret the bytes (Reshape, Flatten, Squeeze...).
 func (c *compiler) alias(o op, v *val, shape []int) error {
-	if numel(shape) != numel(v.shape) {
-		return fmt.Errorf("%s: cannot reshape %v (%d values) to %v", o.typ, v.shape, numel(v.shape), shape)
+	n, err := elements(shape)
+	if err != nil {
+		return fmt.Errorf("%s to %v: %w", o.typ, shape, err)
+	}
+	if n != numel(v.shape) {
+		return modelfile.FormatErrorf("%s: cannot reshape %v (%d values) to %v (%d)", o.typ, v.shape, numel(v.shape), shape, n)
 	}
 	if v.c != nil {
 		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: v.c.f, i: v.c.i}})
 	}
-	v = c.chw(v)
+	if v, err = c.chw(v); err != nil {
+		return err
+	}
 	return c.set(o, 0, &val{shape: shape, buf: v.buf, logProb: v.logProb})
 }
 
@@ -199,11 +267,20 @@ func unary(fn func(y, x []float32)) func(*compiler, op) error {
 			return err
 		}
 		if x.c != nil {
-			y := make([]float32, len(x.c.floats()))
-			fn(y, x.c.floats())
-			return c.set(o, 0, &val{shape: x.shape, c: &constant{shape: x.shape, f: y}})
+			y, err := c.folded(x.shape, false)
+			if err != nil {
+				return err
+			}
+			fn(y.f, x.c.floats())
+			return c.set(o, 0, &val{shape: x.shape, c: y})
 		}
-		y := c.runtime(x.shape)
+		y, err := c.runtime(x.shape)
+		if err != nil {
+			return err
+		}
+		if err := c.b.ops(numel(x.shape)); err != nil {
+			return err
+		}
 		y.nhwc = x.nhwc // elementwise: any layout
 		c.steps = append(c.steps, unaryStep{fn: fn, in: x.buf, out: y.buf})
 		return c.set(o, 0, y)
@@ -262,19 +339,50 @@ func compileConstant(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
+	if err := c.b.constBytes(k.bytes()); err != nil {
+		return err
+	}
 	return c.set(o, 0, &val{shape: k.shape, c: k})
 }
 
-// convGeometry reads Conv's and the pools' kernel, strides and pads,
-// resolving auto_pad against the input's size.
-func convGeometry(o op, h, w, kh, kw int) (sh, sw, pt, pl, pb, pr int, err error) {
+// geometry is a convolution's or pooling's kernel, strides and pads,
+// each checked to lie within modelfile.MaxElements, so that the sums and
+// the one product of two of them that the output's size takes cannot
+// overflow.
+type geometry struct {
+	kh, kw, sh, sw, pt, pl, pb, pr int
+}
+
+// convGeometry reads Conv's and the pools' strides and pads for an input
+// of h x w and a kernel of kh x kw, resolving auto_pad against the input's
+// size. A pool's pads must be smaller than its kernel, as ONNX Runtime
+// requires, so that every window overlaps the input (nchw.Pool2D's
+// precondition); a convolution's, smaller than kernel and input together.
+// The padded input must hold a kernel.
+func convGeometry(o op, h, w int, kh, kw int64, pool bool) (g geometry, err error) {
+	inRange := func(what string, v int64, lo int64) error {
+		if v < lo {
+			return modelfile.FormatErrorf("%s %d out of range", what, v)
+		}
+		if v > modelfile.MaxElements {
+			return modelfile.LimitErrorf("%s %d is more than %d, refused", what, v, modelfile.MaxElements)
+		}
+		return nil
+	}
+	if err = inRange("kernel size", kh, 1); err != nil {
+		return
+	}
+	if err = inRange("kernel size", kw, 1); err != nil {
+		return
+	}
+	g.kh, g.kw = int(kh), int(kw)
 	strides, err := o.attrs.ints("strides")
 	if err != nil {
 		return
 	}
-	sh, sw = 1, 1
+	sh, sw := int64(1), int64(1)
 	if len(strides) == 2 {
-		sh, sw = int(strides[0]), int(strides[1])
+		sh, sw = strides[0], strides[1]
 	} else if strides != nil {
 		err = fmt.Errorf("strides %v: only 2-D is supported", strides)
 		return
@@ -283,10 +391,13 @@ func convGeometry(o op, h, w, kh, kw int) (sh, sw, pt, pl, pb, pr int, err error
 		err = fmt.Errorf("dilations %v: only 1 is supported", dil)
 		return
 	}
-	if sh < 1 || sw < 1 {
-		err = fmt.Errorf("strides %d, %d", sh, sw)
+	if err = inRange("stride", sh, 1); err != nil {
 		return
 	}
+	if err = inRange("stride", sw, 1); err != nil {
+		return
+	}
+	g.sh, g.sw = int(sh), int(sw)
 	autoPad, err := o.attrs.str("auto_pad", "NOTSET")
 	if err != nil {
 		return
@@ -299,13 +410,19 @@ func convGeometry(o op, h, w, kh, kw int) (sh, sw, pt, pl, pb, pr int, err error
 			return
 		}
 		if len(pads) == 4 {
-			pt, pl, pb, pr = int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])
+			for _, p := range pads {
+				if err = inRange("pad", p, 0); err != nil {
+					return
+				}
+			}
+			g.pt, g.pl, g.pb, g.pr = int(pads[0]), int(pads[1]), int(pads[2]), int(pads[3])
 		} else if pads != nil {
 			err = fmt.Errorf("pads %v: want 4 values", pads)
 			return
 		}
 	case "VALID":
 	case "SAME_UPPER", "SAME_LOWER":
+		// in, k and s are at most MaxElements: no step overflows.
 		same := func(in, k, s int) (lo, hi int) {
 			total := max(((in+s-1)/s-1)*s+k-in, 0)
 			lo = total / 2
@@ -314,14 +431,22 @@ func convGeometry(o op, h, w, kh, kw int) (sh, sw, pt, pl, pb, pr int, err error
 			}
 			return lo, total - lo
 		}
-		pt, pb = same(h, kh, sh)
-		pl, pr = same(w, kw, sw)
+		g.pt, g.pb = same(h, g.kh, g.sh)
+		g.pl, g.pr = same(w, g.kw, g.sw)
 	default:
 		err = fmt.Errorf("auto_pad %q", autoPad)
 		return
 	}
-	if min(pt, pl, pb, pr) < 0 || max(pt, pb) >= kh+h || max(pl, pr) >= kw+w {
-		err = fmt.Errorf("pads %d %d %d %d out of range", pt, pl, pb, pr)
+	if pool && (max(g.pt, g.pb) >= g.kh || max(g.pl, g.pr) >= g.kw) {
+		err = modelfile.FormatErrorf("pads %d %d %d %d not smaller than the kernel %dx%d", g.pt, g.pl, g.pb, g.pr, g.kh, g.kw)
+		return
+	}
+	if max(g.pt, g.pb) >= g.kh+h || max(g.pl, g.pr) >= g.kw+w {
+		err = modelfile.FormatErrorf("pads %d %d %d %d out of range", g.pt, g.pl, g.pb, g.pr)
+		return
+	}
+	if h+g.pt+g.pb < g.kh || w+g.pl+g.pr < g.kw {
+		err = modelfile.FormatErrorf("a kernel of %dx%d is larger than the padded input of %dx%d", g.kh, g.kw, h+g.pt+g.pb, w+g.pl+g.pr)
 	}
 	return
 }
@@ -346,7 +471,7 @@ func compileConv(c *compiler, o op) error {
 	if w.shape[1] != inC {
 		return fmt.Errorf("weights %v for an input of %d channels", w.shape, inC)
 	}
-	if ks, _ := o.attrs.ints("kernel_shape"); ks != nil && (len(ks) != 2 || int(ks[0]) != kh || int(ks[1]) != kw) {
+	if ks, _ := o.attrs.ints("kernel_shape"); ks != nil && (len(ks) != 2 || ks[0] != int64(kh) || ks[1] != int64(kw)) {
 		return fmt.Errorf("kernel_shape %v does not match weights %v", ks, w.shape)
 	}
 	var bias []float32
@@ -358,24 +483,47 @@ func compileConv(c *compiler, o op) error {
 		}
 		bias = b.c.floats()
 	}
-	sh, sw, pt, pl, pb, pr, err := convGeometry(o, h, wd, kh, kw)
+	g, err := convGeometry(o, h, wd, int64(kh), int64(kw), false)
 	if err != nil {
 		return err
 	}
-	geo := nchw.Conv2D{InC: inC, InH: h, InW: wd, OutC: outC, KH: kh, KW: kw, StrideH: sh, StrideW: sw,
-		PadTop: pt, PadLeft: pl, PadBottom: pb, PadRight: pr}
-	if geo.OutH() < 1 || geo.OutW() < 1 {
-		return fmt.Errorf("Conv of %v with kernel %dx%d leaves no output", x.shape, kh, kw)
+	geo := nchw.Conv2D{InC: inC, InH: h, InW: wd, OutC: outC, KH: kh, KW: kw, StrideH: g.sh, StrideW: g.sw,
+		PadTop: g.pt, PadLeft: g.pl, PadBottom: g.pb, PadRight: g.pr}
+	oh, ow := geo.OutH(), geo.OutW()
+	// The im2col matrix, [InC*KH*KW][OutH*OutW]: each factor is within
+	// MaxElements, their product need not be.
+	cols, err := elements([]int{inC, kh, kw, oh, ow})
+	if err != nil {
+		return fmt.Errorf("Conv of %v by weights %v: its im2col matrix: %w", x.shape, w.shape, err)
 	}
-	if kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && pb == 1 && pr == 1 {
+	if err := c.b.ops(outC, cols); err != nil {
+		return err
+	}
+	if kh == 3 && kw == 3 && g == (geometry{3, 3, 1, 1, 1, 1, 1, 1}) {
 		if ok, err := c.fuseBlock(o, x, w.floats(), bias); ok || err != nil {
 			return err
 		}
 	}
-	x = c.chw(x)
-	y := c.runtime([]int{1, outC, geo.OutH(), geo.OutW()})
-	s := convStep{c: geo, w: w.floats(), bias: bias, in: x.buf, out: y.buf, scratch: c.newBuf(geo.ScratchSize())}
-	c.steps = append(c.steps, splitConvStep{convStep: s, cols: c.newBuf(geo.InC * kh * kw * geo.OutH() * geo.OutW())})
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
+	y, err := c.runtime([]int{1, outC, oh, ow})
+	if err != nil {
+		return err
+	}
+	scratch := 0
+	if geo.ScratchSize() > 0 {
+		scratch = cols
+	}
+	s := convStep{c: geo, w: w.floats(), bias: bias, in: x.buf, out: y.buf}
+	if s.scratch, err = c.newBuf(scratch); err != nil {
+		return err
+	}
+	split := splitConvStep{convStep: s}
+	if split.cols, err = c.newBuf(cols); err != nil {
+		return err
+	}
+	c.steps = append(c.steps, split)
 	return c.set(o, 0, y)
 }
 
@@ -435,24 +583,49 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	p, _ := pa.ints("pads")
 	ap, _ := pa.str("auto_pad", "NOTSET")
 	h, wd := x.shape[2], x.shape[3]
-	if len(k) != 2 || k[0] != k[1] || !slices.Equal(s, k) || slices.ContainsFunc(p, func(v int64) bool { return v != 0 }) ||
+	// A kernel of 0 would divide by zero below; one larger than the map
+	// leaves nothing.
+	if len(k) != 2 || k[0] < 1 || k[0] > int64(min(h, wd)) || k[0] != k[1] || !slices.Equal(s, k) ||
+		slices.ContainsFunc(p, func(v int64) bool { return v != 0 }) ||
 		(ap != "NOTSET" && ap != "" && ap != "VALID") || h%int(k[0]) != 0 || wd%int(k[0]) != 0 || len(poolNode.Output) > 1 && poolNode.Output[1] != "" {
 		return false, nil
 	}
 	// With H and W multiples of K, ceil_mode does not matter.
 	K := int(k[0])
-	in := c.hwc(x)
+	in, err := c.hwc(x)
+	if err != nil {
+		return false, err
+	}
 	conv3 := kernel.Conv3x3{H: h, W: wd, In: x.shape[1], Out: outC}
 	bn := kernel.BNPool{H: h, W: wd, C: outC, K: K}
+	// The weights in the kernel's order, a bias and the coefficients:
+	// constants of the plan, as large as the weights they come from.
+	if err := c.b.constBytes(4 * (int64(outC)*int64(conv3.K()) + int64(outC) + 2*int64(len(scale)))); err != nil {
+		return false, err
+	}
+	if err := c.b.ops(outC, h, wd); err != nil { // the pooling, beside the convolution compileConv counted
+		return false, err
+	}
 	st := blockStep{conv: conv3, bn: bn, wd: make([]float32, outC*conv3.K()), bias: bias,
 		coef: append(scale, shift...), in: in.buf}
 	conv3.DirectWeights(st.wd, w)
 	if st.bias == nil {
 		st.bias = make([]float32, outC)
 	}
-	st.xp = c.newBuf(conv3.PaddedSize(conv3.In))
-	st.z = c.newBuf(h * wd * outC)
-	y := c.runtime([]int{1, outC, h / K, wd / K})
+	padded, err := elements([]int{h + 2, wd + 2, conv3.In})
+	if err != nil {
+		return false, err
+	}
+	if st.xp, err = c.newBuf(padded); err != nil {
+		return false, err
+	}
+	if st.z, err = c.newBuf(numel([]int{h, wd, outC})); err != nil {
+		return false, err
+	}
+	y, err := c.runtime([]int{1, outC, h / K, wd / K})
+	if err != nil {
+		return false, err
+	}
 	y.nhwc = true
 	st.out = y.buf
 	c.steps = append(c.steps, st)
@@ -481,6 +654,13 @@ func (c *compiler) batchNormCoefficients(o op) (scale, shift []float32, err erro
 			return nil, nil, fmt.Errorf("BatchNormalization parameters of %d and %d channels", len(p[0]), len(p[i]))
 		}
 	}
+	if !c.allowNonFinite {
+		for ch, v := range p[3] {
+			if !(float64(v)+float64(eps) > 0) {
+				return nil, nil, fmt.Errorf("variance %g plus epsilon %g at channel %d is not positive: the scale would not be finite; refused (--allow-nonfinite accepts it)", v, eps, ch)
+			}
+		}
+	}
 	scale, shift = make([]float32, len(p[0])), make([]float32, len(p[0]))
 	nchw.FoldBatchNorm(scale, shift, p[0], p[1], p[2], p[3], float64(eps))
 	return scale, shift, nil
@@ -498,8 +678,19 @@ func compileBatchNorm(c *compiler, o op) error {
 	if x.c != nil || len(x.shape) < 2 || x.shape[1] != len(scale) {
 		return fmt.Errorf("BatchNormalization of %v with %d channels", x.shape, len(scale))
 	}
-	x = c.chw(x)
-	y := c.runtime(x.shape)
+	if err := c.b.constBytes(8 * int64(len(scale))); err != nil {
+		return err
+	}
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape)); err != nil {
+		return err
+	}
 	c.steps = append(c.steps, scaleShiftStep{scale: scale, shift: shift, c: len(scale), hw: numel(x.shape) / len(scale), in: x.buf, out: y.buf})
 	return c.set(o, 0, y)
 }
@@ -523,12 +714,11 @@ func compilePool(c *compiler, o op) error {
 		return fmt.Errorf("storage_order %d is not supported", so)
 	}
 	h, w := x.shape[2], x.shape[3]
-	sh, sw, pt, pl, pb, pr, err := convGeometry(o, h, w, int(k[0]), int(k[1]))
+	// convGeometry's default strides are ONNX's, 1; not the kernel size as
+	// in PyTorch.
+	g, err := convGeometry(o, h, w, k[0], k[1], true)
 	if err != nil {
 		return err
-	}
-	if _, ok := o.attrs["strides"]; !ok {
-		sh, sw = 1, 1 // ONNX's default; not the kernel size as in PyTorch
 	}
 	ceil, err := o.attrs.int("ceil_mode", 0)
 	if err != nil {
@@ -538,14 +728,23 @@ func compilePool(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	p := nchw.Pool2D{C: x.shape[1], H: h, W: w, KH: int(k[0]), KW: int(k[1]), StrideH: sh, StrideW: sw,
-		PadTop: pt, PadLeft: pl, PadBottom: pb, PadRight: pr, CeilMode: ceil != 0,
+	p := nchw.Pool2D{C: x.shape[1], H: h, W: w, KH: g.kh, KW: g.kw, StrideH: g.sh, StrideW: g.sw,
+		PadTop: g.pt, PadLeft: g.pl, PadBottom: g.pb, PadRight: g.pr, CeilMode: ceil != 0,
 		Max: o.typ == "MaxPool", CountIncludePad: cip != 0}
-	if p.OutH() < 1 || p.OutW() < 1 || p.KH < 1 || p.KW < 1 {
+	if p.OutH() < 1 || p.OutW() < 1 {
 		return fmt.Errorf("%s of %v with kernel %v leaves no output", o.typ, x.shape, k)
 	}
-	x = c.chw(x)
-	y := c.runtime([]int{1, p.C, p.OutH(), p.OutW()})
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
+	y, err := c.runtime([]int{1, p.C, p.OutH(), p.OutW()})
+	if err != nil {
+		return err
+	}
+	// Each window is read where it overlaps the input.
+	if err := c.b.ops(numel(y.shape), min(p.KH, h), min(p.KW, w)); err != nil {
+		return err
+	}
 	c.steps = append(c.steps, poolStep{p: p, in: x.buf, out: y.buf})
 	return c.set(o, 0, y)
 }
@@ -558,12 +757,20 @@ func compileGlobalPool(c *compiler, o op) error {
 	if x.c != nil || len(x.shape) < 3 {
 		return fmt.Errorf("GlobalAveragePool of %v", x.shape)
 	}
-	x = c.chw(x)
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
 	shape := []int{1, x.shape[1]}
 	for range x.shape[2:] {
 		shape = append(shape, 1)
 	}
-	y := c.runtime(shape)
+	y, err := c.runtime(shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape)); err != nil {
+		return err
+	}
 	c.steps = append(c.steps, globalPoolStep{c: x.shape[1], hw: numel(x.shape[2:]), in: x.buf, out: y.buf})
 	return c.set(o, 0, y)
 }
@@ -633,15 +840,20 @@ func compileReshape(c *compiler, o op) error {
 			infer = i
 		case d < 0 || d == 0:
 			return fmt.Errorf("shape %v is not supported", target)
+		case d > modelfile.MaxElements:
+			return modelfile.LimitErrorf("Reshape to %v: dimension %d is more than %d, refused", target, d, modelfile.MaxElements)
 		default:
 			shape[i] = int(d)
 		}
 	}
 	if infer >= 0 {
 		shape[infer] = 1
-		rest := numel(shape)
+		rest, err := elements(shape)
+		if err != nil {
+			return fmt.Errorf("Reshape to %v: %w", target, err)
+		}
 		if rest == 0 || numel(x.shape)%rest != 0 {
-			return fmt.Errorf("cannot reshape %v to %v", x.shape, target)
+			return modelfile.FormatErrorf("cannot reshape %v to %v", x.shape, target)
 		}
 		shape[infer] = numel(x.shape) / rest
 	}
@@ -731,11 +943,14 @@ func compileShape(c *compiler, o op) error {
 		return min(max(v, 0), r)
 	}
 	s, e := clamp(start), clamp(end)
-	dims := []int64{}
-	for _, d := range x.shape[s:max(s, e)] {
-		dims = append(dims, int64(d))
+	k, err := c.folded([]int{int(max(s, e) - s)}, true)
+	if err != nil {
+		return err
 	}
-	return c.set(o, 0, &val{shape: []int{len(dims)}, c: &constant{shape: []int{len(dims)}, i: dims}})
+	for i, d := range x.shape[s:max(s, e)] {
+		k.i[i] = int64(d)
+	}
+	return c.set(o, 0, &val{shape: k.shape, c: k})
 }
 
 func compileGather(c *compiler, o op) error {
@@ -755,18 +970,21 @@ func compileGather(c *compiler, o op) error {
 		return fmt.Errorf("Gather on %v along axis %d: only 1-D shape arithmetic is supported", data.shape, a)
 	}
 	n := int64(data.shape[0])
-	out := &constant{shape: idx.shape}
-	for _, i := range idx.ints() {
+	out, err := c.folded(idx.shape, data.isInt())
+	if err != nil {
+		return err
+	}
+	for k, i := range idx.ints() {
 		if i < 0 {
 			i += n
 		}
 		if i < 0 || i >= n {
-			return fmt.Errorf("Gather index out of range %d", n)
+			return modelfile.FormatErrorf("Gather index %d out of range for %d values", i, n)
 		}
-		if data.isInt() {
-			out.i = append(out.i, data.i[i])
+		if out.i != nil {
+			out.i[k] = data.ints()[i]
 		} else {
-			out.f = append(out.f, data.f[i])
+			out.f[k] = data.floats()[i]
 		}
 	}
 	return c.set(o, 0, &val{shape: out.shape, c: out})
@@ -777,7 +995,10 @@ func compileConcat(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	out := &constant{}
+	// The inputs first, for the size and type of the result: the budget
+	// is spent before anything is allocated.
+	var parts []*constant
+	n, isInt := 0, true
 	for i := range o.inputs {
 		k, err := c.constIn(o, i)
 		if err != nil {
@@ -786,18 +1007,23 @@ func compileConcat(c *compiler, o op) error {
 		if len(k.shape) > 1 || a != 0 && a != -1 {
 			return fmt.Errorf("Concat of %v: only 1-D shape arithmetic is supported", k.shape)
 		}
-		if k.isInt() {
-			out.i = append(out.i, k.ints()...)
-		} else {
-			out.f = append(out.f, k.floats()...)
+		if n, err = addChecked(n, numel(k.shape), modelfile.MaxElements); err != nil {
+			return fmt.Errorf("Concat: %w", err)
 		}
+		isInt = isInt && k.isInt()
+		parts = append(parts, k)
 	}
-	if out.f != nil && out.i != nil {
-		out.f, out.i = append(out.floats(), (&constant{i: out.i}).floats()...), nil
+	out, err := c.folded([]int{n}, isInt)
+	if err != nil {
+		return err
 	}
-	out.shape = []int{max(len(out.f), len(out.i))}
-	if out.i == nil && out.f == nil {
-		out.i = []int64{}
+	at := 0
+	for _, k := range parts {
+		if isInt {
+			at += copy(out.i[at:], k.ints())
+		} else {
+			at += copy(out.f[at:], k.floats())
+		}
 	}
 	return c.set(o, 0, &val{shape: out.shape, c: out})
 }
@@ -829,8 +1055,21 @@ func compileSoftmax(c *compiler, o op) error {
 			return fmt.Errorf("%s over axis %d of %v: only over the last dimension", o.typ, ax, x.shape)
 		}
 	}
-	x = c.chw(x)
-	y := c.runtime(x.shape)
+	// runtime refuses values of no elements, so neither is 0; an
+	// empty softmax would write nothing where a classifier reads.
+	if cols == 0 || numel(x.shape) == 0 {
+		return fmt.Errorf("%s over axis %d of %v: no values; not supported", o.typ, ax, x.shape)
+	}
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape), 2); err != nil {
+		return err
+	}
 	// A classifier reads log-probabilities as logits: softmax of them is
 	// the probabilities, and the cross-entropy is -log p of the label. A
 	// graph's own Softmax is computed as LogSoftmax when it is the output,
@@ -858,6 +1097,7 @@ func compileGemm(c *compiler, o op) error {
 	}
 	ta, _ := o.attrs.int("transA", 0)
 	tb, _ := o.attrs.int("transB", 0)
+	// validate refused non-finite alpha and beta unless allowed.
 	alpha, _ := o.attrs.float("alpha", 1)
 	beta, _ := o.attrs.float("beta", 1)
 	if len(a.shape) != 2 || len(b.shape) != 2 {
@@ -878,18 +1118,31 @@ func compileGemm(c *compiler, o op) error {
 		return fmt.Errorf("Gemm with a transposed or multi-row run-time A is not supported")
 	}
 	s := gemmStep{m: m, n: n, k: k, transA: ta != 0, transB: tb != 0, alpha: alpha, beta: beta}
-	s.a, s.in = c.operand(a)
-	s.bm, s.inB = c.operand(b)
+	if s.a, s.in, err = c.operand(a); err != nil {
+		return err
+	}
+	if s.bm, s.inB, err = c.operand(b); err != nil {
+		return err
+	}
 	if cv != nil {
 		if cv.c == nil {
 			return fmt.Errorf("Gemm's C must be a constant")
 		}
-		if _, err := nchw.BroadcastShape(cv.shape, []int{m, n}); err != nil || len(cv.shape) > 2 {
-			return fmt.Errorf("Gemm's C of shape %v for a %dx%d result", cv.shape, m, n)
+		// C broadcasts to (M, N) unidirectionally (ONNX's Gemm): the
+		// result keeps A and B's shape, so a C of (5, N) for M = 1 is
+		// refused, as ONNX Runtime refuses it, not read in part.
+		if !unidirectional(cv.shape, []int{m, n}) {
+			return modelfile.FormatErrorf("Gemm's C of shape %v does not broadcast to the %dx%d result", cv.shape, m, n)
 		}
 		s.c, s.cShape = cv.c.floats(), cv.shape
 	}
-	y := c.runtime([]int{m, n})
+	y, err := c.runtime([]int{m, n})
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(m, n, max(k, 1)); err != nil {
+		return err
+	}
 	s.out = y.buf
 	c.steps = append(c.steps, s)
 	return c.set(o, 0, y)
@@ -904,9 +1157,19 @@ func compileMatMul(c *compiler, o op) error {
 		return fmt.Errorf("MatMul of %v and %v: only matrices are supported", a.shape, b.shape)
 	}
 	s := gemmStep{m: a.shape[0], n: b.shape[1], k: a.shape[1], alpha: 1}
-	s.a, s.in = c.operand(a)
-	s.bm, s.inB = c.operand(b)
-	y := c.runtime([]int{s.m, s.n})
+	if s.a, s.in, err = c.operand(a); err != nil {
+		return err
+	}
+	if s.bm, s.inB, err = c.operand(b); err != nil {
+		return err
+	}
+	y, err := c.runtime([]int{s.m, s.n})
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(s.m, s.n, max(s.k, 1)); err != nil {
+		return err
+	}
 	s.out = y.buf
 	c.steps = append(c.steps, s)
 	return c.set(o, 0, y)
@@ -920,7 +1183,7 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 		}
 		shape, err := nchw.BroadcastShape(a.shape, b.shape)
 		if err != nil {
-			return fmt.Errorf("%s of %v and %v: %w", o.typ, a.shape, b.shape, err)
+			return modelfile.FormatErrorf("%s of %v and %v: %w", o.typ, a.shape, b.shape, err)
 		}
 		if a.c != nil && b.c != nil {
 			return c.fold(o, bop, a.c, b.c, shape)
@@ -932,9 +1195,19 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 			return fmt.Errorf("%s of %v and %v mixes images of a batch", o.typ, a.shape, b.shape)
 		}
 		s := binaryStep{op: bop, aShape: a.shape, bShape: b.shape, yShape: shape}
-		s.a, s.ia = c.operand(a)
-		s.b, s.ib = c.operand(b)
-		y := c.runtime(shape)
+		if s.a, s.ia, err = c.operand(a); err != nil {
+			return err
+		}
+		if s.b, s.ib, err = c.operand(b); err != nil {
+			return err
+		}
+		y, err := c.runtime(shape)
+		if err != nil {
+			return err
+		}
+		if err := c.b.ops(numel(shape)); err != nil {
+			return err
+		}
 		s.out = y.buf
 		c.steps = append(c.steps, s)
 		return c.set(o, 0, y)
@@ -944,12 +1217,19 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 // fold computes an elementwise operator on two constants: integer shape
 // arithmetic stays integer.
 func (c *compiler) fold(o op, bop nchw.BinaryOp, a, b *constant, shape []int) error {
+	if _, err := elements(shape); err != nil {
+		return fmt.Errorf("%s of %v and %v: %w", o.typ, a.shape, b.shape, err)
+	}
 	if a.isInt() && b.isInt() {
 		ai, bi := a.ints(), b.ints()
 		if numel(a.shape) != numel(shape) && numel(a.shape) != 1 || numel(b.shape) != numel(shape) && numel(b.shape) != 1 {
 			return fmt.Errorf("%s of integer constants %v and %v: only equal shapes or scalars", o.typ, a.shape, b.shape)
 		}
-		out := make([]int64, numel(shape))
+		k, err := c.folded(shape, true)
+		if err != nil {
+			return err
+		}
+		out := k.i
 		for i := range out {
 			x, y := ai[min(i, len(ai)-1)], bi[min(i, len(bi)-1)]
 			switch bop {
@@ -966,11 +1246,14 @@ func (c *compiler) fold(o op, bop nchw.BinaryOp, a, b *constant, shape []int) er
 				out[i] = x / y
 			}
 		}
-		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, i: out}})
+		return c.set(o, 0, &val{shape: shape, c: k})
 	}
-	out := make([]float32, numel(shape))
-	nchw.Binary(bop, out, a.floats(), a.shape, b.floats(), b.shape, shape)
-	return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: out}})
+	k, err := c.folded(shape, false)
+	if err != nil {
+		return err
+	}
+	nchw.Binary(bop, k.f, a.floats(), a.shape, b.floats(), b.shape, shape)
+	return c.set(o, 0, &val{shape: shape, c: k})
 }
 
 // compilePad pads the height and width of a map with a constant, as
@@ -1021,9 +1304,35 @@ func compilePad(c *compiler, o op) error {
 	if t+l+b+r == 0 {
 		return c.set(o, 0, x)
 	}
-	x = c.chw(x)
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
+	// Each pad is at most 1024 and each size at most MaxElements: the sums
+	// cannot overflow, and runtime bounds the result.
 	ch, h, w := x.shape[1], x.shape[2], x.shape[3]
-	y := c.runtime([]int{1, ch, h + t + b, w + l + r})
+	y, err := c.runtime([]int{1, ch, h + t + b, w + l + r})
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(y.shape)); err != nil {
+		return err
+	}
 	c.steps = append(c.steps, padStep{c: ch, h: h, w: w, top: t, left: l, bottom: b, right: r, value: value, in: x.buf, out: y.buf})
 	return c.set(o, 0, y)
+}
+
+// unidirectional reports whether shape broadcasts to target without
+// changing it, as ONNX's unidirectional broadcasting (Gemm's C) requires:
+// aligned at the last dimension, each size equal to target's or 1.
+func unidirectional(shape, target []int) bool {
+	if len(shape) > len(target) {
+		return false
+	}
+	off := len(target) - len(shape)
+	for i, d := range shape {
+		if d != target[off+i] && d != 1 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +36,12 @@ func OpenWith(path string, opt modelfile.ReadOptions) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
+	return open(data, path, filepath.Dir(path), opt)
+}
+
+// open is OpenWith on a file's content; path names it in errors and dir
+// is the folder its external data is read from.
+func open(data []byte, path, dir string, opt modelfile.ReadOptions) (*Plan, error) {
 	m, err := onnx.Unmarshal(data, path)
 	if err != nil {
 		return nil, err
@@ -47,13 +54,15 @@ func OpenWith(path string, opt modelfile.ReadOptions) (*Plan, error) {
 	}
 	// onnx-go reads only tensors stored in the model: external data is
 	// read into it before validate encodes it for onnx-go.
-	if _, err := resolveExternal(m, filepath.Dir(path)); err != nil {
+	external, err := resolveExternal(m, dir)
+	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
+	size := int64(len(data)) + external
 	if data, err = validate(m, opt); err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	p, err := compile(data, m)
+	p, err := compile(data, m, size, opt)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
@@ -151,86 +160,180 @@ func hasTrue(n *onnx.NodeProto, name string) bool {
 	return false
 }
 
+// region is one initializer's external data: bytes [off, end) of a file.
+type region struct {
+	name     string // the initializer's
+	location string
+	file     os.FileInfo
+	fileID   int // the same for every name of one file (links included)
+	path     string
+	off, end int64
+}
+
 // resolveExternal reads every initializer stored outside the model into
-// the model, from files inside dir only. It reports whether there were any.
-func resolveExternal(m *onnx.ModelProto, dir string) (bool, error) {
-	found := false
-	root, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return false, err
-	}
+// the model, from regular files inside dir only, and returns how many
+// bytes it read. Every region is checked before any is read: inside its
+// file, exactly the tensor's bytes long, and overlapping no other, so
+// that no byte is read twice (sixteen tensors on one 256 MB region would
+// otherwise take 4 GB) and a model reads at most the files beside it.
+func resolveExternal(m *onnx.ModelProto, dir string) (int64, error) {
+	var (
+		regions []region
+		files   []os.FileInfo
+	)
+	root := ""
 	for _, t := range m.Graph.Initializer {
 		if t.DataLocation != onnx.TensorProto_EXTERNAL {
 			continue
 		}
-		found = true
-		var location string
-		offset, length := int64(0), int64(-1)
-		for _, kv := range t.ExternalData {
+		if root == "" {
 			var err error
-			switch kv.Key {
-			case "location":
-				location = kv.Value
-			case "offset":
-				offset, err = strconv.ParseInt(kv.Value, 10, 64)
-			case "length":
-				length, err = strconv.ParseInt(kv.Value, 10, 64)
-			}
-			if err != nil || offset < 0 {
-				return false, fmt.Errorf("initializer %q: external data %s=%q", t.Name, kv.Key, kv.Value)
+			if root, err = filepath.EvalSymlinks(dir); err != nil {
+				return 0, err
 			}
 		}
-		if location == "" || filepath.IsAbs(location) {
-			return false, fmt.Errorf("initializer %q: external data location %q is not a path inside the model's folder", t.Name, location)
-		}
-		p, err := filepath.EvalSymlinks(filepath.Join(root, location))
+		r, err := externalRegion(t, root)
 		if err != nil {
-			return false, fmt.Errorf("initializer %q: external data: %w", t.Name, err)
+			return 0, fmt.Errorf("initializer %q: %w", t.Name, err)
 		}
-		if rel, err := filepath.Rel(root, p); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return false, fmt.Errorf("initializer %q: external data %q points outside the model's folder; refused", t.Name, location)
+		r.fileID = slices.IndexFunc(files, func(fi os.FileInfo) bool { return os.SameFile(fi, r.file) })
+		if r.fileID < 0 {
+			r.fileID = len(files)
+			files = append(files, r.file)
 		}
-		b, err := readRange(p, offset, length, numelDims(t.Dims)*8)
+		regions = append(regions, r)
+	}
+	if err := overlaps(regions); err != nil {
+		return 0, err
+	}
+	total := int64(0)
+	for _, r := range regions {
+		total += r.end - r.off // regions do not overlap: at most the files' sizes
+	}
+	k := 0
+	for _, t := range m.Graph.Initializer {
+		if t.DataLocation != onnx.TensorProto_EXTERNAL {
+			continue
+		}
+		r := regions[k]
+		k++
+		b, err := readRange(r.path, r.off, r.end-r.off)
 		if err != nil {
-			return false, fmt.Errorf("initializer %q: external data %s: %w", t.Name, location, err)
+			return 0, fmt.Errorf("initializer %q: external data %s: %w", t.Name, r.location, err)
 		}
 		t.RawData, t.DataLocation, t.ExternalData = b, onnx.TensorProto_DEFAULT, nil
 	}
-	return found, nil
+	return total, nil
 }
 
-func numelDims(dims []int64) int64 {
-	n := int64(1)
-	for _, d := range dims {
-		if d < 0 || n > 1<<40 {
-			return -1
+// externalRegion checks where t's external data lies, inside root.
+func externalRegion(t *onnx.TensorProto, root string) (region, error) {
+	r := region{name: t.Name}
+	length := int64(-1)
+	for _, kv := range t.ExternalData {
+		var err error
+		switch kv.Key {
+		case "location":
+			r.location = kv.Value
+		case "offset":
+			r.off, err = strconv.ParseInt(kv.Value, 10, 64)
+		case "length":
+			length, err = strconv.ParseInt(kv.Value, 10, 64)
 		}
-		n *= d
+		if err != nil || r.off < 0 || kv.Key == "length" && length < 0 {
+			return r, modelfile.FormatErrorf("external data %s=%q", kv.Key, kv.Value)
+		}
 	}
-	return n
+	if r.location == "" || filepath.IsAbs(r.location) {
+		return r, fmt.Errorf("external data location %q is not a path inside the model's folder", r.location)
+	}
+	p, err := filepath.EvalSymlinks(filepath.Join(root, r.location))
+	if err != nil {
+		return r, fmt.Errorf("external data: %w", err)
+	}
+	if rel, err := filepath.Rel(root, p); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return r, fmt.Errorf("external data %q points outside the model's folder; refused", r.location)
+	}
+	r.path = p
+	if r.file, err = os.Stat(p); err != nil {
+		return r, fmt.Errorf("external data: %w", err)
+	}
+	if !r.file.Mode().IsRegular() {
+		return r, fmt.Errorf("external data %s: not a regular file", r.location)
+	}
+	size := r.file.Size()
+	want, err := tensorBytes(t)
+	if err != nil {
+		return r, err
+	}
+	if length < 0 {
+		length = max(size-r.off, 0)
+	}
+	if length != want {
+		return r, modelfile.FormatErrorf("external data %s: %d bytes for a tensor of %d", r.location, length, want)
+	}
+	if r.end, err = addChecked(r.off, length, size); err != nil {
+		return r, modelfile.FormatErrorf("external data %s: %d bytes at %d do not fit the file (%d bytes)", r.location, length, r.off, size)
+	}
+	return r, nil
 }
 
-// readRange reads length bytes at offset of the file at path; length -1
-// is the rest of the file. limit bounds what a tensor's shape can need.
-func readRange(path string, offset, length, limit int64) ([]byte, error) {
+// overlaps refuses two regions of one file that share a byte.
+func overlaps(regions []region) error {
+	sorted := slices.Clone(regions)
+	slices.SortFunc(sorted, func(a, b region) int {
+		if a.fileID != b.fileID {
+			return a.fileID - b.fileID
+		}
+		return cmp.Compare(a.off, b.off)
+	})
+	for i := 1; i < len(sorted); i++ {
+		a, b := sorted[i-1], sorted[i]
+		if a.fileID == b.fileID && b.off < a.end {
+			return modelfile.LimitErrorf("initializers %q and %q: their external data overlap in %s (bytes %d to %d and %d to %d); each byte is read once, refused",
+				a.name, b.name, b.location, a.off, a.end, b.off, b.end)
+		}
+	}
+	return nil
+}
+
+// elementSize is the bytes of one element of the types onnx-go decodes
+// (and FLOAT16, for its error), 0 for the others.
+func elementSize(dt int32) int64 {
+	switch onnx.TensorProto_DataType(dt) {
+	case onnx.TensorProto_BOOL:
+		return 1
+	case onnx.TensorProto_FLOAT16:
+		return 2
+	case onnx.TensorProto_FLOAT, onnx.TensorProto_INT32:
+		return 4
+	case onnx.TensorProto_DOUBLE, onnx.TensorProto_INT64:
+		return 8
+	}
+	return 0
+}
+
+// tensorBytes is the size of t's data as its shape and type declare it.
+func tensorBytes(t *onnx.TensorProto) (int64, error) {
+	n, err := elements(t.Dims)
+	if err != nil {
+		return 0, err
+	}
+	size := elementSize(t.DataType)
+	if size == 0 {
+		return 0, fmt.Errorf("external data of %s: not supported", onnx.TensorProto_DataType(t.DataType))
+	}
+	return int64(n) * size, nil
+}
+
+// readRange reads length bytes at offset of the file at path, a region
+// externalRegion checked.
+func readRange(path string, offset, length int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
-	if length < 0 {
-		length = st.Size() - offset
-	}
-	if offset+length > st.Size() || length < 0 || limit >= 0 && length > limit {
-		return nil, fmt.Errorf("%d bytes at %d do not fit the file (%d bytes) or the tensor", length, offset, st.Size())
-	}
 	b := make([]byte, length)
 	_, err = f.ReadAt(b, offset)
 	if err == io.EOF && length == 0 {

@@ -2,11 +2,13 @@ package backend
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	onnxgo "github.com/owulveryck/onnx-go"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -32,7 +34,11 @@ type Plan struct {
 	sizes   []int
 	in, out int
 	outNHWC bool
-	consts  int // bytes of constants, for Bytes
+	consts  int64 // bytes of constants
+	// maxBytes is the plan's budget (modelfile.MaxPlanBytes): it holds
+	// the constants and one workspace, and as many more workspaces, up to
+	// one a CPU, as fit.
+	maxBytes int64
 
 	mu   sync.Mutex
 	work [][][]float32 // per worker, one buffer per value
@@ -42,33 +48,50 @@ type Plan struct {
 // compiles it. m is the same model as lenetkit's own protobuf types read
 // it (onnx.Unmarshal), checked by check and checkInference and with
 // external data resolved: the compiler takes node inputs, the graph's input
-// shape and the opset from it.
-func compile(data []byte, m *onnx.ModelProto) (p *Plan, err error) {
-	g := NewGraph()
-	defer func() {
-		// onnx-go's decoder panics on some malformed tensors.
-		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("onnx-go cannot decode the model: %v", r)
-		}
-	}()
-	if err := onnxgo.NewModel(g).UnmarshalBinary(data); err != nil {
-		return nil, fmt.Errorf("onnx-go: %w", err)
+// shape and the opset from it. size is the model's bytes, its file and
+// external data, which the plan's budget is proportional to.
+func compile(data []byte, m *onnx.ModelProto, size int64, opt modelfile.ReadOptions) (*Plan, error) {
+	g, err := decode(data)
+	if err != nil {
+		return nil, err
 	}
-	g.index()
 	if len(g.ops) != len(m.Graph.Node) {
 		return nil, fmt.Errorf("onnx-go decoded %d operators of %d", len(g.ops), len(m.Graph.Node))
 	}
-	return compileGraph(g, m)
+	return compileGraph(g, m, newBudget(size), opt)
 }
 
-func compileGraph(g *Graph, m *onnx.ModelProto) (*Plan, error) {
-	c := &compiler{g: g, m: m, opset: Opset(m), vals: map[string]*val{}, uses: map[string]int{}, nchwOf: map[*val]*val{}}
+// decode runs onnx-go's decoder on data. It panics on some malformed
+// tensors; only its panics are recovered, so that one of the compiler's
+// own is a crash the fuzz target finds rather than an error it hides.
+func decode(data []byte) (g *Graph, err error) {
+	g = NewGraph()
+	defer func() {
+		if r := recover(); r != nil {
+			g, err = nil, fmt.Errorf("onnx-go cannot decode the model: %s", oneLine(fmt.Sprint(r)))
+		}
+	}()
+	if err := onnxgo.NewModel(g).UnmarshalBinary(data); err != nil {
+		return nil, fmt.Errorf("onnx-go: %s", oneLine(err.Error()))
+	}
+	g.index()
+	return g, nil
+}
+
+// oneLine joins the lines of a message from another library, for errors
+// of one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func compileGraph(g *Graph, m *onnx.ModelProto, b *budget, opt modelfile.ReadOptions) (*Plan, error) {
+	c := &compiler{g: g, m: m, opset: Opset(m), vals: map[string]*val{}, uses: map[string]int{}, nchwOf: map[*val]*val{},
+		b: b, allowNonFinite: opt.AllowNonFinite}
 	for _, n := range m.Graph.Node {
 		for _, in := range n.Input {
 			c.uses[in]++
 		}
 	}
-	consts := 0
 	for _, t := range m.Graph.Initializer {
 		n := g.byName[t.Name]
 		if n == nil || n.value == nil {
@@ -78,10 +101,12 @@ func compileGraph(g *Graph, m *onnx.ModelProto) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("initializer %q: %w", t.Name, err)
 		}
+		if err := b.constBytes(k.bytes()); err != nil {
+			return nil, err
+		}
 		c.vals[t.Name] = &val{shape: k.shape, c: k}
-		consts += 4 * max(len(k.f), 2*len(k.i))
 	}
-	p := &Plan{consts: consts, Metadata: map[string]string{}}
+	p := &Plan{Metadata: map[string]string{}, maxBytes: b.maxBytes}
 	for _, kv := range m.MetadataProps {
 		p.Metadata[kv.Key] = kv.Value
 	}
@@ -94,7 +119,10 @@ func compileGraph(g *Graph, m *onnx.ModelProto) (*Plan, error) {
 				return nil, err
 			}
 			p.Channels, p.Height, p.Width = shape[1], shape[2], shape[3]
-			v := c.runtime(shape)
+			v, err := c.runtime(shape)
+			if err != nil {
+				return nil, fmt.Errorf("input %q: %w", in.Name, err)
+			}
 			p.in = v.buf
 			c.vals[in.Name] = v
 			break
@@ -113,10 +141,14 @@ func compileGraph(g *Graph, m *onnx.ModelProto) (*Plan, error) {
 	if out == nil || out.c != nil {
 		return nil, fmt.Errorf("output %q is not computed from the input", m.Graph.Output[0].Name)
 	}
-	out = c.chw(out)
+	out, err := c.chw(out)
+	if err != nil {
+		return nil, err
+	}
 	p.out, p.Outputs = out.buf, numel(out.shape)
 	p.EndsInSoftmax, p.LogProbabilities = out.logProb, out.logProb || lastOp(m) == "LogSoftmax"
 	p.steps, p.sizes = c.steps, c.sizes
+	p.consts = b.bytes - p.workspaceBytes()
 	return p, nil
 }
 
@@ -164,19 +196,37 @@ func imageShape(in *onnx.ValueInfoProto) ([]int, error) {
 		}
 		shape[i] = int(v)
 	}
+	// Each size is at most 4096, their product need not be small: runtime
+	// checks it against the limits and the plan's budget.
 	if b := dims[0].GetDimValue(); b > 1 {
 		return nil, fmt.Errorf("input %q has a fixed batch of %d; only 1 or a symbolic batch is supported", in.Name, b)
 	}
 	return shape, nil
 }
 
-// Bytes estimates the plan's memory: constants and one workspace a CPU.
-func (p *Plan) Bytes() int {
-	n := 0
+// Bytes is the plan's memory: its constants and the workspaces Logits
+// keeps, one a CPU as far as the plan's budget allows, at least one.
+func (p *Plan) Bytes() int64 {
+	return p.consts + int64(p.workspaces(kernel.MaxWorkers()))*p.workspaceBytes()
+}
+
+// workspaceBytes is one worker's buffers.
+func (p *Plan) workspaceBytes() int64 {
+	n := int64(0)
 	for _, s := range p.sizes {
-		n += 4 * s
+		n += 4 * int64(s)
 	}
-	return p.consts + n*kernel.Workers()
+	return n
+}
+
+// workspaces is how many workspaces, at most want, the budget holds: at
+// least one, which compile checked that it holds.
+func (p *Plan) workspaces(want int) int {
+	ws := p.workspaceBytes()
+	if ws == 0 {
+		return want
+	}
+	return int(max(1, min(int64(want), (p.maxBytes-p.consts)/ws)))
 }
 
 func (p *Plan) workspace() [][]float32 {
@@ -198,12 +248,10 @@ func (p *Plan) Logits(out, x []float32, n int) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.work) < kernel.MaxWorkers() {
-		p.work = append(p.work, p.workspace())
-	}
 	if n < 2*kernel.Workers() {
 		// Too few images for every CPU to take whole ones: the steps
 		// that can, split each image between them.
+		p.grow(1)
 		b := p.work[0]
 		for i := 0; i < n; i++ {
 			copy(b[p.in], x[i*px:(i+1)*px])
@@ -218,15 +266,29 @@ func (p *Plan) Logits(out, x []float32, n int) error {
 		}
 		return nil
 	}
-	kernel.Parallel(n, func(w, lo, hi int) {
-		b := p.work[w]
-		for i := lo; i < hi; i++ {
-			copy(b[p.in], x[i*px:(i+1)*px])
-			for _, s := range p.steps {
-				s.run(b)
+	// One share of the images per workspace: as many as there are CPUs,
+	// unless the budget holds fewer.
+	shares := p.workspaces(kernel.Workers())
+	p.grow(shares)
+	kernel.Parallel(shares, func(_, lo, hi int) {
+		for w := lo; w < hi; w++ {
+			b := p.work[w]
+			for i := w * n / shares; i < (w+1)*n/shares; i++ {
+				copy(b[p.in], x[i*px:(i+1)*px])
+				for _, s := range p.steps {
+					s.run(b)
+				}
+				copy(out[i*p.Outputs:(i+1)*p.Outputs], b[p.out])
 			}
-			copy(out[i*p.Outputs:(i+1)*p.Outputs], b[p.out])
 		}
 	})
 	return nil
+}
+
+// grow allocates workspaces until there are n: only as many as a call
+// uses, so that classifying one image takes one.
+func (p *Plan) grow(n int) {
+	for len(p.work) < n {
+		p.work = append(p.work, p.workspace())
+	}
 }

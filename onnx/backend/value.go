@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"math"
 
 	"gorgonia.org/tensor"
 )
@@ -13,32 +14,52 @@ type constant struct {
 	shape []int
 	f     []float32 // float tensors
 	i     []int64   // integer and boolean tensors
+	// The other type's copy, made once: a constant read by many nodes
+	// would otherwise be converted for each of them.
+	asF []float32
+	asI []int64
 }
 
 func (c *constant) isInt() bool { return c.i != nil || c.f == nil && numel(c.shape) == 0 }
+
+// bytes is what the constant's values take.
+func (c *constant) bytes() int64 { return 4*int64(len(c.f)) + 8*int64(len(c.i)) }
 
 // floats returns the elements as float32 (Cast to float).
 func (c *constant) floats() []float32 {
 	if c.f != nil || c.i == nil {
 		return c.f
 	}
-	out := make([]float32, len(c.i))
-	for k, v := range c.i {
-		out[k] = float32(v)
+	if c.asF == nil {
+		c.asF = make([]float32, len(c.i))
+		for k, v := range c.i {
+			c.asF[k] = float32(v)
+		}
 	}
-	return out
+	return c.asF
 }
 
-// ints returns the elements as int64.
+// ints returns the elements as int64; floats outside int64's range, and
+// NaN, are saturated or made 0 rather than left to the platform.
 func (c *constant) ints() []int64 {
 	if c.i != nil || c.f == nil {
 		return c.i
 	}
-	out := make([]int64, len(c.f))
-	for k, v := range c.f {
-		out[k] = int64(v)
+	if c.asI == nil {
+		c.asI = make([]int64, len(c.f))
+		for k, v := range c.f {
+			switch {
+			case v != v:
+			case v >= 0x1p63:
+				c.asI[k] = math.MaxInt64
+			case v < -0x1p63:
+				c.asI[k] = math.MinInt64
+			default:
+				c.asI[k] = int64(v)
+			}
+		}
 	}
-	return out
+	return c.asI
 }
 
 // fromTensor converts what onnx-go decoded.
@@ -47,7 +68,10 @@ func fromTensor(t tensor.Tensor) (*constant, error) {
 	if t.Shape().IsScalar() {
 		c.shape = nil
 	}
-	n := numel(c.shape)
+	n, err := elements(c.shape)
+	if err != nil {
+		return nil, err
+	}
 	switch d := t.Data().(type) {
 	case []float32:
 		c.f = append([]float32{}, d...)
