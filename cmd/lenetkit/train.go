@@ -156,7 +156,7 @@ func runTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(status, "%s from %s: %d training, %d test images\n", datasetName(trainSet), src, trainSet.N, testSet.N)
+	fmt.Fprintf(status, "%s from %s: %d training, %d test images\n", datasetName(trainSet, testSet), src, trainSet.N, testSet.N)
 	steps := (min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize)
 	fmt.Fprintf(status, "LeNet, %d parameters; %s of %s, batch %d; OneCycleLR over %s\n",
 		lenet.NumParameters(), nouns(cfg.Epochs, "epoch"), nouns(steps, "step"), cfg.BatchSize, nouns(cfg.Epochs*steps, "step"))
@@ -229,7 +229,11 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	log.test(res)
-	return printSummary(c.App.Writer, format, out, trainSet.Dataset, cfg, res, time.Since(start))
+	dataset := ""
+	if trainSet.Dataset == testSet.Dataset {
+		dataset = trainSet.Dataset
+	}
+	return printSummary(c.App.Writer, format, out, dataset, cfg, res, time.Since(start))
 }
 
 // loadMNIST finds MNIST by the command's --data and reads both parts.
@@ -244,19 +248,21 @@ func loadMNIST(ctx context.Context, c *cli.Context) (src mnist.Source, trainSet,
 	if testSet, err = mnist.Load(src.Dir, "test", opt); err != nil {
 		return src, nil, nil, err
 	}
-	if trainSet.Dataset != testSet.Dataset {
-		return src, nil, nil, fmt.Errorf("%s: the training files are %s, the test files %s: the four files must be of one data set",
-			src.Dir, datasetName(trainSet), datasetName(testSet))
+	// Unchecked files (--skip-checksum) may be cut from a known set's; two
+	// known sets' are a mistake.
+	if trainSet.Dataset != testSet.Dataset && trainSet.Dataset != "" && testSet.Dataset != "" {
+		return src, nil, nil, fmt.Errorf("%s: the training files are %s's, the test files %s's: the four files must be of one data set",
+			src.Dir, trainSet.Dataset, testSet.Dataset)
 	}
 	return src, trainSet, testSet, nil
 }
 
-// datasetName is what a loaded set is called in messages.
-func datasetName(s *mnist.Set) string {
-	if s.Dataset == "" {
+// datasetName is what the data a run read is called in its messages.
+func datasetName(trainSet, testSet *mnist.Set) string {
+	if trainSet.Dataset == "" || trainSet.Dataset != testSet.Dataset {
 		return "IDX data (unchecked, --skip-checksum)"
 	}
-	return s.Dataset
+	return trainSet.Dataset
 }
 
 // resumeCheckpoint is the checkpoint --resume r names: r's checkpoint.pth
