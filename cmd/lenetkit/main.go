@@ -42,7 +42,15 @@ func main() {
 func runApp(args []string, stdout, stderr io.Writer) int {
 	app := newApp()
 	app.Writer, app.ErrWriter = stdout, stderr
-	err := app.Run(flagsFirst(app.Commands, args))
+	if n := len(args); n > 0 && args[n-1] == completeFlag {
+		// Answered here, never by running a command: urfave/cli's hook runs
+		// the command when "--" is among the words.
+		for _, w := range completions(app, args[1:n-1]) {
+			fmt.Fprintln(stdout, w)
+		}
+		return 0
+	}
+	err := app.Run(helpArgs(app.Commands, args))
 	if err == nil {
 		return 0
 	}
@@ -51,8 +59,13 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ec) {
 		code = ec.ExitCode()
 	}
+	prefix := "lenetkit"
+	var ce *commandError
+	if errors.As(err, &ce) {
+		prefix = ce.command
+	}
 	if msg := strings.TrimSpace(err.Error()); msg != "" {
-		fmt.Fprintln(stderr, "lenetkit: "+oneLine(msg))
+		fmt.Fprintln(stderr, prefix+": "+oneLine(msg))
 	}
 	return code
 }
@@ -71,40 +84,50 @@ Examples:
    lenetkit train --epochs 2 --limit 12800 # a quick run: about 98 %
    lenetkit train --data ./mnist --out model.pth --log-dir runs/1`,
 		Commands: []*cli.Command{trainCommand(), convertCommand(), inferCommand(), evalCommand(), inspectCommand(),
-			summaryCommand(), benchCommand(), reportCommand(), sweepCommand(), completionCommand()},
-		EnableBashCompletion: true,
-		ExitErrHandler:       func(*cli.Context, error) {}, // run reports errors itself
+			summaryCommand(), benchCommand(), reportCommand(), sweepCommand(), completionCommand(), helpCommand()},
+		// With a help command of its own, urfave/cli adds no --help to the
+		// app; the completion hook is runApp's.
+		Flags:          []cli.Flag{cli.HelpFlag},
+		ExitErrHandler: func(*cli.Context, error) {}, // run reports errors itself
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return unknownCommand("", c.Args().First(), c.App.Commands)
+			}
+			return cli.ShowAppHelp(c)
+		},
 		CommandNotFound: func(c *cli.Context, name string) {
-			// Reported by run through the error below; urfave/cli calls
-			// this instead of failing.
-			unknownCommand = name
+			// "lenetkit sweep help colect": urfave/cli's help subcommand
+			// asks, and fails nothing itself; After reports it.
+			parent, _ := strings.CutPrefix(c.Command.HelpName, "lenetkit")
+			c.App.Metadata[notFoundKey] = unknownCommand(strings.TrimSpace(parent), name, c.Command.Subcommands)
+		},
+		After: func(c *cli.Context) error {
+			err, _ := c.App.Metadata[notFoundKey].(error)
+			return err
 		},
 	}
 	cli.VersionPrinter = printVersion
 	// A mistyped flag gets the one-line error and exit code 2, not the
-	// whole help text.
-	onUsage := func(_ *cli.Context, err error, _ bool) error { return cli.Exit(err.Error(), exitUsage) }
-	app.OnUsageError = onUsage
-	for _, c := range app.Commands {
-		c.OnUsageError = onUsage
-		if c.Name != "completion" {
-			c.Flags = append(c.Flags, quietFlag)
-		}
-	}
-	app.After = func(c *cli.Context) error {
-		if unknownCommand != "" {
-			var names []string
-			for _, cmd := range c.App.VisibleCommands() {
-				names = append(names, cmd.Name)
+	// whole help text: in every command and subcommand, in place of what a
+	// command's own file sets, so that all say it alike.
+	app.OnUsageError = onUsageError
+	var setup func([]*cli.Command)
+	setup = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = onUsageError
+			if flagNamed(c.Flags, "quiet") == nil {
+				c.Flags = append(c.Flags, quietFlag)
 			}
-			name := unknownCommand
-			unknownCommand = ""
-			return usageError("unknown command %q; the commands are %s (lenetkit help)", name, strings.Join(names, ", "))
+			setup(c.Subcommands)
 		}
-		return nil
 	}
+	setup(app.Commands)
 	return app
 }
+
+// notFoundKey holds, in the app's Metadata, the error for a help topic
+// that does not exist.
+const notFoundKey = "lenetkit.notFound"
 
 // quietFlag is every command's -q: only the result and errors.
 var quietFlag = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the result and errors: no progress or notes"}
@@ -137,9 +160,6 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(finiteJSON{v})
 }
-
-// unknownCommand is set by the app's CommandNotFound for its After.
-var unknownCommand string
 
 // printVersion prints the version with the build's VCS revision, as go
 // version -m shows it.
