@@ -73,6 +73,11 @@ func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, erro
 	if err != nil {
 		return nil, err
 	}
+	// The ONNX backends decode without modelfile's readers, which sniff
+	// the content: a .pth renamed .onnx is told as such here.
+	if err := modelfile.CheckContent(path, f.Name); err != nil {
+		return nil, err
+	}
 	format, graph := f.Name, f.Graph
 	if backendName == "" {
 		backendName = Native

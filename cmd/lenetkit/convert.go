@@ -55,7 +55,7 @@ type convertResult struct {
 
 func runConvert(c *cli.Context) error {
 	if c.NArg() != 2 {
-		return usageError("convert takes IN and OUT, got %d arguments (see lenetkit convert --help)", c.NArg())
+		return usageError("convert takes IN and OUT, got %s (see lenetkit convert --help)", nouns(c.NArg(), "argument"))
 	}
 	in, out := c.Args().Get(0), c.Args().Get(1)
 	format := c.String("format")

@@ -67,7 +67,7 @@ Examples:
 
 var (
 	dataFlag         = &cli.StringFlag{Name: "data", Usage: "directory with the four MNIST IDX files (default: $LENETKIT_DATA, else the GoMNIST module's copy)"}
-	skipChecksumFlag = &cli.BoolFlag{Name: "skip-checksum", Usage: "accept IDX files that are not the original MNIST (e.g. Fashion-MNIST)"}
+	skipChecksumFlag = &cli.BoolFlag{Name: "skip-checksum", Usage: "accept IDX files of no known data set (MNIST and Fashion-MNIST need no flag)"}
 	backendFlag      = &cli.StringFlag{Name: "backend", Usage: "lenetkit (any ONNX image classifier, lenetkit's kernels; the default for .onnx), native (the seed's LeNet from its weights, any format; the default otherwise) or gorgonia (onnx-go's Gorgonia backend, to cross-check)"}
 	// DefaultText: urfave/cli would print the zero value, "(default: 0)",
 	// beside the real default.
@@ -96,7 +96,7 @@ type evalResult struct {
 
 func runEval(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return usageError("eval takes one MODEL file, got %d arguments (see lenetkit eval --help)", c.NArg())
+		return usageError("eval takes one MODEL file, got %s (see lenetkit eval --help)", nouns(c.NArg(), "argument"))
 	}
 	protocol, format := c.String("protocol"), c.String("format")
 	if protocol != "full" && protocol != "seed" {

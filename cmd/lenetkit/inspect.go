@@ -40,7 +40,7 @@ type inspectResult struct {
 
 func runInspect(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return usageError("inspect takes one MODEL file, got %d arguments (see lenetkit inspect --help)", c.NArg())
+		return usageError("inspect takes one MODEL file, got %s (see lenetkit inspect --help)", nouns(c.NArg(), "argument"))
 	}
 	format := c.String("format")
 	if err := checkFormat(format, "text", "json"); err != nil {

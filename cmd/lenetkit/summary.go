@@ -49,7 +49,7 @@ type summaryResult struct {
 
 func runSummary(c *cli.Context) error {
 	if c.NArg() > 1 {
-		return usageError("summary takes at most one MODEL file, got %d arguments (see lenetkit summary --help)", c.NArg())
+		return usageError("summary takes at most one MODEL file, got %s (see lenetkit summary --help)", nouns(c.NArg(), "argument"))
 	}
 	format := c.String("format")
 	if err := checkFormat(format, "text", "json"); err != nil {
