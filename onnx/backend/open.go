@@ -95,6 +95,13 @@ func check(m *onnx.ModelProto) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("operators not supported: %s", strings.Join(missing, ", "))
 	}
+	// Every operator the backend runs has a first output, which the
+	// checks and the compiler below read.
+	for i, n := range m.Graph.Node {
+		if len(n.Output) == 0 || n.Output[0] == "" {
+			return modelfile.FormatErrorf("%s has no output", describe(i, n))
+		}
+	}
 	return nil
 }
 
