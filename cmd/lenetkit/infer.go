@@ -151,7 +151,7 @@ func runInfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	line := fmt.Sprintf("%d images", sum.Images)
+	line := nouns(sum.Images, "image")
 	if sum.Labelled > 0 {
 		line += fmt.Sprintf(", %d labelled: accuracy %.2f%%, loss %.4f", sum.Labelled, sum.Accuracy(), sum.Loss())
 	}
