@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Write the hostile model files of issue 12 into a directory.
+"""Write the hostile model files of issues 12 and 19 into a directory.
 
     python3 reference/hostile.py OUTDIR
 
 Each file is small (a few KB, or the LeNet's half a megabyte of weights;
-the deep-subgraph ONNX is 7 MB and the storage bomb 1 MB), but before
-lenetkit bounded its readers each made it crash, run out of memory, run for
-minutes, or accept a broken model. docs/hostile.md lists them with what
-lenetkit does with each now; cmd/lenetkit/hostile_test.go and
-convert/hostile_test.go run them.
+the deep-subgraph ONNX is 7 MB and the storage bomb 1 MB; the external data
+beside external_shared.onnx is 256 MiB of zeros, written sparse), but
+before lenetkit bounded its readers and the ONNX backend's compiler each
+made it crash, run out of memory, run for minutes, or accept a broken
+model. docs/hostile.md lists them with what lenetkit does with each now;
+cmd/lenetkit/hostile_test.go, convert/hostile_test.go,
+onnx/validate_test.go and onnx/backend/hostile_test.go run them.
 
 Only Python's standard library is used, and the output is the same on every
 run: the files are assembled byte by byte (protobuf, pickle, zip, PNG), not
