@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -10,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // CheckpointFormat names the layout of a training checkpoint; a file of
@@ -90,23 +93,60 @@ func writeCheckpoint(w io.Writer, c *Checkpoint, archive string) error {
 	return writeArchive(w, archive, p.stop(), all, true)
 }
 
-// ReadCheckpoint reads a checkpoint SaveCheckpoint wrote.
+// ErrNotCheckpoint is what errors.Is finds in an error refusing a file that
+// is not a lenetkit checkpoint at all: empty, text, another format, or a
+// .pth that is not a checkpoint's dict.
+var ErrNotCheckpoint = errors.New("not a lenetkit checkpoint")
+
+// ReadCheckpoint reads a checkpoint SaveCheckpoint wrote. The file is a
+// run directory's, so input: only a regular file of at most
+// modelfile.MaxCheckpointBytes is read (a named pipe is refused, not
+// waited on).
 func ReadCheckpoint(path string) (*Checkpoint, error) {
-	obj, err := loadPTHFile(path)
+	f, err := safeio.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("convert: %w", err)
 	}
-	c, err := checkpointFrom(obj)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	if st.Size() > modelfile.MaxCheckpointBytes {
+		return nil, fmt.Errorf("convert: %s: %w", path, modelfile.LimitErrorf("%d bytes, more than a checkpoint's %d", st.Size(), modelfile.MaxCheckpointBytes))
+	}
+	c, err := DecodeCheckpoint(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("convert: %s: %w", path, err)
 	}
 	return c, nil
 }
 
+// DecodeCheckpoint reads a checkpoint of size bytes from r.
+func DecodeCheckpoint(r io.ReaderAt, size int64) (*Checkpoint, error) {
+	head := make([]byte, modelfile.SniffLen)
+	n, _ := r.ReadAt(head, 0)
+	if got := modelfile.Sniff(head[:n]); got != modelfile.PTH {
+		what := "its contents are no PyTorch file"
+		switch {
+		case size == 0:
+			what = "the file is empty"
+		case got != "":
+			what = "its contents are those of a ." + got + " file"
+		}
+		return nil, fmt.Errorf("%w: %s (train writes one to --log-dir/checkpoint.pth, or beside --out)", ErrNotCheckpoint, what)
+	}
+	obj, err := decodePTH(r, size)
+	if err != nil {
+		return nil, err
+	}
+	return checkpointFrom(obj)
+}
+
 func checkpointFrom(obj *pthObject) (*Checkpoint, error) {
 	entries, ok := dictEntries(obj.root)
 	if !ok {
-		return nil, fmt.Errorf("not a checkpoint: the file holds a %s, not a dict", pyType(obj.root))
+		return nil, fmt.Errorf("%w: the file holds a %s, not a dict", ErrNotCheckpoint, pyType(obj.root))
 	}
 	get := func(key string) any {
 		for _, e := range entries {
@@ -118,7 +158,7 @@ func checkpointFrom(obj *pthObject) (*Checkpoint, error) {
 	}
 	if f := asString(get("format")); f != CheckpointFormat {
 		if f == "" {
-			return nil, fmt.Errorf("not a lenetkit checkpoint (no \"format\": %q entry; a state dict cannot be resumed from)", CheckpointFormat)
+			return nil, fmt.Errorf("%w (no \"format\": %q entry; a state dict cannot be resumed from)", ErrNotCheckpoint, CheckpointFormat)
 		}
 		return nil, fmt.Errorf("checkpoint format %q, this lenetkit reads %q", f, CheckpointFormat)
 	}

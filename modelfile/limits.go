@@ -194,3 +194,33 @@ func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 func MaxInflated(size int64) int64 {
 	return MaxInflateRatio*max(size, 0) + InflateSlack
 }
+
+// # Run directories and training flags
+//
+// A run directory (train's --log-dir, a sweep's runs) is input when a run
+// is resumed or a sweep collected: its files are read only when they are
+// regular files, never through a symbolic link when written, and never
+// past these sizes. A real checkpoint of the seed's LeNet is 1.5 MB (the
+// model and Adam's two moments), config.json and result.json are under a
+// KB, and metrics.jsonl is about 150 bytes a step.
+//
+// Training's sizes are bounded before anything is allocated or created:
+// the batch at MaxBatchSize images (each costs about 0.35 MB of buffers),
+// epochs at MaxEpochs and the whole schedule at MaxTotalSteps steps (weeks
+// of training on a laptop's CPU, and a metrics.jsonl of a few GB), and a
+// sweep's grid at MaxGridCells runs, checked before the grid is built.
+const (
+	MaxCheckpointBytes = 64 << 20
+	MaxRunRecordBytes  = 1 << 20
+	MaxMetricsBytes    = 4 << 30
+	MaxMetricsLine     = 64 << 10
+
+	MaxBatchSize  = 4096
+	MaxEpochs     = 100_000
+	MaxTotalSteps = 10_000_000
+	MaxGridCells  = 10_000
+	// MaxLearningRate and MaxWeightDecay are far past any rate that
+	// trains: they keep the flags' values finite and meaningful.
+	MaxLearningRate = 10
+	MaxWeightDecay  = 10
+)

@@ -1,12 +1,15 @@
 package train
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/lenetkit/lenetkit/convert"
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // State is where a run stands between two steps: everything Resume needs to
@@ -80,23 +83,44 @@ func SaveCheckpoint(path string, st *State) error {
 }
 
 // LoadCheckpoint reads a State SaveCheckpoint wrote, checking that it fits
-// the network and its own configuration.
+// the network and its own configuration. Whether it fits the data a run
+// resumes on is Fits's to say, before anything is written.
 func LoadCheckpoint(path string) (*State, error) {
 	c, err := convert.ReadCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}
+	st, err := stateFrom(c)
+	if err != nil {
+		return nil, fmt.Errorf("train: checkpoint %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// DecodeCheckpoint is LoadCheckpoint for a checkpoint's bytes.
+func DecodeCheckpoint(b []byte) (*State, error) {
+	c, err := convert.DecodeCheckpoint(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	return stateFrom(c)
+}
+
+func stateFrom(c *convert.Checkpoint) (*State, error) {
 	var js stateJSON
 	if err := json.Unmarshal(c.State, &js); err != nil {
-		return nil, fmt.Errorf("train: checkpoint %s: state: %w", path, err)
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	st := &State{Config: js.Config, Epoch: js.Epoch, Step: js.Step, GlobalStep: js.GlobalStep, LossSum: js.LossSum,
 		TrainTime: js.TrainTime, Epochs: js.Epochs, Model: c.Model, AdamStep: js.AdamStep, DropoutRNG: js.DropoutRNG, Caller: js.Caller}
 	if err := st.Config.Validate(); err != nil {
-		return nil, fmt.Errorf("train: checkpoint %s: %w", path, err)
+		return nil, err
 	}
 	if err := lenet.Check(st.Model); err != nil {
-		return nil, fmt.Errorf("train: checkpoint %s: model: %w", path, err)
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if err := st.checkNumbers(); err != nil {
+		return nil, err
 	}
 	if st.AdamStep > 0 {
 		params := trainable(st.Model)
@@ -106,12 +130,12 @@ func LoadCheckpoint(path string) (*State, error) {
 		}{{"exp_avg", &st.AdamM}, {"exp_avg_sq", &st.AdamV}} {
 			sd := c.Optimizer[m.name]
 			if len(sd) != len(params) {
-				return nil, fmt.Errorf("train: checkpoint %s: optimizer %s has %d tensors for %d parameters", path, m.name, len(sd), len(params))
+				return nil, fmt.Errorf("optimizer %s has %d tensors for %d parameters", m.name, len(sd), len(params))
 			}
 			for _, p := range params {
 				t := sd.Lookup(p.Name)
 				if t == nil || t.DType != lenet.Float32 || len(t.F32) != len(p.F32) {
-					return nil, fmt.Errorf("train: checkpoint %s: optimizer %s lacks a float tensor like %s", path, m.name, p.Name)
+					return nil, fmt.Errorf("optimizer %s lacks a float tensor like %s", m.name, p.Name)
 				}
 				*m.dst = append(*m.dst, t.F32)
 			}
@@ -119,6 +143,44 @@ func LoadCheckpoint(path string) (*State, error) {
 	}
 	return st, nil
 }
+
+// checkNumbers refuses counters and figures no run writes: a checkpoint is
+// input, and a NaN loss sum would break the next checkpoint's JSON.
+func (st *State) checkNumbers() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case st.Epoch < 1 || st.Step < 0 || st.GlobalStep < 0 || st.AdamStep < 0 || st.AdamStep > st.GlobalStep:
+		return fmt.Errorf("counters out of range (epoch %d, step %d, global step %d, Adam step %d)", st.Epoch, st.Step, st.GlobalStep, st.AdamStep)
+	case !finite(st.LossSum) || st.LossSum < 0 || st.TrainTime < 0:
+		return fmt.Errorf("loss sum %g or train time %v out of range", st.LossSum, st.TrainTime)
+	case len(st.Epochs) > modelfile.MaxEpochs:
+		return fmt.Errorf("%d epochs recorded, more than %d", len(st.Epochs), modelfile.MaxEpochs)
+	}
+	for _, e := range st.Epochs {
+		if !finite(e.TrainLoss) || e.TrainLoss < 0 || !finite(e.Val.Loss) || e.Val.Loss < 0 ||
+			!(e.Val.Accuracy >= 0 && e.Val.Accuracy <= 100) {
+			return fmt.Errorf("epoch %d's figures out of range (train loss %g, val loss %g, val acc %g)", e.Epoch, e.TrainLoss, e.Val.Loss, e.Val.Accuracy)
+		}
+	}
+	return nil
+}
+
+// Fits says whether st can go on as a run of stepsPerEpoch steps an epoch,
+// the steps the data it resumes on gives: a caller checks it before it
+// writes anything for the run (its log, its model).
+func (st *State) Fits(stepsPerEpoch int) error {
+	cfg, steps := st.Config, stepsPerEpoch
+	if st.Epoch < 1 || st.Epoch > cfg.Epochs+1 || st.Step < 0 || st.Step > steps ||
+		st.GlobalStep != (st.Epoch-1)*steps+st.Step || len(st.Epochs) != st.Epoch-1 {
+		return fmt.Errorf("train: checkpoint at epoch %d, step %d (step %d overall, %d epochs done) does not fit a run of %d epochs of %d steps",
+			st.Epoch, st.Step, st.GlobalStep, len(st.Epochs), cfg.Epochs, steps)
+	}
+	return nil
+}
+
+// Finished reports whether the run st was taken from has trained every
+// epoch: only its test is left.
+func (st *State) Finished() bool { return st.Epoch > st.Config.Epochs }
 
 // Adam returns the optimiser the run had at st: its weight decay, step
 // count and moments, copied, so that stepping it leaves st as it was.

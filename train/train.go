@@ -8,10 +8,12 @@ package train
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // Config is the recipe. DefaultConfig is the seed's.
@@ -83,16 +85,20 @@ type Result struct {
 
 // Validate checks a configuration before any work is done.
 func (c Config) Validate() error {
+	// Every comparison below is false for NaN: ranges are written so that
+	// NaN falls outside them.
 	switch {
-	case c.Epochs < 1:
-		return fmt.Errorf("train: epochs %d, need at least 1", c.Epochs)
-	case c.BatchSize < 2:
-		return fmt.Errorf("train: batch size %d, need at least 2 (BatchNorm)", c.BatchSize)
-	case c.MaxLR <= 0 || c.LR <= 0:
-		return fmt.Errorf("train: learning rates must be positive (lr %g, max-lr %g)", c.LR, c.MaxLR)
-	case c.WeightDecay < 0:
-		return fmt.Errorf("train: weight decay %g is negative", c.WeightDecay)
-	case c.Dropout < 0 || c.Dropout >= 1:
+	case c.Epochs < 1 || c.Epochs > modelfile.MaxEpochs:
+		return fmt.Errorf("train: epochs %d, want 1 to %d", c.Epochs, modelfile.MaxEpochs)
+	case c.BatchSize < 2 || c.BatchSize > modelfile.MaxBatchSize:
+		return fmt.Errorf("train: batch size %d, want 2 (BatchNorm) to %d", c.BatchSize, modelfile.MaxBatchSize)
+	case !(c.LR > 0 && c.LR <= modelfile.MaxLearningRate):
+		return fmt.Errorf("train: lr %g, want a number in (0, %d]", c.LR, modelfile.MaxLearningRate)
+	case !(c.MaxLR > 0 && c.MaxLR <= modelfile.MaxLearningRate):
+		return fmt.Errorf("train: max-lr %g, want a number in (0, %d]", c.MaxLR, modelfile.MaxLearningRate)
+	case !(c.WeightDecay >= 0 && c.WeightDecay <= modelfile.MaxWeightDecay):
+		return fmt.Errorf("train: weight decay %g, want a number in [0, %d]", c.WeightDecay, modelfile.MaxWeightDecay)
+	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return fmt.Errorf("train: dropout %g outside [0, 1)", c.Dropout)
 	case c.DropoutMode != DropoutRow && c.DropoutMode != DropoutElement:
 		return fmt.Errorf("train: dropout mode %q, want %q or %q", c.DropoutMode, DropoutRow, DropoutElement)
@@ -109,6 +115,48 @@ func (c Config) Validate() error {
 			c.Recipe, c.FreezeBNAfter, RecipeNotebook, RecipePublished)
 	}
 	return nil
+}
+
+// Steps is the number of steps an epoch of cfg takes on a training set of
+// trainN images. It refuses, before anything is allocated, a validation
+// set that leaves no training images, a batch larger than them, and a
+// schedule longer than modelfile.MaxTotalSteps.
+func Steps(cfg Config, trainN int) (int, error) {
+	if cfg.ValSize >= trainN {
+		return 0, fmt.Errorf("train: validation size %d leaves no training images of %d", cfg.ValSize, trainN)
+	}
+	n := trainN - cfg.ValSize
+	if cfg.Limit > 0 {
+		n = min(n, cfg.Limit)
+	}
+	steps := n / max(cfg.BatchSize, 1)
+	if steps == 0 {
+		return 0, fmt.Errorf("train: %d training images make no full batch of %d", n, cfg.BatchSize)
+	}
+	if cfg.Epochs > modelfile.MaxTotalSteps/steps {
+		return 0, fmt.Errorf("train: %d epochs of %d steps is more than %d steps", cfg.Epochs, steps, modelfile.MaxTotalSteps)
+	}
+	return steps, nil
+}
+
+// A DivergedError ends a run whose loss, or weights, turned NaN or
+// infinite; no checkpoint holding them was written.
+type DivergedError struct {
+	Epoch, Step, StepsPerEpoch, GlobalStep int
+	Loss                                   float64
+	LR, MaxLR                              float64
+	// Weights is set when the weights went non-finite at an epoch's end
+	// while the loss had not.
+	Weights bool
+}
+
+func (e *DivergedError) Error() string {
+	what := fmt.Sprintf("the loss turned %g", e.Loss)
+	if e.Weights {
+		what = "the weights turned non-finite"
+	}
+	return fmt.Sprintf("train: %s at step %d (epoch %d, step %d of %d; learning rate %.3g): the run diverged; lower the peak learning rate (now %g)",
+		what, e.GlobalStep, e.Epoch, e.Step, e.StepsPerEpoch, e.LR, e.MaxLR)
 }
 
 // Run trains a freshly initialised network on trainSet (split into training
@@ -128,8 +176,9 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.ValSize >= trainSet.N {
-		return nil, fmt.Errorf("train: validation size %d leaves no training images of %d", cfg.ValSize, trainSet.N)
+	steps, err := Steps(cfg, trainSet.N)
+	if err != nil {
+		return nil, err
 	}
 	trainIdx, valIdx, err := mnist.Split(trainSet.N, cfg.ValSize, cfg.Seed)
 	if err != nil {
@@ -137,10 +186,6 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 	}
 	if cfg.Limit > 0 && cfg.Limit < len(trainIdx) {
 		trainIdx = trainIdx[:cfg.Limit]
-	}
-	steps := len(trainIdx) / cfg.BatchSize
-	if steps == 0 {
-		return nil, fmt.Errorf("train: %d training images make no full batch of %d", len(trainIdx), cfg.BatchSize)
 	}
 	// The notebook asked OneCycleLR for steps_per_epoch=128, but its loader
 	// has len(trainIdx)/batch steps; PyTorch raises past 128*epochs. The
@@ -168,10 +213,8 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 	var lossSum float64
 	var trainTime time.Duration
 	if from != nil {
-		if from.Epoch < 1 || from.Epoch > cfg.Epochs+1 || from.Step < 0 || from.Step > steps ||
-			from.GlobalStep != (from.Epoch-1)*steps+from.Step || len(from.Epochs) != from.Epoch-1 {
-			return nil, fmt.Errorf("train: checkpoint at epoch %d, step %d (step %d overall, %d epochs done) does not fit a run of %d epochs of %d steps",
-				from.Epoch, from.Step, from.GlobalStep, len(from.Epochs), cfg.Epochs, steps)
+		if err := from.Fits(steps); err != nil {
+			return nil, err
 		}
 		// The network reads its tensors in place: copy the values in.
 		for _, t := range sd {
@@ -195,6 +238,15 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 	checkpoint := func(epoch, step int) error {
 		if hooks.Checkpoint == nil {
 			return nil
+		}
+		// A finite loss can come from weights an update just made
+		// infinite; a checkpoint keeps the last good ones instead.
+		for _, p := range params {
+			for _, v := range p {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return &DivergedError{Epoch: epoch, Step: step, StepsPerEpoch: steps, GlobalStep: global, Loss: math.NaN(), MaxLR: cfg.MaxLR, Weights: true}
+				}
+			}
 		}
 		rng, err := net.rngState()
 		if err != nil {
@@ -233,6 +285,11 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 			loss, err := net.Step(x, y)
 			if err != nil {
 				return nil, err
+			}
+			// Before Adam steps on it: the weights, and so every
+			// checkpoint written so far, stay as they were.
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return nil, &DivergedError{Epoch: epoch, Step: step + 1, StepsPerEpoch: steps, GlobalStep: global + 1, Loss: loss, MaxLR: cfg.MaxLR, LR: lr}
 			}
 			for i := range grads {
 				grads[i] = net.Grad(i)

@@ -87,6 +87,15 @@ func TestTrainResume(t *testing.T) {
 	if !strings.Contains(r.stderr, "resuming from "+ckpt) {
 		t.Errorf("resume does not say where it starts:\n%s", r.stderr)
 	}
+	// The checkpoint chooses no path outside its run (issue 19): the
+	// model goes beside it, and the note says how to have it elsewhere.
+	if _, err := os.Stat(resumed); err == nil {
+		t.Errorf("resume wrote %s, outside its run, which only the checkpoint named", resumed)
+	}
+	if !strings.Contains(r.stderr, "--out "+resumed+" writes there") {
+		t.Errorf("resume does not say where the model went instead:\n%s", r.stderr)
+	}
+	resumed = filepath.Join(logDir, "parameter.pth")
 	var cmp struct {
 		Equal bool     `json:"equal"`
 		Diffs []string `json:"diffs"`

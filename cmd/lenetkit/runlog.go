@@ -4,13 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/internal/safeio"
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -58,12 +63,47 @@ func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error)
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", config, err)
 	}
-	f, err := os.Create(filepath.Join(dir, "metrics.jsonl"))
+	f, err := openLogFile(filepath.Join(dir, "metrics.jsonl"), true)
 	if err != nil {
 		return nil, err
 	}
 	w := bufio.NewWriter(f)
 	return &runLog{f: f, w: w, enc: json.NewEncoder(w)}, nil
+}
+
+// openLogFile opens a log for writing, emptied when truncate is set, else
+// to append. A log dir may be another's, or a copy: its files are never
+// written through a symbolic link (which would write outside it, or create
+// a dangling link's target) nor when they are not regular files (a named
+// pipe would block). Only the opened file is checked, so nothing can be
+// swapped in between; it is emptied once it is known to be a plain file.
+func openLogFile(path string, truncate bool) (*os.File, error) {
+	flag := os.O_WRONLY | os.O_CREATE | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	if !truncate {
+		flag |= os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link; lenetkit writes a run's logs only as plain files: remove it, or use another --log-dir", path)
+	}
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, fmt.Errorf("%s is a named pipe, not a file: remove it, or use another --log-dir", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file: remove it, or use another --log-dir", path)
+	}
+	if err == nil && truncate {
+		err = f.Truncate(0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // resumeRunLog continues the log in dir of a run resumed at globalStep,
@@ -72,35 +112,71 @@ func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error)
 // log reads as an uninterrupted run's.
 func resumeRunLog(dir string, globalStep, epoch int) (*runLog, error) {
 	path := filepath.Join(dir, "metrics.jsonl")
-	b, err := os.ReadFile(path)
+	// The log is input here: read as a plain file, never through a link,
+	// in bounded lines, and streamed into its replacement.
+	if st, err := os.Lstat(path); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("--resume: %s is a symbolic link; lenetkit reads and writes a run's logs only as plain files: remove it", path)
+	}
+	in, err := safeio.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--resume: the run's log: %w", err)
 	}
-	var kept []byte
-	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
-		var m map[string]json.RawMessage
-		if len(bytes.TrimSpace(line)) == 0 || line[len(line)-1] != '\n' || json.Unmarshal(line, &m) != nil {
-			continue // a line cut short by the stop
+	defer in.Close()
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		r := bufio.NewReaderSize(safeio.LimitReader(in, path, modelfile.MaxMetricsBytes), 64<<10)
+		for {
+			line, err := readLogLine(r, modelfile.MaxMetricsLine)
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var m map[string]json.RawMessage
+			if len(bytes.TrimSpace(line)) == 0 || line[len(line)-1] != '\n' || json.Unmarshal(line, &m) != nil {
+				continue // a line cut short by the stop
+			}
+			var step, ep int
+			json.Unmarshal(m["step"], &step)
+			json.Unmarshal(m["epoch"], &ep)
+			_, isStep := m["step"]
+			_, isEpoch := m["val_loss"]
+			if (isStep && step <= globalStep) || (!isStep && isEpoch && ep < epoch) {
+				if _, err := w.Write(line); err != nil {
+					return err
+				}
+			}
 		}
-		var step, ep int
-		json.Unmarshal(m["step"], &step)
-		json.Unmarshal(m["epoch"], &ep)
-		_, isStep := m["step"]
-		_, isEpoch := m["val_loss"]
-		if (isStep && step <= globalStep) || (!isStep && isEpoch && ep < epoch) {
-			kept = append(kept, line...)
-		}
-	}
-	err = atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(kept); return err })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("--resume: rewrite %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := openLogFile(path, false)
 	if err != nil {
 		return nil, fmt.Errorf("--resume: %w", err)
 	}
 	w := bufio.NewWriter(f)
 	return &runLog{f: f, w: w, enc: json.NewEncoder(w)}, nil
+}
+
+// readLogLine reads a line, with its newline if it has one; a line of more
+// than limit bytes is an error, not a buffer that grows without end.
+func readLogLine(r *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > limit {
+			return nil, fmt.Errorf("a line of more than %d bytes: not a lenetkit log", limit)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(line) > 0:
+			return line, nil
+		}
+		return line, err
+	}
 }
 
 func (l *runLog) write(v any) {

@@ -98,12 +98,16 @@ func runTrain(c *cli.Context) error {
 		Limit: c.Int("limit"), Seed: c.Uint64("seed"),
 		Recipe: train.Recipe(c.String("recipe")), FreezeBNAfter: c.Int("freeze-bn-after"),
 	}
+	if c.NArg() != 0 {
+		return usageError("train takes no arguments, got %q (its settings are flags: lenetkit train --help)", c.Args().First())
+	}
 	format := c.String("format")
 	if err := checkFormat(format, "text", "json"); err != nil {
 		return err
 	}
 	out, logDir, ckpt := c.String("out"), c.String("log-dir"), ""
 	var from *train.State
+	ignoredOut := "" // a model path the checkpoint names outside its run
 	if r := c.String("resume"); r != "" {
 		for _, f := range configFlags {
 			if c.IsSet(f) {
@@ -115,20 +119,34 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 		st, err := train.LoadCheckpoint(ckpt)
+		if errors.Is(err, convert.ErrNotCheckpoint) {
+			return fmt.Errorf("--resume %s: %s is not a lenetkit checkpoint: name a run's --log-dir, or the checkpoint.pth in it", r, ckpt)
+		}
 		if err != nil {
 			return err
 		}
 		from, cfg = st, st.Config
-		if o := st.Caller["out"]; o != "" && !c.IsSet("out") {
+		o, d := resumeOutputs(ckpt, st)
+		if !c.IsSet("out") {
 			out = o
+			if asked := st.Caller["out"]; asked != "" && !sameDir(asked, filepath.Dir(ckpt)) {
+				ignoredOut = asked
+			}
 		}
-		if d := st.Caller["log_dir"]; !c.IsSet("log-dir") {
+		if !c.IsSet("log-dir") {
 			logDir = d
+		}
+		if st.Finished() && !c.Bool("force") {
+			if _, err := os.Stat(out); err == nil {
+				return fmt.Errorf("--resume %s: the run is finished already: its model is %s (lenetkit eval %s); nothing to resume", r, out, out)
+			}
 		}
 	} else if err := cfg.Validate(); err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	if err := checkWritable(out, c.Bool("force")); err != nil {
+	// An --out inside the --log-dir this run creates is checked against
+	// the folder that will hold it.
+	if err := checkWritableIn(out, logDir, c.Bool("force")); err != nil {
 		return err
 	}
 	if logDir != "" {
@@ -157,10 +175,24 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(status, "%s from %s: %d training, %d test images\n", datasetName(trainSet, testSet), src, trainSet.N, testSet.N)
-	steps := (min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize)
+	// Every check of the run against the data comes before the first
+	// byte of its log is written.
+	steps, err := train.Steps(cfg, trainSet.N)
+	if err != nil {
+		return err
+	}
+	if from != nil {
+		if err := from.Fits(steps); err != nil {
+			return fmt.Errorf("--resume: %s: %w; nothing was written", ckpt, err)
+		}
+	}
 	fmt.Fprintf(status, "LeNet, %d parameters; %s of %s, batch %d; OneCycleLR over %s\n",
 		lenet.NumParameters(), nouns(cfg.Epochs, "epoch"), nouns(steps, "step"), cfg.BatchSize, nouns(cfg.Epochs*steps, "step"))
 	fmt.Fprintln(status, cfg.Describe(steps))
+	if ignoredOut != "" {
+		fmt.Fprintf(status, "note: the checkpoint names %s for the model, outside its run's folder; writing %s instead (--out %s writes there)\n",
+			ignoredOut, out, ignoredOut)
+	}
 	if from != nil {
 		fmt.Fprintf(status, "resuming from %s: epoch %d after step %d of %d (step %d of %d overall)\n",
 			ckpt, from.Epoch, from.Step, steps, from.GlobalStep, cfg.Epochs*steps)
@@ -205,6 +237,14 @@ func runTrain(c *cli.Context) error {
 		res, err = train.Resume(ctx, from, trainSet, testSet, hooks)
 	} else {
 		res, err = train.Run(ctx, cfg, trainSet, testSet, hooks)
+	}
+	var diverged *train.DivergedError
+	if errors.As(err, &diverged) {
+		kept := "no checkpoint was written"
+		if _, serr := os.Stat(ckpt); serr == nil {
+			kept = ckpt + " keeps the run as of its last good epoch"
+		}
+		return fmt.Errorf("%v: try a lower --max-lr than %g; %s not written, %s", err, cfg.MaxLR, out, kept)
 	}
 	if err != nil {
 		return err
@@ -291,7 +331,7 @@ func nouns(n int, noun string) string {
 		return "1 " + noun
 	}
 	plural := noun + "s"
-	if strings.HasSuffix(noun, "ch") || strings.HasSuffix(noun, "s") || strings.HasSuffix(noun, "x") {
+	if noun != "epoch" && strings.HasSuffix(noun, "ch") || strings.HasSuffix(noun, "s") || strings.HasSuffix(noun, "x") {
 		plural = noun + "es"
 	}
 	return fmt.Sprintf("%d %s", n, plural)
@@ -302,6 +342,48 @@ func limitOr(limit, n int) int {
 		return limit
 	}
 	return n
+}
+
+// resumeOutputs is where a resumed run writes its model and its log. The
+// checkpoint is input and chooses no path: its caller entries only say
+// whether the run had a log (then it is the folder the checkpoint is in)
+// and, when its model was to go into that folder too, under which name.
+// A model it names elsewhere goes beside the checkpoint, as parameter.pth
+// (or X.pth for a checkpoint X.checkpoint.pth written beside --out X.pth);
+// --out and --log-dir on the command line say otherwise.
+func resumeOutputs(ckpt string, st *train.State) (out, logDir string) {
+	dir := filepath.Dir(ckpt)
+	base := filepath.Base(ckpt)
+	out = filepath.Join(dir, "parameter.pth")
+	if name, ok := strings.CutSuffix(base, ".checkpoint.pth"); ok && name != "" {
+		out = filepath.Join(dir, name+".pth")
+	}
+	if o := st.Caller["out"]; o != "" && sameDir(o, dir) && filepath.Base(o) != base {
+		out = filepath.Join(dir, filepath.Base(o))
+	}
+	if st.Caller["log_dir"] != "" {
+		logDir = dir
+	}
+	return out, logDir
+}
+
+// sameDir reports whether path is a file directly in dir, both as given
+// or made absolute from the working directory.
+func sameDir(path, dir string) bool {
+	a, err1 := filepath.Abs(filepath.Dir(path))
+	b, err2 := filepath.Abs(dir)
+	return err1 == nil && err2 == nil && a == b
+}
+
+// checkWritableIn is checkWritable, but for an out whose folder is logDir,
+// which the run creates: only logDir's own check applies then.
+func checkWritableIn(out, logDir string, force bool) error {
+	if logDir != "" && sameDir(out, logDir) {
+		if _, err := os.Stat(logDir); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	return checkWritable(out, force)
 }
 
 // checkWritable fails before hours of training, not after, when the model
