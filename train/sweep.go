@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // A Grid is the study the seed set out to make: every combination of
@@ -43,14 +44,22 @@ func (g Grid) Validate() error {
 	if len(g.Dropouts) == 0 || len(g.WeightDecays) == 0 || len(g.Seeds) == 0 {
 		return fmt.Errorf("sweep: the grid needs at least one dropout, weight decay and seed")
 	}
+	// Before Cells builds it; each factor is at most the bound, so the
+	// products cannot overflow.
+	if n := len(g.Dropouts); n > modelfile.MaxGridCells || n*len(g.WeightDecays) > modelfile.MaxGridCells ||
+		len(g.WeightDecays) > modelfile.MaxGridCells || len(g.Seeds) > modelfile.MaxGridCells ||
+		n*len(g.WeightDecays)*len(g.Seeds) > modelfile.MaxGridCells {
+		return fmt.Errorf("sweep: %d dropouts x %d weight decays x %d seeds is more than %d runs: split the study into several sweeps",
+			len(g.Dropouts), len(g.WeightDecays), len(g.Seeds), modelfile.MaxGridCells)
+	}
 	for _, d := range g.Dropouts {
 		if d < 0 || d >= 1 || math.IsNaN(d) {
 			return fmt.Errorf("sweep: dropout %g outside [0, 1)", d)
 		}
 	}
 	for _, w := range g.WeightDecays {
-		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-			return fmt.Errorf("sweep: weight decay %g is not a non-negative number", w)
+		if !(w >= 0 && w <= modelfile.MaxWeightDecay) {
+			return fmt.Errorf("sweep: weight decay %g, want a number in [0, %d]", w, modelfile.MaxWeightDecay)
 		}
 	}
 	if hasDup(g.Dropouts) || hasDup(g.WeightDecays) || hasDup(g.Seeds) {
@@ -119,6 +128,26 @@ type CellResult struct {
 	Accuracy float64 `json:"accuracy"` // percent
 	Loss     float64 `json:"loss"`
 	Seconds  float64 `json:"seconds"`
+}
+
+// Validate refuses figures no run gives: a result.json is input (sweep
+// collect reads other machines' runs), and one accuracy of 500 % or a
+// negative loss would skew every mean of the table.
+func (r CellResult) Validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case !(r.Dropout >= 0 && r.Dropout < 1):
+		return fmt.Errorf("dropout %g outside [0, 1)", r.Dropout)
+	case !(r.WeightDecay >= 0 && r.WeightDecay <= modelfile.MaxWeightDecay):
+		return fmt.Errorf("weight decay %g outside [0, %d]", r.WeightDecay, modelfile.MaxWeightDecay)
+	case !(r.Accuracy >= 0 && r.Accuracy <= 100):
+		return fmt.Errorf("accuracy %g %% outside [0, 100]", r.Accuracy)
+	case !finite(r.Loss) || r.Loss < 0:
+		return fmt.Errorf("loss %g is not a finite number >= 0", r.Loss)
+	case !finite(r.Seconds) || r.Seconds < 0:
+		return fmt.Errorf("seconds %g is not a finite number >= 0", r.Seconds)
+	}
+	return nil
 }
 
 // A Summary is one configuration's figures over its seeds.

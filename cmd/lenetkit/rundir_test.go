@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,5 +173,95 @@ func TestRunDirNotRegular(t *testing.T) {
 	r = run(t, "train", "--data", data, "--skip-checksum", "--resume", ckpt)
 	if r.code == 0 || !strings.Contains(r.stderr, "not a regular file") {
 		t.Errorf("/dev/zero checkpoint: exit %d:\n%s", r.code, r.stderr)
+	}
+}
+
+// fakeSweep writes a sweep directory of one finished run whose result.json
+// is result.
+func fakeSweep(t *testing.T, result string) string {
+	t.Helper()
+	dir := t.TempDir()
+	run := filepath.Join(dir, "runs", "dropout0-wd0-seed0")
+	os.MkdirAll(run, 0o755)
+	os.WriteFile(filepath.Join(run, "config.json"), []byte(`{"epochs": 1, "batch_size": 16, "lr": 0.0001, "max_lr": 0.01,
+ "weight_decay": 0, "dropout": 0, "dropout_mode": "row", "val_size": 100, "limit": 32, "seed": 0,
+ "recipe": "standard", "freeze_bn_after": null}`), 0o644)
+	os.WriteFile(filepath.Join(run, "result.json"), []byte(result), 0o644)
+	return dir
+}
+
+// TestSweepCollectRecords: sweep collect refuses figures no run gives and
+// files that are not regular files, at once.
+func TestSweepCollectRecords(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ result, want string }{
+		{`{"dropout": 0, "weight_decay": 0, "seed": 0, "accuracy": 500, "loss": 0.1, "seconds": 1}`, "accuracy 500 % outside [0, 100]"},
+		{`{"dropout": 0, "weight_decay": 0, "seed": 0, "accuracy": 99, "loss": -3, "seconds": 1}`, "loss -3 is not a finite number >= 0"},
+	} {
+		dir := fakeSweep(t, c.result)
+		r := run(t, "sweep", "collect", dir, "--out", filepath.Join(dir, "table"))
+		if r.code != 1 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("exit %d, want 1 and %q:\n%s", r.code, c.want, r.stderr)
+		}
+	}
+	good := `{"dropout": 0, "weight_decay": 0, "seed": 0, "accuracy": 99, "loss": 0.03, "seconds": 1}`
+	for _, name := range []string{"config.json", "result.json"} {
+		dir := fakeSweep(t, good)
+		path := filepath.Join(dir, "runs", "dropout0-wd0-seed0", name)
+		os.Remove(path)
+		if err := syscall.Mkfifo(path, 0o644); err != nil {
+			t.Skip(err)
+		}
+		r := run(t, "sweep", "collect", dir, "--out", filepath.Join(dir, "table"))
+		if r.code != 1 || !strings.Contains(r.stderr, "not a regular file") {
+			t.Errorf("%s a FIFO: exit %d:\n%s", name, r.code, r.stderr)
+		}
+		os.Remove(path)
+		os.Symlink("/dev/zero", path)
+		r = run(t, "sweep", "collect", dir, "--out", filepath.Join(dir, "table"))
+		if r.code != 1 || !strings.Contains(r.stderr, "not a regular file") {
+			t.Errorf("%s a link to /dev/zero: exit %d:\n%s", name, r.code, r.stderr)
+		}
+	}
+}
+
+// TestTrainFlagBounds: flags no run can use are usage errors (exit 2)
+// before MNIST is read or a log dir created.
+func TestTrainFlagBounds(t *testing.T) {
+	t.Parallel()
+	many := strings.TrimSuffix(strings.Repeat("0.1,", 2000), ",")
+	seeds := make([]string, 2000)
+	for i := range seeds {
+		seeds[i] = strconv.Itoa(i)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--max-lr", "NaN"}, "max-lr NaN"},
+		{[]string{"train", "--lr", "Inf"}, "lr +Inf"},
+		{[]string{"train", "--dropout", "NaN"}, "dropout NaN"},
+		{[]string{"train", "--weight-decay", "NaN"}, "weight decay NaN"},
+		{[]string{"train", "--val-size", "-5"}, "validation size -5"},
+		{[]string{"train", "--batch-size", "55000"}, "batch size 55000"},
+		{[]string{"train", "--epochs", "9223372036854775807"}, "epochs 9223372036854775807"},
+		{[]string{"train", "extra"}, `train takes no arguments, got "extra"`},
+		{[]string{"sweep", "colect"}, "collect"},
+		{[]string{"sweep", "--out", "x", "--dropout", many, "--weight-decay", many, "--seeds", strings.Join(seeds, ",")}, "more than 10000 runs"},
+		{[]string{"sweep", "--out", "x", "--weight-decay", "NaN"}, "weight decay NaN"},
+	} {
+		dir := t.TempDir()
+		log := filepath.Join(dir, "log")
+		args := c.args
+		if args[0] == "train" {
+			args = append(args, "--log-dir", log, "--data", filepath.Join(dir, "nodata"))
+		}
+		r := runIn(t, dir, nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%.80q: exit %d, want 2 and %q:\n%.500s", c.args, r.code, c.want, r.stderr)
+		}
+		if _, err := os.Stat(log); err == nil {
+			t.Errorf("%.80q left a log dir", c.args)
+		}
 	}
 }

@@ -17,7 +17,9 @@ import (
 
 	"github.com/lenetkit/lenetkit/convert"
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/report"
 	"github.com/lenetkit/lenetkit/train"
 )
@@ -106,7 +108,7 @@ Example:
 
 func runSweep(c *cli.Context) error {
 	if c.NArg() != 0 {
-		return usageError("sweep takes no arguments, got %q (did you mean lenetkit sweep collect?)", c.Args().First())
+		return unknownCommand("sweep", c.Args().First(), c.Command.Subcommands)
 	}
 	out, format := c.String("out"), c.String("format")
 	if out == "" {
@@ -160,7 +162,10 @@ func runSweep(c *cli.Context) error {
 		return err
 	}
 	data := train.DataDigest(trainSet, testSet)
-	steps := stepsPerEpoch(base, trainSet)
+	steps, err := train.Steps(base, trainSet.N)
+	if err != nil {
+		return err
+	}
 	runs := make([]runState, len(cells))
 	var conflicts []string
 	for i, cell := range cells {
@@ -320,6 +325,10 @@ func inspectRun(dir string, cell train.Cell, want []train.Setting, steps int) (r
 				rec = append(rec, dataSetting(d))
 			}
 			records = append(records, rec)
+			// Checked here, before sweepOne rewrites the run's log.
+			if err := from.Fits(steps); err != nil {
+				return unreadable(err)
+			}
 			st.from = from
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return unreadable(err)
@@ -351,7 +360,7 @@ func describeDiff(was, want string, ds []train.Difference) string {
 // writes it). Its switch point is the step recorded, which compares with
 // any way of asking for the same step (train.Config.Settings).
 func runConfig(path string) (train.Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, modelfile.MaxRunRecordBytes)
 	if err != nil {
 		return train.Config{}, err
 	}
@@ -378,17 +387,27 @@ func runConfig(path string) (train.Config, error) {
 	if j.FreezeBNAfter != nil {
 		cfg.FreezeBNAfter = *j.FreezeBNAfter
 	}
+	// The switch point recorded is a step, not a flag's value: standard
+	// runs record none, and the rest check as their recipe's own.
+	check := cfg
+	check.FreezeBNAfter = -1
+	if err := check.Validate(); err != nil {
+		return train.Config{}, fmt.Errorf("%s: %v", path, err)
+	}
 	return cfg, nil
 }
 
 func readResult(dir string) (runResult, error) {
 	path := filepath.Join(dir, resultFile)
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, modelfile.MaxRunRecordBytes)
 	if err != nil {
 		return runResult{}, err
 	}
 	var r runResult
 	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%s: %v", path, err)
+	}
+	if err := r.CellResult.Validate(); err != nil {
 		return r, fmt.Errorf("%s: %v", path, err)
 	}
 	return r, nil
