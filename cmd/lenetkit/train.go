@@ -57,7 +57,9 @@ A checkpoint (the model, Adam's state, the schedule's position and the
 random states, as a dict torch.load reads) is written at every epoch's end
 and when the run is stopped: to --log-dir/checkpoint.pth, or beside --out
 (parameter.checkpoint.pth). --resume continues from it and ends with the
-weights an uninterrupted run ends with, bit for bit. The first Ctrl-C stops
+weights an uninterrupted run ends with, bit for bit, and writes the model
+beside the checkpoint (parameter.pth) unless --out names another file: a
+checkpoint never chooses a path outside its folder. The first Ctrl-C stops
 after the step under way; a second aborts at once.`,
 		Flags: []cli.Flag{
 			dataFlag, skipChecksumFlag,
