@@ -139,8 +139,8 @@ func (m *Model) checkInput() error {
 	if g.Height != g.Width || g.Height != mnist.Side && g.Height != mnist.Side-2*mnist.Pad {
 		return fmt.Errorf("the model takes %dx%d images; lenetkit gives MNIST digits as 28x28, or padded to 32x32", g.Height, g.Width)
 	}
-	if m.Preprocess.Std == 0 {
-		return fmt.Errorf("preprocessing std 0")
+	if err := m.Preprocess.Check(); err != nil {
+		return fmt.Errorf("preprocessing: %w", err)
 	}
 	return nil
 }

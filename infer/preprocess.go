@@ -3,6 +3,8 @@ package infer
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -19,6 +21,29 @@ type Preprocessing struct {
 
 // SeedPreprocessing is the seed's: ToTensor, then Pad(2), no normalisation.
 var SeedPreprocessing = Preprocessing{Pad: mnist.Pad, Mean: 0, Std: 1}
+
+// The range a normalisation may take. A std under MinStd multiplies
+// pixels in [0, 1] past anything float32 holds meaningfully (1e-45, a
+// subnormal, makes every pixel infinite and every confidence NaN); no
+// torchvision Normalize of images uses one.
+const (
+	MinStd  = 1e-6
+	MaxStd  = 1e6
+	MaxMean = 1e6
+)
+
+// Check refuses a normalisation that is not finite or outside [MinStd,
+// MaxStd] (std) and [-MaxMean, MaxMean] (mean).
+func (p Preprocessing) Check() error {
+	m, s := float64(p.Mean), float64(p.Std)
+	if math.IsNaN(m) || math.Abs(m) > MaxMean {
+		return fmt.Errorf("mean %g outside [%g, %g]", p.Mean, -MaxMean, MaxMean)
+	}
+	if math.IsNaN(s) || s < MinStd || s > MaxStd {
+		return fmt.Errorf("std %g outside [%g, %g]", p.Std, MinStd, MaxStd)
+	}
+	return nil
+}
 
 func (p Preprocessing) String() string {
 	return fmt.Sprintf("pad %d, mean %g, std %g", p.Pad, p.Mean, p.Std)
@@ -54,10 +79,23 @@ func declaredPreprocess(path string, in Geometry, meta map[string]string) (Prepr
 	}
 	d := Preprocessing{Std: 1}
 	if err := json.Unmarshal([]byte(v), &d); err != nil {
-		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s is %q: %v", path, onnx.MetaPreprocess, v, err)
+		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s is %s: %v", path, onnx.MetaPreprocess, quoteShort(v), err)
 	}
-	if 28+2*d.Pad != in.Height || d.Std == 0 {
+	if err := d.Check(); err != nil {
+		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s: %v", path, onnx.MetaPreprocess, err)
+	}
+	if 28+2*d.Pad != in.Height {
 		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
 	}
 	return d, PreprocessDeclared, nil
+}
+
+// quoteShort quotes s for a one-line error, cut to its first 64 bytes: a
+// file's metadata may hold anything, 200 KB included.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:max]), len(s))
 }

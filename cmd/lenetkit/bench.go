@@ -53,6 +53,13 @@ Examples:
 	}
 }
 
+// The most bench times: enough for a steady figure on any machine, and
+// --seconds 1e18 would overflow time.Duration.
+const (
+	maxBenchSteps   = 100000
+	maxBenchSeconds = 600
+)
+
 type inferFigure struct {
 	Backend    string  `json:"backend"`
 	Batch      int     `json:"batch"`
@@ -124,8 +131,8 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	steps, dur := c.Int("steps"), time.Duration(c.Float64("seconds")*float64(time.Second))
-	if steps < 1 || dur <= 0 {
-		return usageError("--steps and --seconds must be positive")
+	if secs := c.Float64("seconds"); steps < 1 || steps > maxBenchSteps || !(secs > 0 && secs <= maxBenchSeconds) {
+		return usageError("--steps %d and --seconds %g: want 1 to %d steps and a time in (0, %d] seconds", steps, secs, maxBenchSteps, maxBenchSeconds)
 	}
 	model := c.String("model")
 	if model == "" {

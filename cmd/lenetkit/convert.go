@@ -73,7 +73,7 @@ func runConvert(c *cli.Context) error {
 	inFormat, outFormat := inF.Name, outF.Name
 	opset := c.Int("opset")
 	if outFormat == modelfile.ONNX && (opset < onnx.MinOpset || opset > onnx.MaxOpset) {
-		return fmt.Errorf("--opset %d: lenetkit writes opsets %d to %d", opset, onnx.MinOpset, onnx.MaxOpset)
+		return usageError("--opset %d: lenetkit writes opsets %d to %d", opset, onnx.MinOpset, onnx.MaxOpset)
 	}
 	if st, err := os.Stat(out); err == nil && st.IsDir() {
 		return fmt.Errorf("%s is a directory, which a file cannot replace, --force or not: name the file to write (%s)",

@@ -202,10 +202,10 @@ func openModel(c *cli.Context) (*infer.Model, error) {
 		m.Preprocess.Mean = float32(c.Float64("mean"))
 	}
 	if c.IsSet("std") {
-		if c.Float64("std") <= 0 {
-			return nil, fmt.Errorf("--std %g: must be positive", c.Float64("std"))
-		}
 		m.Preprocess.Std = float32(c.Float64("std"))
+	}
+	if err := m.Preprocess.Check(); err != nil && (c.IsSet("mean") || c.IsSet("std")) {
+		return nil, usageError("--mean/--std: %v", err)
 	}
 	return m, nil
 }
