@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/lenetkit/lenetkit/convert" // the .pth and .safetensors formats
 	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -67,7 +68,7 @@ func Open(path, backendName string) (*Model, error) {
 // OpenWith is Open reading the file with the given options.
 func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a model file: %s", path, map[bool]string{true: "a directory", false: fileKind(fi.Mode())}[fi.IsDir()])
+		return nil, fmt.Errorf("%s: not a model file: %s", path, safeio.Kind(fi.Mode()))
 	}
 	f, err := modelfile.Lookup(path)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lenetkit/lenetkit/internal/safeio"
 )
 
 // Item is one input that Walk finds.
@@ -83,7 +85,7 @@ func expand(arg string) ([]Item, error) {
 	if !fi.IsDir() {
 		// Opening a named pipe or a device to read it could block for ever.
 		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("infer: %s: not a regular file (%s)", arg, fileKind(fi.Mode()))
+			return nil, fmt.Errorf("infer: %s: not a regular file (%s)", arg, safeio.Kind(fi.Mode()))
 		}
 		return []Item{{Path: arg, Label: label(arg)}}, nil
 	}
@@ -146,17 +148,4 @@ func label(path string) int {
 		return int(dir[0] - '0')
 	}
 	return -1
-}
-
-// fileKind names a file mode's type the way a person would.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "not a plain file"
 }

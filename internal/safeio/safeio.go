@@ -38,7 +38,7 @@ func Open(path string) (*os.File, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: %s", ErrNotRegular, kind(st.Mode()))}
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: %s", ErrNotRegular, Kind(st.Mode()))}
 	}
 	return f, nil
 }
@@ -89,7 +89,9 @@ func (l *limitReader) err() error {
 	return &fs.PathError{Op: "read", Path: l.path, Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, l.limit)}
 }
 
-func kind(m fs.FileMode) string {
+// Kind names a file mode's type the way a person would: "a directory", "a
+// named pipe", "a socket", "a device", else "not a plain file".
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
