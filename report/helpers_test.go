@@ -24,7 +24,7 @@ type synthetic struct {
 
 // writeRun writes s as train --log-dir would into a new directory named
 // name under parent, and returns it.
-func writeRun(t *testing.T, parent, name string, s synthetic) string {
+func writeRun(t testing.TB, parent, name string, s synthetic) string {
 	t.Helper()
 	dir := filepath.Join(parent, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

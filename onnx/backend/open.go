@@ -83,12 +83,13 @@ func check(m *onnx.ModelProto) error {
 		} else if Supported(n.OpType) {
 			continue
 		}
+		typ = opName(typ)
 		if !slices.Contains(missing, typ) {
 			missing = append(missing, typ)
 		}
 		for _, a := range n.Attribute {
 			if a.G != nil || len(a.Graphs) > 0 {
-				return fmt.Errorf("operator %s has a subgraph; control flow is not supported", n.OpType)
+				return fmt.Errorf("operator %s has a subgraph; control flow is not supported", opName(n.OpType))
 			}
 		}
 	}
@@ -347,4 +348,19 @@ func readRange(path string, offset, length int64) ([]byte, error) {
 		err = nil
 	}
 	return b, err
+}
+
+// opName is an operator's name as an error shows it: as it is when it is
+// a name (letters, digits, '_', '.'), else quoted, so that a file cannot
+// break the one line an error takes, or hide what follows.
+func opName(s string) string {
+	for _, r := range s {
+		if !(r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
+	}
+	return s
 }
