@@ -21,22 +21,22 @@ const (
 
 Error: Cannot find module 'onnxruntime-node'
 Require stack:
-- /tmp/ref/ort_bench.js
+- /opt/lenetkit/reference/ort_bench.js
     at Module._resolveFilename (node:internal/modules/cjs/loader:1207:15)
-    at Object.<anonymous> (/tmp/ref/ort_bench.js:11:13) {
+    at Object.<anonymous> (/opt/lenetkit/reference/ort_bench.js:11:13) {
   code: 'MODULE_NOT_FOUND',
-  requireStack: [ '/tmp/ref/ort_bench.js' ]
+  requireStack: [ '/opt/lenetkit/reference/ort_bench.js' ]
 }
 
 Node.js v20.20.2
 `
 	pythonMissing = `Traceback (most recent call last):
-  File "/tmp/ref/train_reference.py", line 42, in <module>
+  File "/opt/lenetkit/reference/train_reference.py", line 42, in <module>
     import torch
 ModuleNotFoundError: No module named 'torch'
 `
 	pythonFailed = `Traceback (most recent call last):
-  File "/tmp/ref/train_reference.py", line 200, in <module>
+  File "/opt/lenetkit/reference/train_reference.py", line 200, in <module>
     main()
 RuntimeError: mat1 and mat2 shapes cannot be multiplied (128x512 and 64x10)
 `
