@@ -162,19 +162,7 @@ func TestErrorsPointTheWay(t *testing.T) {
 // command line prefix that switches user).
 func runIn(t *testing.T, dir string, as []string, args ...string) result {
 	t.Helper()
-	argv := append(append(append([]string{}, as...), lenetkitBin), args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	return runArgv(t, dir, append(append(append([]string{}, as...), lenetkitBin), args...)...)
 }
 
 // listAll is every name under dir, folders included.
@@ -245,20 +233,9 @@ func TestFolderNotWritable(t *testing.T) {
 		{dir, []string{"sweep", "--out", "ro/study"}, "--out ro/study: the folder ro is not writable"},
 	}
 	for _, c := range cases {
-		argv := append(append(append([]string{}, as...), bin), c.args...)
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Dir = c.dir
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		r := runArgv(t, c.dir, append(append(append([]string{}, as...), bin), c.args...)...)
 		t.Run(c.args[0]+" "+c.args[len(c.args)-1], func(t *testing.T) {
-			wantOneLine(t, result{stdout.String(), stderr.String(), code}, 1, c.want)
+			wantOneLine(t, r, 1, c.want)
 		})
 	}
 	for _, d := range []string{ro, rw} {

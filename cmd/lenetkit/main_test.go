@@ -46,7 +46,15 @@ type result struct {
 
 func run(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(lenetkitBin, args...)
+	return runArgv(t, "", append([]string{lenetkitBin}, args...)...)
+}
+
+// runArgv runs the command line argv in dir ("": the test's own) and
+// returns what it printed and its exit code.
+func runArgv(t *testing.T, dir string, argv ...string) result {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

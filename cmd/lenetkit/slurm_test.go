@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -154,36 +152,7 @@ func TestSlurmSweep(t *testing.T) {
 	if merged.code != 0 {
 		t.Fatalf("collect: exit %d:\n%s", merged.code, merged.stderr)
 	}
-	type table struct {
-		Configurations []struct {
-			Dropout      float64  `json:"dropout"`
-			WeightDecay  float64  `json:"weight_decay"`
-			Seeds        []uint64 `json:"seeds"`
-			AccuracyMean float64  `json:"accuracy_mean"`
-			AccuracySD   float64  `json:"accuracy_sd"`
-			LossMean     float64  `json:"loss_mean"`
-			LossSD       float64  `json:"loss_sd"`
-		} `json:"configurations"`
-		Runs []json.RawMessage `json:"runs"`
-	}
-	var a, b table
-	if err := json.Unmarshal([]byte(whole.stdout), &a); err != nil {
-		t.Fatalf("%v:\n%s", err, whole.stdout)
-	}
-	if err := json.Unmarshal([]byte(merged.stdout), &b); err != nil {
-		t.Fatalf("%v:\n%s", err, merged.stdout)
-	}
-	if len(a.Configurations) != 3 || len(a.Runs) != 3 || a.Configurations[2].Dropout != 0.5 || a.Configurations[0].LossMean <= 0 {
-		t.Fatalf("whole sweep's table: %+v", a)
-	}
-	if !reflect.DeepEqual(a.Configurations, b.Configurations) {
-		t.Errorf("configurations differ:\nwhole:     %+v\ncollected: %+v", a.Configurations, b.Configurations)
-	}
-	csvWhole, _ := os.ReadFile(filepath.Join(dir, "whole", "sweep.csv"))
-	csvMerged, _ := os.ReadFile(filepath.Join(dir, "merged", "sweep.csv"))
-	if len(csvWhole) == 0 || string(csvWhole) != string(csvMerged) {
-		t.Errorf("sweep.csv differs:\nwhole:\n%s\ncollected:\n%s", csvWhole, csvMerged)
-	}
+	sameSweepTable(t, dir, whole, merged, 3)
 }
 
 // TestSlurmScriptInREADME: the README shows the array script that

@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -36,38 +37,7 @@ func TestSweepShardsCollect(t *testing.T) {
 	if merged.code != 0 {
 		t.Fatalf("collect: exit %d:\n%s", merged.code, merged.stderr)
 	}
-	type table struct {
-		Configurations []struct {
-			Dropout      float64  `json:"dropout"`
-			Seeds        []uint64 `json:"seeds"`
-			AccuracyMean float64  `json:"accuracy_mean"`
-			LossMean     float64  `json:"loss_mean"`
-		} `json:"configurations"`
-		Runs []json.RawMessage `json:"runs"`
-	}
-	var a, b table
-	if err := json.Unmarshal([]byte(whole.stdout), &a); err != nil {
-		t.Fatalf("%v:\n%s", err, whole.stdout)
-	}
-	if err := json.Unmarshal([]byte(merged.stdout), &b); err != nil {
-		t.Fatalf("%v:\n%s", err, merged.stdout)
-	}
-	if len(a.Configurations) != 2 || len(a.Runs) != 2 || a.Configurations[1].Dropout != 0.5 || a.Configurations[0].LossMean <= 0 {
-		t.Fatalf("whole sweep's table: %+v", a)
-	}
-	if len(b.Configurations) != len(a.Configurations) {
-		t.Fatalf("collected %d configurations, whole %d", len(b.Configurations), len(a.Configurations))
-	}
-	for i := range a.Configurations {
-		if a.Configurations[i].AccuracyMean != b.Configurations[i].AccuracyMean || a.Configurations[i].LossMean != b.Configurations[i].LossMean {
-			t.Errorf("configuration %d: whole %+v, collected %+v", i, a.Configurations[i], b.Configurations[i])
-		}
-	}
-	csvWhole, _ := os.ReadFile(filepath.Join(dir, "whole", "sweep.csv"))
-	csvMerged, _ := os.ReadFile(filepath.Join(dir, "merged", "sweep.csv"))
-	if len(csvWhole) == 0 || string(csvWhole) != string(csvMerged) {
-		t.Errorf("sweep.csv differs:\nwhole:\n%s\ncollected:\n%s", csvWhole, csvMerged)
-	}
+	sameSweepTable(t, dir, whole, merged, 2)
 	f, err := os.Open(filepath.Join(dir, "merged", "sweep.png"))
 	if err != nil {
 		t.Fatal(err)
@@ -114,5 +84,43 @@ func TestSweepUsage(t *testing.T) {
 	}
 	if r := run(t, "sweep", "collect", t.TempDir(), "--out", t.TempDir()); r.code != 1 || !strings.Contains(r.stderr, "not a sweep's directory") {
 		t.Errorf("collect of an empty directory: exit %d:\n%s", r.code, r.stderr)
+	}
+}
+
+// sameSweepTable checks that a whole sweep of n cells (the last of dropout
+// 0.5), written to dir/whole, and its slices collected into dir/merged
+// print the same JSON table, every figure of every cell, and write the same
+// sweep.csv.
+func sameSweepTable(t *testing.T, dir string, whole, merged result, n int) {
+	t.Helper()
+	type table struct {
+		Configurations []struct {
+			Dropout      float64  `json:"dropout"`
+			WeightDecay  float64  `json:"weight_decay"`
+			Seeds        []uint64 `json:"seeds"`
+			AccuracyMean float64  `json:"accuracy_mean"`
+			AccuracySD   float64  `json:"accuracy_sd"`
+			LossMean     float64  `json:"loss_mean"`
+			LossSD       float64  `json:"loss_sd"`
+		} `json:"configurations"`
+		Runs []json.RawMessage `json:"runs"`
+	}
+	var a, b table
+	if err := json.Unmarshal([]byte(whole.stdout), &a); err != nil {
+		t.Fatalf("%v:\n%s", err, whole.stdout)
+	}
+	if err := json.Unmarshal([]byte(merged.stdout), &b); err != nil {
+		t.Fatalf("%v:\n%s", err, merged.stdout)
+	}
+	if len(a.Configurations) != n || len(a.Runs) != n || a.Configurations[n-1].Dropout != 0.5 || a.Configurations[0].LossMean <= 0 {
+		t.Fatalf("whole sweep's table: %+v", a)
+	}
+	if !reflect.DeepEqual(a.Configurations, b.Configurations) {
+		t.Errorf("configurations differ:\nwhole:     %+v\ncollected: %+v", a.Configurations, b.Configurations)
+	}
+	csvWhole, _ := os.ReadFile(filepath.Join(dir, "whole", "sweep.csv"))
+	csvMerged, _ := os.ReadFile(filepath.Join(dir, "merged", "sweep.csv"))
+	if len(csvWhole) == 0 || string(csvWhole) != string(csvMerged) {
+		t.Errorf("sweep.csv differs:\nwhole:\n%s\ncollected:\n%s", csvWhole, csvMerged)
 	}
 }
