@@ -209,11 +209,16 @@ func MaxInflated(size int64) int64 {
 // epochs at MaxEpochs and the whole schedule at MaxTotalSteps steps (weeks
 // of training on a laptop's CPU, and a metrics.jsonl of a few GB), and a
 // sweep's grid at MaxGridCells runs, checked before the grid is built.
+//
+// report holds every step of the runs it draws in memory, so it reads a
+// metrics.jsonl of at most MaxDrawnMetricsBytes: about 4 million steps,
+// 10,000 epochs of the seed's recipe.
 const (
-	MaxCheckpointBytes = 64 << 20
-	MaxRunRecordBytes  = 1 << 20
-	MaxMetricsBytes    = 4 << 30
-	MaxMetricsLine     = 64 << 10
+	MaxCheckpointBytes   = 64 << 20
+	MaxRunRecordBytes    = 1 << 20
+	MaxMetricsBytes      = 4 << 30
+	MaxDrawnMetricsBytes = 512 << 20
+	MaxMetricsLine       = 64 << 10
 
 	MaxBatchSize  = 4096
 	MaxEpochs     = 100_000

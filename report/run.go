@@ -11,14 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/lenetkit/lenetkit/internal/safeio"
-)
-
-// What Read reads at most: a run directory is input like a model file, and
-// may hold anything. metrics.jsonl takes about 130 bytes a step, so the
-// limit is about 4 million steps, 10,000 epochs of the seed's recipe.
-const (
-	MaxMetricsBytes = 512 << 20
-	MaxConfigBytes  = 1 << 20
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // Run is one training run as lenetkit train --log-dir recorded it.
@@ -99,7 +92,7 @@ func Read(dir string) (*Run, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReader(safeio.LimitReader(f, name, MaxMetricsBytes))
+	br := bufio.NewReader(safeio.LimitReader(f, name, modelfile.MaxDrawnMetricsBytes))
 	for n := 1; ; n++ {
 		b, err := br.ReadBytes('\n')
 		if err != nil && err != io.EOF {
@@ -126,7 +119,7 @@ func Read(dir string) (*Run, error) {
 }
 
 func (r *Run) readConfig(name string) error {
-	b, err := safeio.ReadFile(name, MaxConfigBytes)
+	b, err := safeio.ReadFile(name, modelfile.MaxRunRecordBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.Notes = append(r.Notes, "no config.json")
 		return nil
