@@ -212,7 +212,7 @@ func runSweep(c *cli.Context) error {
 		} else {
 			fmt.Fprintf(status, "run %d/%d: %s\n", k+1, len(todo), cell.Name())
 		}
-		r, err := sweepOne(ctx, c, status, cellConfig(base, cell), cell, st, data, trainSet, testSet, filepath.Join(out, "runs", cell.Name()))
+		r, err := sweepOne(ctx, c, status, cellConfig(base, cell), cell, st, data, trainSet, testSet, steps, filepath.Join(out, "runs", cell.Name()))
 		if errors.Is(err, errStopped) {
 			return cli.Exit(fmt.Sprintf("stopped by signal during %s; %d of %s of this slice finished; run the same command to resume (that run goes on from its checkpoint)",
 				cell.Name(), len(cells)-len(todo)+k, nouns(len(cells), "run")), 130)
@@ -242,10 +242,6 @@ func cellConfig(base train.Config, c train.Cell) train.Config {
 	cfg := base
 	cfg.Dropout, cfg.WeightDecay, cfg.Seed = c.Dropout, c.WeightDecay, c.Seed
 	return cfg
-}
-
-func stepsPerEpoch(cfg train.Config, trainSet *mnist.Set) int {
-	return min(trainSet.N-cfg.ValSize, limitOr(cfg.Limit, trainSet.N)) / cfg.BatchSize
 }
 
 // dataSetting is the data among a run's settings; the digest is cut short,
@@ -415,9 +411,10 @@ func readResult(dir string) (runResult, error) {
 
 // sweepOne trains one cell into dir: from the checkpoint from when it is
 // not nil, as train --resume does, else afresh in a directory it empties.
+// steps is an epoch's, the same for every cell (train.Steps of the grid's
+// base settings).
 func sweepOne(ctx context.Context, c *cli.Context, status *os.File, cfg train.Config, cell train.Cell, from *train.State,
-	data string, trainSet, testSet *mnist.Set, dir string) (train.CellResult, error) {
-	steps := stepsPerEpoch(cfg, trainSet)
+	data string, trainSet, testSet *mnist.Set, steps int, dir string) (train.CellResult, error) {
 	var log *runLog
 	var err error
 	if from != nil {

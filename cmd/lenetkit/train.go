@@ -339,13 +339,6 @@ func nouns(n int, noun string) string {
 	return fmt.Sprintf("%d %s", n, plural)
 }
 
-func limitOr(limit, n int) int {
-	if limit > 0 {
-		return limit
-	}
-	return n
-}
-
 // resumeOutputs is where a resumed run writes its model and its log. The
 // checkpoint is input and chooses no path: its caller entries only say
 // whether the run had a log (then it is the folder the checkpoint is in)
