@@ -3,11 +3,13 @@ package modelfile
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lenetkit/lenetkit/internal/safeio"
 )
 
 // SniffLen is how many of a file's first bytes Sniff needs.
@@ -66,12 +68,10 @@ func isONNX(head []byte) bool {
 // a regular file shows no format: opening a named pipe or a device to
 // read it could block for ever.
 func SniffFile(path string) (string, error) {
-	if st, err := os.Stat(path); err != nil {
-		return "", err
-	} else if !st.Mode().IsRegular() {
+	f, err := safeio.Open(path)
+	if errors.Is(err, safeio.ErrNotRegular) {
 		return "", nil
 	}
-	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
