@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/lenetkit/lenetkit/modelfile"
 )
@@ -215,36 +216,9 @@ func validateGraph(g *GraphProto) error {
 			producer[in.Name] = "a graph input"
 		}
 	}
-	// Where each value is first produced by a node, to tell a missing
-	// value from one produced too late.
-	later := map[string]int{}
+	// Every node's outputs first: nodes may come in any order that is a
+	// DAG (SortNodes orders them), as ONNX Runtime accepts.
 	for i, n := range g.Node {
-		for _, o := range n.Output {
-			if _, ok := later[o]; !ok && o != "" {
-				later[o] = i
-			}
-		}
-	}
-	for i, n := range g.Node {
-		for _, in := range n.Input {
-			if in == "" { // an absent optional input
-				continue
-			}
-			if _, ok := producer[in]; ok {
-				continue
-			}
-			j, ok := later[in]
-			switch {
-			case !ok:
-				return fmt.Errorf("%s takes %q, which nothing produces", describeNode(i, n), in)
-			case j == i:
-				return fmt.Errorf("%s takes %q, its own output: a self-loop", describeNode(i, n), in)
-			case hasCycle(g):
-				return fmt.Errorf("%s takes %q from %s, which depends on it: the graph has a cycle", describeNode(i, n), in, describeNode(j, g.Node[j]))
-			default:
-				return fmt.Errorf("%s takes %q before %s produces it: the nodes are not in topological order", describeNode(i, n), in, describeNode(j, g.Node[j]))
-			}
-		}
 		for _, o := range n.Output {
 			if o == "" {
 				continue
@@ -258,12 +232,29 @@ func validateGraph(g *GraphProto) error {
 			producer[o] = describeNode(i, n)
 		}
 	}
+	for i, n := range g.Node {
+		for _, in := range n.Input {
+			if in == "" { // an absent optional input
+				continue
+			}
+			if _, ok := producer[in]; !ok {
+				return fmt.Errorf("%s takes %q, which nothing produces", describeNode(i, n), in)
+			}
+			if slices.Contains(n.Output, in) {
+				return fmt.Errorf("%s takes %q, its own output: a self-loop", describeNode(i, n), in)
+			}
+		}
+	}
+	if i, j, in, ok := cycle(g); ok {
+		return fmt.Errorf("%s takes %q from %s, which depends on it: the graph has a cycle", describeNode(i, g.Node[i]), in, describeNode(j, g.Node[j]))
+	}
 	return nil
 }
 
-// hasCycle reports whether the nodes' dependencies form a cycle, whatever
-// their order (Kahn's algorithm).
-func hasCycle(g *GraphProto) bool {
+// cycle finds a cycle in the nodes' dependencies, whatever their order
+// (Kahn's algorithm): node i takes value in from node j, both left over
+// when every node that can be ordered is.
+func cycle(g *GraphProto) (i, j int, in string, ok bool) {
 	producer := map[string]int{}
 	for i, n := range g.Node {
 		for _, o := range n.Output {
@@ -288,16 +279,24 @@ func hasCycle(g *GraphProto) bool {
 			ready = append(ready, i)
 		}
 	}
-	done := 0
 	for len(ready) > 0 {
 		i := ready[len(ready)-1]
 		ready = ready[:len(ready)-1]
-		done++
 		for _, u := range users[i] {
 			if indegree[u]--; indegree[u] == 0 {
 				ready = append(ready, u)
 			}
 		}
 	}
-	return done < len(g.Node)
+	for i, n := range g.Node {
+		if indegree[i] == 0 {
+			continue
+		}
+		for _, in := range n.Input {
+			if j, ok := producer[in]; ok && in != "" && indegree[j] > 0 {
+				return i, j, in, true
+			}
+		}
+	}
+	return 0, 0, "", false
 }

@@ -71,12 +71,6 @@ func TestValidate(t *testing.T) {
 		{"self-loop", func(g *GraphProto) {
 			g.Node[1].Input = append(g.Node[1].Input, "relu1")
 		}, `node 1 (Relu "relu1") takes "relu1", its own output: a self-loop`},
-		{"out of order", func(g *GraphProto) {
-			g.Node[0].Input[1] = "w"
-			c := constantNode("", "w")
-			c.Attribute[0].T = g.Initializer[0]
-			g.Node = append(g.Node, c)
-		}, `node 0 (Conv "conv1") takes "w" before node 15 (Constant) produces it: the nodes are not in topological order`},
 		{"nothing produces", func(g *GraphProto) {
 			g.Node[3].Input[0] = "nowhere"
 		}, `node 3 (MaxPool "pool1") takes "nowhere", which nothing produces`},
@@ -137,6 +131,26 @@ func TestValidate(t *testing.T) {
 	})
 	if err := Validate(m); err != nil {
 		t.Errorf("valid graph refused: %v", err)
+	}
+
+	// Nodes out of order, as keras2onnx 1.5.1 writes them: valid, and
+	// Decode sorts them.
+	m = lenetModel(t, func(g *GraphProto) {
+		g.Node[0].Input[1] = "w"
+		c := constantNode("", "w")
+		c.Attribute[0].T = g.Initializer[0]
+		g.Node = append(g.Node, c)
+	})
+	if err := Validate(m); err != nil {
+		t.Fatalf("nodes out of order refused: %v", err)
+	}
+	d, err := Decode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Graph.Reordered || d.Graph.Nodes[0].OpType != "Constant" || d.Graph.Nodes[1].OpType != "Conv" {
+		t.Errorf("Decode: reordered %v, first nodes %s, %s; want the Constant moved before the Conv",
+			d.Graph.Reordered, d.Graph.Nodes[0].OpType, d.Graph.Nodes[1].OpType)
 	}
 }
 
