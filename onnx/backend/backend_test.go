@@ -381,7 +381,7 @@ func TestRefusals(t *testing.T) {
 			b.node("Erf", []string{"x"}, "e")
 			b.node("Gelu2", []string{"e"}, "g")
 			b.node("Erf", []string{"g"}, "h")
-		}), "operators not supported: Erf, Gelu2"},
+		}), "operators not supported: Erf (2 nodes), Gelu2"},
 		{"opset 6", base(6, func(b *builder) { b.node("Relu", []string{"x"}, "h") }), "opset 6"},
 		{"opset 22", base(22, func(b *builder) { b.node("Relu", []string{"x"}, "h") }), "opset 22"},
 		{"grouped convolution", base(13, func(b *builder) {

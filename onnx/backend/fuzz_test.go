@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
-	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -38,7 +37,7 @@ func FuzzOpenCompile(f *testing.F) {
 		var err error
 		testtool.Bounded(t, "open and classify", testtool.FuzzSeconds, func() {
 			var p *Plan
-			if p, err = open(b, "fuzz.onnx", dir, modelfile.ReadOptions{}); err != nil {
+			if p, err = open(b, "fuzz.onnx", dir, Options{}); err != nil {
 				return
 			}
 			x := make([]float32, p.Channels*p.Height*p.Width)

@@ -143,7 +143,7 @@ func hostileCases() []hostileCase {
 		{"input_4096", wide, "shape [1 4096 4096 4096] holds more than 2147483647 elements", modelfile.ErrLimit},
 		{"external_shared", small(13, "x", nil, shared...), `initializers "shared0" and "shared1": their external data overlap`, modelfile.ErrLimit},
 		{"no_data", small(13, "x", nil, &onnx.TensorProto{Name: "none", Dims: []int64{1 << 30}, DataType: int32(onnx.TensorProto_FLOAT), RawData: []byte{}}),
-			`tensor "none" of shape [1073741824] holds 0 values, not 1073741824`, modelfile.ErrFormat},
+			`tensor "none" of shape [1073741824] has 0 bytes of data, expected 4294967296`, modelfile.ErrFormat},
 		{"gemm_alpha_nan", alpha, "attribute alpha is NaN; refused (--allow-nonfinite accepts it)", nil},
 		{"bn_negative_epsilon", small(13, "bn", []*onnx.NodeProto{nodeOf("BatchNormalization", []string{"x", "s", "b", "m", "v"}, "bn", floatAttr("epsilon", -2))},
 			floatInit("s", []int64{1}, 1), floatInit("b", []int64{1}, 0), floatInit("m", []int64{1}, 0), floatInit("v", []int64{1}, 1)),

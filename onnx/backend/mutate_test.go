@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
-	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -131,7 +130,7 @@ func TestMutatedModels(t *testing.T) {
 					}
 				}()
 				testtool.Bounded(t, what, testtool.FuzzSeconds, func() {
-					if p, err = open(b, "mutated.onnx", dir, modelfile.ReadOptions{}); err == nil {
+					if p, err = open(b, "mutated.onnx", dir, Options{}); err == nil {
 						y := make([]float32, p.Outputs)
 						err = p.Logits(y, make([]float32, p.Channels*p.Height*p.Width), 1)
 					}

@@ -23,15 +23,21 @@ const (
 // Open reads the ONNX model at path and compiles it. External data is
 // read from files inside the model's folder; a reference outside it is
 // refused, as are training graphs, operators the backend lacks (all of
-// them named in one error), graphs that onnx.Validate refuses, graphs
-// beyond modelfile's limits and, NaN or infinite
-// weights (OpenWith can allow them).
+// them named in one *onnx.UnsupportedError), graphs that onnx.Validate
+// refuses, graphs beyond modelfile's limits and NaN or infinite weights
+// (OpenWith can allow them).
 func Open(path string) (*Plan, error) {
 	return OpenWith(path, modelfile.ReadOptions{})
 }
 
 // OpenWith is Open with the given options.
 func OpenWith(path string, opt modelfile.ReadOptions) (*Plan, error) {
+	return OpenOptions(path, Options{ReadOptions: opt})
+}
+
+// OpenOptions is Open with the given options; Options.Shapes makes a plan
+// of whole tensors.
+func OpenOptions(path string, opt Options) (*Plan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
@@ -39,68 +45,68 @@ func OpenWith(path string, opt modelfile.ReadOptions) (*Plan, error) {
 	return open(data, path, filepath.Dir(path), opt)
 }
 
-// open is OpenWith on a file's content; path names it in errors and dir
-// is the folder its external data is read from.
-func open(data []byte, path, dir string, opt modelfile.ReadOptions) (*Plan, error) {
-	m, err := onnx.Unmarshal(data, path)
+// open is OpenOptions on a file's content; path names it in errors and
+// dir is the folder its external data is read from.
+func open(data []byte, path, dir string, opt Options) (*Plan, error) {
+	m, size, err := Load(data, path, dir, opt.ReadOptions)
 	if err != nil {
 		return nil, err
 	}
-	if err := check(m); err != nil {
-		return nil, fmt.Errorf("onnx: %s: %w", path, err)
-	}
-	if err := checkInference(m); err != nil {
-		return nil, fmt.Errorf("onnx: %s: a training graph, not an inference one: %w", path, err)
-	}
-	// onnx-go reads only tensors stored in the model: external data is
-	// read into it before validate encodes it for onnx-go.
-	external, err := resolveExternal(m, dir)
-	if err != nil {
-		return nil, fmt.Errorf("onnx: %s: %w", path, err)
-	}
-	size := int64(len(data)) + external
-	if data, err = validate(m, opt); err != nil {
-		return nil, fmt.Errorf("onnx: %s: %w", path, err)
-	}
-	p, err := compile(data, m, size, opt)
+	p, err := compile(m, size, opt)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
 	return p, nil
 }
 
-// check refuses what the backend cannot run before onnx-go decodes it.
-func check(m *onnx.ModelProto) error {
-	opset := Opset(m)
-	if opset < MinOpset || opset > MaxOpset {
-		return fmt.Errorf("opset %d: this backend reads opsets %d to %d", opset, MinOpset, MaxOpset)
+// Load decodes a model's content with its external data (read from files
+// in dir) and checks that the backend can run it, as Open does before it
+// compiles. It returns the model and its size, file and external data.
+func Load(data []byte, path, dir string, opt modelfile.ReadOptions) (*onnx.Model, int64, error) {
+	pm, err := onnx.Unmarshal(data, path)
+	if err != nil {
+		return nil, 0, err
 	}
-	var missing []string
-	for _, n := range m.Graph.Node {
-		typ := n.OpType
-		if n.Domain != "" && n.Domain != "ai.onnx" {
-			typ = n.Domain + "." + n.OpType
-		} else if Supported(n.OpType) {
-			continue
-		}
-		typ = opName(typ)
-		if !slices.Contains(missing, typ) {
-			missing = append(missing, typ)
-		}
-		for _, a := range n.Attribute {
-			if a.G != nil || len(a.Graphs) > 0 {
-				return fmt.Errorf("operator %s has a subgraph; control flow is not supported", opName(n.OpType))
+	external, err := resolveExternal(pm, dir)
+	if err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	m, err := onnx.Decode(pm)
+	if err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	if err := Check(m); err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	if err := checkInference(m.Graph); err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: a training graph, not an inference one: %w", path, err)
+	}
+	if err := checkValues(m.Graph, opt); err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	return m, int64(len(data)) + external, nil
+}
+
+// Check refuses what the backend cannot run: an opset outside the range
+// it reads, operators it lacks (every one, in an *onnx.UnsupportedError),
+// control flow, nodes without an output.
+func Check(m *onnx.Model) error {
+	if m.Opset < MinOpset || m.Opset > MaxOpset {
+		return fmt.Errorf("opset %d: this backend reads opsets %d to %d: %w", m.Opset, MinOpset, MaxOpset, onnx.ErrUnsupported)
+	}
+	if err := onnx.Unsupported(m.Graph, SupportedOp); err != nil {
+		return err
+	}
+	for _, n := range m.Graph.Nodes {
+		for name, a := range n.Attrs {
+			if a.Graphs > 0 {
+				return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), name, onnx.ErrUnsupported)
 			}
 		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("operators not supported: %s", strings.Join(missing, ", "))
-	}
-	// Every operator the backend runs has a first output, which the
-	// checks and the compiler below read.
-	for i, n := range m.Graph.Node {
-		if len(n.Output) == 0 || n.Output[0] == "" {
-			return modelfile.FormatErrorf("%s has no output", describe(i, n))
+		// Every operator the backend runs has a first output, which the
+		// compiler reads.
+		if len(n.Outputs) == 0 || n.Outputs[0] == "" {
+			return modelfile.FormatErrorf("%s has no output", n.Describe())
 		}
 	}
 	return nil
@@ -109,31 +115,24 @@ func check(m *onnx.ModelProto) error {
 // checkInference refuses the marks of a training graph, at every opset:
 // BatchNormalization that outputs running statistics or says training_mode
 // 1, and Dropout whose training_mode is true or not a constant.
-func checkInference(m *onnx.ModelProto) error {
-	g := m.Graph
-	isTrue := map[string]bool{}  // constants whose value is a true scalar
-	isConst := map[string]bool{} // every constant
-	for _, t := range g.Initializer {
-		isConst[t.Name] = true
-		isTrue[t.Name] = len(t.Int32Data) == 1 && t.Int32Data[0] != 0 || len(t.RawData) == 1 && t.RawData[0] != 0
+func checkInference(g *onnx.Graph) error {
+	constants := map[string]*onnx.Tensor{}
+	for name, t := range g.Initializers {
+		constants[name] = t
 	}
-	for _, n := range g.Node {
+	for _, n := range g.Nodes {
 		name := n.Name
-		if name == "" && len(n.Output) > 0 {
-			name = n.Output[0]
+		if name == "" {
+			name = n.Outputs[0]
 		}
 		switch n.OpType {
 		case "Constant":
-			for _, a := range n.Attribute {
-				if a.Name == "value" && a.T != nil {
-					t := a.T
-					isTrue[n.Output[0]] = len(t.Int32Data) == 1 && t.Int32Data[0] != 0 || len(t.RawData) == 1 && t.RawData[0] != 0
-				}
+			if t, err := n.Attrs.ConstantValue(); err == nil {
+				constants[n.Outputs[0]] = t
 			}
-			isConst[n.Output[0]] = true
 		case "BatchNormalization":
 			outs := 0
-			for _, o := range n.Output {
+			for _, o := range n.Outputs {
 				if o != "" {
 					outs++
 				}
@@ -141,31 +140,22 @@ func checkInference(m *onnx.ModelProto) error {
 			if outs > 1 {
 				return fmt.Errorf("BatchNormalization %q has %d outputs (it updates running statistics)", name, outs)
 			}
-			if hasTrue(n, "training_mode") {
+			if t, _ := n.Attrs.Int("training_mode", 0); t != 0 {
 				return fmt.Errorf("BatchNormalization %q has training_mode 1", name)
 			}
 		case "Dropout":
-			if len(n.Input) > 2 && n.Input[2] != "" {
-				if !isConst[n.Input[2]] {
+			if mode := n.Input(2); mode != "" {
+				t, ok := constants[mode]
+				if !ok {
 					return fmt.Errorf("Dropout %q takes training_mode from the graph's input", name)
 				}
-				if isTrue[n.Input[2]] {
+				if slices.ContainsFunc(t.Ints(), func(v int64) bool { return v != 0 }) {
 					return fmt.Errorf("Dropout %q has training_mode true", name)
 				}
 			}
 		}
 	}
 	return nil
-}
-
-// hasTrue reports whether n has the INT attribute name, not 0.
-func hasTrue(n *onnx.NodeProto, name string) bool {
-	for _, a := range n.Attribute {
-		if a.Name == name && a.I != nil {
-			return *a.I != 0
-		}
-	}
-	return false
 }
 
 // region is one initializer's external data: bytes [off, end) of a file.
@@ -350,17 +340,5 @@ func readRange(path string, offset, length int64) ([]byte, error) {
 	return b, err
 }
 
-// opName is an operator's name as an error shows it: as it is when it is
-// a name (letters, digits, '_', '.'), else quoted, so that a file cannot
-// break the one line an error takes, or hide what follows.
-func opName(s string) string {
-	for _, r := range s {
-		if !(r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return strconv.Quote(s)
-		}
-	}
-	if s == "" {
-		return `""`
-	}
-	return s
-}
+// opName is onnx.OpName.
+func opName(s string) string { return onnx.OpName(s) }

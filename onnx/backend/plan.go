@@ -2,10 +2,7 @@ package backend
 
 import (
 	"fmt"
-	"strings"
 	"sync"
-
-	onnxgo "github.com/owulveryck/onnx-go"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -29,10 +26,14 @@ type Plan struct {
 	EndsInSoftmax bool
 	// Metadata is the model's metadata_props.
 	Metadata map[string]string
+	// Reordered says the file's nodes were out of topological order.
+	Reordered bool
 
 	steps   []step
 	sizes   []int
 	in, out int
+	// ins and outs are a plan of whole tensors' inputs and outputs.
+	ins, outs []wholeValue
 	outNHWC bool
 	consts  int64 // bytes of constants
 	// maxBytes is the plan's budget (modelfile.MaxPlanBytes): it holds
@@ -44,119 +45,99 @@ type Plan struct {
 	work [][][]float32 // per worker, one buffer per value
 }
 
-// compile decodes data, an ONNX model, through onnx-go into a Graph and
-// compiles it. m is the same model as lenetkit's own protobuf types read
-// it (onnx.Unmarshal), checked by check and checkInference and with
-// external data resolved: the compiler takes node inputs, the graph's input
-// shape and the opset from it. size is the model's bytes, its file and
+// Options says how a model is compiled.
+type Options struct {
+	modelfile.ReadOptions
+	// Shapes, when set, makes a plan of whole tensors (lenetkit run): each
+	// graph input takes exactly the shape given here (by input name), or
+	// its declared one when it is fixed, dimension 0 being an ordinary one
+	// rather than a batch of images, and Run computes every output. When
+	// nil, the plan classifies images: one input [batch, C, H, W] (or
+	// [batch, H, W, C] transposed by the graph), Logits.
+	Shapes map[string][]int
+}
+
+// compile compiles a decoded model, checked by check and checkInference,
+// with external data read in. size is the model's bytes, its file and
 // external data, which the plan's budget is proportional to.
-func compile(data []byte, m *onnx.ModelProto, size int64, opt modelfile.ReadOptions) (*Plan, error) {
-	g, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	if len(g.ops) != len(m.Graph.Node) {
-		return nil, fmt.Errorf("onnx-go decoded %d operators of %d", len(g.ops), len(m.Graph.Node))
-	}
-	return compileGraph(g, m, newBudget(size), opt)
-}
-
-// decode runs onnx-go's decoder on data. It panics on some malformed
-// tensors; only its panics are recovered, so that one of the compiler's
-// own is a crash the fuzz target finds rather than an error it hides.
-func decode(data []byte) (g *Graph, err error) {
-	g = NewGraph()
-	defer func() {
-		if r := recover(); r != nil {
-			g, err = nil, fmt.Errorf("onnx-go cannot decode the model: %s", oneLine(fmt.Sprint(r)))
-		}
-	}()
-	if err := onnxgo.NewModel(g).UnmarshalBinary(data); err != nil {
-		return nil, fmt.Errorf("onnx-go: %s", oneLine(err.Error()))
-	}
-	g.index()
-	return g, nil
-}
-
-// oneLine joins the lines of a message from another library, for errors
-// of one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-func compileGraph(g *Graph, m *onnx.ModelProto, b *budget, opt modelfile.ReadOptions) (*Plan, error) {
-	c := &compiler{g: g, m: m, opset: Opset(m), vals: map[string]*val{}, uses: map[string]int{}, nchwOf: map[*val]*val{},
-		b: b, allowNonFinite: opt.AllowNonFinite}
-	for _, n := range m.Graph.Node {
-		for _, in := range n.Input {
-			c.uses[in]++
-		}
-	}
-	for _, t := range m.Graph.Initializer {
-		n := g.byName[t.Name]
-		if n == nil || n.value == nil {
-			return nil, fmt.Errorf("initializer %q was not decoded", t.Name)
-		}
-		k, err := fromTensor(n.value)
+func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
+	b := newBudget(size)
+	c := &compiler{m: m, g: m.Graph, opset: m.Opset, vals: map[string]*val{}, uses: m.Graph.Uses(), nchwOf: map[*val]*val{},
+		b: b, allowNonFinite: opt.AllowNonFinite, whole: opt.Shapes != nil}
+	for name, t := range m.Graph.Initializers {
+		k, err := fromTensor(t)
 		if err != nil {
-			return nil, fmt.Errorf("initializer %q: %w", t.Name, err)
+			return nil, fmt.Errorf("initializer %q: %w", name, err)
 		}
 		if err := b.constBytes(k.bytes()); err != nil {
 			return nil, err
 		}
-		c.vals[t.Name] = &val{shape: k.shape, c: k}
+		c.vals[name] = &val{shape: k.shape, c: k}
 	}
-	p := &Plan{Metadata: map[string]string{}, maxBytes: b.maxBytes}
-	for _, kv := range m.MetadataProps {
-		p.Metadata[kv.Key] = kv.Value
+	p := &Plan{Metadata: m.Metadata, maxBytes: b.maxBytes, Reordered: m.Graph.Reordered}
+	if p.Metadata == nil {
+		p.Metadata = map[string]string{}
 	}
-	var input string
-	for _, in := range m.Graph.Input {
-		if c.vals[in.Name] == nil {
-			input = in.Name
-			shape, err := imageShape(in)
-			if err != nil {
-				return nil, err
-			}
-			p.Channels, p.Height, p.Width = shape[1], shape[2], shape[3]
-			v, err := c.runtime(shape)
-			if err != nil {
-				return nil, fmt.Errorf("input %q: %w", in.Name, err)
-			}
-			p.in = v.buf
-			c.vals[in.Name] = v
-			break
+	if len(m.Graph.Outputs) == 0 {
+		return nil, modelfile.FormatErrorf("the graph has no output")
+	}
+	if c.whole {
+		if err := c.wholeInputs(p, opt.Shapes); err != nil {
+			return nil, err
 		}
-	}
-	if input == "" {
-		return nil, fmt.Errorf("the graph has no input that is not a weight")
-	}
-	if len(m.Graph.Output) == 0 {
-		return nil, fmt.Errorf("the graph has no output")
+	} else if err := c.imageInput(p); err != nil {
+		return nil, err
 	}
 	if err := c.compile(); err != nil {
 		return nil, err
 	}
-	out := c.vals[m.Graph.Output[0].Name]
-	if out == nil || out.c != nil {
-		return nil, fmt.Errorf("output %q is not computed from the input", m.Graph.Output[0].Name)
+	if c.whole {
+		if err := c.wholeOutputs(p); err != nil {
+			return nil, err
+		}
+	} else {
+		name := m.Graph.Outputs[0].Name
+		out := c.vals[name]
+		if out == nil || out.c != nil {
+			return nil, fmt.Errorf("output %q is not computed from the input", name)
+		}
+		out, err := c.chw(out)
+		if err != nil {
+			return nil, err
+		}
+		p.out, p.Outputs = out.buf, numel(out.shape)
+		p.EndsInSoftmax, p.LogProbabilities = out.logProb, out.logProb || lastOp(m.Graph) == "LogSoftmax"
 	}
-	out, err := c.chw(out)
-	if err != nil {
-		return nil, err
-	}
-	p.out, p.Outputs = out.buf, numel(out.shape)
-	p.EndsInSoftmax, p.LogProbabilities = out.logProb, out.logProb || lastOp(m) == "LogSoftmax"
 	p.steps, p.sizes = c.steps, c.sizes
 	p.consts = b.bytes - p.workspaceBytes()
 	return p, nil
 }
 
+// imageInput makes the run-time value of a classifier's one image input.
+func (c *compiler) imageInput(p *Plan) error {
+	if len(c.g.Inputs) == 0 {
+		return fmt.Errorf("the graph has no input that is not a weight")
+	}
+	in := c.g.Inputs[0]
+	shape, err := imageShape(in)
+	if err != nil {
+		return err
+	}
+	p.Channels, p.Height, p.Width = shape[1], shape[2], shape[3]
+	v, err := c.runtime(shape)
+	if err != nil {
+		return fmt.Errorf("input %q: %w", in.Name, err)
+	}
+	p.in = v.buf
+	c.vals[in.Name] = v
+	return nil
+}
+
 // lastOp is the operator that writes the graph's first output.
-func lastOp(m *onnx.ModelProto) string {
-	for _, n := range m.Graph.Node {
-		for _, o := range n.Output {
-			if o == m.Graph.Output[0].Name {
+func lastOp(g *onnx.Graph) string {
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			if o == g.Outputs[0].Name {
 				return n.OpType
 			}
 		}
@@ -176,32 +157,41 @@ func Opset(m *onnx.ModelProto) int64 {
 
 // imageShape reads an input declared [batch, C, H, W] and returns the
 // shape of one image, [1, C, H, W].
-func imageShape(in *onnx.ValueInfoProto) ([]int, error) {
-	t := in.GetType().GetTensorType()
-	if t == nil || t.Shape == nil {
+func imageShape(in *onnx.Value) ([]int, error) {
+	if in.Dims == nil {
 		return nil, fmt.Errorf("input %q has no declared shape", in.Name)
 	}
-	if onnx.TensorProto_DataType(t.ElemType) != onnx.TensorProto_FLOAT {
-		return nil, fmt.Errorf("input %q is %s; only float32 images are supported", in.Name, onnx.TensorProto_DataType(t.ElemType))
+	if in.DType != onnx.Float {
+		return nil, fmt.Errorf("input %q is %s; only float32 images are supported", in.Name, in.DType)
 	}
-	dims := t.Shape.Dim
-	if len(dims) != 4 {
-		return nil, fmt.Errorf("input %q has %d dimensions; an image classifier takes [batch, channels, height, width]", in.Name, len(dims))
+	if len(in.Dims) != 4 {
+		return nil, fmt.Errorf("input %q has %d dimensions; an image classifier takes [batch, channels, height, width]", in.Name, len(in.Dims))
 	}
 	shape := []int{1, 0, 0, 0}
 	for i := 1; i < 4; i++ {
-		v := dims[i].GetDimValue()
+		v := in.Dims[i]
 		if v < 1 || v > 4096 {
-			return nil, fmt.Errorf("input %q: dimension %d is %q; channels, height and width must be fixed sizes", in.Name, i, dims[i].String())
+			return nil, fmt.Errorf("input %q: dimension %d is %s; channels, height and width must be fixed sizes", in.Name, i, dimName(in, i))
 		}
 		shape[i] = int(v)
 	}
 	// Each size is at most 4096, their product need not be small: runtime
 	// checks it against the limits and the plan's budget.
-	if b := dims[0].GetDimValue(); b > 1 {
+	if b := in.Dims[0]; b > 1 {
 		return nil, fmt.Errorf("input %q has a fixed batch of %d; only 1 or a symbolic batch is supported", in.Name, b)
 	}
 	return shape, nil
+}
+
+// dimName is dimension i of v as the file gives it: a size or a name.
+func dimName(v *onnx.Value, i int) string {
+	switch {
+	case v.Dims[i] >= 0:
+		return fmt.Sprint(v.Dims[i])
+	case v.Params[i] != "":
+		return fmt.Sprintf("%q", v.Params[i])
+	}
+	return "unknown"
 }
 
 // Bytes is the plan's memory: its constants and the workspaces Logits

@@ -1,10 +1,9 @@
 package backend
 
 import (
-	"fmt"
 	"math"
 
-	"gorgonia.org/tensor"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // constant is a value known when the graph is compiled: a weight, or the
@@ -62,56 +61,22 @@ func (c *constant) ints() []int64 {
 	return c.asI
 }
 
-// fromTensor converts what onnx-go decoded.
-func fromTensor(t tensor.Tensor) (*constant, error) {
-	c := &constant{shape: append([]int(nil), t.Shape()...)}
-	if t.Shape().IsScalar() {
-		c.shape = nil
-	}
-	n, err := elements(c.shape)
-	if err != nil {
+// fromTensor takes a decoded tensor's values: floating-point types as
+// floats, integer and boolean types as integers.
+func fromTensor(t *onnx.Tensor) (*constant, error) {
+	if _, err := elements(t.Shape); err != nil {
 		return nil, err
 	}
-	switch d := t.Data().(type) {
-	case []float32:
-		c.f = append([]float32{}, d...)
-	case float32:
-		c.f = []float32{d}
-	case []float64:
-		c.f = make([]float32, len(d))
-		for k, v := range d {
-			c.f[k] = float32(v)
-		}
-	case float64:
-		c.f = []float32{float32(d)}
-	case []int64:
-		c.i = append([]int64{}, d...)
-	case int64:
-		c.i = []int64{d}
-	case []int32:
-		c.i = make([]int64, len(d))
-		for k, v := range d {
-			c.i[k] = int64(v)
-		}
-	case int32:
-		c.i = []int64{int64(d)}
-	case []bool:
-		c.i = make([]int64, len(d))
-		for k, v := range d {
-			if v {
-				c.i[k] = 1
-			}
-		}
-	case bool:
-		c.i = []int64{0}
-		if d {
-			c.i[0] = 1
-		}
-	default:
-		return nil, fmt.Errorf("tensor of %v is not supported", t.Dtype())
+	c := &constant{shape: t.Shape, f: t.Float, i: t.Int}
+	if len(c.shape) == 0 {
+		c.shape = nil // a scalar
 	}
-	if got := max(len(c.f), len(c.i)); got != n {
-		return nil, fmt.Errorf("tensor of shape %v holds %d values", c.shape, got)
+	switch {
+	case c.f != nil || c.i != nil:
+	case t.DType.IsFloat():
+		c.f = []float32{}
+	default:
+		c.i = []int64{}
 	}
 	return c, nil
 }

@@ -1,0 +1,67 @@
+package backend
+
+// Softmax and LogSoftmax.
+
+import "fmt"
+
+func init() {
+	register(map[string]handler{"Softmax": compileSoftmax, "LogSoftmax": compileSoftmax})
+}
+
+func compileSoftmax(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	def := int64(-1)
+	if c.opset < 13 {
+		def = 1
+	}
+	a, err := o.attrs.Int("axis", def)
+	if err != nil {
+		return err
+	}
+	ax, err := axis(a, len(x.shape))
+	if err != nil {
+		return err
+	}
+	if x.c != nil || ax == 0 {
+		return fmt.Errorf("%s over axis %d of %v: only over the features of each image", o.typ, ax, x.shape)
+	}
+	cols := numel(x.shape[ax:])
+	if c.opset >= 13 {
+		cols = x.shape[ax]
+		if numel(x.shape[ax+1:]) != 1 {
+			return fmt.Errorf("%s over axis %d of %v: only over the last dimension", o.typ, ax, x.shape)
+		}
+	}
+	// runtime refuses values of no elements, so neither is 0; an
+	// empty softmax would write nothing where a classifier reads.
+	if cols == 0 || numel(x.shape) == 0 {
+		return fmt.Errorf("%s over axis %d of %v: no values; not supported", o.typ, ax, x.shape)
+	}
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape), 2); err != nil {
+		return err
+	}
+	// A classifier reads log-probabilities as logits: softmax of them is
+	// the probabilities, and the cross-entropy is -log p of the label. A
+	// graph's own Softmax is computed as LogSoftmax when it is the output,
+	// which keeps the loss finite where p underflows.
+	log := o.typ == "LogSoftmax"
+	if !log && c.isOutput(o.outputs[0]) {
+		log, y.logProb = true, true
+	}
+	c.steps = append(c.steps, softmaxStep{rows: numel(x.shape) / cols, cols: cols, log: log, in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+func (c *compiler) isOutput(name string) bool {
+	return !c.whole && len(c.g.Outputs) > 0 && c.g.Outputs[0].Name == name
+}
