@@ -40,7 +40,7 @@ func compileGemm(c *compiler, o op) error {
 	if k != kb {
 		return fmt.Errorf("Gemm of %v and %v: inner sizes %d and %d", a.shape, b.shape, k, kb)
 	}
-	if a.c == nil && (ta != 0 || m != 1) {
+	if a.c == nil && !c.whole && (ta != 0 || m != 1) {
 		return fmt.Errorf("Gemm with a transposed or multi-row run-time A is not supported")
 	}
 	s := gemmStep{m: m, n: n, k: k, transA: ta != 0, transB: tb != 0, alpha: alpha, beta: beta}

@@ -68,7 +68,7 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 		if a.c == nil && b.c == nil && numel(a.shape) != numel(shape) && numel(b.shape) != numel(shape) {
 			return fmt.Errorf("%s of %v and %v: broadcasting both run-time operands is not supported", o.typ, a.shape, b.shape)
 		}
-		if a.c == nil && len(a.shape) > 0 && a.shape[0] != 1 || b.c == nil && len(b.shape) > 0 && b.shape[0] != 1 {
+		if !c.whole && (a.c == nil && len(a.shape) > 0 && a.shape[0] != 1 || b.c == nil && len(b.shape) > 0 && b.shape[0] != 1) {
 			return fmt.Errorf("%s of %v and %v mixes images of a batch", o.typ, a.shape, b.shape)
 		}
 		s := binaryStep{op: bop, aShape: a.shape, bShape: b.shape, yShape: shape}

@@ -10,6 +10,7 @@ import (
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 func init() {
@@ -136,6 +137,9 @@ func compileConv(c *compiler, o op) error {
 	}
 	if x.c != nil || len(x.shape) != 4 || len(w.shape) != 4 {
 		return fmt.Errorf("Conv of %v by weights %v: only 2-D convolutions of run-time maps are supported", x.shape, w.shape)
+	}
+	if err := oneImage(o, x); err != nil {
+		return err
 	}
 	if g, err := o.attrs.Int("group", 1); err != nil || g != 1 {
 		return fmt.Errorf("group %d: only 1 is supported", g)
@@ -349,6 +353,9 @@ func compileBatchNorm(c *compiler, o op) error {
 	if x.c != nil || len(x.shape) < 2 || x.shape[1] != len(scale) {
 		return fmt.Errorf("BatchNormalization of %v with %d channels", x.shape, len(scale))
 	}
+	if err := oneImage(o, x); err != nil {
+		return err
+	}
 	if err := c.b.constBytes(8 * int64(len(scale))); err != nil {
 		return err
 	}
@@ -373,6 +380,9 @@ func compilePool(c *compiler, o op) error {
 	}
 	if x.c != nil || len(x.shape) != 4 {
 		return fmt.Errorf("%s of %v: only 2-D pooling of run-time maps is supported", o.typ, x.shape)
+	}
+	if err := oneImage(o, x); err != nil {
+		return err
 	}
 	if len(o.outputs) > 1 && o.outputs[1] != "" {
 		return fmt.Errorf("MaxPool's Indices output is not supported")
@@ -428,6 +438,9 @@ func compileGlobalPool(c *compiler, o op) error {
 	if x.c != nil || len(x.shape) < 3 {
 		return fmt.Errorf("GlobalAveragePool of %v", x.shape)
 	}
+	if err := oneImage(o, x); err != nil {
+		return err
+	}
 	if x, err = c.chw(x); err != nil {
 		return err
 	}
@@ -444,4 +457,14 @@ func compileGlobalPool(c *compiler, o op) error {
 	}
 	c.steps = append(c.steps, globalPoolStep{c: x.shape[1], hw: numel(x.shape[2:]), in: x.buf, out: y.buf})
 	return c.set(o, 0, y)
+}
+
+// oneImage refuses a run-time map of more than one image: the kernels of
+// this family take one at a time, which a classifier's plan always gives
+// them, but a plan of whole tensors (lenetkit run) may not.
+func oneImage(o op, x *val) error {
+	if len(x.shape) > 0 && x.shape[0] != 1 {
+		return fmt.Errorf("%s of %v: a batch of %d in one tensor is %w", o.typ, x.shape, x.shape[0], onnx.ErrUnsupported)
+	}
+	return nil
 }

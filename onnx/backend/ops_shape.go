@@ -102,7 +102,7 @@ func compileFlatten(c *compiler, o op) error {
 	if ax < 0 || ax > len(x.shape) {
 		return fmt.Errorf("axis %d out of range for %v", a, x.shape)
 	}
-	if ax == 0 && x.c == nil {
+	if ax == 0 && x.c == nil && !c.whole {
 		return fmt.Errorf("Flatten with axis 0 mixes the images of a batch; not supported")
 	}
 	return c.alias(o, x, []int{numel(x.shape[:ax]), numel(x.shape[ax:])})
@@ -157,7 +157,7 @@ func compileReshape(c *compiler, o op) error {
 		}
 		shape[infer] = numel(x.shape) / rest
 	}
-	if x.c == nil && (len(shape) == 0 || shape[0] != 1) {
+	if x.c == nil && !c.whole && (len(shape) == 0 || shape[0] != 1) {
 		return fmt.Errorf("Reshape of %v to %v moves the batch dimension; not supported", x.shape, target)
 	}
 	return c.alias(o, x, shape)
@@ -198,7 +198,7 @@ func compileSqueeze(c *compiler, o op) error {
 			drop[ax] = true
 		}
 		for i, d := range x.shape {
-			if drop[i] || axes == nil && d == 1 && (x.c != nil || i > 0) {
+			if drop[i] || axes == nil && d == 1 && (x.c != nil || c.whole || i > 0) {
 				continue
 			}
 			shape = append(shape, d)
@@ -368,6 +368,9 @@ func compilePad(c *compiler, o op) error {
 	}
 	if x.c != nil || len(x.shape) != 4 || len(pads) != 8 {
 		return fmt.Errorf("Pad of %v by %v: only 2-D maps", x.shape, pads)
+	}
+	if err := oneImage(o, x); err != nil {
+		return err
 	}
 	if pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 || slices.ContainsFunc(pads, func(p int64) bool { return p < 0 || p > 1024 }) {
 		return fmt.Errorf("Pad %v: only non-negative padding of height and width", pads)

@@ -25,7 +25,7 @@ func compileSoftmax(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	if x.c != nil || ax == 0 {
+	if x.c != nil || ax == 0 && !c.whole {
 		return fmt.Errorf("%s over axis %d of %v: only over the features of each image", o.typ, ax, x.shape)
 	}
 	cols := numel(x.shape[ax:])
