@@ -259,3 +259,32 @@ func Supported(typ string) bool { return handlers[typ] != nil }
 // SupportedOp reports whether the backend compiles operator typ of domain
 // ("" for the default one), as onnx.Unsupported asks.
 func SupportedOp(domain, typ string) bool { return domain == "" && Supported(typ) }
+
+// fusedChains names the nodes compiled into fused kernels: each node a
+// fusion took over (done) joined to the chain of the node whose output it
+// reads.
+func (c *compiler) fusedChains() [][]string {
+	name := func(n *onnx.Node) string {
+		if n.Name != "" {
+			return n.Name
+		}
+		return n.Outputs[0]
+	}
+	producer := c.g.Producers()
+	var chains [][]string
+	chainOf := map[*onnx.Node]int{}
+	for i, n := range c.g.Nodes {
+		if !c.done[i] {
+			continue
+		}
+		p := producer[n.Input(0)]
+		k, ok := chainOf[p]
+		if !ok {
+			k = len(chains)
+			chains = append(chains, []string{name(p)})
+		}
+		chains[k] = append(chains[k], name(n))
+		chainOf[n] = k
+	}
+	return chains
+}

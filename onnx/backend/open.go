@@ -121,37 +121,46 @@ func checkInference(g *onnx.Graph) error {
 		constants[name] = t
 	}
 	for _, n := range g.Nodes {
-		name := n.Name
-		if name == "" {
-			name = n.Outputs[0]
+		if err := inferenceNode(n, constants); err != nil {
+			return err
 		}
-		switch n.OpType {
-		case "Constant":
-			if t, err := n.Attrs.ConstantValue(); err == nil {
-				constants[n.Outputs[0]] = t
+	}
+	return nil
+}
+
+// inferenceNode checks one node, in topological order: constants holds
+// the values known so far, and a Constant node adds its own.
+func inferenceNode(n *onnx.Node, constants map[string]*onnx.Tensor) error {
+	name := n.Name
+	if name == "" && len(n.Outputs) > 0 {
+		name = n.Outputs[0]
+	}
+	switch n.OpType {
+	case "Constant":
+		if t, err := n.Attrs.ConstantValue(); err == nil && len(n.Outputs) > 0 {
+			constants[n.Outputs[0]] = t
+		}
+	case "BatchNormalization":
+		outs := 0
+		for _, o := range n.Outputs {
+			if o != "" {
+				outs++
 			}
-		case "BatchNormalization":
-			outs := 0
-			for _, o := range n.Outputs {
-				if o != "" {
-					outs++
-				}
+		}
+		if outs > 1 {
+			return fmt.Errorf("BatchNormalization %q has %d outputs (it updates running statistics)", name, outs)
+		}
+		if t, _ := n.Attrs.Int("training_mode", 0); t != 0 {
+			return fmt.Errorf("BatchNormalization %q has training_mode 1", name)
+		}
+	case "Dropout":
+		if mode := n.Input(2); mode != "" {
+			t, ok := constants[mode]
+			if !ok {
+				return fmt.Errorf("Dropout %q takes training_mode from the graph's input", name)
 			}
-			if outs > 1 {
-				return fmt.Errorf("BatchNormalization %q has %d outputs (it updates running statistics)", name, outs)
-			}
-			if t, _ := n.Attrs.Int("training_mode", 0); t != 0 {
-				return fmt.Errorf("BatchNormalization %q has training_mode 1", name)
-			}
-		case "Dropout":
-			if mode := n.Input(2); mode != "" {
-				t, ok := constants[mode]
-				if !ok {
-					return fmt.Errorf("Dropout %q takes training_mode from the graph's input", name)
-				}
-				if slices.ContainsFunc(t.Ints(), func(v int64) bool { return v != 0 }) {
-					return fmt.Errorf("Dropout %q has training_mode true", name)
-				}
+			if slices.ContainsFunc(t.Ints(), func(v int64) bool { return v != 0 }) {
+				return fmt.Errorf("Dropout %q has training_mode true", name)
 			}
 		}
 	}

@@ -28,14 +28,17 @@ type Plan struct {
 	Metadata map[string]string
 	// Reordered says the file's nodes were out of topological order.
 	Reordered bool
+	// Fused lists the chains of nodes the plan runs as one fused kernel,
+	// each by its nodes' names (or first outputs).
+	Fused [][]string
 
 	steps   []step
 	sizes   []int
 	in, out int
 	// ins and outs are a plan of whole tensors' inputs and outputs.
 	ins, outs []wholeValue
-	outNHWC bool
-	consts  int64 // bytes of constants
+	outNHWC   bool
+	consts    int64 // bytes of constants
 	// maxBytes is the plan's budget (modelfile.MaxPlanBytes): it holds
 	// the constants and one workspace, and as many more workspaces, up to
 	// one a CPU, as fit.
@@ -109,6 +112,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		p.EndsInSoftmax, p.LogProbabilities = out.logProb, out.logProb || lastOp(m.Graph) == "LogSoftmax"
 	}
 	p.steps, p.sizes = c.steps, c.sizes
+	p.Fused = c.fusedChains()
 	p.consts = b.bytes - p.workspaceBytes()
 	return p, nil
 }

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/onnx/backend"
+)
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "doctor",
+		Usage:     "say everything that stops an ONNX file from running, at once",
+		ArgsUsage: "MODEL.onnx",
+		Description: `Reads an ONNX file as lenetkit's backend would and lists every blocker
+together, rather than the first one an eval or infer would stop at: operators
+the backend lacks (with how many nodes use each, and their names), the opset
+and IR version, data types, symbolic dimensions other than the batch,
+external data that cannot be read, training-mode nodes, NaN or infinite
+weights. It exits 1 when anything blocks.
+
+For a file that runs it says how lenetkit reads it: the input's layout
+(NCHW, or NHWC as Keras and tf2onnx write it) and image size, where the
+preprocessing's mean and std come from (the file's metadata, or assumed),
+whether the nodes were out of topological order, and which nodes run as one
+fused kernel.
+
+Examples:
+   lenetkit doctor model.onnx
+   lenetkit doctor model.onnx --format json`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
+			allowNonFiniteFlag,
+		},
+		Action: runDoctor,
+	}
+}
+
+// doctorResult is the Diagnosis with what package infer adds for a file
+// that runs: its preprocessing and where it came from.
+type doctorResult struct {
+	*backend.Diagnosis
+	Preprocess     *infer.Preprocessing `json:"preprocess,omitempty"`
+	PreprocessFrom string               `json:"preprocess_from,omitempty"`
+}
+
+func runDoctor(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageError("doctor takes one MODEL.onnx file, got %s (see lenetkit doctor --help)", nouns(c.NArg(), "argument"))
+	}
+	format := c.String("format")
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
+	}
+	path := c.Args().First()
+	d, err := backend.Diagnose(path, readOptions(c))
+	if err != nil {
+		return err
+	}
+	r := doctorResult{Diagnosis: d}
+	if d.Runs {
+		if m, err := infer.OpenWith(path, infer.Kernels, readOptions(c)); err == nil {
+			r.Preprocess = &m.Preprocess
+			r.PreprocessFrom = preprocessFrom(m.PreprocessFrom)
+		} else {
+			r.PreprocessFrom = "not an image lenetkit's digit pipeline prepares: " + err.Error()
+		}
+	}
+	if format == "json" {
+		if err := printJSON(c.App.Writer, r); err != nil {
+			return err
+		}
+	} else {
+		printDoctor(c, r)
+	}
+	if !d.Runs {
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+func preprocessFrom(s infer.PreprocessSource) string {
+	switch s {
+	case infer.PreprocessDeclared:
+		return "declared in the file's metadata (" + onnx.MetaPreprocess + ")"
+	case infer.PreprocessAssumed:
+		return "assumed: the file declares none; mean 0 and std 1 (pixels in [0, 1]) may be wrong for a model trained with Normalize"
+	}
+	return "the seed's recipe"
+}
+
+func printDoctor(c *cli.Context, r doctorResult) {
+	w, d := c.App.Writer, r.Diagnosis
+	fmt.Fprintf(w, "File:       %s\n", d.File)
+	if d.IRVersion != 0 || d.Opset != 0 {
+		about := fmt.Sprintf("IR version %d, opset %d, %s", d.IRVersion, d.Opset, nouns(d.Nodes, "node"))
+		if d.Producer != "" {
+			about = d.Producer + "; " + about
+		}
+		fmt.Fprintf(w, "Model:      %s\n", about)
+	}
+	if d.Reordered {
+		fmt.Fprintf(w, "Order:      the nodes are not in topological order; lenetkit sorts them, as ONNX Runtime does\n")
+	}
+	if !d.Runs {
+		fmt.Fprintf(w, "Runs:       no, %s:\n", nouns(len(d.Blockers), "blocker"))
+		for _, b := range d.Blockers {
+			line := fmt.Sprintf("  %-13s %s", b.Kind, b.Message)
+			if b.Kind == "operator" {
+				line += ": " + strings.Join(shortList(b.Nodes, 8), ", ")
+			}
+			fmt.Fprintln(w, line)
+		}
+		return
+	}
+	fmt.Fprintf(w, "Runs:       yes\n")
+	in := d.Input
+	fmt.Fprintf(w, "Input:      %q %s, %s: images of %d x %d x %d\n", in.Name, in.Declared, in.Layout, in.Channels, in.Height, in.Width)
+	if r.Preprocess != nil {
+		fmt.Fprintf(w, "Preprocess: %s, %s\n", r.Preprocess, r.PreprocessFrom)
+	} else {
+		fmt.Fprintf(w, "Preprocess: %s\n", r.PreprocessFrom)
+	}
+	if len(d.Fused) == 0 {
+		fmt.Fprintf(w, "Fused:      none\n")
+	}
+	for _, chain := range d.Fused {
+		fmt.Fprintf(w, "Fused:      %s\n", strings.Join(chain, " + "))
+	}
+}
+
+// shortList keeps the first n names and says how many more there are.
+func shortList(names []string, n int) []string {
+	if len(names) <= n {
+		return names
+	}
+	return append(names[:n:n], fmt.Sprintf("and %d more", len(names)-n))
+}

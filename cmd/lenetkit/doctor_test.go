@@ -1,0 +1,36 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDoctor: a training export is refused with all four of its training
+// nodes listed and exit 1; a graph that runs is described, exit 0; JSON
+// says the same.
+func TestDoctor(t *testing.T) {
+	onnxDir := filepath.Join("..", "..", "testdata", "onnx")
+	refused := run(t, "doctor", filepath.Join(onnxDir, "seed_train_op13.onnx"))
+	if refused.code != 1 || strings.Count(refused.stdout, "\n  training ") != 4 || !strings.Contains(refused.stdout, "Runs:       no, 4 blockers:") {
+		t.Errorf("doctor on a training export: exit %d\n%s%s\nwant exit 1 and four training blockers", refused.code, refused.stdout, refused.stderr)
+	}
+	ok := run(t, "doctor", filepath.Join(onnxDir, "seed_view.onnx"))
+	if ok.code != 0 || !strings.Contains(ok.stdout, "Runs:       yes") || strings.Count(ok.stdout, "Fused:      /conv_layers") != 3 ||
+		!strings.Contains(ok.stdout, `[batch, 1, 32, 32], NCHW: images of 1 x 32 x 32`) {
+		t.Errorf("doctor on the seed's export: exit %d\n%s%s", ok.code, ok.stdout, ok.stderr)
+	}
+	js := run(t, "doctor", filepath.Join(onnxDir, "seed_train_op13.onnx"), "--format", "json")
+	var d struct {
+		Runs     bool
+		Opset    int
+		Blockers []struct{ Kind, Message string }
+	}
+	if err := json.Unmarshal([]byte(js.stdout), &d); err != nil || js.code != 1 || d.Runs || d.Opset != 13 || len(d.Blockers) != 4 {
+		t.Errorf("doctor --format json: exit %d, %v, %+v", js.code, err, d)
+	}
+	if r := run(t, "doctor"); r.code != 2 {
+		t.Errorf("doctor without a file: exit %d, want 2", r.code)
+	}
+}
