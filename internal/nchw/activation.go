@@ -1,0 +1,384 @@
+package nchw
+
+import (
+	"fmt"
+	"math"
+)
+
+// Activations and elementwise functions beyond Relu, Tanh and Sigmoid, as
+// ONNX defines them. Like those, each writes f(x[i]) to y[i] for every
+// i < len(x); y may be x itself but must not overlap it otherwise. None
+// allocates. Transcendental functions are computed in float64 and rounded
+// once, which is within an ulp of float32 as ONNX Runtime computes them;
+// the rest are float32 arithmetic, as ONNX Runtime does it.
+
+// Clip sets y[i] = min(max(x[i], lo), hi): hi where lo > hi, as ONNX
+// says, and NaN where x[i] is NaN.
+func Clip(y, x []float32, lo, hi float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		y[i] = v
+	}
+}
+
+// Elu sets y[i] = x[i] when x[i] >= 0, else alpha*(exp(x[i])-1).
+func Elu(y, x []float32, alpha float32) {
+	y = y[:len(x)]
+	a := float64(alpha)
+	for i, v := range x {
+		if v < 0 {
+			v = float32(a * math.Expm1(float64(v)))
+		}
+		y[i] = v
+	}
+}
+
+// Selu sets y[i] = gamma*x[i] when x[i] > 0, else
+// gamma*alpha*(exp(x[i])-1).
+func Selu(y, x []float32, alpha, gamma float32) {
+	y = y[:len(x)]
+	a, g := float64(alpha), float64(gamma)
+	for i, v := range x {
+		if v > 0 {
+			y[i] = gamma * v
+		} else {
+			y[i] = float32(g * a * math.Expm1(float64(v)))
+		}
+	}
+}
+
+// HardSigmoid sets y[i] = max(0, min(1, alpha*x[i]+beta)).
+func HardSigmoid(y, x []float32, alpha, beta float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		v = alpha*v + beta
+		if v < 0 {
+			v = 0
+		}
+		if v > 1 {
+			v = 1
+		}
+		y[i] = v
+	}
+}
+
+// HardSwish sets y[i] = x[i]*max(0, min(1, x[i]/6+1/2)).
+func HardSwish(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		s := v/6 + 0.5
+		switch {
+		case s <= 0:
+			y[i] = 0
+		case s >= 1:
+			y[i] = v
+		default:
+			y[i] = v * s
+		}
+	}
+}
+
+// Softplus sets y[i] = log(exp(x[i])+1), in the form that neither
+// overflows for large x nor loses small values to rounding.
+func Softplus(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		f := float64(v)
+		if f > 0 {
+			f += math.Log1p(math.Exp(-f))
+		} else {
+			f = math.Log1p(math.Exp(f))
+		}
+		y[i] = float32(f)
+	}
+}
+
+// Exp sets y[i] = exp(x[i]).
+func Exp(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.Exp(float64(v)))
+	}
+}
+
+// Log sets y[i] = log(x[i]): -Inf at 0, NaN below.
+func Log(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.Log(float64(v)))
+	}
+}
+
+// Sqrt sets y[i] = sqrt(x[i]), correctly rounded (the float64 square root
+// of a float32 rounds to the float32 one): NaN below 0.
+func Sqrt(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.Sqrt(float64(v)))
+	}
+}
+
+// Neg sets y[i] = -x[i].
+func Neg(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = -v
+	}
+}
+
+// Abs sets y[i] = |x[i]|.
+func Abs(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
+	}
+}
+
+// Reciprocal sets y[i] = 1/x[i], by IEEE rules (±Inf at ±0).
+func Reciprocal(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = 1 / v
+	}
+}
+
+// Copy sets y[i] = x[i].
+func Copy(y, x []float32) { copy(y[:len(x)], x) }
+
+// Square sets y[i] = x[i]*x[i]: Pow with exponent 2.
+func Square(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = v * v
+	}
+}
+
+// PowHalf sets y[i] = pow(x[i], 0.5): the square root, except that
+// pow(-0, 0.5) is +0 and pow(-Inf, 0.5) is +Inf.
+func PowHalf(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(pow(float64(v), 0.5))
+	}
+}
+
+// PowScalar sets y[i] = pow(x[i], e).
+func PowScalar(y, x []float32, e float32) {
+	y = y[:len(x)]
+	f := float64(e)
+	switch e {
+	case 2:
+		Square(y, x)
+	case 1:
+		Copy(y, x)
+	default:
+		for i, v := range x {
+			y[i] = float32(pow(float64(v), f))
+		}
+	}
+}
+
+// pow is C's pow, which math.Pow is but for the square root's special
+// cases, which it takes from Sqrt.
+func pow(x, e float64) float64 {
+	if e == 0.5 {
+		switch {
+		case x == 0:
+			return 0
+		case math.IsInf(x, -1):
+			return math.Inf(1)
+		}
+		return math.Sqrt(x)
+	}
+	return math.Pow(x, e)
+}
+
+// ExtOp is an operation of BinaryExt: the binary operators beyond
+// BinaryOp's arithmetic.
+type ExtOp int
+
+// The operations of ONNX's Max, Min, Pow and PRelu.
+const (
+	Max   ExtOp = iota // max(a, b), NaN when either is
+	Min                // min(a, b), NaN when either is
+	Pow                // pow(a, b)
+	PRelu              // a when a >= 0, else a*b
+)
+
+// BinaryExt sets y = a op b elementwise with multidirectional broadcasting,
+// as Binary does for its operations, with the same shapes and the same
+// rules for y: it may be the very slice a or b when that operand has y's
+// shape, and must not overlap them otherwise.
+func BinaryExt(op ExtOp, y, a []float32, aShape []int, b []float32, bShape []int, yShape []int) {
+	total := 1
+	for _, d := range yShape {
+		total *= d
+	}
+	if total == 0 {
+		return
+	}
+	dims := make([]int, 0, 8)
+	aRuns := make([]bool, 0, 8)
+	bRuns := make([]bool, 0, 8)
+	r := len(yShape)
+	for i, d := range yShape {
+		if d == 1 {
+			continue
+		}
+		ar, br := dimAt(aShape, i, r) != 1, dimAt(bShape, i, r) != 1
+		if n := len(dims); n > 0 && aRuns[n-1] == ar && bRuns[n-1] == br {
+			dims[n-1] *= d
+			continue
+		}
+		dims = append(dims, d)
+		aRuns = append(aRuns, ar)
+		bRuns = append(bRuns, br)
+	}
+	if len(dims) == 0 {
+		extVV(op, y[:1], a[:1], b[:1])
+		return
+	}
+	last := len(dims) - 1
+	aStride := make([]int, len(dims), 8)
+	bStride := make([]int, len(dims), 8)
+	sa, sb := 1, 1
+	for i := last; i >= 0; i-- {
+		if aRuns[i] {
+			aStride[i] = sa
+			sa *= dims[i]
+		}
+		if bRuns[i] {
+			bStride[i] = sb
+			sb *= dims[i]
+		}
+	}
+	n := dims[last]
+	idx := make([]int, last, 8)
+	ao, bo := 0, 0
+	for yo := 0; yo < total; yo += n {
+		dst := y[yo : yo+n]
+		switch {
+		case aRuns[last] && bRuns[last]:
+			extVV(op, dst, a[ao:ao+n], b[bo:bo+n])
+		case aRuns[last]:
+			extVS(op, dst, a[ao:ao+n], b[bo])
+		default:
+			extSV(op, dst, a[ao], b[bo:bo+n])
+		}
+		for d := last - 1; d >= 0; d-- {
+			idx[d]++
+			ao += aStride[d]
+			bo += bStride[d]
+			if idx[d] < dims[d] {
+				break
+			}
+			idx[d] = 0
+			ao -= aStride[d] * dims[d]
+			bo -= bStride[d] * dims[d]
+		}
+	}
+}
+
+// ext is one element of op.
+func ext(op ExtOp, a, b float32) float32 {
+	switch op {
+	case Max:
+		if a > b || a != a {
+			return a
+		}
+		return b
+	case Min:
+		if a < b || a != a {
+			return a
+		}
+		return b
+	case Pow:
+		return float32(pow(float64(a), float64(b)))
+	case PRelu:
+		if a < 0 {
+			return a * b
+		}
+		return a
+	}
+	panic(fmt.Sprintf("nchw: unknown ExtOp %d", op))
+}
+
+// extVV sets y[i] = a[i] op b[i].
+func extVV(op ExtOp, y, a, b []float32) {
+	a, b = a[:len(y)], b[:len(y)]
+	switch op {
+	case Max:
+		for i := range y {
+			v, w := a[i], b[i]
+			if w > v || w != w {
+				v = w
+			}
+			y[i] = v
+		}
+	case Min:
+		for i := range y {
+			v, w := a[i], b[i]
+			if w < v || w != w {
+				v = w
+			}
+			y[i] = v
+		}
+	default:
+		for i := range y {
+			y[i] = ext(op, a[i], b[i])
+		}
+	}
+}
+
+// extVS sets y[i] = a[i] op s.
+func extVS(op ExtOp, y, a []float32, s float32) {
+	a = a[:len(y)]
+	switch {
+	case op == Pow:
+		PowScalar(y, a, s)
+	case op == PRelu:
+		LeakyRelu(y, a, s)
+	case op == Max && s != s, op == Min && s != s:
+		for i := range y {
+			y[i] = s
+		}
+	case op == Max:
+		for i, v := range a {
+			if s > v {
+				v = s
+			}
+			y[i] = v
+		}
+	case op == Min:
+		for i, v := range a {
+			if s < v {
+				v = s
+			}
+			y[i] = v
+		}
+	default:
+		for i := range y {
+			y[i] = ext(op, a[i], s)
+		}
+	}
+}
+
+// extSV sets y[i] = s op b[i].
+func extSV(op ExtOp, y []float32, s float32, b []float32) {
+	b = b[:len(y)]
+	switch op {
+	case Max, Min:
+		// Both are symmetric, NaN included.
+		extVS(op, y, b, s)
+	default:
+		for i := range y {
+			y[i] = ext(op, s, b[i])
+		}
+	}
+}
