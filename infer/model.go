@@ -3,6 +3,7 @@ package infer
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	onnxgo "github.com/owulveryck/onnx-go"
@@ -50,6 +51,9 @@ type Model struct {
 	// Probabilities says the model's own output is probabilities (an ONNX
 	// graph that ends in Softmax); Logits returns their logarithm.
 	Probabilities bool
+	// Notes say how the file was read where it is worth knowing: nodes
+	// sorted into topological order, kernels fused.
+	Notes []string
 
 	run     mnist.Classifier
 	scratch []float32
@@ -97,6 +101,7 @@ func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, erro
 		if p, err = openKernels(path, opt); err == nil {
 			m.run, m.Probabilities = p, p.EndsInSoftmax
 			m.Input = Geometry{p.Channels, p.Height, p.Width}
+			m.Notes = planNotes(p)
 			m.Preprocess, m.PreprocessFrom, err = declaredPreprocess(path, m.Input, p.Metadata)
 		}
 	case backendName == Gorgonia && graph:
@@ -310,4 +315,17 @@ func (m *onnxGoModel) run(worker int, logits, x []float32, n int) (err error) {
 	}
 	copy(logits, v[:n*lenet.Classes])
 	return nil
+}
+
+// planNotes says what a plan did with its file that a user may want to
+// know.
+func planNotes(p *backend.Plan) []string {
+	var notes []string
+	if p.Reordered {
+		notes = append(notes, "its nodes are not in topological order (as keras2onnx 1.5 writes them); sorted, as ONNX Runtime does")
+	}
+	for _, chain := range p.Fused {
+		notes = append(notes, "runs "+strings.Join(chain, " + ")+" as one fused kernel")
+	}
+	return notes
 }

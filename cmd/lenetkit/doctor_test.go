@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // TestDoctor: a training export is refused with all four of its training
@@ -32,5 +35,40 @@ func TestDoctor(t *testing.T) {
 	}
 	if r := run(t, "doctor"); r.code != 2 {
 		t.Errorf("doctor without a file: exit %d, want 2", r.code)
+	}
+}
+
+// TestOutOfOrder: the seed's export with its nodes reversed, as
+// keras2onnx 1.5.1 writes them out of order, evaluates as the original
+// does; -v and doctor say the nodes were sorted.
+func TestOutOfOrder(t *testing.T) {
+	src := filepath.Join("..", "..", "testdata", "onnx", "seed_view.onnx")
+	m, err := onnx.Read(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(m.Graph.Node)
+	path := filepath.Join(t.TempDir(), "reversed.onnx")
+	if err := onnx.Write(path, m); err != nil {
+		t.Fatal(err)
+	}
+	type figures struct {
+		Accuracy, Loss float64
+		Correct        int
+	}
+	var want, got figures
+	r := run(t, "eval", src, "--format", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &want); err != nil || r.code != 0 {
+		t.Fatalf("eval of the original: exit %d, %v\n%s", r.code, err, r.stderr)
+	}
+	r = run(t, "eval", path, "--format", "json", "-v")
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 || got != want {
+		t.Errorf("eval of the reversed graph: exit %d, %v, %+v; want the original's %+v", r.code, err, got, want)
+	}
+	if !strings.Contains(r.stderr, "note: "+path+": its nodes are not in topological order") {
+		t.Errorf("eval -v said %q, want a note that the nodes were sorted", r.stderr)
+	}
+	if d := run(t, "doctor", path); d.code != 0 || !strings.Contains(d.stdout, "Order:      the nodes are not in topological order") {
+		t.Errorf("doctor: exit %d\n%s", d.code, d.stdout)
 	}
 }

@@ -55,7 +55,7 @@ Examples:
    lenetkit eval model.safetensors --format json --confusion
    lenetkit eval parameter.pth --report runs/1/eval`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag,
+			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},
@@ -66,6 +66,7 @@ Examples:
 }
 
 var (
+	verboseFlag      = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say how the model file was read: nodes sorted into topological order, an NHWC input, fused kernels"}
 	dataFlag         = &cli.StringFlag{Name: "data", Usage: "directory with the four MNIST IDX files (default: $LENETKIT_DATA, else the GoMNIST module's copy)"}
 	skipChecksumFlag = &cli.BoolFlag{Name: "skip-checksum", Usage: "accept IDX files of no known data set (MNIST and Fashion-MNIST need no flag)"}
 	backendFlag      = &cli.StringFlag{Name: "backend", Usage: "lenetkit (any ONNX image classifier, lenetkit's kernels; the default for .onnx), native (the seed's LeNet from its weights, any format; the default otherwise) or gorgonia (onnx-go's Gorgonia backend, to cross-check)"}
@@ -206,6 +207,11 @@ func openModel(c *cli.Context) (*infer.Model, error) {
 	}
 	if err := m.Preprocess.Check(); err != nil && (c.IsSet("mean") || c.IsSet("std")) {
 		return nil, usageError("--mean/--std: %v", err)
+	}
+	if c.Bool("verbose") {
+		for _, n := range m.Notes {
+			fmt.Fprintf(c.App.ErrWriter, "note: %s: %s\n", m.Path, n)
+		}
 	}
 	return m, nil
 }

@@ -78,7 +78,7 @@ Examples:
    lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl
    lenetkit infer cnn28.onnx photos/ --mean 0.5 --std 0.5 --min-confidence 0.9`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag,
+			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per input, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
 			&cli.StringFlag{Name: "invert", Value: "auto", Usage: "auto (decide per image), always (dark ink on light paper) or never (light ink on dark, as MNIST)"},
