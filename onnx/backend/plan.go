@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
@@ -118,12 +119,18 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 }
 
 // imageInput makes the run-time value of a classifier's one image input.
+// An input declared channels-last, [batch, H, W, C], as Keras exporters
+// write it, is taken when every node that reads it is a Transpose to
+// channels-first (perm [0, 3, 1, 2]): the caller still hands the plan NCHW
+// images, and the buffer it fills is those Transposes' output, so that
+// the input's layout costs nothing.
 func (c *compiler) imageInput(p *Plan) error {
 	if len(c.g.Inputs) == 0 {
 		return fmt.Errorf("the graph has no input that is not a weight")
 	}
 	in := c.g.Inputs[0]
-	shape, err := imageShape(in)
+	transposes := c.nhwcTransposes(in.Name)
+	shape, err := imageShape(in, transposes != nil)
 	if err != nil {
 		return err
 	}
@@ -133,8 +140,42 @@ func (c *compiler) imageInput(p *Plan) error {
 		return fmt.Errorf("input %q: %w", in.Name, err)
 	}
 	p.in = v.buf
+	if transposes != nil {
+		// The Transposes' handler finds its output made and the input
+		// itself absent: nothing else reads it.
+		for _, n := range transposes {
+			c.vals[n.Outputs[0]] = v
+		}
+		return nil
+	}
 	c.vals[in.Name] = v
 	return nil
+}
+
+// nhwcTransposes returns the nodes that read input name when every one is
+// a Transpose of perm [0, 3, 1, 2] reading it as its data, and it is not a
+// graph output; nil otherwise.
+func (c *compiler) nhwcTransposes(name string) []*onnx.Node {
+	if c.g.IsOutput(name) {
+		return nil
+	}
+	var out []*onnx.Node
+	for _, n := range c.g.Nodes {
+		for i, x := range n.Inputs {
+			if x != name {
+				continue
+			}
+			if n.OpType != "Transpose" || n.Domain != "" || i != 0 || len(n.Outputs) == 0 || n.Outputs[0] == "" {
+				return nil
+			}
+			p, err := n.Attrs.Ints("perm")
+			if err != nil || !slices.Equal(p, []int64{0, 3, 1, 2}) {
+				return nil
+			}
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // lastOp is the operator that writes the graph's first output.
@@ -159,9 +200,11 @@ func Opset(m *onnx.ModelProto) int64 {
 	return 0
 }
 
-// imageShape reads an input declared [batch, C, H, W] and returns the
-// shape of one image, [1, C, H, W].
-func imageShape(in *onnx.Value) ([]int, error) {
+// imageShape reads an input declared [batch, C, H, W], or [batch, H, W,
+// C] when nhwc (the graph transposes it), and returns the shape of one
+// image channels-first, [1, C, H, W]. An input that looks channels-last
+// but that the graph does not transpose is refused as such.
+func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 	if in.Dims == nil {
 		return nil, fmt.Errorf("input %q has no declared shape", in.Name)
 	}
@@ -172,10 +215,17 @@ func imageShape(in *onnx.Value) ([]int, error) {
 		return nil, fmt.Errorf("input %q has %d dimensions; an image classifier takes [batch, channels, height, width]", in.Name, len(in.Dims))
 	}
 	shape := []int{1, 0, 0, 0}
+	// From the declared dimension to the image's: channels last moves.
+	from := [4]int{0, 1, 2, 3}
+	what := "channels, height and width"
+	if nhwc {
+		from = [4]int{0, 3, 1, 2}
+		what = "height, width and channels"
+	}
 	for i := 1; i < 4; i++ {
-		v := in.Dims[i]
+		v := in.Dims[from[i]]
 		if v < 1 || v > 4096 {
-			return nil, fmt.Errorf("input %q: dimension %d is %s; channels, height and width must be fixed sizes", in.Name, i, dimName(in, i))
+			return nil, fmt.Errorf("input %q: dimension %d is %s; %s must be fixed sizes", in.Name, from[i], dimName(in, from[i]), what)
 		}
 		shape[i] = int(v)
 	}
@@ -183,6 +233,11 @@ func imageShape(in *onnx.Value) ([]int, error) {
 	// checks it against the limits and the plan's budget.
 	if b := in.Dims[0]; b > 1 {
 		return nil, fmt.Errorf("input %q has a fixed batch of %d; only 1 or a symbolic batch is supported", in.Name, b)
+	}
+	if d := in.Dims; !nhwc && d[3] <= 4 && d[1] > 4 && d[2] > 4 {
+		return nil, fmt.Errorf("input %q of shape %v is channels-last, [batch, height, width, channels], and the graph does not transpose it to channels-first "+
+			"(every node reading it a Transpose of perm [0, 3, 1, 2]); only [batch, channels, height, width] images, or channels-last ones so transposed, are %w",
+			in.Name, in, onnx.ErrUnsupported)
 	}
 	return shape, nil
 }
