@@ -62,6 +62,22 @@ func compileSoftmax(c *compiler, o op) error {
 	return c.set(o, 0, y)
 }
 
+// isOutput reports whether value name is a classifier's output, directly
+// or through a chain of Identity nodes (keras2onnx ends Softmax, Identity,
+// Identity).
 func (c *compiler) isOutput(name string) bool {
-	return !c.whole && len(c.g.Outputs) > 0 && c.g.Outputs[0].Name == name
+	if c.whole || len(c.g.Outputs) == 0 {
+		return false
+	}
+	for range c.g.Nodes { // a chain is at most every node long
+		if c.g.Outputs[0].Name == name {
+			return true
+		}
+		i, ok := c.next(name)
+		if !ok || c.g.Nodes[i].OpType != "Identity" {
+			return false
+		}
+		name = c.g.Nodes[i].Outputs[0]
+	}
+	return false
 }
