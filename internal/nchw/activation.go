@@ -68,19 +68,20 @@ func HardSigmoid(y, x []float32, alpha, beta float32) {
 	}
 }
 
-// HardSwish sets y[i] = x[i]*max(0, min(1, x[i]/6+1/2)).
+// HardSwish sets y[i] = x[i]*max(0, min(1, x[i]/6+1/2)), the product
+// taken even where the factor is 0 or 1: NaN at -Inf, as ONNX's
+// definition (HardSigmoid times x) gives it.
 func HardSwish(y, x []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
 		s := v/6 + 0.5
-		switch {
-		case s <= 0:
-			y[i] = 0
-		case s >= 1:
-			y[i] = v
-		default:
-			y[i] = v * s
+		if s < 0 {
+			s = 0
 		}
+		if s > 1 {
+			s = 1
+		}
+		y[i] = v * s
 	}
 }
 
@@ -160,11 +161,11 @@ func Square(y, x []float32) {
 }
 
 // PowHalf sets y[i] = pow(x[i], 0.5): the square root, except that
-// pow(-0, 0.5) is +0 and pow(-Inf, 0.5) is +Inf.
+// pow(-0, 0.5) is +0 and pow(-Inf, 0.5) is +Inf (math.Pow is C's pow).
 func PowHalf(y, x []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
-		y[i] = float32(pow(float64(v), 0.5))
+		y[i] = float32(math.Pow(float64(v), 0.5))
 	}
 }
 
@@ -179,24 +180,9 @@ func PowScalar(y, x []float32, e float32) {
 		Copy(y, x)
 	default:
 		for i, v := range x {
-			y[i] = float32(pow(float64(v), f))
+			y[i] = float32(math.Pow(float64(v), f))
 		}
 	}
-}
-
-// pow is C's pow, which math.Pow is but for the square root's special
-// cases, which it takes from Sqrt.
-func pow(x, e float64) float64 {
-	if e == 0.5 {
-		switch {
-		case x == 0:
-			return 0
-		case math.IsInf(x, -1):
-			return math.Inf(1)
-		}
-		return math.Sqrt(x)
-	}
-	return math.Pow(x, e)
 }
 
 // ExtOp is an operation of BinaryExt: the binary operators beyond
@@ -299,7 +285,7 @@ func ext(op ExtOp, a, b float32) float32 {
 		}
 		return b
 	case Pow:
-		return float32(pow(float64(a), float64(b)))
+		return float32(math.Pow(float64(a), float64(b)))
 	case PRelu:
 		if a < 0 {
 			return a * b
