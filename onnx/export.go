@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/lenetkit/lenetkit/lenet"
@@ -67,9 +68,31 @@ func irVersion(opset int) int64 {
 var nodePrefix = map[lenet.Kind]string{lenet.Conv: "conv", lenet.ReLU: "relu", lenet.BatchNorm: "bn",
 	lenet.MaxPool: "pool", lenet.Flatten: "flatten", lenet.Dropout1d: "dropout", lenet.Linear: "fc"}
 
+// docString is the doc_string of the models FromStateDict writes.
+const docString = "The seed's LeNet for 32x32 MNIST digits, written by lenetkit."
+
 // FromStateDict builds the ONNX model of the network with the weights of sd,
-// which must pass lenet.Check.
+// which must pass lenet.Check: it describes the network as a Model
+// (seedModel) and writes that with Encode.
 func FromStateDict(sd lenet.StateDict, opt ExportOptions) (*ModelProto, error) {
+	m, err := seedModel(sd, opt)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	p.DocString = docString
+	return p, nil
+}
+
+// seedModel describes the network of package lenet (lenet.Layers) with the
+// weights of sd, which must pass lenet.Check, as lenetkit's graph: one node
+// per layer but Dropout1d (the identity at inference), the float32 entries
+// of sd as initializers of their state-dict names, the int64 ones (the
+// BatchNorm counters) as metadata.
+func seedModel(sd lenet.StateDict, opt ExportOptions) (*Model, error) {
 	if err := lenet.Check(sd); err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
@@ -81,22 +104,22 @@ func FromStateDict(sd lenet.StateDict, opt ExportOptions) (*ModelProto, error) {
 		return nil, fmt.Errorf("onnx: opset %d not supported, want %d to %d", opset, MinOpset, MaxOpset)
 	}
 
-	g := &GraphProto{Name: "lenet"}
+	g := &Graph{Name: "lenet", Initializers: map[string]*Tensor{}, ValueInfo: map[string]*Value{}}
 	for _, p := range lenet.Params() {
 		t := sd.Lookup(p.Name)
 		if t.DType == lenet.Float32 {
-			g.Initializer = append(g.Initializer, floatTensor(p.Name, p.Shape, t.F32))
+			g.Initializers[p.Name] = &Tensor{Name: p.Name, DType: Float, Shape: slices.Clone(p.Shape), Float: t.F32}
 		}
 	}
-	var nodes []*NodeProto
 	prev := InputName
-	add := func(op, name string, inputs []string, attrs ...*AttributeProto) {
-		nodes = append(nodes, &NodeProto{
-			Name:      name,
-			OpType:    op,
-			Input:     append([]string{prev}, inputs...),
-			Output:    []string{name},
-			Attribute: attrs,
+	add := func(op, name string, inputs []string, attrs Attrs) {
+		g.Nodes = append(g.Nodes, &Node{
+			Name:    name,
+			OpType:  op,
+			Inputs:  append([]string{prev}, inputs...),
+			Outputs: []string{name},
+			Attrs:   attrs,
+			Index:   len(g.Nodes),
 		})
 		prev = name
 	}
@@ -107,79 +130,82 @@ func FromStateDict(sd lenet.StateDict, opt ExportOptions) (*ModelProto, error) {
 		switch l.Kind {
 		case lenet.Conv:
 			k, pad := int64(l.Size), int64(l.Size/2)
-			add("Conv", name, []string{l.Param("weight"), l.Param("bias")},
-				attrInts("kernel_shape", k, k), attrInts("pads", pad, pad, pad, pad),
-				attrInts("strides", 1, 1), attrInts("dilations", 1, 1), attrInt("group", 1))
+			add("Conv", name, []string{l.Param("weight"), l.Param("bias")}, Attrs{
+				"kernel_shape": attrOfInts(k, k), "pads": attrOfInts(pad, pad, pad, pad),
+				"strides": attrOfInts(1, 1), "dilations": attrOfInts(1, 1), "group": attrOfInt(1),
+			})
 		case lenet.ReLU:
-			add("Relu", name, nil)
+			add("Relu", name, nil, Attrs{})
 		case lenet.BatchNorm:
 			// ONNX's momentum weighs the running statistic, PyTorch's the
 			// new batch value: 0.9 is PyTorch's 0.1. Inference ignores it.
-			bnAttrs := []*AttributeProto{
-				attrFloat("epsilon", lenet.BatchNormEps),
-				attrFloat("momentum", float32(1-lenet.BatchNormMomentum)),
+			a := Attrs{
+				"epsilon":  attrOfFloat(lenet.BatchNormEps),
+				"momentum": attrOfFloat(float32(1 - lenet.BatchNormMomentum)),
 			}
 			if opset >= 14 {
 				// BatchNormalization-14 can compute batch statistics; say
 				// explicitly that this graph uses the running ones, as torch does.
-				bnAttrs = append(bnAttrs, attrInt("training_mode", 0))
+				a["training_mode"] = attrOfInt(0)
 			}
 			add("BatchNormalization", name, []string{l.Param("weight"), l.Param("bias"),
-				l.Param("running_mean"), l.Param("running_var")}, bnAttrs...)
+				l.Param("running_mean"), l.Param("running_var")}, a)
 		case lenet.MaxPool:
 			p := int64(l.Size)
-			poolAttrs := []*AttributeProto{attrInts("kernel_shape", p, p), attrInts("pads", 0, 0, 0, 0), attrInts("strides", p, p)}
+			a := Attrs{"kernel_shape": attrOfInts(p, p), "pads": attrOfInts(0, 0, 0, 0), "strides": attrOfInts(p, p)}
 			if opset >= 10 {
 				// MaxPool-10 added ceil_mode; PyTorch's MaxPool2d floors.
-				poolAttrs = append(poolAttrs, attrInt("ceil_mode", 0))
+				a["ceil_mode"] = attrOfInt(0)
 			}
-			add("MaxPool", name, nil, poolAttrs...)
+			add("MaxPool", name, nil, a)
 		case lenet.Flatten:
-			add("Flatten", name, nil, attrInt("axis", 1))
+			add("Flatten", name, nil, Attrs{"axis": attrOfInt(1)})
 		case lenet.Dropout1d:
 			// The identity at inference: no node.
 		case lenet.Linear:
-			add("Gemm", name, []string{l.Param("weight"), l.Param("bias")}, attrInt("transB", 1))
+			add("Gemm", name, []string{l.Param("weight"), l.Param("bias")}, Attrs{"transB": attrOfInt(1)})
 		}
 	}
-	last := nodes[len(nodes)-1]
-	last.Output[0] = OutputName
-	g.Node = nodes
-	g.Input = []*ValueInfoProto{floatValue(InputName, BatchParam, 1, lenet.InputSize, lenet.InputSize)}
-	g.Output = []*ValueInfoProto{floatValue(OutputName, BatchParam, lenet.Classes)}
+	g.Nodes[len(g.Nodes)-1].Outputs[0] = OutputName
+	g.Inputs = []*Value{batchValue(InputName, 1, lenet.InputSize, lenet.InputSize)}
+	g.Outputs = []*Value{batchValue(OutputName, lenet.Classes)}
 
-	m := &ModelProto{
-		IrVersion:       irVersion(opset),
-		OpsetImport:     []*OperatorSetIdProto{{Domain: "", Version: int64(opset)}},
-		ProducerName:    Producer,
-		ProducerVersion: opt.ProducerVersion,
-		DocString:       "The seed's LeNet for 32x32 MNIST digits, written by lenetkit.",
-		Graph:           g,
+	m := &Model{
+		IRVersion: irVersion(opset),
+		Opset:     int64(opset),
+		Opsets:    map[string]int64{"": int64(opset)},
+		Producer:  Producer,
+		// The input is declared, not guessed: ToTensor, Pad(2), no Normalize.
+		Metadata: map[string]string{MetaPreprocess: SeedPreprocess},
+		Graph:    g,
 	}
-	// The input is declared, not guessed: ToTensor, Pad(2), no Normalize.
-	m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: MetaPreprocess, Value: SeedPreprocess})
+	if opt.ProducerVersion != "" {
+		m.Producer += " " + opt.ProducerVersion
+	}
 	if opt.SourceSHA256 != "" {
-		m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: MetaSourceSHA256, Value: opt.SourceSHA256})
+		m.Metadata[MetaSourceSHA256] = opt.SourceSHA256
 	}
 	for _, p := range lenet.Params() {
 		if t := sd.Lookup(p.Name); t.DType == lenet.Int64 {
-			m.MetadataProps = append(m.MetadataProps, &StringStringEntryProto{Key: p.Name, Value: strconv.FormatInt(t.I64[0], 10)})
+			m.Metadata[p.Name] = strconv.FormatInt(t.I64[0], 10)
 		}
 	}
 	return m, nil
 }
 
-// floatValue describes a float32 tensor whose first dimension is the
-// symbolic batch, the rest fixed.
-func floatValue(name, batch string, dims ...int) *ValueInfoProto {
-	shape := &TensorShapeProto{Dim: []*TensorShapeProto_Dimension{
-		{Value: &TensorShapeProto_Dimension_DimParam{DimParam: batch}},
-	}}
+func attrOfInt(v int64) Attr { return Attr{Type: AttributeProto_INT, Int: v} }
+
+func attrOfInts(v ...int64) Attr { return Attr{Type: AttributeProto_INTS, Ints: v} }
+
+func attrOfFloat(v float32) Attr { return Attr{Type: AttributeProto_FLOAT, Float: v} }
+
+// batchValue describes a float32 tensor whose first dimension is the
+// symbolic batch (BatchParam), the rest fixed.
+func batchValue(name string, dims ...int) *Value {
+	v := &Value{Name: name, DType: Float, Dims: []int64{-1}, Params: []string{BatchParam}}
 	for _, d := range dims {
-		shape.Dim = append(shape.Dim, &TensorShapeProto_Dimension{Value: &TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+		v.Dims = append(v.Dims, int64(d))
+		v.Params = append(v.Params, "")
 	}
-	return &ValueInfoProto{Name: name, Type: &TypeProto{Value: &TypeProto_TensorType{TensorType: &TypeProto_Tensor{
-		ElemType: int32(TensorProto_FLOAT),
-		Shape:    shape,
-	}}}}
+	return v
 }

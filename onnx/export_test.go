@@ -158,3 +158,18 @@ func TestExportRuntime(t *testing.T) {
 		}
 	}
 }
+
+// floatValue describes a float32 tensor whose first dimension is the
+// symbolic batch, the rest fixed.
+func floatValue(name, batch string, dims ...int) *ValueInfoProto {
+	shape := &TensorShapeProto{Dim: []*TensorShapeProto_Dimension{
+		{Value: &TensorShapeProto_Dimension_DimParam{DimParam: batch}},
+	}}
+	for _, d := range dims {
+		shape.Dim = append(shape.Dim, &TensorShapeProto_Dimension{Value: &TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+	}
+	return &ValueInfoProto{Name: name, Type: &TypeProto{Value: &TypeProto_TensorType{TensorType: &TypeProto_Tensor{
+		ElemType: int32(TensorProto_FLOAT),
+		Shape:    shape,
+	}}}}
+}

@@ -6,18 +6,20 @@ import (
 	"slices"
 )
 
-// constants maps the names of a graph's constant values, its initializers
-// and the outputs of its Constant nodes, to their tensors.
-func constants(g *GraphProto) map[string]*TensorProto {
-	c := make(map[string]*TensorProto, len(g.Initializer))
-	for _, t := range g.Initializer {
-		c[t.Name] = t
+// constants maps the names of the graph's constant values, its initializers
+// and the outputs of its Constant nodes, to their tensors. A Constant whose
+// value lenetkit does not read is left out: its users find no constant.
+func (g *Graph) constants() map[string]*Tensor {
+	c := make(map[string]*Tensor, len(g.Initializers))
+	for name, t := range g.Initializers {
+		c[name] = t
 	}
-	for _, n := range g.Node {
-		if n.OpType == "Constant" && isDefaultDomain(n.Domain) && len(n.Output) == 1 {
-			if a := findAttr(n, "value"); a != nil && a.T != nil {
-				c[n.Output[0]] = a.T
-			}
+	for _, n := range g.Nodes {
+		if n.OpType != "Constant" || n.Domain != "" || len(n.Outputs) != 1 {
+			continue
+		}
+		if t, err := n.Attrs.ConstantValue(); err == nil && t != nil {
+			c[n.Outputs[0]] = t
 		}
 	}
 	return c
@@ -28,16 +30,18 @@ func isDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
 // squeezeAxes returns the axes of a Squeeze or Unsqueeze node: its axes
 // attribute up to opset 12, its second input, a constant, from opset 13 on.
 // fromInput says which.
-func squeezeAxes(n *NodeProto, consts map[string]*TensorProto) (axes []int64, fromInput bool, err error) {
-	if len(n.Input) >= 2 && n.Input[1] != "" {
-		t, ok := consts[n.Input[1]]
+func (n *Node) squeezeAxes(consts map[string]*Tensor) (axes []int64, fromInput bool, err error) {
+	if in := n.Input(1); in != "" {
+		t, ok := consts[in]
 		if !ok {
-			return nil, true, fmt.Errorf("%s axes %q are computed, not a constant", n.OpType, n.Input[1])
+			return nil, true, fmt.Errorf("%s axes %q are computed, not a constant", n.OpType, in)
 		}
-		axes, err := int64s(t)
-		return axes, true, err
+		if t.DType != Int64 {
+			return nil, true, fmt.Errorf("tensor %q is %s, expected INT64", t.Name, t.DType)
+		}
+		return t.Int, true, nil
 	}
-	axes, err = intsAttr(n, "axes")
+	axes, err = n.Attrs.Ints("axes")
 	return axes, false, err
 }
 
@@ -59,16 +63,13 @@ func sameAxes(u, s []int64) bool {
 
 // inferenceDropout checks that a Dropout node is the identity: it has no
 // training_mode input (opset 12 on), or a constant false one.
-func inferenceDropout(n *NodeProto, consts map[string]*TensorProto) error {
-	if len(n.Input) < 3 || n.Input[2] == "" {
+func (n *Node) inferenceDropout(consts map[string]*Tensor) error {
+	in := n.Input(2)
+	if in == "" {
 		return nil
 	}
-	t, ok := consts[n.Input[2]]
-	if ok && t.DataType == int32(TensorProto_BOOL) {
-		if k, err := elements(t); err == nil && k == 1 &&
-			((len(t.RawData) == 1 && t.RawData[0] == 0) || (t.RawData == nil && len(t.Int32Data) == 1 && t.Int32Data[0] == 0)) {
-			return nil
-		}
+	if t, ok := consts[in]; ok && t.DType == Bool && len(t.Int) == 1 && t.Int[0] == 0 {
+		return nil
 	}
 	return errors.New("training_mode is not a constant false")
 }

@@ -42,7 +42,7 @@ func notLeNet(format string, args ...any) error {
 // layer is one operator of the network as the graph must hold it.
 type layer struct {
 	op    string
-	match func(im *importer, n *NodeProto) error
+	match func(im *importer, n *Node) error
 }
 
 // layers is lenet.Layers as ONNX operators; Dropout1d has none at
@@ -52,50 +52,57 @@ func layers() []layer {
 	for _, l := range lenet.Layers {
 		switch l.Kind {
 		case lenet.Conv:
-			ls = append(ls, layer{"Conv", func(im *importer, n *NodeProto) error { return im.conv(n, l) }})
+			ls = append(ls, layer{"Conv", func(im *importer, n *Node) error { return im.conv(n, l) }})
 		case lenet.ReLU:
-			ls = append(ls, layer{"Relu", func(im *importer, n *NodeProto) error { return nil }})
+			ls = append(ls, layer{"Relu", func(im *importer, n *Node) error { return nil }})
 		case lenet.BatchNorm:
-			ls = append(ls, layer{"BatchNormalization", func(im *importer, n *NodeProto) error { return im.batchNorm(n, l) }})
+			ls = append(ls, layer{"BatchNormalization", func(im *importer, n *Node) error { return im.batchNorm(n, l) }})
 		case lenet.MaxPool:
-			ls = append(ls, layer{"MaxPool", func(im *importer, n *NodeProto) error { return im.maxPool(n, l.Size) }})
+			ls = append(ls, layer{"MaxPool", func(im *importer, n *Node) error { return im.maxPool(n, l.Size) }})
 		case lenet.Flatten:
-			ls = append(ls, layer{"Flatten", func(im *importer, n *NodeProto) error { return im.flatten(n) }})
+			ls = append(ls, layer{"Flatten", func(im *importer, n *Node) error { return im.flatten(n) }})
 		case lenet.Linear:
-			ls = append(ls, layer{"Gemm", func(im *importer, n *NodeProto) error { return im.gemm(n, l) }})
+			ls = append(ls, layer{"Gemm", func(im *importer, n *Node) error { return im.gemm(n, l) }})
 		}
 	}
 	return ls
 }
 
 type importer struct {
-	consts  map[string]*TensorProto
+	consts  map[string]*Tensor
 	tensors map[string]*lenet.Tensor
 }
 
-func toStateDict(m *ModelProto) (lenet.StateDict, error) {
-	g := m.GetGraph()
-	if g == nil {
+func toStateDict(pm *ModelProto) (lenet.StateDict, error) {
+	if pm.GetGraph() == nil {
 		return nil, errors.New("the model has no graph")
 	}
-	if err := Validate(m); err != nil {
+	if err := Validate(pm); err != nil {
 		return nil, fmt.Errorf("invalid graph: %w", err)
 	}
-	if len(g.Node) > modelfile.MaxSeedGraphNodes {
-		return nil, notLeNet("the graph has %d nodes, more than the %d a graph of its %d operators may have", len(g.Node), modelfile.MaxSeedGraphNodes, len(layers()))
+	m, err := Decode(pm)
+	if err != nil {
+		return nil, err
 	}
-	im := &importer{consts: constants(g), tensors: map[string]*lenet.Tensor{}}
+	g := m.Graph
+	if len(g.Nodes) > modelfile.MaxSeedGraphNodes {
+		return nil, notLeNet("the graph has %d nodes, more than the %d a graph of its %d operators may have", len(g.Nodes), modelfile.MaxSeedGraphNodes, len(layers()))
+	}
+	im := &importer{consts: g.constants(), tensors: map[string]*lenet.Tensor{}}
 	value, err := im.input(g)
 	if err != nil {
 		return nil, err
 	}
 	want := layers()
 	next := 0
-	unsqueeze := -1 // index of an Unsqueeze waiting for its Squeeze
+	unsqueeze := -1 // file position of an Unsqueeze waiting for its Squeeze
 	var unsqueezeAxes []int64
-	for i, n := range g.Node {
+	// The nodes are in topological order; messages give their positions
+	// in the file.
+	for _, n := range g.Nodes {
+		i := n.Index
 		op := n.OpType
-		if !isDefaultDomain(n.Domain) {
+		if n.Domain != "" {
 			op = n.Domain + "." + n.OpType
 		}
 		if op == "Constant" {
@@ -112,23 +119,23 @@ func toStateDict(m *ModelProto) (lenet.StateDict, error) {
 		if !passOver && op != expected {
 			return nil, notLeNet("node %d is %s, expected %s", i, op, expected)
 		}
-		if len(n.Input) == 0 || n.Input[0] != value || len(n.Output) == 0 {
+		if len(n.Inputs) == 0 || n.Inputs[0] != value || len(n.Outputs) == 0 {
 			return nil, notLeNet("node %d (%s) does not take %q, the output of the node before it", i, op, value)
 		}
 		switch op {
 		case "Identity":
 		case "Dropout":
-			if err := inferenceDropout(n, im.consts); err != nil {
+			if err := n.inferenceDropout(im.consts); err != nil {
 				return nil, notLeNet("node %d (Dropout): %v", i, err)
 			}
 		case "Unsqueeze":
-			axes, _, err := squeezeAxes(n, im.consts)
+			axes, _, err := n.squeezeAxes(im.consts)
 			if err != nil {
 				return nil, notLeNet("node %d: %v", i, err)
 			}
 			unsqueeze, unsqueezeAxes = i, axes
 		case "Squeeze":
-			axes, _, err := squeezeAxes(n, im.consts)
+			axes, _, err := n.squeezeAxes(im.consts)
 			if err != nil {
 				return nil, notLeNet("node %d: %v", i, err)
 			}
@@ -142,7 +149,7 @@ func toStateDict(m *ModelProto) (lenet.StateDict, error) {
 			}
 			next++
 		}
-		value = n.Output[0]
+		value = n.Outputs[0]
 	}
 	if unsqueeze >= 0 {
 		return nil, notLeNet("the graph ends after the Unsqueeze of node %d", unsqueeze)
@@ -150,42 +157,36 @@ func toStateDict(m *ModelProto) (lenet.StateDict, error) {
 	if next < len(want) {
 		return nil, notLeNet("the graph ends after %d of the network's %d layers, expected %s next", next, len(want), want[next].op)
 	}
-	if len(g.Output) != 1 || g.Output[0].Name != value {
-		return nil, notLeNet("the graph's outputs are %s, expected only %q, the last Gemm's", valueNames(g.Output), value)
+	if len(g.Outputs) != 1 || g.Outputs[0].Name != value {
+		return nil, notLeNet("the graph's outputs are %s, expected only %q, the last Gemm's", valueNames(g.Outputs), value)
 	}
 	return im.stateDict(m)
 }
 
-// input finds the graph's one data input, the graph inputs that are not
-// initializers, and checks that it takes [batch, 1, 32, 32] float images.
-func (im *importer) input(g *GraphProto) (string, error) {
-	var data []*ValueInfoProto
-	for _, in := range g.Input {
-		if _, ok := im.consts[in.Name]; !ok {
-			data = append(data, in)
-		}
+// input finds the graph's one data input (Decode leaves out the inputs
+// that are initializers) and checks that it takes [batch, 1, 32, 32] float
+// images.
+func (im *importer) input(g *Graph) (string, error) {
+	if len(g.Inputs) != 1 {
+		return "", notLeNet("the graph has %d data inputs %s, expected 1", len(g.Inputs), valueNames(g.Inputs))
 	}
-	if len(data) != 1 {
-		return "", notLeNet("the graph has %d data inputs %s, expected 1", len(data), valueNames(data))
-	}
-	in := data[0]
-	tt := in.GetType().GetTensorType()
-	if tt == nil {
+	in := g.Inputs[0]
+	if in.DType == 0 && in.Dims == nil {
 		return "", notLeNet("input %q is not a tensor", in.Name)
 	}
-	if tt.ElemType != int32(TensorProto_FLOAT) {
-		return "", notLeNet("input %q is %s, expected FLOAT", in.Name, dataTypeName(tt.ElemType))
+	if in.DType != Float {
+		return "", notLeNet("input %q is %s, expected FLOAT", in.Name, in.DType)
 	}
-	if tt.Shape != nil {
+	if in.Dims != nil {
 		want := []int64{-1, 1, lenet.InputSize, lenet.InputSize}
-		ok := len(tt.Shape.Dim) == len(want)
+		ok := len(in.Dims) == len(want)
 		for i := 1; ok && i < len(want); i++ {
-			if v, fixed := tt.Shape.Dim[i].Value.(*TensorShapeProto_Dimension_DimValue); fixed && v.DimValue != want[i] {
+			if d := in.Dims[i]; d >= 0 && d != want[i] {
 				ok = false
 			}
 		}
 		if !ok {
-			return "", notLeNet("input %q has shape %s, expected [batch, 1, %d, %d]", in.Name, shapeString(tt.Shape), lenet.InputSize, lenet.InputSize)
+			return "", notLeNet("input %q has shape %s, expected [batch, 1, %d, %d]", in.Name, in, lenet.InputSize, lenet.InputSize)
 		}
 	}
 	return in.Name, nil
@@ -193,30 +194,30 @@ func (im *importer) input(g *GraphProto) (string, error) {
 
 // weight reads input i of n, a constant of the given shape, as state-dict
 // entry name.
-func (im *importer) weight(n *NodeProto, i int, name string, shape ...int) error {
-	if i >= len(n.Input) || n.Input[i] == "" {
+func (im *importer) weight(n *Node, i int, name string, shape ...int) error {
+	in := n.Input(i)
+	if in == "" {
 		return fmt.Errorf("input %d (%s) is missing", i, name)
 	}
 	what := fmt.Sprintf("input %d (%s)", i, name)
-	if n.Input[i] != name {
-		what += fmt.Sprintf(" %q", n.Input[i])
+	if in != name {
+		what += fmt.Sprintf(" %q", in)
 	}
-	t, ok := im.consts[n.Input[i]]
+	t, ok := im.consts[in]
 	if !ok {
 		return fmt.Errorf("%s is not a constant", what)
 	}
-	if !slices.Equal(t.Dims, dims64(shape)) {
-		return fmt.Errorf("%s has shape %s, expected %s", what, dimsString(t.Dims), dimsString(dims64(shape)))
+	if !slices.Equal(t.Shape, shape) {
+		return fmt.Errorf("%s has shape %s, expected %s", what, dimsString(dims64(t.Shape)), dimsString(dims64(shape)))
 	}
-	v, err := floats(t)
-	if err != nil {
-		return fmt.Errorf("input %d (%s): %v", i, name, err)
+	if t.DType != Float {
+		return fmt.Errorf("input %d (%s): tensor %q is %s, expected FLOAT", i, name, t.Name, t.DType)
 	}
-	im.tensors[name] = &lenet.Tensor{Name: name, Shape: shape, DType: lenet.Float32, F32: v}
+	im.tensors[name] = &lenet.Tensor{Name: name, Shape: shape, DType: lenet.Float32, F32: t.Float}
 	return nil
 }
 
-func (im *importer) conv(n *NodeProto, b lenet.Layer) error {
+func (im *importer) conv(n *Node, b lenet.Layer) error {
 	k, p := int64(b.Size), int64(b.Size/2)
 	if err := checkInts(n, "kernel_shape", k, k); err != nil {
 		return err
@@ -227,21 +228,21 @@ func (im *importer) conv(n *NodeProto, b lenet.Layer) error {
 	if err := checkInts(n, "dilations", 1, 1); err != nil {
 		return err
 	}
-	if g, err := intAttr(n, "group", 1); err != nil || g != 1 {
+	if g, err := n.Attrs.Int("group", 1); err != nil || g != 1 {
 		return attrError("group", g, err, "1")
 	}
-	autoPad, err := stringAttr(n, "auto_pad", "NOTSET")
+	autoPad, err := n.Attrs.Str("auto_pad", "NOTSET")
 	if err != nil {
 		return err
 	}
 	switch autoPad {
 	case "SAME_UPPER", "SAME_LOWER":
 		// A 3x3 kernel at stride 1 pads 1 on every side either way.
-		if findAttr(n, "pads") != nil {
+		if n.Attrs.Has("pads") {
 			return errors.New("attribute pads given with auto_pad " + autoPad)
 		}
 	case "NOTSET", "":
-		pads, err := intsAttr(n, "pads")
+		pads, err := n.Attrs.Ints("pads")
 		if err != nil || !slices.Equal(pads, []int64{p, p, p, p}) {
 			return attrError("pads", pads, err, "[1, 1, 1, 1]")
 		}
@@ -254,12 +255,12 @@ func (im *importer) conv(n *NodeProto, b lenet.Layer) error {
 	return im.weight(n, 2, b.Param("bias"), b.Out)
 }
 
-func (im *importer) batchNorm(n *NodeProto, b lenet.Layer) error {
-	eps, err := floatAttr(n, "epsilon", 1e-5)
+func (im *importer) batchNorm(n *Node, b lenet.Layer) error {
+	eps, err := n.Attrs.Float("epsilon", 1e-5)
 	if err != nil || math.Abs(float64(eps)-lenet.BatchNormEps) > 1e-5*lenet.BatchNormEps {
 		return attrError("epsilon", eps, err, fmt.Sprint(lenet.BatchNormEps))
 	}
-	if t, err := intAttr(n, "training_mode", 0); err != nil || t != 0 {
+	if t, err := n.Attrs.Int("training_mode", 0); err != nil || t != 0 {
 		return attrError("training_mode", t, err, "0 (inference)")
 	}
 	for i, s := range []string{"weight", "bias", "running_mean", "running_var"} {
@@ -270,12 +271,12 @@ func (im *importer) batchNorm(n *NodeProto, b lenet.Layer) error {
 	return nil
 }
 
-func (im *importer) maxPool(n *NodeProto, pool int) error {
+func (im *importer) maxPool(n *Node, pool int) error {
 	p := int64(pool)
 	if err := checkInts(n, "kernel_shape", p, p); err != nil {
 		return err
 	}
-	strides, err := intsAttr(n, "strides")
+	strides, err := n.Attrs.Ints("strides")
 	if err != nil || !slices.Equal(strides, []int64{p, p}) {
 		return attrError("strides", strides, err, dimsString([]int64{p, p}))
 	}
@@ -285,31 +286,31 @@ func (im *importer) maxPool(n *NodeProto, pool int) error {
 	if err := checkInts(n, "pads", 0, 0, 0, 0); err != nil {
 		return err
 	}
-	if a, err := stringAttr(n, "auto_pad", "NOTSET"); err != nil || (a != "NOTSET" && a != "" && a != "VALID") {
+	if a, err := n.Attrs.Str("auto_pad", "NOTSET"); err != nil || (a != "NOTSET" && a != "" && a != "VALID") {
 		return attrError("auto_pad", a, err, "NOTSET or VALID")
 	}
 	// ceil_mode does not matter: every pooled size divides exactly.
 	return nil
 }
 
-func (im *importer) flatten(n *NodeProto) error {
-	axis, err := intAttr(n, "axis", 1)
+func (im *importer) flatten(n *Node) error {
+	axis, err := n.Attrs.Int("axis", 1)
 	if err != nil || (axis != 1 && axis != -3) {
 		return attrError("axis", axis, err, "1")
 	}
 	return nil
 }
 
-func (im *importer) gemm(n *NodeProto, l lenet.Layer) error {
+func (im *importer) gemm(n *Node, l lenet.Layer) error {
 	for _, a := range []string{"alpha", "beta"} {
-		if v, err := floatAttr(n, a, 1); err != nil || v != 1 {
+		if v, err := n.Attrs.Float(a, 1); err != nil || v != 1 {
 			return attrError(a, v, err, "1")
 		}
 	}
-	if t, err := intAttr(n, "transA", 0); err != nil || t != 0 {
+	if t, err := n.Attrs.Int("transA", 0); err != nil || t != 0 {
 		return attrError("transA", t, err, "0")
 	}
-	transB, err := intAttr(n, "transB", 0)
+	transB, err := n.Attrs.Int("transB", 0)
 	if err != nil {
 		return err
 	}
@@ -340,11 +341,8 @@ func (im *importer) gemm(n *NodeProto, l lenet.Layer) error {
 
 // stateDict assembles the tensors found, in PyTorch's order, with the
 // BatchNorm counters from the metadata.
-func (im *importer) stateDict(m *ModelProto) (lenet.StateDict, error) {
-	meta := map[string]string{}
-	for _, p := range m.MetadataProps {
-		meta[p.Key] = p.Value
-	}
+func (im *importer) stateDict(m *Model) (lenet.StateDict, error) {
+	meta := m.Metadata
 	var sd lenet.StateDict
 	for _, p := range lenet.Params() {
 		if p.DType == lenet.Int64 {
@@ -367,8 +365,8 @@ func (im *importer) stateDict(m *ModelProto) (lenet.StateDict, error) {
 }
 
 // checkInts checks an INTS attribute that, when present, must equal want.
-func checkInts(n *NodeProto, name string, want ...int64) error {
-	v, err := intsAttr(n, name)
+func checkInts(n *Node, name string, want ...int64) error {
+	v, err := n.Attrs.Ints(name)
 	if err != nil || (v != nil && !slices.Equal(v, want)) {
 		return attrError(name, v, err, dimsString(want))
 	}
@@ -388,25 +386,10 @@ func attrError(name string, got any, err error, want string) error {
 	return fmt.Errorf("attribute %s is %v, expected %s", name, got, want)
 }
 
-func valueNames(vs []*ValueInfoProto) string {
+func valueNames(vs []*Value) string {
 	names := make([]string, len(vs))
 	for i, v := range vs {
 		names[i] = strconv.Quote(v.Name)
 	}
 	return "[" + strings.Join(names, ", ") + "]"
-}
-
-func shapeString(s *TensorShapeProto) string {
-	parts := make([]string, len(s.Dim))
-	for i, d := range s.Dim {
-		switch v := d.Value.(type) {
-		case *TensorShapeProto_Dimension_DimValue:
-			parts[i] = strconv.FormatInt(v.DimValue, 10)
-		case *TensorShapeProto_Dimension_DimParam:
-			parts[i] = v.DimParam
-		default:
-			parts[i] = "?"
-		}
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -223,6 +224,15 @@ func TestImportErrors(t *testing.T) {
 		t.Fatalf("no %s", op)
 		return nil
 	}
+	attr := func(n *NodeProto, name string) *AttributeProto {
+		for _, a := range n.Attribute {
+			if a.Name == name {
+				return a
+			}
+		}
+		t.Fatalf("%s has no attribute %s", n.Name, name)
+		return nil
+	}
 	init := func(g *GraphProto, name string) *TensorProto {
 		for _, i := range g.Initializer {
 			if i.Name == name {
@@ -256,21 +266,23 @@ func TestImportErrors(t *testing.T) {
 		}), "not the seed's LeNet: node 1 is BatchNormalization, expected Relu"},
 		{"5x5 kernel", mutate(func(g *GraphProto) {
 			n := node(g, "Conv", 0)
-			findAttr(n, "kernel_shape").Ints = []int64{5, 5}
+			attr(n, "kernel_shape").Ints = []int64{5, 5}
 		}), "node 0 (Conv): attribute kernel_shape is [5, 5], expected [3, 3]"},
 		{"wider conv", mutate(func(g *GraphProto) {
-			init(g, "conv_layers.4.weight").Dims = []int64{64, 32, 3, 4}
+			// Well-formed, data and all: Decode reads every tensor first.
+			i := init(g, "conv_layers.4.weight")
+			i.Dims, i.RawData = []int64{64, 32, 3, 4}, make([]byte, 4*64*32*3*4)
 		}), `node 4 (Conv): input 1 (conv_layers.4.weight) has shape [64, 32, 3, 4], expected [64, 32, 3, 3]`},
 		{"pool 2 for 4", mutate(func(g *GraphProto) {
 			n := node(g, "MaxPool", 1)
-			findAttr(n, "kernel_shape").Ints = []int64{2, 2}
+			attr(n, "kernel_shape").Ints = []int64{2, 2}
 		}), "node 7 (MaxPool): attribute kernel_shape is [2, 2], expected [4, 4]"},
 		{"weights as a computed value", mutate(func(g *GraphProto) {
 			node(g, "Gemm", 0).Input[1] = "relu1"
 		}), `node 13 (Gemm): input 1 (fc_layer.1.weight) "relu1" is not a constant`},
 		{"float64 weights", mutate(func(g *GraphProto) {
 			i := init(g, "fc_layer.3.bias")
-			i.DataType = int32(TensorProto_DOUBLE)
+			i.DataType, i.RawData = int32(TensorProto_DOUBLE), make([]byte, 8*10)
 		}), `node 14 (Gemm): input 2 (fc_layer.3.bias): tensor "fc_layer.3.bias" is DOUBLE, expected FLOAT`},
 		{"short weights", mutate(func(g *GraphProto) {
 			i := init(g, "conv_layers.0.bias")
@@ -337,3 +349,42 @@ func TestImportErrors(t *testing.T) {
 
 func bits(f float32) uint32     { return math.Float32bits(f) }
 func fromBits(b uint32) float32 { return math.Float32frombits(b) }
+
+// TestImportNodesOutOfOrder reads an export whose nodes are written in
+// reverse, with a weight from a Constant node placed last, as keras2onnx
+// 1.5 writes graphs: Decode sorts the nodes, and the import matches them
+// in that order.
+func TestImportNodesOutOfOrder(t *testing.T) {
+	sd := lenet.Init(4)
+	m, err := FromStateDict(sd, ExportOptions{Opset: 13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Graph
+	slices.Reverse(g.Node)
+	// conv_layers.0.bias as a Constant node's value, not an initializer.
+	k := slices.IndexFunc(g.Initializer, func(p *TensorProto) bool { return p.Name == "conv_layers.0.bias" })
+	bias := g.Initializer[k]
+	g.Initializer = slices.Delete(g.Initializer, k, k+1)
+	g.Node = append(g.Node, &NodeProto{OpType: "Constant", Output: []string{bias.Name},
+		Attribute: []*AttributeProto{{Name: "value", Type: AttributeProto_TENSOR, T: bias}}})
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "reversed.onnx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadStateDict(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalStateDicts(t, got, sd, false)
+
+	// A difference is reported at the node's position in the file.
+	g.Node[len(g.Node)-2].OpType = "Sigmoid" // the first Conv, reversed
+	if _, err := ToStateDict(m); err == nil || !strings.Contains(err.Error(), "node 14 is Sigmoid, expected Conv") {
+		t.Errorf("ToStateDict: %v, want node 14 named", err)
+	}
+}

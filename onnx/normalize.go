@@ -51,38 +51,56 @@ func Normalize(m *ModelProto) (*ModelProto, error) {
 }
 
 func normalizeGraph(g *GraphProto) error {
-	consts := constants(g)
+	consts, err := axesConstants(g)
+	if err != nil {
+		return err
+	}
 	if err := removeIdentityPairs(g, consts); err != nil {
 		return err
 	}
 	used := usedValues(g)
-	for _, n := range g.Node {
-		if !isDefaultDomain(n.Domain) {
+	for i, p := range g.Node {
+		if !isDefaultDomain(p.Domain) {
 			continue
+		}
+		switch p.OpType {
+		case "Squeeze", "Unsqueeze", "Dropout", "MaxPool":
+		default:
+			continue
+		}
+		n, err := protoNode(i, p)
+		if err != nil {
+			return err
 		}
 		switch n.OpType {
 		case "Squeeze", "Unsqueeze":
-			axes, fromInput, err := squeezeAxes(n, consts)
+			axes, fromInput, err := n.squeezeAxes(consts)
 			if err != nil {
 				return err
 			}
 			if fromInput { // rewrite 2
-				n.Input = n.Input[:1]
-				n.Attribute = append(n.Attribute, attrInts("axes", axes...))
+				n.Attrs["axes"] = Attr{Type: AttributeProto_INTS, Ints: axes}
+				if err := setAttrs(p, n.Attrs); err != nil {
+					return err
+				}
+				p.Input = p.Input[:1]
 			}
 		case "Dropout":
-			if len(n.Input) > 1 { // rewrite 3
-				if err := inferenceDropout(n, consts); err != nil {
-					return fmt.Errorf("Dropout %q: %w", n.Name, err)
+			if len(p.Input) > 1 { // rewrite 3
+				if err := n.inferenceDropout(consts); err != nil {
+					return fmt.Errorf("Dropout %q: %w", p.Name, err)
 				}
-				if len(n.Output) > 1 && used[n.Output[1]] {
-					return fmt.Errorf("Dropout %q: its mask is used", n.Name)
+				if len(p.Output) > 1 && used[p.Output[1]] {
+					return fmt.Errorf("Dropout %q: its mask is used", p.Name)
 				}
-				n.OpType, n.Input, n.Output, n.Attribute = "Identity", n.Input[:1], n.Output[:1], nil
+				p.OpType, p.Input, p.Output, p.Attribute = "Identity", p.Input[:1], p.Output[:1], nil
 			}
 		case "MaxPool":
-			if d, err := intsAttr(n, "dilations"); err == nil && d != nil && allOnes(d) { // rewrite 4
-				n.Attribute = slices.DeleteFunc(n.Attribute, func(a *AttributeProto) bool { return a.Name == "dilations" })
+			if d, err := n.Attrs.Ints("dilations"); err == nil && d != nil && allOnes(d) { // rewrite 4
+				delete(n.Attrs, "dilations")
+				if err := setAttrs(p, n.Attrs); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -90,10 +108,84 @@ func normalizeGraph(g *GraphProto) error {
 	return nil
 }
 
+// protoNode reads node i of a graph being rewritten, its attributes
+// decoded. Its Inputs and Outputs are the protobuf node's own slices.
+func protoNode(i int, p *NodeProto) (*Node, error) {
+	a, err := decodeAttrs(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", describeNode(i, p), err)
+	}
+	d := p.Domain
+	if d == "ai.onnx" {
+		d = ""
+	}
+	return &Node{Name: p.Name, OpType: p.OpType, Domain: d, Inputs: p.Input, Outputs: p.Output, Attrs: a, Index: i}, nil
+}
+
+// setAttrs replaces the attributes of p with a.
+func setAttrs(p *NodeProto, a Attrs) error {
+	attrs, err := encodeAttrs(a)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", p.OpType, p.Name, err)
+	}
+	p.Attribute = attrs
+	return nil
+}
+
+// axesConstants decodes the constants that the rewrites read: the axes
+// inputs of Squeeze and Unsqueeze and the training_mode inputs of Dropout,
+// from initializers and Constant nodes. Other constants are left as they
+// are, not decoded.
+func axesConstants(g *GraphProto) (map[string]*Tensor, error) {
+	want := map[string]bool{}
+	for _, n := range g.Node {
+		if !isDefaultDomain(n.Domain) {
+			continue
+		}
+		i := 1
+		switch n.OpType {
+		case "Squeeze", "Unsqueeze":
+		case "Dropout":
+			i = 2
+		default:
+			continue
+		}
+		if i < len(n.Input) && n.Input[i] != "" {
+			want[n.Input[i]] = true
+		}
+	}
+	consts := map[string]*Tensor{}
+	if len(want) == 0 {
+		return consts, nil
+	}
+	for _, p := range g.Initializer {
+		if want[p.Name] {
+			t, err := DecodeTensor(p)
+			if err != nil {
+				return nil, fmt.Errorf("initializer %q: %w", p.Name, err)
+			}
+			consts[p.Name] = t
+		}
+	}
+	for i, p := range g.Node {
+		if p.OpType != "Constant" || !isDefaultDomain(p.Domain) || len(p.Output) != 1 || !want[p.Output[0]] {
+			continue
+		}
+		n, err := protoNode(i, p)
+		if err != nil {
+			return nil, err
+		}
+		if t, err := n.Attrs.ConstantValue(); err == nil && t != nil {
+			consts[p.Output[0]] = t
+		}
+	}
+	return consts, nil
+}
+
 // removeIdentityPairs does rewrite 1. The Squeeze's users are rewired to the
 // Unsqueeze's input; when the Squeeze's output is a graph output, whose
 // name must stay, the pair becomes one Identity node instead.
-func removeIdentityPairs(g *GraphProto, consts map[string]*TensorProto) error {
+func removeIdentityPairs(g *GraphProto, consts map[string]*Tensor) error {
 	users := map[string][]*NodeProto{}
 	for _, n := range g.Node {
 		for _, in := range n.Input {
@@ -103,6 +195,10 @@ func removeIdentityPairs(g *GraphProto, consts map[string]*TensorProto) error {
 	outputs := map[string]bool{}
 	for _, o := range g.Output {
 		outputs[o.Name] = true
+	}
+	index := make(map[*NodeProto]int, len(g.Node))
+	for i, n := range g.Node {
+		index[n] = i
 	}
 	drop := map[*NodeProto]bool{}
 	for _, u := range g.Node {
@@ -117,11 +213,19 @@ func removeIdentityPairs(g *GraphProto, consts map[string]*TensorProto) error {
 		if s.OpType != "Squeeze" || !isDefaultDomain(s.Domain) || s.Input[0] != u.Output[0] || len(s.Output) != 1 {
 			continue
 		}
-		ua, _, err := squeezeAxes(u, consts)
+		un, err := protoNode(index[u], u)
 		if err != nil {
 			return err
 		}
-		sa, _, err := squeezeAxes(s, consts)
+		sn, err := protoNode(index[s], s)
+		if err != nil {
+			return err
+		}
+		ua, _, err := un.squeezeAxes(consts)
+		if err != nil {
+			return err
+		}
+		sa, _, err := sn.squeezeAxes(consts)
 		if err != nil {
 			return err
 		}
