@@ -35,19 +35,26 @@ func LRN(y, x []float32, c, hw, size int, alpha, beta, bias float64) {
 // with the row's mean and population variance taken in float64. scale
 // and shift hold cols values, or one value for every column (len 1), or
 // shift is nil for none. y and x hold rows*cols floats and may be the
-// same slice. It is LayerNormalization over the last axes of X viewed as
-// [rows][cols].
-func Normalize(y, x, scale, shift []float32, rows, cols int, eps float64) {
+// same slice. mean and invStd, unless nil, receive each row's mean and
+// 1/sqrt(var_r + eps). It is LayerNormalization over the last axes of X
+// viewed as [rows][cols].
+func Normalize(y, mean, invStd, x, scale, shift []float32, rows, cols int, eps float64) {
 	for r := range rows {
 		src := x[r*cols : (r+1)*cols]
-		mean, inv := meanInvStd(src, eps)
+		m, inv := meanInvStd(src, eps)
+		if mean != nil {
+			mean[r] = float32(m)
+		}
+		if invStd != nil {
+			invStd[r] = float32(inv)
+		}
 		dst := y[r*cols : (r+1)*cols]
 		for j, v := range src {
 			s, t := float64(pick(scale, j)), 0.0
 			if shift != nil {
 				t = float64(pick(shift, j))
 			}
-			dst[j] = float32((float64(v)-mean)*inv*s + t)
+			dst[j] = float32((float64(v)-m)*inv*s + t)
 		}
 	}
 }

@@ -59,12 +59,24 @@ func TestNormalize(t *testing.T) {
 	}
 	scale, shift := randn(rng, cols, 1), randn(rng, cols, 1)
 	y := poisoned(rows * cols)
-	Normalize(y, x, scale, shift, rows, cols, 1e-5)
+	mean, inv := poisoned(rows), poisoned(rows)
+	Normalize(y, mean, inv, x, scale, shift, rows, cols, 1e-5)
+	for r := range rows {
+		m, v := 0.0, 0.0
+		for _, e := range x[r*cols : (r+1)*cols] {
+			m += float64(e)
+		}
+		m /= float64(cols)
+		for _, e := range x[r*cols : (r+1)*cols] {
+			v += (float64(e) - m) * (float64(e) - m)
+		}
+		checkClose(t, []float32{mean[r], inv[r]}, []float64{m, 1 / math.Sqrt(v/float64(cols)+1e-5)})
+	}
 	checkClose(t, y, refNormalize(wide(x), rows, cols, 1e-5,
 		func(_, j int) float64 { return float64(scale[j]) }, func(_, j int) float64 { return float64(shift[j]) }))
 	// One scale for all, no shift, in place.
 	y = append([]float32(nil), x...)
-	Normalize(y, y, []float32{2}, nil, rows, cols, 0.1)
+	Normalize(y, nil, nil, y, []float32{2}, nil, rows, cols, 0.1)
 	checkClose(t, y, refNormalize(wide(x), rows, cols, 0.1,
 		func(_, _ int) float64 { return 2 }, func(_, _ int) float64 { return 0 }))
 }
