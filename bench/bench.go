@@ -234,12 +234,12 @@ func PyTorchTrainStep(ctx context.Context, refDir string, steps int, weights str
 // ONNXRuntime runs reference/ort_bench.js (onnxruntime-node, 2 threads) on
 // model at batch and returns its images per second. An ONNX Runtime that
 // cannot run is a *PeerError.
-func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Duration) (Peer, error) {
+func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Duration, image []int) (Peer, error) {
 	var r struct {
 		IPS float64 `json:"images_per_s"`
 		RSS int64   `json:"peak_rss_bytes"`
 	}
-	err := runPeer(ctx, &r, peerCmd{PeerONNXRuntime, "node", refDir, "ort_bench.js", []string{model, strconv.Itoa(batch), fmt.Sprint(d.Seconds())}})
+	err := runPeer(ctx, &r, peerCmd{PeerONNXRuntime, "node", refDir, "ort_bench.js", append([]string{model, strconv.Itoa(batch), fmt.Sprint(d.Seconds())}, dimsArg(image)...)})
 	return Peer{r.IPS, r.RSS}, err
 }
 
@@ -386,4 +386,16 @@ func runPeer(ctx context.Context, into any, p peerCmd) error {
 		return &PeerError{Peer: p.peer, Reason: fmt.Sprintf("%s printed %q, not its JSON line (%v)", p.script, clip(string(out)), err)}
 	}
 	return nil
+}
+
+// dimsArg is ort_bench.js's optional per-image shape argument, "28,28,1".
+func dimsArg(image []int) []string {
+	if len(image) == 0 {
+		return nil
+	}
+	parts := make([]string, len(image))
+	for i, d := range image {
+		parts[i] = strconv.Itoa(d)
+	}
+	return []string{strings.Join(parts, ",")}
 }

@@ -68,7 +68,7 @@ func TestPeerErrors(t *testing.T) {
 	}{
 		{"no PyTorch script", "/usr/bin/python3", func() error { _, err := PyTorchTrainStep(t.Context(), dir, 1, ""); return err },
 			"PyTorch not measured: " + filepath.Join(dir, "train_reference.py") + " does not exist (--reference must name the reference folder of a lenetkit checkout)"},
-		{"no ONNX Runtime script", "/usr/bin/python3", func() error { _, err := ONNXRuntime(t.Context(), dir, "m.onnx", 1, time.Second); return err },
+		{"no ONNX Runtime script", "/usr/bin/python3", func() error { _, err := ONNXRuntime(t.Context(), dir, "m.onnx", 1, time.Second, nil); return err },
 			"ONNX Runtime not measured: " + filepath.Join(dir, "ort_bench.js") + " does not exist (--reference must name the reference folder of a lenetkit checkout)"},
 		{"no ONNX Runtime evaluation script", "/usr/bin/python3", func() error {
 			_, err := ORTEvaluation(t.Context(), dir, "m.onnx", make([]float32, 4), 1, 1, 2, 2)
@@ -101,7 +101,7 @@ func TestPeerErrors(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(ref, f), b, 0o644)
 	}
-	_, err := ONNXRuntime(t.Context(), ref, "m.onnx", 1, time.Second)
+	_, err := ONNXRuntime(t.Context(), ref, "m.onnx", 1, time.Second, nil)
 	want := "ONNX Runtime not measured: onnxruntime-node is not installed (cd " + ref + " && npm ci --ignore-scripts)"
 	if err == nil || err.Error() != want {
 		t.Errorf("%v\nwant %s", err, want)

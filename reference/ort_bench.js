@@ -1,30 +1,32 @@
 // Time ONNX Runtime (npm onnxruntime-node, CPU, 2 intra-op threads) on an
 // ONNX model: the deployment peer lenetkit's inference is measured against.
 //
-//     node ort_bench.js MODEL.onnx BATCH [SECONDS]
+//     node ort_bench.js MODEL.onnx BATCH [SECONDS [DIMS]]
 //
-// Runs batches of BATCH random 1x32x32 images for about SECONDS (default 3)
-// after a warm-up, and prints one JSON line:
+// Runs batches of BATCH random images for about SECONDS (default 3) after a
+// warm-up, each image of the comma-separated per-image shape DIMS (default
+// 1,32,32, the seed's; 28,28,1 for a Keras NHWC input), and prints one JSON line:
 // {"batch": B, "runs": R, "images_per_s": X, "ms_per_batch": Y, "peak_rss_bytes": Z}.
 'use strict';
 
 const ort = require('onnxruntime-node');
 
 async function main() {
-  const [modelPath, batchArg, secondsArg] = process.argv.slice(2);
+  const [modelPath, batchArg, secondsArg, dimsArg] = process.argv.slice(2);
+  const dims = (dimsArg || '1,32,32').split(',').map(Number);
   const batch = Number(batchArg);
   const seconds = secondsArg === undefined ? 3 : Number(secondsArg);
-  if (!modelPath || !Number.isInteger(batch) || batch < 1 || !(seconds > 0)) {
-    throw new Error('usage: node ort_bench.js MODEL.onnx BATCH [SECONDS]');
+  if (!modelPath || !Number.isInteger(batch) || batch < 1 || !(seconds > 0) || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error('usage: node ort_bench.js MODEL.onnx BATCH [SECONDS [DIMS]]');
   }
   const session = await ort.InferenceSession.create(modelPath, {
     intraOpNumThreads: 2,
     interOpNumThreads: 1,
     executionProviders: ['cpu'],
   });
-  const data = new Float32Array(batch * 32 * 32);
+  const data = new Float32Array(batch * dims.reduce((a, b) => a * b, 1));
   for (let i = 0; i < data.length; i++) data[i] = Math.random();
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, [batch, 1, 32, 32]) };
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, [batch, ...dims]) };
   for (let i = 0; i < 20; i++) await session.run(feeds);
   let runs = 0;
   const start = process.hrtime.bigint();

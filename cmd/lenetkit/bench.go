@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -39,7 +41,8 @@ Examples:
    lenetkit bench
    lenetkit bench --weights parameter.pth
    lenetkit bench --weights runs/1/checkpoint.pth      # weights and Adam's state
-   lenetkit bench --model model.onnx --steps 50 --format json`,
+   lenetkit bench --model model.onnx --steps 50 --format json
+   lenetkit bench --model keras.onnx --steps 0           # inference only, any ONNX classifier`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "ONNX file to run (default: an export of freshly initialised weights; speed does not depend on the values)"},
 			&cli.IntFlag{Name: "steps", Value: 30, Usage: "training steps to time"},
@@ -131,8 +134,8 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	steps, dur := c.Int("steps"), time.Duration(c.Float64("seconds")*float64(time.Second))
-	if secs := c.Float64("seconds"); steps < 1 || steps > maxBenchSteps || !(secs > 0 && secs <= maxBenchSeconds) {
-		return usageError("--steps %d and --seconds %g: want 1 to %d steps and a time in (0, %d] seconds", steps, secs, maxBenchSteps, maxBenchSeconds)
+	if secs := c.Float64("seconds"); steps < 0 || steps > maxBenchSteps || !(secs > 0 && secs <= maxBenchSeconds) {
+		return usageError("--steps %d and --seconds %g: want 0 (no training) to %d steps and a time in (0, %d] seconds", steps, secs, maxBenchSteps, maxBenchSeconds)
 	}
 	model := c.String("model")
 	if model == "" {
@@ -150,23 +153,43 @@ func runBench(c *cli.Context) error {
 	status := statusOut(c)
 	r := benchReport{Model: model}
 
-	if err := benchTraining(c, &r, steps); err != nil {
-		return err
+	if steps > 0 {
+		if err := benchTraining(c, &r, steps); err != nil {
+			return err
+		}
+		r.TrainPeakRSSBytes = bench.PeakRSS()
 	}
-	r.TrainPeakRSSBytes = bench.PeakRSS()
+	// GFLOP/s are counted for the seed's LeNet; another graph's are not
+	// known, and its figures are images per second only.
+	seed := true
+	if _, err := infer.Open(model, infer.Native); err != nil {
+		seed = false
+	}
+	flops := func(ips float64) float64 {
+		if !seed {
+			return 0
+		}
+		return ips * bench.ForwardFLOPPerImage / 1e9
+	}
 
 	for _, batch := range []int{1, 128} {
 		for _, backend := range []string{infer.Kernels, infer.Native, infer.Gorgonia} {
 			fmt.Fprintf(status, "inference: %s, batch %d ...\n", backend, batch)
 			m, err := infer.Open(model, backend)
-			if err != nil {
+			if err != nil && backend != infer.Kernels {
+				// The native and Gorgonia backends run the seed's LeNet only.
+				if batch == 1 {
+					r.notMeasured("lenetkit's "+backend+" backend", err)
+				}
+				continue
+			} else if err != nil {
 				return err
 			}
 			ips, err := bench.Inference(m, batch, dur)
 			if err != nil {
 				return err
 			}
-			r.Inference = append(r.Inference, inferFigure{backend, batch, ips, ips * bench.ForwardFLOPPerImage / 1e9})
+			r.Inference = append(r.Inference, inferFigure{backend, batch, ips, flops(ips)})
 			if backend == infer.Kernels && batch == 1 {
 				r.DefaultONNXBatch1 = ips
 			} else if backend == infer.Kernels {
@@ -179,7 +202,7 @@ func runBench(c *cli.Context) error {
 			}
 		}
 		fmt.Fprintf(status, "ONNX Runtime, batch %d ...\n", batch)
-		p, err := bench.ONNXRuntime(c.Context, ref, model, batch, dur)
+		p, err := bench.ONNXRuntime(c.Context, ref, model, batch, dur, declaredImage(model))
 		if err != nil {
 			r.notMeasured(bench.PeerONNXRuntime, err)
 			continue
@@ -203,7 +226,9 @@ func runBench(c *cli.Context) error {
 		return printJSON(w, r)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	if r.TrainWeights != "fresh" {
+	if steps == 0 {
+		fmt.Fprintf(tw, "training\tnot measured (--steps 0)\t\t\n")
+	} else if r.TrainWeights != "fresh" {
 		fmt.Fprintf(tw, "training step, batch 128, fresh weights\t\t\t\n")
 		fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t\t\n", r.TrainMSPerStepFresh)
 		if r.PyTorchTrainMSFresh > 0 {
@@ -212,37 +237,39 @@ func runBench(c *cli.Context) error {
 			fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
 		}
 	}
-	if r.TrainWeights == "fresh" {
-		fmt.Fprintf(tw, "training step, batch 128, fresh weights\t\t\t\n")
-	} else {
-		// The file's name goes in the last cell, which tabwriter leaves
-		// out of the column widths: a long path must not widen the table.
-		from := "its weights, a fresh Adam"
-		if r.TrainAdamStep > 0 {
-			from = fmt.Sprintf("its weights and Adam state (step %d)", r.TrainAdamStep)
+	if steps > 0 {
+		if r.TrainWeights == "fresh" {
+			fmt.Fprintf(tw, "training step, batch 128, fresh weights\t\t\t\n")
+		} else {
+			// The file's name goes in the last cell, which tabwriter leaves
+			// out of the column widths: a long path must not widen the table.
+			from := "its weights, a fresh Adam"
+			if r.TrainAdamStep > 0 {
+				from = fmt.Sprintf("its weights and Adam state (step %d)", r.TrainAdamStep)
+			}
+			fmt.Fprintf(tw, "training step, batch 128, from --weights\t\t\t%s: %s\n", r.TrainWeights, from)
 		}
-		fmt.Fprintf(tw, "training step, batch 128, from --weights\t\t\t%s: %s\n", r.TrainWeights, from)
-	}
-	fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t%.1f GFLOP/s\t%.1f s per 429-step epoch\n", r.TrainMSPerStep, r.TrainGFLOPS, r.TrainSecondsPerEpoch)
-	if r.RatioTrainedVsFresh > 0 {
-		fmt.Fprintf(tw, "  lenetkit trained/fresh\t%.2f\t\t\n", r.RatioTrainedVsFresh)
-	}
-	if r.PyTorchTrainMSPerStep > 0 {
-		fmt.Fprintf(tw, "  PyTorch\t%.1f ms\t%.1f GFLOP/s\tlenetkit/PyTorch time %.2f\n", r.PyTorchTrainMSPerStep,
-			128*bench.TrainFLOPPerImage/(r.PyTorchTrainMSPerStep/1000)/1e9, r.RatioTrainVsPyTorch)
-	} else {
-		fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
+		fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t%.1f GFLOP/s\t%.1f s per 429-step epoch\n", r.TrainMSPerStep, r.TrainGFLOPS, r.TrainSecondsPerEpoch)
+		if r.RatioTrainedVsFresh > 0 {
+			fmt.Fprintf(tw, "  lenetkit trained/fresh\t%.2f\t\t\n", r.RatioTrainedVsFresh)
+		}
+		if r.PyTorchTrainMSPerStep > 0 {
+			fmt.Fprintf(tw, "  PyTorch\t%.1f ms\t%.1f GFLOP/s\tlenetkit/PyTorch time %.2f\n", r.PyTorchTrainMSPerStep,
+				128*bench.TrainFLOPPerImage/(r.PyTorchTrainMSPerStep/1000)/1e9, r.RatioTrainVsPyTorch)
+		} else {
+			fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
+		}
 	}
 	fmt.Fprintf(tw, "inference\t\t\t\n")
 	for _, f := range r.Inference {
-		fmt.Fprintf(tw, "  lenetkit %s, batch %d\t%.0f images/s\t%.1f GFLOP/s\t\n", f.Backend, f.Batch, f.ImagesPerS, f.GFLOPS)
+		fmt.Fprintf(tw, "  lenetkit %s, batch %d\t%.0f images/s\t%s\t\n", f.Backend, f.Batch, f.ImagesPerS, gflopsCell(f.GFLOPS))
 	}
 	for _, o := range []struct {
 		batch      int
 		ips, ratio float64
 	}{{1, r.ORTImagesPerSBatch1, r.RatioInferBatch1VsORT}, {128, r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT}} {
 		if o.ips > 0 {
-			fmt.Fprintf(tw, "  ONNX Runtime, batch %d\t%.0f images/s\t%.1f GFLOP/s\tlenetkit best/ONNX Runtime %.2f\n", o.batch, o.ips, o.ips*bench.ForwardFLOPPerImage/1e9, o.ratio)
+			fmt.Fprintf(tw, "  ONNX Runtime, batch %d\t%.0f images/s\t%s\tlenetkit best/ONNX Runtime %.2f\n", o.batch, o.ips, gflopsCell(flops(o.ips)), o.ratio)
 		} else {
 			fmt.Fprintf(tw, "  ONNX Runtime, batch %d\tnot measured\t\t\n", o.batch)
 		}
@@ -263,7 +290,9 @@ func runBench(c *cli.Context) error {
 	} else {
 		fmt.Fprintf(tw, "evaluation of the 10,000 test images\tlenetkit %.2f s\tONNX Runtime not measured\t\n", r.EvalSeconds)
 	}
-	fmt.Fprintf(tw, "peak RSS, training\tlenetkit %.0f MB\t%s\t\n", float64(r.TrainPeakRSSBytes)/1e6, peerMB("PyTorch", r.PyTorchPeakRSSBytes))
+	if steps > 0 {
+		fmt.Fprintf(tw, "peak RSS, training\tlenetkit %.0f MB\t%s\t\n", float64(r.TrainPeakRSSBytes)/1e6, peerMB("PyTorch", r.PyTorchPeakRSSBytes))
+	}
 	fmt.Fprintf(tw, "peak RSS, all of it\tlenetkit %.0f MB (onnx-go's graphs most)\t%s\t\n",
 		float64(r.PeakRSSBytes)/1e6, peerMB("ONNX Runtime", r.ORTPeakRSSBytes))
 	tw.Flush()
@@ -271,6 +300,15 @@ func runBench(c *cli.Context) error {
 		fmt.Fprintln(w, n)
 	}
 	return nil
+}
+
+// gflopsCell is a GFLOP/s figure, or a dash for a graph whose operations
+// are not counted (any but the seed's LeNet).
+func gflopsCell(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f GFLOP/s", v)
 }
 
 // peerMB is a peer's peak memory, or that it was not measured: a peer that
@@ -392,11 +430,54 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string) error {
 	if err := test.Fill(all, x, nil); err != nil {
 		return err
 	}
-	ort, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, 1, mnist.Side, mnist.Side)
+	// ONNX Runtime gets what lenetkit's model gets: the padded images cut
+	// to the model's size and normalised as it declares.
+	x, image := modelInput(m, x, test.N), declaredImage(model)
+	if len(image) != 3 || image[0]*image[1]*image[2] != m.Input.Channels*m.Input.Height*m.Input.Width {
+		r.notMeasured(bench.PeerONNXRuntime+"'s evaluation", fmt.Errorf("the input %v is not one MNIST image", image))
+		return nil
+	}
+	ort, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, image[0], image[1], image[2])
 	if err != nil {
 		r.notMeasured(bench.PeerONNXRuntime, err)
 		return nil
 	}
 	r.ORTEvalSeconds, r.RatioEvalVsORT = ort, r.EvalSeconds/ort
 	return nil
+}
+
+// declaredImage is the per-image shape of an ONNX model's input as the
+// file declares it, [1, 32, 32] or a Keras [28, 28, 1]; nil when it is
+// not a fixed one.
+func declaredImage(model string) []int {
+	m, err := onnx.Load(model)
+	if err != nil || len(m.Graph.Inputs) == 0 {
+		return nil
+	}
+	dims := m.Graph.Inputs[0].Shape()
+	if len(dims) < 2 || slices.ContainsFunc(dims[1:], func(d int) bool { return d < 1 }) {
+		return nil
+	}
+	return dims[1:]
+}
+
+// modelInput turns n MNIST images padded to 32x32 into m's input: cut to
+// its size (28x28 is the unpadded digit) and normalised as it declares.
+// With one channel, [H][W][1] is the same bytes as [1][H][W].
+func modelInput(m *infer.Model, x []float32, n int) []float32 {
+	side, h := mnist.Side, m.Input.Height
+	off := (side - h) / 2
+	if m.Input.Channels != 1 || h != m.Input.Width || off < 0 {
+		return x
+	}
+	out := make([]float32, 0, n*h*h)
+	for i := 0; i < n; i++ {
+		img := x[i*side*side:]
+		for y := off; y < off+h; y++ {
+			for _, v := range img[y*side+off : y*side+off+h] {
+				out = append(out, (v-m.Preprocess.Mean)/m.Preprocess.Std)
+			}
+		}
+	}
+	return out
 }
