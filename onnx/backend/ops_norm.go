@@ -1,0 +1,252 @@
+package backend
+
+// Normalisations other than BatchNormalization: LRN (AlexNet's local
+// response normalisation), InstanceNormalization and LayerNormalization.
+
+import (
+	"slices"
+
+	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/modelfile"
+)
+
+func init() {
+	register(map[string]handler{
+		"LRN": compileLRN, "InstanceNormalization": compileInstanceNorm, "LayerNormalization": compileLayerNorm,
+	})
+}
+
+// normInput is input 0 of a normalisation, a run-time value of at least
+// two dimensions, channels-first.
+func (c *compiler) normInput(o op) (*val, error) {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return nil, err
+	}
+	if x.c != nil || len(x.shape) < 2 {
+		return nil, unsupportedf("%s of %v: only run-time values of two dimensions or more", o.typ, x.shape)
+	}
+	return c.chw(x)
+}
+
+func compileLRN(c *compiler, o op) error {
+	x, err := c.normInput(o)
+	if err != nil {
+		return err
+	}
+	if !o.attrs.Has("size") {
+		return modelfile.FormatErrorf("LRN without its size")
+	}
+	size, err := o.attrs.Int("size", 0)
+	if err != nil {
+		return err
+	}
+	if size < 1 || size > modelfile.MaxElements {
+		return modelfile.FormatErrorf("LRN size %d out of range", size)
+	}
+	s := lrnStep{n: x.shape[0], c: x.shape[1], hw: numel(x.shape[2:]), size: int(size)}
+	for _, a := range []struct {
+		name string
+		def  float32
+		to   *float64
+	}{{"alpha", 1e-4, &s.alpha}, {"beta", 0.75, &s.beta}, {"bias", 1, &s.bias}} {
+		v, err := o.attrs.Float(a.name, a.def)
+		if err != nil {
+			return err
+		}
+		*a.to = float64(v)
+	}
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape), min(s.size, s.c)); err != nil {
+		return err
+	}
+	s.in, s.out = x.buf, y.buf
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+type lrnStep struct {
+	n, c, hw, size    int
+	alpha, beta, bias float64
+	in, out           int
+}
+
+func (s lrnStep) run(b [][]float32) {
+	x, y := b[s.in], b[s.out]
+	size := s.c * s.hw
+	for i := range s.n {
+		nchw.LRN(y[i*size:(i+1)*size], x[i*size:(i+1)*size], s.c, s.hw, s.size, s.alpha, s.beta, s.bias)
+	}
+}
+
+// normParam reads input i of o, a scale or bias of want values, as a
+// step's operand; absent (when optional) gives ok false.
+func (c *compiler) normParam(o op, i int, shape []int, optional bool) (p param, ok bool, err error) {
+	var v *val
+	if optional {
+		v, err = c.optional(o, i)
+	} else {
+		v, err = c.in(o, i)
+	}
+	if err != nil || v == nil {
+		return p, false, err
+	}
+	// Leading dimensions of 1 aside, the parameter must have the shape
+	// normalised, or be one value for all.
+	trim := func(s []int) []int {
+		for len(s) > 0 && s[0] == 1 {
+			s = s[1:]
+		}
+		return s
+	}
+	if n := numel(v.shape); n != 1 && !slices.Equal(trim(v.shape), trim(shape)) {
+		if n == numel(shape) || len(v.shape) > len(shape) {
+			return p, false, modelfile.FormatErrorf("%s: input %d of shape %v for %v", o.typ, i, v.shape, shape)
+		}
+		return p, false, unsupportedf("%s: input %d of shape %v broadcast to %v", o.typ, i, v.shape, shape)
+	}
+	p.k, p.buf, err = c.operand(v)
+	return p, true, err
+}
+
+func compileInstanceNorm(c *compiler, o op) error {
+	x, err := c.normInput(o)
+	if err != nil {
+		return err
+	}
+	eps, err := o.attrs.Float("epsilon", 1e-5)
+	if err != nil {
+		return err
+	}
+	s := instanceNormStep{n: x.shape[0], c: x.shape[1], hw: numel(x.shape[2:]), eps: float64(eps)}
+	for i, p := range []*param{&s.scale, &s.shift} {
+		v, err := c.in(o, i+1)
+		if err != nil {
+			return err
+		}
+		if len(v.shape) != 1 || v.shape[0] != s.c {
+			return modelfile.FormatErrorf("InstanceNormalization of %v: input %d of shape %v", x.shape, i+1, v.shape)
+		}
+		if p.k, p.buf, err = c.operand(v); err != nil {
+			return err
+		}
+	}
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape), 3); err != nil {
+		return err
+	}
+	s.in, s.out = x.buf, y.buf
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+type instanceNormStep struct {
+	n, c, hw     int
+	eps          float64
+	scale, shift param
+	in, out      int
+}
+
+func (s instanceNormStep) run(b [][]float32) {
+	x, y := b[s.in], b[s.out]
+	scale, shift := s.scale.get(b), s.shift.get(b)
+	size := s.c * s.hw
+	for i := range s.n {
+		nchw.InstanceNorm(y[i*size:(i+1)*size], x[i*size:(i+1)*size], scale, shift, s.c, s.hw, s.eps)
+	}
+}
+
+// compileLayerNorm compiles LayerNormalization (opset 17), its outputs
+// Mean and InvStdDev included: X's dimensions from axis on are normalised
+// together, Scale and B having their shape (or one value).
+func compileLayerNorm(c *compiler, o op) error {
+	x, err := c.normInput(o)
+	if err != nil {
+		return err
+	}
+	axis, err := o.attrs.Int("axis", -1)
+	if err != nil {
+		return err
+	}
+	r := int64(len(x.shape))
+	if axis < -r || axis >= r {
+		return modelfile.FormatErrorf("LayerNormalization of %v over axis %d", x.shape, axis)
+	}
+	if axis < 0 {
+		axis += r
+	}
+	eps, err := o.attrs.Float("epsilon", 1e-5)
+	if err != nil {
+		return err
+	}
+	norm := x.shape[axis:]
+	s := layerNormStep{rows: numel(x.shape[:axis]), cols: numel(norm), eps: float64(eps), mean: -1, invStd: -1}
+	if s.scale, _, err = c.normParam(o, 1, norm, false); err != nil {
+		return err
+	}
+	var ok bool
+	if s.shift, ok, err = c.normParam(o, 2, norm, true); err != nil {
+		return err
+	}
+	s.noShift = !ok
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape), 3); err != nil {
+		return err
+	}
+	if err := c.set(o, 0, y); err != nil {
+		return err
+	}
+	// Mean and InvStdDev: X's shape with the normalised dimensions 1.
+	stats := slices.Clone(x.shape)
+	for i := axis; i < r; i++ {
+		stats[i] = 1
+	}
+	for i, to := range []*int{&s.mean, &s.invStd} {
+		if i+1 >= len(o.outputs) || o.outputs[i+1] == "" {
+			continue
+		}
+		v, err := c.runtime(stats)
+		if err != nil {
+			return err
+		}
+		*to = v.buf
+		if err := c.set(o, i+1, v); err != nil {
+			return err
+		}
+	}
+	s.in, s.out = x.buf, y.buf
+	c.steps = append(c.steps, s)
+	return nil
+}
+
+type layerNormStep struct {
+	rows, cols   int
+	eps          float64
+	scale, shift param
+	noShift      bool
+	mean, invStd int // buffers, or -1 when not wanted
+	in, out      int
+}
+
+func (s layerNormStep) run(b [][]float32) {
+	var shift, mean, invStd []float32
+	if !s.noShift {
+		shift = s.shift.get(b)
+	}
+	if s.mean >= 0 {
+		mean = b[s.mean]
+	}
+	if s.invStd >= 0 {
+		invStd = b[s.invStd]
+	}
+	nchw.Normalize(b[s.out], mean, invStd, b[s.in], s.scale.get(b), shift, s.rows, s.cols, s.eps)
+}
