@@ -170,20 +170,6 @@ func (a Attrs) ConstantValue() (*Tensor, error) {
 	return nil, fmt.Errorf("a Constant without a value lenetkit reads (value, value_float(s), value_int(s)): %w", ErrUnsupported)
 }
 
-// Attribute writers, for export.
-
-func attrInt(name string, v int64) *AttributeProto {
-	return &AttributeProto{Name: name, Type: AttributeProto_INT, I: &v}
-}
-
-func attrInts(name string, v ...int64) *AttributeProto {
-	return &AttributeProto{Name: name, Type: AttributeProto_INTS, Ints: v}
-}
-
-func attrFloat(name string, v float32) *AttributeProto {
-	return &AttributeProto{Name: name, Type: AttributeProto_FLOAT, F: &v}
-}
-
 // OpName is an operator's name as an error shows it: as it is when it is
 // a name (letters, digits, '_', '.'), else quoted, so that a file cannot
 // break the one line an error takes, or hide what follows.

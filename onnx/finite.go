@@ -20,18 +20,19 @@ func CheckFinite(m *ModelProto, opt modelfile.ReadOptions) error {
 		if n.OpType != "Constant" || !isDefaultDomain(n.Domain) || len(n.Output) == 0 {
 			continue
 		}
-		for _, a := range n.Attribute {
-			if a.T != nil {
-				if err := finiteTensor(n.Output[0], a.T); err != nil {
-					return err
-				}
+		attrs, err := decodeAttrs(n)
+		if err != nil {
+			continue // the readers refuse it with a better error
+		}
+		for _, a := range attrs {
+			values := a.Floats
+			switch {
+			case a.Tensor != nil:
+				values = a.Tensor.Float
+			case a.Type == AttributeProto_FLOAT:
+				values = []float32{a.Float}
 			}
-			if a.F != nil {
-				if err := modelfile.CheckFiniteValues(n.Output[0], []float32{*a.F}); err != nil {
-					return err
-				}
-			}
-			if err := modelfile.CheckFiniteValues(n.Output[0], a.Floats); err != nil {
+			if err := modelfile.CheckFiniteValues(n.Output[0], values); err != nil {
 				return err
 			}
 		}

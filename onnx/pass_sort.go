@@ -100,4 +100,3 @@ func (h *intHeap) pop() int {
 	}
 	return top
 }
-

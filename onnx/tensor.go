@@ -259,29 +259,6 @@ func halfToFloat32(h uint16) float32 {
 	return v
 }
 
-// EncodeFloats makes a float32 tensor stored as raw little-endian bytes,
-// the form torch.onnx.export writes and the most compact one.
-func EncodeFloats(name string, shape []int, data []float32) *TensorProto {
-	raw := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
-	}
-	return &TensorProto{Name: name, Dims: dims64(shape), DataType: int32(TensorProto_FLOAT), RawData: raw}
-}
-
-func floatTensor(name string, shape []int, data []float32) *TensorProto {
-	return EncodeFloats(name, shape, data)
-}
-
-// int64Tensor makes an int64 tensor stored as raw little-endian bytes.
-func int64Tensor(name string, shape []int, data []int64) *TensorProto {
-	raw := make([]byte, 8*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
-	}
-	return &TensorProto{Name: name, Dims: dims64(shape), DataType: int32(TensorProto_INT64), RawData: raw}
-}
-
 func dims64(shape []int) []int64 {
 	d := make([]int64, len(shape))
 	for i, v := range shape {
@@ -311,32 +288,6 @@ func elements(t *TensorProto) (int, error) {
 	}
 	return n, nil
 }
-
-// floats returns the values of a float32 tensor.
-func floats(p *TensorProto) ([]float32, error) {
-	if DType(p.DataType) != Float {
-		return nil, fmt.Errorf("tensor %q is %s, expected FLOAT", p.Name, DType(p.DataType))
-	}
-	t, err := DecodeTensor(p)
-	if err != nil {
-		return nil, err
-	}
-	return t.Float, nil
-}
-
-// int64s returns the values of an int64 tensor.
-func int64s(p *TensorProto) ([]int64, error) {
-	if DType(p.DataType) != Int64 {
-		return nil, fmt.Errorf("tensor %q is %s, expected INT64", p.Name, DType(p.DataType))
-	}
-	t, err := DecodeTensor(p)
-	if err != nil {
-		return nil, err
-	}
-	return t.Int, nil
-}
-
-func dataTypeName(dt int32) string { return DType(dt).String() }
 
 // dimsString formats dims as lenet's errors format shapes: [32, 1, 3, 3].
 func dimsString(dims []int64) string {

@@ -23,8 +23,8 @@ func TestDiagnoseListsEveryBlocker(t *testing.T) {
 	cases := []struct {
 		name  string
 		m     *onnx.ModelProto
-		want  []string          // kinds, in order
-		texts []string          // in the messages
+		want  []string // kinds, in order
+		texts []string // in the messages
 	}{
 		{"a training export with an operator missing", base(13, func(b *builder) {
 			b.node("BatchNormalization", []string{"x", b.weight(1), b.weight(1), b.weight(1), b.positive(1)}, "bn")
