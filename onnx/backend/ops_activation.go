@@ -5,10 +5,12 @@ package backend
 // Abs, Reciprocal, and Pow, whose exponent may be a tensor.
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 func init() {
@@ -86,8 +88,9 @@ func (s clipStep) run(b [][]float32) {
 }
 
 // compileClip: bounds are attributes before opset 11 and optional inputs
-// of one value from it, constants or computed at run time; absent, they
-// are float32's lowest and highest values. ReLU6 is Clip(x, 0, 6).
+// of one value from it, constants or, in a plan of whole tensors, computed
+// at run time; absent, they are float32's lowest and highest values.
+// ReLU6 is Clip(x, 0, 6).
 func compileClip(c *compiler, o op) error {
 	x, err := c.in(o, 0)
 	if err != nil {
@@ -128,6 +131,10 @@ func compileClip(c *compiler, o op) error {
 			case v == nil:
 			case v.c != nil:
 				*b.f, *b.i = v.c.floats()[0], v.c.ints()[0]
+			case !c.whole:
+				// In a classifier a run-time value is one image's: a
+				// bound of each image, which ONNX has no form of.
+				return fmt.Errorf("Clip's %s computed from the image is %w in a classifier", b.what, onnx.ErrUnsupported)
 			default:
 				bounds[i] = v
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 func init() {
@@ -83,7 +84,7 @@ func (c *compiler) pairwise(o op, p pair, a, b *val, inPlace bool) (*val, error)
 		return c.foldPair(o, p, a.c, b.c, shape)
 	}
 	if !c.whole && (a.c == nil && len(a.shape) > 0 && a.shape[0] != 1 || b.c == nil && len(b.shape) > 0 && b.shape[0] != 1) {
-		return nil, fmt.Errorf("%s of %v and %v mixes images of a batch", o.typ, a.shape, b.shape)
+		return nil, fmt.Errorf("%s of %v and %v mixes images of a batch: %w", o.typ, a.shape, b.shape, onnx.ErrUnsupported)
 	}
 	s := pairStep{p: p, aShape: a.shape, bShape: b.shape, yShape: shape}
 	if s.a, s.ia, err = c.operand(a); err != nil {
