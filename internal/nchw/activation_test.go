@@ -254,7 +254,6 @@ func TestExtSpecial(t *testing.T) {
 	}
 }
 
-
 func numelOf(shape []int) int {
 	n := 1
 	for _, d := range shape {
