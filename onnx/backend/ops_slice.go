@@ -151,6 +151,9 @@ func compileSplit(c *compiler, o op) error {
 		return err
 	}
 	d := x.shape[ax]
+	if ax == 0 && len(o.outputs) > 1 && x.c == nil && !c.whole {
+		return fmt.Errorf("Split of %v along the batch dimension would mix the images of a batch: %w", x.shape, onnx.ErrUnsupported)
+	}
 	var split []int64
 	if c.opset < 13 {
 		split, err = o.attrs.Ints("split")
