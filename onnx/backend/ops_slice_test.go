@@ -100,6 +100,6 @@ func TestSliceSplitBatchAxis(t *testing.T) {
 	}
 	// The identity on axis 0 is allowed.
 	b := &builder{rng: rand.New(rand.NewPCG(1, 2))}
-	b.node("Slice", []string{"x", b.ints(0, 1), b.ints(1 << 40, 2), b.ints(0, 1)}, "y")
+	b.node("Slice", []string{"x", b.ints(0, 1), b.ints(1<<40, 2), b.ints(0, 1)}, "y")
 	mustOpen(t, graphModel(b, 13, tensorInput("x", -1, 2, 3, 4)), Options{})
 }

@@ -234,4 +234,3 @@ func BenchmarkNHWCInput(b *testing.B) {
 		})
 	}
 }
-
