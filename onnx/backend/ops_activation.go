@@ -69,7 +69,7 @@ func (c *compiler) clipBound(o op, i int, what string) (*val, error) {
 }
 
 // clipStep is Clip whose bounds are computed at run time: each is a
-// buffer of one value, or a constant when lo or hi is -1.
+// buffer of one value, or the constant lo or hi where ilo or ihi is -1.
 type clipStep struct {
 	lo, hi   float32
 	ilo, ihi int
@@ -141,7 +141,9 @@ func compileClip(c *compiler, o op) error {
 		}
 	}
 	if bounds[0] == nil && bounds[1] == nil {
-		if x.c != nil && x.c.isInt() {
+		if x.c != nil && x.c.isInt() && c.opset >= 11 {
+			// Integer types from opset 12 (11's bounds are inputs too):
+			// shape arithmetic stays exact.
 			k, err := c.folded(x.shape, true)
 			if err != nil {
 				return err
