@@ -103,7 +103,14 @@ func (c *compiler) normParam(o op, i int, shape []int, optional bool) (p param, 
 		return s
 	}
 	if n := numel(v.shape); n != 1 && !slices.Equal(trim(v.shape), trim(shape)) {
-		if n == numel(shape) || len(v.shape) > len(shape) {
+		// Another shape that broadcasts to the normalised one is valid
+		// ONNX, but not computed here.
+		ok := len(v.shape) <= len(shape)
+		for i := 1; ok && i <= len(v.shape); i++ {
+			d := v.shape[len(v.shape)-i]
+			ok = d == 1 || d == shape[len(shape)-i]
+		}
+		if !ok {
 			return p, false, modelfile.FormatErrorf("%s: input %d of shape %v for %v", o.typ, i, v.shape, shape)
 		}
 		return p, false, unsupportedf("%s: input %d of shape %v broadcast to %v", o.typ, i, v.shape, shape)
