@@ -80,6 +80,7 @@ var valuesOf = map[string][]string{
 
 var valuesOfCommand = map[string]map[string][]string{
 	"infer": {"format": {"text", "json", "csv", "jsonl"}},
+	"run":   {"out-format": {"pb", "npy"}},
 }
 
 // flagValues returns the words flag name of the command at path ("train",
