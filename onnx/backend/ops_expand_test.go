@@ -51,3 +51,53 @@ func TestConstantOfShapeDefault(t *testing.T) {
 		t.Errorf("got %v", y)
 	}
 }
+
+// Hostile shapes and attributes are refused with an error, never a panic
+// or an allocation beyond the plan's budget.
+func TestShapeOpsHostile(t *testing.T) {
+	const big = int64(1) << 62
+	cases := map[string]func(b *builder){
+		"Expand huge":     func(b *builder) { b.node("Expand", []string{"x", b.ints(1, 3, big, big)}, "y") },
+		"Expand negative": func(b *builder) { b.node("Expand", []string{"x", b.ints(1, -3, 1, 1)}, "y") },
+		"ConstantOfShape huge": func(b *builder) {
+			b.node("ConstantOfShape", []string{b.ints(1<<20, 1<<20)}, "z")
+			b.node("Add", []string{"x", "z"}, "y")
+		},
+		"ConstantOfShape run-time": func(b *builder) {
+			b.node("ConstantOfShape", []string{"x"}, "y")
+		},
+		"Transpose bad perm": func(b *builder) { b.node("Transpose", []string{"x"}, "y", ints("perm", 0, 1, 1, 2)) },
+		"Transpose short perm": func(b *builder) {
+			b.node("Transpose", []string{"x"}, "y", ints("perm", 0, 1))
+		},
+		"Slice step 0":   func(b *builder) { b.node("Slice", []string{"x", b.ints(0), b.ints(2), b.ints(1), b.ints(0)}, "y") },
+		"Slice repeated": func(b *builder) { b.node("Slice", []string{"x", b.ints(0, 0), b.ints(2, 2), b.ints(1, -3)}, "y") },
+		"Slice extremes": func(b *builder) {
+			b.node("Slice", []string{"x", b.ints(1<<63 - 1), b.ints(-1 << 63), b.ints(1), b.ints(-1 << 63)}, "y")
+		},
+		"Split too much": func(b *builder) {
+			b.nodes = append(b.nodes, &onnx.NodeProto{OpType: "Split", Input: []string{"x", b.ints(2, 2)}, Output: []string{"y", "z"},
+				Attribute: []*onnx.AttributeProto{intAttr("axis", 1)}})
+		},
+		"Split negative": func(b *builder) {
+			b.nodes = append(b.nodes, &onnx.NodeProto{OpType: "Split", Input: []string{"x", b.ints(-1, 4)}, Output: []string{"y", "z"},
+				Attribute: []*onnx.AttributeProto{intAttr("axis", 1)}})
+		},
+		"ReduceSum bad axis": func(b *builder) { b.node("ReduceSum", []string{"x", b.ints(4)}, "y") },
+	}
+	for name, build := range cases {
+		b := &builder{rng: rand.New(rand.NewPCG(1, 2))}
+		build(b)
+		_, err := openModel(t, graphModel(b, 13, tensorInput("x", -1, 3, 2, 2)), Options{})
+		if name == "Slice extremes" {
+			// From the last row backwards by the most negative step: one row.
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: compiled, want an error", name)
+		}
+	}
+}

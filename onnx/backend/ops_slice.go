@@ -4,6 +4,7 @@ package backend
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -30,7 +31,7 @@ func sliceRange(start, end, step int64, d int) (first int64, n int) {
 		span = end - start
 	} else {
 		start, end = min(max(start, 0), dd-1), min(max(end, -1), dd-1)
-		span, step = start-end, -step
+		span, step = start-end, -max(step, -math.MaxInt64)
 	}
 	if span <= 0 {
 		return start, 0
