@@ -79,7 +79,7 @@ func Load(data []byte, path, dir string, opt modelfile.ReadOptions) (*onnx.Model
 		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
 	}
 	if err := checkInference(m.Graph); err != nil {
-		return nil, 0, fmt.Errorf("onnx: %s: a training graph, not an inference one: %w", path, err)
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, trainingError{err})
 	}
 	if err := checkValues(m.Graph, opt); err != nil {
 		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
@@ -127,6 +127,13 @@ func checkInference(g *onnx.Graph) error {
 	}
 	return nil
 }
+
+// trainingError is checkInference's refusal: errors.Is matches it with
+// onnx.ErrUnsupported, as lenetkit runs inference graphs only.
+type trainingError struct{ err error }
+
+func (e trainingError) Error() string        { return "a training graph, not an inference one: " + e.err.Error() }
+func (e trainingError) Is(target error) bool { return target == onnx.ErrUnsupported }
 
 // inferenceNode checks one node, in topological order: constants holds
 // the values known so far, and a Constant node adds its own.

@@ -5,7 +5,9 @@ package backend
 import (
 	"fmt"
 
+	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 func init() {
@@ -51,16 +53,16 @@ func compileGemm(c *compiler, o op) error {
 		return err
 	}
 	if cv != nil {
-		if cv.c == nil {
-			return fmt.Errorf("Gemm's C must be a constant")
-		}
 		// C broadcasts to (M, N) unidirectionally (ONNX's Gemm): the
 		// result keeps A and B's shape, so a C of (5, N) for M = 1 is
 		// refused, as ONNX Runtime refuses it, not read in part.
 		if !unidirectional(cv.shape, []int{m, n}) {
 			return modelfile.FormatErrorf("Gemm's C of shape %v does not broadcast to the %dx%d result", cv.shape, m, n)
 		}
-		s.c, s.cShape = cv.c.floats(), cv.shape
+		s.cShape, s.hasC = cv.shape, true
+		if s.c, s.inC, err = c.operand(cv); err != nil {
+			return err
+		}
 	}
 	y, err := c.runtime([]int{m, n})
 	if err != nil {
@@ -79,24 +81,127 @@ func compileMatMul(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	if len(a.shape) != 2 || len(b.shape) != 2 || a.shape[1] != b.shape[0] {
-		return fmt.Errorf("MatMul of %v and %v: only matrices are supported", a.shape, b.shape)
+	if len(a.shape) == 2 && len(b.shape) == 2 {
+		if a.shape[1] != b.shape[0] {
+			return modelfile.FormatErrorf("MatMul of %v and %v: inner sizes differ", a.shape, b.shape)
+		}
+		s := gemmStep{m: a.shape[0], n: b.shape[1], k: a.shape[1], alpha: 1}
+		if s.a, s.in, err = c.operand(a); err != nil {
+			return err
+		}
+		if s.bm, s.inB, err = c.operand(b); err != nil {
+			return err
+		}
+		y, err := c.runtime([]int{s.m, s.n})
+		if err != nil {
+			return err
+		}
+		if err := c.b.ops(s.m, s.n, max(s.k, 1)); err != nil {
+			return err
+		}
+		s.out = y.buf
+		c.steps = append(c.steps, s)
+		return c.set(o, 0, y)
 	}
-	s := gemmStep{m: a.shape[0], n: b.shape[1], k: a.shape[1], alpha: 1}
+	return compileBatchedMatMul(c, o, a, b)
+}
+
+// compileBatchedMatMul is MatMul of stacks of matrices (numpy's matmul):
+// the dimensions before the last two broadcast; a 1-D operand is a
+// vector, its dimension of 1 dropped from the result.
+func compileBatchedMatMul(c *compiler, o op, a, b *val) error {
+	if len(a.shape) == 0 || len(b.shape) == 0 {
+		return modelfile.FormatErrorf("MatMul of %v and %v: scalars", a.shape, b.shape)
+	}
+	as, bs := a.shape, b.shape
+	if len(as) == 1 {
+		as = []int{1, as[0]}
+	}
+	if len(bs) == 1 {
+		bs = []int{bs[0], 1}
+	}
+	m, k, n := as[len(as)-2], as[len(as)-1], bs[len(bs)-1]
+	if bs[len(bs)-2] != k {
+		return modelfile.FormatErrorf("MatMul of %v and %v: inner sizes differ", a.shape, b.shape)
+	}
+	batch, err := nchw.BroadcastShape(as[:len(as)-2], bs[:len(bs)-2])
+	if err != nil {
+		return modelfile.FormatErrorf("MatMul of %v and %v: %w", a.shape, b.shape, err)
+	}
+	shape := append(append([]int(nil), batch...), m, n)
+	if !c.whole && len(shape) > 2 && (len(a.shape) != len(shape) && a.c == nil || len(b.shape) != len(shape) && b.c == nil) {
+		return fmt.Errorf("MatMul of %v and %v broadcasts a run-time operand over the batch: %w", a.shape, b.shape, onnx.ErrUnsupported)
+	}
+	s := matmulStep{m: m, n: n, k: k, aBatch: broadcastIndex(as[:len(as)-2], batch), bBatch: broadcastIndex(bs[:len(bs)-2], batch)}
 	if s.a, s.in, err = c.operand(a); err != nil {
 		return err
 	}
-	if s.bm, s.inB, err = c.operand(b); err != nil {
+	if s.b, s.inB, err = c.operand(b); err != nil {
 		return err
 	}
-	y, err := c.runtime([]int{s.m, s.n})
+	switch {
+	case len(a.shape) == 1 && len(b.shape) == 1:
+		shape = shape[:len(shape)-2]
+	case len(a.shape) == 1:
+		shape = append(shape[:len(shape)-2], n)
+	case len(b.shape) == 1:
+		shape = shape[:len(shape)-1]
+	}
+	y, err := c.runtime(shape)
 	if err != nil {
 		return err
 	}
-	if err := c.b.ops(s.m, s.n, max(s.k, 1)); err != nil {
+	if err := c.b.ops(max(len(s.aBatch), 1), m, n, max(k, 1)); err != nil {
 		return err
 	}
 	s.out = y.buf
 	c.steps = append(c.steps, s)
 	return c.set(o, 0, y)
+}
+
+// broadcastIndex maps each matrix of a broadcast batch to the matrix of
+// an operand of batch dimensions dims that it reads.
+func broadcastIndex(dims, batch []int) []int {
+	total := numel(batch)
+	idx := make([]int, total)
+	off := len(batch) - len(dims)
+	for i := range idx {
+		rem, at, stride := i, 0, 1
+		for d := len(batch) - 1; d >= 0; d-- {
+			coord := rem % batch[d]
+			rem /= batch[d]
+			if d >= off {
+				if dims[d-off] != 1 {
+					at += coord * stride
+				}
+				stride *= dims[d-off]
+			}
+		}
+		idx[i] = at
+	}
+	return idx
+}
+
+// matmulStep multiplies, for each matrix of the batch, the matrices of A
+// and B that it broadcasts from.
+type matmulStep struct {
+	m, n, k        int
+	aBatch, bBatch []int
+	a, b           []float32 // constants; nil: buffers in, inB
+	in, inB, out   int
+}
+
+func (s matmulStep) run(buf [][]float32) {
+	a, b, y := s.a, s.b, buf[s.out]
+	if a == nil {
+		a = buf[s.in]
+	}
+	if b == nil {
+		b = buf[s.inB]
+	}
+	am, bm, ym := s.m*s.k, s.k*s.n, s.m*s.n
+	for i := range s.aBatch {
+		nchw.Gemm(y[i*ym:(i+1)*ym], s.m, s.n, s.k, false, false, 1,
+			a[s.aBatch[i]*am:(s.aBatch[i]+1)*am], b[s.bBatch[i]*bm:(s.bBatch[i]+1)*bm], 0, nil, nil)
+	}
 }

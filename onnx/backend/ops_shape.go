@@ -16,7 +16,7 @@ func init() {
 		"Identity": compileIdentity, "Dropout": compileDropout, "Cast": compileCast,
 		"Flatten": compileFlatten, "Reshape": compileReshape,
 		"Squeeze": compileSqueeze, "Unsqueeze": compileSqueeze,
-		"Shape": compileShape, "Gather": compileGather, "Concat": compileConcat, "Constant": compileConstant,
+		"Shape": compileShape, "Gather": compileGather, "Constant": compileConstant,
 		"Pad": compilePad,
 	})
 }
@@ -290,43 +290,6 @@ func compileGather(c *compiler, o op) error {
 	return c.set(o, 0, &val{shape: out.shape, c: out})
 }
 
-func compileConcat(c *compiler, o op) error {
-	a, err := o.attrs.Int("axis", 0)
-	if err != nil {
-		return err
-	}
-	// The inputs first, for the size and type of the result: the budget
-	// is spent before anything is allocated.
-	var parts []*constant
-	n, isInt := 0, true
-	for i := range o.inputs {
-		k, err := c.constIn(o, i)
-		if err != nil {
-			return fmt.Errorf("%w (only shape arithmetic is concatenated)", err)
-		}
-		if len(k.shape) > 1 || a != 0 && a != -1 {
-			return fmt.Errorf("Concat of %v: only 1-D shape arithmetic is supported", k.shape)
-		}
-		if n, err = addChecked(n, numel(k.shape), modelfile.MaxElements); err != nil {
-			return fmt.Errorf("Concat: %w", err)
-		}
-		isInt = isInt && k.isInt()
-		parts = append(parts, k)
-	}
-	out, err := c.folded([]int{n}, isInt)
-	if err != nil {
-		return err
-	}
-	at := 0
-	for _, k := range parts {
-		if isInt {
-			at += copy(out.i[at:], k.ints())
-		} else {
-			at += copy(out.f[at:], k.floats())
-		}
-	}
-	return c.set(o, 0, &val{shape: out.shape, c: out})
-}
 
 // compilePad pads the height and width of a map with a constant, as
 // exporters write in front of pooling.

@@ -2,7 +2,12 @@ package backend
 
 // Softmax and LogSoftmax.
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/onnx"
+)
 
 func init() {
 	register(map[string]handler{"Softmax": compileSoftmax, "LogSoftmax": compileSoftmax})
@@ -29,11 +34,10 @@ func compileSoftmax(c *compiler, o op) error {
 		return fmt.Errorf("%s over axis %d of %v: only over the features of each image", o.typ, ax, x.shape)
 	}
 	cols := numel(x.shape[ax:])
-	if c.opset >= 13 {
+	if inner := numel(x.shape[ax+1:]); c.opset >= 13 && inner != 1 {
+		return c.softmaxAxis(o, x, ax)
+	} else if c.opset >= 13 {
 		cols = x.shape[ax]
-		if numel(x.shape[ax+1:]) != 1 {
-			return fmt.Errorf("%s over axis %d of %v: only over the last dimension", o.typ, ax, x.shape)
-		}
 	}
 	// runtime refuses values of no elements, so neither is 0; an
 	// empty softmax would write nothing where a classifier reads.
@@ -80,4 +84,51 @@ func (c *compiler) isOutput(name string) bool {
 		name = c.g.Nodes[i].Outputs[0]
 	}
 	return false
+}
+
+// softmaxAxis is Softmax or LogSoftmax over one axis that is not the last
+// (opset 13 on): each column of the axis, its elements inner apart.
+func (c *compiler) softmaxAxis(o op, x *val, ax int) error {
+	if !c.whole {
+		return fmt.Errorf("%s over axis %d of %v, not the last: %w", o.typ, ax, x.shape, onnx.ErrUnsupported)
+	}
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape), 2); err != nil {
+		return err
+	}
+	c.steps = append(c.steps, softmaxAxisStep{outer: numel(x.shape[:ax]), n: x.shape[ax], inner: numel(x.shape[ax+1:]),
+		log: o.typ == "LogSoftmax", in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+// softmaxAxisStep gathers each column into a row, runs the row kernels on
+// it and scatters the result back.
+type softmaxAxisStep struct {
+	outer, n, inner int
+	log             bool
+	in, out         int
+}
+
+func (s softmaxAxisStep) run(b [][]float32) {
+	x, y := b[s.in], b[s.out]
+	row := make([]float32, s.n)
+	for o := 0; o < s.outer; o++ {
+		base := o * s.n * s.inner
+		for i := 0; i < s.inner; i++ {
+			for k := range row {
+				row[k] = x[base+k*s.inner+i]
+			}
+			if s.log {
+				nchw.LogSoftmax(row, row, 1, s.n)
+			} else {
+				nchw.Softmax(row, row, 1, s.n)
+			}
+			for k, v := range row {
+				y[base+k*s.inner+i] = v
+			}
+		}
+	}
 }

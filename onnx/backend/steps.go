@@ -82,20 +82,25 @@ type gemmStep struct {
 	m, n, k        int
 	transA, transB bool
 	alpha, beta    float32
-	a, bm, c       []float32 // constants; a nil: buffer in; bm nil: buffer inB
+	a, bm, c       []float32 // constants; a nil: buffer in; bm nil: buffer inB; c nil with hasC: buffer inC
+	hasC           bool
 	cShape         []int
-	in, inB, out   int
+	in, inB, inC   int
+	out            int
 }
 
 func (s gemmStep) run(b [][]float32) {
-	a, bm := s.a, s.bm
+	a, bm, c := s.a, s.bm, s.c
 	if a == nil {
 		a = b[s.in]
 	}
 	if bm == nil {
 		bm = b[s.inB]
 	}
-	nchw.Gemm(b[s.out], s.m, s.n, s.k, s.transA, s.transB, s.alpha, a, bm, s.beta, s.c, s.cShape)
+	if c == nil && s.hasC {
+		c = b[s.inC]
+	}
+	nchw.Gemm(b[s.out], s.m, s.n, s.k, s.transA, s.transB, s.alpha, a, bm, s.beta, c, s.cShape)
 }
 
 type softmaxStep struct {
