@@ -196,22 +196,31 @@ func runNodeTest(dir string) nodeResult {
 	}
 	// Whether the values are all float32 tensors, as Run takes and gives.
 	dtypeWhy := ""
-	if dataErr != nil {
+	for _, v := range append(slices.Clone(g.Inputs), g.Outputs...) {
+		if v.DType == 0 {
+			// A sequence, map or optional: its .pb is not a TensorProto.
+			dtypeWhy = fmt.Sprintf("not a tensor (%s)", v.Name)
+			break
+		}
+		if v.DType != onnx.Float {
+			dtypeWhy = fmt.Sprintf("dtype %s (%s)", v.DType, v.Name)
+			break
+		}
+	}
+	switch {
+	case dtypeWhy != "":
+	case dataErr != nil:
 		dtypeWhy = "data: " + firstLine(dataErr)
-	} else if len(c.ins) != len(g.Inputs) || len(c.wants) != len(g.Outputs) {
+	case len(c.ins) != len(g.Inputs) || len(c.wants) != len(g.Outputs):
 		dtypeWhy = fmt.Sprintf("%d input and %d output files for %d inputs and %d outputs", len(c.ins), len(c.wants), len(g.Inputs), len(g.Outputs))
-	} else {
-		for i, v := range append(slices.Clone(g.Inputs), g.Outputs...) {
-			x := append(slices.Clone(c.ins), c.wants...)[i]
-			if v.DType != onnx.Float || x.DType != onnx.Float {
-				d := v.DType
-				if d == onnx.Float {
-					d = x.DType
+	default:
+		for i, x := range append(slices.Clone(c.ins), c.wants...) {
+			if x.DType != onnx.Float {
+				file := fmt.Sprintf("input_%d.pb", i)
+				if i >= len(c.ins) {
+					file = fmt.Sprintf("output_%d.pb", i-len(c.ins))
 				}
-				dtypeWhy = fmt.Sprintf("dtype %s (%s)", d, v.Name)
-				if d == 0 {
-					dtypeWhy = fmt.Sprintf("not a tensor (%s)", v.Name)
-				}
+				dtypeWhy = fmt.Sprintf("dtype %s (%s)", x.DType, file)
 				break
 			}
 		}
