@@ -66,6 +66,7 @@ type Options struct {
 // external data, which the plan's budget is proportional to.
 func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	b := newBudget(size)
+	preFused := onnx.FuseConvBias(m.Graph)
 	c := &compiler{m: m, g: m.Graph, opset: m.Opset, vals: map[string]*val{}, uses: m.Graph.Uses(), nchwOf: map[*val]*val{},
 		b: b, allowNonFinite: opt.AllowNonFinite, whole: opt.Shapes != nil}
 	for name, t := range m.Graph.Initializers {
@@ -113,7 +114,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		p.EndsInSoftmax, p.LogProbabilities = out.logProb, out.logProb || lastOp(m.Graph) == "LogSoftmax"
 	}
 	p.steps, p.sizes = c.steps, c.sizes
-	p.Fused = c.fusedChains()
+	p.Fused = append(preFused, c.fusedChains()...)
 	p.consts = b.bytes - p.workspaceBytes()
 	return p, nil
 }
