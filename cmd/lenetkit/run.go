@@ -141,7 +141,7 @@ func runRun(c *cli.Context) error {
 			return fmt.Errorf("--expect: %s has no output_0.pb or output_0.npy", dataset)
 		}
 	}
-	names, err := graphInputs(model)
+	names, types, err := graphInputs(model)
 	if err != nil {
 		return err
 	}
@@ -149,22 +149,30 @@ func runRun(c *cli.Context) error {
 		return fmt.Errorf("%s has %s, but %s takes %s (%s)", dataset, nouns(len(inFiles), "input file"), model, nouns(len(names), "input"), strings.Join(names, ", "))
 	}
 	r := graphRun{Model: model, Dataset: dataset, OK: true}
-	shapes := map[string][]int{}
-	ins := make([][]float32, len(inFiles))
+	shapes, constants := map[string][]int{}, map[string]*onnx.Tensor{}
+	var ins [][]float32
 	for i, f := range inFiles {
 		x, err := tensorfile.Read(f)
 		if err != nil {
 			return err
 		}
-		if x.DType != onnx.Float {
-			return fmt.Errorf("%s is %s: lenetkit run feeds float32 (FLOAT) inputs only: %w", f, x.DType, onnx.ErrUnsupported)
+		if types[i] != 0 && x.DType != types[i] {
+			return fmt.Errorf("%s is %s, but %s's input %q is %s", f, x.DType, model, names[i], types[i])
 		}
-		shapes[names[i]] = x.Shape
-		ins[i] = x.Float
+		switch x.DType {
+		case onnx.Float:
+			shapes[names[i]] = x.Shape
+			ins = append(ins, x.Float)
+		case onnx.Int64, onnx.Int32:
+			// Shapes, axes, indices: folded into the plan as its weights are.
+			constants[names[i]] = x
+		default:
+			return fmt.Errorf("%s is %s: lenetkit run feeds float32 inputs, and int64 or int32 ones as constants: %w", f, x.DType, onnx.ErrUnsupported)
+		}
 		r.Inputs = append(r.Inputs, graphRunPort{Name: names[i], Shape: x.Shape, File: f})
 	}
 	start := time.Now()
-	p, err := backend.OpenOptions(model, backend.Options{ReadOptions: readOptions(c), Shapes: shapes})
+	p, err := backend.OpenOptions(model, backend.Options{ReadOptions: readOptions(c), Shapes: shapes, Constants: constants})
 	if err != nil {
 		return err
 	}
@@ -310,27 +318,29 @@ func intKeys(m map[int]string) []int {
 	return out
 }
 
-// graphInputs are the names of MODEL's graph inputs, in order, without
-// the initializers that files of IR version 3 also list as inputs.
-func graphInputs(model string) ([]string, error) {
+// graphInputs reads the model's data inputs (the graph inputs that are
+// not initializers): their names and declared element types, 0 where the
+// file declares none.
+func graphInputs(model string) ([]string, []onnx.DType, error) {
 	pm, err := onnx.Read(model)
 	if err != nil {
-		return nil, err
-	}
-	if pm.Graph == nil {
-		return nil, fmt.Errorf("onnx: %s has no graph", model)
+		return nil, nil, err
 	}
 	weights := map[string]bool{}
 	for _, t := range pm.Graph.Initializer {
 		weights[t.Name] = true
 	}
-	var names []string
+	var (
+		names []string
+		types []onnx.DType
+	)
 	for _, v := range pm.Graph.Input {
 		if !weights[v.Name] {
 			names = append(names, v.Name)
+			types = append(types, onnx.DType(v.GetType().GetTensorType().GetElemType()))
 		}
 	}
-	return names, nil
+	return names, types, nil
 }
 
 // writeOutputs writes each tensor to dir/output_N in format f, each file

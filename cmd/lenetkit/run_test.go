@@ -219,7 +219,7 @@ func TestRunErrors(t *testing.T) {
 		{"dataset is a file", []string{model, model}, 2, "is not a folder"},
 		{"no inputs", []string{model, empty}, 1, "has no input_0.pb or input_0.npy"},
 		{"too few inputs", []string{model, one}, 1, "has 1 input file, but"},
-		{"int64 input", []string{model, ints}, 1, "is INT64: lenetkit run feeds float32"},
+		{"int64 input for a float one", []string{model, ints}, 1, `is INT64, but ` + model + `'s input "x" is FLOAT`},
 		{"a gap", []string{model, gap}, 1, "no input_1.pb or .npy"},
 		{"no expected outputs", []string{model, one, "--expect"}, 1, "--expect: "},
 		{"shapes that do not broadcast", []string{model, bad, "--out", out}, 1, "onnx: "},
@@ -241,17 +241,22 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// TestRunNodeTest runs one of ONNX's own node tests, as
-// reference/onnx_node_tests.py writes them.
+// TestRunNodeTest runs ONNX's own node tests, as
+// reference/onnx_node_tests.py writes them: Relu's, and Reshape's, whose
+// shape is an int64 input file that run folds as a constant.
 func TestRunNodeTest(t *testing.T) {
 	py := testtool.RequirePython(t, "onnx", "numpy")
 	dir := t.TempDir()
-	if out, err := exec.Command(py, testtool.Reference("onnx_node_tests.py"), dir, "--op-type", "Relu").CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
+	for _, op := range []string{"Relu", "Reshape"} {
+		if out, err := exec.Command(py, testtool.Reference("onnx_node_tests.py"), dir, "--op-type", op).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
 	}
-	test := filepath.Join(dir, "node", "test_relu")
-	r := run(t, "run", filepath.Join(test, "model.onnx"), filepath.Join(test, "test_data_set_0"), "--expect")
-	if r.code != 0 || !strings.Contains(r.stdout, "matches") {
-		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	for _, name := range []string{"test_relu", "test_reshape_reordered_all_dims"} {
+		test := filepath.Join(dir, "node", name)
+		r := run(t, "run", filepath.Join(test, "model.onnx"), filepath.Join(test, "test_data_set_0"), "--expect")
+		if r.code != 0 || !strings.Contains(r.stdout, "matches") {
+			t.Errorf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", name, r.code, r.stdout, r.stderr)
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 func TestSuggest(t *testing.T) {
 	t.Parallel()
-	commands := []string{"train", "convert", "infer", "eval", "inspect", "doctor", "summary", "bench", "report", "sweep", "completion", "help"}
+	commands := []string{"train", "convert", "infer", "eval", "inspect", "doctor", "run", "summary", "bench", "report", "sweep", "completion", "help"}
 	flags := []string{"data", "epochs", "batch-size", "lr", "max-lr", "weight-decay", "dropout", "dropout-mode", "recipe", "limit", "seed", "out", "format", "quiet", "q", "help", "h"}
 	for _, c := range []struct {
 		typed      string

@@ -60,7 +60,7 @@ func (c *compiler) runtime(shape []int) (*val, error) {
 		return nil, err
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("a run-time value of shape %v holds no values; not supported", shape)
+		return nil, fmt.Errorf("a run-time value of shape %v holds no values: %w", shape, onnx.ErrUnsupported)
 	}
 	buf, err := c.newBuf(n)
 	if err != nil {

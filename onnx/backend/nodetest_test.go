@@ -196,7 +196,10 @@ func runNodeTest(dir string) nodeResult {
 	}
 	// Whether the values are all float32 tensors, as Run takes and gives.
 	dtypeWhy := ""
-	for _, v := range append(slices.Clone(g.Inputs), g.Outputs...) {
+	for i, v := range append(slices.Clone(g.Inputs), g.Outputs...) {
+		if i < len(g.Inputs) && isInteger(v.DType) {
+			continue // given as a constant (Options.Constants), as lenetkit run does
+		}
 		if v.DType == 0 {
 			// A sequence, map or optional: its .pb is not a TensorProto.
 			dtypeWhy = fmt.Sprintf("not a tensor (%s)", v.Name)
@@ -215,7 +218,7 @@ func runNodeTest(dir string) nodeResult {
 		dtypeWhy = fmt.Sprintf("%d input and %d output files for %d inputs and %d outputs", len(c.ins), len(c.wants), len(g.Inputs), len(g.Outputs))
 	default:
 		for i, x := range append(slices.Clone(c.ins), c.wants...) {
-			if x.DType != onnx.Float {
+			if x.DType != onnx.Float && !(i < len(c.ins) && isInteger(x.DType)) {
 				file := fmt.Sprintf("input_%d.pb", i)
 				if i >= len(c.ins) {
 					file = fmt.Sprintf("output_%d.pb", i-len(c.ins))
@@ -251,13 +254,17 @@ func runLenetkit(path string, g *onnx.Graph, c *nodeCase) (o outcome, why string
 			o, why = fail, fmt.Sprintf("panic: %v", p)
 		}
 	}()
-	shapes := map[string][]int{}
-	ins := make([][]float32, len(c.ins))
+	shapes, constants := map[string][]int{}, map[string]*onnx.Tensor{}
+	var ins [][]float32
 	for i, v := range g.Inputs {
+		if isInteger(c.ins[i].DType) {
+			constants[v.Name] = c.ins[i]
+			continue
+		}
 		shapes[v.Name] = c.ins[i].Shape
-		ins[i] = c.ins[i].Float
+		ins = append(ins, c.ins[i].Float)
 	}
-	p, err := backend.OpenOptions(path, backend.Options{Shapes: shapes, ReadOptions: modelfile.ReadOptions{AllowNonFinite: true}})
+	p, err := backend.OpenOptions(path, backend.Options{Shapes: shapes, Constants: constants, ReadOptions: modelfile.ReadOptions{AllowNonFinite: true}})
 	if errors.Is(err, onnx.ErrUnsupported) {
 		return notApplicable, modelReason(err, path)
 	}
@@ -614,4 +621,10 @@ func sortedResults(rs []nodeResult) []nodeResult {
 func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// isInteger reports whether an input of type d is fed as a constant: the
+// shapes, axes, indices and pads of ONNX's tests are int64 graph inputs.
+func isInteger(d onnx.DType) bool {
+	return d == onnx.Int64 || d == onnx.Int32
 }

@@ -16,7 +16,7 @@ func init() {
 		"Identity": compileIdentity, "Dropout": compileDropout, "Cast": compileCast,
 		"Flatten": compileFlatten, "Reshape": compileReshape,
 		"Squeeze": compileSqueeze, "Unsqueeze": compileSqueeze,
-		"Shape": compileShape, "Gather": compileGather, "Constant": compileConstant,
+		"Shape": compileShape, "Constant": compileConstant,
 		"Pad": compilePad,
 	})
 }
@@ -253,44 +253,6 @@ func compileShape(c *compiler, o op) error {
 	return c.set(o, 0, &val{shape: k.shape, c: k})
 }
 
-func compileGather(c *compiler, o op) error {
-	data, err := c.constIn(o, 0)
-	if err != nil {
-		return err
-	}
-	idx, err := c.constIn(o, 1)
-	if err != nil {
-		return err
-	}
-	a, err := o.attrs.Int("axis", 0)
-	if err != nil {
-		return err
-	}
-	if len(data.shape) != 1 || a != 0 && a != -1 {
-		return fmt.Errorf("Gather on %v along axis %d: only 1-D shape arithmetic is supported", data.shape, a)
-	}
-	n := int64(data.shape[0])
-	out, err := c.folded(idx.shape, data.isInt())
-	if err != nil {
-		return err
-	}
-	for k, i := range idx.ints() {
-		if i < 0 {
-			i += n
-		}
-		if i < 0 || i >= n {
-			return modelfile.FormatErrorf("Gather index %d out of range for %d values", i, n)
-		}
-		if out.i != nil {
-			out.i[k] = data.ints()[i]
-		} else {
-			out.f[k] = data.floats()[i]
-		}
-	}
-	return c.set(o, 0, &val{shape: out.shape, c: out})
-}
-
-
 // compilePad pads the height and width of a map with a constant, as
 // exporters write in front of pooling.
 func compilePad(c *compiler, o op) error {
@@ -299,8 +261,11 @@ func compilePad(c *compiler, o op) error {
 		return err
 	}
 	mode, err := o.attrs.Str("mode", "constant")
-	if err != nil || mode != "constant" {
-		return fmt.Errorf("Pad mode %q: only constant is supported", mode)
+	if err != nil {
+		return err
+	}
+	if mode != "constant" {
+		return fmt.Errorf("Pad mode %q: only constant is %w", mode, onnx.ErrUnsupported)
 	}
 	var pads []int64
 	value := float32(0)
@@ -321,22 +286,19 @@ func compilePad(c *compiler, o op) error {
 			return err
 		} else if v != nil {
 			if v.c == nil || len(v.c.floats()) != 1 {
-				return fmt.Errorf("Pad's constant_value must be a scalar constant")
+				return fmt.Errorf("Pad's constant_value must be a scalar constant: %w", onnx.ErrUnsupported)
 			}
 			value = v.c.floats()[0]
 		}
 		if a, err := c.optional(o, 3); err != nil || a != nil {
-			return fmt.Errorf("Pad with axes is not supported")
+			return fmt.Errorf("Pad with axes is %w", onnx.ErrUnsupported)
 		}
 	}
 	if x.c != nil || len(x.shape) != 4 || len(pads) != 8 {
-		return fmt.Errorf("Pad of %v by %v: only 2-D maps", x.shape, pads)
-	}
-	if err := oneImage(o, x); err != nil {
-		return err
+		return fmt.Errorf("Pad of %v by %v: only of 2-D maps is %w", x.shape, pads, onnx.ErrUnsupported)
 	}
 	if pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 || slices.ContainsFunc(pads, func(p int64) bool { return p < 0 || p > 1024 }) {
-		return fmt.Errorf("Pad %v: only non-negative padding of height and width", pads)
+		return fmt.Errorf("Pad %v: only non-negative padding of height and width: %w", pads, onnx.ErrUnsupported)
 	}
 	t, l, b, r := int(pads[2]), int(pads[3]), int(pads[6]), int(pads[7])
 	if t+l+b+r == 0 {
@@ -347,14 +309,14 @@ func compilePad(c *compiler, o op) error {
 	}
 	// Each pad is at most 1024 and each size at most MaxElements: the sums
 	// cannot overflow, and runtime bounds the result.
-	ch, h, w := x.shape[1], x.shape[2], x.shape[3]
-	y, err := c.runtime([]int{1, ch, h + t + b, w + l + r})
+	n, ch, h, w := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+	y, err := c.runtime([]int{n, ch, h + t + b, w + l + r})
 	if err != nil {
 		return err
 	}
 	if err := c.b.ops(numel(y.shape)); err != nil {
 		return err
 	}
-	c.steps = append(c.steps, padStep{c: ch, h: h, w: w, top: t, left: l, bottom: b, right: r, value: value, in: x.buf, out: y.buf})
+	c.steps = append(c.steps, padStep{c: n * ch, h: h, w: w, top: t, left: l, bottom: b, right: r, value: value, in: x.buf, out: y.buf})
 	return c.set(o, 0, y)
 }

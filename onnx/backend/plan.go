@@ -59,6 +59,11 @@ type Options struct {
 	// nil, the plan classifies images: one input [batch, C, H, W] (or
 	// [batch, H, W, C] transposed by the graph), Logits.
 	Shapes map[string][]int
+	// Constants, in a plan of whole tensors, are graph inputs given their
+	// values at compile time: integer inputs (shapes, axes, indices, pads),
+	// which the plan folds as it folds initializers. They are not among
+	// Inputs.
+	Constants map[string]*onnx.Tensor
 }
 
 // compile compiles a decoded model, checked by check and checkInference,
@@ -87,7 +92,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		return nil, modelfile.FormatErrorf("the graph has no output")
 	}
 	if c.whole {
-		if err := c.wholeInputs(p, opt.Shapes); err != nil {
+		if err := c.wholeInputs(p, opt.Shapes, opt.Constants); err != nil {
 			return nil, err
 		}
 	} else if err := c.imageInput(p); err != nil {

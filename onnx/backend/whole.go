@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // Port is one input or output of a plan of whole tensors: its name in the
@@ -23,8 +24,19 @@ type wholeValue struct {
 
 // wholeInputs makes a run-time value of every graph input, of the shape
 // given or declared.
-func (c *compiler) wholeInputs(p *Plan, shapes map[string][]int) error {
+func (c *compiler) wholeInputs(p *Plan, shapes map[string][]int, constants map[string]*onnx.Tensor) error {
 	for _, in := range c.g.Inputs {
+		if t, ok := constants[in.Name]; ok {
+			k, err := fromTensor(t)
+			if err != nil {
+				return fmt.Errorf("input %q: %w", in.Name, err)
+			}
+			if err := c.b.constBytes(k.bytes()); err != nil {
+				return err
+			}
+			c.vals[in.Name] = &val{shape: k.shape, c: k}
+			continue
+		}
 		shape, ok := shapes[in.Name]
 		if !ok {
 			if in.Dims == nil {
