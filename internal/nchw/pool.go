@@ -16,6 +16,10 @@ type Pool2D struct {
 	PadTop, PadLeft, PadBottom, PadRight int
 	CeilMode                             bool
 	Max                                  bool // false: average
+	// Relu makes max pooling that of max(x, 0): a ReLU before a MaxPool,
+	// which commute, applied to the pooled values, a quarter as many for
+	// 2x2 windows. A window of NaN alone gives 0.
+	Relu bool
 	CountIncludePad                      bool // average only: divide by the full window (padding counted) instead of the valid elements
 }
 
@@ -54,6 +58,10 @@ func poolOut(n, k, stride, padBegin, padEnd int, ceil bool) int {
 func (p Pool2D) Forward(y, x []float32) {
 	oh, ow := p.OutH(), p.OutW()
 	hw := p.H * p.W
+	if p.Max && p.inside(oh, ow) {
+		p.maxInside(y, x, oh, ow)
+		return
+	}
 	for c := range p.C {
 		img := x[c*hw : (c+1)*hw]
 		out := y[c*oh*ow : (c+1)*oh*ow]
@@ -72,6 +80,9 @@ func (p Pool2D) Forward(y, x []float32) {
 				var v float32
 				if p.Max {
 					v = maxWindow(img, p.W, hs, he, ws, we)
+					if p.Relu && !(v > 0) {
+						v = 0
+					}
 				} else {
 					n := (he - hs) * (we - ws)
 					if p.CountIncludePad {
@@ -80,6 +91,62 @@ func (p Pool2D) Forward(y, x []float32) {
 					v = avgWindow(img, p.W, hs, he, ws, we, n)
 				}
 				out[r*ow+j] = v
+			}
+		}
+	}
+}
+
+// inside reports whether every window lies wholly inside the input: no
+// window reaches into the padding, so none needs clipping.
+func (p Pool2D) inside(oh, ow int) bool {
+	return p.PadTop == 0 && p.PadLeft == 0 && (oh-1)*p.StrideH+p.KH <= p.H && (ow-1)*p.StrideW+p.KW <= p.W
+}
+
+// maxInside is Forward's max pooling when every window lies inside the
+// input, the common case (2x2 windows at stride 2, no padding), without
+// the clipping of each window; 2x2 at stride 2 has a loop of its own.
+// NaN is skipped as maxWindow skips it.
+func (p Pool2D) maxInside(y, x []float32, oh, ow int) {
+	hw := p.H * p.W
+	floor := float32(math.Inf(-1))
+	if p.Relu {
+		floor = 0
+	}
+	for c := range p.C {
+		img := x[c*hw : (c+1)*hw]
+		out := y[c*oh*ow : (c+1)*oh*ow]
+		for r := range oh {
+			row := out[r*ow : (r+1)*ow]
+			top := img[r*p.StrideH*p.W:]
+			if p.KH == 2 && p.KW == 2 && p.StrideW == 2 {
+				a, b := top[:2*ow:2*ow], top[p.W:p.W+2*ow:p.W+2*ow]
+				for j := range row {
+					// Branch-free; max gives NaN for a NaN, rare, which
+					// the window's loop then skips as maxWindow does.
+					m := max(floor, max(a[2*j], a[2*j+1]), max(b[2*j], b[2*j+1]))
+					if m != m {
+						m = floor
+						for _, v := range [4]float32{a[2*j], a[2*j+1], b[2*j], b[2*j+1]} {
+							if v > m {
+								m = v
+							}
+						}
+					}
+					row[j] = m
+				}
+				continue
+			}
+			for j := range row {
+				m := floor
+				for kh := 0; kh < p.KH; kh++ {
+					start := kh*p.W + j*p.StrideW
+					for _, v := range top[start : start+p.KW] {
+						if v > m {
+							m = v
+						}
+					}
+				}
+				row[j] = m
 			}
 		}
 	}

@@ -110,21 +110,26 @@ func TestPool2D(t *testing.T) {
 		{"ceil-drops-window", Pool2D{C: 2, H: 4, W: 4, KH: 2, KW: 2, StrideH: 2, StrideW: 2, PadBottom: 1, PadRight: 1, CeilMode: true}},
 		{"1x1-s2", Pool2D{C: 3, H: 5, W: 5, KH: 1, KW: 1, StrideH: 2, StrideW: 2}},
 		{"global-window", Pool2D{C: 4, H: 3, W: 5, KH: 3, KW: 5, StrideH: 1, StrideW: 1}},
+		{"3x3-s3-inside", Pool2D{C: 2, H: 9, W: 10, KH: 3, KW: 3, StrideH: 3, StrideW: 3}},
+		{"3x3-s1-overlapping", Pool2D{C: 2, H: 6, W: 7, KH: 3, KW: 3, StrideH: 1, StrideW: 1}},
+		{"2x2-s2x1", Pool2D{C: 2, H: 6, W: 7, KH: 2, KW: 2, StrideH: 2, StrideW: 1}},
+		{"2x2-s2-pad-right-only", Pool2D{C: 2, H: 6, W: 7, KH: 2, KW: 2, StrideH: 2, StrideW: 2, PadRight: 1}},
 	}
 	kinds := []struct {
-		name          string
-		max, inclPads bool
+		name                string
+		max, inclPads, relu bool
 	}{
-		{"max", true, false},
-		{"avg", false, false},
-		{"avg-include-pad", false, true},
+		{"max", true, false, false},
+		{"max-after-relu", true, false, true},
+		{"avg", false, false, false},
+		{"avg-include-pad", false, true, false},
 	}
 	rng := newRand()
 	for _, s := range shapes {
 		for _, k := range kinds {
 			t.Run(s.name+"/"+k.name, func(t *testing.T) {
 				p := s.p
-				p.Max, p.CountIncludePad = k.max, k.inclPads
+				p.Max, p.CountIncludePad, p.Relu = k.max, k.inclPads, k.relu
 				oh := refPoolOut(p.H, p.KH, p.StrideH, p.PadTop, p.PadBottom, p.CeilMode)
 				ow := refPoolOut(p.W, p.KW, p.StrideW, p.PadLeft, p.PadRight, p.CeilMode)
 				if p.OutH() != oh || p.OutW() != ow {
@@ -134,11 +139,18 @@ func TestPool2D(t *testing.T) {
 				// padding as 0 show.
 				x := randn(rng, p.C*p.H*p.W, 1)
 				for i := range x {
-					x[i] -= 3
+					x[i] -= 1.5
 				}
 				y := poisoned(p.C * oh * ow)
 				p.Forward(y, x)
-				checkClose(t, y, refPool(p, wide(x)))
+				// Relu: the pooling of the ReLU of x.
+				in := wide(x)
+				for i, v := range in {
+					if k.relu && v < 0 {
+						in[i] = 0
+					}
+				}
+				checkClose(t, y, refPool(p, in))
 			})
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 func init() {
 	register(map[string]handler{
-		"Relu": unary(nchw.Relu), "Tanh": unary(nchw.Tanh), "Sigmoid": unary(nchw.Sigmoid),
+		"Relu": compileRelu, "Tanh": unary(nchw.Tanh), "Sigmoid": unary(nchw.Sigmoid),
 		"LeakyRelu": compileLeakyRelu,
 		"Add":       elementwise(nchw.Add), "Sub": elementwise(nchw.Sub), "Mul": elementwise(nchw.Mul), "Div": elementwise(nchw.Div),
 	})
@@ -147,4 +147,35 @@ func unidirectional(shape, target []int) bool {
 		}
 	}
 	return true
+}
+
+// compileRelu defers a Relu whose only reader is a MaxPool to the pooling,
+// which applies it to a quarter as many values (for 2x2 windows) in the
+// same pass.
+func compileRelu(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	if i, ok := c.next(o.outputs[0]); ok && c.g.Nodes[i].OpType == "MaxPool" && x.c == nil && !x.nhwc && !x.relu && len(o.outputs) == 1 {
+		return c.set(o, 0, &val{shape: x.shape, buf: x.buf, relu: true})
+	}
+	return unary(nchw.Relu)(c, o)
+}
+
+// materialize applies a deferred Relu (val.relu) into a buffer of its own,
+// for a reader that cannot apply it.
+func (c *compiler) materialize(v *val) (*val, error) {
+	if !v.relu {
+		return v, nil
+	}
+	y, err := c.runtime(v.shape)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.b.ops(numel(v.shape)); err != nil {
+		return nil, err
+	}
+	c.steps = append(c.steps, unaryStep{fn: nchw.Relu, in: v.buf, out: y.buf})
+	return y, nil
 }

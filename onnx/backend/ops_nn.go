@@ -626,6 +626,13 @@ func compilePool(c *compiler, o op) error {
 		}
 	}
 	rows := x.shape[0] * x.shape[1]
+	plain := len(in) == 2 && g.plain()
+	relu := x.relu && isMax && plain
+	if !relu {
+		if x, err = c.materialize(x); err != nil {
+			return err
+		}
+	}
 	if x, err = c.chw(x); err != nil {
 		return err
 	}
@@ -641,11 +648,11 @@ func compilePool(c *compiler, o op) error {
 	if err := c.b.ops(work...); err != nil {
 		return err
 	}
-	if len(in) == 2 && g.plain() {
+	if plain {
 		// The images of a tensor are channels one after another.
 		p := nchw.Pool2D{C: rows, H: in[0], W: in[1], KH: g.k[0], KW: g.k[1], StrideH: g.s[0], StrideW: g.s[1],
 			PadTop: g.pb[0], PadLeft: g.pb[1], PadBottom: g.pe[0], PadRight: g.pe[1], CeilMode: ceil != 0,
-			Max: isMax, CountIncludePad: cip != 0}
+			Max: isMax, CountIncludePad: cip != 0, Relu: relu}
 		c.steps = append(c.steps, poolStep{p: p, in: x.buf, out: y.buf})
 	} else {
 		c.steps = append(c.steps, poolNDStep{max: isMax, countPad: cip != 0, rows: rows, in: in, out: out, g: g, x: x.buf, y: y.buf})

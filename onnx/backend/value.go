@@ -102,4 +102,9 @@ type val struct {
 	// logProb marks the output of a Softmax computed as LogSoftmax: a
 	// classifier reads log-probabilities as it reads logits.
 	logProb bool
+	// relu marks the output of a Relu not yet applied: buf holds the
+	// Relu's input, and the one MaxPool that reads the value applies it
+	// to the pooled values (the two commute). Anything else reading it
+	// materializes it first.
+	relu bool
 }
