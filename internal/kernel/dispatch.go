@@ -130,3 +130,25 @@ func convGradDirect(dw, xp, dz []float32, n, h, w, cin, cout int) {
 		}
 	}
 }
+
+// Vectorized reports whether this CPU runs a 3x3 convolution of c's shape
+// followed by BNPool over its output channels in assembly rather than in
+// the Go fallbacks, which are slower than im2col and a matrix product:
+// callers that have another way pick this one only then.
+func (c Conv3x3) Vectorized() bool {
+	if bestKernels == goKernels || c.Out%bestKernels.lanes != 0 {
+		return false
+	}
+	if c.In == 1 {
+		return c.W%4 == 0
+	}
+	if c.In%2 != 0 {
+		return false
+	}
+	for _, t := range bestKernels.convs {
+		if c.W%t.r == 0 && c.H%t.rows == 0 && c.Out%t.cols == 0 && (t.cin == 0 || t.cin == c.In && t.w == c.W) {
+			return true
+		}
+	}
+	return false
+}

@@ -358,36 +358,53 @@ func (c *compiler) next(name string) (int, bool) {
 }
 
 // fuseBlock compiles Conv 3x3 -> Relu -> BatchNormalization -> MaxPool
-// KxK/K, the seed's block, into one blockStep when the graph has it.
+// KxK/K, the seed's block, into one blockStep when the graph has it, and
+// Conv 3x3 -> Relu -> MaxPool, Keras's, as the same block with the
+// identity for BatchNormalization.
 func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
-	chain := []string{"Relu", "BatchNormalization", "MaxPool"}
-	idx := make([]int, 0, 3)
+	// Relu, an optional BatchNormalization (Keras's blocks have none: its
+	// scale is then 1 and its shift 0), MaxPool.
+	var idx []int
 	name := conv.outputs[0]
-	for _, typ := range chain {
+	for _, typ := range []string{"Relu", "BatchNormalization", "MaxPool"} {
 		i, ok := c.next(name)
 		if !ok {
 			return false, nil
 		}
 		n := c.g.Nodes[i]
+		if typ == "BatchNormalization" && n.OpType == "MaxPool" {
+			idx = append(idx, -1)
+			typ = "MaxPool"
+		}
 		if n.OpType != typ || n.Input(0) != name || len(n.Outputs) == 0 {
 			return false, nil
 		}
 		idx = append(idx, i)
 		name = n.Outputs[0]
-	}
-	poolNode := c.g.Nodes[idx[2]]
-	for _, in := range c.g.Nodes[idx[1]].Inputs[1:] {
-		if v := c.vals[in]; v == nil || v.c == nil {
-			return false, nil // parameters computed at run time
+		if typ == "MaxPool" {
+			break
 		}
 	}
-	scale, shift, err := c.batchNormCoefficients(newOp(idx[1], c.g.Nodes[idx[1]]))
-	if err != nil || len(scale) == 0 {
-		return false, err
-	}
+	poolNode := c.g.Nodes[idx[2]]
 	outC := len(bias)
 	if bias == nil {
 		outC = len(w) / (9 * x.shape[1])
+	}
+	scale, shift := make([]float32, outC), make([]float32, outC)
+	for i := range scale {
+		scale[i] = 1
+	}
+	if idx[1] >= 0 {
+		for _, in := range c.g.Nodes[idx[1]].Inputs[1:] {
+			if v := c.vals[in]; v == nil || v.c == nil {
+				return false, nil // parameters computed at run time
+			}
+		}
+		var err error
+		scale, shift, err = c.batchNormCoefficients(newOp(idx[1], c.g.Nodes[idx[1]]))
+		if err != nil || len(scale) == 0 {
+			return false, err
+		}
 	}
 	if len(scale) != outC {
 		return false, fmt.Errorf("BatchNormalization of %d channels after a Conv of %d", len(scale), outC)
@@ -412,6 +429,11 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 		return false, err
 	}
 	conv3 := kernel.Conv3x3{H: h, W: wd, In: x.shape[1], Out: outC}
+	if idx[1] < 0 && !conv3.Vectorized() {
+		// Without a BatchNorm to fold, the block pays only where its
+		// kernels are vectorised; the Go fallbacks lose to im2col.
+		return false, nil
+	}
 	bn := kernel.BNPool{H: h, W: wd, C: outC, K: K}
 	// The weights in the kernel's order, a bias and the coefficients:
 	// constants of the plan, as large as the weights they come from.
@@ -445,7 +467,9 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	st.out = y.buf
 	c.steps = append(c.steps, st)
 	for _, i := range idx {
-		c.done[i] = true
+		if i >= 0 {
+			c.done[i] = true
+		}
 	}
 	c.vals[poolNode.Outputs[0]] = y
 	return true, nil
