@@ -72,7 +72,9 @@ func compileGemm(c *compiler, o op) error {
 		return err
 	}
 	s.out = y.buf
-	c.steps = append(c.steps, s)
+	if err := c.addGemm(s); err != nil {
+		return err
+	}
 	return c.set(o, 0, y)
 }
 
@@ -100,7 +102,9 @@ func compileMatMul(c *compiler, o op) error {
 			return err
 		}
 		s.out = y.buf
-		c.steps = append(c.steps, s)
+		if err := c.addGemm(s); err != nil {
+			return err
+		}
 		return c.set(o, 0, y)
 	}
 	return compileBatchedMatMul(c, o, a, b)
@@ -204,4 +208,77 @@ func (s matmulStep) run(buf [][]float32) {
 		nchw.Gemm(y[i*ym:(i+1)*ym], s.m, s.n, s.k, false, false, 1,
 			a[s.aBatch[i]*am:(s.aBatch[i]+1)*am], b[s.bBatch[i]*bm:(s.bBatch[i]+1)*bm], 0, nil, nil)
 	}
+}
+
+// addGemm adds a matrix product to the plan: as a gemvStep when it is one
+// image's row times constant weights of few columns (a classifier's last
+// dense layer, 10 classes), which packs nothing at run time where the
+// matrix kernels would pack all of B for a tile mostly empty; else as a
+// gemmStep.
+func (c *compiler) addGemm(s gemmStep) error {
+	const narrow = 16 // the matrix kernels' narrowest tile
+	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil {
+		c.steps = append(c.steps, s)
+		return nil
+	}
+	if err := c.b.constBytes(4 * (int64(s.n)*int64(s.k) + int64(s.n))); err != nil {
+		return err
+	}
+	g := gemvStep{n: s.n, k: s.k, bt: make([]float32, s.n*s.k), in: s.in, out: s.out}
+	for j := 0; j < s.n; j++ {
+		for i := 0; i < s.k; i++ {
+			if s.transB {
+				g.bt[j*s.k+i] = s.alpha * s.bm[j*s.k+i]
+			} else {
+				g.bt[j*s.k+i] = s.alpha * s.bm[i*s.n+j]
+			}
+		}
+	}
+	if s.hasC && s.beta != 0 {
+		// C of shape [], [1], [n] or [1, n]: one value or one a column.
+		g.bias = make([]float32, s.n)
+		for j := range g.bias {
+			g.bias[j] = s.beta * s.c[j%len(s.c)]
+		}
+	}
+	c.steps = append(c.steps, g)
+	return nil
+}
+
+// gemvStep is y = a B + bias for one row a of k values and constant
+// weights, kept transposed (bt is [n][k], alpha folded in) so that each
+// output is one dot product over contiguous memory.
+type gemvStep struct {
+	n, k    int
+	bt      []float32
+	bias    []float32
+	in, out int
+}
+
+func (s gemvStep) run(b [][]float32) {
+	a, y := b[s.in][:s.k], b[s.out][:s.n]
+	for j := range y {
+		v := dot(a, s.bt[j*s.k:(j+1)*s.k])
+		if s.bias != nil {
+			v += s.bias[j]
+		}
+		y[j] = v
+	}
+}
+
+// dot is the sum of a[i]*b[i], in four running sums.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
