@@ -34,20 +34,15 @@ func readFormat(path string, info *modelfile.Info) (lenet.StateDict, error) {
 	if err != nil {
 		return nil, err
 	}
-	info.Producer = m.ProducerName
-	if m.ProducerVersion != "" {
-		info.Producer += " " + m.ProducerVersion
+	// What the file says about itself, as every path reads it: from the
+	// decoded graph.
+	g, err := Decode(m)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	for _, o := range m.OpsetImport {
-		if isDefaultDomain(o.Domain) {
-			info.Opset = o.Version
-		}
-	}
-	if len(m.MetadataProps) > 0 {
-		info.Metadata = map[string]string{}
-		for _, p := range m.MetadataProps {
-			info.Metadata[p.Key] = p.Value
-		}
+	info.Producer, info.Opset = g.Producer, g.Opset
+	if len(g.Metadata) > 0 {
+		info.Metadata = g.Metadata
 	}
 	sd, err := ToStateDict(m)
 	if err == nil {
@@ -55,19 +50,19 @@ func readFormat(path string, info *modelfile.Info) (lenet.StateDict, error) {
 	}
 	info.NotSeedNetwork = err.Error()
 	sd = nil
-	for _, t := range m.Graph.Initializer {
-		shape := make([]int, len(t.Dims))
-		for i, d := range t.Dims {
-			shape[i] = int(d)
-		}
+	for _, p := range m.Graph.Initializer { // the file's order
+		t := g.Graph.Initializers[p.Name]
 		dtype := lenet.Float32
-		if TensorProto_DataType(t.DataType) == TensorProto_INT64 {
+		if t.DType == Int64 {
 			dtype = lenet.Int64
 		}
 		// Float values travel, so that modelfile can check them; others
 		// only their shape.
-		v, _ := floatValues(t)
-		sd = append(sd, &lenet.Tensor{Name: t.Name, Shape: shape, DType: dtype, F32: v})
+		var v []float32
+		if t.DType.IsFloat() {
+			v = t.Float
+		}
+		sd = append(sd, &lenet.Tensor{Name: p.Name, Shape: t.Shape, DType: dtype, F32: v})
 	}
 	if len(sd) == 0 {
 		return nil, fmt.Errorf("onnx: %s: no initializers", path)
