@@ -193,9 +193,9 @@ func countNodes(g *GraphProto, depth int) (int, error) {
 // describeNode names node i for errors: node 3 (Relu "relu1").
 func describeNode(i int, n *NodeProto) string {
 	if n.Name != "" {
-		return fmt.Sprintf("node %d (%s %q)", i, n.OpType, n.Name)
+		return fmt.Sprintf("node %d (%s %q)", i, OpName(n.OpType), n.Name)
 	}
-	return fmt.Sprintf("node %d (%s)", i, n.OpType)
+	return fmt.Sprintf("node %d (%s)", i, OpName(n.OpType))
 }
 
 func validateGraph(g *GraphProto) error {

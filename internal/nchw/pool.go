@@ -19,8 +19,8 @@ type Pool2D struct {
 	// Relu makes max pooling that of max(x, 0): a ReLU before a MaxPool,
 	// which commute, applied to the pooled values, a quarter as many for
 	// 2x2 windows. A window of NaN alone gives 0.
-	Relu bool
-	CountIncludePad                      bool // average only: divide by the full window (padding counted) instead of the valid elements
+	Relu            bool
+	CountIncludePad bool // average only: divide by the full window (padding counted) instead of the valid elements
 }
 
 // OutH is the height of the output by ONNX's formula,

@@ -132,7 +132,9 @@ func checkInference(g *onnx.Graph) error {
 // onnx.ErrUnsupported, as lenetkit runs inference graphs only.
 type trainingError struct{ err error }
 
-func (e trainingError) Error() string        { return "a training graph, not an inference one: " + e.err.Error() }
+func (e trainingError) Error() string {
+	return "a training graph, not an inference one: " + e.err.Error()
+}
 func (e trainingError) Is(target error) bool { return target == onnx.ErrUnsupported }
 
 // inferenceNode checks one node, in topological order: constants holds
