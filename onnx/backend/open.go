@@ -2,8 +2,10 @@ package backend
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -265,14 +267,14 @@ func externalRegion(t *onnx.TensorProto, root string) (region, error) {
 	}
 	p, err := filepath.EvalSymlinks(filepath.Join(root, r.location))
 	if err != nil {
-		return r, fmt.Errorf("external data: %w", err)
+		return r, externalError(r.location, err)
 	}
 	if rel, err := filepath.Rel(root, p); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return r, fmt.Errorf("external data %q points outside the model's folder; refused", r.location)
 	}
 	r.path = p
 	if r.file, err = os.Stat(p); err != nil {
-		return r, fmt.Errorf("external data: %w", err)
+		return r, externalError(r.location, err)
 	}
 	if !r.file.Mode().IsRegular() {
 		return r, fmt.Errorf("external data %s: not a regular file", r.location)
@@ -360,3 +362,14 @@ func readRange(path string, offset, length int64) ([]byte, error) {
 
 // opName is onnx.OpName.
 func opName(s string) string { return onnx.OpName(s) }
+
+// externalError reports a file system error on external data at location,
+// the location quoted: it comes from the model file and may hold anything,
+// a newline too, which the one line of an error must not.
+func externalError(location string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("external data %q: %w", location, pe.Err)
+	}
+	return fmt.Errorf("external data %q: %w", location, err)
+}

@@ -218,6 +218,21 @@ func (s matmulStep) run(buf [][]float32) {
 func (c *compiler) addGemm(s gemmStep) error {
 	const narrow = 16 // the matrix kernels' narrowest tile
 	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil {
+		if s.transB && s.bm != nil {
+			// Constant weights stored [N][K] (nn.Linear's) are transposed
+			// once here rather than by the matrix kernels' packing at
+			// every call.
+			if err := c.b.constBytes(4 * int64(s.n) * int64(s.k)); err != nil {
+				return err
+			}
+			b := make([]float32, s.k*s.n)
+			for j := 0; j < s.n; j++ {
+				for i := 0; i < s.k; i++ {
+					b[i*s.n+j] = s.bm[j*s.k+i]
+				}
+			}
+			s.bm, s.transB = b, false
+		}
 		c.steps = append(c.steps, s)
 		return nil
 	}
