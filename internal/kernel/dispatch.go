@@ -46,12 +46,31 @@ var goKernels = &kernelSet{
 	conv1: conv1Go, conv1Grad: conv1GradGo,
 }
 
-// rowsFor returns the kernels for c channels.
+// rowsFor returns the kernels for c channels: the best set whose lanes
+// divide c (AVX2's 8 where AVX-512's 16 do not), else Go's.
 func rowsFor(c int) *kernelSet {
-	if k := bestKernels; c%k.lanes == 0 {
-		return k
+	for _, k := range usable() {
+		if c%k.lanes == 0 {
+			return k
+		}
 	}
 	return goKernels
+}
+
+// usable lists bestKernels and the narrower assembly sets after it, best
+// first: a shape the best set's tiles do not fit may fit another's. A
+// test that makes a set the best one gets that set and the narrower
+// ones only.
+func usable() []*kernelSet {
+	for i, k := range asmKernels {
+		if k == bestKernels {
+			return asmKernels[i:]
+		}
+	}
+	if bestKernels == goKernels {
+		return nil
+	}
+	return []*kernelSet{bestKernels} // a test's variant of a set
 }
 
 func statsRows(s, sq, z, shift []float32, rows, c int) {
@@ -101,13 +120,9 @@ func convDirect(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			bias = zeros[:cout]
 		}
 	}
-	if cin%2 == 0 {
-		for _, t := range bestKernels.convs {
-			if w%t.r == 0 && h%t.rows == 0 && cout%t.cols == 0 && (t.cin == 0 || t.cin == cin && t.w == w) {
-				t.run(out, xp, wd, bias, h, w, cin, cout)
-				return
-			}
-		}
+	if t := directTile(h, w, cin, cout); t != nil {
+		t.run(out, xp, wd, bias, h, w, cin, cout)
+		return
 	}
 	convDirectGo(out, xp, wd, bias, h, w, cin, cout)
 }
@@ -131,24 +146,33 @@ func convGradDirect(dw, xp, dz []float32, n, h, w, cin, cout int) {
 	}
 }
 
+// directTile is the first assembly tile, of the usable sets, that runs a
+// direct convolution of this shape; nil when none does.
+func directTile(h, w, cin, cout int) *convTile {
+	if cin%2 != 0 {
+		return nil
+	}
+	for _, k := range usable() {
+		for i := range k.convs {
+			t := &k.convs[i]
+			if w%t.r == 0 && h%t.rows == 0 && cout%t.cols == 0 && (t.cin == 0 || t.cin == cin && t.w == w) {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
 // Vectorized reports whether this CPU runs a 3x3 convolution of c's shape
 // followed by BNPool over its output channels in assembly rather than in
 // the Go fallbacks, which are slower than im2col and a matrix product:
 // callers that have another way pick this one only then.
 func (c Conv3x3) Vectorized() bool {
-	if bestKernels == goKernels || c.Out%bestKernels.lanes != 0 {
+	if rowsFor(c.Out) == goKernels {
 		return false
 	}
 	if c.In == 1 {
 		return c.W%4 == 0
 	}
-	if c.In%2 != 0 {
-		return false
-	}
-	for _, t := range bestKernels.convs {
-		if c.W%t.r == 0 && c.H%t.rows == 0 && c.Out%t.cols == 0 && (t.cin == 0 || t.cin == c.In && t.w == c.W) {
-			return true
-		}
-	}
-	return false
+	return directTile(c.H, c.W, c.In, c.Out) != nil
 }
