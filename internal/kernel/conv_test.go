@@ -128,3 +128,27 @@ func BenchmarkConv(b *testing.B) {
 		}
 	}
 }
+
+// TestNarrowChannelsFallBack: with the CPU's own choice of kernels, a
+// convolution to 8 channels (AVX-512's 16 lanes do not divide them,
+// AVX2's 8 do) and its pooling give the plain results, and Vectorized
+// says whether assembly ran them.
+func TestNarrowChannelsFallBack(t *testing.T) {
+	for _, c := range []Conv3x3{{H: 8, W: 8, In: 1, Out: 8}, {H: 4, W: 8, In: 8, Out: 8}} {
+		const n = 2
+		rng := rand.New(rand.NewPCG(3, uint64(c.In)))
+		x := randn(rng, n*c.H*c.W*c.In, 1)
+		w, bias := randn(rng, c.Out*c.In*9, 0.3), randn(rng, c.Out, 1)
+		wd := make([]float32, len(w))
+		c.DirectWeights(wd, w)
+		xp := make([]float32, n*c.PaddedSize(c.In))
+		c.Pad(xp, x, n, c.In)
+		want := refConv(to64(x), to64(w), to64(bias), n, c.H, c.W, c.In, c.Out)
+		y := make([]float32, len(want))
+		c.Forward(y, xp, wd, bias, n)
+		checkClose(t, fmt.Sprintf("%+v (vectorized %v)", c, c.Vectorized()), y, want, 1e-5)
+		if len(asmKernels) > 0 && c.In == 1 && !c.Vectorized() {
+			t.Errorf("%+v: not vectorized on a CPU with %s kernels", c, asmKernels[len(asmKernels)-1].name)
+		}
+	}
+}
