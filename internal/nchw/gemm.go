@@ -34,6 +34,21 @@ func Gemm(y []float32, m, n, k int, transA, transB bool, alpha float32, a, b []f
 	gemm.Sgemm(transA, transB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, y, max(n, 1))
 }
 
+// GemmPacked is Gemm with B packed once (gemm.PackB): constant weights.
+func GemmPacked(y []float32, m, n, k int, transA bool, alpha float32, a []float32, b *gemm.PackedB, beta float32, c []float32, cShape []int) {
+	y = y[:m*n]
+	lda := k
+	if transA {
+		lda = m
+	}
+	if c == nil || beta == 0 {
+		b.Sgemm(transA, m, alpha, a, max(lda, 1), 0, y, max(n, 1))
+		return
+	}
+	broadcastMatrix(y, m, n, c, cShape)
+	b.Sgemm(transA, m, alpha, a, max(lda, 1), beta, y, max(n, 1))
+}
+
 // broadcastMatrix writes into y, [m][n], the matrix c of shape cShape
 // broadcast to [m][n].
 func broadcastMatrix(y []float32, m, n int, c []float32, cShape []int) {

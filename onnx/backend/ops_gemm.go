@@ -5,6 +5,7 @@ package backend
 import (
 	"fmt"
 
+	"github.com/lenetkit/lenetkit/internal/gemm"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -218,20 +219,18 @@ func (s matmulStep) run(buf [][]float32) {
 func (c *compiler) addGemm(s gemmStep) error {
 	const narrow = 16 // the matrix kernels' narrowest tile
 	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil {
-		if s.transB && s.bm != nil {
-			// Constant weights stored [N][K] (nn.Linear's) are transposed
-			// once here rather than by the matrix kernels' packing at
-			// every call.
-			if err := c.b.constBytes(4 * int64(s.n) * int64(s.k)); err != nil {
+		if s.bm != nil && s.k > 0 && s.n > 0 {
+			// Constant weights are packed into the matrix kernels' panels
+			// once here rather than at every call; the panels are about
+			// the weights' size, which the budget bounds first.
+			if err := c.b.constBytes(4 * (int64(s.n) + 64) * int64(s.k)); err != nil {
 				return err
 			}
-			b := make([]float32, s.k*s.n)
-			for j := 0; j < s.n; j++ {
-				for i := 0; i < s.k; i++ {
-					b[i*s.n+j] = s.bm[j*s.k+i]
-				}
+			ldb := s.n
+			if s.transB {
+				ldb = s.k
 			}
-			s.bm, s.transB = b, false
+			s.pb = gemm.PackB(s.transB, s.m, s.n, s.k, s.bm, ldb)
 		}
 		c.steps = append(c.steps, s)
 		return nil

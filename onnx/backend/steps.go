@@ -84,6 +84,7 @@ type gemmStep struct {
 	alpha, beta    float32
 	a, bm, c       []float32 // constants; a nil: buffer in; bm nil: buffer inB; c nil with hasC: buffer inC
 	hasC           bool
+	pb             *gemm.PackedB // bm packed once, when bm is a constant
 	cShape         []int
 	in, inB, inC   int
 	out            int
@@ -99,6 +100,10 @@ func (s gemmStep) run(b [][]float32) {
 	}
 	if c == nil && s.hasC {
 		c = b[s.inC]
+	}
+	if s.pb != nil {
+		nchw.GemmPacked(b[s.out], s.m, s.n, s.k, s.transA, s.alpha, a, s.pb, s.beta, c, s.cShape)
+		return
 	}
 	nchw.Gemm(b[s.out], s.m, s.n, s.k, s.transA, s.transB, s.alpha, a, bm, s.beta, c, s.cShape)
 }
