@@ -141,6 +141,13 @@ func (c *compiler) imageInput(p *Plan) error {
 		return err
 	}
 	p.Channels, p.Height, p.Width = shape[1], shape[2], shape[3]
+	if d := in.Dims; transposes == nil && d[3] == 1 && d[1] > 1 && d[2] > 1 {
+		// One channel last, read as declared ([1, H, W, 1], a Keras MLP
+		// flattening it): the same bytes as the [1, 1, H, W] image
+		// callers give.
+		p.Channels, p.Height, p.Width = 1, int(d[1]), int(d[2])
+		shape = []int{1, p.Height, p.Width, 1}
+	}
 	v, err := c.runtime(shape)
 	if err != nil {
 		return fmt.Errorf("input %q: %w", in.Name, err)
@@ -240,9 +247,9 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 	if b := in.Dims[0]; b > 1 {
 		return nil, fmt.Errorf("input %q has a fixed batch of %d; only 1 or a symbolic batch is supported", in.Name, b)
 	}
-	if d := in.Dims; !nhwc && d[3] <= 4 && d[1] > 4 && d[2] > 4 {
+	if d := in.Dims; !nhwc && d[3] > 1 && d[3] <= 4 && d[1] > 4 && d[2] > 4 {
 		return nil, fmt.Errorf("input %q of shape %v is channels-last, [batch, height, width, channels], and the graph does not transpose it to channels-first "+
-			"(every node reading it a Transpose of perm [0, 3, 1, 2]); only [batch, channels, height, width] images, or channels-last ones so transposed, are %w",
+			"(every node reading it a Transpose of perm [0, 3, 1, 2]): such an input of several channels is %w",
 			in.Name, in, onnx.ErrUnsupported)
 	}
 	return shape, nil
