@@ -136,16 +136,15 @@ func (c *compiler) imageInput(p *Plan) error {
 	}
 	in := c.g.Inputs[0]
 	transposes := c.nhwcTransposes(in.Name)
-	shape, err := imageShape(in, transposes != nil)
+	flattened := transposes == nil && len(in.Dims) == 4 && in.Dims[3] == 1 && c.onlyReshaped(in.Name)
+	shape, err := imageShape(in, transposes != nil || flattened)
 	if err != nil {
 		return err
 	}
 	p.Channels, p.Height, p.Width = shape[1], shape[2], shape[3]
-	if d := in.Dims; transposes == nil && d[3] == 1 && d[1] > 1 && d[2] > 1 {
-		// One channel last, read as declared ([1, H, W, 1], a Keras MLP
-		// flattening it): the same bytes as the [1, 1, H, W] image
-		// callers give.
-		p.Channels, p.Height, p.Width = 1, int(d[1]), int(d[2])
+	if flattened {
+		// One channel last, flattened as declared (a Keras MLP): the
+		// same bytes as the [1, 1, H, W] image callers give.
 		shape = []int{1, p.Height, p.Width, 1}
 	}
 	v, err := c.runtime(shape)
@@ -247,9 +246,9 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 	if b := in.Dims[0]; b > 1 {
 		return nil, fmt.Errorf("input %q has a fixed batch of %d; only 1 or a symbolic batch is supported", in.Name, b)
 	}
-	if d := in.Dims; !nhwc && d[3] > 1 && d[3] <= 4 && d[1] > 4 && d[2] > 4 {
+	if d := in.Dims; !nhwc && d[3] <= 4 && d[1] > 4 && d[2] > 4 {
 		return nil, fmt.Errorf("input %q of shape %v is channels-last, [batch, height, width, channels], and the graph does not transpose it to channels-first "+
-			"(every node reading it a Transpose of perm [0, 3, 1, 2]): such an input of several channels is %w",
+			"(every node reading it a Transpose of perm [0, 3, 1, 2]), nor only flattens it: %w",
 			in.Name, in, onnx.ErrUnsupported)
 	}
 	return shape, nil
@@ -353,4 +352,22 @@ func (p *Plan) grow(n int) {
 	for len(p.work) < n {
 		p.work = append(p.work, p.workspace())
 	}
+}
+
+// onlyReshaped reports whether every node that reads value name only
+// reshapes it (Flatten, Reshape), so that its layout does not matter.
+func (c *compiler) onlyReshaped(name string) bool {
+	readers := 0
+	for _, n := range c.g.Nodes {
+		for i, in := range n.Inputs {
+			if in != name {
+				continue
+			}
+			if i != 0 || n.OpType != "Flatten" && n.OpType != "Reshape" {
+				return false
+			}
+			readers++
+		}
+	}
+	return readers > 0 && !c.g.IsOutput(name)
 }
