@@ -72,3 +72,14 @@ func TestOutOfOrder(t *testing.T) {
 		t.Errorf("doctor: exit %d\n%s", d.code, d.stdout)
 	}
 }
+
+// TestUnsupportedHint: an error the library marks onnx.ErrUnsupported ends
+// with the doctor command to run on the file, on its one line.
+func TestUnsupportedHint(t *testing.T) {
+	path := filepath.Join("..", "..", "testdata", "onnx", "seed_train_op13.onnx")
+	r := run(t, "eval", path)
+	want := "; lenetkit doctor " + path + " lists everything that stops it at once\n"
+	if r.code != 1 || !strings.HasSuffix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want one line ending %q", r.code, r.stderr, want)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/urfave/cli/v2"
 )
 
@@ -65,7 +66,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 		prefix = ce.command
 	}
 	if msg := strings.TrimSpace(err.Error()); msg != "" {
-		fmt.Fprintln(stderr, prefix+": "+oneLine(msg))
+		fmt.Fprintln(stderr, prefix+": "+oneLine(msg)+hint(err, args))
 	}
 	return code
 }
@@ -262,4 +263,21 @@ func flagsFirst(cmds []*cli.Command, args []string) []string {
 		out = append(append(out, "--"), positional...)
 	}
 	return out
+}
+
+// hint is what a person can do next about err, for the errors whose kind
+// the library tells (errors.Is): a graph refused for what lenetkit does
+// not run is diagnosed whole by doctor.
+func hint(err error, args []string) string {
+	if !errors.Is(err, onnx.ErrUnsupported) || slices.Contains(args, "doctor") {
+		return ""
+	}
+	model := "MODEL"
+	for _, a := range args[1:] {
+		if strings.HasSuffix(strings.ToLower(a), ".onnx") {
+			model = a
+			break
+		}
+	}
+	return "; lenetkit doctor " + model + " lists everything that stops it at once"
 }
