@@ -429,12 +429,25 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 		return false, err
 	}
 	conv3 := kernel.Conv3x3{H: h, W: wd, In: x.shape[1], Out: outC}
+	realW := 0 // the map's width when the block runs on a wider one
+	if !conv3.Vectorized() {
+		// A map whose width no kernel tile divides (14) runs widened to
+		// one that does (16), its extra columns zero in and cut off out.
+		for _, r := range []int{4, 8, 16} {
+			wide := conv3
+			wide.W = (wd + r - 1) / r * r
+			if wide.W != wd && wide.W%K == 0 && wide.Vectorized() {
+				conv3, realW = wide, wd
+				break
+			}
+		}
+	}
 	if idx[1] < 0 && !conv3.Vectorized() {
 		// Without a BatchNorm to fold, the block pays only where its
 		// kernels are vectorised; the Go fallbacks lose to im2col.
 		return false, nil
 	}
-	bn := kernel.BNPool{H: h, W: wd, C: outC, K: K}
+	bn := kernel.BNPool{H: h, W: conv3.W, C: outC, K: K}
 	// The weights in the kernel's order, a bias and the coefficients:
 	// constants of the plan, as large as the weights they come from.
 	if err := c.b.constBytes(4 * (int64(outC)*int64(conv3.K()) + int64(outC) + 2*int64(len(scale)))); err != nil {
@@ -449,15 +462,21 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	if st.bias == nil {
 		st.bias = make([]float32, outC)
 	}
-	padded, err := elements([]int{h + 2, wd + 2, conv3.In})
+	padded, err := elements([]int{h + 2, conv3.W + 2, conv3.In})
 	if err != nil {
 		return false, err
 	}
 	if st.xp, err = c.newBuf(padded); err != nil {
 		return false, err
 	}
-	if st.z, err = c.newBuf(numel([]int{h, wd, outC})); err != nil {
+	if st.z, err = c.newBuf(numel([]int{h, conv3.W, outC})); err != nil {
 		return false, err
+	}
+	if realW > 0 {
+		st.realW = realW
+		if st.wide, err = c.newBuf(numel([]int{h / K, conv3.W / K, outC})); err != nil {
+			return false, err
+		}
 	}
 	y, err := c.runtime([]int{1, outC, h / K, wd / K})
 	if err != nil {

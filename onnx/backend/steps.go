@@ -155,21 +155,63 @@ type blockStep struct {
 	bn             kernel.BNPool
 	wd, bias, coef []float32
 	in, xp, z, out int
+	// realW, when not 0, is the map's width, narrower than conv's: the
+	// block runs on the wider map, its extra columns zero (xp's, never
+	// written), and pools into wide, from which out takes realW/K columns.
+	realW int
+	wide  int
 }
 
 func (s blockStep) run(b [][]float32) {
-	s.conv.Pad(b[s.xp], b[s.in], 1, s.conv.In)
+	s.pad(b)
 	s.conv.Forward(b[s.z], b[s.xp], s.wd, s.bias, 1)
-	s.bn.ForwardEval(b[s.out], b[s.z], s.coef, 1)
+	s.bn.ForwardEval(b[s.pooled()], b[s.z], s.coef, 1)
+	s.crop(b, 0, s.bn.OutH())
 }
 
 func (s blockStep) runSplit(b [][]float32) {
-	s.conv.Pad(b[s.xp], b[s.in], 1, s.conv.In)
+	s.pad(b)
 	k := s.bn.K
 	kernel.Parallel(s.bn.OutH(), func(_, lo, hi int) {
 		s.conv.ForwardRows(b[s.z], b[s.xp], s.wd, s.bias, 1, lo*k, hi*k)
-		s.bn.ForwardEvalRows(b[s.out], b[s.z], s.coef, lo, hi)
+		s.bn.ForwardEvalRows(b[s.pooled()], b[s.z], s.coef, lo, hi)
+		s.crop(b, lo, hi)
 	})
+}
+
+// pad writes the input map into xp's interior, bordered by zeros.
+func (s blockStep) pad(b [][]float32) {
+	if s.realW == 0 {
+		s.conv.Pad(b[s.xp], b[s.in], 1, s.conv.In)
+		return
+	}
+	// The border and the extra columns are zero from the workspace's
+	// making on: only the map's own values are written.
+	row, stride := s.realW*s.conv.In, (s.conv.W+2)*s.conv.In
+	x, xp := b[s.in], b[s.xp]
+	for y := 0; y < s.conv.H; y++ {
+		copy(xp[(y+1)*stride+s.conv.In:][:row], x[y*row:(y+1)*row])
+	}
+}
+
+func (s blockStep) pooled() int {
+	if s.realW == 0 {
+		return s.out
+	}
+	return s.wide
+}
+
+// crop copies pooled rows lo..hi-1 of the wide map to out.
+func (s blockStep) crop(b [][]float32, lo, hi int) {
+	if s.realW == 0 {
+		return
+	}
+	c, k := s.bn.C, s.bn.K
+	from, to := s.bn.OutW()*c, s.realW/k*c
+	wide, out := b[s.wide], b[s.out]
+	for r := lo; r < hi; r++ {
+		copy(out[r*to:(r+1)*to], wide[r*from:r*from+to])
+	}
 }
 
 // splitConvStep is a convolution that, for a single image, divides its
