@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -147,14 +148,23 @@ func (d *Diagnosis) model(m *onnx.Model, opt modelfile.ReadOptions) {
 	var u *onnx.UnsupportedError
 	if errors.As(onnx.Unsupported(m.Graph, SupportedOp), &u) {
 		for _, o := range u.Ops {
-			d.block("operator", fmt.Errorf("%s is not supported (%d nodes)", onnx.OpName(o.Type), len(o.Nodes)), o.Type, o.Nodes)
+			count := fmt.Sprintf("%d nodes", len(o.Nodes))
+			if len(o.Nodes) == 1 {
+				count = "1 node"
+			}
+			d.block("operator", fmt.Errorf("%s is not supported (%s)", onnx.OpName(o.Type), count), o.Type, o.Nodes)
 		}
 	}
 	for _, n := range m.Graph.Nodes {
+		var subs []string
 		for name, a := range n.Attrs {
 			if a.Graphs > 0 {
-				d.block("control-flow", fmt.Errorf("%s has a subgraph (%s); control flow is not supported", n.Describe(), name), n.OpType, []string{nodeName(n)})
+				subs = append(subs, name)
 			}
+		}
+		if len(subs) > 0 {
+			slices.Sort(subs)
+			d.block("control-flow", fmt.Errorf("%s has subgraphs (%s); control flow is not supported", n.Describe(), strings.Join(subs, ", ")), n.OpType, []string{nodeName(n)})
 		}
 	}
 	constants := map[string]*onnx.Tensor{}

@@ -33,7 +33,7 @@ func TestDiagnoseListsEveryBlocker(t *testing.T) {
 			b.nodes = append(b.nodes, &onnx.NodeProto{OpType: "Constant", Output: []string{"tm"}, Attribute: []*onnx.AttributeProto{
 				{Name: "value", Type: onnx.AttributeProto_TENSOR, T: &onnx.TensorProto{DataType: int32(onnx.TensorProto_BOOL), Int32Data: []int32{1}}}}})
 			b.node("Dropout", []string{"e", b.weight(1), "tm"}, "h")
-		}), []string{"operator", "training", "training"}, []string{"Erf is not supported (1 nodes)", "3 outputs", "training_mode true"}},
+		}), []string{"operator", "training", "training"}, []string{"Erf is not supported (1 node)", "3 outputs", "training_mode true"}},
 		{"an old opset with operators of two domains missing", base(6, func(b *builder) {
 			b.node("Erf", []string{"x"}, "e1")
 			b.node("Erf", []string{"e1"}, "e2")

@@ -100,6 +100,11 @@ func Check(m *onnx.Model) error {
 		return err
 	}
 	for _, n := range m.Graph.Nodes {
+		for _, name := range []string{"body", "else_branch", "then_branch"} { // Loop's, If's, Scan's
+			if n.Attrs[name].Graphs > 0 {
+				return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), name, onnx.ErrUnsupported)
+			}
+		}
 		for name, a := range n.Attrs {
 			if a.Graphs > 0 {
 				return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), name, onnx.ErrUnsupported)

@@ -37,7 +37,13 @@ func checkValues(g *onnx.Graph, opt modelfile.ReadOptions) error {
 }
 
 func checkAttributes(n *onnx.Node, opt modelfile.ReadOptions) error {
-	for name, a := range n.Attrs {
+	names := make([]string, 0, len(n.Attrs))
+	for name := range n.Attrs {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the same error for the same file
+	for _, name := range names {
+		a := n.Attrs[name]
 		if a.Type == onnx.AttributeProto_FLOAT && name == "epsilon" && a.Float < 0 {
 			return modelfile.FormatErrorf("attribute epsilon %g is negative", a.Float)
 		}
