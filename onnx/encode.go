@@ -164,7 +164,7 @@ func encodeAttr(name string, v Attr) (*AttributeProto, error) {
 // and INT64, the types lenetkit writes, and the other types of a fixed
 // size but the 16-bit floats are written.
 func encodeTensor(name string, t *Tensor) (*TensorProto, error) {
-	size := t.DType.size()
+	size := t.DType.Size()
 	if size == 0 || t.DType == Float16 || t.DType == BFloat16 {
 		return nil, fmt.Errorf("tensor %q is %s, which Encode does not write: %w", name, t.DType, ErrUnsupported)
 	}

@@ -43,9 +43,9 @@ func (d DType) IsFloat() bool {
 	return d == Float || d == Double || d == Float16 || d == BFloat16
 }
 
-// size is the bytes of one element in raw_data, 0 for types without a
+// Size is the bytes of one element in raw_data, 0 for types without a
 // fixed size (strings) or unknown ones.
-func (d DType) size() int {
+func (d DType) Size() int {
 	switch d {
 	case Uint8, Int8, Bool:
 		return 1
@@ -121,7 +121,7 @@ func DecodeTensor(p *TensorProto) (*Tensor, error) {
 	for i, d := range p.Dims {
 		t.Shape[i] = int(d)
 	}
-	size := t.DType.size()
+	size := t.DType.Size()
 	if size == 0 {
 		return nil, fmt.Errorf("tensor %q is %s: %w", p.Name, t.DType, ErrUnsupported)
 	}

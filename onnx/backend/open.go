@@ -320,29 +320,13 @@ func overlaps(regions []region) error {
 	return nil
 }
 
-// elementSize is the bytes of one element of the types onnx-go decodes
-// (and FLOAT16, for its error), 0 for the others.
-func elementSize(dt int32) int64 {
-	switch onnx.TensorProto_DataType(dt) {
-	case onnx.TensorProto_BOOL:
-		return 1
-	case onnx.TensorProto_FLOAT16:
-		return 2
-	case onnx.TensorProto_FLOAT, onnx.TensorProto_INT32:
-		return 4
-	case onnx.TensorProto_DOUBLE, onnx.TensorProto_INT64:
-		return 8
-	}
-	return 0
-}
-
 // tensorBytes is the size of t's data as its shape and type declare it.
 func tensorBytes(t *onnx.TensorProto) (int64, error) {
 	n, err := elements(t.Dims)
 	if err != nil {
 		return 0, err
 	}
-	size := elementSize(t.DataType)
+	size := int64(onnx.DType(t.DataType).Size())
 	if size == 0 {
 		return 0, fmt.Errorf("external data of %s: not supported", onnx.TensorProto_DataType(t.DataType))
 	}
