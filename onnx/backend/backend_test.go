@@ -193,6 +193,17 @@ func conv3(b *builder, in, out string, c, k int64) {
 // The cases cover each operator and form the backend compiles, at the
 // opsets where their forms change.
 var graphCases = []graphCase{
+	{name: "a hidden dense layer of 32, its rows batched across images", opset: 13, side: 6, features: 32, nodes: func(b *builder) {
+		b.node("Flatten", []string{"x"}, "f", intAttr("axis", 1))
+		b.node("Gemm", []string{"f", b.weight(32, 36), b.weight(32)}, "g", intAttr("transB", 1))
+		b.node("Relu", []string{"g"}, "h")
+	}},
+	{name: "two dense layers of one input, added: a skip around the first", opset: 13, side: 6, features: 32, nodes: func(b *builder) {
+		b.node("Flatten", []string{"x"}, "f", intAttr("axis", 1))
+		b.node("Gemm", []string{"f", b.weight(32, 36), b.weight(32)}, "g1", intAttr("transB", 1))
+		b.node("Gemm", []string{"f", b.weight(32, 36), b.weight(32)}, "g2", intAttr("transB", 1))
+		b.node("Add", []string{"g1", "g2"}, "h")
+	}},
 	{name: "Keras's blocks, the second on a 14-wide map run widened", opset: 13, side: 28, features: 16 * 7 * 7, nodes: func(b *builder) {
 		conv3(b, "x", "c1", 1, 8)
 		b.node("Relu", []string{"c1"}, "r1")

@@ -73,7 +73,7 @@ func compileGemm(c *compiler, o op) error {
 		return err
 	}
 	s.out = y.buf
-	if err := c.addGemm(s); err != nil {
+	if err := c.addGemm(o, s); err != nil {
 		return err
 	}
 	return c.set(o, 0, y)
@@ -103,7 +103,7 @@ func compileMatMul(c *compiler, o op) error {
 			return err
 		}
 		s.out = y.buf
-		if err := c.addGemm(s); err != nil {
+		if err := c.addGemm(o, s); err != nil {
 			return err
 		}
 		return c.set(o, 0, y)
@@ -216,7 +216,7 @@ func (s matmulStep) run(buf [][]float32) {
 // dense layer, 10 classes), which packs nothing at run time where the
 // matrix kernels would pack all of B for a tile mostly empty; else as a
 // gemmStep.
-func (c *compiler) addGemm(s gemmStep) error {
+func (c *compiler) addGemm(o op, s gemmStep) error {
 	const narrow = 16 // the matrix kernels' narrowest tile
 	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil {
 		if s.bm != nil && s.k > 0 && s.n > 0 {
@@ -232,6 +232,7 @@ func (c *compiler) addGemm(s gemmStep) error {
 			}
 			s.pb = gemm.PackB(s.transB, s.m, s.n, s.k, s.bm, ldb)
 		}
+		s.node = o.index
 		c.steps = append(c.steps, s)
 		return nil
 	}

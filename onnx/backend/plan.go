@@ -38,6 +38,9 @@ type Plan struct {
 	in, out int
 	// ins and outs are a plan of whole tensors' inputs and outputs.
 	ins, outs []wholeValue
+	// rows, when not nil, runs a batch's dense layer for many images at
+	// once (rows.go).
+	rows *rowBatch
 	outNHWC   bool
 	consts    int64 // bytes of constants
 	// maxBytes is the plan's budget (modelfile.MaxPlanBytes): it holds
@@ -117,6 +120,13 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		}
 		p.out, p.Outputs = out.buf, numel(out.shape)
 		p.EndsInSoftmax, p.LogProbabilities = out.logProb, out.logProb || lastOp(m.Graph) == "LogSoftmax"
+	}
+	if !c.whole {
+		rows, err := c.batchRows()
+		if err != nil {
+			return nil, err
+		}
+		p.rows = rows
 	}
 	p.steps, p.sizes = c.steps, c.sizes
 	p.Fused = append(preFused, c.fusedChains()...)
@@ -334,7 +344,12 @@ func (p *Plan) Logits(out, x []float32, n int) error {
 	kernel.Parallel(shares, func(_, lo, hi int) {
 		for w := lo; w < hi; w++ {
 			b := p.work[w]
-			for i := w * n / shares; i < (w+1)*n/shares; i++ {
+			first, end := w*n/shares, (w+1)*n/shares
+			if p.rows != nil {
+				p.rows.run(p, b, out, x, first, end)
+				continue
+			}
+			for i := first; i < end; i++ {
 				copy(b[p.in], x[i*px:(i+1)*px])
 				for _, s := range p.steps {
 					s.run(b)

@@ -85,6 +85,7 @@ type gemmStep struct {
 	a, bm, c       []float32 // constants; a nil: buffer in; bm nil: buffer inB; c nil with hasC: buffer inC
 	hasC           bool
 	pb             *gemm.PackedB // bm packed once, when bm is a constant
+	node           int           // the graph node it computes, for rowBatch
 	cShape         []int
 	in, inB, inC   int
 	out            int
