@@ -40,9 +40,9 @@ type Plan struct {
 	ins, outs []wholeValue
 	// rows, when not nil, runs a batch's dense layer for many images at
 	// once (rows.go).
-	rows *rowBatch
-	outNHWC   bool
-	consts    int64 // bytes of constants
+	rows    *rowBatch
+	outNHWC bool
+	consts  int64 // bytes of constants
 	// maxBytes is the plan's budget (modelfile.MaxPlanBytes): it holds
 	// the constants and one workspace, and as many more workspaces, up to
 	// one a CPU, as fit.
