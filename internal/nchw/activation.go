@@ -202,73 +202,7 @@ const (
 // rules for y: it may be the very slice a or b when that operand has y's
 // shape, and must not overlap them otherwise.
 func BinaryExt(op ExtOp, y, a []float32, aShape []int, b []float32, bShape []int, yShape []int) {
-	total := 1
-	for _, d := range yShape {
-		total *= d
-	}
-	if total == 0 {
-		return
-	}
-	dims := make([]int, 0, 8)
-	aRuns := make([]bool, 0, 8)
-	bRuns := make([]bool, 0, 8)
-	r := len(yShape)
-	for i, d := range yShape {
-		if d == 1 {
-			continue
-		}
-		ar, br := dimAt(aShape, i, r) != 1, dimAt(bShape, i, r) != 1
-		if n := len(dims); n > 0 && aRuns[n-1] == ar && bRuns[n-1] == br {
-			dims[n-1] *= d
-			continue
-		}
-		dims = append(dims, d)
-		aRuns = append(aRuns, ar)
-		bRuns = append(bRuns, br)
-	}
-	if len(dims) == 0 {
-		extVV(op, y[:1], a[:1], b[:1])
-		return
-	}
-	last := len(dims) - 1
-	aStride := make([]int, len(dims), 8)
-	bStride := make([]int, len(dims), 8)
-	sa, sb := 1, 1
-	for i := last; i >= 0; i-- {
-		if aRuns[i] {
-			aStride[i] = sa
-			sa *= dims[i]
-		}
-		if bRuns[i] {
-			bStride[i] = sb
-			sb *= dims[i]
-		}
-	}
-	n := dims[last]
-	idx := make([]int, last, 8)
-	ao, bo := 0, 0
-	for yo := 0; yo < total; yo += n {
-		dst := y[yo : yo+n]
-		switch {
-		case aRuns[last] && bRuns[last]:
-			extVV(op, dst, a[ao:ao+n], b[bo:bo+n])
-		case aRuns[last]:
-			extVS(op, dst, a[ao:ao+n], b[bo])
-		default:
-			extSV(op, dst, a[ao], b[bo:bo+n])
-		}
-		for d := last - 1; d >= 0; d-- {
-			idx[d]++
-			ao += aStride[d]
-			bo += bStride[d]
-			if idx[d] < dims[d] {
-				break
-			}
-			idx[d] = 0
-			ao -= aStride[d] * dims[d]
-			bo -= bStride[d] * dims[d]
-		}
-	}
+	broadcast(op, y, a, aShape, b, bShape, yShape, extVV, extVS, extSV)
 }
 
 // ext is one element of op.

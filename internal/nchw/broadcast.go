@@ -61,6 +61,14 @@ func BroadcastShape(a, b []int) ([]int, error) {
 // M loops of two vectors. Only shapes that stay of rank three or more
 // after merging walk an index odometer, and then only per row.
 func Binary(op BinaryOp, y, a []float32, aShape []int, b []float32, bShape []int, yShape []int) {
+	broadcast(op, y, a, aShape, b, bShape, yShape, binaryVV, binaryVS, binarySV)
+}
+
+// broadcast walks y = a op b for an operator of any kind O, given its
+// three row loops: vector-vector, vector-scalar and scalar-vector. The
+// shapes and the rules for y are Binary's.
+func broadcast[O any](op O, y, a []float32, aShape []int, b []float32, bShape []int, yShape []int,
+	vv func(O, []float32, []float32, []float32), vs func(O, []float32, []float32, float32), sv func(O, []float32, float32, []float32)) {
 	total := 1
 	for _, d := range yShape {
 		total *= d
@@ -91,7 +99,7 @@ func Binary(op BinaryOp, y, a []float32, aShape []int, b []float32, bShape []int
 	}
 	if len(dims) == 0 {
 		// Every operand holds one value.
-		binaryVS(op, y[:1], a[:1], b[0])
+		vs(op, y[:1], a[:1], b[0])
 		return
 	}
 
@@ -121,11 +129,11 @@ func Binary(op BinaryOp, y, a []float32, aShape []int, b []float32, bShape []int
 		dst := y[yo : yo+n]
 		switch {
 		case aRuns[last] && bRuns[last]:
-			binaryVV(op, dst, a[ao:ao+n], b[bo:bo+n])
+			vv(op, dst, a[ao:ao+n], b[bo:bo+n])
 		case aRuns[last]:
-			binaryVS(op, dst, a[ao:ao+n], b[bo])
+			vs(op, dst, a[ao:ao+n], b[bo])
 		default:
-			binarySV(op, dst, a[ao], b[bo:bo+n])
+			sv(op, dst, a[ao], b[bo:bo+n])
 		}
 		for d := last - 1; d >= 0; d-- {
 			idx[d]++
