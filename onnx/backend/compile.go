@@ -69,6 +69,19 @@ func (c *compiler) runtime(shape []int) (*val, error) {
 	return &val{shape: shape, buf: buf}, nil
 }
 
+// computed makes the run-time value a step computes elementwise: one of
+// shape, its elements counted as the step's work within the budget.
+func (c *compiler) computed(shape []int) (*val, error) {
+	y, err := c.runtime(shape)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.b.ops(numel(shape)); err != nil {
+		return nil, err
+	}
+	return y, nil
+}
+
 // folded makes a constant computed at load, within the budget of folded
 // constants: the budget is spent before the values are allocated.
 func (c *compiler) folded(shape []int, isInt bool) (*constant, error) {

@@ -168,11 +168,8 @@ func compileClip(c *compiler, o op) error {
 	if s.in, err = c.bufferOf(x); err != nil {
 		return err
 	}
-	y, err := c.runtime(x.shape)
+	y, err := c.computed(x.shape)
 	if err != nil {
-		return err
-	}
-	if err := c.b.ops(numel(x.shape)); err != nil {
 		return err
 	}
 	s.out = y.buf

@@ -71,11 +71,8 @@ func compileConcat(c *compiler, o op) error {
 		}
 		s.parts = append(s.parts, part)
 	}
-	y, err := c.runtime(shape)
+	y, err := c.computed(shape)
 	if err != nil {
-		return err
-	}
-	if err := c.b.ops(numel(shape)); err != nil {
 		return err
 	}
 	s.out = y.buf

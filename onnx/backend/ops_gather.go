@@ -66,11 +66,8 @@ func compileGather(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	y, err := c.runtime(shape)
+	y, err := c.computed(shape)
 	if err != nil {
-		return err
-	}
-	if err := c.b.ops(numel(shape)); err != nil {
 		return err
 	}
 	g.in, g.out = x.buf, y.buf

@@ -31,11 +31,8 @@ func unary(fn func(y, x []float32)) func(*compiler, op) error {
 			fn(y.f, x.c.floats())
 			return c.set(o, 0, &val{shape: x.shape, c: y})
 		}
-		y, err := c.runtime(x.shape)
+		y, err := c.computed(x.shape)
 		if err != nil {
-			return err
-		}
-		if err := c.b.ops(numel(x.shape)); err != nil {
 			return err
 		}
 		y.nhwc = x.nhwc // elementwise: any layout
@@ -78,11 +75,8 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 		if s.b, s.ib, err = c.operand(b); err != nil {
 			return err
 		}
-		y, err := c.runtime(shape)
+		y, err := c.computed(shape)
 		if err != nil {
-			return err
-		}
-		if err := c.b.ops(numel(shape)); err != nil {
 			return err
 		}
 		s.out = y.buf
@@ -169,11 +163,8 @@ func (c *compiler) materialize(v *val) (*val, error) {
 	if !v.relu {
 		return v, nil
 	}
-	y, err := c.runtime(v.shape)
+	y, err := c.computed(v.shape)
 	if err != nil {
-		return nil, err
-	}
-	if err := c.b.ops(numel(v.shape)); err != nil {
 		return nil, err
 	}
 	c.steps = append(c.steps, unaryStep{fn: nchw.Relu, in: v.buf, out: y.buf})

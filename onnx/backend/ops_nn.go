@@ -571,11 +571,8 @@ func compileBatchNorm(c *compiler, o op) error {
 	if x, err = c.chw(x); err != nil {
 		return err
 	}
-	y, err := c.runtime(x.shape)
+	y, err := c.computed(x.shape)
 	if err != nil {
-		return err
-	}
-	if err := c.b.ops(numel(x.shape)); err != nil {
 		return err
 	}
 	s.in, s.out = x.buf, y.buf
