@@ -31,7 +31,7 @@ func decodeAttrs(n *NodeProto) (Attrs, error) {
 	a := make(Attrs, len(n.Attribute))
 	for _, p := range n.Attribute {
 		if _, dup := a[p.Name]; dup {
-			return nil, modelfile.FormatErrorf("attribute %s given twice", p.Name)
+			return nil, modelfile.FormatErrorf("attribute %s given twice", OpName(p.Name))
 		}
 		v := Attr{Type: p.Type, Floats: p.Floats, Ints: p.Ints}
 		if v.Type == AttributeProto_UNDEFINED {
@@ -50,11 +50,11 @@ func decodeAttrs(n *NodeProto) (Attrs, error) {
 			}
 		case AttributeProto_TENSOR:
 			if p.T == nil {
-				return nil, modelfile.FormatErrorf("attribute %s is a TENSOR without one", p.Name)
+				return nil, modelfile.FormatErrorf("attribute %s is a TENSOR without one", OpName(p.Name))
 			}
 			t, err := DecodeTensor(p.T)
 			if err != nil {
-				return nil, fmt.Errorf("attribute %s: %w", p.Name, err)
+				return nil, fmt.Errorf("attribute %s: %w", OpName(p.Name), err)
 			}
 			v.Tensor = t
 		case AttributeProto_GRAPH, AttributeProto_GRAPHS:

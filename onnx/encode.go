@@ -146,15 +146,15 @@ func encodeAttr(name string, v Attr) (*AttributeProto, error) {
 		}
 	case AttributeProto_TENSOR:
 		if v.Tensor == nil {
-			return nil, fmt.Errorf("attribute %s is a TENSOR without one", name)
+			return nil, fmt.Errorf("attribute %s is a TENSOR without one", OpName(name))
 		}
 		t, err := encodeTensor(v.Tensor.Name, v.Tensor)
 		if err != nil {
-			return nil, fmt.Errorf("attribute %s: %w", name, err)
+			return nil, fmt.Errorf("attribute %s: %w", OpName(name), err)
 		}
 		p.T = t
 	default:
-		return nil, fmt.Errorf("attribute %s is %s, which Encode does not write: %w", name, v.Type, ErrUnsupported)
+		return nil, fmt.Errorf("attribute %s is %s, which Encode does not write: %w", OpName(name), v.Type, ErrUnsupported)
 	}
 	return p, nil
 }

@@ -159,7 +159,7 @@ func (d *Diagnosis) model(m *onnx.Model, opt modelfile.ReadOptions) {
 		var subs []string
 		for name, a := range n.Attrs {
 			if a.Graphs > 0 {
-				subs = append(subs, name)
+				subs = append(subs, onnx.OpName(name))
 			}
 		}
 		if len(subs) > 0 {

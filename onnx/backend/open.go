@@ -107,7 +107,7 @@ func Check(m *onnx.Model) error {
 		}
 		for name, a := range n.Attrs {
 			if a.Graphs > 0 {
-				return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), name, onnx.ErrUnsupported)
+				return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), onnx.OpName(name), onnx.ErrUnsupported)
 			}
 		}
 		// Every operator the backend runs has a first output, which the

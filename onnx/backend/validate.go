@@ -62,7 +62,7 @@ func checkAttributes(n *onnx.Node, opt modelfile.ReadOptions) error {
 				if n.OpType == "Constant" {
 					return modelfile.CheckFiniteValues(n.Outputs[0], values)
 				}
-				return fmt.Errorf("attribute %s is %v; refused (--allow-nonfinite accepts it)", name, f)
+				return fmt.Errorf("attribute %s is %v; refused (--allow-nonfinite accepts it)", onnx.OpName(name), f)
 			}
 		}
 	}
