@@ -1,9 +1,10 @@
 package backend
 
-// Normalisations other than BatchNormalization: LRN (AlexNet's local
+// Normalisations: inference BatchNormalization, LRN (AlexNet's local
 // response normalisation), InstanceNormalization and LayerNormalization.
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
@@ -12,7 +13,8 @@ import (
 
 func init() {
 	register(map[string]handler{
-		"LRN": compileLRN, "InstanceNormalization": compileInstanceNorm, "LayerNormalization": compileLayerNorm,
+		"BatchNormalization": compileBatchNorm, "LRN": compileLRN,
+		"InstanceNormalization": compileInstanceNorm, "LayerNormalization": compileLayerNorm,
 	})
 }
 
@@ -256,4 +258,133 @@ func (s layerNormStep) run(b [][]float32) {
 		invStd = b[s.invStd]
 	}
 	nchw.Normalize(b[s.out], mean, invStd, b[s.in], s.scale.get(b), shift, s.rows, s.cols, s.eps)
+}
+
+// batchNormCoefficients folds an inference BatchNormalization (checkInference
+// refused the training ones) into a scale and shift per channel.
+func (c *compiler) batchNormCoefficients(o op) (scale, shift []float32, err error) {
+	eps, err := o.attrs.Float("epsilon", 1e-5)
+	if err != nil {
+		return nil, nil, err
+	}
+	var p [4][]float32
+	for i := range p {
+		k, err := c.constIn(o, i+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		p[i] = k.floats()
+		if len(p[i]) != len(p[0]) {
+			return nil, nil, fmt.Errorf("BatchNormalization parameters of %d and %d channels", len(p[0]), len(p[i]))
+		}
+	}
+	if !c.allowNonFinite {
+		for ch, v := range p[3] {
+			if !(float64(v)+float64(eps) > 0) {
+				return nil, nil, fmt.Errorf("variance %g plus epsilon %g at channel %d is not positive: the scale would not be finite; refused (--allow-nonfinite accepts it)", v, eps, ch)
+			}
+		}
+	}
+	scale, shift = make([]float32, len(p[0])), make([]float32, len(p[0]))
+	nchw.FoldBatchNorm(scale, shift, p[0], p[1], p[2], p[3], float64(eps))
+	return scale, shift, nil
+}
+
+func compileBatchNorm(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	if x.c != nil || len(x.shape) < 2 {
+		return unsupportedf("BatchNormalization of %v: only run-time maps", x.shape)
+	}
+	n, ch := x.shape[0], x.shape[1]
+	var p [4]*val
+	folded := true
+	for i := range p {
+		if p[i], err = c.in(o, i+1); err != nil {
+			return err
+		}
+		if numel(p[i].shape) != ch {
+			return modelfile.FormatErrorf("BatchNormalization of %v: parameter %d of shape %v", x.shape, i+1, p[i].shape)
+		}
+		folded = folded && p[i].c != nil
+	}
+	s := batchNormStep{n: n, c: ch, hw: numel(x.shape[2:])}
+	if folded {
+		if s.scale, s.shift, err = c.batchNormCoefficients(o); err != nil {
+			return err
+		}
+		if err := c.b.constBytes(8 * int64(ch)); err != nil {
+			return err
+		}
+	} else {
+		// Parameters computed at run time are folded at every run.
+		eps, err := o.attrs.Float("epsilon", 1e-5)
+		if err != nil {
+			return err
+		}
+		s.eps = float64(eps)
+		for i := range p {
+			if s.p[i].k, s.p[i].buf, err = c.operand(p[i]); err != nil {
+				return err
+			}
+		}
+		if s.coef, err = c.newBuf(2 * ch); err != nil {
+			return err
+		}
+	}
+	if x, err = c.chw(x); err != nil {
+		return err
+	}
+	y, err := c.computed(x.shape)
+	if err != nil {
+		return err
+	}
+	s.in, s.out = x.buf, y.buf
+	if folded && n == 1 {
+		c.steps = append(c.steps, scaleShiftStep{scale: s.scale, shift: s.shift, c: ch, hw: s.hw, in: x.buf, out: y.buf})
+	} else {
+		c.steps = append(c.steps, s)
+	}
+	return c.set(o, 0, y)
+}
+
+// param is an operand of a step: a constant, or a buffer when k is nil.
+type param struct {
+	k   []float32
+	buf int
+}
+
+func (p param) get(b [][]float32) []float32 {
+	if p.k != nil {
+		return p.k
+	}
+	return b[p.buf]
+}
+
+// batchNormStep is an inference BatchNormalization of n images, its
+// scale and shift folded at load or, from parameters computed at run
+// time (p, eps), into buffer coef at every run.
+type batchNormStep struct {
+	scale, shift []float32
+	p            [4]param // scale, B, mean, var
+	eps          float64
+	coef         int
+	n, c, hw     int
+	in, out      int
+}
+
+func (s batchNormStep) run(b [][]float32) {
+	scale, shift := s.scale, s.shift
+	if scale == nil {
+		co := b[s.coef]
+		scale, shift = co[:s.c], co[s.c:2*s.c]
+		nchw.FoldBatchNorm(scale, shift, s.p[0].get(b), s.p[1].get(b), s.p[2].get(b), s.p[3].get(b), s.eps)
+	}
+	x, y := b[s.in], b[s.out]
+	size := s.c * s.hw
+	for i := range s.n {
+		nchw.ScaleShift(y[i*size:(i+1)*size], x[i*size:(i+1)*size], scale, shift, s.c, s.hw)
+	}
 }
