@@ -219,11 +219,11 @@ func (s matmulStep) run(buf [][]float32) {
 func (c *compiler) addGemm(o op, s gemmStep) error {
 	const narrow = 16 // the matrix kernels' narrowest tile
 	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil {
-		if s.bm != nil && s.k > 0 && s.n > 0 {
-			// Constant weights are packed into the matrix kernels' panels
-			// once here rather than at every call; the panels are about
-			// the weights' size, which the budget bounds first.
-			if err := c.b.constBytes(4 * (int64(s.n) + 64) * int64(s.k)); err != nil {
+		// Constant weights are packed into the matrix kernels' panels once
+		// here rather than at every call, where the plan's budget has room
+		// for the panels (about the weights' size) beside what it holds.
+		if packed := 4 * (int64(s.n) + 64) * int64(s.k); s.bm != nil && s.k > 0 && s.n > 0 && c.b.maxBytes-c.b.bytes >= packed {
+			if err := c.b.constBytes(packed); err != nil {
 				return err
 			}
 			ldb := s.n

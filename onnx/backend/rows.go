@@ -33,6 +33,13 @@ func (c *compiler) batchRows() (*rowBatch, error) {
 			continue
 		}
 		r := &rowBatch{at: i, g: g, chunk: rowBatchMax, stride: g.k}
+		// The two buffers only where the plan's budget has room for them
+		// beside what it holds: batching is a speed-up, never a reason to
+		// refuse a model.
+		need := 4 * int64(r.chunk) * (int64(g.k) + int64(g.n))
+		if c.b.maxBytes-c.b.bytes < need {
+			return nil, nil
+		}
 		var err error
 		if r.a, err = c.newBuf(r.chunk * g.k); err != nil {
 			return nil, err
