@@ -218,7 +218,8 @@ func (s matmulStep) run(buf [][]float32) {
 // gemmStep.
 func (c *compiler) addGemm(o op, s gemmStep) error {
 	const narrow = 16 // the matrix kernels' narrowest tile
-	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil {
+	transposed := 4 * (int64(s.n)*int64(s.k) + int64(s.n))
+	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil || c.b.maxBytes-c.b.bytes < transposed {
 		// Constant weights are packed into the matrix kernels' panels once
 		// here rather than at every call, where the plan's budget has room
 		// for the panels (about the weights' size) beside what it holds.
@@ -236,7 +237,7 @@ func (c *compiler) addGemm(o op, s gemmStep) error {
 		c.steps = append(c.steps, s)
 		return nil
 	}
-	if err := c.b.constBytes(4 * (int64(s.n)*int64(s.k) + int64(s.n))); err != nil {
+	if err := c.b.constBytes(transposed); err != nil {
 		return err
 	}
 	g := gemvStep{n: s.n, k: s.k, bt: make([]float32, s.n*s.k), in: s.in, out: s.out}
