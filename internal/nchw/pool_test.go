@@ -172,3 +172,24 @@ func TestGlobalAveragePool(t *testing.T) {
 		checkClose(t, y, want)
 	}
 }
+
+// TestPoolReluNaN: max pooling after a ReLU skips NaN as maxWindow does:
+// a window of NaN and negatives gives 0, one with a positive value gives
+// it, on both the 2x2 loop and the general one.
+func TestPoolReluNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, k := range []int{2, 3} {
+		p := Pool2D{C: 1, H: k, W: 2 * k, KH: k, KW: k, StrideH: k, StrideW: k, Max: true, Relu: true}
+		x := make([]float32, k*2*k)
+		for i := range x {
+			x[i] = -1
+		}
+		x[0], x[k] = nan, nan // one in each window
+		x[k+1] = 5            // the second window's
+		y := make([]float32, 2)
+		p.Forward(y, x)
+		if y[0] != 0 || y[1] != 5 {
+			t.Errorf("%dx%d: %v, want [0 5]", k, k, y)
+		}
+	}
+}
