@@ -1,8 +1,6 @@
 package backend
 
-import (
-	"github.com/lenetkit/lenetkit/internal/nchw"
-)
+import "github.com/lenetkit/lenetkit/internal/nchw"
 
 // rowBatch runs a classifier's first dense layer for many images at once.
 // A plan runs each image through every step, so a dense layer is a
@@ -12,11 +10,10 @@ import (
 // image, its input row kept aside; then one product; then the steps after
 // it, image by image again.
 type rowBatch struct {
-	at     int      // the dense layer's index in the plan's steps
-	g      gemmStep // the layer: one row times constant, packed weights
-	chunk  int      // images a product takes at most
-	a, y   int      // buffers of chunk rows: the layer's inputs, outputs
-	stride int      // floats an image's input row takes, g.k
+	at    int      // the dense layer's index in the plan's steps
+	g     gemmStep // the layer: one row times constant, packed weights
+	chunk int      // images a product takes at most
+	a, y  int      // buffers of chunk rows: the layer's inputs, outputs
 }
 
 // rowBatchMax bounds the rows of one product, and with them the two
@@ -32,7 +29,7 @@ func (c *compiler) batchRows() (*rowBatch, error) {
 		if !ok || g.m != 1 || g.pb == nil || g.transA || g.a != nil || g.hasC && g.c == nil || !c.onlyThrough(g.node) {
 			continue
 		}
-		r := &rowBatch{at: i, g: g, chunk: rowBatchMax, stride: g.k}
+		r := &rowBatch{at: i, g: g, chunk: rowBatchMax}
 		// The two buffers only where the plan's budget has room for them
 		// beside what it holds: batching is a speed-up, never a reason to
 		// refuse a model.
