@@ -324,26 +324,36 @@ var graphCases = []graphCase{
 // Runtime on the same 24 images (a batch of 24 and one image alone, the
 // paths that spread images and that split one).
 func TestOperatorsMatchORT(t *testing.T) {
-	const n = 24
+	matchORT(t, graphCases, 24, 0, func(t *testing.T, gc graphCase, p *Plan) {
+		// On a CPU whose kernels run the widened map, the blocks fuse.
+		if strings.Contains(gc.name, "widened") && (kernel.Conv3x3{H: 14, W: 16, In: 1, Out: 8}).Vectorized() && len(p.Fused) == 0 {
+			t.Error("the widened blocks were not fused")
+		}
+	})
+}
+
+// matchORT runs every case through the plan and through ONNX Runtime on
+// the same n images, a batch and one image alone, the model of case i
+// made with seed+i; check, when not nil, looks at each plan first.
+func matchORT(t *testing.T, cases []graphCase, n int, seed uint64, check func(*testing.T, graphCase, *Plan)) {
 	dir := t.TempDir()
 	var jobs []testtool.ORTJob
 	var inputs [][]float32
-	for i, gc := range graphCases {
+	for i, gc := range cases {
 		path := filepath.Join(dir, fmt.Sprintf("g%d.onnx", i))
-		writeModel(t, gc.model(uint64(i)), path)
+		writeModel(t, gc.model(seed+uint64(i)), path)
 		jobs = append(jobs, testtool.ORTJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side})
 		inputs = append(inputs, randomImages(n, gc.side))
 	}
 	wants := ortOutputs(t, jobs, inputs)
-	for i, gc := range graphCases {
+	for i, gc := range cases {
 		t.Run(gc.name, func(t *testing.T) {
 			p, err := Open(jobs[i].Model)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// On a CPU whose kernels run the widened map, the blocks fuse.
-			if strings.Contains(gc.name, "widened") && (kernel.Conv3x3{H: 14, W: 16, In: 1, Out: 8}).Vectorized() && len(p.Fused) == 0 {
-				t.Error("the widened blocks were not fused")
+			if check != nil {
+				check(t, gc, p)
 			}
 			x, want := inputs[i], wants[i]
 			got := make([]float32, n*10)
@@ -365,7 +375,7 @@ func TestOperatorsMatchORT(t *testing.T) {
 					one[i] = float32(math.Exp(float64(one[i])))
 				}
 			}
-			compare(t, "batch of 24", got, want)
+			compare(t, fmt.Sprintf("batch of %d", n), got, want)
 			compare(t, "one image", one, want[:10])
 		})
 	}

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -270,36 +268,7 @@ var activationCases = []graphCase{
 // TestActivationsMatchORT runs every case through the plan and through
 // ONNX Runtime on the same images, a batch and one image alone.
 func TestActivationsMatchORT(t *testing.T) {
-	const n = 8
-	dir := t.TempDir()
-	var jobs []testtool.ORTJob
-	var inputs [][]float32
-	for i, gc := range activationCases {
-		path := filepath.Join(dir, fmt.Sprintf("a%d.onnx", i))
-		writeModel(t, gc.model(uint64(100+i)), path)
-		jobs = append(jobs, testtool.ORTJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side})
-		inputs = append(inputs, randomImages(n, gc.side))
-	}
-	wants := ortOutputs(t, jobs, inputs)
-	for i, gc := range activationCases {
-		t.Run(gc.name, func(t *testing.T) {
-			p, err := Open(jobs[i].Model)
-			if err != nil {
-				t.Fatal(err)
-			}
-			x, want := inputs[i], wants[i]
-			got := make([]float32, n*10)
-			if err := p.Logits(got, x, n); err != nil {
-				t.Fatal(err)
-			}
-			one := make([]float32, 10)
-			if err := p.Logits(one, x[:gc.side*gc.side], 1); err != nil {
-				t.Fatal(err)
-			}
-			compare(t, "batch", got, want)
-			compare(t, "one image", one, want[:10])
-		})
-	}
+	matchORT(t, activationCases, 8, 100, nil)
 }
 
 // activationModel is a graph of nodes whose inputs are the float graph
