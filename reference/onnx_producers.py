@@ -75,6 +75,7 @@ from torch import nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mnist_idx  # noqa: E402
+from onnx_zoo import figures, ort_version, write_json  # noqa: E402
 
 TRAIN_BATCH = 128
 TRAIN_LR = 1e-3
@@ -328,18 +329,6 @@ def torch_out(net, x, kind):
     return torch.softmax(o, dim=1) if kind == "probabilities" else o
 
 
-def figures(out, y, kind):
-    """(accuracy %, mean cross-entropy) of outputs [N,10] against labels, in float64 (as onnx_zoo.py)."""
-    o = out.to(torch.float64)
-    acc = 100.0 * (o.argmax(dim=1) == y).to(torch.float64).mean().item()
-    picked = o.gather(1, y.unsqueeze(1)).squeeze(1)
-    if kind == "logits":
-        loss = torch.logsumexp(o, dim=1) - picked
-    elif kind == "probabilities":
-        loss = -torch.log(picked)
-    else:
-        loss = -picked
-    return acc, loss.mean().item()
 
 
 def ort_outputs(path, x, layout, tmpdir):
@@ -397,17 +386,8 @@ def out_of_order(model):
     return False
 
 
-def ort_version():
-    with open(os.path.join(HERE, "node_modules", "onnxruntime-node", "package.json")) as f:
-        return json.load(f)["version"]
 
 
-def write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def main():
