@@ -28,13 +28,15 @@ type Pool2D struct {
 // ceil mode a last window that would start in the bottom padding is
 // dropped, as PyTorch and ONNX Runtime do, so that every window covers at
 // least one input row.
-func (p Pool2D) OutH() int { return poolOut(p.H, p.KH, p.StrideH, p.PadTop, p.PadBottom, p.CeilMode) }
+func (p Pool2D) OutH() int { return PoolOut(p.H, p.KH, p.StrideH, p.PadTop, p.PadBottom, p.CeilMode) }
 
 // OutW is the width of the output, computed as OutH is.
-func (p Pool2D) OutW() int { return poolOut(p.W, p.KW, p.StrideW, p.PadLeft, p.PadRight, p.CeilMode) }
+func (p Pool2D) OutW() int { return PoolOut(p.W, p.KW, p.StrideW, p.PadLeft, p.PadRight, p.CeilMode) }
 
-// poolOut is the number of windows along one axis of size n.
-func poolOut(n, k, stride, padBegin, padEnd int, ceil bool) int {
+// PoolOut is the number of windows of extent k (a dilated kernel's
+// span) along one axis of size n, by ONNX's formula: in ceil mode a last
+// window that would start in the end padding is dropped.
+func PoolOut(n, k, stride, padBegin, padEnd int, ceil bool) int {
 	span := n + padBegin + padEnd - k
 	if !ceil {
 		return span/stride + 1

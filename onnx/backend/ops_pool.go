@@ -55,7 +55,7 @@ func compilePool(c *compiler, o op) error {
 	isMax := o.typ == "MaxPool"
 	out := make([]int, len(in))
 	for a := range in {
-		out[a] = poolOut(in[a], g.extent(a), g.s[a], g.pb[a], g.pe[a], ceil != 0)
+		out[a] = nchw.PoolOut(in[a], g.extent(a), g.s[a], g.pb[a], g.pe[a], ceil != 0)
 		if out[a] < 1 {
 			return modelfile.FormatErrorf("%s of %v with kernel %v leaves no output", o.typ, x.shape, k)
 		}
@@ -93,21 +93,6 @@ func compilePool(c *compiler, o op) error {
 		c.steps = append(c.steps, poolNDStep{max: isMax, countPad: cip != 0, rows: rows, in: in, out: out, g: g, x: x.buf, y: y.buf})
 	}
 	return c.set(o, 0, y)
-}
-
-// poolOut is the number of windows of extent k along an axis of size n,
-// nchw.Pool2D's: in ceil mode a last window that would start in the end
-// padding is dropped.
-func poolOut(n, k, stride, padBegin, padEnd int, ceil bool) int {
-	span := n + padBegin + padEnd - k
-	if !ceil {
-		return span/stride + 1
-	}
-	out := (span+stride-1)/stride + 1
-	if (out-1)*stride >= n+padBegin {
-		out--
-	}
-	return out
 }
 
 // poolNDStep is max or average pooling of any number of spatial axes,
