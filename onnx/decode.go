@@ -63,17 +63,28 @@ func decodeGraph(g *GraphProto) (*Graph, error) {
 	}
 	out.Nodes = make([]*Node, len(g.Node))
 	for i, p := range g.Node {
-		a, err := decodeAttrs(p)
+		n, err := decodeNode(i, p)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", describeNode(i, p), err)
+			return nil, err
 		}
-		d := p.Domain
-		if d == "ai.onnx" {
-			d = ""
-		}
-		out.Nodes[i] = &Node{Name: p.Name, OpType: p.OpType, Domain: d, Inputs: p.Input, Outputs: p.Output, Attrs: a, Index: i}
+		out.Nodes[i] = n
 	}
 	return out, nil
+}
+
+// decodeNode reads node i of a graph, its attributes decoded. Its Inputs
+// and Outputs are the protobuf node's own slices, which Normalize's
+// rewrites of the protobuf rely on.
+func decodeNode(i int, p *NodeProto) (*Node, error) {
+	a, err := decodeAttrs(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", describeNode(i, p), err)
+	}
+	d := p.Domain
+	if d == "ai.onnx" {
+		d = ""
+	}
+	return &Node{Name: p.Name, OpType: p.OpType, Domain: d, Inputs: p.Input, Outputs: p.Output, Attrs: a, Index: i}, nil
 }
 
 func decodeValue(v *ValueInfoProto) *Value {

@@ -68,7 +68,7 @@ func normalizeGraph(g *GraphProto) error {
 		default:
 			continue
 		}
-		n, err := protoNode(i, p)
+		n, err := decodeNode(i, p)
 		if err != nil {
 			return err
 		}
@@ -106,20 +106,6 @@ func normalizeGraph(g *GraphProto) error {
 	}
 	removeUnused(g)
 	return nil
-}
-
-// protoNode reads node i of a graph being rewritten, its attributes
-// decoded. Its Inputs and Outputs are the protobuf node's own slices.
-func protoNode(i int, p *NodeProto) (*Node, error) {
-	a, err := decodeAttrs(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", describeNode(i, p), err)
-	}
-	d := p.Domain
-	if d == "ai.onnx" {
-		d = ""
-	}
-	return &Node{Name: p.Name, OpType: p.OpType, Domain: d, Inputs: p.Input, Outputs: p.Output, Attrs: a, Index: i}, nil
 }
 
 // setAttrs replaces the attributes of p with a.
@@ -171,7 +157,7 @@ func axesConstants(g *GraphProto) (map[string]*Tensor, error) {
 		if p.OpType != "Constant" || !isDefaultDomain(p.Domain) || len(p.Output) != 1 || !want[p.Output[0]] {
 			continue
 		}
-		n, err := protoNode(i, p)
+		n, err := decodeNode(i, p)
 		if err != nil {
 			return nil, err
 		}
@@ -213,11 +199,11 @@ func removeIdentityPairs(g *GraphProto, consts map[string]*Tensor) error {
 		if s.OpType != "Squeeze" || !isDefaultDomain(s.Domain) || s.Input[0] != u.Output[0] || len(s.Output) != 1 {
 			continue
 		}
-		un, err := protoNode(index[u], u)
+		un, err := decodeNode(index[u], u)
 		if err != nil {
 			return err
 		}
-		sn, err := protoNode(index[s], s)
+		sn, err := decodeNode(index[s], s)
 		if err != nil {
 			return err
 		}
