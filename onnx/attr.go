@@ -2,6 +2,8 @@ package onnx
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -100,6 +102,22 @@ func (a Attrs) typed(name string, want AttributeProto_AttributeType) (Attr, bool
 		return v, false, modelfile.FormatErrorf("attribute %s is %s, expected %s", name, v.Type, want)
 	}
 	return v, true, nil
+}
+
+// Names returns the attributes' names in sorted order, so that what is
+// said of a file is the same every time.
+func (a Attrs) Names() []string { return slices.Sorted(maps.Keys(a)) }
+
+// Subgraphs returns the sorted names of the attributes that hold
+// subgraphs (If's branches, Loop's and Scan's body).
+func (a Attrs) Subgraphs() []string {
+	var names []string
+	for _, name := range a.Names() {
+		if a[name].Graphs > 0 {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // Has reports whether the attribute is given.

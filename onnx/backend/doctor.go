@@ -157,13 +157,10 @@ func (d *Diagnosis) model(m *onnx.Model, opt modelfile.ReadOptions) {
 	}
 	for _, n := range m.Graph.Nodes {
 		var subs []string
-		for name, a := range n.Attrs {
-			if a.Graphs > 0 {
-				subs = append(subs, onnx.OpName(name))
-			}
+		for _, name := range n.Attrs.Subgraphs() {
+			subs = append(subs, onnx.OpName(name))
 		}
 		if len(subs) > 0 {
-			slices.Sort(subs)
 			d.block("control-flow", fmt.Errorf("%s has subgraphs (%s); control flow is not supported", n.Describe(), strings.Join(subs, ", ")), n.OpType, []string{nodeName(n)})
 		}
 	}

@@ -100,15 +100,8 @@ func Check(m *onnx.Model) error {
 		return err
 	}
 	for _, n := range m.Graph.Nodes {
-		for _, name := range []string{"body", "else_branch", "then_branch"} { // Loop's, If's, Scan's
-			if n.Attrs[name].Graphs > 0 {
-				return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), name, onnx.ErrUnsupported)
-			}
-		}
-		for name, a := range n.Attrs {
-			if a.Graphs > 0 {
-				return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), onnx.OpName(name), onnx.ErrUnsupported)
-			}
+		if subs := n.Attrs.Subgraphs(); len(subs) > 0 {
+			return fmt.Errorf("%s has a subgraph (%s); control flow is %w", n.Describe(), onnx.OpName(subs[0]), onnx.ErrUnsupported)
 		}
 		// Every operator the backend runs has a first output, which the
 		// compiler reads.

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -17,12 +18,8 @@ import (
 // writes one).
 func checkValues(g *onnx.Graph, opt modelfile.ReadOptions) error {
 	if !opt.AllowNonFinite {
-		names := make([]string, 0, len(g.Initializers))
-		for name := range g.Initializers {
-			names = append(names, name)
-		}
-		slices.Sort(names) // the same error for the same file
-		for _, name := range names {
+		// In name order: the same error for the same file.
+		for _, name := range slices.Sorted(maps.Keys(g.Initializers)) {
 			if err := modelfile.CheckFiniteValues(name, g.Initializers[name].Float); err != nil {
 				return err
 			}
@@ -37,12 +34,7 @@ func checkValues(g *onnx.Graph, opt modelfile.ReadOptions) error {
 }
 
 func checkAttributes(n *onnx.Node, opt modelfile.ReadOptions) error {
-	names := make([]string, 0, len(n.Attrs))
-	for name := range n.Attrs {
-		names = append(names, name)
-	}
-	slices.Sort(names) // the same error for the same file
-	for _, name := range names {
+	for _, name := range n.Attrs.Names() {
 		a := n.Attrs[name]
 		if a.Type == onnx.AttributeProto_FLOAT && name == "epsilon" && a.Float < 0 {
 			return modelfile.FormatErrorf("attribute epsilon %g is negative", a.Float)
