@@ -165,6 +165,7 @@ func runBench(c *cli.Context) error {
 	if _, err := infer.Open(model, infer.Native); err != nil {
 		seed = false
 	}
+	image := declaredImage(model) // ONNX Runtime's input shape, read once
 	flops := func(ips float64) float64 {
 		if !seed {
 			return 0
@@ -202,7 +203,7 @@ func runBench(c *cli.Context) error {
 			}
 		}
 		fmt.Fprintf(status, "ONNX Runtime, batch %d ...\n", batch)
-		p, err := bench.ONNXRuntime(c.Context, ref, model, batch, dur, declaredImage(model))
+		p, err := bench.ONNXRuntime(c.Context, ref, model, batch, dur, image)
 		if err != nil {
 			r.notMeasured(bench.PeerONNXRuntime, err)
 			continue
@@ -216,7 +217,7 @@ func runBench(c *cli.Context) error {
 			r.RatioDefaultBatch128 = r.DefaultONNXBatch128 / p.Value
 		}
 	}
-	if err := benchEvaluation(c, &r, model); err != nil {
+	if err := benchEvaluation(c, &r, model, image); err != nil {
 		r.notMeasured("the evaluation of the test set", err)
 	}
 	r.PeakRSSBytes = bench.PeakRSS()
@@ -403,7 +404,7 @@ func benchWeights(path string) (lenet.StateDict, *train.Adam, error) {
 // benchEvaluation times what `lenetkit eval MODEL` does, open the model,
 // load the test set and classify all of it, beside ONNX Runtime's whole
 // process over the same images.
-func benchEvaluation(c *cli.Context, r *benchReport, model string) error {
+func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) error {
 	fmt.Fprintf(statusOut(c), "evaluation of the test set: lenetkit, then ONNX Runtime ...\n")
 	start := time.Now()
 	m, err := infer.Open(model, "")
@@ -432,7 +433,7 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string) error {
 	}
 	// ONNX Runtime gets what lenetkit's model gets: the padded images cut
 	// to the model's size and normalised as it declares.
-	x, image := modelInput(m, x, test.N), declaredImage(model)
+	x = modelInput(m, x, test.N)
 	if len(image) != 3 || image[0]*image[1]*image[2] != m.Input.Channels*m.Input.Height*m.Input.Width {
 		r.notMeasured(bench.PeerONNXRuntime+"'s evaluation", fmt.Errorf("the input %v is not one MNIST image", image))
 		return nil
