@@ -44,7 +44,3 @@ func attrInt(name string, v int64) *AttributeProto {
 func attrInts(name string, v ...int64) *AttributeProto {
 	return &AttributeProto{Name: name, Type: AttributeProto_INTS, Ints: v}
 }
-
-func attrFloat(name string, v float32) *AttributeProto {
-	return &AttributeProto{Name: name, Type: AttributeProto_FLOAT, F: &v}
-}

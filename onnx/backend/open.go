@@ -342,9 +342,6 @@ func readRange(path string, offset, length int64) ([]byte, error) {
 	return b, err
 }
 
-// opName is onnx.OpName.
-func opName(s string) string { return onnx.OpName(s) }
-
 // externalError reports a file system error on external data at location,
 // the location quoted: it comes from the model file and may hold anything,
 // a newline too, which the one line of an error must not.

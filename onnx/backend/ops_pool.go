@@ -3,12 +3,10 @@ package backend
 // Pooling: max and average, of any spatial axes, and global.
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
-	"github.com/lenetkit/lenetkit/onnx"
 )
 
 func init() {
@@ -228,13 +226,3 @@ type globalMaxPoolStep struct {
 }
 
 func (s globalMaxPoolStep) run(b [][]float32) { nchw.GlobalMaxPool(b[s.out], b[s.in], s.c, s.hw) }
-
-// oneImage refuses a run-time map of more than one image: for the
-// operators whose kernels take one at a time, which a classifier's plan
-// always gives them, but a plan of whole tensors (lenetkit run) may not.
-func oneImage(o op, x *val) error {
-	if len(x.shape) > 0 && x.shape[0] != 1 {
-		return fmt.Errorf("%s of %v: a batch of %d in one tensor is %w", o.typ, x.shape, x.shape[0], onnx.ErrUnsupported)
-	}
-	return nil
-}

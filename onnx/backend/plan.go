@@ -212,16 +212,6 @@ func lastOp(g *onnx.Graph) string {
 	return ""
 }
 
-// Opset is the model's operator set of the default domain.
-func Opset(m *onnx.ModelProto) int64 {
-	for _, o := range m.OpsetImport {
-		if o.Domain == "" || o.Domain == "ai.onnx" {
-			return o.Version
-		}
-	}
-	return 0
-}
-
 // imageShape reads an input declared [batch, C, H, W], or [batch, H, W,
 // C] when nhwc (the graph transposes it), and returns the shape of one
 // image channels-first, [1, C, H, W]. An input that looks channels-last
