@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -69,16 +70,18 @@ type Options struct {
 	Constants map[string]*onnx.Tensor
 }
 
-// compile compiles a decoded model, checked by check and checkInference,
-// with external data read in. size is the model's bytes, its file and
+// compile compiles a decoded model, checked by Load, with external data
+// read in. size is the model's bytes, its file and
 // external data, which the plan's budget is proportional to.
 func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	b := newBudget(size)
 	preFused := onnx.FuseConvBias(m.Graph)
 	c := &compiler{m: m, g: m.Graph, opset: m.Opset, vals: map[string]*val{}, uses: m.Graph.Uses(), nchwOf: map[*val]*val{},
 		b: b, allowNonFinite: opt.AllowNonFinite, whole: opt.Shapes != nil}
-	for name, t := range m.Graph.Initializers {
-		k, err := fromTensor(t)
+	// In name order, so that a model past the budget is refused at the
+	// same initializer every time.
+	for _, name := range slices.Sorted(maps.Keys(m.Graph.Initializers)) {
+		k, err := fromTensor(m.Graph.Initializers[name])
 		if err != nil {
 			return nil, fmt.Errorf("initializer %q: %w", name, err)
 		}
@@ -120,13 +123,9 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		}
 		p.out, p.Outputs = out.buf, numel(out.shape)
 		p.EndsInSoftmax, p.LogProbabilities = out.logProb, out.logProb || lastOp(m.Graph) == "LogSoftmax"
-	}
-	if !c.whole {
-		rows, err := c.batchRows()
-		if err != nil {
+		if p.rows, err = c.batchRows(); err != nil {
 			return nil, err
 		}
-		p.rows = rows
 	}
 	p.steps, p.sizes = c.steps, c.sizes
 	p.Fused = append(preFused, c.fusedChains()...)
