@@ -102,6 +102,15 @@ func (n *Node) Describe() string {
 	return fmt.Sprintf("node %d (%s)", n.Index, OpName(typ))
 }
 
+// Label is how messages name the node: its name, or for a nameless one
+// its first output's ("" when it has neither).
+func (n *Node) Label() string {
+	if n.Name != "" || len(n.Outputs) == 0 {
+		return n.Name
+	}
+	return n.Outputs[0]
+}
+
 // Input returns input i, or "" when the node has fewer inputs.
 func (n *Node) Input(i int) string {
 	if i < len(n.Inputs) {
@@ -193,11 +202,7 @@ func Unsupported(g *Graph, supported func(domain, opType string) bool) error {
 			at[typ] = i
 			e.Ops = append(e.Ops, UnsupportedOp{Type: typ})
 		}
-		name := n.Name
-		if name == "" && len(n.Outputs) > 0 {
-			name = n.Outputs[0]
-		}
-		e.Ops[i].Nodes = append(e.Ops[i].Nodes, name)
+		e.Ops[i].Nodes = append(e.Ops[i].Nodes, n.Label())
 	}
 	if len(e.Ops) == 0 {
 		return nil

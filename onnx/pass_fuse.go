@@ -49,7 +49,7 @@ func FuseConvBias(g *Graph) [][]string {
 		for c := range bias {
 			bias[c] += t.Float[c%len(t.Float)]
 		}
-		fused = append(fused, []string{displayName(conv), displayName(add)})
+		fused = append(fused, []string{conv.Label(), add.Label()})
 		name := uniqueName(g, conv.Outputs[0]+"_bias")
 		g.Initializers[name] = &Tensor{Name: name, DType: Float, Shape: []int{channels}, Float: bias}
 		conv.Inputs = append(conv.Inputs[:2:2], name)
@@ -103,12 +103,4 @@ func uniqueName(g *Graph, base string) string {
 		}
 		name = fmt.Sprintf("%s_%d", base, i)
 	}
-}
-
-// displayName is a node's name, or its first output's for a nameless one.
-func displayName(n *Node) string {
-	if n.Name != "" || len(n.Outputs) == 0 {
-		return n.Name
-	}
-	return n.Outputs[0]
 }

@@ -277,12 +277,6 @@ func SupportedOp(domain, typ string) bool { return domain == "" && Supported(typ
 // fusion took over (done) joined to the chain of the node whose output it
 // reads.
 func (c *compiler) fusedChains() [][]string {
-	name := func(n *onnx.Node) string {
-		if n.Name != "" {
-			return n.Name
-		}
-		return n.Outputs[0]
-	}
 	producer := c.g.Producers()
 	var chains [][]string
 	chainOf := map[*onnx.Node]int{}
@@ -294,9 +288,9 @@ func (c *compiler) fusedChains() [][]string {
 		k, ok := chainOf[p]
 		if !ok {
 			k = len(chains)
-			chains = append(chains, []string{name(p)})
+			chains = append(chains, []string{p.Label()})
 		}
-		chains[k] = append(chains[k], name(n))
+		chains[k] = append(chains[k], n.Label())
 		chainOf[n] = k
 	}
 	return chains

@@ -206,12 +206,11 @@ func (d *Diagnosis) inputs(g *onnx.Graph) {
 	}
 }
 
+// nodeName is n's Label, or its position for a node with neither name
+// nor output.
 func nodeName(n *onnx.Node) string {
-	if n.Name != "" {
-		return n.Name
-	}
-	if len(n.Outputs) > 0 {
-		return n.Outputs[0]
+	if l := n.Label(); l != "" {
+		return l
 	}
 	return fmt.Sprint("#", n.Index)
 }

@@ -140,10 +140,7 @@ func (e trainingError) Is(target error) bool { return target == onnx.ErrUnsuppor
 // inferenceNode checks one node, in topological order: constants holds
 // the values known so far, and a Constant node adds its own.
 func inferenceNode(n *onnx.Node, constants map[string]*onnx.Tensor) error {
-	name := n.Name
-	if name == "" && len(n.Outputs) > 0 {
-		name = n.Outputs[0]
-	}
+	name := n.Label()
 	switch n.OpType {
 	case "Constant":
 		if t, err := n.Attrs.ConstantValue(); err == nil && len(n.Outputs) > 0 {
