@@ -71,6 +71,11 @@ func evaluate(m Classifier, set *Set, idx []int, batch int, seedProtocol, mistak
 		if err := set.Fill(idx[lo:hi], x[:n*PixelCount], y[:n]); err != nil {
 			return Metrics{}, err
 		}
+		for k, l := range y[:n] {
+			if l < 0 || l >= Classes {
+				return Metrics{}, errorOf(ErrCorrupt, "mnist: image %d has label %d; a digit classifier has %d classes", idx[lo+k], l, Classes)
+			}
+		}
 		if err := m.Logits(logits[:n*Classes], x[:n*PixelCount], n); err != nil {
 			return Metrics{}, err
 		}

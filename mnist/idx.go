@@ -36,7 +36,7 @@ func ReadSet(imagesPath, labelsPath string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSet(imagesPath, img, labelsPath, lab)
+	return parseSet(imagesPath, img, labelsPath, lab, false)
 }
 
 func readFile(path string) ([]byte, error) {
@@ -48,8 +48,8 @@ func readFile(path string) ([]byte, error) {
 }
 
 // parseSet decodes the contents of an images file and a labels file; the
-// names are for error messages.
-func parseSet(imagesName string, img []byte, labelsName string, lab []byte) (*Set, error) {
+// names are for error messages. Labels must be digits 0-9 unless anyLabels.
+func parseSet(imagesName string, img []byte, labelsName string, lab []byte, anyLabels bool) (*Set, error) {
 	pix, dims, err := parseIDX(imagesName, img, magicImages)
 	if err != nil {
 		return nil, err
@@ -60,11 +60,11 @@ func parseSet(imagesName string, img []byte, labelsName string, lab []byte) (*Se
 	}
 	n, rows, cols := dims[0], dims[1], dims[2]
 	if ldims[0] != n {
-		return nil, fmt.Errorf("mnist: %s: %d labels for the %d images in %s", labelsName, ldims[0], n, imagesName)
+		return nil, errorOf(ErrCountMismatch, "mnist: %s: %d labels for the %d images in %s", labelsName, ldims[0], n, imagesName)
 	}
 	for i, l := range labels {
-		if l > 9 {
-			return nil, fmt.Errorf("mnist: %s: label %d of image %d is not a digit 0-9", labelsName, l, i)
+		if l > 9 && !anyLabels {
+			return nil, errorOf(ErrCorrupt, "mnist: %s: label %d of image %d is not a digit 0-9", labelsName, l, i)
 		}
 	}
 	return &Set{Images: pix, Labels: labels, N: n, Rows: rows, Cols: cols}, nil
@@ -79,7 +79,7 @@ func parseIDX(name string, b []byte, magic uint32) (data []byte, dims []int, err
 	if gzipped {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, nil, fmt.Errorf("mnist: %s: gzip: %v", name, err)
+			return nil, nil, errorOf(ErrCorrupt, "mnist: %s: gzip: %v", name, err)
 		}
 		r = zr
 	}
@@ -90,7 +90,7 @@ func parseIDX(name string, b []byte, magic uint32) (data []byte, dims []int, err
 	// A wrong magic number says more than the truncation that a short
 	// header of another kind of file may also show.
 	if n >= 4 && binary.BigEndian.Uint32(head) != magic {
-		return nil, nil, fmt.Errorf("mnist: %s: wrong magic number 0x%08x, want 0x%08x (%s)", name, binary.BigEndian.Uint32(head), magic, kind(magic))
+		return nil, nil, errorOf(ErrCorrupt, "mnist: %s: wrong magic number 0x%08x, want 0x%08x (%s)", name, binary.BigEndian.Uint32(head), magic, kind(magic))
 	}
 	if err != nil {
 		return nil, nil, readError(name, err, fmt.Sprintf("truncated: the header needs %d bytes, file holds %d", len(head), n))
@@ -101,7 +101,7 @@ func parseIDX(name string, b []byte, magic uint32) (data []byte, dims []int, err
 		d := binary.BigEndian.Uint32(head[4+4*i:])
 		hi, lo := bits.Mul64(size, uint64(d))
 		if hi != 0 || lo > math.MaxInt {
-			return nil, nil, fmt.Errorf("mnist: %s: header promises an impossible size (%s)", name, describe(magic, head))
+			return nil, nil, errorOf(ErrCorrupt, "mnist: %s: header promises an impossible size (%s)", name, describe(magic, head))
 		}
 		size = lo
 		dims[i] = int(d)
@@ -112,9 +112,9 @@ func parseIDX(name string, b []byte, magic uint32) (data []byte, dims []int, err
 		data = b[len(head):]
 		switch {
 		case len(data) < want:
-			return nil, nil, fmt.Errorf("mnist: %s: truncated: %s, file holds %d bytes of %s", name, describe(magic, head), len(data), unit(magic))
+			return nil, nil, errorOf(ErrTruncated, "mnist: %s: truncated: %s, file holds %d bytes of %s", name, describe(magic, head), len(data), unit(magic))
 		case len(data) > want:
-			return nil, nil, fmt.Errorf("mnist: %s: %d bytes of trailing data: %s", name, len(data)-want, describe(magic, head))
+			return nil, nil, errorOf(ErrCorrupt, "mnist: %s: %d bytes of trailing data: %s", name, len(data)-want, describe(magic, head))
 		}
 		return data, dims, nil
 	}
@@ -133,9 +133,9 @@ func parseIDX(name string, b []byte, magic uint32) (data []byte, dims []int, err
 	}
 	switch {
 	case total < int64(want):
-		return nil, nil, fmt.Errorf("mnist: %s: truncated: %s, file holds %d bytes of %s", name, describe(magic, head), total, unit(magic))
+		return nil, nil, errorOf(ErrTruncated, "mnist: %s: truncated: %s, file holds %d bytes of %s", name, describe(magic, head), total, unit(magic))
 	case total > int64(want):
-		return nil, nil, fmt.Errorf("mnist: %s: %d bytes of trailing data: %s", name, total-int64(want), describe(magic, head))
+		return nil, nil, errorOf(ErrCorrupt, "mnist: %s: %d bytes of trailing data: %s", name, total-int64(want), describe(magic, head))
 	}
 	return data, dims, nil
 }
@@ -144,9 +144,9 @@ func parseIDX(name string, b []byte, magic uint32) (data []byte, dims []int, err
 // or its gzip stream, is truncation; anything else is a corrupt file.
 func readError(name string, err error, truncated string) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fmt.Errorf("mnist: %s: %s", name, truncated)
+		return errorOf(ErrTruncated, "mnist: %s: %s", name, truncated)
 	}
-	return fmt.Errorf("mnist: %s: %v", name, err)
+	return errorOf(ErrCorrupt, "mnist: %s: %v", name, err)
 }
 
 func kind(magic uint32) string {

@@ -13,6 +13,16 @@ type Options struct {
 	// SkipChecksum loads IDX files that are none of the data sets Load
 	// knows (KnownDatasets), such as a set of one's own.
 	SkipChecksum bool
+	// AnyLabels takes labels of any value 0-255 rather than only the
+	// digits 0-9: the classes of EMNIST (up to 62), KMNIST's Kuzushiji-49
+	// or a set of one's own. Evaluate and Fill take such sets only where
+	// the model has as many classes.
+	AnyLabels bool
+	// Prefix goes before each file's published name: EMNIST's files are
+	// named emnist-balanced-train-images-idx3-ubyte and so on, the
+	// prefix "emnist-balanced-". The checksums are those of the names
+	// without it.
+	Prefix string
 }
 
 // prefixes maps a part of the data set to the prefix of its file names.
@@ -27,9 +37,9 @@ var fileNames = []string{
 }
 
 // Load reads part "train" (60,000 images) or "test" (10,000 images) of the
-// data set in dir, each file named as published, gzipped or not. Each file
-// must be one of a known data set's, MNIST or Fashion-MNIST (the Set's
-// Dataset names it), unless opt.SkipChecksum is set.
+// data set in dir, each file named as published (after opt.Prefix), gzipped
+// or not. Each file must be one of a known data set's, MNIST or
+// Fashion-MNIST (the Set's Dataset names it), unless opt.SkipChecksum is set.
 func Load(dir, part string, opt Options) (*Set, error) {
 	prefix, ok := prefixes[part]
 	if !ok {
@@ -38,7 +48,7 @@ func Load(dir, part string, opt Options) (*Set, error) {
 	var names, bases [2]string
 	var contents [2][]byte
 	for i, base := range []string{prefix + "-images-idx3-ubyte", prefix + "-labels-idx1-ubyte"} {
-		path, err := find(dir, base)
+		path, err := find(dir, opt.Prefix+base)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +60,7 @@ func Load(dir, part string, opt Options) (*Set, error) {
 	}
 	// Parsed first: a truncated or corrupt file is told as such, not as a
 	// checksum mismatch, and a gzipped one is decompressed only once.
-	s, err := parseSet(names[0], contents[0], names[1], contents[1])
+	s, err := parseSet(names[0], contents[0], names[1], contents[1], opt.AnyLabels)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +84,22 @@ func Load(dir, part string, opt Options) (*Set, error) {
 	return s, nil
 }
 
+// HasPart tells whether dir holds both files of part "train" or "test",
+// named as published after prefix, gzipped or not: what Load of that part
+// looks for.
+func HasPart(dir, prefix, part string) bool {
+	p, ok := prefixes[part]
+	if !ok {
+		return false
+	}
+	for _, base := range []string{p + "-images-idx3-ubyte", p + "-labels-idx1-ubyte"} {
+		if _, err := find(dir, prefix+base); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // find returns the path of file base in dir: base itself if present, which
 // is faster to read, else base.gz.
 func find(dir, base string) (string, error) {
@@ -87,7 +113,7 @@ func find(dir, base string) (string, error) {
 			return "", fmt.Errorf("mnist: %w", err)
 		}
 	}
-	return "", fmt.Errorf("mnist: data directory %s lacks %s (or %s.gz)", dir, base, base)
+	return "", errorOf(ErrMissingFile, "mnist: data directory %s lacks %s (or %s.gz)", dir, base, base)
 }
 
 // checkDir reports whether dir exists and holds the four files.
