@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,25 +13,30 @@ import (
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/runlog"
 	"github.com/lenetkit/lenetkit/train"
 )
 
-// runLog keeps, in --log-dir, the run's configuration and what the seed's
-// notebook logged to Weights & Biases: train_loss and learning_rate every
-// step; val_loss, val_acc and the epoch's mean train_loss every epoch.
+// runLog keeps a run's log (package runlog) in its directory: config.json
+// and metrics.jsonl. What the records are and how they are encoded is
+// runlog's; this is where they go on disk and how the files are opened.
 // A nil *runLog logs nothing.
 type runLog struct {
-	f   *os.File
-	w   *bufio.Writer
-	enc *json.Encoder
-	err error
+	f   *os.File // metrics.jsonl, open to append
+	w   *runlog.Writer
+	err error // the first error, which Close reports
 }
 
+// newRunLog starts the log of a new run of cfg, stepsPerEpoch steps an
+// epoch, in dir.
 func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error) {
-	var freeze any // null: train mode throughout
-	if n, ok := cfg.FreezePoint(stepsPerEpoch); ok {
-		freeze = n
-	}
+	return createRunLog(dir, cfg.Record(stepsPerEpoch, time.Now()))
+}
+
+// createRunLog writes conf as dir's config.json and starts an empty
+// metrics.jsonl beside it: a run that records more than train.Config
+// (runlog.Config's Extra) starts its log here.
+func createRunLog(dir string, conf runlog.Config) (*runLog, error) {
 	// Its callers name the flag that gave dir when they check it up front;
 	// this says what failed in terms of dir itself (sweep's run folders
 	// are under --out, not a --log-dir).
@@ -44,31 +46,23 @@ func newRunLog(dir string, cfg train.Config, stepsPerEpoch int) (*runLog, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
-	conf, err := json.MarshalIndent(map[string]any{
-		"epochs": cfg.Epochs, "batch_size": cfg.BatchSize, "lr": cfg.LR, "max_lr": cfg.MaxLR,
-		"weight_decay": cfg.WeightDecay, "dropout": cfg.Dropout, "dropout_mode": cfg.DropoutMode,
-		"val_size": cfg.ValSize, "limit": cfg.Limit, "seed": cfg.Seed,
-		"recipe": cfg.Recipe, "freeze_bn_after": freeze, "recipe_description": cfg.Describe(stepsPerEpoch),
-		"optimizer": "Adam(betas=(0.9, 0.999), eps=1e-8, coupled L2)", "scheduler": "OneCycleLR(defaults, cycle_momentum)",
-		"started": time.Now().UTC().Format(time.RFC3339),
-	}, "", "  ")
+	b, err := runlog.MarshalConfig(conf)
 	if err != nil {
 		return nil, err
 	}
-	config := filepath.Join(dir, "config.json")
+	config := filepath.Join(dir, runlog.ConfigName)
 	err = atomicfile.Write(config, func(w io.Writer) error {
-		_, err := w.Write(append(conf, '\n'))
+		_, err := w.Write(b)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", config, err)
 	}
-	f, err := openLogFile(filepath.Join(dir, "metrics.jsonl"), true)
+	f, err := openLogFile(filepath.Join(dir, runlog.MetricsName), true)
 	if err != nil {
 		return nil, err
 	}
-	w := bufio.NewWriter(f)
-	return &runLog{f: f, w: w, enc: json.NewEncoder(w)}, nil
+	return &runLog{f: f, w: runlog.NewWriter(f)}, nil
 }
 
 // openLogFile opens a log for writing, emptied when truncate is set, else
@@ -108,10 +102,10 @@ func openLogFile(path string, truncate bool) (*os.File, error) {
 
 // resumeRunLog continues the log in dir of a run resumed at globalStep,
 // in epoch: the lines the stopped run wrote past its checkpoint (steps
-// after it, the epoch it was in, a test) are dropped first, so that the
-// log reads as an uninterrupted run's.
+// after it, the epoch it was in, a test) are dropped first
+// (runlog.Rewind), so that the log reads as an uninterrupted run's.
 func resumeRunLog(dir string, globalStep, epoch int) (*runLog, error) {
-	path := filepath.Join(dir, "metrics.jsonl")
+	path := filepath.Join(dir, runlog.MetricsName)
 	// The log is input here: read as a plain file, never through a link,
 	// in bounded lines, and streamed into its replacement.
 	if st, err := os.Lstat(path); err == nil && st.Mode()&fs.ModeSymlink != 0 {
@@ -123,30 +117,7 @@ func resumeRunLog(dir string, globalStep, epoch int) (*runLog, error) {
 	}
 	defer in.Close()
 	err = atomicfile.Write(path, func(w io.Writer) error {
-		r := bufio.NewReaderSize(safeio.LimitReader(in, path, modelfile.MaxMetricsBytes), 64<<10)
-		for {
-			line, err := readLogLine(r, modelfile.MaxMetricsLine)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			var m map[string]json.RawMessage
-			if len(bytes.TrimSpace(line)) == 0 || line[len(line)-1] != '\n' || json.Unmarshal(line, &m) != nil {
-				continue // a line cut short by the stop
-			}
-			var step, ep int
-			json.Unmarshal(m["step"], &step)
-			json.Unmarshal(m["epoch"], &ep)
-			_, isStep := m["step"]
-			_, isEpoch := m["val_loss"]
-			if (isStep && step <= globalStep) || (!isStep && isEpoch && ep < epoch) {
-				if _, err := w.Write(line); err != nil {
-					return err
-				}
-			}
-		}
+		return runlog.Rewind(w, safeio.LimitReader(in, path, modelfile.MaxMetricsBytes), globalStep, epoch)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--resume: rewrite %s: %w", path, err)
@@ -155,49 +126,27 @@ func resumeRunLog(dir string, globalStep, epoch int) (*runLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--resume: %w", err)
 	}
-	w := bufio.NewWriter(f)
-	return &runLog{f: f, w: w, enc: json.NewEncoder(w)}, nil
+	return &runLog{f: f, w: runlog.NewWriter(f)}, nil
 }
 
-// readLogLine reads a line, with its newline if it has one; a line of more
-// than limit bytes is an error, not a buffer that grows without end.
-func readLogLine(r *bufio.Reader, limit int) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > limit {
-			return nil, fmt.Errorf("a line of more than %d bytes: not a lenetkit log", limit)
-		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			continue
-		case err == io.EOF && len(line) > 0:
-			return line, nil
-		}
-		return line, err
-	}
-}
-
-func (l *runLog) write(v any) {
-	if l != nil && l.err == nil {
-		l.err = l.enc.Encode(v)
-	}
-}
-
+// step, epoch and test append the events' records; the first error is
+// kept for Close.
 func (l *runLog) step(e train.StepEvent) {
-	l.write(map[string]any{"step": e.GlobalStep, "epoch": e.Epoch, "train_loss": e.Loss, "learning_rate": e.LR, "beta1": e.Beta1,
-		"eval_mode": e.Eval})
+	if l != nil && l.err == nil {
+		l.err = l.w.Step(e.Record())
+	}
 }
 
 func (l *runLog) epoch(e train.EpochEvent) {
-	l.write(map[string]any{"epoch": e.Epoch, "train_loss": e.TrainLoss, "val_loss": e.Val.Loss, "val_acc": e.Val.Accuracy,
-		"seconds": e.Duration.Seconds()})
+	if l != nil && l.err == nil {
+		l.err = l.w.Epoch(e.Record())
+	}
 }
 
 func (l *runLog) test(r *train.Result) {
-	l.write(map[string]any{"test_acc": r.Test.Accuracy, "test_loss": r.Test.Loss, "test_images": r.Test.Images,
-		"test_acc_full": r.TestFull.Accuracy, "test_loss_full": r.TestFull.Loss})
+	if l != nil && l.err == nil {
+		l.err = l.w.Test(r.TestRecord())
+	}
 }
 
 // Close flushes the log; it reports the first write error.

@@ -21,6 +21,7 @@ import (
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/report"
+	"github.com/lenetkit/lenetkit/runlog"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -291,7 +292,7 @@ func inspectRun(dir string, cell train.Cell, want []train.Setting, steps int) (r
 		return runState{conflict: fmt.Sprintf("%s cannot be read (%v)", dir, err)}, nil
 	}
 	var records [][]train.Setting
-	cfg, err := runConfig(filepath.Join(dir, "config.json"))
+	cfg, err := runConfig(filepath.Join(dir, runlog.ConfigName))
 	if err == nil {
 		records = append(records, cfg.Settings(steps))
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -353,41 +354,14 @@ func describeDiff(was, want string, ds []train.Difference) string {
 }
 
 // runConfig reads the configuration a run's config.json records (newRunLog
-// writes it). Its switch point is the step recorded, which compares with
-// any way of asking for the same step (train.Config.Settings).
+// writes it; train.ConfigFromRecord says how it reads).
 func runConfig(path string) (train.Config, error) {
-	b, err := safeio.ReadFile(path, modelfile.MaxRunRecordBytes)
+	rec, err := runlog.ReadConfig(path)
 	if err != nil {
 		return train.Config{}, err
 	}
-	var j struct {
-		Epochs        int               `json:"epochs"`
-		BatchSize     int               `json:"batch_size"`
-		LR            float64           `json:"lr"`
-		MaxLR         float64           `json:"max_lr"`
-		WeightDecay   float64           `json:"weight_decay"`
-		Dropout       float64           `json:"dropout"`
-		DropoutMode   train.DropoutMode `json:"dropout_mode"`
-		ValSize       int               `json:"val_size"`
-		Limit         int               `json:"limit"`
-		Seed          uint64            `json:"seed"`
-		Recipe        train.Recipe      `json:"recipe"`
-		FreezeBNAfter *int              `json:"freeze_bn_after"`
-	}
-	if err := json.Unmarshal(b, &j); err != nil {
-		return train.Config{}, fmt.Errorf("%s: %v", path, err)
-	}
-	cfg := train.Config{Epochs: j.Epochs, BatchSize: j.BatchSize, LR: j.LR, MaxLR: j.MaxLR, WeightDecay: j.WeightDecay,
-		Dropout: j.Dropout, DropoutMode: j.DropoutMode, ValSize: j.ValSize, Limit: j.Limit, Seed: j.Seed,
-		Recipe: j.Recipe, FreezeBNAfter: -1}
-	if j.FreezeBNAfter != nil {
-		cfg.FreezeBNAfter = *j.FreezeBNAfter
-	}
-	// The switch point recorded is a step, not a flag's value: standard
-	// runs record none, and the rest check as their recipe's own.
-	check := cfg
-	check.FreezeBNAfter = -1
-	if err := check.Validate(); err != nil {
+	cfg, err := train.ConfigFromRecord(rec)
+	if err != nil {
 		return train.Config{}, fmt.Errorf("%s: %v", path, err)
 	}
 	return cfg, nil
@@ -515,7 +489,7 @@ func readResults(dirs ...string) ([]train.CellResult, error) {
 			}
 			// The switch point config.json records is a step already: no
 			// steps per epoch are needed to compare it.
-			cfg, err := runConfig(filepath.Join(run, "config.json"))
+			cfg, err := runConfig(filepath.Join(run, runlog.ConfigName))
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%s has no config.json: the settings it was trained with cannot be checked against the other runs'", run)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/runlog"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -86,7 +87,7 @@ after the step under way; a second aborts at once.`,
 }
 
 // checkpointName is the checkpoint's name in --log-dir.
-const checkpointName = "checkpoint.pth"
+const checkpointName = train.CheckpointName
 
 // configFlags are the flags a checkpoint fixes: a resumed run keeps them.
 var configFlags = []string{"epochs", "batch-size", "lr", "max-lr", "weight-decay", "dropout", "dropout-mode",
@@ -128,20 +129,15 @@ func runTrain(c *cli.Context) error {
 			return err
 		}
 		from, cfg = st, st.Config
-		o, d := resumeOutputs(ckpt, st)
+		o := train.ResumeOutputs(ckpt, st)
 		if !c.IsSet("out") {
-			out = o
-			if asked := st.Caller["out"]; asked != "" && !sameDir(asked, filepath.Dir(ckpt)) {
-				ignoredOut = asked
-			}
+			out, ignoredOut = o.Model, o.Ignored
 		}
 		if !c.IsSet("log-dir") {
-			logDir = d
+			logDir = o.LogDir
 		}
-		if st.Finished() && !c.Bool("force") {
-			if _, err := os.Stat(out); err == nil {
-				return fmt.Errorf("--resume %s: the run is finished already: its model is %s (lenetkit eval %s); nothing to resume", r, out, out)
-			}
+		if !c.Bool("force") && errors.Is(train.CheckUnfinished(st, out), train.ErrFinished) {
+			return fmt.Errorf("--resume %s: the run is finished already: its model is %s (lenetkit eval %s); nothing to resume", r, out, out)
 		}
 	} else if err := cfg.Validate(); err != nil {
 		return cli.Exit(err.Error(), exitUsage)
@@ -158,16 +154,13 @@ func runTrain(c *cli.Context) error {
 	}
 	if logDir != "" && from == nil && !c.Bool("force") {
 		// A second run would truncate the first one's metrics.
-		if _, err := os.Stat(filepath.Join(logDir, "metrics.jsonl")); err == nil {
-			return fmt.Errorf("--log-dir %s holds a run already (metrics.jsonl); continue it with --resume %s, use another directory, or --force to replace it", logDir, logDir)
+		if errors.Is(train.CheckNewLogDir(logDir), train.ErrRunExists) {
+			return fmt.Errorf("--log-dir %s holds a run already (%s); continue it with --resume %s, use another directory, or --force to replace it",
+				logDir, runlog.MetricsName, logDir)
 		}
 	}
 	if ckpt == "" {
-		if logDir != "" {
-			ckpt = filepath.Join(logDir, checkpointName)
-		} else {
-			ckpt = strings.TrimSuffix(out, filepath.Ext(out)) + ".checkpoint.pth"
-		}
+		ckpt = train.CheckpointPath(out, logDir)
 	}
 	status := statusOut(c)
 	ctx, stop := stopContext(c.Context, status, "then writing the checkpoint "+ckpt)
@@ -307,22 +300,18 @@ func datasetName(trainSet, testSet *mnist.Set) string {
 	return trainSet.Dataset
 }
 
-// resumeCheckpoint is the checkpoint --resume r names: r's checkpoint.pth
-// when r is a folder, else r itself. A folder without one, or nothing at
-// r, is no run to resume, and the user is told how to start one.
+// resumeCheckpoint is the checkpoint --resume r names
+// (train.FindCheckpoint). No run there is told how to start one.
 func resumeCheckpoint(r string) (string, error) {
-	st, err := os.Stat(r)
+	ckpt, err := train.FindCheckpoint(r)
+	var none *train.NoRunError
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.As(err, &none) && none.Folder:
+		return "", fmt.Errorf("--resume %s: no run to resume there: it holds no %s (start one with lenetkit train --log-dir %s)", r, checkpointName, r)
+	case errors.As(err, &none):
 		return "", fmt.Errorf("--resume %s: no run to resume: %s does not exist (start one with lenetkit train --log-dir %s)", r, r, r)
 	case err != nil:
 		return "", fmt.Errorf("--resume %s: %w", r, unwrapPath(err))
-	case !st.IsDir():
-		return r, nil
-	}
-	ckpt := filepath.Join(r, checkpointName)
-	if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("--resume %s: no run to resume there: it holds no %s (start one with lenetkit train --log-dir %s)", r, checkpointName, r)
 	}
 	return ckpt, nil
 }
@@ -337,29 +326,6 @@ func nouns(n int, noun string) string {
 		plural = noun + "es"
 	}
 	return fmt.Sprintf("%d %s", n, plural)
-}
-
-// resumeOutputs is where a resumed run writes its model and its log. The
-// checkpoint is input and chooses no path: its caller entries only say
-// whether the run had a log (then it is the folder the checkpoint is in)
-// and, when its model was to go into that folder too, under which name.
-// A model it names elsewhere goes beside the checkpoint, as parameter.pth
-// (or X.pth for a checkpoint X.checkpoint.pth written beside --out X.pth);
-// --out and --log-dir on the command line say otherwise.
-func resumeOutputs(ckpt string, st *train.State) (out, logDir string) {
-	dir := filepath.Dir(ckpt)
-	base := filepath.Base(ckpt)
-	out = filepath.Join(dir, "parameter.pth")
-	if name, ok := strings.CutSuffix(base, ".checkpoint.pth"); ok && name != "" {
-		out = filepath.Join(dir, name+".pth")
-	}
-	if o := st.Caller["out"]; o != "" && sameDir(o, dir) && filepath.Base(o) != base {
-		out = filepath.Join(dir, filepath.Base(o))
-	}
-	if st.Caller["log_dir"] != "" {
-		logDir = dir
-	}
-	return out, logDir
 }
 
 // sameDir reports whether path is a file directly in dir, both as given
