@@ -102,6 +102,12 @@ func compileConv(c *compiler, o op) error {
 		if err != nil {
 			return err
 		}
+		if ok, err := c.shiftConv(conv, w, bias, x, y); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			return c.set(o, 0, y)
+		}
 		scratch := 0
 		if conv.ScratchSize() > 0 {
 			scratch = cols
