@@ -495,7 +495,8 @@ def save(path, t):
     a = t.detach().numpy() if isinstance(t, torch.Tensor) else t
     if a.dtype not in (np.float32, np.int64):
         fail(f"{path}: dtype {a.dtype}")
-    np.save(path, np.ascontiguousarray(a), allow_pickle=False)
+    # np.ascontiguousarray would make the 0-d loss 1-d; a copy in C order keeps its shape.
+    np.save(path, np.array(a, order="C"), allow_pickle=False)
 
 
 def sha256(path):
