@@ -1,0 +1,255 @@
+package onnxtrain
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/lenetkit/lenetkit/onnx"
+)
+
+// ErrNoGradient is what errors.Is matches when a node without a gradient
+// (ArgMax, a Shape computation) lies between a weight and the loss.
+var ErrNoGradient = errors.New("no gradient")
+
+// Options says how to build the training graph.
+type Options struct {
+	// Batch is the number of images per step; BatchNorm in training mode
+	// needs at least 2.
+	Batch int
+	// Freeze holds initializer-name patterns (path.Match syntax: * and ?)
+	// whose weights stay fixed.
+	Freeze []string
+	// Seed seeds Dropout's masks.
+	Seed uint64
+	// ForwardOnly builds no gradients: an evaluation graph.
+	ForwardOnly bool
+}
+
+// value is an ONNX value while the graph is built: a Gorgonia node with
+// its static shape, or a constant known at build time.
+type value struct {
+	node  *G.Node
+	shape []int
+	konst *onnx.Tensor
+	grad  bool // depends on a trained weight: its gradient is needed
+}
+
+// builder turns one onnx.Graph into one Gorgonia graph.
+type builder struct {
+	net     *Net
+	g       *onnx.Graph
+	opset   int64
+	eg      *G.ExprGraph
+	vals    map[string]*value
+	trained map[string]bool // initializers the optimiser updates
+	rng     *rand.Rand
+}
+
+// family builds the layer for one node from its inputs, and says the
+// output's shape. A nil layer with a nil error means the node passes its
+// first input through (Identity).
+type family func(b *builder, n *onnx.Node, in []*value) (layer, []int, error)
+
+var families = map[string]family{}
+
+func register(f family, ops ...string) {
+	for _, op := range ops {
+		families[op] = f
+	}
+}
+
+func supported(domain, op string) bool {
+	if domain != "" {
+		return false
+	}
+	_, ok := families[op]
+	_, k := constants[op]
+	return ok || k
+}
+
+// trainable marks the initializers a PyTorch module would hold as
+// parameters: the weights and biases of Conv, Gemm, MatMul (and the Add
+// after one), BatchNorm's scale and shift, PRelu's slope.
+func trainable(g *onnx.Graph) map[string]bool {
+	prod := g.Producers()
+	t := map[string]bool{}
+	mark := func(name string) {
+		// CNTK reshapes its weights in the graph: look through that.
+		for p := prod[name]; p != nil && reshapes[p.OpType]; p = prod[name] {
+			name = p.Input(0)
+		}
+		if w := g.Initializers[name]; w != nil && w.DType.IsFloat() {
+			t[name] = true
+		}
+	}
+	for _, n := range g.Nodes {
+		switch n.OpType {
+		case "Conv", "Gemm":
+			mark(n.Input(1))
+			mark(n.Input(2))
+		case "MatMul":
+			mark(n.Input(1))
+		case "BatchNormalization":
+			mark(n.Input(1))
+			mark(n.Input(2))
+		case "PRelu":
+			mark(n.Input(1))
+		case "Add":
+			for i := range 2 {
+				if p := prod[n.Input(1-i)]; p != nil && (p.OpType == "MatMul" || p.OpType == "Gemm" || p.OpType == "Conv") {
+					mark(n.Input(i))
+				}
+			}
+		}
+	}
+	return t
+}
+
+// reshapes are the operators a weight may pass through on its way to the
+// node that uses it.
+var reshapes = map[string]bool{"Reshape": true, "Identity": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Transpose": true}
+
+// Frozen returns the trainable initializers a set of patterns matches,
+// and the patterns that match none (a typo the caller should report).
+func frozen(t map[string]bool, patterns []string) (map[string]bool, []string, error) {
+	f := map[string]bool{}
+	var unmatched []string
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, nil, fmt.Errorf("freeze pattern %q: %w", p, err)
+		}
+		hit := false
+		for name := range t {
+			if ok, _ := path.Match(p, name); ok || strings.HasPrefix(name, p+".") {
+				f[name], hit = true, true
+			}
+		}
+		if !hit {
+			unmatched = append(unmatched, p)
+		}
+	}
+	return f, unmatched, nil
+}
+
+func (b *builder) input(name string) (*value, error) {
+	if name == "" {
+		return nil, nil
+	}
+	if v := b.vals[name]; v != nil {
+		return v, nil
+	}
+	t := b.g.Initializers[name]
+	if t == nil {
+		return nil, fmt.Errorf("value %q is used before any node produces it", name)
+	}
+	v := &value{shape: t.Shape, konst: t}
+	if t.DType.IsFloat() {
+		shape := t.Shape
+		if len(shape) == 0 {
+			shape = []int{1}
+		}
+		tv := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.Float))
+		v.node = G.NewTensor(b.eg, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(tv))
+		v.shape = shape
+		if b.trained[name] {
+			v.grad = true
+			v.konst = nil
+			b.net.params = append(b.net.params, Param{Name: name, Shape: slices.Clone(t.Shape), Data: t.Float, node: v.node})
+		}
+	}
+	b.vals[name] = v
+	return v, nil
+}
+
+// node adds one ONNX node to the Gorgonia graph.
+func (b *builder) node(n *onnx.Node) error {
+	in := make([]*value, len(n.Inputs))
+	allConst := true
+	for i, name := range n.Inputs {
+		v, err := b.input(name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Describe(), err)
+		}
+		in[i] = v
+		if v != nil && v.konst == nil {
+			allConst = false
+		}
+	}
+	if eval, ok := constants[n.OpType]; ok && (allConst || shapeOnly[n.OpType]) {
+		outs, err := eval(b, n, in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Describe(), err)
+		}
+		for i, t := range outs {
+			b.vals[n.Outputs[i]] = &value{shape: t.Shape, konst: t}
+		}
+		return nil
+	}
+	f, ok := families[n.OpType]
+	if !ok {
+		for _, v := range in {
+			if v != nil && v.grad {
+				return fmt.Errorf("%s: %w: lenetkit cannot train through it; freeze the weights before it (--freeze) or train another graph", n.Describe(), ErrNoGradient)
+			}
+		}
+		return fmt.Errorf("%s: %w: its inputs are not constants", n.Describe(), onnx.ErrUnsupported)
+	}
+	for i, v := range in {
+		if v == nil && i == 0 {
+			return fmt.Errorf("%s: its first input is absent", n.Describe())
+		}
+		if v != nil && v.node == nil && !(v.konst != nil && !v.konst.DType.IsFloat()) && i == 0 {
+			return fmt.Errorf("%s: input %q is an integer tensor, not a float one", n.Describe(), n.Inputs[i])
+		}
+	}
+	for _, v := range in {
+		if v != nil && v.node == nil && v.konst != nil && v.konst.DType.IsFloat() {
+			b.materialize(v)
+		}
+	}
+	l, shape, err := f(b, n, in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Describe(), err)
+	}
+	if l == nil {
+		b.vals[n.Outputs[0]] = in[0]
+		return nil
+	}
+	var nodes G.Nodes
+	var shapes [][]int
+	var need []bool
+	grad := false
+	for _, v := range in {
+		if v == nil || v.node == nil {
+			continue // integer inputs (shapes, axes), read by the family at build time
+		}
+		nodes = append(nodes, v.node)
+		shapes = append(shapes, v.shape)
+		need = append(need, v.grad && !b.net.opts.ForwardOnly)
+		grad = grad || v.grad
+	}
+	out, err := apply(newNodeOp(n.Label(), l, shapes, shape, need), nodes...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Describe(), err)
+	}
+	b.vals[n.Outputs[0]] = &value{node: out, shape: shape, grad: grad}
+	return nil
+}
+
+// materialize gives a float constant computed at build time a node.
+func (b *builder) materialize(v *value) {
+	shape := v.shape
+	if len(shape) == 0 {
+		shape = []int{1}
+	}
+	tv := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v.konst.Float))
+	v.node = G.NewTensor(b.eg, tensor.Float32, len(shape), G.WithShape(shape...), G.WithValue(tv))
+	v.shape = shape
+}

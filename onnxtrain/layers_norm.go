@@ -1,0 +1,202 @@
+package onnxtrain
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/onnx"
+)
+
+func init() {
+	register(buildBatchNorm, "BatchNormalization")
+	register(buildDropout, "Dropout")
+}
+
+// batchNorm is BatchNormalization as PyTorch trains it: in training mode
+// each channel is normalised with the batch's mean and (biased) variance,
+// and the running statistics move by momentum towards the batch's mean
+// and unbiased variance; in eval mode the running statistics normalise.
+// Its inputs are x, scale, bias, and the running mean and variance, which
+// are the model's initializers and are updated in place.
+type batchNorm struct {
+	n, c, hw      int
+	eps, momentum float64
+	train         *bool
+	mean, invStd  []float64 // of the last forward, per channel
+}
+
+func buildBatchNorm(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	if len(in) != 5 || in[3] == nil || in[4] == nil || in[3].node == nil || in[4].node == nil {
+		return nil, nil, fmt.Errorf("want five float inputs: x, scale, bias, mean, var")
+	}
+	if len(n.Outputs) > 1 && n.Outputs[1] != "" {
+		return nil, nil, fmt.Errorf("a training-mode export (running statistics as outputs) is not a model to train: export it in eval mode")
+	}
+	if in[3].grad || in[4].grad {
+		return nil, nil, fmt.Errorf("the running statistics are computed values, not initializers")
+	}
+	s := in[0].shape
+	if len(s) < 2 {
+		return nil, nil, fmt.Errorf("input of shape %v: want [N, C, ...]", s)
+	}
+	c := s[1]
+	for i := 1; i < 5; i++ {
+		if size(in[i].shape) != c {
+			return nil, nil, fmt.Errorf("input %d has %d values for %d channels", i, size(in[i].shape), c)
+		}
+	}
+	eps, err := n.Attrs.Float("epsilon", 1e-5)
+	if err != nil {
+		return nil, nil, err
+	}
+	mom, err := n.Attrs.Float("momentum", 0.9)
+	if err != nil {
+		return nil, nil, err
+	}
+	bn := &batchNorm{n: s[0], c: c, hw: size(s[2:]), eps: float64(eps), momentum: float64(mom), train: &b.net.train,
+		mean: make([]float64, c), invStd: make([]float64, c)}
+	return bn, s, nil
+}
+
+func (l *batchNorm) forward(y []float32, in [][]float32) {
+	x, scale, bias, runMean, runVar := in[0], in[1], in[2], in[3], in[4]
+	m := float64(l.n * l.hw)
+	kernel.Parallel(l.c, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			mean, variance := float64(runMean[c]), float64(runVar[c])
+			if *l.train {
+				var s, ss float64
+				l.each(x, c, func(v []float32) {
+					for _, e := range v {
+						s += float64(e)
+						ss += float64(e) * float64(e)
+					}
+				})
+				mean = s / m
+				variance = max(ss/m-mean*mean, 0)
+				unbiased := variance
+				if m > 1 {
+					unbiased = variance * m / (m - 1)
+				}
+				runMean[c] = float32(l.momentum*float64(runMean[c]) + (1-l.momentum)*mean)
+				runVar[c] = float32(l.momentum*float64(runVar[c]) + (1-l.momentum)*unbiased)
+			}
+			inv := 1 / math.Sqrt(variance+l.eps)
+			l.mean[c], l.invStd[c] = mean, inv
+			a := float32(float64(scale[c]) * inv)
+			sh := bias[c] - float32(mean)*a
+			for i := range l.n {
+				o := (i*l.c + c) * l.hw
+				for j, e := range x[o : o+l.hw] {
+					y[o+j] = e*a + sh
+				}
+			}
+		}
+	})
+}
+
+// each calls fn on channel c's plane of every image.
+func (l *batchNorm) each(x []float32, c int, fn func([]float32)) {
+	for i := range l.n {
+		o := (i*l.c + c) * l.hw
+		fn(x[o : o+l.hw])
+	}
+}
+
+func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
+	x, scale := in[0], in[1]
+	m := float64(l.n * l.hw)
+	kernel.Parallel(l.c, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			mean, inv := l.mean[c], l.invStd[c]
+			var sdy, sdyx float64 // sums of dy and dy * xhat
+			for i := range l.n {
+				o := (i*l.c + c) * l.hw
+				for j, g := range dy[o : o+l.hw] {
+					sdy += float64(g)
+					sdyx += float64(g) * (float64(x[o+j]) - mean) * inv
+				}
+			}
+			if dx[1] != nil {
+				dx[1][c] = float32(sdyx)
+			}
+			if dx[2] != nil {
+				dx[2][c] = float32(sdy)
+			}
+			if dx[0] == nil {
+				continue
+			}
+			gi := float64(scale[c]) * inv
+			for i := range l.n {
+				o := (i*l.c + c) * l.hw
+				for j, g := range dy[o : o+l.hw] {
+					if !*l.train {
+						dx[0][o+j] = float32(gi * float64(g))
+						continue
+					}
+					xhat := (float64(x[o+j]) - mean) * inv
+					dx[0][o+j] = float32(gi * (float64(g) - sdy/m - xhat*sdyx/m))
+				}
+			}
+		}
+	})
+}
+
+// dropout zeroes each input with probability ratio in training mode and
+// scales the rest by 1/(1-ratio); in eval mode it passes x through.
+type dropout struct {
+	ratio float64
+	train *bool
+	mask  []float32
+	b     *builder
+}
+
+func buildDropout(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	ratio := 0.5
+	if b.opset < 12 {
+		r, err := n.Attrs.Float("ratio", 0.5)
+		if err != nil {
+			return nil, nil, err
+		}
+		ratio = float64(r)
+	} else if r := in[1:]; len(r) > 0 && r[0] != nil {
+		if r[0].konst == nil || len(r[0].konst.Float) != 1 {
+			return nil, nil, fmt.Errorf("the ratio must be one constant")
+		}
+		ratio = float64(r[0].konst.Float[0])
+	}
+	if len(in) > 2 && in[2] != nil {
+		return nil, nil, fmt.Errorf("the training_mode input is not supported: lenetkit sets the mode")
+	}
+	if ratio < 0 || ratio >= 1 {
+		return nil, nil, fmt.Errorf("ratio %g outside [0, 1)", ratio)
+	}
+	return &dropout{ratio: ratio, train: &b.net.train, mask: make([]float32, size(in[0].shape)), b: b}, in[0].shape, nil
+}
+
+func (d *dropout) forward(y []float32, in [][]float32) {
+	x := in[0]
+	if !*d.train || d.ratio == 0 {
+		copy(y, x)
+		return
+	}
+	keep := float32(1 / (1 - d.ratio))
+	for i := range d.mask {
+		d.mask[i] = 0
+		if d.b.rng.Float64() >= d.ratio {
+			d.mask[i] = keep
+		}
+		y[i] = x[i] * d.mask[i]
+	}
+}
+
+func (d *dropout) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
+	if !*d.train || d.ratio == 0 {
+		copy(dx[0], dy)
+		return
+	}
+	for i, g := range dy {
+		dx[0][i] = g * d.mask[i]
+	}
+}

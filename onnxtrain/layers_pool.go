@@ -1,0 +1,203 @@
+package onnxtrain
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/onnx"
+)
+
+func init() {
+	register(buildMaxPool, "MaxPool")
+	register(buildAveragePool, "AveragePool")
+	register(buildGlobalAveragePool, "GlobalAveragePool")
+}
+
+// maxPool keeps, for every output, the index of the input it took, and
+// sends the output's gradient back there (the first maximum, as PyTorch).
+type maxPool struct {
+	window
+	arg []int32
+}
+
+func buildMaxPool(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	if len(n.Outputs) > 1 && n.Outputs[1] != "" {
+		return nil, nil, fmt.Errorf("the Indices output is not supported in training")
+	}
+	ceil, err := n.Attrs.Int("ceil_mode", 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	win, err := readWindow(n, in[0].shape, 0, 0, ceil != 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if win.kh == 0 {
+		return nil, nil, fmt.Errorf("kernel_shape is missing")
+	}
+	p := &maxPool{window: win, arg: make([]int32, win.n*win.c*win.oh*win.ow)}
+	return p, []int{win.n, win.c, win.oh, win.ow}, nil
+}
+
+func (p *maxPool) forward(y []float32, in [][]float32) {
+	x, hw, ohw := in[0], p.h*p.w, p.oh*p.ow
+	kernel.Parallel(p.n*p.c, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			plane := x[pl*hw : (pl+1)*hw]
+			for oy := range p.oh {
+				for ox := range p.ow {
+					best, at := float32(math.Inf(-1)), int32(-1)
+					for ki := range p.kh {
+						iy := oy*p.sh - p.padT + ki*p.dh
+						if iy < 0 || iy >= p.h {
+							continue
+						}
+						for kj := range p.kw {
+							ix := ox*p.sw - p.padL + kj*p.dw
+							if ix >= 0 && ix < p.w && (at < 0 || plane[iy*p.w+ix] > best) {
+								best, at = plane[iy*p.w+ix], int32(iy*p.w+ix)
+							}
+						}
+					}
+					o := pl*ohw + oy*p.ow + ox
+					y[o], p.arg[o] = best, at
+				}
+			}
+		}
+	})
+}
+
+func (p *maxPool) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
+	hw, ohw := p.h*p.w, p.oh*p.ow
+	kernel.Parallel(p.n*p.c, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			plane := dx[0][pl*hw : (pl+1)*hw]
+			clear(plane)
+			for o := pl * ohw; o < (pl+1)*ohw; o++ {
+				if a := p.arg[o]; a >= 0 {
+					plane[a] += dy[o]
+				}
+			}
+		}
+	})
+}
+
+// avgPool averages each window over the pixels inside the image, or, with
+// count_include_pad, over the window's size within the padding.
+type avgPool struct {
+	window
+	includePad bool
+}
+
+func buildAveragePool(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	ceil, err := n.Attrs.Int("ceil_mode", 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	inc, err := n.Attrs.Int("count_include_pad", 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	win, err := readWindow(n, in[0].shape, 0, 0, ceil != 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if win.kh == 0 {
+		return nil, nil, fmt.Errorf("kernel_shape is missing")
+	}
+	if win.dh != 1 || win.dw != 1 {
+		return nil, nil, fmt.Errorf("dilated average pooling is not supported in training")
+	}
+	return &avgPool{window: win, includePad: inc != 0}, []int{win.n, win.c, win.oh, win.ow}, nil
+}
+
+// span is an output's window clipped to the image, and its divisor.
+func (p *avgPool) span(oy, ox int) (y0, y1, x0, x1 int, div float32) {
+	y0, x0 = oy*p.sh-p.padT, ox*p.sw-p.padL
+	y1, x1 = min(y0+p.kh, p.h+p.padB), min(x0+p.kw, p.w+p.padR)
+	padded := (y1 - y0) * (x1 - x0)
+	y0, x0, y1, x1 = max(y0, 0), max(x0, 0), min(y1, p.h), min(x1, p.w)
+	if p.includePad {
+		return y0, y1, x0, x1, float32(padded)
+	}
+	return y0, y1, x0, x1, float32((y1 - y0) * (x1 - x0))
+}
+
+func (p *avgPool) forward(y []float32, in [][]float32) {
+	x, hw, ohw := in[0], p.h*p.w, p.oh*p.ow
+	kernel.Parallel(p.n*p.c, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			plane := x[pl*hw : (pl+1)*hw]
+			for oy := range p.oh {
+				for ox := range p.ow {
+					y0, y1, x0, x1, div := p.span(oy, ox)
+					var s float32
+					for iy := y0; iy < y1; iy++ {
+						for _, v := range plane[iy*p.w+x0 : iy*p.w+x1] {
+							s += v
+						}
+					}
+					y[pl*ohw+oy*p.ow+ox] = s / div
+				}
+			}
+		}
+	})
+}
+
+func (p *avgPool) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
+	hw, ohw := p.h*p.w, p.oh*p.ow
+	kernel.Parallel(p.n*p.c, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			plane := dx[0][pl*hw : (pl+1)*hw]
+			clear(plane)
+			for oy := range p.oh {
+				for ox := range p.ow {
+					y0, y1, x0, x1, div := p.span(oy, ox)
+					g := dy[pl*ohw+oy*p.ow+ox] / div
+					for iy := y0; iy < y1; iy++ {
+						row := plane[iy*p.w+x0 : iy*p.w+x1]
+						for j := range row {
+							row[j] += g
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// globalAvgPool is the mean of each channel's plane.
+type globalAvgPool struct{ planes, hw int }
+
+func buildGlobalAveragePool(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	s := in[0].shape
+	if len(s) < 3 {
+		return nil, nil, fmt.Errorf("input of shape %v: want [N, C, spatial...]", s)
+	}
+	out := []int{s[0], s[1]}
+	for range s[2:] {
+		out = append(out, 1)
+	}
+	return &globalAvgPool{planes: s[0] * s[1], hw: size(s[2:])}, out, nil
+}
+
+func (p *globalAvgPool) forward(y []float32, in [][]float32) {
+	for pl := range p.planes {
+		var s float32
+		for _, v := range in[0][pl*p.hw : (pl+1)*p.hw] {
+			s += v
+		}
+		y[pl] = s / float32(p.hw)
+	}
+}
+
+func (p *globalAvgPool) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
+	for pl := range p.planes {
+		g := dy[pl] / float32(p.hw)
+		row := dx[0][pl*p.hw : (pl+1)*p.hw]
+		for j := range row {
+			row[j] = g
+		}
+	}
+}
