@@ -110,7 +110,6 @@ class Walk:
         self.g = graph
         self.pos = 0
         self.cur = graph.input_name
-        self.values = {}   # ONNX value name -> torch tensor, for the fixtures' records
 
     def take(self, op, weights=(), allowed=(), **want):
         nodes = self.g.model.graph.node
@@ -151,7 +150,6 @@ class Walk:
         outs = [o.name for o in self.g.model.graph.output]
         if outs != [self.cur]:
             fail(f"{self.g.name}: graph outputs {outs}, the torch module ends in {self.cur!r}")
-        self.values[self.cur] = out
         return out
 
 
