@@ -22,6 +22,14 @@ const CheckpointName = "checkpoint.pth"
 // X.checkpoint.pth for X.pth, when the run has no log directory.
 const checkpointSuffix = ".checkpoint.pth"
 
+// The State.Caller entries ResumeOutputs reads: the model path and log
+// directory the run was started with ("" for none). A program sets them
+// before it saves a checkpoint.
+const (
+	CallerOut    = "out"
+	CallerLogDir = "log_dir"
+)
+
 // Errors of the resume rules, for errors.Is.
 var (
 	// ErrNoRun: what a resume names holds no run.
@@ -97,7 +105,7 @@ type Outputs struct {
 // ResumeOutputs is where the run resumed from st, read from ckpt, writes
 // its model and its log, unless the caller is told otherwise (a command's
 // --out and --log-dir). The checkpoint chooses no path: its caller entries
-// (State.Caller "out" and "log_dir", which a program sets when it saves)
+// (CallerOut and CallerLogDir, which a program sets when it saves)
 // only say whether the run had a log and, when its model was to go into
 // the checkpoint's folder too, under which name.
 func ResumeOutputs(ckpt string, st *State) Outputs {
@@ -106,7 +114,7 @@ func ResumeOutputs(ckpt string, st *State) Outputs {
 	if name, ok := strings.CutSuffix(base, checkpointSuffix); ok && name != "" {
 		o.Model = filepath.Join(dir, name+".pth")
 	}
-	asked := st.Caller["out"]
+	asked := st.Caller[CallerOut]
 	switch {
 	case asked == "":
 	case !sameDir(asked, dir):
@@ -114,7 +122,7 @@ func ResumeOutputs(ckpt string, st *State) Outputs {
 	case filepath.Base(asked) != base:
 		o.Model = filepath.Join(dir, filepath.Base(asked))
 	}
-	if st.Caller["log_dir"] != "" {
+	if st.Caller[CallerLogDir] != "" {
 		o.LogDir = dir
 	}
 	return o

@@ -453,7 +453,7 @@ func sweepOne(ctx context.Context, c *cli.Context, status *os.File, cfg train.Co
 func runCheckpoint(dir, data string) func(*train.State) error {
 	path := filepath.Join(dir, checkpointName)
 	return func(st *train.State) error {
-		st.Caller = map[string]string{"out": filepath.Join(dir, "parameter.pth"), "log_dir": dir, "data": data}
+		st.Caller = map[string]string{train.CallerOut: filepath.Join(dir, "parameter.pth"), train.CallerLogDir: dir, "data": data}
 		return train.SaveCheckpoint(path, st)
 	}
 }

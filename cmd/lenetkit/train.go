@@ -222,7 +222,7 @@ func runTrain(c *cli.Context) error {
 			log.writeReport(c.App.ErrWriter) // a stopped run keeps its report
 		},
 		Checkpoint: func(st *train.State) error {
-			st.Caller = map[string]string{"out": out, "log_dir": logDir}
+			st.Caller = map[string]string{train.CallerOut: out, train.CallerLogDir: logDir}
 			return train.SaveCheckpoint(ckpt, st)
 		},
 	}
