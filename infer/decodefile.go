@@ -51,3 +51,7 @@ func Grey(img image.Image) (*image.Gray, error) {
 	}
 	return &image.Gray{Pix: toGrey(img), Stride: b.Dx(), Rect: image.Rect(0, 0, b.Dx(), b.Dy())}, nil
 }
+
+// ErrBlank is the error, wrapped, of an image in which Preprocess, Digit
+// and LoadImage find no digit: paper alone, or ink too faint to tell.
+var ErrBlank = errBlank

@@ -1,0 +1,58 @@
+package dataset
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode"
+)
+
+// maxNamesFile bounds a class names file: 64 KB holds thousands of names.
+const maxNamesFile = 1 << 20
+
+// ReadClassNames reads a file of class names, one a line, in label order
+// (--labels FILE): for Fashion-MNIST, "T-shirt/top", "Trouser", ... Spaces
+// around a name are dropped, and blank lines at the end. A blank line
+// between names, a name given twice or a control character is an error.
+func ReadClassNames(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Path: path, Kind: ErrNotFound, Msg: "cannot read it: " + cause(err), Err: err}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxNamesFile+1))
+	if err != nil {
+		return nil, &Error{Path: path, Kind: ErrNotFound, Msg: "cannot read it: " + cause(err), Err: err}
+	}
+	if len(b) > maxNamesFile {
+		return nil, newError(ErrClassNames, path, fmt.Sprintf("larger than %d bytes: not a file of class names, one a line", maxNamesFile))
+	}
+	var names []string
+	seen := map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, maxNamesFile+1)
+	for sc.Scan() {
+		names = append(names, strings.TrimSpace(sc.Text()))
+	}
+	for len(names) > 0 && names[len(names)-1] == "" {
+		names = names[:len(names)-1]
+	}
+	if len(names) == 0 {
+		return nil, newError(ErrClassNames, path, "holds no class names: write one name a line, in label order")
+	}
+	for i, n := range names {
+		switch {
+		case n == "":
+			return nil, newError(ErrClassNames, path, fmt.Sprintf("line %d is blank: every class needs a name", i+1))
+		case strings.ContainsFunc(n, unicode.IsControl):
+			return nil, newError(ErrClassNames, path, fmt.Sprintf("line %d holds a control character", i+1))
+		case seen[n] > 0:
+			return nil, newError(ErrClassNames, path, fmt.Sprintf("lines %d and %d both name %q: class names must differ", seen[n], i+1, n))
+		}
+		seen[n] = i + 1
+	}
+	return names, nil
+}

@@ -1,0 +1,145 @@
+package dataset
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// makeFolder writes an image folder of three classes, in every format, with
+// a file that is no image by its name and a hidden folder, and returns its
+// root.
+func makeFolder(t *testing.T) string {
+	root := t.TempDir()
+	files := []string{
+		"cat/b.png", "cat/a.jpg", "cat/deeper/c.gif",
+		"dog/x.bmp", "dog/y.PNG",
+		"ant/only.jpeg",
+	}
+	for k, f := range files {
+		encode(t, filepath.Join(root, f), stroke(40, 30, k))
+	}
+	writeFile(t, filepath.Join(root, "dog", "notes.txt"), []byte("not an image"))
+	encode(t, filepath.Join(root, ".ipynb_checkpoints", "z.png"), stroke(40, 30, 0))
+	writeFile(t, filepath.Join(root, "README"), []byte("top-level files are no class"))
+	return root
+}
+
+func TestOpenFolder(t *testing.T) {
+	root := makeFolder(t)
+	tests := []struct {
+		name string
+		opt  Options
+		h, w int
+	}{
+		{"digit", Options{}, 28, 28},
+		{"digit padded", Options{Height: 32, Width: 32}, 32, 32},
+		{"resize", Options{Prep: PrepResize, Height: 16, Width: 20}, 16, 20},
+		{"resize area", Options{Prep: PrepResizeArea, Height: 15, Width: 20}, 15, 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Open(root, tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Layout != LayoutFolder || d.Test != nil || d.Eval() != d.Train {
+				t.Fatalf("layout %v, test %v: want a folder's one set", d.Layout, d.Test)
+			}
+			if want := []string{"ant", "cat", "dog"}; !slices.Equal(d.Classes, want) {
+				t.Errorf("classes %q, want %q", d.Classes, want)
+			}
+			s := d.Train
+			if s.Height != tc.h || s.Width != tc.w || s.Len() != 6 {
+				t.Fatalf("%d images of %dx%d, want 6 of %dx%d", s.Len(), s.Height, s.Width, tc.h, tc.w)
+			}
+			wantOrigins := []string{"ant/only.jpeg", "cat/a.jpg", "cat/b.png", "cat/deeper/c.gif", "dog/x.bmp", "dog/y.PNG"}
+			for i, o := range wantOrigins {
+				if got := s.Origin(i); got != filepath.Join(root, o) {
+					t.Errorf("image %d from %s, want %s", i, got, o)
+				}
+			}
+			if !slices.Equal(s.Counts(), []int{1, 3, 2}) || s.Label(0) != 0 || s.Label(5) != 2 {
+				t.Errorf("counts %v, labels %d, %d; want [1 3 2], 0, 2", s.Counts(), s.Label(0), s.Label(5))
+			}
+			if !slices.Equal(d.Skipped, []string{filepath.Join(root, "dog", "notes.txt")}) {
+				t.Errorf("skipped %q, want dog/notes.txt alone", d.Skipped)
+			}
+			// Digits are light ink on a dark background, as MNIST's;
+			// resized pictures keep their white paper and dark bar.
+			for i := range s.Len() {
+				p := s.Pixels(i)
+				paper, ink := p[0] == 0 && p[len(p)-1] <= 8, slices.Max(p) >= 200
+				if tc.opt.Prep.Resize {
+					paper, ink = p[0] >= 250 && p[len(p)-1] >= 250, slices.Min(p) <= 60
+				}
+				if !paper || !ink {
+					t.Errorf("image %d: corners %d, %d, range %d-%d: not paper with a stroke", i, p[0], p[len(p)-1], slices.Min(p), slices.Max(p))
+				}
+			}
+		})
+	}
+}
+
+func TestOpenFolderErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(root string)
+		opt   Options
+		kind  error
+		wants []string
+	}{
+		{"missing", func(root string) { os.RemoveAll(root) }, Options{}, ErrNotFound, []string{"no such file"}},
+		{"no classes", func(root string) { os.RemoveAll(filepath.Join(root, "a")); writeFile(t, filepath.Join(root, "a.png"), nil) }, Options{}, ErrLayout, []string{"class folders"}},
+		{"empty class", func(root string) {
+			os.Mkdir(filepath.Join(root, "b"), 0o755)
+			writeFile(t, filepath.Join(root, "b", "x.txt"), nil)
+		}, Options{}, ErrEmptyClass, []string{"b", "no PNG", "1 other files"}},
+		{"text as PNG", func(root string) { writeFile(t, filepath.Join(root, "a", "bad.png"), []byte("hello")) }, Options{}, ErrNotImage, []string{"bad.png", "not a PNG, JPEG, GIF or BMP image", "remove it"}},
+		{"truncated PNG", func(root string) {
+			b, _ := os.ReadFile(filepath.Join(root, "a", "1.png"))
+			writeFile(t, filepath.Join(root, "a", "cut.png"), b[:len(b)/2])
+		}, Options{}, ErrNotImage, []string{"cut.png", "truncated"}},
+		{"blank digit", func(root string) {
+			img := stroke(20, 20, 0)
+			for i := range img.Pix {
+				img.Pix[i] = 255
+			}
+			encode(t, filepath.Join(root, "a", "white.png"), img)
+		}, Options{}, ErrBlank, []string{"white.png", "--prep resize"}},
+		{"too few names", func(string) {}, Options{Classes: []string{"x", "y"}}, ErrClassNames, []string{"2 class names", "1 class folders"}},
+		{"digit too small", func(string) {}, Options{Height: 20, Width: 20}, ErrOption, []string{"20x20", "resize"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "data")
+			encode(t, filepath.Join(root, "a", "1.png"), stroke(30, 30, 1))
+			tc.setup(root)
+			d, err := Open(root, tc.opt)
+			if !errors.Is(err, tc.kind) {
+				t.Fatalf("Open: %v (data %v), want %v", err, d, tc.kind)
+			}
+			oneLine(t, err, tc.wants...)
+		})
+	}
+}
+
+// TestBlankAcceptedByResize: an image digit preparation refuses is a
+// picture like any other to resize.
+func TestBlankAcceptedByResize(t *testing.T) {
+	root := t.TempDir()
+	img := stroke(20, 20, 0)
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	encode(t, filepath.Join(root, "white", "w.png"), img)
+	d, err := Open(root, Options{Prep: PrepResize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Train.Pixels(0); p[0] != 255 || slices.Min(p) != 255 {
+		t.Errorf("white resized to min %d, want all 255", slices.Min(p))
+	}
+}

@@ -1,0 +1,278 @@
+package dataset
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// Layout is the form of data Open found.
+type Layout int
+
+const (
+	LayoutIDX    Layout = iota // an IDX file pair per part
+	LayoutFolder               // class folders of image files
+)
+
+func (l Layout) String() string {
+	if l == LayoutFolder {
+		return "image folder"
+	}
+	return "IDX"
+}
+
+// Parts selects the parts of an IDX set Open reads.
+type Parts int
+
+const (
+	// AllParts reads the train and the test pair, whichever the directory
+	// holds (at least one).
+	AllParts Parts = iota
+	// TestPart reads only the test pair (t10k-...), which must be there:
+	// what an evaluation needs.
+	TestPart
+	// TrainPart reads only the training pair, which must be there.
+	TrainPart
+)
+
+// Options say how Open reads data.
+type Options struct {
+	// Prep is how a folder's image files are made into images; IDX
+	// images are used as they are.
+	Prep Prep
+	// Height and Width are the size a folder's images are made to;
+	// 0 means 28, MNIST's. PrepDigit needs 28 or more.
+	Height, Width int
+	// Classes names the classes, replacing a folder's names or an IDX
+	// set's "0", "1", ...; see ReadClassNames.
+	Classes []string
+	// Parts is which parts of an IDX set to read.
+	Parts Parts
+	// Verify refuses IDX files named as MNIST's that are none of the data
+	// sets package mnist knows by checksum (MNIST, Fashion-MNIST): a
+	// damaged copy, or another set, which lenetkit takes only with
+	// --skip-checksum. Without it any IDX set is read.
+	Verify bool
+}
+
+// Data is what Open read.
+type Data struct {
+	Path   string
+	Layout Layout
+	// Name is the known data set the IDX files are ("MNIST",
+	// "Fashion-MNIST"), or "".
+	Name    string
+	Classes []string
+	// Train is an IDX set's training pair, or all of a folder's images:
+	// what training splits into train and validation sets. Test is an IDX
+	// set's test pair. Either is nil when not read.
+	Train, Test *Set
+	// Skipped lists the files of a folder's class folders that are not
+	// images by their name, left out as torchvision leaves them out.
+	Skipped []string
+}
+
+// Eval is the Set an evaluation measures: an IDX set's test part, else all
+// of a folder.
+func (d *Data) Eval() *Set {
+	if d.Test != nil {
+		return d.Test
+	}
+	return d.Train
+}
+
+// String says what the data is, for a person: "Fashion-MNIST (IDX) from
+// DIR", "image folder DIR (3 classes)".
+func (d *Data) String() string {
+	if d.Layout == LayoutFolder {
+		return fmt.Sprintf("image folder %s (%d classes)", d.Path, len(d.Classes))
+	}
+	name := d.Name
+	if name == "" {
+		name = "IDX data"
+	} else {
+		name += " (IDX)"
+	}
+	return fmt.Sprintf("%s from %s (%d classes)", name, d.Path, len(d.Classes))
+}
+
+// Open reads the data at path: an IDX set or an image folder (see the
+// package comment).
+func Open(path string, opt Options) (*Data, error) {
+	if opt.Height == 0 && opt.Width == 0 {
+		opt.Height, opt.Width = digitSide, digitSide
+	}
+	if opt.Height < 1 || opt.Width < 1 || opt.Height > 4096 || opt.Width > 4096 {
+		return nil, newError(ErrOption, "", fmt.Sprintf("image size %dx%d: want 1 to 4096 pixels a side", opt.Height, opt.Width))
+	}
+	if !opt.Prep.Resize && (opt.Height < digitSide || opt.Width < digitSide) {
+		return nil, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize", opt.Height, opt.Width))
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		// DIR/emnist-balanced names the set of that prefix in DIR.
+		if dir, prefix := filepath.Dir(path), filepath.Base(path)+"-"; errors.Is(err, fs.ErrNotExist) && hasIDX(dir, prefix) {
+			return openIDX(dir, prefix, path, opt)
+		}
+		return nil, &Error{Path: path, Kind: ErrNotFound, Msg: "cannot read it: " + cause(err), Err: err}
+	}
+	if !fi.IsDir() {
+		return nil, newError(ErrNotFound, path, "not a directory: give the directory of an IDX set or of class folders")
+	}
+	prefixes, err := idxPrefixes(path)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case slices.Contains(prefixes, ""):
+		return openIDX(path, "", path, opt)
+	case len(prefixes) == 1:
+		return openIDX(path, prefixes[0], path, opt)
+	case len(prefixes) > 1:
+		names := make([]string, len(prefixes))
+		for i, p := range prefixes {
+			names[i] = filepath.Join(path, strings.TrimSuffix(p, "-"))
+		}
+		return nil, newError(ErrLayout, path, fmt.Sprintf("holds %d IDX sets: name one, as %s", len(names), strings.Join(names, " or ")))
+	}
+	return openFolder(path, opt)
+}
+
+// cause is an os error's words without the path it repeats.
+func cause(err error) string {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// The names of the image files of the two parts, after a prefix.
+var idxImageNames = []string{"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"}
+
+// idxPrefixes lists the prefixes of the IDX sets in dir, sorted: "" for
+// MNIST's names, "emnist-balanced-" and so on for EMNIST's.
+func idxPrefixes(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &Error{Path: dir, Kind: ErrNotFound, Msg: "cannot read it: " + cause(err), Err: err}
+	}
+	var found []string
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".gz")
+		for _, base := range idxImageNames {
+			if p, ok := strings.CutSuffix(name, base); ok && !slices.Contains(found, p) {
+				found = append(found, p)
+			}
+		}
+	}
+	slices.Sort(found)
+	return found, nil
+}
+
+// hasIDX tells whether dir holds an IDX set of that prefix.
+func hasIDX(dir, prefix string) bool {
+	return mnist.HasPart(dir, prefix, "train") || mnist.HasPart(dir, prefix, "test")
+}
+
+// openIDX reads the parts opt asks for of the IDX set in dir with the
+// prefix; path is what the caller named, for messages.
+func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
+	d := &Data{Path: path, Layout: LayoutIDX}
+	mopt := mnist.Options{SkipChecksum: !opt.Verify, AnyLabels: true, Prefix: prefix}
+	parts := []string{"train", "test"}
+	switch opt.Parts {
+	case TestPart:
+		parts = parts[1:]
+	case TrainPart:
+		parts = parts[:1]
+	default:
+		if !mnist.HasPart(dir, prefix, "train") {
+			parts = parts[1:]
+		} else if !mnist.HasPart(dir, prefix, "test") {
+			parts = parts[:1]
+		}
+	}
+	var sets []*mnist.Set
+	for _, part := range parts {
+		s, err := mnist.Load(dir, part, mopt)
+		if err != nil {
+			return nil, err
+		}
+		if d.Name = s.Dataset; len(sets) > 0 && sets[0].Dataset != s.Dataset {
+			d.Name = ""
+		}
+		if len(sets) > 0 && (s.Rows != sets[0].Rows || s.Cols != sets[0].Cols) {
+			return nil, newError(ErrCorrupt, path, fmt.Sprintf("its training images are %dx%d, its test images %dx%d: the parts must be of one set", sets[0].Rows, sets[0].Cols, s.Rows, s.Cols))
+		}
+		sets = append(sets, s)
+	}
+	classes, err := idxClasses(path, sets, len(parts) == 2 || opt.Parts == TrainPart, opt.Classes)
+	if err != nil {
+		return nil, err
+	}
+	d.Classes = classes
+	for i, s := range sets {
+		name := filepath.Join(dir, prefix+idxImageNames[0])
+		if parts[i] == "test" {
+			name = filepath.Join(dir, prefix+idxImageNames[1])
+		}
+		if _, err := os.Stat(name); err != nil {
+			name += ".gz"
+		}
+		st := &store{pix: s.Images, labels: make([]int32, s.N), idxPath: name}
+		for k, l := range s.Labels {
+			st.labels[k] = int32(l)
+		}
+		set := newSet(s.Rows, s.Cols, classes, st)
+		if parts[i] == "train" {
+			d.Train = set
+		} else {
+			d.Test = set
+		}
+	}
+	return d, nil
+}
+
+// idxClasses are the class names of IDX sets: names when given, else "0"
+// to the largest label. complete says every part was read, so that the
+// largest label seen is the largest there is.
+func idxClasses(path string, sets []*mnist.Set, complete bool, names []string) ([]string, error) {
+	var seen [256]int
+	top := -1
+	for _, s := range sets {
+		for _, l := range s.Labels {
+			seen[l]++
+			top = max(top, int(l))
+		}
+	}
+	n := top + 1
+	empty := 0
+	for _, c := range seen[:n] {
+		if c == 0 {
+			empty++
+		}
+	}
+	// A labels file of another kind (pixels, say) has labels up to 255
+	// with most values unused; EMNIST letters leave one of 27 unused.
+	if n > 10 && empty > n/2 {
+		return nil, newError(ErrClasses, path, fmt.Sprintf("labels go up to %d but %d of those %d classes have no image: the labels file is not one of class labels", top, empty, n))
+	}
+	if names == nil {
+		names = make([]string, n)
+		for i := range names {
+			names[i] = strconv.Itoa(i)
+		}
+		return names, nil
+	}
+	if len(names) < n || complete && len(names) != n {
+		return nil, newError(ErrClassNames, path, fmt.Sprintf("%d class names given for labels 0 to %d (%d classes): give one name a line for each class", len(names), top, n))
+	}
+	return names, nil
+}
