@@ -36,7 +36,7 @@ type Net struct {
 	train   bool // PyTorch's model.train(): batch statistics, dropout on
 	rng     *rand.Rand
 	src     *rand.PCG // rng's source, for checkpoints and tests
-	skipped []string // the final Softmax and Identity nodes the loss replaces
+	skipped []string  // the final Softmax and Identity nodes the loss replaces
 }
 
 // Param is one trained weight: an initializer of the model.
