@@ -92,7 +92,10 @@ func TestOpenFolderErrors(t *testing.T) {
 		wants []string
 	}{
 		{"missing", func(root string) { os.RemoveAll(root) }, Options{}, ErrNotFound, []string{"no such file"}},
-		{"no classes", func(root string) { os.RemoveAll(filepath.Join(root, "a")); writeFile(t, filepath.Join(root, "a.png"), nil) }, Options{}, ErrLayout, []string{"class folders"}},
+		{"no classes", func(root string) {
+			os.RemoveAll(filepath.Join(root, "a"))
+			writeFile(t, filepath.Join(root, "a.png"), nil)
+		}, Options{}, ErrLayout, []string{"class folders"}},
 		{"empty class", func(root string) {
 			os.Mkdir(filepath.Join(root, "b"), 0o755)
 			writeFile(t, filepath.Join(root, "b", "x.txt"), nil)
