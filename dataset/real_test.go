@@ -31,7 +31,7 @@ func TestFashionMNIST(t *testing.T) {
 		t.Fatalf("%s: name %q, layout %v, %d classes", fashionDir, d.Name, d.Layout, len(d.Classes))
 	}
 	for _, p := range []struct {
-		s        *Set
+		s       *Set
 		n, each int
 	}{{d.Train, 60000, 6000}, {d.Test, 10000, 1000}} {
 		if p.s.Len() != p.n || p.s.Height != 28 || p.s.Width != 28 {
