@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -44,6 +46,17 @@ func openFolder(root string, opt Options) (*Data, error) {
 		return nil, newError(ErrLayout, root, "holds neither IDX files (train-images-idx3-ubyte, t10k-images-idx3-ubyte, gzipped or not) nor class folders (one subfolder of images per class)")
 	}
 	d := &Data{Path: root, Layout: LayoutFolder, Classes: classes}
+	labels := make([]int, len(classes)) // of each folder
+	for i := range labels {
+		labels[i] = i
+	}
+	if numbers := classNumbers(classes); opt.ClassesByNumber && opt.Classes == nil && numbers != nil {
+		labels = numbers
+		d.Classes = make([]string, slices.Max(numbers)+1)
+		for i := range d.Classes {
+			d.Classes[i] = strconv.Itoa(i)
+		}
+	}
 	if opt.Classes != nil {
 		if len(opt.Classes) != len(classes) {
 			return nil, newError(ErrClassNames, root, fmt.Sprintf("%d class names given for its %d class folders: give one name a line for each folder, in sorted order", len(opt.Classes), len(classes)))
@@ -51,7 +64,7 @@ func openFolder(root string, opt Options) (*Data, error) {
 		d.Classes = opt.Classes
 	}
 	st := &store{}
-	for label, class := range classes {
+	for k, class := range classes {
 		files, skipped, err := classFiles(filepath.Join(root, class))
 		if err != nil {
 			return nil, err
@@ -66,7 +79,7 @@ func openFolder(root string, opt Options) (*Data, error) {
 		}
 		st.files = append(st.files, files...)
 		for range files {
-			st.labels = append(st.labels, int32(label))
+			st.labels = append(st.labels, int32(labels[k]))
 		}
 	}
 	st.pix = make([]byte, len(st.files)*opt.Height*opt.Width)
@@ -75,6 +88,20 @@ func openFolder(root string, opt Options) (*Data, error) {
 	}
 	d.Train = newSet(opt.Height, opt.Width, d.Classes, st)
 	return d, nil
+}
+
+// classNumbers are the numbers the class folders are named by, or nil
+// unless every name is one below 1000 without leading zeros.
+func classNumbers(names []string) []int {
+	nums := make([]int, len(names))
+	for i, n := range names {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 || v >= 1000 || strconv.Itoa(v) != n {
+			return nil
+		}
+		nums[i] = v
+	}
+	return nums
 }
 
 // classFiles lists a class folder's image files at any depth, sorted by

@@ -146,3 +146,38 @@ func TestBlankAcceptedByResize(t *testing.T) {
 		t.Errorf("white resized to min %d, want all 255", slices.Min(p))
 	}
 }
+
+// TestClassesByNumber: digit folders lacking some digits keep each digit's
+// label with ClassesByNumber; without it the labels are the folders'
+// places, as torchvision's; names that are not all numbers are places.
+func TestClassesByNumber(t *testing.T) {
+	tests := []struct {
+		folders []string
+		byNum   bool
+		classes []string
+		labels  []int
+	}{
+		{[]string{"0", "2", "9"}, true, []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, []int{0, 2, 9}},
+		{[]string{"0", "2", "9"}, false, []string{"0", "2", "9"}, []int{0, 1, 2}},
+		{[]string{"1", "10", "2"}, true, []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}, []int{1, 10, 2}},
+		{[]string{"0", "02"}, true, []string{"0", "02"}, []int{0, 1}},
+		{[]string{"1", "cat"}, true, []string{"1", "cat"}, []int{0, 1}},
+	}
+	for _, tc := range tests {
+		root := t.TempDir()
+		for k, f := range tc.folders {
+			encode(t, filepath.Join(root, f, "a.png"), stroke(30, 30, k))
+		}
+		d, err := Open(root, Options{ClassesByNumber: tc.byNum})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var labels []int
+		for i := range d.Train.Len() {
+			labels = append(labels, d.Train.Label(i))
+		}
+		if !slices.Equal(d.Classes, tc.classes) || !slices.Equal(labels, tc.labels) {
+			t.Errorf("%q (by number %v): classes %q, labels %v; want %q, %v", tc.folders, tc.byNum, d.Classes, labels, tc.classes, tc.labels)
+		}
+	}
+}

@@ -53,6 +53,13 @@ type Options struct {
 	// Classes names the classes, replacing a folder's names or an IDX
 	// set's "0", "1", ...; see ReadClassNames.
 	Classes []string
+	// ClassesByNumber gives class folders named by numbers ("0" to "9")
+	// their number as label, the classes running from 0 to the largest:
+	// a folder of digits lacking the 8s keeps the 9s' label 9 (a model's
+	// output 9), where torchvision's ImageFolder would make them class 8.
+	// It applies only when every class folder's name is a number below
+	// 1000 written without leading zeros, and Classes is not given.
+	ClassesByNumber bool
 	// Parts is which parts of an IDX set to read.
 	Parts Parts
 	// Verify refuses IDX files named as MNIST's that are none of the data

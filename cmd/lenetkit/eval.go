@@ -27,7 +27,7 @@ import (
 func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "eval",
-		Usage:     "measure a model on the 10,000 MNIST test images against the seed's 99.16 % / 0.0253",
+		Usage:     "measure a model on the 10,000 MNIST test images against the seed's 99.16 % / 0.0253, or on your own labelled images",
 		ArgsUsage: "MODEL",
 		Description: `Reports accuracy and mean cross-entropy in the seed's format. MODEL is a .pth,
 .pt, .safetensors or .onnx file of the seed's LeNet.
@@ -43,6 +43,19 @@ says nothing, mean 0 and std 1 are assumed, and a note on standard error
 (and "preprocess_assumed" in --format json) says so: give --mean and --std
 for a model trained with Normalize.
 
+--data DIR measures the model on other labelled images: an IDX set's test
+part (t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, gzipped or not:
+Fashion-MNIST, KMNIST, EMNIST as DIR/emnist-digits), or every image of a
+folder with one subfolder per class (torchvision's ImageFolder: classes are
+the subfolder names sorted). A folder's pictures are made into the model's
+input by --prep: digit (as infer prepares a digit) or resize (the whole
+picture, grey, resized to the model's input before its padding; resize:area
+averages), then the model's own padding and normalisation. --labels FILE
+names the classes, one a line. The classes must be no more than the
+model's outputs; class k of the data is output k. IDX files named as
+MNIST's must be MNIST's or Fashion-MNIST's unless --skip-checksum. Accuracy
+is also given per class, a table in text and "per_class" in --format json.
+
 --report DIR writes pictures of the result: DIR/confusion.png, the confusion
 matrix as a heat map with its counts; DIR/misclassified.png, the test digits
 the model got wrong (most confident first), each with its true label, the
@@ -53,9 +66,11 @@ Examples:
    lenetkit eval parameter.pth
    lenetkit eval model.onnx --protocol seed
    lenetkit eval model.safetensors --format json --confusion
-   lenetkit eval parameter.pth --report runs/1/eval`,
+   lenetkit eval parameter.pth --report runs/1/eval
+   lenetkit eval model.onnx --data /usr/share/datasets/fashion-mnist --labels fashion.txt
+   lenetkit eval parameter.pth --data digits/ --prep digit`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
+			ownDataFlag, prepFlag, labelsFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},
@@ -93,6 +108,18 @@ type evalResult struct {
 	// PreprocessAssumed is the normalisation that neither the model nor
 	// the command line gave (see assumedPreprocess).
 	PreprocessAssumed string `json:"preprocess_assumed,omitempty"`
+	// Data says what was measured when --data named it.
+	Data string `json:"data,omitempty"`
+	// PerClass is the accuracy on each class of the data.
+	PerClass []classAccuracy `json:"per_class"`
+}
+
+// classAccuracy is a model's figures on the images of one class.
+type classAccuracy struct {
+	Class    string  `json:"class"`
+	Images   int     `json:"images"`
+	Correct  int     `json:"correct"`
+	Accuracy float64 `json:"accuracy"` // percent; null for a class with no image
 }
 
 func runEval(c *cli.Context) error {
@@ -119,11 +146,7 @@ func runEval(c *cli.Context) error {
 	}
 	assumed := assumedPreprocess(c, m)
 	notePreprocess(c, m, assumed)
-	src, err := mnist.Locate(c.Context, c.String("data"))
-	if err != nil {
-		return err
-	}
-	test, err := mnist.Load(src.Dir, "test", mnist.Options{SkipChecksum: c.Bool("skip-checksum")})
+	test, classes, data, err := evalData(c, m)
 	if err != nil {
 		return err
 	}
@@ -146,7 +169,10 @@ func runEval(c *cli.Context) error {
 	}
 	r := evalResult{Model: m.Path, Format: m.Format, Backend: m.Backend, Protocol: protocol,
 		Accuracy: met.Accuracy, Loss: met.Loss, Images: met.Images, Correct: met.Correct, Seconds: time.Since(start).Seconds(),
-		PreprocessAssumed: assumed}
+		PreprocessAssumed: assumed, PerClass: perClass(met, classes)}
+	if data != nil {
+		r.Data = data.String()
+	}
 	if c.Bool("confusion") {
 		r.Confusion = &met.Confusion
 	}
@@ -168,10 +194,15 @@ func runEval(c *cli.Context) error {
 		return printJSON(w, r)
 	}
 	fmt.Fprintf(w, "Model: %s (%s, %s backend)\n", r.Model, r.Format, r.Backend)
+	if r.Data != "" {
+		fmt.Fprintf(w, "Data: %s\n", printable(r.Data))
+	}
 	fmt.Fprintf(w, "Images: %d (protocol %s)\n", r.Images, r.Protocol)
 	fmt.Fprintf(w, "Accuracy: %.2f%%\n", r.Accuracy)
 	fmt.Fprintf(w, "Average Loss: %.4f\n", r.Loss)
-	fmt.Fprintf(w, "Seed reported: Accuracy: 99.16%%, Average Loss: 0.0253\n")
+	if data == nil || data.Name == "MNIST" {
+		fmt.Fprintf(w, "Seed reported: Accuracy: 99.16%%, Average Loss: 0.0253\n")
+	}
 	if r.BatchesTracked != nil {
 		fmt.Fprintf(w, "num_batches_tracked %d: %s\n", *r.BatchesTracked, r.BatchesTrackedMeaning)
 	}
@@ -189,6 +220,7 @@ func runEval(c *cli.Context) error {
 			fmt.Fprintln(w)
 		}
 	}
+	printPerClass(w, r.PerClass)
 	return nil
 }
 

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lenetkit/lenetkit/dataset"
+)
+
+// The flags that name a person's own data (package dataset), shared by
+// eval, infer and train so that each takes the same forms.
+var (
+	ownDataFlag = &cli.StringFlag{Name: "data", Usage: "`DIR` of the data: IDX files (MNIST's names, gzipped or not; EMNIST's as DIR/emnist-balanced) " +
+		"or one subfolder of images per class (torchvision's ImageFolder)", DefaultText: "the MNIST of $LENETKIT_DATA, else the GoMNIST module's copy"}
+	prepFlag = &cli.StringFlag{Name: "prep", Value: "digit", Usage: "how an image folder's pictures become images: digit (as infer prepares a digit: " +
+		"cropped to the ink, centred in 28x28, as MNIST), resize (grey, resized to the model's input, bilinear) or resize:area"}
+	labelsFlag  = &cli.StringFlag{Name: "labels", Usage: "class names, one a line in label order, from `FILE` (default: the class folders' names, or 0, 1, ... for IDX data)"}
+	augmentFlag = &cli.StringFlag{Name: "augment", Usage: "transform training images at random, as torchvision's RandomAffine: shift, rotate, scale, " +
+		"each with an optional range (shift=2,rotate=10,scale=0.9:1.1; shift=10% of the side); the names alone give RandomAffine(10, (0.1, 0.1), (0.9, 1.1))", DefaultText: "none"}
+	valFlag = &cli.StringFlag{Name: "val", Usage: "validation images split from the training data with the seed: a count (5000), " +
+		"a fraction (0.1) or a percentage (10%)", DefaultText: "5,000 of MNIST-sized data (the seed's 55,000/5,000), else 1/12"}
+)
+
+// dataFlags are the flags that choose the data: --data, --prep and
+// --labels, and for training --augment and --val too. --skip-checksum,
+// which most commands have already, says whether IDX files named as
+// MNIST's must be a known set.
+func dataFlags(training bool) []cli.Flag {
+	flags := []cli.Flag{ownDataFlag, prepFlag, labelsFlag}
+	if training {
+		flags = append(flags, augmentFlag, valFlag)
+	}
+	return flags
+}
+
+// openData opens the data --data names. The caller's opt says what the
+// command needs: Height and Width, the size of image the model takes before
+// its own padding (28x28 for the seed's LeNet, whose 32x32 input is a digit
+// padded by 2); Parts, which parts of an IDX set; ClassesByNumber, whether
+// folders named 0-9 keep their digit as label (eval and infer, whose model
+// has fixed outputs). The flags give the rest: --prep, --labels and
+// --skip-checksum. A flag's bad value is a usage error (exit 2); bad data
+// is a failure, one line naming the file.
+func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
+	if c.String("data") == "" {
+		return nil, usageError("--data needs a directory")
+	}
+	prep, err := dataset.ParsePrep(c.String("prep"))
+	if err != nil {
+		return nil, usageError("--prep %q: want digit, resize or resize:area", c.String("prep"))
+	}
+	opt.Prep, opt.Verify = prep, !c.Bool("skip-checksum")
+	if f := c.String("labels"); f != "" {
+		if opt.Classes, err = dataset.ReadClassNames(f); err != nil {
+			return nil, fmt.Errorf("--labels: %w", err)
+		}
+	} else if c.IsSet("labels") {
+		return nil, usageError("--labels needs a file of class names")
+	}
+	d, err := dataset.Open(c.String("data"), opt)
+	if errors.Is(err, dataset.ErrClassNames) {
+		return nil, fmt.Errorf("--labels: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range d.Skipped {
+		fmt.Fprintf(statusOut(c), "note: skipping %s: not a .png, .jpg, .jpeg, .gif or .bmp file\n", quoteName(f))
+	}
+	return d, nil
+}
+
+// augmentation reads --augment; the zero Augment when it is not given.
+func augmentation(c *cli.Context) (dataset.Augment, error) {
+	a, err := dataset.ParseAugment(c.String("augment"))
+	if err != nil {
+		return a, usageError("--augment: %s", trimDataset(err))
+	}
+	return a, nil
+}
+
+// validation reads --val for a training set of n images: when it is not
+// given, 5,000 of 60,000 as the seed's recipe, and a twelfth of any other
+// size, the same share.
+func validation(c *cli.Context, n int) (dataset.Val, error) {
+	if !c.IsSet("val") {
+		return dataset.Val{Count: (n + 6) / 12}, nil
+	}
+	v, err := dataset.ParseVal(c.String("val"))
+	if err != nil {
+		return v, usageError("--val: %s", trimDataset(err))
+	}
+	if _, err := v.Size(n); err != nil {
+		return v, usageError("--val: %s", trimDataset(err))
+	}
+	return v, nil
+}
+
+// trimDataset drops the "dataset: " an option's error starts with, the
+// flag's name standing in its place.
+func trimDataset(err error) string {
+	var de *dataset.Error
+	if errors.As(err, &de) && de.Path == "" {
+		return de.Msg
+	}
+	return err.Error()
+}
