@@ -28,13 +28,25 @@ func inferCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "infer",
 		Usage:     "classify digit images (or MNIST) with a model of any format",
-		ArgsUsage: "MODEL PATH...",
+		ArgsUsage: "MODEL PATH... | MODEL --data DIR",
 		Description: `MODEL is a .pth, .pt, .safetensors or .onnx file of the seed's LeNet. A PATH is
 an image file (PNG, JPEG, GIF, BMP; any size, colour or grey), a directory
 (walked recursively; other files are skipped with a note), or mnist:test or
 mnist:train. When a file's parent directory is named 0-9 (torchvision's
 ImageFolder layout) that digit is its label, and accuracy and loss are
 reported.
+
+Without PATHs, --data DIR classifies a data set: an IDX set's test part
+(gzipped or not; any IDX images and labels, with --skip-checksum unless
+MNIST's or Fashion-MNIST's) or every image of a folder with one subfolder
+per class (classes are the subfolder names sorted, as torchvision's
+ImageFolder; folders named by numbers keep their number as label), its
+pictures prepared as --prep says: digit (below) or resize (grey, resized
+to the model's input; resize:area averages). Each row's path is the image's
+file, or the IDX file and the image's index. --labels FILE names the
+classes, one a line; with --data or --labels, accuracy per class follows
+the summary on standard error. With PATHs, --data is where mnist:test and
+mnist:train come from, as before.
 
 Images are prepared as MNIST's were: grey, light digit on dark, cropped to the
 ink, scaled into 20x20, centred by centre of mass in 28x28, then padded to
@@ -76,9 +88,10 @@ Examples:
    lenetkit infer parameter.pth seven.png --top-k 3
    lenetkit infer parameter.pth photos/ --save-preprocessed seen/
    lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl
-   lenetkit infer cnn28.onnx photos/ --mean 0.5 --std 0.5 --min-confidence 0.9`,
+   lenetkit infer cnn28.onnx photos/ --mean 0.5 --std 0.5 --min-confidence 0.9
+   lenetkit infer parameter.pth --data digits/ --format csv > rows.csv`,
 		Flags: []cli.Flag{
-			dataFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
+			ownDataFlag, prepFlag, labelsFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per input, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
 			&cli.StringFlag{Name: "invert", Value: "auto", Usage: "auto (decide per image), always (dark ink on light paper) or never (light ink on dark, as MNIST)"},
@@ -90,8 +103,9 @@ Examples:
 }
 
 func runInfer(c *cli.Context) error {
-	if c.NArg() < 2 {
-		return usageError("infer needs a MODEL and at least one PATH (see lenetkit infer --help)")
+	ownData := c.NArg() == 1 && c.IsSet("data")
+	if c.NArg() < 2 && !ownData {
+		return usageError("infer needs a MODEL and at least one PATH, or --data DIR (see lenetkit infer --help)")
 	}
 	format, topK := c.String("format"), c.Int("top-k")
 	if format == "table" { // its name before --format meant the same everywhere
@@ -131,20 +145,32 @@ func runInfer(c *cli.Context) error {
 		}
 		opt.Image.Prepared = s.save
 	}
+	classes, src, err := inferData(c, m, ownData)
+	if err != nil {
+		return err
+	}
 	prog := newCountProgress(statusOut(c), -1, "infer")
 	defer prog.finish()
-	sum, err := infer.Classify(c.Context, counted{m, prog}, c.Args().Tail(), opt, infer.Handlers{
+	tally := newClassTally(classes)
+	h := infer.Handlers{
 		Prediction: func(pr infer.Prediction) error {
 			if pr.Err != nil {
 				// Also here: a row on standard output may go to a file.
 				fmt.Fprintln(os.Stderr, "lenetkit: "+oneLine(pr.Err.Error()))
 			}
+			tally.add(pr)
 			return out.write(pr)
 		},
 		Skipped: func(it infer.Item) {
 			fmt.Fprintf(statusOut(c), "note: skipping %s: %s\n", quoteName(it.Path), printable(it.Skipped))
 		},
-	})
+	}
+	var sum infer.Summary
+	if src != nil {
+		sum, err = infer.ClassifySource(c.Context, counted{m, prog}, src, opt, h)
+	} else {
+		sum, err = infer.Classify(c.Context, counted{m, prog}, c.Args().Tail(), opt, h)
+	}
 	if ferr := out.flush(); err == nil {
 		err = ferr
 	}
@@ -165,6 +191,9 @@ func runInfer(c *cli.Context) error {
 		line += fmt.Sprintf("; %d flagged", sum.Flagged)
 	}
 	fmt.Fprintf(statusOut(c), "%s (%s, %s backend)\n", line, m.Path, m.Backend)
+	if classes != nil {
+		printPerClass(statusOut(c), tally.rows())
+	}
 	if sum.Failed > 0 {
 		return cli.Exit("", 1)
 	}

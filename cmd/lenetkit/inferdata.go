@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// inferData is what infer classifies besides files: with ownData, the set
+// --data names, as an infer.Source; and the class names, for the table of
+// per-class accuracy, when --data or --labels gives them (else nil, no
+// table).
+func inferData(c *cli.Context, m *infer.Model, ownData bool) (classes []string, src infer.Source, err error) {
+	if ownData {
+		h, w := modelImage(m)
+		data, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.TestPart, ClassesByNumber: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		s := data.Eval()
+		if k := len(data.Classes); k > lenet.Classes {
+			return nil, nil, fmt.Errorf("%s has %d classes; %s gives scores for %d: classify data of at most %d classes", data.Path, k, m.Path, lenet.Classes, lenet.Classes)
+		}
+		if s.Height+2*mnist.Pad != mnist.Side || s.Width+2*mnist.Pad != mnist.Side {
+			return nil, nil, fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): use data of that size", data.Path, s.Height, s.Width, m.Path, h, w)
+		}
+		fmt.Fprintf(statusOut(c), "Data: %s\n", printable(data.String()))
+		return data.Classes, setSource{s}, nil
+	}
+	if f := c.String("labels"); f != "" {
+		if classes, err = dataset.ReadClassNames(f); err != nil {
+			return nil, nil, fmt.Errorf("--labels: %w", err)
+		}
+		if len(classes) > lenet.Classes {
+			return nil, nil, fmt.Errorf("--labels: %s has %d class names; %s gives scores for %d", f, len(classes), m.Path, lenet.Classes)
+		}
+	}
+	return classes, nil, nil
+}
+
+// setSource gives a data set's images to infer as MNIST's are given: 28x28
+// in [0, 1], padded by 2; the model converts them to its own input.
+type setSource struct{ s *dataset.Set }
+
+func (s setSource) Len() int { return s.s.Len() }
+
+func (s setSource) Input(i int, dst []float32) (string, int, error) {
+	if err := s.s.Fill([]int{i}, dst, nil, dataset.FillOptions{Pad: mnist.Pad}); err != nil {
+		return "", -1, err
+	}
+	return s.s.Origin(i), s.s.Label(i), nil
+}
+
+// classTally counts infer's answers by true class.
+type classTally struct {
+	classes []string
+	images  []int
+	correct []int
+}
+
+func newClassTally(classes []string) *classTally {
+	return &classTally{classes: classes, images: make([]int, len(classes)), correct: make([]int, len(classes))}
+}
+
+func (t *classTally) add(pr infer.Prediction) {
+	if pr.Label < 0 || pr.Label >= len(t.classes) || pr.Status == infer.StatusError {
+		return
+	}
+	t.images[pr.Label]++
+	if pr.Digit == pr.Label {
+		t.correct[pr.Label]++
+	}
+}
+
+func (t *classTally) rows() []classAccuracy {
+	rows := make([]classAccuracy, len(t.classes))
+	for k, name := range t.classes {
+		rows[k] = classAccuracy{Class: name, Images: t.images[k], Correct: t.correct[k]}
+		if t.images[k] > 0 {
+			rows[k].Accuracy = 100 * float64(t.correct[k]) / float64(t.images[k])
+		}
+	}
+	return rows
+}

@@ -1,0 +1,44 @@
+package infer
+
+import (
+	"context"
+
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// Source is labelled images already prepared, such as a data set's: what
+// ClassifySource reads instead of files.
+type Source interface {
+	// Len is the number of images.
+	Len() int
+	// Input writes image i as the model's input, 1x32x32 float32 values
+	// (a 28x28 image in [0, 1] padded by 2, as Preprocess writes), and
+	// returns its name for the Prediction and its label (-1 for none).
+	Input(i int, dst []float32) (name string, label int, err error)
+}
+
+// ClassifySource is Classify for the images of src, in order: each gets
+// its Prediction, with a status and the low-confidence flag (the flags of
+// an image file's preparation need the file). An error of src stops the
+// run.
+func ClassifySource(ctx context.Context, m mnist.Classifier, src Source, opt Options, h Handlers) (Summary, error) {
+	batch := opt.Batch
+	if batch <= 0 {
+		batch = 128
+	}
+	b := &batcher{m: m, h: h, opt: opt, batch: batch, x: make([]float32, batch*mnist.PixelCount), logits: make([]float32, batch*lenet.Classes)}
+	for i := range src.Len() {
+		if i%256 == 0 && ctx.Err() != nil {
+			return b.sum, ctx.Err()
+		}
+		name, label, err := src.Input(i, b.x[b.n*mnist.PixelCount:(b.n+1)*mnist.PixelCount])
+		if err != nil {
+			return b.sum, err
+		}
+		if err := b.add(name, label, preparation{}); err != nil {
+			return b.sum, err
+		}
+	}
+	return b.sum, b.flush()
+}
