@@ -62,7 +62,7 @@ weights an uninterrupted run ends with, bit for bit, and writes the model
 beside the checkpoint (parameter.pth) unless --out names another file: a
 checkpoint never chooses a path outside its folder. The first Ctrl-C stops
 after the step under way; a second aborts at once.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			dataFlag, skipChecksumFlag,
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs},
 			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize},
@@ -81,7 +81,7 @@ after the step under way; a second aborts at once.`,
 			&cli.StringFlag{Name: "log-dir", Usage: "write config.json, metrics.jsonl (what the notebook logged to W&B) and report.html here"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json (the final summary on stdout)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run whose checkpoint is in this --log-dir, or in this checkpoint file, with its configuration"},
-		},
+		}, graphFlags...),
 		Action: runTrain,
 	}
 }
@@ -94,6 +94,14 @@ var configFlags = []string{"epochs", "batch-size", "lr", "max-lr", "weight-decay
 	"val-size", "limit", "seed", "recipe", "freeze-bn-after"}
 
 func runTrain(c *cli.Context) error {
+	if c.IsSet("model") {
+		return runTrainGraph(c)
+	}
+	for _, f := range graphFlags {
+		if name := f.Names()[0]; c.IsSet(name) {
+			return usageError("--%s trains an ONNX graph: give it with --model FILE.onnx", name)
+		}
+	}
 	cfg := train.Config{
 		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), MaxLR: c.Float64("max-lr"),
 		WeightDecay: c.Float64("weight-decay"), Dropout: c.Float64("dropout"),

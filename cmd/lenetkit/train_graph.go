@@ -1,0 +1,350 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/onnx/backend"
+	"github.com/lenetkit/lenetkit/onnxtrain"
+	"github.com/lenetkit/lenetkit/train"
+)
+
+// graphFlags are train's flags for training an ONNX graph (--model).
+var graphFlags = []cli.Flag{
+	&cli.StringFlag{Name: "model", Usage: "train this ONNX classifier `FILE` instead of the seed's LeNet: fine-tune its weights, or train it from scratch with --init"},
+	&cli.StringFlag{Name: "freeze", Usage: "with --model: keep the initializers these comma-separated `PATTERNS` match fixed (* and ?; a name's prefix before a dot also matches: conv1 freezes conv1.weight and conv1.bias)"},
+	&cli.IntFlag{Name: "classes", Usage: "with --model: replace the last Gemm or MatMul with a new one of `N` outputs, for another label set"},
+	&cli.BoolFlag{Name: "init", Usage: "with --model: start from PyTorch's initialisation instead of the file's weights"},
+	prepFlag, labelsFlag, augmentFlag, valFlag,
+}
+
+// seedOnlyFlags are the seed recipe's flags, which a --model run refuses.
+var seedOnlyFlags = []string{"recipe", "freeze-bn-after", "dropout", "dropout-mode", "resume", "lr", "val-size", "log-dir"}
+
+// runTrainGraph is lenetkit train --model: the graph trained on --data
+// (MNIST by default) with Adam under OneCycleLR, written as the same graph
+// with the new weights.
+func runTrainGraph(c *cli.Context) error {
+	for _, f := range seedOnlyFlags {
+		if c.IsSet(f) {
+			return usageError("--%s with --model: it belongs to the seed's recipe; a --model run takes --epochs, --batch-size, --max-lr, --weight-decay, --limit, --seed and the data flags", f)
+		}
+	}
+	if err := checkFormat(c.String("format"), "text", "json"); err != nil {
+		return err
+	}
+	path := c.String("model")
+	m, err := loadTrainable(path)
+	if err != nil {
+		return err
+	}
+	out, extra, err := graphOutputs(c, path)
+	if err != nil {
+		return err
+	}
+	status := statusOut(c)
+	cfg, err := graphConfig(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("init") {
+		onnxtrain.Reinit(m, cfg.Seed)
+	}
+	in := m.Graph.Inputs[0].Shape()
+	if len(in) < 3 {
+		return fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, 1, H, W] or [batch, H, W, 1]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
+	}
+	h, w := imageSize(in)
+	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
+		return fmt.Errorf("--model %s: %w", path, err)
+	}
+	data, trainSet, valSet, testSet, err := graphData(c, h-2*cfg.Prep.Pad, w-2*cfg.Prep.Pad, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(status, "%s: %d training, %d validation, %d test images\n", data, trainSet.Len(), lenOf(valSet), lenOf(testSet))
+	if n := c.Int("classes"); c.IsSet("classes") {
+		head, err := onnxtrain.ReplaceHead(m, n, cfg.Seed)
+		if err != nil {
+			return fmt.Errorf("--classes %d: %w", n, err)
+		}
+		fmt.Fprintf(status, "the last layer, %s, replaced: %d inputs, %d classes, new weights %s and %s\n", head.Node.Describe(), head.In, head.Out, head.Weight, head.Bias)
+	}
+	ctx, stop := stopContext(c.Context, status, "without writing the model")
+	defer stop()
+	prog := newProgress(status)
+	hooks := train.GraphHooks{
+		Step: func(e train.StepEvent) { prog.step(e, cfg.BatchSize) },
+		Epoch: func(e train.GraphEpoch) {
+			prog.finish()
+			fmt.Fprintf(status, "epoch %d: train loss %.4f, validation accuracy %.2f %%, loss %.4f (%.1f s)\n",
+				e.Epoch, e.TrainLoss, e.Val.Accuracy, e.Val.Loss, e.Duration.Seconds())
+		},
+	}
+	start := time.Now()
+	res, err := train.TrainGraph(ctx, m, cfg, trainSet, valSet, testSet, hooks)
+	if err != nil {
+		var diverged *train.DivergedError
+		if errors.As(err, &diverged) {
+			return fmt.Errorf("%v: try a lower --max-lr than %g; %s not written", err, cfg.MaxLR, out)
+		}
+		return err
+	}
+	if res.Stopped {
+		prog.finish()
+		return cli.Exit(fmt.Sprintf("stopped by signal; %s not written", out), 130)
+	}
+	if err := writeGraph(m, cfg.Prep, out, extra, c.Bool("force")); err != nil {
+		return err
+	}
+	return printGraphSummary(c.App.Writer, c.String("format"), out, extra, data, res, time.Since(start))
+}
+
+// loadTrainable reads and checks an ONNX file as the backend does, so that
+// a file the backend refuses is refused here with the same words.
+func loadTrainable(path string) (*onnx.Model, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--model %s: %w", path, unwrapPath(err))
+	}
+	if err := modelfile.CheckContent(path, "onnx"); err != nil {
+		return nil, fmt.Errorf("--model: %w", err)
+	}
+	m, _, err := backend.Load(b, path, filepath.Dir(path), modelfile.ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func imageSize(in []int) (h, w int) {
+	if in[len(in)-1] == 1 && len(in) == 4 && in[1] != 1 { // NHWC
+		return in[1], in[2]
+	}
+	return in[len(in)-2], in[len(in)-1]
+}
+
+// graphPrep is the preprocessing the graph declares (its preprocess
+// metadata), or pixels in [0, 1] padded to its input from MNIST's 28.
+func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
+	p := train.Prep{Std: 1}
+	if v, ok := m.Metadata[onnx.MetaPreprocess]; ok {
+		var d struct {
+			Pad       int
+			Mean, Std *float32
+		}
+		if err := json.Unmarshal([]byte(v), &d); err != nil {
+			return p, fmt.Errorf("metadata %s is not JSON: %v", onnx.MetaPreprocess, err)
+		}
+		p.Pad = d.Pad
+		if d.Mean != nil {
+			p.Mean = *d.Mean
+		}
+		if d.Std != nil {
+			p.Std = *d.Std
+		}
+		if !(p.Std > 0) || p.Pad < 0 || 2*p.Pad >= min(h, w) {
+			return p, fmt.Errorf("metadata %s %s does not fit a %dx%d input", onnx.MetaPreprocess, v, h, w)
+		}
+		return p, nil
+	}
+	const digit = mnist.Side - 2*mnist.Pad // MNIST's 28
+	if h == w && h > digit && (h-digit)%2 == 0 {
+		p.Pad = (h - digit) / 2
+	}
+	return p, nil
+}
+
+// graphData opens --data (MNIST when absent) for images of h x w before
+// the graph's padding, and splits the validation set off its training part.
+func graphData(c *cli.Context, h, w int, seed uint64) (d *dataset.Data, trainSet, valSet, testSet *dataset.Set, err error) {
+	if !c.IsSet("data") {
+		src, err := mnist.Locate(c.Context, "")
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		if err := c.Set("data", src.Dir); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	if d, err = openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.AllParts}); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if d.Train == nil {
+		return nil, nil, nil, nil, fmt.Errorf("--data %s has no training images", d.Path)
+	}
+	v, err := validation(c, d.Train.Len())
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if trainSet, valSet, err = d.Train.Split(v, seed); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("--val: %w", err)
+	}
+	return d, trainSet, valSet, d.Test, nil
+}
+
+func lenOf(s *dataset.Set) int {
+	if s == nil {
+		return 0
+	}
+	return s.Len()
+}
+
+func graphConfig(c *cli.Context) (train.GraphConfig, error) {
+	cfg := train.GraphConfig{Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), MaxLR: c.Float64("max-lr"),
+		WeightDecay: c.Float64("weight-decay"), Limit: c.Int("limit"), Seed: c.Uint64("seed")}
+	if !c.IsSet("max-lr") && !c.Bool("init") {
+		cfg.MaxLR = 1e-3 // fine-tuning: a tenth of the seed's peak
+	}
+	if f := c.String("freeze"); f != "" {
+		cfg.Freeze = strings.Split(f, ",")
+	}
+	var err error
+	if cfg.Augment, err = augmentation(c); err != nil {
+		return cfg, err
+	}
+	switch {
+	case cfg.Epochs < 1 || cfg.Epochs > modelfile.MaxEpochs:
+		return cfg, usageError("--epochs %d: want 1 to %d", cfg.Epochs, modelfile.MaxEpochs)
+	case cfg.BatchSize < 2 || cfg.BatchSize > modelfile.MaxBatchSize:
+		return cfg, usageError("--batch-size %d: want 2 to %d", cfg.BatchSize, modelfile.MaxBatchSize)
+	case !(cfg.MaxLR > 0 && cfg.MaxLR <= modelfile.MaxLearningRate):
+		return cfg, usageError("--max-lr %g: want a number in (0, %d]", cfg.MaxLR, modelfile.MaxLearningRate)
+	case !(cfg.WeightDecay >= 0 && cfg.WeightDecay <= modelfile.MaxWeightDecay):
+		return cfg, usageError("--weight-decay %g: want a number in [0, %d]", cfg.WeightDecay, modelfile.MaxWeightDecay)
+	case cfg.Limit < 0:
+		return cfg, usageError("--limit %d is negative", cfg.Limit)
+	case c.IsSet("classes") && c.Int("classes") < 2:
+		return cfg, usageError("--classes %d: a classifier has at least 2", c.Int("classes"))
+	}
+	return cfg, nil
+}
+
+// graphOutputs are the files a --model run writes: the trained graph
+// (--out FILE.onnx, by default the model's name with -trained), and with
+// --out FILE.pth or FILE.safetensors that state dict of its initializers
+// too, beside the graph of the same name. Both are checked before training.
+func graphOutputs(c *cli.Context, model string) (out, extra string, err error) {
+	out = strings.TrimSuffix(filepath.Base(model), filepath.Ext(model)) + "-trained.onnx"
+	if c.IsSet("out") {
+		out = c.String("out")
+	}
+	switch ext := strings.ToLower(filepath.Ext(out)); ext {
+	case ".onnx":
+	case ".pth", ".safetensors":
+		extra, out = out, strings.TrimSuffix(out, filepath.Ext(out))+".onnx"
+	default:
+		return "", "", usageError("--out %s: a --model run writes .onnx, and .pth or .safetensors of its initializers beside it; name one of those", out)
+	}
+	for _, p := range []string{out, extra} {
+		if p != "" {
+			if err := checkWritable(p, c.Bool("force")); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	return out, extra, nil
+}
+
+// writeGraph writes the trained graph, with the preprocessing it was
+// trained with as metadata, and the state dict extra names.
+func writeGraph(m *onnx.Model, p train.Prep, out, extra string, force bool) error {
+	meta, err := json.Marshal(map[string]any{"pad": p.Pad, "mean": p.Mean, "std": p.Std})
+	if err != nil {
+		return err
+	}
+	m.Metadata[onnx.MetaPreprocess] = string(meta)
+	proto, err := onnx.Encode(m)
+	if err != nil {
+		return err
+	}
+	b, err := onnx.Marshal(proto)
+	if err != nil {
+		return err
+	}
+	err = atomicfile.Publish(out, force, func(tmp string) error {
+		return atomicfile.Write(tmp, func(w io.Writer) error { _, err := w.Write(b); return err })
+	})
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
+	}
+	if extra == "" {
+		return nil
+	}
+	sd := initializers(m)
+	err = atomicfile.Publish(extra, force, func(tmp string) error {
+		if strings.EqualFold(filepath.Ext(extra), ".pth") {
+			return convert.SavePTH(tmp, sd)
+		}
+		return convert.SaveSafetensors(tmp, sd, map[string]string{"format": "pt"})
+	})
+	if err != nil {
+		return fmt.Errorf("--out %s: %w (%s was written)", extra, err, out)
+	}
+	return nil
+}
+
+// initializers are the graph's float initializers as a state dict, by
+// name, in name order.
+func initializers(m *onnx.Model) lenet.StateDict {
+	var sd lenet.StateDict
+	for _, name := range slices.Sorted(maps.Keys(m.Graph.Initializers)) {
+		t := m.Graph.Initializers[name]
+		if t.DType.IsFloat() {
+			sd = append(sd, &lenet.Tensor{Name: name, Shape: t.Shape, DType: lenet.Float32, F32: t.Float})
+		}
+	}
+	return sd
+}
+
+func printGraphSummary(w io.Writer, format, out, extra string, data *dataset.Data, res *train.GraphResult, took time.Duration) error {
+	if format == "json" {
+		perClass := map[string]any{}
+		for i, a := range res.Test.PerClass {
+			name := fmt.Sprint(i)
+			if i < len(data.Classes) {
+				name = data.Classes[i]
+			}
+			if !math.IsNaN(a) {
+				perClass[name] = a
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"model": out, "state_dict": extra, "data": data.String(),
+			"test_accuracy": res.Test.Accuracy, "test_loss": res.Test.Loss, "test_images": res.Test.Images,
+			"per_class_accuracy": perClass, "epochs": len(res.Epochs), "seconds": took.Seconds()})
+	}
+	if res.Test.Images > 0 {
+		fmt.Fprintf(w, "Accuracy: %.2f%%\nAverage Loss: %.4f\n(%d test images)\n", res.Test.Accuracy, res.Test.Loss, res.Test.Images)
+		for i, a := range res.Test.PerClass {
+			if !math.IsNaN(a) && i < len(data.Classes) {
+				fmt.Fprintf(w, "  %-12s %6.2f %% of %d\n", data.Classes[i], a, res.Test.Count[i])
+			}
+		}
+	}
+	fmt.Fprintf(w, "wrote %s", out)
+	if extra != "" {
+		fmt.Fprintf(w, " and %s", extra)
+	}
+	fmt.Fprintf(w, " (%.0f s)\n", took.Seconds())
+	return nil
+}

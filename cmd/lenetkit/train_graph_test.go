@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// TestTrainModelAgreesWithONNXRuntime fine-tunes LeNet-5 from its ONNX
+// file, then evaluates the file train wrote with lenetkit eval and with
+// ONNX Runtime on the 10,000 test images: the same accuracy, and the same
+// loss to 1e-4, say the graph was written with its new weights and its
+// preprocessing, as ONNX Runtime reads it.
+func TestTrainModelAgreesWithONNXRuntime(t *testing.T) {
+	testtool.SkipShort(t)
+	testtool.RequireORT(t)
+	data := realData(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "lenet5.onnx")
+	r := run(t, "train", "--model", testtool.Testdata("onnx/lenet5.onnx"), "--data", data, "--epochs", "1", "--limit", "1280",
+		"--batch-size", "64", "--out", filepath.Join(dir, "lenet5.safetensors"), "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("train: exit %d: %s", r.code, r.stderr)
+	}
+	var trained struct {
+		Model        string  `json:"model"`
+		TestAccuracy float64 `json:"test_accuracy"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &trained); err != nil || trained.Model != out {
+		t.Fatalf("train's summary %q (%v): want the model %s", r.stdout, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lenet5.safetensors")); err != nil {
+		t.Errorf("the state dict beside the graph: %v", err)
+	}
+	r = run(t, "eval", out, "--data", data, "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("eval: exit %d: %s", r.code, r.stderr)
+	}
+	var ev struct {
+		Accuracy, Loss float64
+		Images         int
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Accuracy != trained.TestAccuracy {
+		t.Errorf("train tested %.2f %%, eval measures %.2f %%", trained.TestAccuracy, ev.Accuracy)
+	}
+	acc, loss := ortFigures(t, out, data)
+	if acc != ev.Accuracy || math.Abs(loss-ev.Loss) > 1e-4 {
+		t.Errorf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit eval: %.2f %%, loss %.6f", acc, loss, ev.Accuracy, ev.Loss)
+	}
+}
+
+// ortFigures evaluates a graph taking MNIST's digits padded to 32x32 in
+// ONNX Runtime on MNIST's test images: accuracy in percent, mean loss.
+func ortFigures(t *testing.T, model, data string) (float64, float64) {
+	t.Helper()
+	test, err := mnist.Load(data, "test", mnist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, test.N)
+	for i := range idx {
+		idx[i] = i
+	}
+	x, y := make([]float32, test.N*mnist.PixelCount), make([]int64, test.N)
+	if err := test.Fill(idx, x, y); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, outPath := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
+	if err := os.WriteFile(in, float32Bytes(x), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testtool.RunORT(t, []testtool.ORTJob{{Model: model, Input: in, N: test.N, C: 1, H: mnist.Side, W: mnist.Side, Out: outPath}})
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var correct int
+	var loss float64
+	for i := range test.N {
+		row := make([]float64, mnist.Classes)
+		best := 0
+		for j := range row {
+			row[j] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[(i*mnist.Classes+j)*4:])))
+			if row[j] > row[best] {
+				best = j
+			}
+		}
+		if best == int(y[i]) {
+			correct++
+		}
+		mx, s := row[best], 0.0
+		for _, v := range row {
+			s += math.Exp(v - mx)
+		}
+		loss += mx + math.Log(s) - row[y[i]]
+	}
+	return 100 * float64(correct) / float64(test.N), loss / float64(test.N)
+}
+
+func TestTrainModelBadInput(t *testing.T) {
+	dir := t.TempDir()
+	notONNX := filepath.Join(dir, "model.onnx")
+	if err := os.WriteFile(notONNX, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lenet5 := testtool.Testdata("onnx/lenet5.onnx")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing", []string{"--model", filepath.Join(dir, "none.onnx")}, 1, "none.onnx"},
+		{"not onnx", []string{"--model", notONNX}, 1, "model.onnx"},
+		{"seed flag", []string{"--model", lenet5, "--recipe", "standard"}, 2, "--recipe with --model"},
+		{"graph flag without model", []string{"--freeze", "conv"}, 2, "--freeze trains an ONNX graph"},
+		{"bad freeze", []string{"--model", lenet5, "--freeze", "nosuch*", "--limit", "128", "--epochs", "1", "--out", filepath.Join(dir, "a.onnx")}, 1, "matches no trainable initializer"},
+		{"bad out", []string{"--model", lenet5, "--out", filepath.Join(dir, "a.txt")}, 2, "--out"},
+		{"few classes", []string{"--model", lenet5, "--classes", "1"}, 2, "--classes 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, append([]string{"train"}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(lastLineOf(r.stderr), tc.want) {
+				t.Errorf("exit %d, stderr %q: want exit %d and a line with %q", r.code, r.stderr, tc.code, tc.want)
+			}
+			if strings.Contains(r.stderr, "goroutine") {
+				t.Errorf("a stack trace: %s", r.stderr)
+			}
+		})
+	}
+}
+
+func lastLineOf(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
