@@ -50,14 +50,20 @@ func openFolder(root string, opt Options) (*Data, error) {
 	for i := range labels {
 		labels[i] = i
 	}
-	if numbers := classNumbers(classes); opt.ClassesByNumber && opt.Classes == nil && numbers != nil {
+	if numbers := classNumbers(classes); opt.ClassesByNumber && numbers != nil {
 		labels = numbers
-		d.Classes = make([]string, slices.Max(numbers)+1)
+		top := slices.Max(numbers)
+		d.Classes = make([]string, top+1)
 		for i := range d.Classes {
 			d.Classes[i] = strconv.Itoa(i)
 		}
-	}
-	if opt.Classes != nil {
+		if opt.Classes != nil && len(opt.Classes) <= top {
+			return nil, newError(ErrClassNames, root, fmt.Sprintf("%d class names given for class folders numbered up to %d: give one name a line for each of the %d classes", len(opt.Classes), top, top+1))
+		}
+		if opt.Classes != nil {
+			d.Classes = opt.Classes
+		}
+	} else if opt.Classes != nil {
 		if len(opt.Classes) != len(classes) {
 			return nil, newError(ErrClassNames, root, fmt.Sprintf("%d class names given for its %d class folders: give one name a line for each folder, in sorted order", len(opt.Classes), len(classes)))
 		}

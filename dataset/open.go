@@ -58,7 +58,8 @@ type Options struct {
 	// a folder of digits lacking the 8s keeps the 9s' label 9 (a model's
 	// output 9), where torchvision's ImageFolder would make them class 8.
 	// It applies only when every class folder's name is a number below
-	// 1000 written without leading zeros, and Classes is not given.
+	// 1000 written without leading zeros; Classes then needs a name for
+	// each number up to the largest, and may name more.
 	ClassesByNumber bool
 	// Parts is which parts of an IDX set to read.
 	Parts Parts
