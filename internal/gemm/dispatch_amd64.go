@@ -12,10 +12,12 @@ import "golang.org/x/sys/cpu"
 var (
 	avx2Kernels = newAsmKernelSet("avx2",
 		asmKernel("avx2-6x16", 6, 16, runAVX2_6x16),
-		asmKernel("avx2-12x8", 12, 8, runAVX2_12x8))
+		asmKernel("avx2-12x8", 12, 8, runAVX2_12x8),
+		&shiftedKernel{mr: 4, nr: 16, run: runShiftedAVX2_4x16})
 	avx512Kernels = newAsmKernelSet("avx512",
 		asmKernel("avx512-8x32", 8, 32, runAVX512_8x32),
-		asmKernel("avx512-16x16", 16, 16, runAVX512_16x16))
+		asmKernel("avx512-16x16", 16, 16, runAVX512_16x16),
+		&shiftedKernel{mr: 8, nr: 32, run: runShiftedAVX512_8x32})
 )
 
 // defaultKernels is what Sgemm uses.
@@ -42,8 +44,9 @@ func asmKernel(name string, mr, nr int, run func(k int, a, b, c []float32, ldc i
 
 // newAsmKernelSet returns the set of a wide and a narrow kernel, which
 // picks the narrow one when padding n to the wide one's tiles would waste
-// more than the narrow one loses by its lower speed (about a tenth).
-func newAsmKernelSet(name string, wide, narrow *kernel) *kernelSet {
+// more than the narrow one loses by its lower speed (about a tenth), and
+// Shifted's kernel.
+func newAsmKernelSet(name string, wide, narrow *kernel, shifted *shiftedKernel) *kernelSet {
 	return &kernelSet{
 		name:    name,
 		kernels: []*kernel{wide, narrow},
@@ -55,6 +58,7 @@ func newAsmKernelSet(name string, wide, narrow *kernel) *kernelSet {
 		},
 		transpose: transposeAsm,
 		copy:      copyAsm,
+		shifted:   shifted,
 	}
 }
 

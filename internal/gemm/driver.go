@@ -28,6 +28,8 @@ type kernelSet struct {
 	// copy, when not nil, does the work of copyPanel with n == w and
 	// reports whether it did.
 	copy func(w, kb int, src []float32, ld int, dst []float32) bool
+	// shifted is Shifted's kernel.
+	shifted *shiftedKernel
 }
 
 // workspace holds the packed panels of one call.

@@ -41,6 +41,14 @@ var shapes = []shape{
 	{avx512, 16, 16},
 }
 
+// shiftedShapes are the kernels of Shifted: tiles whose rows a
+// convolution's output channels fill (8 or 16 of them), as wide as the
+// registers allow.
+var shiftedShapes = []shape{
+	{avx2, 4, 16},
+	{avx512, 8, 32},
+}
+
 // unroll is how many steps of k one trip of the main loop takes.
 const unroll = 4
 
@@ -57,6 +65,14 @@ func main() {
 		// The wrapper's bounds checks keep the assembly inside the slices.
 		fmt.Fprintf(&decl, "\nfunc run%s_%dx%d(k int, a, b, c []float32, ldc int, alpha, beta float32) {\n_ = a[%d*k-1]\n_ = b[%d*k-1]\n_ = c[%d*ldc+%d]\n%s(k, &a[0], &b[0], &c[0], ldc, alpha, beta)\n}\n",
 			s.isa.name, s.mr, s.nr, s.mr, s.nr, s.mr-1, s.nr-1, s.symbol())
+	}
+	for _, s := range shiftedShapes {
+		s.writeShifted(&asm)
+		fmt.Fprintf(&decl, "\n// %s is the %s kernel of Shifted for %dx%d tiles: see shiftedKernel.run.\n//\n//go:noescape\nfunc %s(k int, a, b *float32, off *int, c *float32, ldc int, bias *float32)\n",
+			s.shiftedSymbol(), s.isa.name, s.mr, s.nr, s.shiftedSymbol())
+		// Shifted checks that every offset keeps the windows inside b.
+		fmt.Fprintf(&decl, "\nfunc runShifted%s_%dx%d(k int, a, b []float32, off []int, c []float32, ldc int, bias []float32) {\n_ = a[%d*k-1]\n_ = b[0]\n_ = off[k-1]\n_ = c[%d*ldc+%d]\n_ = bias[%d]\n%s(k, &a[0], &b[0], &off[0], &c[0], ldc, &bias[0])\n}\n",
+			s.isa.name, s.mr, s.nr, s.mr, s.mr-1, s.nr-1, s.mr-1, s.shiftedSymbol())
 	}
 	writeTranspose(&asm)
 	writeCopy(&asm)
@@ -352,6 +368,84 @@ func writeCopy(w *bytes.Buffer) {
 	p("DECQ CX")
 	p("JNZ copy_row")
 	label("done")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+func (s shape) shiftedSymbol() string { return fmt.Sprintf("shifted%s_%dx%d", s.isa.name, s.mr, s.nr) }
+
+// writeShifted writes the kernel of Shifted: the tile of C is bias plus A
+// times B, where B's row l is the nr floats at b + off[l] (off in floats).
+// The loop is the micro-kernel's, each step reading its row's offset
+// first; the accumulators start at the bias and are stored, C not read.
+func (s shape) writeShifted(w *bytes.Buffer) {
+	x := s.isa
+	nv := s.nr / x.lanes
+	acc := func(i, v int) string { return fmt.Sprintf("%s%d", x.reg, i*nv+v) }
+	bv := func(v int) string { return fmt.Sprintf("%s%d", x.reg, s.mr*nv+v) }
+	bc := func(i int) string { return fmt.Sprintf("%s%d", x.reg, s.mr*nv+nv+i%2) }
+	if used := s.mr*nv + nv + 2; nv*x.lanes != s.nr || used > x.regs {
+		log.Fatalf("%s: needs %d vector registers, has %d", s.shiftedSymbol(), used, x.regs)
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	sym := s.shiftedSymbol()
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
+	step := func(u int) {
+		p("MOVQ %d(R10), R11", 8*u)
+		for v := range nv {
+			p("VMOVUPS %d(DI)(R11*4), %s", v*x.lanes*4, bv(v))
+		}
+		for i := range s.mr {
+			p("VBROADCASTSS %d(SI), %s", (u*s.mr+i)*4, bc(i))
+			for v := range nv {
+				p("VFMADD231PS %s, %s, %s", bv(v), bc(i), acc(i, v))
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n// func %s(k int, a, b *float32, off *int, c *float32, ldc int, bias *float32)\n", sym)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-56\n", sym, asmgen.Frame)
+	asmgen.Enter(p)
+	p("MOVQ k+0(FP), CX")
+	p("MOVQ a+8(FP), SI")
+	p("MOVQ b+16(FP), DI")
+	p("MOVQ off+24(FP), R10")
+	p("MOVQ c+32(FP), DX")
+	p("MOVQ ldc+40(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ bias+48(FP), R9")
+	for i := range s.mr {
+		for v := range nv {
+			p("VBROADCASTSS %d(R9), %s", 4*i, acc(i, v))
+		}
+	}
+	p("MOVQ CX, BX")
+	p("SHRQ $%d, BX", log2(unroll))
+	p("JZ %s_tail", sym)
+	label("loop")
+	for u := range unroll {
+		step(u)
+	}
+	p("ADDQ $%d, SI", unroll*s.mr*4)
+	p("ADDQ $%d, R10", unroll*8)
+	p("DECQ BX")
+	p("JNZ %s_loop", sym)
+	label("tail")
+	p("ANDQ $%d, CX", unroll-1)
+	p("JZ %s_store", sym)
+	label("tailloop")
+	step(0)
+	p("ADDQ $%d, SI", s.mr*4)
+	p("ADDQ $8, R10")
+	p("DECQ CX")
+	p("JNZ %s_tailloop", sym)
+	label("store")
+	for i := range s.mr {
+		for v := range nv {
+			p("VMOVUPS %s, %d(DX)", acc(i, v), v*x.lanes*4)
+		}
+		p("ADDQ R8, DX")
+	}
+	asmgen.Leave(p)
 	p("VZEROUPPER")
 	p("RET")
 }

@@ -5,6 +5,7 @@ var goKernels = &kernelSet{
 	name:    "go",
 	kernels: []*kernel{&goKernel3x2},
 	pick:    func(m, n int) *kernel { return &goKernel3x2 },
+	shifted: &shiftedKernel{mr: 4, nr: 4, run: shiftedGo},
 }
 
 var goKernel3x2 = kernel{name: "go-3x2", mr: 3, nr: 2, kc: 256, mc: 129, nc: 2048, run: kernelGo3x2}

@@ -52,6 +52,34 @@ func runAVX512_16x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 	kernelAVX512_16x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 }
 
+// shiftedAVX2_4x16 is the AVX2 kernel of Shifted for 4x16 tiles: see shiftedKernel.run.
+//
+//go:noescape
+func shiftedAVX2_4x16(k int, a, b *float32, off *int, c *float32, ldc int, bias *float32)
+
+func runShiftedAVX2_4x16(k int, a, b []float32, off []int, c []float32, ldc int, bias []float32) {
+	_ = a[4*k-1]
+	_ = b[0]
+	_ = off[k-1]
+	_ = c[3*ldc+15]
+	_ = bias[3]
+	shiftedAVX2_4x16(k, &a[0], &b[0], &off[0], &c[0], ldc, &bias[0])
+}
+
+// shiftedAVX512_8x32 is the AVX512 kernel of Shifted for 8x32 tiles: see shiftedKernel.run.
+//
+//go:noescape
+func shiftedAVX512_8x32(k int, a, b *float32, off *int, c *float32, ldc int, bias *float32)
+
+func runShiftedAVX512_8x32(k int, a, b []float32, off []int, c []float32, ldc int, bias []float32) {
+	_ = a[8*k-1]
+	_ = b[0]
+	_ = off[k-1]
+	_ = c[7*ldc+31]
+	_ = bias[7]
+	shiftedAVX512_8x32(k, &a[0], &b[0], &off[0], &c[0], ldc, &bias[0])
+}
+
 // transposeAVX2 sets dst[p*w+i] = src[i*ld+p] for i < n, p < kb, where n is
 // even and kb a multiple of 8.
 //

@@ -2,6 +2,7 @@ package nchw
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/lenetkit/lenetkit/internal/gemm"
 )
@@ -13,25 +14,23 @@ import (
 // each flat position q = oh*Wp + ow, of which those with ow < OutW are
 // the output's and the rest land in the padding columns and are dropped.
 // In that layout the value tap (kh, kw) multiplies at q is the padded
-// plane's element q + kh*Wp + kw, so that the im2col row of a tap is a
-// contiguous slice of the plane, shifted by the tap's offset: a panel of
-// the matrix product's B, PanelWidth positions wide, is one copy of that
-// many floats per tap, straight into the layout the GEMM micro-kernels
-// read, and the weights are packed once. A few padding columns per row
-// are computed for nothing (Wp-OutW of every Wp); im2col would instead
-// cost a pass writing the whole matrix and Sgemm a second one packing it.
+// plane's element q + kh*Wp + kw, so that the im2col row of a tap is the
+// plane itself, shifted by the tap's offset, and the matrix kernel
+// (gemm.Shifted) reads it there. A few padding columns per row are
+// computed for nothing (Wp-OutW of every Wp); im2col would instead cost a
+// pass writing the whole matrix and Sgemm a second one packing it.
 type ShiftConv struct {
 	Conv2D
-	a *gemm.PackedA
+	g *gemm.Shifted
 	// wp is the padded width, n the flat output's columns (OutH*wp
-	// rounded up to whole panels), plane a padded input channel's floats.
+	// rounded up to whole tiles), plane a padded input channel's floats.
 	wp, n, plane int
 }
 
-// NewShiftConv packs the weights w, [OutC][InC][KH][KW], for a
-// convolution c of stride 1. It returns an error for any other stride or
-// an empty shape.
-func NewShiftConv(c Conv2D, w []float32) (ShiftConv, error) {
+// NewShiftConv packs the weights w, [OutC][InC][KH][KW], and the bias,
+// [OutC] or nil for none, for a convolution c of stride 1. It returns an
+// error for any other stride or an empty shape.
+func NewShiftConv(c Conv2D, w, bias []float32) (ShiftConv, error) {
 	if c.StrideH != 1 || c.StrideW != 1 || c.InC < 1 || c.OutC < 1 || c.KH < 1 || c.KW < 1 || c.OutH() < 1 || c.OutW() < 1 {
 		return ShiftConv{}, fmt.Errorf("nchw: ShiftConv of %+v: only stride 1, and shapes that leave an output", c)
 	}
@@ -40,27 +39,40 @@ func NewShiftConv(c Conv2D, w []float32) (ShiftConv, error) {
 		return ShiftConv{}, fmt.Errorf("nchw: ShiftConv: %d weights for %d", len(w), c.OutC*k)
 	}
 	s := ShiftConv{Conv2D: c, wp: c.InW + c.PadLeft + c.PadRight}
-	s.a = gemm.PackA(c.OutC, k, w, k, c.OutH()*s.wp)
-	nr := s.a.PanelWidth()
+	// The offsets depend on the plane, the plane on the tile's width: a
+	// first Shifted tells the width.
+	off := make([]int, k)
+	g, err := gemm.NewShifted(c.OutC, k, w, k, off, bias)
+	if err != nil {
+		return ShiftConv{}, fmt.Errorf("nchw: ShiftConv: %w", err)
+	}
+	nr := g.Width()
 	s.n = (c.OutH()*s.wp + nr - 1) / nr * nr
 	s.plane = s.n + (c.KH-1)*s.wp + c.KW - 1
+	l := 0
+	for ic := range c.InC {
+		for kh := range c.KH {
+			for kw := range c.KW {
+				off[l] = ic*s.plane + kh*s.wp + kw
+				l++
+			}
+		}
+	}
+	if s.g, err = gemm.NewShifted(c.OutC, k, w, k, off, bias); err != nil {
+		return ShiftConv{}, fmt.Errorf("nchw: ShiftConv: %w", err)
+	}
 	return s, nil
 }
 
-// PanelWidth is the number of flat positions one panel covers.
-func (s ShiftConv) PanelWidth() int { return s.a.PanelWidth() }
-
-// Panels is the number of panels of the flat output: Multiply's range.
-func (s ShiftConv) Panels() int { return s.n / s.a.PanelWidth() }
+// Tiles is the number of tiles of the flat output: Multiply's range.
+func (s ShiftConv) Tiles() int { return s.n / s.g.Width() }
 
 // PaddedSize is the floats of the padded input Pad writes.
 func (s ShiftConv) PaddedSize() int { return s.InC * s.plane }
 
-// PanelSize is the floats of one panel of B, the scratch Multiply takes.
-func (s ShiftConv) PanelSize() int { return s.InC * s.KH * s.KW * s.a.PanelWidth() }
-
-// FlatSize is the floats of the flat output, [OutC][FlatStride].
-func (s ShiftConv) FlatSize() int { return s.OutC * s.n }
+// FlatSize is the floats of the flat output: FlatStride for each channel,
+// and for a few more past OutC when the kernel's tile has more rows.
+func (s ShiftConv) FlatSize() int { return s.g.Rows() * s.n }
 
 // FlatStride is the flat output's channel stride; its rows are
 // FlatWidth apart, of which the first OutW are the output's.
@@ -70,12 +82,11 @@ func (s ShiftConv) FlatStride() int { return s.n }
 func (s ShiftConv) FlatWidth() int { return s.wp }
 
 // WeightBytes is the memory the packed weights take.
-func (s ShiftConv) WeightBytes() int64 { return s.a.Bytes() }
+func (s ShiftConv) WeightBytes() int64 { return 4 * int64(s.g.Rows()*(s.InC*s.KH*s.KW+1)) }
 
 // Pad writes the image x, [InC][InH][InW], into xp, PaddedSize floats,
-// each channel a padded plane: xp's padding is zeroed by the first call
-// and never written again, so that later calls into the same xp copy
-// the image's rows only. zeroed says xp's padding is known to be zero.
+// each channel a padded plane. zeroed says xp's padding is zero already,
+// as a previous call left it (Pad writes only the image's rows then).
 func (s ShiftConv) Pad(xp, x []float32, zeroed bool) {
 	xp = xp[:s.InC*s.plane]
 	if !zeroed {
@@ -92,59 +103,100 @@ func (s ShiftConv) Pad(xp, x []float32, zeroed bool) {
 	}
 }
 
-// Multiply computes panels lo <= j < hi of the flat output yf, FlatSize
-// floats, from the padded input xp, without the bias: yf[oc][q] is the sum
-// over taps of w times xp's plane at q shifted by the tap. panel is
-// PanelSize floats of scratch, one per goroutine sharing the work.
-func (s ShiftConv) Multiply(yf, xp, panel []float32, lo, hi int) {
-	nr := s.a.PanelWidth()
-	panel = panel[:s.PanelSize()]
+// Multiply computes tiles lo <= j < hi of the flat output yf, FlatSize
+// floats, from the padded input xp: yf[oc][q] is the bias plus the sum
+// over taps of the weight times xp's plane at q shifted by the tap.
+func (s ShiftConv) Multiply(yf, xp []float32, lo, hi int) {
+	nr := s.g.Width()
 	for j := lo; j < hi; j++ {
-		base := j * nr
-		i := 0
-		for ic := range s.InC {
-			plane := xp[ic*s.plane : (ic+1)*s.plane]
-			for kh := range s.KH {
-				row := plane[base+kh*s.wp:]
-				for kw := range s.KW {
-					copyPanelRow(panel[i:i+nr], row[kw:kw+nr])
-					i += nr
-				}
-			}
-		}
-		s.a.MulPanel(panel, yf[base:], s.n)
-	}
-}
-
-// copyPanelRow copies src into dst, of one length: as fixed-size arrays
-// for the assembly kernels' widths, which the compiler moves in a few
-// vector instructions where copy would call memmove.
-func copyPanelRow(dst, src []float32) {
-	switch len(dst) {
-	case 32:
-		*(*[32]float32)(dst) = *(*[32]float32)(src)
-	case 16:
-		*(*[16]float32)(dst) = *(*[16]float32)(src)
-	default:
-		copy(dst, src)
+		s.g.Mul(xp, j*nr, yf[j*nr:], s.n)
 	}
 }
 
 // Crop writes output channels lo <= oc < hi of y, [OutC][OutH][OutW],
-// from the flat output yf, adding bias[oc] (nil for none).
-func (s ShiftConv) Crop(y, yf, bias []float32, lo, hi int) {
+// from the flat output yf.
+func (s ShiftConv) Crop(y, yf []float32, lo, hi int) {
 	oh, ow := s.OutH(), s.OutW()
 	for oc := lo; oc < hi; oc++ {
-		var b float32
-		if bias != nil {
-			b = bias[oc]
-		}
 		src, dst := yf[oc*s.n:], y[oc*oh*ow:(oc+1)*oh*ow]
 		for r := range oh {
-			out, in := dst[r*ow:(r+1)*ow], src[r*s.wp:r*s.wp+ow]
-			for i, v := range in {
-				out[i] = v + b
+			copy(dst[r*ow:(r+1)*ow], src[r*s.wp:r*s.wp+ow])
+		}
+	}
+}
+
+// TileWidth is the flat positions one tile covers: 32 or 16 with the
+// assembly kernels, 4 with the pure-Go one.
+func (s ShiftConv) TileWidth() int { return s.g.Width() }
+
+// ReluMaxPool writes output channels lo <= oc < hi of y, [OutC][PH][PW],
+// the max pooling of ReLU of the convolution in yf over windows of k x k
+// at stride k, without padding: PH = (OutH-k)/k + 1, PW likewise (ONNX's
+// floor mode). It reads the flat output in place of a Crop and a
+// Pool2D with Relu, and agrees with them: NaN is skipped, and a window of
+// NaN alone gives 0.
+//
+// ReLU and max commute, and from a floor of +0 no negative float wins,
+// while the others order as their bits do as integers: each window is a
+// few integer maxima, without a branch. A NaN (bits above +Inf's) would
+// win; its window is pooled again skipping NaN.
+func (s ShiftConv) ReluMaxPool(y, yf []float32, k, lo, hi int) {
+	ph, pw := (s.OutH()-k)/k+1, (s.OutW()-k)/k+1
+	for oc := lo; oc < hi; oc++ {
+		out := y[oc*ph*pw : (oc+1)*ph*pw]
+		for r := range ph {
+			row := out[r*pw : (r+1)*pw]
+			top := yf[oc*s.n+r*k*s.wp:]
+			switch k {
+			case 2:
+				reluMax2x2(row, top[:2*pw:2*pw], top[s.wp:s.wp+2*pw:s.wp+2*pw])
+			case 3:
+				reluMax3x3(row, top[:3*pw], top[s.wp:s.wp+3*pw], top[2*s.wp:2*s.wp+3*pw])
+			default:
+				for j := range row {
+					row[j] = reluMaxWindow(top[j*k:], s.wp, k)
+				}
 			}
 		}
 	}
+}
+
+// reluMax3x3 is reluMax2x2 for 3x3 windows at stride 3 of rows a, b, c.
+func reluMax3x3(row, a, b, c []float32) {
+	const inf = 0x7f800000
+	n := 3 * len(row)
+	a, b, c = a[:n], b[:n], c[:n]
+	for j := range row {
+		w := [9]float32{a[3*j], a[3*j+1], a[3*j+2], b[3*j], b[3*j+1], b[3*j+2], c[3*j], c[3*j+1], c[3*j+2]}
+		m := int32(0)
+		for _, v := range w {
+			m = max(m, int32(math.Float32bits(v)))
+		}
+		if m > inf {
+			row[j] = reluMaxSkipNaN(w[:])
+			continue
+		}
+		row[j] = math.Float32frombits(uint32(m))
+	}
+}
+
+// reluMaxWindow is max(0, the window's values, NaN skipped) over the k x k
+// window at top, rows stride apart.
+func reluMaxWindow(top []float32, stride, k int) float32 {
+	var m float32
+	for r := range k {
+		m = max(m, reluMaxSkipNaN(top[r*stride:r*stride+k]))
+	}
+	return m
+}
+
+// reluMaxSkipNaN is the largest of 0 and the values that are not NaN.
+func reluMaxSkipNaN(w []float32) float32 {
+	var m float32
+	for _, v := range w {
+		if v > m {
+			m = v
+		}
+	}
+	return m
 }

@@ -2,6 +2,7 @@ package nchw
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -34,12 +35,11 @@ func TestShiftConv(t *testing.T) {
 				if bias {
 					b = randn(rng, c.OutC, 0.5)
 				}
-				s, err := NewShiftConv(c, w)
+				s, err := NewShiftConv(c, w, b)
 				if err != nil {
 					t.Fatal(err)
 				}
 				xp, yf := poisoned(s.PaddedSize()), poisoned(s.FlatSize())
-				panel := make([]float32, s.PanelSize())
 				for run := range 2 {
 					// The second run a new image through the same buffers.
 					x = randn(rng, len(x), 1)
@@ -50,11 +50,11 @@ func TestShiftConv(t *testing.T) {
 					want := refConv(c, wide(x), wide(w), wb)
 					y := poisoned(c.OutC * c.OutH() * c.OutW())
 					s.Pad(xp, x, run > 0)
-					half := s.Panels() / 2
-					s.Multiply(yf, xp, panel, 0, half)
-					s.Multiply(yf, xp, panel, half, s.Panels())
-					s.Crop(y, yf, b, 0, c.OutC/2)
-					s.Crop(y, yf, b, c.OutC/2, c.OutC)
+					half := s.Tiles() / 2
+					s.Multiply(yf, xp, 0, half)
+					s.Multiply(yf, xp, half, s.Tiles())
+					s.Crop(y, yf, 0, c.OutC/2)
+					s.Crop(y, yf, c.OutC/2, c.OutC)
 					checkClose(t, y, want)
 				}
 			})
@@ -67,7 +67,7 @@ func TestShiftConv(t *testing.T) {
 func TestShiftConvRefuses(t *testing.T) {
 	ok := Conv2D{InC: 2, InH: 5, InW: 5, OutC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1}
 	w := make([]float32, 3*2*9)
-	if _, err := NewShiftConv(ok, w); err != nil {
+	if _, err := NewShiftConv(ok, w, nil); err != nil {
 		t.Fatalf("%+v: %v", ok, err)
 	}
 	bad := []Conv2D{ok, ok, ok}
@@ -75,11 +75,81 @@ func TestShiftConvRefuses(t *testing.T) {
 	bad[1].KH = 6
 	bad[2].OutC = 0
 	for _, c := range bad {
-		if _, err := NewShiftConv(c, w); err == nil {
+		if _, err := NewShiftConv(c, w, nil); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
 	}
-	if _, err := NewShiftConv(ok, w[:10]); err == nil {
+	if _, err := NewShiftConv(ok, w[:10], nil); err == nil {
 		t.Error("10 weights for 54: no error")
+	}
+}
+
+// BenchmarkShiftConv times CNTK mnist-8's two 5x5 convolutions, one image.
+func BenchmarkShiftConv(b *testing.B) {
+	for _, c := range []Conv2D{
+		{InC: 1, InH: 28, InW: 28, OutC: 8, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
+		{InC: 8, InH: 14, InW: 14, OutC: 16, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
+	} {
+		b.Run(fmt.Sprintf("%dto%d-%dx%d", c.InC, c.OutC, c.InH, c.InW), func(b *testing.B) {
+			rng := newRand()
+			s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3), randn(rng, c.OutC, 1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := randn(rng, c.InC*c.InH*c.InW, 1)
+			xp, yf := make([]float32, s.PaddedSize()), make([]float32, s.FlatSize())
+			y := make([]float32, c.OutC*c.OutH()*c.OutW())
+			for b.Loop() {
+				s.Pad(xp, x, true)
+				s.Multiply(yf, xp, 0, s.Tiles())
+				s.Crop(y, yf, 0, c.OutC)
+			}
+		})
+	}
+}
+
+// TestShiftConvReluMaxPool: pooling the flat output in place equals Crop
+// then Pool2D with Relu, bit for bit, for windows of 2, 3 and 4 (the
+// general loop), maps the windows do and do not divide, and NaN planted
+// in some windows (skipped) and filling others (0).
+func TestShiftConvReluMaxPool(t *testing.T) {
+	rng := newRand()
+	for _, c := range []Conv2D{
+		{InC: 1, InH: 28, InW: 28, OutC: 8, KH: 5, KW: 5, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
+		{InC: 8, InH: 14, InW: 14, OutC: 16, KH: 5, KW: 5, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
+		{InC: 3, InH: 11, InW: 9, OutC: 5, KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
+	} {
+		c.StrideH, c.StrideW = 1, 1
+		s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3), randn(rng, c.OutC, 0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		xp, yf := make([]float32, s.PaddedSize()), make([]float32, s.FlatSize())
+		s.Pad(xp, randn(rng, c.InC*c.InH*c.InW, 1), false)
+		s.Multiply(yf, xp, 0, s.Tiles())
+		oh, ow := c.OutH(), c.OutW()
+		nan := float32(math.NaN())
+		yf[3] = nan
+		yf[s.FlatStride()+s.FlatWidth()+1] = nan
+		for r := range 4 { // channel 0's first 4x4 block, every window of 2 or 4 and one of 3
+			for j := range 4 {
+				yf[r*s.FlatWidth()+j+4] = nan
+			}
+		}
+		for _, k := range []int{2, 3, 4} {
+			y := poisoned(c.OutC * oh * ow)
+			s.Crop(y, yf, 0, c.OutC)
+			p := Pool2D{C: c.OutC, H: oh, W: ow, KH: k, KW: k, StrideH: k, StrideW: k, Max: true, Relu: true}
+			want := poisoned(c.OutC * p.OutH() * p.OutW())
+			p.Forward(want, y)
+			got := poisoned(len(want))
+			s.ReluMaxPool(got, yf, k, 0, 1)
+			s.ReluMaxPool(got, yf, k, 1, c.OutC)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v k=%d: element %d is %v, Pool2D gives %v", c, k, i, got[i], want[i])
+				}
+			}
+		}
 	}
 }

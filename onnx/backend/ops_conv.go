@@ -98,15 +98,12 @@ func compileConv(c *compiler, o op) error {
 		if x, err = c.chw(x); err != nil {
 			return err
 		}
+		if ok, err := c.shiftConv(o, conv, w, bias, x, outShape); ok || err != nil {
+			return err
+		}
 		y, err := c.runtime(outShape)
 		if err != nil {
 			return err
-		}
-		if ok, err := c.shiftConv(conv, w, bias, x, y); ok || err != nil {
-			if err != nil {
-				return err
-			}
-			return c.set(o, 0, y)
 		}
 		scratch := 0
 		if conv.ScratchSize() > 0 {

@@ -1,0 +1,68 @@
+package backend
+
+import (
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/nchw"
+)
+
+// shiftConvCases are the convolutions of stride 1 that run on shifted
+// tiles (ops_shiftconv.go), with and without the Relu and MaxPool after
+// them fused in.
+var shiftConvCases = []graphCase{
+	{name: "CNTK's mnist-8: 5x5 same, Relu, MaxPool 2x2, 5x5, Relu, MaxPool 3x3/3 of 14 (floor)", opset: 8, side: 28, features: 16 * 4 * 4, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(8, 1, 5, 5), b.weight(8)}, "c1", ints("kernel_shape", 5, 5), ints("pads", 2, 2, 2, 2))
+		b.node("Relu", []string{"c1"}, "r1")
+		b.node("MaxPool", []string{"r1"}, "p1", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+		b.node("Conv", []string{"p1", b.weight(16, 8, 5, 5)}, "c2", ints("kernel_shape", 5, 5), ints("pads", 2, 2, 2, 2))
+		b.node("Relu", []string{"c2"}, "r2")
+		b.node("MaxPool", []string{"r2"}, "h", ints("kernel_shape", 3, 3), ints("strides", 3, 3))
+	}},
+	{name: "5x5 valid, Relu, MaxPool 2x2 in ceil mode on a map it divides", opset: 13, side: 28, features: 6 * 12 * 12, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(6, 1, 5, 5), b.weight(6)}, "c", ints("kernel_shape", 5, 5))
+		b.node("Relu", []string{"c"}, "r")
+		b.node("MaxPool", []string{"r"}, "h", ints("kernel_shape", 2, 2), ints("strides", 2, 2), intAttr("ceil_mode", 1))
+	}},
+	{name: "4x2 asymmetric pads, its Relu read twice: not fused", opset: 13, side: 9, features: 5 * 8 * 9, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(5, 1, 4, 2), b.weight(5)}, "c", ints("kernel_shape", 4, 2), ints("pads", 1, 1, 1, 0))
+		b.node("Relu", []string{"c"}, "r")
+		b.node("MaxPool", []string{"r"}, "p", ints("kernel_shape", 1, 1), ints("strides", 1, 1))
+		b.node("Add", []string{"p", "r"}, "h")
+	}},
+	{name: "3x3 same, Relu, MaxPool 2x2 in ceil mode on an odd map: not fused", opset: 13, side: 7, features: 3 * 4 * 4, nodes: func(b *builder) {
+		conv3(b, "x", "c", 1, 3)
+		b.node("Relu", []string{"c"}, "r")
+		b.node("MaxPool", []string{"r"}, "h", ints("kernel_shape", 2, 2), ints("strides", 2, 2), intAttr("ceil_mode", 1))
+	}},
+	{name: "5x5 SAME_UPPER, 3 channels of 19 out, MaxPool 3x3/3 of 12 after a Relu, fused", opset: 13, side: 12, features: 19 * 4 * 4, nodes: func(b *builder) {
+		conv3(b, "x", "c0", 1, 3)
+		b.node("Conv", []string{"c0", b.weight(19, 3, 5, 5), b.weight(19)}, "c", ints("kernel_shape", 5, 5), strAttr("auto_pad", "SAME_UPPER"))
+		b.node("Relu", []string{"c"}, "r")
+		b.node("MaxPool", []string{"r"}, "h", ints("kernel_shape", 3, 3), ints("strides", 3, 3))
+	}},
+}
+
+// TestShiftConvMatchesORT runs the cases through the plan and ONNX
+// Runtime, a batch and one image alone (split between the CPUs); where
+// the kernels run in assembly the fused cases fuse.
+func TestShiftConvMatchesORT(t *testing.T) {
+	c := nchw.Conv2D{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, StrideH: 1, StrideW: 1}
+	sc, err := nchw.NewShiftConv(c, make([]float32, 9), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asm := sc.TileWidth() >= 8
+	// The chains of Conv, Relu and MaxPool each case fuses.
+	fusedChains := map[string]int{shiftConvCases[0].name: 2, shiftConvCases[1].name: 1, shiftConvCases[4].name: 1}
+	matchORT(t, shiftConvCases, 16, 200, func(t *testing.T, gc graphCase, p *Plan) {
+		fused := 0
+		for _, f := range p.Fused {
+			if len(f) == 3 {
+				fused++
+			}
+		}
+		if want := fusedChains[gc.name]; asm && fused != want {
+			t.Errorf("%d chains of Conv, Relu and MaxPool fused, want %d: %v", fused, want, p.Fused)
+		}
+	})
+}
