@@ -62,7 +62,12 @@ func (c *conv) forward(y []float32, in [][]float32) {
 	kernel.Parallel(c.n, func(wk, lo, hi int) {
 		cols := c.scratch[wk][:k*p]
 		for i := lo; i < hi; i++ {
-			for g := range c.group {
+			groups := c.group // run as im2col and a matrix product each
+			if c.depthwise() {
+				c.depthwiseForward(y, x, w, i)
+				groups = 0
+			}
+			for g := range groups {
 				img := x[(i*c.c+g*cg)*c.h*c.w:]
 				c.im2col(cols, img, cg)
 				out := y[(i*c.m+g*mg)*p : (i*c.m+(g+1)*mg)*p]
@@ -91,7 +96,12 @@ func (c *conv) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 		cols, dcols := c.scratch[wk][:k*p], c.scratch[wk][k*p:2*k*p]
 		dw, db := c.partial[wk][:nw], c.partial[wk][nw:]
 		for i := lo; i < hi; i++ {
-			for g := range c.group {
+			groups := c.group
+			if c.depthwise() {
+				c.depthwiseBackward(dx[0], dw, dy, x, w, i)
+				groups = 0
+			}
+			for g := range groups {
 				dyg := dy[(i*c.m+g*mg)*p : (i*c.m+(g+1)*mg)*p]
 				if dx[1] != nil {
 					c.im2col(cols, x[(i*c.c+g*cg)*c.h*c.w:], cg)

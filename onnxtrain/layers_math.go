@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -13,18 +14,18 @@ func init() {
 	register(buildBinary, "Add", "Sub", "Mul", "Div")
 }
 
-// unary is an elementwise activation: f computes y from x, df the
-// derivative from x and y.
+// unary is an elementwise activation. Relu, the common one, runs as its
+// own loop; the others call f for y and df for the derivative from x and y.
 type unary struct {
-	f  func(x float32) float32
-	df func(x, y float32) float32
+	relu bool
+	f    func(x float32) float32
+	df   func(x, y float32) float32
 }
 
 func buildUnary(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 	switch n.OpType {
 	case "Relu":
-		return &unary{f: func(x float32) float32 { return max(x, 0) },
-			df: func(x, _ float32) float32 { return step(x > 0) }}, in[0].shape, nil
+		return &unary{relu: true}, in[0].shape, nil
 	case "LeakyRelu":
 		a, err := n.Attrs.Float("alpha", 0.01)
 		if err != nil {
@@ -94,14 +95,34 @@ func step(b bool) float32 {
 }
 
 func (u *unary) forward(y []float32, in [][]float32) {
-	for i, v := range in[0] {
-		y[i] = u.f(v)
+	x := in[0][:len(y)]
+	if u.relu {
+		for i, v := range x {
+			y[i] = max(v, 0)
+		}
+		return
 	}
+	kernel.Parallel(len(y)/4096+1, func(_, lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(y)); i++ {
+			y[i] = u.f(x[i])
+		}
+	})
 }
 
 func (u *unary) backward(dx [][]float32, dy, y []float32, in [][]float32) {
+	d, x := dx[0][:len(dy)], in[0][:len(dy)]
+	if u.relu {
+		for i, g := range dy {
+			if x[i] > 0 {
+				d[i] = g
+			} else {
+				d[i] = 0
+			}
+		}
+		return
+	}
 	for i, g := range dy {
-		dx[0][i] = g * u.df(in[0][i], y[i])
+		d[i] = g * u.df(x[i], y[i])
 	}
 }
 

@@ -45,6 +45,10 @@ func (p *maxPool) forward(y []float32, in [][]float32) {
 	kernel.Parallel(p.n*p.c, func(_, lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			plane := x[pl*hw : (pl+1)*hw]
+			if p.inside() {
+				p.planeInside(y[pl*ohw:(pl+1)*ohw], p.arg[pl*ohw:(pl+1)*ohw], plane)
+				continue
+			}
 			for oy := range p.oh {
 				for ox := range p.ow {
 					best, at := float32(math.Inf(-1)), int32(-1)
@@ -66,6 +70,31 @@ func (p *maxPool) forward(y []float32, in [][]float32) {
 			}
 		}
 	})
+}
+
+// inside reports whether every window lies inside the image: no padding
+// is read, and no bounds need checking.
+func (p *maxPool) inside() bool {
+	return p.padT == 0 && p.padL == 0 && (p.oh-1)*p.sh+(p.kh-1)*p.dh < p.h && (p.ow-1)*p.sw+(p.kw-1)*p.dw < p.w
+}
+
+// planeInside pools one plane whose windows are all inside it.
+func (p *maxPool) planeInside(y []float32, arg []int32, plane []float32) {
+	for oy := range p.oh {
+		for ox := range p.ow {
+			at := (oy*p.sh)*p.w + ox*p.sw
+			best := plane[at]
+			for ki := range p.kh {
+				row := (oy*p.sh+ki*p.dh)*p.w + ox*p.sw
+				for kj := range p.kw {
+					if v := plane[row+kj*p.dw]; v > best {
+						best, at = v, row+kj*p.dw
+					}
+				}
+			}
+			y[oy*p.ow+ox], arg[oy*p.ow+ox] = best, int32(at)
+		}
+	}
 }
 
 func (p *maxPool) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {

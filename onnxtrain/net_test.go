@@ -17,7 +17,7 @@ var fixtures = []string{
 	"producers/keras2onnx_151.onnx", "producers/keras2onnx_160.onnx", "producers/tf2onnx.onnx", "producers/cntk_mnist8.onnx",
 }
 
-func loadFixture(t *testing.T, name string) *onnx.Model {
+func loadFixture(t testing.TB, name string) *onnx.Model {
 	t.Helper()
 	m, err := onnx.Load(filepath.Join("..", "testdata", "onnx", name))
 	if err != nil {

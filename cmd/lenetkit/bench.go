@@ -74,7 +74,9 @@ type benchReport struct {
 	Model string `json:"model"`
 	// TrainWeights says where the steps of TrainMSPerStep started: "fresh"
 	// or the --weights file; TrainMSPerStepFresh is the fresh figure.
-	TrainWeights        string  `json:"train_weights"`
+	TrainWeights string `json:"train_weights"`
+	// TrainGraph says the steps were of the --model graph (onnxtrain), not the seed's LeNet.
+	TrainGraph          bool    `json:"train_graph"`
 	TrainMSPerStep      float64 `json:"train_ms_per_step"`
 	TrainMSPerStepFresh float64 `json:"train_ms_per_step_fresh"`
 	// TrainAdamStep is the Adam step count the --weights checkpoint held
@@ -153,17 +155,21 @@ func runBench(c *cli.Context) error {
 	status := statusOut(c)
 	r := benchReport{Model: model}
 
-	if steps > 0 {
-		if err := benchTraining(c, &r, steps); err != nil {
-			return err
-		}
-		r.TrainPeakRSSBytes = bench.PeakRSS()
-	}
 	// GFLOP/s are counted for the seed's LeNet; another graph's are not
 	// known, and its figures are images per second only.
 	seed := true
 	if _, err := infer.Open(model, infer.Native); err != nil {
 		seed = false
+	}
+	if steps > 0 {
+		train := benchTraining
+		if !seed {
+			train = benchGraphTraining
+		}
+		if err := train(c, &r, steps); err != nil {
+			return err
+		}
+		r.TrainPeakRSSBytes = bench.PeakRSS()
 	}
 	image := declaredImage(model) // ONNX Runtime's input shape, read once
 	flops := func(ips float64) float64 {
@@ -229,7 +235,7 @@ func runBench(c *cli.Context) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	if steps == 0 {
 		fmt.Fprintf(tw, "training\tnot measured (--steps 0)\t\t\n")
-	} else if r.TrainWeights != "fresh" {
+	} else if r.TrainWeights != "fresh" && !r.TrainGraph {
 		fmt.Fprintf(tw, "training step, batch 128, fresh weights\t\t\t\n")
 		fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t\t\n", r.TrainMSPerStepFresh)
 		if r.PyTorchTrainMSFresh > 0 {
@@ -238,7 +244,16 @@ func runBench(c *cli.Context) error {
 			fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
 		}
 	}
-	if steps > 0 {
+	if steps > 0 && r.TrainGraph {
+		fmt.Fprintf(tw, "training step of the graph, batch 128, its weights\t\t\t\n")
+		fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t%.0f images/s\t\n", r.TrainMSPerStep, 128/(r.TrainMSPerStep/1000))
+		if r.PyTorchTrainMSPerStep > 0 {
+			fmt.Fprintf(tw, "  PyTorch (its torch twin)\t%.1f ms\t%.0f images/s\tlenetkit/PyTorch time %.2f\n", r.PyTorchTrainMSPerStep,
+				128/(r.PyTorchTrainMSPerStep/1000), r.RatioTrainVsPyTorch)
+		} else {
+			fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
+		}
+	} else if steps > 0 {
 		if r.TrainWeights == "fresh" {
 			fmt.Fprintf(tw, "training step, batch 128, fresh weights\t\t\t\n")
 		} else {
@@ -383,6 +398,35 @@ func benchTraining(c *cli.Context, r *benchReport, steps int) error {
 	}
 	r.TrainGFLOPS = 128 * bench.TrainFLOPPerImage / (r.TrainMSPerStep / 1000) / 1e9
 	r.TrainSecondsPerEpoch = r.TrainMSPerStep * 429 / 1000
+	return nil
+}
+
+// benchGraphTraining times training steps of the --model graph in
+// lenetkit (onnxtrain) and in PyTorch (its torch twin, for the graphs that
+// have one), batch 128 from the file's weights.
+func benchGraphTraining(c *cli.Context, r *benchReport, steps int) error {
+	if c.IsSet("weights") {
+		return usageError("--weights times the seed's LeNet; a --model graph trains from its own weights")
+	}
+	model := c.String("model")
+	m, err := loadTrainable(model)
+	if err != nil {
+		return err
+	}
+	status := statusOut(c)
+	fmt.Fprintf(status, "training %s: %s of batch 128 ...\n", model, nouns(steps, "step"))
+	if r.TrainMSPerStep, err = bench.GraphTrainStep(m, 128, steps); err != nil {
+		return err
+	}
+	r.TrainGraph, r.TrainWeights, r.TrainMSPerStepFresh = true, model, r.TrainMSPerStep
+	fmt.Fprintf(status, "PyTorch: %s ...\n", nouns(steps, "step"))
+	p, err := bench.PyTorchGraphTrainStep(c.Context, c.String("reference"), model, 128, steps)
+	if err != nil {
+		r.notMeasured(bench.PeerPyTorch, err)
+		return nil
+	}
+	r.PyTorchTrainMSPerStep, r.PyTorchTrainMSFresh, r.PyTorchPeakRSSBytes = p.Value, p.Value, p.PeakRSS
+	r.RatioTrainVsPyTorch = r.TrainMSPerStep / p.Value
 	return nil
 }
 
