@@ -143,6 +143,18 @@ func (l *runLog) epoch(e train.EpochEvent) {
 	}
 }
 
+func (l *runLog) graphEpoch(e train.GraphEpoch) {
+	if l != nil && l.err == nil {
+		l.err = l.w.Epoch(e.Record())
+	}
+}
+
+func (l *runLog) graphTest(r *train.GraphResult) {
+	if l != nil && l.err == nil {
+		l.err = l.w.Test(r.TestRecord())
+	}
+}
+
 func (l *runLog) test(r *train.Result) {
 	if l != nil && l.err == nil {
 		l.err = l.w.Test(r.TestRecord())

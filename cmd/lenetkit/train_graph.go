@@ -24,6 +24,7 @@ import (
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
 	"github.com/lenetkit/lenetkit/onnxtrain"
+	"github.com/lenetkit/lenetkit/runlog"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -37,7 +38,7 @@ var graphFlags = []cli.Flag{
 }
 
 // seedOnlyFlags are the seed recipe's flags, which a --model run refuses.
-var seedOnlyFlags = []string{"recipe", "freeze-bn-after", "dropout", "dropout-mode", "resume", "lr", "val-size", "log-dir"}
+var seedOnlyFlags = []string{"recipe", "freeze-bn-after", "dropout", "dropout-mode", "resume", "lr", "val-size"}
 
 // runTrainGraph is lenetkit train --model: the graph trained on --data
 // (MNIST by default) with Adam under OneCycleLR, written as the same graph
@@ -88,18 +89,27 @@ func runTrainGraph(c *cli.Context) error {
 		}
 		fmt.Fprintf(status, "the last layer, %s, replaced: %d inputs, %d classes, new weights %s and %s\n", head.Node.Describe(), head.In, head.Out, head.Weight, head.Bias)
 	}
+	start := time.Now()
+	log, err := graphRunLog(c, cfg, path, data, lenOf(valSet), start)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
 	ctx, stop := stopContext(c.Context, status, "without writing the model")
 	defer stop()
 	prog := newProgress(status)
 	hooks := train.GraphHooks{
-		Step: func(e train.StepEvent) { prog.step(e, cfg.BatchSize) },
+		Step: func(e train.StepEvent) {
+			prog.step(e, cfg.BatchSize)
+			log.step(e)
+		},
 		Epoch: func(e train.GraphEpoch) {
 			prog.finish()
 			fmt.Fprintf(status, "epoch %d: train loss %.4f, validation accuracy %.2f %%, loss %.4f (%.1f s)\n",
 				e.Epoch, e.TrainLoss, e.Val.Accuracy, e.Val.Loss, e.Duration.Seconds())
+			log.graphEpoch(e)
 		},
 	}
-	start := time.Now()
 	res, err := train.TrainGraph(ctx, m, cfg, trainSet, valSet, testSet, hooks)
 	if err != nil {
 		var diverged *train.DivergedError
@@ -115,7 +125,34 @@ func runTrainGraph(c *cli.Context) error {
 	if err := writeGraph(m, cfg.Prep, out, extra, c.Bool("force")); err != nil {
 		return err
 	}
+	if res.Test.Images > 0 {
+		log.graphTest(res)
+	}
+	if err := log.Close(); err != nil {
+		return fmt.Errorf("--log-dir: %w", err)
+	}
 	return printGraphSummary(c.App.Writer, c.String("format"), out, extra, data, res, time.Since(start))
+}
+
+// graphRunLog starts --log-dir's config.json and metrics.jsonl for a
+// --model run, in the run log's one format (package runlog); nil without
+// --log-dir. A folder that holds a run already is refused unless --force.
+func graphRunLog(c *cli.Context, cfg train.GraphConfig, model string, data *dataset.Data, valSize int, start time.Time) (*runLog, error) {
+	dir := c.String("log-dir")
+	if dir == "" {
+		return nil, nil
+	}
+	if err := flagError("--log-dir", atomicfile.CheckDir(dir)); err != nil {
+		return nil, err
+	}
+	if !c.Bool("force") && errors.Is(train.CheckNewLogDir(dir), train.ErrRunExists) {
+		return nil, fmt.Errorf("--log-dir %s holds a run already (%s): use another directory, or --force to replace it", dir, runlog.MetricsName)
+	}
+	conf, err := cfg.Record(model, data.String(), valSize, start)
+	if err != nil {
+		return nil, err
+	}
+	return createRunLog(dir, conf)
 }
 
 // loadTrainable reads and checks an ONNX file as the backend does, so that

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/runlog"
 )
 
 // TestTrainModelAgreesWithONNXRuntime fine-tunes LeNet-5 from its ONNX
@@ -147,4 +148,36 @@ func lastLineOf(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// TestTrainModelLogDir checks that a --model run keeps the run log the
+// seed's runs keep, in the one format report reads, with the graph's own
+// settings in config.json.
+func TestTrainModelLogDir(t *testing.T) {
+	data := realData(t)
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "run")
+	r := run(t, "train", "--model", testtool.Testdata("onnx/dwbn.onnx"), "--data", data, "--epochs", "1", "--limit", "256",
+		"--batch-size", "64", "--out", filepath.Join(dir, "dwbn.onnx"), "--log-dir", logDir, "--freeze", "0")
+	if r.code != 0 {
+		t.Fatalf("train: exit %d: %s", r.code, r.stderr)
+	}
+	log, err := runlog.Read(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Steps) != 4 || len(log.Epochs) != 1 || log.Test == nil || log.Test.Images != 10000 {
+		t.Errorf("%d steps, %d epochs, test %+v: want 4 steps, 1 epoch and the 10,000 test images", len(log.Steps), len(log.Epochs), log.Test)
+	}
+	conf, err := runlog.ReadConfig(filepath.Join(logDir, runlog.ConfigName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var freeze []string
+	if ok, err := conf.Get("freeze", &freeze); !ok || err != nil || len(freeze) != 1 || freeze[0] != "0" {
+		t.Errorf("config.json's freeze: %v (%v, %v), want [0]", freeze, ok, err)
+	}
+	if r := run(t, "report", logDir); r.code != 0 {
+		t.Errorf("report of the run: exit %d: %s", r.code, r.stderr)
+	}
 }
