@@ -166,14 +166,13 @@ func reluMax3x3(row, a, b, c []float32) {
 	const inf = 0x7f800000
 	n := 3 * len(row)
 	a, b, c = a[:n], b[:n], c[:n]
+	bits := func(v float32) int32 { return int32(math.Float32bits(v)) }
 	for j := range row {
-		w := [9]float32{a[3*j], a[3*j+1], a[3*j+2], b[3*j], b[3*j+1], b[3*j+2], c[3*j], c[3*j+1], c[3*j+2]}
-		m := int32(0)
-		for _, v := range w {
-			m = max(m, int32(math.Float32bits(v)))
-		}
+		i := 3 * j
+		m := max(bits(a[i]), bits(a[i+1]), bits(a[i+2]), bits(b[i]), bits(b[i+1]), bits(b[i+2]),
+			bits(c[i]), bits(c[i+1]), bits(c[i+2]), 0)
 		if m > inf {
-			row[j] = reluMaxSkipNaN(w[:])
+			row[j] = max(reluMaxSkipNaN(a[i:i+3]), reluMaxSkipNaN(b[i:i+3]), reluMaxSkipNaN(c[i:i+3]))
 			continue
 		}
 		row[j] = math.Float32frombits(uint32(m))
