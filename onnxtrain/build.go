@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -71,7 +71,10 @@ func supported(domain, op string) bool {
 	}
 	_, ok := families[op]
 	_, k := constants[op]
-	return ok || k
+	// An operator without a gradient is read, so that one on a weight's
+	// path is refused by name (node) rather than as unsupported.
+	_, ng := noGradient[op]
+	return ok || k || ng
 }
 
 // trainable marks the initializers a PyTorch module would hold as
@@ -116,18 +119,22 @@ func trainable(g *onnx.Graph) map[string]bool {
 // node that uses it.
 var reshapes = map[string]bool{"Reshape": true, "Identity": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Transpose": true}
 
-// Frozen returns the trainable initializers a set of patterns matches,
-// and the patterns that match none (a typo the caller should report).
+// frozen returns the trainable initializers a set of patterns matches,
+// and the patterns that match none (a typo the caller should report). In a
+// pattern * matches any run of characters, / included (Keras names its
+// weights conv2d/kernel:0), and ? one; a pattern also matches the names it
+// is a prefix of before a dot or a slash: conv1 freezes conv1.weight.
 func frozen(t map[string]bool, patterns []string) (map[string]bool, []string, error) {
 	f := map[string]bool{}
 	var unmatched []string
 	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, nil, fmt.Errorf("freeze pattern %q: %w", p, err)
+		re, err := glob(p)
+		if err != nil {
+			return nil, nil, err
 		}
 		hit := false
 		for name := range t {
-			if ok, _ := path.Match(p, name); ok || strings.HasPrefix(name, p+".") {
+			if re.MatchString(name) || strings.HasPrefix(name, p+".") || strings.HasPrefix(name, p+"/") {
 				f[name], hit = true, true
 			}
 		}
@@ -136,6 +143,29 @@ func frozen(t map[string]bool, patterns []string) (map[string]bool, []string, er
 		}
 	}
 	return f, unmatched, nil
+}
+
+func glob(p string) (*regexp.Regexp, error) {
+	if p == "" {
+		return nil, fmt.Errorf("an empty freeze pattern")
+	}
+	q := regexp.QuoteMeta(p)
+	q = strings.ReplaceAll(strings.ReplaceAll(q, `\*`, ".*"), `\?`, ".")
+	return regexp.Compile("^" + q + "$")
+}
+
+// CheckFreeze reports, before any work, freeze patterns that match no
+// trainable initializer of m, naming those there are.
+func CheckFreeze(m *onnx.Model, patterns []string) error {
+	t := trainable(m.Graph)
+	_, unmatched, err := frozen(t, patterns)
+	if err != nil {
+		return err
+	}
+	if len(unmatched) > 0 {
+		return fmt.Errorf("--freeze %s matches no trainable initializer (they are: %s)", strings.Join(unmatched, ","), names(t))
+	}
+	return nil
 }
 
 func (b *builder) input(name string) (*value, error) {
@@ -196,7 +226,11 @@ func (b *builder) node(n *onnx.Node) error {
 	if !ok {
 		for _, v := range in {
 			if v != nil && v.grad {
-				return fmt.Errorf("%s: %w: lenetkit cannot train through it; freeze the weights before it (--freeze) or train another graph", n.Describe(), ErrNoGradient)
+				why := noGradient[n.OpType]
+				if why == "" {
+					why = "lenetkit has none for it"
+				}
+				return fmt.Errorf("%s: %w for operator %s (%s): lenetkit cannot train through it; freeze the weights before it (--freeze) or train another graph", n.Describe(), ErrNoGradient, n.OpType, why)
 			}
 		}
 		return fmt.Errorf("%s: %w: its inputs are not constants", n.Describe(), onnx.ErrUnsupported)
