@@ -19,6 +19,50 @@ func init() {
 	register(computed(buildSplit), "Split")
 	register(computed(buildGather), "Gather")
 	register(computed(buildExpand), "Expand")
+	for _, op := range []string{"Slice", "Split", "Expand"} {
+		constants[op] = evalMoved
+	}
+}
+
+// evalMoved evaluates Slice, Split and Expand of constants while the graph
+// is built, integers as integers: exporters slice a Shape's output (the
+// batch dimension, to Concat with -1 for a Reshape).
+func evalMoved(b *builder, n *onnx.Node, in []*value) ([]*onnx.Tensor, error) {
+	var srcs [][][]int
+	s := in[0].shape
+	var err error
+	switch n.OpType {
+	case "Slice":
+		var src [][]int
+		s, src, err = sliceSrc(b, n, in)
+		srcs = [][][]int{src}
+	case "Expand":
+		var src [][]int
+		s, src, err = expandSrc(b, n, in)
+		srcs = [][][]int{src}
+	default:
+		srcs, err = splitSrcs(b, n, in)
+	}
+	if err != nil {
+		return nil, err
+	}
+	x := in[0].konst
+	var outs []*onnx.Tensor
+	for _, src := range srcs {
+		t := &onnx.Tensor{DType: x.DType}
+		for _, c := range src {
+			t.Shape = append(t.Shape, len(c))
+		}
+		for _, i := range axisIndex(s, src).idx {
+			if x.DType.IsFloat() {
+				t.Float = append(t.Float, x.Float[i])
+			} else {
+				t.Int = append(t.Int, x.Int[i])
+			}
+		}
+		outs = append(outs, t)
+	}
+	return outs, nil
 }
 
 // indexMap sets y[e] = x[idx[e]].
@@ -131,9 +175,17 @@ func sliceRange(start, end, step int64, d int) (first int64, n int) {
 	return start, int(k)
 }
 
-// buildSlice: starts, ends and axes are attributes before opset 10, and
-// constant inputs, with steps, from it on.
 func buildSlice(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	s, src, err := sliceSrc(b, n, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	return outputOf(s, src)
+}
+
+// sliceSrc reads Slice's starts, ends and axes, attributes before opset
+// 10 and constant inputs, with steps, from it on, as axisIndex's src.
+func sliceSrc(b *builder, n *onnx.Node, in []*value) ([]int, [][]int, error) {
 	var starts, ends, axes, steps []int64
 	var err error
 	if b.opset < 10 {
@@ -185,7 +237,7 @@ func buildSlice(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 			src[ax][c] = int(first + int64(c)*step)
 		}
 	}
-	return outputOf(s, src)
+	return s, src, nil
 }
 
 // outputOf is the indexMap layer for src and its output's shape, which
@@ -202,30 +254,16 @@ func outputOf(in []int, src [][]int) (layer, []int, error) {
 }
 
 // buildSplit makes a layer per output: the first is returned, the others
-// become nodes of their own here. The sizes are the split attribute
-// before opset 13, a constant input from it on, or equal parts (the last
-// one smaller from opset 18, whose num_outputs may say how many).
+// become nodes of their own here.
 func buildSplit(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	srcs, err := splitSrcs(b, n, in)
+	if err != nil {
+		return nil, nil, err
+	}
 	s := in[0].shape
-	a, err := n.Attrs.Int("axis", 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	ax, err := normAxis(a, len(s))
-	if err != nil {
-		return nil, nil, err
-	}
-	split, err := splitSizes(b, n, in, s[ax])
-	if err != nil {
-		return nil, nil, err
-	}
 	var first layer
 	var firstShape []int
-	at := 0
-	for k, part := range split {
-		src := identityAxes(s)
-		src[ax] = src[ax][at : at+part]
-		at += part
+	for k, src := range srcs {
 		if n.Outputs[k] == "" {
 			continue
 		}
@@ -244,6 +282,35 @@ func buildSplit(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 		return reshape{}, s, nil
 	}
 	return first, firstShape, nil
+}
+
+// splitSrcs is axisIndex's src of each output. The sizes are the split
+// attribute before opset 13, a constant input from it on, or equal parts
+// (the last one smaller from opset 18, whose num_outputs may say how
+// many).
+func splitSrcs(b *builder, n *onnx.Node, in []*value) ([][][]int, error) {
+	s := in[0].shape
+	a, err := n.Attrs.Int("axis", 0)
+	if err != nil {
+		return nil, err
+	}
+	ax, err := normAxis(a, len(s))
+	if err != nil {
+		return nil, err
+	}
+	split, err := splitSizes(b, n, in, s[ax])
+	if err != nil {
+		return nil, err
+	}
+	var srcs [][][]int
+	at := 0
+	for _, part := range split {
+		src := identityAxes(s)
+		src[ax] = src[ax][at : at+part]
+		at += part
+		srcs = append(srcs, src)
+	}
+	return srcs, nil
 }
 
 func splitSizes(b *builder, n *onnx.Node, in []*value, d int) ([]int, error) {
@@ -357,9 +424,18 @@ func buildGather(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 	return m, out, nil
 }
 
-// buildExpand broadcasts X to the shape given (a constant), both ways as
-// NumPy does: the output has the larger of each dimension.
 func buildExpand(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	s, src, err := expandSrc(b, n, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	return outputOf(s, src)
+}
+
+// expandSrc broadcasts X to the shape given (a constant), both ways as
+// NumPy does: the output has the larger of each dimension. It returns
+// X's shape with leading 1s up to the output's rank, and axisIndex's src.
+func expandSrc(b *builder, n *onnx.Node, in []*value) ([]int, [][]int, error) {
 	target, err := constInts(in, 1, "shape")
 	if err != nil {
 		return nil, nil, err
@@ -393,5 +469,5 @@ func buildExpand(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 			}
 		}
 	}
-	return outputOf(padded, src)
+	return padded, src, nil
 }
