@@ -62,13 +62,13 @@ func New(m *onnx.Model, opts Options) (*Net, error) {
 	}
 	net := &Net{opts: opts, train: true, src: rand.NewPCG(opts.Seed, 0x6f6e6e78)}
 	net.rng = rand.New(net.src)
-	trained := trainable(g)
-	fz, unmatched, err := frozen(trained, opts.Freeze)
-	if err != nil {
+	if err := CheckFreeze(m, opts.Freeze); err != nil {
 		return nil, err
 	}
-	if len(unmatched) > 0 {
-		return nil, fmt.Errorf("--freeze %s matches no trainable initializer (they are: %s)", strings.Join(unmatched, ","), names(trained))
+	trained := trainable(g)
+	fz, _, err := frozen(trained, opts.Freeze)
+	if err != nil {
+		return nil, err
 	}
 	for name := range fz {
 		delete(trained, name)

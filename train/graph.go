@@ -53,8 +53,13 @@ type GraphEpoch struct {
 	Images    int
 }
 
-// GraphHooks receive progress; either may be nil.
+// GraphHooks receive progress; any may be nil.
 type GraphHooks struct {
+	// Start runs once the graph is built and the data checked against
+	// it, before the first step: where a caller creates what the run
+	// writes, so that a run refused is refused before anything is
+	// written. An error from it ends the run.
+	Start func() error
 	Step  func(StepEvent)
 	Epoch func(GraphEpoch)
 }
@@ -79,6 +84,11 @@ func TrainGraph(ctx context.Context, m *onnx.Model, cfg GraphConfig, trainSet, v
 		return nil, err
 	}
 	defer r.close()
+	if hooks.Start != nil {
+		if err := hooks.Start(); err != nil {
+			return nil, err
+		}
+	}
 	res := &GraphResult{Skipped: r.net.Skipped()}
 	sched := NewOneCycle(cfg.MaxLR, cfg.Epochs*r.steps)
 	opt := NewAdam(cfg.WeightDecay)

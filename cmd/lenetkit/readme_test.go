@@ -118,6 +118,8 @@ var readmeShorter = []struct {
 }{
 	// A resumed run keeps its checkpoint's settings and refuses others.
 	{"lenetkit train --resume", nil},
+	// A graph's run takes no --val-size, which is the seed recipe's.
+	{"lenetkit train --model", []string{"--epochs", "1", "--limit", "1280"}},
 	{"lenetkit train", []string{"--epochs", "1", "--limit", "1280", "--val-size", "1000"}},
 	{"lenetkit sweep collect", nil},
 	{"lenetkit sweep", []string{"--epochs", "1", "--limit", "640", "--val-size", "1000", "--seeds", "0", "--dropout", "0", "--weight-decay", "0"}},

@@ -66,6 +66,12 @@ func runTrainGraph(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := onnxtrain.CheckFreeze(m, cfg.Freeze); err != nil {
+		return err
+	}
+	if c.IsSet("log-dir") && !c.Bool("force") && errors.Is(train.CheckNewLogDir(c.String("log-dir")), train.ErrRunExists) {
+		return fmt.Errorf("--log-dir %s holds a run already (%s): use another directory, or --force to replace it", c.String("log-dir"), runlog.MetricsName)
+	}
 	if c.Bool("init") {
 		onnxtrain.Reinit(m, cfg.Seed)
 	}
@@ -90,15 +96,16 @@ func runTrainGraph(c *cli.Context) error {
 		fmt.Fprintf(status, "the last layer, %s, replaced: %d inputs, %d classes, new weights %s and %s\n", head.Node.Describe(), head.In, head.Out, head.Weight, head.Bias)
 	}
 	start := time.Now()
-	log, err := graphRunLog(c, cfg, path, data, lenOf(valSet), start)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
+	var log *runLog
+	defer func() { log.Close() }()
 	ctx, stop := stopContext(c.Context, status, "without writing the model")
 	defer stop()
 	prog := newProgress(status)
 	hooks := train.GraphHooks{
+		Start: func() (err error) {
+			log, err = graphRunLog(c, cfg, path, data, lenOf(valSet), start)
+			return err
+		},
 		Step: func(e train.StepEvent) {
 			prog.step(e, cfg.BatchSize)
 			log.step(e)
@@ -144,9 +151,6 @@ func graphRunLog(c *cli.Context, cfg train.GraphConfig, model string, data *data
 	}
 	if err := flagError("--log-dir", atomicfile.CheckDir(dir)); err != nil {
 		return nil, err
-	}
-	if !c.Bool("force") && errors.Is(train.CheckNewLogDir(dir), train.ErrRunExists) {
-		return nil, fmt.Errorf("--log-dir %s holds a run already (%s): use another directory, or --force to replace it", dir, runlog.MetricsName)
 	}
 	conf, err := cfg.Record(model, data.String(), valSize, start)
 	if err != nil {
