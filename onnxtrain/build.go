@@ -79,7 +79,7 @@ func supported(domain, op string) bool {
 
 // trainable marks the initializers a PyTorch module would hold as
 // parameters: the weights and biases of Conv, Gemm, MatMul (and the Add
-// after one), BatchNorm's scale and shift, PRelu's slope.
+// after one), the norms' scale and shift, PRelu's slope.
 func trainable(g *onnx.Graph) map[string]bool {
 	prod := g.Producers()
 	t := map[string]bool{}
@@ -99,7 +99,7 @@ func trainable(g *onnx.Graph) map[string]bool {
 			mark(n.Input(2))
 		case "MatMul":
 			mark(n.Input(1))
-		case "BatchNormalization":
+		case "BatchNormalization", "InstanceNormalization", "LayerNormalization":
 			mark(n.Input(1))
 			mark(n.Input(2))
 		case "PRelu":

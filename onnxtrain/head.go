@@ -196,6 +196,9 @@ func Reinit(m *onnx.Model, seed uint64) {
 			set(n.Input(2), func(int) float32 { return 0 })
 			set(n.Input(3), func(int) float32 { return 0 })
 			set(n.Input(4), func(int) float32 { return 1 })
+		case "InstanceNormalization", "LayerNormalization":
+			set(n.Input(1), func(int) float32 { return 1 })
+			set(n.Input(2), func(int) float32 { return 0 })
 		case "PRelu":
 			set(n.Input(1), func(int) float32 { return 0.25 })
 		}
