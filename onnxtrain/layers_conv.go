@@ -144,7 +144,8 @@ func sumPartials(dst []float32, partial [][]float32, off int) {
 }
 
 // im2col writes the [cg*kh*kw][oh*ow] matrix of img's cg channels under
-// the window, zero where the window is over padding.
+// the window, zero where the window is over padding. Each (tap, output
+// row) is one span of the input row, copied, or strided for stride > 1.
 func (c *conv) im2col(cols, img []float32, cg int) {
 	p := c.oh * c.ow
 	for ch := range cg {
@@ -152,21 +153,23 @@ func (c *conv) im2col(cols, img []float32, cg int) {
 		for ki := range c.kh {
 			for kj := range c.kw {
 				row := cols[((ch*c.kh+ki)*c.kw+kj)*p:][:p]
+				lo, hi, ix0 := c.tapSpan(kj)
 				for oy := range c.oh {
-					iy := oy*c.sh - c.padT + ki*c.dh
 					out := row[oy*c.ow : (oy+1)*c.ow]
-					if iy < 0 || iy >= c.h {
+					iy := c.tapRow(oy, ki)
+					if iy < 0 || lo == hi {
 						clear(out)
 						continue
 					}
-					src := plane[iy*c.w : (iy+1)*c.w]
-					for ox := range out {
-						ix := ox*c.sw - c.padL + kj*c.dw
-						if ix < 0 || ix >= c.w {
-							out[ox] = 0
-						} else {
-							out[ox] = src[ix]
-						}
+					clear(out[:lo])
+					clear(out[hi:])
+					src := plane[iy*c.w+ix0:]
+					if c.sw == 1 {
+						copy(out[lo:hi], src)
+						continue
+					}
+					for ox := lo; ox < hi; ox++ {
+						out[ox] = src[(ox-lo)*c.sw]
 					}
 				}
 			}
@@ -175,7 +178,7 @@ func (c *conv) im2col(cols, img []float32, cg int) {
 }
 
 // col2im writes the image's cg channels from the columns, the transpose
-// of im2col: every pixel gets the sum of the columns entries taken from it.
+// of im2col: every pixel gets the sum of the column entries taken from it.
 func (c *conv) col2im(img, cols []float32, cg int) {
 	p := c.oh * c.ow
 	for ch := range cg {
@@ -184,16 +187,15 @@ func (c *conv) col2im(img, cols []float32, cg int) {
 		for ki := range c.kh {
 			for kj := range c.kw {
 				row := cols[((ch*c.kh+ki)*c.kw+kj)*p:][:p]
+				lo, hi, ix0 := c.tapSpan(kj)
 				for oy := range c.oh {
-					iy := oy*c.sh - c.padT + ki*c.dh
-					if iy < 0 || iy >= c.h {
+					iy := c.tapRow(oy, ki)
+					if iy < 0 {
 						continue
 					}
-					dst := plane[iy*c.w : (iy+1)*c.w]
-					for ox, v := range row[oy*c.ow : (oy+1)*c.ow] {
-						if ix := ox*c.sw - c.padL + kj*c.dw; ix >= 0 && ix < c.w {
-							dst[ix] += v
-						}
+					dst, src := plane[iy*c.w+ix0:], row[oy*c.ow:(oy+1)*c.ow]
+					for ox := lo; ox < hi; ox++ {
+						dst[(ox-lo)*c.sw] += src[ox]
 					}
 				}
 			}
