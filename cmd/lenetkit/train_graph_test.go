@@ -55,6 +55,7 @@ func TestTrainModelAgreesWithONNXRuntime(t *testing.T) {
 		t.Errorf("train tested %.2f %%, eval measures %.2f %%", trained.TestAccuracy, ev.Accuracy)
 	}
 	acc, loss := ortFigures(t, out, data)
+	t.Logf("lenetkit eval: %.2f %%, loss %.6f; ONNX Runtime: %.2f %%, loss %.6f", ev.Accuracy, ev.Loss, acc, loss)
 	if acc != ev.Accuracy || math.Abs(loss-ev.Loss) > 1e-4 {
 		t.Errorf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit eval: %.2f %%, loss %.6f", acc, loss, ev.Accuracy, ev.Loss)
 	}
