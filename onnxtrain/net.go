@@ -10,7 +10,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/gop"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -31,7 +31,7 @@ type Net struct {
 	x       []float32
 	inShape []int // with the batch dimension
 	logits  *G.Node
-	ce      *crossEntropyOp
+	ce      *gop.CrossEntropy
 	params  []Param
 	train   bool // PyTorch's model.train(): batch statistics, dropout on
 	rng     *rand.Rand
@@ -185,8 +185,7 @@ func (net *Net) finish(b *builder, logits string) error {
 	}
 	net.logits = v.node
 	classes := v.shape[1]
-	net.ce = &crossEntropyOp{op: newOp("cross_entropy", [][]int{v.shape}, nil), n: net.opts.Batch, classes: classes,
-		labels: make([]int64, net.opts.Batch), dz: make([]float32, net.opts.Batch*classes)}
+	net.ce = gop.NewCrossEntropy(net.opts.Batch, classes)
 	cost, err := apply(net.ce, v.node)
 	if err != nil {
 		return err
@@ -220,17 +219,17 @@ func (net *Net) Step(x []float32, labels []int64) (float64, error) {
 		return 0, fmt.Errorf("onnxtrain: %d inputs and %d labels for a batch of %d of shape %v", len(x), len(labels), net.opts.Batch, net.inShape[1:])
 	}
 	for _, l := range labels {
-		if l < 0 || int(l) >= net.ce.classes {
-			return 0, fmt.Errorf("onnxtrain: label %d outside the graph's %d classes", l, net.ce.classes)
+		if l < 0 || int(l) >= net.ce.Classes {
+			return 0, fmt.Errorf("onnxtrain: label %d outside the graph's %d classes", l, net.ce.Classes)
 		}
 	}
 	copy(net.x, x)
-	copy(net.ce.labels, labels)
+	copy(net.ce.Labels, labels)
 	defer net.vm.Reset()
 	if err := net.vm.RunAll(); err != nil {
 		return 0, fmt.Errorf("onnxtrain: run graph: %w", err)
 	}
-	return float64(*net.ce.out.(*G.F32)), nil
+	return net.ce.Loss(), nil
 }
 
 // SetTraining is PyTorch's model.train() (true, the default) or
@@ -248,7 +247,7 @@ func (net *Net) Grad(i int) []float32 { return data(net.params[i].grad.Value()) 
 func (net *Net) Logits() []float32 { return data(net.logits.Value()) }
 
 // Classes is the number of classes the graph scores.
-func (net *Net) Classes() int { return net.ce.classes }
+func (net *Net) Classes() int { return net.ce.Classes }
 
 // InputShape is the shape of one batch, the batch dimension first.
 func (net *Net) InputShape() []int { return slices.Clone(net.inShape) }
@@ -259,40 +258,3 @@ func (net *Net) Skipped() []string { return net.skipped }
 
 // Close releases the tape machine.
 func (net *Net) Close() error { return net.vm.Close() }
-
-// crossEntropyOp is the mean cross-entropy of the logits against labels set
-// before each run; it keeps d(loss)/d(logits) for its gradient op.
-type crossEntropyOp struct {
-	op
-	n, classes int
-	labels     []int64
-	dz         []float32
-}
-
-func (o *crossEntropyOp) Do(in ...G.Value) (G.Value, error) {
-	loss := kernel.CrossEntropy(o.dz, data(in[0]), o.labels, o.n, o.classes)
-	*o.out.(*G.F32) = G.F32(loss)
-	return o.out, nil
-}
-
-func (o *crossEntropyOp) DiffWRT(int) []bool { return []bool{true} }
-
-func (o *crossEntropyOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dz, err := apply(&crossEntropyGradOp{op: newOp(o.name+".dz", [][]int{nil}, []int{o.n, o.classes}), fwd: o}, grad)
-	return G.Nodes{dz}, err
-}
-
-type crossEntropyGradOp struct {
-	op
-	noDiff
-	fwd *crossEntropyOp
-}
-
-func (o *crossEntropyGradOp) Do(in ...G.Value) (G.Value, error) {
-	g := data(in[0])[0]
-	dz := o.outData()
-	for i, v := range o.fwd.dz {
-		dz[i] = v * g
-	}
-	return o.out, nil
-}

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"fmt"
 
 	G "gorgonia.org/gorgonia"
 
@@ -40,7 +39,7 @@ func newConvOp(name string, k kernel.Conv3x3, n int, inputGrad bool) *convOp {
 }
 
 func (o *convOp) Do(in ...G.Value) (G.Value, error) {
-	x, w, b, y := data(in[0]), data(in[1]), data(in[2]), o.outData()
+	x, w, b, y := data(in[0]), data(in[1]), data(in[2]), o.OutData()
 	o.k.DirectWeights(o.wd, w)
 	if o.inputGrad {
 		o.k.FlippedWeights(o.wf, w)
@@ -51,7 +50,7 @@ func (o *convOp) Do(in ...G.Value) (G.Value, error) {
 		o.k.Pad(xp, x[lo*per*o.k.In:hi*per*o.k.In], hi-lo, o.k.In)
 		o.k.Forward(y[lo*per*o.k.Out:hi*per*o.k.Out], xp, o.wd, b, hi-lo)
 	})
-	return o.out, nil
+	return o.Out, nil
 }
 
 func (o *convOp) DiffWRT(int) []bool { return []bool{o.inputGrad, true, true} }
@@ -64,9 +63,9 @@ func (o *convOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	var db *G.Node
 	if bn, ok := grad.Op().(*bnPoolGradOp); ok {
 		// The BatchNorm gradient op summed dz already.
-		db, err = apply(&pickOp{op: newOp(o.name+".db", []int{4}, o.k.Out), src: bn.fwd.dbias}, grad)
+		db, err = apply(&pickOp{op: newOp(o.Name+".db", []int{4}, o.k.Out), src: bn.fwd.dbias}, grad)
 	} else {
-		db, err = apply(newBiasGradOp(o.name, o.k.Out, 4), grad)
+		db, err = apply(newBiasGradOp(o.Name, o.k.Out, 4), grad)
 	}
 	if err != nil {
 		return nil, err
@@ -102,7 +101,7 @@ type convWeightGradOp struct {
 
 func newConvWeightGradOp(fwd *convOp) *convWeightGradOp {
 	k := fwd.k
-	o := &convWeightGradOp{op: newOp(fwd.name+".dw", []int{4, 4}, k.Out, k.In, 3, 3), fwd: fwd}
+	o := &convWeightGradOp{op: newOp(fwd.Name+".dw", []int{4, 4}, k.Out, k.In, 3, 3), fwd: fwd}
 	for i := 0; i < kernel.MaxWorkers(); i++ {
 		o.partial = append(o.partial, make([]float32, k.Out*k.K()))
 	}
@@ -126,8 +125,8 @@ func (o *convWeightGradOp) Do(in ...G.Value) (G.Value, error) {
 			sum[i] += v
 		}
 	}
-	k.UndirectWeights(o.outData(), sum)
-	return o.out, nil
+	k.UndirectWeights(o.OutData(), sum)
+	return o.Out, nil
 }
 
 // convInputGradOp: dx = the convolution of dy with the flipped weights.
@@ -139,16 +138,16 @@ type convInputGradOp struct {
 
 func newConvInputGradOp(fwd *convOp) *convInputGradOp {
 	k := fwd.k
-	return &convInputGradOp{op: newOp(fwd.name+".dx", []int{4, 4}, fwd.n, k.H, k.W, k.In), fwd: fwd}
+	return &convInputGradOp{op: newOp(fwd.Name+".dx", []int{4, 4}, fwd.n, k.H, k.W, k.In), fwd: fwd}
 }
 
 func (o *convInputGradOp) Do(in ...G.Value) (G.Value, error) {
-	dy, dx := data(in[1]), o.outData()
+	dy, dx := data(in[1]), o.OutData()
 	k, per := o.fwd.k, o.fwd.k.H*o.fwd.k.W
 	forChunks(o.fwd.n, func(wk, lo, hi int) {
 		k.BackwardInput(dx[lo*per*k.In:hi*per*k.In], dy[lo*per*k.Out:hi*per*k.Out], o.fwd.wf, o.fwd.scratch[wk], hi-lo)
 	})
-	return o.out, nil
+	return o.Out, nil
 }
 
 // biasGradOp: db = dy summed over every row (pixels or samples).
@@ -162,8 +161,8 @@ func newBiasGradOp(name string, c, rank int) *biasGradOp {
 }
 
 func (o *biasGradOp) Do(in ...G.Value) (G.Value, error) {
-	kernel.SumRows(o.outData(), data(in[0]))
-	return o.out, nil
+	kernel.SumRows(o.OutData(), data(in[0]))
+	return o.Out, nil
 }
 
 // bnPoolOp: y = maxpool(BatchNorm(ReLU(z))). In train mode BatchNorm uses
@@ -194,29 +193,29 @@ func newBNPoolOp(name string, k kernel.BNPool, n int, runMean, runVar []float32,
 
 func (o *bnPoolOp) Do(in ...G.Value) (G.Value, error) {
 	if *o.eval {
-		o.k.ForwardFrozen(o.outData(), data(in[0]), data(in[1]), data(in[2]), o.runMean, o.runVar, o.n, o.st)
-		return o.out, nil
+		o.k.ForwardFrozen(o.OutData(), data(in[0]), data(in[1]), data(in[2]), o.runMean, o.runVar, o.n, o.st)
+		return o.Out, nil
 	}
-	o.k.ForwardTrain(o.outData(), data(in[0]), data(in[1]), data(in[2]), o.n, o.st)
+	o.k.ForwardTrain(o.OutData(), data(in[0]), data(in[1]), data(in[2]), o.n, o.st)
 	o.k.UpdateRunning(o.runMean, o.runVar, o.st, lenet.BatchNormMomentum)
 	*o.tracked++
-	return o.out, nil
+	return o.Out, nil
 }
 
 func (o *bnPoolOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (o *bnPoolOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dz, err := apply(&bnPoolGradOp{op: newOp(o.name+".dz", []int{4, 4, 1}, o.n, o.k.H, o.k.W, o.k.C), fwd: o}, grad, in[0], in[1])
+	dz, err := apply(&bnPoolGradOp{op: newOp(o.Name+".dz", []int{4, 4, 1}, o.n, o.k.H, o.k.W, o.k.C), fwd: o}, grad, in[0], in[1])
 	if err != nil {
 		return nil, err
 	}
 	// dgamma and dbeta fall out of the same pass as dz; these nodes hand
 	// them over once dz has run.
-	dgamma, err := apply(&pickOp{op: newOp(o.name+".dgamma", []int{4}, o.k.C), src: o.dgamma}, dz)
+	dgamma, err := apply(&pickOp{op: newOp(o.Name+".dgamma", []int{4}, o.k.C), src: o.dgamma}, dz)
 	if err != nil {
 		return nil, err
 	}
-	dbeta, err := apply(&pickOp{op: newOp(o.name+".dbeta", []int{4}, o.k.C), src: o.dbeta}, dz)
+	dbeta, err := apply(&pickOp{op: newOp(o.Name+".dbeta", []int{4}, o.k.C), src: o.dbeta}, dz)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +233,8 @@ type bnPoolGradOp struct {
 
 func (o *bnPoolGradOp) Do(in ...G.Value) (G.Value, error) {
 	f := o.fwd
-	f.k.Backward(o.outData(), f.dgamma, f.dbeta, f.dbias, data(in[0]), data(in[1]), data(in[2]), f.n, f.st)
-	return o.out, nil
+	f.k.Backward(o.OutData(), f.dgamma, f.dbeta, f.dbias, data(in[0]), data(in[1]), data(in[2]), f.n, f.st)
+	return o.Out, nil
 }
 
 // convBNPoolOp: the first conv block, y = maxpool(BatchNorm(ReLU(conv(x)))),
@@ -274,26 +273,26 @@ func (o *convBNPoolOp) Do(in ...G.Value) (G.Value, error) {
 		c.Pad(o.xp[lo*ps:hi*ps], x[lo*per:hi*per], hi-lo, c.In)
 	})
 	if *o.eval {
-		o.k.ForwardFrozen(o.outData(), o.xp, o.wd, b, gamma, beta, o.runMean, o.runVar, o.n, o.st)
-		return o.out, nil
+		o.k.ForwardFrozen(o.OutData(), o.xp, o.wd, b, gamma, beta, o.runMean, o.runVar, o.n, o.st)
+		return o.Out, nil
 	}
-	o.k.ForwardTrain(o.outData(), o.xp, o.wd, b, gamma, beta, o.n, o.st)
+	o.k.ForwardTrain(o.OutData(), o.xp, o.wd, b, gamma, beta, o.n, o.st)
 	o.k.BN.UpdateRunning(o.runMean, o.runVar, &o.st.BNCache, lenet.BatchNormMomentum)
 	*o.tracked++
-	return o.out, nil
+	return o.Out, nil
 }
 
 func (o *convBNPoolOp) DiffWRT(int) []bool { return []bool{false, true, true, true, true} }
 
 func (o *convBNPoolOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	c := o.k.Conv
-	dw, err := apply(&convBNPoolGradOp{op: newOp(o.name+".dw", []int{4, 1, 1}, c.Out, c.In, 3, 3), fwd: o,
+	dw, err := apply(&convBNPoolGradOp{op: newOp(o.Name+".dw", []int{4, 1, 1}, c.Out, c.In, 3, 3), fwd: o,
 		dwd: make([]float32, c.Out*c.K())}, grad, in[2], in[3])
 	if err != nil {
 		return nil, err
 	}
 	pick := func(suffix string, src []float32) (*G.Node, error) {
-		return apply(&pickOp{op: newOp(o.name+suffix, []int{4}, c.Out), src: src}, dw)
+		return apply(&pickOp{op: newOp(o.Name+suffix, []int{4}, c.Out), src: src}, dw)
 	}
 	db, err := pick(".db", o.dbias)
 	if err != nil {
@@ -322,8 +321,8 @@ type convBNPoolGradOp struct {
 func (o *convBNPoolGradOp) Do(in ...G.Value) (G.Value, error) {
 	f := o.fwd
 	f.k.Backward(o.dwd, f.dbias, f.dgamma, f.dbeta, data(in[0]), f.xp, f.wd, data(in[1]), data(in[2]), f.n, f.st)
-	f.k.Conv.UndirectWeights(o.outData(), o.dwd)
-	return o.out, nil
+	f.k.Conv.UndirectWeights(o.OutData(), o.dwd)
+	return o.Out, nil
 }
 
 // pickOp returns a result another op computed as a by-product; its input
@@ -335,8 +334,8 @@ type pickOp struct {
 }
 
 func (o *pickOp) Do(...G.Value) (G.Value, error) {
-	copy(o.outData(), o.src)
-	return o.out, nil
+	copy(o.OutData(), o.src)
+	return o.Out, nil
 }
 
 // flattenOp: NHWC maps to PyTorch's (C, H, W)-ordered rows.
@@ -355,17 +354,17 @@ func newFlattenOp(name string, n, h, w, c int, back bool) *flattenOp {
 
 func (o *flattenOp) Do(in ...G.Value) (G.Value, error) {
 	if o.back {
-		kernel.UnflattenCHW(o.outData(), data(in[0]), o.n, o.h, o.w, o.c)
+		kernel.UnflattenCHW(o.OutData(), data(in[0]), o.n, o.h, o.w, o.c)
 	} else {
-		kernel.FlattenCHW(o.outData(), data(in[0]), o.n, o.h, o.w, o.c)
+		kernel.FlattenCHW(o.OutData(), data(in[0]), o.n, o.h, o.w, o.c)
 	}
-	return o.out, nil
+	return o.Out, nil
 }
 
 func (o *flattenOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *flattenOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := apply(newFlattenOp(o.name+".dx", o.n, o.h, o.w, o.c, true), grad)
+	dx, err := apply(newFlattenOp(o.Name+".dx", o.n, o.h, o.w, o.c, true), grad)
 	return G.Nodes{dx}, err
 }
 
@@ -381,22 +380,22 @@ func newLinearOp(name string, l kernel.Linear, n int) *linearOp {
 }
 
 func (o *linearOp) Do(in ...G.Value) (G.Value, error) {
-	o.l.Forward(o.outData(), data(in[0]), data(in[1]), data(in[2]), o.n)
-	return o.out, nil
+	o.l.Forward(o.OutData(), data(in[0]), data(in[1]), data(in[2]), o.n)
+	return o.Out, nil
 }
 
 func (o *linearOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (o *linearOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := apply(&linearGradOp{op: newOp(o.name+".dx", []int{2, 2}, o.n, o.l.In), fwd: o}, in[1], grad)
+	dx, err := apply(&linearGradOp{op: newOp(o.Name+".dx", []int{2, 2}, o.n, o.l.In), fwd: o}, in[1], grad)
 	if err != nil {
 		return nil, err
 	}
-	dw, err := apply(&linearGradOp{op: newOp(o.name+".dw", []int{2, 2}, o.l.Out, o.l.In), fwd: o, weights: true}, in[0], grad)
+	dw, err := apply(&linearGradOp{op: newOp(o.Name+".dw", []int{2, 2}, o.l.Out, o.l.In), fwd: o, weights: true}, in[0], grad)
 	if err != nil {
 		return nil, err
 	}
-	db, err := apply(newBiasGradOp(o.name, o.l.Out, 2), grad)
+	db, err := apply(newBiasGradOp(o.Name, o.l.Out, 2), grad)
 	if err != nil {
 		return nil, err
 	}
@@ -413,11 +412,11 @@ type linearGradOp struct {
 
 func (o *linearGradOp) Do(in ...G.Value) (G.Value, error) {
 	if o.weights {
-		o.fwd.l.BackwardWeights(o.outData(), data(in[1]), data(in[0]), o.fwd.n)
+		o.fwd.l.BackwardWeights(o.OutData(), data(in[1]), data(in[0]), o.fwd.n)
 	} else {
-		o.fwd.l.BackwardInput(o.outData(), data(in[1]), data(in[0]), o.fwd.n)
+		o.fwd.l.BackwardInput(o.OutData(), data(in[1]), data(in[0]), o.fwd.n)
 	}
-	return o.out, nil
+	return o.Out, nil
 }
 
 // dropoutOp zeroes whole rows (Dropout1d on (N, 64), the seed's behaviour)
@@ -433,13 +432,13 @@ type dropoutOp struct {
 }
 
 func (o *dropoutOp) Do(in ...G.Value) (G.Value, error) {
-	x, y := data(in[0]), o.outData()
+	x, y := data(in[0]), o.OutData()
 	if !o.enabled || o.p == 0 {
 		for i := range o.mask {
 			o.mask[i] = 1
 		}
 		copy(y, x)
-		return o.out, nil
+		return o.Out, nil
 	}
 	keep := float32(1 / (1 - o.p))
 	for i := 0; i < o.n; i++ {
@@ -464,13 +463,13 @@ func (o *dropoutOp) Do(in ...G.Value) (G.Value, error) {
 	for i, v := range x {
 		y[i] = v * o.mask[i]
 	}
-	return o.out, nil
+	return o.Out, nil
 }
 
 func (o *dropoutOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *dropoutOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := apply(&maskOp{op: newOp(o.name+".dx", []int{2}, o.n, o.c), mask: o.mask}, grad)
+	dx, err := apply(&maskOp{op: newOp(o.Name+".dx", []int{2}, o.n, o.c), mask: o.mask}, grad)
 	return G.Nodes{dx}, err
 }
 
@@ -481,51 +480,9 @@ type maskOp struct {
 }
 
 func (o *maskOp) Do(in ...G.Value) (G.Value, error) {
-	dy, dx := data(in[0]), o.outData()
+	dy, dx := data(in[0]), o.OutData()
 	for i, v := range dy {
 		dx[i] = v * o.mask[i]
 	}
-	return o.out, nil
-}
-
-// crossEntropyOp: the mean cross-entropy of the logits against labels set
-// before each run; it keeps d(loss)/d(logits) for its gradient op.
-type crossEntropyOp struct {
-	op
-	n, classes int
-	labels     []int64
-	dz         []float32
-}
-
-func (o *crossEntropyOp) Do(in ...G.Value) (G.Value, error) {
-	for _, l := range o.labels {
-		if l < 0 || int(l) >= o.classes {
-			return nil, fmt.Errorf("train: label %d outside 0..%d", l, o.classes-1)
-		}
-	}
-	loss := kernel.CrossEntropy(o.dz, data(in[0]), o.labels, o.n, o.classes)
-	*o.out.(*G.F32) = G.F32(loss)
-	return o.out, nil
-}
-
-func (o *crossEntropyOp) DiffWRT(int) []bool { return []bool{true} }
-
-func (o *crossEntropyOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dz, err := apply(&crossEntropyGradOp{op: newOp(o.name+".dz", []int{0}, o.n, o.classes), fwd: o}, grad)
-	return G.Nodes{dz}, err
-}
-
-type crossEntropyGradOp struct {
-	op
-	noDiff
-	fwd *crossEntropyOp
-}
-
-func (o *crossEntropyGradOp) Do(in ...G.Value) (G.Value, error) {
-	g := data(in[0])[0]
-	dz := o.outData()
-	for i, v := range o.fwd.dz {
-		dz[i] = v * g
-	}
-	return o.out, nil
+	return o.Out, nil
 }

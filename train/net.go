@@ -7,6 +7,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/lenetkit/lenetkit/internal/gop"
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/lenet"
 )
@@ -21,7 +22,7 @@ type Net struct {
 	vm     G.VM
 	batch  int
 	x      []float32
-	ce     *crossEntropyOp
+	ce     *gop.CrossEntropy
 	logits *linearOp
 	drop   *dropoutOp
 	eval   bool // PyTorch's model.eval(): BatchNorm frozen, dropout off
@@ -133,8 +134,7 @@ func NewNet(sd lenet.StateDict, batch int, dropout float64, mode DropoutMode, se
 			return nil, fmt.Errorf("train: %v in the head is not supported", l.Kind)
 		}
 	}
-	net.ce = &crossEntropyOp{op: newOp("cross_entropy", []int{2}), n: batch, classes: lenet.Classes,
-		labels: make([]int64, batch), dz: make([]float32, batch*lenet.Classes)}
+	net.ce = gop.NewCrossEntropy(batch, lenet.Classes)
 	cost, err := apply(net.ce, h)
 	if err != nil {
 		return nil, err
@@ -172,12 +172,12 @@ func (n *Net) Step(x []float32, y []int64) (float64, error) {
 		return 0, fmt.Errorf("train: batch of %d images and %d labels, want %d", len(x)/(lenet.InputSize*lenet.InputSize), len(y), n.batch)
 	}
 	copy(n.x, x)
-	copy(n.ce.labels, y)
+	copy(n.ce.Labels, y)
 	defer n.vm.Reset()
 	if err := n.vm.RunAll(); err != nil {
 		return 0, fmt.Errorf("train: run graph: %w", err)
 	}
-	return float64(*n.ce.out.(*G.F32)), nil
+	return n.ce.Loss(), nil
 }
 
 // SetDropout switches dropout on or off (off: the identity).
@@ -217,7 +217,7 @@ func (n *Net) Params() []*lenet.Tensor { return n.params }
 func (n *Net) Grad(i int) []float32 { return n.grads[i].Value().Data().([]float32) }
 
 // Logits are the last Step's [batch][10] outputs.
-func (n *Net) Logits() []float32 { return n.logits.outData() }
+func (n *Net) Logits() []float32 { return n.logits.OutData() }
 
 // Close releases the tape machine.
 func (n *Net) Close() error { return n.vm.Close() }
