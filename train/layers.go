@@ -1,7 +1,6 @@
 package train
 
 import (
-
 	G "gorgonia.org/gorgonia"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
