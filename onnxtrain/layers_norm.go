@@ -110,14 +110,20 @@ func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 	kernel.Parallel(l.c, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			mean, inv := l.mean[c], l.invStd[c]
-			var sdy, sdyx float64 // sums of dy and dy * xhat
+			// sdyx = sum(dy * xhat) = inv * (sum(dy * x) - mean * sum(dy)):
+			// one pass, each plane summed in float32, the planes in float64.
+			var sdy, sdyxRaw float64
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
+				var s, sx float32
 				for j, g := range dy[o : o+l.hw] {
-					sdy += float64(g)
-					sdyx += float64(g) * (float64(x[o+j]) - mean) * inv
+					s += g
+					sx += g * x[o+j]
 				}
+				sdy += float64(s)
+				sdyxRaw += float64(sx)
 			}
+			sdyx := inv * (sdyxRaw - mean*sdy)
 			if dx[1] != nil {
 				dx[1][c] = float32(sdyx)
 			}
@@ -127,16 +133,18 @@ func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 			if dx[0] == nil {
 				continue
 			}
+			// dx = gi * (dy - sdy/m - xhat * sdyx/m), as a*dy + b*x + k.
 			gi := float64(scale[c]) * inv
+			a, b, k := float32(gi), float32(0), float32(0)
+			if *l.train {
+				b = float32(-gi * inv * sdyx / m)
+				k = float32(-gi*sdy/m + gi*mean*inv*sdyx/m)
+			}
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
+				d, xs := dx[0][o:o+l.hw], x[o:o+l.hw]
 				for j, g := range dy[o : o+l.hw] {
-					if !*l.train {
-						dx[0][o+j] = float32(gi * float64(g))
-						continue
-					}
-					xhat := (float64(x[o+j]) - mean) * inv
-					dx[0][o+j] = float32(gi * (float64(g) - sdy/m - xhat*sdyx/m))
+					d[j] = a*g + b*xs[j] + k
 				}
 			}
 		}

@@ -80,6 +80,10 @@ func (p *maxPool) inside() bool {
 
 // planeInside pools one plane whose windows are all inside it.
 func (p *maxPool) planeInside(y []float32, arg []int32, plane []float32) {
+	if p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.dh == 1 && p.dw == 1 {
+		p.plane2x2(y, arg, plane)
+		return
+	}
 	for oy := range p.oh {
 		for ox := range p.ow {
 			at := (oy*p.sh)*p.w + ox*p.sw
@@ -93,6 +97,29 @@ func (p *maxPool) planeInside(y []float32, arg []int32, plane []float32) {
 				}
 			}
 			y[oy*p.ow+ox], arg[oy*p.ow+ox] = best, int32(at)
+		}
+	}
+}
+
+// plane2x2 is planeInside for the common 2x2 window of stride 2, its
+// four candidates compared in the order the general loop takes them.
+func (p *maxPool) plane2x2(y []float32, arg []int32, plane []float32) {
+	for oy := range p.oh {
+		top, bot := plane[2*oy*p.w:], plane[(2*oy+1)*p.w:]
+		ys, as := y[oy*p.ow:(oy+1)*p.ow], arg[oy*p.ow:(oy+1)*p.ow]
+		for ox := range ys {
+			i := 2 * ox
+			best, at := top[i], i
+			if top[i+1] > best {
+				best, at = top[i+1], i+1
+			}
+			if bot[i] > best {
+				best, at = bot[i], p.w+i
+			}
+			if bot[i+1] > best {
+				best, at = bot[i+1], p.w+i+1
+			}
+			ys[ox], as[ox] = best, int32(2*oy*p.w+at)
 		}
 	}
 }
