@@ -6,17 +6,18 @@ import (
 	"math"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
-	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // Prediction is the model's answer for one input, or why there is none.
 type Prediction struct {
-	Path          string
-	Label         int     // the true digit when known (ImageFolder layout, MNIST), else -1
-	Digit         int     // -1 when Status is StatusError
-	Confidence    float64 // the softmax probability of Digit
-	Probabilities [lenet.Classes]float64
+	Path       string
+	Label      int     // the true digit (class) when known (ImageFolder layout, MNIST, a Source's label), else -1
+	Digit      int     // the predicted digit, or class of a model of Options.Classes; -1 when Status is StatusError
+	Confidence float64 // the softmax probability of Digit
+	// Probabilities are every class's softmax probability, Options.Classes
+	// of them (MNIST's 10 by default); nil when Status is StatusError.
+	Probabilities []float64
 	// Status is StatusOK, StatusUnsure (Confidence under
 	// Options.MinConfidence; Digit is still the model's answer) or
 	// StatusError (Err says why; no answer).
@@ -98,18 +99,56 @@ type Options struct {
 	// MinConfidence, when above 0, makes an answer whose probability is
 	// under it StatusUnsure.
 	MinConfidence float64
+	// Classes is the number of scores the model gives an image (infer.Model's
+	// Classes); 0 means MNIST's 10.
+	Classes int
+	// InputSize is the floats of one image a Source writes and the model
+	// takes (Model.InputSize, for Model.AtInputSize); 0 means MNIST's
+	// 1x32x32. Classify's files and MNIST images are 1x32x32 only.
+	InputSize int
+}
+
+// sizes are opt's Classes and InputSize, their defaults filled in, and
+// an error for values outside what a model may have.
+func (opt Options) sizes() (classes, size int, err error) {
+	classes, size = opt.Classes, opt.InputSize
+	if classes == 0 {
+		classes = mnist.Classes
+	}
+	if size == 0 {
+		size = mnist.PixelCount
+	}
+	if classes < 1 || classes > MaxClasses || size < 1 || size > MaxSide*MaxSide {
+		return 0, 0, fmt.Errorf("infer: %d classes of images of %d floats: want 1 to %d classes, 1 to %d floats", classes, size, MaxClasses, MaxSide*MaxSide)
+	}
+	return classes, size, nil
+}
+
+func newBatcher(m mnist.Classifier, h Handlers, opt Options) (*batcher, error) {
+	batch := opt.Batch
+	if batch <= 0 {
+		batch = 128
+	}
+	classes, size, err := opt.sizes()
+	if err != nil {
+		return nil, err
+	}
+	return &batcher{m: m, h: h, opt: opt, batch: batch, classes: classes, size: size,
+		x: make([]float32, batch*size), logits: make([]float32, batch*classes)}, nil
 }
 
 // Classify runs m over the images that paths name (files, directories,
 // mnist:test, mnist:train; see Walk) in batches, and hands every input's
 // Prediction to h in order.
 func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Options, h Handlers) (Summary, error) {
-	batch := opt.Batch
-	if batch <= 0 {
-		batch = 128
+	if opt.InputSize != 0 && opt.InputSize != mnist.PixelCount {
+		return Summary{}, fmt.Errorf("infer: Classify makes images of %d floats (1x32x32), not %d", mnist.PixelCount, opt.InputSize)
 	}
-	b := &batcher{m: m, h: h, opt: opt, batch: batch, x: make([]float32, batch*mnist.PixelCount), logits: make([]float32, batch*lenet.Classes)}
-	err := Walk(paths, func(it Item) error {
+	b, err := newBatcher(m, h, opt)
+	if err != nil {
+		return Summary{}, err
+	}
+	err = Walk(paths, func(it Item) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -147,15 +186,17 @@ type pending struct {
 }
 
 type batcher struct {
-	m      mnist.Classifier
-	h      Handlers
-	opt    Options
-	batch  int
-	x      []float32
-	logits []float32
-	items  []pending // in order, failed ones among them
-	n      int       // slots of x used
-	sum    Summary
+	m       mnist.Classifier
+	h       Handlers
+	opt     Options
+	batch   int
+	classes int // logits per image
+	size    int // floats per image
+	x       []float32
+	logits  []float32
+	items   []pending // in order, failed ones among them
+	n       int       // slots of x used
+	sum     Summary
 }
 
 // add takes the image already written in slot b.n.
@@ -206,9 +247,9 @@ func (b *batcher) flush() error {
 	if len(b.items) == 0 {
 		return nil
 	}
-	logits := b.logits[:b.n*lenet.Classes]
+	logits := b.logits[:b.n*b.classes]
 	if b.n > 0 {
-		if err := b.m.Logits(logits, b.x[:b.n*mnist.PixelCount], b.n); err != nil {
+		if err := b.m.Logits(logits, b.x[:b.n*b.size], b.n); err != nil {
 			return err
 		}
 	}
@@ -219,7 +260,7 @@ func (b *batcher) flush() error {
 			p.Status, p.Err = StatusError, it.err
 			b.sum.Failed++
 		} else {
-			row := logits[slot*lenet.Classes : (slot+1)*lenet.Classes]
+			row := logits[slot*b.classes : (slot+1)*b.classes]
 			slot++
 			b.judge(&p, row, it.prep)
 		}
@@ -237,6 +278,7 @@ func (b *batcher) flush() error {
 func (b *batcher) judge(p *Prediction, row []float32, pr preparation) {
 	p.Digit = mnist.Argmax(row)
 	lse := kernel.LogSumExp(row)
+	p.Probabilities = make([]float64, len(row))
 	for c, v := range row {
 		p.Probabilities[c] = math.Exp(float64(v) - lse)
 	}
@@ -261,7 +303,7 @@ func (b *batcher) judge(p *Prediction, row []float32, pr preparation) {
 		b.sum.Flagged++
 	}
 	b.sum.Images++
-	if p.Label >= 0 {
+	if p.Label >= 0 && p.Label < len(row) {
 		b.sum.Labelled++
 		b.sum.LossSum += lse - float64(row[p.Label])
 		if p.Digit == p.Label {

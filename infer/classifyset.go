@@ -2,8 +2,8 @@ package infer
 
 import (
 	"context"
+	"fmt"
 
-	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
@@ -13,8 +13,10 @@ type Source interface {
 	// Len is the number of images.
 	Len() int
 	// Input writes image i as the model's input, 1x32x32 float32 values
-	// (a 28x28 image in [0, 1] padded by 2, as Preprocess writes), and
-	// returns its name for the Prediction and its label (-1 for none).
+	// (a 28x28 image in [0, 1] padded by 2, as Preprocess writes), or
+	// Options.InputSize values when that is set, and returns its name for
+	// the Prediction and its label (-1 for none; one outside
+	// [0, Options.Classes) is an error).
 	Input(i int, dst []float32) (name string, label int, err error)
 }
 
@@ -23,18 +25,20 @@ type Source interface {
 // an image file's preparation need the file). An error of src stops the
 // run.
 func ClassifySource(ctx context.Context, m mnist.Classifier, src Source, opt Options, h Handlers) (Summary, error) {
-	batch := opt.Batch
-	if batch <= 0 {
-		batch = 128
+	b, err := newBatcher(m, h, opt)
+	if err != nil {
+		return Summary{}, err
 	}
-	b := &batcher{m: m, h: h, opt: opt, batch: batch, x: make([]float32, batch*mnist.PixelCount), logits: make([]float32, batch*lenet.Classes)}
 	for i := range src.Len() {
 		if i%256 == 0 && ctx.Err() != nil {
 			return b.sum, ctx.Err()
 		}
-		name, label, err := src.Input(i, b.x[b.n*mnist.PixelCount:(b.n+1)*mnist.PixelCount])
+		name, label, err := src.Input(i, b.x[b.n*b.size:(b.n+1)*b.size])
 		if err != nil {
 			return b.sum, err
+		}
+		if label >= b.classes {
+			return b.sum, fmt.Errorf("infer: %s has label %d; the model scores %d classes", name, label, b.classes)
 		}
 		if err := b.add(name, label, preparation{}); err != nil {
 			return b.sum, err

@@ -48,6 +48,9 @@ type Model struct {
 	// PreprocessFrom says where Preprocess came from: whether its mean
 	// and std are known or assumed.
 	PreprocessFrom PreprocessSource
+	// Classes is the number of scores the model gives an image: MNIST's
+	// 10, or with OpenOptions.AnyClasses the graph's outputs.
+	Classes int
 	// Probabilities says the model's own output is probabilities (an ONNX
 	// graph that ends in Softmax); Logits returns their logarithm.
 	Probabilities bool
@@ -55,8 +58,9 @@ type Model struct {
 	// sorted into topological order, kernels fused.
 	Notes []string
 
-	run     mnist.Classifier
-	scratch []float32
+	run      mnist.Classifier
+	scratch  []float32
+	anyInput bool // opened with OpenOptions.AnyInput
 }
 
 // Geometry is the size of a model's input image.
@@ -71,6 +75,50 @@ func Open(path, backendName string) (*Model, error) {
 
 // OpenWith is Open reading the file with the given options.
 func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, error) {
+	return OpenClassifier(path, backendName, OpenOptions{ReadOptions: opt})
+}
+
+// MaxClasses is the most scores per image OpenClassifier admits.
+const MaxClasses = 1000
+
+// MaxSide is the largest input side, in pixels, OpenOptions.AnyInput admits.
+const MaxSide = 4096
+
+// OpenOptions say which models OpenClassifier admits besides the seed's
+// digit classifiers (10 scores for an MNIST digit of 28x28, or 32x32
+// padded), and how it reads the file.
+type OpenOptions struct {
+	modelfile.ReadOptions
+	// AnyClasses admits an ONNX graph of any number of outputs from 2 to
+	// MaxClasses, such as one lenetkit train --classes wrote: a
+	// classifier of a person's own data. Model.Classes says how many.
+	AnyClasses bool
+	// AnyInput admits an ONNX graph of any grey input size up to MaxSide
+	// pixels a side, with any padding that fits it: images made to its
+	// size (a data set's, resized) go to InputLogits, not Logits. Without
+	// a preprocess metadata entry the padding is the one lenetkit train
+	// assumes, MNIST's 28 centred in a larger square input, else none.
+	AnyInput bool
+}
+
+// ClassesError is a model whose number of scores per image the caller did
+// not admit: a graph of other than 10 outputs opened without
+// OpenOptions.AnyClasses, or one outside [2, MaxClasses].
+type ClassesError struct {
+	Path    string
+	Outputs int // the graph's values per image
+	Any     bool
+}
+
+func (e *ClassesError) Error() string {
+	if !e.Any {
+		return fmt.Sprintf("infer: %s: the graph gives %d values per image; a digit classifier gives %d", e.Path, e.Outputs, mnist.Classes)
+	}
+	return fmt.Sprintf("infer: %s: the graph gives %d values per image; a classifier gives 2 to %d", e.Path, e.Outputs, MaxClasses)
+}
+
+// OpenClassifier is OpenWith admitting the models opt says.
+func OpenClassifier(path, backendName string, opt OpenOptions) (*Model, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a model file: %s", path, safeio.Kind(fi.Mode()))
 	}
@@ -94,23 +142,23 @@ func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, erro
 		backendName = Gorgonia // the name before onnx-go had lenetkit's backend
 	}
 	m := &Model{Path: path, Format: format, Backend: backendName, Input: Geometry{1, mnist.Side, mnist.Side},
-		Preprocess: SeedPreprocessing, PreprocessFrom: PreprocessSeed}
+		Preprocess: SeedPreprocessing, PreprocessFrom: PreprocessSeed, Classes: mnist.Classes, anyInput: opt.AnyInput}
 	switch {
 	case backendName == Kernels && graph:
 		var p *backend.Plan
 		if p, err = openKernels(path, opt); err == nil {
-			m.run, m.Probabilities = p, p.EndsInSoftmax
+			m.run, m.Probabilities, m.Classes = p, p.EndsInSoftmax, p.Outputs
 			m.Input = Geometry{p.Channels, p.Height, p.Width}
 			m.Notes = planNotes(p)
-			m.Preprocess, m.PreprocessFrom, err = declaredPreprocess(path, m.Input, p.Metadata)
+			m.Preprocess, m.PreprocessFrom, err = declaredPreprocess(path, m.Input, p.Metadata, opt.AnyInput)
 		}
 	case backendName == Gorgonia && graph:
-		m.run, err = openOnnxGo(path, opt)
+		m.run, err = openOnnxGo(path, opt.ReadOptions)
 	case backendName == Kernels || backendName == Gorgonia:
 		return nil, fmt.Errorf("infer: %s: the %s backend runs .onnx files only", path, backendName)
 	case backendName == Native:
 		var sd lenet.StateDict
-		if sd, err = modelfile.ReadWith(path, opt); err == nil {
+		if sd, err = modelfile.ReadWith(path, opt.ReadOptions); err == nil {
 			m.run, err = lenet.NewModel(sd)
 		}
 	default:
@@ -125,20 +173,36 @@ func OpenWith(path, backendName string, opt modelfile.ReadOptions) (*Model, erro
 	return m, nil
 }
 
-func openKernels(path string, opt modelfile.ReadOptions) (*backend.Plan, error) {
-	p, err := backend.OpenWith(path, opt)
+func openKernels(path string, opt OpenOptions) (*backend.Plan, error) {
+	p, err := backend.OpenWith(path, opt.ReadOptions)
 	if err != nil {
 		return nil, err
 	}
-	if p.Outputs != mnist.Classes {
-		return nil, fmt.Errorf("infer: %s: the graph gives %d values per image; a digit classifier gives %d", path, p.Outputs, mnist.Classes)
+	if opt.AnyClasses && (p.Outputs < 2 || p.Outputs > MaxClasses) || !opt.AnyClasses && p.Outputs != mnist.Classes {
+		return nil, &ClassesError{Path: path, Outputs: p.Outputs, Any: opt.AnyClasses}
 	}
 	return p, nil
 }
 
-// checkInput refuses models whose input MNIST's digits cannot become.
+// checkInput refuses models whose input MNIST's digits cannot become, or
+// with OpenOptions.AnyInput, grey images of their size.
 func (m *Model) checkInput() error {
 	g := m.Input
+	if m.anyInput {
+		pad := m.Preprocess.Pad
+		switch {
+		case g.Channels != 1:
+			return fmt.Errorf("the model takes %d channels; lenetkit's images are grey (1 channel)", g.Channels)
+		case g.Height < 1 || g.Width < 1 || g.Height > MaxSide || g.Width > MaxSide:
+			return fmt.Errorf("the model takes %dx%d images; lenetkit makes images of 1 to %d pixels a side", g.Height, g.Width, MaxSide)
+		case pad < 0 || 2*pad >= min(g.Height, g.Width):
+			return fmt.Errorf("preprocessing: padding %d does not fit the input's %dx%d", pad, g.Height, g.Width)
+		}
+		if err := m.Preprocess.Check(); err != nil {
+			return fmt.Errorf("preprocessing: %w", err)
+		}
+		return nil
+	}
 	if g.Channels != 1 {
 		return fmt.Errorf("the model takes %d channels; MNIST digits are grey (1 channel)", g.Channels)
 	}
@@ -153,10 +217,17 @@ func (m *Model) checkInput() error {
 
 // Logits runs the model on n images of 1x32x32 floats, each MNIST's 28x28
 // digit padded by 2 with values in [0, 1], converting them first to the
-// model's declared input.
+// model's declared input. It writes n rows of Classes logits. A model
+// opened with OpenOptions.AnyInput whose input is no MNIST digit padded
+// (28x28 and 32x32 as its padding says) takes its images through
+// InputLogits instead.
 func (m *Model) Logits(logits, x []float32, n int) error {
 	side := m.Input.Height
 	pp := m.Preprocess
+	if g := m.Input; m.anyInput && (g.Channels != 1 || g.Height != g.Width || g.Height != mnist.Side-2*mnist.Pad+2*pp.Pad ||
+		side != mnist.Side && side != mnist.Side-2*mnist.Pad) {
+		return fmt.Errorf("infer: %s takes %dx%d images padded by %d, not MNIST's digits: give them to InputLogits", m.Path, g.Height, g.Width, pp.Pad)
+	}
 	if side == mnist.Side && pp.Mean == 0 && pp.Std == 1 {
 		return m.run.Logits(logits, x, n)
 	}
@@ -180,6 +251,43 @@ func (m *Model) Logits(logits, x []float32, n int) error {
 	}
 	return m.run.Logits(logits, m.scratch[:n*side*side], n)
 }
+
+// InputSize is the floats of one image of the model's input:
+// Channels x Height x Width.
+func (m *Model) InputSize() int { return m.Input.Channels * m.Input.Height * m.Input.Width }
+
+// InputLogits runs the model on n images already of its input's size,
+// InputSize floats each, values in [0, 1] (torchvision's ToTensor) with the
+// padding Preprocess.Pad says around them, as a data set's images filled
+// at that size are; it applies the model's normalisation, Preprocess.Mean
+// and Std, and writes n rows of Classes logits.
+func (m *Model) InputLogits(logits, x []float32, n int) error {
+	size := m.InputSize()
+	if n < 0 || len(x) < n*size || len(logits) < n*m.Classes {
+		return fmt.Errorf("infer: %d images need %d input and %d output floats, got %d and %d", n, n*size, n*m.Classes, len(x), len(logits))
+	}
+	pp := m.Preprocess
+	if pp.Mean == 0 && pp.Std == 1 {
+		return m.run.Logits(logits, x[:n*size], n)
+	}
+	if len(m.scratch) < n*size {
+		m.scratch = make([]float32, n*size)
+	}
+	inv := 1 / pp.Std
+	for i, v := range x[:n*size] {
+		m.scratch[i] = (v - pp.Mean) * inv
+	}
+	return m.run.Logits(logits, m.scratch[:n*size], n)
+}
+
+// AtInputSize is m as a mnist.Classifier whose Logits is m's InputLogits:
+// for mnist.EvaluateClasses and ClassifySource over images of the model's
+// own size.
+func (m *Model) AtInputSize() mnist.Classifier { return atInputSize{m} }
+
+type atInputSize struct{ m *Model }
+
+func (a atInputSize) Logits(logits, x []float32, n int) error { return a.m.InputLogits(logits, x, n) }
 
 // onnxGoModel runs an ONNX graph with onnx-go. A graph built by onnx-go
 // has the batch size of its first input fixed, so one graph is kept per

@@ -70,9 +70,18 @@ const (
 // declaredPreprocess is the preprocessing an ONNX model asks for: its
 // metadata entry onnx.MetaPreprocess when it has one, else what its input
 // size implies, 28x28 as is and 32x32 with the seed's Pad(2), with mean
-// and std assumed.
-func declaredPreprocess(path string, in Geometry, meta map[string]string) (Preprocessing, PreprocessSource, error) {
-	pp := Preprocessing{Pad: (in.Height - (mnist.Side - 2*mnist.Pad)) / 2, Std: 1}
+// and std assumed. anyInput admits any padding that fits the input, and
+// assumes for other sizes what lenetkit train assumes: MNIST's 28
+// centred in a larger square input, else no padding.
+func declaredPreprocess(path string, in Geometry, meta map[string]string, anyInput bool) (Preprocessing, PreprocessSource, error) {
+	const digit = mnist.Side - 2*mnist.Pad
+	pp := Preprocessing{Pad: (in.Height - digit) / 2, Std: 1}
+	if anyInput {
+		pp.Pad = 0
+		if in.Height == in.Width && in.Height > digit && (in.Height-digit)%2 == 0 {
+			pp.Pad = (in.Height - digit) / 2
+		}
+	}
 	v, ok := meta[onnx.MetaPreprocess]
 	if !ok {
 		return pp, PreprocessAssumed, nil
@@ -84,7 +93,7 @@ func declaredPreprocess(path string, in Geometry, meta map[string]string) (Prepr
 	if err := d.Check(); err != nil {
 		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s: %v", path, onnx.MetaPreprocess, err)
 	}
-	if 28+2*d.Pad != in.Height {
+	if anyInput && (d.Pad < 0 || 2*d.Pad >= min(in.Height, in.Width)) || !anyInput && 28+2*d.Pad != in.Height {
 		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
 	}
 	return d, PreprocessDeclared, nil

@@ -20,7 +20,7 @@ func TestDeclaredPreprocessRefused(t *testing.T) {
 		{strings.Repeat("x", 200_000), "(200000 bytes)"},
 	}
 	for _, c := range cases {
-		_, _, err := declaredPreprocess("m.onnx", in, map[string]string{onnx.MetaPreprocess: c.value})
+		_, _, err := declaredPreprocess("m.onnx", in, map[string]string{onnx.MetaPreprocess: c.value}, false)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%.40s: %v; want an error with %q", c.value, err, c.want)
 			continue
@@ -29,7 +29,7 @@ func TestDeclaredPreprocessRefused(t *testing.T) {
 			t.Errorf("%.40s: an error of %d bytes, not one line", c.value, len(err.Error()))
 		}
 	}
-	if pp, _, err := declaredPreprocess("m.onnx", in, map[string]string{onnx.MetaPreprocess: `{"pad":2,"mean":0.1307,"std":0.3081}`}); err != nil || pp.Std != 0.3081 {
+	if pp, _, err := declaredPreprocess("m.onnx", in, map[string]string{onnx.MetaPreprocess: `{"pad":2,"mean":0.1307,"std":0.3081}`}, false); err != nil || pp.Std != 0.3081 {
 		t.Errorf("MNIST's own normalisation: %v, %v", pp, err)
 	}
 }

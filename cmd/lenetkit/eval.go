@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
-	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -51,10 +49,15 @@ the subfolder names sorted). A folder's pictures are made into the model's
 input by --prep: digit (as infer prepares a digit) or resize (the whole
 picture, grey, resized to the model's input before its padding; resize:area
 averages), then the model's own padding and normalisation. --labels FILE
-names the classes, one a line. The classes must be no more than the
-model's outputs; class k of the data is output k. IDX files named as
-MNIST's must be MNIST's or Fashion-MNIST's unless --skip-checksum. Accuracy
-is also given per class, a table in text and "per_class" in --format json.
+names the classes, one a line. The data must have as many classes as the
+model scores; class k of the data is output k. With --data, MODEL may be
+any ONNX classifier of grey images, of any number of classes (lenetkit
+train --model M.onnx --classes N writes one) and any input size, the
+images made to its size before its declared padding (resize for sizes
+under 28x28). IDX files named as MNIST's must be MNIST's or
+Fashion-MNIST's unless --skip-checksum. Accuracy is also given per class,
+a table in text and "per_class" in --format json, and the confusion matrix
+and eval.json's misclassified images name the data's classes.
 
 --report DIR writes pictures of the result: DIR/confusion.png, the confusion
 matrix as a heat map with its counts; DIR/misclassified.png, the test digits
@@ -92,24 +95,28 @@ var (
 )
 
 type evalResult struct {
-	Model     string                             `json:"model"`
-	Format    string                             `json:"format"`
-	Backend   string                             `json:"backend"`
-	Protocol  string                             `json:"protocol"`
-	Accuracy  float64                            `json:"accuracy"`
-	Loss      float64                            `json:"loss"`
-	Images    int                                `json:"images"`
-	Correct   int                                `json:"correct"`
-	Seconds   float64                            `json:"seconds"`
-	Confusion *[lenet.Classes][lenet.Classes]int `json:"confusion,omitempty"`
+	Model    string  `json:"model"`
+	Format   string  `json:"format"`
+	Backend  string  `json:"backend"`
+	Protocol string  `json:"protocol"`
+	Accuracy float64 `json:"accuracy"`
+	Loss     float64 `json:"loss"`
+	Images   int     `json:"images"`
+	Correct  int     `json:"correct"`
+	Seconds  float64 `json:"seconds"`
+	// Confusion counts images by true class (row) and prediction
+	// (column), with --confusion.
+	Confusion [][]int `json:"confusion,omitempty"`
 	// BatchesTracked is BatchNorm's num_batches_tracked, where the file has it.
 	BatchesTracked        *int64 `json:"num_batches_tracked"`
 	BatchesTrackedMeaning string `json:"num_batches_tracked_meaning,omitempty"`
 	// PreprocessAssumed is the normalisation that neither the model nor
 	// the command line gave (see assumedPreprocess).
 	PreprocessAssumed string `json:"preprocess_assumed,omitempty"`
-	// Data says what was measured when --data named it.
-	Data string `json:"data,omitempty"`
+	// Data says what was measured when --data named it, and Classes its
+	// class names, the rows and columns of Confusion.
+	Data    string   `json:"data,omitempty"`
+	Classes []string `json:"classes,omitempty"`
 	// PerClass is the accuracy on each class of the data.
 	PerClass []classAccuracy `json:"per_class"`
 }
@@ -140,17 +147,17 @@ func runEval(c *cli.Context) error {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
-	m, err := openModel(c)
+	m, err := openModel(c, c.IsSet("data"))
 	if err != nil {
 		return err
 	}
 	assumed := assumedPreprocess(c, m)
 	notePreprocess(c, m, assumed)
-	test, classes, data, err := evalData(c, m)
+	test, err := evalData(c, m)
 	if err != nil {
 		return err
 	}
-	all := make([]int, test.N)
+	all := make([]int, test.n)
 	for i := range all {
 		all[i] = i
 	}
@@ -158,23 +165,21 @@ func runEval(c *cli.Context) error {
 	// The seed protocol's batches are part of its arithmetic; the full
 	// protocol's batch size only sets the speed.
 	prog := newCountProgress(statusOut(c), len(all), "eval")
-	evaluate := mnist.Evaluate
-	if reportDir != "" {
-		evaluate = mnist.EvaluateMistakes
-	}
-	met, err := evaluate(counted{m, prog}, test, all, 128, protocol == "seed")
+	met, err := mnist.EvaluateClasses(counted{test.model, prog}, test.images, all, mnist.EvalOptions{Classes: len(test.classes), Size: test.size,
+		Batch: 128, SeedProtocol: protocol == "seed", Mistakes: reportDir != ""})
 	prog.finish()
 	if err != nil {
 		return err
 	}
 	r := evalResult{Model: m.Path, Format: m.Format, Backend: m.Backend, Protocol: protocol,
 		Accuracy: met.Accuracy, Loss: met.Loss, Images: met.Images, Correct: met.Correct, Seconds: time.Since(start).Seconds(),
-		PreprocessAssumed: assumed, PerClass: perClass(met, classes)}
+		PreprocessAssumed: assumed, PerClass: perClass(met.Confusion, test.classes)}
+	data := test.data
 	if data != nil {
-		r.Data = data.String()
+		r.Data, r.Classes = data.String(), test.classes
 	}
 	if c.Bool("confusion") {
-		r.Confusion = &met.Confusion
+		r.Confusion = met.Confusion
 	}
 	// How many train-mode batches the BatchNorm statistics saw explains
 	// much of a model's figures (see lenetkit train --help, --recipe).
@@ -183,7 +188,7 @@ func runEval(c *cli.Context) error {
 		r.BatchesTrackedMeaning = train.ExplainBatchesTracked(*info.BatchesTracked)
 	}
 	if reportDir != "" {
-		written, err := writeEvalReport(reportDir, r, met, test)
+		written, err := writeEvalReport(c, reportDir, r, met, test)
 		if err != nil {
 			return err
 		}
@@ -206,9 +211,11 @@ func runEval(c *cli.Context) error {
 	if r.BatchesTracked != nil {
 		fmt.Fprintf(w, "num_batches_tracked %d: %s\n", *r.BatchesTracked, r.BatchesTrackedMeaning)
 	}
-	if r.Confusion != nil {
+	if r.Confusion != nil && data != nil {
+		printConfusion(w, r.Confusion, test.classes)
+	} else if r.Confusion != nil {
 		fmt.Fprintf(w, "\nConfusion (rows: true digit, columns: predicted)\n     ")
-		for p := 0; p < lenet.Classes; p++ {
+		for p := range len(r.Confusion) {
 			fmt.Fprintf(w, "%6d", p)
 		}
 		fmt.Fprintln(w)
@@ -225,11 +232,14 @@ func runEval(c *cli.Context) error {
 }
 
 // openModel opens the command's MODEL argument with its --backend, --mean
-// and --std.
-func openModel(c *cli.Context) (*infer.Model, error) {
-	m, err := infer.OpenWith(c.Args().First(), c.String("backend"), readOptions(c))
+// and --std. ownData admits what a person's own data may need (--data
+// without PATHs): a graph of any number of classes, and of any grey input
+// size, its images made to that size.
+func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
+	m, err := infer.OpenClassifier(c.Args().First(), c.String("backend"),
+		infer.OpenOptions{ReadOptions: readOptions(c), AnyClasses: ownData, AnyInput: ownData})
 	if err != nil {
-		return nil, err
+		return nil, classesHint(err)
 	}
 	if c.IsSet("mean") {
 		m.Preprocess.Mean = float32(c.Float64("mean"))
@@ -249,8 +259,9 @@ func openModel(c *cli.Context) (*infer.Model, error) {
 }
 
 // assumedPreprocess says what of the model's input normalisation is
-// assumed, "mean 0, std 1 on pixels in [0,1]", or "" when the model
-// declares it or --mean and --std give it. A graph trained with Normalize
+// assumed, "mean 0, std 1 on pixels in [0,1]" (for an input of other than
+// MNIST's sizes the padding first, "16x16 images padded by 0, ..."), or ""
+// when the model declares it or --mean and --std give it. A graph trained with Normalize
 // but run without it loses accuracy without failing (cnn28.onnx: 98.22 %
 // with --mean 0.5 --std 0.5, 89.00 % without), so the assumption is said.
 func assumedPreprocess(c *cli.Context, m *infer.Model) string {
@@ -264,10 +275,20 @@ func assumedPreprocess(c *cli.Context, m *infer.Model) string {
 	if !c.IsSet("std") {
 		parts = append(parts, "std 1")
 	}
-	if len(parts) == 0 {
-		return ""
+	// An input of other than MNIST's sizes (--data) has its padding
+	// assumed too: as lenetkit train assumes it.
+	var pad string
+	if g := m.Input; g.Height != g.Width || g.Height != mnist.Side && g.Height != mnist.Side-2*mnist.Pad {
+		h, w := modelImage(m)
+		pad = fmt.Sprintf("%dx%d images padded by %d", h, w, m.Preprocess.Pad)
 	}
-	return strings.Join(parts, ", ") + " on pixels in [0,1]"
+	switch {
+	case len(parts) == 0:
+		return pad
+	case pad != "":
+		pad += ", "
+	}
+	return pad + strings.Join(parts, ", ") + " on pixels in [0,1]"
 }
 
 // notePreprocess says once, on the status output, what assumedPreprocess
@@ -284,40 +305,61 @@ func notePreprocess(c *cli.Context, m *infer.Model, assumed string) {
 // confusion matrix, and the images the model got wrong.
 type evalReport struct {
 	evalResult
-	Misclassified []mnist.Mistake `json:"misclassified"`
+	Misclassified []evalMistake `json:"misclassified"`
 }
+
+// evalMistake is an image the model got wrong, as eval.json lists it: with
+// --data also its class names and the file (or IDX file and index) it came
+// from.
+type evalMistake struct {
+	mnist.Mistake
+	Class     string `json:"class,omitempty"`
+	Predicted string `json:"predicted,omitempty"`
+	File      string `json:"file,omitempty"`
+}
+
+// maxDrawnClasses is the most classes whose confusion matrix --report
+// draws, every count written in its cell; eval.json has any.
+const maxDrawnClasses = 100
 
 // writeEvalReport writes eval --report's three files into dir and returns
 // their paths.
-func writeEvalReport(dir string, r evalResult, met mnist.Metrics, set *mnist.Set) ([]string, error) {
+func writeEvalReport(c *cli.Context, dir string, r evalResult, met mnist.ClassMetrics, set *evalSet) ([]string, error) {
 	model := filepath.Base(r.Model)
-	counts := make([][]int, len(met.Confusion))
-	for i := range met.Confusion {
-		counts[i] = met.Confusion[i][:]
-	}
-	confusion, err := report.Confusion(counts, fmt.Sprintf("Confusion matrix of %s\n%d test images (protocol %s), accuracy %.2f %%",
-		model, r.Images, r.Protocol, r.Accuracy))
-	if err != nil {
-		return nil, err
+	var confusion []byte
+	var err error
+	if len(met.Confusion) <= maxDrawnClasses {
+		confusion, err = report.Confusion(met.Confusion, fmt.Sprintf("Confusion matrix of %s\n%d test images (protocol %s), accuracy %.2f %%",
+			model, r.Images, r.Protocol, r.Accuracy))
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		fmt.Fprintf(statusOut(c), "note: --report: confusion.png left out: %d classes are more than a picture shows (%d at most); eval.json has the matrix\n",
+			len(met.Confusion), maxDrawnClasses)
 	}
 	// The most confident mistakes first: the surprising ones.
 	mistakes := slices.Clone(met.Mistakes)
 	slices.SortStableFunc(mistakes, func(a, b mnist.Mistake) int { return cmp.Compare(b.Confidence, a.Confidence) })
 	digits := make([]report.Digit, len(mistakes))
-	n := set.Rows * set.Cols
 	for i, e := range mistakes {
-		digits[i] = report.Digit{Index: e.Index, Label: e.Label, Prediction: e.Prediction, Confidence: e.Confidence,
-			Image: &image.Gray{Pix: set.Images[e.Index*n : (e.Index+1)*n], Stride: set.Cols, Rect: image.Rect(0, 0, set.Cols, set.Rows)}}
+		digits[i] = report.Digit{Index: e.Index, Label: e.Label, Prediction: e.Prediction, Confidence: e.Confidence, Image: set.picture(e.Index)}
 	}
 	grid, err := report.Misclassified(digits, fmt.Sprintf("%s: %d of %d test images misclassified, most confident first", model, len(digits), r.Images))
 	if err != nil {
 		return nil, err
 	}
-	rep := evalReport{evalResult: r, Misclassified: met.Mistakes}
-	if rep.Misclassified == nil {
-		rep.Misclassified = []mnist.Mistake{} // [] rather than null: none
+	rep := evalReport{evalResult: r, Misclassified: make([]evalMistake, len(met.Mistakes))} // [] rather than null: none
+	for i, e := range met.Mistakes {
+		rep.Misclassified[i].Mistake = e
+		if set.data != nil {
+			rep.Misclassified[i].Class, rep.Misclassified[i].Predicted = set.classes[e.Label], set.classes[e.Prediction]
+		}
+		if set.origin != nil {
+			rep.Misclassified[i].File = set.origin(e.Index)
+		}
 	}
-	rep.Confusion = &met.Confusion
+	rep.Confusion = met.Confusion
 	var js bytes.Buffer
 	if err := printJSON(&js, rep); err != nil {
 		return nil, err
@@ -327,6 +369,9 @@ func writeEvalReport(dir string, r evalResult, met mnist.Metrics, set *mnist.Set
 		name string
 		b    []byte
 	}{{"confusion.png", confusion}, {"misclassified.png", grid}, {"eval.json", js.Bytes()}} {
+		if f.b == nil {
+			continue
+		}
 		path := filepath.Join(dir, f.name)
 		err := atomicfile.Write(path, func(w io.Writer) error {
 			_, err := w.Write(f.b)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"strconv"
@@ -11,53 +13,121 @@ import (
 
 	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/infer"
-	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
+// evalSet is what eval measures: labelled images in the model's input form
+// and the model that takes them, the class names, and for the report each
+// image's picture and origin.
+type evalSet struct {
+	images  mnist.Images
+	n       int
+	classes []string
+	// model takes images of size floats and gives len(classes) logits:
+	// the model itself for MNIST's 1x32x32 digits, its AtInputSize for a
+	// data set made to its input's size.
+	model mnist.Classifier
+	size  int
+	data  *dataset.Data // nil for MNIST without --data
+	// picture is image i as the report draws it; origin where it came
+	// from (nil for MNIST without --data).
+	picture func(i int) *image.Gray
+	origin  func(i int) string
+}
+
 // evalData is the labelled set eval measures and its class names: with
 // --data, the data set's test part or a whole image folder (data says
-// which); without, MNIST's test part as before, from $LENETKIT_DATA or the
-// GoMNIST module.
-func evalData(c *cli.Context, m *infer.Model) (set *mnist.Set, classes []string, data *dataset.Data, err error) {
+// which), made to the model's own input size, of as many classes as the
+// model scores; without, MNIST's test part as before, from $LENETKIT_DATA
+// or the GoMNIST module.
+func evalData(c *cli.Context, m *infer.Model) (*evalSet, error) {
 	if !c.IsSet("data") {
 		src, err := mnist.Locate(c.Context, "")
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		if set, err = mnist.Load(src.Dir, "test", mnist.Options{SkipChecksum: c.Bool("skip-checksum")}); err != nil {
-			return nil, nil, nil, err
+		set, err := mnist.Load(src.Dir, "test", mnist.Options{SkipChecksum: c.Bool("skip-checksum")})
+		if err != nil {
+			return nil, err
 		}
-		classes = digitNames()
+		classes := digitNames()
 		if f := c.String("labels"); f != "" {
 			if classes, err = dataset.ReadClassNames(f); err != nil {
-				return nil, nil, nil, fmt.Errorf("--labels: %w", err)
+				return nil, fmt.Errorf("--labels: %w", err)
 			}
 			if len(classes) != mnist.Classes {
-				return nil, nil, nil, fmt.Errorf("--labels: %s has %d class names; MNIST has %d classes", f, len(classes), mnist.Classes)
+				return nil, fmt.Errorf("--labels: %s has %d class names; MNIST has %d classes", f, len(classes), mnist.Classes)
 			}
 		}
-		return set, classes, nil, nil
+		n := set.Rows * set.Cols
+		return &evalSet{images: set, n: set.N, classes: classes, model: m, size: mnist.PixelCount,
+			picture: func(i int) *image.Gray {
+				return &image.Gray{Pix: set.Images[i*n : (i+1)*n], Stride: set.Cols, Rect: image.Rect(0, 0, set.Cols, set.Rows)}
+			}}, nil
 	}
-	h, w := modelImage(m)
-	data, err = openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.TestPart, ClassesByNumber: true})
+	data, s, err := openOwnData(c, m)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
+	}
+	return &evalSet{images: setImages{s, m.Preprocess.Pad}, n: s.Len(), classes: data.Classes, model: m.AtInputSize(),
+		size: m.InputSize(), data: data, origin: s.Origin,
+		picture: func(i int) *image.Gray {
+			return &image.Gray{Pix: s.Pixels(i), Stride: s.Width, Rect: image.Rect(0, 0, s.Width, s.Height)}
+		}}, nil
+}
+
+// openOwnData opens --data for eval and infer: its test part (IDX) or all of
+// it (a folder), its images made to the size the model takes before its
+// padding, of as many classes as the model scores. Folders named by
+// numbers keep their number as label for a model of MNIST's 10 classes, a
+// digit classifier; for other models classes are the folder names sorted,
+// as lenetkit train numbered them.
+func openOwnData(c *cli.Context, m *infer.Model) (*dataset.Data, *dataset.Set, error) {
+	h, w := modelImage(m)
+	data, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.TestPart, ClassesByNumber: m.Classes == mnist.Classes})
+	if err != nil {
+		return nil, nil, err
 	}
 	s := data.Eval()
 	if s.Height != h || s.Width != w {
-		return nil, nil, nil, fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): use data of that size", data.Path, s.Height, s.Width, m.Path, h, w)
+		return nil, nil, fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): use data of that size", data.Path, s.Height, s.Width, m.Path, h, w)
 	}
-	if k := len(data.Classes); k > lenet.Classes {
-		return nil, nil, nil, fmt.Errorf("%s has %d classes; %s gives scores for %d: evaluate it on data of at most %d classes", data.Path, k, m.Path, lenet.Classes, lenet.Classes)
-	} else if k < lenet.Classes {
-		fmt.Fprintf(statusOut(c), "note: %s has %d classes, %s gives scores for %d: class k of the data is output k\n",
-			printable(data.Path), k, printable(m.Path), lenet.Classes)
+	if err := checkClasses(m, data); err != nil {
+		return nil, nil, err
 	}
-	if set, err = s.MNIST(); err != nil {
-		return nil, nil, nil, err
+	return data, s, nil
+}
+
+// checkClasses refuses data of other than the model's number of classes:
+// class k of the data is output k, and a model cannot be measured on
+// classes it has no output for, nor its outputs read as classes the data
+// does not have.
+func checkClasses(m *infer.Model, data *dataset.Data) error {
+	k := len(data.Classes)
+	if k == m.Classes {
+		return nil
 	}
-	return set, data.Classes, data, nil
+	var hint string
+	if k < m.Classes && (data.Layout == dataset.LayoutIDX || m.Classes == mnist.Classes) {
+		hint = fmt.Sprintf("give --labels FILE naming all %d of the model's classes when the data's are among them, or ", m.Classes)
+	}
+	model := "FILE.onnx"
+	if m.Format == "onnx" {
+		model = m.Path
+	}
+	return fmt.Errorf("the model scores %d classes, the data has %d: %s gives scores for %d, %s has %d classes; %strain a model of %d classes on it: lenetkit train --model %s --classes %d --data %s",
+		m.Classes, k, m.Path, m.Classes, data.Path, k, hint, k, model, k, data.Path)
+}
+
+// setImages gives a data set's images as a model of their size, padded,
+// takes them: float32 values in [0, 1] with pad zeros around.
+type setImages struct {
+	s   *dataset.Set
+	pad int
+}
+
+func (s setImages) Fill(idx []int, x []float32, y []int64) error {
+	return s.s.Fill(idx, x, y, dataset.FillOptions{Pad: s.pad})
 }
 
 // modelImage is the size of image a model takes before its own padding:
@@ -77,15 +147,15 @@ func digitNames() []string {
 
 // perClass is the accuracy on each of the classes, from the confusion
 // matrix's rows.
-func perClass(met mnist.Metrics, classes []string) []classAccuracy {
+func perClass(confusion [][]int, classes []string) []classAccuracy {
 	out := make([]classAccuracy, len(classes))
 	for k, name := range classes {
 		a := classAccuracy{Class: name, Accuracy: math.NaN()}
-		if k < len(met.Confusion) {
-			for _, v := range met.Confusion[k] {
+		if k < len(confusion) {
+			for _, v := range confusion[k] {
 				a.Images += v
 			}
-			a.Correct = met.Confusion[k][k]
+			a.Correct = confusion[k][k]
 		}
 		if a.Images > 0 {
 			a.Accuracy = 100 * float64(a.Correct) / float64(a.Images)
@@ -109,6 +179,36 @@ func printPerClass(w io.Writer, rows []classAccuracy) {
 			acc = fmt.Sprintf("%.2f%%", r.Accuracy)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t\n", quoteName(r.Class), r.Images, r.Correct, acc)
+	}
+	tw.Flush()
+}
+
+// classesHint adds to an error opening a graph of other than MNIST's 10
+// outputs, without --data, what to give it.
+func classesHint(err error) error {
+	var ce *infer.ClassesError
+	if errors.As(err, &ce) && !ce.Any && ce.Outputs >= 2 && ce.Outputs <= infer.MaxClasses {
+		return fmt.Errorf("%w: for a classifier of %d classes, give --data DIR of data with its %d classes", err, ce.Outputs, ce.Outputs)
+	}
+	return err
+}
+
+// printConfusion writes a confusion matrix of named classes: a row per
+// true class, a column per prediction, each headed by its name.
+func printConfusion(w io.Writer, confusion [][]int, classes []string) {
+	fmt.Fprintf(w, "\nConfusion (rows: true class, columns: predicted)\n")
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "\t")
+	for _, name := range classes {
+		fmt.Fprintf(tw, "%s\t", quoteName(name))
+	}
+	fmt.Fprintln(tw)
+	for t, row := range confusion {
+		fmt.Fprintf(tw, "%s\t", quoteName(classes[t]))
+		for _, v := range row {
+			fmt.Fprintf(tw, "%d\t", v)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

@@ -45,8 +45,11 @@ pictures prepared as --prep says: digit (below) or resize (grey, resized
 to the model's input; resize:area averages). Each row's path is the image's
 file, or the IDX file and the image's index. --labels FILE names the
 classes, one a line; with --data or --labels, accuracy per class follows
-the summary on standard error. With PATHs, --data is where mnist:test and
-mnist:train come from, as before.
+the summary on standard error. With --data, MODEL may be any ONNX
+classifier of grey images, of any number of classes and input size (see
+lenetkit eval --help), the data of as many classes; rows name the data's
+classes, and JSON records add "prediction_class" and "label_class". With
+PATHs, --data is where mnist:test and mnist:train come from, as before.
 
 Images are prepared as MNIST's were: grey, light digit on dark, cropped to the
 ink, scaled into 20x20, centred by centre of mass in 28x28, then padded to
@@ -114,8 +117,12 @@ func runInfer(c *cli.Context) error {
 	if err := checkFormat(format, "text", "json", "csv", "jsonl"); err != nil {
 		return err
 	}
-	if topK < 1 || topK > 10 {
-		return usageError("--top-k %d: want 1 to 10", topK)
+	if topK < 1 || topK > 10 && !ownData || topK > infer.MaxClasses {
+		maxK := 10
+		if ownData {
+			maxK = infer.MaxClasses
+		}
+		return usageError("--top-k %d: want 1 to %d", topK, maxK)
 	}
 	inv, err := infer.ParseInvert(c.String("invert"))
 	if err != nil {
@@ -128,15 +135,19 @@ func runInfer(c *cli.Context) error {
 	if !(minConf >= 0 && minConf <= 1) {
 		return usageError("--min-confidence %g: want a probability from 0 to 1", minConf)
 	}
-	m, err := openModel(c)
+	m, err := openModel(c, ownData)
 	if err != nil {
 		return err
+	}
+	if topK > m.Classes {
+		return usageError("--top-k %d: want 1 to %d: %s scores %d classes", topK, m.Classes, m.Path, m.Classes)
 	}
 	assumed := assumedPreprocess(c, m)
 	notePreprocess(c, m, assumed)
 	out := newPredictionWriter(c.App.Writer, format, topK)
 	out.assumed = assumed
 	opt := infer.Options{Data: c.String("data"), MNIST: mnist.Options{SkipChecksum: c.Bool("skip-checksum")}, MinConfidence: minConf}
+	var model mnist.Classifier = m
 	opt.Image.Invert = inv
 	if dir := c.String("save-preprocessed"); dir != "" {
 		s, err := newDigitSaver(dir, c.Args().Tail())
@@ -148,6 +159,11 @@ func runInfer(c *cli.Context) error {
 	classes, src, err := inferData(c, m, ownData)
 	if err != nil {
 		return err
+	}
+	if src != nil {
+		// The data's images are made to the model's own size, and its
+		// rows name their classes.
+		model, opt.Classes, opt.InputSize, out.names = m.AtInputSize(), m.Classes, m.InputSize(), classes
 	}
 	prog := newCountProgress(statusOut(c), -1, "infer")
 	defer prog.finish()
@@ -167,9 +183,9 @@ func runInfer(c *cli.Context) error {
 	}
 	var sum infer.Summary
 	if src != nil {
-		sum, err = infer.ClassifySource(c.Context, counted{m, prog}, src, opt, h)
+		sum, err = infer.ClassifySource(c.Context, counted{model, prog}, src, opt, h)
 	} else {
-		sum, err = infer.Classify(c.Context, counted{m, prog}, c.Args().Tail(), opt, h)
+		sum, err = infer.Classify(c.Context, counted{model, prog}, c.Args().Tail(), opt, h)
 	}
 	if ferr := out.flush(); err == nil {
 		err = ferr
@@ -207,11 +223,15 @@ type predictionWriter struct {
 	format  string
 	topK    int
 	assumed string // assumedPreprocess's, for every JSON record
-	tw      *tabwriter.Writer
-	csv     *csv.Writer
-	json    *json.Encoder
-	rows    int
-	all     []map[string]any // --format json: the records, written at the end as one array
+	// names are the classes of --data: the rows name the prediction and
+	// the label by them (JSON records add "prediction_class" and
+	// "label_class" to the numbers); nil for digits.
+	names []string
+	tw    *tabwriter.Writer
+	csv   *csv.Writer
+	json  *json.Encoder
+	rows  int
+	all   []map[string]any // --format json: the records, written at the end as one array
 }
 
 func newPredictionWriter(w io.Writer, format string, topK int) *predictionWriter {
@@ -229,16 +249,28 @@ func newPredictionWriter(w io.Writer, format string, topK int) *predictionWriter
 
 type ranked struct {
 	Digit       int     `json:"digit"`
+	Class       string  `json:"class,omitempty"` // its name, with --data
 	Probability float64 `json:"probability"`
 }
 
 func (p *predictionWriter) top(pr infer.Prediction) []ranked {
 	r := make([]ranked, len(pr.Probabilities))
 	for d, v := range pr.Probabilities {
-		r[d] = ranked{d, v}
+		r[d] = ranked{Digit: d, Probability: v}
+		if p.names != nil {
+			r[d].Class = p.name(d)
+		}
 	}
 	sort.SliceStable(r, func(i, j int) bool { return r[i].Probability > r[j].Probability })
-	return r[:p.topK]
+	return r[:min(p.topK, len(r))]
+}
+
+// name is class k as a row gives it: its name with --data, else its number.
+func (p *predictionWriter) name(k int) string {
+	if k >= 0 && k < len(p.names) {
+		return p.names[k]
+	}
+	return strconv.Itoa(k)
 }
 
 // rowError is an input's error as its row says it: the row names the
@@ -254,10 +286,10 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 	failed := pr.Status == infer.StatusError
 	label, digit, conf := "", "", ""
 	if pr.Label >= 0 {
-		label = strconv.Itoa(pr.Label)
+		label = p.name(pr.Label)
 	}
 	if !failed {
-		digit, conf = strconv.Itoa(pr.Digit), strconv.FormatFloat(pr.Confidence, 'f', 6, 64)
+		digit, conf = p.name(pr.Digit), strconv.FormatFloat(pr.Confidence, 'f', 6, 64)
 	}
 	flags := make([]string, len(pr.Flags))
 	for i, f := range pr.Flags {
@@ -266,7 +298,7 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 	var top []string
 	if p.topK > 1 && !failed {
 		for _, r := range p.top(pr) {
-			top = append(top, fmt.Sprintf("%d:%.4f", r.Digit, r.Probability))
+			top = append(top, fmt.Sprintf("%s:%.4f", p.name(r.Digit), r.Probability))
 		}
 	}
 	defer func() { p.rows++ }()
@@ -285,7 +317,7 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 		if !failed {
 			conf = fmt.Sprintf("%.4f", pr.Confidence)
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s", quoteName(pr.Path), dash(digit), dash(conf), dash(label))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s", quoteName(pr.Path), dash(quoteName(digit)), dash(conf), dash(quoteName(label)))
 		if p.topK > 1 {
 			line += "\t" + dash(strings.Join(top, " "))
 		}
@@ -315,12 +347,18 @@ func (p *predictionWriter) write(pr infer.Prediction) error {
 		"prediction": nil, "confidence": nil, "probabilities": nil}
 	if !failed {
 		rec["prediction"], rec["confidence"], rec["probabilities"] = pr.Digit, pr.Confidence, pr.Probabilities
+		if p.names != nil {
+			rec["prediction_class"] = p.name(pr.Digit)
+		}
 	}
 	if failed {
 		rec["error"] = rowError(pr)
 	}
 	if pr.Label >= 0 {
 		rec["label"] = pr.Label
+		if p.names != nil {
+			rec["label_class"] = p.name(pr.Label)
+		}
 	}
 	if p.topK > 1 && !failed {
 		rec["top"] = p.top(pr)

@@ -8,29 +8,20 @@ import (
 	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/lenet"
-	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // inferData is what infer classifies besides files: with ownData, the set
-// --data names, as an infer.Source; and the class names, for the table of
-// per-class accuracy, when --data or --labels gives them (else nil, no
-// table).
+// --data names, as an infer.Source of images made to the model's own input
+// size (see openOwnData); and the class names, for the table of per-class
+// accuracy, when --data or --labels gives them (else nil, no table).
 func inferData(c *cli.Context, m *infer.Model, ownData bool) (classes []string, src infer.Source, err error) {
 	if ownData {
-		h, w := modelImage(m)
-		data, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.TestPart, ClassesByNumber: true})
+		data, s, err := openOwnData(c, m)
 		if err != nil {
 			return nil, nil, err
 		}
-		s := data.Eval()
-		if k := len(data.Classes); k > lenet.Classes {
-			return nil, nil, fmt.Errorf("%s has %d classes; %s gives scores for %d: classify data of at most %d classes", data.Path, k, m.Path, lenet.Classes, lenet.Classes)
-		}
-		if s.Height+2*mnist.Pad != mnist.Side || s.Width+2*mnist.Pad != mnist.Side {
-			return nil, nil, fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): use data of that size", data.Path, s.Height, s.Width, m.Path, h, w)
-		}
 		fmt.Fprintf(statusOut(c), "Data: %s\n", printable(data.String()))
-		return data.Classes, setSource{s}, nil
+		return data.Classes, setSource{s, m.Preprocess.Pad}, nil
 	}
 	if f := c.String("labels"); f != "" {
 		if classes, err = dataset.ReadClassNames(f); err != nil {
@@ -43,14 +34,18 @@ func inferData(c *cli.Context, m *infer.Model, ownData bool) (classes []string, 
 	return classes, nil, nil
 }
 
-// setSource gives a data set's images to infer as MNIST's are given: 28x28
-// in [0, 1], padded by 2; the model converts them to its own input.
-type setSource struct{ s *dataset.Set }
+// setSource gives a data set's images to infer at the model's own input
+// size: in [0, 1], padded as the model declares; the model normalises them
+// (infer.Model.InputLogits).
+type setSource struct {
+	s   *dataset.Set
+	pad int
+}
 
 func (s setSource) Len() int { return s.s.Len() }
 
 func (s setSource) Input(i int, dst []float32) (string, int, error) {
-	if err := s.s.Fill([]int{i}, dst, nil, dataset.FillOptions{Pad: mnist.Pad}); err != nil {
+	if err := s.s.Fill([]int{i}, dst, nil, dataset.FillOptions{Pad: s.pad}); err != nil {
 		return "", -1, err
 	}
 	return s.s.Origin(i), s.s.Label(i), nil
