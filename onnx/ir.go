@@ -27,8 +27,9 @@ type Model struct {
 type Graph struct {
 	Name  string
 	Nodes []*Node
-	// Initializers are the graph's constant tensors by name, and Constant
-	// nodes' values once FoldConstantNodes has run.
+	// Initializers are the graph's constant tensors by name. Constant
+	// nodes stay nodes; their readers (the backend's plan, onnxtrain)
+	// evaluate them.
 	Initializers map[string]*Tensor
 	// Inputs are the graph's inputs that are not initializers: what a
 	// caller feeds. Old files (IR version 3) also list every initializer
