@@ -30,6 +30,9 @@ type Options struct {
 	Seed uint64
 	// ForwardOnly builds no gradients: an evaluation graph.
 	ForwardOnly bool
+	// NoFusion builds every node as its own layer, the seed's conv blocks
+	// too (fuse.go): for comparisons.
+	NoFusion bool
 }
 
 // value is an ONNX value while the graph is built: a Gorgonia node with
@@ -50,6 +53,7 @@ type builder struct {
 	vals    map[string]*value
 	trained map[string]bool // initializers the optimiser updates
 	rng     *rand.Rand
+	blocks  map[*onnx.Node]*seedBlock // built as one layer each (fuse.go)
 }
 
 // family builds the layer for one node from its inputs, and says the
@@ -200,6 +204,9 @@ func (b *builder) input(name string) (*value, error) {
 
 // node adds one ONNX node to the Gorgonia graph.
 func (b *builder) node(n *onnx.Node) error {
+	if done, err := b.fused(n); done || err != nil {
+		return err
+	}
 	in := make([]*value, len(n.Inputs))
 	allConst := true
 	for i, name := range n.Inputs {

@@ -75,6 +75,9 @@ func New(m *onnx.Model, opts Options) (*Net, error) {
 	}
 	b := &builder{net: net, g: g, opset: m.Opset, eg: G.NewGraph(), vals: map[string]*value{}, trained: trained, rng: net.rng}
 	net.eg = b.eg
+	if !opts.NoFusion {
+		b.blocks = seedBlocks(g)
+	}
 	if err := net.addInput(b); err != nil {
 		return nil, err
 	}
