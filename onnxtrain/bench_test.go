@@ -9,7 +9,7 @@ import (
 // optimiser) of batch 128 on each graph PyTorch's twin also trains
 // (lenetkit bench --model compares the two in one run).
 func BenchmarkStep(b *testing.B) {
-	for _, name := range []string{"lenet5.onnx", "cnn28.onnx", "producers/keras2onnx_160.onnx", "dwbn.onnx"} {
+	for _, name := range []string{"lenet5.onnx", "cnn28.onnx", "producers/keras2onnx_160.onnx", "dwbn.onnx", "seed_view.onnx"} {
 		b.Run(name, func(b *testing.B) {
 			m := loadFixture(b, name)
 			net, err := New(m, Options{Batch: 128})
