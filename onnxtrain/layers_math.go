@@ -50,7 +50,7 @@ func buildUnary(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 			return y + a
 		}}, in[0].shape, nil
 	case "Tanh":
-		return &unary{f: func(x float32) float32 { return float32(math.Tanh(float64(x))) },
+		return &unary{f: tanh32,
 			df: func(_, y float32) float32 { return 1 - y*y }}, in[0].shape, nil
 	case "Sigmoid":
 		return &unary{f: func(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) },
@@ -121,9 +121,11 @@ func (u *unary) backward(dx [][]float32, dy, y []float32, in [][]float32) {
 		}
 		return
 	}
-	for i, g := range dy {
-		d[i] = g * u.df(x[i], y[i])
-	}
+	kernel.Parallel(len(dy)/4096+1, func(_, lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(dy)); i++ {
+			d[i] = dy[i] * u.df(x[i], y[i])
+		}
+	})
 }
 
 // binary is Add, Sub, Mul or Div with NumPy broadcasting. ia and ib map

@@ -70,6 +70,8 @@ type GraphResult struct {
 	Epochs  []GraphEpoch
 	Test    GraphMetrics // zero when there was no test set or the run stopped
 	Stopped bool
+	// Steps is the number of training steps taken, each in train mode.
+	Steps int
 	// Skipped names the final Softmax and Identity nodes the loss reads
 	// past.
 	Skipped []string
@@ -113,6 +115,7 @@ func TrainGraph(ctx context.Context, m *onnx.Model, cfg GraphConfig, trainSet, v
 			}
 			opt.Step(r.params, r.grads(), lr, beta1)
 			global++
+			res.Steps = global
 			took += time.Since(begin)
 			lossSum += loss
 			ev := StepEvent{Epoch: epoch, Step: step + 1, StepsPerEpoch: r.steps, GlobalStep: global, TotalSteps: sched.TotalSteps,

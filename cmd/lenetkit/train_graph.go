@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,6 +130,7 @@ func runTrainGraph(c *cli.Context) error {
 		prog.finish()
 		return cli.Exit(fmt.Sprintf("stopped by signal; %s not written", out), 130)
 	}
+	trainedMetadata(m, res.Steps)
 	if err := writeGraph(m, cfg.Prep, out, extra, c.Bool("force")); err != nil {
 		return err
 	}
@@ -305,6 +307,22 @@ func graphOutputs(c *cli.Context, model string) (out, extra string, err error) {
 	return out, extra, nil
 }
 
+// trainedMetadata brings the metadata a trained graph inherits up to date:
+// BatchNorm's counters (num_batches_tracked, kept as metadata by lenetkit's
+// export) advance by the train-mode steps taken, as PyTorch's do, and the
+// checksum of the file the weights were read from no longer describes them.
+func trainedMetadata(m *onnx.Model, steps int) {
+	delete(m.Metadata, onnx.MetaSourceSHA256)
+	for k, v := range m.Metadata {
+		if !strings.HasSuffix(k, ".num_batches_tracked") {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			m.Metadata[k] = strconv.FormatInt(n+int64(steps), 10)
+		}
+	}
+}
+
 // writeGraph writes the trained graph, with the preprocessing it was
 // trained with as metadata, and the state dict extra names.
 func writeGraph(m *onnx.Model, p train.Prep, out, extra string, force bool) error {
@@ -368,11 +386,20 @@ func printGraphSummary(w io.Writer, format, out, extra string, data *dataset.Dat
 				perClass[name] = a
 			}
 		}
+		var epochs []map[string]any
+		for _, e := range res.Epochs {
+			epochs = append(epochs, map[string]any{"epoch": e.Epoch, "train_loss": e.TrainLoss, "val_accuracy": e.Val.Accuracy,
+				"val_loss": e.Val.Loss, "seconds": e.Duration.Seconds()})
+		}
+		out := map[string]any{"model": out, "state_dict": extra, "data": data.String(), "epochs": epochs,
+			"steps": res.Steps, "seconds": took.Seconds()}
+		if res.Test.Images > 0 { // a folder has no test part: no figures, rather than zeros
+			out["test_accuracy"], out["test_loss"], out["test_images"] = res.Test.Accuracy, res.Test.Loss, res.Test.Images
+			out["per_class_accuracy"] = perClass
+		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"model": out, "state_dict": extra, "data": data.String(),
-			"test_accuracy": res.Test.Accuracy, "test_loss": res.Test.Loss, "test_images": res.Test.Images,
-			"per_class_accuracy": perClass, "epochs": len(res.Epochs), "seconds": took.Seconds()})
+		return enc.Encode(out)
 	}
 	if res.Test.Images > 0 {
 		fmt.Fprintf(w, "Accuracy: %.2f%%\nAverage Loss: %.4f\n(%d test images)\n", res.Test.Accuracy, res.Test.Loss, res.Test.Images)

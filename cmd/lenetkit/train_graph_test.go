@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/mnist"
+	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/runlog"
 )
 
@@ -180,5 +182,16 @@ func TestTrainModelLogDir(t *testing.T) {
 	}
 	if r := run(t, "report", logDir); r.code != 0 {
 		t.Errorf("report of the run: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+func TestTrainedMetadata(t *testing.T) {
+	m := &onnx.Model{Metadata: map[string]string{
+		onnx.MetaSourceSHA256: "abc", "conv.num_batches_tracked": "79", "other": "kept", "bad.num_batches_tracked": "x",
+	}}
+	trainedMetadata(m, 10)
+	want := map[string]string{"conv.num_batches_tracked": "89", "other": "kept", "bad.num_batches_tracked": "x"}
+	if !maps.Equal(m.Metadata, want) {
+		t.Errorf("metadata %v, want %v", m.Metadata, want)
 	}
 }
