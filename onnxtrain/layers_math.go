@@ -17,8 +17,8 @@ func init() {
 // unary is an elementwise activation. Relu, the common one, runs as its
 // own loop; the others call f for y and df for the derivative from x and y.
 type unary struct {
-	relu bool
-	f    func(x float32) float32
+	relu, tanh bool // the common ones, as loops of their own
+	f          func(x float32) float32
 	df   func(x, y float32) float32
 }
 
@@ -50,7 +50,7 @@ func buildUnary(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 			return y + a
 		}}, in[0].shape, nil
 	case "Tanh":
-		return &unary{f: tanh32,
+		return &unary{tanh: true, f: tanh32,
 			df: func(_, y float32) float32 { return 1 - y*y }}, in[0].shape, nil
 	case "Sigmoid":
 		return &unary{f: func(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) },
@@ -103,7 +103,14 @@ func (u *unary) forward(y []float32, in [][]float32) {
 		return
 	}
 	kernel.Parallel(len(y)/4096+1, func(_, lo, hi int) {
-		for i := lo * 4096; i < min(hi*4096, len(y)); i++ {
+		lo, hi = lo*4096, min(hi*4096, len(y))
+		if u.tanh {
+			for i, v := range x[lo:hi] {
+				y[lo+i] = tanh32(v)
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
 			y[i] = u.f(x[i])
 		}
 	})
@@ -122,7 +129,14 @@ func (u *unary) backward(dx [][]float32, dy, y []float32, in [][]float32) {
 		return
 	}
 	kernel.Parallel(len(dy)/4096+1, func(_, lo, hi int) {
-		for i := lo * 4096; i < min(hi*4096, len(dy)); i++ {
+		lo, hi = lo*4096, min(hi*4096, len(dy))
+		if u.tanh {
+			for i, g := range dy[lo:hi] {
+				d[lo+i] = g * (1 - y[lo+i]*y[lo+i])
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
 			d[i] = dy[i] * u.df(x[i], y[i])
 		}
 	})
