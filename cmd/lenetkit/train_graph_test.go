@@ -157,6 +157,9 @@ func lastLineOf(s string) string {
 // seed's runs keep, in the one format report reads, with the graph's own
 // settings in config.json.
 func TestTrainModelLogDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains a graph for four steps and evaluates it")
+	}
 	data := realData(t)
 	dir := t.TempDir()
 	logDir := filepath.Join(dir, "run")
