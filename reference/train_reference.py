@@ -27,13 +27,18 @@ Recipes (--recipe), which differ only in when the model leaves train mode:
   published  what the published parameter.pth shows (num_batches_tracked 79):
              train mode for the first 79 steps, eval mode after
 --freeze-bn-after N moves the switch point of notebook and published.
---json FILE writes the run's history, test and validation figures, seconds and
-num_batches_tracked as JSON.
+--json FILE writes the run's history, test and validation figures, seconds,
+num_batches_tracked and the SHA-256 of the training images it read as JSON.
+
+--data may name any folder of the four gzipped IDX files under MNIST's names,
+Debian's Fashion-MNIST (/usr/share/datasets/fashion-mnist) among them.
 
 --bench-steps N times N training steps (after 3 warm-up steps) on batches drawn
 beforehand, so loader time is not counted, and prints {"train_ms_per_step": ...}.
 """
 import argparse
+import gzip
+import hashlib
 import json
 import os
 import sys
@@ -206,6 +211,12 @@ def peak_rss_bytes():
     return 0
 
 
+def images_sha256(data_dir):
+    """SHA-256 of the training images' decompressed IDX file: which data set the run read."""
+    with gzip.open(os.path.join(data_dir, mnist_idx.FILES["train"][0]), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def save_atomic(obj, path):
     """torch.save to a temporary file beside path, then rename it into place."""
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "." + os.path.basename(path) + ".tmp")
@@ -276,7 +287,8 @@ def main():
                   "num_batches_tracked": int(model.conv_layers[2].num_batches_tracked),
                   "val": {"accuracy": history[-1]["val_acc"], "loss": history[-1]["val_loss"]},
                   "test": {"accuracy": acc, "loss": loss},
-                  "test_full": {"accuracy": facc, "loss": floss}}
+                  "test_full": {"accuracy": facc, "loss": floss},
+                  "train_images_sha256": images_sha256(data_dir)}
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
             json.dump(result, f, indent=1)
