@@ -9,7 +9,7 @@
 #   (b) the seed's LeNet on Fashion-MNIST, `lenetkit train --recipe standard`
 #       beside reference/train_reference.py, seeds 0, 1, 2.
 #
-#   scripts/graph-study.sh [run] [graph|fashion ...]   # run what is missing (both parts by default)
+#   scripts/graph-study.sh [run] [graph|fashion|init ...]   # run what is missing (graph and fashion by default)
 #   scripts/graph-study.sh table                       # the study's tables, from the JSON files
 #
 # Each run writes OUT/SIDE/NAME-sSEED.json (SIDE lenetkit or torch; NAME
@@ -27,6 +27,7 @@
 #   WORK      scratch space for trained models and logs (default: a new temporary folder)
 #   SEEDS     default "0 1 2"
 #   MODELS    part (a)'s graphs (default "lenet5 cnn28"); EPOCHS its epochs (default 5), for quick checks
+#   SIDES     which programs run (default "lenetkit torch")
 # MNIST is the GoMNIST module's copy, which lenetkit and reference/mnist_idx.py both find.
 set -euo pipefail
 
@@ -42,6 +43,7 @@ mkdir -p "$WORK"
 # The recipe of part (a): lenetkit's and PyTorch's flags say the same.
 EPOCHS="${EPOCHS:-5}" BATCH=128 MAXLR=1e-2 WD=0.002
 MODELS="${MODELS:-lenet5 cnn28}"
+SIDES="${SIDES:-lenetkit torch}"
 
 # record SIDE NAME SEED JSON_FROM_PROGRAM STDERR_LOG WALL LOAD0 LOAD1 COMMAND...
 # writes OUT/SIDE/NAME-sSEED.json: the program's JSON, machine paths taken out,
@@ -93,6 +95,10 @@ one() {
 	local side=$1 name=$2 seed=$3 shown=$4
 	shift 5
 	local dst="$OUT/$side/$name-s$seed.json" tag="$WORK/$side-$name-s$seed"
+	case " $SIDES " in
+	*" ${side%%-*} "*) ;;
+	*) return 0 ;;
+	esac
 	if [ -e "$dst" ]; then
 		echo "$dst exists; skipped"
 		return
@@ -154,6 +160,24 @@ run_graph() {
 	done
 }
 
+# Part "init" (an investigation, cnn28 only): PyTorch trained from the very
+# weights lenetkit's --init draws, so that only the data's order and split
+# differ between the two. lenetkit writes its draw after one step at a rate
+# of 1e-30, which moves no float32 weight.
+run_init() {
+	local seed
+	for seed in $SEEDS; do
+		if [ ! -e "$WORK/cnn28-init-s$seed.onnx" ]; then
+			"$LENETKIT" train --model testdata/onnx/cnn28.onnx --init --seed "$seed" --epochs 1 --limit 128 \
+				--max-lr 1e-30 --weight-decay "$WD" --out "$WORK/cnn28-init-s$seed.onnx" --force --format json >/dev/null
+		fi
+		one torch-from-lenetkit-init cnn28 "$seed" \
+			"python3 reference/train_graph_reference.py --model cnn28 --seed $seed --epochs $EPOCHS --batch-size $BATCH --max-lr $MAXLR --weight-decay $WD --init-from cnn28-init-s$seed.onnx --json cnn28-s$seed.json" -- \
+			"$PYTHON" reference/train_graph_reference.py --model cnn28 --seed "$seed" --epochs "$EPOCHS" --batch-size "$BATCH" \
+			--max-lr "$MAXLR" --weight-decay "$WD" --init-from "$WORK/cnn28-init-s$seed.onnx"
+	done
+}
+
 run_fashion() {
 	local seed
 	for seed in $SEEDS; do
@@ -197,7 +221,7 @@ for name in ("lenet5", "cnn28", "fashion"):
     print(f"\n### {name}\n")
     print(f"| side | seed | test accuracy % | test loss | {third[name]} | epoch 1 train loss | epoch 1 val acc % | last epoch train loss | wall s | load before / after | CPU |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for side in ("lenetkit", "torch"):
+    for side in ("lenetkit", "torch", "torch-from-lenetkit-init"):
         rs = load(side, name)
         accs, losses = [], []
         for r in rs:
@@ -232,13 +256,14 @@ run)
 		case $part in
 		graph) run_graph ;;
 		fashion) run_fashion ;;
-		*) echo "graph-study.sh: unknown part $part (graph, fashion)" >&2; exit 2 ;;
+		init) run_init ;;
+		*) echo "graph-study.sh: unknown part $part (graph, fashion, init)" >&2; exit 2 ;;
 		esac
 	done
 	table
 	;;
 *)
-	echo "usage: scripts/graph-study.sh [run [graph] [fashion]] | table" >&2
+	echo "usage: scripts/graph-study.sh [run [graph] [fashion] [init]] | table" >&2
 	exit 2
 	;;
 esac
