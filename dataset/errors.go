@@ -3,7 +3,7 @@ package dataset
 import (
 	"errors"
 
-	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
@@ -19,8 +19,8 @@ var (
 	// learnt or measured.
 	ErrEmptyClass = errors.New("empty class folder")
 	// ErrNotImage: a file with an image's name that is not a PNG, JPEG,
-	// GIF or BMP image that can be decoded (infer.ErrNotImage).
-	ErrNotImage = infer.ErrNotImage
+	// GIF or BMP image that can be decoded (digit.ErrNotImage).
+	ErrNotImage = digit.ErrNotImage
 	// ErrBlank: an image in which digit preparation finds no digit.
 	ErrBlank = errors.New("no digit in the image")
 	// ErrClassNames: class names that do not fit the data (another count,

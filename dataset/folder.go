@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/digit"
 )
 
 // imageExts are the extensions, in any case, of the files a class folder's
@@ -172,11 +172,11 @@ func prepareAll(st *store, opt Options) error {
 
 // prepareFile reads the image file at path into dst as opt.Prep says.
 func prepareFile(path string, dst []byte, opt Options) error {
-	img, err := infer.DecodeFile(path)
+	img, err := digit.DecodeFile(path)
 	if err != nil {
-		if errors.Is(err, infer.ErrNotImage) {
-			// infer's message starts "infer: PATH: ".
-			why := strings.TrimPrefix(err.Error(), "infer: "+path+": ")
+		if errors.Is(err, digit.ErrNotImage) {
+			// digit's message starts "digit: PATH: ".
+			why := strings.TrimPrefix(err.Error(), "digit: "+path+": ")
 			return &Error{Path: path, Kind: ErrNotImage, Err: err,
 				Msg: why + ": remove it from the class folder, or replace it with a PNG, JPEG, GIF or BMP image"}
 		}
@@ -184,8 +184,8 @@ func prepareFile(path string, dst []byte, opt Options) error {
 	}
 	pix, err := opt.Prep.prepare(img, opt.Height, opt.Width)
 	if err != nil {
-		why := strings.TrimPrefix(err.Error(), "infer: ")
-		if errors.Is(err, infer.ErrBlank) {
+		why := strings.TrimPrefix(err.Error(), "digit: ")
+		if errors.Is(err, digit.ErrBlank) {
 			return &Error{Path: path, Kind: ErrBlank, Err: err,
 				Msg: why + " (digit preparation): remove it, or use --prep resize for pictures that are not digits"}
 		}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"image"
 
-	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/digit"
 )
 
 // Prep is how an image file of a folder becomes one of a Set's images.
@@ -15,14 +15,14 @@ type Prep struct {
 	// Area resizes by area averaging (PIL's box filter) rather than
 	// bilinear (PIL's and torchvision's default).
 	Area bool
-	// Invert is the digit preparation's polarity rule (infer.Invert).
-	Invert infer.Invert
+	// Invert is the digit preparation's polarity rule (digit.Invert).
+	Invert digit.Invert
 }
 
 // The preparations --prep names.
 var (
 	// PrepDigit prepares an image as lenetkit infer does a digit (see
-	// infer.Preprocess): grey, light ink on dark, cropped to the ink,
+	// digit.Preprocess): grey, light ink on dark, cropped to the ink,
 	// scaled into 20x20 and centred by mass in 28x28, as MNIST's digits
 	// were made. A Set larger than 28x28 gets the digit in its middle,
 	// the rest 0, as torchvision's Pad.
@@ -59,19 +59,19 @@ func (p Prep) String() string {
 	return "digit"
 }
 
-// digitSide is the size of the digit infer.Digit makes.
-const digitSide = 28
+// digitSide is the size of the digit digit.Digit makes.
+const digitSide = digit.Side
 
 // prepare makes img into an h x w grey image as p says.
 func (p Prep) prepare(img image.Image, h, w int) ([]byte, error) {
 	if p.Resize {
-		g, err := infer.Grey(img)
+		g, err := digit.Grey(img)
 		if err != nil {
 			return nil, err
 		}
 		return resize(g.Pix, g.Rect.Dx(), g.Rect.Dy(), w, h, p.Area), nil
 	}
-	d, err := infer.Digit(img, p.Invert)
+	d, err := digit.Digit(img, p.Invert)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/mnist"
 )
@@ -50,7 +51,7 @@ const (
 	// FlagGuessedPreparation: which grey is paper and which is ink was a
 	// guess (the border is not mostly one grey; under uneven light, ink
 	// strays from the paper both ways); the digit the model saw may be the
-	// paper. ImageOptions.Invert other than InvertAuto decides it.
+	// paper. digit.ImageOptions.Invert other than digit.InvertAuto decides it.
 	FlagGuessedPreparation Flag = "guessed-preparation"
 	// FlagLowConfidence: the most probable digit has a probability under
 	// LowConfidence, or under Options.MinConfidence when that is higher.
@@ -94,8 +95,8 @@ type Handlers struct {
 type Options struct {
 	Data  string // as mnist.Locate takes it
 	MNIST mnist.Options
-	Batch int          // images per model call; 0 means 128
-	Image ImageOptions // how image files are read
+	Batch int                // images per model call; 0 means 128
+	Image digit.ImageOptions // how image files are read
 	// MinConfidence, when above 0, makes an answer whose probability is
 	// under it StatusUnsure.
 	MinConfidence float64
@@ -162,7 +163,7 @@ func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Optio
 			return b.addMNIST(ctx, it, opt)
 		}
 		slot := b.x[b.n*mnist.PixelCount : (b.n+1)*mnist.PixelCount]
-		pr, err := loadImage(it.Path, slot, opt.Image)
+		pr, err := digit.LoadImageReport(it.Path, slot, opt.Image)
 		if err != nil {
 			return b.fail(it.Path, it.Label, err)
 		}
@@ -181,7 +182,7 @@ func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Optio
 type pending struct {
 	path  string
 	label int
-	prep  preparation
+	prep  digit.Report
 	err   error // set for an input that failed: it has no slot
 }
 
@@ -200,7 +201,7 @@ type batcher struct {
 }
 
 // add takes the image already written in slot b.n.
-func (b *batcher) add(path string, label int, pr preparation) error {
+func (b *batcher) add(path string, label int, pr digit.Report) error {
 	b.items = append(b.items, pending{path: path, label: label, prep: pr})
 	b.n++
 	if b.n == b.batch {
@@ -236,7 +237,7 @@ func (b *batcher) addMNIST(ctx context.Context, it Item, opt Options) error {
 		if err := set.Fill([]int{i}, b.x[b.n*mnist.PixelCount:(b.n+1)*mnist.PixelCount], label); err != nil {
 			return err
 		}
-		if err := b.add(fmt.Sprintf("%s/%d", it.Path, i), int(label[0]), preparation{}); err != nil {
+		if err := b.add(fmt.Sprintf("%s/%d", it.Path, i), int(label[0]), digit.Report{}); err != nil {
 			return err
 		}
 	}
@@ -275,7 +276,7 @@ func (b *batcher) flush() error {
 }
 
 // judge fills in p's answer from its logits, and its status and flags.
-func (b *batcher) judge(p *Prediction, row []float32, pr preparation) {
+func (b *batcher) judge(p *Prediction, row []float32, pr digit.Report) {
 	p.Digit = mnist.Argmax(row)
 	lse := kernel.LogSumExp(row)
 	p.Probabilities = make([]float64, len(row))
@@ -290,10 +291,10 @@ func (b *batcher) judge(p *Prediction, row []float32, pr preparation) {
 		p.Status = StatusUnsure
 		b.sum.Unsure++
 	}
-	if pr.marks > 1 {
+	if pr.SeveralMarks {
 		p.Flags = append(p.Flags, FlagSeveralComponents)
 	}
-	if pr.guessed {
+	if pr.Guessed {
 		p.Flags = append(p.Flags, FlagGuessedPreparation)
 	}
 	if !(p.Confidence >= max(LowConfidence, b.opt.MinConfidence)) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
@@ -13,7 +14,7 @@ type Source interface {
 	// Len is the number of images.
 	Len() int
 	// Input writes image i as the model's input, 1x32x32 float32 values
-	// (a 28x28 image in [0, 1] padded by 2, as Preprocess writes), or
+	// (a 28x28 image in [0, 1] padded by 2, as digit.Preprocess writes), or
 	// Options.InputSize values when that is set, and returns its name for
 	// the Prediction and its label (-1 for none; one outside
 	// [0, Options.Classes) is an error).
@@ -40,7 +41,7 @@ func ClassifySource(ctx context.Context, m mnist.Classifier, src Source, opt Opt
 		if label >= b.classes {
 			return b.sum, fmt.Errorf("infer: %s has label %d; the model scores %d classes", name, label, b.classes)
 		}
-		if err := b.add(name, label, preparation{}); err != nil {
+		if err := b.add(name, label, digit.Report{}); err != nil {
 			return b.sum, err
 		}
 	}

@@ -33,13 +33,13 @@ type Item struct {
 const mnistPrefix = "mnist:"
 
 // imageExts are the extensions, in lower case, of the files a directory
-// walk reads; LoadImage itself goes by the file's content.
+// walk reads; digit.LoadImage itself goes by the file's content.
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".bmp": true}
 
 // Walk calls fn for each input that paths name, in order. A path is:
 //   - mnist:test or mnist:train, one Item for the whole part;
-//   - a file, one Item, whatever its name, since LoadImage decodes by
-//     content;
+//   - a file, one Item, whatever its name, since digit.LoadImage decodes
+//     by content;
 //   - a directory, walked depth first with each directory's entries in
 //     lexical order (filepath.WalkDir): an Item for each file whose
 //     extension is .png, .jpg, .jpeg, .gif or .bmp, in any case, and an
@@ -115,6 +115,15 @@ func expand(arg string) ([]Item, error) {
 		return nil, fmt.Errorf("infer: %s: no images", arg)
 	}
 	return items, nil
+}
+
+// pathError puts the path first, once: the errors of package os name it
+// after the operation ("stat digits: ...").
+func pathError(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	}
+	return fmt.Errorf("infer: %s: %w", path, err)
 }
 
 // skip says why a file found in a directory is not an input, or returns ""

@@ -29,7 +29,7 @@ const (
 	MetaSourceSHA256 = "source_sha256"
 	// MetaPreprocess is the metadata key of the input's preprocessing, as
 	// JSON: {"pad": 2, "mean": 0, "std": 1} for the seed's network (see
-	// infer.Preprocess). Readers take a 28x28 input as is and pad a 32x32
+	// digit.Preprocess). Readers take a 28x28 input as is and pad a 32x32
 	// one by 2 when a model lacks it.
 	MetaPreprocess = "preprocess"
 	// SeedPreprocess is MetaPreprocess's value for the seed's network.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/mnist"
@@ -124,7 +125,7 @@ func runInfer(c *cli.Context) error {
 		}
 		return usageError("--top-k %d: want 1 to %d", topK, maxK)
 	}
-	inv, err := infer.ParseInvert(c.String("invert"))
+	inv, err := digit.ParseInvert(c.String("invert"))
 	if err != nil {
 		return usageError("--invert %q: want auto, always or never", c.String("invert"))
 	}
@@ -274,12 +275,12 @@ func (p *predictionWriter) name(k int) string {
 }
 
 // rowError is an input's error as its row says it: the row names the
-// file, so the "infer: PATH: " the message starts with goes.
+// file, so the "digit: PATH: " the message starts with goes.
 func rowError(pr infer.Prediction) string {
 	if pr.Err == nil {
 		return ""
 	}
-	return oneLine(strings.TrimPrefix(pr.Err.Error(), "infer: "+pr.Path+": "))
+	return oneLine(strings.TrimPrefix(pr.Err.Error(), "digit: "+pr.Path+": "))
 }
 
 func (p *predictionWriter) write(pr infer.Prediction) error {

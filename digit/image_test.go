@@ -1,4 +1,4 @@
-package infer
+package digit
 
 import (
 	"bytes"
@@ -139,8 +139,9 @@ func encode(t testing.TB, format string, img image.Image) []byte {
 
 // TestMNISTDigitsAsImages checks that a real MNIST digit saved as an image,
 // grey or RGB, becomes exactly the input the IDX path makes of it: every
-// test digit in memory, and the first thousand written as PNG files in the
-// ImageFolder layout, found by Walk and read by LoadImage.
+// test digit in memory, and the first thousand written as PNG files, read
+// by LoadImage. (Package infer's TestMNISTImageFolder reads them as Walk
+// finds them in the ImageFolder layout.)
 func TestMNISTDigitsAsImages(t *testing.T) {
 	set := realTest(t)
 	got := make([]float32, mnist.PixelCount)
@@ -163,30 +164,12 @@ func TestMNISTDigitsAsImages(t *testing.T) {
 	for i := range files {
 		name := filepath.Join(dir, fmt.Sprint(set.Labels[i]), fmt.Sprintf("%05d.png", i))
 		writeFile(t, name, encode(t, "png", digit(set, i)))
-	}
-	n := 0
-	err := Walk([]string{dir}, func(it Item) error {
-		var i int
-		if _, err := fmt.Sscanf(filepath.Base(it.Path), "%05d.png", &i); err != nil {
-			return err
-		}
-		if it.Label != int(set.Labels[i]) {
-			t.Errorf("%s: label %d, want %d", it.Path, it.Label, set.Labels[i])
-		}
-		if err := LoadImage(it.Path, got); err != nil {
-			return err
+		if err := LoadImage(name, got); err != nil {
+			t.Fatal(err)
 		}
 		if !sameBits(got, idxInput(t, set, i)) {
-			t.Errorf("%s differs from the IDX path", it.Path)
+			t.Errorf("%s differs from the IDX path", name)
 		}
-		n++
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != files {
-		t.Errorf("read %d files, want %d", n, files)
 	}
 }
 
@@ -602,7 +585,7 @@ func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		file string
 		data []byte // nil: no such file
-		want string // after "infer: PATH: "
+		want string // after "digit: PATH: "
 	}{
 		{"notes.png", []byte("these are not pixels\n"), "not a PNG, JPEG, GIF or BMP image"},
 		{"empty.png", []byte{}, "not a PNG, JPEG, GIF or BMP image"},
@@ -623,7 +606,7 @@ func TestErrors(t *testing.T) {
 				writeFile(t, path, tc.data)
 			}
 			err := LoadImage(path, make([]float32, mnist.PixelCount))
-			if want := "infer: " + path + ": " + tc.want; err == nil || err.Error() != want {
+			if want := "digit: " + path + ": " + tc.want; err == nil || err.Error() != want {
 				t.Errorf("error %v, want %s", err, want)
 			}
 		})
@@ -636,7 +619,7 @@ func TestErrors(t *testing.T) {
 			b := encode(t, format, fig)
 			want := "truncated " + strings.ToUpper(format) + ": unexpected EOF"
 			for n := 16; n < len(b)-1; n++ {
-				if _, err := decode(bytes.NewReader(b[:n])); err == nil || err.Error() != want {
+				if _, err := Decode(bytes.NewReader(b[:n]), 0); err == nil || err.Error() != want {
 					t.Fatalf("first %d of %d bytes: error %v, want %s", n, len(b), err, want)
 				}
 			}
@@ -645,7 +628,7 @@ func TestErrors(t *testing.T) {
 
 	t.Run("directory", func(t *testing.T) {
 		err := LoadImage(dir, make([]float32, mnist.PixelCount))
-		if err == nil || !strings.HasPrefix(err.Error(), "infer: "+dir+": ") || strings.Contains(err.Error(), "\n") {
+		if err == nil || !strings.HasPrefix(err.Error(), "digit: "+dir+": ") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("error %v, want one line naming %s", err, dir)
 		}
 	})
@@ -655,10 +638,10 @@ func TestErrors(t *testing.T) {
 		dst  []float32
 		want string
 	}{
-		{"short dst", fig, make([]float32, 28*28), "infer: an image needs 1024 floats (1x32x32), got 784"},
-		{"nil image", nil, make([]float32, mnist.PixelCount), "infer: nil image"},
-		{"no pixels", image.NewRGBA(image.Rect(3, 3, 3, 9)), make([]float32, mnist.PixelCount), "infer: image has no pixels"},
-		{"blank", white, make([]float32, mnist.PixelCount), "infer: blank image: no digit found"},
+		{"short dst", fig, make([]float32, 28*28), "digit: an image needs 1024 floats (1x32x32), got 784"},
+		{"nil image", nil, make([]float32, mnist.PixelCount), "digit: nil image"},
+		{"no pixels", image.NewRGBA(image.Rect(3, 3, 3, 9)), make([]float32, mnist.PixelCount), "digit: image has no pixels"},
+		{"blank", white, make([]float32, mnist.PixelCount), "digit: blank image: no digit found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := Preprocess(tc.img, tc.dst); err == nil || err.Error() != tc.want {
@@ -695,7 +678,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("not an image"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dst := make([]float32, mnist.PixelCount)
-		img, err := decode(bytes.NewReader(data))
+		img, err := Decode(bytes.NewReader(data), 0)
 		if err == nil {
 			err = preprocess(img, dst)
 		}
@@ -747,7 +730,7 @@ func TestDecodeBudget(t *testing.T) {
 		{"baseline RGB 8000", header(0xc0, 8000, 3), "JPEG image too large to decode"},
 	} {
 		start := time.Now()
-		_, err := decode(bytes.NewReader(tc.b))
+		_, err := Decode(bytes.NewReader(tc.b), 0)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}

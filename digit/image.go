@@ -1,20 +1,12 @@
-package infer
+package digit
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/gif" // registers the decoder that image.Decode chooses by the file's first bytes
-	"image/jpeg"
-	"image/png"
-	"io"
 	"io/fs"
 	"math"
-	"strings"
-
-	_ "golang.org/x/image/bmp"
 
 	"github.com/lenetkit/lenetkit/mnist"
 )
@@ -25,7 +17,6 @@ import (
 // 14 in both directions (means 14.01 and 13.99), because LeCun's team
 // translated each digit by whole pixels to put it there.
 const (
-	digitSide = mnist.Side - 2*mnist.Pad // 28
 	boxSide   = 20
 	comTarget = 14.0
 )
@@ -49,74 +40,7 @@ const (
 	strongPeak = 0.9
 )
 
-// maxPixels bounds the images LoadImage decodes: a file of a few bytes can
-// claim huge dimensions, and decoding it would exhaust memory.
-const maxPixels = 1 << 26
-
 var errBlank = errors.New("blank image: no digit found")
-
-// decodeBudget bounds the memory one image may take, decoded and prepared:
-// a digit needs nothing near it, and a small file claiming a large image
-// must not take the machine's memory.
-const decodeBudget = 240 << 20
-
-// decodeCost estimates the bytes decoding and preparing an image takes: its
-// pixels in the decoder's colour model, a progressive JPEG's coefficients
-// (Go's decoder keeps 64 int32 per 8x8 block of every component until the
-// last scan), and the few bytes a pixel the preparation adds.
-func decodeCost(cfg image.Config, progressive bool) int64 {
-	px := int64(cfg.Width) * int64(cfg.Height)
-	perPixel := int64(4)
-	components := int64(3)
-	switch cfg.ColorModel {
-	case color.YCbCrModel:
-		perPixel = 3 // 4:4:4 at most
-	case color.GrayModel, color.AlphaModel:
-		perPixel, components = 1, 1
-	case color.Gray16Model, color.Alpha16Model:
-		perPixel, components = 2, 1
-	case color.RGBA64Model, color.NRGBA64Model:
-		perPixel = 8
-	case color.CMYKModel:
-		components = 4
-	}
-	if _, ok := cfg.ColorModel.(color.Palette); ok {
-		perPixel = 1
-	}
-	cost := px * (perPixel + 5)
-	if progressive {
-		cost += px * components * 4
-	}
-	return cost
-}
-
-// progressiveJPEG tells whether the JPEG at r's start is progressive (its
-// frame header is SOF2), reading marker segments up to the frame header.
-func progressiveJPEG(r io.Reader) bool {
-	br := bufio.NewReader(io.LimitReader(r, 1<<20))
-	var b [4]byte
-	if _, err := io.ReadFull(br, b[:2]); err != nil || b[0] != 0xff || b[1] != 0xd8 {
-		return false
-	}
-	for {
-		if _, err := io.ReadFull(br, b[:4]); err != nil || b[0] != 0xff {
-			return false
-		}
-		switch marker := b[1]; {
-		case marker == 0xc2 || marker == 0xc6 || marker == 0xca || marker == 0xce:
-			return true
-		case marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc:
-			return false // another frame type: the image is not progressive
-		}
-		n := int(b[2])<<8 | int(b[3])
-		if n < 2 {
-			return false
-		}
-		if _, err := br.Discard(n - 2); err != nil {
-			return false
-		}
-	}
-}
 
 // LoadImage reads the PNG, JPEG, GIF or BMP file at path and writes it into
 // dst as the model's input, as Preprocess does. Every error is one line that
@@ -147,8 +71,8 @@ func LoadImage(path string, dst []float32) error {
 //     mean, ignores a stroke that touches the border. When under three
 //     quarters of the border lies within 32 grey levels of its median (a
 //     sheet that covers part of the picture), the paper is a guess, which
-//     Classify flags (FlagGuessedPreparation). (Digit can be told the
-//     polarity instead: InvertAlways, InvertNever.)
+//     Prepare reports (Report.Guessed) and infer's Classify flags. (Digit
+//     can be told the polarity instead: InvertAlways, InvertNever.)
 //   - A 28x28 image that is light on dark already is used as it is, unless
 //     it is blank: an MNIST digit saved as an image gives exactly the input
 //     that the IDX path gives.
@@ -174,8 +98,8 @@ func LoadImage(path string, dst []float32) error {
 //     stray marks, is painted over with paper (see dropSpecks). Strong ink
 //     is that above Otsu's threshold among the ink's levels. Kept parts of
 //     two fifths of the digit's ink or more that stand beside it, not over
-//     it, make it several marks, as "42" is, which Classify flags
-//     (FlagSeveralComponents).
+//     it, make it several marks, as "42" is, which Prepare reports
+//     (Report.SeveralMarks) and infer's Classify flags.
 //   - Crop: to the box around the ink that is left.
 //   - Scale: the box is scaled to fit 20x20 keeping its aspect ratio,
 //     averaging over the area each new pixel covers when shrinking,
@@ -189,14 +113,14 @@ func Preprocess(img image.Image, dst []float32) error {
 		return err
 	}
 	if err := preprocess(img, dst); err != nil {
-		return fmt.Errorf("infer: %w", err)
+		return fmt.Errorf("digit: %w", err)
 	}
 	return nil
 }
 
 func checkDst(dst []float32) error {
 	if len(dst) != mnist.PixelCount {
-		return fmt.Errorf("infer: an image needs %d floats (1x%dx%d), got %d", mnist.PixelCount, mnist.Side, mnist.Side, len(dst))
+		return fmt.Errorf("digit: an image needs %d floats (1x%dx%d), got %d", mnist.PixelCount, mnist.Side, mnist.Side, len(dst))
 	}
 	return nil
 }
@@ -207,93 +131,21 @@ func pathError(path string, err error) error {
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		err = pe.Err
 	}
-	return fmt.Errorf("infer: %s: %w", path, err)
-}
-
-// decode reads an image from r, checking its dimensions before decoding its
-// pixels.
-func decode(r io.ReadSeeker) (image.Image, error) {
-	cfg, format, err := image.DecodeConfig(bufio.NewReader(r))
-	if err != nil {
-		return nil, decodeError(format, err)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, fmt.Errorf("%s image too large: %dx%d pixels, at most %d", strings.ToUpper(format), cfg.Width, cfg.Height, maxPixels)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	progressive := format == "jpeg" && progressiveJPEG(r)
-	if need := decodeCost(cfg, progressive); need > decodeBudget {
-		kind := ""
-		if progressive {
-			kind = "progressive "
-		}
-		return nil, fmt.Errorf("%s%s image too large to decode: %dx%d pixels would take about %d MB, at most %d MB",
-			kind, strings.ToUpper(format), cfg.Width, cfg.Height, need>>20, decodeBudget>>20)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	img, format, err := image.Decode(bufio.NewReader(r))
-	if err != nil {
-		return nil, decodeError(format, err)
-	}
-	return img, nil
-}
-
-// decodeError says what is wrong with the file in the words of a person
-// looking at it, dropping the decoder's own "png: " prefix.
-func decodeError(format string, err error) error {
-	if errors.Is(err, image.ErrFormat) {
-		return errors.New("not a PNG, JPEG, GIF or BMP image")
-	}
-	name := strings.ToUpper(format)
-	if truncated(err) {
-		return fmt.Errorf("truncated %s: %w", name, io.ErrUnexpectedEOF)
-	}
-	msg := strings.TrimPrefix(err.Error(), format+": ")
-	return fmt.Errorf("cannot decode %s: %s", name, msg)
-}
-
-// truncated tells whether a decoder's error means that the data ended too
-// soon. Some decoders say so in words of their own, or format io's error
-// into their message.
-func truncated(err error) bool {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	msg := err.Error()
-	return strings.HasSuffix(msg, ": "+io.ErrUnexpectedEOF.Error()) ||
-		strings.HasSuffix(msg, ": "+io.EOF.Error()) ||
-		err == png.FormatError("not enough pixel data") ||
-		err == jpeg.FormatError("short Huffman data") ||
-		msg == "gif: not enough image data"
+	return fmt.Errorf("digit: %s: %w", path, err)
 }
 
 func preprocess(img image.Image, dst []float32) error {
-	var digit [digitSide * digitSide]byte
+	var digit [Side * Side]byte
 	if _, err := prepare(img, InvertAuto, &digit); err != nil {
 		return err
 	}
 	return fill(digit[:], dst)
 }
 
-// preparation is what making an image into a digit found that bears on
-// how far the model's answer can be trusted.
-type preparation struct {
-	// marks is how many separate marks of comparable ink the digit is
-	// made of (see marks): 1 for a digit, 2 for "42"; 0 when not looked
-	// at.
-	marks int
-	// guessed says the polarity, and with it which grey is paper, was
-	// decided with little to go on.
-	guessed bool
-}
-
-// prepare makes img into a digit as MNIST's are (see Preprocess).
-func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) (preparation, error) {
-	var pr preparation
+// prepare makes img into a digit as MNIST's are (see Preprocess), and
+// reports what it found.
+func prepare(img image.Image, inv Invert, digit *[Side * Side]byte) (pr Report, err error) {
+	defer func() { pr.SeveralMarks = pr.Marks > 1 }()
 	if img == nil {
 		return pr, errors.New("nil image")
 	}
@@ -312,10 +164,10 @@ func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) (p
 	}
 	invert := inv == InvertAlways
 	if inv == InvertAuto && !alpha {
-		invert, pr.guessed = polarity(grey, w, h)
+		invert, pr.Guessed = polarity(grey, w, h)
 	}
 	forced := inv != InvertAuto
-	if w == digitSide && h == digitSide && !invert {
+	if w == Side && h == Side && !invert {
 		lv, err := levels(grey, w, h, invert, forced)
 		if err != nil {
 			return pr, err
@@ -325,7 +177,7 @@ func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) (p
 			for k := range comps {
 				comps[k].keep = true
 			}
-			pr.marks = marks(comps)
+			pr.Marks = marks(comps)
 		}
 		copy(digit[:], grey)
 		return pr, nil
@@ -333,7 +185,7 @@ func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) (p
 	if !alpha {
 		if flat, dark, unsure, ok := flatten(grey, w, h, forced, invert); ok {
 			// Under uneven light the fit's verdict replaces the border's.
-			grey, invert, pr.guessed = flat, dark, unsure
+			grey, invert, pr.Guessed = flat, dark, unsure
 		}
 	}
 	lv, err := levels(grey, w, h, invert, forced)
@@ -344,7 +196,7 @@ func prepare(img image.Image, inv Invert, digit *[digitSide * digitSide]byte) (p
 	// look again at what the new levels show.
 	for range 2 {
 		dropped, n := dropSpecks(grey, w, h, lv)
-		pr.marks = n
+		pr.Marks = n
 		if !dropped {
 			break
 		}
@@ -533,7 +385,7 @@ func fit(grey []byte, w int, level *[256]float64) (small []byte, nw, nh int) {
 }
 
 // centre places an nw x nh digit in the 28x28 image by its centre of mass.
-func centre(digit *[digitSide * digitSide]byte, small []byte, nw, nh int) error {
+func centre(digit *[Side * Side]byte, small []byte, nw, nh int) error {
 	var mass, mx, my float64
 	for i, v := range small {
 		mass += float64(v)
@@ -543,10 +395,10 @@ func centre(digit *[digitSide * digitSide]byte, small []byte, nw, nh int) error 
 	if mass == 0 {
 		return errBlank
 	}
-	ox := min(max(0, int(math.Round(comTarget-mx/mass))), digitSide-nw)
-	oy := min(max(0, int(math.Round(comTarget-my/mass))), digitSide-nh)
+	ox := min(max(0, int(math.Round(comTarget-mx/mass))), Side-nw)
+	oy := min(max(0, int(math.Round(comTarget-my/mass))), Side-nh)
 	for y := range nh {
-		copy(digit[(oy+y)*digitSide+ox:], small[y*nw:(y+1)*nw])
+		copy(digit[(oy+y)*Side+ox:], small[y*nw:(y+1)*nw])
 	}
 	return nil
 }
@@ -555,7 +407,7 @@ func centre(digit *[digitSide * digitSide]byte, small []byte, nw, nh int) error 
 // so that a digit read from an image and the same digit read from the IDX
 // files become the same floats.
 func fill(digit []byte, dst []float32) error {
-	s := mnist.Set{Images: digit, Labels: []byte{0}, N: 1, Rows: digitSide, Cols: digitSide}
+	s := mnist.Set{Images: digit, Labels: []byte{0}, N: 1, Rows: Side, Cols: Side}
 	return s.Fill([]int{0}, dst, nil)
 }
 

@@ -1,4 +1,4 @@
-package infer
+package digit
 
 import (
 	"fmt"
@@ -55,25 +55,26 @@ type ImageOptions struct {
 
 // LoadImageWith is LoadImage with options.
 func LoadImageWith(path string, dst []float32, opt ImageOptions) error {
-	_, err := loadImage(path, dst, opt)
+	_, err := LoadImageReport(path, dst, opt)
 	return err
 }
 
-// loadImage is LoadImageWith, with what the preparation found.
-func loadImage(path string, dst []float32, opt ImageOptions) (preparation, error) {
+// LoadImageReport is LoadImageWith that also reports what the preparation
+// found, as Prepare does: what infer's Classify flags.
+func LoadImageReport(path string, dst []float32, opt ImageOptions) (Report, error) {
 	if err := checkDst(dst); err != nil {
-		return preparation{}, err
+		return Report{}, err
 	}
-	digit, pr, err := loadDigit(path, opt.Invert)
+	digit, r, err := loadDigit(path, opt.Invert)
 	if err != nil {
-		return pr, err
+		return r, err
 	}
 	if opt.Prepared != nil {
 		if err := opt.Prepared(path, digit); err != nil {
-			return pr, fmt.Errorf("infer: %s: %w", path, err)
+			return r, fmt.Errorf("digit: %s: %w", path, err)
 		}
 	}
-	return pr, fill(digit.Pix, dst)
+	return r, fill(digit.Pix, dst)
 }
 
 // LoadDigit reads the image file at path and makes it into a digit as
@@ -84,41 +85,38 @@ func LoadDigit(path string, inv Invert) (*image.Gray, error) {
 	return d, err
 }
 
-func loadDigit(path string, inv Invert) (*image.Gray, preparation, error) {
+func loadDigit(path string, inv Invert) (*image.Gray, Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, preparation{}, pathError(path, err)
+		return nil, Report{}, pathError(path, err)
 	}
 	defer f.Close()
-	img, err := decode(f)
+	img, err := Decode(f, 0)
 	if err != nil {
-		return nil, preparation{}, pathError(path, err)
+		return nil, Report{}, pathError(path, err)
 	}
-	d, pr, err := makeDigit(img, inv)
+	d, r, err := makeDigit(img, inv)
 	if err != nil {
-		return nil, pr, fmt.Errorf("infer: %s: %w", path, err)
+		return nil, r, fmt.Errorf("digit: %s: %w", path, err)
 	}
-	return d, pr, nil
+	return d, r, nil
 }
 
 // Digit makes an image into a digit as MNIST's are, 28x28 grey with light
 // ink on black: the image Preprocess converts into the model's input.
 func Digit(img image.Image, inv Invert) (*image.Gray, error) {
-	d, _, err := makeDigit(img, inv)
-	if err != nil {
-		return nil, fmt.Errorf("infer: %w", err)
-	}
-	return d, nil
+	d, _, err := Prepare(img, inv)
+	return d, err
 }
 
-func makeDigit(img image.Image, inv Invert) (*image.Gray, preparation, error) {
+func makeDigit(img image.Image, inv Invert) (*image.Gray, Report, error) {
 	if inv < InvertAuto || inv > InvertNever {
-		return nil, preparation{}, fmt.Errorf("unknown invert mode %d", int(inv))
+		return nil, Report{}, fmt.Errorf("unknown invert mode %d", int(inv))
 	}
-	d := image.NewGray(image.Rect(0, 0, digitSide, digitSide))
-	pr, err := prepare(img, inv, (*[digitSide * digitSide]byte)(d.Pix))
+	d := image.NewGray(image.Rect(0, 0, Side, Side))
+	r, err := prepare(img, inv, (*[Side * Side]byte)(d.Pix))
 	if err != nil {
-		return nil, pr, err
+		return nil, r, err
 	}
-	return d, pr, nil
+	return d, r, nil
 }

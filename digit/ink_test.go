@@ -1,83 +1,14 @@
-package infer
+package digit
 
 import (
-	"encoding/csv"
 	"image"
 	"image/color"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"golang.org/x/image/draw"
-
-	"github.com/lenetkit/lenetkit/internal/testtool"
-	"github.com/lenetkit/lenetkit/lenet"
-	"github.com/lenetkit/lenetkit/mnist"
 )
-
-// TestSampleImages classifies the sample in testdata/images, 20 digits of
-// each kind that reference/photo_digits.py makes from the first MNIST test
-// digits, with the seed-like weights: dark ink photographed on grey paper
-// (uneven light, blur, grain, dust, JPEG), white or coloured strokes on a
-// transparent layer, and MNIST's own digits as PNG. Before the photographs
-// were evened out and alpha read as ink, they scored 13 and 2 of 20.
-func TestSampleImages(t *testing.T) {
-	m, err := Open(testtool.Testdata("lenet_trained.pth"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		kind     string
-		minRight int
-	}{
-		{"clean", 20},
-		{"photo", 18},
-		{"transparent", 18},
-	} {
-		t.Run(tc.kind, func(t *testing.T) {
-			dir := testtool.Testdata(filepath.Join("images", tc.kind))
-			f, err := os.Open(filepath.Join(dir, "labels.csv"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows, err := csv.NewReader(f).ReadAll()
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows = rows[1:]
-			x := make([]float32, len(rows)*mnist.PixelCount)
-			labels := make([]int, len(rows))
-			for i, r := range rows {
-				if labels[i], err = strconv.Atoi(r[1]); err != nil {
-					t.Fatal(err)
-				}
-				if err := LoadImage(filepath.Join(dir, r[0]), x[i*mnist.PixelCount:(i+1)*mnist.PixelCount]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			logits := make([]float32, len(rows)*lenet.Classes)
-			if err := m.Logits(logits, x, len(rows)); err != nil {
-				t.Fatal(err)
-			}
-			right := 0
-			for i, r := range rows {
-				if d := mnist.Argmax(logits[i*lenet.Classes : (i+1)*lenet.Classes]); d == labels[i] {
-					right++
-				} else {
-					t.Logf("%s: %d, labelled %d", r[0], d, labels[i])
-				}
-			}
-			t.Logf("%d of %d right", right, len(rows))
-			if len(rows) != 20 || right < tc.minRight {
-				t.Errorf("%d of %d right, want at least %d of 20", right, len(rows), tc.minRight)
-			}
-		})
-	}
-}
 
 // TestAlphaInk checks that a stroke on a transparent layer is read from the
 // alpha channel, whatever its one colour and whatever colour the
