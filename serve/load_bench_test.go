@@ -288,7 +288,7 @@ type loadDigit struct {
 
 // loadDigits reads the folder's PNG files and labels.csv; each must be a
 // 28x28 8-bit grey MNIST digit.
-func loadDigits(b *testing.B, dir string) []loadDigit {
+func loadDigits(b testing.TB, dir string) []loadDigit {
 	b.Helper()
 	labels := map[string]int{}
 	f, err := os.Open(filepath.Join(dir, "labels.csv"))
@@ -362,7 +362,7 @@ type loadAnswer struct {
 
 // start runs the server on a free loopback port; ADDR and PORT in its
 // arguments become the address and the port.
-func (s *loadServer) start(b *testing.B, tmp string) {
+func (s *loadServer) start(b testing.TB, tmp string) {
 	b.Helper()
 	s.shown = append([]string(nil), s.args...)
 	port := freePort(b)
@@ -419,7 +419,7 @@ func (s *loadServer) logTail() string {
 }
 
 // wait polls GET /v2/health/ready until it answers 200.
-func (s *loadServer) wait(b *testing.B, d time.Duration) {
+func (s *loadServer) wait(b testing.TB, d time.Duration) {
 	b.Helper()
 	deadline := time.Now().Add(d)
 	client := &http.Client{Timeout: time.Second}
@@ -444,7 +444,7 @@ func (s *loadServer) wait(b *testing.B, d time.Duration) {
 }
 
 // describe reads the model's input name and shape from GET /v2/models/NAME.
-func (s *loadServer) describe(b *testing.B, name string) {
+func (s *loadServer) describe(b testing.TB, name string) {
 	b.Helper()
 	resp, err := http.Get(s.base + "/v2/models/" + name)
 	if err != nil {
@@ -475,7 +475,7 @@ func (s *loadServer) describe(b *testing.B, name string) {
 // prepare makes both routes' requests: the PNG files as they are, and
 // batch-1 v2 requests of the same digits, value/255, zero-padded to the
 // model's input (ToTensor then Pad, as the seed's MNIST).
-func (s *loadServer) prepare(b *testing.B, name string, digits []loadDigit) {
+func (s *loadServer) prepare(b testing.TB, name string, digits []loadDigit) {
 	b.Helper()
 	h, w := int(s.shape[2]), int(s.shape[3])
 	py, px := (h-28)/2, (w-28)/2
@@ -521,7 +521,7 @@ func (s *loadServer) prepare(b *testing.B, name string, digits []loadDigit) {
 }
 
 // answers asks for every digit's class by both routes; they must agree.
-func (s *loadServer) answers(b *testing.B, digits []loadDigit) []loadAnswer {
+func (s *loadServer) answers(b testing.TB, digits []loadDigit) []loadAnswer {
 	b.Helper()
 	client := newLoadClient(1)
 	defer client.CloseIdleConnections()
@@ -590,7 +590,7 @@ func parseInfer(body []byte) (loadAnswer, error) {
 }
 
 // peakRSS is the process's VmHWM, its peak resident set so far.
-func (s *loadServer) peakRSS(b *testing.B) int64 {
+func (s *loadServer) peakRSS(b testing.TB) int64 {
 	b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
@@ -625,7 +625,7 @@ func (s *loadServer) stop(d time.Duration) int {
 
 // ---- the machine ----
 
-func freePort(b *testing.B) int {
+func freePort(b testing.TB) int {
 	b.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -696,7 +696,7 @@ func ortVersion() string {
 	return v.Version
 }
 
-func fileSHA256(b *testing.B, p string) string {
+func fileSHA256(b testing.TB, p string) string {
 	b.Helper()
 	data, err := os.ReadFile(p)
 	if err != nil {
