@@ -41,7 +41,9 @@ import (
 // average, and the ratios lenetkit/peer; LENETKIT_LOAD_JSON=FILE also
 // writes the figures as JSON. LENETKIT_LOAD_MODEL=FILE.onnx serves another
 // file (default testdata/onnx/seed_view.onnx) and LENETKIT_LOAD_SERVE_ARGS
-// adds flags to lenetkit serve (e.g. "--max-delay 0"). The servers take
+// adds flags to lenetkit serve (e.g. "--max-delay 0"), and
+// LENETKIT_LOAD_BIN=FILE runs that lenetkit binary instead of building one
+// (a build with a profiler, say). The servers take
 // turns cell by cell, never loaded at the same time. Any non-200 answer, one
 // that does not parse, or one whose class is not the one that server gave
 // the image before the load is an error; both servers must agree on every
@@ -79,7 +81,10 @@ func BenchmarkServeLoad(b *testing.B) {
 	default:
 		b.Fatalf("LENETKIT_LOAD_ONLY=%s: want lenetkit or peer", only)
 	}
-	if servers[0].Name == "lenetkit" {
+	if p := os.Getenv("LENETKIT_LOAD_BIN"); p != "" {
+		bin, _ = filepath.Abs(p)
+		servers[0].prog = bin
+	} else if servers[0].Name == "lenetkit" {
 		build := exec.Command(goTool(), "build", "-o", bin, "./cmd/lenetkit")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
