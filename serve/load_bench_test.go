@@ -38,17 +38,18 @@ import (
 //
 // It prints a table of requests per second, p50 and p99 latency, errors and
 // each server's peak RSS (VmHWM after the cell), the CPU and the load
-// average, and the ratios lenetkit/peer; LENETKIT_LOAD_JSON=FILE also
-// writes the figures as JSON. LENETKIT_LOAD_MODEL=FILE.onnx serves another
-// file (default testdata/onnx/seed_view.onnx) and LENETKIT_LOAD_SERVE_ARGS
-// adds flags to lenetkit serve (e.g. "--max-delay 0"), and
-// LENETKIT_LOAD_BIN=FILE runs that lenetkit binary instead of building one
-// (a build with a profiler, say). The servers take
-// turns cell by cell, never loaded at the same time. Any non-200 answer, one
-// that does not parse, or one whose class is not the one that server gave
-// the image before the load is an error; both servers must agree on every
-// image's class. The whole run takes about a minute. LENETKIT_LOAD_ONLY=
-// lenetkit or peer loads one server alone.
+// average, and the ratios lenetkit/peer. The servers take turns cell by
+// cell, never loaded at the same time. Any non-200 answer, one that does
+// not parse, or one whose class is not the one that server gave the image
+// before the load is an error; both servers must agree on every image's
+// class. The whole run takes about a minute.
+//
+// LENETKIT_LOAD_JSON=FILE also writes the figures as JSON;
+// LENETKIT_LOAD_MODEL=FILE.onnx serves another file (default
+// testdata/onnx/seed_view.onnx); LENETKIT_LOAD_SERVE_ARGS adds flags to
+// lenetkit serve (e.g. "--max-delay 0"); LENETKIT_LOAD_BIN=FILE runs that
+// lenetkit binary instead of building one (a build with a profiler, say);
+// LENETKIT_LOAD_ONLY=lenetkit or peer loads one server alone.
 func BenchmarkServeLoad(b *testing.B) {
 	node := testtool.RequireORT(b)
 	if runtime.GOOS != "linux" {
