@@ -1,0 +1,312 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"math"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/lenetkit/lenetkit/digit"
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// ranked is a class and its probability.
+type ranked struct {
+	Class       int     `json:"class"`
+	Label       string  `json:"label"`
+	Probability float64 `json:"probability"`
+}
+
+// classified is one image's answer from /v1/classify. The drawing page
+// reads it: its fields are a contract.
+type classified struct {
+	File          string    `json:"file"`
+	Class         int       `json:"class"`
+	Label         string    `json:"label"`
+	Probability   float64   `json:"probability"`
+	Top           []ranked  `json:"top"`
+	Probabilities []float64 `json:"probabilities"`
+	Flags         []string  `json:"flags,omitempty"`
+	Image         string    `json:"image,omitempty"` // with preview=1: the 28x28 digit the model sees, a PNG data: URL
+}
+
+// picture is an image of a request, prepared.
+type picture struct {
+	file   string
+	digit  *image.Gray
+	report digit.Report
+}
+
+// classify answers image files with the classes a model gives them, as
+// lenetkit infer prepares them: the digit found, cropped, scaled and
+// centred as MNIST's were. The body is one image, or multipart/form-data
+// whose every file part is one.
+func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	m := s.first()
+	if name := q.Get("model"); name != "" {
+		if m = s.model(name); m == nil {
+			return fail(http.StatusNotFound, "no model %q: the models are %s", name, s.names())
+		}
+	}
+	if m.digitPad < 0 {
+		g := m.m.Input
+		return fail(http.StatusBadRequest, "model %q takes %dx%dx%d images, not a digit as MNIST's (28x28, padded): send it tensors, POST /v2/models/%s/infer",
+			m.name, g.Channels, g.Height, g.Width, m.name)
+	}
+	top := min(3, m.m.Classes)
+	if v := q.Get("top"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 || k > m.m.Classes {
+			return fail(http.StatusBadRequest, "top=%s: want a whole number from 1 to %d, model %q's classes", v, m.m.Classes, m.name)
+		}
+		top = k
+	}
+	inv := digit.InvertAuto
+	if v := q.Get("invert"); v != "" {
+		var err error
+		if inv, err = digit.ParseInvert(v); err != nil {
+			return fail(http.StatusBadRequest, "invert=%s: want auto (decide per image), always (dark ink on light paper) or never (light ink on dark)", v)
+		}
+	}
+	preview := false
+	if v := q.Get("preview"); v != "" {
+		var err error
+		if preview, err = strconv.ParseBool(v); err != nil {
+			return fail(http.StatusBadRequest, "preview=%s: want 1 (add the image the model sees) or 0", v)
+		}
+	}
+	pics, err := s.readPictures(r, inv)
+	if err != nil {
+		return err
+	}
+	side := mnist.Side - 2*mnist.Pad + 2*m.digitPad
+	size := side * side
+	j := &job{m: m, x: make([]float32, len(pics)*size), n: len(pics), out: make([]float32, len(pics)*m.m.Classes)}
+	padded := make([]float32, mnist.PixelCount)
+	for i, p := range pics {
+		if err := digit.Fill(p.digit, padded); err != nil {
+			return err
+		}
+		crop(j.x[i*size:(i+1)*size], side, padded)
+	}
+	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
+		return err
+	}
+	res := make([]classified, len(pics))
+	for i, p := range pics {
+		c, err := m.answer(j.out[i*m.m.Classes:(i+1)*m.m.Classes], top, p.report)
+		if err != nil {
+			return err
+		}
+		c.File = p.file
+		if preview {
+			if c.Image, err = dataURL(p.digit); err != nil {
+				return err
+			}
+		}
+		res[i] = c
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Model   string       `json:"model"`
+		Results []classified `json:"results"`
+	}{m.name, res})
+}
+
+// readPictures reads and prepares the request's images: the body, or
+// each file part of a multipart/form-data body.
+func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, error) {
+	limit := int(s.opt.QueueSize)
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "multipart/form-data" {
+		p, err := s.prepare(r.Body, "body", inv)
+		if err != nil {
+			return nil, err
+		}
+		return []picture{p}, nil
+	}
+	if params["boundary"] == "" {
+		return nil, fail(http.StatusBadRequest, "multipart/form-data without a boundary: let the client write the Content-Type (curl -F image=@seven.png)")
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	var pics []picture
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, bodyError(err, "malformed multipart/form-data body: %v", err)
+		}
+		if part.FileName() == "" {
+			continue // a form field, not a file
+		}
+		if len(pics) == limit {
+			return nil, fail(http.StatusRequestEntityTooLarge, "more than %d images in one request (--queue): send fewer at a time", limit)
+		}
+		p, err := s.prepare(part, part.FileName(), inv)
+		if err != nil {
+			return nil, err
+		}
+		pics = append(pics, p)
+	}
+	if len(pics) == 0 {
+		return nil, fail(http.StatusBadRequest, "no image in the form: send each image as a file part (curl -F image=@seven.png)")
+	}
+	return pics, nil
+}
+
+// prepare decodes one image and finds the digit in it.
+func (s *Server) prepare(r io.Reader, file string, inv digit.Invert) (picture, error) {
+	s.decoding <- struct{}{}
+	defer func() { <-s.decoding }()
+	br := &countingReader{r: r}
+	img, err := digit.Decode(br, s.opt.MaxPixels)
+	switch {
+	case err == nil:
+	case br.n == 0 && !errors.Is(err, digit.ErrTooLarge) && br.err == io.EOF:
+		return picture{}, fail(http.StatusBadRequest, "image %q is empty: send an image file as the body (curl --data-binary @seven.png) or as a form's file part (curl -F image=@seven.png)", file)
+	case errors.Is(err, digit.ErrTooLarge):
+		return picture{}, fail(http.StatusRequestEntityTooLarge, "image %q: %v; the server decodes images of up to %d pixels (--max-pixels): send a smaller one", file, err, s.opt.MaxPixels)
+	case errors.Is(err, digit.ErrNotImage):
+		return picture{}, fail(http.StatusUnsupportedMediaType, "image %q: %v; send a PNG, JPEG, GIF or BMP file", file, err)
+	default:
+		return picture{}, bodyError(err, "reading image %q: %v", file, err)
+	}
+	d, rep, err := digit.Prepare(img, inv)
+	switch {
+	case errors.Is(err, digit.ErrBlank):
+		return picture{}, fail(http.StatusUnprocessableEntity, "image %q: %v; send a picture of a digit (with invert=always or never if the colours were misread)", file, err)
+	case err != nil:
+		return picture{}, fail(http.StatusUnprocessableEntity, "image %q: %v", file, err)
+	}
+	return picture{file: file, digit: d, report: rep}, nil
+}
+
+// bodyError is a failure to read the body: 413 when the body was over
+// --max-body, else 400 with the message.
+func bodyError(err error, format string, args ...any) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return tooLargeBody(mb)
+	}
+	return fail(http.StatusBadRequest, format, args...)
+}
+
+// countingReader tells an empty body from a damaged one.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// crop writes the 32x32 padded digit src into dst, side x side: the
+// centre of it, or it with more zero padding. It is Model.Logits's
+// cropping, done here so that every batch goes to InputLogits.
+func crop(dst []float32, side int, src []float32) {
+	clear(dst)
+	off := (mnist.Side - side) / 2
+	for r := range side {
+		sr := r + off
+		if sr < 0 || sr >= mnist.Side {
+			continue
+		}
+		for c := range side {
+			if sc := c + off; sc >= 0 && sc < mnist.Side {
+				dst[r*side+c] = src[sr*mnist.Side+sc]
+			}
+		}
+	}
+}
+
+// answer is one image's classes from the model's scores: softmax
+// probabilities (for a graph ending in Softmax, whose Logits are the
+// logarithms of its probabilities, that gives those back), the top k and
+// the flags infer gives.
+func (m *model) answer(scores []float32, k int, rep digit.Report) (classified, error) {
+	p := softmax(scores)
+	if p == nil {
+		return classified{}, fmt.Errorf("model %q gave scores that are not finite", m.name)
+	}
+	order := make([]int, len(p))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case p[a] > p[b]:
+			return -1
+		case p[a] < p[b]:
+			return 1
+		}
+		return 0
+	})
+	c := classified{Class: order[0], Label: m.labels[order[0]], Probability: p[order[0]], Probabilities: p}
+	for _, i := range order[:k] {
+		c.Top = append(c.Top, ranked{Class: i, Label: m.labels[i], Probability: p[i]})
+	}
+	if rep.SeveralMarks {
+		c.Flags = append(c.Flags, string(infer.FlagSeveralComponents))
+	}
+	if rep.Guessed {
+		c.Flags = append(c.Flags, string(infer.FlagGuessedPreparation))
+	}
+	if c.Probability < infer.LowConfidence {
+		c.Flags = append(c.Flags, string(infer.FlagLowConfidence))
+	}
+	return c, nil
+}
+
+// softmax is the probabilities of scores, in float64; nil when a score is
+// not finite.
+func softmax(scores []float32) []float64 {
+	hi := math.Inf(-1)
+	for _, v := range scores {
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 1) {
+			return nil
+		}
+		hi = max(hi, f)
+	}
+	if math.IsInf(hi, -1) {
+		return nil
+	}
+	p := make([]float64, len(scores))
+	sum := 0.0
+	for i, v := range scores {
+		p[i] = math.Exp(float64(v) - hi)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	return p
+}
+
+// dataURL is d as a PNG data: URL, for the page to show.
+func dataURL(d *image.Gray) (string, error) {
+	var b bytes.Buffer
+	if err := png.Encode(&b, d); err != nil {
+		return "", err
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), nil
+}

@@ -1,0 +1,87 @@
+package serve
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// ModelSpec names a model file to serve and its classes.
+type ModelSpec struct {
+	// Name is the model's name in URLs: letters, digits, '.', '_' and
+	// '-'.
+	Name string
+	// Path is the model file, of any format lenetkit reads.
+	Path string
+	// Labels name the model's classes, one per class in order; nil names
+	// them by their numbers, "0", "1", ...
+	Labels []string
+}
+
+// validName is what a model's name may be: a single URL path segment
+// that needs no escaping.
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// model is one opened model file: what requests for it are checked
+// against and what its batcher runs. It does not change once made; Reload
+// makes a new one.
+type model struct {
+	name   string
+	m      *infer.Model
+	labels []string
+	// digitPad is the padding around MNIST's 28x28 digit that the model's
+	// input is, for /v1/classify; -1 for an input that is no padded digit
+	// (another size, or colour), which only the tensor routes take.
+	digitPad int
+	loaded   time.Time
+}
+
+// openModel opens spec's file as any classifier lenetkit runs, of grey
+// images of any size and any number of classes.
+func openModel(spec ModelSpec, backend string) (*model, error) {
+	m, err := infer.OpenClassifier(spec.Path, backend, infer.OpenOptions{AnyClasses: true, AnyInput: true})
+	if err != nil {
+		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: err}
+	}
+	labels := spec.Labels
+	if labels == nil {
+		labels = make([]string, m.Classes)
+		for i := range labels {
+			labels[i] = strconv.Itoa(i)
+		}
+	}
+	if len(labels) != m.Classes {
+		return nil, &LoadError{Name: spec.Name, Path: spec.Path,
+			Err: fmt.Errorf("%d labels for a model of %d classes: give one label a class", len(labels), m.Classes)}
+	}
+	const digit = mnist.Side - 2*mnist.Pad
+	g, pad := m.Input, m.Preprocess.Pad
+	if g.Channels != 1 || g.Height != g.Width || g.Height != digit+2*pad {
+		pad = -1
+	}
+	return &model{name: spec.Name, m: m, labels: labels, digitPad: pad, loaded: time.Now()}, nil
+}
+
+// inputShape is the model's input as the protocol gives it, the batch
+// dimension -1.
+func (m *model) inputShape() []int64 {
+	g := m.m.Input
+	return []int64{-1, int64(g.Channels), int64(g.Height), int64(g.Width)}
+}
+
+// platform is the protocol's name for what runs the model: lenetkit, and
+// the file's format.
+func (m *model) platform() string { return "lenetkit_" + m.m.Format }
+
+// The names of the one input and the one output every model has.
+const (
+	inputName  = "input"
+	outputName = "output"
+	// version is every model's one version: lenetkit serves the file it
+	// was given, and a reload replaces it under the same version.
+	version = "1"
+)

@@ -1,0 +1,202 @@
+package serve
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+)
+
+// The Open Inference Protocol's REST routes (KServe's v2), as its
+// specification gives them: health, server and model metadata, and
+// inference on JSON tensors.
+
+func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+}
+
+// ready says whether every model can take requests: all were opened when
+// the server started, so the server is ready until it shuts down.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	if s.closing.Load() {
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]bool{"ready": false})
+	}
+	return writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+func (s *Server) serverMetadata(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, struct {
+		Name       string   `json:"name"`
+		Version    string   `json:"version"`
+		Extensions []string `json:"extensions"`
+	}{"lenetkit", s.opt.Version, []string{}})
+}
+
+// modelFor is the model a protocol route's path names, with its version
+// when the path has one: 404, with the models there are, for any other.
+func (s *Server) modelFor(r *http.Request) (*model, error) {
+	name := r.PathValue("model")
+	m := s.model(name)
+	if m == nil {
+		return nil, fail(http.StatusNotFound, "no model %q: the models are %s", name, s.names())
+	}
+	if v := r.PathValue("version"); v != "" && v != version {
+		return nil, fail(http.StatusNotFound, "model %q has no version %q: its one version is %q", name, v, version)
+	}
+	return m, nil
+}
+
+// names lists the models' names, quoted, for an error.
+func (s *Server) names() string {
+	var b []byte
+	for i, spec := range s.specs {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = fmt.Appendf(b, "%q", spec.Name)
+	}
+	return string(b)
+}
+
+// tensorMeta is the protocol's $metadata_tensor.
+type tensorMeta struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.modelFor(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Name     string       `json:"name"`
+		Versions []string     `json:"versions"`
+		Platform string       `json:"platform"`
+		Inputs   []tensorMeta `json:"inputs"`
+		Outputs  []tensorMeta `json:"outputs"`
+	}{m.name, []string{version}, m.platform(),
+		[]tensorMeta{{inputName, "FP32", m.inputShape()}},
+		[]tensorMeta{{outputName, "FP32", []int64{-1, int64(m.m.Classes)}}}})
+}
+
+func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.modelFor(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Name  string `json:"name"`
+		Ready bool   `json:"ready"`
+	}{m.name, !s.closing.Load()})
+}
+
+// inferRequest is the protocol's $inference_request. Parameters are
+// accepted and ignored: lenetkit defines none.
+type inferRequest struct {
+	ID         *string          `json:"id"`
+	Parameters map[string]any   `json:"parameters"`
+	Inputs     []requestTensor  `json:"inputs"`
+	Outputs    []requestOutput  `json:"outputs"`
+}
+
+type requestTensor struct {
+	Name       string          `json:"name"`
+	Shape      []int64         `json:"shape"`
+	Datatype   string          `json:"datatype"`
+	Parameters map[string]any  `json:"parameters"`
+	Data       json.RawMessage `json:"data"`
+}
+
+type requestOutput struct {
+	Name       string         `json:"name"`
+	Parameters map[string]any `json:"parameters"`
+}
+
+// responseTensor is the protocol's $response_output.
+type responseTensor struct {
+	Name     string    `json:"name"`
+	Datatype string    `json:"datatype"`
+	Shape    []int64   `json:"shape"`
+	Data     []float32 `json:"data"`
+}
+
+type inferResponse struct {
+	ModelName    string           `json:"model_name"`
+	ModelVersion string           `json:"model_version"`
+	ID           *string          `json:"id,omitempty"`
+	Outputs      []responseTensor `json:"outputs"`
+}
+
+// infer runs the model on a batch of images given as one tensor of the
+// model's input shape, [N, C, H, W], FP32 pixel values as ToTensor gives
+// them (0 to 1) or UINT8 ones (0 to 255); the model's normalisation is
+// applied here. The answer is the model's output, [N, classes]: logits,
+// or probabilities for a graph that ends in Softmax.
+func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.modelFor(r)
+	if err != nil {
+		return err
+	}
+	var req inferRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if len(req.Inputs) != 1 {
+		return fail(http.StatusBadRequest, "model %q takes one input, %q; the request has %d", m.name, inputName, len(req.Inputs))
+	}
+	in := req.Inputs[0]
+	if in.Name != inputName {
+		return fail(http.StatusBadRequest, "inputs[0] is named %q; model %q's input is %q (GET /v2/models/%s)", in.Name, m.name, inputName, m.name)
+	}
+	for i, o := range req.Outputs {
+		if o.Name != outputName {
+			return fail(http.StatusBadRequest, "outputs[%d] asks for %q; model %q has one output, %q", i, o.Name, m.name, outputName)
+		}
+	}
+	n, err := checkShape(m, in.Shape)
+	if err != nil {
+		return err
+	}
+	size := m.m.InputSize()
+	x, err := tensorData(in.Datatype, in.Data, n*size)
+	if err != nil {
+		return err
+	}
+	if len(x) != n*size {
+		return fail(http.StatusBadRequest, "inputs[0].data has %d values; shape %v needs %d", len(x), in.Shape, n*size)
+	}
+	j := &job{m: m, x: x, n: n, out: make([]float32, n*m.m.Classes)}
+	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
+		return err
+	}
+	if m.m.Probabilities { // the graph's own output: Logits gives its logarithm
+		for i, v := range j.out {
+			j.out[i] = float32(math.Exp(float64(v)))
+		}
+	}
+	for _, v := range j.out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return errors.New("the model's output is not finite")
+		}
+	}
+	return writeJSON(w, http.StatusOK, inferResponse{ModelName: m.name, ModelVersion: version, ID: req.ID,
+		Outputs: []responseTensor{{Name: outputName, Datatype: "FP32", Shape: []int64{int64(n), int64(m.m.Classes)}, Data: j.out}}})
+}
+
+// checkShape checks a tensor's shape against the model's input, [N, C, H,
+// W], and returns N. The batch dimension is required, as Triton requires
+// it of a model that batches.
+func checkShape(m *model, shape []int64) (int, error) {
+	g := m.m.Input
+	want := fmt.Sprintf("[N, %d, %d, %d]", g.Channels, g.Height, g.Width)
+	if len(shape) != 4 || shape[1] != int64(g.Channels) || shape[2] != int64(g.Height) || shape[3] != int64(g.Width) {
+		return 0, fail(http.StatusBadRequest, "inputs[0].shape is %v; model %q takes %s, N images with the batch dimension first", shape, m.name, want)
+	}
+	if shape[0] < 1 || shape[0] > math.MaxInt32 {
+		return 0, fail(http.StatusBadRequest, "inputs[0].shape is %v: N, the number of images, must be 1 or more", shape)
+	}
+	return int(shape[0]), nil
+}

@@ -1,0 +1,135 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// decodeJSON reads r's body, one JSON object, into v, and turns what can
+// go wrong into the refusal that says so.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			var mb *http.MaxBytesError
+			if errors.As(terr, &mb) {
+				return tooLargeBody(mb)
+			}
+			return fail(http.StatusBadRequest, "malformed JSON: more follows the request object at byte %d; send one object", dec.InputOffset())
+		}
+		return nil
+	}
+	var (
+		mb  *http.MaxBytesError
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mb):
+		return tooLargeBody(mb)
+	case errors.Is(err, io.EOF):
+		return fail(http.StatusBadRequest, "empty body: send an inference request, a JSON object with \"inputs\"")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fail(http.StatusBadRequest, "malformed JSON: the body ends inside the object")
+	case errors.As(err, &syn):
+		msg := fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)
+		if e := syn.Error(); strings.Contains(e, "'N'") || strings.Contains(e, "'I'") {
+			// Python's json.dumps writes NaN and Infinity, which are not
+			// JSON; say why a model could not use them anyway.
+			msg += "; NaN and Infinity are not JSON numbers, and a model needs finite inputs"
+		}
+		return fail(http.StatusBadRequest, "%s", msg)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "the request"
+		}
+		return fail(http.StatusBadRequest, "malformed request: %s is a JSON %s, not %s (see the Open Inference Protocol's inference request)", field, typ.Value, jsonKind(typ.Type.String()))
+	}
+	return fail(http.StatusBadRequest, "malformed request: %v", err)
+}
+
+// jsonKind names a Go type as the JSON a client should have sent.
+func jsonKind(goType string) string {
+	switch goType {
+	case "string", "*string":
+		return "a string"
+	case "int64", "[]int64":
+		return "an integer"
+	case "[]serve.requestTensor", "[]serve.requestOutput":
+		return "an array of objects"
+	case "serve.inferRequest":
+		return "an object"
+	}
+	return goType
+}
+
+func tooLargeBody(mb *http.MaxBytesError) error {
+	return fail(http.StatusRequestEntityTooLarge, "the body is over %d bytes (--max-body); send fewer images a request", mb.Limit)
+}
+
+// tensorData reads a tensor's data, given flat or nested as its shape
+// (the protocol allows both; the values are in row-major order either
+// way), as float32 pixel values: FP32 as they are, which must be finite,
+// and UINT8 0 to 255 scaled to [0, 1] as ToTensor scales them. It stops
+// past max values: the caller knows how many the shape needs.
+func tensorData(datatype string, raw json.RawMessage, max int) ([]float32, error) {
+	uint8s := false
+	switch datatype {
+	case "FP32":
+	case "UINT8":
+		uint8s = true
+	case "BOOL", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP64", "BYTES":
+		return nil, fail(http.StatusBadRequest, "inputs[0].datatype is %s; the model takes FP32 pixel values (0 to 1) or UINT8 ones (0 to 255)", datatype)
+	default:
+		return nil, fail(http.StatusBadRequest, "inputs[0].datatype %q is no datatype of the protocol; the model takes FP32 or UINT8", datatype)
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, fail(http.StatusBadRequest, "inputs[0].data is missing or not an array: give the tensor's values, flat or nested as its shape")
+	}
+	x := make([]float32, 0, min(max, len(raw)/2+1))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		switch {
+		case c == '[' || c == ']' || c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+			continue
+		case c != '-' && (c < '0' || c > '9'):
+			// The body is valid JSON: this is a string, true, false,
+			// null or an object.
+			return nil, fail(http.StatusBadRequest, "inputs[0].data[%d] is not a number; the data of %s is numbers", len(x), datatype)
+		}
+		end := i + 1
+		for end < len(raw) && bytes.IndexByte([]byte("0123456789.eE+-"), raw[end]) >= 0 {
+			end++
+		}
+		if len(x) == max {
+			return nil, fail(http.StatusBadRequest, "inputs[0].data has more than the %d values its shape needs", max)
+		}
+		num := string(raw[i:end])
+		i = end
+		if uint8s {
+			v, err := strconv.ParseFloat(num, 64)
+			if err != nil || v != math.Trunc(v) || v < 0 || v > 255 {
+				return nil, fail(http.StatusBadRequest, "inputs[0].data[%d] is %s; UINT8 values are whole numbers 0 to 255", len(x), num)
+			}
+			x = append(x, float32(v)/255)
+			continue
+		}
+		v, err := strconv.ParseFloat(num, 32)
+		if err != nil {
+			return nil, fail(http.StatusBadRequest, "inputs[0].data[%d] is %s, not a finite FP32 value; the model needs finite inputs", len(x), num)
+		}
+		x = append(x, float32(v))
+	}
+	return x, nil
+}
