@@ -96,10 +96,10 @@ func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) error {
 // inferRequest is the protocol's $inference_request. Parameters are
 // accepted and ignored: lenetkit defines none.
 type inferRequest struct {
-	ID         *string          `json:"id"`
-	Parameters map[string]any   `json:"parameters"`
-	Inputs     []requestTensor  `json:"inputs"`
-	Outputs    []requestOutput  `json:"outputs"`
+	ID         *string         `json:"id"`
+	Parameters map[string]any  `json:"parameters"`
+	Inputs     []requestTensor `json:"inputs"`
+	Outputs    []requestOutput `json:"outputs"`
 }
 
 type requestTensor struct {
