@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/infer"
@@ -133,6 +134,11 @@ func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, err
 		if err != nil {
 			return nil, err
 		}
+		// What follows the image is read, so that a body over --max-body
+		// sent without its length is refused too.
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return nil, bodyError(err, "reading the body: %v", err)
+		}
 		return []picture{p}, nil
 	}
 	if params["boundary"] == "" {
@@ -177,28 +183,32 @@ func (s *Server) prepare(r io.Reader, file string, inv digit.Invert) (picture, e
 	case br.n == 0 && !errors.Is(err, digit.ErrTooLarge) && br.err == io.EOF:
 		return picture{}, fail(http.StatusBadRequest, "image %q is empty: send an image file as the body (curl --data-binary @seven.png) or as a form's file part (curl -F image=@seven.png)", file)
 	case errors.Is(err, digit.ErrTooLarge):
-		return picture{}, fail(http.StatusRequestEntityTooLarge, "image %q: %v; the server decodes images of up to %d pixels (--max-pixels): send a smaller one", file, err, s.opt.MaxPixels)
+		return picture{}, fail(http.StatusRequestEntityTooLarge, "image %q: %v (--max-pixels %d)", file, err, s.opt.MaxPixels)
 	case errors.Is(err, digit.ErrNotImage):
-		return picture{}, fail(http.StatusUnsupportedMediaType, "image %q: %v; send a PNG, JPEG, GIF or BMP file", file, err)
+		msg := err.Error()
+		if !strings.Contains(msg, "PNG") {
+			msg += "; send a PNG, JPEG, GIF or BMP file"
+		}
+		return picture{}, fail(http.StatusUnsupportedMediaType, "image %q: %s", file, msg)
 	default:
 		return picture{}, bodyError(err, "reading image %q: %v", file, err)
 	}
 	d, rep, err := digit.Prepare(img, inv)
-	switch {
-	case errors.Is(err, digit.ErrBlank):
-		return picture{}, fail(http.StatusUnprocessableEntity, "image %q: %v; send a picture of a digit (with invert=always or never if the colours were misread)", file, err)
-	case err != nil:
-		return picture{}, fail(http.StatusUnprocessableEntity, "image %q: %v", file, err)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "digit: ")
+		if errors.Is(err, digit.ErrBlank) {
+			msg += "; send a picture of a digit (with invert=always or never if the colours were misread)"
+		}
+		return picture{}, fail(http.StatusUnprocessableEntity, "image %q: %s", file, msg)
 	}
 	return picture{file: file, digit: d, report: rep}, nil
 }
 
-// bodyError is a failure to read the body: 413 when the body was over
-// --max-body, else 400 with the message.
+// bodyError is a failure to read the body: readFault's refusal, or 400
+// with the message.
 func bodyError(err error, format string, args ...any) error {
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return tooLargeBody(mb)
+	if rerr := readFault(err); rerr != nil {
+		return rerr
 	}
 	return fail(http.StatusBadRequest, format, args...)
 }

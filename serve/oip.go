@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 )
 
 // The Open Inference Protocol's REST routes (KServe's v2), as its
@@ -166,7 +167,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(x) != n*size {
-		return fail(http.StatusBadRequest, "inputs[0].data has %d values; shape %v needs %d", len(x), in.Shape, n*size)
+		return fail(http.StatusBadRequest, "inputs[0].data has %d value(s); shape %s needs %d", len(x), shapeString(in.Shape), n*size)
 	}
 	j := &job{m: m, x: x, n: n, out: make([]float32, n*m.m.Classes)}
 	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
@@ -191,12 +192,24 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 // it of a model that batches.
 func checkShape(m *model, shape []int64) (int, error) {
 	g := m.m.Input
-	want := fmt.Sprintf("[N, %d, %d, %d]", g.Channels, g.Height, g.Width)
+	want := fmt.Sprintf("[N,%d,%d,%d]", g.Channels, g.Height, g.Width)
 	if len(shape) != 4 || shape[1] != int64(g.Channels) || shape[2] != int64(g.Height) || shape[3] != int64(g.Width) {
-		return 0, fail(http.StatusBadRequest, "inputs[0].shape is %v; model %q takes %s, N images with the batch dimension first", shape, m.name, want)
+		return 0, fail(http.StatusBadRequest, "inputs[0].shape is %s; model %q takes %s, N images with the batch dimension first", shapeString(shape), m.name, want)
 	}
 	if shape[0] < 1 || shape[0] > math.MaxInt32 {
-		return 0, fail(http.StatusBadRequest, "inputs[0].shape is %v: N, the number of images, must be 1 or more", shape)
+		return 0, fail(http.StatusBadRequest, "inputs[0].shape is %s: N, the number of images, must be 1 or more", shapeString(shape))
 	}
 	return int(shape[0]), nil
+}
+
+// shapeString is a shape as JSON writes it.
+func shapeString(shape []int64) string {
+	b := []byte{'['}
+	for i, d := range shape {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, d, 10)
+	}
+	return string(append(b, ']'))
 }

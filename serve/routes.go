@@ -60,9 +60,15 @@ func (s *Server) routes() http.Handler {
 	return s.instrument(mux)
 }
 
-// handle adapts a handler that returns its refusal.
+// handle adapts a handler that returns its refusal. A body that says it
+// is over --max-body is refused before any of it is read: a decoder that
+// stops at the end of its image would never reach the part over the limit.
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.opt.MaxBody {
+			s.writeError(w, r, readFault(&http.MaxBytesError{Limit: s.opt.MaxBody}))
+			return
+		}
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,22 +20,21 @@ func decodeJSON(r *http.Request, v any) error {
 	err := dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
-			var mb *http.MaxBytesError
-			if errors.As(terr, &mb) {
-				return tooLargeBody(mb)
+			if err := readFault(terr); err != nil {
+				return err
 			}
 			return fail(http.StatusBadRequest, "malformed JSON: more follows the request object at byte %d; send one object", dec.InputOffset())
 		}
 		return nil
 	}
+	if rerr := readFault(err); rerr != nil {
+		return rerr
+	}
 	var (
-		mb  *http.MaxBytesError
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
 	)
 	switch {
-	case errors.As(err, &mb):
-		return tooLargeBody(mb)
 	case errors.Is(err, io.EOF):
 		return fail(http.StatusBadRequest, "empty body: send an inference request, a JSON object with \"inputs\"")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -72,8 +72,21 @@ func jsonKind(goType string) string {
 	return goType
 }
 
-func tooLargeBody(mb *http.MaxBytesError) error {
-	return fail(http.StatusRequestEntityTooLarge, "the body is over %d bytes (--max-body); send fewer images a request", mb.Limit)
+// readFault is the refusal for a body that could not be read whole: 413
+// for one over --max-body, 408 for one that did not arrive in time; nil
+// for any other error.
+func readFault(err error) error {
+	var (
+		mb *http.MaxBytesError
+		ne net.Error
+	)
+	switch {
+	case errors.As(err, &mb):
+		return fail(http.StatusRequestEntityTooLarge, "the body is over %d bytes (--max-body); send fewer or smaller images a request", mb.Limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fail(http.StatusRequestTimeout, "the body did not arrive in time (--read-timeout); send it at once")
+	}
+	return nil
 }
 
 // tensorData reads a tensor's data, given flat or nested as its shape
@@ -106,7 +119,7 @@ func tensorData(datatype string, raw json.RawMessage, max int) ([]float32, error
 		case c != '-' && (c < '0' || c > '9'):
 			// The body is valid JSON: this is a string, true, false,
 			// null or an object.
-			return nil, fail(http.StatusBadRequest, "inputs[0].data[%d] is not a number; the data of %s is numbers", len(x), datatype)
+			return nil, fail(http.StatusBadRequest, "inputs[0].data[%d] is not a number; %s data are numbers", len(x), datatype)
 		}
 		end := i + 1
 		for end < len(raw) && bytes.IndexByte([]byte("0123456789.eE+-"), raw[end]) >= 0 {
