@@ -1,0 +1,79 @@
+// Package qgemm multiplies int8 matrices for quantized inference: the
+// product under ONNX's QLinearConv, QLinearMatMul, ConvInteger and
+// MatMulInteger and the QDQ-fused Conv and Gemm, and the epilogues that
+// turn its int32 result into the next layer's int8 or float32 input.
+//
+// # The product
+//
+// Gemm computes C = (A - za) (B - zb), exactly, in int32:
+//
+//		C[i,j] = sum over p < k of (A[i,p] - za) * (B[p,j] - zb[j])
+//
+//	  - A, m x k, is the activations: int8 or uint8, row-major with a row
+//	    stride, or stored transposed (k x m, an im2col matrix); za is its one
+//	    zero point, of its type.
+//	  - B, k x n, is the weights: int8 or uint8 (the type need not be A's),
+//	    row-major or stored transposed (n x k, ONNX Conv's [M][C*kH*kW]),
+//	    with a zero point per column j (per output channel) or one for all.
+//	    B is packed once by PackB, which also stores its column sums.
+//	  - C, m x n, is int32, row-major with a row stride; it is written, not
+//	    read.
+//
+// Every kernel multiplies unsigned bytes of A by signed bytes of B, what
+// AVX512-VNNI's and AVX-VNNI's VPDPBUSD compute: an int8 of A is moved
+// there by adding 128 (flipping its top bit) and a uint8 of B by taking
+// 128, the zero points likewise, so that (A - za) and (B - zb) are
+// unchanged, and
+//
+//	C = A'B' - zb'_j * rowsum_i(A') - za' * colsum_j(B') + k * za' * zb'_j
+//
+// where the column sums come with the packed B and the row sums from
+// packing A (skipped when every zb' is 0, as for int8 weights quantized
+// symmetrically). The kernels start each tile at the corrections and add
+// the products.
+//
+// # Exactness and bounds
+//
+// Every step is int32 arithmetic that wraps: VPDPBUSD (which does not
+// saturate, unlike its VPDPBUSDS sibling), VPMADDWD on bytes widened to
+// int16 for AVX2 (whose pair sums of at most 2*255*128 cannot overflow;
+// VPMADDUBSW, which saturates to int16, is not used), VPADDD, VPMULLD and
+// Go's int32. So C is the exact sum modulo 2^32, for any k: it equals the
+// exact sum whenever that fits in int32, as the int32 result of ONNX's
+// operators must. Since |A - za| <= 255 and |B - zb| <= 255, it always
+// fits for k <= 33025; when |B - zb| <= 128 (int8 weights with zero point
+// 0, the usual case, with any activations) for k <= 65792. Beyond that
+// only extreme inputs overflow, and they wrap.
+//
+// # Kernels
+//
+// PackB packs for the best kernel set this CPU runs, picked at start-up
+// with golang.org/x/sys/cpu: AVX512-VNNI on ZMM registers, AVX-VNNI (VEX
+// VPDPBUSD on YMM), AVX2 (bytes widened to int16, VPMADDWD), or pure Go
+// (other CPUs and builds with the tag purego). KernelName names it. Each
+// set has a wide tile and a narrow one for products with few columns;
+// a PackedB records the kernel it was packed for.
+//
+// # Epilogues
+//
+// Requantize adds a per-column int32 bias to C, scales it by a float32
+// multiplier (per column or per tensor, a_scale*w_scale/y_scale), rounds
+// half to even, adds the output zero point and saturates to int8 or
+// uint8: ONNX Runtime's MlasRequantizeOutput, float32 arithmetic step for
+// step, so that QLinearConv's and QLinearMatMul's outputs match ONNX
+// Runtime's exactly. Dequantize is the float output instead:
+// float32(C + bias) * scale.
+//
+// # Contract
+//
+// The exported functions check their arguments (negative dimensions,
+// strides shorter than a row, slices too short for their matrices, bias,
+// scale and zero-point counts) and return an error rather than panic or
+// read outside a slice; on an error nothing is written. Inputs must not
+// overlap outputs.
+//
+// Nothing here starts goroutines or keeps mutable global state: a call runs
+// on the caller's goroutine, with the Workspace it is given (one per
+// goroutine), and callers parallelise over images or rows of A as they see
+// fit. A PackedB may be shared by any number of goroutines.
+package qgemm
