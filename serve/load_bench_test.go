@@ -104,7 +104,7 @@ func BenchmarkServeLoad(b *testing.B) {
 		Model:       relTo(root, model),
 		ModelSHA256: fileSHA256(b, model),
 		Images:      len(digits),
-		Limits:      "warm-up 0.5 s or 200 requests, then 3 s or 3000 requests, whichever first",
+		Limits:      "warm-up 0.5 s or 200 requests, then 3 s or 5000 requests, whichever first",
 	}
 	for _, s := range servers {
 		s.start(b, tmp)
@@ -141,7 +141,7 @@ func BenchmarkServeLoad(b *testing.B) {
 	}
 	report.Agreement = fmt.Sprintf("%d of %d images the same class on both servers and both routes; %d of %d the label; largest probability difference %.2g", agree, len(digits), right, len(digits), maxDiff)
 
-	lim := loadLimits{warmTime: 500 * time.Millisecond, warmRequests: 200, runTime: 3 * time.Second, runRequests: 3000}
+	lim := loadLimits{warmTime: 500 * time.Millisecond, warmRequests: 200, runTime: 3 * time.Second, runRequests: 5000}
 	for _, route := range []string{"/v1/classify", "/v2/models/{name}/infer"} {
 		for _, conc := range []int{1, 8, 64} {
 			for _, s := range servers {
