@@ -7,26 +7,38 @@ import "golang.org/x/sys/cpu"
 //go:generate go run gen_amd64.go
 
 var (
-	vnni512Kernels = newKernelSet("avx512vnni", 4,
+	vnni512Kernels = newAsmKernelSet("avx512vnni", 4,
 		asmKernel("avx512vnni-8x32", 8, 32, runVNNI512_8x32),
 		asmKernel("avx512vnni-16x16", 16, 16, runVNNI512_16x16))
-	avxVNNIKernels = newKernelSet("avxvnni", 4,
+	avxVNNIKernels = newAsmKernelSet("avxvnni", 4,
 		asmKernel("avxvnni-6x16", 6, 16, runAVXVNNI_6x16),
 		asmKernel("avxvnni-12x8", 12, 8, runAVXVNNI_12x8))
 	// vnniVLKernels are avxVNNIKernels with VPDPBUSD in its EVEX encoding:
 	// CPUs with AVX-512 run the AVX-VNNI kernels' code through them. They
 	// are never the default (avx512vnni is, there) but are tested and
 	// benchmarked.
-	vnniVLKernels = newKernelSet("avx512vnni-ymm", 4,
+	vnniVLKernels = newAsmKernelSet("avx512vnni-ymm", 4,
 		asmKernel("avx512vnni-ymm-6x16", 6, 16, runVNNIVL_6x16),
 		asmKernel("avx512vnni-ymm-12x8", 12, 8, runVNNIVL_12x8))
-	avx2Kernels = newKernelSet("avx2", 2,
+	avx2Kernels = newAsmKernelSet("avx2", 2,
 		asmKernel("avx2-6x16", 6, 16, runAVX2_6x16),
 		asmKernel("avx2-12x8", 12, 8, runAVX2_12x8))
 )
 
-func asmKernel(name string, mr, nr int, run func(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32)) *kernel {
+func asmKernel(name string, mr, nr int, run func(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32)) *kernel {
 	return &kernel{name: name, mr: mr, nr: nr, run: run}
+}
+
+// newAsmKernelSet is newKernelSet with the assembly packers of its units.
+func newAsmKernelSet(name string, g int, wide, narrow *kernel) *kernelSet {
+	ks := newKernelSet(name, g, wide, narrow)
+	ks.rowSums = rowSumsAsm
+	if g == 4 {
+		ks.packRows, ks.packCols = packRows4Asm, packCols4Asm
+	} else {
+		ks.packRows, ks.packCols = packRows2Asm, packCols2Asm
+	}
+	return ks
 }
 
 // defaultKernels is what PackB packs for.
@@ -35,12 +47,13 @@ var defaultKernels = goKernels
 // asmKernels lists the assembly kernel sets this CPU can run, best first.
 var asmKernels []*kernelSet
 
-// vectorEpilogue reports whether requantRowAsm and dequantRowAsm run:
-// whether the CPU has AVX2.
+// vectorEpilogue reports whether requantAsm and dequantAsm run: whether
+// the CPU has AVX2.
 var vectorEpilogue bool
 
 func init() {
-	// Every set's kernels use AVX2 besides their own instructions.
+	// Every set's kernels and packers use AVX2 besides their own
+	// instructions.
 	if !cpu.X86.HasAVX2 {
 		return
 	}
@@ -58,33 +71,93 @@ func init() {
 	defaultKernels = asmKernels[0]
 }
 
-// requantRowAsm does requantRow's leading multiple of 16 columns with
-// AVX2 and returns how many it did. scale has 16 copies of the per-tensor
-// scale when not perColumn.
-func requantRowAsm(dst []byte, acc, bias []int32, scale []float32, perColumn bool, lo, hi float32, zp int32, signed bool) int {
-	n := len(dst) &^ 15
+// The wrappers' bounds checks keep the assembly inside the slices.
+
+func packRows4Asm(n, k int, src []byte, ld int, flip byte, dst []byte, w int) {
+	if n == 0 || k == 0 {
+		return
+	}
+	_ = src[(n-1)*ld+k-1]
+	_ = dst[((k+3)/4-1)*w*4+n*4-1]
+	packRows4AVX2(n, k, &src[0], ld, uint32(flip)*0x01010101, &dst[0], w*4)
+}
+
+func packRows2Asm(n, k int, src []byte, ld int, flip byte, dst []byte, w int) {
+	if n == 0 || k == 0 {
+		return
+	}
+	_ = src[(n-1)*ld+k-1]
+	_ = dst[((k+1)/2-1)*w*4+n*4-1]
+	packRows2AVX2(n, k, &src[0], ld, uint32(flip)*0x0101, &dst[0], w*4)
+}
+
+func rowSumsAsm(n, k int, src []byte, ld int, flip byte, sums []int32) {
 	if n == 0 {
+		return
+	}
+	if k == 0 {
+		clear(sums[:n])
+		return
+	}
+	_ = src[(n-1)*ld+k-1]
+	_ = sums[n-1]
+	rowSumsAVX2(n, k, &src[0], ld, uint32(flip)*0x01010101, &sums[0])
+}
+
+func packCols4Asm(groups, n int, src []byte, ld int, flip byte, dst []byte, ustride int, sums []int32) int {
+	return packColsAsm(4, packCols4AVX2, groups, n, src, ld, flip, dst, ustride, sums)
+}
+
+func packCols2Asm(groups, n int, src []byte, ld int, flip byte, dst []byte, ustride int, sums []int32) int {
+	return packColsAsm(2, packCols2AVX2, groups, n, src, ld, flip, dst, ustride, sums)
+}
+
+func packColsAsm(g int, pack func(groups, chunks int, src *byte, lda int, flip uint32, dst *byte, ustride int, sums *int32),
+	groups, n int, src []byte, ld int, flip byte, dst []byte, ustride int, sums []int32) int {
+	chunks := n / 16
+	if chunks == 0 || groups == 0 {
 		return 0
 	}
-	_ = acc[n-1]
+	_ = src[(groups*g-1)*ld+chunks*16-1]
+	_ = dst[(groups-1)*ustride+chunks*64-1]
+	var sp *int32
+	if sums != nil {
+		_ = sums[chunks*16-1]
+		sp = &sums[0]
+	}
+	pack(groups, chunks, &src[0], ld, uint32(flip)*0x01010101, &dst[0], ustride, sp)
+	return chunks * 16
+}
+
+// requantAsm does requantize's leading multiple of 16 columns of every
+// row with AVX2 and returns how many columns it did. scale has 16 copies
+// of the per-tensor scale when not perColumn.
+func requantAsm(m, n int, dst []byte, ldd int, acc []int32, ldc int, bias []int32, scale []float32, perColumn bool, lo, hi float32, zp int32, signed bool) int {
+	n &^= 15
+	if n == 0 || m == 0 {
+		return 0
+	}
+	_ = acc[(m-1)*ldc+n-1]
+	_ = dst[(m-1)*ldd+n-1]
 	bp, bstep, sp, sstep := steps(n, bias, scale, perColumn)
 	if signed {
-		requantS8AVX2(n, &acc[0], bp, bstep, sp, sstep, &dst[0], lo, hi, zp)
+		requantS8AVX2(m, n, &acc[0], ldc, bp, bstep, sp, sstep, &dst[0], ldd, lo, hi, zp)
 	} else {
-		requantU8AVX2(n, &acc[0], bp, bstep, sp, sstep, &dst[0], lo, hi, zp)
+		requantU8AVX2(m, n, &acc[0], ldc, bp, bstep, sp, sstep, &dst[0], ldd, lo, hi, zp)
 	}
 	return n
 }
 
-// dequantRowAsm is requantRowAsm for dequantRow.
-func dequantRowAsm(dst []float32, acc, bias []int32, scale []float32, perColumn bool) int {
-	n := len(dst) &^ 15
-	if n == 0 {
+// dequantAsm is requantAsm for dequantize.
+func dequantAsm(m, n int, dst []float32, ldd int, acc []int32, ldc int, bias []int32, scale []float32, perColumn bool) int {
+	n &^= 15
+	if n == 0 || m == 0 {
 		return 0
 	}
-	_ = acc[n-1]
+	_ = acc[(m-1)*ldc+n-1]
+	_ = dst[(m-1)*ldd+n-1]
 	bp, bstep, sp, sstep := steps(n, bias, scale, perColumn)
-	dequantAVX2(n, &acc[0], bp, bstep, sp, sstep, &dst[0])
+	dequantAVX2(m, n, &acc[0], ldc, bp, bstep, sp, sstep, &dst[0], ldd)
 	return n
 }
 

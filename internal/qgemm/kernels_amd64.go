@@ -7,137 +7,168 @@ package qgemm
 // kernelVNNI512_8x32 is the VNNI512 micro-kernel for 8x32 tiles (needs AVX512F and AVX512-VNNI): see kernel.run.
 //
 //go:noescape
-func kernelVNNI512_8x32(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelVNNI512_8x32(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runVNNI512_8x32(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[32*groups-1]
+func runVNNI512_8x32(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+31]
 	_ = b[128*groups-1]
 	_ = c[7*ldc+31]
 	_ = rowSum[7]
 	_ = negZB[31]
 	_ = colTerm[31]
-	kernelVNNI512_8x32(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelVNNI512_8x32(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
 // kernelVNNI512_16x16 is the VNNI512 micro-kernel for 16x16 tiles (needs AVX512F and AVX512-VNNI): see kernel.run.
 //
 //go:noescape
-func kernelVNNI512_16x16(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelVNNI512_16x16(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runVNNI512_16x16(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[64*groups-1]
+func runVNNI512_16x16(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+63]
 	_ = b[64*groups-1]
 	_ = c[15*ldc+15]
 	_ = rowSum[15]
 	_ = negZB[15]
 	_ = colTerm[15]
-	kernelVNNI512_16x16(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelVNNI512_16x16(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
 // kernelAVXVNNI_6x16 is the AVXVNNI micro-kernel for 6x16 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
 //
 //go:noescape
-func kernelAVXVNNI_6x16(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelAVXVNNI_6x16(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runAVXVNNI_6x16(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[24*groups-1]
+func runAVXVNNI_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+23]
 	_ = b[64*groups-1]
 	_ = c[5*ldc+15]
 	_ = rowSum[5]
 	_ = negZB[15]
 	_ = colTerm[15]
-	kernelAVXVNNI_6x16(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelAVXVNNI_6x16(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
 // kernelAVXVNNI_12x8 is the AVXVNNI micro-kernel for 12x8 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
 //
 //go:noescape
-func kernelAVXVNNI_12x8(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelAVXVNNI_12x8(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runAVXVNNI_12x8(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[48*groups-1]
+func runAVXVNNI_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+47]
 	_ = b[32*groups-1]
 	_ = c[11*ldc+7]
 	_ = rowSum[11]
 	_ = negZB[7]
 	_ = colTerm[7]
-	kernelAVXVNNI_12x8(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelAVXVNNI_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
 // kernelVNNIVL_6x16 is the VNNIVL micro-kernel for 6x16 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
 //
 //go:noescape
-func kernelVNNIVL_6x16(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelVNNIVL_6x16(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runVNNIVL_6x16(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[24*groups-1]
+func runVNNIVL_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+23]
 	_ = b[64*groups-1]
 	_ = c[5*ldc+15]
 	_ = rowSum[5]
 	_ = negZB[15]
 	_ = colTerm[15]
-	kernelVNNIVL_6x16(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelVNNIVL_6x16(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
 // kernelVNNIVL_12x8 is the VNNIVL micro-kernel for 12x8 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
 //
 //go:noescape
-func kernelVNNIVL_12x8(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelVNNIVL_12x8(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runVNNIVL_12x8(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[48*groups-1]
+func runVNNIVL_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+47]
 	_ = b[32*groups-1]
 	_ = c[11*ldc+7]
 	_ = rowSum[11]
 	_ = negZB[7]
 	_ = colTerm[7]
-	kernelVNNIVL_12x8(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelVNNIVL_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
 // kernelAVX2_6x16 is the AVX2 micro-kernel for 6x16 tiles (needs AVX2): see kernel.run.
 //
 //go:noescape
-func kernelAVX2_6x16(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelAVX2_6x16(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runAVX2_6x16(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[24*groups-1]
+func runAVX2_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+23]
 	_ = b[64*groups-1]
 	_ = c[5*ldc+15]
 	_ = rowSum[5]
 	_ = negZB[15]
 	_ = colTerm[15]
-	kernelAVX2_6x16(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelAVX2_6x16(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
 // kernelAVX2_12x8 is the AVX2 micro-kernel for 12x8 tiles (needs AVX2): see kernel.run.
 //
 //go:noescape
-func kernelAVX2_12x8(groups int, a, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
+func kernelAVX2_12x8(groups int, a *byte, astep int, b *byte, c *int32, ldc int, rowSum, negZB, colTerm *int32)
 
-func runAVX2_12x8(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
-	_ = a[48*groups-1]
+func runAVX2_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32) {
+	_ = a[(groups-1)*astep+47]
 	_ = b[32*groups-1]
 	_ = c[11*ldc+7]
 	_ = rowSum[11]
 	_ = negZB[7]
 	_ = colTerm[7]
-	kernelAVX2_12x8(groups, &a[0], &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+	kernelAVX2_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
-// requantU8AVX2 is requantRow for n a multiple of 16 (needs AVX2): bias and
-// scale advance by biasStep and scaleStep bytes every 16 columns.
+// requantU8AVX2 is requantize's rows for n a multiple of 16 (needs AVX2):
+// bias and scale advance by biasStep and scaleStep bytes every 16 columns
+// and start again each row.
 //
 //go:noescape
-func requantU8AVX2(n int, acc, bias *int32, biasStep int, scale *float32, scaleStep int, dst *byte, lo, hi float32, zp int32)
+func requantU8AVX2(m, n int, acc *int32, ldc int, bias *int32, biasStep int, scale *float32, scaleStep int, dst *byte, ldd int, lo, hi float32, zp int32)
 
-// requantS8AVX2 is requantRow for n a multiple of 16 (needs AVX2): bias and
-// scale advance by biasStep and scaleStep bytes every 16 columns.
+// requantS8AVX2 is requantize's rows for n a multiple of 16 (needs AVX2):
+// bias and scale advance by biasStep and scaleStep bytes every 16 columns
+// and start again each row.
 //
 //go:noescape
-func requantS8AVX2(n int, acc, bias *int32, biasStep int, scale *float32, scaleStep int, dst *byte, lo, hi float32, zp int32)
+func requantS8AVX2(m, n int, acc *int32, ldc int, bias *int32, biasStep int, scale *float32, scaleStep int, dst *byte, ldd int, lo, hi float32, zp int32)
 
-// dequantAVX2 is dequantRow for n a multiple of 16 (needs AVX2), with
-// steps as requantU8AVX2's.
+// dequantAVX2 is dequantize's rows for n a multiple of 16 (needs AVX2),
+// with steps as requantU8AVX2's.
 //
 //go:noescape
-func dequantAVX2(n int, acc, bias *int32, biasStep int, scale *float32, scaleStep int, dst *float32)
+func dequantAVX2(m, n int, acc *int32, ldc int, bias *int32, biasStep int, scale *float32, scaleStep int, dst *float32, ldd int)
+
+// packRows4AVX2 packs n rows of A for units of 4 values (scalar code,
+// used with the AVX2 kernels): see packRows.
+//
+//go:noescape
+func packRows4AVX2(n, k int, src *byte, lda int, flip uint32, dst *byte, wstep int)
+
+// packCols4AVX2 packs sixteen columns a chunk of a transposed A for units
+// of 4 values (needs AVX2): see packCols.
+//
+//go:noescape
+func packCols4AVX2(groups, chunks int, src *byte, lda int, flip uint32, dst *byte, ustride int, sums *int32)
+
+// packRows2AVX2 packs n rows of A for units of 2 values (scalar code,
+// used with the AVX2 kernels): see packRows.
+//
+//go:noescape
+func packRows2AVX2(n, k int, src *byte, lda int, flip uint32, dst *byte, wstep int)
+
+// packCols2AVX2 packs sixteen columns a chunk of a transposed A for units
+// of 2 values (needs AVX2): see packCols.
+//
+//go:noescape
+func packCols2AVX2(groups, chunks int, src *byte, lda int, flip uint32, dst *byte, ustride int, sums *int32)
+
+// rowSumsAVX2 sums n rows of k flipped bytes (needs AVX2): see rowSums.
+//
+//go:noescape
+func rowSumsAVX2(n, k int, src *byte, lda int, flip uint32, sums *int32)

@@ -245,21 +245,26 @@ func (p *PackedB) gemm(transA bool, m int, a []byte, lda int, za, flip byte, c [
 	}
 	for ic := 0; ic < m; ic += mc {
 		mb := min(mc, m-ic)
-		packA(p.ks.g, transA, a, lda, ic, mb, k, mr, flip, ws.a, rowSum)
+		astep := packA(p.ks, transA, a, lda, ic, mb, k, mr, flip, ws.a, rowSum)
+		// Panel ir's first unit: consecutive panels, or one wide panel.
+		panel := groups * 4
+		if transA {
+			panel = 4
+		}
 		for jr := 0; jr < n; jr += nr {
 			bp := p.panels[jr*groups*4 : (jr+nr)*groups*4]
 			cols := min(nr, n-jr)
 			negZB, colTerm := p.negZB[jr:jr+nr], ws.colTerm[jr:jr+nr]
 			for ir := 0; ir < mb; ir += mr {
-				ap := ws.a[ir*groups*4 : (ir+mr)*groups*4]
+				ap := ws.a[ir*panel:]
 				rs := ws.rowSum[ir : ir+mr]
 				rows := min(mr, mb-ir)
 				if rows == mr && cols == nr {
-					kern.run(groups, ap, bp, c[(ic+ir)*ldc+jr:], ldc, rs, negZB, colTerm)
+					kern.run(groups, ap, astep, bp, c[(ic+ir)*ldc+jr:], ldc, rs, negZB, colTerm)
 					continue
 				}
 				// An edge tile: compute the whole tile aside, keep what fits.
-				kern.run(groups, ap, bp, ws.tmp, nr, rs, negZB, colTerm)
+				kern.run(groups, ap, astep, bp, ws.tmp, nr, rs, negZB, colTerm)
 				for i := range rows {
 					copy(c[(ic+ir+i)*ldc+jr:][:cols], ws.tmp[i*nr:])
 				}
@@ -275,9 +280,10 @@ type kernel struct {
 	mc     int // rows of A packed at a time; 0 sizes them for L2
 	// run sets the mr x nr tile at c (row stride ldc) to
 	// colTerm[j] + rowSum[i]*negZB[j] + the sum over groups units of
-	// a's row i times b's column j, where a holds groups units of mr
-	// rows and b groups units of nr columns (see pack.go).
-	run func(groups int, a, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32)
+	// a's row i times b's column j, where a holds groups steps of mr
+	// rows' units, astep bytes apart, and b groups steps of nr columns'
+	// units (see pack.go).
+	run func(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32)
 }
 
 // kernelSet is the micro-kernels of one instruction set.
@@ -287,6 +293,12 @@ type kernelSet struct {
 	kernels []*kernel
 	// pick returns the kernel, one of kernels, for products with n columns.
 	pick func(n int) *kernel
+	// packRows, when not nil, does packRows' work; rowSums does
+	// rowSumsGo's; packCols, when not nil, does packCols' work for the
+	// first columns of the whole groups and returns how many it did.
+	packRows func(n, k int, src []byte, ld int, flip byte, dst []byte, w int)
+	rowSums  func(n, k int, src []byte, ld int, flip byte, sums []int32)
+	packCols func(groups, n int, src []byte, ld int, flip byte, dst []byte, ustride int, sums []int32) int
 }
 
 func (ks *kernelSet) String() string {
@@ -303,6 +315,7 @@ func (ks *kernelSet) String() string {
 func newKernelSet(name string, g int, wide, narrow *kernel) *kernelSet {
 	return &kernelSet{
 		name: name, g: g,
+		rowSums: rowSumsGo,
 		kernels: []*kernel{wide, narrow},
 		pick: func(n int) *kernel {
 			if 10*roundUp(n, narrow.nr) < 9*roundUp(n, wide.nr) {

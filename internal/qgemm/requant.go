@@ -1,9 +1,10 @@
 package qgemm
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
+
+// roundingBias is 1.5*2^23: a float32 of magnitude below 2^22 plus it has
+// no fraction bits left, so the sum rounds to an integer, half to even.
+const roundingBias = 12582912
 
 // Requantize writes the m x n matrix of int32 accumulators acc (row stride
 // ldc) into dst (row stride ldd) as T, the way ONNX Runtime's
@@ -84,14 +85,17 @@ func requantize(vec bool, m, n int, dst []byte, ldd int, acc []int32, ldc int, b
 		}
 		scale = s16[:]
 	}
+	done := 0 // columns the vector code did
+	if vec {
+		done = requantAsm(m, n, dst, ldd, acc, ldc, bias, scale, perColumn, flo, fhi, zp, signed)
+	}
+	if done == n {
+		return
+	}
 	for i := range m {
 		d := dst[i*ldd : i*ldd+n]
 		a := acc[i*ldc : i*ldc+n]
-		j := 0
-		if vec {
-			j = requantRowAsm(d, a, bias, scale, perColumn, flo, fhi, zp, signed)
-		}
-		for ; j < n; j++ {
+		for j := done; j < n; j++ {
 			v := a[j]
 			if bias != nil {
 				v += bias[j]
@@ -107,7 +111,10 @@ func requantize(vec bool, m, n int, dst []byte, ldd int, acc []int32, ldc int, b
 			if f > fhi {
 				f = fhi
 			}
-			d[j] = byte(int32(math.RoundToEven(float64(f))) + zp)
+			// |f| <= 510: adding and taking 1.5*2^23 in float32 rounds
+			// it to an integer, half to even.
+			f = float32(float32(f+roundingBias) - roundingBias)
+			d[j] = byte(int32(f) + zp)
 		}
 	}
 }
@@ -125,14 +132,17 @@ func dequantize(vec bool, m, n int, dst []float32, ldd int, acc []int32, ldc int
 		}
 		scale = s16[:]
 	}
+	done := 0
+	if vec {
+		done = dequantAsm(m, n, dst, ldd, acc, ldc, bias, scale, perColumn)
+	}
+	if done == n {
+		return
+	}
 	for i := range m {
 		d := dst[i*ldd : i*ldd+n]
 		a := acc[i*ldc : i*ldc+n]
-		j := 0
-		if vec {
-			j = dequantRowAsm(d, a, bias, scale, perColumn)
-		}
-		for ; j < n; j++ {
+		for j := done; j < n; j++ {
 			v := a[j]
 			if bias != nil {
 				v += bias[j]

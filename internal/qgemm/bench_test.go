@@ -1,0 +1,115 @@
+package qgemm
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/gemm"
+)
+
+// BenchmarkInt8 times the int8 product on LeNet's shapes (lenetShapes: A
+// m x k activations times packed k x n weights) with every kernel set this
+// CPU runs, alone ("gemm") and followed by Requantize to uint8 as
+// QLinearConv does ("requant"), beside internal/gemm's float32 product
+// with its B packed likewise ("float32"). It reports GOPS (2mnk per call)
+// and x-float32, the float32 product's time over this one's. The "tA"
+// shapes take A transposed (an NCHW im2col matrix, k x m).
+func BenchmarkInt8(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	type shape struct {
+		name    string
+		m, n, k int
+		transA  bool
+	}
+	var shapes []shape
+	for _, s := range lenetShapes {
+		shapes = append(shapes, shape{s.name, s.m, s.n, s.k, false})
+		if s.name[:4] == "conv" {
+			shapes = append(shapes, shape{s.name + "-tA", s.m, s.n, s.k, true})
+		}
+	}
+	for _, s := range shapes {
+		m, n, k := s.m, s.n, s.k
+		ops := 2 * float64(m) * float64(n) * float64(k)
+		af, bf, cf := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+		for i := range af {
+			af[i] = rng.Float32()
+		}
+		for i := range bf {
+			bf[i] = rng.Float32()*2 - 1
+		}
+		a, bq := drawSlice[uint8](rng, m*k, false), drawSlice[int8](rng, k*n, false)
+		c, y := make([]int32, m*n), make([]uint8, m*n)
+		bias, scale := make([]int32, n), make([]float32, n)
+		for j := range scale {
+			scale[j] = 0.001 * (1 + rng.Float32())
+		}
+		lda := k
+		if s.transA {
+			lda = m
+		}
+		var floatNs float64
+		b.Run(s.name+"/float32", func(b *testing.B) {
+			pb := gemm.PackB(false, m, n, k, bf, n)
+			for b.Loop() {
+				pb.Sgemm(s.transA, m, 1, af, lda, 0, cf, n)
+			}
+			floatNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(ops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
+		})
+		for _, ks := range allKernelSets() {
+			pb, err := packB(ks, nil, false, k, n, bytesOf(bq), n, []byte{0}, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ws := new(Workspace)
+			for _, requant := range []bool{false, true} {
+				name := s.name + "/" + pb.Kernel() + "/gemm"
+				if requant {
+					name = s.name + "/" + pb.Kernel() + "/requant"
+				}
+				b.Run(name, func(b *testing.B) {
+					for b.Loop() {
+						if err := Gemm(pb, s.transA, m, a, lda, 128, c, n, ws); err != nil {
+							b.Fatal(err)
+						}
+						if requant {
+							if err := Requantize(m, n, y, n, c, n, bias, scale, uint8(3)); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+					b.ReportMetric(ops/ns, "GOPS")
+					if floatNs > 0 {
+						b.ReportMetric(floatNs/ns, "x-float32")
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkRequantize times the epilogue alone on conv1's output.
+func BenchmarkRequantize(b *testing.B) {
+	const m, n = 1024, 32
+	acc, y, f := make([]int32, m*n), make([]uint8, m*n), make([]float32, m*n)
+	bias, scale := make([]int32, n), make([]float32, n)
+	for j := range scale {
+		scale[j] = 0.01
+	}
+	for _, vec := range epilogues() {
+		b.Run("uint8/"+epilogueName(vec), func(b *testing.B) {
+			for b.Loop() {
+				requantize(vec, m, n, y, n, acc, n, bias, scale, 3, false)
+			}
+			b.ReportMetric(float64(m*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gvalues/s")
+		})
+		b.Run("float32/"+epilogueName(vec), func(b *testing.B) {
+			for b.Loop() {
+				dequantize(vec, m, n, f, n, acc, n, bias, scale)
+			}
+			b.ReportMetric(float64(m*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gvalues/s")
+		})
+	}
+}
