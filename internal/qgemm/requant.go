@@ -92,30 +92,45 @@ func requantize(vec bool, m, n int, dst []byte, ldd int, acc []int32, ldc int, b
 	if done == n {
 		return
 	}
+	var b []int32
+	if bias != nil {
+		b = bias[done:n]
+	}
+	sc := scale[:1]
+	if perColumn {
+		sc = scale[done:n]
+	}
 	for i := range m {
-		d := dst[i*ldd : i*ldd+n]
-		a := acc[i*ldc : i*ldc+n]
-		for j := done; j < n; j++ {
-			v := a[j]
-			if bias != nil {
-				v += bias[j]
-			}
-			s := scale[0]
-			if perColumn {
-				s = scale[j]
-			}
-			f := float32(float32(v) * s)
-			if !(f >= flo) { // and NaN
-				f = flo
-			}
-			if f > fhi {
-				f = fhi
-			}
-			// |f| <= 510: adding and taking 1.5*2^23 in float32 rounds
-			// it to an integer, half to even.
-			f = float32(float32(f+roundingBias) - roundingBias)
-			d[j] = byte(int32(f) + zp)
+		requantSpan(dst[i*ldd+done:i*ldd+n], acc[i*ldc+done:i*ldc+n], b, sc, flo, fhi, zp)
+	}
+}
+
+// requantSpan is requantize's loop over a row's columns: bias is nil or
+// as long as d, scale as long as d or one value for all.
+func requantSpan(d []byte, acc, bias []int32, scale []float32, flo, fhi float32, zp int32) {
+	acc = acc[:len(d)]
+	if bias != nil {
+		bias = bias[:len(d)]
+	}
+	s := scale[0]
+	for j, v := range acc {
+		if bias != nil {
+			v += bias[j]
 		}
+		if len(scale) > 1 {
+			s = scale[j]
+		}
+		f := float32(float32(v) * s)
+		if !(f >= flo) { // and NaN
+			f = flo
+		}
+		if f > fhi {
+			f = fhi
+		}
+		// |f| <= 510: adding and taking 1.5*2^23 in float32 rounds it to
+		// an integer, half to even.
+		f = float32(float32(f+roundingBias) - roundingBias)
+		d[j] = byte(int32(f) + zp)
 	}
 }
 
