@@ -26,6 +26,10 @@ type compiler struct {
 	// whole says the plan runs whole tensors of fixed shapes (lenetkit
 	// run): dimension 0 is not a batch of images to split.
 	whole bool
+	// qfused is what fuseQDQ says of the nodes it wrote (quant_fuse.go).
+	qfused map[*onnx.Node]quantFusion
+	// int8Kernel names the int8 kernel of the quantized steps, if any.
+	int8Kernel string
 }
 
 // op is one node as a handler sees it.
@@ -224,12 +228,12 @@ func (c *compiler) alias(o op, v *val, shape []int) error {
 		return modelfile.FormatErrorf("%s: cannot reshape %v (%d values) to %v (%d)", o.typ, v.shape, numel(v.shape), shape, n)
 	}
 	if v.c != nil {
-		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: v.c.f, i: v.c.i}})
+		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: v.c.f, i: v.c.i, dt: v.c.dt}})
 	}
 	if v, err = c.chw(v); err != nil {
 		return err
 	}
-	return c.set(o, 0, &val{shape: shape, buf: v.buf, logProb: v.logProb})
+	return c.set(o, 0, &val{shape: shape, buf: v.buf, logProb: v.logProb, dt: v.dt})
 }
 
 // compile runs every node's handler.
@@ -239,9 +243,9 @@ func (c *compiler) compile() error {
 		if c.done[i] {
 			continue
 		}
-		h := handlers[n.OpType]
-		if h == nil || n.Domain != "" {
-			return fmt.Errorf("%s: operator not supported", n.Describe())
+		h, err := c.handlerOf(n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Describe(), err)
 		}
 		if err := h(c, newOp(i, n)); err != nil {
 			return fmt.Errorf("%s: %w", n.Describe(), err)
@@ -250,18 +254,50 @@ func (c *compiler) compile() error {
 	return nil
 }
 
+// handlerOf picks node n's handler: the default domain's by its type, or
+// one of the contrib operators of ONNX Runtime's domain that the backend
+// implements (contribHandlers). An operator that reads an integer
+// run-time value gets the quantized family's form of it, or a refusal
+// (typedHandler): the other handlers read every buffer as float32.
+func (c *compiler) handlerOf(n *onnx.Node) (handler, error) {
+	var h handler
+	switch n.Domain {
+	case "":
+		h = handlers[n.OpType]
+	case contribDomain:
+		h = contribHandlers[n.OpType]
+	}
+	if h == nil {
+		return nil, fmt.Errorf("operator not supported")
+	}
+	return c.typedHandler(n, h)
+}
+
 // handler compiles one operator; each family of operators registers its
 // handlers from its own file.
 type handler func(*compiler, op) error
 
 var handlers = map[string]handler{}
 
-func register(family map[string]handler) {
+// contribHandlers are the operators of ONNX Runtime's contrib domain,
+// com.microsoft, that the backend runs: only those the quantized graphs
+// of ONNX Runtime's tools and the model zoo use (ops_quant*.go).
+var contribHandlers = map[string]handler{}
+
+// contribDomain is ONNX Runtime's domain of contrib operators.
+const contribDomain = "com.microsoft"
+
+func register(family map[string]handler) { registerIn(handlers, family) }
+
+// registerContrib registers operators of the com.microsoft domain.
+func registerContrib(family map[string]handler) { registerIn(contribHandlers, family) }
+
+func registerIn(to, family map[string]handler) {
 	for typ, h := range family {
-		if handlers[typ] != nil {
+		if to[typ] != nil {
 			panic("backend: operator " + typ + " registered twice")
 		}
-		handlers[typ] = h
+		to[typ] = h
 	}
 }
 
@@ -270,8 +306,11 @@ func register(family map[string]handler) {
 func Supported(typ string) bool { return handlers[typ] != nil }
 
 // SupportedOp reports whether the backend compiles operator typ of domain
-// ("" for the default one), as onnx.Unsupported asks.
-func SupportedOp(domain, typ string) bool { return domain == "" && Supported(typ) }
+// ("" for the default one, "com.microsoft" for ONNX Runtime's contrib
+// operators), as onnx.Unsupported asks.
+func SupportedOp(domain, typ string) bool {
+	return domain == "" && Supported(typ) || domain == contribDomain && contribHandlers[typ] != nil
+}
 
 // fusedChains names the nodes compiled into fused kernels: each node a
 // fusion took over (done) joined to the chain of the node whose output it

@@ -31,8 +31,13 @@ type Plan struct {
 	// Reordered says the file's nodes were out of topological order.
 	Reordered bool
 	// Fused lists the chains of nodes the plan runs as one fused kernel,
-	// each by its nodes' names (or first outputs).
+	// each by its nodes' names (or first outputs); a quantized graph's
+	// DequantizeLinear -> Conv -> QuantizeLinear run as one int8
+	// convolution among them (quant_fuse.go).
 	Fused [][]string
+	// Int8Kernel names the int8 matrix kernel the plan's quantized
+	// convolutions and products run ("" when it has none).
+	Int8Kernel string
 
 	steps   []step
 	sizes   []int
@@ -68,6 +73,11 @@ type Options struct {
 	// which the plan folds as it folds initializers. They are not among
 	// Inputs.
 	Constants map[string]*onnx.Tensor
+	// NoQuantFusion runs a quantized graph's QDQ form as written: every
+	// DequantizeLinear and QuantizeLinear a step and the operators
+	// between them in float, the reference the fused int8 plan is
+	// checked against.
+	NoQuantFusion bool
 }
 
 // compile compiles a decoded model, checked by Load, with external data
@@ -76,8 +86,14 @@ type Options struct {
 func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	b := newBudget(size)
 	preFused := onnx.FuseConvBias(m.Graph)
+	var qfused map[*onnx.Node]quantFusion
+	if !opt.NoQuantFusion {
+		var chains [][]string
+		qfused, chains = fuseQDQ(m.Graph)
+		preFused = append(preFused, chains...)
+	}
 	c := &compiler{m: m, g: m.Graph, opset: m.Opset, vals: map[string]*val{}, uses: m.Graph.Uses(), nchwOf: map[*val]*val{},
-		b: b, allowNonFinite: opt.AllowNonFinite, whole: opt.Shapes != nil}
+		b: b, allowNonFinite: opt.AllowNonFinite, whole: opt.Shapes != nil, qfused: qfused}
 	// In name order, so that a model past the budget is refused at the
 	// same initializer every time.
 	for _, name := range slices.Sorted(maps.Keys(m.Graph.Initializers)) {
@@ -101,12 +117,19 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		if err := c.wholeInputs(p, opt.Shapes, opt.Constants); err != nil {
 			return nil, err
 		}
+		if err := c.typedInputs(); err != nil {
+			return nil, err
+		}
 	} else if err := c.imageInput(p); err != nil {
 		return nil, err
 	}
 	if err := c.compile(); err != nil {
 		return nil, err
 	}
+	if err := c.numberOutputs(); err != nil {
+		return nil, err
+	}
+	p.Int8Kernel = c.int8Kernel
 	if c.whole {
 		if err := c.wholeOutputs(p); err != nil {
 			return nil, err

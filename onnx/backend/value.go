@@ -13,6 +13,10 @@ type constant struct {
 	shape []int
 	f     []float32 // float tensors
 	i     []int64   // integer and boolean tensors
+	// dt is the element type the file gave the tensor (0 when the
+	// constant was folded from others): the quantized operators tell a
+	// uint8 zero point from an int8 one by it.
+	dt onnx.DType
 	// The other type's copy, made once: a constant read by many nodes
 	// would otherwise be converted for each of them.
 	asF []float32
@@ -67,7 +71,7 @@ func fromTensor(t *onnx.Tensor) (*constant, error) {
 	if _, err := elements(t.Shape); err != nil {
 		return nil, err
 	}
-	c := &constant{shape: t.Shape, f: t.Float, i: t.Int}
+	c := &constant{shape: t.Shape, f: t.Float, i: t.Int, dt: t.DType}
 	if len(c.shape) == 0 {
 		c.shape = nil // a scalar
 	}
@@ -107,4 +111,10 @@ type val struct {
 	// to the pooled values (the two commute). Anything else reading it
 	// materializes it first.
 	relu bool
+	// dt is the element type of a run-time value: 0 for float32 numbers,
+	// which every operator but the quantized ones reads; onnx.Uint8 or
+	// onnx.Int8 for bytes packed four to a slot of the buffer's memory;
+	// onnx.Int32 for int32 bits in the slots, never float32 numbers, as
+	// an accumulator may exceed 2^24 (ops_quant.go).
+	dt onnx.DType
 }

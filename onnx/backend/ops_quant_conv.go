@@ -1,0 +1,317 @@
+package backend
+
+// Quantized convolutions: QLinearConv (int8 in, int8 out, through the
+// requantization ONNX Runtime computes) and ConvInteger (int32 out), and
+// the QDQ Conv that fuseQDQ rewrites as a QLinearConv. Each image, each
+// group: an im2col matrix of bytes, padded with the input's zero point
+// (the value that stands for 0), times the weights packed once, then the
+// epilogue into NCHW.
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
+)
+
+func init() {
+	q := map[string]handler{"QLinearConv": compileQLinearConv, "ConvInteger": compileConvInteger}
+	register(q)
+	for typ := range q {
+		quantFamily[typ] = true
+	}
+}
+
+func compileQLinearConv(c *compiler, o op) error { return c.qconv(o, true) }
+func compileConvInteger(c *compiler, o op) error { return c.qconv(o, false) }
+
+// qconvShape is what qconv reads of a quantized convolution's input and
+// weights: the geometry, as compileConv reads a float one's.
+func qconvShape(o op, x, w *val) (qconvStep, error) {
+	var s qconvStep
+	rank := len(x.shape)
+	if x.c != nil || !isQuant8(x.dt) || rank != 3 && rank != 4 {
+		return s, unsupportedf("%s of %v: only 1-D and 2-D convolutions of run-time 8-bit maps", o.typ, x.shape)
+	}
+	if w.c == nil || !isQuant8(w.c.dt) {
+		return s, unsupportedf("%s: weights computed at run time or not int8 or uint8", o.typ)
+	}
+	if len(w.shape) != rank {
+		return s, modelfile.FormatErrorf("%s of %v by weights %v", o.typ, x.shape, w.shape)
+	}
+	group, err := o.attrs.Int("group", 1)
+	if err != nil {
+		return s, err
+	}
+	inC, outC := x.shape[1], w.shape[0]
+	if group < 1 || group > int64(inC) || inC%int(group) != 0 || outC%int(group) != 0 || w.shape[1]*int(group) != inC {
+		return s, modelfile.FormatErrorf("%s of %v by weights %v in %d groups", o.typ, x.shape, w.shape, group)
+	}
+	k := make([]int64, rank-2)
+	for i, d := range w.shape[2:] {
+		k[i] = int64(d)
+	}
+	if ks, err := o.attrs.Ints("kernel_shape"); err != nil {
+		return s, err
+	} else if ks != nil && !slices.Equal(ks, k) {
+		return s, modelfile.FormatErrorf("kernel_shape %v does not match weights %v", ks, w.shape)
+	}
+	g, err := spatialGeometry(o, x.shape[2:], k, false)
+	if err != nil {
+		return s, err
+	}
+	s = qconvStep{n: x.shape[0], inC: inC, outC: outC, group: int(group), h: 1, w: x.shape[rank-1], signed: x.dt == onnx.Int8}
+	if rank == 4 {
+		s.h = x.shape[2]
+	}
+	var pb, pr int
+	s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, pb, pr = g.flat2D()
+	s.oh = (s.h+s.pt+pb-(s.kh-1)*s.dh-1)/s.sh + 1
+	s.ow = (s.w+s.pl+pr-(s.kw-1)*s.dw-1)/s.sw + 1
+	s.direct = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 && pb == 0 && pr == 0
+	return s, nil
+}
+
+// qconv compiles QLinearConv (requant) or ConvInteger.
+func (c *compiler) qconv(o op, requant bool) error {
+	wi, wzi := 1, 3
+	if requant {
+		wi, wzi = 3, 5
+	}
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	wv, err := c.in(o, wi)
+	if err != nil {
+		return err
+	}
+	s, err := qconvShape(o, x, wv)
+	if err != nil {
+		return err
+	}
+	wq := qparam{scaleBuf: -1, zeroBuf: -1, dt: wv.c.dt}
+	s.xz = qparam{scaleBuf: -1, zeroBuf: -1, dt: x.dt}
+	var y *val
+	if requant {
+		if s.rq, err = c.qconvRequant(o, x, wv, &s, &wq); err != nil {
+			return err
+		}
+		y, err = c.typedRuntime(s.outShape(len(x.shape)), s.rq.dt)
+	} else {
+		if err := c.zeroParam(o, 2, nil, -1, 1, false, true, &s.xz); err != nil {
+			return err
+		}
+		if err := c.zeroParam(o, wzi, wv.shape, 0, 1, false, false, &wq); err != nil {
+			return err
+		}
+		y, err = c.typedRuntime(s.outShape(len(x.shape)), onnx.Int32)
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.qconvBuffers(o, &s, wv.c.ints(), wq); err != nil {
+		return err
+	}
+	s.in, s.out = x.buf, y.buf
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+// qconvRequant reads QLinearConv's scales and zero points (x's into s.xz,
+// the weights' into wq, per output channel or one) and bias, and returns
+// its output stage.
+func (c *compiler) qconvRequant(o op, x, w *val, s *qconvStep, wq *qparam) (*requantizer, error) {
+	xq, err := c.quantParam(o, 1, 2, nil, -1, x.dt, false)
+	if err != nil {
+		return nil, err
+	}
+	s.xz = xq
+	if *wq, err = c.quantParam(o, 4, 5, w.shape, 0, w.c.dt, false); err != nil {
+		return nil, err
+	}
+	yq, err := c.quantParam(o, 6, 7, nil, -1, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	if !isQuant8(yq.dt) {
+		return nil, unsupportedf("QLinearConv to %s", yq.dt)
+	}
+	r := &requantizer{mult: multipliers(xq.scale[0], wq.scale, yq.scale[0]), zero: yq.zero[0], dt: yq.dt, relu: c.qfused[c.g.Nodes[o.index]].relu}
+	if r.bias, err = c.qbias(o, 8, s.outC); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// qbias reads an optional int32 bias of n values, input i of o.
+func (c *compiler) qbias(o op, i, n int) ([]int32, error) {
+	b, err := c.optional(o, i)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	if b.c == nil {
+		return nil, unsupportedf("%s: a bias computed at run time", o.typ)
+	}
+	if b.c.dt != onnx.Int32 && !(b.c.dt == 0 && b.c.isInt()) || len(b.shape) != 1 || b.shape[0] != n {
+		return nil, modelfile.FormatErrorf("%s: bias %v of %s; want %d INT32 values", o.typ, b.shape, b.c.dt, n)
+	}
+	bias := make([]int32, n)
+	for j, v := range b.c.ints() {
+		bias[j] = int32(v)
+	}
+	return bias, nil
+}
+
+// qconvBuffers packs the weights, one matrix a group, and makes the
+// step's buffers, within the plan's budget.
+func (c *compiler) qconvBuffers(o op, s *qconvStep, w []int64, wq qparam) error {
+	outCg, kg, p := s.outC/s.group, s.inC/s.group*s.kh*s.kw, s.oh*s.ow
+	cols, err := elements([]int{kg, p})
+	if err != nil {
+		return fmt.Errorf("%s: its im2col matrix: %w", o.typ, err)
+	}
+	if err := c.b.ops(s.n, s.outC, cols); err != nil {
+		return err
+	}
+	for g := range s.group {
+		zp := wq.zero
+		if len(zp) > 1 {
+			zp = zp[g*outCg : (g+1)*outCg]
+		}
+		q, err := packQWeights(true, kg, outCg, w[g*outCg*kg:(g+1)*outCg*kg], wq.dt == onnx.Int8, zp)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.typ, err)
+		}
+		if err := c.b.constBytes(q.bytes()); err != nil {
+			return err
+		}
+		s.weights = append(s.weights, q)
+		c.int8Kernel = q.kernel()
+	}
+	s.cols = -1
+	if !s.direct {
+		if s.cols, err = c.newBuf(slotsOf(onnx.Uint8, cols)); err != nil {
+			return err
+		}
+	}
+	if s.acc, err = c.newBuf(p * outCg); err != nil {
+		return err
+	}
+	if s.rq != nil {
+		if s.tmp, err = c.newBuf(slotsOf(onnx.Uint8, p*outCg)); err != nil {
+			return err
+		}
+	}
+	s.ws = newWorkspaces()
+	return nil
+}
+
+// qconvStep is a quantized convolution of n images.
+type qconvStep struct {
+	n, inC, outC, group, h, w, oh, ow int
+	kh, kw, sh, sw, dh, dw, pt, pl    int
+	direct                            bool // 1x1, stride 1, no padding: x is its own im2col matrix
+	signed                            bool // x is int8
+	xz                                qparam
+	weights                           []*qweights // one a group
+	rq                                *requantizer
+	ws                                *workspaces
+	in, out, cols, acc, tmp           int
+}
+
+func (s qconvStep) outShape(rank int) []int {
+	if rank == 3 {
+		return []int{s.n, s.outC, s.ow}
+	}
+	return []int{s.n, s.outC, s.oh, s.ow}
+}
+
+func (s qconvStep) run(b [][]float32) {
+	x := bytesOf(b[s.in])
+	za := s.xz.zeroPoint(b)
+	ws := s.ws.get()
+	defer s.ws.put(ws)
+	p, inCg, outCg := s.oh*s.ow, s.inC/s.group, s.outC/s.group
+	kg := inCg * s.kh * s.kw
+	acc := int32sOf(b[s.acc])[:p*outCg]
+	for img := range s.n {
+		for g := range s.group {
+			xg := x[(img*s.inC+g*inCg)*s.h*s.w:][:inCg*s.h*s.w]
+			a := xg
+			if !s.direct {
+				a = bytesOf(b[s.cols])[:kg*p]
+				s.im2col(a, xg, inCg, byte(za))
+			}
+			s.weights[g].mul(s.signed, true, p, a, p, za, acc, outCg, ws)
+			s.epilogue(b, acc, (img*s.outC+g*outCg)*p, g*outCg, outCg)
+		}
+	}
+}
+
+// epilogue writes one group's accumulators, [pixels][outCg], into the
+// output's channels from c0 on, at element base: requantized, or as they
+// are for ConvInteger.
+func (s qconvStep) epilogue(b [][]float32, acc []int32, base, c0, outCg int) {
+	p := s.oh * s.ow
+	if s.rq == nil {
+		y := int32sOf(b[s.out])[base : base+outCg*p]
+		for j := range outCg {
+			for i := range p {
+				y[j*p+i] = acc[i*outCg+j]
+			}
+		}
+		return
+	}
+	r := *s.rq
+	if r.bias != nil {
+		r.bias = r.bias[c0 : c0+outCg]
+	}
+	if len(r.mult) > 1 {
+		r.mult = r.mult[c0 : c0+outCg]
+	}
+	tmp := bytesOf(b[s.tmp])[:p*outCg]
+	r.rows(p, outCg, tmp, outCg, acc, outCg)
+	y := bytesOf(b[s.out])[base : base+outCg*p]
+	for j := range outCg {
+		for i := range p {
+			y[j*p+i] = tmp[i*outCg+j]
+		}
+	}
+}
+
+// im2col writes the [inCg*KH*KW][OH*OW] matrix of one group's input x,
+// reading pad, the input's zero point, outside it.
+func (s qconvStep) im2col(col, x []byte, inCg int, pad byte) {
+	p := s.oh * s.ow
+	r := 0
+	for ci := range inCg {
+		xc := x[ci*s.h*s.w : (ci+1)*s.h*s.w]
+		for ky := range s.kh {
+			for kx := range s.kw {
+				row := col[r*p : (r+1)*p]
+				r++
+				for oy := range s.oh {
+					dst := row[oy*s.ow : (oy+1)*s.ow]
+					iy := oy*s.sh - s.pt + ky*s.dh
+					if iy < 0 || iy >= s.h {
+						for i := range dst {
+							dst[i] = pad
+						}
+						continue
+					}
+					src := xc[iy*s.w : (iy+1)*s.w]
+					for ox := range dst {
+						ix := ox*s.sw - s.pl + kx*s.dw
+						if ix >= 0 && ix < s.w {
+							dst[ox] = src[ix]
+						} else {
+							dst[ox] = pad
+						}
+					}
+				}
+			}
+		}
+	}
+}

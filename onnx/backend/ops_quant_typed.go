@@ -1,0 +1,317 @@
+package backend
+
+// Float operators on quantized values: the forms of MaxPool, Relu,
+// Transpose and Cast that read integer run-time values (ops_quant.go), the
+// reshapes that alias them as they are, and the refusal of every other
+// operator, whose handlers read buffers as float32 numbers.
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
+)
+
+// typedSafe are the operators whose handlers only alias their first input
+// under another shape, or read its shape: compiler.alias keeps the type,
+// so they run unchanged on integer values.
+var typedSafe = map[string]bool{
+	"Identity": true, "Dropout": true, "Flatten": true, "Reshape": true,
+	"Squeeze": true, "Unsqueeze": true, "Shape": true,
+}
+
+// typedHandlers are the integer forms of float operators.
+var typedHandlers = map[string]handler{
+	"MaxPool": compileQMaxPool, "Relu": compileQRelu, "Transpose": compileQTranspose, "Cast": compileQCast,
+}
+
+// typedHandler returns the handler of node n, h for its type: h itself
+// unless n reads an integer run-time value and is not a quantized
+// operator, then its integer form, or a refusal.
+func (c *compiler) typedHandler(n *onnx.Node, h handler) (handler, error) {
+	if quantFamily[n.OpType] {
+		return h, nil
+	}
+	var dt onnx.DType
+	for _, in := range n.Inputs {
+		if v := c.vals[in]; in != "" && v != nil && v.c == nil && v.dt != 0 {
+			dt = v.dt
+			break
+		}
+	}
+	switch {
+	case dt == 0, typedSafe[n.OpType] && n.Domain == "":
+		return h, nil
+	case typedHandlers[n.OpType] != nil && n.Domain == "":
+		return typedHandlers[n.OpType], nil
+	}
+	return nil, unsupportedf("%s of a %s value: only the quantized operators and MaxPool, Relu, Transpose, Cast and the reshapes read integer values", n.OpType, dt)
+}
+
+// compileQMaxPool is MaxPool of int8 or uint8 values (opset 12 on), as the
+// QOperator graphs of ONNX Runtime and the zoo pool between QLinearConvs:
+// the same window as MaxPool of floats, padding never the maximum.
+func compileQMaxPool(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	if !isQuant8(x.dt) || len(x.shape) != 3 && len(x.shape) != 4 {
+		return unsupportedf("MaxPool of a %s value of shape %v: only 1-D and 2-D pooling of 8-bit maps", x.dt, x.shape)
+	}
+	if len(o.outputs) > 1 && o.outputs[1] != "" {
+		return unsupportedf("MaxPool's Indices output")
+	}
+	k, err := o.attrs.Ints("kernel_shape")
+	if err != nil {
+		return err
+	}
+	in := x.shape[2:]
+	g, err := spatialGeometry(o, in, k, true)
+	if err != nil {
+		return err
+	}
+	ceil, err := o.attrs.Int("ceil_mode", 0)
+	if err != nil {
+		return err
+	}
+	out := make([]int, len(in))
+	for a := range in {
+		out[a] = nchw.PoolOut(in[a], g.extent(a), g.s[a], g.pb[a], g.pe[a], ceil != 0)
+		if out[a] < 1 {
+			return modelfile.FormatErrorf("MaxPool of %v with kernel %v leaves no output", x.shape, k)
+		}
+	}
+	s := qmaxPoolStep{rows: x.shape[0] * x.shape[1], in: x.buf}
+	s.kh, s.kw, s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, _, _ = g.flat2D()
+	s.h, s.w, s.oh, s.ow = 1, in[len(in)-1], 1, out[len(out)-1]
+	if len(in) == 2 {
+		s.h, s.oh = in[0], out[0]
+	}
+	if x.dt == onnx.Int8 {
+		s.flip = 0x80
+	}
+	y, err := c.typedRuntime(append([]int{x.shape[0], x.shape[1]}, out...), x.dt)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(y.shape), s.kh, s.kw); err != nil {
+		return err
+	}
+	s.out = y.buf
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+// qmaxPoolStep is max pooling of 8-bit maps: rows maps of h x w into maps
+// of oh x ow. int8 values are compared as their bits with the sign
+// flipped (flip 0x80), which orders them as unsigned bytes.
+type qmaxPoolStep struct {
+	rows, h, w, oh, ow     int
+	kh, kw, sh, sw, dh, dw int
+	pt, pl                 int
+	flip                   byte
+	in, out                int
+}
+
+func (s qmaxPoolStep) run(b [][]float32) {
+	x, y := bytesOf(b[s.in]), bytesOf(b[s.out])
+	for r := range s.rows {
+		xm, ym := x[r*s.h*s.w:(r+1)*s.h*s.w], y[r*s.oh*s.ow:(r+1)*s.oh*s.ow]
+		for oy := range s.oh {
+			for ox := range s.ow {
+				best := byte(0)
+				for ky := range s.kh {
+					iy := oy*s.sh - s.pt + ky*s.dh
+					if iy < 0 || iy >= s.h {
+						continue
+					}
+					row := xm[iy*s.w : (iy+1)*s.w]
+					for kx := range s.kw {
+						if ix := ox*s.sw - s.pl + kx*s.dw; ix >= 0 && ix < s.w {
+							best = max(best, row[ix]^s.flip)
+						}
+					}
+				}
+				ym[oy*s.ow+ox] = best ^ s.flip
+			}
+		}
+	}
+}
+
+// compileQRelu is Relu of int8 or int32 values (opset 14 on): max(x, 0).
+// ONNX's Relu takes no unsigned type.
+func compileQRelu(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	if x.dt != onnx.Int8 && x.dt != onnx.Int32 {
+		return unsupportedf("Relu of a %s value", x.dt)
+	}
+	y, err := c.typedRuntime(x.shape, x.dt)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape)); err != nil {
+		return err
+	}
+	c.steps = append(c.steps, qreluStep{n: numel(x.shape), dt: x.dt, in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+type qreluStep struct {
+	n       int
+	dt      onnx.DType
+	in, out int
+}
+
+func (s qreluStep) run(b [][]float32) {
+	if s.dt == onnx.Int32 {
+		x, y := int32sOf(b[s.in])[:s.n], int32sOf(b[s.out])[:s.n]
+		for i, v := range x {
+			y[i] = max(v, 0)
+		}
+		return
+	}
+	x, y := bytesOf(b[s.in])[:s.n], bytesOf(b[s.out])[:s.n]
+	for i, v := range x {
+		y[i] = byte(max(int8(v), 0))
+	}
+}
+
+// compileQTranspose is Transpose of integer values: the strided copy of
+// floats' Transpose, on bytes or int32 values.
+func compileQTranspose(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	p, err := perm(o, len(x.shape))
+	if err != nil {
+		return err
+	}
+	shape := make([]int, len(p))
+	identity := true
+	for k, a := range p {
+		shape[k] = x.shape[a]
+		identity = identity && a == k
+	}
+	if identity {
+		return c.set(o, 0, x)
+	}
+	if !c.whole && p[0] != 0 {
+		return fmt.Errorf("Transpose %v of %v moves the batch dimension, which would mix the images of a batch: %w", p, x.shape, onnx.ErrUnsupported)
+	}
+	y, err := c.typedRuntime(shape, x.dt)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(shape)); err != nil {
+		return err
+	}
+	c.steps = append(c.steps, qstridedStep{s: nchw.TransposeStrided(x.shape, p), dt: x.dt, in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+type qstridedStep struct {
+	s       nchw.Strided
+	dt      onnx.DType
+	in, out int
+}
+
+func (s qstridedStep) run(b [][]float32) {
+	if isQuant8(s.dt) {
+		nchw.CopyStrided(bytesOf(b[s.out]), bytesOf(b[s.in]), s.s)
+		return
+	}
+	nchw.CopyStrided(int32sOf(b[s.out]), int32sOf(b[s.in]), s.s)
+}
+
+// compileQCast is Cast of integer values: to float (the int32 results of
+// MatMulInteger and ConvInteger, in ONNX Runtime's dynamically quantized
+// graphs), to int32, or to their own type.
+func compileQCast(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	to, err := o.attrs.Int("to", 1)
+	if err != nil {
+		return err
+	}
+	dt := onnx.DType(to)
+	switch {
+	case dt == x.dt:
+		return c.set(o, 0, x)
+	case dt.IsFloat():
+		dt = 0
+	case dt != onnx.Int32:
+		return unsupportedf("Cast of a %s value to %s", x.dt, dt)
+	}
+	y, err := c.typedRuntime(x.shape, dt)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape)); err != nil {
+		return err
+	}
+	c.steps = append(c.steps, convertStep{n: numel(x.shape), from: x.dt, to: dt, in: x.buf, out: y.buf})
+	return c.set(o, 0, y)
+}
+
+// convertStep converts n values from one representation to another
+// (0 for float32 numbers): integers to numbers exactly up to 2^24 and
+// rounded to nearest beyond, numbers to integers rounded half to even
+// and saturated (NaN to 0), integers to int32.
+type convertStep struct {
+	n        int
+	from, to onnx.DType
+	in, out  int
+}
+
+func (s convertStep) run(b [][]float32) {
+	in, out := b[s.in], b[s.out]
+	switch {
+	case s.from == 0:
+		lo, hi := typeRange(s.to)
+		for i, f := range in[:s.n] {
+			v := int32(0)
+			if f == f {
+				v = int32(min(max(math.RoundToEven(float64(f)), float64(lo)), float64(hi)))
+			}
+			storeInt(s.to, out, i, v)
+		}
+	case s.to == 0:
+		for i := range out[:s.n] {
+			out[i] = float32(loadInt(s.from, in, i))
+		}
+	default:
+		for i := range s.n {
+			storeInt(s.to, out, i, loadInt(s.from, in, i))
+		}
+	}
+}
+
+// loadInt reads element i of a buffer of integer type dt.
+func loadInt(dt onnx.DType, buf []float32, i int) int32 {
+	switch dt {
+	case onnx.Uint8:
+		return int32(bytesOf(buf)[i])
+	case onnx.Int8:
+		return int32(int8(bytesOf(buf)[i]))
+	}
+	return int32sOf(buf)[i]
+}
+
+// storeInt writes element i of a buffer of integer type dt; v is in the
+// type's range.
+func storeInt(dt onnx.DType, buf []float32, i int, v int32) {
+	if isQuant8(dt) {
+		bytesOf(buf)[i] = byte(v)
+		return
+	}
+	int32sOf(buf)[i] = v
+}
