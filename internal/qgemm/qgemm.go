@@ -60,8 +60,30 @@ type Workspace struct {
 }
 
 // KernelName returns the name of the kernel set PackB packs for on this
-// CPU: "avx512vnni", "avxvnni", "avx2" or "go", with its tiles.
+// CPU, with its tiles: "avx512vnni-8x32/16x16", "avxvnni-6x16/12x8",
+// "avx2-6x16/12x8" or "go-2x4".
 func KernelName() string { return defaultKernels.String() }
+
+// Kernels returns the names of the kernel sets this CPU runs, best first,
+// the pure-Go one last: what PackBFor takes, so that tests of code built
+// on this package can run it with each.
+func Kernels() []string {
+	var names []string
+	for _, ks := range append(append([]*kernelSet(nil), asmKernels...), goKernels) {
+		names = append(names, ks.name)
+	}
+	return names
+}
+
+// PackBFor is PackB for the kernel set named kernels, one of Kernels().
+func PackBFor[T Int8](kernels string, transB bool, k, n int, b []T, ldb int, zeroPoints []T) (*PackedB, error) {
+	for _, ks := range append(append([]*kernelSet(nil), asmKernels...), goKernels) {
+		if ks.name == kernels {
+			return packB(ks, nil, transB, k, n, bytesOf(b), ldb, bytesOf(zeroPoints), flipOf[T](true))
+		}
+	}
+	return nil, fmt.Errorf("qgemm: no kernel set %q on this CPU (%s)", kernels, strings.Join(Kernels(), ", "))
+}
 
 // PackB packs B for Gemm. B is k x n, stored row-major with row stride ldb:
 // element (p, j) is b[p*ldb+j]; when transB, B is stored transposed, n x k,

@@ -3,6 +3,7 @@ package qgemm
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -40,6 +41,45 @@ func TestKernelSetsThisCPU(t *testing.T) {
 	t.Logf("default %s; testing %v", KernelName(), names)
 	if KernelName() != defaultKernels.String() {
 		t.Errorf("KernelName() = %q, want %q", KernelName(), defaultKernels.String())
+	}
+}
+
+// TestPackBFor: each of Kernels packs for its own set, and gives the
+// product the default set gives.
+func TestPackBFor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const m, n, k = 20, 37, 45
+	a, b, zb := drawSlice[int8](rng, m*k, true), drawSlice[uint8](rng, k*n, true), drawSlice[uint8](rng, n, true)
+	want := make([]int32, m*n)
+	pb, err := PackB(true, k, n, b, k, zb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Gemm(pb, false, m, a, k, -3, want, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	names := Kernels()
+	if names[len(names)-1] != "go" || !strings.HasPrefix(KernelName(), names[0]) {
+		t.Errorf("Kernels() = %v, KernelName() = %q", names, KernelName())
+	}
+	for _, name := range names {
+		pb, err := PackBFor(name, true, k, n, b, k, zb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(pb.Kernel(), name+"-") {
+			t.Errorf("PackBFor(%q) packed for %s", name, pb.Kernel())
+		}
+		got := make([]int32, m*n)
+		if err := Gemm(pb, false, m, a, k, -3, got, n, nil); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: the product differs from the default kernels'", name)
+		}
+	}
+	if _, err := PackBFor("sse2", true, k, n, b, k, zb); err == nil {
+		t.Error("PackBFor: unknown kernel set accepted")
 	}
 }
 
