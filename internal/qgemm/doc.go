@@ -48,11 +48,22 @@
 // # Kernels
 //
 // PackB packs for the best kernel set this CPU runs, picked at start-up
-// with golang.org/x/sys/cpu: AVX512-VNNI on ZMM registers, AVX-VNNI (VEX
-// VPDPBUSD on YMM), AVX2 (bytes widened to int16, VPMADDWD), or pure Go
-// (other CPUs and builds with the tag purego). KernelName names it. Each
-// set has a wide tile and a narrow one for products with few columns;
-// a PackedB records the kernel it was packed for.
+// with golang.org/x/sys/cpu: AVX512-VNNI on ZMM registers (AVX512F and
+// AVX512VNNI), AVX-VNNI (VEX VPDPBUSD on YMM; Go's assembler has only the
+// EVEX form, so those instructions are written as bytes, checked against
+// GNU as), AVX2 (bytes widened to int16, VPMADDWD), or pure Go (other
+// CPUs and builds with the tag purego). KernelName names it; a PackedB
+// records the kernel it was packed for. Each set has a wide tile and a
+// narrow one for products with few columns. A fifth set, avx512vnni-ymm,
+// is the AVX-VNNI kernels with VPDPBUSD's EVEX encoding, never the
+// default: CPUs with AVX512VL run the AVX-VNNI kernels' code through it.
+// Kernels lists the sets this CPU runs and PackBFor packs for one, for
+// tests of code built on this package.
+//
+// A is packed per call (into the Workspace) as the kernels read it, with
+// assembly on amd64: from a row-major A, panels of a tile's rows; from a
+// transposed A (an im2col matrix, k x m), its rows interleaved four (or
+// two) at a time.
 //
 // # Epilogues
 //
@@ -61,7 +72,9 @@
 // half to even, adds the output zero point and saturates to int8 or
 // uint8: ONNX Runtime's MlasRequantizeOutput, float32 arithmetic step for
 // step, so that QLinearConv's and QLinearMatMul's outputs match ONNX
-// Runtime's exactly. Dequantize is the float output instead:
+// Runtime's exactly on x86-64 (tested against its MatMulInteger and
+// QLinearMatMul; on ARM64 ONNX Runtime may requantize in fixed point,
+// rounding half up, instead). Dequantize is the float output instead:
 // float32(C + bias) * scale.
 //
 // # Contract
