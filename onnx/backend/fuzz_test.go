@@ -26,6 +26,9 @@ func FuzzOpenCompile(f *testing.F) {
 	for i, gc := range graphCases {
 		add(gc.model(uint64(i)))
 	}
+	for _, m := range quantCorpus() {
+		add(m)
+	}
 	paths, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "onnx", "*.onnx"))
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil && len(b) < 128<<10 {

@@ -36,7 +36,8 @@ func compileQLinearAdd(c *compiler, o op) error {
 	}
 	s := qaddStep{n: numel(shape), dt: dt}
 	for i, p := range []*qparam{&s.a, &s.b, &s.c} {
-		if *p, err = c.quantParam(o, 3*i+1, 3*i+2, nil, -1, dt, false); err != nil {
+		si := []int{1, 4, 6}[i]
+		if *p, err = c.quantParam(o, si, si+1, nil, -1, dt, false); err != nil {
 			return err
 		}
 	}
