@@ -130,6 +130,9 @@ func New(specs []ModelSpec, opt Options) (*Server, error) {
 			return nil, err
 		}
 		models[spec.Name] = m
+		g := m.m.Input
+		s.log.Info("model loaded", "model", spec.Name, "path", spec.Path, "format", m.m.Format, "backend", m.m.Backend,
+			"input", fmt.Sprintf("%dx%dx%d", g.Channels, g.Height, g.Width), "classes", m.m.Classes, "classify", m.digitPad >= 0)
 	}
 	s.models.Store(&models)
 	for _, spec := range specs {

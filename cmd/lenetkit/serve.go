@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/serve"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "serve",
+		Usage:     "answer classification requests over HTTP: the Open Inference Protocol, image files and a drawing page",
+		ArgsUsage: "MODEL...",
+		Description: `Each MODEL is a model file of any format lenetkit reads (.pth, .pt,
+.safetensors, .onnx: the seed's LeNet or any ONNX classifier of grey
+images), as PATH or NAME=PATH. A model's name is the file's base name
+without its extension unless NAME= or --name gives one; the first model is
+the default. The routes:
+
+   GET  /                         a page to draw a digit on and drop files
+   POST /v1/classify              image files -> top classes (multipart/form-data,
+                                  every file part an image, or one image as the body;
+                                  ?model=NAME&top=K&invert=auto|always|never&preview=1)
+   GET  /v1/models                the models, their classes and labels
+   GET  /v2/health/live, /v2/health/ready, /v2
+   GET  /v2/models/NAME[/versions/1][/ready]
+   POST /v2/models/NAME[/versions/1]/infer   the Open Inference Protocol (KServe v2):
+                                  one tensor "input" [N,C,H,W], FP32 pixels 0 to 1 or
+                                  UINT8 0 to 255 -> "output" [N,classes], FP32
+   GET  /metrics                  Prometheus metrics
+
+Requests that arrive together run as one batch per model (--max-batch,
+--max-delay); a model's queue holds --queue images, and a request that
+does not fit is answered 503 with Retry-After. Bad input gets a 4xx and a
+JSON error {"error": "..."} saying what is wrong. Every request is logged
+to standard error (--format text or json; -q logs only errors).
+
+SIGTERM or Ctrl-C drains: no new connections, every request already
+accepted is answered, then lenetkit exits 0 (a second signal aborts).
+SIGHUP reloads every model from its file; a file that fails to load keeps
+its old model serving, and the log says why. docs/serve.md has the whole
+protocol, curl examples and every error.
+
+Examples:
+   lenetkit serve parameter.pth
+   lenetkit serve --addr :9000 lenet=parameter.pth cnn=cnn28.onnx
+   lenetkit serve fashion.onnx --labels fashion-classes.txt
+   lenetkit serve --max-batch 64 --max-delay 5ms --queue 1024 model.onnx
+   curl -F image=@seven.png 'http://127.0.0.1:8080/v1/classify?top=3'`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT` (:8080 for every interface; port 0 picks a free one)"},
+			&cli.StringSliceFlag{Name: "name", Usage: "name the models in order, one `NAME` a flag (instead of NAME=PATH)"},
+			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: 0, 1, ...)"},
+			backendFlag,
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
+			&cli.IntFlag{Name: "max-batch", Value: 32, Usage: "the most images a model runs at once"},
+			&cli.DurationFlag{Name: "max-delay", Value: serveDefaults.MaxDelay, Usage: "how long a request waits for others to join its batch (0: none)"},
+			&cli.IntFlag{Name: "queue", Value: 256, Usage: "the most images waiting for a model; more are answered 503"},
+			&cli.StringFlag{Name: "max-body", Value: "8MiB", Usage: "the largest request body, in bytes or with KiB, MiB, KB, MB"},
+			&cli.IntFlag{Name: "max-pixels", Value: 1 << 24, Usage: "the largest image decoded, in pixels (width times height)"},
+			&cli.IntFlag{Name: "max-conns", Value: 256, Usage: "the most connections open at once; one more is answered 503"},
+			&cli.DurationFlag{Name: "read-header-timeout", Value: serveDefaults.ReadHeaderTimeout, Usage: "time a client has to send a request's headers"},
+			&cli.DurationFlag{Name: "read-timeout", Value: serveDefaults.ReadTimeout, Usage: "time a client has to send a whole request"},
+			&cli.DurationFlag{Name: "write-timeout", Value: serveDefaults.WriteTimeout, Usage: "time to answer a request, from the end of its headers"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: serveDefaults.IdleTimeout, Usage: "how long an idle keep-alive connection stays open"},
+			&cli.DurationFlag{Name: "drain-timeout", Value: serveDefaults.DrainTimeout, Usage: "on SIGTERM, how long requests under way may take before they are cut off"},
+		},
+		Action: runServe,
+	}
+}
+
+// serveDefaults are package serve's defaults, which the flags show.
+var serveDefaults = serve.Options{MaxDelay: 2 * time.Millisecond, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+	WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, DrainTimeout: 30 * time.Second}
+
+func runServe(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return usageError("serve needs at least one MODEL file, as PATH or NAME=PATH (see lenetkit serve --help)")
+	}
+	format := c.String("format")
+	if err := checkFormat(format, "text", "json"); err != nil {
+		return err
+	}
+	specs, err := modelSpecs(c.Args().Slice(), c.StringSlice("name"))
+	if err != nil {
+		return err
+	}
+	if err := readServeLabels(specs, c.StringSlice("labels")); err != nil {
+		return err
+	}
+	opt, err := serveOptions(c)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if c.Bool("quiet") {
+		level = slog.LevelWarn
+	}
+	hopt := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		opt.Logger = slog.New(slog.NewJSONHandler(os.Stderr, hopt))
+	} else {
+		opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, hopt))
+	}
+	opt.Version = version
+
+	// The first SIGINT or SIGTERM drains; a second aborts (handleSignals).
+	graceful.Store(true)
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	s, err := serve.New(specs, opt)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", c.String("addr"))
+	if err != nil {
+		s.Close()
+		return err
+	}
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				if err := s.Reload(); err != nil {
+					opt.Logger.Warn("SIGHUP: reloaded, except for what failed", "err", err)
+				} else {
+					opt.Logger.Info("SIGHUP: every model reloaded")
+				}
+				continue
+			}
+			opt.Logger.Info("stopping on "+sig.String()+"; a second signal aborts", "signal", sig.String())
+			signal.Stop(sigs) // handleSignals has the second
+			cancel()
+			return
+		}
+	}()
+	names := make([]string, len(specs))
+	for i, sp := range specs {
+		names[i] = sp.Name
+	}
+	opt.Logger.Info("listening", "url", "http://"+l.Addr().String()+"/", "models", strings.Join(names, ","))
+	return s.Serve(ctx, l)
+}
+
+// modelSpecs reads the MODEL arguments, PATH or NAME=PATH, and --name.
+// An argument that names an existing file is a PATH even with a '=' in it.
+func modelSpecs(args, names []string) ([]serve.ModelSpec, error) {
+	if len(names) > len(args) {
+		return nil, usageError("--name given %d times for %d models", len(names), len(args))
+	}
+	specs := make([]serve.ModelSpec, len(args))
+	seen := map[string]bool{}
+	for i, a := range args {
+		sp := serve.ModelSpec{Path: a}
+		named := false
+		if name, path, ok := strings.Cut(a, "="); ok {
+			if _, err := os.Stat(a); err != nil {
+				sp.Name, sp.Path, named = name, path, true
+			}
+		}
+		if sp.Path == "" {
+			return nil, usageError("model %q: NAME=PATH needs a PATH", a)
+		}
+		if i < len(names) {
+			if named {
+				return nil, usageError("model %q is named twice, by NAME= and by --name %q", a, names[i])
+			}
+			sp.Name = names[i]
+		}
+		if sp.Name == "" {
+			sp.Name = strings.TrimSuffix(filepath.Base(sp.Path), filepath.Ext(sp.Path))
+		}
+		if seen[sp.Name] {
+			return nil, usageError("two models are named %q: name them apart, NAME=PATH or --name", sp.Name)
+		}
+		seen[sp.Name] = true
+		specs[i] = sp
+	}
+	return specs, nil
+}
+
+// readServeLabels reads --labels: FILE for the first model, NAME=FILE for
+// any.
+func readServeLabels(specs []serve.ModelSpec, flags []string) error {
+	for _, f := range flags {
+		i, path := 0, f
+		if name, p, ok := strings.Cut(f, "="); ok {
+			if _, err := os.Stat(f); err != nil {
+				i = -1
+				for k, sp := range specs {
+					if sp.Name == name {
+						i = k
+					}
+				}
+				if i < 0 {
+					return usageError("--labels %s: no model is named %q", f, name)
+				}
+				path = p
+			}
+		}
+		if specs[i].Labels != nil {
+			return usageError("--labels given twice for model %q", specs[i].Name)
+		}
+		names, err := dataset.ReadClassNames(path)
+		if err != nil {
+			return fmt.Errorf("--labels: %w", err)
+		}
+		specs[i].Labels = names
+	}
+	return nil
+}
+
+// serveOptions reads the limits, refusing values that make no sense.
+func serveOptions(c *cli.Context) (serve.Options, error) {
+	maxBody, err := parseSize(c.String("max-body"))
+	if err != nil {
+		return serve.Options{}, usageError("--max-body %q: %v", c.String("max-body"), err)
+	}
+	opt := serve.Options{MaxBatch: c.Int("max-batch"), MaxDelay: c.Duration("max-delay"), QueueSize: c.Int("queue"),
+		MaxBody: maxBody, MaxPixels: c.Int("max-pixels"), MaxConns: c.Int("max-conns"),
+		ReadHeaderTimeout: c.Duration("read-header-timeout"), ReadTimeout: c.Duration("read-timeout"),
+		WriteTimeout: c.Duration("write-timeout"), IdleTimeout: c.Duration("idle-timeout"),
+		DrainTimeout: c.Duration("drain-timeout"), Backend: c.String("backend")}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max-batch", opt.MaxBatch}, {"queue", opt.QueueSize}, {"max-pixels", opt.MaxPixels}, {"max-conns", opt.MaxConns}} {
+		if f.v < 1 {
+			return opt, usageError("--%s %d: want 1 or more", f.name, f.v)
+		}
+	}
+	if opt.QueueSize < opt.MaxBatch {
+		return opt, usageError("--queue %d is under --max-batch %d: a batch could never fill", opt.QueueSize, opt.MaxBatch)
+	}
+	switch {
+	case opt.MaxDelay < 0:
+		return opt, usageError("--max-delay %v: want 0 or more", opt.MaxDelay)
+	case opt.MaxDelay == 0:
+		opt.MaxDelay = -1 // serve's "no wait"; its zero is the default
+	}
+	for _, f := range []string{"read-header-timeout", "read-timeout", "write-timeout", "idle-timeout", "drain-timeout"} {
+		if d := c.Duration(f); d <= 0 {
+			return opt, usageError("--%s %v: want a duration over 0, such as 30s", f, d)
+		}
+	}
+	return opt, nil
+}
+
+// parseSize reads a size in bytes: a whole number, or one with KB, MB,
+// GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		n      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(num), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("want a size from 1 byte to 1 TiB, such as 8MiB or 500000")
+	}
+	return n * mult, nil
+}

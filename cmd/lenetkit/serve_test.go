@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
+)
+
+// TestServeHelp: serve --help shows examples, as every command's does.
+func TestServeHelp(t *testing.T) {
+	t.Parallel()
+	r := run(t, "serve", "--help")
+	for _, want := range []string{"Examples:", "lenetkit serve parameter.pth", "/v2/models/NAME", "/v1/classify", "--max-batch", "--max-conns"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("exit %d; serve --help lacks %q:\n%s", r.code, want, r.stdout)
+		}
+	}
+}
+
+// TestServeBadInvocation: a model that cannot be opened, or a command
+// line that makes no sense, is one line on standard error and a non-zero
+// exit, before anything listens.
+func TestServeBadInvocation(t *testing.T) {
+	t.Parallel()
+	absent := filepath.Join(t.TempDir(), "absent.pth")
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"serve", "--addr", "127.0.0.1:0", absent}, 1, "absent.pth"},
+		{[]string{"serve", "--addr", "127.0.0.1:0", testtool.Testdata("images/clean/00000.png")}, 1, "00000.png"},
+		{[]string{"serve"}, 2, "serve needs at least one MODEL"},
+		{[]string{"serve", "a=" + trainedPTH, "a=" + trainedPTH}, 2, `two models are named "a"`},
+		{[]string{"serve", "--max-body", "lots", trainedPTH}, 2, `--max-body "lots": want a size`},
+		{[]string{"serve", "--queue", "0", trainedPTH}, 2, "--queue 0: want 1 or more"},
+		{[]string{"serve", "--format", "yaml", trainedPTH}, 2, `--format "yaml"`},
+		{[]string{"serve", "--labels", "nope=x.txt", trainedPTH}, 2, `no model is named "nope"`},
+		{[]string{"serve", "--name", "a", "--name", "b", trainedPTH}, 2, "--name given 2 times for 1 models"},
+	}
+	for _, c := range cases {
+		r := run(t, c.args...)
+		line := strings.TrimRight(r.stderr, "\n")
+		if r.code != c.code || !strings.Contains(line, c.want) || strings.Contains(line, "\n") || r.stdout != "" {
+			t.Errorf("lenetkit %s: exit %d, stderr %q; want exit %d and one line with %q", strings.Join(c.args, " "), r.code, r.stderr, c.code, c.want)
+		}
+	}
+}
+
+// TestServeStartAndStop runs lenetkit serve as a user does: it says where
+// it listens, answers, reloads on SIGHUP, and on SIGTERM drains and
+// exits 0.
+func TestServeStartAndStop(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(lenetkitBin, "serve", "--addr", "127.0.0.1:0", "--format", "json", "lenet="+trainedPTH)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan map[string]any, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var rec map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+				t.Errorf("a log line that is not JSON: %q", sc.Text())
+				continue
+			}
+			lines <- rec
+		}
+	}()
+	// waitLog returns the first record whose message is msg.
+	waitLog := func(msg string) map[string]any {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case rec, ok := <-lines:
+				if !ok {
+					t.Fatalf("the log ended before %q", msg)
+				}
+				if rec["msg"] == msg {
+					return rec
+				}
+			case <-timeout:
+				t.Fatalf("no %q in the log after 30 s", msg)
+			}
+		}
+	}
+	url, _ := waitLog("listening")["url"].(string)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("listening on %q", url)
+	}
+	pic, err := os.Open(testtool.Testdata("images/clean/00000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pic.Close()
+	resp, err := http.Post(url+"v1/classify", "image/png", pic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"label":"7"`) {
+		t.Errorf("classify: status %d %s", resp.StatusCode, body)
+	}
+	if rec := waitLog("request"); rec["path"] != "/v1/classify" || rec["status"] != float64(200) {
+		t.Errorf("access log %v", rec)
+	}
+
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("SIGHUP: every model reloaded")
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitLog("drained: every request was answered")
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) || err != nil {
+		t.Errorf("exit after SIGTERM: %v, want 0", err)
+	}
+}
