@@ -8,10 +8,6 @@ import (
 	"strconv"
 )
 
-// ErrClosed is what a request gets from a server that Close has stopped:
-// its batchers take no more work.
-var ErrClosed = errors.New("serve: the server is shutting down")
-
 // LoadError is a model that could not be opened, by New or Reload: which
 // one, from which file, and why.
 type LoadError struct {

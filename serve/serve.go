@@ -33,6 +33,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.closing.Store(true) // not ready: a balancer sends no more
 	s.log.Info("draining: no new connections; answering the requests under way")
 	dctx, cancel := context.WithTimeout(context.Background(), s.opt.DrainTimeout)
 	defer cancel()

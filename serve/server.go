@@ -100,7 +100,7 @@ type Server struct {
 	decoding chan struct{}
 
 	reloading sync.Mutex
-	closing   atomic.Bool
+	closing   atomic.Bool // draining or closed: no longer ready
 	closeOnce sync.Once
 }
 
