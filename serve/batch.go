@@ -47,7 +47,7 @@ func newBatcher(name string, opt Options, log *slog.Logger, met *metrics) *batch
 	return b
 }
 
-// submit queues j and waits for its scores, or for ctx. A queue without
+// submit queues j and waits for its scores, or for ctx to end. A queue without
 // room for j's images refuses it at once with 503: the client should come
 // back rather than wait behind an unbounded queue.
 func (b *batcher) submit(ctx context.Context, j *job) error {
@@ -83,7 +83,8 @@ func (b *batcher) submit(ctx context.Context, j *job) error {
 	case err := <-j.done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		// The client went away; its images still run, unanswered.
+		return fail(http.StatusServiceUnavailable, "the request ended before its batch ran: %v", ctx.Err())
 	}
 }
 

@@ -127,7 +127,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 // readPictures reads and prepares the request's images: the body, or
 // each file part of a multipart/form-data body.
 func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, error) {
-	limit := int(s.opt.QueueSize)
+	limit := s.opt.QueueSize
 	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "multipart/form-data" {
 		p, err := s.prepare(r.Body, "body", inv)
