@@ -100,7 +100,7 @@ func BenchmarkServeLoad(b *testing.B) {
 		Go:          runtime.Version(),
 		Node:        commandLine(node, "--version"),
 		ORT:         ortVersion(),
-		Commit:      commandLine("git", "-C", root, "rev-parse", "--short", "HEAD"),
+		Commit:      commitOf(root),
 		Model:       relTo(root, model),
 		ModelSHA256: fileSHA256(b, model),
 		Images:      len(digits),
@@ -688,6 +688,16 @@ func commandLine(prog string, args ...string) string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// commitOf is the checkout's commit, with the number of files changed
+// since when there are any.
+func commitOf(root string) string {
+	c := commandLine("git", "-C", root, "rev-parse", "--short", "HEAD")
+	if st := commandLine("git", "-C", root, "status", "--porcelain", "--untracked-files=no"); st != "" && st != "unknown" {
+		c += fmt.Sprintf(" (%d tracked files changed since)", len(strings.Split(st, "\n")))
+	}
+	return c
 }
 
 func ortVersion() string {
