@@ -151,6 +151,10 @@ func (q *qparam) zeroPoint(b [][]float32) int32 {
 	return int32(v)
 }
 
+// runtime reports whether the scale or the zero point is computed at run
+// time.
+func (q *qparam) runtime() bool { return q.scaleBuf >= 0 || q.zeroBuf >= 0 }
+
 // perAxis reports whether there is a scale or zero point per index.
 func (q *qparam) perAxis() bool { return len(q.scale) > 1 || len(q.zero) > 1 }
 
@@ -318,6 +322,9 @@ func compileQuantize(c *compiler, o op) error {
 		return unsupportedf("QuantizeLinear to %s", q.dt)
 	}
 	s := quantizeStep{q: q, n: numel(x.shape), inner: inner(x.shape, ax)}
+	if x.c != nil && q.runtime() {
+		return unsupportedf("QuantizeLinear of a constant by a scale computed at run time")
+	}
 	if x.c != nil {
 		k, err := c.folded(x.shape, true)
 		if err != nil {
@@ -417,6 +424,12 @@ func compileDequantize(c *compiler, o op) error {
 		return err
 	}
 	s := dequantizeStep{q: q, n: numel(x.shape), inner: inner(x.shape, ax)}
+	if !q.perAxis() {
+		s.inner = s.n // one run of one scale
+	}
+	if x.c != nil && q.runtime() {
+		return unsupportedf("DequantizeLinear of a constant by a scale computed at run time")
+	}
 	if x.c != nil {
 		k, err := c.folded(x.shape, false)
 		if err != nil {
@@ -447,41 +460,40 @@ type dequantizeStep struct {
 
 func (s dequantizeStep) run(b [][]float32) {
 	y := b[s.out][:s.n]
-	switch s.q.dt {
-	case onnx.Uint8:
-		x := bytesOf(b[s.in])[:s.n]
-		s.each(y, b, func(i int) int32 { return int32(x[i]) })
-	case onnx.Int8:
-		x := bytesOf(b[s.in])[:s.n]
-		s.each(y, b, func(i int) int32 { return int32(int8(x[i])) })
-	default:
-		x := int32sOf(b[s.in])[:s.n]
-		s.each(y, b, func(i int) int32 { return x[i] })
-	}
-}
-
-// each writes y[i] = float32(at(i) - zero point) * scale.
-func (s dequantizeStep) each(y []float32, b [][]float32, at func(int) int32) {
-	if !s.q.perAxis() {
-		sc, z := s.q.scalar(b)
-		for i := range y {
-			y[i] = float32(at(i)-z) * sc
-		}
-		return
-	}
-	k := len(s.q.scale)
 	for i := 0; i < s.n; i += s.inner {
-		a := i / s.inner % k
-		sc, z := s.q.scale[a], s.q.zero[a]
-		for j := i; j < i+s.inner; j++ {
-			y[j] = float32(at(j)-z) * sc
+		sc, z := s.q.scalar(b)
+		if s.q.perAxis() {
+			a := i / s.inner % len(s.q.scale)
+			sc, z = s.q.scale[a], s.q.zero[a]
+		}
+		yi := y[i : i+s.inner]
+		switch s.q.dt {
+		case onnx.Uint8:
+			for j, v := range bytesOf(b[s.in])[i : i+s.inner] {
+				yi[j] = float32(int32(v)-z) * sc
+			}
+		case onnx.Int8:
+			for j, v := range bytesOf(b[s.in])[i : i+s.inner] {
+				yi[j] = float32(int32(int8(v))-z) * sc
+			}
+		default:
+			for j, v := range int32sOf(b[s.in])[i : i+s.inner] {
+				yi[j] = float32(v-z) * sc
+			}
 		}
 	}
 }
 
 // foldInts dequantizes a constant's values into y.
 func (s dequantizeStep) foldInts(y []float32, x []int64) {
-	s.each(y, nil, func(i int) int32 { return int32(x[i]) })
+	for i := range y {
+		sc, z := s.q.scalar(nil)
+		if s.q.perAxis() {
+			a := i / s.inner % len(s.q.scale)
+			sc, z = s.q.scale[a], s.q.zero[a]
+		}
+		y[i] = float32(int32(x[i])-z) * sc
+	}
 }
 
 func compileDynamicQuantize(c *compiler, o op) error {

@@ -256,12 +256,7 @@ func (s qconvStep) run(b [][]float32) {
 func (s qconvStep) epilogue(b [][]float32, acc []int32, base, c0, outCg int) {
 	p := s.oh * s.ow
 	if s.rq == nil {
-		y := int32sOf(b[s.out])[base : base+outCg*p]
-		for j := range outCg {
-			for i := range p {
-				y[j*p+i] = acc[i*outCg+j]
-			}
-		}
+		transpose(int32sOf(b[s.out])[base:base+outCg*p], acc, p, outCg)
 		return
 	}
 	r := *s.rq
@@ -273,10 +268,22 @@ func (s qconvStep) epilogue(b [][]float32, acc []int32, base, c0, outCg int) {
 	}
 	tmp := bytesOf(b[s.tmp])[:p*outCg]
 	r.rows(p, outCg, tmp, outCg, acc, outCg)
-	y := bytesOf(b[s.out])[base : base+outCg*p]
-	for j := range outCg {
-		for i := range p {
-			y[j*p+i] = tmp[i*outCg+j]
+	transpose(bytesOf(b[s.out])[base:base+outCg*p], tmp, p, outCg)
+}
+
+// transpose writes the rows x cols matrix x into y as cols x rows, in
+// tiles that stay in the L1 cache on both sides.
+func transpose[T any](y, x []T, rows, cols int) {
+	const tile = 32
+	for i0 := 0; i0 < rows; i0 += tile {
+		i1 := min(i0+tile, rows)
+		for j0 := 0; j0 < cols; j0 += tile {
+			for j := j0; j < min(j0+tile, cols); j++ {
+				dst := y[j*rows+i0 : j*rows+i1]
+				for i := range dst {
+					dst[i] = x[(i0+i)*cols+j]
+				}
+			}
 		}
 	}
 }
@@ -290,28 +297,40 @@ func (s qconvStep) im2col(col, x []byte, inCg int, pad byte) {
 		xc := x[ci*s.h*s.w : (ci+1)*s.h*s.w]
 		for ky := range s.kh {
 			for kx := range s.kw {
+				// Output columns lo..hi-1 read inside the row; the others, pad.
+				off := kx*s.dw - s.pl
+				lo := min(max(0, (-off+s.sw-1)/s.sw), s.ow)
+				hi := max(min(s.ow, (s.w-1-off)/s.sw+1), lo)
+				if s.w-1-off < 0 {
+					hi = lo
+				}
 				row := col[r*p : (r+1)*p]
 				r++
 				for oy := range s.oh {
 					dst := row[oy*s.ow : (oy+1)*s.ow]
 					iy := oy*s.sh - s.pt + ky*s.dh
 					if iy < 0 || iy >= s.h {
-						for i := range dst {
-							dst[i] = pad
-						}
+						fill(dst, pad)
 						continue
 					}
+					fill(dst[:lo], pad)
+					fill(dst[hi:], pad)
 					src := xc[iy*s.w : (iy+1)*s.w]
-					for ox := range dst {
-						ix := ox*s.sw - s.pl + kx*s.dw
-						if ix >= 0 && ix < s.w {
-							dst[ox] = src[ix]
-						} else {
-							dst[ox] = pad
-						}
+					if s.sw == 1 {
+						copy(dst[lo:hi], src[lo+off:hi+off])
+						continue
+					}
+					for ox := lo; ox < hi; ox++ {
+						dst[ox] = src[ox*s.sw+off]
 					}
 				}
 			}
 		}
+	}
+}
+
+func fill(b []byte, v byte) {
+	for i := range b {
+		b[i] = v
 	}
 }

@@ -146,7 +146,7 @@ func TestQuantModelsMatchORT(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		fused int // chains the fused plan must report
-	}{{"seed_qdq_tensor", 8}, {"seed_qdq_channel", 8}, {"seed_qoperator", 0}} {
+	}{{"seed_qdq_tensor", 11}, {"seed_qdq_channel", 11}, {"seed_qoperator", 0}} {
 		t.Run(c.name, func(t *testing.T) {
 			path := quantFixture(t, c.name)
 			ins, outs := dataSets(t, path)
@@ -176,6 +176,36 @@ func TestQuantModelsMatchORT(t *testing.T) {
 				t.Logf("%s: worst %.2f steps of %.4g, %d of %d values differ", cmp.what, worst, scale, differ, len(cmp.want))
 				if worst > 1.01 {
 					t.Errorf("%s: %.2f steps apart", cmp.what, worst)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkQuantSeed classifies one image at a time with the seed's
+// per-channel QDQ LeNet: fused into int8 kernels, and as written.
+func BenchmarkQuantSeed(b *testing.B) {
+	path := testtool.Testdata(filepath.Join("quant", "seed_qdq_channel.onnx"))
+	if _, err := os.Stat(path); err != nil {
+		b.Skip("no testdata/quant/seed_qdq_channel.onnx")
+	}
+	for _, c := range []struct {
+		name string
+		opt  Options
+	}{{"fused", Options{}}, {"as-written", Options{NoQuantFusion: true}}} {
+		b.Run(c.name, func(b *testing.B) {
+			p, err := OpenOptions(path, c.opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			x, y := make([]float32, 32*32), make([]float32, 10)
+			for i := range x {
+				x[i] = float32(i%7) / 7
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := p.Logits(y, x, 1); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

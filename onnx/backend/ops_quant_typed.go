@@ -25,6 +25,7 @@ var typedSafe = map[string]bool{
 // typedHandlers are the integer forms of float operators.
 var typedHandlers = map[string]handler{
 	"MaxPool": compileQMaxPool, "Relu": compileQRelu, "Transpose": compileQTranspose, "Cast": compileQCast,
+	"BatchNormalization": compileQBatchNorm,
 }
 
 // typedHandler returns the handler of node n, h for its type: h itself
@@ -118,11 +119,18 @@ type qmaxPoolStep struct {
 
 func (s qmaxPoolStep) run(b [][]float32) {
 	x, y := bytesOf(b[s.in]), bytesOf(b[s.out])
+	inside := s.pt == 0 && s.pl == 0 && (s.oh-1)*s.sh+(s.kh-1)*s.dh < s.h && (s.ow-1)*s.sw+(s.kw-1)*s.dw < s.w
+	flip := int(s.flip)
 	for r := range s.rows {
 		xm, ym := x[r*s.h*s.w:(r+1)*s.h*s.w], y[r*s.oh*s.ow:(r+1)*s.oh*s.ow]
 		for oy := range s.oh {
-			for ox := range s.ow {
-				best := byte(0)
+			out := ym[oy*s.ow : (oy+1)*s.ow]
+			if inside {
+				s.rowInside(out, xm, oy)
+				continue
+			}
+			for ox := range out {
+				best := 0
 				for ky := range s.kh {
 					iy := oy*s.sh - s.pt + ky*s.dh
 					if iy < 0 || iy >= s.h {
@@ -131,13 +139,72 @@ func (s qmaxPoolStep) run(b [][]float32) {
 					row := xm[iy*s.w : (iy+1)*s.w]
 					for kx := range s.kw {
 						if ix := ox*s.sw - s.pl + kx*s.dw; ix >= 0 && ix < s.w {
-							best = max(best, row[ix]^s.flip)
+							best = max(best, int(row[ix])^flip)
 						}
 					}
 				}
-				ym[oy*s.ow+ox] = best ^ s.flip
+				out[ox] = byte(best ^ flip)
 			}
 		}
+	}
+}
+
+// rowInside pools output row oy of map x, every window of which lies
+// inside the map: no bounds to check but the slices'. The maxima are
+// taken of ints, which compile to conditional moves, not branches.
+func (s qmaxPoolStep) rowInside(out, x []byte, oy int) {
+	flip, kw, sw, dw := int(s.flip), s.kw, s.sw, s.dw
+	if s.kh == 2 && kw == 2 && s.sh == 2 && sw == 2 && s.dh == 1 && dw == 1 {
+		r0 := 2 * oy * s.w
+		pool2Row(out, x[r0:r0+s.w], x[r0+s.w:r0+2*s.w], flip)
+		return
+	}
+	if s.kh == kw && s.sh == sw && sw == kw && s.dh == 1 && dw == 1 {
+		poolRow(out, x[oy*kw*s.w:], s.w, kw, flip)
+		return
+	}
+	for ky := range s.kh {
+		r0 := (oy*s.sh + ky*s.dh) * s.w
+		row := x[r0 : r0+s.w]
+		for ox := range out {
+			win := row[ox*sw : ox*sw+(kw-1)*dw+1]
+			best := int(win[0]) ^ flip
+			if ky > 0 {
+				best = max(best, int(out[ox]))
+			}
+			for kx := dw; kx < len(win); kx += dw {
+				best = max(best, int(win[kx])^flip)
+			}
+			out[ox] = byte(best)
+		}
+	}
+	for ox := range out {
+		out[ox] ^= s.flip
+	}
+}
+
+// pool2Row is one output row of 2x2 windows at stride 2, from input rows
+// r0 and r1: the seed's pooling, a loop the compiler keeps branch-free.
+func pool2Row(out, r0, r1 []byte, flip int) {
+	r0, r1 = r0[:2*len(out)], r1[:2*len(out)]
+	for i := range out {
+		a := max(int(r0[2*i])^flip, int(r0[2*i+1])^flip)
+		b := max(int(r1[2*i])^flip, int(r1[2*i+1])^flip)
+		out[i] = byte(max(a, b) ^ flip)
+	}
+}
+
+// poolRow is one output row of k x k windows at stride k from the k
+// input rows of width w at the start of x.
+func poolRow(out, x []byte, w, k, flip int) {
+	for i := range out {
+		m := 0
+		for ky := range k {
+			for _, v := range x[ky*w+i*k : ky*w+i*k+k] {
+				m = max(m, int(v)^flip)
+			}
+		}
+		out[i] = byte(m ^ flip)
 	}
 }
 
@@ -314,4 +381,86 @@ func storeInt(dt onnx.DType, buf []float32, i int, v int32) {
 		return
 	}
 	int32sOf(buf)[i] = v
+}
+
+// compileQBatchNorm is a BatchNormalization that fuseQDQ found between a
+// DequantizeLinear and a QuantizeLinear (quantFusion.table): the 8-bit
+// output of each input byte, per channel, is a table computed at load by
+// the steps the graph as written runs at every image (dequantizeStep's
+// arithmetic, nchw.ScaleShift, quantize), so that the two agree exactly.
+func compileQBatchNorm(c *compiler, o op) error {
+	x, err := c.in(o, 0)
+	if err != nil {
+		return err
+	}
+	if !c.qfused[c.g.Nodes[o.index]].table || !isQuant8(x.dt) || len(x.shape) < 2 {
+		return unsupportedf("BatchNormalization of a %s value", x.dt)
+	}
+	scale, shift, err := c.batchNormCoefficients(o)
+	if err != nil {
+		return err
+	}
+	ch := x.shape[1]
+	if len(scale) != ch {
+		return modelfile.FormatErrorf("BatchNormalization of %v: parameters of %d channels", x.shape, len(scale))
+	}
+	xq, err := c.quantParam(o, 5, 6, nil, -1, x.dt, false)
+	if err != nil {
+		return err
+	}
+	yq, err := c.quantParam(o, 7, 8, nil, -1, 0, false)
+	if err != nil {
+		return err
+	}
+	if !isQuant8(yq.dt) {
+		return unsupportedf("QuantizeLinear to %s", yq.dt)
+	}
+	if err := c.b.constBytes(256 * int64(ch)); err != nil {
+		return err
+	}
+	s := tableStep{n: x.shape[0], c: ch, hw: numel(x.shape[2:]), table: make([]byte, 256*ch), in: x.buf}
+	var in, mid [256]float32
+	for v := range 256 {
+		q := int32(v)
+		if x.dt == onnx.Int8 {
+			q = int32(int8(v))
+		}
+		in[v] = float32(q-xq.zero[0]) * xq.scale[0]
+	}
+	lo, hi := typeRange(yq.dt)
+	for k := range ch {
+		nchw.ScaleShift(mid[:], in[:], scale[k:k+1], shift[k:k+1], 1, 256)
+		for v, f := range mid {
+			s.table[k*256+v] = byte(quantize(f, yq.scale[0], yq.zero[0], lo, hi))
+		}
+	}
+	y, err := c.typedRuntime(x.shape, yq.dt)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape)); err != nil {
+		return err
+	}
+	s.out = y.buf
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+// tableStep maps each byte of n images of c channels of hw values
+// through its channel's table of 256.
+type tableStep struct {
+	n, c, hw int
+	table    []byte
+	in, out  int
+}
+
+func (s tableStep) run(b [][]float32) {
+	x, y := bytesOf(b[s.in]), bytesOf(b[s.out])
+	for i := range s.n * s.c {
+		t := (*[256]byte)(s.table[i%s.c*256:])
+		dst := y[i*s.hw : (i+1)*s.hw]
+		for j, v := range x[i*s.hw : (i+1)*s.hw] {
+			dst[j] = t[v]
+		}
+	}
 }

@@ -11,12 +11,17 @@ package backend
 //	DQ(x) DQ(w) [DQ(b)] -> Gemm (or MatMul) [-> Relu] -> Q
 //	    becomes QLinearMatMul, with Gemm's bias and transB;
 //	DQ(x) -> MaxPool (or a reshape, a Transpose) -> Q of the same scale
-//	    and zero point becomes the operator on the 8-bit values.
+//	    and zero point becomes the operator on the 8-bit values;
+//	DQ(x) -> BatchNormalization -> Q becomes a table per channel of the
+//	    256 values each input byte gives, computed at load by the very
+//	    steps the graph as written runs (the seed's BatchNorm follows its
+//	    Relu, so it cannot fold into the Conv).
 //
 // A Relu taken in clamps the output at its zero point, which is what
 // quantizing its output does (Q(relu(v)) = max(Q(v), zero point)). What
-// it does not match (BatchNormalization, Softmax between DQ and Q) runs
-// in float between DequantizeLinear and QuantizeLinear steps, as written.
+// it does not match (Softmax between DQ and Q, a BatchNormalization of
+// parameters computed at run time) runs in float between DequantizeLinear
+// and QuantizeLinear steps, as written.
 
 import (
 	"math"
@@ -31,6 +36,9 @@ type quantFusion struct {
 	relu   bool // a Relu taken in: clamp the output at its zero point
 	transB bool // a Gemm's weights, stored [N][K]
 	bias   bool // a Gemm's int32 bias, input 8 of the QLinearMatMul
+	// table: a BatchNormalization between DQ and Q, the DQ's scale and
+	// zero point its inputs 5 and 6, the Q's 7 and 8.
+	table bool
 }
 
 // qdqPassThrough are the operators that commute with quantization when
@@ -70,6 +78,8 @@ func fuseQDQ(g *onnx.Graph) (map[*onnx.Node]quantFusion, [][]string) {
 			f.product(n)
 		case qdqPassThrough[n.OpType]:
 			f.passThrough(n)
+		case n.OpType == "BatchNormalization":
+			f.affine(n)
 		}
 	}
 	if len(f.chains) == 0 {
@@ -325,5 +335,43 @@ func (f *qdqFuser) passThrough(n *onnx.Node) {
 	w.Outputs = slices.Clone(q.Outputs)
 	f.replace[n] = &w
 	f.replace[q] = nil
+	f.chains = append(f.chains, []string{label(d), label(n), label(q)})
+}
+
+// constant reports whether value name is known at load: an initializer,
+// or the DequantizeLinear of initializers (ONNX Runtime's quantizer
+// stores a BatchNormalization's scale and bias quantized).
+func (f *qdqFuser) constant(name string) bool {
+	if f.g.Initializers[name] != nil {
+		return true
+	}
+	d := f.producer[name]
+	return d != nil && isDQ(d) && !slices.ContainsFunc(d.Inputs, func(in string) bool { return in != "" && f.g.Initializers[in] == nil })
+}
+
+// affine rewrites DQ -> BatchNormalization -> Q, the normalization's
+// parameters initializers, as a BatchNormalization of the 8-bit values
+// that carries both quantizations (quantFusion.table).
+func (f *qdqFuser) affine(n *onnx.Node) {
+	d, pd, ok := f.dqInput(n.Input(0), false)
+	if !ok || len(pd.scale) != 1 || !isQuant8(pd.dt) || len(n.Inputs) != 5 || len(n.Outputs) != 1 {
+		return
+	}
+	for _, p := range n.Inputs[1:] {
+		if !f.constant(p) {
+			return
+		}
+	}
+	relu, q := f.tail(n.Outputs[0])
+	if q == nil || relu != nil {
+		return
+	}
+	w := *n
+	w.Inputs = append(slices.Clone(n.Inputs), d.Input(1), d.Input(2), q.Input(1), q.Input(2))
+	w.Inputs[0] = d.Input(0)
+	w.Outputs = slices.Clone(q.Outputs)
+	f.replace[n] = &w
+	f.replace[q] = nil
+	f.fused[&w] = quantFusion{table: true}
 	f.chains = append(f.chains, []string{label(d), label(n), label(q)})
 }
