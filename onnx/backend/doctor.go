@@ -30,6 +30,9 @@ type Diagnosis struct {
 	Input *InputInfo `json:"input,omitempty"`
 	// Fused lists the node chains the plan runs as one fused kernel.
 	Fused [][]string `json:"fused,omitempty"`
+	// Int8Kernel names the int8 kernel the plan's quantized convolutions
+	// and products run, for a quantized file.
+	Int8Kernel string `json:"int8_kernel,omitempty"`
 }
 
 // Blocker is one reason a file does not run.
@@ -88,7 +91,7 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 		return d, nil
 	}
 	d.Runs = true
-	d.Fused = p.Fused
+	d.Fused, d.Int8Kernel = p.Fused, p.Int8Kernel
 	in := m.Graph.Inputs[0]
 	d.Input = &InputInfo{Name: in.Name, Layout: "NCHW", Declared: in.String(), Channels: p.Channels, Height: p.Height, Width: p.Width}
 	if len(in.Dims) == 4 && (in.Dims[1] != int64(p.Channels) || in.Dims[2] != int64(p.Height) || in.Dims[3] != int64(p.Width)) {

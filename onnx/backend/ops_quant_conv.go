@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -228,14 +229,20 @@ func (s qconvStep) outShape(rank int) []int {
 	return []int{s.n, s.outC, s.oh, s.ow}
 }
 
-func (s qconvStep) run(b [][]float32) {
+func (s qconvStep) run(b [][]float32) { s.each(b, false) }
+
+// runSplit divides each group's output pixels between the CPUs, after
+// one im2col pass: what a batch of one image runs.
+func (s qconvStep) runSplit(b [][]float32) { s.each(b, true) }
+
+// each runs the convolution, image by image and group by group, its
+// products and epilogues split between the CPUs by rows of pixels when
+// split.
+func (s qconvStep) each(b [][]float32, split bool) {
 	x := bytesOf(b[s.in])
 	za := s.xz.zeroPoint(b)
-	ws := s.ws.get()
-	defer s.ws.put(ws)
 	p, inCg, outCg := s.oh*s.ow, s.inC/s.group, s.outC/s.group
 	kg := inCg * s.kh * s.kw
-	acc := int32sOf(b[s.acc])[:p*outCg]
 	for img := range s.n {
 		for g := range s.group {
 			xg := x[(img*s.inC+g*inCg)*s.h*s.w:][:inCg*s.h*s.w]
@@ -244,42 +251,52 @@ func (s qconvStep) run(b [][]float32) {
 				a = bytesOf(b[s.cols])[:kg*p]
 				s.im2col(a, xg, inCg, byte(za))
 			}
-			s.weights[g].mul(s.signed, true, p, a, p, za, acc, outCg, ws)
-			s.epilogue(b, acc, (img*s.outC+g*outCg)*p, g*outCg, outCg)
+			base := (img*s.outC + g*outCg) * p
+			if !split {
+				s.pixels(b, a, za, g, base, 0, p)
+				continue
+			}
+			kernel.Parallel(p, func(_, lo, hi int) { s.pixels(b, a, za, g, base, lo, hi) })
 		}
 	}
 }
 
-// epilogue writes one group's accumulators, [pixels][outCg], into the
-// output's channels from c0 on, at element base: requantized, or as they
-// are for ConvInteger.
-func (s qconvStep) epilogue(b [][]float32, acc []int32, base, c0, outCg int) {
-	p := s.oh * s.ow
+// pixels computes output pixels lo..hi-1 of group g from its im2col
+// matrix a (the input itself for a direct convolution), into the output
+// at element base: the product, then the epilogue, requantized or as
+// int32 for ConvInteger, moved from [pixels][channels] to NCHW.
+func (s qconvStep) pixels(b [][]float32, a []byte, za int32, g, base, lo, hi int) {
+	p, outCg := s.oh*s.ow, s.outC/s.group
+	ws := s.ws.get()
+	defer s.ws.put(ws)
+	acc := int32sOf(b[s.acc])[lo*outCg : hi*outCg]
+	s.weights[g].mul(s.signed, true, hi-lo, a[lo:], p, za, acc, outCg, ws)
 	if s.rq == nil {
-		transpose(int32sOf(b[s.out])[base:base+outCg*p], acc, p, outCg)
+		transpose(int32sOf(b[s.out])[base+lo:base+outCg*p], acc, hi-lo, outCg, p)
 		return
 	}
 	r := *s.rq
+	c0 := g * outCg
 	if r.bias != nil {
 		r.bias = r.bias[c0 : c0+outCg]
 	}
 	if len(r.mult) > 1 {
 		r.mult = r.mult[c0 : c0+outCg]
 	}
-	tmp := bytesOf(b[s.tmp])[:p*outCg]
-	r.rows(p, outCg, tmp, outCg, acc, outCg)
-	transpose(bytesOf(b[s.out])[base:base+outCg*p], tmp, p, outCg)
+	tmp := bytesOf(b[s.tmp])[lo*outCg : hi*outCg]
+	r.rows(hi-lo, outCg, tmp, outCg, acc, outCg)
+	transpose(bytesOf(b[s.out])[base+lo:base+outCg*p], tmp, hi-lo, outCg, p)
 }
 
-// transpose writes the rows x cols matrix x into y as cols x rows, in
-// tiles that stay in the L1 cache on both sides.
-func transpose[T any](y, x []T, rows, cols int) {
+// transpose writes the rows x cols matrix x into y as cols rows of
+// stride ldy, in tiles that stay in the L1 cache on both sides.
+func transpose[T any](y, x []T, rows, cols, ldy int) {
 	const tile = 32
 	for i0 := 0; i0 < rows; i0 += tile {
 		i1 := min(i0+tile, rows)
 		for j0 := 0; j0 < cols; j0 += tile {
 			for j := j0; j < min(j0+tile, cols); j++ {
-				dst := y[j*rows+i0 : j*rows+i1]
+				dst := y[j*ldy+i0 : j*ldy+i1]
 				for i := range dst {
 					dst[i] = x[(i0+i)*cols+j]
 				}

@@ -4,10 +4,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/tensorfile"
 )
@@ -167,6 +169,12 @@ func TestQuantModelsMatchORT(t *testing.T) {
 				t.Errorf("fused plan: %d chains %q, kernel %q; want %d chains and an int8 kernel", len(fused.Fused), fused.Fused, fused.Int8Kernel, c.fused)
 			}
 			yf, yp := logitsOf(t, fused, ins[0][0]), logitsOf(t, plain, ins[0][0])
+			// One image alone runs the steps split between the CPUs.
+			x := ins[0][0]
+			one := &onnx.Tensor{Shape: append([]int{1}, x.Shape[1:]...), Float: x.Float[:len(x.Float)/x.Shape[0]]}
+			if y1 := logitsOf(t, fused, one); !slices.Equal(y1, yf[:len(y1)]) {
+				t.Errorf("image 0 alone: %v, in a batch: %v", y1, yf[:len(y1)])
+			}
 			noopt := readNodeTestTensor(t, filepath.Join(path[:len(path)-len(".onnx")], "noopt_output_0.pb"))
 			for _, cmp := range []struct {
 				what      string
@@ -209,5 +217,18 @@ func BenchmarkQuantSeed(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiagnoseQuantized: doctor says what the fused plan of a QDQ file
+// runs, its int8 kernel included.
+func TestDiagnoseQuantized(t *testing.T) {
+	path := quantFixture(t, "seed_qoperator")
+	d, err := Diagnose(path, modelfile.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Runs || d.Int8Kernel == "" || len(d.Blockers) != 0 {
+		t.Errorf("runs %v, int8 kernel %q, blockers %v", d.Runs, d.Int8Kernel, d.Blockers)
 	}
 }
