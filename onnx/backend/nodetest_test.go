@@ -328,12 +328,24 @@ var quantOpParams = map[string][]int{
 	"QLinearMatMul": {1, 2, 3, 4, 5, 6, 7}, "MatMulInteger": {1, 2, 3},
 }
 
-// quantized reports whether g applies a quantized operator.
+// integerOps are the other operators the backend runs on 8-bit values.
+var integerOps = map[string]bool{"DynamicQuantizeLinear": true, "MaxPool": true, "Relu": true, "Transpose": true,
+	"Cast": true, "Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Identity": true}
+
+// quantized reports whether every operator of g reads or writes
+// integer tensors in the backend (a quantized one, or one integerOps
+// names), and one of them is quantized or reads an 8-bit input: then its
+// tests of uint8, int8 and int32 tensors apply.
 func quantized(g *onnx.Graph) bool {
-	return slices.ContainsFunc(g.Nodes, func(n *onnx.Node) bool {
-		_, ok := quantOpParams[n.OpType]
-		return ok || n.OpType == "DynamicQuantizeLinear"
-	})
+	quant := slices.ContainsFunc(g.Inputs, func(v *onnx.Value) bool { return v.DType == onnx.Uint8 || v.DType == onnx.Int8 })
+	for _, n := range g.Nodes {
+		_, q := quantOpParams[n.OpType]
+		if !q && !integerOps[n.OpType] {
+			return false
+		}
+		quant = quant || q || n.OpType == "DynamicQuantizeLinear"
+	}
+	return quant
 }
 
 // quantParams names g's inputs that quantOpParams makes constants.
@@ -627,7 +639,12 @@ numpy.testing.assert_allclose). Written by
 	s.WriteString(`
 A test applies to lenetkit when every operator in its graph is one the
 backend claims (` + "`backend.Supported`" + `) and every input and output is a
-float32 tensor; a plan that refuses it as unsupported (an attribute or a
+float32 tensor, or, in a graph of quantized operators (and of MaxPool,
+Relu, Transpose, Cast and the reshapes on 8-bit tensors), a uint8, int8 or
+int32 one: 8-bit inputs are fed as numbers, the quantized operators'
+scales, zero points and weights are given as constants, as quantized
+models store them (initializers), and integer outputs must match exactly.
+A plan that refuses a test as unsupported (an attribute or a
 type outside what the operator claims) makes it not applicable. gorgonnx
 runs every float32 test; an operator or attribute it reports as not
 implemented is not applicable. An ` + "`_expanded`" + ` test (a function operator's
