@@ -84,7 +84,7 @@ Examples:
    lenetkit train                          # the seed's recipe, 10 epochs
    lenetkit train --epochs 2 --limit 12800 # a quick run: about 98 %
    lenetkit train --data ./mnist --out model.pth --log-dir runs/1`,
-		Commands: []*cli.Command{trainCommand(), convertCommand(), inferCommand(), serveCommand(), evalCommand(), inspectCommand(), doctorCommand(), runCommand(),
+		Commands: []*cli.Command{trainCommand(), convertCommand(), inferCommand(), serveCommand(), evalCommand(), quantizeCommand(), inspectCommand(), doctorCommand(), runCommand(),
 			summaryCommand(), benchCommand(), reportCommand(), sweepCommand(), completionCommand(), helpCommand()},
 		// With a help command of its own, urfave/cli adds no --help to the
 		// app; the completion hook is runApp's.
