@@ -261,7 +261,7 @@ func Describe(m *onnx.Model) *Quantization {
 				} else if v := valueType(g, in); v != 0 {
 					t.Type = v.String()
 				}
-				if z, ok := consts[n.Input(i + 2)]; ok {
+				if z, ok := consts[n.Input(i+2)]; ok {
 					if _, weight := consts[in]; !weight {
 						t.Type = z.DType.String()
 					}
