@@ -218,6 +218,8 @@ func (c *compiler) zeroParam(o op, zi int, shape []int, axis, n int, scaled, run
 	switch {
 	case zt == 0 && z.c != nil && z.c.isInt():
 		// Folded from other constants, which do not keep the type.
+	case zt == onnx.Int16 || zt == onnx.Uint16:
+		return unsupportedf("%s: zero point %q is %s (opset 21's 16-bit quantization)", o.typ, o.inputs[zi], zt)
 	case !isQuant8(zt) && zt != onnx.Int32:
 		return modelfile.FormatErrorf("%s: zero point %q is %s; want UINT8 or INT8", o.typ, o.inputs[zi], zt)
 	case q.dt != 0 && zt != q.dt:

@@ -2,7 +2,6 @@ package backend_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +10,7 @@ import (
 )
 
 // quantNodeOps are the quantized operators whose ONNX node tests
-// TestQuantizedNodeTests runs (reference/onnx_node_tests.py --op-type).
+// TestQuantizedNodeTests runs.
 var quantNodeOps = []string{"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
 	"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger"}
 
@@ -23,18 +22,7 @@ var quantNodeOps = []string{"QuantizeLinear", "DequantizeLinear", "DynamicQuanti
 // DynamicQuantizeLinear, whose bodies use ReduceMin and Round.
 func TestQuantizedNodeTests(t *testing.T) {
 	testtool.SkipShort(t)
-	dir := os.Getenv("LENETKIT_NODE_TESTS")
-	if dir == "" {
-		py := testtool.RequirePython(t, "onnx", "numpy")
-		dir = t.TempDir()
-		for _, op := range quantNodeOps {
-			out, err := exec.Command(py, testtool.Reference("onnx_node_tests.py"), dir, "--op-type", op).CombinedOutput()
-			if err != nil {
-				t.Fatalf("onnx_node_tests.py --op-type %s: %v: %s", op, err, out)
-			}
-		}
-	}
-	root := filepath.Join(dir, "node")
+	root := filepath.Join(nodeTests(t), "node")
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		t.Fatal(err)
