@@ -724,3 +724,28 @@ func quantCorpus() []*onnx.ModelProto {
 	}
 	return ms
 }
+
+// TestQDQFusionNeedsEightBit: a DequantizeLinear without a zero point of
+// an int32 value (a MatMulInteger's) before a Gemm and a Q is not fused
+// into an int8 product, which would not take it: the graph runs as
+// written.
+func TestQDQFusionNeedsEightBit(t *testing.T) {
+	g := newQGraph(800)
+	g.input("a", onnx.Uint8, 1, 4)
+	a := g.ints(onnx.Uint8, 4)
+	g.node("MatMulInteger", []string{"a", g.init("m", onnx.Int8, []int64{4, 3}, g.ints(onnx.Int8, 12))}, "acc")
+	g.node("DequantizeLinear", []string{"acc", g.scalar("s", 0.001)}, "accd")
+	g.node("DequantizeLinear", []string{g.init("w", onnx.Int8, []int64{3, 2}, g.ints(onnx.Int8, 6)), g.scalar("ws", 0.01)}, "wd")
+	g.node("Gemm", []string{"accd", "wd"}, "gm")
+	g.node("QuantizeLinear", []string{"gm", g.scalar("ys", 0.01)}, "y")
+	p, err := compileQ(g.model("y"), map[string][]int{"a": {1, 4}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Fused) != 0 {
+		t.Errorf("fused %q", p.Fused)
+	}
+	if _, err := p.Run([][]float32{floats(a)}); err != nil {
+		t.Fatal(err)
+	}
+}

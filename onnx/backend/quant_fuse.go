@@ -194,7 +194,21 @@ func (f *qdqFuser) dqInput(name string, const_ bool) (*onnx.Node, qdqParams, boo
 		return nil, qdqParams{}, false
 	}
 	p, ok := f.params(d, rank)
+	if !const_ && ok && d.Input(2) == "" && !f.quantized(d.Input(0)) {
+		// No zero point to say the type: the data may be int32, which
+		// the int8 operators do not take.
+		return nil, p, false
+	}
 	return d, p, ok
+}
+
+// quantized reports whether value name is a QuantizeLinear's output, or
+// a graph input declared uint8 or int8.
+func (f *qdqFuser) quantized(name string) bool {
+	if p := f.producer[name]; p != nil {
+		return isQ(p)
+	}
+	return slices.ContainsFunc(f.g.Inputs, func(v *onnx.Value) bool { return v.Name == name && isQuant8(v.DType) })
 }
 
 // tail finds the QuantizeLinear, per tensor and of an 8-bit type, that
@@ -221,7 +235,7 @@ func label(n *onnx.Node) string { return nodeName(n) }
 // a Q (after an optional Relu) as its one reader.
 func (f *qdqFuser) product(n *onnx.Node) {
 	dx, px, ok := f.dqInput(n.Input(0), false)
-	if !ok || len(px.scale) != 1 {
+	if !ok || len(px.scale) != 1 || !isQuant8(px.dt) {
 		return
 	}
 	dw, pw, ok := f.dqInput(n.Input(1), true)
