@@ -189,7 +189,7 @@ func (c *compiler) qconvBuffers(o op, s *qconvStep, w []int64, wq qparam) error 
 			return err
 		}
 		s.weights = append(s.weights, q)
-		c.int8Kernel = q.kernel()
+		c.noteKernel(q)
 	}
 	s.cols = -1
 	if !s.direct {

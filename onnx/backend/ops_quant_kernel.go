@@ -6,6 +6,8 @@ package backend
 // tests hold the kernels to.
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -62,6 +64,18 @@ func (q *qweights) bytes() int64 { return q.p.Bytes() }
 
 // kernel names the micro-kernel the products run.
 func (q *qweights) kernel() string { return q.p.Kernel() }
+
+// noteKernel adds the kernel of weights q to those the plan names
+// (Plan.Int8Kernel): one name, or several where layers of few columns
+// take the narrow tile.
+func (c *compiler) noteKernel(q *qweights) {
+	k := q.kernel()
+	if c.int8Kernel == "" {
+		c.int8Kernel = k
+	} else if !slices.Contains(strings.Split(c.int8Kernel, ", "), k) {
+		c.int8Kernel += ", " + k
+	}
+}
 
 // mul sets the m x n matrix c (row stride ldc) to (A - za) (B - zb) for A
 // of m x k 8-bit values (signed: int8), row-major with stride lda, or

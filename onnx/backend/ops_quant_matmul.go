@@ -186,7 +186,7 @@ func (c *compiler) qmatmulWeights(o op, s *qmatmulStep, b *val, bq qparam, trans
 			return err
 		}
 		s.weights = append(s.weights, q)
-		c.int8Kernel = q.kernel()
+		c.noteKernel(q)
 	}
 	return nil
 }

@@ -35,8 +35,9 @@ type Plan struct {
 	// DequantizeLinear -> Conv -> QuantizeLinear run as one int8
 	// convolution among them (quant_fuse.go).
 	Fused [][]string
-	// Int8Kernel names the int8 matrix kernel the plan's quantized
-	// convolutions and products run ("" when it has none).
+	// Int8Kernel names the int8 matrix kernels (qgemm's) the plan's
+	// quantized convolutions and products run, ", " between two: "" when
+	// it has none.
 	Int8Kernel string
 
 	steps   []step
