@@ -183,6 +183,13 @@ func Describe(m *onnx.Model) *Quantization {
 		case "QuantizeLinear":
 			a, has := axisOf(n)
 			t := param(n.Input(0), n.Input(1), n.Input(2), "UINT8", a, has, n)
+			for _, r := range readers[n.Outputs[0]] {
+				// A graph output quantized: its producer writes another
+				// name, the DQ after the Q writes the output's.
+				if r.OpType == "DequantizeLinear" && len(r.Outputs) > 0 && g.IsOutput(r.Outputs[0]) {
+					t.Tensor = r.Outputs[0]
+				}
+			}
 			if !t.Unknown && t.Axis != nil && !has {
 				one := 1 // QuantizeLinear's default axis
 				t.Axis = &one

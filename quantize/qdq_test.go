@@ -2,13 +2,18 @@ package quantize
 
 import (
 	"context"
+	"errors"
 	"math"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/onnx/backend"
 )
 
 // quantizeSeed quantizes the seed's float graph (torch's names) with
@@ -122,4 +127,208 @@ func nodeList(nodes []*onnx.Node) string {
 		b.WriteString(n.OpType + " " + n.Name + " " + strings.Join(n.Inputs, ",") + " -> " + strings.Join(n.Outputs, ",") + "\n")
 	}
 	return b.String()
+}
+
+// mnist28 are MNIST images cropped to 28x28, as the zoo's mnist-12 takes
+// them.
+type mnist28 struct{ mnistImages }
+
+func (s mnist28) Fill(i, n int, x []float32) error {
+	x32 := make([]float32, n*1024)
+	if err := s.mnistImages.Fill(i, n, x32); err != nil {
+		return err
+	}
+	for k := range n {
+		for r := range 28 {
+			copy(x[k*784+r*28:k*784+r*28+28], x32[k*1024+(r+2)*32+2:])
+		}
+	}
+	return nil
+}
+
+// TestQDQOtherGraph quantizes the zoo's mnist-12 network (testdata/quant's
+// float original: Conv, Relu, MaxPool, Reshape, MatMul, Add; opset 12)
+// per channel: the model moves to opset 13 (DequantizeLinear's axis), the
+// Relus fold into the Convs' ranges, MaxPool and Reshape share their
+// input's parameters, the MatMul's weight is quantized along axis 1 and
+// the Add stays a float node reading a DQ's output. ONNX's checker
+// passes it, and lenetkit's backend runs it close to the float model: the same prediction on at least 31 of 32 test images,
+// the logits within 2 output steps on average (percentile calibration
+// saturates the largest).
+func TestQDQOtherGraph(t *testing.T) {
+	m, err := onnx.Load(testtool.Testdata("quant/mnist12_float.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Input3", "ReLU32_Output_0", "ReLU114_Output_0", "Times212_Output_0"}; !slices.Equal(p.Tensors(), want) {
+		t.Errorf("tensors %v, want %v", p.Tensors(), want)
+	}
+	if want := []string{"ReLU32", "ReLU114"}; !slices.Equal(p.Removed(), want) {
+		t.Errorf("removed %v, want %v", p.Removed(), want)
+	}
+	images := mnist28{mnistImages{realMNIST(t, "train"), 100}}
+	r, err := Calibrate(context.Background(), m, p.Tensors(), images, Calibration{Method: Percentile}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, sum, err := p.Apply(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, n := range q.Graph.Nodes {
+		ops = append(ops, strings.TrimSuffix(strings.TrimSuffix(n.OpType, "uantizeLinear"), "eq"))
+	}
+	want := "Q D | D D Conv Q D | MaxPool Q D | D D Conv Q D | MaxPool Q D | Reshape Q D | D MatMul Q D | Add"
+	if got := strings.Join(ops, " "); got != strings.ReplaceAll(want, "| ", "") {
+		t.Errorf("nodes\n%s\nwant\n%s", got, strings.ReplaceAll(want, "| ", ""))
+	}
+	if q.Opset != 13 || q.IRVersion < 7 {
+		t.Errorf("opset %d, IR version %d", q.Opset, q.IRVersion)
+	}
+	if len(sum.Weights) != 3 || *sum.Weights[2].Axis != 1 || sum.Weights[2].Scales != 10 || sum.Biases != 2 {
+		t.Errorf("weights %+v, %d biases", sum.Weights, sum.Biases)
+	}
+	add := q.Graph.Nodes[len(q.Graph.Nodes)-1]
+	if !slices.Equal(add.Inputs, []string{"Times212_Output_0_DequantizeLinear_Output", "Parameter194"}) || q.Graph.Initializers["Parameter194"].DType != onnx.Float {
+		t.Errorf("the Add: %v", add.Inputs)
+	}
+	path := filepath.Join(t.TempDir(), "mnist12_qdq.onnx")
+	writeModel(t, q, path)
+	checker(t, path)
+
+	// The quantized and the float model on 32 test images.
+	test := mnist28{mnistImages{realMNIST(t, "test"), 32}}
+	x := make([]float32, 32*784)
+	if err := test.Fill(0, 32, x); err != nil {
+		t.Fatal(err)
+	}
+	fl := logits(t, testtool.Testdata("quant/mnist12_float.onnx"), x)
+	ql := logits(t, path, x)
+	step := float64(sum.Activations[len(sum.Activations)-1].Scale) // the MatMul's output step
+	agree, diff := 0, 0.0
+	for i := range 32 {
+		if mnist.Argmax(fl[i*10:(i+1)*10]) == mnist.Argmax(ql[i*10:(i+1)*10]) {
+			agree++
+		}
+		for k := i * 10; k < (i+1)*10; k++ {
+			diff += math.Abs(float64(fl[k]-ql[k])) / 320
+		}
+	}
+	t.Logf("agree on %d of 32 images; logits %.3g apart on average (%.2g steps)", agree, diff, diff/step)
+	if agree < 31 || diff > 2*step {
+		t.Errorf("quantized and float models agree on %d of 32 images, logits %.3g apart on average (%.2g steps)", agree, diff, diff/step)
+	}
+}
+
+func writeModel(t *testing.T, m *onnx.Model, path string) {
+	t.Helper()
+	p, err := onnx.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.Write(path, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checker runs ONNX's checker, full_check (shape inference included), on
+// the file at path.
+func checker(t *testing.T, path string) {
+	t.Helper()
+	py := testtool.RequirePython(t, "onnx")
+	out, err := exec.Command(py, "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", path).CombinedOutput()
+	if err != nil {
+		t.Errorf("onnx.checker on %s: %v\n%s", filepath.Base(path), err, out)
+	}
+}
+
+// logits runs the ONNX file at path on 28x28 or 32x32 images x with
+// lenetkit's backend.
+func logits(t *testing.T, path string, x []float32) []float32 {
+	t.Helper()
+	pl, err := backend.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(x) / (pl.Height * pl.Width)
+	out := make([]float32, n*pl.Outputs)
+	if err := pl.Logits(out, x, n); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestSeedQDQChecked: the seed's QDQ files pass ONNX's checker, per
+// channel with int8 activations too, whose zero points are int8 (-128
+// for the input's [0, 1]).
+func TestSeedQDQChecked(t *testing.T) {
+	testtool.RequirePython(t, "onnx")
+	for _, opt := range []Options{{}, {PerTensor: true}, {Activations: onnx.Int8}} {
+		q, sum := quantizeSeed(t, opt)
+		path := filepath.Join(t.TempDir(), "seed.onnx")
+		writeModel(t, q, path)
+		checker(t, path)
+		if opt.Activations == onnx.Int8 {
+			zp := q.Graph.Initializers["input_zero_point"]
+			if zp.DType != onnx.Int8 || zp.Int[0] != -128 || sum.Activations[0].ZeroPoint != -128 {
+				t.Errorf("int8 activations: input zero point %s %v", zp.DType, zp.Int)
+			}
+		}
+	}
+}
+
+// TestPlanRefuses: an opset without QuantizeLinear, per-channel weights at
+// an opset below 13 with an operator whose meaning changed at 13, a graph
+// with no weights, an activation without its range.
+func TestPlanRefuses(t *testing.T) {
+	m, err := onnx.Load(testtool.Testdata("quant/mnist12_float.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Graph.Nodes = append(m.Graph.Nodes, &onnx.Node{Name: "sm", OpType: "Softmax", Inputs: []string{"Plus214_Output_0"}, Outputs: []string{"probs"}})
+	m.Graph.Outputs[0].Name = "probs"
+	if _, err := NewPlan(m, Options{}); !errors.Is(err, ErrOpset) || !strings.Contains(err.Error(), "Softmax") {
+		t.Errorf("per channel, opset 12 with a Softmax: %v", err)
+	}
+	if p, err := NewPlan(m, Options{PerTensor: true}); err != nil || p.opset != 12 {
+		t.Errorf("per tensor, opset 12: %v", err)
+	}
+	old := *m
+	old.Opset = 9
+	if _, err := NewPlan(&old, Options{PerTensor: true}); !errors.Is(err, ErrOpset) {
+		t.Errorf("opset 9: %v", err)
+	}
+	relu := &onnx.Model{Opset: 13, Graph: &onnx.Graph{Initializers: map[string]*onnx.Tensor{},
+		Nodes:  []*onnx.Node{{OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}}},
+		Inputs: []*onnx.Value{{Name: "x"}}, Outputs: []*onnx.Value{{Name: "y"}}}}
+	if _, err := NewPlan(relu, Options{}); !errors.Is(err, ErrNothing) {
+		t.Errorf("a Relu alone: %v", err)
+	}
+	if _, err := NewPlan(relu, Options{Activations: onnx.Int32}); err == nil {
+		t.Errorf("int32 activations accepted")
+	}
+	p, err := NewPlan(seedFloat(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges := map[string]Range{}
+	for _, name := range p.Tensors() {
+		ranges[name] = Range{-1, 1}
+	}
+	if _, _, err := p.Apply(ranges); err != nil {
+		t.Errorf("all ranges: %v", err)
+	}
+	ranges["input"] = Range{0, float32(math.Inf(1))}
+	if _, _, err := p.Apply(ranges); !errors.Is(err, ErrRange) {
+		t.Errorf("an infinite range: %v", err)
+	}
+	delete(ranges, "input")
+	if _, _, err := p.Apply(ranges); !errors.Is(err, ErrRange) || !strings.Contains(err.Error(), `"input"`) {
+		t.Errorf("a range missing: %v", err)
+	}
 }

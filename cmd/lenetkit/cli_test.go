@@ -17,7 +17,7 @@ import (
 // TestConventions: help, unknown commands and flags, exit codes and
 // completion behave as go, gh and git do.
 func TestConventions(t *testing.T) {
-	const commands = "train, convert, infer, serve, eval, inspect, doctor, run, summary, bench, report, sweep, completion, help (lenetkit help)"
+	const commands = "train, convert, infer, serve, eval, quantize, inspect, doctor, run, summary, bench, report, sweep, completion, help (lenetkit help)"
 	cases := []struct {
 		name      string
 		args      []string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -9,6 +10,7 @@ import (
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
+	"github.com/lenetkit/lenetkit/quantize"
 )
 
 func doctorCommand() *cli.Command {
@@ -29,9 +31,14 @@ preprocessing's mean and std come from (the file's metadata, or assumed),
 whether the nodes were out of topological order, and which nodes run as one
 fused kernel.
 
+For a quantized file (QDQ or QOperator) it lists the quantized tensors
+with their type, scale and zero point (per channel: the axis, the number
+of scales and their range), as lenetkit inspect does.
+
 Examples:
    lenetkit doctor model.onnx
-   lenetkit doctor model.onnx --format json`,
+   lenetkit doctor model.onnx --format json
+   lenetkit doctor model-int8.onnx`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			allowNonFiniteFlag,
@@ -46,6 +53,8 @@ type doctorResult struct {
 	*backend.Diagnosis
 	Preprocess     *infer.Preprocessing `json:"preprocess,omitempty"`
 	PreprocessFrom string               `json:"preprocess_from,omitempty"`
+	// Quantization lists a quantized file's quantized tensors.
+	Quantization *quantize.Quantization `json:"quantization,omitempty"`
 }
 
 func runDoctor(c *cli.Context) error {
@@ -62,6 +71,9 @@ func runDoctor(c *cli.Context) error {
 		return err
 	}
 	r := doctorResult{Diagnosis: d}
+	if m, err := onnx.Load(path); err == nil {
+		r.Quantization = quantize.Describe(m)
+	}
 	if d.Runs {
 		if m, err := infer.OpenWith(path, infer.Kernels, readOptions(c)); err == nil {
 			r.Preprocess = &m.Preprocess
@@ -115,6 +127,7 @@ func printDoctor(c *cli.Context, r doctorResult) {
 			}
 			fmt.Fprintln(w, line)
 		}
+		printDoctorQuantization(w, r.Quantization)
 		return
 	}
 	fmt.Fprintf(w, "Runs:       yes\n")
@@ -130,6 +143,13 @@ func printDoctor(c *cli.Context, r doctorResult) {
 	}
 	for _, chain := range d.Fused {
 		fmt.Fprintf(w, "Fused:      %s\n", strings.Join(chain, " + "))
+	}
+	printDoctorQuantization(w, r.Quantization)
+}
+
+func printDoctorQuantization(w io.Writer, q *quantize.Quantization) {
+	if q != nil {
+		printQuantization(w, q)
 	}
 }
 

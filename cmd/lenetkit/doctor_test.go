@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -81,5 +82,34 @@ func TestUnsupportedHint(t *testing.T) {
 	want := "; lenetkit doctor " + path + " lists everything that stops it at once\n"
 	if r.code != 1 || !strings.HasSuffix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q; want one line ending %q", r.code, r.stderr, want)
+	}
+}
+
+// TestDoctorQuantized: doctor lists a quantized file's tensors as inspect
+// does, for a file that runs and one that does not (two integer inputs).
+func TestDoctorQuantized(t *testing.T) {
+	quant := filepath.Join("..", "..", "testdata", "quant")
+	r := run(t, "doctor", filepath.Join(quant, "seed_qdq_tensor.onnx"))
+	if r.code != 0 || !strings.Contains(r.stdout, "Runs:       yes") || !strings.Contains(r.stdout, "Quantized:  QDQ; 13 activations, 8 weights, 8 biases") ||
+		!regexp.MustCompile(`\n  conv_layers\.4\.weight_quantized +weight +INT8 +0\.00\d+ +0\n`).MatchString(r.stdout) {
+		t.Errorf("doctor seed_qdq_tensor.onnx: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "doctor", filepath.Join(quant, "ops_matmulinteger.onnx"), "--format", "json")
+	var d struct {
+		Runs         bool
+		Quantization struct {
+			Form    string
+			Tensors []struct {
+				Tensor, Type string
+				ZeroPointMin *int64 `json:"zero_point_min"`
+				ZeroPointMax *int64 `json:"zero_point_max"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || r.code != 1 || d.Runs || d.Quantization.Form != "QOperator" || len(d.Quantization.Tensors) != 5 {
+		t.Fatalf("doctor ops_matmulinteger.onnx --format json: exit %d, %v, %+v", r.code, err, d)
+	}
+	if b := d.Quantization.Tensors[1]; b.Tensor != "B_int8" || b.Type != "INT8" || *b.ZeroPointMin != -128 || *b.ZeroPointMax != 12 {
+		t.Errorf("B_int8 %+v", b)
 	}
 }
