@@ -116,7 +116,7 @@ func TestCompletionHook(t *testing.T) {
 		words string
 		want  string // the candidates, one per line, joined by spaces
 	}{
-		{"", "train convert infer serve eval inspect doctor run summary bench report sweep completion help"},
+		{"", "train convert infer serve eval quantize inspect doctor run summary bench report sweep completion help"},
 		{"train --recipe", "published notebook standard"},
 		{"sweep --recipe", "published notebook standard"},
 		{"train --dropout-mode", "row element"},
@@ -138,7 +138,7 @@ func TestCompletionHook(t *testing.T) {
 		{"eval --format json --backend", "lenetkit native gorgonia"},
 		{"sweep collect --f", "--format"},
 		{"sweep", "collect"},
-		{"help", "train convert infer serve eval inspect doctor run summary bench report sweep completion help"},
+		{"help", "train convert infer serve eval quantize inspect doctor run summary bench report sweep completion help"},
 		{"help sweep", "collect"},
 		{"completion", "bash zsh fish"},
 		{"completion bash", ""},

@@ -79,8 +79,9 @@ var valuesOf = map[string][]string{
 }
 
 var valuesOfCommand = map[string]map[string][]string{
-	"infer": {"format": {"text", "json", "csv", "jsonl"}},
-	"run":   {"out-format": {"pb", "npy"}},
+	"infer":    {"format": {"text", "json", "csv", "jsonl"}},
+	"run":      {"out-format": {"pb", "npy"}},
+	"quantize": {"method": {"minmax", "percentile", "entropy"}, "activations": {"uint8", "int8"}},
 }
 
 // flagValues returns the words flag name of the command at path ("train",
