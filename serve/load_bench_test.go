@@ -147,7 +147,12 @@ func BenchmarkServeLoad(b *testing.B) {
 			for _, s := range servers {
 				r := s.routes[route]
 				client := newLoadClient(conc)
-				res := r.measure(client, conc, lim)
+				var cpu cpuUse
+				res := r.measure(client, conc, lim, func() func() {
+					c0 := cpuNow(s.cmd.Process.Pid)
+					return func() { cpu = cpuNow(s.cmd.Process.Pid).since(c0) }
+				})
+				res.ServerCPU, res.ClientCPU, res.OtherCPU = cpu.server, cpu.client, cpu.other
 				client.CloseIdleConnections()
 				c := loadCell{Server: s.Name, Route: route, loadResult: res, PeakRSSBytes: s.peakRSS(b)}
 				if c.Errors > 0 {
@@ -269,9 +274,9 @@ func (r *loadReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s\n\n", r.Agreement)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\troute\tconc\trequests\trps\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "server\troute\tconc\trequests\trps\tp50 ms\tp99 ms\terrors\tpeak RSS MiB\tCPUs: server\tclient\tother\t")
 	for _, c := range r.Cells {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t\n", c.Server, c.Route, c.Concurrency, c.Requests, c.RPS, c.P50Ms, c.P99Ms, c.Errors, float64(c.PeakRSSBytes)/(1<<20))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t\n", c.Server, c.Route, c.Concurrency, c.Requests, c.RPS, c.P50Ms, c.P99Ms, c.Errors, float64(c.PeakRSSBytes)/(1<<20), c.ServerCPU, c.ClientCPU, c.OtherCPU)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nlenetkit / onnxruntime-node:")
@@ -630,6 +635,61 @@ func (s *loadServer) stop(d time.Duration) int {
 }
 
 // ---- the machine ----
+
+// A cpuUse is CPU time in seconds, or in CPUs once divided by the time.
+type cpuUse struct {
+	at                    time.Time
+	busy                  float64 // the whole machine's, from /proc/stat
+	server, client, other float64
+}
+
+// userHZ is the unit of /proc's CPU times, 100 on Linux for x86 and ARM.
+const userHZ = 100
+
+// cpuNow reads the machine's busy time, the server pid's and this
+// process's CPU time.
+func cpuNow(pid int) cpuUse {
+	u := cpuUse{at: time.Now()}
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(data), "\n")
+		f := strings.Fields(line)
+		// cpu user nice system idle iowait irq softirq steal ...
+		for i, v := range f {
+			if i == 0 || i == 4 || i == 5 || i > 8 {
+				continue
+			}
+			n, _ := strconv.ParseFloat(v, 64)
+			u.busy += n / userHZ
+		}
+	}
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := bytes.LastIndexByte(data, ')'); i >= 0 {
+			// After the command: state is field 3, utime 14, stime 15.
+			f := strings.Fields(string(data[i+1:]))
+			if len(f) > 12 {
+				ut, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				u.server = (ut + st) / userHZ
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		u.client = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return u
+}
+
+// since is the use from u0 to u in CPUs: the server's, this process's and
+// the rest of the machine's busy time.
+func (u cpuUse) since(u0 cpuUse) cpuUse {
+	d := u.at.Sub(u0.at).Seconds()
+	if d <= 0 {
+		return cpuUse{}
+	}
+	s, c := u.server-u0.server, u.client-u0.client
+	return cpuUse{server: s / d, client: c / d, other: max(0, (u.busy-u0.busy)-s-c) / d}
+}
 
 func freePort(b testing.TB) int {
 	b.Helper()

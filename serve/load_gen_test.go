@@ -51,6 +51,12 @@ type loadResult struct {
 	MeanMs      float64 `json:"mean_ms"`
 	MaxMs       float64 `json:"max_ms"`
 	Concurrency int     `json:"concurrency"`
+	// CPU time spent during the measured run, in CPUs (seconds a second):
+	// by the server process, by this process (the load generator), and by
+	// everything else on the machine.
+	ServerCPU float64 `json:"server_cpus"`
+	ClientCPU float64 `json:"client_cpus"`
+	OtherCPU  float64 `json:"other_cpus"`
 }
 
 // newLoadClient is a keep-alive client with an idle connection kept for
@@ -154,9 +160,18 @@ func (r *loadRoute) run(client *http.Client, conc int, d time.Duration, maxReq i
 }
 
 // measure runs one cell: the warm-up, then the measured run.
-func (r *loadRoute) measure(client *http.Client, conc int, lim loadLimits) loadResult {
+// When around is not nil it is called just before the measured run and
+// its result just after it.
+func (r *loadRoute) measure(client *http.Client, conc int, lim loadLimits, around func() func()) loadResult {
 	_, werr, wfirst, _ := r.run(client, conc, lim.warmTime, lim.warmRequests)
+	var after func()
+	if around != nil {
+		after = around()
+	}
 	lat, errs, first, elapsed := r.run(client, conc, lim.runTime, lim.runRequests)
+	if after != nil {
+		after()
+	}
 	if first == "" && werr > 0 {
 		first = "warm-up: " + wfirst
 	}
@@ -246,7 +261,7 @@ func TestLoadGenerator(t *testing.T) {
 		},
 	}
 	client := newLoadClient(4)
-	res := route.measure(client, 4, loadLimits{warmTime: time.Second, warmRequests: 0, runTime: 5 * time.Second, runRequests: 700})
+	res := route.measure(client, 4, loadLimits{warmTime: time.Second, warmRequests: 0, runTime: 5 * time.Second, runRequests: 700}, nil)
 	if res.Requests != 700 {
 		t.Errorf("%d requests answered, want 700", res.Requests)
 	}
@@ -260,7 +275,7 @@ func TestLoadGenerator(t *testing.T) {
 	if res.RPS <= 0 || res.P50Ms <= 0 || res.P99Ms < res.P50Ms {
 		t.Errorf("figures %+v", res)
 	}
-	res = route.measure(client, 2, loadLimits{warmTime: 0, warmRequests: 0, runTime: 200 * time.Millisecond, runRequests: 1 << 30})
+	res = route.measure(client, 2, loadLimits{warmTime: 0, warmRequests: 0, runTime: 200 * time.Millisecond, runRequests: 1 << 30}, nil)
 	if res.Seconds > 2 {
 		t.Errorf("a 200 ms run took %.2f s", res.Seconds)
 	}
