@@ -223,8 +223,17 @@ func runQuantize(c *cli.Context) error {
 	if test.data != nil {
 		r.Data = test.data.String()
 	}
-	meta, err := json.Marshal(map[string]any{"tool": "lenetkit quantize", "method": r.Method, "images": n, "calibration": what,
-		"weights": r.Weights, "activations": r.Activations, "percentile": r.Percentile, "bins": r.Bins, "quantized_bins": r.QuantizedBins})
+	meta, err := json.Marshal(struct {
+		Tool          string  `json:"tool"`
+		Method        string  `json:"method"`
+		Percentile    float64 `json:"percentile,omitempty"`
+		Bins          int     `json:"bins,omitempty"`
+		QuantizedBins int     `json:"quantized_bins,omitempty"`
+		Calibration   string  `json:"calibration"`
+		Images        int     `json:"images"`
+		Weights       string  `json:"weights"`
+		Activations   string  `json:"activations"`
+	}{"lenetkit quantize", r.Method, r.Percentile, r.Bins, r.QuantizedBins, what, n, r.Weights, r.Activations})
 	if err != nil {
 		return err
 	}
