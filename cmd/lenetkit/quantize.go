@@ -189,6 +189,16 @@ func runQuantize(c *cli.Context) error {
 		return fmt.Errorf("%s: %w", in, err)
 	}
 	status := statusOut(c)
+	// The first Ctrl-C stops at the next batch: the calibration's
+	// temporary model is removed and OUT is not written.
+	ctx, stop := stopContext(c.Context, status, "without writing "+out)
+	defer stop()
+	stopped := func() error {
+		if ctx.Err() != nil {
+			return cli.Exit(fmt.Sprintf("stopped by signal; %s not written", out), 130)
+		}
+		return nil
+	}
 	passes := 1
 	if method != quantize.MinMax {
 		passes = 2
@@ -196,8 +206,11 @@ func runQuantize(c *cli.Context) error {
 	fmt.Fprintf(status, "calibrating %s on %s (%s)\n", nouns(len(plan.Tensors()), "tensor"), what, method)
 	prog := newCountProgress(status, passes*n, "calibrate")
 	done := 0
-	ranges, err := quantize.Calibrate(c.Context, float, plan.Tensors(), images, cal, func(d, _ int) { prog.add(d - done); done = d })
+	ranges, err := quantize.Calibrate(ctx, float, plan.Tensors(), images, cal, func(d, _ int) { prog.add(d - done); done = d })
 	prog.finish()
+	if err := stopped(); err != nil {
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -267,6 +280,9 @@ func runQuantize(c *cli.Context) error {
 	if r.Before, r.TestImages, err = evaluate(test.model, "float"); err != nil {
 		return err
 	}
+	if err := stopped(); err != nil {
+		return err
+	}
 	// OUT is measured where it is written, before it is put in place: a
 	// file that does not run is never left at OUT.
 	err = atomicfile.Publish(out, c.Bool("force"), func(tmp string) error {
@@ -281,11 +297,17 @@ func runQuantize(c *cli.Context) error {
 		if test.data != nil {
 			model = qm.AtInputSize()
 		}
-		r.After, _, err = evaluate(model, "int8")
-		return err
+		if r.After, _, err = evaluate(model, "int8"); err != nil {
+			return err
+		}
+		return stopped()
 	})
 	if errors.Is(err, atomicfile.ErrExist) {
 		return fmt.Errorf("%s exists; --force overwrites it", out)
+	}
+	var exit cli.ExitCoder
+	if errors.As(err, &exit) {
+		return exit // stopped: the one line, exit 130
 	}
 	if err != nil {
 		return err
