@@ -332,3 +332,39 @@ func TestPlanRefuses(t *testing.T) {
 		t.Errorf("a range missing: %v", err)
 	}
 }
+
+// TestCalibrateFixedBatch: a graph whose input declares a batch of 1 (as
+// the ONNX model zoo's do) is calibrated one image at a time, and gives
+// the ranges the same graph with a free batch gives.
+func TestCalibrateFixedBatch(t *testing.T) {
+	m, err := onnx.Load(testtool.Testdata("quant/mnist12_float.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := mnist28{mnistImages{realMNIST(t, "train"), 10}}
+	free, err := Calibrate(context.Background(), m, p.Tensors(), images, Calibration{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := *m.Graph.Inputs[0]
+	in.Dims = slices.Clone(in.Dims)
+	in.Dims[0] = 1
+	m.Graph.Inputs[0] = &in
+	fixed, err := Calibrate(context.Background(), m, p.Tensors(), images, Calibration{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range free {
+		if d := math.Abs(float64(fixed[name].Max - r.Max)); d > 1e-5*math.Abs(float64(r.Max)) || fixed[name].Min != r.Min && math.Abs(float64(fixed[name].Min-r.Min)) > 1e-5*math.Abs(float64(r.Min)) {
+			t.Errorf("%s: batch 1 %v, free batch %v", name, fixed[name], r)
+		}
+	}
+	in.Dims[0] = 3
+	if _, err := Calibrate(context.Background(), m, p.Tensors(), images, Calibration{}, nil); err == nil || !strings.Contains(err.Error(), "batches of exactly 3 images") {
+		t.Errorf("10 images for a batch of 3: %v", err)
+	}
+}

@@ -98,12 +98,20 @@ func Calibrate(ctx context.Context, m *onnx.Model, tensors []string, src Images,
 	// backend's limits bound in proportion to the model's size: smaller
 	// batches for larger models.
 	batch := min(n, CalibrateBatch)
+	if d := int(in.Dims[0]); d > 0 {
+		// A graph of a fixed batch (the zoo's [1, 1, 28, 28]) may
+		// reshape to it: it takes batches of that size only.
+		if n%d != 0 {
+			return nil, fmt.Errorf("quantize: input %q takes batches of exactly %d images; calibrate on a multiple of %d, not %d", in.Name, d, d, n)
+		}
+		batch = d
+	}
 	for {
 		_, err := plan(batch)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, modelfile.ErrLimit) || batch == 1 {
+		if !errors.Is(err, modelfile.ErrLimit) || batch == 1 || in.Dims[0] > 0 {
 			return nil, err
 		}
 		batch /= 2
