@@ -113,3 +113,38 @@ func BenchmarkRequantize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInPlace times the seed's 3x3 convolutions read in place from
+// their padded channels-last images (GemmInPlace, one output row a call,
+// as the quantized backend runs them) with each kernel set, beside Gemm of
+// the same product from an im2row matrix.
+func BenchmarkInPlace(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, s := range []struct {
+		name       string
+		h, w, c, n int
+	}{{"conv2", 16, 16, 32, 64}, {"conv3", 4, 4, 64, 128}} {
+		p := convProblem(s.w, s.w+2, s.c, s.n)
+		img := drawSlice[uint8](rng, (s.h+2)*(s.w+2)*s.c+64, false)
+		bq := drawSlice[int8](rng, p.k*s.n, false)
+		c := make([]int32, s.h*s.w*s.n)
+		ops := 2 * float64(s.h*s.w) * float64(s.n) * float64(p.k)
+		for _, ks := range allKernelSets() {
+			pb, err := packB(ks, nil, false, p.k, s.n, bytesOf(bq), s.n, nil, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ws := new(Workspace)
+			b.Run(s.name+"/"+pb.Kernel(), func(b *testing.B) {
+				for b.Loop() {
+					for y := range s.h {
+						if err := GemmInPlace(pb, s.w, img[y*(s.w+2)*s.c:], s.c, p.offs, 3, c[y*s.w*s.n:], s.n, ws); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(ops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
+			})
+		}
+	}
+}

@@ -8,25 +8,25 @@ import "golang.org/x/sys/cpu"
 
 var (
 	vnni512Kernels = newAsmKernelSet("avx512vnni", 4,
-		asmKernel("avx512vnni-8x32", 8, 32, runVNNI512_8x32),
-		asmKernel("avx512vnni-16x16", 16, 16, runVNNI512_16x16))
+		asmKernel("avx512vnni-8x32", 8, 32, runVNNI512_8x32, runDirectVNNI512_8x32),
+		asmKernel("avx512vnni-16x16", 16, 16, runVNNI512_16x16, runDirectVNNI512_16x16))
 	avxVNNIKernels = newAsmKernelSet("avxvnni", 4,
-		asmKernel("avxvnni-6x16", 6, 16, runAVXVNNI_6x16),
-		asmKernel("avxvnni-12x8", 12, 8, runAVXVNNI_12x8))
+		asmKernel("avxvnni-6x16", 6, 16, runAVXVNNI_6x16, runDirectAVXVNNI_6x16),
+		asmKernel("avxvnni-12x8", 12, 8, runAVXVNNI_12x8, runDirectAVXVNNI_12x8))
 	// vnniVLKernels are avxVNNIKernels with VPDPBUSD in its EVEX encoding:
 	// CPUs with AVX-512 run the AVX-VNNI kernels' code through them. They
 	// are never the default (avx512vnni is, there) but are tested and
 	// benchmarked.
 	vnniVLKernels = newAsmKernelSet("avx512vnni-ymm", 4,
-		asmKernel("avx512vnni-ymm-6x16", 6, 16, runVNNIVL_6x16),
-		asmKernel("avx512vnni-ymm-12x8", 12, 8, runVNNIVL_12x8))
+		asmKernel("avx512vnni-ymm-6x16", 6, 16, runVNNIVL_6x16, runDirectVNNIVL_6x16),
+		asmKernel("avx512vnni-ymm-12x8", 12, 8, runVNNIVL_12x8, runDirectVNNIVL_12x8))
 	avx2Kernels = newAsmKernelSet("avx2", 2,
-		asmKernel("avx2-6x16", 6, 16, runAVX2_6x16),
-		asmKernel("avx2-12x8", 12, 8, runAVX2_12x8))
+		asmKernel("avx2-6x16", 6, 16, runAVX2_6x16, nil),
+		asmKernel("avx2-12x8", 12, 8, runAVX2_12x8, nil))
 )
 
-func asmKernel(name string, mr, nr int, run func(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32)) *kernel {
-	return &kernel{name: name, mr: mr, nr: nr, run: run}
+func asmKernel(name string, mr, nr int, run func(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32), direct directKernel) *kernel {
+	return &kernel{name: name, mr: mr, nr: nr, run: run, direct: direct}
 }
 
 // newAsmKernelSet is newKernelSet with the assembly packers of its units.
@@ -178,4 +178,19 @@ func steps(n int, bias []int32, scale []float32, perColumn bool) (*int32, int, *
 	}
 	_ = scale[n-1]
 	return bp, bstep, &scale[0], 64
+}
+
+// maxPoolAsm does maxPool's leading multiple of 8 columns with AVX2 and
+// returns how many columns it did.
+func maxPoolAsm(w Window, pixels, n int, acc []int32, ldc int, order []int32, dst []int32, ldd int) int {
+	n8 := n &^ 7
+	if n8 == 0 || pixels == 0 {
+		return 0
+	}
+	last := (pixels-1)*w.SW + (w.KH-1)*w.Width + w.KW - 1 // the last pixel read, in rows of acc
+	_ = acc[last*ldc+n8-1]
+	_ = dst[(pixels-1)*ldd+n8-1]
+	_ = order[n8-1]
+	maxPoolAVX2(pixels, n8/8, &acc[0], 4*w.SW*ldc, w.KH, w.KW, 4*w.Width*ldc, 4*ldc, &order[0], &dst[0], 4*ldd)
+	return n8
 }

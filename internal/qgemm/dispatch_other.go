@@ -18,3 +18,7 @@ func requantAsm(m, n int, dst []byte, ldd int, acc []int32, ldc int, bias []int3
 func dequantAsm(m, n int, dst []float32, ldd int, acc []int32, ldc int, bias []int32, scale []float32, perColumn bool) int {
 	return 0
 }
+
+func maxPoolAsm(w Window, pixels, n int, acc []int32, ldc int, order []int32, dst []int32, ldd int) int {
+	return 0
+}

@@ -65,6 +65,29 @@
 // transposed A (an im2col matrix, k x m), its rows interleaved four (or
 // two) at a time.
 //
+// # Convolutions read in place
+//
+// GemmInPlace takes A where it lies instead of as a matrix: each row's
+// 4-byte units at a table of offsets from the row's start, rows lda
+// apart. A stride-1 convolution over a padded channels-last (NHWC) image
+// of C channels, C a multiple of 4, is such an A: an output pixel's row
+// is its kernel's taps, 3x3 of them a run of 3C contiguous bytes per
+// kernel row, and consecutive pixels of an output row are C bytes apart.
+// The kernels of 4-byte units have direct forms that broadcast those
+// units from the image itself, so no im2col matrix is written and A is
+// not packed: for uint8 A and B's zero points 0 in the kernels' domain
+// (int8 weights quantized symmetrically). Any other case gathers the rows
+// into the workspace first, with the same result. C comes out a row per
+// output pixel, which is the next layer's NHWC.
+//
+// MaxPool takes the maximum (or, per column, the minimum) of the int32
+// accumulators over pooling windows of those rows: before a
+// requantization that does not decrease (its multiplier is positive),
+// pooling the accumulators and requantizing the maxima gives what
+// requantizing every pixel and pooling the bytes gives, for a quarter
+// (2x2) of the epilogue's work. RequantizeFloor is Requantize with a
+// Relu's clamp taken in.
+//
 // # Epilogues
 //
 // Requantize adds a per-column int32 bias to C, scales it by a float32

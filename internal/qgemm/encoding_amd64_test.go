@@ -112,6 +112,8 @@ func sourceFunctions(t *testing.T) (map[string][]string, map[string][]vexInstr) 
 var vexPairs = [][2]string{
 	{"kernelAVXVNNI_6x16", "kernelVNNIVL_6x16"},
 	{"kernelAVXVNNI_12x8", "kernelVNNIVL_12x8"},
+	{"directAVXVNNI_6x16", "directVNNIVL_6x16"},
+	{"directAVXVNNI_12x8", "directVNNIVL_12x8"},
 }
 
 // TestVEXEncodingSource: every VEX VPDPBUSD in kernels_amd64.s is GNU as's

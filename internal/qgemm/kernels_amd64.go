@@ -19,6 +19,20 @@ func runVNNI512_8x32(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 	kernelVNNI512_8x32(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
+// directVNNI512_8x32 is the direct form of kernelVNNI512_8x32, reading A where it lies (needs AVX512F and AVX512-VNNI): see kernel.direct.
+//
+//go:noescape
+func directVNNI512_8x32(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+
+func runDirectVNNI512_8x32(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+	_ = offs[groups-1]
+	_ = a[7*lda+int(offs[groups-1])+3]
+	_ = b[128*groups-1]
+	_ = c[7*ldc+31]
+	_ = colTerm[31]
+	directVNNI512_8x32(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+}
+
 // kernelVNNI512_16x16 is the VNNI512 micro-kernel for 16x16 tiles (needs AVX512F and AVX512-VNNI): see kernel.run.
 //
 //go:noescape
@@ -32,6 +46,20 @@ func runVNNI512_16x16(groups int, a []byte, astep int, b []byte, c []int32, ldc 
 	_ = negZB[15]
 	_ = colTerm[15]
 	kernelVNNI512_16x16(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+}
+
+// directVNNI512_16x16 is the direct form of kernelVNNI512_16x16, reading A where it lies (needs AVX512F and AVX512-VNNI): see kernel.direct.
+//
+//go:noescape
+func directVNNI512_16x16(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+
+func runDirectVNNI512_16x16(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+	_ = offs[groups-1]
+	_ = a[15*lda+int(offs[groups-1])+3]
+	_ = b[64*groups-1]
+	_ = c[15*ldc+15]
+	_ = colTerm[15]
+	directVNNI512_16x16(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelAVXVNNI_6x16 is the AVXVNNI micro-kernel for 6x16 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
@@ -49,6 +77,20 @@ func runAVXVNNI_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 	kernelAVXVNNI_6x16(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
+// directAVXVNNI_6x16 is the direct form of kernelAVXVNNI_6x16, reading A where it lies (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.direct.
+//
+//go:noescape
+func directAVXVNNI_6x16(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+
+func runDirectAVXVNNI_6x16(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+	_ = offs[groups-1]
+	_ = a[5*lda+int(offs[groups-1])+3]
+	_ = b[64*groups-1]
+	_ = c[5*ldc+15]
+	_ = colTerm[15]
+	directAVXVNNI_6x16(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+}
+
 // kernelAVXVNNI_12x8 is the AVXVNNI micro-kernel for 12x8 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
 //
 //go:noescape
@@ -62,6 +104,20 @@ func runAVXVNNI_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 	_ = negZB[7]
 	_ = colTerm[7]
 	kernelAVXVNNI_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+}
+
+// directAVXVNNI_12x8 is the direct form of kernelAVXVNNI_12x8, reading A where it lies (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.direct.
+//
+//go:noescape
+func directAVXVNNI_12x8(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+
+func runDirectAVXVNNI_12x8(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+	_ = offs[groups-1]
+	_ = a[11*lda+int(offs[groups-1])+3]
+	_ = b[32*groups-1]
+	_ = c[11*ldc+7]
+	_ = colTerm[7]
+	directAVXVNNI_12x8(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelVNNIVL_6x16 is the VNNIVL micro-kernel for 6x16 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
@@ -79,6 +135,20 @@ func runVNNIVL_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc in
 	kernelVNNIVL_6x16(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
+// directVNNIVL_6x16 is the direct form of kernelVNNIVL_6x16, reading A where it lies (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.direct.
+//
+//go:noescape
+func directVNNIVL_6x16(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+
+func runDirectVNNIVL_6x16(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+	_ = offs[groups-1]
+	_ = a[5*lda+int(offs[groups-1])+3]
+	_ = b[64*groups-1]
+	_ = c[5*ldc+15]
+	_ = colTerm[15]
+	directVNNIVL_6x16(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+}
+
 // kernelVNNIVL_12x8 is the VNNIVL micro-kernel for 12x8 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
 //
 //go:noescape
@@ -92,6 +162,20 @@ func runVNNIVL_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc in
 	_ = negZB[7]
 	_ = colTerm[7]
 	kernelVNNIVL_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
+}
+
+// directVNNIVL_12x8 is the direct form of kernelVNNIVL_12x8, reading A where it lies (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.direct.
+//
+//go:noescape
+func directVNNIVL_12x8(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+
+func runDirectVNNIVL_12x8(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+	_ = offs[groups-1]
+	_ = a[11*lda+int(offs[groups-1])+3]
+	_ = b[32*groups-1]
+	_ = c[11*ldc+7]
+	_ = colTerm[7]
+	directVNNIVL_12x8(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelAVX2_6x16 is the AVX2 micro-kernel for 6x16 tiles (needs AVX2): see kernel.run.
@@ -123,6 +207,12 @@ func runAVX2_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc int,
 	_ = colTerm[7]
 	kernelAVX2_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
+
+// maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):
+// see maxPool.
+//
+//go:noescape
+func maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)
 
 // requantU8AVX2 is requantize's rows for n a multiple of 16 (needs AVX2):
 // bias and scale advance by biasStep and scaleStep bytes every 16 columns

@@ -55,7 +55,7 @@ func (p *PackedB) Bytes() int64 {
 // do not allocate. One Workspace serves one call at a time: give each
 // goroutine its own.
 type Workspace struct {
-	a                    []byte
+	a, gather            []byte
 	rowSum, colTerm, tmp []int32
 }
 
@@ -306,7 +306,14 @@ type kernel struct {
 	// rows' units, astep bytes apart, and b groups steps of nr columns'
 	// units (see pack.go).
 	run func(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32)
+	// direct, when not nil, is run's form that reads A where it lies
+	// (GemmInPlace): row i's unit of group q at a[i*lda+offs[q]:], A's
+	// values unsigned, B's zero points 0, the tile starting at colTerm.
+	direct directKernel
 }
+
+// directKernel is a kernel's direct form (kernel.direct).
+type directKernel func(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32)
 
 // kernelSet is the micro-kernels of one instruction set.
 type kernelSet struct {

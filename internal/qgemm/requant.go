@@ -68,6 +68,16 @@ func checkEpilogue(m, n, lenDst, ldd, lenAcc, ldc int, bias []int32, scale []flo
 // requantize is Requantize on checked arguments and dst's bytes, with the
 // vector rows when vec; signed tells T.
 func requantize(vec bool, m, n int, dst []byte, ldd int, acc []int32, ldc int, bias []int32, scale []float32, zp int32, signed bool) {
+	lo := int32(0)
+	if signed {
+		lo = -128
+	}
+	requantizeFloor(vec, m, n, dst, ldd, acc, ldc, bias, scale, zp, lo, signed)
+}
+
+// requantizeFloor is requantize with the outputs at least floor, a value
+// of T: the clamp's lower bound raised to it.
+func requantizeFloor(vec bool, m, n int, dst []byte, ldd int, acc []int32, ldc int, bias []int32, scale []float32, zp, floor int32, signed bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -75,6 +85,7 @@ func requantize(vec bool, m, n int, dst []byte, ldd int, acc []int32, ldc int, b
 	if signed {
 		lo, hi = -128, 127
 	}
+	lo = max(lo, floor)
 	// The clamp's bounds, before the zero point is added back.
 	flo, fhi := float32(lo-zp), float32(hi-zp)
 	perColumn := len(scale) != 1
