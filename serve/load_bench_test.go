@@ -47,7 +47,8 @@ import (
 // LENETKIT_LOAD_JSON=FILE also writes the figures as JSON;
 // LENETKIT_LOAD_MODEL=FILE.onnx serves another file (default
 // testdata/onnx/seed_view.onnx); LENETKIT_LOAD_SERVE_ARGS adds flags to
-// lenetkit serve (e.g. "--max-delay 0"); LENETKIT_LOAD_BIN=FILE runs that
+// lenetkit serve (e.g. "--max-delay 0") and LENETKIT_LOAD_PEER_ARGS to
+// the peer (e.g. "--threads 1"); LENETKIT_LOAD_BIN=FILE runs that
 // lenetkit binary instead of building one (a build with a profiler, say);
 // LENETKIT_LOAD_ONLY=lenetkit or peer loads one server alone.
 func BenchmarkServeLoad(b *testing.B) {
@@ -71,7 +72,8 @@ func BenchmarkServeLoad(b *testing.B) {
 	serveArgs = append(serveArgs, name+"="+model)
 	servers := []*loadServer{
 		{Name: "lenetkit", prog: bin, args: serveArgs},
-		{Name: "onnxruntime-node", prog: node, args: []string{testtool.Reference("ort_serve.js"), "--model", model, "--name", name, "--port", "PORT"}},
+		{Name: "onnxruntime-node", prog: node, args: append([]string{testtool.Reference("ort_serve.js"), "--model", model, "--name", name, "--port", "PORT"},
+			strings.Fields(os.Getenv("LENETKIT_LOAD_PEER_ARGS"))...)},
 	}
 	switch only := os.Getenv("LENETKIT_LOAD_ONLY"); only {
 	case "":
