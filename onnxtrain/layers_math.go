@@ -19,7 +19,7 @@ func init() {
 type unary struct {
 	relu, tanh bool // the common ones, as loops of their own
 	f          func(x float32) float32
-	df   func(x, y float32) float32
+	df         func(x, y float32) float32
 }
 
 func buildUnary(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {

@@ -18,7 +18,19 @@ var noGradient = map[string]string{
 	"Shape":           "its output is its input's shape, not a function of its values",
 	"ConstantOfShape": "its output is a constant whose shape its integer input gives",
 	"Constant":        "it has no input",
+	// Quantized graphs are inference graphs: integer values have no
+	// gradient. The way to a quantized model is to train the float one and
+	// quantize it afterwards.
+	"QuantizeLinear":        quantized,
+	"DequantizeLinear":      quantized,
+	"DynamicQuantizeLinear": quantized,
+	"QLinearConv":           quantized,
+	"QLinearMatMul":         quantized,
+	"ConvInteger":           quantized,
+	"MatMulInteger":         quantized,
 }
+
+const quantized = "it works on integers (a quantized graph), which have no gradient; train the float model, then run lenetkit quantize"
 
 func init() {
 	constants["ConstantOfShape"] = evalConstantOfShape

@@ -34,7 +34,19 @@ func backendOps(t *testing.T) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A family may name its map first (q := map[string]handler{...};
+		// register(q)) to register a domain's aliases from it too.
+		named := map[string]*ast.CompositeLit{}
 		ast.Inspect(f, func(n ast.Node) bool {
+			if as, ok := n.(*ast.AssignStmt); ok && len(as.Lhs) == len(as.Rhs) {
+				for i, l := range as.Lhs {
+					id, ok1 := l.(*ast.Ident)
+					lit, ok2 := as.Rhs[i].(*ast.CompositeLit)
+					if ok1 && ok2 {
+						named[id.Name] = lit
+					}
+				}
+			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
 				return true
@@ -43,6 +55,9 @@ func backendOps(t *testing.T) []string {
 				return true
 			}
 			lit, ok := call.Args[0].(*ast.CompositeLit)
+			if id, isIdent := call.Args[0].(*ast.Ident); isIdent {
+				lit, ok = named[id.Name]
+			}
 			if !ok {
 				t.Errorf("%s: register of a %T, not a map literal", path, call.Args[0])
 				return true
