@@ -21,7 +21,11 @@ import (
 // is one whose connection the server never accepted; the server's own
 // count of the requests it answered must equal the clients' count of 200s.
 func TestDrain(t *testing.T) {
-	s, err := serve.New([]serve.ModelSpec{{Name: "lenet", Path: trainedPTH}}, serve.Options{MaxDelay: 20 * time.Millisecond})
+	s, err := serve.New([]serve.ModelSpec{{Name: "lenet", Path: trainedPTH}}, serve.Options{MaxDelay: 100 * time.Millisecond, MaxBatch: 64})
+	// A batch of more images than there are clients always waits out
+	// MaxDelay, so each client's request spends nearly all its time queued:
+	// when the stop comes, requests are under way, however loaded the
+	// machine is.
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +71,9 @@ func TestDrain(t *testing.T) {
 	for ok.Load() < 50 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+	// A batch has just been answered, all at once: half a batch's delay
+	// later its clients' next requests are queued.
+	time.Sleep(50 * time.Millisecond)
 	stopAt.Store(time.Now().UnixNano())
 	if err := stop(); err != nil {
 		t.Errorf("Serve: %v", err)
