@@ -194,3 +194,20 @@ func maxPoolAsm(w Window, pixels, n int, acc []int32, ldc int, order []int32, ds
 	maxPoolAVX2(pixels, n8/8, &acc[0], 4*w.SW*ldc, w.KH, w.KW, 4*w.Width*ldc, 4*ldc, &order[0], &dst[0], 4*ldd)
 	return n8
 }
+
+// quantizeAsm does quantize's leading multiple of 16 values with AVX2 and
+// returns how many it did.
+func quantizeAsm(dst []byte, x []float32, scale, lo, hi float32, zp int32, signed bool) int {
+	n := len(x) &^ 15
+	if n == 0 {
+		return 0
+	}
+	_ = x[n-1]
+	_ = dst[n-1]
+	if signed {
+		quantizeS8AVX2(n, &x[0], &dst[0], scale, lo, hi, zp)
+	} else {
+		quantizeU8AVX2(n, &x[0], &dst[0], scale, lo, hi, zp)
+	}
+	return n
+}

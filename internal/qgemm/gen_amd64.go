@@ -92,6 +92,11 @@ func main() {
 	}
 	writeMaxPool(&asm)
 	fmt.Fprintf(&decl, "\n// maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):\n// see maxPool.\n//\n//go:noescape\nfunc maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)\n")
+	writeQuantize(&asm, "U8", "VPACKUSWB")
+	writeQuantize(&asm, "S8", "VPACKSSWB")
+	for _, t := range []string{"U8", "S8"} {
+		fmt.Fprintf(&decl, "\n// quantize%sAVX2 is quantize's values for n a multiple of 16 (needs AVX2).\n//\n//go:noescape\nfunc quantize%sAVX2(n int, x *float32, dst *byte, scale, lo, hi float32, zp int32)\n", t, t)
+	}
 	writeRequant(&asm, "U8", "VPACKUSWB")
 	writeRequant(&asm, "S8", "VPACKSSWB")
 	writeDequant(&asm)
@@ -838,6 +843,55 @@ func writeMaxPool(w *bytes.Buffer) {
 	p("DECQ CX")
 	p("JNZ %s_pixel", sym)
 	label("done")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// writeQuantize writes quantize{U8,S8}AVX2, sixteen values a trip:
+// x / scale, clamped to [lo, hi] (a NaN becomes lo), rounded half to
+// even, plus zp, packed to bytes: QuantizeLinear as MLAS computes it.
+func writeQuantize(w *bytes.Buffer, typ, pack string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	sym := "quantize" + typ + "AVX2"
+	fmt.Fprintf(w, "\n// func %s(n int, x *float32, dst *byte, scale, lo, hi float32, zp int32)\n", sym)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", sym)
+	p("MOVQ n+0(FP), CX")
+	p("SHRQ $4, CX")
+	p("JZ %s_done", sym)
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ dst+16(FP), DI")
+	p("VBROADCASTSS scale+24(FP), Y7")
+	p("VBROADCASTSS lo+28(FP), Y8")
+	p("VBROADCASTSS hi+32(FP), Y9")
+	p("MOVL zp+36(FP), AX")
+	p("VMOVD AX, X10")
+	p("VPBROADCASTD X10, Y10")
+	p("MOVQ $0x0703060205010400, AX")
+	p("MOVQ AX, X11")
+	p("VPMOVZXBD X11, Y11")
+	fmt.Fprintf(w, "%s_loop:\n", sym)
+	p("VMOVUPS (SI), Y0")
+	p("VMOVUPS 32(SI), Y1")
+	for _, in := range []string{"VDIVPS Y7", "VMAXPS Y8", "VMINPS Y9", "VROUNDPS $8"} {
+		for v := range 2 {
+			p("%s, Y%d, Y%d", in, v, v)
+		}
+	}
+	for v := range 2 {
+		p("VCVTTPS2DQ Y%d, Y%d", v, v)
+	}
+	for v := range 2 {
+		p("VPADDD Y10, Y%d, Y%d", v, v)
+	}
+	p("VPACKSSDW Y1, Y0, Y0")
+	p("%s Y0, Y0, Y0", pack)
+	p("VPERMD Y0, Y11, Y0")
+	p("VMOVDQU X0, (DI)")
+	p("ADDQ $64, SI")
+	p("ADDQ $16, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", sym)
+	fmt.Fprintf(w, "%s_done:\n", sym)
 	p("VZEROUPPER")
 	p("RET")
 }

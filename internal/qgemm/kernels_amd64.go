@@ -214,6 +214,16 @@ func runAVX2_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc int,
 //go:noescape
 func maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)
 
+// quantizeU8AVX2 is quantize's values for n a multiple of 16 (needs AVX2).
+//
+//go:noescape
+func quantizeU8AVX2(n int, x *float32, dst *byte, scale, lo, hi float32, zp int32)
+
+// quantizeS8AVX2 is quantize's values for n a multiple of 16 (needs AVX2).
+//
+//go:noescape
+func quantizeS8AVX2(n int, x *float32, dst *byte, scale, lo, hi float32, zp int32)
+
 // requantU8AVX2 is requantize's rows for n a multiple of 16 (needs AVX2):
 // bias and scale advance by biasStep and scaleStep bytes every 16 columns
 // and start again each row.

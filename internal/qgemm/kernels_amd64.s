@@ -2414,6 +2414,92 @@ maxPoolAVX2_done:
 	VZEROUPPER
 	RET
 
+// func quantizeU8AVX2(n int, x *float32, dst *byte, scale, lo, hi float32, zp int32)
+TEXT ·quantizeU8AVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	SHRQ $4, CX
+	JZ quantizeU8AVX2_done
+	MOVQ x+8(FP), SI
+	MOVQ dst+16(FP), DI
+	VBROADCASTSS scale+24(FP), Y7
+	VBROADCASTSS lo+28(FP), Y8
+	VBROADCASTSS hi+32(FP), Y9
+	MOVL zp+36(FP), AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, AX
+	MOVQ AX, X11
+	VPMOVZXBD X11, Y11
+quantizeU8AVX2_loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VDIVPS Y7, Y0, Y0
+	VDIVPS Y7, Y1, Y1
+	VMAXPS Y8, Y0, Y0
+	VMAXPS Y8, Y1, Y1
+	VMINPS Y9, Y0, Y0
+	VMINPS Y9, Y1, Y1
+	VROUNDPS $8, Y0, Y0
+	VROUNDPS $8, Y1, Y1
+	VCVTTPS2DQ Y0, Y0
+	VCVTTPS2DQ Y1, Y1
+	VPADDD Y10, Y0, Y0
+	VPADDD Y10, Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPACKUSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVDQU X0, (DI)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	DECQ CX
+	JNZ quantizeU8AVX2_loop
+quantizeU8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func quantizeS8AVX2(n int, x *float32, dst *byte, scale, lo, hi float32, zp int32)
+TEXT ·quantizeS8AVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	SHRQ $4, CX
+	JZ quantizeS8AVX2_done
+	MOVQ x+8(FP), SI
+	MOVQ dst+16(FP), DI
+	VBROADCASTSS scale+24(FP), Y7
+	VBROADCASTSS lo+28(FP), Y8
+	VBROADCASTSS hi+32(FP), Y9
+	MOVL zp+36(FP), AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, AX
+	MOVQ AX, X11
+	VPMOVZXBD X11, Y11
+quantizeS8AVX2_loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VDIVPS Y7, Y0, Y0
+	VDIVPS Y7, Y1, Y1
+	VMAXPS Y8, Y0, Y0
+	VMAXPS Y8, Y1, Y1
+	VMINPS Y9, Y0, Y0
+	VMINPS Y9, Y1, Y1
+	VROUNDPS $8, Y0, Y0
+	VROUNDPS $8, Y1, Y1
+	VCVTTPS2DQ Y0, Y0
+	VCVTTPS2DQ Y1, Y1
+	VPADDD Y10, Y0, Y0
+	VPADDD Y10, Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVDQU X0, (DI)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	DECQ CX
+	JNZ quantizeS8AVX2_loop
+quantizeS8AVX2_done:
+	VZEROUPPER
+	RET
+
 // func requantU8AVX2(m, n int, acc *int32, ldc int, bias *int32, biasStep int, scale *float32, scaleStep int, dst *byte, ldd int, lo, hi float32, zp int32)
 TEXT ·requantU8AVX2(SB), NOSPLIT, $0-92
 	MOVQ m+0(FP), BX

@@ -44,6 +44,15 @@ func (p *PackedB) Kernel() string {
 	return p.kern.name
 }
 
+// Tile returns the rows and columns of the tile the product's kernel
+// computes at a time: a product of m rows computes roundUp(m, mr) of them.
+func (p *PackedB) Tile() (mr, nr int) {
+	if p.kern == nil {
+		return 1, 1
+	}
+	return p.kern.mr, p.kern.nr
+}
+
 // Bytes is the memory the packed panels and column terms take.
 func (p *PackedB) Bytes() int64 {
 	return int64(len(p.panels)) + 4*int64(len(p.negZB)+len(p.colBase))

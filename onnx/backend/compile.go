@@ -19,7 +19,10 @@ type compiler struct {
 	sizes  []int         // run-time buffers, in floats
 	nchwOf map[*val]*val // channels-first copies of channels-last values
 	done   []bool        // nodes already compiled as part of a fused block
-	b      *budget
+	// early are nodes compiled before their turn, constants a fused
+	// block needed (compiler.constInputs): not fused, only done.
+	early map[int]bool
+	b     *budget
 	// allowNonFinite is ReadOptions.AllowNonFinite: a BatchNormalization
 	// whose variance plus epsilon is not positive gives non-finite scales.
 	allowNonFinite bool
@@ -167,6 +170,9 @@ func (c *compiler) operand(v *val) ([]float32, int, error) {
 // chw returns v laid out channels-first, converting a channels-last value
 // once.
 func (c *compiler) chw(v *val) (*val, error) {
+	if channelsLast(v) {
+		return c.qchw(v)
+	}
 	if !v.nhwc {
 		return v, nil
 	}
@@ -230,6 +236,9 @@ func (c *compiler) alias(o op, v *val, shape []int) error {
 	if v.c != nil {
 		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: v.c.f, i: v.c.i, dt: v.c.dt}})
 	}
+	if ok, err := c.flattenNHWC(o, v, shape); ok || err != nil {
+		return err
+	}
 	if v, err = c.chw(v); err != nil {
 		return err
 	}
@@ -240,11 +249,14 @@ func (c *compiler) alias(o op, v *val, shape []int) error {
 func (c *compiler) compile() error {
 	c.done = make([]bool, len(c.g.Nodes))
 	for i, n := range c.g.Nodes {
-		if c.done[i] {
+		if c.done[i] || c.early[i] {
 			continue
 		}
 		h, err := c.handlerOf(n)
 		if err != nil {
+			return fmt.Errorf("%s: %w", n.Describe(), err)
+		}
+		if err := c.plainInputs(n); err != nil {
 			return fmt.Errorf("%s: %w", n.Describe(), err)
 		}
 		if err := h(c, newOp(i, n)); err != nil {
@@ -270,7 +282,11 @@ func (c *compiler) handlerOf(n *onnx.Node) (handler, error) {
 	if h == nil {
 		return nil, fmt.Errorf("operator not supported")
 	}
-	return c.typedHandler(n, h)
+	h, err := c.typedHandler(n, h)
+	if err == nil && c.qfused[n].requant {
+		h = requantPass(h)
+	}
+	return h, err
 }
 
 // handler compiles one operator; each family of operators registers its

@@ -27,6 +27,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/lenetkit/lenetkit/internal/qgemm"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -385,6 +386,16 @@ func (s quantizeStep) apply(y []byte, x []float32, b [][]float32) {
 	x, y = x[:s.n], y[:s.n]
 	if !s.q.perAxis() {
 		sc, z := s.q.scalar(b)
+		if s.q.scaleBuf < 0 {
+			// A constant scale, checked positive and finite: the vector
+			// code, which computes the same.
+			if s.q.dt == onnx.Int8 {
+				_ = qgemm.Quantize(int8sOf(y), x, sc, int8(z))
+			} else {
+				_ = qgemm.Quantize(y, x, sc, uint8(z))
+			}
+			return
+		}
 		for i, v := range x {
 			y[i] = byte(quantize(v, sc, z, lo, hi))
 		}

@@ -99,6 +99,13 @@ func (c *compiler) qconv(o op, requant bool) error {
 		if s.rq, err = c.qconvRequant(o, x, wv, &s, &wq); err != nil {
 			return err
 		}
+		if ok, err := c.qconvNHWC(o, x, wv, &s, wq); ok || err != nil {
+			return err
+		}
+		if x, err = c.chw(x); err != nil {
+			return err
+		}
+		s.in = x.buf
 		y, err = c.typedRuntime(s.outShape(len(x.shape)), s.rq.dt)
 	} else {
 		if err := c.zeroParam(o, 2, nil, -1, 1, false, true, &s.xz); err != nil {
@@ -346,8 +353,13 @@ func (s qconvStep) im2col(col, x []byte, inCg int, pad byte) {
 	}
 }
 
+// fill sets every byte of b to v, by doubling copies.
 func fill(b []byte, v byte) {
-	for i := range b {
-		b[i] = v
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
 	}
 }

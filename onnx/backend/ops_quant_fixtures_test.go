@@ -148,7 +148,7 @@ func TestQuantModelsMatchORT(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		fused int // chains the fused plan must report
-	}{{"seed_qdq_tensor", 11}, {"seed_qdq_channel", 11}, {"seed_qoperator", 0}} {
+	}{{"seed_qdq_tensor", 15}, {"seed_qdq_channel", 15}, {"seed_qoperator", 2}} {
 		t.Run(c.name, func(t *testing.T) {
 			path := quantFixture(t, c.name)
 			ins, outs := dataSets(t, path)

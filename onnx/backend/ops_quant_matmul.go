@@ -95,6 +95,14 @@ func (c *compiler) qmatmul(o op, requant bool) error {
 	if err != nil {
 		return err
 	}
+	// A flattened from a channels-last map multiplies constant weights
+	// whose rows are put in its order instead (ops_quant_nhwc.go).
+	var flat *val
+	if a.flatC > 0 && bv.c != nil && len(a.shape) == 2 && len(bv.shape) == 2 {
+		flat = a
+	} else if a, err = c.chw(a); err != nil {
+		return err
+	}
 	s, shape, err := c.qmatmulShape(o, a, bv, f.transB)
 	if err != nil {
 		return err
@@ -122,7 +130,7 @@ func (c *compiler) qmatmul(o op, requant bool) error {
 			return err
 		}
 	}
-	if err := c.qmatmulWeights(o, &s, bv, bq, f.transB); err != nil {
+	if err := c.qmatmulWeights(o, &s, bv, bq, f.transB, flat); err != nil {
 		return err
 	}
 	y, err := c.typedRuntime(shape, ydt)
@@ -169,13 +177,20 @@ func (c *compiler) qmatmulRequant(o op, a *val, s *qmatmulStep, bq *qparam, f qu
 }
 
 // qmatmulWeights packs constant B, one matrix of its stack at a time, or
-// records the buffer of a B computed at run time.
-func (c *compiler) qmatmulWeights(o op, s *qmatmulStep, b *val, bq qparam, transB bool) error {
+// records the buffer of a B computed at run time. flat, when not nil, is
+// A flattened from a channels-last map: B's rows are put in its order.
+func (c *compiler) qmatmulWeights(o op, s *qmatmulStep, b *val, bq qparam, transB bool, flat *val) error {
 	if b.c == nil {
 		s.inB, s.bz = b.buf, bq.zero
 		return nil
 	}
 	w := b.c.ints()
+	if flat != nil {
+		var err error
+		if w, err = permuteNHWC(w, s.k, s.n, flat.flatC, flat.flatHW, transB); err != nil {
+			return fmt.Errorf("%s: %w", o.typ, err)
+		}
+	}
 	size := s.k * s.n
 	for i := 0; i < len(w); i += size {
 		q, err := packQWeights(transB, s.k, s.n, w[i:i+size], s.signedB, bq.zero)

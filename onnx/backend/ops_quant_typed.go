@@ -396,45 +396,13 @@ func compileQBatchNorm(c *compiler, o op) error {
 	if !c.qfused[c.g.Nodes[o.index]].table || !isQuant8(x.dt) || len(x.shape) < 2 {
 		return unsupportedf("BatchNormalization of a %s value", x.dt)
 	}
-	scale, shift, err := c.batchNormCoefficients(o)
-	if err != nil {
-		return err
-	}
 	ch := x.shape[1]
-	if len(scale) != ch {
-		return modelfile.FormatErrorf("BatchNormalization of %v: parameters of %d channels", x.shape, len(scale))
-	}
-	xq, err := c.quantParam(o, 5, 6, nil, -1, x.dt, false)
+	table, ydt, err := c.qbnTable(o, x.dt, ch)
 	if err != nil {
 		return err
 	}
-	yq, err := c.quantParam(o, 7, 8, nil, -1, 0, false)
-	if err != nil {
-		return err
-	}
-	if !isQuant8(yq.dt) {
-		return unsupportedf("QuantizeLinear to %s", yq.dt)
-	}
-	if err := c.b.constBytes(256 * int64(ch)); err != nil {
-		return err
-	}
-	s := tableStep{n: x.shape[0], c: ch, hw: numel(x.shape[2:]), table: make([]byte, 256*ch), in: x.buf}
-	var in, mid [256]float32
-	for v := range 256 {
-		q := int32(v)
-		if x.dt == onnx.Int8 {
-			q = int32(int8(v))
-		}
-		in[v] = float32(q-xq.zero[0]) * xq.scale[0]
-	}
-	lo, hi := typeRange(yq.dt)
-	for k := range ch {
-		nchw.ScaleShift(mid[:], in[:], scale[k:k+1], shift[k:k+1], 1, 256)
-		for v, f := range mid {
-			s.table[k*256+v] = byte(quantize(f, yq.scale[0], yq.zero[0], lo, hi))
-		}
-	}
-	y, err := c.typedRuntime(x.shape, yq.dt)
+	s := tableStep{n: x.shape[0], c: ch, hw: numel(x.shape[2:]), table: table, in: x.buf}
+	y, err := c.typedRuntime(x.shape, ydt)
 	if err != nil {
 		return err
 	}
@@ -444,6 +412,51 @@ func compileQBatchNorm(c *compiler, o op) error {
 	s.out = y.buf
 	c.steps = append(c.steps, s)
 	return c.set(o, 0, y)
+}
+
+// qbnTable computes the tables of compileQBatchNorm's BatchNormalization
+// o, for an input of type xdt and ch channels: per channel, the output
+// byte of each of the 256 input bytes, and the output's type. The tables
+// count among the plan's constants.
+func (c *compiler) qbnTable(o op, xdt onnx.DType, ch int) ([]byte, onnx.DType, error) {
+	scale, shift, err := c.batchNormCoefficients(o)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(scale) != ch {
+		return nil, 0, modelfile.FormatErrorf("BatchNormalization of %d channels: parameters of %d", ch, len(scale))
+	}
+	xq, err := c.quantParam(o, 5, 6, nil, -1, xdt, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	yq, err := c.quantParam(o, 7, 8, nil, -1, 0, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !isQuant8(yq.dt) {
+		return nil, 0, unsupportedf("QuantizeLinear to %s", yq.dt)
+	}
+	if err := c.b.constBytes(256 * int64(ch)); err != nil {
+		return nil, 0, err
+	}
+	table := make([]byte, 256*ch)
+	var in, mid [256]float32
+	for v := range 256 {
+		q := int32(v)
+		if xdt == onnx.Int8 {
+			q = int32(int8(v))
+		}
+		in[v] = float32(q-xq.zero[0]) * xq.scale[0]
+	}
+	lo, hi := typeRange(yq.dt)
+	for k := range ch {
+		nchw.ScaleShift(mid[:], in[:], scale[k:k+1], shift[k:k+1], 1, 256)
+		for v, f := range mid {
+			table[k*256+v] = byte(quantize(f, yq.scale[0], yq.zero[0], lo, hi))
+		}
+	}
+	return table, yq.dt, nil
 }
 
 // tableStep maps each byte of n images of c channels of hw values
@@ -462,5 +475,76 @@ func (s tableStep) run(b [][]float32) {
 		for j, v := range x[i*s.hw : (i+1)*s.hw] {
 			dst[j] = t[v]
 		}
+	}
+}
+
+// requantPass is the handler of an operator fuseQDQ found between a
+// DequantizeLinear and a QuantizeLinear of other parameters
+// (quantFusion.requant): h, the operator's own, on the 8-bit values, then
+// each output byte through the table of 256 the pair gives, computed by
+// the steps the graph as written runs (dequantizeStep's arithmetic,
+// quantize). The operators it takes (MaxPool, the reshapes, Transpose)
+// move values or take their maximum, which the table, not decreasing,
+// keeps.
+func requantPass(h handler) handler {
+	return func(c *compiler, o op) error {
+		if len(o.inputs) < 5 || len(o.outputs) != 1 {
+			return modelfile.FormatErrorf("%s: %d inputs for a quantized pass", o.typ, len(o.inputs))
+		}
+		n := len(o.inputs) - 4
+		inner := o
+		inner.inputs = o.inputs[:n]
+		if err := h(c, inner); err != nil {
+			return err
+		}
+		x := c.vals[o.outputs[0]]
+		if x == nil || x.c != nil || !isQuant8(x.dt) {
+			return unsupportedf("%s between quantizations of a value computed at load or not 8-bit", o.typ)
+		}
+		xq, err := c.quantParam(o, n, n+1, nil, -1, x.dt, false)
+		if err != nil {
+			return err
+		}
+		yq, err := c.quantParam(o, n+2, n+3, nil, -1, 0, false)
+		if err != nil {
+			return err
+		}
+		if !isQuant8(yq.dt) {
+			return unsupportedf("QuantizeLinear to %s", yq.dt)
+		}
+		s := lutStep{n: numel(x.shape), in: x.buf}
+		lo, hi := typeRange(yq.dt)
+		for v := range 256 {
+			q := int32(v)
+			if x.dt == onnx.Int8 {
+				q = int32(int8(v))
+			}
+			s.table[v] = byte(quantize(float32(q-xq.zero[0])*xq.scale[0], yq.scale[0], yq.zero[0], lo, hi))
+		}
+		y, err := c.typedRuntime(x.shape, yq.dt)
+		if err != nil {
+			return err
+		}
+		if err := c.b.ops(s.n); err != nil {
+			return err
+		}
+		y.nhwc, y.flatC, y.flatHW = x.nhwc, x.flatC, x.flatHW
+		s.out = y.buf
+		c.steps = append(c.steps, &s)
+		return c.set(o, 0, y)
+	}
+}
+
+// lutStep maps each of n bytes through one table.
+type lutStep struct {
+	n       int
+	table   [256]byte
+	in, out int
+}
+
+func (s *lutStep) run(b [][]float32) {
+	x, y := bytesOf(b[s.in])[:s.n], bytesOf(b[s.out])[:s.n]
+	for i, v := range x {
+		y[i] = s.table[v]
 	}
 }

@@ -11,7 +11,10 @@ package backend
 //	DQ(x) DQ(w) [DQ(b)] -> Gemm (or MatMul) [-> Relu] -> Q
 //	    becomes QLinearMatMul, with Gemm's bias and transB;
 //	DQ(x) -> MaxPool (or a reshape, a Transpose) -> Q of the same scale
-//	    and zero point becomes the operator on the 8-bit values;
+//	    and zero point becomes the operator on the 8-bit values; of
+//	    other ones (the Flatten ONNX Runtime's quantizer gives a range of
+//	    its own), the operator then a table of the 256 values each byte
+//	    gives, computed at load by the graph's own arithmetic;
 //	DQ(x) -> BatchNormalization -> Q becomes a table per channel of the
 //	    256 values each input byte gives, computed at load by the very
 //	    steps the graph as written runs (the seed's BatchNorm follows its
@@ -39,6 +42,10 @@ type quantFusion struct {
 	// table: a BatchNormalization between DQ and Q, the DQ's scale and
 	// zero point its inputs 5 and 6, the Q's 7 and 8.
 	table bool
+	// requant: an operator between DQ and Q of other parameters, the
+	// DQ's scale and zero point its last inputs but two, the Q's its last
+	// two (requantPass).
+	requant bool
 }
 
 // qdqPassThrough are the operators that commute with quantization when
@@ -340,13 +347,18 @@ func (f *qdqFuser) passThrough(n *onnx.Node) {
 		return
 	}
 	pq, _ := f.params(q, 0)
-	if pq.dt != pd.dt || math.Float32bits(pq.scale[0]) != math.Float32bits(pd.scale[0]) || pq.zero[0] != pd.zero[0] {
+	same := pq.dt == pd.dt && math.Float32bits(pq.scale[0]) == math.Float32bits(pd.scale[0]) && pq.zero[0] == pd.zero[0]
+	if !same && (!isQuant8(pd.dt) || len(n.Outputs) != 1) {
 		return
 	}
 	w := *n
 	w.Inputs = slices.Clone(n.Inputs)
 	w.Inputs[0] = d.Input(0)
 	w.Outputs = slices.Clone(q.Outputs)
+	if !same {
+		w.Inputs = append(w.Inputs, d.Input(1), d.Input(2), q.Input(1), q.Input(2))
+		f.fused[&w] = quantFusion{requant: true}
+	}
 	f.replace[n] = &w
 	f.replace[q] = nil
 	f.chains = append(f.chains, []string{label(d), label(n), label(q)})

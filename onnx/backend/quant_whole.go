@@ -39,6 +39,10 @@ func (c *compiler) numberOutputs() error {
 		if v == nil || v.c != nil || v.dt == 0 {
 			continue
 		}
+		v, err := c.chw(v)
+		if err != nil {
+			return err
+		}
 		y, err := c.runtime(v.shape)
 		if err != nil {
 			return err
