@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/internal/qgemm"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -187,6 +189,45 @@ func TestQuantModelsMatchORT(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQuantModelsEveryKernel runs the fused plans of the image models
+// with each int8 kernel set this CPU runs (qgemm.Kernels: AVX512-VNNI,
+// AVX-VNNI, AVX2, pure Go, as the build and CPU allow): every set must
+// give ONNX Runtime's logits, a batch and one image alone (split between
+// the CPUs) alike.
+func TestQuantModelsEveryKernel(t *testing.T) {
+	defer func() { packKernels = "" }()
+	for _, name := range []string{"seed_qdq_tensor", "seed_qdq_channel", "seed_qoperator"} {
+		path := quantFixture(t, name)
+		ins, outs := dataSets(t, path)
+		m, err := onnx.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scale := outputScale(t, m)
+		x := ins[0][0]
+		one := &onnx.Tensor{Shape: append([]int{1}, x.Shape[1:]...), Float: x.Float[:len(x.Float)/x.Shape[0]]}
+		for _, ks := range qgemm.Kernels() {
+			packKernels = ks
+			p, err := OpenOptions(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(p.Int8Kernel, ks+"-") {
+				t.Errorf("%s, %s: the plan runs %q", name, ks, p.Int8Kernel)
+			}
+			y := logitsOf(t, p, x)
+			worst, differ := steps(y, outs[0][0].Float, scale)
+			t.Logf("%s, %s (%s): worst %.2f steps of %.4g, %d of %d values differ from ONNX Runtime's", name, ks, p.Int8Kernel, worst, scale, differ, len(y))
+			if worst > 1.01 {
+				t.Errorf("%s, %s: %.2f steps from ONNX Runtime's", name, ks, worst)
+			}
+			if y1 := logitsOf(t, p, one); !slices.Equal(y1, y[:len(y1)]) {
+				t.Errorf("%s, %s: image 0 alone %v, in a batch %v", name, ks, y1, y[:len(y1)])
+			}
+		}
 	}
 }
 

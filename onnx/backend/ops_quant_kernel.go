@@ -27,6 +27,11 @@ type qweights struct {
 	p    *qgemm.PackedB
 }
 
+// packKernels, when not "", names the kernel set (one of qgemm.Kernels)
+// packQWeights packs for instead of the best one: for tests that hold
+// every set to the same results.
+var packKernels string
+
 // packQWeights packs B, whose element (p, j) is w[p*n+j], or w[j*k+p]
 // when transB (ONNX Conv's [M][C*kH*kW], Gemm's transB), as values of an
 // 8-bit type (signed: int8), with zero points zp (n or one).
@@ -45,7 +50,11 @@ func packQWeights(transB bool, k, n int, w []int64, signed bool, zp []int32) (*q
 		for i, v := range zp {
 			z[i] = int8(v)
 		}
-		q.p, err = qgemm.PackB(transB, k, n, b, ldb, z)
+		if packKernels != "" {
+			q.p, err = qgemm.PackBFor(packKernels, transB, k, n, b, ldb, z)
+		} else {
+			q.p, err = qgemm.PackB(transB, k, n, b, ldb, z)
+		}
 	} else {
 		b, z := make([]uint8, len(w)), make([]uint8, len(zp))
 		for i, v := range w {
@@ -54,7 +63,11 @@ func packQWeights(transB bool, k, n int, w []int64, signed bool, zp []int32) (*q
 		for i, v := range zp {
 			z[i] = uint8(v)
 		}
-		q.p, err = qgemm.PackB(transB, k, n, b, ldb, z)
+		if packKernels != "" {
+			q.p, err = qgemm.PackBFor(packKernels, transB, k, n, b, ldb, z)
+		} else {
+			q.p, err = qgemm.PackB(transB, k, n, b, ldb, z)
+		}
 	}
 	return q, err
 }
