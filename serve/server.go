@@ -18,8 +18,12 @@ type Options struct {
 	// MaxBatch is the most images a model runs at once (default 32).
 	MaxBatch int
 	// MaxDelay is how long the first request of a batch waits for others
-	// to join it (default 2 ms); negative: it waits for none, and runs
-	// with whatever is queued already.
+	// to join it. Zero or negative (the default): it waits for none, and
+	// runs with whatever is queued already, so that under load the
+	// requests that queue while a batch runs make the next one, and alone
+	// a request waits for nothing (Triton's dynamic batcher's default too).
+	// A delay helps only where a batch runs much faster per image than
+	// single images do and the clients are many.
 	MaxDelay time.Duration
 	// QueueSize is the most images waiting for a model (default 256);
 	// more are refused with 503 and Retry-After.
@@ -65,9 +69,6 @@ func (opt Options) withDefaults() Options {
 	def(&opt.QueueSize, 256)
 	def(&opt.MaxPixels, 1<<24)
 	def(&opt.MaxConns, 256)
-	if opt.MaxDelay == 0 {
-		opt.MaxDelay = 2 * time.Millisecond
-	}
 	if opt.MaxBody <= 0 {
 		opt.MaxBody = 8 << 20
 	}

@@ -67,7 +67,7 @@ Examples:
 			backendFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
 			&cli.IntFlag{Name: "max-batch", Value: 32, Usage: "the most images a model runs at once"},
-			&cli.DurationFlag{Name: "max-delay", Value: serveDefaults.MaxDelay, Usage: "how long a request waits for others to join its batch (0: none)"},
+			&cli.DurationFlag{Name: "max-delay", Value: serveDefaults.MaxDelay, Usage: "how long a request waits for others to join its batch (0: none; the requests queued while a batch runs make the next)"},
 			&cli.IntFlag{Name: "queue", Value: 256, Usage: "the most images waiting for a model; more are answered 503"},
 			&cli.StringFlag{Name: "max-body", Value: "8MiB", Usage: "the largest request body, in bytes or with KiB, MiB, KB, MB"},
 			&cli.IntFlag{Name: "max-pixels", Value: 1 << 24, Usage: "the largest image decoded, in pixels (width times height)"},
@@ -83,7 +83,7 @@ Examples:
 }
 
 // serveDefaults are package serve's defaults, which the flags show.
-var serveDefaults = serve.Options{MaxDelay: 2 * time.Millisecond, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+var serveDefaults = serve.Options{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 	WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, DrainTimeout: 30 * time.Second}
 
 func runServe(c *cli.Context) error {
@@ -248,11 +248,8 @@ func serveOptions(c *cli.Context) (serve.Options, error) {
 	if opt.QueueSize < opt.MaxBatch {
 		return opt, usageError("--queue %d is under --max-batch %d: a batch could never fill", opt.QueueSize, opt.MaxBatch)
 	}
-	switch {
-	case opt.MaxDelay < 0:
+	if opt.MaxDelay < 0 {
 		return opt, usageError("--max-delay %v: want 0 or more", opt.MaxDelay)
-	case opt.MaxDelay == 0:
-		opt.MaxDelay = -1 // serve's "no wait"; its zero is the default
 	}
 	for _, f := range []string{"read-header-timeout", "read-timeout", "write-timeout", "idle-timeout", "drain-timeout"} {
 		if d := c.Duration(f); d <= 0 {
