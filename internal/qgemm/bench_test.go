@@ -115,16 +115,14 @@ func BenchmarkRequantize(b *testing.B) {
 }
 
 // BenchmarkInPlace times the seed's 3x3 convolutions read in place from
-// their padded channels-last images (GemmInPlace, one output row a call,
-// as the quantized backend runs them) with each kernel set, beside Gemm of
-// the same product from an im2row matrix.
+// their padded channels-last images (GemmInPlace) with each kernel set.
 func BenchmarkInPlace(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, s := range []struct {
 		name       string
 		h, w, c, n int
 	}{{"conv2", 16, 16, 32, 64}, {"conv3", 4, 4, 64, 128}} {
-		p := convProblem(s.w, s.w+2, s.c, s.n)
+		p := convProblem(s.h, s.w, s.w+2, s.c, s.n)
 		img := drawSlice[uint8](rng, (s.h+2)*(s.w+2)*s.c+64, false)
 		bq := drawSlice[int8](rng, p.k*s.n, false)
 		c := make([]int32, s.h*s.w*s.n)
@@ -137,13 +135,44 @@ func BenchmarkInPlace(b *testing.B) {
 			ws := new(Workspace)
 			b.Run(s.name+"/"+pb.Kernel(), func(b *testing.B) {
 				for b.Loop() {
-					for y := range s.h {
-						if err := GemmInPlace(pb, s.w, img[y*(s.w+2)*s.c:], s.c, p.offs, 3, c[y*s.w*s.n:], s.n, ws); err != nil {
-							b.Fatal(err)
-						}
+					if err := GemmInPlace(pb, s.h*s.w, img, p.at, 3, c, s.n, ws); err != nil {
+						b.Fatal(err)
 					}
 				}
 				b.ReportMetric(ops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
+			})
+		}
+	}
+}
+
+// BenchmarkEpilogue times Epilogue.Run on the seed's first layer, one
+// image (32x32 pixels of 32 channels, pooled 2x2): requantized, and
+// looked up in per-channel tables.
+func BenchmarkEpilogue(b *testing.B) {
+	const w, n = 32, 32
+	acc := make([]int32, w*w*n)
+	for i := range acc {
+		acc[i] = int32(i*7919) % 100000
+	}
+	dst := make([]byte, w*w*n/4)
+	scale := []float32{0.001}
+	for _, table := range [][]byte{nil, make([]byte, 256*n)} {
+		e, err := NewEpilogue[uint8](n, nil, scale, 3, 3, nil, table)
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := "requant"
+		if table != nil {
+			name = "table"
+		}
+		for _, vec := range epilogues() {
+			b.Run(name+"/"+epilogueName(vec), func(b *testing.B) {
+				win := Window{KH: 2, KW: 2, SH: 2, SW: 2, Width: w}
+				for b.Loop() {
+					for r := range w / 2 {
+						e.run(vec, win, w/2, acc[2*r*w*n:], n, dst[r*w/2*n:], n)
+					}
+				}
 			})
 		}
 	}

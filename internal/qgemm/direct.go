@@ -5,50 +5,62 @@ import (
 	"fmt"
 )
 
+// InPlace says where the rows of an A read in place lie: in runs of Width
+// rows, row i starting at
+//
+//	base(i) = (i/Width)*Pitch + (i%Width)*Step
+//
+// and its units (values 4q to 4q+3) at base(i)+Offsets[q]. For a stride-1
+// convolution over a padded channels-last image of C channels a pixel (C
+// a multiple of 4) and paddedWidth pixels a row, a run is an output row:
+// Width its pixels, Step C, Pitch paddedWidth*C, and the offsets the
+// kernel's taps, (ky*paddedWidth+kx)*C, plus 4 for each unit of channels.
+type InPlace struct {
+	Width, Pitch, Step int
+	Offsets            []int32
+}
+
+// base is where row i starts.
+func (at *InPlace) base(i int) int { return i/at.Width*at.Pitch + i%at.Width*at.Step }
+
 // GemmInPlace is Gemm with A read where it lies rather than from a
 // matrix: the im2row matrix of a convolution, read from its padded
-// channels-last image without being written out. A is m x k; its row i's
-// values 4q to 4q+3 (a unit) are
-//
-//	a[i*lda+offsets[q] : i*lda+offsets[q]+4]
-//
-// for q < (k+3)/4: for a stride-1 convolution over an image of C channels
-// a pixel (C a multiple of 4), lda is C and the offsets are the kernel's
-// taps, (ky*paddedWidth+kx)*C, plus 4 for each unit of channels. The last
-// unit's bytes past k are read but multiply nothing. The offsets must not
-// decrease and must be at least 0, and a must hold every unit of every
-// row.
+// channels-last image without being written out. A is m x k, its rows
+// where at says, k/4 units a row rounded up; the last unit's bytes past
+// k are read but multiply nothing. at's sizes must not be negative, its
+// width at least 1, its offsets at least 0 and not decreasing, and a
+// must hold every unit of every row.
 //
 // Where it can, the product runs the kernels' direct forms, which read
 // the units themselves: for uint8 A, B's zero points all 0 in the
 // kernels' domain (int8 weights quantized symmetrically, or uint8 ones
 // of zero point 128) and a kernel set of 4-byte units (not AVX2's
-// int16s). Otherwise, and for the last rows when a whole tile of them
-// would read past a, the rows are gathered into the workspace and
-// multiplied as Gemm multiplies them: the result is the same.
+// int16s), a tile at a time whose groups of four rows each lie in a run,
+// the groups evenly apart. Otherwise the rows are gathered into the
+// workspace and multiplied as Gemm multiplies them: the result is the
+// same.
 //
-// GemmInPlace returns an error, and writes nothing, when m or lda is
-// negative, the offsets are not as described, a does not hold its units,
-// or c does not hold C.
-func GemmInPlace[T Int8](p *PackedB, m int, a []T, lda int, offsets []int32, za T, c []int32, ldc int, ws *Workspace) error {
+// GemmInPlace returns an error, and writes nothing, when m is negative,
+// at is not as described, a does not hold its units, or c does not hold
+// C.
+func GemmInPlace[T Int8](p *PackedB, m int, a []T, at InPlace, za T, c []int32, ldc int, ws *Workspace) error {
 	if p == nil {
 		return errors.New("qgemm: nil PackedB")
 	}
-	if m < 0 || lda < 0 {
-		return fmt.Errorf("qgemm: negative dimension m=%d or stride lda=%d", m, lda)
+	if m < 0 || at.Width < 1 || at.Pitch < 0 || at.Step < 0 {
+		return fmt.Errorf("qgemm: %d rows in runs of %d, %d apart, rows %d apart", m, at.Width, at.Pitch, at.Step)
 	}
 	units := (p.k + 3) / 4
-	if len(offsets) != units {
-		return fmt.Errorf("qgemm: %d offsets for %d units of k=%d", len(offsets), units, p.k)
+	if len(at.Offsets) != units {
+		return fmt.Errorf("qgemm: %d offsets for %d units of k=%d", len(at.Offsets), units, p.k)
 	}
-	for q, o := range offsets {
-		if o < 0 || q > 0 && o < offsets[q-1] {
-			return fmt.Errorf("qgemm: offset %d is %d, after %d: offsets must be at least 0 and not decrease", q, o, offsets[max(q-1, 0)])
+	for q, o := range at.Offsets {
+		if o < 0 || q > 0 && o < at.Offsets[q-1] {
+			return fmt.Errorf("qgemm: offset %d is %d, after %d: offsets must be at least 0 and not decrease", q, o, at.Offsets[max(q-1, 0)])
 		}
 	}
 	if m > 0 && units > 0 {
-		// The last unit of the last row is the furthest read.
-		if far := int64(m-1)*int64(lda) + int64(offsets[units-1]) + 4; far > int64(len(a)) {
+		if far := int64(at.reach(m)) + int64(at.Offsets[units-1]) + 4; far > int64(len(a)) {
 			return fmt.Errorf("qgemm: A's units reach element %d of %d", far, len(a))
 		}
 	}
@@ -59,42 +71,32 @@ func GemmInPlace[T Int8](p *PackedB, m int, a []T, lda int, offsets []int32, za 
 		ws = new(Workspace)
 	}
 	flip := flipOf[T](false)
-	p.gemmInPlace(m, bytesOf(a), lda, offsets, byte(za)^flip, flip, c, ldc, ws)
+	p.gemmInPlace(m, bytesOf(a), &at, byte(za)^flip, flip, c, ldc, ws)
 	return nil
+}
+
+// reach is the furthest start of rows 0..m-1, m > 0, in int64 steps that
+// cannot overflow for sizes that fit in memory.
+func (at *InPlace) reach(m int) int {
+	last := m - 1
+	far := at.base(last)
+	if r := last / at.Width; r > 0 {
+		far = max(far, (r-1)*at.Pitch+(at.Width-1)*at.Step)
+	}
+	return far
 }
 
 // gemmInPlace is GemmInPlace on checked arguments and A's bytes: za in
 // the kernels' domain, flip what A's values are XORed with.
-func (p *PackedB) gemmInPlace(m int, a []byte, lda int, offs []int32, za, flip byte, c []int32, ldc int, ws *Workspace) {
+func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []int32, ldc int, ws *Workspace) {
 	n, kern := p.n, p.kern
 	if m == 0 || n == 0 {
 		return
 	}
-	direct := 0 // rows the direct kernel computes
-	if p.k > 0 && flip == 0 && p.zeroZB && kern.direct != nil && p.ks.g == 4 {
-		mr := kern.mr
-		reach := int(offs[len(offs)-1]) + 4
-		direct = m
-		if m%mr != 0 && (m/mr*mr+mr-1)*lda+reach > len(a) {
-			// The last tile would read rows past a.
-			direct = m / mr * mr
-		}
-		p.direct(direct, a, lda, offs, za, c, ldc, ws)
-	}
-	if direct == m {
+	if p.k == 0 || flip != 0 || !p.zeroZB || kern.direct == nil || p.ks.g != 4 {
+		p.gather(m, a, at, 0, za, flip, c, ldc, ws)
 		return
 	}
-	k4 := 4 * len(offs)
-	rows := m - direct
-	ws.gather = growBytes(ws.gather, rows*k4)
-	gatherRows(ws.gather, a[direct*lda:], lda, offs, rows)
-	p.gemm(false, rows, ws.gather, k4, za, flip, c[direct*ldc:], ldc, ws)
-}
-
-// direct computes the first m rows of C with the kernel's direct form;
-// every tile's units lie in a.
-func (p *PackedB) direct(m int, a []byte, lda int, offs []int32, za byte, c []int32, ldc int, ws *Workspace) {
-	n, kern := p.n, p.kern
 	mr, nr := kern.mr, kern.nr
 	ws.colTerm = grow(ws.colTerm, roundUp(n, nr))
 	for j, v := range p.colBase {
@@ -102,40 +104,80 @@ func (p *PackedB) direct(m int, a []byte, lda int, offs []int32, za byte, c []in
 	}
 	clear(ws.colTerm[n:])
 	ws.tmp = grow(ws.tmp, mr*nr)
-	for jr := 0; jr < n; jr += nr {
-		bp := p.panels[jr*p.groups*4 : (jr+nr)*p.groups*4]
-		cols := min(nr, n-jr)
-		colTerm := ws.colTerm[jr : jr+nr]
-		for ir := 0; ir < m; ir += mr {
-			rows := min(mr, m-ir)
-			if rows == mr && cols == nr {
-				kern.direct(p.groups, a[ir*lda:], lda, offs, bp, c[ir*ldc+jr:], ldc, colTerm)
+	reach := int(at.Offsets[len(at.Offsets)-1]) + 4
+	for ir := 0; ir < m; ir += mr {
+		rows := min(mr, m-ir)
+		gstride, ok := at.tile(ir, mr, len(a)-reach)
+		if !ok {
+			p.gather(rows, a, at, ir, za, flip, c[ir*ldc:], ldc, ws)
+			// The gathered product used the workspace's column terms.
+			for j, v := range p.colBase {
+				ws.colTerm[j] = int32(za) * v
+			}
+			clear(ws.colTerm[n:])
+			continue
+		}
+		tile := a[at.base(ir):]
+		for jr := 0; jr < n; jr += nr {
+			bp := p.panels[jr*p.groups*4 : (jr+nr)*p.groups*4]
+			colTerm := ws.colTerm[jr : jr+nr]
+			if cols := min(nr, n-jr); rows < mr || cols < nr {
+				kern.direct(p.groups, tile, at.Step, gstride, at.Offsets, bp, ws.tmp, nr, colTerm)
+				for i := range rows {
+					copy(c[(ir+i)*ldc+jr:][:cols], ws.tmp[i*nr:])
+				}
 				continue
 			}
-			kern.direct(p.groups, a[ir*lda:], lda, offs, bp, ws.tmp, nr, colTerm)
-			for i := range rows {
-				copy(c[(ir+i)*ldc+jr:][:cols], ws.tmp[i*nr:])
-			}
+			kern.direct(p.groups, tile, at.Step, gstride, at.Offsets, bp, c[ir*ldc+jr:], ldc, colTerm)
 		}
 	}
 }
 
-// gatherRows writes rows rows of the in-place A into dst, row-major, each
-// row its units one after another: a copy per run of units that lie one
-// after another in a.
-func gatherRows(dst, a []byte, lda int, offs []int32, rows int) {
-	k4 := 4 * len(offs)
+// tile reports whether the direct kernel can read the tile of mr rows
+// from row ir: each group of four rows (the last may be shorter) in one
+// run, the groups gstride apart, every row's start at most limit. The
+// rows past the product's are read too, and their results dropped.
+func (at *InPlace) tile(ir, mr, limit int) (gstride int, ok bool) {
+	if limit < 0 {
+		return 0, false
+	}
+	first := at.base(ir)
+	for g := 0; 4*g < mr; g++ {
+		i := ir + 4*g
+		size := min(4, mr-4*g)
+		if i%at.Width+size > at.Width {
+			return 0, false
+		}
+		b := at.base(i)
+		if g == 1 {
+			gstride = b - first
+		}
+		if g > 0 && b != first+g*gstride || b+(size-1)*at.Step > limit {
+			return 0, false
+		}
+	}
+	return gstride, true
+}
+
+// gather computes rows from..from+rows-1 of C (c starts at row from) by
+// gathering them into the workspace and multiplying them as Gemm does.
+func (p *PackedB) gather(rows int, a []byte, at *InPlace, from int, za, flip byte, c []int32, ldc int, ws *Workspace) {
+	k4 := 4 * len(at.Offsets)
+	ws.gather = growBytes(ws.gather, rows*k4)
 	for i := range rows {
-		row := dst[i*k4 : (i+1)*k4]
-		base := i * lda
+		row := ws.gather[i*k4 : (i+1)*k4]
+		base := at.base(from + i)
+		offs := at.Offsets
+		// A copy per run of units that lie one after another.
 		for q := 0; q < len(offs); {
 			r := q + 1
 			for r < len(offs) && offs[r] == offs[r-1]+4 {
 				r++
 			}
-			from := base + int(offs[q])
-			copy(row[4*q:4*r], a[from:from+4*(r-q)])
+			src := base + int(offs[q])
+			copy(row[4*q:4*r], a[src:src+4*(r-q)])
 			q = r
 		}
 	}
+	p.gemm(false, rows, ws.gather, max(k4, 1), za, flip, c, ldc, ws)
 }

@@ -6,26 +6,24 @@ import (
 	"testing"
 )
 
-// inPlace is a GemmInPlace problem: m rows read from an image at lda
-// apart, units at offsets.
+// inPlace is a GemmInPlace problem: m rows read in place as at says.
 type inPlace struct {
 	m, n, k int
-	lda     int
-	offs    []int32
+	at      InPlace
 	slack   int // bytes of a past the last unit
 	zps     int // B's zero points: 0 none, 1 one, else per column
 	zero    bool
 }
 
 // convProblem is the in-place A of a 3x3 stride-1 convolution of c
-// channels over a padded image wp pixels wide, the rows one output row of
+// channels over a padded image wp pixels wide, the rows h output rows of
 // w pixels.
-func convProblem(w, wp, c, n int) inPlace {
-	p := inPlace{m: w, n: n, k: 9 * c, lda: c}
+func convProblem(h, w, wp, c, n int) inPlace {
+	p := inPlace{m: h * w, n: n, k: 9 * c, at: InPlace{Width: w, Pitch: wp * c, Step: c}}
 	for ky := range 3 {
 		for kx := range 3 {
 			for u := 0; u < c; u += 4 {
-				p.offs = append(p.offs, int32((ky*wp+kx)*c+u))
+				p.at.Offsets = append(p.at.Offsets, int32((ky*wp+kx)*c+u))
 			}
 		}
 	}
@@ -39,7 +37,7 @@ func checkInPlace[TA, TB Int8](t *testing.T, rng *rand.Rand, p inPlace) bool {
 	units := (p.k + 3) / 4
 	size := p.slack
 	if p.m > 0 {
-		size += (p.m-1)*p.lda + int(p.offs[units-1]) + 4
+		size += p.at.reach(p.m) + int(p.at.Offsets[units-1]) + 4
 	}
 	a := drawSlice[TA](rng, size, true)
 	za := TA(draw(rng, true))
@@ -57,7 +55,7 @@ func checkInPlace[TA, TB Int8](t *testing.T, rng *rand.Rand, p inPlace) bool {
 	rows := make([]TA, p.m*p.k)
 	for i := range p.m {
 		for q := range p.k {
-			rows[i*p.k+q] = a[i*p.lda+int(p.offs[q/4])+q%4]
+			rows[i*p.k+q] = a[p.at.base(i)+int(p.at.Offsets[q/4])+q%4]
 		}
 	}
 	o := operands[TA, TB]{a: rows, lda: max(1, p.k), za: za, b: b, ldb: p.n, zb: zb, ldc: p.n}
@@ -73,7 +71,7 @@ func checkInPlace[TA, TB Int8](t *testing.T, rng *rand.Rand, p inPlace) bool {
 		for i := range c {
 			c[i] = sentinel
 		}
-		if err := GemmInPlace(pb, p.m, a, p.lda, p.offs, za, c[:p.m*p.n], p.n, ws); err != nil {
+		if err := GemmInPlace(pb, p.m, a, p.at, za, c[:p.m*p.n], p.n, ws); err != nil {
 			t.Fatalf("%s: %+v: %s: %v", im.name, p, types, err)
 		}
 		for idx, g := range c {
@@ -85,8 +83,8 @@ func checkInPlace[TA, TB Int8](t *testing.T, rng *rand.Rand, p inPlace) bool {
 				continue
 			}
 			if w := want[idx]; g != int32(w) {
-				t.Errorf("%s: m=%d n=%d k=%d lda=%d slack=%d zps=%d zero=%v: %s: C[%d,%d] = %d, want %d",
-					im.name, p.m, p.n, p.k, p.lda, p.slack, p.zps, p.zero, types, idx/p.n, idx%p.n, g, w)
+				t.Errorf("%s: m=%d n=%d k=%d width %d pitch %d step %d slack=%d zps=%d zero=%v: %s: C[%d,%d] = %d, want %d",
+					im.name, p.m, p.n, p.k, p.at.Width, p.at.Pitch, p.at.Step, p.slack, p.zps, p.zero, types, idx/p.n, idx%p.n, g, w)
 				return false
 			}
 		}
@@ -100,10 +98,11 @@ func checkInPlace[TA, TB Int8](t *testing.T, rng *rand.Rand, p inPlace) bool {
 func TestGemmInPlace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	var probs []inPlace
-	for _, s := range []struct{ w, wp, c, n int }{{16, 18, 32, 64}, {4, 6, 64, 128}, {7, 9, 8, 16}, {5, 7, 4, 10}, {13, 15, 12, 33}} {
+	for _, s := range []struct{ h, w, wp, c, n int }{{4, 16, 18, 32, 64}, {4, 4, 6, 64, 128}, {3, 7, 9, 8, 16}, {2, 5, 7, 4, 10},
+		{2, 13, 15, 12, 33}, {3, 12, 14, 8, 32}, {5, 8, 10, 4, 16}} {
 		for _, slack := range []int{0, 3, 64 * 16} {
 			for _, zero := range []bool{true, false} {
-				p := convProblem(s.w, s.wp, s.c, s.n)
+				p := convProblem(s.h, s.w, s.wp, s.c, s.n)
 				p.slack, p.zero, p.zps = slack, zero, 2
 				probs = append(probs, p)
 			}
@@ -115,12 +114,14 @@ func TestGemmInPlace(t *testing.T) {
 	}
 	for range trials {
 		k := 1 + rng.IntN(60)
-		p := inPlace{m: 1 + rng.IntN(40), n: 1 + rng.IntN(40), k: k, lda: rng.IntN(12), slack: rng.IntN(2) * rng.IntN(100),
-			zps: rng.IntN(3), zero: rng.IntN(2) == 0}
+		step := rng.IntN(12)
+		width := 1 + rng.IntN(20)
+		p := inPlace{m: 1 + rng.IntN(40), n: 1 + rng.IntN(40), k: k, slack: rng.IntN(2) * rng.IntN(100),
+			at: InPlace{Width: width, Step: step, Pitch: width*step + rng.IntN(3)*rng.IntN(40)}, zps: rng.IntN(3), zero: rng.IntN(2) == 0}
 		off := int32(0)
 		for range (k + 3) / 4 {
 			off += int32(rng.IntN(3) * 4) // runs and gaps, never back
-			p.offs = append(p.offs, off)
+			p.at.Offsets = append(p.at.Offsets, off)
 		}
 		probs = append(probs, p)
 	}
@@ -139,27 +140,30 @@ func TestGemmInPlaceBadArguments(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, c := make([]uint8, 64), make([]int32, 16)
+	at := func(width, pitch, step int, offs ...int32) InPlace {
+		return InPlace{Width: width, Pitch: pitch, Step: step, Offsets: offs}
+	}
 	for _, tc := range []struct {
 		name string
 		m    int
-		lda  int
-		offs []int32
-		a    []uint8
-		c    []int32
+		at   InPlace
 	}{
-		{"negative m", -1, 4, []int32{0, 4}, a, c},
-		{"negative lda", 2, -4, []int32{0, 4}, a, c},
-		{"too few offsets", 2, 4, []int32{0}, a, c},
-		{"decreasing offsets", 2, 4, []int32{4, 0}, a, c},
-		{"negative offset", 2, 4, []int32{-4, 0}, a, c},
-		{"a too short", 4, 16, []int32{0, 20}, a, c},
-		{"c too short", 5, 4, []int32{0, 4}, a, c},
+		{"negative m", -1, at(8, 32, 4, 0, 4)},
+		{"negative step", 2, at(8, 32, -4, 0, 4)},
+		{"negative pitch", 2, at(8, -32, 4, 0, 4)},
+		{"width 0", 2, at(0, 32, 4, 0, 4)},
+		{"too few offsets", 2, at(8, 32, 4, 0)},
+		{"decreasing offsets", 2, at(8, 32, 4, 4, 0)},
+		{"negative offset", 2, at(8, 32, 4, -4, 0)},
+		{"a too short", 4, at(8, 64, 16, 0, 20)},
+		{"a too short across runs", 4, at(2, 60, 1, 0, 4)},
+		{"c too short", 5, at(8, 32, 4, 0, 4)},
 	} {
-		if err := GemmInPlace(pb, tc.m, tc.a, tc.lda, tc.offs, 0, tc.c, 4, nil); err == nil {
+		if err := GemmInPlace(pb, tc.m, a, tc.at, 0, c, 4, nil); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
 	}
-	if err := GemmInPlace[uint8](nil, 1, a, 4, []int32{0, 4}, 0, c, 4, nil); err == nil {
+	if err := GemmInPlace[uint8](nil, 1, a, at(8, 32, 4, 0, 4), 0, c, 4, nil); err == nil {
 		t.Error("nil PackedB: no error")
 	}
 }
@@ -266,5 +270,99 @@ func TestRequantizeFloor(t *testing.T) {
 		if fmt.Sprint(sg) != fmt.Sprint(sw) {
 			t.Fatalf("int8, floor %d, zero point %d: %v, want %v", sf, sz, sg, sw)
 		}
+	}
+}
+
+// TestEpilogue: Epilogue.Run, in the vector code and the Go loop, is
+// MaxPool, then RequantizeFloor, then each column's table.
+func TestEpilogue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	for trial := range 300 {
+		w := Window{KH: 1 + rng.IntN(3), KW: 1 + rng.IntN(3), SH: 1 + rng.IntN(3), SW: 1 + rng.IntN(3)}
+		w.Width = w.KW + rng.IntN(8)
+		pixels := 1 + (w.Width-w.KW)/w.SW
+		n := 1 + rng.IntN(40)
+		if trial%2 == 0 {
+			n = 16 * (1 + rng.IntN(4))
+		}
+		ldc, ldd := n+rng.IntN(3), n+rng.IntN(3)
+		rows := (pixels-1)*w.SW + (w.KH-1)*w.Width + w.KW
+		acc := make([]int32, rows*ldc)
+		for i := range acc {
+			acc[i] = drawAcc(rng) / int32(1+rng.IntN(1000))
+		}
+		var bias []int32
+		if rng.IntN(3) != 0 {
+			bias = make([]int32, n)
+			for j := range bias {
+				bias[j] = drawAcc(rng) / 1000
+			}
+		}
+		scale := make([]float32, 1)
+		if rng.IntN(2) == 0 {
+			scale = make([]float32, n)
+		}
+		for j := range scale {
+			scale[j] = drawScale(rng)
+		}
+		var order []int32
+		if rng.IntN(2) == 0 {
+			order = make([]int32, n)
+			for j := range order {
+				order[j] = -int32(rng.IntN(2))
+			}
+		}
+		var table []byte
+		if rng.IntN(2) == 0 {
+			table = drawSlice[uint8](rng, 256*n, false)
+		}
+		signed := rng.IntN(2) == 0
+		zp, floor := int32(rng.IntN(256)), int32(-1<<31)
+		lo := int32(0)
+		if signed {
+			zp -= 128
+			lo = -128
+		}
+		if rng.IntN(2) == 0 {
+			floor = zp
+		}
+		// The reference: the three steps.
+		pooled := make([]int32, pixels*n)
+		maxPool(false, w, pixels, n, acc, ldc, order, pooled, n)
+		want := make([]byte, pixels*n)
+		requantizeFloor(false, pixels, n, want, n, pooled, n, bias, scale, zp, max(lo, floor), signed)
+		if table != nil {
+			for i, v := range want {
+				want[i] = table[(i%n)<<8|int(v)]
+			}
+		}
+		var e *Epilogue
+		var err error
+		if signed {
+			e, err = NewEpilogue(n, bias, scale, int8(zp), int8(max(lo, floor)), order, table)
+		} else {
+			e, err = NewEpilogue(n, bias, scale, uint8(zp), uint8(max(lo, floor)), order, table)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, vec := range epilogues() {
+			got := make([]byte, pixels*ldd)
+			e.run(vec, w, pixels, acc, ldc, got, ldd)
+			for px := range pixels {
+				for j := range n {
+					if g, x := got[px*ldd+j], want[px*n+j]; g != x {
+						t.Fatalf("trial %d, %s: %+v, %d columns, signed %v, table %v, order %v, floor %d: [%d,%d] = %d, want %d",
+							trial, epilogueName(vec), w, n, signed, table != nil, order != nil, floor, px, j, g, x)
+					}
+				}
+			}
+		}
+		if err := e.Run(w, pixels, acc, ldc, make([]byte, pixels*ldd), ldd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewEpilogue[uint8](4, nil, []float32{1, 2}, 0, 0, nil, nil); err == nil {
+		t.Error("NewEpilogue: 2 multipliers for 4 columns accepted")
 	}
 }

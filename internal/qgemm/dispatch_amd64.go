@@ -211,3 +211,35 @@ func quantizeAsm(dst []byte, x []float32, scale, lo, hi float32, zp int32, signe
 	}
 	return n
 }
+
+// poolRequantAsm does Epilogue.run's leading multiple of 16 columns with
+// AVX2 and returns how many columns it did.
+func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst []byte, ldd int, lo, hi float32) int {
+	chunks := e.n / 16
+	if chunks == 0 || pixels == 0 {
+		return 0
+	}
+	last := (pixels-1)*w.SW + (w.KH-1)*w.Width + w.KW - 1
+	_ = acc[last*ldc+16*chunks-1]
+	_ = dst[(pixels-1)*ldd+16*chunks-1]
+	_ = e.params[256*chunks-1]
+	args := func(f func(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)) {
+		var table *byte
+		if e.table != nil {
+			_ = e.table[256*16*chunks-1]
+			table = &e.table[0]
+		}
+		f(pixels, chunks, &acc[0], 4*w.SW*ldc, w.KH, w.KW, 4*w.Width*ldc, 4*ldc, &e.params[0], table, &dst[0], ldd, lo, hi, e.zp)
+	}
+	switch {
+	case e.table != nil && e.signed:
+		args(poolRequantTableS8AVX2)
+	case e.table != nil:
+		args(poolRequantTableU8AVX2)
+	case e.signed:
+		args(poolRequantS8AVX2)
+	default:
+		args(poolRequantU8AVX2)
+	}
+	return 16 * chunks
+}

@@ -26,3 +26,7 @@ func maxPoolAsm(w Window, pixels, n int, acc []int32, ldc int, order []int32, ds
 func quantizeAsm(dst []byte, x []float32, scale, lo, hi float32, zp int32, signed bool) int {
 	return 0
 }
+
+func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst []byte, ldd int, lo, hi float32) int {
+	return 0
+}

@@ -83,14 +83,20 @@ func main() {
 			continue // AVX2's units are int16s: A must be packed
 		}
 		s.writeDirect(&asm)
-		fmt.Fprintf(&decl, "\n// %s is the direct form of %s, reading A where it lies (needs %s): see kernel.direct.\n//\n//go:noescape\nfunc %s(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)\n",
+		fmt.Fprintf(&decl, "\n// %s is the direct form of %s, reading A where it lies (needs %s): see kernel.direct.\n//\n//go:noescape\nfunc %s(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)\n",
 			s.directSymbol(), s.symbol(), s.isa.needs, s.directSymbol())
-		// The wrapper checks the first and last rows' units; the caller
-		// checked every offset against a.
-		fmt.Fprintf(&decl, "\nfunc runDirect%s_%dx%d(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {\n_ = offs[groups-1]\n_ = a[%d*lda+int(offs[groups-1])+3]\n_ = b[%d*groups-1]\n_ = c[%d*ldc+%d]\n_ = colTerm[%d]\n%s(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])\n}\n",
-			s.isa.name, s.mr, s.nr, s.mr-1, 4*s.nr, s.mr-1, s.nr-1, s.nr-1, s.directSymbol())
+		// The wrapper checks the last row's last unit (the offsets do not
+		// decrease, lda and gstride are not negative); the caller checked
+		// them.
+		last := (s.mr - 1) / 4
+		fmt.Fprintf(&decl, "\nfunc runDirect%s_%dx%d(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {\n_ = offs[groups-1]\n_ = a[%d*gstride+%d*lda+int(offs[groups-1])+3]\n_ = b[%d*groups-1]\n_ = c[%d*ldc+%d]\n_ = colTerm[%d]\n%s(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])\n}\n",
+			s.isa.name, s.mr, s.nr, last, (s.mr-1)%4, 4*s.nr, s.mr-1, s.nr-1, s.nr-1, s.directSymbol())
 	}
 	writeMaxPool(&asm)
+	for _, t := range []string{"U8", "S8", "TableU8", "TableS8"} {
+		writePoolRequant(&asm, t)
+		fmt.Fprintf(&decl, "\n// poolRequant%sAVX2 is Epilogue.Run's pixels for n a multiple of 16\n// (needs AVX2): see writePoolRequant.\n//\n//go:noescape\nfunc poolRequant%sAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", t, t)
+	}
 	fmt.Fprintf(&decl, "\n// maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):\n// see maxPool.\n//\n//go:noescape\nfunc maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)\n")
 	writeQuantize(&asm, "U8", "VPACKUSWB")
 	writeQuantize(&asm, "S8", "VPACKSSWB")
@@ -698,14 +704,16 @@ func writeRowSums(w *bytes.Buffer) {
 }
 
 // writeDirect writes the kernel's direct form: A is not packed but read
-// where it lies, row i's unit of group q at a + i*lda + offs[q] (the
-// im2row matrix of a convolution read from its padded image), and the
-// tile starts at colTerm alone: B's zero points are 0 in the kernels'
-// domain, so A's row sums are not needed. One group a trip: the unit's
-// address comes from the table.
+// where it lies, row 4r+i's unit of group q at a + r*gstride + i*lda +
+// offs[q] for i < 4 (the im2row matrix of a convolution read from its
+// padded image: four pixels of an output row lda apart, the next four
+// gstride on, in that row or the next), and the tile starts at colTerm
+// alone: B's zero points are 0 in the kernels' domain, so A's row sums
+// are not needed. One group a trip: the unit's address comes from the
+// table.
 //
 // The rows' addresses are four bases, rows 4r to 4r+3 at base r plus 0,
-// lda, 2*lda and 3*lda.
+// lda, 2*lda and 3*lda, base r gstride after base r-1.
 func (s shape) writeDirect(w *bytes.Buffer) {
 	x := s.isa
 	nv := s.nr / x.lanes
@@ -738,30 +746,31 @@ func (s shape) writeDirect(w *bytes.Buffer) {
 		return [4]string{"(" + b + ")", "(" + b + ")(R12*1)", "(" + b + ")(R12*2)", "(" + b + ")(R13*1)"}[i%4]
 	}
 
-	fmt.Fprintf(w, "\n// func %s(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)\n", sym)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", sym)
+	fmt.Fprintf(w, "\n// func %s(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)\n", sym)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", sym)
 	p("MOVQ groups+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ lda+16(FP), R12")
 	p("LEAQ (R12)(R12*2), R13")
-	p("MOVQ offs+24(FP), R9")
-	p("MOVQ b+32(FP), DI")
-	p("MOVQ c+40(FP), DX")
-	p("MOVQ ldc+48(FP), R8")
+	p("MOVQ offs+32(FP), R9")
+	p("MOVQ b+40(FP), DI")
+	p("MOVQ c+48(FP), DX")
+	p("MOVQ ldc+56(FP), R8")
 	p("SHLQ $2, R8")
-	p("MOVQ colTerm+56(FP), R11")
+	p("MOVQ colTerm+64(FP), R11")
 	for i := range s.mr {
 		for v := range nv {
 			p("%s %d(R11), %s", x.mov, v*x.lanes*4, r(acc(i, v)))
 		}
 	}
+	p("MOVQ gstride+24(FP), R11")
 	p("TESTQ CX, CX")
 	p("JZ %s_store", sym)
 	label("loop")
 	p("MOVLQSX (R9), AX")
 	p("LEAQ (SI)(AX*1), R14")
 	for b := 1; b < (s.mr+3)/4; b++ {
-		p("LEAQ (%s)(R12*4), %s", bases[b-1], bases[b])
+		p("LEAQ (%s)(R11*1), %s", bases[b-1], bases[b])
 	}
 	for v := range nv {
 		p("%s %d(DI), %s", x.mov, v*x.lanes*4, r(bv(v)))
@@ -892,6 +901,144 @@ func writeQuantize(w *bytes.Buffer, typ, pack string) {
 	p("DECQ CX")
 	p("JNZ %s_loop", sym)
 	fmt.Fprintf(w, "%s_done:\n", sym)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// writePoolRequant writes poolRequant{U8,S8,Table}AVX2, the epilogue of a
+// band of a convolution's output (Epilogue.Run), sixteen columns a trip:
+// the maximum over each window of the accumulators (each XORed before
+// and after with its column's order, 0 or -1 for the minimum), plus the
+// bias, times the scale, clamped, rounded half to even, plus the zero
+// point, as writeRequant does; the Table forms then look each byte up in
+// its column's table, scalar loads (AVX2's gathers cost more), a pixel
+// behind, so that the bytes are not read back just as they are stored.
+// params holds, per chunk of sixteen columns, their order, bias, scale
+// and table offsets, 64 bytes each (the offsets unused here).
+func writePoolRequant(w *bytes.Buffer, typ string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	sym := "poolRequant" + typ + "AVX2"
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
+	fmt.Fprintf(w, "\n// func %s(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", sym)
+	table := strings.HasPrefix(typ, "Table")
+	frame := 0
+	if table {
+		frame = 8 // prev: the output of the pixel before, not yet looked up
+	}
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-108\n", sym, frame)
+	p("MOVQ pixels+0(FP), CX")
+	p("MOVQ acc+16(FP), SI")
+	p("MOVQ rowStep+48(FP), R14")
+	p("MOVQ colStep+56(FP), R15")
+	p("MOVQ table+72(FP), AX")
+	p("MOVQ dst+80(FP), DI")
+	p("VBROADCASTSS lo+96(FP), Y8")
+	p("VBROADCASTSS hi+100(FP), Y9")
+	p("MOVL zp+104(FP), DX")
+	p("VMOVD DX, X10")
+	p("VPBROADCASTD X10, Y10")
+	p("MOVQ $0x0703060205010400, DX")
+	p("MOVQ DX, X11")
+	p("VPMOVZXBD X11, Y11")
+	p("MOVL $0xff, DX")
+	p("VMOVD DX, X12")
+	p("VPBROADCASTD X12, Y12")
+	p("TESTQ CX, CX")
+	p("JZ %s_done", sym)
+	p("MOVQ chunks+8(FP), DX")
+	p("TESTQ DX, DX")
+	p("JZ %s_done", sym)
+	label("pixel")
+	p("MOVQ chunks+8(FP), R8")
+	p("MOVQ SI, R9")
+	p("MOVQ DI, DX")
+	p("MOVQ params+64(FP), BX")
+	label("chunk")
+	p("VMOVDQU (BX), Y3")
+	p("VMOVDQU 32(BX), Y4")
+	p("VPXOR (R9), Y3, Y0")
+	p("VPXOR 32(R9), Y4, Y1")
+	p("MOVQ R9, R10")
+	p("MOVQ kh+32(FP), R12")
+	label("row")
+	p("MOVQ R10, R11")
+	p("MOVQ kw+40(FP), R13")
+	label("col")
+	p("VPXOR (R11), Y3, Y2")
+	p("VPMAXSD Y2, Y0, Y0")
+	p("VPXOR 32(R11), Y4, Y2")
+	p("VPMAXSD Y2, Y1, Y1")
+	p("ADDQ R15, R11")
+	p("DECQ R13")
+	p("JNZ %s_col", sym)
+	p("ADDQ R14, R10")
+	p("DECQ R12")
+	p("JNZ %s_row", sym)
+	p("VPXOR Y3, Y0, Y0")
+	p("VPXOR Y4, Y1, Y1")
+	p("VPADDD 64(BX), Y0, Y0")
+	p("VPADDD 96(BX), Y1, Y1")
+	p("VCVTDQ2PS Y0, Y0")
+	p("VCVTDQ2PS Y1, Y1")
+	p("VMULPS 128(BX), Y0, Y0")
+	p("VMULPS 160(BX), Y1, Y1")
+	for _, in := range []string{"VMAXPS Y8", "VMINPS Y9", "VROUNDPS $8"} {
+		for v := range 2 {
+			p("%s, Y%d, Y%d", in, v, v)
+		}
+	}
+	p("VCVTTPS2DQ Y0, Y0")
+	p("VCVTTPS2DQ Y1, Y1")
+	p("VPADDD Y10, Y0, Y0")
+	p("VPADDD Y10, Y1, Y1")
+	pack := "VPACKUSWB"
+	if strings.HasSuffix(typ, "S8") {
+		pack = "VPACKSSWB"
+	}
+	p("VPACKSSDW Y1, Y0, Y0")
+	p("%s Y0, Y0, Y0", pack)
+	p("VPERMD Y0, Y11, Y0")
+	p("VMOVDQU X0, (DX)")
+	p("ADDQ $64, R9")
+	p("ADDQ $256, BX")
+	p("ADDQ $16, DX")
+	p("DECQ R8")
+	p("JNZ %s_chunk", sym)
+	// lookup writes the instructions that put each byte of the output at
+	// R11 through its column's table: the chunk's tables start at table +
+	// 16*256*chunk.
+	lookup := func(l string) {
+		p("MOVQ AX, R13")
+		p("MOVQ chunks+8(FP), R8")
+		label(l)
+		for k := range 16 {
+			p("MOVBLZX %d(R11), R12", k)
+			p("MOVBLZX %d(R13)(R12*1), R12", 256*k)
+			p("MOVB R12B, %d(R11)", k)
+		}
+		p("ADDQ $16, R11")
+		p("ADDQ $4096, R13")
+		p("DECQ R8")
+		p("JNZ %s_%s", sym, l)
+	}
+	if table {
+		// The pixel before's bytes, through their tables.
+		p("CMPQ CX, pixels+0(FP)")
+		p("JEQ %s_first", sym)
+		p("MOVQ prev-8(SP), R11")
+		lookup("lookup")
+		label("first")
+		p("MOVQ DI, prev-8(SP)")
+	}
+	p("ADDQ pixStep+24(FP), SI")
+	p("ADDQ dstStep+88(FP), DI")
+	p("DECQ CX")
+	p("JNZ %s_pixel", sym)
+	if table {
+		p("MOVQ prev-8(SP), R11")
+		lookup("last")
+	}
+	label("done")
 	p("VZEROUPPER")
 	p("RET")
 }

@@ -22,15 +22,15 @@ func runVNNI512_8x32(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 // directVNNI512_8x32 is the direct form of kernelVNNI512_8x32, reading A where it lies (needs AVX512F and AVX512-VNNI): see kernel.direct.
 //
 //go:noescape
-func directVNNI512_8x32(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNI512_8x32(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
 
-func runDirectVNNI512_8x32(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNI512_8x32(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
 	_ = offs[groups-1]
-	_ = a[7*lda+int(offs[groups-1])+3]
+	_ = a[1*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[128*groups-1]
 	_ = c[7*ldc+31]
 	_ = colTerm[31]
-	directVNNI512_8x32(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNI512_8x32(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelVNNI512_16x16 is the VNNI512 micro-kernel for 16x16 tiles (needs AVX512F and AVX512-VNNI): see kernel.run.
@@ -51,15 +51,15 @@ func runVNNI512_16x16(groups int, a []byte, astep int, b []byte, c []int32, ldc 
 // directVNNI512_16x16 is the direct form of kernelVNNI512_16x16, reading A where it lies (needs AVX512F and AVX512-VNNI): see kernel.direct.
 //
 //go:noescape
-func directVNNI512_16x16(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNI512_16x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
 
-func runDirectVNNI512_16x16(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNI512_16x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
 	_ = offs[groups-1]
-	_ = a[15*lda+int(offs[groups-1])+3]
+	_ = a[3*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[64*groups-1]
 	_ = c[15*ldc+15]
 	_ = colTerm[15]
-	directVNNI512_16x16(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNI512_16x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelAVXVNNI_6x16 is the AVXVNNI micro-kernel for 6x16 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
@@ -80,15 +80,15 @@ func runAVXVNNI_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 // directAVXVNNI_6x16 is the direct form of kernelAVXVNNI_6x16, reading A where it lies (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.direct.
 //
 //go:noescape
-func directAVXVNNI_6x16(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directAVXVNNI_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
 
-func runDirectAVXVNNI_6x16(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectAVXVNNI_6x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
 	_ = offs[groups-1]
-	_ = a[5*lda+int(offs[groups-1])+3]
+	_ = a[1*gstride+1*lda+int(offs[groups-1])+3]
 	_ = b[64*groups-1]
 	_ = c[5*ldc+15]
 	_ = colTerm[15]
-	directAVXVNNI_6x16(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directAVXVNNI_6x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelAVXVNNI_12x8 is the AVXVNNI micro-kernel for 12x8 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
@@ -109,15 +109,15 @@ func runAVXVNNI_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 // directAVXVNNI_12x8 is the direct form of kernelAVXVNNI_12x8, reading A where it lies (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.direct.
 //
 //go:noescape
-func directAVXVNNI_12x8(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directAVXVNNI_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
 
-func runDirectAVXVNNI_12x8(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectAVXVNNI_12x8(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
 	_ = offs[groups-1]
-	_ = a[11*lda+int(offs[groups-1])+3]
+	_ = a[2*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[32*groups-1]
 	_ = c[11*ldc+7]
 	_ = colTerm[7]
-	directAVXVNNI_12x8(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directAVXVNNI_12x8(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelVNNIVL_6x16 is the VNNIVL micro-kernel for 6x16 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
@@ -138,15 +138,15 @@ func runVNNIVL_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc in
 // directVNNIVL_6x16 is the direct form of kernelVNNIVL_6x16, reading A where it lies (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.direct.
 //
 //go:noescape
-func directVNNIVL_6x16(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNIVL_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
 
-func runDirectVNNIVL_6x16(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNIVL_6x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
 	_ = offs[groups-1]
-	_ = a[5*lda+int(offs[groups-1])+3]
+	_ = a[1*gstride+1*lda+int(offs[groups-1])+3]
 	_ = b[64*groups-1]
 	_ = c[5*ldc+15]
 	_ = colTerm[15]
-	directVNNIVL_6x16(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNIVL_6x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelVNNIVL_12x8 is the VNNIVL micro-kernel for 12x8 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
@@ -167,15 +167,15 @@ func runVNNIVL_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc in
 // directVNNIVL_12x8 is the direct form of kernelVNNIVL_12x8, reading A where it lies (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.direct.
 //
 //go:noescape
-func directVNNIVL_12x8(groups int, a *byte, lda int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNIVL_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
 
-func runDirectVNNIVL_12x8(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNIVL_12x8(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
 	_ = offs[groups-1]
-	_ = a[11*lda+int(offs[groups-1])+3]
+	_ = a[2*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[32*groups-1]
 	_ = c[11*ldc+7]
 	_ = colTerm[7]
-	directVNNIVL_12x8(groups, &a[0], lda, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNIVL_12x8(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
 }
 
 // kernelAVX2_6x16 is the AVX2 micro-kernel for 6x16 tiles (needs AVX2): see kernel.run.
@@ -207,6 +207,30 @@ func runAVX2_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc int,
 	_ = colTerm[7]
 	kernelAVX2_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
+
+// poolRequantU8AVX2 is Epilogue.Run's pixels for n a multiple of 16
+// (needs AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequantU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequantS8AVX2 is Epilogue.Run's pixels for n a multiple of 16
+// (needs AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequantS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequantTableU8AVX2 is Epilogue.Run's pixels for n a multiple of 16
+// (needs AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequantTableU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequantTableS8AVX2 is Epilogue.Run's pixels for n a multiple of 16
+// (needs AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequantTableS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
 // maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):
 // see maxPool.

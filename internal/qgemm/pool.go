@@ -1,6 +1,10 @@
 package qgemm
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
 
 // Window is a pooling of a map of accumulators, one row of C a pixel:
 // pixel (y, x) of the map is row y*Width+x. Output pixel (oy, ox) is the
@@ -96,4 +100,144 @@ func RequantizeFloor[T Int8](m, n int, dst []T, ldd int, acc []int32, ldc int, b
 	}
 	requantizeFloor(vectorEpilogue, m, n, bytesOf(dst), ldd, acc, ldc, bias, multiplier, int32(zeroPoint), int32(floor), flipOf[T](true) == 0)
 	return nil
+}
+
+// An Epilogue is the output stage of a convolution, run on a band of its
+// accumulators at a time: MaxPool's windows (a 1x1 window for none), then
+// RequantizeFloor's requantization, then, when it has tables, each
+// column's value looked up in its table of 256 bytes (a BatchNorm and
+// its quantization, computed at load): one pass over the accumulators,
+// the vector code doing sixteen columns at a time. It is made once for a
+// layer and is read-only: any number of goroutines may run it.
+type Epilogue struct {
+	n         int
+	signed    bool
+	zp, floor int32
+	bias      []int32   // nil or n
+	scale     []float32 // 1 or n
+	order     []int32   // nil or n
+	table     []byte    // nil, or n tables of 256 and 3 bytes the gathers read past
+	// params is, per chunk of 16 columns, their order, bias, scale and
+	// table offsets: the vector code's operands.
+	params []byte
+}
+
+// NewEpilogue makes the epilogue of n columns: bias (n, or nil) and
+// multiplier (n, or 1) as Requantize takes them, the output at least
+// floor, pooled by the maximum or, per column where order (n, or nil) is
+// -1, the minimum, then looked up in table (n*256 bytes, column j's at
+// j*256, or nil). The output's bytes are T's.
+func NewEpilogue[T Int8](n int, bias []int32, multiplier []float32, zeroPoint, floor T, order []int32, table []byte) (*Epilogue, error) {
+	if n < 0 || bias != nil && len(bias) != n || len(multiplier) != 1 && len(multiplier) != n ||
+		order != nil && len(order) != n || table != nil && len(table) != 256*n {
+		return nil, fmt.Errorf("qgemm: an epilogue of %d columns with %d biases, %d multipliers, %d orders and %d bytes of tables",
+			n, len(bias), len(multiplier), len(order), len(table))
+	}
+	e := &Epilogue{n: n, signed: flipOf[T](true) == 0, zp: int32(zeroPoint), floor: int32(floor), bias: bias, scale: multiplier, order: order}
+	if table != nil {
+		e.table = make([]byte, len(table)+3)
+		copy(e.table, table)
+	}
+	chunks := n / 16
+	e.params = make([]byte, 256*chunks)
+	for c := range chunks {
+		p := e.params[256*c:]
+		for l := range 16 {
+			j := 16*c + l
+			put := func(at int, v uint32) { binary.LittleEndian.PutUint32(p[at+4*l:], v) }
+			if order != nil {
+				put(0, uint32(order[j]))
+			}
+			if bias != nil {
+				put(64, uint32(bias[j]))
+			}
+			put(128, math.Float32bits(multiplier[min(j, len(multiplier)-1)]))
+			put(192, uint32(256*j))
+		}
+	}
+	return e, nil
+}
+
+// Run writes pixels output pixels of one row of the pooling (the first
+// window's top-left at acc's row 0, as MaxPool reads them) into dst (row
+// stride ldd, T's bytes). The windows must lie in acc. It returns an
+// error, and writes nothing, where MaxPool would.
+func (e *Epilogue) Run(w Window, pixels int, acc []int32, ldc int, dst []byte, ldd int) error {
+	n := e.n
+	if w.KH < 1 || w.KW < 1 || w.SH < 1 || w.SW < 1 || w.Width < w.KW || pixels < 0 {
+		return fmt.Errorf("qgemm: pooling %dx%d at stride %dx%d over %d columns, %d pixels", w.KH, w.KW, w.SH, w.SW, w.Width, pixels)
+	}
+	if pixels == 0 || n == 0 {
+		return nil
+	}
+	last := (pixels-1)*w.SW + (w.KH-1)*w.Width + w.KW - 1
+	if err := checkMatrix("the accumulators", last+1, n, len(acc), ldc); err != nil {
+		return err
+	}
+	if err := checkMatrix("the output", pixels, n, len(dst), ldd); err != nil {
+		return err
+	}
+	e.run(vectorEpilogue, w, pixels, acc, ldc, dst, ldd)
+	return nil
+}
+
+// run is Run on checked arguments, with the vector code when vec.
+func (e *Epilogue) run(vec bool, w Window, pixels int, acc []int32, ldc int, dst []byte, ldd int) {
+	lo, hi := int32(0), int32(255)
+	if e.signed {
+		lo, hi = -128, 127
+	}
+	lo = max(lo, e.floor)
+	flo, fhi := float32(lo-e.zp), float32(hi-e.zp)
+	done := 0
+	if vec {
+		done = poolRequantAsm(e, w, pixels, acc, ldc, dst, ldd, flo, fhi)
+	}
+	if done == e.n {
+		return
+	}
+	// The other columns, up to 64 at a time: pooled, requantized, looked up.
+	var m [64]int32
+	for px := range pixels {
+		first := px * w.SW
+		for c0 := done; c0 < e.n; c0 += len(m) {
+			c1 := min(c0+len(m), e.n)
+			mx := m[:c1-c0]
+			for j := range mx {
+				mx[j] = math.MinInt32
+			}
+			for dy := range w.KH {
+				for dx := range w.KW {
+					row := acc[(first+dy*w.Width+dx)*ldc+c0:][:len(mx)]
+					for j, v := range row {
+						var o int32
+						if e.order != nil {
+							o = e.order[c0+j]
+						}
+						mx[j] = max(mx[j], v^o)
+					}
+				}
+			}
+			if e.order != nil {
+				for j := range mx {
+					mx[j] ^= e.order[c0+j]
+				}
+			}
+			var b []int32
+			if e.bias != nil {
+				b = e.bias[c0:c1]
+			}
+			sc := e.scale[:1]
+			if len(e.scale) > 1 {
+				sc = e.scale[c0:c1]
+			}
+			d := dst[px*ldd+c0 : px*ldd+c1]
+			requantSpan(d, mx, b, sc, flo, fhi, e.zp)
+			if e.table != nil {
+				for j, v := range d {
+					d[j] = e.table[(c0+j)<<8|int(v)]
+				}
+			}
+		}
+	}
 }

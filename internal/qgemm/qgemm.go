@@ -316,13 +316,14 @@ type kernel struct {
 	// units (see pack.go).
 	run func(groups int, a []byte, astep int, b []byte, c []int32, ldc int, rowSum, negZB, colTerm []int32)
 	// direct, when not nil, is run's form that reads A where it lies
-	// (GemmInPlace): row i's unit of group q at a[i*lda+offs[q]:], A's
-	// values unsigned, B's zero points 0, the tile starting at colTerm.
+	// (GemmInPlace): row 4r+i's unit of group q at
+	// a[r*gstride+i*lda+offs[q]:], A's values unsigned, B's zero points
+	// 0, the tile starting at colTerm.
 	direct directKernel
 }
 
 // directKernel is a kernel's direct form (kernel.direct).
-type directKernel func(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32)
+type directKernel func(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32)
 
 // kernelSet is the micro-kernels of one instruction set.
 type kernelSet struct {

@@ -142,7 +142,7 @@ func (c *compiler) qmatmul(o op, requant bool) error {
 			return err
 		}
 	}
-	s.in, s.out, s.ws = a.buf, y.buf, newWorkspaces()
+	s.in, s.out, s.ws, s.node = a.buf, y.buf, newWorkspaces(), o.index
 	c.steps = append(c.steps, s)
 	return c.set(o, 0, y)
 }
@@ -219,6 +219,7 @@ type qmatmulStep struct {
 	ws               *workspaces
 	in, inB, out     int
 	acc              int // the accumulators before requantization
+	node             int // the graph node it computes, for rowBatch
 }
 
 func (s qmatmulStep) run(b [][]float32) {

@@ -41,16 +41,11 @@ type qnhwcStep struct {
 	hp, wp          int  // the padded input
 	nchwIn          bool // the input is channels-first
 	fold            bool // the image's pixels hold their kernel row (unit bytes)
-	// wide computes the whole map in one product, wp pixels a row, the
-	// columns past ow computed and not read: where the output's rows are
-	// too short for the kernel's tiles (4 pixels, tiles of 8).
-	wide    bool
-	accW    int  // pixels a row of the accumulators: ow, or wp
-	unit    int  // bytes a pixel of the image: inC, or folded
-	za      byte // the input's zero point, the border
-	offs    []int32
-	weights *qweights
-	signed  bool // the input is int8
+	unit            int  // bytes a pixel of the image: inC, or folded
+	za              byte // the input's zero point, the border
+	at              qgemm.InPlace
+	weights         *qweights
+	signed          bool // the input is int8
 
 	// The epilogue.
 	rq    requantizer
@@ -61,9 +56,10 @@ type qnhwcStep struct {
 	ph    int          // the pooled rows, or oh
 	pw    int          // the pooled columns, or ow
 	order []int32      // per channel, 0 or -1 (qgemm.MaxPool), or nil
+	ep    *qgemm.Epilogue
 
-	in, img, row, acc, pooled, out int
-	ws                             *workspaces
+	in, img, row, acc, out int
+	ws                     *workspaces
 }
 
 // qnhwcSlack is the bytes past a padded image that the direct kernels'
@@ -102,7 +98,10 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if err := c.b.ops(s.oh, s.ow, s.outC, kp); err != nil {
 		return false, err
 	}
-	st.offs = st.offsets()
+	st.at = qgemm.InPlace{Width: s.ow, Pitch: st.wp * st.unit, Step: st.unit, Offsets: st.offsets()}
+	if st.fold {
+		st.at.Pitch = s.ow * st.unit
+	}
 	if err := st.packWeights(c, wv.c.ints(), wq); err != nil {
 		return false, err
 	}
@@ -127,18 +126,7 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 			out = po
 		}
 	}
-	// The rows of the product the epilogue reads.
-	st.accW = s.ow
-	last := s.oh
-	if st.pool.KH > 0 {
-		last = (st.ph-1)*st.pool.SH + st.pool.KH
-	}
-	roundUp := func(n, unit int) int { return (n + unit - 1) / unit * unit }
-	if mr, _ := st.weights.p.Tile(); !st.fold && last > 1 && roundUp((last-1)*st.wp+s.ow, mr) < last*roundUp(s.ow, mr) &&
-		last*st.wp*s.outC <= 1<<14 {
-		st.wide, st.accW = true, st.wp
-	}
-	st.pool.Width = st.accW
+	st.pool.Width = s.ow
 	// Buffers: the padded image with the direct kernels' slack, a padded
 	// source row for folding, the accumulators of the whole map (a band
 	// at a time, or each CPU's bands of one image), the pooled ones.
@@ -150,13 +138,22 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 			return false, err
 		}
 	}
-	if st.acc, err = c.newBuf(s.oh * st.accW * s.outC); err != nil {
+	if st.acc, err = c.newBuf(s.oh * s.ow * s.outC); err != nil {
 		return false, err
 	}
-	if st.pool.KH > 0 {
-		if st.pooled, err = c.newBuf(st.ph * st.pw * s.outC); err != nil {
-			return false, err
-		}
+	if st.pool.KH == 0 {
+		st.pool = qgemm.Window{KH: 1, KW: 1, SH: 1, SW: 1, Width: s.ow}
+	}
+	if st.rq.dt == onnx.Int8 {
+		st.ep, err = qgemm.NewEpilogue(s.outC, st.rq.bias, st.rq.mult, int8(st.rq.zero), int8(st.floor), st.order, st.table)
+	} else {
+		st.ep, err = qgemm.NewEpilogue(s.outC, st.rq.bias, st.rq.mult, uint8(st.rq.zero), uint8(st.floor), st.order, st.table)
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := c.b.constBytes(int64(len(st.table)) + 256*int64(s.outC/16)); err != nil {
+		return false, err
 	}
 	y, err := c.typedRuntime([]int{1, s.outC, st.ph, st.pw}, st.ydt)
 	if err != nil {
@@ -164,7 +161,7 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	}
 	y.nhwc = true
 	st.out, st.ws = y.buf, newWorkspaces()
-	c.steps = append(c.steps, *st)
+	c.steps = append(c.steps, st)
 	return true, c.set(out, 0, y)
 }
 
@@ -230,7 +227,7 @@ func (s *qnhwcStep) offsets() []int32 {
 // by values of the zero point, which multiply nothing.
 func (s *qnhwcStep) packWeights(c *compiler, w []int64, wq qparam) error {
 	k := s.kh * s.kw * s.inC
-	kp := len(s.offs) * 4
+	kp := len(s.at.Offsets) * 4
 	if !s.fold {
 		kp = k
 	}
@@ -365,22 +362,17 @@ func (s *qnhwcStep) tableOrder() (order []int32, ok bool) {
 
 // bands is how many bands the step's rows run in: pooled rows, or the
 // output's rows.
-func (s qnhwcStep) bands() int { return s.ph }
+func (s *qnhwcStep) bands() int { return s.ph }
 
-func (s qnhwcStep) run(b [][]float32) {
+func (s *qnhwcStep) run(b [][]float32) {
 	s.prepare(b)
 	ws := s.ws.get()
-	if s.wide {
-		s.product(b, 0, s.rows(), ws)
-		s.epilogue(b, 0, s.ph)
-	} else {
-		s.convRows(b, 0, s.ph, ws)
-	}
+	s.convRows(b, 0, s.ph, ws)
 	s.ws.put(ws)
 }
 
 // rows is how many rows of the product the epilogue reads.
-func (s qnhwcStep) rows() int {
+func (s *qnhwcStep) rows() int {
 	if s.pool.KH == 0 {
 		return s.oh
 	}
@@ -390,9 +382,9 @@ func (s qnhwcStep) rows() int {
 // runSplit divides the bands between the CPUs: each computes the rows of
 // its bands and their epilogue, in one pass where the pooling windows do
 // not overlap, else all the rows first.
-func (s qnhwcStep) runSplit(b [][]float32) {
+func (s *qnhwcStep) runSplit(b [][]float32) {
 	s.prepare(b)
-	if !s.wide && (s.pool.KH == 0 || s.pool.SH >= s.pool.KH) {
+	if s.pool.SH >= s.pool.KH {
 		kernel.Parallel(s.ph, func(_, lo, hi int) {
 			ws := s.ws.get()
 			s.convRows(b, lo, hi, ws)
@@ -410,7 +402,7 @@ func (s qnhwcStep) runSplit(b [][]float32) {
 
 // convRows computes bands lo..hi-1: their rows of the product, then their
 // epilogue.
-func (s qnhwcStep) convRows(b [][]float32, lo, hi int, ws *qgemm.Workspace) {
+func (s *qnhwcStep) convRows(b [][]float32, lo, hi int, ws *qgemm.Workspace) {
 	next := 0 // the first row of the product not computed
 	for band := lo; band < hi; band++ {
 		first, end := band, band+1
@@ -428,58 +420,26 @@ func (s qnhwcStep) convRows(b [][]float32, lo, hi int, ws *qgemm.Workspace) {
 
 // product computes rows lo..hi-1 of the convolution's output into the
 // accumulators.
-func (s qnhwcStep) product(b [][]float32, lo, hi int, ws *qgemm.Workspace) {
+func (s *qnhwcStep) product(b [][]float32, lo, hi int, ws *qgemm.Workspace) {
 	img, acc := bytesOf(b[s.img]), int32sOf(b[s.acc])
 	n := s.outC
-	switch {
-	case s.fold:
-		// The folded image's rows are the output's: one product.
-		_ = s.weights.inPlace(s.signed, (hi-lo)*s.ow, img[lo*s.ow*s.unit:], s.unit, s.offs, s.za, acc[lo*s.ow*n:], n, ws)
-		return
-	case s.wide:
-		_ = s.weights.inPlace(s.signed, (hi-lo-1)*s.wp+s.ow, img[lo*s.wp*s.inC:], s.inC, s.offs, s.za, acc[lo*s.wp*n:], n, ws)
-		return
-	}
-	for y := lo; y < hi; y++ {
-		_ = s.weights.inPlace(s.signed, s.ow, img[y*s.wp*s.inC:], s.inC, s.offs, s.za, acc[y*s.ow*n:], n, ws)
-	}
+	_ = s.weights.inPlace(s.signed, (hi-lo)*s.ow, img[lo*s.at.Pitch:], s.at, s.za, acc[lo*s.ow*n:], n, ws)
 }
 
 // epilogue writes output rows lo..hi-1 (pooled rows when pooling) from
 // the accumulators.
-func (s qnhwcStep) epilogue(b [][]float32, lo, hi int) {
+func (s *qnhwcStep) epilogue(b [][]float32, lo, hi int) {
 	n := s.outC
 	acc, out := int32sOf(b[s.acc]), bytesOf(b[s.out])
 	for r := lo; r < hi; r++ {
-		src := acc[r*s.accW*n : (r*s.accW+s.ow)*n]
-		if s.pool.KH > 0 {
-			pooled := int32sOf(b[s.pooled])[r*s.pw*n : (r+1)*s.pw*n]
-			_ = qgemm.MaxPool(s.pool, s.pw, n, acc[r*s.pool.SH*s.accW*n:], n, s.order, pooled, n)
-			src = pooled
-		}
-		dst := out[r*s.pw*n : (r+1)*s.pw*n]
-		s.rq.floorRows(s.pw, n, dst, src, s.floor)
-		if s.table != nil {
-			lookupColumns(dst, n, s.table)
-		}
-	}
-}
-
-// lookupColumns replaces each byte of the rows of n columns in d by its
-// column's table's: column j's table is table[j*256:][:256].
-func lookupColumns(d []byte, n int, table []byte) {
-	for j := range n {
-		t := (*[256]byte)(table[j<<8:])
-		for i := j; i < len(d); i += n {
-			d[i] = t[d[i]]
-		}
+		_ = s.ep.Run(s.pool, s.pw, acc[r*s.pool.SH*s.ow*n:], n, out[r*s.pw*n:(r+1)*s.pw*n], n)
 	}
 }
 
 // prepare writes the input into the padded image. Its border, the zero
 // point, is written at the first run: nothing else writes the image, and
 // its last byte, past what the kernels read, says the border is there.
-func (s qnhwcStep) prepare(b [][]float32) {
+func (s *qnhwcStep) prepare(b [][]float32) {
 	x, img := bytesOf(b[s.in]), bytesOf(b[s.img])
 	if s.fold {
 		s.prepareFolded(x, img, bytesOf(b[s.row]))
@@ -509,7 +469,7 @@ func (s qnhwcStep) prepare(b [][]float32) {
 // prepareFolded writes the folded image: pixel (y, x) holds the padded
 // input's pixels x..x+KW-1 of row y, then the zero point to the unit.
 // row holds one padded row of the input, and 8 bytes more.
-func (s qnhwcStep) prepareFolded(x, img, row []byte) {
+func (s *qnhwcStep) prepareFolded(x, img, row []byte) {
 	c, span := s.inC, s.kw*s.inC
 	if mark := &img[len(img)-1]; *mark == 0 {
 		// The border rows, and the padding of the source row.
@@ -517,9 +477,15 @@ func (s qnhwcStep) prepareFolded(x, img, row []byte) {
 		fill(row, s.za)
 		*mark = 1
 	}
+	keep := uint32(1)<<(8*span) - 1
+	pad := uint32(s.za) * 0x01010101 &^ keep
 	for y := s.pt; y < s.pt+s.h; y++ {
 		dst := img[y*s.ow*s.unit : (y+1)*s.ow*s.unit]
 		iy := y - s.pt
+		if s.unit == 4 && !s.nchwIn {
+			foldRow4(dst[:4*s.ow], x[iy*s.w*c:], row, c, s.pl, s.kw, s.w, keep, pad)
+			continue
+		}
 		inner := row[s.pl*c : (s.pl+s.w)*c]
 		if s.nchwIn {
 			for xx := range s.w {
@@ -531,12 +497,8 @@ func (s qnhwcStep) prepareFolded(x, img, row []byte) {
 			copy(inner, x[iy*s.w*c:(iy+1)*s.w*c])
 		}
 		if s.unit == 4 {
-			// A word per pixel: its kernel row's bytes, then the zero point.
-			keep := uint32(1)<<(8*span) - 1
-			pad := uint32(s.za) * 0x01010101 &^ keep
 			for ox := range s.ow {
-				v := binary.LittleEndian.Uint32(row[ox*c:])
-				binary.LittleEndian.PutUint32(dst[ox*4:], v&keep|pad)
+				binary.LittleEndian.PutUint32(dst[ox*4:], binary.LittleEndian.Uint32(row[ox*c:])&keep|pad)
 			}
 			continue
 		}
@@ -549,21 +511,11 @@ func (s qnhwcStep) prepareFolded(x, img, row []byte) {
 }
 
 // inPlace is mul for an A read in place (qgemm.GemmInPlace).
-func (q *qweights) inPlace(signed bool, m int, a []byte, lda int, offs []int32, za byte, c []int32, ldc int, ws *qgemm.Workspace) error {
+func (q *qweights) inPlace(signed bool, m int, a []byte, at qgemm.InPlace, za byte, c []int32, ldc int, ws *qgemm.Workspace) error {
 	if signed {
-		return qgemm.GemmInPlace(q.p, m, int8sOf(a), lda, offs, int8(za), c, ldc, ws)
+		return qgemm.GemmInPlace(q.p, m, int8sOf(a), at, int8(za), c, ldc, ws)
 	}
-	return qgemm.GemmInPlace(q.p, m, a, lda, offs, za, c, ldc, ws)
-}
-
-// floorRows requantizes m rows of n accumulators (n apart) into dst, each
-// at least floor.
-func (r *requantizer) floorRows(m, n int, dst []byte, acc []int32, floor int32) {
-	if r.dt == onnx.Int8 {
-		_ = qgemm.RequantizeFloor(m, n, int8sOf(dst), n, acc, n, r.bias, r.mult, int8(r.zero), int8(floor))
-		return
-	}
-	_ = qgemm.RequantizeFloor(m, n, dst, n, acc, n, r.bias, r.mult, uint8(r.zero), uint8(floor))
+	return qgemm.GemmInPlace(q.p, m, a, at, za, c, ldc, ws)
 }
 
 // qlayoutStep moves an 8-bit [HW][C] map to [C][HW].
@@ -673,4 +625,32 @@ func permuteNHWC(w []int64, k, n, ch, hw int, transB bool) ([]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+// foldRow4 writes a folded row of 4-byte pixels, each its kernel row's
+// bytes (keep masks them) then the zero point (pad): read from src, the
+// input's row of w pixels of c bytes, where the kernel row lies in it
+// (the word's bytes past it masked off), else from row, the padded row.
+func foldRow4(dst, src, row []byte, c, pl, kw, w int, keep, pad uint32) {
+	ow := len(dst) / 4
+	// The pixels read from src: x0..x1-1.
+	x0 := min(pl, ow)
+	x1 := max(x0, min(ow, pl+w-kw+1))
+	for x1 > x0 && (x1-1-pl)*c+4 > len(src) {
+		x1--
+	}
+	if x0 > 0 || x1 < ow {
+		copy(row[pl*c:(pl+w)*c], src[:w*c])
+		for ox := range x0 {
+			binary.LittleEndian.PutUint32(dst[4*ox:], binary.LittleEndian.Uint32(row[ox*c:])&keep|pad)
+		}
+		for ox := x1; ox < ow; ox++ {
+			binary.LittleEndian.PutUint32(dst[4*ox:], binary.LittleEndian.Uint32(row[ox*c:])&keep|pad)
+		}
+	}
+	d := dst[4*x0 : 4*x1]
+	s := src[(x0-pl)*c:]
+	for i := 0; 4*i+4 <= len(d); i++ {
+		binary.LittleEndian.PutUint32(d[4*i:], binary.LittleEndian.Uint32(s[i*c:])&keep|pad)
+	}
 }

@@ -1,6 +1,9 @@
 package backend
 
-import "github.com/lenetkit/lenetkit/internal/nchw"
+import (
+	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/onnx"
+)
 
 // rowBatch runs a classifier's first dense layer for many images at once.
 // A plan runs each image through every step, so a dense layer is a
@@ -8,12 +11,32 @@ import "github.com/lenetkit/lenetkit/internal/nchw"
 // 8 rows at a time; gathering the rows of up to rowBatchMax images into
 // one product fills the tiles. The steps before the layer run image by
 // image, its input row kept aside; then one product; then the steps after
-// it, image by image again.
+// it, image by image again. The int8 dense layers (QLinearMatMul) batch
+// likewise, every one of a run of them that follow each other: their
+// products are exact, whatever their rows.
 type rowBatch struct {
-	at    int      // the dense layer's index in the plan's steps
-	g     gemmStep // the layer: one row times constant, packed weights
-	chunk int      // images a product takes at most
-	a, y  int      // buffers of chunk rows: the layer's inputs, outputs
+	at    int       // the first dense layer's index in the plan's steps
+	g     gemmStep  // a float layer: one row times constant, packed weights
+	q     []rowStep // or int8 layers, steps at, at+1, ...
+	chunk int       // images a product takes at most
+	a, y  int       // buffers of chunk rows: the layer's inputs, outputs
+	// ys and acc, for int8 layers: each one's output rows, and the
+	// accumulators the largest needs.
+	ys  []int
+	acc int
+}
+
+// rowStep is a step of one row an image that also runs on many rows at
+// once, each row slots apart.
+type rowStep interface {
+	step
+	// rowIO returns the buffers of its input and output rows and the
+	// float32 slots each takes.
+	rowIO() (in, out, inSlots, outSlots int)
+	// accSize is the accumulators a row needs.
+	accSize() int
+	// runRows runs rows rows of a into y, with the accumulators acc.
+	runRows(a, y []float32, acc []int32, rows int)
 }
 
 // rowBatchMax bounds the rows of one product, and with them the two
@@ -25,6 +48,12 @@ const rowBatchMax = 64
 // the buffers that batch it.
 func (c *compiler) batchRows() (*rowBatch, error) {
 	for i, s := range c.steps {
+		if q, ok := s.(qmatmulStep); ok {
+			if r, err := c.batchQuantRows(i, q); r != nil || err != nil {
+				return r, err
+			}
+			continue
+		}
 		g, ok := s.(gemmStep)
 		if !ok || g.m != 1 || g.pb == nil || g.transA || g.a != nil || g.hasC && g.c == nil || !c.onlyThrough(g.node) {
 			continue
@@ -49,8 +78,56 @@ func (c *compiler) batchRows() (*rowBatch, error) {
 	return nil, nil
 }
 
+// batchQuantRows batches the int8 dense layer at step i and those that
+// follow it, each reading the one before's output, when they batch.
+func (c *compiler) batchQuantRows(i int, q qmatmulStep) (*rowBatch, error) {
+	if !q.batches() || !c.onlyThrough(q.node) {
+		return nil, nil
+	}
+	r := &rowBatch{at: i, chunk: rowBatchMax, q: []rowStep{q}}
+	_, out, _, _ := q.rowIO()
+	for _, s := range c.steps[i+1:] {
+		n, ok := s.(qmatmulStep)
+		if !ok || !n.batches() || n.in != out || !c.onlyThrough(n.node) {
+			break
+		}
+		r.q = append(r.q, n)
+		_, out, _, _ = n.rowIO()
+	}
+	_, _, inSlots, _ := q.rowIO()
+	need, acc := int64(inSlots), 0
+	for _, s := range r.q {
+		_, _, _, outSlots := s.rowIO()
+		need += int64(outSlots)
+		acc = max(acc, s.accSize())
+	}
+	if need = 4 * int64(r.chunk) * (need + int64(acc)); c.b.maxBytes-c.b.bytes < need {
+		return nil, nil
+	}
+	var err error
+	if r.a, err = c.newBuf(r.chunk * inSlots); err != nil {
+		return nil, err
+	}
+	for _, s := range r.q {
+		_, _, _, outSlots := s.rowIO()
+		y, err := c.newBuf(r.chunk * outSlots)
+		if err != nil {
+			return nil, err
+		}
+		r.ys = append(r.ys, y)
+	}
+	if r.acc, err = c.newBuf(r.chunk * acc); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // run classifies images first..end-1 of x into out with workspace b.
 func (r *rowBatch) run(p *Plan, b [][]float32, out, x []float32, first, end int) {
+	if r.q != nil {
+		r.runQuant(p, b, out, x, first, end)
+		return
+	}
 	px := p.Channels * p.Height * p.Width
 	before, after := p.steps[:r.at], p.steps[r.at+1:]
 	g := r.g
@@ -68,6 +145,38 @@ func (r *rowBatch) run(p *Plan, b [][]float32, out, x []float32, first, end int)
 		nchw.GemmPacked(y, rows, g.n, g.k, false, g.alpha, a[:rows*g.k], g.pb, g.beta, g.c, g.cShape)
 		for i := lo; i < hi; i++ {
 			copy(b[g.out], y[(i-lo)*g.n:(i-lo+1)*g.n])
+			for _, s := range after {
+				s.run(b)
+			}
+			copy(out[i*p.Outputs:(i+1)*p.Outputs], b[p.out])
+		}
+	}
+}
+
+// runQuant is run for int8 layers.
+func (r *rowBatch) runQuant(p *Plan, b [][]float32, out, x []float32, first, end int) {
+	px := p.Channels * p.Height * p.Width
+	before, after := p.steps[:r.at], p.steps[r.at+len(r.q):]
+	in, _, inSlots, _ := r.q[0].rowIO()
+	_, last, _, lastSlots := r.q[len(r.q)-1].rowIO()
+	acc := int32sOf(b[r.acc])
+	for lo := first; lo < end; lo += r.chunk {
+		hi := min(lo+r.chunk, end)
+		a := b[r.a]
+		for i := lo; i < hi; i++ {
+			copy(b[p.in], x[i*px:(i+1)*px])
+			for _, s := range before {
+				s.run(b)
+			}
+			copy(a[(i-lo)*inSlots:(i-lo+1)*inSlots], b[in])
+		}
+		rows := hi - lo
+		for k, s := range r.q {
+			s.runRows(a, b[r.ys[k]], acc, rows)
+			a = b[r.ys[k]]
+		}
+		for i := lo; i < hi; i++ {
+			copy(b[last], a[(i-lo)*lastSlots:(i-lo+1)*lastSlots])
 			for _, s := range after {
 				s.run(b)
 			}
@@ -98,4 +207,25 @@ func (c *compiler) onlyThrough(at int) bool {
 		}
 	}
 	return true
+}
+
+// batches reports whether the step is one row of an image times constant
+// weights, requantized to 8 bits: what rowBatch runs for many rows.
+func (s qmatmulStep) batches() bool {
+	return s.m == 1 && len(s.aBatch) == 1 && len(s.weights) == 1 && s.rq != nil && isQuant8(s.rq.dt)
+}
+
+func (s qmatmulStep) rowIO() (in, out, inSlots, outSlots int) {
+	return s.in, s.out, slotsOf(onnx.Uint8, s.k), slotsOf(onnx.Uint8, s.n)
+}
+
+func (s qmatmulStep) accSize() int { return s.n }
+
+func (s qmatmulStep) runRows(a, y []float32, acc []int32, rows int) {
+	_, _, inSlots, outSlots := s.rowIO()
+	ws := s.ws.get()
+	defer s.ws.put(ws)
+	za := s.az.zeroPoint(nil)
+	s.weights[0].mul(s.signedA, false, rows, bytesOf(a), 4*inSlots, za, acc, s.n, ws)
+	s.rq.rows(rows, s.n, bytesOf(y), 4*outSlots, acc, s.n)
 }
