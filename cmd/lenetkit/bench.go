@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,10 +14,13 @@ import (
 
 	"github.com/lenetkit/lenetkit/bench"
 	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/internal/gemm"
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/onnx/backend"
 	"github.com/lenetkit/lenetkit/train"
 )
 
@@ -30,6 +34,14 @@ at batch 1 and 128 through each lenetkit backend and through ONNX Runtime
 (reference/ort_bench.js, onnxruntime-node, 2 threads) on the same ONNX file.
 A peer that is not installed is reported as not measured.
 
+--baseline FILE puts a float model beside --model, a quantized (int8) one: in
+the same run, taking turns so that others' load on the machine costs both
+alike, lenetkit times each at batch 1 and 128, and ONNX Runtime each file, and
+the report gives images/s, the ratios int8/float and int8/ONNX Runtime, the
+CPU's model and load average, and which int8 and float kernels ran. FILE is an
+ONNX file or any model file lenetkit reads (a .pth is written as ONNX for ONNX
+Runtime).
+
 --weights FILE also times training steps from FILE's weights, on real MNIST
 batches, at the learning rate and beta1 where the seed's schedule ends, in
 lenetkit and in PyTorch: the steps a whole run ends with, beside fresh ones.
@@ -42,9 +54,11 @@ Examples:
    lenetkit bench --weights parameter.pth
    lenetkit bench --weights runs/1/checkpoint.pth      # weights and Adam's state
    lenetkit bench --model model.onnx --steps 50 --format json
-   lenetkit bench --model keras.onnx --steps 0           # inference only, any ONNX classifier`,
+   lenetkit bench --model keras.onnx --steps 0           # inference only, any ONNX classifier
+   lenetkit bench --model int8.onnx --baseline lenet_trained.pth --steps 0   # int8 against float`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "ONNX file to run (default: an export of freshly initialised weights; speed does not depend on the values)"},
+			&cli.StringFlag{Name: "baseline", Usage: "float model to time beside --model, an int8 one, turn about (an ONNX file, or a .pth or .safetensors)"},
 			&cli.IntFlag{Name: "steps", Value: 30, Usage: "training steps to time"},
 			&cli.StringFlag{Name: "weights", Usage: "also time steps from this model file's weights (a checkpoint's: with its Adam state) at the schedule's final lr and beta1"},
 			dataFlag,
@@ -72,6 +86,14 @@ type inferFigure struct {
 
 type benchReport struct {
 	Model string `json:"model"`
+	// CPU is the CPU's model name and LoadAverage the system's load
+	// average (1, 5 and 15 minutes) when the run started and ended: the
+	// machine may be shared.
+	CPU              string     `json:"cpu"`
+	LoadAverageStart [3]float64 `json:"load_average_start"`
+	LoadAverageEnd   [3]float64 `json:"load_average_end"`
+	// Int8 is --baseline's comparison.
+	Int8 *int8Comparison `json:"int8_vs_float,omitempty"`
 	// TrainWeights says where the steps of TrainMSPerStep started: "fresh"
 	// or the --weights file; TrainMSPerStepFresh is the fresh figure.
 	TrainWeights string `json:"train_weights"`
@@ -153,7 +175,17 @@ func runBench(c *cli.Context) error {
 	}
 	ref := c.String("reference")
 	status := statusOut(c)
-	r := benchReport{Model: model}
+	r := benchReport{Model: model, CPU: bench.CPUModel()}
+	r.LoadAverageStart, _ = bench.LoadAverage()
+	baseline := c.String("baseline")
+	if baseline != "" {
+		onnxBaseline, cleanup, err := baselineONNX(baseline)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		baseline = onnxBaseline
+	}
 
 	// GFLOP/s are counted for the seed's LeNet; another graph's are not
 	// known, and its figures are images per second only.
@@ -223,15 +255,26 @@ func runBench(c *cli.Context) error {
 			r.RatioDefaultBatch128 = r.DefaultONNXBatch128 / p.Value
 		}
 	}
+	if baseline != "" {
+		cmp, err := benchInt8(c, &r, model, baseline, dur)
+		if err != nil {
+			return err
+		}
+		cmp.Baseline = c.String("baseline")
+		r.Int8 = cmp
+	}
 	if err := benchEvaluation(c, &r, model, image); err != nil {
 		r.notMeasured("the evaluation of the test set", err)
 	}
 	r.PeakRSSBytes = bench.PeakRSS()
+	r.LoadAverageEnd, _ = bench.LoadAverage()
 
 	w := c.App.Writer
 	if format == "json" {
 		return printJSON(w, r)
 	}
+	fmt.Fprintf(w, "CPU: %s; load average %s at the start, %s at the end (a shared machine: others' work slows every figure)\n",
+		r.CPU, bench.FormatLoad(r.LoadAverageStart), bench.FormatLoad(r.LoadAverageEnd))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	if steps == 0 {
 		fmt.Fprintf(tw, "training\tnot measured (--steps 0)\t\t\n")
@@ -312,6 +355,9 @@ func runBench(c *cli.Context) error {
 	fmt.Fprintf(tw, "peak RSS, all of it\tlenetkit %.0f MB (onnx-go's graphs most)\t%s\t\n",
 		float64(r.PeakRSSBytes)/1e6, peerMB("ONNX Runtime", r.ORTPeakRSSBytes))
 	tw.Flush()
+	if r.Int8 != nil {
+		r.Int8.print(w)
+	}
 	for _, n := range r.NotMeasured {
 		fmt.Fprintln(w, n)
 	}
@@ -525,4 +571,156 @@ func modelInput(m *infer.Model, x []float32, n int) []float32 {
 		}
 	}
 	return out
+}
+
+// int8Comparison is --baseline's figures: the int8 --model against the
+// float baseline in lenetkit, and each file in ONNX Runtime, at batch 1
+// and 128, measured in the same run. Figures a peer did not give are
+// left out (0), as their ratios.
+type int8Comparison struct {
+	Model    string `json:"model"`
+	Baseline string `json:"baseline"`
+	CPU      string `json:"cpu"`
+	// LoadAverageBefore and After are the load average (1, 5, 15
+	// minutes) as the comparison began and ended.
+	LoadAverageBefore [3]float64 `json:"load_average_before"`
+	LoadAverageAfter  [3]float64 `json:"load_average_after"`
+	// Int8Kernel names the int8 kernels --model's plan runs (""
+	// for a model without quantized layers); FloatKernels the float
+	// kernel sets: the matrix products' and the fused blocks'.
+	Int8Kernel   string `json:"int8_kernel"`
+	FloatKernels string `json:"float_kernels"`
+	// Rounds is how many turns each lenetkit figure took, its best kept.
+	Rounds          int     `json:"rounds"`
+	Int8Batch1      float64 `json:"int8_images_per_s_batch1"`
+	Int8Batch128    float64 `json:"int8_images_per_s_batch128"`
+	FloatBatch1     float64 `json:"float_images_per_s_batch1"`
+	FloatBatch128   float64 `json:"float_images_per_s_batch128"`
+	ORTInt8Batch1   float64 `json:"onnxruntime_int8_images_per_s_batch1,omitempty"`
+	ORTInt8Batch128 float64 `json:"onnxruntime_int8_images_per_s_batch128,omitempty"`
+	ORTFloat1       float64 `json:"onnxruntime_float_images_per_s_batch1,omitempty"`
+	ORTFloat128     float64 `json:"onnxruntime_float_images_per_s_batch128,omitempty"`
+	// The ratios of images/s: int8 over float in lenetkit, lenetkit's
+	// int8 over ONNX Runtime's on the same file.
+	RatioInt8VsFloatBatch1   float64 `json:"ratio_int8_vs_float_batch1"`
+	RatioInt8VsFloatBatch128 float64 `json:"ratio_int8_vs_float_batch128"`
+	RatioInt8VsORTBatch1     float64 `json:"ratio_int8_vs_onnxruntime_batch1,omitempty"`
+	RatioInt8VsORTBatch128   float64 `json:"ratio_int8_vs_onnxruntime_batch128,omitempty"`
+}
+
+// comparisonRounds is how many turns int8 and float take at each batch.
+const comparisonRounds = 3
+
+// baselineONNX returns --baseline as an ONNX file: itself, or any other
+// model file lenetkit reads written as ONNX into a temporary directory,
+// which cleanup removes.
+func baselineONNX(path string) (string, func(), error) {
+	if strings.EqualFold(filepath.Ext(path), ".onnx") {
+		if _, err := os.Stat(path); err != nil {
+			return "", nil, err
+		}
+		return path, func() {}, nil
+	}
+	sd, err := modelfile.Read(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("--baseline: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "lenetkit-bench")
+	if err != nil {
+		return "", nil, err
+	}
+	out := filepath.Join(dir, "baseline.onnx")
+	if err := modelfile.Write(out, sd, modelfile.WriteOptions{Producer: version}); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return out, func() { os.RemoveAll(dir) }, nil
+}
+
+// benchInt8 times the int8 model against the float baseline (both ONNX
+// files) in lenetkit, turn about, and each in ONNX Runtime.
+func benchInt8(c *cli.Context, r *benchReport, model, baseline string, dur time.Duration) (*int8Comparison, error) {
+	status := statusOut(c)
+	cmp := &int8Comparison{Model: model, CPU: r.CPU, Rounds: comparisonRounds,
+		FloatKernels: "matrix products " + gemm.KernelName() + ", fused blocks " + kernel.KernelName()}
+	cmp.LoadAverageBefore, _ = bench.LoadAverage()
+	if p, err := backend.Open(model); err == nil {
+		cmp.Int8Kernel = p.Int8Kernel
+	}
+	q, err := infer.Open(model, infer.Kernels)
+	if err != nil {
+		return nil, err
+	}
+	f, err := infer.Open(baseline, infer.Kernels)
+	if err != nil {
+		return nil, fmt.Errorf("--baseline: %w", err)
+	}
+	for _, batch := range []int{1, 128} {
+		fmt.Fprintf(status, "int8 against float: lenetkit, batch %d, %d turns each ...\n", batch, comparisonRounds)
+		ips, err := bench.Interleaved([]mnist.Classifier{q, f}, batch, dur/comparisonRounds, comparisonRounds)
+		if err != nil {
+			return nil, err
+		}
+		ortQ, ortF := onnxRuntimeFigure(c, r, model, batch, dur), onnxRuntimeFigure(c, r, baseline, batch, dur)
+		if batch == 1 {
+			cmp.Int8Batch1, cmp.FloatBatch1, cmp.ORTInt8Batch1, cmp.ORTFloat1 = ips[0], ips[1], ortQ, ortF
+		} else {
+			cmp.Int8Batch128, cmp.FloatBatch128, cmp.ORTInt8Batch128, cmp.ORTFloat128 = ips[0], ips[1], ortQ, ortF
+		}
+	}
+	ratio := func(a, b float64) float64 {
+		if a <= 0 || b <= 0 {
+			return 0
+		}
+		return a / b
+	}
+	cmp.RatioInt8VsFloatBatch1, cmp.RatioInt8VsFloatBatch128 = ratio(cmp.Int8Batch1, cmp.FloatBatch1), ratio(cmp.Int8Batch128, cmp.FloatBatch128)
+	cmp.RatioInt8VsORTBatch1, cmp.RatioInt8VsORTBatch128 = ratio(cmp.Int8Batch1, cmp.ORTInt8Batch1), ratio(cmp.Int8Batch128, cmp.ORTInt8Batch128)
+	cmp.LoadAverageAfter, _ = bench.LoadAverage()
+	return cmp, nil
+}
+
+// onnxRuntimeFigure is ONNX Runtime's images/s on model at batch, or 0
+// when it cannot run (the report's not_measured says why).
+func onnxRuntimeFigure(c *cli.Context, r *benchReport, model string, batch int, dur time.Duration) float64 {
+	fmt.Fprintf(statusOut(c), "int8 against float: ONNX Runtime on %s, batch %d ...\n", filepath.Base(model), batch)
+	p, err := bench.ONNXRuntime(c.Context, c.String("reference"), model, batch, dur, declaredImage(model))
+	if err != nil {
+		r.notMeasured(bench.PeerONNXRuntime, err)
+		return 0
+	}
+	r.ORTPeakRSSBytes = max(r.ORTPeakRSSBytes, p.PeakRSS)
+	return p.Value
+}
+
+// print writes the comparison's table.
+func (m *int8Comparison) print(w io.Writer) {
+	fmt.Fprintf(w, "\nint8 against float, turn about (best of %d turns each), on %s; load average %s before, %s after\n",
+		m.Rounds, m.CPU, bench.FormatLoad(m.LoadAverageBefore), bench.FormatLoad(m.LoadAverageAfter))
+	kern := m.Int8Kernel
+	if kern == "" {
+		kern = "none (no quantized layer)"
+	}
+	fmt.Fprintf(w, "int8 kernel: %s; float kernels: %s\n", kern, m.FloatKernels)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	cell := func(v float64, unit string) string {
+		if v <= 0 {
+			return "not measured"
+		}
+		return fmt.Sprintf("%.0f%s", v, unit)
+	}
+	ratio := func(v float64) string {
+		if v <= 0 {
+			return "not measured"
+		}
+		return fmt.Sprintf("%.2f", v)
+	}
+	fmt.Fprintf(tw, "\tbatch 1\tbatch 128\t\n")
+	fmt.Fprintf(tw, "  lenetkit int8 (%s)\t%s\t%s\t\n", filepath.Base(m.Model), cell(m.Int8Batch1, " images/s"), cell(m.Int8Batch128, " images/s"))
+	fmt.Fprintf(tw, "  lenetkit float (%s)\t%s\t%s\t\n", filepath.Base(m.Baseline), cell(m.FloatBatch1, " images/s"), cell(m.FloatBatch128, " images/s"))
+	fmt.Fprintf(tw, "  ONNX Runtime, int8 file\t%s\t%s\t\n", cell(m.ORTInt8Batch1, " images/s"), cell(m.ORTInt8Batch128, " images/s"))
+	fmt.Fprintf(tw, "  ONNX Runtime, float file\t%s\t%s\t\n", cell(m.ORTFloat1, " images/s"), cell(m.ORTFloat128, " images/s"))
+	fmt.Fprintf(tw, "  lenetkit int8/float\t%s\t%s\t\n", ratio(m.RatioInt8VsFloatBatch1), ratio(m.RatioInt8VsFloatBatch128))
+	fmt.Fprintf(tw, "  lenetkit int8/ONNX Runtime int8\t%s\t%s\t\n", ratio(m.RatioInt8VsORTBatch1), ratio(m.RatioInt8VsORTBatch128))
+	tw.Flush()
 }

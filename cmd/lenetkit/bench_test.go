@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
@@ -38,5 +41,80 @@ func TestBench(t *testing.T) {
 	}
 	if nm, ok := rep["not_measured"]; ok {
 		t.Errorf("peers not measured: %v", nm)
+	}
+}
+
+// TestBenchBaseline: --baseline times the int8 --model beside a float
+// model (a .pth, written as ONNX) turn about, and reports both figures at
+// batch 1 and 128, their ratios, the CPU and load, and the kernels; ONNX
+// Runtime, whose scripts are not in --reference here, is reported as not
+// measured, its figures and ratios left out.
+func TestBenchBaseline(t *testing.T) {
+	q := testtool.Testdata("quant/seed_qdq_channel.onnx")
+	if _, err := os.Stat(q); err != nil {
+		testtool.Missing(t, "testdata/quant/seed_qdq_channel.onnx")
+	}
+	dir := t.TempDir()
+	r := run(t, "bench", "--model", q, "--baseline", testtool.Testdata("lenet_trained.pth"), "--steps", "0", "--seconds", "0.06",
+		"--format", "json", "--reference", dir, "--data", filepath.Join(dir, "no-mnist"))
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stdout)
+	}
+	m := rep.Int8
+	if m == nil {
+		t.Fatalf("no int8_vs_float in\n%s", r.stdout)
+	}
+	if m.Int8Batch1 <= 0 || m.Int8Batch128 <= 0 || m.FloatBatch1 <= 0 || m.FloatBatch128 <= 0 {
+		t.Errorf("figures %+v", m)
+	}
+	if got, want := m.RatioInt8VsFloatBatch128, m.Int8Batch128/m.FloatBatch128; got < 0.999*want || got > 1.001*want {
+		t.Errorf("ratio at batch 128 %g, want %g", got, want)
+	}
+	if m.CPU == "" || rep.CPU == "" || m.Int8Kernel == "" ||
+		!strings.Contains(m.FloatKernels, "matrix products") || m.Baseline != testtool.Testdata("lenet_trained.pth") || m.Rounds < 1 {
+		t.Errorf("cpu %q, kernels %q / %q, baseline %q, rounds %d", m.CPU, m.Int8Kernel, m.FloatKernels, m.Baseline, m.Rounds)
+	}
+	if m.ORTInt8Batch1 != 0 || m.RatioInt8VsORTBatch128 != 0 || !strings.Contains(strings.Join(rep.NotMeasured, "\n"), "ONNX Runtime not measured") {
+		t.Errorf("ONNX Runtime without its scripts: %+v, not measured %q", m, rep.NotMeasured)
+	}
+	// The text form has the table.
+	r = run(t, "bench", "--model", q, "--baseline", testtool.Testdata("lenet_trained.pth"), "--steps", "0", "--seconds", "0.03",
+		"--reference", dir, "--data", filepath.Join(dir, "no-mnist"))
+	for _, want := range []string{"int8 against float", "lenetkit int8/float", "int8 kernel: ", "load average"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("exit %d, no %q in\n%s%s", r.code, want, r.stdout, r.stderr)
+		}
+	}
+	if r := run(t, "bench", "--model", q, "--baseline", filepath.Join(dir, "missing.pth"), "--steps", "0"); r.code == 0 {
+		t.Error("a missing --baseline accepted")
+	}
+}
+
+// TestBenchBaselineORT runs --baseline with ONNX Runtime: its figures on
+// both files, and the ratios of lenetkit's int8 to them.
+func TestBenchBaselineORT(t *testing.T) {
+	testtool.SkipShort(t)
+	testtool.RequireORT(t)
+	q := testtool.Testdata("quant/seed_qdq_channel.onnx")
+	if _, err := os.Stat(q); err != nil {
+		testtool.Missing(t, "testdata/quant/seed_qdq_channel.onnx")
+	}
+	dir := t.TempDir()
+	r := run(t, "bench", "--model", q, "--baseline", testtool.Testdata("lenet_trained.pth"), "--steps", "0", "--seconds", "0.2",
+		"--format", "json", "--reference", testtool.Reference(""), "--data", filepath.Join(dir, "no-mnist"))
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stdout)
+	}
+	m := rep.Int8
+	if m == nil || m.ORTInt8Batch1 <= 0 || m.ORTInt8Batch128 <= 0 || m.ORTFloat1 <= 0 || m.ORTFloat128 <= 0 || m.RatioInt8VsORTBatch1 <= 0 {
+		t.Errorf("int8 against float with ONNX Runtime: %+v", m)
 	}
 }

@@ -64,3 +64,7 @@ func checkMatrix(name string, rows, cols, n, ld int) error {
 	}
 	return nil
 }
+
+// KernelName names the kernel set Sgemm runs on this CPU: "avx512",
+// "avx2" or "go" (lenetkit bench reports it).
+func KernelName() string { return defaultKernels.name }

@@ -176,3 +176,7 @@ func (c Conv3x3) Vectorized() bool {
 	}
 	return directTile(c.H, c.W, c.In, c.Out) != nil
 }
+
+// KernelName names the best kernel set this CPU runs, the fused blocks'
+// and layers': "avx512", "avx2" or "go" (lenetkit bench reports it).
+func KernelName() string { return bestKernels.name }
