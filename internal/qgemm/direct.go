@@ -105,9 +105,19 @@ func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []i
 	clear(ws.colTerm[n:])
 	ws.tmp = grow(ws.tmp, mr*nr)
 	reach := int(at.Offsets[len(at.Offsets)-1]) + 4
-	for ir := 0; ir < m; ir += mr {
+	// Rows evenly spaced across runs, or runs of whole tiles: every tile's
+	// groups are 4*Step apart, in one run; only the bounds are checked.
+	even := at.Pitch == at.Width*at.Step || at.Width%mr == 0
+	run, col := 0, 0 // of row ir
+	for ir := 0; ir < m; ir, col = ir+mr, col+mr {
+		for col >= at.Width {
+			run, col = run+1, col-at.Width
+		}
 		rows := min(mr, m-ir)
-		gstride, ok := at.tile(ir, mr, len(a)-reach)
+		gstride, ok := 4*at.Step, run*at.Pitch+(col+mr-1)*at.Step <= len(a)-reach
+		if !even {
+			gstride, ok = at.tile(run, col, mr, len(a)-reach)
+		}
 		if !ok {
 			p.gather(rows, a, at, ir, za, flip, c[ir*ldc:], ldc, ws)
 			// The gathered product used the workspace's column terms.
@@ -117,7 +127,7 @@ func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []i
 			clear(ws.colTerm[n:])
 			continue
 		}
-		tile := a[at.base(ir):]
+		tile := a[run*at.Pitch+col*at.Step:]
 		for jr := 0; jr < n; jr += nr {
 			bp := p.panels[jr*p.groups*4 : (jr+nr)*p.groups*4]
 			colTerm := ws.colTerm[jr : jr+nr]
@@ -134,26 +144,29 @@ func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []i
 }
 
 // tile reports whether the direct kernel can read the tile of mr rows
-// from row ir: each group of four rows (the last may be shorter) in one
-// run, the groups gstride apart, every row's start at most limit. The
-// rows past the product's are read too, and their results dropped.
-func (at *InPlace) tile(ir, mr, limit int) (gstride int, ok bool) {
+// whose first is column col of run run: each group of four rows (the
+// last may be shorter) in one run, the groups gstride apart, every row's
+// start at most limit. The rows past the product's are read too, and
+// their results dropped. No division: it runs for every tile.
+func (at *InPlace) tile(run, col, mr, limit int) (gstride int, ok bool) {
 	if limit < 0 {
 		return 0, false
 	}
-	first := at.base(ir)
+	first := run*at.Pitch + col*at.Step
 	for g := 0; 4*g < mr; g++ {
-		i := ir + 4*g
 		size := min(4, mr-4*g)
-		if i%at.Width+size > at.Width {
+		if col+size > at.Width {
 			return 0, false
 		}
-		b := at.base(i)
+		b := run*at.Pitch + col*at.Step
 		if g == 1 {
 			gstride = b - first
 		}
 		if g > 0 && b != first+g*gstride || b+(size-1)*at.Step > limit {
 			return 0, false
+		}
+		for col += 4; col >= at.Width; col -= at.Width {
+			run++
 		}
 	}
 	return gstride, true
