@@ -13,5 +13,21 @@
 // fused kernels lenetkit trains with run them. Diagnose says everything
 // that stops a file at once, for lenetkit doctor.
 //
+// Quantized graphs (ops_quant*.go) run on internal/qgemm's int8 products:
+// QuantizeLinear and DequantizeLinear, QLinearConv, QLinearMatMul,
+// QLinearAdd, ConvInteger, MatMulInteger, DynamicQuantizeLinear, and
+// MaxPool, Relu, Transpose, Cast and the reshapes on integer values,
+// which live as bytes (or int32s) in the float32 buffers. A QDQ graph is
+// first rewritten by a stage of its own (fuseQDQ, quant_fuse.go): each
+// DequantizeLinear -> Conv or Gemm -> QuantizeLinear becomes one int8
+// operator, a BatchNormalization or a change of scale between
+// quantizations a table computed at load by the graph's own arithmetic;
+// Options.NoQuantFusion runs it as written instead. The int8 layers then
+// run channels-last (ops_quant_nhwc.go): a stride-1 QLinearConv reads its
+// padded NHWC image in place, with the BatchNorm table and max pooling
+// after it in its epilogue, and writes NHWC for the next one; the dense
+// layers take their weights' rows in that order and, at a batch, run for
+// many images at once (rows.go).
+//
 // docs/onnx-graph.md describes the stages from the file to the plan.
 package backend
