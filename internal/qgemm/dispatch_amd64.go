@@ -212,34 +212,55 @@ func quantizeAsm(dst []byte, x []float32, scale, lo, hi float32, zp int32, signe
 	return n
 }
 
-// poolRequantAsm does Epilogue.run's leading multiple of 16 columns with
-// AVX2 and returns how many columns it did.
+// poolRequantAsm does Epilogue.run's leading multiple of 8 columns with
+// AVX2, 16 at a time then 8, and returns how many columns it did.
 func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst []byte, ldd int, lo, hi float32) int {
-	chunks := e.n / 16
-	if chunks == 0 || pixels == 0 {
+	if pixels == 0 {
 		return 0
 	}
 	last := (pixels-1)*w.SW + (w.KH-1)*w.Width + w.KW - 1
-	_ = acc[last*ldc+16*chunks-1]
-	_ = dst[(pixels-1)*ldd+16*chunks-1]
-	_ = e.params[256*chunks-1]
-	args := func(f func(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)) {
+	// run does the chunks of lanes columns from column c0.
+	run := func(c0, chunks, lanes int, f epilogueAsm) {
+		end := c0 + lanes*chunks
+		_ = acc[last*ldc+end-1]
+		_ = dst[(pixels-1)*ldd+end-1]
+		_ = e.params[256*((end+15)/16)-1]
 		var table *byte
 		if e.table != nil {
-			_ = e.table[256*16*chunks-1]
-			table = &e.table[0]
+			_ = e.table[256*end-1]
+			table = &e.table[256*c0]
 		}
-		f(pixels, chunks, &acc[0], 4*w.SW*ldc, w.KH, w.KW, 4*w.Width*ldc, 4*ldc, &e.params[0], table, &dst[0], ldd, lo, hi, e.zp)
+		f(pixels, chunks, &acc[c0], 4*w.SW*ldc, w.KH, w.KW, 4*w.Width*ldc, 4*ldc, &e.params[256*(c0/16)], table, &dst[c0], ldd, lo, hi, e.zp)
 	}
-	switch {
-	case e.table != nil && e.signed:
-		args(poolRequantTableS8AVX2)
-	case e.table != nil:
-		args(poolRequantTableU8AVX2)
-	case e.signed:
-		args(poolRequantS8AVX2)
-	default:
-		args(poolRequantU8AVX2)
+	// pick is the form for chunks of 16 columns (wide) or 8.
+	pick := func(wide bool) epilogueAsm {
+		forms := [4][2]epilogueAsm{
+			{poolRequantU8AVX2, poolRequant8U8AVX2}, {poolRequantS8AVX2, poolRequant8S8AVX2},
+			{poolRequantTableU8AVX2, poolRequant8TableU8AVX2}, {poolRequantTableS8AVX2, poolRequant8TableS8AVX2},
+		}
+		i, j := 0, 1
+		if e.signed {
+			i++
+		}
+		if e.table != nil {
+			i += 2
+		}
+		if wide {
+			j = 0
+		}
+		return forms[i][j]
 	}
-	return 16 * chunks
+	done := 0
+	if chunks := e.n / 16; chunks > 0 {
+		run(0, chunks, 16, pick(true))
+		done = 16 * chunks
+	}
+	if e.n-done >= 8 {
+		run(done, 1, 8, pick(false))
+		done += 8
+	}
+	return done
 }
+
+// epilogueAsm is the signature of the poolRequant forms.
+type epilogueAsm func(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)

@@ -93,9 +93,15 @@ func main() {
 			s.isa.name, s.mr, s.nr, last, (s.mr-1)%4, 4*s.nr, s.mr-1, s.nr-1, s.nr-1, s.directSymbol())
 	}
 	writeMaxPool(&asm)
-	for _, t := range []string{"U8", "S8", "TableU8", "TableS8"} {
-		writePoolRequant(&asm, t)
-		fmt.Fprintf(&decl, "\n// poolRequant%sAVX2 is Epilogue.Run's pixels for n a multiple of 16\n// (needs AVX2): see writePoolRequant.\n//\n//go:noescape\nfunc poolRequant%sAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", t, t)
+	for _, lanes := range []int{16, 8} {
+		for _, t := range []string{"U8", "S8", "TableU8", "TableS8"} {
+			writePoolRequant(&asm, t, lanes)
+			name := t
+			if lanes == 8 {
+				name = "8" + t
+			}
+			fmt.Fprintf(&decl, "\n// poolRequant%sAVX2 is Epilogue.Run's pixels, %d columns a chunk (needs\n// AVX2): see writePoolRequant.\n//\n//go:noescape\nfunc poolRequant%sAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", name, lanes, name)
+		}
 	}
 	fmt.Fprintf(&decl, "\n// maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):\n// see maxPool.\n//\n//go:noescape\nfunc maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)\n")
 	writeQuantize(&asm, "U8", "VPACKUSWB")
@@ -905,20 +911,26 @@ func writeQuantize(w *bytes.Buffer, typ, pack string) {
 	p("RET")
 }
 
-// writePoolRequant writes poolRequant{U8,S8,Table}AVX2, the epilogue of a
-// band of a convolution's output (Epilogue.Run), sixteen columns a trip:
-// the maximum over each window of the accumulators (each XORed before
-// and after with its column's order, 0 or -1 for the minimum), plus the
-// bias, times the scale, clamped, rounded half to even, plus the zero
-// point, as writeRequant does; the Table forms then look each byte up in
-// its column's table, scalar loads (AVX2's gathers cost more), a pixel
+// writePoolRequant writes poolRequant{U8,S8,TableU8,TableS8}AVX2 (lanes
+// 16) and their eight-column forms poolRequant8...AVX2 (lanes 8, for the
+// columns of n past a multiple of 16), the epilogue of a band of a
+// convolution's output (Epilogue.Run), lanes columns a trip: the maximum
+// over each window of the accumulators (each XORed before and after with
+// its column's order, 0 or -1 for the minimum), plus the bias, times the
+// scale, clamped, rounded half to even, plus the zero point, as
+// writeRequant does; the Table forms then look each byte up in its
+// column's table, scalar loads (AVX2's gathers cost more), a pixel
 // behind, so that the bytes are not read back just as they are stored.
 // params holds, per chunk of sixteen columns, their order, bias, scale
 // and table offsets, 64 bytes each (the offsets unused here).
-func writePoolRequant(w *bytes.Buffer, typ string) {
+func writePoolRequant(w *bytes.Buffer, typ string, lanes int) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	sym := "poolRequant" + typ + "AVX2"
+	if lanes == 8 {
+		sym = "poolRequant8" + typ + "AVX2"
+	}
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
+	vecs := lanes / 8 // ymm registers a trip
 	fmt.Fprintf(w, "\n// func %s(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", sym)
 	table := strings.HasPrefix(typ, "Table")
 	frame := 0
@@ -940,9 +952,6 @@ func writePoolRequant(w *bytes.Buffer, typ string) {
 	p("MOVQ $0x0703060205010400, DX")
 	p("MOVQ DX, X11")
 	p("VPMOVZXBD X11, Y11")
-	p("MOVL $0xff, DX")
-	p("VMOVD DX, X12")
-	p("VPBROADCASTD X12, Y12")
 	p("TESTQ CX, CX")
 	p("JZ %s_done", sym)
 	p("MOVQ chunks+8(FP), DX")
@@ -954,54 +963,66 @@ func writePoolRequant(w *bytes.Buffer, typ string) {
 	p("MOVQ DI, DX")
 	p("MOVQ params+64(FP), BX")
 	label("chunk")
-	p("VMOVDQU (BX), Y3")
-	p("VMOVDQU 32(BX), Y4")
-	p("VPXOR (R9), Y3, Y0")
-	p("VPXOR 32(R9), Y4, Y1")
+	for v := range vecs {
+		p("VMOVDQU %d(BX), Y%d", 32*v, 3+v)
+	}
+	for v := range vecs {
+		p("VPXOR %d(R9), Y%d, Y%d", 32*v, 3+v, v)
+	}
 	p("MOVQ R9, R10")
 	p("MOVQ kh+32(FP), R12")
 	label("row")
 	p("MOVQ R10, R11")
 	p("MOVQ kw+40(FP), R13")
 	label("col")
-	p("VPXOR (R11), Y3, Y2")
-	p("VPMAXSD Y2, Y0, Y0")
-	p("VPXOR 32(R11), Y4, Y2")
-	p("VPMAXSD Y2, Y1, Y1")
+	for v := range vecs {
+		p("VPXOR %d(R11), Y%d, Y2", 32*v, 3+v)
+		p("VPMAXSD Y2, Y%d, Y%d", v, v)
+	}
 	p("ADDQ R15, R11")
 	p("DECQ R13")
 	p("JNZ %s_col", sym)
 	p("ADDQ R14, R10")
 	p("DECQ R12")
 	p("JNZ %s_row", sym)
-	p("VPXOR Y3, Y0, Y0")
-	p("VPXOR Y4, Y1, Y1")
-	p("VPADDD 64(BX), Y0, Y0")
-	p("VPADDD 96(BX), Y1, Y1")
-	p("VCVTDQ2PS Y0, Y0")
-	p("VCVTDQ2PS Y1, Y1")
-	p("VMULPS 128(BX), Y0, Y0")
-	p("VMULPS 160(BX), Y1, Y1")
-	for _, in := range []string{"VMAXPS Y8", "VMINPS Y9", "VROUNDPS $8"} {
-		for v := range 2 {
-			p("%s, Y%d, Y%d", in, v, v)
+	each := func(format string, args ...func(v int) any) {
+		for v := range vecs {
+			a := make([]any, len(args))
+			for i, f := range args {
+				a[i] = f(v)
+			}
+			p(format, a...)
 		}
 	}
-	p("VCVTTPS2DQ Y0, Y0")
-	p("VCVTTPS2DQ Y1, Y1")
-	p("VPADDD Y10, Y0, Y0")
-	p("VPADDD Y10, Y1, Y1")
+	reg := func(v int) any { return v }
+	each("VPXOR Y%d, Y%d, Y%d", func(v int) any { return 3 + v }, reg, reg)
+	each("VPADDD %d(BX), Y%d, Y%d", func(v int) any { return 64 + 32*v }, reg, reg)
+	each("VCVTDQ2PS Y%d, Y%d", reg, reg)
+	each("VMULPS %d(BX), Y%d, Y%d", func(v int) any { return 128 + 32*v }, reg, reg)
+	for _, in := range []string{"VMAXPS Y8", "VMINPS Y9", "VROUNDPS $8"} {
+		each(in+", Y%d, Y%d", reg, reg)
+	}
+	each("VCVTTPS2DQ Y%d, Y%d", reg, reg)
+	each("VPADDD Y10, Y%d, Y%d", reg, reg)
 	pack := "VPACKUSWB"
 	if strings.HasSuffix(typ, "S8") {
 		pack = "VPACKSSWB"
 	}
-	p("VPACKSSDW Y1, Y0, Y0")
+	if vecs == 2 {
+		p("VPACKSSDW Y1, Y0, Y0")
+	} else {
+		p("VPACKSSDW Y0, Y0, Y0")
+	}
 	p("%s Y0, Y0, Y0", pack)
 	p("VPERMD Y0, Y11, Y0")
-	p("VMOVDQU X0, (DX)")
-	p("ADDQ $64, R9")
+	if vecs == 2 {
+		p("VMOVDQU X0, (DX)")
+	} else {
+		p("VMOVQ X0, (DX)")
+	}
+	p("ADDQ $%d, R9", 4*lanes)
 	p("ADDQ $256, BX")
-	p("ADDQ $16, DX")
+	p("ADDQ $%d, DX", lanes)
 	p("DECQ R8")
 	p("JNZ %s_chunk", sym)
 	// lookup writes the instructions that put each byte of the output at
@@ -1011,13 +1032,13 @@ func writePoolRequant(w *bytes.Buffer, typ string) {
 		p("MOVQ AX, R13")
 		p("MOVQ chunks+8(FP), R8")
 		label(l)
-		for k := range 16 {
+		for k := range lanes {
 			p("MOVBLZX %d(R11), R12", k)
 			p("MOVBLZX %d(R13)(R12*1), R12", 256*k)
 			p("MOVB R12B, %d(R11)", k)
 		}
-		p("ADDQ $16, R11")
-		p("ADDQ $4096, R13")
+		p("ADDQ $%d, R11", lanes)
+		p("ADDQ $%d, R13", 256*lanes)
 		p("DECQ R8")
 		p("JNZ %s_%s", sym, l)
 	}

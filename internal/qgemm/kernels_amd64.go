@@ -208,29 +208,53 @@ func runAVX2_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc int,
 	kernelAVX2_12x8(groups, &a[0], astep, &b[0], &c[0], ldc, &rowSum[0], &negZB[0], &colTerm[0])
 }
 
-// poolRequantU8AVX2 is Epilogue.Run's pixels for n a multiple of 16
-// (needs AVX2): see writePoolRequant.
+// poolRequantU8AVX2 is Epilogue.Run's pixels, 16 columns a chunk (needs
+// AVX2): see writePoolRequant.
 //
 //go:noescape
 func poolRequantU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
-// poolRequantS8AVX2 is Epilogue.Run's pixels for n a multiple of 16
-// (needs AVX2): see writePoolRequant.
+// poolRequantS8AVX2 is Epilogue.Run's pixels, 16 columns a chunk (needs
+// AVX2): see writePoolRequant.
 //
 //go:noescape
 func poolRequantS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
-// poolRequantTableU8AVX2 is Epilogue.Run's pixels for n a multiple of 16
-// (needs AVX2): see writePoolRequant.
+// poolRequantTableU8AVX2 is Epilogue.Run's pixels, 16 columns a chunk (needs
+// AVX2): see writePoolRequant.
 //
 //go:noescape
 func poolRequantTableU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
-// poolRequantTableS8AVX2 is Epilogue.Run's pixels for n a multiple of 16
-// (needs AVX2): see writePoolRequant.
+// poolRequantTableS8AVX2 is Epilogue.Run's pixels, 16 columns a chunk (needs
+// AVX2): see writePoolRequant.
 //
 //go:noescape
 func poolRequantTableS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequant8U8AVX2 is Epilogue.Run's pixels, 8 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequant8U8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequant8S8AVX2 is Epilogue.Run's pixels, 8 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequant8S8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequant8TableU8AVX2 is Epilogue.Run's pixels, 8 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequant8TableU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequant8TableS8AVX2 is Epilogue.Run's pixels, 8 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequant8TableS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
 // maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):
 // see maxPool.

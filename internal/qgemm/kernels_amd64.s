@@ -2436,9 +2436,6 @@ TEXT ·poolRequantU8AVX2(SB), NOSPLIT, $0-108
 	MOVQ $0x0703060205010400, DX
 	MOVQ DX, X11
 	VPMOVZXBD X11, Y11
-	MOVL $0xff, DX
-	VMOVD DX, X12
-	VPBROADCASTD X12, Y12
 	TESTQ CX, CX
 	JZ poolRequantU8AVX2_done
 	MOVQ chunks+8(FP), DX
@@ -2450,9 +2447,9 @@ poolRequantU8AVX2_pixel:
 	MOVQ DI, DX
 	MOVQ params+64(FP), BX
 poolRequantU8AVX2_chunk:
-	VMOVDQU (BX), Y3
+	VMOVDQU 0(BX), Y3
 	VMOVDQU 32(BX), Y4
-	VPXOR (R9), Y3, Y0
+	VPXOR 0(R9), Y3, Y0
 	VPXOR 32(R9), Y4, Y1
 	MOVQ R9, R10
 	MOVQ kh+32(FP), R12
@@ -2460,7 +2457,7 @@ poolRequantU8AVX2_row:
 	MOVQ R10, R11
 	MOVQ kw+40(FP), R13
 poolRequantU8AVX2_col:
-	VPXOR (R11), Y3, Y2
+	VPXOR 0(R11), Y3, Y2
 	VPMAXSD Y2, Y0, Y0
 	VPXOR 32(R11), Y4, Y2
 	VPMAXSD Y2, Y1, Y1
@@ -2521,9 +2518,6 @@ TEXT ·poolRequantS8AVX2(SB), NOSPLIT, $0-108
 	MOVQ $0x0703060205010400, DX
 	MOVQ DX, X11
 	VPMOVZXBD X11, Y11
-	MOVL $0xff, DX
-	VMOVD DX, X12
-	VPBROADCASTD X12, Y12
 	TESTQ CX, CX
 	JZ poolRequantS8AVX2_done
 	MOVQ chunks+8(FP), DX
@@ -2535,9 +2529,9 @@ poolRequantS8AVX2_pixel:
 	MOVQ DI, DX
 	MOVQ params+64(FP), BX
 poolRequantS8AVX2_chunk:
-	VMOVDQU (BX), Y3
+	VMOVDQU 0(BX), Y3
 	VMOVDQU 32(BX), Y4
-	VPXOR (R9), Y3, Y0
+	VPXOR 0(R9), Y3, Y0
 	VPXOR 32(R9), Y4, Y1
 	MOVQ R9, R10
 	MOVQ kh+32(FP), R12
@@ -2545,7 +2539,7 @@ poolRequantS8AVX2_row:
 	MOVQ R10, R11
 	MOVQ kw+40(FP), R13
 poolRequantS8AVX2_col:
-	VPXOR (R11), Y3, Y2
+	VPXOR 0(R11), Y3, Y2
 	VPMAXSD Y2, Y0, Y0
 	VPXOR 32(R11), Y4, Y2
 	VPMAXSD Y2, Y1, Y1
@@ -2606,9 +2600,6 @@ TEXT ·poolRequantTableU8AVX2(SB), NOSPLIT, $8-108
 	MOVQ $0x0703060205010400, DX
 	MOVQ DX, X11
 	VPMOVZXBD X11, Y11
-	MOVL $0xff, DX
-	VMOVD DX, X12
-	VPBROADCASTD X12, Y12
 	TESTQ CX, CX
 	JZ poolRequantTableU8AVX2_done
 	MOVQ chunks+8(FP), DX
@@ -2620,9 +2611,9 @@ poolRequantTableU8AVX2_pixel:
 	MOVQ DI, DX
 	MOVQ params+64(FP), BX
 poolRequantTableU8AVX2_chunk:
-	VMOVDQU (BX), Y3
+	VMOVDQU 0(BX), Y3
 	VMOVDQU 32(BX), Y4
-	VPXOR (R9), Y3, Y0
+	VPXOR 0(R9), Y3, Y0
 	VPXOR 32(R9), Y4, Y1
 	MOVQ R9, R10
 	MOVQ kh+32(FP), R12
@@ -2630,7 +2621,7 @@ poolRequantTableU8AVX2_row:
 	MOVQ R10, R11
 	MOVQ kw+40(FP), R13
 poolRequantTableU8AVX2_col:
-	VPXOR (R11), Y3, Y2
+	VPXOR 0(R11), Y3, Y2
 	VPMAXSD Y2, Y0, Y0
 	VPXOR 32(R11), Y4, Y2
 	VPMAXSD Y2, Y1, Y1
@@ -2807,9 +2798,6 @@ TEXT ·poolRequantTableS8AVX2(SB), NOSPLIT, $8-108
 	MOVQ $0x0703060205010400, DX
 	MOVQ DX, X11
 	VPMOVZXBD X11, Y11
-	MOVL $0xff, DX
-	VMOVD DX, X12
-	VPBROADCASTD X12, Y12
 	TESTQ CX, CX
 	JZ poolRequantTableS8AVX2_done
 	MOVQ chunks+8(FP), DX
@@ -2821,9 +2809,9 @@ poolRequantTableS8AVX2_pixel:
 	MOVQ DI, DX
 	MOVQ params+64(FP), BX
 poolRequantTableS8AVX2_chunk:
-	VMOVDQU (BX), Y3
+	VMOVDQU 0(BX), Y3
 	VMOVDQU 32(BX), Y4
-	VPXOR (R9), Y3, Y0
+	VPXOR 0(R9), Y3, Y0
 	VPXOR 32(R9), Y4, Y1
 	MOVQ R9, R10
 	MOVQ kh+32(FP), R12
@@ -2831,7 +2819,7 @@ poolRequantTableS8AVX2_row:
 	MOVQ R10, R11
 	MOVQ kw+40(FP), R13
 poolRequantTableS8AVX2_col:
-	VPXOR (R11), Y3, Y2
+	VPXOR 0(R11), Y3, Y2
 	VPMAXSD Y2, Y0, Y0
 	VPXOR 32(R11), Y4, Y2
 	VPMAXSD Y2, Y1, Y1
@@ -2989,6 +2977,418 @@ poolRequantTableS8AVX2_last:
 	DECQ R8
 	JNZ poolRequantTableS8AVX2_last
 poolRequantTableS8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolRequant8U8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequant8U8AVX2(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequant8U8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequant8U8AVX2_done
+poolRequant8U8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequant8U8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VPXOR 0(R9), Y3, Y0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequant8U8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequant8U8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequant8U8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequant8U8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPADDD 64(BX), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 128(BX), Y0, Y0
+	VMAXPS Y8, Y0, Y0
+	VMINPS Y9, Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPADDD Y10, Y0, Y0
+	VPACKSSDW Y0, Y0, Y0
+	VPACKUSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVQ X0, (DX)
+	ADDQ $32, R9
+	ADDQ $256, BX
+	ADDQ $8, DX
+	DECQ R8
+	JNZ poolRequant8U8AVX2_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequant8U8AVX2_pixel
+poolRequant8U8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolRequant8S8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequant8S8AVX2(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequant8S8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequant8S8AVX2_done
+poolRequant8S8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequant8S8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VPXOR 0(R9), Y3, Y0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequant8S8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequant8S8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequant8S8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequant8S8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPADDD 64(BX), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 128(BX), Y0, Y0
+	VMAXPS Y8, Y0, Y0
+	VMINPS Y9, Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPADDD Y10, Y0, Y0
+	VPACKSSDW Y0, Y0, Y0
+	VPACKSSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVQ X0, (DX)
+	ADDQ $32, R9
+	ADDQ $256, BX
+	ADDQ $8, DX
+	DECQ R8
+	JNZ poolRequant8S8AVX2_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequant8S8AVX2_pixel
+poolRequant8S8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolRequant8TableU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequant8TableU8AVX2(SB), NOSPLIT, $8-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequant8TableU8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequant8TableU8AVX2_done
+poolRequant8TableU8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequant8TableU8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VPXOR 0(R9), Y3, Y0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequant8TableU8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequant8TableU8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequant8TableU8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequant8TableU8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPADDD 64(BX), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 128(BX), Y0, Y0
+	VMAXPS Y8, Y0, Y0
+	VMINPS Y9, Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPADDD Y10, Y0, Y0
+	VPACKSSDW Y0, Y0, Y0
+	VPACKUSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVQ X0, (DX)
+	ADDQ $32, R9
+	ADDQ $256, BX
+	ADDQ $8, DX
+	DECQ R8
+	JNZ poolRequant8TableU8AVX2_chunk
+	CMPQ CX, pixels+0(FP)
+	JEQ poolRequant8TableU8AVX2_first
+	MOVQ prev-8(SP), R11
+	MOVQ AX, R13
+	MOVQ chunks+8(FP), R8
+poolRequant8TableU8AVX2_lookup:
+	MOVBLZX 0(R11), R12
+	MOVBLZX 0(R13)(R12*1), R12
+	MOVB R12B, 0(R11)
+	MOVBLZX 1(R11), R12
+	MOVBLZX 256(R13)(R12*1), R12
+	MOVB R12B, 1(R11)
+	MOVBLZX 2(R11), R12
+	MOVBLZX 512(R13)(R12*1), R12
+	MOVB R12B, 2(R11)
+	MOVBLZX 3(R11), R12
+	MOVBLZX 768(R13)(R12*1), R12
+	MOVB R12B, 3(R11)
+	MOVBLZX 4(R11), R12
+	MOVBLZX 1024(R13)(R12*1), R12
+	MOVB R12B, 4(R11)
+	MOVBLZX 5(R11), R12
+	MOVBLZX 1280(R13)(R12*1), R12
+	MOVB R12B, 5(R11)
+	MOVBLZX 6(R11), R12
+	MOVBLZX 1536(R13)(R12*1), R12
+	MOVB R12B, 6(R11)
+	MOVBLZX 7(R11), R12
+	MOVBLZX 1792(R13)(R12*1), R12
+	MOVB R12B, 7(R11)
+	ADDQ $8, R11
+	ADDQ $2048, R13
+	DECQ R8
+	JNZ poolRequant8TableU8AVX2_lookup
+poolRequant8TableU8AVX2_first:
+	MOVQ DI, prev-8(SP)
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequant8TableU8AVX2_pixel
+	MOVQ prev-8(SP), R11
+	MOVQ AX, R13
+	MOVQ chunks+8(FP), R8
+poolRequant8TableU8AVX2_last:
+	MOVBLZX 0(R11), R12
+	MOVBLZX 0(R13)(R12*1), R12
+	MOVB R12B, 0(R11)
+	MOVBLZX 1(R11), R12
+	MOVBLZX 256(R13)(R12*1), R12
+	MOVB R12B, 1(R11)
+	MOVBLZX 2(R11), R12
+	MOVBLZX 512(R13)(R12*1), R12
+	MOVB R12B, 2(R11)
+	MOVBLZX 3(R11), R12
+	MOVBLZX 768(R13)(R12*1), R12
+	MOVB R12B, 3(R11)
+	MOVBLZX 4(R11), R12
+	MOVBLZX 1024(R13)(R12*1), R12
+	MOVB R12B, 4(R11)
+	MOVBLZX 5(R11), R12
+	MOVBLZX 1280(R13)(R12*1), R12
+	MOVB R12B, 5(R11)
+	MOVBLZX 6(R11), R12
+	MOVBLZX 1536(R13)(R12*1), R12
+	MOVB R12B, 6(R11)
+	MOVBLZX 7(R11), R12
+	MOVBLZX 1792(R13)(R12*1), R12
+	MOVB R12B, 7(R11)
+	ADDQ $8, R11
+	ADDQ $2048, R13
+	DECQ R8
+	JNZ poolRequant8TableU8AVX2_last
+poolRequant8TableU8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolRequant8TableS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequant8TableS8AVX2(SB), NOSPLIT, $8-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequant8TableS8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequant8TableS8AVX2_done
+poolRequant8TableS8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequant8TableS8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VPXOR 0(R9), Y3, Y0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequant8TableS8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequant8TableS8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequant8TableS8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequant8TableS8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPADDD 64(BX), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 128(BX), Y0, Y0
+	VMAXPS Y8, Y0, Y0
+	VMINPS Y9, Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPADDD Y10, Y0, Y0
+	VPACKSSDW Y0, Y0, Y0
+	VPACKSSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVQ X0, (DX)
+	ADDQ $32, R9
+	ADDQ $256, BX
+	ADDQ $8, DX
+	DECQ R8
+	JNZ poolRequant8TableS8AVX2_chunk
+	CMPQ CX, pixels+0(FP)
+	JEQ poolRequant8TableS8AVX2_first
+	MOVQ prev-8(SP), R11
+	MOVQ AX, R13
+	MOVQ chunks+8(FP), R8
+poolRequant8TableS8AVX2_lookup:
+	MOVBLZX 0(R11), R12
+	MOVBLZX 0(R13)(R12*1), R12
+	MOVB R12B, 0(R11)
+	MOVBLZX 1(R11), R12
+	MOVBLZX 256(R13)(R12*1), R12
+	MOVB R12B, 1(R11)
+	MOVBLZX 2(R11), R12
+	MOVBLZX 512(R13)(R12*1), R12
+	MOVB R12B, 2(R11)
+	MOVBLZX 3(R11), R12
+	MOVBLZX 768(R13)(R12*1), R12
+	MOVB R12B, 3(R11)
+	MOVBLZX 4(R11), R12
+	MOVBLZX 1024(R13)(R12*1), R12
+	MOVB R12B, 4(R11)
+	MOVBLZX 5(R11), R12
+	MOVBLZX 1280(R13)(R12*1), R12
+	MOVB R12B, 5(R11)
+	MOVBLZX 6(R11), R12
+	MOVBLZX 1536(R13)(R12*1), R12
+	MOVB R12B, 6(R11)
+	MOVBLZX 7(R11), R12
+	MOVBLZX 1792(R13)(R12*1), R12
+	MOVB R12B, 7(R11)
+	ADDQ $8, R11
+	ADDQ $2048, R13
+	DECQ R8
+	JNZ poolRequant8TableS8AVX2_lookup
+poolRequant8TableS8AVX2_first:
+	MOVQ DI, prev-8(SP)
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequant8TableS8AVX2_pixel
+	MOVQ prev-8(SP), R11
+	MOVQ AX, R13
+	MOVQ chunks+8(FP), R8
+poolRequant8TableS8AVX2_last:
+	MOVBLZX 0(R11), R12
+	MOVBLZX 0(R13)(R12*1), R12
+	MOVB R12B, 0(R11)
+	MOVBLZX 1(R11), R12
+	MOVBLZX 256(R13)(R12*1), R12
+	MOVB R12B, 1(R11)
+	MOVBLZX 2(R11), R12
+	MOVBLZX 512(R13)(R12*1), R12
+	MOVB R12B, 2(R11)
+	MOVBLZX 3(R11), R12
+	MOVBLZX 768(R13)(R12*1), R12
+	MOVB R12B, 3(R11)
+	MOVBLZX 4(R11), R12
+	MOVBLZX 1024(R13)(R12*1), R12
+	MOVB R12B, 4(R11)
+	MOVBLZX 5(R11), R12
+	MOVBLZX 1280(R13)(R12*1), R12
+	MOVB R12B, 5(R11)
+	MOVBLZX 6(R11), R12
+	MOVBLZX 1536(R13)(R12*1), R12
+	MOVB R12B, 6(R11)
+	MOVBLZX 7(R11), R12
+	MOVBLZX 1792(R13)(R12*1), R12
+	MOVB R12B, 7(R11)
+	ADDQ $8, R11
+	ADDQ $2048, R13
+	DECQ R8
+	JNZ poolRequant8TableS8AVX2_last
+poolRequant8TableS8AVX2_done:
 	VZEROUPPER
 	RET
 

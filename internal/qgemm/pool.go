@@ -117,8 +117,9 @@ type Epilogue struct {
 	scale     []float32 // 1 or n
 	order     []int32   // nil or n
 	table     []byte    // nil, or n tables of 256 and 3 bytes the gathers read past
-	// params is, per chunk of 16 columns, their order, bias, scale and
-	// table offsets: the vector code's operands.
+	// params is, per chunk of 16 columns (the last one's may be fewer),
+	// their order, bias, scale and table offsets: the vector code's
+	// operands.
 	params []byte
 }
 
@@ -138,11 +139,11 @@ func NewEpilogue[T Int8](n int, bias []int32, multiplier []float32, zeroPoint, f
 		e.table = make([]byte, len(table)+3)
 		copy(e.table, table)
 	}
-	chunks := n / 16
+	chunks := (n + 15) / 16 // the last one's columns past n are zeros
 	e.params = make([]byte, 256*chunks)
 	for c := range chunks {
 		p := e.params[256*c:]
-		for l := range 16 {
+		for l := range min(16, n-16*c) {
 			j := 16*c + l
 			put := func(at int, v uint32) { binary.LittleEndian.PutUint32(p[at+4*l:], v) }
 			if order != nil {

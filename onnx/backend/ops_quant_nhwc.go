@@ -477,13 +477,13 @@ func (s *qnhwcStep) prepareFolded(x, img, row []byte) {
 		fill(row, s.za)
 		*mark = 1
 	}
-	keep := uint32(1)<<(8*span) - 1
-	pad := uint32(s.za) * 0x01010101 &^ keep
+	keep := uint64(1)<<(8*span) - 1
+	pad := uint64(s.za) * 0x0101010101010101 &^ keep
 	for y := s.pt; y < s.pt+s.h; y++ {
 		dst := img[y*s.ow*s.unit : (y+1)*s.ow*s.unit]
 		iy := y - s.pt
-		if s.unit == 4 && !s.nchwIn {
-			foldRow4(dst[:4*s.ow], x[iy*s.w*c:], row, c, s.pl, s.kw, s.w, keep, pad)
+		if s.unit <= 8 && !s.nchwIn {
+			foldRow(dst[:s.unit*s.ow], x[iy*s.w*c:], row, s.unit, c, s.pl, s.kw, s.w, keep, pad)
 			continue
 		}
 		inner := row[s.pl*c : (s.pl+s.w)*c]
@@ -496,10 +496,8 @@ func (s *qnhwcStep) prepareFolded(x, img, row []byte) {
 		} else {
 			copy(inner, x[iy*s.w*c:(iy+1)*s.w*c])
 		}
-		if s.unit == 4 {
-			for ox := range s.ow {
-				binary.LittleEndian.PutUint32(dst[ox*4:], binary.LittleEndian.Uint32(row[ox*c:])&keep|pad)
-			}
+		if s.unit <= 8 {
+			foldRow(dst[:s.unit*s.ow], row, row, s.unit, c, 0, 0, 0, keep, pad)
 			continue
 		}
 		for ox := range s.ow {
@@ -627,30 +625,50 @@ func permuteNHWC(w []int64, k, n, ch, hw int, transB bool) ([]int64, error) {
 	return out, nil
 }
 
-// foldRow4 writes a folded row of 4-byte pixels, each its kernel row's
-// bytes (keep masks them) then the zero point (pad): read from src, the
-// input's row of w pixels of c bytes, where the kernel row lies in it
-// (the word's bytes past it masked off), else from row, the padded row.
-func foldRow4(dst, src, row []byte, c, pl, kw, w int, keep, pad uint32) {
-	ow := len(dst) / 4
+// foldRow writes a folded row of pixels of unit bytes, 4 or 8, each its
+// kernel row's bytes (keep masks them) then the zero point (pad): read
+// from src, the input's row of w pixels of c bytes, where the kernel row
+// lies in it (the word's bytes past it masked off), else from row, the
+// padded row (row must have 8 bytes past it). With w 0 every pixel is
+// read from row, which holds the padded row already.
+func foldRow(dst, src, row []byte, unit, c, pl, kw, w int, keep, pad uint64) {
+	ow := len(dst) / unit
 	// The pixels read from src: x0..x1-1.
-	x0 := min(pl, ow)
-	x1 := max(x0, min(ow, pl+w-kw+1))
-	for x1 > x0 && (x1-1-pl)*c+4 > len(src) {
-		x1--
+	x0, x1 := ow, ow
+	if w > 0 {
+		x0 = min(pl, ow)
+		x1 = max(x0, min(ow, pl+w-kw+1))
+		for x1 > x0 && (x1-1-pl)*c+8 > len(src) {
+			x1--
+		}
+	}
+	put := func(d []byte, v uint64) {
+		if unit == 4 {
+			binary.LittleEndian.PutUint32(d, uint32(v))
+		} else {
+			binary.LittleEndian.PutUint64(d, v)
+		}
 	}
 	if x0 > 0 || x1 < ow {
-		copy(row[pl*c:(pl+w)*c], src[:w*c])
+		if w > 0 {
+			copy(row[pl*c:(pl+w)*c], src[:w*c])
+		}
 		for ox := range x0 {
-			binary.LittleEndian.PutUint32(dst[4*ox:], binary.LittleEndian.Uint32(row[ox*c:])&keep|pad)
+			put(dst[unit*ox:], binary.LittleEndian.Uint64(row[ox*c:])&keep|pad)
 		}
 		for ox := x1; ox < ow; ox++ {
-			binary.LittleEndian.PutUint32(dst[4*ox:], binary.LittleEndian.Uint32(row[ox*c:])&keep|pad)
+			put(dst[unit*ox:], binary.LittleEndian.Uint64(row[ox*c:])&keep|pad)
 		}
 	}
-	d := dst[4*x0 : 4*x1]
-	s := src[(x0-pl)*c:]
-	for i := 0; 4*i+4 <= len(d); i++ {
-		binary.LittleEndian.PutUint32(d[4*i:], binary.LittleEndian.Uint32(s[i*c:])&keep|pad)
+	d := dst[unit*x0 : unit*x1]
+	s := src[max(x0-pl, 0)*c:]
+	if unit == 4 {
+		for i := 0; 4*i+4 <= len(d); i++ {
+			binary.LittleEndian.PutUint32(d[4*i:], uint32(binary.LittleEndian.Uint64(s[i*c:])&keep|pad))
+		}
+		return
+	}
+	for i := 0; 8*i+8 <= len(d); i++ {
+		binary.LittleEndian.PutUint64(d[8*i:], binary.LittleEndian.Uint64(s[i*c:])&keep|pad)
 	}
 }
