@@ -108,15 +108,22 @@ func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []i
 	// Rows evenly spaced across runs, or runs of whole tiles: every tile's
 	// groups are 4*Step apart, in one run; only the bounds are checked.
 	even := at.Pitch == at.Width*at.Step || at.Width%mr == 0
+	limit := len(a) - reach
 	run, col := 0, 0 // of row ir
-	for ir := 0; ir < m; ir, col = ir+mr, col+mr {
+	for ir, rows := 0, 0; ir < m; ir, col = ir+rows, col+rows {
 		for col >= at.Width {
 			run, col = run+1, col-at.Width
 		}
-		rows := min(mr, m-ir)
-		gstride, ok := 4*at.Step, run*at.Pitch+(col+mr-1)*at.Step <= len(a)-reach
+		rows = min(mr, m-ir)
+		// A tile in one run, or across runs evenly spaced; else its groups
+		// of four rows each in a run; else the rows left in this run, the
+		// tile's others read past it and dropped.
+		gstride, ok := 4*at.Step, run*at.Pitch+(col+mr-1)*at.Step <= limit
 		if !even {
-			gstride, ok = at.tile(run, col, mr, len(a)-reach)
+			if gstride, ok = at.tile(run, col, mr, limit); !ok {
+				rows = min(rows, at.Width-col)
+				gstride, ok = 4*at.Step, run*at.Pitch+(col+mr-1)*at.Step <= limit
+			}
 		}
 		if !ok {
 			p.gather(rows, a, at, ir, za, flip, c[ir*ldc:], ldc, ws)
