@@ -107,7 +107,8 @@ func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []i
 	reach := int(at.Offsets[len(at.Offsets)-1]) + 4
 	// Rows evenly spaced across runs, or runs of whole tiles: every tile's
 	// groups are 4*Step apart, in one run; only the bounds are checked.
-	even := at.Pitch == at.Width*at.Step || at.Width%mr == 0
+	uniform := at.Pitch == at.Width*at.Step
+	even := uniform || at.Width%mr == 0
 	limit := len(a) - reach
 	run, col := 0, 0 // of row ir
 	for ir, rows := 0, 0; ir < m; ir, col = ir+rows, col+rows {
@@ -115,6 +116,35 @@ func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []i
 			run, col = run+1, col-at.Width
 		}
 		rows = min(mr, m-ir)
+		if even && rows == mr {
+			// Whole tiles one after another, up to the end of the rows
+			// (uniform) or of the run, in one call a panel.
+			tiles := (m - ir) / mr
+			if !uniform {
+				tiles = min(tiles, (at.Width-col)/mr)
+			}
+			base := run*at.Pitch + col*at.Step
+			for tiles > 0 && base+(tiles*mr-1)*at.Step > limit {
+				tiles--
+			}
+			if tiles > 0 {
+				rows = tiles * mr
+				for jr := 0; jr < n; jr += nr {
+					bp := p.panels[jr*p.groups*4 : (jr+nr)*p.groups*4]
+					if cols := min(nr, n-jr); cols < nr {
+						for t := range tiles {
+							kern.direct(p.groups, a[base+t*mr*at.Step:], at.Step, 4*at.Step, at.Offsets, bp, ws.tmp, nr, ws.colTerm[jr:jr+nr], 1, 0)
+							for i := range mr {
+								copy(c[(ir+t*mr+i)*ldc+jr:][:cols], ws.tmp[i*nr:])
+							}
+						}
+						continue
+					}
+					kern.direct(p.groups, a[base:], at.Step, 4*at.Step, at.Offsets, bp, c[ir*ldc+jr:], ldc, ws.colTerm[jr:jr+nr], tiles, mr*at.Step)
+				}
+				continue
+			}
+		}
 		// A tile in one run, or across runs evenly spaced; else its groups
 		// of four rows each in a run; else the rows left in this run, the
 		// tile's others read past it and dropped.
@@ -139,13 +169,13 @@ func (p *PackedB) gemmInPlace(m int, a []byte, at *InPlace, za, flip byte, c []i
 			bp := p.panels[jr*p.groups*4 : (jr+nr)*p.groups*4]
 			colTerm := ws.colTerm[jr : jr+nr]
 			if cols := min(nr, n-jr); rows < mr || cols < nr {
-				kern.direct(p.groups, tile, at.Step, gstride, at.Offsets, bp, ws.tmp, nr, colTerm)
+				kern.direct(p.groups, tile, at.Step, gstride, at.Offsets, bp, ws.tmp, nr, colTerm, 1, 0)
 				for i := range rows {
 					copy(c[(ir+i)*ldc+jr:][:cols], ws.tmp[i*nr:])
 				}
 				continue
 			}
-			kern.direct(p.groups, tile, at.Step, gstride, at.Offsets, bp, c[ir*ldc+jr:], ldc, colTerm)
+			kern.direct(p.groups, tile, at.Step, gstride, at.Offsets, bp, c[ir*ldc+jr:], ldc, colTerm, 1, 0)
 		}
 	}
 }

@@ -83,14 +83,14 @@ func main() {
 			continue // AVX2's units are int16s: A must be packed
 		}
 		s.writeDirect(&asm)
-		fmt.Fprintf(&decl, "\n// %s is the direct form of %s, reading A where it lies (needs %s): see kernel.direct.\n//\n//go:noescape\nfunc %s(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)\n",
+		fmt.Fprintf(&decl, "\n// %s is the direct form of %s, reading A where it lies (needs %s): see kernel.direct.\n//\n//go:noescape\nfunc %s(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)\n",
 			s.directSymbol(), s.symbol(), s.isa.needs, s.directSymbol())
-		// The wrapper checks the last row's last unit (the offsets do not
-		// decrease, lda and gstride are not negative); the caller checked
-		// them.
+		// The wrapper checks the last tile's last row's last unit (the
+		// offsets do not decrease, lda, gstride and tileStep are not
+		// negative); the caller checked them.
 		last := (s.mr - 1) / 4
-		fmt.Fprintf(&decl, "\nfunc runDirect%s_%dx%d(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {\n_ = offs[groups-1]\n_ = a[%d*gstride+%d*lda+int(offs[groups-1])+3]\n_ = b[%d*groups-1]\n_ = c[%d*ldc+%d]\n_ = colTerm[%d]\n%s(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])\n}\n",
-			s.isa.name, s.mr, s.nr, last, (s.mr-1)%4, 4*s.nr, s.mr-1, s.nr-1, s.nr-1, s.directSymbol())
+		fmt.Fprintf(&decl, "\nfunc runDirect%s_%dx%d(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {\n_ = offs[groups-1]\n_ = a[(tiles-1)*tileStep+%d*gstride+%d*lda+int(offs[groups-1])+3]\n_ = b[%d*groups-1]\n_ = c[(tiles*%d-1)*ldc+%d]\n_ = colTerm[%d]\n%s(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0], tiles, tileStep)\n}\n",
+			s.isa.name, s.mr, s.nr, last, (s.mr-1)%4, 4*s.nr, s.mr, s.nr-1, s.nr-1, s.directSymbol())
 	}
 	writeMaxPool(&asm)
 	for _, lanes := range []int{16, 8} {
@@ -752,17 +752,20 @@ func (s shape) writeDirect(w *bytes.Buffer) {
 		return [4]string{"(" + b + ")", "(" + b + ")(R12*1)", "(" + b + ")(R12*2)", "(" + b + ")(R13*1)"}[i%4]
 	}
 
-	fmt.Fprintf(w, "\n// func %s(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)\n", sym)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", sym)
-	p("MOVQ groups+0(FP), CX")
+	fmt.Fprintf(w, "\n// func %s(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)\n", sym)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $8-88\n", sym)
+	p("MOVQ tiles+72(FP), AX")
+	p("MOVQ AX, left-8(SP)")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ lda+16(FP), R12")
 	p("LEAQ (R12)(R12*2), R13")
-	p("MOVQ offs+32(FP), R9")
-	p("MOVQ b+40(FP), DI")
 	p("MOVQ c+48(FP), DX")
 	p("MOVQ ldc+56(FP), R8")
 	p("SHLQ $2, R8")
+	label("tile")
+	p("MOVQ groups+0(FP), CX")
+	p("MOVQ offs+32(FP), R9")
+	p("MOVQ b+40(FP), DI")
 	p("MOVQ colTerm+64(FP), R11")
 	for i := range s.mr {
 		for v := range nv {
@@ -798,6 +801,10 @@ func (s shape) writeDirect(w *bytes.Buffer) {
 		}
 		p("ADDQ R8, DX")
 	}
+	// The next tile: A tileStep on, C's next mr rows.
+	p("ADDQ tileStep+80(FP), SI")
+	p("DECQ left-8(SP)")
+	p("JNZ %s_tile", sym)
 	p("VZEROUPPER")
 	p("RET")
 }

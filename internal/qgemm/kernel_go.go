@@ -48,8 +48,15 @@ func kernelGo2x4(groups int, a []byte, astep int, b []byte, c []int32, ldc int, 
 
 // kernelGo2x4Direct is kernelGo2x4 reading A where it lies: row i's unit
 // of group q at a[i*lda+offs[q]:], the tile starting at colTerm (its two
-// rows are one group of four: gstride is not read).
-func kernelGo2x4Direct(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+// rows are one group of four: gstride is not read), for tiles tiles.
+func kernelGo2x4Direct(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {
+	for t := range tiles {
+		kernelGo2x4Tile(groups, a[t*tileStep:], lda, offs, b, c[2*t*ldc:], ldc, colTerm)
+	}
+}
+
+// kernelGo2x4Tile is one tile of kernelGo2x4Direct.
+func kernelGo2x4Tile(groups int, a []byte, lda int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
 	t := colTerm[:4]
 	c00, c01, c02, c03 := t[0], t[1], t[2], t[3]
 	c10, c11, c12, c13 := t[0], t[1], t[2], t[3]

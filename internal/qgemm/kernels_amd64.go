@@ -22,15 +22,15 @@ func runVNNI512_8x32(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 // directVNNI512_8x32 is the direct form of kernelVNNI512_8x32, reading A where it lies (needs AVX512F and AVX512-VNNI): see kernel.direct.
 //
 //go:noescape
-func directVNNI512_8x32(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNI512_8x32(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
 
-func runDirectVNNI512_8x32(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNI512_8x32(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {
 	_ = offs[groups-1]
-	_ = a[1*gstride+3*lda+int(offs[groups-1])+3]
+	_ = a[(tiles-1)*tileStep+1*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[128*groups-1]
-	_ = c[7*ldc+31]
+	_ = c[(tiles*8-1)*ldc+31]
 	_ = colTerm[31]
-	directVNNI512_8x32(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNI512_8x32(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0], tiles, tileStep)
 }
 
 // kernelVNNI512_16x16 is the VNNI512 micro-kernel for 16x16 tiles (needs AVX512F and AVX512-VNNI): see kernel.run.
@@ -51,15 +51,15 @@ func runVNNI512_16x16(groups int, a []byte, astep int, b []byte, c []int32, ldc 
 // directVNNI512_16x16 is the direct form of kernelVNNI512_16x16, reading A where it lies (needs AVX512F and AVX512-VNNI): see kernel.direct.
 //
 //go:noescape
-func directVNNI512_16x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNI512_16x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
 
-func runDirectVNNI512_16x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNI512_16x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {
 	_ = offs[groups-1]
-	_ = a[3*gstride+3*lda+int(offs[groups-1])+3]
+	_ = a[(tiles-1)*tileStep+3*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[64*groups-1]
-	_ = c[15*ldc+15]
+	_ = c[(tiles*16-1)*ldc+15]
 	_ = colTerm[15]
-	directVNNI512_16x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNI512_16x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0], tiles, tileStep)
 }
 
 // kernelAVXVNNI_6x16 is the AVXVNNI micro-kernel for 6x16 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
@@ -80,15 +80,15 @@ func runAVXVNNI_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 // directAVXVNNI_6x16 is the direct form of kernelAVXVNNI_6x16, reading A where it lies (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.direct.
 //
 //go:noescape
-func directAVXVNNI_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directAVXVNNI_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
 
-func runDirectAVXVNNI_6x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectAVXVNNI_6x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {
 	_ = offs[groups-1]
-	_ = a[1*gstride+1*lda+int(offs[groups-1])+3]
+	_ = a[(tiles-1)*tileStep+1*gstride+1*lda+int(offs[groups-1])+3]
 	_ = b[64*groups-1]
-	_ = c[5*ldc+15]
+	_ = c[(tiles*6-1)*ldc+15]
 	_ = colTerm[15]
-	directAVXVNNI_6x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directAVXVNNI_6x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0], tiles, tileStep)
 }
 
 // kernelAVXVNNI_12x8 is the AVXVNNI micro-kernel for 12x8 tiles (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.run.
@@ -109,15 +109,15 @@ func runAVXVNNI_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc i
 // directAVXVNNI_12x8 is the direct form of kernelAVXVNNI_12x8, reading A where it lies (needs AVX2 and AVX-VNNI (VEX VPDPBUSD)): see kernel.direct.
 //
 //go:noescape
-func directAVXVNNI_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directAVXVNNI_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
 
-func runDirectAVXVNNI_12x8(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectAVXVNNI_12x8(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {
 	_ = offs[groups-1]
-	_ = a[2*gstride+3*lda+int(offs[groups-1])+3]
+	_ = a[(tiles-1)*tileStep+2*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[32*groups-1]
-	_ = c[11*ldc+7]
+	_ = c[(tiles*12-1)*ldc+7]
 	_ = colTerm[7]
-	directAVXVNNI_12x8(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directAVXVNNI_12x8(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0], tiles, tileStep)
 }
 
 // kernelVNNIVL_6x16 is the VNNIVL micro-kernel for 6x16 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
@@ -138,15 +138,15 @@ func runVNNIVL_6x16(groups int, a []byte, astep int, b []byte, c []int32, ldc in
 // directVNNIVL_6x16 is the direct form of kernelVNNIVL_6x16, reading A where it lies (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.direct.
 //
 //go:noescape
-func directVNNIVL_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNIVL_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
 
-func runDirectVNNIVL_6x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNIVL_6x16(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {
 	_ = offs[groups-1]
-	_ = a[1*gstride+1*lda+int(offs[groups-1])+3]
+	_ = a[(tiles-1)*tileStep+1*gstride+1*lda+int(offs[groups-1])+3]
 	_ = b[64*groups-1]
-	_ = c[5*ldc+15]
+	_ = c[(tiles*6-1)*ldc+15]
 	_ = colTerm[15]
-	directVNNIVL_6x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNIVL_6x16(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0], tiles, tileStep)
 }
 
 // kernelVNNIVL_12x8 is the VNNIVL micro-kernel for 12x8 tiles (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.run.
@@ -167,15 +167,15 @@ func runVNNIVL_12x8(groups int, a []byte, astep int, b []byte, c []int32, ldc in
 // directVNNIVL_12x8 is the direct form of kernelVNNIVL_12x8, reading A where it lies (needs AVX512VL and AVX512-VNNI (EVEX VPDPBUSD on YMM)): see kernel.direct.
 //
 //go:noescape
-func directVNNIVL_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
+func directVNNIVL_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
 
-func runDirectVNNIVL_12x8(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32) {
+func runDirectVNNIVL_12x8(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int) {
 	_ = offs[groups-1]
-	_ = a[2*gstride+3*lda+int(offs[groups-1])+3]
+	_ = a[(tiles-1)*tileStep+2*gstride+3*lda+int(offs[groups-1])+3]
 	_ = b[32*groups-1]
-	_ = c[11*ldc+7]
+	_ = c[(tiles*12-1)*ldc+7]
 	_ = colTerm[7]
-	directVNNIVL_12x8(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0])
+	directVNNIVL_12x8(groups, &a[0], lda, gstride, &offs[0], &b[0], &c[0], ldc, &colTerm[0], tiles, tileStep)
 }
 
 // kernelAVX2_6x16 is the AVX2 micro-kernel for 6x16 tiles (needs AVX2): see kernel.run.

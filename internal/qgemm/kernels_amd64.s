@@ -231,17 +231,20 @@ kernelVNNI512_8x32_store:
 	VZEROUPPER
 	RET
 
-// func directVNNI512_8x32(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
-TEXT ·directVNNI512_8x32(SB), NOSPLIT, $0-72
-	MOVQ groups+0(FP), CX
+// func directVNNI512_8x32(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
+TEXT ·directVNNI512_8x32(SB), NOSPLIT, $8-88
+	MOVQ tiles+72(FP), AX
+	MOVQ AX, left-8(SP)
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R12
 	LEAQ (R12)(R12*2), R13
-	MOVQ offs+32(FP), R9
-	MOVQ b+40(FP), DI
 	MOVQ c+48(FP), DX
 	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
+directVNNI512_8x32_tile:
+	MOVQ groups+0(FP), CX
+	MOVQ offs+32(FP), R9
+	MOVQ b+40(FP), DI
 	MOVQ colTerm+64(FP), R11
 	VMOVDQU32 0(R11), Z0
 	VMOVDQU32 64(R11), Z1
@@ -321,6 +324,9 @@ directVNNI512_8x32_store:
 	VMOVDQU32 Z14, 0(DX)
 	VMOVDQU32 Z15, 64(DX)
 	ADDQ R8, DX
+	ADDQ tileStep+80(FP), SI
+	DECQ left-8(SP)
+	JNZ directVNNI512_8x32_tile
 	VZEROUPPER
 	RET
 
@@ -602,17 +608,20 @@ kernelVNNI512_16x16_store:
 	VZEROUPPER
 	RET
 
-// func directVNNI512_16x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
-TEXT ·directVNNI512_16x16(SB), NOSPLIT, $0-72
-	MOVQ groups+0(FP), CX
+// func directVNNI512_16x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
+TEXT ·directVNNI512_16x16(SB), NOSPLIT, $8-88
+	MOVQ tiles+72(FP), AX
+	MOVQ AX, left-8(SP)
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R12
 	LEAQ (R12)(R12*2), R13
-	MOVQ offs+32(FP), R9
-	MOVQ b+40(FP), DI
 	MOVQ c+48(FP), DX
 	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
+directVNNI512_16x16_tile:
+	MOVQ groups+0(FP), CX
+	MOVQ offs+32(FP), R9
+	MOVQ b+40(FP), DI
 	MOVQ colTerm+64(FP), R11
 	VMOVDQU32 0(R11), Z0
 	VMOVDQU32 0(R11), Z1
@@ -709,6 +718,9 @@ directVNNI512_16x16_store:
 	ADDQ R8, DX
 	VMOVDQU32 Z15, 0(DX)
 	ADDQ R8, DX
+	ADDQ tileStep+80(FP), SI
+	DECQ left-8(SP)
+	JNZ directVNNI512_16x16_tile
 	VZEROUPPER
 	RET
 
@@ -898,17 +910,20 @@ kernelAVXVNNI_6x16_store:
 	VZEROUPPER
 	RET
 
-// func directAVXVNNI_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
-TEXT ·directAVXVNNI_6x16(SB), NOSPLIT, $0-72
-	MOVQ groups+0(FP), CX
+// func directAVXVNNI_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
+TEXT ·directAVXVNNI_6x16(SB), NOSPLIT, $8-88
+	MOVQ tiles+72(FP), AX
+	MOVQ AX, left-8(SP)
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R12
 	LEAQ (R12)(R12*2), R13
-	MOVQ offs+32(FP), R9
-	MOVQ b+40(FP), DI
 	MOVQ c+48(FP), DX
 	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
+directAVXVNNI_6x16_tile:
+	MOVQ groups+0(FP), CX
+	MOVQ offs+32(FP), R9
+	MOVQ b+40(FP), DI
 	MOVQ colTerm+64(FP), R11
 	VMOVDQU 0(R11), Y0
 	VMOVDQU 32(R11), Y1
@@ -972,6 +987,9 @@ directAVXVNNI_6x16_store:
 	VMOVDQU Y10, 0(DX)
 	VMOVDQU Y11, 32(DX)
 	ADDQ R8, DX
+	ADDQ tileStep+80(FP), SI
+	DECQ left-8(SP)
+	JNZ directAVXVNNI_6x16_tile
 	VZEROUPPER
 	RET
 
@@ -1198,17 +1216,20 @@ kernelAVXVNNI_12x8_store:
 	VZEROUPPER
 	RET
 
-// func directAVXVNNI_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
-TEXT ·directAVXVNNI_12x8(SB), NOSPLIT, $0-72
-	MOVQ groups+0(FP), CX
+// func directAVXVNNI_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
+TEXT ·directAVXVNNI_12x8(SB), NOSPLIT, $8-88
+	MOVQ tiles+72(FP), AX
+	MOVQ AX, left-8(SP)
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R12
 	LEAQ (R12)(R12*2), R13
-	MOVQ offs+32(FP), R9
-	MOVQ b+40(FP), DI
 	MOVQ c+48(FP), DX
 	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
+directAVXVNNI_12x8_tile:
+	MOVQ groups+0(FP), CX
+	MOVQ offs+32(FP), R9
+	MOVQ b+40(FP), DI
 	MOVQ colTerm+64(FP), R11
 	VMOVDQU 0(R11), Y0
 	VMOVDQU 0(R11), Y1
@@ -1284,6 +1305,9 @@ directAVXVNNI_12x8_store:
 	ADDQ R8, DX
 	VMOVDQU Y11, 0(DX)
 	ADDQ R8, DX
+	ADDQ tileStep+80(FP), SI
+	DECQ left-8(SP)
+	JNZ directAVXVNNI_12x8_tile
 	VZEROUPPER
 	RET
 
@@ -1468,17 +1492,20 @@ kernelVNNIVL_6x16_store:
 	VZEROUPPER
 	RET
 
-// func directVNNIVL_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
-TEXT ·directVNNIVL_6x16(SB), NOSPLIT, $0-72
-	MOVQ groups+0(FP), CX
+// func directVNNIVL_6x16(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
+TEXT ·directVNNIVL_6x16(SB), NOSPLIT, $8-88
+	MOVQ tiles+72(FP), AX
+	MOVQ AX, left-8(SP)
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R12
 	LEAQ (R12)(R12*2), R13
-	MOVQ offs+32(FP), R9
-	MOVQ b+40(FP), DI
 	MOVQ c+48(FP), DX
 	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
+directVNNIVL_6x16_tile:
+	MOVQ groups+0(FP), CX
+	MOVQ offs+32(FP), R9
+	MOVQ b+40(FP), DI
 	MOVQ colTerm+64(FP), R11
 	VMOVDQU 0(R11), Y0
 	VMOVDQU 32(R11), Y1
@@ -1542,6 +1569,9 @@ directVNNIVL_6x16_store:
 	VMOVDQU Y10, 0(DX)
 	VMOVDQU Y11, 32(DX)
 	ADDQ R8, DX
+	ADDQ tileStep+80(FP), SI
+	DECQ left-8(SP)
+	JNZ directVNNIVL_6x16_tile
 	VZEROUPPER
 	RET
 
@@ -1763,17 +1793,20 @@ kernelVNNIVL_12x8_store:
 	VZEROUPPER
 	RET
 
-// func directVNNIVL_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32)
-TEXT ·directVNNIVL_12x8(SB), NOSPLIT, $0-72
-	MOVQ groups+0(FP), CX
+// func directVNNIVL_12x8(groups int, a *byte, lda, gstride int, offs *int32, b *byte, c *int32, ldc int, colTerm *int32, tiles, tileStep int)
+TEXT ·directVNNIVL_12x8(SB), NOSPLIT, $8-88
+	MOVQ tiles+72(FP), AX
+	MOVQ AX, left-8(SP)
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R12
 	LEAQ (R12)(R12*2), R13
-	MOVQ offs+32(FP), R9
-	MOVQ b+40(FP), DI
 	MOVQ c+48(FP), DX
 	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
+directVNNIVL_12x8_tile:
+	MOVQ groups+0(FP), CX
+	MOVQ offs+32(FP), R9
+	MOVQ b+40(FP), DI
 	MOVQ colTerm+64(FP), R11
 	VMOVDQU 0(R11), Y0
 	VMOVDQU 0(R11), Y1
@@ -1849,6 +1882,9 @@ directVNNIVL_12x8_store:
 	ADDQ R8, DX
 	VMOVDQU Y11, 0(DX)
 	ADDQ R8, DX
+	ADDQ tileStep+80(FP), SI
+	DECQ left-8(SP)
+	JNZ directVNNIVL_12x8_tile
 	VZEROUPPER
 	RET
 

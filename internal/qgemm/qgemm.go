@@ -318,12 +318,13 @@ type kernel struct {
 	// direct, when not nil, is run's form that reads A where it lies
 	// (GemmInPlace): row 4r+i's unit of group q at
 	// a[r*gstride+i*lda+offs[q]:], A's values unsigned, B's zero points
-	// 0, the tile starting at colTerm.
+	// 0, the tile starting at colTerm; tiles tiles, each tileStep bytes of
+	// a after the one before, its rows of c after the one before's.
 	direct directKernel
 }
 
 // directKernel is a kernel's direct form (kernel.direct).
-type directKernel func(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32)
+type directKernel func(groups int, a []byte, lda, gstride int, offs []int32, b []byte, c []int32, ldc int, colTerm []int32, tiles, tileStep int)
 
 // kernelSet is the micro-kernels of one instruction set.
 type kernelSet struct {
