@@ -16,40 +16,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/draw"
 
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/mnist"
 )
-
-// realTest returns the real MNIST test set, or skips (fails under CI=true)
-// when it cannot be found or fetched.
-func realTest(t testing.TB) *mnist.Set {
-	t.Helper()
-	testSet.once.Do(func() {
-		src, err := mnist.Locate(t.Context(), "")
-		if err != nil {
-			testSet.err = err
-			return
-		}
-		testSet.set, testSet.err = mnist.Load(src.Dir, "test", mnist.Options{})
-	})
-	if testSet.err != nil {
-		testtool.Missing(t, "the real MNIST is unavailable: "+testSet.err.Error())
-	}
-	return testSet.set
-}
-
-var testSet struct {
-	once sync.Once
-	set  *mnist.Set
-	err  error
-}
 
 // digit returns image i of set as a grey image.
 func digit(set *mnist.Set, i int) *image.Gray {
@@ -143,7 +119,7 @@ func encode(t testing.TB, format string, img image.Image) []byte {
 // by LoadImage. (Package infer's TestMNISTImageFolder reads them as Walk
 // finds them in the ImageFolder layout.)
 func TestMNISTDigitsAsImages(t *testing.T) {
-	set := realTest(t)
+	set := mnisttest.Set(t, "test")
 	got := make([]float32, mnist.PixelCount)
 	for i := range set.N {
 		img := digit(set, i)
@@ -183,7 +159,7 @@ func TestMNISTDigitsAsImages(t *testing.T) {
 // pixels, a centre of mass exactly half way between two pixels, or a speck
 // of strong ink apart from the digit, which is left out.
 func TestInvertedUpscaledDigits(t *testing.T) {
-	set := realTest(t)
+	set := mnisttest.Set(t, "test")
 	for _, tc := range []struct {
 		name     string
 		scaler   draw.Scaler

@@ -4,6 +4,7 @@ import (
 	"image"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
@@ -57,7 +58,7 @@ func TestPolarityGuess(t *testing.T) {
 // bar stands apart to the right) and their polarity is never a guess.
 func TestMNISTUnflagged(t *testing.T) {
 	testtool.SkipShort(t)
-	set := realTest(t)
+	set := mnisttest.Set(t, "test")
 	var d [Side * Side]byte
 	several, guessed := 0, 0
 	for i := range set.N {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/digit"
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
@@ -85,7 +86,7 @@ func TestSampleImages(t *testing.T) {
 // label, and digit.LoadImage gives exactly the input the IDX path makes of
 // it.
 func TestMNISTImageFolder(t *testing.T) {
-	set := realTest(t)
+	set := mnisttest.Set(t, "test")
 	const files = 1000
 	dir := t.TempDir()
 	for i := range files {

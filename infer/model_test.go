@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/fixture"
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
@@ -17,7 +18,7 @@ import (
 // testImages returns the first n MNIST test images and labels.
 func testImages(t testing.TB, n int) ([]float32, []int64, *mnist.Set) {
 	t.Helper()
-	set := realTest(t)
+	set := mnisttest.Set(t, "test")
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
@@ -122,14 +123,7 @@ func torchLogits(t *testing.T, pth string, x []float32, n int) []float32 {
 // testImages returns the first n MNIST test images as the model's input.
 func testImages(t *testing.T, n int) []float32 {
 	t.Helper()
-	src, err := mnist.Locate(t.Context(), "")
-	if err != nil {
-		testtool.Missing(t, "the real MNIST is unavailable: "+err.Error())
-	}
-	set, err := mnist.Load(src.Dir, "test", mnist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := mnisttest.Set(t, "test")
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i

@@ -2,7 +2,6 @@ package quantize
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
@@ -75,33 +74,4 @@ func (s mnistImages) Fill(i, n int, x []float32) error {
 		idx[k] = i + k
 	}
 	return s.set.Fill(idx, x, nil)
-}
-
-var mnistParts struct {
-	sync.Mutex
-	sets map[string]*mnist.Set
-}
-
-// realMNIST is part "train" or "test" of the real MNIST, or a skip (a
-// failure under CI=true) when it is unavailable.
-func realMNIST(t testing.TB, part string) *mnist.Set {
-	t.Helper()
-	mnistParts.Lock()
-	defer mnistParts.Unlock()
-	if s := mnistParts.sets[part]; s != nil {
-		return s
-	}
-	src, err := mnist.Locate(t.Context(), "")
-	if err != nil {
-		testtool.Missing(t, "the real MNIST is unavailable: "+err.Error())
-	}
-	s, err := mnist.Load(src.Dir, part, mnist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mnistParts.sets == nil {
-		mnistParts.sets = map[string]*mnist.Set{}
-	}
-	mnistParts.sets[part] = s
-	return s
 }

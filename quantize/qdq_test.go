@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -26,7 +27,7 @@ func quantizeSeed(t *testing.T, opt Options) (*onnx.Model, *Summary) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Calibrate(context.Background(), m, p.Tensors(), mnistImages{realMNIST(t, "train"), 256}, Calibration{}, nil)
+	r, err := Calibrate(context.Background(), m, p.Tensors(), mnistImages{mnisttest.Set(t, "train"), 256}, Calibration{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestQDQOtherGraph(t *testing.T) {
 	if want := []string{"ReLU32", "ReLU114"}; !slices.Equal(p.Removed(), want) {
 		t.Errorf("removed %v, want %v", p.Removed(), want)
 	}
-	images := mnist28{mnistImages{realMNIST(t, "train"), 100}}
+	images := mnist28{mnistImages{mnisttest.Set(t, "train"), 100}}
 	r, err := Calibrate(context.Background(), m, p.Tensors(), images, Calibration{Method: Percentile}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +203,7 @@ func TestQDQOtherGraph(t *testing.T) {
 	checker(t, path)
 
 	// The quantized and the float model on 32 test images.
-	test := mnist28{mnistImages{realMNIST(t, "test"), 32}}
+	test := mnist28{mnistImages{mnisttest.Set(t, "test"), 32}}
 	x := make([]float32, 32*784)
 	if err := test.Fill(0, 32, x); err != nil {
 		t.Fatal(err)
@@ -345,7 +346,7 @@ func TestCalibrateFixedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	images := mnist28{mnistImages{realMNIST(t, "train"), 10}}
+	images := mnist28{mnistImages{mnisttest.Set(t, "train"), 10}}
 	free, err := Calibrate(context.Background(), m, p.Tensors(), images, Calibration{}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/internal/testtool"
-	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
 )
@@ -295,14 +295,7 @@ func cmpOr(s, def string) string {
 func TestBatchIsMNIST(t *testing.T) {
 	testtool.SkipShort(t)
 	fs := loadAll(t)
-	src, err := mnist.Locate(t.Context(), "")
-	if err != nil {
-		testtool.Missing(t, "MNIST not available: "+err.Error())
-	}
-	set, err := mnist.Load(src.Dir, "train", mnist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := mnisttest.Set(t, "train")
 	for _, f := range fs {
 		if !strings.HasPrefix(f.BatchSource, "MNIST") {
 			t.Errorf("%s: batch from %q, not MNIST", f.Name, f.BatchSource)
