@@ -34,32 +34,18 @@ func backendOps(t *testing.T) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A family may name its map first (q := map[string]handler{...};
-		// register(q)) to register a domain's aliases from it too.
-		named := map[string]*ast.CompositeLit{}
 		ast.Inspect(f, func(n ast.Node) bool {
-			if as, ok := n.(*ast.AssignStmt); ok && len(as.Lhs) == len(as.Rhs) {
-				for i, l := range as.Lhs {
-					id, ok1 := l.(*ast.Ident)
-					lit, ok2 := as.Rhs[i].(*ast.CompositeLit)
-					if ok1 && ok2 {
-						named[id.Name] = lit
-					}
-				}
-			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
 				return true
 			}
-			if id, ok := call.Fun.(*ast.Ident); !ok || id.Name != "register" || len(call.Args) != 1 {
+			family := defaultDomainFamily(call)
+			if family == nil {
 				return true
 			}
-			lit, ok := call.Args[0].(*ast.CompositeLit)
-			if id, isIdent := call.Args[0].(*ast.Ident); isIdent {
-				lit, ok = named[id.Name]
-			}
+			lit, ok := family.(*ast.CompositeLit)
 			if !ok {
-				t.Errorf("%s: register of a %T, not a map literal", path, call.Args[0])
+				t.Errorf("%s: register of a %T, not a map literal", path, family)
 				return true
 			}
 			for _, e := range lit.Elts {
@@ -77,6 +63,24 @@ func backendOps(t *testing.T) []string {
 	}
 	slices.Sort(ops)
 	return ops
+}
+
+// defaultDomainFamily is the family a backend call registers in the
+// default domain: register(family), or registerQuant(register, family)
+// for the quantized operators; nil for any other call (registerContrib's
+// operators are another domain's).
+func defaultDomainFamily(call *ast.CallExpr) ast.Expr {
+	id, ok := call.Fun.(*ast.Ident)
+	switch {
+	case !ok:
+	case id.Name == "register" && len(call.Args) == 1:
+		return call.Args[0]
+	case id.Name == "registerQuant" && len(call.Args) == 2:
+		if reg, ok := call.Args[0].(*ast.Ident); ok && reg.Name == "register" {
+			return call.Args[1]
+		}
+	}
+	return nil
 }
 
 // TestEveryBackendOperatorHasAGradientOrIsRefused is the registry's

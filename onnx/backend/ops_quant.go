@@ -33,15 +33,21 @@ import (
 )
 
 func init() {
-	q := map[string]handler{
+	registerQuant(register, map[string]handler{
 		"QuantizeLinear": compileQuantize, "DequantizeLinear": compileDequantize,
 		"DynamicQuantizeLinear": compileDynamicQuantize,
-	}
-	register(q)
+	})
 	// ONNX Runtime's own QuantizeLinear and DequantizeLinear, which its
 	// older tools write, compute the same for 8-bit types.
 	registerContrib(map[string]handler{"QuantizeLinear": compileQuantize, "DequantizeLinear": compileDequantize})
-	for typ := range q {
+}
+
+// registerQuant registers a family of quantized operators with reg
+// (register, or registerContrib for the com.microsoft domain) and marks
+// them as reading integer run-time values themselves (quantFamily).
+func registerQuant(reg func(map[string]handler), family map[string]handler) {
+	reg(family)
+	for typ := range family {
 		quantFamily[typ] = true
 	}
 }

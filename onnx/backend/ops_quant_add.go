@@ -14,8 +14,7 @@ import (
 )
 
 func init() {
-	registerContrib(map[string]handler{"QLinearAdd": compileQLinearAdd})
-	quantFamily["QLinearAdd"] = true
+	registerQuant(registerContrib, map[string]handler{"QLinearAdd": compileQLinearAdd})
 }
 
 // compileQLinearAdd reads A (input 0) and B (3), each a run-time value of

@@ -17,11 +17,7 @@ import (
 )
 
 func init() {
-	q := map[string]handler{"QLinearConv": compileQLinearConv, "ConvInteger": compileConvInteger}
-	register(q)
-	for typ := range q {
-		quantFamily[typ] = true
-	}
+	registerQuant(register, map[string]handler{"QLinearConv": compileQLinearConv, "ConvInteger": compileConvInteger})
 }
 
 func compileQLinearConv(c *compiler, o op) error { return c.qconv(o, true) }

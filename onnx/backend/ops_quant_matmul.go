@@ -16,11 +16,7 @@ import (
 )
 
 func init() {
-	q := map[string]handler{"QLinearMatMul": compileQLinearMatMul, "MatMulInteger": compileMatMulInteger}
-	register(q)
-	for typ := range q {
-		quantFamily[typ] = true
-	}
+	registerQuant(register, map[string]handler{"QLinearMatMul": compileQLinearMatMul, "MatMulInteger": compileMatMulInteger})
 }
 
 func compileQLinearMatMul(c *compiler, o op) error { return c.qmatmul(o, true) }
