@@ -24,6 +24,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lenetkit/lenetkit/bench"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
@@ -96,9 +97,9 @@ func BenchmarkServeLoad(b *testing.B) {
 	}
 	report := loadReport{
 		Command:     "go test ./serve -run '^$' -bench ServeLoad -benchtime 1x",
-		CPU:         cpuModel(),
+		CPU:         bench.CPUModel(),
 		CPUs:        runtime.NumCPU(),
-		LoadBefore:  loadAverage(),
+		LoadBefore:  machineLoad(),
 		Go:          runtime.Version(),
 		Node:        commandLine(node, "--version"),
 		ORT:         ortVersion(),
@@ -164,7 +165,7 @@ func BenchmarkServeLoad(b *testing.B) {
 			}
 		}
 	}
-	report.LoadAfter = loadAverage()
+	report.LoadAfter = machineLoad()
 
 	for _, s := range servers {
 		if code := s.stop(10 * time.Second); code != 0 {
@@ -712,36 +713,12 @@ func goTool() string {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// cpuModel is lscpu's "Model name", or /proc/cpuinfo's "model name".
-func cpuModel() string {
-	if out, err := exec.Command("lscpu").Output(); err == nil {
-		for _, line := range strings.Split(string(out), "\n") {
-			if rest, ok := strings.CutPrefix(line, "Model name:"); ok {
-				return strings.TrimSpace(rest)
-			}
-		}
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				return strings.TrimSpace(v)
-			}
-		}
+// machineLoad is the load average as uptime writes it, or "unknown".
+func machineLoad() string {
+	if avg, ok := bench.LoadAverage(); ok {
+		return bench.FormatLoad(avg)
 	}
 	return "unknown"
-}
-
-// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func commandLine(prog string, args ...string) string {
