@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -34,7 +32,7 @@ var ErrNoImages = errors.New("quantize: no calibration images")
 // image of src and returns the range of each tensor named (graph inputs
 // and node outputs of m), as c's method computes it. Each batch's
 // intermediate tensors are graph outputs of a copy of m compiled as a plan
-// of whole tensors (written to a temporary file, which is removed). The
+// of whole tensors, compiled from memory. The
 // histogram methods run the images twice: once for each tensor's extremes,
 // which fix its histogram's range, once to fill it. progress, when not
 // nil, is told after each batch how many images of how many runs are done.
@@ -69,12 +67,7 @@ func Calibrate(ctx context.Context, m *onnx.Model, tensors []string, src Images,
 			outputs = append(outputs, t)
 		}
 	}
-	dir, err := os.MkdirTemp("", "lenetkit-calibrate-")
-	if err != nil {
-		return nil, fmt.Errorf("quantize: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	path, err := writeWithOutputs(m, outputs, dir)
+	data, err := encodeWithOutputs(m, outputs)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +80,7 @@ func Calibrate(ctx context.Context, m *onnx.Model, tensors []string, src Images,
 		for _, d := range in.Dims[1:] {
 			shape = append(shape, int(d))
 		}
-		p, err := backend.OpenOptions(path, backend.Options{Shapes: map[string][]int{in.Name: shape}})
+		p, err := backend.OpenData(data, "calibration model", backend.Options{Shapes: map[string][]int{in.Name: shape}})
 		if err != nil {
 			return nil, fmt.Errorf("quantize: the float model with its tensors as outputs: %w", err)
 		}
@@ -171,9 +164,9 @@ func Calibrate(ctx context.Context, m *onnx.Model, tensors []string, src Images,
 	return ranges, nil
 }
 
-// writeWithOutputs writes to dir a copy of m whose graph outputs are
-// outputs, and returns its path.
-func writeWithOutputs(m *onnx.Model, outputs []string, dir string) (string, error) {
+// encodeWithOutputs encodes a copy of m whose graph outputs are
+// outputs.
+func encodeWithOutputs(m *onnx.Model, outputs []string) ([]byte, error) {
 	g := *m.Graph
 	g.Outputs = nil
 	for _, o := range outputs {
@@ -186,15 +179,11 @@ func writeWithOutputs(m *onnx.Model, outputs []string, dir string) (string, erro
 	cm.Graph = &g
 	p, err := onnx.Encode(&cm)
 	if err != nil {
-		return "", fmt.Errorf("quantize: %w", err)
+		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	b, err := onnx.Marshal(p)
 	if err != nil {
-		return "", fmt.Errorf("quantize: %w", err)
+		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	path := filepath.Join(dir, "calibrate.onnx")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return "", fmt.Errorf("quantize: %w", err)
-	}
-	return path, nil
+	return b, nil
 }

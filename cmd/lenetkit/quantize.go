@@ -189,8 +189,7 @@ func runQuantize(c *cli.Context) error {
 		return fmt.Errorf("%s: %w", in, err)
 	}
 	status := statusOut(c)
-	// The first Ctrl-C stops at the next batch: the calibration's
-	// temporary model is removed and OUT is not written.
+	// The first Ctrl-C stops at the next batch: OUT is not written.
 	ctx, stop := stopContext(c.Context, status, "without writing "+out)
 	defer stop()
 	stopped := func() error {

@@ -482,6 +482,28 @@ func TestExternalData(t *testing.T) {
 	}
 	compare(t, "external against inline", run(external), run(inline))
 
+	// OpenData: the inline model's bytes run as its file does; the
+	// external one's have no folder to read their weights from.
+	data, err := os.ReadFile(inline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenData(data, "inline model", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]float32, 40)
+	if err := p.Logits(y, x, 4); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "OpenData against the file", y, run(inline))
+	if data, err = os.ReadFile(external); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenData(data, "external model", Options{}); err == nil || !strings.Contains(err.Error(), "no folder") {
+		t.Errorf("OpenData of a model with external data: error %v, want a refusal saying it has no folder", err)
+	}
+
 	for _, loc := range []string{"../weights.bin", filepath.Join(dir, "weights.bin")} {
 		m.Graph.Initializer[0].ExternalData[0].Value = loc
 		sub := filepath.Join(dir, "sub")

@@ -47,6 +47,14 @@ func OpenOptions(path string, opt Options) (*Plan, error) {
 	return open(data, path, filepath.Dir(path), opt)
 }
 
+// OpenData is OpenOptions on a model's encoded content that is in no file,
+// such as a graph a program rewrote in memory; name names it in errors.
+// Its tensors must all be in data: there is no folder to read external
+// data from.
+func OpenData(data []byte, name string, opt Options) (*Plan, error) {
+	return open(data, name, "", opt)
+}
+
 // open is OpenOptions on a file's content; path names it in errors and
 // dir is the folder its external data is read from.
 func open(data []byte, path, dir string, opt Options) (*Plan, error) {
@@ -198,6 +206,9 @@ func resolveExternal(m *onnx.ModelProto, dir string) (int64, error) {
 	for _, t := range m.Graph.Initializer {
 		if t.DataLocation != onnx.TensorProto_EXTERNAL {
 			continue
+		}
+		if dir == "" {
+			return 0, fmt.Errorf("initializer %q: its data is in an external file, and this model has no folder to read it from", t.Name)
 		}
 		if root == "" {
 			var err error
