@@ -38,6 +38,7 @@ type BNCache struct {
 	xhat []float32 // normalised value of each pooled maximum
 	arg  []uint8   // its position in the pooling window, ky*K+kx
 
+	unit       []float32   // C ones, then C zeros: ReLUPool's gamma and beta
 	shift      []float32   // a rough mean that the sums are taken around
 	coef       []float32   // per-channel constants of the row kernels
 	sum, sumSq [][]float64 // per worker
@@ -51,7 +52,10 @@ func (b BNPool) NewCache(n int) *BNCache {
 	st := &BNCache{
 		Mean: make([]float32, c), InvStd: make([]float32, c), Var: make([]float64, c),
 		xhat: make([]float32, out), arg: make([]uint8, out),
-		shift: make([]float32, c), coef: make([]float32, 6*c),
+		shift: make([]float32, c), coef: make([]float32, 6*c), unit: make([]float32, 2*c),
+	}
+	for i := range c {
+		st.unit[i] = 1
 	}
 	for range MaxWorkers() {
 		st.sum = append(st.sum, make([]float64, c))
@@ -203,6 +207,56 @@ func (b BNPool) Backward(dz, dgamma, dbeta, dbias, dy, z, gamma []float32, n int
 func (b BNPool) backward(dgamma, dbeta, dbias, dy, gamma []float32, n int, st *BNCache,
 	rows func(w, r int) (zr, dzr []float32), done func(w, r int, dzr []float32)) {
 	C := b.C
+	coef := st.coef[:6*C]
+	if dgamma == nil {
+		// No BatchNorm (ReLUPool): no gamma and beta to take gradients
+		// of, and with frozen statistics dz needs neither.
+		clear(coef[4*C:])
+	} else {
+		b.affineGrads(dgamma, dbeta, dy, n, st)
+		copy(coef[4*C:], dgamma[:C])
+		copy(coef[5*C:], dbeta[:C])
+	}
+	// dz = gamma*invstd * (dy - (dbeta + dgamma*xhat)/m) where z > 0; with
+	// frozen statistics the batch terms vanish: dz = gamma*invstd * dy.
+	m := float32(st.rows)
+	for c := range C {
+		a := gamma[c] * st.InvStd[c]
+		am := a / m
+		if st.frozen {
+			am = 0
+		}
+		coef[c], coef[C+c], coef[2*C+c], coef[3*C+c] = st.Mean[c], st.InvStd[c], a, am
+	}
+	st.clearSums()
+	Parallel(n*b.OutH(), func(w, lo, hi int) {
+		s, part := st.sum[w], st.part[w][:C]
+		for r := lo; r < hi; r++ {
+			o := r * b.OutW() * C
+			zr, dzr := rows(w, r)
+			clear(part)
+			poolBackRows(dzr, part, zr, b.W*C, b.K, C, b.OutW(), dy[o:], st.arg[o:], coef)
+			for c, v := range part {
+				s[c] += float64(v)
+			}
+			if done != nil {
+				done(w, r, dzr)
+			}
+		}
+	})
+	for c := range C {
+		var s float64
+		for w := range st.sum {
+			s += st.sum[w][c]
+		}
+		dbias[c] = float32(s)
+	}
+}
+
+// affineGrads writes dbeta and dgamma, the sums over the pooled maps of dy
+// and of dy*xhat.
+func (b BNPool) affineGrads(dgamma, dbeta, dy []float32, n int, st *BNCache) {
+	C := b.C
 	pooled := n * b.OutH() * b.OutW()
 	blocks := (pooled + statsBlock - 1) / statsBlock
 	st.clearSums()
@@ -226,43 +280,6 @@ func (b BNPool) backward(dgamma, dbeta, dbias, dy, gamma []float32, n int, st *B
 			sx += st.sumSq[w][c]
 		}
 		dbeta[c], dgamma[c] = float32(s), float32(sx)
-	}
-	// dz = gamma*invstd * (dy - (dbeta + dgamma*xhat)/m) where z > 0; with
-	// frozen statistics the batch terms vanish: dz = gamma*invstd * dy.
-	coef := st.coef[:6*C]
-	m := float32(st.rows)
-	for c := range C {
-		a := gamma[c] * st.InvStd[c]
-		am := a / m
-		if st.frozen {
-			am = 0
-		}
-		coef[c], coef[C+c], coef[2*C+c], coef[3*C+c] = st.Mean[c], st.InvStd[c], a, am
-	}
-	copy(coef[4*C:], dgamma[:C])
-	copy(coef[5*C:], dbeta[:C])
-	st.clearSums()
-	Parallel(n*b.OutH(), func(w, lo, hi int) {
-		s, part := st.sum[w], st.part[w][:C]
-		for r := lo; r < hi; r++ {
-			o := r * b.OutW() * C
-			zr, dzr := rows(w, r)
-			clear(part)
-			poolBackRows(dzr, part, zr, b.W*C, b.K, C, b.OutW(), dy[o:], st.arg[o:], coef)
-			for c, v := range part {
-				s[c] += float64(v)
-			}
-			if done != nil {
-				done(w, r, dzr)
-			}
-		}
-	})
-	for c := range C {
-		var s float64
-		for w := range st.sum {
-			s += st.sum[w][c]
-		}
-		dbias[c] = float32(s)
 	}
 }
 

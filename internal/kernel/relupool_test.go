@@ -1,0 +1,79 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refReLUPool is maxpool(relu(z)) in plain Go: the pooled maps, and the
+// index in z of each window's first maximum in row-major order.
+func refReLUPool(b BNPool, z []float32, n int) (y []float32, arg []int) {
+	oh, ow, C := b.OutH(), b.OutW(), b.C
+	for img := range n {
+		for oy := range oh {
+			for ox := range ow {
+				for c := range C {
+					best, at := float32(math.Inf(-1)), -1
+					for ky := range b.K {
+						for kx := range b.K {
+							i := ((img*b.H+oy*b.K+ky)*b.W+ox*b.K+kx)*C + c
+							if v := max(z[i], 0); v > best {
+								best, at = v, i
+							}
+						}
+					}
+					y, arg = append(y, best), append(arg, at)
+				}
+			}
+		}
+	}
+	return y, arg
+}
+
+// TestReLUPoolExact: with BatchNorm the identity, the BNPool kernels must
+// give maxpool(relu(z)) and its gradient bit for bit, on every kernel
+// set, after a BatchNorm pass has left other statistics in the cache.
+func TestReLUPoolExact(t *testing.T) {
+	for _, ks := range kernelSets() {
+		for _, tc := range blockCases {
+			t.Run(fmt.Sprintf("%s/%v", ks.name, tc), func(t *testing.T) {
+				using(t, ks)
+				rng := rand.New(rand.NewPCG(uint64(tc.c), 7))
+				b := BNPool{H: tc.h, W: tc.w, C: tc.c, K: tc.k, Eps: 1e-5}
+				z := activations(rng, tc.n*tc.h*tc.w*tc.c, 0.3)
+				st := b.NewCache(tc.n)
+				y := make([]float32, tc.n*b.OutH()*b.OutW()*tc.c)
+				b.ForwardTrain(y, z, randn(rng, tc.c, 1), randn(rng, tc.c, 1), tc.n, st)
+
+				b.ForwardReLUPool(y, z, tc.n, st)
+				wantY, arg := refReLUPool(b, z, tc.n)
+				equalBits(t, "y", y, wantY)
+
+				dy := randn(rng, len(y), 1)
+				wantDz := make([]float32, len(z))
+				for o, i := range arg {
+					if z[i] > 0 {
+						wantDz[i] = dy[o]
+					}
+				}
+				wantBias := make([]float64, tc.c)
+				for i, v := range wantDz {
+					wantBias[i%tc.c] += float64(v)
+				}
+				dz, dbias := make([]float32, len(z)), make([]float32, tc.c)
+				for i := range dz {
+					dz[i] = float32(math.NaN()) // every element must be written
+				}
+				b.BackwardReLUPool(dz, dbias, dy, z, tc.n, st)
+				equalBits(t, "dz", dz, wantDz)
+				for c, v := range dbias {
+					if d := math.Abs(float64(v) - wantBias[c]); d > 1e-5*(1+math.Abs(wantBias[c])) {
+						t.Fatalf("dbias[%d] = %g, want %g", c, v, wantBias[c])
+					}
+				}
+			})
+		}
+	}
+}
