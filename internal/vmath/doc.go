@@ -1,0 +1,20 @@
+// Package vmath is vectorised elementwise math for float32 slices shared
+// by inference (internal/nchw) and training (onnxtrain): one kernel per
+// function, in AVX-512 and AVX2+FMA assembly written by gen_amd64.go and
+// in Go for other CPUs, picked once by the CPU's features.
+//
+// The functions take the output first and let it alias the input.
+package vmath
+
+// kernelSet is one implementation of every function of the package.
+type kernelSet struct {
+	name string
+	// tanh sets y[i] = tanh(x[i]) for i < len(x); len(y) >= len(x).
+	tanh func(y, x []float32)
+}
+
+// kernelSets lists every kernel set this CPU runs, best first, for tests
+// and benchmarks.
+func kernelSets() []*kernelSet {
+	return append(append([]*kernelSet(nil), asmKernels...), goKernels)
+}
