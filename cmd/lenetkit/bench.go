@@ -31,8 +31,11 @@ func benchCommand() *cli.Command {
 		Description: `In one run on this machine: N training steps of batch 128 in lenetkit and in
 PyTorch (reference/train_reference.py, Debian's torch, 2 threads), and inference
 at batch 1 and 128 through each lenetkit backend and through ONNX Runtime
-(reference/ort_bench.js, onnxruntime-node, 2 threads) on the same ONNX file.
-A peer that is not installed is reported as not measured.
+(reference/ort_bench.js, onnxruntime-node, 2 threads) on the same ONNX file,
+taking turns: three rounds of a third of --seconds each, lenetkit then ONNX
+Runtime, each side's figure its best round, so that a burst of others' work
+on a shared machine does not decide the ratio. A peer that is not installed
+is reported as not measured.
 
 --baseline FILE puts a float model beside --model, a quantized (int8) one: in
 the same run, taking turns so that others' load on the machine costs both
@@ -62,7 +65,7 @@ Examples:
 			&cli.IntFlag{Name: "steps", Value: 30, Usage: "training steps to time"},
 			&cli.StringFlag{Name: "weights", Usage: "also time steps from this model file's weights (a checkpoint's: with its Adam state) at the schedule's final lr and beta1"},
 			dataFlag,
-			&cli.Float64Flag{Name: "seconds", Value: 3, Usage: "seconds per inference measurement"},
+			&cli.Float64Flag{Name: "seconds", Value: 3, Usage: "seconds per inference measurement, shared by its rounds"},
 			&cli.StringFlag{Name: "reference", Value: "reference", Usage: "directory of the peer scripts"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 		},
@@ -111,13 +114,16 @@ type benchReport struct {
 	InferImagesPerSBatch1   float64       `json:"infer_images_per_s_batch1"`
 	InferImagesPerSBatch128 float64       `json:"infer_images_per_s_batch128"`
 	Inference               []inferFigure `json:"inference"`
-	PeakRSSBytes            int64         `json:"peak_rss_bytes"`
-	TrainPeakRSSBytes       int64         `json:"train_peak_rss_bytes"` // the process's peak after the training steps, before any inference
-	PyTorchTrainMSPerStep   float64       `json:"pytorch_train_ms_per_step,omitempty"`
-	PyTorchPeakRSSBytes     int64         `json:"pytorch_peak_rss_bytes,omitempty"`
-	ORTImagesPerSBatch1     float64       `json:"onnxruntime_images_per_s_batch1,omitempty"`
-	ORTImagesPerSBatch128   float64       `json:"onnxruntime_images_per_s_batch128,omitempty"`
-	ORTPeakRSSBytes         int64         `json:"onnxruntime_peak_rss_bytes,omitempty"`
+	// InferRounds is how many turns lenetkit and ONNX Runtime took at each
+	// batch size; every inference figure is the best of them.
+	InferRounds           int     `json:"inference_rounds"`
+	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
+	TrainPeakRSSBytes     int64   `json:"train_peak_rss_bytes"` // the process's peak after the training steps, before any inference
+	PyTorchTrainMSPerStep float64 `json:"pytorch_train_ms_per_step,omitempty"`
+	PyTorchPeakRSSBytes   int64   `json:"pytorch_peak_rss_bytes,omitempty"`
+	ORTImagesPerSBatch1   float64 `json:"onnxruntime_images_per_s_batch1,omitempty"`
+	ORTImagesPerSBatch128 float64 `json:"onnxruntime_images_per_s_batch128,omitempty"`
+	ORTPeakRSSBytes       int64   `json:"onnxruntime_peak_rss_bytes,omitempty"`
 	// The default path for .onnx files (lenetkit's backend) against ONNX
 	// Runtime, images/s, and a whole evaluation of the 10,000 test images.
 	DefaultONNXBatch1       float64 `json:"default_onnx_images_per_s_batch1"`
@@ -173,8 +179,6 @@ func runBench(c *cli.Context) error {
 			return err
 		}
 	}
-	ref := c.String("reference")
-	status := statusOut(c)
 	r := benchReport{Model: model, CPU: bench.CPUModel()}
 	r.LoadAverageStart, _ = bench.LoadAverage()
 	baseline := c.String("baseline")
@@ -211,49 +215,8 @@ func runBench(c *cli.Context) error {
 		return ips * bench.ForwardFLOPPerImage / 1e9
 	}
 
-	for _, batch := range []int{1, 128} {
-		for _, backend := range []string{infer.Kernels, infer.Native, infer.Gorgonia} {
-			fmt.Fprintf(status, "inference: %s, batch %d ...\n", backend, batch)
-			m, err := infer.Open(model, backend)
-			if err != nil && backend != infer.Kernels {
-				// The native and Gorgonia backends run the seed's LeNet only.
-				if batch == 1 {
-					r.notMeasured("lenetkit's "+backend+" backend", err)
-				}
-				continue
-			} else if err != nil {
-				return err
-			}
-			ips, err := bench.Inference(m, batch, dur)
-			if err != nil {
-				return err
-			}
-			r.Inference = append(r.Inference, inferFigure{backend, batch, ips, flops(ips)})
-			if backend == infer.Kernels && batch == 1 {
-				r.DefaultONNXBatch1 = ips
-			} else if backend == infer.Kernels {
-				r.DefaultONNXBatch128 = ips
-			}
-			if batch == 1 {
-				r.InferImagesPerSBatch1 = max(r.InferImagesPerSBatch1, ips)
-			} else {
-				r.InferImagesPerSBatch128 = max(r.InferImagesPerSBatch128, ips)
-			}
-		}
-		fmt.Fprintf(status, "ONNX Runtime, batch %d ...\n", batch)
-		p, err := bench.ONNXRuntime(c.Context, ref, model, batch, dur, image)
-		if err != nil {
-			r.notMeasured(bench.PeerONNXRuntime, err)
-			continue
-		}
-		r.ORTPeakRSSBytes = max(r.ORTPeakRSSBytes, p.PeakRSS)
-		if batch == 1 {
-			r.ORTImagesPerSBatch1, r.RatioInferBatch1VsORT = p.Value, r.InferImagesPerSBatch1/p.Value
-			r.RatioDefaultBatch1 = r.DefaultONNXBatch1 / p.Value
-		} else {
-			r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT = p.Value, r.InferImagesPerSBatch128/p.Value
-			r.RatioDefaultBatch128 = r.DefaultONNXBatch128 / p.Value
-		}
+	if err := benchInference(c, &r, model, image, dur, flops); err != nil {
+		return err
 	}
 	if baseline != "" {
 		cmp, err := benchInt8(c, &r, model, baseline, dur)
@@ -319,7 +282,7 @@ func runBench(c *cli.Context) error {
 			fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
 		}
 	}
-	fmt.Fprintf(tw, "inference\t\t\t\n")
+	fmt.Fprintf(tw, "inference (best of %d rounds each, taking turns)\t\t\t\n", r.InferRounds)
 	for _, f := range r.Inference {
 		fmt.Fprintf(tw, "  lenetkit %s, batch %d\t%.0f images/s\t%s\t\n", f.Backend, f.Batch, f.ImagesPerS, gflopsCell(f.GFLOPS))
 	}
@@ -608,9 +571,6 @@ type int8Comparison struct {
 	RatioInt8VsORTBatch128   float64 `json:"ratio_int8_vs_onnxruntime_batch128,omitempty"`
 }
 
-// comparisonRounds is how many turns int8 and float take at each batch.
-const comparisonRounds = 3
-
 // baselineONNX returns --baseline as an ONNX file: itself, or any other
 // model file lenetkit reads written as ONNX into a temporary directory,
 // which cleanup removes.
@@ -641,7 +601,7 @@ func baselineONNX(path string) (string, func(), error) {
 // files) in lenetkit, turn about, and each in ONNX Runtime.
 func benchInt8(c *cli.Context, r *benchReport, model, baseline string, dur time.Duration) (*int8Comparison, error) {
 	status := statusOut(c)
-	cmp := &int8Comparison{Model: model, CPU: r.CPU, Rounds: comparisonRounds,
+	cmp := &int8Comparison{Model: model, CPU: r.CPU, Rounds: benchRounds,
 		FloatKernels: "matrix products " + gemm.KernelName() + ", fused blocks " + kernel.KernelName()}
 	cmp.LoadAverageBefore, _ = bench.LoadAverage()
 	if p, err := backend.Open(model); err == nil {
@@ -656,8 +616,8 @@ func benchInt8(c *cli.Context, r *benchReport, model, baseline string, dur time.
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
 	for _, batch := range []int{1, 128} {
-		fmt.Fprintf(status, "int8 against float: lenetkit, batch %d, %d turns each ...\n", batch, comparisonRounds)
-		ips, err := bench.Interleaved([]mnist.Classifier{q, f}, batch, dur/comparisonRounds, comparisonRounds)
+		fmt.Fprintf(status, "int8 against float: lenetkit, batch %d, %d turns each ...\n", batch, benchRounds)
+		ips, err := bench.Interleaved([]mnist.Classifier{q, f}, batch, dur/benchRounds, benchRounds)
 		if err != nil {
 			return nil, err
 		}

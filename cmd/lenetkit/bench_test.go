@@ -39,6 +39,14 @@ func TestBench(t *testing.T) {
 	if theirs > 0 && (ratio < 0.999*ours/theirs || ratio > 1.001*ours/theirs) {
 		t.Errorf("ratio %g, but %g / %g = %g", ratio, ours, theirs, ours/theirs)
 	}
+	if rounds, _ := rep["inference_rounds"].(float64); rounds != benchRounds {
+		t.Errorf("inference_rounds = %v, want %d turns each", rep["inference_rounds"], benchRounds)
+	}
+	best, _ := rep["infer_images_per_s_batch128"].(float64)
+	ort, _ := rep["onnxruntime_images_per_s_batch128"].(float64)
+	if got, _ := rep["ratio_infer_batch128_vs_onnxruntime"].(float64); ort > 0 && (got < 0.999*best/ort || got > 1.001*best/ort) {
+		t.Errorf("batch-128 ratio %g, but %g / %g = %g", got, best, ort, best/ort)
+	}
 	if nm, ok := rep["not_measured"]; ok {
 		t.Errorf("peers not measured: %v", nm)
 	}

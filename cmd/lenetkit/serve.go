@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/serve"
 )
 
@@ -66,6 +67,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: 0, 1, ...)"},
 			backendFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
+			&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPUs one batch's forward pass uses (0: all; 1 leaves the others to parse, decode and answer requests meanwhile)"},
 			&cli.IntFlag{Name: "max-batch", Value: 32, Usage: "the most images a model runs at once"},
 			&cli.DurationFlag{Name: "max-delay", Value: serveDefaults.MaxDelay, Usage: "how long a request waits for others to join its batch (0: none; the requests queued while a batch runs make the next)"},
 			&cli.IntFlag{Name: "queue", Value: 256, Usage: "the most images waiting for a model; more are answered 503"},
@@ -105,6 +107,10 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if t := c.Int("threads"); t < 0 {
+		return usageError("--threads %d: want 0 (every CPU) or more", t)
+	}
+	kernel.SetWorkers(c.Int("threads"))
 	level := slog.LevelInfo
 	if c.Bool("quiet") {
 		level = slog.LevelWarn

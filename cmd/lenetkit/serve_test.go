@@ -21,7 +21,7 @@ import (
 func TestServeHelp(t *testing.T) {
 	t.Parallel()
 	r := run(t, "serve", "--help")
-	for _, want := range []string{"Examples:", "lenetkit serve parameter.pth", "/v2/models/NAME", "/v1/classify", "--max-batch", "--max-conns"} {
+	for _, want := range []string{"Examples:", "lenetkit serve parameter.pth", "/v2/models/NAME", "/v1/classify", "--max-batch", "--max-conns", "--threads"} {
 		if r.code != 0 || !strings.Contains(r.stdout, want) {
 			t.Errorf("exit %d; serve --help lacks %q:\n%s", r.code, want, r.stdout)
 		}
@@ -45,6 +45,7 @@ func TestServeBadInvocation(t *testing.T) {
 		{[]string{"serve", "a=" + trainedPTH, "a=" + trainedPTH}, 2, `two models are named "a"`},
 		{[]string{"serve", "--max-body", "lots", trainedPTH}, 2, `--max-body "lots": want a size`},
 		{[]string{"serve", "--queue", "0", trainedPTH}, 2, "--queue 0: want 1 or more"},
+		{[]string{"serve", "--threads", "-1", trainedPTH}, 2, "--threads -1: want 0"},
 		{[]string{"serve", "--format", "yaml", trainedPTH}, 2, `--format "yaml"`},
 		{[]string{"serve", "--labels", "nope=x.txt", trainedPTH}, 2, `no model is named "nope"`},
 		{[]string{"serve", "--name", "a", "--name", "b", trainedPTH}, 2, "--name given 2 times for 1 models"},

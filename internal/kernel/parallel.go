@@ -43,8 +43,22 @@ func Parallel(n int, fn func(worker, lo, hi int)) {
 }
 
 // Workers is how many goroutines Parallel uses: GOMAXPROCS, but never more
-// than MaxWorkers.
-func Workers() int { return min(runtime.GOMAXPROCS(0), maxWorkers) }
+// than MaxWorkers nor than a limit SetWorkers set.
+func Workers() int {
+	w := min(runtime.GOMAXPROCS(0), maxWorkers)
+	if l := int(workerLimit.Load()); l > 0 {
+		w = min(w, l)
+	}
+	return w
+}
+
+// SetWorkers limits Workers to n for the rest of the program (n < 1: no
+// limit). A server that runs many small batches at once sets 1: splitting
+// each between the CPUs costs more in waiting than it saves, and the other
+// CPUs have requests of their own to parse and answer.
+func SetWorkers(n int) { workerLimit.Store(int64(max(n, 0))) }
+
+var workerLimit atomic.Int64
 
 // MaxWorkers bounds Workers for the life of the program: it is GOMAXPROCS
 // as the program started. Scratch space kept per worker between calls is

@@ -47,6 +47,31 @@ func TestParallelWorkersBounded(t *testing.T) {
 	}
 }
 
+// TestSetWorkers: a limit of 1 runs every call whole on the caller, and
+// lifting it gives the CPUs back.
+func TestSetWorkers(t *testing.T) {
+	all := Workers()
+	defer SetWorkers(0)
+	SetWorkers(1)
+	if Workers() != 1 {
+		t.Fatalf("Workers() = %d after SetWorkers(1)", Workers())
+	}
+	calls := 0
+	Parallel(100, func(w, lo, hi int) {
+		calls++ // one goroutine only, or the race detector says so
+		if w != 0 || lo != 0 || hi != 100 {
+			t.Errorf("worker %d got [%d, %d), want 0 with [0, 100)", w, lo, hi)
+		}
+	})
+	if calls != 1 {
+		t.Errorf("%d calls, want 1", calls)
+	}
+	SetWorkers(0)
+	if Workers() != all {
+		t.Errorf("Workers() = %d after SetWorkers(0), want %d", Workers(), all)
+	}
+}
+
 // TestParallelStress makes many short calls, some nested, some from
 // several goroutines at once, some after pauses long enough for the
 // helpers to sleep: none may be lost or hang.

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lenetkit/lenetkit/bench"
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// benchRounds is how many turns each side of the inference comparison
+// takes: on a shared machine a burst of others' work lasts seconds, and
+// measured back to back, one 3-second run each, the ratio to ONNX Runtime
+// moved by up to 40 % between runs of the same file.
+const benchRounds = 3
+
+// benchInference times every lenetkit backend that runs the model and
+// ONNX Runtime at batch 1 and 128, taking turns: rounds of --seconds /
+// benchRounds each, lenetkit's backends then ONNX Runtime. Each side's
+// figure is its best round, the one least disturbed, as bench.Interleaved
+// takes for --baseline.
+func benchInference(c *cli.Context, r *benchReport, model string, image []int, dur time.Duration, flops func(float64) float64) error {
+	status, ref := statusOut(c), c.String("reference")
+	r.InferRounds = benchRounds
+	per := dur / benchRounds
+	ortOK := true
+	for _, batch := range []int{1, 128} {
+		var backends []string
+		var models []mnist.Classifier
+		for _, backend := range []string{infer.Kernels, infer.Native, infer.Gorgonia} {
+			m, err := infer.Open(model, backend)
+			if err != nil && backend != infer.Kernels {
+				// The native and Gorgonia backends run the seed's LeNet only.
+				if batch == 1 {
+					r.notMeasured("lenetkit's "+backend+" backend", err)
+				}
+				continue
+			} else if err != nil {
+				return err
+			}
+			backends, models = append(backends, backend), append(models, m)
+		}
+		best := make([]float64, len(models))
+		ort := 0.0
+		for round := range benchRounds {
+			fmt.Fprintf(status, "inference, batch %d, round %d of %d: lenetkit, then ONNX Runtime ...\n", batch, round+1, benchRounds)
+			for i, m := range models {
+				ips, err := bench.Inference(m, batch, per)
+				if err != nil {
+					return err
+				}
+				best[i] = max(best[i], ips)
+			}
+			if !ortOK {
+				continue
+			}
+			p, err := bench.ONNXRuntime(c.Context, ref, model, batch, per, image)
+			if err != nil {
+				r.notMeasured(bench.PeerONNXRuntime, err)
+				ortOK = false
+				continue
+			}
+			ort = max(ort, p.Value)
+			r.ORTPeakRSSBytes = max(r.ORTPeakRSSBytes, p.PeakRSS)
+		}
+		top := 0.0
+		for i, backend := range backends {
+			r.Inference = append(r.Inference, inferFigure{backend, batch, best[i], flops(best[i])})
+			top = max(top, best[i])
+		}
+		r.recordInference(batch, best[0], top, ort)
+	}
+	return nil
+}
+
+// recordInference sets the report's batch-1 or batch-128 figures: the
+// default .onnx path's (lenetkit's backend), the best backend's, and ONNX
+// Runtime's with the ratios, where it was measured (ort > 0).
+func (r *benchReport) recordInference(batch int, def, top, ort float64) {
+	if batch == 1 {
+		r.DefaultONNXBatch1, r.InferImagesPerSBatch1 = def, top
+	} else {
+		r.DefaultONNXBatch128, r.InferImagesPerSBatch128 = def, top
+	}
+	if ort <= 0 {
+		return
+	}
+	if batch == 1 {
+		r.ORTImagesPerSBatch1, r.RatioInferBatch1VsORT, r.RatioDefaultBatch1 = ort, top/ort, def/ort
+	} else {
+		r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT, r.RatioDefaultBatch128 = ort, top/ort, def/ort
+	}
+}
