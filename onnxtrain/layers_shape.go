@@ -2,6 +2,7 @@ package onnxtrain
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
@@ -187,10 +188,13 @@ func (t *transpose) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
 }
 
 // pad surrounds the input with a constant; its gradient is dy cropped.
+// The input's rows (its last axis) land whole in the output's, so both
+// passes copy row by row.
 type pad struct {
 	shape, out, before []int
 	value              float32
-	idx                []int32 // the output element each input element lands on
+	row                int     // the input's row length
+	starts             []int32 // the output element each input row starts at
 }
 
 func buildPad(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
@@ -237,15 +241,21 @@ func buildPad(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 			return nil, nil, fmt.Errorf("negative pads %v are not supported", pads)
 		}
 	}
-	p.idx = make([]int32, size(s))
+	p.row = 1
+	if len(s) > 0 {
+		p.row = s[len(s)-1]
+	}
+	if p.row > 0 {
+		p.starts = make([]int32, size(s)/p.row)
+	}
 	coord := make([]int, len(s))
-	for e := range p.idx {
+	for r := range p.starts {
 		off := 0
 		for i, c := range coord {
 			off = off*p.out[i] + c + p.before[i]
 		}
-		p.idx[e] = int32(off)
-		for i := len(s) - 1; i >= 0; i-- {
+		p.starts[r] = int32(off)
+		for i := len(s) - 2; i >= 0; i-- {
 			if coord[i]++; coord[i] < s[i] {
 				break
 			}
@@ -256,16 +266,20 @@ func buildPad(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 }
 
 func (p *pad) forward(y []float32, in [][]float32) {
-	for i := range y {
-		y[i] = p.value
+	if math.Float32bits(p.value) == 0 {
+		clear(y)
+	} else {
+		for i := range y {
+			y[i] = p.value
+		}
 	}
-	for e, v := range in[0] {
-		y[p.idx[e]] = v
+	for r, o := range p.starts {
+		copy(y[o:][:p.row], in[0][r*p.row:][:p.row])
 	}
 }
 
 func (p *pad) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
-	for e, o := range p.idx {
-		dx[0][e] = dy[o]
+	for r, o := range p.starts {
+		copy(dx[0][r*p.row:][:p.row], dy[o:][:p.row])
 	}
 }
