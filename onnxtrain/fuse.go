@@ -10,6 +10,8 @@ import (
 // MaxPool, each intermediate value read by the next node alone: the seed's
 // conv block, which the fused kernels of the seed's own training run as
 // one layer (seedBlockLayer) in a third of the time the four layers take.
+// Keras's and many PyTorch networks' blocks have no BatchNormalization:
+// bn is then nil, and the same kernels run with BatchNorm the identity.
 type seedBlock struct {
 	conv, relu, bn, pool *onnx.Node
 	// fused is set once the block is built as one layer: its other three
@@ -57,25 +59,28 @@ func seedBlocks(g *onnx.Graph) map[*onnx.Node]*seedBlock {
 		if r == nil {
 			continue
 		}
+		ok, last := true, r
 		bn := next(r, "BatchNormalization")
-		if bn == nil || len(bn.Inputs) != 5 {
-			continue
+		if bn != nil {
+			ok = len(bn.Inputs) == 5
+			for i := 1; ok && i < 5; i++ {
+				ok = ready(c, bn.Input(i))
+			}
+			// The running statistics move in place: they must be the model's.
+			for _, s := range bn.Inputs[min(3, len(bn.Inputs)):] {
+				ok = ok && prod[s] == nil && g.Initializers[s] != nil
+			}
+			last = bn
 		}
-		ok := true
-		for i := 1; i < 5; i++ {
-			ok = ok && ready(c, bn.Input(i))
-		}
-		// The running statistics move in place: they must be the model's.
-		for _, s := range bn.Inputs[3:] {
-			ok = ok && prod[s] == nil && g.Initializers[s] != nil
-		}
-		p := next(bn, "MaxPool")
+		p := next(last, "MaxPool")
 		if !ok || p == nil || (len(p.Outputs) > 1 && p.Outputs[1] != "") {
 			continue
 		}
 		blk := &seedBlock{conv: c, relu: r, bn: bn, pool: p}
 		for _, n := range []*onnx.Node{c, r, bn, p} {
-			blocks[n] = blk
+			if n != nil {
+				blocks[n] = blk
+			}
 		}
 	}
 	return blocks

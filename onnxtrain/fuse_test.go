@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -136,20 +137,39 @@ func newPair(t *testing.T, mf, mu *onnx.Model) (fused, unfused *Net) {
 	return fu, un
 }
 
-// TestSeedBlockNoMatch: Conv, Relu, MaxPool without a BatchNorm is no
-// seed block.
-func TestSeedBlockNoMatch(t *testing.T) {
-	m := loadFixture(t, "cnn28.onnx")
-	if b := seedBlocks(m.Graph); len(b) != 0 {
-		t.Fatalf("%d nodes in seed blocks", len(b))
-	}
-	net, err := New(m, Options{Batch: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Close()
-	if k := fusedLayers(net); k != 0 {
-		t.Fatalf("%d seed blocks fused", k)
+// TestSeedBlockPlain: Conv, Relu, MaxPool without a BatchNorm is a block
+// with no bn, fused where this CPU's kernels take its shapes (cnn28's
+// and Keras's, 14-wide maps widened, on AVX2 and AVX-512), and never
+// under NoFusion.
+func TestSeedBlockPlain(t *testing.T) {
+	for _, name := range []string{"cnn28.onnx", "producers/keras2onnx_160.onnx"} {
+		t.Run(name, func(t *testing.T) {
+			m := loadFixture(t, name)
+			blocks := map[*seedBlock]bool{}
+			for _, b := range seedBlocks(m.Graph) {
+				if b.bn != nil {
+					t.Fatalf("%s: a BatchNormalization in a graph without one", b.conv.Describe())
+				}
+				blocks[b] = true
+			}
+			if len(blocks) != 2 {
+				t.Fatalf("%d blocks, want 2", len(blocks))
+			}
+			want := 2
+			if kernel.KernelName() == "go" {
+				want = 0 // the Go kernels lose to im2col: node by node
+			}
+			for _, off := range []bool{false, true} {
+				net, err := New(m, Options{Batch: 4, NoFusion: off})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer net.Close()
+				if k := fusedLayers(net); k != map[bool]int{false: want, true: 0}[off] {
+					t.Fatalf("NoFusion=%v: %d blocks fused", off, k)
+				}
+			}
+		})
 	}
 }
 

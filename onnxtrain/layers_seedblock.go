@@ -6,7 +6,6 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
-	"github.com/lenetkit/lenetkit/internal/nchw"
 )
 
 // seedBlockLayer is a seed block (fuse.go), maxpool(BatchNorm(relu(conv(x)))),
@@ -15,17 +14,20 @@ import (
 // rest stays NHWC. Its inputs are x, w, b, gamma, beta and the running mean
 // and variance, which move in place in training mode as batchNorm moves
 // them; the ONNX momentum is the running statistics' weight, the kernel's
-// the batch's.
+// the batch's. A block without BatchNorm (plain) has x, w and b alone, and
+// runs BNPool's kernels with BatchNorm the identity (kernel.ReLUPool).
 type seedBlockLayer struct {
 	conv     kernel.Conv3x3
 	bn       kernel.BNPool
+	plain    bool
+	realW    int // the map's width: conv.W may be wider (widen)
 	n        int
 	momentum float64 // the kernel's: the weight of the batch statistics
 	train    *bool
 	needX    bool // x's gradient: the flipped weights are kept for it
 	st       *kernel.BNCache
 
-	xh, xp, z, yh []float32 // x in NHWC, x padded, conv(x), the pooled map
+	xp, z, yh     []float32 // x padded in NHWC, conv(x), the pooled map
 	wd, wf        []float32 // w in Forward's and BackwardInput's layouts
 	dyh, dz, dxh  []float32
 	dgamma, dbeta []float32
@@ -34,11 +36,14 @@ type seedBlockLayer struct {
 	partial       [][]float32 // per worker, dw in DirectWeights' layout
 }
 
-func newSeedBlockLayer(conv kernel.Conv3x3, bn kernel.BNPool, n int, momentum float64, train *bool) *seedBlockLayer {
+func newSeedBlockLayer(conv kernel.Conv3x3, bn kernel.BNPool, realW, n int, momentum float64, train *bool) *seedBlockLayer {
 	c := conv.Out
-	l := &seedBlockLayer{conv: conv, bn: bn, n: n, momentum: momentum, train: train, st: bn.NewCache(n),
-		xh: make([]float32, n*conv.H*conv.W*conv.In), xp: make([]float32, n*conv.PaddedSize(conv.In)),
-		z: make([]float32, n*conv.H*conv.W*c), yh: make([]float32, n*bn.OutH()*bn.OutW()*c),
+	// Buffers are zero from here on where the map does not reach (the
+	// border of xp, the columns past realW of dyh), and never written
+	// there.
+	l := &seedBlockLayer{conv: conv, bn: bn, realW: realW, n: n, momentum: momentum, train: train, st: bn.NewCache(n),
+		xp: make([]float32, n*conv.PaddedSize(conv.In)),
+		z:  make([]float32, n*conv.H*conv.W*c), yh: make([]float32, n*bn.OutH()*bn.OutW()*c),
 		wd: make([]float32, c*conv.K()), wf: make([]float32, c*conv.K()),
 		dyh: make([]float32, n*bn.OutH()*bn.OutW()*c), dz: make([]float32, n*conv.H*conv.W*c),
 		dxh:    make([]float32, n*conv.H*conv.W*conv.In),
@@ -56,7 +61,9 @@ func newSeedBlockLayer(conv kernel.Conv3x3, bn kernel.BNPool, n int, momentum fl
 // pool of stride K, no padding, that tiles the map.
 func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 	names := []string{blk.conv.Input(0), blk.conv.Input(1), blk.conv.Input(2)}
-	names = append(names, blk.bn.Inputs[1:]...)
+	if blk.bn != nil {
+		names = append(names, blk.bn.Inputs[1:]...)
+	}
 	in := make([]*value, len(names))
 	for i, name := range names {
 		v, err := b.input(name)
@@ -72,7 +79,7 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 	if x.node == nil || len(x.shape) != 4 || len(w.shape) != 4 || w.shape[1] != x.shape[1] || w.shape[2] != 3 || w.shape[3] != 3 {
 		return false, nil
 	}
-	if in[5].grad || in[6].grad {
+	if blk.bn != nil && (in[5].grad || in[6].grad) {
 		return false, nil // batchNorm says why not
 	}
 	m := w.shape[0]
@@ -81,36 +88,36 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 			return false, nil
 		}
 	}
-	if g, err := blk.conv.Attrs.Int("group", 1); err != nil || g != 1 {
+	conv, k, ok := blockGeometry(blk, x.shape, m)
+	if !ok {
 		return false, nil
 	}
-	cw, err := readWindow(blk.conv, x.shape, 3, 3, false)
-	if err != nil || cw.kh != 3 || cw.kw != 3 || cw.sh != 1 || cw.sw != 1 || cw.dh != 1 || cw.dw != 1 ||
-		cw.padT != 1 || cw.padL != 1 || cw.padB != 1 || cw.padR != 1 {
-		return false, nil
-	}
-	pw, err := readWindow(blk.pool, []int{cw.n, m, cw.h, cw.w}, 0, 0, false)
-	k := pw.kh
-	if err != nil || k < 1 || k > 16 || pw.kw != k || pw.sh != k || pw.sw != k || pw.dh != 1 || pw.dw != 1 ||
-		pw.padT != 0 || pw.padL != 0 || pw.padB != 0 || pw.padR != 0 || cw.h%k != 0 || cw.w%k != 0 {
-		return false, nil // k > 16 overflows the pool's uint8 winners
-	}
-	eps, err := blk.bn.Attrs.Float("epsilon", 1e-5)
-	if err != nil {
-		return false, err
-	}
-	mom, err := blk.bn.Attrs.Float("momentum", 0.9)
-	if err != nil {
-		return false, err
+	bn := kernel.BNPool{H: conv.H, W: conv.W, C: m, K: k}
+	realW, mom := conv.W, float32(0.9)
+	if blk.bn == nil {
+		// Without a BatchNorm to fuse, the block pays only where its
+		// kernels are vectorised: the Go fallbacks lose to im2col.
+		if conv, ok = widen(conv, k); !ok {
+			return false, nil
+		}
+		bn.W = conv.W
+	} else {
+		eps, err := blk.bn.Attrs.Float("epsilon", 1e-5)
+		if err != nil {
+			return false, err
+		}
+		if mom, err = blk.bn.Attrs.Float("momentum", 0.9); err != nil {
+			return false, err
+		}
+		bn.Eps = float64(eps)
 	}
 	for _, v := range in {
 		if v.node == nil {
 			b.materialize(v)
 		}
 	}
-	conv := kernel.Conv3x3{H: cw.h, W: cw.w, In: cw.c, Out: m}
-	bn := kernel.BNPool{H: cw.h, W: cw.w, C: m, K: k, Eps: float64(eps)}
-	l := newSeedBlockLayer(conv, bn, cw.n, 1-float64(mom), &b.net.train)
+	l := newSeedBlockLayer(conv, bn, realW, x.shape[0], 1-float64(mom), &b.net.train)
+	l.plain = blk.bn == nil
 	nodes := make(G.Nodes, len(in))
 	shapes := make([][]int, len(in))
 	need := make([]bool, len(in))
@@ -121,13 +128,52 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 		grad = grad || v.grad
 	}
 	l.needX = need[0]
-	shape := []int{cw.n, m, cw.h / k, cw.w / k}
+	shape := []int{x.shape[0], m, conv.H / k, realW / k}
 	out, err := apply(newNodeOp(fmt.Sprintf("%s..%s", blk.conv.Label(), blk.pool.Label()), l, shapes, shape, need), nodes...)
 	if err != nil {
 		return false, err
 	}
 	b.vals[blk.pool.Outputs[0]] = &value{node: out, shape: shape, grad: grad}
 	return true, nil
+}
+
+// blockGeometry reads blk's convolution, of m output channels on x, and
+// its pool's size k, and reports whether the kernels take them.
+func blockGeometry(blk *seedBlock, x []int, m int) (kernel.Conv3x3, int, bool) {
+	if g, err := blk.conv.Attrs.Int("group", 1); err != nil || g != 1 {
+		return kernel.Conv3x3{}, 0, false
+	}
+	cw, err := readWindow(blk.conv, x, 3, 3, false)
+	if err != nil || cw.kh != 3 || cw.kw != 3 || cw.sh != 1 || cw.sw != 1 || cw.dh != 1 || cw.dw != 1 ||
+		cw.padT != 1 || cw.padL != 1 || cw.padB != 1 || cw.padR != 1 {
+		return kernel.Conv3x3{}, 0, false
+	}
+	pw, err := readWindow(blk.pool, []int{cw.n, m, cw.h, cw.w}, 0, 0, false)
+	k := pw.kh
+	if err != nil || k < 1 || k > 16 || pw.kw != k || pw.sh != k || pw.sw != k || pw.dh != 1 || pw.dw != 1 ||
+		pw.padT != 0 || pw.padL != 0 || pw.padB != 0 || pw.padR != 0 || cw.h%k != 0 || cw.w%k != 0 {
+		return kernel.Conv3x3{}, 0, false // k > 16 overflows the pool's uint8 winners
+	}
+	return kernel.Conv3x3{H: cw.h, W: cw.w, In: cw.c, Out: m}, k, true
+}
+
+// widen returns conv, or conv on a wider map whose width a vectorised
+// kernel tile divides (16 for 14) and the pool's k too, and reports false
+// when neither is vectorised. The extra columns are zero in the input
+// and in the pooled gradient, and cut off the output: with no batch
+// statistics to see them, they change no value and no gradient.
+func widen(conv kernel.Conv3x3, k int) (kernel.Conv3x3, bool) {
+	if conv.Vectorized() {
+		return conv, true
+	}
+	for _, r := range []int{4, 8, 16} {
+		wide := conv
+		wide.W = (conv.W + r - 1) / r * r
+		if wide.W != conv.W && wide.W%k == 0 && wide.Vectorized() {
+			return wide, true
+		}
+	}
+	return conv, false
 }
 
 // blockChunk images go to a CPU at a time, as in the seed's training: few
@@ -145,32 +191,65 @@ func chunks(n int, fn func(worker, lo, hi int)) {
 	})
 }
 
-// toNHWC and toNCHW transpose n maps of c channels and hw pixels.
-func toNHWC(y, x []float32, n, c, hw int) {
+// nhwcView is where NHWC maps lie in a buffer: each image takes size
+// pixels, its first pixel at pixel off, its rows stride pixels apart
+// (a border, or columns past the map's width, in between).
+type nhwcView struct{ size, off, stride int }
+
+// toView copies n NCHW maps x of c channels, h rows and w columns into
+// y's view v; fromView copies them back out.
+func toView(y, x []float32, v nhwcView, n, c, h, w int) {
 	kernel.Parallel(n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			nchw.Transpose(y[i*c*hw:(i+1)*c*hw], x[i*c*hw:(i+1)*c*hw], []int{c, hw}, []int{1, 0})
+			xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
+			for r := range h {
+				for col := range w {
+					o := (v.off + r*v.stride + col) * c
+					yo := yi[o : o+c]
+					for ch := range yo {
+						yo[ch] = xi[(ch*h+r)*w+col]
+					}
+				}
+			}
 		}
 	})
 }
 
-func toNCHW(y, x []float32, n, c, hw int) {
+func fromView(x, y []float32, v nhwcView, n, c, h, w int) {
 	kernel.Parallel(n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			nchw.Transpose(y[i*c*hw:(i+1)*c*hw], x[i*c*hw:(i+1)*c*hw], []int{hw, c}, []int{1, 0})
+			xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
+			for r := range h {
+				for col := range w {
+					o := (v.off + r*v.stride + col) * c
+					for ch, p := range yi[o : o+c] {
+						xi[(ch*h+r)*w+col] = p
+					}
+				}
+			}
 		}
 	})
+}
+
+// views of x padded, of the pooled maps, and of x's gradient.
+func (l *seedBlockLayer) padded() nhwcView {
+	k := l.conv
+	return nhwcView{k.PaddedSize(k.In) / k.In, k.W + 3, k.W + 2}
+}
+
+func (l *seedBlockLayer) pooled() nhwcView {
+	return nhwcView{l.bn.OutH() * l.bn.OutW(), 0, l.bn.OutW()}
+}
+
+func (l *seedBlockLayer) unpadded() nhwcView {
+	return nhwcView{l.conv.H * l.conv.W, 0, l.conv.W}
 }
 
 func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
-	x, w, bias, gamma, beta, runMean, runVar := in[0], in[1], in[2], in[3], in[4], in[5], in[6]
+	x, w, bias := in[0], in[1], in[2]
 	k := l.conv
-	hw, ohw := k.H*k.W, l.bn.OutH()*l.bn.OutW()
-	xh := x // one channel: NCHW is NHWC
-	if k.In > 1 {
-		toNHWC(l.xh, x, l.n, k.In, hw)
-		xh = l.xh
-	}
+	hw := k.H * k.W
+	toView(l.xp, x, l.padded(), l.n, k.In, k.H, l.realW)
 	// The weights may have moved since the last step: laid out anew.
 	k.DirectWeights(l.wd, w)
 	if l.needX {
@@ -178,26 +257,32 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 	}
 	ps := k.PaddedSize(k.In)
 	chunks(l.n, func(_, lo, hi int) {
-		xp := l.xp[lo*ps : hi*ps]
-		k.Pad(xp, xh[lo*hw*k.In:hi*hw*k.In], hi-lo, k.In)
-		k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], xp, l.wd, bias, hi-lo)
+		k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
 	})
-	if *l.train {
+	switch {
+	case l.plain:
+		l.bn.ForwardReLUPool(l.yh, l.z, l.n, l.st)
+	case *l.train:
+		gamma, beta, runMean, runVar := in[3], in[4], in[5], in[6]
 		l.bn.ForwardTrain(l.yh, l.z, gamma, beta, l.n, l.st)
 		l.bn.UpdateRunning(runMean, runVar, l.st, l.momentum)
-	} else {
-		l.bn.ForwardFrozen(l.yh, l.z, gamma, beta, runMean, runVar, l.n, l.st)
+	default:
+		l.bn.ForwardFrozen(l.yh, l.z, in[3], in[4], in[5], in[6], l.n, l.st)
 	}
-	toNCHW(y, l.yh, l.n, k.Out, ohw)
+	fromView(y, l.yh, l.pooled(), l.n, k.Out, l.bn.OutH(), l.realW/l.bn.K)
 }
 
 func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 	k := l.conv
-	hw, ohw := k.H*k.W, l.bn.OutH()*l.bn.OutW()
-	toNHWC(l.dyh, dy, l.n, k.Out, ohw)
-	l.bn.Backward(l.dz, l.dgamma, l.dbeta, l.dbias, l.dyh, l.z, in[3], l.n, l.st)
+	hw := k.H * k.W
+	toView(l.dyh, dy, l.pooled(), l.n, k.Out, l.bn.OutH(), l.realW/l.bn.K)
+	if l.plain {
+		l.bn.BackwardReLUPool(l.dz, l.dbias, l.dyh, l.z, l.n, l.st)
+	} else {
+		l.bn.Backward(l.dz, l.dgamma, l.dbeta, l.dbias, l.dyh, l.z, in[3], l.n, l.st)
+	}
 	for i, g := range [][]float32{2: l.dbias, 3: l.dgamma, 4: l.dbeta} {
-		if g != nil && dx[i] != nil {
+		if i < len(dx) && g != nil && dx[i] != nil {
 			copy(dx[i], g)
 		}
 	}
@@ -218,15 +303,9 @@ func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float3
 		k.UndirectWeights(dx[1], sum)
 	}
 	if dx[0] != nil {
-		dxh := l.dxh
-		if k.In == 1 {
-			dxh = dx[0]
-		}
 		chunks(l.n, func(wk, lo, hi int) {
-			k.BackwardInput(dxh[lo*hw*k.In:hi*hw*k.In], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.wf, l.scratch[wk], hi-lo)
+			k.BackwardInput(l.dxh[lo*hw*k.In:hi*hw*k.In], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.wf, l.scratch[wk], hi-lo)
 		})
-		if k.In > 1 {
-			toNCHW(dx[0], dxh, l.n, k.In, hw)
-		}
+		fromView(dx[0], l.dxh, l.unpadded(), l.n, k.In, k.H, l.realW)
 	}
 }
