@@ -2,9 +2,54 @@
 
 package dwconv
 
-func taps(y, p, k []float32, off []int) { tapsGo(y, p, k, off) }
+import "golang.org/x/sys/cpu"
 
-func dots(dk, g, p []float32, off []int) { dotsGo(dk, g, p, off) }
+//go:generate go run gen_amd64.go
+
+// useAVX2 is set where the CPU runs the assembly kernels; tests clear it to
+// compare them with the Go ones.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // Kernel names the kernels in use, for benchmarks and reports.
-func Kernel() string { return "go" }
+func Kernel() string {
+	if useAVX2 {
+		return "avx2"
+	}
+	return "go"
+}
+
+// taps runs the assembly over whole vectors of y and Go over the rest.
+func taps(y, p, k []float32, off []int) {
+	n := len(y) &^ 7
+	if !useAVX2 || n == 0 {
+		tapsGo(y, p, k, off)
+		return
+	}
+	tapsAVX2(&y[0], n, &p[0], &k[0], &off[0], len(off))
+	if n < len(y) {
+		tapsGo(y[n:], p[n:], k, off)
+	}
+}
+
+// dots runs the kernels three taps (one row of a 3-wide kernel) at a time
+// over whole vectors of g, and Go over the rest.
+func dots(dk, g, p []float32, off []int) {
+	n := len(g) &^ 7
+	if !useAVX2 || n == 0 {
+		dotsGo(dk, g, p, off)
+		return
+	}
+	for t := 0; t < len(off); t += 3 {
+		switch len(off) - t {
+		case 1:
+			dots1AVX2(&dk[t], &g[0], n, &p[0], &off[t])
+		case 2:
+			dots2AVX2(&dk[t], &g[0], n, &p[0], &off[t])
+		default:
+			dots3AVX2(&dk[t], &g[0], n, &p[0], &off[t])
+		}
+	}
+	if n < len(g) {
+		dotsGo(dk, g[n:], p[n:], off)
+	}
+}
