@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/bench"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
@@ -49,6 +51,32 @@ func TestBench(t *testing.T) {
 	}
 	if nm, ok := rep["not_measured"]; ok {
 		t.Errorf("peers not measured: %v", nm)
+	}
+}
+
+// TestBenchGraphTraining: bench --model FILE --steps times the graph's
+// training in rounds, and a PyTorch whose scripts are not in --reference
+// is reported as not measured, with no figure and no ratio.
+func TestBenchGraphTraining(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains cnn28 for 12 steps")
+	}
+	r := run(t, "bench", "--model", testtool.Testdata("onnx/cnn28.onnx"), "--steps", "3", "--seconds", "0.03",
+		"--format", "json", "--reference", t.TempDir())
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stdout)
+	}
+	if !rep.TrainGraph || rep.TrainRounds != benchRounds || rep.TrainMSPerStep <= 0 {
+		t.Errorf("graph %v, %d rounds, %g ms a step: want %d rounds of the graph", rep.TrainGraph, rep.TrainRounds, rep.TrainMSPerStep, benchRounds)
+	}
+	if rep.PyTorchTrainMSPerStep != 0 || rep.RatioTrainVsPyTorch != 0 || !slices.ContainsFunc(rep.NotMeasured, func(l string) bool {
+		return strings.HasPrefix(l, bench.PeerPyTorch+" not measured")
+	}) {
+		t.Errorf("PyTorch %g ms, ratio %g, not measured %q: want no figures and a line saying why", rep.PyTorchTrainMSPerStep, rep.RatioTrainVsPyTorch, rep.NotMeasured)
 	}
 }
 
