@@ -62,8 +62,13 @@ func getScratch(n int) *[]float32 {
 type dwGeom struct {
 	prows, pw, plen int
 	qrows, qw, qlen int
-	flat            bool
-	off, offT       []int
+	qtop, qleft     int
+	// shared is where, in Q, the output gradient lies as the weight
+	// gradient wants it (pw wide, zero past ow), or -1 where it does not
+	// and needs its own copy: with "same" padding Q serves both.
+	shared    int
+	flat      bool
+	off, offT []int
 }
 
 func (c *conv) dwGeom() dwGeom {
@@ -73,6 +78,11 @@ func (c *conv) dwGeom() dwGeom {
 	g.plen = g.prows*g.pw + ekw
 	g.qrows, g.qw = c.h+ekh, c.w+ekw
 	g.qlen = g.qrows*g.qw + ekw
+	g.qtop, g.qleft = ekh-c.padT, ekw-c.padL
+	g.shared = g.qtop*g.qw + g.qleft
+	if g.qw != g.pw || g.qtop < 0 || g.qleft < 0 || g.shared+c.oh*g.pw > g.qlen {
+		g.shared = -1
+	}
 	for ki := range c.kh {
 		for kj := range c.kw {
 			g.off = append(g.off, ki*c.dh*g.pw+kj*c.dw)
@@ -143,14 +153,21 @@ func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
 				c.dwStridedBackward(plane, rest[:g.plen], gy, pad, k, dk, g.pw)
 				continue
 			}
+			q, d := rest[c.oh*g.pw:][:g.qlen], rest[c.oh*g.pw+g.qlen:][:c.h*g.qw]
 			wide := rest[:c.oh*g.pw]
-			dwconv.Pad(wide, c.oh, g.pw, gy, c.oh, c.ow, 0, 0)
+			if g.shared >= 0 {
+				wide = q[g.shared:][:c.oh*g.pw]
+			}
+			if plane != nil || g.shared >= 0 {
+				dwconv.Pad(q, g.qrows, g.qw, gy, c.oh, c.ow, g.qtop, g.qleft)
+			}
+			if g.shared < 0 {
+				dwconv.Pad(wide, c.oh, g.pw, gy, c.oh, c.ow, 0, 0)
+			}
 			dwconv.Dots(dk, wide, pad, g.off)
 			if plane == nil {
 				continue
 			}
-			q, d := rest[c.oh*g.pw:][:g.qlen], rest[c.oh*g.pw+g.qlen:][:c.h*g.qw]
-			dwconv.Pad(q, g.qrows, g.qw, gy, c.oh, c.ow, (c.kh-1)*c.dh-c.padT, (c.kw-1)*c.dw-c.padL)
 			dwconv.Taps(d, q, k, g.offT)
 			for iy := range c.h {
 				row, src := plane[iy*c.w:][:c.w], d[iy*g.qw:][:c.w]
