@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/vmath"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -50,8 +51,7 @@ func buildUnary(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 			return y + a
 		}}, in[0].shape, nil
 	case "Tanh":
-		return &unary{tanh: true, f: tanh32,
-			df: func(_, y float32) float32 { return 1 - y*y }}, in[0].shape, nil
+		return &unary{tanh: true}, in[0].shape, nil
 	case "Sigmoid":
 		return &unary{f: func(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) },
 			df: func(_, y float32) float32 { return y * (1 - y) }}, in[0].shape, nil
@@ -105,9 +105,7 @@ func (u *unary) forward(y []float32, in [][]float32) {
 	kernel.Parallel(len(y)/4096+1, func(_, lo, hi int) {
 		lo, hi = lo*4096, min(hi*4096, len(y))
 		if u.tanh {
-			for i, v := range x[lo:hi] {
-				y[lo+i] = tanh32(v)
-			}
+			vmath.Tanh(y[lo:hi], x[lo:hi])
 			return
 		}
 		for i := lo; i < hi; i++ {

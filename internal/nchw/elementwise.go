@@ -1,6 +1,10 @@
 package nchw
 
-import "math"
+import (
+	"math"
+
+	"github.com/lenetkit/lenetkit/internal/vmath"
+)
 
 // The unary functions below write f(x[i]) to y[i] for every i < len(x).
 // y must be at least as long as x; it may be x itself (the backend runs
@@ -28,14 +32,11 @@ func LeakyRelu(y, x []float32, alpha float32) {
 	}
 }
 
-// Tanh sets y[i] = tanh(x[i]), computed in float64 and rounded, which is
-// correct to within an ulp of float32 and needs no float32 approximation
-// of its own.
+// Tanh sets y[i] = tanh(x[i]) within a few float32 ulp: vmath.Tanh's
+// vectorised rational approximation, where math.Tanh in float64 took three
+// quarters of a LeNet-5's inference.
 func Tanh(y, x []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] = float32(math.Tanh(float64(v)))
-	}
+	vmath.Tanh(y, x)
 }
 
 // Sigmoid sets y[i] = 1/(1+exp(-x[i])), computed in float64.
