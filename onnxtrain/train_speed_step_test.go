@@ -1,0 +1,52 @@
+package onnxtrain
+
+import (
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkStepCPU is BenchmarkStep for the fixtures whose convolutions
+// and pools run on the generic layers, reporting also the process's CPU
+// time per step: on a machine shared with other work, wall time measures
+// the neighbours as much as the step, CPU time far less so. Compare
+// kernels with -cpu 1, where CPU time is the step's own.
+func BenchmarkStepCPU(b *testing.B) {
+	for _, name := range []string{"lenet5.onnx", "cnn28.onnx", "producers/keras2onnx_160.onnx"} {
+		b.Run(name, func(b *testing.B) {
+			net, err := New(loadFixture(b, name), Options{Batch: 128})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer net.Close()
+			rng := rand.New(rand.NewPCG(1, 2))
+			x := make([]float32, len(net.x))
+			for i := range x {
+				x[i] = rng.Float32()
+			}
+			y := make([]int64, 128)
+			if _, err := net.Step(x, y); err != nil { // warm the caches and buffers
+				b.Fatal(err)
+			}
+			start := cpuTime()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := net.Step(x, y); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// cpuTime is the process's user and system time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
