@@ -185,3 +185,31 @@ func closeWithin(t *testing.T, tol float64, what string, got, want []float32) {
 		}
 	}
 }
+
+// BenchmarkPlainBlockFusion times BenchmarkStep's step on the graphs with
+// blocks without BatchNorm, fused and node by node, in one run.
+func BenchmarkPlainBlockFusion(b *testing.B) {
+	for _, name := range []string{"cnn28.onnx", "producers/keras2onnx_160.onnx"} {
+		for _, off := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/NoFusion=%v", name, off), func(b *testing.B) {
+				net, err := New(loadFixture(b, name), Options{Batch: 128, NoFusion: off})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer net.Close()
+				rng := rand.New(rand.NewPCG(1, 2))
+				x := make([]float32, len(net.x))
+				for i := range x {
+					x[i] = rng.Float32()
+				}
+				y := make([]int64, 128)
+				b.ResetTimer()
+				for range b.N {
+					if _, err := net.Step(x, y); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -197,17 +197,21 @@ func chunks(n int, fn func(worker, lo, hi int)) {
 type nhwcView struct{ size, off, stride int }
 
 // toView copies n NCHW maps x of c channels, h rows and w columns into
-// y's view v; fromView copies them back out.
+// y's view v; fromView copies them back out. Each walks a channel's plane
+// of x in order, striding through y, whose image stays in cache.
 func toView(y, x []float32, v nhwcView, n, c, h, w int) {
 	kernel.Parallel(n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
 			for r := range h {
-				for col := range w {
-					o := (v.off + r*v.stride + col) * c
-					yo := yi[o : o+c]
-					for ch := range yo {
-						yo[ch] = xi[(ch*h+r)*w+col]
+				if c == 1 {
+					copy(yi[v.off+r*v.stride:][:w], xi[r*w:(r+1)*w])
+					continue
+				}
+				for ch := range c {
+					row, o := xi[(ch*h+r)*w:][:w], (v.off+r*v.stride)*c+ch
+					for col, p := range row {
+						yi[o+col*c] = p
 					}
 				}
 			}
@@ -220,10 +224,14 @@ func fromView(x, y []float32, v nhwcView, n, c, h, w int) {
 		for i := lo; i < hi; i++ {
 			xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
 			for r := range h {
-				for col := range w {
-					o := (v.off + r*v.stride + col) * c
-					for ch, p := range yi[o : o+c] {
-						xi[(ch*h+r)*w+col] = p
+				if c == 1 {
+					copy(xi[r*w:(r+1)*w], yi[v.off+r*v.stride:][:w])
+					continue
+				}
+				for ch := range c {
+					row, o := xi[(ch*h+r)*w:][:w], (v.off+r*v.stride)*c+ch
+					for col := range row {
+						row[col] = yi[o+col*c]
 					}
 				}
 			}

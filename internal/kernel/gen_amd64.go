@@ -765,7 +765,11 @@ var convTiles = map[string][]convTile{
 		{rows: 1, px: 16, nv: 1, cin: 64, w: 16}, // conv2's input gradient
 		{rows: 4, px: 4, nv: 1, cin: 64, w: 4},   // conv3
 		{rows: 4, px: 4, nv: 1, cin: 128, w: 4},  // conv3's input gradient
-		{rows: 1, px: 8, nv: 2}, {rows: 2, px: 4, nv: 2}, {rows: 1, px: 4, nv: 4}, {rows: 1, px: 4, nv: 2}, {rows: 1, px: 4, nv: 1},
+		{rows: 1, px: 8, nv: 2}, {rows: 2, px: 4, nv: 2}, {rows: 1, px: 4, nv: 4}, {rows: 1, px: 4, nv: 2},
+		// 16 output channels (Keras's small blocks): eight accumulators
+		// rather than 1x4x1's four, which wait on the FMAs' latency.
+		{rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1},
+		{rows: 1, px: 4, nv: 1},
 	},
 	"AVX2": {{rows: 1, px: 4, nv: 2}, {rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1}, {rows: 1, px: 4, nv: 1}},
 }
