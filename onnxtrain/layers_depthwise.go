@@ -71,8 +71,16 @@ type dwGeom struct {
 	off, offT []int
 }
 
-func (c *conv) dwGeom() dwGeom {
+// dwTaps is the room for dwGeom's offsets that kernels up to 5x5 need, on
+// the caller's stack: the offsets are computed per image, not allocated.
+const dwTaps = 25
+
+// dwGeom lays out the planes; the offsets go into offs when they fit.
+func (c *conv) dwGeom(offs []int) dwGeom {
 	g := dwGeom{flat: c.sh == 1 && c.sw == 1}
+	if taps := c.kh * c.kw; 2*taps <= len(offs) {
+		g.off, g.offT = offs[:0:taps], offs[taps:taps:2*taps]
+	}
 	ekh, ekw := (c.kh-1)*c.dh, (c.kw-1)*c.dw
 	g.prows, g.pw = (c.oh-1)*c.sh+ekh+1, (c.ow-1)*c.sw+ekw+1
 	g.plen = g.prows*g.pw + ekw
@@ -94,7 +102,8 @@ func (c *conv) dwGeom() dwGeom {
 
 // depthwiseForward convolves image i's planes into y's.
 func (c *conv) depthwiseForward(y, x, w []float32, i int) {
-	g := c.dwGeom()
+	var offs [2 * dwTaps]int
+	g := c.dwGeom(offs[:])
 	mg, hw, p, taps := c.m/c.group, c.h*c.w, c.oh*c.ow, c.kh*c.kw
 	s := getScratch(g.plen + c.oh*g.pw)
 	defer dwScratch.Put(s)
@@ -135,7 +144,8 @@ func (c *conv) dwStrided(y, pad, k []float32, pw int) {
 // depthwiseBackward adds image i's share of the weight gradient to dw and
 // writes its input gradient into dx (when not nil).
 func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
-	g := c.dwGeom()
+	var offs [2 * dwTaps]int
+	g := c.dwGeom(offs[:])
 	mg, hw, p, taps := c.m/c.group, c.h*c.w, c.oh*c.ow, c.kh*c.kw
 	s := getScratch(g.plen + max(c.oh*g.pw+g.qlen+c.h*g.qw, g.plen))
 	defer dwScratch.Put(s)

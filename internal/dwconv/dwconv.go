@@ -44,14 +44,30 @@ func Dots(dk, g, p []float32, off []int) {
 
 // Pad writes into dst, rows x cols, the h x w plane src moved down by top
 // rows and right by left columns (either may be negative, cropping src),
-// zero elsewhere; dst's entries past rows x cols are zeroed too.
+// zero elsewhere; dst's entries past rows x cols are zeroed too. Only the
+// margins are cleared: planes are small, and the calls, not the bytes,
+// were what a whole clear then a copy per row cost.
 func Pad(dst []float32, rows, cols int, src []float32, h, w, top, left int) {
-	clear(dst)
 	c0, c1 := max(0, left), min(cols, w+left)
-	if c0 >= c1 {
+	r0, r1 := max(0, top), min(rows, h+top)
+	if c0 >= c1 || r0 >= r1 {
+		clear(dst)
 		return
 	}
-	for r := max(0, top); r < min(rows, h+top); r++ {
-		copy(dst[r*cols+c0:r*cols+c1], src[(r-top)*w+c0-left:])
+	clear(dst[:r0*cols])
+	for r := r0; r < r1; r++ {
+		row := dst[r*cols : (r+1)*cols]
+		zero(row[:c0])
+		copy(row[c0:c1], src[(r-top)*w+c0-left:])
+		zero(row[c1:])
+	}
+	clear(dst[r1*cols:])
+}
+
+// zero clears a margin of a few entries in place, where clear would call
+// the runtime.
+func zero(s []float32) {
+	for j := 0; j < len(s); j++ {
+		s[j] = 0
 	}
 }
