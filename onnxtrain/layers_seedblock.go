@@ -197,8 +197,9 @@ func chunks(n int, fn func(worker, lo, hi int)) {
 type nhwcView struct{ size, off, stride int }
 
 // toView copies n NCHW maps x of c channels, h rows and w columns into
-// y's view v; fromView copies them back out. Each walks a channel's plane
-// of x in order, striding through y, whose image stays in cache.
+// y's view v; fromView copies them back out. toView walks x's planes in
+// order, fromView y's pixels (the faster ways, measured on Zen 5): each
+// strides through the other, whose image stays in cache.
 func toView(y, x []float32, v nhwcView, n, c, h, w int) {
 	kernel.Parallel(n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -228,10 +229,10 @@ func fromView(x, y []float32, v nhwcView, n, c, h, w int) {
 					copy(xi[r*w:(r+1)*w], yi[v.off+r*v.stride:][:w])
 					continue
 				}
-				for ch := range c {
-					row, o := xi[(ch*h+r)*w:][:w], (v.off+r*v.stride)*c+ch
-					for col := range row {
-						row[col] = yi[o+col*c]
+				for col := range w {
+					o := r*w + col
+					for ch, p := range yi[(v.off+r*v.stride+col)*c:][:c] {
+						xi[ch*h*w+o] = p
 					}
 				}
 			}
