@@ -15,10 +15,11 @@ func init() {
 	register(buildBinary, "Add", "Sub", "Mul", "Div")
 }
 
-// unary is an elementwise activation. Relu, the common one, runs as its
-// own loop; the others call f for y and df for the derivative from x and y.
+// unary is an elementwise activation. Relu and Tanh, the common ones, run
+// as vmath's vector kernels; the others call f for y and df for the
+// derivative from x and y.
 type unary struct {
-	relu, tanh bool // the common ones, as loops of their own
+	relu, tanh bool // the common ones
 	f          func(x float32) float32
 	df         func(x, y float32) float32
 }
@@ -94,48 +95,50 @@ func step(b bool) float32 {
 	return 0
 }
 
+// vectorGrain is the fewest elements of a vmath kernel worth handing to a
+// worker of kernel.Parallel: Tanh takes about half a nanosecond an
+// element, so smaller pieces cost more to hand out than to compute. The
+// scalar functions of the other activations split at 4096.
+const vectorGrain = 1 << 14
+
 func (u *unary) forward(y []float32, in [][]float32) {
 	x := in[0][:len(y)]
-	if u.relu {
-		for i, v := range x {
-			y[i] = max(v, 0)
-		}
-		return
+	switch {
+	case u.relu:
+		vmath.Relu(y, x)
+	case u.tanh:
+		inChunks(len(y), vectorGrain, func(lo, hi int) { vmath.Tanh(y[lo:hi], x[lo:hi]) })
+	default:
+		inChunks(len(y), 4096, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y[i] = u.f(x[i])
+			}
+		})
 	}
-	kernel.Parallel(len(y)/4096+1, func(_, lo, hi int) {
-		lo, hi = lo*4096, min(hi*4096, len(y))
-		if u.tanh {
-			vmath.Tanh(y[lo:hi], x[lo:hi])
-			return
-		}
-		for i := lo; i < hi; i++ {
-			y[i] = u.f(x[i])
-		}
-	})
 }
 
 func (u *unary) backward(dx [][]float32, dy, y []float32, in [][]float32) {
 	d, x := dx[0][:len(dy)], in[0][:len(dy)]
-	if u.relu {
-		// Without a branch: a sign that changes at random from one
-		// element to the next would mispredict half the time.
-		for i, g := range dy {
-			b := int32(math.Float32bits(x[i]))
-			keep := ^(((b - 1) >> 31) | (b >> 31)) // all ones where x > 0 (not -0)
-			d[i] = math.Float32frombits(math.Float32bits(g) & uint32(keep))
-		}
-		return
-	}
-	kernel.Parallel(len(dy)/4096+1, func(_, lo, hi int) {
-		lo, hi = lo*4096, min(hi*4096, len(dy))
-		if u.tanh {
-			for i, g := range dy[lo:hi] {
-				d[lo+i] = g * (1 - y[lo+i]*y[lo+i])
+	switch {
+	case u.relu:
+		vmath.ReluGrad(d, dy, x)
+	case u.tanh:
+		inChunks(len(dy), vectorGrain, func(lo, hi int) { vmath.TanhGrad(d[lo:hi], dy[lo:hi], y[lo:hi]) })
+	default:
+		inChunks(len(dy), 4096, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				d[i] = dy[i] * u.df(x[i], y[i])
 			}
-			return
-		}
-		for i := lo; i < hi; i++ {
-			d[i] = dy[i] * u.df(x[i], y[i])
+		})
+	}
+}
+
+// inChunks runs fn over [0, n) split among kernel.Parallel's workers in
+// pieces of a multiple of grain elements.
+func inChunks(n, grain int, fn func(lo, hi int)) {
+	kernel.Parallel(n/grain+1, func(_, lo, hi int) {
+		if lo, hi = lo*grain, min(hi*grain, n); lo < hi {
+			fn(lo, hi)
 		}
 	})
 }

@@ -9,8 +9,10 @@ package vmath
 // kernelSet is one implementation of every function of the package.
 type kernelSet struct {
 	name string
-	// tanh sets y[i] = tanh(x[i]) for i < len(x); len(y) >= len(x).
-	tanh func(y, x []float32)
+	// Each writes its output for every element of its last input; the
+	// other slices are at least as long.
+	tanh, relu         func(y, x []float32)
+	tanhGrad, reluGrad func(dx, dy, in []float32)
 }
 
 // kernelSets lists every kernel set this CPU runs, best first, for tests

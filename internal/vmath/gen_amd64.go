@@ -35,17 +35,6 @@ var (
 
 func (x isa) v(i int) string { return fmt.Sprintf("%s%d", x.reg, i) }
 
-// emitter writes one function's instructions.
-type emitter struct {
-	w   *bytes.Buffer
-	sym string
-	isa isa
-}
-
-func (e *emitter) p(format string, args ...any) { fmt.Fprintf(e.w, "\t"+format+"\n", args...) }
-func (e *emitter) label(l string)               { fmt.Fprintf(e.w, "%s_%s:\n", e.sym, l) }
-func (e *emitter) jmp(op, l string)             { e.p("%s %s_%s", op, e.sym, l) }
-
 // constTable is the read-only table of the kernels' constants: each one
 // repeated over 32 bytes, so that AVX2 can take it as a memory operand and
 // AVX-512 can broadcast its first lane.
@@ -54,9 +43,10 @@ type constTable struct {
 	values []uint32
 }
 
-func (c *constTable) add(bits uint32) int {
-	c.values = append(c.values, bits)
-	return len(c.values) - 1
+// add appends a kernel's constants and returns the index of the first.
+func (c *constTable) add(bits []uint32) int {
+	c.values = append(c.values, bits...)
+	return len(c.values) - len(bits)
 }
 
 func (c *constTable) mem(i int) string { return fmt.Sprintf("·%s+%d(SB)", c.sym, 32*i) }
@@ -87,37 +77,76 @@ func writeTailMask(w *bytes.Buffer) {
 	fmt.Fprintf(w, "GLOBL ·%s(SB), RODATA|NOPTR, $64\n", tailMask)
 }
 
-// elementwise is a kernel of one input and one output slice: setup loads
-// its constants once, body computes the vector in register 0 in place
-// (registers 1 to 4 are its scratch, and mask register K2 on AVX-512;
-// AVX2 keeps the tail's mask in register 5).
+// elementwise is a kernel of an output slice and one or two inputs as
+// long: y[i] = f(x[i]) or y[i] = f(a[i], b[i]). The loop loads input j's
+// vector into register j; body leaves the result in register 0, using
+// registers up to 4 as scratch and mask registers K2 and K3 on AVX-512
+// (AVX2 keeps the tail's mask in register 5). Its constants sit in
+// registers from 8 on AVX-512 (room for 24), from 6 on AVX2 (room for
+// ten), the rest of AVX2's in memory; body reads constant i at e.k(i).
 type elementwise struct {
-	name  string
-	setup func(e *emitter)
-	body  func(e *emitter)
+	name   string   // the kernelSet field; assembly functions add the ISA
+	params []string // the output, then the inputs
+	consts []uint32
+	body   func(e *emitter)
 }
 
-// loop writes the loop over y, x, n: whole vectors, then the tail of
-// fewer than a vector's lanes under a mask.
+// emitter writes one function's instructions.
+type emitter struct {
+	w         *bytes.Buffer
+	sym       string
+	isa       isa
+	table     *constTable
+	base, num int // the kernel's constants in the table
+}
+
+func (e *emitter) p(format string, args ...any) { fmt.Fprintf(e.w, "\t"+format+"\n", args...) }
+func (e *emitter) label(l string)               { fmt.Fprintf(e.w, "%s_%s:\n", e.sym, l) }
+func (e *emitter) jmp(op, l string)             { e.p("%s %s_%s", op, e.sym, l) }
+
+// k is the operand holding the kernel's constant i.
+func (e *emitter) k(i int) string {
+	if e.isa.avx512 {
+		return e.isa.v(8 + i)
+	}
+	if i < 10 {
+		return e.isa.v(6 + i)
+	}
+	return e.table.mem(e.base + i)
+}
+
+// loop writes the whole function body over n elements: whole vectors,
+// then the tail of fewer than a vector's lanes under a mask.
 //
-// Registers: DI y; SI x; CX whole vectors left; DX the tail's length.
+// Registers: DI the output; SI, BX the inputs; CX whole vectors left; DX
+// the tail's length.
 func loop(e *emitter, k elementwise) {
 	x := e.isa
-	e.p("MOVQ y+0(FP), DI")
-	e.p("MOVQ x+8(FP), SI")
-	e.p("MOVQ n+16(FP), CX")
+	ptrs := []string{"DI", "SI", "BX"}
+	for i, name := range k.params {
+		e.p("MOVQ %s+%d(FP), %s", name, 8*i, ptrs[i])
+	}
+	e.p("MOVQ n+%d(FP), CX", 8*len(k.params))
 	e.p("MOVQ CX, DX")
 	e.p("ANDQ $%d, DX", x.lanes-1)
 	e.p("SHRQ $%d, CX", log2(x.lanes))
-	k.setup(e)
+	for i := range k.consts {
+		if r := e.k(i); r != e.table.mem(e.base+i) {
+			e.p("VBROADCASTSS %s, %s", e.table.mem(e.base+i), r)
+		}
+	}
+	ins := ptrs[1:len(k.params)]
 	e.p("TESTQ CX, CX")
 	e.jmp("JZ", "tail")
 	e.label("vec")
-	e.p("VMOVUPS (SI), %s", x.v(0))
+	for j, ptr := range ins {
+		e.p("VMOVUPS (%s), %s", ptr, x.v(j))
+	}
 	k.body(e)
 	e.p("VMOVUPS %s, (DI)", x.v(0))
-	e.p("ADDQ $%d, SI", 4*x.lanes)
-	e.p("ADDQ $%d, DI", 4*x.lanes)
+	for _, ptr := range ptrs[:len(k.params)] {
+		e.p("ADDQ $%d, %s", 4*x.lanes, ptr)
+	}
 	e.p("DECQ CX")
 	e.jmp("JNZ", "vec")
 	e.label("tail")
@@ -129,7 +158,9 @@ func loop(e *emitter, k elementwise) {
 		e.p("SHLL CX, AX")
 		e.p("DECL AX")
 		e.p("KMOVW AX, K1")
-		e.p("VMOVUPS.Z (SI), K1, %s", x.v(0))
+		for j, ptr := range ins {
+			e.p("VMOVUPS.Z (%s), K1, %s", ptr, x.v(j))
+		}
 		k.body(e)
 		e.p("VMOVUPS %s, K1, (DI)", x.v(0))
 	} else {
@@ -138,7 +169,9 @@ func loop(e *emitter, k elementwise) {
 		e.p("SHLQ $2, DX")
 		e.p("SUBQ DX, AX")
 		e.p("VMOVUPS (AX), %s", mask)
-		e.p("VMASKMOVPS (SI), %s, %s", mask, x.v(0))
+		for j, ptr := range ins {
+			e.p("VMASKMOVPS (%s), %s, %s", ptr, mask, x.v(j))
+		}
 		k.body(e)
 		e.p("VMASKMOVPS %s, %s, (DI)", x.v(0), mask)
 	}
@@ -157,27 +190,43 @@ func main() {
 	var asm, decl bytes.Buffer
 	fmt.Fprintf(&asm, "// Code generated by gen_amd64.go; DO NOT EDIT.\n\n//go:build amd64 && !purego\n\n#include \"textflag.h\"\n")
 	fmt.Fprintf(&decl, "// Code generated by gen_amd64.go; DO NOT EDIT.\n\n//go:build amd64 && !purego\n\npackage vmath\n")
-	consts := &constTable{sym: "consts"}
-	kernels := []elementwise{tanhKernel(consts)}
+	table := &constTable{sym: "consts"}
+	kernels := []elementwise{tanhKernel(), tanhGradKernel(), reluKernel(), reluGradKernel()}
+	bases := make([]int, len(kernels))
+	for i, k := range kernels {
+		bases[i] = table.add(k.consts)
+	}
 	for _, x := range []isa{avx512, avx2} {
-		for _, k := range kernels {
+		for i, k := range kernels {
 			sym := k.name + x.name
-			const args = "y, x *float32, n int"
-			fmt.Fprintf(&asm, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $%d-24\n", sym, args, sym, asmgen.Frame)
-			e := &emitter{w: &asm, sym: sym, isa: x}
+			args := strings.Join(k.params, ", ") + " *float32, n int"
+			size := 8 * (len(k.params) + 1)
+			fmt.Fprintf(&asm, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $%d-%d\n", sym, args, sym, asmgen.Frame, size)
+			e := &emitter{w: &asm, sym: sym, isa: x, table: table, base: bases[i], num: len(k.consts)}
 			asmgen.Enter(e.p)
 			loop(e, k)
 			asmgen.Leave(e.p)
 			fmt.Fprintf(&asm, "\tVZEROUPPER\n\tRET\n")
 			fmt.Fprintf(&decl, "\n//go:noescape\nfunc %s(%s)\n", sym, args)
 		}
+		// The kernel set, its wrappers checking that every slice holds as
+		// many elements as the last input.
 		fmt.Fprintf(&decl, "\nvar kernels%s = &kernelSet{name: %q,\n", x.name, strings.ToLower(x.name))
 		for _, k := range kernels {
-			fmt.Fprintf(&decl, "\t%s: func(y, x []float32) {\nif len(x) == 0 {\nreturn\n}\n_ = y[len(x)-1]\n%s%s(&y[0], &x[0], len(x))\n},\n", k.name, k.name, x.name)
+			n := k.params[len(k.params)-1]
+			fmt.Fprintf(&decl, "\t%s: func(%s []float32) {\nif len(%s) == 0 {\nreturn\n}\n", k.name, strings.Join(k.params, ", "), n)
+			var addrs []string
+			for _, p := range k.params {
+				if p != n {
+					fmt.Fprintf(&decl, "_ = %s[len(%s)-1]\n", p, n)
+				}
+				addrs = append(addrs, "&"+p+"[0]")
+			}
+			fmt.Fprintf(&decl, "%s%s(%s, len(%s))\n},\n", k.name, x.name, strings.Join(addrs, ", "), n)
 		}
 		fmt.Fprintf(&decl, "}\n")
 	}
-	consts.write(&asm)
+	table.write(&asm)
 	writeTailMask(&asm)
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
@@ -197,63 +246,41 @@ func f32(v float64) uint32 { return math.Float32bits(float32(v)) }
 // under 0.0004^2 (which also catches the subnormals, flushed to zero, and
 // keeps -0). A NaN survives the clamp (VMAXPS returns its second source,
 // x, when either is NaN) and the arithmetic.
-func tanhKernel(c *constTable) elementwise {
-	tiny2 := c.add(f32(0.0004 * 0.0004))
+func tanhKernel() elementwise {
 	const clamp = float32(7.90531110763549805)
-	hi := c.add(math.Float32bits(clamp))
-	lo := c.add(math.Float32bits(-clamp))
-	sat := c.add(math.Float32bits(clamp * clamp))
-	sign := c.add(0x80000000)
-	one := c.add(math.Float32bits(1))
-	pc := []int{
-		c.add(f32(-2.76076847742355e-16)),
-		c.add(f32(2.00018790482477e-13)),
-		c.add(f32(-8.60467152213735e-11)),
-		c.add(f32(5.12229709037114e-08)),
-		c.add(f32(1.48572235717979e-05)),
-		c.add(f32(6.37261928875436e-04)),
-		c.add(f32(4.89352455891786e-03)),
+	// The clamp's bounds come first, in registers on AVX2 too: VMAXPS
+	// and VMINPS take them as their first source, which cannot be
+	// memory; then the polynomials', each used once per vector.
+	const (
+		lo, hi, p0, q0                = 0, 1, 2, 9
+		tiny2, sat, sign, one, nconst = 13, 14, 15, 16, 17
+	)
+	consts := []uint32{
+		math.Float32bits(-clamp), math.Float32bits(clamp),
+		f32(-2.76076847742355e-16), f32(2.00018790482477e-13), f32(-8.60467152213735e-11),
+		f32(5.12229709037114e-08), f32(1.48572235717979e-05), f32(6.37261928875436e-04),
+		f32(4.89352455891786e-03),
+		f32(1.19825839466702e-06), f32(1.18534705686654e-04), f32(2.26843463243900e-03),
+		f32(4.89352518554385e-03),
+		f32(0.0004 * 0.0004), math.Float32bits(clamp * clamp), 0x80000000, math.Float32bits(1),
 	}
-	qc := []int{
-		c.add(f32(1.19825839466702e-06)),
-		c.add(f32(1.18534705686654e-04)),
-		c.add(f32(2.26843463243900e-03)),
-		c.add(f32(4.89352518554385e-03)),
-	}
-	// operand is constant i: a register (from 6 up, AVX2 has room for
-	// ten; AVX-512 from 8, room for all) or the table in memory. The
-	// constants used in every step of the polynomials come first.
-	operand := func(e *emitter, i int) string {
-		if e.isa.avx512 {
-			return e.isa.v(8 + i)
-		}
-		if i < 10 {
-			return e.isa.v(6 + i)
-		}
-		return c.mem(i)
-	}
-	setup := func(e *emitter) {
-		for i := range c.values {
-			if r := operand(e, i); r != c.mem(i) {
-				e.p("VBROADCASTSS %s, %s", c.mem(i), r)
-			}
-		}
+	if len(consts) != nconst {
+		log.Fatalf("tanh has %d constants, want %d", len(consts), nconst)
 	}
 	body := func(e *emitter) {
 		x := e.isa
 		v, cl, x2, p, q := x.v(0), x.v(1), x.v(2), x.v(3), x.v(4)
-		k := func(i int) string { return operand(e, i) }
-		e.p("VMAXPS %s, %s, %s", v, k(lo), cl)
-		e.p("VMINPS %s, %s, %s", cl, k(hi), cl)
+		e.p("VMAXPS %s, %s, %s", v, e.k(lo), cl)
+		e.p("VMINPS %s, %s, %s", cl, e.k(hi), cl)
 		e.p("VMULPS %s, %s, %s", cl, cl, x2)
-		e.p("VMOVUPS %s, %s", k(pc[0]), p)
-		for _, i := range pc[1:] {
-			e.p("VFMADD213PS %s, %s, %s", k(i), x2, p)
+		e.p("VMOVUPS %s, %s", e.k(p0), p)
+		for i := p0 + 1; i < q0; i++ {
+			e.p("VFMADD213PS %s, %s, %s", e.k(i), x2, p)
 		}
 		e.p("VMULPS %s, %s, %s", cl, p, p)
-		e.p("VMOVUPS %s, %s", k(qc[0]), q)
-		for _, i := range qc[1:] {
-			e.p("VFMADD213PS %s, %s, %s", k(i), x2, q)
+		e.p("VMOVUPS %s, %s", e.k(q0), q)
+		for i := q0 + 1; i < tiny2; i++ {
+			e.p("VFMADD213PS %s, %s, %s", e.k(i), x2, q)
 		}
 		e.p("VDIVPS %s, %s, %s", q, p, p)
 		// Where x was clamped the rational function, its FMAs rounding
@@ -262,21 +289,69 @@ func tanhKernel(c *constTable) elementwise {
 		// Then v = p where x*x is not under tiny2 (or is NaN), else v
 		// stays x.
 		if x.avx512 {
-			e.p("VPANDD %s, %s, %s", k(sign), v, q)
-			e.p("VPORD %s, %s, %s", k(one), q, q)
-			e.p("VCMPPS $0x1d, %s, %s, K3", k(sat), x2)
+			e.p("VPANDD %s, %s, %s", e.k(sign), v, q)
+			e.p("VPORD %s, %s, %s", e.k(one), q, q)
+			e.p("VCMPPS $0x1d, %s, %s, K3", e.k(sat), x2)
 			e.p("VMOVAPS %s, K3, %s", q, p)
-			e.p("VCMPPS $0x15, %s, %s, K2", k(tiny2), x2)
+			e.p("VCMPPS $0x15, %s, %s, K2", e.k(tiny2), x2)
 			e.p("VMOVAPS %s, K2, %s", p, v)
 		} else {
 			m := cl // free now; register 5 holds the tail's mask
-			e.p("VANDPS %s, %s, %s", k(sign), v, q)
-			e.p("VORPS %s, %s, %s", k(one), q, q)
-			e.p("VCMPPS $0x1d, %s, %s, %s", k(sat), x2, m)
+			e.p("VANDPS %s, %s, %s", e.k(sign), v, q)
+			e.p("VORPS %s, %s, %s", e.k(one), q, q)
+			e.p("VCMPPS $0x1d, %s, %s, %s", e.k(sat), x2, m)
 			e.p("VBLENDVPS %s, %s, %s, %s", m, q, p, p)
-			e.p("VCMPPS $0x15, %s, %s, %s", k(tiny2), x2, m)
+			e.p("VCMPPS $0x15, %s, %s, %s", e.k(tiny2), x2, m)
 			e.p("VBLENDVPS %s, %s, %s, %s", m, p, v, v)
 		}
 	}
-	return elementwise{name: "tanh", setup: setup, body: body}
+	return elementwise{name: "tanh", params: []string{"y", "x"}, consts: consts, body: body}
+}
+
+// tanhGradKernel is tanh's derivative from its output: dx = dy*(1-y*y),
+// 1-y*y as one fused negated multiply-add.
+func tanhGradKernel() elementwise {
+	body := func(e *emitter) {
+		x := e.isa
+		dy, y, t := x.v(0), x.v(1), x.v(2)
+		e.p("VMOVUPS %s, %s", e.k(0), t)
+		e.p("VFNMADD231PS %s, %s, %s", y, y, t)
+		e.p("VMULPS %s, %s, %s", t, dy, dy)
+	}
+	return elementwise{name: "tanhGrad", params: []string{"dx", "dy", "y"},
+		consts: []uint32{math.Float32bits(1)}, body: body}
+}
+
+// reluKernel is max(x, 0) as Go's max computes it: x where x > 0 or x
+// is NaN (the compare not-less-or-equal, unordered, is true for NaN), +0
+// elsewhere, -0 included.
+func reluKernel() elementwise {
+	body := func(e *emitter) {
+		x := e.isa
+		if x.avx512 {
+			e.p("VCMPPS $0x16, %s, %s, K2", e.k(0), x.v(0))
+			e.p("VMOVAPS.Z %s, K2, %s", x.v(0), x.v(0))
+		} else {
+			e.p("VCMPPS $0x16, %s, %s, %s", e.k(0), x.v(0), x.v(1))
+			e.p("VANDPS %s, %s, %s", x.v(1), x.v(0), x.v(0))
+		}
+	}
+	return elementwise{name: "relu", params: []string{"y", "x"}, consts: []uint32{0}, body: body}
+}
+
+// reluGradKernel passes dy where x, read as an int32, is positive: x > 0
+// or a NaN without its sign bit, not -0 (the Go loop's test).
+func reluGradKernel() elementwise {
+	body := func(e *emitter) {
+		x := e.isa
+		dy, in := x.v(0), x.v(1)
+		if x.avx512 {
+			e.p("VPCMPGTD %s, %s, K2", e.k(0), in)
+			e.p("VMOVAPS.Z %s, K2, %s", dy, dy)
+		} else {
+			e.p("VPCMPGTD %s, %s, %s", e.k(0), in, in)
+			e.p("VANDPS %s, %s, %s", in, dy, dy)
+		}
+	}
+	return elementwise{name: "reluGrad", params: []string{"dx", "dy", "x"}, consts: []uint32{0}, body: body}
 }

@@ -9,3 +9,10 @@ package vmath
 func Tanh(y, x []float32) {
 	best.tanh(y[:len(x)], x)
 }
+
+// TanhGrad sets dx[i] = dy[i] * (1 - y[i]*y[i]), tanh's gradient from its
+// output y, for every element of y. dx and dy must be at least as long as
+// y; dx may be dy or y.
+func TanhGrad(dx, dy, y []float32) {
+	best.tanhGrad(dx[:len(y)], dy[:len(y)], y)
+}

@@ -105,55 +105,6 @@ func TestTanhSpecial(t *testing.T) {
 	}
 }
 
-// TestTanhLengths runs every length around the vector widths, in place
-// and out of place: each element must be the one-element call's result
-// (whole vectors and masked tails agree), and y past len(x) untouched.
-func TestTanhLengths(t *testing.T) {
-	const sentinel = float32(42)
-	for _, set := range kernelSets() {
-		for n := range 50 {
-			x := make([]float32, n)
-			for i := range x {
-				x[i] = float32(i-n/2) * 0.37
-			}
-			y := make([]float32, n+3)
-			for i := range y {
-				y[i] = sentinel
-			}
-			set.tanh(y, x)
-			in := append([]float32(nil), x...)
-			set.tanh(in, in)
-			for i := range x {
-				var one [1]float32
-				set.tanh(one[:], x[i:i+1])
-				if y[i] != one[0] || in[i] != one[0] {
-					t.Fatalf("%s, n=%d: element %d: %g out of place, %g in place, %g alone", set.name, n, i, y[i], in[i], one[0])
-				}
-			}
-			for i := n; i < len(y); i++ {
-				if y[i] != sentinel {
-					t.Fatalf("%s, n=%d: wrote y[%d] = %g, past len(x)", set.name, n, i, y[i])
-				}
-			}
-		}
-	}
-}
-
-// TestTanhDispatch: Tanh runs the best set, the first of kernelSets.
-func TestTanhDispatch(t *testing.T) {
-	if got := kernelSets()[0]; got != best {
-		t.Errorf("best is %s, want %s", best.name, got.name)
-	}
-	x := []float32{-2, -0.5, 0, 0.5, 2}
-	y := make([]float32, len(x))
-	Tanh(y, x)
-	for i, v := range x {
-		if ulps(y[i], math.Tanh(float64(v))) > 3 {
-			t.Errorf("Tanh(%g) = %g, want %g", v, y[i], math.Tanh(float64(v)))
-		}
-	}
-}
-
 // BenchmarkTanh: ns per element of each kernel set and of math.Tanh
 // rounded, over LeNet-5's largest Tanh layer of one image (6x28x28).
 func BenchmarkTanh(b *testing.B) {

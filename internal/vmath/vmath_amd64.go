@@ -7,6 +7,15 @@ package vmath
 //go:noescape
 func tanhAVX512(y, x *float32, n int)
 
+//go:noescape
+func tanhGradAVX512(dx, dy, y *float32, n int)
+
+//go:noescape
+func reluAVX512(y, x *float32, n int)
+
+//go:noescape
+func reluGradAVX512(dx, dy, x *float32, n int)
+
 var kernelsAVX512 = &kernelSet{name: "avx512",
 	tanh: func(y, x []float32) {
 		if len(x) == 0 {
@@ -15,10 +24,42 @@ var kernelsAVX512 = &kernelSet{name: "avx512",
 		_ = y[len(x)-1]
 		tanhAVX512(&y[0], &x[0], len(x))
 	},
+	tanhGrad: func(dx, dy, y []float32) {
+		if len(y) == 0 {
+			return
+		}
+		_ = dx[len(y)-1]
+		_ = dy[len(y)-1]
+		tanhGradAVX512(&dx[0], &dy[0], &y[0], len(y))
+	},
+	relu: func(y, x []float32) {
+		if len(x) == 0 {
+			return
+		}
+		_ = y[len(x)-1]
+		reluAVX512(&y[0], &x[0], len(x))
+	},
+	reluGrad: func(dx, dy, x []float32) {
+		if len(x) == 0 {
+			return
+		}
+		_ = dx[len(x)-1]
+		_ = dy[len(x)-1]
+		reluGradAVX512(&dx[0], &dy[0], &x[0], len(x))
+	},
 }
 
 //go:noescape
 func tanhAVX2(y, x *float32, n int)
+
+//go:noescape
+func tanhGradAVX2(dx, dy, y *float32, n int)
+
+//go:noescape
+func reluAVX2(y, x *float32, n int)
+
+//go:noescape
+func reluGradAVX2(dx, dy, x *float32, n int)
 
 var kernelsAVX2 = &kernelSet{name: "avx2",
 	tanh: func(y, x []float32) {
@@ -27,5 +68,28 @@ var kernelsAVX2 = &kernelSet{name: "avx2",
 		}
 		_ = y[len(x)-1]
 		tanhAVX2(&y[0], &x[0], len(x))
+	},
+	tanhGrad: func(dx, dy, y []float32) {
+		if len(y) == 0 {
+			return
+		}
+		_ = dx[len(y)-1]
+		_ = dy[len(y)-1]
+		tanhGradAVX2(&dx[0], &dy[0], &y[0], len(y))
+	},
+	relu: func(y, x []float32) {
+		if len(x) == 0 {
+			return
+		}
+		_ = y[len(x)-1]
+		reluAVX2(&y[0], &x[0], len(x))
+	},
+	reluGrad: func(dx, dy, x []float32) {
+		if len(x) == 0 {
+			return
+		}
+		_ = dx[len(x)-1]
+		_ = dy[len(x)-1]
+		reluGradAVX2(&dx[0], &dy[0], &x[0], len(x))
 	},
 }

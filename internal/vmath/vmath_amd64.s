@@ -38,31 +38,31 @@ TEXT ·tanhAVX512(SB), NOSPLIT, $8-24
 	JZ tanhAVX512_tail
 tanhAVX512_vec:
 	VMOVUPS (SI), Z0
-	VMAXPS Z0, Z10, Z1
+	VMAXPS Z0, Z8, Z1
 	VMINPS Z1, Z9, Z1
 	VMULPS Z1, Z1, Z2
-	VMOVUPS Z14, Z3
+	VMOVUPS Z10, Z3
+	VFMADD213PS Z11, Z2, Z3
+	VFMADD213PS Z12, Z2, Z3
+	VFMADD213PS Z13, Z2, Z3
+	VFMADD213PS Z14, Z2, Z3
 	VFMADD213PS Z15, Z2, Z3
 	VFMADD213PS Z16, Z2, Z3
-	VFMADD213PS Z17, Z2, Z3
-	VFMADD213PS Z18, Z2, Z3
-	VFMADD213PS Z19, Z2, Z3
-	VFMADD213PS Z20, Z2, Z3
 	VMULPS Z1, Z3, Z3
-	VMOVUPS Z21, Z4
-	VFMADD213PS Z22, Z2, Z4
-	VFMADD213PS Z23, Z2, Z4
-	VFMADD213PS Z24, Z2, Z4
+	VMOVUPS Z17, Z4
+	VFMADD213PS Z18, Z2, Z4
+	VFMADD213PS Z19, Z2, Z4
+	VFMADD213PS Z20, Z2, Z4
 	VDIVPS Z4, Z3, Z3
-	VPANDD Z12, Z0, Z4
-	VPORD Z13, Z4, Z4
-	VCMPPS $0x1d, Z11, Z2, K3
+	VPANDD Z23, Z0, Z4
+	VPORD Z24, Z4, Z4
+	VCMPPS $0x1d, Z22, Z2, K3
 	VMOVAPS Z4, K3, Z3
-	VCMPPS $0x15, Z8, Z2, K2
+	VCMPPS $0x15, Z21, Z2, K2
 	VMOVAPS Z3, K2, Z0
 	VMOVUPS Z0, (DI)
-	ADDQ $64, SI
 	ADDQ $64, DI
+	ADDQ $64, SI
 	DECQ CX
 	JNZ tanhAVX512_vec
 tanhAVX512_tail:
@@ -74,30 +74,166 @@ tanhAVX512_tail:
 	DECL AX
 	KMOVW AX, K1
 	VMOVUPS.Z (SI), K1, Z0
-	VMAXPS Z0, Z10, Z1
+	VMAXPS Z0, Z8, Z1
 	VMINPS Z1, Z9, Z1
 	VMULPS Z1, Z1, Z2
-	VMOVUPS Z14, Z3
+	VMOVUPS Z10, Z3
+	VFMADD213PS Z11, Z2, Z3
+	VFMADD213PS Z12, Z2, Z3
+	VFMADD213PS Z13, Z2, Z3
+	VFMADD213PS Z14, Z2, Z3
 	VFMADD213PS Z15, Z2, Z3
 	VFMADD213PS Z16, Z2, Z3
-	VFMADD213PS Z17, Z2, Z3
-	VFMADD213PS Z18, Z2, Z3
-	VFMADD213PS Z19, Z2, Z3
-	VFMADD213PS Z20, Z2, Z3
 	VMULPS Z1, Z3, Z3
-	VMOVUPS Z21, Z4
-	VFMADD213PS Z22, Z2, Z4
-	VFMADD213PS Z23, Z2, Z4
-	VFMADD213PS Z24, Z2, Z4
+	VMOVUPS Z17, Z4
+	VFMADD213PS Z18, Z2, Z4
+	VFMADD213PS Z19, Z2, Z4
+	VFMADD213PS Z20, Z2, Z4
 	VDIVPS Z4, Z3, Z3
-	VPANDD Z12, Z0, Z4
-	VPORD Z13, Z4, Z4
-	VCMPPS $0x1d, Z11, Z2, K3
+	VPANDD Z23, Z0, Z4
+	VPORD Z24, Z4, Z4
+	VCMPPS $0x1d, Z22, Z2, K3
 	VMOVAPS Z4, K3, Z3
-	VCMPPS $0x15, Z8, Z2, K2
+	VCMPPS $0x15, Z21, Z2, K2
 	VMOVAPS Z3, K2, Z0
 	VMOVUPS Z0, K1, (DI)
 tanhAVX512_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func tanhGradAVX512(dx, dy, y *float32, n int)
+TEXT ·tanhGradAVX512(SB), NOSPLIT, $8-32
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ y+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
+	SHRQ $4, CX
+	VBROADCASTSS ·consts+544(SB), Z8
+	TESTQ CX, CX
+	JZ tanhGradAVX512_tail
+tanhGradAVX512_vec:
+	VMOVUPS (SI), Z0
+	VMOVUPS (BX), Z1
+	VMOVUPS Z8, Z2
+	VFNMADD231PS Z1, Z1, Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, BX
+	DECQ CX
+	JNZ tanhGradAVX512_vec
+tanhGradAVX512_tail:
+	TESTQ DX, DX
+	JZ tanhGradAVX512_done
+	MOVL $1, AX
+	MOVQ DX, CX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (BX), K1, Z1
+	VMOVUPS Z8, Z2
+	VFNMADD231PS Z1, Z1, Z2
+	VMULPS Z2, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+tanhGradAVX512_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func reluAVX512(y, x *float32, n int)
+TEXT ·reluAVX512(SB), NOSPLIT, $8-24
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
+	SHRQ $4, CX
+	VBROADCASTSS ·consts+576(SB), Z8
+	TESTQ CX, CX
+	JZ reluAVX512_tail
+reluAVX512_vec:
+	VMOVUPS (SI), Z0
+	VCMPPS $0x16, Z8, Z0, K2
+	VMOVAPS.Z Z0, K2, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ CX
+	JNZ reluAVX512_vec
+reluAVX512_tail:
+	TESTQ DX, DX
+	JZ reluAVX512_done
+	MOVL $1, AX
+	MOVQ DX, CX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VCMPPS $0x16, Z8, Z0, K2
+	VMOVAPS.Z Z0, K2, Z0
+	VMOVUPS Z0, K1, (DI)
+reluAVX512_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func reluGradAVX512(dx, dy, x *float32, n int)
+TEXT ·reluGradAVX512(SB), NOSPLIT, $8-32
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ x+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
+	SHRQ $4, CX
+	VBROADCASTSS ·consts+608(SB), Z8
+	TESTQ CX, CX
+	JZ reluGradAVX512_tail
+reluGradAVX512_vec:
+	VMOVUPS (SI), Z0
+	VMOVUPS (BX), Z1
+	VPCMPGTD Z8, Z1, K2
+	VMOVAPS.Z Z0, K2, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, BX
+	DECQ CX
+	JNZ reluGradAVX512_vec
+reluGradAVX512_tail:
+	TESTQ DX, DX
+	JZ reluGradAVX512_done
+	MOVL $1, AX
+	MOVQ DX, CX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (BX), K1, Z1
+	VPCMPGTD Z8, Z1, K2
+	VMOVAPS.Z Z0, K2, Z0
+	VMOVUPS Z0, K1, (DI)
+reluGradAVX512_done:
 	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
@@ -129,31 +265,31 @@ TEXT ·tanhAVX2(SB), NOSPLIT, $8-24
 	JZ tanhAVX2_tail
 tanhAVX2_vec:
 	VMOVUPS (SI), Y0
-	VMAXPS Y0, Y8, Y1
+	VMAXPS Y0, Y6, Y1
 	VMINPS Y1, Y7, Y1
 	VMULPS Y1, Y1, Y2
-	VMOVUPS Y12, Y3
+	VMOVUPS Y8, Y3
+	VFMADD213PS Y9, Y2, Y3
+	VFMADD213PS Y10, Y2, Y3
+	VFMADD213PS Y11, Y2, Y3
+	VFMADD213PS Y12, Y2, Y3
 	VFMADD213PS Y13, Y2, Y3
 	VFMADD213PS Y14, Y2, Y3
-	VFMADD213PS Y15, Y2, Y3
-	VFMADD213PS ·consts+320(SB), Y2, Y3
-	VFMADD213PS ·consts+352(SB), Y2, Y3
-	VFMADD213PS ·consts+384(SB), Y2, Y3
 	VMULPS Y1, Y3, Y3
-	VMOVUPS ·consts+416(SB), Y4
-	VFMADD213PS ·consts+448(SB), Y2, Y4
-	VFMADD213PS ·consts+480(SB), Y2, Y4
-	VFMADD213PS ·consts+512(SB), Y2, Y4
+	VMOVUPS Y15, Y4
+	VFMADD213PS ·consts+320(SB), Y2, Y4
+	VFMADD213PS ·consts+352(SB), Y2, Y4
+	VFMADD213PS ·consts+384(SB), Y2, Y4
 	VDIVPS Y4, Y3, Y3
-	VANDPS Y10, Y0, Y4
-	VORPS Y11, Y4, Y4
-	VCMPPS $0x1d, Y9, Y2, Y1
+	VANDPS ·consts+480(SB), Y0, Y4
+	VORPS ·consts+512(SB), Y4, Y4
+	VCMPPS $0x1d, ·consts+448(SB), Y2, Y1
 	VBLENDVPS Y1, Y4, Y3, Y3
-	VCMPPS $0x15, Y6, Y2, Y1
+	VCMPPS $0x15, ·consts+416(SB), Y2, Y1
 	VBLENDVPS Y1, Y3, Y0, Y0
 	VMOVUPS Y0, (DI)
-	ADDQ $32, SI
 	ADDQ $32, DI
+	ADDQ $32, SI
 	DECQ CX
 	JNZ tanhAVX2_vec
 tanhAVX2_tail:
@@ -164,27 +300,27 @@ tanhAVX2_tail:
 	SUBQ DX, AX
 	VMOVUPS (AX), Y5
 	VMASKMOVPS (SI), Y5, Y0
-	VMAXPS Y0, Y8, Y1
+	VMAXPS Y0, Y6, Y1
 	VMINPS Y1, Y7, Y1
 	VMULPS Y1, Y1, Y2
-	VMOVUPS Y12, Y3
+	VMOVUPS Y8, Y3
+	VFMADD213PS Y9, Y2, Y3
+	VFMADD213PS Y10, Y2, Y3
+	VFMADD213PS Y11, Y2, Y3
+	VFMADD213PS Y12, Y2, Y3
 	VFMADD213PS Y13, Y2, Y3
 	VFMADD213PS Y14, Y2, Y3
-	VFMADD213PS Y15, Y2, Y3
-	VFMADD213PS ·consts+320(SB), Y2, Y3
-	VFMADD213PS ·consts+352(SB), Y2, Y3
-	VFMADD213PS ·consts+384(SB), Y2, Y3
 	VMULPS Y1, Y3, Y3
-	VMOVUPS ·consts+416(SB), Y4
-	VFMADD213PS ·consts+448(SB), Y2, Y4
-	VFMADD213PS ·consts+480(SB), Y2, Y4
-	VFMADD213PS ·consts+512(SB), Y2, Y4
+	VMOVUPS Y15, Y4
+	VFMADD213PS ·consts+320(SB), Y2, Y4
+	VFMADD213PS ·consts+352(SB), Y2, Y4
+	VFMADD213PS ·consts+384(SB), Y2, Y4
 	VDIVPS Y4, Y3, Y3
-	VANDPS Y10, Y0, Y4
-	VORPS Y11, Y4, Y4
-	VCMPPS $0x1d, Y9, Y2, Y1
+	VANDPS ·consts+480(SB), Y0, Y4
+	VORPS ·consts+512(SB), Y4, Y4
+	VCMPPS $0x1d, ·consts+448(SB), Y2, Y1
 	VBLENDVPS Y1, Y4, Y3, Y3
-	VCMPPS $0x15, Y6, Y2, Y1
+	VCMPPS $0x15, ·consts+416(SB), Y2, Y1
 	VBLENDVPS Y1, Y3, Y0, Y0
 	VMASKMOVPS Y0, Y5, (DI)
 tanhAVX2_done:
@@ -192,14 +328,147 @@ tanhAVX2_done:
 	VZEROUPPER
 	RET
 
-DATA ·consts+0(SB)/4, $0x342bcc77
-DATA ·consts+4(SB)/4, $0x342bcc77
-DATA ·consts+8(SB)/4, $0x342bcc77
-DATA ·consts+12(SB)/4, $0x342bcc77
-DATA ·consts+16(SB)/4, $0x342bcc77
-DATA ·consts+20(SB)/4, $0x342bcc77
-DATA ·consts+24(SB)/4, $0x342bcc77
-DATA ·consts+28(SB)/4, $0x342bcc77
+// func tanhGradAVX2(dx, dy, y *float32, n int)
+TEXT ·tanhGradAVX2(SB), NOSPLIT, $8-32
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ y+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ CX, DX
+	ANDQ $7, DX
+	SHRQ $3, CX
+	VBROADCASTSS ·consts+544(SB), Y6
+	TESTQ CX, CX
+	JZ tanhGradAVX2_tail
+tanhGradAVX2_vec:
+	VMOVUPS (SI), Y0
+	VMOVUPS (BX), Y1
+	VMOVUPS Y6, Y2
+	VFNMADD231PS Y1, Y1, Y2
+	VMULPS Y2, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, BX
+	DECQ CX
+	JNZ tanhGradAVX2_vec
+tanhGradAVX2_tail:
+	TESTQ DX, DX
+	JZ tanhGradAVX2_done
+	LEAQ ·tailMask+32(SB), AX
+	SHLQ $2, DX
+	SUBQ DX, AX
+	VMOVUPS (AX), Y5
+	VMASKMOVPS (SI), Y5, Y0
+	VMASKMOVPS (BX), Y5, Y1
+	VMOVUPS Y6, Y2
+	VFNMADD231PS Y1, Y1, Y2
+	VMULPS Y2, Y0, Y0
+	VMASKMOVPS Y0, Y5, (DI)
+tanhGradAVX2_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func reluAVX2(y, x *float32, n int)
+TEXT ·reluAVX2(SB), NOSPLIT, $8-24
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, DX
+	ANDQ $7, DX
+	SHRQ $3, CX
+	VBROADCASTSS ·consts+576(SB), Y6
+	TESTQ CX, CX
+	JZ reluAVX2_tail
+reluAVX2_vec:
+	VMOVUPS (SI), Y0
+	VCMPPS $0x16, Y6, Y0, Y1
+	VANDPS Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ reluAVX2_vec
+reluAVX2_tail:
+	TESTQ DX, DX
+	JZ reluAVX2_done
+	LEAQ ·tailMask+32(SB), AX
+	SHLQ $2, DX
+	SUBQ DX, AX
+	VMOVUPS (AX), Y5
+	VMASKMOVPS (SI), Y5, Y0
+	VCMPPS $0x16, Y6, Y0, Y1
+	VANDPS Y1, Y0, Y0
+	VMASKMOVPS Y0, Y5, (DI)
+reluAVX2_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func reluGradAVX2(dx, dy, x *float32, n int)
+TEXT ·reluGradAVX2(SB), NOSPLIT, $8-32
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ x+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ CX, DX
+	ANDQ $7, DX
+	SHRQ $3, CX
+	VBROADCASTSS ·consts+608(SB), Y6
+	TESTQ CX, CX
+	JZ reluGradAVX2_tail
+reluGradAVX2_vec:
+	VMOVUPS (SI), Y0
+	VMOVUPS (BX), Y1
+	VPCMPGTD Y6, Y1, Y1
+	VANDPS Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, BX
+	DECQ CX
+	JNZ reluGradAVX2_vec
+reluGradAVX2_tail:
+	TESTQ DX, DX
+	JZ reluGradAVX2_done
+	LEAQ ·tailMask+32(SB), AX
+	SHLQ $2, DX
+	SUBQ DX, AX
+	VMOVUPS (AX), Y5
+	VMASKMOVPS (SI), Y5, Y0
+	VMASKMOVPS (BX), Y5, Y1
+	VPCMPGTD Y6, Y1, Y1
+	VANDPS Y1, Y0, Y0
+	VMASKMOVPS Y0, Y5, (DI)
+reluGradAVX2_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+DATA ·consts+0(SB)/4, $0xc0fcf84f
+DATA ·consts+4(SB)/4, $0xc0fcf84f
+DATA ·consts+8(SB)/4, $0xc0fcf84f
+DATA ·consts+12(SB)/4, $0xc0fcf84f
+DATA ·consts+16(SB)/4, $0xc0fcf84f
+DATA ·consts+20(SB)/4, $0xc0fcf84f
+DATA ·consts+24(SB)/4, $0xc0fcf84f
+DATA ·consts+28(SB)/4, $0xc0fcf84f
 DATA ·consts+32(SB)/4, $0x40fcf84f
 DATA ·consts+36(SB)/4, $0x40fcf84f
 DATA ·consts+40(SB)/4, $0x40fcf84f
@@ -208,127 +477,151 @@ DATA ·consts+48(SB)/4, $0x40fcf84f
 DATA ·consts+52(SB)/4, $0x40fcf84f
 DATA ·consts+56(SB)/4, $0x40fcf84f
 DATA ·consts+60(SB)/4, $0x40fcf84f
-DATA ·consts+64(SB)/4, $0xc0fcf84f
-DATA ·consts+68(SB)/4, $0xc0fcf84f
-DATA ·consts+72(SB)/4, $0xc0fcf84f
-DATA ·consts+76(SB)/4, $0xc0fcf84f
-DATA ·consts+80(SB)/4, $0xc0fcf84f
-DATA ·consts+84(SB)/4, $0xc0fcf84f
-DATA ·consts+88(SB)/4, $0xc0fcf84f
-DATA ·consts+92(SB)/4, $0xc0fcf84f
-DATA ·consts+96(SB)/4, $0x4279f9cc
-DATA ·consts+100(SB)/4, $0x4279f9cc
-DATA ·consts+104(SB)/4, $0x4279f9cc
-DATA ·consts+108(SB)/4, $0x4279f9cc
-DATA ·consts+112(SB)/4, $0x4279f9cc
-DATA ·consts+116(SB)/4, $0x4279f9cc
-DATA ·consts+120(SB)/4, $0x4279f9cc
-DATA ·consts+124(SB)/4, $0x4279f9cc
-DATA ·consts+128(SB)/4, $0x80000000
-DATA ·consts+132(SB)/4, $0x80000000
-DATA ·consts+136(SB)/4, $0x80000000
-DATA ·consts+140(SB)/4, $0x80000000
-DATA ·consts+144(SB)/4, $0x80000000
-DATA ·consts+148(SB)/4, $0x80000000
-DATA ·consts+152(SB)/4, $0x80000000
-DATA ·consts+156(SB)/4, $0x80000000
-DATA ·consts+160(SB)/4, $0x3f800000
-DATA ·consts+164(SB)/4, $0x3f800000
-DATA ·consts+168(SB)/4, $0x3f800000
-DATA ·consts+172(SB)/4, $0x3f800000
-DATA ·consts+176(SB)/4, $0x3f800000
-DATA ·consts+180(SB)/4, $0x3f800000
-DATA ·consts+184(SB)/4, $0x3f800000
-DATA ·consts+188(SB)/4, $0x3f800000
-DATA ·consts+192(SB)/4, $0xa59f25c0
-DATA ·consts+196(SB)/4, $0xa59f25c0
-DATA ·consts+200(SB)/4, $0xa59f25c0
-DATA ·consts+204(SB)/4, $0xa59f25c0
-DATA ·consts+208(SB)/4, $0xa59f25c0
-DATA ·consts+212(SB)/4, $0xa59f25c0
-DATA ·consts+216(SB)/4, $0xa59f25c0
-DATA ·consts+220(SB)/4, $0xa59f25c0
-DATA ·consts+224(SB)/4, $0x2a61337e
-DATA ·consts+228(SB)/4, $0x2a61337e
-DATA ·consts+232(SB)/4, $0x2a61337e
-DATA ·consts+236(SB)/4, $0x2a61337e
-DATA ·consts+240(SB)/4, $0x2a61337e
-DATA ·consts+244(SB)/4, $0x2a61337e
-DATA ·consts+248(SB)/4, $0x2a61337e
-DATA ·consts+252(SB)/4, $0x2a61337e
-DATA ·consts+256(SB)/4, $0xaebd37ff
-DATA ·consts+260(SB)/4, $0xaebd37ff
-DATA ·consts+264(SB)/4, $0xaebd37ff
-DATA ·consts+268(SB)/4, $0xaebd37ff
-DATA ·consts+272(SB)/4, $0xaebd37ff
-DATA ·consts+276(SB)/4, $0xaebd37ff
-DATA ·consts+280(SB)/4, $0xaebd37ff
-DATA ·consts+284(SB)/4, $0xaebd37ff
-DATA ·consts+288(SB)/4, $0x335c0041
-DATA ·consts+292(SB)/4, $0x335c0041
-DATA ·consts+296(SB)/4, $0x335c0041
-DATA ·consts+300(SB)/4, $0x335c0041
-DATA ·consts+304(SB)/4, $0x335c0041
-DATA ·consts+308(SB)/4, $0x335c0041
-DATA ·consts+312(SB)/4, $0x335c0041
-DATA ·consts+316(SB)/4, $0x335c0041
-DATA ·consts+320(SB)/4, $0x3779434a
-DATA ·consts+324(SB)/4, $0x3779434a
-DATA ·consts+328(SB)/4, $0x3779434a
-DATA ·consts+332(SB)/4, $0x3779434a
-DATA ·consts+336(SB)/4, $0x3779434a
-DATA ·consts+340(SB)/4, $0x3779434a
-DATA ·consts+344(SB)/4, $0x3779434a
-DATA ·consts+348(SB)/4, $0x3779434a
-DATA ·consts+352(SB)/4, $0x3a270ded
-DATA ·consts+356(SB)/4, $0x3a270ded
-DATA ·consts+360(SB)/4, $0x3a270ded
-DATA ·consts+364(SB)/4, $0x3a270ded
-DATA ·consts+368(SB)/4, $0x3a270ded
-DATA ·consts+372(SB)/4, $0x3a270ded
-DATA ·consts+376(SB)/4, $0x3a270ded
-DATA ·consts+380(SB)/4, $0x3a270ded
-DATA ·consts+384(SB)/4, $0x3ba059dc
-DATA ·consts+388(SB)/4, $0x3ba059dc
-DATA ·consts+392(SB)/4, $0x3ba059dc
-DATA ·consts+396(SB)/4, $0x3ba059dc
-DATA ·consts+400(SB)/4, $0x3ba059dc
-DATA ·consts+404(SB)/4, $0x3ba059dc
-DATA ·consts+408(SB)/4, $0x3ba059dc
-DATA ·consts+412(SB)/4, $0x3ba059dc
-DATA ·consts+416(SB)/4, $0x35a0d3d8
-DATA ·consts+420(SB)/4, $0x35a0d3d8
-DATA ·consts+424(SB)/4, $0x35a0d3d8
-DATA ·consts+428(SB)/4, $0x35a0d3d8
-DATA ·consts+432(SB)/4, $0x35a0d3d8
-DATA ·consts+436(SB)/4, $0x35a0d3d8
-DATA ·consts+440(SB)/4, $0x35a0d3d8
-DATA ·consts+444(SB)/4, $0x35a0d3d8
-DATA ·consts+448(SB)/4, $0x38f895d6
-DATA ·consts+452(SB)/4, $0x38f895d6
-DATA ·consts+456(SB)/4, $0x38f895d6
-DATA ·consts+460(SB)/4, $0x38f895d6
-DATA ·consts+464(SB)/4, $0x38f895d6
-DATA ·consts+468(SB)/4, $0x38f895d6
-DATA ·consts+472(SB)/4, $0x38f895d6
-DATA ·consts+476(SB)/4, $0x38f895d6
-DATA ·consts+480(SB)/4, $0x3b14aa05
-DATA ·consts+484(SB)/4, $0x3b14aa05
-DATA ·consts+488(SB)/4, $0x3b14aa05
-DATA ·consts+492(SB)/4, $0x3b14aa05
-DATA ·consts+496(SB)/4, $0x3b14aa05
-DATA ·consts+500(SB)/4, $0x3b14aa05
-DATA ·consts+504(SB)/4, $0x3b14aa05
-DATA ·consts+508(SB)/4, $0x3b14aa05
-DATA ·consts+512(SB)/4, $0x3ba059dd
-DATA ·consts+516(SB)/4, $0x3ba059dd
-DATA ·consts+520(SB)/4, $0x3ba059dd
-DATA ·consts+524(SB)/4, $0x3ba059dd
-DATA ·consts+528(SB)/4, $0x3ba059dd
-DATA ·consts+532(SB)/4, $0x3ba059dd
-DATA ·consts+536(SB)/4, $0x3ba059dd
-DATA ·consts+540(SB)/4, $0x3ba059dd
-GLOBL ·consts(SB), RODATA|NOPTR, $544
+DATA ·consts+64(SB)/4, $0xa59f25c0
+DATA ·consts+68(SB)/4, $0xa59f25c0
+DATA ·consts+72(SB)/4, $0xa59f25c0
+DATA ·consts+76(SB)/4, $0xa59f25c0
+DATA ·consts+80(SB)/4, $0xa59f25c0
+DATA ·consts+84(SB)/4, $0xa59f25c0
+DATA ·consts+88(SB)/4, $0xa59f25c0
+DATA ·consts+92(SB)/4, $0xa59f25c0
+DATA ·consts+96(SB)/4, $0x2a61337e
+DATA ·consts+100(SB)/4, $0x2a61337e
+DATA ·consts+104(SB)/4, $0x2a61337e
+DATA ·consts+108(SB)/4, $0x2a61337e
+DATA ·consts+112(SB)/4, $0x2a61337e
+DATA ·consts+116(SB)/4, $0x2a61337e
+DATA ·consts+120(SB)/4, $0x2a61337e
+DATA ·consts+124(SB)/4, $0x2a61337e
+DATA ·consts+128(SB)/4, $0xaebd37ff
+DATA ·consts+132(SB)/4, $0xaebd37ff
+DATA ·consts+136(SB)/4, $0xaebd37ff
+DATA ·consts+140(SB)/4, $0xaebd37ff
+DATA ·consts+144(SB)/4, $0xaebd37ff
+DATA ·consts+148(SB)/4, $0xaebd37ff
+DATA ·consts+152(SB)/4, $0xaebd37ff
+DATA ·consts+156(SB)/4, $0xaebd37ff
+DATA ·consts+160(SB)/4, $0x335c0041
+DATA ·consts+164(SB)/4, $0x335c0041
+DATA ·consts+168(SB)/4, $0x335c0041
+DATA ·consts+172(SB)/4, $0x335c0041
+DATA ·consts+176(SB)/4, $0x335c0041
+DATA ·consts+180(SB)/4, $0x335c0041
+DATA ·consts+184(SB)/4, $0x335c0041
+DATA ·consts+188(SB)/4, $0x335c0041
+DATA ·consts+192(SB)/4, $0x3779434a
+DATA ·consts+196(SB)/4, $0x3779434a
+DATA ·consts+200(SB)/4, $0x3779434a
+DATA ·consts+204(SB)/4, $0x3779434a
+DATA ·consts+208(SB)/4, $0x3779434a
+DATA ·consts+212(SB)/4, $0x3779434a
+DATA ·consts+216(SB)/4, $0x3779434a
+DATA ·consts+220(SB)/4, $0x3779434a
+DATA ·consts+224(SB)/4, $0x3a270ded
+DATA ·consts+228(SB)/4, $0x3a270ded
+DATA ·consts+232(SB)/4, $0x3a270ded
+DATA ·consts+236(SB)/4, $0x3a270ded
+DATA ·consts+240(SB)/4, $0x3a270ded
+DATA ·consts+244(SB)/4, $0x3a270ded
+DATA ·consts+248(SB)/4, $0x3a270ded
+DATA ·consts+252(SB)/4, $0x3a270ded
+DATA ·consts+256(SB)/4, $0x3ba059dc
+DATA ·consts+260(SB)/4, $0x3ba059dc
+DATA ·consts+264(SB)/4, $0x3ba059dc
+DATA ·consts+268(SB)/4, $0x3ba059dc
+DATA ·consts+272(SB)/4, $0x3ba059dc
+DATA ·consts+276(SB)/4, $0x3ba059dc
+DATA ·consts+280(SB)/4, $0x3ba059dc
+DATA ·consts+284(SB)/4, $0x3ba059dc
+DATA ·consts+288(SB)/4, $0x35a0d3d8
+DATA ·consts+292(SB)/4, $0x35a0d3d8
+DATA ·consts+296(SB)/4, $0x35a0d3d8
+DATA ·consts+300(SB)/4, $0x35a0d3d8
+DATA ·consts+304(SB)/4, $0x35a0d3d8
+DATA ·consts+308(SB)/4, $0x35a0d3d8
+DATA ·consts+312(SB)/4, $0x35a0d3d8
+DATA ·consts+316(SB)/4, $0x35a0d3d8
+DATA ·consts+320(SB)/4, $0x38f895d6
+DATA ·consts+324(SB)/4, $0x38f895d6
+DATA ·consts+328(SB)/4, $0x38f895d6
+DATA ·consts+332(SB)/4, $0x38f895d6
+DATA ·consts+336(SB)/4, $0x38f895d6
+DATA ·consts+340(SB)/4, $0x38f895d6
+DATA ·consts+344(SB)/4, $0x38f895d6
+DATA ·consts+348(SB)/4, $0x38f895d6
+DATA ·consts+352(SB)/4, $0x3b14aa05
+DATA ·consts+356(SB)/4, $0x3b14aa05
+DATA ·consts+360(SB)/4, $0x3b14aa05
+DATA ·consts+364(SB)/4, $0x3b14aa05
+DATA ·consts+368(SB)/4, $0x3b14aa05
+DATA ·consts+372(SB)/4, $0x3b14aa05
+DATA ·consts+376(SB)/4, $0x3b14aa05
+DATA ·consts+380(SB)/4, $0x3b14aa05
+DATA ·consts+384(SB)/4, $0x3ba059dd
+DATA ·consts+388(SB)/4, $0x3ba059dd
+DATA ·consts+392(SB)/4, $0x3ba059dd
+DATA ·consts+396(SB)/4, $0x3ba059dd
+DATA ·consts+400(SB)/4, $0x3ba059dd
+DATA ·consts+404(SB)/4, $0x3ba059dd
+DATA ·consts+408(SB)/4, $0x3ba059dd
+DATA ·consts+412(SB)/4, $0x3ba059dd
+DATA ·consts+416(SB)/4, $0x342bcc77
+DATA ·consts+420(SB)/4, $0x342bcc77
+DATA ·consts+424(SB)/4, $0x342bcc77
+DATA ·consts+428(SB)/4, $0x342bcc77
+DATA ·consts+432(SB)/4, $0x342bcc77
+DATA ·consts+436(SB)/4, $0x342bcc77
+DATA ·consts+440(SB)/4, $0x342bcc77
+DATA ·consts+444(SB)/4, $0x342bcc77
+DATA ·consts+448(SB)/4, $0x4279f9cc
+DATA ·consts+452(SB)/4, $0x4279f9cc
+DATA ·consts+456(SB)/4, $0x4279f9cc
+DATA ·consts+460(SB)/4, $0x4279f9cc
+DATA ·consts+464(SB)/4, $0x4279f9cc
+DATA ·consts+468(SB)/4, $0x4279f9cc
+DATA ·consts+472(SB)/4, $0x4279f9cc
+DATA ·consts+476(SB)/4, $0x4279f9cc
+DATA ·consts+480(SB)/4, $0x80000000
+DATA ·consts+484(SB)/4, $0x80000000
+DATA ·consts+488(SB)/4, $0x80000000
+DATA ·consts+492(SB)/4, $0x80000000
+DATA ·consts+496(SB)/4, $0x80000000
+DATA ·consts+500(SB)/4, $0x80000000
+DATA ·consts+504(SB)/4, $0x80000000
+DATA ·consts+508(SB)/4, $0x80000000
+DATA ·consts+512(SB)/4, $0x3f800000
+DATA ·consts+516(SB)/4, $0x3f800000
+DATA ·consts+520(SB)/4, $0x3f800000
+DATA ·consts+524(SB)/4, $0x3f800000
+DATA ·consts+528(SB)/4, $0x3f800000
+DATA ·consts+532(SB)/4, $0x3f800000
+DATA ·consts+536(SB)/4, $0x3f800000
+DATA ·consts+540(SB)/4, $0x3f800000
+DATA ·consts+544(SB)/4, $0x3f800000
+DATA ·consts+548(SB)/4, $0x3f800000
+DATA ·consts+552(SB)/4, $0x3f800000
+DATA ·consts+556(SB)/4, $0x3f800000
+DATA ·consts+560(SB)/4, $0x3f800000
+DATA ·consts+564(SB)/4, $0x3f800000
+DATA ·consts+568(SB)/4, $0x3f800000
+DATA ·consts+572(SB)/4, $0x3f800000
+DATA ·consts+576(SB)/4, $0x00000000
+DATA ·consts+580(SB)/4, $0x00000000
+DATA ·consts+584(SB)/4, $0x00000000
+DATA ·consts+588(SB)/4, $0x00000000
+DATA ·consts+592(SB)/4, $0x00000000
+DATA ·consts+596(SB)/4, $0x00000000
+DATA ·consts+600(SB)/4, $0x00000000
+DATA ·consts+604(SB)/4, $0x00000000
+DATA ·consts+608(SB)/4, $0x00000000
+DATA ·consts+612(SB)/4, $0x00000000
+DATA ·consts+616(SB)/4, $0x00000000
+DATA ·consts+620(SB)/4, $0x00000000
+DATA ·consts+624(SB)/4, $0x00000000
+DATA ·consts+628(SB)/4, $0x00000000
+DATA ·consts+632(SB)/4, $0x00000000
+DATA ·consts+636(SB)/4, $0x00000000
+GLOBL ·consts(SB), RODATA|NOPTR, $640
 
 DATA ·tailMask+0(SB)/4, $0xffffffff
 DATA ·tailMask+4(SB)/4, $0xffffffff

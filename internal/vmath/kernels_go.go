@@ -1,8 +1,10 @@
 package vmath
 
+import "math"
+
 // goKernels runs on every CPU: the fallback where no assembly set does,
 // and the reference the assembly is tested against.
-var goKernels = &kernelSet{name: "go", tanh: tanhGo}
+var goKernels = &kernelSet{name: "go", tanh: tanhGo, tanhGrad: tanhGradGo, relu: reluGo, reluGrad: reluGradGo}
 
 func tanhGo(y, x []float32) {
 	y = y[:len(x)]
@@ -33,4 +35,29 @@ func tanh32(x float32) float32 {
 	q = q*x2 + 2.26843463243900e-03
 	q = q*x2 + 4.89352518554385e-03
 	return p / q
+}
+
+func tanhGradGo(dx, dy, y []float32) {
+	dx, dy = dx[:len(y)], dy[:len(y)]
+	for i, v := range y {
+		dx[i] = dy[i] * (1 - v*v)
+	}
+}
+
+func reluGo(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
+
+// reluGradGo masks without a branch: a sign that changes at random from
+// one element to the next would mispredict half the time.
+func reluGradGo(dx, dy, x []float32) {
+	dx, dy = dx[:len(x)], dy[:len(x)]
+	for i, v := range x {
+		b := int32(math.Float32bits(v))
+		keep := ^(((b - 1) >> 31) | (b >> 31)) // all ones where b > 0
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & uint32(keep))
+	}
 }
