@@ -196,48 +196,44 @@ func chunks(n int, fn func(worker, lo, hi int)) {
 // (a border, or columns past the map's width, in between).
 type nhwcView struct{ size, off, stride int }
 
-// toView copies n NCHW maps x of c channels, h rows and w columns into
-// y's view v; fromView copies them back out. toView walks x's planes in
-// order, fromView y's pixels (the faster ways, measured on Zen 5): each
-// strides through the other, whose image stays in cache.
-func toView(y, x []float32, v nhwcView, n, c, h, w int) {
-	kernel.Parallel(n, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
-			for r := range h {
-				if c == 1 {
-					copy(yi[v.off+r*v.stride:][:w], xi[r*w:(r+1)*w])
-					continue
-				}
-				for ch := range c {
-					row, o := xi[(ch*h+r)*w:][:w], (v.off+r*v.stride)*c+ch
-					for col, p := range row {
-						yi[o+col*c] = p
-					}
+// toView copies NCHW maps x of c channels, h rows and w columns, images
+// lo..hi-1, into y's view v; fromView copies them back out. toView walks
+// x's planes in order, fromView y's pixels (the faster ways, measured on
+// Zen 5): each strides through the other, whose image stays in cache.
+func toView(y, x []float32, v nhwcView, lo, hi, c, h, w int) {
+	for i := lo; i < hi; i++ {
+		xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
+		for r := range h {
+			if c == 1 {
+				copy(yi[v.off+r*v.stride:][:w], xi[r*w:(r+1)*w])
+				continue
+			}
+			for ch := range c {
+				row, o := xi[(ch*h+r)*w:][:w], (v.off+r*v.stride)*c+ch
+				for col, p := range row {
+					yi[o+col*c] = p
 				}
 			}
 		}
-	})
+	}
 }
 
-func fromView(x, y []float32, v nhwcView, n, c, h, w int) {
-	kernel.Parallel(n, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
-			for r := range h {
-				if c == 1 {
-					copy(xi[r*w:(r+1)*w], yi[v.off+r*v.stride:][:w])
-					continue
-				}
-				for col := range w {
-					o := r*w + col
-					for ch, p := range yi[(v.off+r*v.stride+col)*c:][:c] {
-						xi[ch*h*w+o] = p
-					}
+func fromView(x, y []float32, v nhwcView, lo, hi, c, h, w int) {
+	for i := lo; i < hi; i++ {
+		xi, yi := x[i*c*h*w:(i+1)*c*h*w], y[i*v.size*c:(i+1)*v.size*c]
+		for r := range h {
+			if c == 1 {
+				copy(xi[r*w:(r+1)*w], yi[v.off+r*v.stride:][:w])
+				continue
+			}
+			for col := range w {
+				o := r*w + col
+				for ch, p := range yi[(v.off+r*v.stride+col)*c:][:c] {
+					xi[ch*h*w+o] = p
 				}
 			}
 		}
-	})
+	}
 }
 
 // views of x padded, of the pooled maps, and of x's gradient.
@@ -258,14 +254,16 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 	x, w, bias := in[0], in[1], in[2]
 	k := l.conv
 	hw := k.H * k.W
-	toView(l.xp, x, l.padded(), l.n, k.In, k.H, l.realW)
 	// The weights may have moved since the last step: laid out anew.
 	k.DirectWeights(l.wd, w)
 	if l.needX {
 		k.FlippedWeights(l.wf, w)
 	}
 	ps := k.PaddedSize(k.In)
+	// Each chunk's input is laid out just before its convolution reads it,
+	// while it is in cache.
 	chunks(l.n, func(_, lo, hi int) {
+		toView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
 		k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
 	})
 	switch {
@@ -278,13 +276,17 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 	default:
 		l.bn.ForwardFrozen(l.yh, l.z, in[3], in[4], in[5], in[6], l.n, l.st)
 	}
-	fromView(y, l.yh, l.pooled(), l.n, k.Out, l.bn.OutH(), l.realW/l.bn.K)
+	kernel.Parallel(l.n, func(_, lo, hi int) {
+		fromView(y, l.yh, l.pooled(), lo, hi, k.Out, l.bn.OutH(), l.realW/l.bn.K)
+	})
 }
 
 func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 	k := l.conv
 	hw := k.H * k.W
-	toView(l.dyh, dy, l.pooled(), l.n, k.Out, l.bn.OutH(), l.realW/l.bn.K)
+	kernel.Parallel(l.n, func(_, lo, hi int) {
+		toView(l.dyh, dy, l.pooled(), lo, hi, k.Out, l.bn.OutH(), l.realW/l.bn.K)
+	})
 	if l.plain {
 		l.bn.BackwardReLUPool(l.dz, l.dbias, l.dyh, l.z, l.n, l.st)
 	} else {
@@ -314,7 +316,7 @@ func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float3
 	if dx[0] != nil {
 		chunks(l.n, func(wk, lo, hi int) {
 			k.BackwardInput(l.dxh[lo*hw*k.In:hi*hw*k.In], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.wf, l.scratch[wk], hi-lo)
+			fromView(dx[0], l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
 		})
-		fromView(dx[0], l.dxh, l.unpadded(), l.n, k.In, k.H, l.realW)
 	}
 }
