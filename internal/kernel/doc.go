@@ -20,7 +20,9 @@
 // pooling passes gradient to the winners only, takes BatchNorm's
 // reductions over the pooled maps and then writes the convolution's output
 // gradient in one pass. The first block, whose convolution is cheap, also
-// fuses the convolution (ConvBNPool) and never stores its output.
+// fuses the convolution (ConvBNPool) and never stores its output. Blocks
+// without BatchNorm (Keras's) run the same kernels with BatchNorm the
+// identity (ForwardReLUPool), whose arithmetic is then exact.
 //
 // The inner loops have assembly versions for amd64, written by
 // gen_amd64.go for AVX-512 and for AVX2 with FMA and picked at run time;
