@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/lenetkit/lenetkit/internal/dwconv"
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -80,10 +81,7 @@ func (l *batchNorm) forward(y []float32, in [][]float32) {
 			sh := bias[c] - float32(mean)*a
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
-				ys, xs := y[o:o+l.hw], x[o:o+l.hw]
-				for j := range ys {
-					ys[j] = xs[j]*a + sh
-				}
+				dwconv.Affine(y[o:o+l.hw], x[o:o+l.hw], a, sh)
 			}
 		}
 	})
@@ -92,58 +90,24 @@ func (l *batchNorm) forward(y []float32, in [][]float32) {
 // stats returns channel c's batch mean and biased variance in one pass.
 // The sums are taken around a rough mean, the first plane's, so that the
 // variance is not the difference of two large numbers; each plane is
-// summed in float32, the planes in float64.
+// summed in float32 (dwconv's vector kernels), the planes in float64.
 func (l *batchNorm) stats(x []float32, c int) (mean, variance float64) {
 	var shift float32
 	if l.hw > 0 {
 		first := x[c*l.hw : (c+1)*l.hw]
-		s, _ := planeSums(first, 0)
+		s, _ := dwconv.Stats(first, 0)
 		shift = s / float32(l.hw)
 	}
 	var s, ss float64
 	for i := range l.n {
 		o := (i*l.c + c) * l.hw
-		ps, pss := planeSums(x[o:o+l.hw], shift)
+		ps, pss := dwconv.Stats(x[o:o+l.hw], shift)
 		s += float64(ps)
 		ss += float64(pss)
 	}
 	m := float64(l.n * l.hw)
 	d := s / m
 	return float64(shift) + d, max(ss/m-d*d, 0)
-}
-
-// planeSums returns the sums of v-k and of its square, each as four
-// partial sums so that the additions overlap.
-func planeSums(v []float32, k float32) (s, ss float32) {
-	var s0, s1, s2, s3, q0, q1, q2, q3 float32
-	j := 0
-	for ; j+4 <= len(v); j += 4 {
-		w := v[j : j+4 : j+4]
-		d0, d1, d2, d3 := w[0]-k, w[1]-k, w[2]-k, w[3]-k
-		s0, s1, s2, s3 = s0+d0, s1+d1, s2+d2, s3+d3
-		q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
-	}
-	for ; j < len(v); j++ {
-		d := v[j] - k
-		s0, q0 = s0+d, q0+d*d
-	}
-	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
-}
-
-// gradSums returns the sums of g and of g*x, as planeSums does.
-func gradSums(g, x []float32) (s, sx float32) {
-	x = x[:len(g)]
-	var s0, s1, s2, s3, p0, p1, p2, p3 float32
-	j := 0
-	for ; j+4 <= len(g); j += 4 {
-		a, b := g[j:j+4:j+4], x[j:j+4:j+4]
-		s0, s1, s2, s3 = s0+a[0], s1+a[1], s2+a[2], s3+a[3]
-		p0, p1, p2, p3 = p0+a[0]*b[0], p1+a[1]*b[1], p2+a[2]*b[2], p3+a[3]*b[3]
-	}
-	for ; j < len(g); j++ {
-		s0, p0 = s0+g[j], p0+g[j]*x[j]
-	}
-	return (s0 + s1) + (s2 + s3), (p0 + p1) + (p2 + p3)
 }
 
 func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
@@ -157,7 +121,7 @@ func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 			var sdy, sdyxRaw float64
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
-				s, sx := gradSums(dy[o:o+l.hw], x[o:o+l.hw])
+				s, sx := dwconv.GradSums(dy[o:o+l.hw], x[o:o+l.hw])
 				sdy += float64(s)
 				sdyxRaw += float64(sx)
 			}
@@ -180,11 +144,7 @@ func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 			}
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
-				d, xs, gs := dx[0][o:o+l.hw], x[o:o+l.hw], dy[o:o+l.hw]
-				xs, gs = xs[:len(d)], gs[:len(d)]
-				for j := range d {
-					d[j] = a*gs[j] + b*xs[j] + k
-				}
+				dwconv.Affine2(dx[0][o:o+l.hw], dy[o:o+l.hw], x[o:o+l.hw], a, b, k)
 			}
 		}
 	})

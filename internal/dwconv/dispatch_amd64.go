@@ -53,3 +53,48 @@ func dots(dk, g, p []float32, off []int) {
 		dotsGo(dk, g[n:], p[n:], off)
 	}
 }
+
+// The plane kernels run the assembly over whole vectors and Go over the
+// rest; the partial sums of the two are added.
+func stats(v []float32, k float32) (s, ss float32) {
+	n := vectors(len(v))
+	if n > 0 {
+		s, ss = statsAVX2(&v[0], n, k)
+	}
+	ts, tss := statsGo(v[n:], k)
+	return s + ts, ss + tss
+}
+
+func gradSums(g, x []float32) (s, sx float32) {
+	n := vectors(len(g))
+	if n > 0 {
+		s, sx = gradSumsAVX2(&g[0], &x[0], n)
+	}
+	ts, tsx := gradSumsGo(g[n:], x[n:])
+	return s + ts, sx + tsx
+}
+
+func affine(y, x []float32, a, b float32) {
+	n := vectors(len(y))
+	if n > 0 {
+		affineAVX2(&y[0], &x[0], n, a, b)
+	}
+	affineGo(y[n:], x[n:], a, b)
+}
+
+func affine2(d, g, x []float32, a, b, k float32) {
+	n := vectors(len(d))
+	if n > 0 {
+		affine2AVX2(&d[0], &g[0], &x[0], n, a, b, k)
+	}
+	affine2Go(d[n:], g[n:], x[n:], a, b, k)
+}
+
+// vectors is how many of n entries the assembly takes: whole vectors, or
+// none where it does not run.
+func vectors(n int) int {
+	if !useAVX2 {
+		return 0
+	}
+	return n &^ 7
+}

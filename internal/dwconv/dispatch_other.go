@@ -8,3 +8,11 @@ func dots(dk, g, p []float32, off []int) { dotsGo(dk, g, p, off) }
 
 // Kernel names the kernels in use, for benchmarks and reports.
 func Kernel() string { return "go" }
+
+func stats(v []float32, k float32) (s, ss float32) { return statsGo(v, k) }
+
+func gradSums(g, x []float32) (s, sx float32) { return gradSumsGo(g, x) }
+
+func affine(y, x []float32, a, b float32) { affineGo(y, x, a, b) }
+
+func affine2(d, g, x []float32, a, b, k float32) { affine2Go(d, g, x, a, b, k) }

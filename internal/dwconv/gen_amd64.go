@@ -39,6 +39,7 @@ func main() {
 		writeDots(&asm, t)
 		fmt.Fprintf(&decl, "\n// dots%dAVX2 adds to dk[t] the sum over i < n, a multiple of %d, of\n// grad[i] * p[i+off[t]], for t < %d.\n//\n//go:noescape\nfunc dots%dAVX2(dk, grad *float32, n int, p *float32, off *int)\n", t, lanes, t, t)
 	}
+	writePlanes(&asm, &decl)
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -175,4 +176,118 @@ func writeDots(w *bytes.Buffer, taps int) {
 	asmgen.Leave(p)
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// planeKernel is one of the BatchNorm plane loops (planes.go): loads of
+// its inputs, four vectors a trip, then single vectors; sums end in X0
+// and X4, reduced across the four accumulators and the lanes.
+type planeKernel struct {
+	name, args, doc string
+	frame           int
+	prologue        []string // loads arguments and broadcasts constants
+	body            func(p func(string, ...any), u int)
+	ptrs            []string // advanced by one vector a step
+	out             []string // stores of the sums, or none
+}
+
+func writePlanes(asm, decl *bytes.Buffer) {
+	const unroll = 4
+	kernels := []planeKernel{
+		{
+			name: "statsAVX2", args: "(v *float32, n int, k float32) (s, ss float32)", frame: 32,
+			doc:      "sets s and ss to the sums of v[i]-k and of its square for i < n",
+			prologue: []string{"MOVQ v+0(FP), SI", "MOVQ n+8(FP), CX", "VBROADCASTSS k+16(FP), Y8"},
+			body: func(p func(string, ...any), u int) {
+				p("VMOVUPS %d(SI), Y9", u*32)
+				p("VSUBPS Y8, Y9, Y9")
+				p("VADDPS Y9, Y%d, Y%d", u, u)
+				p("VFMADD231PS Y9, Y9, Y%d", 4+u)
+			},
+			ptrs: []string{"SI"}, out: []string{"s+24(FP)", "ss+28(FP)"},
+		},
+		{
+			name: "gradSumsAVX2", args: "(grad, x *float32, n int) (s, sx float32)", frame: 32,
+			doc:      "sets s and sx to the sums of grad[i] and of grad[i]*x[i] for i < n",
+			prologue: []string{"MOVQ grad+0(FP), SI", "MOVQ x+8(FP), DI", "MOVQ n+16(FP), CX"},
+			body: func(p func(string, ...any), u int) {
+				p("VMOVUPS %d(SI), Y9", u*32)
+				p("VADDPS Y9, Y%d, Y%d", u, u)
+				p("VFMADD231PS %d(DI), Y9, Y%d", u*32, 4+u)
+			},
+			ptrs: []string{"SI", "DI"}, out: []string{"s+24(FP)", "sx+28(FP)"},
+		},
+		{
+			name: "affineAVX2", args: "(y, x *float32, n int, a, b float32)", frame: 32,
+			doc:      "sets y[i] = a*x[i] + b for i < n",
+			prologue: []string{"MOVQ y+0(FP), DX", "MOVQ x+8(FP), SI", "MOVQ n+16(FP), CX", "VBROADCASTSS a+24(FP), Y8", "VBROADCASTSS b+28(FP), Y10"},
+			body: func(p func(string, ...any), u int) {
+				p("VMOVUPS %d(SI), Y%d", u*32, u)
+				p("VFMADD213PS Y10, Y8, Y%d", u)
+				p("VMOVUPS Y%d, %d(DX)", u, u*32)
+			},
+			ptrs: []string{"DX", "SI"},
+		},
+		{
+			name: "affine2AVX2", args: "(d, grad, x *float32, n int, a, b, k float32)", frame: 44,
+			doc:      "sets d[i] = a*grad[i] + b*x[i] + k for i < n",
+			prologue: []string{"MOVQ d+0(FP), DX", "MOVQ grad+8(FP), SI", "MOVQ x+16(FP), DI", "MOVQ n+24(FP), CX", "VBROADCASTSS a+32(FP), Y8", "VBROADCASTSS b+36(FP), Y9", "VBROADCASTSS k+40(FP), Y10"},
+			body: func(p func(string, ...any), u int) {
+				p("VMOVUPS %d(SI), Y%d", u*32, u)
+				p("VFMADD213PS Y10, Y8, Y%d", u)
+				p("VFMADD231PS %d(DI), Y9, Y%d", u*32, u)
+				p("VMOVUPS Y%d, %d(DX)", u, u*32)
+			},
+			ptrs: []string{"DX", "SI", "DI"},
+		},
+	}
+	for _, k := range kernels {
+		p := printer(asm)
+		label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", k.name, l) }
+		fmt.Fprintf(asm, "\n// func %s%s\n", k.name, k.args)
+		fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-%d\n", k.name, asmgen.Frame, k.frame)
+		fmt.Fprintf(decl, "\n// %s %s, a multiple of %d.\n//\n//go:noescape\nfunc %s%s\n", k.name, k.doc, lanes, k.name, k.args)
+		asmgen.Enter(p)
+		for _, l := range k.prologue {
+			p("%s", l)
+		}
+		if len(k.out) > 0 {
+			for r := range 2 * unroll {
+				p("VXORPS Y%d, Y%d, Y%d", r, r, r)
+			}
+		}
+		step := func(vecs int) {
+			for u := range vecs {
+				k.body(p, u)
+			}
+			for _, r := range k.ptrs {
+				p("ADDQ $%d, %s", vecs*32, r)
+			}
+			p("SUBQ $%d, CX", vecs*lanes)
+		}
+		label("loop")
+		p("CMPQ CX, $%d", unroll*lanes)
+		p("JLT %s_single", k.name)
+		step(unroll)
+		p("JMP %s_loop", k.name)
+		label("single")
+		p("CMPQ CX, $%d", lanes)
+		p("JLT %s_end", k.name)
+		step(1)
+		p("JMP %s_single", k.name)
+		label("end")
+		for i, o := range k.out {
+			a := 4 * i
+			for u := 1; u < unroll; u++ {
+				p("VADDPS Y%d, Y%d, Y%d", a+u, a, a)
+			}
+			p("VEXTRACTF128 $1, Y%d, X15", a)
+			p("VADDPS X15, X%d, X%d", a, a)
+			p("VHADDPS X%d, X%d, X%d", a, a, a)
+			p("VHADDPS X%d, X%d, X%d", a, a, a)
+			p("VMOVSS X%d, %s", a, o)
+		}
+		asmgen.Leave(p)
+		p("VZEROUPPER")
+		p("RET")
+	}
 }

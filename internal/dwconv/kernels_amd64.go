@@ -27,3 +27,23 @@ func dots2AVX2(dk, grad *float32, n int, p *float32, off *int)
 //
 //go:noescape
 func dots3AVX2(dk, grad *float32, n int, p *float32, off *int)
+
+// statsAVX2 sets s and ss to the sums of v[i]-k and of its square for i < n, a multiple of 8.
+//
+//go:noescape
+func statsAVX2(v *float32, n int, k float32) (s, ss float32)
+
+// gradSumsAVX2 sets s and sx to the sums of grad[i] and of grad[i]*x[i] for i < n, a multiple of 8.
+//
+//go:noescape
+func gradSumsAVX2(grad, x *float32, n int) (s, sx float32)
+
+// affineAVX2 sets y[i] = a*x[i] + b for i < n, a multiple of 8.
+//
+//go:noescape
+func affineAVX2(y, x *float32, n int, a, b float32)
+
+// affine2AVX2 sets d[i] = a*grad[i] + b*x[i] + k for i < n, a multiple of 8.
+//
+//go:noescape
+func affine2AVX2(d, grad, x *float32, n int, a, b, k float32)

@@ -15,8 +15,8 @@ func TestGeneratedAssembly(t *testing.T) {
 	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
 }
 
-// TestGoKernels runs TestKernels again on the Go kernels, which the
-// assembly otherwise hides on this CPU.
+// TestGoKernels runs TestKernels and TestPlanes again on the Go kernels,
+// which the assembly otherwise hides on this CPU.
 func TestGoKernels(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("the Go kernels already ran")
@@ -24,6 +24,7 @@ func TestGoKernels(t *testing.T) {
 	useAVX2 = false
 	defer func() { useAVX2 = true }()
 	TestKernels(t)
+	TestPlanes(t)
 }
 
 // TestKernelsFlushAndRestoreMXCSR: the kernels read subnormals as zero and
@@ -47,7 +48,10 @@ func TestKernelsFlushAndRestoreMXCSR(t *testing.T) {
 	y, dk := make([]float32, n), make([]float32, 2)
 	Taps(y, p, k, []int{0, 1})
 	Dots(dk, g, p, []int{0, 1})
-	for i, v := range append(y, dk...) {
+	s, ss := Stats(p[:n], 0)
+	gs, gsx := GradSums(p[:n], g)
+	Affine(g, p, tiny, 0)
+	for i, v := range append(append(y, dk...), s, ss, gs, gsx, g[0]) {
 		if v != 0 {
 			t.Fatalf("result [%d] = %g from subnormal inputs: want 0 (denormals are zero)", i, v)
 		}
