@@ -4,9 +4,10 @@
 // declarations and kernel sets, vmath_amd64.go. Run it with go generate.
 // Each kernel is written twice from one description: for AVX-512 (16
 // lanes, the tail under a mask register) and for AVX2+FMA (8 lanes, the
-// tail under VMASKMOVPS). They compute what the Go kernels in tanh_go.go
-// do, with fused multiply-adds, so they may differ from them in the last
-// bit.
+// tail under VMASKMOVPS). They compute what the Go kernels in kernels_go.go
+// do, but with fused multiply-adds and subnormals flushed to zero (asmgen's
+// prologue), so tanh's results may differ from Go's by an ulp or two and
+// Relu's for a positive subnormal.
 package main
 
 import (
@@ -241,7 +242,7 @@ func main() {
 
 func f32(v float64) uint32 { return math.Float32bits(float32(v)) }
 
-// tanhKernel is tanh as tanh32 in tanh_go.go computes it: clamp to
+// tanhKernel is tanh as tanh32 in kernels_go.go computes it: clamp to
 // +-7.905, the rational function p(x)/q(x), and x itself where x*x is
 // under 0.0004^2 (which also catches the subnormals, flushed to zero, and
 // keeps -0). A NaN survives the clamp (VMAXPS returns its second source,
