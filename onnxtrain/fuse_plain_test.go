@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -187,7 +188,8 @@ func closeWithin(t *testing.T, tol float64, what string, got, want []float32) {
 }
 
 // BenchmarkPlainBlockFusion times BenchmarkStep's step on the graphs with
-// blocks without BatchNorm, fused and node by node, in one run.
+// blocks without BatchNorm, fused and node by node, in one run, and
+// reports the fastest step too.
 func BenchmarkPlainBlockFusion(b *testing.B) {
 	for _, name := range []string{"cnn28.onnx", "producers/keras2onnx_160.onnx"} {
 		for _, off := range []bool{false, true} {
@@ -204,11 +206,19 @@ func BenchmarkPlainBlockFusion(b *testing.B) {
 				}
 				y := make([]int64, 128)
 				b.ResetTimer()
+				// The fastest step, beside the mean: on a machine shared
+				// with other work it is the code's own time.
+				var fastest time.Duration
 				for range b.N {
+					start := time.Now()
 					if _, err := net.Step(x, y); err != nil {
 						b.Fatal(err)
 					}
+					if d := time.Since(start); fastest == 0 || d < fastest {
+						fastest = d
+					}
 				}
+				b.ReportMetric(float64(fastest), "fastest-ns/op")
 			})
 		}
 	}
