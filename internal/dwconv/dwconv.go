@@ -1,4 +1,6 @@
-// Package dwconv holds the kernels of depthwise convolutions. A plane is
+// Package dwconv holds the kernels of depthwise-convolution blocks: the
+// convolution's (this file) and those of the BatchNorm after it
+// (planes.go), both per plane of an NCHW batch. A plane is
 // laid out flat, row after row, in a buffer wide enough for the window's
 // reach (the padded input, or the output gradient padded for the
 // transposed convolution), so that at stride 1 every kernel tap is one
