@@ -117,9 +117,7 @@ func (c *conv) depthwiseForward(y, x, w []float32, i int) {
 				continue
 			}
 			dwconv.Taps(out, pad, k, g.off)
-			for oy := range c.oh {
-				copy(dst[oy*c.ow:(oy+1)*c.ow], out[oy*g.pw:])
-			}
+			dwconv.CopyRows(dst, c.ow, out, g.pw, c.oh, c.ow)
 		}
 	}
 }
@@ -155,7 +153,9 @@ func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
 		dwconv.Pad(pad, g.prows, g.pw, x[(i*c.c+ci)*hw:][:hw], c.h, c.w, c.padT, c.padL)
 		if dx != nil {
 			plane = dx[(i*c.c+ci)*hw:][:hw]
-			clear(plane)
+			if !g.flat {
+				clear(plane)
+			}
 		}
 		for o := ci * mg; o < (ci+1)*mg; o++ {
 			gy, k, dk := dy[(i*c.m+o)*p:][:p], w[o*taps:][:taps], dw[o*taps:][:taps]
@@ -179,11 +179,10 @@ func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
 				continue
 			}
 			dwconv.Taps(d, q, k, g.offT)
-			for iy := range c.h {
-				row, src := plane[iy*c.w:][:c.w], d[iy*g.qw:][:c.w]
-				for ix := range row {
-					row[ix] += src[ix]
-				}
+			if o == ci*mg { // the first output of the group sets the plane
+				dwconv.CopyRows(plane, c.w, d, g.qw, c.h, c.w)
+			} else {
+				dwconv.AddRows(plane, c.w, d, g.qw, c.h, c.w)
 			}
 		}
 	}

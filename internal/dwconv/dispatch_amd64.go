@@ -98,3 +98,21 @@ func vectors(n int) int {
 	}
 	return n &^ 7
 }
+
+// copyRows and addRows take whole rows in the assembly, the last vector of
+// each masked, where the rows are at least a vector long.
+func copyRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	if !useAVX2 || cols < 8 {
+		copyRowsGo(dst, ldd, src, lds, rows, cols)
+		return
+	}
+	copyRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+}
+
+func addRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	if !useAVX2 || cols < 8 {
+		addRowsGo(dst, ldd, src, lds, rows, cols)
+		return
+	}
+	addRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+}

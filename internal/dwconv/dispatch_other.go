@@ -16,3 +16,11 @@ func gradSums(g, x []float32) (s, sx float32) { return gradSumsGo(g, x) }
 func affine(y, x []float32, a, b float32) { affineGo(y, x, a, b) }
 
 func affine2(d, g, x []float32, a, b, k float32) { affine2Go(d, g, x, a, b, k) }
+
+func copyRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	copyRowsGo(dst, ldd, src, lds, rows, cols)
+}
+
+func addRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	addRowsGo(dst, ldd, src, lds, rows, cols)
+}

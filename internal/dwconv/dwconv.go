@@ -60,9 +60,9 @@ func Pad(dst []float32, rows, cols int, src []float32, h, w, top, left int) {
 	for r := r0; r < r1; r++ {
 		row := dst[r*cols : (r+1)*cols]
 		zero(row[:c0])
-		copy(row[c0:c1], src[(r-top)*w+c0-left:])
 		zero(row[c1:])
 	}
+	CopyRows(dst[r0*cols+c0:], cols, src[(r0-top)*w+c0-left:], w, r1-r0, c1-c0)
 	clear(dst[r1*cols:])
 }
 

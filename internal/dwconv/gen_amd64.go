@@ -40,6 +40,10 @@ func main() {
 		fmt.Fprintf(&decl, "\n// dots%dAVX2 adds to dk[t] the sum over i < n, a multiple of %d, of\n// grad[i] * p[i+off[t]], for t < %d.\n//\n//go:noescape\nfunc dots%dAVX2(dk, grad *float32, n int, p *float32, off *int)\n", t, lanes, t, t)
 	}
 	writePlanes(&asm, &decl)
+	writeRowMask(&asm)
+	for _, add := range []bool{false, true} {
+		writeRows(&asm, &decl, add)
+	}
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -290,4 +294,80 @@ func writePlanes(asm, decl *bytes.Buffer) {
 		p("VZEROUPPER")
 		p("RET")
 	}
+}
+
+// writeRowMask writes the table the row kernels take their last vector's
+// mask from: eight lanes on, then eight off; the mask of r lanes starts at
+// entry 8-r.
+func writeRowMask(w *bytes.Buffer) {
+	fmt.Fprintf(w, "\n")
+	for i := range 2 * lanes {
+		v := "0xffffffff"
+		if i >= lanes {
+			v = "0x00000000"
+		}
+		fmt.Fprintf(w, "DATA rowmask<>+%d(SB)/4, $%s\n", 4*i, v)
+	}
+	fmt.Fprintf(w, "GLOBL rowmask<>(SB), RODATA|NOPTR, $%d\n", 8*lanes)
+}
+
+// writeRows writes copyRowsAVX2 or addRowsAVX2: each row as whole vectors,
+// then its last cols%8 entries through a mask, which neither reads nor
+// writes past the row. Rows are at least one vector long.
+func writeRows(asm, decl *bytes.Buffer, add bool) {
+	name, verb := "copyRowsAVX2", "copies"
+	if add {
+		name, verb = "addRowsAVX2", "adds"
+	}
+	p := printer(asm)
+	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
+	fmt.Fprintf(asm, "\n// func %s(dst *float32, ldd int, src *float32, lds, rows, cols int)\n", name)
+	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-48\n", name, asmgen.Frame)
+	fmt.Fprintf(decl, "\n// %s %s rows x cols floats from src, rows lds apart, into dst, rows\n// ldd apart; cols is at least %d.\n//\n//go:noescape\nfunc %s(dst *float32, ldd int, src *float32, lds, rows, cols int)\n", name, verb, lanes, name)
+	asmgen.Enter(p)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ ldd+8(FP), R10")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ lds+24(FP), R11")
+	p("MOVQ rows+32(FP), CX")
+	p("MOVQ cols+40(FP), DX")
+	p("SHLQ $2, R10")
+	p("SHLQ $2, R11")
+	p("MOVQ DX, R12")
+	p("ANDQ $%d, R12", lanes-1) // the masked remainder
+	p("SHRQ $3, DX")            // whole vectors a row
+	p("MOVQ $%d, AX", lanes)
+	p("SUBQ R12, AX")
+	p("LEAQ rowmask<>(SB), BX")
+	p("VMOVUPS (BX)(AX*4), Y15")
+	label("row")
+	p("MOVQ DI, R8")
+	p("MOVQ SI, R9")
+	p("MOVQ DX, BX")
+	label("vec")
+	p("VMOVUPS (R9), Y0")
+	if add {
+		p("VADDPS (R8), Y0, Y0")
+	}
+	p("VMOVUPS Y0, (R8)")
+	p("ADDQ $32, R8")
+	p("ADDQ $32, R9")
+	p("DECQ BX")
+	p("JNZ %s_vec", name)
+	p("TESTQ R12, R12")
+	p("JZ %s_next", name)
+	p("VMASKMOVPS (R9), Y15, Y0")
+	if add {
+		p("VMASKMOVPS (R8), Y15, Y1")
+		p("VADDPS Y1, Y0, Y0")
+	}
+	p("VMASKMOVPS Y0, Y15, (R8)")
+	label("next")
+	p("ADDQ R10, DI")
+	p("ADDQ R11, SI")
+	p("DECQ CX")
+	p("JNZ %s_row", name)
+	asmgen.Leave(p)
+	p("VZEROUPPER")
+	p("RET")
 }

@@ -47,3 +47,15 @@ func affineAVX2(y, x *float32, n int, a, b float32)
 //
 //go:noescape
 func affine2AVX2(d, grad, x *float32, n int, a, b, k float32)
+
+// copyRowsAVX2 copies rows x cols floats from src, rows lds apart, into dst, rows
+// ldd apart; cols is at least 8.
+//
+//go:noescape
+func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
+
+// addRowsAVX2 adds rows x cols floats from src, rows lds apart, into dst, rows
+// ldd apart; cols is at least 8.
+//
+//go:noescape
+func addRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)

@@ -552,3 +552,116 @@ affine2AVX2_end:
 	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
+
+DATA rowmask<>+0(SB)/4, $0xffffffff
+DATA rowmask<>+4(SB)/4, $0xffffffff
+DATA rowmask<>+8(SB)/4, $0xffffffff
+DATA rowmask<>+12(SB)/4, $0xffffffff
+DATA rowmask<>+16(SB)/4, $0xffffffff
+DATA rowmask<>+20(SB)/4, $0xffffffff
+DATA rowmask<>+24(SB)/4, $0xffffffff
+DATA rowmask<>+28(SB)/4, $0xffffffff
+DATA rowmask<>+32(SB)/4, $0x00000000
+DATA rowmask<>+36(SB)/4, $0x00000000
+DATA rowmask<>+40(SB)/4, $0x00000000
+DATA rowmask<>+44(SB)/4, $0x00000000
+DATA rowmask<>+48(SB)/4, $0x00000000
+DATA rowmask<>+52(SB)/4, $0x00000000
+DATA rowmask<>+56(SB)/4, $0x00000000
+DATA rowmask<>+60(SB)/4, $0x00000000
+GLOBL rowmask<>(SB), RODATA|NOPTR, $64
+
+// func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R10
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R11
+	MOVQ rows+32(FP), CX
+	MOVQ cols+40(FP), DX
+	SHLQ $2, R10
+	SHLQ $2, R11
+	MOVQ DX, R12
+	ANDQ $7, R12
+	SHRQ $3, DX
+	MOVQ $8, AX
+	SUBQ R12, AX
+	LEAQ rowmask<>(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+copyRowsAVX2_row:
+	MOVQ DI, R8
+	MOVQ SI, R9
+	MOVQ DX, BX
+copyRowsAVX2_vec:
+	VMOVUPS (R9), Y0
+	VMOVUPS Y0, (R8)
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ BX
+	JNZ copyRowsAVX2_vec
+	TESTQ R12, R12
+	JZ copyRowsAVX2_next
+	VMASKMOVPS (R9), Y15, Y0
+	VMASKMOVPS Y0, Y15, (R8)
+copyRowsAVX2_next:
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ CX
+	JNZ copyRowsAVX2_row
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func addRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
+TEXT ·addRowsAVX2(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R10
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R11
+	MOVQ rows+32(FP), CX
+	MOVQ cols+40(FP), DX
+	SHLQ $2, R10
+	SHLQ $2, R11
+	MOVQ DX, R12
+	ANDQ $7, R12
+	SHRQ $3, DX
+	MOVQ $8, AX
+	SUBQ R12, AX
+	LEAQ rowmask<>(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+addRowsAVX2_row:
+	MOVQ DI, R8
+	MOVQ SI, R9
+	MOVQ DX, BX
+addRowsAVX2_vec:
+	VMOVUPS (R9), Y0
+	VADDPS (R8), Y0, Y0
+	VMOVUPS Y0, (R8)
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ BX
+	JNZ addRowsAVX2_vec
+	TESTQ R12, R12
+	JZ addRowsAVX2_next
+	VMASKMOVPS (R9), Y15, Y0
+	VMASKMOVPS (R8), Y15, Y1
+	VADDPS Y1, Y0, Y0
+	VMASKMOVPS Y0, Y15, (R8)
+addRowsAVX2_next:
+	ADDQ R10, DI
+	ADDQ R11, SI
+	DECQ CX
+	JNZ addRowsAVX2_row
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET

@@ -15,8 +15,8 @@ func TestGeneratedAssembly(t *testing.T) {
 	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
 }
 
-// TestGoKernels runs TestKernels and TestPlanes again on the Go kernels,
-// which the assembly otherwise hides on this CPU.
+// TestGoKernels runs TestKernels, TestPlanes and TestRows again on the Go
+// kernels, which the assembly otherwise hides on this CPU.
 func TestGoKernels(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("the Go kernels already ran")
@@ -25,6 +25,7 @@ func TestGoKernels(t *testing.T) {
 	defer func() { useAVX2 = true }()
 	TestKernels(t)
 	TestPlanes(t)
+	TestRows(t)
 }
 
 // TestKernelsFlushAndRestoreMXCSR: the kernels read subnormals as zero and
