@@ -1,7 +1,6 @@
 package onnxtrain
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -9,9 +8,9 @@ import (
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
-// convCases are convolutions that take each of im2col's paths: flat rows
-// (stride 1, output as wide as the input), row by row, strided, dilated
-// and grouped.
+// convCases are convolutions that take each of im2col's paths: at stride
+// 1 one span a tap (output as wide as the input, or narrower, with gaps
+// between rows), else row by row; strided, dilated and grouped.
 var convCases = []struct {
 	name  string
 	x, w  []int
@@ -19,7 +18,9 @@ var convCases = []struct {
 }{
 	{"same 3x3, flat", []int{5, 2, 6, 5}, []int{3, 2, 3, 3}, attrs(map[string][]int64{"pads": {1, 1, 1, 1}})},
 	{"asymmetric same, flat", []int{4, 1, 5, 4}, []int{2, 1, 2, 3}, attrs(map[string][]int64{"pads": {0, 2, 1, 0}})},
-	{"valid 5x5", []int{5, 2, 9, 8}, []int{3, 2, 5, 5}, nil},
+	{"valid 5x5, gaps", []int{5, 2, 9, 8}, []int{3, 2, 5, 5}, nil},
+	{"padded, gaps", []int{3, 2, 6, 7}, []int{2, 2, 3, 3}, attrs(map[string][]int64{"pads": {1, 1, 0, 0}})},
+	{"dilated, gaps", []int{3, 1, 7, 8}, []int{2, 1, 3, 2}, attrs(map[string][]int64{"dilations": {2, 3}, "pads": {0, 1, 1, 0}})},
 	{"stride 2", []int{4, 1, 7, 6}, []int{2, 1, 3, 2}, attrs(map[string][]int64{"strides": {2, 2}, "pads": {1, 0, 0, 1}})},
 	{"dilated and flat", []int{4, 2, 7, 7}, []int{2, 2, 3, 3}, attrs(map[string][]int64{"dilations": {2, 2}, "pads": {2, 2, 2, 2}})},
 	{"groups of 2", []int{5, 4, 5, 5}, []int{4, 2, 3, 3}, attrs(map[string][]int64{"group": {2}, "pads": {1, 1, 1, 1}})},
@@ -30,7 +31,7 @@ var convCases = []struct {
 func withChunk(c *conv, b int) {
 	c.chunk = b
 	for i := range c.scratch {
-		c.scratch[i] = make([]float32, b*(c.c/c.group*c.kh*c.kw+c.m/c.group)*c.oh*c.ow)
+		c.scratch[i] = make([]float32, b*(c.c/c.group*c.kh*c.kw+c.m/c.group)*c.pw)
 	}
 }
 
@@ -137,42 +138,4 @@ func directConv(c *conv, in [][]float32) []float32 {
 		}
 	}
 	return y
-}
-
-// BenchmarkConvChunk times one convolution's forward and backward passes,
-// batch 128, by images per product: LeNet-5's and cnn28's convolutions.
-func BenchmarkConvChunk(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		x, w  []int
-		attrs onnx.Attrs
-	}{
-		{"lenet5 conv1", []int{128, 1, 32, 32}, []int{6, 1, 5, 5}, nil},
-		{"lenet5 conv2", []int{128, 6, 14, 14}, []int{16, 6, 5, 5}, nil},
-		{"cnn28 conv1", []int{128, 1, 28, 28}, []int{16, 1, 3, 3}, attrs(map[string][]int64{"pads": {1, 1, 1, 1}})},
-		{"cnn28 conv2", []int{128, 16, 14, 14}, []int{32, 16, 3, 3}, attrs(map[string][]int64{"pads": {1, 1, 1, 1}})},
-	} {
-		for _, chunk := range []int{0, 1, 2, 4, 8, 16} {
-			b.Run(fmt.Sprintf("%s/chunk=%d", bc.name, chunk), func(b *testing.B) {
-				in := []*value{{shape: bc.x}, {shape: bc.w}, {shape: []int{bc.w[0]}}}
-				l, shape, err := buildConv(&builder{net: &Net{}}, &onnx.Node{OpType: "Conv", Attrs: bc.attrs}, in)
-				if err != nil {
-					b.Fatal(err)
-				}
-				c := l.(*conv)
-				if chunk > 0 {
-					withChunk(c, chunk)
-				}
-				rng := rand.New(rand.NewPCG(7, 8))
-				xs := [][]float32{randoms(rng, size(bc.x)), randoms(rng, size(bc.w)), randoms(rng, bc.w[0])}
-				dx := [][]float32{make([]float32, size(bc.x)), make([]float32, size(bc.w)), make([]float32, bc.w[0])}
-				y, dy := make([]float32, size(shape)), randoms(rng, size(shape))
-				b.ResetTimer()
-				for range b.N {
-					c.forward(y, xs)
-					c.backward(dx, dy, y, xs)
-				}
-			})
-		}
-	}
 }
