@@ -312,8 +312,9 @@ func writeRowMask(w *bytes.Buffer) {
 }
 
 // writeRows writes copyRowsAVX2 or addRowsAVX2: each row as whole vectors,
-// then its last cols%8 entries through a mask, which neither reads nor
-// writes past the row. Rows are at least one vector long.
+// then its last cols%8 entries, which neither kernel reads or writes past:
+// addRows through a mask, copyRows as the row's last whole vector. Rows are
+// at least one vector long.
 func writeRows(asm, decl *bytes.Buffer, add bool) {
 	name, verb := "copyRowsAVX2", "copies"
 	if add {
@@ -356,12 +357,19 @@ func writeRows(asm, decl *bytes.Buffer, add bool) {
 	p("JNZ %s_vec", name)
 	p("TESTQ R12, R12")
 	p("JZ %s_next", name)
-	p("VMASKMOVPS (R9), Y15, Y0")
 	if add {
+		p("VMASKMOVPS (R9), Y15, Y0")
 		p("VMASKMOVPS (R8), Y15, Y1")
 		p("VADDPS Y1, Y0, Y0")
+		p("VMASKMOVPS Y0, Y15, (R8)")
+	} else {
+		// The row's last vector again, overlapping the one before: the
+		// same values, without the masked store AMD cores microcode.
+		p("LEAQ -32(R9)(R12*4), R9")
+		p("LEAQ -32(R8)(R12*4), R8")
+		p("VMOVUPS (R9), Y0")
+		p("VMOVUPS Y0, (R8)")
 	}
-	p("VMASKMOVPS Y0, Y15, (R8)")
 	label("next")
 	p("ADDQ R10, DI")
 	p("ADDQ R11, SI")

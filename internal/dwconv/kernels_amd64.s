@@ -606,8 +606,10 @@ copyRowsAVX2_vec:
 	JNZ copyRowsAVX2_vec
 	TESTQ R12, R12
 	JZ copyRowsAVX2_next
-	VMASKMOVPS (R9), Y15, Y0
-	VMASKMOVPS Y0, Y15, (R8)
+	LEAQ -32(R9)(R12*4), R9
+	LEAQ -32(R8)(R12*4), R8
+	VMOVUPS (R9), Y0
+	VMOVUPS Y0, (R8)
 copyRowsAVX2_next:
 	ADDQ R10, DI
 	ADDQ R11, SI
