@@ -208,11 +208,7 @@ func (c *conv) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 			p := c.oh * c.ow
 			for i := lo; i < hi; i++ {
 				for o := range c.m {
-					var s float32
-					for _, v := range dy[(i*c.m+o)*p:][:p] {
-						s += v
-					}
-					db[o] += s
+					db[o] += sumRow(dy[(i*c.m+o)*p:][:p])
 				}
 			}
 		}
@@ -385,6 +381,21 @@ func (c *conv) clearEdges(row []float32, oy0, oy1, lo, hi int) {
 			out[x] = 0
 		}
 	}
+}
+
+// sumRow adds up v in four interleaved partial sums: one running sum waits
+// on each add's latency.
+func sumRow(v []float32) float32 {
+	var s0, s1, s2, s3 float32
+	for len(v) >= 4 {
+		q := v[:4:4]
+		s0, s1, s2, s3 = s0+q[0], s1+q[1], s2+q[2], s3+q[3]
+		v = v[4:]
+	}
+	for _, x := range v {
+		s0 += x
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // addTo adds src to dst's leading elements, four at a time: the compiler
