@@ -372,13 +372,18 @@ func (c *conv) clearEdges(row []float32, oy0, oy1, lo, hi int) {
 	if lo == 0 && hi == c.ow {
 		return
 	}
-	for oy := oy0; oy < oy1; oy++ {
-		out := row[oy*c.cw:][:c.ow]
-		for x := range lo {
-			out[x] = 0
+	// Column by column: there are a few, and down a column the stores
+	// need no slicing per row.
+	last := (oy1 - 1) * c.cw
+	for x := 0; x < c.ow; x++ {
+		if x == lo {
+			x = max(hi, lo)
+			if x >= c.ow {
+				break
+			}
 		}
-		for x := hi; x < len(out); x++ {
-			out[x] = 0
+		for j := oy0*c.cw + x; j <= last+x; j += c.cw {
+			row[j] = 0
 		}
 	}
 }
