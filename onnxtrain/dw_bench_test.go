@@ -1,6 +1,7 @@
 package onnxtrain
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -12,12 +13,6 @@ import (
 // a kernel's change shows without the rest of the step's noise.
 func BenchmarkDepthwise(b *testing.B) {
 	xs, ws := []int{128, 8, 28, 28}, []int{8, 1, 3, 3}
-	a := attrs(map[string][]int64{"pads": {1, 1, 1, 1}})
-	a["group"] = onnx.Attr{Int: 8, Type: onnx.AttributeProto_INT}
-	l, shape, err := buildConv(&builder{net: &Net{}}, &onnx.Node{OpType: "Conv", Attrs: a}, []*value{{shape: xs}, {shape: ws}})
-	if err != nil {
-		b.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	fill := func(n int) []float32 {
 		v := make([]float32, n)
@@ -27,18 +22,28 @@ func BenchmarkDepthwise(b *testing.B) {
 		return v
 	}
 	in := [][]float32{fill(size(xs)), fill(size(ws))}
-	y, dy := make([]float32, size(shape)), fill(size(shape))
+	y, dy := make([]float32, size(xs)), fill(size(xs))
 	dx := [][]float32{make([]float32, size(xs)), make([]float32, size(ws))}
-	b.Run("conv/forward", func(b *testing.B) {
-		for range b.N {
-			l.forward(y, in)
+	// MobileNet's blocks also halve the map with a stride-2 depthwise layer.
+	for _, stride := range []int64{1, 2} {
+		a := attrs(map[string][]int64{"pads": {1, 1, 1, 1}, "strides": {stride, stride}})
+		a["group"] = onnx.Attr{Int: 8, Type: onnx.AttributeProto_INT}
+		l, _, err := buildConv(&builder{net: &Net{}}, &onnx.Node{OpType: "Conv", Attrs: a}, []*value{{shape: xs}, {shape: ws}})
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("conv/backward", func(b *testing.B) {
-		for range b.N {
-			l.backward(dx, dy, y, in)
-		}
-	})
+		name := fmt.Sprintf("conv/stride%d", stride)
+		b.Run(name+"/forward", func(b *testing.B) {
+			for range b.N {
+				l.forward(y, in)
+			}
+		})
+		b.Run(name+"/backward", func(b *testing.B) {
+			for range b.N {
+				l.backward(dx, dy, y, in)
+			}
+		})
+	}
 	train := true
 	bn := &batchNorm{n: 128, c: 8, hw: 28 * 28, eps: 1e-5, momentum: 0.9, train: &train, mean: make([]float64, 8), invStd: make([]float64, 8)}
 	bnIn := [][]float32{in[0], fill(8), fill(8), fill(8), fill(8)}

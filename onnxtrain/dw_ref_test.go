@@ -58,6 +58,11 @@ func TestDepthwiseMatchesDefinition(t *testing.T) {
 		{"stride 2 by 1 dilated", []int{1, 2, 13, 12}, []int{4, 1, 3, 3}, map[string][]int64{"strides": {2, 1}, "dilations": {1, 2}, "pads": {1, 0, 2, 3}}},
 		{"stride 3 uncovered edge", []int{1, 2, 10, 11}, []int{2, 1, 2, 2}, map[string][]int64{"strides": {3, 3}}},
 		{"1x1", []int{1, 3, 4, 70}, []int{3, 1, 1, 1}, nil},
+		{"1x1 stride 2", []int{1, 2, 9, 40}, []int{2, 1, 1, 1}, map[string][]int64{"strides": {2, 2}}},
+		{"stride 2 wide rows", []int{2, 2, 33, 70}, []int{4, 1, 3, 3}, map[string][]int64{"strides": {2, 2}, "pads": {1, 1, 1, 1}}},
+		{"5x5 stride 2 dilation 2", []int{1, 2, 19, 21}, []int{2, 1, 5, 5}, map[string][]int64{"strides": {2, 2}, "dilations": {2, 2}, "pads": {4, 3, 4, 2}}},
+		{"7x7 stride 3 more taps than the stack holds", []int{1, 2, 20, 23}, []int{2, 1, 7, 7}, map[string][]int64{"strides": {3, 3}, "pads": {3, 3, 3, 3}}},
+		{"stride 2 pads past the window", []int{1, 2, 5, 6}, []int{2, 1, 3, 3}, map[string][]int64{"strides": {2, 2}, "pads": {3, 4, 2, 3}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := attrs(tc.attrs)

@@ -11,10 +11,13 @@ import (
 // row per group would spend their time packing, not multiplying.
 //
 // Each input plane is first copied into a zero-padded buffer, so that no
-// loop meets a border. At stride 1 the padded plane is convolved flat
-// (package dwconv): every tap is one offset into it, and the input gradient
-// is the same correlation, of the padded output gradient with the flipped
-// kernel. Other strides run row by row over the padded plane.
+// loop meets a border, and convolved flat (package dwconv): every tap is
+// one offset into the buffer. At stride s the buffer holds the padded
+// plane's s x s phases (rows and columns split by their remainder mod s),
+// each a plane the strided taps read at stride 1. The input gradient is
+// the same correlation, of the padded output gradient with the flipped
+// kernel: at stride 1 straight into dx, at other strides one correlation
+// per phase with the taps that read it, scattered back into dx.
 
 // depthwise reports whether each group reads one input channel.
 func (c *conv) depthwise() bool { return c.group > 1 && c.c == c.group }
@@ -55,16 +58,18 @@ func getScratch(n int) *[]float32 {
 	return s
 }
 
-// dwGeom is the layout of the padded planes: P, the input padded to pw
-// columns (prows rows, then slack for the flat loop's last taps); Q, at
-// stride 1, the output gradient padded for the transposed convolution (qw
-// columns, qrows rows). off and offT are the taps' offsets into P and Q.
+// dwGeom is the layout of the buffers: P, the padded input as sh x sw
+// phase planes of rows x cols (at stride 1, one: the padded plane), then
+// slack for the flat loop's last taps; Q, the output gradient padded by
+// qtop rows and qleft columns to qrows x qw for the input gradient, which
+// comes out qw wide (at stride 1, h rows: dx's own; at other strides, rows
+// per phase). off and offT are the taps' offsets into P and (stride 1) Q.
 type dwGeom struct {
-	prows, pw, plen int
-	qrows, qw, qlen int
-	qtop, qleft     int
+	rows, cols, plen int
+	qrows, qw, qlen  int
+	qtop, qleft      int
 	// shared is where, in Q, the output gradient lies as the weight
-	// gradient wants it (pw wide, zero past ow), or -1 where it does not
+	// gradient wants it (cols wide, zero past ow), or -1 where it does not
 	// and needs its own copy: with "same" padding Q serves both.
 	shared    int
 	flat      bool
@@ -75,29 +80,71 @@ type dwGeom struct {
 // the caller's stack: the offsets are computed per image, not allocated.
 const dwTaps = 25
 
-// dwGeom lays out the planes; the offsets go into offs when they fit.
+// dwGeom lays out the buffers; the offsets go into offs when they fit.
 func (c *conv) dwGeom(offs []int) dwGeom {
 	g := dwGeom{flat: c.sh == 1 && c.sw == 1}
 	if taps := c.kh * c.kw; 2*taps <= len(offs) {
 		g.off, g.offT = offs[:0:taps], offs[taps:taps:2*taps]
 	}
 	ekh, ekw := (c.kh-1)*c.dh, (c.kw-1)*c.dw
-	g.prows, g.pw = (c.oh-1)*c.sh+ekh+1, (c.ow-1)*c.sw+ekw+1
-	g.plen = g.prows*g.pw + ekw
-	g.qrows, g.qw = c.h+ekh, c.w+ekw
-	g.qlen = g.qrows*g.qw + ekw
-	g.qtop, g.qleft = ekh-c.padT, ekw-c.padL
+	g.rows = ceilDiv((c.oh-1)*c.sh+ekh+1, c.sh)
+	g.cols = ceilDiv((c.ow-1)*c.sw+ekw+1, c.sw)
+	plane := g.rows * g.cols
+	g.plen = c.sh*c.sw*plane + ekw/c.sw
+	if g.flat {
+		g.qrows, g.qw, g.qtop, g.qleft = c.h+ekh, c.w+ekw, ekh-c.padT, ekw-c.padL
+	} else {
+		g.qtop, g.qleft = ekh/c.sh, ekw/c.sw
+		g.qrows, g.qw = g.rows+g.qtop, g.cols+g.qleft
+	}
+	g.qlen = g.qrows*g.qw + max(ekw, g.qleft)
 	g.shared = g.qtop*g.qw + g.qleft
-	if g.qw != g.pw || g.qtop < 0 || g.qleft < 0 || g.shared+c.oh*g.pw > g.qlen {
+	if g.qw != g.cols || g.qtop < 0 || g.qleft < 0 || g.shared+c.oh*g.cols > g.qlen {
 		g.shared = -1
 	}
 	for ki := range c.kh {
 		for kj := range c.kw {
-			g.off = append(g.off, ki*c.dh*g.pw+kj*c.dw)
-			g.offT = append(g.offT, (c.kh-1-ki)*c.dh*g.qw+(c.kw-1-kj)*c.dw)
+			u, v := ki*c.dh, kj*c.dw
+			g.off = append(g.off, ((u%c.sh)*c.sw+v%c.sw)*plane+u/c.sh*g.cols+v/c.sw)
+			g.offT = append(g.offT, (ekh-u)*g.qw+ekw-v)
 		}
 	}
 	return g
+}
+
+// fill writes image plane src into P.
+func (c *conv) fill(pad, src []float32, g *dwGeom) {
+	if g.flat {
+		dwconv.Pad(pad, g.rows, g.cols, src, c.h, c.w, c.padT, c.padL)
+		return
+	}
+	clear(pad)
+	for a := range c.sh {
+		for b := range c.sw {
+			base := (a*c.sw + b) * g.rows * g.cols
+			lo, hi := c.phaseSpan(b, g.cols)
+			for r := range g.rows {
+				iy := r*c.sh + a - c.padT
+				if iy < 0 || iy >= c.h || lo >= hi {
+					continue
+				}
+				row, in := pad[base+r*g.cols:][lo:hi], src[iy*c.w+lo*c.sw+b-c.padL:]
+				for j := range row {
+					row[j] = in[j*c.sw]
+				}
+			}
+		}
+	}
+}
+
+// phaseSpan is the columns [lo, hi) of phase b's planes that hold input
+// columns, of the cols a phase row has.
+func (c *conv) phaseSpan(b, cols int) (lo, hi int) {
+	lo = max(0, ceilDiv(c.padL-b, c.sw))
+	if c.w-1+c.padL-b < 0 {
+		return lo, lo
+	}
+	return lo, max(lo, min(cols, (c.w-1+c.padL-b)/c.sw+1))
 }
 
 // depthwiseForward convolves image i's planes into y's.
@@ -105,36 +152,14 @@ func (c *conv) depthwiseForward(y, x, w []float32, i int) {
 	var offs [2 * dwTaps]int
 	g := c.dwGeom(offs[:])
 	mg, hw, p, taps := c.m/c.group, c.h*c.w, c.oh*c.ow, c.kh*c.kw
-	s := getScratch(g.plen + c.oh*g.pw)
+	s := getScratch(g.plen + c.oh*g.cols)
 	defer dwScratch.Put(s)
 	pad, out := (*s)[:g.plen], (*s)[g.plen:]
 	for ci := range c.c {
-		dwconv.Pad(pad, g.prows, g.pw, x[(i*c.c+ci)*hw:][:hw], c.h, c.w, c.padT, c.padL)
+		c.fill(pad, x[(i*c.c+ci)*hw:][:hw], &g)
 		for o := ci * mg; o < (ci+1)*mg; o++ {
-			dst, k := y[(i*c.m+o)*p:][:p], w[o*taps:][:taps]
-			if !g.flat {
-				c.dwStrided(dst, pad, k, g.pw)
-				continue
-			}
-			dwconv.Taps(out, pad, k, g.off)
-			dwconv.CopyRows(dst, c.ow, out, g.pw, c.oh, c.ow)
-		}
-	}
-}
-
-// dwStrided is the forward pass at strides other than 1, row by row.
-func (c *conv) dwStrided(y, pad, k []float32, pw int) {
-	span := (c.ow-1)*c.sw + 1
-	for oy := range c.oh {
-		row := y[oy*c.ow:][:c.ow]
-		clear(row)
-		for ki := range c.kh {
-			for kj := range c.kw {
-				kv, src := k[ki*c.kw+kj], pad[(oy*c.sh+ki*c.dh)*pw+kj*c.dw:][:span]
-				for ox := range row {
-					row[ox] += kv * src[ox*c.sw]
-				}
-			}
+			dwconv.Taps(out, pad, w[o*taps:][:taps], g.off)
+			dwconv.CopyRows(y[(i*c.m+o)*p:][:p], c.ow, out, g.cols, c.oh, c.ow)
 		}
 	}
 }
@@ -145,80 +170,87 @@ func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
 	var offs [2 * dwTaps]int
 	g := c.dwGeom(offs[:])
 	mg, hw, p, taps := c.m/c.group, c.h*c.w, c.oh*c.ow, c.kh*c.kw
-	s := getScratch(g.plen + max(c.oh*g.pw+g.qlen+c.h*g.qw, g.plen))
+	dlen := c.h * g.qw
+	if !g.flat {
+		dlen = g.rows * g.qw
+	}
+	s := getScratch(g.plen + c.oh*g.cols + g.qlen + dlen)
 	defer dwScratch.Put(s)
-	pad, rest := (*s)[:g.plen], (*s)[g.plen:]
+	pad, wide, q, d := dwSplit(*s, g.plen, c.oh*g.cols, g.qlen, dlen)
 	var plane []float32
 	for ci := range c.c {
-		dwconv.Pad(pad, g.prows, g.pw, x[(i*c.c+ci)*hw:][:hw], c.h, c.w, c.padT, c.padL)
+		c.fill(pad, x[(i*c.c+ci)*hw:][:hw], &g)
 		if dx != nil {
 			plane = dx[(i*c.c+ci)*hw:][:hw]
-			if !g.flat {
-				clear(plane)
-			}
 		}
 		for o := ci * mg; o < (ci+1)*mg; o++ {
 			gy, k, dk := dy[(i*c.m+o)*p:][:p], w[o*taps:][:taps], dw[o*taps:][:taps]
-			if !g.flat {
-				c.dwStridedBackward(plane, rest[:g.plen], gy, pad, k, dk, g.pw)
-				continue
-			}
-			q, d := rest[c.oh*g.pw:][:g.qlen], rest[c.oh*g.pw+g.qlen:][:c.h*g.qw]
-			wide := rest[:c.oh*g.pw]
-			if g.shared >= 0 {
-				wide = q[g.shared:][:c.oh*g.pw]
-			}
 			if plane != nil || g.shared >= 0 {
 				dwconv.Pad(q, g.qrows, g.qw, gy, c.oh, c.ow, g.qtop, g.qleft)
 			}
-			if g.shared < 0 {
-				dwconv.Pad(wide, c.oh, g.pw, gy, c.oh, c.ow, 0, 0)
-			}
-			dwconv.Dots(dk, wide, pad, g.off)
-			if plane == nil {
-				continue
-			}
-			dwconv.Taps(d, q, k, g.offT)
-			if o == ci*mg { // the first output of the group sets the plane
-				dwconv.CopyRows(plane, c.w, d, g.qw, c.h, c.w)
+			gw := wide
+			if g.shared >= 0 {
+				gw = q[g.shared:][:len(wide)]
 			} else {
+				dwconv.Pad(wide, c.oh, g.cols, gy, c.oh, c.ow, 0, 0)
+			}
+			dwconv.Dots(dk, gw, pad, g.off)
+			switch {
+			case plane == nil:
+			case !g.flat:
+				c.phaseGrad(plane, d, q, k, &g, o == ci*mg)
+			case o == ci*mg: // the first output of the group sets the plane
+				dwconv.Taps(d, q, k, g.offT)
+				dwconv.CopyRows(plane, c.w, d, g.qw, c.h, c.w)
+			default:
+				dwconv.Taps(d, q, k, g.offT)
 				dwconv.AddRows(plane, c.w, d, g.qw, c.h, c.w)
 			}
 		}
 	}
 }
 
-// dwStridedBackward is the backward pass at strides other than 1: the
-// weight gradient as a dot product per tap and row, the input gradient
-// scattered into the padded plane dpad, then added into plane (when not
-// nil) without the padding.
-func (c *conv) dwStridedBackward(plane, dpad, gy, pad, k, dk []float32, pw int) {
-	span := (c.ow-1)*c.sw + 1
-	clear(dpad)
-	for oy := range c.oh {
-		row := gy[oy*c.ow:][:c.ow]
-		for ki := range c.kh {
-			for kj := range c.kw {
-				t, at := ki*c.kw+kj, (oy*c.sh+ki*c.dh)*pw+kj*c.dw
-				src, dst := pad[at:][:span], dpad[at:][:span]
-				kv := k[t]
-				var s float32
-				for ox, g := range row {
-					s += g * src[ox*c.sw]
-					dst[ox*c.sw] += kv * g
+// dwSplit cuts s into consecutive buffers of the given lengths.
+func dwSplit(s []float32, a, b, c, d int) (_, _, _, _ []float32) {
+	return s[:a], s[a:][:b], s[a+b:][:c], s[a+b+c:][:d]
+}
+
+// phaseGrad is the input gradient at strides other than 1: for each phase
+// of the padded input, the correlation of Q with the flipped taps that read
+// that phase, scattered into plane at the phase's positions (set when
+// first, else added).
+func (c *conv) phaseGrad(plane, d, q, k []float32, g *dwGeom, first bool) {
+	if first {
+		clear(plane)
+	}
+	var ks [dwTaps]float32
+	var offs [dwTaps]int
+	for a := range c.sh {
+		for b := range c.sw {
+			kt, ot := ks[:0], offs[:0]
+			for ki := range c.kh {
+				for kj := range c.kw {
+					if u, v := ki*c.dh, kj*c.dw; u%c.sh == a && v%c.sw == b {
+						kt = append(kt, k[ki*c.kw+kj])
+						ot = append(ot, (g.qtop-u/c.sh)*g.qw+g.qleft-v/c.sw)
+					}
 				}
-				dk[t] += s
 			}
-		}
-	}
-	if plane == nil {
-		return
-	}
-	rows, cols := (len(dpad)-(c.kw-1)*c.dw)/pw, min(c.w, pw-c.padL)
-	for iy := range min(c.h, rows-c.padT) {
-		row, src := plane[iy*c.w:][:cols], dpad[(iy+c.padT)*pw+c.padL:][:cols]
-		for ix := range row {
-			row[ix] += src[ix]
+			lo, hi := c.phaseSpan(b, g.cols)
+			if len(kt) == 0 || lo >= hi {
+				continue
+			}
+			dwconv.Taps(d, q, kt, ot)
+			for r := range g.rows {
+				iy := r*c.sh + a - c.padT
+				if iy < 0 || iy >= c.h {
+					continue
+				}
+				src, out := d[r*g.qw:][lo:hi], plane[iy*c.w+lo*c.sw+b-c.padL:]
+				for j, v := range src {
+					out[j*c.sw] += v
+				}
+			}
 		}
 	}
 }
