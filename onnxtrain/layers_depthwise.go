@@ -211,7 +211,7 @@ func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
 }
 
 // dwSplit cuts s into consecutive buffers of the given lengths.
-func dwSplit(s []float32, a, b, c, d int) (_, _, _, _ []float32) {
+func dwSplit(s []float32, a, b, c, d int) ([]float32, []float32, []float32, []float32) {
 	return s[:a], s[a:][:b], s[a+b:][:c], s[a+b+c:][:d]
 }
 
