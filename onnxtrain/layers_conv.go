@@ -32,8 +32,9 @@ type conv struct {
 	partial [][]float32 // per worker: dW and dB
 }
 
-// colsBudget bounds one worker's column matrix, in floats, so that it and
-// the product's packed panels stay within a core's L2 cache; colsTarget
+// colsBudget bounds one worker's scratch, in floats (a chunk's columns and
+// its outputs or dY), so that it and the product's packed panels stay
+// within a core's L2 cache, unless one image alone needs more; colsTarget
 // is the width past which a wider product gains little.
 const (
 	colsBudget = 96 << 10
@@ -64,7 +65,7 @@ func buildConv(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 	if c.sh == 1 && c.sw == 1 && c.ow <= c.w {
 		c.cw, c.pw = c.w, (c.oh-1)*c.w+c.ow
 	}
-	c.chunk = chunkImages(c.c/c.group*c.kh*c.kw, c.pw, ceilDiv(c.n, kernel.MaxWorkers()))
+	c.chunk = chunkImages(c.c/c.group*c.kh*c.kw+c.m/c.group, c.pw, ceilDiv(c.n, kernel.MaxWorkers()))
 	if c.depthwise() {
 		c.chunk = 0 // the direct loops need no columns
 	}
@@ -75,11 +76,12 @@ func buildConv(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 	return c, []int{c.n, c.m, c.oh, c.ow}, nil
 }
 
-// chunkImages is how many images of k x p columns one product takes: enough
-// for colsTarget columns, within colsBudget, at least one, and no more than
+// chunkImages is how many images one product takes, each needing rows x p
+// floats of scratch (rows: the columns' and the outputs'): enough for
+// colsTarget columns, within colsBudget, at least one, and no more than
 // one worker's share of the batch.
-func chunkImages(k, p, share int) int {
-	b := min(ceilDiv(colsTarget, p), colsBudget/(k*p), share)
+func chunkImages(rows, p, share int) int {
+	b := min(ceilDiv(colsTarget, p), colsBudget/(rows*p), share)
 	return max(b, 1)
 }
 

@@ -81,23 +81,24 @@ func TestConvChunksGradient(t *testing.T) {
 	}
 }
 
-// TestConvChunkBounds checks that a worker's columns stay within the budget
-// unless one image alone needs more, and that a chunk never exceeds a
-// worker's share of the batch.
+// TestConvChunkBounds checks that a worker's scratch stays within the
+// budget unless one image alone needs more, and that a chunk never exceeds
+// a worker's share of the batch.
 func TestConvChunkBounds(t *testing.T) {
-	for _, tc := range []struct{ k, p, share, want int }{
-		{9, 196, 64, 6},    // narrow images: enough for colsTarget columns
-		{25, 784, 64, 2},   // wide images
-		{144, 196, 64, 3},  // the budget binds before the target
-		{144, 196, 2, 2},   // a small batch
-		{4608, 196, 64, 1}, // one image over the budget still runs
+	for _, tc := range []struct{ rows, p, share, want int }{
+		{9 + 16, 196, 64, 6},     // narrow images: enough for colsTarget columns
+		{25 + 6, 784, 64, 2},     // wide images
+		{144 + 32, 196, 64, 2},   // the budget binds before the target
+		{16 + 512, 196, 64, 1},   // many outputs: their rows count too
+		{144 + 32, 196, 1, 1},    // a batch of one
+		{4608 + 512, 196, 64, 1}, // one image over the budget still runs
 	} {
-		got := chunkImages(tc.k, tc.p, tc.share)
+		got := chunkImages(tc.rows, tc.p, tc.share)
 		if got != tc.want {
-			t.Errorf("chunkImages(%d, %d, %d) = %d, want %d", tc.k, tc.p, tc.share, got, tc.want)
+			t.Errorf("chunkImages(%d, %d, %d) = %d, want %d", tc.rows, tc.p, tc.share, got, tc.want)
 		}
-		if got > 1 && got*tc.k*tc.p > colsBudget {
-			t.Errorf("chunkImages(%d, %d, %d) = %d: %d floats of columns", tc.k, tc.p, tc.share, got, got*tc.k*tc.p)
+		if got > 1 && got*tc.rows*tc.p > colsBudget {
+			t.Errorf("chunkImages(%d, %d, %d) = %d: %d floats of scratch", tc.rows, tc.p, tc.share, got, got*tc.rows*tc.p)
 		}
 	}
 }
