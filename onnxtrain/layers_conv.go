@@ -25,8 +25,8 @@ type conv struct {
 	// cw is the distance between output rows in the columns, and pw an
 	// image's columns: at stride 1 output rows are laid out as far apart as
 	// input rows (cw = w, pw = (oh-1)*w+ow), so that a tap's columns are
-	// one span of the input; the ow..w-1 gaps are zero and their outputs
-	// dropped. Otherwise cw = ow and pw = oh*ow.
+	// one span of the input; the outputs in the ow..w-1 gaps are dropped,
+	// and dY there is zero. Otherwise cw = ow and pw = oh*ow.
 	cw, pw  int
 	scratch [][]float32 // per worker: the chunk's columns, then its outputs or dY
 	partial [][]float32 // per worker: dW and dB
