@@ -36,9 +36,10 @@ func plainBlockModel(n, in, out, h, w, k int, conv onnx.Attrs) *onnx.Model {
 
 // runBlock builds m's graph, its blocks fused or node by node, runs it in
 // training mode on in (x0, x1, x2), and returns its output, the gradients
-// of sum(wy * y) with respect to x0, x1 and x2, and how many blocks were
-// fused.
-func runBlock(t *testing.T, m *onnx.Model, in [][]float32, wy []float32, fuse bool) (y []float32, grads [][]float32, fused int) {
+// of sum(wy * y) with respect to x0 (nil when noXGrad), x1 and x2, how
+// many blocks were fused, and how many of those never store the
+// convolution's output (whole).
+func runBlock(t *testing.T, m *onnx.Model, in [][]float32, wy []float32, fuse, noXGrad bool) (y []float32, grads [][]float32, fused, whole int) {
 	t.Helper()
 	g := m.Graph
 	net := &Net{opts: Options{Batch: int(g.Inputs[0].Dims[0])}, train: true}
@@ -52,8 +53,10 @@ func runBlock(t *testing.T, m *onnx.Model, in [][]float32, wy []float32, fuse bo
 		shape := v.Shape()
 		tv := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(in[i]))
 		n := G.NewTensor(b.eg, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(v.Name), G.WithValue(tv))
-		b.vals[v.Name] = &value{node: n, shape: shape, grad: true}
-		nodes = append(nodes, n)
+		b.vals[v.Name] = &value{node: n, shape: shape, grad: !(noXGrad && i == 0)}
+		if !(noXGrad && i == 0) {
+			nodes = append(nodes, n)
+		}
 	}
 	for _, n := range g.Nodes {
 		if err := b.node(n); err != nil {
@@ -82,24 +85,31 @@ func runBlock(t *testing.T, m *onnx.Model, in [][]float32, wy []float32, fuse bo
 	}
 	for _, n := range b.eg.AllNodes() {
 		if o, ok := n.Op().(*nodeOp); ok {
-			if _, ok := o.l.(*seedBlockLayer); ok {
+			if l, ok := o.l.(*seedBlockLayer); ok {
 				fused++
+				if l.whole != nil {
+					whole++
+				}
 			}
 		}
 	}
 	y = append([]float32(nil), data(out.node.Value())...)
+	if noXGrad {
+		grads = append(grads, nil)
+	}
 	for _, n := range gn {
 		grads = append(grads, append([]float32(nil), data(n.Value())...))
 	}
-	return y, grads, fused
+	return y, grads, fused, whole
 }
 
 // TestPlainBlockFusion: Conv 3x3 -> Relu -> MaxPool with no BatchNorm,
 // cnn28's and keras2onnx_160's blocks among them, fused where the kernels
-// are vectorised (the 14-wide maps on a widened one), must give the
-// output and every gradient of the node-by-node layers within 1e-5 of
-// each one's largest magnitude; shapes the kernels do not take must stay
-// node by node.
+// are vectorised (the 14-wide maps on a widened one; one input channel
+// and no input gradient without storing conv(x)), must give the output
+// and every gradient of the node-by-node layers within 1e-5 of each one's
+// largest magnitude; shapes the kernels do not take must stay node by
+// node.
 func TestPlainBlockFusion(t *testing.T) {
 	pad1 := func() onnx.Attrs { return onnx.Attrs{"pads": aInts(1, 1, 1, 1)} }
 	same := func() onnx.Attrs {
@@ -109,16 +119,20 @@ func TestPlainBlockFusion(t *testing.T) {
 		name                string
 		n, in, out, h, w, k int
 		conv                func() onnx.Attrs
+		noXGrad             bool // as on a graph's input: the block never stores conv(x)
 		fused               bool
 	}{
-		{"cnn28/1", 16, 1, 16, 28, 28, 2, pad1, true},
-		{"cnn28/2", 16, 16, 32, 14, 14, 2, pad1, true},
-		{"keras2onnx_160/1", 16, 1, 8, 28, 28, 2, same, true},
-		{"keras2onnx_160/2", 16, 8, 16, 14, 14, 2, same, true},
-		{"pool4", 3, 16, 16, 8, 8, 4, pad1, true},
-		{"odd-channels-in", 4, 3, 16, 8, 8, 2, pad1, false},
-		{"odd-channels-out", 4, 16, 5, 8, 8, 2, pad1, false},
-		{"no-padding", 4, 16, 16, 10, 10, 2, func() onnx.Attrs { return onnx.Attrs{} }, false},
+		{"cnn28/1", 16, 1, 16, 28, 28, 2, pad1, false, true},
+		{"cnn28/1/input", 16, 1, 16, 28, 28, 2, pad1, true, true},
+		{"cnn28/2", 16, 16, 32, 14, 14, 2, pad1, false, true},
+		{"keras2onnx_160/1", 16, 1, 8, 28, 28, 2, same, false, true},
+		{"keras2onnx_160/1/input", 16, 1, 8, 28, 28, 2, same, true, true},
+		{"keras2onnx_160/2", 16, 8, 16, 14, 14, 2, same, false, true},
+		{"pool4", 3, 16, 16, 8, 8, 4, pad1, false, true},
+		{"pool4/input", 3, 1, 16, 8, 8, 4, pad1, true, true},
+		{"odd-channels-in", 4, 3, 16, 8, 8, 2, pad1, false, false},
+		{"odd-channels-out", 4, 16, 5, 8, 8, 2, pad1, false, false},
+		{"no-padding", 4, 16, 16, 10, 10, 2, func() onnx.Attrs { return onnx.Attrs{} }, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,18 +154,79 @@ func TestPlainBlockFusion(t *testing.T) {
 				oh, ow = (tc.h-2)/tc.k, (tc.w-2)/tc.k
 			}
 			wy := draw(tc.n*tc.out*oh*ow, 1)
-			yu, gu, k := runBlock(t, m, in, wy, false)
+			yu, gu, k, _ := runBlock(t, m, in, wy, false, tc.noXGrad)
 			if k != 0 {
 				t.Fatalf("%d blocks fused node by node", k)
 			}
-			yf, gf, k := runBlock(t, m, in, wy, true)
-			if want := map[bool]int{true: 1, false: 0}[tc.fused]; k != want {
-				t.Fatalf("%d blocks fused, want %d", k, want)
+			yf, gf, k, whole := runBlock(t, m, in, wy, true, tc.noXGrad)
+			one := map[bool]int{true: 1, false: 0}
+			if k != one[tc.fused] || whole != one[tc.fused && tc.noXGrad] {
+				t.Fatalf("%d blocks fused, %d whole; want %d and %d", k, whole, one[tc.fused], one[tc.fused && tc.noXGrad])
 			}
 			closeWithin(t, 1e-5, "y", yf, yu)
 			for i, what := range []string{"dx", "dw", "dbias"} {
-				closeWithin(t, 1e-5, what, gf[i], gu[i])
+				if gu[i] != nil || gf[i] != nil {
+					closeWithin(t, 1e-5, what, gf[i], gu[i])
+				}
 			}
+		})
+	}
+}
+
+// TestPlainBlockNets steps cnn28 and keras2onnx_160 fused and node by
+// node from the same weights on the same batch: both blocks must be
+// fused, the first, on the graph's input, with the convolution's output
+// never stored (kernel.ConvBNPool), and the loss and logits agree within
+// 1e-5. The gradients are TestPlainBlockFusion's and the PyTorch parity
+// test's to check: on a whole network's random batch, two pooled values
+// within float32 rounding of each other (one in 50,000 windows here) may
+// be won by either, moving a window's gradient by a pixel.
+func TestPlainBlockNets(t *testing.T) {
+	for _, name := range []string{"cnn28.onnx", "producers/keras2onnx_160.onnx"} {
+		t.Run(name, func(t *testing.T) {
+			if kernel.KernelName() == "go" {
+				t.Skip("no block is fused on the Go kernels")
+			}
+			fu, err := New(loadFixture(t, name), Options{Batch: 16, Seed: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fu.Close()
+			un, err := New(loadFixture(t, name), Options{Batch: 16, Seed: 5, NoFusion: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer un.Close()
+			whole := 0
+			for _, n := range fu.eg.AllNodes() {
+				if o, ok := n.Op().(*nodeOp); ok {
+					if l, ok := o.l.(*seedBlockLayer); ok && l.whole != nil {
+						whole++
+					}
+				}
+			}
+			if k := fusedLayers(fu); k != 2 || whole != 1 {
+				t.Fatalf("%d blocks fused, %d of them whole; want 2 and 1", k, whole)
+			}
+			rng := rand.New(rand.NewPCG(11, 12))
+			x := make([]float32, len(un.x))
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			labels := make([]int64, 16)
+			for i := range labels {
+				labels[i] = int64(rng.IntN(un.Classes()))
+			}
+			lf, err := fu.Step(x, labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lu, err := un.Step(x, labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeWithin(t, 1e-5, "loss", []float32{float32(lf)}, []float32{float32(lu)})
+			closeWithin(t, 1e-5, "logits", fu.Logits(), un.Logits())
 		})
 	}
 }

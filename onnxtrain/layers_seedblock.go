@@ -26,6 +26,11 @@ type seedBlockLayer struct {
 	train    *bool
 	needX    bool // x's gradient: the flipped weights are kept for it
 	st       *kernel.BNCache
+	// whole, when set, runs the block (plain, one input channel, no
+	// input gradient) with the convolution's output never stored.
+	whole *kernel.ConvBNPool
+	wst   *kernel.ConvBNCache
+	dw    []float32 // whole's weight gradient, in DirectWeights' layout
 
 	xp, z, yh     []float32 // x padded in NHWC, conv(x), the pooled map
 	wd, wf        []float32 // w in Forward's and BackwardInput's layouts
@@ -36,18 +41,30 @@ type seedBlockLayer struct {
 	partial       [][]float32 // per worker, dw in DirectWeights' layout
 }
 
-func newSeedBlockLayer(conv kernel.Conv3x3, bn kernel.BNPool, realW, n int, momentum float64, train *bool) *seedBlockLayer {
+func newSeedBlockLayer(conv kernel.Conv3x3, bn kernel.BNPool, realW, n int, momentum float64, train *bool, plain, needX bool) *seedBlockLayer {
 	c := conv.Out
 	// Buffers are zero from here on where the map does not reach (the
 	// border of xp, the columns past realW of dyh), and never written
 	// there.
-	l := &seedBlockLayer{conv: conv, bn: bn, realW: realW, n: n, momentum: momentum, train: train, st: bn.NewCache(n),
-		xp: make([]float32, n*conv.PaddedSize(conv.In)),
-		z:  make([]float32, n*conv.H*conv.W*c), yh: make([]float32, n*bn.OutH()*bn.OutW()*c),
+	l := &seedBlockLayer{conv: conv, bn: bn, plain: plain, realW: realW, n: n, momentum: momentum, train: train, needX: needX,
+		xp: make([]float32, n*conv.PaddedSize(conv.In)), yh: make([]float32, n*bn.OutH()*bn.OutW()*c),
 		wd: make([]float32, c*conv.K()), wf: make([]float32, c*conv.K()),
-		dyh: make([]float32, n*bn.OutH()*bn.OutW()*c), dz: make([]float32, n*conv.H*conv.W*c),
-		dxh:    make([]float32, n*conv.H*conv.W*conv.In),
+		dyh:    make([]float32, n*bn.OutH()*bn.OutW()*c),
 		dgamma: make([]float32, c), dbeta: make([]float32, c), dbias: make([]float32, c)}
+	if plain && conv.In == 1 && !needX {
+		// The first block's convolution is cheap, its output the largest
+		// map: recomputed in each pass rather than stored, as the seed's
+		// first block is (kernel.ConvBNPool). Its input gradient, which
+		// needs the output's, is never wanted there.
+		l.whole = &kernel.ConvBNPool{Conv: conv, BN: bn}
+		l.wst = l.whole.NewCache(n)
+		l.st = &l.wst.BNCache
+		l.dw = make([]float32, c*conv.K())
+		return l
+	}
+	l.st = bn.NewCache(n)
+	l.z, l.dz = make([]float32, n*conv.H*conv.W*c), make([]float32, n*conv.H*conv.W*c)
+	l.dxh = make([]float32, n*conv.H*conv.W*conv.In)
 	for range kernel.MaxWorkers() {
 		l.scratch = append(l.scratch, make([]float32, conv.ScratchSize(blockChunk)))
 		l.partial = append(l.partial, make([]float32, c*conv.K()))
@@ -116,8 +133,6 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 			b.materialize(v)
 		}
 	}
-	l := newSeedBlockLayer(conv, bn, realW, x.shape[0], 1-float64(mom), &b.net.train)
-	l.plain = blk.bn == nil
 	nodes := make(G.Nodes, len(in))
 	shapes := make([][]int, len(in))
 	need := make([]bool, len(in))
@@ -127,7 +142,7 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 		need[i] = v.grad && !b.net.opts.ForwardOnly
 		grad = grad || v.grad
 	}
-	l.needX = need[0]
+	l := newSeedBlockLayer(conv, bn, realW, x.shape[0], 1-float64(mom), &b.net.train, blk.bn == nil, need[0])
 	shape := []int{x.shape[0], m, conv.H / k, realW / k}
 	out, err := apply(newNodeOp(fmt.Sprintf("%s..%s", blk.conv.Label(), blk.pool.Label()), l, shapes, shape, need), nodes...)
 	if err != nil {
@@ -282,9 +297,13 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 	// while it is in cache.
 	chunks(l.n, func(_, lo, hi int) {
 		toView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
-		k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
+		if l.whole == nil {
+			k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
+		}
 	})
 	switch {
+	case l.whole != nil:
+		l.whole.ForwardReLUPool(l.yh, l.xp, l.wd, bias, l.n, l.wst)
 	case l.plain:
 		l.bn.ForwardReLUPool(l.yh, l.z, l.n, l.st)
 	case *l.train:
@@ -305,6 +324,16 @@ func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float3
 	kernel.Parallel(l.n, func(_, lo, hi int) {
 		toView(l.dyh, dy, l.pooled(), lo, hi, k.Out, l.bn.OutH(), l.realW/l.bn.K)
 	})
+	if l.whole != nil {
+		l.whole.BackwardReLUPool(l.dw, l.dbias, l.dyh, l.xp, l.wd, in[2], l.n, l.wst)
+		if dx[1] != nil {
+			k.UndirectWeights(dx[1], l.dw)
+		}
+		if dx[2] != nil {
+			copy(dx[2], l.dbias)
+		}
+		return
+	}
 	if l.plain {
 		l.bn.BackwardReLUPool(l.dz, l.dbias, l.dyh, l.z, l.n, l.st)
 	} else {

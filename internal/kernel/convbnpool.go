@@ -70,6 +70,11 @@ func (b ConvBNPool) ForwardFrozen(y, xp, wd, bias, gamma, beta, runMean, runVar 
 // Backward takes dy, the gradient of the pooled maps, back to the weights:
 // dwd (DirectWeights' layout), dbias, dgamma and dbeta.
 func (b ConvBNPool) Backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma []float32, n int, st *ConvBNCache) {
+	b.backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma, n, st)
+}
+
+// backward is Backward, or BackwardReLUPool with nil dgamma and dbeta.
+func (b ConvBNPool) backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma []float32, n int, st *ConvBNCache) {
 	for _, d := range st.dw {
 		clear(d)
 	}

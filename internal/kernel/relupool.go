@@ -24,6 +24,22 @@ func (b BNPool) BackwardReLUPool(dz, dbias, dy, z []float32, n int, st *BNCache)
 		func(_, r int) (zr, dzr []float32) { o := b.zOffset(r); return z[o:], dz[o:] }, nil)
 }
 
+// ForwardReLUPool is ConvBNPool's ForwardTrain with BatchNorm the
+// identity: maxpool(relu(conv(x))), the convolution's output never stored.
+func (b ConvBNPool) ForwardReLUPool(y, xp, wd, bias []float32, n int, st *ConvBNCache) {
+	b.BN.identity(n, &st.BNCache)
+	C := b.BN.C
+	b.BN.pool(y, st.unit[:C], st.unit[C:2*C], n, &st.BNCache, func(w, r int) []float32 {
+		return b.rows(w, r, xp, wd, bias, st)
+	})
+}
+
+// BackwardReLUPool takes dy, the gradient of ForwardReLUPool's pooled maps,
+// back to the weights: dwd (DirectWeights' layout) and dbias.
+func (b ConvBNPool) BackwardReLUPool(dwd, dbias, dy, xp, wd, bias []float32, n int, st *ConvBNCache) {
+	b.backward(dwd, dbias, nil, nil, dy, xp, wd, bias, st.unit[:b.BN.C], n, st)
+}
+
 // identity sets st's statistics to the identity's, frozen.
 func (b BNPool) identity(n int, st *BNCache) {
 	st.rows, st.frozen = n*b.H*b.W, true

@@ -77,3 +77,55 @@ func TestReLUPoolExact(t *testing.T) {
 		}
 	}
 }
+
+// TestConvReLUPoolMatchesSeparate: ConvBNPool's ReLUPool, which never
+// stores the convolution's output, must give what Conv3x3 and BNPool's
+// ReLUPool give one after the other: the pooled maps bit for bit (the
+// same kernels on the same inputs), the weight and bias gradients within
+// rounding of their different order of summation.
+func TestConvReLUPoolMatchesSeparate(t *testing.T) {
+	cases := []struct{ n, h, w, in, out, k int }{
+		{3, 28, 28, 1, 16, 2}, // cnn28's first block
+		{3, 28, 28, 1, 8, 2},  // Keras's
+		{2, 8, 12, 4, 32, 4},
+		{2, 6, 6, 2, 5, 3},
+	}
+	for _, ks := range kernelSets() {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s/%v", ks.name, tc), func(t *testing.T) {
+				using(t, ks)
+				rng := rand.New(rand.NewPCG(uint64(tc.out), 9))
+				conv := Conv3x3{H: tc.h, W: tc.w, In: tc.in, Out: tc.out}
+				bn := BNPool{H: tc.h, W: tc.w, C: tc.out, K: tc.k}
+				b := ConvBNPool{Conv: conv, BN: bn}
+				x := randn(rng, tc.n*tc.h*tc.w*tc.in, 1)
+				w, bias := randn(rng, tc.out*tc.in*9, 0.5), randn(rng, tc.out, 0.5)
+				xp := make([]float32, tc.n*conv.PaddedSize(tc.in))
+				conv.Pad(xp, x, tc.n, tc.in)
+				wd := make([]float32, len(w))
+				conv.DirectWeights(wd, w)
+				out := tc.n * bn.OutH() * bn.OutW() * tc.out
+				dy := randn(rng, out, 1)
+
+				z := make([]float32, tc.n*tc.h*tc.w*tc.out)
+				conv.Forward(z, xp, wd, bias, tc.n)
+				sst := bn.NewCache(tc.n)
+				want := make([]float32, out)
+				bn.ForwardReLUPool(want, z, tc.n, sst)
+				dz, wantBias := make([]float32, len(z)), make([]float32, tc.out)
+				bn.BackwardReLUPool(dz, wantBias, dy, z, tc.n, sst)
+				wantDW := make([]float32, len(w))
+				conv.BackwardWeights(wantDW, dz, xp, tc.n)
+
+				st := b.NewCache(tc.n)
+				y := make([]float32, out)
+				b.ForwardReLUPool(y, xp, wd, bias, tc.n, st)
+				equalBits(t, "y", y, want)
+				dwd, dbias := make([]float32, len(w)), make([]float32, tc.out)
+				b.BackwardReLUPool(dwd, dbias, dy, xp, wd, bias, tc.n, st)
+				checkClose(t, "dw", dwd, to64(wantDW), 1e-5)
+				checkClose(t, "dbias", dbias, to64(wantBias), 1e-5)
+			})
+		}
+	}
+}
