@@ -15,7 +15,7 @@ import (
 // and variance, which move in place in training mode as batchNorm moves
 // them; the ONNX momentum is the running statistics' weight, the kernel's
 // the batch's. A block without BatchNorm (plain) has x, w and b alone, and
-// runs BNPool's kernels with BatchNorm the identity (kernel.ReLUPool).
+// runs BNPool's kernels with BatchNorm the identity (ForwardReLUPool).
 type seedBlockLayer struct {
 	conv     kernel.Conv3x3
 	bn       kernel.BNPool
@@ -320,7 +320,6 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 
 func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 	k := l.conv
-	hw := k.H * k.W
 	kernel.Parallel(l.n, func(_, lo, hi int) {
 		toView(l.dyh, dy, l.pooled(), lo, hi, k.Out, l.bn.OutH(), l.realW/l.bn.K)
 	})
@@ -344,7 +343,15 @@ func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float3
 			copy(dx[i], g)
 		}
 	}
-	if dx[1] != nil {
+	l.backConv(dx[0], dx[1])
+}
+
+// backConv takes dz back through the convolution to dw and dx (each nil
+// when not wanted).
+func (l *seedBlockLayer) backConv(dx, dw []float32) {
+	k := l.conv
+	hw := k.H * k.W
+	if dw != nil {
 		ps := k.PaddedSize(k.In)
 		for _, p := range l.partial {
 			clear(p)
@@ -358,12 +365,12 @@ func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float3
 				sum[i] += v
 			}
 		}
-		k.UndirectWeights(dx[1], sum)
+		k.UndirectWeights(dw, sum)
 	}
-	if dx[0] != nil {
+	if dx != nil {
 		chunks(l.n, func(wk, lo, hi int) {
 			k.BackwardInput(l.dxh[lo*hw*k.In:hi*hw*k.In], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.wf, l.scratch[wk], hi-lo)
-			fromView(dx[0], l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
+			fromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
 		})
 	}
 }
