@@ -46,7 +46,7 @@ func (c *conv) tapRow(oy, ki int) int {
 // the callers run on workers with no buffers of their own to lend.
 var dwScratch sync.Pool
 
-func getScratch(n int) *[]float32 {
+func dwGetScratch(n int) *[]float32 {
 	s, _ := dwScratch.Get().(*[]float32)
 	if s == nil {
 		s = new([]float32)
@@ -112,8 +112,8 @@ func (c *conv) dwGeom(offs []int) dwGeom {
 	return g
 }
 
-// fill writes image plane src into P.
-func (c *conv) fill(pad, src []float32, g *dwGeom) {
+// dwFill writes image plane src into P.
+func (c *conv) dwFill(pad, src []float32, g *dwGeom) {
 	if g.flat {
 		dwconv.Pad(pad, g.rows, g.cols, src, c.h, c.w, c.padT, c.padL)
 		return
@@ -122,7 +122,7 @@ func (c *conv) fill(pad, src []float32, g *dwGeom) {
 	for a := range c.sh {
 		for b := range c.sw {
 			base := (a*c.sw + b) * g.rows * g.cols
-			lo, hi := c.phaseSpan(b, g.cols)
+			lo, hi := c.dwPhaseSpan(b, g.cols)
 			for r := range g.rows {
 				iy := r*c.sh + a - c.padT
 				if iy < 0 || iy >= c.h || lo >= hi {
@@ -137,9 +137,9 @@ func (c *conv) fill(pad, src []float32, g *dwGeom) {
 	}
 }
 
-// phaseSpan is the columns [lo, hi) of phase b's planes that hold input
+// dwPhaseSpan is the columns [lo, hi) of phase b's planes that hold input
 // columns, of the cols a phase row has.
-func (c *conv) phaseSpan(b, cols int) (lo, hi int) {
+func (c *conv) dwPhaseSpan(b, cols int) (lo, hi int) {
 	lo = max(0, ceilDiv(c.padL-b, c.sw))
 	if c.w-1+c.padL-b < 0 {
 		return lo, lo
@@ -152,11 +152,11 @@ func (c *conv) depthwiseForward(y, x, w []float32, i int) {
 	var offs [2 * dwTaps]int
 	g := c.dwGeom(offs[:])
 	mg, hw, p, taps := c.m/c.group, c.h*c.w, c.oh*c.ow, c.kh*c.kw
-	s := getScratch(g.plen + c.oh*g.cols)
+	s := dwGetScratch(g.plen + c.oh*g.cols)
 	defer dwScratch.Put(s)
 	pad, out := (*s)[:g.plen], (*s)[g.plen:]
 	for ci := range c.c {
-		c.fill(pad, x[(i*c.c+ci)*hw:][:hw], &g)
+		c.dwFill(pad, x[(i*c.c+ci)*hw:][:hw], &g)
 		for o := ci * mg; o < (ci+1)*mg; o++ {
 			dwconv.Taps(out, pad, w[o*taps:][:taps], g.off)
 			dwconv.CopyRows(y[(i*c.m+o)*p:][:p], c.ow, out, g.cols, c.oh, c.ow)
@@ -174,12 +174,12 @@ func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
 	if !g.flat {
 		dlen = g.rows * g.qw
 	}
-	s := getScratch(g.plen + c.oh*g.cols + g.qlen + dlen)
+	s := dwGetScratch(g.plen + c.oh*g.cols + g.qlen + dlen)
 	defer dwScratch.Put(s)
 	pad, wide, q, d := dwSplit(*s, g.plen, c.oh*g.cols, g.qlen, dlen)
 	var plane []float32
 	for ci := range c.c {
-		c.fill(pad, x[(i*c.c+ci)*hw:][:hw], &g)
+		c.dwFill(pad, x[(i*c.c+ci)*hw:][:hw], &g)
 		if dx != nil {
 			plane = dx[(i*c.c+ci)*hw:][:hw]
 		}
@@ -198,7 +198,7 @@ func (c *conv) depthwiseBackward(dx, dw, dy, x, w []float32, i int) {
 			switch {
 			case plane == nil:
 			case !g.flat:
-				c.phaseGrad(plane, d, q, k, &g, o == ci*mg)
+				c.dwPhaseGrad(plane, d, q, k, &g, o == ci*mg)
 			case o == ci*mg: // the first output of the group sets the plane
 				dwconv.Taps(d, q, k, g.offT)
 				dwconv.CopyRows(plane, c.w, d, g.qw, c.h, c.w)
@@ -215,11 +215,11 @@ func dwSplit(s []float32, a, b, c, d int) ([]float32, []float32, []float32, []fl
 	return s[:a], s[a:][:b], s[a+b:][:c], s[a+b+c:][:d]
 }
 
-// phaseGrad is the input gradient at strides other than 1: for each phase
+// dwPhaseGrad is the input gradient at strides other than 1: for each phase
 // of the padded input, the correlation of Q with the flipped taps that read
 // that phase, scattered into plane at the phase's positions (set when
 // first, else added).
-func (c *conv) phaseGrad(plane, d, q, k []float32, g *dwGeom, first bool) {
+func (c *conv) dwPhaseGrad(plane, d, q, k []float32, g *dwGeom, first bool) {
 	if first {
 		clear(plane)
 	}
@@ -236,7 +236,7 @@ func (c *conv) phaseGrad(plane, d, q, k []float32, g *dwGeom, first bool) {
 					}
 				}
 			}
-			lo, hi := c.phaseSpan(b, g.cols)
+			lo, hi := c.dwPhaseSpan(b, g.cols)
 			if len(kt) == 0 || lo >= hi {
 				continue
 			}
