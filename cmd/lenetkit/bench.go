@@ -245,6 +245,11 @@ func runBench(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "CPU: %s; load average %s at the start, %s at the end (a shared machine: others' work slows every figure)\n",
 		r.CPU, bench.FormatLoad(r.LoadAverageStart), bench.FormatLoad(r.LoadAverageEnd))
+	if steps > 0 && !r.TrainGraph {
+		fmt.Fprintf(w, "training: lenetkit's steps, then PyTorch's; inference: lenetkit and ONNX Runtime took turns, %d rounds, each figure its side's best round\n", benchRounds)
+	} else {
+		fmt.Fprintf(w, "lenetkit and its peers took turns, %d rounds of each measurement; each figure is its side's best round\n", benchRounds)
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	if steps == 0 {
 		fmt.Fprintf(tw, "training\tnot measured (--steps 0)\t\t\n")
@@ -258,7 +263,7 @@ func runBench(c *cli.Context) error {
 		}
 	}
 	if steps > 0 && r.TrainGraph {
-		fmt.Fprintf(tw, "training step of the graph, batch 128, its weights (fastest of %d rounds each, taking turns)\t\t\t\n", r.TrainRounds)
+		fmt.Fprintf(tw, "training step of the graph, batch 128, its weights\t\t\t\n")
 		fmt.Fprintf(tw, "  lenetkit\t%.1f ms\t%.0f images/s\t\n", r.TrainMSPerStep, 128/(r.TrainMSPerStep/1000))
 		if r.PyTorchTrainMSPerStep > 0 {
 			fmt.Fprintf(tw, "  PyTorch (its torch twin)\t%.1f ms\t%.0f images/s\tlenetkit/PyTorch time %.2f\n", r.PyTorchTrainMSPerStep,
@@ -289,7 +294,7 @@ func runBench(c *cli.Context) error {
 			fmt.Fprintf(tw, "  PyTorch\tnot measured\t\t\n")
 		}
 	}
-	fmt.Fprintf(tw, "inference (best of %d rounds each, taking turns)\t\t\t\n", r.InferRounds)
+	fmt.Fprintf(tw, "inference\t\t\t\n")
 	for _, f := range r.Inference {
 		fmt.Fprintf(tw, "  lenetkit %s, batch %d\t%.0f images/s\t%s\t\n", f.Backend, f.Batch, f.ImagesPerS, gflopsCell(f.GFLOPS))
 	}
