@@ -17,6 +17,7 @@ type seedBlock struct {
 	// fused is set once the block is built as one layer: its other three
 	// nodes are then skipped.
 	fused bool
+	layout
 }
 
 // seedBlocks finds the seed's blocks in g, keyed by each of their four
@@ -77,12 +78,15 @@ func seedBlocks(g *onnx.Graph) map[*onnx.Node]*seedBlock {
 			continue
 		}
 		blk := &seedBlock{conv: c, relu: r, bn: bn, pool: p}
-		for _, n := range []*onnx.Node{c, r, bn, p} {
+		blk.inT = nhwcToNCHW(prod[c.Input(0)], uses, g)
+		blk.outT = nchwToNHWC(next(p, "Transpose"))
+		for _, n := range []*onnx.Node{blk.inT, c, r, bn, p, blk.outT} {
 			if n != nil {
 				blocks[n] = blk
 			}
 		}
 	}
+	chain(blocks, func(p *onnx.Node) *onnx.Node { return next(p, "Conv") })
 	return blocks
 }
 
@@ -95,13 +99,23 @@ func (b *builder) fused(n *onnx.Node) (bool, error) {
 	if blk == nil {
 		return false, nil
 	}
-	if n != blk.conv {
+	switch n {
+	case blk.inT:
+		// Left to the Conv, which reads the Transpose's input when the
+		// block fuses and builds the Transpose first when it declines.
+		return !blk.tried, nil
+	case blk.conv:
+	default:
 		return blk.fused, nil
 	}
+	blk.tried = true
 	ok, err := b.buildSeedBlock(blk)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", n.Describe(), err)
 	}
 	blk.fused = ok
-	return ok, nil
+	if !ok {
+		err = b.unfold(blk)
+	}
+	return ok, err
 }

@@ -11,7 +11,8 @@ import (
 // seedBlockLayer is a seed block (fuse.go), maxpool(BatchNorm(relu(conv(x)))),
 // on the NHWC kernels the seed's own training uses (kernel.Conv3x3 and
 // kernel.BNPool): x and the output are transposed at the boundaries, the
-// rest stays NHWC. Its inputs are x, w, b, gamma, beta and the running mean
+// rest stays NHWC; where the graph's neighbours allow (fuse_layout.go)
+// x or the output is NHWC already, and copied in whole rows. Its inputs are x, w, b, gamma, beta and the running mean
 // and variance, which move in place in training mode as batchNorm moves
 // them; the ONNX momentum is the running statistics' weight, the kernel's
 // the batch's. A block without BatchNorm (plain) has x, w and b alone, and
@@ -25,7 +26,9 @@ type seedBlockLayer struct {
 	momentum float64 // the kernel's: the weight of the batch statistics
 	train    *bool
 	needX    bool // x's gradient: the flipped weights are kept for it
-	st       *kernel.BNCache
+	// x and dx are NHWC, and y and dy, rather than NCHW (fuse_layout.go).
+	inNHWC, outNHWC bool
+	st              *kernel.BNCache
 	// whole, when set, runs the block (plain, one input channel, no
 	// input gradient) with the convolution's output never stored.
 	whole *kernel.ConvBNPool
@@ -77,7 +80,11 @@ func newSeedBlockLayer(conv kernel.Conv3x3, bn kernel.BNPool, realW, n int, mome
 // convolution with padding 1, stride 1, no dilation, one group; a KxK max
 // pool of stride K, no padding, that tiles the map.
 func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
-	names := []string{blk.conv.Input(0), blk.conv.Input(1), blk.conv.Input(2)}
+	xname := blk.conv.Input(0)
+	if blk.inT != nil {
+		xname = blk.inT.Input(0)
+	}
+	names := []string{xname, blk.conv.Input(1), blk.conv.Input(2)}
 	if blk.bn != nil {
 		names = append(names, blk.bn.Inputs[1:]...)
 	}
@@ -93,7 +100,15 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 		in[i] = v
 	}
 	x, w := in[0], in[1]
-	if x.node == nil || len(x.shape) != 4 || len(w.shape) != 4 || w.shape[1] != x.shape[1] || w.shape[2] != 3 || w.shape[3] != 3 {
+	if x.node == nil || len(x.shape) != 4 {
+		return false, nil
+	}
+	// xs is x's shape in NCHW, the ONNX Conv's view of it.
+	xs, nhwcIn := x.shape, blk.inT != nil || (blk.prev != nil && blk.prev.nhwcOut)
+	if nhwcIn {
+		xs = []int{xs[0], xs[3], xs[1], xs[2]}
+	}
+	if len(w.shape) != 4 || w.shape[1] != xs[1] || w.shape[2] != 3 || w.shape[3] != 3 {
 		return false, nil
 	}
 	if blk.bn != nil && (in[5].grad || in[6].grad) {
@@ -105,7 +120,7 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 			return false, nil
 		}
 	}
-	conv, k, ok := blockGeometry(blk, x.shape, m)
+	conv, k, ok := blockGeometry(blk, xs, m)
 	if !ok {
 		return false, nil
 	}
@@ -142,13 +157,29 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 		need[i] = v.grad && !b.net.opts.ForwardOnly
 		grad = grad || v.grad
 	}
-	l := newSeedBlockLayer(conv, bn, realW, x.shape[0], 1-float64(mom), &b.net.train, blk.bn == nil, need[0])
-	shape := []int{x.shape[0], m, conv.H / k, realW / k}
-	out, err := apply(newNodeOp(fmt.Sprintf("%s..%s", blk.conv.Label(), blk.pool.Label()), l, shapes, shape, need), nodes...)
+	l := newSeedBlockLayer(conv, bn, realW, xs[0], 1-float64(mom), &b.net.train, blk.bn == nil, need[0])
+	l.inNHWC = nhwcIn
+	shape := []int{xs[0], m, conv.H / k, realW / k}
+	name, last := blk.pool.Outputs[0], blk.pool
+	if blk.outT != nil || blk.next != nil {
+		// The Transpose's output, or the next block's input, which no
+		// other layer reads (an NCHW one is made if that block declines).
+		l.outNHWC = true
+		shape = []int{shape[0], shape[2], shape[3], shape[1]}
+		if blk.outT != nil {
+			name, last = blk.outT.Outputs[0], blk.outT
+		}
+	}
+	label := fmt.Sprintf("%s..%s", blk.conv.Label(), last.Label())
+	if blk.inT != nil {
+		label = fmt.Sprintf("%s..%s", blk.inT.Label(), last.Label())
+	}
+	out, err := apply(newNodeOp(label, l, shapes, shape, need), nodes...)
 	if err != nil {
 		return false, err
 	}
-	b.vals[blk.pool.Outputs[0]] = &value{node: out, shape: shape, grad: grad}
+	blk.nhwcOut = blk.outT == nil && blk.next != nil
+	b.vals[name] = &value{node: out, shape: shape, grad: grad}
 	return true, nil
 }
 
@@ -296,35 +327,61 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 	// Each chunk's input is laid out just before its convolution reads it,
 	// while it is in cache.
 	chunks(l.n, func(_, lo, hi int) {
-		toView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
+		if l.inNHWC {
+			nhwcToView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
+		} else {
+			toView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
+		}
 		if l.whole == nil {
 			k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
 		}
 	})
+	// An NHWC output the kernels' own layout is written in place.
+	yh, ow := l.yh, l.realW/l.bn.K
+	direct := l.outNHWC && l.pooled().exact(ow)
+	if direct {
+		yh = y
+	}
 	switch {
 	case l.whole != nil:
-		l.whole.ForwardReLUPool(l.yh, l.xp, l.wd, bias, l.n, l.wst)
+		l.whole.ForwardReLUPool(yh, l.xp, l.wd, bias, l.n, l.wst)
 	case l.plain:
-		l.bn.ForwardReLUPool(l.yh, l.z, l.n, l.st)
+		l.bn.ForwardReLUPool(yh, l.z, l.n, l.st)
 	case *l.train:
 		gamma, beta, runMean, runVar := in[3], in[4], in[5], in[6]
-		l.bn.ForwardTrain(l.yh, l.z, gamma, beta, l.n, l.st)
+		l.bn.ForwardTrain(yh, l.z, gamma, beta, l.n, l.st)
 		l.bn.UpdateRunning(runMean, runVar, l.st, l.momentum)
 	default:
-		l.bn.ForwardFrozen(l.yh, l.z, in[3], in[4], in[5], in[6], l.n, l.st)
+		l.bn.ForwardFrozen(yh, l.z, in[3], in[4], in[5], in[6], l.n, l.st)
+	}
+	if direct {
+		return
 	}
 	kernel.Parallel(l.n, func(_, lo, hi int) {
-		fromView(y, l.yh, l.pooled(), lo, hi, k.Out, l.bn.OutH(), l.realW/l.bn.K)
+		if l.outNHWC {
+			nhwcFromView(y, l.yh, l.pooled(), lo, hi, k.Out, l.bn.OutH(), ow)
+		} else {
+			fromView(y, l.yh, l.pooled(), lo, hi, k.Out, l.bn.OutH(), ow)
+		}
 	})
 }
 
 func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 	k := l.conv
-	kernel.Parallel(l.n, func(_, lo, hi int) {
-		toView(l.dyh, dy, l.pooled(), lo, hi, k.Out, l.bn.OutH(), l.realW/l.bn.K)
-	})
+	dyh, ow := l.dyh, l.realW/l.bn.K
+	if l.outNHWC && l.pooled().exact(ow) {
+		dyh = dy
+	} else {
+		kernel.Parallel(l.n, func(_, lo, hi int) {
+			if l.outNHWC {
+				nhwcToView(l.dyh, dy, l.pooled(), lo, hi, k.Out, l.bn.OutH(), ow)
+			} else {
+				toView(l.dyh, dy, l.pooled(), lo, hi, k.Out, l.bn.OutH(), ow)
+			}
+		})
+	}
 	if l.whole != nil {
-		l.whole.BackwardReLUPool(l.dw, l.dbias, l.dyh, l.xp, l.wd, in[2], l.n, l.wst)
+		l.whole.BackwardReLUPool(l.dw, l.dbias, dyh, l.xp, l.wd, in[2], l.n, l.wst)
 		if dx[1] != nil {
 			k.UndirectWeights(dx[1], l.dw)
 		}
@@ -334,9 +391,9 @@ func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float3
 		return
 	}
 	if l.plain {
-		l.bn.BackwardReLUPool(l.dz, l.dbias, l.dyh, l.z, l.n, l.st)
+		l.bn.BackwardReLUPool(l.dz, l.dbias, dyh, l.z, l.n, l.st)
 	} else {
-		l.bn.Backward(l.dz, l.dgamma, l.dbeta, l.dbias, l.dyh, l.z, in[3], l.n, l.st)
+		l.bn.Backward(l.dz, l.dgamma, l.dbeta, l.dbias, dyh, l.z, in[3], l.n, l.st)
 	}
 	for i, g := range [][]float32{2: l.dbias, 3: l.dgamma, 4: l.dbeta} {
 		if i < len(dx) && g != nil && dx[i] != nil {
@@ -368,9 +425,20 @@ func (l *seedBlockLayer) backConv(dx, dw []float32) {
 		k.UndirectWeights(dw, sum)
 	}
 	if dx != nil {
+		// An NHWC gradient the kernel's own layout is written in place.
+		dxh, direct := l.dxh, l.inNHWC && l.unpadded().exact(l.realW)
+		if direct {
+			dxh = dx
+		}
 		chunks(l.n, func(wk, lo, hi int) {
-			k.BackwardInput(l.dxh[lo*hw*k.In:hi*hw*k.In], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.wf, l.scratch[wk], hi-lo)
-			fromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
+			k.BackwardInput(dxh[lo*hw*k.In:hi*hw*k.In], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.wf, l.scratch[wk], hi-lo)
+			switch {
+			case direct:
+			case l.inNHWC:
+				nhwcFromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
+			default:
+				fromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
+			}
 		})
 	}
 }
