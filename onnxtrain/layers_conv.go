@@ -30,6 +30,9 @@ type conv struct {
 	cw, pw  int
 	scratch [][]float32 // per worker: the chunk's columns, then its outputs or dY
 	partial [][]float32 // per worker: dW and dB
+	// shift, when not nil, runs the passes instead of the columns above,
+	// which are then not allocated.
+	shift *convShift
 }
 
 // colsBudget bounds one worker's scratch, in floats (a chunk's columns and
@@ -65,15 +68,36 @@ func buildConv(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 	if c.sh == 1 && c.sw == 1 && c.ow <= c.w {
 		c.cw, c.pw = c.w, (c.oh-1)*c.w+c.ow
 	}
+	for range kernel.MaxWorkers() {
+		c.partial = append(c.partial, make([]float32, size(w.shape)+c.m))
+	}
+	if c.shiftable() {
+		if c.shift, err = newConvShift(c); err == nil {
+			return c, []int{c.n, c.m, c.oh, c.ow}, nil
+		}
+	}
+	c.allocColumns()
+	return c, []int{c.n, c.m, c.oh, c.ow}, nil
+}
+
+// allocColumns sizes the chunks of images and the workers' columns of the
+// im2col path.
+func (c *conv) allocColumns() {
 	c.chunk = chunkImages(c.c/c.group*c.kh*c.kw+c.m/c.group, c.pw, ceilDiv(c.n, kernel.MaxWorkers()))
 	if c.depthwise() {
 		c.chunk = 0 // the direct loops need no columns
 	}
+	c.scratch = c.scratch[:0]
 	for range kernel.MaxWorkers() {
 		c.scratch = append(c.scratch, make([]float32, c.chunk*(c.c/c.group*c.kh*c.kw+c.m/c.group)*c.pw))
-		c.partial = append(c.partial, make([]float32, size(w.shape)+c.m))
 	}
-	return c, []int{c.n, c.m, c.oh, c.ow}, nil
+}
+
+// dropShift leaves the Shifted path for the im2col one, should a product
+// fail to be made in a pass, which the checks at build time rule out.
+func (c *conv) dropShift() {
+	c.shift = nil
+	c.allocColumns()
 }
 
 // chunkImages is how many images one product takes, each needing rows x p
@@ -93,6 +117,12 @@ func shapeOf(v *value) []int {
 }
 
 func (c *conv) forward(y []float32, in [][]float32) {
+	if c.shift != nil {
+		if c.shiftForward(y, in) == nil {
+			return
+		}
+		c.dropShift()
+	}
 	x, w := in[0], in[1]
 	kernel.Parallel(c.n, func(wk, lo, hi int) {
 		if c.depthwise() {
@@ -195,12 +225,21 @@ func (c *conv) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 	for _, part := range c.partial {
 		clear(part)
 	}
+	var gx *gemm.Shifted
+	if c.shift != nil && dx[0] != nil {
+		var err error
+		if gx, err = c.shift.inputGradProduct(c, w); err != nil {
+			c.dropShift()
+		}
+	}
 	kernel.Parallel(c.n, func(wk, lo, hi int) {
 		dw, db := c.partial[wk][:nw], c.partial[wk][nw:]
 		if c.depthwise() {
 			for i := lo; i < hi; i++ {
 				c.depthwiseBackward(dx[0], dw, dy, x, w, i)
 			}
+		} else if c.shift != nil {
+			c.shiftBackward(dx, dw, dy, in, gx, wk, lo, hi)
 		} else {
 			for i0 := lo; i0 < hi; i0 += c.chunk {
 				c.backwardChunk(dx, dw, dy, x, w, c.scratch[wk], i0, min(i0+c.chunk, hi))

@@ -29,6 +29,10 @@ var convCases = []struct {
 
 // withChunk makes c take chunks of b images, its scratch sized to match.
 func withChunk(c *conv, b int) {
+	if c.shift != nil {
+		c.shift.setChunk(c, b)
+		return
+	}
 	c.chunk = b
 	for i := range c.scratch {
 		c.scratch[i] = make([]float32, b*(c.c/c.group*c.kh*c.kw+c.m/c.group)*c.pw)
