@@ -53,7 +53,8 @@ type builder struct {
 	vals    map[string]*value
 	trained map[string]bool // initializers the optimiser updates
 	rng     *rand.Rand
-	blocks  map[*onnx.Node]*seedBlock // built as one layer each (fuse.go)
+	blocks  map[*onnx.Node]*seedBlock  // built as one layer each (fuse.go)
+	bnRelus map[*onnx.Node]*bnReluPair // built as one layer each (bnrelu.go)
 }
 
 // family builds the layer for one node from its inputs, and says the
@@ -207,6 +208,17 @@ func (b *builder) node(n *onnx.Node) error {
 	if done, err := b.fused(n); done || err != nil {
 		return err
 	}
+	if b.bnRelus == nil {
+		b.bnRelus = map[*onnx.Node]*bnReluPair{}
+		if !b.net.opts.NoFusion {
+			b.bnRelus = bnReluPairs(b.g, b.blocks)
+		}
+	}
+	pair := b.bnRelus[n]
+	if pair != nil && pair.relu == n && pair.fused {
+		return nil // its BatchNormalization wrote its output
+	}
+	out := n.Outputs[0]
 	in := make([]*value, len(n.Inputs))
 	allConst := true
 	for i, name := range n.Inputs {
@@ -255,6 +267,9 @@ func (b *builder) node(n *onnx.Node) error {
 			b.materialize(v)
 		}
 	}
+	if pair != nil && pair.bn == n {
+		f, out = buildBatchNormRelu, pair.relu.Outputs[0]
+	}
 	l, shape, err := f(b, n, in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Describe(), err)
@@ -276,11 +291,14 @@ func (b *builder) node(n *onnx.Node) error {
 		need = append(need, v.grad && !b.net.opts.ForwardOnly)
 		grad = grad || v.grad
 	}
-	out, err := apply(newNodeOp(n.Label(), l, shapes, shape, need), nodes...)
+	y, err := apply(newNodeOp(n.Label(), l, shapes, shape, need), nodes...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Describe(), err)
 	}
-	b.vals[n.Outputs[0]] = &value{node: out, shape: shape, grad: grad}
+	b.vals[out] = &value{node: y, shape: shape, grad: grad}
+	if pair != nil && pair.bn == n {
+		pair.fused = true
+	}
 	return nil
 }
 

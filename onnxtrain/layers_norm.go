@@ -25,6 +25,9 @@ type batchNorm struct {
 	eps, momentum float64
 	train         *bool
 	mean, invStd  []float64 // of the last forward, per channel
+	// relu is set where the Relu that reads the output alone is fused in
+	// (bnrelu.go): the output is relu'd, and its gradient masked by it.
+	relu bool
 }
 
 func buildBatchNorm(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
@@ -81,7 +84,11 @@ func (l *batchNorm) forward(y []float32, in [][]float32) {
 			sh := bias[c] - float32(mean)*a
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
-				dwconv.Affine(y[o:o+l.hw], x[o:o+l.hw], a, sh)
+				if l.relu {
+					dwconv.AffineRelu(y[o:o+l.hw], x[o:o+l.hw], a, sh)
+				} else {
+					dwconv.Affine(y[o:o+l.hw], x[o:o+l.hw], a, sh)
+				}
 			}
 		}
 	})
@@ -110,7 +117,7 @@ func (l *batchNorm) stats(x []float32, c int) (mean, variance float64) {
 	return float64(shift) + d, max(ss/m-d*d, 0)
 }
 
-func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
+func (l *batchNorm) backward(dx [][]float32, dy, y []float32, in [][]float32) {
 	x, scale := in[0], in[1]
 	m := float64(l.n * l.hw)
 	kernel.Parallel(l.c, func(_, lo, hi int) {
@@ -121,7 +128,12 @@ func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 			var sdy, sdyxRaw float64
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
-				s, sx := dwconv.GradSums(dy[o:o+l.hw], x[o:o+l.hw])
+				var s, sx float32
+				if l.relu {
+					s, sx = dwconv.MaskedGradSums(dy[o:o+l.hw], y[o:o+l.hw], x[o:o+l.hw])
+				} else {
+					s, sx = dwconv.GradSums(dy[o:o+l.hw], x[o:o+l.hw])
+				}
 				sdy += float64(s)
 				sdyxRaw += float64(sx)
 			}
@@ -144,7 +156,11 @@ func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 			}
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
-				dwconv.Affine2(dx[0][o:o+l.hw], dy[o:o+l.hw], x[o:o+l.hw], a, b, k)
+				if l.relu {
+					dwconv.MaskedAffine2(dx[0][o:o+l.hw], dy[o:o+l.hw], y[o:o+l.hw], x[o:o+l.hw], a, b, k)
+				} else {
+					dwconv.Affine2(dx[0][o:o+l.hw], dy[o:o+l.hw], x[o:o+l.hw], a, b, k)
+				}
 			}
 		}
 	})

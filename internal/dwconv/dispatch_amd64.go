@@ -90,6 +90,31 @@ func affine2(d, g, x []float32, a, b, k float32) {
 	affine2Go(d[n:], g[n:], x[n:], a, b, k)
 }
 
+func affineRelu(y, x []float32, a, b float32) {
+	n := vectors(len(y))
+	if n > 0 {
+		affineReluAVX2(&y[0], &x[0], n, a, b)
+	}
+	affineReluGo(y[n:], x[n:], a, b)
+}
+
+func maskedGradSums(g, y, x []float32) (s, sx float32) {
+	n := vectors(len(g))
+	if n > 0 {
+		s, sx = maskedGradSumsAVX2(&g[0], &y[0], &x[0], n)
+	}
+	ts, tsx := maskedGradSumsGo(g[n:], y[n:], x[n:])
+	return s + ts, sx + tsx
+}
+
+func maskedAffine2(d, g, y, x []float32, a, b, k float32) {
+	n := vectors(len(d))
+	if n > 0 {
+		maskedAffine2AVX2(&d[0], &g[0], &y[0], &x[0], n, a, b, k)
+	}
+	maskedAffine2Go(d[n:], g[n:], y[n:], x[n:], a, b, k)
+}
+
 // vectors is how many of n entries the assembly takes: whole vectors, or
 // none where it does not run.
 func vectors(n int) int {

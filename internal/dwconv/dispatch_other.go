@@ -24,3 +24,11 @@ func copyRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 func addRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	addRowsGo(dst, ldd, src, lds, rows, cols)
 }
+
+func affineRelu(y, x []float32, a, b float32) { affineReluGo(y, x, a, b) }
+
+func maskedGradSums(g, y, x []float32) (s, sx float32) { return maskedGradSumsGo(g, y, x) }
+
+func maskedAffine2(d, g, y, x []float32, a, b, k float32) {
+	maskedAffine2Go(d, g, y, x, a, b, k)
+}

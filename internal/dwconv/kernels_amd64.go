@@ -48,6 +48,23 @@ func affineAVX2(y, x *float32, n int, a, b float32)
 //go:noescape
 func affine2AVX2(d, grad, x *float32, n int, a, b, k float32)
 
+// affineReluAVX2 sets y[i] = relu(a*x[i] + b) for i < n, a multiple of 8.
+//
+//go:noescape
+func affineReluAVX2(y, x *float32, n int, a, b float32)
+
+// maskedGradSumsAVX2 sets s and sx to the sums of g[i] and of g[i]*x[i], where g[i] is
+// grad[i] if y[i], read as an int32, is positive, else 0, for i < n, a multiple of 8.
+//
+//go:noescape
+func maskedGradSumsAVX2(grad, y, x *float32, n int) (s, sx float32)
+
+// maskedAffine2AVX2 sets d[i] = a*g[i] + b*x[i] + k, g as in maskedGradSumsAVX2,
+// for i < n, a multiple of 8.
+//
+//go:noescape
+func maskedAffine2AVX2(d, grad, y, x *float32, n int, a, b, k float32)
+
 // copyRowsAVX2 copies rows x cols floats from src, rows lds apart, into dst, rows
 // ldd apart; cols is at least 8.
 //

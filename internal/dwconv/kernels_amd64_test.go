@@ -15,7 +15,7 @@ func TestGeneratedAssembly(t *testing.T) {
 	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
 }
 
-// TestGoKernels runs TestKernels, TestPlanes and TestRows again on the Go
+// TestGoKernels runs TestKernels, TestPlanes, TestRows and TestRelu again on the Go
 // kernels, which the assembly otherwise hides on this CPU.
 func TestGoKernels(t *testing.T) {
 	if !useAVX2 {
@@ -26,6 +26,7 @@ func TestGoKernels(t *testing.T) {
 	TestKernels(t)
 	TestPlanes(t)
 	TestRows(t)
+	TestRelu(t)
 }
 
 // TestKernelsFlushAndRestoreMXCSR: the kernels read subnormals as zero and
