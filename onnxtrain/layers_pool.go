@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/poolk"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -101,38 +102,17 @@ func (p *maxPool) planeInside(y []float32, arg []int32, plane []float32) {
 	}
 }
 
-// plane2x2 is planeInside for the common 2x2 window of stride 2. It
-// compares the candidates as ordered integers (orderedBits), so that the
-// compiler can pick the maximum with conditional moves: with floats it
-// branches, and on data such as activations half those branches are
-// mispredicted. Ties go to the first candidate, as in the general loop,
-// except that +0 counts above -0 and a positive NaN above any number.
+// plane2x2 is planeInside for the common 2x2 window of stride 2, on
+// poolk's kernels. Ties go to the first candidate, as in the general loop,
+// except that +0 counts above -0 and a positive NaN above any number
+// (poolk compares orderedBits).
 func (p *maxPool) plane2x2(y []float32, arg []int32, plane []float32) {
-	w0, w1 := int32(p.w), int32(p.w+1)
-	for oy := range p.oh {
-		ys, as := y[oy*p.ow:(oy+1)*p.ow], arg[oy*p.ow:(oy+1)*p.ow]
-		top := plane[2*oy*p.w:][:2*len(ys)]
-		bot := plane[(2*oy+1)*p.w:][:len(top)]
-		at0 := int32(2 * oy * p.w)
-		for ox := range ys {
-			t0, t1, b0, b1 := top[2*ox], top[2*ox+1], bot[2*ox], bot[2*ox+1]
-			best, at := orderedBits(t0), int32(0)
-			if v := orderedBits(t1); v > best {
-				best, at = v, 1
-			}
-			if v := orderedBits(b0); v > best {
-				best, at = v, w0
-			}
-			if v := orderedBits(b1); v > best {
-				best, at = v, w1
-			}
-			ys[ox], as[ox] = fromOrderedBits(best), at0+int32(2*ox)+at
-		}
-	}
+	poolk.Max2x2(y, arg, plane, p.w, p.oh, p.ow)
 }
 
 // orderedBits maps a float to an integer of the same order: negative
 // floats' magnitude bits are flipped, so that more negative is smaller.
+// It is the order poolk's kernels compare in, kept here with its test.
 func orderedBits(f float32) int32 {
 	b := int32(math.Float32bits(f))
 	return b ^ (b >> 31 & 0x7fffffff)
@@ -170,34 +150,9 @@ func (p *maxPool) tiles2x2() bool {
 }
 
 // back2x2 writes every pixel of an exactly tiled plane: its window's
-// gradient where it was the maximum, else zero. The gradient is masked,
-// not branched on, for the reason plane2x2 gives.
+// gradient where it was the maximum, else zero.
 func (p *maxPool) back2x2(plane, dy []float32, arg []int32) {
-	for oy := range p.oh {
-		gs, as := dy[oy*p.ow:(oy+1)*p.ow], arg[oy*p.ow:(oy+1)*p.ow]
-		top := plane[2*oy*p.w:][:2*len(gs)]
-		bot := plane[(2*oy+1)*p.w:][:len(top)]
-		base := int32(2 * oy * p.w)
-		for ox, g := range gs {
-			at := as[ox] - base - int32(2*ox)
-			bits := math.Float32bits(g)
-			t := top[2*ox : 2*ox+2 : 2*ox+2]
-			b := bot[2*ox : 2*ox+2 : 2*ox+2]
-			t[0] = math.Float32frombits(bits & mask(at == 0))
-			t[1] = math.Float32frombits(bits & mask(at == 1))
-			b[0] = math.Float32frombits(bits & mask(at == int32(p.w)))
-			b[1] = math.Float32frombits(bits & mask(at == int32(p.w+1)))
-		}
-	}
-}
-
-// mask is all ones when b holds, else zero.
-func mask(b bool) uint32 {
-	var m uint32
-	if b {
-		m = 1
-	}
-	return -m
+	poolk.Back2x2(plane, dy, arg, p.w, p.oh, p.ow)
 }
 
 // avgPool averages each window over the pixels inside the image, or, with

@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package poolk
+
+// Kernel names the kernels in use, for benchmarks and reports.
+func Kernel() string { return "go" }
+
+func max2x2(y []float32, arg []int32, plane []float32, w, oh, ow int) {
+	max2x2Go(y, arg, plane, w, oh, ow)
+}
+
+func back2x2(plane, dy []float32, arg []int32, w, oh, ow int) {
+	back2x2Go(plane, dy, arg, w, oh, ow)
+}
