@@ -11,16 +11,17 @@ import (
 // into its panels, cost a pass each over k times the image, where the
 // product's arithmetic is only m times k per pixel.
 //
-// Forward: the image is copied into planes of rows wp = w+padL+padR apart,
-// and the output computed "flat", at q = oy*wp + ox, of which the columns
-// ox >= ow are dropped; tap (ch, ki, kj) reads the plane at q + ch*plane +
-// ki*wp + kj.
+// Forward: the image is copied into planes of rows wp = w+max(padL, padR)
+// apart (a row's right padding is the next row's left padding), and the
+// output computed "flat", at q = oy*wp + ox, of which the columns ox >= ow
+// are dropped; tap (ch, ki, kj) reads the plane at q + ch*plane + ki*wp +
+// kj.
 //
 // Input gradient: the full correlation of dY, padded by kh-1-padT rows and
-// kw-1-padL columns and rows wq = w+kw-1 apart, with the flipped,
-// transposed weights, dX[ch][y][x] = sum over (o, a, b) of W[o][ch][kh-1-a]
-// [kw-1-b] * dYp[o][y+a][x+b]: again a stride-1 convolution, flat at
-// q = y*wq + x.
+// kw-1-padL columns, rows wq apart (wq = wp by the same sharing), with the
+// flipped, transposed weights, dX[ch][y][x] = sum over (o, a, b) of
+// W[o][ch][kh-1-a][kw-1-b] * dYp[o][y+a][x+b]: again a stride-1
+// convolution, flat at q = y*wq + x.
 //
 // The weight gradient's sum runs over pixels, which a Shifted product
 // cannot take: it stays an Sgemm of dY, widened to rows wp apart, by the
@@ -54,10 +55,15 @@ func newConvShift(c *conv) (*convShift, error) {
 		return nil, err
 	}
 	s := &convShift{nr: probe.Width(), mr: probe.Rows()}
-	s.wp = c.w + c.padL + c.padR
+	// A row's right padding and the next row's left padding can be the
+	// same zeros: a window reading past its row's end finds the next
+	// row's left padding, zero as its own right padding would be. So the
+	// rows are w + max(padL, padR) apart, and as much for dY, whose pads in
+	// the full correlation are kw-1-padL and kw-1-padR around ow columns.
+	s.wp = c.w + max(c.padL, c.padR)
 	s.n = roundTo(c.oh*s.wp, s.nr)
 	s.plane = s.n + (c.kh-1)*s.wp + c.kw - 1
-	s.wq = c.w + c.kw - 1
+	s.wq = s.wp
 	s.nq = roundTo(c.h*s.wq, s.nr)
 	s.planeQ = s.nq + (c.kh-1)*s.wq + c.kw - 1
 	s.offF = tapOffsets(c.c, c.kh, c.kw, s.plane, s.wp)
