@@ -24,6 +24,8 @@ var shiftCases = []struct {
 	{"5x5 pad 2", []int{2, 2, 8, 8}, []int{5, 2, 5, 5}, attrs(map[string][]int64{"pads": {2, 2, 2, 2}})},
 	{"5x5 valid, lenet5's second", []int{3, 6, 14, 14}, []int{16, 6, 5, 5}, nil},
 	{"5x3 asymmetric pads", []int{3, 9, 6, 11}, []int{4, 9, 5, 3}, attrs(map[string][]int64{"pads": {4, 0, 1, 2}})},
+	{"3x3 full pads, rows without gaps", []int{2, 3, 5, 6}, []int{4, 3, 3, 3}, attrs(map[string][]int64{"pads": {2, 2, 2, 2}})},
+	{"3x3 left pad only", []int{2, 2, 6, 5}, []int{3, 2, 3, 3}, attrs(map[string][]int64{"pads": {0, 2, 1, 0}})},
 	{"wide rows", []int{2, 2, 3, 45}, []int{3, 2, 3, 3}, attrs(map[string][]int64{"pads": {0, 1, 2, 1}})},
 }
 
