@@ -34,6 +34,8 @@ var convCases = []Conv3x3{
 	{H: 5, W: 8, In: 6, Out: 32},  // an odd height
 	{H: 3, W: 8, In: 16, Out: 48}, // channels a multiple of 16 but not 32
 	{H: 4, W: 6, In: 3, Out: 5},   // nothing the assembly handles
+	{H: 6, W: 16, In: 8, Out: 16}, // an input gradient to 8 channels (AVX-512's pair tiles)
+	{H: 3, W: 12, In: 16, Out: 8}, // 8 channels, a width 4 divides but not 8
 }
 
 func TestConvMatchesPlain(t *testing.T) {
@@ -91,11 +93,12 @@ func TestConvMatchesPlain(t *testing.T) {
 	}
 }
 
-// BenchmarkConv times LeNet's two larger convolutions on eight images,
-// forward and backward, and reports GFLOP/s.
+// BenchmarkConv times LeNet's two larger convolutions and Keras's
+// second (its input gradient to 8 channels), on eight images, forward and
+// backward, and reports GFLOP/s.
 func BenchmarkConv(b *testing.B) {
 	const n = 8
-	for _, c := range convCases[1:3] {
+	for _, c := range append(convCases[1:3:3], Conv3x3{H: 14, W: 16, In: 8, Out: 16}) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := randn(rng, n*c.H*c.W*c.In, 1)
 		w, bias := randn(rng, c.Out*c.In*9, 0.3), randn(rng, c.Out, 1)

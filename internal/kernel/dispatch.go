@@ -36,6 +36,7 @@ type gradTile struct {
 type convTile struct {
 	r, rows, cols int
 	cin, w        int // when not 0, the only input channel count and width it handles
+	cout          int // when not 0, the only output channel count it handles
 	run           func(out, xp, wd, bias []float32, h, w, cin, cout int)
 }
 
@@ -155,7 +156,7 @@ func directTile(h, w, cin, cout int) *convTile {
 	for _, k := range usable() {
 		for i := range k.convs {
 			t := &k.convs[i]
-			if w%t.r == 0 && h%t.rows == 0 && cout%t.cols == 0 && (t.cin == 0 || t.cin == cin && t.w == w) {
+			if w%t.r == 0 && h%t.rows == 0 && cout%t.cols == 0 && (t.cin == 0 || t.cin == cin && t.w == w) && (t.cout == 0 || t.cout == cout) {
 				return t
 			}
 		}

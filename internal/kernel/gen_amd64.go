@@ -154,7 +154,11 @@ func main() {
 			function(x, k.name+x.name, k.args, k.size, k.body)
 		}
 		for _, t := range convTiles[x.name] {
-			function(x, t.symbol(x), convArgs, 64, func(e *emitter) { convDirect(e, t) })
+			body := func(e *emitter) { convDirect(e, t) }
+			if t.pair {
+				body = func(e *emitter) { convPair(e, t) }
+			}
+			function(x, t.symbol(x), convArgs, 64, body)
 		}
 		g := gradTiles[x.name]
 		gsym := fmt.Sprintf("convGrad%s_%dx%d", x.name, g.jb, g.nv)
@@ -168,7 +172,7 @@ func main() {
 		}
 		fmt.Fprintf(&decl, "\tconvs: []convTile{\n")
 		for _, t := range convTiles[x.name] {
-			fmt.Fprintf(&decl, "\t\t{r: %d, rows: %d, cols: %d, cin: %d, w: %d, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {\n", t.px, t.rows, t.nv*x.lanes, t.cin, t.w)
+			fmt.Fprintf(&decl, "\t\t{r: %d, rows: %d, cols: %d, cin: %d, w: %d, cout: %d, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {\n", t.px, t.rows, t.cols(x), t.cin, t.w, t.cout())
 			fmt.Fprintf(&decl, "if h <= 0 || w <= 0 || cout <= 0 {\nreturn\n}\n")
 			fmt.Fprintf(&decl, "_ = out[h*w*cout-1]\n_ = xp[(h+2)*(w+2)*cin-1]\n_ = wd[9*cin*cout-1]\n_ = bias[cout-1]\n")
 			fmt.Fprintf(&decl, "%s(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)\n}},\n", t.symbol(x))
@@ -179,6 +183,7 @@ func main() {
 		fmt.Fprintf(&decl, "%s(&dw[0], &xp[0], &dz[0], n, h, w, cin, cout)\n}},\n", gsym)
 		fmt.Fprintf(&decl, "}\n")
 	}
+	pairIndex(&asm)
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -743,12 +748,37 @@ func conv1Grad(e *emitter) {
 // nv vectors of output channels, for any input channel count and width, or,
 // when cin and w are set, for those alone (LeNet's), with every address
 // offset a constant.
-type convTile struct{ rows, px, nv, cin, w int }
+type convTile struct {
+	rows, px, nv, cin, w int
+	// pair: eight output channels exactly (AVX-512), in half a vector
+	// (convPair); nv is 0.
+	pair bool
+}
+
+// cols is the output channels a tile computes at a time.
+func (t convTile) cols(x isa) int {
+	if t.pair {
+		return 8
+	}
+	return t.nv * x.lanes
+}
+
+// cout is the one output channel count the tile handles, or 0 for any
+// multiple of cols.
+func (t convTile) cout() int {
+	if t.pair {
+		return 8
+	}
+	return 0
+}
 
 func (t convTile) r() int { return t.rows * t.px }
 
 func (t convTile) symbol(x isa) string {
 	s := fmt.Sprintf("conv%s_%dx%dx%d", x.name, t.rows, t.px, t.nv)
+	if t.pair {
+		s = fmt.Sprintf("conv%s_%dx%d_pair", x.name, t.rows, t.px)
+	}
 	if t.cin > 0 {
 		s += fmt.Sprintf("_c%dw%d", t.cin, t.w)
 	}
@@ -770,6 +800,9 @@ var convTiles = map[string][]convTile{
 		// rather than 1x4x1's four, which wait on the FMAs' latency.
 		{rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1},
 		{rows: 1, px: 4, nv: 1},
+		// 8 output channels (Keras's first block's input gradient): two
+		// steps of k in one vector, not AVX2's one.
+		{rows: 1, px: 8, pair: true}, {rows: 1, px: 4, pair: true},
 	},
 	"AVX2": {{rows: 1, px: 4, nv: 2}, {rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1}, {rows: 1, px: 4, nv: 1}},
 }
@@ -1035,4 +1068,107 @@ func log2(n int) int {
 		l++
 	}
 	return l
+}
+
+// pairIndex is convPair's permutation: lane 2j of a vector of two steps'
+// weights takes the first step's channel j, lane 2j+1 the second's.
+func pairIndex(w *bytes.Buffer) {
+	for j := range 8 {
+		fmt.Fprintf(w, "DATA pairIndex<>+%d(SB)/4, $%d\n", 8*j, j)
+		fmt.Fprintf(w, "DATA pairIndex<>+%d(SB)/4, $%d\n", 8*j+4, 8+j)
+	}
+	fmt.Fprintf(w, "GLOBL pairIndex<>(SB), RODATA|NOPTR, $64\n")
+}
+
+// convPair is convDirect for eight output channels on AVX-512, where a
+// vector of one step of k would be half empty: each vector holds two
+// steps, k's channel j in lane 2j and k+1's in lane 2j+1, against the
+// two inputs under them broadcast as a pair (VPBROADCASTQ: VBROADCASTSD ran a fifth slower on Zen 5). The lanes'
+// pairs are summed at the end, and their even lanes stored; the bias
+// starts in the even lanes.
+//
+// Registers: DI the tile's output; SI the padded row; R13 the tile's first
+// input; R8 padded row stride in bytes; R9 cin*4; R10 3*cin*4; CX rows
+// left; DX tiles left in the row; AX, R14 the tile's inputs (R14: pixel 4
+// on); R15 the weights; R12 steps left; Z31 pairIndex; Z30 the bias.
+func convPair(e *emitter, t convTile) {
+	x := e.isa
+	r := t.px
+	if !x.avx512 || t.rows != 1 || r > 8 || t.cin > 0 {
+		log.Fatalf("%s: a pair tile is one row of at most 8 pixels, on AVX-512", e.sym)
+	}
+	acc := func(p int) string { return x.v(p) }
+	wv, idx, bias := x.v(r), x.v(31), x.v(30)
+	tmp := func(p int) string { return x.v(r + 1 + p%4) }
+	e.p("MOVQ out+0(FP), DI")
+	e.p("MOVQ xp+8(FP), SI")
+	e.p("MOVQ h+32(FP), CX")
+	e.p("MOVQ cin+48(FP), R9")
+	e.p("SHLQ $2, R9")
+	e.p("LEAQ (R9)(R9*2), R10")
+	e.p("MOVQ w+40(FP), R8")
+	e.p("ADDQ $2, R8")
+	e.p("IMULQ R9, R8")
+	e.p("VMOVUPS pairIndex<>(SB), %s", idx)
+	e.p("MOVQ bias+24(FP), R15")
+	e.p("VPMOVZXDQ (R15), %s", bias)
+	e.label("row")
+	e.p("MOVQ SI, R13")
+	e.p("MOVQ w+40(FP), DX")
+	e.p("SHRQ $%d, DX", log2(r))
+	e.label("tile")
+	for p := range r {
+		e.p("VMOVAPS %s, %s", bias, acc(p))
+	}
+	e.p("MOVQ wd+16(FP), R15")
+	e.p("MOVQ R13, AX")
+	if r > 4 {
+		e.p("LEAQ (R13)(R9*4), R14")
+	}
+	for ky := range 3 {
+		e.p("MOVQ cin+48(FP), R12")
+		e.p("LEAQ (R12)(R12*2), R12")
+		e.p("SHRQ $1, R12")
+		l := fmt.Sprint("k", ky)
+		e.label(l)
+		e.p("VPERMPS (R15), %s, %s", idx, wv)
+		for p := range r {
+			base := "AX"
+			if p >= 4 {
+				base = "R14"
+			}
+			m := fmt.Sprintf([4]string{"(%s)", "(%s)(R9*1)", "(%s)(R9*2)", "(%s)(R10*1)"}[p%4], base)
+			e.p("VPBROADCASTQ %s, %s", m, tmp(p))
+			e.p("VFMADD231PS %s, %s, %s", tmp(p), wv, acc(p))
+		}
+		e.p("ADDQ $8, AX")
+		if r > 4 {
+			e.p("ADDQ $8, R14")
+		}
+		e.p("ADDQ $64, R15")
+		e.p("DECQ R12")
+		e.jmp("JNZ", l)
+		if ky < 2 {
+			e.p("SUBQ R10, AX")
+			e.p("ADDQ R8, AX")
+			if r > 4 {
+				e.p("SUBQ R10, R14")
+				e.p("ADDQ R8, R14")
+			}
+		}
+	}
+	for p := range r {
+		e.p("VMOVSHDUP %s, %s", acc(p), tmp(p))
+		e.p("VADDPS %s, %s, %s", tmp(p), acc(p), acc(p))
+		e.p("VPMOVQD %s, %d(DI)", acc(p), 32*p)
+	}
+	e.p("ADDQ $%d, DI", 32*r)
+	e.p("MOVQ R9, AX")
+	e.p("IMULQ $%d, AX", r)
+	e.p("ADDQ AX, R13")
+	e.p("DECQ DX")
+	e.jmp("JNZ", "tile")
+	e.p("ADDQ R8, SI")
+	e.p("DECQ CX")
+	e.jmp("JNZ", "row")
 }

@@ -59,6 +59,12 @@ func convAVX512_2x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
 func convAVX512_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
 
 //go:noescape
+func convAVX512_1x8_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
+
+//go:noescape
+func convAVX512_1x4_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
+
+//go:noescape
 func convGradAVX512_24x1(dw, xp, dz *float32, n, h, w, cin, cout int)
 
 var kernelsAVX512 = &kernelSet{
@@ -126,7 +132,7 @@ var kernelsAVX512 = &kernelSet{
 		conv1GradAVX512(&dw[0], &xp[0], &dz[0], h, w, c)
 	},
 	convs: []convTile{
-		{r: 16, rows: 1, cols: 16, cin: 32, w: 16, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 16, rows: 1, cols: 16, cin: 32, w: 16, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -136,7 +142,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_1x16x1_c32w16(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 16, rows: 1, cols: 16, cin: 64, w: 16, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 16, rows: 1, cols: 16, cin: 64, w: 16, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -146,7 +152,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_1x16x1_c64w16(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 4, cols: 16, cin: 64, w: 4, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 4, cols: 16, cin: 64, w: 4, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -156,7 +162,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_4x4x1_c64w4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 4, cols: 16, cin: 128, w: 4, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 4, cols: 16, cin: 128, w: 4, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -166,7 +172,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_4x4x1_c128w4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 8, rows: 1, cols: 32, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 8, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -176,7 +182,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_1x8x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 2, cols: 32, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 2, cols: 32, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -186,7 +192,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_2x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 1, cols: 64, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 1, cols: 64, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -196,7 +202,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_1x4x4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 1, cols: 32, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -206,7 +212,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_1x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 8, rows: 1, cols: 16, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 8, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -216,7 +222,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_1x8x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 2, cols: 16, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 2, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -226,7 +232,7 @@ var kernelsAVX512 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX512_2x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -235,6 +241,26 @@ var kernelsAVX512 = &kernelSet{
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
 			convAVX512_1x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+		}},
+		{r: 8, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+			if h <= 0 || w <= 0 || cout <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x8_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+		}},
+		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+			if h <= 0 || w <= 0 || cout <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x4_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
 	},
 	grad: &gradTile{jb: 24, cols: 16, run: func(dw, xp, dz []float32, n, h, w, cin, cout int) {
@@ -349,7 +375,7 @@ var kernelsAVX2 = &kernelSet{
 		conv1GradAVX2(&dw[0], &xp[0], &dz[0], h, w, c)
 	},
 	convs: []convTile{
-		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -359,7 +385,7 @@ var kernelsAVX2 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX2_1x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 8, rows: 1, cols: 8, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 8, rows: 1, cols: 8, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -369,7 +395,7 @@ var kernelsAVX2 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX2_1x8x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 2, cols: 8, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 2, cols: 8, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
@@ -379,7 +405,7 @@ var kernelsAVX2 = &kernelSet{
 			_ = bias[cout-1]
 			convAVX2_2x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
-		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
 				return
 			}
