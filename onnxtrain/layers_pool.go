@@ -295,22 +295,39 @@ func buildGlobalAveragePool(b *builder, n *onnx.Node, in []*value) (layer, []int
 	return &globalAvgPool{planes: s[0] * s[1], hw: size(s[2:])}, out, nil
 }
 
+// forward sums each plane with four accumulators, so that the additions
+// overlap rather than wait each on the one before.
 func (p *globalAvgPool) forward(y []float32, in [][]float32) {
-	for pl := range p.planes {
-		var s float32
-		for _, v := range in[0][pl*p.hw : (pl+1)*p.hw] {
-			s += v
+	kernel.Parallel(p.planes, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			v := in[0][pl*p.hw : (pl+1)*p.hw]
+			var s0, s1, s2, s3 float32
+			j := 0
+			for ; j+4 <= len(v); j += 4 {
+				w := v[j : j+4 : j+4]
+				s0, s1, s2, s3 = s0+w[0], s1+w[1], s2+w[2], s3+w[3]
+			}
+			for ; j < len(v); j++ {
+				s0 += v[j]
+			}
+			y[pl] = ((s0 + s1) + (s2 + s3)) / float32(p.hw)
 		}
-		y[pl] = s / float32(p.hw)
-	}
+	})
 }
 
+// backward fills each plane by doubling copies, which memmove runs in
+// vectors.
 func (p *globalAvgPool) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
-	for pl := range p.planes {
-		g := dy[pl] / float32(p.hw)
-		row := dx[0][pl*p.hw : (pl+1)*p.hw]
-		for j := range row {
-			row[j] = g
-		}
+	if p.hw == 0 {
+		return
 	}
+	kernel.Parallel(p.planes, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			row := dx[0][pl*p.hw : (pl+1)*p.hw]
+			row[0] = dy[pl] / float32(p.hw)
+			for k := 1; k < len(row); k *= 2 {
+				copy(row[k:], row[:k])
+			}
+		}
+	})
 }
