@@ -36,9 +36,14 @@ type convShift struct {
 	xp, dyp, flat [][]float32
 	wt            []float32 // the flipped, transposed weights: c x m*kh*kw
 	// The weight gradient's products: chunk images each, an image's
-	// columns pw wide; per worker, the columns then the widened dY.
-	chunk, pw int
-	cols      [][]float32
+	// columns pw wide, rows ld = chunk*pw apart whatever a chunk's images
+	// (so that what is zero in one chunk's layout is in every one's); per
+	// worker, kp rows of columns (the taps rounded up to the Sgemm tile,
+	// the rows past the taps zero but the first, all ones when there is
+	// room, so that the product sums dY into dB at no cost) then the
+	// widened dY, and dW of kp columns.
+	chunk, pw, ld, kp int
+	cols, dw          [][]float32
 }
 
 // shiftable says whether c runs on convShift: stride 1, no dilation, one
@@ -171,22 +176,30 @@ func (s *convShift) flipWeights(c *conv, w []float32) {
 // an image's flat output, (oh-1)*wp + ow.
 func (s *convShift) setChunk(c *conv, b int) {
 	s.chunk, s.pw = b, (c.oh-1)*s.wp+c.ow
-	s.cols = s.cols[:0]
+	s.ld, s.kp = b*s.pw, roundTo(c.c*c.kh*c.kw, s.nr)
+	s.cols, s.dw = s.cols[:0], s.dw[:0]
 	for range kernel.MaxWorkers() {
-		s.cols = append(s.cols, make([]float32, b*(c.c*c.kh*c.kw+c.m)*s.pw))
+		cols := make([]float32, (s.kp+c.m)*s.ld)
+		if s.kp > c.c*c.kh*c.kw {
+			for j := range s.ld {
+				cols[c.c*c.kh*c.kw*s.ld+j] = 1
+			}
+		}
+		s.cols = append(s.cols, cols)
+		s.dw = append(s.dw, make([]float32, c.m*s.kp))
 	}
 }
 
-// shiftBackward is backwardChunk's work for images [lo, hi) on the
-// Shifted layout: gx, the input gradient's product, is nil when dX is not
-// wanted.
-func (c *conv) shiftBackward(dx [][]float32, dw, dy []float32, in [][]float32, gx *gemm.Shifted, wk, lo, hi int) {
+// shiftBackward is the backward pass's work for images [lo, hi) on the
+// Shifted layout, dB's included: gx, the input gradient's product, is nil
+// when dX is not wanted.
+func (c *conv) shiftBackward(dx [][]float32, dw, db, dy []float32, in [][]float32, gx *gemm.Shifted, wk, lo, hi int) {
 	s := c.shift
-	k, p := c.c*c.kh*c.kw, c.oh*c.ow
+	k, p, ld := c.c*c.kh*c.kw, c.oh*c.ow, s.ld
+	cols, dyw, dwp := s.cols[wk][:s.kp*ld], s.cols[wk][s.kp*ld:][:c.m*ld], s.dw[wk]
+	clear(dwp)
 	for i0 := lo; i0 < hi; i0 += s.chunk {
 		i1 := min(i0+s.chunk, hi)
-		ld := (i1 - i0) * s.pw
-		cols, dyw := s.cols[wk][:k*ld], s.cols[wk][k*ld:][:c.m*ld]
 		for i := i0; i < i1; i++ {
 			if dx[1] != nil {
 				s.pad(c, s.xp[wk], in[0], i)
@@ -194,7 +207,7 @@ func (c *conv) shiftBackward(dx [][]float32, dw, dy []float32, in [][]float32, g
 					copy(cols[l*ld+(i-i0)*s.pw:][:s.pw], s.xp[wk][o:])
 				}
 				for o := range c.m {
-					s.widen(c, dyw[o*ld+(i-i0)*s.pw:][:s.pw], dy[(i*c.m+o)*p:][:p])
+					s.widen(c, dyw[o*ld+(i-i0)*s.pw:], dy[(i*c.m+o)*p:][:p])
 				}
 			}
 			if gx != nil {
@@ -202,19 +215,37 @@ func (c *conv) shiftBackward(dx [][]float32, dw, dy []float32, in [][]float32, g
 			}
 		}
 		if dx[1] != nil {
-			gemm.Sgemm(false, true, c.m, k, ld, 1, dyw, ld, cols, ld, 1, dw, k)
+			// kp taps: whole panels, which Sgemm packs without clearing.
+			gemm.Sgemm(false, true, c.m, s.kp, (i1-i0)*s.pw, 1, dyw, ld, cols, ld, 1, dwp, s.kp)
+		}
+	}
+	if dx[1] != nil {
+		for o := range c.m {
+			addTo(dw[o*k:][:k], dwp[o*s.kp:][:k])
+		}
+	}
+	if len(dx) < 3 || dx[2] == nil {
+		return
+	}
+	if dx[1] != nil && s.kp > k {
+		for o := range c.m {
+			db[o] += dwp[o*s.kp+k] // the row of ones'
+		}
+		return
+	}
+	for i := lo; i < hi; i++ {
+		for o := range c.m {
+			db[o] += sumRow(dy[(i*c.m+o)*p:][:p])
 		}
 	}
 }
 
-// widen lays one channel's dY plane out at rows wp apart, the gaps zero:
-// there the columns hold pixels of the padded plane, which must add
-// nothing to dW.
+// widen lays one channel's dY plane out at rows wp apart. The gaps,
+// where the columns hold pixels of the padded plane that must add
+// nothing to dW, stay zero: nothing writes them.
 func (s *convShift) widen(c *conv, dst, src []float32) {
 	for r := range c.oh {
-		row := dst[r*s.wp:][:min(s.wp, len(dst)-r*s.wp)]
-		copy(row, src[r*c.ow:][:c.ow])
-		clear(row[c.ow:])
+		copy(dst[r*s.wp:][:c.ow], src[r*c.ow:][:c.ow])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -26,6 +27,7 @@ var shiftCases = []struct {
 	{"5x3 asymmetric pads", []int{3, 9, 6, 11}, []int{4, 9, 5, 3}, attrs(map[string][]int64{"pads": {4, 0, 1, 2}})},
 	{"3x3 full pads, rows without gaps", []int{2, 3, 5, 6}, []int{4, 3, 3, 3}, attrs(map[string][]int64{"pads": {2, 2, 2, 2}})},
 	{"3x3 left pad only", []int{2, 2, 6, 5}, []int{3, 2, 3, 3}, attrs(map[string][]int64{"pads": {0, 2, 1, 0}})},
+	{"1x1, taps a whole panel (dB apart)", []int{2, 32, 3, 3}, []int{5, 32, 1, 1}, nil},
 	{"wide rows", []int{2, 2, 3, 45}, []int{3, 2, 3, 3}, attrs(map[string][]int64{"pads": {0, 1, 2, 1}})},
 }
 
@@ -82,12 +84,12 @@ func TestConvShiftGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	in := [][]float32{randoms(rng, size(shiftCases[1].x)), randoms(rng, size(shiftCases[1].w)), randoms(rng, shiftCases[1].w[0])}
 	dy := randoms(rng, size(shape))
-	wantX, wantW, _ := directConvGrad(c, in, dy)
-	for _, keep := range []int{0, 1} {
+	wantX, wantW, wantB := directConvGrad(c, in, dy)
+	for _, keep := range []int{0, 1, 2} {
 		dx := [][]float32{nil, nil, nil}
 		dx[keep] = nans(len(in[keep]))
 		c.backward(dx, dy, nil, in)
-		shiftClose(t, "only one gradient", dx[keep], [][]float32{wantX, wantW}[keep])
+		shiftClose(t, "only one gradient", dx[keep], [][]float32{wantX, wantW, wantB}[keep])
 	}
 }
 
@@ -146,4 +148,41 @@ func directConvGrad(c *conv, in [][]float32, dy []float32) (dx, dw, db []float32
 		return r
 	}
 	return f(gx), f(gw), f(gb)
+}
+
+// BenchmarkConvShift times LeNet-5's convolutions, batch 128, as its
+// training step runs them: the first without dX (its input is the
+// graph's), the second with. It reports the fastest forward and backward
+// pass apart.
+func BenchmarkConvShift(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		x, w []int
+		dx   bool
+	}{
+		{"lenet5 conv1", []int{128, 1, 32, 32}, []int{6, 1, 5, 5}, false},
+		{"lenet5 conv2", []int{128, 6, 14, 14}, []int{16, 6, 5, 5}, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c, shape := buildTestConv(&testing.T{}, bc.x, bc.w, nil)
+			rng := rand.New(rand.NewPCG(13, 14))
+			in := [][]float32{randoms(rng, size(bc.x)), randoms(rng, size(bc.w)), randoms(rng, bc.w[0])}
+			y, dy := make([]float32, size(shape)), randoms(rng, size(shape))
+			dx := [][]float32{nil, make([]float32, size(bc.w)), make([]float32, bc.w[0])}
+			if bc.dx {
+				dx[0] = make([]float32, size(bc.x))
+			}
+			var fwd, bwd minTime
+			for range b.N {
+				t0 := time.Now()
+				c.forward(y, in)
+				t1 := time.Now()
+				c.backward(dx, dy, y, in)
+				fwd.add(t1.Sub(t0))
+				bwd.add(time.Since(t1))
+			}
+			b.ReportMetric(float64(fwd.d), "fwd-min-ns")
+			b.ReportMetric(float64(bwd.d), "bwd-min-ns")
+		})
+	}
 }

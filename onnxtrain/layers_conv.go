@@ -239,7 +239,8 @@ func (c *conv) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 				c.depthwiseBackward(dx[0], dw, dy, x, w, i)
 			}
 		} else if c.shift != nil {
-			c.shiftBackward(dx, dw, dy, in, gx, wk, lo, hi)
+			c.shiftBackward(dx, dw, db, dy, in, gx, wk, lo, hi)
+			return // dB too
 		} else {
 			for i0 := lo; i0 < hi; i0 += c.chunk {
 				c.backwardChunk(dx, dw, dy, x, w, c.scratch[wk], i0, min(i0+c.chunk, hi))
