@@ -27,7 +27,7 @@ var shiftCases = []struct {
 	{"5x3 asymmetric pads", []int{3, 9, 6, 11}, []int{4, 9, 5, 3}, attrs(map[string][]int64{"pads": {4, 0, 1, 2}})},
 	{"3x3 full pads, rows without gaps", []int{2, 3, 5, 6}, []int{4, 3, 3, 3}, attrs(map[string][]int64{"pads": {2, 2, 2, 2}})},
 	{"3x3 left pad only", []int{2, 2, 6, 5}, []int{3, 2, 3, 3}, attrs(map[string][]int64{"pads": {0, 2, 1, 0}})},
-	{"1x1, taps a whole panel (dB apart)", []int{2, 32, 3, 3}, []int{5, 32, 1, 1}, nil},
+	{"1x1, taps a whole panel (dB apart)", []int{2, 32, 3, 3}, []int{9, 32, 1, 1}, nil},
 	{"wide rows", []int{2, 2, 3, 45}, []int{3, 2, 3, 3}, attrs(map[string][]int64{"pads": {0, 1, 2, 1}})},
 }
 
