@@ -26,8 +26,10 @@ type batchNorm struct {
 	train         *bool
 	mean, invStd  []float64 // of the last forward, per channel
 	// relu is set where the Relu that reads the output alone is fused in
-	// (bnrelu.go): the output is relu'd, and its gradient masked by it.
-	relu bool
+	// (bnrelu.go): the output is relu'd, and the gradient masked where
+	// a*x+b, recomputed from the last forward's a and b, was cut.
+	relu  bool
+	a, sh []float32 // the last forward's map, per channel
 }
 
 func buildBatchNorm(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
@@ -66,6 +68,9 @@ func buildBatchNorm(b *builder, n *onnx.Node, in []*value) (layer, []int, error)
 func (l *batchNorm) forward(y []float32, in [][]float32) {
 	x, scale, bias, runMean, runVar := in[0], in[1], in[2], in[3], in[4]
 	m := float64(l.n * l.hw)
+	if len(l.a) != l.c { // on first use, so that a literal batchNorm works too
+		l.a, l.sh = make([]float32, l.c), make([]float32, l.c)
+	}
 	kernel.Parallel(l.c, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			mean, variance := float64(runMean[c]), float64(runVar[c])
@@ -82,6 +87,7 @@ func (l *batchNorm) forward(y []float32, in [][]float32) {
 			l.mean[c], l.invStd[c] = mean, inv
 			a := float32(float64(scale[c]) * inv)
 			sh := bias[c] - float32(mean)*a
+			l.a[c], l.sh[c] = a, sh
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
 				if l.relu {
@@ -117,7 +123,7 @@ func (l *batchNorm) stats(x []float32, c int) (mean, variance float64) {
 	return float64(shift) + d, max(ss/m-d*d, 0)
 }
 
-func (l *batchNorm) backward(dx [][]float32, dy, y []float32, in [][]float32) {
+func (l *batchNorm) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 	x, scale := in[0], in[1]
 	m := float64(l.n * l.hw)
 	kernel.Parallel(l.c, func(_, lo, hi int) {
@@ -130,7 +136,7 @@ func (l *batchNorm) backward(dx [][]float32, dy, y []float32, in [][]float32) {
 				o := (i*l.c + c) * l.hw
 				var s, sx float32
 				if l.relu {
-					s, sx = dwconv.MaskedGradSums(dy[o:o+l.hw], y[o:o+l.hw], x[o:o+l.hw])
+					s, sx = dwconv.ReluGradSums(dy[o:o+l.hw], x[o:o+l.hw], l.a[c], l.sh[c])
 				} else {
 					s, sx = dwconv.GradSums(dy[o:o+l.hw], x[o:o+l.hw])
 				}
@@ -157,7 +163,7 @@ func (l *batchNorm) backward(dx [][]float32, dy, y []float32, in [][]float32) {
 			for i := range l.n {
 				o := (i*l.c + c) * l.hw
 				if l.relu {
-					dwconv.MaskedAffine2(dx[0][o:o+l.hw], dy[o:o+l.hw], y[o:o+l.hw], x[o:o+l.hw], a, b, k)
+					dwconv.ReluAffine2(dx[0][o:o+l.hw], dy[o:o+l.hw], x[o:o+l.hw], a, b, k, l.a[c], l.sh[c])
 				} else {
 					dwconv.Affine2(dx[0][o:o+l.hw], dy[o:o+l.hw], x[o:o+l.hw], a, b, k)
 				}

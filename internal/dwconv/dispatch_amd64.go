@@ -98,21 +98,21 @@ func affineRelu(y, x []float32, a, b float32) {
 	affineReluGo(y[n:], x[n:], a, b)
 }
 
-func maskedGradSums(g, y, x []float32) (s, sx float32) {
+func reluGradSums(g, x []float32, fa, fb float32) (s, sx float32) {
 	n := vectors(len(g))
 	if n > 0 {
-		s, sx = maskedGradSumsAVX2(&g[0], &y[0], &x[0], n)
+		s, sx = reluGradSumsAVX2(&g[0], &x[0], n, fa, fb)
 	}
-	ts, tsx := maskedGradSumsGo(g[n:], y[n:], x[n:])
+	ts, tsx := reluGradSumsGo(g[n:], x[n:], fa, fb)
 	return s + ts, sx + tsx
 }
 
-func maskedAffine2(d, g, y, x []float32, a, b, k float32) {
+func reluAffine2(d, g, x []float32, a, b, k, fa, fb float32) {
 	n := vectors(len(d))
 	if n > 0 {
-		maskedAffine2AVX2(&d[0], &g[0], &y[0], &x[0], n, a, b, k)
+		reluAffine2AVX2(&d[0], &g[0], &x[0], n, a, b, k, fa, fb)
 	}
-	maskedAffine2Go(d[n:], g[n:], y[n:], x[n:], a, b, k)
+	reluAffine2Go(d[n:], g[n:], x[n:], a, b, k, fa, fb)
 }
 
 // vectors is how many of n entries the assembly takes: whole vectors, or

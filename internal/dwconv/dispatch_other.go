@@ -27,8 +27,10 @@ func addRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 
 func affineRelu(y, x []float32, a, b float32) { affineReluGo(y, x, a, b) }
 
-func maskedGradSums(g, y, x []float32) (s, sx float32) { return maskedGradSumsGo(g, y, x) }
+func reluGradSums(g, x []float32, fa, fb float32) (s, sx float32) {
+	return reluGradSumsGo(g, x, fa, fb)
+}
 
-func maskedAffine2(d, g, y, x []float32, a, b, k float32) {
-	maskedAffine2Go(d, g, y, x, a, b, k)
+func reluAffine2(d, g, x []float32, a, b, k, fa, fb float32) {
+	reluAffine2Go(d, g, x, a, b, k, fa, fb)
 }

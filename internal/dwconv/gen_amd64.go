@@ -244,10 +244,10 @@ func writePlanes(asm, decl *bytes.Buffer) {
 			ptrs: []string{"DX", "SI", "DI"},
 		},
 		// The Relu that follows a BatchNorm, fused into its passes: the
-		// output keeps a*x+b where it is above 0 or NaN (VCMPPS not-less-
-		// or-equal, vmath's Relu), and the gradient passes where the
-		// output, read as an int32, is positive (vmath's ReluGrad on the
-		// input: the two tests agree, since the output is +0 elsewhere).
+		// output keeps z = a*x+b where z is above 0 or NaN (VCMPPS not-
+		// less-or-equal, vmath's Relu), and the gradient passes where z,
+		// recomputed by the same FMA rather than read back, is positive as
+		// an int32 (vmath's ReluGrad).
 		{
 			name: "affineReluAVX2", args: "(y, x *float32, n int, a, b float32)", frame: 32,
 			doc:      "sets y[i] = relu(a*x[i] + b) for i < n",
@@ -262,31 +262,33 @@ func writePlanes(asm, decl *bytes.Buffer) {
 			ptrs: []string{"DX", "SI"},
 		},
 		{
-			name: "maskedGradSumsAVX2", args: "(grad, y, x *float32, n int) (s, sx float32)", frame: 40,
-			doc:      "sets s and sx to the sums of g[i] and of g[i]*x[i], where g[i] is\n// grad[i] if y[i], read as an int32, is positive, else 0, for i < n",
-			prologue: []string{"MOVQ grad+0(FP), SI", "MOVQ y+8(FP), BX", "MOVQ x+16(FP), DI", "MOVQ n+24(FP), CX", "VXORPS Y11, Y11, Y11"},
+			name: "reluGradSumsAVX2", args: "(grad, x *float32, n int, fa, fb float32) (s, sx float32)", frame: 40,
+			doc:      "sets s and sx to the sums of g[i] and of g[i]*x[i], where g[i] is\n// grad[i] if fa*x[i]+fb, read as an int32, is positive, else 0, for i < n",
+			prologue: []string{"MOVQ grad+0(FP), SI", "MOVQ x+8(FP), DI", "MOVQ n+16(FP), CX", "VBROADCASTSS fa+24(FP), Y8", "VBROADCASTSS fb+28(FP), Y10", "VXORPS Y11, Y11, Y11"},
 			body: func(p func(string, ...any), u int) {
-				p("VMOVUPS %d(BX), Y12", u*32)
+				p("VMOVUPS %d(DI), Y12", u*32)
+				p("VFMADD213PS Y10, Y8, Y12")
 				p("VPCMPGTD Y11, Y12, Y12")
 				p("VANDPS %d(SI), Y12, Y9", u*32)
 				p("VADDPS Y9, Y%d, Y%d", u, u)
 				p("VFMADD231PS %d(DI), Y9, Y%d", u*32, 4+u)
 			},
-			ptrs: []string{"SI", "BX", "DI"}, out: []string{"s+32(FP)", "sx+36(FP)"},
+			ptrs: []string{"SI", "DI"}, out: []string{"s+32(FP)", "sx+36(FP)"},
 		},
 		{
-			name: "maskedAffine2AVX2", args: "(d, grad, y, x *float32, n int, a, b, k float32)", frame: 52,
-			doc:      "sets d[i] = a*g[i] + b*x[i] + k, g as in maskedGradSumsAVX2,\n// for i < n",
-			prologue: []string{"MOVQ d+0(FP), DX", "MOVQ grad+8(FP), SI", "MOVQ y+16(FP), BX", "MOVQ x+24(FP), DI", "MOVQ n+32(FP), CX", "VBROADCASTSS a+40(FP), Y8", "VBROADCASTSS b+44(FP), Y9", "VBROADCASTSS k+48(FP), Y10", "VXORPS Y11, Y11, Y11"},
+			name: "reluAffine2AVX2", args: "(d, grad, x *float32, n int, a, b, k, fa, fb float32)", frame: 52,
+			doc:      "sets d[i] = a*g[i] + b*x[i] + k, g as in reluGradSumsAVX2,\n// for i < n",
+			prologue: []string{"MOVQ d+0(FP), DX", "MOVQ grad+8(FP), SI", "MOVQ x+16(FP), DI", "MOVQ n+24(FP), CX", "VBROADCASTSS a+32(FP), Y8", "VBROADCASTSS b+36(FP), Y9", "VBROADCASTSS k+40(FP), Y10", "VBROADCASTSS fa+44(FP), Y12", "VBROADCASTSS fb+48(FP), Y13", "VXORPS Y11, Y11, Y11"},
 			body: func(p func(string, ...any), u int) {
-				p("VMOVUPS %d(BX), Y%d", u*32, 4+u)
+				p("VMOVUPS %d(DI), Y%d", u*32, 4+u)
+				p("VFMADD213PS Y13, Y12, Y%d", 4+u)
 				p("VPCMPGTD Y11, Y%d, Y%d", 4+u, 4+u)
 				p("VANDPS %d(SI), Y%d, Y%d", u*32, 4+u, u)
 				p("VFMADD213PS Y10, Y8, Y%d", u)
 				p("VFMADD231PS %d(DI), Y9, Y%d", u*32, u)
 				p("VMOVUPS Y%d, %d(DX)", u, u*32)
 			},
-			ptrs: []string{"DX", "SI", "BX", "DI"},
+			ptrs: []string{"DX", "SI", "DI"},
 		},
 	}
 	for _, k := range kernels {

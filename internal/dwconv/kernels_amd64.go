@@ -53,17 +53,17 @@ func affine2AVX2(d, grad, x *float32, n int, a, b, k float32)
 //go:noescape
 func affineReluAVX2(y, x *float32, n int, a, b float32)
 
-// maskedGradSumsAVX2 sets s and sx to the sums of g[i] and of g[i]*x[i], where g[i] is
-// grad[i] if y[i], read as an int32, is positive, else 0, for i < n, a multiple of 8.
+// reluGradSumsAVX2 sets s and sx to the sums of g[i] and of g[i]*x[i], where g[i] is
+// grad[i] if fa*x[i]+fb, read as an int32, is positive, else 0, for i < n, a multiple of 8.
 //
 //go:noescape
-func maskedGradSumsAVX2(grad, y, x *float32, n int) (s, sx float32)
+func reluGradSumsAVX2(grad, x *float32, n int, fa, fb float32) (s, sx float32)
 
-// maskedAffine2AVX2 sets d[i] = a*g[i] + b*x[i] + k, g as in maskedGradSumsAVX2,
+// reluAffine2AVX2 sets d[i] = a*g[i] + b*x[i] + k, g as in reluGradSumsAVX2,
 // for i < n, a multiple of 8.
 //
 //go:noescape
-func maskedAffine2AVX2(d, grad, y, x *float32, n int, a, b, k float32)
+func reluAffine2AVX2(d, grad, x *float32, n int, a, b, k, fa, fb float32)
 
 // copyRowsAVX2 copies rows x cols floats from src, rows lds apart, into dst, rows
 // ldd apart; cols is at least 8.

@@ -36,21 +36,21 @@ func TestRelu(t *testing.T) {
 		dz := make([]float32, n)
 		vmath.ReluGrad(dz, g, z)
 		ws, wsx := GradSums(dz, x)
-		s, sx := MaskedGradSums(g, y, x)
+		s, sx := ReluGradSums(g, x, a, b)
 		wd, d := make([]float32, n), make([]float32, n)
-		Affine2(wd, dz, x, a, b, c)
-		MaskedAffine2(d, g, y, x, a, b, c)
+		Affine2(wd, dz, x, 1.5, -2, c)
+		ReluAffine2(d, g, x, 1.5, -2, c, a, b)
 		for i := range y {
 			// vmath's Go Relu, Go's max, keeps a NaN of its own choosing.
 			if !same(y[i], want[i]) {
 				t.Fatalf("%s, n %d: AffineRelu [%d] of %g = %g, want %g", Kernel(), n, i, x[i], y[i], want[i])
 			}
 			if !same(d[i], wd[i]) {
-				t.Fatalf("%s, n %d: MaskedAffine2 [%d] = %g, want %g", Kernel(), n, i, d[i], wd[i])
+				t.Fatalf("%s, n %d: ReluAffine2 [%d] = %g, want %g", Kernel(), n, i, d[i], wd[i])
 			}
 		}
 		if !same(s, ws) || !same(sx, wsx) {
-			t.Fatalf("%s, n %d: MaskedGradSums %g, %g, want %g, %g", Kernel(), n, s, sx, ws, wsx)
+			t.Fatalf("%s, n %d: ReluGradSums %g, %g, want %g, %g", Kernel(), n, s, sx, ws, wsx)
 		}
 	}
 }
