@@ -114,3 +114,16 @@ func nhwcFromView(x, y []float32, v nhwcView, lo, hi, c, h, w int) {
 // exact reports whether view v of maps w columns wide is NHWC itself:
 // the kernels can then read and write the graph's buffer.
 func (v nhwcView) exact(w int) bool { return v.off == 0 && v.stride == w }
+
+// setLayout says whether l's x and dx (in) and y and dy (out) are NHWC,
+// and lets go of the buffers the kernels then never use: where the graph's
+// NHWC map is the kernels' layout they read and write it in place.
+func (l *seedBlockLayer) setLayout(in, out bool) {
+	l.inNHWC, l.outNHWC = in, out
+	if out && l.pooled().exact(l.realW/l.bn.K) {
+		l.yh, l.dyh = nil, nil
+	}
+	if in && l.unpadded().exact(l.realW) {
+		l.dxh = nil
+	}
+}

@@ -158,13 +158,12 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 		grad = grad || v.grad
 	}
 	l := newSeedBlockLayer(conv, bn, realW, xs[0], 1-float64(mom), &b.net.train, blk.bn == nil, need[0])
-	l.inNHWC = nhwcIn
 	shape := []int{xs[0], m, conv.H / k, realW / k}
 	name, last := blk.pool.Outputs[0], blk.pool
-	if blk.outT != nil || blk.next != nil {
-		// The Transpose's output, or the next block's input, which no
-		// other layer reads (an NCHW one is made if that block declines).
-		l.outNHWC = true
+	// The Transpose's output, or the next block's input, which no other
+	// layer reads (an NCHW one is made if that block declines).
+	l.setLayout(nhwcIn, blk.outT != nil || blk.next != nil)
+	if l.outNHWC {
 		shape = []int{shape[0], shape[2], shape[3], shape[1]}
 		if blk.outT != nil {
 			name, last = blk.outT.Outputs[0], blk.outT
