@@ -25,7 +25,8 @@ import (
 //
 // The weight gradient's sum runs over pixels, which a Shifted product
 // cannot take: it stays an Sgemm of dY, widened to rows wp apart, by the
-// columns, each tap's row one copy out of the padded plane.
+// columns, each tap's row one copy out of the padded plane; or, for few
+// outputs times taps, a GemvT a tap of the padded plane by dY.
 type convShift struct {
 	nr, mr         int // the Shifted tile
 	wp, n, plane   int // forward: row stride, flat columns, channel stride
