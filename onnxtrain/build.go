@@ -31,7 +31,7 @@ type Options struct {
 	// ForwardOnly builds no gradients: an evaluation graph.
 	ForwardOnly bool
 	// NoFusion builds every node as its own layer, the seed's conv blocks
-	// too (fuse.go): for comparisons.
+	// (fuse.go) and BatchNorm+Relu pairs (bnrelu.go) too: for comparisons.
 	NoFusion bool
 }
 
