@@ -25,8 +25,7 @@ import (
 //
 // The weight gradient's sum runs over pixels, which a Shifted product
 // cannot take: it stays an Sgemm of dY, widened to rows wp apart, by the
-// columns, each tap's row one copy out of the padded plane; or, for few
-// outputs times taps, a GemvT a tap of the padded plane by dY.
+// columns, each tap's row one copy out of the padded plane.
 type convShift struct {
 	nr, mr         int // the Shifted tile
 	wp, n, plane   int // forward: row stride, flat columns, channel stride
@@ -45,16 +44,7 @@ type convShift struct {
 	// widened dY, and dW of kp columns.
 	chunk, pw, ld, kp int
 	cols, dw          [][]float32
-	// dots says dW is m*k dot products an image instead: for few outputs
-	// and taps, moving the columns costs more than the product. The
-	// worker's columns then hold the widened dY only, planes pw apart.
-	dots bool
 }
-
-// dotsBelow is the m*k under which dW runs on dot products, which read
-// two floats a multiply-add from L1 where the matrix kernel reads far
-// less but needs its columns copied and transposed, (m + k) a pixel.
-const dotsBelow = 256
 
 // shiftable says whether c runs on convShift: stride 1, no dilation, one
 // group, and pads at most the kernel's size less one (the full
@@ -100,7 +90,6 @@ func newConvShift(c *conv) (*convShift, error) {
 		return nil, err
 	}
 	pw := (c.oh-1)*s.wp + c.ow
-	s.dots = c.m*k < dotsBelow
 	s.setChunk(c, chunkImages(k+c.m, pw, ceilDiv(c.n, kernel.MaxWorkers())))
 	return s, nil
 }
@@ -191,7 +180,7 @@ func (s *convShift) setChunk(c *conv, b int) {
 	s.cols, s.dw = s.cols[:0], s.dw[:0]
 	for range kernel.MaxWorkers() {
 		cols := make([]float32, (s.kp+c.m)*s.ld)
-		if s.kp > c.c*c.kh*c.kw && !s.dots {
+		if s.kp > c.c*c.kh*c.kw {
 			for j := range s.ld {
 				cols[c.c*c.kh*c.kw*s.ld+j] = 1
 			}
@@ -212,9 +201,7 @@ func (c *conv) shiftBackward(dx [][]float32, dw, db, dy []float32, in [][]float3
 	for i0 := lo; i0 < hi; i0 += s.chunk {
 		i1 := min(i0+s.chunk, hi)
 		for i := i0; i < i1; i++ {
-			if dx[1] != nil && s.dots {
-				s.dotWeightGrad(c, dwp, dy, in[0], wk, i)
-			} else if dx[1] != nil {
+			if dx[1] != nil {
 				s.pad(c, s.xp[wk], in[0], i)
 				for l, o := range s.offF {
 					copy(cols[l*ld+(i-i0)*s.pw:][:s.pw], s.xp[wk][o:])
@@ -227,7 +214,7 @@ func (c *conv) shiftBackward(dx [][]float32, dw, db, dy []float32, in [][]float3
 				s.inputGrad(c, gx, dx[0], dy, wk, i)
 			}
 		}
-		if dx[1] != nil && !s.dots {
+		if dx[1] != nil {
 			// kp taps: whole panels, which Sgemm packs without clearing.
 			gemm.Sgemm(false, true, c.m, s.kp, (i1-i0)*s.pw, 1, dyw, ld, cols, ld, 1, dwp, s.kp)
 		}
@@ -240,7 +227,7 @@ func (c *conv) shiftBackward(dx [][]float32, dw, db, dy []float32, in [][]float3
 	if len(dx) < 3 || dx[2] == nil {
 		return
 	}
-	if dx[1] != nil && s.kp > k && !s.dots {
+	if dx[1] != nil && s.kp > k {
 		for o := range c.m {
 			db[o] += dwp[o*s.kp+k] // the row of ones'
 		}
@@ -289,26 +276,4 @@ func (s *convShift) inputGradProduct(c *conv, w []float32) (*gemm.Shifted, error
 	s.flipWeights(c, w)
 	k := c.m * c.kh * c.kw
 	return gemm.NewShifted(c.c, k, s.wt, k, s.offB, nil)
-}
-
-// dotWeightGrad adds image i's dW to dwp (rows kp apart): each tap's
-// weight gradients are the padded plane at the tap's offset dotted with
-// dY's planes, widened, rows wp apart and planes pw apart (at the start of
-// the worker's columns, their gaps zero as nothing writes there), so that
-// the pixels read there add nothing. One GemvT a tap: the plane is read
-// once for the m planes of dY.
-func (s *convShift) dotWeightGrad(c *conv, dwp, dy, x []float32, wk, i int) {
-	xp, p := s.xp[wk], c.oh*c.ow
-	dyw := s.cols[wk][:c.m*s.pw]
-	s.pad(c, xp, x, i)
-	for o := range c.m {
-		s.widen(c, dyw[o*s.pw:], dy[(i*c.m+o)*p:][:p])
-	}
-	var g [dotsBelow]float32
-	for l, off := range s.offF {
-		gemm.GemvT(g[:c.m], xp[off:][:s.pw], dyw, nil)
-		for o, v := range g[:c.m] {
-			dwp[o*s.kp+l] += v
-		}
-	}
 }
