@@ -38,10 +38,10 @@ type convShift struct {
 	// The weight gradient's products: chunk images each, an image's
 	// columns pw wide, rows ld = chunk*pw apart whatever a chunk's images
 	// (so that what is zero in one chunk's layout is in every one's); per
-	// worker, kp rows of columns (the taps rounded up to the Sgemm tile,
-	// the rows past the taps zero but the first, all ones when there is
-	// room, so that the product sums dY into dB at no cost) then the
-	// widened dY, and dW of kp columns.
+	// worker, kp rows of columns (the taps, then a row of ones, so that
+	// the product sums dY into dB, and a row of zeros if need be: Sgemm
+	// transposes an even number of rows at its speed) then the widened
+	// dY, and dW of kp columns.
 	chunk, pw, ld, kp int
 	cols, dw          [][]float32
 }
@@ -176,7 +176,7 @@ func (s *convShift) flipWeights(c *conv, w []float32) {
 // an image's flat output, (oh-1)*wp + ow.
 func (s *convShift) setChunk(c *conv, b int) {
 	s.chunk, s.pw = b, (c.oh-1)*s.wp+c.ow
-	s.ld, s.kp = b*s.pw, roundTo(c.c*c.kh*c.kw, s.nr)
+	s.ld, s.kp = b*s.pw, roundTo(c.c*c.kh*c.kw+1, 2)
 	s.cols, s.dw = s.cols[:0], s.dw[:0]
 	for range kernel.MaxWorkers() {
 		cols := make([]float32, (s.kp+c.m)*s.ld)
@@ -215,7 +215,6 @@ func (c *conv) shiftBackward(dx [][]float32, dw, db, dy []float32, in [][]float3
 			}
 		}
 		if dx[1] != nil {
-			// kp taps: whole panels, which Sgemm packs without clearing.
 			gemm.Sgemm(false, true, c.m, s.kp, (i1-i0)*s.pw, 1, dyw, ld, cols, ld, 1, dwp, s.kp)
 		}
 	}

@@ -150,39 +150,48 @@ func directConvGrad(c *conv, in [][]float32, dy []float32) (dx, dw, db []float32
 	return f(gx), f(gw), f(gb)
 }
 
-// BenchmarkConvShift times LeNet-5's convolutions, batch 128, as its
-// training step runs them: the first without dX (its input is the
-// graph's), the second with. It reports the fastest forward and backward
-// pass apart.
+// BenchmarkConvShift times LeNet-5's and cnn28's convolutions, batch 128,
+// as their training steps run them (a first convolution without dX, its
+// input being the graph's), on convShift and on the im2col path. It
+// reports the fastest forward and backward pass apart.
 func BenchmarkConvShift(b *testing.B) {
+	pad1 := attrs(map[string][]int64{"pads": {1, 1, 1, 1}})
 	for _, bc := range []struct {
-		name string
-		x, w []int
-		dx   bool
+		name  string
+		x, w  []int
+		attrs onnx.Attrs
+		dx    bool
 	}{
-		{"lenet5 conv1", []int{128, 1, 32, 32}, []int{6, 1, 5, 5}, false},
-		{"lenet5 conv2", []int{128, 6, 14, 14}, []int{16, 6, 5, 5}, true},
+		{"lenet5 conv1", []int{128, 1, 32, 32}, []int{6, 1, 5, 5}, nil, false},
+		{"lenet5 conv2", []int{128, 6, 14, 14}, []int{16, 6, 5, 5}, nil, true},
+		{"cnn28 conv1", []int{128, 1, 28, 28}, []int{16, 1, 3, 3}, pad1, false},
+		{"cnn28 conv2", []int{128, 16, 14, 14}, []int{32, 16, 3, 3}, pad1, true},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			c, shape := buildTestConv(&testing.T{}, bc.x, bc.w, nil)
-			rng := rand.New(rand.NewPCG(13, 14))
-			in := [][]float32{randoms(rng, size(bc.x)), randoms(rng, size(bc.w)), randoms(rng, bc.w[0])}
-			y, dy := make([]float32, size(shape)), randoms(rng, size(shape))
-			dx := [][]float32{nil, make([]float32, size(bc.w)), make([]float32, bc.w[0])}
-			if bc.dx {
-				dx[0] = make([]float32, size(bc.x))
-			}
-			var fwd, bwd minTime
-			for range b.N {
-				t0 := time.Now()
-				c.forward(y, in)
-				t1 := time.Now()
-				c.backward(dx, dy, y, in)
-				fwd.add(t1.Sub(t0))
-				bwd.add(time.Since(t1))
-			}
-			b.ReportMetric(float64(fwd.d), "fwd-min-ns")
-			b.ReportMetric(float64(bwd.d), "bwd-min-ns")
-		})
+		for _, path := range []string{"shift", "im2col"} {
+			b.Run(bc.name+" "+path, func(b *testing.B) {
+				c, shape := buildTestConv(&testing.T{}, bc.x, bc.w, bc.attrs)
+				if path == "im2col" {
+					c.dropShift()
+				}
+				rng := rand.New(rand.NewPCG(13, 14))
+				in := [][]float32{randoms(rng, size(bc.x)), randoms(rng, size(bc.w)), randoms(rng, bc.w[0])}
+				y, dy := make([]float32, size(shape)), randoms(rng, size(shape))
+				dx := [][]float32{nil, make([]float32, size(bc.w)), make([]float32, bc.w[0])}
+				if bc.dx {
+					dx[0] = make([]float32, size(bc.x))
+				}
+				var fwd, bwd minTime
+				for range b.N {
+					t0 := time.Now()
+					c.forward(y, in)
+					t1 := time.Now()
+					c.backward(dx, dy, y, in)
+					fwd.add(t1.Sub(t0))
+					bwd.add(time.Since(t1))
+				}
+				b.ReportMetric(float64(fwd.d), "fwd-min-ns")
+				b.ReportMetric(float64(bwd.d), "bwd-min-ns")
+			})
+		}
 	}
 }
