@@ -44,6 +44,11 @@ type convShift struct {
 	// dY, and dW of kp columns.
 	chunk, pw, ld, kp int
 	cols, dw          [][]float32
+	// colGrad says dX is col2im of W^T dY instead, added up in a padded
+	// plane per worker (dxp): with few input channels, the Shifted
+	// product's rows, c rounded up to its tile, would be mostly waste.
+	colGrad bool
+	dxp     [][]float32
 }
 
 // shiftable says whether c runs on convShift: stride 1, no dilation, one
@@ -90,6 +95,11 @@ func newConvShift(c *conv) (*convShift, error) {
 		return nil, err
 	}
 	pw := (c.oh-1)*s.wp + c.ow
+	if s.colGrad = 4*c.c <= s.mr; s.colGrad {
+		for range kernel.MaxWorkers() {
+			s.dxp = append(s.dxp, make([]float32, c.c*s.plane))
+		}
+	}
 	s.setChunk(c, chunkImages(k+c.m, pw, ceilDiv(c.n, kernel.MaxWorkers())))
 	return s, nil
 }
@@ -206,6 +216,8 @@ func (c *conv) shiftBackward(dx [][]float32, dw, db, dy []float32, in [][]float3
 				for l, o := range s.offF {
 					copy(cols[l*ld+(i-i0)*s.pw:][:s.pw], s.xp[wk][o:])
 				}
+			}
+			if dx[1] != nil || s.colGrad && dx[0] != nil {
 				for o := range c.m {
 					s.widen(c, dyw[o*ld+(i-i0)*s.pw:], dy[(i*c.m+o)*p:][:p])
 				}
@@ -216,6 +228,9 @@ func (c *conv) shiftBackward(dx [][]float32, dw, db, dy []float32, in [][]float3
 		}
 		if dx[1] != nil {
 			gemm.Sgemm(false, true, c.m, s.kp, (i1-i0)*s.pw, 1, dyw, ld, cols, ld, 1, dwp, s.kp)
+		}
+		if s.colGrad && dx[0] != nil {
+			s.colInputGrad(c, dx[0], in[1], cols, dyw, wk, i0, i1)
 		}
 	}
 	if dx[1] != nil {
@@ -271,8 +286,31 @@ func (s *convShift) inputGrad(c *conv, gx *gemm.Shifted, dx, dy []float32, wk, i
 }
 
 // inputGradProduct packs the flipped weights for the input gradient.
+// It returns nil when dX is col2im's.
 func (s *convShift) inputGradProduct(c *conv, w []float32) (*gemm.Shifted, error) {
+	if s.colGrad {
+		return nil, nil
+	}
 	s.flipWeights(c, w)
 	k := c.m * c.kh * c.kw
 	return gemm.NewShifted(c.c, k, s.wt, k, s.offB, nil)
+}
+
+// colInputGrad writes images [i0, i1)'s dX as col2im of W^T dY, dY widened
+// in dyw: tap l's row of the product adds into the padded plane at the
+// tap's offset, one span, as im2col read it; the padding and the gaps
+// gather what dY's zeros there make, and the crop drops them.
+func (s *convShift) colInputGrad(c *conv, dx, w, cols, dyw []float32, wk, i0, i1 int) {
+	k, ld := c.c*c.kh*c.kw, s.ld
+	gemm.Sgemm(true, false, k, (i1-i0)*s.pw, c.m, 1, w, k, dyw, ld, 0, cols, ld)
+	dxp, hw := s.dxp[wk], c.h*c.w
+	for i := i0; i < i1; i++ {
+		clear(dxp)
+		for l, off := range s.offF {
+			addTo(dxp[off:], cols[l*ld+(i-i0)*s.pw:][:s.pw])
+		}
+		for ch := range c.c {
+			crop(dx[(i*c.c+ch)*hw:][:hw], dxp[ch*s.plane+c.padT*s.wp+c.padL:], c.h, c.w, s.wp)
+		}
+	}
 }

@@ -80,16 +80,20 @@ func TestConvShiftGradient(t *testing.T) {
 			checkLayerGradient(t, c, [][]int{tc.x, tc.w, {tc.w[0]}}, shape)
 		})
 	}
-	c, shape := buildTestConv(t, shiftCases[1].x, shiftCases[1].w, shiftCases[1].attrs)
-	rng := rand.New(rand.NewPCG(11, 12))
-	in := [][]float32{randoms(rng, size(shiftCases[1].x)), randoms(rng, size(shiftCases[1].w)), randoms(rng, shiftCases[1].w[0])}
-	dy := randoms(rng, size(shape))
-	wantX, wantW, wantB := directConvGrad(c, in, dy)
-	for _, keep := range []int{0, 1, 2} {
-		dx := [][]float32{nil, nil, nil}
-		dx[keep] = nans(len(in[keep]))
-		c.backward(dx, dy, nil, in)
-		shiftClose(t, "only one gradient", dx[keep], [][]float32{wantX, wantW, wantB}[keep])
+	// One gradient at a time, dX on the Shifted product (three input
+	// channels) and on col2im (one).
+	for _, tc := range shiftCases[1:3] {
+		c, shape := buildTestConv(t, tc.x, tc.w, tc.attrs)
+		rng := rand.New(rand.NewPCG(11, 12))
+		in := [][]float32{randoms(rng, size(tc.x)), randoms(rng, size(tc.w)), randoms(rng, tc.w[0])}
+		dy := randoms(rng, size(shape))
+		wantX, wantW, wantB := directConvGrad(c, in, dy)
+		for _, keep := range []int{0, 1, 2} {
+			dx := [][]float32{nil, nil, nil}
+			dx[keep] = nans(len(in[keep]))
+			c.backward(dx, dy, nil, in)
+			shiftClose(t, tc.name+", only one gradient", dx[keep], [][]float32{wantX, wantW, wantB}[keep])
+		}
 	}
 }
 
