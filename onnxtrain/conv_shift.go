@@ -78,11 +78,19 @@ func newConvShift(c *conv) (*convShift, error) {
 	s.planeQ = s.nq + (c.kh-1)*s.wq + c.kw - 1
 	s.offF = tapOffsets(c.c, c.kh, c.kw, s.plane, s.wp)
 	s.offB = tapOffsets(c.m, c.kh, c.kw, s.planeQ, s.wq)
-	flat := max(roundTo(c.m, s.mr)*s.n, roundTo(c.c, s.mr)*s.nq)
+	s.colGrad = 4*c.c <= s.mr
+	flat := roundTo(c.m, s.mr) * s.n
+	if !s.colGrad {
+		flat = max(flat, roundTo(c.c, s.mr)*s.nq)
+	}
 	for range kernel.MaxWorkers() {
 		s.xp = append(s.xp, make([]float32, c.c*s.plane))
-		s.dyp = append(s.dyp, make([]float32, c.m*s.planeQ))
 		s.flat = append(s.flat, make([]float32, flat))
+		if s.colGrad {
+			s.dxp = append(s.dxp, make([]float32, c.c*s.plane))
+		} else {
+			s.dyp = append(s.dyp, make([]float32, c.m*s.planeQ))
+		}
 	}
 	s.wt = make([]float32, c.c*c.m*c.kh*c.kw)
 	// The products the layer will make, on its shapes: any error shows
@@ -95,11 +103,6 @@ func newConvShift(c *conv) (*convShift, error) {
 		return nil, err
 	}
 	pw := (c.oh-1)*s.wp + c.ow
-	if s.colGrad = 4*c.c <= s.mr; s.colGrad {
-		for range kernel.MaxWorkers() {
-			s.dxp = append(s.dxp, make([]float32, c.c*s.plane))
-		}
-	}
 	s.setChunk(c, chunkImages(k+c.m, pw, ceilDiv(c.n, kernel.MaxWorkers())))
 	return s, nil
 }
