@@ -20,11 +20,25 @@ var (
 		&shiftedKernel{mr: 8, nr: 32, run: runShiftedAVX512_8x32})
 )
 
+// The gemv kernels, one for each set (gen_amd64.go says how they were
+// picked).
+var (
+	avx2Gemv   = &gemvSet{name: "avx2", run: runGemvAVX2, dot: dotAVX2}
+	avx512Gemv = &gemvSet{name: "avx512", run: runGemvAVX512, dot: dotAVX512}
+)
+
 // defaultKernels is what Sgemm uses.
 var defaultKernels = goKernels
 
 // asmKernels lists the assembly kernel sets this CPU can run, best first.
 var asmKernels []*kernelSet
+
+// defaultGemv is what GemvT and Dot use; asmGemv lists the assembly gemv
+// sets this CPU can run, best first.
+var (
+	defaultGemv = goGemv
+	asmGemv     []*gemvSet
+)
 
 func init() {
 	// The packing routines of both sets need AVX2 too.
@@ -32,10 +46,13 @@ func init() {
 		return
 	}
 	asmKernels = append(asmKernels, avx2Kernels)
+	asmGemv = append(asmGemv, avx2Gemv)
 	if cpu.X86.HasAVX512F {
 		asmKernels = append([]*kernelSet{avx512Kernels}, asmKernels...)
+		asmGemv = append([]*gemvSet{avx512Gemv}, asmGemv...)
 	}
 	defaultKernels = asmKernels[0]
+	defaultGemv = asmGemv[0]
 }
 
 func asmKernel(name string, mr, nr int, run func(k int, a, b, c []float32, ldc int, alpha, beta float32)) *kernel {
@@ -84,4 +101,18 @@ func copyAsm(w, kb int, src []float32, ld int, dst []float32) bool {
 	_ = dst[kb*w-1]
 	copyAVX2(w, kb, &src[0], ld, &dst[0])
 	return true
+}
+
+// dotAVX2 and dotAVX512 are the gemv sets' dot: their kernel called
+// directly, so that its output need not escape.
+func dotAVX2(a, b []float32) float32 {
+	var y [1]float32
+	runGemvAVX2(1, len(a), a, b, len(a), y[:])
+	return y[0]
+}
+
+func dotAVX512(a, b []float32) float32 {
+	var y [1]float32
+	runGemvAVX512(1, len(a), a, b, len(a), y[:])
+	return y[0]
 }

@@ -7,6 +7,11 @@
 // or when built with the tag purego, a blocked pure-Go kernel is used.
 // Sgemm runs on the calling goroutine only and may be called from several
 // goroutines at once.
+//
+// GemvT multiplies one row by a matrix kept transposed, several outputs a
+// pass over the row, and Dot is one such output: a dense layer for one
+// image, where a tile of Sgemm's micro-kernels would be mostly empty. They
+// dispatch likewise, to AVX-512, AVX2+FMA or pure-Go kernels.
 package gemm
 
 import "fmt"

@@ -74,6 +74,14 @@ func main() {
 		fmt.Fprintf(&decl, "\nfunc runShifted%s_%dx%d(k int, a, b []float32, off []int, c []float32, ldc int, bias []float32) {\n_ = a[%d*k-1]\n_ = b[0]\n_ = off[k-1]\n_ = c[%d*ldc+%d]\n_ = bias[%d]\n%s(k, &a[0], &b[0], &off[0], &c[0], ldc, &bias[0])\n}\n",
 			s.isa.name, s.mr, s.nr, s.mr, s.mr-1, s.nr-1, s.mr-1, s.shiftedSymbol())
 	}
+	for _, g := range gemvKernels {
+		g.write(&asm)
+		fmt.Fprintf(&decl, "\n// %s is the %s kernel of GemvT: see gemvSet.run.\n//\n//go:noescape\nfunc %s(n, k int, a, bt *float32, ldb int, y *float32)\n",
+			g.symbol(), g.isa.name, g.symbol())
+		// The kernel reads a[:k] and bt's n rows of k, and writes y[:n].
+		fmt.Fprintf(&decl, "\nfunc runGemv%s(n, k int, a, bt []float32, ldb int, y []float32) {\n_ = a[k-1]\n_ = bt[(n-1)*ldb+k-1]\n_ = y[n-1]\n%s(n, k, &a[0], &bt[0], ldb, &y[0])\n}\n",
+			g.isa.name, g.symbol())
+	}
 	writeTranspose(&asm)
 	writeCopy(&asm)
 	fmt.Fprintf(&decl, "\n// transposeAVX2 sets dst[p*w+i] = src[i*ld+p] for i < n, p < kb, where n is\n// even and kb a multiple of 8.\n//\n//go:noescape\nfunc transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)\n")
@@ -448,4 +456,254 @@ func (s shape) writeShifted(w *bytes.Buffer) {
 	asmgen.Leave(p)
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// gemvKernel is GemvT's kernel for an instruction set: it computes the
+// outputs in passes over a of rows outputs each, passes of the first
+// stage's rows while that many are left, then of each later stage's.
+type gemvKernel struct {
+	isa    isa
+	stages []gemvStage
+}
+
+// gemvStage is passes of rows outputs, each summed in unroll
+// accumulators, one for each of the unroll vectors of a that a trip of
+// the loop reads.
+type gemvStage struct{ rows, unroll int }
+
+// gemvKernels' stages were picked by measuring GemvT on a 2-core AMD EPYC
+// (Zen 4): with the weights in L2, as a dense layer's are, passes of four
+// rows or more ran at about the cache's speed whatever their unroll (the
+// widest is taken), passes of fewer rows load a more often; and the
+// narrower stages do the outputs left over in the same call, which a
+// layer of 10 outputs and 16 or 64 weights each (a classifier's last)
+// needs, its products taking less time than a call.
+var gemvKernels = []gemvKernel{
+	{avx2, []gemvStage{{4, 2}, {2, 4}, {1, 4}}},
+	{avx512, []gemvStage{{8, 2}, {4, 2}, {2, 4}, {1, 4}}},
+}
+
+func (g gemvKernel) symbol() string { return "gemv" + g.isa.name }
+
+// writeGemvMask writes the table AVX2's kernel loads its tail's mask
+// from: eight lanes set, then eight clear.
+func writeGemvMask(w *bytes.Buffer) {
+	fmt.Fprintf(w, "\n// gemvMask<>+4*(8-r) is the mask of r lanes of 8, for r < 8.\n")
+	for i := range 16 {
+		v := "0xffffffff"
+		if i >= 8 {
+			v = "0"
+		}
+		fmt.Fprintf(w, "DATA gemvMask<>+%d(SB)/4, $%s\n", 4*i, v)
+	}
+	fmt.Fprintf(w, "GLOBL gemvMask<>(SB), RODATA|NOPTR, $64\n")
+}
+
+// write writes the kernel. For each pass, the products of a's vectors
+// with the pass's rows accumulate lane by lane: unroll vectors a trip,
+// then the vectors left one at a time, then the values left after the
+// last whole vector under a mask (AVX-512's K1, AVX2's masked loads),
+// which keeps every read inside a and the rows. Then each row's
+// accumulators are summed into one float, four rows stored at a time.
+//
+// Registers: R9 counts the outputs left, R11 a stage's passes, BX a
+// pass's trips; CX is k, R8 a row's bytes and R10 three rows', DI the
+// pass's first row, DX its first output; a trip reads a at SI and rows 0
+// to 3 from R13, 4 to 7 from R12.
+func (g gemvKernel) write(w *bytes.Buffer) {
+	x := g.isa
+	sym := g.symbol()
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	reg := func(i int) string { return fmt.Sprintf("%s%d", x.reg, i) }
+	vbytes := x.lanes * 4
+	// AVX2's mask is a vector register, the last.
+	mask := x.regs - 1
+	if x.lanes == 8 {
+		writeGemvMask(w)
+	}
+	fmt.Fprintf(w, "\n// func %s(n, k int, a, bt *float32, ldb int, y *float32)\n", sym)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-48\n", sym, asmgen.Frame)
+	asmgen.Enter(p)
+	p("MOVQ k+8(FP), CX")
+	if x.lanes == 16 {
+		p("ANDL $15, CX")
+		p("MOVL $1, AX")
+		p("SHLL CX, AX")
+		p("DECL AX")
+		p("KMOVW AX, K1")
+	} else {
+		p("ANDQ $7, CX")
+		p("NEGQ CX")
+		p("LEAQ gemvMask<>+32(SB), AX")
+		p("VMOVDQU (AX)(CX*4), %s", reg(mask))
+	}
+	p("MOVQ n+0(FP), R9")
+	p("MOVQ k+8(FP), CX")
+	p("MOVQ bt+24(FP), DI")
+	p("MOVQ ldb+32(FP), R8")
+	p("MOVQ y+40(FP), DX")
+	p("SHLQ $2, R8")
+	p("LEAQ (R8)(R8*2), R10")
+	for _, st := range g.stages {
+		g.writeStage(w, st, p, reg, vbytes, mask)
+	}
+	fmt.Fprintf(w, "%s_done:\n", sym)
+	asmgen.Leave(p)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+func (g gemvKernel) writeStage(w *bytes.Buffer, st gemvStage, p func(string, ...any), reg func(int) string, vbytes, mask int) {
+	x := g.isa
+	rows, unroll := st.rows, st.unroll
+	if rows > 8 || rows&(rows-1) != 0 || unroll&(unroll-1) != 0 {
+		log.Fatalf("%s: %d rows a pass must be 1, 2, 4 or 8, unroll %d a power of two", g.symbol(), rows, unroll)
+	}
+	acc := func(r, u int) int { return r*unroll + u }
+	av := func(u int) int { return rows*unroll + u }
+	// The tail's rows, when read by masked loads rather than under the
+	// FMA's mask, go through a register of their own.
+	tailRow := av(unroll)
+	if used := tailRow + 1; used > x.regs || x.lanes == 8 && used > mask {
+		log.Fatalf("%s: %dx%d needs %d vector registers", g.symbol(), rows, unroll, used)
+	}
+	// The sums are reduced in 128- and 256-bit registers, which only
+	// AVX-512's VL extension addresses past 15: keep them below.
+	tmp := av(0)
+	if unroll > 1 {
+		tmp = acc(0, 1)
+	}
+	if tmp > 15 || acc(rows-1, 0) > 15 {
+		log.Fatalf("%s: %dx%d: the reduction needs registers below 16", g.symbol(), rows, unroll)
+	}
+	row := func(r, off int) string {
+		base := "R13"
+		if r >= 4 {
+			base = "R12"
+		}
+		switch r % 4 {
+		case 1:
+			return fmt.Sprintf("%d(%s)(R8*1)", off, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(R8*2)", off, base)
+		case 3:
+			return fmt.Sprintf("%d(%s)(R10*1)", off, base)
+		}
+		return fmt.Sprintf("%d(%s)", off, base)
+	}
+	pre := fmt.Sprintf("%s_%d", g.symbol(), rows)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", pre, l) }
+	advance := func(n int) {
+		p("ADDQ $%d, SI", n)
+		p("ADDQ $%d, R13", n)
+		if rows > 4 {
+			p("ADDQ $%d, R12", n)
+		}
+	}
+
+	p("MOVQ R9, R11")
+	if rows > 1 {
+		p("SHRQ $%d, R11", log2(rows))
+	} else {
+		p("TESTQ R11, R11") // a shift by 0 sets no flags
+	}
+	p("JZ %s_next", pre)
+	p("ANDQ $%d, R9", rows-1)
+	label("pass")
+	for r := range rows {
+		for u := range unroll {
+			p("VXORPS %s, %s, %s", reg(acc(r, u)), reg(acc(r, u)), reg(acc(r, u)))
+		}
+	}
+	p("MOVQ a+16(FP), SI")
+	p("MOVQ DI, R13")
+	if rows > 4 {
+		p("LEAQ (DI)(R8*4), R12")
+	}
+	p("MOVQ CX, BX")
+	p("SHRQ $%d, BX", log2(unroll*x.lanes))
+	p("JZ %s_vectors", pre)
+	label("loop")
+	for u := range unroll {
+		p("VMOVUPS %d(SI), %s", u*vbytes, reg(av(u)))
+	}
+	for u := range unroll {
+		for r := range rows {
+			p("VFMADD231PS %s, %s, %s", row(r, u*vbytes), reg(av(u)), reg(acc(r, u)))
+		}
+	}
+	advance(unroll * vbytes)
+	p("DECQ BX")
+	p("JNZ %s_loop", pre)
+	label("vectors")
+	if unroll > 1 {
+		// The whole vectors left, fewer than unroll, into the first accumulators.
+		p("MOVQ CX, BX")
+		p("ANDQ $%d, BX", unroll*x.lanes-1)
+		p("SHRQ $%d, BX", log2(x.lanes))
+		p("JZ %s_tail", pre)
+		label("vector")
+		p("VMOVUPS (SI), %s", reg(av(0)))
+		for r := range rows {
+			p("VFMADD231PS %s, %s, %s", row(r, 0), reg(av(0)), reg(acc(r, 0)))
+		}
+		advance(vbytes)
+		p("DECQ BX")
+		p("JNZ %s_vector", pre)
+	}
+	label("tail")
+	p("TESTQ $%d, CX", x.lanes-1)
+	p("JZ %s_reduce", pre)
+	if x.lanes == 16 {
+		p("VMOVUPS.Z (SI), K1, %s", reg(av(0)))
+		for r := range rows {
+			p("VFMADD231PS %s, %s, K1, %s", row(r, 0), reg(av(0)), reg(acc(r, 0)))
+		}
+	} else {
+		p("VMASKMOVPS (SI), %s, %s", reg(mask), reg(av(0)))
+		for r := range rows {
+			p("VMASKMOVPS %s, %s, %s", row(r, 0), reg(mask), reg(tailRow))
+			p("VFMADD231PS %s, %s, %s", reg(tailRow), reg(av(0)), reg(acc(r, 0)))
+		}
+	}
+	label("reduce")
+	for r := range rows {
+		for step := 1; step < unroll; step *= 2 {
+			for u := 0; u+step < unroll; u += 2 * step {
+				p("VADDPS %s, %s, %s", reg(acc(r, u+step)), reg(acc(r, u)), reg(acc(r, u)))
+			}
+		}
+		a := acc(r, 0)
+		if x.lanes == 16 {
+			p("VEXTRACTF64X4 $1, Z%d, Y%d", a, tmp)
+			p("VADDPS Y%d, Y%d, Y%d", tmp, a, a)
+		}
+		p("VEXTRACTF128 $1, Y%d, X%d", a, tmp)
+		p("VADDPS X%d, X%d, X%d", tmp, a, a)
+	}
+	if rows < 4 {
+		for r := range rows {
+			a := acc(r, 0)
+			p("VHADDPS X%d, X%d, X%d", a, a, a)
+			p("VHADDPS X%d, X%d, X%d", a, a, a)
+			p("VMOVSS X%d, %d(DX)", a, 4*r)
+		}
+	} else {
+		for q := 0; q < rows; q += 4 {
+			r0, r1, r2, r3 := acc(q, 0), acc(q+1, 0), acc(q+2, 0), acc(q+3, 0)
+			p("VHADDPS X%d, X%d, X%d", r1, r0, r0)
+			p("VHADDPS X%d, X%d, X%d", r3, r2, r2)
+			p("VHADDPS X%d, X%d, X%d", r2, r0, r0)
+			p("VMOVUPS X%d, %d(DX)", r0, 4*q)
+		}
+	}
+	p("ADDQ $%d, DX", 4*rows)
+	if rows == 1 {
+		p("ADDQ R8, DI")
+	} else {
+		p("LEAQ (DI)(R8*%d), DI", rows)
+	}
+	p("DECQ R11")
+	p("JNZ %s_pass", pre)
+	label("next")
 }

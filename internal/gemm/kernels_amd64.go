@@ -80,6 +80,30 @@ func runShiftedAVX512_8x32(k int, a, b []float32, off []int, c []float32, ldc in
 	shiftedAVX512_8x32(k, &a[0], &b[0], &off[0], &c[0], ldc, &bias[0])
 }
 
+// gemvAVX2 is the AVX2 kernel of GemvT: see gemvSet.run.
+//
+//go:noescape
+func gemvAVX2(n, k int, a, bt *float32, ldb int, y *float32)
+
+func runGemvAVX2(n, k int, a, bt []float32, ldb int, y []float32) {
+	_ = a[k-1]
+	_ = bt[(n-1)*ldb+k-1]
+	_ = y[n-1]
+	gemvAVX2(n, k, &a[0], &bt[0], ldb, &y[0])
+}
+
+// gemvAVX512 is the AVX512 kernel of GemvT: see gemvSet.run.
+//
+//go:noescape
+func gemvAVX512(n, k int, a, bt *float32, ldb int, y *float32)
+
+func runGemvAVX512(n, k int, a, bt []float32, ldb int, y []float32) {
+	_ = a[k-1]
+	_ = bt[(n-1)*ldb+k-1]
+	_ = y[n-1]
+	gemvAVX512(n, k, &a[0], &bt[0], ldb, &y[0])
+}
+
 // transposeAVX2 sets dst[p*w+i] = src[i*ld+p] for i < n, p < kb, where n is
 // even and kb a multiple of 8.
 //

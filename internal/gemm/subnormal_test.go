@@ -51,3 +51,35 @@ func TestMicroKernelsFlushAndRestoreMXCSR(t *testing.T) {
 func TestGeneratedAssembly(t *testing.T) {
 	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
 }
+
+// TestGemvKernelsFlushAndRestoreMXCSR: so do the gemv kernels, through
+// each stage of passes and the masked tail.
+func TestGemvKernelsFlushAndRestoreMXCSR(t *testing.T) {
+	if len(asmGemv) == 0 {
+		t.Skip("this CPU runs no assembly gemv set")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const control = ^uint32(0x3f)
+	before := asmgen.MXCSR() & control
+	const n, k, tiny = 15, 37, float32(3e-39)
+	a, bt, y := make([]float32, k), make([]float32, n*k), make([]float32, n)
+	for i := range a {
+		a[i] = tiny
+	}
+	for i := range bt {
+		bt[i] = 1
+	}
+	for _, set := range asmGemv {
+		set.run(n, k, a, bt, k, y)
+		for i, v := range y {
+			if v != 0 {
+				t.Errorf("%s: y[%d] = %g from subnormal a: want 0 (denormals are zero)", set.name, i, v)
+				break
+			}
+		}
+		if got := asmgen.MXCSR() & control; got != before {
+			t.Errorf("%s: MXCSR controls %#x after the kernel, %#x before", set.name, got, before)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/lenetkit/lenetkit/internal/gemm"
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -215,11 +216,14 @@ func (s matmulStep) run(buf [][]float32) {
 // image's row times constant weights of few columns (a classifier's last
 // dense layer, 10 classes), which packs nothing at run time where the
 // matrix kernels would pack all of B for a tile mostly empty; else as a
-// gemmStep.
+// gemmStep, which, for one row times constant weights of more columns (a
+// classifier's first dense layer), keeps them both packed, for rowBatch's
+// products of many images' rows, and transposed, for one image's gemv.
 func (c *compiler) addGemm(o op, s gemmStep) error {
 	const narrow = 16 // the matrix kernels' narrowest tile
+	row := s.m == 1 && !s.transA && s.a == nil && s.bm != nil && (!s.hasC || s.c != nil)
 	transposed := 4 * (int64(s.n)*int64(s.k) + int64(s.n))
-	if s.m != 1 || s.n > narrow || s.transA || s.a != nil || s.bm == nil || s.hasC && s.c == nil || c.b.maxBytes-c.b.bytes < transposed {
+	if !row || s.n > narrow || c.b.maxBytes-c.b.bytes < transposed {
 		// Constant weights are packed into the matrix kernels' panels once
 		// here rather than at every call, where the plan's budget has room
 		// for the panels (about the weights' size) beside what it holds.
@@ -233,6 +237,17 @@ func (c *compiler) addGemm(o op, s gemmStep) error {
 			}
 			s.pb = gemm.PackB(s.transB, s.m, s.n, s.k, s.bm, ldb)
 		}
+		// One row's weights are kept transposed as well, where the budget
+		// has room for them twice: the matrix kernels would compute a tile
+		// of 8 rows for the one. Not for alpha 0, where the product is
+		// beta*C whatever A and B hold.
+		if row && s.k > 0 && s.alpha != 0 && c.b.maxBytes-c.b.bytes >= transposed {
+			if err := c.b.constBytes(transposed); err != nil {
+				return err
+			}
+			g := newGemv(s)
+			s.gv = &g
+		}
 		s.node = o.index
 		c.steps = append(c.steps, s)
 		return nil
@@ -240,6 +255,13 @@ func (c *compiler) addGemm(o op, s gemmStep) error {
 	if err := c.b.constBytes(transposed); err != nil {
 		return err
 	}
+	c.steps = append(c.steps, newGemv(s))
+	return nil
+}
+
+// newGemv returns the gemvStep of a one-row product with constant B and
+// C: B transposed, alpha folded in; C times beta as its bias.
+func newGemv(s gemmStep) gemvStep {
 	g := gemvStep{n: s.n, k: s.k, bt: make([]float32, s.n*s.k), in: s.in, out: s.out}
 	for j := 0; j < s.n; j++ {
 		for i := 0; i < s.k; i++ {
@@ -257,13 +279,12 @@ func (c *compiler) addGemm(o op, s gemmStep) error {
 			g.bias[j] = s.beta * s.c[j%len(s.c)]
 		}
 	}
-	c.steps = append(c.steps, g)
-	return nil
+	return g
 }
 
 // gemvStep is y = a B + bias for one row a of k values and constant
 // weights, kept transposed (bt is [n][k], alpha folded in) so that each
-// output is one dot product over contiguous memory.
+// output is one dot product over contiguous memory (gemm.GemvT).
 type gemvStep struct {
 	n, k    int
 	bt      []float32
@@ -272,29 +293,40 @@ type gemvStep struct {
 }
 
 func (s gemvStep) run(b [][]float32) {
-	a, y := b[s.in][:s.k], b[s.out][:s.n]
-	for j := range y {
-		v := dot(a, s.bt[j*s.k:(j+1)*s.k])
-		if s.bias != nil {
-			v += s.bias[j]
-		}
-		y[j] = v
-	}
+	gemm.GemvT(b[s.out][:s.n], b[s.in][:s.k], s.bt, s.bias)
 }
 
-// dot is the sum of a[i]*b[i], in four running sums.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
+// gemvSplit is the outputs a CPU takes at a time when a gemvStep is
+// divided between them (gemm.GemvT's widest pass), and gemvSplitMin the
+// weights below which it is not: waking the other CPU costs about a
+// microsecond, as much as a gemv of 32K weights takes (BenchmarkGemvStep
+// on a 2-core AMD EPYC: 1568x24 took longer divided, 1568x64 two thirds
+// of the time).
+const (
+	gemvSplit    = 8
+	gemvSplitMin = 48 << 10
+)
+
+// runSplit divides the outputs between the CPUs when there are enough
+// weights for that to pay.
+func (s gemvStep) runSplit(b [][]float32) {
+	if s.n < 2*gemvSplit || s.n*s.k < gemvSplitMin {
+		s.run(b)
+		return
 	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
+	s.split(b)
+}
+
+// split divides the outputs between the CPUs, gemvSplit at a time, each
+// CPU computing its own from all of a.
+func (s gemvStep) split(b [][]float32) {
+	a, y := b[s.in][:s.k], b[s.out][:s.n]
+	kernel.Parallel((s.n+gemvSplit-1)/gemvSplit, func(_, lo, hi int) {
+		lo, hi = lo*gemvSplit, min(hi*gemvSplit, s.n)
+		var bias []float32
+		if s.bias != nil {
+			bias = s.bias[lo:hi]
+		}
+		gemm.GemvT(y[lo:hi], a, s.bt[lo*s.k:hi*s.k], bias)
+	})
 }

@@ -1,0 +1,168 @@
+package backend
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/nchw"
+)
+
+// denseCases are classifiers whose first dense layer is one row times
+// constant weights of more outputs than gemvStep takes: kept packed for
+// rowBatch and transposed for one image's gemv, divided between the CPUs
+// when it is large enough. Their outputs are not multiples of the
+// kernels' rows, their C of every shape Gemm broadcasts from.
+var denseCases = []graphCase{
+	{name: "Gemm 784x64 transB, C [64], Relu", opset: 13, side: 28, features: 64, nodes: func(b *builder) {
+		b.node("Flatten", []string{"x"}, "f")
+		b.node("Gemm", []string{"f", b.weight(64, 784), b.weight(64)}, "g", intAttr("transB", 1))
+		b.node("Relu", []string{"g"}, "h")
+	}},
+	{name: "MatMul 900x37, Add", opset: 13, side: 30, features: 37, nodes: func(b *builder) {
+		b.node("Flatten", []string{"x"}, "f")
+		b.node("MatMul", []string{"f", b.weight(900, 37)}, "m")
+		b.node("Add", []string{"m", b.weight(37)}, "h")
+	}},
+	{name: "Gemm 400x100 alpha beta, C [1, 100]", opset: 11, side: 20, features: 100, nodes: func(b *builder) {
+		b.node("Flatten", []string{"x"}, "f")
+		b.node("Gemm", []string{"f", b.weight(400, 100), b.weight(1, 100)}, "g", floatAttr("alpha", 0.5), floatAttr("beta", 2))
+		b.node("Tanh", []string{"g"}, "h")
+	}},
+	{name: "Gemm 256x24 transB, C [1], no split", opset: 13, side: 16, features: 24, nodes: func(b *builder) {
+		b.node("Flatten", []string{"x"}, "f")
+		b.node("Gemm", []string{"f", b.weight(24, 256), b.weight(1)}, "h", intAttr("transB", 1), floatAttr("beta", -1))
+	}},
+	{name: "Gemm 529x17, no C", opset: 13, side: 23, features: 17, nodes: func(b *builder) {
+		b.node("Flatten", []string{"x"}, "f")
+		b.node("Gemm", []string{"f", b.weight(529, 17)}, "h")
+	}},
+}
+
+// denseStep returns the plan's first gemmStep.
+func denseStep(t *testing.T, p *Plan) gemmStep {
+	t.Helper()
+	for _, s := range p.steps {
+		if g, ok := s.(gemmStep); ok {
+			return g
+		}
+	}
+	t.Fatal("the plan has no gemmStep")
+	return gemmStep{}
+}
+
+// TestDenseGemvMatchesORT: the dense layers match ONNX Runtime for a
+// batch, which rowBatch multiplies with the packed weights, and for one
+// image, which the gemv computes, divided between the CPUs.
+func TestDenseGemvMatchesORT(t *testing.T) {
+	matchORT(t, denseCases, 24, 40, func(t *testing.T, gc graphCase, p *Plan) {
+		g := denseStep(t, p)
+		if g.pb == nil || g.gv == nil {
+			t.Errorf("dense layer %dx%d: packed %v, transposed %v; want both", g.k, g.n, g.pb != nil, g.gv != nil)
+		}
+		if p.rows == nil {
+			t.Error("the dense layer is not batched")
+		}
+	})
+}
+
+// TestDenseBatchSizes: every batch size, through each of Logits' paths
+// (one image split between the CPUs, a few images each split, a batch
+// spread over them and batched by rowBatch), gives each image what it
+// gives alone.
+func TestDenseBatchSizes(t *testing.T) {
+	for i, gc := range denseCases {
+		t.Run(gc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "m.onnx")
+			writeModel(t, gc.model(uint64(60+i)), path)
+			p, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 70 // more than rowBatch's chunk of 64
+			px := gc.side * gc.side
+			x := randomImages(n, gc.side)
+			alone := make([]float32, n*10)
+			for i := range n {
+				if err := p.Logits(alone[i*10:(i+1)*10], x[i*px:(i+1)*px], 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, batch := range []int{2, 3, 5, n} {
+				got := make([]float32, batch*10)
+				if err := p.Logits(got, x, batch); err != nil {
+					t.Fatal(err)
+				}
+				compare(t, fmt.Sprintf("batch of %d against images alone", batch), got, alone[:batch*10])
+			}
+		})
+	}
+}
+
+// TestGemvStepSplit: runSplit and split compute what run does, and all
+// three what the matrix kernels do, for outputs around the share a CPU
+// takes and weights around the size that is split, with and without a
+// bias.
+func TestGemvStepSplit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 15, 16, 17, 24, 37, 64, 100} {
+		for _, k := range []int{0, 1, 33, 1000, 1568, 4000} {
+			for _, hasC := range []bool{false, true} {
+				s := gemmStep{m: 1, n: n, k: k, alpha: 0.75, beta: 1.5, transB: rng.IntN(2) == 1, hasC: hasC, in: 0, out: 1}
+				s.bm = randomFloats(rng, n*k)
+				if hasC {
+					s.c, s.cShape = randomFloats(rng, n), []int{n}
+				}
+				g := newGemv(s)
+				a := randomFloats(rng, k)
+				want := make([]float32, n)
+				nchw.Gemm(want, 1, n, k, false, s.transB, s.alpha, a, s.bm, s.beta, s.c, s.cShape)
+				for way, run := range map[string]func([][]float32){"run": g.run, "runSplit": g.runSplit, "split": g.split} {
+					b := [][]float32{a, make([]float32, n+1)}
+					b[1][n] = 12345
+					run(b)
+					if b[1][n] != 12345 {
+						t.Fatalf("n=%d k=%d %s: wrote past the outputs", n, k, way)
+					}
+					for j := range n {
+						tol := 1e-5 * float64(k+1)
+						if d := math.Abs(float64(b[1][j] - want[j])); !(d <= tol*(1+math.Abs(float64(want[j])))) {
+							t.Fatalf("n=%d k=%d bias=%v %s: y[%d] = %g, the matrix kernels give %g", n, k, hasC, way, j, b[1][j], want[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func randomFloats(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = rng.Float32()*2 - 1
+	}
+	return s
+}
+
+// BenchmarkGemvStep times one image's gemv, on one CPU and divided
+// between them, over weights around the size where dividing starts.
+func BenchmarkGemvStep(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, s := range []struct{ n, k int }{{10, 1568}, {16, 784}, {16, 2048}, {32, 1024}, {24, 1568}, {64, 512}, {64, 1568}, {128, 1568}} {
+		g := newGemv(gemmStep{m: 1, n: s.n, k: s.k, alpha: 1, bm: randomFloats(rng, s.n*s.k), transB: true, out: 1})
+		buf := [][]float32{randomFloats(rng, s.k), make([]float32, s.n)}
+		for _, split := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%dx%d/split=%v", s.k, s.n, split), func(b *testing.B) {
+				for b.Loop() {
+					if split {
+						g.split(buf)
+					} else {
+						g.run(buf)
+					}
+				}
+			})
+		}
+	}
+}
