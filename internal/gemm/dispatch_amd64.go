@@ -13,11 +13,15 @@ var (
 	avx2Kernels = newAsmKernelSet("avx2",
 		asmKernel("avx2-6x16", 6, 16, runAVX2_6x16),
 		asmKernel("avx2-12x8", 12, 8, runAVX2_12x8),
-		&shiftedKernel{mr: 4, nr: 16, run: runShiftedAVX2_4x16})
+		&shiftedKernel{mr: 4, nr: 16, run: runShiftedAVX2_4x16},
+		asmKernel("avx2-1x16", 1, 16, runAVX2_1x16),
+		asmKernel("avx2-1x8", 1, 8, runAVX2_1x8))
 	avx512Kernels = newAsmKernelSet("avx512",
 		asmKernel("avx512-8x32", 8, 32, runAVX512_8x32),
 		asmKernel("avx512-16x16", 16, 16, runAVX512_16x16),
-		&shiftedKernel{mr: 8, nr: 32, run: runShiftedAVX512_8x32})
+		&shiftedKernel{mr: 8, nr: 32, run: runShiftedAVX512_8x32},
+		asmKernel("avx512-1x32", 1, 32, runAVX512_1x32),
+		asmKernel("avx512-1x16", 1, 16, runAVX512_1x16))
 )
 
 // The gemv kernels, one for each set (gen_amd64.go says how they were
@@ -63,8 +67,9 @@ func asmKernel(name string, mr, nr int, run func(k int, a, b, c []float32, ldc i
 // picks the narrow one when padding n to the wide one's tiles would waste
 // more than the narrow one loses by its lower speed (about a tenth), and
 // Shifted's kernel.
-func newAsmKernelSet(name string, wide, narrow *kernel, shifted *shiftedKernel) *kernelSet {
+func newAsmKernelSet(name string, wide, narrow *kernel, shifted *shiftedKernel, rows ...*kernel) *kernelSet {
 	return &kernelSet{
+		rows:    rows,
 		name:    name,
 		kernels: []*kernel{wide, narrow},
 		pick: func(m, n int) *kernel {

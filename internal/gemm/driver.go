@@ -30,6 +30,21 @@ type kernelSet struct {
 	copy func(w, kb int, src []float32, ld int, dst []float32) bool
 	// shifted is Shifted's kernel.
 	shifted *shiftedKernel
+	// rows are one-row kernels, each computing a row as the kernel of its
+	// width in kernels does (see rowKernel).
+	rows []*kernel
+}
+
+// rowKernel returns the set's one-row kernel for panels nr wide, or kern
+// itself where there is none: a product of one row on it does an eighth
+// of the work of kern's tile, and gives that row what kern gives it.
+func (ks *kernelSet) rowKernel(kern *kernel) *kernel {
+	for _, r := range ks.rows {
+		if r.nr == kern.nr {
+			return r
+		}
+	}
+	return kern
 }
 
 // workspace holds the packed panels of one call.

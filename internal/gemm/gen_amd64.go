@@ -39,6 +39,14 @@ var shapes = []shape{
 	{avx2, 12, 8},
 	{avx512, 8, 32},
 	{avx512, 16, 16},
+	// One row of each width, for a product of one row with B packed for
+	// the kernels above: the same instructions for that row, so that an
+	// image's dense layer comes out the same, bit for bit, alone or in a
+	// batch (a server's answer must not depend on who else asked).
+	{avx2, 1, 16},
+	{avx2, 1, 8},
+	{avx512, 1, 32},
+	{avx512, 1, 16},
 }
 
 // shiftedShapes are the kernels of Shifted: tiles whose rows a

@@ -52,6 +52,54 @@ func runAVX512_16x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 	kernelAVX512_16x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 }
 
+// kernelAVX2_1x16 is the AVX2 micro-kernel for 1x16 tiles: see kernel.run.
+//
+//go:noescape
+func kernelAVX2_1x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+func runAVX2_1x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[1*k-1]
+	_ = b[16*k-1]
+	_ = c[0*ldc+15]
+	kernelAVX2_1x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
+// kernelAVX2_1x8 is the AVX2 micro-kernel for 1x8 tiles: see kernel.run.
+//
+//go:noescape
+func kernelAVX2_1x8(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+func runAVX2_1x8(k int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[1*k-1]
+	_ = b[8*k-1]
+	_ = c[0*ldc+7]
+	kernelAVX2_1x8(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
+// kernelAVX512_1x32 is the AVX512 micro-kernel for 1x32 tiles: see kernel.run.
+//
+//go:noescape
+func kernelAVX512_1x32(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+func runAVX512_1x32(k int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[1*k-1]
+	_ = b[32*k-1]
+	_ = c[0*ldc+31]
+	kernelAVX512_1x32(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
+// kernelAVX512_1x16 is the AVX512 micro-kernel for 1x16 tiles: see kernel.run.
+//
+//go:noescape
+func kernelAVX512_1x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+func runAVX512_1x16(k int, a, b, c []float32, ldc int, alpha, beta float32) {
+	_ = a[1*k-1]
+	_ = b[16*k-1]
+	_ = c[0*ldc+15]
+	kernelAVX512_1x16(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
 // shiftedAVX2_4x16 is the AVX2 kernel of Shifted for 4x16 tiles: see shiftedKernel.run.
 //
 //go:noescape

@@ -64,6 +64,9 @@ func (p *PackedB) Sgemm(transA bool, m int, alpha float32, a []float32, lda int,
 		return
 	}
 	kern := p.kern
+	if m == 1 {
+		kern = p.ks.rowKernel(kern)
+	}
 	mc := split(m, kern.mc, kern.mr)
 	ws := workspaces.Get().(*workspace)
 	ws.a = grow(ws.a, roundUp(mc, kern.mr)*p.kc)

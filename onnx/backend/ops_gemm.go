@@ -216,9 +216,10 @@ func (s matmulStep) run(buf [][]float32) {
 // image's row times constant weights of few columns (a classifier's last
 // dense layer, 10 classes), which packs nothing at run time where the
 // matrix kernels would pack all of B for a tile mostly empty; else as a
-// gemmStep, which, for one row times constant weights of more columns (a
-// classifier's first dense layer), keeps them both packed, for rowBatch's
-// products of many images' rows, and transposed, for one image's gemv.
+// gemmStep, its constant weights packed once: rowBatch multiplies many
+// images' rows with them, and one image's row runs on the one-row kernel
+// of the same panels, which gives it the same bits (a classifier's first
+// dense layer answers an image alike alone or in a batch).
 func (c *compiler) addGemm(o op, s gemmStep) error {
 	const narrow = 16 // the matrix kernels' narrowest tile
 	row := s.m == 1 && !s.transA && s.a == nil && s.bm != nil && (!s.hasC || s.c != nil)
@@ -236,17 +237,6 @@ func (c *compiler) addGemm(o op, s gemmStep) error {
 				ldb = s.k
 			}
 			s.pb = gemm.PackB(s.transB, s.m, s.n, s.k, s.bm, ldb)
-		}
-		// One row's weights are kept transposed as well, where the budget
-		// has room for them twice: the matrix kernels would compute a tile
-		// of 8 rows for the one. Not for alpha 0, where the product is
-		// beta*C whatever A and B hold.
-		if row && s.k > 0 && s.alpha != 0 && c.b.maxBytes-c.b.bytes >= transposed {
-			if err := c.b.constBytes(transposed); err != nil {
-				return err
-			}
-			g := newGemv(s)
-			s.gv = &g
 		}
 		s.node = o.index
 		c.steps = append(c.steps, s)

@@ -89,18 +89,9 @@ type gemmStep struct {
 	cShape         []int
 	in, inB, inC   int
 	out            int
-
-	// gv, when not nil, is the same product as a gemv (m is 1, bm and c
-	// constants): run computes it so, and runSplit divides its outputs
-	// between the CPUs; rowBatch multiplies many rows with pb.
-	gv *gemvStep
 }
 
 func (s gemmStep) run(b [][]float32) {
-	if s.gv != nil {
-		s.gv.run(b)
-		return
-	}
 	a, bm, c := s.a, s.bm, s.c
 	if a == nil {
 		a = b[s.in]
@@ -116,14 +107,6 @@ func (s gemmStep) run(b [][]float32) {
 		return
 	}
 	nchw.Gemm(b[s.out], s.m, s.n, s.k, s.transA, s.transB, s.alpha, a, bm, s.beta, c, s.cShape)
-}
-
-func (s gemmStep) runSplit(b [][]float32) {
-	if s.gv != nil {
-		s.gv.runSplit(b)
-		return
-	}
-	s.run(b)
 }
 
 type softmaxStep struct {
