@@ -32,8 +32,8 @@ func benchCommand() *cli.Command {
 PyTorch (reference/train_reference.py, Debian's torch, 2 threads), and inference
 at batch 1 and 128 through each lenetkit backend and through ONNX Runtime
 (reference/ort_bench.js, onnxruntime-node, 2 threads) on the same ONNX file,
-taking turns: three rounds of a third of --seconds each, lenetkit then ONNX
-Runtime, each side's figure its best round, so that a burst of others' work
+taking turns: --rounds rounds (3) of a share of --seconds each, lenetkit then
+ONNX Runtime, each side's figure its best round, so that a burst of others' work
 on a shared machine does not decide the ratio. A peer that is not installed
 is reported as not measured.
 
@@ -54,7 +54,7 @@ cores), both would slow the steps.
 
 --model FILE with --steps trains the graph itself (lenetkit train --model)
 beside its torch twin (reference/onnx_train_bench.py), taking turns the same
-way: three rounds of a third of the steps each, each side's fastest round.
+way: --rounds rounds of a share of the steps each, each side's fastest round.
 
 Examples:
    lenetkit bench
@@ -69,6 +69,7 @@ Examples:
 			&cli.IntFlag{Name: "steps", Value: 30, Usage: "training steps to time"},
 			&cli.StringFlag{Name: "weights", Usage: "also time steps from this model file's weights (a checkpoint's: with its Adam state) at the schedule's final lr and beta1"},
 			dataFlag,
+			&cli.IntFlag{Name: "rounds", Value: benchRounds, Usage: "turns lenetkit and each peer take at each measurement, each side's best kept (1: one after the other)"},
 			&cli.Float64Flag{Name: "seconds", Value: 3, Usage: "seconds per inference measurement, shared by its rounds"},
 			&cli.StringFlag{Name: "reference", Value: "reference", Usage: "directory of the peer scripts"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
@@ -82,6 +83,7 @@ Examples:
 const (
 	maxBenchSteps   = 100000
 	maxBenchSeconds = 600
+	maxBenchRounds  = 100
 )
 
 type inferFigure struct {
@@ -171,6 +173,9 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	steps, dur := c.Int("steps"), time.Duration(c.Float64("seconds")*float64(time.Second))
+	if n := c.Int("rounds"); n < 1 || n > maxBenchRounds {
+		return usageError("--rounds %d: want 1 to %d", n, maxBenchRounds)
+	}
 	if secs := c.Float64("seconds"); steps < 0 || steps > maxBenchSteps || !(secs > 0 && secs <= maxBenchSeconds) {
 		return usageError("--steps %d and --seconds %g: want 0 (no training) to %d steps and a time in (0, %d] seconds", steps, secs, maxBenchSteps, maxBenchSeconds)
 	}
@@ -246,9 +251,9 @@ func runBench(c *cli.Context) error {
 	fmt.Fprintf(w, "CPU: %s; load average %s at the start, %s at the end (a shared machine: others' work slows every figure)\n",
 		r.CPU, bench.FormatLoad(r.LoadAverageStart), bench.FormatLoad(r.LoadAverageEnd))
 	if steps > 0 && !r.TrainGraph {
-		fmt.Fprintf(w, "training: lenetkit's steps, then PyTorch's; inference: lenetkit and ONNX Runtime took turns, %d rounds, each figure its side's best round\n", benchRounds)
+		fmt.Fprintf(w, "training: lenetkit's steps, then PyTorch's; inference: lenetkit and ONNX Runtime took turns, %d rounds, each figure its side's best round\n", c.Int("rounds"))
 	} else {
-		fmt.Fprintf(w, "lenetkit and its peers took turns, %d rounds of each measurement; each figure is its side's best round\n", benchRounds)
+		fmt.Fprintf(w, "lenetkit and its peers took turns, %d rounds of each measurement; each figure is its side's best round\n", c.Int("rounds"))
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	if steps == 0 {
@@ -437,10 +442,11 @@ func benchGraphTraining(c *cli.Context, r *benchReport, steps int) error {
 	status, ref := statusOut(c), c.String("reference")
 	// Turn about, as inference does: a third of the steps each round,
 	// each side's figure its fastest round.
-	per := max(1, steps/benchRounds)
+	rounds := c.Int("rounds")
+	per := max(1, steps/rounds)
 	var ours, theirs float64
-	for round := range benchRounds {
-		fmt.Fprintf(status, "training %s, round %d of %d: %s of batch 128 in lenetkit, then PyTorch ...\n", model, round+1, benchRounds, nouns(per, "step"))
+	for round := range rounds {
+		fmt.Fprintf(status, "training %s, round %d of %d: %s of batch 128 in lenetkit, then PyTorch ...\n", model, round+1, rounds, nouns(per, "step"))
 		ms, err := bench.GraphTrainStep(m, 128, per)
 		if err != nil {
 			return err
@@ -459,7 +465,7 @@ func benchGraphTraining(c *cli.Context, r *benchReport, steps int) error {
 		r.PyTorchPeakRSSBytes = max(r.PyTorchPeakRSSBytes, p.PeakRSS)
 	}
 	r.TrainGraph, r.TrainWeights, r.TrainMSPerStep, r.TrainMSPerStepFresh = true, model, ours, ours
-	r.TrainRounds = benchRounds
+	r.TrainRounds = rounds
 	if theirs > 0 {
 		r.PyTorchTrainMSPerStep, r.PyTorchTrainMSFresh = theirs, theirs
 		r.RatioTrainVsPyTorch = ours / theirs
@@ -637,7 +643,7 @@ func baselineONNX(path string) (string, func(), error) {
 // files) in lenetkit, turn about, and each in ONNX Runtime.
 func benchInt8(c *cli.Context, r *benchReport, model, baseline string, dur time.Duration) (*int8Comparison, error) {
 	status := statusOut(c)
-	cmp := &int8Comparison{Model: model, CPU: r.CPU, Rounds: benchRounds,
+	cmp := &int8Comparison{Model: model, CPU: r.CPU, Rounds: c.Int("rounds"),
 		FloatKernels: "matrix products " + gemm.KernelName() + ", fused blocks " + kernel.KernelName()}
 	cmp.LoadAverageBefore, _ = bench.LoadAverage()
 	if p, err := backend.Open(model); err == nil {
@@ -652,8 +658,9 @@ func benchInt8(c *cli.Context, r *benchReport, model, baseline string, dur time.
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
 	for _, batch := range []int{1, 128} {
-		fmt.Fprintf(status, "int8 against float: lenetkit, batch %d, %d turns each ...\n", batch, benchRounds)
-		ips, err := bench.Interleaved([]mnist.Classifier{q, f}, batch, dur/benchRounds, benchRounds)
+		rounds := c.Int("rounds")
+		fmt.Fprintf(status, "int8 against float: lenetkit, batch %d, %d turns each ...\n", batch, rounds)
+		ips, err := bench.Interleaved([]mnist.Classifier{q, f}, batch, dur/time.Duration(rounds), rounds)
 		if err != nil {
 			return nil, err
 		}

@@ -11,21 +11,22 @@ import (
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
-// benchRounds is how many turns each side of the inference comparison
-// takes: on a shared machine a burst of others' work lasts seconds, and
-// measured back to back, one 3-second run each, the ratio to ONNX Runtime
-// moved by up to 40 % between runs of the same file.
+// benchRounds is how many turns each side of a comparison takes unless
+// --rounds says otherwise: on a shared machine a burst of others' work
+// lasts seconds, and measured back to back, one 3-second run each, the
+// ratio to ONNX Runtime moved by up to 40 % between runs of the same file.
 const benchRounds = 3
 
 // benchInference times every lenetkit backend that runs the model and
-// ONNX Runtime at batch 1 and 128, taking turns: rounds of --seconds /
-// benchRounds each, lenetkit's backends then ONNX Runtime. Each side's
+// ONNX Runtime at batch 1 and 128, taking turns: --rounds rounds of
+// --seconds / rounds each, lenetkit's backends then ONNX Runtime. Each side's
 // figure is its best round, the one least disturbed, as bench.Interleaved
 // takes for --baseline.
 func benchInference(c *cli.Context, r *benchReport, model string, image []int, dur time.Duration, flops func(float64) float64) error {
 	status, ref := statusOut(c), c.String("reference")
-	r.InferRounds = benchRounds
-	per := dur / benchRounds
+	rounds := c.Int("rounds")
+	r.InferRounds = rounds
+	per := dur / time.Duration(rounds)
 	ortOK := true
 	for _, batch := range []int{1, 128} {
 		var backends []string
@@ -45,8 +46,8 @@ func benchInference(c *cli.Context, r *benchReport, model string, image []int, d
 		}
 		best := make([]float64, len(models))
 		ort := 0.0
-		for round := range benchRounds {
-			fmt.Fprintf(status, "inference, batch %d, round %d of %d: lenetkit, then ONNX Runtime ...\n", batch, round+1, benchRounds)
+		for round := range rounds {
+			fmt.Fprintf(status, "inference, batch %d, round %d of %d: lenetkit, then ONNX Runtime ...\n", batch, round+1, rounds)
 			for i, m := range models {
 				ips, err := bench.Inference(m, batch, per)
 				if err != nil {

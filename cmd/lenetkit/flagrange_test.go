@@ -21,6 +21,7 @@ func TestFlagsOutOfRange(t *testing.T) {
 		{[]string{"convert", model, out, "--opset", "999"}, "--opset 999: lenetkit writes opsets 9 to 17"},
 		{[]string{"bench", "--seconds", "1e18"}, "--seconds 1e+18: want 0 (no training) to 100000 steps and a time in (0, 600] seconds"},
 		{[]string{"bench", "--steps", "-1"}, "want 0 (no training) to 100000 steps"},
+		{[]string{"bench", "--rounds", "0"}, "--rounds 0: want 1 to 100"},
 		{[]string{"eval", model, "--mean", "NaN"}, "--mean/--std: mean NaN outside"},
 		{[]string{"eval", model, "--std", "1e-45"}, "--mean/--std: std 1e-45 outside [1e-06, 1e+06]"},
 		{[]string{"infer", model, testtool.Testdata("images/clean"), "--std", "-1"}, "std -1 outside"},

@@ -123,7 +123,8 @@ var readmeShorter = []struct {
 	{"lenetkit train", []string{"--epochs", "1", "--limit", "1280", "--val-size", "1000"}},
 	{"lenetkit sweep collect", nil},
 	{"lenetkit sweep", []string{"--epochs", "1", "--limit", "640", "--val-size", "1000", "--seeds", "0", "--dropout", "0", "--weight-decay", "0"}},
-	{"lenetkit bench", []string{"--steps", "3", "--seconds", "0.2"}},
+	// One round: three would start each peer three times a measurement.
+	{"lenetkit bench", []string{"--steps", "3", "--seconds", "0.2", "--rounds", "1"}},
 	{"/usr/bin/python3 reference/photo_digits.py make", []string{"--n", "20"}},
 }
 
