@@ -17,6 +17,14 @@
 // network): cross-entropy on logits is what PyTorch's training would
 // compute, and its gradient is exact where softmax then log is not.
 //
+// Some runs of nodes train as one layer (fuse.go): Conv 3x3 → Relu →
+// [BatchNormalization →] MaxPool on the seed's fused kernels (package
+// internal/kernel; without BatchNorm, with the identity in its place),
+// consecutive blocks handing each other NHWC maps and folding the
+// Transposes of an NHWC graph around them (fuse_layout.go); and a Relu that
+// alone reads a BatchNormalization inside it (bnrelu.go). Options.NoFusion
+// builds every node alone, which the tests compare against.
+//
 // The batch size is fixed when the graph is built; activations are NCHW as
 // in the file. Optimisation (Adam, schedules) is the caller's: Params and
 // Grad expose the weights and the last step's gradients.
