@@ -5,9 +5,10 @@ import "github.com/lenetkit/lenetkit/onnx"
 // bnReluPair is a BatchNormalization whose output only a Relu reads: the
 // two run as one layer (batchNorm with relu set), which writes the Relu's
 // output in BatchNorm's own pass and masks the gradient inside BatchNorm's
-// backward passes (dwconv's AffineRelu, ReluGradSums and ReluAffine2), saving the Relu's two passes each way over a tensor as
-// large as the network's largest. The running statistics move as the
-// BatchNorm alone moves them.
+// backward passes (dwconv's AffineRelu, ReluGradSums and ReluAffine2),
+// saving the Relu's two passes each way over a tensor as large as the
+// network's largest. The running statistics move as the BatchNorm alone
+// moves them.
 type bnReluPair struct {
 	bn, relu *onnx.Node
 	// fused is set once the pair is built as one layer at its
