@@ -110,19 +110,6 @@ func (p *maxPool) plane2x2(y []float32, arg []int32, plane []float32) {
 	poolk.Max2x2(y, arg, plane, p.w, p.oh, p.ow)
 }
 
-// orderedBits maps a float to an integer of the same order: negative
-// floats' magnitude bits are flipped, so that more negative is smaller.
-// It is the order poolk's kernels compare in, kept here with its test.
-func orderedBits(f float32) int32 {
-	b := int32(math.Float32bits(f))
-	return b ^ (b >> 31 & 0x7fffffff)
-}
-
-// fromOrderedBits inverts orderedBits.
-func fromOrderedBits(b int32) float32 {
-	return math.Float32frombits(uint32(b ^ (b >> 31 & 0x7fffffff)))
-}
-
 func (p *maxPool) backward(dx [][]float32, dy, _ []float32, _ [][]float32) {
 	hw, ohw := p.h*p.w, p.oh*p.ow
 	kernel.Parallel(p.n*p.c, func(_, lo, hi int) {

@@ -137,3 +137,17 @@ func TestGoLoopMatchesFloatMax(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderedBits checks that the integer order the kernels compare
+// in is the floats' order, and that it maps back exactly.
+func TestOrderedBits(t *testing.T) {
+	vals := []float32{float32(math.Inf(-1)), -math.MaxFloat32, -2, -1, -math.SmallestNonzeroFloat32, 0, math.SmallestNonzeroFloat32, 0.5, 1, math.MaxFloat32, float32(math.Inf(1))}
+	for i, v := range vals {
+		if got := fromOrderedBits(orderedBits(v)); math.Float32bits(got) != math.Float32bits(v) {
+			t.Errorf("%g maps back to %g", v, got)
+		}
+		if i > 0 && orderedBits(vals[i-1]) >= orderedBits(v) {
+			t.Errorf("orderedBits(%g) = %d is not below orderedBits(%g) = %d", vals[i-1], orderedBits(vals[i-1]), v, orderedBits(v))
+		}
+	}
+}
