@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/lenetkit/lenetkit/internal/gemm"
-	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
@@ -284,39 +283,4 @@ type gemvStep struct {
 
 func (s gemvStep) run(b [][]float32) {
 	gemm.GemvT(b[s.out][:s.n], b[s.in][:s.k], s.bt, s.bias)
-}
-
-// gemvSplit is the outputs a CPU takes at a time when a gemvStep is
-// divided between them (gemm.GemvT's widest pass), and gemvSplitMin the
-// weights below which it is not: waking the other CPU costs about a
-// microsecond, as much as a gemv of 32K weights takes (BenchmarkGemvStep
-// on a 2-core AMD EPYC: 1568x24 took longer divided, 1568x64 two thirds
-// of the time).
-const (
-	gemvSplit    = 8
-	gemvSplitMin = 48 << 10
-)
-
-// runSplit divides the outputs between the CPUs when there are enough
-// weights for that to pay.
-func (s gemvStep) runSplit(b [][]float32) {
-	if s.n < 2*gemvSplit || s.n*s.k < gemvSplitMin {
-		s.run(b)
-		return
-	}
-	s.split(b)
-}
-
-// split divides the outputs between the CPUs, gemvSplit at a time, each
-// CPU computing its own from all of a.
-func (s gemvStep) split(b [][]float32) {
-	a, y := b[s.in][:s.k], b[s.out][:s.n]
-	kernel.Parallel((s.n+gemvSplit-1)/gemvSplit, func(_, lo, hi int) {
-		lo, hi = lo*gemvSplit, min(hi*gemvSplit, s.n)
-		var bias []float32
-		if s.bias != nil {
-			bias = s.bias[lo:hi]
-		}
-		gemm.GemvT(y[lo:hi], a, s.bt[lo*s.k:hi*s.k], bias)
-	})
 }

@@ -104,11 +104,10 @@ func TestDenseBatchSizes(t *testing.T) {
 	}
 }
 
-// TestGemvStepSplit: runSplit and split compute what run does, and all
-// three what the matrix kernels do, for outputs around the share a CPU
-// takes and weights around the size that is split, with and without a
-// bias.
-func TestGemvStepSplit(t *testing.T) {
+// TestGemvStep: a gemvStep computes what the matrix kernels do, for
+// outputs around the gemv kernels' passes and depths around their vectors,
+// with and without a bias.
+func TestGemvStep(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{1, 7, 15, 16, 17, 24, 37, 64, 100} {
 		for _, k := range []int{0, 1, 33, 1000, 1568, 4000} {
@@ -122,18 +121,16 @@ func TestGemvStepSplit(t *testing.T) {
 				a := randomFloats(rng, k)
 				want := make([]float32, n)
 				nchw.Gemm(want, 1, n, k, false, s.transB, s.alpha, a, s.bm, s.beta, s.c, s.cShape)
-				for way, run := range map[string]func([][]float32){"run": g.run, "runSplit": g.runSplit, "split": g.split} {
-					b := [][]float32{a, make([]float32, n+1)}
-					b[1][n] = 12345
-					run(b)
-					if b[1][n] != 12345 {
-						t.Fatalf("n=%d k=%d %s: wrote past the outputs", n, k, way)
-					}
-					for j := range n {
-						tol := 1e-5 * float64(k+1)
-						if d := math.Abs(float64(b[1][j] - want[j])); !(d <= tol*(1+math.Abs(float64(want[j])))) {
-							t.Fatalf("n=%d k=%d bias=%v %s: y[%d] = %g, the matrix kernels give %g", n, k, hasC, way, j, b[1][j], want[j])
-						}
+				b := [][]float32{a, make([]float32, n+1)}
+				b[1][n] = 12345
+				g.run(b)
+				if b[1][n] != 12345 {
+					t.Fatalf("n=%d k=%d: wrote past the outputs", n, k)
+				}
+				for j := range n {
+					tol := 1e-5 * float64(k+1)
+					if d := math.Abs(float64(b[1][j] - want[j])); !(d <= tol*(1+math.Abs(float64(want[j])))) {
+						t.Fatalf("n=%d k=%d bias=%v: y[%d] = %g, the matrix kernels give %g", n, k, hasC, j, b[1][j], want[j])
 					}
 				}
 			}
@@ -149,23 +146,16 @@ func randomFloats(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
-// BenchmarkGemvStep times one image's gemv, on one CPU and divided
-// between them, over weights around the size where dividing starts.
+// BenchmarkGemvStep times one image's gemv.
 func BenchmarkGemvStep(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, s := range []struct{ n, k int }{{10, 1568}, {16, 784}, {16, 2048}, {32, 1024}, {24, 1568}, {64, 512}, {64, 1568}, {128, 1568}} {
+	for _, s := range []struct{ n, k int }{{10, 1568}, {16, 784}, {16, 2048}} {
 		g := newGemv(gemmStep{m: 1, n: s.n, k: s.k, alpha: 1, bm: randomFloats(rng, s.n*s.k), transB: true, out: 1})
 		buf := [][]float32{randomFloats(rng, s.k), make([]float32, s.n)}
-		for _, split := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%dx%d/split=%v", s.k, s.n, split), func(b *testing.B) {
-				for b.Loop() {
-					if split {
-						g.split(buf)
-					} else {
-						g.run(buf)
-					}
-				}
-			})
-		}
+		b.Run(fmt.Sprintf("%dx%d", s.k, s.n), func(b *testing.B) {
+			for b.Loop() {
+				g.run(buf)
+			}
+		})
 	}
 }
