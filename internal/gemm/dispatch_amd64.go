@@ -27,8 +27,8 @@ var (
 // The gemv kernels, one for each set (gen_amd64.go says how they were
 // picked).
 var (
-	avx2Gemv   = &gemvSet{name: "avx2", run: runGemvAVX2, dot: dotAVX2}
-	avx512Gemv = &gemvSet{name: "avx512", run: runGemvAVX512, dot: dotAVX512}
+	avx2Gemv   = &gemvSet{name: "avx2", run: runGemvAVX2}
+	avx512Gemv = &gemvSet{name: "avx512", run: runGemvAVX512}
 )
 
 // defaultKernels is what Sgemm uses.
@@ -37,7 +37,7 @@ var defaultKernels = goKernels
 // asmKernels lists the assembly kernel sets this CPU can run, best first.
 var asmKernels []*kernelSet
 
-// defaultGemv is what GemvT and Dot use; asmGemv lists the assembly gemv
+// defaultGemv is what GemvT uses; asmGemv lists the assembly gemv
 // sets this CPU can run, best first.
 var (
 	defaultGemv = goGemv
@@ -106,18 +106,4 @@ func copyAsm(w, kb int, src []float32, ld int, dst []float32) bool {
 	_ = dst[kb*w-1]
 	copyAVX2(w, kb, &src[0], ld, &dst[0])
 	return true
-}
-
-// dotAVX2 and dotAVX512 are the gemv sets' dot: their kernel called
-// directly, so that its output need not escape.
-func dotAVX2(a, b []float32) float32 {
-	var y [1]float32
-	runGemvAVX2(1, len(a), a, b, len(a), y[:])
-	return y[0]
-}
-
-func dotAVX512(a, b []float32) float32 {
-	var y [1]float32
-	runGemvAVX512(1, len(a), a, b, len(a), y[:])
-	return y[0]
 }

@@ -8,7 +8,7 @@ var defaultKernels = goKernels
 // asmKernels lists the assembly kernel sets this CPU can run, best first.
 var asmKernels []*kernelSet
 
-// defaultGemv is what GemvT and Dot use; asmGemv lists the assembly gemv
+// defaultGemv is what GemvT uses; asmGemv lists the assembly gemv
 // sets this CPU can run, best first.
 var (
 	defaultGemv = goGemv

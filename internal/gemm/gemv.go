@@ -2,36 +2,15 @@ package gemm
 
 import "fmt"
 
-// Dot returns the sum of a[i]*b[i] over i < len(a) (0 for an empty a).
-// The products are summed in an order of the kernel's choosing, several
-// running sums at once, so the result may differ from a sequential sum in
-// its last bits; on amd64 the assembly kernels read subnormal floats as
-// zero, as Sgemm's do. b may be longer than a: only its first len(a)
-// values are read. Dot allocates nothing and panics when b is shorter
-// than a.
-func Dot(a, b []float32) float32 {
-	if len(b) < len(a) {
-		panic(fmt.Errorf("gemm: Dot of %d values with %d", len(a), len(b)))
-	}
-	return dot(defaultGemv, a, b)
-}
-
-// dot is Dot on checked arguments with the kernels of set.
-func dot(set *gemvSet, a, b []float32) float32 {
-	if len(a) == 0 {
-		return 0
-	}
-	return set.dot(a, b[:len(a)])
-}
-
 // GemvT sets y[j] = a · bt[j*k:(j+1)*k] + bias[j] for j < len(y), where
 // k = len(a): the row a times a k x len(y) matrix B kept transposed, bt
 // being [len(y)][k] row-major (output j's k weights contiguous). A nil
 // bias adds nothing. The outputs are computed several at a time, each
 // pass over a shared by their rows; each is summed as Dot sums, in an
-// order of the kernel's choosing, its bias added last, so it may differ
-// in its last bits from Dot's and from the same output computed beside
-// others. bt and bias may be longer than they need be; y must not overlap
+// order of the kernel's choosing, several running sums at once, its bias
+// added last, so it may differ in its last bits from a sequential sum and
+// from the same output computed beside others; on amd64 the assembly
+// kernels read subnormal floats as zero, as Sgemm's do. bt and bias may be longer than they need be; y must not overlap
 // a, bt or bias. GemvT runs on the calling goroutine only, allocates
 // nothing, and panics when bt holds fewer than len(y)*k values or a
 // non-nil bias fewer than len(y).
@@ -49,9 +28,6 @@ type gemvSet struct {
 	// run sets y[j] to the sum of a[p]*bt[j*ldb+p] over p < k, for j < n,
 	// where n and k are > 0.
 	run func(n, k int, a, bt []float32, ldb int, y []float32)
-	// dot is run for one output, returned: the sum of a[i]*b[i], for
-	// len(a) == len(b) > 0.
-	dot func(a, b []float32) float32
 }
 
 // gemvT is GemvT on checked arguments with the kernel of set.
@@ -73,7 +49,7 @@ func gemvT(set *gemvSet, y, a, bt, bias []float32) {
 }
 
 // goGemv is the pure-Go fallback.
-var goGemv = &gemvSet{name: "go", run: gemvGo, dot: dotGo}
+var goGemv = &gemvSet{name: "go", run: gemvGo}
 
 // gemvGo is the pure-Go kernel: four rows a pass, each value of a loaded
 // once for the four, then the rows left one at a time.

@@ -89,20 +89,14 @@ func TestGemvT(t *testing.T) {
 	}
 }
 
-// TestDot: Dot and each set's one-row kernel match the float64 reference,
-// reading only len(a) values of a longer b.
-func TestDot(t *testing.T) {
+// TestGemvTOneOutput: each set's kernel for one output matches the
+// float64 reference, reading only len(a) values of a longer row.
+func TestGemvTOneOutput(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, k := range append(gemvLengths, 4095, 4096, 10000) {
 		a, b := unaligned(rng, k, rng.IntN(16)), unaligned(rng, k+5, rng.IntN(16))
 		want, mag := dotRef(a, b[:k])
-		if got := Dot(a, b); !closeTo(got, want, mag, k) {
-			t.Errorf("Dot of %d values = %g, want %g", k, got, want)
-		}
 		for _, set := range gemvSets() {
-			if got := dot(set, a, b); !closeTo(got, want, mag, k) {
-				t.Errorf("%s: dot of %d values = %g, want %g", set.name, k, got, want)
-			}
 			var y [1]float32
 			gemvT(set, y[:], a, b, nil)
 			if !closeTo(y[0], want, mag, k) {
@@ -171,7 +165,6 @@ func TestGemvTPanics(t *testing.T) {
 	for name, fn := range map[string]func(){
 		"short bt":   func() { GemvT(make([]float32, 3), make([]float32, 4), make([]float32, 11), nil) },
 		"short bias": func() { GemvT(make([]float32, 3), make([]float32, 4), make([]float32, 12), make([]float32, 2)) },
-		"short b":    func() { Dot(make([]float32, 4), make([]float32, 3)) },
 	} {
 		func() {
 			defer func() {
@@ -186,15 +179,12 @@ func TestGemvTPanics(t *testing.T) {
 	GemvT(make([]float32, 3), make([]float32, 4), make([]float32, 12), make([]float32, 3))
 	GemvT(nil, make([]float32, 4), nil, nil)
 	GemvT(make([]float32, 3), nil, nil, nil)
-	if got := Dot(nil, nil); got != 0 {
-		t.Errorf("Dot of nothing = %g", got)
-	}
 }
 
 // TestGemvTAllocs: a call allocates nothing.
 func TestGemvTAllocs(t *testing.T) {
 	a, bt, y := make([]float32, 100), make([]float32, 1000), make([]float32, 10)
-	if n := testing.AllocsPerRun(10, func() { GemvT(y, a, bt, nil); Dot(a, bt) }); n != 0 {
+	if n := testing.AllocsPerRun(10, func() { GemvT(y, a, bt, nil) }); n != 0 {
 		t.Errorf("%g allocations a call", n)
 	}
 }
@@ -202,8 +192,7 @@ func TestGemvTAllocs(t *testing.T) {
 // gemvBenchShapes are the dense layers of the test models, as n x k.
 var gemvBenchShapes = []struct{ n, k int }{{10, 1568}, {16, 784}, {64, 1568}, {10, 64}, {10, 16}, {84, 120}, {128, 4096}}
 
-// BenchmarkGemv reports GFLOP/s of GemvT with every set, and of Dot
-// called for each output.
+// BenchmarkGemv reports GFLOP/s of GemvT with every set.
 func BenchmarkGemv(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, s := range gemvBenchShapes {
@@ -219,13 +208,5 @@ func BenchmarkGemv(b *testing.B) {
 				flops(b)
 			})
 		}
-		b.Run(fmt.Sprintf("%dx%d/Dot", s.k, s.n), func(b *testing.B) {
-			for b.Loop() {
-				for j := range s.n {
-					y[j] = Dot(a, bt[j*s.k:])
-				}
-			}
-			flops(b)
-		})
 	}
 }
