@@ -19,24 +19,14 @@ type bnReluPair struct {
 // bnReluPairs finds the pairs in g, keyed by both of their nodes; nodes
 // of the seed's blocks (fuse.go), which fuse their own way, are left out.
 func bnReluPairs(g *onnx.Graph, blocks map[*onnx.Node]*seedBlock) map[*onnx.Node]*bnReluPair {
-	uses := g.Uses()
-	reader := map[string]*onnx.Node{}
-	for _, n := range g.Nodes {
-		for _, in := range n.Inputs {
-			reader[in] = n
-		}
-	}
+	sole := soleReader(g)
 	pairs := map[*onnx.Node]*bnReluPair{}
 	for _, bn := range g.Nodes {
-		if bn.Domain != "" || bn.OpType != "BatchNormalization" || len(bn.Outputs) != 1 || blocks[bn] != nil {
+		if bn.Domain != "" || bn.OpType != "BatchNormalization" || blocks[bn] != nil {
 			continue
 		}
-		out := bn.Outputs[0]
-		if uses[out] != 1 || g.IsOutput(out) {
-			continue
-		}
-		r := reader[out]
-		if r == nil || r.Domain != "" || r.OpType != "Relu" || len(r.Inputs) != 1 || r.Input(0) != out || len(r.Outputs) != 1 || blocks[r] != nil {
+		r := sole(bn)
+		if r == nil || r.Domain != "" || r.OpType != "Relu" || len(r.Inputs) != 1 || r.Input(0) != bn.Outputs[0] || len(r.Outputs) != 1 || blocks[r] != nil {
 			continue
 		}
 		p := &bnReluPair{bn: bn, relu: r}

@@ -28,19 +28,14 @@ func seedBlocks(g *onnx.Graph) map[*onnx.Node]*seedBlock {
 	uses := g.Uses()
 	prod := g.Producers()
 	index := map[*onnx.Node]int{}
-	reader := map[string]*onnx.Node{}
 	for i, n := range g.Nodes {
 		index[n] = i
-		for _, in := range n.Inputs {
-			reader[in] = n
-		}
 	}
-	// next is the one node that reads n's one output, if it is an op.
+	sole := soleReader(g)
+	// next is the one node that reads n's one output, if it is an op
+	// taking it as its first input.
 	next := func(n *onnx.Node, op string) *onnx.Node {
-		if len(n.Outputs) != 1 || uses[n.Outputs[0]] != 1 || g.IsOutput(n.Outputs[0]) {
-			return nil
-		}
-		m := reader[n.Outputs[0]]
+		m := sole(n)
 		if m == nil || m.Domain != "" || m.OpType != op || m.Input(0) != n.Outputs[0] {
 			return nil
 		}
@@ -118,4 +113,23 @@ func (b *builder) fused(n *onnx.Node) (bool, error) {
 		err = b.unfold(blk)
 	}
 	return ok, err
+}
+
+// soleReader returns a function that gives the one node reading n's one
+// output, or nil where n has other outputs, the output is the graph's, or
+// it has other readers: the nodes a fused layer may take in with n.
+func soleReader(g *onnx.Graph) func(n *onnx.Node) *onnx.Node {
+	uses := g.Uses()
+	reader := map[string]*onnx.Node{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			reader[in] = n
+		}
+	}
+	return func(n *onnx.Node) *onnx.Node {
+		if len(n.Outputs) != 1 || uses[n.Outputs[0]] != 1 || g.IsOutput(n.Outputs[0]) {
+			return nil
+		}
+		return reader[n.Outputs[0]]
+	}
 }
