@@ -62,32 +62,3 @@ func BenchmarkDepthwise(b *testing.B) {
 		}
 	})
 }
-
-// BenchmarkDepthwiseStepCPU is BenchmarkStep on dwbn.onnx with the
-// process's CPU time per step beside the wall time (see BenchmarkStepCPU):
-// run with -cpu 1 to compare kernels on a shared machine.
-func BenchmarkDepthwiseStepCPU(b *testing.B) {
-	net, err := New(loadFixture(b, "dwbn.onnx"), Options{Batch: 128})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer net.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, len(net.x))
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	y := make([]int64, 128)
-	if _, err := net.Step(x, y); err != nil { // warm the caches and buffers
-		b.Fatal(err)
-	}
-	start := cpuTime()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := net.Step(x, y); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
-}

@@ -269,17 +269,8 @@ func BenchmarkPlainBlockFusion(b *testing.B) {
 	for _, name := range []string{"cnn28.onnx", "producers/keras2onnx_160.onnx"} {
 		for _, off := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/NoFusion=%v", name, off), func(b *testing.B) {
-				net, err := New(loadFixture(b, name), Options{Batch: 128, NoFusion: off})
-				if err != nil {
-					b.Fatal(err)
-				}
+				net, x, y := benchNet(b, name, Options{Batch: 128, NoFusion: off})
 				defer net.Close()
-				rng := rand.New(rand.NewPCG(1, 2))
-				x := make([]float32, len(net.x))
-				for i := range x {
-					x[i] = rng.Float32()
-				}
-				y := make([]int64, 128)
 				b.ResetTimer()
 				// The fastest step, beside the mean: on a machine shared
 				// with other work it is the code's own time.

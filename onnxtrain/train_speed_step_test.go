@@ -1,7 +1,6 @@
 package onnxtrain
 
 import (
-	"math/rand/v2"
 	"syscall"
 	"testing"
 	"time"
@@ -14,19 +13,10 @@ import (
 // far less so. Compare kernels with -cpu 1, where CPU time is the step's
 // own.
 func BenchmarkStepCPU(b *testing.B) {
-	for _, name := range []string{"lenet5.onnx", "cnn28.onnx", "producers/keras2onnx_160.onnx"} {
+	for _, name := range []string{"lenet5.onnx", "cnn28.onnx", "producers/keras2onnx_160.onnx", "dwbn.onnx"} {
 		b.Run(name, func(b *testing.B) {
-			net, err := New(loadFixture(b, name), Options{Batch: 128})
-			if err != nil {
-				b.Fatal(err)
-			}
+			net, x, y := benchNet(b, name, Options{Batch: 128})
 			defer net.Close()
-			rng := rand.New(rand.NewPCG(1, 2))
-			x := make([]float32, len(net.x))
-			for i := range x {
-				x[i] = rng.Float32()
-			}
-			y := make([]int64, 128)
 			if _, err := net.Step(x, y); err != nil { // warm the caches and buffers
 				b.Fatal(err)
 			}
