@@ -256,17 +256,11 @@ func compileQTranspose(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	p, err := perm(o, len(x.shape))
+	p, shape, err := transposed(o, x.shape)
 	if err != nil {
 		return err
 	}
-	shape := make([]int, len(p))
-	identity := true
-	for k, a := range p {
-		shape[k] = x.shape[a]
-		identity = identity && a == k
-	}
-	if identity {
+	if p == nil {
 		return c.set(o, 0, x)
 	}
 	if !c.whole && p[0] != 0 {

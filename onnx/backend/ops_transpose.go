@@ -92,6 +92,25 @@ var (
 	toNCHW = []int{0, 3, 1, 2}
 )
 
+// transposed returns node o's permutation of a value of shape x and the
+// shape it gives; a nil permutation for one that keeps every axis where
+// it is, which needs no step.
+func transposed(o op, x []int) (p, shape []int, err error) {
+	if p, err = perm(o, len(x)); err != nil {
+		return nil, nil, err
+	}
+	shape = make([]int, len(p))
+	identity := true
+	for k, a := range p {
+		shape[k] = x[a]
+		identity = identity && a == k
+	}
+	if identity {
+		return nil, shape, nil
+	}
+	return p, shape, nil
+}
+
 func compileTranspose(c *compiler, o op) error {
 	// A channels-last image input's Transpose: imageInput made the
 	// buffer the caller fills its output.
@@ -103,17 +122,11 @@ func compileTranspose(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	p, err := perm(o, len(x.shape))
+	p, shape, err := transposed(o, x.shape)
 	if err != nil {
 		return err
 	}
-	shape := make([]int, len(p))
-	identity := true
-	for k, a := range p {
-		shape[k] = x.shape[a]
-		identity = identity && a == k
-	}
-	if identity {
+	if p == nil {
 		return c.set(o, 0, x)
 	}
 	if x.c == nil && !c.whole && p[0] != 0 {
