@@ -168,22 +168,29 @@ func (c *compiler) operand(v *val) ([]float32, int, error) {
 }
 
 // chw returns v laid out channels-first, converting a channels-last value
-// once.
+// (a map, or one flattened from one for a dense layer) once.
 func (c *compiler) chw(v *val) (*val, error) {
 	if channelsLast(v) {
 		return c.qchw(v)
 	}
-	if !v.nhwc {
+	if !v.nhwc && v.flatC == 0 {
 		return v, nil
 	}
 	if w := c.nchwOf[v]; w != nil {
 		return w, nil
 	}
+	ch, hw := v.flatC, v.flatHW
+	if ch == 0 {
+		ch, hw = v.shape[1], v.shape[2]*v.shape[3]
+	}
+	if ch == 1 || hw == 1 {
+		// The two layouts are the same bytes.
+		return &val{shape: v.shape, buf: v.buf}, nil
+	}
 	w, err := c.runtime(v.shape)
 	if err != nil {
 		return nil, err
 	}
-	ch, hw := v.shape[1], v.shape[2]*v.shape[3]
 	if err := c.b.ops(ch, hw); err != nil {
 		return nil, err
 	}
@@ -237,6 +244,9 @@ func (c *compiler) alias(o op, v *val, shape []int) error {
 		return c.set(o, 0, &val{shape: shape, c: &constant{shape: shape, f: v.c.f, i: v.c.i, dt: v.c.dt}})
 	}
 	if ok, err := c.flattenNHWC(o, v, shape); ok || err != nil {
+		return err
+	}
+	if ok, err := c.flattenDense(o, v, shape); ok || err != nil {
 		return err
 	}
 	if v, err = c.chw(v); err != nil {

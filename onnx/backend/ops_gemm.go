@@ -47,10 +47,7 @@ func compileGemm(c *compiler, o op) error {
 		return fmt.Errorf("Gemm with a transposed or multi-row run-time A is not supported")
 	}
 	s := gemmStep{m: m, n: n, k: k, transA: ta != 0, transB: tb != 0, alpha: alpha, beta: beta}
-	if s.a, s.in, err = c.operand(a); err != nil {
-		return err
-	}
-	if s.bm, s.inB, err = c.operand(b); err != nil {
+	if err := c.denseOperands(&s, a, b); err != nil {
 		return err
 	}
 	if cv != nil {
@@ -89,10 +86,7 @@ func compileMatMul(c *compiler, o op) error {
 			return modelfile.FormatErrorf("MatMul of %v and %v: inner sizes differ", a.shape, b.shape)
 		}
 		s := gemmStep{m: a.shape[0], n: b.shape[1], k: a.shape[1], alpha: 1}
-		if s.a, s.in, err = c.operand(a); err != nil {
-			return err
-		}
-		if s.bm, s.inB, err = c.operand(b); err != nil {
+		if err := c.denseOperands(&s, a, b); err != nil {
 			return err
 		}
 		y, err := c.runtime([]int{s.m, s.n})
@@ -109,6 +103,79 @@ func compileMatMul(c *compiler, o op) error {
 		return c.set(o, 0, y)
 	}
 	return compileBatchedMatMul(c, o, a, b)
+}
+
+// denseOperands sets how s reads its A and B. An A flattened from a
+// channels-last map (flattenDense) is read as it lies, in (H, W, C)
+// order, times a copy of constant B whose rows are put in that order,
+// where the plan's budget has room for the copy; else A is converted to
+// ONNX's order, as any other reader would have it.
+func (c *compiler) denseOperands(s *gemmStep, a, b *val) error {
+	if a.flatC > 0 && !isQuant8(a.dt) && b.c != nil && !s.transA && len(a.shape) == 2 && len(b.shape) == 2 {
+		if need := 4 * int64(len(b.c.floats())); c.b.maxBytes-c.b.bytes >= need {
+			w, err := permuteNHWC(b.c.floats(), s.k, s.n, a.flatC, a.flatHW, s.transB)
+			if err != nil {
+				return err
+			}
+			if err := c.b.constBytes(need); err != nil {
+				return err
+			}
+			s.in, s.bm = a.buf, w
+			return nil
+		}
+	}
+	var err error
+	if s.a, s.in, err = c.operand(a); err != nil {
+		return err
+	}
+	s.bm, s.inB, err = c.operand(b)
+	return err
+}
+
+// flattenDense is alias for a float channels-last map flattened to [N,
+// C*H*W] that only dense layers read (denseReaders): it keeps its values
+// in (H, W, C) order, which val.flatC says, and each layer puts its
+// weights' rows in that order once (denseOperands), where ONNX's order
+// would cost a layout step an image. ok false: not such a value.
+func (c *compiler) flattenDense(o op, v *val, shape []int) (bool, error) {
+	if !v.nhwc || v.dt != 0 || len(v.shape) != 4 || len(shape) != 2 || shape[0] != v.shape[0] ||
+		shape[1] != numel(v.shape[1:]) || !c.denseReaders(o.outputs[0]) {
+		return false, nil
+	}
+	return true, c.set(o, 0, &val{shape: shape, buf: v.buf, flatC: v.shape[1], flatHW: v.shape[2] * v.shape[3]})
+}
+
+// denseReaders reports whether every node that reads value name reads it
+// as A of a product with constant 2-D weights whose rows denseOperands
+// can reorder: a Gemm not transposing A, or a MatMul. A graph output, or
+// any other reader (Softmax over the values, a Reshape, a product with
+// weights computed at run time), must see ONNX's order.
+func (c *compiler) denseReaders(name string) bool {
+	if name == "" || c.g.IsOutput(name) {
+		return false
+	}
+	readers := 0
+	for i, n := range c.g.Nodes {
+		for k, in := range n.Inputs {
+			if in != name {
+				continue
+			}
+			if k != 0 || n.Domain != "" || n.OpType != "Gemm" && n.OpType != "MatMul" || c.done[i] || c.early[i] || len(n.Inputs) < 2 {
+				return false
+			}
+			if _, ok := c.qfused[n]; ok {
+				return false
+			}
+			if ta, _ := n.Attrs.Int("transA", 0); ta != 0 {
+				return false
+			}
+			if b := c.vals[n.Inputs[1]]; b == nil || b.c == nil || len(b.shape) != 2 {
+				return false
+			}
+			readers++
+		}
+	}
+	return readers > 0
 }
 
 // compileBatchedMatMul is MatMul of stacks of matrices (numpy's matmul):

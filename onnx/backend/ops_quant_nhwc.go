@@ -619,12 +619,13 @@ func (c *compiler) flattenNHWC(o op, v *val, shape []int) (bool, error) {
 // permuteNHWC reorders the rows (along k) of constant weights w of a
 // product whose A is flattened from a channels-last map of ch channels
 // and hw pixels: row k' = p*ch + c of the result is row k = c*hw + p of
-// w. w is k x n, or n x k when transB.
-func permuteNHWC(w []int64, k, n, ch, hw int, transB bool) ([]int64, error) {
+// w. w is k x n, or n x k when transB. The int8 products permute their
+// integer weights, the float ones (ops_gemm.go) their floats.
+func permuteNHWC[T any](w []T, k, n, ch, hw int, transB bool) ([]T, error) {
 	if ch*hw != k || len(w) != k*n {
 		return nil, modelfile.FormatErrorf("weights of %d values for a product of depth %d from %d channels of %d pixels", len(w), k, ch, hw)
 	}
-	out := make([]int64, len(w))
+	out := make([]T, len(w))
 	for p := range hw {
 		for c := range ch {
 			to, from := p*ch+c, c*hw+p

@@ -117,8 +117,10 @@ type val struct {
 	// onnx.Int32 for int32 bits in the slots, never float32 numbers, as
 	// an accumulator may exceed 2^24 (ops_quant.go).
 	dt onnx.DType
-	// flatC and flatHW, for an 8-bit value flattened from a channels-last
-	// map (ops_quant_nhwc.go), are the map's channels and pixels: its
-	// values are in (H, W, C) order, not ONNX's (C, H, W). 0 otherwise.
+	// flatC and flatHW, for a value flattened from a channels-last map,
+	// are the map's channels and pixels: its values are in (H, W, C)
+	// order, not ONNX's (C, H, W). 0 otherwise. An 8-bit value keeps that
+	// order for any reader that handles it (ops_quant_nhwc.go), a float
+	// one only for dense layers that read it so (ops_gemm.go).
 	flatC, flatHW int
 }
