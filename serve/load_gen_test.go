@@ -57,6 +57,9 @@ type loadResult struct {
 	ServerCPU float64 `json:"server_cpus"`
 	ClientCPU float64 `json:"client_cpus"`
 	OtherCPU  float64 `json:"other_cpus"`
+	// ServerCPUPer1000 is the server's CPU seconds per 1000 requests
+	// answered in the measured run.
+	ServerCPUPer1000 float64 `json:"server_cpu_s_per_1000,omitempty"`
 }
 
 // newLoadClient is a keep-alive client with an idle connection kept for
