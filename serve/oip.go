@@ -142,7 +142,9 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req inferRequest
-	if err := decodeJSON(r, &req); err != nil {
+	release, err := readInferRequest(r, &req)
+	defer release()
+	if err != nil {
 		return err
 	}
 	if len(req.Inputs) != 1 {
