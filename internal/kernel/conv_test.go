@@ -36,6 +36,13 @@ var convCases = []Conv3x3{
 	{H: 4, W: 6, In: 3, Out: 5},   // nothing the assembly handles
 	{H: 6, W: 16, In: 8, Out: 16}, // an input gradient to 8 channels (AVX-512's pair tiles)
 	{H: 3, W: 12, In: 16, Out: 8}, // 8 channels, a width 4 divides but not 8
+	// 14-wide maps, which the fixed-width tiles of 7 and 14 pixels take
+	// (cnn28's conv2 and its input gradient, Keras's conv2) in one or
+	// more blocks of channels.
+	{H: 5, W: 14, In: 16, Out: 32},
+	{H: 4, W: 14, In: 16, Out: 64},
+	{H: 3, W: 14, In: 32, Out: 48},
+	{H: 4, W: 14, In: 8, Out: 16},
 }
 
 func TestConvMatchesPlain(t *testing.T) {
@@ -93,12 +100,15 @@ func TestConvMatchesPlain(t *testing.T) {
 	}
 }
 
-// BenchmarkConv times LeNet's two larger convolutions and Keras's
-// second (its input gradient to 8 channels), on eight images, forward and
-// backward, and reports GFLOP/s.
+// BenchmarkConv times LeNet's two larger convolutions, Keras's second (its
+// input gradient to 8 channels) and cnn28's second, on its 14-wide map and
+// widened to 16 as it ran before a tile divided 14, on eight images,
+// forward and backward, and reports GFLOP/s (of the map it runs: compare
+// the two widths by time).
 func BenchmarkConv(b *testing.B) {
 	const n = 8
-	for _, c := range append(convCases[1:3:3], Conv3x3{H: 14, W: 16, In: 8, Out: 16}) {
+	for _, c := range append(convCases[1:3:3], Conv3x3{H: 14, W: 16, In: 8, Out: 16},
+		Conv3x3{H: 14, W: 14, In: 16, Out: 32}, Conv3x3{H: 14, W: 16, In: 16, Out: 32}) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := randn(rng, n*c.H*c.W*c.In, 1)
 		w, bias := randn(rng, c.Out*c.In*9, 0.3), randn(rng, c.Out, 1)
@@ -152,6 +162,28 @@ func TestNarrowChannelsFallBack(t *testing.T) {
 		checkClose(t, fmt.Sprintf("%+v (vectorized %v)", c, c.Vectorized()), y, want, 1e-5)
 		if len(asmKernels) > 0 && c.In == 1 && !c.Vectorized() {
 			t.Errorf("%+v: not vectorized on a CPU with %s kernels", c, asmKernels[len(asmKernels)-1].name)
+		}
+	}
+}
+
+// TestFourteenWideVectorized: on AVX-512, the 14-wide maps of cnn28's and
+// Keras's second convolutions, and cnn28's input gradient, run on a tile
+// of their own width rather than in Go (their callers would otherwise run
+// them widened to 16).
+func TestFourteenWideVectorized(t *testing.T) {
+	if len(asmKernels) == 0 || asmKernels[0].name != "avx512" {
+		t.Skip("no AVX-512")
+	}
+	for _, c := range []Conv3x3{
+		{H: 14, W: 14, In: 16, Out: 32}, // cnn28's conv2
+		{H: 14, W: 14, In: 32, Out: 16}, // its input gradient
+		{H: 14, W: 14, In: 8, Out: 16},  // Keras's conv2
+	} {
+		if !c.Vectorized() {
+			t.Errorf("%+v: not vectorized", c)
+		}
+		if tile := directTile(c.H, c.W, c.In, c.Out); tile == nil || tile.w != c.W {
+			t.Errorf("%+v: tile %+v, want one for width %d", c, tile, c.W)
 		}
 	}
 }

@@ -746,8 +746,8 @@ func conv1Grad(e *emitter) {
 
 // convTile is one direct convolution kernel: tiles of rows x px pixels by
 // nv vectors of output channels, for any input channel count and width, or,
-// when cin and w are set, for those alone (LeNet's), with every address
-// offset a constant.
+// when cin and w are set, for those alone (LeNet's, cnn28's), with every
+// address offset a constant and any px that divides w.
 type convTile struct {
 	rows, px, nv, cin, w int
 	// pair: eight output channels exactly (AVX-512), in half a vector
@@ -795,6 +795,11 @@ var convTiles = map[string][]convTile{
 		{rows: 1, px: 16, nv: 1, cin: 64, w: 16}, // conv2's input gradient
 		{rows: 4, px: 4, nv: 1, cin: 64, w: 4},   // conv3
 		{rows: 4, px: 4, nv: 1, cin: 128, w: 4},  // conv3's input gradient
+		// cnn28's conv2, on its 14-wide map, and its input gradient; the
+		// latter's shape serves Keras's conv2 too (8 to 16 channels).
+		{rows: 1, px: 7, nv: 2, cin: 16, w: 14},
+		{rows: 1, px: 14, nv: 1, cin: 32, w: 14},
+		{rows: 1, px: 14, nv: 1, cin: 8, w: 14},
 		{rows: 1, px: 8, nv: 2}, {rows: 2, px: 4, nv: 2}, {rows: 1, px: 4, nv: 4}, {rows: 1, px: 4, nv: 2},
 		// 16 output channels (Keras's small blocks): eight accumulators
 		// rather than 1x4x1's four, which wait on the FMAs' latency.
@@ -823,8 +828,14 @@ func convDirect(e *emitter, t convTile) {
 	x := e.isa
 	r, nv, px, rows := t.r(), t.nv, t.px, t.rows
 	fixed := t.cin > 0
-	if !fixed && (r > 8 || rows > 2) {
-		log.Fatalf("%s: a generic tile has at most 8 pixels in 2 rows", e.sym)
+	if !fixed && (r > 8 || rows > 2 || px&(px-1) != 0) {
+		log.Fatalf("%s: a generic tile has at most 8 pixels in 2 rows, a power of two in each", e.sym)
+	}
+	if fixed && t.w%px != 0 {
+		log.Fatalf("%s: tiles of %d pixels do not divide a width of %d", e.sym, px, t.w)
+	}
+	if rows&(rows-1) != 0 {
+		log.Fatalf("%s: the row count, %d, is not a power of two", e.sym, rows)
 	}
 	acc := func(p, v int) string { return x.v(p*nv + v) }
 	bv := func(u, v int) string { return x.v(r*nv + u*nv + v) }
@@ -848,8 +859,14 @@ func convDirect(e *emitter, t convTile) {
 	e.p("SHLQ $2, R11")
 	e.label("row")
 	e.p("MOVQ SI, R13")
-	e.p("MOVQ w+40(FP), DX")
-	e.p("SHRQ $%d, DX", log2(px))
+	if fixed {
+		// The width is known, so px need not be a power of two: a tile
+		// of 7 pixels serves cnn28's 14-wide map.
+		e.p("MOVQ $%d, DX", t.w/px)
+	} else {
+		e.p("MOVQ w+40(FP), DX")
+		e.p("SHRQ $%d, DX", log2(px))
+	}
 	e.label("tile")
 	e.p("XORQ BX, BX")
 	e.label("block")

@@ -38,6 +38,15 @@ func convAVX512_4x4x1_c64w4(out, xp, wd, bias *float32, h, w, cin, cout int)
 func convAVX512_4x4x1_c128w4(out, xp, wd, bias *float32, h, w, cin, cout int)
 
 //go:noescape
+func convAVX512_1x7x2_c16w14(out, xp, wd, bias *float32, h, w, cin, cout int)
+
+//go:noescape
+func convAVX512_1x14x1_c32w14(out, xp, wd, bias *float32, h, w, cin, cout int)
+
+//go:noescape
+func convAVX512_1x14x1_c8w14(out, xp, wd, bias *float32, h, w, cin, cout int)
+
+//go:noescape
 func convAVX512_1x8x2(out, xp, wd, bias *float32, h, w, cin, cout int)
 
 //go:noescape
@@ -171,6 +180,36 @@ var kernelsAVX512 = &kernelSet{
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
 			convAVX512_4x4x1_c128w4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+		}},
+		{r: 7, rows: 1, cols: 32, cin: 16, w: 14, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+			if h <= 0 || w <= 0 || cout <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x7x2_c16w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+		}},
+		{r: 14, rows: 1, cols: 16, cin: 32, w: 14, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+			if h <= 0 || w <= 0 || cout <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x14x1_c32w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+		}},
+		{r: 14, rows: 1, cols: 16, cin: 8, w: 14, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+			if h <= 0 || w <= 0 || cout <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x14x1_c8w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
 		{r: 8, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
