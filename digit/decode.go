@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"slices"
 	"strings"
 
 	_ "golang.org/x/image/bmp"
@@ -71,7 +72,16 @@ func (e readError) Unwrap() error { return e.err }
 // decode is Decode, its errors not yet marked ErrNotImage.
 func decode(r io.Reader, budget int) (image.Image, error) {
 	rr := &replay{r: r, keep: true}
-	cfg, format, err := image.DecodeConfig(bufio.NewReader(rr))
+	if rr.small(smallPNG) {
+		maxPx := uint64(grayPNGPixels)
+		if budget > 0 {
+			maxPx = min(maxPx, uint64(budget))
+		}
+		if img, ok := grayPNG(rr.kept, maxPx); ok {
+			return img, nil
+		}
+	}
+	cfg, format, err := image.DecodeConfig(bufio.NewReader(rr.again()))
 	if err != nil {
 		return nil, rr.fault(decodeError(format, err))
 	}
@@ -118,6 +128,34 @@ func (p *replay) Read(b []byte) (int, error) {
 		p.err = err
 	}
 	return n, err
+}
+
+// small reads r to its end, keeping it, when r holds a PNG of at most
+// limit bytes; it stops, and says so, once it is neither.
+func (p *replay) small(limit int) bool {
+	for empty := 0; len(p.kept) <= limit && empty < 100; {
+		if len(p.kept) >= len(pngSignature) && !bytes.HasPrefix(p.kept, pngSignature) {
+			return false
+		}
+		if len(p.kept) == cap(p.kept) {
+			p.kept = slices.Grow(p.kept, 512)
+		}
+		n, err := p.r.Read(p.kept[len(p.kept):cap(p.kept)])
+		p.kept = p.kept[:len(p.kept)+n]
+		if n == 0 {
+			empty++ // a reader that gives nothing goes to the decoders, which say so
+		}
+		switch {
+		case err == io.EOF:
+			return true
+		case err != nil:
+			if p.err == nil {
+				p.err = err
+			}
+			return false
+		}
+	}
+	return false
 }
 
 // again reads the data from its first byte: what was kept, then the rest
