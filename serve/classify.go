@@ -93,17 +93,30 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	}
 	side := mnist.Side - 2*mnist.Pad + 2*m.digitPad
 	size := side * side
-	j := &job{m: m, x: make([]float32, len(pics)*size), n: len(pics), out: make([]float32, len(pics)*m.m.Classes)}
-	padded := make([]float32, mnist.PixelCount)
+	x, out := getFloats(len(pics)*size), getFloats(len(pics)*m.m.Classes)
+	j := &job{m: m, x: *x, n: len(pics), out: *out}
+	var padded []float32
 	for i, p := range pics {
+		dst := j.x[i*size : (i+1)*size]
+		if side == mnist.Side { // the seed's 32x32 input: the padded digit as it is
+			if err := digit.Fill(p.digit, dst); err != nil {
+				return err
+			}
+			continue
+		}
+		if padded == nil {
+			padded = make([]float32, mnist.PixelCount)
+		}
 		if err := digit.Fill(p.digit, padded); err != nil {
 			return err
 		}
-		crop(j.x[i*size:(i+1)*size], side, padded)
+		crop(dst, side, padded)
 	}
 	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
-		return err
+		return err // the batcher may yet write the buffers: they are not given back
 	}
+	defer putFloats(x)
+	defer putFloats(out)
 	res := make([]classified, len(pics))
 	for i, p := range pics {
 		c, err := m.answer(j.out[i*m.m.Classes:(i+1)*m.m.Classes], top, p.report)
@@ -118,10 +131,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		}
 		res[i] = c
 	}
-	return writeJSON(w, http.StatusOK, struct {
-		Model   string       `json:"model"`
-		Results []classified `json:"results"`
-	}{m.name, res})
+	return writeAnswer(w, func(b []byte) ([]byte, error) { return appendClassifyAnswer(b, m.name, res) })
 }
 
 // readPictures reads and prepares the request's images: the body, or

@@ -168,13 +168,16 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(x) != n*size {
-		return fail(http.StatusBadRequest, "inputs[0].data has %d value(s); shape %s needs %d", len(x), shapeString(in.Shape), n*size)
+	if len(*x) != n*size {
+		return fail(http.StatusBadRequest, "inputs[0].data has %d value(s); shape %s needs %d", len(*x), shapeString(in.Shape), n*size)
 	}
-	j := &job{m: m, x: x, n: n, out: make([]float32, n*m.m.Classes)}
+	out := getFloats(n * m.m.Classes)
+	j := &job{m: m, x: *x, n: n, out: *out}
 	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
-		return err
+		return err // the batcher may yet write the buffers: they are not given back
 	}
+	defer putFloats(x)
+	defer putFloats(out)
 	if m.m.Probabilities { // the graph's own output: Logits gives its logarithm
 		for i, v := range j.out {
 			j.out[i] = float32(math.Exp(float64(v)))
@@ -185,8 +188,9 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 			return errors.New("the model's output is not finite")
 		}
 	}
-	return writeJSON(w, http.StatusOK, inferResponse{ModelName: m.name, ModelVersion: version, ID: req.ID,
-		Outputs: []responseTensor{{Name: outputName, Datatype: "FP32", Shape: []int64{int64(n), int64(m.m.Classes)}, Data: j.out}}})
+	resp := inferResponse{ModelName: m.name, ModelVersion: version, ID: req.ID,
+		Outputs: []responseTensor{{Name: outputName, Datatype: "FP32", Shape: []int64{int64(n), int64(m.m.Classes)}, Data: j.out}}}
+	return writeAnswer(w, func(b []byte) ([]byte, error) { return appendInferAnswer(b, &resp) })
 }
 
 // checkShape checks a tensor's shape against the model's input, [N, C, H,

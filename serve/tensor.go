@@ -146,7 +146,7 @@ func readFault(err error) error {
 // way), as float32 pixel values: FP32 as they are, which must be finite,
 // and UINT8 0 to 255 scaled to [0, 1] as ToTensor scales them. It stops
 // past max values: the caller knows how many the shape needs.
-func tensorData(datatype string, raw json.RawMessage, max int) ([]float32, error) {
+func tensorData(datatype string, raw json.RawMessage, max int) (*[]float32, error) {
 	uint8s := false
 	switch datatype {
 	case "FP32":
@@ -161,7 +161,9 @@ func tensorData(datatype string, raw json.RawMessage, max int) ([]float32, error
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, fail(http.StatusBadRequest, "inputs[0].data is missing or not an array: give the tensor's values, flat or nested as its shape")
 	}
-	x := make([]float32, 0, min(max, len(raw)/2+1))
+	xp := getFloats(min(max, len(raw)/2+1))
+	x := (*xp)[:0]
+	defer func() { *xp = x }()
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		switch {
@@ -203,5 +205,5 @@ func tensorData(datatype string, raw json.RawMessage, max int) ([]float32, error
 		}
 		x = append(x, float32(v))
 	}
-	return x, nil
+	return xp, nil
 }
