@@ -129,7 +129,7 @@ func (b *builder) buildSeedBlock(blk *seedBlock) (bool, error) {
 	if blk.bn == nil {
 		// Without a BatchNorm to fuse, the block pays only where its
 		// kernels are vectorised: the Go fallbacks lose to im2col.
-		if conv, ok = widen(conv, k); !ok {
+		if conv, ok = widen(conv, k, in[0].grad && !b.net.opts.ForwardOnly); !ok {
 			return false, nil
 		}
 		bn.W = conv.W
@@ -206,15 +206,32 @@ func blockGeometry(blk *seedBlock, x []int, m int) (kernel.Conv3x3, int, bool) {
 // kernel tile divides (16 for 14) and the pool's k too, and reports false
 // when neither is vectorised. The extra columns are zero in the input
 // and in the pooled gradient, and cut off the output: with no batch
-// statistics to see them, they change no value and no gradient.
-func widen(conv kernel.Conv3x3, k int) (kernel.Conv3x3, bool) {
-	if conv.Vectorized() {
+// statistics to see them, they change no value and no gradient. With
+// needX, the input gradient's convolution runs on the same map, so a
+// width where both are vectorised comes first: a 14-wide map whose
+// forward pass has a tile and whose input gradient has none (Keras's,
+// to 8 channels) would run that gradient in Go.
+func widen(conv kernel.Conv3x3, k int, needX bool) (kernel.Conv3x3, bool) {
+	both := func(c kernel.Conv3x3) bool { return c.Vectorized() && c.BackwardInputVectorized() }
+	if needX {
+		if c, ok := widenTo(conv, k, both); ok {
+			return c, true
+		}
+	}
+	return widenTo(conv, k, kernel.Conv3x3.Vectorized)
+}
+
+// widenTo returns conv if fast says it is, else conv on the narrowest
+// wider map (to a multiple of 4, 8 or 16) that k divides and fast
+// accepts, and reports false when there is none.
+func widenTo(conv kernel.Conv3x3, k int, fast func(kernel.Conv3x3) bool) (kernel.Conv3x3, bool) {
+	if fast(conv) {
 		return conv, true
 	}
 	for _, r := range []int{4, 8, 16} {
 		wide := conv
 		wide.W = (conv.W + r - 1) / r * r
-		if wide.W != conv.W && wide.W%k == 0 && wide.Vectorized() {
+		if wide.W != conv.W && wide.W%k == 0 && fast(wide) {
 			return wide, true
 		}
 	}

@@ -169,21 +169,28 @@ func TestNarrowChannelsFallBack(t *testing.T) {
 // TestFourteenWideVectorized: on AVX-512, the 14-wide maps of cnn28's and
 // Keras's second convolutions, and cnn28's input gradient, run on a tile
 // of their own width rather than in Go (their callers would otherwise run
-// them widened to 16).
+// them widened to 16); Keras's input gradient, to 8 channels, does not.
 func TestFourteenWideVectorized(t *testing.T) {
 	if len(asmKernels) == 0 || asmKernels[0].name != "avx512" {
 		t.Skip("no AVX-512")
 	}
-	for _, c := range []Conv3x3{
-		{H: 14, W: 14, In: 16, Out: 32}, // cnn28's conv2
-		{H: 14, W: 14, In: 32, Out: 16}, // its input gradient
-		{H: 14, W: 14, In: 8, Out: 16},  // Keras's conv2
+	for _, tc := range []struct {
+		c    Conv3x3
+		back bool // BackwardInputVectorized
+	}{
+		{Conv3x3{H: 14, W: 14, In: 16, Out: 32}, true}, // cnn28's conv2
+		{Conv3x3{H: 14, W: 14, In: 32, Out: 16}, true}, // its input gradient
+		{Conv3x3{H: 14, W: 14, In: 8, Out: 16}, false}, // Keras's conv2
 	} {
+		c := tc.c
 		if !c.Vectorized() {
 			t.Errorf("%+v: not vectorized", c)
 		}
 		if tile := directTile(c.H, c.W, c.In, c.Out); tile == nil || tile.w != c.W {
 			t.Errorf("%+v: tile %+v, want one for width %d", c, tile, c.W)
+		}
+		if got := c.BackwardInputVectorized(); got != tc.back {
+			t.Errorf("%+v: BackwardInputVectorized %v, want %v", c, got, tc.back)
 		}
 	}
 }

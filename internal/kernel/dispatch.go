@@ -178,6 +178,13 @@ func (c Conv3x3) Vectorized() bool {
 	return directTile(c.H, c.W, c.In, c.Out) != nil
 }
 
+// BackwardInputVectorized reports whether this CPU runs c's BackwardInput,
+// the convolution of Out channels of gradient back to In, in assembly: a
+// caller choosing c's shape for its speed in training wants both passes.
+func (c Conv3x3) BackwardInputVectorized() bool {
+	return Conv3x3{H: c.H, W: c.W, In: c.Out, Out: c.In}.Vectorized()
+}
+
 // KernelName names the best kernel set this CPU runs, the fused blocks'
 // and layers': "avx512", "avx2" or "go" (lenetkit bench reports it).
 func KernelName() string { return bestKernels.name }
