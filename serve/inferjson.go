@@ -41,16 +41,26 @@ func readInferRequest(r *http.Request, req *inferRequest) (release func(), err e
 		*bp = make([]byte, n)
 	}
 	body := (*bp)[:n]
-	got, rerr := io.ReadFull(r.Body, body)
-	if rerr == nil && parseInferRequest(body, req) {
+	// Read as io.ReadFull does, but keeping the body's own error, which
+	// decodeJSON must see as it would have.
+	got := 0
+	var rerr error
+	for empty := 0; got < len(body) && rerr == nil; {
+		var k int
+		k, rerr = r.Body.Read(body[got:])
+		got += k
+		if k == 0 {
+			if empty++; empty == 100 {
+				rerr = io.ErrNoProgress
+			}
+		}
+	}
+	if got == len(body) && (rerr == nil || rerr == io.EOF) && parseInferRequest(body, req) {
 		return release, nil
 	}
 	*req = inferRequest{}
 	var rest io.Reader = r.Body
 	if rerr != nil {
-		if rerr == io.ErrUnexpectedEOF {
-			rerr = io.EOF // the body ended early: decodeJSON sees its end
-		}
 		rest = errReader{rerr}
 	}
 	return release, decodeJSONFrom(io.MultiReader(bytes.NewReader(body[:got]), rest), req)

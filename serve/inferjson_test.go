@@ -3,9 +3,15 @@ package serve
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // inferBodies are requests as clients write them, and ones the fast
@@ -89,4 +95,44 @@ func FuzzInferRequest(f *testing.F) {
 			sameAsJSON(t, body, &fast)
 		}
 	})
+}
+
+// TestReadInferRequest checks that a body read whole for the fast reader
+// gives what decodeJSON gives reading it itself, when it ends early or
+// fails.
+func TestReadInferRequest(t *testing.T) {
+	good := `{"inputs":[{"name":"input","shape":[1,1,1,2],"datatype":"FP32","data":[0.5,1]}]}`
+	broken := errors.New("connection reset")
+	for _, c := range []struct {
+		name   string
+		body   string
+		length int64
+		err    error // what the body fails with where it ends; nil: io.EOF
+	}{
+		{"whole", good, int64(len(good)), nil},
+		{"unusual, whole", `{"Inputs":[]}`, 13, nil},
+		{"ends early", good[:20], int64(len(good)), nil},
+		{"ends at once", "", 10, nil},
+		{"fails inside", good[:20], int64(len(good)), broken},
+		{"fails at once", "", 10, broken},
+		{"ends early, short read", good[:20], int64(len(good)), io.ErrUnexpectedEOF},
+		{"ends at once, short read", "", 10, io.ErrUnexpectedEOF},
+	} {
+		newBody := func() io.Reader {
+			var r io.Reader = strings.NewReader(c.body)
+			if c.err != nil {
+				r = io.MultiReader(r, errReader{c.err})
+			}
+			return iotest.HalfReader(r)
+		}
+		req := httptest.NewRequest(http.MethodPost, "/v2/models/m/infer", newBody())
+		req.ContentLength = c.length
+		var got, want inferRequest
+		release, err := readInferRequest(req, &got)
+		release()
+		werr := decodeJSONFrom(newBody(), &want)
+		if fmt.Sprint(err) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: read %+v, %v; decodeJSON %+v, %v", c.name, got, err, want, werr)
+		}
+	}
 }
