@@ -16,7 +16,6 @@ import (
 	"github.com/lenetkit/lenetkit/convert"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/lenet"
-	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // torchFigures are PyTorch's test figures for testdata/lenet_trained.pth,
@@ -170,10 +169,7 @@ func forwardFixture(t *testing.T) (logits []float32, labels []int64) {
 func firstTestImages(t *testing.T, n int) string {
 	t.Helper()
 	src := realData(t)
-	set, err := mnist.Load(src, "test", mnist.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := testSet(t) // read once per test binary
 	dir := t.TempDir()
 	idx := func(name string, magic uint32, dims []int, body []byte) {
 		var b []byte
