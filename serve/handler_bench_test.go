@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/serve"
 )
@@ -27,7 +30,20 @@ import (
 // worker threads included), and allocs/op. Run it with
 //
 //	go test ./serve -run '^$' -bench Handler -benchtime 3000x -count 5
+//
+// LENETKIT_HANDLER_THREADS=1 runs each batch's forward pass on one CPU, as
+// lenetkit serve --threads 1 does: the pass's workers then never wait for
+// each other, and what is left of the CPU time moves less with other work
+// on the machine.
 func BenchmarkHandler(b *testing.B) {
+	if v := os.Getenv("LENETKIT_HANDLER_THREADS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("LENETKIT_HANDLER_THREADS=%s: want a number", v)
+		}
+		kernel.SetWorkers(n)
+		b.Cleanup(func() { kernel.SetWorkers(0) })
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := serve.New([]serve.ModelSpec{{Name: "seed_view", Path: testtool.Testdata("onnx/seed_view.onnx")}}, serve.Options{Logger: log})
 	if err != nil {
