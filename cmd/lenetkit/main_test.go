@@ -133,6 +133,7 @@ func gunzip(path string) ([]byte, error) {
 }
 
 func TestTrainBadInput(t *testing.T) {
+	t.Parallel()
 	damage := func(name string, fn func([]byte) []byte) func(t *testing.T) string {
 		return func(t *testing.T) string {
 			dir := dataCopy(t)

@@ -31,6 +31,7 @@ type producerModel struct {
 // give ONNX Runtime's accuracy to the printed digit and its loss within
 // 1e-4; doctor says how each is read.
 func TestEvalProducerGraphs(t *testing.T) {
+	t.Parallel()
 	data := realData(t)
 	b, err := os.ReadFile(testtool.Testdata("onnx/producers/expected.json"))
 	if err != nil {

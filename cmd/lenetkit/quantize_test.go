@@ -109,6 +109,7 @@ type quantizeJSON struct {
 // and ONNX Runtime's accuracy on the 10,000 test images is lenetkit's,
 // its mean loss within 1e-4.
 func TestQuantize(t *testing.T) {
+	t.Parallel()
 	data := realData(t)
 	out := filepath.Join(t.TempDir(), "int8.onnx")
 	r := run(t, "quantize", trainedPTH, out, "--format", "json")
