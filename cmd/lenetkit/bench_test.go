@@ -16,6 +16,7 @@ import (
 // lenetkit's figures and, when the peers are installed, theirs and the
 // ratios computed from them.
 func TestBench(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs PyTorch and ONNX Runtime for several seconds")
 	}
@@ -58,6 +59,7 @@ func TestBench(t *testing.T) {
 // training in rounds, and a PyTorch whose scripts are not in --reference
 // is reported as not measured, with no figure and no ratio.
 func TestBenchGraphTraining(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("trains cnn28 for 12 steps")
 	}
@@ -86,6 +88,7 @@ func TestBenchGraphTraining(t *testing.T) {
 // Runtime, whose scripts are not in --reference here, is reported as not
 // measured, its figures and ratios left out.
 func TestBenchBaseline(t *testing.T) {
+	t.Parallel()
 	q := testtool.Testdata("quant/seed_qdq_channel.onnx")
 	if _, err := os.Stat(q); err != nil {
 		testtool.Missing(t, "testdata/quant/seed_qdq_channel.onnx")
@@ -133,6 +136,7 @@ func TestBenchBaseline(t *testing.T) {
 // TestBenchBaselineORT runs --baseline with ONNX Runtime: its figures on
 // both files, and the ratios of lenetkit's int8 to them.
 func TestBenchBaselineORT(t *testing.T) {
+	t.Parallel()
 	testtool.SkipShort(t)
 	testtool.RequireORT(t)
 	q := testtool.Testdata("quant/seed_qdq_channel.onnx")

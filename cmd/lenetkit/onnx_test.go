@@ -166,6 +166,7 @@ func TestTrainingGraphsRefused(t *testing.T) {
 // and the graph ONNX Runtime writes after its basic optimisations, print
 // PyTorch's figures for the same weights.
 func TestOwnAndOptimisedExports(t *testing.T) {
+	t.Parallel()
 	skipShort(t)
 	data := realData(t)
 	figs := trainedFigures(t)

@@ -159,6 +159,7 @@ func TestQuantize(t *testing.T) {
 // of IDX files, percentile calibration, per-tensor weights, the seed
 // protocol, the text output.
 func TestQuantizeOptions(t *testing.T) {
+	t.Parallel()
 	testtool.SkipShort(t)
 	data := realData(t)
 	out := filepath.Join(t.TempDir(), "int8.onnx")

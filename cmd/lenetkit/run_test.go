@@ -245,6 +245,7 @@ func TestRunErrors(t *testing.T) {
 // reference/onnx_node_tests.py writes them: Relu's, and Reshape's, whose
 // shape is an int64 input file that run folds as a constant.
 func TestRunNodeTest(t *testing.T) {
+	t.Parallel()
 	py := testtool.RequirePython(t, "onnx", "numpy")
 	dir := t.TempDir()
 	for _, op := range []string{"Relu", "Reshape"} {

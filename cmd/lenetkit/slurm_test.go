@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,31 +18,71 @@ import (
 
 // requireSlurm returns sbatch's path once a controller answers and a node
 // can take jobs, or skips (fails under CI=true, whose .ci/run starts one)
-// saying what is missing.
+// saying what is missing. The answer is the probe's that TestMain started.
 func requireSlurm(t *testing.T) string {
 	t.Helper()
+	startSlurmProbe()
+	<-slurmProbe.done
+	if slurmProbe.missing != "" {
+		testtool.Missing(t, slurmProbe.missing)
+	}
+	return slurmProbe.sbatch
+}
+
+// slurmProbe asks Slurm whether it takes jobs, once per test binary and in
+// the background from TestMain on: without a controller sinfo retries for
+// about 10 s, which TestSlurmSweep would otherwise spend holding one of the
+// few parallel test slots before it skips.
+var slurmProbe struct {
+	once    sync.Once
+	done    chan struct{}
+	cancel  context.CancelFunc
+	sbatch  string
+	missing string // why Slurm cannot be used, "" when it can
+}
+
+// startSlurmProbe starts the probe unless it has started.
+func startSlurmProbe() {
+	slurmProbe.once.Do(func() {
+		slurmProbe.done = make(chan struct{})
+		// sinfo retries a missing slurm.conf for a minute; a skip should not wait that long.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		slurmProbe.cancel = cancel
+		go func() {
+			defer close(slurmProbe.done)
+			slurmProbe.sbatch, slurmProbe.missing = probeSlurm(ctx)
+		}()
+	})
+}
+
+// stopSlurmProbe ends a probe still waiting on sinfo, for a test binary
+// that is done.
+func stopSlurmProbe() {
+	if slurmProbe.cancel != nil {
+		slurmProbe.cancel()
+	}
+}
+
+func probeSlurm(ctx context.Context) (sbatch, missing string) {
 	sbatch, err := exec.LookPath("sbatch")
 	if err != nil {
-		testtool.Missing(t, "sbatch not found (install Debian's slurm-wlm and munge, then run scripts/slurm-local.sh as root)")
+		return "", "sbatch not found (install Debian's slurm-wlm and munge, then run scripts/slurm-local.sh as root)"
 	}
-	// sinfo retries a missing slurm.conf for a minute; a skip should not wait that long.
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	out, err := exec.CommandContext(ctx, "sinfo", "-h", "-N", "-t", "idle,mix,alloc", "-o", "%N").CombinedOutput()
 	msg := strings.TrimSpace(string(out))
 	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 		msg = msg[i+1:]
 	}
 	if ctx.Err() != nil {
-		testtool.Missing(t, "no Slurm controller answered sinfo within 15 s (run scripts/slurm-local.sh as root): "+msg)
+		return "", "no Slurm controller answered sinfo within 15 s (run scripts/slurm-local.sh as root): " + msg
 	}
 	if err != nil {
-		testtool.Missing(t, fmt.Sprintf("no Slurm controller answers sinfo (run scripts/slurm-local.sh as root): %v: %s", err, msg))
+		return "", fmt.Sprintf("no Slurm controller answers sinfo (run scripts/slurm-local.sh as root): %v: %s", err, msg)
 	}
 	if strings.TrimSpace(string(out)) == "" {
-		testtool.Missing(t, "Slurm has no node up to take jobs (see sinfo; scripts/slurm-local.sh starts one)")
+		return "", "Slurm has no node up to take jobs (see sinfo; scripts/slurm-local.sh starts one)"
 	}
-	return sbatch
+	return sbatch, ""
 }
 
 // TestSlurmSweep submits the README's array script, docs/slurm/sweep.sbatch,

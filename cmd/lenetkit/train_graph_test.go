@@ -22,6 +22,7 @@ import (
 // loss to 1e-4, say the graph was written with its new weights and its
 // preprocessing, as ONNX Runtime reads it.
 func TestTrainModelAgreesWithONNXRuntime(t *testing.T) {
+	t.Parallel()
 	testtool.SkipShort(t)
 	testtool.RequireORT(t)
 	data := realData(t)
