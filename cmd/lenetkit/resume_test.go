@@ -22,6 +22,9 @@ import (
 func TestTrainResume(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
+	// The training part must be MNIST's own: train --resume, given no
+	// --data, trains on the default MNIST rather than the data of the run
+	// it resumes, so a smaller copy makes the two runs differ.
 	data := firstTestImages(t, 500)
 	dir := t.TempDir()
 	args := func(out string) []string {

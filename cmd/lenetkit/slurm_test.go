@@ -95,7 +95,7 @@ func TestSlurmSweep(t *testing.T) {
 		t.Skip("-short: no Slurm jobs")
 	}
 	sbatch := requireSlurm(t)
-	data := firstTestImages(t, 500)
+	data := smallData(t, 420, 500) // the 320 trained on and 100 validated, raw: each run reads it
 	dir := t.TempDir()
 	grid := []string{"--skip-checksum", "--dropout", "0,0.3,0.5", "--weight-decay", "0", "--seeds", "0",
 		"--epochs", "1", "--batch-size", "16", "--limit", "320", "--val-size", "100"}

@@ -17,7 +17,7 @@ import (
 func TestSweepShardsCollect(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
-	data := firstTestImages(t, 500)
+	data := smallData(t, 420, 500) // the 320 trained on and 100 validated, raw: each run reads it
 	dir := t.TempDir()
 	grid := []string{"sweep", "--data", data, "--skip-checksum", "--dropout", "0,0.5", "--weight-decay", "0.002",
 		"--seeds", "0", "--epochs", "1", "--batch-size", "16", "--limit", "320", "--val-size", "100"}
