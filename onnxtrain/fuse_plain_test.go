@@ -105,8 +105,9 @@ func runBlock(t *testing.T, m *onnx.Model, in [][]float32, wy []float32, fuse, n
 
 // TestPlainBlockFusion: Conv 3x3 -> Relu -> MaxPool with no BatchNorm,
 // cnn28's and keras2onnx_160's blocks among them, fused where the kernels
-// are vectorised (the 14-wide maps on a widened one; one input channel
-// and no input gradient without storing conv(x)), must give the output
+// are vectorised (a 14-wide map on a widened one where no tile of 14
+// pixels runs both passes; one input channel and no input gradient
+// without storing conv(x)), must give the output
 // and every gradient of the node-by-node layers within 1e-5 of each one's
 // largest magnitude; shapes the kernels do not take must stay node by
 // node.

@@ -204,7 +204,7 @@ var graphCases = []graphCase{
 		b.node("Gemm", []string{"f", b.weight(32, 36), b.weight(32)}, "g2", intAttr("transB", 1))
 		b.node("Add", []string{"g1", "g2"}, "h")
 	}},
-	{name: "Keras's blocks, the second on a 14-wide map run widened", opset: 13, side: 28, features: 16 * 7 * 7, nodes: func(b *builder) {
+	{name: "Keras's blocks, the second on a 14-wide map (widened where no tile is 14 wide)", opset: 13, side: 28, features: 16 * 7 * 7, nodes: func(b *builder) {
 		conv3(b, "x", "c1", 1, 8)
 		b.node("Relu", []string{"c1"}, "r1")
 		b.node("MaxPool", []string{"r1"}, "p1", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
