@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -350,28 +351,47 @@ func (p *Plan) Logits(out, x []float32, n int) error {
 		}
 		return nil
 	}
-	// One share of the images per workspace: as many as there are CPUs,
-	// unless the budget holds fewer.
+	// One workspace per CPU, unless the budget holds fewer, each taking
+	// the next chunk of images until none is left: on a shared machine a
+	// CPU that others' work slows takes fewer chunks, where equal shares
+	// left the other waiting for it.
 	shares := p.workspaces(kernel.Workers())
 	p.grow(shares)
+	chunk := max(1, min(logitsChunk, n/(2*shares)))
+	var next atomic.Int64
 	kernel.Parallel(shares, func(_, lo, hi int) {
 		for w := lo; w < hi; w++ {
 			b := p.work[w]
-			first, end := w*n/shares, (w+1)*n/shares
-			if p.rows != nil {
-				p.rows.run(p, b, out, x, first, end)
-				continue
-			}
-			for i := first; i < end; i++ {
-				copy(b[p.in], x[i*px:(i+1)*px])
-				for _, s := range p.steps {
-					s.run(b)
+			for {
+				first := int(next.Add(int64(chunk))) - chunk
+				if first >= n {
+					break
 				}
-				copy(out[i*p.Outputs:(i+1)*p.Outputs], b[p.out])
+				p.runImages(b, out, x, first, min(first+chunk, n))
 			}
 		}
 	})
 	return nil
+}
+
+// logitsChunk is how many images a CPU takes at a time: enough to fill
+// the batched dense layer's tiles, few enough to even out the CPUs.
+const logitsChunk = 16
+
+// runImages classifies images first..end-1 of x into out with workspace b.
+func (p *Plan) runImages(b [][]float32, out, x []float32, first, end int) {
+	if p.rows != nil {
+		p.rows.run(p, b, out, x, first, end)
+		return
+	}
+	px := p.Channels * p.Height * p.Width
+	for i := first; i < end; i++ {
+		copy(b[p.in], x[i*px:(i+1)*px])
+		for _, s := range p.steps {
+			s.run(b)
+		}
+		copy(out[i*p.Outputs:(i+1)*p.Outputs], b[p.out])
+	}
 }
 
 // grow allocates workspaces until there are n: only as many as a call
