@@ -22,10 +22,11 @@ import (
 func TestTrainResume(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
-	// The training part must be MNIST's own: train --resume, given no
-	// --data, trains on the default MNIST rather than the data of the run
-	// it resumes, so a smaller copy makes the two runs differ.
-	data := firstTestImages(t, 500)
+	// MNIST's first 1,800 training images (1,600 trained on, 200
+	// validated) and 500 test images, apart from the default MNIST:
+	// --resume, given no --data, must go on with the data of the run it
+	// resumes, which the checkpoint records, for the weights to match.
+	data := smallData(t, 1800, 500)
 	dir := t.TempDir()
 	args := func(out string) []string {
 		return []string{"train", "--data", data, "--skip-checksum", "--epochs", "6", "--batch-size", "16",
@@ -83,6 +84,11 @@ func TestTrainResume(t *testing.T) {
 		t.Errorf("torch.load of the checkpoint: %+v", chk)
 	}
 
+	// Other training data is refused before anything is written.
+	if r := run(t, "train", "--resume", logDir, "--data", smallData(t, 1700, 100), "--skip-checksum"); r.code == 0 ||
+		!strings.Contains(r.stderr, "trained on 1800 images") || !strings.Contains(r.stderr, "nothing was written") {
+		t.Errorf("resume on 1,700 training images: exit %d, want a refusal naming the run's 1,800:\n%s", r.code, r.stderr)
+	}
 	r := run(t, "train", "--resume", logDir)
 	if r.code != 0 {
 		t.Fatalf("resume: exit %d:\n%s", r.code, r.stderr)

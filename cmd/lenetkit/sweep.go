@@ -158,7 +158,7 @@ func runSweep(c *cli.Context) error {
 	defer stop()
 	// The data is part of what a finished run is checked against, so it is
 	// read even when nothing is left to train.
-	_, trainSet, testSet, err := loadMNIST(ctx, c)
+	_, trainSet, testSet, err := loadMNIST(ctx, c.String("data"), c.Bool("skip-checksum"))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,7 +58,8 @@ Examples:
 A checkpoint (the model, Adam's state, the schedule's position and the
 random states, as a dict torch.load reads) is written at every epoch's end
 and when the run is stopped: to --log-dir/checkpoint.pth, or beside --out
-(parameter.checkpoint.pth). --resume continues from it and ends with the
+(parameter.checkpoint.pth). --resume continues from it, on the data the run
+read (--data: a moved copy of it), and ends with the
 weights an uninterrupted run ends with, bit for bit, and writes the model
 beside the checkpoint (parameter.pth) unless --out names another file: a
 checkpoint never chooses a path outside its folder. The first Ctrl-C stops
@@ -173,9 +175,19 @@ func runTrain(c *cli.Context) error {
 	status := statusOut(c)
 	ctx, stop := stopContext(c.Context, status, "then writing the checkpoint "+ckpt)
 	defer stop()
-	src, trainSet, testSet, err := loadMNIST(ctx, c)
+	dataDir, skipChecksum := c.String("data"), c.Bool("skip-checksum")
+	if from != nil && !c.IsSet("data") {
+		// A resumed run goes on with the data it trained on, not with
+		// whatever the default data is now, and reads it as it did.
+		dataDir = from.Caller[callerData]
+		skipChecksum = skipChecksum || from.Caller[callerSkipChecksum] == "true"
+	}
+	src, trainSet, testSet, err := loadMNIST(ctx, dataDir, skipChecksum)
 	if err != nil {
 		return err
+	}
+	if err := sameTrainingData(from, trainSet, src); err != nil {
+		return fmt.Errorf("--resume: %s: %w; nothing was written", ckpt, err)
 	}
 	fmt.Fprintf(status, "%s from %s: %d training, %d test images\n", datasetName(trainSet, testSet), src, trainSet.N, testSet.N)
 	// Every check of the run against the data comes before the first
@@ -230,7 +242,9 @@ func runTrain(c *cli.Context) error {
 			log.writeReport(c.App.ErrWriter) // a stopped run keeps its report
 		},
 		Checkpoint: func(st *train.State) error {
-			st.Caller = map[string]string{train.CallerOut: out, train.CallerLogDir: logDir}
+			st.Caller = map[string]string{train.CallerOut: out, train.CallerLogDir: logDir,
+				callerData: dataPath(src.Dir), callerTrainImages: strconv.Itoa(trainSet.N),
+				callerSkipChecksum: strconv.FormatBool(skipChecksum)}
 			return train.SaveCheckpoint(ckpt, st)
 		},
 	}
@@ -280,11 +294,11 @@ func runTrain(c *cli.Context) error {
 }
 
 // loadMNIST finds MNIST by the command's --data and reads both parts.
-func loadMNIST(ctx context.Context, c *cli.Context) (src mnist.Source, trainSet, testSet *mnist.Set, err error) {
-	if src, err = mnist.Locate(ctx, c.String("data")); err != nil {
+func loadMNIST(ctx context.Context, dir string, skipChecksum bool) (src mnist.Source, trainSet, testSet *mnist.Set, err error) {
+	if src, err = mnist.Locate(ctx, dir); err != nil {
 		return src, nil, nil, err
 	}
-	opt := mnist.Options{SkipChecksum: c.Bool("skip-checksum")}
+	opt := mnist.Options{SkipChecksum: skipChecksum}
 	if trainSet, err = mnist.Load(src.Dir, "train", opt); err != nil {
 		return src, nil, nil, err
 	}
@@ -298,6 +312,43 @@ func loadMNIST(ctx context.Context, c *cli.Context) (src mnist.Source, trainSet,
 			src.Dir, trainSet.Dataset, testSet.Dataset)
 	}
 	return src, trainSet, testSet, nil
+}
+
+// The State.Caller entries a checkpoint of train keeps beside train's own
+// (train.CallerOut, train.CallerLogDir): the data directory the run read
+// and how many training images it held, and whether it skipped their
+// checksums, so that --resume goes on with that data.
+const (
+	callerData         = "data"
+	callerTrainImages  = "train_images"
+	callerSkipChecksum = "skip_checksum"
+)
+
+// dataPath is dir made absolute, so that a run resumed from another
+// working directory finds its data; dir as it is when that fails.
+func dataPath(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
+// sameTrainingData refuses to resume from's run on training data of
+// another size than the one it recorded (older checkpoints recorded
+// none): its steps, its schedule and its shuffles are those of that data.
+func sameTrainingData(from *train.State, trainSet *mnist.Set, src mnist.Source) error {
+	if from == nil {
+		return nil
+	}
+	want, ok := from.Caller[callerTrainImages]
+	if !ok || want == strconv.Itoa(trainSet.N) {
+		return nil
+	}
+	where := ""
+	if d := from.Caller[callerData]; d != "" {
+		where = " in " + d
+	}
+	return fmt.Errorf("the run trained on %s images%s, and %s holds %d: give the run's data with --data", want, where, src.Dir, trainSet.N)
 }
 
 // datasetName is what the data a run read is called in its messages.
