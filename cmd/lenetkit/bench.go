@@ -659,7 +659,7 @@ func benchInt8(c *cli.Context, r *benchReport, model, baseline string, dur time.
 	}
 	for _, batch := range []int{1, 128} {
 		rounds := c.Int("rounds")
-		fmt.Fprintf(status, "int8 against float: lenetkit, batch %d, %d turns each ...\n", batch, rounds)
+		fmt.Fprintf(status, "int8 against float: lenetkit, batch %d, %s each ...\n", batch, nouns(rounds, "turn"))
 		ips, err := bench.Interleaved([]mnist.Classifier{q, f}, batch, dur/time.Duration(rounds), rounds)
 		if err != nil {
 			return nil, err
@@ -698,8 +698,8 @@ func onnxRuntimeFigure(c *cli.Context, r *benchReport, model string, batch int, 
 
 // print writes the comparison's table.
 func (m *int8Comparison) print(w io.Writer) {
-	fmt.Fprintf(w, "\nint8 against float, turn about (best of %d turns each), on %s; load average %s before, %s after\n",
-		m.Rounds, m.CPU, bench.FormatLoad(m.LoadAverageBefore), bench.FormatLoad(m.LoadAverageAfter))
+	fmt.Fprintf(w, "\nint8 against float, turn about (best of %s each), on %s; load average %s before, %s after\n",
+		nouns(m.Rounds, "turn"), m.CPU, bench.FormatLoad(m.LoadAverageBefore), bench.FormatLoad(m.LoadAverageAfter))
 	kern := m.Int8Kernel
 	if kern == "" {
 		kern = "none (no quantized layer)"
