@@ -1,6 +1,10 @@
 package nchw
 
-import "math"
+import (
+	"math"
+
+	"github.com/lenetkit/lenetkit/internal/poolk"
+)
 
 // Pool2D is max or average pooling of one image of C channels.
 //
@@ -106,7 +110,8 @@ func (p Pool2D) inside(oh, ow int) bool {
 
 // maxInside is Forward's max pooling when every window lies inside the
 // input, the common case (2x2 windows at stride 2, no padding), without
-// the clipping of each window; 2x2 at stride 2 has a loop of its own.
+// the clipping of each window; 2x2 at stride 2 has a loop of its own, and
+// with Relu a vector kernel of poolk's.
 // NaN is skipped as maxWindow skips it.
 func (p Pool2D) maxInside(y, x []float32, oh, ow int) {
 	hw := p.H * p.W
@@ -117,13 +122,13 @@ func (p Pool2D) maxInside(y, x []float32, oh, ow int) {
 	for c := range p.C {
 		img := x[c*hw : (c+1)*hw]
 		out := y[c*oh*ow : (c+1)*oh*ow]
+		if p.Relu && p.KH == 2 && p.KW == 2 && p.StrideW == 2 {
+			poolk.ReluMax2x2(out, img, p.W, p.StrideH*p.W, oh, ow)
+			continue
+		}
 		for r := range oh {
 			row := out[r*ow : (r+1)*ow]
 			top := img[r*p.StrideH*p.W:]
-			if p.Relu && p.KH == 2 && p.KW == 2 && p.StrideW == 2 {
-				reluMax2x2(row, top[:2*ow:2*ow], top[p.W:p.W+2*ow:p.W+2*ow])
-				continue
-			}
 			if p.KH == 2 && p.KW == 2 && p.StrideW == 2 {
 				a, b := top[:2*ow:2*ow], top[p.W:p.W+2*ow:p.W+2*ow]
 				for j := range row {
@@ -155,32 +160,6 @@ func (p Pool2D) maxInside(y, x []float32, oh, ow int) {
 				row[j] = m
 			}
 		}
-	}
-}
-
-// reluMax2x2 pools max(x, 0) over 2x2 windows at stride 2 of rows a and
-// b into row, comparing the floats' bits as integers: from a floor of +0
-// no negative float (sign bit set, a negative integer) wins, and the
-// others order as their bits do, so each window is four integer maxima
-// without a branch. A NaN (bits above +Inf's) would win; its window is
-// pooled again skipping NaN, as maxWindow does.
-func reluMax2x2(row, a, b []float32) {
-	const inf = 0x7f800000
-	a, b = a[:2*len(row)], b[:2*len(row)]
-	for j := range row {
-		m := max(int32(math.Float32bits(a[2*j])), int32(math.Float32bits(a[2*j+1])),
-			int32(math.Float32bits(b[2*j])), int32(math.Float32bits(b[2*j+1])), 0)
-		if m > inf {
-			v := float32(0)
-			for _, x := range [4]float32{a[2*j], a[2*j+1], b[2*j], b[2*j+1]} {
-				if x > v {
-					v = x
-				}
-			}
-			row[j] = v
-			continue
-		}
-		row[j] = math.Float32frombits(uint32(m))
 	}
 }
 

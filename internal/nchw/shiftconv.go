@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/lenetkit/lenetkit/internal/gemm"
+	"github.com/lenetkit/lenetkit/internal/poolk"
 )
 
 // ShiftConv is a Conv2D of stride 1 computed without an im2col matrix.
@@ -144,24 +145,26 @@ func (s ShiftConv) ReluMaxPool(y, yf []float32, k, lo, hi int) {
 	ph, pw := (s.OutH()-k)/k+1, (s.OutW()-k)/k+1
 	for oc := lo; oc < hi; oc++ {
 		out := y[oc*ph*pw : (oc+1)*ph*pw]
+		if k == 2 {
+			poolk.ReluMax2x2(out, yf[oc*s.n:], s.wp, 2*s.wp, ph, pw)
+			continue
+		}
 		for r := range ph {
 			row := out[r*pw : (r+1)*pw]
 			top := yf[oc*s.n+r*k*s.wp:]
-			switch k {
-			case 2:
-				reluMax2x2(row, top[:2*pw:2*pw], top[s.wp:s.wp+2*pw:s.wp+2*pw])
-			case 3:
+			if k == 3 {
 				reluMax3x3(row, top[:3*pw], top[s.wp:s.wp+3*pw], top[2*s.wp:2*s.wp+3*pw])
-			default:
-				for j := range row {
-					row[j] = reluMaxWindow(top[j*k:], s.wp, k)
-				}
+				continue
+			}
+			for j := range row {
+				row[j] = reluMaxWindow(top[j*k:], s.wp, k)
 			}
 		}
 	}
 }
 
-// reluMax3x3 is reluMax2x2 for 3x3 windows at stride 3 of rows a, b, c.
+// reluMax3x3 is poolk.ReluMax2x2's loop for 3x3 windows at stride 3 of
+// rows a, b, c.
 func reluMax3x3(row, a, b, c []float32) {
 	const inf = 0x7f800000
 	n := 3 * len(row)

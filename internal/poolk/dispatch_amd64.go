@@ -35,3 +35,12 @@ func back2x2(plane, dy []float32, arg []int32, w, oh, ow int) {
 	}
 	back2x2AVX2(&plane[0], &dy[0], &arg[0], w, oh, ow)
 }
+
+// reluMax2x2 runs the kernel on planes of at least one vector of outputs
+// across; where it met a window whose maximum is a NaN, the Go loop pools
+// the plane again (rare: the kernel only reports that one was there).
+func reluMax2x2(y, x []float32, w, step, oh, ow int) {
+	if !useAVX2 || ow < 8 || reluMax2x2AVX2(&y[0], &x[0], w, step, oh, ow) {
+		reluMax2x2Go(y, x, w, step, oh, ow)
+	}
+}

@@ -12,3 +12,7 @@ func max2x2(y []float32, arg []int32, plane []float32, w, oh, ow int) {
 func back2x2(plane, dy []float32, arg []int32, w, oh, ow int) {
 	back2x2Go(plane, dy, arg, w, oh, ow)
 }
+
+func reluMax2x2(y, x []float32, w, step, oh, ow int) {
+	reluMax2x2Go(y, x, w, step, oh, ow)
+}

@@ -1,6 +1,6 @@
 //go:build ignore
 
-// gen_amd64 writes the AVX2 kernels of Max2x2 and Back2x2,
+// gen_amd64 writes the AVX2 kernels of Max2x2, Back2x2 and ReluMax2x2,
 // kernels_amd64.s, and their Go declarations, kernels_amd64.go. Run it
 // with go generate.
 package main
@@ -25,6 +25,7 @@ func main() {
 	fmt.Fprintf(&asm, "GLOBL lanes<>(SB), RODATA|NOPTR, $32\n")
 	writeMax(&asm)
 	writeBack(&asm)
+	writeReluMax(&asm)
 	fmt.Fprintf(&decl, `
 // max2x2AVX2 is Max2x2 on whole vectors of eight outputs, the last
 // overlapping the one before where ow is not a multiple of 8; ow is at
@@ -37,6 +38,14 @@ func max2x2AVX2(y *float32, arg *int32, plane *float32, w, oh, ow int)
 //
 //go:noescape
 func back2x2AVX2(plane, dy *float32, arg *int32, w, oh, ow int)
+
+// reluMax2x2AVX2 is ReluMax2x2 on whole vectors of eight outputs, the
+// last overlapping the one before where ow is not a multiple of 8; ow is
+// at least 8 and oh at least 1. It reports whether a window's maximum was
+// a NaN, whose outputs it leaves wrong.
+//
+//go:noescape
+func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 `)
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
@@ -118,6 +127,68 @@ func ordered(p func(string, ...any), r, tmp string) {
 	p("VPSRAD $31, %s, %s", r, tmp)
 	p("VPAND Y15, %s, %s", tmp, tmp)
 	p("VPXOR %s, %s, %s", tmp, r, r)
+}
+
+// writeReluMax: the top and bottom rows' maxima first, sixteen pixels
+// each, then VSHUFPS splits them into even and odd columns, in the order
+// 0 1 4 5 2 3 6 7 that VPERMQ puts right at the end; all as integers,
+// with the floor of 0. The maxima above +Inf's bits (positive NaN) gather
+// in Y13, tested once at the end.
+func writeReluMax(w *bytes.Buffer) {
+	p := printer(w)
+	const name = "reluMax2x2AVX2"
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ step+24(FP), R9")
+	p("MOVQ oh+32(FP), CX")
+	p("MOVQ ow+40(FP), DX")
+	p("SHLQ $2, R8") // bytes
+	p("SHLQ $2, R9")
+	p("MOVL $0x7f800000, AX")
+	p("MOVQ AX, X15")
+	p("VPBROADCASTD X15, Y15")
+	p("VPXOR Y14, Y14, Y14") // the floor
+	p("VPXOR Y13, Y13, Y13") // NaN seen
+	label("row")
+	p("XORQ BX, BX")
+	label("vec")
+	p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel
+	p("VMOVDQU (AX), Y0")
+	p("VMOVDQU 32(AX), Y1")
+	p("VPMAXSD (AX)(R8*1), Y0, Y0")
+	p("VPMAXSD 32(AX)(R8*1), Y1, Y1")
+	p("VSHUFPS $0x88, Y1, Y0, Y2")
+	p("VSHUFPS $0xdd, Y1, Y0, Y3")
+	p("VPMAXSD Y3, Y2, Y2")
+	p("VPMAXSD Y14, Y2, Y2")
+	p("VPCMPGTD Y15, Y2, Y3")
+	p("VPOR Y3, Y13, Y13")
+	p("VPERMQ $0xd8, Y2, Y2")
+	p("VMOVDQU Y2, (DI)(BX*4)")
+	p("ADDQ $8, BX")
+	p("CMPQ BX, DX")
+	p("JEQ %s_next", name)
+	p("LEAQ 8(BX), AX")
+	p("CMPQ AX, DX")
+	p("JLE %s_vec", name)
+	// The row's last vector again, overlapping the one before: the same
+	// values for the windows both hold.
+	p("MOVQ DX, BX")
+	p("SUBQ $8, BX")
+	p("JMP %s_vec", name)
+	label("next")
+	p("ADDQ R9, SI")
+	p("LEAQ (DI)(DX*4), DI")
+	p("DECQ CX")
+	p("JNZ %s_row", name)
+	p("VPTEST Y13, Y13")
+	p("SETNE nan+48(FP)")
+	p("VZEROUPPER")
+	p("RET")
 }
 
 // writeMax: each vector's sixteen pixels of the top row and the bottom row

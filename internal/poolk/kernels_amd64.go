@@ -15,3 +15,11 @@ func max2x2AVX2(y *float32, arg *int32, plane *float32, w, oh, ow int)
 //
 //go:noescape
 func back2x2AVX2(plane, dy *float32, arg *int32, w, oh, ow int)
+
+// reluMax2x2AVX2 is ReluMax2x2 on whole vectors of eight outputs, the
+// last overlapping the one before where ow is not a multiple of 8; ow is
+// at least 8 and oh at least 1. It reports whether a window's maximum was
+// a NaN, whose outputs it leaves wrong.
+//
+//go:noescape
+func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)

@@ -173,3 +173,53 @@ back2x2AVX2_next:
 	JNZ back2x2AVX2_row
 	VZEROUPPER
 	RET
+
+// func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
+TEXT ·reluMax2x2AVX2(SB), NOSPLIT, $0-49
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), R8
+	MOVQ step+24(FP), R9
+	MOVQ oh+32(FP), CX
+	MOVQ ow+40(FP), DX
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVL $0x7f800000, AX
+	MOVQ AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR Y14, Y14, Y14
+	VPXOR Y13, Y13, Y13
+reluMax2x2AVX2_row:
+	XORQ BX, BX
+reluMax2x2AVX2_vec:
+	LEAQ (SI)(BX*8), AX
+	VMOVDQU (AX), Y0
+	VMOVDQU 32(AX), Y1
+	VPMAXSD (AX)(R8*1), Y0, Y0
+	VPMAXSD 32(AX)(R8*1), Y1, Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xdd, Y1, Y0, Y3
+	VPMAXSD Y3, Y2, Y2
+	VPMAXSD Y14, Y2, Y2
+	VPCMPGTD Y15, Y2, Y3
+	VPOR Y3, Y13, Y13
+	VPERMQ $0xd8, Y2, Y2
+	VMOVDQU Y2, (DI)(BX*4)
+	ADDQ $8, BX
+	CMPQ BX, DX
+	JEQ reluMax2x2AVX2_next
+	LEAQ 8(BX), AX
+	CMPQ AX, DX
+	JLE reluMax2x2AVX2_vec
+	MOVQ DX, BX
+	SUBQ $8, BX
+	JMP reluMax2x2AVX2_vec
+reluMax2x2AVX2_next:
+	ADDQ R9, SI
+	LEAQ (DI)(DX*4), DI
+	DECQ CX
+	JNZ reluMax2x2AVX2_row
+	VPTEST Y13, Y13
+	SETNE nan+48(FP)
+	VZEROUPPER
+	RET
