@@ -2,7 +2,6 @@ package nchw
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/lenetkit/lenetkit/internal/gemm"
 	"github.com/lenetkit/lenetkit/internal/poolk"
@@ -140,45 +139,27 @@ func (s ShiftConv) TileWidth() int { return s.g.Width() }
 // ReLU and max commute, and from a floor of +0 no negative float wins,
 // while the others order as their bits do as integers: each window is a
 // few integer maxima, without a branch. A NaN (bits above +Inf's) would
-// win; its window is pooled again skipping NaN.
+// win; its window is pooled again skipping NaN. Windows of 2 and 3 run
+// poolk's kernels, a plane a call.
 func (s ShiftConv) ReluMaxPool(y, yf []float32, k, lo, hi int) {
 	ph, pw := (s.OutH()-k)/k+1, (s.OutW()-k)/k+1
 	for oc := lo; oc < hi; oc++ {
 		out := y[oc*ph*pw : (oc+1)*ph*pw]
-		if k == 2 {
+		switch k {
+		case 2:
 			poolk.ReluMax2x2(out, yf[oc*s.n:], s.wp, 2*s.wp, ph, pw)
+			continue
+		case 3:
+			poolk.ReluMax3x3(out, yf[oc*s.n:], s.wp, 3*s.wp, ph, pw)
 			continue
 		}
 		for r := range ph {
 			row := out[r*pw : (r+1)*pw]
 			top := yf[oc*s.n+r*k*s.wp:]
-			if k == 3 {
-				reluMax3x3(row, top[:3*pw], top[s.wp:s.wp+3*pw], top[2*s.wp:2*s.wp+3*pw])
-				continue
-			}
 			for j := range row {
 				row[j] = reluMaxWindow(top[j*k:], s.wp, k)
 			}
 		}
-	}
-}
-
-// reluMax3x3 is poolk.ReluMax2x2's loop for 3x3 windows at stride 3 of
-// rows a, b, c.
-func reluMax3x3(row, a, b, c []float32) {
-	const inf = 0x7f800000
-	n := 3 * len(row)
-	a, b, c = a[:n], b[:n], c[:n]
-	bits := func(v float32) int32 { return int32(math.Float32bits(v)) }
-	for j := range row {
-		i := 3 * j
-		m := max(bits(a[i]), bits(a[i+1]), bits(a[i+2]), bits(b[i]), bits(b[i+1]), bits(b[i+2]),
-			bits(c[i]), bits(c[i+1]), bits(c[i+2]), 0)
-		if m > inf {
-			row[j] = max(reluMaxSkipNaN(a[i:i+3]), reluMaxSkipNaN(b[i:i+3]), reluMaxSkipNaN(c[i:i+3]))
-			continue
-		}
-		row[j] = math.Float32frombits(uint32(m))
 	}
 }
 

@@ -44,3 +44,10 @@ func reluMax2x2(y, x []float32, w, step, oh, ow int) {
 		reluMax2x2Go(y, x, w, step, oh, ow)
 	}
 }
+
+// reluMax3x3 is reluMax2x2's for the kernel of vectors of four outputs.
+func reluMax3x3(y, x []float32, w, step, oh, ow int) {
+	if !useAVX2 || ow < 4 || reluMax3x3AVX2(&y[0], &x[0], w, step, oh, ow) {
+		reluMax3x3Go(y, x, w, step, oh, ow)
+	}
+}

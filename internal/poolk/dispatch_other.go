@@ -16,3 +16,7 @@ func back2x2(plane, dy []float32, arg []int32, w, oh, ow int) {
 func reluMax2x2(y, x []float32, w, step, oh, ow int) {
 	reluMax2x2Go(y, x, w, step, oh, ow)
 }
+
+func reluMax3x3(y, x []float32, w, step, oh, ow int) {
+	reluMax3x3Go(y, x, w, step, oh, ow)
+}

@@ -1,8 +1,8 @@
 //go:build ignore
 
-// gen_amd64 writes the AVX2 kernels of Max2x2, Back2x2 and ReluMax2x2,
-// kernels_amd64.s, and their Go declarations, kernels_amd64.go. Run it
-// with go generate.
+// gen_amd64 writes the AVX2 kernels of Max2x2, Back2x2, ReluMax2x2 and
+// ReluMax3x3, kernels_amd64.s, and their Go declarations,
+// kernels_amd64.go. Run it with go generate.
 package main
 
 import (
@@ -26,6 +26,7 @@ func main() {
 	writeMax(&asm)
 	writeBack(&asm)
 	writeReluMax(&asm)
+	writeReluMax3(&asm)
 	fmt.Fprintf(&decl, `
 // max2x2AVX2 is Max2x2 on whole vectors of eight outputs, the last
 // overlapping the one before where ow is not a multiple of 8; ow is at
@@ -46,6 +47,12 @@ func back2x2AVX2(plane, dy *float32, arg *int32, w, oh, ow int)
 //
 //go:noescape
 func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
+
+// reluMax3x3AVX2 is ReluMax3x3 as reluMax2x2AVX2 is ReluMax2x2, on
+// vectors of four outputs; ow is at least 4.
+//
+//go:noescape
+func reluMax3x3AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 `)
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
@@ -188,6 +195,76 @@ func writeReluMax(w *bytes.Buffer) {
 	p("VPTEST Y13, Y13")
 	p("SETNE nan+48(FP)")
 	p("VZEROUPPER")
+	p("RET")
+}
+
+// writeReluMax3: the three rows' maxima first, twelve pixels each in X0,
+// X1 and X2, which hold the windows' left, middle and right columns as
+// (l0 m0 r0 l1) (m1 r1 l2 m2) (r2 l3 m3 r3); VPBLENDD gathers each
+// column, out of order, and VPSHUFD puts it in order.
+func writeReluMax3(w *bytes.Buffer) {
+	p := printer(w)
+	const name = "reluMax3x3AVX2"
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ step+24(FP), R9")
+	p("MOVQ oh+32(FP), CX")
+	p("MOVQ ow+40(FP), DX")
+	p("SHLQ $2, R8") // bytes
+	p("SHLQ $2, R9")
+	p("LEAQ (R8)(R8*1), R11") // two rows
+	p("MOVL $0x7f800000, AX")
+	p("MOVQ AX, X15")
+	p("VPBROADCASTD X15, X15")
+	p("VPXOR X14, X14, X14") // the floor
+	p("VPXOR X13, X13, X13") // NaN seen
+	label("row")
+	p("XORQ BX, BX")
+	label("vec")
+	p("LEAQ (BX)(BX*2), AX")
+	p("LEAQ (SI)(AX*4), AX") // the vector's first window's top-left pixel
+	for i, off := range []string{"", "16", "32"} {
+		p("VMOVDQU %s(AX), X%d", off, i)
+		p("VPMAXSD %s(AX)(R8*1), X%d, X%d", off, i, i)
+		p("VPMAXSD %s(AX)(R11*1), X%d, X%d", off, i, i)
+	}
+	// (l0 l3 l2 l1), (m1 m0 m3 m2), (r2 r1 r0 r3)
+	p("VPBLENDD $0x4, X1, X0, X3")
+	p("VPBLENDD $0x2, X2, X3, X3")
+	p("VPBLENDD $0x9, X1, X0, X4")
+	p("VPBLENDD $0x4, X2, X4, X4")
+	p("VPBLENDD $0x9, X2, X0, X5")
+	p("VPBLENDD $0x2, X1, X5, X5")
+	p("VPSHUFD $0x6c, X3, X3")
+	p("VPSHUFD $0xb1, X4, X4")
+	p("VPSHUFD $0xc6, X5, X5")
+	p("VPMAXSD X4, X3, X3")
+	p("VPMAXSD X5, X3, X3")
+	p("VPMAXSD X14, X3, X3")
+	p("VPCMPGTD X15, X3, X4")
+	p("VPOR X4, X13, X13")
+	p("VMOVDQU X3, (DI)(BX*4)")
+	p("ADDQ $4, BX")
+	p("CMPQ BX, DX")
+	p("JEQ %s_next", name)
+	p("LEAQ 4(BX), AX")
+	p("CMPQ AX, DX")
+	p("JLE %s_vec", name)
+	// The row's last vector again, overlapping the one before.
+	p("MOVQ DX, BX")
+	p("SUBQ $4, BX")
+	p("JMP %s_vec", name)
+	label("next")
+	p("ADDQ R9, SI")
+	p("LEAQ (DI)(DX*4), DI")
+	p("DECQ CX")
+	p("JNZ %s_row", name)
+	p("VPTEST X13, X13")
+	p("SETNE nan+48(FP)")
 	p("RET")
 }
 

@@ -23,3 +23,9 @@ func back2x2AVX2(plane, dy *float32, arg *int32, w, oh, ow int)
 //
 //go:noescape
 func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
+
+// reluMax3x3AVX2 is ReluMax3x3 as reluMax2x2AVX2 is ReluMax2x2, on
+// vectors of four outputs; ow is at least 4.
+//
+//go:noescape
+func reluMax3x3AVX2(y, x *float32, w, step, oh, ow int) (nan bool)

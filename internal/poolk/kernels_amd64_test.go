@@ -13,7 +13,7 @@ func TestGeneratedAssembly(t *testing.T) {
 	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
 }
 
-// TestGoKernels runs TestMax2x2Windows and TestReluMax2x2 again on the Go
+// TestGoKernels runs TestMax2x2Windows and TestReluMax again on the Go
 // loops, which the assembly otherwise hides on this CPU.
 func TestGoKernels(t *testing.T) {
 	if !useAVX2 {
@@ -22,5 +22,5 @@ func TestGoKernels(t *testing.T) {
 	useAVX2 = false
 	defer func() { useAVX2 = true }()
 	TestMax2x2Windows(t)
-	TestReluMax2x2(t)
+	TestReluMax(t)
 }

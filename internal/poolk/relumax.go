@@ -51,3 +51,52 @@ func reluMax2x2Row(row, a, b []float32) {
 		row[j] = math.Float32frombits(uint32(m))
 	}
 }
+
+// ReluMax3x3 is ReluMax2x2 for windows of 3x3 at stride 3 across:
+// y[oy*ow+ox] is the largest of 0 and the pixels x[oy*step+3*ox+{0, 1,
+// 2}] and the rows w and 2*w further on.
+func ReluMax3x3(y, x []float32, w, step, oh, ow int) {
+	if oh <= 0 || ow <= 0 {
+		return
+	}
+	_, _ = y[oh*ow-1], x[(oh-1)*step+2*w+3*ow-1]
+	reluMax3x3(y, x, w, step, oh, ow)
+}
+
+// reluMax3x3Go is ReluMax3x3 in Go, one row at a time.
+func reluMax3x3Go(y, x []float32, w, step, oh, ow int) {
+	n := 3 * ow
+	for oy := range oh {
+		top := x[oy*step:]
+		reluMax3x3Row(y[oy*ow:(oy+1)*ow], top[:n:n], top[w:w+n:w+n], top[2*w:2*w+n:2*w+n])
+	}
+}
+
+// reluMax3x3Row pools rows a, b and c into row.
+func reluMax3x3Row(row, a, b, c []float32) {
+	const inf = 0x7f800000
+	n := 3 * len(row)
+	a, b, c = a[:n], b[:n], c[:n]
+	bits := func(v float32) int32 { return int32(math.Float32bits(v)) }
+	for j := range row {
+		i := 3 * j
+		m := max(bits(a[i]), bits(a[i+1]), bits(a[i+2]), bits(b[i]), bits(b[i+1]), bits(b[i+2]),
+			bits(c[i]), bits(c[i+1]), bits(c[i+2]), 0)
+		if m > inf {
+			row[j] = max(reluMaxSkipNaN(a[i:i+3]), reluMaxSkipNaN(b[i:i+3]), reluMaxSkipNaN(c[i:i+3]))
+			continue
+		}
+		row[j] = math.Float32frombits(uint32(m))
+	}
+}
+
+// reluMaxSkipNaN is the largest of 0 and the values that are not NaN.
+func reluMaxSkipNaN(w []float32) float32 {
+	var m float32
+	for _, v := range w {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}

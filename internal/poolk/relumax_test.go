@@ -6,43 +6,48 @@ import (
 	"testing"
 )
 
-// TestReluMax2x2: the dispatched kernel gives, bit for bit, the largest of
+// TestReluMax: the dispatched kernels give, bit for bit, the largest of
 // +0 and each window's pixels that are not NaN, over widths around the
-// vector's edges, row steps wider than the windows and values drawn from
+// vectors' edges, row steps wider than the windows and values drawn from
 // specials: both zeros, both infinities, NaNs of both signs.
-func TestReluMax2x2(t *testing.T) {
+func TestReluMax(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	pool := []float32{0, negZ, 1, -1, 2, nan, negNaN, inf, -inf, 1e-40, -1e-40}
-	for _, oh := range []int{1, 2, 3, 14} {
-		for ow := 1; ow <= 20; ow++ {
-			for _, extra := range []int{0, 1, 3} {
-				for _, step := range []int{2, 3} { // in rows
-					for _, special := range []int{0, 4, 64} { // one pixel in that many
-						w := 2*ow + extra
-						x := make([]float32, ((oh-1)*step+2)*w)
-						for i := range x {
-							x[i] = rng.Float32()*4 - 2
-							if special > 0 && rng.IntN(special) == 0 {
-								x[i] = pool[rng.IntN(len(pool))]
-							}
-						}
-						y := make([]float32, oh*ow)
-						for i := range y {
-							y[i] = 7 // every output must be written
-						}
-						ReluMax2x2(y, x, w, step*w, oh, ow)
-						for oy := range oh {
-							for ox := range ow {
-								at := oy*step*w + 2*ox
-								want := float32(0)
-								for _, v := range []float32{x[at], x[at+1], x[at+w], x[at+w+1]} {
-									if v > want {
-										want = v
-									}
+	for _, k := range []int{2, 3} {
+		pooler := map[int]func(y, x []float32, w, step, oh, ow int){2: ReluMax2x2, 3: ReluMax3x3}[k]
+		for _, oh := range []int{1, 2, 3, 14} {
+			for ow := 1; ow <= 20; ow++ {
+				for _, extra := range []int{0, 1, 3} {
+					for _, step := range []int{k, k + 1} { // in rows
+						for _, special := range []int{0, 4, 64} { // one pixel in that many
+							w := k*ow + extra
+							x := make([]float32, ((oh-1)*step+k)*w)
+							for i := range x {
+								x[i] = rng.Float32()*4 - 2
+								if special > 0 && rng.IntN(special) == 0 {
+									x[i] = pool[rng.IntN(len(pool))]
 								}
-								if got := y[oy*ow+ox]; math.Float32bits(got) != math.Float32bits(want) {
-									t.Fatalf("ReluMax2x2 (%s) %dx%d, width %d, step %d rows, [%d][%d]: %g (%#x), want %g (%#x)",
-										Kernel(), oh, ow, w, step, oy, ox, got, math.Float32bits(got), want, math.Float32bits(want))
+							}
+							y := make([]float32, oh*ow)
+							for i := range y {
+								y[i] = 7 // every output must be written
+							}
+							pooler(y, x, w, step*w, oh, ow)
+							for oy := range oh {
+								for ox := range ow {
+									want := float32(0)
+									for r := range k {
+										at := oy*step*w + r*w + k*ox
+										for _, v := range x[at : at+k] {
+											if v > want {
+												want = v
+											}
+										}
+									}
+									if got := y[oy*ow+ox]; math.Float32bits(got) != math.Float32bits(want) {
+										t.Fatalf("ReluMax%dx%d (%s) %dx%d, width %d, step %d rows, [%d][%d]: %g (%#x), want %g (%#x)",
+											k, k, Kernel(), oh, ow, w, step, oy, ox, got, math.Float32bits(got), want, math.Float32bits(want))
+									}
 								}
 							}
 						}
@@ -66,5 +71,21 @@ func BenchmarkReluMax2x2(b *testing.B) {
 	b.SetBytes(4 * 4 * oh * ow)
 	for b.Loop() {
 		ReluMax2x2(y, x, w, 2*w, oh, ow)
+	}
+}
+
+// BenchmarkReluMax3x3 pools the second layer's planes of the CNTK MNIST
+// model: 14x14 outputs of a convolution, in rows 18 wide, to 4x4.
+func BenchmarkReluMax3x3(b *testing.B) {
+	const w, oh, ow = 18, 4, 4
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 3*oh*w)
+	for i := range x {
+		x[i] = rng.Float32()*2 - 1
+	}
+	y := make([]float32, oh*ow)
+	b.SetBytes(4 * 9 * oh * ow)
+	for b.Loop() {
+		ReluMax3x3(y, x, w, 3*w, oh, ow)
 	}
 }
