@@ -157,29 +157,8 @@ func (s ShiftConv) ReluMaxPool(y, yf []float32, k, lo, hi int) {
 			row := out[r*pw : (r+1)*pw]
 			top := yf[oc*s.n+r*k*s.wp:]
 			for j := range row {
-				row[j] = reluMaxWindow(top[j*k:], s.wp, k)
+				row[j] = poolk.ReluMaxWindow(top[j*k:], s.wp, k)
 			}
 		}
 	}
-}
-
-// reluMaxWindow is max(0, the window's values, NaN skipped) over the k x k
-// window at top, rows stride apart.
-func reluMaxWindow(top []float32, stride, k int) float32 {
-	var m float32
-	for r := range k {
-		m = max(m, reluMaxSkipNaN(top[r*stride:r*stride+k]))
-	}
-	return m
-}
-
-// reluMaxSkipNaN is the largest of 0 and the values that are not NaN.
-func reluMaxSkipNaN(w []float32) float32 {
-	var m float32
-	for _, v := range w {
-		if v > m {
-			m = v
-		}
-	}
-	return m
 }

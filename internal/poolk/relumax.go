@@ -90,6 +90,17 @@ func reluMax3x3Row(row, a, b, c []float32) {
 	}
 }
 
+// ReluMaxWindow is max(0, the window's values, NaN skipped) over the
+// k x k window at top, rows stride apart: the pool of any other window
+// size, in Go.
+func ReluMaxWindow(top []float32, stride, k int) float32 {
+	var m float32
+	for r := range k {
+		m = max(m, reluMaxSkipNaN(top[r*stride:r*stride+k]))
+	}
+	return m
+}
+
 // reluMaxSkipNaN is the largest of 0 and the values that are not NaN.
 func reluMaxSkipNaN(w []float32) float32 {
 	var m float32
