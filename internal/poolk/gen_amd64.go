@@ -145,16 +145,7 @@ func writeReluMax(w *bytes.Buffer) {
 	p := printer(w)
 	const name = "reluMax2x2AVX2"
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
-	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
-	p("MOVQ y+0(FP), DI")
-	p("MOVQ x+8(FP), SI")
-	p("MOVQ w+16(FP), R8")
-	p("MOVQ step+24(FP), R9")
-	p("MOVQ oh+32(FP), CX")
-	p("MOVQ ow+40(FP), DX")
-	p("SHLQ $2, R8") // bytes
-	p("SHLQ $2, R9")
+	reluMaxPrologue(w, name)
 	p("MOVL $0x7f800000, AX")
 	p("MOVQ AX, X15")
 	p("VPBROADCASTD X15, Y15")
@@ -198,14 +189,11 @@ func writeReluMax(w *bytes.Buffer) {
 	p("RET")
 }
 
-// writeReluMax3: the three rows' maxima first, twelve pixels each in X0,
-// X1 and X2, which hold the windows' left, middle and right columns as
-// (l0 m0 r0 l1) (m1 r1 l2 m2) (r2 l3 m3 r3); VPBLENDD gathers each
-// column, out of order, and VPSHUFD puts it in order.
-func writeReluMax3(w *bytes.Buffer) {
+// reluMaxPrologue opens the Relu+MaxPool kernel name, of the signature
+// func(y, x *float32, w, step, oh, ow int) (nan bool), loading DI y, SI x,
+// R8 w and R9 step in bytes, CX oh and DX ow.
+func reluMaxPrologue(w *bytes.Buffer, name string) {
 	p := printer(w)
-	const name = "reluMax3x3AVX2"
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
 	p("MOVQ y+0(FP), DI")
@@ -216,6 +204,17 @@ func writeReluMax3(w *bytes.Buffer) {
 	p("MOVQ ow+40(FP), DX")
 	p("SHLQ $2, R8") // bytes
 	p("SHLQ $2, R9")
+}
+
+// writeReluMax3: the three rows' maxima first, twelve pixels each in X0,
+// X1 and X2, which hold the windows' left, middle and right columns as
+// (l0 m0 r0 l1) (m1 r1 l2 m2) (r2 l3 m3 r3); VPBLENDD gathers each
+// column, out of order, and VPSHUFD puts it in order.
+func writeReluMax3(w *bytes.Buffer) {
+	p := printer(w)
+	const name = "reluMax3x3AVX2"
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	reluMaxPrologue(w, name)
 	p("LEAQ (R8)(R8*1), R11") // two rows
 	p("MOVL $0x7f800000, AX")
 	p("MOVQ AX, X15")
