@@ -330,6 +330,7 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	}
 	y.nhwc = true
 	st.out = y.buf
+	c.handOver(&st, conv.inputs[0])
 	c.steps = append(c.steps, st)
 	for _, i := range idx {
 		if i >= 0 {
@@ -338,4 +339,32 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	}
 	c.vals[poolNode.Outputs[0]] = y
 	return true, nil
+}
+
+// handOver lets the block step just before st pool straight into st's
+// padded input, where st's convolution alone reads that block's map,
+// input: the copy of the map into st's xp goes. Neither block may run on
+// a widened map.
+func (c *compiler) handOver(st *blockStep, input string) {
+	if len(c.steps) == 0 || st.realW != 0 || c.g.IsOutput(input) {
+		return
+	}
+	prev, ok := c.steps[len(c.steps)-1].(blockStep)
+	if !ok || prev.realW != 0 || prev.next != 0 || prev.out != st.in {
+		return
+	}
+	readers := 0
+	for _, n := range c.g.Nodes {
+		for _, in := range n.Inputs {
+			if in == input {
+				readers++
+			}
+		}
+	}
+	if readers != 1 {
+		return
+	}
+	prev.next = st.xp + 1
+	c.steps[len(c.steps)-1] = prev
+	st.handed = true
 }

@@ -161,13 +161,18 @@ type blockStep struct {
 	// written), and pools into wide, from which out takes realW/K columns.
 	realW int
 	wide  int
+	// handed, when the block before pools straight into xp's interior
+	// (handOver), says in holds nothing and xp is already written; next,
+	// on that block before, is the following block's xp plus one (0: out
+	// is its output).
+	handed bool
+	next   int
 }
 
 func (s blockStep) run(b [][]float32) {
 	s.pad(b)
 	s.conv.Forward(b[s.z], b[s.xp], s.wd, s.bias, 1)
-	s.bn.ForwardEval(b[s.pooled()], b[s.z], s.coef, 1)
-	s.crop(b, 0, s.bn.OutH())
+	s.pool(b, 0, s.bn.OutH())
 }
 
 func (s blockStep) runSplit(b [][]float32) {
@@ -175,13 +180,28 @@ func (s blockStep) runSplit(b [][]float32) {
 	k := s.bn.K
 	kernel.Parallel(s.bn.OutH(), func(_, lo, hi int) {
 		s.conv.ForwardRows(b[s.z], b[s.xp], s.wd, s.bias, 1, lo*k, hi*k)
-		s.bn.ForwardEvalRows(b[s.pooled()], b[s.z], s.coef, lo, hi)
-		s.crop(b, lo, hi)
+		s.pool(b, lo, hi)
 	})
+}
+
+// pool writes pooled rows lo..hi-1: into out, or into the next block's
+// padded input.
+func (s blockStep) pool(b [][]float32, lo, hi int) {
+	if s.next > 0 {
+		s.bn.ForwardEvalPadded(b[s.next-1], b[s.z], s.coef, lo, hi)
+		return
+	}
+	s.bn.ForwardEvalRows(b[s.pooled()], b[s.z], s.coef, lo, hi)
+	s.crop(b, lo, hi)
 }
 
 // pad writes the input map into xp's interior, bordered by zeros.
 func (s blockStep) pad(b [][]float32) {
+	if s.handed {
+		// The border is zero from the workspace's making on: nothing
+		// else writes xp.
+		return
+	}
 	if s.realW == 0 {
 		s.conv.Pad(b[s.xp], b[s.in], 1, s.conv.In)
 		return

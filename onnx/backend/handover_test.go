@@ -1,0 +1,70 @@
+package backend
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+)
+
+// TestBlockHandOver: in cnn28 and the seed's graph, where each conv block
+// after the first alone reads the pooled map of the one before, that one
+// pools straight into its padded input (handOver); the logits are
+// those of the plan with the hand-over undone, bit for bit, for one image
+// at a time (each block's rows split between CPUs) and for a batch.
+func TestBlockHandOver(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hands int // blocks that hand over: all but the last
+	}{{"cnn28.onnx", 1}, {"seed_view.onnx", 2}} {
+		name := tc.name
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("..", "..", "testdata", "onnx", name)
+			p, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hands, handed := 0, 0
+			for i, s := range plain.steps {
+				if b, ok := s.(blockStep); ok {
+					if b.next > 0 {
+						hands++
+					}
+					if b.handed {
+						handed++
+					}
+					b.next, b.handed = 0, false
+					plain.steps[i] = b
+				}
+			}
+			if hands != tc.hands || handed != tc.hands {
+				t.Fatalf("%d blocks hand over and %d are handed to, want %d each", hands, handed, tc.hands)
+			}
+			const n = 20
+			px := p.Channels * p.Height * p.Width
+			x := make([]float32, n*px)
+			for i := range x {
+				x[i] = float32(math.Sin(float64(i)*0.37)) * 2
+			}
+			for _, batch := range []int{1, n} {
+				got, want := make([]float32, n*p.Outputs), make([]float32, n*p.Outputs)
+				for i := 0; i < n; i += batch {
+					if err := p.Logits(got[i*p.Outputs:], x[i*px:(i+batch)*px], batch); err != nil {
+						t.Fatal(err)
+					}
+					if err := plain.Logits(want[i*p.Outputs:], x[i*px:(i+batch)*px], batch); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("batch %d: logit %d is %v handed over, %v not", batch, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
