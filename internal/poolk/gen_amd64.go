@@ -143,57 +143,35 @@ func ordered(p func(string, ...any), r, tmp string) {
 // in Y13, tested once at the end.
 func writeReluMax(w *bytes.Buffer) {
 	p := printer(w)
-	const name = "reluMax2x2AVX2"
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
-	reluMaxPrologue(w, name)
-	p("MOVL $0x7f800000, AX")
-	p("MOVQ AX, X15")
-	p("VPBROADCASTD X15, Y15")
-	p("VPXOR Y14, Y14, Y14") // the floor
-	p("VPXOR Y13, Y13, Y13") // NaN seen
-	label("row")
-	p("XORQ BX, BX")
-	label("vec")
-	p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel
-	p("VMOVDQU (AX), Y0")
-	p("VMOVDQU 32(AX), Y1")
-	p("VPMAXSD (AX)(R8*1), Y0, Y0")
-	p("VPMAXSD 32(AX)(R8*1), Y1, Y1")
-	p("VSHUFPS $0x88, Y1, Y0, Y2")
-	p("VSHUFPS $0xdd, Y1, Y0, Y3")
-	p("VPMAXSD Y3, Y2, Y2")
-	p("VPMAXSD Y14, Y2, Y2")
-	p("VPCMPGTD Y15, Y2, Y3")
-	p("VPOR Y3, Y13, Y13")
-	p("VPERMQ $0xd8, Y2, Y2")
-	p("VMOVDQU Y2, (DI)(BX*4)")
-	p("ADDQ $8, BX")
-	p("CMPQ BX, DX")
-	p("JEQ %s_next", name)
-	p("LEAQ 8(BX), AX")
-	p("CMPQ AX, DX")
-	p("JLE %s_vec", name)
-	// The row's last vector again, overlapping the one before: the same
-	// values for the windows both hold.
-	p("MOVQ DX, BX")
-	p("SUBQ $8, BX")
-	p("JMP %s_vec", name)
-	label("next")
-	p("ADDQ R9, SI")
-	p("LEAQ (DI)(DX*4), DI")
-	p("DECQ CX")
-	p("JNZ %s_row", name)
-	p("VPTEST Y13, Y13")
-	p("SETNE nan+48(FP)")
-	p("VZEROUPPER")
-	p("RET")
+	reluMaxKernel(w, "reluMax2x2AVX2", 8, "Y", func() {}, func() {
+		p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel
+		p("VMOVDQU (AX), Y0")
+		p("VMOVDQU 32(AX), Y1")
+		p("VPMAXSD (AX)(R8*1), Y0, Y0")
+		p("VPMAXSD 32(AX)(R8*1), Y1, Y1")
+		p("VSHUFPS $0x88, Y1, Y0, Y2")
+		p("VSHUFPS $0xdd, Y1, Y0, Y3")
+		p("VPMAXSD Y3, Y2, Y2")
+		p("VPMAXSD Y14, Y2, Y2")
+		p("VPCMPGTD Y15, Y2, Y3")
+		p("VPOR Y3, Y13, Y13")
+		p("VPERMQ $0xd8, Y2, Y2")
+		p("VMOVDQU Y2, (DI)(BX*4)")
+	})
 }
 
-// reluMaxPrologue opens the Relu+MaxPool kernel name, of the signature
-// func(y, x *float32, w, step, oh, ow int) (nan bool), loading DI y, SI x,
-// R8 w and R9 step in bytes, CX oh and DX ow.
-func reluMaxPrologue(w *bytes.Buffer, name string) {
+// reluMaxKernel writes the Relu+MaxPool kernel name, of the signature
+// func(y, x *float32, w, step, oh, ow int) (nan bool), around vec, which
+// pools the lanes outputs at BX of the row into y: DI y's row, SI x's
+// row, R8 w and R9 step in bytes, CX rows left, DX ow; in v's registers
+// (X or Y) 15 +Inf's bits, 14 the floor of 0, 13 the NaNs seen, which
+// vec ORs its maxima above +Inf's into. setup runs first, after the
+// arguments are loaded. A row's last vector runs again overlapping the
+// one before where ow is not a multiple of lanes: the same values for the
+// windows both hold.
+func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec func()) {
 	p := printer(w)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
 	p("MOVQ y+0(FP), DI")
@@ -204,6 +182,36 @@ func reluMaxPrologue(w *bytes.Buffer, name string) {
 	p("MOVQ ow+40(FP), DX")
 	p("SHLQ $2, R8") // bytes
 	p("SHLQ $2, R9")
+	setup()
+	p("MOVL $0x7f800000, AX")
+	p("MOVQ AX, X15")
+	p("VPBROADCASTD X15, %s15", v)
+	p("VPXOR %[1]s14, %[1]s14, %[1]s14", v) // the floor
+	p("VPXOR %[1]s13, %[1]s13, %[1]s13", v) // NaN seen
+	label("row")
+	p("XORQ BX, BX")
+	label("vec")
+	vec()
+	p("ADDQ $%d, BX", lanes)
+	p("CMPQ BX, DX")
+	p("JEQ %s_next", name)
+	p("LEAQ %d(BX), AX", lanes)
+	p("CMPQ AX, DX")
+	p("JLE %s_vec", name)
+	p("MOVQ DX, BX")
+	p("SUBQ $%d, BX", lanes)
+	p("JMP %s_vec", name)
+	label("next")
+	p("ADDQ R9, SI")
+	p("LEAQ (DI)(DX*4), DI")
+	p("DECQ CX")
+	p("JNZ %s_row", name)
+	p("VPTEST %[1]s13, %[1]s13", v)
+	p("SETNE nan+48(FP)")
+	if v == "Y" {
+		p("VZEROUPPER")
+	}
+	p("RET")
 }
 
 // writeReluMax3: the three rows' maxima first, twelve pixels each in X0,
@@ -212,59 +220,32 @@ func reluMaxPrologue(w *bytes.Buffer, name string) {
 // column, out of order, and VPSHUFD puts it in order.
 func writeReluMax3(w *bytes.Buffer) {
 	p := printer(w)
-	const name = "reluMax3x3AVX2"
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
-	reluMaxPrologue(w, name)
-	p("LEAQ (R8)(R8*1), R11") // two rows
-	p("MOVL $0x7f800000, AX")
-	p("MOVQ AX, X15")
-	p("VPBROADCASTD X15, X15")
-	p("VPXOR X14, X14, X14") // the floor
-	p("VPXOR X13, X13, X13") // NaN seen
-	label("row")
-	p("XORQ BX, BX")
-	label("vec")
-	p("LEAQ (BX)(BX*2), AX")
-	p("LEAQ (SI)(AX*4), AX") // the vector's first window's top-left pixel
-	for i, off := range []string{"", "16", "32"} {
-		p("VMOVDQU %s(AX), X%d", off, i)
-		p("VPMAXSD %s(AX)(R8*1), X%d, X%d", off, i, i)
-		p("VPMAXSD %s(AX)(R11*1), X%d, X%d", off, i, i)
-	}
-	// (l0 l3 l2 l1), (m1 m0 m3 m2), (r2 r1 r0 r3)
-	p("VPBLENDD $0x4, X1, X0, X3")
-	p("VPBLENDD $0x2, X2, X3, X3")
-	p("VPBLENDD $0x9, X1, X0, X4")
-	p("VPBLENDD $0x4, X2, X4, X4")
-	p("VPBLENDD $0x9, X2, X0, X5")
-	p("VPBLENDD $0x2, X1, X5, X5")
-	p("VPSHUFD $0x6c, X3, X3")
-	p("VPSHUFD $0xb1, X4, X4")
-	p("VPSHUFD $0xc6, X5, X5")
-	p("VPMAXSD X4, X3, X3")
-	p("VPMAXSD X5, X3, X3")
-	p("VPMAXSD X14, X3, X3")
-	p("VPCMPGTD X15, X3, X4")
-	p("VPOR X4, X13, X13")
-	p("VMOVDQU X3, (DI)(BX*4)")
-	p("ADDQ $4, BX")
-	p("CMPQ BX, DX")
-	p("JEQ %s_next", name)
-	p("LEAQ 4(BX), AX")
-	p("CMPQ AX, DX")
-	p("JLE %s_vec", name)
-	// The row's last vector again, overlapping the one before.
-	p("MOVQ DX, BX")
-	p("SUBQ $4, BX")
-	p("JMP %s_vec", name)
-	label("next")
-	p("ADDQ R9, SI")
-	p("LEAQ (DI)(DX*4), DI")
-	p("DECQ CX")
-	p("JNZ %s_row", name)
-	p("VPTEST X13, X13")
-	p("SETNE nan+48(FP)")
-	p("RET")
+	setup := func() { p("LEAQ (R8)(R8*1), R11") } // two rows
+	reluMaxKernel(w, "reluMax3x3AVX2", 4, "X", setup, func() {
+		p("LEAQ (BX)(BX*2), AX")
+		p("LEAQ (SI)(AX*4), AX") // the vector's first window's top-left pixel
+		for i, off := range []string{"", "16", "32"} {
+			p("VMOVDQU %s(AX), X%d", off, i)
+			p("VPMAXSD %s(AX)(R8*1), X%d, X%d", off, i, i)
+			p("VPMAXSD %s(AX)(R11*1), X%d, X%d", off, i, i)
+		}
+		// (l0 l3 l2 l1), (m1 m0 m3 m2), (r2 r1 r0 r3)
+		p("VPBLENDD $0x4, X1, X0, X3")
+		p("VPBLENDD $0x2, X2, X3, X3")
+		p("VPBLENDD $0x9, X1, X0, X4")
+		p("VPBLENDD $0x4, X2, X4, X4")
+		p("VPBLENDD $0x9, X2, X0, X5")
+		p("VPBLENDD $0x2, X1, X5, X5")
+		p("VPSHUFD $0x6c, X3, X3")
+		p("VPSHUFD $0xb1, X4, X4")
+		p("VPSHUFD $0xc6, X5, X5")
+		p("VPMAXSD X4, X3, X3")
+		p("VPMAXSD X5, X3, X3")
+		p("VPMAXSD X14, X3, X3")
+		p("VPCMPGTD X15, X3, X4")
+		p("VPOR X4, X13, X13")
+		p("VMOVDQU X3, (DI)(BX*4)")
+	})
 }
 
 // writeMax: each vector's sixteen pixels of the top row and the bottom row
