@@ -214,28 +214,11 @@ func blockGeometry(blk *seedBlock, x []int, m int) (kernel.Conv3x3, int, bool) {
 func widen(conv kernel.Conv3x3, k int, needX bool) (kernel.Conv3x3, bool) {
 	both := func(c kernel.Conv3x3) bool { return c.Vectorized() && c.BackwardInputVectorized() }
 	if needX {
-		if c, ok := widenTo(conv, k, both); ok {
+		if c, ok := conv.Widened(k, both); ok {
 			return c, true
 		}
 	}
-	return widenTo(conv, k, kernel.Conv3x3.Vectorized)
-}
-
-// widenTo returns conv if fast says it is, else conv on the narrowest
-// wider map (to a multiple of 4, 8 or 16) that k divides and fast
-// accepts, and reports false when there is none.
-func widenTo(conv kernel.Conv3x3, k int, fast func(kernel.Conv3x3) bool) (kernel.Conv3x3, bool) {
-	if fast(conv) {
-		return conv, true
-	}
-	for _, r := range []int{4, 8, 16} {
-		wide := conv
-		wide.W = (conv.W + r - 1) / r * r
-		if wide.W != conv.W && wide.W%k == 0 && fast(wide) {
-			return wide, true
-		}
-	}
-	return conv, false
+	return conv.Widened(k, kernel.Conv3x3.Vectorized)
 }
 
 // blockChunk images go to a CPU at a time, as in the seed's training: few

@@ -178,6 +178,24 @@ func (c Conv3x3) Vectorized() bool {
 	return directTile(c.H, c.W, c.In, c.Out) != nil
 }
 
+// Widened returns c when fast accepts it, else c on the narrowest wider
+// map (W rounded up to a multiple of 4, 8 or 16) that k divides and fast
+// accepts, for a width no kernel tile divides (14); false when there is
+// none. The caller keeps the extra columns zero in and cuts them off out.
+func (c Conv3x3) Widened(k int, fast func(Conv3x3) bool) (Conv3x3, bool) {
+	if fast(c) {
+		return c, true
+	}
+	for _, r := range []int{4, 8, 16} {
+		wide := c
+		wide.W = (c.W + r - 1) / r * r
+		if wide.W != c.W && wide.W%k == 0 && fast(wide) {
+			return wide, true
+		}
+	}
+	return c, false
+}
+
 // BackwardInputVectorized reports whether this CPU runs c's BackwardInput,
 // the convolution of Out channels of gradient back to In, in assembly: a
 // caller choosing c's shape for its speed in training wants both passes.

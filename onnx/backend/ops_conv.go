@@ -274,19 +274,12 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	}
 	conv3 := kernel.Conv3x3{H: h, W: wd, In: x.shape[1], Out: outC}
 	realW := 0 // the map's width when the block runs on a wider one
-	if !conv3.Vectorized() {
-		// A map whose width no kernel tile divides (14 of one channel,
-		// or on AVX2) runs widened to one that does (16), its extra
-		// columns zero in and cut off out. AVX-512 has 14-wide tiles
-		// for cnn28's and Keras's second blocks, which run as they are.
-		for _, r := range []int{4, 8, 16} {
-			wide := conv3
-			wide.W = (wd + r - 1) / r * r
-			if wide.W != wd && wide.W%K == 0 && wide.Vectorized() {
-				conv3, realW = wide, wd
-				break
-			}
-		}
+	// A map whose width no kernel tile divides (14 of one channel, or on
+	// AVX2) runs widened to one that does (16), its extra columns zero in
+	// and cut off out. AVX-512 has 14-wide tiles for cnn28's and Keras's
+	// second blocks, which run as they are.
+	if wide, ok := conv3.Widened(K, kernel.Conv3x3.Vectorized); ok && wide.W != wd {
+		conv3, realW = wide, wd
 	}
 	if idx[1] < 0 && !conv3.Vectorized() {
 		// Without a BatchNorm to fold, the block pays only where its
