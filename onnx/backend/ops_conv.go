@@ -339,22 +339,12 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 // input: the copy of the map into st's xp goes. Neither block may run on
 // a widened map.
 func (c *compiler) handOver(st *blockStep, input string) {
-	if len(c.steps) == 0 || st.realW != 0 || c.g.IsOutput(input) {
+	// uses counts the graph's outputs too: 1 is st's convolution alone.
+	if len(c.steps) == 0 || st.realW != 0 || c.uses[input] != 1 {
 		return
 	}
 	prev, ok := c.steps[len(c.steps)-1].(blockStep)
 	if !ok || prev.realW != 0 || prev.next != 0 || prev.out != st.in {
-		return
-	}
-	readers := 0
-	for _, n := range c.g.Nodes {
-		for _, in := range n.Inputs {
-			if in == input {
-				readers++
-			}
-		}
-	}
-	if readers != 1 {
 		return
 	}
 	prev.next = st.xp + 1
