@@ -64,8 +64,12 @@ func PoolOut(n, k, stride, padBegin, padEnd int, ceil bool) int {
 func (p Pool2D) Forward(y, x []float32) {
 	oh, ow := p.OutH(), p.OutW()
 	hw := p.H * p.W
-	if p.Max && p.inside(oh, ow) {
-		p.maxInside(y, x, oh, ow)
+	if p.inside(oh, ow) {
+		if p.Max {
+			p.maxInside(y, x, oh, ow)
+		} else {
+			p.avgInside(y, x, oh, ow)
+		}
 		return
 	}
 	for c := range p.C {
@@ -175,6 +179,34 @@ func maxWindow(img []float32, width, hs, he, ws, we int) float32 {
 		}
 	}
 	return m
+}
+
+// avgInside is Forward's average pooling where every window lies inside
+// the input (inside): each window's n = KH*KW values, padding counted or
+// not, summed in avgWindow's order.
+func (p Pool2D) avgInside(y, x []float32, oh, ow int) {
+	hw, n := p.H*p.W, float32(p.KH*p.KW)
+	for c := range p.C {
+		img := x[c*hw : (c+1)*hw]
+		out := y[c*oh*ow : (c+1)*oh*ow]
+		for r := range oh {
+			row := out[r*ow : (r+1)*ow]
+			top := img[r*p.StrideH*p.W:]
+			if p.KH == 2 && p.KW == 2 && p.StrideW == 2 {
+				avg2x2(row, top[:2*ow], top[p.W:p.W+2*ow])
+				continue
+			}
+			for j := range row {
+				var s float32
+				for h := range p.KH {
+					for _, v := range top[h*p.W+j*p.StrideW : h*p.W+j*p.StrideW+p.KW] {
+						s += v
+					}
+				}
+				row[j] = s / n
+			}
+		}
+	}
 }
 
 // avgWindow is the sum of img[h][w] for hs <= h < he, ws <= w < we,

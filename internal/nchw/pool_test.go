@@ -193,3 +193,35 @@ func TestPoolReluNaN(t *testing.T) {
 		}
 	}
 }
+
+// TestAvgInside: average pooling where every window lies inside the map
+// sums each window as avgWindow does, bit for bit: 2x2 at stride 2 (avg2x2)
+// and the general loop, overlapping and not, a NaN kept in its windows.
+func TestAvgInside(t *testing.T) {
+	rng := newRand()
+	for _, p := range []Pool2D{
+		{C: 3, H: 8, W: 9, KH: 2, KW: 2, StrideH: 2, StrideW: 2},
+		{C: 2, H: 7, W: 10, KH: 2, KW: 2, StrideH: 1, StrideW: 2},
+		{C: 2, H: 9, W: 9, KH: 3, KW: 3, StrideH: 3, StrideW: 3, CountIncludePad: true},
+		{C: 1, H: 6, W: 7, KH: 3, KW: 2, StrideH: 1, StrideW: 1},
+	} {
+		x := randn(rng, p.C*p.H*p.W, 1)
+		x[p.W+1] = float32(math.NaN())
+		oh, ow := p.OutH(), p.OutW()
+		got, want := poisoned(p.C*oh*ow), poisoned(p.C*oh*ow)
+		p.Forward(got, x)
+		for c := range p.C {
+			for r := range oh {
+				for j := range ow {
+					hs, ws := r*p.StrideH, j*p.StrideW
+					want[(c*oh+r)*ow+j] = avgWindow(x[c*p.H*p.W:(c+1)*p.H*p.W], p.W, hs, hs+p.KH, ws, ws+p.KW, p.KH*p.KW)
+				}
+			}
+		}
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: element %d is %v, want %v", p, i, got[i], want[i])
+			}
+		}
+	}
+}

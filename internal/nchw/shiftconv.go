@@ -162,3 +162,61 @@ func (s ShiftConv) ReluMaxPool(y, yf []float32, k, lo, hi int) {
 		}
 	}
 }
+
+// ActCrop is Crop followed by act (an elementwise function such as Tanh
+// or Relu, y and x the same slice) on the channels it wrote.
+func (s ShiftConv) ActCrop(y, yf []float32, act func(y, x []float32), lo, hi int) {
+	s.Crop(y, yf, lo, hi)
+	hw := s.OutH() * s.OutW()
+	act(y[lo*hw:hi*hw], y[lo*hw:hi*hw])
+}
+
+// ActAvgPool writes output channels lo <= oc < hi of y, [OutC][PH][PW],
+// the average pooling over windows of k x k at stride k, without
+// padding, of act applied to the convolution in yf, as ReluMaxPool's
+// windows: LeNet-5's Tanh and AveragePool. act (nil for none) runs on yf
+// in place, padding columns and all, which no window reads. Each window
+// is summed row by row from zero and divided by k*k, as Pool2D sums it,
+// so that the two agree bit for bit.
+func (s ShiftConv) ActAvgPool(y, yf []float32, act func(y, x []float32), k, lo, hi int) {
+	ph, pw := (s.OutH()-k)/k+1, (s.OutW()-k)/k+1
+	n := float32(k * k)
+	for oc := lo; oc < hi; oc++ {
+		src := yf[oc*s.n : oc*s.n+ph*k*s.wp]
+		if act != nil {
+			act(src, src)
+		}
+		out := y[oc*ph*pw : (oc+1)*ph*pw]
+		for r := range ph {
+			row := out[r*pw : (r+1)*pw]
+			top := src[r*k*s.wp:]
+			if k == 2 {
+				avg2x2(row, top[:2*pw], top[s.wp:s.wp+2*pw])
+				continue
+			}
+			for j := range row {
+				var sum float32
+				for dr := range k {
+					for _, v := range top[dr*s.wp+j*k : dr*s.wp+j*k+k] {
+						sum += v
+					}
+				}
+				row[j] = sum / n
+			}
+		}
+	}
+}
+
+// avg2x2 writes row[j], the mean of a[2j], a[2j+1], b[2j] and b[2j+1],
+// summed in that order from zero.
+func avg2x2(row, a, b []float32) {
+	a, b = a[:2*len(row)], b[:2*len(row)]
+	for j := range row {
+		var sum float32
+		sum += a[2*j]
+		sum += a[2*j+1]
+		sum += b[2*j]
+		sum += b[2*j+1]
+		row[j] = sum / 4
+	}
+}

@@ -3,6 +3,7 @@ package nchw
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -150,6 +151,81 @@ func TestShiftConvReluMaxPool(t *testing.T) {
 					t.Fatalf("%+v k=%d: element %d is %v, Pool2D gives %v", c, k, i, got[i], want[i])
 				}
 			}
+		}
+	}
+}
+
+// TestShiftConvActAvgPool: the activation and average pooling of the
+// flat output in place equal Crop, the activation and avgWindow over
+// each window, bit for bit, for windows of 2 (avg2x2), 3 and 4, maps the
+// windows do and do not divide, and a NaN, which its window keeps.
+func TestShiftConvActAvgPool(t *testing.T) {
+	rng := newRand()
+	acts := map[string]func(y, x []float32){"none": nil, "Tanh": Tanh, "Relu": Relu}
+	for _, c := range []Conv2D{
+		{InC: 1, InH: 32, InW: 32, OutC: 6, KH: 5, KW: 5},
+		{InC: 6, InH: 14, InW: 14, OutC: 16, KH: 5, KW: 5},
+		{InC: 3, InH: 11, InW: 9, OutC: 5, KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
+	} {
+		c.StrideH, c.StrideW = 1, 1
+		s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3), randn(rng, c.OutC, 0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		xp, flat := make([]float32, s.PaddedSize()), make([]float32, s.FlatSize())
+		s.Pad(xp, randn(rng, c.InC*c.InH*c.InW, 1), false)
+		s.Multiply(flat, xp, 0, s.Tiles())
+		flat[s.FlatStride()+s.FlatWidth()+1] = float32(math.NaN())
+		oh, ow := c.OutH(), c.OutW()
+		for name, act := range acts {
+			for _, k := range []int{2, 3, 4} {
+				y := poisoned(c.OutC * oh * ow)
+				s.Crop(y, flat, 0, c.OutC)
+				if act != nil {
+					act(y, y)
+				}
+				ph, pw := (oh-k)/k+1, (ow-k)/k+1
+				want := poisoned(c.OutC * ph * pw)
+				for oc := range c.OutC {
+					for r := range ph {
+						for j := range pw {
+							want[(oc*ph+r)*pw+j] = avgWindow(y[oc*oh*ow:(oc+1)*oh*ow], ow, r*k, r*k+k, j*k, j*k+k, k*k)
+						}
+					}
+				}
+				yf := slices.Clone(flat) // ActAvgPool activates it in place
+				got := poisoned(len(want))
+				s.ActAvgPool(got, yf, act, k, 0, 2)
+				s.ActAvgPool(got, yf, act, k, 2, c.OutC)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v %s k=%d: element %d is %v, want %v", c, name, k, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestShiftConvActCrop: Crop and then the activation.
+func TestShiftConvActCrop(t *testing.T) {
+	rng := newRand()
+	c := Conv2D{InC: 2, InH: 9, InW: 12, OutC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1}
+	s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*9, 0.3), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xp, yf := make([]float32, s.PaddedSize()), make([]float32, s.FlatSize())
+	s.Pad(xp, randn(rng, c.InC*c.InH*c.InW, 1), false)
+	s.Multiply(yf, xp, 0, s.Tiles())
+	want, got := poisoned(c.OutC*c.OutH()*c.OutW()), poisoned(c.OutC*c.OutH()*c.OutW())
+	s.Crop(want, yf, 0, c.OutC)
+	Tanh(want, want)
+	s.ActCrop(got, yf, Tanh, 0, 1)
+	s.ActCrop(got, yf, Tanh, 1, c.OutC)
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("element %d is %v, want %v", i, got[i], want[i])
 		}
 	}
 }

@@ -564,7 +564,12 @@ func TestQDQFusion(t *testing.T) {
 	if !slices.EqualFunc(fused.Fused, want, slices.Equal) {
 		t.Errorf("fused chains %q, want %q", fused.Fused, want)
 	}
-	if fused.Int8Kernel == "" || plain.Int8Kernel != "" || len(plain.Fused) != 0 {
+	// As written, float Conv and Relu may fuse (c1, r1), no DequantizeLinear
+	// (named *_d) with them.
+	dq := func(chain []string) bool {
+		return slices.ContainsFunc(chain, func(n string) bool { return strings.HasSuffix(n, "_d") })
+	}
+	if fused.Int8Kernel == "" || plain.Int8Kernel != "" || slices.ContainsFunc(plain.Fused, dq) {
 		t.Errorf("int8 kernel %q fused, %q (chains %q) as written", fused.Int8Kernel, plain.Int8Kernel, plain.Fused)
 	}
 	const n = 64
