@@ -251,9 +251,9 @@ func runBench(c *cli.Context) error {
 	fmt.Fprintf(w, "CPU: %s; load average %s at the start, %s at the end (a shared machine: others' work slows every figure)\n",
 		r.CPU, bench.FormatLoad(r.LoadAverageStart), bench.FormatLoad(r.LoadAverageEnd))
 	if steps > 0 && !r.TrainGraph {
-		fmt.Fprintf(w, "training: lenetkit's steps, then PyTorch's; inference: lenetkit and ONNX Runtime took turns, %d rounds, each figure its side's best round\n", c.Int("rounds"))
+		fmt.Fprintf(w, "training: lenetkit's steps, then PyTorch's; inference: lenetkit and ONNX Runtime took turns, %s, each figure its side's best round\n", nouns(c.Int("rounds"), "round"))
 	} else {
-		fmt.Fprintf(w, "lenetkit and its peers took turns, %d rounds of each measurement; each figure is its side's best round\n", c.Int("rounds"))
+		fmt.Fprintf(w, "lenetkit and its peers took turns, %s of each measurement; each figure is its side's best round\n", nouns(c.Int("rounds"), "round"))
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	if steps == 0 {
