@@ -139,7 +139,7 @@ func newPair(t *testing.T, mf, mu *onnx.Model) (fused, unfused *Net) {
 
 // TestSeedBlockPlain: Conv, Relu, MaxPool without a BatchNorm is a block
 // with no bn, fused where this CPU's kernels take its shapes (cnn28's
-// and Keras's, 14-wide maps widened, on AVX2 and AVX-512), and never
+// and Keras's, 14-wide maps widened on AVX2), and never
 // under NoFusion.
 func TestSeedBlockPlain(t *testing.T) {
 	for _, name := range []string{"cnn28.onnx", "producers/keras2onnx_160.onnx"} {

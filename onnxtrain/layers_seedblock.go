@@ -210,7 +210,7 @@ func blockGeometry(blk *seedBlock, x []int, m int) (kernel.Conv3x3, int, bool) {
 // needX, the input gradient's convolution runs on the same map, so a
 // width where both are vectorised comes first: a 14-wide map whose
 // forward pass has a tile and whose input gradient has none (Keras's,
-// to 8 channels) would run that gradient in Go.
+// to 8 channels, on AVX2) would run that gradient in Go.
 func widen(conv kernel.Conv3x3, k int, needX bool) (kernel.Conv3x3, bool) {
 	both := func(c kernel.Conv3x3) bool { return c.Vectorized() && c.BackwardInputVectorized() }
 	if needX {

@@ -43,6 +43,8 @@ var convCases = []Conv3x3{
 	{H: 4, W: 14, In: 16, Out: 64},
 	{H: 3, W: 14, In: 32, Out: 48},
 	{H: 4, W: 14, In: 8, Out: 16},
+	{H: 3, W: 14, In: 16, Out: 8}, // Keras's conv2's input gradient (the 7-pixel pair tile)
+	{H: 2, W: 28, In: 8, Out: 8},  // 8 channels, a width 7 and 4 divide but not 8
 }
 
 func TestConvMatchesPlain(t *testing.T) {
@@ -100,14 +102,14 @@ func TestConvMatchesPlain(t *testing.T) {
 	}
 }
 
-// BenchmarkConv times LeNet's two larger convolutions, Keras's second (its
-// input gradient to 8 channels) and cnn28's second, on its 14-wide map and
-// widened to 16 as it ran before a tile divided 14, on eight images,
-// forward and backward, and reports GFLOP/s (of the map it runs: compare
-// the two widths by time).
+// BenchmarkConv times LeNet's two larger convolutions, and Keras's second
+// (its input gradient to 8 channels) and cnn28's second, each on its
+// 14-wide map and widened to 16 as it ran before a tile divided 14, on
+// eight images, forward and backward, and reports GFLOP/s (of the map it
+// runs: compare the two widths by time).
 func BenchmarkConv(b *testing.B) {
 	const n = 8
-	for _, c := range append(convCases[1:3:3], Conv3x3{H: 14, W: 16, In: 8, Out: 16},
+	for _, c := range append(convCases[1:3:3], Conv3x3{H: 14, W: 14, In: 8, Out: 16}, Conv3x3{H: 14, W: 16, In: 8, Out: 16},
 		Conv3x3{H: 14, W: 14, In: 16, Out: 32}, Conv3x3{H: 14, W: 16, In: 16, Out: 32}) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := randn(rng, n*c.H*c.W*c.In, 1)
@@ -167,9 +169,9 @@ func TestNarrowChannelsFallBack(t *testing.T) {
 }
 
 // TestFourteenWideVectorized: on AVX-512, the 14-wide maps of cnn28's and
-// Keras's second convolutions, and cnn28's input gradient, run on a tile
-// of their own width rather than in Go (their callers would otherwise run
-// them widened to 16); Keras's input gradient, to 8 channels, does not.
+// Keras's second convolutions, and their input gradients (Keras's to 8
+// channels, on the 7-pixel pair tile), run on a tile of their own width
+// rather than in Go (their callers would otherwise run them widened to 16).
 func TestFourteenWideVectorized(t *testing.T) {
 	if len(asmKernels) == 0 || asmKernels[0].name != "avx512" {
 		t.Skip("no AVX-512")
@@ -180,7 +182,7 @@ func TestFourteenWideVectorized(t *testing.T) {
 	}{
 		{Conv3x3{H: 14, W: 14, In: 16, Out: 32}, true}, // cnn28's conv2
 		{Conv3x3{H: 14, W: 14, In: 32, Out: 16}, true}, // its input gradient
-		{Conv3x3{H: 14, W: 14, In: 8, Out: 16}, false}, // Keras's conv2
+		{Conv3x3{H: 14, W: 14, In: 8, Out: 16}, true},  // Keras's conv2
 	} {
 		c := tc.c
 		if !c.Vectorized() {

@@ -805,9 +805,10 @@ var convTiles = map[string][]convTile{
 		// rather than 1x4x1's four, which wait on the FMAs' latency.
 		{rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1},
 		{rows: 1, px: 4, nv: 1},
-		// 8 output channels (Keras's first block's input gradient): two
-		// steps of k in one vector, not AVX2's one.
-		{rows: 1, px: 8, pair: true}, {rows: 1, px: 4, pair: true},
+		// 8 output channels (Keras's second block's input gradient): two
+		// steps of k in one vector, not AVX2's one; 7 pixels for its
+		// 14-wide map, which would otherwise run widened to 16.
+		{rows: 1, px: 8, pair: true}, {rows: 1, px: 7, pair: true}, {rows: 1, px: 4, pair: true},
 	},
 	"AVX2": {{rows: 1, px: 4, nv: 2}, {rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1}, {rows: 1, px: 4, nv: 1}},
 }
@@ -1131,8 +1132,12 @@ func convPair(e *emitter, t convTile) {
 	e.p("VPMOVZXDQ (R15), %s", bias)
 	e.label("row")
 	e.p("MOVQ SI, R13")
+	// DX counts tiles, or for a tile of 7 pixels the pixels left.
+	pow2 := r&(r-1) == 0
 	e.p("MOVQ w+40(FP), DX")
-	e.p("SHRQ $%d, DX", log2(r))
+	if pow2 {
+		e.p("SHRQ $%d, DX", log2(r))
+	}
 	e.label("tile")
 	for p := range r {
 		e.p("VMOVAPS %s, %s", bias, acc(p))
@@ -1183,7 +1188,11 @@ func convPair(e *emitter, t convTile) {
 	e.p("MOVQ R9, AX")
 	e.p("IMULQ $%d, AX", r)
 	e.p("ADDQ AX, R13")
-	e.p("DECQ DX")
+	if pow2 {
+		e.p("DECQ DX")
+	} else {
+		e.p("SUBQ $%d, DX", r)
+	}
 	e.jmp("JNZ", "tile")
 	e.p("ADDQ R8, SI")
 	e.p("DECQ CX")

@@ -71,6 +71,9 @@ func convAVX512_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
 func convAVX512_1x8_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
 
 //go:noescape
+func convAVX512_1x7_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
+
+//go:noescape
 func convAVX512_1x4_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
 
 //go:noescape
@@ -290,6 +293,16 @@ var kernelsAVX512 = &kernelSet{
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
 			convAVX512_1x8_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+		}},
+		{r: 7, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
+			if h <= 0 || w <= 0 || cout <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x7_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
 		}},
 		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			if h <= 0 || w <= 0 || cout <= 0 {
