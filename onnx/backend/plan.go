@@ -88,6 +88,9 @@ type Options struct {
 func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	b := newBudget(size)
 	preFused := onnx.FuseConvBias(m.Graph)
+	// After the bias Adds, so that a Conv, Add, BatchNormalization chain
+	// folds whole.
+	preFused = append(preFused, onnx.FoldConvBatchNorm(m.Graph)...)
 	var qfused map[*onnx.Node]quantFusion
 	if !opt.NoQuantFusion {
 		var chains [][]string
