@@ -120,6 +120,9 @@ func compileConv(c *compiler, o op) error {
 		c.steps = append(c.steps, split)
 		return c.set(o, 0, y)
 	}
+	if ok, err := c.depthwiseConv(o, geo, wv, b, x, outShape); ok || err != nil {
+		return err
+	}
 	// The general case: groups, dilations, several images in one tensor,
 	// or weights computed at run time.
 	if x, err = c.chw(x); err != nil {

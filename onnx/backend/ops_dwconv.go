@@ -1,0 +1,121 @@
+package backend
+
+// Depthwise convolutions of inference (MobileNet's, dwbn's): each output
+// plane reads one input plane. im2col and a product of one row per group,
+// the general path, spend their time packing, not multiplying; here each
+// input plane is copied once into a zero-padded buffer and convolved flat
+// with the training path's kernels (package dwconv): at stride 1 every
+// tap is one fixed offset into the buffer, so a plane is one long loop
+// with no borders.
+
+import (
+	"github.com/lenetkit/lenetkit/internal/dwconv"
+	"github.com/lenetkit/lenetkit/internal/nchw"
+)
+
+// dwMaxTaps bounds the kernel: past 7x7 taps the flat loop's rereads of
+// y cost more than the general path's packing saves (and no classifier
+// has one).
+const dwMaxTaps = 49
+
+// depthwiseConv compiles Conv o, of geometry geo, constant weights w and
+// bias b (nil for none), as a dwConvStep from x when each group reads one
+// input channel at stride 1; ok false leaves it to the general path. A
+// Relu that alone reads the output runs in the same step.
+func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, outShape []int) (ok bool, err error) {
+	if geo.Group != geo.InC || geo.InC < 2 || geo.OutC%geo.InC != 0 || geo.StrideH != 1 || geo.StrideW != 1 ||
+		geo.KH*geo.KW > dwMaxTaps || w.c == nil || b != nil && b.c == nil || x.c != nil || len(o.outputs) != 1 {
+		return false, nil
+	}
+	if x, err = c.chw(x); err != nil {
+		return false, err
+	}
+	s := dwConvStep{n: outShape[0], g: geo, w: w.c.floats(), in: x.buf}
+	if b != nil {
+		s.bias = b.c.floats()
+	}
+	// The padded plane, the taps' reach past its last row, then the
+	// output plane as wide as the padded one.
+	s.rows, s.cols = geo.InH+geo.PadTop+geo.PadBottom, geo.InW+geo.PadLeft+geo.PadRight
+	ekw := (geo.KW - 1) * geo.DilationW
+	s.plen = s.rows*s.cols + ekw
+	for ki := range geo.KH {
+		for kj := range geo.KW {
+			s.off = append(s.off, ki*geo.DilationH*s.cols+kj*geo.DilationW)
+		}
+	}
+	if s.scratch, err = c.newBuf(s.plen + geo.OutH()*s.cols); err != nil {
+		return false, err
+	}
+	out := o
+	if i, ok := c.dwRelu(o.outputs[0]); ok {
+		s.relu, out = true, newOp(i, c.g.Nodes[i])
+		c.done[i] = true
+	}
+	y, err := c.runtime(outShape)
+	if err != nil {
+		return false, err
+	}
+	s.out = y.buf
+	c.steps = append(c.steps, s)
+	return true, c.set(out, 0, y)
+}
+
+// dwRelu returns the Relu that alone reads value name, unless a MaxPool
+// alone reads the Relu's output: compileRelu leaves that Relu to the
+// pool's kernel, which applies it to the pooled values, a quarter as
+// many.
+func (c *compiler) dwRelu(name string) (int, bool) {
+	i, ok := c.single(name)
+	if !ok || c.g.Nodes[i].OpType != "Relu" || c.g.Nodes[i].Domain != "" {
+		return 0, false
+	}
+	if j, ok := c.next(c.g.Nodes[i].Outputs[0]); ok && c.g.Nodes[j].OpType == "MaxPool" {
+		return 0, false
+	}
+	return i, true
+}
+
+// dwConvStep is a depthwise convolution of stride 1 over n images: each
+// output channel o reads input channel o/(OutC/InC) through the weights
+// w[o], then adds bias[o] (bias nil: none) and applies a Relu when relu.
+type dwConvStep struct {
+	n          int
+	g          nchw.GroupConv2D
+	w, bias    []float32
+	relu       bool
+	rows, cols int   // the padded plane
+	plen       int   // the padded plane and the taps' reach past it
+	off        []int // each tap's offset into the padded plane
+	in, out    int
+	scratch    int
+}
+
+func (s dwConvStep) run(b [][]float32) {
+	g := s.g
+	x, y, scratch := b[s.in], b[s.out], b[s.scratch]
+	pad, flat := scratch[:s.plen], scratch[s.plen:]
+	hw, oh, ow := g.InH*g.InW, g.OutH(), g.OutW()
+	p, taps, mult := oh*ow, g.KH*g.KW, g.OutC/g.InC
+	for i := range s.n {
+		for ci := range g.InC {
+			dwconv.Pad(pad, s.rows, s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InH, g.InW, g.PadTop, g.PadLeft)
+			for o := ci * mult; o < (ci+1)*mult; o++ {
+				dwconv.Taps(flat, pad, s.w[o*taps:][:taps], s.off)
+				var bias float32
+				if s.bias != nil {
+					bias = s.bias[o]
+				}
+				// The columns past ow are thrown away; the Relu and bias
+				// pass is shorter over them than row by row.
+				switch {
+				case s.relu:
+					dwconv.AffineRelu(flat, flat, 1, bias)
+				case s.bias != nil:
+					dwconv.Affine(flat, flat, 1, bias)
+				}
+				dwconv.CopyRows(y[(i*g.OutC+o)*p:][:p], ow, flat, s.cols, oh, ow)
+			}
+		}
+	}
+}
