@@ -5,7 +5,9 @@ package backend
 import (
 	"math"
 
+	"github.com/lenetkit/lenetkit/internal/dwconv"
 	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/internal/vmath"
 	"github.com/lenetkit/lenetkit/modelfile"
 )
 
@@ -196,6 +198,7 @@ func compileGlobalPool(c *compiler, o op) error {
 	if x.c != nil || len(x.shape) < 3 {
 		return unsupportedf("%s of %v: only run-time maps of spatial axes", o.typ, x.shape)
 	}
+	in, relu := c.reluBeforeMean(o, x)
 	if x, err = c.chw(x); err != nil {
 		return err
 	}
@@ -215,9 +218,67 @@ func compileGlobalPool(c *compiler, o op) error {
 	if o.typ == "GlobalMaxPool" {
 		c.steps = append(c.steps, globalMaxPoolStep{c: rows, hw: hw, in: x.buf, out: y.buf})
 	} else {
-		c.steps = append(c.steps, globalPoolStep{c: rows, hw: hw, in: x.buf, out: y.buf})
+		s := globalPoolStep{c: rows, hw: hw, in: x.buf, out: y.buf}
+		if relu {
+			c.steps, s.in, s.relu = c.steps[:len(c.steps)-1], in.buf, true
+			if s.tmp, err = c.newBuf(rows * hw); err != nil {
+				return err
+			}
+		}
+		c.steps = append(c.steps, s)
 	}
 	return c.set(o, 0, y)
+}
+
+// reluBeforeMean returns the input of the Relu that the last step computed
+// into x, when GlobalAveragePool o alone reads it: the pool then applies
+// the Relu as it sums, and the Relu's step goes. ok false otherwise.
+func (c *compiler) reluBeforeMean(o op, x *val) (in *val, ok bool) {
+	if o.typ != "GlobalAveragePool" || x.c != nil || x.nhwc || x.relu || x.flatC != 0 || x.dt != 0 || len(c.steps) == 0 {
+		return nil, false
+	}
+	name := o.inputs[0]
+	if c.uses[name] != 1 || c.g.IsOutput(name) {
+		return nil, false
+	}
+	// Every value a step computes has a buffer of its own: the unary
+	// step writing x's is the node's that produced x.
+	last, ok := c.steps[len(c.steps)-1].(unaryStep)
+	p := c.g.Producers()[name]
+	if !ok || last.out != x.buf || p == nil || p.OpType != "Relu" || p.Domain != "" {
+		return nil, false
+	}
+	return &val{shape: x.shape, buf: last.in}, true
+}
+
+// globalPoolStep averages each of c planes of hw values, of their Relu
+// when relu (written to buffer tmp first: the vector Relu then the
+// vector sums run faster than one loop of both in Go).
+type globalPoolStep struct {
+	c, hw   int
+	relu    bool
+	tmp     int
+	in, out int
+}
+
+func (s globalPoolStep) run(b [][]float32) {
+	x := b[s.in]
+	if s.relu {
+		vmath.Relu(b[s.tmp], x[:s.c*s.hw])
+		x = b[s.tmp]
+	}
+	meanPlanes(b[s.out], x, s.c, s.hw)
+}
+
+// meanPlanes is nchw.GlobalAveragePool summing in float32 vectors
+// (dwconv.Stats), as ONNX Runtime does, where nchw's one float64 sum a
+// plane waited on each addition.
+func meanPlanes(y, x []float32, c, hw int) {
+	y = y[:c]
+	for i := range y {
+		s, _ := dwconv.Stats(x[i*hw:(i+1)*hw], 0)
+		y[i] = s / float32(hw)
+	}
 }
 
 type globalMaxPoolStep struct {

@@ -40,13 +40,6 @@ type poolStep struct {
 
 func (s poolStep) run(b [][]float32) { s.p.Forward(b[s.out], b[s.in]) }
 
-type globalPoolStep struct {
-	c, hw   int
-	in, out int
-}
-
-func (s globalPoolStep) run(b [][]float32) { nchw.GlobalAveragePool(b[s.out], b[s.in], s.c, s.hw) }
-
 type scaleShiftStep struct {
 	scale, shift []float32
 	c, hw        int
