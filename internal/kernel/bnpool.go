@@ -208,15 +208,9 @@ func (b BNPool) backward(dgamma, dbeta, dbias, dy, gamma []float32, n int, st *B
 	rows func(w, r int) (zr, dzr []float32), done func(w, r int, dzr []float32)) {
 	C := b.C
 	coef := st.coef[:6*C]
-	if dgamma == nil {
-		// No BatchNorm (ReLUPool): no gamma and beta to take gradients
-		// of, and with frozen statistics dz needs neither.
-		clear(coef[4*C:])
-	} else {
-		b.affineGrads(dgamma, dbeta, dy, n, st)
-		copy(coef[4*C:], dgamma[:C])
-		copy(coef[5*C:], dbeta[:C])
-	}
+	b.affineGrads(dgamma, dbeta, dy, n, st)
+	copy(coef[4*C:], dgamma[:C])
+	copy(coef[5*C:], dbeta[:C])
 	// dz = gamma*invstd * (dy - (dbeta + dgamma*xhat)/m) where z > 0; with
 	// frozen statistics the batch terms vanish: dz = gamma*invstd * dy.
 	m := float32(st.rows)
@@ -228,14 +222,41 @@ func (b BNPool) backward(dgamma, dbeta, dbias, dy, gamma []float32, n int, st *B
 		}
 		coef[c], coef[C+c], coef[2*C+c], coef[3*C+c] = st.Mean[c], st.InvStd[c], a, am
 	}
+	b.backRows(dbias, n, st, func(w, r int, part []float32) []float32 {
+		o := r * b.OutW() * C
+		zr, dzr := rows(w, r)
+		poolBackRows(dzr, part, zr, b.W*C, b.K, C, b.OutW(), dy[o:], st.arg[o:], coef)
+		return dzr
+	}, done)
+}
+
+// reluPoolBack is backward for ReLUPool, BatchNorm the identity: dz is dy
+// at each window's winner where ReLU passed it, which the winner's value
+// in st tells, so z is not read (poolScatterRows; the same dz and dbias
+// bit for bit for any finite z). dzRows(w, r) is where worker w writes
+// the K rows of dz under pooled row r; done as backward's.
+func (b BNPool) reluPoolBack(dbias, dy []float32, n int, st *BNCache, dzRows func(w, r int) []float32, done func(w, r int, dzr []float32)) {
+	C := b.C
+	b.backRows(dbias, n, st, func(w, r int, part []float32) []float32 {
+		o := r * b.OutW() * C
+		dzr := dzRows(w, r)
+		poolScatterRows(dzr, part, b.W*C, b.K, C, b.OutW(), dy[o:], st.arg[o:], st.xhat[o:])
+		return dzr
+	}, done)
+}
+
+// backRows runs back on every pooled row r on the CPUs, back(w, r, part)
+// writing the row's dz on worker w, returning it, and adding it up per
+// channel into part, which is cleared; it then calls done, when not nil,
+// and writes dbias, the sum of dz.
+func (b BNPool) backRows(dbias []float32, n int, st *BNCache, back func(w, r int, part []float32) []float32, done func(w, r int, dzr []float32)) {
+	C := b.C
 	st.clearSums()
 	Parallel(n*b.OutH(), func(w, lo, hi int) {
 		s, part := st.sum[w], st.part[w][:C]
 		for r := lo; r < hi; r++ {
-			o := r * b.OutW() * C
-			zr, dzr := rows(w, r)
 			clear(part)
-			poolBackRows(dzr, part, zr, b.W*C, b.K, C, b.OutW(), dy[o:], st.arg[o:], coef)
+			dzr := back(w, r, part)
 			for c, v := range part {
 				s[c] += float64(v)
 			}

@@ -427,6 +427,37 @@ func rowKernelsAgree(t *testing.T, ks *kernelSet, c, k, ow int) {
 	checkClose(t, "back db", db, to64(db0), 1e-6)
 	checkGuards(t, "back dz", dzAll)
 
+	// Pooling, backward with BatchNorm the identity (ReLUPool), from the
+	// winners' values: the backward kernel's dz with identity statistics
+	// (mean 0, invstd 1, gamma 1, beta 0, the batch terms 0), bit for bit.
+	ident := make([]float32, 6*c)
+	for i := c; i < 3*c; i++ {
+		ident[i] = 1
+	}
+	yi, xhi, argi := make([]float32, ow*c), make([]float32, ow*c), make([]uint8, ow*c)
+	ks.train(yi, xhi, argi, z, stride, k, c, ow, ident)
+	dzi, dbi := make([]float32, len(z)), randn(rng, c, 1)
+	dbs, dbg := slices.Clone(dbi), slices.Clone(dbi)
+	poolBackRowsGo(dzi, dbi, z, stride, k, c, ow, g, argi, ident)
+	dzg := make([]float32, len(z))
+	poolScatterRowsGo(dzg, dbg, stride, k, c, ow, g, argi, xhi)
+	equalBits(t, "scatter dz (Go)", dzg, dzi)
+	checkClose(t, "scatter db (Go)", dbg, to64(dbi), 1e-6)
+	dzs, dzsAll := guarded(len(z), func(s []float32) {
+		for i := range s {
+			s[i] = guard
+		}
+	})
+	ks.scatter(dzs, dbs, stride, k, c, ow, g, argi, xhi)
+	for i := range dzs {
+		if dzs[i] == guard {
+			dzs[i] = 0
+		}
+	}
+	equalBits(t, "scatter dz", dzs, dzi)
+	equalBits(t, "scatter db", dbs, dbg)
+	checkGuards(t, "scatter dz", dzsAll)
+
 	// Pooling, inference.
 	ye0 := make([]float32, ow*c)
 	poolEvalRowsGo(ye0, z, stride, k, c, ow, coef)

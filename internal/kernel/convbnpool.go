@@ -70,20 +70,23 @@ func (b ConvBNPool) ForwardFrozen(y, xp, wd, bias, gamma, beta, runMean, runVar 
 // Backward takes dy, the gradient of the pooled maps, back to the weights:
 // dwd (DirectWeights' layout), dbias, dgamma and dbeta.
 func (b ConvBNPool) Backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma []float32, n int, st *ConvBNCache) {
-	b.backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma, n, st)
+	b.weightGrad(dwd, xp, st, func(done func(w, r int, dzr []float32)) {
+		b.BN.backward(dgamma, dbeta, dbias, dy, gamma, n, &st.BNCache,
+			func(w, r int) (zr, dzr []float32) { return b.rows(w, r, xp, wd, bias, st), st.dz[w] }, done)
+	})
 }
 
-// backward is Backward, or BackwardReLUPool with nil dgamma and dbeta.
-func (b ConvBNPool) backward(dwd, dbias, dgamma, dbeta, dy, xp, wd, bias, gamma []float32, n int, st *ConvBNCache) {
+// weightGrad writes dwd, the weight gradient of the dz rows that pass
+// runs done on (K rows under a pooled row r, on worker w), summed over
+// the workers.
+func (b ConvBNPool) weightGrad(dwd, xp []float32, st *ConvBNCache, pass func(done func(w, r int, dzr []float32))) {
 	for _, d := range st.dw {
 		clear(d)
 	}
-	b.BN.backward(dgamma, dbeta, dbias, dy, gamma, n, &st.BNCache,
-		func(w, r int) (zr, dzr []float32) { return b.rows(w, r, xp, wd, bias, st), st.dz[w] },
-		func(w, r int, dzr []float32) {
-			c, x := b.under(r, xp)
-			c.BackwardWeights(st.dw[w], dzr, x, 1)
-		})
+	pass(func(w, r int, dzr []float32) {
+		c, x := b.under(r, xp)
+		c.BackwardWeights(st.dw[w], dzr, x, 1)
+	})
 	copy(dwd, st.dw[0])
 	for _, d := range st.dw[1:] {
 		for i, v := range d {

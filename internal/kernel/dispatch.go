@@ -13,6 +13,7 @@ type kernelSet struct {
 	dot       func(s, sx, a, x []float32, rows, c int)
 	train     func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32)
 	back      func(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []uint8, coef []float32)
+	scatter   func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)
 	eval      func(y, z []float32, stride, k, c, ow int, coef []float32)
 	conv1     func(out, xp, wt, bias []float32, h, w, c int)
 	conv1Grad func(dw, xp, dz []float32, h, w, c int)
@@ -43,7 +44,7 @@ type convTile struct {
 var goKernels = &kernelSet{
 	name: "go", lanes: 1,
 	stats: statsRowsGo, dot: dotRowsGo,
-	train: poolTrainRowsGo, back: poolBackRowsGo, eval: poolEvalRowsGo,
+	train: poolTrainRowsGo, back: poolBackRowsGo, scatter: poolScatterRowsGo, eval: poolEvalRowsGo,
 	conv1: conv1Go, conv1Grad: conv1GradGo,
 }
 
@@ -86,6 +87,10 @@ func poolTrainRows(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow i
 
 func poolBackRows(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []uint8, coef []float32) {
 	rowsFor(c).back(dz, db, z, stride, k, c, ow, g, arg, coef)
+}
+
+func poolScatterRows(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
+	rowsFor(c).scatter(dz, db, stride, k, c, ow, g, arg, xh)
 }
 
 func poolEvalRows(y, z []float32, stride, k, c, ow int, coef []float32) {

@@ -231,6 +231,13 @@ var wrappers = []wrapper{
 	_, _ = g[ow*c-1], arg[ow*c-1]
 	_, _ = db[c-1], coef[6*c-1]
 	poolBackISA(&dz[0], &db[0], &z[0], stride, k, c, ow, &g[0], &arg[0], &coef[0])`},
+	{"scatter", "(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)", `if ow <= 0 || k <= 0 || c <= 0 {
+		return
+	}
+	_ = dz[(k-1)*stride+ow*k*c-1]
+	_, _, _ = g[ow*c-1], arg[ow*c-1], xh[ow*c-1]
+	_ = db[c-1]
+	poolScatterISA(&dz[0], &db[0], stride, k, c, ow, &g[0], &arg[0], &xh[0])`},
 	{"eval", "(y, z []float32, stride, k, c, ow int, coef []float32)", `if ow <= 0 || k <= 0 || c <= 0 {
 		return
 	}
@@ -259,6 +266,7 @@ var kernels = []kernel{
 	{"dot", "s, sx, a, x *float32, rows, c int", 48, dot},
 	{"poolTrain", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int, coef *float32", 72, poolTrain},
 	{"poolBack", "dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32", 80, poolBack},
+	{"poolScatter", "dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32", 72, poolScatter},
 	{"poolEval", "y, z *float32, stride, k, c, ow int, coef *float32", 56, poolEval},
 	{"conv1", "out, xp, wt, bias *float32, h, w, c int", 56, conv1},
 	{"conv1Grad", "dw, xp, dz *float32, h, w, c int", 48, conv1Grad},
@@ -387,13 +395,19 @@ func windows(e *emitter, perVector func(), perPosition func(mem string), done fu
 	e.p("MOVQ c+%d(FP), R10", e.argOff("c"))
 	e.p("SHLQ $2, R10")
 	e.p("MOVQ ow+%d(FP), R11", e.argOff("ow"))
-	e.p("MOVQ z+%d(FP), R13", e.argOff("z"))
+	walk := "z"
+	if !e.hasArg(walk) {
+		walk = "dz" // poolScatter's windows are its output's
+	}
+	e.p("MOVQ %s+%d(FP), R13", walk, e.argOff(walk))
 	e.p("XORQ R14, R14")
 	e.label("ox")
 	e.p("XORQ R12, R12")
 	e.label("vec")
-	e.p("MOVQ coef+%d(FP), SI", e.argOff("coef"))
-	e.p("ADDQ R12, SI")
+	if e.hasArg("coef") {
+		e.p("MOVQ coef+%d(FP), SI", e.argOff("coef"))
+		e.p("ADDQ R12, SI")
+	}
 	e.p("LEAQ (R14)(R12*1), DI")
 	perVector()
 	e.p("LEAQ (R13)(R12*1), AX")
@@ -427,6 +441,14 @@ var argOffsets = map[string]map[string]int{
 	"poolTrain": {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56, "coef": 64},
 	"poolBack":  {"dz": 0, "db": 8, "z": 16, "stride": 24, "k": 32, "c": 40, "ow": 48, "dy": 56, "arg": 64, "coef": 72},
 	"poolEval":  {"y": 0, "z": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "coef": 48},
+	// poolScatter walks the windows of dz, which it writes, and has no
+	// per-channel constants.
+	"poolScatter": {"dz": 0, "db": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "dy": 48, "arg": 56, "xh": 64},
+}
+
+func (e *emitter) hasArg(name string) bool {
+	_, ok := argOffsets[strings.TrimSuffix(e.sym, e.isa.name)][name]
+	return ok
 }
 
 func (e *emitter) argOff(name string) int {
@@ -551,6 +573,44 @@ func poolBack(e *emitter) {
 		e.p("VPADDD %s, %s, %s", one, pos, pos)
 	}, func() {
 		e.p("MOVQ db+8(FP), AX")
+		e.p("VMOVUPS %s, (AX)(R12*1)", db)
+	})
+}
+
+// poolScatter: dz = the pooled gradient at the window's maximum where its
+// value xh (relu's output) is positive, else 0, and db += dz: poolBack
+// with BatchNorm the identity, which needs no z (ReLUPool).
+func poolScatter(e *emitter) {
+	x := e.isa
+	g, argv, db, xh := x.v(0), x.v(1), x.v(2), x.v(3)
+	zero, one, pos, gs := x.v(4), x.v(5), x.v(6), x.v(7)
+	mx := mask{k: "K1", vec: x.v(8)}
+	mp := mask{k: "K2", vec: x.v(8)}
+	e.zero(zero)
+	e.p("MOVL $1, AX")
+	e.broadcastAX(one, x.x(5))
+	windows(e, func() {
+		e.p("MOVQ dy+%d(FP), AX", e.argOff("dy"))
+		e.p("VMOVUPS (AX)(DI*1), %s", g)
+		e.p("MOVQ xh+%d(FP), AX", e.argOff("xh"))
+		e.p("VMOVUPS (AX)(DI*1), %s", xh)
+		e.cmpGT(mx, xh, zero)
+		e.keep(mx, g, g)
+		e.p("MOVQ DI, BX")
+		e.p("SHRQ $2, BX")
+		e.p("ADDQ arg+%d(FP), BX", e.argOff("arg"))
+		e.p("VPMOVZXBD (BX), %s", argv)
+		e.p("MOVQ db+%d(FP), AX", e.argOff("db"))
+		e.p("VMOVUPS (AX)(R12*1), %s", db)
+		e.zero(pos)
+	}, func(mem string) {
+		e.cmpEqInt(mp, argv, pos)
+		e.keep(mp, g, gs)
+		e.p("VMOVUPS %s, %s", gs, mem)
+		e.p("VADDPS %s, %s, %s", gs, db, db)
+		e.p("VPADDD %s, %s, %s", one, pos, pos)
+	}, func() {
+		e.p("MOVQ db+%d(FP), AX", e.argOff("db"))
 		e.p("VMOVUPS %s, (AX)(R12*1)", db)
 	})
 }

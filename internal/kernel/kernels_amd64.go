@@ -17,6 +17,9 @@ func poolTrainAVX512(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow in
 func poolBackAVX512(dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32)
 
 //go:noescape
+func poolScatterAVX512(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
+
+//go:noescape
 func poolEvalAVX512(y, z *float32, stride, k, c, ow int, coef *float32)
 
 //go:noescape
@@ -115,6 +118,15 @@ var kernelsAVX512 = &kernelSet{
 		_, _ = g[ow*c-1], arg[ow*c-1]
 		_, _ = db[c-1], coef[6*c-1]
 		poolBackAVX512(&dz[0], &db[0], &z[0], stride, k, c, ow, &g[0], &arg[0], &coef[0])
+	},
+	scatter: func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
+		if ow <= 0 || k <= 0 || c <= 0 {
+			return
+		}
+		_ = dz[(k-1)*stride+ow*k*c-1]
+		_, _, _ = g[ow*c-1], arg[ow*c-1], xh[ow*c-1]
+		_ = db[c-1]
+		poolScatterAVX512(&dz[0], &db[0], stride, k, c, ow, &g[0], &arg[0], &xh[0])
 	},
 	eval: func(y, z []float32, stride, k, c, ow int, coef []float32) {
 		if ow <= 0 || k <= 0 || c <= 0 {
@@ -339,6 +351,9 @@ func poolTrainAVX2(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int,
 func poolBackAVX2(dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32)
 
 //go:noescape
+func poolScatterAVX2(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
+
+//go:noescape
 func poolEvalAVX2(y, z *float32, stride, k, c, ow int, coef *float32)
 
 //go:noescape
@@ -398,6 +413,15 @@ var kernelsAVX2 = &kernelSet{
 		_, _ = g[ow*c-1], arg[ow*c-1]
 		_, _ = db[c-1], coef[6*c-1]
 		poolBackAVX2(&dz[0], &db[0], &z[0], stride, k, c, ow, &g[0], &arg[0], &coef[0])
+	},
+	scatter: func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
+		if ow <= 0 || k <= 0 || c <= 0 {
+			return
+		}
+		_ = dz[(k-1)*stride+ow*k*c-1]
+		_, _, _ = g[ow*c-1], arg[ow*c-1], xh[ow*c-1]
+		_ = db[c-1]
+		poolScatterAVX2(&dz[0], &db[0], stride, k, c, ow, &g[0], &arg[0], &xh[0])
 	},
 	eval: func(y, z []float32, stride, k, c, ow int, coef []float32) {
 		if ow <= 0 || k <= 0 || c <= 0 {

@@ -389,6 +389,73 @@ poolBackAVX512_kx:
 	VZEROUPPER
 	RET
 
+// func poolScatterAVX512(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
+TEXT ·poolScatterAVX512(SB), NOSPLIT, $8-72
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	VPXORD Z4, Z4, Z4
+	MOVL $1, AX
+	VPBROADCASTD AX, Z5
+	MOVQ stride+16(FP), R8
+	SHLQ $2, R8
+	MOVQ k+24(FP), R9
+	MOVQ c+32(FP), R10
+	SHLQ $2, R10
+	MOVQ ow+40(FP), R11
+	MOVQ dz+0(FP), R13
+	XORQ R14, R14
+poolScatterAVX512_ox:
+	XORQ R12, R12
+poolScatterAVX512_vec:
+	LEAQ (R14)(R12*1), DI
+	MOVQ dy+48(FP), AX
+	VMOVUPS (AX)(DI*1), Z0
+	MOVQ xh+64(FP), AX
+	VMOVUPS (AX)(DI*1), Z3
+	VCMPPS $0x1e, Z4, Z3, K1
+	VMOVAPS.Z Z0, K1, Z0
+	MOVQ DI, BX
+	SHRQ $2, BX
+	ADDQ arg+56(FP), BX
+	VPMOVZXBD (BX), Z1
+	MOVQ db+8(FP), AX
+	VMOVUPS (AX)(R12*1), Z2
+	VPXORD Z6, Z6, Z6
+	LEAQ (R13)(R12*1), AX
+	MOVQ R9, CX
+poolScatterAVX512_ky:
+	MOVQ AX, BX
+	MOVQ R9, DX
+poolScatterAVX512_kx:
+	VPCMPEQD Z6, Z1, K2
+	VMOVAPS.Z Z0, K2, Z7
+	VMOVUPS Z7, (BX)
+	VADDPS Z7, Z2, Z2
+	VPADDD Z5, Z6, Z6
+	ADDQ R10, BX
+	DECQ DX
+	JNZ poolScatterAVX512_kx
+	ADDQ R8, AX
+	DECQ CX
+	JNZ poolScatterAVX512_ky
+	MOVQ db+8(FP), AX
+	VMOVUPS Z2, (AX)(R12*1)
+	ADDQ $64, R12
+	CMPQ R12, R10
+	JLT poolScatterAVX512_vec
+	MOVQ R10, AX
+	IMULQ R9, AX
+	ADDQ AX, R13
+	ADDQ R10, R14
+	DECQ R11
+	JNZ poolScatterAVX512_ox
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
 // func poolEvalAVX512(y, z *float32, stride, k, c, ow int, coef *float32)
 TEXT ·poolEvalAVX512(SB), NOSPLIT, $8-56
 	STMXCSR mxcsr-8(SP)
@@ -4596,6 +4663,74 @@ poolBackAVX2_kx:
 	ADDQ R10, R14
 	DECQ R11
 	JNZ poolBackAVX2_ox
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func poolScatterAVX2(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
+TEXT ·poolScatterAVX2(SB), NOSPLIT, $8-72
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	VXORPS Y4, Y4, Y4
+	MOVL $1, AX
+	VMOVD AX, X5
+	VPBROADCASTD X5, Y5
+	MOVQ stride+16(FP), R8
+	SHLQ $2, R8
+	MOVQ k+24(FP), R9
+	MOVQ c+32(FP), R10
+	SHLQ $2, R10
+	MOVQ ow+40(FP), R11
+	MOVQ dz+0(FP), R13
+	XORQ R14, R14
+poolScatterAVX2_ox:
+	XORQ R12, R12
+poolScatterAVX2_vec:
+	LEAQ (R14)(R12*1), DI
+	MOVQ dy+48(FP), AX
+	VMOVUPS (AX)(DI*1), Y0
+	MOVQ xh+64(FP), AX
+	VMOVUPS (AX)(DI*1), Y3
+	VCMPPS $0x1e, Y4, Y3, Y8
+	VANDPS Y8, Y0, Y0
+	MOVQ DI, BX
+	SHRQ $2, BX
+	ADDQ arg+56(FP), BX
+	VPMOVZXBD (BX), Y1
+	MOVQ db+8(FP), AX
+	VMOVUPS (AX)(R12*1), Y2
+	VXORPS Y6, Y6, Y6
+	LEAQ (R13)(R12*1), AX
+	MOVQ R9, CX
+poolScatterAVX2_ky:
+	MOVQ AX, BX
+	MOVQ R9, DX
+poolScatterAVX2_kx:
+	VPCMPEQD Y6, Y1, Y8
+	VANDPS Y8, Y0, Y7
+	VMOVUPS Y7, (BX)
+	VADDPS Y7, Y2, Y2
+	VPADDD Y5, Y6, Y6
+	ADDQ R10, BX
+	DECQ DX
+	JNZ poolScatterAVX2_kx
+	ADDQ R8, AX
+	DECQ CX
+	JNZ poolScatterAVX2_ky
+	MOVQ db+8(FP), AX
+	VMOVUPS Y2, (AX)(R12*1)
+	ADDQ $32, R12
+	CMPQ R12, R10
+	JLT poolScatterAVX2_vec
+	MOVQ R10, AX
+	IMULQ R9, AX
+	ADDQ AX, R13
+	ADDQ R10, R14
+	DECQ R11
+	JNZ poolScatterAVX2_ox
 	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET

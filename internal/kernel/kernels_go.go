@@ -99,6 +99,31 @@ func poolBackRowsGo(dz, db, z []float32, stride, k, c, ow int, g []float32, arg 
 	}
 }
 
+// poolScatterRowsGo is poolBackRowsGo with BatchNorm the identity and
+// frozen (ReLUPool), reading the winners' values xh rather than z: dz is
+// g at each window's winner where xh > 0, 0 elsewhere, and db adds it up
+// window by window, as the assembly kernels do.
+func poolScatterRowsGo(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
+	db = db[:c]
+	for ox := range ow {
+		gr, ar, xr := g[ox*c:(ox+1)*c], arg[ox*c:(ox+1)*c], xh[ox*c:(ox+1)*c]
+		for ky := range k {
+			for kx := range k {
+				pos := uint8(ky*k + kx)
+				dr := dz[ky*stride+(ox*k+kx)*c:][:c]
+				for i := range dr {
+					var d float32
+					if ar[i] == pos && xr[i] > 0 {
+						d = gr[i]
+					}
+					dr[i] = d
+					db[i] += d
+				}
+			}
+		}
+	}
+}
+
 // poolEvalRowsGo writes the maximum over each window of
 // relu(z)*scale + shift; coef holds scale and shift, c floats each.
 func poolEvalRowsGo(y, z []float32, stride, k, c, ow int, coef []float32) {

@@ -2,11 +2,13 @@ package kernel
 
 // ReLU then max pooling with no BatchNorm between (Keras's conv blocks) runs
 // on BNPool's kernels with BatchNorm the identity: mean 0, inverse standard
-// deviation 1, gamma 1 and beta 0. The kernels' arithmetic is then exact,
-// (r-0)*1*1+0 = r, and with the statistics marked frozen the backward
-// kernel's batch terms are multiplied by 0 (and dgamma, dbeta are 0 too),
-// so dz is dy at each window's winner where z > 0, bit for bit: the
-// gradient of maxpool(relu(z)).
+// deviation 1, gamma 1 and beta 0. The forward kernel's arithmetic is then
+// exact, (r-0)*1*1+0 = r, and each window's winner keeps relu(z) there as
+// its normalised value. The gradient of maxpool(relu(z)) is dy at each
+// winner whose z > 0, that is whose kept value > 0, and 0 elsewhere: the
+// backward pass writes it from the winners alone (poolScatterRows), z
+// unread, bit for bit what BNPool's backward kernel gives with frozen
+// identity statistics for finite z.
 
 // ForwardReLUPool writes y, the pooled maps [n][OutH][OutW][C] of relu(z),
 // z being [n][H][W][C], and leaves the pooling's choices in st. Eps is
@@ -19,9 +21,9 @@ func (b BNPool) ForwardReLUPool(y, z []float32, n int, st *BNCache) {
 
 // BackwardReLUPool takes dy, the gradient of ForwardReLUPool's pooled maps,
 // back to dz, the gradient of z, and dbias, the sum of dz over all pixels.
+// z is not read: the winners' values in st tell where ReLU passed dy.
 func (b BNPool) BackwardReLUPool(dz, dbias, dy, z []float32, n int, st *BNCache) {
-	b.backward(nil, nil, dbias, dy, st.unit[:b.C], n, st,
-		func(_, r int) (zr, dzr []float32) { o := b.zOffset(r); return z[o:], dz[o:] }, nil)
+	b.reluPoolBack(dbias, dy, n, st, func(_, r int) []float32 { return dz[b.zOffset(r):] }, nil)
 }
 
 // ForwardReLUPool is ConvBNPool's ForwardTrain with BatchNorm the
@@ -35,9 +37,13 @@ func (b ConvBNPool) ForwardReLUPool(y, xp, wd, bias []float32, n int, st *ConvBN
 }
 
 // BackwardReLUPool takes dy, the gradient of ForwardReLUPool's pooled maps,
-// back to the weights: dwd (DirectWeights' layout) and dbias.
+// back to the weights: dwd (DirectWeights' layout) and dbias. Unlike
+// Backward it computes no convolution: dz comes from the pooling's
+// winners alone (BNPool.BackwardReLUPool). wd and bias are not read.
 func (b ConvBNPool) BackwardReLUPool(dwd, dbias, dy, xp, wd, bias []float32, n int, st *ConvBNCache) {
-	b.backward(dwd, dbias, nil, nil, dy, xp, wd, bias, st.unit[:b.BN.C], n, st)
+	b.weightGrad(dwd, xp, st, func(done func(w, r int, dzr []float32)) {
+		b.BN.reluPoolBack(dbias, dy, n, &st.BNCache, func(w, _ int) []float32 { return st.dz[w] }, done)
+	})
 }
 
 // identity sets st's statistics to the identity's, frozen.
