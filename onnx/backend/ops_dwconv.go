@@ -79,6 +79,9 @@ func (c *compiler) dwRelu(name string) (int, bool) {
 // dwConvStep is a depthwise convolution of stride 1 over n images: each
 // output channel o reads input channel o/(OutC/InC) through the weights
 // w[o], then adds bias[o] (bias nil: none) and applies a Relu when relu.
+// Its scratch buffer is its own: the padded plane's margins, zero from
+// the workspace's making, stay zero, and each plane copies in only its
+// rows, where clearing the margins again cost as much as the taps.
 type dwConvStep struct {
 	n          int
 	g          nchw.GroupConv2D
@@ -99,7 +102,7 @@ func (s dwConvStep) run(b [][]float32) {
 	p, taps, mult := oh*ow, g.KH*g.KW, g.OutC/g.InC
 	for i := range s.n {
 		for ci := range g.InC {
-			dwconv.Pad(pad, s.rows, s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InH, g.InW, g.PadTop, g.PadLeft)
+			dwconv.CopyRows(pad[g.PadTop*s.cols+g.PadLeft:], s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InW, g.InH, g.InW)
 			for o := ci * mult; o < (ci+1)*mult; o++ {
 				dwconv.Taps(flat, pad, s.w[o*taps:][:taps], s.off)
 				var bias float32
