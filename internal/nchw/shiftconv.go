@@ -7,7 +7,7 @@ import (
 	"github.com/lenetkit/lenetkit/internal/poolk"
 )
 
-// ShiftConv is a Conv2D of stride 1 computed without an im2col matrix.
+// ShiftConv is a Conv2D computed without an im2col matrix.
 //
 // The input is laid out padded, each channel a plane of rows Wp = InW +
 // PadLeft + PadRight wide, and the output is first computed "flat": for
@@ -19,26 +19,38 @@ import (
 // (gemm.Shifted) reads it there. A few padding columns per row are
 // computed for nothing (Wp-OutW of every Wp); im2col would instead cost a
 // pass writing the whole matrix and Sgemm a second one packing it.
+//
+// A stride of S along an axis splits each padded plane into S phases
+// along it, phase a holding the padded rows (or columns) a, a+S, a+2S...:
+// output (oh, ow) reads at tap (kh, kw) phase (kh%SH, kw%SW) at (oh +
+// kh/SH, ow + kw/SW), so that each phase plane is read as a stride-1
+// plane is, Wp being then a phase plane's width, ceil(padded width/SW).
+// Every tap is still one row of the product: none is computed for
+// nothing.
 type ShiftConv struct {
 	Conv2D
 	g *gemm.Shifted
-	// wp is the padded width, n the flat output's columns (OutH*wp
-	// rounded up to whole tiles), plane a padded input channel's floats.
-	wp, n, plane int
+	// wp is the flat output's row width, a (phase) plane's; n the flat
+	// output's columns (OutH*wp rounded up to whole tiles); plane a
+	// (phase) plane's floats, and phases the planes of a channel.
+	wp, n, plane, phases int
 }
 
 // NewShiftConv packs the weights w, [OutC][InC][KH][KW], and the bias,
-// [OutC] or nil for none, for a convolution c of stride 1. It returns an
-// error for any other stride or an empty shape.
+// [OutC] or nil for none, for a convolution c. It returns an error for a
+// shape without an output or a stride over maxShiftStride.
 func NewShiftConv(c Conv2D, w, bias []float32) (ShiftConv, error) {
-	if c.StrideH != 1 || c.StrideW != 1 || c.InC < 1 || c.OutC < 1 || c.KH < 1 || c.KW < 1 || c.OutH() < 1 || c.OutW() < 1 {
-		return ShiftConv{}, fmt.Errorf("nchw: ShiftConv of %+v: only stride 1, and shapes that leave an output", c)
+	if c.StrideH < 1 || c.StrideW < 1 || c.StrideH > maxShiftStride || c.StrideW > maxShiftStride ||
+		c.InC < 1 || c.OutC < 1 || c.KH < 1 || c.KW < 1 || c.OutH() < 1 || c.OutW() < 1 {
+		return ShiftConv{}, fmt.Errorf("nchw: ShiftConv of %+v: only strides up to %d, and shapes that leave an output", c, maxShiftStride)
 	}
 	k := c.InC * c.KH * c.KW
 	if len(w) < c.OutC*k {
 		return ShiftConv{}, fmt.Errorf("nchw: ShiftConv: %d weights for %d", len(w), c.OutC*k)
 	}
-	s := ShiftConv{Conv2D: c, wp: c.InW + c.PadLeft + c.PadRight}
+	sh, sw := c.StrideH, c.StrideW
+	hp, wpad := c.InH+c.PadTop+c.PadBottom, c.InW+c.PadLeft+c.PadRight
+	s := ShiftConv{Conv2D: c, wp: (wpad + sw - 1) / sw, phases: sh * sw}
 	// The offsets depend on the plane, the plane on the tile's width: a
 	// first Shifted tells the width.
 	off := make([]int, k)
@@ -48,12 +60,15 @@ func NewShiftConv(c Conv2D, w, bias []float32) (ShiftConv, error) {
 	}
 	nr := g.Width()
 	s.n = (c.OutH()*s.wp + nr - 1) / nr * nr
-	s.plane = s.n + (c.KH-1)*s.wp + c.KW - 1
+	// A plane holds its phase's rows of the padded image, and what the
+	// last tile reads past the flat output.
+	s.plane = max(s.n+(c.KH-1)/sh*s.wp+(c.KW-1)/sw, (hp+sh-1)/sh*s.wp)
 	l := 0
 	for ic := range c.InC {
 		for kh := range c.KH {
 			for kw := range c.KW {
-				off[l] = ic*s.plane + kh*s.wp + kw
+				phase := kh%sh*sw + kw%sw
+				off[l] = (ic*s.phases+phase)*s.plane + kh/sh*s.wp + kw/sw
 				l++
 			}
 		}
@@ -64,11 +79,15 @@ func NewShiftConv(c Conv2D, w, bias []float32) (ShiftConv, error) {
 	return s, nil
 }
 
+// maxShiftStride bounds ShiftConv's strides: a stride of S splits every
+// channel into S*S planes.
+const maxShiftStride = 4
+
 // Tiles is the number of tiles of the flat output: Multiply's range.
 func (s ShiftConv) Tiles() int { return s.n / s.g.Width() }
 
 // PaddedSize is the floats of the padded input Pad writes.
-func (s ShiftConv) PaddedSize() int { return s.InC * s.plane }
+func (s ShiftConv) PaddedSize() int { return s.InC * s.phases * s.plane }
 
 // FlatSize is the floats of the flat output: FlatStride for each channel,
 // and for a few more past OutC when the kernel's tile has more rows.
@@ -78,19 +97,25 @@ func (s ShiftConv) FlatSize() int { return s.g.Rows() * s.n }
 // FlatWidth apart, of which the first OutW are the output's.
 func (s ShiftConv) FlatStride() int { return s.n }
 
-// FlatWidth is the flat output's row stride, the padded input's width.
+// FlatWidth is the flat output's row stride: the padded input's width,
+// or with a stride a phase plane's.
 func (s ShiftConv) FlatWidth() int { return s.wp }
 
 // WeightBytes is the memory the packed weights take.
 func (s ShiftConv) WeightBytes() int64 { return 4 * int64(s.g.Rows()*(s.InC*s.KH*s.KW+1)) }
 
 // Pad writes the image x, [InC][InH][InW], into xp, PaddedSize floats,
-// each channel a padded plane. zeroed says xp's padding is zero already,
-// as a previous call left it (Pad writes only the image's rows then).
+// each channel a padded plane, or its phase planes. zeroed says xp's
+// padding is zero already, as a previous call left it (Pad writes only
+// the image's values then).
 func (s ShiftConv) Pad(xp, x []float32, zeroed bool) {
-	xp = xp[:s.InC*s.plane]
+	xp = xp[:s.PaddedSize()]
 	if !zeroed {
 		clear(xp)
+	}
+	if s.phases > 1 {
+		s.padPhases(xp, x)
+		return
 	}
 	hw := s.InH * s.InW
 	for ic := range s.InC {
@@ -99,6 +124,51 @@ func (s ShiftConv) Pad(xp, x []float32, zeroed bool) {
 		for r := range s.InH {
 			copy(dst[d:d+s.InW], img[r*s.InW:(r+1)*s.InW])
 			d += s.wp
+		}
+	}
+}
+
+// padPhases is Pad for strides: padded row pr = r + PadTop of channel ic
+// goes to row pr/SH of phase pr%SH, and in it padded column pc to column
+// pc/SW of phase pc%SW.
+func (s ShiftConv) padPhases(xp, x []float32) {
+	sh, sw := s.StrideH, s.StrideW
+	// Per column phase b: the first image column in it, how many there
+	// are, and where in the phase's row the first lands.
+	var first, count, at [maxShiftStride]int
+	for b := range sw {
+		first[b] = ((b-s.PadLeft)%sw + sw) % sw
+		count[b] = max(0, (s.InW-first[b]+sw-1)/sw)
+		at[b] = (first[b] + s.PadLeft) / sw
+	}
+	hw := s.InH * s.InW
+	for ic := range s.InC {
+		for r := range s.InH {
+			src := x[ic*hw+r*s.InW : ic*hw+(r+1)*s.InW]
+			pr := r + s.PadTop
+			row := (ic*s.phases+pr%sh*sw)*s.plane + pr/sh*s.wp
+			if sw == 2 {
+				// Image columns 0, 2, 4... to one phase, 1, 3, 5... to
+				// the other, a pair at a time.
+				even, odd := xp[row+s.PadLeft%2*s.plane+at[s.PadLeft%2]:], xp[row+(1-s.PadLeft%2)*s.plane+at[1-s.PadLeft%2]:]
+				pairs := s.InW / 2
+				even, odd = even[:pairs+s.InW%2], odd[:pairs]
+				for j := range odd {
+					p := src[2*j : 2*j+2 : 2*j+2]
+					even[j], odd[j] = p[0], p[1]
+				}
+				if s.InW%2 == 1 {
+					even[pairs] = src[s.InW-1]
+				}
+				continue
+			}
+			for b := range sw {
+				dst := xp[row+b*s.plane+at[b]:][:count[b]]
+				from := src[first[b]:]
+				for j := range dst {
+					dst[j] = from[j*sw]
+				}
+			}
 		}
 	}
 }

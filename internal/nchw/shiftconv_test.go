@@ -25,11 +25,18 @@ func TestShiftConv(t *testing.T) {
 		{InC: 6, InH: 14, InW: 14, OutC: 16, KH: 5, KW: 5},
 		{InC: 4, InH: 9, InW: 11, OutC: 19, KH: 2, KW: 4, PadTop: 1, PadLeft: 3, PadBottom: 0, PadRight: 1},
 		{InC: 5, InH: 13, InW: 3, OutC: 9, KH: 4, KW: 1, PadBottom: 3},
+		// Strides: phase planes.
+		{InC: 16, InH: 28, InW: 28, OutC: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
+		{InC: 3, InH: 9, InW: 11, OutC: 5, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
+		{InC: 2, InH: 10, InW: 13, OutC: 4, KH: 5, KW: 4, StrideH: 3, StrideW: 2, PadTop: 2, PadLeft: 3, PadBottom: 0, PadRight: 1},
+		{InC: 4, InH: 8, InW: 8, OutC: 6, KH: 1, KW: 1, StrideH: 2, StrideW: 2},
+		{InC: 1, InH: 7, InW: 6, OutC: 3, KH: 2, KW: 3, StrideH: 1, StrideW: 4, PadLeft: 1, PadRight: 2},
+		{InC: 2, InH: 5, InW: 5, OutC: 2, KH: 3, KW: 3, StrideH: 4, StrideW: 3, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
 	}
 	for _, c := range shapes {
-		c.StrideH, c.StrideW = 1, 1
+		c.StrideH, c.StrideW = max(c.StrideH, 1), max(c.StrideW, 1)
 		for _, bias := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%dx%dx%d-to-%d-%dx%d-bias=%v", c.InC, c.InH, c.InW, c.OutC, c.KH, c.KW, bias), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%dx%dx%d-to-%d-%dx%d-s%dx%d-bias=%v", c.InC, c.InH, c.InW, c.OutC, c.KH, c.KW, c.StrideH, c.StrideW, bias), func(t *testing.T) {
 				x := randn(rng, c.InC*c.InH*c.InW, 1)
 				w := randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3)
 				var b []float32
@@ -63,7 +70,7 @@ func TestShiftConv(t *testing.T) {
 	}
 }
 
-// TestShiftConvRefuses: strides other than 1, shapes without an output
+// TestShiftConvRefuses: strides over 4, shapes without an output
 // and too few weights are errors, not panics.
 func TestShiftConvRefuses(t *testing.T) {
 	ok := Conv2D{InC: 2, InH: 5, InW: 5, OutC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1}
@@ -72,7 +79,7 @@ func TestShiftConvRefuses(t *testing.T) {
 		t.Fatalf("%+v: %v", ok, err)
 	}
 	bad := []Conv2D{ok, ok, ok}
-	bad[0].StrideW = 2
+	bad[0].StrideW = 5
 	bad[1].KH = 6
 	bad[2].OutC = 0
 	for _, c := range bad {
@@ -85,13 +92,15 @@ func TestShiftConvRefuses(t *testing.T) {
 	}
 }
 
-// BenchmarkShiftConv times CNTK mnist-8's two 5x5 convolutions, one image.
+// BenchmarkShiftConv times CNTK mnist-8's two 5x5 convolutions and a
+// ResNet's 3x3 of stride 2, one image.
 func BenchmarkShiftConv(b *testing.B) {
 	for _, c := range []Conv2D{
 		{InC: 1, InH: 28, InW: 28, OutC: 8, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
 		{InC: 8, InH: 14, InW: 14, OutC: 16, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
+		{InC: 16, InH: 28, InW: 28, OutC: 32, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
 	} {
-		b.Run(fmt.Sprintf("%dto%d-%dx%d", c.InC, c.OutC, c.InH, c.InW), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%dto%d-%dx%d-%dx%d-s%d", c.InC, c.OutC, c.InH, c.InW, c.KH, c.KW, c.StrideH), func(b *testing.B) {
 			rng := newRand()
 			s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3), randn(rng, c.OutC, 1))
 			if err != nil {

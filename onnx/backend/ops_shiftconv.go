@@ -1,8 +1,8 @@
 package backend
 
-// Convolutions of stride 1 on shifted panels (nchw.ShiftConv) rather than
-// an im2col matrix: CNTK's 5x5 convolutions, and any other plain one
-// that no fused block takes.
+// Convolutions on shifted panels (nchw.ShiftConv) rather than an im2col
+// matrix: CNTK's 5x5 convolutions, strided ones on phase planes, and any
+// other plain one that no fused block takes.
 
 import (
 	"errors"
@@ -26,13 +26,14 @@ const shiftConvMaxK = 1024
 // accepts run in the same step, which then writes their output.
 func (c *compiler) shiftConv(o op, conv nchw.Conv2D, w, bias []float32, x *val, outShape []int) (ok bool, err error) {
 	k := conv.InC * conv.KH * conv.KW
-	wp := conv.InW + conv.PadLeft + conv.PadRight
-	if conv.StrideH != 1 || conv.StrideW != 1 || k > shiftConvMaxK || conv.KH*conv.KW == 1 ||
+	sh, sw := conv.StrideH, conv.StrideW
+	wp := (conv.InW + conv.PadLeft + conv.PadRight + sw - 1) / sw // the flat output's rows
+	if sh > 4 || sw > 4 || k > shiftConvMaxK || conv.KH*conv.KW == 1 && sh*sw == 1 ||
 		wp > 4096 || conv.OutH() > 4096 || 2*conv.OutW() < wp {
-		// 1x1 kernels need no im2col. Padding columns cost their
-		// multiply-adds: LeNet-5's second 5x5 convolution, 10 of 14
-		// columns kept, takes under half im2col's time; past half a row
-		// thrown away, im2col wins.
+		// 1x1 kernels of stride 1 need no im2col. Padding columns cost
+		// their multiply-adds: LeNet-5's second 5x5 convolution, 10 of
+		// 14 columns kept, takes under half im2col's time; past half a
+		// row thrown away, im2col wins.
 		return false, nil
 	}
 	sc, err := nchw.NewShiftConv(conv, w, bias)
@@ -215,7 +216,7 @@ func squarePool(n *onnx.Node, h, w int) int {
 	return K
 }
 
-// shiftConvStep is a convolution of stride 1 from in to out through the
+// shiftConvStep is a convolution from in to out through the
 // padded input xp and the flat output yf of nchw.ShiftConv. xp is written
 // by Pad alone, its padding zero from the workspace's making on.
 type shiftConvStep struct {

@@ -66,6 +66,17 @@ var shiftConvCases = []graphCase{
 		b.node("Conv", []string{"p1", b.weight(9, 4, 3, 3)}, "c2", ints("kernel_shape", 3, 3))
 		b.node("Tanh", []string{"c2"}, "h")
 	}},
+	{name: "stride 2: 3x3 pads 1 of 28, Relu; 1x1 of 14, AveragePool 7x7/7", opset: 13, side: 28, features: 12 * 1 * 1, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(8, 1, 3, 3), b.weight(8)}, "c1", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1), ints("strides", 2, 2))
+		b.node("Relu", []string{"c1"}, "r1")
+		b.node("Conv", []string{"r1", b.weight(12, 8, 1, 1), b.weight(12)}, "c2", ints("kernel_shape", 1, 1), ints("strides", 2, 2))
+		b.node("AveragePool", []string{"c2"}, "h", ints("kernel_shape", 7, 7), ints("strides", 7, 7))
+	}},
+	{name: "strides 3 x 2: 5x4 of 17, asymmetric pads, Relu, MaxPool 2x2", opset: 13, side: 17, features: 6 * 3 * 4, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(6, 1, 5, 4), b.weight(6)}, "c", ints("kernel_shape", 5, 4), ints("pads", 2, 1, 1, 2), ints("strides", 3, 2))
+		b.node("Relu", []string{"c"}, "r")
+		b.node("MaxPool", []string{"r"}, "h", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+	}},
 	{name: "5x5 valid, Tanh, Pad of one row: not fused", opset: 13, side: 16, features: 3 * 7 * 6, nodes: func(b *builder) {
 		b.node("Conv", []string{"x", b.weight(3, 1, 5, 5), b.weight(3)}, "c", ints("kernel_shape", 5, 5))
 		b.node("Tanh", []string{"c"}, "t")
@@ -94,7 +105,7 @@ func TestShiftConvMatchesORT(t *testing.T) {
 	// The lengths of the chains each case fuses, Conv first.
 	fusedChains := map[string][]int{shiftConvCases[0].name: {3, 3}, shiftConvCases[1].name: {3}, shiftConvCases[2].name: {2}, shiftConvCases[3].name: {2},
 		shiftConvCases[4].name: {3}, shiftConvCases[5].name: {4, 4}, shiftConvCases[6].name: {4}, shiftConvCases[7].name: {2, 2},
-		shiftConvCases[8].name: {2}}
+		shiftConvCases[8].name: {2, 2}, shiftConvCases[9].name: {3}, shiftConvCases[10].name: {2}}
 	matchORT(t, shiftConvCases, 16, 200, func(t *testing.T, gc graphCase, p *Plan) {
 		var got []int
 		for _, f := range p.Fused {
