@@ -40,6 +40,9 @@ func main() {
 		fmt.Fprintf(&decl, "\n// dots%dAVX2 adds to dk[t] the sum over i < n, a multiple of %d, of\n// grad[i] * p[i+off[t]], for t < %d.\n//\n//go:noescape\nfunc dots%dAVX2(dk, grad *float32, n int, p *float32, off *int)\n", t, lanes, t, t)
 	}
 	writePlanes(&asm, &decl)
+	for nv := 1; nv <= tapRowsMax; nv++ {
+		writeTapRows(&asm, &decl, nv)
+	}
 	writeRowMask(&asm)
 	for _, add := range []bool{false, true} {
 		writeRows(&asm, &decl, add)
@@ -420,6 +423,80 @@ func writeRows(asm, decl *bytes.Buffer, add bool) {
 	label("next")
 	p("ADDQ R10, DI")
 	p("ADDQ R11, SI")
+	p("DECQ CX")
+	p("JNZ %s_row", name)
+	asmgen.Leave(p)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// tapRowsMax is the most vectors a row of TapRows's kernels holds, one
+// accumulator each: rows of up to 64 floats.
+const tapRowsMax = 8
+
+// writeTapRows writes tapRowsNAVX2 for rows of nv vectors, the last one
+// ending at the row's end (overlapping the one before where cols is not a
+// multiple of 8: the same sums, stored twice). Each row's accumulators
+// start at the bias, take every tap (weight broadcast, offset from SI,
+// the input row), go through the Relu when relu is not 0 (VCMPPS not-
+// less-or-equal keeps NaN, as vmath's Relu), and are stored straight into
+// y's row: no flat output to copy out. DI is y's row, SI p's, AX and DX
+// their strides in bytes, R13 the last vector's offset in bytes.
+func writeTapRows(asm, decl *bytes.Buffer, nv int) {
+	name := fmt.Sprintf("tapRows%dAVX2", nv)
+	const args = "(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)"
+	p := printer(asm)
+	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
+	fmt.Fprintf(asm, "\n// func %s%s\n", name, args)
+	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-88\n", name, asmgen.Frame)
+	fmt.Fprintf(decl, "\n// %s sets y[r*ldy+j] = bias + sum over t < nt of k[t] *\n// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows\n// and j < cols, %d < cols <= %d; rows and nt are at least 1.\n//\n//go:noescape\nfunc %s%s\n",
+		name, (nv-1)*lanes, nv*lanes, name, args)
+	asmgen.Enter(p)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ ldy+8(FP), AX")
+	p("SHLQ $2, AX")
+	p("MOVQ p+16(FP), SI")
+	p("MOVQ ldp+24(FP), DX")
+	p("SHLQ $2, DX")
+	p("MOVQ rows+32(FP), CX")
+	p("MOVQ cols+40(FP), R13")
+	p("SHLQ $2, R13")
+	p("SUBQ $%d, R13", lanes*4)
+	p("MOVQ k+48(FP), R10")
+	p("MOVQ off+56(FP), R11")
+	p("MOVQ nt+64(FP), R12")
+	p("VBROADCASTSS bias+72(FP), Y15")
+	p("VXORPS Y13, Y13, Y13")
+	last := nv - 1
+	label("row")
+	for v := range nv {
+		p("VMOVAPS Y15, Y%d", v)
+	}
+	p("XORQ BX, BX")
+	label("tap")
+	p("VBROADCASTSS (R10)(BX*4), Y14")
+	p("MOVQ (R11)(BX*8), R9")
+	p("LEAQ (SI)(R9*4), R9")
+	for v := range last {
+		p("VFMADD231PS %d(R9), Y14, Y%d", v*lanes*4, v)
+	}
+	p("VFMADD231PS (R9)(R13*1), Y14, Y%d", last)
+	p("INCQ BX")
+	p("CMPQ BX, R12")
+	p("JLT %s_tap", name)
+	p("CMPQ relu+80(FP), $0")
+	p("JEQ %s_store", name)
+	for v := range nv {
+		p("VCMPPS $0x16, Y13, Y%d, Y12", v)
+		p("VANDPS Y12, Y%d, Y%d", v, v)
+	}
+	label("store")
+	for v := range last {
+		p("VMOVUPS Y%d, %d(DI)", v, v*lanes*4)
+	}
+	p("VMOVUPS Y%d, (DI)(R13*1)", last)
+	p("ADDQ AX, DI")
+	p("ADDQ DX, SI")
 	p("DECQ CX")
 	p("JNZ %s_row", name)
 	asmgen.Leave(p)

@@ -65,6 +65,62 @@ func reluGradSumsAVX2(grad, x *float32, n int, fa, fb float32) (s, sx float32)
 //go:noescape
 func reluAffine2AVX2(d, grad, x *float32, n int, a, b, k, fa, fb float32)
 
+// tapRows1AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 0 < cols <= 8; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows1AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
+// tapRows2AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 8 < cols <= 16; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows2AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
+// tapRows3AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 16 < cols <= 24; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows3AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
+// tapRows4AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 24 < cols <= 32; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows4AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
+// tapRows5AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 32 < cols <= 40; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows5AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
+// tapRows6AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 40 < cols <= 48; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows6AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
+// tapRows7AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 48 < cols <= 56; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows7AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
+// tapRows8AVX2 sets y[r*ldy+j] = bias + sum over t < nt of k[t] *
+// p[r*ldp+j+off[t]], through a Relu when relu is not 0, for r < rows
+// and j < cols, 56 < cols <= 64; rows and nt are at least 1.
+//
+//go:noescape
+func tapRows8AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
+
 // copyRowsAVX2 copies rows x cols floats from src, rows lds apart, into dst, rows
 // ldd apart; cols is at least 8.
 //
