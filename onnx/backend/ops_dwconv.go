@@ -104,11 +104,15 @@ func (s dwConvStep) run(b [][]float32) {
 		for ci := range g.InC {
 			dwconv.CopyRows(pad[g.PadTop*s.cols+g.PadLeft:], s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InW, g.InH, g.InW)
 			for o := ci * mult; o < (ci+1)*mult; o++ {
-				dwconv.Taps(flat, pad, s.w[o*taps:][:taps], s.off)
 				var bias float32
 				if s.bias != nil {
 					bias = s.bias[o]
 				}
+				if ow >= 8 && ow <= dwconv.TapRowsMax {
+					dwconv.TapRows(y[(i*g.OutC+o)*p:][:p], ow, pad, s.cols, oh, ow, s.w[o*taps:][:taps], s.off, bias, s.relu)
+					continue
+				}
+				dwconv.Taps(flat, pad, s.w[o*taps:][:taps], s.off)
 				// The columns past ow are thrown away; the Relu and bias
 				// pass is shorter over them than row by row.
 				switch {
