@@ -94,7 +94,7 @@ func (b BNPool) forwardFrozen(y, gamma, beta, runMean, runVar []float32, n int, 
 		st.Var[c] = float64(runVar[c])
 		st.InvStd[c] = float32(1 / math.Sqrt(float64(runVar[c])+b.Eps))
 	}
-	b.pool(y, gamma, beta, n, st, src)
+	b.pool(y, gamma, beta, n, st, src, poolTrainRows)
 }
 
 // forwardTrain is ForwardTrain with z given by src: src(w, r) returns, on
@@ -130,12 +130,16 @@ func (b BNPool) forwardTrain(y, gamma, beta []float32, n int, st *BNCache, src f
 		st.Var[c] = v
 		st.InvStd[c] = float32(1 / math.Sqrt(v+b.Eps))
 	}
-	b.pool(y, gamma, beta, n, st, src)
+	b.pool(y, gamma, beta, n, st, src, poolTrainRows)
 }
 
+// rowKernel is poolTrainRows, or poolReLURows where BatchNorm is the
+// identity.
+type rowKernel = func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32)
+
 // pool writes y, normalising with st's statistics, and keeps each window's
-// winner and its normalised value for the backward pass.
-func (b BNPool) pool(y, gamma, beta []float32, n int, st *BNCache, src func(w, r int) []float32) {
+// winner and its normalised value for the backward pass; kern pools a row.
+func (b BNPool) pool(y, gamma, beta []float32, n int, st *BNCache, src func(w, r int) []float32, kern rowKernel) {
 	C, oh := b.C, b.OutH()
 	coef := st.coef[:4*C]
 	copy(coef, st.Mean)
@@ -145,7 +149,7 @@ func (b BNPool) pool(y, gamma, beta []float32, n int, st *BNCache, src func(w, r
 	Parallel(n*oh, func(w, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o := r * b.OutW() * C
-			poolTrainRows(y[o:], st.xhat[o:], st.arg[o:], src(w, r), b.W*C, b.K, C, b.OutW(), coef)
+			kern(y[o:], st.xhat[o:], st.arg[o:], src(w, r), b.W*C, b.K, C, b.OutW(), coef)
 		}
 	})
 }

@@ -436,6 +436,20 @@ func rowKernelsAgree(t *testing.T, ks *kernelSet, c, k, ow int) {
 	}
 	yi, xhi, argi := make([]float32, ow*c), make([]float32, ow*c), make([]uint8, ow*c)
 	ks.train(yi, xhi, argi, z, stride, k, c, ow, ident)
+	if ks.reluTrain != nil {
+		// The identity's own kernel: the same outputs, bit for bit.
+		yr, yrAll := guarded(ow*c, func([]float32) {})
+		xhr, xhrAll := guarded(ow*c, func([]float32) {})
+		argr := make([]uint8, ow*c)
+		ks.reluTrain(yr, xhr, argr, z, stride, k, c, ow)
+		equalBits(t, "relu y", yr, yi)
+		equalBits(t, "relu xhat", xhr, xhi)
+		if !slices.Equal(argr, argi) {
+			t.Fatalf("relu arg = %v, train kernel %v", argr, argi)
+		}
+		checkGuards(t, "relu y", yrAll)
+		checkGuards(t, "relu xhat", xhrAll)
+	}
 	dzi, dbi := make([]float32, len(z)), randn(rng, c, 1)
 	dbs, dbg := slices.Clone(dbi), slices.Clone(dbi)
 	poolBackRowsGo(dzi, dbi, z, stride, k, c, ow, g, argi, ident)

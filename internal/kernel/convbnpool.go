@@ -7,8 +7,9 @@ package kernel
 // runs BNPool's kernels on it: the statistics, the pooling, and in the
 // backward pass dz, which goes straight into the weight gradient.
 //
-// That trades three evaluations of the convolution for four trips through
-// memory of its output: a good trade for LeNet's first block, one input
+// That trades three evaluations of the convolution (one with BatchNorm the
+// identity, ReLUPool, which takes no statistics and whose backward pass
+// needs no z) for four trips through memory of its output: a good trade for LeNet's first block, one input
 // channel (nine multiply-adds per output) and the largest output of the
 // network (32 maps of 32x32 per image), and a bad one for the others.
 type ConvBNPool struct {

@@ -13,6 +13,7 @@ type kernelSet struct {
 	dot       func(s, sx, a, x []float32, rows, c int)
 	train     func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32)
 	back      func(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []uint8, coef []float32)
+	reluTrain func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int) // nil: train with identity coef
 	scatter   func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)
 	eval      func(y, z []float32, stride, k, c, ow int, coef []float32)
 	conv1     func(out, xp, wt, bias []float32, h, w, c int)
@@ -87,6 +88,18 @@ func poolTrainRows(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow i
 
 func poolBackRows(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []uint8, coef []float32) {
 	rowsFor(c).back(dz, db, z, stride, k, c, ow, g, arg, coef)
+}
+
+// poolReLURows is poolTrainRows with coef BatchNorm's identity (mean 0,
+// invstd 1, gamma 1, beta 0), on a kernel that skips its arithmetic where
+// the set has one.
+func poolReLURows(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32) {
+	ks := rowsFor(c)
+	if ks.reluTrain == nil {
+		ks.train(y, xh, arg, z, stride, k, c, ow, coef)
+		return
+	}
+	ks.reluTrain(y, xh, arg, z, stride, k, c, ow)
 }
 
 func poolScatterRows(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {

@@ -231,6 +231,12 @@ var wrappers = []wrapper{
 	_, _ = g[ow*c-1], arg[ow*c-1]
 	_, _ = db[c-1], coef[6*c-1]
 	poolBackISA(&dz[0], &db[0], &z[0], stride, k, c, ow, &g[0], &arg[0], &coef[0])`},
+	{"reluTrain", "(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int)", `if ow <= 0 || k <= 0 || c <= 0 {
+		return
+	}
+	_, _, _ = y[ow*c-1], xh[ow*c-1], arg[ow*c-1]
+	_ = z[(k-1)*stride+ow*k*c-1]
+	poolReLUISA(&y[0], &xh[0], &arg[0], &z[0], stride, k, c, ow)`},
 	{"scatter", "(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)", `if ow <= 0 || k <= 0 || c <= 0 {
 		return
 	}
@@ -266,6 +272,7 @@ var kernels = []kernel{
 	{"dot", "s, sx, a, x *float32, rows, c int", 48, dot},
 	{"poolTrain", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int, coef *float32", 72, poolTrain},
 	{"poolBack", "dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32", 80, poolBack},
+	{"poolReLU", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int", 64, poolReLU},
 	{"poolScatter", "dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32", 72, poolScatter},
 	{"poolEval", "y, z *float32, stride, k, c, ow int, coef *float32", 56, poolEval},
 	{"conv1", "out, xp, wt, bias *float32, h, w, c int", 56, conv1},
@@ -441,6 +448,7 @@ var argOffsets = map[string]map[string]int{
 	"poolTrain": {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56, "coef": 64},
 	"poolBack":  {"dz": 0, "db": 8, "z": 16, "stride": 24, "k": 32, "c": 40, "ow": 48, "dy": 56, "arg": 64, "coef": 72},
 	"poolEval":  {"y": 0, "z": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "coef": 48},
+	"poolReLU":  {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56},
 	// poolScatter walks the windows of dz, which it writes, and has no
 	// per-channel constants.
 	"poolScatter": {"dz": 0, "db": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "dy": 48, "arg": 56, "xh": 64},
@@ -514,6 +522,47 @@ func poolTrain(e *emitter) {
 		e.p("SHRQ $2, BX")
 		e.p("ADDQ arg+16(FP), BX")
 		e.storeBytes(6, 13, "(BX)")
+	})
+}
+
+// poolReLU is poolTrain with BatchNorm the identity (ReLUPool), its
+// arithmetic dropped: the maximum r of relu(z) over each window, compared
+// as poolTrain compares r+0; y = r+0 (-0 to +0, as poolTrain's +beta
+// does), xh = r, or 0 where no position won (all NaN), and arg its
+// position: poolTrain's outputs bit for bit.
+func poolReLU(e *emitter) {
+	x := e.isa
+	best, barg, pos := x.v(0), x.v(1), x.v(2)
+	zero, one, ninf, z := x.v(3), x.v(4), x.v(5), x.v(6)
+	m := mask{k: "K1", vec: x.v(7)}
+	e.zero(zero)
+	e.p("MOVL $1, AX")
+	e.broadcastAX(one, x.x(4))
+	e.p("MOVL $0xff800000, AX")
+	e.broadcastAX(ninf, x.x(5))
+	windows(e, func() {
+		// best starts at -Inf, so the first position wins (unless NaN).
+		e.p("VMOVAPS %s, %s", ninf, best)
+		e.zero(pos)
+		e.zero(barg)
+	}, func(mem string) {
+		e.p("VMAXPS %s, %s, %s", mem, zero, z)
+		e.cmpGT(m, z, best)
+		e.blend(m, z, best)
+		e.blend(m, pos, barg)
+		e.p("VPADDD %s, %s, %s", one, pos, pos)
+	}, func() {
+		e.p("VADDPS %s, %s, %s", zero, best, z)
+		e.p("MOVQ y+0(FP), AX")
+		e.p("VMOVUPS %s, (AX)(DI*1)", z)
+		e.cmpGT(m, best, ninf)
+		e.keep(m, best, best)
+		e.p("MOVQ xh+8(FP), AX")
+		e.p("VMOVUPS %s, (AX)(DI*1)", best)
+		e.p("MOVQ DI, BX")
+		e.p("SHRQ $2, BX")
+		e.p("ADDQ arg+16(FP), BX")
+		e.storeBytes(1, 8, "(BX)")
 	})
 }
 

@@ -17,6 +17,9 @@ func poolTrainAVX512(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow in
 func poolBackAVX512(dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32)
 
 //go:noescape
+func poolReLUAVX512(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int)
+
+//go:noescape
 func poolScatterAVX512(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
 
 //go:noescape
@@ -118,6 +121,14 @@ var kernelsAVX512 = &kernelSet{
 		_, _ = g[ow*c-1], arg[ow*c-1]
 		_, _ = db[c-1], coef[6*c-1]
 		poolBackAVX512(&dz[0], &db[0], &z[0], stride, k, c, ow, &g[0], &arg[0], &coef[0])
+	},
+	reluTrain: func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int) {
+		if ow <= 0 || k <= 0 || c <= 0 {
+			return
+		}
+		_, _, _ = y[ow*c-1], xh[ow*c-1], arg[ow*c-1]
+		_ = z[(k-1)*stride+ow*k*c-1]
+		poolReLUAVX512(&y[0], &xh[0], &arg[0], &z[0], stride, k, c, ow)
 	},
 	scatter: func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
 		if ow <= 0 || k <= 0 || c <= 0 {
@@ -351,6 +362,9 @@ func poolTrainAVX2(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int,
 func poolBackAVX2(dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32)
 
 //go:noescape
+func poolReLUAVX2(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int)
+
+//go:noescape
 func poolScatterAVX2(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
 
 //go:noescape
@@ -413,6 +427,14 @@ var kernelsAVX2 = &kernelSet{
 		_, _ = g[ow*c-1], arg[ow*c-1]
 		_, _ = db[c-1], coef[6*c-1]
 		poolBackAVX2(&dz[0], &db[0], &z[0], stride, k, c, ow, &g[0], &arg[0], &coef[0])
+	},
+	reluTrain: func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int) {
+		if ow <= 0 || k <= 0 || c <= 0 {
+			return
+		}
+		_, _, _ = y[ow*c-1], xh[ow*c-1], arg[ow*c-1]
+		_ = z[(k-1)*stride+ow*k*c-1]
+		poolReLUAVX2(&y[0], &xh[0], &arg[0], &z[0], stride, k, c, ow)
 	},
 	scatter: func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
 		if ow <= 0 || k <= 0 || c <= 0 {

@@ -3,8 +3,9 @@ package kernel
 // ReLU then max pooling with no BatchNorm between (Keras's conv blocks) runs
 // on BNPool's kernels with BatchNorm the identity: mean 0, inverse standard
 // deviation 1, gamma 1 and beta 0. The forward kernel's arithmetic is then
-// exact, (r-0)*1*1+0 = r, and each window's winner keeps relu(z) there as
-// its normalised value. The gradient of maxpool(relu(z)) is dy at each
+// exact, (r-0)*1*1+0 = r+0, and each window's winner keeps relu(z) there
+// as its normalised value; poolReLURows gives the same without the
+// arithmetic. The gradient of maxpool(relu(z)) is dy at each
 // winner whose z > 0, that is whose kept value > 0, and 0 elsewhere: the
 // backward pass writes it from the winners alone (poolScatterRows), z
 // unread, bit for bit what BNPool's backward kernel gives with frozen
@@ -16,7 +17,7 @@ package kernel
 func (b BNPool) ForwardReLUPool(y, z []float32, n int, st *BNCache) {
 	b.identity(n, st)
 	C := b.C
-	b.pool(y, st.unit[:C], st.unit[C:2*C], n, st, func(_, r int) []float32 { return z[b.zOffset(r):] })
+	b.pool(y, st.unit[:C], st.unit[C:2*C], n, st, func(_, r int) []float32 { return z[b.zOffset(r):] }, poolReLURows)
 }
 
 // BackwardReLUPool takes dy, the gradient of ForwardReLUPool's pooled maps,
@@ -33,7 +34,7 @@ func (b ConvBNPool) ForwardReLUPool(y, xp, wd, bias []float32, n int, st *ConvBN
 	C := b.BN.C
 	b.BN.pool(y, st.unit[:C], st.unit[C:2*C], n, &st.BNCache, func(w, r int) []float32 {
 		return b.rows(w, r, xp, wd, bias, st)
-	})
+	}, poolReLURows)
 }
 
 // BackwardReLUPool takes dy, the gradient of ForwardReLUPool's pooled maps,
