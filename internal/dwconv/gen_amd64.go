@@ -440,8 +440,10 @@ const tapRowsMax = 8
 // start at the bias, take every tap (weight broadcast, offset from SI,
 // the input row), go through the Relu when relu is not 0 (VCMPPS not-
 // less-or-equal keeps NaN, as vmath's Relu), and are stored straight into
-// y's row: no flat output to copy out. DI is y's row, SI p's, AX and DX
-// their strides in bytes, R13 the last vector's offset in bytes.
+// y's row: no flat output to copy out. Rows of up to 4 vectors go two at
+// a time, 8 accumulators, so that each FMA's latency is hidden behind as
+// many others. DI is y's row, SI p's, AX and DX their strides in bytes,
+// R13 the last vector's offset in bytes.
 func writeTapRows(asm, decl *bytes.Buffer, nv int) {
 	name := fmt.Sprintf("tapRows%dAVX2", nv)
 	const args = "(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)"
@@ -468,37 +470,63 @@ func writeTapRows(asm, decl *bytes.Buffer, nv int) {
 	p("VBROADCASTSS bias+72(FP), Y15")
 	p("VXORPS Y13, Y13, Y13")
 	last := nv - 1
-	label("row")
-	for v := range nv {
-		p("VMOVAPS Y15, Y%d", v)
+	// group writes the loop of rows at a time: R9 is the tap's pointer
+	// into the first row, R8 into the second.
+	group := func(l string, rows int) {
+		label(l)
+		p("CMPQ CX, $%d", rows)
+		p("JLT %s_%s_end", name, l)
+		acc := func(r, v int) int { return r*nv + v }
+		for r := range rows {
+			for v := range nv {
+				p("VMOVAPS Y15, Y%d", acc(r, v))
+			}
+		}
+		p("XORQ BX, BX")
+		label(l + "_tap")
+		p("VBROADCASTSS (R10)(BX*4), Y14")
+		p("MOVQ (R11)(BX*8), R9")
+		p("LEAQ (SI)(R9*4), R9")
+		if rows > 1 {
+			p("LEAQ (R9)(DX*1), R8")
+		}
+		for r, ptr := range []string{"R9", "R8"}[:rows] {
+			for v := range last {
+				p("VFMADD231PS %d(%s), Y14, Y%d", v*lanes*4, ptr, acc(r, v))
+			}
+			p("VFMADD231PS (%s)(R13*1), Y14, Y%d", ptr, acc(r, last))
+		}
+		p("INCQ BX")
+		p("CMPQ BX, R12")
+		p("JLT %s_%s_tap", name, l)
+		p("CMPQ relu+80(FP), $0")
+		p("JEQ %s_%s_store", name, l)
+		for a := range rows * nv {
+			p("VCMPPS $0x16, Y13, Y%d, Y12", a)
+			p("VANDPS Y12, Y%d, Y%d", a, a)
+		}
+		label(l + "_store")
+		if rows > 1 {
+			p("LEAQ (DI)(AX*1), R8")
+		}
+		for r, ptr := range []string{"DI", "R8"}[:rows] {
+			for v := range last {
+				p("VMOVUPS Y%d, %d(%s)", acc(r, v), v*lanes*4, ptr)
+			}
+			p("VMOVUPS Y%d, (%s)(R13*1)", acc(r, last), ptr)
+		}
+		for range rows {
+			p("ADDQ AX, DI")
+			p("ADDQ DX, SI")
+		}
+		p("SUBQ $%d, CX", rows)
+		p("JMP %s_%s", name, l)
+		label(l + "_end")
 	}
-	p("XORQ BX, BX")
-	label("tap")
-	p("VBROADCASTSS (R10)(BX*4), Y14")
-	p("MOVQ (R11)(BX*8), R9")
-	p("LEAQ (SI)(R9*4), R9")
-	for v := range last {
-		p("VFMADD231PS %d(R9), Y14, Y%d", v*lanes*4, v)
+	if 2*nv <= tapRowsMax {
+		group("pair", 2)
 	}
-	p("VFMADD231PS (R9)(R13*1), Y14, Y%d", last)
-	p("INCQ BX")
-	p("CMPQ BX, R12")
-	p("JLT %s_tap", name)
-	p("CMPQ relu+80(FP), $0")
-	p("JEQ %s_store", name)
-	for v := range nv {
-		p("VCMPPS $0x16, Y13, Y%d, Y12", v)
-		p("VANDPS Y12, Y%d, Y%d", v, v)
-	}
-	label("store")
-	for v := range last {
-		p("VMOVUPS Y%d, %d(DI)", v, v*lanes*4)
-	}
-	p("VMOVUPS Y%d, (DI)(R13*1)", last)
-	p("ADDQ AX, DI")
-	p("ADDQ DX, SI")
-	p("DECQ CX")
-	p("JNZ %s_row", name)
+	group("row", 1)
 	asmgen.Leave(p)
 	p("VZEROUPPER")
 	p("RET")
