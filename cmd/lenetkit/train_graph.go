@@ -35,7 +35,7 @@ var graphFlags = []cli.Flag{
 	&cli.StringFlag{Name: "freeze", Usage: "with --model: keep the initializers these comma-separated `PATTERNS` match fixed (* and ?; a name's prefix before a dot also matches: conv1 freezes conv1.weight and conv1.bias)"},
 	&cli.IntFlag{Name: "classes", Usage: "with --model: replace the last Gemm or MatMul with a new one of `N` outputs, for another label set"},
 	&cli.BoolFlag{Name: "init", Usage: "with --model: start from PyTorch's initialisation instead of the file's weights"},
-	prepFlag, labelsFlag, augmentFlag, valFlag,
+	prepFlag, labelsFlag, augmentFlag, valFlag, meanFlag, stdFlag,
 }
 
 // seedOnlyFlags are the seed recipe's flags, which a --model run refuses.
@@ -83,6 +83,9 @@ func runTrainGraph(c *cli.Context) error {
 	h, w := imageSize(in)
 	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
 		return fmt.Errorf("--model %s: %w", path, err)
+	}
+	if err := prepFlags(c, &cfg.Prep, status, path, m); err != nil {
+		return err
 	}
 	data, trainSet, valSet, testSet, err := graphData(c, h-2*cfg.Prep.Pad, w-2*cfg.Prep.Pad, cfg.Seed)
 	if err != nil {
@@ -183,6 +186,27 @@ func imageSize(in []int) (h, w int) {
 		return in[1], in[2]
 	}
 	return in[len(in)-2], in[len(in)-1]
+}
+
+// prepFlags applies --mean and --std to p, and says when a file that
+// declares no preprocessing is trained on pixels in [0, 1] as they are:
+// a graph trained with Normalize and fine-tuned without it starts from a
+// loss far above its own and may be wrecked before it recovers.
+func prepFlags(c *cli.Context, p *train.Prep, status io.Writer, path string, m *onnx.Model) error {
+	mean, std := c.Float64("mean"), c.Float64("std")
+	if c.IsSet("mean") && !(math.Abs(mean) <= math.MaxFloat32) || c.IsSet("std") && !(std > 0 && std <= math.MaxFloat32) {
+		return usageError("--mean %g --std %g: the mean must be a finite number and the std one above 0", mean, std)
+	}
+	if c.IsSet("mean") {
+		p.Mean = float32(mean)
+	}
+	if c.IsSet("std") {
+		p.Std = float32(std)
+	}
+	if _, declared := m.Metadata[onnx.MetaPreprocess]; !declared && !c.IsSet("mean") && !c.IsSet("std") {
+		fmt.Fprintf(status, "note: %s declares no preprocessing: training on pixels in [0, 1] (mean 0, std 1); if it was trained with torchvision's Normalize, give its --mean and --std\n", path)
+	}
+	return nil
 }
 
 // graphPrep is the preprocessing the graph declares (its preprocess

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -133,6 +134,8 @@ func TestTrainModelBadInput(t *testing.T) {
 		{"bad freeze", []string{"--model", lenet5, "--freeze", "nosuch*", "--limit", "128", "--epochs", "1", "--out", filepath.Join(dir, "a.onnx")}, 1, "matches no trainable initializer"},
 		{"bad out", []string{"--model", lenet5, "--out", filepath.Join(dir, "a.txt")}, 2, "--out"},
 		{"few classes", []string{"--model", lenet5, "--classes", "1"}, 2, "--classes 1"},
+		{"std 0", []string{"--model", lenet5, "--std", "0"}, 2, "--std 0"},
+		{"mean without model", []string{"--mean", "0.5"}, 2, "--mean trains an ONNX graph"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, append([]string{"train"}, tc.args...)...)
@@ -186,6 +189,50 @@ func TestTrainModelLogDir(t *testing.T) {
 	}
 	if r := run(t, "report", logDir); r.code != 0 {
 		t.Errorf("report of the run: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestTrainModelNormalize fine-tunes cnn28, trained with Normalize(0.5,
+// 0.5) and declaring no preprocessing, for four steps: with --mean and
+// --std it keeps its 98 % and the file it writes declares them; without,
+// train says what it assumed.
+func TestTrainModelNormalize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains a graph for four steps, twice")
+	}
+	t.Parallel()
+	data := realData(t)
+	dir := t.TempDir()
+	for _, normalize := range []bool{true, false} {
+		out := filepath.Join(dir, fmt.Sprintf("cnn28-%v.onnx", normalize))
+		args := []string{"train", "--model", testtool.Testdata("onnx/cnn28.onnx"), "--data", data, "--epochs", "1", "--limit", "256",
+			"--batch-size", "64", "--out", out, "--format", "json"}
+		if normalize {
+			args = append(args, "--mean", "0.5", "--std", "0.5")
+		}
+		r := run(t, args...)
+		if r.code != 0 {
+			t.Fatalf("train: exit %d: %s", r.code, r.stderr)
+		}
+		if note := strings.Contains(r.stderr, "declares no preprocessing"); note == normalize {
+			t.Errorf("--mean and --std given: %v; the note on the assumed preprocessing printed: %v", normalize, note)
+		}
+		if !normalize {
+			continue
+		}
+		var trained struct {
+			TestAccuracy float64 `json:"test_accuracy"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &trained); err != nil || trained.TestAccuracy < 97.5 {
+			t.Errorf("test accuracy %.2f %% (%v): want cnn28's 98 %% kept", trained.TestAccuracy, err)
+		}
+		m, err := onnx.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Metadata[onnx.MetaPreprocess]; got != `{"mean":0.5,"pad":0,"std":0.5}` {
+			t.Errorf("the written file's preprocessing %s, want mean 0.5 and std 0.5", got)
+		}
 	}
 }
 
