@@ -2,6 +2,7 @@
 
     onnx_zoo.py [--out-dir DIR] [--data DIR] [--weights MODEL.pth]
     onnx_zoo.py --model NAME --opset N --out FILE [--out-dir DIR] [--retrain]
+    onnx_zoo.py --add NAME[,NAME...] [--out-dir DIR] [--data DIR]
 
 lenetkit's general ONNX importer is tested against these: graphs exported the
 way other projects write them, not the way lenetkit's own exporter does. All
@@ -25,6 +26,18 @@ default (True) and, unless --opset says otherwise, opset 13.
   Dropout(0.25), Linear 64-10, LogSoftmax), torchvision-style
   Normalize(0.5, 0.5) on the unpadded 28x28 image, trained the same way with
   NLL loss. Log-probabilities, input [1, 28, 28].
+- resnet_tiny: a small ResNet of the torchvision kind on the same 28x28
+  input (Conv 3x3 16 + BatchNorm + ReLU, a basic block of two 3x3
+  convolutions with BatchNorm and an identity shortcut, Conv 3x3 32 of
+  stride 2 + BatchNorm + ReLU, a basic block of 32, global average
+  pooling, Linear 32-10), trained the same way with cross-entropy. torch
+  folds each BatchNorm into its convolution on export: the graph has Conv,
+  Relu, Add, GlobalAveragePool, Flatten and Gemm. Logits.
+- mobilenet_tiny: a small MobileNet (Conv 3x3 16 of stride 2 + BatchNorm +
+  ReLU6, then depthwise-separable blocks of 16->32, 32->64 of stride 2 and
+  64->64: depthwise 3x3, BatchNorm, ReLU6, pointwise 1x1, BatchNorm,
+  ReLU6; global average pooling, Linear 64-10), trained likewise. ReLU6 is
+  Clip with min and max inputs. Logits.
 - seed_train: the seed's LeNet in train mode, exported with
   training=TrainingMode.TRAINING and do_constant_folding=False, for
   lenetkit's refusal tests; written as seed_train_op9/13/15.onnx. Its
@@ -44,6 +57,10 @@ float64 (logits: logsumexp(o) - o[label]; probabilities: -log p[label];
 log-probabilities: -o[label]), and PyTorch's own figures on the same inputs
 as torch_accuracy / torch_loss. A few minutes on 2 cores, most of it the
 two training runs.
+
+--add NAME,... trains and exports only those inference models and puts
+their entries into --out-dir's expected.json beside the others, which it
+leaves as they are.
 
 --model NAME --opset N --out FILE writes one export at any opset 7..17 (the
 tests call this at run time, so it takes seconds): lenet5 and cnn28 take
@@ -70,7 +87,7 @@ DEFAULT_OPSET = 13
 TRAIN_BATCH = 128
 TRAIN_LR = 3e-3
 TRAINING_OPSETS = (9, 13, 15)
-INFERENCE = ("seed_view", "seed_reshape", "seed_softmax", "lenet5", "cnn28")
+INFERENCE = ("seed_view", "seed_reshape", "seed_softmax", "lenet5", "cnn28", "resnet_tiny", "mobilenet_tiny")
 
 
 class ViewFlatten(nn.Module):
@@ -113,6 +130,44 @@ def cnn28():
     )
 
 
+class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block, identity shortcut: relu(x + bn(conv(relu(bn(conv(x))))))."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(y)))
+
+
+def conv_bn(cin, cout, stride, act):
+    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), act()]
+
+
+def resnet_tiny():
+    return nn.Sequential(
+        *conv_bn(1, 16, 1, nn.ReLU), BasicBlock(16),
+        *conv_bn(16, 32, 2, nn.ReLU), BasicBlock(32),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    )
+
+
+def separable(cin, cout, stride):
+    return [nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(),
+            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6()]
+
+
+def mobilenet_tiny():
+    return nn.Sequential(
+        *conv_bn(1, 16, 2, nn.ReLU6),
+        *separable(16, 32, 1), *separable(32, 64, 2), *separable(64, 64, 1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+    )
+
+
 # name -> input [C, H, W], preprocessing, output kind
 SPECS = {
     "seed_view": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
@@ -120,11 +175,13 @@ SPECS = {
     "seed_softmax": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "probabilities"),
     "lenet5": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
     "cnn28": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "log_probabilities"),
+    "resnet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
+    "mobilenet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
     "seed_train": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
     "seed_train_row": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
 }
 TRAINING = ("seed_train", "seed_train_row")
-ARCHITECTURES = {"lenet5": lenet5, "cnn28": cnn28}
+ARCHITECTURES = {"lenet5": lenet5, "cnn28": cnn28, "resnet_tiny": resnet_tiny, "mobilenet_tiny": mobilenet_tiny}
 
 
 def prepare(x32, spec):
@@ -157,10 +214,17 @@ def train(model, spec, data_dir, loss_fn):
 
 
 def from_fixture(name, out_dir):
-    """lenet5 or cnn28 with the weights of out_dir/NAME.onnx (initializers named as the state dict)."""
+    """lenet5 or cnn28 with the weights of out_dir/NAME.onnx (initializers named as the state dict).
+
+    resnet_tiny and mobilenet_tiny cannot come back this way: torch folded
+    their BatchNorms into the convolutions.
+    """
     import onnx
     from onnx import numpy_helper
 
+    if name not in ("lenet5", "cnn28"):
+        raise SystemExit(f"--model {name}: its fixture's BatchNorms are folded into the convolutions; "
+                         "it cannot be exported again at another opset")
     path = os.path.join(out_dir, name + ".onnx")
     if not os.path.exists(path):
         raise SystemExit(f"{path}: missing; run onnx_zoo.py without --model first, or pass --retrain")
@@ -178,8 +242,9 @@ def from_fixture(name, out_dir):
 def build(name, weights, data_dir, out_dir=None):
     """The module for NAME, in the mode its export wants.
 
-    lenet5 and cnn28 are trained from torch.manual_seed(0), or with out_dir
-    read from the fixture there.
+    lenet5, cnn28, resnet_tiny and mobilenet_tiny are trained from
+    torch.manual_seed(0), or lenet5 and cnn28 with out_dir read from the
+    fixture there.
     """
     if name in ("seed_view", "seed_reshape"):
         return ViewFlatten(seed_lenet(weights), name[len("seed_"):]).eval()
@@ -265,17 +330,19 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
-def zoo(out_dir, weights, data_dir):
+def zoo(out_dir, weights, data_dir, names=INFERENCE):
+    """Every fixture and expected.json; with names, only those models, merged into it."""
     os.makedirs(out_dir, exist_ok=True)
+    merge = names != INFERENCE
     models = {}
-    for name in INFERENCE:
+    for name in names:
         models[name] = build(name, weights, data_dir)
         out = os.path.join(out_dir, name + ".onnx")
         export(name, models[name], DEFAULT_OPSET, out)
         print(os.path.relpath(out), os.path.getsize(out), "bytes")
 
     training = []
-    for opset in TRAINING_OPSETS:
+    for opset in () if merge else TRAINING_OPSETS:
         out = os.path.join(out_dir, f"seed_train_op{opset}.onnx")
         try:
             export("seed_train", build("seed_train", weights, data_dir), opset, out)
@@ -287,9 +354,16 @@ def zoo(out_dir, weights, data_dir):
         print(os.path.relpath(out), os.path.getsize(out), "bytes")
 
     x32, y = mnist_idx.load(data_dir, "test")
+    out = os.path.join(out_dir, "expected.json")
     result = {"onnxruntime": ort_version(), "torch": torch.__version__, "models": {}}
+    if merge:
+        with open(out) as f:
+            result = json.load(f)
+        if result["onnxruntime"] != ort_version() or result["torch"] != torch.__version__:
+            raise SystemExit(f"{out} was made with ONNX Runtime {result['onnxruntime']} and torch {result['torch']}, "
+                             f"this is {ort_version()} and {torch.__version__}: run onnx_zoo.py without --add")
     with tempfile.TemporaryDirectory() as tmpdir:
-        for name in INFERENCE:
+        for name in names:
             shape, pre, kind = SPECS[name]
             x = prepare(x32, SPECS[name])
             path = os.path.join(out_dir, name + ".onnx")
@@ -310,12 +384,12 @@ def zoo(out_dir, weights, data_dir):
                 "torch_loss": t_loss,
             }
             print(f"{name}: ORT {acc:.2f} % loss {loss:.6f}; torch {t_acc:.2f} % loss {t_loss:.6f}")
-    result["training_mode"] = training
-    result["training_mode_model"] = (
-        "seed LeNet with dropout_mode='element' (nn.Dropout), train mode, "
-        "TrainingMode.TRAINING, do_constant_folding=False: torch "
-        f"{torch.__version__} cannot export Dropout1d in training mode")
-    out = os.path.join(out_dir, "expected.json")
+    if not merge:
+        result["training_mode"] = training
+        result["training_mode_model"] = (
+            "seed LeNet with dropout_mode='element' (nn.Dropout), train mode, "
+            "TrainingMode.TRAINING, do_constant_folding=False: torch "
+            f"{torch.__version__} cannot export Dropout1d in training mode")
     write_json(out, result)
     print(os.path.relpath(out))
 
@@ -323,6 +397,7 @@ def zoo(out_dir, weights, data_dir):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", help="one model: " + ", ".join(SPECS))
+    p.add_argument("--add", help="only these inference models, comma-separated, merged into expected.json")
     p.add_argument("--opset", type=int, help=f"with --model: 7..17 (default {DEFAULT_OPSET})")
     p.add_argument("--out", help="with --model: the .onnx to write")
     p.add_argument("--out-dir", default=os.path.join(HERE, "..", "testdata", "onnx"))
@@ -333,6 +408,11 @@ def main():
     a = p.parse_args()
     if (a.model is None) != (a.out is None):
         p.error("--model and --out go together")
+    if a.add is not None and (a.model is not None or a.retrain):
+        p.error("--add goes without --model and --retrain")
+    added = tuple(a.add.split(",")) if a.add else INFERENCE
+    if unknown := [n for n in added if n not in INFERENCE]:
+        p.error(f"--add {','.join(unknown)}: want inference models among {', '.join(INFERENCE)}")
     if a.model is None and a.opset is not None:
         p.error("--opset goes with --model (the fixtures are opset 13, training-mode ones 9, 13, 15)")
     if a.opset is None:
@@ -341,15 +421,15 @@ def main():
         p.error(f"--opset {a.opset}: torch {torch.__version__} exports opsets 7..17")
 
     torch.set_num_threads(2)
-    if a.retrain and a.model not in ARCHITECTURES:
-        p.error("--retrain goes with --model " + " or ".join(ARCHITECTURES))
+    if a.retrain and a.model not in ("lenet5", "cnn28"):
+        p.error("--retrain goes with --model lenet5 or cnn28")
     needs_data = a.model is None or a.retrain
     data_dir = a.data or (mnist_idx.default_data_dir() if needs_data else None)
     if a.model is not None:
         fixture_dir = None if a.retrain else a.out_dir
         export(a.model, build(a.model, a.weights, data_dir, fixture_dir), a.opset, a.out)
         return
-    zoo(a.out_dir, a.weights, data_dir)
+    zoo(a.out_dir, a.weights, data_dir, added)
 
 
 if __name__ == "__main__":
