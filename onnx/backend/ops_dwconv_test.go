@@ -178,3 +178,74 @@ func sameFloats(t *testing.T, got, want []float32, nan bool) {
 		t.Fatal("no NaN in the general path's output")
 	}
 }
+
+// TestPointwiseStep runs 1x1 convolutions of one image with constant
+// weights, which pointwiseStep takes when the input channels are few and
+// the rows 8 to 64 wide, against the same graphs with the weights and
+// bias given at run time (the general path), and checks which shapes it
+// leaves to the matrix product.
+func TestPointwiseStep(t *testing.T) {
+	cases := []struct {
+		name       string
+		x          []int
+		outC       int
+		bias, relu bool
+		nan        bool
+		attrs      []*onnx.AttributeProto
+		taken      bool
+	}{
+		{"8 to 16 on 14x14, bias, Relu", []int{1, 8, 14, 14}, 16, true, true, false, nil, true},
+		{"one channel, no bias", []int{1, 1, 5, 8}, 3, false, false, false, nil, true},
+		{"16 channels, 64 wide", []int{1, 16, 3, 64}, 5, true, false, false, nil, true},
+		{"3 channels, 29 wide, one row", []int{1, 3, 1, 29}, 4, true, true, false, nil, true},
+		{"NaN and -Inf", []int{1, 4, 6, 9}, 6, true, true, true, nil, true},
+		{"NaN and -Inf, no Relu", []int{1, 4, 6, 9}, 6, true, false, true, nil, true},
+		{"17 channels", []int{1, 17, 4, 16}, 4, true, false, false, nil, false},
+		{"7 wide", []int{1, 4, 4, 7}, 4, true, false, false, nil, false},
+		{"65 wide", []int{1, 4, 2, 65}, 4, true, false, false, nil, false},
+		{"padded", []int{1, 4, 8, 8}, 4, true, false, false, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, false},
+		{"stride 2", []int{1, 4, 16, 16}, 4, true, false, false, []*onnx.AttributeProto{ints("strides", 2, 2)}, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := []int{tc.outC, tc.x[1], 1, 1}
+			x, w, b := randn(uint64(i), numel(tc.x)), randn(uint64(i+100), numel(ws)), randn(uint64(i+200), tc.outC)
+			if tc.nan {
+				x[numel(tc.x)/2] = float32(math.NaN())
+				x[5] = float32(math.Inf(-1))
+			}
+			names := []string{"x", "w"}
+			if tc.bias {
+				names = append(names, "b")
+			}
+			nodes := []*onnx.NodeProto{nodeOf("Conv", names, "c", tc.attrs...)}
+			out := "c"
+			if tc.relu {
+				nodes, out = append(nodes, nodeOf("Relu", []string{"c"}, "r")), "r"
+			}
+			inits := []*onnx.TensorProto{{Name: "w", Dims: []int64{int64(tc.outC), int64(tc.x[1]), 1, 1}, DataType: int32(onnx.TensorProto_FLOAT), FloatData: w}}
+			ins := []wholeIn{{"x", tc.x, x}, {"w", ws, w}}
+			if tc.bias {
+				inits = append(inits, &onnx.TensorProto{Name: "b", Dims: []int64{int64(tc.outC)}, DataType: int32(onnx.TensorProto_FLOAT), FloatData: b})
+				ins = append(ins, wholeIn{"b", []int{tc.outC}, b})
+			}
+			fast := wholePlan(t, nodes, inits, ins[:1], out)
+			general := wholePlan(t, nodes, nil, ins, out)
+			if got := hasStep[pointwiseStep](fast); got != tc.taken || hasStep[pointwiseStep](general) {
+				t.Fatalf("pointwise steps: %v with constant weights, %v with run-time ones; want %v, false", got, hasStep[pointwiseStep](general), tc.taken)
+			}
+			if s, ok := fast.steps[len(fast.steps)-1].(pointwiseStep); ok && s.relu != tc.relu {
+				t.Errorf("Relu fused: %v, want %v", s.relu, tc.relu)
+			}
+			got, err := fast.Run([][]float32{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := general.Run([][]float32{x, w, b}[:len(ins)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameFloats(t, got[0], want[0], tc.nan)
+		})
+	}
+}
