@@ -3,6 +3,8 @@ package nchw
 import (
 	"fmt"
 	"math"
+
+	"github.com/lenetkit/lenetkit/internal/vmath"
 )
 
 // Activations and elementwise functions beyond Relu, Tanh and Sigmoid, as
@@ -13,18 +15,9 @@ import (
 // the rest are float32 arithmetic, as ONNX Runtime does it.
 
 // Clip sets y[i] = min(max(x[i], lo), hi): hi where lo > hi, as ONNX
-// says, and NaN where x[i] is NaN.
+// says, and NaN where x[i] is NaN (vmath.Clip's vectors).
 func Clip(y, x []float32, lo, hi float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		if v < lo {
-			v = lo
-		}
-		if v > hi {
-			v = hi
-		}
-		y[i] = v
-	}
+	vmath.Clip(y, x, lo, hi)
 }
 
 // Elu sets y[i] = x[i] when x[i] >= 0, else alpha*(exp(x[i])-1).

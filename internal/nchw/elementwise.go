@@ -10,15 +10,11 @@ import (
 // y must be at least as long as x; it may be x itself (the backend runs
 // activations in place), but must not overlap it otherwise.
 
-// Relu sets y[i] = max(x[i], 0).
+// Relu sets y[i] = max(x[i], 0), as Go's max: NaN stays NaN and -0 gives
+// +0. vmath.Relu's vectors, where a branch per element mispredicted on
+// random signs (1 ns an element, against 0.08).
 func Relu(y, x []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		if v < 0 {
-			v = 0
-		}
-		y[i] = v
-	}
+	vmath.Relu(y, x)
 }
 
 // LeakyRelu sets y[i] = x[i] when x[i] >= 0 and alpha*x[i] otherwise.

@@ -13,6 +13,7 @@ type kernelSet struct {
 	// other slices are at least as long.
 	tanh, relu         func(y, x []float32)
 	tanhGrad, reluGrad func(dx, dy, in []float32)
+	clip               func(y, x []float32, lo, hi float32)
 }
 
 // kernelSets lists every kernel set this CPU runs, best first, for tests

@@ -4,7 +4,7 @@ import "math"
 
 // goKernels runs on every CPU: the fallback where no assembly set does,
 // and the reference the assembly is tested against.
-var goKernels = &kernelSet{name: "go", tanh: tanhGo, tanhGrad: tanhGradGo, relu: reluGo, reluGrad: reluGradGo}
+var goKernels = &kernelSet{name: "go", tanh: tanhGo, tanhGrad: tanhGradGo, relu: reluGo, reluGrad: reluGradGo, clip: clipGo}
 
 func tanhGo(y, x []float32) {
 	y = y[:len(x)]
@@ -59,5 +59,19 @@ func reluGradGo(dx, dy, x []float32) {
 		b := int32(math.Float32bits(v))
 		keep := ^(((b - 1) >> 31) | (b >> 31)) // all ones where b > 0
 		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & uint32(keep))
+	}
+}
+
+// clipGo keeps x where it is NaN or on a bound, as the comparisons do.
+func clipGo(y, x []float32, lo, hi float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		y[i] = v
 	}
 }

@@ -18,6 +18,7 @@ func kernelsOf(set *kernelSet) []kernel {
 		{"relu", func(out, _, b []float32) { set.relu(out, b) }},
 		{"tanhGrad", set.tanhGrad},
 		{"reluGrad", set.reluGrad},
+		{"clip", func(out, _, b []float32) { set.clip(out, b, -0.05, 0.3) }},
 	}
 }
 
@@ -97,6 +98,29 @@ func TestRelu(t *testing.T) {
 			}
 			if math.Float32bits(dx[i]) != math.Float32bits(want) {
 				t.Errorf("%s: reluGrad at x = %g gives %g, want %g", set.name, tc.x, dx[i], want)
+			}
+		}
+	}
+}
+
+// TestClip: each set's Clip, bit for bit against the Go loop's
+// comparisons, on NaNs of either sign, infinities, signed zeros, the
+// bounds themselves, and bounds that are infinite or the wrong way round.
+func TestClip(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	negNaN := math.Float32frombits(0xffc00000)
+	x := []float32{nan, negNaN, inf, -inf, 0, negZero, 6, 5.999, 6.001, -1, 1, 0.5, -0.5, 2, 1e30, -1e30}
+	for _, set := range kernelSets() {
+		for _, b := range [][2]float32{{0, 6}, {-1, 1}, {negZero, 0}, {2, 1}, {-inf, inf}, {0, inf}} {
+			got, want := make([]float32, len(x)), make([]float32, len(x))
+			set.clip(got, x, b[0], b[1])
+			clipGo(want, x, b[0], b[1])
+			for i := range x {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Errorf("%s: clip(%g, %g, %g) = %g (%#x), want %g (%#x)", set.name, x[i], b[0], b[1],
+						got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
 			}
 		}
 	}

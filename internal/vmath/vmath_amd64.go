@@ -16,6 +16,9 @@ func reluAVX512(y, x *float32, n int)
 //go:noescape
 func reluGradAVX512(dx, dy, x *float32, n int)
 
+//go:noescape
+func clipAVX512(y, x *float32, n int, lo, hi float32)
+
 var kernelsAVX512 = &kernelSet{name: "avx512",
 	tanh: func(y, x []float32) {
 		if len(x) == 0 {
@@ -47,6 +50,13 @@ var kernelsAVX512 = &kernelSet{name: "avx512",
 		_ = dy[len(x)-1]
 		reluGradAVX512(&dx[0], &dy[0], &x[0], len(x))
 	},
+	clip: func(y, x []float32, lo, hi float32) {
+		if len(x) == 0 {
+			return
+		}
+		_ = y[len(x)-1]
+		clipAVX512(&y[0], &x[0], len(x), lo, hi)
+	},
 }
 
 //go:noescape
@@ -60,6 +70,9 @@ func reluAVX2(y, x *float32, n int)
 
 //go:noescape
 func reluGradAVX2(dx, dy, x *float32, n int)
+
+//go:noescape
+func clipAVX2(y, x *float32, n int, lo, hi float32)
 
 var kernelsAVX2 = &kernelSet{name: "avx2",
 	tanh: func(y, x []float32) {
@@ -91,5 +104,12 @@ var kernelsAVX2 = &kernelSet{name: "avx2",
 		_ = dx[len(x)-1]
 		_ = dy[len(x)-1]
 		reluGradAVX2(&dx[0], &dy[0], &x[0], len(x))
+	},
+	clip: func(y, x []float32, lo, hi float32) {
+		if len(x) == 0 {
+			return
+		}
+		_ = y[len(x)-1]
+		clipAVX2(&y[0], &x[0], len(x), lo, hi)
 	},
 }

@@ -238,6 +238,49 @@ reluGradAVX512_done:
 	VZEROUPPER
 	RET
 
+// func clipAVX512(y, x *float32, n int, lo, hi float32)
+TEXT ·clipAVX512(SB), NOSPLIT, $8-32
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
+	SHRQ $4, CX
+	VBROADCASTSS lo+24(FP), Z8
+	VBROADCASTSS hi+28(FP), Z9
+	TESTQ CX, CX
+	JZ clipAVX512_tail
+clipAVX512_vec:
+	VMOVUPS (SI), Z0
+	VMAXPS Z0, Z8, Z0
+	VMINPS Z0, Z9, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ CX
+	JNZ clipAVX512_vec
+clipAVX512_tail:
+	TESTQ DX, DX
+	JZ clipAVX512_done
+	MOVL $1, AX
+	MOVQ DX, CX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMAXPS Z0, Z8, Z0
+	VMINPS Z0, Z9, Z0
+	VMOVUPS Z0, K1, (DI)
+clipAVX512_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
 // func tanhAVX2(y, x *float32, n int)
 TEXT ·tanhAVX2(SB), NOSPLIT, $8-24
 	STMXCSR mxcsr-8(SP)
@@ -457,6 +500,48 @@ reluGradAVX2_tail:
 	VANDPS Y1, Y0, Y0
 	VMASKMOVPS Y0, Y5, (DI)
 reluGradAVX2_done:
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func clipAVX2(y, x *float32, n int, lo, hi float32)
+TEXT ·clipAVX2(SB), NOSPLIT, $8-32
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, DX
+	ANDQ $7, DX
+	SHRQ $3, CX
+	VBROADCASTSS lo+24(FP), Y6
+	VBROADCASTSS hi+28(FP), Y7
+	TESTQ CX, CX
+	JZ clipAVX2_tail
+clipAVX2_vec:
+	VMOVUPS (SI), Y0
+	VMAXPS Y0, Y6, Y0
+	VMINPS Y0, Y7, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ clipAVX2_vec
+clipAVX2_tail:
+	TESTQ DX, DX
+	JZ clipAVX2_done
+	LEAQ ·tailMask+32(SB), AX
+	SHLQ $2, DX
+	SUBQ DX, AX
+	VMOVUPS (AX), Y5
+	VMASKMOVPS (SI), Y5, Y0
+	VMAXPS Y0, Y6, Y0
+	VMINPS Y0, Y7, Y0
+	VMASKMOVPS Y0, Y5, (DI)
+clipAVX2_done:
 	LDMXCSR mxcsr-8(SP)
 	VZEROUPPER
 	RET
