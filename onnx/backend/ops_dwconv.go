@@ -3,10 +3,11 @@ package backend
 // Depthwise convolutions of inference (MobileNet's, dwbn's): each output
 // plane reads one input plane. im2col and a product of one row per group,
 // the general path, spend their time packing, not multiplying; here each
-// input plane is copied once into a zero-padded buffer and convolved flat
-// with the training path's kernels (package dwconv): at stride 1 every
-// tap is one fixed offset into the buffer, so a plane is one long loop
-// with no borders.
+// input plane is copied once into a zero-padded buffer and convolved with
+// the kernels of package dwconv: at stride 1 every tap is one fixed
+// offset into the buffer, so a plane is one loop with no borders. A 1x1
+// convolution of few input channels is the same sum of taps, one a
+// channel (pointwiseStep).
 
 import (
 	"github.com/lenetkit/lenetkit/internal/dwconv"

@@ -32,6 +32,8 @@ func TestDepthwiseStep(t *testing.T) {
 		{"dilation 2", []int{1, 3, 12, 13}, []int{3, 1, 3, 3}, true, true, []*onnx.AttributeProto{ints("dilations", 2, 2), ints("pads", 2, 2, 2, 2)}, false},
 		{"multiplier 2", []int{1, 3, 8, 9}, []int{6, 1, 3, 3}, true, false, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, false},
 		{"SAME_UPPER 4x4", []int{1, 2, 7, 7}, []int{2, 1, 4, 4}, false, true, []*onnx.AttributeProto{strAttr("auto_pad", "SAME_UPPER")}, false},
+		{"70 wide: the flat taps", []int{1, 2, 3, 70}, []int{2, 1, 3, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, false},
+		{"70 wide, no Relu", []int{1, 2, 3, 70}, []int{2, 1, 3, 3}, true, false, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, false},
 		{"1-D", []int{2, 4, 17}, []int{4, 1, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1)}, false},
 		{"NaN and -Inf", []int{1, 3, 9, 10}, []int{3, 1, 3, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, true},
 		{"NaN and -Inf, no Relu", []int{1, 3, 9, 10}, []int{3, 1, 3, 3}, true, false, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, true},
