@@ -323,8 +323,15 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 		k.FlippedWeights(l.wf, w)
 	}
 	ps := k.PaddedSize(k.In)
+	// An NHWC output the kernels' own layout is written in place.
+	yh, ow := l.yh, l.realW/l.bn.K
+	direct := l.outNHWC && l.pooled().exact(ow)
+	if direct {
+		yh = y
+	}
 	// Each chunk's input is laid out just before its convolution reads it,
-	// while it is in cache.
+	// while it is in cache, and without BatchNorm, whose statistics need
+	// the whole batch, the chunk's output is pooled as soon as written.
 	chunks(l.n, func(_, lo, hi int) {
 		if l.inNHWC {
 			nhwcToView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
@@ -333,19 +340,15 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 		}
 		if l.whole == nil {
 			k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
+			if l.plain {
+				l.bn.ReLUPoolImages(yh, l.z, lo, hi, l.st)
+			}
 		}
 	})
-	// An NHWC output the kernels' own layout is written in place.
-	yh, ow := l.yh, l.realW/l.bn.K
-	direct := l.outNHWC && l.pooled().exact(ow)
-	if direct {
-		yh = y
-	}
 	switch {
 	case l.whole != nil:
 		l.whole.ForwardReLUPool(yh, l.xp, l.wd, bias, l.n, l.wst)
-	case l.plain:
-		l.bn.ForwardReLUPool(yh, l.z, l.n, l.st)
+	case l.plain: // pooled chunk by chunk above
 	case *l.train:
 		gamma, beta, runMean, runVar := in[3], in[4], in[5], in[6]
 		l.bn.ForwardTrain(yh, l.z, gamma, beta, l.n, l.st)
@@ -389,32 +392,57 @@ func (l *seedBlockLayer) backward(dx [][]float32, dy, _ []float32, in [][]float3
 		}
 		return
 	}
-	if l.plain {
-		l.bn.BackwardReLUPool(l.dz, l.dbias, dyh, l.z, l.n, l.st)
-	} else {
+	if !l.plain {
 		l.bn.Backward(l.dz, l.dgamma, l.dbeta, l.dbias, dyh, l.z, in[3], l.n, l.st)
+	}
+	l.backConv(dx[0], dx[1], dyh)
+	if l.plain {
+		l.bn.ReLUPoolBias(l.dbias, l.st)
 	}
 	for i, g := range [][]float32{2: l.dbias, 3: l.dgamma, 4: l.dbeta} {
 		if i < len(dx) && g != nil && dx[i] != nil {
 			copy(dx[i], g)
 		}
 	}
-	l.backConv(dx[0], dx[1])
 }
 
 // backConv takes dz back through the convolution to dw and dx (each nil
-// when not wanted).
-func (l *seedBlockLayer) backConv(dx, dw []float32) {
+// when not wanted), a chunk of images at a time, so that the chunk's dz
+// stays in cache between the two; without BatchNorm, whose gradient needs
+// the whole batch, the chunk's dz is first written from dyh, the pooled
+// gradient, and its sum left for ReLUPoolBias.
+func (l *seedBlockLayer) backConv(dx, dw, dyh []float32) {
 	k := l.conv
-	hw := k.H * k.W
-	if dw != nil {
-		ps := k.PaddedSize(k.In)
-		for _, p := range l.partial {
-			clear(p)
+	hw, ps := k.H*k.W, k.PaddedSize(k.In)
+	for _, p := range l.partial {
+		clear(p)
+	}
+	// An NHWC gradient the kernel's own layout is written in place.
+	dxh, direct := l.dxh, l.inNHWC && l.unpadded().exact(l.realW)
+	if direct {
+		dxh = dx
+	}
+	chunks(l.n, func(wk, lo, hi int) {
+		dz := l.dz[lo*hw*k.Out : hi*hw*k.Out]
+		if l.plain {
+			l.bn.BackwardReLUPoolImages(l.dz, dyh, wk, lo, hi, l.st)
 		}
-		chunks(l.n, func(wk, lo, hi int) {
-			k.BackwardWeights(l.partial[wk], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], hi-lo)
-		})
+		if dw != nil {
+			k.BackwardWeights(l.partial[wk], dz, l.xp[lo*ps:hi*ps], hi-lo)
+		}
+		if dx == nil {
+			return
+		}
+		k.BackwardInput(dxh[lo*hw*k.In:hi*hw*k.In], dz, l.wf, l.scratch[wk], hi-lo)
+		switch {
+		case direct:
+		case l.inNHWC:
+			nhwcFromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
+		default:
+			fromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
+		}
+	})
+	if dw != nil {
 		sum := l.partial[0]
 		for _, p := range l.partial[1:] {
 			for i, v := range p {
@@ -422,22 +450,5 @@ func (l *seedBlockLayer) backConv(dx, dw []float32) {
 			}
 		}
 		k.UndirectWeights(dw, sum)
-	}
-	if dx != nil {
-		// An NHWC gradient the kernel's own layout is written in place.
-		dxh, direct := l.dxh, l.inNHWC && l.unpadded().exact(l.realW)
-		if direct {
-			dxh = dx
-		}
-		chunks(l.n, func(wk, lo, hi int) {
-			k.BackwardInput(dxh[lo*hw*k.In:hi*hw*k.In], l.dz[lo*hw*k.Out:hi*hw*k.Out], l.wf, l.scratch[wk], hi-lo)
-			switch {
-			case direct:
-			case l.inNHWC:
-				nhwcFromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
-			default:
-				fromView(dx, l.dxh, l.unpadded(), lo, hi, k.In, k.H, l.realW)
-			}
-		})
 	}
 }

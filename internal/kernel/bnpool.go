@@ -39,6 +39,7 @@ type BNCache struct {
 	arg  []uint8   // its position in the pooling window, ky*K+kx
 
 	unit       []float32   // C ones, then C zeros: ReLUPool's gamma and beta
+	ident      []float32   // the row kernels' coef for ReLUPool: 0, 1, 1, 0
 	shift      []float32   // a rough mean that the sums are taken around
 	coef       []float32   // per-channel constants of the row kernels
 	sum, sumSq [][]float64 // per worker
@@ -54,8 +55,10 @@ func (b BNPool) NewCache(n int) *BNCache {
 		xhat: make([]float32, out), arg: make([]uint8, out),
 		shift: make([]float32, c), coef: make([]float32, 6*c), unit: make([]float32, 2*c),
 	}
+	st.ident = make([]float32, 4*c)
 	for i := range c {
 		st.unit[i] = 1
+		st.ident[c+i], st.ident[2*c+i] = 1, 1
 	}
 	for range MaxWorkers() {
 		st.sum = append(st.sum, make([]float64, c))

@@ -9,9 +9,10 @@ package kernel
 //
 // That trades three evaluations of the convolution (one with BatchNorm the
 // identity, ReLUPool, which takes no statistics and whose backward pass
-// needs no z) for four trips through memory of its output: a good trade for LeNet's first block, one input
-// channel (nine multiply-adds per output) and the largest output of the
-// network (32 maps of 32x32 per image), and a bad one for the others.
+// needs no z) for four trips through memory of its output: a good trade
+// for LeNet's first block, one input channel (nine multiply-adds per
+// output) and the largest output of the network (32 maps of 32x32 per
+// image), and a bad one for the others.
 type ConvBNPool struct {
 	Conv Conv3x3
 	BN   BNPool // BN.H, BN.W, BN.C must be Conv.H, Conv.W, Conv.Out

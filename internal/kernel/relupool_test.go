@@ -73,6 +73,24 @@ func TestReLUPoolExact(t *testing.T) {
 						t.Fatalf("dbias[%d] = %g, want %g", c, v, wantBias[c])
 					}
 				}
+
+				// The same by images, in shares of a batch as a caller
+				// splitting it between workers runs them.
+				st2 := b.NewCache(tc.n)
+				y2, dz2, dbias2 := make([]float32, len(y)), make([]float32, len(z)), make([]float32, tc.c)
+				for i := range dz2 {
+					dz2[i] = float32(math.NaN())
+				}
+				for img := range tc.n {
+					b.ReLUPoolImages(y2, z, img, img+1, st2)
+				}
+				equalBits(t, "y by images", y2, wantY)
+				for img := range tc.n {
+					b.BackwardReLUPoolImages(dz2, dy, img%MaxWorkers(), img, img+1, st2)
+				}
+				b.ReLUPoolBias(dbias2, st2)
+				equalBits(t, "dz by images", dz2, wantDz)
+				checkClose(t, "dbias by images", dbias2, to64(dbias), 1e-6)
 			})
 		}
 	}
