@@ -101,9 +101,6 @@ func compileConv(c *compiler, o op) error {
 		if ok, err := c.shiftConv(o, conv, w, bias, x, outShape); ok || err != nil {
 			return err
 		}
-		if ok, err := c.pointwiseConv(o, conv, w, bias, x, outShape); ok || err != nil {
-			return err
-		}
 		y, err := c.runtime(outShape)
 		if err != nil {
 			return err

@@ -5,9 +5,7 @@ package backend
 // the general path, spend their time packing, not multiplying; here each
 // input plane is copied once into a zero-padded buffer and convolved with
 // the kernels of package dwconv: at stride 1 every tap is one fixed
-// offset into the buffer, so a plane is one loop with no borders. A 1x1
-// convolution of few input channels is the same sum of taps, one a
-// channel (pointwiseStep).
+// offset into the buffer, so a plane is one loop with no borders.
 
 import (
 	"github.com/lenetkit/lenetkit/internal/dwconv"
@@ -125,64 +123,5 @@ func (s dwConvStep) run(b [][]float32) {
 				dwconv.CopyRows(y[(i*g.OutC+o)*p:][:p], ow, flat, s.cols, oh, ow)
 			}
 		}
-	}
-}
-
-// pointwiseMaxC bounds the input channels of a pointwiseStep: each output
-// vector loads one input vector a channel, where a matrix product reuses
-// it across output channels, and past a few channels that reuse wins.
-const pointwiseMaxC = 16
-
-// pointwiseConv compiles Conv o, 1x1 of stride 1 without padding, constant
-// weights w and bias (nil for none), as a pointwiseStep from x, an NCHW
-// value of one image, when its input channels are few and its rows 8 to
-// dwconv.TapRowsMax wide: each output plane is then the depthwise
-// kernel's sum of taps, one a channel, its offsets the planes'. A matrix
-// product of so few rows spent its time packing. A Relu that alone reads
-// the output runs in the same step, as in dwConvStep.
-func (c *compiler) pointwiseConv(o op, conv nchw.Conv2D, w, bias []float32, x *val, outShape []int) (ok bool, err error) {
-	if conv.KH != 1 || conv.KW != 1 || conv.StrideH != 1 || conv.StrideW != 1 || conv.PadTop != 0 || conv.PadLeft != 0 ||
-		conv.PadBottom != 0 || conv.PadRight != 0 || conv.InC > pointwiseMaxC || conv.InW < 8 || conv.InW > dwconv.TapRowsMax ||
-		len(o.outputs) != 1 || len(w) != conv.OutC*conv.InC || bias != nil && len(bias) != conv.OutC {
-		return false, nil
-	}
-	s := pointwiseStep{h: conv.InH, w: conv.InW, outC: conv.OutC, k: w, bias: bias, in: x.buf}
-	for ci := range conv.InC {
-		s.off = append(s.off, ci*conv.InH*conv.InW)
-	}
-	out := o
-	if i, ok := c.dwRelu(o.outputs[0]); ok {
-		s.relu, out = true, newOp(i, c.g.Nodes[i])
-		c.done[i] = true
-	}
-	y, err := c.runtime(outShape)
-	if err != nil {
-		return false, err
-	}
-	s.out = y.buf
-	c.steps = append(c.steps, s)
-	return true, c.set(out, 0, y)
-}
-
-// pointwiseStep is a 1x1 convolution of stride 1 of one image of h x w
-// planes: output plane o is bias[o] (bias nil: 0) plus the sum over input
-// channels c of k[o*InC+c] times plane c, through a Relu when relu.
-type pointwiseStep struct {
-	h, w, outC int
-	k, bias    []float32
-	relu       bool
-	off        []int // each input plane's offset
-	in, out    int
-}
-
-func (s pointwiseStep) run(b [][]float32) {
-	x, y := b[s.in], b[s.out]
-	hw, inC := s.h*s.w, len(s.off)
-	for o := range s.outC {
-		var bias float32
-		if s.bias != nil {
-			bias = s.bias[o]
-		}
-		dwconv.TapRows(y[o*hw:][:hw], s.w, x, s.w, s.h, s.w, s.k[o*inC:][:inC], s.off, bias, s.relu)
 	}
 }
