@@ -43,7 +43,14 @@ func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, 
 			s.off = append(s.off, ki*geo.DilationH*s.cols+kj*geo.DilationW)
 		}
 	}
-	if s.scratch, err = c.newBuf(s.plen + geo.OutH()*s.cols); err != nil {
+	// Rows the vector kernels take are written straight out; others go
+	// through a flat output as wide as the padded plane.
+	s.direct = geo.OutW() >= 8 && geo.OutW() <= dwconv.TapRowsMax
+	flat := geo.OutH() * s.cols
+	if s.direct {
+		flat = 0
+	}
+	if s.scratch, err = c.newBuf(s.plen + flat); err != nil {
 		return false, err
 	}
 	out := o
@@ -87,6 +94,7 @@ type dwConvStep struct {
 	w, bias    []float32
 	relu       bool
 	rows, cols int   // the padded plane
+	direct     bool  // rows written by dwconv.TapRows, not through a flat output
 	plen       int   // the padded plane and the taps' reach past it
 	off        []int // each tap's offset into the padded plane
 	in, out    int
@@ -97,31 +105,37 @@ func (s dwConvStep) run(b [][]float32) {
 	g := s.g
 	x, y, scratch := b[s.in], b[s.out], b[s.scratch]
 	pad, flat := scratch[:s.plen], scratch[s.plen:]
-	hw, oh, ow := g.InH*g.InW, g.OutH(), g.OutW()
-	p, taps, mult := oh*ow, g.KH*g.KW, g.OutC/g.InC
+	hw, p, mult := g.InH*g.InW, g.OutH()*g.OutW(), g.OutC/g.InC
 	for i := range s.n {
 		for ci := range g.InC {
 			dwconv.CopyRows(pad[g.PadTop*s.cols+g.PadLeft:], s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InW, g.InH, g.InW)
 			for o := ci * mult; o < (ci+1)*mult; o++ {
-				var bias float32
-				if s.bias != nil {
-					bias = s.bias[o]
-				}
-				if ow >= 8 && ow <= dwconv.TapRowsMax {
-					dwconv.TapRows(y[(i*g.OutC+o)*p:][:p], ow, pad, s.cols, oh, ow, s.w[o*taps:][:taps], s.off, bias, s.relu)
-					continue
-				}
-				dwconv.Taps(flat, pad, s.w[o*taps:][:taps], s.off)
-				// The columns past ow are thrown away; the Relu and bias
-				// pass is shorter over them than row by row.
-				switch {
-				case s.relu:
-					dwconv.AffineRelu(flat, flat, 1, bias)
-				case s.bias != nil:
-					dwconv.Affine(flat, flat, 1, bias)
-				}
-				dwconv.CopyRows(y[(i*g.OutC+o)*p:][:p], ow, flat, s.cols, oh, ow)
+				s.plane(y[(i*g.OutC+o)*p:][:p], pad, flat, o)
 			}
 		}
 	}
+}
+
+// plane writes output plane o, y, from the padded input plane pad.
+func (s dwConvStep) plane(y, pad, flat []float32, o int) {
+	oh, ow, taps := s.g.OutH(), s.g.OutW(), s.g.KH*s.g.KW
+	k := s.w[o*taps:][:taps]
+	var bias float32
+	if s.bias != nil {
+		bias = s.bias[o]
+	}
+	if s.direct {
+		dwconv.TapRows(y, ow, pad, s.cols, oh, ow, k, s.off, bias, s.relu)
+		return
+	}
+	dwconv.Taps(flat, pad, k, s.off)
+	// The columns past ow are thrown away; the Relu and bias pass is
+	// shorter over them than row by row.
+	switch {
+	case s.relu:
+		dwconv.AffineRelu(flat, flat, 1, bias)
+	case s.bias != nil:
+		dwconv.Affine(flat, flat, 1, bias)
+	}
+	dwconv.CopyRows(y, ow, flat, s.cols, oh, ow)
 }
