@@ -94,6 +94,9 @@ func compileConv(c *compiler, o op) error {
 			if ok, err := c.fuseBlock(o, x, w, bias); ok || err != nil {
 				return err
 			}
+			if ok, err := c.direct3x3(o, x, w, bias); ok || err != nil {
+				return err
+			}
 		}
 		if x, err = c.chw(x); err != nil {
 			return err

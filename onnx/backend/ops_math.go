@@ -4,6 +4,7 @@ package backend
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -68,6 +69,9 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 		if !c.whole && (a.c == nil && len(a.shape) > 0 && a.shape[0] != 1 || b.c == nil && len(b.shape) > 0 && b.shape[0] != 1) {
 			return fmt.Errorf("%s of %v and %v mixes images of a batch", o.typ, a.shape, b.shape)
 		}
+		if ok, err := c.channelsLastPair(o, bop, a, b); ok || err != nil {
+			return err
+		}
 		s := binaryStep{op: bop, aShape: a.shape, bShape: b.shape, yShape: shape}
 		if s.a, s.ia, err = c.operand(a); err != nil {
 			return err
@@ -83,6 +87,32 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 		c.steps = append(c.steps, s)
 		return c.set(o, 0, y)
 	}
+}
+
+// channelsLastPair compiles an elementwise operator of two run-time maps
+// of one shape, either channels-last (a ResNet's shortcut Add of two
+// convolutions' outputs), in that layout: element for element, the
+// operator does not care which, and turning both channels-first to add
+// them, then back for the next convolution, cost more than the Add.
+func (c *compiler) channelsLastPair(o op, bop nchw.BinaryOp, a, b *val) (bool, error) {
+	if a.c != nil || b.c != nil || len(a.shape) != 4 || !slices.Equal(a.shape, b.shape) || !a.nhwc && !b.nhwc ||
+		a.dt != 0 || b.dt != 0 || a.relu || b.relu || a.flatC != 0 || b.flatC != 0 {
+		return false, nil
+	}
+	a, err := c.hwc(a)
+	if err != nil {
+		return false, err
+	}
+	if b, err = c.hwc(b); err != nil {
+		return false, err
+	}
+	y, err := c.computed(a.shape)
+	if err != nil {
+		return false, err
+	}
+	y.nhwc = true
+	c.steps = append(c.steps, binaryStep{op: bop, ia: a.buf, ib: b.buf, aShape: a.shape, bShape: b.shape, yShape: a.shape, out: y.buf})
+	return true, c.set(o, 0, y)
 }
 
 // fold computes an elementwise operator on two constants: integer shape

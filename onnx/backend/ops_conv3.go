@@ -1,0 +1,92 @@
+package backend
+
+// 3x3 convolutions of stride 1 and padding 1 that no fused block takes (a
+// ResNet's, a VGG's first of two) on the direct channels-last kernels the
+// blocks use: kernel.Conv3x3 keeps a tile of outputs in registers and
+// reads the padded image in place, a third faster than shifted panels on
+// such maps (twice for a one-channel image).
+
+import (
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/vmath"
+)
+
+// direct3x3 compiles Conv o, 3x3 of stride 1 and padding 1 with constant
+// weights w and bias (nil for none) on x, an image's map, as a
+// direct3x3Step when this CPU runs its shape in assembly, with a Relu
+// that alone reads its output; ok false leaves it to the other paths.
+// Its output is channels-last.
+func (c *compiler) direct3x3(o op, x *val, w, bias []float32) (ok bool, err error) {
+	conv := kernel.Conv3x3{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
+	if !conv.Vectorized() {
+		return false, nil
+	}
+	in, err := c.hwc(x)
+	if err != nil {
+		return false, err
+	}
+	if err := c.b.constBytes(4 * int64(len(w)+conv.Out)); err != nil {
+		return false, err
+	}
+	st := direct3x3Step{conv: conv, wd: make([]float32, len(w)), bias: bias, in: in.buf}
+	conv.DirectWeights(st.wd, w)
+	if st.bias == nil {
+		st.bias = make([]float32, conv.Out)
+	}
+	if st.xp, err = c.newBuf(conv.PaddedSize(conv.In)); err != nil {
+		return false, err
+	}
+	y, err := c.runtime([]int{1, conv.Out, conv.H, conv.W})
+	if err != nil {
+		return false, err
+	}
+	y.nhwc = true
+	st.out = y.buf
+	out := o
+	if i, ok := c.single(o.outputs[0]); ok && c.g.Nodes[i].OpType == "Relu" && len(o.outputs) == 1 {
+		st.relu = true
+		c.done[i] = true
+		out = newOp(i, c.g.Nodes[i])
+	}
+	c.steps = append(c.steps, st)
+	return true, c.set(out, 0, y)
+}
+
+// direct3x3Step is a 3x3 convolution, stride 1, padding 1, from in to out,
+// both channels-last, through xp, the padded input, whose border stays
+// zero from the workspace's making on; relu applies a Relu after it.
+type direct3x3Step struct {
+	conv        kernel.Conv3x3
+	wd, bias    []float32 // DirectWeights' layout
+	in, xp, out int
+	relu        bool
+}
+
+func (s direct3x3Step) run(b [][]float32) {
+	s.pad(b)
+	s.rows(b, 0, s.conv.H)
+}
+
+// runSplit divides the output's rows between the CPUs.
+func (s direct3x3Step) runSplit(b [][]float32) {
+	s.pad(b)
+	kernel.Parallel(s.conv.H, func(_, lo, hi int) { s.rows(b, lo, hi) })
+}
+
+// pad writes the input's rows into xp's interior.
+func (s direct3x3Step) pad(b [][]float32) {
+	row, stride := s.conv.W*s.conv.In, (s.conv.W+2)*s.conv.In
+	x, xp := b[s.in], b[s.xp]
+	for y := range s.conv.H {
+		copy(xp[(y+1)*stride+s.conv.In:][:row], x[y*row:(y+1)*row])
+	}
+}
+
+// rows computes output rows lo..hi-1.
+func (s direct3x3Step) rows(b [][]float32, lo, hi int) {
+	s.conv.ForwardRows(b[s.out], b[s.xp], s.wd, s.bias, 1, lo, hi)
+	if s.relu {
+		y := b[s.out][lo*s.conv.W*s.conv.Out : hi*s.conv.W*s.conv.Out]
+		vmath.Relu(y, y)
+	}
+}

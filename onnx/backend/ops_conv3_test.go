@@ -1,0 +1,71 @@
+package backend
+
+import (
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/kernel"
+)
+
+// direct3x3Cases are 3x3 convolutions of stride 1 and padding 1 that no
+// fused block takes (ops_conv3.go), and the layouts around them: a
+// ResNet's block, whose shortcut Add reads two channels-last maps; a
+// VGG's first convolution of two, the second a block; a map no tile
+// divides; and channels-last maps meeting channels-first ones.
+var direct3x3Cases = []graphCase{
+	{name: "ResNet: a stem of 1 to 16 and Relu, a basic block (3x3, Relu, 3x3, Add, Relu)", opset: 13, side: 12, features: 16 * 12 * 12, nodes: func(b *builder) {
+		conv3(b, "x", "s", 1, 16)
+		b.node("Relu", []string{"s"}, "r0")
+		conv3(b, "r0", "c1", 16, 16)
+		b.node("Relu", []string{"c1"}, "r1")
+		conv3(b, "r1", "c2", 16, 16)
+		b.node("Add", []string{"r0", "c2"}, "a")
+		b.node("Relu", []string{"a"}, "h")
+	}},
+	{name: "VGG: 3x3 and Relu, then a block (3x3, Relu, MaxPool 2x2)", opset: 13, side: 16, features: 8 * 8 * 8, nodes: func(b *builder) {
+		conv3(b, "x", "c1", 1, 8)
+		b.node("Relu", []string{"c1"}, "r1")
+		conv3(b, "r1", "c2", 8, 8)
+		b.node("Relu", []string{"c2"}, "r2")
+		b.node("MaxPool", []string{"r2"}, "h", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+	}},
+	{name: "a map 13 wide, which no tile divides: not direct", opset: 13, side: 13, features: 8 * 13 * 13, nodes: func(b *builder) {
+		conv3(b, "x", "c1", 1, 8)
+		b.node("Relu", []string{"c1"}, "r1")
+		conv3(b, "r1", "h", 8, 8)
+	}},
+	{name: "a channels-last map minus a channels-first one, each way, and a Relu read twice", opset: 13, side: 12, features: 2 * 8 * 12 * 12, nodes: func(b *builder) {
+		conv3(b, "x", "d", 1, 8) // direct: channels-last
+		b.node("Conv", []string{"x", b.weight(8, 1, 5, 5), b.weight(8)}, "s", ints("kernel_shape", 5, 5), ints("pads", 2, 2, 2, 2))
+		b.node("Relu", []string{"s"}, "r")
+		b.node("Sub", []string{"r", "d"}, "m1")
+		b.node("Sub", []string{"d", "r"}, "m2")
+		b.node("Concat", []string{"m1", "m2"}, "h", intAttr("axis", 1))
+	}},
+	{name: "a 3x3 of 8 to 16 without Relu into GlobalAveragePool", opset: 13, side: 8, features: 16, nodes: func(b *builder) {
+		conv3(b, "x", "c0", 1, 8)
+		b.node("Relu", []string{"c0"}, "r0")
+		conv3(b, "r0", "c1", 8, 16)
+		b.node("GlobalAveragePool", []string{"c1"}, "h")
+	}},
+}
+
+// TestDirect3x3MatchesORT runs the cases through the plan and ONNX
+// Runtime, a batch and one image alone (rows split between the CPUs);
+// where this CPU runs the kernels' shapes in assembly, the convolutions
+// that no block takes run direct.
+func TestDirect3x3MatchesORT(t *testing.T) {
+	direct := map[string]int{direct3x3Cases[0].name: 3, direct3x3Cases[1].name: 1, direct3x3Cases[3].name: 1, direct3x3Cases[4].name: 2}
+	asm := kernel.Conv3x3{H: 12, W: 12, In: 16, Out: 16}.Vectorized() && kernel.Conv3x3{H: 12, W: 12, In: 1, Out: 8}.Vectorized() &&
+		kernel.Conv3x3{H: 8, W: 8, In: 8, Out: 16}.Vectorized()
+	matchORT(t, direct3x3Cases, 16, 300, func(t *testing.T, gc graphCase, p *Plan) {
+		got := 0
+		for _, s := range p.steps {
+			if _, ok := s.(direct3x3Step); ok {
+				got++
+			}
+		}
+		if want := direct[gc.name]; asm && got != want {
+			t.Errorf("%d direct 3x3 steps, want %d", got, want)
+		}
+	})
+}
