@@ -528,3 +528,63 @@ func TestConv1KernelsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestPairKernelsAgree: the eight-channel kernels that pool two windows a
+// vector give the Go kernels' outputs bit for bit, alone on even rows and
+// through poolReLURows and poolScatterRows on odd ones (a last window
+// alone).
+func TestPairKernelsAgree(t *testing.T) {
+	const c = 8
+	for _, ks := range asmKernels {
+		if ks.reluPair == nil {
+			continue
+		}
+		for _, k := range []int{1, 2, 3, 4} {
+			for _, ow := range []int{2, 6, 7, 14} {
+				t.Run(fmt.Sprintf("%s/k=%d/ow=%d", ks.name, k, ow), func(t *testing.T) {
+					using(t, ks)
+					rng := rand.New(rand.NewPCG(uint64(k), uint64(ow)))
+					stride := (ow*k+1)*c + 3
+					z := activations(rng, (k-1)*stride+ow*k*c, 0.2)
+					ident := make([]float32, 4*c)
+					for i := c; i < 3*c; i++ {
+						ident[i] = 1
+					}
+					y0, xh0, arg0 := make([]float32, ow*c), make([]float32, ow*c), make([]uint8, ow*c)
+					poolTrainRowsGo(y0, xh0, arg0, z, stride, k, c, ow, ident)
+					y, yAll := guarded(ow*c, func([]float32) {})
+					xh, xhAll := guarded(ow*c, func([]float32) {})
+					arg := make([]uint8, ow*c)
+					poolReLURows(y, xh, arg, z, stride, k, c, ow, ident)
+					equalBits(t, "y", y, y0)
+					equalBits(t, "xhat", xh, xh0)
+					if !slices.Equal(arg, arg0) {
+						t.Fatalf("arg = %v, Go kernel %v", arg, arg0)
+					}
+					checkGuards(t, "y", yAll)
+					checkGuards(t, "xhat", xhAll)
+
+					g := randn(rng, ow*c, 1)
+					db0 := randn(rng, c, 1)
+					db := slices.Clone(db0)
+					dz0 := make([]float32, len(z))
+					poolScatterRowsGo(dz0, db0, stride, k, c, ow, g, arg0, xh0)
+					dz, dzAll := guarded(len(z), func(s []float32) {
+						for i := range s {
+							s[i] = guard
+						}
+					})
+					poolScatterRows(dz, db, stride, k, c, ow, g, arg0, xh0)
+					for i := range dz {
+						if dz[i] == guard {
+							dz[i] = 0
+						}
+					}
+					equalBits(t, "dz", dz, dz0)
+					equalBits(t, "db", db, db0)
+					checkGuards(t, "dz", dzAll)
+				})
+			}
+		}
+	}
+}

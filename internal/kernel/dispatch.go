@@ -14,12 +14,16 @@ type kernelSet struct {
 	train     func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32)
 	back      func(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []uint8, coef []float32)
 	reluTrain func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int) // nil: train with identity coef
-	scatter   func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)
-	eval      func(y, z []float32, stride, k, c, ow int, coef []float32)
-	conv1     func(out, xp, wt, bias []float32, h, w, c int)
-	conv1Grad func(dw, xp, dz []float32, h, w, c int)
-	convs     []convTile // best first
-	grad      *gradTile
+	// reluPair and scatterPair are reluTrain and scatter for eight
+	// channels, two windows a vector, ow even (AVX-512; else nil).
+	reluPair    func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int)
+	scatterPair func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)
+	scatter     func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)
+	eval        func(y, z []float32, stride, k, c, ow int, coef []float32)
+	conv1       func(out, xp, wt, bias []float32, h, w, c int)
+	conv1Grad   func(dw, xp, dz []float32, h, w, c int)
+	convs       []convTile // best first
+	grad        *gradTile
 }
 
 // gradTile is a weight gradient kernel (see convGradDirect): it adds to one
@@ -94,6 +98,15 @@ func poolBackRows(dz, db, z []float32, stride, k, c, ow int, g []float32, arg []
 // invstd 1, gamma 1, beta 0), on a kernel that skips its arithmetic where
 // the set has one.
 func poolReLURows(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int, coef []float32) {
+	if p := pairKernels(c, ow); p != nil {
+		// Window pairs, then an odd last window alone.
+		even := ow &^ 1
+		p.reluPair(y, xh, arg, z, stride, k, c, even)
+		if even == ow {
+			return
+		}
+		y, xh, arg, z, ow = y[even*c:], xh[even*c:], arg[even*c:], z[even*k*c:], 1
+	}
 	ks := rowsFor(c)
 	if ks.reluTrain == nil {
 		ks.train(y, xh, arg, z, stride, k, c, ow, coef)
@@ -103,7 +116,29 @@ func poolReLURows(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow in
 }
 
 func poolScatterRows(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
+	if p := pairKernels(c, ow); p != nil {
+		even := ow &^ 1
+		p.scatterPair(dz, db, stride, k, c, even, g, arg, xh)
+		if even == ow {
+			return
+		}
+		dz, g, arg, xh, ow = dz[even*k*c:], g[even*c:], arg[even*c:], xh[even*c:], 1
+	}
 	rowsFor(c).scatter(dz, db, stride, k, c, ow, g, arg, xh)
+}
+
+// pairKernels is the usable set with reluPair and scatterPair when c is
+// eight and there are two windows or more, else nil.
+func pairKernels(c, ow int) *kernelSet {
+	if c != 8 || ow < 2 {
+		return nil
+	}
+	for _, ks := range usable() {
+		if ks.reluPair != nil {
+			return ks
+		}
+	}
+	return nil
 }
 
 func poolEvalRows(y, z []float32, stride, k, c, ow int, coef []float32) {

@@ -127,6 +127,7 @@ func (e *emitter) storeBytes(v int, t int, mem string) {
 }
 
 type kernel struct {
+	only string // when set, the one isa the kernel is written for
 	name string // Go name of the wrapper's assembly function stem
 	args string // Go parameter list of the assembly function
 	size int    // bytes of arguments
@@ -151,7 +152,9 @@ func main() {
 	const gradArgs = "dw, xp, dz *float32, n, h, w, cin, cout int"
 	for _, x := range []isa{avx512, avx2} {
 		for _, k := range kernels {
-			function(x, k.name+x.name, k.args, k.size, k.body)
+			if k.only == "" || k.only == x.name {
+				function(x, k.name+x.name, k.args, k.size, k.body)
+			}
 		}
 		for _, t := range convTiles[x.name] {
 			body := func(e *emitter) { convDirect(e, t) }
@@ -167,7 +170,11 @@ func main() {
 		// The kernel set, its wrappers checking every slice's last element
 		// the assembly touches.
 		fmt.Fprintf(&decl, "\nvar kernels%s = &kernelSet{\n\tname: %q, lanes: %d,\n", x.name, strings.ToLower(x.name), x.lanes)
-		for _, w := range wrappers {
+		ws := wrappers
+		if x.avx512 {
+			ws = append(ws[:len(ws):len(ws)], avx512Wrappers...)
+		}
+		for _, w := range ws {
 			fmt.Fprintf(&decl, "\t%s: func%s {\n%s\n},\n", w.field, w.params, strings.ReplaceAll(w.body, "ISA", x.name))
 		}
 		fmt.Fprintf(&decl, "\tconvs: []convTile{\n")
@@ -267,16 +274,35 @@ var wrappers = []wrapper{
 	conv1GradISA(&dw[0], &xp[0], &dz[0], h, w, c)`},
 }
 
+// avx512Wrappers are the AVX-512 set's alone.
+var avx512Wrappers = []wrapper{
+	{"reluPair", "(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int)", `if ow <= 0 || k <= 0 || c != 8 || ow%2 != 0 {
+		return
+	}
+	_, _, _ = y[ow*c-1], xh[ow*c-1], arg[ow*c-1]
+	_ = z[(k-1)*stride+ow*k*c-1]
+	poolReLUPairISA(&y[0], &xh[0], &arg[0], &z[0], stride, k, c, ow)`},
+	{"scatterPair", "(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32)", `if ow <= 0 || k <= 0 || c != 8 || ow%2 != 0 {
+		return
+	}
+	_ = dz[(k-1)*stride+ow*k*c-1]
+	_, _, _ = g[ow*c-1], arg[ow*c-1], xh[ow*c-1]
+	_ = db[c-1]
+	poolScatterPairISA(&dz[0], &db[0], stride, k, c, ow, &g[0], &arg[0], &xh[0])`},
+}
+
 var kernels = []kernel{
-	{"stats", "s, sq, z, shift *float32, rows, c int", 48, stats},
-	{"dot", "s, sx, a, x *float32, rows, c int", 48, dot},
-	{"poolTrain", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int, coef *float32", 72, poolTrain},
-	{"poolBack", "dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32", 80, poolBack},
-	{"poolReLU", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int", 64, poolReLU},
-	{"poolScatter", "dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32", 72, poolScatter},
-	{"poolEval", "y, z *float32, stride, k, c, ow int, coef *float32", 56, poolEval},
-	{"conv1", "out, xp, wt, bias *float32, h, w, c int", 56, conv1},
-	{"conv1Grad", "dw, xp, dz *float32, h, w, c int", 48, conv1Grad},
+	{"", "stats", "s, sq, z, shift *float32, rows, c int", 48, stats},
+	{"", "dot", "s, sx, a, x *float32, rows, c int", 48, dot},
+	{"", "poolTrain", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int, coef *float32", 72, poolTrain},
+	{"", "poolBack", "dz, db, z *float32, stride, k, c, ow int, dy *float32, arg *uint8, coef *float32", 80, poolBack},
+	{"", "poolReLU", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int", 64, poolReLU},
+	{"", "poolScatter", "dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32", 72, poolScatter},
+	{"", "poolEval", "y, z *float32, stride, k, c, ow int, coef *float32", 56, poolEval},
+	{"", "conv1", "out, xp, wt, bias *float32, h, w, c int", 56, conv1},
+	{"", "conv1Grad", "dw, xp, dz *float32, h, w, c int", 48, conv1Grad},
+	{"AVX512", "poolReLUPair", "y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int", 64, poolReLUPair},
+	{"AVX512", "poolScatterPair", "dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32", 72, poolScatterPair},
 }
 
 // reduce writes a kernel that adds to two per-channel sums over rows: the
@@ -443,12 +469,144 @@ func windows(e *emitter, perVector func(), perPosition func(mem string), done fu
 	e.jmp("JNZ", "ox")
 }
 
+// windowsPair is windows for eight channels on AVX-512, whose vector
+// would be half empty: each vector holds two windows side by side, ox in
+// lanes 0-7 and ox+1 in lanes 8-15, for an even ow. perPosition gets the
+// first window's position and the second's, R15 bytes on.
+//
+// Registers: as windows', with R11 window pairs left, R12 0, and R15
+// K*c*4, a window's width in bytes.
+func windowsPair(e *emitter, perVector func(), perPosition func(lo, hi string), done func()) {
+	walk := "z"
+	if !e.hasArg(walk) {
+		walk = "dz"
+	}
+	e.p("MOVQ stride+%d(FP), R8", e.argOff("stride"))
+	e.p("SHLQ $2, R8")
+	e.p("MOVQ k+%d(FP), R9", e.argOff("k"))
+	e.p("MOVQ c+%d(FP), R10", e.argOff("c"))
+	e.p("SHLQ $2, R10")
+	e.p("MOVQ ow+%d(FP), R11", e.argOff("ow"))
+	e.p("SHRQ $1, R11")
+	e.p("MOVQ %s+%d(FP), R13", walk, e.argOff(walk))
+	e.p("MOVQ R10, R15")
+	e.p("IMULQ R9, R15")
+	e.p("XORQ R12, R12")
+	e.p("XORQ R14, R14")
+	e.label("ox")
+	e.p("MOVQ R14, DI")
+	perVector()
+	e.p("MOVQ R13, AX")
+	e.p("MOVQ R9, CX")
+	e.label("ky")
+	e.p("MOVQ AX, BX")
+	e.p("MOVQ R9, DX")
+	e.label("kx")
+	perPosition("(BX)", "(BX)(R15*1)")
+	e.p("ADDQ R10, BX")
+	e.p("DECQ DX")
+	e.jmp("JNZ", "kx")
+	e.p("ADDQ R8, AX")
+	e.p("DECQ CX")
+	e.jmp("JNZ", "ky")
+	done()
+	// Next pair: two windows to the right.
+	e.p("LEAQ (R13)(R15*2), R13")
+	e.p("ADDQ $64, R14")
+	e.p("DECQ R11")
+	e.jmp("JNZ", "ox")
+}
+
+// poolReLUPair is poolReLU for eight channels on AVX-512, two windows a
+// vector (windowsPair).
+func poolReLUPair(e *emitter) {
+	x := e.isa
+	best, barg, pos := x.v(0), x.v(1), x.v(2)
+	zero, one, ninf, z := x.v(3), x.v(4), x.v(5), x.v(6)
+	m := mask{k: "K1"}
+	e.zero(zero)
+	e.p("MOVL $1, AX")
+	e.broadcastAX(one, x.x(4))
+	e.p("MOVL $0xff800000, AX")
+	e.broadcastAX(ninf, x.x(5))
+	windowsPair(e, func() {
+		e.p("VMOVAPS %s, %s", ninf, best)
+		e.zero(pos)
+		e.zero(barg)
+	}, func(lo, hi string) {
+		e.p("VMOVUPS %s, Y6", lo)
+		e.p("VINSERTF64X4 $1, %s, %s, %s", hi, z, z)
+		e.p("VMAXPS %s, %s, %s", z, zero, z)
+		e.cmpGT(m, z, best)
+		e.blend(m, z, best)
+		e.blend(m, pos, barg)
+		e.p("VPADDD %s, %s, %s", one, pos, pos)
+	}, func() {
+		e.p("VADDPS %s, %s, %s", zero, best, z)
+		e.p("MOVQ y+0(FP), AX")
+		e.p("VMOVUPS %s, (AX)(DI*1)", z)
+		e.cmpGT(m, best, ninf)
+		e.keep(m, best, best)
+		e.p("MOVQ xh+8(FP), AX")
+		e.p("VMOVUPS %s, (AX)(DI*1)", best)
+		e.p("MOVQ DI, BX")
+		e.p("SHRQ $2, BX")
+		e.p("ADDQ arg+16(FP), BX")
+		e.storeBytes(1, 8, "(BX)")
+	})
+}
+
+// poolScatterPair is poolScatter for eight channels on AVX-512, two
+// windows a vector (windowsPair). Each window adds at most one nonzero
+// value per channel, its winner's: the pair's two are added to db in
+// turn, as poolScatter adds them.
+func poolScatterPair(e *emitter) {
+	x := e.isa
+	g, argv, t, xh := x.v(0), x.v(1), x.v(2), x.v(3)
+	zero, one, pos, gs := x.v(4), x.v(5), x.v(6), x.v(7)
+	mx := mask{k: "K1"}
+	mp := mask{k: "K2"}
+	e.zero(zero)
+	e.p("MOVL $1, AX")
+	e.broadcastAX(one, x.x(5))
+	windowsPair(e, func() {
+		e.p("MOVQ dy+%d(FP), AX", e.argOff("dy"))
+		e.p("VMOVUPS (AX)(DI*1), %s", g)
+		e.p("MOVQ xh+%d(FP), AX", e.argOff("xh"))
+		e.p("VMOVUPS (AX)(DI*1), %s", xh)
+		e.cmpGT(mx, xh, zero)
+		e.keep(mx, g, g)
+		e.p("MOVQ DI, BX")
+		e.p("SHRQ $2, BX")
+		e.p("ADDQ arg+%d(FP), BX", e.argOff("arg"))
+		e.p("VPMOVZXBD (BX), %s", argv)
+		e.zero(t)
+		e.zero(pos)
+	}, func(lo, hi string) {
+		e.cmpEqInt(mp, argv, pos)
+		e.keep(mp, g, gs)
+		e.p("VMOVUPS Y7, %s", lo)
+		e.p("VEXTRACTF64X4 $1, %s, %s", gs, hi)
+		e.p("VADDPS %s, %s, %s", gs, t, t)
+		e.p("VPADDD %s, %s, %s", one, pos, pos)
+	}, func() {
+		e.p("MOVQ db+%d(FP), AX", e.argOff("db"))
+		e.p("VMOVUPS (AX), Y8")
+		e.p("VADDPS Y2, Y8, Y8")
+		e.p("VEXTRACTF64X4 $1, %s, Y9", t)
+		e.p("VADDPS Y9, Y8, Y8")
+		e.p("VMOVUPS Y8, (AX)")
+	})
+}
+
 // argOffsets are the frame offsets of the arguments of the pooling kernels.
 var argOffsets = map[string]map[string]int{
-	"poolTrain": {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56, "coef": 64},
-	"poolBack":  {"dz": 0, "db": 8, "z": 16, "stride": 24, "k": 32, "c": 40, "ow": 48, "dy": 56, "arg": 64, "coef": 72},
-	"poolEval":  {"y": 0, "z": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "coef": 48},
-	"poolReLU":  {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56},
+	"poolTrain":       {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56, "coef": 64},
+	"poolBack":        {"dz": 0, "db": 8, "z": 16, "stride": 24, "k": 32, "c": 40, "ow": 48, "dy": 56, "arg": 64, "coef": 72},
+	"poolEval":        {"y": 0, "z": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "coef": 48},
+	"poolReLU":        {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56},
+	"poolReLUPair":    {"y": 0, "xh": 8, "arg": 16, "z": 24, "stride": 32, "k": 40, "c": 48, "ow": 56},
+	"poolScatterPair": {"dz": 0, "db": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "dy": 48, "arg": 56, "xh": 64},
 	// poolScatter walks the windows of dz, which it writes, and has no
 	// per-channel constants.
 	"poolScatter": {"dz": 0, "db": 8, "stride": 16, "k": 24, "c": 32, "ow": 40, "dy": 48, "arg": 56, "xh": 64},

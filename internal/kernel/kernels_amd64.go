@@ -32,6 +32,12 @@ func conv1AVX512(out, xp, wt, bias *float32, h, w, c int)
 func conv1GradAVX512(dw, xp, dz *float32, h, w, c int)
 
 //go:noescape
+func poolReLUPairAVX512(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int)
+
+//go:noescape
+func poolScatterPairAVX512(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
+
+//go:noescape
 func convAVX512_1x16x1_c32w16(out, xp, wd, bias *float32, h, w, cin, cout int)
 
 //go:noescape
@@ -165,6 +171,23 @@ var kernelsAVX512 = &kernelSet{
 		_ = xp[(h+2)*(w+2)-1]
 		_ = dz[h*w*c-1]
 		conv1GradAVX512(&dw[0], &xp[0], &dz[0], h, w, c)
+	},
+	reluPair: func(y, xh []float32, arg []uint8, z []float32, stride, k, c, ow int) {
+		if ow <= 0 || k <= 0 || c != 8 || ow%2 != 0 {
+			return
+		}
+		_, _, _ = y[ow*c-1], xh[ow*c-1], arg[ow*c-1]
+		_ = z[(k-1)*stride+ow*k*c-1]
+		poolReLUPairAVX512(&y[0], &xh[0], &arg[0], &z[0], stride, k, c, ow)
+	},
+	scatterPair: func(dz, db []float32, stride, k, c, ow int, g []float32, arg []uint8, xh []float32) {
+		if ow <= 0 || k <= 0 || c != 8 || ow%2 != 0 {
+			return
+		}
+		_ = dz[(k-1)*stride+ow*k*c-1]
+		_, _, _ = g[ow*c-1], arg[ow*c-1], xh[ow*c-1]
+		_ = db[c-1]
+		poolScatterPairAVX512(&dz[0], &db[0], stride, k, c, ow, &g[0], &arg[0], &xh[0])
 	},
 	convs: []convTile{
 		{r: 16, rows: 1, cols: 16, cin: 32, w: 16, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {

@@ -879,6 +879,141 @@ conv1GradAVX512_done:
 	VZEROUPPER
 	RET
 
+// func poolReLUPairAVX512(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow int)
+TEXT ·poolReLUPairAVX512(SB), NOSPLIT, $8-64
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	VPXORD Z3, Z3, Z3
+	MOVL $1, AX
+	VPBROADCASTD AX, Z4
+	MOVL $0xff800000, AX
+	VPBROADCASTD AX, Z5
+	MOVQ stride+32(FP), R8
+	SHLQ $2, R8
+	MOVQ k+40(FP), R9
+	MOVQ c+48(FP), R10
+	SHLQ $2, R10
+	MOVQ ow+56(FP), R11
+	SHRQ $1, R11
+	MOVQ z+24(FP), R13
+	MOVQ R10, R15
+	IMULQ R9, R15
+	XORQ R12, R12
+	XORQ R14, R14
+poolReLUPairAVX512_ox:
+	MOVQ R14, DI
+	VMOVAPS Z5, Z0
+	VPXORD Z2, Z2, Z2
+	VPXORD Z1, Z1, Z1
+	MOVQ R13, AX
+	MOVQ R9, CX
+poolReLUPairAVX512_ky:
+	MOVQ AX, BX
+	MOVQ R9, DX
+poolReLUPairAVX512_kx:
+	VMOVUPS (BX), Y6
+	VINSERTF64X4 $1, (BX)(R15*1), Z6, Z6
+	VMAXPS Z6, Z3, Z6
+	VCMPPS $0x1e, Z0, Z6, K1
+	VMOVAPS Z6, K1, Z0
+	VMOVAPS Z2, K1, Z1
+	VPADDD Z4, Z2, Z2
+	ADDQ R10, BX
+	DECQ DX
+	JNZ poolReLUPairAVX512_kx
+	ADDQ R8, AX
+	DECQ CX
+	JNZ poolReLUPairAVX512_ky
+	VADDPS Z3, Z0, Z6
+	MOVQ y+0(FP), AX
+	VMOVUPS Z6, (AX)(DI*1)
+	VCMPPS $0x1e, Z5, Z0, K1
+	VMOVAPS.Z Z0, K1, Z0
+	MOVQ xh+8(FP), AX
+	VMOVUPS Z0, (AX)(DI*1)
+	MOVQ DI, BX
+	SHRQ $2, BX
+	ADDQ arg+16(FP), BX
+	VPMOVDB Z1, (BX)
+	LEAQ (R13)(R15*2), R13
+	ADDQ $64, R14
+	DECQ R11
+	JNZ poolReLUPairAVX512_ox
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
+// func poolScatterPairAVX512(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
+TEXT ·poolScatterPairAVX512(SB), NOSPLIT, $8-72
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	VPXORD Z4, Z4, Z4
+	MOVL $1, AX
+	VPBROADCASTD AX, Z5
+	MOVQ stride+16(FP), R8
+	SHLQ $2, R8
+	MOVQ k+24(FP), R9
+	MOVQ c+32(FP), R10
+	SHLQ $2, R10
+	MOVQ ow+40(FP), R11
+	SHRQ $1, R11
+	MOVQ dz+0(FP), R13
+	MOVQ R10, R15
+	IMULQ R9, R15
+	XORQ R12, R12
+	XORQ R14, R14
+poolScatterPairAVX512_ox:
+	MOVQ R14, DI
+	MOVQ dy+48(FP), AX
+	VMOVUPS (AX)(DI*1), Z0
+	MOVQ xh+64(FP), AX
+	VMOVUPS (AX)(DI*1), Z3
+	VCMPPS $0x1e, Z4, Z3, K1
+	VMOVAPS.Z Z0, K1, Z0
+	MOVQ DI, BX
+	SHRQ $2, BX
+	ADDQ arg+56(FP), BX
+	VPMOVZXBD (BX), Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z6, Z6, Z6
+	MOVQ R13, AX
+	MOVQ R9, CX
+poolScatterPairAVX512_ky:
+	MOVQ AX, BX
+	MOVQ R9, DX
+poolScatterPairAVX512_kx:
+	VPCMPEQD Z6, Z1, K2
+	VMOVAPS.Z Z0, K2, Z7
+	VMOVUPS Y7, (BX)
+	VEXTRACTF64X4 $1, Z7, (BX)(R15*1)
+	VADDPS Z7, Z2, Z2
+	VPADDD Z5, Z6, Z6
+	ADDQ R10, BX
+	DECQ DX
+	JNZ poolScatterPairAVX512_kx
+	ADDQ R8, AX
+	DECQ CX
+	JNZ poolScatterPairAVX512_ky
+	MOVQ db+8(FP), AX
+	VMOVUPS (AX), Y8
+	VADDPS Y2, Y8, Y8
+	VEXTRACTF64X4 $1, Z2, Y9
+	VADDPS Y9, Y8, Y8
+	VMOVUPS Y8, (AX)
+	LEAQ (R13)(R15*2), R13
+	ADDQ $64, R14
+	DECQ R11
+	JNZ poolScatterPairAVX512_ox
+	LDMXCSR mxcsr-8(SP)
+	VZEROUPPER
+	RET
+
 // func convAVX512_1x16x1_c32w16(out, xp, wd, bias *float32, h, w, cin, cout int)
 TEXT ·convAVX512_1x16x1_c32w16(SB), NOSPLIT, $8-64
 	STMXCSR mxcsr-8(SP)
