@@ -35,9 +35,13 @@ type seedBlockLayer struct {
 	wst   *kernel.ConvBNCache
 	dw    []float32 // whole's weight gradient, in DirectWeights' layout
 
-	xp, z, yh     []float32 // x padded in NHWC, conv(x), the pooled map
-	wd, wf        []float32 // w in Forward's and BackwardInput's layouts
-	dyh, dz, dxh  []float32
+	xp, z, yh    []float32 // x padded in NHWC, conv(x), the pooled map
+	wd, wf       []float32 // w in Forward's and BackwardInput's layouts
+	dyh, dz, dxh []float32
+	// zc and dzc are per worker, a chunk's z and dz, where a block
+	// without BatchNorm needs them for no longer: z and dz are nil, and
+	// the chunk buffers stay in cache from step to step.
+	zc, dzc       [][]float32
 	dgamma, dbeta []float32
 	dbias         []float32
 	scratch       [][]float32 // per worker, BackwardInput's
@@ -66,11 +70,17 @@ func newSeedBlockLayer(conv kernel.Conv3x3, bn kernel.BNPool, realW, n int, mome
 		return l
 	}
 	l.st = bn.NewCache(n)
-	l.z, l.dz = make([]float32, n*conv.H*conv.W*c), make([]float32, n*conv.H*conv.W*c)
+	if !plain {
+		l.z, l.dz = make([]float32, n*conv.H*conv.W*c), make([]float32, n*conv.H*conv.W*c)
+	}
 	l.dxh = make([]float32, n*conv.H*conv.W*conv.In)
 	for range kernel.MaxWorkers() {
 		l.scratch = append(l.scratch, make([]float32, conv.ScratchSize(blockChunk)))
 		l.partial = append(l.partial, make([]float32, c*conv.K()))
+		if plain {
+			l.zc = append(l.zc, make([]float32, blockChunk*conv.H*conv.W*c))
+			l.dzc = append(l.dzc, make([]float32, blockChunk*conv.H*conv.W*c))
+		}
 	}
 	return l
 }
@@ -332,18 +342,22 @@ func (l *seedBlockLayer) forward(y []float32, in [][]float32) {
 	// Each chunk's input is laid out just before its convolution reads it,
 	// while it is in cache, and without BatchNorm, whose statistics need
 	// the whole batch, the chunk's output is pooled as soon as written.
-	chunks(l.n, func(_, lo, hi int) {
+	chunks(l.n, func(wk, lo, hi int) {
 		if l.inNHWC {
 			nhwcToView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
 		} else {
 			toView(l.xp, x, l.padded(), lo, hi, k.In, k.H, l.realW)
 		}
-		if l.whole == nil {
-			k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
-			if l.plain {
-				l.bn.ReLUPoolImages(yh, l.z, lo, hi, l.st)
-			}
+		if l.whole != nil {
+			return
 		}
+		if !l.plain {
+			k.Forward(l.z[lo*hw*k.Out:hi*hw*k.Out], l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
+			return
+		}
+		z := l.zc[wk][:(hi-lo)*hw*k.Out]
+		k.Forward(z, l.xp[lo*ps:hi*ps], l.wd, bias, hi-lo)
+		l.bn.ReLUPoolImages(yh, z, lo, hi, l.st)
 	})
 	switch {
 	case l.whole != nil:
@@ -423,9 +437,12 @@ func (l *seedBlockLayer) backConv(dx, dw, dyh []float32) {
 		dxh = dx
 	}
 	chunks(l.n, func(wk, lo, hi int) {
-		dz := l.dz[lo*hw*k.Out : hi*hw*k.Out]
+		var dz []float32
 		if l.plain {
-			l.bn.BackwardReLUPoolImages(l.dz, dyh, wk, lo, hi, l.st)
+			dz = l.dzc[wk][:(hi-lo)*hw*k.Out]
+			l.bn.BackwardReLUPoolImages(dz, dyh, wk, lo, hi, l.st)
+		} else {
+			dz = l.dz[lo*hw*k.Out : hi*hw*k.Out]
 		}
 		if dw != nil {
 			k.BackwardWeights(l.partial[wk], dz, l.xp[lo*ps:hi*ps], hi-lo)

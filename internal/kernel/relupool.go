@@ -25,25 +25,28 @@ func (b BNPool) ForwardReLUPool(y, z []float32, n int, st *BNCache) {
 // z is not read: the winners' values in st tell where ReLU passed dy.
 func (b BNPool) BackwardReLUPool(dz, dbias, dy, z []float32, n int, st *BNCache) {
 	st.clearSums()
-	Parallel(n, func(w, lo, hi int) { b.BackwardReLUPoolImages(dz, dy, w, lo, hi, st) })
+	size := b.H * b.W * b.C
+	Parallel(n, func(w, lo, hi int) { b.BackwardReLUPoolImages(dz[lo*size:hi*size], dy, w, lo, hi, st) })
 	b.ReLUPoolBias(dbias, st)
 }
 
 // ReLUPoolImages is ForwardReLUPool for images lo..hi-1 of the batch, on
 // the calling goroutine, so that a caller splitting the batch between
 // CPUs itself pools each share as soon as its convolution is written,
-// while it is in cache. Calls on different images may run at once.
+// while it is in cache. z holds those images alone; y is the batch's.
+// Calls on different images may run at once.
 func (b BNPool) ReLUPoolImages(y, z []float32, lo, hi int, st *BNCache) {
 	C, oh, ow := b.C, b.OutH(), b.OutW()
 	for r := lo * oh; r < hi*oh; r++ {
 		o := r * ow * C
-		poolReLURows(y[o:], st.xhat[o:], st.arg[o:], z[b.zOffset(r):], b.W*C, b.K, C, ow, st.ident)
+		poolReLURows(y[o:], st.xhat[o:], st.arg[o:], z[b.zOffset(r-lo*oh):], b.W*C, b.K, C, ow, st.ident)
 	}
 }
 
 // BackwardReLUPoolImages is BackwardReLUPool for images lo..hi-1, on the
 // calling goroutine as worker w (below MaxWorkers, one call at a time
-// each): it writes their dz and adds its per-channel sum to the worker's
+// each): it writes their dz (those images alone; dy is the batch's)
+// and adds its per-channel sum to the worker's
 // sums in st, which NewCache, ReLUPoolBias and BackwardReLUPool leave at
 // zero. Once every image is done, ReLUPoolBias takes dbias from them.
 func (b BNPool) BackwardReLUPoolImages(dz, dy []float32, w, lo, hi int, st *BNCache) {
@@ -52,7 +55,7 @@ func (b BNPool) BackwardReLUPoolImages(dz, dy []float32, w, lo, hi int, st *BNCa
 	for r := lo * oh; r < hi*oh; r++ {
 		o := r * ow * C
 		clear(part)
-		poolScatterRows(dz[b.zOffset(r):], part, b.W*C, b.K, C, ow, dy[o:], st.arg[o:], st.xhat[o:])
+		poolScatterRows(dz[b.zOffset(r-lo*oh):], part, b.W*C, b.K, C, ow, dy[o:], st.arg[o:], st.xhat[o:])
 		for c, v := range part {
 			s[c] += float64(v)
 		}

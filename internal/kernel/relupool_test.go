@@ -81,12 +81,13 @@ func TestReLUPoolExact(t *testing.T) {
 				for i := range dz2 {
 					dz2[i] = float32(math.NaN())
 				}
+				size := tc.h * tc.w * tc.c
 				for img := range tc.n {
-					b.ReLUPoolImages(y2, z, img, img+1, st2)
+					b.ReLUPoolImages(y2, z[img*size:(img+1)*size], img, img+1, st2)
 				}
 				equalBits(t, "y by images", y2, wantY)
 				for img := range tc.n {
-					b.BackwardReLUPoolImages(dz2, dy, img%MaxWorkers(), img, img+1, st2)
+					b.BackwardReLUPoolImages(dz2[img*size:(img+1)*size], dy, img%MaxWorkers(), img, img+1, st2)
 				}
 				b.ReLUPoolBias(dbias2, st2)
 				equalBits(t, "dz by images", dz2, wantDz)
