@@ -291,7 +291,11 @@ func (b *builder) node(n *onnx.Node) error {
 		need = append(need, v.grad && !b.net.opts.ForwardOnly)
 		grad = grad || v.grad
 	}
-	y, err := apply(newNodeOp(n.Label(), l, shapes, shape, need), nodes...)
+	op := newNodeOp(n.Label(), l, shapes, shape, need)
+	if _, ok := l.(reshape); ok && len(nodes) == 1 {
+		op.aliasInput(nodes[0])
+	}
+	y, err := apply(op, nodes...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Describe(), err)
 	}

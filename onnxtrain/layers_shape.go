@@ -19,10 +19,19 @@ func init() {
 func buildIdentity(*builder, *onnx.Node, []*value) (layer, []int, error) { return nil, nil, nil }
 
 // reshape copies its input under another shape; its gradient is dy's copy.
+// Where the builder made its output the input's own buffer, and its input's
+// gradient dy's (alias), there is nothing to copy.
 type reshape struct{}
 
-func (reshape) forward(y []float32, in [][]float32)                     { copy(y, in[0]) }
-func (reshape) backward(dx [][]float32, dy, _ []float32, _ [][]float32) { copy(dx[0], dy) }
+func (reshape) forward(y []float32, in [][]float32)                     { copyUnlessSame(y, in[0]) }
+func (reshape) backward(dx [][]float32, dy, _ []float32, _ [][]float32) { copyUnlessSame(dx[0], dy) }
+
+func copyUnlessSame(dst, src []float32) {
+	if len(dst) > 0 && len(src) > 0 && &dst[0] == &src[0] {
+		return
+	}
+	copy(dst, src)
+}
 
 func buildReshape(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 	out, err := reshaped(b, n, in)

@@ -48,6 +48,21 @@ type nodeOp struct {
 	l      layer
 	need   []bool // inputs whose gradient the loss needs
 	ins    [][]float32
+	// aliased: the output is the input's own buffer (aliasInput), and
+	// the input's gradient may be the output's (SymDiff).
+	aliased bool
+}
+
+// aliasInput makes o's output the buffer of in, one input of the same
+// size that another layer writes, for a layer that only copies (reshape):
+// Gorgonia's ops only read their inputs, so the copy can be skipped.
+func (o *nodeOp) aliasInput(in *G.Node) {
+	src, ok := in.Op().(*nodeOp)
+	if !ok || len(o.shapes) != 1 || len(src.OutData()) != size(o.Shape) {
+		return
+	}
+	o.Out = tensor.New(tensor.WithShape(o.Shape...), tensor.WithBacking(src.OutData()))
+	o.aliased = true
 }
 
 func newNodeOp(name string, l layer, inShapes [][]int, shape []int, need []bool) *nodeOp {
@@ -73,6 +88,11 @@ func (o *nodeOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 		}
 	}
 	b.Op = newOp(o.Name+".grad", [][]int{o.Shape}, []int{total})
+	if v, ok := grad.Op().(*viewOp); ok && o.aliased && len(v.OutData()) == total {
+		// The output's gradient is one layer's alone (not a sum of
+		// several): the input's is the same buffer.
+		b.Out = tensor.New(tensor.WithShape(total), tensor.WithBacking(v.OutData()))
+	}
 	buf := b.OutData()
 	bwd, err := apply(b, grad)
 	if err != nil {
