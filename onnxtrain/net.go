@@ -11,6 +11,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/lenetkit/lenetkit/internal/gop"
+	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -226,13 +227,30 @@ func (net *Net) Step(x []float32, labels []int64) (float64, error) {
 			return 0, fmt.Errorf("onnxtrain: label %d outside the graph's %d classes", l, net.ce.Classes)
 		}
 	}
-	copy(net.x, x)
+	copyParallel(net.x, x)
 	copy(net.ce.Labels, labels)
 	defer net.vm.Reset()
 	if err := net.vm.RunAll(); err != nil {
 		return 0, fmt.Errorf("onnxtrain: run graph: %w", err)
 	}
 	return net.ce.Loss(), nil
+}
+
+// copyParallel copies src into dst split between the CPUs, where it is
+// long enough to pay: a batch of images (Keras's: 400 KB) would otherwise
+// be copied on one CPU while the others wait, and each CPU's share is
+// then in its cache for the first layer, which splits the batch the same
+// way.
+func copyParallel(dst, src []float32) {
+	const block = 1 << 14 // floats
+	n := min(len(dst), len(src))
+	if n < 2*block {
+		copy(dst, src)
+		return
+	}
+	kernel.Parallel((n+block-1)/block, func(_, lo, hi int) {
+		copy(dst[lo*block:min(hi*block, n)], src[lo*block:min(hi*block, n)])
+	})
 }
 
 // SetTraining is PyTorch's model.train() (true, the default) or
