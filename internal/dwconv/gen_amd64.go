@@ -43,6 +43,9 @@ func main() {
 	for nv := 1; nv <= tapRowsMax; nv++ {
 		writeTapRows(&asm, &decl, nv)
 	}
+	for nv := 1; nv <= 2; nv++ {
+		writeTap3x3(&asm, &decl, nv)
+	}
 	writeRowMask(&asm)
 	for _, add := range []bool{false, true} {
 		writeRows(&asm, &decl, add)
@@ -526,6 +529,94 @@ func writeTapRows(asm, decl *bytes.Buffer, nv int) {
 	if 2*nv <= tapRowsMax {
 		group("pair", 2)
 	}
+	group("row", 1)
+	asmgen.Leave(p)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// writeTap3x3 writes tap3x3xNAVX2: TapRows for a 3x3 kernel of adjacent
+// rows and columns, over a strip of nv vectors of every row. Two output
+// rows at a time read four input rows, each vector loaded once for the
+// taps of both (the general kernels load it once a tap), the nine weights
+// in registers. Each output adds its taps in the same order as the
+// general kernels, so both give the same sums. DI is y's row, SI p's, AX
+// and DX their strides in bytes; R8, R9 and R10 are p's next three rows.
+func writeTap3x3(asm, decl *bytes.Buffer, nv int) {
+	name := fmt.Sprintf("tap3x3x%dAVX2", nv)
+	const args = "(y *float32, ldy int, p *float32, ldp, rows int, k *float32, bias float32, relu int)"
+	p := printer(asm)
+	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
+	fmt.Fprintf(asm, "\n// func %s%s\n", name, args)
+	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-64\n", name, asmgen.Frame)
+	fmt.Fprintf(decl, "\n// %s sets y[r*ldy+j] = bias + sum over a, b < 3 of k[3a+b] *\n// p[(r+a)*ldp+j+b], through a Relu when relu is not 0, for r < rows and\n// j < %d; rows is at least 1.\n//\n//go:noescape\nfunc %s%s\n",
+		name, nv*lanes, name, args)
+	asmgen.Enter(p)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ ldy+8(FP), AX")
+	p("SHLQ $2, AX")
+	p("MOVQ p+16(FP), SI")
+	p("MOVQ ldp+24(FP), DX")
+	p("SHLQ $2, DX")
+	p("MOVQ rows+32(FP), CX")
+	p("MOVQ k+40(FP), R11")
+	for t := range 9 {
+		p("VBROADCASTSS %d(R11), Y%d", 4*t, 4+t)
+	}
+	p("VBROADCASTSS bias+48(FP), Y13")
+	p("VXORPS Y15, Y15, Y15")
+	p("MOVQ relu+56(FP), R12")
+	acc := func(r, v int) int { return r*nv + v }
+	rowPtr := []string{"SI", "R8", "R9", "R10"}
+	group := func(l string, rows int) {
+		label(l)
+		p("CMPQ CX, $%d", rows)
+		p("JLT %s_%s_end", name, l)
+		for a := range rows * nv {
+			p("VMOVAPS Y13, Y%d", a)
+		}
+		p("LEAQ (SI)(DX*1), R8")
+		p("LEAQ (R8)(DX*1), R9")
+		if rows > 1 {
+			p("LEAQ (R9)(DX*1), R10")
+		}
+		// Input row q feeds output row r through the kernel's row q-r.
+		for q := range rows + 2 {
+			for b := range 3 {
+				for v := range nv {
+					p("VMOVUPS %d(%s), Y14", v*lanes*4+4*b, rowPtr[q])
+					for r := range rows {
+						if a := q - r; a >= 0 && a < 3 {
+							p("VFMADD231PS Y14, Y%d, Y%d", 4+3*a+b, acc(r, v))
+						}
+					}
+				}
+			}
+		}
+		p("TESTQ R12, R12")
+		p("JZ %s_%s_store", name, l)
+		for a := range rows * nv {
+			p("VCMPPS $0x16, Y15, Y%d, Y14", a)
+			p("VANDPS Y14, Y%d, Y%d", a, a)
+		}
+		label(l + "_store")
+		if rows > 1 {
+			p("LEAQ (DI)(AX*1), R8")
+		}
+		for r, ptr := range []string{"DI", "R8"}[:rows] {
+			for v := range nv {
+				p("VMOVUPS Y%d, %d(%s)", acc(r, v), v*lanes*4, ptr)
+			}
+		}
+		for range rows {
+			p("ADDQ AX, DI")
+			p("ADDQ DX, SI")
+		}
+		p("SUBQ $%d, CX", rows)
+		p("JMP %s_%s", name, l)
+		label(l + "_end")
+	}
+	group("pair", 2)
 	group("row", 1)
 	asmgen.Leave(p)
 	p("VZEROUPPER")

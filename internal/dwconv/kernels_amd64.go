@@ -121,6 +121,20 @@ func tapRows7AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float
 //go:noescape
 func tapRows8AVX2(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)
 
+// tap3x3x1AVX2 sets y[r*ldy+j] = bias + sum over a, b < 3 of k[3a+b] *
+// p[(r+a)*ldp+j+b], through a Relu when relu is not 0, for r < rows and
+// j < 8; rows is at least 1.
+//
+//go:noescape
+func tap3x3x1AVX2(y *float32, ldy int, p *float32, ldp, rows int, k *float32, bias float32, relu int)
+
+// tap3x3x2AVX2 sets y[r*ldy+j] = bias + sum over a, b < 3 of k[3a+b] *
+// p[(r+a)*ldp+j+b], through a Relu when relu is not 0, for r < rows and
+// j < 16; rows is at least 1.
+//
+//go:noescape
+func tap3x3x2AVX2(y *float32, ldy int, p *float32, ldp, rows int, k *float32, bias float32, relu int)
+
 // copyRowsAVX2 copies rows x cols floats from src, rows lds apart, into dst, rows
 // ldd apart; cols is at least 8.
 //

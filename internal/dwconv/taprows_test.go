@@ -7,7 +7,8 @@ import (
 )
 
 // TestTapRows runs TapRows, over the vector kernels of 1 to 8 vectors a
-// row (two rows at a time up to 4, then one) and the Go loop past them, against float64 sums: widths on either
+// row (two rows at a time up to 4, then one), the 3x3 kernels' strips of
+// any width and the Go loop past them, against float64 sums: widths on either
 // side of a vector, strides wider than the rows, a Relu or not, NaN and
 // infinite inputs, and rows that must be left alone between the outputs.
 func TestTapRows(t *testing.T) {
@@ -20,6 +21,8 @@ func TestTapRows(t *testing.T) {
 		{28, 28, 3, 3, false, false}, {28, 28, 3, 3, true, false}, {5, 8, 3, 3, true, false}, {3, 9, 2, 2, false, false},
 		{4, 15, 1, 3, true, false}, {2, 16, 3, 1, false, false}, {3, 17, 5, 5, true, false}, {7, 31, 3, 3, true, false},
 		{2, 40, 3, 3, false, false}, {3, 57, 3, 3, true, false}, {2, 64, 3, 3, true, false}, {2, 65, 3, 3, true, false},
+		{5, 8, 2, 3, true, false}, {3, 31, 2, 3, true, false}, {2, 40, 2, 3, false, false}, {3, 57, 3, 2, true, false}, {3, 64, 2, 3, false, false},
+		{3, 47, 3, 3, true, false}, {5, 130, 3, 3, true, false}, {3, 12, 3, 3, true, true},
 		{1, 20, 3, 3, true, false}, {2, 12, 3, 3, false, false}, {3, 7, 3, 3, true, false}, {1, 1, 1, 1, false, false}, {6, 11, 3, 3, true, true}, {6, 24, 3, 3, false, true},
 	} {
 		ldp := tc.cols + tc.kw - 1 + 3 // wider than the window needs
