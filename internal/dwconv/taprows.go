@@ -7,7 +7,8 @@ package dwconv
 // It sets y[r*ldy+j] = bias + sum over t of k[t] * p[r*ldp+j+off[t]] for
 // r < rows and j < cols, then, when relu, 0 where that is not above 0 (NaN
 // stays NaN, as vmath.Relu). The vector kernels take rows of 8 to
-// TapRowsMax columns, one register a vector, and Go the others.
+// TapRowsMax columns, one register a vector, and a 3x3 kernel of
+// adjacent rows and columns on rows of 8 or more; Go the others.
 func TapRows(y []float32, ldy int, p []float32, ldp, rows, cols int, k []float32, off []int, bias float32, relu bool) {
 	if rows <= 0 || cols <= 0 {
 		return
@@ -22,7 +23,8 @@ func TapRows(y []float32, ldy int, p []float32, ldp, rows, cols int, k []float32
 	tapRows(y, ldy, p, ldp, rows, cols, k, off, bias, relu)
 }
 
-// TapRowsMax is the widest row TapRows's vector kernels take.
+// TapRowsMax is the widest row TapRows's vector kernels take for any
+// kernel.
 const TapRowsMax = 64
 
 // tapRowsGo is TapRows in Go, one tap a pass over each row.
