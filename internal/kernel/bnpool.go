@@ -237,21 +237,6 @@ func (b BNPool) backward(dgamma, dbeta, dbias, dy, gamma []float32, n int, st *B
 	}, done)
 }
 
-// reluPoolBack is backward for ReLUPool, BatchNorm the identity: dz is dy
-// at each window's winner where ReLU passed it, which the winner's value
-// in st tells, so z is not read (poolScatterRows; the same dz and dbias
-// bit for bit for any finite z). dzRows(w, r) is where worker w writes
-// the K rows of dz under pooled row r; done as backward's.
-func (b BNPool) reluPoolBack(dbias, dy []float32, n int, st *BNCache, dzRows func(w, r int) []float32, done func(w, r int, dzr []float32)) {
-	C := b.C
-	b.backRows(dbias, n, st, func(w, r int, part []float32) []float32 {
-		o := r * b.OutW() * C
-		dzr := dzRows(w, r)
-		poolScatterRows(dzr, part, b.W*C, b.K, C, b.OutW(), dy[o:], st.arg[o:], st.xhat[o:])
-		return dzr
-	}, done)
-}
-
 // backRows runs back on every pooled row r on the CPUs, back(w, r, part)
 // writing the row's dz on worker w, returning it, and adding it up per
 // channel into part, which is cleared; it then calls done, when not nil,

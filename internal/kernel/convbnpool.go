@@ -21,7 +21,7 @@ type ConvBNPool struct {
 // ConvBNCache is what ConvBNPool's forward pass keeps for the backward pass.
 type ConvBNCache struct {
 	BNCache
-	tile [][]float32 // per worker: K rows of the convolution's output
+	tile [][]float32 // per worker: the convolution's output under a tile
 	dz   [][]float32 // per worker: their gradient
 	dw   [][]float32 // per worker: the weight gradient, DirectWeights' layout
 }
@@ -29,13 +29,35 @@ type ConvBNCache struct {
 // NewCache makes a cache for batches of n images.
 func (b ConvBNPool) NewCache(n int) *ConvBNCache {
 	st := &ConvBNCache{BNCache: *b.BN.NewCache(n)}
-	win := b.BN.K * b.Conv.W * b.Conv.Out
+	win := b.BN.K * b.Conv.W * b.Conv.Out * b.tileRows()
 	for range MaxWorkers() {
 		st.tile = append(st.tile, make([]float32, win))
 		st.dz = append(st.dz, make([]float32, win))
 		st.dw = append(st.dw, make([]float32, b.Conv.Out*b.Conv.K()))
 	}
 	return st
+}
+
+// tileRows is how many pooled rows ReLUPool's passes take at a time (a
+// tile): as many as keep the convolution's output under them within
+// about 16 KB, in the first-level cache, so that the kernels' calls and
+// their set-up are few.
+func (b ConvBNPool) tileRows() int {
+	return max(1, min(b.BN.OutH(), 4096/(b.BN.K*b.Conv.W*b.Conv.Out)))
+}
+
+// tiles runs fn over the tiles of images lo..hi-1: image img's pooled rows
+// r0..r1-1, the convolution of the rows under them, and the padded input
+// under those.
+func (b ConvBNPool) tiles(xp []float32, lo, hi int, fn func(img, r0, r1 int, c Conv3x3, x []float32)) {
+	oh, k, t, cv := b.BN.OutH(), b.BN.K, b.tileRows(), b.Conv
+	ps, row := cv.PaddedSize(cv.In), (cv.W+2)*cv.In
+	for img := lo; img < hi; img++ {
+		for r0 := 0; r0 < oh; r0 += t {
+			r1 := min(r0+t, oh)
+			fn(img, r0, r1, Conv3x3{H: (r1 - r0) * k, W: cv.W, In: cv.In, Out: cv.Out}, xp[img*ps+r0*k*row:])
+		}
+	}
 }
 
 // under returns the convolution of K rows, and the padded input under the
@@ -89,6 +111,11 @@ func (b ConvBNPool) weightGrad(dwd, xp []float32, st *ConvBNCache, pass func(don
 		c, x := b.under(r, xp)
 		c.BackwardWeights(st.dw[w], dzr, x, 1)
 	})
+	st.sumWeights(dwd)
+}
+
+// sumWeights writes dwd, the workers' weight gradients summed.
+func (st *ConvBNCache) sumWeights(dwd []float32) {
 	copy(dwd, st.dw[0])
 	for _, d := range st.dw[1:] {
 		for i, v := range d {

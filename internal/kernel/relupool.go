@@ -77,22 +77,52 @@ func (b BNPool) ReLUPoolBias(dbias []float32, st *BNCache) {
 
 // ForwardReLUPool is ConvBNPool's ForwardTrain with BatchNorm the
 // identity: maxpool(relu(conv(x))), the convolution's output never stored.
+// With no statistics to take, each CPU convolves the rows under several
+// pooled rows of its images at a time (tiles) and pools them.
 func (b ConvBNPool) ForwardReLUPool(y, xp, wd, bias []float32, n int, st *ConvBNCache) {
 	b.BN.identity(n, &st.BNCache)
-	C := b.BN.C
-	b.BN.pool(y, st.unit[:C], st.unit[C:2*C], n, &st.BNCache, func(w, r int) []float32 {
-		return b.rows(w, r, xp, wd, bias, st)
-	}, poolReLURows)
+	bn := b.BN
+	C, oh, ow, win := bn.C, bn.OutH(), bn.OutW(), bn.K*bn.W*bn.C
+	Parallel(n, func(w, lo, hi int) {
+		b.tiles(xp, lo, hi, func(img, r0, r1 int, c Conv3x3, x []float32) {
+			z := st.tile[w]
+			c.Forward(z, x, wd, bias, 1)
+			for r := r0; r < r1; r++ {
+				o := (img*oh + r) * ow * C
+				poolReLURows(y[o:], st.xhat[o:], st.arg[o:], z[(r-r0)*win:], bn.W*C, bn.K, C, ow, st.ident)
+			}
+		})
+	})
 }
 
 // BackwardReLUPool takes dy, the gradient of ForwardReLUPool's pooled maps,
 // back to the weights: dwd (DirectWeights' layout) and dbias. Unlike
 // Backward it computes no convolution: dz comes from the pooling's
-// winners alone (BNPool.BackwardReLUPool). wd and bias are not read.
+// winners alone (BNPool.BackwardReLUPool), a tile at a time, and goes
+// straight into the weight gradient. wd and bias are not read.
 func (b ConvBNPool) BackwardReLUPool(dwd, dbias, dy, xp, wd, bias []float32, n int, st *ConvBNCache) {
-	b.weightGrad(dwd, xp, st, func(done func(w, r int, dzr []float32)) {
-		b.BN.reluPoolBack(dbias, dy, n, &st.BNCache, func(w, _ int) []float32 { return st.dz[w] }, done)
+	bn := b.BN
+	C, oh, ow, win := bn.C, bn.OutH(), bn.OutW(), bn.K*bn.W*bn.C
+	for _, d := range st.dw {
+		clear(d)
+	}
+	st.clearSums()
+	Parallel(n, func(w, lo, hi int) {
+		s, part, dz := st.sum[w], st.part[w][:C], st.dz[w]
+		b.tiles(xp, lo, hi, func(img, r0, r1 int, c Conv3x3, x []float32) {
+			for r := r0; r < r1; r++ {
+				o := (img*oh + r) * ow * C
+				clear(part)
+				poolScatterRows(dz[(r-r0)*win:], part, bn.W*C, bn.K, C, ow, dy[o:], st.arg[o:], st.xhat[o:])
+				for c, v := range part {
+					s[c] += float64(v)
+				}
+			}
+			c.BackwardWeights(st.dw[w], dz[:(r1-r0)*win], x, 1)
+		})
 	})
+	bn.ReLUPoolBias(dbias, &st.BNCache)
+	st.sumWeights(dwd)
 }
 
 // identity sets st's statistics to the identity's, frozen.
