@@ -34,3 +34,7 @@ func reluGradSums(g, x []float32, fa, fb float32) (s, sx float32) {
 func reluAffine2(d, g, x []float32, a, b, k, fa, fb float32) {
 	reluAffine2Go(d, g, x, a, b, k, fa, fb)
 }
+
+func rowToPlanes(dst []float32, ldd int, src []float32, c, w int) {
+	rowToPlanesGo(dst, ldd, src, c, w, 0)
+}

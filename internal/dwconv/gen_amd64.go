@@ -46,6 +46,7 @@ func main() {
 	for nv := 1; nv <= 2; nv++ {
 		writeTap3x3(&asm, &decl, nv)
 	}
+	writeTransposeRow(&asm, &decl)
 	writeRowMask(&asm)
 	for _, add := range []bool{false, true} {
 		writeRows(&asm, &decl, add)
@@ -619,6 +620,76 @@ func writeTap3x3(asm, decl *bytes.Buffer, nv int) {
 	group("pair", 2)
 	group("row", 1)
 	asmgen.Leave(p)
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// writeTransposeRow writes transposeRowAVX2: eight channels of a row of
+// w pixels, channels-last (pixel i's at src + i*lds), into eight planes'
+// rows (channel c's at dst + c*ldd), as 8x8 blocks transposed in
+// registers (unpack, shuffle, then swap of 128-bit halves); the last
+// block ends at the row's end, overlapping the one before. DI is dst at
+// the block, SI src, DX lds in bytes, R8 ldd in bytes, CX the block's
+// first pixel, R9 the last block's.
+func writeTransposeRow(asm, decl *bytes.Buffer) {
+	const name = "transposeRowAVX2"
+	const args = "(dst *float32, ldd int, src *float32, lds, w int)"
+	p := printer(asm)
+	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
+	fmt.Fprintf(asm, "\n// func %s%s\n", name, args)
+	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+	fmt.Fprintf(decl, "\n// %s sets dst[c*ldd+i] = src[i*lds+c] for c < 8 and i < w;\n// w is at least 8.\n//\n//go:noescape\nfunc %s%s\n", name, name, args)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ ldd+8(FP), R8")
+	p("SHLQ $2, R8")
+	p("MOVQ src+16(FP), SI")
+	p("MOVQ lds+24(FP), DX")
+	p("SHLQ $2, DX")
+	p("MOVQ w+32(FP), R9")
+	p("SUBQ $8, R9")
+	p("XORQ CX, CX")
+	label("block")
+	// R10 is pixel CX's vector; R11 the output of channel c.
+	p("MOVQ CX, R10")
+	p("IMULQ DX, R10")
+	p("ADDQ SI, R10")
+	for i := range 8 {
+		p("VMOVUPS (R10), Y%d", i)
+		if i < 7 {
+			p("ADDQ DX, R10")
+		}
+	}
+	for i := 0; i < 8; i += 2 {
+		p("VUNPCKLPS Y%d, Y%d, Y%d", i+1, i, 8+i)
+		p("VUNPCKHPS Y%d, Y%d, Y%d", i+1, i, 9+i)
+	}
+	// Y8..Y15 are t0..t7; s0..s7 go to Y0..Y7.
+	for h := 0; h < 2; h++ {
+		t := 8 + 4*h
+		p("VSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, 4*h)
+		p("VSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, 4*h+1)
+		p("VSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, 4*h+2)
+		p("VSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, 4*h+3)
+	}
+	for c := range 4 {
+		p("VPERM2F128 $0x20, Y%d, Y%d, Y%d", 4+c, c, 8+c)
+		p("VPERM2F128 $0x31, Y%d, Y%d, Y%d", 4+c, c, 12+c)
+	}
+	p("LEAQ (DI)(CX*4), R11")
+	for c := range 8 {
+		p("VMOVUPS Y%d, (R11)", 8+c)
+		if c < 7 {
+			p("ADDQ R8, R11")
+		}
+	}
+	p("CMPQ CX, R9")
+	p("JGE %s_done", name)
+	p("ADDQ $8, CX")
+	p("CMPQ CX, R9")
+	p("JLE %s_block", name)
+	p("MOVQ R9, CX")
+	p("JMP %s_block", name)
+	label("done")
 	p("VZEROUPPER")
 	p("RET")
 }

@@ -135,6 +135,12 @@ func tap3x3x1AVX2(y *float32, ldy int, p *float32, ldp, rows int, k *float32, bi
 //go:noescape
 func tap3x3x2AVX2(y *float32, ldy int, p *float32, ldp, rows int, k *float32, bias float32, relu int)
 
+// transposeRowAVX2 sets dst[c*ldd+i] = src[i*lds+c] for c < 8 and i < w;
+// w is at least 8.
+//
+//go:noescape
+func transposeRowAVX2(dst *float32, ldd int, src *float32, lds, w int)
+
 // copyRowsAVX2 copies rows x cols floats from src, rows lds apart, into dst, rows
 // ldd apart; cols is at least 8.
 //

@@ -15,9 +15,9 @@ func TestGeneratedAssembly(t *testing.T) {
 	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
 }
 
-// TestGoKernels runs TestKernels, TestPlanes, TestRows, TestRelu and
-// TestTapRows again on the Go kernels, which the assembly otherwise hides
-// on this CPU.
+// TestGoKernels runs TestKernels, TestPlanes, TestRows, TestRelu,
+// TestTapRows and TestRowToPlanes again on the Go kernels, which the
+// assembly otherwise hides on this CPU.
 func TestGoKernels(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("the Go kernels already ran")
@@ -29,6 +29,7 @@ func TestGoKernels(t *testing.T) {
 	TestRows(t)
 	TestRelu(t)
 	TestTapRows(t)
+	TestRowToPlanes(t)
 }
 
 // TestKernelsFlushAndRestoreMXCSR: the kernels read subnormals as zero and
