@@ -26,10 +26,16 @@ func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, 
 		geo.KH*geo.KW > dwMaxTaps || w.c == nil || b != nil && b.c == nil || x.c != nil || len(o.outputs) != 1 {
 		return false, nil
 	}
-	if x, err = c.chw(x); err != nil {
-		return false, err
+	// A channels-last map (a direct 3x3 convolution's, a block's) is
+	// transposed into the padded planes by the step itself, where a
+	// channels-first copy of it first cost more than the convolution.
+	nhwc := x.nhwc && x.dt == 0 && x.flatC == 0 && len(x.shape) == 4 && outShape[0] == 1
+	if !nhwc {
+		if x, err = c.chw(x); err != nil {
+			return false, err
+		}
 	}
-	s := dwConvStep{n: outShape[0], g: geo, w: w.c.floats(), in: x.buf}
+	s := dwConvStep{n: outShape[0], g: geo, w: w.c.floats(), nhwc: nhwc, in: x.buf}
 	if b != nil {
 		s.bias = b.c.floats()
 	}
@@ -50,7 +56,11 @@ func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, 
 	if s.direct {
 		flat = 0
 	}
-	if s.scratch, err = c.newBuf(s.plen + flat); err != nil {
+	planes := s.plen
+	if nhwc {
+		planes *= geo.InC
+	}
+	if s.scratch, err = c.newBuf(planes + flat); err != nil {
 		return false, err
 	}
 	out := o
@@ -95,6 +105,7 @@ type dwConvStep struct {
 	relu       bool
 	rows, cols int   // the padded plane
 	direct     bool  // rows written by dwconv.TapRows, not through a flat output
+	nhwc       bool  // the input is channels-last, its planes all padded first
 	plen       int   // the padded plane and the taps' reach past it
 	off        []int // each tap's offset into the padded plane
 	in, out    int
@@ -104,8 +115,19 @@ type dwConvStep struct {
 func (s dwConvStep) run(b [][]float32) {
 	g := s.g
 	x, y, scratch := b[s.in], b[s.out], b[s.scratch]
-	pad, flat := scratch[:s.plen], scratch[s.plen:]
 	hw, p, mult := g.InH*g.InW, g.OutH()*g.OutW(), g.OutC/g.InC
+	if s.nhwc {
+		planes := g.InC * s.plen
+		pad, flat := scratch[:planes], scratch[planes:]
+		for r := range g.InH {
+			dwconv.RowToPlanes(pad[(r+g.PadTop)*s.cols+g.PadLeft:], s.plen, x[r*g.InW*g.InC:][:g.InW*g.InC], g.InC, g.InW)
+		}
+		for o := range g.OutC {
+			s.plane(y[o*p:][:p], pad[o/mult*s.plen:][:s.plen], flat, o)
+		}
+		return
+	}
+	pad, flat := scratch[:s.plen], scratch[s.plen:]
 	for i := range s.n {
 		for ci := range g.InC {
 			dwconv.CopyRows(pad[g.PadTop*s.cols+g.PadLeft:], s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InW, g.InH, g.InW)

@@ -180,3 +180,68 @@ func sameFloats(t *testing.T, got, want []float32, nan bool) {
 		t.Fatal("no NaN in the general path's output")
 	}
 }
+
+// TestDepthwiseStepChannelsLast runs depthwise convolutions that read a
+// channels-last map (a direct 3x3 convolution's, where this CPU runs
+// one), which dwConvStep transposes into its padded planes itself,
+// against the same graphs with the depthwise weights given at run time.
+func TestDepthwiseStepChannelsLast(t *testing.T) {
+	for i, tc := range []struct {
+		name         string
+		x            []int // the image
+		mid, mult, k int   // the first convolution's channels, the depthwise multiplier and kernel
+		nan          bool
+	}{
+		{"1 to 8 on 28x28", []int{1, 1, 28, 28}, 8, 1, 3, false},
+		{"3 to 16 on 9x13", []int{1, 3, 9, 13}, 16, 1, 3, false},
+		{"8 to 8 on 14x14, multiplier 2, 5x5", []int{1, 8, 14, 14}, 8, 2, 5, false},
+		{"2 to 12 on 8x8", []int{1, 2, 8, 8}, 12, 1, 3, false},
+		{"NaN", []int{1, 1, 16, 16}, 8, 1, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inC, ws := tc.x[1], []int{tc.mid * tc.mult, 1, tc.k, tc.k}
+			x, w1, w2 := randn(uint64(i), numel(tc.x)), randn(uint64(i+100), tc.mid*inC*9), randn(uint64(i+200), numel(ws))
+			if tc.nan {
+				x[numel(tc.x)/3] = float32(math.NaN())
+			}
+			pad := int64(tc.k / 2)
+			nodes := []*onnx.NodeProto{
+				nodeOf("Conv", []string{"x", "w1"}, "c1", ints("pads", 1, 1, 1, 1)),
+				nodeOf("Relu", []string{"c1"}, "r1"),
+				nodeOf("Conv", []string{"r1", "w2"}, "y", intAttr("group", int64(tc.mid)), ints("pads", pad, pad, pad, pad)),
+			}
+			dims := func(s []int) []int64 {
+				d := make([]int64, len(s))
+				for j, v := range s {
+					d[j] = int64(v)
+				}
+				return d
+			}
+			first := &onnx.TensorProto{Name: "w1", Dims: []int64{int64(tc.mid), int64(inC), 3, 3}, DataType: int32(onnx.TensorProto_FLOAT), FloatData: w1}
+			second := &onnx.TensorProto{Name: "w2", Dims: dims(ws), DataType: int32(onnx.TensorProto_FLOAT), FloatData: w2}
+			fast := wholePlan(t, nodes, []*onnx.TensorProto{first, second}, []wholeIn{{"x", tc.x, x}}, "y")
+			general := wholePlan(t, nodes, []*onnx.TensorProto{first}, []wholeIn{{"x", tc.x, x}, {"w2", ws, w2}}, "y")
+			var dw *dwConvStep
+			for _, s := range fast.steps {
+				if d, ok := s.(dwConvStep); ok {
+					dw = &d
+				}
+			}
+			if dw == nil {
+				t.Fatal("no depthwise step")
+			}
+			if want := hasStep[direct3x3Step](fast); dw.nhwc != want {
+				t.Errorf("depthwise step reads channels-last: %v, want %v (a direct 3x3 step before it: %v)", dw.nhwc, want, want)
+			}
+			got, err := fast.Run([][]float32{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := general.Run([][]float32{x, w2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameFloats(t, got[0], want[0], tc.nan)
+		})
+	}
+}
