@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/mnist"
 )
@@ -20,6 +21,11 @@ type ModelSpec struct {
 	// Labels name the model's classes, one per class in order; nil names
 	// them by their numbers, "0", "1", ...
 	Labels []string
+	// LabelsPath, when Labels is nil, is a file of class names, one a
+	// line (dataset.ReadClassNames), read when the model is opened and
+	// again on every Reload, with it: a new file's names take effect with
+	// the reload, a bad one keeps the old model and names.
+	LabelsPath string
 }
 
 // validName is what a model's name may be: a single URL path segment
@@ -48,6 +54,11 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: err}
 	}
 	labels := spec.Labels
+	if labels == nil && spec.LabelsPath != "" {
+		if labels, err = dataset.ReadClassNames(spec.LabelsPath); err != nil {
+			return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("its labels: %w", err)}
+		}
+	}
 	if labels == nil {
 		labels = make([]string, m.Classes)
 		for i := range labels {

@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -127,6 +128,55 @@ func TestReload(t *testing.T) {
 	for _, line := range []string{`lenetkit_model_reloads_total{model="m",result="ok"} 1`, `lenetkit_model_reloads_total{model="m",result="failed"} 1`} {
 		if !strings.Contains(m, line) {
 			t.Errorf("/metrics lacks %s:\n%s", line, grep(m, "reload"))
+		}
+	}
+}
+
+// TestReloadLabels: a model's LabelsPath is read again on Reload, its new
+// names taking effect with it; names that do not read, or of another
+// count than the classes, keep the old model and names.
+func TestReloadLabels(t *testing.T) {
+	dir := t.TempDir()
+	labels := filepath.Join(dir, "labels.txt")
+	names := func(prefix string) []byte {
+		var b strings.Builder
+		for i := range 10 {
+			fmt.Fprintf(&b, "%s%d\n", prefix, i)
+		}
+		return []byte(b.String())
+	}
+	replaceFile(t, labels, names("digit "))
+	s, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "m", Path: cnn28ONNX, LabelsPath: labels})
+	pic := cleanDigits(t)[2]
+	label := func() string {
+		t.Helper()
+		var r classifyAnswer
+		a := call(t, ts, "POST", "/v1/classify", "image/png", pic.png)
+		a.decode(t, &r)
+		if a.status != http.StatusOK || len(r.Results) != 1 {
+			t.Fatalf("status %d %s", a.status, a.body)
+		}
+		return r.Results[0].Label
+	}
+	if got, want := label(), fmt.Sprintf("digit %d", pic.label); got != want {
+		t.Fatalf("label %q, want %q", got, want)
+	}
+	replaceFile(t, labels, names("class "))
+	if err := s.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	want := fmt.Sprintf("class %d", pic.label)
+	if got := label(); got != want {
+		t.Errorf("label %q after the reload, want %q", got, want)
+	}
+	for _, bad := range []string{"one\ntwo\n", "a\n\nb\n"} {
+		replaceFile(t, labels, []byte(bad))
+		var le *serve.LoadError
+		if err := s.Reload(); !errors.As(err, &le) || !strings.Contains(err.Error(), "labels") {
+			t.Errorf("Reload with labels %q: %v, want a LoadError about the labels", bad, err)
+		}
+		if got := label(); got != want {
+			t.Errorf("label %q after a failed reload, want the old %q", got, want)
 		}
 	}
 }

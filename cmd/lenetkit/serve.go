@@ -51,8 +51,8 @@ to standard error (--format text or json; -q logs only errors).
 
 SIGTERM or Ctrl-C drains: no new connections, every request already
 accepted is answered, then lenetkit exits 0 (a second signal aborts).
-SIGHUP reloads every model from its file; a file that fails to load keeps
-its old model serving, and the log says why. docs/serve.md has the whole
+SIGHUP reloads every model from its file, and its --labels file; a file
+that fails to load keeps its old model serving, and the log says why. docs/serve.md has the whole
 protocol, curl examples and every error.
 
 Examples:
@@ -220,14 +220,15 @@ func readServeLabels(specs []serve.ModelSpec, flags []string) error {
 				path = p
 			}
 		}
-		if specs[i].Labels != nil {
+		if specs[i].LabelsPath != "" {
 			return usageError("--labels given twice for model %q", specs[i].Name)
 		}
-		names, err := dataset.ReadClassNames(path)
-		if err != nil {
+		// Read here for the error's sake; the server reads the file
+		// again at each SIGHUP, with the model.
+		if _, err := dataset.ReadClassNames(path); err != nil {
 			return fmt.Errorf("--labels: %w", err)
 		}
-		specs[i].Labels = names
+		specs[i].LabelsPath = path
 	}
 	return nil
 }
