@@ -4,6 +4,8 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/kernel"
 )
 
 // TestBlockHandOver: in cnn28 and the seed's graph, where each conv block
@@ -27,9 +29,10 @@ func TestBlockHandOver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hands, handed := 0, 0
+			blocks, hands, handed := 0, 0, 0
 			for i, s := range plain.steps {
 				if b, ok := s.(blockStep); ok {
+					blocks++
 					if b.next > 0 {
 						hands++
 					}
@@ -39,6 +42,11 @@ func TestBlockHandOver(t *testing.T) {
 					b.next, b.handed = 0, false
 					plain.steps[i] = b
 				}
+			}
+			if blocks == 0 {
+				// cnn28's blocks have no BatchNorm, and fuse only where
+				// the kernels are vectorised.
+				t.Skipf("no block is fused with the %s kernels: none hands over", kernel.KernelName())
 			}
 			if hands != tc.hands || handed != tc.hands {
 				t.Fatalf("%d blocks hand over and %d are handed to, want %d each", hands, handed, tc.hands)
