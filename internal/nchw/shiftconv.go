@@ -128,46 +128,55 @@ func (s ShiftConv) Pad(xp, x []float32, zeroed bool) {
 	}
 }
 
-// padPhases is Pad for strides: padded row pr = r + PadTop of channel ic
-// goes to row pr/SH of phase pr%SH, and in it padded column pc to column
-// pc/SW of phase pc%SW.
+// padPhases is Pad for strides: each channel split into its phase planes
+// (SplitPhases).
 func (s ShiftConv) padPhases(xp, x []float32) {
-	sh, sw := s.StrideH, s.StrideW
+	hw := s.InH * s.InW
+	for ic := range s.InC {
+		SplitPhases(xp[ic*s.phases*s.plane:], s.plane, s.wp, x[ic*hw:(ic+1)*hw], s.InH, s.InW, s.PadTop, s.PadLeft, s.StrideH, s.StrideW)
+	}
+}
+
+// SplitPhases writes the image x, h rows of w, padded by top rows and
+// left columns, into the sh*sw phase planes of a strided convolution,
+// phase (a, b) at dst[(a*sw+b)*plane:] with rows wq wide: padded row pr
+// goes to row pr/sh of the phases pr%sh, padded column pc to column
+// pc/sw of the phases pc%sw. There every tap of the convolution reads one
+// plane as a stride-1 tap does. It writes the image's values alone: the
+// padding keeps what dst held, zero as a caller leaves it.
+func SplitPhases(dst []float32, plane, wq int, x []float32, h, w, top, left, sh, sw int) {
 	// Per column phase b: the first image column in it, how many there
 	// are, and where in the phase's row the first lands.
 	var first, count, at [maxShiftStride]int
 	for b := range sw {
-		first[b] = ((b-s.PadLeft)%sw + sw) % sw
-		count[b] = max(0, (s.InW-first[b]+sw-1)/sw)
-		at[b] = (first[b] + s.PadLeft) / sw
+		first[b] = ((b-left)%sw + sw) % sw
+		count[b] = max(0, (w-first[b]+sw-1)/sw)
+		at[b] = (first[b] + left) / sw
 	}
-	hw := s.InH * s.InW
-	for ic := range s.InC {
-		for r := range s.InH {
-			src := x[ic*hw+r*s.InW : ic*hw+(r+1)*s.InW]
-			pr := r + s.PadTop
-			row := (ic*s.phases+pr%sh*sw)*s.plane + pr/sh*s.wp
-			if sw == 2 {
-				// Image columns 0, 2, 4... to one phase, 1, 3, 5... to
-				// the other, a pair at a time.
-				even, odd := xp[row+s.PadLeft%2*s.plane+at[s.PadLeft%2]:], xp[row+(1-s.PadLeft%2)*s.plane+at[1-s.PadLeft%2]:]
-				pairs := s.InW / 2
-				even, odd = even[:pairs+s.InW%2], odd[:pairs]
-				for j := range odd {
-					p := src[2*j : 2*j+2 : 2*j+2]
-					even[j], odd[j] = p[0], p[1]
-				}
-				if s.InW%2 == 1 {
-					even[pairs] = src[s.InW-1]
-				}
-				continue
+	for r := range h {
+		src := x[r*w : (r+1)*w]
+		pr := r + top
+		row := pr%sh*sw*plane + pr/sh*wq
+		if sw == 2 {
+			// Image columns 0, 2, 4... to one phase, 1, 3, 5... to
+			// the other, a pair at a time.
+			even, odd := dst[row+left%2*plane+at[left%2]:], dst[row+(1-left%2)*plane+at[1-left%2]:]
+			pairs := w / 2
+			even, odd = even[:pairs+w%2], odd[:pairs]
+			for j := range odd {
+				p := src[2*j : 2*j+2 : 2*j+2]
+				even[j], odd[j] = p[0], p[1]
 			}
-			for b := range sw {
-				dst := xp[row+b*s.plane+at[b]:][:count[b]]
-				from := src[first[b]:]
-				for j := range dst {
-					dst[j] = from[j*sw]
-				}
+			if w%2 == 1 {
+				even[pairs] = src[w-1]
+			}
+			continue
+		}
+		for b := range sw {
+			d := dst[row+b*plane+at[b]:][:count[b]]
+			from := src[first[b]:]
+			for j := range d {
+				d[j] = from[j*sw]
 			}
 		}
 	}

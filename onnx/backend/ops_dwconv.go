@@ -5,12 +5,18 @@ package backend
 // the general path, spend their time packing, not multiplying; here each
 // input plane is copied once into a zero-padded buffer and convolved with
 // the kernels of package dwconv: at stride 1 every tap is one fixed
-// offset into the buffer, so a plane is one loop with no borders.
+// offset into the buffer, so a plane is one loop with no borders. A
+// strided plane is split into phase planes first (MobileNet's stride 2),
+// where each tap is again one offset.
 
 import (
 	"github.com/lenetkit/lenetkit/internal/dwconv"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 )
+
+// dwMaxStride bounds the strides: a stride of S splits each plane into
+// S*S phase planes.
+const dwMaxStride = 4
 
 // dwMaxTaps bounds the kernel: past 7x7 taps the flat loop's rereads of
 // y cost more than the general path's packing saves (and no classifier
@@ -19,17 +25,20 @@ const dwMaxTaps = 49
 
 // depthwiseConv compiles Conv o, of geometry geo, constant weights w and
 // bias b (nil for none), as a dwConvStep from x when each group reads one
-// input channel at stride 1; ok false leaves it to the general path. A
-// Relu that alone reads the output runs in the same step.
+// input channel, at strides up to dwMaxStride; ok false leaves it to the
+// general path. A Relu that alone reads the output runs in the same step.
 func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, outShape []int) (ok bool, err error) {
-	if geo.Group != geo.InC || geo.InC < 2 || geo.OutC%geo.InC != 0 || geo.StrideH != 1 || geo.StrideW != 1 ||
+	sh, sw := geo.StrideH, geo.StrideW
+	strided := sh*sw > 1
+	if geo.Group != geo.InC || geo.InC < 2 || geo.OutC%geo.InC != 0 || sh > dwMaxStride || sw > dwMaxStride ||
+		strided && geo.DilationH*geo.DilationW != 1 ||
 		geo.KH*geo.KW > dwMaxTaps || w.c == nil || b != nil && b.c == nil || x.c != nil || len(o.outputs) != 1 {
 		return false, nil
 	}
 	// A channels-last map (a direct 3x3 convolution's, a block's) is
 	// transposed into the padded planes by the step itself, where a
 	// channels-first copy of it first cost more than the convolution.
-	nhwc := x.nhwc && x.dt == 0 && x.flatC == 0 && len(x.shape) == 4 && outShape[0] == 1
+	nhwc := x.nhwc && x.dt == 0 && x.flatC == 0 && len(x.shape) == 4 && outShape[0] == 1 && !strided
 	if !nhwc {
 		if x, err = c.chw(x); err != nil {
 			return false, err
@@ -47,6 +56,21 @@ func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, 
 	for ki := range geo.KH {
 		for kj := range geo.KW {
 			s.off = append(s.off, ki*geo.DilationH*s.cols+kj*geo.DilationW)
+		}
+	}
+	if strided {
+		// The padded plane split into phase planes (nchw.SplitPhases),
+		// rows cols wide, each a row longer than its rows, for the taps'
+		// reach: tap (ki, kj) reads phase (ki%sh, kj%sw) at (ki/sh,
+		// kj/sw), every output once.
+		s.cols = (s.cols + sw - 1) / sw
+		s.phase = ((s.rows+sh-1)/sh + 1) * s.cols
+		s.plen = sh * sw * s.phase
+		s.off = s.off[:0]
+		for ki := range geo.KH {
+			for kj := range geo.KW {
+				s.off = append(s.off, (ki%sh*sw+kj%sw)*s.phase+ki/sh*s.cols+kj/sw)
+			}
 		}
 	}
 	// Rows the vector kernels take are written straight out; others go
@@ -92,7 +116,7 @@ func (c *compiler) dwRelu(name string) (int, bool) {
 	return i, true
 }
 
-// dwConvStep is a depthwise convolution of stride 1 over n images: each
+// dwConvStep is a depthwise convolution over n images: each
 // output channel o reads input channel o/(OutC/InC) through the weights
 // w[o], then adds bias[o] (bias nil: none) and applies a Relu when relu.
 // Its scratch buffer is its own: the padded plane's margins, zero from
@@ -103,7 +127,8 @@ type dwConvStep struct {
 	g          nchw.GroupConv2D
 	w, bias    []float32
 	relu       bool
-	rows, cols int   // the padded plane
+	rows, cols int   // the padded plane; with strides, cols a phase plane's width
+	phase      int   // with strides, a phase plane's floats; 0 without
 	direct     bool  // rows written by dwconv.TapRows, not through a flat output
 	nhwc       bool  // the input is channels-last, its planes all padded first
 	plen       int   // the padded plane and the taps' reach past it
@@ -130,7 +155,11 @@ func (s dwConvStep) run(b [][]float32) {
 	pad, flat := scratch[:s.plen], scratch[s.plen:]
 	for i := range s.n {
 		for ci := range g.InC {
-			dwconv.CopyRows(pad[g.PadTop*s.cols+g.PadLeft:], s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InW, g.InH, g.InW)
+			if s.phase > 0 {
+				nchw.SplitPhases(pad, s.phase, s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InH, g.InW, g.PadTop, g.PadLeft, g.StrideH, g.StrideW)
+			} else {
+				dwconv.CopyRows(pad[g.PadTop*s.cols+g.PadLeft:], s.cols, x[(i*g.InC+ci)*hw:][:hw], g.InW, g.InH, g.InW)
+			}
 			for o := ci * mult; o < (ci+1)*mult; o++ {
 				s.plane(y[(i*g.OutC+o)*p:][:p], pad, flat, o)
 			}

@@ -37,6 +37,11 @@ func TestDepthwiseStep(t *testing.T) {
 		{"1-D", []int{2, 4, 17}, []int{4, 1, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1)}, false},
 		{"NaN and -Inf", []int{1, 3, 9, 10}, []int{3, 1, 3, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, true},
 		{"NaN and -Inf, no Relu", []int{1, 3, 9, 10}, []int{3, 1, 3, 3}, true, false, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1)}, true},
+		{"stride 2, MobileNet's", []int{1, 32, 28, 28}, []int{32, 1, 3, 3}, false, false, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1), ints("strides", 2, 2)}, false},
+		{"stride 2 of an odd map, bias, Relu", []int{2, 3, 13, 11}, []int{3, 1, 3, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1), ints("strides", 2, 2)}, false},
+		{"strides 3 x 2, 5x4, asymmetric pads, multiplier 2", []int{1, 2, 17, 19}, []int{4, 1, 5, 4}, true, false, []*onnx.AttributeProto{ints("pads", 2, 0, 1, 3), ints("strides", 3, 2)}, false},
+		{"stride 2, 150 wide: the flat taps", []int{1, 2, 5, 150}, []int{2, 1, 3, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1), ints("strides", 2, 2)}, false},
+		{"stride 4, NaN and -Inf", []int{1, 3, 16, 16}, []int{3, 1, 3, 3}, true, true, []*onnx.AttributeProto{ints("pads", 1, 1, 1, 1), ints("strides", 4, 4)}, true},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +104,8 @@ func TestDepthwiseStepRefused(t *testing.T) {
 		group int64
 		attrs []*onnx.AttributeProto
 	}{
-		{"stride 2", []int{1, 4, 8, 8}, []int{4, 1, 3, 3}, 4, []*onnx.AttributeProto{ints("strides", 2, 2)}},
+		{"stride 5", []int{1, 4, 12, 12}, []int{4, 1, 3, 3}, 4, []*onnx.AttributeProto{ints("strides", 5, 5)}},
+		{"stride 2, dilation 2", []int{1, 4, 12, 12}, []int{4, 1, 3, 3}, 4, []*onnx.AttributeProto{ints("strides", 2, 2), ints("dilations", 2, 2)}},
 		{"two channels a group", []int{1, 4, 8, 8}, []int{4, 2, 3, 3}, 2, nil},
 		{"one channel", []int{1, 1, 8, 8}, []int{3, 1, 3, 3}, 1, nil},
 	} {
