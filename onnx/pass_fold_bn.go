@@ -18,37 +18,20 @@ import "math"
 // BatchNormalizations. It returns the pairs it folded, each the two
 // nodes' names (or first outputs).
 func FoldConvBatchNorm(g *Graph) [][]string {
-	uses := g.Uses()
-	consumer := map[string]*Node{}
-	for _, n := range g.Nodes {
-		for _, in := range n.Inputs {
-			consumer[in] = n
-		}
-	}
-	var fused [][]string
-	drop := map[*Node]bool{}
-	for _, conv := range g.Nodes {
-		if conv.OpType != "Conv" || conv.Domain != "" || len(conv.Outputs) != 1 || drop[conv] {
-			continue
-		}
-		out := conv.Outputs[0]
-		bn := consumer[out]
-		if uses[out] != 1 || bn == nil || bn.Input(0) != out {
-			continue
+	return foldIntoConv(g, func(conv, bn *Node, uses map[string]int) bool {
+		if bn.Input(0) != conv.Outputs[0] {
+			return false
 		}
 		w, bias, ok := foldedConv(g, conv, bn)
 		if !ok {
-			continue
+			return false
 		}
-		fused = append(fused, []string{conv.Label(), bn.Label()})
 		old := append([]string{conv.Input(1), conv.Input(2)}, bn.Inputs[1:5]...)
 		w.Name = uniqueName(g, conv.Input(1)+"_bn")
 		g.Initializers[w.Name] = w
-		bias.Name = uniqueName(g, out+"_bn_bias")
+		bias.Name = uniqueName(g, conv.Outputs[0]+"_bn_bias")
 		g.Initializers[bias.Name] = bias
 		conv.Inputs = []string{conv.Inputs[0], w.Name, bias.Name}
-		conv.Outputs = []string{bn.Outputs[0]}
-		drop[bn] = true
 		// The old constants go where nothing else reads them: a plan
 		// counts every initializer against its budget.
 		for _, name := range old {
@@ -59,17 +42,8 @@ func FoldConvBatchNorm(g *Graph) [][]string {
 				}
 			}
 		}
-	}
-	if len(fused) > 0 {
-		kept := g.Nodes[:0]
-		for _, n := range g.Nodes {
-			if !drop[n] {
-				kept = append(kept, n)
-			}
-		}
-		g.Nodes = kept
-	}
-	return fused
+		return true
+	})
 }
 
 // foldedConv returns the weights and bias of conv with bn folded in, or

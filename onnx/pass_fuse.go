@@ -10,6 +10,46 @@ import "fmt"
 // only ([C, 1, 1] or [1, C, 1, 1], or a single value). It returns the
 // pairs it fused, each the two nodes' names (or first outputs).
 func FuseConvBias(g *Graph) [][]string {
+	return foldIntoConv(g, func(conv, add *Node, _ map[string]int) bool {
+		out := conv.Outputs[0]
+		w := g.Initializers[conv.Input(1)]
+		if w == nil || len(w.Shape) != 4 || w.DType != Float || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 {
+			return false
+		}
+		other := add.Inputs[0]
+		if other == out {
+			other = add.Inputs[1]
+		}
+		t := g.Initializers[other]
+		channels := w.Shape[0]
+		if t == nil || t.DType != Float || !perChannel(t.Shape, channels) || other == out {
+			return false
+		}
+		bias := make([]float32, channels)
+		if b := conv.Input(2); b != "" {
+			old := g.Initializers[b]
+			if old == nil || old.DType != Float || len(old.Float) != channels {
+				return false
+			}
+			copy(bias, old.Float)
+		}
+		for c := range bias {
+			bias[c] += t.Float[c%len(t.Float)]
+		}
+		name := uniqueName(g, out+"_bias")
+		g.Initializers[name] = &Tensor{Name: name, DType: Float, Shape: []int{channels}, Float: bias}
+		conv.Inputs = append(conv.Inputs[:2:2], name)
+		return true
+	})
+}
+
+// foldIntoConv offers fold each Conv whose one output feeds one node
+// alone, next, and is not a graph output (uses counts those too). Where
+// fold takes next into the Conv (rewriting its inputs, and given the
+// graph's use counts to keep), the Conv writes next's output in its place
+// and next goes. It returns the pairs folded, each the two nodes' names
+// (or first outputs).
+func foldIntoConv(g *Graph, fold func(conv, next *Node, uses map[string]int) bool) [][]string {
 	uses := g.Uses()
 	consumer := map[string]*Node{}
 	for _, n := range g.Nodes {
@@ -23,38 +63,13 @@ func FuseConvBias(g *Graph) [][]string {
 		if conv.OpType != "Conv" || conv.Domain != "" || len(conv.Outputs) != 1 || drop[conv] {
 			continue
 		}
-		out := conv.Outputs[0]
-		w := g.Initializers[conv.Input(1)]
-		add := consumer[out]
-		if w == nil || len(w.Shape) != 4 || w.DType != Float || uses[out] != 1 || add == nil || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 {
+		next := consumer[conv.Outputs[0]]
+		if uses[conv.Outputs[0]] != 1 || next == nil || len(next.Outputs) == 0 || !fold(conv, next, uses) {
 			continue
 		}
-		other := add.Inputs[0]
-		if other == out {
-			other = add.Inputs[1]
-		}
-		t := g.Initializers[other]
-		channels := w.Shape[0]
-		if t == nil || t.DType != Float || !perChannel(t.Shape, channels) || other == out {
-			continue
-		}
-		bias := make([]float32, channels)
-		if b := conv.Input(2); b != "" {
-			old := g.Initializers[b]
-			if old == nil || old.DType != Float || len(old.Float) != channels {
-				continue
-			}
-			copy(bias, old.Float)
-		}
-		for c := range bias {
-			bias[c] += t.Float[c%len(t.Float)]
-		}
-		fused = append(fused, []string{conv.Label(), add.Label()})
-		name := uniqueName(g, conv.Outputs[0]+"_bias")
-		g.Initializers[name] = &Tensor{Name: name, DType: Float, Shape: []int{channels}, Float: bias}
-		conv.Inputs = append(conv.Inputs[:2:2], name)
-		conv.Outputs = []string{add.Outputs[0]}
-		drop[add] = true
+		fused = append(fused, []string{conv.Label(), next.Label()})
+		conv.Outputs = []string{next.Outputs[0]}
+		drop[next] = true
 	}
 	if len(fused) > 0 {
 		kept := g.Nodes[:0]
