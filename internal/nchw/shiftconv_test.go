@@ -3,6 +3,7 @@ package nchw
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -129,14 +130,8 @@ func TestShiftConvReluMaxPool(t *testing.T) {
 		{InC: 8, InH: 14, InW: 14, OutC: 16, KH: 5, KW: 5, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2},
 		{InC: 3, InH: 11, InW: 9, OutC: 5, KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
 	} {
-		c.StrideH, c.StrideW = 1, 1
-		s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3), randn(rng, c.OutC, 0.5))
-		if err != nil {
-			t.Fatal(err)
-		}
-		xp, yf := make([]float32, s.PaddedSize()), make([]float32, s.FlatSize())
-		s.Pad(xp, randn(rng, c.InC*c.InH*c.InW, 1), false)
-		s.Multiply(yf, xp, 0, s.Tiles())
+		s, yf := flatOutput(t, rng, c)
+		c = s.Conv2D
 		oh, ow := c.OutH(), c.OutW()
 		nan := float32(math.NaN())
 		yf[3] = nan
@@ -176,14 +171,8 @@ func TestShiftConvActAvgPool(t *testing.T) {
 		{InC: 6, InH: 14, InW: 14, OutC: 16, KH: 5, KW: 5},
 		{InC: 3, InH: 11, InW: 9, OutC: 5, KH: 3, KW: 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1},
 	} {
-		c.StrideH, c.StrideW = 1, 1
-		s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3), randn(rng, c.OutC, 0.5))
-		if err != nil {
-			t.Fatal(err)
-		}
-		xp, flat := make([]float32, s.PaddedSize()), make([]float32, s.FlatSize())
-		s.Pad(xp, randn(rng, c.InC*c.InH*c.InW, 1), false)
-		s.Multiply(flat, xp, 0, s.Tiles())
+		s, flat := flatOutput(t, rng, c)
+		c = s.Conv2D
 		flat[s.FlatStride()+s.FlatWidth()+1] = float32(math.NaN())
 		oh, ow := c.OutH(), c.OutW()
 		for name, act := range acts {
@@ -216,17 +205,26 @@ func TestShiftConvActAvgPool(t *testing.T) {
 	}
 }
 
-// TestShiftConvActCrop: Crop and then the activation.
-func TestShiftConvActCrop(t *testing.T) {
-	rng := newRand()
-	c := Conv2D{InC: 2, InH: 9, InW: 12, OutC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1}
-	s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*9, 0.3), nil)
+// flatOutput is the flat output of c at stride 1 (s.Conv2D), with random
+// weights, bias and image, for the tests of what reads it in place.
+func flatOutput(t *testing.T, rng *rand.Rand, c Conv2D) (ShiftConv, []float32) {
+	t.Helper()
+	c.StrideH, c.StrideW = 1, 1
+	s, err := NewShiftConv(c, randn(rng, c.OutC*c.InC*c.KH*c.KW, 0.3), randn(rng, c.OutC, 0.5))
 	if err != nil {
 		t.Fatal(err)
 	}
 	xp, yf := make([]float32, s.PaddedSize()), make([]float32, s.FlatSize())
 	s.Pad(xp, randn(rng, c.InC*c.InH*c.InW, 1), false)
 	s.Multiply(yf, xp, 0, s.Tiles())
+	return s, yf
+}
+
+// TestShiftConvActCrop: Crop and then the activation.
+func TestShiftConvActCrop(t *testing.T) {
+	c := Conv2D{InC: 2, InH: 9, InW: 12, OutC: 3, KH: 3, KW: 3}
+	s, yf := flatOutput(t, newRand(), c)
+	c = s.Conv2D
 	want, got := poisoned(c.OutC*c.OutH()*c.OutW()), poisoned(c.OutC*c.OutH()*c.OutW())
 	s.Crop(want, yf, 0, c.OutC)
 	Tanh(want, want)
