@@ -520,40 +520,13 @@ func windowsPair(e *emitter, perVector func(), perPosition func(lo, hi string), 
 // poolReLUPair is poolReLU for eight channels on AVX-512, two windows a
 // vector (windowsPair).
 func poolReLUPair(e *emitter) {
-	x := e.isa
-	best, barg, pos := x.v(0), x.v(1), x.v(2)
-	zero, one, ninf, z := x.v(3), x.v(4), x.v(5), x.v(6)
-	m := mask{k: "K1"}
-	e.zero(zero)
-	e.p("MOVL $1, AX")
-	e.broadcastAX(one, x.x(4))
-	e.p("MOVL $0xff800000, AX")
-	e.broadcastAX(ninf, x.x(5))
-	windowsPair(e, func() {
-		e.p("VMOVAPS %s, %s", ninf, best)
-		e.zero(pos)
-		e.zero(barg)
-	}, func(lo, hi string) {
+	r := newReluPool(e, mask{k: "K1"})
+	windowsPair(e, r.start, func(lo, hi string) {
 		e.p("VMOVUPS %s, Y6", lo)
-		e.p("VINSERTF64X4 $1, %s, %s, %s", hi, z, z)
-		e.p("VMAXPS %s, %s, %s", z, zero, z)
-		e.cmpGT(m, z, best)
-		e.blend(m, z, best)
-		e.blend(m, pos, barg)
-		e.p("VPADDD %s, %s, %s", one, pos, pos)
-	}, func() {
-		e.p("VADDPS %s, %s, %s", zero, best, z)
-		e.p("MOVQ y+0(FP), AX")
-		e.p("VMOVUPS %s, (AX)(DI*1)", z)
-		e.cmpGT(m, best, ninf)
-		e.keep(m, best, best)
-		e.p("MOVQ xh+8(FP), AX")
-		e.p("VMOVUPS %s, (AX)(DI*1)", best)
-		e.p("MOVQ DI, BX")
-		e.p("SHRQ $2, BX")
-		e.p("ADDQ arg+16(FP), BX")
-		e.storeBytes(1, 8, "(BX)")
-	})
+		e.p("VINSERTF64X4 $1, %s, %s, %s", hi, r.z, r.z)
+		e.p("VMAXPS %s, %s, %s", r.z, r.zero, r.z)
+		r.take()
+	}, r.store)
 }
 
 // poolScatterPair is poolScatter for eight channels on AVX-512, two
@@ -690,38 +663,67 @@ func poolTrain(e *emitter) {
 // position: poolTrain's outputs bit for bit.
 func poolReLU(e *emitter) {
 	x := e.isa
-	best, barg, pos := x.v(0), x.v(1), x.v(2)
-	zero, one, ninf, z := x.v(3), x.v(4), x.v(5), x.v(6)
-	m := mask{k: "K1", vec: x.v(7)}
-	e.zero(zero)
+	r := newReluPool(e, mask{k: "K1", vec: x.v(7)})
+	windows(e, r.start, func(mem string) {
+		e.p("VMAXPS %s, %s, %s", mem, r.zero, r.z)
+		r.take()
+	}, r.store)
+}
+
+// reluPool is what poolReLU and poolReLUPair share: the running maximum
+// of a window's relu(z) (best) and its position (barg), the position
+// counter (pos), and the constants 0, 1 and -Inf.
+type reluPool struct {
+	e                                   *emitter
+	m                                   mask
+	best, barg, pos, zero, one, ninf, z string
+}
+
+// newReluPool names the registers and loads the constants.
+func newReluPool(e *emitter, m mask) *reluPool {
+	x := e.isa
+	r := &reluPool{e: e, m: m, best: x.v(0), barg: x.v(1), pos: x.v(2), zero: x.v(3), one: x.v(4), ninf: x.v(5), z: x.v(6)}
+	e.zero(r.zero)
 	e.p("MOVL $1, AX")
-	e.broadcastAX(one, x.x(4))
+	e.broadcastAX(r.one, x.x(4))
 	e.p("MOVL $0xff800000, AX")
-	e.broadcastAX(ninf, x.x(5))
-	windows(e, func() {
-		// best starts at -Inf, so the first position wins (unless NaN).
-		e.p("VMOVAPS %s, %s", ninf, best)
-		e.zero(pos)
-		e.zero(barg)
-	}, func(mem string) {
-		e.p("VMAXPS %s, %s, %s", mem, zero, z)
-		e.cmpGT(m, z, best)
-		e.blend(m, z, best)
-		e.blend(m, pos, barg)
-		e.p("VPADDD %s, %s, %s", one, pos, pos)
-	}, func() {
-		e.p("VADDPS %s, %s, %s", zero, best, z)
-		e.p("MOVQ y+0(FP), AX")
-		e.p("VMOVUPS %s, (AX)(DI*1)", z)
-		e.cmpGT(m, best, ninf)
-		e.keep(m, best, best)
-		e.p("MOVQ xh+8(FP), AX")
-		e.p("VMOVUPS %s, (AX)(DI*1)", best)
-		e.p("MOVQ DI, BX")
-		e.p("SHRQ $2, BX")
-		e.p("ADDQ arg+16(FP), BX")
-		e.storeBytes(1, 8, "(BX)")
-	})
+	e.broadcastAX(r.ninf, x.x(5))
+	return r
+}
+
+// start begins a window: best at -Inf, so the first position wins
+// (unless NaN).
+func (r *reluPool) start() {
+	r.e.p("VMOVAPS %s, %s", r.ninf, r.best)
+	r.e.zero(r.pos)
+	r.e.zero(r.barg)
+}
+
+// take keeps z, relu(z) of the window's next position, where it is above
+// best.
+func (r *reluPool) take() {
+	e := r.e
+	e.cmpGT(r.m, r.z, r.best)
+	e.blend(r.m, r.z, r.best)
+	e.blend(r.m, r.pos, r.barg)
+	e.p("VPADDD %s, %s, %s", r.one, r.pos, r.pos)
+}
+
+// store writes the window's y = best+0, xh = best (0 where no position
+// won) and arg.
+func (r *reluPool) store() {
+	e := r.e
+	e.p("VADDPS %s, %s, %s", r.zero, r.best, r.z)
+	e.p("MOVQ y+0(FP), AX")
+	e.p("VMOVUPS %s, (AX)(DI*1)", r.z)
+	e.cmpGT(r.m, r.best, r.ninf)
+	e.keep(r.m, r.best, r.best)
+	e.p("MOVQ xh+8(FP), AX")
+	e.p("VMOVUPS %s, (AX)(DI*1)", r.best)
+	e.p("MOVQ DI, BX")
+	e.p("SHRQ $2, BX")
+	e.p("ADDQ arg+16(FP), BX")
+	e.storeBytes(1, 8, "(BX)")
 }
 
 // poolBack: dz = gamma*invstd*gsel - gamma*invstd/m*(dgamma*xhat + dbeta)
