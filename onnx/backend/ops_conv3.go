@@ -18,7 +18,7 @@ import (
 // Its output is channels-last.
 func (c *compiler) direct3x3(o op, x *val, w, bias []float32) (ok bool, err error) {
 	conv := kernel.Conv3x3{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
-	if !conv.Vectorized() {
+	if len(o.outputs) != 1 || !conv.Vectorized() {
 		return false, nil
 	}
 	in, err := c.hwc(x)
@@ -43,7 +43,7 @@ func (c *compiler) direct3x3(o op, x *val, w, bias []float32) (ok bool, err erro
 	y.nhwc = true
 	st.out = y.buf
 	out := o
-	if i, ok := c.single(o.outputs[0]); ok && c.g.Nodes[i].OpType == "Relu" && len(o.outputs) == 1 {
+	if i, ok := c.single(o.outputs[0]); ok && c.g.Nodes[i].OpType == "Relu" {
 		st.relu = true
 		c.done[i] = true
 		out = newOp(i, c.g.Nodes[i])
