@@ -543,16 +543,7 @@ func poolScatterPair(e *emitter) {
 	e.p("MOVL $1, AX")
 	e.broadcastAX(one, x.x(5))
 	windowsPair(e, func() {
-		e.p("MOVQ dy+%d(FP), AX", e.argOff("dy"))
-		e.p("VMOVUPS (AX)(DI*1), %s", g)
-		e.p("MOVQ xh+%d(FP), AX", e.argOff("xh"))
-		e.p("VMOVUPS (AX)(DI*1), %s", xh)
-		e.cmpGT(mx, xh, zero)
-		e.keep(mx, g, g)
-		e.p("MOVQ DI, BX")
-		e.p("SHRQ $2, BX")
-		e.p("ADDQ arg+%d(FP), BX", e.argOff("arg"))
-		e.p("VPMOVZXBD (BX), %s", argv)
+		scatterStart(e, mx, g, xh, argv, zero)
 		e.zero(t)
 		e.zero(pos)
 	}, func(lo, hi string) {
@@ -786,6 +777,23 @@ func poolBack(e *emitter) {
 	})
 }
 
+// scatterStart loads a window's pooled gradient g, kept where the pooled
+// value xh is above zero (the window had a winner), and argv, its
+// winner's position: what poolScatter and poolScatterPair start each
+// window with.
+func scatterStart(e *emitter, mx mask, g, xh, argv, zero string) {
+	e.p("MOVQ dy+%d(FP), AX", e.argOff("dy"))
+	e.p("VMOVUPS (AX)(DI*1), %s", g)
+	e.p("MOVQ xh+%d(FP), AX", e.argOff("xh"))
+	e.p("VMOVUPS (AX)(DI*1), %s", xh)
+	e.cmpGT(mx, xh, zero)
+	e.keep(mx, g, g)
+	e.p("MOVQ DI, BX")
+	e.p("SHRQ $2, BX")
+	e.p("ADDQ arg+%d(FP), BX", e.argOff("arg"))
+	e.p("VPMOVZXBD (BX), %s", argv)
+}
+
 // poolScatter: dz = the pooled gradient at the window's maximum where its
 // value xh (relu's output) is positive, else 0, and db += dz: poolBack
 // with BatchNorm the identity, which needs no z (ReLUPool).
@@ -799,16 +807,7 @@ func poolScatter(e *emitter) {
 	e.p("MOVL $1, AX")
 	e.broadcastAX(one, x.x(5))
 	windows(e, func() {
-		e.p("MOVQ dy+%d(FP), AX", e.argOff("dy"))
-		e.p("VMOVUPS (AX)(DI*1), %s", g)
-		e.p("MOVQ xh+%d(FP), AX", e.argOff("xh"))
-		e.p("VMOVUPS (AX)(DI*1), %s", xh)
-		e.cmpGT(mx, xh, zero)
-		e.keep(mx, g, g)
-		e.p("MOVQ DI, BX")
-		e.p("SHRQ $2, BX")
-		e.p("ADDQ arg+%d(FP), BX", e.argOff("arg"))
-		e.p("VPMOVZXBD (BX), %s", argv)
+		scatterStart(e, mx, g, xh, argv, zero)
 		e.p("MOVQ db+%d(FP), AX", e.argOff("db"))
 		e.p("VMOVUPS (AX)(R12*1), %s", db)
 		e.zero(pos)
