@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"github.com/lenetkit/lenetkit/internal/dwconv"
 	"github.com/lenetkit/lenetkit/internal/gemm"
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
@@ -125,6 +126,18 @@ type layoutStep struct {
 
 func (s layoutStep) run(b [][]float32) {
 	x, y := b[s.in], b[s.out]
+	// dwconv.RowToPlanes transposes 8x8 blocks in registers, six to ten
+	// times the loops' speed, where the side it walks in vectors holds
+	// eight or more: NHWC to NCHW is a row of hw pixels of c channels
+	// into c planes, and NCHW to NHWC the same with the roles swapped.
+	switch {
+	case s.toNHWC && s.c >= 8:
+		dwconv.RowToPlanes(y, s.c, x, s.hw, s.c)
+		return
+	case !s.toNHWC && s.hw >= 8:
+		dwconv.RowToPlanes(y, s.hw, x, s.c, s.hw)
+		return
+	}
 	if s.toNHWC {
 		for c := 0; c < s.c; c++ {
 			for p, v := range x[c*s.hw : (c+1)*s.hw] {
