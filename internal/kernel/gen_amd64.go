@@ -444,18 +444,7 @@ func windows(e *emitter, perVector func(), perPosition func(mem string), done fu
 	e.p("LEAQ (R14)(R12*1), DI")
 	perVector()
 	e.p("LEAQ (R13)(R12*1), AX")
-	e.p("MOVQ R9, CX")
-	e.label("ky")
-	e.p("MOVQ AX, BX")
-	e.p("MOVQ R9, DX")
-	e.label("kx")
-	perPosition("(BX)")
-	e.p("ADDQ R10, BX")
-	e.p("DECQ DX")
-	e.jmp("JNZ", "kx")
-	e.p("ADDQ R8, AX")
-	e.p("DECQ CX")
-	e.jmp("JNZ", "ky")
+	windowTaps(e, func() { perPosition("(BX)") })
 	done()
 	e.p("ADDQ $%d, R12", e.isa.lanes*4)
 	e.p("CMPQ R12, R10")
@@ -467,6 +456,24 @@ func windows(e *emitter, perVector func(), perPosition func(mem string), done fu
 	e.p("ADDQ R10, R14")
 	e.p("DECQ R11")
 	e.jmp("JNZ", "ox")
+}
+
+// windowTaps walks a window's K x K positions (K in R9) from AX, its
+// rows R8 bytes apart and its pixels R10, calling perPosition with BX at
+// each: the loop windows and windowsPair share.
+func windowTaps(e *emitter, perPosition func()) {
+	e.p("MOVQ R9, CX")
+	e.label("ky")
+	e.p("MOVQ AX, BX")
+	e.p("MOVQ R9, DX")
+	e.label("kx")
+	perPosition()
+	e.p("ADDQ R10, BX")
+	e.p("DECQ DX")
+	e.jmp("JNZ", "kx")
+	e.p("ADDQ R8, AX")
+	e.p("DECQ CX")
+	e.jmp("JNZ", "ky")
 }
 
 // windowsPair is windows for eight channels on AVX-512, whose vector
@@ -497,18 +504,7 @@ func windowsPair(e *emitter, perVector func(), perPosition func(lo, hi string), 
 	e.p("MOVQ R14, DI")
 	perVector()
 	e.p("MOVQ R13, AX")
-	e.p("MOVQ R9, CX")
-	e.label("ky")
-	e.p("MOVQ AX, BX")
-	e.p("MOVQ R9, DX")
-	e.label("kx")
-	perPosition("(BX)", "(BX)(R15*1)")
-	e.p("ADDQ R10, BX")
-	e.p("DECQ DX")
-	e.jmp("JNZ", "kx")
-	e.p("ADDQ R8, AX")
-	e.p("DECQ CX")
-	e.jmp("JNZ", "ky")
+	windowTaps(e, func() { perPosition("(BX)", "(BX)(R15*1)") })
 	done()
 	// Next pair: two windows to the right.
 	e.p("LEAQ (R13)(R15*2), R13")
