@@ -505,27 +505,12 @@ func writeTapRows(asm, decl *bytes.Buffer, nv int) {
 		p("JLT %s_%s_tap", name, l)
 		p("CMPQ relu+80(FP), $0")
 		p("JEQ %s_%s_store", name, l)
-		for a := range rows * nv {
-			p("VCMPPS $0x16, Y13, Y%d, Y12", a)
-			p("VANDPS Y12, Y%d, Y%d", a, a)
-		}
-		label(l + "_store")
-		if rows > 1 {
-			p("LEAQ (DI)(AX*1), R8")
-		}
-		for r, ptr := range []string{"DI", "R8"}[:rows] {
+		reluStoreNext(p, label, name, l, rows, nv, "Y13", "Y12", func(r int, ptr string) {
 			for v := range last {
 				p("VMOVUPS Y%d, %d(%s)", acc(r, v), v*lanes*4, ptr)
 			}
 			p("VMOVUPS Y%d, (%s)(R13*1)", acc(r, last), ptr)
-		}
-		for range rows {
-			p("ADDQ AX, DI")
-			p("ADDQ DX, SI")
-		}
-		p("SUBQ $%d, CX", rows)
-		p("JMP %s_%s", name, l)
-		label(l + "_end")
+		})
 	}
 	if 2*nv <= tapRowsMax {
 		group("pair", 2)
@@ -534,6 +519,33 @@ func writeTapRows(asm, decl *bytes.Buffer, nv int) {
 	asmgen.Leave(p)
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// reluStoreNext ends a group of rows (one or two) of the TapRows kernels:
+// the Relu of its rows*nv accumulators, Y0 on, against zero (+0's
+// register, mask a scratch one), which the caller's jump to l's store
+// label skips; the store of each row r at its pointer (DI, then R8 =
+// DI + ldy), which store writes; and the step of DI, SI and CX to the
+// next group.
+func reluStoreNext(p func(string, ...any), label func(string), name, l string, rows, nv int, zero, mask string, store func(r int, ptr string)) {
+	for a := range rows * nv {
+		p("VCMPPS $0x16, %s, Y%d, %s", zero, a, mask)
+		p("VANDPS %s, Y%d, Y%d", mask, a, a)
+	}
+	label(l + "_store")
+	if rows > 1 {
+		p("LEAQ (DI)(AX*1), R8")
+	}
+	for r, ptr := range []string{"DI", "R8"}[:rows] {
+		store(r, ptr)
+	}
+	for range rows {
+		p("ADDQ AX, DI")
+		p("ADDQ DX, SI")
+	}
+	p("SUBQ $%d, CX", rows)
+	p("JMP %s_%s", name, l)
+	label(l + "_end")
 }
 
 // writeTap3x3 writes tap3x3xNAVX2: TapRows for a 3x3 kernel of adjacent
@@ -596,26 +608,11 @@ func writeTap3x3(asm, decl *bytes.Buffer, nv int) {
 		}
 		p("TESTQ R12, R12")
 		p("JZ %s_%s_store", name, l)
-		for a := range rows * nv {
-			p("VCMPPS $0x16, Y15, Y%d, Y14", a)
-			p("VANDPS Y14, Y%d, Y%d", a, a)
-		}
-		label(l + "_store")
-		if rows > 1 {
-			p("LEAQ (DI)(AX*1), R8")
-		}
-		for r, ptr := range []string{"DI", "R8"}[:rows] {
+		reluStoreNext(p, label, name, l, rows, nv, "Y15", "Y14", func(r int, ptr string) {
 			for v := range nv {
 				p("VMOVUPS Y%d, %d(%s)", acc(r, v), v*lanes*4, ptr)
 			}
-		}
-		for range rows {
-			p("ADDQ AX, DI")
-			p("ADDQ DX, SI")
-		}
-		p("SUBQ $%d, CX", rows)
-		p("JMP %s_%s", name, l)
-		label(l + "_end")
+		})
 	}
 	group("pair", 2)
 	group("row", 1)
