@@ -60,32 +60,23 @@ func TestReluMax(t *testing.T) {
 
 // BenchmarkReluMax2x2 pools the first layer's planes of the CNTK MNIST
 // model: 28x28 outputs of a convolution, in rows 32 wide, to 14x14.
-func BenchmarkReluMax2x2(b *testing.B) {
-	const w, oh, ow = 32, 14, 14
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, 2*oh*w)
-	for i := range x {
-		x[i] = rng.Float32()*2 - 1
-	}
-	y := make([]float32, oh*ow)
-	b.SetBytes(4 * 4 * oh * ow)
-	for b.Loop() {
-		ReluMax2x2(y, x, w, 2*w, oh, ow)
-	}
-}
+func BenchmarkReluMax2x2(b *testing.B) { benchReluMax(b, 2, 32, 14, 14, ReluMax2x2) }
 
 // BenchmarkReluMax3x3 pools the second layer's planes of the CNTK MNIST
 // model: 14x14 outputs of a convolution, in rows 18 wide, to 4x4.
-func BenchmarkReluMax3x3(b *testing.B) {
-	const w, oh, ow = 18, 4, 4
+func BenchmarkReluMax3x3(b *testing.B) { benchReluMax(b, 3, 18, 4, 4, ReluMax3x3) }
+
+// benchReluMax times pool, of k x k windows at stride k, over a plane of
+// random values in rows w wide, to oh x ow.
+func benchReluMax(b *testing.B, k, w, oh, ow int, pool func(y, x []float32, w, step, oh, ow int)) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, 3*oh*w)
+	x := make([]float32, k*oh*w)
 	for i := range x {
 		x[i] = rng.Float32()*2 - 1
 	}
 	y := make([]float32, oh*ow)
-	b.SetBytes(4 * 9 * oh * ow)
+	b.SetBytes(int64(4 * k * k * oh * ow))
 	for b.Loop() {
-		ReluMax3x3(y, x, w, 3*w, oh, ow)
+		pool(y, x, w, k*w, oh, ow)
 	}
 }
