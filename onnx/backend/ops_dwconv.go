@@ -51,13 +51,7 @@ func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, 
 	// The padded plane, the taps' reach past its last row, then the
 	// output plane as wide as the padded one.
 	s.rows, s.cols = geo.InH+geo.PadTop+geo.PadBottom, geo.InW+geo.PadLeft+geo.PadRight
-	ekw := (geo.KW - 1) * geo.DilationW
-	s.plen = s.rows*s.cols + ekw
-	for ki := range geo.KH {
-		for kj := range geo.KW {
-			s.off = append(s.off, ki*geo.DilationH*s.cols+kj*geo.DilationW)
-		}
-	}
+	s.plen = s.rows*s.cols + (geo.KW-1)*geo.DilationW
 	if strided {
 		// The padded plane split into phase planes (nchw.SplitPhases),
 		// rows cols wide, each a row longer than its rows, for the taps'
@@ -66,11 +60,12 @@ func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, 
 		s.cols = (s.cols + sw - 1) / sw
 		s.phase = ((s.rows+sh-1)/sh + 1) * s.cols
 		s.plen = sh * sw * s.phase
-		s.off = s.off[:0]
-		for ki := range geo.KH {
-			for kj := range geo.KW {
-				s.off = append(s.off, (ki%sh*sw+kj%sw)*s.phase+ki/sh*s.cols+kj/sw)
-			}
+	}
+	// Strides come without dilation: at stride 1 the phase is 0 and a
+	// tap's offset its dilated position in the padded plane.
+	for ki := range geo.KH {
+		for kj := range geo.KW {
+			s.off = append(s.off, (ki%sh*sw+kj%sw)*s.phase+ki*geo.DilationH/sh*s.cols+kj*geo.DilationW/sw)
 		}
 	}
 	// Rows the vector kernels take are written straight out; others go
