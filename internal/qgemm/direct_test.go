@@ -2,6 +2,7 @@ package qgemm
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -277,6 +278,7 @@ func TestRequantizeFloor(t *testing.T) {
 // MaxPool, then RequantizeFloor, then each column's table.
 func TestEpilogue(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 28))
+	affineTried, affineTaken := 0, 0
 	for trial := range 300 {
 		w := Window{KH: 1 + rng.IntN(3), KW: 1 + rng.IntN(3), SH: 1 + rng.IntN(3), SW: 1 + rng.IntN(3)}
 		w.Width = w.KW + rng.IntN(8)
@@ -317,6 +319,10 @@ func TestEpilogue(t *testing.T) {
 			table = drawSlice[uint8](rng, 256*n, false)
 		}
 		signed := rng.IntN(2) == 0
+		var a, b []float32 // table's affine estimate, for some tables
+		if table != nil && rng.IntN(2) == 0 {
+			table, a, b = bnTable(rng, n, signed)
+		}
 		zp, floor := int32(rng.IntN(256)), int32(-1<<31)
 		lo := int32(0)
 		if signed {
@@ -346,14 +352,25 @@ func TestEpilogue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if table != nil {
+			took := e.Affine(a, b)
+			if a != nil {
+				affineTried++
+				if took {
+					affineTaken++
+				}
+			} else if took {
+				t.Fatalf("trial %d: Affine took a random table", trial)
+			}
+		}
 		for _, vec := range epilogues() {
 			got := make([]byte, pixels*ldd)
 			e.run(vec, w, pixels, acc, ldc, got, ldd)
 			for px := range pixels {
 				for j := range n {
 					if g, x := got[px*ldd+j], want[px*n+j]; g != x {
-						t.Fatalf("trial %d, %s: %+v, %d columns, signed %v, table %v, order %v, floor %d: [%d,%d] = %d, want %d",
-							trial, epilogueName(vec), w, n, signed, table != nil, order != nil, floor, px, j, g, x)
+						t.Fatalf("trial %d, %s: %+v, %d columns, signed %v, table %v (affine %v), order %v, floor %d: [%d,%d] = %d, want %d",
+							trial, epilogueName(vec), w, n, signed, table != nil, e.affine, order != nil, floor, px, j, g, x)
 					}
 				}
 			}
@@ -362,7 +379,43 @@ func TestEpilogue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The tables of a BatchNormalization between quantizations are
+	// affine maps rounded: most epilogues' vector code computes them.
+	if affineTried < 30 || affineTaken*10 < affineTried*9 {
+		t.Errorf("Affine took %d of %d BatchNormalization tables", affineTaken, affineTried)
+	}
 	if _, err := NewEpilogue[uint8](4, nil, []float32{1, 2}, 0, 0, nil, nil); err == nil {
 		t.Error("NewEpilogue: 2 multipliers for 4 columns accepted")
 	}
+}
+
+// bnTable draws n columns' tables of a BatchNormalization between two
+// quantizations, as the backend computes them (dequantized, scaled and
+// shifted, divided by the output's scale, rounded, clamped), and their
+// affine estimates for Epilogue.Affine.
+func bnTable(rng *rand.Rand, n int, signed bool) (table []byte, a, b []float32) {
+	lo, hi := int32(0), int32(255)
+	if signed {
+		lo, hi = -128, 127
+	}
+	scale := func() float32 { return float32(math.Exp2(-rng.Float64()*8)) * (1 + rng.Float32()) }
+	sx, sy := scale(), scale()
+	zx, zy := lo+int32(rng.IntN(256)), lo+int32(rng.IntN(256))
+	table, a, b = make([]byte, 256*n), make([]float32, n), make([]float32, n)
+	for j := range n {
+		g, s := (rng.Float32()*2-1)*3, (rng.Float32()*2-1)*sy*100
+		a[j] = float32(float64(sx) * float64(g) / float64(sy))
+		b[j] = float32((float64(s)-float64(zx)*float64(sx)*float64(g))/float64(sy) + float64(zy))
+		for v := range 256 {
+			q := int32(v)
+			if signed {
+				q = int32(int8(v))
+			}
+			x := float32(q-zx) * sx
+			f := float32(float32(x*g)+s) / sy
+			y := min(max(int32(math.RoundToEven(float64(f)))+zy, lo), hi)
+			table[256*j+v] = byte(y)
+		}
+	}
+	return table, a, b
 }

@@ -224,25 +224,29 @@ func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst
 		end := c0 + lanes*chunks
 		_ = acc[last*ldc+end-1]
 		_ = dst[(pixels-1)*ldd+end-1]
-		_ = e.params[256*((end+15)/16)-1]
+		_ = e.params[paramsStride*((end+15)/16)-1]
 		var table *byte
-		if e.table != nil {
+		if e.table != nil && !e.affine {
 			_ = e.table[256*end-1]
 			table = &e.table[256*c0]
 		}
-		f(pixels, chunks, &acc[c0], 4*w.SW*ldc, w.KH, w.KW, 4*w.Width*ldc, 4*ldc, &e.params[256*(c0/16)], table, &dst[c0], ldd, lo, hi, e.zp)
+		f(pixels, chunks, &acc[c0], 4*w.SW*ldc, w.KH, w.KW, 4*w.Width*ldc, 4*ldc, &e.params[paramsStride*(c0/16)], table, &dst[c0], ldd, lo, hi, e.zp)
 	}
 	// pick is the form for chunks of 16 columns (wide) or 8.
 	pick := func(wide bool) epilogueAsm {
-		forms := [4][2]epilogueAsm{
+		forms := [6][2]epilogueAsm{
 			{poolRequantU8AVX2, poolRequant8U8AVX2}, {poolRequantS8AVX2, poolRequant8S8AVX2},
 			{poolRequantTableU8AVX2, poolRequant8TableU8AVX2}, {poolRequantTableS8AVX2, poolRequant8TableS8AVX2},
+			{poolRequantAffineU8AVX2, poolRequant8AffineU8AVX2}, {poolRequantAffineS8AVX2, poolRequant8AffineS8AVX2},
 		}
 		i, j := 0, 1
 		if e.signed {
 			i++
 		}
 		if e.table != nil {
+			i += 2
+		}
+		if e.affine {
 			i += 2
 		}
 		if wide {

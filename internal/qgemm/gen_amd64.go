@@ -94,7 +94,7 @@ func main() {
 	}
 	writeMaxPool(&asm)
 	for _, lanes := range []int{16, 8} {
-		for _, t := range []string{"U8", "S8", "TableU8", "TableS8"} {
+		for _, t := range []string{"U8", "S8", "TableU8", "TableS8", "AffineU8", "AffineS8"} {
 			writePoolRequant(&asm, t, lanes)
 			name := t
 			if lanes == 8 {
@@ -928,8 +928,15 @@ func writeQuantize(w *bytes.Buffer, typ, pack string) {
 // writeRequant does; the Table forms then look each byte up in its
 // column's table, scalar loads (AVX2's gathers cost more), a pixel
 // behind, so that the bytes are not read back just as they are stored.
-// params holds, per chunk of sixteen columns, their order, bias, scale
-// and table offsets, 64 bytes each (the offsets unused here).
+// The Affine forms compute their table's bytes instead, for tables that
+// are an affine map rounded (Epilogue.Affine): each value, as a float,
+// times a, plus b, rounded half to even, saturated to the type.
+// params holds, per chunk of sixteen columns, their order, bias, scale,
+// and the Affine forms' a and b, 64 bytes each (paramsStride).
+// paramsStride is the bytes of an epilogue's params a chunk of sixteen
+// columns: pool.go's paramsStride, which Epilogue's tests would see differ.
+const paramsStride = 320
+
 func writePoolRequant(w *bytes.Buffer, typ string, lanes int) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	sym := "poolRequant" + typ + "AVX2"
@@ -1011,6 +1018,13 @@ func writePoolRequant(w *bytes.Buffer, typ string, lanes int) {
 	}
 	each("VCVTTPS2DQ Y%d, Y%d", reg, reg)
 	each("VPADDD Y10, Y%d, Y%d", reg, reg)
+	if strings.HasPrefix(typ, "Affine") {
+		each("VCVTDQ2PS Y%d, Y%d", reg, reg)
+		each("VMULPS %d(BX), Y%d, Y%d", func(v int) any { return 192 + 32*v }, reg, reg)
+		each("VADDPS %d(BX), Y%d, Y%d", func(v int) any { return 256 + 32*v }, reg, reg)
+		each("VROUNDPS $8, Y%d, Y%d", reg, reg)
+		each("VCVTTPS2DQ Y%d, Y%d", reg, reg)
+	}
 	pack := "VPACKUSWB"
 	if strings.HasSuffix(typ, "S8") {
 		pack = "VPACKSSWB"
@@ -1028,7 +1042,7 @@ func writePoolRequant(w *bytes.Buffer, typ string, lanes int) {
 		p("VMOVQ X0, (DX)")
 	}
 	p("ADDQ $%d, R9", 4*lanes)
-	p("ADDQ $256, BX")
+	p("ADDQ $%d, BX", paramsStride)
 	p("ADDQ $%d, DX", lanes)
 	p("DECQ R8")
 	p("JNZ %s_chunk", sym)

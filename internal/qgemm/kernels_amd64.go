@@ -232,6 +232,18 @@ func poolRequantTableU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, row
 //go:noescape
 func poolRequantTableS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
+// poolRequantAffineU8AVX2 is Epilogue.Run's pixels, 16 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequantAffineU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequantAffineS8AVX2 is Epilogue.Run's pixels, 16 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequantAffineS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
 // poolRequant8U8AVX2 is Epilogue.Run's pixels, 8 columns a chunk (needs
 // AVX2): see writePoolRequant.
 //
@@ -255,6 +267,18 @@ func poolRequant8TableU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, ro
 //
 //go:noescape
 func poolRequant8TableS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequant8AffineU8AVX2 is Epilogue.Run's pixels, 8 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequant8AffineU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequant8AffineS8AVX2 is Epilogue.Run's pixels, 8 columns a chunk (needs
+// AVX2): see writePoolRequant.
+//
+//go:noescape
+func poolRequant8AffineS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
 // maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):
 // see maxPool.

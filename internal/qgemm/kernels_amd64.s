@@ -2526,7 +2526,7 @@ poolRequantU8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVDQU X0, (DX)
 	ADDQ $64, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $16, DX
 	DECQ R8
 	JNZ poolRequantU8AVX2_chunk
@@ -2608,7 +2608,7 @@ poolRequantS8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVDQU X0, (DX)
 	ADDQ $64, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $16, DX
 	DECQ R8
 	JNZ poolRequantS8AVX2_chunk
@@ -2690,7 +2690,7 @@ poolRequantTableU8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVDQU X0, (DX)
 	ADDQ $64, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $16, DX
 	DECQ R8
 	JNZ poolRequantTableU8AVX2_chunk
@@ -2888,7 +2888,7 @@ poolRequantTableS8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVDQU X0, (DX)
 	ADDQ $64, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $16, DX
 	DECQ R8
 	JNZ poolRequantTableS8AVX2_chunk
@@ -3016,6 +3016,190 @@ poolRequantTableS8AVX2_done:
 	VZEROUPPER
 	RET
 
+// func poolRequantAffineU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequantAffineU8AVX2(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequantAffineU8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequantAffineU8AVX2_done
+poolRequantAffineU8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequantAffineU8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VMOVDQU 32(BX), Y4
+	VPXOR 0(R9), Y3, Y0
+	VPXOR 32(R9), Y4, Y1
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequantAffineU8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequantAffineU8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	VPXOR 32(R11), Y4, Y2
+	VPMAXSD Y2, Y1, Y1
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequantAffineU8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequantAffineU8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPXOR Y4, Y1, Y1
+	VPADDD 64(BX), Y0, Y0
+	VPADDD 96(BX), Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS 128(BX), Y0, Y0
+	VMULPS 160(BX), Y1, Y1
+	VMAXPS Y8, Y0, Y0
+	VMAXPS Y8, Y1, Y1
+	VMINPS Y9, Y0, Y0
+	VMINPS Y9, Y1, Y1
+	VROUNDPS $8, Y0, Y0
+	VROUNDPS $8, Y1, Y1
+	VCVTTPS2DQ Y0, Y0
+	VCVTTPS2DQ Y1, Y1
+	VPADDD Y10, Y0, Y0
+	VPADDD Y10, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS 192(BX), Y0, Y0
+	VMULPS 224(BX), Y1, Y1
+	VADDPS 256(BX), Y0, Y0
+	VADDPS 288(BX), Y1, Y1
+	VROUNDPS $8, Y0, Y0
+	VROUNDPS $8, Y1, Y1
+	VCVTTPS2DQ Y0, Y0
+	VCVTTPS2DQ Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPACKUSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVDQU X0, (DX)
+	ADDQ $64, R9
+	ADDQ $320, BX
+	ADDQ $16, DX
+	DECQ R8
+	JNZ poolRequantAffineU8AVX2_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequantAffineU8AVX2_pixel
+poolRequantAffineU8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolRequantAffineS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequantAffineS8AVX2(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequantAffineS8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequantAffineS8AVX2_done
+poolRequantAffineS8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequantAffineS8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VMOVDQU 32(BX), Y4
+	VPXOR 0(R9), Y3, Y0
+	VPXOR 32(R9), Y4, Y1
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequantAffineS8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequantAffineS8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	VPXOR 32(R11), Y4, Y2
+	VPMAXSD Y2, Y1, Y1
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequantAffineS8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequantAffineS8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPXOR Y4, Y1, Y1
+	VPADDD 64(BX), Y0, Y0
+	VPADDD 96(BX), Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS 128(BX), Y0, Y0
+	VMULPS 160(BX), Y1, Y1
+	VMAXPS Y8, Y0, Y0
+	VMAXPS Y8, Y1, Y1
+	VMINPS Y9, Y0, Y0
+	VMINPS Y9, Y1, Y1
+	VROUNDPS $8, Y0, Y0
+	VROUNDPS $8, Y1, Y1
+	VCVTTPS2DQ Y0, Y0
+	VCVTTPS2DQ Y1, Y1
+	VPADDD Y10, Y0, Y0
+	VPADDD Y10, Y1, Y1
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VMULPS 192(BX), Y0, Y0
+	VMULPS 224(BX), Y1, Y1
+	VADDPS 256(BX), Y0, Y0
+	VADDPS 288(BX), Y1, Y1
+	VROUNDPS $8, Y0, Y0
+	VROUNDPS $8, Y1, Y1
+	VCVTTPS2DQ Y0, Y0
+	VCVTTPS2DQ Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVDQU X0, (DX)
+	ADDQ $64, R9
+	ADDQ $320, BX
+	ADDQ $16, DX
+	DECQ R8
+	JNZ poolRequantAffineS8AVX2_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequantAffineS8AVX2_pixel
+poolRequantAffineS8AVX2_done:
+	VZEROUPPER
+	RET
+
 // func poolRequant8U8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 TEXT ·poolRequant8U8AVX2(SB), NOSPLIT, $0-108
 	MOVQ pixels+0(FP), CX
@@ -3073,7 +3257,7 @@ poolRequant8U8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVQ X0, (DX)
 	ADDQ $32, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $8, DX
 	DECQ R8
 	JNZ poolRequant8U8AVX2_chunk
@@ -3142,7 +3326,7 @@ poolRequant8S8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVQ X0, (DX)
 	ADDQ $32, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $8, DX
 	DECQ R8
 	JNZ poolRequant8S8AVX2_chunk
@@ -3211,7 +3395,7 @@ poolRequant8TableU8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVQ X0, (DX)
 	ADDQ $32, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $8, DX
 	DECQ R8
 	JNZ poolRequant8TableU8AVX2_chunk
@@ -3348,7 +3532,7 @@ poolRequant8TableS8AVX2_col:
 	VPERMD Y0, Y11, Y0
 	VMOVQ X0, (DX)
 	ADDQ $32, R9
-	ADDQ $256, BX
+	ADDQ $320, BX
 	ADDQ $8, DX
 	DECQ R8
 	JNZ poolRequant8TableS8AVX2_chunk
@@ -3425,6 +3609,154 @@ poolRequant8TableS8AVX2_last:
 	DECQ R8
 	JNZ poolRequant8TableS8AVX2_last
 poolRequant8TableS8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolRequant8AffineU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequant8AffineU8AVX2(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequant8AffineU8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequant8AffineU8AVX2_done
+poolRequant8AffineU8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequant8AffineU8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VPXOR 0(R9), Y3, Y0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequant8AffineU8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequant8AffineU8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequant8AffineU8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequant8AffineU8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPADDD 64(BX), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 128(BX), Y0, Y0
+	VMAXPS Y8, Y0, Y0
+	VMINPS Y9, Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPADDD Y10, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 192(BX), Y0, Y0
+	VADDPS 256(BX), Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPACKSSDW Y0, Y0, Y0
+	VPACKUSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVQ X0, (DX)
+	ADDQ $32, R9
+	ADDQ $320, BX
+	ADDQ $8, DX
+	DECQ R8
+	JNZ poolRequant8AffineU8AVX2_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequant8AffineU8AVX2_pixel
+poolRequant8AffineU8AVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolRequant8AffineS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequant8AffineS8AVX2(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Y8
+	VBROADCASTSS hi+100(FP), Y9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ $0x0703060205010400, DX
+	MOVQ DX, X11
+	VPMOVZXBD X11, Y11
+	TESTQ CX, CX
+	JZ poolRequant8AffineS8AVX2_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequant8AffineS8AVX2_done
+poolRequant8AffineS8AVX2_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequant8AffineS8AVX2_chunk:
+	VMOVDQU 0(BX), Y3
+	VPXOR 0(R9), Y3, Y0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequant8AffineS8AVX2_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequant8AffineS8AVX2_col:
+	VPXOR 0(R11), Y3, Y2
+	VPMAXSD Y2, Y0, Y0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequant8AffineS8AVX2_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequant8AffineS8AVX2_row
+	VPXOR Y3, Y0, Y0
+	VPADDD 64(BX), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 128(BX), Y0, Y0
+	VMAXPS Y8, Y0, Y0
+	VMINPS Y9, Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPADDD Y10, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS 192(BX), Y0, Y0
+	VADDPS 256(BX), Y0, Y0
+	VROUNDPS $8, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPACKSSDW Y0, Y0, Y0
+	VPACKSSWB Y0, Y0, Y0
+	VPERMD Y0, Y11, Y0
+	VMOVQ X0, (DX)
+	ADDQ $32, R9
+	ADDQ $320, BX
+	ADDQ $8, DX
+	DECQ R8
+	JNZ poolRequant8AffineS8AVX2_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequant8AffineS8AVX2_pixel
+poolRequant8AffineS8AVX2_done:
 	VZEROUPPER
 	RET
 

@@ -118,10 +118,15 @@ type Epilogue struct {
 	order     []int32   // nil or n
 	table     []byte    // nil, or n tables of 256 and 3 bytes the gathers read past
 	// params is, per chunk of 16 columns (the last one's may be fewer),
-	// their order, bias, scale and table offsets: the vector code's
-	// operands.
+	// their order, bias, scale, and the affine map that computes the
+	// table (Affine): the vector code's operands, paramsStride bytes.
 	params []byte
+	affine bool // the vector code computes the table's bytes
 }
+
+// paramsStride is the bytes of params a chunk of 16 columns: five
+// vectors of 16 values.
+const paramsStride = 5 * 64
 
 // NewEpilogue makes the epilogue of n columns: bias (n, or nil) and
 // multiplier (n, or 1) as Requantize takes them, the output at least
@@ -140,9 +145,9 @@ func NewEpilogue[T Int8](n int, bias []int32, multiplier []float32, zeroPoint, f
 		copy(e.table, table)
 	}
 	chunks := (n + 15) / 16 // the last one's columns past n are zeros
-	e.params = make([]byte, 256*chunks)
+	e.params = make([]byte, paramsStride*chunks)
 	for c := range chunks {
-		p := e.params[256*c:]
+		p := e.params[paramsStride*c:]
 		for l := range min(16, n-16*c) {
 			j := 16*c + l
 			put := func(at int, v uint32) { binary.LittleEndian.PutUint32(p[at+4*l:], v) }
@@ -153,10 +158,103 @@ func NewEpilogue[T Int8](n int, bias []int32, multiplier []float32, zeroPoint, f
 				put(64, uint32(bias[j]))
 			}
 			put(128, math.Float32bits(multiplier[min(j, len(multiplier)-1)]))
-			put(192, uint32(256*j))
 		}
 	}
 	return e, nil
+}
+
+// Affine offers the vector code a way to compute the table without
+// looking it up: column j's byte for the requantized value q as
+//
+//	roundHalfEven(float32(float32(q)*a[j]) + b[j]), saturated to T
+//
+// (one float32 product, one sum, no fused multiply-add), as a
+// BatchNormalization between two quantizations is, up to rounding. It
+// checks that against the table for every value the requantization can
+// give, trying a[j] and b[j] and their neighbours a few units in the last
+// place away, and takes a column's first pair that gives its whole table.
+// If every column has one, the vector code computes the bytes; else
+// nothing changes. Either way the bytes are the table's. It reports
+// whether the vector code computes them.
+func (e *Epilogue) Affine(a, b []float32) bool {
+	if e.table == nil || len(a) != e.n || len(b) != e.n {
+		return false
+	}
+	lo, hi := int32(0), int32(255)
+	if e.signed {
+		lo, hi = -128, 127
+	}
+	q0 := max(lo, e.floor)
+	fit := make([][2]float32, e.n)
+	for j := range e.n {
+		var ok bool
+		if fit[j], ok = fitAffine(e.table[256*j:256*j+256], a[j], b[j], q0, lo, hi); !ok {
+			return false
+		}
+	}
+	for j, f := range fit {
+		p := e.params[paramsStride*(j/16):]
+		binary.LittleEndian.PutUint32(p[192+4*(j%16):], math.Float32bits(f[0]))
+		binary.LittleEndian.PutUint32(p[256+4*(j%16):], math.Float32bits(f[1]))
+	}
+	e.affine = true
+	return true
+}
+
+// affineReach is how many units in the last place fitAffine moves a and b.
+const affineReach = 4
+
+// fitAffine returns the first pair of a and b, or their neighbours, that
+// gives table's byte for every value q0..hi (T's range lo..hi), as the
+// Affine vector code computes it.
+func fitAffine(table []byte, a, b float32, q0, lo, hi int32) ([2]float32, bool) {
+	for _, da := range nearFirst {
+		for _, db := range nearFirst {
+			ta, tb := ulps(a, da), ulps(b, db)
+			if affineGives(table, ta, tb, q0, lo, hi) {
+				return [2]float32{ta, tb}, true
+			}
+		}
+	}
+	return [2]float32{}, false
+}
+
+// nearFirst is the steps fitAffine tries, the nearest first.
+var nearFirst = func() []int {
+	s := []int{0}
+	for d := 1; d <= affineReach; d++ {
+		s = append(s, d, -d)
+	}
+	return s
+}()
+
+// ulps is x moved d units in the last place (toward +Inf for d > 0).
+func ulps(x float32, d int) float32 {
+	for ; d > 0; d-- {
+		x = math.Nextafter32(x, float32(math.Inf(1)))
+	}
+	for ; d < 0; d++ {
+		x = math.Nextafter32(x, float32(math.Inf(-1)))
+	}
+	return x
+}
+
+// affineGives reports whether a and b give table's byte for every value
+// q0..hi: the vector code's operations, in its order, with the
+// conversion to int32 in range (so that it cannot give the integer
+// indefinite) and the result saturated to lo..hi as the packs do.
+func affineGives(table []byte, a, b float32, q0, lo, hi int32) bool {
+	for q := q0; q <= hi; q++ {
+		y := float32(float32(q)*a) + b
+		if !(math.Abs(float64(y)) < 1<<30) {
+			return false
+		}
+		r := min(max(int32(math.RoundToEven(float64(y))), lo), hi)
+		if byte(r) != table[byte(q)] {
+			return false
+		}
+	}
+	return true
 }
 
 // Run writes pixels output pixels of one row of the pooling (the first

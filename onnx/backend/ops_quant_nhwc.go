@@ -38,6 +38,7 @@ type qnhwcStep struct {
 	h, w, inC, outC int // the input map, the output's channels
 	kh, kw, pt, pl  int
 	oh, ow          int  // the convolution's output
+	cw              int  // the output's columns computed: those the pooling reads, or ow
 	hp, wp          int  // the padded input
 	nchwIn          bool // the input is channels-first
 	fold            bool // the image's pixels hold their kernel row (unit bytes)
@@ -110,14 +111,16 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if st.rq.relu {
 		st.floor = st.rq.zero
 	}
-	st.ydt, st.ph, st.pw = st.rq.dt, s.oh, s.ow
+	st.ydt, st.ph, st.pw, st.cw = st.rq.dt, s.oh, s.ow, s.ow
 	out := o
-	if bn, ok := c.next(o.outputs[0]); ok && c.qfused[c.g.Nodes[bn]].table && len(c.g.Nodes[bn].Outputs) == 1 && c.constInputs(bn) {
-		bo := newOp(bn, c.g.Nodes[bn])
-		if st.table, st.ydt, err = c.qbnTable(bo, st.rq.dt, s.outC); err != nil {
+	var bn qbnTables
+	if i, ok := c.next(o.outputs[0]); ok && c.qfused[c.g.Nodes[i]].table && len(c.g.Nodes[i].Outputs) == 1 && c.constInputs(i) {
+		bo := newOp(i, c.g.Nodes[i])
+		if bn, err = c.qbnTable(bo, st.rq.dt, s.outC); err != nil {
 			return false, err
 		}
-		c.done[bn] = true
+		st.table, st.ydt = bn.table, bn.dt
+		c.done[i] = true
 		out = bo
 	}
 	if p, ok := c.next(out.outputs[0]); ok {
@@ -126,7 +129,10 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 			out = po
 		}
 	}
-	st.pool.Width = s.ow
+	// The product's rows are the columns the pooling reads: without the
+	// seed's 13th, whose windows pooling drops, its 12 fill tiles of 8
+	// rows, where 13 took two tiles a row, 3 rows in 16 wasted.
+	st.at.Width, st.pool.Width = st.cw, st.cw
 	// Buffers: the padded image with the direct kernels' slack, a padded
 	// source row for folding, the accumulators of the whole map (a band
 	// at a time, or each CPU's bands of one image), the pooled ones.
@@ -142,7 +148,7 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 		return false, err
 	}
 	if st.pool.KH == 0 {
-		st.pool = qgemm.Window{KH: 1, KW: 1, SH: 1, SW: 1, Width: s.ow}
+		st.pool = qgemm.Window{KH: 1, KW: 1, SH: 1, SW: 1, Width: st.cw}
 	}
 	if st.rq.dt == onnx.Int8 {
 		st.ep, err = qgemm.NewEpilogue(s.outC, st.rq.bias, st.rq.mult, int8(st.rq.zero), int8(st.floor), st.order, st.table)
@@ -152,7 +158,13 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if err != nil {
 		return false, err
 	}
-	if err := c.b.constBytes(int64(len(st.table)) + 256*int64(s.outC/16)); err != nil {
+	if st.table != nil {
+		// Where the BatchNormalization's tables are its affine map
+		// rounded, the epilogue computes them: scalar look-ups took half
+		// the seed's first layer's epilogue.
+		st.ep.Affine(bn.a, bn.b)
+	}
+	if err := c.b.constBytes(int64(len(st.table)) + 320*int64((s.outC+15)/16)); err != nil {
 		return false, err
 	}
 	y, err := c.typedRuntime([]int{1, s.outC, st.ph, st.pw}, st.ydt)
@@ -310,7 +322,7 @@ func (s *qnhwcStep) fusePool(c *compiler, p int, k int) (op, bool) {
 		return o, false
 	}
 	s.pool = qgemm.Window{KH: kh, KW: kw, SH: sh, SW: sw, Width: s.ow}
-	s.ph, s.pw, s.order = ph, pw, order
+	s.ph, s.pw, s.cw, s.order = ph, pw, (pw-1)*sw+kw, order
 	return o, true
 }
 
@@ -432,7 +444,7 @@ func (s *qnhwcStep) convRows(b [][]float32, lo, hi int, ws *qgemm.Workspace) {
 func (s *qnhwcStep) product(b [][]float32, lo, hi, at int, ws *qgemm.Workspace) {
 	img, acc := bytesOf(b[s.img]), int32sOf(b[s.acc])
 	n := s.outC
-	_ = s.weights.inPlace(s.signed, (hi-lo)*s.ow, img[lo*s.at.Pitch:], s.at, s.za, acc[at*s.ow*n:], n, ws)
+	_ = s.weights.inPlace(s.signed, (hi-lo)*s.cw, img[lo*s.at.Pitch:], s.at, s.za, acc[at*s.cw*n:], n, ws)
 }
 
 // epilogue writes output rows lo..hi-1 (pooled rows when pooling) from
@@ -448,7 +460,7 @@ func (s *qnhwcStep) epilogue(b [][]float32, lo, hi int) {
 func (s *qnhwcStep) epilogueAt(b [][]float32, r, at int) {
 	n := s.outC
 	acc, out := int32sOf(b[s.acc]), bytesOf(b[s.out])
-	_ = s.ep.Run(s.pool, s.pw, acc[at*s.ow*n:], n, out[r*s.pw*n:(r+1)*s.pw*n], n)
+	_ = s.ep.Run(s.pool, s.pw, acc[at*s.cw*n:], n, out[r*s.pw*n:(r+1)*s.pw*n], n)
 }
 
 // prepare writes the input into the padded image. Its border, the zero

@@ -391,10 +391,11 @@ func compileQBatchNorm(c *compiler, o op) error {
 		return unsupportedf("BatchNormalization of a %s value", x.dt)
 	}
 	ch := x.shape[1]
-	table, ydt, err := c.qbnTable(o, x.dt, ch)
+	bn, err := c.qbnTable(o, x.dt, ch)
 	if err != nil {
 		return err
 	}
+	table, ydt := bn.table, bn.dt
 	s := tableStep{n: x.shape[0], c: ch, hw: numel(x.shape[2:]), table: table, in: x.buf}
 	y, err := c.typedRuntime(x.shape, ydt)
 	if err != nil {
@@ -408,31 +409,47 @@ func compileQBatchNorm(c *compiler, o op) error {
 	return c.set(o, 0, y)
 }
 
+// qbnTables are a quantized BatchNormalization's tables: per channel, the
+// output byte of each of the 256 input bytes, and the output's type; and
+// per channel the affine map they round, y = q*a + b from the input value
+// q to the output's (its zero point included), which the epilogue's
+// vector code may compute them by (qgemm.Epilogue.Affine checks it).
+type qbnTables struct {
+	table []byte
+	dt    onnx.DType
+	a, b  []float32
+}
+
 // qbnTable computes the tables of compileQBatchNorm's BatchNormalization
-// o, for an input of type xdt and ch channels: per channel, the output
-// byte of each of the 256 input bytes, and the output's type. The tables
-// count among the plan's constants.
-func (c *compiler) qbnTable(o op, xdt onnx.DType, ch int) ([]byte, onnx.DType, error) {
+// o, for an input of type xdt and ch channels. The tables count among the
+// plan's constants.
+func (c *compiler) qbnTable(o op, xdt onnx.DType, ch int) (qbnTables, error) {
 	scale, shift, err := c.batchNormCoefficients(o)
 	if err != nil {
-		return nil, 0, err
+		return qbnTables{}, err
 	}
 	if len(scale) != ch {
-		return nil, 0, modelfile.FormatErrorf("BatchNormalization of %d channels: parameters of %d", ch, len(scale))
+		return qbnTables{}, modelfile.FormatErrorf("BatchNormalization of %d channels: parameters of %d", ch, len(scale))
 	}
 	xq, err := c.quantParam(o, 5, 6, nil, -1, xdt, false)
 	if err != nil {
-		return nil, 0, err
+		return qbnTables{}, err
 	}
 	yq, err := c.quantParam(o, 7, 8, nil, -1, 0, false)
 	if err != nil {
-		return nil, 0, err
+		return qbnTables{}, err
 	}
 	if !isQuant8(yq.dt) {
-		return nil, 0, unsupportedf("QuantizeLinear to %s", yq.dt)
+		return qbnTables{}, unsupportedf("QuantizeLinear to %s", yq.dt)
 	}
 	if err := c.b.constBytes(256 * int64(ch)); err != nil {
-		return nil, 0, err
+		return qbnTables{}, err
+	}
+	t := qbnTables{dt: yq.dt, a: make([]float32, ch), b: make([]float32, ch)}
+	sx, zx, sy, zy := float64(xq.scale[0]), float64(xq.zero[0]), float64(yq.scale[0]), float64(yq.zero[0])
+	for k := range ch {
+		t.a[k] = float32(sx * float64(scale[k]) / sy)
+		t.b[k] = float32((float64(shift[k])-zx*sx*float64(scale[k]))/sy + zy)
 	}
 	table := make([]byte, 256*ch)
 	var in, mid [256]float32
@@ -450,7 +467,8 @@ func (c *compiler) qbnTable(o op, xdt onnx.DType, ch int) ([]byte, onnx.DType, e
 			table[k*256+v] = byte(quantize(f, yq.scale[0], yq.zero[0], lo, hi))
 		}
 	}
-	return table, yq.dt, nil
+	t.table = table
+	return t, nil
 }
 
 // tableStep maps each byte of n images of c channels of hw values
