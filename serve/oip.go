@@ -2,7 +2,6 @@ package serve
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -37,15 +36,7 @@ func (s *Server) serverMetadata(w http.ResponseWriter, r *http.Request) error {
 // modelFor is the model a protocol route's path names, with its version
 // when the path has one: 404, with the models there are, for any other.
 func (s *Server) modelFor(r *http.Request) (*model, error) {
-	name := r.PathValue("model")
-	m := s.model(name)
-	if m == nil {
-		return nil, fail(http.StatusNotFound, "no model %q: the models are %s", name, s.names())
-	}
-	if v := r.PathValue("version"); v != "" && v != version {
-		return nil, fail(http.StatusNotFound, "model %q has no version %q: its one version is %q", name, v, version)
-	}
-	return m, nil
+	return s.modelVersion(r.PathValue("model"), r.PathValue("version"))
 }
 
 // names lists the models' names, quoted, for an error.
@@ -147,18 +138,18 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(req.Inputs) != 1 {
-		return fail(http.StatusBadRequest, "model %q takes one input, %q; the request has %d", m.name, inputName, len(req.Inputs))
+	var ib, ob [1]string // on the stack for the one input and output of most requests
+	inputs, outputs := ib[:0], ob[:0]
+	for _, in := range req.Inputs {
+		inputs = append(inputs, in.Name)
+	}
+	for _, o := range req.Outputs {
+		outputs = append(outputs, o.Name)
+	}
+	if err := checkTensors(m, inputs, outputs, "GET /v2/models/"); err != nil {
+		return err
 	}
 	in := req.Inputs[0]
-	if in.Name != inputName {
-		return fail(http.StatusBadRequest, "inputs[0] is named %q; model %q's input is %q (GET /v2/models/%s)", in.Name, m.name, inputName, m.name)
-	}
-	for i, o := range req.Outputs {
-		if o.Name != outputName {
-			return fail(http.StatusBadRequest, "outputs[%d] asks for %q; model %q has one output, %q", i, o.Name, m.name, outputName)
-		}
-	}
 	n, err := checkShape(m, in.Shape)
 	if err != nil {
 		return err
@@ -171,25 +162,14 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 	if len(*x) != n*size {
 		return fail(http.StatusBadRequest, "inputs[0].data has %d value(s); shape %s needs %d", len(*x), shapeString(in.Shape), n*size)
 	}
-	out := getFloats(n * m.m.Classes)
-	j := &job{m: m, x: *x, n: n, out: *out}
-	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
+	out, err := s.runInfer(r.Context(), m, *x, n)
+	if err != nil {
 		return err // the batcher may yet write the buffers: they are not given back
 	}
 	defer putFloats(x)
 	defer putFloats(out)
-	if m.m.Probabilities { // the graph's own output: Logits gives its logarithm
-		for i, v := range j.out {
-			j.out[i] = float32(math.Exp(float64(v)))
-		}
-	}
-	for _, v := range j.out {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return errors.New("the model's output is not finite")
-		}
-	}
 	resp := inferResponse{ModelName: m.name, ModelVersion: version, ID: req.ID,
-		Outputs: []responseTensor{{Name: outputName, Datatype: "FP32", Shape: []int64{int64(n), int64(m.m.Classes)}, Data: j.out}}}
+		Outputs: []responseTensor{{Name: outputName, Datatype: "FP32", Shape: []int64{int64(n), int64(m.m.Classes)}, Data: *out}}}
 	return writeAnswer(w, func(b []byte) ([]byte, error) { return appendInferAnswer(b, &resp) })
 }
 

@@ -147,15 +147,9 @@ func readFault(err error) error {
 // and UINT8 0 to 255 scaled to [0, 1] as ToTensor scales them. It stops
 // past max values: the caller knows how many the shape needs.
 func tensorData(datatype string, raw json.RawMessage, max int) (*[]float32, error) {
-	uint8s := false
-	switch datatype {
-	case "FP32":
-	case "UINT8":
-		uint8s = true
-	case "BOOL", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP64", "BYTES":
-		return nil, fail(http.StatusBadRequest, "inputs[0].datatype is %s; the model takes FP32 pixel values (0 to 1) or UINT8 ones (0 to 255)", datatype)
-	default:
-		return nil, fail(http.StatusBadRequest, "inputs[0].datatype %q is no datatype of the protocol; the model takes FP32 or UINT8", datatype)
+	uint8s, err := pixelDatatype(datatype)
+	if err != nil {
+		return nil, err
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '[' {
@@ -196,7 +190,7 @@ func tensorData(datatype string, raw json.RawMessage, max int) (*[]float32, erro
 			if err != nil || v != math.Trunc(v) || v < 0 || v > 255 {
 				return nil, fail(http.StatusBadRequest, "inputs[0].data[%d] is %s; UINT8 values are whole numbers 0 to 255", len(x), num)
 			}
-			x = append(x, float32(v)/255)
+			x = append(x, uint8Pixel(uint8(v)))
 			continue
 		}
 		v, err := strconv.ParseFloat(num, 32)
