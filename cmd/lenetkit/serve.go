@@ -23,7 +23,7 @@ import (
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "serve",
-		Usage:     "answer classification requests over HTTP: the Open Inference Protocol, image files and a drawing page",
+		Usage:     "answer classification requests over HTTP (and gRPC): the Open Inference Protocol, image files and a drawing page",
 		ArgsUsage: "MODEL...",
 		Description: `Each MODEL is a model file of any format lenetkit reads (.pth, .pt,
 .safetensors, .onnx: the seed's LeNet or any ONNX classifier of grey
@@ -43,6 +43,15 @@ the default. The routes:
                                   UINT8 0 to 255 -> "output" [N,classes], FP32
    GET  /metrics                  Prometheus metrics
 
+With --grpc-addr, the same protocol over gRPC as well (KServe's v2
+inference.GRPCInferenceService: ServerLive, ServerReady, ModelReady,
+ServerMetadata, ModelMetadata, ModelInfer), off unless given. ModelInfer
+takes the tensor in contents (fp32_contents, uint_contents for UINT8) or
+raw_input_contents, and answers raw when asked raw. gRPC calls share the
+models, batches, limits (--max-body bounds a message), metrics, reload and
+drain with REST, and are refused with InvalidArgument, NotFound,
+ResourceExhausted or Unavailable where REST says 400, 404, 413 or 503.
+
 Requests that arrive together run as one batch per model (--max-batch,
 --max-delay); a model's queue holds --queue images, and a request that
 does not fit is answered 503 with Retry-After. Bad input gets a 4xx and a
@@ -60,9 +69,11 @@ Examples:
    lenetkit serve --addr :9000 lenet=parameter.pth cnn=cnn28.onnx
    lenetkit serve fashion.onnx --labels fashion-classes.txt
    lenetkit serve --max-batch 64 --max-delay 5ms --queue 1024 model.onnx
+   lenetkit serve --grpc-addr 127.0.0.1:8081 parameter.pth
    curl -F image=@seven.png 'http://127.0.0.1:8080/v1/classify?top=3'`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT` (:8080 for every interface; port 0 picks a free one)"},
+			&cli.StringFlag{Name: "grpc-addr", Usage: "serve the protocol over gRPC too, on `HOST:PORT` (such as 127.0.0.1:8081, KServe's port; :8081 for every interface; default: no gRPC)"},
 			&cli.StringSliceFlag{Name: "name", Usage: "name the models in order, one `NAME` a flag (instead of NAME=PATH)"},
 			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: 0, 1, ...)"},
 			backendFlag,
@@ -131,13 +142,22 @@ func runServe(c *cli.Context) error {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	s, err := serve.New(specs, opt)
+	// Listen first: an address that cannot be had is one line, before
+	// the models are opened and logged.
+	l, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", c.String("addr"))
+	defer l.Close()
+	var g net.Listener
+	if addr := c.String("grpc-addr"); addr != "" {
+		if g, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("--grpc-addr: %w", err)
+		}
+		defer g.Close()
+	}
+	s, err := serve.New(specs, opt)
 	if err != nil {
-		s.Close()
 		return err
 	}
 	go func() {
@@ -160,8 +180,12 @@ func runServe(c *cli.Context) error {
 	for i, sp := range specs {
 		names[i] = sp.Name
 	}
-	opt.Logger.Info("listening", "url", "http://"+l.Addr().String()+"/", "models", strings.Join(names, ","))
-	return s.Serve(ctx, l)
+	attrs := []any{"url", "http://" + l.Addr().String() + "/", "models", strings.Join(names, ",")}
+	if g != nil {
+		attrs = append(attrs, "grpc", g.Addr().String())
+	}
+	opt.Logger.Info("listening", attrs...)
+	return s.ServeGRPC(ctx, l, g)
 }
 
 // modelSpecs reads the MODEL arguments, PATH or NAME=PATH, and --name.

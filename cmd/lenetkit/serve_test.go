@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,14 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/serve/oippb"
 )
 
 // TestServeHelp: serve --help shows examples, as every command's does.
 func TestServeHelp(t *testing.T) {
 	t.Parallel()
 	r := run(t, "serve", "--help")
-	for _, want := range []string{"Examples:", "lenetkit serve parameter.pth", "/v2/models/NAME", "/v1/classify", "--max-batch", "--max-conns", "--threads"} {
+	for _, want := range []string{"Examples:", "lenetkit serve parameter.pth", "/v2/models/NAME", "/v1/classify", "--max-batch", "--max-conns", "--threads", "--grpc-addr 127.0.0.1:8081"} {
 		if r.code != 0 || !strings.Contains(r.stdout, want) {
 			t.Errorf("exit %d; serve --help lacks %q:\n%s", r.code, want, r.stdout)
 		}
@@ -41,6 +46,7 @@ func TestServeBadInvocation(t *testing.T) {
 	}{
 		{[]string{"serve", "--addr", "127.0.0.1:0", absent}, 1, "absent.pth"},
 		{[]string{"serve", "--addr", "127.0.0.1:0", testtool.Testdata("images/clean/00000.png")}, 1, "00000.png"},
+		{[]string{"serve", "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1", trainedPTH}, 1, "--grpc-addr: listen tcp: address 127.0.0.1: missing port"},
 		{[]string{"serve"}, 2, "serve needs at least one MODEL"},
 		{[]string{"serve", "a=" + trainedPTH, "a=" + trainedPTH}, 2, `two models are named "a"`},
 		{[]string{"serve", "--max-body", "lots", trainedPTH}, 2, `--max-body "lots": want a size`},
@@ -60,11 +66,11 @@ func TestServeBadInvocation(t *testing.T) {
 }
 
 // TestServeStartAndStop runs lenetkit serve as a user does: it says where
-// it listens, answers, reloads on SIGHUP, and on SIGTERM drains and
-// exits 0.
+// it listens, over HTTP and gRPC, answers both, reloads on SIGHUP, and on
+// SIGTERM drains and exits 0.
 func TestServeStartAndStop(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(lenetkitBin, "serve", "--addr", "127.0.0.1:0", "--format", "json", "lenet="+trainedPTH)
+	cmd := exec.Command(lenetkitBin, "serve", "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--format", "json", "lenet="+trainedPTH)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -104,9 +110,24 @@ func TestServeStartAndStop(t *testing.T) {
 			}
 		}
 	}
-	url, _ := waitLog("listening")["url"].(string)
-	if !strings.HasPrefix(url, "http://127.0.0.1:") {
-		t.Fatalf("listening on %q", url)
+	listening := waitLog("listening")
+	url, _ := listening["url"].(string)
+	grpcAddr, _ := listening["grpc"].(string)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.HasPrefix(grpcAddr, "127.0.0.1:") {
+		t.Fatalf("listening on %q, gRPC on %q", url, grpcAddr)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if meta, err := oippb.NewGRPCInferenceServiceClient(conn).ModelMetadata(ctx, &oippb.ModelMetadataRequest{Name: "lenet"}); err != nil || meta.Platform != "lenetkit_pth" {
+		t.Errorf("gRPC ModelMetadata: %v %v", meta, err)
+	}
+	if rec := waitLog("request"); rec["path"] != "/inference.GRPCInferenceService/ModelMetadata" || rec["code"] != "OK" {
+		t.Errorf("access log %v", rec)
 	}
 	pic, err := os.Open(testtool.Testdata("images/clean/00000.png"))
 	if err != nil {
