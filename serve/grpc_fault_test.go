@@ -186,4 +186,3 @@ func TestGRPCBusy(t *testing.T) {
 		t.Errorf("the queued call: %v", err)
 	}
 }
-
