@@ -64,7 +64,11 @@ func TestGRPCRefusals(t *testing.T) {
 		{"INT32", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Datatype = "INT32" }), codes.InvalidArgument, "inputs[0].datatype is INT32; the model takes FP32"},
 		{"no datatype", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Datatype = "" }), codes.InvalidArgument, `inputs[0].datatype "" is no datatype of the protocol`},
 		{"fewer values than the shape", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Contents.Fp32Contents = x[:10] }), codes.InvalidArgument, "inputs[0].contents.fp32_contents has 10 value(s); shape [1,1,32,32] needs 1024"},
-		{"no contents", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Contents = nil }), codes.InvalidArgument, "fp32_contents has 0 value(s)"},
+		{"UINT8 values missing", raw(true, func(r *oippb.ModelInferRequest) {
+			r.Inputs[0].Contents = &oippb.InferTensorContents{}
+			r.RawInputContents = nil
+		}), codes.InvalidArgument, "inputs[0].contents.uint_contents has 0 value(s); shape [1,1,32,32] needs 1024"},
+		{"no contents", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Contents = nil }), codes.InvalidArgument, "inputs[0] has no contents and the request no raw_input_contents"},
 		{"FP32 in uint_contents", raw(true, func(r *oippb.ModelInferRequest) {
 			r.Inputs[0].Datatype = "FP32"
 			r.Inputs[0].Contents = &oippb.InferTensorContents{UintContents: []uint32{1}}
@@ -80,7 +84,7 @@ func TestGRPCRefusals(t *testing.T) {
 		{"NaN", inferReq("lenet", one, nan, false, false), codes.InvalidArgument, "inputs[0].contents.fp32_contents[7] is NaN, not a finite FP32 value"},
 		{"infinity, raw", inferReq("lenet", one, inf, false, true), codes.InvalidArgument, "raw_input_contents[0][3] is +Inf, not a finite FP32 value"},
 		{"raw bytes short", raw(false, func(r *oippb.ModelInferRequest) { r.RawInputContents[0] = r.RawInputContents[0][:4000] }), codes.InvalidArgument, "raw_input_contents[0] has 4000 bytes; shape [1,1,32,32] of FP32 needs 4096"},
-		{"raw UINT8 bytes long", raw(true, func(r *oippb.ModelInferRequest) { r.RawInputContents[0] = append(r.RawInputContents[0], 0) }), codes.InvalidArgument, "has 1025 bytes; shape [1,1,32,32] of UINT8 needs 1024"},
+		{"raw UINT8 bytes long", raw(true, func(r *oippb.ModelInferRequest) { r.RawInputContents[0] = append(r.RawInputContents[0], 0) }), codes.InvalidArgument, "has 1025 bytes; shape [1,1,32,32] of UINT8 needs 1024 (a byte a value)"},
 		{"raw and contents", raw(false, func(r *oippb.ModelInferRequest) { r.Inputs[0].Contents = &oippb.InferTensorContents{} }), codes.InvalidArgument, "give the values in one of them"},
 		{"two raw inputs", raw(false, func(r *oippb.ModelInferRequest) { r.RawInputContents = append(r.RawInputContents, nil) }), codes.InvalidArgument, "raw_input_contents has 2 entries for the request's 1 input"},
 		{"more images than the queue", inferReq("lenet", []int64{41, 1, 32, 32}, make([]float32, 41*1024), true, true), codes.ResourceExhausted, `41 images in one request; model "lenet" queues at most 40 (--queue)`},
@@ -89,6 +93,7 @@ func TestGRPCRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.ModelInfer(ctx, tc.req)
 			st := status.Convert(err)
+			t.Logf("%v: %s", st.Code(), st.Message())
 			if st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {
 				t.Errorf("%v %q\nwant %v and %q", st.Code(), st.Message(), tc.code, tc.msg)
 			}
@@ -128,12 +133,12 @@ func TestGRPCRefusals(t *testing.T) {
 	}
 	m := string(readAll(t, resp))
 	for _, line := range []string{
-		`lenetkit_http_requests_total{code="OK",route="grpc ModelInfer"} 23`,
-		`lenetkit_http_requests_total{code="InvalidArgument",route="grpc ModelInfer"} 19`,
+		`lenetkit_http_requests_total{code="OK",route="grpc ModelInfer"} 24`,
+		`lenetkit_http_requests_total{code="InvalidArgument",route="grpc ModelInfer"} 20`,
 		`lenetkit_http_requests_total{code="NotFound",route="grpc ModelInfer"} 2`,
 		`lenetkit_http_requests_total{code="ResourceExhausted",route="grpc ModelInfer"} 2`,
 		`lenetkit_http_requests_total{code="NotFound",route="grpc ModelMetadata"} 1`,
-		`lenetkit_http_request_duration_seconds_count{route="grpc ModelInfer"} 46`,
+		`lenetkit_http_request_duration_seconds_count{route="grpc ModelInfer"} 48`,
 	} {
 		if !strings.Contains(m, line) {
 			t.Errorf("/metrics lacks %s:\n%s", line, grep(m, "grpc"))

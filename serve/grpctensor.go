@@ -30,6 +30,9 @@ func grpcTensorData(in *oippb.ModelInferRequest_InferInputTensor, raw [][]byte, 
 		return x, true, err
 	}
 	c := in.GetContents()
+	if c == nil {
+		return nil, false, fail(http.StatusBadRequest, "inputs[0] has no contents and the request no raw_input_contents: give the tensor's values in one of them")
+	}
 	if uint8s {
 		if len(c.GetFp32Contents()) > 0 {
 			return nil, false, fail(http.StatusBadRequest, "inputs[0] is UINT8 but its values are in contents.fp32_contents: put them in uint_contents, or say FP32")
@@ -66,12 +69,12 @@ func grpcTensorData(in *oippb.ModelInferRequest_InferInputTensor, raw [][]byte, 
 
 // rawPixels reads a raw tensor of want UINT8 or FP32 values.
 func rawPixels(b []byte, uint8s bool, want int, shape, datatype string) (*[]float32, error) {
-	size := 4
+	size, each := 4, "4 bytes a value, little-endian"
 	if uint8s {
-		size = 1
+		size, each = 1, "a byte a value"
 	}
 	if len(b) != want*size {
-		return nil, fail(http.StatusBadRequest, "raw_input_contents[0] has %d bytes; shape %s of %s needs %d (%d bytes a value, little-endian)", len(b), shape, datatype, want*size, size)
+		return nil, fail(http.StatusBadRequest, "raw_input_contents[0] has %d bytes; shape %s of %s needs %d (%s)", len(b), shape, datatype, want*size, each)
 	}
 	x := getFloats(want)
 	if uint8s {
