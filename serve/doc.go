@@ -1,7 +1,8 @@
 // Package serve answers classification requests over HTTP for the models
 // lenetkit reads: the Open Inference Protocol's REST routes (KServe's v2)
 // for tensors, a route of its own for image files, the drawing page, and
-// Prometheus metrics.
+// Prometheus metrics; and, with ServeGRPC, the same protocol's gRPC
+// service, from the same models and batchers.
 //
 // Requests for a model that arrive together run as one batch: each model
 // has one goroutine that runs it (an infer.Model keeps scratch buffers and

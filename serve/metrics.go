@@ -13,7 +13,7 @@ import (
 // servers.
 type metrics struct {
 	reg       *prometheus.Registry
-	requests  *prometheus.CounterVec   // by route and status code
+	requests  *prometheus.CounterVec   // by route and status code; gRPC's too, route "grpc METHOD"
 	latency   *prometheus.HistogramVec // by route
 	batch     *prometheus.HistogramVec // images a model ran at once, by model
 	rejected  *prometheus.CounterVec   // requests a full queue refused, by model
@@ -25,9 +25,9 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lenetkit_http_requests_total",
-			Help: "HTTP requests answered, by route pattern and status code."}, []string{"route", "code"}),
+			Help: "Requests answered, by route and code: an HTTP route pattern and status code, or \"grpc METHOD\" and the gRPC status's name."}, []string{"route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lenetkit_http_request_duration_seconds",
-			Help:    "Time from a request's headers to its answer, by route pattern.",
+			Help:    "Time from a request's headers to its answer, by route: an HTTP route pattern or \"grpc METHOD\".",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10}}, []string{"route"}),
 		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lenetkit_batch_size_images",
 			Help:    "Images a model ran in one pass: requests that arrived together, batched.",
