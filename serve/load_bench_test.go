@@ -33,7 +33,9 @@ import (
 // on a free loopback port with the same ONNX file, under a closed-loop load
 // of real MNIST digits at concurrency 1, 8 and 64 on /v1/classify (the PNG
 // files) and on the v2 infer route (batch-1 FP32 requests of the same
-// digits). Run it with
+// digits); and lenetkit alone (the peer has no gRPC) on gRPC's ModelInfer,
+// the same tensors in fp32_contents, from one client connection as gRPC
+// clients keep. Run it with
 //
 //	go test ./serve -run '^$' -bench ServeLoad -benchtime 1x
 //
@@ -68,7 +70,7 @@ func BenchmarkServeLoad(b *testing.B) {
 	digits := loadDigits(b, testtool.Testdata("images/clean"))
 
 	bin := filepath.Join(tmp, "lenetkit")
-	serveArgs := []string{"serve", "--addr", "ADDR"}
+	serveArgs := []string{"serve", "--addr", "ADDR", "--grpc-addr", "GRPCADDR"}
 	serveArgs = append(serveArgs, strings.Fields(os.Getenv("LENETKIT_LOAD_SERVE_ARGS"))...)
 	serveArgs = append(serveArgs, name+"="+model)
 	servers := []*loadServer{
@@ -145,10 +147,13 @@ func BenchmarkServeLoad(b *testing.B) {
 	report.Agreement = fmt.Sprintf("%d of %d images the same class on both servers and both routes; %d of %d the label; largest probability difference %.2g", agree, len(digits), right, len(digits), maxDiff)
 
 	lim := loadLimits{warmTime: 500 * time.Millisecond, warmRequests: 200, runTime: 3 * time.Second, runRequests: 5000}
-	for _, route := range []string{"/v1/classify", "/v2/models/{name}/infer"} {
+	for _, route := range []string{"/v1/classify", "/v2/models/{name}/infer", "grpc ModelInfer"} {
 		for _, conc := range []int{1, 8, 64} {
 			for _, s := range servers {
 				r := s.routes[route]
+				if r == nil {
+					continue
+				}
 				client := newLoadClient(conc)
 				var cpu cpuUse
 				res := r.measure(client, conc, lim, func() func() {
@@ -368,10 +373,13 @@ type loadServer struct {
 	exited  chan struct{}
 	log     *os.File
 	base    string
+	grpc    string // the gRPC address, when the server has one
 	input   string
 	shape   []int64
 	routes  map[string]*loadRoute
 	classes []loadAnswer
+	// grpcClass is each image's class by gRPC, before the load.
+	grpcClass []int
 }
 
 type loadAnswer struct {
@@ -393,6 +401,9 @@ func (s *loadServer) start(b testing.TB, tmp string) {
 			s.args[i] = addr
 		case "PORT":
 			s.args[i] = strconv.Itoa(port)
+		case "GRPCADDR":
+			s.grpc = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(b)))
+			s.args[i] = s.grpc
 		}
 	}
 	var err error
@@ -537,6 +548,9 @@ func (s *loadServer) prepare(b testing.TB, name string, digits []loadDigit) {
 		return nil
 	}
 	s.routes = map[string]*loadRoute{"/v1/classify": classify, "/v2/models/{name}/infer": infer}
+	if s.grpc != "" {
+		s.routes["grpc ModelInfer"] = s.grpcRoute(b, name, infer.bodies)
+	}
 }
 
 // answers asks for every digit's class by both routes; they must agree.
@@ -560,6 +574,14 @@ func (s *loadServer) answers(b testing.TB, digits []loadDigit) []loadAnswer {
 		}
 		if got[0].class != got[1].class {
 			b.Errorf("%s, %s: class %d by /v1/classify, %d by v2 infer", s.Name, d.file, got[0].class, got[1].class)
+		}
+		if g := s.routes["grpc ModelInfer"]; g != nil {
+			if err := g.call(b.Context(), i); err != nil {
+				b.Fatalf("%s gRPC ModelInfer, %s: %v", s.Name, d.file, err)
+			}
+			if s.grpcClass[i] != got[1].class {
+				b.Errorf("%s, %s: class %d by gRPC, %d by v2 infer", s.Name, d.file, s.grpcClass[i], got[1].class)
+			}
 		}
 		out[i] = got[0]
 	}

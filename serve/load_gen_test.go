@@ -22,12 +22,14 @@ import (
 // connection per worker, bounded in time and requests.
 
 // A loadRoute is what one cell sends: POSTs of bodies[i] (taken in turn)
-// to url, each answer checked by check(i, body).
+// to url, each answer checked by check(i, body); or, when call is set,
+// the gRPC call call(ctx, i), which checks its own answer.
 type loadRoute struct {
 	url    string
 	ctype  string
 	bodies [][]byte
 	check  func(i int, body []byte) error
+	call   func(ctx context.Context, i int) error
 }
 
 // A loadLimits bounds a cell: a warm-up of warmTime or warmRequests
@@ -80,6 +82,9 @@ func newLoadClient(conns int) *http.Client {
 
 // do sends one request, reads the whole answer and checks it.
 func (r *loadRoute) do(ctx context.Context, client *http.Client, i int) error {
+	if r.call != nil {
+		return r.call(ctx, i)
+	}
 	body, err := r.fetch(ctx, client, i)
 	if err != nil {
 		return err
