@@ -43,7 +43,8 @@ func (s *loadServer) grpcRoute(b testing.TB, name string, bodies [][]byte) *load
 			Name: in.Name, Datatype: "FP32", Shape: in.Shape, Contents: &oippb.InferTensorContents{Fp32Contents: in.Data}}}}
 	}
 	s.grpcClass = make([]int, len(bodies))
-	return &loadRoute{call: func(ctx context.Context, i int) error {
+	// bodies only count the requests, which run takes in turn.
+	return &loadRoute{bodies: bodies, call: func(ctx context.Context, i int) error {
 		r, err := c.ModelInfer(ctx, reqs[i])
 		if err != nil {
 			return err
