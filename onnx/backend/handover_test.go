@@ -29,10 +29,13 @@ func TestBlockHandOver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			blocks, hands, handed := 0, 0, 0
+			blocks, hands, handed, widened := 0, 0, 0, 0
 			for i, s := range plain.steps {
 				if b, ok := s.(blockStep); ok {
 					blocks++
+					if b.realW != 0 {
+						widened++
+					}
 					if b.next > 0 {
 						hands++
 					}
@@ -47,6 +50,11 @@ func TestBlockHandOver(t *testing.T) {
 				// cnn28's blocks have no BatchNorm, and fuse only where
 				// the kernels are vectorised.
 				t.Skipf("no block is fused with the %s kernels: none hands over", kernel.KernelName())
+			}
+			if widened > 0 {
+				// AVX2's kernels widen cnn28's 14-wide map, and a block on
+				// a widened map neither hands over nor is handed to.
+				t.Skipf("%d blocks run on widened maps with the %s kernels: none hands over", widened, kernel.KernelName())
 			}
 			if hands != tc.hands || handed != tc.hands {
 				t.Fatalf("%d blocks hand over and %d are handed to, want %d each", hands, handed, tc.hands)
