@@ -364,13 +364,17 @@ func TestEpilogue(t *testing.T) {
 			}
 		}
 		for _, vec := range epilogues() {
-			got := make([]byte, pixels*ldd)
-			e.run(vec, w, pixels, acc, ldc, got, ldd)
-			for px := range pixels {
-				for j := range n {
-					if g, x := got[px*ldd+j], want[px*n+j]; g != x {
-						t.Fatalf("trial %d, %s: %+v, %d columns, signed %v, table %v (affine %v), order %v, floor %d: [%d,%d] = %d, want %d",
-							trial, epilogueName(vec), w, n, signed, table != nil, e.affine, order != nil, floor, px, j, g, x)
+			for _, zmm := range zmmEpilogues(vec) {
+				got := make([]byte, pixels*ldd)
+				epilogue512, zmm = zmm, epilogue512
+				e.run(vec, w, pixels, acc, ldc, got, ldd)
+				epilogue512, zmm = zmm, epilogue512
+				for px := range pixels {
+					for j := range n {
+						if g, x := got[px*ldd+j], want[px*n+j]; g != x {
+							t.Fatalf("trial %d, %s (zmm %v): %+v, %d columns, signed %v, table %v (affine %v), order %v, floor %d: [%d,%d] = %d, want %d",
+								trial, epilogueName(vec), zmm, w, n, signed, table != nil, e.affine, order != nil, floor, px, j, g, x)
+						}
 					}
 				}
 			}
@@ -387,6 +391,15 @@ func TestEpilogue(t *testing.T) {
 	if _, err := NewEpilogue[uint8](4, nil, []float32{1, 2}, 0, 0, nil, nil); err == nil {
 		t.Error("NewEpilogue: 2 multipliers for 4 columns accepted")
 	}
+}
+
+// zmmEpilogues is the widths the vector epilogue runs in on this CPU:
+// AVX2's ymm registers, and zmm where the CPU has AVX-512.
+func zmmEpilogues(vec bool) []bool {
+	if vec && epilogue512 {
+		return []bool{false, true}
+	}
+	return []bool{false}
 }
 
 // bnTable draws n columns' tables of a BatchNormalization between two

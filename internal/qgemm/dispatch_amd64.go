@@ -51,6 +51,10 @@ var asmKernels []*kernelSet
 // the CPU has AVX2.
 var vectorEpilogue bool
 
+// epilogue512 reports whether Epilogue.Run's chunks of 16 columns run in
+// zmm registers, where the CPU has AVX-512 (a variable, for the tests).
+var epilogue512 bool
+
 func init() {
 	// Every set's kernels and packers use AVX2 besides their own
 	// instructions.
@@ -58,6 +62,7 @@ func init() {
 		return
 	}
 	vectorEpilogue = true
+	epilogue512 = cpu.X86.HasAVX512F
 	asmKernels = append(asmKernels, avx2Kernels)
 	if cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL {
 		asmKernels = append([]*kernelSet{vnniVLKernels}, asmKernels...)
@@ -256,7 +261,12 @@ func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst
 	}
 	done := 0
 	if chunks := e.n / 16; chunks > 0 {
-		run(0, chunks, 16, pick(true))
+		f := pick(true)
+		if epilogue512 && (e.table == nil || e.affine) {
+			// One zmm register a chunk: half the AVX2 form's instructions.
+			f = [2][2]epilogueAsm{{poolRequantU8AVX512, poolRequantS8AVX512}, {poolRequantAffineU8AVX512, poolRequantAffineS8AVX512}}[b2i(e.affine)][b2i(e.signed)]
+		}
+		run(0, chunks, 16, f)
 		done = 16 * chunks
 	}
 	if e.n-done >= 8 {
@@ -268,3 +278,11 @@ func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst
 
 // epilogueAsm is the signature of the poolRequant forms.
 type epilogueAsm func(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -11,6 +11,10 @@ var asmKernels []*kernelSet
 // vectorEpilogue reports whether requantAsm and dequantAsm run: never here.
 const vectorEpilogue = false
 
+// epilogue512 reports whether Epilogue.Run's chunks run in zmm registers:
+// never here (a variable, as on amd64, for the tests).
+var epilogue512 = false
+
 func requantAsm(m, n int, dst []byte, ldd int, acc []int32, ldc int, bias []int32, scale []float32, perColumn bool, lo, hi float32, zp int32, signed bool) int {
 	return 0
 }

@@ -95,13 +95,17 @@ func main() {
 	writeMaxPool(&asm)
 	for _, lanes := range []int{16, 8} {
 		for _, t := range []string{"U8", "S8", "TableU8", "TableS8", "AffineU8", "AffineS8"} {
-			writePoolRequant(&asm, t, lanes)
+			writePoolRequant(&asm, t, lanes, false)
 			name := t
 			if lanes == 8 {
 				name = "8" + t
 			}
 			fmt.Fprintf(&decl, "\n// poolRequant%sAVX2 is Epilogue.Run's pixels, %d columns a chunk (needs\n// AVX2): see writePoolRequant.\n//\n//go:noescape\nfunc poolRequant%sAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", name, lanes, name)
 		}
+	}
+	for _, t := range []string{"U8", "S8", "AffineU8", "AffineS8"} {
+		writePoolRequant(&asm, t, 16, true)
+		fmt.Fprintf(&decl, "\n// poolRequant%sAVX512 is Epilogue.Run's pixels, 16 columns a chunk in\n// one zmm register (needs AVX-512F): see writePoolRequant.\n//\n//go:noescape\nfunc poolRequant%sAVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", t, t)
 	}
 	fmt.Fprintf(&decl, "\n// maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):\n// see maxPool.\n//\n//go:noescape\nfunc maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)\n")
 	writeQuantize(&asm, "U8", "VPACKUSWB")
@@ -937,14 +941,24 @@ func writeQuantize(w *bytes.Buffer, typ, pack string) {
 // columns: pool.go's paramsStride, which Epilogue's tests would see differ.
 const paramsStride = 320
 
-func writePoolRequant(w *bytes.Buffer, typ string, lanes int) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+func writePoolRequant(w *bytes.Buffer, typ string, lanes int, zmm bool) {
+	p := func(format string, args ...any) {
+		// The AVX2 text, rewritten for zmm registers where zmm.
+		if zmm {
+			format = strings.NewReplacer("Y%d", "Z%d", "Y2", "Z2", "Y8", "Z8", "Y9", "Z9", "Y10", "Z10",
+				"VMOVDQU ", "VMOVDQU32 ", "VPXOR ", "VPXORD ", "VROUNDPS", "VRNDSCALEPS").Replace(format)
+		}
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
 	sym := "poolRequant" + typ + "AVX2"
 	if lanes == 8 {
 		sym = "poolRequant8" + typ + "AVX2"
 	}
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
 	vecs := lanes / 8 // ymm registers a trip
+	if zmm {
+		sym, vecs = "poolRequant"+typ+"AVX512", 1
+	}
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
 	fmt.Fprintf(w, "\n// func %s(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", sym)
 	table := strings.HasPrefix(typ, "Table")
 	frame := 0
@@ -963,9 +977,11 @@ func writePoolRequant(w *bytes.Buffer, typ string, lanes int) {
 	p("MOVL zp+104(FP), DX")
 	p("VMOVD DX, X10")
 	p("VPBROADCASTD X10, Y10")
-	p("MOVQ $0x0703060205010400, DX")
-	p("MOVQ DX, X11")
-	p("VPMOVZXBD X11, Y11")
+	if !zmm {
+		p("MOVQ $0x0703060205010400, DX")
+		p("MOVQ DX, X11")
+		p("VPMOVZXBD X11, Y11")
+	}
 	p("TESTQ CX, CX")
 	p("JZ %s_done", sym)
 	p("MOVQ chunks+8(FP), DX")
@@ -1025,21 +1041,35 @@ func writePoolRequant(w *bytes.Buffer, typ string, lanes int) {
 		each("VROUNDPS $8, Y%d, Y%d", reg, reg)
 		each("VCVTTPS2DQ Y%d, Y%d", reg, reg)
 	}
-	pack := "VPACKUSWB"
-	if strings.HasSuffix(typ, "S8") {
-		pack = "VPACKSSWB"
-	}
-	if vecs == 2 {
-		p("VPACKSSDW Y1, Y0, Y0")
-	} else {
-		p("VPACKSSDW Y0, Y0, Y0")
-	}
-	p("%s Y0, Y0, Y0", pack)
-	p("VPERMD Y0, Y11, Y0")
-	if vecs == 2 {
+	if zmm {
+		// Saturated to the type's bytes; an affine map's may be negative.
+		if typ == "AffineU8" {
+			p("VPXORD Z12, Z12, Z12")
+			p("VPMAXSD Z12, Z0, Z0")
+		}
+		if strings.HasSuffix(typ, "S8") {
+			p("VPMOVSDB Z0, X0")
+		} else {
+			p("VPMOVUSDB Z0, X0")
+		}
 		p("VMOVDQU X0, (DX)")
 	} else {
-		p("VMOVQ X0, (DX)")
+		pack := "VPACKUSWB"
+		if strings.HasSuffix(typ, "S8") {
+			pack = "VPACKSSWB"
+		}
+		if vecs == 2 {
+			p("VPACKSSDW Y1, Y0, Y0")
+		} else {
+			p("VPACKSSDW Y0, Y0, Y0")
+		}
+		p("%s Y0, Y0, Y0", pack)
+		p("VPERMD Y0, Y11, Y0")
+		if vecs == 2 {
+			p("VMOVDQU X0, (DX)")
+		} else {
+			p("VMOVQ X0, (DX)")
+		}
 	}
 	p("ADDQ $%d, R9", 4*lanes)
 	p("ADDQ $%d, BX", paramsStride)

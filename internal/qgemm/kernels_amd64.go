@@ -280,6 +280,30 @@ func poolRequant8AffineU8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, r
 //go:noescape
 func poolRequant8AffineS8AVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
+// poolRequantU8AVX512 is Epilogue.Run's pixels, 16 columns a chunk in
+// one zmm register (needs AVX-512F): see writePoolRequant.
+//
+//go:noescape
+func poolRequantU8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequantS8AVX512 is Epilogue.Run's pixels, 16 columns a chunk in
+// one zmm register (needs AVX-512F): see writePoolRequant.
+//
+//go:noescape
+func poolRequantS8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequantAffineU8AVX512 is Epilogue.Run's pixels, 16 columns a chunk in
+// one zmm register (needs AVX-512F): see writePoolRequant.
+//
+//go:noescape
+func poolRequantAffineU8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
+// poolRequantAffineS8AVX512 is Epilogue.Run's pixels, 16 columns a chunk in
+// one zmm register (needs AVX-512F): see writePoolRequant.
+//
+//go:noescape
+func poolRequantAffineS8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+
 // maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):
 // see maxPool.
 //

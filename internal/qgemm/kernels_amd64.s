@@ -3760,6 +3760,274 @@ poolRequant8AffineS8AVX2_done:
 	VZEROUPPER
 	RET
 
+// func poolRequantU8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequantU8AVX512(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Z8
+	VBROADCASTSS hi+100(FP), Z9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Z10
+	TESTQ CX, CX
+	JZ poolRequantU8AVX512_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequantU8AVX512_done
+poolRequantU8AVX512_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequantU8AVX512_chunk:
+	VMOVDQU32 0(BX), Z3
+	VPXORD 0(R9), Z3, Z0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequantU8AVX512_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequantU8AVX512_col:
+	VPXORD 0(R11), Z3, Z2
+	VPMAXSD Z2, Z0, Z0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequantU8AVX512_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequantU8AVX512_row
+	VPXORD Z3, Z0, Z0
+	VPADDD 64(BX), Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS 128(BX), Z0, Z0
+	VMAXPS Z8, Z0, Z0
+	VMINPS Z9, Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VCVTTPS2DQ Z0, Z0
+	VPADDD Z10, Z0, Z0
+	VPMOVUSDB Z0, X0
+	VMOVDQU32 X0, (DX)
+	ADDQ $64, R9
+	ADDQ $320, BX
+	ADDQ $16, DX
+	DECQ R8
+	JNZ poolRequantU8AVX512_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequantU8AVX512_pixel
+poolRequantU8AVX512_done:
+	VZEROUPPER
+	RET
+
+// func poolRequantS8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequantS8AVX512(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Z8
+	VBROADCASTSS hi+100(FP), Z9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Z10
+	TESTQ CX, CX
+	JZ poolRequantS8AVX512_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequantS8AVX512_done
+poolRequantS8AVX512_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequantS8AVX512_chunk:
+	VMOVDQU32 0(BX), Z3
+	VPXORD 0(R9), Z3, Z0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequantS8AVX512_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequantS8AVX512_col:
+	VPXORD 0(R11), Z3, Z2
+	VPMAXSD Z2, Z0, Z0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequantS8AVX512_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequantS8AVX512_row
+	VPXORD Z3, Z0, Z0
+	VPADDD 64(BX), Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS 128(BX), Z0, Z0
+	VMAXPS Z8, Z0, Z0
+	VMINPS Z9, Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VCVTTPS2DQ Z0, Z0
+	VPADDD Z10, Z0, Z0
+	VPMOVSDB Z0, X0
+	VMOVDQU32 X0, (DX)
+	ADDQ $64, R9
+	ADDQ $320, BX
+	ADDQ $16, DX
+	DECQ R8
+	JNZ poolRequantS8AVX512_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequantS8AVX512_pixel
+poolRequantS8AVX512_done:
+	VZEROUPPER
+	RET
+
+// func poolRequantAffineU8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequantAffineU8AVX512(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Z8
+	VBROADCASTSS hi+100(FP), Z9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Z10
+	TESTQ CX, CX
+	JZ poolRequantAffineU8AVX512_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequantAffineU8AVX512_done
+poolRequantAffineU8AVX512_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequantAffineU8AVX512_chunk:
+	VMOVDQU32 0(BX), Z3
+	VPXORD 0(R9), Z3, Z0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequantAffineU8AVX512_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequantAffineU8AVX512_col:
+	VPXORD 0(R11), Z3, Z2
+	VPMAXSD Z2, Z0, Z0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequantAffineU8AVX512_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequantAffineU8AVX512_row
+	VPXORD Z3, Z0, Z0
+	VPADDD 64(BX), Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS 128(BX), Z0, Z0
+	VMAXPS Z8, Z0, Z0
+	VMINPS Z9, Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VCVTTPS2DQ Z0, Z0
+	VPADDD Z10, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS 192(BX), Z0, Z0
+	VADDPS 256(BX), Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VCVTTPS2DQ Z0, Z0
+	VPXORD Z12, Z12, Z12
+	VPMAXSD Z12, Z0, Z0
+	VPMOVUSDB Z0, X0
+	VMOVDQU32 X0, (DX)
+	ADDQ $64, R9
+	ADDQ $320, BX
+	ADDQ $16, DX
+	DECQ R8
+	JNZ poolRequantAffineU8AVX512_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequantAffineU8AVX512_pixel
+poolRequantAffineU8AVX512_done:
+	VZEROUPPER
+	RET
+
+// func poolRequantAffineS8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
+TEXT ·poolRequantAffineS8AVX512(SB), NOSPLIT, $0-108
+	MOVQ pixels+0(FP), CX
+	MOVQ acc+16(FP), SI
+	MOVQ rowStep+48(FP), R14
+	MOVQ colStep+56(FP), R15
+	MOVQ table+72(FP), AX
+	MOVQ dst+80(FP), DI
+	VBROADCASTSS lo+96(FP), Z8
+	VBROADCASTSS hi+100(FP), Z9
+	MOVL zp+104(FP), DX
+	VMOVD DX, X10
+	VPBROADCASTD X10, Z10
+	TESTQ CX, CX
+	JZ poolRequantAffineS8AVX512_done
+	MOVQ chunks+8(FP), DX
+	TESTQ DX, DX
+	JZ poolRequantAffineS8AVX512_done
+poolRequantAffineS8AVX512_pixel:
+	MOVQ chunks+8(FP), R8
+	MOVQ SI, R9
+	MOVQ DI, DX
+	MOVQ params+64(FP), BX
+poolRequantAffineS8AVX512_chunk:
+	VMOVDQU32 0(BX), Z3
+	VPXORD 0(R9), Z3, Z0
+	MOVQ R9, R10
+	MOVQ kh+32(FP), R12
+poolRequantAffineS8AVX512_row:
+	MOVQ R10, R11
+	MOVQ kw+40(FP), R13
+poolRequantAffineS8AVX512_col:
+	VPXORD 0(R11), Z3, Z2
+	VPMAXSD Z2, Z0, Z0
+	ADDQ R15, R11
+	DECQ R13
+	JNZ poolRequantAffineS8AVX512_col
+	ADDQ R14, R10
+	DECQ R12
+	JNZ poolRequantAffineS8AVX512_row
+	VPXORD Z3, Z0, Z0
+	VPADDD 64(BX), Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS 128(BX), Z0, Z0
+	VMAXPS Z8, Z0, Z0
+	VMINPS Z9, Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VCVTTPS2DQ Z0, Z0
+	VPADDD Z10, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VMULPS 192(BX), Z0, Z0
+	VADDPS 256(BX), Z0, Z0
+	VRNDSCALEPS $8, Z0, Z0
+	VCVTTPS2DQ Z0, Z0
+	VPMOVSDB Z0, X0
+	VMOVDQU32 X0, (DX)
+	ADDQ $64, R9
+	ADDQ $320, BX
+	ADDQ $16, DX
+	DECQ R8
+	JNZ poolRequantAffineS8AVX512_chunk
+	ADDQ pixStep+24(FP), SI
+	ADDQ dstStep+88(FP), DI
+	DECQ CX
+	JNZ poolRequantAffineS8AVX512_pixel
+poolRequantAffineS8AVX512_done:
+	VZEROUPPER
+	RET
+
 // func quantizeU8AVX2(n int, x *float32, dst *byte, scale, lo, hi float32, zp int32)
 TEXT ·quantizeU8AVX2(SB), NOSPLIT, $0-40
 	MOVQ n+0(FP), CX
