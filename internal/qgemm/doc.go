@@ -100,6 +100,15 @@
 // rounding half up, instead). Dequantize is the float output instead:
 // float32(C + bias) * scale.
 //
+// Epilogue is a convolution's whole epilogue in one pass over a band of
+// accumulators: max pooling first (on the int32 accumulators, which is
+// exact before a requantization that does not decrease), then the
+// requantization, then a per-column table of 256 bytes (a
+// BatchNormalization between two quantizations). The table is looked up
+// a byte at a time, unless Epilogue.Affine found it to be an affine map
+// rounded, checked at every value the requantization gives: then the
+// vector code computes the same bytes with one multiply and one add.
+//
 // # Contract
 //
 // The exported functions check their arguments (negative dimensions,
