@@ -107,6 +107,12 @@ func DecodeCheckpoint(b []byte) (*State, error) {
 }
 
 func stateFrom(c *convert.Checkpoint) (*State, error) {
+	var kind struct {
+		Kind string `json:"kind"`
+	}
+	if json.Unmarshal(c.State, &kind); kind.Kind == kindGraph {
+		return nil, ErrGraphCheckpoint
+	}
 	var js stateJSON
 	if err := json.Unmarshal(c.State, &js); err != nil {
 		return nil, fmt.Errorf("state: %w", err)

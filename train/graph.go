@@ -23,6 +23,9 @@ type GraphConfig struct {
 	Freeze             []string // initializer-name patterns kept fixed
 	Prep               Prep
 	Augment            dataset.Augment
+	// Source is what the caller made the graph from; TrainGraph keeps it
+	// in its checkpoints, for a resume to rebuild the graph and check it.
+	Source GraphSource
 }
 
 // Prep turns a data set's images (grey, [0, 1]) into the graph's input:
@@ -62,6 +65,11 @@ type GraphHooks struct {
 	Start func() error
 	Step  func(StepEvent)
 	Epoch func(GraphEpoch)
+	// Checkpoint gets the run's GraphState at every epoch's end, after
+	// Epoch, and when ctx stops the run; an error from it ends the run.
+	// The state shares the graph's weights and Adam's moments: save it
+	// before returning.
+	Checkpoint func(*GraphState) error
 }
 
 // GraphResult is what TrainGraph did: the model it was given now holds the
@@ -70,7 +78,10 @@ type GraphResult struct {
 	Epochs  []GraphEpoch
 	Test    GraphMetrics // zero when there was no test set or the run stopped
 	Stopped bool
-	// Steps is the number of training steps taken, each in train mode.
+	// StoppedAt is the step after which ctx stopped the run.
+	StoppedAt StepEvent
+	// Steps is the number of training steps taken, each in train mode,
+	// those before a resume included.
 	Steps int
 	// Skipped names the final Softmax and Identity nodes the loss reads
 	// past.
@@ -81,26 +92,77 @@ type GraphResult struct {
 // every epoch and testing on testSet at the end (either may be nil). When
 // ctx ends, it stops after the current step with Stopped set.
 func TrainGraph(ctx context.Context, m *onnx.Model, cfg GraphConfig, trainSet, valSet, testSet *dataset.Set, hooks GraphHooks) (*GraphResult, error) {
+	return trainGraph(ctx, m, cfg, nil, trainSet, valSet, testSet, hooks)
+}
+
+// ResumeGraph goes on with the run st was taken from, on the same data,
+// and ends where that run would have ended, with the same weights bit for
+// bit. m is the graph as the run's caller built it (the file st's
+// Config.Source names, its last layer replaced or its weights drawn
+// afresh as it says); ResumeGraph sets its weights from st.
+func ResumeGraph(ctx context.Context, m *onnx.Model, st *GraphState, trainSet, valSet, testSet *dataset.Set, hooks GraphHooks) (*GraphResult, error) {
+	if err := st.Fits(m, trainSet); err != nil {
+		return nil, err
+	}
+	// The Net reads the initializers in place: copy the values in before
+	// it is built.
+	for _, w := range st.Weights {
+		copy(m.Graph.Initializers[w.Name].Float, w.F32)
+	}
+	return trainGraph(ctx, m, st.Config, st, trainSet, valSet, testSet, hooks)
+}
+
+func trainGraph(ctx context.Context, m *onnx.Model, cfg GraphConfig, from *GraphState, trainSet, valSet, testSet *dataset.Set, hooks GraphHooks) (*GraphResult, error) {
 	r, err := newGraphRun(m, cfg, trainSet)
 	if err != nil {
 		return nil, err
 	}
 	defer r.close()
+	opt := NewAdam(cfg.WeightDecay)
+	res := &GraphResult{Skipped: r.net.Skipped()}
+	global, firstEpoch, firstStep := 0, 1, 0
+	var lossSum float64
+	var took time.Duration
+	var data DataPrint
+	if from != nil {
+		if err := r.restore(from, opt); err != nil {
+			return nil, err
+		}
+		global, firstEpoch, firstStep = from.GlobalStep, from.Epoch, from.Step
+		lossSum, took, data = from.LossSum, from.TrainTime, from.Data
+		res.Epochs, res.Steps = append(res.Epochs, from.Epochs...), global
+	} else if hooks.Checkpoint != nil {
+		data = fingerprint(trainSet, len(r.idx))
+	}
 	if hooks.Start != nil {
 		if err := hooks.Start(); err != nil {
 			return nil, err
 		}
 	}
-	res := &GraphResult{Skipped: r.net.Skipped()}
+	checkpoint := func(epoch, step int) error {
+		if hooks.Checkpoint == nil {
+			return nil
+		}
+		st, err := r.state(cfg, opt, epoch, step, global)
+		if err != nil {
+			return err
+		}
+		st.Data, st.LossSum, st.TrainTime, st.Epochs = data, lossSum, took, res.Epochs
+		if from != nil {
+			st.Caller = from.Caller
+		}
+		return hooks.Checkpoint(st)
+	}
 	sched := NewOneCycle(cfg.MaxLR, cfg.Epochs*r.steps)
-	opt := NewAdam(cfg.WeightDecay)
-	global := 0
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
-		order := append([]int(nil), r.idx...)
+	order := make([]int, len(r.idx))
+	for epoch := firstEpoch; epoch <= cfg.Epochs; epoch++ {
+		copy(order, r.idx)
 		mnist.Shuffle(order, cfg.Seed, epoch)
-		var lossSum float64
-		var took time.Duration
-		for step := range r.steps {
+		start := 0
+		if epoch == firstEpoch {
+			start = firstStep
+		}
+		for step := start; step < r.steps; step++ {
 			begin := time.Now()
 			lr, beta1, err := sched.At(global, 0.9)
 			if err != nil {
@@ -124,7 +186,12 @@ func TrainGraph(ctx context.Context, m *onnx.Model, cfg GraphConfig, trainSet, v
 				hooks.Step(ev)
 			}
 			if ctx.Err() != nil {
-				res.Stopped = true
+				res.Stopped, res.StoppedAt = true, ev
+				// After an epoch's last step, Step = steps: resuming
+				// runs no step of it, only its validation.
+				if err := checkpoint(epoch, step+1); err != nil {
+					return nil, err
+				}
 				return res, nil
 			}
 		}
@@ -137,6 +204,10 @@ func TrainGraph(ctx context.Context, m *onnx.Model, cfg GraphConfig, trainSet, v
 		res.Epochs = append(res.Epochs, ep)
 		if hooks.Epoch != nil {
 			hooks.Epoch(ep)
+		}
+		lossSum, took = 0, 0 // the next epoch's sums, which its checkpoint holds
+		if err := checkpoint(epoch+1, 0); err != nil {
+			return nil, err
 		}
 	}
 	if testSet != nil && testSet.Len() > 0 {
@@ -151,6 +222,7 @@ func TrainGraph(ctx context.Context, m *onnx.Model, cfg GraphConfig, trainSet, v
 // its training images.
 type graphRun struct {
 	cfg    GraphConfig
+	m      *onnx.Model
 	net    *onnxtrain.Net
 	steps  int
 	idx    []int
@@ -168,7 +240,7 @@ func newGraphRun(m *onnx.Model, cfg GraphConfig, trainSet *dataset.Set) (*graphR
 	if cfg.Limit > 0 {
 		n = min(n, cfg.Limit)
 	}
-	r := &graphRun{cfg: cfg, steps: n / cfg.BatchSize}
+	r := &graphRun{cfg: cfg, m: m, steps: n / cfg.BatchSize}
 	if r.steps == 0 {
 		return nil, fmt.Errorf("train: %d training images make no full batch of %d", n, cfg.BatchSize)
 	}
