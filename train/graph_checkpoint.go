@@ -178,12 +178,15 @@ func DecodeGraphCheckpoint(b []byte) (*GraphState, error) {
 }
 
 func graphStateFrom(c *convert.Checkpoint) (*GraphState, error) {
+	var kind struct {
+		Kind string `json:"kind"`
+	}
+	if json.Unmarshal(c.State, &kind); kind.Kind != kindGraph {
+		return nil, ErrSeedCheckpoint
+	}
 	var js graphStateJSON
 	if err := json.Unmarshal(c.State, &js); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
-	}
-	if js.Kind != kindGraph {
-		return nil, ErrSeedCheckpoint
 	}
 	st := &GraphState{Config: js.Config.config(), Data: js.Data, Epoch: js.Epoch, Step: js.Step, GlobalStep: js.GlobalStep,
 		LossSum: js.LossSum, TrainTime: js.TrainTime, Weights: c.Model, Params: js.Params, AdamStep: js.AdamStep,

@@ -68,11 +68,11 @@ type GraphSource struct {
 // classes, how many images a run reads and their checksum (pixels and
 // labels, in order).
 type DataPrint struct {
-	Images        int    `json:"images"`
-	Classes       int    `json:"classes"`
-	Height        int    `json:"height"`
-	Width         int    `json:"width"`
-	SHA256        string `json:"sha256"`
+	Images  int    `json:"images"`
+	Classes int    `json:"classes"`
+	Height  int    `json:"height"`
+	Width   int    `json:"width"`
+	SHA256  string `json:"sha256"`
 }
 
 // Errors a resume is refused with, for errors.Is.
