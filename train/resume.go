@@ -109,30 +109,49 @@ type Outputs struct {
 // only say whether the run had a log and, when its model was to go into
 // the checkpoint's folder too, under which name.
 func ResumeOutputs(ckpt string, st *State) Outputs {
-	dir, base := filepath.Dir(ckpt), filepath.Base(ckpt)
-	o := Outputs{Model: filepath.Join(dir, "parameter.pth")}
-	if name, ok := strings.CutSuffix(base, checkpointSuffix); ok && name != "" {
-		o.Model = filepath.Join(dir, name+".pth")
+	return resumeOutputs(ckpt, st.Caller, "parameter", ".pth")
+}
+
+// ResumeGraphOutputs is ResumeOutputs for a graph run: the graph goes
+// beside the checkpoint, X.onnx for a checkpoint X.checkpoint.pth, else
+// under the name the run gave it when that was in the checkpoint's folder
+// too, else as the run's model's name with -trained.
+func ResumeGraphOutputs(ckpt string, st *GraphState) Outputs {
+	src := filepath.Base(st.Config.Source.Model)
+	name := strings.TrimSuffix(src, filepath.Ext(src)) + "-trained"
+	if st.Config.Source.Model == "" {
+		name = "model-trained"
 	}
-	asked := st.Caller[CallerOut]
+	return resumeOutputs(ckpt, st.Caller, name, ".onnx")
+}
+
+// resumeOutputs is ResumeOutputs with the model's default name (without
+// its extension ext) in a log directory.
+func resumeOutputs(ckpt string, caller map[string]string, name, ext string) Outputs {
+	dir, base := filepath.Dir(ckpt), filepath.Base(ckpt)
+	o := Outputs{Model: filepath.Join(dir, name+ext)}
+	if name, ok := strings.CutSuffix(base, checkpointSuffix); ok && name != "" {
+		o.Model = filepath.Join(dir, name+ext)
+	}
+	asked := caller[CallerOut]
 	switch {
 	case asked == "":
 	case !sameDir(asked, dir):
 		o.Ignored = asked
-	case filepath.Base(asked) != base:
+	case strings.TrimSuffix(filepath.Base(asked), filepath.Ext(asked)) != strings.TrimSuffix(base, filepath.Ext(base)):
 		o.Model = filepath.Join(dir, filepath.Base(asked))
 	}
-	if st.Caller[CallerLogDir] != "" {
+	if caller[CallerLogDir] != "" {
 		o.LogDir = dir
 	}
 	return o
 }
 
-// CheckUnfinished returns ErrFinished when the run st was taken from has
-// trained every epoch and its model is at model already: there is nothing
-// left to resume. A finished run whose model is missing may be resumed,
-// to test it and write the model.
-func CheckUnfinished(st *State, model string) error {
+// CheckUnfinished returns ErrFinished when the run st was taken from (a
+// *State or a *GraphState) has trained every epoch and its model is at
+// model already: there is nothing left to resume. A finished run whose
+// model is missing may be resumed, to test it and write the model.
+func CheckUnfinished(st interface{ Finished() bool }, model string) error {
 	if !st.Finished() {
 		return nil
 	}

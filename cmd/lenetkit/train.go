@@ -96,8 +96,15 @@ var configFlags = []string{"epochs", "batch-size", "lr", "max-lr", "weight-decay
 	"val-size", "limit", "seed", "recipe", "freeze-bn-after"}
 
 func runTrain(c *cli.Context) error {
+	// A --model run's checkpoint resumes as one, --model or not.
+	if res, err := findResume(c); res != nil || err != nil {
+		if err != nil {
+			return err
+		}
+		return runTrainGraph(c, res)
+	}
 	if c.IsSet("model") {
-		return runTrainGraph(c)
+		return runTrainGraph(c, nil)
 	}
 	for _, f := range graphFlags {
 		if name := f.Names()[0]; c.IsSet(name) {

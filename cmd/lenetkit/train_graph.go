@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,12 +41,13 @@ var graphFlags = []cli.Flag{
 }
 
 // seedOnlyFlags are the seed recipe's flags, which a --model run refuses.
-var seedOnlyFlags = []string{"recipe", "freeze-bn-after", "dropout", "dropout-mode", "resume", "lr", "val-size"}
+var seedOnlyFlags = []string{"recipe", "freeze-bn-after", "dropout", "dropout-mode", "lr", "val-size"}
 
 // runTrainGraph is lenetkit train --model: the graph trained on --data
 // (MNIST by default) with Adam under OneCycleLR, written as the same graph
-// with the new weights.
-func runTrainGraph(c *cli.Context) error {
+// with the new weights. With res it resumes the run res's checkpoint
+// holds (train.ResumeGraph), on the graph and data it trained.
+func runTrainGraph(c *cli.Context, res *graphResume) error {
 	for _, f := range seedOnlyFlags {
 		if c.IsSet(f) {
 			return usageError("--%s with --model: it belongs to the seed's recipe; a --model run takes --epochs, --batch-size, --max-lr, --weight-decay, --limit, --seed and the data flags", f)
@@ -53,60 +56,61 @@ func runTrainGraph(c *cli.Context) error {
 	if err := checkFormat(c.String("format"), "text", "json"); err != nil {
 		return err
 	}
+	status := statusOut(c)
 	path := c.String("model")
-	m, err := loadTrainable(path)
+	if res != nil {
+		var err error
+		if path, err = applyResume(c, res, status); err != nil {
+			return err
+		}
+	}
+	m, sum, err := loadTrainableSum(path)
 	if err != nil {
+		if res != nil && !c.IsSet("model") {
+			return fmt.Errorf("--resume: the run's model: %w: give it with --model", err)
+		}
 		return err
+	}
+	if res != nil {
+		if err := checkResumedModel(c, res, path, sum); err != nil {
+			return err
+		}
+		if !c.Bool("force") && errors.Is(train.CheckUnfinished(res.st, c.String("out")), train.ErrFinished) {
+			return fmt.Errorf("--resume %s: the run is finished already: its model is %s (lenetkit eval %s); nothing to resume", c.String("resume"), c.String("out"), c.String("out"))
+		}
 	}
 	out, extra, err := graphOutputs(c, path)
 	if err != nil {
 		return err
 	}
-	status := statusOut(c)
-	cfg, err := graphConfig(c)
+	cfg, err := graphSetup(c, res, m, path, sum, status)
 	if err != nil {
 		return err
 	}
-	if err := onnxtrain.CheckFreeze(m, cfg.Freeze); err != nil {
-		return err
+	logDir := c.String("log-dir")
+	ckpt := train.CheckpointPath(out, logDir)
+	if res != nil {
+		ckpt = res.ckpt
 	}
-	if c.IsSet("log-dir") && !c.Bool("force") && errors.Is(train.CheckNewLogDir(c.String("log-dir")), train.ErrRunExists) {
-		return fmt.Errorf("--log-dir %s holds a run already (%s): use another directory, or --force to replace it", c.String("log-dir"), runlog.MetricsName)
-	}
-	if c.Bool("init") {
-		onnxtrain.Reinit(m, cfg.Seed)
-	}
-	in := m.Graph.Inputs[0].Shape()
-	if len(in) < 3 {
-		return fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, 1, H, W] or [batch, H, W, 1]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
-	}
-	h, w := imageSize(in)
-	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
-		return fmt.Errorf("--model %s: %w", path, err)
-	}
-	if err := prepFlags(c, &cfg.Prep, status, path, m); err != nil {
-		return err
-	}
-	data, trainSet, valSet, testSet, err := graphData(c, h-2*cfg.Prep.Pad, w-2*cfg.Prep.Pad, cfg.Seed)
+	data, trainSet, valSet, testSet, err := openGraphData(c, m, cfg, res, status)
 	if err != nil {
 		return err
-	}
-	fmt.Fprintf(status, "%s: %d training, %d validation, %d test images\n", data, trainSet.Len(), lenOf(valSet), lenOf(testSet))
-	if n := c.Int("classes"); c.IsSet("classes") {
-		head, err := onnxtrain.ReplaceHead(m, n, cfg.Seed)
-		if err != nil {
-			return fmt.Errorf("--classes %d: %w", n, err)
-		}
-		fmt.Fprintf(status, "the last layer, %s, replaced: %d inputs, %d classes, new weights %s and %s\n", head.Node.Describe(), head.In, head.Out, head.Weight, head.Bias)
 	}
 	start := time.Now()
 	var log *runLog
 	defer func() { log.Close() }()
-	ctx, stop := stopContext(c.Context, status, "without writing the model")
+	ctx, stop := stopContext(c.Context, status, "then writing the checkpoint "+ckpt)
 	defer stop()
 	prog := newProgress(status)
 	hooks := train.GraphHooks{
 		Start: func() (err error) {
+			if res != nil {
+				fmt.Fprintf(status, "resuming from %s: epoch %d after step %d (step %d overall)\n", ckpt, res.st.Epoch, res.st.Step, res.st.GlobalStep)
+				if logDir != "" {
+					log, err = resumeRunLog(logDir, res.st.GlobalStep, res.st.Epoch)
+				}
+				return err
+			}
 			log, err = graphRunLog(c, cfg, path, data, lenOf(valSet), start)
 			return err
 		},
@@ -120,30 +124,96 @@ func runTrainGraph(c *cli.Context) error {
 				e.Epoch, e.TrainLoss, e.Val.Accuracy, e.Val.Loss, e.Duration.Seconds())
 			log.graphEpoch(e)
 		},
+		Checkpoint: func(st *train.GraphState) error {
+			asked := out // the name graphOutputs makes out and extra from again
+			if extra != "" {
+				asked = extra
+			}
+			st.Caller = graphCaller(c, asked, logDir)
+			return train.SaveGraphCheckpoint(ckpt, st)
+		},
 	}
-	res, err := train.TrainGraph(ctx, m, cfg, trainSet, valSet, testSet, hooks)
+	var r *train.GraphResult
+	if res != nil {
+		r, err = train.ResumeGraph(ctx, m, res.st, trainSet, valSet, testSet, hooks)
+	} else {
+		r, err = train.TrainGraph(ctx, m, cfg, trainSet, valSet, testSet, hooks)
+	}
 	if err != nil {
-		var diverged *train.DivergedError
-		if errors.As(err, &diverged) {
-			return fmt.Errorf("%v: try a lower --max-lr than %g; %s not written", err, cfg.MaxLR, out)
-		}
-		return err
+		return graphRunError(err, cfg, out, ckpt)
 	}
-	if res.Stopped {
+	if r.Stopped {
 		prog.finish()
-		return cli.Exit(fmt.Sprintf("stopped by signal; %s not written", out), 130)
+		s, again := r.StoppedAt, ckpt
+		if logDir != "" {
+			again = logDir
+		}
+		return cli.Exit(fmt.Sprintf("stopped by signal after epoch %d, step %d of %d (step %d of %d overall); %s not written; the run is in %s: continue it with lenetkit train --resume %s",
+			s.Epoch, s.Step, s.StepsPerEpoch, s.GlobalStep, s.TotalSteps, out, ckpt, again), 130)
 	}
-	trainedMetadata(m, res.Steps)
+	trainedMetadata(m, r.Steps)
 	if err := writeGraph(m, cfg.Prep, out, extra, c.Bool("force")); err != nil {
 		return err
 	}
-	if res.Test.Images > 0 {
-		log.graphTest(res)
+	if r.Test.Images > 0 {
+		log.graphTest(r)
 	}
 	if err := log.Close(); err != nil {
 		return fmt.Errorf("--log-dir: %w", err)
 	}
-	return printGraphSummary(c.App.Writer, c.String("format"), out, extra, data, res, time.Since(start))
+	return printGraphSummary(c.App.Writer, c.String("format"), out, extra, data, r, time.Since(start))
+}
+
+// graphRunError is the line a failed --model run ends with.
+func graphRunError(err error, cfg train.GraphConfig, out, ckpt string) error {
+	var diverged *train.DivergedError
+	if !errors.As(err, &diverged) {
+		if errors.Is(err, train.ErrOtherModel) || errors.Is(err, train.ErrOtherData) {
+			return fmt.Errorf("--resume: %s: %w; nothing was written", ckpt, err)
+		}
+		return err
+	}
+	kept := "no checkpoint was written"
+	if _, serr := os.Stat(ckpt); serr == nil {
+		kept = ckpt + " keeps the run as of its last good epoch"
+	}
+	return fmt.Errorf("%v: try a lower --max-lr than %g; %s not written, %s", err, cfg.MaxLR, out, kept)
+}
+
+// graphSetup is the run's configuration, the checkpoint's when res
+// resumes one, and m made the graph the run trains: --init, --classes and
+// the preprocessing, checked before anything is written.
+func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum string, status io.Writer) (train.GraphConfig, error) {
+	if res != nil {
+		cfg := res.st.Config
+		return cfg, rebuildGraph(m, cfg.Source, cfg.Seed)
+	}
+	cfg, err := graphConfig(c)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Source = train.GraphSource{Model: dataPath(path), SHA256: sum, Init: c.Bool("init")}
+	if c.IsSet("classes") {
+		cfg.Source.Classes = c.Int("classes")
+	}
+	if err := onnxtrain.CheckFreeze(m, cfg.Freeze); err != nil {
+		return cfg, err
+	}
+	if dir := c.String("log-dir"); dir != "" && !c.Bool("force") && errors.Is(train.CheckNewLogDir(dir), train.ErrRunExists) {
+		return cfg, fmt.Errorf("--log-dir %s holds a run already (%s); continue it with --resume %s, use another directory, or --force to replace it", dir, runlog.MetricsName, dir)
+	}
+	if c.Bool("init") {
+		onnxtrain.Reinit(m, cfg.Seed)
+	}
+	in := m.Graph.Inputs[0].Shape()
+	if len(in) < 3 {
+		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, 1, H, W] or [batch, H, W, 1]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
+	}
+	h, w := imageSize(in)
+	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
+		return cfg, fmt.Errorf("--model %s: %w", path, err)
+	}
+	return cfg, prepFlags(c, &cfg.Prep, status, path, m)
 }
 
 // graphRunLog starts --log-dir's config.json and metrics.jsonl for a
@@ -167,18 +237,26 @@ func graphRunLog(c *cli.Context, cfg train.GraphConfig, model string, data *data
 // loadTrainable reads and checks an ONNX file as the backend does, so that
 // a file the backend refuses is refused here with the same words.
 func loadTrainable(path string) (*onnx.Model, error) {
+	m, _, err := loadTrainableSum(path)
+	return m, err
+}
+
+// loadTrainableSum is loadTrainable that also gives the file's SHA-256
+// (hex), which a run's checkpoint records to know the file again.
+func loadTrainableSum(path string) (*onnx.Model, string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--model %s: %w", path, unwrapPath(err))
+		return nil, "", fmt.Errorf("--model %s: %w", path, unwrapPath(err))
 	}
 	if err := modelfile.CheckContent(path, "onnx"); err != nil {
-		return nil, fmt.Errorf("--model: %w", err)
+		return nil, "", fmt.Errorf("--model: %w", err)
 	}
 	m, _, err := backend.Load(b, path, filepath.Dir(path), modelfile.ReadOptions{})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return m, nil
+	sum := sha256.Sum256(b)
+	return m, hex.EncodeToString(sum[:]), nil
 }
 
 func imageSize(in []int) (h, w int) {
@@ -238,6 +316,36 @@ func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
 		p.Pad = (h - digit) / 2
 	}
 	return p, nil
+}
+
+// openGraphData opens the data m trains on, split as cfg says, and gives
+// a fresh run its new last layer (--classes); a resumed run's checkpoint
+// must fit the graph and the data, checked before anything is written.
+func openGraphData(c *cli.Context, m *onnx.Model, cfg train.GraphConfig, res *graphResume, status io.Writer) (d *dataset.Data, trainSet, valSet, testSet *dataset.Set, err error) {
+	h, w := imageSize(m.Graph.Inputs[0].Shape())
+	d, trainSet, valSet, testSet, err = graphData(c, h-2*cfg.Prep.Pad, w-2*cfg.Prep.Pad, cfg.Seed)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	fmt.Fprintf(status, "%s: %d training, %d validation, %d test images\n", d, trainSet.Len(), lenOf(valSet), lenOf(testSet))
+	if res != nil {
+		if err := res.st.Fits(m, trainSet); err != nil {
+			hint := ""
+			if errors.Is(err, train.ErrOtherData) {
+				hint = " (give the run's data with --data)"
+			}
+			return nil, nil, nil, nil, fmt.Errorf("--resume: %s: %w%s; nothing was written", res.ckpt, err, hint)
+		}
+		return d, trainSet, valSet, testSet, nil
+	}
+	if n := c.Int("classes"); c.IsSet("classes") {
+		head, err := onnxtrain.ReplaceHead(m, n, cfg.Seed)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("--classes %d: %w", n, err)
+		}
+		fmt.Fprintf(status, "the last layer, %s, replaced: %d inputs, %d classes, new weights %s and %s\n", head.Node.Describe(), head.In, head.Out, head.Weight, head.Bias)
+	}
+	return d, trainSet, valSet, testSet, nil
 }
 
 // graphData opens --data (MNIST when absent) for images of h x w before
