@@ -431,7 +431,7 @@ func graphOutputs(c *cli.Context, model string) (out, extra string, err error) {
 	}
 	for _, p := range []string{out, extra} {
 		if p != "" {
-			if err := checkWritable(p, c.Bool("force")); err != nil {
+			if err := checkWritableIn(p, c.String("log-dir"), c.Bool("force")); err != nil {
 				return "", "", err
 			}
 		}
