@@ -63,7 +63,14 @@ read (--data: a moved copy of it), and ends with the
 weights an uninterrupted run ends with, bit for bit, and writes the model
 beside the checkpoint (parameter.pth) unless --out names another file: a
 checkpoint never chooses a path outside its folder. The first Ctrl-C stops
-after the step under way; a second aborts at once.`,
+after the step under way; a second aborts at once.
+
+A --model run keeps its checkpoint the same way (to --log-dir/checkpoint.pth,
+or X.checkpoint.pth beside --out X.onnx): --resume goes on with the run's
+settings, model file and data, --model or not (given, it must be the same
+file), and writes the graph an uninterrupted run writes, byte for byte:
+   lenetkit train --model lenet5.onnx --epochs 20 --log-dir runs/ft --out runs/ft/ft.onnx
+   lenetkit train --resume runs/ft   # after Ctrl-C`,
 		Flags: append([]cli.Flag{
 			dataFlag, skipChecksumFlag,
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs},
@@ -82,7 +89,7 @@ after the step under way; a second aborts at once.`,
 			&cli.BoolFlag{Name: "force", Usage: "replace --out, and the run in --log-dir, if they exist"},
 			&cli.StringFlag{Name: "log-dir", Usage: "write config.json, metrics.jsonl (what the notebook logged to W&B) and report.html here"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json (the final summary on stdout)"},
-			&cli.StringFlag{Name: "resume", Usage: "continue the run whose checkpoint is in this --log-dir, or in this checkpoint file, with its configuration"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the run (the seed's or a --model run) whose checkpoint is in this --log-dir, or in this checkpoint file, with its configuration"},
 		}, graphFlags...),
 		Action: runTrain,
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/lenetkit/lenetkit/convert"
 	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
+	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -244,9 +245,16 @@ func loadTrainable(path string) (*onnx.Model, error) {
 // loadTrainableSum is loadTrainable that also gives the file's SHA-256
 // (hex), which a run's checkpoint records to know the file again.
 func loadTrainableSum(path string) (*onnx.Model, string, error) {
-	b, err := os.ReadFile(path)
+	// Opened as a plain file: a checkpoint names the file a resume reads,
+	// and a named pipe there would block.
+	f, err := safeio.Open(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("--model %s: %w", path, unwrapPath(err))
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("--model %s: %w", path, err)
 	}
 	if err := modelfile.CheckContent(path, "onnx"); err != nil {
 		return nil, "", fmt.Errorf("--model: %w", err)
