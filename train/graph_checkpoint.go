@@ -11,6 +11,8 @@ import (
 	"github.com/lenetkit/lenetkit/convert"
 	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/modelfile"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // A graph run's checkpoint is the seed's form (convert.Checkpoint, a dict
@@ -225,4 +227,24 @@ func graphStateFrom(c *convert.Checkpoint) (*GraphState, error) {
 		}
 	}
 	return st, nil
+}
+
+// ErrCheckpointTooLarge: a graph's checkpoint would be larger than a
+// checkpoint may be read back (modelfile.MaxCheckpointBytes).
+var ErrCheckpointTooLarge = errors.New("too large for a checkpoint")
+
+// CheckpointFits says whether m's checkpoint could be read back: its
+// weights and Adam's two moments of each, at most, with room for the rest.
+// A caller that checkpoints a run checks it before the run starts.
+func CheckpointFits(m *onnx.Model) error {
+	var n int64
+	for _, name := range floatInitializers(m) {
+		n += int64(len(m.Graph.Initializers[name].Float))
+	}
+	const rest = 1 << 20 // the state's JSON, the archive's records
+	if size := 3*4*n + rest; size > modelfile.MaxCheckpointBytes {
+		return fmt.Errorf("train: the graph's %d weights with Adam's moments make up to %d MB, more than a checkpoint's %d MB: %w",
+			n, size>>20, modelfile.MaxCheckpointBytes>>20, ErrCheckpointTooLarge)
+	}
+	return nil
 }

@@ -257,3 +257,18 @@ func TestResumeGraphRefuses(t *testing.T) {
 		t.Errorf("the run's own graph and data: %v", err)
 	}
 }
+
+// TestCheckpointFits: a graph whose weights and Adam's moments would pass
+// a checkpoint's size limit is told before it trains.
+func TestCheckpointFits(t *testing.T) {
+	for _, tc := range []struct {
+		weights int
+		want    error
+	}{{1000, nil}, {6 << 20, ErrCheckpointTooLarge}} {
+		m := &onnx.Model{Graph: &onnx.Graph{Initializers: map[string]*onnx.Tensor{
+			"w": {Name: "w", DType: onnx.Float, Shape: []int{tc.weights}, Float: make([]float32, tc.weights)}}}}
+		if err := CheckpointFits(m); !errors.Is(err, tc.want) {
+			t.Errorf("%d weights: %v, want %v", tc.weights, err, tc.want)
+		}
+	}
+}

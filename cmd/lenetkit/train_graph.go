@@ -100,7 +100,13 @@ func runTrainGraph(c *cli.Context, res *graphResume) error {
 	start := time.Now()
 	var log *runLog
 	defer func() { log.Close() }()
-	ctx, stop := stopContext(c.Context, status, "then writing the checkpoint "+ckpt)
+	stopping := "then writing the checkpoint " + ckpt
+	if err := train.CheckpointFits(m); err != nil {
+		// Training goes on as before checkpoints were kept, and says so.
+		fmt.Fprintf(status, "note: no checkpoint: %v; a stopped run cannot be resumed\n", strings.TrimPrefix(err.Error(), "train: "))
+		ckpt, stopping = "", "without writing the model"
+	}
+	ctx, stop := stopContext(c.Context, status, stopping)
 	defer stop()
 	prog := newProgress(status)
 	hooks := train.GraphHooks{
@@ -134,6 +140,9 @@ func runTrainGraph(c *cli.Context, res *graphResume) error {
 			return train.SaveGraphCheckpoint(ckpt, st)
 		},
 	}
+	if ckpt == "" {
+		hooks.Checkpoint = nil
+	}
 	var r *train.GraphResult
 	if res != nil {
 		r, err = train.ResumeGraph(ctx, m, res.st, trainSet, valSet, testSet, hooks)
@@ -142,6 +151,10 @@ func runTrainGraph(c *cli.Context, res *graphResume) error {
 	}
 	if err != nil {
 		return graphRunError(err, cfg, out, ckpt)
+	}
+	if r.Stopped && ckpt == "" {
+		prog.finish()
+		return cli.Exit(fmt.Sprintf("stopped by signal; %s not written", out), 130)
 	}
 	if r.Stopped {
 		prog.finish()
