@@ -142,3 +142,11 @@ func rebuildGraph(m *onnx.Model, src train.GraphSource, seed uint64) error {
 	}
 	return nil
 }
+
+// state is the checkpoint's state; nil for a new run.
+func (r *graphResume) state() *train.GraphState {
+	if r == nil {
+		return nil
+	}
+	return r.st
+}
