@@ -153,3 +153,30 @@ func TestConfigRecord(t *testing.T) {
 		t.Error("a record of batch size 0 read as a run")
 	}
 }
+
+// TestResumeGraphOutputs: a resumed --model run writes its graph beside
+// its checkpoint as the seed's does, under the model's name with -trained
+// by default, never as the checkpoint itself.
+func TestResumeGraphOutputs(t *testing.T) {
+	dir := filepath.Join("runs", "g")
+	src := GraphSource{Model: filepath.Join("models", "lenet5.onnx")}
+	for _, c := range []struct {
+		name   string
+		ckpt   string
+		caller map[string]string
+		want   Outputs
+	}{
+		{"log dir, default out", filepath.Join(dir, CheckpointName), map[string]string{"out": "lenet5-trained.onnx", "log_dir": dir},
+			Outputs{Model: filepath.Join(dir, "lenet5-trained.onnx"), LogDir: dir, Ignored: "lenet5-trained.onnx"}},
+		{"out in the folder, a state dict too", filepath.Join(dir, CheckpointName), map[string]string{"out": filepath.Join(dir, "ft.pth"), "log_dir": dir},
+			Outputs{Model: filepath.Join(dir, "ft.pth"), LogDir: dir}},
+		{"out named as the checkpoint", filepath.Join(dir, CheckpointName), map[string]string{"out": filepath.Join(dir, "checkpoint.pth"), "log_dir": dir},
+			Outputs{Model: filepath.Join(dir, "lenet5-trained.onnx"), LogDir: dir}},
+		{"beside --out, no log", filepath.Join(dir, "ft.checkpoint.pth"), map[string]string{"out": filepath.Join(dir, "ft.onnx")},
+			Outputs{Model: filepath.Join(dir, "ft.onnx")}},
+	} {
+		if got := ResumeGraphOutputs(c.ckpt, &GraphState{Config: GraphConfig{Source: src}, Caller: c.caller}); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
