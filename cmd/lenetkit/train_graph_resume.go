@@ -9,6 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/convert"
+	"github.com/lenetkit/lenetkit/internal/safeio"
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnxtrain"
 	"github.com/lenetkit/lenetkit/train"
@@ -42,7 +44,10 @@ func findResume(c *cli.Context) (*graphResume, error) {
 	case errors.Is(err, convert.ErrNotCheckpoint):
 		return nil, fmt.Errorf("--resume %s: %s is not a lenetkit checkpoint: name a run's --log-dir, or the checkpoint.pth in it", r, ckpt)
 	}
-	return nil, fmt.Errorf("--resume %s: %s cannot be resumed from (%v): it is damaged; start the run again", r, ckpt, err)
+	if errors.Is(err, safeio.ErrNotRegular) || errors.Is(err, modelfile.ErrLimit) {
+		return nil, fmt.Errorf("--resume %s: %w", r, err) // what it is says what to do
+	}
+	return nil, fmt.Errorf("--resume %s: %s is damaged (%v): resume from an intact copy, or start the run again", r, ckpt, err)
 }
 
 // graphConfigFlags are the flags a --model run's checkpoint fixes: a
