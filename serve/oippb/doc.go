@@ -7,6 +7,10 @@
 // google.golang.org/protobuf in go.mod) and protoc-gen-go-grpc on PATH:
 //
 //	go generate ./serve/oippb
+//
+// The second step rewrites a comment of protoc-gen-go-grpc's that names a
+// documentation site by its address: the project names no package site.
 package oippb
 
 //go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative grpc_predict_v2.proto
+//go:generate sed -i "s|please refer to https://[^ ]*ClientConn.NewStream.|see the documentation of grpc.ClientConn.NewStream.|" grpc_predict_v2_grpc.pb.go

@@ -42,7 +42,7 @@ const (
 
 // GRPCInferenceServiceClient is the client API for GRPCInferenceService service.
 //
-// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+// For semantics around ctx use and closing/ending streaming RPCs, see the documentation of grpc.ClientConn.NewStream.
 //
 // GRPCInferenceService is the protocol's service: health, metadata and
 // inference. Errors are gRPC statuses, with a message that says what is
