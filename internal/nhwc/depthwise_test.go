@@ -1,0 +1,134 @@
+package nhwc
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refDepthwise is the convolution as ONNX defines it, on the unpadded
+// map, borders by bounds checks, in float64.
+func refDepthwise(d Depthwise3x3, x, w, bias []float32, lo, hi float32) []float32 {
+	oh, ow := d.OutH(), d.OutW()
+	y := make([]float32, oh*ow*d.C)
+	for r := range oh {
+		for j := range ow {
+			for c := range d.C {
+				acc := float64(bias[c])
+				for ki := range 3 {
+					for kj := range 3 {
+						ir, ic := r*d.Stride+ki-1, j*d.Stride+kj-1
+						if ir < 0 || ir >= d.H || ic < 0 || ic >= d.W {
+							continue
+						}
+						acc += float64(w[c*9+ki*3+kj]) * float64(x[(ir*d.W+ic)*d.C+c])
+					}
+				}
+				y[(r*ow+j)*d.C+c] = clamp(float32(acc), lo, hi)
+			}
+		}
+	}
+	return y
+}
+
+func randoms(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = rng.Float32()*2 - 1
+	}
+	return v
+}
+
+// TestDepthwise: odd sizes, channels not a multiple of a vector, both
+// strides, each bound, whole maps and bands of rows, against the
+// reference.
+func TestDepthwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	inf := float32(math.Inf(1))
+	for _, hw := range [][2]int{{1, 1}, {2, 3}, {3, 4}, {5, 7}, {7, 7}, {14, 14}, {9, 13}} {
+		for _, ch := range []int{1, 3, 8, 15, 16, 17, 33, 64} {
+			for _, stride := range []int{1, 2} {
+				for _, b := range [][2]float32{{-inf, inf}, {0, inf}, {0, 0.3}} {
+					d := Depthwise3x3{H: hw[0], W: hw[1], C: ch, Stride: stride}
+					if err := d.Check(); err != nil {
+						t.Fatal(err)
+					}
+					x, w, bias := randoms(rng, d.H*d.W*d.C), randoms(rng, d.C*9), randoms(rng, d.C)
+					want := refDepthwise(d, x, w, bias, b[0], b[1])
+					wp := make([]float32, d.WeightsSize())
+					d.PackWeights(wp, w, bias)
+					xp := make([]float32, d.PaddedSize())
+					d.Pad(xp, x)
+					y := make([]float32, d.OutSize())
+					// Two bands of rows, as a split between CPUs runs it.
+					half := d.OutH() / 2
+					d.Forward(y, xp, wp, b[0], b[1], 0, half)
+					d.Forward(y, xp, wp, b[0], b[1], half, d.OutH())
+					for i := range want {
+						if diff := math.Abs(float64(y[i] - want[i])); diff > 1e-5 || y[i] != y[i] {
+							t.Fatalf("%+v bounds %v: y[%d] = %v, want %v", d, b, i, y[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDepthwiseNaN: a NaN input stays NaN through the clamp.
+func TestDepthwiseNaN(t *testing.T) {
+	d := Depthwise3x3{H: 4, W: 5, C: 19, Stride: 1}
+	x := make([]float32, d.H*d.W*d.C)
+	x[(2*d.W+2)*d.C+18] = float32(math.NaN())
+	wp := make([]float32, d.WeightsSize())
+	w := make([]float32, 9*d.C)
+	for i := range w {
+		w[i] = 1
+	}
+	d.PackWeights(wp, w, nil)
+	xp := make([]float32, d.PaddedSize())
+	d.Pad(xp, x)
+	y := make([]float32, d.OutSize())
+	d.Forward(y, xp, wp, 0, 6, 0, d.OutH())
+	if v := y[(2*d.W+2)*d.C+18]; v == v {
+		t.Fatalf("a NaN input gave %v", v)
+	}
+	if v := y[(2*d.W+2)*d.C+17]; v != 0 {
+		t.Fatalf("a zero input's neighbour channel gave %v", v)
+	}
+}
+
+// TestBiasClip: rows narrower than their strides, widths not a multiple
+// of a vector, in place and not.
+func TestBiasClip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []int{1, 7, 8, 9, 16, 17, 31, 32, 64, 70} {
+		for _, b := range [][2]float32{{0, 6}, {-0.2, 0.4}} {
+			rows, ldx, ldy := 5, c+3, c+5
+			x, bias := randoms(rng, rows*ldx), randoms(rng, c)
+			y := randoms(rng, rows*ldy)
+			keep := append([]float32(nil), y...)
+			BiasClip(y, ldy, x, ldx, rows, c, bias, b[0], b[1])
+			for r := range rows {
+				for j := range ldy {
+					want := keep[r*ldy+j]
+					if j < c {
+						want = clamp(x[r*ldx+j]+bias[j], b[0], b[1])
+					}
+					if y[r*ldy+j] != want {
+						t.Fatalf("c %d bounds %v: y[%d][%d] = %v, want %v", c, b, r, j, y[r*ldy+j], want)
+					}
+				}
+			}
+			in := append([]float32(nil), x...)
+			BiasClip(in, ldx, in, ldx, rows, c, bias, b[0], b[1])
+			for r := range rows {
+				for j := range c {
+					if want := clamp(x[r*ldx+j]+bias[j], b[0], b[1]); in[r*ldx+j] != want {
+						t.Fatalf("in place, c %d: [%d][%d] = %v, want %v", c, r, j, in[r*ldx+j], want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,63 @@
+//go:build amd64 && !purego
+
+package nhwc
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run gen_amd64.go
+
+// The kernels this CPU runs; tests clear them to compare the others.
+var (
+	useAVX512 = cpu.X86.HasAVX512F
+	useAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
+
+// Kernel names the kernels in use, for benchmarks and reports.
+func Kernel() string {
+	switch {
+	case useAVX512:
+		return "avx512"
+	case useAVX2:
+		return "avx2"
+	}
+	return "go"
+}
+
+// depthwise runs the kernel over each Block of channels, AVX-512's last
+// one masked; AVX2 takes whole vectors of 8 and Go the rest.
+func depthwise(d Depthwise3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo, hi float32) {
+	pc, ldx := d.packedC(), d.ldx()
+	switch {
+	case useAVX512:
+		for c := 0; c < d.C; c += Block {
+			mask := 1<<min(Block, d.C-c) - 1
+			depthwiseAVX512(&y[c], ldy, &xp[c], ldx, d.C, d.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
+		}
+	case useAVX2:
+		whole := d.C &^ 7
+		for c := 0; c < whole; c += 8 {
+			depthwiseAVX2(&y[c], ldy, &xp[c], ldx, d.C, d.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], 0, lo, hi)
+		}
+		if whole < d.C {
+			depthwiseGo(d, y, ldy, xp, wp, rows, cols, lo, hi, whole)
+		}
+	default:
+		depthwiseGo(d, y, ldy, xp, wp, rows, cols, lo, hi, 0)
+	}
+}
+
+func biasClip(y []float32, ldy int, x []float32, ldx, rows, c int, bias []float32, lo, hi float32) {
+	switch {
+	case useAVX512:
+		tail := 1<<(c%16) - 1
+		biasClipAVX512(&y[0], ldy, &x[0], ldx, rows, c, &bias[0], tail, lo, hi)
+	case useAVX2 && c >= 8:
+		whole := c &^ 7
+		biasClipAVX2(&y[0], ldy, &x[0], ldx, rows, whole, &bias[0], 0, lo, hi)
+		if whole < c {
+			biasClipGo(y, ldy, x, ldx, rows, c, bias, lo, hi, whole)
+		}
+	default:
+		biasClipGo(y, ldy, x, ldx, rows, c, bias, lo, hi, 0)
+	}
+}
