@@ -28,6 +28,9 @@ const dwMaxTaps = 49
 // input channel, at strides up to dwMaxStride; ok false leaves it to the
 // general path. A Relu that alone reads the output runs in the same step.
 func (c *compiler) depthwiseConv(o op, geo nchw.GroupConv2D, w, b *val, x *val, outShape []int) (ok bool, err error) {
+	if ok, err := c.depthwiseNHWC(o, geo, w, b, x, outShape); ok || err != nil {
+		return ok, err
+	}
 	sh, sw := geo.StrideH, geo.StrideW
 	strided := sh*sw > 1
 	if geo.Group != geo.InC || geo.InC < 2 || geo.OutC%geo.InC != 0 || sh > dwMaxStride || sw > dwMaxStride ||

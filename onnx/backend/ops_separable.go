@@ -1,0 +1,218 @@
+package backend
+
+// MobileNet's separable blocks, channels-last: a depthwise 3x3
+// convolution vectorised across channels (nhwc.Depthwise3x3, a vector of
+// one pixel's channels at a time), then a 1x1 convolution as one matrix
+// product of the map's pixels by the weights, pixels x Cin times Cin x
+// Cout, which writes channels-last for the next depthwise one. Planes
+// one at a time spent their time on the borders of many small planes,
+// and a 1x1 convolution per plane was a product of few rows.
+
+import (
+	"math"
+
+	"github.com/lenetkit/lenetkit/internal/gemm"
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/internal/nhwc"
+)
+
+// clamp is a Relu or a Clip of constant bounds fused into the step
+// before it: node is its index in the graph, lo and hi its bounds.
+type clamp struct {
+	node   int
+	lo, hi float32
+}
+
+// noClamp is the clamp of no activation: every finite value stays.
+var noClamp = clamp{node: -1, lo: float32(math.Inf(-1)), hi: float32(math.Inf(1))}
+
+// clampAfter returns the Relu, or the Clip of constant bounds, that alone
+// reads value name; noClamp and false when there is none.
+func (c *compiler) clampAfter(name string) (clamp, bool) {
+	i, ok := c.single(name)
+	if !ok || c.g.Nodes[i].Domain != "" {
+		return noClamp, false
+	}
+	n := c.g.Nodes[i]
+	switch n.OpType {
+	case "Relu":
+		return clamp{node: i, lo: 0, hi: float32(math.Inf(1))}, true
+	case "Clip":
+	default:
+		return noClamp, false
+	}
+	// Clip's defaults, as compileClip takes them.
+	k := clamp{node: i, lo: -math.MaxFloat32, hi: math.MaxFloat32}
+	if c.opset < 11 {
+		var err error
+		if k.lo, err = n.Attrs.Float("min", k.lo); err != nil {
+			return noClamp, false
+		}
+		if k.hi, err = n.Attrs.Float("max", k.hi); err != nil {
+			return noClamp, false
+		}
+		return k, true
+	}
+	if len(n.Inputs) > 3 {
+		return noClamp, false
+	}
+	for j, b := range []*float32{&k.lo, &k.hi} {
+		if len(n.Inputs) <= 1+j || n.Inputs[1+j] == "" {
+			continue
+		}
+		v := c.constant(n.Inputs[1+j])
+		if v == nil || numel(v.shape) != 1 || v.isInt() {
+			return noClamp, false
+		}
+		*b = v.floats()[0]
+	}
+	return k, true
+}
+
+// take marks the clamp's node compiled by the step before it and returns
+// the op whose output the step's value is.
+func (c *compiler) take(k clamp, o op) op {
+	if k.node < 0 {
+		return o
+	}
+	c.done[k.node] = true
+	return newOp(k.node, c.g.Nodes[k.node])
+}
+
+// separableReader reports whether the value name, through a clamp, is
+// read by a 1x1 convolution alone: a depthwise convolution before one
+// runs channels-last even when its input is channels-first.
+func (c *compiler) separableReader(name string) bool {
+	if k, ok := c.clampAfter(name); ok {
+		name = c.g.Nodes[k.node].Outputs[0]
+	}
+	i, ok := c.single(name)
+	if !ok || c.g.Nodes[i].OpType != "Conv" || c.g.Nodes[i].Domain != "" {
+		return false
+	}
+	w := c.constant(c.g.Nodes[i].Input(1))
+	return w != nil && len(w.shape) == 4 && w.shape[2] == 1 && w.shape[3] == 1
+}
+
+// depthwiseNHWC compiles Conv o, depthwise 3x3 of padding 1 and stride 1
+// or 2 on one image, as a dwNHWCStep when its input is channels-last or
+// a 1x1 convolution reads its output; ok false leaves it to the planes.
+func (c *compiler) depthwiseNHWC(o op, geo nchw.GroupConv2D, w, b, x *val, outShape []int) (ok bool, err error) {
+	if geo.Group != geo.InC || geo.OutC != geo.InC || geo.KH != 3 || geo.KW != 3 ||
+		geo.StrideH != geo.StrideW || geo.StrideH > 2 || geo.DilationH != 1 || geo.DilationW != 1 ||
+		geo.PadTop != 1 || geo.PadLeft != 1 || geo.PadBottom != 1 || geo.PadRight != 1 ||
+		len(outShape) != 4 || outShape[0] != 1 || w.c == nil || b != nil && b.c == nil ||
+		x.c != nil || x.dt != 0 || x.flatC != 0 || x.relu || len(o.outputs) != 1 ||
+		!x.nhwc && !c.separableReader(o.outputs[0]) {
+		return false, nil
+	}
+	d := nhwc.Depthwise3x3{H: geo.InH, W: geo.InW, C: geo.InC, Stride: geo.StrideH}
+	if err := d.Check(); err != nil {
+		return false, nil
+	}
+	if x, err = c.hwc(x); err != nil {
+		return false, err
+	}
+	if err := c.b.constBytes(4 * int64(d.WeightsSize())); err != nil {
+		return false, err
+	}
+	s := dwNHWCStep{d: d, wp: make([]float32, d.WeightsSize()), in: x.buf}
+	var bias []float32
+	if b != nil {
+		bias = b.c.floats()
+	}
+	d.PackWeights(s.wp, w.c.floats(), bias)
+	if s.xp, err = c.newBuf(d.PaddedSize()); err != nil {
+		return false, err
+	}
+	k, _ := c.clampAfter(o.outputs[0])
+	s.lo, s.hi = k.lo, k.hi
+	y, err := c.runtime(outShape)
+	if err != nil {
+		return false, err
+	}
+	y.nhwc, s.out = true, y.buf
+	c.steps = append(c.steps, s)
+	return true, c.set(c.take(k, o), 0, y)
+}
+
+// dwNHWCStep is a depthwise 3x3 convolution from in to out, both
+// channels-last, through xp, the padded input, whose border stays zero
+// from the workspace's making on.
+type dwNHWCStep struct {
+	d           nhwc.Depthwise3x3
+	wp          []float32 // PackWeights' layout, the bias in it
+	lo, hi      float32
+	in, xp, out int
+	// handed says the 1x1 convolution before wrote xp's interior itself.
+	handed bool
+}
+
+func (s dwNHWCStep) run(b [][]float32) {
+	s.pad(b)
+	s.d.Forward(b[s.out], b[s.xp], s.wp, s.lo, s.hi, 0, s.d.OutH())
+}
+
+func (s dwNHWCStep) runSplit(b [][]float32) {
+	s.pad(b)
+	kernel.Parallel(s.d.OutH(), func(_, lo, hi int) { s.d.Forward(b[s.out], b[s.xp], s.wp, s.lo, s.hi, lo, hi) })
+}
+
+func (s dwNHWCStep) pad(b [][]float32) {
+	if !s.handed {
+		s.d.Pad(b[s.xp], b[s.in])
+	}
+}
+
+// pointwiseNHWC compiles Conv o, 1x1 of stride 1 without padding on one
+// image's channels-last map x, with constant weights w, [OutC][InC], and
+// bias (nil: none), as a pwNHWCStep, with the Relu or Clip that alone
+// reads its output. Its output is channels-last.
+func (c *compiler) pointwiseNHWC(o op, x *val, w, bias []float32, outC int) (ok bool, err error) {
+	if !x.nhwc || x.dt != 0 || x.flatC != 0 || x.relu || len(x.shape) != 4 || x.shape[0] != 1 || len(o.outputs) != 1 {
+		return false, nil
+	}
+	inC, px := x.shape[1], x.shape[2]*x.shape[3]
+	s := pwNHWCStep{px: px, inC: inC, outC: outC, in: x.buf, bias: bias}
+	s.pb = gemm.PackB(true, px, outC, inC, w, inC)
+	if s.bias == nil {
+		s.bias = make([]float32, outC)
+	}
+	if err := c.b.constBytes(s.pb.Bytes() + 4*int64(outC)); err != nil {
+		return false, err
+	}
+	k, _ := c.clampAfter(o.outputs[0])
+	s.lo, s.hi = k.lo, k.hi
+	y, err := c.runtime([]int{1, outC, x.shape[2], x.shape[3]})
+	if err != nil {
+		return false, err
+	}
+	y.nhwc, s.out = true, y.buf
+	c.steps = append(c.steps, s)
+	return true, c.set(c.take(k, o), 0, y)
+}
+
+// pwNHWCStep is a 1x1 convolution of px pixels, channels-last: out =
+// in (px x inC) times the packed weights (inC x outC), plus the bias,
+// clamped to [lo, hi].
+type pwNHWCStep struct {
+	px, inC, outC int
+	pb            *gemm.PackedB
+	bias          []float32
+	lo, hi        float32
+	in, out       int
+}
+
+func (s pwNHWCStep) run(b [][]float32) { s.rows(b, 0, s.px) }
+
+func (s pwNHWCStep) runSplit(b [][]float32) {
+	kernel.Parallel(s.px, func(_, lo, hi int) { s.rows(b, lo, hi) })
+}
+
+// rows computes pixels lo..hi-1.
+func (s pwNHWCStep) rows(b [][]float32, lo, hi int) {
+	x, y := b[s.in][lo*s.inC:hi*s.inC], b[s.out][lo*s.outC:hi*s.outC]
+	s.pb.Sgemm(false, hi-lo, 1, x, s.inC, 0, y, s.outC)
+	nhwc.BiasClip(y, s.outC, y, s.outC, hi-lo, s.outC, s.bias, s.lo, s.hi)
+}

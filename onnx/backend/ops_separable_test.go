@@ -1,0 +1,143 @@
+package backend
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/onnx"
+)
+
+// relu6 adds Clip(in, 0, 6) as opset 11 on writes it, bounds as inputs.
+func relu6(b *builder, in, out string) {
+	b.inits = append(b.inits, scalarInit("zero"+out, 0), scalarInit("six"+out, 6))
+	b.node("Clip", []string{in, "zero" + out, "six" + out}, out)
+}
+
+func scalarInit(name string, v float32) *onnx.TensorProto {
+	return &onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_FLOAT), FloatData: []float32{v}}
+}
+
+// separable adds a depthwise 3x3 (stride s, padding 1) and its
+// activation, then a 1x1 of c to k channels and its: act names the
+// activation, "relu6", "relu" or "" for none.
+func separable(b *builder, in, out string, c, k, s int64, act string) {
+	b.node("Conv", []string{in, b.weight(c, 1, 3, 3), b.weight(c)}, out+"d", intAttr("group", c), ints("kernel_shape", 3, 3),
+		ints("pads", 1, 1, 1, 1), ints("strides", s, s))
+	da := activation(b, out+"d", out+"da", act)
+	b.node("Conv", []string{da, b.weight(k, c, 1, 1), b.weight(k)}, out+"p", ints("kernel_shape", 1, 1))
+	b.node("Identity", []string{activation(b, out+"p", out+"pa", act)}, out)
+}
+
+// activation adds act, read from in, and returns its output: out, or in
+// itself for none.
+func activation(b *builder, in, out, act string) string {
+	switch act {
+	case "relu6":
+		relu6(b, in, out)
+	case "relu":
+		b.node("Relu", []string{in}, out)
+	default:
+		return in
+	}
+	return out
+}
+
+// separableCases are MobileNet's blocks and their odd forms: channels
+// not a multiple of a vector, maps no group of pixels divides, stride 2
+// of odd and even maps, each activation, and what reads the last map
+// (GlobalAveragePool, a dense layer, another convolution).
+var separableCases = []graphCase{
+	{name: "mobilenet_tiny's: stem, 16 to 32, 32 to 64 of stride 2, 64 to 64, GlobalAveragePool", opset: 13, side: 28, features: 64, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(16, 1, 3, 3), b.weight(16)}, "s", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1), ints("strides", 2, 2))
+		relu6(b, "s", "s6")
+		separable(b, "s6", "a", 16, 32, 1, "relu6")
+		separable(b, "a", "b", 32, 64, 2, "relu6")
+		separable(b, "b", "c", 64, 64, 1, "relu6")
+		b.node("GlobalAveragePool", []string{"c"}, "h")
+	}},
+	{name: "odd: 13 wide, 3 to 17 to 24 of stride 2 (7x7), Relu, then a dense layer", opset: 13, side: 13, features: 24 * 7 * 7, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(3, 1, 3, 3)}, "s", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+		separable(b, "s", "a", 3, 17, 1, "relu")
+		separable(b, "a", "h", 17, 24, 2, "relu")
+	}},
+	{name: "no activation, stride 2 of an odd map (9 to 5), 20 channels, GlobalAveragePool", opset: 13, side: 9, features: 20, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(20, 1, 3, 3), b.weight(20)}, "s", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+		b.node("Relu", []string{"s"}, "r")
+		separable(b, "r", "a", 20, 20, 2, "")
+		b.node("GlobalAveragePool", []string{"a"}, "h")
+	}},
+	{name: "maps narrower than a group of pixels (3x3, 2x2), a 3x3 convolution after", opset: 13, side: 6, features: 8 * 2 * 2, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(8, 1, 3, 3), b.weight(8)}, "s", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1), ints("strides", 2, 2))
+		separable(b, "s", "a", 8, 40, 1, "relu6")
+		separable(b, "a", "b", 40, 8, 2, "relu6")
+		b.node("Conv", []string{"b", b.weight(8, 8, 3, 3), b.weight(8)}, "h", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+	}},
+}
+
+// TestSeparableMatchesORT runs the cases through the plan and ONNX
+// Runtime, a batch and one image alone (rows split between the CPUs),
+// and checks the blocks ran channels-last.
+func TestSeparableMatchesORT(t *testing.T) {
+	matchORT(t, separableCases, 16, 500, func(t *testing.T, gc graphCase, p *Plan) {
+		if !hasStep[dwNHWCStep](p) || !hasStep[pwNHWCStep](p) {
+			t.Errorf("channels-last steps: depthwise %v, 1x1 %v; want both", hasStep[dwNHWCStep](p), hasStep[pwNHWCStep](p))
+		}
+	})
+}
+
+// TestSeparableSteps compares the channels-last steps with the paths of
+// weights given at run time (planes, im2col): depthwise of each stride,
+// the 1x1 after it, each activation fused, NaN and infinities.
+func TestSeparableSteps(t *testing.T) {
+	inf := float32(math.Inf(1))
+	for i, tc := range []struct {
+		c, k, h, w, s int
+		act           string
+		nan           bool
+	}{
+		{16, 32, 14, 14, 1, "relu6", false},
+		{32, 64, 14, 14, 2, "relu6", false},
+		{17, 5, 9, 11, 2, "relu", false},
+		{3, 33, 5, 3, 1, "", false},
+		{24, 24, 8, 7, 2, "relu6", true},
+		{9, 16, 1, 1, 1, "relu", false},
+	} {
+		t.Run(fmt.Sprintf("%d to %d of %dx%d stride %d %s", tc.c, tc.k, tc.h, tc.w, tc.s, tc.act), func(t *testing.T) {
+			x := randn(uint64(i), tc.c*tc.h*tc.w)
+			if tc.nan {
+				x[len(x)/2], x[3] = float32(math.NaN()), -inf
+			}
+			wd, bd := randn(uint64(i+10), tc.c*9), randn(uint64(i+20), tc.c)
+			wp, bp := randn(uint64(i+30), tc.k*tc.c), randn(uint64(i+40), tc.k)
+			b := &builder{}
+			// The depthwise convolution reads the first layout turn's
+			// output, as after a stem; the Identity keeps x an input.
+			b.node("Identity", []string{"x"}, "xi")
+			b.node("Conv", []string{"xi", "wd", "bd"}, "d", intAttr("group", int64(tc.c)), ints("pads", 1, 1, 1, 1), ints("strides", int64(tc.s), int64(tc.s)))
+			b.node("Conv", []string{activation(b, "d", "da", tc.act), "wp", "bp"}, "p")
+			b.node("Identity", []string{activation(b, "p", "pa", tc.act)}, "y")
+			init := func(name string, v []float32, dims ...int64) *onnx.TensorProto {
+				return &onnx.TensorProto{Name: name, Dims: dims, DataType: int32(onnx.TensorProto_FLOAT), FloatData: v}
+			}
+			c, k := int64(tc.c), int64(tc.k)
+			weights := []*onnx.TensorProto{init("wd", wd, c, 1, 3, 3), init("bd", bd, c), init("wp", wp, k, c, 1, 1), init("bp", bp, k)}
+			ins := []wholeIn{{"x", []int{1, tc.c, tc.h, tc.w}, x}, {"wd", []int{tc.c, 1, 3, 3}, wd}, {"bd", []int{tc.c}, bd},
+				{"wp", []int{tc.k, tc.c, 1, 1}, wp}, {"bp", []int{tc.k}, bp}}
+			fast := wholePlan(t, b.nodes, append(weights, b.inits...), ins[:1], "y")
+			general := wholePlan(t, b.nodes, b.inits, ins, "y")
+			if !hasStep[dwNHWCStep](fast) || !hasStep[pwNHWCStep](fast) || hasStep[dwNHWCStep](general) || hasStep[pwNHWCStep](general) {
+				t.Fatal("the channels-last steps did not run with constant weights only")
+			}
+			got, err := fast.Run([][]float32{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := general.Run([][]float32{x, wd, bd, wp, bp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameFloats(t, got[0], want[0], tc.nan)
+		})
+	}
+}
