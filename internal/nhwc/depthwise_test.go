@@ -132,3 +132,29 @@ func TestBiasClip(t *testing.T) {
 		}
 	}
 }
+
+// TestMeanRows: channels not a multiple of a vector, one row and many,
+// the exact float32 sums of a sequential loop.
+func TestMeanRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []int{1, 7, 8, 9, 16, 17, 33, 64} {
+		for _, rows := range []int{1, 4, 49} {
+			x := randoms(rng, rows*c)
+			y := randoms(rng, c+1)
+			last := y[c]
+			MeanRows(y, x, rows, c)
+			for j := range c {
+				var s float32
+				for r := range rows {
+					s += x[r*c+j]
+				}
+				if want := s / float32(rows); y[j] != want {
+					t.Fatalf("c %d rows %d: y[%d] = %v, want %v", c, rows, j, y[j], want)
+				}
+			}
+			if y[c] != last {
+				t.Fatalf("c %d: wrote past c", c)
+			}
+		}
+	}
+}

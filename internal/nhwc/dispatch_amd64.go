@@ -61,3 +61,18 @@ func biasClip(y []float32, ldy int, x []float32, ldx, rows, c int, bias []float3
 		biasClipGo(y, ldy, x, ldx, rows, c, bias, lo, hi, 0)
 	}
 }
+
+func meanRows(y, x []float32, rows, c int) {
+	switch {
+	case useAVX512:
+		meanRowsAVX512(&y[0], &x[0], rows, c, c, 1<<(c%16)-1)
+	case useAVX2 && c >= 8:
+		whole := c &^ 7
+		meanRowsAVX2(&y[0], &x[0], rows, c, whole, 0)
+		if whole < c {
+			meanRowsGo(y, x, rows, c, whole)
+		}
+	default:
+		meanRowsGo(y, x, rows, c, 0)
+	}
+}

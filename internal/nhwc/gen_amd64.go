@@ -37,6 +37,7 @@ func main() {
 	for _, v := range isas {
 		writeDepthwise(&asm, &decl, v)
 		writeBiasClip(&asm, &decl, v)
+		writeMeanRows(&asm, &decl, v)
 	}
 	src, err := format.Source(decl.Bytes())
 	if err != nil {
@@ -266,6 +267,64 @@ func writeBiasClip(w, decl *bytes.Buffer, v isa) {
 	p("ADDQ R9, SI")
 	p("DECQ R12")
 	p("JNZ %s_row", name)
+	label("done")
+	p("VZEROUPPER")
+	asmgen.Leave(p)
+	p("RET")
+}
+
+// writeMeanRows: each column block's sum down the rows in one register,
+// pixel after pixel (as a channel-blocked average adds them), then
+// divided by the rows. AVX-512 masks the last block; AVX2 takes whole
+// vectors only, c a multiple of 8.
+func writeMeanRows(w, decl *bytes.Buffer, v isa) {
+	p := printer(w)
+	name := "meanRows" + v.name
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	fmt.Fprintf(decl, "\n// %s sets y[j] = the sum over r < rows of x[r*ldx+j], divided\n"+
+		"// by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's\n// mask (AVX-512 only).\n//\n//go:noescape\n"+
+		"func %s(y, x *float32, rows, ldx, c, tail int)\n", name, name)
+	fmt.Fprintf(w, "\n// func %s(y, x *float32, rows, ldx, c, tail int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-48\n", name, asmgen.Frame)
+	asmgen.Enter(p)
+	v.loadMask(p, "tail+40(FP)")
+	r := v.reg
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ rows+16(FP), R12")
+	p("MOVQ ldx+24(FP), DX")
+	p("SHLQ $2, DX") // a row's bytes
+	p("MOVQ c+32(FP), R11")
+	p("CVTSQ2SS R12, X15")
+	p("VBROADCASTSS X15, %s15", r)
+	p("XORQ CX, CX") // the column, in floats
+	label("block")
+	p("MOVQ R11, AX")
+	p("SUBQ CX, AX")
+	p("JLE %s_done", name)
+	p("LEAQ (SI)(CX*4), R8")
+	p("MOVQ R12, R9")
+	p("VXORPS %s0, %s0, %s0", r, r, r)
+	p("CMPQ AX, $%d", v.lanes)
+	p("JLT %s_tail", name)
+	label("row")
+	p("VADDPS (R8), %s0, %s0", r, r)
+	p("ADDQ DX, R8")
+	p("DECQ R9")
+	p("JNZ %s_row", name)
+	p("VDIVPS %s15, %s0, %s0", r, r, r)
+	p("VMOVUPS %s0, (DI)(CX*4)", r)
+	p("ADDQ $%d, CX", v.lanes)
+	p("JMP %s_block", name)
+	label("tail")
+	if v.masked {
+		p("VADDPS.Z (R8), %s0, K1, %s0", r, r)
+		p("ADDQ DX, R8")
+		p("DECQ R9")
+		p("JNZ %s_tail", name)
+		p("VDIVPS %s15, %s0, %s0", r, r, r)
+		p("VMOVUPS %s0, K1, (DI)(CX*4)", r)
+	}
 	label("done")
 	p("VZEROUPPER")
 	asmgen.Leave(p)

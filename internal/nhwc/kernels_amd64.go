@@ -21,6 +21,13 @@ func depthwiseAVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols
 //go:noescape
 func biasClipAVX512(y *float32, ldy int, x *float32, ldx, rows, c int, bias *float32, tail int, lo, hi float32)
 
+// meanRowsAVX512 sets y[j] = the sum over r < rows of x[r*ldx+j], divided
+// by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's
+// mask (AVX-512 only).
+//
+//go:noescape
+func meanRowsAVX512(y, x *float32, rows, ldx, c, tail int)
+
 // depthwiseAVX2 computes 8 channels (the first bits of mask, AVX-512 only)
 // of rows x cols output pixels of a 3x3 depthwise convolution of the
 // given stride: y's pixels c floats apart, its rows ldy apart; x the
@@ -37,3 +44,10 @@ func depthwiseAVX2(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols i
 //
 //go:noescape
 func biasClipAVX2(y *float32, ldy int, x *float32, ldx, rows, c int, bias *float32, tail int, lo, hi float32)
+
+// meanRowsAVX2 sets y[j] = the sum over r < rows of x[r*ldx+j], divided
+// by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's
+// mask (AVX-512 only).
+//
+//go:noescape
+func meanRowsAVX2(y, x *float32, rows, ldx, c, tail int)

@@ -227,6 +227,54 @@ biasClipAVX512_done:
 	LDMXCSR mxcsr-8(SP)
 	RET
 
+// func meanRowsAVX512(y, x *float32, rows, ldx, c, tail int)
+TEXT ·meanRowsAVX512(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ tail+40(FP), AX
+	KMOVW AX, K1
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ rows+16(FP), R12
+	MOVQ ldx+24(FP), DX
+	SHLQ $2, DX
+	MOVQ c+32(FP), R11
+	CVTSQ2SS R12, X15
+	VBROADCASTSS X15, Z15
+	XORQ CX, CX
+meanRowsAVX512_block:
+	MOVQ R11, AX
+	SUBQ CX, AX
+	JLE meanRowsAVX512_done
+	LEAQ (SI)(CX*4), R8
+	MOVQ R12, R9
+	VXORPS Z0, Z0, Z0
+	CMPQ AX, $16
+	JLT meanRowsAVX512_tail
+meanRowsAVX512_row:
+	VADDPS (R8), Z0, Z0
+	ADDQ DX, R8
+	DECQ R9
+	JNZ meanRowsAVX512_row
+	VDIVPS Z15, Z0, Z0
+	VMOVUPS Z0, (DI)(CX*4)
+	ADDQ $16, CX
+	JMP meanRowsAVX512_block
+meanRowsAVX512_tail:
+	VADDPS.Z (R8), Z0, K1, Z0
+	ADDQ DX, R8
+	DECQ R9
+	JNZ meanRowsAVX512_tail
+	VDIVPS Z15, Z0, Z0
+	VMOVUPS Z0, K1, (DI)(CX*4)
+meanRowsAVX512_done:
+	VZEROUPPER
+	LDMXCSR mxcsr-8(SP)
+	RET
+
 // func depthwiseAVX2(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
 TEXT ·depthwiseAVX2(SB), NOSPLIT, $8-104
 	STMXCSR mxcsr-8(SP)
@@ -435,6 +483,46 @@ biasClipAVX2_next:
 	DECQ R12
 	JNZ biasClipAVX2_row
 biasClipAVX2_done:
+	VZEROUPPER
+	LDMXCSR mxcsr-8(SP)
+	RET
+
+// func meanRowsAVX2(y, x *float32, rows, ldx, c, tail int)
+TEXT ·meanRowsAVX2(SB), NOSPLIT, $8-48
+	STMXCSR mxcsr-8(SP)
+	MOVL mxcsr-8(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-4(SP)
+	LDMXCSR ftz-4(SP)
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ rows+16(FP), R12
+	MOVQ ldx+24(FP), DX
+	SHLQ $2, DX
+	MOVQ c+32(FP), R11
+	CVTSQ2SS R12, X15
+	VBROADCASTSS X15, Y15
+	XORQ CX, CX
+meanRowsAVX2_block:
+	MOVQ R11, AX
+	SUBQ CX, AX
+	JLE meanRowsAVX2_done
+	LEAQ (SI)(CX*4), R8
+	MOVQ R12, R9
+	VXORPS Y0, Y0, Y0
+	CMPQ AX, $8
+	JLT meanRowsAVX2_tail
+meanRowsAVX2_row:
+	VADDPS (R8), Y0, Y0
+	ADDQ DX, R8
+	DECQ R9
+	JNZ meanRowsAVX2_row
+	VDIVPS Y15, Y0, Y0
+	VMOVUPS Y0, (DI)(CX*4)
+	ADDQ $8, CX
+	JMP meanRowsAVX2_block
+meanRowsAVX2_tail:
+meanRowsAVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET

@@ -198,6 +198,9 @@ func compileGlobalPool(c *compiler, o op) error {
 	if x.c != nil || len(x.shape) < 3 {
 		return unsupportedf("%s of %v: only run-time maps of spatial axes", o.typ, x.shape)
 	}
+	if ok, err := c.meanNHWC(o, x); ok || err != nil {
+		return err
+	}
 	in, relu := c.reluBeforeMean(o, x)
 	if x, err = c.chw(x); err != nil {
 		return err

@@ -126,6 +126,7 @@ func (c *compiler) depthwiseNHWC(o op, geo nchw.GroupConv2D, w, b, x *val, outSh
 	if s.xp, err = c.newBuf(d.PaddedSize()); err != nil {
 		return false, err
 	}
+	s.handed = c.handOverPadded(o.inputs[0], x, s.xp)
 	k, _ := c.clampAfter(o.outputs[0])
 	s.lo, s.hi = k.lo, k.hi
 	y, err := c.runtime(outShape)
@@ -165,6 +166,23 @@ func (s dwNHWCStep) pad(b [][]float32) {
 	}
 }
 
+// handOverPadded makes the 1x1 convolution that wrote value name, x,
+// the last step so far, write its rows into the interior of the padded
+// buffer xp instead, when nothing else reads name: the depthwise step
+// then copies nothing.
+func (c *compiler) handOverPadded(name string, x *val, xp int) bool {
+	if len(c.steps) == 0 || c.uses[name] != 1 || c.g.IsOutput(name) {
+		return false
+	}
+	pw, ok := c.steps[len(c.steps)-1].(pwNHWCStep)
+	if !ok || pw.out != x.buf || pw.padded != 0 {
+		return false
+	}
+	pw.padded, pw.w = xp+1, x.shape[3]
+	c.steps[len(c.steps)-1] = pw
+	return true
+}
+
 // pointwiseNHWC compiles Conv o, 1x1 of stride 1 without padding on one
 // image's channels-last map x, with constant weights w, [OutC][InC], and
 // bias (nil: none), as a pwNHWCStep, with the Relu or Clip that alone
@@ -202,6 +220,10 @@ type pwNHWCStep struct {
 	bias          []float32
 	lo, hi        float32
 	in, out       int
+	// padded, when not 0, is the buffer plus one of the next depthwise
+	// step's padded input, of rows w pixels wide, which the clamped rows
+	// go to; out then holds the product only.
+	padded, w int
 }
 
 func (s pwNHWCStep) run(b [][]float32) { s.rows(b, 0, s.px) }
@@ -214,5 +236,43 @@ func (s pwNHWCStep) runSplit(b [][]float32) {
 func (s pwNHWCStep) rows(b [][]float32, lo, hi int) {
 	x, y := b[s.in][lo*s.inC:hi*s.inC], b[s.out][lo*s.outC:hi*s.outC]
 	s.pb.Sgemm(false, hi-lo, 1, x, s.inC, 0, y, s.outC)
-	nhwc.BiasClip(y, s.outC, y, s.outC, hi-lo, s.outC, s.bias, s.lo, s.hi)
+	if s.padded == 0 {
+		nhwc.BiasClip(y, s.outC, y, s.outC, hi-lo, s.outC, s.bias, s.lo, s.hi)
+		return
+	}
+	// Pixel p of the map is pixel (p/w+1, p%w+1) of the padded one: each
+	// run of pixels within a row goes in one call.
+	xp, ld := b[s.padded-1], (s.w+2)*s.outC
+	for p := lo; p < hi; {
+		r, col := p/s.w, p%s.w
+		n := min(hi-p, s.w-col)
+		nhwc.BiasClip(xp[(r+1)*ld+(col+1)*s.outC:], s.outC, y[(p-lo)*s.outC:], s.outC, n, s.outC, s.bias, s.lo, s.hi)
+		p += n
+	}
 }
+
+// meanNHWC compiles GlobalAveragePool o of one image's channels-last map
+// x as a meanNHWCStep, where turning the map channels-first first cost
+// more than the average.
+func (c *compiler) meanNHWC(o op, x *val) (bool, error) {
+	if o.typ != "GlobalAveragePool" || !x.nhwc || x.dt != 0 || x.flatC != 0 || x.relu || len(x.shape) != 4 || x.shape[0] != 1 {
+		return false, nil
+	}
+	y, err := c.runtime([]int{1, x.shape[1], 1, 1})
+	if err != nil {
+		return false, err
+	}
+	if err := c.b.ops(numel(x.shape)); err != nil {
+		return false, err
+	}
+	c.steps = append(c.steps, meanNHWCStep{px: x.shape[2] * x.shape[3], c: x.shape[1], in: x.buf, out: y.buf})
+	return true, c.set(o, 0, y)
+}
+
+// meanNHWCStep averages each channel of a map of px pixels, channels-last.
+type meanNHWCStep struct {
+	px, c   int
+	in, out int
+}
+
+func (s meanNHWCStep) run(b [][]float32) { nhwc.MeanRows(b[s.out], b[s.in], s.px, s.c) }

@@ -79,9 +79,23 @@ var separableCases = []graphCase{
 // Runtime, a batch and one image alone (rows split between the CPUs),
 // and checks the blocks ran channels-last.
 func TestSeparableMatchesORT(t *testing.T) {
+	// The depthwise steps each case's 1x1 steps write the padded input of.
+	handed := map[string]int{separableCases[0].name: 2, separableCases[1].name: 1, separableCases[3].name: 1}
 	matchORT(t, separableCases, 16, 500, func(t *testing.T, gc graphCase, p *Plan) {
 		if !hasStep[dwNHWCStep](p) || !hasStep[pwNHWCStep](p) {
 			t.Errorf("channels-last steps: depthwise %v, 1x1 %v; want both", hasStep[dwNHWCStep](p), hasStep[pwNHWCStep](p))
+		}
+		got := 0
+		for _, s := range p.steps {
+			if d, ok := s.(dwNHWCStep); ok && d.handed {
+				got++
+			}
+		}
+		if got != handed[gc.name] {
+			t.Errorf("%d depthwise steps handed their padded input, want %d", got, handed[gc.name])
+		}
+		if gc.name == separableCases[0].name && !hasStep[meanNHWCStep](p) {
+			t.Error("GlobalAveragePool did not read the map channels-last")
 		}
 	})
 }
