@@ -158,3 +158,43 @@ func TestMeanRows(t *testing.T) {
 		}
 	}
 }
+
+// TestPointwise: pixels fewer than a group and not a multiple of one,
+// channels not a multiple of a vector, each bound, against float64 sums.
+func TestPointwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	inf := float32(math.Inf(1))
+	for _, in := range []int{1, 3, 16, 17, 64} {
+		for _, out := range []int{1, 5, 8, 16, 24, 32, 33, 64, 70} {
+			for _, px := range []int{1, 3, 4, 7, 8, 9, 14, 49} {
+				for _, b := range [][2]float32{{-inf, inf}, {0, 6}} {
+					p := Pointwise{In: in, Out: out}
+					if err := p.Check(); err != nil {
+						t.Fatal(err)
+					}
+					x, w, bias := randoms(rng, px*in), randoms(rng, out*in), randoms(rng, out)
+					wp := make([]float32, p.WeightsSize())
+					p.PackWeights(wp, w, bias)
+					y := make([]float32, px*out+1)
+					y[px*out] = 42
+					p.Forward(y, x, px, wp, b[0], b[1])
+					for q := range px {
+						for o := range out {
+							acc := float64(bias[o])
+							for i := range in {
+								acc += float64(x[q*in+i]) * float64(w[o*in+i])
+							}
+							want := clamp(float32(acc), b[0], b[1])
+							if got := y[q*out+o]; math.Abs(float64(got-want)) > 1e-5*(1+math.Abs(float64(want))) {
+								t.Fatalf("%+v, %d pixels, bounds %v: y[%d][%d] = %v, want %v", p, px, b, q, o, got, want)
+							}
+						}
+					}
+					if y[px*out] != 42 {
+						t.Fatalf("%+v, %d pixels: wrote past the last pixel", p, px)
+					}
+				}
+			}
+		}
+	}
+}

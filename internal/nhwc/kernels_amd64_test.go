@@ -20,8 +20,8 @@ func TestNarrowerKernels(t *testing.T) {
 	defer func() { useAVX512, useAVX2 = a512, a2 }()
 	if a512 && a2 {
 		useAVX512 = false
-		t.Run("avx2", func(t *testing.T) { TestDepthwise(t); TestDepthwiseNaN(t); TestBiasClip(t); TestMeanRows(t) })
+		t.Run("avx2", func(t *testing.T) { TestDepthwise(t); TestDepthwiseNaN(t); TestBiasClip(t); TestMeanRows(t); TestPointwise(t) })
 	}
 	useAVX512, useAVX2 = false, false
-	t.Run("go", func(t *testing.T) { TestDepthwise(t); TestDepthwiseNaN(t); TestBiasClip(t); TestMeanRows(t) })
+	t.Run("go", func(t *testing.T) { TestDepthwise(t); TestDepthwiseNaN(t); TestBiasClip(t); TestMeanRows(t); TestPointwise(t) })
 }

@@ -14,3 +14,7 @@ func biasClip(y []float32, ldy int, x []float32, ldx, rows, c int, bias []float3
 func Kernel() string { return "go" }
 
 func meanRows(y, x []float32, rows, c int) { meanRowsGo(y, x, rows, c, 0) }
+
+func pointwise(p Pointwise, y, x []float32, px int, wp []float32, lo, hi float32) {
+	pointwiseGo(p, y, x, px, wp, lo, hi, 0)
+}

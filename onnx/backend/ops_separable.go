@@ -11,7 +11,6 @@ package backend
 import (
 	"math"
 
-	"github.com/lenetkit/lenetkit/internal/gemm"
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/internal/nhwc"
@@ -191,15 +190,15 @@ func (c *compiler) pointwiseNHWC(o op, x *val, w, bias []float32, outC int) (ok 
 	if !x.nhwc || x.dt != 0 || x.flatC != 0 || x.relu || len(x.shape) != 4 || x.shape[0] != 1 || len(o.outputs) != 1 {
 		return false, nil
 	}
-	inC, px := x.shape[1], x.shape[2]*x.shape[3]
-	s := pwNHWCStep{px: px, inC: inC, outC: outC, in: x.buf, bias: bias}
-	s.pb = gemm.PackB(true, px, outC, inC, w, inC)
-	if s.bias == nil {
-		s.bias = make([]float32, outC)
+	pw := nhwc.Pointwise{In: x.shape[1], Out: outC}
+	if err := pw.Check(); err != nil {
+		return false, nil
 	}
-	if err := c.b.constBytes(s.pb.Bytes() + 4*int64(outC)); err != nil {
+	if err := c.b.constBytes(4 * int64(pw.WeightsSize())); err != nil {
 		return false, err
 	}
+	s := pwNHWCStep{pw: pw, px: x.shape[2] * x.shape[3], wp: make([]float32, pw.WeightsSize()), in: x.buf}
+	pw.PackWeights(s.wp, w, bias)
 	k, _ := c.clampAfter(o.outputs[0])
 	s.lo, s.hi = k.lo, k.hi
 	y, err := c.runtime([]int{1, outC, x.shape[2], x.shape[3]})
@@ -211,18 +210,17 @@ func (c *compiler) pointwiseNHWC(o op, x *val, w, bias []float32, outC int) (ok 
 	return true, c.set(c.take(k, o), 0, y)
 }
 
-// pwNHWCStep is a 1x1 convolution of px pixels, channels-last: out =
-// in (px x inC) times the packed weights (inC x outC), plus the bias,
-// clamped to [lo, hi].
+// pwNHWCStep is a 1x1 convolution of px pixels, channels-last, with its
+// bias, clamped to [lo, hi].
 type pwNHWCStep struct {
-	px, inC, outC int
-	pb            *gemm.PackedB
-	bias          []float32
-	lo, hi        float32
-	in, out       int
+	pw      nhwc.Pointwise
+	px      int
+	wp      []float32 // PackWeights' layout, the bias in it
+	lo, hi  float32
+	in, out int
 	// padded, when not 0, is the buffer plus one of the next depthwise
 	// step's padded input, of rows w pixels wide, which the clamped rows
-	// go to; out then holds the product only.
+	// go to; out is then not written.
 	padded, w int
 }
 
@@ -234,19 +232,19 @@ func (s pwNHWCStep) runSplit(b [][]float32) {
 
 // rows computes pixels lo..hi-1.
 func (s pwNHWCStep) rows(b [][]float32, lo, hi int) {
-	x, y := b[s.in][lo*s.inC:hi*s.inC], b[s.out][lo*s.outC:hi*s.outC]
-	s.pb.Sgemm(false, hi-lo, 1, x, s.inC, 0, y, s.outC)
+	in, out := s.pw.In, s.pw.Out
+	x := b[s.in]
 	if s.padded == 0 {
-		nhwc.BiasClip(y, s.outC, y, s.outC, hi-lo, s.outC, s.bias, s.lo, s.hi)
+		s.pw.Forward(b[s.out][lo*out:], x[lo*in:], hi-lo, s.wp, s.lo, s.hi)
 		return
 	}
 	// Pixel p of the map is pixel (p/w+1, p%w+1) of the padded one: each
 	// run of pixels within a row goes in one call.
-	xp, ld := b[s.padded-1], (s.w+2)*s.outC
+	xp, ld := b[s.padded-1], (s.w+2)*out
 	for p := lo; p < hi; {
 		r, col := p/s.w, p%s.w
 		n := min(hi-p, s.w-col)
-		nhwc.BiasClip(xp[(r+1)*ld+(col+1)*s.outC:], s.outC, y[(p-lo)*s.outC:], s.outC, n, s.outC, s.bias, s.lo, s.hi)
+		s.pw.Forward(xp[(r+1)*ld+(col+1)*out:], x[p*in:], n, s.wp, s.lo, s.hi)
 		p += n
 	}
 }
