@@ -98,41 +98,6 @@ func TestDepthwiseNaN(t *testing.T) {
 	}
 }
 
-// TestBiasClip: rows narrower than their strides, widths not a multiple
-// of a vector, in place and not.
-func TestBiasClip(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for _, c := range []int{1, 7, 8, 9, 16, 17, 31, 32, 64, 70} {
-		for _, b := range [][2]float32{{0, 6}, {-0.2, 0.4}} {
-			rows, ldx, ldy := 5, c+3, c+5
-			x, bias := randoms(rng, rows*ldx), randoms(rng, c)
-			y := randoms(rng, rows*ldy)
-			keep := append([]float32(nil), y...)
-			BiasClip(y, ldy, x, ldx, rows, c, bias, b[0], b[1])
-			for r := range rows {
-				for j := range ldy {
-					want := keep[r*ldy+j]
-					if j < c {
-						want = clamp(x[r*ldx+j]+bias[j], b[0], b[1])
-					}
-					if y[r*ldy+j] != want {
-						t.Fatalf("c %d bounds %v: y[%d][%d] = %v, want %v", c, b, r, j, y[r*ldy+j], want)
-					}
-				}
-			}
-			in := append([]float32(nil), x...)
-			BiasClip(in, ldx, in, ldx, rows, c, bias, b[0], b[1])
-			for r := range rows {
-				for j := range c {
-					if want := clamp(x[r*ldx+j]+bias[j], b[0], b[1]); in[r*ldx+j] != want {
-						t.Fatalf("in place, c %d: [%d][%d] = %v, want %v", c, r, j, in[r*ldx+j], want)
-					}
-				}
-			}
-		}
-	}
-}
-
 // TestMeanRows: channels not a multiple of a vector, one row and many,
 // the exact float32 sums of a sequential loop.
 func TestMeanRows(t *testing.T) {

@@ -46,22 +46,6 @@ func depthwise(d Depthwise3x3, y []float32, ldy int, xp, wp []float32, rows, col
 	}
 }
 
-func biasClip(y []float32, ldy int, x []float32, ldx, rows, c int, bias []float32, lo, hi float32) {
-	switch {
-	case useAVX512:
-		tail := 1<<(c%16) - 1
-		biasClipAVX512(&y[0], ldy, &x[0], ldx, rows, c, &bias[0], tail, lo, hi)
-	case useAVX2 && c >= 8:
-		whole := c &^ 7
-		biasClipAVX2(&y[0], ldy, &x[0], ldx, rows, whole, &bias[0], 0, lo, hi)
-		if whole < c {
-			biasClipGo(y, ldy, x, ldx, rows, c, bias, lo, hi, whole)
-		}
-	default:
-		biasClipGo(y, ldy, x, ldx, rows, c, bias, lo, hi, 0)
-	}
-}
-
 func meanRows(y, x []float32, rows, c int) {
 	switch {
 	case useAVX512:

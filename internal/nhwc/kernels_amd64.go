@@ -14,13 +14,6 @@ package nhwc
 //go:noescape
 func depthwiseAVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
 
-// biasClipAVX512 sets y[r*ldy+j] = min(max(x[r*ldx+j] + bias[j], lo), hi) for r <
-// rows, j < c (AVX2: a multiple of 8); tail is the last vector's mask
-// (AVX-512 only).
-//
-//go:noescape
-func biasClipAVX512(y *float32, ldy int, x *float32, ldx, rows, c int, bias *float32, tail int, lo, hi float32)
-
 // meanRowsAVX512 sets y[j] = the sum over r < rows of x[r*ldx+j], divided
 // by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's
 // mask (AVX-512 only).
@@ -37,13 +30,6 @@ func meanRowsAVX512(y, x *float32, rows, ldx, c, tail int)
 //
 //go:noescape
 func depthwiseAVX2(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
-
-// biasClipAVX2 sets y[r*ldy+j] = min(max(x[r*ldx+j] + bias[j], lo), hi) for r <
-// rows, j < c (AVX2: a multiple of 8); tail is the last vector's mask
-// (AVX-512 only).
-//
-//go:noescape
-func biasClipAVX2(y *float32, ldy int, x *float32, ldx, rows, c int, bias *float32, tail int, lo, hi float32)
 
 // meanRowsAVX2 sets y[j] = the sum over r < rows of x[r*ldx+j], divided
 // by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's

@@ -173,60 +173,6 @@ depthwiseAVX512_done:
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func biasClipAVX512(y *float32, ldy int, x *float32, ldx, rows, c int, bias *float32, tail int, lo, hi float32)
-TEXT ·biasClipAVX512(SB), NOSPLIT, $8-72
-	STMXCSR mxcsr-8(SP)
-	MOVL mxcsr-8(SP), AX
-	ORL $0x8040, AX
-	MOVL AX, ftz-4(SP)
-	LDMXCSR ftz-4(SP)
-	MOVQ tail+56(FP), AX
-	KMOVW AX, K1
-	VBROADCASTSS lo+64(FP), Z14
-	VBROADCASTSS hi+68(FP), Z15
-	MOVQ y+0(FP), DI
-	MOVQ ldy+8(FP), R8
-	SHLQ $2, R8
-	MOVQ x+16(FP), SI
-	MOVQ ldx+24(FP), R9
-	SHLQ $2, R9
-	MOVQ rows+32(FP), R12
-	MOVQ c+40(FP), R11
-	MOVQ bias+48(FP), BX
-	TESTQ R12, R12
-	JLE biasClipAVX512_done
-biasClipAVX512_row:
-	XORQ CX, CX
-biasClipAVX512_vec:
-	MOVQ R11, AX
-	SUBQ CX, AX
-	CMPQ AX, $16
-	JLT biasClipAVX512_tail
-	VMOVUPS (SI)(CX*4), Z0
-	VADDPS (BX)(CX*4), Z0, Z0
-	VMAXPS Z0, Z14, Z0
-	VMINPS Z0, Z15, Z0
-	VMOVUPS Z0, (DI)(CX*4)
-	ADDQ $16, CX
-	JMP biasClipAVX512_vec
-biasClipAVX512_tail:
-	TESTQ AX, AX
-	JZ biasClipAVX512_next
-	VMOVUPS.Z (SI)(CX*4), K1, Z0
-	VADDPS.Z (BX)(CX*4), Z0, K1, Z0
-	VMAXPS Z0, Z14, Z0
-	VMINPS Z0, Z15, Z0
-	VMOVUPS Z0, K1, (DI)(CX*4)
-biasClipAVX512_next:
-	ADDQ R8, DI
-	ADDQ R9, SI
-	DECQ R12
-	JNZ biasClipAVX512_row
-biasClipAVX512_done:
-	VZEROUPPER
-	LDMXCSR mxcsr-8(SP)
-	RET
-
 // func meanRowsAVX512(y, x *float32, rows, ldx, c, tail int)
 TEXT ·meanRowsAVX512(SB), NOSPLIT, $8-48
 	STMXCSR mxcsr-8(SP)
@@ -438,51 +384,6 @@ depthwiseAVX2_next:
 	DECQ R12
 	JNZ depthwiseAVX2_row
 depthwiseAVX2_done:
-	VZEROUPPER
-	LDMXCSR mxcsr-8(SP)
-	RET
-
-// func biasClipAVX2(y *float32, ldy int, x *float32, ldx, rows, c int, bias *float32, tail int, lo, hi float32)
-TEXT ·biasClipAVX2(SB), NOSPLIT, $8-72
-	STMXCSR mxcsr-8(SP)
-	MOVL mxcsr-8(SP), AX
-	ORL $0x8040, AX
-	MOVL AX, ftz-4(SP)
-	LDMXCSR ftz-4(SP)
-	VBROADCASTSS lo+64(FP), Y14
-	VBROADCASTSS hi+68(FP), Y15
-	MOVQ y+0(FP), DI
-	MOVQ ldy+8(FP), R8
-	SHLQ $2, R8
-	MOVQ x+16(FP), SI
-	MOVQ ldx+24(FP), R9
-	SHLQ $2, R9
-	MOVQ rows+32(FP), R12
-	MOVQ c+40(FP), R11
-	MOVQ bias+48(FP), BX
-	TESTQ R12, R12
-	JLE biasClipAVX2_done
-biasClipAVX2_row:
-	XORQ CX, CX
-biasClipAVX2_vec:
-	MOVQ R11, AX
-	SUBQ CX, AX
-	CMPQ AX, $8
-	JLT biasClipAVX2_tail
-	VMOVUPS (SI)(CX*4), Y0
-	VADDPS (BX)(CX*4), Y0, Y0
-	VMAXPS Y0, Y14, Y0
-	VMINPS Y0, Y15, Y0
-	VMOVUPS Y0, (DI)(CX*4)
-	ADDQ $8, CX
-	JMP biasClipAVX2_vec
-biasClipAVX2_tail:
-biasClipAVX2_next:
-	ADDQ R8, DI
-	ADDQ R9, SI
-	DECQ R12
-	JNZ biasClipAVX2_row
-biasClipAVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET

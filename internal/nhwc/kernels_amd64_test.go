@@ -16,12 +16,18 @@ func TestGeneratedAssembly(t *testing.T) {
 // TestNarrowerKernels runs the tests again on AVX2 with Go's tail, then
 // on Go alone, which the best kernels otherwise hide on this CPU.
 func TestNarrowerKernels(t *testing.T) {
+	all := func(t *testing.T) {
+		TestDepthwise(t)
+		TestDepthwiseNaN(t)
+		TestMeanRows(t)
+		TestPointwise(t)
+	}
 	a512, a2 := useAVX512, useAVX2
 	defer func() { useAVX512, useAVX2 = a512, a2 }()
 	if a512 && a2 {
 		useAVX512 = false
-		t.Run("avx2", func(t *testing.T) { TestDepthwise(t); TestDepthwiseNaN(t); TestBiasClip(t); TestMeanRows(t); TestPointwise(t) })
+		t.Run("avx2", all)
 	}
 	useAVX512, useAVX2 = false, false
-	t.Run("go", func(t *testing.T) { TestDepthwise(t); TestDepthwiseNaN(t); TestBiasClip(t); TestMeanRows(t); TestPointwise(t) })
+	t.Run("go", all)
 }

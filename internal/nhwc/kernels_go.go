@@ -6,10 +6,6 @@ func depthwise(d Depthwise3x3, y []float32, ldy int, xp, wp []float32, rows, col
 	depthwiseGo(d, y, ldy, xp, wp, rows, cols, lo, hi, 0)
 }
 
-func biasClip(y []float32, ldy int, x []float32, ldx, rows, c int, bias []float32, lo, hi float32) {
-	biasClipGo(y, ldy, x, ldx, rows, c, bias, lo, hi, 0)
-}
-
 // Kernel names the kernels in use, for benchmarks and reports.
 func Kernel() string { return "go" }
 
