@@ -163,3 +163,52 @@ func TestPointwise(t *testing.T) {
 		}
 	}
 }
+
+// TestStem: the convolution from one channel against the depthwise
+// reference of its image repeated in every channel, into rows wider than
+// the output (a padded map's interior), in two bands.
+func TestStem(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, hw := range [][2]int{{1, 1}, {3, 2}, {5, 7}, {14, 14}, {28, 28}, {9, 13}} {
+		for _, ch := range []int{1, 7, 8, 16, 17, 40} {
+			for _, stride := range []int{1, 2} {
+				s := Stem3x3{H: hw[0], W: hw[1], C: ch, Stride: stride}
+				if err := s.Check(); err != nil {
+					t.Fatal(err)
+				}
+				img, w, bias := randoms(rng, s.H*s.W), randoms(rng, s.C*9), randoms(rng, s.C)
+				wide := make([]float32, s.H*s.W*s.C)
+				for p, v := range img {
+					for c := range s.C {
+						wide[p*s.C+c] = v
+					}
+				}
+				want := refDepthwise(Depthwise3x3(s), wide, w, bias, 0, 6)
+				wp := make([]float32, s.WeightsSize())
+				s.PackWeights(wp, w, bias)
+				xp := make([]float32, s.PaddedSize())
+				s.Pad(xp, img)
+				row := s.OutW() * s.C
+				ldy := row + 3*s.C
+				y := make([]float32, s.OutH()*ldy)
+				half := s.OutH() / 2
+				s.Forward(y, ldy, xp, wp, 0, 6, 0, half)
+				s.Forward(y, ldy, xp, wp, 0, 6, half, s.OutH())
+				for r := range s.OutH() {
+					for i := range ldy {
+						got := y[r*ldy+i]
+						if i >= row {
+							if got != 0 {
+								t.Fatalf("%+v: wrote %v past row %d", s, got, r)
+							}
+							continue
+						}
+						if w := want[r*row+i]; math.Abs(float64(got-w)) > 1e-5 {
+							t.Fatalf("%+v: row %d value %d = %v, want %v", s, r, i, got, w)
+						}
+					}
+				}
+			}
+		}
+	}
+}

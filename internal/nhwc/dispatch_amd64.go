@@ -114,3 +114,26 @@ func pointwise(p Pointwise, y, x []float32, px int, wp []float32, lo, hi float32
 		pointwiseGo(p, y, x, px, wp, lo, hi, 0)
 	}
 }
+
+// stem runs the kernel over each Block of output channels as depthwise
+// does.
+func stem(s Stem3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo, hi float32) {
+	pc, ldx := s.dw().packedC(), s.W+2
+	switch {
+	case useAVX512:
+		for c := 0; c < s.C; c += Block {
+			mask := 1<<min(Block, s.C-c) - 1
+			stemAVX512(&y[c], ldy, &xp[0], ldx, s.C, s.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
+		}
+	case useAVX2:
+		whole := s.C &^ 7
+		for c := 0; c < whole; c += 8 {
+			stemAVX2(&y[c], ldy, &xp[0], ldx, s.C, s.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], 0, lo, hi)
+		}
+		if whole < s.C {
+			stemGo(s, y, ldy, xp, wp, rows, cols, lo, hi, whole)
+		}
+	default:
+		stemGo(s, y, ldy, xp, wp, rows, cols, lo, hi, 0)
+	}
+}

@@ -14,6 +14,16 @@ package nhwc
 //go:noescape
 func depthwiseAVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
 
+// stemAVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stemAVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
 // meanRowsAVX512 sets y[j] = the sum over r < rows of x[r*ldx+j], divided
 // by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's
 // mask (AVX-512 only).
@@ -30,6 +40,16 @@ func meanRowsAVX512(y, x *float32, rows, ldx, c, tail int)
 //
 //go:noescape
 func depthwiseAVX2(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stemAVX2 computes 8 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stemAVX2(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
 
 // meanRowsAVX2 sets y[j] = the sum over r < rows of x[r*ldx+j], divided
 // by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's

@@ -21,6 +21,7 @@ func TestNarrowerKernels(t *testing.T) {
 		TestDepthwiseNaN(t)
 		TestMeanRows(t)
 		TestPointwise(t)
+		TestStem(t)
 	}
 	a512, a2 := useAVX512, useAVX2
 	defer func() { useAVX512, useAVX2 = a512, a2 }()
