@@ -90,6 +90,11 @@ func compileConv(c *compiler, o op) error {
 			bias = b.c.floats()
 		}
 		w := wv.c.floats()
+		if rank == 4 {
+			if ok, err := c.stemNHWC(o, x, w, bias, conv); ok || err != nil {
+				return err
+			}
+		}
 		if rank == 4 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && pb == 1 && pr == 1 {
 			if ok, err := c.fuseBlock(o, x, w, bias); ok || err != nil {
 				return err

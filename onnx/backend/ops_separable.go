@@ -10,6 +10,7 @@ package backend
 
 import (
 	"math"
+	"slices"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
@@ -165,20 +166,29 @@ func (s dwNHWCStep) pad(b [][]float32) {
 	}
 }
 
-// handOverPadded makes the 1x1 convolution that wrote value name, x,
-// the last step so far, write its rows into the interior of the padded
-// buffer xp instead, when nothing else reads name: the depthwise step
-// then copies nothing.
+// A padWriter is a step whose channels-last output can go straight into
+// the interior of the next depthwise step's padded input.
+type padWriter interface {
+	step
+	output() int
+	// padInto returns the step writing into buffer xp, a padded map of
+	// rows w pixels wide, instead of its output.
+	padInto(xp, w int) step
+}
+
+// handOverPadded makes the step that wrote value name, x, the last step
+// so far, write its rows into the interior of the padded buffer xp
+// instead, when nothing else reads name: the depthwise step then copies
+// nothing.
 func (c *compiler) handOverPadded(name string, x *val, xp int) bool {
 	if len(c.steps) == 0 || c.uses[name] != 1 || c.g.IsOutput(name) {
 		return false
 	}
-	pw, ok := c.steps[len(c.steps)-1].(pwNHWCStep)
-	if !ok || pw.out != x.buf || pw.padded != 0 {
+	pw, ok := c.steps[len(c.steps)-1].(padWriter)
+	if !ok || pw.output() != x.buf {
 		return false
 	}
-	pw.padded, pw.w = xp+1, x.shape[3]
-	c.steps[len(c.steps)-1] = pw
+	c.steps[len(c.steps)-1] = pw.padInto(xp, x.shape[3])
 	return true
 }
 
@@ -230,6 +240,13 @@ func (s pwNHWCStep) runSplit(b [][]float32) {
 	kernel.Parallel(s.px, func(_, lo, hi int) { s.rows(b, lo, hi) })
 }
 
+func (s pwNHWCStep) output() int { return s.out }
+
+func (s pwNHWCStep) padInto(xp, w int) step {
+	s.padded, s.w = xp+1, w
+	return s
+}
+
 // rows computes pixels lo..hi-1.
 func (s pwNHWCStep) rows(b [][]float32, lo, hi int) {
 	in, out := s.pw.In, s.pw.Out
@@ -247,6 +264,100 @@ func (s pwNHWCStep) rows(b [][]float32, lo, hi int) {
 		s.pw.Forward(xp[(r+1)*ld+(col+1)*out:], x[p*in:], n, s.wp, s.lo, s.hi)
 		p += n
 	}
+}
+
+// stemNHWC compiles Conv o, 3x3 of padding 1 and stride 1 or 2 on one
+// image of one channel, x, with constant weights w and bias (nil: none),
+// as a stemStep when a depthwise convolution that runs channels-last
+// reads its output (through a Relu or Clip, fused).
+func (c *compiler) stemNHWC(o op, x *val, w, bias []float32, conv nchw.Conv2D) (bool, error) {
+	if conv.InC != 1 || conv.KH != 3 || conv.KW != 3 || conv.StrideH != conv.StrideW || conv.StrideH > 2 ||
+		conv.PadTop != 1 || conv.PadLeft != 1 || conv.PadBottom != 1 || conv.PadRight != 1 ||
+		x.shape[0] != 1 || x.dt != 0 || x.flatC != 0 || x.relu || len(o.outputs) != 1 {
+		return false, nil
+	}
+	k, _ := c.clampAfter(o.outputs[0])
+	out := o.outputs[0]
+	if k.node >= 0 {
+		out = c.g.Nodes[k.node].Outputs[0]
+	}
+	if !c.depthwiseReader(out, conv.OutC) {
+		return false, nil
+	}
+	st := nhwc.Stem3x3{H: conv.InH, W: conv.InW, C: conv.OutC, Stride: conv.StrideH}
+	if err := st.Check(); err != nil {
+		return false, nil
+	}
+	if err := c.b.constBytes(4 * int64(st.WeightsSize())); err != nil {
+		return false, err
+	}
+	s := stemStep{st: st, wp: make([]float32, st.WeightsSize()), lo: k.lo, hi: k.hi, in: x.buf}
+	st.PackWeights(s.wp, w, bias)
+	var err error
+	if s.xp, err = c.newBuf(st.PaddedSize()); err != nil {
+		return false, err
+	}
+	y, err := c.runtime([]int{1, conv.OutC, st.OutH(), st.OutW()})
+	if err != nil {
+		return false, err
+	}
+	y.nhwc, s.out = true, y.buf
+	c.steps = append(c.steps, s)
+	return true, c.set(c.take(k, o), 0, y)
+}
+
+// depthwiseReader reports whether value name, of ch channels, is read
+// alone by a depthwise 3x3 convolution of constant weights that a 1x1
+// convolution reads: one that runs channels-last.
+func (c *compiler) depthwiseReader(name string, ch int) bool {
+	i, ok := c.single(name)
+	if !ok || c.g.Nodes[i].OpType != "Conv" || c.g.Nodes[i].Domain != "" {
+		return false
+	}
+	n := c.g.Nodes[i]
+	w := c.constant(n.Input(1))
+	if g, err := n.Attrs.Int("group", 1); err != nil || g != int64(ch) || w == nil || !slices.Equal(w.shape, []int{ch, 1, 3, 3}) {
+		return false
+	}
+	return c.separableReader(n.Outputs[0])
+}
+
+// stemStep is a 3x3 convolution from one channel, in, to out,
+// channels-last, through xp, the padded image, whose border stays zero.
+type stemStep struct {
+	st          nhwc.Stem3x3
+	wp          []float32 // PackWeights' layout, the bias in it
+	lo, hi      float32
+	in, xp, out int
+	// padded, when not 0, is the buffer plus one of the next depthwise
+	// step's padded input, which the rows go to; out is then not written.
+	padded int
+}
+
+func (s stemStep) run(b [][]float32) {
+	s.st.Pad(b[s.xp], b[s.in])
+	s.rows(b, 0, s.st.OutH())
+}
+
+func (s stemStep) runSplit(b [][]float32) {
+	s.st.Pad(b[s.xp], b[s.in])
+	kernel.Parallel(s.st.OutH(), func(_, lo, hi int) { s.rows(b, lo, hi) })
+}
+
+func (s stemStep) rows(b [][]float32, lo, hi int) {
+	y, ldy := b[s.out], s.st.OutW()*s.st.C
+	if s.padded > 0 {
+		ldy += 2 * s.st.C
+		y = b[s.padded-1][ldy+s.st.C:]
+	}
+	s.st.Forward(y, ldy, b[s.xp], s.wp, s.lo, s.hi, lo, hi)
+}
+
+func (s stemStep) output() int { return s.out }
+
+func (s stemStep) padInto(xp, _ int) step {
+	s.padded = xp + 1
+	return s
 }
 
 // meanNHWC compiles GlobalAveragePool o of one image's channels-last map

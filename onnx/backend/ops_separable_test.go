@@ -79,11 +79,13 @@ var separableCases = []graphCase{
 // Runtime, a batch and one image alone (rows split between the CPUs),
 // and checks the blocks ran channels-last.
 func TestSeparableMatchesORT(t *testing.T) {
-	// The depthwise steps each case's 1x1 steps write the padded input of.
-	handed := map[string]int{separableCases[0].name: 2, separableCases[1].name: 1, separableCases[3].name: 1}
+	// The depthwise steps whose padded input the step before writes: the
+	// stem's (each case's first convolution, of one channel) and the 1x1
+	// steps' that a depthwise one follows.
+	handed := map[string]int{separableCases[0].name: 3, separableCases[1].name: 2, separableCases[2].name: 1, separableCases[3].name: 2}
 	matchORT(t, separableCases, 16, 500, func(t *testing.T, gc graphCase, p *Plan) {
-		if !hasStep[dwNHWCStep](p) || !hasStep[pwNHWCStep](p) {
-			t.Errorf("channels-last steps: depthwise %v, 1x1 %v; want both", hasStep[dwNHWCStep](p), hasStep[pwNHWCStep](p))
+		if !hasStep[stemStep](p) || !hasStep[dwNHWCStep](p) || !hasStep[pwNHWCStep](p) {
+			t.Errorf("channels-last steps: stem %v, depthwise %v, 1x1 %v; want all", hasStep[stemStep](p), hasStep[dwNHWCStep](p), hasStep[pwNHWCStep](p))
 		}
 		got := 0
 		for _, s := range p.steps {
