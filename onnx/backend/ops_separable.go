@@ -82,7 +82,7 @@ func (c *compiler) take(k clamp, o op) op {
 
 // separableReader reports whether the value name, through a clamp, is
 // read by a 1x1 convolution alone: a depthwise convolution before one
-// runs channels-last even when its input is channels-first.
+// runs channels-last, even when its input is channels-first.
 func (c *compiler) separableReader(name string) bool {
 	if k, ok := c.clampAfter(name); ok {
 		name = c.g.Nodes[k.node].Outputs[0]
@@ -96,15 +96,15 @@ func (c *compiler) separableReader(name string) bool {
 }
 
 // depthwiseNHWC compiles Conv o, depthwise 3x3 of padding 1 and stride 1
-// or 2 on one image, as a dwNHWCStep when its input is channels-last or
-// a 1x1 convolution reads its output; ok false leaves it to the planes.
+// or 2 on one image, as a dwNHWCStep when a 1x1 convolution reads its
+// output; ok false leaves it to the planes, which are as fast where
+// the next step reads planes (dwbn's pooling).
 func (c *compiler) depthwiseNHWC(o op, geo nchw.GroupConv2D, w, b, x *val, outShape []int) (ok bool, err error) {
 	if geo.Group != geo.InC || geo.OutC != geo.InC || geo.KH != 3 || geo.KW != 3 ||
 		geo.StrideH != geo.StrideW || geo.StrideH > 2 || geo.DilationH != 1 || geo.DilationW != 1 ||
 		geo.PadTop != 1 || geo.PadLeft != 1 || geo.PadBottom != 1 || geo.PadRight != 1 ||
 		len(outShape) != 4 || outShape[0] != 1 || w.c == nil || b != nil && b.c == nil ||
-		x.c != nil || x.dt != 0 || x.flatC != 0 || x.relu || len(o.outputs) != 1 ||
-		!x.nhwc && !c.separableReader(o.outputs[0]) {
+		x.c != nil || x.dt != 0 || x.flatC != 0 || x.relu || len(o.outputs) != 1 || !c.separableReader(o.outputs[0]) {
 		return false, nil
 	}
 	d := nhwc.Depthwise3x3{H: geo.InH, W: geo.InW, C: geo.InC, Stride: geo.StrideH}
