@@ -1,18 +1,24 @@
 package backend
 
-// MobileNet's separable blocks, channels-last: a depthwise 3x3
-// convolution vectorised across channels (nhwc.Depthwise3x3, a vector of
-// one pixel's channels at a time), then a 1x1 convolution as one matrix
-// product of the map's pixels by the weights, pixels x Cin times Cin x
-// Cout, which writes channels-last for the next depthwise one. Planes
-// one at a time spent their time on the borders of many small planes,
-// and a 1x1 convolution per plane was a product of few rows.
+// MobileNet's separable blocks, channels-last (package nhwc): a depthwise
+// 3x3 convolution vectorised across channels, a vector of one pixel's
+// channels at a time; a 1x1 convolution reading the pixels in place, a
+// vector of output channels times each pixel's input channels; and a
+// first 3x3 convolution of one channel (a gray image) before them. Each
+// takes the Relu or Relu6 after it and writes the next depthwise step's
+// padded input itself; GlobalAveragePool reads the last map as it is.
+// Planes one at a time spent their time on the borders of many small
+// planes, a 1x1 convolution per image was a product of few rows, and the
+// layout turns and copies between them cost as much as the work.
+//
+// The steps are not splitters: a step takes a few microseconds, and
+// handing halves of it to the other CPU took longer than the half (a
+// batch of one ran at half the speed split).
 
 import (
 	"math"
 	"slices"
 
-	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/internal/nhwc"
 )
@@ -155,11 +161,6 @@ func (s dwNHWCStep) run(b [][]float32) {
 	s.d.Forward(b[s.out], b[s.xp], s.wp, s.lo, s.hi, 0, s.d.OutH())
 }
 
-func (s dwNHWCStep) runSplit(b [][]float32) {
-	s.pad(b)
-	kernel.Parallel(s.d.OutH(), func(_, lo, hi int) { s.d.Forward(b[s.out], b[s.xp], s.wp, s.lo, s.hi, lo, hi) })
-}
-
 func (s dwNHWCStep) pad(b [][]float32) {
 	if !s.handed {
 		s.d.Pad(b[s.xp], b[s.in])
@@ -235,10 +236,6 @@ type pwNHWCStep struct {
 }
 
 func (s pwNHWCStep) run(b [][]float32) { s.rows(b, 0, s.px) }
-
-func (s pwNHWCStep) runSplit(b [][]float32) {
-	kernel.Parallel(s.px, func(_, lo, hi int) { s.rows(b, lo, hi) })
-}
 
 func (s pwNHWCStep) output() int { return s.out }
 
@@ -337,11 +334,6 @@ type stemStep struct {
 func (s stemStep) run(b [][]float32) {
 	s.st.Pad(b[s.xp], b[s.in])
 	s.rows(b, 0, s.st.OutH())
-}
-
-func (s stemStep) runSplit(b [][]float32) {
-	s.st.Pad(b[s.xp], b[s.in])
-	kernel.Parallel(s.st.OutH(), func(_, lo, hi int) { s.rows(b, lo, hi) })
 }
 
 func (s stemStep) rows(b [][]float32, lo, hi int) {
