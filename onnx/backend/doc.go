@@ -10,8 +10,10 @@
 // exporters write around them, folded away at load where their inputs are
 // constants. Where the seed's blocks appear (3x3 convolution, ReLU,
 // BatchNorm, max pooling), and Keras's (the same without BatchNorm), the
-// fused kernels lenetkit trains with run them. Diagnose says everything
-// that stops a file at once, for lenetkit doctor.
+// fused kernels lenetkit trains with run them; MobileNet's separable
+// blocks (depthwise 3x3, then 1x1) run channels-last on package nhwc's
+// kernels, their activations fused (ops_separable.go). Diagnose says
+// everything that stops a file at once, for lenetkit doctor.
 //
 // Quantized graphs (ops_quant*.go) run on internal/qgemm's int8 products:
 // QuantizeLinear and DequantizeLinear, QLinearConv, QLinearMatMul,
