@@ -48,9 +48,13 @@ func (c *compiler) clampAfter(name string) (clamp, bool) {
 	default:
 		return noClamp, false
 	}
-	// Clip's defaults, as compileClip takes them.
+	// Clip's defaults, as compileClip takes them. A malformed Clip (bounds
+	// both ways, or too many) is left to compileClip to refuse.
 	k := clamp{node: i, lo: -math.MaxFloat32, hi: math.MaxFloat32}
 	if c.opset < 11 {
+		if slices.ContainsFunc(n.Inputs[1:], func(s string) bool { return s != "" }) {
+			return noClamp, false
+		}
 		var err error
 		if k.lo, err = n.Attrs.Float("min", k.lo); err != nil {
 			return noClamp, false
@@ -60,7 +64,7 @@ func (c *compiler) clampAfter(name string) (clamp, bool) {
 		}
 		return k, true
 	}
-	if len(n.Inputs) > 3 {
+	if len(n.Inputs) > 3 || n.Attrs.Has("min") || n.Attrs.Has("max") {
 		return noClamp, false
 	}
 	for j, b := range []*float32{&k.lo, &k.hi} {

@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/onnx"
@@ -73,6 +74,16 @@ var separableCases = []graphCase{
 		separable(b, "a", "b", 40, 8, 2, "relu6")
 		b.node("Conv", []string{"b", b.weight(8, 8, 3, 3), b.weight(8)}, "h", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
 	}},
+	{name: "opset 10: Clip's bounds are attributes", opset: 10, side: 8, features: 16, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(8, 1, 3, 3), b.weight(8)}, "s", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+		b.node("Clip", []string{"s"}, "s6", floatAttr("min", 0), floatAttr("max", 6))
+		b.node("Conv", []string{"s6", b.weight(8, 1, 3, 3), b.weight(8)}, "d", intAttr("group", 8), ints("kernel_shape", 3, 3),
+			ints("pads", 1, 1, 1, 1), ints("strides", 2, 2))
+		b.node("Clip", []string{"d"}, "d6", floatAttr("min", -0.5), floatAttr("max", 0.5))
+		b.node("Conv", []string{"d6", b.weight(16, 8, 1, 1), b.weight(16)}, "p", ints("kernel_shape", 1, 1))
+		b.node("Clip", []string{"p"}, "p6", floatAttr("min", 0), floatAttr("max", 6))
+		b.node("GlobalAveragePool", []string{"p6"}, "h")
+	}},
 }
 
 // TestSeparableMatchesORT runs the cases through the plan and ONNX
@@ -82,7 +93,7 @@ func TestSeparableMatchesORT(t *testing.T) {
 	// The depthwise steps whose padded input the step before writes: the
 	// stem's (each case's first convolution, of one channel) and the 1x1
 	// steps' that a depthwise one follows.
-	handed := map[string]int{separableCases[0].name: 3, separableCases[1].name: 2, separableCases[2].name: 1, separableCases[3].name: 2}
+	handed := map[string]int{separableCases[0].name: 3, separableCases[1].name: 2, separableCases[2].name: 1, separableCases[3].name: 2, separableCases[4].name: 1}
 	matchORT(t, separableCases, 16, 500, func(t *testing.T, gc graphCase, p *Plan) {
 		if !hasStep[stemStep](p) || !hasStep[dwNHWCStep](p) || !hasStep[pwNHWCStep](p) {
 			t.Errorf("channels-last steps: stem %v, depthwise %v, 1x1 %v; want all", hasStep[stemStep](p), hasStep[dwNHWCStep](p), hasStep[pwNHWCStep](p))
@@ -96,8 +107,13 @@ func TestSeparableMatchesORT(t *testing.T) {
 		if got != handed[gc.name] {
 			t.Errorf("%d depthwise steps handed their padded input, want %d", got, handed[gc.name])
 		}
-		if gc.name == separableCases[0].name && !hasStep[meanNHWCStep](p) {
+		if (gc.name == separableCases[0].name || gc.name == separableCases[4].name) && !hasStep[meanNHWCStep](p) {
 			t.Error("GlobalAveragePool did not read the map channels-last")
+		}
+		for _, s := range p.steps {
+			if _, ok := s.(unaryStep); ok {
+				t.Error("an activation ran as a step of its own")
+			}
 		}
 	})
 }
@@ -155,5 +171,19 @@ func TestSeparableSteps(t *testing.T) {
 			}
 			sameFloats(t, got[0], want[0], tc.nan)
 		})
+	}
+}
+
+// TestSeparableMalformedClip: a Clip the steps would fuse, but malformed
+// (opset 13's bounds as attributes), is still refused.
+func TestSeparableMalformedClip(t *testing.T) {
+	b := &builder{rng: rand.New(rand.NewPCG(1, 2))}
+	b.node("Identity", []string{"x"}, "xi")
+	b.node("Conv", []string{"xi", b.weight(8, 1, 3, 3), b.weight(8)}, "d", intAttr("group", 8), ints("pads", 1, 1, 1, 1))
+	b.node("Clip", []string{"d"}, "d6", floatAttr("min", 0), floatAttr("max", 6))
+	b.node("Conv", []string{"d6", b.weight(16, 8, 1, 1), b.weight(16)}, "y")
+	x := randn(1, 8*5*5)
+	if _, err := runWhole(t, 13, b.nodes, b.inits, []wholeIn{{"x", []int{1, 8, 5, 5}, x}}, "y"); err == nil {
+		t.Fatal("a Clip of opset 13 with bounds as attributes was accepted")
 	}
 }
