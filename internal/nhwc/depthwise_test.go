@@ -131,7 +131,7 @@ func TestPointwise(t *testing.T) {
 	inf := float32(math.Inf(1))
 	for _, in := range []int{1, 3, 16, 17, 64} {
 		for _, out := range []int{1, 5, 8, 16, 24, 32, 33, 64, 70} {
-			for _, px := range []int{1, 3, 4, 7, 8, 9, 14, 49} {
+			for _, px := range []int{1, 3, 4, 7, 8, 9, 14, 17, 49, 196} {
 				for _, b := range [][2]float32{{-inf, inf}, {0, 6}} {
 					p := Pointwise{In: in, Out: out}
 					if err := p.Check(); err != nil {

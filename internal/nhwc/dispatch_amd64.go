@@ -63,11 +63,11 @@ func meanRows(y, x []float32, rows, c int) {
 
 // The 1x1 kernels by pixels a call, less one.
 var (
-	pointwise512 = [pwRows512]func(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32){
+	pointwise512 = [pwRows512]func(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32){
 		pointwise1x2AVX512, pointwise2x2AVX512, pointwise3x2AVX512, pointwise4x2AVX512,
 		pointwise5x2AVX512, pointwise6x2AVX512, pointwise7x2AVX512, pointwise8x2AVX512,
 	}
-	pointwise2 = [2][pwRows2]func(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32){
+	pointwise2 = [2][pwRows2]func(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32){
 		{pointwise1x1AVX2, pointwise2x1AVX2, pointwise3x1AVX2, pointwise4x1AVX2},
 		{pointwise1x2AVX2, pointwise2x2AVX2, pointwise3x2AVX2, pointwise4x2AVX2},
 	}
@@ -79,32 +79,34 @@ const (
 	pwRows2   = 4
 )
 
-// pointwise runs the kernels over groups of pixels, the last group ending
-// at the last pixel (overlapping the one before: the same values), and
-// over each block of output channels; AVX2 takes vectors of 8 channels,
-// Go the rest.
+// pointwise runs the kernels over groups of pixels as even as the most a
+// kernel takes allows (49 as 7 of 7, not 6 of 8 and one of 8 again), a
+// run of whole groups a call, then a last group ending at the last pixel
+// (overlapping the one before: the same values), over each block of
+// output channels; AVX2 takes vectors of 8 channels, Go the rest.
 func pointwise(p Pointwise, y, x []float32, px int, wp []float32, lo, hi float32) {
 	ld := p.ldw()
 	bias := wp[p.In*ld:]
 	switch {
 	case useAVX512:
-		rows := min(px, pwRows512)
+		rows := evenGroups(px, pwRows512)
 		kern := pointwise512[rows-1]
-		for q := 0; q < px; q += rows {
-			q = min(q, px-rows)
-			for o := 0; o < p.Out; o += pwBlock {
-				m0, m1 := 1<<min(16, max(0, p.Out-o))-1, 1<<min(16, max(0, p.Out-o-16))-1
-				kern(&y[q*p.Out+o], p.Out, &x[q*p.In], p.In, p.In, &wp[o], ld, &bias[o], m0, m1, lo, hi)
+		for o := 0; o < p.Out; o += pwBlock {
+			m0, m1 := 1<<min(16, max(0, p.Out-o))-1, 1<<min(16, max(0, p.Out-o-16))-1
+			whole := px / rows
+			kern(&y[o], p.Out, &x[0], p.In, p.In, &wp[o], ld, &bias[o], m0, m1, whole, lo, hi)
+			if q := px - rows; whole*rows < px {
+				kern(&y[q*p.Out+o], p.Out, &x[q*p.In], p.In, p.In, &wp[o], ld, &bias[o], m0, m1, 1, lo, hi)
 			}
 		}
 	case useAVX2:
 		whole := p.Out &^ 7
-		rows := min(px, pwRows2)
-		for q := 0; q < px; q += rows {
-			q = min(q, px-rows)
-			for o := 0; o < whole; o += 16 {
-				nv := min(2, (whole-o)/8)
-				pointwise2[nv-1][rows-1](&y[q*p.Out+o], p.Out, &x[q*p.In], p.In, p.In, &wp[o], ld, &bias[o], 0, 0, lo, hi)
+		rows := evenGroups(px, pwRows2)
+		for o := 0; o < whole; o += 16 {
+			kern := pointwise2[min(2, (whole-o)/8)-1][rows-1]
+			kern(&y[o], p.Out, &x[0], p.In, p.In, &wp[o], ld, &bias[o], 0, 0, px/rows, lo, hi)
+			if q := px - rows; px%rows != 0 {
+				kern(&y[q*p.Out+o], p.Out, &x[q*p.In], p.In, p.In, &wp[o], ld, &bias[o], 0, 0, 1, lo, hi)
 			}
 		}
 		if whole < p.Out {
@@ -113,6 +115,13 @@ func pointwise(p Pointwise, y, x []float32, px int, wp []float32, lo, hi float32
 	default:
 		pointwiseGo(p, y, x, px, wp, lo, hi, 0)
 	}
+}
+
+// evenGroups is the pixels a group of px takes, at most most: as few
+// groups as most allows, as even as they can be.
+func evenGroups(px, most int) int {
+	n := (px + most - 1) / most
+	return (px + n - 1) / n
 }
 
 // stem runs the kernel over each Block of output channels as depthwise

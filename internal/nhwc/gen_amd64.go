@@ -322,25 +322,27 @@ func writeMeanRows(w, decl *bytes.Buffer, v isa) {
 	p("RET")
 }
 
-// writePointwise: rows pixels (R8 to R15 each pointing at one's input
-// channels, AX the channel) times nv vectors of output channels. Each
-// step of the loop over the input channels loads a row of the packed
-// weights (BX) and adds each pixel's channel, broadcast, times it; then
-// the sums (the bias to start with) are clamped and stored a pixel at a
-// time, AVX-512's vectors masked by K1 and K2.
+// writePointwise: groups of rows pixels (R8 to R15 each pointing at
+// one's input channels, AX the channel) times nv vectors of output
+// channels. Each step of the loop over the input channels loads a row of
+// the packed weights (BX) and adds each pixel's channel, broadcast, times
+// it; then the sums (the bias to start with) are clamped and stored a
+// pixel at a time, AVX-512's vectors masked by K1 and K2, and the next
+// group of pixels follows: a run of groups is one call, where a call a
+// group spent a fifth of a short product's time entering and leaving.
 func writePointwise(w, decl *bytes.Buffer, v isa, rows, nv int) {
 	p := printer(w)
 	name := fmt.Sprintf("pointwise%dx%d%s", rows, nv, v.name)
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	r := func(i int) string { return fmt.Sprintf("%s%d", v.reg, i) }
 	acc := func(px, j int) string { return r(8 + px*nv + j) }
-	fmt.Fprintf(decl, "\n// %s computes %d pixels' output channels, %d vectors of them\n"+
-		"// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1\n// convolution: y's pixels ldy floats apart, x's ldx apart, k input\n"+
+	fmt.Fprintf(decl, "\n// %s computes groups groups of %d pixels' output channels, %d\n"+
+		"// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a\n// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input\n"+
 		"// channels, w the packed weights, ldw floats a row, bias the output\n// channels' biases; each clamped to [lo, hi].\n//\n//go:noescape\n"+
-		"func %s(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)\n",
+		"func %s(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)\n",
 		name, rows, nv, name)
-	fmt.Fprintf(w, "\n// func %s(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-88\n", name, asmgen.Frame)
+	fmt.Fprintf(w, "\n// func %s(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $%d-96\n", name, asmgen.Frame)
 	asmgen.Enter(p)
 	if v.masked {
 		p("MOVQ mask0+64(FP), AX")
@@ -352,18 +354,23 @@ func writePointwise(w, decl *bytes.Buffer, v isa, rows, nv int) {
 	for j := range nv {
 		p("VMOVUPS %d(SI), %s", j*4*v.lanes, r(2+j))
 	}
-	p("VBROADCASTSS lo+80(FP), %s", r(4))
-	p("VBROADCASTSS hi+84(FP), %s", r(5))
+	p("VBROADCASTSS lo+88(FP), %s", r(4))
+	p("VBROADCASTSS hi+92(FP), %s", r(5))
+	p("MOVQ groups+80(FP), SI")
+	p("TESTQ SI, SI")
+	p("JLE %s_done", name)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ x+16(FP), R8")
+	p("MOVQ ldx+24(FP), AX")
+	p("SHLQ $2, AX")
+	for px := 1; px < rows; px++ {
+		p("LEAQ (R%d)(AX*1), R%d", 7+px, 8+px)
+	}
+	label("group")
 	for px := range rows {
 		for j := range nv {
 			p("VMOVAPS %s, %s", r(2+j), acc(px, j))
 		}
-	}
-	p("MOVQ x+16(FP), R8")
-	p("MOVQ ldx+24(FP), DX")
-	p("SHLQ $2, DX")
-	for px := 1; px < rows; px++ {
-		p("LEAQ (R%d)(DX*1), R%d", 7+px, 8+px)
 	}
 	p("MOVQ k+32(FP), CX")
 	p("MOVQ w+40(FP), BX")
@@ -395,7 +402,6 @@ func writePointwise(w, decl *bytes.Buffer, v isa, rows, nv int) {
 	p("CMPQ AX, CX")
 	p("JLT %s_k", name)
 	label("store")
-	p("MOVQ y+0(FP), DI")
 	p("MOVQ ldy+8(FP), DX")
 	p("SHLQ $2, DX")
 	for px := range rows {
@@ -411,10 +417,19 @@ func writePointwise(w, decl *bytes.Buffer, v isa, rows, nv int) {
 				p("VMOVUPS %s, %d(DI)", a, j*4*v.lanes)
 			}
 		}
-		if px < rows-1 {
-			p("ADDQ DX, DI")
-		}
+		p("ADDQ DX, DI")
 	}
+	// The next group's pixels follow this one's last.
+	p("DECQ SI")
+	p("JZ %s_done", name)
+	p("MOVQ ldx+24(FP), AX")
+	p("SHLQ $2, AX")
+	p("LEAQ (R%d)(AX*1), R8", 7+rows)
+	for px := 1; px < rows; px++ {
+		p("LEAQ (R%d)(AX*1), R%d", 7+px, 8+px)
+	}
+	p("JMP %s_group", name)
+	label("done")
 	p("VZEROUPPER")
 	asmgen.Leave(p)
 	p("RET")

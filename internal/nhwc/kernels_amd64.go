@@ -58,146 +58,146 @@ func stemAVX2(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w
 //go:noescape
 func meanRowsAVX2(y, x *float32, rows, ldx, c, tail int)
 
-// pointwise1x2AVX512 computes 1 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise1x2AVX512 computes groups groups of 1 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise1x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise1x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise2x2AVX512 computes 2 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise2x2AVX512 computes groups groups of 2 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise2x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise2x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise3x2AVX512 computes 3 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise3x2AVX512 computes groups groups of 3 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise3x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise3x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise4x2AVX512 computes 4 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise4x2AVX512 computes groups groups of 4 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise4x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise4x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise5x2AVX512 computes 5 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise5x2AVX512 computes groups groups of 5 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise5x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise5x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise6x2AVX512 computes 6 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise6x2AVX512 computes groups groups of 6 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise6x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise6x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise7x2AVX512 computes 7 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise7x2AVX512 computes groups groups of 7 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise7x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise7x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise8x2AVX512 computes 8 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise8x2AVX512 computes groups groups of 8 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise8x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise8x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise1x1AVX2 computes 1 pixels' output channels, 1 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise1x1AVX2 computes groups groups of 1 pixels' output channels, 1
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise1x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise1x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise1x2AVX2 computes 1 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise1x2AVX2 computes groups groups of 1 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise1x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise1x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise2x1AVX2 computes 2 pixels' output channels, 1 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise2x1AVX2 computes groups groups of 2 pixels' output channels, 1
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise2x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise2x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise2x2AVX2 computes 2 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise2x2AVX2 computes groups groups of 2 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise2x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise2x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise3x1AVX2 computes 3 pixels' output channels, 1 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise3x1AVX2 computes groups groups of 3 pixels' output channels, 1
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise3x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise3x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise3x2AVX2 computes 3 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise3x2AVX2 computes groups groups of 3 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise3x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise3x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise4x1AVX2 computes 4 pixels' output channels, 1 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise4x1AVX2 computes groups groups of 4 pixels' output channels, 1
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise4x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise4x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
 
-// pointwise4x2AVX2 computes 4 pixels' output channels, 2 vectors of them
-// (AVX-512: masked by the bits of mask0 and mask1), of a 1x1
-// convolution: y's pixels ldy floats apart, x's ldx apart, k input
+// pointwise4x2AVX2 computes groups groups of 4 pixels' output channels, 2
+// vectors of them (AVX-512: masked by the bits of mask0 and mask1), of a
+// 1x1 convolution: y's pixels ldy floats apart, x's ldx apart, k input
 // channels, w the packed weights, ldw floats a row, bias the output
 // channels' biases; each clamped to [lo, hi].
 //
 //go:noescape
-func pointwise4x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
+func pointwise4x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)

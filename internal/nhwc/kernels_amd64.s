@@ -783,8 +783,8 @@ meanRowsAVX2_done:
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise1x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise1x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise1x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise1x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -797,13 +797,18 @@ TEXT ·pointwise1x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise1x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+pointwise1x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -821,7 +826,6 @@ pointwise1x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise1x2AVX512_k
 pointwise1x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -830,12 +834,20 @@ pointwise1x2AVX512_store:
 	VMAXPS Z9, Z4, Z9
 	VMINPS Z9, Z5, Z9
 	VMOVUPS Z9, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise1x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R8
+	JMP pointwise1x2AVX512_group
+pointwise1x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise2x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise2x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise2x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise2x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -848,16 +860,21 @@ TEXT ·pointwise2x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise2x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+pointwise2x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
 	VMOVAPS Z2, Z10
 	VMOVAPS Z3, Z11
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -877,7 +894,6 @@ pointwise2x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise2x2AVX512_k
 pointwise2x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -893,12 +909,21 @@ pointwise2x2AVX512_store:
 	VMAXPS Z11, Z4, Z11
 	VMINPS Z11, Z5, Z11
 	VMOVUPS Z11, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise2x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R9)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	JMP pointwise2x2AVX512_group
+pointwise2x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise3x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise3x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise3x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise3x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -911,19 +936,24 @@ TEXT ·pointwise3x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise3x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+pointwise3x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
 	VMOVAPS Z2, Z10
 	VMOVAPS Z3, Z11
 	VMOVAPS Z2, Z12
 	VMOVAPS Z3, Z13
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -945,7 +975,6 @@ pointwise3x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise3x2AVX512_k
 pointwise3x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -968,12 +997,22 @@ pointwise3x2AVX512_store:
 	VMAXPS Z13, Z4, Z13
 	VMINPS Z13, Z5, Z13
 	VMOVUPS Z13, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise3x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R10)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	JMP pointwise3x2AVX512_group
+pointwise3x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise4x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise4x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise4x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise4x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -986,8 +1025,19 @@ TEXT ·pointwise4x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise4x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+pointwise4x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
 	VMOVAPS Z2, Z10
@@ -996,12 +1046,6 @@ TEXT ·pointwise4x2AVX512(SB), NOSPLIT, $8-88
 	VMOVAPS Z3, Z13
 	VMOVAPS Z2, Z14
 	VMOVAPS Z3, Z15
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1025,7 +1069,6 @@ pointwise4x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise4x2AVX512_k
 pointwise4x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -1055,12 +1098,23 @@ pointwise4x2AVX512_store:
 	VMAXPS Z15, Z4, Z15
 	VMINPS Z15, Z5, Z15
 	VMOVUPS Z15, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise4x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R11)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	JMP pointwise4x2AVX512_group
+pointwise4x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise5x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise5x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise5x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise5x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1073,8 +1127,20 @@ TEXT ·pointwise5x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise5x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+pointwise5x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
 	VMOVAPS Z2, Z10
@@ -1085,13 +1151,6 @@ TEXT ·pointwise5x2AVX512(SB), NOSPLIT, $8-88
 	VMOVAPS Z3, Z15
 	VMOVAPS Z2, Z16
 	VMOVAPS Z3, Z17
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	LEAQ (R11)(DX*1), R12
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1117,7 +1176,6 @@ pointwise5x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise5x2AVX512_k
 pointwise5x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -1154,12 +1212,24 @@ pointwise5x2AVX512_store:
 	VMAXPS Z17, Z4, Z17
 	VMINPS Z17, Z5, Z17
 	VMOVUPS Z17, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise5x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R12)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	JMP pointwise5x2AVX512_group
+pointwise5x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise6x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise6x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise6x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise6x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1172,8 +1242,21 @@ TEXT ·pointwise6x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise6x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+pointwise6x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
 	VMOVAPS Z2, Z10
@@ -1186,14 +1269,6 @@ TEXT ·pointwise6x2AVX512(SB), NOSPLIT, $8-88
 	VMOVAPS Z3, Z17
 	VMOVAPS Z2, Z18
 	VMOVAPS Z3, Z19
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	LEAQ (R11)(DX*1), R12
-	LEAQ (R12)(DX*1), R13
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1221,7 +1296,6 @@ pointwise6x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise6x2AVX512_k
 pointwise6x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -1265,12 +1339,25 @@ pointwise6x2AVX512_store:
 	VMAXPS Z19, Z4, Z19
 	VMINPS Z19, Z5, Z19
 	VMOVUPS Z19, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise6x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R13)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	JMP pointwise6x2AVX512_group
+pointwise6x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise7x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise7x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise7x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise7x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1283,8 +1370,22 @@ TEXT ·pointwise7x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise7x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	LEAQ (R13)(AX*1), R14
+pointwise7x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
 	VMOVAPS Z2, Z10
@@ -1299,15 +1400,6 @@ TEXT ·pointwise7x2AVX512(SB), NOSPLIT, $8-88
 	VMOVAPS Z3, Z19
 	VMOVAPS Z2, Z20
 	VMOVAPS Z3, Z21
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	LEAQ (R11)(DX*1), R12
-	LEAQ (R12)(DX*1), R13
-	LEAQ (R13)(DX*1), R14
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1337,7 +1429,6 @@ pointwise7x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise7x2AVX512_k
 pointwise7x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -1388,12 +1479,26 @@ pointwise7x2AVX512_store:
 	VMAXPS Z21, Z4, Z21
 	VMINPS Z21, Z5, Z21
 	VMOVUPS Z21, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise7x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R14)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	LEAQ (R13)(AX*1), R14
+	JMP pointwise7x2AVX512_group
+pointwise7x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise8x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise8x2AVX512(SB), NOSPLIT, $8-88
+// func pointwise8x2AVX512(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise8x2AVX512(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1406,8 +1511,23 @@ TEXT ·pointwise8x2AVX512(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Z2
 	VMOVUPS 64(SI), Z3
-	VBROADCASTSS lo+80(FP), Z4
-	VBROADCASTSS hi+84(FP), Z5
+	VBROADCASTSS lo+88(FP), Z4
+	VBROADCASTSS hi+92(FP), Z5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise8x2AVX512_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	LEAQ (R13)(AX*1), R14
+	LEAQ (R14)(AX*1), R15
+pointwise8x2AVX512_group:
 	VMOVAPS Z2, Z8
 	VMOVAPS Z3, Z9
 	VMOVAPS Z2, Z10
@@ -1424,16 +1544,6 @@ TEXT ·pointwise8x2AVX512(SB), NOSPLIT, $8-88
 	VMOVAPS Z3, Z21
 	VMOVAPS Z2, Z22
 	VMOVAPS Z3, Z23
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	LEAQ (R11)(DX*1), R12
-	LEAQ (R12)(DX*1), R13
-	LEAQ (R13)(DX*1), R14
-	LEAQ (R14)(DX*1), R15
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1465,7 +1575,6 @@ pointwise8x2AVX512_k:
 	CMPQ AX, CX
 	JLT pointwise8x2AVX512_k
 pointwise8x2AVX512_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Z8, Z4, Z8
@@ -1523,12 +1632,27 @@ pointwise8x2AVX512_store:
 	VMAXPS Z23, Z4, Z23
 	VMINPS Z23, Z5, Z23
 	VMOVUPS Z23, K2, 64(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise8x2AVX512_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R15)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	LEAQ (R13)(AX*1), R14
+	LEAQ (R14)(AX*1), R15
+	JMP pointwise8x2AVX512_group
+pointwise8x2AVX512_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise1x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise1x1AVX2(SB), NOSPLIT, $8-88
+// func pointwise1x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise1x1AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1536,12 +1660,17 @@ TEXT ·pointwise1x1AVX2(SB), NOSPLIT, $8-88
 	LDMXCSR ftz-4(SP)
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
-	VMOVAPS Y2, Y8
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise1x1AVX2_done
+	MOVQ y+0(FP), DI
 	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+pointwise1x1AVX2_group:
+	VMOVAPS Y2, Y8
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1558,18 +1687,25 @@ pointwise1x1AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise1x1AVX2_k
 pointwise1x1AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
 	VMINPS Y8, Y5, Y8
 	VMOVUPS Y8, 0(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise1x1AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R8
+	JMP pointwise1x1AVX2_group
+pointwise1x1AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise1x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise1x2AVX2(SB), NOSPLIT, $8-88
+// func pointwise1x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise1x2AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1578,13 +1714,18 @@ TEXT ·pointwise1x2AVX2(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
 	VMOVUPS 32(SI), Y3
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise1x2AVX2_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+pointwise1x2AVX2_group:
 	VMOVAPS Y2, Y8
 	VMOVAPS Y3, Y9
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1603,7 +1744,6 @@ pointwise1x2AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise1x2AVX2_k
 pointwise1x2AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
@@ -1612,12 +1752,20 @@ pointwise1x2AVX2_store:
 	VMAXPS Y9, Y4, Y9
 	VMINPS Y9, Y5, Y9
 	VMOVUPS Y9, 32(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise1x2AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R8
+	JMP pointwise1x2AVX2_group
+pointwise1x2AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise2x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise2x1AVX2(SB), NOSPLIT, $8-88
+// func pointwise2x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise2x1AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1625,14 +1773,19 @@ TEXT ·pointwise2x1AVX2(SB), NOSPLIT, $8-88
 	LDMXCSR ftz-4(SP)
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise2x1AVX2_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+pointwise2x1AVX2_group:
 	VMOVAPS Y2, Y8
 	VMOVAPS Y2, Y9
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1651,7 +1804,6 @@ pointwise2x1AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise2x1AVX2_k
 pointwise2x1AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
@@ -1661,12 +1813,21 @@ pointwise2x1AVX2_store:
 	VMAXPS Y9, Y4, Y9
 	VMINPS Y9, Y5, Y9
 	VMOVUPS Y9, 0(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise2x1AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R9)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	JMP pointwise2x1AVX2_group
+pointwise2x1AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise2x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise2x2AVX2(SB), NOSPLIT, $8-88
+// func pointwise2x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise2x2AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1675,16 +1836,21 @@ TEXT ·pointwise2x2AVX2(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
 	VMOVUPS 32(SI), Y3
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise2x2AVX2_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+pointwise2x2AVX2_group:
 	VMOVAPS Y2, Y8
 	VMOVAPS Y3, Y9
 	VMOVAPS Y2, Y10
 	VMOVAPS Y3, Y11
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1706,7 +1872,6 @@ pointwise2x2AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise2x2AVX2_k
 pointwise2x2AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
@@ -1722,12 +1887,21 @@ pointwise2x2AVX2_store:
 	VMAXPS Y11, Y4, Y11
 	VMINPS Y11, Y5, Y11
 	VMOVUPS Y11, 32(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise2x2AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R9)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	JMP pointwise2x2AVX2_group
+pointwise2x2AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise3x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise3x1AVX2(SB), NOSPLIT, $8-88
+// func pointwise3x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise3x1AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1735,16 +1909,21 @@ TEXT ·pointwise3x1AVX2(SB), NOSPLIT, $8-88
 	LDMXCSR ftz-4(SP)
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise3x1AVX2_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+pointwise3x1AVX2_group:
 	VMOVAPS Y2, Y8
 	VMOVAPS Y2, Y9
 	VMOVAPS Y2, Y10
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1765,7 +1944,6 @@ pointwise3x1AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise3x1AVX2_k
 pointwise3x1AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
@@ -1779,12 +1957,22 @@ pointwise3x1AVX2_store:
 	VMAXPS Y10, Y4, Y10
 	VMINPS Y10, Y5, Y10
 	VMOVUPS Y10, 0(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise3x1AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R10)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	JMP pointwise3x1AVX2_group
+pointwise3x1AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise3x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise3x2AVX2(SB), NOSPLIT, $8-88
+// func pointwise3x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise3x2AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1793,19 +1981,24 @@ TEXT ·pointwise3x2AVX2(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
 	VMOVUPS 32(SI), Y3
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise3x2AVX2_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+pointwise3x2AVX2_group:
 	VMOVAPS Y2, Y8
 	VMOVAPS Y3, Y9
 	VMOVAPS Y2, Y10
 	VMOVAPS Y3, Y11
 	VMOVAPS Y2, Y12
 	VMOVAPS Y3, Y13
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1830,7 +2023,6 @@ pointwise3x2AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise3x2AVX2_k
 pointwise3x2AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
@@ -1853,12 +2045,22 @@ pointwise3x2AVX2_store:
 	VMAXPS Y13, Y4, Y13
 	VMINPS Y13, Y5, Y13
 	VMOVUPS Y13, 32(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise3x2AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R10)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	JMP pointwise3x2AVX2_group
+pointwise3x2AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise4x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise4x1AVX2(SB), NOSPLIT, $8-88
+// func pointwise4x1AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise4x1AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1866,18 +2068,23 @@ TEXT ·pointwise4x1AVX2(SB), NOSPLIT, $8-88
 	LDMXCSR ftz-4(SP)
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise4x1AVX2_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+pointwise4x1AVX2_group:
 	VMOVAPS Y2, Y8
 	VMOVAPS Y2, Y9
 	VMOVAPS Y2, Y10
 	VMOVAPS Y2, Y11
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1900,7 +2107,6 @@ pointwise4x1AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise4x1AVX2_k
 pointwise4x1AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
@@ -1918,12 +2124,23 @@ pointwise4x1AVX2_store:
 	VMAXPS Y11, Y4, Y11
 	VMINPS Y11, Y5, Y11
 	VMOVUPS Y11, 0(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise4x1AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R11)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	JMP pointwise4x1AVX2_group
+pointwise4x1AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
 
-// func pointwise4x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1 int, lo, hi float32)
-TEXT ·pointwise4x2AVX2(SB), NOSPLIT, $8-88
+// func pointwise4x2AVX2(y *float32, ldy int, x *float32, ldx, k int, w *float32, ldw int, bias *float32, mask0, mask1, groups int, lo, hi float32)
+TEXT ·pointwise4x2AVX2(SB), NOSPLIT, $8-96
 	STMXCSR mxcsr-8(SP)
 	MOVL mxcsr-8(SP), AX
 	ORL $0x8040, AX
@@ -1932,8 +2149,19 @@ TEXT ·pointwise4x2AVX2(SB), NOSPLIT, $8-88
 	MOVQ bias+56(FP), SI
 	VMOVUPS 0(SI), Y2
 	VMOVUPS 32(SI), Y3
-	VBROADCASTSS lo+80(FP), Y4
-	VBROADCASTSS hi+84(FP), Y5
+	VBROADCASTSS lo+88(FP), Y4
+	VBROADCASTSS hi+92(FP), Y5
+	MOVQ groups+80(FP), SI
+	TESTQ SI, SI
+	JLE pointwise4x2AVX2_done
+	MOVQ y+0(FP), DI
+	MOVQ x+16(FP), R8
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+pointwise4x2AVX2_group:
 	VMOVAPS Y2, Y8
 	VMOVAPS Y3, Y9
 	VMOVAPS Y2, Y10
@@ -1942,12 +2170,6 @@ TEXT ·pointwise4x2AVX2(SB), NOSPLIT, $8-88
 	VMOVAPS Y3, Y13
 	VMOVAPS Y2, Y14
 	VMOVAPS Y3, Y15
-	MOVQ x+16(FP), R8
-	MOVQ ldx+24(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
 	MOVQ k+32(FP), CX
 	MOVQ w+40(FP), BX
 	MOVQ ldw+48(FP), DX
@@ -1975,7 +2197,6 @@ pointwise4x2AVX2_k:
 	CMPQ AX, CX
 	JLT pointwise4x2AVX2_k
 pointwise4x2AVX2_store:
-	MOVQ y+0(FP), DI
 	MOVQ ldy+8(FP), DX
 	SHLQ $2, DX
 	VMAXPS Y8, Y4, Y8
@@ -2005,6 +2226,17 @@ pointwise4x2AVX2_store:
 	VMAXPS Y15, Y4, Y15
 	VMINPS Y15, Y5, Y15
 	VMOVUPS Y15, 32(DI)
+	ADDQ DX, DI
+	DECQ SI
+	JZ pointwise4x2AVX2_done
+	MOVQ ldx+24(FP), AX
+	SHLQ $2, AX
+	LEAQ (R11)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (R10)(AX*1), R11
+	JMP pointwise4x2AVX2_group
+pointwise4x2AVX2_done:
 	VZEROUPPER
 	LDMXCSR mxcsr-8(SP)
 	RET
