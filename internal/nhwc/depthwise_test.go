@@ -45,7 +45,7 @@ func randoms(rng *rand.Rand, n int) []float32 {
 func TestDepthwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	inf := float32(math.Inf(1))
-	for _, hw := range [][2]int{{1, 1}, {2, 3}, {3, 4}, {5, 7}, {7, 7}, {14, 14}, {9, 13}} {
+	for _, hw := range [][2]int{{1, 1}, {2, 3}, {3, 4}, {5, 7}, {7, 7}, {14, 14}, {9, 13}, {3, 16}, {4, 17}} {
 		for _, ch := range []int{1, 3, 8, 15, 16, 17, 33, 64} {
 			for _, stride := range []int{1, 2} {
 				for _, b := range [][2]float32{{-inf, inf}, {0, inf}, {0, 0.3}} {
@@ -169,7 +169,7 @@ func TestPointwise(t *testing.T) {
 // the output (a padded map's interior), in two bands.
 func TestStem(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	for _, hw := range [][2]int{{1, 1}, {3, 2}, {5, 7}, {14, 14}, {28, 28}, {9, 13}} {
+	for _, hw := range [][2]int{{1, 1}, {3, 2}, {5, 7}, {14, 14}, {28, 28}, {9, 13}, {2, 16}} {
 		for _, ch := range []int{1, 7, 8, 16, 17, 40} {
 			for _, stride := range []int{1, 2} {
 				s := Stem3x3{H: hw[0], W: hw[1], C: ch, Stride: stride}

@@ -23,15 +23,34 @@ func Kernel() string {
 	return "go"
 }
 
+// dwGroup512 is the most pixels an AVX-512 depthwise kernel computes at a
+// time; depthwise512 and stem512 are the kernels by pixels, less one.
+const dwGroup512 = 8
+
+type dwKernel = func(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+var (
+	depthwise512 = [dwGroup512]dwKernel{
+		depthwise1AVX512, depthwise2AVX512, depthwise3AVX512, depthwise4AVX512,
+		depthwise5AVX512, depthwise6AVX512, depthwise7AVX512, depthwise8AVX512,
+	}
+	stem512 = [dwGroup512]dwKernel{
+		stem1AVX512, stem2AVX512, stem3AVX512, stem4AVX512,
+		stem5AVX512, stem6AVX512, stem7AVX512, stem8AVX512,
+	}
+)
+
 // depthwise runs the kernel over each Block of channels, AVX-512's last
-// one masked; AVX2 takes whole vectors of 8 and Go the rest.
+// one masked and its groups of pixels as even as they can be; AVX2 takes
+// whole vectors of 8 and Go the rest.
 func depthwise(d Depthwise3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo, hi float32) {
 	pc, ldx := d.packedC(), d.ldx()
 	switch {
 	case useAVX512:
+		kern := depthwise512[evenGroups(cols, dwGroup512)-1]
 		for c := 0; c < d.C; c += Block {
 			mask := 1<<min(Block, d.C-c) - 1
-			depthwiseAVX512(&y[c], ldy, &xp[c], ldx, d.C, d.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
+			kern(&y[c], ldy, &xp[c], ldx, d.C, d.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
 		}
 	case useAVX2:
 		whole := d.C &^ 7
@@ -130,9 +149,10 @@ func stem(s Stem3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo,
 	pc, ldx := s.dw().packedC(), s.W+2
 	switch {
 	case useAVX512:
+		kern := stem512[evenGroups(cols, dwGroup512)-1]
 		for c := 0; c < s.C; c += Block {
 			mask := 1<<min(Block, s.C-c) - 1
-			stemAVX512(&y[c], ldy, &xp[0], ldx, s.C, s.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
+			kern(&y[c], ldy, &xp[0], ldx, s.C, s.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
 		}
 	case useAVX2:
 		whole := s.C &^ 7

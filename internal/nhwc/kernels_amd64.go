@@ -4,25 +4,165 @@
 
 package nhwc
 
-// depthwiseAVX512 computes 16 channels (the first bits of mask, AVX-512 only)
-// of rows x cols output pixels of a 3x3 depthwise convolution of the
+// depthwise1AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 1 at a time, of a 3x3 depthwise convolution of the
 // given stride: y's pixels c floats apart, its rows ldy apart; x the
 // padded input, its pixels c floats apart, its rows ldx apart; w the
 // nine taps' weights, ldw floats apart; each output bias plus the taps,
 // clamped to [lo, hi].
 //
 //go:noescape
-func depthwiseAVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+func depthwise1AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
 
-// stemAVX512 computes 16 channels (the first bits of mask, AVX-512 only)
-// of rows x cols output pixels of a 3x3 convolution from one channel of the
+// stem1AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 1 at a time, of a 3x3 convolution from one channel of the
 // given stride: y's pixels c floats apart, its rows ldy apart; x the
 // padded input, its pixels one float apart, its rows ldx apart; w the
 // nine taps' weights, ldw floats apart; each output bias plus the taps,
 // clamped to [lo, hi].
 //
 //go:noescape
-func stemAVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+func stem1AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// depthwise2AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 2 at a time, of a 3x3 depthwise convolution of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels c floats apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func depthwise2AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stem2AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 2 at a time, of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stem2AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// depthwise3AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 3 at a time, of a 3x3 depthwise convolution of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels c floats apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func depthwise3AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stem3AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 3 at a time, of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stem3AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// depthwise4AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 4 at a time, of a 3x3 depthwise convolution of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels c floats apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func depthwise4AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stem4AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 4 at a time, of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stem4AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// depthwise5AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 5 at a time, of a 3x3 depthwise convolution of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels c floats apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func depthwise5AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stem5AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 5 at a time, of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stem5AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// depthwise6AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 6 at a time, of a 3x3 depthwise convolution of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels c floats apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func depthwise6AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stem6AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 6 at a time, of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stem6AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// depthwise7AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 7 at a time, of a 3x3 depthwise convolution of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels c floats apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func depthwise7AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stem7AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 7 at a time, of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stem7AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// depthwise8AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 8 at a time, of a 3x3 depthwise convolution of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels c floats apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func depthwise8AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
+
+// stem8AVX512 computes 16 channels (the first bits of mask, AVX-512 only)
+// of rows x cols output pixels, 8 at a time, of a 3x3 convolution from one channel of the
+// given stride: y's pixels c floats apart, its rows ldy apart; x the
+// padded input, its pixels one float apart, its rows ldx apart; w the
+// nine taps' weights, ldw floats apart; each output bias plus the taps,
+// clamped to [lo, hi].
+//
+//go:noescape
+func stem8AVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
 
 // meanRowsAVX512 sets y[j] = the sum over r < rows of x[r*ldx+j], divided
 // by rows, for j < c (AVX2: a multiple of 8); tail is the last vector's
@@ -32,7 +172,7 @@ func stemAVX512(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int,
 func meanRowsAVX512(y, x *float32, rows, ldx, c, tail int)
 
 // depthwiseAVX2 computes 8 channels (the first bits of mask, AVX-512 only)
-// of rows x cols output pixels of a 3x3 depthwise convolution of the
+// of rows x cols output pixels, 4 at a time, of a 3x3 depthwise convolution of the
 // given stride: y's pixels c floats apart, its rows ldy apart; x the
 // padded input, its pixels c floats apart, its rows ldx apart; w the
 // nine taps' weights, ldw floats apart; each output bias plus the taps,
@@ -42,7 +182,7 @@ func meanRowsAVX512(y, x *float32, rows, ldx, c, tail int)
 func depthwiseAVX2(y *float32, ldy int, x *float32, ldx, c, stride, rows, cols int, w *float32, ldw int, bias *float32, mask int, lo, hi float32)
 
 // stemAVX2 computes 8 channels (the first bits of mask, AVX-512 only)
-// of rows x cols output pixels of a 3x3 convolution from one channel of the
+// of rows x cols output pixels, 3 at a time, of a 3x3 convolution from one channel of the
 // given stride: y's pixels c floats apart, its rows ldy apart; x the
 // padded input, its pixels one float apart, its rows ldx apart; w the
 // nine taps' weights, ldw floats apart; each output bias plus the taps,
