@@ -193,6 +193,13 @@ func (c *compiler) handOverPadded(name string, x *val, xp int) bool {
 	if !ok || pw.output() != x.buf {
 		return false
 	}
+	// Another name of the same buffer (an Identity's, a Reshape's) may
+	// have readers of its own.
+	for n, v := range c.vals {
+		if v.c == nil && v.buf == x.buf && n != name {
+			return false
+		}
+	}
 	c.steps[len(c.steps)-1] = pw.padInto(xp, x.shape[3])
 	return true
 }

@@ -26,8 +26,12 @@ func separable(b *builder, in, out string, c, k, s int64, act string) {
 	b.node("Conv", []string{in, b.weight(c, 1, 3, 3), b.weight(c)}, out+"d", intAttr("group", c), ints("kernel_shape", 3, 3),
 		ints("pads", 1, 1, 1, 1), ints("strides", s, s))
 	da := activation(b, out+"d", out+"da", act)
-	b.node("Conv", []string{da, b.weight(k, c, 1, 1), b.weight(k)}, out+"p", ints("kernel_shape", 1, 1))
-	b.node("Identity", []string{activation(b, out+"p", out+"pa", act)}, out)
+	p := out
+	if act != "" {
+		p = out + "p"
+	}
+	b.node("Conv", []string{da, b.weight(k, c, 1, 1), b.weight(k)}, p, ints("kernel_shape", 1, 1))
+	activation(b, p, out, act)
 }
 
 // activation adds act, read from in, and returns its output: out, or in
@@ -84,6 +88,15 @@ var separableCases = []graphCase{
 		b.node("Clip", []string{"p"}, "p6", floatAttr("min", 0), floatAttr("max", 6))
 		b.node("GlobalAveragePool", []string{"p6"}, "h")
 	}},
+	{name: "a 1x1's output read twice: through an Identity by a depthwise convolution, and by an Add", opset: 13, side: 10, features: 16, nodes: func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(8, 1, 3, 3), b.weight(8)}, "s", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1), ints("strides", 2, 2))
+		relu6(b, "s", "s6")
+		separable(b, "s6", "a", 8, 16, 1, "relu6")
+		b.node("Identity", []string{"a"}, "ai")
+		separable(b, "ai", "c", 16, 16, 1, "relu")
+		b.node("Add", []string{"a", "c"}, "m")
+		b.node("GlobalAveragePool", []string{"m"}, "h")
+	}},
 }
 
 // TestSeparableMatchesORT runs the cases through the plan and ONNX
@@ -93,7 +106,7 @@ func TestSeparableMatchesORT(t *testing.T) {
 	// The depthwise steps whose padded input the step before writes: the
 	// stem's (each case's first convolution, of one channel) and the 1x1
 	// steps' that a depthwise one follows.
-	handed := map[string]int{separableCases[0].name: 3, separableCases[1].name: 2, separableCases[2].name: 1, separableCases[3].name: 2, separableCases[4].name: 1}
+	handed := map[string]int{separableCases[0].name: 3, separableCases[1].name: 2, separableCases[2].name: 1, separableCases[3].name: 2, separableCases[4].name: 1, separableCases[5].name: 1}
 	matchORT(t, separableCases, 16, 500, func(t *testing.T, gc graphCase, p *Plan) {
 		if !hasStep[stemStep](p) || !hasStep[dwNHWCStep](p) || !hasStep[pwNHWCStep](p) {
 			t.Errorf("channels-last steps: stem %v, depthwise %v, 1x1 %v; want all", hasStep[stemStep](p), hasStep[dwNHWCStep](p), hasStep[pwNHWCStep](p))
