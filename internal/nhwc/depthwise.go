@@ -2,9 +2,9 @@ package nhwc
 
 import "fmt"
 
-// Block is the channels one kernel call takes, and what a packed weight
-// row is rounded up to.
-const Block = 16
+// dwBlock is the channels one depthwise kernel call takes, and what a
+// packed weight row is rounded up to.
+const dwBlock = 16
 
 // Depthwise3x3 is a depthwise 3x3 convolution of padding 1 and stride 1
 // or 2 over one H x W map of C channels, channels-last, with a bias and
@@ -35,15 +35,15 @@ func (d Depthwise3x3) PaddedSize() int { return (d.H + 2) * d.ldx() }
 // OutSize is the output's floats.
 func (d Depthwise3x3) OutSize() int { return d.OutH() * d.OutW() * d.C }
 
-// packedC is C rounded up to a Block.
-func (d Depthwise3x3) packedC() int { return (d.C + Block - 1) / Block * Block }
+// packedC is C rounded up to a dwBlock.
+func (d Depthwise3x3) packedC() int { return (d.C + dwBlock - 1) / dwBlock * dwBlock }
 
 // WeightsSize is the floats PackWeights writes.
 func (d Depthwise3x3) WeightsSize() int { return 10 * d.packedC() }
 
 // PackWeights writes ONNX's weights w, [C][3][3], and bias (nil: none)
 // as the kernels read them: nine rows of C weights, one a tap, then the
-// bias, each padded with zeros to a Block.
+// bias, each padded with zeros to a dwBlock.
 func (d Depthwise3x3) PackWeights(dst, w, bias []float32) {
 	pc := d.packedC()
 	dst = dst[:10*pc]

@@ -40,7 +40,7 @@ var (
 	}
 )
 
-// depthwise runs the kernel over each Block of channels, AVX-512's last
+// depthwise runs the kernel over each dwBlock of channels, AVX-512's last
 // one masked and its groups of pixels as even as they can be; AVX2 takes
 // whole vectors of 8 and Go the rest.
 func depthwise(d Depthwise3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo, hi float32) {
@@ -48,8 +48,8 @@ func depthwise(d Depthwise3x3, y []float32, ldy int, xp, wp []float32, rows, col
 	switch {
 	case useAVX512:
 		kern := depthwise512[evenGroups(cols, dwGroup512)-1]
-		for c := 0; c < d.C; c += Block {
-			mask := 1<<min(Block, d.C-c) - 1
+		for c := 0; c < d.C; c += dwBlock {
+			mask := 1<<min(dwBlock, d.C-c) - 1
 			kern(&y[c], ldy, &xp[c], ldx, d.C, d.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
 		}
 	case useAVX2:
@@ -143,15 +143,15 @@ func evenGroups(px, most int) int {
 	return (px + n - 1) / n
 }
 
-// stem runs the kernel over each Block of output channels as depthwise
+// stem runs the kernel over each dwBlock of output channels as depthwise
 // does.
 func stem(s Stem3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo, hi float32) {
 	pc, ldx := s.dw().packedC(), s.W+2
 	switch {
 	case useAVX512:
 		kern := stem512[evenGroups(cols, dwGroup512)-1]
-		for c := 0; c < s.C; c += Block {
-			mask := 1<<min(Block, s.C-c) - 1
+		for c := 0; c < s.C; c += dwBlock {
+			mask := 1<<min(dwBlock, s.C-c) - 1
 			kern(&y[c], ldy, &xp[0], ldx, s.C, s.Stride, rows, cols, &wp[c], pc, &wp[9*pc+c], mask, lo, hi)
 		}
 	case useAVX2:
