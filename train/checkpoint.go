@@ -153,23 +153,41 @@ func stateFrom(c *convert.Checkpoint) (*State, error) {
 // checkNumbers refuses counters and figures no run writes: a checkpoint is
 // input, and a NaN loss sum would break the next checkpoint's JSON.
 func (st *State) checkNumbers() error {
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	switch {
-	case st.Epoch < 1 || st.Step < 0 || st.GlobalStep < 0 || st.AdamStep < 0 || st.AdamStep > st.GlobalStep:
-		return fmt.Errorf("counters out of range (epoch %d, step %d, global step %d, Adam step %d)", st.Epoch, st.Step, st.GlobalStep, st.AdamStep)
-	case !finite(st.LossSum) || st.LossSum < 0 || st.TrainTime < 0:
-		return fmt.Errorf("loss sum %g or train time %v out of range", st.LossSum, st.TrainTime)
-	case len(st.Epochs) > modelfile.MaxEpochs:
-		return fmt.Errorf("%d epochs recorded, more than %d", len(st.Epochs), modelfile.MaxEpochs)
+	if err := checkCounters(st.Epoch, st.Step, st.GlobalStep, st.AdamStep, st.LossSum, st.TrainTime, len(st.Epochs)); err != nil {
+		return err
 	}
 	for _, e := range st.Epochs {
-		if !finite(e.TrainLoss) || e.TrainLoss < 0 || !finite(e.Val.Loss) || e.Val.Loss < 0 ||
-			!(e.Val.Accuracy >= 0 && e.Val.Accuracy <= 100) {
-			return fmt.Errorf("epoch %d's figures out of range (train loss %g, val loss %g, val acc %g)", e.Epoch, e.TrainLoss, e.Val.Loss, e.Val.Accuracy)
+		if err := checkEpochFigures(e.Epoch, e.TrainLoss, e.Val.Loss, e.Val.Accuracy); err != nil {
+			return err
 		}
 	}
 	return nil
 }
+
+// checkCounters refuses the counters and running sums of a checkpoint, of
+// either kind, that no run writes.
+func checkCounters(epoch, step, global, adam int, lossSum float64, trainTime time.Duration, epochs int) error {
+	switch {
+	case epoch < 1 || step < 0 || global < 0 || adam < 0 || adam > global:
+		return fmt.Errorf("counters out of range (epoch %d, step %d, global step %d, Adam step %d)", epoch, step, global, adam)
+	case !finite(lossSum) || lossSum < 0 || trainTime < 0:
+		return fmt.Errorf("loss sum %g or train time %v out of range", lossSum, trainTime)
+	case epochs > modelfile.MaxEpochs:
+		return fmt.Errorf("%d epochs recorded, more than %d", epochs, modelfile.MaxEpochs)
+	}
+	return nil
+}
+
+// checkEpochFigures refuses a finished epoch's figures that no run writes.
+func checkEpochFigures(epoch int, trainLoss, valLoss, valAcc float64) error {
+	if !finite(trainLoss) || trainLoss < 0 || !finite(valLoss) || valLoss < 0 || !(valAcc >= 0 && valAcc <= 100) {
+		return fmt.Errorf("epoch %d's figures out of range (train loss %g, val loss %g, val acc %g)", epoch, trainLoss, valLoss, valAcc)
+	}
+	return nil
+}
+
+// finite reports whether v is neither NaN nor infinite.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Fits says whether st can go on as a run of stepsPerEpoch steps an epoch,
 // the steps the data it resumes on gives: a caller checks it before it

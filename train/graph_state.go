@@ -180,21 +180,15 @@ func (st *GraphState) Finished() bool { return st.Epoch > st.Config.Epochs }
 // checkNumbers refuses counters and figures no run writes: a checkpoint is
 // input.
 func (st *GraphState) checkNumbers() error {
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	switch {
-	case st.Epoch < 1 || st.Step < 0 || st.GlobalStep < 0 || st.AdamStep < 0 || st.AdamStep > st.GlobalStep:
-		return fmt.Errorf("counters out of range (epoch %d, step %d, global step %d, Adam step %d)", st.Epoch, st.Step, st.GlobalStep, st.AdamStep)
-	case !finite(st.LossSum) || st.LossSum < 0 || st.TrainTime < 0:
-		return fmt.Errorf("loss sum %g or train time %v out of range", st.LossSum, st.TrainTime)
-	case len(st.Epochs) > modelfile.MaxEpochs:
-		return fmt.Errorf("%d epochs recorded, more than %d", len(st.Epochs), modelfile.MaxEpochs)
-	case st.Data.Images < 1 || st.Data.SHA256 == "":
+	if err := checkCounters(st.Epoch, st.Step, st.GlobalStep, st.AdamStep, st.LossSum, st.TrainTime, len(st.Epochs)); err != nil {
+		return err
+	}
+	if st.Data.Images < 1 || st.Data.SHA256 == "" {
 		return fmt.Errorf("no fingerprint of the training data")
 	}
 	for _, e := range st.Epochs {
-		if !finite(e.TrainLoss) || e.TrainLoss < 0 || !finite(e.Val.Loss) || e.Val.Loss < 0 ||
-			!(e.Val.Accuracy >= 0 && e.Val.Accuracy <= 100) {
-			return fmt.Errorf("epoch %d's figures out of range (train loss %g, val loss %g, val acc %g)", e.Epoch, e.TrainLoss, e.Val.Loss, e.Val.Accuracy)
+		if err := checkEpochFigures(e.Epoch, e.TrainLoss, e.Val.Loss, e.Val.Accuracy); err != nil {
+			return err
 		}
 	}
 	return nil
