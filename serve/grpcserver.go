@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
@@ -139,30 +140,7 @@ func (g grpcStats) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Co
 func (g grpcStats) HandleConn(context.Context, stats.ConnStats)                       {}
 
 // grpcLimitListener keeps at most max gRPC connections open, as
-// limitListener does HTTP's; one more is closed at once, which a gRPC
-// client sees as Unavailable and retries.
-func grpcLimitListener(l net.Listener, max int, refused interface{ Inc() }) net.Listener {
-	return &grpcLimit{Listener: l, slots: make(chan struct{}, max), refused: refused}
-}
-
-type grpcLimit struct {
-	net.Listener
-	slots   chan struct{}
-	refused interface{ Inc() }
-}
-
-func (l *grpcLimit) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case l.slots <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
-		default:
-			l.refused.Inc()
-			c.Close()
-		}
-	}
+// limitListener does HTTP's; one more is closed at once.
+func grpcLimitListener(l net.Listener, max int, refused prometheus.Counter) net.Listener {
+	return &limitListener{Listener: l, slots: make(chan struct{}, max), refused: refused}
 }

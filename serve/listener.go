@@ -11,7 +11,9 @@ import (
 
 // limitListener keeps at most max connections open. One more is not left
 // waiting in the kernel's backlog, where a client cannot tell a busy
-// server from a dead one: it is answered 503 with a JSON error and closed.
+// server from a dead one: it is answered 503 with a JSON error and closed,
+// or, where refuse is nil (gRPC's listener), closed at once, which a gRPC
+// client sees as Unavailable and retries.
 type limitListener struct {
 	net.Listener
 	slots   chan struct{} // one taken per open connection
@@ -35,6 +37,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		default:
 		}
 		l.refused.Inc()
+		if l.refuse == nil {
+			c.Close()
+			continue
+		}
 		select {
 		case l.refuse <- struct{}{}:
 			go func() {
