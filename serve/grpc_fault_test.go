@@ -1,7 +1,9 @@
 package serve_test
 
 import (
+	"context"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -189,5 +192,49 @@ func TestGRPCBusy(t *testing.T) {
 	}
 	if err := <-first; err != nil {
 		t.Errorf("the queued call: %v", err)
+	}
+}
+
+// TestGRPCConnectionLimit: with --max-conns 1 the one gRPC connection held
+// is answered, and a second client's call fails Unavailable: its
+// connection is closed at once, not left waiting in the backlog.
+func TestGRPCConnectionLimit(t *testing.T) {
+	s, err := serve.New([]serve.ModelSpec{{Name: "lenet", Path: trainedPTH}}, serve.Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ServeGRPC(ctx, l, g) }()
+	defer func() { stop(); <-done }()
+	client := func() (oippb.GRPCInferenceServiceClient, func()) {
+		conn, err := grpc.NewClient("passthrough:///"+g.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return oippb.NewGRPCInferenceServiceClient(conn), func() { conn.Close() }
+	}
+	first, closeFirst := client()
+	defer closeFirst()
+	if _, err := first.ServerLive(grpcCtx(t), &oippb.ServerLiveRequest{}); err != nil {
+		t.Fatalf("the first connection: %v", err)
+	}
+	second, closeSecond := client()
+	defer closeSecond()
+	call, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := second.ServerLive(call, &oippb.ServerLiveRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a second connection over --max-conns 1: %v, want Unavailable", err)
+	}
+	if _, err := first.ServerLive(grpcCtx(t), &oippb.ServerLiveRequest{}); err != nil {
+		t.Fatalf("the first connection after the second was refused: %v", err)
 	}
 }
