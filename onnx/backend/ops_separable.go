@@ -137,14 +137,24 @@ func (c *compiler) depthwiseNHWC(o op, geo nchw.GroupConv2D, w, b, x *val, outSh
 		return false, err
 	}
 	s.handed = c.handOverPadded(o.inputs[0], x, s.xp)
+	return c.emitNHWC(o, outShape, func(lo, hi float32, out int) step {
+		s.lo, s.hi, s.out = lo, hi, out
+		return s
+	})
+}
+
+// emitNHWC appends the step mk makes for Conv o, clamped to the bounds of
+// the Relu or Clip that alone reads o's output (taken in), writing a new
+// channels-last value of shape, which stands for o's output, or the
+// clamp's.
+func (c *compiler) emitNHWC(o op, shape []int, mk func(lo, hi float32, out int) step) (bool, error) {
 	k, _ := c.clampAfter(o.outputs[0])
-	s.lo, s.hi = k.lo, k.hi
-	y, err := c.runtime(outShape)
+	y, err := c.runtime(shape)
 	if err != nil {
 		return false, err
 	}
-	y.nhwc, s.out = true, y.buf
-	c.steps = append(c.steps, s)
+	y.nhwc = true
+	c.steps = append(c.steps, mk(k.lo, k.hi, y.buf))
 	return true, c.set(c.take(k, o), 0, y)
 }
 
@@ -221,15 +231,10 @@ func (c *compiler) pointwiseNHWC(o op, x *val, w, bias []float32, outC int) (ok 
 	}
 	s := pwNHWCStep{pw: pw, px: x.shape[2] * x.shape[3], wp: make([]float32, pw.WeightsSize()), in: x.buf}
 	pw.PackWeights(s.wp, w, bias)
-	k, _ := c.clampAfter(o.outputs[0])
-	s.lo, s.hi = k.lo, k.hi
-	y, err := c.runtime([]int{1, outC, x.shape[2], x.shape[3]})
-	if err != nil {
-		return false, err
-	}
-	y.nhwc, s.out = true, y.buf
-	c.steps = append(c.steps, s)
-	return true, c.set(c.take(k, o), 0, y)
+	return c.emitNHWC(o, []int{1, outC, x.shape[2], x.shape[3]}, func(lo, hi float32, out int) step {
+		s.lo, s.hi, s.out = lo, hi, out
+		return s
+	})
 }
 
 // pwNHWCStep is a 1x1 convolution of px pixels, channels-last, with its
