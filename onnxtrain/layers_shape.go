@@ -242,6 +242,13 @@ func buildPad(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 	if len(pads) != 2*len(s) {
 		return nil, nil, fmt.Errorf("%d pads for rank %d", len(pads), len(s))
 	}
+	if !slices.ContainsFunc(pads, func(v int64) bool { return v != 0 }) {
+		// A Pad of nothing (torch's export of LeNet-5 has one before each
+		// AveragePool) is a reshape to the same shape: the builder makes
+		// its output the input's buffer, where it cleared and copied the
+		// map forward and copied its gradient back.
+		return reshape{}, s, nil
+	}
 	p := &pad{shape: s, out: make([]int, len(s)), before: make([]int, len(s)), value: value}
 	for i, d := range s {
 		p.before[i] = int(pads[i])

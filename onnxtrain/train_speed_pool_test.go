@@ -108,7 +108,8 @@ func TestAveragePoolPaths(t *testing.T) {
 }
 
 // TestPadRows checks Pad's row copies against element by element
-// placement, for pads on every axis, none on the last, and a scalar.
+// placement, for pads on every axis, none on the last, a scalar, and no
+// pad at all, which builds as a reshape (the builder aliases its buffer).
 func TestPadRows(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -120,6 +121,7 @@ func TestPadRows(t *testing.T) {
 		{"every axis", []int{2, 3, 2}, []int64{1, 0, 2, 0, 1, 1}, 0.5},
 		{"not the last axis", []int{3, 2}, []int64{1, 0, 2, 0}, -1},
 		{"one axis", []int{4}, []int64{2, 3}, 0},
+		{"nothing", []int{2, 6, 3, 3}, []int64{0, 0, 0, 0, 0, 0, 0, 0}, 0},
 	} {
 		b := &builder{net: &Net{}, opset: 10}
 		n := &onnx.Node{OpType: "Pad", Attrs: onnx.Attrs{
@@ -129,6 +131,9 @@ func TestPadRows(t *testing.T) {
 		l, out, err := buildPad(b, n, []*value{{shape: tc.shape}})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if _, isReshape := l.(reshape); isReshape != (tc.name == "nothing") {
+			t.Errorf("%s: Pad built as %T", tc.name, l)
 		}
 		rng := rand.New(rand.NewPCG(2, 3))
 		x, dy := randoms(rng, size(tc.shape)), randoms(rng, size(out))
