@@ -1,12 +1,9 @@
 package serve_test
 
 import (
-	"bufio"
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,20 +79,7 @@ func TestDrain(t *testing.T) {
 	wg.Wait()
 
 	// The server's count, from its metrics, which outlive Serve.
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	answered, codes := 0, map[string]int{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "lenetkit_http_requests_total{") || !strings.Contains(line, `route="POST /v2/models/{model}/infer"`) {
-			continue
-		}
-		f := strings.Fields(line)
-		n, _ := strconv.Atoi(f[len(f)-1])
-		answered += n
-		codes[line[strings.Index(line, `code="`)+6:][:3]] += n
-	}
+	answered, codes := answeredOn(s, "POST /v2/models/{model}/infer")
 	t.Logf("%d requests sent, %d answered 200 (%d after the stop began), %d not accepted; the server answered %d, by code %v",
 		sent.Load(), ok.Load(), afterStop.Load(), failed.Load(), answered, codes)
 	if int64(answered) != ok.Load() || codes["200"] != answered {
@@ -109,7 +93,7 @@ func TestDrain(t *testing.T) {
 	}
 	// After the drain the batchers are closed: a request is refused, not
 	// left waiting.
-	rec = httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v2/models/lenet/infer", bytes.NewReader(body)))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("after the drain: status %d %s, want 503", rec.Code, rec.Body)

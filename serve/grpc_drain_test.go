@@ -1,12 +1,9 @@
 package serve_test
 
 import (
-	"bufio"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,20 +140,7 @@ func TestGRPCDrain(t *testing.T) {
 	wg.Wait()
 
 	// The server's count, from its metrics, which outlive ServeGRPC.
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	answered, codesSeen := 0, map[string]int{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "lenetkit_http_requests_total{") || !strings.Contains(line, `route="grpc ModelInfer"`) {
-			continue
-		}
-		f := strings.Fields(line)
-		n, _ := strconv.Atoi(f[len(f)-1])
-		answered += n
-		codesSeen[line[strings.Index(line, `code="`)+6:strings.Index(line, `",route`)]] += n
-	}
+	answered, codesSeen := answeredOn(s, "grpc ModelInfer")
 	t.Logf("%d calls answered OK (%d after the stop began), %d refused Unavailable, %d REST answers; the server answered %d, by code %v",
 		ok.Load(), afterStop.Load(), refused.Load(), restOK.Load(), answered, codesSeen)
 	if int64(codesSeen["OK"]) != ok.Load() {

@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -200,4 +201,25 @@ func argmax(v []float32) int {
 		}
 	}
 	return best
+}
+
+// answeredOn is what s's metrics count of the requests answered on route:
+// in all, and by status code (an HTTP status, or a gRPC code's name).
+func answeredOn(s *serve.Server, route string) (total int, byCode map[string]int) {
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	byCode = map[string]int{}
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "lenetkit_http_requests_total{") || !strings.Contains(line, `route="`+route+`"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		n, _ := strconv.Atoi(f[len(f)-1])
+		total += n
+		code := line[strings.Index(line, `code="`)+len(`code="`):]
+		byCode[code[:strings.Index(code, `"`)]] += n
+	}
+	return total, byCode
 }
