@@ -85,32 +85,47 @@ func SaveCheckpoint(path string, st *State) error {
 // LoadCheckpoint reads a State SaveCheckpoint wrote, checking that it fits
 // the network and its own configuration. Whether it fits the data a run
 // resumes on is Fits's to say, before anything is written.
-func LoadCheckpoint(path string) (*State, error) {
+func LoadCheckpoint(path string) (*State, error) { return loadCheckpoint(path, stateFrom) }
+
+// DecodeCheckpoint is LoadCheckpoint for a checkpoint's bytes.
+func DecodeCheckpoint(b []byte) (*State, error) { return decodeCheckpoint(b, stateFrom) }
+
+// loadCheckpoint reads the checkpoint at path as from makes its state of.
+func loadCheckpoint[T any](path string, from func(*convert.Checkpoint) (T, error)) (T, error) {
+	var zero T
 	c, err := convert.ReadCheckpoint(path)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	st, err := stateFrom(c)
+	st, err := from(c)
 	if err != nil {
-		return nil, fmt.Errorf("train: checkpoint %s: %w", path, err)
+		return zero, fmt.Errorf("train: checkpoint %s: %w", path, err)
 	}
 	return st, nil
 }
 
-// DecodeCheckpoint is LoadCheckpoint for a checkpoint's bytes.
-func DecodeCheckpoint(b []byte) (*State, error) {
+// decodeCheckpoint is loadCheckpoint for a checkpoint's bytes.
+func decodeCheckpoint[T any](b []byte, from func(*convert.Checkpoint) (T, error)) (T, error) {
 	c, err := convert.DecodeCheckpoint(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	return stateFrom(c)
+	return from(c)
 }
 
-func stateFrom(c *convert.Checkpoint) (*State, error) {
+// checkpointKind is the "kind" of a checkpoint's state: kindGraph for a
+// graph run's, "" for the seed's, which has none.
+func checkpointKind(c *convert.Checkpoint) string {
 	var kind struct {
 		Kind string `json:"kind"`
 	}
-	if json.Unmarshal(c.State, &kind); kind.Kind == kindGraph {
+	json.Unmarshal(c.State, &kind)
+	return kind.Kind
+}
+
+func stateFrom(c *convert.Checkpoint) (*State, error) {
+	if checkpointKind(c) == kindGraph {
 		return nil, ErrGraphCheckpoint
 	}
 	var js stateJSON

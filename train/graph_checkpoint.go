@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,31 +158,14 @@ func SaveGraphCheckpoint(path string, st *GraphState) error {
 // checkpoint is refused with ErrSeedCheckpoint; a file that is no
 // checkpoint at all with convert.ErrNotCheckpoint.
 func LoadGraphCheckpoint(path string) (*GraphState, error) {
-	c, err := convert.ReadCheckpoint(path)
-	if err != nil {
-		return nil, err
-	}
-	st, err := graphStateFrom(c)
-	if err != nil {
-		return nil, fmt.Errorf("train: checkpoint %s: %w", path, err)
-	}
-	return st, nil
+	return loadCheckpoint(path, graphStateFrom)
 }
 
 // DecodeGraphCheckpoint is LoadGraphCheckpoint for a checkpoint's bytes.
-func DecodeGraphCheckpoint(b []byte) (*GraphState, error) {
-	c, err := convert.DecodeCheckpoint(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		return nil, err
-	}
-	return graphStateFrom(c)
-}
+func DecodeGraphCheckpoint(b []byte) (*GraphState, error) { return decodeCheckpoint(b, graphStateFrom) }
 
 func graphStateFrom(c *convert.Checkpoint) (*GraphState, error) {
-	var kind struct {
-		Kind string `json:"kind"`
-	}
-	if json.Unmarshal(c.State, &kind); kind.Kind != kindGraph {
+	if checkpointKind(c) != kindGraph {
 		return nil, ErrSeedCheckpoint
 	}
 	var js graphStateJSON
