@@ -1,7 +1,8 @@
-// Package asmgen holds what the assembly generators of internal/kernel and
-// internal/gemm share: the prologue and epilogue that run every kernel with
-// subnormal floats flushed to zero, and how a generator writes its files
-// (where tests can regenerate them and compare).
+// Package asmgen holds what the assembly generators of the internal
+// packages share: the prologue and epilogue that run every kernel with
+// subnormal floats flushed to zero, the printer of instructions, and how a
+// generator writes its files (where tests can regenerate them and
+// compare).
 //
 // Intel cores take a microcode assist, about a hundred cycles, on every
 // instruction that reads or writes a subnormal float32 unless MXCSR's

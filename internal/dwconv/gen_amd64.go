@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"log"
 
 	"github.com/lenetkit/lenetkit/internal/asmgen"
@@ -51,26 +50,16 @@ func main() {
 	for _, add := range []bool{false, true} {
 		writeRows(&asm, &decl, add)
 	}
-	src, err := format.Source(decl.Bytes())
-	if err != nil {
+	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
 	}
-	for name, data := range map[string][]byte{"kernels_amd64.s": asm.Bytes(), "kernels_amd64.go": src} {
-		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
-			log.Fatal(err)
-		}
-	}
-}
-
-func printer(w *bytes.Buffer) func(string, ...any) {
-	return func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 }
 
 // writeTaps: blocks of tapsAcc vectors, then single vectors; for each, a
 // loop over the taps broadcasts the weight and adds its products from the
 // tap's offset. DI is y, SI p at the block, CX what is left of n.
 func writeTaps(w *bytes.Buffer) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	label := func(l string) { fmt.Fprintf(w, "taps_%s:\n", l) }
 	fmt.Fprintf(w, "\n// func tapsAVX2(y *float32, n int, p, k *float32, off *int, nt int)\n")
 	fmt.Fprintf(w, "TEXT ·tapsAVX2(SB), NOSPLIT, $%d-48\n", asmgen.Frame)
@@ -123,7 +112,7 @@ func writeTaps(w *bytes.Buffer) {
 // g's vector is loaded once and multiplied into every tap's accumulator.
 // The accumulators of a tap are summed, across lanes too, at the end.
 func writeDots(w *bytes.Buffer, taps int) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	sym := fmt.Sprintf("dots%dAVX2", taps)
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
 	ptr := []string{"R8", "R9", "R10"}
@@ -299,7 +288,7 @@ func writePlanes(asm, decl *bytes.Buffer) {
 		},
 	}
 	for _, k := range kernels {
-		p := printer(asm)
+		p := asmgen.Printer(asm)
 		label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", k.name, l) }
 		fmt.Fprintf(asm, "\n// func %s%s\n", k.name, k.args)
 		fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-%d\n", k.name, asmgen.Frame, k.frame)
@@ -374,7 +363,7 @@ func writeRows(asm, decl *bytes.Buffer, add bool) {
 	if add {
 		name, verb = "addRowsAVX2", "adds"
 	}
-	p := printer(asm)
+	p := asmgen.Printer(asm)
 	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
 	fmt.Fprintf(asm, "\n// func %s(dst *float32, ldd int, src *float32, lds, rows, cols int)\n", name)
 	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-48\n", name, asmgen.Frame)
@@ -451,7 +440,7 @@ const tapRowsMax = 8
 func writeTapRows(asm, decl *bytes.Buffer, nv int) {
 	name := fmt.Sprintf("tapRows%dAVX2", nv)
 	const args = "(y *float32, ldy int, p *float32, ldp, rows, cols int, k *float32, off *int, nt int, bias float32, relu int)"
-	p := printer(asm)
+	p := asmgen.Printer(asm)
 	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
 	fmt.Fprintf(asm, "\n// func %s%s\n", name, args)
 	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-88\n", name, asmgen.Frame)
@@ -558,7 +547,7 @@ func reluStoreNext(p func(string, ...any), label func(string), name, l string, r
 func writeTap3x3(asm, decl *bytes.Buffer, nv int) {
 	name := fmt.Sprintf("tap3x3x%dAVX2", nv)
 	const args = "(y *float32, ldy int, p *float32, ldp, rows int, k *float32, bias float32, relu int)"
-	p := printer(asm)
+	p := asmgen.Printer(asm)
 	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
 	fmt.Fprintf(asm, "\n// func %s%s\n", name, args)
 	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $%d-64\n", name, asmgen.Frame)
@@ -631,7 +620,7 @@ func writeTap3x3(asm, decl *bytes.Buffer, nv int) {
 func writeTransposeRow(asm, decl *bytes.Buffer) {
 	const name = "transposeRowAVX2"
 	const args = "(dst *float32, ldd int, src *float32, lds, w int)"
-	p := printer(asm)
+	p := asmgen.Printer(asm)
 	label := func(l string) { fmt.Fprintf(asm, "%s_%s:\n", name, l) }
 	fmt.Fprintf(asm, "\n// func %s%s\n", name, args)
 	fmt.Fprintf(asm, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)

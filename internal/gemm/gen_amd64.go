@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"log"
 
 	"github.com/lenetkit/lenetkit/internal/asmgen"
@@ -94,14 +93,8 @@ func main() {
 	writeCopy(&asm)
 	fmt.Fprintf(&decl, "\n// transposeAVX2 sets dst[p*w+i] = src[i*ld+p] for i < n, p < kb, where n is\n// even and kb a multiple of 8.\n//\n//go:noescape\nfunc transposeAVX2(n, w, kb int, src *float32, ld int, dst *float32)\n")
 	fmt.Fprintf(&decl, "\n// copyAVX2 sets dst[p*w+i] = src[p*ld+i] for i < w, p < kb.\n//\n//go:noescape\nfunc copyAVX2(w, kb int, src *float32, ld int, dst *float32)\n")
-	src, err := format.Source(decl.Bytes())
-	if err != nil {
+	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"kernels_amd64.s": asm.Bytes(), "kernels_amd64.go": src} {
-		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
-			log.Fatal(err)
-		}
 	}
 }
 

@@ -12,7 +12,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"log"
 	"strings"
 
@@ -191,14 +190,8 @@ func main() {
 		fmt.Fprintf(&decl, "}\n")
 	}
 	pairIndex(&asm)
-	src, err := format.Source(decl.Bytes())
-	if err != nil {
+	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"kernels_amd64.s": asm.Bytes(), "kernels_amd64.go": src} {
-		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
-			log.Fatal(err)
-		}
 	}
 }
 

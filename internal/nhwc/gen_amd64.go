@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"log"
 
 	"github.com/lenetkit/lenetkit/internal/asmgen"
@@ -70,19 +69,9 @@ func main() {
 			writePointwise(&asm, &decl, isas[1], r, nv)
 		}
 	}
-	src, err := format.Source(decl.Bytes())
-	if err != nil {
+	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
 	}
-	for name, data := range map[string][]byte{"kernels_amd64.s": asm.Bytes(), "kernels_amd64.go": src} {
-		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
-			log.Fatal(err)
-		}
-	}
-}
-
-func printer(w *bytes.Buffer) func(string, ...any) {
-	return func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 }
 
 // mask is the opmask operand of a masked instruction, "" for AVX2.
@@ -115,7 +104,7 @@ func (v isa) loadMask(p func(string, ...any), arg string) {
 // embeds it in the FMA; AVX2 broadcasts into the last register, so its
 // groups are three pixels), at kj*4(Rki), and CX steps the output only.
 func writeDepthwise(w, decl *bytes.Buffer, v isa, stem bool, g int) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	name := "depthwise"
 	if stem {
 		name = "stem"
@@ -284,7 +273,7 @@ func pixels(p func(string, ...any), k kernelShape, r func(int) string, n int) {
 // divided by the rows. AVX-512 masks the last block; AVX2 takes whole
 // vectors only, c a multiple of 8.
 func writeMeanRows(w, decl *bytes.Buffer, v isa) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	name := "meanRows" + v.name
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	fmt.Fprintf(decl, "\n// %s sets y[j] = the sum over r < rows of x[r*ldx+j], divided\n"+
@@ -346,7 +335,7 @@ func writeMeanRows(w, decl *bytes.Buffer, v isa) {
 // group of pixels follows: a run of groups is one call, where a call a
 // group spent a fifth of a short product's time entering and leaving.
 func writePointwise(w, decl *bytes.Buffer, v isa, rows, nv int) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	name := fmt.Sprintf("pointwise%dx%d%s", rows, nv, v.name)
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	r := func(i int) string { return fmt.Sprintf("%s%d", v.reg, i) }

@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"log"
 
 	"github.com/lenetkit/lenetkit/internal/asmgen"
@@ -54,19 +53,9 @@ func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 //go:noescape
 func reluMax3x3AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 `)
-	src, err := format.Source(decl.Bytes())
-	if err != nil {
+	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
 	}
-	for name, data := range map[string][]byte{"kernels_amd64.s": asm.Bytes(), "kernels_amd64.go": src} {
-		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
-			log.Fatal(err)
-		}
-	}
-}
-
-func printer(w *bytes.Buffer) func(string, ...any) {
-	return func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 }
 
 // prologue loads the arguments common to both kernels into R8 (w, then
@@ -96,7 +85,7 @@ func prologue(p func(string, ...any)) {
 // and advances the row: SI the input's top row, DI and R10 the output's
 // rows (y and arg, or dy and arg).
 func rowLoop(w *bytes.Buffer, name string, body func()) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	label("row")
 	p("XORQ BX, BX")
@@ -142,7 +131,7 @@ func ordered(p func(string, ...any), r, tmp string) {
 // with the floor of 0. The maxima above +Inf's bits (positive NaN) gather
 // in Y13, tested once at the end.
 func writeReluMax(w *bytes.Buffer) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	reluMaxKernel(w, "reluMax2x2AVX2", 8, "Y", func() {}, func() {
 		p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel
 		p("VMOVDQU (AX), Y0")
@@ -170,7 +159,7 @@ func writeReluMax(w *bytes.Buffer) {
 // one before where ow is not a multiple of lanes: the same values for the
 // windows both hold.
 func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec func()) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
@@ -219,7 +208,7 @@ func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec
 // (l0 m0 r0 l1) (m1 r1 l2 m2) (r2 l3 m3 r3); VPBLENDD gathers each
 // column, out of order, and VPSHUFD puts it in order.
 func writeReluMax3(w *bytes.Buffer) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	setup := func() { p("LEAQ (R8)(R8*1), R11") } // two rows
 	reluMaxKernel(w, "reluMax3x3AVX2", 4, "X", setup, func() {
 		p("LEAQ (BX)(BX*2), AX")
@@ -255,7 +244,7 @@ func writeReluMax3(w *bytes.Buffer) {
 // bottom-right, each taken only where strictly greater (the first maximum
 // wins), as the Go loop.
 func writeMax(w *bytes.Buffer) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	const name = "max2x2AVX2"
 	fmt.Fprintf(w, "\n// func %s(y *float32, arg *int32, plane *float32, w, oh, ow int)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
@@ -297,7 +286,7 @@ func writeMax(w *bytes.Buffer) {
 // pass as they are); the even and odd columns interleave back with
 // VUNPCKLPS/VUNPCKHPS and VPERM2F128.
 func writeBack(w *bytes.Buffer) {
-	p := printer(w)
+	p := asmgen.Printer(w)
 	const name = "back2x2AVX2"
 	fmt.Fprintf(w, "\n// func %s(plane, dy *float32, arg *int32, w, oh, ow int)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)

@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"log"
 	"strings"
 
@@ -130,14 +129,8 @@ func main() {
 		fmt.Fprintf(&decl, "\n// packCols%dAVX2 packs sixteen columns a chunk of a transposed A for units\n// of %d values (needs AVX2): see packCols.\n//\n//go:noescape\nfunc packCols%dAVX2(groups, chunks int, src *byte, lda int, flip uint32, dst *byte, ustride int, sums *int32)\n", g, g, g)
 	}
 	fmt.Fprintf(&decl, "\n// rowSumsAVX2 sums n rows of k flipped bytes (needs AVX2): see rowSums.\n//\n//go:noescape\nfunc rowSumsAVX2(n, k int, src *byte, lda int, flip uint32, sums *int32)\n")
-	src, err := format.Source(decl.Bytes())
-	if err != nil {
+	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"kernels_amd64.s": asm.Bytes(), "kernels_amd64.go": src} {
-		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
-			log.Fatal(err)
-		}
 	}
 }
 

@@ -13,7 +13,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"go/format"
 	"log"
 	"math"
 	"strings"
@@ -251,14 +250,8 @@ func main() {
 	}
 	table.write(&asm)
 	writeTailMask(&asm)
-	src, err := format.Source(decl.Bytes())
-	if err != nil {
+	if err := asmgen.WriteKernels("vmath_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"vmath_amd64.s": asm.Bytes(), "vmath_amd64.go": src} {
-		if err := asmgen.Write(asmgen.OutDir(), name, data); err != nil {
-			log.Fatal(err)
-		}
 	}
 }
 
