@@ -28,9 +28,10 @@ func (s *Server) ServeGRPC(ctx context.Context, l, g net.Listener) error {
 	if l == nil && g == nil {
 		return errors.New("serve: no listener to serve on")
 	}
-	served := make(chan error, 2)
+	served, servers := make(chan error, 2), 0 // servers: those that send to served
 	var srv *http.Server
 	if l != nil {
+		servers++
 		srv = &http.Server{
 			Handler:           s.handler,
 			ReadHeaderTimeout: s.opt.ReadHeaderTimeout,
@@ -51,6 +52,7 @@ func (s *Server) ServeGRPC(ctx context.Context, l, g net.Listener) error {
 	}
 	var gs *grpc.Server
 	if g != nil {
+		servers++
 		gs = s.newGRPCServer()
 		go func() { served <- gs.Serve(grpcLimitListener(g, s.opt.MaxConns, s.met.connsShed)) }()
 	}
@@ -70,7 +72,7 @@ func (s *Server) ServeGRPC(ctx context.Context, l, g net.Listener) error {
 	s.log.Info("draining: no new connections; answering the requests under way")
 	err := s.drain(srv, gs)
 	s.Close()
-	for range boolInt(srv != nil) + boolInt(gs != nil) {
+	for range servers {
 		if serr := <-served; serr != nil && err == nil {
 			err = serr
 		}
@@ -108,11 +110,4 @@ func (s *Server) drain(srv *http.Server, gs *grpc.Server) error {
 		}
 	}
 	return err
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
