@@ -1,0 +1,143 @@
+package winograd
+
+import "fmt"
+
+// positions is the number of values of a transformed tile, 6x6.
+const positions = 36
+
+// tmpFloats is the room for one tile's intermediate values (the first of
+// a transform's two passes), a vector of the widest kernels at a time.
+const tmpFloats = positions * 16
+
+// Conv is a 3x3 convolution of stride 1 and padding 1 from In to Out
+// channels on an H x W map.
+type Conv struct {
+	H, W, In, Out int
+}
+
+// Fits reports whether the kernels take c: In and Out multiples of 8.
+func (c Conv) Fits() bool {
+	return c.H > 0 && c.W > 0 && c.In > 0 && c.Out > 0 && c.In%8 == 0 && c.Out%8 == 0
+}
+
+// Tiles is the number of rows and columns of 4x4 output tiles that cover
+// the map.
+func (c Conv) Tiles() (rows, cols int) { return (c.H + 3) / 4, (c.W + 3) / 4 }
+
+// paddedWidth is the pixels of a row of the padded input.
+func (c Conv) paddedWidth() int {
+	_, tx := c.Tiles()
+	return 4*tx + 2
+}
+
+// PaddedSize is the length of the padded input.
+func (c Conv) PaddedSize() int {
+	ty, _ := c.Tiles()
+	return (4*ty + 2) * c.paddedWidth() * c.In
+}
+
+// Pad copies x, [H][W][In], into xp's interior. It writes nothing else:
+// xp's border must be zero already.
+func (c Conv) Pad(xp, x []float32) {
+	row, ldx := c.W*c.In, c.paddedWidth()*c.In
+	for y := range c.H {
+		copy(xp[(y+1)*ldx+c.In:][:row], x[y*row:(y+1)*row])
+	}
+}
+
+// WeightsSize is the length of the transformed weights.
+func (c Conv) WeightsSize() int { return positions * c.In * c.Out }
+
+// ScratchSize is the length of the scratch space Forward needs.
+func (c Conv) ScratchSize() int {
+	ty, tx := c.Tiles()
+	return positions*ty*tx*(c.In+c.Out) + ty*tmpFloats
+}
+
+// g is G of F(4x4, 3x3): U = G g Gᵀ.
+var g = [6][3]float64{
+	{1.0 / 4, 0, 0},
+	{-1.0 / 6, -1.0 / 6, -1.0 / 6},
+	{-1.0 / 6, 1.0 / 6, -1.0 / 6},
+	{1.0 / 24, 1.0 / 12, 1.0 / 6},
+	{1.0 / 24, -1.0 / 12, 1.0 / 6},
+	{0, 0, 1},
+}
+
+// Weights writes into u, [36][In][Out], the transform G w Gᵀ of PyTorch's
+// weights w, [Out][In][3][3], computed in float64 and rounded once.
+func (c Conv) Weights(u, w []float32) {
+	for o := range c.Out {
+		for i := range c.In {
+			k := w[(o*c.In+i)*9:][:9]
+			var gk [6][3]float64 // G k
+			for a := range 6 {
+				for col := range 3 {
+					for r := range 3 {
+						gk[a][col] += g[a][r] * float64(k[r*3+col])
+					}
+				}
+			}
+			for a := range 6 {
+				for b := range 6 {
+					var s float64
+					for col := range 3 {
+						s += gk[a][col] * g[b][col]
+					}
+					u[((a*6+b)*c.In+i)*c.Out+o] = float32(s)
+				}
+			}
+		}
+	}
+}
+
+// Forward computes y = conv(x) + bias (+ res), then max(y, 0) if relu,
+// from xp (Pad's layout) and u (Weights'); res is nil or a map of y's
+// shape. bias has Out values.
+func (c Conv) Forward(y, xp, u, bias, res []float32, relu bool, scratch []float32) {
+	ty, _ := c.Tiles()
+	c.ForwardTileRows(y, xp, u, bias, res, relu, scratch, 0, ty)
+}
+
+// ForwardTileRows is Forward for the tile rows lo..hi-1, the output rows
+// 4*lo up to 4*hi or H; calls on disjoint ranges may run at once on the
+// same arguments.
+func (c Conv) ForwardTileRows(y, xp, u, bias, res []float32, relu bool, scratch []float32, lo, hi int) {
+	if !c.Fits() {
+		panic(fmt.Sprintf("winograd: %+v: channels not multiples of 8", c))
+	}
+	ty, tx := c.Tiles()
+	if lo < 0 || hi > ty || lo >= hi {
+		return
+	}
+	c.check(y, xp, u, bias, res, scratch)
+	t := ty * tx
+	vs, ms := t*c.In, t*c.Out // the positions' strides in V and M
+	v, m := scratch[:positions*vs], scratch[positions*vs:positions*(vs+ms)]
+	tmp := scratch[positions*(vs+ms)+lo*tmpFloats:][:tmpFloats]
+	ks := kernelsFor(c)
+	ldx := c.paddedWidth() * c.In
+	for r := lo; r < hi; r++ {
+		ks.input(v[r*tx*c.In:], vs, xp[4*r*ldx:], ldx, c.In, tx, tmp)
+	}
+	ks.products(m[lo*tx*c.Out:], ms, v[lo*tx*c.In:], vs, u, c.In, c.Out, (hi-lo)*tx)
+	ldy := c.W * c.Out
+	for r := lo; r < hi; r++ {
+		var rs []float32
+		if res != nil {
+			rs = res[4*r*ldy:]
+		}
+		ks.output(y[4*r*ldy:], ldy, m[r*tx*c.Out:], ms, c.Out, tx, bias, rs, min(4, c.H-4*r), c.W-4*(tx-1), relu, tmp)
+	}
+}
+
+// check panics when a slice is shorter than c needs: the kernels write
+// through pointers.
+func (c Conv) check(y, xp, u, bias, res, scratch []float32) {
+	out := c.H * c.W * c.Out
+	switch {
+	case len(y) < out, res != nil && len(res) < out, len(xp) < c.PaddedSize(),
+		len(u) < c.WeightsSize(), len(bias) < c.Out, len(scratch) < c.ScratchSize():
+		panic(fmt.Sprintf("winograd: %+v: a slice is too short", c))
+	}
+}

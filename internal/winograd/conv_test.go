@@ -1,0 +1,183 @@
+package winograd
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refConv is the convolution in float64, and beside it each output's
+// magnitude, the sum of its terms' absolute values, which bounds the
+// rounding of any order of summing them.
+func refConv(c Conv, x, w, bias, res []float32, relu bool) (y, mag []float64) {
+	y, mag = make([]float64, c.H*c.W*c.Out), make([]float64, c.H*c.W*c.Out)
+	for oy := range c.H {
+		for ox := range c.W {
+			for o := range c.Out {
+				s, a := float64(bias[o]), math.Abs(float64(bias[o]))
+				for ky := range 3 {
+					for kx := range 3 {
+						iy, ix := oy+ky-1, ox+kx-1
+						if iy < 0 || iy >= c.H || ix < 0 || ix >= c.W {
+							continue
+						}
+						for i := range c.In {
+							t := float64(x[(iy*c.W+ix)*c.In+i]) * float64(w[((o*c.In+i)*3+ky)*3+kx])
+							s, a = s+t, a+math.Abs(t)
+						}
+					}
+				}
+				at := (oy*c.W+ox)*c.Out + o
+				if res != nil {
+					s, a = s+float64(res[at]), a+math.Abs(float64(res[at]))
+				}
+				if relu {
+					s = max(s, 0)
+				}
+				y[at], mag[at] = s, a
+			}
+		}
+	}
+	return y, mag
+}
+
+func randn(rng *rand.Rand, n int, scale float64) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64() * scale)
+	}
+	return s
+}
+
+var convCases = []Conv{
+	{H: 28, W: 28, In: 16, Out: 16}, // a ResNet's first block
+	{H: 14, W: 14, In: 32, Out: 32}, // its second
+	{H: 14, W: 14, In: 16, Out: 32},
+	{H: 7, W: 7, In: 8, Out: 8},
+	{H: 5, W: 9, In: 8, Out: 16},
+	{H: 1, W: 1, In: 16, Out: 8},
+	{H: 4, W: 4, In: 16, Out: 16},
+	{H: 13, W: 11, In: 24, Out: 40},
+	{H: 9, W: 30, In: 64, Out: 16}, // a row of eight tiles
+}
+
+// forward runs c on x through Forward, with the scratch space and the
+// output full of NaN, so that a value read before it is written shows,
+// and a guard past the output that must stay as it was.
+func forward(c Conv, x, w, bias, res []float32, relu bool) ([]float32, error) {
+	xp := make([]float32, c.PaddedSize())
+	c.Pad(xp, x)
+	u := make([]float32, c.WeightsSize())
+	c.Weights(u, w)
+	const guard = 64
+	y := make([]float32, c.H*c.W*c.Out+guard)
+	scratch := make([]float32, c.ScratchSize())
+	for i := range y {
+		y[i] = float32(math.NaN())
+	}
+	for i := range scratch {
+		scratch[i] = float32(math.NaN())
+	}
+	for i := len(y) - guard; i < len(y); i++ {
+		y[i] = 7
+	}
+	c.Forward(y, xp, u, bias, res, relu, scratch)
+	for _, g := range y[len(y)-guard:] {
+		if g != 7 {
+			return nil, fmt.Errorf("wrote past the output")
+		}
+	}
+	return y[:len(y)-guard], nil
+}
+
+func TestForward(t *testing.T) {
+	for _, c := range convCases {
+		rng := rand.New(rand.NewPCG(uint64(c.H), uint64(c.In*c.Out)))
+		x, w, bias := randn(rng, c.H*c.W*c.In, 1), randn(rng, 9*c.In*c.Out, 0.3), randn(rng, c.Out, 0.5)
+		res := randn(rng, c.H*c.W*c.Out, 1)
+		for _, tc := range []struct {
+			res  []float32
+			relu bool
+		}{{nil, false}, {nil, true}, {res, false}, {res, true}} {
+			name := fmt.Sprintf("%+v residual %v relu %v on %s", c, tc.res != nil, tc.relu, c.Kernel())
+			y, err := forward(c, x, w, bias, tc.res, tc.relu)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			want, mag := refConv(c, x, w, bias, tc.res, tc.relu)
+			worst, at := 0.0, 0
+			for i := range want {
+				if e := math.Abs(float64(y[i])-want[i]) / mag[i]; !(e <= worst) {
+					worst, at = e, i
+				}
+			}
+			// F(4x4, 3x3) rounds more than a direct sum (its constants
+			// reach 8 and 1/24); a wrong transform is off by the size of
+			// the values.
+			t.Logf("%s: worst error %.2g of the magnitude", name, worst)
+			if worst > 2e-5 {
+				t.Errorf("%s: output %d is %v, want %v (error %.2g of its magnitude %.3g)", name, at, y[at], want[at], worst, mag[at])
+			}
+		}
+	}
+}
+
+// TestTileRows: the tile rows computed in parts, as CPUs share an image,
+// give Forward's bits.
+func TestTileRows(t *testing.T) {
+	for _, c := range convCases {
+		rng := rand.New(rand.NewPCG(1, uint64(c.W)))
+		x, w, bias := randn(rng, c.H*c.W*c.In, 1), randn(rng, 9*c.In*c.Out, 0.3), randn(rng, c.Out, 0.5)
+		whole, err := forward(c, x, w, bias, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xp, u := make([]float32, c.PaddedSize()), make([]float32, c.WeightsSize())
+		c.Pad(xp, x)
+		c.Weights(u, w)
+		y, scratch := make([]float32, len(whole)), make([]float32, c.ScratchSize())
+		ty, _ := c.Tiles()
+		for r := ty - 1; r >= 0; r-- {
+			c.ForwardTileRows(y, xp, u, bias, nil, true, scratch, r, r+1)
+		}
+		for i := range y {
+			if math.Float32bits(y[i]) != math.Float32bits(whole[i]) {
+				t.Fatalf("%+v: output %d is %v by tile rows, %v whole", c, i, y[i], whole[i])
+			}
+		}
+	}
+}
+
+func TestFits(t *testing.T) {
+	for _, tc := range []struct {
+		c    Conv
+		fits bool
+	}{
+		{Conv{H: 28, W: 28, In: 16, Out: 16}, true},
+		{Conv{H: 28, W: 28, In: 1, Out: 16}, false},
+		{Conv{H: 28, W: 28, In: 16, Out: 10}, false},
+		{Conv{H: 0, W: 28, In: 16, Out: 16}, false},
+	} {
+		if got := tc.c.Fits(); got != tc.fits {
+			t.Errorf("%+v: Fits %v, want %v", tc.c, got, tc.fits)
+		}
+	}
+}
+
+func BenchmarkForward(b *testing.B) {
+	for _, c := range convCases[:3] {
+		rng := rand.New(rand.NewPCG(1, 2))
+		x, w, bias := randn(rng, c.H*c.W*c.In, 1), randn(rng, 9*c.In*c.Out, 0.3), randn(rng, c.Out, 0.5)
+		xp, u := make([]float32, c.PaddedSize()), make([]float32, c.WeightsSize())
+		c.Pad(xp, x)
+		c.Weights(u, w)
+		y, scratch := make([]float32, c.H*c.W*c.Out), make([]float32, c.ScratchSize())
+		b.Run(fmt.Sprintf("%dx%dx%d-%d-%s", c.H, c.W, c.In, c.Out, c.Kernel()), func(b *testing.B) {
+			for range b.N {
+				c.Forward(y, xp, u, bias, nil, true, scratch)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "us/image")
+		})
+	}
+}

@@ -1,0 +1,31 @@
+//go:build amd64 && !purego
+
+package winograd
+
+import (
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
+)
+
+// TestGeneratedAssembly: the committed kernels are what gen_amd64.go writes.
+func TestGeneratedAssembly(t *testing.T) {
+	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
+}
+
+// TestNarrowerKernels runs the tests again on AVX2, then on Go, which the
+// best kernels otherwise hide on this CPU.
+func TestNarrowerKernels(t *testing.T) {
+	all := func(t *testing.T) {
+		TestForward(t)
+		TestTileRows(t)
+	}
+	a512, a2 := useAVX512, useAVX2
+	defer func() { useAVX512, useAVX2 = a512, a2 }()
+	if a512 && a2 {
+		useAVX512 = false
+		t.Run("avx2", all)
+	}
+	useAVX512, useAVX2 = false, false
+	t.Run("go", all)
+}
