@@ -18,6 +18,7 @@ type compiler struct {
 	steps  []step
 	sizes  []int         // run-time buffers, in floats
 	nchwOf map[*val]*val // channels-first copies of channels-last values
+	nhwcOf map[*val]*val // and channels-last copies of channels-first ones
 	done   []bool        // nodes already compiled as part of a fused block
 	// early are nodes compiled before their turn, constants a fused
 	// block needed (compiler.constInputs): not fused, only done.
@@ -199,10 +200,15 @@ func (c *compiler) chw(v *val) (*val, error) {
 	return w, nil
 }
 
-// hwc returns v laid out channels-last.
+// hwc returns v laid out channels-last, converting a channels-first map
+// once (a ResNet's block reads its input twice: its convolution and its
+// shortcut).
 func (c *compiler) hwc(v *val) (*val, error) {
 	if v.nhwc {
 		return v, nil
+	}
+	if w := c.nhwcOf[v]; w != nil {
+		return w, nil
 	}
 	ch, hw := v.shape[1], v.shape[2]*v.shape[3]
 	if ch == 1 || hw == 1 {
@@ -218,6 +224,7 @@ func (c *compiler) hwc(v *val) (*val, error) {
 	}
 	w.nhwc = true
 	c.steps = append(c.steps, layoutStep{c: ch, hw: hw, toNHWC: true, in: v.buf, out: w.buf})
+	c.nhwcOf[v] = w
 	return w, nil
 }
 
@@ -340,9 +347,14 @@ func SupportedOp(domain, typ string) bool {
 
 // fusedChains names the nodes compiled into fused kernels: each node a
 // fusion took over (done) joined to the chain of the node whose output it
-// reads.
+// reads, the latest of them for a node of two inputs (a ResNet's Add
+// reads its shortcut and the convolution it is fused into).
 func (c *compiler) fusedChains() [][]string {
 	producer := c.g.Producers()
+	order := make(map[*onnx.Node]int, len(c.g.Nodes))
+	for i, n := range c.g.Nodes {
+		order[n] = i
+	}
 	var chains [][]string
 	chainOf := map[*onnx.Node]int{}
 	for i, n := range c.g.Nodes {
@@ -350,6 +362,11 @@ func (c *compiler) fusedChains() [][]string {
 			continue
 		}
 		p := producer[n.Input(0)]
+		for _, in := range n.Inputs[1:] {
+			if q := producer[in]; q != nil && (p == nil || order[q] > order[p]) {
+				p = q
+			}
+		}
 		k, ok := chainOf[p]
 		if !ok {
 			k = len(chains)

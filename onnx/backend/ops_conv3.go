@@ -17,6 +17,9 @@ import (
 // that alone reads its output; ok false leaves it to the other paths.
 // Its output is channels-last.
 func (c *compiler) direct3x3(o op, x *val, w, bias []float32) (ok bool, err error) {
+	if ok, err := c.winograd3x3(o, x, w, bias); ok || err != nil {
+		return ok, err
+	}
 	conv := kernel.Conv3x3{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
 	if len(o.outputs) != 1 || !conv.Vectorized() {
 		return false, nil

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/winograd"
 )
 
 // direct3x3Cases are 3x3 convolutions of stride 1 and padding 1 that no
@@ -28,7 +29,7 @@ var direct3x3Cases = []graphCase{
 		b.node("Relu", []string{"c2"}, "r2")
 		b.node("MaxPool", []string{"r2"}, "h", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
 	}},
-	{name: "a map 13 wide, which no tile divides: not direct", opset: 13, side: 13, features: 8 * 13 * 13, nodes: func(b *builder) {
+	{name: "a map 13 wide, which no tile divides: 1 to 8 not direct, 8 to 8 by Winograd", opset: 13, side: 13, features: 8 * 13 * 13, nodes: func(b *builder) {
 		conv3(b, "x", "c1", 1, 8)
 		b.node("Relu", []string{"c1"}, "r1")
 		conv3(b, "r1", "h", 8, 8)
@@ -52,20 +53,29 @@ var direct3x3Cases = []graphCase{
 // TestDirect3x3MatchesORT runs the cases through the plan and ONNX
 // Runtime, a batch and one image alone (rows split between the CPUs);
 // where this CPU runs the kernels' shapes in assembly, the convolutions
-// that no block takes run direct.
+// that no block takes run direct, or by Winograd's transforms between 8
+// channels or more, and a ResNet's shortcut Add and its Relu run in the
+// second convolution of its block.
 func TestDirect3x3MatchesORT(t *testing.T) {
-	direct := map[string]int{direct3x3Cases[0].name: 3, direct3x3Cases[1].name: 1, direct3x3Cases[3].name: 1, direct3x3Cases[4].name: 2}
-	asm := kernel.Conv3x3{H: 12, W: 12, In: 16, Out: 16}.Vectorized() && kernel.Conv3x3{H: 12, W: 12, In: 1, Out: 8}.Vectorized() &&
-		kernel.Conv3x3{H: 8, W: 8, In: 8, Out: 16}.Vectorized()
+	type steps struct{ direct, winograd, binary int }
+	want := map[string]steps{direct3x3Cases[0].name: {1, 2, 0}, direct3x3Cases[1].name: {1, 0, 0},
+		direct3x3Cases[2].name: {0, 1, 0}, direct3x3Cases[3].name: {1, 0, 2}, direct3x3Cases[4].name: {1, 1, 0}}
+	asm := kernel.Conv3x3{H: 12, W: 12, In: 1, Out: 8}.Vectorized() && winograd.Conv{H: 12, W: 12, In: 16, Out: 16}.Kernel() != "go" &&
+		winograd.Conv{H: 8, W: 8, In: 8, Out: 16}.Kernel() != "go"
 	matchORT(t, direct3x3Cases, 16, 300, func(t *testing.T, gc graphCase, p *Plan) {
-		got := 0
+		var got steps
 		for _, s := range p.steps {
-			if _, ok := s.(direct3x3Step); ok {
-				got++
+			switch s.(type) {
+			case direct3x3Step:
+				got.direct++
+			case winogradStep:
+				got.winograd++
+			case binaryStep:
+				got.binary++
 			}
 		}
-		if want := direct[gc.name]; asm && got != want {
-			t.Errorf("%d direct 3x3 steps, want %d", got, want)
+		if asm && got != want[gc.name] {
+			t.Errorf("direct 3x3, Winograd and elementwise steps %+v, want %+v", got, want[gc.name])
 		}
 	})
 }

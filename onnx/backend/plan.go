@@ -97,7 +97,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		qfused, chains = fuseQDQ(m.Graph)
 		preFused = append(preFused, chains...)
 	}
-	c := &compiler{m: m, g: m.Graph, opset: m.Opset, vals: map[string]*val{}, uses: m.Graph.Uses(), nchwOf: map[*val]*val{},
+	c := &compiler{m: m, g: m.Graph, opset: m.Opset, vals: map[string]*val{}, uses: m.Graph.Uses(), nchwOf: map[*val]*val{}, nhwcOf: map[*val]*val{},
 		b: b, allowNonFinite: opt.AllowNonFinite, whole: opt.Shapes != nil, qfused: qfused}
 	// In name order, so that a model past the budget is refused at the
 	// same initializer every time.

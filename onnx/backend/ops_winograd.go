@@ -1,0 +1,123 @@
+package backend
+
+// 3x3 convolutions of stride 1 and padding 1 between channels in multiples
+// of 8 (a ResNet's, a VGG's) by Winograd's F(4x4, 3x3): 2.25 multiplies an
+// output per pair of channels where the direct kernel, already at the
+// core's multiply-add rate, takes 9. A ResNet block's shortcut Add and the
+// Relu after it run in the output transform, where they had been two more
+// passes over the map.
+
+import (
+	"slices"
+
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/winograd"
+)
+
+// winograd3x3 compiles Conv o, 3x3 of stride 1 and padding 1 with constant
+// weights w and bias (nil for none) on x, an image's map, as a
+// winogradStep when this CPU runs its channels in assembly; ok false
+// leaves it to the other paths. Its output is channels-last.
+func (c *compiler) winograd3x3(o op, x *val, w, bias []float32) (ok bool, err error) {
+	conv := winograd.Conv{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
+	if len(o.outputs) != 1 || !conv.Fits() || conv.Kernel() == "go" {
+		return false, nil
+	}
+	in, err := c.hwc(x)
+	if err != nil {
+		return false, err
+	}
+	if err := c.b.constBytes(4 * int64(conv.WeightsSize()+conv.Out)); err != nil {
+		return false, err
+	}
+	st := winogradStep{conv: conv, u: make([]float32, conv.WeightsSize()), bias: bias, in: in.buf, res: -1}
+	conv.Weights(st.u, w)
+	if st.bias == nil {
+		st.bias = make([]float32, conv.Out)
+	}
+	if st.xp, err = c.newBuf(conv.PaddedSize()); err != nil {
+		return false, err
+	}
+	if st.scratch, err = c.newBuf(conv.ScratchSize()); err != nil {
+		return false, err
+	}
+	shape := []int{1, conv.Out, conv.H, conv.W}
+	y, err := c.runtime(shape)
+	if err != nil {
+		return false, err
+	}
+	y.nhwc = true
+	st.out = y.buf
+	out := o
+	if i, r, ok := c.shortcut(o.outputs[0], shape); ok {
+		if r, err = c.hwc(r); err != nil {
+			return false, err
+		}
+		st.res = r.buf
+		c.done[i] = true
+		out = newOp(i, c.g.Nodes[i])
+	}
+	if i, ok := c.single(out.outputs[0]); ok && c.g.Nodes[i].OpType == "Relu" {
+		st.relu = true
+		c.done[i] = true
+		out = newOp(i, c.g.Nodes[i])
+	}
+	c.steps = append(c.steps, st)
+	return true, c.set(out, 0, y)
+}
+
+// shortcut finds the Add that alone reads name, a convolution's output
+// of the given shape, and adds to it r, a float map of that shape computed
+// before it: node i.
+func (c *compiler) shortcut(name string, shape []int) (i int, r *val, ok bool) {
+	i, ok = c.next(name)
+	if !ok {
+		return 0, nil, false
+	}
+	n := c.g.Nodes[i]
+	if n.OpType != "Add" || len(n.Inputs) != 2 || len(n.Outputs) != 1 || n.Outputs[0] == "" {
+		return 0, nil, false
+	}
+	other := n.Inputs[0]
+	if other == name {
+		other = n.Inputs[1]
+	}
+	r = c.vals[other]
+	if other == name || r == nil || r.c != nil || !slices.Equal(r.shape, shape) || r.dt != 0 || r.relu || r.flatC != 0 {
+		return 0, nil, false
+	}
+	return i, r, true
+}
+
+// winogradStep is a 3x3 convolution, stride 1, padding 1, from in to out,
+// both channels-last, through xp, the padded input, whose border stays
+// zero from the workspace's making on; res (-1 for none) is added to it
+// and relu applies a Relu after that.
+type winogradStep struct {
+	conv                 winograd.Conv
+	u, bias              []float32 // winograd's layouts
+	in, xp, scratch, out int
+	res                  int
+	relu                 bool
+}
+
+func (s winogradStep) run(b [][]float32) {
+	s.conv.Pad(b[s.xp], b[s.in])
+	ty, _ := s.conv.Tiles()
+	s.tileRows(b, 0, ty)
+}
+
+// runSplit divides the tile rows between the CPUs.
+func (s winogradStep) runSplit(b [][]float32) {
+	s.conv.Pad(b[s.xp], b[s.in])
+	ty, _ := s.conv.Tiles()
+	kernel.Parallel(ty, func(_, lo, hi int) { s.tileRows(b, lo, hi) })
+}
+
+func (s winogradStep) tileRows(b [][]float32, lo, hi int) {
+	var res []float32
+	if s.res >= 0 {
+		res = b[s.res]
+	}
+	s.conv.ForwardTileRows(b[s.out], b[s.xp], s.u, s.bias, res, s.relu, b[s.scratch], lo, hi)
+}
