@@ -91,18 +91,42 @@ func (c Conv) Weights(u, w []float32) {
 	}
 }
 
-// Forward computes y = conv(x) + bias (+ res), then max(y, 0) if relu,
-// from xp (Pad's layout) and u (Weights'); res is nil or a map of y's
-// shape. bias has Out values.
-func (c Conv) Forward(y, xp, u, bias, res []float32, relu bool, scratch []float32) {
+// Epilogue is what follows the convolution and its bias, in this order.
+type Epilogue struct {
+	// Res, if not nil, is added: a map of the convolution's output shape
+	// (a ResNet's shortcut). Not with Pool.
+	Res []float32
+	// Relu applies max(y, 0); a NaN stays NaN.
+	Relu bool
+	// Scale and Shift, if not nil, then set y*Scale+Shift, a value per
+	// channel: a BatchNormalization after the Relu (the seed's blocks).
+	Scale, Shift []float32
+	// Pool, 2 or 4 (0 for none), then takes the maxima of Pool x Pool
+	// windows of stride Pool: the output is [H/Pool][W/Pool][Out], the
+	// rows and columns past the last whole window left out. Of two values
+	// one of which is NaN it keeps the second, in the window's row order.
+	Pool int
+}
+
+// OutSize is the length of the output.
+func (c Conv) OutSize(e Epilogue) int {
+	if e.Pool > 0 {
+		return c.H / e.Pool * (c.W / e.Pool) * c.Out
+	}
+	return c.H * c.W * c.Out
+}
+
+// Forward computes y = conv(x) + bias, then e, from xp (Pad's layout) and
+// u (Weights'); bias has Out values.
+func (c Conv) Forward(y, xp, u, bias []float32, e Epilogue, scratch []float32) {
 	ty, _ := c.Tiles()
-	c.ForwardTileRows(y, xp, u, bias, res, relu, scratch, 0, ty)
+	c.ForwardTileRows(y, xp, u, bias, e, scratch, 0, ty)
 }
 
 // ForwardTileRows is Forward for the tile rows lo..hi-1, the output rows
-// 4*lo up to 4*hi or H; calls on disjoint ranges may run at once on the
-// same arguments.
-func (c Conv) ForwardTileRows(y, xp, u, bias, res []float32, relu bool, scratch []float32, lo, hi int) {
+// 4*lo up to 4*hi or H (pooled, those over Pool); calls on disjoint ranges may
+// run at once on the same arguments.
+func (c Conv) ForwardTileRows(y, xp, u, bias []float32, e Epilogue, scratch []float32, lo, hi int) {
 	if !c.Fits() {
 		panic(fmt.Sprintf("winograd: %+v: channels not multiples of 8", c))
 	}
@@ -110,7 +134,7 @@ func (c Conv) ForwardTileRows(y, xp, u, bias, res []float32, relu bool, scratch 
 	if lo < 0 || hi > ty || lo >= hi {
 		return
 	}
-	c.check(y, xp, u, bias, res, scratch)
+	c.check(y, xp, u, bias, e, scratch)
 	t := ty * tx
 	vs, ms := t*c.In, t*c.Out // the positions' strides in V and M
 	v, m := scratch[:positions*vs], scratch[positions*vs:positions*(vs+ms)]
@@ -121,23 +145,34 @@ func (c Conv) ForwardTileRows(y, xp, u, bias, res []float32, relu bool, scratch 
 		ks.input(v[r*tx*c.In:], vs, xp[4*r*ldx:], ldx, c.In, tx, tmp)
 	}
 	ks.products(m[lo*tx*c.Out:], ms, v[lo*tx*c.In:], vs, u, c.In, c.Out, (hi-lo)*tx)
-	ldy := c.W * c.Out
 	for r := lo; r < hi; r++ {
-		var rs []float32
-		if res != nil {
-			rs = res[4*r*ldy:]
+		mr := m[r*tx*c.Out:]
+		if k := e.Pool; k > 0 {
+			ldy, per := c.W/k*c.Out, 4/k // per: pooled rows (and columns) a tile
+			if rows := min(per, c.H/k-per*r); rows > 0 {
+				ks.outputPool(y[per*r*ldy:], ldy, mr, ms, c.Out, tx, bias, e.Scale, e.Shift, k, rows, c.W/k-per*(tx-1), e.Relu, tmp)
+			}
+			continue
 		}
-		ks.output(y[4*r*ldy:], ldy, m[r*tx*c.Out:], ms, c.Out, tx, bias, rs, min(4, c.H-4*r), c.W-4*(tx-1), relu, tmp)
+		ldy := c.W * c.Out
+		var res []float32
+		if e.Res != nil {
+			res = e.Res[4*r*ldy:]
+		}
+		ks.output(y[4*r*ldy:], ldy, mr, ms, c.Out, tx, bias, res, min(4, c.H-4*r), c.W-4*(tx-1), e.Relu, tmp)
 	}
 }
 
 // check panics when a slice is shorter than c needs: the kernels write
 // through pointers.
-func (c Conv) check(y, xp, u, bias, res, scratch []float32) {
-	out := c.H * c.W * c.Out
+func (c Conv) check(y, xp, u, bias []float32, e Epilogue, scratch []float32) {
+	out := c.OutSize(e)
 	switch {
-	case len(y) < out, res != nil && len(res) < out, len(xp) < c.PaddedSize(),
-		len(u) < c.WeightsSize(), len(bias) < c.Out, len(scratch) < c.ScratchSize():
-		panic(fmt.Sprintf("winograd: %+v: a slice is too short", c))
+	case e.Pool != 0 && e.Pool != 2 && e.Pool != 4:
+		panic(fmt.Sprintf("winograd: pooling of %d", e.Pool))
+	case len(y) < out, e.Res != nil && (e.Pool > 0 || len(e.Res) < out), len(xp) < c.PaddedSize(),
+		len(u) < c.WeightsSize(), len(bias) < c.Out, len(scratch) < c.ScratchSize(),
+		e.Scale != nil && (len(e.Scale) < c.Out || len(e.Shift) < c.Out):
+		panic(fmt.Sprintf("winograd: %+v: a slice is too short, or a residual with pooling", c))
 	}
 }

@@ -10,7 +10,8 @@ import (
 // refConv is the convolution in float64, and beside it each output's
 // magnitude, the sum of its terms' absolute values, which bounds the
 // rounding of any order of summing them.
-func refConv(c Conv, x, w, bias, res []float32, relu bool) (y, mag []float64) {
+func refConv(c Conv, x, w, bias []float32, e Epilogue) (y, mag []float64) {
+	res, relu := e.Res, e.Relu
 	y, mag = make([]float64, c.H*c.W*c.Out), make([]float64, c.H*c.W*c.Out)
 	for oy := range c.H {
 		for ox := range c.W {
@@ -35,11 +36,37 @@ func refConv(c Conv, x, w, bias, res []float32, relu bool) (y, mag []float64) {
 				if relu {
 					s = max(s, 0)
 				}
+				if e.Scale != nil {
+					s, a = s*float64(e.Scale[o])+float64(e.Shift[o]), a*math.Abs(float64(e.Scale[o]))+math.Abs(float64(e.Shift[o]))
+				}
 				y[at], mag[at] = s, a
 			}
 		}
 	}
+	if e.Pool > 0 {
+		return pool(c, e.Pool, y), pool(c, e.Pool, mag)
+	}
 	return y, mag
+}
+
+// pool takes the maxima of y's k x k windows.
+func pool(c Conv, k int, y []float64) []float64 {
+	h, w := c.H/k, c.W/k
+	out := make([]float64, h*w*c.Out)
+	for py := range h {
+		for px := range w {
+			for o := range c.Out {
+				m := math.Inf(-1)
+				for dy := range k {
+					for dx := range k {
+						m = max(m, y[((k*py+dy)*c.W+k*px+dx)*c.Out+o])
+					}
+				}
+				out[(py*w+px)*c.Out+o] = m
+			}
+		}
+	}
+	return out
 }
 
 func randn(rng *rand.Rand, n int, scale float64) []float32 {
@@ -59,19 +86,22 @@ var convCases = []Conv{
 	{H: 1, W: 1, In: 16, Out: 8},
 	{H: 4, W: 4, In: 16, Out: 16},
 	{H: 13, W: 11, In: 24, Out: 40},
-	{H: 9, W: 30, In: 64, Out: 16}, // a row of eight tiles
+	{H: 9, W: 30, In: 64, Out: 16},  // a row of eight tiles
+	{H: 16, W: 16, In: 32, Out: 64}, // the seed's second block
+	{H: 4, W: 4, In: 64, Out: 128},  // and its third: one tile
+	{H: 5, W: 8, In: 16, Out: 64},   // rows of two tiles
 }
 
 // forward runs c on x through Forward, with the scratch space and the
 // output full of NaN, so that a value read before it is written shows,
 // and a guard past the output that must stay as it was.
-func forward(c Conv, x, w, bias, res []float32, relu bool) ([]float32, error) {
+func forward(c Conv, x, w, bias []float32, e Epilogue) ([]float32, error) {
 	xp := make([]float32, c.PaddedSize())
 	c.Pad(xp, x)
 	u := make([]float32, c.WeightsSize())
 	c.Weights(u, w)
 	const guard = 64
-	y := make([]float32, c.H*c.W*c.Out+guard)
+	y := make([]float32, c.OutSize(e)+guard)
 	scratch := make([]float32, c.ScratchSize())
 	for i := range y {
 		y[i] = float32(math.NaN())
@@ -82,7 +112,7 @@ func forward(c Conv, x, w, bias, res []float32, relu bool) ([]float32, error) {
 	for i := len(y) - guard; i < len(y); i++ {
 		y[i] = 7
 	}
-	c.Forward(y, xp, u, bias, res, relu, scratch)
+	c.Forward(y, xp, u, bias, e, scratch)
 	for _, g := range y[len(y)-guard:] {
 		if g != 7 {
 			return nil, fmt.Errorf("wrote past the output")
@@ -95,27 +125,31 @@ func TestForward(t *testing.T) {
 	for _, c := range convCases {
 		rng := rand.New(rand.NewPCG(uint64(c.H), uint64(c.In*c.Out)))
 		x, w, bias := randn(rng, c.H*c.W*c.In, 1), randn(rng, 9*c.In*c.Out, 0.3), randn(rng, c.Out, 0.5)
-		res := randn(rng, c.H*c.W*c.Out, 1)
-		for _, tc := range []struct {
-			res  []float32
-			relu bool
-		}{{nil, false}, {nil, true}, {res, false}, {res, true}} {
-			name := fmt.Sprintf("%+v residual %v relu %v on %s", c, tc.res != nil, tc.relu, c.Kernel())
-			y, err := forward(c, x, w, bias, tc.res, tc.relu)
+		res, scale, shift := randn(rng, c.H*c.W*c.Out, 1), randn(rng, c.Out, 1), randn(rng, c.Out, 1)
+		epilogues := []Epilogue{{}, {Relu: true}, {Res: res}, {Res: res, Relu: true}}
+		for _, k := range []int{2, 4} {
+			if c.H >= k && c.W >= k {
+				epilogues = append(epilogues, Epilogue{Relu: true, Pool: k}, Epilogue{Pool: k},
+					Epilogue{Relu: true, Scale: scale, Shift: shift, Pool: k})
+			}
+		}
+		for _, e := range epilogues {
+			name := fmt.Sprintf("%+v residual %v relu %v scale %v pool %d on %s", c, e.Res != nil, e.Relu, e.Scale != nil, e.Pool, c.Kernel())
+			y, err := forward(c, x, w, bias, e)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			want, mag := refConv(c, x, w, bias, tc.res, tc.relu)
+			want, mag := refConv(c, x, w, bias, e)
 			worst, at := 0.0, 0
 			for i := range want {
 				if e := math.Abs(float64(y[i])-want[i]) / mag[i]; !(e <= worst) {
 					worst, at = e, i
 				}
 			}
+			t.Logf("%s: worst error %.2g of the magnitude", name, worst)
 			// F(4x4, 3x3) rounds more than a direct sum (its constants
 			// reach 8 and 1/24); a wrong transform is off by the size of
 			// the values.
-			t.Logf("%s: worst error %.2g of the magnitude", name, worst)
 			if worst > 2e-5 {
 				t.Errorf("%s: output %d is %v, want %v (error %.2g of its magnitude %.3g)", name, at, y[at], want[at], worst, mag[at])
 			}
@@ -129,7 +163,7 @@ func TestTileRows(t *testing.T) {
 	for _, c := range convCases {
 		rng := rand.New(rand.NewPCG(1, uint64(c.W)))
 		x, w, bias := randn(rng, c.H*c.W*c.In, 1), randn(rng, 9*c.In*c.Out, 0.3), randn(rng, c.Out, 0.5)
-		whole, err := forward(c, x, w, bias, nil, true)
+		whole, err := forward(c, x, w, bias, Epilogue{Relu: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +173,7 @@ func TestTileRows(t *testing.T) {
 		y, scratch := make([]float32, len(whole)), make([]float32, c.ScratchSize())
 		ty, _ := c.Tiles()
 		for r := ty - 1; r >= 0; r-- {
-			c.ForwardTileRows(y, xp, u, bias, nil, true, scratch, r, r+1)
+			c.ForwardTileRows(y, xp, u, bias, Epilogue{Relu: true}, scratch, r, r+1)
 		}
 		for i := range y {
 			if math.Float32bits(y[i]) != math.Float32bits(whole[i]) {
@@ -175,7 +209,7 @@ func BenchmarkForward(b *testing.B) {
 		y, scratch := make([]float32, c.H*c.W*c.Out), make([]float32, c.ScratchSize())
 		b.Run(fmt.Sprintf("%dx%dx%d-%d-%s", c.H, c.W, c.In, c.Out, c.Kernel()), func(b *testing.B) {
 			for range b.N {
-				c.Forward(y, xp, u, bias, nil, true, scratch)
+				c.Forward(y, xp, u, bias, Epilogue{Relu: true}, scratch)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "us/image")
 		})

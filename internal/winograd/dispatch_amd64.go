@@ -16,8 +16,8 @@ var (
 const maxGroup = 8
 
 var (
-	avx512Kernels = &kernels{name: "avx512", input: input512, products: products512, output: output512}
-	avx2Kernels   = &kernels{name: "avx2", input: input2, products: products2, output: output2}
+	avx512Kernels = &kernels{name: "avx512", input: input512, products: products512, output: output512, outputPool: outputPool512}
+	avx2Kernels   = &kernels{name: "avx2", input: input2, products: products2, output: output2, outputPool: outputPool2}
 )
 
 type productsKernel = func(m *float32, mstride int, v *float32, vstride int, u *float32, c, k int)
@@ -53,11 +53,31 @@ func input2(v []float32, vstride int, x []float32, ldx, c, tiles int, tmp []floa
 	inputAVX2(&v[0], vstride, &x[0], ldx, c, tiles, &tmp[0])
 }
 
+// wideGroup and wideVectors: the products kernels of a few tiles take
+// four vectors of outputs at a time.
+const (
+	wideGroup   = 2
+	wideVectors = 4
+)
+
+var (
+	wideBy512 = [wideGroup]productsKernel{products1x4AVX512, products2x4AVX512}
+	wideBy2   = [wideGroup]productsKernel{products1x4AVX2, products2x4AVX2}
+)
+
 func products512(m []float32, mstride int, v []float32, vstride int, u []float32, c, k, tiles int) {
+	if tiles <= wideGroup && k%(wideVectors*16) == 0 {
+		wideBy512[tiles-1](&m[0], mstride, &v[0], vstride, &u[0], c, k)
+		return
+	}
 	products(&productsBy512, m, mstride, v, vstride, u, c, k, tiles)
 }
 
 func products2(m []float32, mstride int, v []float32, vstride int, u []float32, c, k, tiles int) {
+	if tiles <= wideGroup && k%(wideVectors*8) == 0 {
+		wideBy2[tiles-1](&m[0], mstride, &v[0], vstride, &u[0], c, k)
+		return
+	}
 	products(&productsBy2, m, mstride, v, vstride, u, c, k, tiles)
 }
 
@@ -78,6 +98,22 @@ func output512(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, r
 
 func output2(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, res []float32, rows, lastCols int, relu bool, tmp []float32) {
 	outputAVX2(&y[0], ldy, &m[0], mstride, k, tiles, &bias[0], first(res), rows, lastCols, flag(relu), &tmp[0])
+}
+
+func outputPool512(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, scale, shift []float32, pool, rows, lastCols int, relu bool, tmp []float32) {
+	kern := outputPool2AVX512
+	if pool == 4 {
+		kern = outputPool4AVX512
+	}
+	kern(&y[0], ldy, &m[0], mstride, k, tiles, &bias[0], first(scale), first(shift), rows, lastCols, flag(relu), &tmp[0])
+}
+
+func outputPool2(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, scale, shift []float32, pool, rows, lastCols int, relu bool, tmp []float32) {
+	kern := outputPool2AVX2
+	if pool == 4 {
+		kern = outputPool4AVX2
+	}
+	kern(&y[0], ldy, &m[0], mstride, k, tiles, &bias[0], first(scale), first(shift), rows, lastCols, flag(relu), &tmp[0])
 }
 
 // first is the address of s's first element, nil for none.

@@ -40,8 +40,17 @@ func (v isa) zero(p func(string, ...any), i int) {
 // for the weights and one to broadcast into.
 const maxGroup = 8 // dispatch_amd64.go has its twin
 
+// wideGroup is the most tiles the products kernels of wideVectors output
+// vectors at a time take: the eight accumulators, four weight vectors and
+// a broadcast input fit AVX2's sixteen registers.
+const (
+	wideGroup   = 2
+	wideVectors = 4
+)
+
 // The float32 bits of the transforms' constants.
 const (
+	one   = 0x3f800000
 	two   = 0x40000000
 	four  = 0x40800000
 	five  = 0x40a00000
@@ -55,9 +64,14 @@ func main() {
 	for _, v := range isas {
 		writeInput(&asm, &decl, v)
 		for r := 1; r <= maxGroup; r++ {
-			writeProducts(&asm, &decl, v, r)
+			writeProducts(&asm, &decl, v, r, 1)
 		}
-		writeOutput(&asm, &decl, v)
+		for r := 1; r <= wideGroup; r++ {
+			writeProducts(&asm, &decl, v, r, wideVectors)
+		}
+		for _, pool := range []int{0, 2, 4} {
+			writeOutput(&asm, &decl, v, pool)
+		}
 	}
 	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
@@ -207,23 +221,32 @@ func writeInput(w, decl *bytes.Buffer, v isa) {
 	p("RET")
 }
 
-// writeProducts: M[ξ] = V[ξ] U[ξ] for g tiles, a vector of outputs at a
-// time: each weight vector is loaded once for the g tiles, each tile's
-// input broadcast into its multiply-add.
+// writeProducts: M[ξ] = V[ξ] U[ξ] for g tiles, nb vectors of outputs at
+// a time: each weight vector is loaded once for the g tiles, each tile's
+// input broadcast into its multiply-adds. A few tiles (a 4x4 map's one)
+// take nb 4, so that the accumulators' chains still hide the
+// multiply-add's latency.
 //
 // DI, SI: M's and V's position ξ; DX: U[ξ]; AX: the weight row; R11: the
 // outputs' offset in bytes; R13, R14, R15: V's tiles 0, 3 and 6 at the
 // current channel; CX: a tile's inputs in bytes; BX: a tile's outputs
 // (and a weight row) in bytes; R8, R9: a position of M and of V; R10 the
 // positions left; R12 the channels left.
-func writeProducts(w, decl *bytes.Buffer, v isa, g int) {
+func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 	name := fmt.Sprintf("products%d%s", g, v.name)
-	p, l := function(w, decl, name, fmt.Sprintf("// %s computes the products of %d tiles, %d outputs at a time; see\n// kernels.products.", name, g, v.lanes),
+	if nb > 1 {
+		name = fmt.Sprintf("products%dx%d%s", g, nb, v.name)
+	}
+	p, l := function(w, decl, name, fmt.Sprintf("// %s computes the products of %d tiles, %d outputs at a time; see\n// kernels.products.", name, g, nb*v.lanes),
 		"m *float32, mstride int, v *float32, vstride int, u *float32, c, k int", 56)
 	r := v.r
-	wv, bc := 31, 30 // the weight vector; AVX2's broadcast input
-	if !v.avx512 {
-		wv, bc = 15, 14
+	acc := func(t, j int) int { return t*nb + j }
+	wv, bc := []int{31}, 30 // the weight vectors; the broadcast input
+	switch {
+	case nb > 1:
+		wv, bc = []int{8, 9, 10, 11}[:nb], 12
+	case !v.avx512:
+		wv, bc = []int{15}, 14
 	}
 	p("MOVQ m+0(FP), DI")
 	p("MOVQ mstride+8(FP), R8")
@@ -240,8 +263,8 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g int) {
 	fmt.Fprintf(w, "%s:\n", l("position"))
 	p("XORQ R11, R11")
 	fmt.Fprintf(w, "%s:\n", l("vec"))
-	for t := range g {
-		v.zero(p, t)
+	for i := range g * nb {
+		v.zero(p, i)
 	}
 	p("LEAQ (DX)(R11*1), AX")
 	p("MOVQ SI, R13")
@@ -255,18 +278,22 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g int) {
 	}
 	p("MOVQ c+40(FP), R12")
 	fmt.Fprintf(w, "%s:\n", l("channel"))
-	p("VMOVUPS (AX), %s", r(wv))
+	for j, reg := range wv {
+		p("VMOVUPS %d(AX), %s", j*v.lanes*4, r(reg))
+	}
 	base := []string{"R13", "R14", "R15"}
 	for t := range g {
 		at := fmt.Sprintf("(%s)", base[t/3])
 		if t%3 > 0 {
 			at = fmt.Sprintf("(%s)(CX*%d)", base[t/3], t%3)
 		}
-		if v.avx512 {
-			p("VFMADD231PS.BCST %s, %s, %s", at, r(wv), r(t))
-		} else {
-			p("VBROADCASTSS %s, %s", at, r(bc))
-			p("VFMADD231PS %s, %s, %s", r(bc), r(wv), r(t))
+		if v.avx512 && nb == 1 {
+			p("VFMADD231PS.BCST %s, %s, %s", at, r(wv[0]), r(acc(t, 0)))
+			continue
+		}
+		p("VBROADCASTSS %s, %s", at, r(bc))
+		for j, reg := range wv {
+			p("VFMADD231PS %s, %s, %s", r(bc), r(reg), r(acc(t, j)))
 		}
 	}
 	for b := range (g + 2) / 3 {
@@ -277,12 +304,14 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g int) {
 	p("JNZ %s", l("channel"))
 	p("LEAQ (DI)(R11*1), AX")
 	for t := range g {
-		p("VMOVUPS %s, (AX)", r(t))
+		for j := range nb {
+			p("VMOVUPS %s, %d(AX)", r(acc(t, j)), j*v.lanes*4)
+		}
 		if t < g-1 {
 			p("ADDQ BX, AX")
 		}
 	}
-	p("ADDQ $%d, R11", v.lanes*4)
+	p("ADDQ $%d, R11", nb*v.lanes*4)
 	p("CMPQ R11, BX")
 	p("JLT %s", l("vec"))
 	p("ADDQ R8, DI")
@@ -298,48 +327,66 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g int) {
 }
 
 // writeOutput: Aᵀ M A for a row of tiles, a vector of outputs at a time,
-// plus the bias, the residual and the Relu, stored as far as the map
-// goes. Pass one transforms each of the six columns of M into tmp, pass
-// two each of the four rows of that into the tile's outputs.
+// plus the bias, the residual and the Relu (pool: the bias, the Relu, the
+// scale and shift, and the maxima of 2x2 windows), stored as far as the
+// map goes. Pass one transforms each of the six columns of M into tmp,
+// pass two each of the four rows of that into the tile's outputs.
 //
 // DI: the tile's first output pixel; SI: M of the tile; R14: the
 // outputs' offset in bytes; R8, R9, R10: one, six and eighteen positions
 // of M; DX: an output row in bytes; CX: an output pixel's; BX: the
-// residual's address less y's; R12: the tile's columns in the map; R13:
-// the tiles left.
-func writeOutput(w, decl *bytes.Buffer, v isa) {
-	name := "output" + v.name
-	p, l := function(w, decl, name, fmt.Sprintf("// %s transforms tiles tiles of a row, %d outputs at a time; see\n// kernels.output (relu is 0 or 1; res nil for none).", name, v.lanes),
-		"y *float32, ldy int, m *float32, mstride, k, tiles int, bias, res *float32, rows, lastCols, relu int, tmp *float32", 96)
+// residual's address less y's; R12: the tile's columns in the map
+// (pooled, its pooled columns); R13: the tiles left.
+func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
+	name, args := "output"+v.name, []string{"y", "ldy", "m", "mstride", "k", "tiles", "bias", "res", "rows", "lastCols", "relu", "tmp"}
+	doc := fmt.Sprintf("// %s transforms tiles tiles of a row, %d outputs at a time; see\n// kernels.output (relu is 0 or 1; res nil for none).", name, v.lanes)
+	sig := "y *float32, ldy int, m *float32, mstride, k, tiles int, bias, res *float32, rows, lastCols, relu int, tmp *float32"
+	if pool > 0 {
+		name, args = fmt.Sprintf("outputPool%d%s", pool, v.name), []string{"y", "ldy", "m", "mstride", "k", "tiles", "bias", "scale", "shift", "rows", "lastCols", "relu", "tmp"}
+		doc = fmt.Sprintf("// %s transforms and pools (%dx%d windows) tiles tiles of a row, %d\n// outputs at a time; see kernels.outputPool (relu is 0 or 1; scale and\n// shift nil for none).", name, pool, pool, v.lanes)
+		sig = "y *float32, ldy int, m *float32, mstride, k, tiles int, bias, scale, shift *float32, rows, lastCols, relu int, tmp *float32"
+	}
+	p, l := function(w, decl, name, doc, sig, 8*len(args))
+	arg := func(a string) string {
+		for i, b := range args {
+			if a == b {
+				return fmt.Sprintf("%s+%d(FP)", a, 8*i)
+			}
+		}
+		panic(a)
+	}
+	label := func(s string) { fmt.Fprintf(w, "%s:\n", l(s)) }
 	r := v.r
 	const zero, bias, c2, c4, c8 = 11, 12, 13, 14, 15
 	broadcastConst(p, v, c2, two)
 	broadcastConst(p, v, c4, four)
 	broadcastConst(p, v, c8, eight)
 	v.zero(p, zero)
-	p("MOVQ y+0(FP), DI")
-	p("MOVQ ldy+8(FP), DX")
+	p("MOVQ %s, DI", arg("y"))
+	p("MOVQ %s, DX", arg("ldy"))
 	p("SHLQ $2, DX")
-	p("MOVQ m+16(FP), SI")
-	p("MOVQ mstride+24(FP), R8")
+	p("MOVQ %s, SI", arg("m"))
+	p("MOVQ %s, R8", arg("mstride"))
 	p("SHLQ $2, R8")
 	p("LEAQ (R8)(R8*2), R9")
 	p("ADDQ R9, R9")
 	p("LEAQ (R9)(R9*2), R10")
-	p("MOVQ k+32(FP), CX")
+	p("MOVQ %s, CX", arg("k"))
 	p("SHLQ $2, CX")
-	p("MOVQ res+56(FP), BX")
-	p("SUBQ DI, BX")
-	p("MOVQ tiles+40(FP), R13")
-	p("MOVQ tmp+88(FP), R15")
+	if pool == 0 {
+		p("MOVQ %s, BX", arg("res"))
+		p("SUBQ DI, BX")
+	}
+	p("MOVQ %s, R13", arg("tiles"))
+	p("MOVQ %s, R15", arg("tmp"))
 	p("TESTQ R13, R13")
 	p("JLE %s", l("done"))
-	fmt.Fprintf(w, "%s:\n", l("tile"))
-	p("MOVQ $4, R12")
+	label("tile")
+	p("MOVQ $%d, R12", 4/max(pool, 1))
 	p("CMPQ R13, $1")
-	p("CMOVQEQ lastCols+72(FP), R12")
+	p("CMOVQEQ %s, R12", arg("lastCols"))
 	p("XORQ R14, R14")
-	fmt.Fprintf(w, "%s:\n", l("vec"))
+	label("vec")
 	p("LEAQ (SI)(R14*1), AX")
 	for b := range 6 {
 		p("LEAQ (AX)(R10*1), R11")
@@ -354,51 +401,137 @@ func writeOutput(w, decl *bytes.Buffer, v isa) {
 			p("ADDQ R8, AX")
 		}
 	}
-	p("MOVQ bias+48(FP), R11")
+	p("MOVQ %s, R11", arg("bias"))
 	p("VMOVUPS (R11)(R14*1), %s", r(bias))
+	relu := func(reg int, skip string) {
+		p("CMPQ %s, $0", arg("relu"))
+		p("JEQ %s", l(skip))
+		p("VMAXPS %s, %s, %s", r(reg), r(zero), r(reg)) // a NaN survives
+		label(skip)
+	}
+	if pool > 0 {
+		writePooledRows(p, v, pool, arg, l, label, relu)
+	} else {
+		p("LEAQ (DI)(R14*1), AX")
+		for q := range 4 {
+			p("CMPQ %s, $%d", arg("rows"), q)
+			p("JLE %s", l("next"))
+			for b := range 6 {
+				p("VMOVUPS %s, %s", v.tmpAt(q*6+b), r(b))
+			}
+			t := outputTransform(p, v, six, c2, c4, c8, 6)
+			for j, reg := range t {
+				switch j {
+				case 0:
+					p("MOVQ AX, R11")
+				case 1:
+					p("LEAQ (AX)(CX*1), R11")
+				default:
+					p("ADDQ CX, R11")
+				}
+				p("CMPQ R12, $%d", j)
+				p("JLE %s", l(fmt.Sprintf("row%d", q)))
+				p("VADDPS %s, %s, %s", r(bias), r(reg), r(reg))
+				p("CMPQ %s, $0", arg("res"))
+				p("JEQ %s", l(fmt.Sprintf("nores%d%d", q, j)))
+				p("VADDPS (R11)(BX*1), %s, %s", r(reg), r(reg))
+				label(fmt.Sprintf("nores%d%d", q, j))
+				relu(reg, fmt.Sprintf("relu%d%d", q, j))
+				p("VMOVUPS %s, (R11)", r(reg))
+			}
+			label(fmt.Sprintf("row%d", q))
+			p("ADDQ DX, AX")
+		}
+	}
+	label("next")
+	p("ADDQ $%d, R14", v.lanes*4)
+	p("CMPQ R14, CX")
+	p("JLT %s", l("vec"))
+	p("ADDQ CX, SI")
+	switch pool { // the tile's pixels of output
+	case 4:
+		p("ADDQ CX, DI")
+	case 2:
+		p("LEAQ (DI)(CX*2), DI")
+	default:
+		p("LEAQ (DI)(CX*4), DI")
+	}
+	p("DECQ R13")
+	p("JNZ %s", l("tile"))
+	label("done")
+	p("VZEROUPPER")
+	asmgen.Leave(p)
+	p("RET")
+}
+
+// writePooledRows is pass two of the pooled output: each of the tile's
+// four rows transformed, its bias, Relu, scale and shift applied, the
+// maxima of its windows' columns taken, and those of the window's rows:
+// 2x2 windows, register 7 and 8 keeping an even row's two maxima, two
+// pooled rows of two pixels; 4x4, register 7 the running maximum of the
+// one pooled pixel.
+func writePooledRows(p func(string, ...any), v isa, pool int, arg, l func(string) string, label func(string), relu func(int, string)) {
+	r := v.r
+	const scale, shift, bias, c2, c4, c8 = 9, 10, 12, 13, 14, 15
+	p("MOVQ %s, R11", arg("scale"))
+	p("TESTQ R11, R11")
+	p("JEQ %s", l("identity"))
+	p("VMOVUPS (R11)(R14*1), %s", r(scale))
+	p("MOVQ %s, R11", arg("shift"))
+	p("VMOVUPS (R11)(R14*1), %s", r(shift))
+	p("JMP %s", l("rows"))
+	label("identity")
+	broadcastConst(p, v, scale, one)
+	v.zero(p, shift)
+	label("rows")
 	p("LEAQ (DI)(R14*1), AX")
 	for q := range 4 {
-		p("CMPQ rows+64(FP), $%d", q)
-		p("JLE %s", l("next"))
 		for b := range 6 {
 			p("VMOVUPS %s, %s", v.tmpAt(q*6+b), r(b))
 		}
 		t := outputTransform(p, v, six, c2, c4, c8, 6)
 		for j, reg := range t {
-			switch j {
-			case 0:
-				p("MOVQ AX, R11")
-			case 1:
-				p("LEAQ (AX)(CX*1), R11")
-			default:
-				p("ADDQ CX, R11")
-			}
-			p("CMPQ R12, $%d", j)
-			p("JLE %s", l(fmt.Sprintf("row%d", q)))
 			p("VADDPS %s, %s, %s", r(bias), r(reg), r(reg))
-			p("CMPQ res+56(FP), $0")
-			p("JEQ %s", l(fmt.Sprintf("relu%d%d", q, j)))
-			p("VADDPS (R11)(BX*1), %s, %s", r(reg), r(reg))
-			fmt.Fprintf(w, "%s:\n", l(fmt.Sprintf("relu%d%d", q, j)))
-			p("CMPQ relu+80(FP), $0")
-			p("JEQ %s", l(fmt.Sprintf("store%d%d", q, j)))
-			p("VMAXPS %s, %s, %s", r(reg), r(zero), r(reg)) // a NaN survives
-			fmt.Fprintf(w, "%s:\n", l(fmt.Sprintf("store%d%d", q, j)))
-			p("VMOVUPS %s, (R11)", r(reg))
+			relu(reg, fmt.Sprintf("relu%d%d", q, j))
+			p("VFMADD213PS %s, %s, %s", r(shift), r(scale), r(reg))
 		}
-		fmt.Fprintf(w, "%s:\n", l(fmt.Sprintf("row%d", q)))
+		if pool == 4 {
+			p("VMAXPS %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
+			p("VMAXPS %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
+			if q == 0 {
+				p("VMAXPS %s, %s, %s", r(t[2]), r(t[0]), r(7))
+				continue
+			}
+			p("VMAXPS %s, %s, %s", r(t[2]), r(t[0]), r(t[0]))
+			p("VMAXPS %s, %s, %s", r(t[0]), r(7), r(7))
+			if q < 3 {
+				continue
+			}
+			p("CMPQ %s, $0", arg("rows"))
+			p("JLE %s", l("next"))
+			p("CMPQ R12, $0")
+			p("JLE %s", l("next"))
+			p("VMOVUPS %s, (AX)", r(7))
+			continue
+		}
+		if q%2 == 0 {
+			p("VMAXPS %s, %s, %s", r(t[1]), r(t[0]), r(7))
+			p("VMAXPS %s, %s, %s", r(t[3]), r(t[2]), r(8))
+			continue
+		}
+		p("VMAXPS %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
+		p("VMAXPS %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
+		p("VMAXPS %s, %s, %s", r(t[0]), r(7), r(7))
+		p("VMAXPS %s, %s, %s", r(t[2]), r(8), r(8))
+		p("CMPQ %s, $%d", arg("rows"), q/2)
+		p("JLE %s", l("next"))
+		p("CMPQ R12, $0")
+		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
+		p("VMOVUPS %s, (AX)", r(7))
+		p("CMPQ R12, $1")
+		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
+		p("VMOVUPS %s, (AX)(CX*1)", r(8))
+		label(fmt.Sprintf("pooled%d", q/2))
 		p("ADDQ DX, AX")
 	}
-	fmt.Fprintf(w, "%s:\n", l("next"))
-	p("ADDQ $%d, R14", v.lanes*4)
-	p("CMPQ R14, CX")
-	p("JLT %s", l("vec"))
-	p("ADDQ CX, SI")
-	p("LEAQ (DI)(CX*4), DI")
-	p("DECQ R13")
-	p("JNZ %s", l("tile"))
-	fmt.Fprintf(w, "%s:\n", l("done"))
-	p("VZEROUPPER")
-	asmgen.Leave(p)
-	p("RET")
 }

@@ -58,11 +58,37 @@ func products7AVX512(m *float32, mstride int, v *float32, vstride int, u *float3
 //go:noescape
 func products8AVX512(m *float32, mstride int, v *float32, vstride int, u *float32, c, k int)
 
+// products1x4AVX512 computes the products of 1 tiles, 64 outputs at a time; see
+// kernels.products.
+//
+//go:noescape
+func products1x4AVX512(m *float32, mstride int, v *float32, vstride int, u *float32, c, k int)
+
+// products2x4AVX512 computes the products of 2 tiles, 64 outputs at a time; see
+// kernels.products.
+//
+//go:noescape
+func products2x4AVX512(m *float32, mstride int, v *float32, vstride int, u *float32, c, k int)
+
 // outputAVX512 transforms tiles tiles of a row, 16 outputs at a time; see
 // kernels.output (relu is 0 or 1; res nil for none).
 //
 //go:noescape
 func outputAVX512(y *float32, ldy int, m *float32, mstride, k, tiles int, bias, res *float32, rows, lastCols, relu int, tmp *float32)
+
+// outputPool2AVX512 transforms and pools (2x2 windows) tiles tiles of a row, 16
+// outputs at a time; see kernels.outputPool (relu is 0 or 1; scale and
+// shift nil for none).
+//
+//go:noescape
+func outputPool2AVX512(y *float32, ldy int, m *float32, mstride, k, tiles int, bias, scale, shift *float32, rows, lastCols, relu int, tmp *float32)
+
+// outputPool4AVX512 transforms and pools (4x4 windows) tiles tiles of a row, 16
+// outputs at a time; see kernels.outputPool (relu is 0 or 1; scale and
+// shift nil for none).
+//
+//go:noescape
+func outputPool4AVX512(y *float32, ldy int, m *float32, mstride, k, tiles int, bias, scale, shift *float32, rows, lastCols, relu int, tmp *float32)
 
 // inputAVX2 transforms tiles tiles of a row, 8 channels at a time; see
 // kernels.input.
@@ -118,8 +144,34 @@ func products7AVX2(m *float32, mstride int, v *float32, vstride int, u *float32,
 //go:noescape
 func products8AVX2(m *float32, mstride int, v *float32, vstride int, u *float32, c, k int)
 
+// products1x4AVX2 computes the products of 1 tiles, 32 outputs at a time; see
+// kernels.products.
+//
+//go:noescape
+func products1x4AVX2(m *float32, mstride int, v *float32, vstride int, u *float32, c, k int)
+
+// products2x4AVX2 computes the products of 2 tiles, 32 outputs at a time; see
+// kernels.products.
+//
+//go:noescape
+func products2x4AVX2(m *float32, mstride int, v *float32, vstride int, u *float32, c, k int)
+
 // outputAVX2 transforms tiles tiles of a row, 8 outputs at a time; see
 // kernels.output (relu is 0 or 1; res nil for none).
 //
 //go:noescape
 func outputAVX2(y *float32, ldy int, m *float32, mstride, k, tiles int, bias, res *float32, rows, lastCols, relu int, tmp *float32)
+
+// outputPool2AVX2 transforms and pools (2x2 windows) tiles tiles of a row, 8
+// outputs at a time; see kernels.outputPool (relu is 0 or 1; scale and
+// shift nil for none).
+//
+//go:noescape
+func outputPool2AVX2(y *float32, ldy int, m *float32, mstride, k, tiles int, bias, scale, shift *float32, rows, lastCols, relu int, tmp *float32)
+
+// outputPool4AVX2 transforms and pools (4x4 windows) tiles tiles of a row, 8
+// outputs at a time; see kernels.outputPool (relu is 0 or 1; scale and
+// shift nil for none).
+//
+//go:noescape
+func outputPool4AVX2(y *float32, ldy int, m *float32, mstride, k, tiles int, bias, scale, shift *float32, rows, lastCols, relu int, tmp *float32)

@@ -15,9 +15,13 @@ type kernels struct {
 	// from y[4*t*k]: its first rows rows, and the last tile's first
 	// lastCols columns; res, if not nil, is added as y is laid out.
 	output func(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, res []float32, rows, lastCols int, relu bool, tmp []float32)
+	// outputPool is output with Epilogue's scale and shift (nil for
+	// none) and its pooling, windows of pool (2 or 4) square: rows and
+	// lastCols count pooled outputs, 4/pool a tile each way.
+	outputPool func(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, scale, shift []float32, pool, rows, lastCols int, relu bool, tmp []float32)
 }
 
-var goKernels = &kernels{name: "go", input: inputGo, products: productsGo, output: outputGo}
+var goKernels = &kernels{name: "go", input: inputGo, products: productsGo, output: outputGo, outputPool: outputPoolGo}
 
 // inputRow is Bᵀ d for one column (or row) d of six values:
 //
@@ -90,6 +94,26 @@ func productsGo(m []float32, mstride int, v []float32, vstride int, u []float32,
 	}
 }
 
+// tileOutput is Aᵀ M A of output o of tile t.
+func tileOutput(m []float32, mstride, k, t, o int) (y [4][4]float32) {
+	var half [6][4]float32 // Aᵀ M, column by column
+	for b := range 6 {
+		var col [6]float32
+		for a := range 6 {
+			col[a] = m[(a*6+b)*mstride+t*k+o]
+		}
+		half[b] = outputRow(col)
+	}
+	for p := range 4 {
+		var r [6]float32
+		for b := range 6 {
+			r[b] = half[b][p]
+		}
+		y[p] = outputRow(r)
+	}
+	return y
+}
+
 func outputGo(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, res []float32, rows, lastCols int, relu bool, _ []float32) {
 	for t := range tiles {
 		cols := 4
@@ -97,32 +121,77 @@ func outputGo(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, re
 			cols = lastCols
 		}
 		for o := range k {
-			var half [6][4]float32 // Aᵀ M, column by column
-			for b := range 6 {
-				var col [6]float32
-				for a := range 6 {
-					col[a] = m[(a*6+b)*mstride+t*k+o]
-				}
-				half[b] = outputRow(col)
-			}
+			tile := tileOutput(m, mstride, k, t, o)
 			for p := range rows {
-				var r [6]float32
-				for b := range 6 {
-					r[b] = half[b][p]
-				}
-				out := outputRow(r)
-				for q, val := range out[:cols] {
+				for q, val := range tile[p][:cols] {
 					at := p*ldy + (4*t+q)*k + o
 					val += bias[o]
 					if res != nil {
 						val += res[at]
 					}
 					if relu {
-						val = max(val, 0)
+						val = maxNaN(0, val)
 					}
 					y[at] = val
 				}
 			}
 		}
 	}
+}
+
+func outputPoolGo(y []float32, ldy int, m []float32, mstride, k, tiles int, bias, scale, shift []float32, pool, rows, lastCols int, relu bool, _ []float32) {
+	for t := range tiles {
+		cols := 4 / pool
+		if t == tiles-1 {
+			cols = lastCols
+		}
+		for o := range k {
+			tile := tileOutput(m, mstride, k, t, o)
+			for p := range 4 {
+				for q := range 4 {
+					val := tile[p][q] + bias[o]
+					if relu {
+						val = maxNaN(0, val)
+					}
+					if scale != nil {
+						val = val*scale[o] + shift[o]
+					}
+					tile[p][q] = val
+				}
+			}
+			for p := range rows {
+				for q := range cols {
+					y[p*ldy+(4/pool*t+q)*k+o] = windowMax(tile, pool, p, q)
+				}
+			}
+		}
+	}
+}
+
+// windowMax is the maximum of window (p, q) of the tile, pool square, in
+// the assembly's order: each row's pairs of columns, then their pairs,
+// then the rows in order.
+func windowMax(tile [4][4]float32, pool, p, q int) float32 {
+	row := func(i int) float32 {
+		r := tile[i][pool*q:][:pool]
+		m := maxNaN(r[0], r[1])
+		if pool == 4 {
+			m = maxNaN(m, maxNaN(r[2], r[3]))
+		}
+		return m
+	}
+	m := row(pool * p)
+	for i := 1; i < pool; i++ {
+		m = maxNaN(m, row(pool*p+i))
+	}
+	return m
+}
+
+// maxNaN is the assembly's maximum: a > b ? a : b, so b where either is
+// NaN.
+func maxNaN(a, b float32) float32 {
+	if a > b {
+		return a
+	}
+	return b
 }

@@ -348,7 +348,8 @@ func SupportedOp(domain, typ string) bool {
 // fusedChains names the nodes compiled into fused kernels: each node a
 // fusion took over (done) joined to the chain of the node whose output it
 // reads, the latest of them for a node of two inputs (a ResNet's Add
-// reads its shortcut and the convolution it is fused into).
+// reads its shortcut and the convolution it is fused into), Constant
+// nodes aside (a Pad's pads).
 func (c *compiler) fusedChains() [][]string {
 	producer := c.g.Producers()
 	order := make(map[*onnx.Node]int, len(c.g.Nodes))
@@ -363,7 +364,7 @@ func (c *compiler) fusedChains() [][]string {
 		}
 		p := producer[n.Input(0)]
 		for _, in := range n.Inputs[1:] {
-			if q := producer[in]; q != nil && (p == nil || order[q] > order[p]) {
+			if q := producer[in]; q != nil && q.OpType != "Constant" && (p == nil || order[q] > order[p]) {
 				p = q
 			}
 		}

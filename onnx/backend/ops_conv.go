@@ -250,10 +250,7 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	if bias == nil {
 		outC = len(w) / (9 * x.shape[1])
 	}
-	scale, shift := make([]float32, outC), make([]float32, outC)
-	for i := range scale {
-		scale[i] = 1
-	}
+	scale, shift := identityScale(outC), make([]float32, outC)
 	if idx[1] >= 0 {
 		for _, in := range c.g.Nodes[idx[1]].Inputs[1:] {
 			if v := c.vals[in]; v == nil || v.c == nil {
@@ -284,6 +281,15 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	}
 	// With H and W multiples of K, ceil_mode does not matter.
 	K := int(k[0])
+	if idx[1] < 0 {
+		scale, shift = nil, nil // the identity
+	}
+	if ok, err := c.winogradBlock(conv, x, w, bias, scale, shift, K, idx); ok || err != nil {
+		return ok, err
+	}
+	if scale == nil {
+		scale, shift = identityScale(outC), make([]float32, outC)
+	}
 	in, err := c.hwc(x)
 	if err != nil {
 		return false, err
@@ -355,15 +361,26 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 // input: the copy of the map into st's xp goes. Neither block may run on
 // a widened map.
 func (c *compiler) handOver(st *blockStep, input string) {
-	// uses counts the graph's outputs too: 1 is st's convolution alone.
-	if len(c.steps) == 0 || st.realW != 0 || c.uses[input] != 1 {
+	if st.realW != 0 {
 		return
+	}
+	st.handed = c.handOverTo(st.in, st.xp, input)
+}
+
+// handOverTo lets the block step just before a step that alone reads its
+// map (value input, buffer in) pool straight into that step's padded
+// input, buffer xp, laid out as a block's: the map's rows and columns
+// with a border of one zero pixel. It reports whether it did.
+func (c *compiler) handOverTo(in, xp int, input string) bool {
+	// uses counts the graph's outputs too: 1 is the step's convolution alone.
+	if len(c.steps) == 0 || c.uses[input] != 1 {
+		return false
 	}
 	prev, ok := c.steps[len(c.steps)-1].(blockStep)
-	if !ok || prev.realW != 0 || prev.next != 0 || prev.out != st.in {
-		return
+	if !ok || prev.realW != 0 || prev.next != 0 || prev.out != in {
+		return false
 	}
-	prev.next = st.xp + 1
+	prev.next = xp + 1
 	c.steps[len(c.steps)-1] = prev
-	st.handed = true
+	return true
 }

@@ -41,6 +41,9 @@ func (c *compiler) winograd3x3(o op, x *val, w, bias []float32) (ok bool, err er
 	if st.scratch, err = c.newBuf(conv.ScratchSize()); err != nil {
 		return false, err
 	}
+	// A block's pooled map is laid out as the padded input where the
+	// tiles cover the map exactly.
+	st.handed = conv.H%4 == 0 && conv.W%4 == 0 && c.handOverTo(st.in, st.xp, o.inputs[0])
 	shape := []int{1, conv.Out, conv.H, conv.W}
 	y, err := c.runtime(shape)
 	if err != nil {
@@ -99,19 +102,30 @@ type winogradStep struct {
 	in, xp, scratch, out int
 	res                  int
 	relu                 bool
+	scale, shift         []float32 // a BatchNormalization after the Relu; nil for none
+	pool                 int       // MaxPool pool x pool of stride pool last; 0 for none
+	handed               bool      // the block before pools into xp: no Pad
 }
 
 func (s winogradStep) run(b [][]float32) {
-	s.conv.Pad(b[s.xp], b[s.in])
+	s.pad(b)
 	ty, _ := s.conv.Tiles()
 	s.tileRows(b, 0, ty)
 }
 
 // runSplit divides the tile rows between the CPUs.
 func (s winogradStep) runSplit(b [][]float32) {
-	s.conv.Pad(b[s.xp], b[s.in])
+	s.pad(b)
 	ty, _ := s.conv.Tiles()
 	kernel.Parallel(ty, func(_, lo, hi int) { s.tileRows(b, lo, hi) })
+}
+
+// pad writes the input map into xp's interior, unless the block before
+// did; the border is zero from the workspace's making on.
+func (s winogradStep) pad(b [][]float32) {
+	if !s.handed {
+		s.conv.Pad(b[s.xp], b[s.in])
+	}
 }
 
 func (s winogradStep) tileRows(b [][]float32, lo, hi int) {
@@ -119,5 +133,62 @@ func (s winogradStep) tileRows(b [][]float32, lo, hi int) {
 	if s.res >= 0 {
 		res = b[s.res]
 	}
-	s.conv.ForwardTileRows(b[s.out], b[s.xp], s.u, s.bias, res, s.relu, b[s.scratch], lo, hi)
+	s.conv.ForwardTileRows(b[s.out], b[s.xp], s.u, s.bias, winograd.Epilogue{Res: res, Relu: s.relu, Scale: s.scale, Shift: s.shift, Pool: s.pool}, b[s.scratch], lo, hi)
+}
+
+// winogradBlock compiles a block of fuseBlock's (Conv 3x3, Relu, an
+// optional BatchNormalization of scale and shift, nil for none, MaxPool
+// KxK/K: nodes idx) whose convolution suits winograd3x3, and K is 2 or 4
+// (windows a tile holds whole), as a winogradStep pooling its output.
+func (c *compiler) winogradBlock(o op, x *val, w, bias, scale, shift []float32, k int, idx []int) (bool, error) {
+	conv := winograd.Conv{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
+	if k != 2 && k != 4 || !conv.Fits() || conv.Kernel() == "go" {
+		return false, nil
+	}
+	in, err := c.hwc(x)
+	if err != nil {
+		return false, err
+	}
+	if err := c.b.constBytes(4 * int64(conv.WeightsSize()+conv.Out+len(scale)+len(shift))); err != nil {
+		return false, err
+	}
+	if err := c.b.ops(conv.Out, conv.H, conv.W); err != nil { // the pooling, beside the convolution compileConv counted
+		return false, err
+	}
+	st := winogradStep{conv: conv, u: make([]float32, conv.WeightsSize()), bias: bias, in: in.buf, res: -1,
+		relu: true, scale: scale, shift: shift, pool: k}
+	conv.Weights(st.u, w)
+	if st.bias == nil {
+		st.bias = make([]float32, conv.Out)
+	}
+	if st.xp, err = c.newBuf(conv.PaddedSize()); err != nil {
+		return false, err
+	}
+	if st.scratch, err = c.newBuf(conv.ScratchSize()); err != nil {
+		return false, err
+	}
+	st.handed = conv.H%4 == 0 && conv.W%4 == 0 && c.handOverTo(st.in, st.xp, o.inputs[0])
+	y, err := c.runtime([]int{1, conv.Out, conv.H / k, conv.W / k})
+	if err != nil {
+		return false, err
+	}
+	y.nhwc = true
+	st.out = y.buf
+	c.steps = append(c.steps, st)
+	for _, i := range idx {
+		if i >= 0 {
+			c.done[i] = true
+		}
+	}
+	c.vals[c.g.Nodes[idx[2]].Outputs[0]] = y
+	return true, nil
+}
+
+// identityScale is n ones.
+func identityScale(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
 }
