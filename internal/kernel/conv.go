@@ -93,7 +93,7 @@ func (c Conv3x3) ForwardRows(y, xp, wd, bias []float32, n, lo, hi int) {
 			conv1Rows(yi, xp[img*ps+lo*(c.W+2):(img+1)*ps], wd, bias, hi-lo, c.W, c.Out)
 			continue
 		}
-		convDirect(yi, xp[img*ps+lo*(c.W+2)*c.In:(img+1)*ps], wd, bias, hi-lo, c.W, c.In, c.Out)
+		convDirect(yi, xp[img*ps+lo*(c.W+2)*c.In:(img+1)*ps], wd, bias, hi-lo, c.W, c.In, c.Out, 1, c.W+2)
 	}
 }
 

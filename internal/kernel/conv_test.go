@@ -188,7 +188,7 @@ func TestFourteenWideVectorized(t *testing.T) {
 		if !c.Vectorized() {
 			t.Errorf("%+v: not vectorized", c)
 		}
-		if tile := directTile(c.H, c.W, c.In, c.Out); tile == nil || tile.w != c.W {
+		if tile := directTile(c.H, c.W, c.In, c.Out, 1); tile == nil || tile.w != c.W {
 			t.Errorf("%+v: tile %+v, want one for width %d", c, tile, c.W)
 		}
 		if got := c.BackwardInputVectorized(); got != tc.back {

@@ -43,7 +43,8 @@ type convTile struct {
 	r, rows, cols int
 	cin, w        int // when not 0, the only input channel count and width it handles
 	cout          int // when not 0, the only output channel count it handles
-	run           func(out, xp, wd, bias []float32, h, w, cin, cout int)
+	stride        int // when not 0, the only stride it is picked for
+	run           func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int)
 }
 
 var goKernels = &kernelSet{
@@ -164,9 +165,10 @@ func conv1GradRows(dw, xp, dz []float32, h, w, c int) {
 // zeros is the bias of convolutions without one.
 var zeros [256]float32
 
-// convDirect runs the best direct convolution kernel for the shape; a nil
-// bias is zero.
-func convDirect(out, xp, wd, bias []float32, h, w, cin, cout int) {
+// convDirect runs the best direct convolution kernel for the shape, h by w
+// outputs at stride from rows of wp padded input pixels; a nil bias is
+// zero.
+func convDirect(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
 	if bias == nil {
 		if cout > len(zeros) {
 			bias = make([]float32, cout)
@@ -174,11 +176,11 @@ func convDirect(out, xp, wd, bias []float32, h, w, cin, cout int) {
 			bias = zeros[:cout]
 		}
 	}
-	if t := directTile(h, w, cin, cout); t != nil {
-		t.run(out, xp, wd, bias, h, w, cin, cout)
+	if t := directTile(h, w, cin, cout, stride); t != nil {
+		t.run(out, xp, wd, bias, h, w, cin, cout, stride, wp)
 		return
 	}
-	convDirectGo(out, xp, wd, bias, h, w, cin, cout)
+	convDirectGo(out, xp, wd, bias, h, w, cin, cout, stride, wp)
 }
 
 // convGradDirect adds to dw ([3][3][cin][cout]) the weight gradient of
@@ -201,15 +203,16 @@ func convGradDirect(dw, xp, dz []float32, n, h, w, cin, cout int) {
 }
 
 // directTile is the first assembly tile, of the usable sets, that runs a
-// direct convolution of this shape; nil when none does.
-func directTile(h, w, cin, cout int) *convTile {
+// direct convolution of this shape (h by w outputs) at stride; nil when
+// none does.
+func directTile(h, w, cin, cout, stride int) *convTile {
 	if cin%2 != 0 {
 		return nil
 	}
 	for _, k := range usable() {
 		for i := range k.convs {
 			t := &k.convs[i]
-			if w%t.r == 0 && h%t.rows == 0 && cout%t.cols == 0 && (t.cin == 0 || t.cin == cin && t.w == w) && (t.cout == 0 || t.cout == cout) {
+			if w%t.r == 0 && h%t.rows == 0 && cout%t.cols == 0 && (t.cin == 0 || t.cin == cin && t.w == w) && (t.cout == 0 || t.cout == cout) && (t.stride == 0 || t.stride == stride) {
 				return t
 			}
 		}
@@ -228,7 +231,7 @@ func (c Conv3x3) Vectorized() bool {
 	if c.In == 1 {
 		return c.W%4 == 0
 	}
-	return directTile(c.H, c.W, c.In, c.Out) != nil
+	return directTile(c.H, c.W, c.In, c.Out, 1) != nil
 }
 
 // Widened returns c when fast accepts it, else c on the narrowest wider

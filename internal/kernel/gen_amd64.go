@@ -147,7 +147,7 @@ func main() {
 		fmt.Fprintf(&asm, "\tVZEROUPPER\n\tRET\n")
 		fmt.Fprintf(&decl, "\n//go:noescape\nfunc %s(%s)\n", sym, args)
 	}
-	const convArgs = "out, xp, wd, bias *float32, h, w, cin, cout int"
+	const convArgs = "out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int"
 	const gradArgs = "dw, xp, dz *float32, n, h, w, cin, cout int"
 	for _, x := range []isa{avx512, avx2} {
 		for _, k := range kernels {
@@ -160,7 +160,7 @@ func main() {
 			if t.pair {
 				body = func(e *emitter) { convPair(e, t) }
 			}
-			function(x, t.symbol(x), convArgs, 64, body)
+			function(x, t.symbol(x), convArgs, 80, body)
 		}
 		g := gradTiles[x.name]
 		gsym := fmt.Sprintf("convGrad%s_%dx%d", x.name, g.jb, g.nv)
@@ -178,10 +178,11 @@ func main() {
 		}
 		fmt.Fprintf(&decl, "\tconvs: []convTile{\n")
 		for _, t := range convTiles[x.name] {
-			fmt.Fprintf(&decl, "\t\t{r: %d, rows: %d, cols: %d, cin: %d, w: %d, cout: %d, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {\n", t.px, t.rows, t.cols(x), t.cin, t.w, t.cout())
-			fmt.Fprintf(&decl, "if h <= 0 || w <= 0 || cout <= 0 {\nreturn\n}\n")
-			fmt.Fprintf(&decl, "_ = out[h*w*cout-1]\n_ = xp[(h+2)*(w+2)*cin-1]\n_ = wd[9*cin*cout-1]\n_ = bias[cout-1]\n")
-			fmt.Fprintf(&decl, "%s(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)\n}},\n", t.symbol(x))
+			fmt.Fprintf(&decl, "\t\t{r: %d, rows: %d, cols: %d, cin: %d, w: %d, cout: %d, stride: %d, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {\n", t.px, t.rows, t.cols(x), t.cin, t.w, t.cout(), t.onlyStride())
+			fmt.Fprintf(&decl, "if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {\nreturn\n}\n")
+			// The last tap read: row (h-1)*stride+2, pixel (w-1)*stride+2.
+			fmt.Fprintf(&decl, "_ = out[h*w*cout-1]\n_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]\n_ = wd[9*cin*cout-1]\n_ = bias[cout-1]\n")
+			fmt.Fprintf(&decl, "%s(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)\n}},\n", t.symbol(x))
 		}
 		fmt.Fprintf(&decl, "\t},\n")
 		fmt.Fprintf(&decl, "\tgrad: &gradTile{jb: %d, cols: %d, run: func(dw, xp, dz []float32, n, h, w, cin, cout int) {\n", g.jb, g.nv*x.lanes)
@@ -1002,14 +1003,27 @@ func conv1Grad(e *emitter) {
 }
 
 // convTile is one direct convolution kernel: tiles of rows x px pixels by
-// nv vectors of output channels, for any input channel count and width, or,
-// when cin and w are set, for those alone (LeNet's, cnn28's), with every
-// address offset a constant and any px that divides w.
+// nv vectors of output channels, for any input channel count, width and
+// stride, or, when cin and w are set, for those alone (LeNet's, cnn28's)
+// at stride 1, with every address offset a constant and any px that
+// divides w.
 type convTile struct {
 	rows, px, nv, cin, w int
 	// pair: eight output channels exactly (AVX-512), in half a vector
 	// (convPair); nv is 0.
 	pair bool
+	// stride: when not 0, the only stride the dispatcher picks the tile
+	// for (see onlyStride).
+	stride int
+}
+
+// onlyStride is the one stride the tile is picked for, or 0 for any: the
+// fixed tiles' constant offsets are those of stride 1.
+func (t convTile) onlyStride() int {
+	if t.cin > 0 {
+		return 1
+	}
+	return t.stride
 }
 
 // cols is the output channels a tile computes at a time.
@@ -1066,28 +1080,39 @@ var convTiles = map[string][]convTile{
 		// steps of k in one vector, not AVX2's one; 7 pixels for its
 		// 14-wide map, which would otherwise run widened to 16.
 		{rows: 1, px: 8, pair: true}, {rows: 1, px: 7, pair: true}, {rows: 1, px: 4, pair: true},
+		// Stride 2 to a 14- or 7-wide map (a ResNet's first convolution
+		// of a stage), which no power of two divides. Not picked at
+		// stride 1, whose 14-wide maps the fixed tiles serve or the
+		// callers widen to 16.
+		{rows: 1, px: 7, nv: 2, stride: 2}, {rows: 1, px: 7, nv: 1, stride: 2},
 	},
-	"AVX2": {{rows: 1, px: 4, nv: 2}, {rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1}, {rows: 1, px: 4, nv: 1}},
+	"AVX2": {
+		{rows: 1, px: 4, nv: 2}, {rows: 1, px: 8, nv: 1}, {rows: 2, px: 4, nv: 1}, {rows: 1, px: 4, nv: 1},
+		{rows: 1, px: 7, nv: 1, stride: 2}, // as AVX-512's
+	},
 }
 
 // convDirect: out[y][x] = bias + sum over ky, kx, ci of
-// xp[y+ky][x+kx][ci] * wd[ky][kx][ci], for h rows of w pixels, cout
-// channels, from the zero-bordered input xp of cin channels. The products
-// run over the input in place: for a fixed ky the 3*cin values under a
-// pixel's three taps are contiguous, and the next pixel's start cin later.
-// Each tile sums two steps of k at a time (cin even).
+// xp[s*y+ky][s*x+kx][ci] * wd[ky][kx][ci], for h rows of w pixels, cout
+// channels, from the zero-bordered input xp of cin channels and rows of wp
+// pixels, at stride s. The products run over the input in place: for a
+// fixed ky the 3*cin values under a pixel's three taps are contiguous, and
+// the next pixel's start s*cin later. Each tile sums two steps of k at a
+// time (cin even).
 //
 // Registers: DI the tile's output; SI the padded row; R13 the tile's first
-// input; R8 padded row stride in bytes; R9 cin*4; R10 3*cin*4; R11 cout*4;
-// CX row groups left; DX tiles left in the row; BX the channel block's byte
-// offset; AX, R14 the tile's inputs (R14: pixel 4 on, or the row below);
-// R15 the weights; R12 steps left.
+// input; R8 padded row stride in bytes; R9 s*cin*4; R10 3*s*cin*4; R11
+// cout*4; CX row groups left; DX tiles (or, for a px no power of two,
+// pixels) left in the row; BX the channel block's byte offset; AX, R14 the
+// tile's inputs (R14: pixel 4 on, or the row below); R15 the weights; R12
+// steps left.
 func convDirect(e *emitter, t convTile) {
 	x := e.isa
 	r, nv, px, rows := t.r(), t.nv, t.px, t.rows
 	fixed := t.cin > 0
-	if !fixed && (r > 8 || rows > 2 || px&(px-1) != 0) {
-		log.Fatalf("%s: a generic tile has at most 8 pixels in 2 rows, a power of two in each", e.sym)
+	pow2 := px&(px-1) == 0
+	if !fixed && (r > 8 || rows > 2 || rows > 1 && !pow2) {
+		log.Fatalf("%s: a generic tile has at most 8 pixels, in 2 rows of a power of two or in one row", e.sym)
 	}
 	if fixed && t.w%px != 0 {
 		log.Fatalf("%s: tiles of %d pixels do not divide a width of %d", e.sym, px, t.w)
@@ -1107,23 +1132,21 @@ func convDirect(e *emitter, t convTile) {
 	if rows > 1 {
 		e.p("SHRQ $%d, CX", log2(rows))
 	}
-	e.p("MOVQ cin+48(FP), R9")
-	e.p("SHLQ $2, R9")
-	e.p("LEAQ (R9)(R9*2), R10")
-	e.p("MOVQ w+40(FP), R8")
-	e.p("ADDQ $2, R8")
-	e.p("IMULQ R9, R8")
+	convSteps(e)
 	e.p("MOVQ cout+56(FP), R11")
 	e.p("SHLQ $2, R11")
 	e.label("row")
 	e.p("MOVQ SI, R13")
-	if fixed {
+	switch {
+	case fixed:
 		// The width is known, so px need not be a power of two: a tile
 		// of 7 pixels serves cnn28's 14-wide map.
 		e.p("MOVQ $%d, DX", t.w/px)
-	} else {
+	case pow2:
 		e.p("MOVQ w+40(FP), DX")
 		e.p("SHRQ $%d, DX", log2(px))
+	default:
+		e.p("MOVQ w+40(FP), DX")
 	}
 	e.label("tile")
 	e.p("XORQ BX, BX")
@@ -1146,7 +1169,10 @@ func convDirect(e *emitter, t convTile) {
 	case rows == 1 && r > 4:
 		e.p("LEAQ (R13)(R9*4), R14")
 	case rows == 2:
-		e.p("LEAQ (R13)(R8*1), R14") // the row below
+		// The row below: stride padded rows on.
+		e.p("MOVQ stride+64(FP), R14")
+		e.p("IMULQ R8, R14")
+		e.p("ADDQ R13, R14")
 	}
 	// src is pixel p's input at byte offset disp.
 	src := func(p, disp int) string {
@@ -1204,13 +1230,7 @@ func convDirect(e *emitter, t convTile) {
 		e.p("DECQ R12")
 		e.jmp("JNZ", l)
 		if ky < 2 {
-			// Down one padded row, back to the first tap.
-			e.p("SUBQ R10, AX")
-			e.p("ADDQ R8, AX")
-			if !fixed && r > 4 {
-				e.p("SUBQ R10, R14")
-				e.p("ADDQ R8, R14")
-			}
+			nextTapRow(e, ky, !fixed && r > 4)
 		}
 	}
 	// Store pixel p at DI + (row*w + col)*cout*4.
@@ -1243,11 +1263,13 @@ func convDirect(e *emitter, t convTile) {
 	e.p("MOVQ R9, AX")
 	e.p("IMULQ $%d, AX", px)
 	e.p("ADDQ AX, R13")
-	e.p("DECQ DX")
-	e.jmp("JNZ", "tile")
-	for range rows {
-		e.p("ADDQ R8, SI")
+	if fixed || pow2 {
+		e.p("DECQ DX")
+	} else {
+		e.p("SUBQ $%d, DX", px)
 	}
+	e.jmp("JNZ", "tile")
+	nextOutputRows(e, rows)
 	if rows > 1 {
 		// Past the rows below, done with the tiles above them.
 		e.p("MOVQ w+40(FP), AX")
@@ -1363,8 +1385,8 @@ func pairIndex(w *bytes.Buffer) {
 // starts in the even lanes.
 //
 // Registers: DI the tile's output; SI the padded row; R13 the tile's first
-// input; R8 padded row stride in bytes; R9 cin*4; R10 3*cin*4; CX rows
-// left; DX tiles left in the row; AX, R14 the tile's inputs (R14: pixel 4
+// input; R8 padded row stride in bytes; R9 stride*cin*4; R10 three of
+// those; CX rows left; DX tiles left in the row; AX, R14 the tile's inputs (R14: pixel 4
 // on); R15 the weights; R12 steps left; Z31 pairIndex; Z30 the bias.
 func convPair(e *emitter, t convTile) {
 	x := e.isa
@@ -1378,12 +1400,7 @@ func convPair(e *emitter, t convTile) {
 	e.p("MOVQ out+0(FP), DI")
 	e.p("MOVQ xp+8(FP), SI")
 	e.p("MOVQ h+32(FP), CX")
-	e.p("MOVQ cin+48(FP), R9")
-	e.p("SHLQ $2, R9")
-	e.p("LEAQ (R9)(R9*2), R10")
-	e.p("MOVQ w+40(FP), R8")
-	e.p("ADDQ $2, R8")
-	e.p("IMULQ R9, R8")
+	convSteps(e)
 	e.p("VMOVUPS pairIndex<>(SB), %s", idx)
 	e.p("MOVQ bias+24(FP), R15")
 	e.p("VPMOVZXDQ (R15), %s", bias)
@@ -1428,12 +1445,7 @@ func convPair(e *emitter, t convTile) {
 		e.p("DECQ R12")
 		e.jmp("JNZ", l)
 		if ky < 2 {
-			e.p("SUBQ R10, AX")
-			e.p("ADDQ R8, AX")
-			if r > 4 {
-				e.p("SUBQ R10, R14")
-				e.p("ADDQ R8, R14")
-			}
+			nextTapRow(e, ky, r > 4)
 		}
 	}
 	for p := range r {
@@ -1451,7 +1463,41 @@ func convPair(e *emitter, t convTile) {
 		e.p("SUBQ $%d, DX", r)
 	}
 	e.jmp("JNZ", "tile")
-	e.p("ADDQ R8, SI")
+	nextOutputRows(e, 1)
 	e.p("DECQ CX")
 	e.jmp("JNZ", "row")
+}
+
+// convSteps sets convDirect's and convPair's input steps from their
+// arguments: R8 a padded row (wp pixels) in bytes, R9 the step from one
+// output pixel's taps to the next's (stride pixels), R10 three of those.
+func convSteps(e *emitter) {
+	e.p("MOVQ cin+48(FP), R9")
+	e.p("SHLQ $2, R9")
+	e.p("MOVQ wp+72(FP), R8")
+	e.p("IMULQ R9, R8")
+	e.p("IMULQ stride+64(FP), R9")
+	e.p("LEAQ (R9)(R9*2), R10")
+}
+
+// nextTapRow moves AX, after the taps of row ky, down to row ky+1 of the
+// tile's first pixel, from R13 (the taps' span, 3*cin, is R10 at stride 1
+// alone); R14, when withR14, keeps its distance from AX.
+func nextTapRow(e *emitter, ky int, withR14 bool) {
+	if withR14 {
+		e.p("SUBQ AX, R14")
+	}
+	e.p("LEAQ (R13)(R8*%d), AX", ky+1)
+	if withR14 {
+		e.p("ADDQ AX, R14")
+	}
+}
+
+// nextOutputRows moves SI down rows output rows: stride padded rows each.
+func nextOutputRows(e *emitter, rows int) {
+	e.p("MOVQ stride+64(FP), AX")
+	e.p("IMULQ R8, AX")
+	for range rows {
+		e.p("ADDQ AX, SI")
+	}
 }

@@ -38,55 +38,61 @@ func poolReLUPairAVX512(y, xh *float32, arg *uint8, z *float32, stride, k, c, ow
 func poolScatterPairAVX512(dz, db *float32, stride, k, c, ow int, dy *float32, arg *uint8, xh *float32)
 
 //go:noescape
-func convAVX512_1x16x1_c32w16(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x16x1_c32w16(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x16x1_c64w16(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x16x1_c64w16(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_4x4x1_c64w4(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_4x4x1_c64w4(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_4x4x1_c128w4(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_4x4x1_c128w4(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x7x2_c16w14(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x7x2_c16w14(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x14x1_c32w14(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x14x1_c32w14(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x14x1_c8w14(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x14x1_c8w14(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x8x2(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x8x2(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_2x4x2(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_2x4x2(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x4x4(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x4x4(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x4x2(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x4x2(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x8x1(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x8x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_2x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_2x4x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x8_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x8_pair(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x7_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x7_pair(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX512_1x4_pair(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX512_1x4_pair(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
+
+//go:noescape
+func convAVX512_1x7x2(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
+
+//go:noescape
+func convAVX512_1x7x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
 func convGradAVX512_24x1(dw, xp, dz *float32, n, h, w, cin, cout int)
@@ -190,175 +196,195 @@ var kernelsAVX512 = &kernelSet{
 		poolScatterPairAVX512(&dz[0], &db[0], stride, k, c, ow, &g[0], &arg[0], &xh[0])
 	},
 	convs: []convTile{
-		{r: 16, rows: 1, cols: 16, cin: 32, w: 16, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 16, rows: 1, cols: 16, cin: 32, w: 16, cout: 0, stride: 1, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x16x1_c32w16(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x16x1_c32w16(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 16, rows: 1, cols: 16, cin: 64, w: 16, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 16, rows: 1, cols: 16, cin: 64, w: 16, cout: 0, stride: 1, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x16x1_c64w16(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x16x1_c64w16(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 4, cols: 16, cin: 64, w: 4, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 4, cols: 16, cin: 64, w: 4, cout: 0, stride: 1, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_4x4x1_c64w4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_4x4x1_c64w4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 4, cols: 16, cin: 128, w: 4, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 4, cols: 16, cin: 128, w: 4, cout: 0, stride: 1, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_4x4x1_c128w4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_4x4x1_c128w4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 7, rows: 1, cols: 32, cin: 16, w: 14, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 7, rows: 1, cols: 32, cin: 16, w: 14, cout: 0, stride: 1, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x7x2_c16w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x7x2_c16w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 14, rows: 1, cols: 16, cin: 32, w: 14, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 14, rows: 1, cols: 16, cin: 32, w: 14, cout: 0, stride: 1, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x14x1_c32w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x14x1_c32w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 14, rows: 1, cols: 16, cin: 8, w: 14, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 14, rows: 1, cols: 16, cin: 8, w: 14, cout: 0, stride: 1, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x14x1_c8w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x14x1_c8w14(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 8, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 8, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x8x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x8x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 2, cols: 32, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 2, cols: 32, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_2x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_2x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 1, cols: 64, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 1, cols: 64, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x4x4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x4x4(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 8, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 8, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x8x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x8x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 2, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 2, cols: 16, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_2x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_2x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 8, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 8, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x8_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x8_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 7, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 7, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x7_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x7_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, cout: 8, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX512_1x4_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX512_1x4_pair(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
+		}},
+		{r: 7, rows: 1, cols: 32, cin: 0, w: 0, cout: 0, stride: 2, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x7x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
+		}},
+		{r: 7, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, stride: 2, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX512_1x7x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
 	},
 	grad: &gradTile{jb: 24, cols: 16, run: func(dw, xp, dz []float32, n, h, w, cin, cout int) {
@@ -400,16 +426,19 @@ func conv1AVX2(out, xp, wt, bias *float32, h, w, c int)
 func conv1GradAVX2(dw, xp, dz *float32, h, w, c int)
 
 //go:noescape
-func convAVX2_1x4x2(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX2_1x4x2(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX2_1x8x1(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX2_1x8x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX2_2x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX2_2x4x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
-func convAVX2_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout int)
+func convAVX2_1x4x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
+
+//go:noescape
+func convAVX2_1x7x1(out, xp, wd, bias *float32, h, w, cin, cout, stride, wp int)
 
 //go:noescape
 func convGradAVX2_8x1(dw, xp, dz *float32, n, h, w, cin, cout int)
@@ -496,45 +525,55 @@ var kernelsAVX2 = &kernelSet{
 		conv1GradAVX2(&dw[0], &xp[0], &dz[0], h, w, c)
 	},
 	convs: []convTile{
-		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 1, cols: 16, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX2_1x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX2_1x4x2(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 8, rows: 1, cols: 8, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 8, rows: 1, cols: 8, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX2_1x8x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX2_1x8x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 2, cols: 8, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 2, cols: 8, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX2_2x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX2_2x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
-		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, cout: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout int) {
-			if h <= 0 || w <= 0 || cout <= 0 {
+		{r: 4, rows: 1, cols: 8, cin: 0, w: 0, cout: 0, stride: 0, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
 				return
 			}
 			_ = out[h*w*cout-1]
-			_ = xp[(h+2)*(w+2)*cin-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
 			_ = wd[9*cin*cout-1]
 			_ = bias[cout-1]
-			convAVX2_1x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout)
+			convAVX2_1x4x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
+		}},
+		{r: 7, rows: 1, cols: 8, cin: 0, w: 0, cout: 0, stride: 2, run: func(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
+			if h <= 0 || w <= 0 || cout <= 0 || stride <= 0 || wp <= 0 {
+				return
+			}
+			_ = out[h*w*cout-1]
+			_ = xp[(((h-1)*stride+2)*wp+(w-1)*stride+3)*cin-1]
+			_ = wd[9*cin*cout-1]
+			_ = bias[cout-1]
+			convAVX2_1x7x1(&out[0], &xp[0], &wd[0], &bias[0], h, w, cin, cout, stride, wp)
 		}},
 	},
 	grad: &gradTile{jb: 8, cols: 8, run: func(dw, xp, dz []float32, n, h, w, cin, cout int) {

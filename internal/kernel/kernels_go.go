@@ -186,17 +186,17 @@ func conv1GradGo(dw, xp, dz []float32, h, w, c int) {
 }
 
 // convDirectGo writes out[y][x] = bias + the 3x3 neighbourhood of
-// pixel (y, x) of xp, h+2 rows of w+2 pixels of cin channels with the
-// border, times wd ([3][3][cin][cout]), for h rows of w pixels.
-func convDirectGo(out, xp, wd, bias []float32, h, w, cin, cout int) {
-	wp := w + 2
+// pixel (stride*y, stride*x) of xp, rows of wp pixels of cin channels with
+// the border, times wd ([3][3][cin][cout]), for h rows of w pixels.
+func convDirectGo(out, xp, wd, bias []float32, h, w, cin, cout, stride, wp int) {
 	for y := range h {
 		for x := range w {
 			o := out[(y*w+x)*cout : (y*w+x+1)*cout]
 			copy(o, bias[:cout])
 			for ky := range 3 {
 				// The three taps of a row are 3*cin contiguous inputs.
-				in := xp[((y+ky)*wp+x)*cin : ((y+ky)*wp+x+3)*cin]
+				at := ((stride*y+ky)*wp + stride*x) * cin
+				in := xp[at : at+3*cin]
 				wk := wd[ky*3*cin*cout : (ky+1)*3*cin*cout]
 				for j, v := range in {
 					if v == 0 {
