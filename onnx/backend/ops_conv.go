@@ -103,6 +103,11 @@ func compileConv(c *compiler, o op) error {
 				return err
 			}
 		}
+		if rank == 4 && kh == 3 && kw == 3 && sh == 2 && sw == 2 && pt == 1 && pl == 1 && pb == 1 && pr == 1 {
+			if ok, err := c.direct3x3s2(o, x, w, bias); ok || err != nil {
+				return err
+			}
+		}
 		if rank == 4 && kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt+pl+pb+pr == 0 {
 			if ok, err := c.pointwiseNHWC(o, x, w, bias, outC); ok || err != nil {
 				return err
