@@ -134,3 +134,22 @@ func TestStridedTilesServed(t *testing.T) {
 		t.Errorf("resnet_tiny's 16 to 32 channels on 28x28 is not vectorized on %s", asmKernels[0].name)
 	}
 }
+
+// BenchmarkConvS2 times resnet_tiny's stride-2 convolution (28x28, 16 to
+// 32 channels) on one image, padding included as a plan runs it, and
+// reports GFLOP/s: beside BenchmarkConv's figures, what striding costs.
+func BenchmarkConvS2(b *testing.B) {
+	c := Conv3x3S2{H: 28, W: 28, In: 16, Out: 32}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randn(rng, c.H*c.W*c.In, 1)
+	w, bias := randn(rng, c.Out*c.In*9, 0.3), randn(rng, c.Out, 1)
+	wd, xp := make([]float32, len(w)), make([]float32, c.PaddedSize())
+	c.DirectWeights(wd, w)
+	y := make([]float32, c.OutH()*c.OutW()*c.Out)
+	for b.Loop() {
+		c.Pad(xp, x, 1)
+		c.Forward(y, xp, wd, bias, 1)
+	}
+	flops := float64(2 * c.OutH() * c.OutW() * c.Out * 9 * c.In)
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

@@ -2,8 +2,9 @@ package backend
 
 // 3x3 convolutions of stride 2 and padding 1, a ResNet's first of a stage,
 // on the direct channels-last kernels of stride 1 (ops_conv3.go) stepping
-// two input pixels at a time: channels-first, on phase planes, they took
-// twice as long and a layout change each side.
+// two input pixels at a time: channels-first, on phase planes, with a
+// layout change each side, resnet_tiny's took 31 us where this takes 18
+// (one AVX-512 thread).
 
 import (
 	"github.com/lenetkit/lenetkit/internal/kernel"
