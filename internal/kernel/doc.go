@@ -12,6 +12,8 @@
 // broadcast against vectors of weights. Its backward passes are the same
 // kind of loop: the input gradient is a convolution with the flipped
 // weights, the weight gradient a tile of weights summed over the pixels.
+// The stride-2 form (Conv3x3S2, a ResNet's first convolution of a stage)
+// runs the same kernels stepping two input pixels and rows at a time.
 //
 // Each conv block's ReLU, BatchNorm and max pooling run as one kernel
 // (BNPool), so the normalised map is never stored: the forward pass reads
