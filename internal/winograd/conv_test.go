@@ -215,3 +215,36 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// TestNaN: a NaN in the input makes NaN every output whose 3x3 window
+// holds it, as a direct convolution does, and may spread to the rest of
+// the tiles whose 6x6 inputs hold it, no further.
+func TestNaN(t *testing.T) {
+	c := Conv{H: 12, W: 12, In: 8, Out: 8}
+	rng := rand.New(rand.NewPCG(5, 6))
+	x, w, bias := randn(rng, c.H*c.W*c.In, 1), randn(rng, 9*c.In*c.Out, 0.3), randn(rng, c.Out, 0.5)
+	const ny, nx = 5, 6 // tile (1, 1) holds it, and its 6x6 inputs of tiles (1, 1) and (1, 2)
+	x[(ny*c.W+nx)*c.In+3] = float32(math.NaN())
+	y, err := forward(c, x, w, bias, Epilogue{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for oy := range c.H {
+		for ox := range c.W {
+			v := y[(oy*c.W+ox)*c.Out]
+			window := abs(oy-ny) <= 1 && abs(ox-nx) <= 1
+			// Tile (ty, tx) reads input rows 4ty-1 .. 4ty+4.
+			patch := func(o, n int) bool { return n >= 4*(o/4)-1 && n <= 4*(o/4)+4 }
+			if window && !math.IsNaN(float64(v)) {
+				t.Errorf("output (%d, %d) is %v, want NaN", oy, ox, v)
+			}
+			if !patch(oy, ny) || !patch(ox, nx) {
+				if math.IsNaN(float64(v)) {
+					t.Errorf("output (%d, %d) is NaN: its tile does not read the input's NaN", oy, ox)
+				}
+			}
+		}
+	}
+}
+
+func abs(x int) int { return max(x, -x) }

@@ -19,6 +19,7 @@ func TestNarrowerKernels(t *testing.T) {
 	all := func(t *testing.T) {
 		TestForward(t)
 		TestTileRows(t)
+		TestNaN(t)
 	}
 	a512, a2 := useAVX512, useAVX2
 	defer func() { useAVX512, useAVX2 = a512, a2 }()
