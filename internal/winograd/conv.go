@@ -48,10 +48,23 @@ func (c Conv) Pad(xp, x []float32) {
 // WeightsSize is the length of the transformed weights.
 func (c Conv) WeightsSize() int { return positions * c.In * c.Out }
 
-// ScratchSize is the length of the scratch space Forward needs.
-func (c Conv) ScratchSize() int {
+// passBytes is about what V and M of one pass over tile rows take: a
+// pass and its share of the weights stay in a core's L2 cache (1 MB on
+// Zen 4, 2 MB on Sapphire Rapids), and a large map needs no more scratch
+// space than a small one.
+const passBytes = 256 << 10
+
+// passRows is the tile rows of one pass.
+func (c Conv) passRows() int {
 	ty, tx := c.Tiles()
-	return positions*ty*tx*(c.In+c.Out) + ty*tmpFloats
+	return max(1, min(ty, passBytes/(4*positions*tx*(c.In+c.Out))))
+}
+
+// ScratchSize is the length of the scratch space Forward needs, its own
+// for each call running at once.
+func (c Conv) ScratchSize() int {
+	_, tx := c.Tiles()
+	return tmpFloats + positions*c.passRows()*tx*(c.In+c.Out)
 }
 
 // g is G of F(4x4, 3x3): U = G g Gᵀ.
@@ -124,8 +137,8 @@ func (c Conv) Forward(y, xp, u, bias []float32, e Epilogue, scratch []float32) {
 }
 
 // ForwardTileRows is Forward for the tile rows lo..hi-1, the output rows
-// 4*lo up to 4*hi or H (pooled, those over Pool); calls on disjoint ranges may
-// run at once on the same arguments.
+// 4*lo up to 4*hi or H (pooled, those over Pool); calls on disjoint ranges
+// may run at once on the same arguments but scratch, each its own.
 func (c Conv) ForwardTileRows(y, xp, u, bias []float32, e Epilogue, scratch []float32, lo, hi int) {
 	if !c.Fits() {
 		panic(fmt.Sprintf("winograd: %+v: channels not multiples of 8", c))
@@ -135,32 +148,40 @@ func (c Conv) ForwardTileRows(y, xp, u, bias []float32, e Epilogue, scratch []fl
 		return
 	}
 	c.check(y, xp, u, bias, e, scratch)
-	t := ty * tx
-	vs, ms := t*c.In, t*c.Out // the positions' strides in V and M
-	v, m := scratch[:positions*vs], scratch[positions*vs:positions*(vs+ms)]
-	tmp := scratch[positions*(vs+ms)+lo*tmpFloats:][:tmpFloats]
 	ks := kernelsFor(c)
 	ldx := c.paddedWidth() * c.In
-	for r := lo; r < hi; r++ {
-		ks.input(v[r*tx*c.In:], vs, xp[4*r*ldx:], ldx, c.In, tx, tmp)
-	}
-	ks.products(m[lo*tx*c.Out:], ms, v[lo*tx*c.In:], vs, u, c.In, c.Out, (hi-lo)*tx)
-	for r := lo; r < hi; r++ {
-		mr := m[r*tx*c.Out:]
-		if k := e.Pool; k > 0 {
-			ldy, per := c.W/k*c.Out, 4/k // per: pooled rows (and columns) a tile
-			if rows := min(per, c.H/k-per*r); rows > 0 {
-				ks.outputPool(y[per*r*ldy:], ldy, mr, ms, c.Out, tx, bias, e.Scale, e.Shift, k, rows, c.W/k-per*(tx-1), e.Relu, tmp)
-			}
-			continue
+	tmp := scratch[:tmpFloats]
+	for first := lo; first < hi; first += c.passRows() {
+		end := min(hi, first+c.passRows())
+		t := (end - first) * tx
+		vs, ms := t*c.In, t*c.Out // the positions' strides in V and M
+		v, m := scratch[tmpFloats:][:positions*vs], scratch[tmpFloats+positions*vs:][:positions*ms]
+		for r := first; r < end; r++ {
+			ks.input(v[(r-first)*tx*c.In:], vs, xp[4*r*ldx:], ldx, c.In, tx, tmp)
 		}
-		ldy := c.W * c.Out
-		var res []float32
-		if e.Res != nil {
-			res = e.Res[4*r*ldy:]
+		ks.products(m, ms, v, vs, u, c.In, c.Out, t)
+		for r := first; r < end; r++ {
+			c.outputRow(ks, y, m[(r-first)*tx*c.Out:], ms, bias, e, tmp, r)
 		}
-		ks.output(y[4*r*ldy:], ldy, mr, ms, c.Out, tx, bias, res, min(4, c.H-4*r), c.W-4*(tx-1), e.Relu, tmp)
 	}
+}
+
+// outputRow runs the output transform of tile row r, its M at m.
+func (c Conv) outputRow(ks *kernels, y, m []float32, ms int, bias []float32, e Epilogue, tmp []float32, r int) {
+	_, tx := c.Tiles()
+	if k := e.Pool; k > 0 {
+		ldy, per := c.W/k*c.Out, 4/k // per: pooled rows (and columns) a tile
+		if rows := min(per, c.H/k-per*r); rows > 0 {
+			ks.outputPool(y[per*r*ldy:], ldy, m, ms, c.Out, tx, bias, e.Scale, e.Shift, k, rows, c.W/k-per*(tx-1), e.Relu, tmp)
+		}
+		return
+	}
+	ldy := c.W * c.Out
+	var res []float32
+	if e.Res != nil {
+		res = e.Res[4*r*ldy:]
+	}
+	ks.output(y[4*r*ldy:], ldy, m, ms, c.Out, tx, bias, res, min(4, c.H-4*r), c.W-4*(tx-1), e.Relu, tmp)
 }
 
 // check panics when a slice is shorter than c needs: the kernels write

@@ -90,6 +90,7 @@ var convCases = []Conv{
 	{H: 16, W: 16, In: 32, Out: 64}, // the seed's second block
 	{H: 4, W: 4, In: 64, Out: 128},  // and its third: one tile
 	{H: 5, W: 8, In: 16, Out: 64},   // rows of two tiles
+	{H: 12, W: 96, In: 32, Out: 32}, // a pass a tile row
 }
 
 // forward runs c on x through Forward, with the scratch space and the

@@ -9,6 +9,7 @@ package backend
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/winograd"
@@ -19,32 +20,14 @@ import (
 // winogradStep when this CPU runs its channels in assembly; ok false
 // leaves it to the other paths. Its output is channels-last.
 func (c *compiler) winograd3x3(o op, x *val, w, bias []float32) (ok bool, err error) {
-	conv := winograd.Conv{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
-	if len(o.outputs) != 1 || !conv.Fits() || conv.Kernel() == "go" {
+	if len(o.outputs) != 1 {
 		return false, nil
 	}
-	in, err := c.hwc(x)
-	if err != nil {
+	st, ok, err := c.newWinograd(o, x, w, bias, nil, nil)
+	if !ok || err != nil {
 		return false, err
 	}
-	if err := c.b.constBytes(4 * int64(conv.WeightsSize()+conv.Out)); err != nil {
-		return false, err
-	}
-	st := winogradStep{conv: conv, u: make([]float32, conv.WeightsSize()), bias: bias, in: in.buf, res: -1}
-	conv.Weights(st.u, w)
-	if st.bias == nil {
-		st.bias = make([]float32, conv.Out)
-	}
-	if st.xp, err = c.newBuf(conv.PaddedSize()); err != nil {
-		return false, err
-	}
-	if st.scratch, err = c.newBuf(conv.ScratchSize()); err != nil {
-		return false, err
-	}
-	// A block's pooled map is laid out as the padded input where the
-	// tiles cover the map exactly.
-	st.handed = conv.H%4 == 0 && conv.W%4 == 0 && c.handOverTo(st.in, st.xp, o.inputs[0])
-	shape := []int{1, conv.Out, conv.H, conv.W}
+	shape := []int{1, st.conv.Out, st.conv.H, st.conv.W}
 	y, err := c.runtime(shape)
 	if err != nil {
 		return false, err
@@ -67,6 +50,37 @@ func (c *compiler) winograd3x3(o op, x *val, w, bias []float32) (ok bool, err er
 	}
 	c.steps = append(c.steps, st)
 	return true, c.set(out, 0, y)
+}
+
+// newWinograd makes the step of Conv o (3x3, stride 1, padding 1, weights
+// w, bias nil for none) on x, with a BatchNormalization's scale and shift
+// after its Relu (nil for none), when this CPU runs its channels in
+// assembly: its constants and input, not yet its output.
+func (c *compiler) newWinograd(o op, x *val, w, bias, scale, shift []float32) (st winogradStep, ok bool, err error) {
+	conv := winograd.Conv{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
+	if !conv.Fits() || conv.Kernel() == "go" {
+		return st, false, nil
+	}
+	in, err := c.hwc(x)
+	if err != nil {
+		return st, false, err
+	}
+	if err := c.b.constBytes(4 * int64(conv.WeightsSize()+conv.Out+len(scale)+len(shift))); err != nil {
+		return st, false, err
+	}
+	st = winogradStep{conv: conv, u: make([]float32, conv.WeightsSize()), bias: bias, in: in.buf, res: -1,
+		scale: scale, shift: shift, scratch: newScratch(conv.ScratchSize())}
+	conv.Weights(st.u, w)
+	if st.bias == nil {
+		st.bias = make([]float32, conv.Out)
+	}
+	if st.xp, err = c.newBuf(conv.PaddedSize()); err != nil {
+		return st, false, err
+	}
+	// A block's pooled map is laid out as the padded input where the
+	// tiles cover the map exactly.
+	st.handed = conv.H%4 == 0 && conv.W%4 == 0 && c.handOverTo(st.in, st.xp, o.inputs[0])
+	return st, true, nil
 }
 
 // shortcut finds the Add that alone reads name, a convolution's output
@@ -97,14 +111,15 @@ func (c *compiler) shortcut(name string, shape []int) (i int, r *val, ok bool) {
 // zero from the workspace's making on; res (-1 for none) is added to it
 // and relu applies a Relu after that.
 type winogradStep struct {
-	conv                 winograd.Conv
-	u, bias              []float32 // winograd's layouts
-	in, xp, scratch, out int
-	res                  int
-	relu                 bool
-	scale, shift         []float32 // a BatchNormalization after the Relu; nil for none
-	pool                 int       // MaxPool pool x pool of stride pool last; 0 for none
-	handed               bool      // the block before pools into xp: no Pad
+	conv         winograd.Conv
+	u, bias      []float32 // winograd's layouts
+	in, xp, out  int
+	scratch      *sync.Pool // of *[]float32: each call's, a pass's V and M
+	res          int
+	relu         bool
+	scale, shift []float32 // a BatchNormalization after the Relu; nil for none
+	pool         int       // MaxPool pool x pool of stride pool last; 0 for none
+	handed       bool      // the block before pools into xp: no Pad
 }
 
 func (s winogradStep) run(b [][]float32) {
@@ -133,7 +148,20 @@ func (s winogradStep) tileRows(b [][]float32, lo, hi int) {
 	if s.res >= 0 {
 		res = b[s.res]
 	}
-	s.conv.ForwardTileRows(b[s.out], b[s.xp], s.u, s.bias, winograd.Epilogue{Res: res, Relu: s.relu, Scale: s.scale, Shift: s.shift, Pool: s.pool}, b[s.scratch], lo, hi)
+	scratch := s.scratch.Get().(*[]float32)
+	e := winograd.Epilogue{Res: res, Relu: s.relu, Scale: s.scale, Shift: s.shift, Pool: s.pool}
+	s.conv.ForwardTileRows(b[s.out], b[s.xp], s.u, s.bias, e, *scratch, lo, hi)
+	s.scratch.Put(scratch)
+}
+
+// newScratch is a pool of scratch spaces of size floats: one for each
+// call running at once (images on several CPUs, or one image's rows), no
+// larger for a large map (a pass of tile rows at a time).
+func newScratch(size int) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		s := make([]float32, size)
+		return &s
+	}}
 }
 
 // winogradBlock compiles a block of fuseBlock's (Conv 3x3, Relu, an
@@ -141,34 +169,18 @@ func (s winogradStep) tileRows(b [][]float32, lo, hi int) {
 // KxK/K: nodes idx) whose convolution suits winograd3x3, and K is 2 or 4
 // (windows a tile holds whole), as a winogradStep pooling its output.
 func (c *compiler) winogradBlock(o op, x *val, w, bias, scale, shift []float32, k int, idx []int) (bool, error) {
-	conv := winograd.Conv{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
-	if k != 2 && k != 4 || !conv.Fits() || conv.Kernel() == "go" {
+	if k != 2 && k != 4 {
 		return false, nil
 	}
-	in, err := c.hwc(x)
-	if err != nil {
+	st, ok, err := c.newWinograd(o, x, w, bias, scale, shift)
+	if !ok || err != nil {
 		return false, err
 	}
-	if err := c.b.constBytes(4 * int64(conv.WeightsSize()+conv.Out+len(scale)+len(shift))); err != nil {
+	if err := c.b.ops(st.conv.Out, st.conv.H, st.conv.W); err != nil { // the pooling, beside the convolution compileConv counted
 		return false, err
 	}
-	if err := c.b.ops(conv.Out, conv.H, conv.W); err != nil { // the pooling, beside the convolution compileConv counted
-		return false, err
-	}
-	st := winogradStep{conv: conv, u: make([]float32, conv.WeightsSize()), bias: bias, in: in.buf, res: -1,
-		relu: true, scale: scale, shift: shift, pool: k}
-	conv.Weights(st.u, w)
-	if st.bias == nil {
-		st.bias = make([]float32, conv.Out)
-	}
-	if st.xp, err = c.newBuf(conv.PaddedSize()); err != nil {
-		return false, err
-	}
-	if st.scratch, err = c.newBuf(conv.ScratchSize()); err != nil {
-		return false, err
-	}
-	st.handed = conv.H%4 == 0 && conv.W%4 == 0 && c.handOverTo(st.in, st.xp, o.inputs[0])
-	y, err := c.runtime([]int{1, conv.Out, conv.H / k, conv.W / k})
+	st.relu, st.pool = true, k
+	y, err := c.runtime([]int{1, st.conv.Out, st.conv.H / k, st.conv.W / k})
 	if err != nil {
 		return false, err
 	}
