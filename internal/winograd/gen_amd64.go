@@ -15,25 +15,9 @@ import (
 )
 
 // isa is one vector width.
-type isa struct {
-	name   string // kernel suffix
-	reg    string // "Z" or "Y"
-	lanes  int
-	avx512 bool
-}
+type isa struct{ asmgen.Width }
 
-var isas = []isa{{"AVX512", "Z", 16, true}, {"AVX2", "Y", 8, false}}
-
-func (v isa) r(i int) string { return fmt.Sprintf("%s%d", v.reg, i) }
-
-// zero clears vector register i (VXORPS on Z registers needs AVX512DQ).
-func (v isa) zero(p func(string, ...any), i int) {
-	if v.avx512 {
-		p("VPXORD %s, %s, %s", v.r(i), v.r(i), v.r(i))
-	} else {
-		p("VXORPS %s, %s, %s", v.r(i), v.r(i), v.r(i))
-	}
-}
+var isas = []isa{{asmgen.AVX512}, {asmgen.AVX2}}
 
 // maxGroup is the most tiles a products kernel computes at a time: eight
 // accumulators hide the multiply-add's latency and leave AVX2 a register
@@ -93,7 +77,7 @@ func function(w, decl *bytes.Buffer, name, doc, args string, argBytes int) (func
 func broadcastConst(p func(string, ...any), v isa, r int, f uint32) {
 	p("MOVL $0x%08x, AX", f)
 	p("VMOVD AX, X%d", r)
-	p("VBROADCASTSS X%d, %s", r, v.r(r))
+	p("VBROADCASTSS X%d, %s", r, v.R(r))
 }
 
 // inputTransform computes Bᵀ d of the six registers d in place, with 4
@@ -101,7 +85,7 @@ func broadcastConst(p func(string, ...any), v isa, r int, f uint32) {
 // in the registers it returns, in order (Go's inputRow, with fused
 // multiply-adds).
 func inputTransform(p func(string, ...any), v isa, d [6]int, c4, c5 int, t [3]int) [6]int {
-	r := v.r
+	r := v.R
 	a, b, c := t[0], t[1], t[2]
 	p("VFMADD213PS %s, %s, %s", r(d[4]), r(c4), r(d[0]))  // d0 = 4 d0 + d4
 	p("VFNMADD231PS %s, %s, %s", r(c5), r(d[2]), r(d[0])) // t0 = d0 - 5 d2
@@ -125,7 +109,7 @@ func inputTransform(p func(string, ...any), v isa, d [6]int, c4, c5 int, t [3]in
 // 4 and 8 in registers c2, c4 and c8 and one temporary s; the four
 // results are in the registers it returns (Go's outputRow).
 func outputTransform(p func(string, ...any), v isa, m [6]int, c2, c4, c8, s int) [4]int {
-	r := v.r
+	r := v.R
 	p("VADDPS %s, %s, %s", r(m[2]), r(m[1]), r(s))       // s12
 	p("VSUBPS %s, %s, %s", r(m[2]), r(m[1]), r(m[1]))    // d12
 	p("VADDPS %s, %s, %s", r(m[4]), r(m[3]), r(m[2]))    // s34
@@ -142,7 +126,7 @@ func outputTransform(p func(string, ...any), v isa, m [6]int, c2, c4, c8, s int)
 var six = [6]int{0, 1, 2, 3, 4, 5}
 
 // tmpAt is the address of vector i of the intermediate values at R15.
-func (v isa) tmpAt(i int) string { return fmt.Sprintf("%d(R15)", i*v.lanes*4) }
+func (v isa) tmpAt(i int) string { return fmt.Sprintf("%d(R15)", i*v.Lanes*4) }
 
 // writeInput: Bᵀ d B for a row of tiles, a vector of channels at a time.
 // Pass one transforms each of the tile's six columns into the
@@ -153,10 +137,10 @@ func (v isa) tmpAt(i int) string { return fmt.Sprintf("%d(R15)", i*v.lanes*4) }
 // three and five input rows; R8, R9, R10: one, three and five positions
 // of V; R13: the tiles left.
 func writeInput(w, decl *bytes.Buffer, v isa) {
-	name := "input" + v.name
-	p, l := function(w, decl, name, fmt.Sprintf("// %s transforms tiles tiles of a row, %d channels at a time; see\n// kernels.input.", name, v.lanes),
+	name := "input" + v.Name
+	p, l := function(w, decl, name, fmt.Sprintf("// %s transforms tiles tiles of a row, %d channels at a time; see\n// kernels.input.", name, v.Lanes),
 		"v *float32, vstride int, x *float32, ldx, c, tiles int, tmp *float32", 56)
-	r := v.r
+	r := v.R
 	const c4, c5 = 14, 15
 	broadcastConst(p, v, c4, four)
 	broadcastConst(p, v, c5, five)
@@ -208,7 +192,7 @@ func writeInput(w, decl *bytes.Buffer, v isa) {
 			p("ADDQ R9, BX")
 		}
 	}
-	p("ADDQ $%d, R14", v.lanes*4)
+	p("ADDQ $%d, R14", v.Lanes*4)
 	p("CMPQ R14, CX")
 	p("JLT %s", l("vec"))
 	p("ADDQ CX, DI")
@@ -233,19 +217,19 @@ func writeInput(w, decl *bytes.Buffer, v isa) {
 // (and a weight row) in bytes; R8, R9: a position of M and of V; R10 the
 // positions left; R12 the channels left.
 func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
-	name := fmt.Sprintf("products%d%s", g, v.name)
+	name := fmt.Sprintf("products%d%s", g, v.Name)
 	if nb > 1 {
-		name = fmt.Sprintf("products%dx%d%s", g, nb, v.name)
+		name = fmt.Sprintf("products%dx%d%s", g, nb, v.Name)
 	}
-	p, l := function(w, decl, name, fmt.Sprintf("// %s computes the products of %d tiles, %d outputs at a time; see\n// kernels.products.", name, g, nb*v.lanes),
+	p, l := function(w, decl, name, fmt.Sprintf("// %s computes the products of %d tiles, %d outputs at a time; see\n// kernels.products.", name, g, nb*v.Lanes),
 		"m *float32, mstride int, v *float32, vstride int, u *float32, c, k int", 56)
-	r := v.r
+	r := v.R
 	acc := func(t, j int) int { return t*nb + j }
 	wv, bc := []int{31}, 30 // the weight vectors; the broadcast input
 	switch {
 	case nb > 1:
 		wv, bc = []int{8, 9, 10, 11}[:nb], 12
-	case !v.avx512:
+	case !v.AVX512:
 		wv, bc = []int{15}, 14
 	}
 	p("MOVQ m+0(FP), DI")
@@ -264,7 +248,7 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 	p("XORQ R11, R11")
 	fmt.Fprintf(w, "%s:\n", l("vec"))
 	for i := range g * nb {
-		v.zero(p, i)
+		v.Zero(p, i)
 	}
 	p("LEAQ (DX)(R11*1), AX")
 	p("MOVQ SI, R13")
@@ -279,7 +263,7 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 	p("MOVQ c+40(FP), R12")
 	fmt.Fprintf(w, "%s:\n", l("channel"))
 	for j, reg := range wv {
-		p("VMOVUPS %d(AX), %s", j*v.lanes*4, r(reg))
+		p("VMOVUPS %d(AX), %s", j*v.Lanes*4, r(reg))
 	}
 	base := []string{"R13", "R14", "R15"}
 	for t := range g {
@@ -287,7 +271,7 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 		if t%3 > 0 {
 			at = fmt.Sprintf("(%s)(CX*%d)", base[t/3], t%3)
 		}
-		if v.avx512 && nb == 1 {
+		if v.AVX512 && nb == 1 {
 			p("VFMADD231PS.BCST %s, %s, %s", at, r(wv[0]), r(acc(t, 0)))
 			continue
 		}
@@ -305,13 +289,13 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 	p("LEAQ (DI)(R11*1), AX")
 	for t := range g {
 		for j := range nb {
-			p("VMOVUPS %s, %d(AX)", r(acc(t, j)), j*v.lanes*4)
+			p("VMOVUPS %s, %d(AX)", r(acc(t, j)), j*v.Lanes*4)
 		}
 		if t < g-1 {
 			p("ADDQ BX, AX")
 		}
 	}
-	p("ADDQ $%d, R11", nb*v.lanes*4)
+	p("ADDQ $%d, R11", nb*v.Lanes*4)
 	p("CMPQ R11, BX")
 	p("JLT %s", l("vec"))
 	p("ADDQ R8, DI")
@@ -338,12 +322,12 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 // residual's address less y's; R12: the tile's columns in the map
 // (pooled, its pooled columns); R13: the tiles left.
 func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
-	name, args := "output"+v.name, []string{"y", "ldy", "m", "mstride", "k", "tiles", "bias", "res", "rows", "lastCols", "relu", "tmp"}
-	doc := fmt.Sprintf("// %s transforms tiles tiles of a row, %d outputs at a time; see\n// kernels.output (relu is 0 or 1; res nil for none).", name, v.lanes)
+	name, args := "output"+v.Name, []string{"y", "ldy", "m", "mstride", "k", "tiles", "bias", "res", "rows", "lastCols", "relu", "tmp"}
+	doc := fmt.Sprintf("// %s transforms tiles tiles of a row, %d outputs at a time; see\n// kernels.output (relu is 0 or 1; res nil for none).", name, v.Lanes)
 	sig := "y *float32, ldy int, m *float32, mstride, k, tiles int, bias, res *float32, rows, lastCols, relu int, tmp *float32"
 	if pool > 0 {
-		name, args = fmt.Sprintf("outputPool%d%s", pool, v.name), []string{"y", "ldy", "m", "mstride", "k", "tiles", "bias", "scale", "shift", "rows", "lastCols", "relu", "tmp"}
-		doc = fmt.Sprintf("// %s transforms and pools (%dx%d windows) tiles tiles of a row, %d\n// outputs at a time; see kernels.outputPool (relu is 0 or 1; scale and\n// shift nil for none).", name, pool, pool, v.lanes)
+		name, args = fmt.Sprintf("outputPool%d%s", pool, v.Name), []string{"y", "ldy", "m", "mstride", "k", "tiles", "bias", "scale", "shift", "rows", "lastCols", "relu", "tmp"}
+		doc = fmt.Sprintf("// %s transforms and pools (%dx%d windows) tiles tiles of a row, %d\n// outputs at a time; see kernels.outputPool (relu is 0 or 1; scale and\n// shift nil for none).", name, pool, pool, v.Lanes)
 		sig = "y *float32, ldy int, m *float32, mstride, k, tiles int, bias, scale, shift *float32, rows, lastCols, relu int, tmp *float32"
 	}
 	p, l := function(w, decl, name, doc, sig, 8*len(args))
@@ -356,12 +340,12 @@ func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
 		panic(a)
 	}
 	label := func(s string) { fmt.Fprintf(w, "%s:\n", l(s)) }
-	r := v.r
+	r := v.R
 	const zero, bias, c2, c4, c8 = 11, 12, 13, 14, 15
 	broadcastConst(p, v, c2, two)
 	broadcastConst(p, v, c4, four)
 	broadcastConst(p, v, c8, eight)
-	v.zero(p, zero)
+	v.Zero(p, zero)
 	p("MOVQ %s, DI", arg("y"))
 	p("MOVQ %s, DX", arg("ldy"))
 	p("SHLQ $2, DX")
@@ -444,7 +428,7 @@ func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
 		}
 	}
 	label("next")
-	p("ADDQ $%d, R14", v.lanes*4)
+	p("ADDQ $%d, R14", v.Lanes*4)
 	p("CMPQ R14, CX")
 	p("JLT %s", l("vec"))
 	p("ADDQ CX, SI")
@@ -471,7 +455,7 @@ func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
 // pooled rows of two pixels; 4x4, register 7 the running maximum of the
 // one pooled pixel.
 func writePooledRows(p func(string, ...any), v isa, pool int, arg, l func(string) string, label func(string), relu func(int, string)) {
-	r := v.r
+	r := v.R
 	const scale, shift, bias, c2, c4, c8 = 9, 10, 12, 13, 14, 15
 	p("MOVQ %s, R11", arg("scale"))
 	p("TESTQ R11, R11")
@@ -482,7 +466,7 @@ func writePooledRows(p func(string, ...any), v isa, pool int, arg, l func(string
 	p("JMP %s", l("rows"))
 	label("identity")
 	broadcastConst(p, v, scale, one)
-	v.zero(p, shift)
+	v.Zero(p, shift)
 	label("rows")
 	p("LEAQ (DI)(R14*1), AX")
 	for q := range 4 {
