@@ -189,13 +189,13 @@ func (p Pool2D) avgInside(y, x []float32, oh, ow int) {
 	for c := range p.C {
 		img := x[c*hw : (c+1)*hw]
 		out := y[c*oh*ow : (c+1)*oh*ow]
+		if p.KH == 2 && p.KW == 2 && p.StrideW == 2 {
+			poolk.Avg2x2(out, img, p.W, p.StrideH*p.W, oh, ow)
+			continue
+		}
 		for r := range oh {
 			row := out[r*ow : (r+1)*ow]
 			top := img[r*p.StrideH*p.W:]
-			if p.KH == 2 && p.KW == 2 && p.StrideW == 2 {
-				avg2x2(row, top[:2*ow], top[p.W:p.W+2*ow])
-				continue
-			}
 			for j := range row {
 				var s float32
 				for h := range p.KH {

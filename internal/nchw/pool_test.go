@@ -195,7 +195,7 @@ func TestPoolReluNaN(t *testing.T) {
 }
 
 // TestAvgInside: average pooling where every window lies inside the map
-// sums each window as avgWindow does, bit for bit: 2x2 at stride 2 (avg2x2)
+// sums each window as avgWindow does, bit for bit: 2x2 at stride 2 (poolk.Avg2x2)
 // and the general loop, overlapping and not, a NaN kept in its windows.
 func TestAvgInside(t *testing.T) {
 	rng := newRand()

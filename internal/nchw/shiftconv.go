@@ -266,13 +266,13 @@ func (s ShiftConv) ActAvgPool(y, yf []float32, act func(y, x []float32), k, lo, 
 			act(src, src)
 		}
 		out := y[oc*ph*pw : (oc+1)*ph*pw]
+		if k == 2 {
+			poolk.Avg2x2(out, src, s.wp, 2*s.wp, ph, pw)
+			continue
+		}
 		for r := range ph {
 			row := out[r*pw : (r+1)*pw]
 			top := src[r*k*s.wp:]
-			if k == 2 {
-				avg2x2(row, top[:2*pw], top[s.wp:s.wp+2*pw])
-				continue
-			}
 			for j := range row {
 				var sum float32
 				for dr := range k {
@@ -283,19 +283,5 @@ func (s ShiftConv) ActAvgPool(y, yf []float32, act func(y, x []float32), k, lo, 
 				row[j] = sum / n
 			}
 		}
-	}
-}
-
-// avg2x2 writes row[j], the mean of a[2j], a[2j+1], b[2j] and b[2j+1],
-// summed in that order from zero.
-func avg2x2(row, a, b []float32) {
-	a, b = a[:2*len(row)], b[:2*len(row)]
-	for j := range row {
-		var sum float32
-		sum += a[2*j]
-		sum += a[2*j+1]
-		sum += b[2*j]
-		sum += b[2*j+1]
-		row[j] = sum / 4
 	}
 }

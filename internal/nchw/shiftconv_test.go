@@ -161,7 +161,7 @@ func TestShiftConvReluMaxPool(t *testing.T) {
 
 // TestShiftConvActAvgPool: the activation and average pooling of the
 // flat output in place equal Crop, the activation and avgWindow over
-// each window, bit for bit, for windows of 2 (avg2x2), 3 and 4, maps the
+// each window, bit for bit, for windows of 2 (poolk.Avg2x2), 3 and 4, maps the
 // windows do and do not divide, and a NaN, which its window keeps.
 func TestShiftConvActAvgPool(t *testing.T) {
 	rng := newRand()

@@ -51,3 +51,13 @@ func reluMax3x3(y, x []float32, w, step, oh, ow int) {
 		reluMax3x3Go(y, x, w, step, oh, ow)
 	}
 }
+
+// avg2x2 runs the kernel on planes of at least one vector of outputs
+// across.
+func avg2x2(y, x []float32, w, step, oh, ow int) {
+	if !useAVX2 || ow < 8 {
+		avg2x2Go(y, x, w, step, oh, ow)
+		return
+	}
+	avg2x2AVX2(&y[0], &x[0], w, step, oh, ow)
+}

@@ -20,3 +20,7 @@ func reluMax2x2(y, x []float32, w, step, oh, ow int) {
 func reluMax3x3(y, x []float32, w, step, oh, ow int) {
 	reluMax3x3Go(y, x, w, step, oh, ow)
 }
+
+func avg2x2(y, x []float32, w, step, oh, ow int) {
+	avg2x2Go(y, x, w, step, oh, ow)
+}

@@ -1,7 +1,7 @@
 //go:build ignore
 
-// gen_amd64 writes the AVX2 kernels of Max2x2, Back2x2, ReluMax2x2 and
-// ReluMax3x3, kernels_amd64.s, and their Go declarations,
+// gen_amd64 writes the AVX2 kernels of Max2x2, Back2x2, ReluMax2x2,
+// ReluMax3x3 and Avg2x2, kernels_amd64.s, and their Go declarations,
 // kernels_amd64.go. Run it with go generate.
 package main
 
@@ -26,6 +26,7 @@ func main() {
 	writeBack(&asm)
 	writeReluMax(&asm)
 	writeReluMax3(&asm)
+	writeAvg(&asm)
 	fmt.Fprintf(&decl, `
 // max2x2AVX2 is Max2x2 on whole vectors of eight outputs, the last
 // overlapping the one before where ow is not a multiple of 8; ow is at
@@ -52,6 +53,13 @@ func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 //
 //go:noescape
 func reluMax3x3AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
+
+// avg2x2AVX2 is Avg2x2 on whole vectors of eight outputs, the last
+// overlapping the one before where ow is not a multiple of 8; ow is at
+// least 8 and oh at least 1.
+//
+//go:noescape
+func avg2x2AVX2(y, x *float32, w, step, oh, ow int)
 `)
 	if err := asmgen.WriteKernels("kernels_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
@@ -318,4 +326,65 @@ func writeBack(w *bytes.Buffer) {
 			p("VMOVUPS Y9, %s", at2)
 		}
 	})
+}
+
+// writeAvg: the even and odd columns of the window's two rows
+// deinterleaved by VSHUFPS (and put back in order by VPERMQ, as
+// reluMax2x2AVX2 does), added to zero in Avg2x2's order and scaled by
+// 0.25, which is dividing by 4 to the bit. DI y's row, SI x's row, R8 w
+// and R9 step in bytes, CX rows left, DX ow, BX the vector's first
+// output; Y15 zero, Y14 0.25.
+func writeAvg(w *bytes.Buffer) {
+	const name = "avg2x2AVX2"
+	p := asmgen.Printer(w)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ step+24(FP), R9")
+	p("MOVQ oh+32(FP), CX")
+	p("MOVQ ow+40(FP), DX")
+	p("SHLQ $2, R8") // bytes
+	p("SHLQ $2, R9")
+	p("VXORPS Y15, Y15, Y15")
+	p("MOVL $0x3e800000, AX") // 0.25
+	p("MOVQ AX, X14")
+	p("VBROADCASTSS X14, Y14")
+	label("row")
+	p("XORQ BX, BX")
+	label("vec")
+	p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel
+	p("VMOVUPS (AX), Y0")
+	p("VMOVUPS 32(AX), Y1")
+	p("VMOVUPS (AX)(R8*1), Y4")
+	p("VMOVUPS 32(AX)(R8*1), Y5")
+	p("VSHUFPS $0x88, Y1, Y0, Y2")
+	p("VSHUFPS $0xdd, Y1, Y0, Y3")
+	p("VSHUFPS $0x88, Y5, Y4, Y6")
+	p("VSHUFPS $0xdd, Y5, Y4, Y7")
+	p("VADDPS Y2, Y15, Y2")
+	p("VADDPS Y3, Y2, Y2")
+	p("VADDPS Y6, Y2, Y2")
+	p("VADDPS Y7, Y2, Y2")
+	p("VMULPS Y14, Y2, Y2")
+	p("VPERMQ $0xd8, Y2, Y2")
+	p("VMOVUPS Y2, (DI)(BX*4)")
+	p("ADDQ $8, BX")
+	p("CMPQ BX, DX")
+	p("JEQ %s_next", name)
+	p("LEAQ 8(BX), AX")
+	p("CMPQ AX, DX")
+	p("JLE %s_vec", name)
+	p("MOVQ DX, BX")
+	p("SUBQ $8, BX")
+	p("JMP %s_vec", name)
+	label("next")
+	p("ADDQ R9, SI")
+	p("LEAQ (DI)(DX*4), DI")
+	p("DECQ CX")
+	p("JNZ %s_row", name)
+	p("VZEROUPPER")
+	p("RET")
 }

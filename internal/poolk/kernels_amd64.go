@@ -29,3 +29,10 @@ func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 //
 //go:noescape
 func reluMax3x3AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
+
+// avg2x2AVX2 is Avg2x2 on whole vectors of eight outputs, the last
+// overlapping the one before where ow is not a multiple of 8; ow is at
+// least 8 and oh at least 1.
+//
+//go:noescape
+func avg2x2AVX2(y, x *float32, w, step, oh, ow int)
