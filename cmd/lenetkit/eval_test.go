@@ -88,7 +88,7 @@ func TestEvalMatchesPyTorch(t *testing.T) {
 					// .onnx seed's.
 					t.Skip("-short: covered by the json cases, .onnx seed and TestEvalForeignGraphs/seed_view; the full run has this case")
 				}
-				backend := "(pth, native backend)"
+				backend := "(pth, lenetkit backend)"
 				if model == exported {
 					backend = "(onnx, lenetkit backend)"
 				}
@@ -104,11 +104,20 @@ func TestEvalMatchesPyTorch(t *testing.T) {
 		}
 	}
 
-	// JSON, with the confusion matrix, on the .pth: the ONNX export's
-	// numbers are the same weights on another backend, shown above.
-	for _, protocol := range []string{"seed", "full"} {
-		t.Run("json "+protocol, func(t *testing.T) {
-			r := run(t, "eval", trainedPTH, "--data", data, "--protocol", protocol, "--format", "json", "--confusion")
+	// JSON, with the confusion matrix, on the .pth, through the default
+	// backend (lenetkit's kernels on the graph of its weights, made in
+	// memory) and through lenet's own forward pass.
+	for _, tc := range []struct{ protocol, backend string }{{"seed", "lenetkit"}, {"full", "lenetkit"}, {"seed", "native"}, {"full", "native"}} {
+		protocol := tc.protocol
+		t.Run("json "+protocol+" "+tc.backend, func(t *testing.T) {
+			args := []string{"eval", trainedPTH, "--data", data, "--protocol", protocol, "--format", "json", "--confusion"}
+			if tc.backend == "native" {
+				if testing.Short() {
+					t.Skip("-short: the default backend's cases have the figures")
+				}
+				args = append(args, "--backend", "native")
+			}
+			r := run(t, args...)
 			if r.code != 0 {
 				t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 			}
@@ -117,9 +126,9 @@ func TestEvalMatchesPyTorch(t *testing.T) {
 				t.Fatalf("--format json printed %q: %v", r.stdout, err)
 			}
 			want := figs[protocol]
-			if got.Images != want.Images || got.Protocol != protocol || got.Backend != "native" || got.Format != "pth" {
-				t.Errorf("images %d, protocol %q, backend %q, format %q; want %d, %s, native, pth",
-					got.Images, got.Protocol, got.Backend, got.Format, want.Images, protocol)
+			if got.Images != want.Images || got.Protocol != protocol || got.Backend != tc.backend || got.Format != "pth" {
+				t.Errorf("images %d, protocol %q, backend %q, format %q; want %d, %s, %s, pth",
+					got.Images, got.Protocol, got.Backend, got.Format, want.Images, protocol, tc.backend)
 			}
 			if d := math.Abs(got.Accuracy - want.Accuracy); d > 1e-6 {
 				t.Errorf("accuracy %.9f, PyTorch's %.9f", got.Accuracy, want.Accuracy)
