@@ -16,19 +16,11 @@ func TestGeneratedAssembly(t *testing.T) {
 // TestNarrowerKernels runs the tests again on AVX2 with Go's tail, then
 // on Go alone, which the best kernels otherwise hide on this CPU.
 func TestNarrowerKernels(t *testing.T) {
-	all := func(t *testing.T) {
+	testtool.NarrowerKernels(t, &useAVX512, &useAVX2, func(t *testing.T) {
 		TestDepthwise(t)
 		TestDepthwiseNaN(t)
 		TestMeanRows(t)
 		TestPointwise(t)
 		TestStem(t)
-	}
-	a512, a2 := useAVX512, useAVX2
-	defer func() { useAVX512, useAVX2 = a512, a2 }()
-	if a512 && a2 {
-		useAVX512 = false
-		t.Run("avx2", all)
-	}
-	useAVX512, useAVX2 = false, false
-	t.Run("go", all)
+	})
 }

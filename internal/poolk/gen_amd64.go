@@ -163,12 +163,9 @@ func writeReluMax(w *bytes.Buffer) {
 // row, R8 w and R9 step in bytes, CX rows left, DX ow; in v's registers
 // (X or Y) 15 +Inf's bits, 14 the floor of 0, 13 the NaNs seen, which
 // vec ORs its maxima above +Inf's into. setup runs first, after the
-// arguments are loaded. A row's last vector runs again overlapping the
-// one before where ow is not a multiple of lanes: the same values for the
-// windows both hold.
+// arguments are loaded. The loops are vectorRows'.
 func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec func()) {
 	p := asmgen.Printer(w)
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
 	p("MOVQ y+0(FP), DI")
@@ -185,6 +182,23 @@ func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec
 	p("VPBROADCASTD X15, %s15", v)
 	p("VPXOR %[1]s14, %[1]s14, %[1]s14", v) // the floor
 	p("VPXOR %[1]s13, %[1]s13, %[1]s13", v) // NaN seen
+	vectorRows(w, name, lanes, vec)
+	p("VPTEST %[1]s13, %[1]s13", v)
+	p("SETNE nan+48(FP)")
+	if v == "Y" {
+		p("VZEROUPPER")
+	}
+	p("RET")
+}
+
+// vectorRows writes the loops of a pooling kernel over oh rows of ow
+// outputs (DI y's row, SI x's row, R9 step in bytes, CX rows left, DX ow),
+// around vec, which pools the lanes outputs at BX of the row: a row's last
+// vector runs again overlapping the one before where ow is not a multiple
+// of lanes, the same values for the windows both hold.
+func vectorRows(w *bytes.Buffer, name string, lanes int, vec func()) {
+	p := asmgen.Printer(w)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	label("row")
 	p("XORQ BX, BX")
 	label("vec")
@@ -203,12 +217,6 @@ func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec
 	p("LEAQ (DI)(DX*4), DI")
 	p("DECQ CX")
 	p("JNZ %s_row", name)
-	p("VPTEST %[1]s13, %[1]s13", v)
-	p("SETNE nan+48(FP)")
-	if v == "Y" {
-		p("VZEROUPPER")
-	}
-	p("RET")
 }
 
 // writeReluMax3: the three rows' maxima first, twelve pixels each in X0,
@@ -337,7 +345,6 @@ func writeBack(w *bytes.Buffer) {
 func writeAvg(w *bytes.Buffer) {
 	const name = "avg2x2AVX2"
 	p := asmgen.Printer(w)
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
 	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
 	p("MOVQ y+0(FP), DI")
@@ -352,39 +359,24 @@ func writeAvg(w *bytes.Buffer) {
 	p("MOVL $0x3e800000, AX") // 0.25
 	p("MOVQ AX, X14")
 	p("VBROADCASTSS X14, Y14")
-	label("row")
-	p("XORQ BX, BX")
-	label("vec")
-	p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel
-	p("VMOVUPS (AX), Y0")
-	p("VMOVUPS 32(AX), Y1")
-	p("VMOVUPS (AX)(R8*1), Y4")
-	p("VMOVUPS 32(AX)(R8*1), Y5")
-	p("VSHUFPS $0x88, Y1, Y0, Y2")
-	p("VSHUFPS $0xdd, Y1, Y0, Y3")
-	p("VSHUFPS $0x88, Y5, Y4, Y6")
-	p("VSHUFPS $0xdd, Y5, Y4, Y7")
-	p("VADDPS Y2, Y15, Y2")
-	p("VADDPS Y3, Y2, Y2")
-	p("VADDPS Y6, Y2, Y2")
-	p("VADDPS Y7, Y2, Y2")
-	p("VMULPS Y14, Y2, Y2")
-	p("VPERMQ $0xd8, Y2, Y2")
-	p("VMOVUPS Y2, (DI)(BX*4)")
-	p("ADDQ $8, BX")
-	p("CMPQ BX, DX")
-	p("JEQ %s_next", name)
-	p("LEAQ 8(BX), AX")
-	p("CMPQ AX, DX")
-	p("JLE %s_vec", name)
-	p("MOVQ DX, BX")
-	p("SUBQ $8, BX")
-	p("JMP %s_vec", name)
-	label("next")
-	p("ADDQ R9, SI")
-	p("LEAQ (DI)(DX*4), DI")
-	p("DECQ CX")
-	p("JNZ %s_row", name)
+	vectorRows(w, name, 8, func() {
+		p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel
+		p("VMOVUPS (AX), Y0")
+		p("VMOVUPS 32(AX), Y1")
+		p("VMOVUPS (AX)(R8*1), Y4")
+		p("VMOVUPS 32(AX)(R8*1), Y5")
+		p("VSHUFPS $0x88, Y1, Y0, Y2")
+		p("VSHUFPS $0xdd, Y1, Y0, Y3")
+		p("VSHUFPS $0x88, Y5, Y4, Y6")
+		p("VSHUFPS $0xdd, Y5, Y4, Y7")
+		p("VADDPS Y2, Y15, Y2")
+		p("VADDPS Y3, Y2, Y2")
+		p("VADDPS Y6, Y2, Y2")
+		p("VADDPS Y7, Y2, Y2")
+		p("VMULPS Y14, Y2, Y2")
+		p("VPERMQ $0xd8, Y2, Y2")
+		p("VMOVUPS Y2, (DI)(BX*4)")
+	})
 	p("VZEROUPPER")
 	p("RET")
 }

@@ -39,3 +39,18 @@ func CheckGenerated(t *testing.T, gen string, files ...string) {
 		}
 	}
 }
+
+// NarrowerKernels runs all again on the kernels the best ones hide on
+// this CPU: with AVX-512 off, on AVX2 (where both were on), then with
+// both off, on Go. avx512 and avx2 are the package's switches; they are
+// as they were when it returns.
+func NarrowerKernels(t *testing.T, avx512, avx2 *bool, all func(*testing.T)) {
+	a512, a2 := *avx512, *avx2
+	defer func() { *avx512, *avx2 = a512, a2 }()
+	if a512 && a2 {
+		*avx512 = false
+		t.Run("avx2", all)
+	}
+	*avx512, *avx2 = false, false
+	t.Run("go", all)
+}

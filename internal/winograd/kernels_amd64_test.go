@@ -16,17 +16,9 @@ func TestGeneratedAssembly(t *testing.T) {
 // TestNarrowerKernels runs the tests again on AVX2, then on Go, which the
 // best kernels otherwise hide on this CPU.
 func TestNarrowerKernels(t *testing.T) {
-	all := func(t *testing.T) {
+	testtool.NarrowerKernels(t, &useAVX512, &useAVX2, func(t *testing.T) {
 		TestForward(t)
 		TestTileRows(t)
 		TestNaN(t)
-	}
-	a512, a2 := useAVX512, useAVX2
-	defer func() { useAVX512, useAVX2 = a512, a2 }()
-	if a512 && a2 {
-		useAVX512 = false
-		t.Run("avx2", all)
-	}
-	useAVX512, useAVX2 = false, false
-	t.Run("go", all)
+	})
 }
