@@ -166,16 +166,7 @@ func writeReluMax(w *bytes.Buffer) {
 // arguments are loaded. The loops are vectorRows'.
 func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec func()) {
 	p := asmgen.Printer(w)
-	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int) (nan bool)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
-	p("MOVQ y+0(FP), DI")
-	p("MOVQ x+8(FP), SI")
-	p("MOVQ w+16(FP), R8")
-	p("MOVQ step+24(FP), R9")
-	p("MOVQ oh+32(FP), CX")
-	p("MOVQ ow+40(FP), DX")
-	p("SHLQ $2, R8") // bytes
-	p("SHLQ $2, R9")
+	planeKernel(w, name, " (nan bool)", 49)
 	setup()
 	p("MOVL $0x7f800000, AX")
 	p("MOVQ AX, X15")
@@ -189,6 +180,23 @@ func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec
 		p("VZEROUPPER")
 	}
 	p("RET")
+}
+
+// planeKernel starts the kernel name of the signature func(y, x
+// *float32, w, step, oh, ow int) and results, its arguments argBytes:
+// DI y, SI x, R8 w and R9 step in bytes, CX oh, DX ow.
+func planeKernel(w *bytes.Buffer, name, results string, argBytes int) {
+	p := asmgen.Printer(w)
+	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int)%s\n", name, results)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, argBytes)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ w+16(FP), R8")
+	p("MOVQ step+24(FP), R9")
+	p("MOVQ oh+32(FP), CX")
+	p("MOVQ ow+40(FP), DX")
+	p("SHLQ $2, R8") // bytes
+	p("SHLQ $2, R9")
 }
 
 // vectorRows writes the loops of a pooling kernel over oh rows of ow
@@ -345,16 +353,7 @@ func writeBack(w *bytes.Buffer) {
 func writeAvg(w *bytes.Buffer) {
 	const name = "avg2x2AVX2"
 	p := asmgen.Printer(w)
-	fmt.Fprintf(w, "\n// func %s(y, x *float32, w, step, oh, ow int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
-	p("MOVQ y+0(FP), DI")
-	p("MOVQ x+8(FP), SI")
-	p("MOVQ w+16(FP), R8")
-	p("MOVQ step+24(FP), R9")
-	p("MOVQ oh+32(FP), CX")
-	p("MOVQ ow+40(FP), DX")
-	p("SHLQ $2, R8") // bytes
-	p("SHLQ $2, R9")
+	planeKernel(w, name, "", 48)
 	p("VXORPS Y15, Y15, Y15")
 	p("MOVL $0x3e800000, AX") // 0.25
 	p("MOVQ AX, X14")
