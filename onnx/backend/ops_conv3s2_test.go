@@ -17,7 +17,7 @@ func conv3s2(b *builder, in, out string, c, k int64, noBias bool) {
 }
 
 // direct3x3s2Cases are 3x3 convolutions of stride 2 and padding 1
-// (ops_conv3s2.go) and what reads them: a ResNet's first block of a stage,
+// (ops_conv3.go) and what reads them: a ResNet's first block of a stage,
 // whose shortcut is a strided 1x1; an odd map to 7x7 without a bias; a
 // Relu that does not alone read the convolution; and an output 6 wide,
 // which no tile divides.
