@@ -81,19 +81,29 @@ func (d Depthwise3x3) Forward(y, xp, wp []float32, lo, hi float32, r0, r1 int) {
 
 // depthwiseGo computes channels c0..C-1 of the output.
 func depthwiseGo(d Depthwise3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo, hi float32, c0 int) {
-	pc, ldx, s := d.packedC(), d.ldx(), d.Stride
+	taps3x3Go(y, ldy, xp, d.ldx(), d.C, 1, wp, d.packedC(), d.C, d.Stride, rows, cols, lo, hi, c0)
+}
+
+// taps3x3Go computes channels c0..c-1 of rows x cols outputs of a 3x3
+// convolution of the given stride, as the kernels of writeDepthwise do
+// from one description: each output its bias plus the nine taps, in
+// order, clamped to [lo, hi]. Input channel ch of padded pixel (i, j) is
+// xp[i*ldx+j*pixel+ch*perChannel]: a depthwise convolution's own channel
+// (pixel c, perChannel 1), or the stem's one channel (pixel 1, perChannel
+// 0); tap t's weights are wp[t*pc:], the bias wp[9*pc:].
+func taps3x3Go(y []float32, ldy int, xp []float32, ldx, pixel, perChannel int, wp []float32, pc, c, stride, rows, cols int, lo, hi float32, c0 int) {
 	for r := range rows {
 		for j := range cols {
-			out := y[r*ldy+j*d.C:]
-			for c := c0; c < d.C; c++ {
-				acc := wp[9*pc+c]
+			out := y[r*ldy+j*c:]
+			for ch := c0; ch < c; ch++ {
+				acc := wp[9*pc+ch]
 				for ki := range 3 {
-					in := xp[(r*s+ki)*ldx+j*s*d.C:]
+					in := xp[(r*stride+ki)*ldx+j*stride*pixel+ch*perChannel:]
 					for kj := range 3 {
-						acc += wp[(3*ki+kj)*pc+c] * in[kj*d.C+c]
+						acc += wp[(3*ki+kj)*pc+ch] * in[kj*pixel]
 					}
 				}
-				out[c] = clamp(acc, lo, hi)
+				out[ch] = clamp(acc, lo, hi)
 			}
 		}
 	}

@@ -52,20 +52,5 @@ func (s Stem3x3) Forward(y []float32, ldy int, xp, wp []float32, lo, hi float32,
 
 // stemGo computes channels c0..C-1 of the output.
 func stemGo(s Stem3x3, y []float32, ldy int, xp, wp []float32, rows, cols int, lo, hi float32, c0 int) {
-	pc, ldx := s.dw().packedC(), s.W+2
-	for r := range rows {
-		for j := range cols {
-			out := y[r*ldy+j*s.C:]
-			for c := c0; c < s.C; c++ {
-				acc := wp[9*pc+c]
-				for ki := range 3 {
-					in := xp[(r*s.Stride+ki)*ldx+j*s.Stride:]
-					for kj := range 3 {
-						acc += wp[(3*ki+kj)*pc+c] * in[kj]
-					}
-				}
-				out[c] = clamp(acc, lo, hi)
-			}
-		}
-	}
+	taps3x3Go(y, ldy, xp, s.W+2, 1, 0, wp, s.dw().packedC(), s.C, s.Stride, rows, cols, lo, hi, c0)
 }
