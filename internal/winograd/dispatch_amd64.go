@@ -133,3 +133,12 @@ func flag(b bool) int {
 
 // Kernel names the kernels c runs on, for benchmarks and reports.
 func (c Conv) Kernel() string { return kernelsFor(c).name }
+
+func intKernelsFor(IntConv) *intKernels { return intGoKernels }
+
+// Kernel names the kernels c runs on, for benchmarks and reports.
+func (c IntConv) Kernel() string { return intKernelsFor(c).name }
+
+// Fast reports whether c's kernels are faster than the direct ones: not
+// in Go.
+func (c IntConv) Fast() bool { return intKernelsFor(c) != intGoKernels }

@@ -1,0 +1,192 @@
+package winograd
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// intCase is one convolution of the tests: its shape, the columns of
+// output asked for (0: all), the input's bytes as int8 (flip 0x80).
+type intCase struct {
+	c    IntConv
+	cols int
+	flip byte
+}
+
+var intCases = []intCase{
+	{c: IntConv{H: 16, W: 16, In: 32, Out: 64}}, // the seed's second convolution
+	{c: IntConv{H: 4, W: 4, In: 64, Out: 128}},  // its third: one tile
+	{c: IntConv{H: 14, W: 14, In: 16, Out: 16}, flip: 0x80},
+	{c: IntConv{H: 13, W: 13, In: 16, Out: 32}, cols: 12},
+	{c: IntConv{H: 5, W: 9, In: 48, Out: 16}},
+	{c: IntConv{H: 1, W: 1, In: 16, Out: 16}, flip: 0x80},
+	{c: IntConv{H: 28, W: 28, In: 16, Out: 48}, cols: 27},
+	{c: IntConv{H: 8, W: 40, In: 16, Out: 16}},
+}
+
+// intRef is the direct convolution: Σ (x - zx) w over the 3x3 window,
+// the pixels outside the map counting as zx.
+func intRef(c IntConv, x []byte, zx, flip byte, w []int32) []int32 {
+	y := make([]int32, c.H*c.W*c.Out)
+	for oy := range c.H {
+		for ox := range c.W {
+			for o := range c.Out {
+				var s int32
+				for i := range c.In {
+					for ky := range 3 {
+						for kx := range 3 {
+							iy, ix := oy+ky-1, ox+kx-1
+							if iy < 0 || iy >= c.H || ix < 0 || ix >= c.W {
+								continue
+							}
+							s += (int32(x[(iy*c.W+ix)*c.In+i]^flip) - int32(zx^flip)) * w[((o*c.In+i)*3+ky)*3+kx]
+						}
+					}
+				}
+				y[(oy*c.W+ox)*c.Out+o] = s
+			}
+		}
+	}
+	return y
+}
+
+// intPad writes x, [H][W][In], into a padded image bordered by zx.
+func intPad(c IntConv, x []byte, zx byte) []byte {
+	pr, pc := c.Padded()
+	img := make([]byte, pr*pc*c.In)
+	for i := range img {
+		img[i] = zx
+	}
+	for y := range c.H {
+		copy(img[((y+1)*pc+1)*c.In:], x[y*c.W*c.In:(y+1)*c.W*c.In])
+	}
+	return img
+}
+
+// intForward runs tile rows lo..hi-1 at a time (all, for step 0) into
+// an output filled with a marker, and checks nothing past the asked
+// columns and the map's rows was written.
+func intForward(t *testing.T, tc intCase, img []byte, zx byte, u []int16, step int) []int32 {
+	c, cols := tc.c, tc.cols
+	if cols == 0 {
+		cols = c.W
+	}
+	const marker = -0x1234567
+	ldy := cols * c.Out
+	y := make([]int32, c.H*ldy+64)
+	for i := range y {
+		y[i] = marker
+	}
+	ty, _ := c.Tiles()
+	if step == 0 {
+		step = ty
+	}
+	s := c.NewScratch()
+	for lo := 0; lo < ty; lo += step {
+		c.ForwardTileRows(y, ldy, cols, img, zx, tc.flip, u, s, lo, min(ty, lo+step))
+	}
+	for i, v := range y[c.H*ldy:] {
+		if v != marker {
+			t.Fatalf("%+v: wrote %d past the output", c, i)
+		}
+	}
+	return y[:c.H*ldy]
+}
+
+func TestIntForward(t *testing.T) {
+	for n, tc := range intCases {
+		c := tc.c
+		rng := rand.New(rand.NewPCG(uint64(n), uint64(c.In*c.Out)))
+		x := make([]byte, c.H*c.W*c.In)
+		for i := range x {
+			x[i] = byte(rng.IntN(256))
+		}
+		w := make([]int32, c.Out*c.In*9)
+		for i := range w {
+			w[i] = int32(rng.IntN(255)) - 127
+		}
+		zx := byte(rng.IntN(256))
+		// The extremes: every byte 255 against zero point 0 and the
+		// weights' signs alternating, the largest transformed values.
+		xmax, wmax := make([]byte, len(x)), make([]int32, len(w))
+		for i := range xmax {
+			xmax[i] = 255
+		}
+		for i := range wmax {
+			wmax[i] = []int32{127, -128}[i%9%2]
+		}
+		for _, in := range []struct {
+			name string
+			x    []byte
+			zx   byte
+			w    []int32
+		}{{"random", x, zx, w}, {"extreme", xmax, 0, wmax}} {
+			if in.name == "extreme" && tc.flip != 0 {
+				in.zx = 0x80 // int8 -128
+			}
+			name := fmt.Sprintf("%+v cols %d flip %#x %s on %s", c, tc.cols, tc.flip, in.name, c.Kernel())
+			u := make([]int16, c.WeightsSize())
+			if err := c.IntWeights(u, in.w); err != nil {
+				if in.name == "extreme" && errors.Is(err, ErrRange) && c.In*9*128*255 >= 1<<25 {
+					continue // too many channels for the extremes
+				}
+				t.Fatalf("%s: %v", name, err)
+			}
+			want := intRef(c, in.x, in.zx, tc.flip, in.w)
+			img := intPad(c, in.x, in.zx)
+			for _, step := range []int{0, 1} {
+				y := intForward(t, tc, img, in.zx, u, step)
+				cols := tc.cols
+				if cols == 0 {
+					cols = c.W
+				}
+				bad := 0
+				for r := range c.H {
+					for col := range cols {
+						for o := range c.Out {
+							got, w := y[(r*cols+col)*c.Out+o], want[(r*c.W+col)*c.Out+o]
+							if got != w {
+								if bad++; bad <= 3 {
+									t.Errorf("%s, tile rows %d at a time: output (%d, %d, %d) is %d, want %d", name, step, r, col, o, got, w)
+								}
+							}
+						}
+					}
+				}
+				if bad > 0 {
+					t.Fatalf("%s: %d outputs wrong", name, bad)
+				}
+			}
+		}
+	}
+}
+
+// TestIntWeightsRange: weights whose transforms leave int16, or whose
+// sums could reach 2^25, are refused.
+func TestIntWeightsRange(t *testing.T) {
+	c := IntConv{H: 4, W: 4, In: 16, Out: 16}
+	u := make([]int16, c.WeightsSize())
+	w := make([]int32, c.Out*c.In*9)
+	for i := range w {
+		w[i] = 255 // a uint8 weight less a zero point of 0: 144·255 > 32767
+	}
+	if err := c.IntWeights(u, w); !errors.Is(err, ErrRange) {
+		t.Errorf("weights of 255: %v, want ErrRange", err)
+	}
+	big := IntConv{H: 4, W: 4, In: 2048, Out: 16}
+	w = make([]int32, big.Out*big.In*9)
+	for i := range w {
+		w[i] = 100 // 255·100·9·2048 sums ≥ 2^25
+	}
+	if err := big.IntWeights(make([]int16, big.WeightsSize()), w); !errors.Is(err, ErrRange) {
+		t.Errorf("2048 channels of weights 100: %v, want ErrRange", err)
+	}
+	for i := range w {
+		w[i] = 1
+	}
+	if err := big.IntWeights(make([]int16, big.WeightsSize()), w); err != nil {
+		t.Errorf("2048 channels of weights 1: %v", err)
+	}
+}
