@@ -134,7 +134,59 @@ func flag(b bool) int {
 // Kernel names the kernels c runs on, for benchmarks and reports.
 func (c Conv) Kernel() string { return kernelsFor(c).name }
 
-func intKernelsFor(IntConv) *intKernels { return intGoKernels }
+// useVNNI: the int kernels (IntConv) take AVX-512 with VNNI's VPDPWSSD.
+var useVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
+
+var vnniKernels = &intKernels{name: "avx512vnni", input: intInput512, products: intProducts512, output: intOutput512}
+
+func intKernelsFor(c IntConv) *intKernels {
+	if useVNNI && c.In%16 == 0 && c.Out%16 == 0 {
+		return vnniKernels
+	}
+	return intGoKernels
+}
+
+func intInput512(v []int16, vstride int, x []byte, ldx, c, tiles int, zx, flip byte, tmp []int32) {
+	if flip != 0 {
+		intInputSignedAVX512(&v[0], vstride, &x[0], ldx, c, tiles, 36*int(int8(zx)), &tmp[0])
+		return
+	}
+	intInputAVX512(&v[0], vstride, &x[0], ldx, c, tiles, 36*int(zx), &tmp[0])
+}
+
+// maxIntGroup is the most tiles an int products kernel computes at a
+// time.
+const maxIntGroup = 8
+
+type intProductsKernel = func(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProductsBy are the kernels by vectors of outputs at a time (1, 2)
+// and tiles.
+var intProductsBy = [2][maxIntGroup]intProductsKernel{
+	{intProducts1x1AVX512, intProducts2x1AVX512, intProducts3x1AVX512, intProducts4x1AVX512,
+		intProducts5x1AVX512, intProducts6x1AVX512, intProducts7x1AVX512, intProducts8x1AVX512},
+	{intProducts1x2AVX512, intProducts2x2AVX512, intProducts3x2AVX512, intProducts4x2AVX512,
+		intProducts5x2AVX512, intProducts6x2AVX512, intProducts7x2AVX512, intProducts8x2AVX512},
+}
+
+// intProducts512 takes two vectors of outputs at a time where k allows,
+// over groups of tiles as even as maxIntGroup allows.
+func intProducts512(m []int32, mstride int, v []int16, vstride int, u []int16, c, k, tiles int) {
+	by := &intProductsBy[0]
+	if k%32 == 0 {
+		by = &intProductsBy[1]
+	}
+	n := (tiles + maxIntGroup - 1) / maxIntGroup
+	group := (tiles + n - 1) / n
+	for t := 0; t < tiles; t += group {
+		g := min(group, tiles-t)
+		by[g-1](&m[t*k], mstride, &v[t*c], vstride, &u[0], c, k)
+	}
+}
+
+func intOutput512(y []int32, ldy int, m []int32, mstride, k, tiles, rows, lastCols int, tmp []int32) {
+	intOutputAVX512(&y[0], ldy, &m[0], mstride, k, tiles, rows, lastCols, &tmp[0])
+}
 
 // Kernel names the kernels c runs on, for benchmarks and reports.
 func (c IntConv) Kernel() string { return intKernelsFor(c).name }

@@ -45,9 +45,10 @@ func intOutputRow(m [6]int32) [4]int32 {
 // inverse9 is 9's inverse modulo 2^32.
 const inverse9 = 0x38e38e39
 
-// fromScaled returns Y from 576 Y modulo 2^32, for |Y| < 2^25.
+// fromScaled returns Y from 576 Y modulo 2^32, for |Y| < 2^25: times
+// 9's inverse, 64 Y modulo 2^32, which is 64 Y.
 func fromScaled(r int32) int32 {
-	return (r >> 6) * inverse9 << 6 >> 6
+	return r * inverse9 >> 6
 }
 
 func intInputGo(v []int16, vstride int, x []byte, ldx, c, tiles int, zx, flip byte, _ []int32) {

@@ -190,3 +190,29 @@ func TestIntWeightsRange(t *testing.T) {
 		t.Errorf("2048 channels of weights 1: %v", err)
 	}
 }
+
+// BenchmarkIntForward times one image through the seed's second and
+// third convolutions' shapes.
+func BenchmarkIntForward(b *testing.B) {
+	for _, c := range []IntConv{{H: 16, W: 16, In: 32, Out: 64}, {H: 4, W: 4, In: 64, Out: 128}, {H: 28, W: 28, In: 16, Out: 16}} {
+		b.Run(fmt.Sprintf("%dx%d_%d_%d_%s", c.H, c.W, c.In, c.Out, c.Kernel()), func(b *testing.B) {
+			pr, pc := c.Padded()
+			img := make([]byte, pr*pc*c.In)
+			w := make([]int32, c.Out*c.In*9)
+			for i := range w {
+				w[i] = int32(i%255) - 127
+			}
+			u := make([]int16, c.WeightsSize())
+			if err := c.IntWeights(u, w); err != nil {
+				b.Fatal(err)
+			}
+			y := make([]int32, c.H*c.W*c.Out)
+			s := c.NewScratch()
+			ty, _ := c.Tiles()
+			for b.Loop() {
+				c.ForwardTileRows(y, c.W*c.Out, c.W, img, 0, 0, u, s, 0, ty)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/image")
+		})
+	}
+}

@@ -10,7 +10,7 @@ import (
 
 // TestGeneratedAssembly: the committed kernels are what gen_amd64.go writes.
 func TestGeneratedAssembly(t *testing.T) {
-	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
+	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go", "kernels_int_amd64.s", "kernels_int_amd64.go")
 }
 
 // TestNarrowerKernels runs the tests again on AVX2, then on Go, which the
@@ -21,4 +21,9 @@ func TestNarrowerKernels(t *testing.T) {
 		TestTileRows(t)
 		TestNaN(t)
 	})
+	if useVNNI {
+		useVNNI = false
+		defer func() { useVNNI = true }()
+		t.Run("int on go", TestIntForward)
+	}
 }
