@@ -46,7 +46,8 @@ type qnhwcStep struct {
 	za              byte // the input's zero point, the border
 	at              qgemm.InPlace
 	weights         *qweights
-	signed          bool // the input is int8
+	signed          bool       // the input is int8
+	wino            *qwinograd // the product by Winograd's transforms, or nil
 
 	// The epilogue.
 	rq    requantizer
@@ -84,6 +85,9 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if s.inC%4 != 0 {
 		st.fold, st.unit = true, (s.kw*s.inC+3)/4*4
 	}
+	if err := st.useWinograd(c, wv.c.ints(), wq.zero); err != nil {
+		return false, err
+	}
 	k := s.kh * s.kw * s.inC // the product's depth, as written
 	kp := s.kh * s.kw * s.inC
 	if st.fold {
@@ -103,8 +107,10 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if st.fold {
 		st.at.Pitch = s.ow * st.unit
 	}
-	if err := st.packWeights(c, wv.c.ints(), wq); err != nil {
-		return false, err
+	if st.wino == nil {
+		if err := st.packWeights(c, wv.c.ints(), wq); err != nil {
+			return false, err
+		}
 	}
 	lo, _ := typeRange(st.rq.dt)
 	st.floor = lo
@@ -377,6 +383,10 @@ func (s *qnhwcStep) tableOrder() (order []int32, ok bool) {
 func (s *qnhwcStep) bands() int { return s.ph }
 
 func (s *qnhwcStep) run(b [][]float32) {
+	if s.wino != nil {
+		s.runWinograd(b, false)
+		return
+	}
 	s.prepare(b)
 	ws := s.ws.get()
 	if s.pool.SH >= s.pool.KH {
@@ -404,6 +414,10 @@ func (s *qnhwcStep) rows() int {
 // its bands and their epilogue, in one pass where the pooling windows do
 // not overlap, else all the rows first.
 func (s *qnhwcStep) runSplit(b [][]float32) {
+	if s.wino != nil {
+		s.runWinograd(b, true)
+		return
+	}
 	s.prepare(b)
 	if s.pool.SH >= s.pool.KH {
 		kernel.Parallel(s.ph, func(_, lo, hi int) {

@@ -1,0 +1,91 @@
+package backend
+
+// Quantized 3x3 convolutions of stride 1 and padding 1 by Winograd's
+// F(4x4, 3x3) in integers (winograd.IntConv): the sums the direct kernels
+// compute, exactly, in half their time where VPDPWSSD runs. The step is
+// a qnhwcStep still: the same padded image (its rows and columns made
+// whole tiles), the same accumulators and the same epilogue; only the
+// product differs.
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/winograd"
+)
+
+// qwinograd is a qnhwcStep's product by winograd.IntConv.
+type qwinograd struct {
+	conv    winograd.IntConv
+	u       []int16
+	scratch *sync.Pool // of *winograd.IntScratch
+}
+
+// minWinogradTiles is the fewest tiles an image takes Winograd's path
+// with: a map of one tile (the seed's third convolution, 4x4) streams
+// its transformed weights, four times the direct kernels', per image.
+const minWinogradTiles = 4
+
+// useWinograd sets s.wino when s is a 3x3 convolution of stride 1 and
+// padding 1 that winograd.IntConv computes faster than the direct
+// kernels and its weights w (ONNX's [M][C][3][3], zero points wzp) fit
+// its transforms.
+func (s *qnhwcStep) useWinograd(c *compiler, w []int64, wzp []int32) error {
+	conv := winograd.IntConv{H: s.h, W: s.w, In: s.inC, Out: s.outC}
+	ty, tx := conv.Tiles()
+	if packKernels != "" || s.kh != 3 || s.kw != 3 || s.pt != 1 || s.pl != 1 || s.oh != s.h || s.ow != s.w || s.fold ||
+		!conv.Fits() || !conv.Fast() || ty*tx < minWinogradTiles {
+		return nil
+	}
+	g := make([]int32, len(w))
+	for i, v := range w {
+		z := int64(wzp[0])
+		if len(wzp) > 1 {
+			z = int64(wzp[i/(9*s.inC)])
+		}
+		g[i] = int32(v - z)
+	}
+	u := make([]int16, conv.WeightsSize())
+	if err := conv.IntWeights(u, g); errors.Is(err, winograd.ErrRange) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := c.b.constBytes(2 * int64(len(u))); err != nil {
+		return err
+	}
+	s.wino = &qwinograd{conv: conv, u: u, scratch: &sync.Pool{New: func() any { return conv.NewScratch() }}}
+	s.hp, s.wp = conv.Padded()
+	if c.int8Kernel == "" {
+		c.int8Kernel = "winograd-" + conv.Kernel()
+	} else {
+		c.int8Kernel += ", winograd-" + conv.Kernel()
+	}
+	return nil
+}
+
+// winogradRows computes the accumulators of the tile rows lo..hi-1.
+func (s *qnhwcStep) winogradRows(b [][]float32, lo, hi int) {
+	var flip byte
+	if s.signed {
+		flip = 0x80
+	}
+	sc := s.wino.scratch.Get().(*winograd.IntScratch)
+	s.wino.conv.ForwardTileRows(int32sOf(b[s.acc]), s.cw*s.outC, s.cw, bytesOf(b[s.img]), s.za, flip, s.wino.u, sc, lo, hi)
+	s.wino.scratch.Put(sc)
+}
+
+// runWinograd is run and runSplit (split: the tile rows, then the
+// epilogue's rows, divided between the CPUs) by Winograd's product.
+func (s *qnhwcStep) runWinograd(b [][]float32, split bool) {
+	s.prepare(b)
+	tiles := (s.rows() + 3) / 4
+	if !split {
+		s.winogradRows(b, 0, tiles)
+		s.epilogue(b, 0, s.ph)
+		return
+	}
+	kernel.Parallel(tiles, func(_, lo, hi int) { s.winogradRows(b, lo, hi) })
+	kernel.Parallel(s.ph, func(_, lo, hi int) { s.epilogue(b, lo, hi) })
+}
