@@ -64,7 +64,7 @@ func (c Conv) passRows() int {
 // for each call running at once.
 func (c Conv) ScratchSize() int {
 	_, tx := c.Tiles()
-	return tmpFloats + positions*c.passRows()*tx*(c.In+c.Out)
+	return tmpFloats + positions*(c.passRows()*tx*(c.In+c.Out)+2*skew)
 }
 
 // g is G of F(4x4, 3x3): U = G g Gᵀ.
@@ -154,7 +154,7 @@ func (c Conv) ForwardTileRows(y, xp, u, bias []float32, e Epilogue, scratch []fl
 	for first := lo; first < hi; first += c.passRows() {
 		end := min(hi, first+c.passRows())
 		t := (end - first) * tx
-		vs, ms := t*c.In, t*c.Out // the positions' strides in V and M
+		vs, ms := t*c.In+skew, t*c.Out+skew // the positions' strides in V and M
 		v, m := scratch[tmpFloats:][:positions*vs], scratch[tmpFloats+positions*vs:][:positions*ms]
 		for r := first; r < end; r++ {
 			ks.input(v[(r-first)*tx*c.In:], vs, xp[4*r*ldx:], ldx, c.In, tx, tmp)

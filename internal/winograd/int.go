@@ -117,6 +117,12 @@ func (c IntConv) intPassRows() int {
 	return max(1, min(ty, passBytes/(positions*tx*(2*c.In+4*c.Out))))
 }
 
+// skew is the int32s past each position's M (and the int16s past its V):
+// without it a pass's 36 positions lie a multiple of 4 KB apart for the
+// seed's 16 tiles of 64 outputs, in the same few sets of the L1 cache,
+// which a transform's 36 reads of one tile then miss.
+const skew = 16
+
 // IntScratch is the room one call of ForwardTileRows needs, its own for
 // each call running at once.
 type IntScratch struct {
@@ -129,7 +135,7 @@ type IntScratch struct {
 func (c IntConv) NewScratch() *IntScratch {
 	_, tx := c.Tiles()
 	t := c.intPassRows() * tx
-	return &IntScratch{v: make([]int16, positions*t*c.In), m: make([]int32, positions*t*c.Out), tmp: make([]int32, tmpFloats)}
+	return &IntScratch{v: make([]int16, positions*(t*c.In+skew)), m: make([]int32, positions*(t*c.Out+skew)), tmp: make([]int32, tmpFloats)}
 }
 
 // ForwardTileRows writes the sums of tile rows lo..hi-1 into y: output
@@ -148,7 +154,7 @@ func (c IntConv) ForwardTileRows(y []int32, ldy, cols int, img []byte, zx, flip 
 	}
 	pr, pc := c.Padded()
 	if cols < 1 || cols > c.W || ldy < cols*c.Out || len(y) < (min(c.H, 4*hi)-1)*ldy+cols*c.Out || len(img) < pr*pc*c.In ||
-		len(u) < c.WeightsSize() || s == nil || len(s.v) < positions*c.intPassRows()*tx*c.In {
+		len(u) < c.WeightsSize() || s == nil || len(s.v) < positions*(c.intPassRows()*tx*c.In+skew) {
 		panic(fmt.Sprintf("winograd: %+v: a slice is too short", c))
 	}
 	ks := intKernelsFor(c)
@@ -156,7 +162,7 @@ func (c IntConv) ForwardTileRows(y []int32, ldy, cols int, img []byte, zx, flip 
 	for first := lo; first < hi; first += c.intPassRows() {
 		end := min(hi, first+c.intPassRows())
 		t := (end - first) * tx
-		vs, ms := t*c.In, t*c.Out
+		vs, ms := t*c.In+skew, t*c.Out+skew
 		for r := first; r < end; r++ {
 			ks.input(s.v[(r-first)*tx*c.In:], vs, img[4*r*ldx:], ldx, c.In, tx, zx, flip, s.tmp)
 		}
