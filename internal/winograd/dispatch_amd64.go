@@ -137,7 +137,7 @@ func (c Conv) Kernel() string { return kernelsFor(c).name }
 // useVNNI: the int kernels (IntConv) take AVX-512 with VNNI's VPDPWSSD.
 var useVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
 
-var vnniKernels = &intKernels{name: "avx512vnni", input: intInput512, products: intProducts512, output: intOutput512}
+var vnniKernels = &intKernels{name: "avx512vnni", input: intInput512, products: intProducts512, output: intOutput512, outputPool: intOutputPool512}
 
 func intKernelsFor(c IntConv) *intKernels {
 	if useVNNI && c.In%16 == 0 && c.Out%16 == 0 {
@@ -194,3 +194,15 @@ func (c IntConv) Kernel() string { return intKernelsFor(c).name }
 // Fast reports whether c's kernels are faster than the direct ones: not
 // in Go.
 func (c IntConv) Fast() bool { return intKernelsFor(c) != intGoKernels }
+
+func intOutputPool512(y []int32, ldy int, m []int32, mstride, k, tiles int, order []int32, pool, rows, lastCols int, tmp []int32) {
+	kern := intOutputPool2AVX512
+	if pool == 4 {
+		kern = intOutputPool4AVX512
+	}
+	var ord *int32
+	if order != nil {
+		ord = &order[0]
+	}
+	kern(&y[0], ldy, &m[0], mstride, k, tiles, ord, rows, lastCols, &tmp[0])
+}

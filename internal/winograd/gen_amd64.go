@@ -532,7 +532,9 @@ func writeIntKernels() {
 			writeIntProducts(&asm, &decl, g, nb)
 		}
 	}
-	writeIntOutput(&asm, &decl)
+	for _, pool := range []int{0, 2, 4} {
+		writeIntOutput(&asm, &decl, pool)
+	}
 	if err := asmgen.WriteKernels("kernels_int_amd64", asm.Bytes(), decl.Bytes()); err != nil {
 		log.Fatal(err)
 	}
@@ -758,37 +760,54 @@ func writeIntProducts(w, decl *bytes.Buffer, g, nb int) {
 
 // writeIntOutput: Ãᵀ M' Ã for a row of tiles, 16 outputs at a time, each
 // sum then Y from 576 Y (fromScaled: a product by 9's inverse, an
-// arithmetic shift by 6), stored as far as the map and
-// the columns asked for go.
+// arithmetic shift by 6), stored as far as the map and the columns asked
+// for go; with pool 2 or 4, the maxima of its windows instead, each
+// channel's sums flipped by its order (0 or -1: the minima) before and
+// after, as qgemm.MaxPool takes them.
 //
-// Registers as writeOutput's; Z15 holds 9's inverse.
-func writeIntOutput(w, decl *bytes.Buffer) {
-	const name = "intOutputAVX512"
-	p, l := function(w, decl, name, "// intOutputAVX512 transforms tiles tiles of a row, 16 outputs at a time;\n// see intKernels.output.",
-		"y *int32, ldy int, m *int32, mstride, k, tiles, rows, lastCols int, tmp *int32", 72)
+// Registers as writeOutput's; Z15 holds 9's inverse, Z14 the order.
+func writeIntOutput(w, decl *bytes.Buffer, pool int) {
+	name, args := "intOutputAVX512", []string{"y", "ldy", "m", "mstride", "k", "tiles", "rows", "lastCols", "tmp"}
+	doc := "// intOutputAVX512 transforms tiles tiles of a row, 16 outputs at a time;\n// see intKernels.output."
+	sig := "y *int32, ldy int, m *int32, mstride, k, tiles, rows, lastCols int, tmp *int32"
+	if pool > 0 {
+		name, args = fmt.Sprintf("intOutputPool%dAVX512", pool), []string{"y", "ldy", "m", "mstride", "k", "tiles", "order", "rows", "lastCols", "tmp"}
+		doc = fmt.Sprintf("// %s transforms and pools (%dx%d windows) tiles tiles of a row, 16\n// outputs at a time; see intKernels.outputPool (order nil for none).", name, pool, pool)
+		sig = "y *int32, ldy int, m *int32, mstride, k, tiles int, order *int32, rows, lastCols int, tmp *int32"
+	}
+	p, l := function(w, decl, name, doc, sig, 8*len(args))
+	arg := func(a string) string {
+		for i, b := range args {
+			if a == b {
+				return fmt.Sprintf("%s+%d(FP)", a, 8*i)
+			}
+		}
+		panic(a)
+	}
 	label := func(s string) { fmt.Fprintf(w, "%s:\n", l(s)) }
 	r := asmgen.AVX512.R
+	const ord, inv9 = 14, 15
 	p("MOVL $%d, AX", 0x38e38e39)
-	p("VPBROADCASTD AX, Z15")
-	p("MOVQ y+0(FP), DI")
-	p("MOVQ ldy+8(FP), DX")
+	p("VPBROADCASTD AX, %s", r(inv9))
+	p("MOVQ %s, DI", arg("y"))
+	p("MOVQ %s, DX", arg("ldy"))
 	p("SHLQ $2, DX")
-	p("MOVQ m+16(FP), SI")
-	p("MOVQ mstride+24(FP), R8")
+	p("MOVQ %s, SI", arg("m"))
+	p("MOVQ %s, R8", arg("mstride"))
 	p("SHLQ $2, R8")
 	p("LEAQ (R8)(R8*2), R9")
 	p("ADDQ R9, R9")
 	p("LEAQ (R9)(R9*2), R10")
-	p("MOVQ k+32(FP), CX")
+	p("MOVQ %s, CX", arg("k"))
 	p("SHLQ $2, CX")
-	p("MOVQ tiles+40(FP), R13")
-	p("MOVQ tmp+64(FP), R15")
+	p("MOVQ %s, R13", arg("tiles"))
+	p("MOVQ %s, R15", arg("tmp"))
 	p("TESTQ R13, R13")
 	p("JLE %s", l("done"))
 	label("tile")
-	p("MOVQ $4, R12")
+	p("MOVQ $%d, R12", 4/max(pool, 1))
 	p("CMPQ R13, $1")
-	p("CMOVQEQ lastCols+56(FP), R12")
+	p("CMOVQEQ %s, R12", arg("lastCols"))
 	p("XORQ R14, R14")
 	label("vec")
 	p("LEAQ (SI)(R14*1), AX")
@@ -805,32 +824,107 @@ func writeIntOutput(w, decl *bytes.Buffer) {
 			p("ADDQ R8, AX")
 		}
 	}
+	fix := func(reg int) {
+		p("VPMULLD %s, %s, %s", r(inv9), r(reg), r(reg))
+		p("VPSRAD $6, %s, %s", r(reg), r(reg))
+	}
 	p("LEAQ (DI)(R14*1), AX")
+	if pool > 0 {
+		writeIntPooledRows(p, pool, arg, l, label, fix, ord)
+	} else {
+		for q := range 4 {
+			p("CMPQ %s, $%d", arg("rows"), q)
+			p("JLE %s", l("next"))
+			for b := range 6 {
+				p("VMOVDQU32 %s, %s", tmpAt(asmgen.AVX512, q*6+b), r(b))
+			}
+			t := intOutputTransform(p, six, 6)
+			for j, reg := range t {
+				switch j {
+				case 0:
+					p("MOVQ AX, R11")
+				case 1:
+					p("LEAQ (AX)(CX*1), R11")
+				default:
+					p("ADDQ CX, R11")
+				}
+				p("CMPQ R12, $%d", j)
+				p("JLE %s", l(fmt.Sprintf("row%d", q)))
+				fix(reg)
+				p("VMOVDQU32 %s, (R11)", r(reg))
+			}
+			label(fmt.Sprintf("row%d", q))
+			p("ADDQ DX, AX")
+		}
+	}
+	label("next")
+	outputs := map[int]string{0: "LEAQ (DI)(CX*4), DI", 2: "LEAQ (DI)(CX*2), DI", 4: "ADDQ CX, DI"}[pool]
+	closeLoops(w, p, 64, l, "ADDQ CX, SI", outputs)
+}
+
+// writeIntPooledRows is writePooledRows for the int sums: each of the
+// tile's four rows transformed, fixed (Y from 576 Y) and flipped by the
+// order, the maxima of its windows taken, flipped back and stored.
+func writeIntPooledRows(p func(string, ...any), pool int, arg, l func(string) string, label func(string), fix func(int), ord int) {
+	r := asmgen.AVX512.R
+	p("MOVQ %s, R11", arg("order"))
+	p("TESTQ R11, R11")
+	p("JEQ %s", l("noorder"))
+	p("VMOVDQU32 (R11)(R14*1), %s", r(ord))
+	p("JMP %s", l("rows"))
+	label("noorder")
+	asmgen.AVX512.Zero(p, ord)
+	label("rows")
+	store := func(reg int, at string) {
+		p("VPXORD %s, %s, %s", r(ord), r(reg), r(reg))
+		p("VMOVDQU32 %s, %s", r(reg), at)
+	}
 	for q := range 4 {
-		p("CMPQ rows+48(FP), $%d", q)
-		p("JLE %s", l("next"))
 		for b := range 6 {
 			p("VMOVDQU32 %s, %s", tmpAt(asmgen.AVX512, q*6+b), r(b))
 		}
 		t := intOutputTransform(p, six, 6)
-		for j, reg := range t {
-			switch j {
-			case 0:
-				p("MOVQ AX, R11")
-			case 1:
-				p("LEAQ (AX)(CX*1), R11")
-			default:
-				p("ADDQ CX, R11")
-			}
-			p("CMPQ R12, $%d", j)
-			p("JLE %s", l(fmt.Sprintf("row%d", q)))
-			p("VPMULLD Z15, %s, %s", r(reg), r(reg))
-			p("VPSRAD $6, %s, %s", r(reg), r(reg))
-			p("VMOVDQU32 %s, (R11)", r(reg))
+		for _, reg := range t {
+			fix(reg)
+			p("VPXORD %s, %s, %s", r(ord), r(reg), r(reg))
 		}
-		label(fmt.Sprintf("row%d", q))
+		if pool == 4 {
+			p("VPMAXSD %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
+			p("VPMAXSD %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
+			if q == 0 {
+				p("VPMAXSD %s, %s, %s", r(t[2]), r(t[0]), r(7))
+				continue
+			}
+			p("VPMAXSD %s, %s, %s", r(t[2]), r(t[0]), r(t[0]))
+			p("VPMAXSD %s, %s, %s", r(t[0]), r(7), r(7))
+			if q < 3 {
+				continue
+			}
+			p("CMPQ %s, $0", arg("rows"))
+			p("JLE %s", l("next"))
+			p("CMPQ R12, $0")
+			p("JLE %s", l("next"))
+			store(7, "(AX)")
+			continue
+		}
+		if q%2 == 0 {
+			p("VPMAXSD %s, %s, %s", r(t[1]), r(t[0]), r(7))
+			p("VPMAXSD %s, %s, %s", r(t[3]), r(t[2]), r(8))
+			continue
+		}
+		p("VPMAXSD %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
+		p("VPMAXSD %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
+		p("VPMAXSD %s, %s, %s", r(t[0]), r(7), r(7))
+		p("VPMAXSD %s, %s, %s", r(t[2]), r(8), r(8))
+		p("CMPQ %s, $%d", arg("rows"), q/2)
+		p("JLE %s", l("next"))
+		p("CMPQ R12, $0")
+		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
+		store(7, "(AX)")
+		p("CMPQ R12, $1")
+		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
+		store(8, "(AX)(CX*1)")
+		label(fmt.Sprintf("pooled%d", q/2))
 		p("ADDQ DX, AX")
 	}
-	label("next")
-	closeLoops(w, p, 64, l, "ADDQ CX, SI", "LEAQ (DI)(CX*4), DI")
 }

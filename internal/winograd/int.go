@@ -138,13 +138,35 @@ func (c IntConv) NewScratch() *IntScratch {
 	return &IntScratch{v: make([]int16, positions*(t*c.In+skew)), m: make([]int32, positions*(t*c.Out+skew)), tmp: make([]int32, tmpFloats)}
 }
 
-// ForwardTileRows writes the sums of tile rows lo..hi-1 into y: output
-// row r at y[r*ldy:], its pixel x's Out sums at x*Out, for the rows below
-// H and the columns below cols (at most W). img is the padded image
+// IntOut is where ForwardTileRows writes the sums, and how.
+type IntOut struct {
+	// Y holds output row r at Y[r*Ld:], its pixel x's Out sums at x*Out,
+	// for the rows below H and the columns below Cols (at most W).
+	Y        []int32
+	Ld, Cols int
+	// Pool, 2 or 4 (0 for none), takes the maxima of Pool x Pool windows
+	// of stride Pool instead: Y's rows and Cols count pooled outputs, the
+	// rows and columns past the last whole window left out. Order, if not
+	// nil, is qgemm.MaxPool's, per channel 0 or -1: a channel of -1 takes
+	// the minima.
+	Pool  int
+	Order []int32
+}
+
+// rows is the rows of Y written.
+func (o IntOut) rows(c IntConv) int {
+	if o.Pool > 0 {
+		return c.H / o.Pool
+	}
+	return c.H
+}
+
+// ForwardTileRows writes the sums of tile rows lo..hi-1 into o (the
+// pooled rows of those tile rows, pooled). img is the padded image
 // (Contract), zx its zero point; flip is 0x80 for int8 bytes (which then
 // count as int8 values, zx too), else 0. u is IntWeights'. Calls on
 // disjoint ranges may run at once with scratch of their own.
-func (c IntConv) ForwardTileRows(y []int32, ldy, cols int, img []byte, zx, flip byte, u []int16, s *IntScratch, lo, hi int) {
+func (c IntConv) ForwardTileRows(o IntOut, img []byte, zx, flip byte, u []int16, s *IntScratch, lo, hi int) {
 	ty, tx := c.Tiles()
 	if !c.Fits() {
 		panic(fmt.Sprintf("winograd: %+v: channels not multiples of 16", c))
@@ -153,9 +175,14 @@ func (c IntConv) ForwardTileRows(y []int32, ldy, cols int, img []byte, zx, flip 
 		return
 	}
 	pr, pc := c.Padded()
-	if cols < 1 || cols > c.W || ldy < cols*c.Out || len(y) < (min(c.H, 4*hi)-1)*ldy+cols*c.Out || len(img) < pr*pc*c.In ||
+	per, width := 4, c.W // output rows (and columns) a tile, the columns
+	if o.Pool > 0 {
+		per, width = 4/o.Pool, c.W/o.Pool
+	}
+	if o.Pool != 0 && o.Pool != 2 && o.Pool != 4 || o.Cols < 0 || o.Cols > width || o.Ld < o.Cols*c.Out ||
+		len(o.Y) < (o.rows(c)-1)*o.Ld+o.Cols*c.Out || o.Order != nil && len(o.Order) < c.Out || len(img) < pr*pc*c.In ||
 		len(u) < c.WeightsSize() || s == nil || len(s.v) < positions*(c.intPassRows()*tx*c.In+skew) {
-		panic(fmt.Sprintf("winograd: %+v: a slice is too short", c))
+		panic(fmt.Sprintf("winograd: %+v: a slice is too short, or pooling of %d", c, o.Pool))
 	}
 	ks := intKernelsFor(c)
 	ldx := pc * c.In
@@ -168,8 +195,16 @@ func (c IntConv) ForwardTileRows(y []int32, ldy, cols int, img []byte, zx, flip 
 		}
 		ks.products(s.m, ms, s.v, vs, u, c.In, c.Out, t)
 		for r := first; r < end; r++ {
-			tiles := min(tx, (cols+3)/4)
-			ks.output(y[4*r*ldy:], ldy, s.m[(r-first)*tx*c.Out:], ms, c.Out, tiles, min(4, c.H-4*r), cols-4*(tiles-1), s.tmp)
+			rows, tiles := min(per, o.rows(c)-per*r), min(tx, (o.Cols+per-1)/per)
+			if rows <= 0 || tiles <= 0 {
+				continue
+			}
+			m, y, last := s.m[(r-first)*tx*c.Out:], o.Y[per*r*o.Ld:], o.Cols-per*(tiles-1)
+			if o.Pool > 0 {
+				ks.outputPool(y, o.Ld, m, ms, c.Out, tiles, o.Order, o.Pool, rows, last, s.tmp)
+			} else {
+				ks.output(y, o.Ld, m, ms, c.Out, tiles, rows, last, s.tmp)
+			}
 		}
 	}
 }

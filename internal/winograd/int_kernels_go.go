@@ -1,5 +1,7 @@
 package winograd
 
+import "math"
+
 // intKernels is one implementation of IntConv's three stages, for the
 // slices of ForwardTileRows; the assembly ones check nothing, the driver
 // has. The layouts are kernels' with bytes in, int16 V and int32 M.
@@ -17,9 +19,13 @@ type intKernels struct {
 	// apart, tile t's pixels from y[4*t*k]: its first rows rows, and the
 	// last tile's first lastCols columns.
 	output func(y []int32, ldy int, m []int32, mstride, k, tiles, rows, lastCols int, tmp []int32)
+	// outputPool is output with IntOut's pooling, windows of pool (2 or
+	// 4) square, and its order (nil for none): rows and lastCols count
+	// pooled outputs, 4/pool a tile each way.
+	outputPool func(y []int32, ldy int, m []int32, mstride, k, tiles int, order []int32, pool, rows, lastCols int, tmp []int32)
 }
 
-var intGoKernels = &intKernels{name: "go", input: intInputGo, products: intProductsGo, output: intOutputGo}
+var intGoKernels = &intKernels{name: "go", input: intInputGo, products: intProductsGo, output: intOutputGo, outputPool: intOutputPoolGo}
 
 // intInputRow is inputRow in integers.
 func intInputRow(d [6]int32) [6]int32 {
@@ -95,6 +101,29 @@ func intProductsGo(m []int32, mstride int, v []int16, vstride int, u []int16, c,
 	}
 }
 
+// intTile is tile t's 4x4 sums Y of output o: Ãᵀ M' Ã, then fromScaled.
+func intTile(m []int32, mstride, k, t, o int) [4][4]int32 {
+	var tmp [4][6]int32
+	for b := range 6 {
+		var col [6]int32
+		for a := range 6 {
+			col[a] = m[(a*6+b)*mstride+t*k+o]
+		}
+		r := intOutputRow(col)
+		for q := range 4 {
+			tmp[q][b] = r[q]
+		}
+	}
+	var y [4][4]int32
+	for q := range 4 {
+		r := intOutputRow(tmp[q])
+		for j := range 4 {
+			y[q][j] = fromScaled(r[j])
+		}
+	}
+	return y
+}
+
 func intOutputGo(y []int32, ldy int, m []int32, mstride, k, tiles, rows, lastCols int, _ []int32) {
 	for t := range tiles {
 		cols := 4
@@ -102,21 +131,38 @@ func intOutputGo(y []int32, ldy int, m []int32, mstride, k, tiles, rows, lastCol
 			cols = lastCols
 		}
 		for o := range k {
-			var tmp [4][6]int32
-			for b := range 6 {
-				var col [6]int32
-				for a := range 6 {
-					col[a] = m[(a*6+b)*mstride+t*k+o]
-				}
-				r := intOutputRow(col)
-				for q := range 4 {
-					tmp[q][b] = r[q]
+			tile := intTile(m, mstride, k, t, o)
+			for q := range rows {
+				for j := range cols {
+					y[q*ldy+(4*t+j)*k+o] = tile[q][j]
 				}
 			}
+		}
+	}
+}
+
+func intOutputPoolGo(y []int32, ldy int, m []int32, mstride, k, tiles int, order []int32, pool, rows, lastCols int, _ []int32) {
+	per := 4 / pool
+	for t := range tiles {
+		cols := per
+		if t == tiles-1 {
+			cols = lastCols
+		}
+		for o := range k {
+			var flip int32
+			if order != nil {
+				flip = order[o]
+			}
+			tile := intTile(m, mstride, k, t, o)
 			for q := range rows {
-				r := intOutputRow(tmp[q])
 				for j := range cols {
-					y[q*ldy+(4*t+j)*k+o] = fromScaled(r[j])
+					best := int32(math.MinInt32)
+					for a := range pool {
+						for b := range pool {
+							best = max(best, tile[q*pool+a][j*pool+b]^flip)
+						}
+					}
+					y[q*ldy+(per*t+j)*k+o] = best ^ flip
 				}
 			}
 		}

@@ -65,19 +65,41 @@ func intPad(c IntConv, x []byte, zx byte) []byte {
 	return img
 }
 
-// intForward runs tile rows lo..hi-1 at a time (all, for step 0) into
-// an output filled with a marker, and checks nothing past the asked
-// columns and the map's rows was written.
-func intForward(t *testing.T, tc intCase, img []byte, zx byte, u []int16, step int) []int32 {
-	c, cols := tc.c, tc.cols
-	if cols == 0 {
-		cols = c.W
+// intPool is qgemm.MaxPool on the sums y, [H][W][Out], keeping the
+// columns below cols: the maxima of k x k windows of stride k, of the
+// minima for channels of order -1.
+func intPool(c IntConv, y []int32, k, cols int, order []int32) []int32 {
+	ph := c.H / k
+	out := make([]int32, ph*cols*c.Out)
+	for py := range ph {
+		for px := range cols {
+			for o := range c.Out {
+				best := y[(py*k*c.W+px*k)*c.Out+o]
+				for a := range k {
+					for b := range k {
+						v := y[((py*k+a)*c.W+px*k+b)*c.Out+o]
+						if order != nil && order[o] == -1 {
+							best = min(best, v)
+						} else {
+							best = max(best, v)
+						}
+					}
+				}
+				out[(py*cols+px)*c.Out+o] = best
+			}
+		}
 	}
+	return out
+}
+
+// intForward runs tile rows step at a time (all, for step 0) into an
+// output filled with a marker, and checks nothing past it was written.
+func intForward(t *testing.T, c IntConv, o IntOut, img []byte, zx, flip byte, u []int16, step int) []int32 {
 	const marker = -0x1234567
-	ldy := cols * c.Out
-	y := make([]int32, c.H*ldy+64)
-	for i := range y {
-		y[i] = marker
+	n := o.rows(c) * o.Ld
+	o.Y = make([]int32, n+64)
+	for i := range o.Y {
+		o.Y[i] = marker
 	}
 	ty, _ := c.Tiles()
 	if step == 0 {
@@ -85,14 +107,14 @@ func intForward(t *testing.T, tc intCase, img []byte, zx byte, u []int16, step i
 	}
 	s := c.NewScratch()
 	for lo := 0; lo < ty; lo += step {
-		c.ForwardTileRows(y, ldy, cols, img, zx, tc.flip, u, s, lo, min(ty, lo+step))
+		c.ForwardTileRows(o, img, zx, flip, u, s, lo, min(ty, lo+step))
 	}
-	for i, v := range y[c.H*ldy:] {
+	for i, v := range o.Y[n:] {
 		if v != marker {
 			t.Fatalf("%+v: wrote %d past the output", c, i)
 		}
 	}
-	return y[:c.H*ldy]
+	return o.Y[:n]
 }
 
 func TestIntForward(t *testing.T) {
@@ -136,27 +158,40 @@ func TestIntForward(t *testing.T) {
 			}
 			want := intRef(c, in.x, in.zx, tc.flip, in.w)
 			img := intPad(c, in.x, in.zx)
-			for _, step := range []int{0, 1} {
-				y := intForward(t, tc, img, in.zx, u, step)
-				cols := tc.cols
+			order := make([]int32, c.Out)
+			for i := range order {
+				order[i] = -int32(rng.IntN(2))
+			}
+			for _, pool := range []int{0, 2, 4} {
+				if pool > c.H || pool > c.W {
+					continue
+				}
+				cols, ref := tc.cols, want
 				if cols == 0 {
 					cols = c.W
 				}
-				bad := 0
-				for r := range c.H {
-					for col := range cols {
-						for o := range c.Out {
-							got, w := y[(r*cols+col)*c.Out+o], want[(r*c.W+col)*c.Out+o]
-							if got != w {
-								if bad++; bad <= 3 {
-									t.Errorf("%s, tile rows %d at a time: output (%d, %d, %d) is %d, want %d", name, step, r, col, o, got, w)
-								}
+				var ord []int32
+				if pool > 0 {
+					cols /= pool
+					ord = order
+					ref = intPool(c, want, pool, cols, ord)
+				} else {
+					ref = intPool(c, want, 1, cols, nil)
+				}
+				for _, step := range []int{0, 1} {
+					y := intForward(t, c, IntOut{Ld: cols * c.Out, Cols: cols, Pool: pool, Order: ord}, img, in.zx, tc.flip, u, step)
+					bad := 0
+					for i := range ref {
+						if y[i] != ref[i] {
+							if bad++; bad <= 3 {
+								t.Errorf("%s, pool %d, tile rows %d at a time: sum %d (pixel %d, channel %d) is %d, want %d",
+									name, pool, step, i, i/c.Out, i%c.Out, y[i], ref[i])
 							}
 						}
 					}
-				}
-				if bad > 0 {
-					t.Fatalf("%s: %d outputs wrong", name, bad)
+					if bad > 0 {
+						t.Fatalf("%s, pool %d: %d sums wrong", name, pool, bad)
+					}
 				}
 			}
 		}
@@ -210,7 +245,7 @@ func BenchmarkIntForward(b *testing.B) {
 			s := c.NewScratch()
 			ty, _ := c.Tiles()
 			for b.Loop() {
-				c.ForwardTileRows(y, c.W*c.Out, c.W, img, 0, 0, u, s, 0, ty)
+				c.ForwardTileRows(IntOut{Y: y, Ld: c.W * c.Out, Cols: c.W}, img, 0, 0, u, s, 0, ty)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/image")
 		})

@@ -117,3 +117,15 @@ func intProducts8x2AVX512(m *int32, mstride int, v *int16, vstride int, u *int16
 //
 //go:noescape
 func intOutputAVX512(y *int32, ldy int, m *int32, mstride, k, tiles, rows, lastCols int, tmp *int32)
+
+// intOutputPool2AVX512 transforms and pools (2x2 windows) tiles tiles of a row, 16
+// outputs at a time; see intKernels.outputPool (order nil for none).
+//
+//go:noescape
+func intOutputPool2AVX512(y *int32, ldy int, m *int32, mstride, k, tiles int, order *int32, rows, lastCols int, tmp *int32)
+
+// intOutputPool4AVX512 transforms and pools (4x4 windows) tiles tiles of a row, 16
+// outputs at a time; see intKernels.outputPool (order nil for none).
+//
+//go:noescape
+func intOutputPool4AVX512(y *int32, ldy int, m *int32, mstride, k, tiles int, order *int32, rows, lastCols int, tmp *int32)

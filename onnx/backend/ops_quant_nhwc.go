@@ -156,6 +156,7 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if st.pool.KH == 0 {
 		st.pool = qgemm.Window{KH: 1, KW: 1, SH: 1, SW: 1, Width: st.cw}
 	}
+	st.winogradPool()
 	if st.rq.dt == onnx.Int8 {
 		st.ep, err = qgemm.NewEpilogue(s.outC, st.rq.bias, st.rq.mult, int8(st.rq.zero), int8(st.floor), st.order, st.table)
 	} else {

@@ -5,13 +5,16 @@ package backend
 // compute, exactly, in half their time where VPDPWSSD runs. The step is
 // a qnhwcStep still: the same padded image (its rows and columns made
 // whole tiles), the same accumulators and the same epilogue; only the
-// product differs.
+// product differs, and a max pooling of 2x2 or 4x4 windows moves into it
+// (the tiles' sums pooled in registers, the epilogue left the pooled
+// ones to requantize).
 
 import (
 	"errors"
 	"sync"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/qgemm"
 	"github.com/lenetkit/lenetkit/internal/winograd"
 )
 
@@ -20,6 +23,7 @@ type qwinograd struct {
 	conv    winograd.IntConv
 	u       []int16
 	scratch *sync.Pool // of *winograd.IntScratch
+	pool    int        // 2 or 4: the step's pooling, done by the product; else 0
 }
 
 // minWinogradTiles is the fewest tiles an image takes Winograd's path
@@ -65,15 +69,44 @@ func (s *qnhwcStep) useWinograd(c *compiler, w []int64, wzp []int32) error {
 	return nil
 }
 
-// winogradRows computes the accumulators of the tile rows lo..hi-1.
+// winogradPool moves the step's pooling into the product when its
+// windows are 2x2 or 4x4 of their own stride, which the tiles hold
+// whole. Called once the pooling is known.
+func (s *qnhwcStep) winogradPool() {
+	if w := s.pool; s.wino != nil && (w.KH == 2 || w.KH == 4) && w.KW == w.KH && w.SH == w.KH && w.SW == w.KH {
+		s.wino.pool = w.KH
+	}
+}
+
+// winogradRows computes the accumulators of the tile rows lo..hi-1,
+// pooled if the product pools.
 func (s *qnhwcStep) winogradRows(b [][]float32, lo, hi int) {
 	var flip byte
 	if s.signed {
 		flip = 0x80
 	}
+	o := winograd.IntOut{Y: int32sOf(b[s.acc]), Ld: s.cw * s.outC, Cols: s.cw}
+	if s.wino.pool > 0 {
+		o = winograd.IntOut{Y: o.Y, Ld: s.pw * s.outC, Cols: s.pw, Pool: s.wino.pool, Order: s.order}
+	}
 	sc := s.wino.scratch.Get().(*winograd.IntScratch)
-	s.wino.conv.ForwardTileRows(int32sOf(b[s.acc]), s.cw*s.outC, s.cw, bytesOf(b[s.img]), s.za, flip, s.wino.u, sc, lo, hi)
+	s.wino.conv.ForwardTileRows(o, bytesOf(b[s.img]), s.za, flip, s.wino.u, sc, lo, hi)
 	s.wino.scratch.Put(sc)
+}
+
+// winogradEpilogue writes output rows lo..hi-1 (pooled rows when
+// pooling), from pooled accumulators where the product pooled.
+func (s *qnhwcStep) winogradEpilogue(b [][]float32, lo, hi int) {
+	if s.wino.pool == 0 {
+		s.epilogue(b, lo, hi)
+		return
+	}
+	n := s.outC
+	acc, out := int32sOf(b[s.acc]), bytesOf(b[s.out])
+	one := qgemm.Window{KH: 1, KW: 1, SH: 1, SW: 1, Width: s.pw}
+	for r := lo; r < hi; r++ {
+		_ = s.ep.Run(one, s.pw, acc[r*s.pw*n:], n, out[r*s.pw*n:(r+1)*s.pw*n], n)
+	}
 }
 
 // runWinograd is run and runSplit (split: the tile rows, then the
@@ -83,9 +116,9 @@ func (s *qnhwcStep) runWinograd(b [][]float32, split bool) {
 	tiles := (s.rows() + 3) / 4
 	if !split {
 		s.winogradRows(b, 0, tiles)
-		s.epilogue(b, 0, s.ph)
+		s.winogradEpilogue(b, 0, s.ph)
 		return
 	}
 	kernel.Parallel(tiles, func(_, lo, hi int) { s.winogradRows(b, lo, hi) })
-	kernel.Parallel(s.ph, func(_, lo, hi int) { s.epilogue(b, lo, hi) })
+	kernel.Parallel(s.ph, func(_, lo, hi int) { s.winogradEpilogue(b, lo, hi) })
 }
