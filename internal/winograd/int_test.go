@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -249,5 +250,74 @@ func BenchmarkIntForward(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/image")
 		})
+		const n = 64
+		b.Run(fmt.Sprintf("%dx%d_%d_%d_%s_batch%d", c.H, c.W, c.In, c.Out, c.Kernel(), n), func(b *testing.B) {
+			pr, pc := c.Padded()
+			img := make([]byte, pr*pc*c.In)
+			u := make([]int16, c.WeightsSize())
+			y := make([]int32, c.H*c.W*c.Out)
+			s := c.NewBatchScratch(n)
+			out := func(int) IntOut { return IntOut{Y: y, Ld: c.W * c.Out, Cols: c.W} }
+			for b.Loop() {
+				c.ForwardImages(n, func(int) []byte { return img }, out, 0, 0, u, s)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1e3, "µs/image")
+		})
+	}
+}
+
+// TestIntForwardImages: images batched give each image's sums alone,
+// over passes of several images (the seed's third convolution, a map of
+// one tile, and a map of several with pooling).
+func TestIntForwardImages(t *testing.T) {
+	for _, tc := range []struct {
+		c    IntConv
+		pool int
+		n    int
+	}{{IntConv{H: 4, W: 4, In: 64, Out: 128}, 2, 37}, {IntConv{H: 3, W: 3, In: 16, Out: 16}, 0, 9}, {IntConv{H: 9, W: 8, In: 32, Out: 64}, 4, 11}} {
+		c := tc.c
+		rng := rand.New(rand.NewPCG(uint64(c.In), uint64(tc.n)))
+		w := make([]int32, c.Out*c.In*9)
+		for i := range w {
+			w[i] = int32(rng.IntN(255)) - 127
+		}
+		u := make([]int16, c.WeightsSize())
+		if err := c.IntWeights(u, w); err != nil {
+			t.Fatal(err)
+		}
+		order := make([]int32, c.Out)
+		for i := range order {
+			order[i] = -int32(rng.IntN(2))
+		}
+		cols, rows := c.W, c.H
+		if tc.pool > 0 {
+			cols, rows = c.W/tc.pool, c.H/tc.pool
+		}
+		imgs, want := make([][]byte, tc.n), make([][]int32, tc.n)
+		got := make([][]int32, tc.n)
+		const zx = 7
+		for i := range tc.n {
+			x := make([]byte, c.H*c.W*c.In)
+			for j := range x {
+				x[j] = byte(rng.IntN(256))
+			}
+			imgs[i] = intPad(c, x, zx)
+			want[i] = intPool(c, intRef(c, x, zx, 0, w), max(tc.pool, 1), cols, order)
+			got[i] = make([]int32, rows*cols*c.Out)
+		}
+		out := func(i int) IntOut {
+			o := IntOut{Y: got[i], Ld: cols * c.Out, Cols: cols, Pool: tc.pool}
+			if tc.pool > 0 {
+				o.Order = order
+			}
+			return o
+		}
+		c.ForwardImages(tc.n, func(i int) []byte { return imgs[i] }, out, zx, 0, u, c.NewBatchScratch(tc.n))
+		for i := range tc.n {
+			if !slices.Equal(got[i], want[i]) {
+				t.Fatalf("%+v pool %d on %s: image %d of %d differs from its sums alone", c, tc.pool, c.Kernel(), i, tc.n)
+			}
+		}
+		t.Logf("%+v pool %d on %s: %d images in passes of %d", c, tc.pool, c.Kernel(), tc.n, c.batchImages())
 	}
 }

@@ -25,5 +25,6 @@ func TestNarrowerKernels(t *testing.T) {
 		useVNNI = false
 		defer func() { useVNNI = true }()
 		t.Run("int on go", TestIntForward)
+		t.Run("int images on go", TestIntForwardImages)
 	}
 }
