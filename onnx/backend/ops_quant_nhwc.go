@@ -35,6 +35,7 @@ import (
 // qnhwcStep is a quantized convolution of stride 1 on one image, read in
 // place from its padded NHWC image, with its epilogue.
 type qnhwcStep struct {
+	node            int // the graph node it computes, for rowBatch
 	h, w, inC, outC int // the input map, the output's channels
 	kh, kw, pt, pl  int
 	oh, ow          int  // the convolution's output
@@ -78,7 +79,7 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 		x.flatC > 0 || s.kh > 1024 || s.kw > 1024 {
 		return false, nil
 	}
-	st := &qnhwcStep{h: s.h, w: s.w, inC: s.inC, outC: s.outC, kh: s.kh, kw: s.kw, pt: s.pt, pl: s.pl, oh: s.oh, ow: s.ow,
+	st := &qnhwcStep{node: o.index, h: s.h, w: s.w, inC: s.inC, outC: s.outC, kh: s.kh, kw: s.kw, pt: s.pt, pl: s.pl, oh: s.oh, ow: s.ow,
 		nchwIn: !x.nhwc && s.inC > 1, za: byte(s.xz.zero[0]), signed: x.dt == onnx.Int8, rq: *s.rq, in: x.buf}
 	st.hp, st.wp = s.oh+s.kh-1, s.ow+s.kw-1
 	st.unit = s.inC
@@ -107,7 +108,7 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if st.fold {
 		st.at.Pitch = s.ow * st.unit
 	}
-	if st.wino == nil {
+	if st.wino == nil || !st.wino.alone {
 		if err := st.packWeights(c, wv.c.ints(), wq); err != nil {
 			return false, err
 		}
@@ -384,7 +385,7 @@ func (s *qnhwcStep) tableOrder() (order []int32, ok bool) {
 func (s *qnhwcStep) bands() int { return s.ph }
 
 func (s *qnhwcStep) run(b [][]float32) {
-	if s.wino != nil {
+	if s.wino != nil && s.wino.alone {
 		s.runWinograd(b, false)
 		return
 	}
@@ -415,7 +416,7 @@ func (s *qnhwcStep) rows() int {
 // its bands and their epilogue, in one pass where the pooling windows do
 // not overlap, else all the rows first.
 func (s *qnhwcStep) runSplit(b [][]float32) {
-	if s.wino != nil {
+	if s.wino != nil && s.wino.alone {
 		s.runWinograd(b, true)
 		return
 	}
@@ -473,8 +474,13 @@ func (s *qnhwcStep) epilogue(b [][]float32, lo, hi int) {
 // epilogueAt writes output row r (a pooled row when pooling) from the
 // accumulators, its windows' top row at row at.
 func (s *qnhwcStep) epilogueAt(b [][]float32, r, at int) {
+	s.epilogueRow(int32sOf(b[s.acc]), bytesOf(b[s.out]), r, at)
+}
+
+// epilogueRow writes output row r (a pooled row when pooling) into out
+// from the accumulators acc, its windows' top row at row at.
+func (s *qnhwcStep) epilogueRow(acc []int32, out []byte, r, at int) {
 	n := s.outC
-	acc, out := int32sOf(b[s.acc]), bytesOf(b[s.out])
 	_ = s.ep.Run(s.pool, s.pw, acc[at*s.cw*n:], n, out[r*s.pw*n:(r+1)*s.pw*n], n)
 }
 
@@ -487,6 +493,11 @@ func (s *qnhwcStep) prepare(b [][]float32) {
 		s.prepareFolded(x, img, bytesOf(b[s.row]))
 		return
 	}
+	s.prepareImage(x, img)
+}
+
+// prepareImage is prepare for an image that is not folded, from x.
+func (s *qnhwcStep) prepareImage(x, img []byte) {
 	c := s.inC
 	rowBytes := s.wp * c
 	if mark := &img[len(img)-1]; *mark == 0 {

@@ -524,7 +524,7 @@ func requantPass(h handler) handler {
 		if !isQuant8(yq.dt) {
 			return unsupportedf("QuantizeLinear to %s", yq.dt)
 		}
-		s := lutStep{n: numel(x.shape), in: x.buf}
+		s := lutStep{n: numel(x.shape), in: x.buf, node: o.index}
 		lo, hi := typeRange(yq.dt)
 		for v := range 256 {
 			q := int32(v)
@@ -552,6 +552,28 @@ type lutStep struct {
 	n       int
 	table   [256]byte
 	in, out int
+	node    int // the graph node it computes, for rowBatch
+}
+
+// lutStep is a rowStep: each image's n bytes through the table.
+
+func (s *lutStep) batches() bool  { return true }
+func (s *lutStep) graphNode() int { return s.node }
+func (s *lutStep) accSize() int   { return 0 }
+
+func (s *lutStep) rowIO() (in, out, inSlots, outSlots int) {
+	return s.in, s.out, slotsOf(onnx.Uint8, s.n), slotsOf(onnx.Uint8, s.n)
+}
+
+func (s *lutStep) runRows(_ [][]float32, a, y []float32, _ []int32, rows int) {
+	slots := slotsOf(onnx.Uint8, s.n)
+	x, out := bytesOf(a), bytesOf(y)
+	for i := range rows {
+		row, dst := x[4*i*slots:][:s.n], out[4*i*slots:][:s.n]
+		for j, v := range row {
+			dst[j] = s.table[v]
+		}
+	}
 }
 
 func (s *lutStep) run(b [][]float32) {

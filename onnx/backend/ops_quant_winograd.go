@@ -16,6 +16,7 @@ import (
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/qgemm"
 	"github.com/lenetkit/lenetkit/internal/winograd"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // qwinograd is a qnhwcStep's product by winograd.IntConv.
@@ -24,11 +25,17 @@ type qwinograd struct {
 	u       []int16
 	scratch *sync.Pool // of *winograd.IntScratch
 	pool    int        // 2 or 4: the step's pooling, done by the product; else 0
+	// alone says an image alone runs by Winograd: its map has
+	// minWinogradTiles tiles or more. Else only a batch of images does
+	// (rowBatch), and an image alone runs the direct kernels.
+	alone bool
+	batch *sync.Pool // of *winograd.IntScratch, for rowBatchMax images
 }
 
-// minWinogradTiles is the fewest tiles an image takes Winograd's path
-// with: a map of one tile (the seed's third convolution, 4x4) streams
-// its transformed weights, four times the direct kernels', per image.
+// minWinogradTiles is the fewest tiles an image alone takes Winograd's
+// path with: a map of one tile (the seed's third convolution, 4x4)
+// streams its transformed weights, four times the direct kernels', per
+// image. A batch of images reads them once for eight tiles.
 const minWinogradTiles = 4
 
 // useWinograd sets s.wino when s is a 3x3 convolution of stride 1 and
@@ -39,7 +46,7 @@ func (s *qnhwcStep) useWinograd(c *compiler, w []int64, wzp []int32) error {
 	conv := winograd.IntConv{H: s.h, W: s.w, In: s.inC, Out: s.outC}
 	ty, tx := conv.Tiles()
 	if packKernels != "" || s.kh != 3 || s.kw != 3 || s.pt != 1 || s.pl != 1 || s.oh != s.h || s.ow != s.w || s.fold ||
-		!conv.Fits() || !conv.Fast() || ty*tx < minWinogradTiles {
+		!conv.Fits() || !conv.Fast() {
 		return nil
 	}
 	g := make([]int32, len(w))
@@ -59,7 +66,9 @@ func (s *qnhwcStep) useWinograd(c *compiler, w []int64, wzp []int32) error {
 	if err := c.b.constBytes(2 * int64(len(u))); err != nil {
 		return err
 	}
-	s.wino = &qwinograd{conv: conv, u: u, scratch: &sync.Pool{New: func() any { return conv.NewScratch() }}}
+	s.wino = &qwinograd{conv: conv, u: u, alone: ty*tx >= minWinogradTiles,
+		scratch: &sync.Pool{New: func() any { return conv.NewScratch() }},
+		batch:   &sync.Pool{New: func() any { return conv.NewBatchScratch(rowBatchMax) }}}
 	s.hp, s.wp = conv.Padded()
 	if c.int8Kernel == "" {
 		c.int8Kernel = "winograd-" + conv.Kernel()
@@ -78,34 +87,89 @@ func (s *qnhwcStep) winogradPool() {
 	}
 }
 
-// winogradRows computes the accumulators of the tile rows lo..hi-1,
-// pooled if the product pools.
-func (s *qnhwcStep) winogradRows(b [][]float32, lo, hi int) {
-	var flip byte
+// flip is the input's bytes' flip for winograd.IntConv.
+func (s *qnhwcStep) flip() byte {
 	if s.signed {
-		flip = 0x80
+		return 0x80
 	}
-	o := winograd.IntOut{Y: int32sOf(b[s.acc]), Ld: s.cw * s.outC, Cols: s.cw}
+	return 0
+}
+
+// winogradOut is where the product writes an image's accumulators, acc:
+// pooled if the product pools.
+func (s *qnhwcStep) winogradOut(acc []int32) winograd.IntOut {
 	if s.wino.pool > 0 {
-		o = winograd.IntOut{Y: o.Y, Ld: s.pw * s.outC, Cols: s.pw, Pool: s.wino.pool, Order: s.order}
+		return winograd.IntOut{Y: acc, Ld: s.pw * s.outC, Cols: s.pw, Pool: s.wino.pool, Order: s.order}
 	}
+	return winograd.IntOut{Y: acc, Ld: s.cw * s.outC, Cols: s.cw}
+}
+
+// winogradRows computes the accumulators of the tile rows lo..hi-1.
+func (s *qnhwcStep) winogradRows(b [][]float32, lo, hi int) {
 	sc := s.wino.scratch.Get().(*winograd.IntScratch)
-	s.wino.conv.ForwardTileRows(o, bytesOf(b[s.img]), s.za, flip, s.wino.u, sc, lo, hi)
+	s.wino.conv.ForwardTileRows(s.winogradOut(int32sOf(b[s.acc])), bytesOf(b[s.img]), s.za, s.flip(), s.wino.u, sc, lo, hi)
 	s.wino.scratch.Put(sc)
 }
 
 // winogradEpilogue writes output rows lo..hi-1 (pooled rows when
-// pooling), from pooled accumulators where the product pooled.
+// pooling).
 func (s *qnhwcStep) winogradEpilogue(b [][]float32, lo, hi int) {
+	s.winogradEpilogueInto(int32sOf(b[s.acc]), bytesOf(b[s.out]), lo, hi)
+}
+
+// winogradEpilogueInto writes output rows lo..hi-1 into out from the
+// accumulators acc, pooled ones where the product pooled.
+func (s *qnhwcStep) winogradEpilogueInto(acc []int32, out []byte, lo, hi int) {
 	if s.wino.pool == 0 {
-		s.epilogue(b, lo, hi)
+		for r := lo; r < hi; r++ {
+			s.epilogueRow(acc, out, r, r*s.pool.SH)
+		}
 		return
 	}
 	n := s.outC
-	acc, out := int32sOf(b[s.acc]), bytesOf(b[s.out])
 	one := qgemm.Window{KH: 1, KW: 1, SH: 1, SW: 1, Width: s.pw}
 	for r := lo; r < hi; r++ {
 		_ = s.ep.Run(one, s.pw, acc[r*s.pw*n:], n, out[r*s.pw*n:(r+1)*s.pw*n], n)
+	}
+}
+
+// The step as a rowStep: a batch of images' maps of one tile or a few,
+// their products together (winograd.IntConv.ForwardImages).
+
+// batches: maps of fewer tiles than a products kernel takes at a time,
+// whose weights a batch reads fewer times.
+func (s *qnhwcStep) batches() bool {
+	if s.wino == nil {
+		return false
+	}
+	ty, tx := s.wino.conv.Tiles()
+	return ty*tx < 8
+}
+
+func (s *qnhwcStep) graphNode() int { return s.node }
+
+func (s *qnhwcStep) rowIO() (in, out, inSlots, outSlots int) {
+	return s.in, s.out, slotsOf(onnx.Uint8, s.h*s.w*s.inC), slotsOf(onnx.Uint8, s.ph*s.pw*s.outC)
+}
+
+func (s *qnhwcStep) accSize() int {
+	if s.wino.pool > 0 {
+		return s.ph * s.pw * s.outC
+	}
+	return s.rows() * s.cw * s.outC
+}
+
+func (s *qnhwcStep) runRows(b [][]float32, a, y []float32, acc []int32, rows int) {
+	_, _, inSlots, outSlots := s.rowIO()
+	img, x, out, n := bytesOf(b[s.img]), bytesOf(a), bytesOf(y), s.accSize()
+	sc := s.wino.batch.Get().(*winograd.IntScratch)
+	s.wino.conv.ForwardImages(rows, func(i int) []byte {
+		s.prepareImage(x[4*i*inSlots:], img)
+		return img
+	}, func(i int) winograd.IntOut { return s.winogradOut(acc[i*n : (i+1)*n]) }, s.za, s.flip(), s.wino.u, sc)
+	s.wino.batch.Put(sc)
+	for i := range rows {
+		s.winogradEpilogueInto(acc[i*n:(i+1)*n], out[4*i*outSlots:], 0, s.ph)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	_ "github.com/lenetkit/lenetkit/convert"
@@ -55,8 +56,9 @@ func BenchmarkSeedInt8VsFloat(b *testing.B) {
 // TestQuantSeedPlan: the seed's QDQ LeNet compiles to its lean int8 plan,
 // channels-last from the input to the logits: the input quantized, three
 // convolutions each with its BatchNorm table and pooling, the Flatten's
-// table, two dense layers (batched over a worker's images), the logits
-// dequantized; no layout step, no float step between.
+// table, two dense layers (batched over a worker's images, and with them
+// the third convolution and the table where Winograd's products run), the
+// logits dequantized; no layout step, no float step between.
 func TestQuantSeedPlan(t *testing.T) {
 	for _, name := range []string{"seed_qdq_tensor", "seed_qdq_channel"} {
 		p, err := Open(quantFixture(t, name))
@@ -72,8 +74,12 @@ func TestQuantSeedPlan(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: steps %v, want %v", name, got, want)
 		}
-		if p.rows == nil || len(p.rows.q) != 2 {
-			t.Errorf("%s: the dense layers are not batched: %+v", name, p.rows)
+		batched := 2
+		if strings.Contains(p.Int8Kernel, "winograd") {
+			batched = 4
+		}
+		if p.rows == nil || len(p.rows.q) != batched || p.rows.at != len(want)-1-batched {
+			t.Errorf("%s (%s): not the last %d steps before the logits batched: %+v", name, p.Int8Kernel, batched, p.rows)
 		}
 	}
 }

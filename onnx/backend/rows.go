@@ -35,8 +35,13 @@ type rowStep interface {
 	rowIO() (in, out, inSlots, outSlots int)
 	// accSize is the accumulators a row needs.
 	accSize() int
-	// runRows runs rows rows of a into y, with the accumulators acc.
-	runRows(a, y []float32, acc []int32, rows int)
+	// runRows runs rows rows of a into y, with the accumulators acc and
+	// the workspace b.
+	runRows(b [][]float32, a, y []float32, acc []int32, rows int)
+	// batches reports whether the step runs as a rowStep.
+	batches() bool
+	// graphNode is the node of the graph it computes (compiler.onlyThrough).
+	graphNode() int
 }
 
 // rowBatchMax bounds the rows of one product, and with them the two
@@ -85,6 +90,21 @@ func (c *compiler) batchQuantRows(i int, q qmatmulStep) (*rowBatch, error) {
 		return nil, nil
 	}
 	r := &rowBatch{at: i, chunk: rowBatchMax, q: []rowStep{q}}
+	// The steps before it that batch too, each writing the next's input
+	// (a quantized convolution of a map of one tile, batched by
+	// Winograd's products, then a Flatten's table).
+	for r.at > 0 {
+		p, ok := c.steps[r.at-1].(rowStep)
+		in, _, _, _ := r.q[0].rowIO()
+		if !ok || !p.batches() || !c.onlyThrough(p.graphNode()) {
+			break
+		}
+		if _, out, _, _ := p.rowIO(); out != in {
+			break
+		}
+		r.at--
+		r.q = append([]rowStep{p}, r.q...)
+	}
 	_, out, _, _ := q.rowIO()
 	for _, s := range c.steps[i+1:] {
 		n, ok := s.(qmatmulStep)
@@ -94,7 +114,7 @@ func (c *compiler) batchQuantRows(i int, q qmatmulStep) (*rowBatch, error) {
 		r.q = append(r.q, n)
 		_, out, _, _ = n.rowIO()
 	}
-	_, _, inSlots, _ := q.rowIO()
+	_, _, inSlots, _ := r.q[0].rowIO()
 	need, acc := int64(inSlots), 0
 	for _, s := range r.q {
 		_, _, _, outSlots := s.rowIO()
@@ -172,7 +192,7 @@ func (r *rowBatch) runQuant(p *Plan, b [][]float32, out, x []float32, first, end
 		}
 		rows := hi - lo
 		for k, s := range r.q {
-			s.runRows(a, b[r.ys[k]], acc, rows)
+			s.runRows(b, a, b[r.ys[k]], acc, rows)
 			a = b[r.ys[k]]
 		}
 		for i := lo; i < hi; i++ {
@@ -221,7 +241,9 @@ func (s qmatmulStep) rowIO() (in, out, inSlots, outSlots int) {
 
 func (s qmatmulStep) accSize() int { return s.n }
 
-func (s qmatmulStep) runRows(a, y []float32, acc []int32, rows int) {
+func (s qmatmulStep) graphNode() int { return s.node }
+
+func (s qmatmulStep) runRows(_ [][]float32, a, y []float32, acc []int32, rows int) {
 	_, _, inSlots, outSlots := s.rowIO()
 	ws := s.ws.get()
 	defer s.ws.put(ws)
