@@ -146,12 +146,19 @@ func intKernelsFor(c IntConv) *intKernels {
 	return intGoKernels
 }
 
+// useBW: the input transform takes 32 channels at a time in int16 lanes
+// (AVX512BW's word instructions) where In is a multiple of 32.
+var useBW = cpu.X86.HasAVX512BW
+
 func intInput512(v []int16, vstride int, x []byte, ldx, c, tiles int, zx, flip byte, tmp []int32) {
+	kern, z36 := intInput16AVX512, 36*int(zx)
 	if flip != 0 {
-		intInputSignedAVX512(&v[0], vstride, &x[0], ldx, c, tiles, 36*int(int8(zx)), &tmp[0])
-		return
+		kern, z36 = intInput16SignedAVX512, 36*int(int8(zx))
 	}
-	intInputAVX512(&v[0], vstride, &x[0], ldx, c, tiles, 36*int(zx), &tmp[0])
+	if useBW && c%32 == 0 {
+		kern = map[bool]func(*int16, int, *byte, int, int, int, int, *int32){false: intInput32AVX512, true: intInput32SignedAVX512}[flip != 0]
+	}
+	kern(&v[0], vstride, &x[0], ldx, c, tiles, z36, &tmp[0])
 }
 
 // maxIntGroup is the most tiles an int products kernel computes at a

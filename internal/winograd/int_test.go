@@ -25,6 +25,7 @@ var intCases = []intCase{
 	{c: IntConv{H: 1, W: 1, In: 16, Out: 16}, flip: 0x80},
 	{c: IntConv{H: 28, W: 28, In: 16, Out: 48}, cols: 27},
 	{c: IntConv{H: 8, W: 40, In: 16, Out: 16}},
+	{c: IntConv{H: 6, W: 7, In: 32, Out: 32}, flip: 0x80}, // int16 lanes, signed
 }
 
 // intRef is the direct convolution: Σ (x - zx) w over the 3x3 window,

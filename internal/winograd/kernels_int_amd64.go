@@ -4,17 +4,29 @@
 
 package winograd
 
-// intInputAVX512 transforms tiles tiles of a row, 16 channels at a time;
+// intInput16AVX512 transforms tiles tiles of a row, 16 channels at a time;
 // see intKernels.input (z36 is 36 times the zero point, as int8 if signed).
 //
 //go:noescape
-func intInputAVX512(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
+func intInput16AVX512(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
 
-// intInputSignedAVX512 transforms tiles tiles of a row, 16 channels at a time;
+// intInput16SignedAVX512 transforms tiles tiles of a row, 16 channels at a time;
 // see intKernels.input (z36 is 36 times the zero point, as int8 if signed).
 //
 //go:noescape
-func intInputSignedAVX512(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
+func intInput16SignedAVX512(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
+
+// intInput32AVX512 transforms tiles tiles of a row, 32 channels at a time;
+// see intKernels.input (z36 is 36 times the zero point, as int8 if signed).
+//
+//go:noescape
+func intInput32AVX512(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
+
+// intInput32SignedAVX512 transforms tiles tiles of a row, 32 channels at a time;
+// see intKernels.input (z36 is 36 times the zero point, as int8 if signed).
+//
+//go:noescape
+func intInput32SignedAVX512(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
 
 // intProducts1x1AVX512 computes the products of 1 tiles, 16 outputs at a time; see
 // intKernels.products.
