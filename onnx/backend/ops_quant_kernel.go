@@ -81,8 +81,10 @@ func (q *qweights) kernel() string { return q.p.Kernel() }
 // noteKernel adds the kernel of weights q to those the plan names
 // (Plan.Int8Kernel): one name, or several where layers of few columns
 // take the narrow tile.
-func (c *compiler) noteKernel(q *qweights) {
-	k := q.kernel()
+func (c *compiler) noteKernel(q *qweights) { c.noteKernelName(q.kernel()) }
+
+// noteKernelName adds kernel k to the plan's int8 kernels, once.
+func (c *compiler) noteKernelName(k string) {
 	if c.int8Kernel == "" {
 		c.int8Kernel = k
 	} else if !slices.Contains(strings.Split(c.int8Kernel, ", "), k) {

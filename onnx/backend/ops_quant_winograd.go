@@ -70,11 +70,7 @@ func (s *qnhwcStep) useWinograd(c *compiler, w []int64, wzp []int32) error {
 		scratch: &sync.Pool{New: func() any { return conv.NewScratch() }},
 		batch:   &sync.Pool{New: func() any { return conv.NewBatchScratch(rowBatchMax) }}}
 	s.hp, s.wp = conv.Padded()
-	if c.int8Kernel == "" {
-		c.int8Kernel = "winograd-" + conv.Kernel()
-	} else {
-		c.int8Kernel += ", winograd-" + conv.Kernel()
-	}
+	c.noteKernelName("winograd-" + conv.Kernel())
 	return nil
 }
 
