@@ -286,3 +286,29 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// greyVNNI reports whether Grey3x3Pool2's kernels run: AVX-512 with VNNI
+// (a variable, for the tests).
+var greyVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
+
+// greyKernel is Grey3x3Pool2's kernel for e, nil for the Go code.
+func greyKernel(e *Epilogue) func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32) {
+	if !greyVNNI || !epilogue512 || e.n%32 != 0 || e.table != nil && !e.affine {
+		return nil
+	}
+	forms := [2][2]func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32){
+		{grey3x3Pool2U8AVX512, grey3x3Pool2S8AVX512}, {grey3x3Pool2AffineU8AVX512, grey3x3Pool2AffineS8AVX512}}
+	return forms[b2i(e.affine)][b2i(e.signed)]
+}
+
+// greyAsm runs Grey3x3Pool2's kernel, on checked arguments, reporting
+// whether there was one.
+func greyAsm(e *Epilogue, g *Grey3x3, img []byte, pitch, rows, cols int, dst []byte, ldd int) bool {
+	f := greyKernel(e)
+	if f == nil {
+		return false
+	}
+	lo, hi := e.clamp()
+	f(&img[0], pitch, rows, cols, e.n/32, &g.packed[0], &e.params[0], &dst[0], ldd, lo, hi, e.zp)
+	return true
+}

@@ -34,3 +34,11 @@ func quantizeAsm(dst []byte, x []float32, scale, lo, hi float32, zp int32, signe
 func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst []byte, ldd int, lo, hi float32) int {
 	return 0
 }
+
+func greyKernel(*Epilogue) func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32) {
+	return nil
+}
+
+func greyAsm(e *Epilogue, g *Grey3x3, img []byte, pitch, rows, cols int, dst []byte, ldd int) bool {
+	return false
+}

@@ -106,6 +106,9 @@ func main() {
 		writePoolRequant(&asm, t, 16, true)
 		fmt.Fprintf(&decl, "\n// poolRequant%sAVX512 is Epilogue.Run's pixels, 16 columns a chunk in\n// one zmm register (needs AVX-512F): see writePoolRequant.\n//\n//go:noescape\nfunc poolRequant%sAVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)\n", t, t)
 	}
+	for _, t := range []string{"U8", "S8", "AffineU8", "AffineS8"} {
+		writeGrey3x3(&asm, &decl, t)
+	}
 	fmt.Fprintf(&decl, "\n// maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):\n// see maxPool.\n//\n//go:noescape\nfunc maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)\n")
 	writeQuantize(&asm, "U8", "VPACKUSWB")
 	writeQuantize(&asm, "S8", "VPACKSSWB")
@@ -1103,6 +1106,140 @@ func writePoolRequant(w *bytes.Buffer, typ string, lanes int, zmm bool) {
 		p("MOVQ prev-8(SP), R11")
 		lookup("last")
 	}
+	label("done")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// writeGrey3x3 writes grey3x3Pool2{U8,S8,AffineU8,AffineS8}AVX512: a 3x3
+// convolution of one channel of bytes (a grey image, padded) to 32
+// outputs a chunk, each pooled pixel's 2x2 window of sums computed in
+// registers, pooled and requantized as writePoolRequant's zmm forms do,
+// in their order. Each of the window's pixels takes three dwords of the
+// image, a kernel row's three bytes and the next pixel's, which weights
+// of 0 leave out, broadcast into VPDPBUSD against the two weight vectors
+// of that kernel row. The sums are Σ x w over the raw bytes: the caller
+// takes the zero point's share into the bias.
+//
+// Z0-Z5 the weights (kernel row ky, vector v at 2ky+v); Z6-Z13 the sums
+// (window pixel p, vector v at 6+2p+v); Z14, Z15 broadcasts; Z16-Z25 the
+// params (order, bias, scale, a, b, two vectors each); Z26, Z27 lo and
+// hi; Z28 the zero point; Z29 zero; Z30 a temporary.
+//
+// SI: the pooled row's first input row; AX: the pooled pixel's; R8, R9,
+// R10: one, two and three image rows; DI: the pooled pixel's output;
+// DX: the chunk's weights; BX: its params; R11: its output offset.
+func writeGrey3x3(w, decl *bytes.Buffer, typ string) {
+	sym := "grey3x3Pool2" + typ + "AVX512"
+	args := "img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32"
+	fmt.Fprintf(decl, "\n// %s is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk\n// (needs AVX-512 VNNI): see writeGrey3x3.\n//\n//go:noescape\nfunc %s(%s)\n", sym, sym, args)
+	fmt.Fprintf(w, "\n// func %s(%s)\n", sym, args)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-84\n", sym)
+	p := asmgen.Printer(w)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	p("VBROADCASTSS lo+72(FP), Z26")
+	p("VBROADCASTSS hi+76(FP), Z27")
+	p("MOVL zp+80(FP), AX")
+	p("VPBROADCASTD AX, Z28")
+	p("VPXORD Z29, Z29, Z29")
+	p("MOVQ pitch+8(FP), R8")
+	p("LEAQ (R8)(R8*1), R9")
+	p("LEAQ (R9)(R8*1), R10")
+	p("MOVQ w+40(FP), DX")
+	p("MOVQ params+48(FP), BX")
+	p("XORQ R11, R11")
+	p("MOVQ chunks+32(FP), CX")
+	p("TESTQ CX, CX")
+	p("JLE %s_done", sym)
+	label("chunk")
+	for i := range 6 {
+		p("VMOVDQU32 %d(DX), %s", 64*i, z(i))
+	}
+	for v := range 2 {
+		for k, at := range []int{0, 64, 128, 192, 256} {
+			p("VMOVDQU32 %d(BX), %s", paramsStride*v+at, z(16+2*k+v))
+		}
+	}
+	p("MOVQ img+0(FP), SI")
+	p("MOVQ dst+56(FP), DI")
+	p("ADDQ R11, DI")
+	p("MOVQ rows+16(FP), R12")
+	p("TESTQ R12, R12")
+	p("JLE %s_next", sym)
+	label("row")
+	p("MOVQ SI, AX")
+	p("MOVQ cols+24(FP), R13")
+	p("TESTQ R13, R13")
+	p("JLE %s_rowdone", sym)
+	label("pixel")
+	for i := 6; i < 14; i++ {
+		p("VPXORD %s, %s, %s", z(i), z(i), z(i))
+	}
+	rowAt := []string{"(AX)", "(AX)(R8*1)", "(AX)(R9*1)", "(AX)(R10*1)"}
+	for px := range 4 {
+		dy, dx := px/2, px%2
+		for ky := range 3 {
+			bc := 14 + (px*3+ky)%2
+			at := rowAt[dy+ky]
+			if dx > 0 {
+				at = "1" + at
+			}
+			p("VPBROADCASTD %s, %s", at, z(bc))
+			for v := range 2 {
+				p("VPDPBUSD %s, %s, %s", z(2*ky+v), z(bc), z(6+2*px+v))
+			}
+		}
+	}
+	for v := range 2 {
+		acc := func(px int) string { return z(6 + 2*px + v) }
+		ord := z(16 + v)
+		p("VPXORD %s, %s, %s", ord, acc(0), acc(0))
+		for px := 1; px < 4; px++ {
+			p("VPXORD %s, %s, %s", ord, acc(px), acc(px))
+			p("VPMAXSD %s, %s, %s", acc(px), acc(0), acc(0))
+		}
+		r := acc(0)
+		p("VPXORD %s, %s, %s", ord, r, r)
+		p("VPADDD %s, %s, %s", z(18+v), r, r)
+		p("VCVTDQ2PS %s, %s", r, r)
+		p("VMULPS %s, %s, %s", z(20+v), r, r)
+		p("VMAXPS Z26, %s, %s", r, r)
+		p("VMINPS Z27, %s, %s", r, r)
+		p("VRNDSCALEPS $8, %s, %s", r, r)
+		p("VCVTTPS2DQ %s, %s", r, r)
+		p("VPADDD Z28, %s, %s", r, r)
+		if strings.HasPrefix(typ, "Affine") {
+			p("VCVTDQ2PS %s, %s", r, r)
+			p("VMULPS %s, %s, %s", z(22+v), r, r)
+			p("VADDPS %s, %s, %s", z(24+v), r, r)
+			p("VRNDSCALEPS $8, %s, %s", r, r)
+			p("VCVTTPS2DQ %s, %s", r, r)
+		}
+		if typ == "AffineU8" {
+			p("VPMAXSD Z29, %s, %s", r, r)
+		}
+		pack := "VPMOVUSDB"
+		if strings.HasSuffix(typ, "S8") {
+			pack = "VPMOVSDB"
+		}
+		p("%s %s, X30", pack, r)
+		p("VMOVDQU32 X30, %d(DI)", 16*v)
+	}
+	p("ADDQ $2, AX")
+	p("ADDQ ldd+64(FP), DI")
+	p("DECQ R13")
+	p("JNZ %s_pixel", sym)
+	label("rowdone")
+	p("ADDQ R9, SI")
+	p("DECQ R12")
+	p("JNZ %s_row", sym)
+	label("next")
+	p("ADDQ $384, DX")
+	p("ADDQ $%d, BX", 2*paramsStride)
+	p("ADDQ $32, R11")
+	p("DECQ CX")
+	p("JNZ %s_chunk", sym)
 	label("done")
 	p("VZEROUPPER")
 	p("RET")

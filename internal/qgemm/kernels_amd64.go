@@ -304,6 +304,30 @@ func poolRequantAffineU8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, 
 //go:noescape
 func poolRequantAffineS8AVX512(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, params *byte, table *byte, dst *byte, dstStep int, lo, hi float32, zp int32)
 
+// grey3x3Pool2U8AVX512 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk
+// (needs AVX-512 VNNI): see writeGrey3x3.
+//
+//go:noescape
+func grey3x3Pool2U8AVX512(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
+// grey3x3Pool2S8AVX512 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk
+// (needs AVX-512 VNNI): see writeGrey3x3.
+//
+//go:noescape
+func grey3x3Pool2S8AVX512(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
+// grey3x3Pool2AffineU8AVX512 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk
+// (needs AVX-512 VNNI): see writeGrey3x3.
+//
+//go:noescape
+func grey3x3Pool2AffineU8AVX512(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
+// grey3x3Pool2AffineS8AVX512 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk
+// (needs AVX-512 VNNI): see writeGrey3x3.
+//
+//go:noescape
+func grey3x3Pool2AffineS8AVX512(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
 // maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):
 // see maxPool.
 //

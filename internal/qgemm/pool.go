@@ -280,14 +280,20 @@ func (e *Epilogue) Run(w Window, pixels int, acc []int32, ldc int, dst []byte, l
 	return nil
 }
 
+// clamp is the requantization's bounds less the zero point, as the
+// vector code takes them.
+func (e *Epilogue) clamp() (lo, hi float32) {
+	l, h := int32(0), int32(255)
+	if e.signed {
+		l, h = -128, 127
+	}
+	l = max(l, e.floor)
+	return float32(l - e.zp), float32(h - e.zp)
+}
+
 // run is Run on checked arguments, with the vector code when vec.
 func (e *Epilogue) run(vec bool, w Window, pixels int, acc []int32, ldc int, dst []byte, ldd int) {
-	lo, hi := int32(0), int32(255)
-	if e.signed {
-		lo, hi = -128, 127
-	}
-	lo = max(lo, e.floor)
-	flo, fhi := float32(lo-e.zp), float32(hi-e.zp)
+	flo, fhi := e.clamp()
 	done := 0
 	if vec {
 		done = poolRequantAsm(e, w, pixels, acc, ldc, dst, ldd, flo, fhi)

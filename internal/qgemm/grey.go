@@ -1,0 +1,90 @@
+package qgemm
+
+import "fmt"
+
+// Grey3x3 is the weights of a 3x3 convolution of one channel (a grey
+// image) to n outputs, packed for Epilogue.Grey3x3Pool2: per chunk of
+// 32 outputs, per kernel row, two vectors of 16 outputs of four bytes,
+// the row's three weights and a 0 that leaves out the fourth byte read.
+type Grey3x3 struct {
+	n      int
+	packed []byte
+	w      []int8 // [n][9], for the Go code
+}
+
+// NewGrey3x3 packs w, n x 3 x 3 int8 weights of zero point 0.
+func NewGrey3x3(n int, w []int8) (*Grey3x3, error) {
+	if n < 1 || len(w) != 9*n {
+		return nil, fmt.Errorf("qgemm: %d weights for a 3x3 convolution of one channel to %d outputs", len(w), n)
+	}
+	g := &Grey3x3{n: n, w: w, packed: make([]byte, 384*((n+31)/32))}
+	for o := range n {
+		chunk, v, l := o/32, o%32/16, o%16
+		for ky := range 3 {
+			at := 384*chunk + 64*(2*ky+v) + 4*l
+			for kx := range 3 {
+				g.packed[at+kx] = byte(w[o*9+ky*3+kx])
+			}
+		}
+	}
+	return g, nil
+}
+
+// Grey3x3Pool2 writes e's outputs for the max pooling, 2x2 windows of
+// stride 2, of a 3x3 convolution of stride 1 of img, a grey image of
+// bytes padded as the convolution reads it: rows pitch bytes apart, the
+// sums Σ x w of the raw bytes (the caller takes the zero point's share,
+// -zx Σ w, into e's bias). Pooled pixel (py, px), py < rows and px <
+// cols, reads rows 2py..2py+3 and columns 2px..2px+3 of img and goes to
+// dst[(py*cols+px)*ldd:], e's n bytes. img must hold a byte past the last
+// column read (the kernels read four bytes a kernel row). It is
+// Epilogue.Run on those sums, bit for bit.
+//
+// It returns an error, and writes nothing, when g's outputs are not e's
+// or a slice is too short.
+func (e *Epilogue) Grey3x3Pool2(g *Grey3x3, img []byte, pitch, rows, cols int, dst []byte, ldd int) error {
+	if g.n != e.n || rows < 0 || cols < 0 || pitch < 2*cols+3 || ldd < e.n {
+		return fmt.Errorf("qgemm: a 3x3 convolution of %d outputs, %dx%d pooled pixels of rows of %d bytes, with an epilogue of %d columns",
+			g.n, rows, cols, pitch, e.n)
+	}
+	if rows == 0 || cols == 0 {
+		return nil
+	}
+	if need := (2*rows+1)*pitch + 2*cols + 3; len(img) < need {
+		return fmt.Errorf("qgemm: an image of %d bytes, %d read", len(img), need)
+	}
+	if need := (rows*cols-1)*ldd + e.n; len(dst) < need {
+		return fmt.Errorf("qgemm: an output of %d bytes, %d written", len(dst), need)
+	}
+	if greyAsm(e, g, img, pitch, rows, cols, dst, ldd) {
+		return nil
+	}
+	// Each pooled pixel's window of sums, then the epilogue on it.
+	acc := make([]int32, 4*e.n)
+	window := Window{KH: 2, KW: 2, SH: 2, SW: 2, Width: 2}
+	for py := range rows {
+		for px := range cols {
+			for dy := range 2 {
+				for dx := range 2 {
+					y, x := 2*py+dy, 2*px+dx
+					sums := acc[(2*dy+dx)*e.n:][:e.n]
+					for o := range sums {
+						var s int32
+						for ky := range 3 {
+							for kx := range 3 {
+								s += int32(img[(y+ky)*pitch+x+kx]) * int32(g.w[o*9+ky*3+kx])
+							}
+						}
+						sums[o] = s
+					}
+				}
+			}
+			e.run(vectorEpilogue, window, 1, acc, e.n, dst[(py*cols+px)*ldd:], ldd)
+		}
+	}
+	return nil
+}
+
+// GreyFast reports whether Grey3x3Pool2 runs its vector kernels for e: on
+// AVX-512 VNNI, n a multiple of 32, no table looked up byte by byte.
+func (e *Epilogue) GreyFast() bool { return greyKernel(e) != nil }
