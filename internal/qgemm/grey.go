@@ -37,13 +37,14 @@ func NewGrey3x3(n int, w []int8) (*Grey3x3, error) {
 // -zx Σ w, into e's bias). Pooled pixel (py, px), py < rows and px <
 // cols, reads rows 2py..2py+3 and columns 2px..2px+3 of img and goes to
 // dst[(py*cols+px)*ldd:], e's n bytes. img must hold a byte past the last
-// column read (the kernels read four bytes a kernel row). It is
+// column read (the kernels read four bytes a kernel row, the fourth
+// weighted 0, which may be the next row's first). It is
 // Epilogue.Run on those sums, bit for bit.
 //
 // It returns an error, and writes nothing, when g's outputs are not e's
 // or a slice is too short.
 func (e *Epilogue) Grey3x3Pool2(g *Grey3x3, img []byte, pitch, rows, cols int, dst []byte, ldd int) error {
-	if g.n != e.n || rows < 0 || cols < 0 || pitch < 2*cols+3 || ldd < e.n {
+	if g.n != e.n || rows < 0 || cols < 0 || pitch < 2*cols+2 || ldd < e.n {
 		return fmt.Errorf("qgemm: a 3x3 convolution of %d outputs, %dx%d pooled pixels of rows of %d bytes, with an epilogue of %d columns",
 			g.n, rows, cols, pitch, e.n)
 	}

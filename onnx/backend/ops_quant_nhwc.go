@@ -47,8 +47,9 @@ type qnhwcStep struct {
 	za              byte // the input's zero point, the border
 	at              qgemm.InPlace
 	weights         *qweights
-	signed          bool       // the input is int8
-	wino            *qwinograd // the product by Winograd's transforms, or nil
+	signed          bool           // the input is int8
+	wino            *qwinograd     // the product by Winograd's transforms, or nil
+	grey            *qgemm.Grey3x3 // a grey image's convolution and pooling in one kernel, or nil
 
 	// The epilogue.
 	rq    requantizer
@@ -171,6 +172,9 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 		// rounded, the epilogue computes them: scalar look-ups took half
 		// the seed's first layer's epilogue.
 		st.ep.Affine(bn.a, bn.b)
+	}
+	if err := st.useGrey(c, wv.c.ints(), wq, bn); err != nil {
+		return false, err
 	}
 	if err := c.b.constBytes(int64(len(st.table)) + 320*int64((s.outC+15)/16)); err != nil {
 		return false, err
@@ -385,6 +389,10 @@ func (s *qnhwcStep) tableOrder() (order []int32, ok bool) {
 func (s *qnhwcStep) bands() int { return s.ph }
 
 func (s *qnhwcStep) run(b [][]float32) {
+	if s.grey != nil {
+		s.runGrey(b, false)
+		return
+	}
 	if s.wino != nil && s.wino.alone {
 		s.runWinograd(b, false)
 		return
@@ -416,6 +424,10 @@ func (s *qnhwcStep) rows() int {
 // its bands and their epilogue, in one pass where the pooling windows do
 // not overlap, else all the rows first.
 func (s *qnhwcStep) runSplit(b [][]float32) {
+	if s.grey != nil {
+		s.runGrey(b, true)
+		return
+	}
 	if s.wino != nil && s.wino.alone {
 		s.runWinograd(b, true)
 		return
