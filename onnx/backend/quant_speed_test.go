@@ -56,9 +56,10 @@ func BenchmarkSeedInt8VsFloat(b *testing.B) {
 // TestQuantSeedPlan: the seed's QDQ LeNet compiles to its lean int8 plan,
 // channels-last from the input to the logits: the input quantized, three
 // convolutions each with its BatchNorm table and pooling, the Flatten's
-// table, two dense layers (batched over a worker's images, and with them
-// the third convolution and the table where Winograd's products run), the
-// logits dequantized; no layout step, no float step between.
+// table, two dense layers (the table and the layers batched over a
+// worker's images, and the third convolution with them where Winograd's
+// products run), the logits dequantized; no layout step, no float step
+// between.
 func TestQuantSeedPlan(t *testing.T) {
 	for _, name := range []string{"seed_qdq_tensor", "seed_qdq_channel"} {
 		p, err := Open(quantFixture(t, name))
@@ -74,7 +75,7 @@ func TestQuantSeedPlan(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: steps %v, want %v", name, got, want)
 		}
-		batched := 2
+		batched := 3 // the table and the dense layers
 		if strings.Contains(p.Int8Kernel, "winograd") {
 			batched = 4
 		}
