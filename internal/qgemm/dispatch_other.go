@@ -35,6 +35,10 @@ func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst
 	return 0
 }
 
+// greyVNNI reports whether Grey3x3Pool2's kernels run: never here (a
+// variable, as on amd64, for the tests).
+var greyVNNI = false
+
 func greyKernel(*Epilogue) func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32) {
 	return nil
 }
