@@ -29,4 +29,12 @@
 // On amd64 the three stages are assembly, AVX-512 where In and Out are
 // multiples of 16 and AVX2 otherwise, picked at run time; elsewhere, or
 // with the tag purego, Go.
+//
+// IntConv is the same convolution on 8-bit integers, exactly: the int32
+// sums of a QLinearConv, from transforms in 16-bit integers and products
+// by VPDPWSSD (AVX-512 VNNI), half the time of the direct int8 kernels'
+// VPDPBUSD. Its kernels pool 2x2 and 4x4 windows in the output transform,
+// and ForwardImages takes many images' tiles into one product, for maps
+// of one tile. Without VNNI its kernels are Go's, slower than the direct
+// ones, which callers then keep (IntConv.Fast).
 package winograd
