@@ -322,3 +322,54 @@ func TestIntForwardImages(t *testing.T) {
 		t.Logf("%+v pool %d on %s: %d images in passes of %d", c, tc.pool, c.Kernel(), tc.n, c.batchImages())
 	}
 }
+
+// TestIntForwardRandom: random shapes, zero points, pools, columns and
+// passes against the direct sums, the extremes of the bytes included.
+func TestIntForwardRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	trials := 40
+	if testing.Short() {
+		trials = 10
+	}
+	for trial := range trials {
+		c := IntConv{H: 1 + rng.IntN(19), W: 1 + rng.IntN(19), In: 16 * (1 + rng.IntN(4)), Out: 16 * (1 + rng.IntN(4))}
+		flip := byte(0)
+		if rng.IntN(2) == 0 {
+			flip = 0x80
+		}
+		x := make([]byte, c.H*c.W*c.In)
+		for i := range x {
+			x[i] = []byte{0, 255, byte(rng.IntN(256))}[rng.IntN(3)]
+		}
+		w := make([]int32, c.Out*c.In*9)
+		for i := range w {
+			w[i] = int32(rng.IntN(256)) - 128
+		}
+		u := make([]int16, c.WeightsSize())
+		if err := c.IntWeights(u, w); err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		zx := byte(rng.IntN(256))
+		pool := []int{0, 2, 4}[rng.IntN(3)]
+		if pool > c.H || pool > c.W {
+			pool = 0
+		}
+		width := c.W
+		if pool > 0 {
+			width = c.W / pool
+		}
+		cols := 1 + rng.IntN(width)
+		var order []int32
+		if pool > 0 {
+			order = make([]int32, c.Out)
+			for i := range order {
+				order[i] = -int32(rng.IntN(2))
+			}
+		}
+		want := intPool(c, intRef(c, x, zx, flip, w), max(pool, 1), cols, order)
+		y := intForward(t, c, IntOut{Ld: cols * c.Out, Cols: cols, Pool: pool, Order: order}, intPad(c, x, zx), zx, flip, u, rng.IntN(3))
+		if !slices.Equal(y, want) {
+			t.Fatalf("trial %d: %+v flip %#x zx %d pool %d cols %d on %s: sums differ from the direct ones", trial, c, flip, zx, pool, cols, c.Kernel())
+		}
+	}
+}

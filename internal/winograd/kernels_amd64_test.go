@@ -26,5 +26,6 @@ func TestNarrowerKernels(t *testing.T) {
 		defer func() { useVNNI = true }()
 		t.Run("int on go", TestIntForward)
 		t.Run("int images on go", TestIntForwardImages)
+		t.Run("int random on go", TestIntForwardRandom)
 	}
 }
