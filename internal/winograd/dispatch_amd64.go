@@ -139,9 +139,15 @@ var useVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
 
 var vnniKernels = &intKernels{name: "avx512vnni", input: intInput512, products: intProducts512, output: intOutput512, outputPool: intOutputPool512}
 
+var avx2IntKernels = &intKernels{name: "avx2", input: intInput2, products: intProducts2, output: intOutput2, outputPool: intOutputPool2}
+
 func intKernelsFor(c IntConv) *intKernels {
-	if useVNNI && c.In%16 == 0 && c.Out%16 == 0 {
+	switch {
+	case c.In%16 != 0 || c.Out%16 != 0:
+	case useVNNI:
 		return vnniKernels
+	case useAVX2:
+		return avx2IntKernels
 	}
 	return intGoKernels
 }
@@ -176,19 +182,70 @@ var intProductsBy = [2][maxIntGroup]intProductsKernel{
 		intProducts5x2AVX512, intProducts6x2AVX512, intProducts7x2AVX512, intProducts8x2AVX512},
 }
 
-// intProducts512 takes two vectors of outputs at a time where k allows,
-// over groups of tiles as even as maxIntGroup allows.
+// intProducts512 takes two vectors of outputs at a time where k allows.
 func intProducts512(m []int32, mstride int, v []int16, vstride int, u []int16, c, k, tiles int) {
-	by := &intProductsBy[0]
 	if k%32 == 0 {
-		by = &intProductsBy[1]
+		intProducts(intProductsBy[1][:], m, mstride, v, vstride, u, c, k, tiles)
+		return
 	}
-	n := (tiles + maxIntGroup - 1) / maxIntGroup
+	intProducts(intProductsBy[0][:], m, mstride, v, vstride, u, c, k, tiles)
+}
+
+// intGroupsAVX2 is the most tiles AVX2's int products kernels of two
+// vectors of outputs take.
+const intGroupsAVX2 = 6
+
+// intProductsBy2 are AVX2's kernels by vectors of outputs (1, 2) and
+// tiles.
+var intProductsBy2 = [2][]intProductsKernel{
+	{intProducts1x1AVX2, intProducts2x1AVX2, intProducts3x1AVX2, intProducts4x1AVX2,
+		intProducts5x1AVX2, intProducts6x1AVX2, intProducts7x1AVX2, intProducts8x1AVX2},
+	{intProducts1x2AVX2, intProducts2x2AVX2, intProducts3x2AVX2, intProducts4x2AVX2,
+		intProducts5x2AVX2, intProducts6x2AVX2},
+}
+
+func intProducts2(m []int32, mstride int, v []int16, vstride int, u []int16, c, k, tiles int) {
+	if k%16 == 0 {
+		intProducts(intProductsBy2[1], m, mstride, v, vstride, u, c, k, tiles)
+		return
+	}
+	intProducts(intProductsBy2[0], m, mstride, v, vstride, u, c, k, tiles)
+}
+
+// intProducts runs the kernels by (by[g-1] takes g tiles) over groups of
+// tiles as even as len(by) allows.
+func intProducts(by []intProductsKernel, m []int32, mstride int, v []int16, vstride int, u []int16, c, k, tiles int) {
+	most := len(by)
+	n := (tiles + most - 1) / most
 	group := (tiles + n - 1) / n
 	for t := 0; t < tiles; t += group {
 		g := min(group, tiles-t)
 		by[g-1](&m[t*k], mstride, &v[t*c], vstride, &u[0], c, k)
 	}
+}
+
+func intInput2(v []int16, vstride int, x []byte, ldx, c, tiles int, zx, flip byte, tmp []int32) {
+	if flip != 0 {
+		intInput16SignedAVX2(&v[0], vstride, &x[0], ldx, c, tiles, 36*int(int8(zx)), &tmp[0])
+		return
+	}
+	intInput16AVX2(&v[0], vstride, &x[0], ldx, c, tiles, 36*int(zx), &tmp[0])
+}
+
+func intOutput2(y []int32, ldy int, m []int32, mstride, k, tiles, rows, lastCols int, tmp []int32) {
+	intOutputAVX2(&y[0], ldy, &m[0], mstride, k, tiles, rows, lastCols, &tmp[0])
+}
+
+func intOutputPool2(y []int32, ldy int, m []int32, mstride, k, tiles int, order []int32, pool, rows, lastCols int, tmp []int32) {
+	kern := intOutputPool2AVX2
+	if pool == 4 {
+		kern = intOutputPool4AVX2
+	}
+	var ord *int32
+	if order != nil {
+		ord = &order[0]
+	}
+	kern(&y[0], ldy, &m[0], mstride, k, tiles, ord, rows, lastCols, &tmp[0])
 }
 
 func intOutput512(y []int32, ldy int, m []int32, mstride, k, tiles, rows, lastCols int, tmp []int32) {

@@ -21,11 +21,16 @@ func TestNarrowerKernels(t *testing.T) {
 		TestTileRows(t)
 		TestNaN(t)
 	})
-	if useVNNI {
-		useVNNI = false
-		defer func() { useVNNI = true }()
-		t.Run("int on go", TestIntForward)
-		t.Run("int images on go", TestIntForwardImages)
-		t.Run("int random on go", TestIntForwardRandom)
+	// The int kernels: AVX2's, then Go's.
+	defer func(vnni, avx2 bool) { useVNNI, useAVX2 = vnni, avx2 }(useVNNI, useAVX2)
+	for _, avx2 := range []bool{true, false} {
+		if avx2 && !useAVX2 {
+			continue
+		}
+		useVNNI, useAVX2 = false, avx2
+		on := map[bool]string{true: "avx2", false: "go"}[avx2]
+		t.Run("int on "+on, TestIntForward)
+		t.Run("int images on "+on, TestIntForwardImages)
+		t.Run("int random on "+on, TestIntForwardRandom)
 	}
 }

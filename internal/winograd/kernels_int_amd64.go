@@ -141,3 +141,117 @@ func intOutputPool2AVX512(y *int32, ldy int, m *int32, mstride, k, tiles int, or
 //
 //go:noescape
 func intOutputPool4AVX512(y *int32, ldy int, m *int32, mstride, k, tiles int, order *int32, rows, lastCols int, tmp *int32)
+
+// intInput16AVX2 transforms tiles tiles of a row, 16 channels at a time;
+// see intKernels.input (z36 is 36 times the zero point, as int8 if signed).
+//
+//go:noescape
+func intInput16AVX2(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
+
+// intInput16SignedAVX2 transforms tiles tiles of a row, 16 channels at a time;
+// see intKernels.input (z36 is 36 times the zero point, as int8 if signed).
+//
+//go:noescape
+func intInput16SignedAVX2(v *int16, vstride int, x *byte, ldx, c, tiles, z36 int, tmp *int32)
+
+// intProducts1x1AVX2 computes the products of 1 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts1x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts2x1AVX2 computes the products of 2 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts2x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts3x1AVX2 computes the products of 3 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts3x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts4x1AVX2 computes the products of 4 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts4x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts5x1AVX2 computes the products of 5 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts5x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts6x1AVX2 computes the products of 6 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts6x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts7x1AVX2 computes the products of 7 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts7x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts8x1AVX2 computes the products of 8 tiles, 8 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts8x1AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts1x2AVX2 computes the products of 1 tiles, 16 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts1x2AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts2x2AVX2 computes the products of 2 tiles, 16 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts2x2AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts3x2AVX2 computes the products of 3 tiles, 16 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts3x2AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts4x2AVX2 computes the products of 4 tiles, 16 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts4x2AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts5x2AVX2 computes the products of 5 tiles, 16 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts5x2AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intProducts6x2AVX2 computes the products of 6 tiles, 16 outputs at a time; see
+// intKernels.products.
+//
+//go:noescape
+func intProducts6x2AVX2(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
+
+// intOutputAVX2 transforms tiles tiles of a row, 8 outputs at a time;
+// see intKernels.output.
+//
+//go:noescape
+func intOutputAVX2(y *int32, ldy int, m *int32, mstride, k, tiles, rows, lastCols int, tmp *int32)
+
+// intOutputPool2AVX2 transforms and pools (2x2 windows) tiles tiles of a row, 8
+// outputs at a time; see intKernels.outputPool (order nil for none).
+//
+//go:noescape
+func intOutputPool2AVX2(y *int32, ldy int, m *int32, mstride, k, tiles int, order *int32, rows, lastCols int, tmp *int32)
+
+// intOutputPool4AVX2 transforms and pools (4x4 windows) tiles tiles of a row, 8
+// outputs at a time; see intKernels.outputPool (order nil for none).
+//
+//go:noescape
+func intOutputPool4AVX2(y *int32, ldy int, m *int32, mstride, k, tiles int, order *int32, rows, lastCols int, tmp *int32)
