@@ -256,8 +256,14 @@ func intOutput512(y []int32, ldy int, m []int32, mstride, k, tiles, rows, lastCo
 func (c IntConv) Kernel() string { return intKernelsFor(c).name }
 
 // Fast reports whether c's kernels are faster than the direct ones: not
-// in Go.
-func (c IntConv) Fast() bool { return intKernelsFor(c) != intGoKernels }
+// in Go, nor AVX2's where AVX-VNNI runs the direct ones (VPDPBUSD on
+// ymm does as many multiply-adds an instruction as AVX2's VPMADDWD on a
+// quarter of the multiplies, and the transforms cost more; measured on
+// no such CPU yet).
+func (c IntConv) Fast() bool {
+	k := intKernelsFor(c)
+	return k == vnniKernels || k == avx2IntKernels && !cpu.X86.HasAVXVNNI
+}
 
 func intOutputPool512(y []int32, ldy int, m []int32, mstride, k, tiles int, order []int32, pool, rows, lastCols int, tmp []int32) {
 	kern := intOutputPool2AVX512
