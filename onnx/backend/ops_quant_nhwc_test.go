@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/internal/qgemm"
+	"github.com/lenetkit/lenetkit/internal/winograd"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -22,80 +24,159 @@ func TestQConvNHWCMatchesNCHW(t *testing.T) {
 	}
 	pooled := 0 // trials whose MaxPool the convolution took in
 	for trial := range trials {
-		c := []int{1, 2, 3, 4, 5, 8, 12}[rng.IntN(7)]
-		m := []int{1, 4, 8, 16, 24, 32, 40}[rng.IntN(7)]
-		kh, kw := 1+rng.IntN(5), 1+rng.IntN(5)
-		h, w := kh+rng.IntN(9), kw+rng.IntN(9)
-		pads := []int64{int64(rng.IntN(kh)), int64(rng.IntN(kw)), int64(rng.IntN(kh)), int64(rng.IntN(kw))}
-		xdt := onnx.Uint8
+		q := nhwcCase{c: []int{1, 2, 3, 4, 5, 8, 12}[rng.IntN(7)], m: []int{1, 4, 8, 16, 24, 32, 40}[rng.IntN(7)],
+			kh: 1 + rng.IntN(5), kw: 1 + rng.IntN(5), xdt: onnx.Uint8}
+		q.h, q.w = q.kh+rng.IntN(9), q.kw+rng.IntN(9)
+		q.pads = []int64{int64(rng.IntN(q.kh)), int64(rng.IntN(q.kw)), int64(rng.IntN(q.kh)), int64(rng.IntN(q.kw))}
 		if rng.IntN(3) == 0 {
-			xdt = onnx.Int8
+			q.xdt = onnx.Int8
 		}
 		pool := rng.IntN(2) == 0
-		g := newQGraph(uint64(trial))
-		g.input("x", xdt, 1, int64(c), int64(h), int64(w)) // batch 1; the batch of two overrides it
-		wz := make([]int64, m)
+		q.wz = make([]int64, q.m)
 		if rng.IntN(2) == 0 {
-			for i := range wz {
-				wz[i] = int64(rng.IntN(9)) - 4
+			for i := range q.wz {
+				q.wz[i] = int64(rng.IntN(9)) - 4
 			}
 		}
-		ws := make([]float32, m)
-		for i := range ws {
-			ws[i] = 0.001 + 0.01*rng.Float32()
+		if oh, ow := q.h+int(q.pads[0]+q.pads[2])-q.kh+1, q.w+int(q.pads[1]+q.pads[3])-q.kw+1; pool && min(oh, ow) >= 1 {
+			q.pk = 1 + rng.IntN(min(3, oh, ow))
+			q.ps = 1 + rng.IntN(3)
 		}
-		yz := int64(rng.IntN(256))
-		if xdt == onnx.Int8 {
-			yz -= 128
-		}
-		inputs := []string{"x", g.scalar("xs", 0.02), g.zero("xz", xdt, g.ints(xdt, 1)[0]),
-			g.init("w", onnx.Int8, []int64{int64(m), int64(c), int64(kh), int64(kw)}, g.ints(onnx.Int8, m*c*kh*kw)),
-			g.init("ws", onnx.Float, []int64{int64(m)}, ws), g.init("wz", onnx.Int8, []int64{int64(m)}, wz),
-			g.scalar("ys", 0.05+rng.Float32()), g.zero("yz", xdt, yz), g.init("b", onnx.Int32, []int64{int64(m)}, g.ints(onnx.Int32, m))}
-		g.node("QLinearConv", inputs, "y", ints("pads", pads...))
-		out := "y"
-		pk, ps := 0, 0
-		if oh, ow := h+int(pads[0]+pads[2])-kh+1, w+int(pads[1]+pads[3])-kw+1; pool && min(oh, ow) >= 1 {
-			pk = 1 + rng.IntN(min(3, oh, ow))
-			ps = 1 + rng.IntN(3)
-			g.node("MaxPool", []string{"y"}, "p", ints("kernel_shape", int64(pk), int64(pk)), ints("strides", int64(ps), int64(ps)))
-			out = "p"
-		}
-		model := g.model(out)
-		x := make([]float32, c*h*w)
-		lo, hi := typeRange(xdt)
-		for i := range x {
-			x[i] = float32(int(lo) + rng.IntN(int(hi-lo)+1))
-		}
-		what := fmt.Sprintf("trial %d: %s x [%d %d %d], %d filters %dx%d, pads %v, weights' zero points %v, pool %d/%d", trial, xdt, c, h, w, m, kh, kw, pads, wz[0] != 0 || slices.ContainsFunc(wz, func(v int64) bool { return v != 0 }), pk, ps)
-		one, err := compileQ(model, map[string][]int{"x": {1, c, h, w}}, Options{})
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if !slices.ContainsFunc(one.steps, func(s step) bool { _, ok := s.(*qnhwcStep); return ok }) {
-			t.Fatalf("%s: not channels-last", what)
-		}
-		if pk > 0 && !slices.ContainsFunc(one.steps, func(s step) bool { _, ok := s.(qmaxPoolStep); return ok }) {
+		one := q.check(t, rng, trial)
+		if q.pk > 0 && !slices.ContainsFunc(one.steps, func(s step) bool { _, ok := s.(qmaxPoolStep); return ok }) {
 			pooled++
-		}
-		two, err := compileQ(model, map[string][]int{"x": {2, c, h, w}}, Options{})
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		y1, err := one.Run([][]float32{x})
-		if err != nil {
-			t.Fatal(err)
-		}
-		y2, err := two.Run([][]float32{append(slices.Clone(x), x...)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := y1[0], y2[0][:len(y1[0])]; !slices.Equal(got, want) {
-			t.Fatalf("%s: channels-last %v\nchannels-first %v", what, got, want)
 		}
 	}
 	t.Logf("%d trials, %d with the MaxPool in the convolution's epilogue", trials, pooled)
 	if pooled == 0 {
 		t.Error("no MaxPool taken in")
 	}
+}
+
+// TestQConvWinogradAndGrey is TestQConvNHWCMatchesNCHW on the shapes that
+// take winograd.IntConv (3x3, padding 1, 16 channels or more) and the
+// grey kernel (one channel to 32 or 64, pooled 2x2): maps of one tile to
+// several, not whole tiles, every pooling, signed inputs, weights' zero
+// points. Where this CPU runs those kernels, the steps must have taken
+// them as expected.
+func TestQConvWinogradAndGrey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	trials := 60
+	if testing.Short() {
+		trials = 16
+	}
+	wino, grey := 0, 0
+	for trial := range trials {
+		q := nhwcCase{c: []int{16, 32, 48}[rng.IntN(3)], m: []int{16, 32, 64}[rng.IntN(3)], kh: 3, kw: 3,
+			h: 1 + rng.IntN(13), w: 1 + rng.IntN(13), pads: []int64{1, 1, 1, 1}, xdt: onnx.Uint8}
+		if trial%3 == 0 {
+			q.c, q.m = 1, []int{32, 64}[rng.IntN(2)]
+			q.h, q.w = 2+rng.IntN(12), 2+rng.IntN(12)
+		}
+		if rng.IntN(4) == 0 {
+			q.xdt = onnx.Int8
+		}
+		q.wz = make([]int64, q.m)
+		if rng.IntN(4) == 0 {
+			for i := range q.wz {
+				q.wz[i] = int64(rng.IntN(9)) - 4
+			}
+		}
+		switch k := []int{0, 2, 4, 3}[rng.IntN(4)]; {
+		case k == 3 && min(q.h, q.w) >= 3:
+			q.pk, q.ps = 3, 2
+		case k > 0 && min(q.h, q.w) >= k:
+			q.pk, q.ps = k, k
+		}
+		if q.c == 1 && trial%6 == 0 {
+			q.pk, q.ps = 2, 2
+		}
+		one := q.check(t, rng, trial)
+		for _, s := range one.steps {
+			if n, ok := s.(*qnhwcStep); ok {
+				if n.wino != nil {
+					wino++
+				}
+				if n.grey != nil {
+					grey++
+				}
+			}
+		}
+	}
+	t.Logf("%d trials: %d by Winograd, %d by the grey kernel", trials, wino, grey)
+	c := winograd.IntConv{H: 8, W: 8, In: 16, Out: 16}
+	if c.Fast() && wino == 0 {
+		t.Error("no convolution took winograd.IntConv")
+	}
+	if e, _ := qgemm.NewEpilogue(32, nil, []float32{1}, uint8(0), uint8(0), nil, nil); e.GreyFast() && grey == 0 {
+		t.Error("no convolution took the grey kernel")
+	}
+}
+
+// nhwcCase is one QLinearConv, and the MaxPool after it where pk > 0,
+// of the tests above.
+type nhwcCase struct {
+	c, m, kh, kw, h, w int
+	pads               []int64
+	xdt                onnx.DType
+	wz                 []int64 // the weights' zero points, m
+	pk, ps             int     // the MaxPool's window and stride
+}
+
+// check compiles q on one image and on a batch of two copies of it,
+// checks that they give the same bytes, and returns the first plan.
+func (q nhwcCase) check(t *testing.T, rng *rand.Rand, trial int) *Plan {
+	t.Helper()
+	c, m, kh, kw, h, w, xdt := q.c, q.m, q.kh, q.kw, q.h, q.w, q.xdt
+	g := newQGraph(uint64(trial))
+	g.input("x", xdt, 1, int64(c), int64(h), int64(w)) // batch 1; the batch of two overrides it
+	ws := make([]float32, m)
+	for i := range ws {
+		ws[i] = 0.001 + 0.01*rng.Float32()
+	}
+	yz := int64(rng.IntN(256))
+	if xdt == onnx.Int8 {
+		yz -= 128
+	}
+	inputs := []string{"x", g.scalar("xs", 0.02), g.zero("xz", xdt, g.ints(xdt, 1)[0]),
+		g.init("w", onnx.Int8, []int64{int64(m), int64(c), int64(kh), int64(kw)}, g.ints(onnx.Int8, m*c*kh*kw)),
+		g.init("ws", onnx.Float, []int64{int64(m)}, ws), g.init("wz", onnx.Int8, []int64{int64(m)}, q.wz),
+		g.scalar("ys", 0.05+rng.Float32()), g.zero("yz", xdt, yz), g.init("b", onnx.Int32, []int64{int64(m)}, g.ints(onnx.Int32, m))}
+	g.node("QLinearConv", inputs, "y", ints("pads", q.pads...))
+	out := "y"
+	if q.pk > 0 {
+		g.node("MaxPool", []string{"y"}, "p", ints("kernel_shape", int64(q.pk), int64(q.pk)), ints("strides", int64(q.ps), int64(q.ps)))
+		out = "p"
+	}
+	model := g.model(out)
+	x := make([]float32, c*h*w)
+	lo, hi := typeRange(xdt)
+	for i := range x {
+		x[i] = float32(int(lo) + rng.IntN(int(hi-lo)+1))
+	}
+	what := fmt.Sprintf("trial %d: %s x [%d %d %d], %d filters %dx%d, pads %v, weights' zero points %v, pool %d/%d", trial, xdt, c, h, w, m, kh, kw, q.pads,
+		slices.ContainsFunc(q.wz, func(v int64) bool { return v != 0 }), q.pk, q.ps)
+	one, err := compileQ(model, map[string][]int{"x": {1, c, h, w}}, Options{})
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if !slices.ContainsFunc(one.steps, func(s step) bool { _, ok := s.(*qnhwcStep); return ok }) {
+		t.Fatalf("%s: not channels-last", what)
+	}
+	two, err := compileQ(model, map[string][]int{"x": {2, c, h, w}}, Options{})
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	y1, err := one.Run([][]float32{x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y2, err := two.Run([][]float32{append(slices.Clone(x), x...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := y1[0], y2[0][:len(y1[0])]; !slices.Equal(got, want) {
+		t.Fatalf("%s: channels-last %v\nchannels-first %v", what, got, want)
+	}
+	return one
 }
