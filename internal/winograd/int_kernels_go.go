@@ -27,20 +27,6 @@ type intKernels struct {
 
 var intGoKernels = &intKernels{name: "go", input: intInputGo, products: intProductsGo, output: intOutputGo, outputPool: intOutputPoolGo}
 
-// intInputRow is inputRow in integers.
-func intInputRow(d [6]int32) [6]int32 {
-	g := 2 * (d[3] - d[1])
-	f := d[4] - d[2]
-	return [6]int32{
-		4*d[0] - 5*d[2] + d[4],
-		(d[3] + d[4]) - 4*(d[1]+d[2]),
-		(d[4] - d[3]) + 4*(d[1]-d[2]),
-		f + g,
-		f - g,
-		4*d[1] - 5*d[3] + d[5],
-	}
-}
-
 // intOutputRow is Ãᵀ m for one column (or row) m of six values: Aᵀ with
 // m5 taken 4 times (IntConv).
 func intOutputRow(m [6]int32) [4]int32 {
@@ -68,13 +54,13 @@ func intInputGo(v []int16, vstride int, x []byte, ldx, c, tiles int, zx, flip by
 				}
 			}
 			for j := range 6 {
-				col := intInputRow([6]int32{d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]})
+				col := inputRow([6]int32{d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]})
 				for a := range 6 {
 					tmp[a][j] = col[a]
 				}
 			}
 			for a := range 6 {
-				row := intInputRow(tmp[a])
+				row := inputRow(tmp[a])
 				for b := range 6 {
 					v[(a*6+b)*vstride+t*c+ch] = int16(row[b])
 				}

@@ -31,10 +31,12 @@ var goKernels = &kernels{name: "go", input: inputGo, products: productsGo, outpu
 //	     | 0 -2 -1  2  1  0 |
 //	     | 0  2 -1 -2  1  0 |
 //	     | 0  4  0 -5  0  1 |
-func inputRow(d [6]float32) [6]float32 {
+//
+// IntConv's transform is the same in int32s (modulo 2^32).
+func inputRow[T float32 | int32](d [6]T) [6]T {
 	g := 2 * (d[3] - d[1])
 	f := d[4] - d[2]
-	return [6]float32{
+	return [6]T{
 		4*d[0] - 5*d[2] + d[4],
 		(d[3] + d[4]) - 4*(d[1]+d[2]),
 		(d[4] - d[3]) + 4*(d[1]-d[2]),
