@@ -47,10 +47,10 @@ func main() {
 	for _, v := range []isa{asmgen.AVX512, asmgen.AVX2} {
 		writeInput(&asm, &decl, v)
 		for r := 1; r <= maxGroup; r++ {
-			writeProducts(&asm, &decl, v, r, 1)
+			writeProducts(&asm, &decl, v, r, 1, false)
 		}
 		for r := 1; r <= wideGroup; r++ {
-			writeProducts(&asm, &decl, v, r, wideVectors)
+			writeProducts(&asm, &decl, v, r, wideVectors, false)
 		}
 		for _, pool := range []int{0, 2, 4} {
 			writeOutput(&asm, &decl, v, pool)
@@ -217,24 +217,37 @@ func closeLoops(w *bytes.Buffer, p func(string, ...any), step int, l func(string
 // a time: each weight vector is loaded once for the g tiles, each tile's
 // input broadcast into its multiply-adds. A few tiles (a 4x4 map's one)
 // take nb 4, so that the accumulators' chains still hide the
-// multiply-add's latency.
+// multiply-add's latency. With ints, the IntConv kernels: M'[ξ] = V[ξ]
+// U'[ξ], a pair of int16 channels a step, each tile's pair broadcast to
+// the lanes, VPDPWSSD (AVX2: VPMADDWD and an add) adding its two products
+// into each output's int32.
 //
 // DI, SI: M's and V's position ξ; DX: U[ξ]; AX: the weight row; R11: the
 // outputs' offset in bytes; R13, R14, R15: V's tiles 0, 3 and 6 at the
 // current channel; CX: a tile's inputs in bytes; BX: a tile's outputs
 // (and a weight row) in bytes; R8, R9: a position of M and of V; R10 the
-// positions left; R12 the channels left.
-func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
+// positions left; R12 the channels (pairs) left.
+func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int, ints bool) {
 	name := fmt.Sprintf("products%d%s", g, v.Name)
 	if nb > 1 {
 		name = fmt.Sprintf("products%dx%d%s", g, nb, v.Name)
 	}
-	p, l := function(w, decl, name, fmt.Sprintf("// %s computes the products of %d tiles, %d outputs at a time; see\n// kernels.products.", name, g, nb*v.Lanes),
-		"m *float32, mstride int, v *float32, vstride int, u *float32, c, k int", 56)
-	r := v.R
+	doc, sig := "kernels.products", "m *float32, mstride int, v *float32, vstride int, u *float32, c, k int"
+	// vShift: log2 of V's element bytes; step: the channel loop's label.
+	vShift, step, load := 2, "channel", "VMOVUPS"
+	if ints {
+		name, doc, sig = fmt.Sprintf("intProducts%dx%d%s", g, nb, v.Name), "intKernels.products", "m *int32, mstride int, v *int16, vstride int, u *int16, c, k int"
+		vShift, step, load = 1, "pair", mov(v)
+	}
+	p, l := function(w, decl, name, fmt.Sprintf("// %s computes the products of %d tiles, %d outputs at a time; see\n// %s.", name, g, nb*v.Lanes, doc), sig, 56)
+	r, vec := v.R, v.Lanes*4
 	acc := func(t, j int) int { return t*nb + j }
-	wv, bc := []int{31}, 30 // the weight vectors; the broadcast input
+	wv, bc, prod := []int{31}, 30, 0 // the weight vectors; the broadcast input; AVX2's int product
 	switch {
+	case ints && v.AVX512:
+		wv, bc = []int{30, 31}[:nb], 29
+	case ints:
+		wv, bc, prod = []int{12, 13}[:nb], 14, 15
 	case nb > 1:
 		wv, bc = []int{8, 9, 10, 11}[:nb], 12
 	case !v.AVX512:
@@ -245,10 +258,10 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 	p("SHLQ $2, R8")
 	p("MOVQ v+16(FP), SI")
 	p("MOVQ vstride+24(FP), R9")
-	p("SHLQ $2, R9")
+	p("SHLQ $%d, R9", vShift)
 	p("MOVQ u+32(FP), DX")
 	p("MOVQ c+40(FP), CX")
-	p("SHLQ $2, CX")
+	p("SHLQ $%d, CX", vShift)
 	p("MOVQ k+48(FP), BX")
 	p("SHLQ $2, BX")
 	p("MOVQ $%d, R10", 36)
@@ -269,9 +282,12 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 		p("ADDQ CX, R15")
 	}
 	p("MOVQ c+40(FP), R12")
-	fmt.Fprintf(w, "%s:\n", l("channel"))
+	if ints {
+		p("SHRQ $1, R12")
+	}
+	fmt.Fprintf(w, "%s:\n", l(step))
 	for j, reg := range wv {
-		p("VMOVUPS %d(AX), %s", j*v.Lanes*4, r(reg))
+		p("%s %d(AX), %s", load, j*vec, r(reg))
 	}
 	base := []string{"R13", "R14", "R15"}
 	for t := range g {
@@ -279,43 +295,64 @@ func writeProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
 		if t%3 > 0 {
 			at = fmt.Sprintf("(%s)(CX*%d)", base[t/3], t%3)
 		}
-		if v.AVX512 && nb == 1 {
-			p("VFMADD231PS.BCST %s, %s, %s", at, r(wv[0]), r(acc(t, 0)))
-			continue
-		}
-		p("VBROADCASTSS %s, %s", at, r(bc))
-		for j, reg := range wv {
-			p("VFMADD231PS %s, %s, %s", r(bc), r(reg), r(acc(t, j)))
-		}
+		writeMultiplyAdds(p, v, at, wv, bc, prod, func(j int) int { return acc(t, j) }, ints)
 	}
 	for b := range (g + 2) / 3 {
 		p("ADDQ $4, %s", base[b])
 	}
 	p("ADDQ BX, AX")
 	p("DECQ R12")
-	p("JNZ %s", l("channel"))
+	p("JNZ %s", l(step))
 	p("LEAQ (DI)(R11*1), AX")
 	for t := range g {
 		for j := range nb {
-			p("VMOVUPS %s, %d(AX)", r(acc(t, j)), j*v.Lanes*4)
+			p("%s %s, %d(AX)", load, r(acc(t, j)), j*vec)
 		}
 		if t < g-1 {
 			p("ADDQ BX, AX")
 		}
 	}
-	p("ADDQ $%d, R11", nb*v.Lanes*4)
+	p("ADDQ $%d, R11", nb*vec)
 	p("CMPQ R11, BX")
 	p("JLT %s", l("vec"))
 	p("ADDQ R8, DI")
 	p("ADDQ R9, SI")
 	p("MOVQ c+40(FP), AX")
 	p("IMULQ BX, AX")
+	if ints {
+		p("SHRQ $1, AX") // c/2 rows of pairs
+	}
 	p("ADDQ AX, DX")
 	p("DECQ R10")
 	p("JNZ %s", l("position"))
 	p("VZEROUPPER")
 	asmgen.Leave(p)
 	p("RET")
+}
+
+// writeMultiplyAdds adds, into the accumulators acc(j), the input at at
+// broadcast times the weight vectors wv: by embedded broadcast where
+// AVX-512 takes one vector, else through register bc (AVX2's int
+// products through prod).
+func writeMultiplyAdds(p func(string, ...any), v isa, at string, wv []int, bc, prod int, acc func(int) int, ints bool) {
+	r := v.R
+	fma, broadcast := "VFMADD231PS", "VBROADCASTSS"
+	if ints {
+		fma, broadcast = "VPDPWSSD", "VPBROADCASTD"
+	}
+	if v.AVX512 && len(wv) == 1 {
+		p("%s.BCST %s, %s, %s", fma, at, r(wv[0]), r(acc(0)))
+		return
+	}
+	p("%s %s, %s", broadcast, at, r(bc))
+	for j, reg := range wv {
+		if ints && !v.AVX512 {
+			p("VPMADDWD %s, %s, %s", r(bc), r(reg), r(prod))
+			p("VPADDD %s, %s, %s", r(prod), r(acc(j)), r(acc(j)))
+			continue
+		}
+		p("%s %s, %s, %s", fma, r(bc), r(reg), r(acc(j)))
+	}
 }
 
 // writeOutput: Aᵀ M A for a row of tiles, a vector of outputs at a time,
@@ -575,7 +612,7 @@ func writeIntKernels() {
 		}
 		for _, nb := range []int{1, 2} {
 			for g := 1; g <= intGroups(v, nb); g++ {
-				writeIntProducts(&asm, &decl, v, g, nb)
+				writeProducts(&asm, &decl, v, g, nb, true)
 			}
 		}
 		for _, pool := range []int{0, 2, 4} {
@@ -740,107 +777,6 @@ func writeIntInput(w, decl *bytes.Buffer, v isa, signed bool, lanes string) {
 		}
 	}
 	closeLoops(w, p, n, l, "LEAQ (DI)(CX*2), DI", "LEAQ (SI)(CX*4), SI")
-}
-
-// writeIntProducts: M'[ξ] = V[ξ] U'[ξ] for g tiles, nb vectors of 16
-// outputs at a time, a pair of channels a step: each tile's pair of int16
-// inputs broadcast to the lanes, VPDPWSSD adding its two products into
-// each output's int32.
-//
-// Registers as writeProducts'; R12 counts pairs of channels.
-func writeIntProducts(w, decl *bytes.Buffer, v isa, g, nb int) {
-	name := fmt.Sprintf("intProducts%dx%d%s", g, nb, v.Name)
-	p, l := function(w, decl, name, fmt.Sprintf("// %s computes the products of %d tiles, %d outputs at a time; see\n// intKernels.products.", name, g, nb*v.Lanes),
-		"m *int32, mstride int, v *int16, vstride int, u *int16, c, k int", 56)
-	r, vec := v.R, v.Lanes*4
-	acc := func(t, j int) int { return t*nb + j }
-	wv, bc, prod := []int{30, 31}[:nb], 29, 0
-	if !v.AVX512 {
-		wv, bc, prod = []int{12, 13}[:nb], 14, 15
-	}
-	p("MOVQ m+0(FP), DI")
-	p("MOVQ mstride+8(FP), R8")
-	p("SHLQ $2, R8")
-	p("MOVQ v+16(FP), SI")
-	p("MOVQ vstride+24(FP), R9")
-	p("SHLQ $1, R9")
-	p("MOVQ u+32(FP), DX")
-	p("MOVQ c+40(FP), CX")
-	p("SHLQ $1, CX")
-	p("MOVQ k+48(FP), BX")
-	p("SHLQ $2, BX")
-	p("MOVQ $%d, R10", 36)
-	fmt.Fprintf(w, "%s:\n", l("position"))
-	p("XORQ R11, R11")
-	fmt.Fprintf(w, "%s:\n", l("vec"))
-	for i := range g * nb {
-		v.Zero(p, i)
-	}
-	p("LEAQ (DX)(R11*1), AX")
-	p("MOVQ SI, R13")
-	if g > 3 {
-		p("LEAQ (SI)(CX*2), R14")
-		p("ADDQ CX, R14")
-	}
-	if g > 6 {
-		p("LEAQ (R14)(CX*2), R15")
-		p("ADDQ CX, R15")
-	}
-	p("MOVQ c+40(FP), R12")
-	p("SHRQ $1, R12")
-	fmt.Fprintf(w, "%s:\n", l("pair"))
-	for j, reg := range wv {
-		p("%s %d(AX), %s", mov(v), j*vec, r(reg))
-	}
-	base := []string{"R13", "R14", "R15"}
-	for t := range g {
-		at := fmt.Sprintf("(%s)", base[t/3])
-		if t%3 > 0 {
-			at = fmt.Sprintf("(%s)(CX*%d)", base[t/3], t%3)
-		}
-		if v.AVX512 && nb == 1 {
-			p("VPDPWSSD.BCST %s, %s, %s", at, r(wv[0]), r(acc(t, 0)))
-			continue
-		}
-		p("VPBROADCASTD %s, %s", at, r(bc))
-		for j, reg := range wv {
-			if v.AVX512 {
-				p("VPDPWSSD %s, %s, %s", r(bc), r(reg), r(acc(t, j)))
-				continue
-			}
-			p("VPMADDWD %s, %s, %s", r(bc), r(reg), r(prod))
-			p("VPADDD %s, %s, %s", r(prod), r(acc(t, j)), r(acc(t, j)))
-		}
-	}
-	for b := range (g + 2) / 3 {
-		p("ADDQ $4, %s", base[b])
-	}
-	p("ADDQ BX, AX")
-	p("DECQ R12")
-	p("JNZ %s", l("pair"))
-	p("LEAQ (DI)(R11*1), AX")
-	for t := range g {
-		for j := range nb {
-			p("%s %s, %d(AX)", mov(v), r(acc(t, j)), j*vec)
-		}
-		if t < g-1 {
-			p("ADDQ BX, AX")
-		}
-	}
-	p("ADDQ $%d, R11", nb*vec)
-	p("CMPQ R11, BX")
-	p("JLT %s", l("vec"))
-	p("ADDQ R8, DI")
-	p("ADDQ R9, SI")
-	p("MOVQ c+40(FP), AX")
-	p("IMULQ BX, AX")
-	p("SHRQ $1, AX")
-	p("ADDQ AX, DX")
-	p("DECQ R10")
-	p("JNZ %s", l("position"))
-	p("VZEROUPPER")
-	asmgen.Leave(p)
-	p("RET")
 }
 
 // writeIntOutput: Ãᵀ M' Ã for a row of tiles, 16 outputs at a time, each
