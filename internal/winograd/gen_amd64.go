@@ -376,14 +376,7 @@ func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
 		sig = "y *float32, ldy int, m *float32, mstride, k, tiles int, bias, scale, shift *float32, rows, lastCols, relu int, tmp *float32"
 	}
 	p, l := function(w, decl, name, doc, sig, 8*len(args))
-	arg := func(a string) string {
-		for i, b := range args {
-			if a == b {
-				return fmt.Sprintf("%s+%d(FP)", a, 8*i)
-			}
-		}
-		panic(a)
-	}
+	arg := argOf(args)
 	label := func(s string) { fmt.Fprintf(w, "%s:\n", l(s)) }
 	r := v.R
 	const zero, bias, c2, c4, c8 = 11, 12, 13, 14, 15
@@ -391,45 +384,8 @@ func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
 	broadcastConst(p, v, c4, four)
 	broadcastConst(p, v, c8, eight)
 	v.Zero(p, zero)
-	p("MOVQ %s, DI", arg("y"))
-	p("MOVQ %s, DX", arg("ldy"))
-	p("SHLQ $2, DX")
-	p("MOVQ %s, SI", arg("m"))
-	p("MOVQ %s, R8", arg("mstride"))
-	p("SHLQ $2, R8")
-	p("LEAQ (R8)(R8*2), R9")
-	p("ADDQ R9, R9")
-	p("LEAQ (R9)(R9*2), R10")
-	p("MOVQ %s, CX", arg("k"))
-	p("SHLQ $2, CX")
-	if pool == 0 {
-		p("MOVQ %s, BX", arg("res"))
-		p("SUBQ DI, BX")
-	}
-	p("MOVQ %s, R13", arg("tiles"))
-	p("MOVQ %s, R15", arg("tmp"))
-	p("TESTQ R13, R13")
-	p("JLE %s", l("done"))
-	label("tile")
-	p("MOVQ $%d, R12", 4/max(pool, 1))
-	p("CMPQ R13, $1")
-	p("CMOVQEQ %s, R12", arg("lastCols"))
-	p("XORQ R14, R14")
-	label("vec")
-	p("LEAQ (SI)(R14*1), AX")
-	for b := range 6 {
-		p("LEAQ (AX)(R10*1), R11")
-		for a, at := range []string{"(AX)", "(AX)(R9*1)", "(AX)(R9*2)", "(R11)", "(R11)(R9*1)", "(R11)(R9*2)"} {
-			p("VMOVUPS %s, %s", at, r(a))
-		}
-		t := outputTransform(p, v, six, c2, c4, c8, 6)
-		for q, reg := range t {
-			p("VMOVUPS %s, %s", r(reg), tmpAt(v, q*6+b))
-		}
-		if b < 5 {
-			p("ADDQ R8, AX")
-		}
-	}
+	outputSetup(p, arg, l, label, pool, pool == 0)
+	outputColumns(p, v, "VMOVUPS", func() [4]int { return outputTransform(p, v, six, c2, c4, c8, 6) })
 	p("MOVQ %s, R11", arg("bias"))
 	p("VMOVUPS (R11)(R14*1), %s", r(bias))
 	relu := func(reg int, skip string) {
@@ -476,6 +432,70 @@ func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
 	// The tile's pixels of output.
 	outputs := map[int]string{0: "LEAQ (DI)(CX*4), DI", 2: "LEAQ (DI)(CX*2), DI", 4: "ADDQ CX, DI"}[pool]
 	closeLoops(w, p, v.Lanes*4, l, "ADDQ CX, SI", outputs)
+}
+
+// argOf returns the operand of a kernel's argument by name, args its
+// arguments in order, each 8 bytes.
+func argOf(args []string) func(string) string {
+	return func(a string) string {
+		for i, b := range args {
+			if a == b {
+				return fmt.Sprintf("%s+%d(FP)", a, 8*i)
+			}
+		}
+		panic(a)
+	}
+}
+
+// outputSetup writes an output kernel's pointers and loops' heads, up to
+// the vector loop's first instruction (writeOutput's registers); with
+// res, BX the residual's address less y's.
+func outputSetup(p func(string, ...any), arg, l func(string) string, label func(string), pool int, res bool) {
+	p("MOVQ %s, DI", arg("y"))
+	p("MOVQ %s, DX", arg("ldy"))
+	p("SHLQ $2, DX")
+	p("MOVQ %s, SI", arg("m"))
+	p("MOVQ %s, R8", arg("mstride"))
+	p("SHLQ $2, R8")
+	p("LEAQ (R8)(R8*2), R9")
+	p("ADDQ R9, R9")
+	p("LEAQ (R9)(R9*2), R10")
+	p("MOVQ %s, CX", arg("k"))
+	p("SHLQ $2, CX")
+	if res {
+		p("MOVQ %s, BX", arg("res"))
+		p("SUBQ DI, BX")
+	}
+	p("MOVQ %s, R13", arg("tiles"))
+	p("MOVQ %s, R15", arg("tmp"))
+	p("TESTQ R13, R13")
+	p("JLE %s", l("done"))
+	label("tile")
+	p("MOVQ $%d, R12", 4/max(pool, 1))
+	p("CMPQ R13, $1")
+	p("CMOVQEQ %s, R12", arg("lastCols"))
+	p("XORQ R14, R14")
+	label("vec")
+	p("LEAQ (SI)(R14*1), AX")
+}
+
+// outputColumns is pass one of an output transform: each of the tile's
+// six columns of M loaded by load into registers 0 to 5, transformed by
+// transform, its four results stored into tmp.
+func outputColumns(p func(string, ...any), v isa, load string, transform func() [4]int) {
+	r := v.R
+	for b := range 6 {
+		p("LEAQ (AX)(R10*1), R11")
+		for a, at := range []string{"(AX)", "(AX)(R9*1)", "(AX)(R9*2)", "(R11)", "(R11)(R9*1)", "(R11)(R9*2)"} {
+			p("%s %s, %s", load, at, r(a))
+		}
+		for q, reg := range transform() {
+			p("%s %s, %s", load, r(reg), tmpAt(v, q*6+b))
+		}
+		if b < 5 {
+			p("ADDQ R8, AX")
+		}
+	}
 }
 
 // writePooledRows is pass two of the pooled output: each of the tile's
@@ -797,54 +817,14 @@ func writeIntOutput(w, decl *bytes.Buffer, v isa, pool int) {
 		sig = "y *int32, ldy int, m *int32, mstride, k, tiles int, order *int32, rows, lastCols int, tmp *int32"
 	}
 	p, l := function(w, decl, name, doc, sig, 8*len(args))
-	arg := func(a string) string {
-		for i, b := range args {
-			if a == b {
-				return fmt.Sprintf("%s+%d(FP)", a, 8*i)
-			}
-		}
-		panic(a)
-	}
+	arg := argOf(args)
 	label := func(s string) { fmt.Fprintf(w, "%s:\n", l(s)) }
 	r := v.R
 	const ord, inv9 = 14, 15
 	p("MOVL $%d, AX", 0x38e38e39)
 	broadcastGPR(p, v, "VPBROADCASTD", inv9)
-	p("MOVQ %s, DI", arg("y"))
-	p("MOVQ %s, DX", arg("ldy"))
-	p("SHLQ $2, DX")
-	p("MOVQ %s, SI", arg("m"))
-	p("MOVQ %s, R8", arg("mstride"))
-	p("SHLQ $2, R8")
-	p("LEAQ (R8)(R8*2), R9")
-	p("ADDQ R9, R9")
-	p("LEAQ (R9)(R9*2), R10")
-	p("MOVQ %s, CX", arg("k"))
-	p("SHLQ $2, CX")
-	p("MOVQ %s, R13", arg("tiles"))
-	p("MOVQ %s, R15", arg("tmp"))
-	p("TESTQ R13, R13")
-	p("JLE %s", l("done"))
-	label("tile")
-	p("MOVQ $%d, R12", 4/max(pool, 1))
-	p("CMPQ R13, $1")
-	p("CMOVQEQ %s, R12", arg("lastCols"))
-	p("XORQ R14, R14")
-	label("vec")
-	p("LEAQ (SI)(R14*1), AX")
-	for b := range 6 {
-		p("LEAQ (AX)(R10*1), R11")
-		for a, at := range []string{"(AX)", "(AX)(R9*1)", "(AX)(R9*2)", "(R11)", "(R11)(R9*1)", "(R11)(R9*2)"} {
-			p("%s %s, %s", mov(v), at, r(a))
-		}
-		t := intOutputTransform(p, v, six, 6)
-		for q, reg := range t {
-			p("%s %s, %s", mov(v), r(reg), tmpAt(v, q*6+b))
-		}
-		if b < 5 {
-			p("ADDQ R8, AX")
-		}
-	}
+	outputSetup(p, arg, l, label, pool, false)
+	outputColumns(p, v, mov(v), func() [4]int { return intOutputTransform(p, v, six, 6) })
 	fix := func(reg int) {
 		p("VPMULLD %s, %s, %s", r(inv9), r(reg), r(reg))
 		p("VPSRAD $6, %s, %s", r(reg), r(reg))
