@@ -529,44 +529,7 @@ func writePooledRows(p func(string, ...any), v isa, pool int, arg, l func(string
 			relu(reg, fmt.Sprintf("relu%d%d", q, j))
 			p("VFMADD213PS %s, %s, %s", r(shift), r(scale), r(reg))
 		}
-		if pool == 4 {
-			p("VMAXPS %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
-			p("VMAXPS %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
-			if q == 0 {
-				p("VMAXPS %s, %s, %s", r(t[2]), r(t[0]), r(7))
-				continue
-			}
-			p("VMAXPS %s, %s, %s", r(t[2]), r(t[0]), r(t[0]))
-			p("VMAXPS %s, %s, %s", r(t[0]), r(7), r(7))
-			if q < 3 {
-				continue
-			}
-			p("CMPQ %s, $0", arg("rows"))
-			p("JLE %s", l("next"))
-			p("CMPQ R12, $0")
-			p("JLE %s", l("next"))
-			p("VMOVUPS %s, (AX)", r(7))
-			continue
-		}
-		if q%2 == 0 {
-			p("VMAXPS %s, %s, %s", r(t[1]), r(t[0]), r(7))
-			p("VMAXPS %s, %s, %s", r(t[3]), r(t[2]), r(8))
-			continue
-		}
-		p("VMAXPS %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
-		p("VMAXPS %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
-		p("VMAXPS %s, %s, %s", r(t[0]), r(7), r(7))
-		p("VMAXPS %s, %s, %s", r(t[2]), r(8), r(8))
-		p("CMPQ %s, $%d", arg("rows"), q/2)
-		p("JLE %s", l("next"))
-		p("CMPQ R12, $0")
-		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
-		p("VMOVUPS %s, (AX)", r(7))
-		p("CMPQ R12, $1")
-		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
-		p("VMOVUPS %s, (AX)(CX*1)", r(8))
-		label(fmt.Sprintf("pooled%d", q/2))
-		p("ADDQ DX, AX")
+		poolRow(p, v, q, t, pool, "VMAXPS", arg, l, label, func(reg int, at string) { p("VMOVUPS %s, %s", r(reg), at) })
 	}
 }
 
@@ -863,6 +826,53 @@ func writeIntOutput(w, decl *bytes.Buffer, v isa, pool int) {
 	closeLoops(w, p, v.Lanes*4, l, "ADDQ CX, SI", outputs)
 }
 
+// poolRow is row q of pass two's pooling, t the row's four transformed
+// outputs, maxOp the maximum: 4x4 windows keep the running maximum in
+// register 7 and store it after the fourth row; 2x2 keep an even row's
+// two maxima in registers 7 and 8 and store them, by store, after the
+// odd one; each as far as the rows and the tile's columns (R12) go.
+func poolRow(p func(string, ...any), v isa, q int, t [4]int, pool int, maxOp string, arg, l func(string) string, label func(string), store func(reg int, at string)) {
+	r := v.R
+	if pool == 4 {
+		p("%s %s, %s, %s", maxOp, r(t[1]), r(t[0]), r(t[0]))
+		p("%s %s, %s, %s", maxOp, r(t[3]), r(t[2]), r(t[2]))
+		if q == 0 {
+			p("%s %s, %s, %s", maxOp, r(t[2]), r(t[0]), r(7))
+			return
+		}
+		p("%s %s, %s, %s", maxOp, r(t[2]), r(t[0]), r(t[0]))
+		p("%s %s, %s, %s", maxOp, r(t[0]), r(7), r(7))
+		if q < 3 {
+			return
+		}
+		p("CMPQ %s, $0", arg("rows"))
+		p("JLE %s", l("next"))
+		p("CMPQ R12, $0")
+		p("JLE %s", l("next"))
+		store(7, "(AX)")
+		return
+	}
+	if q%2 == 0 {
+		p("%s %s, %s, %s", maxOp, r(t[1]), r(t[0]), r(7))
+		p("%s %s, %s, %s", maxOp, r(t[3]), r(t[2]), r(8))
+		return
+	}
+	p("%s %s, %s, %s", maxOp, r(t[1]), r(t[0]), r(t[0]))
+	p("%s %s, %s, %s", maxOp, r(t[3]), r(t[2]), r(t[2]))
+	p("%s %s, %s, %s", maxOp, r(t[0]), r(7), r(7))
+	p("%s %s, %s, %s", maxOp, r(t[2]), r(8), r(8))
+	p("CMPQ %s, $%d", arg("rows"), q/2)
+	p("JLE %s", l("next"))
+	p("CMPQ R12, $0")
+	p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
+	store(7, "(AX)")
+	p("CMPQ R12, $1")
+	p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
+	store(8, "(AX)(CX*1)")
+	label(fmt.Sprintf("pooled%d", q/2))
+	p("ADDQ DX, AX")
+}
+
 // writeIntPooledRows is writePooledRows for the int sums: each of the
 // tile's four rows transformed, fixed (Y from 576 Y) and flipped by the
 // order, the maxima of its windows taken, flipped back and stored.
@@ -889,43 +899,6 @@ func writeIntPooledRows(p func(string, ...any), v isa, pool int, arg, l func(str
 			fix(reg)
 			p("%s %s, %s, %s", xorOp(v), r(ord), r(reg), r(reg))
 		}
-		if pool == 4 {
-			p("VPMAXSD %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
-			p("VPMAXSD %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
-			if q == 0 {
-				p("VPMAXSD %s, %s, %s", r(t[2]), r(t[0]), r(7))
-				continue
-			}
-			p("VPMAXSD %s, %s, %s", r(t[2]), r(t[0]), r(t[0]))
-			p("VPMAXSD %s, %s, %s", r(t[0]), r(7), r(7))
-			if q < 3 {
-				continue
-			}
-			p("CMPQ %s, $0", arg("rows"))
-			p("JLE %s", l("next"))
-			p("CMPQ R12, $0")
-			p("JLE %s", l("next"))
-			store(7, "(AX)")
-			continue
-		}
-		if q%2 == 0 {
-			p("VPMAXSD %s, %s, %s", r(t[1]), r(t[0]), r(7))
-			p("VPMAXSD %s, %s, %s", r(t[3]), r(t[2]), r(8))
-			continue
-		}
-		p("VPMAXSD %s, %s, %s", r(t[1]), r(t[0]), r(t[0]))
-		p("VPMAXSD %s, %s, %s", r(t[3]), r(t[2]), r(t[2]))
-		p("VPMAXSD %s, %s, %s", r(t[0]), r(7), r(7))
-		p("VPMAXSD %s, %s, %s", r(t[2]), r(8), r(8))
-		p("CMPQ %s, $%d", arg("rows"), q/2)
-		p("JLE %s", l("next"))
-		p("CMPQ R12, $0")
-		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
-		store(7, "(AX)")
-		p("CMPQ R12, $1")
-		p("JLE %s", l(fmt.Sprintf("pooled%d", q/2)))
-		store(8, "(AX)(CX*1)")
-		label(fmt.Sprintf("pooled%d", q/2))
-		p("ADDQ DX, AX")
+		poolRow(p, v, q, t, pool, "VPMAXSD", arg, l, label, store)
 	}
 }
