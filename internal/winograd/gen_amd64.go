@@ -398,35 +398,15 @@ func writeOutput(w, decl *bytes.Buffer, v isa, pool int) {
 		writePooledRows(p, v, pool, arg, l, label, relu)
 	} else {
 		p("LEAQ (DI)(R14*1), AX")
-		for q := range 4 {
-			p("CMPQ %s, $%d", arg("rows"), q)
-			p("JLE %s", l("next"))
-			for b := range 6 {
-				p("VMOVUPS %s, %s", tmpAt(v, q*6+b), r(b))
-			}
-			t := outputTransform(p, v, six, c2, c4, c8, 6)
-			for j, reg := range t {
-				switch j {
-				case 0:
-					p("MOVQ AX, R11")
-				case 1:
-					p("LEAQ (AX)(CX*1), R11")
-				default:
-					p("ADDQ CX, R11")
-				}
-				p("CMPQ R12, $%d", j)
-				p("JLE %s", l(fmt.Sprintf("row%d", q)))
-				p("VADDPS %s, %s, %s", r(bias), r(reg), r(reg))
-				p("CMPQ %s, $0", arg("res"))
-				p("JEQ %s", l(fmt.Sprintf("nores%d%d", q, j)))
-				p("VADDPS (R11)(BX*1), %s, %s", r(reg), r(reg))
-				label(fmt.Sprintf("nores%d%d", q, j))
-				relu(reg, fmt.Sprintf("relu%d%d", q, j))
-				p("VMOVUPS %s, (R11)", r(reg))
-			}
-			label(fmt.Sprintf("row%d", q))
-			p("ADDQ DX, AX")
-		}
+		outputRows(p, v, "VMOVUPS", func() [4]int { return outputTransform(p, v, six, c2, c4, c8, 6) }, arg, l, label, func(q, j, reg int) {
+			p("VADDPS %s, %s, %s", r(bias), r(reg), r(reg))
+			p("CMPQ %s, $0", arg("res"))
+			p("JEQ %s", l(fmt.Sprintf("nores%d%d", q, j)))
+			p("VADDPS (R11)(BX*1), %s, %s", r(reg), r(reg))
+			label(fmt.Sprintf("nores%d%d", q, j))
+			relu(reg, fmt.Sprintf("relu%d%d", q, j))
+			p("VMOVUPS %s, (R11)", r(reg))
+		})
 	}
 	label("next")
 	// The tile's pixels of output.
@@ -796,34 +776,44 @@ func writeIntOutput(w, decl *bytes.Buffer, v isa, pool int) {
 	if pool > 0 {
 		writeIntPooledRows(p, v, pool, arg, l, label, fix, ord)
 	} else {
-		for q := range 4 {
-			p("CMPQ %s, $%d", arg("rows"), q)
-			p("JLE %s", l("next"))
-			for b := range 6 {
-				p("%s %s, %s", mov(v), tmpAt(v, q*6+b), r(b))
-			}
-			t := intOutputTransform(p, v, six, 6)
-			for j, reg := range t {
-				switch j {
-				case 0:
-					p("MOVQ AX, R11")
-				case 1:
-					p("LEAQ (AX)(CX*1), R11")
-				default:
-					p("ADDQ CX, R11")
-				}
-				p("CMPQ R12, $%d", j)
-				p("JLE %s", l(fmt.Sprintf("row%d", q)))
-				fix(reg)
-				p("%s %s, (R11)", mov(v), r(reg))
-			}
-			label(fmt.Sprintf("row%d", q))
-			p("ADDQ DX, AX")
-		}
+		outputRows(p, v, mov(v), func() [4]int { return intOutputTransform(p, v, six, 6) }, arg, l, label, func(_, _, reg int) {
+			fix(reg)
+			p("%s %s, (R11)", mov(v), r(reg))
+		})
 	}
 	label("next")
 	outputs := map[int]string{0: "LEAQ (DI)(CX*4), DI", 2: "LEAQ (DI)(CX*2), DI", 4: "ADDQ CX, DI"}[pool]
 	closeLoops(w, p, v.Lanes*4, l, "ADDQ CX, SI", outputs)
+}
+
+// outputRows is pass two of an unpooled output transform: each of the
+// tile's four rows, as far as the rows go, loaded from tmp by load and
+// transformed by transform, each of its outputs as far as the tile's
+// columns (R12) go handed to each, with R11 its address.
+func outputRows(p func(string, ...any), v isa, load string, transform func() [4]int, arg, l func(string) string, label func(string), each func(q, j, reg int)) {
+	r := v.R
+	for q := range 4 {
+		p("CMPQ %s, $%d", arg("rows"), q)
+		p("JLE %s", l("next"))
+		for b := range 6 {
+			p("%s %s, %s", load, tmpAt(v, q*6+b), r(b))
+		}
+		for j, reg := range transform() {
+			switch j {
+			case 0:
+				p("MOVQ AX, R11")
+			case 1:
+				p("LEAQ (AX)(CX*1), R11")
+			default:
+				p("ADDQ CX, R11")
+			}
+			p("CMPQ R12, $%d", j)
+			p("JLE %s", l(fmt.Sprintf("row%d", q)))
+			each(q, j, reg)
+		}
+		label(fmt.Sprintf("row%d", q))
+		p("ADDQ DX, AX")
+	}
 }
 
 // poolRow is row q of pass two's pooling, t the row's four transformed
