@@ -144,55 +144,75 @@ func writeInput(w, decl *bytes.Buffer, v isa) {
 	const c4, c5 = 14, 15
 	broadcastConst(p, v, c4, four)
 	broadcastConst(p, v, c5, five)
+	inputSetup(p, w, l, 2, 2, 48)
+	transform := func() [6]int { return inputTransform(p, v, six, c4, c5, [3]int{6, 7, 8}) }
+	inputPasses(p, v, "VMOVUPS", "VMOVUPS", 1, transform, func(_, b, reg int, at string) { p("VMOVUPS %s, %s", r(reg), at) })
+	closeLoops(w, p, v.Lanes*4, l, "ADDQ CX, DI", "LEAQ (SI)(CX*4), SI")
+}
+
+// inputSetup writes an input kernel's pointers and loops' heads, up to
+// the vector loop's first instruction (writeInput's registers): V's
+// elements 1<<vShift bytes, x's 1<<xShift, tmp the argument at tmpAt.
+func inputSetup(p func(string, ...any), w *bytes.Buffer, l func(string) string, vShift, xShift, tmpAt int) {
 	p("MOVQ v+0(FP), DI")
 	p("MOVQ vstride+8(FP), R8")
-	p("SHLQ $2, R8")
+	p("SHLQ $%d, R8", vShift)
 	p("LEAQ (R8)(R8*2), R9")
 	p("LEAQ (R8)(R8*4), R10")
 	p("MOVQ x+16(FP), SI")
 	p("MOVQ ldx+24(FP), DX")
-	p("SHLQ $2, DX")
+	if xShift > 0 {
+		p("SHLQ $%d, DX", xShift)
+	}
 	p("LEAQ (DX)(DX*2), R11")
 	p("LEAQ (DX)(DX*4), R12")
 	p("MOVQ c+32(FP), CX")
-	p("SHLQ $2, CX")
+	if xShift > 0 {
+		p("SHLQ $%d, CX", xShift)
+	}
 	p("MOVQ tiles+40(FP), R13")
-	p("MOVQ tmp+48(FP), R15")
+	p("MOVQ tmp+%d(FP), R15", tmpAt)
 	p("TESTQ R13, R13")
 	p("JLE %s", l("done"))
 	fmt.Fprintf(w, "%s:\n", l("tile"))
 	p("XORQ R14, R14")
 	fmt.Fprintf(w, "%s:\n", l("vec"))
 	p("LEAQ (SI)(R14*1), AX")
+}
+
+// inputPasses is an input transform's two passes over a tile and a
+// vector of channels: each of its six columns of pixels loaded by load
+// and transformed into tmp (stored by mov), then each of the six rows of
+// that transformed again, each value handed to store with its position
+// (a, b) and its address in V (V's offset R14 times vScale).
+func inputPasses(p func(string, ...any), v isa, load, mov string, vScale int, transform func() [6]int, store func(a, b, reg int, at string)) {
+	r := v.R
 	rows := []string{"(AX)", "(AX)(DX*1)", "(AX)(DX*2)", "(AX)(R11*1)", "(AX)(DX*4)", "(AX)(R12*1)"}
 	for j := range 6 {
 		for i, at := range rows {
-			p("VMOVUPS %s, %s", at, r(i))
+			p("%s %s, %s", load, at, r(i))
 		}
-		t := inputTransform(p, v, six, c4, c5, [3]int{6, 7, 8})
-		for a, reg := range t {
-			p("VMOVUPS %s, %s", r(reg), tmpAt(v, a*6+j))
+		for a, reg := range transform() {
+			p("%s %s, %s", mov, r(reg), tmpAt(v, a*6+j))
 		}
 		if j < 5 {
 			p("ADDQ CX, AX")
 		}
 	}
-	p("LEAQ (DI)(R14*1), BX")
+	p("LEAQ (DI)(R14*%d), BX", vScale)
 	pos := []string{"(BX)", "(BX)(R8*1)", "(BX)(R8*2)", "(BX)(R9*1)", "(BX)(R8*4)", "(BX)(R10*1)"}
 	for a := range 6 {
 		for j := range 6 {
-			p("VMOVUPS %s, %s", tmpAt(v, a*6+j), r(j))
+			p("%s %s, %s", mov, tmpAt(v, a*6+j), r(j))
 		}
-		t := inputTransform(p, v, six, c4, c5, [3]int{6, 7, 8})
-		for b, reg := range t {
-			p("VMOVUPS %s, %s", r(reg), pos[b])
+		for b, reg := range transform() {
+			store(a, b, reg, pos[b])
 		}
 		if a < 5 {
 			p("ADDQ R9, BX")
 			p("ADDQ R9, BX")
 		}
 	}
-	closeLoops(w, p, v.Lanes*4, l, "ADDQ CX, DI", "LEAQ (SI)(CX*4), SI")
 }
 
 // closeLoops ends a transform kernel: the next vector of channels (R14
@@ -689,56 +709,14 @@ func writeIntInput(w, decl *bytes.Buffer, v isa, signed bool, lanes string) {
 	r := v.R
 	p("MOVQ z36+48(FP), AX")
 	broadcastGPR(p, v, broadcast, zr)
-	p("MOVQ v+0(FP), DI")
-	p("MOVQ vstride+8(FP), R8")
-	p("SHLQ $1, R8")
-	p("LEAQ (R8)(R8*2), R9")
-	p("LEAQ (R8)(R8*4), R10")
-	p("MOVQ x+16(FP), SI")
-	p("MOVQ ldx+24(FP), DX")
-	p("LEAQ (DX)(DX*2), R11")
-	p("LEAQ (DX)(DX*4), R12")
-	p("MOVQ c+32(FP), CX")
-	p("MOVQ tiles+40(FP), R13")
-	p("MOVQ tmp+56(FP), R15")
-	p("TESTQ R13, R13")
-	p("JLE %s", l("done"))
-	fmt.Fprintf(w, "%s:\n", l("tile"))
-	p("XORQ R14, R14")
-	fmt.Fprintf(w, "%s:\n", l("vec"))
-	p("LEAQ (SI)(R14*1), AX")
-	rows := []string{"(AX)", "(AX)(DX*1)", "(AX)(DX*2)", "(AX)(R11*1)", "(AX)(DX*4)", "(AX)(R12*1)"}
-	temps := [8]int{6, 7, 8, 9, 10, 11, 12, 13}
-	for j := range 6 {
-		for i, at := range rows {
-			p("%s %s, %s", load, at, r(i))
+	inputSetup(p, w, l, 1, 0, 56)
+	transform := func() [6]int { return intInputTransform(p, v, six, [8]int{6, 7, 8, 9, 10, 11, 12, 13}, lanes) }
+	inputPasses(p, v, load, mov(v), 2, transform, func(a, b, reg int, at string) {
+		if a == 1 && b == 1 {
+			p("VPSUB%s %s, %s, %s", lanes, r(zr), r(reg), r(reg))
 		}
-		t := intInputTransform(p, v, six, temps, lanes)
-		for a, reg := range t {
-			p("%s %s, %s", mov(v), r(reg), tmpAt(v, a*6+j))
-		}
-		if j < 5 {
-			p("ADDQ CX, AX")
-		}
-	}
-	p("LEAQ (DI)(R14*2), BX")
-	pos := []string{"(BX)", "(BX)(R8*1)", "(BX)(R8*2)", "(BX)(R9*1)", "(BX)(R8*4)", "(BX)(R10*1)"}
-	for a := range 6 {
-		for j := range 6 {
-			p("%s %s, %s", mov(v), tmpAt(v, a*6+j), r(j))
-		}
-		t := intInputTransform(p, v, six, temps, lanes)
-		for b, reg := range t {
-			if a == 1 && b == 1 {
-				p("VPSUB%s %s, %s, %s", lanes, r(zr), r(reg), r(reg))
-			}
-			p("%s %s, %s", store, r(reg), pos[b])
-		}
-		if a < 5 {
-			p("ADDQ R9, BX")
-			p("ADDQ R9, BX")
-		}
-	}
+		p("%s %s, %s", store, r(reg), at)
+	})
 	closeLoops(w, p, n, l, "LEAQ (DI)(CX*2), DI", "LEAQ (SI)(CX*4), SI")
 }
 
