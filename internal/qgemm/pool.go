@@ -280,6 +280,9 @@ func (e *Epilogue) Run(w Window, pixels int, acc []int32, ldc int, dst []byte, l
 	return nil
 }
 
+// Bytes is the memory e holds: its tables and the vector code's operands.
+func (e *Epilogue) Bytes() int64 { return int64(len(e.params) + len(e.table)) }
+
 // clamp is the requantization's bounds less the zero point, as the
 // vector code takes them.
 func (e *Epilogue) clamp() (lo, hi float32) {

@@ -12,8 +12,9 @@ import (
 )
 
 // convPlanCase is a classifier of 32x32 images through the conv path the
-// fast kernels take: the fused seed block, a 3x3 stride-2 convolution and
-// a 1x1 one (splitConvStep), then pooling.
+// fast kernels take: the fused seed block (blockStep), a 3x3 stride-2
+// convolution on the direct channels-last kernels (direct3x3Step), a 1x1
+// one channels-last (pwNHWCStep), then the pooling (meanNHWCStep).
 var convPlanCase = graphCase{name: "conv plan", opset: 13, side: 32, features: 32, nodes: func(b *builder) {
 	conv3(b, "x", "c", 1, 16)
 	b.node("Relu", []string{"c"}, "r")

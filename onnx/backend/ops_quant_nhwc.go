@@ -176,7 +176,7 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	if err := st.useGrey(c, wv.c.ints(), wq, bn); err != nil {
 		return false, err
 	}
-	if err := c.b.constBytes(int64(len(st.table)) + 320*int64((s.outC+15)/16)); err != nil {
+	if err := c.b.constBytes(st.ep.Bytes()); err != nil {
 		return false, err
 	}
 	y, err := c.typedRuntime([]int{1, s.outC, st.ph, st.pw}, st.ydt)
