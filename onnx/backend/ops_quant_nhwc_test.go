@@ -180,3 +180,63 @@ func (q nhwcCase) check(t *testing.T, rng *rand.Rand, trial int) *Plan {
 	}
 	return one
 }
+
+// TestQConvBatchedWinograd: a quantized convolution of a map of one tile
+// before a dense layer runs batched (rowBatch, winograd.IntConv's
+// ForwardImages) where an image alone runs the direct kernels: each
+// image's logits in a batch equal its own alone, with no pooling, a 2x2
+// one the product takes in, and a 3x3 of stride 2 that reads fewer rows
+// than the map has.
+func TestQConvBatchedWinograd(t *testing.T) {
+	for i, pool := range [][2]int64{{0, 0}, {2, 2}, {3, 2}} {
+		g := newQGraph(uint64(50 + i))
+		const c, m, side, n = 16, 32, 4, 11
+		g.input("x", onnx.Float, 1, c, side, side)
+		g.node("QuantizeLinear", []string{"x", g.scalar("xs", 0.02), g.zero("xz", onnx.Uint8, 3)}, "xq")
+		ws := make([]float32, m)
+		for j := range ws {
+			ws[j] = 0.002 + 0.001*float32(j%5)
+		}
+		g.node("QLinearConv", []string{"xq", "xs", "xz", g.init("w", onnx.Int8, []int64{m, c, 3, 3}, g.ints(onnx.Int8, m*c*9)),
+			g.init("ws", onnx.Float, []int64{m}, ws), g.init("wz", onnx.Int8, []int64{m}, make([]int64, m)),
+			g.scalar("ys", 0.5), g.zero("yz", onnx.Uint8, 20), g.init("b", onnx.Int32, []int64{m}, g.ints(onnx.Int32, m))}, "y",
+			ints("pads", 1, 1, 1, 1))
+		out, pixels := "y", int64(side*side)
+		if pool[0] > 0 {
+			g.node("MaxPool", []string{"y"}, "p", ints("kernel_shape", pool[0], pool[0]), ints("strides", pool[1], pool[1]))
+			s := (side-pool[0])/pool[1] + 1
+			out, pixels = "p", s*s
+		}
+		g.node("Flatten", []string{out}, "f")
+		k := m * pixels
+		g.node("QLinearMatMul", []string{"f", "ys", "yz", g.init("mw", onnx.Int8, []int64{k, 10}, g.ints(onnx.Int8, int(k)*10)),
+			g.scalar("mws", 0.01), g.zero("mwz", onnx.Int8, 0), g.scalar("os", 0.3), g.zero("oz", onnx.Uint8, 128)}, "o")
+		g.node("DequantizeLinear", []string{"o", "os", "oz"}, "logits")
+		model := g.model("logits")
+		p, err := compileQ(model, nil, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := (winograd.IntConv{H: side, W: side, In: c, Out: m}); c.Fast() && (p.rows == nil || len(p.rows.q) < 2) {
+			t.Fatalf("pool %v: the convolution is not batched: %+v", pool, p.rows)
+		}
+		rng := rand.New(rand.NewPCG(uint64(i), 9))
+		x := make([]float32, n*c*side*side)
+		for j := range x {
+			x[j] = rng.Float32() * 5
+		}
+		batch := make([]float32, n*p.Outputs)
+		if err := p.Logits(batch, x, n); err != nil {
+			t.Fatal(err)
+		}
+		for img := range n {
+			alone := make([]float32, p.Outputs)
+			if err := p.Logits(alone, x[img*c*side*side:(img+1)*c*side*side], 1); err != nil {
+				t.Fatal(err)
+			}
+			if got := batch[img*p.Outputs : (img+1)*p.Outputs]; !slices.Equal(got, alone) {
+				t.Fatalf("pool %v, image %d: in a batch %v, alone %v", pool, img, got, alone)
+			}
+		}
+	}
+}

@@ -148,11 +148,14 @@ func (s *qnhwcStep) rowIO() (in, out, inSlots, outSlots int) {
 	return s.in, s.out, slotsOf(onnx.Uint8, s.h*s.w*s.inC), slotsOf(onnx.Uint8, s.ph*s.pw*s.outC)
 }
 
+// accSize: an image's sums, pooled where the product pools, else every
+// row of the map (the product writes them all, the pooling's windows
+// may read fewer).
 func (s *qnhwcStep) accSize() int {
 	if s.wino.pool > 0 {
 		return s.ph * s.pw * s.outC
 	}
-	return s.rows() * s.cw * s.outC
+	return s.oh * s.cw * s.outC
 }
 
 func (s *qnhwcStep) runRows(b [][]float32, a, y []float32, acc []int32, rows int) {
