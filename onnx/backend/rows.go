@@ -13,7 +13,10 @@ import (
 // image, its input row kept aside; then one product; then the steps after
 // it, image by image again. The int8 dense layers (QLinearMatMul) batch
 // likewise, every one of a run of them that follow each other: their
-// products are exact, whatever their rows.
+// products are exact, whatever their rows; and with them the steps just
+// before that batch too: a table (a Flatten between two quantizations),
+// a quantized convolution of a map of a few tiles, whose Winograd
+// products read their weights once for many images' tiles.
 type rowBatch struct {
 	at    int       // the first dense layer's index in the plan's steps
 	g     gemmStep  // a float layer: one row times constant, packed weights
