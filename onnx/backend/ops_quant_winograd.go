@@ -70,7 +70,9 @@ func (s *qnhwcStep) useWinograd(c *compiler, w []int64, wzp []int32) error {
 		scratch: &sync.Pool{New: func() any { return conv.NewScratch() }},
 		batch:   &sync.Pool{New: func() any { return conv.NewBatchScratch(rowBatchMax) }}}
 	s.hp, s.wp = conv.Padded()
-	c.noteKernelName("winograd-" + conv.Kernel())
+	if s.wino.alone {
+		c.noteKernelName("winograd-" + conv.Kernel())
+	}
 	return nil
 }
 

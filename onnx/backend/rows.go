@@ -142,6 +142,11 @@ func (c *compiler) batchQuantRows(i int, q qmatmulStep) (*rowBatch, error) {
 	if r.acc, err = c.newBuf(r.chunk * acc); err != nil {
 		return nil, err
 	}
+	for _, s := range r.q {
+		if q, ok := s.(*qnhwcStep); ok {
+			c.noteKernelName("winograd-" + q.wino.conv.Kernel())
+		}
+	}
 	return r, nil
 }
 
