@@ -134,7 +134,6 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	if err := c.numberOutputs(); err != nil {
 		return nil, err
 	}
-	p.Int8Kernel = c.int8Kernel
 	if c.whole {
 		if err := c.wholeOutputs(p); err != nil {
 			return nil, err
@@ -155,6 +154,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 			return nil, err
 		}
 	}
+	p.Int8Kernel = c.int8Kernel // batchRows names what a batch runs
 	p.steps, p.sizes = c.steps, c.sizes
 	p.Fused = append(preFused, c.fusedChains()...)
 	p.consts = b.bytes - p.workspaceBytes()
