@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -48,8 +49,14 @@ var convCases = []Conv3x3{
 }
 
 func TestConvMatchesPlain(t *testing.T) {
+	// The float64 references, each case's once: every variant draws the
+	// same inputs (the seed is the case's), and the three references of
+	// the larger cases took most of the test's time when each variant
+	// computed them again.
+	type refs struct{ y, dx, dw []float64 }
+	computed := map[int]refs{}
 	for _, ks := range convVariants() {
-		for _, c := range convCases {
+		for ci, c := range convCases {
 			t.Run(fmt.Sprintf("%s/%dx%dx%d-%d", ks.name, c.H, c.W, c.In, c.Out), func(t *testing.T) {
 				using(t, ks)
 				const n = 3
@@ -58,6 +65,12 @@ func TestConvMatchesPlain(t *testing.T) {
 				w, bias := randn(rng, c.Out*c.In*9, 0.3), randn(rng, c.Out, 1)
 				dy := randn(rng, n*c.H*c.W*c.Out, 1)
 				x64, w64, dy64 := to64(x), to64(w), to64(dy)
+				ref, ok := computed[ci]
+				if !ok {
+					ref = refs{refConv(x64, w64, to64(bias), n, c.H, c.W, c.In, c.Out), refConvInputGrad(w64, dy64, n, c.H, c.W, c.In, c.Out),
+						refConvWeightGrad(x64, dy64, n, c.H, c.W, c.In, c.Out)}
+					computed[ci] = ref
+				}
 
 				wd := make([]float32, len(w))
 				c.DirectWeights(wd, w)
@@ -70,7 +83,7 @@ func TestConvMatchesPlain(t *testing.T) {
 					xp[i] = 7 // Pad must write every value
 				}
 				c.Pad(xp, x, n, c.In)
-				want := refConv(x64, w64, to64(bias), n, c.H, c.W, c.In, c.Out)
+				want := ref.y
 				y := make([]float32, len(want))
 				c.Forward(y, xp, wd, bias, n)
 				checkClose(t, "Forward", y, want, 1e-5)
@@ -84,7 +97,7 @@ func TestConvMatchesPlain(t *testing.T) {
 				c.FlippedWeights(wf, w)
 				dx := make([]float32, len(x))
 				c.BackwardInput(dx, dy, wf, make([]float32, c.ScratchSize(n)), n)
-				checkClose(t, "BackwardInput", dx, refConvInputGrad(w64, dy64, n, c.H, c.W, c.In, c.Out), 1e-5)
+				checkClose(t, "BackwardInput", dx, ref.dx, 1e-5)
 
 				dwd := randn(rng, len(w), 1) // BackwardWeights adds to it
 				from := make([]float32, len(w))
@@ -92,7 +105,7 @@ func TestConvMatchesPlain(t *testing.T) {
 				c.BackwardWeights(dwd, dy, xp, n)
 				got := make([]float32, len(w))
 				c.UndirectWeights(got, dwd)
-				wantDW := refConvWeightGrad(x64, dy64, n, c.H, c.W, c.In, c.Out)
+				wantDW := slices.Clone(ref.dw)
 				for i := range wantDW {
 					wantDW[i] += float64(from[i])
 				}
