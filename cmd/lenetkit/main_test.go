@@ -428,3 +428,24 @@ func TestTrainRefusesUsedLogDir(t *testing.T) {
 		t.Errorf("metrics.jsonl changed to %q", b)
 	}
 }
+
+// TestTrainOutIsCheckpoint: an --out naming the checkpoint the run keeps
+// in its --log-dir (the seed's run, and a --model run's .pth beside its
+// .onnx) is refused in one line before anything is written, where each
+// would have overwritten the other.
+func TestTrainOutIsCheckpoint(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"train"}, {"train", "--model", testtool.Testdata("onnx/lenet5.onnx")}} {
+		dir := t.TempDir()
+		log := filepath.Join(dir, "run")
+		r := run(t, append(args, "--log-dir", log, "--out", filepath.Join(log, "checkpoint.pth"), "--epochs", "1", "--limit", "256")...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		last := lines[len(lines)-1]
+		if r.code != 1 || !strings.HasPrefix(last, "lenetkit: --out ") || !strings.Contains(last, "checkpoint this run keeps") {
+			t.Errorf("%v: exit %d, last line %q", args, r.code, last)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			t.Errorf("%v: left behind %v", args, ents)
+		}
+	}
+}

@@ -186,6 +186,9 @@ func runTrain(c *cli.Context) error {
 	if ckpt == "" {
 		ckpt = train.CheckpointPath(out, logDir)
 	}
+	if err := outIsCheckpoint(out, ckpt); err != nil {
+		return err
+	}
 	status := statusOut(c)
 	ctx, stop := stopContext(c.Context, status, "then writing the checkpoint "+ckpt)
 	defer stop()
@@ -508,4 +511,17 @@ func printSummary(w io.Writer, format, out, dataset string, cfg train.Config, re
 	fmt.Fprintf(w, "BatchNorm statistics from %s (num_batches_tracked)\n", nouns(int(tracked), "train-mode batch"))
 	fmt.Fprintf(w, "Wrote %s (%d tensors) in %s\n", out, len(res.StateDict), total.Round(time.Second))
 	return nil
+}
+
+// outIsCheckpoint is the error for an --out that names the file the run
+// keeps its checkpoint in (--log-dir/checkpoint.pth, or a --model run's
+// .pth beside its .onnx): each would overwrite the other.
+func outIsCheckpoint(out, ckpt string) error {
+	a, errA := filepath.Abs(out)
+	b, errB := filepath.Abs(ckpt)
+	if errA != nil || errB != nil || a != b {
+		return nil
+	}
+	return fmt.Errorf("--out %s is the checkpoint this run keeps, and each would overwrite the other: name the model otherwise (e.g. --out %s)",
+		out, filepath.Join(filepath.Dir(out), "model"+filepath.Ext(out)))
 }

@@ -122,6 +122,11 @@ func newGraphJob(c *cli.Context, res *graphResume) (*graphJob, error) {
 	if res != nil {
 		j.ckpt = res.ckpt
 	}
+	for _, out := range []string{j.out, j.extra} {
+		if err := outIsCheckpoint(out, j.ckpt); out != "" && err != nil {
+			return nil, err
+		}
+	}
 	if j.data, j.trainSet, j.valSet, j.testSet, err = openGraphData(c, m, j.cfg, res, j.status); err != nil {
 		return nil, err
 	}
