@@ -126,29 +126,7 @@ func (b refBlock) backward(dy, z, gamma []float64, f refForward) refGrads {
 // refConv is a 3x3 convolution, padding 1, on n NHWC images, straight
 // from the definition, with PyTorch's [out][in][3][3] weights.
 func refConv(x, w, bias []float64, n, h, wd, in, out int) []float64 {
-	y := make([]float64, n*h*wd*out)
-	for img := range n {
-		for py := range h {
-			for px := range wd {
-				for o := range out {
-					s := bias[o]
-					for i := range in {
-						for ky := range 3 {
-							for kx := range 3 {
-								sy, sx := py+ky-1, px+kx-1
-								if sy < 0 || sy >= h || sx < 0 || sx >= wd {
-									continue
-								}
-								s += x[((img*h+sy)*wd+sx)*in+i] * w[((o*in+i)*3+ky)*3+kx]
-							}
-						}
-					}
-					y[((img*h+py)*wd+px)*out+o] = s
-				}
-			}
-		}
-	}
-	return y
+	return refConvStrided(x, w, bias, n, h, wd, in, out, 1)
 }
 
 // refConvWeightGrad is the gradient of refConv's weights, PyTorch's layout.
