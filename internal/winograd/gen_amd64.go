@@ -540,14 +540,14 @@ func writePooledRows(p func(string, ...any), v isa, pool int, arg, l func(string
 // maxIntGroup is the most tiles an int products kernel computes at a
 // time. Two vectors of outputs a step ran at VPDPWSSD's rate on Zen 4
 // (3.3 G a second), four with six tiles at three quarters of it.
-const maxIntGroup = 8 // dispatch_amd64.go has its twin
+const maxIntGroup = 8 // int_dispatch_amd64.go's tables list the kernels
 
 // intGroups is the most tiles the int products kernels of nb output
 // vectors take on v: AVX2's sixteen registers hold six tiles of two
 // vectors of sums beside the weights, the broadcast input and a product.
 func intGroups(v isa, nb int) int {
 	if !v.AVX512 && nb == 2 {
-		return 6 // dispatch_amd64.go has its twin (intGroupsAVX2)
+		return 6
 	}
 	return maxIntGroup
 }

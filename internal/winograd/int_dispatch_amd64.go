@@ -42,15 +42,11 @@ func intInput512(v []int16, vstride int, x []byte, ldx, c, tiles int, zx, flip b
 	kern(&v[0], vstride, &x[0], ldx, c, tiles, z36, &tmp[0])
 }
 
-// maxIntGroup is the most tiles an int products kernel computes at a
-// time.
-const maxIntGroup = 8
-
 type intProductsKernel = func(m *int32, mstride int, v *int16, vstride int, u *int16, c, k int)
 
 // intProductsBy are the kernels by vectors of outputs at a time (1, 2)
-// and tiles.
-var intProductsBy = [2][maxIntGroup]intProductsKernel{
+// and tiles: entry g-1 takes g tiles, as many as the generator wrote.
+var intProductsBy = [2][]intProductsKernel{
 	{intProducts1x1AVX512, intProducts2x1AVX512, intProducts3x1AVX512, intProducts4x1AVX512,
 		intProducts5x1AVX512, intProducts6x1AVX512, intProducts7x1AVX512, intProducts8x1AVX512},
 	{intProducts1x2AVX512, intProducts2x2AVX512, intProducts3x2AVX512, intProducts4x2AVX512,
@@ -60,15 +56,11 @@ var intProductsBy = [2][maxIntGroup]intProductsKernel{
 // intProducts512 takes two vectors of outputs at a time where k allows.
 func intProducts512(m []int32, mstride int, v []int16, vstride int, u []int16, c, k, tiles int) {
 	if k%32 == 0 {
-		intProducts(intProductsBy[1][:], m, mstride, v, vstride, u, c, k, tiles)
+		intProducts(intProductsBy[1], m, mstride, v, vstride, u, c, k, tiles)
 		return
 	}
 	intProducts(intProductsBy[0][:], m, mstride, v, vstride, u, c, k, tiles)
 }
-
-// intGroupsAVX2 is the most tiles AVX2's int products kernels of two
-// vectors of outputs take.
-const intGroupsAVX2 = 6
 
 // intProductsBy2 are AVX2's kernels by vectors of outputs (1, 2) and
 // tiles.
