@@ -45,16 +45,11 @@ func (s *qnhwcStep) useGrey(c *compiler, w []int64, wq qparam, bn qbnTables) err
 	if err != nil {
 		return err
 	}
-	var ep *qgemm.Epilogue
-	if s.rq.dt == onnx.Int8 {
-		ep, err = qgemm.NewEpilogue(s.outC, bias, s.rq.mult, int8(s.rq.zero), int8(s.floor), s.order, s.table)
-	} else {
-		ep, err = qgemm.NewEpilogue(s.outC, bias, s.rq.mult, uint8(s.rq.zero), uint8(s.floor), s.order, s.table)
-	}
+	ep, err := s.newEpilogue(bias, bn)
 	if err != nil {
 		return err
 	}
-	if s.table != nil && !ep.Affine(bn.a, bn.b) || !ep.GreyFast() {
+	if !ep.GreyFast() { // its table not computed by the affine map
 		return nil
 	}
 	s.ep, s.grey, s.fold = ep, g, false

@@ -159,19 +159,8 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 		st.pool = qgemm.Window{KH: 1, KW: 1, SH: 1, SW: 1, Width: st.cw}
 	}
 	st.winogradPool()
-	if st.rq.dt == onnx.Int8 {
-		st.ep, err = qgemm.NewEpilogue(s.outC, st.rq.bias, st.rq.mult, int8(st.rq.zero), int8(st.floor), st.order, st.table)
-	} else {
-		st.ep, err = qgemm.NewEpilogue(s.outC, st.rq.bias, st.rq.mult, uint8(st.rq.zero), uint8(st.floor), st.order, st.table)
-	}
-	if err != nil {
+	if st.ep, err = st.newEpilogue(st.rq.bias, bn); err != nil {
 		return false, err
-	}
-	if st.table != nil {
-		// Where the BatchNormalization's tables are its affine map
-		// rounded, the epilogue computes them: scalar look-ups took half
-		// the seed's first layer's epilogue.
-		st.ep.Affine(bn.a, bn.b)
 	}
 	if err := st.useGrey(c, wv.c.ints(), wq, bn); err != nil {
 		return false, err
@@ -187,6 +176,24 @@ func (c *compiler) qconvNHWC(o op, x, wv *val, s *qconvStep, wq qparam) (ok bool
 	st.out, st.ws = y.buf, newWorkspaces()
 	c.steps = append(c.steps, st)
 	return true, c.set(out, 0, y)
+}
+
+// newEpilogue is the step's epilogue with the given bias: its
+// requantization, clamp, pooling order and table, the table computed by
+// its affine map where that gives it (bn), as scalar look-ups took half
+// the seed's first layer's epilogue.
+func (s *qnhwcStep) newEpilogue(bias []int32, bn qbnTables) (*qgemm.Epilogue, error) {
+	var ep *qgemm.Epilogue
+	var err error
+	if s.rq.dt == onnx.Int8 {
+		ep, err = qgemm.NewEpilogue(s.outC, bias, s.rq.mult, int8(s.rq.zero), int8(s.floor), s.order, s.table)
+	} else {
+		ep, err = qgemm.NewEpilogue(s.outC, bias, s.rq.mult, uint8(s.rq.zero), uint8(s.floor), s.order, s.table)
+	}
+	if err == nil && s.table != nil {
+		ep.Affine(bn.a, bn.b)
+	}
+	return ep, err
 }
 
 // constInputs reports whether node i's inputs but its first are
@@ -389,12 +396,7 @@ func (s *qnhwcStep) tableOrder() (order []int32, ok bool) {
 func (s *qnhwcStep) bands() int { return s.ph }
 
 func (s *qnhwcStep) run(b [][]float32) {
-	if s.grey != nil {
-		s.runGrey(b, false)
-		return
-	}
-	if s.wino != nil && s.wino.alone {
-		s.runWinograd(b, false)
+	if s.runOwnKernel(b, false) {
 		return
 	}
 	s.prepare(b)
@@ -424,12 +426,7 @@ func (s *qnhwcStep) rows() int {
 // its bands and their epilogue, in one pass where the pooling windows do
 // not overlap, else all the rows first.
 func (s *qnhwcStep) runSplit(b [][]float32) {
-	if s.grey != nil {
-		s.runGrey(b, true)
-		return
-	}
-	if s.wino != nil && s.wino.alone {
-		s.runWinograd(b, true)
+	if s.runOwnKernel(b, true) {
 		return
 	}
 	s.prepare(b)
@@ -478,9 +475,29 @@ func (s *qnhwcStep) product(b [][]float32, lo, hi, at int, ws *qgemm.Workspace) 
 // epilogue writes output rows lo..hi-1 (pooled rows when pooling) from
 // the accumulators, each row's where product put it.
 func (s *qnhwcStep) epilogue(b [][]float32, lo, hi int) {
+	s.epilogueRows(int32sOf(b[s.acc]), bytesOf(b[s.out]), lo, hi)
+}
+
+// epilogueRows is epilogue from the accumulators acc into out.
+func (s *qnhwcStep) epilogueRows(acc []int32, out []byte, lo, hi int) {
 	for r := lo; r < hi; r++ {
-		s.epilogueAt(b, r, r*s.pool.SH)
+		s.epilogueRow(acc, out, r, r*s.pool.SH)
 	}
+}
+
+// runOwnKernel runs the step by the grey kernel or by Winograd's
+// transforms (split: between the CPUs) where it has them, reporting
+// whether it did.
+func (s *qnhwcStep) runOwnKernel(b [][]float32, split bool) bool {
+	switch {
+	case s.grey != nil:
+		s.runGrey(b, split)
+	case s.wino != nil && s.wino.alone:
+		s.runWinograd(b, split)
+	default:
+		return false
+	}
+	return true
 }
 
 // epilogueAt writes output row r (a pooled row when pooling) from the

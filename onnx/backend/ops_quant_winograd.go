@@ -119,9 +119,7 @@ func (s *qnhwcStep) winogradEpilogue(b [][]float32, lo, hi int) {
 // accumulators acc, pooled ones where the product pooled.
 func (s *qnhwcStep) winogradEpilogueInto(acc []int32, out []byte, lo, hi int) {
 	if s.wino.pool == 0 {
-		for r := lo; r < hi; r++ {
-			s.epilogueRow(acc, out, r, r*s.pool.SH)
-		}
+		s.epilogueRows(acc, out, lo, hi)
 		return
 	}
 	n := s.outC
