@@ -1,17 +1,12 @@
 package dataset
 
 import (
-	"os"
 	"slices"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/mnist"
 )
-
-// fashionDir is where Debian's dataset-fashion-mnist package installs
-// Fashion-MNIST's four files, gzipped.
-const fashionDir = "/usr/share/datasets/fashion-mnist"
 
 // TestFashionMNIST opens the real Fashion-MNIST as --data would: 60,000
 // training and 10,000 test images of 28x28 in 10 balanced classes, known by
@@ -20,9 +15,7 @@ func TestFashionMNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 70,000 images; skipped with -short")
 	}
-	if _, err := os.Stat(fashionDir); err != nil {
-		testtool.Missing(t, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-	}
+	fashionDir := testtool.FashionMNIST(t)
 	d, err := Open(fashionDir, Options{Verify: true})
 	if err != nil {
 		t.Fatal(err)

@@ -112,9 +112,7 @@ func TestEvalDataFashionMNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads Fashion-MNIST's 10,000 test images; skipped with -short")
 	}
-	if _, err := os.Stat(fashionDir); err != nil {
-		testtool.Missing(t, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-	}
+	fashionDir := testtool.FashionMNIST(t)
 	t.Parallel()
 	model := testtool.Testdata("onnx/cnn28.onnx")
 	e := evalJSONOf(t, model, "--data", fashionDir, "--mean", "0.5", "--std", "0.5")

@@ -290,18 +290,13 @@ func TestQuietAndWording(t *testing.T) {
 	}
 }
 
-// fashionDir is where Debian's dataset-fashion-mnist installs Fashion-MNIST.
-const fashionDir = "/usr/share/datasets/fashion-mnist"
-
 // TestFashionMNISTKnown: Fashion-MNIST's own files need no --skip-checksum,
 // and train says which data set it read.
 func TestFashionMNISTKnown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 60,000 images; skipped with -short")
 	}
-	if _, err := os.Stat(fashionDir); err != nil {
-		t.Skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-	}
+	fashionDir := testtool.FashionMNIST(t)
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "f.pth")
 	r := run(t, "train", "--data", fashionDir, "--out", out, "--epochs", "1", "--limit", "128", "--format", "json")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,6 +142,7 @@ type readmeRun struct {
 	run       string   // the command line run
 	skip      string   // why it is not run, if it is not
 	python    []string // modules it needs, if it runs Debian's python3
+	fashion   bool     // it reads Debian's Fashion-MNIST
 	interrupt bool     // stopped with SIGINT once it has written a checkpoint, as the reader does with Ctrl-C
 	fails     bool     // marked "# fails: ...": it must exit non-zero
 }
@@ -158,6 +160,7 @@ func planREADME(cmds []readmeCommand) ([]readmeRun, error) {
 			}
 		}
 		r.fails = strings.HasPrefix(c.comment, "fails:")
+		r.fashion = strings.Contains(text, testtool.FashionMNISTDir)
 		r.interrupt = strings.Contains(c.comment, "Ctrl-C")
 		if r.skip == "" {
 			var segs []string
@@ -186,6 +189,18 @@ func planREADME(cmds []readmeCommand) ([]readmeRun, error) {
 		runs = append(runs, r)
 	}
 	return runs, errors.Join(errs...)
+}
+
+// writtenBy is what a command line says it writes: its --out and --log-dir.
+func writtenBy(cmd string) []string {
+	var paths []string
+	words := strings.Fields(cmd)
+	for i := 0; i+1 < len(words); i++ {
+		if words[i] == "--out" || words[i] == "--log-dir" {
+			paths = append(paths, words[i+1])
+		}
+	}
+	return paths
 }
 
 // shorten applies readmeShorter to one command of a pipeline.
@@ -291,6 +306,18 @@ func TestREADMECommandsParse(t *testing.T) {
 	if _, err := planREADME([]readmeCommand{{line: 1, text: "curl -O x"}}); err == nil {
 		t.Error("a command neither run nor skipped passed")
 	}
+	for _, r := range runs {
+		if r.fashion {
+			t.Errorf("README.md:%d: %s: taken to read Fashion-MNIST", r.line, r.run)
+		}
+	}
+	fashion, err := planREADME([]readmeCommand{{line: 1, text: "lenetkit train --model m.onnx --data " + testtool.FashionMNISTDir + " --log-dir runs/f --out f.safetensors"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := writtenBy(fashion[0].run); !fashion[0].fashion || !slices.Equal(w, []string{"runs/f", "f.safetensors"}) {
+		t.Errorf("%s: fashion=%v, writes %q; want true, [runs/f f.safetensors]", fashion[0].run, fashion[0].fashion, w)
+	}
 }
 
 // TestREADME runs every command of README.md's ```sh blocks, in order, in
@@ -318,12 +345,28 @@ func TestREADME(t *testing.T) {
 
 	start := time.Now()
 	done := map[string]int{}
+	unwritten := map[string]int{} // what a skipped command would have written, and its line
 	ran := 0
 	for _, r := range runs {
 		name := fmt.Sprintf("README.md:%d", r.line)
 		ok := t.Run(name, func(t *testing.T) {
 			if r.skip != "" {
 				t.Skipf("%s: %s", r.text, r.skip)
+			}
+			for path, at := range unwritten {
+				if slices.Contains(strings.Fields(r.run), path) {
+					t.Skipf("%s: reads %s, which README.md:%d was skipped before writing", r.text, path, at)
+				}
+			}
+			if r.fashion {
+				defer func() {
+					if t.Skipped() {
+						for _, path := range writtenBy(r.run) {
+							unwritten[path] = r.line
+						}
+					}
+				}()
+				testtool.FashionMNIST(t)
 			}
 			if at, ok := done[r.run]; ok {
 				// A reader who ran it there has its output already, and

@@ -130,3 +130,17 @@ func RunORT(t testing.TB, jobs []ORTJob) {
 		t.Fatalf("ONNX Runtime: %v\n%s", err, out)
 	}
 }
+
+// FashionMNISTDir is where Debian's dataset-fashion-mnist package installs
+// Fashion-MNIST's four IDX files, gzipped.
+const FashionMNISTDir = "/usr/share/datasets/fashion-mnist"
+
+// FashionMNIST returns FashionMNISTDir after checking that it is there, or
+// skips (fails under CI=true) saying which package installs it.
+func FashionMNIST(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(FashionMNISTDir); err != nil {
+		missing(t, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+	}
+	return FashionMNISTDir
+}
