@@ -2,7 +2,12 @@
 
 package qgemm
 
-import "golang.org/x/sys/cpu"
+import (
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:generate go run gen_amd64.go
 
@@ -287,28 +292,57 @@ func b2i(b bool) int {
 	return 0
 }
 
-// greyVNNI reports whether Grey3x3Pool2's kernels run: AVX-512 with VNNI
-// (a variable, for the tests).
-var greyVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
+// greyVNNI and greyAVX2 report whether Grey3x3Pool2's kernels for
+// AVX-512 with VNNI, and for AVX2, run (variables, for the tests).
+var (
+	greyVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
+	greyAVX2 = cpu.X86.HasAVX2
+)
 
-// greyKernel is Grey3x3Pool2's kernel for e, nil for the Go code.
-func greyKernel(e *Epilogue) func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32) {
-	if !greyVNNI || !epilogue512 || e.n%32 != 0 || e.table != nil && !e.affine {
-		return nil
+// greyFunc is the form of Grey3x3Pool2's kernels.
+type greyFunc func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
+// greyKernel is Grey3x3Pool2's kernel for e, nil for the Go code; wide
+// says it reads the image widened to int16s and packed16's weights.
+func greyKernel(e *Epilogue) (f greyFunc, wide bool) {
+	if e.n%32 != 0 || e.table != nil && !e.affine {
+		return nil, false
 	}
-	forms := [2][2]func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32){
-		{grey3x3Pool2U8AVX512, grey3x3Pool2S8AVX512}, {grey3x3Pool2AffineU8AVX512, grey3x3Pool2AffineS8AVX512}}
-	return forms[b2i(e.affine)][b2i(e.signed)]
+	switch {
+	case greyVNNI && epilogue512:
+		forms := [2][2]greyFunc{{grey3x3Pool2U8AVX512, grey3x3Pool2S8AVX512}, {grey3x3Pool2AffineU8AVX512, grey3x3Pool2AffineS8AVX512}}
+		return forms[b2i(e.affine)][b2i(e.signed)], false
+	case greyAVX2:
+		forms := [2][2]greyFunc{{grey3x3Pool2U8AVX2, grey3x3Pool2S8AVX2}, {grey3x3Pool2AffineU8AVX2, grey3x3Pool2AffineS8AVX2}}
+		return forms[b2i(e.affine)][b2i(e.signed)], true
+	}
+	return nil, false
 }
 
-// greyAsm runs Grey3x3Pool2's kernel, on checked arguments, reporting
-// whether there was one.
-func greyAsm(e *Epilogue, g *Grey3x3, img []byte, pitch, rows, cols int, dst []byte, ldd int) bool {
-	f := greyKernel(e)
+// greyScratch holds the images greyAsm widens to int16s.
+var greyScratch = sync.Pool{New: func() any { return new([]int16) }}
+
+// greyAsm runs Grey3x3Pool2's kernel, on checked arguments (img holds
+// the read bytes, need), reporting whether there was one.
+func greyAsm(e *Epilogue, g *Grey3x3, img []byte, need, pitch, rows, cols int, dst []byte, ldd int) bool {
+	f, wide := greyKernel(e)
 	if f == nil {
 		return false
 	}
 	lo, hi := e.clamp()
-	f(&img[0], pitch, rows, cols, e.n/32, &g.packed[0], &e.params[0], &dst[0], ldd, lo, hi, e.zp)
+	if !wide {
+		f(&img[0], pitch, rows, cols, e.n/32, &g.packed[0], &e.params[0], &dst[0], ldd, lo, hi, e.zp)
+		return true
+	}
+	buf := greyScratch.Get().(*[]int16)
+	if cap(*buf) < need {
+		*buf = make([]int16, need)
+	}
+	wide16 := (*buf)[:need]
+	for i, v := range img[:need] {
+		wide16[i] = int16(v)
+	}
+	f((*byte)(unsafe.Pointer(&wide16[0])), pitch, rows, cols, e.n/32, (*byte)(unsafe.Pointer(&g.packed16[0])), &e.params[0], &dst[0], ldd, lo, hi, e.zp)
+	greyScratch.Put(buf)
 	return true
 }

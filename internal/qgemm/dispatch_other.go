@@ -35,14 +35,12 @@ func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst
 	return 0
 }
 
-// greyVNNI reports whether Grey3x3Pool2's kernels run: never here (a
-// variable, as on amd64, for the tests).
-var greyVNNI = false
+// greyVNNI and greyAVX2 report whether Grey3x3Pool2's kernels run: never
+// here (variables, as on amd64, for the tests).
+var greyVNNI, greyAVX2 = false, false
 
-func greyKernel(*Epilogue) func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32) {
-	return nil
-}
+func greyKernel(*Epilogue) (f func(), wide bool) { return nil, false }
 
-func greyAsm(e *Epilogue, g *Grey3x3, img []byte, pitch, rows, cols int, dst []byte, ldd int) bool {
+func greyAsm(e *Epilogue, g *Grey3x3, img []byte, need, pitch, rows, cols int, dst []byte, ldd int) bool {
 	return false
 }

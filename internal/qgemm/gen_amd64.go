@@ -109,6 +109,9 @@ func main() {
 	for _, t := range []string{"U8", "S8", "AffineU8", "AffineS8"} {
 		writeGrey3x3(&asm, &decl, t)
 	}
+	for _, t := range []string{"U8", "S8", "AffineU8", "AffineS8"} {
+		writeGrey3x3AVX2(&asm, &decl, t)
+	}
 	fmt.Fprintf(&decl, "\n// maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):\n// see maxPool.\n//\n//go:noescape\nfunc maxPoolAVX2(pixels, chunks int, acc *int32, pixStep, kh, kw, rowStep, colStep int, order *int32, dst *int32, dstStep int)\n")
 	writeQuantize(&asm, "U8", "VPACKUSWB")
 	writeQuantize(&asm, "S8", "VPACKSSWB")
@@ -1244,3 +1247,143 @@ func writeGrey3x3(w, decl *bytes.Buffer, typ string) {
 	p("VZEROUPPER")
 	p("RET")
 }
+
+// writeGrey3x3AVX2 writes grey3x3Pool2{U8,S8,AffineU8,AffineS8}AVX2,
+// writeGrey3x3's kernels for AVX2 without VNNI, whose byte products
+// (VPMADDUBSW) saturate in int16: the image comes widened to int16s, and
+// each of the window's pixels takes six dwords of it, two a kernel row
+// (its first two pixels, then its third and the next pixel's, which a
+// weight of 0 leaves out), broadcast into VPMADDWD against the four
+// weight vectors of that pair. The sums are exact, and pooled and
+// requantized as writePoolRequant's AVX2 forms do, in their order.
+//
+// Y0-Y3 the pooled sums (vector v: outputs 8v..8v+7 of the chunk of 32),
+// order-flipped; Y4-Y7 the pixel's sums; Y8 the broadcast; Y9 a product;
+// Y12, Y13 lo and hi; Y14 the zero point; Y15 the packing's permutation.
+//
+// SI: the pooled row's first input row; AX: the pooled pixel's; R8, R9,
+// R10: one, two and three image rows, in bytes; DI: the pooled pixel's
+// output; DX: the chunk's weights (grey16Chunk bytes); BX: its params;
+// R11: its output offset.
+func writeGrey3x3AVX2(w, decl *bytes.Buffer, typ string) {
+	sym := "grey3x3Pool2" + typ + "AVX2"
+	args := "img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32"
+	fmt.Fprintf(decl, "\n// %s is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk, of\n// an image of int16s (needs AVX2): see writeGrey3x3AVX2.\n//\n//go:noescape\nfunc %s(%s)\n", sym, sym, args)
+	fmt.Fprintf(w, "\n// func %s(%s)\n", sym, args)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-84\n", sym)
+	p := asmgen.Printer(w)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
+	y := func(i int) string { return fmt.Sprintf("Y%d", i) }
+	p("VBROADCASTSS lo+72(FP), Y12")
+	p("VBROADCASTSS hi+76(FP), Y13")
+	p("MOVL zp+80(FP), AX")
+	p("VMOVD AX, X14")
+	p("VPBROADCASTD X14, Y14")
+	p("MOVQ $0x0703060205010400, AX")
+	p("MOVQ AX, X15")
+	p("VPMOVZXBD X15, Y15")
+	p("MOVQ pitch+8(FP), R8")
+	p("ADDQ R8, R8") // int16s
+	p("LEAQ (R8)(R8*1), R9")
+	p("LEAQ (R9)(R8*1), R10")
+	p("MOVQ w+40(FP), DX")
+	p("MOVQ params+48(FP), BX")
+	p("XORQ R11, R11")
+	p("MOVQ chunks+32(FP), CX")
+	p("TESTQ CX, CX")
+	p("JLE %s_done", sym)
+	label("chunk")
+	p("MOVQ img+0(FP), SI")
+	p("MOVQ dst+56(FP), DI")
+	p("ADDQ R11, DI")
+	p("MOVQ rows+16(FP), R12")
+	p("TESTQ R12, R12")
+	p("JLE %s_next", sym)
+	label("row")
+	p("MOVQ SI, AX")
+	p("MOVQ cols+24(FP), R13")
+	p("TESTQ R13, R13")
+	p("JLE %s_rowdone", sym)
+	label("pixel")
+	// param returns the address of vector v's 8 values of params field at.
+	param := func(at, v int) string { return fmt.Sprintf("%d(BX)", paramsStride*(v/2)+at+32*(v%2)) }
+	rowAt := []string{"(AX)", "(AX)(R8*1)", "(AX)(R9*1)", "(AX)(R10*1)"}
+	for px := range 4 {
+		dy, dx := px/2, px%2
+		for pair := range 6 {
+			ky, half := pair/2, pair%2
+			at := rowAt[dy+ky]
+			if off := 2*dx + 4*half; off > 0 {
+				at = fmt.Sprint(off) + at
+			}
+			p("VPBROADCASTD %s, Y8", at)
+			for v := range 4 {
+				if pair == 0 {
+					p("VPMADDWD %d(DX), Y8, %s", 128*pair+32*v, y(4+v))
+					continue
+				}
+				p("VPMADDWD %d(DX), Y8, Y9", 128*pair+32*v)
+				p("VPADDD Y9, %s, %s", y(4+v), y(4+v))
+			}
+		}
+		for v := range 4 {
+			if px == 0 {
+				p("VPXOR %s, %s, %s", param(0, v), y(4+v), y(v))
+				continue
+			}
+			p("VPXOR %s, %s, %s", param(0, v), y(4+v), y(4+v))
+			p("VPMAXSD %s, %s, %s", y(4+v), y(v), y(v))
+		}
+	}
+	for v := range 4 {
+		r := y(v)
+		p("VPXOR %s, %s, %s", param(0, v), r, r)
+		p("VPADDD %s, %s, %s", param(64, v), r, r)
+		p("VCVTDQ2PS %s, %s", r, r)
+		p("VMULPS %s, %s, %s", param(128, v), r, r)
+		p("VMAXPS Y12, %s, %s", r, r)
+		p("VMINPS Y13, %s, %s", r, r)
+		p("VROUNDPS $8, %s, %s", r, r)
+		p("VCVTTPS2DQ %s, %s", r, r)
+		p("VPADDD Y14, %s, %s", r, r)
+		if strings.HasPrefix(typ, "Affine") {
+			p("VCVTDQ2PS %s, %s", r, r)
+			p("VMULPS %s, %s, %s", param(192, v), r, r)
+			p("VADDPS %s, %s, %s", param(256, v), r, r)
+			p("VROUNDPS $8, %s, %s", r, r)
+			p("VCVTTPS2DQ %s, %s", r, r)
+		}
+	}
+	// Saturated to the type's bytes, in order: the packs interleave the
+	// 128-bit lanes, which the permutation undoes.
+	pack := "VPACKUSWB"
+	if strings.HasSuffix(typ, "S8") {
+		pack = "VPACKSSWB"
+	}
+	p("VPACKSSDW Y1, Y0, Y0")
+	p("VPACKSSDW Y3, Y2, Y2")
+	p("%s Y2, Y0, Y0", pack)
+	p("VPERMD Y0, Y15, Y0")
+	p("VMOVDQU Y0, (DI)")
+	p("ADDQ $4, AX")
+	p("ADDQ ldd+64(FP), DI")
+	p("DECQ R13")
+	p("JNZ %s_pixel", sym)
+	label("rowdone")
+	p("ADDQ R9, SI")
+	p("DECQ R12")
+	p("JNZ %s_row", sym)
+	label("next")
+	p("ADDQ $%d, DX", grey16Chunk)
+	p("ADDQ $%d, BX", 2*paramsStride)
+	p("ADDQ $32, R11")
+	p("DECQ CX")
+	p("JNZ %s_chunk", sym)
+	label("done")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// grey16Chunk is the bytes of writeGrey3x3AVX2's weights a chunk of 32
+// outputs: six pairs of int16s, four vectors of eight outputs each.
+const grey16Chunk = 6 * 4 * 32

@@ -3,27 +3,48 @@ package qgemm
 import "fmt"
 
 // Grey3x3 is the weights of a 3x3 convolution of one channel (a grey
-// image) to n outputs, packed for Epilogue.Grey3x3Pool2: per chunk of
-// 32 outputs, per kernel row, two vectors of 16 outputs of four bytes,
-// the row's three weights and a 0 that leaves out the fourth byte read.
+// image) to n outputs, packed for Epilogue.Grey3x3Pool2's kernels, per
+// chunk of 32 outputs:
+//   - packed, for VPDPBUSD: per kernel row, two vectors of 16 outputs of
+//     four bytes, the row's three weights and a 0 that leaves out the
+//     fourth byte read;
+//   - packed16, for VPMADDWD: per kernel row, two pairs of int16s, its
+//     first two weights, then its third and a 0; per pair, four vectors
+//     of eight outputs (grey16Chunk bytes a chunk).
 type Grey3x3 struct {
-	n      int
-	packed []byte
-	w      []int8 // [n][9], for the Go code
+	n        int
+	packed   []byte
+	packed16 []int16
+	w        []int8 // [n][9], for the Go code
 }
+
+// grey16Chunk is the bytes of packed16 a chunk of 32 outputs, as
+// gen_amd64.go's writeGrey3x3AVX2 steps through them.
+const grey16Chunk = 6 * 4 * 32
 
 // NewGrey3x3 packs w, n x 3 x 3 int8 weights of zero point 0.
 func NewGrey3x3(n int, w []int8) (*Grey3x3, error) {
 	if n < 1 || len(w) != 9*n {
 		return nil, fmt.Errorf("qgemm: %d weights for a 3x3 convolution of one channel to %d outputs", len(w), n)
 	}
-	g := &Grey3x3{n: n, w: w, packed: make([]byte, 384*((n+31)/32))}
+	chunks := (n + 31) / 32
+	g := &Grey3x3{n: n, w: w, packed: make([]byte, 384*chunks), packed16: make([]int16, grey16Chunk/2*chunks)}
 	for o := range n {
 		chunk, v, l := o/32, o%32/16, o%16
 		for ky := range 3 {
 			at := 384*chunk + 64*(2*ky+v) + 4*l
 			for kx := range 3 {
 				g.packed[at+kx] = byte(w[o*9+ky*3+kx])
+			}
+		}
+		// int16 pair ky, half of vector o%32/8 holds output o at lane o%8.
+		for ky := range 3 {
+			for half := range 2 {
+				at := grey16Chunk/2*chunk + 64*(2*ky+half) + 16*(o%32/8) + 2*(o%8)
+				g.packed16[at] = int16(w[o*9+ky*3+2*half])
+				if half == 0 {
+					g.packed16[at+1] = int16(w[o*9+ky*3+1])
+				}
 			}
 		}
 	}
@@ -51,13 +72,14 @@ func (e *Epilogue) Grey3x3Pool2(g *Grey3x3, img []byte, pitch, rows, cols int, d
 	if rows == 0 || cols == 0 {
 		return nil
 	}
-	if need := (2*rows+1)*pitch + 2*cols + 3; len(img) < need {
+	need := (2*rows+1)*pitch + 2*cols + 3
+	if len(img) < need {
 		return fmt.Errorf("qgemm: an image of %d bytes, %d read", len(img), need)
 	}
 	if need := (rows*cols-1)*ldd + e.n; len(dst) < need {
 		return fmt.Errorf("qgemm: an output of %d bytes, %d written", len(dst), need)
 	}
-	if greyAsm(e, g, img, pitch, rows, cols, dst, ldd) {
+	if greyAsm(e, g, img, need, pitch, rows, cols, dst, ldd) {
 		return nil
 	}
 	// Each pooled pixel's window of sums, then the epilogue on it.
@@ -87,5 +109,18 @@ func (e *Epilogue) Grey3x3Pool2(g *Grey3x3, img []byte, pitch, rows, cols int, d
 }
 
 // GreyFast reports whether Grey3x3Pool2 runs its vector kernels for e: on
-// AVX-512 VNNI, n a multiple of 32, no table looked up byte by byte.
-func (e *Epilogue) GreyFast() bool { return greyKernel(e) != nil }
+// AVX-512 VNNI or AVX2, n a multiple of 32, no table looked up byte by
+// byte.
+func (e *Epilogue) GreyFast() bool { f, _ := greyKernel(e); return f != nil }
+
+// GreyKernel names the kernel Grey3x3Pool2 runs for e: "grey3x3-avx512vnni",
+// "grey3x3-avx2", or "" for the Go code.
+func (e *Epilogue) GreyKernel() string {
+	switch f, wide := greyKernel(e); {
+	case f == nil:
+		return ""
+	case wide:
+		return "grey3x3-avx2"
+	}
+	return "grey3x3-avx512vnni"
+}

@@ -11,14 +11,21 @@ import (
 // (plain, table computed by its affine map, uint8 and int8 outputs,
 // orders), on the vector kernels where they run and in Go.
 func TestGrey3x3Pool2(t *testing.T) {
-	for _, vec := range []bool{true, false} {
-		if vec && !greyVNNI {
+	for _, k := range []struct {
+		name       string
+		vnni, avx2 bool
+	}{{"avx512vnni", true, false}, {"avx2", false, true}, {"go", false, false}} {
+		if k.vnni && !greyVNNI || k.avx2 && !greyAVX2 {
 			continue
 		}
-		t.Run(map[bool]string{true: "vector", false: "go"}[vec], func(t *testing.T) {
-			was := greyVNNI
-			greyVNNI = vec
-			defer func() { greyVNNI = was }()
+		t.Run(k.name, func(t *testing.T) {
+			vnni, avx2 := greyVNNI, greyAVX2
+			greyVNNI, greyAVX2 = k.vnni, k.avx2
+			defer func() { greyVNNI, greyAVX2 = vnni, avx2 }()
+			vec := k.vnni || k.avx2
+			if e, _ := NewEpilogue(32, nil, []float32{1}, uint8(0), uint8(0), nil, nil); e.GreyFast() != vec || vec && e.GreyKernel() != "grey3x3-"+k.name {
+				t.Fatalf("GreyFast %v, kernel %q", e.GreyFast(), e.GreyKernel())
+			}
 			testGrey(t, vec)
 		})
 	}

@@ -328,6 +328,30 @@ func grey3x3Pool2AffineU8AVX512(img *byte, pitch, rows, cols, chunks int, w *byt
 //go:noescape
 func grey3x3Pool2AffineS8AVX512(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
 
+// grey3x3Pool2U8AVX2 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk, of
+// an image of int16s (needs AVX2): see writeGrey3x3AVX2.
+//
+//go:noescape
+func grey3x3Pool2U8AVX2(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
+// grey3x3Pool2S8AVX2 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk, of
+// an image of int16s (needs AVX2): see writeGrey3x3AVX2.
+//
+//go:noescape
+func grey3x3Pool2S8AVX2(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
+// grey3x3Pool2AffineU8AVX2 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk, of
+// an image of int16s (needs AVX2): see writeGrey3x3AVX2.
+//
+//go:noescape
+func grey3x3Pool2AffineU8AVX2(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
+// grey3x3Pool2AffineS8AVX2 is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk, of
+// an image of int16s (needs AVX2): see writeGrey3x3AVX2.
+//
+//go:noescape
+func grey3x3Pool2AffineS8AVX2(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
 // maxPoolAVX2 is maxPool's windows for n a multiple of 8 (needs AVX2):
 // see maxPool.
 //

@@ -53,7 +53,7 @@ func (s *qnhwcStep) useGrey(c *compiler, w []int64, wq qparam, bn qbnTables) err
 		return nil
 	}
 	s.ep, s.grey, s.fold = ep, g, false
-	c.noteKernelName("grey3x3-avx512vnni")
+	c.noteKernelName(ep.GreyKernel())
 	return nil
 }
 
