@@ -48,11 +48,14 @@ func quantizeValue(x, scale float32, zp, qmin, qmax int) int64 {
 	return int64(min(max(q, float64(qmin)), float64(qmax)))
 }
 
-// weightQMin and weightQMax are int8 weights' symmetric range: -128 is
-// left out, so that -w quantizes as exactly as w.
+// weightQMax is int8 weights' symmetric range, [-weightQMax,
+// weightQMax]: -128 is left out, so that -w quantizes as exactly as w.
+// reducedQMax is Options.ReduceRange's: 7 bits, as ONNX Runtime's
+// reduce_range, so that a sum of two products of a uint8 and a weight,
+// 2·255·64 = 32640 at most, fits an int16.
 const (
-	weightQMin = -127
-	weightQMax = 127
+	weightQMax  = 127
+	reducedQMax = 64
 )
 
 // quantizedWeight is a weight's int8 values and its scales: one (axis
@@ -62,12 +65,13 @@ type quantizedWeight struct {
 	scales []float32
 	axis   int
 	shape  []int
+	qmax   int // the values' range, [-qmax, qmax]
 }
 
-// quantizeWeight quantizes w (of shape) symmetric per tensor (axis -1) or
-// per slice along axis.
-func quantizeWeight(w []float32, shape []int, axis int) *quantizedWeight {
-	qw := &quantizedWeight{axis: axis, shape: shape}
+// quantizeWeight quantizes w (of shape) symmetric in [-qmax, qmax], per
+// tensor (axis -1) or per slice along axis.
+func quantizeWeight(w []float32, shape []int, axis, qmax int) *quantizedWeight {
+	qw := &quantizedWeight{axis: axis, shape: shape, qmax: qmax}
 	n := 1
 	if axis >= 0 {
 		n = shape[axis]
@@ -82,7 +86,7 @@ func quantizeWeight(w []float32, shape []int, axis int) *quantizedWeight {
 			}
 			lo, hi = min(lo, w[i]), max(hi, w[i])
 		})
-		qw.scales[c], _ = scaleZeroPoint(Range{lo, hi}, weightQMin, weightQMax, true)
+		qw.scales[c], _ = scaleZeroPoint(Range{lo, hi}, -qmax, qmax, true)
 	}
 	qw.requantize(w)
 	return qw
@@ -93,7 +97,7 @@ func (qw *quantizedWeight) requantize(w []float32) {
 	qw.q = make([]int64, len(w))
 	for c, s := range qw.scales {
 		forSlice(qw.shape, qw.axis, c, func(i int) {
-			qw.q[i] = quantizeValue(w[i], s, 0, weightQMin, weightQMax)
+			qw.q[i] = quantizeValue(w[i], s, 0, -qw.qmax, qw.qmax)
 		})
 	}
 }

@@ -51,23 +51,28 @@ func TestQuantizeValue(t *testing.T) {
 }
 
 // TestQuantizeWeightPerChannel: [2, 3] along axis 0 and axis 1, and per
-// tensor, each slice's scale its own max |w| / 127.
+// tensor, each slice's scale its own max |w| / 127 (/ 64 in the reduced
+// range).
 func TestQuantizeWeightPerChannel(t *testing.T) {
 	w := []float32{1, -2, 0.5, 0.25, 0.125, -0.0625}
-	qw := quantizeWeight(w, []int{2, 3}, 0)
+	qw := quantizeWeight(w, []int{2, 3}, 0, weightQMax)
 	if !slices.Equal(qw.scales, []float32{2.0 / 127, 0.25 / 127}) {
 		t.Errorf("axis 0 scales %v", qw.scales)
 	}
 	if want := []int64{64, -127, 32, 127, 64, -32}; !slices.Equal(qw.q, want) { // 63.5 -> 64, 31.75 -> 32
 		t.Errorf("axis 0: %v, want %v", qw.q, want)
 	}
-	qw = quantizeWeight(w, []int{2, 3}, 1)
+	qw = quantizeWeight(w, []int{2, 3}, 1, weightQMax)
 	if !slices.Equal(qw.scales, []float32{1.0 / 127, 2.0 / 127, 0.5 / 127}) {
 		t.Errorf("axis 1 scales %v", qw.scales)
 	}
-	qw = quantizeWeight(w, []int{2, 3}, -1)
+	qw = quantizeWeight(w, []int{2, 3}, -1, weightQMax)
 	if len(qw.scales) != 1 || qw.scales[0] != 2.0/127 || qw.q[1] != -127 || qw.q[5] != -4 {
 		t.Errorf("per tensor: scales %v, values %v", qw.scales, qw.q)
+	}
+	qw = quantizeWeight(w, []int{2, 3}, 0, reducedQMax)
+	if want := []int64{32, -64, 16, 64, 32, -16}; !slices.Equal(qw.scales, []float32{2.0 / 64, 0.25 / 64}) || !slices.Equal(qw.q, want) {
+		t.Errorf("axis 0, reduced range: scales %v, values %v, want %v", qw.scales, qw.q, want)
 	}
 	var got []int
 	forSlice([]int{2, 3, 2}, 1, 1, func(i int) { got = append(got, i) })

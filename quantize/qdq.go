@@ -18,6 +18,13 @@ type Options struct {
 	// Activations is the activations' type, onnx.Uint8 (the default, for
 	// 0) or onnx.Int8; asymmetric either way, as ONNX Runtime's default.
 	Activations onnx.DType
+	// ReduceRange quantizes weights to 7 bits, [-64, 64], as ONNX
+	// Runtime's reduce_range: where the CPU has no VNNI, ONNX Runtime
+	// multiplies uint8 activations by int8 weights with VPMADDUBSW, whose
+	// sums of two products saturate in int16 beyond that range, and its
+	// results then differ from the exact ones (lenetkit's, and its own
+	// with VNNI).
+	ReduceRange bool
 }
 
 // Errors a caller may tell apart.
@@ -400,7 +407,11 @@ func (p *Plan) Apply(ranges map[string]Range) (*onnx.Model, *Summary, error) {
 	qws := map[string]*quantizedWeight{}
 	for _, w := range p.wOrder {
 		t := g.Initializers[w]
-		qws[w] = quantizeWeight(t.Floats(), t.Shape, p.weights[w])
+		qmax := weightQMax
+		if p.opt.ReduceRange {
+			qmax = reducedQMax
+		}
+		qws[w] = quantizeWeight(t.Floats(), t.Shape, p.weights[w], qmax)
 	}
 	for _, b := range p.bOrder {
 		bo := p.biases[b]

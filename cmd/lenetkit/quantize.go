@@ -28,11 +28,13 @@ func quantizeCommand() *cli.Command {
 		Usage:     "make a model int8: static quantization to the QDQ form ONNX Runtime runs, calibrated on images",
 		ArgsUsage: "IN OUT.onnx",
 		Description: `Writes OUT.onnx, IN quantized as ONNX Runtime's quantize_static writes it in
-QDQ form: int8 weights (symmetric, per output channel unless --per-tensor),
-uint8 activations (asymmetric; --activations int8), int32 biases, each
-activation between a QuantizeLinear and a DequantizeLinear, a Relu folded
-into the range of the node before it. IN is any model lenetkit reads: .pth,
-.safetensors (quantized in the ONNX form lenetkit convert writes) or .onnx.
+QDQ form: int8 weights (symmetric, per output channel unless --per-tensor;
+in 7 bits with --reduce-range, which ONNX Runtime needs to be exact on CPUs
+without VNNI), uint8 activations (asymmetric; --activations int8), int32
+biases, each activation between a QuantizeLinear and a DequantizeLinear, a
+Relu folded into the range of the node before it. IN is any model lenetkit
+reads: .pth, .safetensors (quantized in the ONNX form lenetkit convert
+writes) or .onnx.
 
 Calibration runs the float model on the first --n images of the training
 part of --calibrate DIR (MNIST by default), lenetkit's backend recording
@@ -57,6 +59,7 @@ Examples:
    lenetkit quantize parameter.pth parameter-int8.onnx
    lenetkit quantize model.onnx model-int8.onnx --method percentile --protocol seed
    lenetkit quantize parameter.pth int8-tensor.onnx --per-tensor --n 1000 --format json
+   lenetkit quantize parameter.pth int8-7bit.onnx --reduce-range     # for ONNX Runtime on CPUs without VNNI
    lenetkit quantize model.onnx model-int8.onnx --method entropy --bins 2048
    lenetkit quantize fashion.onnx fashion-int8.onnx --calibrate /usr/share/datasets/fashion-mnist`,
 		Flags: []cli.Flag{
@@ -68,6 +71,7 @@ Examples:
 			&cli.IntFlag{Name: "bins", Usage: "histogram bins of percentile and entropy", DefaultText: "2048 for percentile, 128 for entropy, as ONNX Runtime"},
 			&cli.IntFlag{Name: "quantized-bins", Value: quantize.DefaultEntropyQuantized, Usage: "entropy's quantized bins"},
 			&cli.BoolFlag{Name: "per-tensor", Usage: "one scale per weight tensor instead of one per output channel"},
+			&cli.BoolFlag{Name: "reduce-range", Usage: "7-bit weights, [-64, 64], as ONNX Runtime's reduce_range: exact in ONNX Runtime on CPUs without VNNI, where its uint8 x int8 sums saturate"},
 			&cli.StringFlag{Name: "activations", Value: "uint8", Usage: "uint8 or int8 activations, asymmetric"},
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "the test images' protocol, as eval's: full or seed"},
 			prepFlag, labelsFlag, skipChecksumFlag, allowNonFiniteFlag,
@@ -95,8 +99,9 @@ type quantizeResult struct {
 	Percentile    float64 `json:"percentile,omitempty"`
 	Bins          int     `json:"bins,omitempty"`
 	QuantizedBins int     `json:"quantized_bins,omitempty"`
-	Weights       string  `json:"weights"`     // "per channel" or "per tensor"
-	Activations   string  `json:"activations"` // "uint8" or "int8"
+	Weights       string  `json:"weights"`      // "per channel" or "per tensor"
+	ReduceRange   bool    `json:"reduce_range"` // weights in 7 bits
+	Activations   string  `json:"activations"`  // "uint8" or "int8"
 	// Calibration says which images calibrated: Images of the data's
 	// training part, from its first.
 	Calibration string          `json:"calibration"`
@@ -146,7 +151,7 @@ func runQuantize(c *cli.Context) error {
 	case method == quantize.Entropy && c.IsSet("bins") && cal.Bins < cal.QuantizedBins:
 		return usageError("--bins %d: entropy needs at least --quantized-bins (%d)", cal.Bins, cal.QuantizedBins)
 	}
-	opt := quantize.Options{PerTensor: c.Bool("per-tensor")}
+	opt := quantize.Options{PerTensor: c.Bool("per-tensor"), ReduceRange: c.Bool("reduce-range")}
 	switch a := c.String("activations"); a {
 	case "uint8":
 		opt.Activations = onnx.Uint8
@@ -222,6 +227,7 @@ func runQuantize(c *cli.Context) error {
 	if opt.PerTensor {
 		r.Weights = "per tensor"
 	}
+	r.ReduceRange = opt.ReduceRange
 	switch method {
 	case quantize.Percentile:
 		r.Percentile, r.Bins = cal.Percentile, quantize.DefaultPercentileBins
@@ -244,8 +250,9 @@ func runQuantize(c *cli.Context) error {
 		Calibration   string  `json:"calibration"`
 		Images        int     `json:"images"`
 		Weights       string  `json:"weights"`
+		ReduceRange   bool    `json:"reduce_range,omitempty"`
 		Activations   string  `json:"activations"`
-	}{"lenetkit quantize", r.Method, r.Percentile, r.Bins, r.QuantizedBins, what, n, r.Weights, r.Activations})
+	}{"lenetkit quantize", r.Method, r.Percentile, r.Bins, r.QuantizedBins, what, n, r.Weights, r.ReduceRange, r.Activations})
 	if err != nil {
 		return err
 	}
@@ -462,7 +469,11 @@ func printQuantize(w io.Writer, r quantizeResult) {
 	}
 	fmt.Fprintf(w, "Calibration:  %s on %s\n", method, r.Calibration)
 	q := r.Quantized
-	fmt.Fprintf(w, "Quantized:    %d weights int8 %s, %d activations %s, %d biases int32", len(q.Weights), r.Weights, len(q.Activations), r.Activations, q.Biases)
+	weights := r.Weights
+	if r.ReduceRange {
+		weights += " in 7 bits"
+	}
+	fmt.Fprintf(w, "Quantized:    %d weights int8 %s, %d activations %s, %d biases int32", len(q.Weights), weights, len(q.Activations), r.Activations, q.Biases)
 	if len(q.Removed) > 0 {
 		fmt.Fprintf(w, "; folded into their ranges: %s", strings.Join(q.Removed, ", "))
 	}

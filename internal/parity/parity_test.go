@@ -333,7 +333,11 @@ func TestBatchIsMNIST(t *testing.T) {
 
 // TestScriptReproducesFixtures reruns reference/onnx_train_parity.py into
 // a temporary folder and compares what it writes with the committed
-// fixtures, so that the script and its output cannot drift apart.
+// fixtures, so that the script and its output cannot drift apart. The
+// bar is the fixture's parity tolerance, what any implementation of the
+// step must meet against it: PyTorch's own kernels differ from one CPU to
+// another (AVX-512 or AVX2) by a few 1e-6, which Adam's update magnifies
+// where a gradient is small.
 func TestScriptReproducesFixtures(t *testing.T) {
 	py := testtool.RequirePython(t, "torch", "onnx", "numpy")
 	committed := loadAll(t)
@@ -356,7 +360,7 @@ func TestScriptReproducesFixtures(t *testing.T) {
 			} else if got.ModelSHA256 != want.ModelSHA256 {
 				t.Errorf("made from a model of sha256 %s, the committed fixture from %s", got.ModelSHA256, want.ModelSHA256)
 			}
-			sameFixture(t, got, want, 1e-6)
+			sameFixture(t, got, want, want.ParityTol)
 		})
 	}
 }

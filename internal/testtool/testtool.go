@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -143,4 +144,23 @@ func FashionMNIST(t testing.TB) string {
 		missing(t, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 	}
 	return FashionMNISTDir
+}
+
+// ORTExactU8S8 reports whether ONNX Runtime's uint8 x int8 products are
+// exact on this CPU: MLAS takes VPDPBUSD where the CPU has AVX512-VNNI or
+// AVX-VNNI, and otherwise VPMADDUBSW, which saturates each sum of two
+// products in int16. It reads the CPU's flags from /proc/cpuinfo, not
+// from what GODEBUG leaves this process.
+func ORTExactU8S8() bool {
+	info, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH != "amd64"
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		if name, flags, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "flags" {
+			f := strings.Fields(flags)
+			return slices.Contains(f, "avx_vnni") || slices.Contains(f, "avx512_vnni") && slices.Contains(f, "avx512bw")
+		}
+	}
+	return runtime.GOARCH != "amd64"
 }
