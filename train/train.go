@@ -341,10 +341,16 @@ func run(ctx context.Context, cfg Config, from *State, trainSet, testSet *mnist.
 	for i := range all {
 		all[i] = i
 	}
-	if res.Test, err = mnist.Evaluate(model, testSet, all, cfg.BatchSize, true); err != nil {
+	// One pass of the model for both protocols: its logits do not depend
+	// on the batch (lenet's TestLogitsWhateverTheBatch).
+	scored, err := mnist.Score(model, testSet, all, 1000)
+	if err != nil {
 		return nil, err
 	}
-	if res.TestFull, err = mnist.Evaluate(model, testSet, all, 1000, false); err != nil {
+	if res.Test, err = scored.Metrics(cfg.BatchSize, true); err != nil {
+		return nil, err
+	}
+	if res.TestFull, err = scored.Metrics(1000, false); err != nil {
 		return nil, err
 	}
 	return res, nil
