@@ -22,7 +22,7 @@ func TestBench(t *testing.T) {
 	}
 	testtool.RequirePython(t, "torch")
 	testtool.RequireORT(t)
-	r := run(t, "bench", "--steps", "3", "--seconds", "0.3", "--rounds", "2", "--format", "json", "--reference", testtool.Reference(""))
+	r := run(t, "bench", "--steps", "3", "--seconds", "0.2", "--rounds", "1", "--format", "json", "--reference", testtool.Reference(""))
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
@@ -42,8 +42,8 @@ func TestBench(t *testing.T) {
 	if theirs > 0 && (ratio < 0.999*ours/theirs || ratio > 1.001*ours/theirs) {
 		t.Errorf("ratio %g, but %g / %g = %g", ratio, ours, theirs, ours/theirs)
 	}
-	if rounds, _ := rep["inference_rounds"].(float64); rounds != 2 {
-		t.Errorf("inference_rounds = %v, want --rounds 2", rep["inference_rounds"])
+	if rounds, _ := rep["inference_rounds"].(float64); rounds != 1 {
+		t.Errorf("inference_rounds = %v, want --rounds 1", rep["inference_rounds"])
 	}
 	best, _ := rep["infer_images_per_s_batch128"].(float64)
 	ort, _ := rep["onnxruntime_images_per_s_batch128"].(float64)
@@ -147,7 +147,7 @@ func TestBenchBaselineORT(t *testing.T) {
 	}
 	dir := t.TempDir()
 	r := run(t, "bench", "--model", q, "--baseline", testtool.Testdata("lenet_trained.pth"), "--steps", "0", "--seconds", "0.2",
-		"--format", "json", "--reference", testtool.Reference(""), "--data", filepath.Join(dir, "no-mnist"))
+		"--rounds", "1", "--format", "json", "--reference", testtool.Reference(""), "--data", filepath.Join(dir, "no-mnist"))
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}

@@ -325,7 +325,7 @@ func TestBenchMissingPeers(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(ref, f), b, 0o644)
 	}
-	r := run(t, "bench", "--reference", ref, "--steps", "1", "--seconds", "0.05", "-q")
+	r := run(t, "bench", "--reference", ref, "--steps", "1", "--seconds", "0.05", "--rounds", "1", "-q")
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
