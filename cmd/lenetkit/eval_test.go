@@ -294,9 +294,10 @@ func softmax(row []float32) []float64 {
 }
 
 // TestTorchExports runs torch.onnx.export's graphs of the PyTorch-trained
-// weights, at the opsets people use, through eval and infer on the onnx-go
-// backend: eval must print PyTorch's figures, and infer's probabilities on
-// the first 256 test images must be softmax of PyTorch's logits.
+// weights, at the opsets people use, through infer and (at four of them,
+// the protocols alternating) eval: infer's probabilities on the first 256
+// test images must be softmax of PyTorch's logits, and eval must print
+// PyTorch's figures.
 func TestTorchExports(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
@@ -318,18 +319,19 @@ func TestTorchExports(t *testing.T) {
 	for i, opset := range opsets {
 		model := filepath.Join(dir, fmt.Sprintf("torch-%d.onnx", opset))
 		t.Run(fmt.Sprint("opset ", opset), func(t *testing.T) {
-			// The protocols alternate over the opsets.
-			protocol := []string{"seed", "full"}[i%2]
-			r := run(t, "eval", model, "--data", data, "--protocol", protocol)
-			if r.code != 0 {
-				t.Fatalf("eval exit %d:\n%s", r.code, r.stderr)
+			if i%3 == 0 { // 7, 10, 13, 16
+				protocol := []string{"seed", "full"}[i/3%2]
+				r := run(t, "eval", model, "--data", data, "--protocol", protocol)
+				if r.code != 0 {
+					t.Fatalf("eval exit %d:\n%s", r.code, r.stderr)
+				}
+				if !strings.Contains(r.stdout, "lenetkit backend") {
+					t.Errorf("eval did not use lenetkit's backend:\n%s", r.stdout)
+				}
+				wantEvalText(t, r.stdout, figs[protocol], protocol)
 			}
-			if !strings.Contains(r.stdout, "lenetkit backend") {
-				t.Errorf("eval did not use lenetkit's backend:\n%s", r.stdout)
-			}
-			wantEvalText(t, r.stdout, figs[protocol], protocol)
 
-			r = run(t, "infer", model, "mnist:test", "--data", few, "--skip-checksum", "--format", "jsonl")
+			r := run(t, "infer", model, "mnist:test", "--data", few, "--skip-checksum", "--format", "jsonl")
 			if r.code != 0 {
 				t.Fatalf("infer exit %d:\n%s", r.code, r.stderr)
 			}

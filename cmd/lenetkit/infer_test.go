@@ -163,7 +163,7 @@ func TestInferImageFolder(t *testing.T) {
 // to score at least 97 %.
 func TestInferInvertedUpscaled(t *testing.T) {
 	t.Parallel()
-	n := 1000
+	n := 500
 	if testing.Short() {
 		n = 200
 	}
