@@ -1133,49 +1133,36 @@ func writePoolRequant(w *bytes.Buffer, typ string, lanes int, zmm bool) {
 // R10: one, two and three image rows; DI: the pooled pixel's output;
 // DX: the chunk's weights; BX: its params; R11: its output offset.
 func writeGrey3x3(w, decl *bytes.Buffer, typ string) {
-	sym := "grey3x3Pool2" + typ + "AVX512"
-	args := "img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32"
-	fmt.Fprintf(decl, "\n// %s is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk\n// (needs AVX-512 VNNI): see writeGrey3x3.\n//\n//go:noescape\nfunc %s(%s)\n", sym, sym, args)
-	fmt.Fprintf(w, "\n// func %s(%s)\n", sym, args)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-84\n", sym)
-	p := asmgen.Printer(w)
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
 	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
-	p("VBROADCASTSS lo+72(FP), Z26")
-	p("VBROADCASTSS hi+76(FP), Z27")
-	p("MOVL zp+80(FP), AX")
-	p("VPBROADCASTD AX, Z28")
-	p("VPXORD Z29, Z29, Z29")
-	p("MOVQ pitch+8(FP), R8")
-	p("LEAQ (R8)(R8*1), R9")
-	p("LEAQ (R9)(R8*1), R10")
-	p("MOVQ w+40(FP), DX")
-	p("MOVQ params+48(FP), BX")
-	p("XORQ R11, R11")
-	p("MOVQ chunks+32(FP), CX")
-	p("TESTQ CX, CX")
-	p("JLE %s_done", sym)
-	label("chunk")
-	for i := range 6 {
-		p("VMOVDQU32 %d(DX), %s", 64*i, z(i))
-	}
-	for v := range 2 {
-		for k, at := range []int{0, 64, 128, 192, 256} {
-			p("VMOVDQU32 %d(BX), %s", paramsStride*v+at, z(16+2*k+v))
-		}
-	}
-	p("MOVQ img+0(FP), SI")
-	p("MOVQ dst+56(FP), DI")
-	p("ADDQ R11, DI")
-	p("MOVQ rows+16(FP), R12")
-	p("TESTQ R12, R12")
-	p("JLE %s_next", sym)
-	label("row")
-	p("MOVQ SI, AX")
-	p("MOVQ cols+24(FP), R13")
-	p("TESTQ R13, R13")
-	p("JLE %s_rowdone", sym)
-	label("pixel")
+	writeGreyLoops(w, decl, greyForm{
+		sym:     "grey3x3Pool2" + typ + "AVX512",
+		comment: "32 outputs a chunk\n// (needs AVX-512 VNNI): see writeGrey3x3.",
+		elem:    1, chunkBytes: 384,
+		setup: func(p func(string, ...any)) {
+			p("VBROADCASTSS lo+72(FP), Z26")
+			p("VBROADCASTSS hi+76(FP), Z27")
+			p("MOVL zp+80(FP), AX")
+			p("VPBROADCASTD AX, Z28")
+			p("VPXORD Z29, Z29, Z29")
+		},
+		chunk: func(p func(string, ...any)) {
+			for i := range 6 {
+				p("VMOVDQU32 %d(DX), %s", 64*i, z(i))
+			}
+			for v := range 2 {
+				for k, at := range []int{0, 64, 128, 192, 256} {
+					p("VMOVDQU32 %d(BX), %s", paramsStride*v+at, z(16+2*k+v))
+				}
+			}
+		},
+		pixel: func(p func(string, ...any)) { grey512Pixel(p, typ) },
+	})
+}
+
+// grey512Pixel writes writeGrey3x3's pooled pixel: the window's sums,
+// pooled, requantized and stored.
+func grey512Pixel(p func(string, ...any), typ string) {
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
 	for i := 6; i < 14; i++ {
 		p("VPXORD %s, %s, %s", z(i), z(i), z(i))
 	}
@@ -1229,7 +1216,60 @@ func writeGrey3x3(w, decl *bytes.Buffer, typ string) {
 		p("%s %s, X30", pack, r)
 		p("VMOVDQU32 X30, %d(DI)", 16*v)
 	}
-	p("ADDQ $2, AX")
+}
+
+// greyForm is what differs between the grey kernels of writeGrey3x3 and
+// writeGrey3x3AVX2; writeGreyLoops writes the rest.
+type greyForm struct {
+	sym, comment string
+	elem         int // bytes an image element (1, or 2 for int16s)
+	chunkBytes   int // the packed weights of a chunk of 32 outputs
+	// setup writes what the kernel holds throughout, chunk what it holds
+	// for a chunk (DX its weights, BX its params), pixel a pooled pixel's
+	// outputs (AX its first input, DI its output).
+	setup, chunk, pixel func(p func(string, ...any))
+}
+
+// writeGreyLoops writes a grey kernel's declaration and its loops: over
+// chunks of 32 outputs, pooled rows (SI: the first input row; R8, R9, R10:
+// one, two and three image rows in bytes) and pooled pixels.
+func writeGreyLoops(w, decl *bytes.Buffer, f greyForm) {
+	sym := f.sym
+	args := "img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32"
+	fmt.Fprintf(decl, "\n// %s is Epilogue.Grey3x3Pool2's pooled rows, %s\n//\n//go:noescape\nfunc %s(%s)\n", sym, f.comment, sym, args)
+	fmt.Fprintf(w, "\n// func %s(%s)\n", sym, args)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-84\n", sym)
+	p := asmgen.Printer(w)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
+	f.setup(p)
+	p("MOVQ pitch+8(FP), R8")
+	if f.elem == 2 {
+		p("ADDQ R8, R8") // int16s
+	}
+	p("LEAQ (R8)(R8*1), R9")
+	p("LEAQ (R9)(R8*1), R10")
+	p("MOVQ w+40(FP), DX")
+	p("MOVQ params+48(FP), BX")
+	p("XORQ R11, R11")
+	p("MOVQ chunks+32(FP), CX")
+	p("TESTQ CX, CX")
+	p("JLE %s_done", sym)
+	label("chunk")
+	f.chunk(p)
+	p("MOVQ img+0(FP), SI")
+	p("MOVQ dst+56(FP), DI")
+	p("ADDQ R11, DI")
+	p("MOVQ rows+16(FP), R12")
+	p("TESTQ R12, R12")
+	p("JLE %s_next", sym)
+	label("row")
+	p("MOVQ SI, AX")
+	p("MOVQ cols+24(FP), R13")
+	p("TESTQ R13, R13")
+	p("JLE %s_rowdone", sym)
+	label("pixel")
+	f.pixel(p)
+	p("ADDQ $%d, AX", 2*f.elem)
 	p("ADDQ ldd+64(FP), DI")
 	p("DECQ R13")
 	p("JNZ %s_pixel", sym)
@@ -1238,7 +1278,7 @@ func writeGrey3x3(w, decl *bytes.Buffer, typ string) {
 	p("DECQ R12")
 	p("JNZ %s_row", sym)
 	label("next")
-	p("ADDQ $384, DX")
+	p("ADDQ $%d, DX", f.chunkBytes)
 	p("ADDQ $%d, BX", 2*paramsStride)
 	p("ADDQ $32, R11")
 	p("DECQ CX")
@@ -1266,45 +1306,29 @@ func writeGrey3x3(w, decl *bytes.Buffer, typ string) {
 // output; DX: the chunk's weights (grey16Chunk bytes); BX: its params;
 // R11: its output offset.
 func writeGrey3x3AVX2(w, decl *bytes.Buffer, typ string) {
-	sym := "grey3x3Pool2" + typ + "AVX2"
-	args := "img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32"
-	fmt.Fprintf(decl, "\n// %s is Epilogue.Grey3x3Pool2's pooled rows, 32 outputs a chunk, of\n// an image of int16s (needs AVX2): see writeGrey3x3AVX2.\n//\n//go:noescape\nfunc %s(%s)\n", sym, sym, args)
-	fmt.Fprintf(w, "\n// func %s(%s)\n", sym, args)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-84\n", sym)
-	p := asmgen.Printer(w)
-	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", sym, l) }
+	writeGreyLoops(w, decl, greyForm{
+		sym:     "grey3x3Pool2" + typ + "AVX2",
+		comment: "32 outputs a chunk, of\n// an image of int16s (needs AVX2): see writeGrey3x3AVX2.",
+		elem:    2, chunkBytes: grey16Chunk,
+		setup: func(p func(string, ...any)) {
+			p("VBROADCASTSS lo+72(FP), Y12")
+			p("VBROADCASTSS hi+76(FP), Y13")
+			p("MOVL zp+80(FP), AX")
+			p("VMOVD AX, X14")
+			p("VPBROADCASTD X14, Y14")
+			p("MOVQ $0x0703060205010400, AX")
+			p("MOVQ AX, X15")
+			p("VPMOVZXBD X15, Y15")
+		},
+		chunk: func(func(string, ...any)) {},
+		pixel: func(p func(string, ...any)) { grey16Pixel(p, typ) },
+	})
+}
+
+// grey16Pixel writes writeGrey3x3AVX2's pooled pixel: the window's sums,
+// pooled, requantized and stored.
+func grey16Pixel(p func(string, ...any), typ string) {
 	y := func(i int) string { return fmt.Sprintf("Y%d", i) }
-	p("VBROADCASTSS lo+72(FP), Y12")
-	p("VBROADCASTSS hi+76(FP), Y13")
-	p("MOVL zp+80(FP), AX")
-	p("VMOVD AX, X14")
-	p("VPBROADCASTD X14, Y14")
-	p("MOVQ $0x0703060205010400, AX")
-	p("MOVQ AX, X15")
-	p("VPMOVZXBD X15, Y15")
-	p("MOVQ pitch+8(FP), R8")
-	p("ADDQ R8, R8") // int16s
-	p("LEAQ (R8)(R8*1), R9")
-	p("LEAQ (R9)(R8*1), R10")
-	p("MOVQ w+40(FP), DX")
-	p("MOVQ params+48(FP), BX")
-	p("XORQ R11, R11")
-	p("MOVQ chunks+32(FP), CX")
-	p("TESTQ CX, CX")
-	p("JLE %s_done", sym)
-	label("chunk")
-	p("MOVQ img+0(FP), SI")
-	p("MOVQ dst+56(FP), DI")
-	p("ADDQ R11, DI")
-	p("MOVQ rows+16(FP), R12")
-	p("TESTQ R12, R12")
-	p("JLE %s_next", sym)
-	label("row")
-	p("MOVQ SI, AX")
-	p("MOVQ cols+24(FP), R13")
-	p("TESTQ R13, R13")
-	p("JLE %s_rowdone", sym)
-	label("pixel")
 	// param returns the address of vector v's 8 values of params field at.
 	param := func(at, v int) string { return fmt.Sprintf("%d(BX)", paramsStride*(v/2)+at+32*(v%2)) }
 	rowAt := []string{"(AX)", "(AX)(R8*1)", "(AX)(R9*1)", "(AX)(R10*1)"}
@@ -1365,23 +1389,6 @@ func writeGrey3x3AVX2(w, decl *bytes.Buffer, typ string) {
 	p("%s Y2, Y0, Y0", pack)
 	p("VPERMD Y0, Y15, Y0")
 	p("VMOVDQU Y0, (DI)")
-	p("ADDQ $4, AX")
-	p("ADDQ ldd+64(FP), DI")
-	p("DECQ R13")
-	p("JNZ %s_pixel", sym)
-	label("rowdone")
-	p("ADDQ R9, SI")
-	p("DECQ R12")
-	p("JNZ %s_row", sym)
-	label("next")
-	p("ADDQ $%d, DX", grey16Chunk)
-	p("ADDQ $%d, BX", 2*paramsStride)
-	p("ADDQ $32, R11")
-	p("DECQ CX")
-	p("JNZ %s_chunk", sym)
-	label("done")
-	p("VZEROUPPER")
-	p("RET")
 }
 
 // grey16Chunk is the bytes of writeGrey3x3AVX2's weights a chunk of 32
