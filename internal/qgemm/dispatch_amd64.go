@@ -299,9 +299,6 @@ var (
 	greyAVX2 = cpu.X86.HasAVX2
 )
 
-// greyFunc is the form of Grey3x3Pool2's kernels.
-type greyFunc func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
-
 // greyKernel is Grey3x3Pool2's kernel for e, nil for the Go code; wide
 // says it reads the image widened to int16s and packed16's weights.
 func greyKernel(e *Epilogue) (f greyFunc, wide bool) {

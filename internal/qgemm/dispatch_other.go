@@ -39,7 +39,7 @@ func poolRequantAsm(e *Epilogue, w Window, pixels int, acc []int32, ldc int, dst
 // here (variables, as on amd64, for the tests).
 var greyVNNI, greyAVX2 = false, false
 
-func greyKernel(*Epilogue) (f func(), wide bool) { return nil, false }
+func greyKernel(*Epilogue) (f greyFunc, wide bool) { return nil, false }
 
 func greyAsm(e *Epilogue, g *Grey3x3, img []byte, need, pitch, rows, cols int, dst []byte, ldd int) bool {
 	return false

@@ -18,6 +18,9 @@ type Grey3x3 struct {
 	w        []int8 // [n][9], for the Go code
 }
 
+// greyFunc is the form of Grey3x3Pool2's kernels (greyKernel's).
+type greyFunc func(img *byte, pitch, rows, cols, chunks int, w *byte, params *byte, dst *byte, ldd int, lo, hi float32, zp int32)
+
 // grey16Chunk is the bytes of packed16 a chunk of 32 outputs, as
 // gen_amd64.go's writeGrey3x3AVX2 steps through them.
 const grey16Chunk = 6 * 4 * 32
