@@ -1191,21 +1191,7 @@ func grey512Pixel(p func(string, ...any), typ string) {
 		}
 		r := acc(0)
 		p("VPXORD %s, %s, %s", ord, r, r)
-		p("VPADDD %s, %s, %s", z(18+v), r, r)
-		p("VCVTDQ2PS %s, %s", r, r)
-		p("VMULPS %s, %s, %s", z(20+v), r, r)
-		p("VMAXPS Z26, %s, %s", r, r)
-		p("VMINPS Z27, %s, %s", r, r)
-		p("VRNDSCALEPS $8, %s, %s", r, r)
-		p("VCVTTPS2DQ %s, %s", r, r)
-		p("VPADDD Z28, %s, %s", r, r)
-		if strings.HasPrefix(typ, "Affine") {
-			p("VCVTDQ2PS %s, %s", r, r)
-			p("VMULPS %s, %s, %s", z(22+v), r, r)
-			p("VADDPS %s, %s, %s", z(24+v), r, r)
-			p("VRNDSCALEPS $8, %s, %s", r, r)
-			p("VCVTTPS2DQ %s, %s", r, r)
-		}
+		requantSteps(p, "VRNDSCALEPS", r, [4]string{z(18 + v), z(20 + v), z(22 + v), z(24 + v)}, "Z26", "Z27", "Z28", strings.HasPrefix(typ, "Affine"))
 		if typ == "AffineU8" {
 			p("VPMAXSD Z29, %s, %s", r, r)
 		}
@@ -1215,6 +1201,29 @@ func grey512Pixel(p func(string, ...any), typ string) {
 		}
 		p("%s %s, X30", pack, r)
 		p("VMOVDQU32 X30, %d(DI)", 16*v)
+	}
+}
+
+// requantSteps writes the grey kernels' requantization of the pooled
+// sums in r, as writePoolRequant's: plus the bias, times the scale,
+// clamped to [lo, hi], rounded (round: VROUNDPS or VRNDSCALEPS), plus the
+// zero point, and with affine the table's map a·x + b rounded. params are
+// the operands of the bias, the scale, a and b.
+func requantSteps(p func(string, ...any), round, r string, params [4]string, lo, hi, zp string, affine bool) {
+	p("VPADDD %s, %s, %s", params[0], r, r)
+	p("VCVTDQ2PS %s, %s", r, r)
+	p("VMULPS %s, %s, %s", params[1], r, r)
+	p("VMAXPS %s, %s, %s", lo, r, r)
+	p("VMINPS %s, %s, %s", hi, r, r)
+	p("%s $8, %s, %s", round, r, r)
+	p("VCVTTPS2DQ %s, %s", r, r)
+	p("VPADDD %s, %s, %s", zp, r, r)
+	if affine {
+		p("VCVTDQ2PS %s, %s", r, r)
+		p("VMULPS %s, %s, %s", params[2], r, r)
+		p("VADDPS %s, %s, %s", params[3], r, r)
+		p("%s $8, %s, %s", round, r, r)
+		p("VCVTTPS2DQ %s, %s", r, r)
 	}
 }
 
@@ -1362,21 +1371,7 @@ func grey16Pixel(p func(string, ...any), typ string) {
 	for v := range 4 {
 		r := y(v)
 		p("VPXOR %s, %s, %s", param(0, v), r, r)
-		p("VPADDD %s, %s, %s", param(64, v), r, r)
-		p("VCVTDQ2PS %s, %s", r, r)
-		p("VMULPS %s, %s, %s", param(128, v), r, r)
-		p("VMAXPS Y12, %s, %s", r, r)
-		p("VMINPS Y13, %s, %s", r, r)
-		p("VROUNDPS $8, %s, %s", r, r)
-		p("VCVTTPS2DQ %s, %s", r, r)
-		p("VPADDD Y14, %s, %s", r, r)
-		if strings.HasPrefix(typ, "Affine") {
-			p("VCVTDQ2PS %s, %s", r, r)
-			p("VMULPS %s, %s, %s", param(192, v), r, r)
-			p("VADDPS %s, %s, %s", param(256, v), r, r)
-			p("VROUNDPS $8, %s, %s", r, r)
-			p("VCVTTPS2DQ %s, %s", r, r)
-		}
+		requantSteps(p, "VROUNDPS", r, [4]string{param(64, v), param(128, v), param(192, v), param(256, v)}, "Y12", "Y13", "Y14", strings.HasPrefix(typ, "Affine"))
 	}
 	// Saturated to the type's bytes, in order: the packs interleave the
 	// 128-bit lanes, which the permutation undoes.
