@@ -5,26 +5,17 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/internal/mnisttest"
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // loadMNIST returns the real training and test sets, or skips (fails under
-// CI=true) when they cannot be had.
+// CI=true) when they cannot be had: read once for every test, which only
+// read them.
 func loadMNIST(t testing.TB) (trainSet, testSet *mnist.Set) {
 	t.Helper()
-	src, err := mnist.Locate(context.Background(), "")
-	if err != nil {
-		testtool.Missing(t, "MNIST not available: "+err.Error())
-	}
-	if trainSet, err = mnist.Load(src.Dir, "train", mnist.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if testSet, err = mnist.Load(src.Dir, "test", mnist.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	return trainSet, testSet
+	return mnisttest.Set(t, "train"), mnisttest.Set(t, "test")
 }
 
 // TestTrainOneEpochOnFewImages trains the seed's recipe for one epoch on
