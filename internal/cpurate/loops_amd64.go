@@ -4,11 +4,12 @@ package cpurate
 
 import "golang.org/x/sys/cpu"
 
+//go:generate go run gen_amd64.go
+
 // The loops of loops_amd64.s. a and b are broadcast to every lane; each
 // returns lane 0 of its first result (the int32 that lanes 0 and 1 of
 // VPMADDUBSW's int16s make).
 
-//go:noescape
 func addChain(n int) int
 
 func maddwd(n int, a, b int32) int32
