@@ -187,15 +187,7 @@ func seedPlan(path string, opt modelfile.ReadOptions) (*backend.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pm, err := onnx.FromStateDict(sd, onnx.ExportOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", path, err)
-	}
-	data, err := onnx.Marshal(pm)
-	if err != nil {
-		return nil, fmt.Errorf("infer: %s: %w", path, err)
-	}
-	return backend.OpenData(data, path, backend.Options{ReadOptions: opt})
+	return backend.OpenStateDict(sd, path, backend.Options{ReadOptions: opt})
 }
 
 func openKernels(path string, opt OpenOptions) (*backend.Plan, error) {
