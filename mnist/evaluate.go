@@ -10,6 +10,12 @@ import (
 // Classes is the number of digits.
 const Classes = 10
 
+// EvalBatch is the batch lenetkit's eval, quantize and train score a test
+// set in: the seed protocol's (its batches are part of its arithmetic),
+// and the full protocol's too, whose loss is summed a batch at a time, so
+// that the same logits give the same figures to the last bit.
+const EvalBatch = 128
+
 // Classifier is anything that computes a model's logits: lenet's Model,
 // an ONNX graph compiled by lenetkit's backend, or onnx-go's.
 type Classifier interface {

@@ -166,7 +166,7 @@ func runEval(c *cli.Context) error {
 	// protocol's batch size only sets the speed.
 	prog := newCountProgress(statusOut(c), len(all), "eval")
 	met, err := mnist.EvaluateClasses(counted{test.model, prog}, test.images, all, mnist.EvalOptions{Classes: len(test.classes), Size: test.size,
-		Batch: 128, SeedProtocol: protocol == "seed", Mistakes: reportDir != ""})
+		Batch: mnist.EvalBatch, SeedProtocol: protocol == "seed", Mistakes: reportDir != ""})
 	prog.finish()
 	if err != nil {
 		return err

@@ -285,10 +285,12 @@ func TestTrainWritesWhatPyTorchLoads(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
 	var sum struct {
-		Accuracy float64 `json:"accuracy"`
-		Loss     float64 `json:"loss"`
-		Images   int     `json:"images"`
-		Epochs   []struct {
+		Accuracy     float64 `json:"accuracy"`
+		Loss         float64 `json:"loss"`
+		FullAccuracy float64 `json:"full_accuracy"`
+		FullLoss     float64 `json:"full_loss"`
+		Images       int     `json:"images"`
+		Epochs       []struct {
 			ValAcc float64 `json:"val_acc"`
 		} `json:"epochs"`
 	}
@@ -297,6 +299,21 @@ func TestTrainWritesWhatPyTorchLoads(t *testing.T) {
 	}
 	if sum.Images != 9984 || len(sum.Epochs) != 2 || sum.Accuracy <= 10 || sum.Loss <= 0 {
 		t.Errorf("summary %+v", sum)
+	}
+	// train's test figures are eval's for the file it wrote, to the last
+	// bit, under both protocols.
+	for _, want := range []struct {
+		protocol       string
+		accuracy, loss float64
+	}{{"seed", sum.Accuracy, sum.Loss}, {"full", sum.FullAccuracy, sum.FullLoss}} {
+		e := run(t, "eval", out, "--data", data, "--protocol", want.protocol, "--format", "json")
+		var got struct{ Accuracy, Loss float64 }
+		if err := json.Unmarshal([]byte(e.stdout), &got); e.code != 0 || err != nil {
+			t.Fatalf("eval --protocol %s: exit %d, %v\n%s", want.protocol, e.code, err, e.stderr)
+		}
+		if got.Accuracy != want.accuracy || got.Loss != want.loss {
+			t.Errorf("--protocol %s: eval gives %v %%, loss %v; train gave %v %%, loss %v", want.protocol, got.Accuracy, got.Loss, want.accuracy, want.loss)
+		}
 	}
 	metrics, err := os.ReadFile(filepath.Join(logDir, "metrics.jsonl"))
 	if err != nil {

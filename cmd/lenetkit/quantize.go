@@ -276,7 +276,7 @@ func runQuantize(c *cli.Context) error {
 	for i := range all {
 		all[i] = i
 	}
-	evalOpt := mnist.EvalOptions{Classes: len(test.classes), Size: test.size, Batch: 128, SeedProtocol: protocol == "seed"}
+	evalOpt := mnist.EvalOptions{Classes: len(test.classes), Size: test.size, Batch: mnist.EvalBatch, SeedProtocol: protocol == "seed"}
 	evaluate := func(model mnist.Classifier, what string) (quantizeFigures, int, error) {
 		prog := newCountProgress(status, len(all), what)
 		met, err := mnist.EvaluateClasses(counted{model, prog}, test.images, all, evalOpt)
