@@ -24,6 +24,14 @@ import (
 // client and the stop that drains both, as SIGTERM does.
 func grpcOn(t testing.TB, s *serve.Server) (string, oippb.GRPCInferenceServiceClient, func() error) {
 	t.Helper()
+	u, conn, stop := grpcConnOn(t, s)
+	return u, oippb.NewGRPCInferenceServiceClient(conn), stop
+}
+
+// grpcConnOn is grpcOn with the connection itself, for other services'
+// clients.
+func grpcConnOn(t testing.TB, s *serve.Server) (string, *grpc.ClientConn, func() error) {
+	t.Helper()
 	listen := func() net.Listener {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -50,7 +58,7 @@ func grpcOn(t testing.TB, s *serve.Server) (string, oippb.GRPCInferenceServiceCl
 		return result
 	}
 	t.Cleanup(func() { conn.Close(); stop() })
-	return "http://" + l.Addr().String(), oippb.NewGRPCInferenceServiceClient(conn), stop
+	return "http://" + l.Addr().String(), conn, stop
 }
 
 // grpcCtx bounds a test's call.

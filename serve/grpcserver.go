@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
@@ -35,6 +36,9 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		grpc.StatsHandler(grpcStats{s}),
 	)
 	oippb.RegisterGRPCInferenceServiceServer(gs, grpcService{s: s})
+	// Server reflection, so that grpcurl and other tools can list and
+	// call the service without its .proto.
+	reflection.Register(gs)
 	return gs
 }
 
