@@ -47,7 +47,8 @@ With --grpc-addr, the same protocol over gRPC as well (KServe's v2
 inference.GRPCInferenceService: ServerLive, ServerReady, ModelReady,
 ServerMetadata, ModelMetadata, ModelInfer), off unless given. ModelInfer
 takes the tensor in contents (fp32_contents, uint_contents for UINT8) or
-raw_input_contents, and answers raw when asked raw. gRPC calls share the
+raw_input_contents, and answers raw when asked raw. The server answers
+gRPC's server reflection (grpcurl needs no .proto). gRPC calls share the
 models, batches, limits (--max-body bounds a message), metrics, reload and
 drain with REST, and are refused with InvalidArgument, NotFound,
 ResourceExhausted or Unavailable where REST says 400, 404, 413 or 503.
