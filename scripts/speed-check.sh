@@ -8,7 +8,9 @@
 #              (goal: at most 0.5x), `lenetkit bench --model FILE --steps N`
 #   int8       the seed's per-channel QDQ model beside its float original and
 #              ONNX Runtime's int8 (goals: 2x the float path at batch 128, at
-#              or above ONNX Runtime at both), `lenetkit bench --baseline`
+#              or above ONNX Runtime at both), `lenetkit bench --baseline`,
+#              and the CPU's multiply-add rates (`go test ./internal/cpurate
+#              -bench Rates`)
 #   serve      requests per second and latency under load beside the Node.js
 #              ONNX Runtime peer (goal: 1.5x at concurrency 8, a lower p99),
 #              `go test ./serve -bench ServeLoad`
@@ -80,6 +82,8 @@ for p in "${parts[@]}"; do
 	int8)
 		measure "$out/int8.json" "$lk" bench --model testdata/quant/seed_qdq_channel.onnx \
 			--baseline testdata/lenet_trained.pth --steps 0 --seconds "$secs" --format json
+		# What this CPU's multiply-add instructions allow, beside the figures.
+		measure "$out/rates.txt" go test ./internal/cpurate -run '^$' -bench Rates -benchtime 1x -count 1
 		;;
 	serve)
 		measure "$out/serve.txt" env LENETKIT_LOAD_BIN="$lk" go test ./serve -run '^$' -bench ServeLoad -benchtime 1x -count 1
@@ -131,6 +135,13 @@ if os.path.exists(path):
         q["ratio_int8_vs_float_batch1"], q["ratio_int8_vs_float_batch128"],
         q["ratio_int8_vs_onnxruntime_batch1"], q["ratio_int8_vs_onnxruntime_batch128"],
         (q.get("load_average_before") or [0])[0]))
+path = os.path.join(out, "rates.txt")
+if os.path.exists(path):
+    print("\nMultiply-add instructions a cycle on %s (internal/cpurate):\n" % cpu)
+    with open(path) as f:
+        for line in f:
+            if " a cycle" in line:
+                print("    " + line.rstrip())
 path = os.path.join(out, "serve.txt")
 if os.path.exists(path):
     print("\nServe under load (serve/load_bench_test.go), on %s:\n" % cpu)
