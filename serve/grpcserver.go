@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -28,13 +29,17 @@ import (
 // --write-timeout a call.
 func (s *Server) newGRPCServer() *grpc.Server {
 	maxMsg := int(min(s.opt.MaxBody, math.MaxInt32))
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.ConnectionTimeout(s.opt.ReadHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opt.IdleTimeout}),
 		grpc.ChainUnaryInterceptor(s.grpcUnary),
 		grpc.StatsHandler(grpcStats{s}),
-	)
+	}
+	if s.opt.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.opt.TLS)))
+	}
+	gs := grpc.NewServer(opts...)
 	oippb.RegisterGRPCInferenceServiceServer(gs, grpcService{s: s})
 	// Server reflection, so that grpcurl and other tools can list and
 	// call the service without its .proto.

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,11 @@ func (s *Server) ServeGRPC(ctx context.Context, l, g net.Listener) error {
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		}
+		if s.opt.TLS != nil {
+			// Inside the limit, so that a connection over it is refused
+			// over TLS, as its client can read.
+			l = tls.NewListener(l, s.opt.TLS)
 		}
 		go func() {
 			err := srv.Serve(newLimitListener(l, s.opt.MaxConns, s.met.connsShed))

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,9 @@ type Options struct {
 	// Logger receives the access log (a record per request, at Info) and
 	// the server's events; nil discards them.
 	Logger *slog.Logger
+	// TLS, when set, makes Serve answer HTTPS, and ServeGRPC gRPC over
+	// TLS too, with its certificates; nil: plain HTTP and gRPC.
+	TLS *tls.Config
 }
 
 // withDefaults is opt with its zero values filled in.

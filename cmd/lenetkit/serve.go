@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,7 +49,8 @@ inference.GRPCInferenceService: ServerLive, ServerReady, ModelReady,
 ServerMetadata, ModelMetadata, ModelInfer), off unless given. ModelInfer
 takes the tensor in contents (fp32_contents, uint_contents for UINT8) or
 raw_input_contents, and answers raw when asked raw. The server answers
-gRPC's server reflection (grpcurl needs no .proto). gRPC calls share the
+gRPC's server reflection (grpcurl needs no .proto). With --tls-cert and
+--tls-key, both REST (HTTPS) and gRPC go over TLS. gRPC calls share the
 models, batches, limits (--max-body bounds a message), metrics, reload and
 drain with REST, and are refused with InvalidArgument, NotFound,
 ResourceExhausted or Unavailable where REST says 400, 404, 413 or 503.
@@ -71,10 +73,13 @@ Examples:
    lenetkit serve fashion.onnx --labels fashion-classes.txt
    lenetkit serve --max-batch 64 --max-delay 5ms --queue 1024 model.onnx
    lenetkit serve --grpc-addr 127.0.0.1:8081 parameter.pth
+   lenetkit serve --addr :8443 --tls-cert server.crt --tls-key server.key parameter.pth
    curl -F image=@seven.png 'http://127.0.0.1:8080/v1/classify?top=3'`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen on `HOST:PORT` (:8080 for every interface; port 0 picks a free one)"},
 			&cli.StringFlag{Name: "grpc-addr", Usage: "serve the protocol over gRPC too, on `HOST:PORT` (such as 127.0.0.1:8081, KServe's port; :8081 for every interface; default: no gRPC)"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "answer HTTPS, and gRPC over TLS, with the certificate (chain) in PEM `FILE`; needs --tls-key"},
+			&cli.StringFlag{Name: "tls-key", Usage: "the certificate's private key, a PEM `FILE`"},
 			&cli.StringSliceFlag{Name: "name", Usage: "name the models in order, one `NAME` a flag (instead of NAME=PATH)"},
 			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: 0, 1, ...)"},
 			backendFlag,
@@ -181,7 +186,11 @@ func runServe(c *cli.Context) error {
 	for i, sp := range specs {
 		names[i] = sp.Name
 	}
-	attrs := []any{"url", "http://" + l.Addr().String() + "/", "models", strings.Join(names, ",")}
+	scheme := "http"
+	if opt.TLS != nil {
+		scheme = "https"
+	}
+	attrs := []any{"url", scheme + "://" + l.Addr().String() + "/", "models", strings.Join(names, ",")}
 	if g != nil {
 		attrs = append(attrs, "grpc", g.Addr().String())
 	}
@@ -288,7 +297,24 @@ func serveOptions(c *cli.Context) (serve.Options, error) {
 			return opt, usageError("--%s %v: want a duration over 0, such as 30s", f, d)
 		}
 	}
-	return opt, nil
+	opt.TLS, err = serveTLS(c.String("tls-cert"), c.String("tls-key"))
+	return opt, err
+}
+
+// serveTLS loads --tls-cert and --tls-key: both PEM files, or neither (nil:
+// no TLS).
+func serveTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, usageError("--tls-cert and --tls-key go together: give the certificate and its private key, both PEM files")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %v (want a PEM certificate and its PEM private key)", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // parseSize reads a size in bytes: a whole number, or one with KB, MB,

@@ -55,6 +55,9 @@ func TestServeBadInvocation(t *testing.T) {
 		{[]string{"serve", "--format", "yaml", trainedPTH}, 2, `--format "yaml"`},
 		{[]string{"serve", "--labels", "nope=x.txt", trainedPTH}, 2, `no model is named "nope"`},
 		{[]string{"serve", "--name", "a", "--name", "b", trainedPTH}, 2, "--name given 2 times for 1 models"},
+		{[]string{"serve", "--tls-cert", "server.crt", trainedPTH}, 2, "--tls-cert and --tls-key go together"},
+		{[]string{"serve", "--tls-cert", absent, "--tls-key", absent, trainedPTH}, 1, "no such file or directory (want a PEM certificate"},
+		{[]string{"serve", "--tls-cert", trainedPTH, "--tls-key", trainedPTH, trainedPTH}, 1, "failed to find any PEM data"},
 	}
 	for _, c := range cases {
 		r := run(t, c.args...)
