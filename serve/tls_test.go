@@ -2,13 +2,7 @@ package serve_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/http"
 	"testing"
@@ -18,44 +12,19 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/serve"
 	"github.com/lenetkit/lenetkit/serve/oippb"
 )
-
-// selfSigned is a certificate for 127.0.0.1, signed by its own key, and
-// the pool that trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lenetkit test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
 
 // TestTLS: with Options.TLS both the REST routes and the gRPC service
 // answer over TLS to a client that trusts the certificate, and a client
 // that speaks plain HTTP or gRPC to those ports gets no answer.
 func TestTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	c := testtool.SelfSigned(t)
+	pool := c.Pool
 	s, err := serve.New([]serve.ModelSpec{{Name: "lenet", Path: trainedPTH}},
-		serve.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+		serve.Options{TLS: &tls.Config{Certificates: []tls.Certificate{c.TLS}, MinVersion: tls.VersionTLS12}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +84,10 @@ func TestTLS(t *testing.T) {
 // TestTLSConnectionLimit: a connection over --max-conns is refused with
 // 503 over TLS, which its client can read, not with bytes in the clear.
 func TestTLSConnectionLimit(t *testing.T) {
-	cert, pool := selfSigned(t)
-	cfg := &tls.Config{RootCAs: pool}
+	c := testtool.SelfSigned(t)
+	cfg := &tls.Config{RootCAs: c.Pool}
 	s, err := serve.New([]serve.ModelSpec{{Name: "lenet", Path: trainedPTH}},
-		serve.Options{MaxConns: 1, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+		serve.Options{MaxConns: 1, TLS: &tls.Config{Certificates: []tls.Certificate{c.TLS}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,16 +2,8 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // TestServeTLS runs lenetkit serve with --tls-cert and --tls-key, as a
@@ -27,8 +21,14 @@ import (
 // client that trusts the certificate, and drains on SIGTERM.
 func TestServeTLS(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	certFile, keyFile, pool := writeCertificate(t, dir)
+	c, dir := testtool.SelfSigned(t), t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	if err := os.WriteFile(certFile, c.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, c.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(lenetkitBin, "serve", "--addr", "127.0.0.1:0", "--format", "json",
 		"--tls-cert", certFile, "--tls-key", keyFile, "lenet="+trainedPTH)
 	stderr, err := cmd.StderrPipe()
@@ -58,7 +58,7 @@ func TestServeTLS(t *testing.T) {
 	if !strings.HasPrefix(base, "https://127.0.0.1:") {
 		t.Fatalf("listening on %q, want https://127.0.0.1:PORT/", base)
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.Pool}}}
 	r, err := client.Get(base + "v2/models/lenet/ready")
 	if err != nil {
 		t.Fatal(err)
@@ -73,42 +73,4 @@ func TestServeTLS(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("after SIGTERM: %v, want exit 0", err)
 	}
-}
-
-// writeCertificate writes a self-signed certificate for 127.0.0.1 and its
-// key as PEM files in dir, and returns their paths and a pool that trusts
-// the certificate.
-func writeCertificate(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lenetkit test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	for path, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(leaf)
-	return certFile, keyFile, pool
 }
