@@ -32,6 +32,20 @@ func grpcOn(t testing.TB, s *serve.Server) (string, oippb.GRPCInferenceServiceCl
 // clients.
 func grpcConnOn(t testing.TB, s *serve.Server) (string, *grpc.ClientConn, func() error) {
 	t.Helper()
+	rest, g, stop := serveBoth(t, s)
+	conn, err := grpc.NewClient("passthrough:///"+g, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return "http://" + rest, conn, stop
+}
+
+// serveBoth serves s's REST routes and gRPC service on loopback ports and
+// returns their addresses and the stop that drains both (once; later
+// calls return the first's result), which the test's end calls too.
+func serveBoth(t testing.TB, s *serve.Server) (rest, g string, stop func() error) {
+	t.Helper()
 	listen := func() net.Listener {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -39,17 +53,13 @@ func grpcConnOn(t testing.TB, s *serve.Server) (string, *grpc.ClientConn, func()
 		}
 		return l
 	}
-	l, g := listen(), listen()
+	l, gl := listen(), listen()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.ServeGRPC(ctx, l, g) }()
-	conn, err := grpc.NewClient("passthrough:///"+g.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	go func() { done <- s.ServeGRPC(ctx, l, gl) }()
 	var stopped bool
 	var result error
-	stop := func() error {
+	stop = func() error {
 		if !stopped {
 			stopped = true
 			cancel()
@@ -57,8 +67,8 @@ func grpcConnOn(t testing.TB, s *serve.Server) (string, *grpc.ClientConn, func()
 		}
 		return result
 	}
-	t.Cleanup(func() { conn.Close(); stop() })
-	return "http://" + l.Addr().String(), conn, stop
+	t.Cleanup(func() { stop() })
+	return l.Addr().String(), gl.Addr().String(), stop
 }
 
 // grpcCtx bounds a test's call.

@@ -1,9 +1,7 @@
 package serve_test
 
 import (
-	"context"
 	"crypto/tls"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -28,26 +26,15 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen := func() net.Listener {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	l, g := listen(), listen()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.ServeGRPC(ctx, l, g) }()
+	rest, g, stop := serveBoth(t, s)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	})
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	r, err := client.Get("https://" + l.Addr().String() + "/v2/health/ready")
+	r, err := client.Get("https://" + rest + "/v2/health/ready")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +43,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("HTTPS /v2/health/ready: %s, TLS %v", r.Status, r.TLS != nil)
 	}
 	plain := &http.Client{Timeout: 10 * time.Second}
-	if r, err := plain.Get("http://" + l.Addr().String() + "/v2/health/ready"); err == nil {
+	if r, err := plain.Get("http://" + rest + "/v2/health/ready"); err == nil {
 		r.Body.Close()
 		if r.StatusCode == http.StatusOK {
 			t.Error("plain HTTP to the TLS port was answered 200")
@@ -64,14 +51,12 @@ func TestTLS(t *testing.T) {
 	}
 
 	call := func(creds credentials.TransportCredentials) (*oippb.ServerReadyResponse, error) {
-		conn, err := grpc.NewClient("passthrough:///"+g.Addr().String(), grpc.WithTransportCredentials(creds))
+		conn, err := grpc.NewClient("passthrough:///"+g, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		defer ccancel()
-		return oippb.NewGRPCInferenceServiceClient(conn).ServerReady(cctx, &oippb.ServerReadyRequest{})
+		return oippb.NewGRPCInferenceServiceClient(conn).ServerReady(grpcCtx(t), &oippb.ServerReadyRequest{})
 	}
 	if rr, err := call(credentials.NewTLS(&tls.Config{RootCAs: pool})); err != nil || !rr.GetReady() {
 		t.Errorf("gRPC over TLS: ServerReady %v, %v", rr, err)
@@ -91,21 +76,14 @@ func TestTLSConnectionLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, l) }()
-	t.Cleanup(func() { cancel(); <-done })
-	held, err := tls.Dial("tcp", l.Addr().String(), cfg) // the one slot
+	rest, _, _ := serveBoth(t, s)
+	held, err := tls.Dial("tcp", rest, cfg) // the one slot
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-	r, err := client.Get("https://" + l.Addr().String() + "/v2/health/ready")
+	r, err := client.Get("https://" + rest + "/v2/health/ready")
 	if err != nil {
 		t.Fatal(err)
 	}
