@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"crypto/tls"
 	"net"
 	"strconv"
 	"sync"
@@ -19,6 +20,9 @@ type limitListener struct {
 	slots   chan struct{} // one taken per open connection
 	refuse  chan struct{} // one taken per connection being refused
 	refused prometheus.Counter
+	// tls, where set, answers a refused connection over TLS (HTTP/1.1),
+	// as the server behind the listener answers the others.
+	tls *tls.Config
 }
 
 func newLimitListener(l net.Listener, max int, refused prometheus.Counter) *limitListener {
@@ -45,6 +49,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		case l.refuse <- struct{}{}:
 			go func() {
 				defer func() { <-l.refuse }()
+				if l.tls != nil {
+					c = tls.Server(c, l.tls)
+				}
 				refuseConn(c)
 			}()
 		default:
@@ -77,8 +84,8 @@ func refuseConn(c net.Conn) {
 		}
 	}
 	c.Write(busyResponse)
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok { // TCP, or TLS's close_notify
+		cw.CloseWrite()
 	}
 }
 

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,13 +42,22 @@ func (s *Server) ServeGRPC(ctx context.Context, l, g net.Listener) error {
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		}
+		ll := newLimitListener(l, s.opt.MaxConns, s.met.connsShed)
 		if s.opt.TLS != nil {
-			// Inside the limit, so that a connection over it is refused
-			// over TLS, as its client can read.
-			l = tls.NewListener(l, s.opt.TLS)
+			// http.Server does the TLS (HTTP/2 too, and its 400 to a
+			// client that speaks plain HTTP); the listener refuses a
+			// connection over the limit over TLS, in HTTP/1.1.
+			srv.TLSConfig = s.opt.TLS.Clone()
+			ll.tls = s.opt.TLS.Clone()
+			ll.tls.NextProtos = []string{"http/1.1"}
 		}
 		go func() {
-			err := srv.Serve(newLimitListener(l, s.opt.MaxConns, s.met.connsShed))
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(ll, "", "")
+			} else {
+				err = srv.Serve(ll)
+			}
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}

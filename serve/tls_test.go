@@ -2,7 +2,9 @@ package serve_test
 
 import (
 	"crypto/tls"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +18,9 @@ import (
 )
 
 // TestTLS: with Options.TLS both the REST routes and the gRPC service
-// answer over TLS to a client that trusts the certificate, and a client
-// that speaks plain HTTP or gRPC to those ports gets no answer.
+// answer over TLS to a client that trusts the certificate (REST in
+// HTTP/1.1 or HTTP/2), a client that speaks plain HTTP gets a 400 that
+// says so, and plain gRPC gets no answer.
 func TestTLS(t *testing.T) {
 	c := testtool.SelfSigned(t)
 	pool := c.Pool
@@ -33,21 +36,28 @@ func TestTLS(t *testing.T) {
 		}
 	})
 
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	r, err := client.Get("https://" + rest + "/v2/health/ready")
+	for _, h2 := range []bool{false, true} {
+		client := &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: h2}}
+		r, err := client.Get("https://" + rest + "/v2/health/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		client.CloseIdleConnections()
+		if want := map[bool]int{false: 1, true: 2}[h2]; r.StatusCode != http.StatusOK || r.TLS == nil || r.ProtoMajor != want {
+			t.Errorf("HTTPS /v2/health/ready: %s over %s, TLS %v; want 200 over HTTP/%d", r.Status, r.Proto, r.TLS != nil, want)
+		}
+	}
+	// A client that speaks plain HTTP to the port is told what is wrong.
+	r, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + rest + "/v2/health/ready")
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	if r.StatusCode != http.StatusOK || r.TLS == nil {
-		t.Errorf("HTTPS /v2/health/ready: %s, TLS %v", r.Status, r.TLS != nil)
-	}
-	plain := &http.Client{Timeout: 10 * time.Second}
-	if r, err := plain.Get("http://" + rest + "/v2/health/ready"); err == nil {
-		r.Body.Close()
-		if r.StatusCode == http.StatusOK {
-			t.Error("plain HTTP to the TLS port was answered 200")
-		}
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTPS") {
+		t.Errorf("plain HTTP to the TLS port: %s %q; want 400 saying the server speaks HTTPS", r.Status, body)
 	}
 
 	call := func(creds credentials.TransportCredentials) (*oippb.ServerReadyResponse, error) {
