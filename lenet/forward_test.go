@@ -2,8 +2,6 @@ package lenet_test
 
 import (
 	"context"
-	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/fixture"
@@ -92,8 +90,8 @@ func abs(v float64) float64 {
 
 // TestLogitsWhateverTheBatch: an image's logits are the same bits in any
 // batch, alone, split between the CPUs, or among others in chunks of any
-// size, which lets a training run take the seed protocol's and the full
-// protocol's figures from one pass (mnist.Score).
+// size, so that a set scored once (mnist.Score) gives both protocols'
+// figures.
 func TestLogitsWhateverTheBatch(t *testing.T) {
 	sd, err := modelfile.Read(testtool.Testdata("lenet_trained.pth"))
 	if err != nil {
@@ -103,26 +101,5 @@ func TestLogitsWhateverTheBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n, px = 300, lenet.InputSize * lenet.InputSize
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, n*px)
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	logits := func(batch int) []float32 {
-		out := make([]float32, n*lenet.Classes)
-		for lo := 0; lo < n; lo += batch {
-			hi := min(lo+batch, n)
-			if err := m.Logits(out[lo*lenet.Classes:hi*lenet.Classes], x[lo*px:hi*px], hi-lo); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
-	want := logits(n)
-	for _, batch := range []int{1, 3, 7, 128} {
-		if got := logits(batch); !slices.Equal(got, want) {
-			t.Errorf("batch %d: the logits differ from those of one batch of %d", batch, n)
-		}
-	}
+	testtool.SameLogitsWhateverTheBatch(t, m.Logits, lenet.InputSize*lenet.InputSize, lenet.Classes)
 }
