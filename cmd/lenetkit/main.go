@@ -74,16 +74,21 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 func newApp() *cli.App {
 	app := &cli.App{
 		Name:    "lenetkit",
-		Usage:   "train, convert and check the seed's LeNet for MNIST, natively in Go",
+		Usage:   "train, convert, run, serve and quantize image classifiers natively in Go, from the seed's LeNet to your own ONNX files",
 		Version: version,
 		Description: `lenetkit reproduces a published PyTorch result (LeNet on MNIST, 99.16 % test
 accuracy, loss 0.0253) without Python: it trains the network with Gorgonia,
-recipe for recipe, and writes a parameter.pth that torch.load accepts.
+recipe for recipe, and writes a parameter.pth that torch.load accepts. It
+does the same for the models and data you bring: ONNX files from PyTorch,
+Keras or tf2onnx, IDX data sets and folders of images.
 
 Examples:
    lenetkit train                          # the seed's recipe, 10 epochs
    lenetkit train --epochs 2 --limit 12800 # a quick run: about 98 %
-   lenetkit train --data ./mnist --out model.pth --log-dir runs/1`,
+   lenetkit train --data ./mnist --out model.pth --log-dir runs/1
+   lenetkit train --data ./my-images       # the seed's LeNet on a folder of class folders
+   lenetkit train --model model.onnx --data ./my-images --classes 5   # fine-tune your own
+   lenetkit serve model.onnx               # http://127.0.0.1:8080/`,
 		Commands: []*cli.Command{trainCommand(), convertCommand(), inferCommand(), serveCommand(), evalCommand(), quantizeCommand(), inspectCommand(), doctorCommand(), runCommand(),
 			summaryCommand(), benchCommand(), reportCommand(), sweepCommand(), completionCommand(), helpCommand()},
 		// With a help command of its own, urfave/cli adds no --help to the

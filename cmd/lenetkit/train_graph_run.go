@@ -22,6 +22,8 @@ type graphJob struct {
 	res                       *graphResume // nil for a new run
 	status                    *os.File
 	path, out, extra          string // the model file, the graph and state dict written
+	builtin                   bool   // path names the built-in LeNet (builtinLeNet)
+	auto                      string // the --data that makes the run train the built-in unasked; "" when asked
 	logDir, ckpt              string // ckpt "": the run keeps no checkpoint
 	m                         *onnx.Model
 	cfg                       train.GraphConfig
@@ -32,9 +34,11 @@ type graphJob struct {
 // runTrainGraph is lenetkit train --model: the graph trained on --data
 // (MNIST by default) with Adam under OneCycleLR, written as the same graph
 // with the new weights. With res it resumes the run res's checkpoint
-// holds (train.ResumeGraph), on the graph and data it trained.
-func runTrainGraph(c *cli.Context, res *graphResume) error {
-	j, err := newGraphJob(c, res)
+// holds (train.ResumeGraph), on the graph and data it trained. auto, when
+// not empty, is the --data that the seed's recipe cannot read, which
+// makes the run train the built-in LeNet without --model.
+func runTrainGraph(c *cli.Context, res *graphResume, auto string) error {
+	j, err := newGraphJob(c, res, auto)
 	if err != nil {
 		return err
 	}
@@ -77,10 +81,14 @@ func runTrainGraph(c *cli.Context, res *graphResume) error {
 
 // newGraphJob checks the flags, reads the model (the run's, resuming) and
 // the data, and makes the graph the run trains.
-func newGraphJob(c *cli.Context, res *graphResume) (*graphJob, error) {
+func newGraphJob(c *cli.Context, res *graphResume, auto string) (*graphJob, error) {
 	for _, f := range seedOnlyFlags {
 		if c.IsSet(f) && res != nil {
 			return nil, usageError("--%s with --resume: a resumed run keeps its checkpoint's configuration", f)
+		}
+		if c.IsSet(f) && auto != "" {
+			return nil, usageError("--%s belongs to the seed's recipe, which reads MNIST's IDX files, not --data %s: the seed's LeNet trains on that as a graph (--model %s), "+
+				"which takes --epochs, --batch-size, --max-lr, --weight-decay, --limit, --seed and the data flags", f, auto, builtinLeNet)
 		}
 		if c.IsSet(f) {
 			return nil, usageError("--%s with --model: it belongs to the seed's recipe; a --model run takes --epochs, --batch-size, --max-lr, --weight-decay, --limit, --seed and the data flags", f)
@@ -89,14 +97,28 @@ func newGraphJob(c *cli.Context, res *graphResume) (*graphJob, error) {
 	if err := checkFormat(c.String("format"), "text", "json"); err != nil {
 		return nil, err
 	}
-	j := &graphJob{c: c, res: res, status: statusOut(c), path: c.String("model")}
+	j := &graphJob{c: c, res: res, status: statusOut(c), path: c.String("model"), auto: auto}
+	if auto != "" {
+		j.path = builtinLeNet
+	}
 	var err error
 	if res != nil {
 		if j.path, err = applyResume(c, res, j.status); err != nil {
 			return nil, err
 		}
 	}
-	m, sum, err := loadTrainableSum(j.path)
+	j.builtin = auto != "" || isBuiltin(j.path)
+	var m *onnx.Model
+	var sum string
+	if j.builtin {
+		seed := c.Uint64("seed")
+		if res != nil {
+			seed = res.st.Config.Seed
+		}
+		m, sum, err = builtinGraph(seed)
+	} else {
+		m, sum, err = loadTrainableSum(j.path)
+	}
 	if err != nil && res != nil && !c.IsSet("model") {
 		return nil, fmt.Errorf("--resume: the run's model: %w: give it with --model", err)
 	}
@@ -115,7 +137,7 @@ func newGraphJob(c *cli.Context, res *graphResume) (*graphJob, error) {
 	if j.out, j.extra, err = graphOutputs(c, j.path); err != nil {
 		return nil, err
 	}
-	if j.cfg, err = graphSetup(c, res, m, j.path, sum, j.status); err != nil {
+	if j.cfg, err = graphSetup(c, res, m, j.path, sum, j.builtin, j.status); err != nil {
 		return nil, err
 	}
 	j.logDir, j.ckpt = c.String("log-dir"), train.CheckpointPath(j.out, c.String("log-dir"))
@@ -127,7 +149,7 @@ func newGraphJob(c *cli.Context, res *graphResume) (*graphJob, error) {
 			return nil, err
 		}
 	}
-	if j.data, j.trainSet, j.valSet, j.testSet, err = openGraphData(c, m, j.cfg, res, j.status); err != nil {
+	if err := j.openData(); err != nil {
 		return nil, err
 	}
 	if err := train.CheckpointFits(m); err != nil {

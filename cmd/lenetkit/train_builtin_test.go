@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/onnx"
+)
+
+// TestTrainBuiltinLeNet: train --data of an image folder, which the seed's
+// recipe cannot read, trains the seed's LeNet as a graph, saying so, with a
+// last layer of the folder's 3 classes; --model lenet asks for the same run
+// and writes the same bytes; eval reads the result by the folder's
+// classes; --resume of the finished run, its model deleted, writes those
+// bytes again from the checkpoint (the graph rebuilt from the recorded
+// seed and classes). The seed's own flags are refused there, and a graph
+// flag without --model names --model lenet.
+func TestTrainBuiltinLeNet(t *testing.T) {
+	t.Parallel()
+	dir, _ := bandFolder(t)
+	tmp := t.TempDir()
+	train := func(out string, more ...string) result {
+		t.Helper()
+		args := append([]string{"train", "--data", dir, "--prep", "resize", "--epochs", "2", "--batch-size", "4", "--val", "2",
+			"--seed", "3", "--out", out}, more...)
+		r := run(t, args...)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		return r
+	}
+	auto := filepath.Join(tmp, "auto.onnx")
+	logDir := filepath.Join(tmp, "log")
+	r := train(auto, "--log-dir", logDir)
+	for _, want := range []string{
+		"note: the seed's recipe reads MNIST's IDX files, not image folder " + dir + " (3 classes): training the seed's LeNet as a graph, as --model lenet does",
+		"(from train's initialisation with --seed 3;",
+		`replaced: 64 inputs, 3 classes`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	m, err := onnx.Load(auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, out := m.Graph.Inputs[0].Shape(), m.Graph.Outputs[0].Shape(); !slices.Equal(in[1:], []int{1, 32, 32}) || out[len(out)-1] != 3 {
+		t.Errorf("the trained graph takes %v and gives %v; want the seed's 1x32x32 input and 3 classes", in, out)
+	}
+	asked := filepath.Join(tmp, "asked.onnx")
+	r = train(asked, "--model", "lenet")
+	if strings.Contains(r.stderr, "note: the seed's recipe reads") {
+		t.Errorf("--model lenet explains itself as if unasked:\n%s", r.stderr)
+	}
+	a, errA := os.ReadFile(auto)
+	b, errB := os.ReadFile(asked)
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Errorf("--model lenet wrote other bytes than the run without --model (%v, %v)", errA, errB)
+	}
+	checkPerClass(t, evalJSONOf(t, auto, "--data", dir, "--prep", "resize"), 3)
+
+	if err := os.Remove(auto); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "train", "--resume", logDir, "--out", auto); r.code != 0 {
+		t.Fatalf("--resume of the finished run: exit %d:\n%s", r.code, r.stderr)
+	}
+	if again, err := os.ReadFile(auto); err != nil || !bytes.Equal(again, b) {
+		t.Errorf("--resume wrote other bytes than the run (%v)", err)
+	}
+
+	for _, c := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"--data", dir, "--dropout", "0.1"}, []string{"--dropout belongs to the seed's recipe, which reads MNIST's IDX files, not --data " + dir, "(--model lenet)"}},
+		{[]string{"--augment", "shift"}, []string{"--augment trains an ONNX graph", "--model lenet for the seed's LeNet"}},
+	} {
+		r := run(t, append([]string{"train"}, c.args...)...)
+		line := strings.TrimSuffix(r.stderr, "\n")
+		if r.code != 2 || strings.Contains(line, "\n") || r.stdout != "" {
+			t.Errorf("train %s: exit %d, want 2 and one line:\n%s", strings.Join(c.args, " "), r.code, r.stderr)
+		}
+		for _, want := range c.wants {
+			if !strings.Contains(line, want) {
+				t.Errorf("train %s: %q lacks %q", strings.Join(c.args, " "), line, want)
+			}
+		}
+	}
+}
+
+// TestTrainModelFileNamedLenet: a file named lenet in the working
+// directory is the --model it names, not the built-in network.
+func TestTrainModelFileNamedLenet(t *testing.T) {
+	t.Parallel()
+	dir, _ := bandFolder(t)
+	work := t.TempDir()
+	copyModel(t, testtool.Testdata("onnx/cnn28.onnx"), filepath.Join(work, "lenet"))
+	r := runArgv(t, work, lenetkitBin, "train", "--model", "lenet", "--classes", "3", "--data", dir, "--prep", "resize",
+		"--epochs", "1", "--batch-size", "4", "--mean", "0.5", "--std", "0.5", "-q")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	m, err := onnx.Load(filepath.Join(work, "lenet-trained.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := m.Graph.Inputs[0].Shape(); !slices.Equal(in[1:], []int{1, 28, 28}) {
+		t.Errorf("trained a graph of input %v, want the file's (cnn28's 1x28x28)", in)
+	}
+}
