@@ -31,7 +31,6 @@ func ReadClassNames(path string) ([]string, error) {
 		return nil, newError(ErrClassNames, path, fmt.Sprintf("larger than %d bytes: not a file of class names, one a line", maxNamesFile))
 	}
 	var names []string
-	seen := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, maxNamesFile+1)
 	for sc.Scan() {
@@ -43,16 +42,36 @@ func ReadClassNames(path string) ([]string, error) {
 	if len(names) == 0 {
 		return nil, newError(ErrClassNames, path, "holds no class names: write one name a line, in label order")
 	}
+	if msg := namesProblem(names, "line", "lines"); msg != "" {
+		return nil, newError(ErrClassNames, path, msg)
+	}
+	return names, nil
+}
+
+// CheckClassNames refuses class names that cannot name a model's classes
+// in a table or a reply: a blank one, one holding a control character, or
+// one given twice. The error (ErrClassNames) counts the classes from 1.
+func CheckClassNames(names []string) error {
+	if msg := namesProblem(names, "class", "classes"); msg != "" {
+		return fmt.Errorf("%w: %s", ErrClassNames, msg)
+	}
+	return nil
+}
+
+// namesProblem is what is wrong with names, each counted as a unit (a
+// file's line, a class; units its plural) from 1; "" when nothing is.
+func namesProblem(names []string, unit, units string) string {
+	seen := map[string]int{}
 	for i, n := range names {
 		switch {
 		case n == "":
-			return nil, newError(ErrClassNames, path, fmt.Sprintf("line %d is blank: every class needs a name", i+1))
+			return fmt.Sprintf("%s %d is blank: every class needs a name", unit, i+1)
 		case strings.ContainsFunc(n, unicode.IsControl):
-			return nil, newError(ErrClassNames, path, fmt.Sprintf("line %d holds a control character", i+1))
+			return fmt.Sprintf("%s %d holds a control character", unit, i+1)
 		case seen[n] > 0:
-			return nil, newError(ErrClassNames, path, fmt.Sprintf("lines %d and %d both name %q: class names must differ", seen[n], i+1, n))
+			return fmt.Sprintf("%s %d and %d both name %q: class names must differ", units, seen[n], i+1, n)
 		}
 		seen[n] = i + 1
 	}
-	return names, nil
+	return ""
 }

@@ -68,6 +68,14 @@ func openFolder(root string, opt Options) (*Data, error) {
 			return nil, newError(ErrClassNames, root, fmt.Sprintf("%d class names given for its %d class folders: give one name a line for each folder, in sorted order", len(opt.Classes), len(classes)))
 		}
 		d.Classes = opt.Classes
+	} else if opt.ModelClasses != nil {
+		for k, class := range classes {
+			if labels[k] = slices.Index(opt.ModelClasses, class); labels[k] < 0 {
+				return nil, newError(ErrClassNames, filepath.Join(root, class), fmt.Sprintf("a class folder named none of the model's %d classes (%s): "+
+					"name each folder as one of them, or give --labels FILE to take the folders in sorted order", len(opt.ModelClasses), someNames(opt.ModelClasses)))
+			}
+		}
+		d.Classes = opt.ModelClasses
 	}
 	st := &store{}
 	for k, class := range classes {
@@ -94,6 +102,19 @@ func openFolder(root string, opt Options) (*Data, error) {
 	}
 	d.Train = newSet(opt.Height, opt.Width, d.Classes, st)
 	return d, nil
+}
+
+// someNames lists the first few of names, quoted, for a message.
+func someNames(names []string) string {
+	const most = 5
+	q := make([]string, 0, most+1)
+	for _, n := range names[:min(len(names), most)] {
+		q = append(q, strconv.Quote(n))
+	}
+	if len(names) > most {
+		q = append(q, fmt.Sprintf("... %d more", len(names)-most))
+	}
+	return strings.Join(q, ", ")
 }
 
 // classNumbers are the numbers the class folders are named by, or nil

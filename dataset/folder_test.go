@@ -181,3 +181,70 @@ func TestClassesByNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestModelClasses: with a model's class names, class folders take the
+// label of their name among them, whatever folders there are; --labels
+// (Classes) and folders numbered for ClassesByNumber still rule; a folder
+// of no class of the model is refused naming it; an IDX set's numbered
+// classes take the names when their count fits.
+func TestModelClasses(t *testing.T) {
+	model := []string{"one", "seven", "zero"}
+	tests := []struct {
+		folders []string
+		opt     Options
+		classes []string
+		labels  []int
+	}{
+		{[]string{"seven", "zero"}, Options{ModelClasses: model}, model, []int{1, 2}},
+		{[]string{"one", "seven", "zero"}, Options{ModelClasses: model}, model, []int{0, 1, 2}},
+		{[]string{"b", "a"}, Options{ModelClasses: []string{"b", "c", "a"}}, []string{"b", "c", "a"}, []int{2, 0}},
+		{[]string{"seven", "zero"}, Options{ModelClasses: model, Classes: []string{"x", "y"}}, []string{"x", "y"}, []int{0, 1}},
+		{[]string{"2", "9"}, Options{ModelClasses: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, ClassesByNumber: true},
+			[]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, []int{2, 9}},
+	}
+	for _, tc := range tests {
+		root := t.TempDir()
+		for k, f := range tc.folders {
+			encode(t, filepath.Join(root, f, "a.png"), stroke(30, 30, k))
+		}
+		d, err := Open(root, tc.opt)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.folders, err)
+		}
+		var labels []int
+		for i := range d.Train.Len() {
+			labels = append(labels, d.Train.Label(i))
+		}
+		// ReadDir sorts the folders: the labels follow the sorted names.
+		if !slices.Equal(d.Classes, tc.classes) || !slices.Equal(labels, tc.labels) {
+			t.Errorf("%q, %+v: classes %q, labels %v; want %q, %v", tc.folders, tc.opt, d.Classes, labels, tc.classes, tc.labels)
+		}
+	}
+
+	root := t.TempDir()
+	for _, f := range []string{"eight", "zero"} {
+		encode(t, filepath.Join(root, f, "a.png"), stroke(30, 30, 1))
+	}
+	_, err := Open(root, Options{ModelClasses: model})
+	if !errors.Is(err, ErrClassNames) {
+		t.Fatalf("a folder of no class of the model: %v, want ErrClassNames", err)
+	}
+	oneLine(t, err, "eight", `none of the model's 3 classes ("one", "seven", "zero")`, "--labels")
+
+	dir := t.TempDir()
+	writeIDX(t, dir, "", "test", []byte{0, 2, 1}, false)
+	for _, c := range []struct {
+		model, want []string
+	}{
+		{model, model},
+		{[]string{"a", "b", "c", "d"}, []string{"a", "b", "c", "d"}}, // the test part alone may lack the last class
+		{[]string{"a", "b"}, []string{"0", "1", "2"}},                // too few: numbers, for the caller's count check
+	} {
+		d, err := Open(dir, Options{ModelClasses: c.model, Parts: TestPart})
+		if err != nil {
+			t.Errorf("IDX with %q: %v", c.model, err)
+		} else if !slices.Equal(d.Classes, c.want) {
+			t.Errorf("IDX with %q: classes %q, want %q", c.model, d.Classes, c.want)
+		}
+	}
+}

@@ -61,6 +61,14 @@ type Options struct {
 	// 1000 written without leading zeros; Classes then needs a name for
 	// each number up to the largest, and may name more.
 	ClassesByNumber bool
+	// ModelClasses are the class names a model declares, in its order
+	// (infer.Model.Labels), for data it is measured on. Class folders take
+	// the label of their name among them, whatever folders there are (a
+	// few of the classes, in any order), and a folder of another name is
+	// an error; an IDX set's numbered classes take them as names. Classes
+	// (--labels) overrides them, and so do folders numbered as
+	// ClassesByNumber takes them.
+	ModelClasses []string
 	// Parts is which parts of an IDX set to read.
 	Parts Parts
 	// Verify refuses IDX files named as MNIST's that are none of the data
@@ -221,7 +229,14 @@ func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
 		}
 		sets = append(sets, s)
 	}
-	classes, err := idxClasses(path, sets, len(parts) == 2 || opt.Parts == TrainPart, opt.Classes)
+	complete := len(parts) == 2 || opt.Parts == TrainPart
+	names := opt.Classes
+	if names == nil && opt.ModelClasses != nil {
+		if n := labelCount(sets); len(opt.ModelClasses) == n || !complete && len(opt.ModelClasses) > n {
+			names = opt.ModelClasses
+		}
+	}
+	classes, err := idxClasses(path, sets, complete, names)
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +261,18 @@ func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
 		}
 	}
 	return d, nil
+}
+
+// labelCount is the number of classes the IDX sets' labels show: the
+// largest label and one.
+func labelCount(sets []*mnist.Set) int {
+	top := -1
+	for _, s := range sets {
+		for _, l := range s.Labels {
+			top = max(top, int(l))
+		}
+	}
+	return top + 1
 }
 
 // idxClasses are the class names of IDX sets: names when given, else "0"

@@ -53,6 +53,10 @@ type Model struct {
 	// Classes is the number of scores the model gives an image: MNIST's
 	// 10, or with OpenOptions.AnyClasses the graph's outputs.
 	Classes int
+	// Labels name the classes, in order, as the file declares them (its
+	// onnx.MetaClasses metadata, which lenetkit train writes); nil when it
+	// declares none.
+	Labels []string
 	// Probabilities says the model's own output is probabilities (an ONNX
 	// graph that ends in Softmax); Logits returns their logarithm.
 	Probabilities bool
@@ -151,6 +155,9 @@ func OpenClassifier(path, backendName string, opt OpenOptions) (*Model, error) {
 			m.Input = Geometry{p.Channels, p.Height, p.Width}
 			m.Notes = planNotes(p)
 			m.Preprocess, m.PreprocessFrom, err = declaredPreprocess(path, m.Input, p.Metadata, opt.AnyInput)
+		}
+		if err == nil {
+			m.Labels, err = declaredClasses(path, p.Metadata, m.Classes)
 		}
 	case backendName == Kernels:
 		var p *backend.Plan

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -97,6 +98,30 @@ func declaredPreprocess(path string, in Geometry, meta map[string]string, anyInp
 		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
 	}
 	return d, PreprocessDeclared, nil
+}
+
+// declaredClasses are the class names an ONNX model declares (its
+// onnx.MetaClasses metadata), one for each of its classes outputs; nil
+// when it declares none. Names that cannot name the outputs (not a JSON
+// array of strings, another count, a blank, a control character, a name
+// twice) refuse the file, as a preprocess entry that does not fit does:
+// answers named wrong would be worse than none.
+func declaredClasses(path string, meta map[string]string, classes int) ([]string, error) {
+	v, ok := meta[onnx.MetaClasses]
+	if !ok {
+		return nil, nil
+	}
+	var names []string
+	if err := json.Unmarshal([]byte(v), &names); err != nil {
+		return nil, fmt.Errorf("onnx: %s: metadata %s is %s: want a JSON array of class names: %v", path, onnx.MetaClasses, quoteShort(v), err)
+	}
+	if len(names) != classes {
+		return nil, fmt.Errorf("onnx: %s: metadata %s names %d classes; the graph gives %d scores", path, onnx.MetaClasses, len(names), classes)
+	}
+	if err := dataset.CheckClassNames(names); err != nil {
+		return nil, fmt.Errorf("onnx: %s: metadata %s: %v", path, onnx.MetaClasses, err)
+	}
+	return names, nil
 }
 
 // quoteShort quotes s for a one-line error, cut to its first 64 bytes: a

@@ -33,3 +33,31 @@ func TestDeclaredPreprocessRefused(t *testing.T) {
 		t.Errorf("MNIST's own normalisation: %v, %v", pp, err)
 	}
 }
+
+// TestDeclaredClasses: a file's class names are input too. Names that
+// cannot name its outputs refuse the file in one line; none is nil; good
+// ones come back in order.
+func TestDeclaredClasses(t *testing.T) {
+	cases := []struct{ value, want string }{
+		{`["a","b"]`, "names 2 classes; the graph gives 3 scores"},
+		{`{"a":0}`, "want a JSON array of class names"},
+		{`["a",1,"c"]`, "want a JSON array of class names"},
+		{`["a","","c"]`, "class 2 is blank"},
+		{`["a","b","a"]`, `classes 1 and 3 both name "a"`},
+		{`["a","b\nc","d"]`, "class 2 holds a control character"},
+		{`["` + strings.Repeat("x", 200_000), "(200002 bytes)"},
+	}
+	for _, c := range cases {
+		_, err := declaredClasses("m.onnx", map[string]string{onnx.MetaClasses: c.value}, 3)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%.40q: %v; want one line with %q", c.value, err, c.want)
+		}
+	}
+	if names, err := declaredClasses("m.onnx", map[string]string{}, 3); names != nil || err != nil {
+		t.Errorf("no metadata: %q, %v; want nil, nil", names, err)
+	}
+	names, err := declaredClasses("m.onnx", map[string]string{onnx.MetaClasses: `["cat","dog","T-shirt/top"]`}, 3)
+	if err != nil || strings.Join(names, "|") != "cat|dog|T-shirt/top" {
+		t.Errorf("%q, %v", names, err)
+	}
+}

@@ -34,6 +34,11 @@ const (
 	MetaPreprocess = "preprocess"
 	// SeedPreprocess is MetaPreprocess's value for the seed's network.
 	SeedPreprocess = `{"pad":2,"mean":0,"std":1}`
+	// MetaClasses is the metadata key of the names of a classifier's
+	// outputs, in order, as a JSON array of strings: ["alpha", "beta",
+	// "gamma"]. lenetkit train writes the names of the classes it trained
+	// on; infer and serve name their answers by them.
+	MetaClasses = "classes"
 )
 
 // ExportOptions controls FromStateDict.

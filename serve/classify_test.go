@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/serve"
 )
 
@@ -204,6 +206,47 @@ func TestClassifyFlags(t *testing.T) {
 	a = call(t, ts, "POST", "/v1/classify", "", cleanDigits(t)[0].png)
 	if bytes.Contains(a.body, []byte(`"flags"`)) {
 		t.Errorf("a clean digit's answer has flags: %s", a.body)
+	}
+}
+
+// TestFileClassNames: a model file that names its classes (as lenetkit
+// train writes them) is answered by those names unless the spec gives
+// labels; /v1/classify's label is the name.
+func TestFileClassNames(t *testing.T) {
+	m, err := onnx.Load(cnn28ONNX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Metadata[onnx.MetaClasses] = `["zero","one","two","three","four","five","six","seven","eight","nine"]`
+	p, err := onnx.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := filepath.Join(t.TempDir(), "named.onnx")
+	if err := onnx.Write(named, p); err != nil {
+		t.Fatal(err)
+	}
+	_, ts := newTestServer(t, serve.Options{},
+		serve.ModelSpec{Name: "named", Path: named},
+		serve.ModelSpec{Name: "given", Path: named, Labels: strings.Split("abcdefghij", "")})
+	var list struct {
+		Models []struct{ Labels []string }
+	}
+	call(t, ts, "GET", "/v1/models", "", nil).decode(t, &list)
+	if len(list.Models) != 2 || list.Models[0].Labels[7] != "seven" || list.Models[1].Labels[7] != "h" {
+		t.Errorf("labels %+v: want the file's names, then the spec's", list.Models)
+	}
+	d := cleanDigits(t)[0]
+	var r struct {
+		Results []struct {
+			Class int
+			Label string
+		}
+	}
+	call(t, ts, "POST", "/v1/classify?model=named", "", d.png).decode(t, &r)
+	want := strings.Split("zero one two three four five six seven eight nine", " ")[d.label]
+	if len(r.Results) != 1 || r.Results[0].Class != d.label || r.Results[0].Label != want {
+		t.Errorf("digit %d answered %+v, want class %d labelled %q", d.label, r.Results, d.label, want)
 	}
 }
 

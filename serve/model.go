@@ -19,7 +19,8 @@ type ModelSpec struct {
 	// Path is the model file, of any format lenetkit reads.
 	Path string
 	// Labels name the model's classes, one per class in order; nil names
-	// them by their numbers, "0", "1", ...
+	// them as the file does (the class names lenetkit train records), else
+	// by their numbers, "0", "1", ...
 	Labels []string
 	// LabelsPath, when Labels is nil, is a file of class names, one a
 	// line (dataset.ReadClassNames), read when the model is opened and
@@ -58,6 +59,9 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 		if labels, err = dataset.ReadClassNames(spec.LabelsPath); err != nil {
 			return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("its labels: %w", err)}
 		}
+	}
+	if labels == nil {
+		labels = m.Labels // the file's own names (infer.Model.Labels), if it has them
 	}
 	if labels == nil {
 		labels = make([]string, m.Classes)

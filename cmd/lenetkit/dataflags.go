@@ -60,7 +60,7 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 		return nil, usageError("--labels needs a file of class names")
 	}
 	d, err := dataset.Open(c.String("data"), opt)
-	if errors.Is(err, dataset.ErrClassNames) {
+	if errors.Is(err, dataset.ErrClassNames) && opt.Classes != nil {
 		return nil, fmt.Errorf("--labels: %w", err)
 	}
 	if err != nil {

@@ -84,7 +84,7 @@ func evalData(c *cli.Context, m *infer.Model) (*evalSet, error) {
 // as lenetkit train numbered them.
 func openOwnData(c *cli.Context, m *infer.Model) (*dataset.Data, *dataset.Set, error) {
 	h, w := modelImage(m)
-	data, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.TestPart, ClassesByNumber: m.Classes == mnist.Classes})
+	data, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.TestPart, ClassesByNumber: m.Classes == mnist.Classes, ModelClasses: m.Labels})
 	if err != nil {
 		return nil, nil, err
 	}

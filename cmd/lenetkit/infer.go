@@ -45,7 +45,9 @@ ImageFolder; folders named by numbers keep their number as label), its
 pictures prepared as --prep says: digit (below) or resize (grey, resized
 to the model's input; resize:area averages). Each row's path is the image's
 file, or the IDX file and the image's index. --labels FILE names the
-classes, one a line; with --data or --labels, accuracy per class follows
+classes, one a line (by default the names the model records, as lenetkit
+train writes them, when they are more than numbers; class folders are then
+taken by name); with --data or names, accuracy per class follows
 the summary on standard error. With --data, MODEL may be any ONNX
 classifier of grey images, of any number of classes and input size (see
 lenetkit eval --help), the data of as many classes; rows name the data's

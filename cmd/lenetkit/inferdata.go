@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,7 +14,8 @@ import (
 // inferData is what infer classifies besides files: with ownData, the set
 // --data names, as an infer.Source of images made to the model's own input
 // size (see openOwnData); and the class names, for the table of per-class
-// accuracy, when --data or --labels gives them (else nil, no table).
+// accuracy, when --data or --labels gives them, or the model names its
+// classes other than by their numbers (else nil, no table).
 func inferData(c *cli.Context, m *infer.Model, ownData bool) (classes []string, src infer.Source, err error) {
 	if ownData {
 		data, s, err := openOwnData(c, m)
@@ -30,6 +32,9 @@ func inferData(c *cli.Context, m *infer.Model, ownData bool) (classes []string, 
 		if len(classes) > lenet.Classes {
 			return nil, nil, fmt.Errorf("--labels: %s has %d class names; %s gives scores for %d", f, len(classes), m.Path, lenet.Classes)
 		}
+	}
+	if classes == nil && named(m.Labels) {
+		classes = m.Labels
 	}
 	return classes, nil, nil
 }
@@ -81,4 +86,15 @@ func (t *classTally) rows() []classAccuracy {
 		}
 	}
 	return rows
+}
+
+// named says whether a model's class names say more than their numbers:
+// a digit classifier's "0" to "9" do not.
+func named(labels []string) bool {
+	for i, l := range labels {
+		if l != strconv.Itoa(i) {
+			return true
+		}
+	}
+	return false
 }

@@ -81,7 +81,7 @@ Examples:
 			&cli.StringFlag{Name: "tls-cert", Usage: "answer HTTPS, and gRPC over TLS, with the certificate (chain) in PEM `FILE`; needs --tls-key"},
 			&cli.StringFlag{Name: "tls-key", Usage: "the certificate's private key, a PEM `FILE`"},
 			&cli.StringSliceFlag{Name: "name", Usage: "name the models in order, one `NAME` a flag (instead of NAME=PATH)"},
-			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: 0, 1, ...)"},
+			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: the names the file records, as lenetkit train writes them, else 0, 1, ...)"},
 			backendFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
 			&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPUs one batch's forward pass uses (0: all; 1 leaves the others to parse, decode and answer requests meanwhile)"},

@@ -15,8 +15,8 @@ import (
 // TestTrainBuiltinLeNet: train --data of an image folder, which the seed's
 // recipe cannot read, trains the seed's LeNet as a graph, saying so, with a
 // last layer of the folder's 3 classes; --model lenet asks for the same run
-// and writes the same bytes; eval reads the result by the folder's
-// classes; --resume of the finished run, its model deleted, writes those
+// and writes the same bytes; the graph records the folder's class names,
+// and eval measures it by them, on a folder of some of the classes too; --resume of the finished run, its model deleted, writes those
 // bytes again from the checkpoint (the graph rebuilt from the recorded
 // seed and classes). The seed's own flags are refused there, and a graph
 // flag without --model names --model lenet.
@@ -64,6 +64,23 @@ func TestTrainBuiltinLeNet(t *testing.T) {
 		t.Errorf("--model lenet wrote other bytes than the run without --model (%v, %v)", errA, errB)
 	}
 	checkPerClass(t, evalJSONOf(t, auto, "--data", dir, "--prep", "resize"), 3)
+	if got := m.Metadata[onnx.MetaClasses]; got != `["alpha","beta","gamma"]` {
+		t.Errorf("the trained graph names its classes %s, want the folder's", got)
+	}
+	// A folder of two of its classes, in another order of folders, is
+	// measured by the names: gamma's images are class 2, as they were.
+	part := filepath.Join(tmp, "part")
+	for _, class := range []string{"gamma", "beta"} {
+		if err := os.CopyFS(filepath.Join(part, class), os.DirFS(filepath.Join(dir, class))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, some := evalJSONOf(t, auto, "--data", dir, "--prep", "resize"), evalJSONOf(t, auto, "--data", part, "--prep", "resize")
+	checkPerClass(t, some, 3)
+	if some.PerClass[0].Class != "alpha" || some.PerClass[0].Images != 0 || some.PerClass[2].Class != "gamma" ||
+		some.PerClass[2].Images != 3 || some.PerClass[2].Correct != whole.PerClass[2].Correct {
+		t.Errorf("eval of beta and gamma alone, per class %+v; of all three %+v", some.PerClass, whole.PerClass)
+	}
 
 	if err := os.Remove(auto); err != nil {
 		t.Fatal(err)

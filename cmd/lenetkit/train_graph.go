@@ -364,13 +364,23 @@ func trainedMetadata(m *onnx.Model, steps int) {
 }
 
 // writeGraph writes the trained graph, with the preprocessing it was
-// trained with as metadata, and the state dict extra names.
-func writeGraph(m *onnx.Model, p train.Prep, out, extra string, force bool) error {
+// trained with and the names of the classes it learnt (onnx.MetaClasses,
+// which infer and serve answer by) as metadata, and the state dict extra
+// names.
+func writeGraph(m *onnx.Model, p train.Prep, classes []string, out, extra string, force bool) error {
 	meta, err := json.Marshal(map[string]any{"pad": p.Pad, "mean": p.Mean, "std": p.Std})
 	if err != nil {
 		return err
 	}
 	m.Metadata[onnx.MetaPreprocess] = string(meta)
+	delete(m.Metadata, onnx.MetaClasses) // a file's own, which may name classes it no longer has
+	if out := m.Graph.Outputs; len(out) == 1 && len(out[0].Shape()) > 0 && out[0].Shape()[len(out[0].Shape())-1] == len(classes) {
+		names, err := json.Marshal(classes)
+		if err != nil {
+			return err
+		}
+		m.Metadata[onnx.MetaClasses] = string(names)
+	}
 	proto, err := onnx.Encode(m)
 	if err != nil {
 		return err

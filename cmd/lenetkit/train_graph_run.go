@@ -67,7 +67,7 @@ func runTrainGraph(c *cli.Context, res *graphResume, auto string) error {
 		return j.stopped(r.StoppedAt)
 	}
 	trainedMetadata(j.m, r.Steps)
-	if err := writeGraph(j.m, j.cfg.Prep, j.out, j.extra, c.Bool("force")); err != nil {
+	if err := writeGraph(j.m, j.cfg.Prep, j.data.Classes, j.out, j.extra, c.Bool("force")); err != nil {
 		return err
 	}
 	if r.Test.Images > 0 {
