@@ -294,3 +294,43 @@ func TestOwnClassesAssumedPadding(t *testing.T) {
 		t.Errorf("with --mean and --std: preprocess_assumed %q", e.PreprocessAssumed)
 	}
 }
+
+// TestInferNamedModel: a digit model that names its classes (metadata
+// classes) has infer name its predictions of image files by them, in the
+// text rows and as JSON's prediction_class beside the number; --labels
+// names them otherwise.
+func TestInferNamedModel(t *testing.T) {
+	t.Parallel()
+	m, err := onnx.Load(testtool.Testdata("onnx/cnn28.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := strings.Fields("zero one two three four five six seven eight nine")
+	b, _ := json.Marshal(words)
+	m.Metadata[onnx.MetaClasses] = string(b)
+	p, err := onnx.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(t.TempDir(), "named.onnx")
+	if err := onnx.Write(model, p); err != nil {
+		t.Fatal(err)
+	}
+	img := testtool.Testdata("images/clean/00000.png") // a 7
+	r := run(t, "infer", model, img, "--mean", "0.5", "--std", "0.5", "--format", "jsonl")
+	var rec struct {
+		Prediction int    `json:"prediction"`
+		Class      string `json:"prediction_class"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rec); r.code != 0 || err != nil || rec.Prediction != 7 || rec.Class != "seven" {
+		t.Errorf("exit %d, %v, %+v; want 7 named seven:\n%s%s", r.code, err, rec, r.stdout, r.stderr)
+	}
+	if r := run(t, "infer", model, img, "--mean", "0.5", "--std", "0.5"); !strings.Contains(r.stdout, "  seven  ") {
+		t.Errorf("the text row does not name the prediction seven:\n%s", r.stdout)
+	}
+	names := filepath.Join(t.TempDir(), "names.txt")
+	os.WriteFile(names, []byte(strings.Join(strings.Split("abcdefghij", ""), "\n")), 0o644)
+	if r := run(t, "infer", model, img, "--mean", "0.5", "--std", "0.5", "--labels", names); !strings.Contains(r.stdout, "  h  ") {
+		t.Errorf("--labels does not name the prediction h:\n%s", r.stdout)
+	}
+}

@@ -163,10 +163,11 @@ func runInfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Rows name the classes by the data's names, --labels or the model's.
+	out.names = classes
 	if src != nil {
-		// The data's images are made to the model's own size, and its
-		// rows name their classes.
-		model, opt.Classes, opt.InputSize, out.names = m.AtInputSize(), m.Classes, m.InputSize(), classes
+		// The data's images are made to the model's own size.
+		model, opt.Classes, opt.InputSize = m.AtInputSize(), m.Classes, m.InputSize()
 	}
 	prog := newCountProgress(statusOut(c), -1, "infer")
 	defer prog.finish()
