@@ -37,7 +37,8 @@ reads: .pth, .safetensors (quantized in the ONNX form lenetkit convert
 writes) or .onnx.
 
 Calibration runs the float model on the first --n images of the training
-part of --calibrate DIR (MNIST by default), lenetkit's backend recording
+part of --calibrate DIR (MNIST by default; of an image folder, whose files
+come class by class, --n spread evenly over it), lenetkit's backend recording
 every activation, and turns each activation's values into its range as
 ONNX Runtime's calibrators do (--method):
    minmax      the values' min and max
@@ -419,8 +420,13 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int) (quantize.Images, 
 	if s == nil {
 		return nil, "", fmt.Errorf("--calibrate %s has no training images (%s): calibration takes the training part", d.Path, d)
 	}
+	// An IDX training part is shuffled already; a folder's images come
+	// class by class, so its first n would calibrate on its first classes
+	// alone: it gives n spread evenly over all of them.
+	at, chosen := func(i int) int { return i }, fmt.Sprintf("the first %d training images of %s", n, d)
 	if d.Layout == dataset.LayoutFolder {
 		part = "folder's" // a folder has no test part: its images are both
+		at, chosen = func(i int) int { return i * s.Len() / n }, fmt.Sprintf("%d images spread evenly over %s", n, d)
 	}
 	if s.Height != h || s.Width != w {
 		return nil, "", fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): use data of that size", d.Path, s.Height, s.Width, m.Path, h, w)
@@ -430,7 +436,7 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int) (quantize.Images, 
 	}
 	src := setImages{s, pp.Pad}
 	fill := func(i int, x []float32) error {
-		if err := src.Fill([]int{i}, x, nil); err != nil {
+		if err := src.Fill([]int{at(i)}, x, nil); err != nil {
 			return err
 		}
 		for k := range x {
@@ -438,7 +444,7 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int) (quantize.Images, 
 		}
 		return nil
 	}
-	return images{n: n, size: size, fill: fill}, fmt.Sprintf("the first %d %s images of %s", n, part, d), nil
+	return images{n: n, size: size, fill: fill}, chosen, nil
 }
 
 // images are calibration images filled one at a time.

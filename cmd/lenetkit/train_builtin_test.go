@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,6 +81,16 @@ func TestTrainBuiltinLeNet(t *testing.T) {
 	if some.PerClass[0].Class != "alpha" || some.PerClass[0].Images != 0 || some.PerClass[2].Class != "gamma" ||
 		some.PerClass[2].Images != 3 || some.PerClass[2].Correct != whole.PerClass[2].Correct {
 		t.Errorf("eval of beta and gamma alone, per class %+v; of all three %+v", some.PerClass, whole.PerClass)
+	}
+
+	// Quantized on the folder, by images from every class, it keeps them.
+	q := filepath.Join(tmp, "int8.onnx")
+	r = run(t, "quantize", auto, q, "--calibrate", dir, "--prep", "resize", "--n", "3", "--format", "json")
+	var qj quantizeJSON
+	if err := json.Unmarshal([]byte(r.stdout), &qj); r.code != 0 || err != nil || qj.Calibration != "3 images spread evenly over image folder "+dir+" (3 classes)" {
+		t.Errorf("quantize: exit %d, %v, calibration %q:\n%s", r.code, err, qj.Calibration, r.stderr)
+	} else if qm, err := onnx.Load(q); err != nil || qm.Metadata[onnx.MetaClasses] != m.Metadata[onnx.MetaClasses] {
+		t.Errorf("the quantized graph's classes: %v, %q", err, qm.Metadata[onnx.MetaClasses])
 	}
 
 	if err := os.Remove(auto); err != nil {
