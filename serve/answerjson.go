@@ -167,6 +167,14 @@ func appendClassifyAnswer(b []byte, model string, res []classified) ([]byte, err
 		}
 		b = append(b, `{"file":`...)
 		b = appendString(b, c.File)
+		if c.failed != nil {
+			b = append(b, `,"error":`...)
+			b = appendString(b, c.failed.msg)
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(c.failed.status), 10)
+			b = append(b, '}')
+			continue
+		}
 		b = append(b, `,"class":`...)
 		b = strconv.AppendInt(b, int64(c.Class), 10)
 		b = append(b, `,"label":`...)

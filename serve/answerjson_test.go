@@ -57,6 +57,16 @@ func TestAnswerJSON(t *testing.T) {
 			t.Errorf("classify answer:\n got %s (%v)\nwant %s", got, err, want)
 		}
 	}
+	failed := []classified{res[0], {File: `a "b".png`, failed: fail(415, `image "a \"b\".png": not a PNG`)}}
+	got, err := appendClassifyAnswer(nil, "lenet", failed)
+	var back struct {
+		Results []map[string]any `json:"results"`
+	}
+	if err != nil || json.Unmarshal(got, &back) != nil || len(back.Results) != 2 || len(back.Results[1]) != 3 ||
+		back.Results[1]["file"] != `a "b".png` || back.Results[1]["error"] != `image "a \"b\".png": not a PNG` || back.Results[1]["status"] != 415.0 ||
+		back.Results[0]["class"] != 7.0 {
+		t.Errorf("a failed file's entry: %s (%v); want the file, its error and status alone", got, err)
+	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		if _, err := appendClassifyAnswer(nil, "m", []classified{{Probabilities: []float64{bad}}}); err == nil {
 			t.Errorf("classify answer of %v: no error", bad)

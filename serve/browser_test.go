@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,6 +85,7 @@ type pageDrop struct {
 	File   string `json:"file"`
 	Answer string `json:"answer"`
 	Seen   string `json:"seen"`
+	Failed bool   `json:"failed"`
 }
 
 const pageSeenJS = `(() => {
@@ -107,6 +109,7 @@ const pageDropsJS = `[...document.querySelectorAll("#drops .result")].map((li) =
 	file: li.querySelector(".result-file").textContent,
 	answer: li.querySelector(".result-answer").textContent,
 	seen: li.querySelector("img.seen").getAttribute("src") || "",
+	failed: li.classList.contains("failed"),
 }))`
 
 func drivePage(t *testing.T, chromium, base string) {
@@ -212,7 +215,8 @@ func drivePage(t *testing.T, chromium, base string) {
 	}
 
 	// Files, through the drop zone's file input: the model's answer for
-	// each appears among the results.
+	// each appears among the results, and a file that is no picture
+	// shows its error among them.
 	labels := cleanFileLabels(t)
 	var files []string
 	for _, name := range []string{"00003.png", "00001.png"} {
@@ -222,18 +226,35 @@ func drivePage(t *testing.T, chromium, base string) {
 		}
 		files = append(files, p)
 	}
+	notes := filepath.Join(dir, "notes.png")
+	if err := os.WriteFile(notes, []byte("not a picture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run("choose files",
-		chromedp.SetUploadFiles(chromedp.ID("files"), files),
+		chromedp.SetUploadFiles(chromedp.ID("files"), append(slices.Clone(files), notes)),
 		chromedp.Poll[chromedp.Void](
-			`document.getElementById("drops").dataset.state === "idle" && document.querySelectorAll("#drops .result").length >= 2`,
+			`document.getElementById("drops").dataset.state === "idle" && document.querySelectorAll("#drops .result").length >= 3`,
 			chromedp.WithPollingTimeout(20*time.Second)),
 	)
 	drops, err := chromedp.Run(bctx, chromedp.Evaluate[[]pageDrop](pageDropsJS))
 	if err != nil {
 		t.Fatalf("read the files' results: %v", err)
 	}
-	if len(drops) != len(files) {
-		t.Errorf("%d results for %d files: %+v", len(drops), len(files), drops)
+	if len(drops) != len(files)+1 {
+		t.Errorf("%d results for %d files: %+v", len(drops), len(files)+1, drops)
+	}
+	var failed []pageDrop
+	for _, d := range drops {
+		if d.Failed {
+			failed = append(failed, d)
+		}
+	}
+	if len(failed) != 1 || !strings.HasPrefix(failed[0].File, "notes.png") || !strings.Contains(failed[0].Answer, "not a PNG, JPEG, GIF or BMP image") {
+		t.Errorf("the file that is no picture: failed results %+v, want notes.png's error alone", failed)
+	}
+	status, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("drop-status").textContent`))
+	if err != nil || status != "3 files: 2 classified by lenet, 1 not (below)." {
+		t.Errorf("the drop zone says %q (%v), want the count of each", status, err)
 	}
 	for _, f := range files {
 		name := filepath.Base(f)

@@ -39,11 +39,16 @@ type classified struct {
 	Probabilities []float64 `json:"probabilities"`
 	Flags         []string  `json:"flags,omitempty"`
 	Image         string    `json:"image,omitempty"` // with preview=1: the 28x28 digit the model sees, a PNG data: URL
+	// failed is why a file of a multipart request was not classified: its
+	// entry is then the file, the error and its status alone.
+	failed *httpError
 }
 
-// picture is an image of a request, prepared.
+// picture is an image of a request, prepared, or why it could not be
+// (failed).
 type picture struct {
 	file   string
+	failed *httpError
 	digit  *image.Gray
 	report digit.Report
 }
@@ -87,9 +92,21 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 			return fail(http.StatusBadRequest, "preview=%s: want 1 (add the image the model sees) or 0", v)
 		}
 	}
-	pics, err := s.readPictures(r, inv)
+	all, err := s.readPictures(r, inv)
 	if err != nil {
 		return err
+	}
+	// A multipart request's files that could not be prepared are answered
+	// with their error among the others'; when none could, the request
+	// fails with the first one's.
+	var pics []picture
+	for _, p := range all {
+		if p.failed == nil {
+			pics = append(pics, p)
+		}
+	}
+	if len(pics) == 0 {
+		return all[0].failed
 	}
 	side := mnist.Side - 2*mnist.Pad + 2*m.digitPad
 	size := side * side
@@ -117,19 +134,25 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer putFloats(x)
 	defer putFloats(out)
-	res := make([]classified, len(pics))
-	for i, p := range pics {
+	res := make([]classified, 0, len(all))
+	i := 0
+	for _, p := range all {
+		if p.failed != nil {
+			res = append(res, classified{File: p.file, failed: p.failed})
+			continue
+		}
 		c, err := m.answer(j.out[i*m.m.Classes:(i+1)*m.m.Classes], top, p.report)
 		if err != nil {
 			return err
 		}
+		i++
 		c.File = p.file
 		if preview {
 			if c.Image, err = dataURL(p.digit); err != nil {
 				return err
 			}
 		}
-		res[i] = c
+		res = append(res, c)
 	}
 	return writeAnswer(w, func(b []byte) ([]byte, error) { return appendClassifyAnswer(b, m.name, res) })
 }
@@ -143,6 +166,9 @@ func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, err
 		p, err := s.prepare(r.Body, "body", inv)
 		if err != nil {
 			return nil, err
+		}
+		if p.failed != nil {
+			return nil, p.failed
 		}
 		// What follows the image is read, so that a body over --max-body
 		// sent without its length is refused too.
@@ -182,24 +208,30 @@ func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, err
 	return pics, nil
 }
 
-// prepare decodes one image and finds the digit in it.
+// prepare decodes one image and finds the digit in it. A file that cannot
+// be classified (empty, over the pixel budget, not an image, no digit in
+// it) comes back failed; err is what ends the whole request: the body
+// could not be read.
 func (s *Server) prepare(r io.Reader, file string, inv digit.Invert) (picture, error) {
 	s.decoding <- struct{}{}
 	defer func() { <-s.decoding }()
 	br := &countingReader{r: r}
 	img, err := digit.Decode(br, s.opt.MaxPixels)
+	failed := func(status int, format string, args ...any) (picture, error) {
+		return picture{file: file, failed: fail(status, format, args...)}, nil
+	}
 	switch {
 	case err == nil:
 	case br.n == 0 && !errors.Is(err, digit.ErrTooLarge) && br.err == io.EOF:
-		return picture{}, fail(http.StatusBadRequest, "image %q is empty: send an image file as the body (curl --data-binary @seven.png) or as a form's file part (curl -F image=@seven.png)", file)
+		return failed(http.StatusBadRequest, "image %q is empty: send an image file as the body (curl --data-binary @seven.png) or as a form's file part (curl -F image=@seven.png)", file)
 	case errors.Is(err, digit.ErrTooLarge):
-		return picture{}, fail(http.StatusRequestEntityTooLarge, "image %q: %v (--max-pixels %d)", file, err, s.opt.MaxPixels)
+		return failed(http.StatusRequestEntityTooLarge, "image %q: %v (--max-pixels %d)", file, err, s.opt.MaxPixels)
 	case errors.Is(err, digit.ErrNotImage):
 		msg := err.Error()
 		if !strings.Contains(msg, "PNG") {
 			msg += "; send a PNG, JPEG, GIF or BMP file"
 		}
-		return picture{}, fail(http.StatusUnsupportedMediaType, "image %q: %s", file, msg)
+		return failed(http.StatusUnsupportedMediaType, "image %q: %s", file, msg)
 	default:
 		return picture{}, bodyError(err, "reading image %q: %v", file, err)
 	}
@@ -209,7 +241,7 @@ func (s *Server) prepare(r io.Reader, file string, inv digit.Invert) (picture, e
 		if errors.Is(err, digit.ErrBlank) {
 			msg += "; send a picture of a digit (with invert=always or never if the colours were misread)"
 		}
-		return picture{}, fail(http.StatusUnprocessableEntity, "image %q: %s", file, msg)
+		return failed(http.StatusUnprocessableEntity, "image %q: %s", file, msg)
 	}
 	return picture{file: file, digit: d, report: rep}, nil
 }

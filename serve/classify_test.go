@@ -209,6 +209,58 @@ func TestClassifyFlags(t *testing.T) {
 	}
 }
 
+// TestClassifyFormSomeFail: a form's files that cannot be classified (not
+// an image, no digit, empty) are answered among the others, in the form's
+// order, each with its error and status, and the request is a 200; when
+// none can be, the request fails with the first one's status and error.
+func TestClassifyFormSomeFail(t *testing.T) {
+	_, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "lenet", Path: trainedPTH})
+	digits := cleanDigits(t)
+	blank := image.NewGray(image.Rect(0, 0, 28, 28))
+	var blankPNG bytes.Buffer
+	png.Encode(&blankPNG, blank)
+	files := map[string][]byte{"two.png": digits[1].png, "notes.png": []byte("not a picture"), "blank.png": blankPNG.Bytes(),
+		"empty.png": nil, "seven.png": digits[0].png}
+	order := []string{"notes.png", "two.png", "blank.png", "empty.png", "seven.png"}
+	ct, form := multipartBody(t, files, order)
+	a := call(t, ts, "POST", "/v1/classify", ct, form)
+	var r classifyAnswer
+	a.decode(t, &r)
+	if a.status != http.StatusOK || len(r.Results) != len(order) {
+		t.Fatalf("status %d, %d results; want 200 and %d: %s", a.status, len(r.Results), len(order), a.body)
+	}
+	want := []struct {
+		status int
+		text   string
+		class  int
+	}{
+		{415, `image "notes.png": not a PNG, JPEG, GIF or BMP image`, 0},
+		{0, "", digits[1].label},
+		{422, `image "blank.png": blank image: no digit found`, 0},
+		{400, `image "empty.png" is empty`, 0},
+		{0, "", digits[0].label},
+	}
+	for i, res := range r.Results {
+		w := want[i]
+		switch {
+		case res.File != order[i]:
+			t.Errorf("result %d is %q, want %q: the form's order", i, res.File, order[i])
+		case w.status != 0 && (res.Status != w.status || !strings.Contains(res.Error, w.text) || res.Probabilities != nil):
+			t.Errorf("%s: status %d, error %q, probabilities %v; want %d, %q and no scores", res.File, res.Status, res.Error, res.Probabilities, w.status, w.text)
+		case w.status == 0 && (res.Error != "" || res.Status != 0 || res.Class != w.class || len(res.Probabilities) != 10):
+			t.Errorf("%s: %+v, want class %d and no error", res.File, res, w.class)
+		}
+	}
+
+	ct, form = multipartBody(t, files, []string{"blank.png", "notes.png"})
+	a = call(t, ts, "POST", "/v1/classify", ct, form)
+	var e struct{ Error string }
+	a.decode(t, &e)
+	if a.status != http.StatusUnprocessableEntity || !strings.Contains(e.Error, `image "blank.png": blank image`) {
+		t.Errorf("a form of no classifiable file: status %d, %q; want 422 and the first file's error", a.status, e.Error)
+	}
+}
+
 // TestFileClassNames: a model file that names its classes (as lenetkit
 // train writes them) is answered by those names unless the spec gives
 // labels; /v1/classify's label is the name.

@@ -190,6 +190,8 @@ type classifyAnswer struct {
 		Probabilities []float64 `json:"probabilities"`
 		Flags         []string  `json:"flags"`
 		Image         string    `json:"image"`
+		Error         string    `json:"error"`
+		Status        int       `json:"status"`
 	} `json:"results"`
 }
 
