@@ -107,8 +107,12 @@ func (d *Data) Eval() *Set {
 // String says what the data is, for a person: "Fashion-MNIST (IDX) from
 // DIR", "image folder DIR (3 classes)".
 func (d *Data) String() string {
+	classes := fmt.Sprintf("%d classes", len(d.Classes))
+	if len(d.Classes) == 1 {
+		classes = "1 class"
+	}
 	if d.Layout == LayoutFolder {
-		return fmt.Sprintf("image folder %s (%d classes)", d.Path, len(d.Classes))
+		return fmt.Sprintf("image folder %s (%s)", d.Path, classes)
 	}
 	name := d.Name
 	if name == "" {
@@ -116,7 +120,7 @@ func (d *Data) String() string {
 	} else {
 		name += " (IDX)"
 	}
-	return fmt.Sprintf("%s from %s (%d classes)", name, d.Path, len(d.Classes))
+	return fmt.Sprintf("%s from %s (%s)", name, d.Path, classes)
 }
 
 // Open reads the data at path: an IDX set or an image folder (see the

@@ -19,8 +19,9 @@ import (
 // and writes the same bytes; the graph records the folder's class names,
 // and eval measures it by them, on a folder of some of the classes too; --resume of the finished run, its model deleted, writes those
 // bytes again from the checkpoint (the graph rebuilt from the recorded
-// seed and classes). The seed's own flags are refused there, and a graph
-// flag without --model names --model lenet.
+// seed and classes). A folder of one class is refused in one line, the
+// seed's own flags are refused there, and a graph flag without --model
+// names --model lenet.
 func TestTrainBuiltinLeNet(t *testing.T) {
 	t.Parallel()
 	dir, _ := bandFolder(t)
@@ -103,6 +104,12 @@ func TestTrainBuiltinLeNet(t *testing.T) {
 		t.Errorf("--resume wrote other bytes than the run (%v)", err)
 	}
 
+	one := filepath.Join(tmp, "one")
+	if err := os.CopyFS(filepath.Join(one, "alpha"), os.DirFS(filepath.Join(dir, "alpha"))); err != nil {
+		t.Fatal(err)
+	}
+	wantOnlyError(t, run(t, "train", "--data", one, "--prep", "resize", "--out", filepath.Join(tmp, "one.onnx")),
+		`--data `+one+` has 1 class ("alpha"): a classifier learns to tell 2 or more apart`)
 	for _, c := range []struct {
 		args  []string
 		wants []string

@@ -223,6 +223,9 @@ func (j *graphJob) openData() (err error) {
 	if err != nil {
 		return err
 	}
+	if j.builtin && j.res == nil && !c.IsSet("classes") && len(j.data.Classes) < 2 {
+		return fmt.Errorf("--data %s has 1 class (%q): a classifier learns to tell 2 or more apart: give a folder of images for each class", j.data.Path, j.data.Classes[0])
+	}
 	if j.auto != "" {
 		fmt.Fprintf(j.status, "note: the seed's recipe reads MNIST's IDX files, not %s: training the seed's LeNet as a graph, as --model %s does "+
 			"(from train's initialisation with --seed %d; Adam under OneCycleLR, train mode throughout, no dropout)\n", j.data, builtinLeNet, j.cfg.Seed)
