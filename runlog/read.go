@@ -82,10 +82,23 @@ func Read(dir string) (*Log, error) {
 			break
 		}
 	}
-	if l.Test == nil {
+	if l.Test == nil && l.finished() {
+		l.Notes = append(l.Notes, "no test figures: the run trained all its epochs on data without a test part (an image folder)")
+	} else if l.Test == nil {
 		l.Notes = append(l.Notes, "no test figures: the run stopped before testing, or is still training")
 	}
 	return l, nil
+}
+
+// finished says whether the log's last epoch is the last its config.json
+// asks for.
+func (l *Log) finished() bool {
+	n, ok := l.Config["epochs"].(json.Number)
+	if !ok || len(l.Epochs) == 0 {
+		return false
+	}
+	epochs, err := n.Int64()
+	return err == nil && int64(l.Epochs[len(l.Epochs)-1].Epoch) == epochs
 }
 
 func (l *Log) readConfig(name string) error {

@@ -203,12 +203,17 @@ func TestReadTolerates(t *testing.T) {
 		{"partial last line", `{"step": 11, "epoch": 3, "train_lo`, false, len(steps), []string{"partial line 13", "no test figures"}, 0},
 		{"no config", "", true, len(steps), []string{"no config.json", "no test figures"}, 0},
 		{"unknown kind", "{\"checkpoint\": \"x\"}\n\n", false, len(steps), []string{"no test figures"}, 0},
+		{"all epochs, no test part", "", false, len(steps), []string{"all its epochs on data without a test part"}, 0},
 		{"bad line", "{\"step\": 11, \"epoch\": 0, \"train_loss\": 1, \"learning_rate\": 0}\n", false, 0, nil, 13},
 		{"cut line mid-file", `{"step": 11, "ep` + "\n" + mustJSON(t, test) + "\n", false, 0, nil, 13},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir, b := writeRun(t, sampleConfig(t), steps, epochs, nil)
+			cfg := sampleConfig(t)
+			if c.name == "all epochs, no test part" {
+				cfg.Epochs = len(epochs)
+			}
+			dir, b := writeRun(t, cfg, steps, epochs, nil)
 			if err := os.WriteFile(filepath.Join(dir, MetricsName), append(b, c.tail...), 0o644); err != nil {
 				t.Fatal(err)
 			}
