@@ -23,7 +23,14 @@
 //     prepared as Options.Prep says: PrepDigit, the preparation lenetkit
 //     infer gives a digit (cropped to the ink, scaled into 20x20, centred by
 //     mass in 28x28, as MNIST's were), or PrepResize, the whole picture
-//     resized to Options.Height x Options.Width.
+//     resized to Options.Height x Options.Width;
+//   - a split image folder: train/ and test/ (or val/, valid/, validation/)
+//     beside each other and nothing else, each of class folders, as
+//     torchvision users lay out their data. train/'s folders are the
+//     classes and its images Data.Train; the held-out folder's class
+//     folders are labelled by their names among them, and its images are
+//     Data.Test, what an evaluation measures. Data.TestFolder names it;
+//     a third part (val/ beside test/) is left out and Data.Ignored says so.
 //
 // The number of classes of an IDX set is its largest label plus one (EMNIST
 // letters: 27, class 0 unused); class names are "0", "1", ... unless

@@ -26,26 +26,141 @@ var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif
 // which shifts every label after it; lenetkit does not.
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
 
-// openFolder reads an image folder: one subfolder per class.
+// testSplits are the names of the folder that holds a split image
+// folder's held-out part beside train/, in the order one is chosen.
+var testSplits = []string{"test", "val", "valid", "validation"}
+
+// openFolder reads an image folder: one subfolder per class, or a split
+// one, train/ and test/ (or val/) each of class folders.
 func openFolder(root string, opt Options) (*Data, error) {
-	entries, err := os.ReadDir(root)
+	dirs, err := subfolders(root)
 	if err != nil {
-		return nil, &Error{Path: root, Kind: ErrNotFound, Msg: "cannot read it: " + cause(err), Err: err}
+		return nil, err
 	}
-	var classes []string // ReadDir sorts by name, torchvision's order
+	if len(dirs) == 0 {
+		return nil, newError(ErrLayout, root, "holds neither IDX files (train-images-idx3-ubyte, t10k-images-idx3-ubyte, gzipped or not) nor class folders (one subfolder of images per class)")
+	}
+	if test, ignored, ok := splitLayout(root, dirs); ok {
+		return openSplit(root, test, ignored, opt)
+	}
+	d := &Data{Path: root, Layout: LayoutFolder}
+	labelOf, err := folderLabels(d, root, dirs, opt)
+	if err != nil {
+		return nil, err
+	}
+	if d.Train, err = readClasses(d, root, dirs, labelOf, opt); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// subfolders lists dir's folders that are not hidden, sorted by name
+// (torchvision's order); a link to a folder counts, as torchvision
+// follows it.
+func subfolders(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &Error{Path: dir, Kind: ErrNotFound, Msg: "cannot read it: " + cause(err), Err: err}
+	}
+	var names []string
 	for _, e := range entries {
 		if hidden(e.Name()) {
 			continue
 		}
-		// A link to a folder is a class too, as torchvision follows it.
-		if fi, err := os.Stat(filepath.Join(root, e.Name())); err == nil && fi.IsDir() {
-			classes = append(classes, e.Name())
+		if fi, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && fi.IsDir() {
+			names = append(names, e.Name())
 		}
 	}
-	if len(classes) == 0 {
-		return nil, newError(ErrLayout, root, "holds neither IDX files (train-images-idx3-ubyte, t10k-images-idx3-ubyte, gzipped or not) nor class folders (one subfolder of images per class)")
+	return names, nil
+}
+
+// splitLayout says whether root's folders dirs are the parts of a split
+// image folder: train and one or more of testSplits, nothing else, train/
+// holding folders and no image directly (a class named "train" holds
+// images). test is the held-out part's folder, ignored the other parts.
+func splitLayout(root string, dirs []string) (test string, ignored []string, ok bool) {
+	if !slices.Contains(dirs, "train") || len(dirs) < 2 {
+		return "", nil, false
 	}
-	d := &Data{Path: root, Layout: LayoutFolder, Classes: classes}
+	for _, d := range dirs {
+		if d != "train" && !slices.Contains(testSplits, d) {
+			return "", nil, false
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "train"))
+	if err != nil {
+		return "", nil, false
+	}
+	folders := 0
+	for _, e := range entries {
+		if imageExts[strings.ToLower(filepath.Ext(e.Name()))] && !e.IsDir() {
+			return "", nil, false
+		}
+		if e.IsDir() && !hidden(e.Name()) {
+			folders++
+		}
+	}
+	if folders == 0 {
+		return "", nil, false
+	}
+	for _, t := range testSplits {
+		if slices.Contains(dirs, t) {
+			if test == "" {
+				test = t
+			} else {
+				ignored = append(ignored, t)
+			}
+		}
+	}
+	return test, ignored, true
+}
+
+// openSplit reads a split image folder: the classes are train/'s folders,
+// and test/'s class folders take the label of their name among them.
+// opt.Parts chooses the parts read, as for an IDX set.
+func openSplit(root, test string, ignored []string, opt Options) (*Data, error) {
+	trainDir, testDir := filepath.Join(root, "train"), filepath.Join(root, test)
+	d := &Data{Path: root, Layout: LayoutFolder, TestFolder: test, Ignored: ignored}
+	classes, err := subfolders(trainDir)
+	if err != nil {
+		return nil, err
+	}
+	labelOf, err := folderLabels(d, trainDir, classes, opt)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Parts != TestPart {
+		if d.Train, err = readClasses(d, trainDir, classes, labelOf, opt); err != nil {
+			return nil, err
+		}
+	}
+	if opt.Parts == TrainPart {
+		return d, nil
+	}
+	held, err := subfolders(testDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, class := range held {
+		if _, ok := labelOf[class]; !ok {
+			return nil, newError(ErrClassNames, filepath.Join(testDir, class), fmt.Sprintf("a class folder of %s/ that train/ has none of (%s): name it as one of train/'s", test, someNames(classes)))
+		}
+	}
+	if len(held) == 0 {
+		return nil, newError(ErrLayout, testDir, "holds no class folder: give it one subfolder of images per class, as train/")
+	}
+	if d.Test, err = readClasses(d, testDir, held, labelOf, opt); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// folderLabels sets d.Classes for the class folders classes of dir and
+// gives each folder's label: its place among them (torchvision's), its
+// number (Options.ClassesByNumber), or its name's place among the model's
+// classes (Options.ModelClasses); Options.Classes names them.
+func folderLabels(d *Data, dir string, classes []string, opt Options) (map[string]int, error) {
+	d.Classes = classes
 	labels := make([]int, len(classes)) // of each folder
 	for i := range labels {
 		labels[i] = i
@@ -58,28 +173,39 @@ func openFolder(root string, opt Options) (*Data, error) {
 			d.Classes[i] = strconv.Itoa(i)
 		}
 		if opt.Classes != nil && len(opt.Classes) <= top {
-			return nil, newError(ErrClassNames, root, fmt.Sprintf("%d class names given for class folders numbered up to %d: give one name a line for each of the %d classes", len(opt.Classes), top, top+1))
+			return nil, newError(ErrClassNames, dir, fmt.Sprintf("%d class names given for class folders numbered up to %d: give one name a line for each of the %d classes", len(opt.Classes), top, top+1))
 		}
 		if opt.Classes != nil {
 			d.Classes = opt.Classes
 		}
 	} else if opt.Classes != nil {
 		if len(opt.Classes) != len(classes) {
-			return nil, newError(ErrClassNames, root, fmt.Sprintf("%d class names given for its %d class folders: give one name a line for each folder, in sorted order", len(opt.Classes), len(classes)))
+			return nil, newError(ErrClassNames, dir, fmt.Sprintf("%d class names given for its %d class folders: give one name a line for each folder, in sorted order", len(opt.Classes), len(classes)))
 		}
 		d.Classes = opt.Classes
 	} else if opt.ModelClasses != nil {
 		for k, class := range classes {
 			if labels[k] = slices.Index(opt.ModelClasses, class); labels[k] < 0 {
-				return nil, newError(ErrClassNames, filepath.Join(root, class), fmt.Sprintf("a class folder named none of the model's %d classes (%s): "+
+				return nil, newError(ErrClassNames, filepath.Join(dir, class), fmt.Sprintf("a class folder named none of the model's %d classes (%s): "+
 					"name each folder as one of them, or give --labels FILE to take the folders in sorted order", len(opt.ModelClasses), someNames(opt.ModelClasses)))
 			}
 		}
 		d.Classes = opt.ModelClasses
 	}
-	st := &store{}
+	labelOf := make(map[string]int, len(classes))
 	for k, class := range classes {
-		files, skipped, err := classFiles(filepath.Join(root, class))
+		labelOf[class] = labels[k]
+	}
+	return labelOf, nil
+}
+
+// readClasses reads and prepares the images of dir's class folders
+// classes, each labelled as labelOf says, into a Set of d's classes; the
+// files skipped go to d.Skipped.
+func readClasses(d *Data, dir string, classes []string, labelOf map[string]int, opt Options) (*Set, error) {
+	st := &store{}
+	for _, class := range classes {
+		files, skipped, err := classFiles(filepath.Join(dir, class))
 		if err != nil {
 			return nil, err
 		}
@@ -89,19 +215,18 @@ func openFolder(root string, opt Options) (*Data, error) {
 			if len(skipped) > 0 {
 				msg += fmt.Sprintf(" (%d other files)", len(skipped))
 			}
-			return nil, newError(ErrEmptyClass, filepath.Join(root, class), msg+": add its images, or move the folder out of "+root)
+			return nil, newError(ErrEmptyClass, filepath.Join(dir, class), msg+": add its images, or move the folder out of "+dir)
 		}
 		st.files = append(st.files, files...)
 		for range files {
-			st.labels = append(st.labels, int32(labels[k]))
+			st.labels = append(st.labels, int32(labelOf[class]))
 		}
 	}
 	st.pix = make([]byte, len(st.files)*opt.Height*opt.Width)
 	if err := prepareAll(st, opt); err != nil {
 		return nil, err
 	}
-	d.Train = newSet(opt.Height, opt.Width, d.Classes, st)
-	return d, nil
+	return newSet(opt.Height, opt.Width, d.Classes, st), nil
 }
 
 // someNames lists the first few of names, quoted, for a message.

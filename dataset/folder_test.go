@@ -248,3 +248,73 @@ func TestModelClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitFolder: train/ and test/ (or val/) of class folders are the two
+// parts of one data set, the classes train/'s, test/'s folders labelled
+// by name; Parts reads one of them; anything else named so is class
+// folders as before.
+func TestSplitFolder(t *testing.T) {
+	write := func(root string, files ...string) {
+		for k, f := range files {
+			encode(t, filepath.Join(root, f), stroke(30, 30, k))
+		}
+	}
+	labelsOf := func(s *Set) []int {
+		var l []int
+		for i := range s.Len() {
+			l = append(l, s.Label(i))
+		}
+		return l
+	}
+	root := t.TempDir()
+	write(root, "train/cat/1.png", "train/cat/2.png", "train/dog/1.png", "test/dog/1.png", "test/dog/2.png", "val/cat/1.png")
+	d, err := Open(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Classes, []string{"cat", "dog"}) || d.Test == nil || !slices.Equal(labelsOf(d.Train), []int{0, 0, 1}) ||
+		!slices.Equal(labelsOf(d.Test), []int{1, 1}) || d.Eval() != d.Test || d.TestFolder != "test" {
+		t.Errorf("classes %q, train %v, test %v, test folder %q", d.Classes, labelsOf(d.Train), d.Test, d.TestFolder)
+	}
+	if got := d.String(); got != "image folder "+root+" (2 classes, train/ and test/, val/ left out)" {
+		t.Errorf("String: %q", got)
+	}
+	if d, err := Open(root, Options{Parts: TestPart}); err != nil || d.Train != nil || d.Test.Len() != 2 {
+		t.Errorf("TestPart: %v, %+v", err, d)
+	}
+	if d, err := Open(root, Options{Parts: TrainPart}); err != nil || d.Test != nil || d.Train.Len() != 3 {
+		t.Errorf("TrainPart: %v, %+v", err, d)
+	}
+	// The model's names label both parts.
+	if d, err := Open(root, Options{ModelClasses: []string{"dog", "bird", "cat"}}); err != nil ||
+		!slices.Equal(labelsOf(d.Train), []int{2, 2, 0}) || !slices.Equal(labelsOf(d.Test), []int{0, 0}) {
+		t.Errorf("with the model's classes: %v, %+v", err, d)
+	}
+
+	val := t.TempDir()
+	write(val, "train/a/1.png", "train/b/1.png", "val/a/1.png")
+	if d, err := Open(val, Options{}); err != nil || d.TestFolder != "val" || d.Test.Len() != 1 {
+		t.Errorf("train/ and val/: %v, %+v", err, d)
+	}
+
+	stray := t.TempDir()
+	write(stray, "train/a/1.png", "test/c/1.png")
+	_, err = Open(stray, Options{})
+	if !errors.Is(err, ErrClassNames) {
+		t.Fatalf("a test class train/ lacks: %v, want ErrClassNames", err)
+	}
+	oneLine(t, err, filepath.Join(stray, "test", "c"), `train/ has none of ("a")`)
+
+	for _, files := range [][]string{
+		{"train/1.png", "test/1.png"},                    // classes named train and test
+		{"train/a/1.png", "cat/1.png"},                   // a class beside train
+		{"train/a/1.png", "train/b.png", "test/a/1.png"}, // train/ holds an image: a class
+	} {
+		root := t.TempDir()
+		write(root, files...)
+		d, err := Open(root, Options{})
+		if err != nil || d.Test != nil || d.TestFolder != "" {
+			t.Errorf("%q: %v, test part %v; want class folders alone", files, err, d.Test)
+		}
+	}
+}

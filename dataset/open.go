@@ -93,6 +93,12 @@ type Data struct {
 	// Skipped lists the files of a folder's class folders that are not
 	// images by their name, left out as torchvision leaves them out.
 	Skipped []string
+	// TestFolder names the folder of a split image folder's held-out part
+	// (test, val, ...) beside train/, whose images are Test; "" for a
+	// folder of class folders alone. Ignored are its other parts' folders
+	// (val/ beside test/), which nothing reads.
+	TestFolder string
+	Ignored    []string
 }
 
 // Eval is the Set an evaluation measures: an IDX set's test part, else all
@@ -110,6 +116,13 @@ func (d *Data) String() string {
 	classes := fmt.Sprintf("%d classes", len(d.Classes))
 	if len(d.Classes) == 1 {
 		classes = "1 class"
+	}
+	if d.Layout == LayoutFolder && d.TestFolder != "" {
+		parts := "train/ and " + d.TestFolder + "/"
+		for _, f := range d.Ignored {
+			parts += ", " + f + "/ left out"
+		}
+		return fmt.Sprintf("image folder %s (%s, %s)", d.Path, classes, parts)
 	}
 	if d.Layout == LayoutFolder {
 		return fmt.Sprintf("image folder %s (%s)", d.Path, classes)

@@ -13,7 +13,7 @@ import (
 // eval, infer and train so that each takes the same forms.
 var (
 	ownDataFlag = &cli.StringFlag{Name: "data", Usage: "`DIR` of the data: IDX files (MNIST's names, gzipped or not; EMNIST's as DIR/emnist-balanced) " +
-		"or one subfolder of images per class (torchvision's ImageFolder)", DefaultText: "the MNIST of $LENETKIT_DATA, else the GoMNIST module's copy"}
+		"or one subfolder of images per class (torchvision's ImageFolder), or train/ and test/ (or val/) of such subfolders", DefaultText: "the MNIST of $LENETKIT_DATA, else the GoMNIST module's copy"}
 	prepFlag = &cli.StringFlag{Name: "prep", Value: "digit", Usage: "how an image folder's pictures become images: digit (as infer prepares a digit: " +
 		"cropped to the ink, centred in 28x28, as MNIST), resize (grey, resized to the model's input, bilinear) or resize:area"}
 	labelsFlag  = &cli.StringFlag{Name: "labels", Usage: "class names, one a line in label order, from `FILE` (default: the class folders' names, or 0, 1, ... for IDX data)"}

@@ -110,7 +110,7 @@ file), and writes the graph an uninterrupted run writes, byte for byte:
 // trainDataFlag is train's --data, which takes what the seed's recipe
 // reads and, for a graph, what package dataset reads.
 var trainDataFlag = &cli.StringFlag{Name: "data", Usage: "`DIR` of the data: MNIST's IDX files (MNIST, Fashion-MNIST) for the seed's recipe; " +
-	"any other IDX set or a folder of class folders of images trains a graph (--model, by default lenet)",
+	"any other IDX set or a folder of class folders of images (or train/ and test/ of them) trains a graph (--model, by default lenet)",
 	DefaultText: "$LENETKIT_DATA, else the GoMNIST module's copy"}
 
 // checkpointName is the checkpoint's name in --log-dir.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,5 +149,35 @@ func TestTrainModelFileNamedLenet(t *testing.T) {
 	}
 	if in := m.Graph.Inputs[0].Shape(); !slices.Equal(in[1:], []int{1, 28, 28}) {
 		t.Errorf("trained a graph of input %v, want the file's (cnn28's 1x28x28)", in)
+	}
+}
+
+// TestTrainSplitFolder: --data of train/ and test/ folders trains on
+// train/ and tests on test/ (which lacks a class), and eval measures
+// test/ alone, with the same figures.
+func TestTrainSplitFolder(t *testing.T) {
+	t.Parallel()
+	dir, _ := bandFolder(t)
+	root := filepath.Join(t.TempDir(), "split")
+	for _, c := range []struct{ from, to string }{{"alpha", "train/alpha"}, {"beta", "train/beta"}, {"gamma", "train/gamma"}, {"gamma", "test/gamma"}, {"alpha", "test/alpha"}} {
+		if err := os.CopyFS(filepath.Join(root, c.to), os.DirFS(filepath.Join(dir, c.from))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "split.onnx")
+	r := run(t, "train", "--data", root, "--prep", "resize", "--epochs", "1", "--batch-size", "4", "--val", "2", "--out", out, "--format", "json")
+	var trained struct {
+		Data         string  `json:"data"`
+		TestImages   int     `json:"test_images"`
+		TestAccuracy float64 `json:"test_accuracy"`
+		TestLoss     float64 `json:"test_loss"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &trained); r.code != 0 || err != nil || trained.TestImages != 6 ||
+		!strings.HasSuffix(trained.Data, "(3 classes, train/ and test/)") {
+		t.Fatalf("train: exit %d, %v, %+v:\n%s", r.code, err, trained, r.stderr)
+	}
+	e := evalJSONOf(t, out, "--data", root, "--prep", "resize")
+	if e.Images != 6 || e.Accuracy != trained.TestAccuracy || math.Abs(e.Loss-trained.TestLoss) > 1e-6 || e.PerClass[1].Images != 0 {
+		t.Errorf("eval of test/: %d images, %.2f %%, loss %.6f, per class %+v; train said %+v", e.Images, e.Accuracy, e.Loss, e.PerClass, trained)
 	}
 }
