@@ -85,6 +85,14 @@ func TestSweepUsage(t *testing.T) {
 	if r := run(t, "sweep", "collect", t.TempDir(), "--out", t.TempDir()); r.code != 1 || !strings.Contains(r.stderr, "not a sweep's directory") {
 		t.Errorf("collect of an empty directory: exit %d:\n%s", r.code, r.stderr)
 	}
+	// An image folder: the sweep is the seed's recipe; train takes it.
+	folder, _ := bandFolder(t)
+	out := filepath.Join(t.TempDir(), "sweep")
+	wantOnlyError(t, run(t, "sweep", "--data", folder, "--out", out), "--data "+folder+": the seed's recipe reads MNIST's IDX files",
+		"lenetkit train --data "+folder+" trains the seed's LeNet on it as a graph")
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("the refused sweep made %s", out)
+	}
 }
 
 // sameSweepTable checks that a whole sweep of n cells (the last of dropout

@@ -333,6 +333,10 @@ func runTrain(c *cli.Context) error {
 
 // loadMNIST finds MNIST by the command's --data and reads both parts.
 func loadMNIST(ctx context.Context, dir string, skipChecksum bool) (src mnist.Source, trainSet, testSet *mnist.Set, err error) {
+	if dir != "" && notSeedData(dir) {
+		return src, nil, nil, fmt.Errorf("--data %s: the seed's recipe reads MNIST's IDX files (train-images-idx3-ubyte, ...), and this is other data; "+
+			"lenetkit train --data %s trains the seed's LeNet on it as a graph", dir, dir)
+	}
 	if src, err = mnist.Locate(ctx, dir); err != nil {
 		return src, nil, nil, err
 	}
