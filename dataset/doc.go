@@ -29,8 +29,8 @@
 //     torchvision users lay out their data. train/'s folders are the
 //     classes and its images Data.Train; the held-out folder's class
 //     folders are labelled by their names among them, and its images are
-//     Data.Test, what an evaluation measures. Data.TestFolder names it;
-//     a third part (val/ beside test/) is left out and Data.Ignored says so.
+//     Data.Test, what an evaluation measures (Data.TestFolder names it);
+//     val/ beside test/ is Data.Val, what a trainer validates on.
 //
 // The number of classes of an IDX set is its largest label plus one (EMNIST
 // letters: 27, class 0 unused); class names are "0", "1", ... unless

@@ -40,8 +40,8 @@ func openFolder(root string, opt Options) (*Data, error) {
 	if len(dirs) == 0 {
 		return nil, newError(ErrLayout, root, "holds neither IDX files (train-images-idx3-ubyte, t10k-images-idx3-ubyte, gzipped or not) nor class folders (one subfolder of images per class)")
 	}
-	if test, ignored, ok := splitLayout(root, dirs); ok {
-		return openSplit(root, test, ignored, opt)
+	if sp, ok := splitLayout(root, dirs); ok {
+		return openSplit(root, sp, opt)
 	}
 	d := &Data{Path: root, Layout: LayoutFolder}
 	labelOf, err := folderLabels(d, root, dirs, opt)
@@ -74,53 +74,63 @@ func subfolders(dir string) ([]string, error) {
 	return names, nil
 }
 
+// split names the folders of a split image folder's parts beside train/.
+type split struct {
+	test    string   // the held-out part: test/, else val/ (or valid/, validation/)
+	val     string   // the validation part, val/ (...) beside test/; "" for none
+	ignored []string // further folders of those names, which nothing reads
+}
+
 // splitLayout says whether root's folders dirs are the parts of a split
 // image folder: train and one or more of testSplits, nothing else, train/
 // holding folders and no image directly (a class named "train" holds
-// images). test is the held-out part's folder, ignored the other parts.
-func splitLayout(root string, dirs []string) (test string, ignored []string, ok bool) {
+// images).
+func splitLayout(root string, dirs []string) (sp split, ok bool) {
 	if !slices.Contains(dirs, "train") || len(dirs) < 2 {
-		return "", nil, false
+		return sp, false
 	}
 	for _, d := range dirs {
 		if d != "train" && !slices.Contains(testSplits, d) {
-			return "", nil, false
+			return sp, false
 		}
 	}
 	entries, err := os.ReadDir(filepath.Join(root, "train"))
 	if err != nil {
-		return "", nil, false
+		return sp, false
 	}
 	folders := 0
 	for _, e := range entries {
 		if imageExts[strings.ToLower(filepath.Ext(e.Name()))] && !e.IsDir() {
-			return "", nil, false
+			return sp, false
 		}
 		if e.IsDir() && !hidden(e.Name()) {
 			folders++
 		}
 	}
 	if folders == 0 {
-		return "", nil, false
+		return sp, false
 	}
 	for _, t := range testSplits {
-		if slices.Contains(dirs, t) {
-			if test == "" {
-				test = t
-			} else {
-				ignored = append(ignored, t)
-			}
+		switch {
+		case !slices.Contains(dirs, t):
+		case sp.test == "":
+			sp.test = t
+		case sp.test == "test" && sp.val == "":
+			sp.val = t
+		default:
+			sp.ignored = append(sp.ignored, t)
 		}
 	}
-	return test, ignored, true
+	return sp, true
 }
 
 // openSplit reads a split image folder: the classes are train/'s folders,
-// and test/'s class folders take the label of their name among them.
-// opt.Parts chooses the parts read, as for an IDX set.
-func openSplit(root, test string, ignored []string, opt Options) (*Data, error) {
-	trainDir, testDir := filepath.Join(root, "train"), filepath.Join(root, test)
-	d := &Data{Path: root, Layout: LayoutFolder, TestFolder: test, Ignored: ignored}
+// and the other parts' class folders take the label of their name among
+// them. opt.Parts chooses the parts read, as for an IDX set; the
+// validation part is read with both.
+func openSplit(root string, sp split, opt Options) (*Data, error) {
+	trainDir := filepath.Join(root, "train")
+	d := &Data{Path: root, Layout: LayoutFolder, TestFolder: sp.test, ValFolder: sp.val, Ignored: sp.ignored}
 	classes, err := subfolders(trainDir)
 	if err != nil {
 		return nil, err
@@ -134,25 +144,36 @@ func openSplit(root, test string, ignored []string, opt Options) (*Data, error) 
 			return nil, err
 		}
 	}
-	if opt.Parts == TrainPart {
-		return d, nil
+	if opt.Parts != TrainPart {
+		if d.Test, err = readPart(d, root, sp.test, classes, labelOf, opt); err != nil {
+			return nil, err
+		}
 	}
-	held, err := subfolders(testDir)
+	if opt.Parts == AllParts && sp.val != "" {
+		if d.Val, err = readPart(d, root, sp.val, classes, labelOf, opt); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// readPart reads the part of a split image folder in root/name, whose
+// class folders must be among train/'s classes.
+func readPart(d *Data, root, name string, classes []string, labelOf map[string]int, opt Options) (*Set, error) {
+	dir := filepath.Join(root, name)
+	held, err := subfolders(dir)
 	if err != nil {
 		return nil, err
 	}
+	if len(held) == 0 {
+		return nil, newError(ErrLayout, dir, "holds no class folder: give it one subfolder of images per class, as train/")
+	}
 	for _, class := range held {
 		if _, ok := labelOf[class]; !ok {
-			return nil, newError(ErrClassNames, filepath.Join(testDir, class), fmt.Sprintf("a class folder of %s/ that train/ has none of (%s): name it as one of train/'s", test, someNames(classes)))
+			return nil, newError(ErrClassNames, filepath.Join(dir, class), fmt.Sprintf("a class folder of %s/ that train/ has none of (%s): name it as one of train/'s", name, someNames(classes)))
 		}
 	}
-	if len(held) == 0 {
-		return nil, newError(ErrLayout, testDir, "holds no class folder: give it one subfolder of images per class, as train/")
-	}
-	if d.Test, err = readClasses(d, testDir, held, labelOf, opt); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return readClasses(d, dir, held, labelOf, opt)
 }
 
 // folderLabels sets d.Classes for the class folders classes of dir and

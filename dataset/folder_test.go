@@ -251,8 +251,8 @@ func TestModelClasses(t *testing.T) {
 
 // TestSplitFolder: train/ and test/ (or val/) of class folders are the two
 // parts of one data set, the classes train/'s, test/'s folders labelled
-// by name; Parts reads one of them; anything else named so is class
-// folders as before.
+// by name; val/ beside test/ is the validation part; Parts reads one of
+// train and test; anything else named so is class folders as before.
 func TestSplitFolder(t *testing.T) {
 	write := func(root string, files ...string) {
 		for k, f := range files {
@@ -272,18 +272,23 @@ func TestSplitFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(d.Classes, []string{"cat", "dog"}) || d.Test == nil || !slices.Equal(labelsOf(d.Train), []int{0, 0, 1}) ||
-		!slices.Equal(labelsOf(d.Test), []int{1, 1}) || d.Eval() != d.Test || d.TestFolder != "test" {
-		t.Errorf("classes %q, train %v, test %v, test folder %q", d.Classes, labelsOf(d.Train), d.Test, d.TestFolder)
+	if !slices.Equal(d.Classes, []string{"cat", "dog"}) || d.Test == nil || d.Val == nil || !slices.Equal(labelsOf(d.Train), []int{0, 0, 1}) ||
+		!slices.Equal(labelsOf(d.Test), []int{1, 1}) || !slices.Equal(labelsOf(d.Val), []int{0}) || d.Eval() != d.Test ||
+		d.TestFolder != "test" || d.ValFolder != "val" {
+		t.Errorf("classes %q, train %v, val %v, test %v, folders %q %q", d.Classes, labelsOf(d.Train), d.Val, d.Test, d.TestFolder, d.ValFolder)
 	}
-	if got := d.String(); got != "image folder "+root+" (2 classes, train/ and test/, val/ left out)" {
+	if got := d.String(); got != "image folder "+root+" (2 classes, train/, val/ and test/)" {
 		t.Errorf("String: %q", got)
 	}
-	if d, err := Open(root, Options{Parts: TestPart}); err != nil || d.Train != nil || d.Test.Len() != 2 {
+	if d, err := Open(root, Options{Parts: TestPart}); err != nil || d.Train != nil || d.Val != nil || d.Test.Len() != 2 {
 		t.Errorf("TestPart: %v, %+v", err, d)
 	}
-	if d, err := Open(root, Options{Parts: TrainPart}); err != nil || d.Test != nil || d.Train.Len() != 3 {
+	if d, err := Open(root, Options{Parts: TrainPart}); err != nil || d.Test != nil || d.Val != nil || d.Train.Len() != 3 {
 		t.Errorf("TrainPart: %v, %+v", err, d)
+	}
+	write(root, "valid/cat/1.png")
+	if d, err := Open(root, Options{}); err != nil || d.String() != "image folder "+root+" (2 classes, train/, val/ and test/, valid/ left out)" {
+		t.Errorf("a fourth part: %v, %v", err, d)
 	}
 	// The model's names label both parts.
 	if d, err := Open(root, Options{ModelClasses: []string{"dog", "bird", "cat"}}); err != nil ||
@@ -293,7 +298,7 @@ func TestSplitFolder(t *testing.T) {
 
 	val := t.TempDir()
 	write(val, "train/a/1.png", "train/b/1.png", "val/a/1.png")
-	if d, err := Open(val, Options{}); err != nil || d.TestFolder != "val" || d.Test.Len() != 1 {
+	if d, err := Open(val, Options{}); err != nil || d.TestFolder != "val" || d.ValFolder != "" || d.Val != nil || d.Test.Len() != 1 {
 		t.Errorf("train/ and val/: %v, %+v", err, d)
 	}
 

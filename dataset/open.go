@@ -94,11 +94,14 @@ type Data struct {
 	// images by their name, left out as torchvision leaves them out.
 	Skipped []string
 	// TestFolder names the folder of a split image folder's held-out part
-	// (test, val, ...) beside train/, whose images are Test; "" for a
-	// folder of class folders alone. Ignored are its other parts' folders
-	// (val/ beside test/), which nothing reads.
-	TestFolder string
-	Ignored    []string
+	// (test, else val, ...) beside train/, whose images are Test; "" for a
+	// folder of class folders alone. ValFolder names its validation part,
+	// val/ (or valid/, validation/) beside test/, whose images are Val, ""
+	// for none: a trainer validates on them instead of splitting Train.
+	// Ignored are further folders of those names, which nothing reads.
+	TestFolder, ValFolder string
+	Val                   *Set
+	Ignored               []string
 }
 
 // Eval is the Set an evaluation measures: an IDX set's test part, else all
@@ -119,6 +122,9 @@ func (d *Data) String() string {
 	}
 	if d.Layout == LayoutFolder && d.TestFolder != "" {
 		parts := "train/ and " + d.TestFolder + "/"
+		if d.ValFolder != "" {
+			parts = "train/, " + d.ValFolder + "/ and " + d.TestFolder + "/"
+		}
 		for _, f := range d.Ignored {
 			parts += ", " + f + "/ left out"
 		}

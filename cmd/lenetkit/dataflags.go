@@ -20,7 +20,7 @@ var (
 	augmentFlag = &cli.StringFlag{Name: "augment", Usage: "transform training images at random, as torchvision's RandomAffine: shift, rotate, scale, " +
 		"each with an optional range (shift=2,rotate=10,scale=0.9:1.1; shift=10% of the side); the names alone give RandomAffine(10, (0.1, 0.1), (0.9, 1.1))", DefaultText: "none"}
 	valFlag = &cli.StringFlag{Name: "val", Usage: "validation images split from the training data with the seed: a count (5000), " +
-		"a fraction (0.1) or a percentage (10%)", DefaultText: "5,000 of MNIST-sized data (the seed's 55,000/5,000), else 1/12"}
+		"a fraction (0.1) or a percentage (10%)", DefaultText: "5,000 of MNIST-sized data (the seed's 55,000/5,000), else 1/12; a folder's val/ beside train/ and test/ when it has one"}
 )
 
 // dataFlags are the flags that choose the data: --data, --prep and

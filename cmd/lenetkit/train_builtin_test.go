@@ -154,7 +154,8 @@ func TestTrainModelFileNamedLenet(t *testing.T) {
 
 // TestTrainSplitFolder: --data of train/ and test/ folders trains on
 // train/ and tests on test/ (which lacks a class), and eval measures
-// test/ alone, with the same figures.
+// test/ alone, with the same figures; val/ beside them is the validation
+// set, and --val is refused there.
 func TestTrainSplitFolder(t *testing.T) {
 	t.Parallel()
 	dir, _ := bandFolder(t)
@@ -179,5 +180,18 @@ func TestTrainSplitFolder(t *testing.T) {
 	e := evalJSONOf(t, out, "--data", root, "--prep", "resize")
 	if e.Images != 6 || e.Accuracy != trained.TestAccuracy || math.Abs(e.Loss-trained.TestLoss) > 1e-6 || e.PerClass[1].Images != 0 {
 		t.Errorf("eval of test/: %d images, %.2f %%, loss %.6f, per class %+v; train said %+v", e.Images, e.Accuracy, e.Loss, e.PerClass, trained)
+	}
+
+	// val/ beside them is what the run validates on, all of train/ training.
+	if err := os.CopyFS(filepath.Join(root, "val", "beta"), os.DirFS(filepath.Join(dir, "beta"))); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "train", "--data", root, "--prep", "resize", "--epochs", "1", "--batch-size", "4", "--out", out, "--force")
+	if want := "(3 classes, train/, val/ and test/): 10 training, 4 validation, 6 test images"; r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("with val/: exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
+	}
+	r = run(t, "train", "--data", root, "--prep", "resize", "--val", "2", "--out", out, "--force")
+	if line := strings.TrimSpace(r.stderr); r.code != 2 || strings.Contains(line, "\n") || !strings.Contains(line, "--val 2: "+root+" has val/ to validate on") {
+		t.Errorf("--val with val/: exit %d:\n%s", r.code, r.stderr)
 	}
 }

@@ -257,7 +257,8 @@ func (j *graphJob) openData() (err error) {
 }
 
 // graphData opens --data (MNIST when absent) for images of h x w before
-// the graph's padding, and splits the validation set off its training part.
+// the graph's padding, and splits the validation set off its training part,
+// unless the data has a validation part of its own (a folder's val/).
 func graphData(c *cli.Context, h, w int, seed uint64) (d *dataset.Data, trainSet, valSet, testSet *dataset.Set, err error) {
 	if !c.IsSet("data") {
 		src, err := mnist.Locate(c.Context, "")
@@ -273,6 +274,12 @@ func graphData(c *cli.Context, h, w int, seed uint64) (d *dataset.Data, trainSet
 	}
 	if d.Train == nil {
 		return nil, nil, nil, nil, fmt.Errorf("--data %s has no training images", d.Path)
+	}
+	if d.Val != nil {
+		if c.IsSet("val") {
+			return nil, nil, nil, nil, usageError("--val %s: %s has %s/ to validate on, not a split of train/: leave --val out, or move %s/ away", c.String("val"), d.Path, d.ValFolder, d.ValFolder)
+		}
+		return d, d.Train, d.Val, d.Test, nil
 	}
 	v, err := validation(c, d.Train.Len())
 	if err != nil {
