@@ -10,7 +10,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -265,19 +264,7 @@ func TestClassifyFormSomeFail(t *testing.T) {
 // train writes them) is answered by those names unless the spec gives
 // labels; /v1/classify's label is the name.
 func TestFileClassNames(t *testing.T) {
-	m, err := onnx.Load(cnn28ONNX)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Metadata[onnx.MetaClasses] = `["zero","one","two","three","four","five","six","seven","eight","nine"]`
-	p, err := onnx.Encode(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	named := filepath.Join(t.TempDir(), "named.onnx")
-	if err := onnx.Write(named, p); err != nil {
-		t.Fatal(err)
-	}
+	named := testtool.WithMetadata(t, cnn28ONNX, onnx.MetaClasses, `["zero","one","two","three","four","five","six","seven","eight","nine"]`)
 	_, ts := newTestServer(t, serve.Options{},
 		serve.ModelSpec{Name: "named", Path: named},
 		serve.ModelSpec{Name: "given", Path: named, Labels: strings.Split("abcdefghij", "")})

@@ -301,21 +301,7 @@ func TestOwnClassesAssumedPadding(t *testing.T) {
 // names them otherwise.
 func TestInferNamedModel(t *testing.T) {
 	t.Parallel()
-	m, err := onnx.Load(testtool.Testdata("onnx/cnn28.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	words := strings.Fields("zero one two three four five six seven eight nine")
-	b, _ := json.Marshal(words)
-	m.Metadata[onnx.MetaClasses] = string(b)
-	p, err := onnx.Encode(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(t.TempDir(), "named.onnx")
-	if err := onnx.Write(model, p); err != nil {
-		t.Fatal(err)
-	}
+	model := testtool.WithMetadata(t, testtool.Testdata("onnx/cnn28.onnx"), onnx.MetaClasses, `["zero","one","two","three","four","five","six","seven","eight","nine"]`)
 	img := testtool.Testdata("images/clean/00000.png") // a 7
 	r := run(t, "infer", model, img, "--mean", "0.5", "--std", "0.5", "--format", "jsonl")
 	var rec struct {
