@@ -337,6 +337,28 @@ func prepareAll(st *store, opt Options) error {
 	return nil
 }
 
+// PrepareFile reads the image file at path as a folder's images are read
+// (opt.Prep, opt.Height x opt.Width; the other options do not apply): its
+// 8-bit grey pixels, row-major, 0 the background. Errors are *Error of
+// ErrNotImage, ErrBlank or ErrNotFound, naming the file.
+func PrepareFile(path string, opt Options) ([]byte, error) {
+	opt, err := checkSize(opt)
+	if err != nil {
+		return nil, err
+	}
+	dst := make([]byte, opt.Height*opt.Width)
+	err = prepareFile(path, dst, opt)
+	if e, ok := errors.AsType[*Error](err); ok && e.Kind == ErrNotImage {
+		// The folder's advice, to take the file out of it, does not fit.
+		e.Msg = strings.TrimSuffix(e.Msg, notImageAdvice)
+	}
+	return dst, err
+}
+
+// notImageAdvice ends the error of a class folder's file that is not an
+// image.
+const notImageAdvice = ": remove it from the class folder, or replace it with a PNG, JPEG, GIF or BMP image"
+
 // prepareFile reads the image file at path into dst as opt.Prep says.
 func prepareFile(path string, dst []byte, opt Options) error {
 	img, err := digit.DecodeFile(path)
@@ -344,8 +366,7 @@ func prepareFile(path string, dst []byte, opt Options) error {
 		if errors.Is(err, digit.ErrNotImage) {
 			// digit's message starts "digit: PATH: ".
 			why := strings.TrimPrefix(err.Error(), "digit: "+path+": ")
-			return &Error{Path: path, Kind: ErrNotImage, Err: err,
-				Msg: why + ": remove it from the class folder, or replace it with a PNG, JPEG, GIF or BMP image"}
+			return &Error{Path: path, Kind: ErrNotImage, Err: err, Msg: why + notImageAdvice}
 		}
 		return &Error{Path: path, Kind: ErrNotFound, Msg: "cannot read it: " + cause(errors.Unwrap(err)), Err: err}
 	}

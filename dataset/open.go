@@ -145,14 +145,9 @@ func (d *Data) String() string {
 // Open reads the data at path: an IDX set or an image folder (see the
 // package comment).
 func Open(path string, opt Options) (*Data, error) {
-	if opt.Height == 0 && opt.Width == 0 {
-		opt.Height, opt.Width = digitSide, digitSide
-	}
-	if opt.Height < 1 || opt.Width < 1 || opt.Height > 4096 || opt.Width > 4096 {
-		return nil, newError(ErrOption, "", fmt.Sprintf("image size %dx%d: want 1 to 4096 pixels a side", opt.Height, opt.Width))
-	}
-	if !opt.Prep.Resize && (opt.Height < digitSide || opt.Width < digitSide) {
-		return nil, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize", opt.Height, opt.Width))
+	opt, err := checkSize(opt)
+	if err != nil {
+		return nil, err
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -182,6 +177,21 @@ func Open(path string, opt Options) (*Data, error) {
 		return nil, newError(ErrLayout, path, fmt.Sprintf("holds %d IDX sets: name one, as %s", len(names), strings.Join(names, " or ")))
 	}
 	return openFolder(path, opt)
+}
+
+// checkSize gives opt its default size, 28x28, and refuses one that no
+// image is made to.
+func checkSize(opt Options) (Options, error) {
+	if opt.Height == 0 && opt.Width == 0 {
+		opt.Height, opt.Width = digitSide, digitSide
+	}
+	if opt.Height < 1 || opt.Width < 1 || opt.Height > 4096 || opt.Width > 4096 {
+		return opt, newError(ErrOption, "", fmt.Sprintf("image size %dx%d: want 1 to 4096 pixels a side", opt.Height, opt.Width))
+	}
+	if !opt.Prep.Resize && (opt.Height < digitSide || opt.Width < digitSide) {
+		return opt, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize", opt.Height, opt.Width))
+	}
+	return opt, nil
 }
 
 // cause is an os error's words without the path it repeats.

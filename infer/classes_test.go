@@ -125,7 +125,7 @@ func TestOpenAnyClasses(t *testing.T) {
 
 	// ClassifySource gives every image its 3 probabilities and a label
 	// outside the classes stops the run.
-	src := &bandSource{x: x, labels: []int{0, 1, 2}, size: side * side}
+	src := &bandSource{x: x, labels: []int{0, 1, 2}, size: side * side, bad: -1}
 	var got []Prediction
 	sum, err := ClassifySource(context.Background(), m.AtInputSize(), src, Options{Classes: 3, InputSize: side * side},
 		Handlers{Prediction: func(p Prediction) error { got = append(got, p); return nil }})
@@ -144,6 +144,16 @@ func TestOpenAnyClasses(t *testing.T) {
 			t.Errorf("prediction %d: %+v", k, p)
 		}
 	}
+	// An *ItemError fails that image alone; the others are classified.
+	src.bad = 1
+	got = nil
+	sum, err = ClassifySource(context.Background(), m.AtInputSize(), src, Options{Classes: 3, InputSize: side * side},
+		Handlers{Prediction: func(p Prediction) error { got = append(got, p); return nil }})
+	if err != nil || sum.Images != 2 || sum.Failed != 1 || len(got) != 3 || got[1].Status != StatusError || got[1].Err == nil ||
+		!strings.Contains(got[1].Err.Error(), "band1 is bad") || got[2].Digit != 2 {
+		t.Errorf("an image's error: %v, summary %+v, predictions %+v", err, sum, got)
+	}
+	src.bad = -1
 	src.labels[1] = 3
 	if _, err := ClassifySource(context.Background(), m.AtInputSize(), src, Options{Classes: 3, InputSize: side * side}, Handlers{}); err == nil || !strings.Contains(err.Error(), "label 3") {
 		t.Errorf("label 3 of 3 classes: %v", err)
@@ -157,13 +167,18 @@ type bandSource struct {
 	x      []float32
 	labels []int
 	size   int
+	bad    int // the image whose Input is an *ItemError; -1 for none
 }
 
 func (s *bandSource) Len() int { return len(s.labels) }
 
 func (s *bandSource) Input(i int, dst []float32) (string, int, error) {
+	name := "band" + string(rune('0'+i))
+	if i == s.bad {
+		return name, s.labels[i], &ItemError{Err: errors.New(name + " is bad")}
+	}
 	copy(dst, s.x[i*s.size:(i+1)*s.size])
-	return "band" + string(rune('0'+i)), s.labels[i], nil
+	return name, s.labels[i], nil
 }
 
 // TestAnyInputPadding: under AnyInput a graph without preprocess metadata

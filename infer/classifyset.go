@@ -2,6 +2,7 @@ package infer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/lenetkit/lenetkit/digit"
@@ -21,10 +22,18 @@ type Source interface {
 	Input(i int, dst []float32) (name string, label int, err error)
 }
 
+// ItemError is a Source's error for one image (a file that is not an
+// image, say): that image's Prediction fails, and the run goes on, as
+// Classify goes on past a bad file.
+type ItemError struct{ Err error }
+
+func (e *ItemError) Error() string { return e.Err.Error() }
+func (e *ItemError) Unwrap() error { return e.Err }
+
 // ClassifySource is Classify for the images of src, in order: each gets
 // its Prediction, with a status and the low-confidence flag (the flags of
 // an image file's preparation need the file). An error of src stops the
-// run.
+// run, but for an *ItemError.
 func ClassifySource(ctx context.Context, m mnist.Classifier, src Source, opt Options, h Handlers) (Summary, error) {
 	b, err := newBatcher(m, h, opt)
 	if err != nil {
@@ -35,6 +44,12 @@ func ClassifySource(ctx context.Context, m mnist.Classifier, src Source, opt Opt
 			return b.sum, ctx.Err()
 		}
 		name, label, err := src.Input(i, b.x[b.n*b.size:(b.n+1)*b.size])
+		if ie, ok := errors.AsType[*ItemError](err); ok {
+			if err := b.fail(name, label, ie.Err); err != nil {
+				return b.sum, err
+			}
+			continue
+		}
 		if err != nil {
 			return b.sum, err
 		}

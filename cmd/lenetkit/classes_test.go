@@ -220,7 +220,8 @@ func rowOf(s, first string) string {
 
 // TestOwnClassesRefused: data of other than the model's number of classes
 // is refused in one line naming both counts, and a graph of 3 classes
-// without --data is refused as before, saying to give its data.
+// without --data is refused by eval, saying to give its data; infer takes
+// its files, resized.
 func TestOwnClassesRefused(t *testing.T) {
 	t.Parallel()
 	model := bandModel(t)
@@ -241,7 +242,16 @@ func TestOwnClassesRefused(t *testing.T) {
 		}
 	}
 	wantOnlyError(t, run(t, "eval", model), "gives 3 values per image; a digit classifier gives 10", "give --data DIR")
-	wantOnlyError(t, run(t, "infer", model, odd), "gives 3 values per image; a digit classifier gives 10", "give --data DIR")
+	// infer classifies its files for it, prepared as --prep says, which
+	// must fit its 18x18 images.
+	r := run(t, "infer", model, odd)
+	if line := strings.TrimSpace(r.stderr); r.code != 2 || strings.Contains(line, "\n") || !strings.Contains(line, "--prep digit makes 28x28 digits; "+model+" takes 18x18 images") {
+		t.Errorf("infer of a file for an 18x18 model, digit preparation: exit %d:\n%s", r.code, r.stderr)
+	}
+	r = run(t, "infer", model, odd, "--prep", "resize", "--format", "csv")
+	if r.code != 0 || !strings.Contains(r.stdout, odd+",0,") {
+		t.Errorf("infer --prep resize: exit %d, want odd.png (inked in the first band) as class 0:\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestTrainedClassesEvalInfer: a graph lenetkit train gave 3 classes on a

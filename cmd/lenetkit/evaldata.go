@@ -137,8 +137,11 @@ func modelImage(m *infer.Model) (h, w int) {
 }
 
 // digitNames are MNIST's class names, "0" to "9".
-func digitNames() []string {
-	names := make([]string, mnist.Classes)
+func digitNames() []string { return numberNames(mnist.Classes) }
+
+// numberNames names n classes by their numbers, "0" to n-1.
+func numberNames(n int) []string {
+	names := make([]string, n)
 	for i := range names {
 		names[i] = strconv.Itoa(i)
 	}

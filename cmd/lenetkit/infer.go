@@ -28,7 +28,7 @@ import (
 func inferCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "infer",
-		Usage:     "classify digit images (or MNIST) with a model of any format",
+		Usage:     "classify images (digits, MNIST, or a data set's) with a model of any format",
 		ArgsUsage: "MODEL PATH... | MODEL --data DIR",
 		Description: `MODEL is a .pth, .pt, .safetensors or .onnx file of the seed's LeNet. A PATH is
 an image file (PNG, JPEG, GIF, BMP; any size, colour or grey), a directory
@@ -53,6 +53,13 @@ classifier of grey images, of any number of classes and input size (see
 lenetkit eval --help), the data of as many classes; rows name the data's
 classes, and JSON records add "prediction_class" and "label_class". With
 PATHs, --data is where mnist:test and mnist:train come from, as before.
+
+PATHs go to any such classifier too (one of other classes or input size
+than a digit's): each file is prepared as --prep says, at the model's
+input size, as a folder's images are for eval --data, and labelled by its
+folder's name among the model's class names (photos/cat/a.png is a cat).
+A file that cannot be prepared fails alone, as any bad file does:
+   lenetkit infer letters.onnx new-photos/ --prep resize
 
 Images are prepared as MNIST's were: grey, light digit on dark, cropped to the
 ink, scaled into 20x20, centred by centre of mass in 28x28, then padded to
@@ -139,8 +146,17 @@ func runInfer(c *cli.Context) error {
 		return usageError("--min-confidence %g: want a probability from 0 to 1", minConf)
 	}
 	m, err := openModel(c, ownData)
+	anyFiles := false // files for a classifier of other classes or input than a digit's
+	if err != nil && !ownData {
+		if other, oerr := openModel(c, true); oerr == nil {
+			m, err, anyFiles = other, nil, true
+		}
+	}
 	if err != nil {
 		return err
+	}
+	if anyFiles && c.IsSet("save-preprocessed") {
+		return usageError("--save-preprocessed writes the 28x28 digits a digit classifier sees; %s scores %d classes of %dx%d images", m.Path, m.Classes, m.Input.Height, m.Input.Width)
 	}
 	if topK > m.Classes {
 		return usageError("--top-k %d: want 1 to %d: %s scores %d classes", topK, m.Classes, m.Path, m.Classes)
@@ -162,6 +178,14 @@ func runInfer(c *cli.Context) error {
 	classes, src, err := inferData(c, m, ownData)
 	if err != nil {
 		return err
+	}
+	if anyFiles {
+		if src, err = newFileSource(c, m, c.Args().Tail()); err != nil {
+			return err
+		}
+		if classes == nil {
+			classes = numberNames(m.Classes)
+		}
 	}
 	// Rows name the classes by the data's names, --labels or the model's.
 	out.names = classes
@@ -211,7 +235,7 @@ func runInfer(c *cli.Context) error {
 		line += fmt.Sprintf("; %d flagged", sum.Flagged)
 	}
 	fmt.Fprintf(statusOut(c), "%s (%s, %s backend)\n", line, m.Path, m.Backend)
-	if classes != nil {
+	if classes != nil && (sum.Labelled > 0 || !anyFiles) {
 		printPerClass(statusOut(c), tally.rows())
 	}
 	if sum.Failed > 0 {

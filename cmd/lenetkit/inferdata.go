@@ -8,7 +8,6 @@ import (
 
 	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/infer"
-	"github.com/lenetkit/lenetkit/lenet"
 )
 
 // inferData is what infer classifies besides files: with ownData, the set
@@ -29,8 +28,8 @@ func inferData(c *cli.Context, m *infer.Model, ownData bool) (classes []string, 
 		if classes, err = dataset.ReadClassNames(f); err != nil {
 			return nil, nil, fmt.Errorf("--labels: %w", err)
 		}
-		if len(classes) > lenet.Classes {
-			return nil, nil, fmt.Errorf("--labels: %s has %d class names; %s gives scores for %d", f, len(classes), m.Path, lenet.Classes)
+		if len(classes) > m.Classes {
+			return nil, nil, fmt.Errorf("--labels: %s has %d class names; %s gives scores for %d", f, len(classes), m.Path, m.Classes)
 		}
 	}
 	if classes == nil && named(m.Labels) {

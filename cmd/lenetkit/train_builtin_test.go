@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -70,6 +71,19 @@ func TestTrainBuiltinLeNet(t *testing.T) {
 	if got := m.Metadata[onnx.MetaClasses]; got != `["alpha","beta","gamma"]` {
 		t.Errorf("the trained graph names its classes %s, want the folder's", got)
 	}
+	// infer of the folder's files, as files, for a classifier of 3 classes:
+	// labelled by their folders' names, eval's figures; a file that is no
+	// image fails alone.
+	notes := filepath.Join(tmp, "notes.png")
+	os.WriteFile(notes, []byte("not a picture"), 0o644)
+	inf := run(t, "infer", auto, dir, notes, "--prep", "resize", "--format", "csv")
+	ev := evalJSONOf(t, auto, "--data", dir, "--prep", "resize")
+	sm := inferSummary.FindStringSubmatch(inf.stderr)
+	if inf.code != 1 || sm == nil || sm[1] != "10" || sm[2] != "10" || sm[3] != strconv.FormatFloat(ev.Accuracy, 'f', 2, 64) ||
+		!strings.Contains(inf.stderr, "; 1 failed") || !strings.Contains(inf.stdout, notes+`,,,,error,,"dataset: `+notes+`: not a PNG, JPEG, GIF or BMP image"`) {
+		t.Errorf("infer of the files: exit %d, summary %q (eval: %.2f %%):\n%s%s", inf.code, sm, ev.Accuracy, inf.stdout, inf.stderr)
+	}
+
 	// A folder of two of its classes, in another order of folders, is
 	// measured by the names: gamma's images are class 2, as they were.
 	part := filepath.Join(tmp, "part")

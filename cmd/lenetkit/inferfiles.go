@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/mnist"
+)
+
+// fileSource gives infer's image files to a classifier of any classes and
+// input size, each prepared as a folder's images are for it (--prep: the
+// digit found, or the picture resized), at its size before its padding.
+// A file that cannot be prepared fails alone (infer.ItemError). An image's
+// label is its folder's name among the model's class names, else its
+// folder's digit (digits/7/a.png) for a model of that many classes, or
+// none.
+type fileSource struct {
+	items []infer.Item
+	m     *infer.Model
+	opt   dataset.Options
+}
+
+// newFileSource walks paths for m, reading the flags --prep gives.
+func newFileSource(c *cli.Context, m *infer.Model, paths []string) (*fileSource, error) {
+	prep, err := dataset.ParsePrep(c.String("prep"))
+	if err != nil {
+		return nil, usageError("--prep %q: want digit, resize or resize:area", c.String("prep"))
+	}
+	h, w := modelImage(m)
+	if !prep.Resize && (h < mnist.Side-2*mnist.Pad || w < mnist.Side-2*mnist.Pad) {
+		return nil, usageError("--prep %s makes 28x28 digits; %s takes %dx%d images (before its padding): give --prep resize", c.String("prep"), m.Path, h, w)
+	}
+	s := &fileSource{m: m, opt: dataset.Options{Prep: prep, Height: h, Width: w}}
+	err = infer.Walk(paths, func(it infer.Item) error {
+		switch {
+		case it.MNIST != "":
+			return fmt.Errorf("mnist:%s: %s scores %d classes of %dx%d images, not MNIST's digits: give it images of its own", it.MNIST, m.Path, m.Classes, h, w)
+		case it.Skipped != "":
+			fmt.Fprintf(statusOut(c), "note: skipping %s: %s\n", quoteName(it.Path), printable(it.Skipped))
+		default:
+			s.items = append(s.items, it)
+		}
+		return nil
+	})
+	return s, err
+}
+
+func (s *fileSource) Len() int { return len(s.items) }
+
+func (s *fileSource) Input(i int, dst []float32) (string, int, error) {
+	it := s.items[i]
+	label := -1
+	if s.m.Labels != nil {
+		label = slices.Index(s.m.Labels, filepath.Base(filepath.Dir(it.Path)))
+	} else if it.Label < s.m.Classes {
+		label = it.Label
+	}
+	pix, err := dataset.PrepareFile(it.Path, s.opt)
+	if err != nil {
+		var de *dataset.Error
+		if errors.As(err, &de) && de.Kind != dataset.ErrOption {
+			return it.Path, label, &infer.ItemError{Err: err}
+		}
+		return it.Path, label, err
+	}
+	// The model's input: the image in [0, 1], as Set.Fill writes it,
+	// inside the padding the model declares; the model normalises it.
+	clear(dst)
+	pad, side := s.m.Preprocess.Pad, s.opt.Width+2*s.m.Preprocess.Pad
+	for r := range s.opt.Height {
+		for c, v := range pix[r*s.opt.Width : (r+1)*s.opt.Width] {
+			dst[(r+pad)*side+pad+c] = float32(v) / 255
+		}
+	}
+	return it.Path, label, nil
+}
