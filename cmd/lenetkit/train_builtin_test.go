@@ -209,3 +209,30 @@ func TestTrainSplitFolder(t *testing.T) {
 		t.Errorf("--val with val/: exit %d:\n%s", r.code, r.stderr)
 	}
 }
+
+// TestTrainBuiltinPrefixedIDX: IDX files named with a prefix, as EMNIST's
+// are, given as DIR/PREFIX, are data the seed's recipe does not read: the
+// built-in LeNet trains on them, and tests on their test part.
+func TestTrainBuiltinPrefixedIDX(t *testing.T) {
+	t.Parallel()
+	src := smallData(t, 256, 64)
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dir, "emnist-digits-"+e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := run(t, "train", "--data", filepath.Join(dir, "emnist-digits"), "--skip-checksum", "--epochs", "1", "--batch-size", "32",
+		"--out", filepath.Join(t.TempDir(), "e.onnx"), "--format", "json")
+	var got struct {
+		TestImages int `json:"test_images"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); r.code != 0 || err != nil || got.TestImages != 64 ||
+		!strings.Contains(r.stderr, "note: the seed's recipe reads MNIST's IDX files, not IDX data from "+dir) {
+		t.Errorf("exit %d, %v, %+v:\n%s", r.code, err, got, r.stderr)
+	}
+}
