@@ -64,9 +64,10 @@ type Model struct {
 	// sorted into topological order, kernels fused.
 	Notes []string
 
-	run      mnist.Classifier
-	scratch  []float32
-	anyInput bool // opened with OpenOptions.AnyInput
+	run         mnist.Classifier
+	scratch     []float32
+	anyInput    bool // opened with OpenOptions.AnyInput
+	anyChannels bool // and AnyChannels
 }
 
 // Geometry is the size of a model's input image.
@@ -91,6 +92,10 @@ const MaxClasses = 1000
 // MaxSide is the largest input side, in pixels, OpenOptions.AnyInput admits.
 const MaxSide = 4096
 
+// MaxChannels is the most input channels OpenOptions.AnyChannels admits:
+// an image's colours, with room for alpha and a few more.
+const MaxChannels = 16
+
 // OpenOptions say which models OpenClassifier admits besides the seed's
 // digit classifiers (10 scores for an MNIST digit of 28x28, or 32x32
 // padded), and how it reads the file.
@@ -106,6 +111,11 @@ type OpenOptions struct {
 	// a preprocess metadata entry the padding is the one lenetkit train
 	// assumes, MNIST's 28 centred in a larger square input, else none.
 	AnyInput bool
+	// AnyChannels admits, with AnyInput, an input of any number of
+	// channels (colour): for a caller that gives the model tensors of its
+	// own shape through InputLogits (serve's tensor routes), since
+	// lenetkit's images are grey.
+	AnyChannels bool
 }
 
 // ClassesError is a model whose number of scores per image the caller did
@@ -146,7 +156,8 @@ func OpenClassifier(path, backendName string, opt OpenOptions) (*Model, error) {
 		backendName = Gorgonia // the name before onnx-go had lenetkit's backend
 	}
 	m := &Model{Path: path, Format: format, Backend: backendName, Input: Geometry{1, mnist.Side, mnist.Side},
-		Preprocess: SeedPreprocessing, PreprocessFrom: PreprocessSeed, Classes: mnist.Classes, anyInput: opt.AnyInput}
+		Preprocess: SeedPreprocessing, PreprocessFrom: PreprocessSeed, Classes: mnist.Classes, anyInput: opt.AnyInput,
+		anyChannels: opt.AnyInput && opt.AnyChannels}
 	switch {
 	case backendName == Kernels && graph:
 		var p *backend.Plan
@@ -215,8 +226,10 @@ func (m *Model) checkInput() error {
 	if m.anyInput {
 		pad := m.Preprocess.Pad
 		switch {
-		case g.Channels != 1:
+		case g.Channels != 1 && !m.anyChannels:
 			return fmt.Errorf("the model takes %d channels; lenetkit's images are grey (1 channel)", g.Channels)
+		case g.Channels < 1 || g.Channels > MaxChannels:
+			return fmt.Errorf("the model takes %d channels; lenetkit takes 1 to %d", g.Channels, MaxChannels)
 		case g.Height < 1 || g.Width < 1 || g.Height > MaxSide || g.Width > MaxSide:
 			return fmt.Errorf("the model takes %dx%d images; lenetkit makes images of 1 to %d pixels a side", g.Height, g.Width, MaxSide)
 		case pad < 0 || 2*pad >= min(g.Height, g.Width):

@@ -11,7 +11,7 @@
 //
 // INPUT.f32 holds N images as raw little-endian float32, shape [N, C, H, W];
 // the model's first input gets them 500 at a time (the model needs a dynamic
-// batch axis). The first output, which must be float32 [N, 10] (logits,
+// batch axis). The first output, which must be float32 [N, classes] (logits,
 // probabilities or log-probabilities alike), goes to OUT.f32 as raw
 // little-endian float32, written to a temporary file and renamed into place.
 // Two intra-op threads, as ort_logits.js. reference/onnx_zoo.py uses it for
@@ -22,7 +22,6 @@ const fs = require('fs');
 const ort = require('onnxruntime-node');
 
 const BATCH = 500;
-const CLASSES = 10;
 
 function positive(name, arg) {
   const v = Number(arg);
@@ -69,16 +68,22 @@ async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath, b
   const inName = session.inputNames[0];
   const outName = session.outputNames[0];
 
-  const out = Buffer.alloc(n * CLASSES * 4);
+  // The classes are the first batch's; every batch must have as many.
+  let classes = 0;
+  let out = null;
   for (let first = 0; first < n; first += batch) {
     const k = Math.min(batch, n - first);
     const x = new ort.Tensor('float32', input.subarray(first * size, (first + k) * size), [k, c, h, w]);
     const result = await session.run({ [inName]: x });
     const y = result[outName];
-    if (y.type !== 'float32' || y.dims.length !== 2 || y.dims[0] !== k || y.dims[1] !== CLASSES) {
-      throw new Error(`${modelPath}: output ${outName} is ${y.type} [${y.dims}], want float32 [${k}, ${CLASSES}]`);
+    if (out === null && y.dims.length === 2) {
+      classes = y.dims[1];
+      out = Buffer.alloc(n * classes * 4);
     }
-    for (let i = 0; i < y.data.length; i++) out.writeFloatLE(y.data[i], 4 * (first * CLASSES + i));
+    if (y.type !== 'float32' || y.dims.length !== 2 || y.dims[0] !== k || y.dims[1] !== classes || classes < 1) {
+      throw new Error(`${modelPath}: output ${outName} is ${y.type} [${y.dims}], want float32 [${k}, classes]`);
+    }
+    for (let i = 0; i < y.data.length; i++) out.writeFloatLE(y.data[i], 4 * (first * classes + i));
   }
 
   const tmp = outPath + '.tmp';

@@ -47,10 +47,11 @@ type model struct {
 	loaded   time.Time
 }
 
-// openModel opens spec's file as any classifier lenetkit runs, of grey
-// images of any size and any number of classes.
+// openModel opens spec's file as any classifier lenetkit runs, of images
+// of any size, grey or of several channels (colour: the tensor routes
+// alone), and any number of classes.
 func openModel(spec ModelSpec, backend string) (*model, error) {
-	m, err := infer.OpenClassifier(spec.Path, backend, infer.OpenOptions{AnyClasses: true, AnyInput: true})
+	m, err := infer.OpenClassifier(spec.Path, backend, infer.OpenOptions{AnyClasses: true, AnyInput: true, AnyChannels: true})
 	if err != nil {
 		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: err}
 	}

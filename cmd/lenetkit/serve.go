@@ -27,8 +27,8 @@ func serveCommand() *cli.Command {
 		Usage:     "answer classification requests over HTTP (and gRPC): the Open Inference Protocol, image files and a drawing page",
 		ArgsUsage: "MODEL...",
 		Description: `Each MODEL is a model file of any format lenetkit reads (.pth, .pt,
-.safetensors, .onnx: the seed's LeNet or any ONNX classifier of grey
-images), as PATH or NAME=PATH. A model's name is the file's base name
+.safetensors, .onnx: the seed's LeNet or any ONNX image classifier; one of
+colour images takes tensors alone), as PATH or NAME=PATH. A model's name is the file's base name
 without its extension unless NAME= or --name gives one; the first model is
 the default. The routes:
 

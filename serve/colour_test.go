@@ -1,0 +1,74 @@
+package serve_test
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/serve"
+)
+
+// TestColourModelTensors: a colour model (testdata/onnx/rgb_tiny.onnx,
+// 3x16x16, from reference/rgb_model.py) is served on the tensor routes:
+// its metadata says its shape, and a batch of 5 tensors gets the logits
+// ONNX Runtime gives the same tensors. /v1/classify, which makes grey
+// digits, sends it to the tensor route.
+func TestColourModelTensors(t *testing.T) {
+	model := testtool.Testdata(filepath.Join("onnx", "rgb_tiny.onnx"))
+	_, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "rgb", Path: model})
+	var meta struct {
+		Inputs []struct{ Shape []int64 }
+	}
+	call(t, ts, "GET", "/v2/models/rgb", "", nil).decode(t, &meta)
+	if len(meta.Inputs) != 1 || !slices.Equal(meta.Inputs[0].Shape, []int64{-1, 3, 16, 16}) {
+		t.Fatalf("metadata inputs %+v, want [-1,3,16,16]", meta.Inputs)
+	}
+	const n, size, classes = 5, 3 * 16 * 16, 4
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, n*size)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	a := call(t, ts, "POST", "/v2/models/rgb/infer", "application/json", inferBody(t, "", []int{n, 3, 16, 16}, "FP32", x))
+	var got inferAnswer
+	a.decode(t, &got)
+	if a.status != http.StatusOK || len(got.Outputs) != 1 || len(got.Outputs[0].Data) != n*classes {
+		t.Fatalf("status %d: %s", a.status, a.body)
+	}
+
+	c := call(t, ts, "POST", "/v1/classify", "image/png", cleanDigits(t)[0].png)
+	if c.status != http.StatusBadRequest || !strings.Contains(string(c.body), "takes 3x16x16 images") || !strings.Contains(string(c.body), "POST /v2/models/rgb/infer") {
+		t.Errorf("/v1/classify: %d %s", c.status, c.body)
+	}
+
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
+	var raw []byte
+	for _, v := range x {
+		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
+	}
+	if err := os.WriteFile(in, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testtool.RunORT(t, []testtool.ORTJob{{Model: model, Input: in, N: n, C: 3, H: 16, W: 16, Out: out}})
+	b, err := os.ReadFile(out)
+	if err != nil || len(b) != 4*n*classes {
+		t.Fatalf("ONNX Runtime's output: %d bytes, %v", len(b), err)
+	}
+	worst := 0.0
+	for i := range n * classes {
+		want := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		worst = math.Max(worst, math.Abs(float64(got.Outputs[0].Data[i]-want)))
+	}
+	t.Logf("logits of %d colour tensors: largest difference from ONNX Runtime %.3g", n, worst)
+	if worst > 1e-5 {
+		t.Errorf("logits differ from ONNX Runtime's by %.3g", worst)
+	}
+}
