@@ -50,22 +50,20 @@ func TestColourModelTensors(t *testing.T) {
 
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
-	var raw []byte
-	for _, v := range x {
-		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
-	}
+	raw, _ := binary.Append(nil, binary.LittleEndian, x)
 	if err := os.WriteFile(in, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	testtool.RunORT(t, []testtool.ORTJob{{Model: model, Input: in, N: n, C: 3, H: 16, W: 16, Out: out}})
 	b, err := os.ReadFile(out)
-	if err != nil || len(b) != 4*n*classes {
+	want := make([]float32, n*classes)
+	if err != nil || len(b) != 4*len(want) {
 		t.Fatalf("ONNX Runtime's output: %d bytes, %v", len(b), err)
 	}
+	binary.Decode(b, binary.LittleEndian, want)
 	worst := 0.0
-	for i := range n * classes {
-		want := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		worst = math.Max(worst, math.Abs(float64(got.Outputs[0].Data[i]-want)))
+	for i, w := range want {
+		worst = math.Max(worst, math.Abs(float64(got.Outputs[0].Data[i]-w)))
 	}
 	t.Logf("logits of %d colour tensors: largest difference from ONNX Runtime %.3g", n, worst)
 	if worst > 1e-5 {
