@@ -7,10 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/lenetkit/lenetkit/lenet"
+	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
@@ -54,26 +53,18 @@ func builtinGraph(seed uint64) (*onnx.Model, string, error) {
 }
 
 // notSeedData says whether --data dir is data of another form than the
-// seed's recipe reads (MNIST's IDX names in a directory, gzipped or not):
-// a directory without them (class folders of images, or IDX files of
-// other names), or EMNIST's DIR/emnist-balanced naming files by their
-// prefix. A graph run reads those (package dataset), and says what is
-// wrong with a directory that holds neither. A path that is not there
-// stays with the recipe, whose error names the files it wants.
+// seed's recipe reads (MNIST's training pair in a directory, as
+// mnist.HasPart finds it): a directory without it (class folders of
+// images, or IDX files of other names), or EMNIST's DIR/emnist-balanced,
+// a set of files named with that prefix. A graph run reads those
+// (package dataset), and says what is wrong with a directory that holds
+// neither. A path that is not there stays with the recipe, whose error
+// names the files it wants.
 func notSeedData(dir string) bool {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		entries, _ := os.ReadDir(filepath.Dir(dir))
-		prefix := filepath.Base(dir) + "-"
-		return slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return strings.HasPrefix(e.Name(), prefix) })
+		parent, prefix := filepath.Dir(dir), filepath.Base(dir)+"-"
+		return mnist.HasPart(parent, prefix, "train") || mnist.HasPart(parent, prefix, "test")
 	}
-	if !fi.IsDir() {
-		return false
-	}
-	for _, name := range []string{"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			return false
-		}
-	}
-	return true
+	return fi.IsDir() && !mnist.HasPart(dir, "", "train")
 }
