@@ -262,14 +262,7 @@ func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
 		}
 		sets = append(sets, s)
 	}
-	complete := len(parts) == 2 || opt.Parts == TrainPart
-	names := opt.Classes
-	if names == nil && opt.ModelClasses != nil {
-		if n := labelCount(sets); len(opt.ModelClasses) == n || !complete && len(opt.ModelClasses) > n {
-			names = opt.ModelClasses
-		}
-	}
-	classes, err := idxClasses(path, sets, complete, names)
+	classes, err := idxClasses(path, sets, len(parts) == 2 || opt.Parts == TrainPart, opt.Classes, opt.ModelClasses)
 	if err != nil {
 		return nil, err
 	}
@@ -296,22 +289,12 @@ func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
 	return d, nil
 }
 
-// labelCount is the number of classes the IDX sets' labels show: the
-// largest label and one.
-func labelCount(sets []*mnist.Set) int {
-	top := -1
-	for _, s := range sets {
-		for _, l := range s.Labels {
-			top = max(top, int(l))
-		}
-	}
-	return top + 1
-}
-
-// idxClasses are the class names of IDX sets: names when given, else "0"
-// to the largest label. complete says every part was read, so that the
-// largest label seen is the largest there is.
-func idxClasses(path string, sets []*mnist.Set, complete bool, names []string) ([]string, error) {
+// idxClasses are the class names of IDX sets: names when given, else a
+// model's names (Options.ModelClasses) when there are as many as the
+// labels show (or more, when not every part was read), else "0" to the
+// largest label. complete says every part was read, so that the largest
+// label seen is the largest there is.
+func idxClasses(path string, sets []*mnist.Set, complete bool, names, model []string) ([]string, error) {
 	var seen [256]int
 	top := -1
 	for _, s := range sets {
@@ -331,6 +314,9 @@ func idxClasses(path string, sets []*mnist.Set, complete bool, names []string) (
 	// with most values unused; EMNIST letters leave one of 27 unused.
 	if n > 10 && empty > n/2 {
 		return nil, newError(ErrClasses, path, fmt.Sprintf("labels go up to %d but %d of those %d classes have no image: the labels file is not one of class labels", top, empty, n))
+	}
+	if names == nil && model != nil && (len(model) == n || !complete && len(model) > n) {
+		names = model
 	}
 	if names == nil {
 		names = make([]string, n)
