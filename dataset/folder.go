@@ -320,7 +320,7 @@ func prepareAll(st *store, opt Options) error {
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				errs[i] = prepareFile(st.files[i], st.pix[i*opt.Height*opt.Width:(i+1)*opt.Height*opt.Width], opt)
+				errs[i] = prepareFile(st.files[i], st.pix[i*opt.Height*opt.Width:(i+1)*opt.Height*opt.Width], opt, folderAdvice)
 			}
 		})
 	}
@@ -337,36 +337,36 @@ func prepareAll(st *store, opt Options) error {
 	return nil
 }
 
-// PrepareFile reads the image file at path as a folder's images are read
-// (opt.Prep, opt.Height x opt.Width; the other options do not apply): its
-// 8-bit grey pixels, row-major, 0 the background. Errors are *Error of
-// ErrNotImage, ErrBlank or ErrNotFound, naming the file.
-func PrepareFile(path string, opt Options) ([]byte, error) {
+// OpenFile reads the one image file at path as a folder's images are read
+// (opt.Prep, opt.Height x opt.Width; the other options do not apply), as a
+// Set of that image alone, of class 0 and no class names: what Fill makes
+// a model's input of. Errors are *Error of ErrNotImage, ErrBlank or
+// ErrNotFound naming the file, or ErrOption for a size no image is made to.
+func OpenFile(path string, opt Options) (*Set, error) {
 	opt, err := checkSize(opt)
 	if err != nil {
 		return nil, err
 	}
-	dst := make([]byte, opt.Height*opt.Width)
-	err = prepareFile(path, dst, opt)
-	if e, ok := errors.AsType[*Error](err); ok && e.Kind == ErrNotImage {
-		// The folder's advice, to take the file out of it, does not fit.
-		e.Msg = strings.TrimSuffix(e.Msg, notImageAdvice)
+	st := &store{files: []string{path}, labels: []int32{0}, pix: make([]byte, opt.Height*opt.Width)}
+	if err := prepareFile(path, st.pix, opt, ""); err != nil {
+		return nil, err
 	}
-	return dst, err
+	return newSet(opt.Height, opt.Width, nil, st), nil
 }
 
-// notImageAdvice ends the error of a class folder's file that is not an
+// folderAdvice ends the error of a class folder's file that is not an
 // image.
-const notImageAdvice = ": remove it from the class folder, or replace it with a PNG, JPEG, GIF or BMP image"
+const folderAdvice = ": remove it from the class folder, or replace it with a PNG, JPEG, GIF or BMP image"
 
 // prepareFile reads the image file at path into dst as opt.Prep says.
-func prepareFile(path string, dst []byte, opt Options) error {
+// advice ends the error of a file that is not an image.
+func prepareFile(path string, dst []byte, opt Options, advice string) error {
 	img, err := digit.DecodeFile(path)
 	if err != nil {
 		if errors.Is(err, digit.ErrNotImage) {
 			// digit's message starts "digit: PATH: ".
 			why := strings.TrimPrefix(err.Error(), "digit: "+path+": ")
-			return &Error{Path: path, Kind: ErrNotImage, Err: err, Msg: why + notImageAdvice}
+			return &Error{Path: path, Kind: ErrNotImage, Err: err, Msg: why + advice}
 		}
 		return &Error{Path: path, Kind: ErrNotFound, Msg: "cannot read it: " + cause(errors.Unwrap(err)), Err: err}
 	}

@@ -61,7 +61,7 @@ func (s *fileSource) Input(i int, dst []float32) (string, int, error) {
 	} else if it.Label < s.m.Classes {
 		label = it.Label
 	}
-	pix, err := dataset.PrepareFile(it.Path, s.opt)
+	img, err := dataset.OpenFile(it.Path, s.opt)
 	if err != nil {
 		var de *dataset.Error
 		if errors.As(err, &de) && de.Kind != dataset.ErrOption {
@@ -69,14 +69,7 @@ func (s *fileSource) Input(i int, dst []float32) (string, int, error) {
 		}
 		return it.Path, label, err
 	}
-	// The model's input: the image in [0, 1], as Set.Fill writes it,
-	// inside the padding the model declares; the model normalises it.
-	clear(dst)
-	pad, side := s.m.Preprocess.Pad, s.opt.Width+2*s.m.Preprocess.Pad
-	for r := range s.opt.Height {
-		for c, v := range pix[r*s.opt.Width : (r+1)*s.opt.Width] {
-			dst[(r+pad)*side+pad+c] = float32(v) / 255
-		}
-	}
-	return it.Path, label, nil
+	// The image in [0, 1] inside the padding the model declares, as a data
+	// set's images are filled; the model normalises it.
+	return it.Path, label, img.Fill([]int{0}, dst, nil, dataset.FillOptions{Pad: s.m.Preprocess.Pad})
 }
