@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"strconv"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,7 +32,8 @@ func inferData(c *cli.Context, m *infer.Model, ownData bool) (classes []string, 
 			return nil, nil, fmt.Errorf("--labels: %s has %d class names; %s gives scores for %d", f, len(classes), m.Path, m.Classes)
 		}
 	}
-	if classes == nil && named(m.Labels) {
+	// A digit classifier's "0" to "9" say no more than the numbers.
+	if classes == nil && m.Labels != nil && !slices.Equal(m.Labels, numberNames(m.Classes)) {
 		classes = m.Labels
 	}
 	return classes, nil, nil
@@ -85,15 +86,4 @@ func (t *classTally) rows() []classAccuracy {
 		}
 	}
 	return rows
-}
-
-// named says whether a model's class names say more than their numbers:
-// a digit classifier's "0" to "9" do not.
-func named(labels []string) bool {
-	for i, l := range labels {
-		if l != strconv.Itoa(i) {
-			return true
-		}
-	}
-	return false
 }
