@@ -466,6 +466,9 @@ func (m *onnxGoModel) run(worker int, logits, x []float32, n int) (err error) {
 // know.
 func planNotes(p *backend.Plan) []string {
 	var notes []string
+	if p.Upgraded != 0 {
+		notes = append(notes, fmt.Sprintf("its opset, %d, is older than ONNX 1.2's; its nodes are read in their opset 7 forms, which compute the same", p.Upgraded))
+	}
 	if p.Reordered {
 		notes = append(notes, "its nodes are not in topological order (as keras2onnx 1.5 writes them); sorted, as ONNX Runtime does")
 	}

@@ -9,9 +9,10 @@ import (
 
 // Decode turns a model read by Unmarshal into lenetkit's Model: attributes
 // and tensors decoded once, graph inputs that are also initializers (old
-// IR versions list every weight as an input) dropped from Inputs, and the
-// nodes sorted into a topological order (SortNodes). External data must
-// have been read into the tensors already.
+// IR versions list every weight as an input) dropped from Inputs, the
+// nodes sorted into a topological order (SortNodes) and, for opsets 1 to
+// 6, rewritten into opset 7's forms (Upgrade). External data must have
+// been read into the tensors already.
 func Decode(m *ModelProto) (*Model, error) {
 	g := m.GetGraph()
 	if g == nil {
@@ -38,7 +39,13 @@ func Decode(m *ModelProto) (*Model, error) {
 		return nil, err
 	}
 	out.Graph = dg
-	return out, SortNodes(dg)
+	if err := SortNodes(dg); err != nil {
+		return nil, err
+	}
+	if err := Upgrade(out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func decodeGraph(g *GraphProto) (*Graph, error) {

@@ -18,7 +18,9 @@ import (
 // each node's attributes by name, initializers in the order the nodes first
 // read them and then any others by name, value_info and metadata by name.
 // Producer is split at its first space into producer_name and
-// producer_version, as Decode joins them. Tensors are written as raw
+// producer_version, as Decode joins them. For IR version 3 and older the
+// initializers are listed as graph inputs too, after the others, as those
+// versions require. Tensors are written as raw
 // little-endian data. Subgraph attributes, which Model only counts, and
 // tensors of types without a fixed size are refused.
 func Encode(m *Model) (*ModelProto, error) {
@@ -28,6 +30,15 @@ func Encode(m *Model) (*ModelProto, error) {
 	g, err := encodeGraph(m.Graph)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: encode: %w", err)
+	}
+	if m.IRVersion > 0 && m.IRVersion < 4 {
+		// IR version 3 requires every initializer among the graph's
+		// inputs, which Decode took out.
+		for _, t := range g.Initializer {
+			dims := make([]int64, len(t.Dims))
+			copy(dims, t.Dims)
+			g.Input = append(g.Input, encodeValue(&Value{Name: t.Name, DType: DType(t.DataType), Dims: dims}))
+		}
 	}
 	out := &ModelProto{IrVersion: m.IRVersion, Graph: g}
 	out.ProducerName, out.ProducerVersion, _ = strings.Cut(m.Producer, " ")

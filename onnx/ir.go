@@ -15,8 +15,11 @@ type Model struct {
 	IRVersion int64
 	// Opset is the version of the default domain's operator set; Opsets
 	// has every domain's, "" for the default one.
-	Opset    int64
-	Opsets   map[string]int64
+	Opset  int64
+	Opsets map[string]int64
+	// Upgraded is the opset the file declared when it was older than
+	// UpgradeOpset, which Opset then is (Upgrade); 0 otherwise.
+	Upgraded int64
 	Producer string // producer_name and, when given, producer_version
 	Metadata map[string]string
 	Graph    *Graph

@@ -240,3 +240,48 @@ func maxDiff(t *testing.T, a, b []float32) float64 {
 	}
 	return d
 }
+
+// TestEncodeOldFilesChecked: a file of IR version 3 (CNTK's mnist-8, and
+// opsets 1 and 6 read in opset 7's forms), decoded and encoded again as
+// train writes a graph back, passes ONNX's checker, which requires such
+// files to list every initializer among the graph's inputs, and decodes
+// to the same inputs.
+func TestEncodeOldFilesChecked(t *testing.T) {
+	for _, name := range []string{"cntk_mnist8", "cntk_mnist1", "caffe2_opset6"} {
+		t.Run(name, func(t *testing.T) {
+			pm, err := Read(testtool.Testdata("onnx/producers/" + name + ".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Decode(pm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := Encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.IrVersion != 3 || len(out.Graph.Input) != 1+len(out.Graph.Initializer) {
+				t.Errorf("IR version %d, %d inputs for %d initializers", out.IrVersion, len(out.Graph.Input), len(out.Graph.Initializer))
+			}
+			again, err := Decode(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(again.Graph.Inputs) != 1 || again.Graph.Inputs[0].Name != m.Graph.Inputs[0].Name {
+				t.Fatalf("decoded again: inputs %v", again.Graph.Inputs)
+			}
+			path := filepath.Join(t.TempDir(), name+".onnx")
+			b, err := Marshal(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if r := onnxCheck(t, path); !r.OK {
+				t.Errorf("onnx.checker: %s", r.Error)
+			}
+		})
+	}
+}

@@ -28,8 +28,9 @@ weights. It exits 1 when anything blocks.
 For a file that runs it says how lenetkit reads it: the input's layout
 (NCHW, or NHWC as Keras and tf2onnx write it) and image size, where the
 preprocessing's mean and std come from (the file's metadata, or assumed),
-whether the nodes were out of topological order, and which nodes run as one
-fused kernel.
+whether the nodes were out of topological order, whether an opset older than
+7 was read in opset 7's forms (broadcast attributes, Reshape's shape
+attribute), and which nodes run as one fused kernel.
 
 For a quantized file (QDQ or QOperator) it lists the quantized tensors
 with their type, scale and zero point (per channel: the axis, the number
@@ -114,6 +115,9 @@ func printDoctor(c *cli.Context, r doctorResult) {
 			about = d.Producer + "; " + about
 		}
 		fmt.Fprintf(w, "Model:      %s\n", about)
+	}
+	if d.Upgraded {
+		fmt.Fprintf(w, "Opset:      %d is older than ONNX 1.2's 7; lenetkit reads its nodes in their opset 7 forms, which compute the same\n", d.Opset)
 	}
 	if d.Reordered {
 		fmt.Fprintf(w, "Order:      the nodes are not in topological order; lenetkit sorts them, as ONNX Runtime does\n")

@@ -422,7 +422,13 @@ func TestRefusals(t *testing.T) {
 			b.node("Gelu2", []string{"e"}, "g")
 			b.node("Erf", []string{"g"}, "h")
 		}), "operators not supported: Erf (2 nodes), Gelu2"},
-		{"opset 6", base(6, func(b *builder) { b.node("Relu", []string{"x"}, "h") }), "opset 6"},
+		{"opset 0", base(0, func(b *builder) { b.node("Relu", []string{"x"}, "h") }), "opset 0"},
+		{"opset 6 Dropout that trains", base(6, func(b *builder) { b.node("Dropout", []string{"x"}, "h") }), "Dropout without is_test 1 drops at random (training mode)"},
+		{"opset 1 broadcast of a computed operand of unknown rank", base(1, func(b *builder) {
+			b.node("Reshape", []string{"x"}, "r", ints("shape", 1, 784))
+			b.node("Gather", []string{"r", b.ints(0)}, "g")
+			b.node("Add", []string{"r", "g"}, "h", intAttr("broadcast", 1), intAttr("axis", 1))
+		}), "broadcasting at axis 1 needs the ranks of \"r\" and \"g\""},
 		{"opset 22", base(22, func(b *builder) { b.node("Relu", []string{"x"}, "h") }), "opset 22"},
 		{"grouped convolution", base(13, func(b *builder) {
 			b.node("Conv", []string{"x", b.weight(1, 1, 1, 1)}, "h", intAttr("group", 2))

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,9 @@ type Diagnosis struct {
 	Opset     int64  `json:"opset"`
 	Producer  string `json:"producer,omitempty"`
 	Nodes     int    `json:"nodes"`
+	// Upgraded says the graph, of an opset before 7, is read in opset 7's
+	// forms (onnx.Upgrade).
+	Upgraded bool `json:"upgraded,omitempty"`
 	// Reordered says the nodes were out of topological order (sorted).
 	Reordered bool      `json:"reordered"`
 	Blockers  []Blocker `json:"blockers"`
@@ -80,7 +84,8 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 	if m == nil {
 		return d, nil
 	}
-	d.Opset, d.Producer, d.Reordered = m.Opset, m.Producer, m.Graph.Reordered
+	d.Opset, d.Producer, d.Reordered = cmp.Or(d.Opset, m.Upgraded, m.Opset), m.Producer, m.Graph.Reordered
+	d.Upgraded = m.Upgraded != 0
 	d.model(m, opt)
 	if len(d.Blockers) > 0 {
 		return d, nil
@@ -128,6 +133,14 @@ func (d *Diagnosis) decode(pm *onnx.ModelProto) *onnx.Model {
 	cp := *pm
 	cp.Graph = &g
 	m, err := onnx.Decode(&cp)
+	var old *onnx.UpgradeError
+	if errors.As(err, &old) {
+		// The rest of the graph is checked as the opset it was to become.
+		d.block("opset", err, "", nil)
+		d.Opset = old.Opset
+		cp.OpsetImport = []*onnx.OperatorSetIdProto{{Version: onnx.UpgradeOpset}}
+		m, err = onnx.Decode(&cp)
+	}
 	if err != nil {
 		d.block("format", err, "", nil)
 		return nil

@@ -35,11 +35,12 @@ func TestDiagnoseListsEveryBlocker(t *testing.T) {
 			b.node("Dropout", []string{"e", b.weight(1), "tm"}, "h")
 		}), []string{"operator", "training", "training"}, []string{"Erf is not supported (1 node)", "3 outputs", "training_mode true"}},
 		{"an old opset with operators of two domains missing", base(6, func(b *builder) {
-			b.node("Erf", []string{"x"}, "e1")
+			b.node("Dropout", []string{"x"}, "d")
+			b.node("Erf", []string{"d"}, "e1")
 			b.node("Erf", []string{"e1"}, "e2")
 			b.node("Gelu", []string{"e2"}, "h")
 			b.nodes[len(b.nodes)-1].Domain = "com.microsoft"
-		}), []string{"opset", "operator", "operator"}, []string{"opset 6", "Erf is not supported (2 nodes)", "com.microsoft.Gelu"}},
+		}), []string{"opset", "operator", "operator"}, []string{"at opset 6: Dropout without is_test 1", "Erf is not supported (2 nodes)", "com.microsoft.Gelu"}},
 		{"control flow and an input of integers with a symbolic height", func() *onnx.ModelProto {
 			m := base(13, func(b *builder) {
 				b.nodes = append(b.nodes, &onnx.NodeProto{OpType: "If", Input: []string{"x"}, Output: []string{"h"}, Attribute: []*onnx.AttributeProto{subgraph}})

@@ -30,6 +30,8 @@ func FuzzOpenCompile(f *testing.F) {
 		add(m)
 	}
 	paths, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "onnx", "*.onnx"))
+	old, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "onnx", "producers", "*.onnx")) // opsets 1 to 13
+	paths = append(paths, old...)
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil && len(b) < 128<<10 {
 			f.Add(b)

@@ -17,9 +17,11 @@ import (
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
-// The operator sets this backend reads: ONNX 1.2 (opset 7) to 1.16 (21).
+// The operator sets this backend reads: ONNX 1.0 (opset 1) to 1.16 (21).
+// onnx.Decode rewrites a graph older than opset 7 into opset 7's forms, so
+// the compiler sees opsets 7 to 21 only.
 const (
-	MinOpset = 7
+	MinOpset = 1
 	MaxOpset = 21
 )
 

@@ -3,9 +3,6 @@ package backend
 import (
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -98,77 +95,6 @@ func TestNormalisationRefusals(t *testing.T) {
 			_, err := runWhole(t, 17, []*onnx.NodeProto{tc.node}, inits, []wholeIn{{"x", []int{1, 2, 3, 4}, make([]float32, 24)}}, "y")
 			if !errors.Is(err, tc.kind) {
 				t.Fatalf("error %v, want one matching %v", err, tc.kind)
-			}
-		})
-	}
-}
-
-// TestNodeTestsBelowMinOpset runs ONNX's node tests of operators whose
-// models declare an opset older than MinOpset (GlobalAveragePool,
-// GlobalMaxPool at 1, InstanceNormalization at 6), which the node test
-// run counts as not applicable, at MinOpset: the operators have not
-// changed since. LENETKIT_NODE_TESTS names the folder
-// reference/onnx_node_tests.py wrote.
-func TestNodeTestsBelowMinOpset(t *testing.T) {
-	dir := os.Getenv("LENETKIT_NODE_TESTS")
-	if dir == "" {
-		t.Skip("LENETKIT_NODE_TESTS is not set")
-	}
-	for _, name := range []string{"test_globalaveragepool", "test_globalaveragepool_precomputed", "test_globalmaxpool",
-		"test_globalmaxpool_precomputed", "test_instancenorm_epsilon", "test_instancenorm_example"} {
-		t.Run(name, func(t *testing.T) {
-			test := filepath.Join(dir, "node", name)
-			data, err := os.ReadFile(filepath.Join(test, "model.onnx"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := &onnx.ModelProto{}
-			if err := m.Unmarshal(data); err != nil {
-				t.Fatal(err)
-			}
-			for _, o := range m.OpsetImport {
-				o.Version = max(o.Version, MinOpset)
-			}
-			path := filepath.Join(t.TempDir(), "model.onnx")
-			writeModel(t, m, path)
-			read := func(kind string, i int) ([]int, []float32) {
-				b, err := os.ReadFile(filepath.Join(test, "test_data_set_0", kind+"_"+string(rune('0'+i))+".pb"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				tp := &onnx.TensorProto{}
-				if err := tp.Unmarshal(b); err != nil {
-					t.Fatal(err)
-				}
-				v, err := onnx.DecodeTensor(tp)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return v.Shape, v.Floats()
-			}
-			shapes := map[string][]int{}
-			var ins [][]float32
-			for i, in := range m.Graph.Input {
-				shape, v := read("input", i)
-				shapes[in.Name] = shape
-				ins = append(ins, v)
-			}
-			p, err := OpenOptions(path, Options{Shapes: shapes})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := p.Run(ins)
-			if err != nil {
-				t.Fatal(err)
-			}
-			shape, want := read("output", 0)
-			if res := p.Results()[0].Shape; !slices.Equal(res, shape) || len(got[0]) != len(want) {
-				t.Fatalf("output of shape %v, %d values; want %v, %d", res, len(got[0]), shape, len(want))
-			}
-			for i, w := range want {
-				if g := got[0][i]; !(math.Abs(float64(g-w)) <= 1e-7+1e-3*math.Abs(float64(w))) {
-					t.Fatalf("value %d is %v, want %v", i, g, w)
-				}
 			}
 		})
 	}

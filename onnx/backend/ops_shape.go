@@ -113,19 +113,11 @@ func compileReshape(c *compiler, o op) error {
 	if err != nil {
 		return err
 	}
-	var target []int64
-	if c.opset < 5 {
-		target, err = o.attrs.Ints("shape")
-	} else {
-		var k *constant
-		k, err = c.constIn(o, 1)
-		if k != nil {
-			target = k.ints()
-		}
-	}
+	k, err := c.constIn(o, 1)
 	if err != nil {
 		return err
 	}
+	target := k.ints()
 	allowZero, _ := o.attrs.Int("allowzero", 0)
 	shape := make([]int, len(target))
 	infer := -1

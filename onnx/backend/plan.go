@@ -31,6 +31,9 @@ type Plan struct {
 	Metadata map[string]string
 	// Reordered says the file's nodes were out of topological order.
 	Reordered bool
+	// Upgraded is the file's opset when it was older than 7 and the graph
+	// was read in opset 7's forms (onnx.Upgrade); 0 otherwise.
+	Upgraded int64
 	// Fused lists the chains of nodes the plan runs as one fused kernel,
 	// each by its nodes' names (or first outputs); a quantized graph's
 	// DequantizeLinear -> Conv -> QuantizeLinear run as one int8
@@ -111,7 +114,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 		}
 		c.vals[name] = &val{shape: k.shape, c: k}
 	}
-	p := &Plan{Metadata: m.Metadata, maxBytes: b.maxBytes, Reordered: m.Graph.Reordered}
+	p := &Plan{Metadata: m.Metadata, maxBytes: b.maxBytes, Reordered: m.Graph.Reordered, Upgraded: m.Upgraded}
 	if p.Metadata == nil {
 		p.Metadata = map[string]string{}
 	}
