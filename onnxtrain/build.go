@@ -55,6 +55,7 @@ type builder struct {
 	rng     *rand.Rand
 	blocks  map[*onnx.Node]*seedBlock  // built as one layer each (fuse.go)
 	bnRelus map[*onnx.Node]*bnReluPair // built as one layer each (bnrelu.go)
+	consts  int                        // constants materialized so far, which names them
 }
 
 // family builds the layer for one node from its inputs, and says the
@@ -313,6 +314,10 @@ func (b *builder) materialize(v *value) {
 		shape = []int{1}
 	}
 	tv := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v.konst.Float))
-	v.node = G.NewTensor(b.eg, tensor.Float32, len(shape), G.WithShape(shape...), G.WithValue(tv))
+	// A name of its own: Gorgonia's graph keeps one node per name, type
+	// and shape, so two nameless constants of one shape (a Pow's exponent
+	// and an Add's epsilon) would be one node, holding the first's value.
+	b.consts++
+	v.node = G.NewTensor(b.eg, tensor.Float32, len(shape), G.WithShape(shape...), G.WithValue(tv), G.WithName(fmt.Sprintf("onnxtrain constant %d", b.consts)))
 	v.shape = shape
 }

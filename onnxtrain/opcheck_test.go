@@ -274,3 +274,36 @@ func closeTo(got, want float32, rtol, atol float64) bool {
 	}
 	return math.Abs(g-w) <= atol+rtol*math.Abs(w)
 }
+
+// TestConstantsOfOneShapeStayApart: two Constant nodes of one shape (an
+// exponent 2 and an epsilon, as ONNX's MeanVarianceNormalization expands)
+// are two values in the training graph: y = x^2 + 0.25.
+func TestConstantsOfOneShapeStayApart(t *testing.T) {
+	scalar := func(v float32) onnx.Attrs {
+		return onnx.Attrs{"value": aTensor(&onnx.Tensor{DType: onnx.Float, Shape: []int{}, Float: []float32{v}})}
+	}
+	g := &onnx.Graph{Initializers: map[string]*onnx.Tensor{}, ValueInfo: map[string]*onnx.Value{},
+		Inputs:  []*onnx.Value{{Name: "x", DType: onnx.Float, Dims: []int64{2, 3}}},
+		Outputs: []*onnx.Value{{Name: "y", DType: onnx.Float}},
+		Nodes: []*onnx.Node{
+			{Name: "two", OpType: "Constant", Outputs: []string{"two"}, Attrs: scalar(2)},
+			{Name: "eps", OpType: "Constant", Outputs: []string{"eps"}, Attrs: scalar(0.25)},
+			{Name: "sq", OpType: "Pow", Inputs: []string{"x", "two"}, Outputs: []string{"sq"}},
+			{Name: "y", OpType: "Add", Inputs: []string{"sq", "eps"}, Outputs: []string{"y"}},
+		}}
+	x := []float32{-2, -1, 0, 0.5, 1, 3}
+	h, err := build(&onnx.Model{IRVersion: 8, Opset: 13, Graph: g}, map[string][]float32{"x": x}, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	if err := h.run(); err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range h.output(0) {
+		if want := x[i]*x[i] + 0.25; got != want {
+			t.Errorf("y[%d] = %v, want %v", i, got, want)
+		}
+	}
+	h.checkGradients(t, 1e-2)
+}
