@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	_ "github.com/owulveryck/onnx-go/backend/testbackend/onnx" // registers the tests
 	"gorgonia.org/tensor"
 
+	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/tensorfile"
 )
@@ -22,8 +24,9 @@ import (
 // reference outputs of the ONNX project, for every test whose operators
 // are all this package's (families or constant evaluations) and whose
 // values are float32, with integer inputs as constants. They are the
-// ones onnx-go's module carries as Go (ONNX 1.5's), and, with
-// LENETKIT_NODE_TESTS=DIR, the folder reference/onnx_node_tests.py writes.
+// ones onnx-go's module carries as Go (ONNX 1.5's), and those
+// reference/onnx_node_tests.py writes with python3-onnx 1.12's generators
+// (into a temporary folder, or LENETKIT_NODE_TESTS=DIR's, written before).
 
 type nodeSuiteCase struct {
 	title      string
@@ -32,10 +35,26 @@ type nodeSuiteCase struct {
 }
 
 func TestNodeSuiteForward(t *testing.T) {
-	cases := onnxGoCases(t)
-	if dir := os.Getenv("LENETKIT_NODE_TESTS"); dir != "" {
-		cases = append(cases, folderCases(t, filepath.Join(dir, "node"))...)
+	runSuiteForward(t, onnxGoCases(t), 100)
+}
+
+func TestONNXNodeTestsForward(t *testing.T) {
+	dir := os.Getenv("LENETKIT_NODE_TESTS")
+	if dir == "" {
+		testtool.SkipShort(t) // python3-onnx takes seconds to write them
+		py := testtool.RequirePython(t, "onnx", "numpy")
+		dir = t.TempDir()
+		if out, err := exec.Command(py, testtool.Reference("onnx_node_tests.py"), dir).CombinedOutput(); err != nil {
+			t.Fatalf("onnx_node_tests.py: %v: %s", err, out)
+		}
 	}
+	runSuiteForward(t, folderCases(t, filepath.Join(dir, "node")), 200)
+}
+
+// runSuiteForward runs the claimed cases, which must all pass or be
+// refused by a family, and at least least of them pass.
+func runSuiteForward(t *testing.T, cases []nodeSuiteCase, least int) {
+	t.Helper()
 	pass, refused, ops := 0, map[string][]string{}, map[string]int{}
 	for _, c := range cases {
 		if !claimed(c) {
@@ -62,7 +81,7 @@ func TestNodeSuiteForward(t *testing.T) {
 		per = append(per, fmt.Sprintf("%s %d", op, ops[op]))
 	}
 	t.Logf("%d node tests pass forward (%s), %d refused by a family", pass, strings.Join(per, ", "), n)
-	if pass < 100 {
+	if pass < least {
 		t.Errorf("only %d node tests ran", pass)
 	}
 }
