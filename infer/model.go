@@ -271,21 +271,33 @@ func (m *Model) Logits(logits, x []float32, n int) error {
 	if len(x) < n*mnist.PixelCount {
 		return fmt.Errorf("infer: %d images need %d floats, got %d", n, n*mnist.PixelCount, len(x))
 	}
-	if need := n * side * side; len(m.scratch) < need {
-		m.scratch = make([]float32, need)
-	}
 	crop := (mnist.Side - side) / 2
 	inv := 1 / pp.Std
-	for i := 0; i < n; i++ {
-		src := x[i*mnist.PixelCount : (i+1)*mnist.PixelCount]
-		dst := m.scratch[i*side*side : (i+1)*side*side]
-		for r := 0; r < side; r++ {
-			row := src[(r+crop)*mnist.Side+crop:]
-			for c := 0; c < side; c++ {
-				dst[r*side+c] = (row[c] - pp.Mean) * inv
+	identity := pp.Mean == 0 && pp.Std == 1
+	fill := func(dst []float32, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			src := x[i*mnist.PixelCount : (i+1)*mnist.PixelCount]
+			img := dst[(i-lo)*side*side : (i-lo+1)*side*side]
+			for r := 0; r < side; r++ {
+				row, out := src[(r+crop)*mnist.Side+crop:][:side], img[r*side:(r+1)*side]
+				if identity {
+					copy(out, row)
+					continue
+				}
+				for c, v := range row {
+					out[c] = (v - pp.Mean) * inv
+				}
 			}
 		}
 	}
+	if p, ok := m.run.(*backend.Plan); ok {
+		// Each image prepared as the plan's workers take it.
+		return p.LogitsFunc(logits, n, fill)
+	}
+	if need := n * side * side; len(m.scratch) < need {
+		m.scratch = make([]float32, need)
+	}
+	fill(m.scratch, 0, n)
 	return m.run.Logits(logits, m.scratch[:n*side*side], n)
 }
 

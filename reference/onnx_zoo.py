@@ -6,7 +6,7 @@
 
 lenetkit's general ONNX importer is tested against these: graphs exported the
 way other projects write them, not the way lenetkit's own exporter does. All
-are float32, input "input" [batch, C, H, W] and output "output" [batch, 10],
+are float32, input "input" [batch, C, H, W] (mlp_flat: [batch, 784]) and output "output" [batch, 10],
 with a symbolic batch axis "batch", do_constant_folding left at torch's
 default (True) and, unless --opset says otherwise, opset 13.
 
@@ -38,6 +38,11 @@ default (True) and, unless --opset says otherwise, opset 13.
   64->64: depthwise 3x3, BatchNorm, ReLU6, pointwise 1x1, BatchNorm,
   ReLU6; global average pooling, Linear 64-10), trained likewise. ReLU6 is
   Clip with min and max inputs. Logits.
+- mlp_flat: a multilayer perceptron as MNIST tutorials write it, whose
+  caller flattens the image (x.view(-1, 784)) before the model: input
+  [batch, 784], Linear 784-128, ReLU, Linear 128-128, ReLU, Linear 128-10,
+  on the unpadded 28x28 image with no normalisation, trained the same way
+  with cross-entropy. Logits.
 - seed_train: the seed's LeNet in train mode, exported with
   training=TrainingMode.TRAINING and do_constant_folding=False, for
   lenetkit's refusal tests; written as seed_train_op9/13/15.onnx. Its
@@ -87,7 +92,7 @@ DEFAULT_OPSET = 13
 TRAIN_BATCH = 128
 TRAIN_LR = 3e-3
 TRAINING_OPSETS = (9, 13, 15)
-INFERENCE = ("seed_view", "seed_reshape", "seed_softmax", "lenet5", "cnn28", "resnet_tiny", "mobilenet_tiny")
+INFERENCE = ("seed_view", "seed_reshape", "seed_softmax", "lenet5", "cnn28", "resnet_tiny", "mobilenet_tiny", "mlp_flat")
 
 
 class ViewFlatten(nn.Module):
@@ -143,6 +148,10 @@ class BasicBlock(nn.Module):
         return torch.relu(x + self.bn2(self.conv2(y)))
 
 
+def mlp_flat():
+    return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
 def conv_bn(cin, cout, stride, act):
     return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), act()]
 
@@ -177,11 +186,13 @@ SPECS = {
     "cnn28": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "log_probabilities"),
     "resnet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
     "mobilenet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
+    "mlp_flat": ([784], {"pad": 0, "mean": 0, "std": 1}, "logits"),
     "seed_train": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
     "seed_train_row": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
 }
 TRAINING = ("seed_train", "seed_train_row")
-ARCHITECTURES = {"lenet5": lenet5, "cnn28": cnn28, "resnet_tiny": resnet_tiny, "mobilenet_tiny": mobilenet_tiny}
+ARCHITECTURES = {"lenet5": lenet5, "cnn28": cnn28, "resnet_tiny": resnet_tiny, "mobilenet_tiny": mobilenet_tiny,
+                 "mlp_flat": mlp_flat}
 
 
 def prepare(x32, spec):
@@ -190,6 +201,8 @@ def prepare(x32, spec):
     x = x32 if pre["pad"] == 2 else x32[:, :, 2:30, 2:30].contiguous()
     if pre["mean"] != 0 or pre["std"] != 1:
         x = (x - pre["mean"]) / pre["std"]
+    if len(spec[0]) == 1:  # flattened by the caller, row by row
+        x = x.reshape(x.shape[0], -1)
     return x
 
 
@@ -302,8 +315,8 @@ def figures(out, y, kind):
 
 
 def ort_outputs(path, x, tmpdir):
-    """ONNX Runtime's first output [N,10] for x [N,C,H,W] (reference/ort_eval.js)."""
-    n, c, h, w = x.shape
+    """ONNX Runtime's first output [N,10] for x [N,C,H,W] or [N,D] (reference/ort_eval.js)."""
+    n, c, h, w = x.shape if x.dim() == 4 else (x.shape[0], x.shape[1], "-", "-")
     inp = os.path.join(tmpdir, "input.f32")
     outp = os.path.join(tmpdir, "output.f32")
     x.contiguous().numpy().astype("<f4").tofile(inp)

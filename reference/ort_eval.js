@@ -5,11 +5,14 @@
 //     node ort_eval.js --manifest JOBS.json
 //
 // A manifest is a JSON array of jobs, {"model", "input", "n", "c", "h",
-// "w", "out"} each, and optionally "batch" (images per run, default 500),
+// "w", "out"} each, and optionally "batch" (images per run, default 500)
+// and "flat" (true: the images go in as [N, C*H*W]),
 // run one after another in one process: tests that check many small graphs
 // pay Node.js's start-up once.
 //
 // INPUT.f32 holds N images as raw little-endian float32, shape [N, C, H, W];
+// H and W given as "-" leave those axes out, so that a model of flat
+// inputs gets [N, C] (an MLP's [N, 784]);
 // the model's first input gets them 500 at a time (the model needs a dynamic
 // batch axis). The first output, which must be float32 [N, classes] (logits,
 // probabilities or log-probabilities alike), goes to OUT.f32 as raw
@@ -34,7 +37,8 @@ async function main() {
   if (args.length === 2 && args[0] === '--manifest') {
     const jobs = JSON.parse(fs.readFileSync(args[1], 'utf8'));
     for (const j of jobs) {
-      await evaluate(j.model, j.input, String(j.n), String(j.c), String(j.h), String(j.w), j.out, j.batch);
+      const [c, h, w] = j.flat ? [String(j.c * j.h * j.w), '-', '-'] : [String(j.c), String(j.h), String(j.w)];
+      await evaluate(j.model, j.input, String(j.n), c, h, w, j.out, j.batch);
     }
     return;
   }
@@ -48,8 +52,9 @@ async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath, b
   const n = positive('N', nArg);
   const batch = batchArg === undefined ? BATCH : positive('batch', String(batchArg));
   const c = positive('C', cArg);
-  const h = positive('H', hArg);
-  const w = positive('W', wArg);
+  const flat = hArg === '-' && wArg === '-';
+  const h = flat ? 1 : positive('H', hArg);
+  const w = flat ? 1 : positive('W', wArg);
   const size = c * h * w;
 
   const raw = fs.readFileSync(inputPath);
@@ -73,7 +78,7 @@ async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath, b
   let out = null;
   for (let first = 0; first < n; first += batch) {
     const k = Math.min(batch, n - first);
-    const x = new ort.Tensor('float32', input.subarray(first * size, (first + k) * size), [k, c, h, w]);
+    const x = new ort.Tensor('float32', input.subarray(first * size, (first + k) * size), flat ? [k, c] : [k, c, h, w]);
     const result = await session.run({ [inName]: x });
     const y = result[outName];
     if (out === null && y.dims.length === 2) {

@@ -55,7 +55,7 @@ cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 echo "CPU: $cpu; results in $out"
 
 infer_graphs=(producers/keras2onnx_151 producers/keras2onnx_160 producers/tf2onnx producers/cntk_mnist8
-	cnn28 seed_view lenet5 dwbn resnet_tiny mobilenet_tiny)
+	cnn28 seed_view lenet5 dwbn resnet_tiny mobilenet_tiny mlp_flat)
 train_graphs=(lenet5 cnn28 dwbn producers/keras2onnx_160)
 
 # measure FILE CMD...: runs CMD into FILE unless FILE exists.

@@ -112,7 +112,7 @@ func TestFaults(t *testing.T) {
 		{"an output that does not exist", "POST", infer, "application/json",
 			[]byte(`{"inputs":[{"name":"input","shape":[1,1,32,32],"datatype":"FP32","data":` + data + `}],"outputs":[{"name":"probs"}]}`), 400, `asks for "probs"`},
 		{"id not a string", "POST", infer, "application/json", []byte(`{"id":42,"inputs":[]}`), 400, "id is a JSON number, not a string"},
-		{"wrong shape", "POST", infer, "application/json", withData("[1,1,28,28]", "FP32", data), 400, "takes [N,1,32,32]"},
+		{"wrong shape", "POST", infer, "application/json", withData("[1,1,28,28]", "FP32", data), 400, "takes [N,1,32,32] or [N,1024]"},
 		{"no batch dimension", "POST", infer, "application/json", withData("[1,32,32]", "FP32", data), 400, "batch dimension first"},
 		{"batch of none", "POST", infer, "application/json", withData("[0,1,32,32]", "FP32", "[]"), 400, "must be 1 or more"},
 		{"datatype the model does not take", "POST", infer, "application/json", withData("[1,1,32,32]", "FP64", data), 400, "datatype is FP64"},

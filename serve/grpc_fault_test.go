@@ -62,7 +62,7 @@ func TestGRPCRefusals(t *testing.T) {
 		{"an output of another name", with(func(r *oippb.ModelInferRequest) {
 			r.Outputs = []*oippb.ModelInferRequest_InferRequestedOutputTensor{{Name: "probs"}}
 		}), codes.InvalidArgument, `outputs[0] asks for "probs"; model "lenet" has one output, "output"`},
-		{"no batch dimension", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Shape = []int64{1, 32, 32} }), codes.InvalidArgument, "inputs[0].shape is [1,32,32]; model \"lenet\" takes [N,1,32,32]"},
+		{"no batch dimension", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Shape = []int64{1, 32, 32} }), codes.InvalidArgument, "inputs[0].shape is [1,32,32]; model \"lenet\" takes [N,1,32,32] or [N,1024]"},
 		{"no image", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Shape = []int64{0, 1, 32, 32} }), codes.InvalidArgument, "must be 1 or more"},
 		{"INT32", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Datatype = "INT32" }), codes.InvalidArgument, "inputs[0].datatype is INT32; the model takes FP32"},
 		{"no datatype", with(func(r *oippb.ModelInferRequest) { r.Inputs[0].Datatype = "" }), codes.InvalidArgument, `inputs[0].datatype "" is no datatype of the protocol`},

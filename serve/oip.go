@@ -174,12 +174,14 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkShape checks a tensor's shape against the model's input, [N, C, H,
-// W], and returns N. The batch dimension is required, as Triton requires
-// it of a model that batches.
+// W], or the same images flattened, [N, C*H*W] (how an MLP's file declares
+// its input), and returns N. The batch dimension is required, as Triton
+// requires it of a model that batches.
 func checkShape(m *model, shape []int64) (int, error) {
 	g := m.m.Input
-	want := fmt.Sprintf("[N,%d,%d,%d]", g.Channels, g.Height, g.Width)
-	if len(shape) != 4 || shape[1] != int64(g.Channels) || shape[2] != int64(g.Height) || shape[3] != int64(g.Width) {
+	want := fmt.Sprintf("[N,%d,%d,%d] or [N,%d]", g.Channels, g.Height, g.Width, g.Channels*g.Height*g.Width)
+	flat := len(shape) == 2 && shape[1] == int64(g.Channels*g.Height*g.Width)
+	if !flat && (len(shape) != 4 || shape[1] != int64(g.Channels) || shape[2] != int64(g.Height) || shape[3] != int64(g.Width)) {
 		return 0, fail(http.StatusBadRequest, "inputs[0].shape is %s; model %q takes %s, N images with the batch dimension first", shapeString(shape), m.name, want)
 	}
 	if shape[0] < 1 || shape[0] > math.MaxInt32 {

@@ -123,6 +123,8 @@ func TestOIPRoutes(t *testing.T) {
 		{"infer a version, the output asked for", "POST", "/v2/models/lenet/versions/1/infer",
 			[]byte(`{"inputs":[{"name":"input","shape":[1,1,32,32],"datatype":"FP32","data":` + string(mustMarshal(t, x32[:1024])) + `}],"outputs":[{"name":"output"}]}`),
 			func(t *testing.T, a answer) { same(t, outputs("lenet", "", 1)(t, a), want[:10], 1e-5) }},
+		{"infer, the images flattened, [N, C*H*W]", "POST", "/v2/models/lenet/infer", inferBody(t, "flat", []int{4, 1024}, "FP32", x32),
+			func(t *testing.T, a answer) { same(t, outputs("lenet", "flat", 4)(t, a), want, 1e-5) }},
 		{"infer, data nested as the shape", "POST", "/v2/models/lenet/infer", inferBody(t, "nested", []int{2, 1, 32, 32}, "FP32", nested),
 			func(t *testing.T, a answer) { same(t, outputs("lenet", "nested", 2)(t, a), want[:20], 1e-5) }},
 		{"infer, UINT8 pixels", "POST", "/v2/models/lenet/infer", inferBody(t, "", []int{4, 1, 32, 32}, "UINT8", u8),

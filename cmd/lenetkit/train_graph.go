@@ -90,10 +90,10 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 		onnxtrain.Reinit(m, cfg.Seed)
 	}
 	in := m.Graph.Inputs[0].Shape()
-	if len(in) < 3 {
-		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, 1, H, W] or [batch, H, W, 1]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
-	}
 	h, w := imageSize(in)
+	if h*w == 0 {
+		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, 1, H, W], [batch, H, W, 1] or a square image flattened, [batch, H*W]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
+	}
 	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
 		return cfg, fmt.Errorf("--model %s: %w", path, err)
 	}
@@ -150,8 +150,20 @@ func loadTrainableSum(path string) (*onnx.Model, string, error) {
 	return m, hex.EncodeToString(sum[:]), nil
 }
 
+// imageSize is the height and width of the images a graph's input takes,
+// declared [batch, C, H, W], [batch, H, W, 1] or [batch, H*W] (square); 0
+// and 0 for another shape.
 func imageSize(in []int) (h, w int) {
-	if in[len(in)-1] == 1 && len(in) == 4 && in[1] != 1 { // NHWC
+	switch {
+	case len(in) == 2: // a square image flattened, as the backend reads it
+		side := int(math.Sqrt(float64(in[1])))
+		if side*side != in[1] {
+			return 0, 0
+		}
+		return side, side
+	case len(in) < 3:
+		return 0, 0
+	case in[len(in)-1] == 1 && len(in) == 4 && in[1] != 1: // NHWC
 		return in[1], in[2]
 	}
 	return in[len(in)-2], in[len(in)-1]

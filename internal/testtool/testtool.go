@@ -99,8 +99,9 @@ func lastLine(s string) string {
 }
 
 // An ORTJob is one model for reference/ort_eval.js: N images of C x H x W
-// as raw float32 in Input, the model's first output written to Out, Batch
-// images per run (0: the script's default).
+// as raw float32 in Input, fed as [N, C, H, W] or, with Flat, as [N,
+// C*H*W]; the model's first output written to Out, Batch images per run
+// (0: the script's default).
 type ORTJob struct {
 	Model string `json:"model"`
 	Input string `json:"input"`
@@ -108,6 +109,7 @@ type ORTJob struct {
 	C     int    `json:"c"`
 	H     int    `json:"h"`
 	W     int    `json:"w"`
+	Flat  bool   `json:"flat,omitempty"`
 	Out   string `json:"out"`
 	Batch int    `json:"batch,omitempty"`
 }

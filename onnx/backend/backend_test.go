@@ -29,6 +29,9 @@ type graphCase struct {
 	// softmax: the graph ends in Softmax, whose output the plan gives as
 	// its logarithm.
 	softmax bool
+	// flat: the input is the image flattened, [batch, side*side], as an
+	// MLP's export declares it.
+	flat bool
 }
 
 type builder struct {
@@ -134,8 +137,20 @@ func (gc graphCase) model(seed uint64) *onnx.ModelProto {
 		IrVersion:   7,
 		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: "", Version: gc.opset}},
 		Graph: &onnx.GraphProto{Name: gc.name, Node: b.nodes, Initializer: b.inits,
-			Input: []*onnx.ValueInfoProto{imageInput("x", gc.side)}, Output: []*onnx.ValueInfoProto{out}},
+			Input: []*onnx.ValueInfoProto{gc.input()}, Output: []*onnx.ValueInfoProto{out}},
 	}
+}
+
+// input is the graph's input "x": an image of side x side, or with flat
+// the same image flattened.
+func (gc graphCase) input() *onnx.ValueInfoProto {
+	in := imageInput("x", gc.side)
+	if gc.flat {
+		shape := in.Type.GetTensorType().Shape
+		shape.Dim = shape.Dim[:2]
+		shape.Dim[1].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: int64(gc.side * gc.side)}
+	}
+	return in
 }
 
 func writeModel(t *testing.T, m *onnx.ModelProto, path string) {
@@ -342,7 +357,7 @@ func matchORT(t *testing.T, cases []graphCase, n int, seed uint64, check func(*t
 	for i, gc := range cases {
 		path := filepath.Join(dir, fmt.Sprintf("g%d.onnx", i))
 		writeModel(t, gc.model(seed+uint64(i)), path)
-		jobs = append(jobs, testtool.ORTJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side})
+		jobs = append(jobs, testtool.ORTJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side, Flat: gc.flat})
 		inputs = append(inputs, randomImages(n, gc.side))
 	}
 	wants := ortOutputs(t, jobs, inputs)

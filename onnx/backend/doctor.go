@@ -52,7 +52,7 @@ type Blocker struct {
 // InputInfo is a classifier's image input.
 type InputInfo struct {
 	Name     string `json:"name"`
-	Layout   string `json:"layout"` // NCHW or NHWC, as the file declares it
+	Layout   string `json:"layout"` // NCHW, NHWC or flat ([batch, H*W]), as the file declares it
 	Declared string `json:"declared"`
 	Channels int    `json:"channels"`
 	Height   int    `json:"height"`
@@ -101,6 +101,9 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 	d.Input = &InputInfo{Name: in.Name, Layout: "NCHW", Declared: in.String(), Channels: p.Channels, Height: p.Height, Width: p.Width}
 	if len(in.Dims) == 4 && (in.Dims[1] != int64(p.Channels) || in.Dims[2] != int64(p.Height) || in.Dims[3] != int64(p.Width)) {
 		d.Input.Layout = "NHWC"
+	}
+	if len(in.Dims) == 2 {
+		d.Input.Layout = "flat" // a square grey image, row by row
 	}
 	return d, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/nchw"
+	"github.com/lenetkit/lenetkit/internal/testtool"
 )
 
 // denseCases are classifiers whose first dense layer is one row times
@@ -158,4 +159,42 @@ func BenchmarkGemvStep(b *testing.B) {
 			}
 		})
 	}
+}
+
+// mlpCases are multilayer perceptrons, on an image flattened by the graph
+// or by its caller (a flat input, [batch, H*W]): every dense layer, the
+// ReLUs between them and the last one to 10 outputs run as one chain of
+// products over many images' rows.
+var mlpCases = []graphCase{
+	{name: "flat input: Gemm 784x64, Relu, MatMul 64x48, Add, Relu", opset: 13, side: 28, features: 48, flat: true, nodes: mlpNodes},
+	{name: "image input, Flatten: the same", opset: 13, side: 28, features: 48, nodes: mlpNodes},
+}
+
+func mlpNodes(b *builder) {
+	b.node("Flatten", []string{"x"}, "f")
+	b.node("Gemm", []string{"f", b.weight(64, 784), b.weight(64)}, "g1", intAttr("transB", 1))
+	b.node("Relu", []string{"g1"}, "r1")
+	b.node("MatMul", []string{"r1", b.weight(64, 48)}, "m2")
+	b.node("Add", []string{"m2", b.weight(48)}, "g2")
+	b.node("Relu", []string{"g2"}, "h")
+}
+
+// TestMLPMatchesORT: an MLP's layers run as one chain for a batch, and
+// give ONNX Runtime's outputs, and one image's bits in any batch; a flat
+// input is read as the image it flattens.
+func TestMLPMatchesORT(t *testing.T) {
+	matchORT(t, mlpCases, 40, 50, func(t *testing.T, gc graphCase, p *Plan) {
+		if p.Channels != 1 || p.Height != 28 || p.Width != 28 {
+			t.Errorf("input %d x %d x %d, want 1 x 28 x 28", p.Channels, p.Height, p.Width)
+		}
+		// Gemm, Relu, the MatMul's Gemm with its Add, Relu, the last Gemm's gemv.
+		if p.rows == nil || p.rows.at != 0 || len(p.rows.f) != 5 {
+			var kinds []string
+			for _, s := range p.steps {
+				kinds = append(kinds, fmt.Sprintf("%T", s))
+			}
+			t.Fatalf("steps %v, rows %v: want every step in one chain", kinds, p.rows != nil)
+		}
+		testtool.SameLogitsWhateverTheBatch(t, p.Logits, 28*28, 10)
+	})
 }

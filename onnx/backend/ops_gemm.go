@@ -89,6 +89,14 @@ func compileMatMul(c *compiler, o op) error {
 		if err := c.denseOperands(&s, a, b); err != nil {
 			return err
 		}
+		if i, bias := c.denseBias(o.outputs[0], s.n); bias != nil {
+			// A Dense layer as Keras and tf2onnx write it, MatMul then
+			// Add: the Add is the product's C, one pass less, and the
+			// layer chains with the next in rowBatch.
+			s.c, s.cShape, s.hasC, s.beta = bias.floats(), bias.shape, true, 1
+			c.done[i] = true
+			o = op{index: o.index, typ: o.typ, attrs: o.attrs, inputs: o.inputs, outputs: c.g.Nodes[i].Outputs}
+		}
 		y, err := c.runtime([]int{s.m, s.n})
 		if err != nil {
 			return err
@@ -103,6 +111,32 @@ func compileMatMul(c *compiler, o op) error {
 		return c.set(o, 0, y)
 	}
 	return compileBatchedMatMul(c, o, a, b)
+}
+
+// denseBias returns the Add node that alone reads product value name, of
+// n columns, and adds it a float constant of one row ([n], [1, n], or one
+// value), with that constant; nil when there is none.
+func (c *compiler) denseBias(name string, n int) (int, *constant) {
+	i, ok := c.next(name)
+	if !ok {
+		return 0, nil
+	}
+	add := c.g.Nodes[i]
+	if add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+		return 0, nil
+	}
+	other := add.Inputs[1]
+	if other == name {
+		other = add.Inputs[0]
+	}
+	k := c.constant(other)
+	if k == nil || k.isInt() || other == name {
+		return 0, nil
+	}
+	if len(k.shape) > 2 || numel(k.shape) != n && numel(k.shape) != 1 || len(k.shape) == 2 && k.shape[0] != 1 {
+		return 0, nil
+	}
+	return i, k
 }
 
 // denseOperands sets how s reads its A and B. An A flattened from a
@@ -311,7 +345,9 @@ func (c *compiler) addGemm(o op, s gemmStep) error {
 	if err := c.b.constBytes(transposed); err != nil {
 		return err
 	}
-	c.steps = append(c.steps, newGemv(s))
+	g := newGemv(s)
+	g.node = o.index
+	c.steps = append(c.steps, g)
 	return nil
 }
 
@@ -346,6 +382,7 @@ type gemvStep struct {
 	bt      []float32
 	bias    []float32
 	in, out int
+	node    int // the graph node it computes, for rowBatch
 }
 
 func (s gemvStep) run(b [][]float32) {

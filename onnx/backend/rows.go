@@ -1,17 +1,21 @@
 package backend
 
 import (
+	"github.com/lenetkit/lenetkit/internal/gemm"
 	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
-// rowBatch runs a classifier's first dense layer for many images at once.
-// A plan runs each image through every step, so a dense layer is a
-// matrix product of one row, which the matrix kernels compute a tile of
-// 8 rows at a time; gathering the rows of up to rowBatchMax images into
-// one product fills the tiles. The steps before the layer run image by
-// image, its input row kept aside; then one product; then the steps after
-// it, image by image again. The int8 dense layers (QLinearMatMul) batch
+// rowBatch runs a classifier's first dense layer for many images at once,
+// and the dense layers that follow it with only elementwise steps between
+// (an MLP's Gemm, Relu, Gemm, ...). A plan runs each image through every
+// step, so a dense layer is a matrix product of one row, which the matrix
+// kernels compute a tile of 8 rows at a time, reading all its weights for
+// one image; gathering the rows of up to rowBatchMax images into one
+// product fills the tiles and reads them once for all. The steps before
+// the layers run image by image, their input row kept aside; then the
+// products, and the elementwise steps on all the rows; then the steps
+// after them, image by image again. The int8 dense layers (QLinearMatMul) batch
 // likewise, every one of a run of them that follow each other: their
 // products are exact, whatever their rows; and with them the steps just
 // before that batch too: a table (a Flatten between two quantizations),
@@ -19,10 +23,10 @@ import (
 // products read their weights once for many images' tiles.
 type rowBatch struct {
 	at    int       // the first dense layer's index in the plan's steps
-	g     gemmStep  // a float layer: one row times constant, packed weights
+	f     []step    // float steps at, at+1, ...: gemmSteps and unarySteps between them
 	q     []rowStep // or int8 layers, steps at, at+1, ...
 	chunk int       // images a product takes at most
-	a, y  int       // buffers of chunk rows: the layer's inputs, outputs
+	a, y  int       // buffers of chunk rows: the layers' inputs, outputs, in turn
 	// ys and acc, for int8 layers: each one's output rows, and the
 	// accumulators the largest needs.
 	ys  []int
@@ -63,27 +67,81 @@ func (c *compiler) batchRows() (*rowBatch, error) {
 			continue
 		}
 		g, ok := s.(gemmStep)
-		if !ok || g.m != 1 || g.pb == nil || g.transA || g.a != nil || g.hasC && g.c == nil || !c.onlyThrough(g.node) {
+		if !ok || !c.rowGemm(g) {
 			continue
 		}
-		r := &rowBatch{at: i, g: g, chunk: rowBatchMax}
+		r := &rowBatch{at: i, f: []step{g}, chunk: rowBatchMax}
+		width := max(g.k, g.n)
+		out, n := g.out, g.n
+		for _, s := range c.steps[i+1:] {
+			in, k, to, m := rowIO(s)
+			if in < 0 || in != out {
+				break
+			}
+			if k < 0 { // elementwise: the row keeps its width
+				r.f, out = append(r.f, s), to
+				continue
+			}
+			if k != n || !c.onlyThrough(productNode(s)) {
+				break
+			}
+			if g, ok := s.(gemmStep); ok && !c.rowGemm(g) {
+				break
+			}
+			r.f, out, n = append(r.f, s), to, m
+			width = max(width, n)
+		}
+		for !isProduct(r.f[len(r.f)-1]) { // the chain ends at its last product
+			r.f = r.f[:len(r.f)-1]
+		}
 		// The two buffers only where the plan's budget has room for them
 		// beside what it holds: batching is a speed-up, never a reason to
 		// refuse a model.
-		need := 4 * int64(r.chunk) * (int64(g.k) + int64(g.n))
-		if c.b.maxBytes-c.b.bytes < need {
+		if need := 4 * int64(r.chunk) * 2 * int64(width); c.b.maxBytes-c.b.bytes < need {
 			return nil, nil
 		}
 		var err error
-		if r.a, err = c.newBuf(r.chunk * g.k); err != nil {
+		if r.a, err = c.newBuf(r.chunk * width); err != nil {
 			return nil, err
 		}
-		if r.y, err = c.newBuf(r.chunk * g.n); err != nil {
+		if r.y, err = c.newBuf(r.chunk * width); err != nil {
 			return nil, err
 		}
 		return r, nil
 	}
 	return nil, nil
+}
+
+// rowIO says what a float step rowBatch chains reads and writes: its input
+// and output buffers, and the width of a row of each. A product (gemmStep
+// or gemvStep) gives its widths, an elementwise unaryStep 0 and 0 (its
+// input's width); a step of another kind, 0 widths and buffers -1.
+func rowIO(s step) (in, k, out, n int) {
+	switch s := s.(type) {
+	case gemmStep:
+		return s.in, s.k, s.out, s.n
+	case gemvStep:
+		return s.in, s.k, s.out, s.n
+	case unaryStep:
+		return s.in, -1, s.out, -1
+	}
+	return -1, 0, -1, 0
+}
+
+func isProduct(s step) bool { _, k, _, _ := rowIO(s); return k > 0 }
+
+func productNode(s step) int {
+	if g, ok := s.(gemmStep); ok {
+		return g.node
+	}
+	return s.(gemvStep).node
+}
+
+// rowGemm reports whether a float step is one row of an image times
+// packed constant weights that nothing after it bypasses: what rowBatch
+// runs for many rows.
+func (c *compiler) rowGemm(g gemmStep) bool {
+	return g.m == 1 && g.pb != nil && !g.transA && g.a == nil && (!g.hasC || g.c != nil) && c.onlyThrough(g.node)
 }
 
 // batchQuantRows batches the int8 dense layer at step i and those that
@@ -150,29 +208,49 @@ func (c *compiler) batchQuantRows(i int, q qmatmulStep) (*rowBatch, error) {
 	return r, nil
 }
 
-// run classifies images first..end-1 of x into out with workspace b.
-func (r *rowBatch) run(p *Plan, b [][]float32, out, x []float32, first, end int) {
+// run classifies images first..end-1 of src into out with workspace b.
+func (r *rowBatch) run(p *Plan, b [][]float32, out []float32, src source, first, end int) {
 	if r.q != nil {
-		r.runQuant(p, b, out, x, first, end)
+		r.runQuant(p, b, out, src, first, end)
 		return
 	}
 	px := p.Channels * p.Height * p.Width
-	before, after := p.steps[:r.at], p.steps[r.at+1:]
-	g := r.g
+	before, after := p.steps[:r.at], p.steps[r.at+len(r.f):]
+	in0, k0, _, _ := rowIO(r.f[0])
+	_, _, last, n := rowIO(r.f[len(r.f)-1])
+	// With no step before the layers, they read the images where they lie;
+	// with none after, the last one writes the plan's output rows.
+	direct := len(before) == 0 && in0 == p.in && px == k0
+	straight := len(after) == 0 && last == p.out && n == p.Outputs
 	for lo := first; lo < end; lo += r.chunk {
 		hi := min(lo+r.chunk, end)
-		a, y := b[r.a], b[r.y]
-		for i := lo; i < hi; i++ {
-			copy(b[p.in], x[i*px:(i+1)*px])
-			for _, s := range before {
-				s.run(b)
-			}
-			copy(a[(i-lo)*g.k:(i-lo+1)*g.k], b[g.in])
-		}
 		rows := hi - lo
-		nchw.GemmPacked(y, rows, g.n, g.k, false, g.alpha, a[:rows*g.k], g.pb, g.beta, g.c, g.cShape)
+		a := b[r.a]
+		if direct {
+			a = src.images(a, lo, hi)
+		} else {
+			for i := lo; i < hi; i++ {
+				src.image(b[p.in], i)
+				for _, s := range before {
+					s.run(b)
+				}
+				copy(a[(i-lo)*k0:(i-lo+1)*k0], b[in0])
+			}
+		}
+		width := k0
+		for j, s := range r.f {
+			y := [2][]float32{b[r.y], b[r.a]}[j%2] // a's other buffer
+			if j == len(r.f)-1 && straight {
+				y = out[lo*n : hi*n]
+			}
+			width = runRows(s, y, a, rows, width)
+			a = y
+		}
+		if straight {
+			continue
+		}
 		for i := lo; i < hi; i++ {
-			copy(b[g.out], y[(i-lo)*g.n:(i-lo+1)*g.n])
+			copy(b[last], a[(i-lo)*n:(i-lo+1)*n])
 			for _, s := range after {
 				s.run(b)
 			}
@@ -181,9 +259,34 @@ func (r *rowBatch) run(p *Plan, b [][]float32, out, x []float32, first, end int)
 	}
 }
 
+// take is how many images a CPU takes at a time (Plan.Logits).
+func (r *rowBatch) take() int {
+	if r.at == 0 && r.q == nil {
+		return mlpChunk
+	}
+	return logitsChunk
+}
+
+// runRows runs a float step of rowBatch's chain on rows rows of a, width
+// values each, into y, and returns the width of y's rows.
+func runRows(s step, y, a []float32, rows, width int) int {
+	switch s := s.(type) {
+	case gemmStep:
+		nchw.GemmPacked(y, rows, s.n, s.k, false, s.alpha, a[:rows*s.k], s.pb, s.beta, s.c, s.cShape)
+		return s.n
+	case gemvStep:
+		for i := range rows {
+			gemm.GemvT(y[i*s.n:(i+1)*s.n], a[i*s.k:(i+1)*s.k], s.bt, s.bias)
+		}
+		return s.n
+	case unaryStep:
+		s.fn(y[:rows*width], a[:rows*width])
+	}
+	return width
+}
+
 // runQuant is run for int8 layers.
-func (r *rowBatch) runQuant(p *Plan, b [][]float32, out, x []float32, first, end int) {
-	px := p.Channels * p.Height * p.Width
+func (r *rowBatch) runQuant(p *Plan, b [][]float32, out []float32, src source, first, end int) {
 	before, after := p.steps[:r.at], p.steps[r.at+len(r.q):]
 	in, _, inSlots, _ := r.q[0].rowIO()
 	_, last, _, lastSlots := r.q[len(r.q)-1].rowIO()
@@ -192,7 +295,7 @@ func (r *rowBatch) runQuant(p *Plan, b [][]float32, out, x []float32, first, end
 		hi := min(lo+r.chunk, end)
 		a := b[r.a]
 		for i := lo; i < hi; i++ {
-			copy(b[p.in], x[i*px:(i+1)*px])
+			src.image(b[p.in], i)
 			for _, s := range before {
 				s.run(b)
 			}
