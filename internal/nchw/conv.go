@@ -189,8 +189,15 @@ func validRange(off, size, stride, out int) (lo, hi int) {
 
 // fill sets every element of s to v.
 func fill(s []float32, v float32) {
-	for i := range s {
-		s[i] = v
+	if len(s) == 0 {
+		return
+	}
+	// Doubling copies run at memmove's speed; a loop storing one float a
+	// time took a tenth of a small network's time (a 1x1 convolution's
+	// bias over its 14x14 map).
+	s[0] = v
+	for i := 1; i < len(s); i *= 2 {
+		copy(s[i:], s[:i])
 	}
 }
 
