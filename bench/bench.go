@@ -246,7 +246,8 @@ func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Du
 // ORTEvaluation writes n images of x ([n][c][h][w] floats) to a temporary
 // file, then runs reference/ort_eval.js on them (onnxruntime-node, 2
 // threads): ONNX Runtime's whole evaluation of model, process start, model
-// load and every image. It returns that process's wall seconds.
+// load and every image. It returns that process's wall seconds. With h and
+// w 0 the model gets them flat, [n][c] (an MLP's input).
 func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n, c, h, w int) (float64, error) {
 	dir, err := os.MkdirTemp("", "lenetkit-ort")
 	if err != nil {
@@ -262,7 +263,11 @@ func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n, c,
 		return 0, err
 	}
 	start := time.Now()
-	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", []string{model, in, strconv.Itoa(n), strconv.Itoa(c), strconv.Itoa(h), strconv.Itoa(w), out}}
+	hs, ws := strconv.Itoa(h), strconv.Itoa(w)
+	if h == 0 && w == 0 {
+		hs, ws = "-", "-"
+	}
+	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", []string{model, in, strconv.Itoa(n), strconv.Itoa(c), hs, ws, out}}
 	if _, err := p.run(ctx); err != nil {
 		return 0, err
 	}

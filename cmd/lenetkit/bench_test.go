@@ -160,3 +160,25 @@ func TestBenchBaselineORT(t *testing.T) {
 		t.Errorf("int8 against float with ONNX Runtime: %+v", m)
 	}
 }
+
+// TestBenchFlatInputORT: an MLP whose input is the image flattened,
+// [batch, 784], is timed against ONNX Runtime at both batches and over the
+// whole evaluation, its images fed flat.
+func TestBenchFlatInputORT(t *testing.T) {
+	t.Parallel()
+	testtool.SkipShort(t)
+	testtool.RequireORT(t)
+	r := run(t, "bench", "--model", testtool.Testdata("onnx/mlp_flat.onnx"), "--steps", "0", "--seconds", "0.1",
+		"--rounds", "1", "--format", "json", "--reference", testtool.Reference(""), "--data", realData(t))
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stdout)
+	}
+	if rep.ORTImagesPerSBatch1 <= 0 || rep.ORTImagesPerSBatch128 <= 0 || rep.ORTEvalSeconds <= 0 || rep.EvalSeconds <= 0 {
+		t.Errorf("ONNX Runtime %g / %g images/s, evaluation %g s against lenetkit's %g s; not measured: %q",
+			rep.ORTImagesPerSBatch1, rep.ORTImagesPerSBatch128, rep.ORTEvalSeconds, rep.EvalSeconds, rep.NotMeasured)
+	}
+}
