@@ -23,8 +23,8 @@ import (
 // products read their weights once for many images' tiles.
 type rowBatch struct {
 	at    int       // the first dense layer's index in the plan's steps
-	f     []step    // float steps at, at+1, ...: gemmSteps and unarySteps between them
-	q     []rowStep // or int8 layers, steps at, at+1, ...
+	f     []step    // or float steps at, at+1, ...: products (gemmStep, gemvStep) and unarySteps between them
+	q     []rowStep // int8 layers, steps at, at+1, ...
 	chunk int       // images a product takes at most
 	a, y  int       // buffers of chunk rows: the layers' inputs, outputs, in turn
 	// ys and acc, for int8 layers: each one's output rows, and the
@@ -114,8 +114,8 @@ func (c *compiler) batchRows() (*rowBatch, error) {
 
 // rowIO says what a float step rowBatch chains reads and writes: its input
 // and output buffers, and the width of a row of each. A product (gemmStep
-// or gemvStep) gives its widths, an elementwise unaryStep 0 and 0 (its
-// input's width); a step of another kind, 0 widths and buffers -1.
+// or gemvStep) gives its widths, an elementwise unaryStep -1 and -1 (its
+// rows keep their width); a step of another kind, buffers -1 and widths 0.
 func rowIO(s step) (in, k, out, n int) {
 	switch s := s.(type) {
 	case gemmStep:
