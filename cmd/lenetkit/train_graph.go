@@ -89,8 +89,10 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 	if c.Bool("init") {
 		onnxtrain.Reinit(m, cfg.Seed)
 	}
-	in := m.Graph.Inputs[0].Shape()
-	h, w := imageSize(in)
+	h, w, err := imageSize(m.Graph.Inputs[0])
+	if err != nil {
+		return cfg, fmt.Errorf("--model %s: %w", path, err)
+	}
 	if h*w == 0 {
 		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, 1, H, W], [batch, H, W, 1] or a square image flattened, [batch, H*W]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
 	}
@@ -151,22 +153,21 @@ func loadTrainableSum(path string) (*onnx.Model, string, error) {
 }
 
 // imageSize is the height and width of the images a graph's input takes,
-// declared [batch, C, H, W], [batch, H, W, 1] or [batch, H*W] (square); 0
-// and 0 for another shape.
-func imageSize(in []int) (h, w int) {
+// declared [batch, C, H, W], [batch, H, W, 1] or [batch, H*W] (a square
+// image flattened, read as the backend reads it); 0 and 0 for another
+// shape.
+func imageSize(v *onnx.Value) (h, w int, err error) {
+	in := v.Shape()
 	switch {
-	case len(in) == 2: // a square image flattened, as the backend reads it
-		side := int(math.Sqrt(float64(in[1])))
-		if side*side != in[1] {
-			return 0, 0
-		}
-		return side, side
+	case len(in) == 2:
+		side, err := backend.SquareSide(v)
+		return side, side, err
 	case len(in) < 3:
-		return 0, 0
+		return 0, 0, nil
 	case in[len(in)-1] == 1 && len(in) == 4 && in[1] != 1: // NHWC
-		return in[1], in[2]
+		return in[1], in[2], nil
 	}
-	return in[len(in)-2], in[len(in)-1]
+	return in[len(in)-2], in[len(in)-1], nil
 }
 
 // prepFlags applies --mean and --std to p, and says when a file that
@@ -230,7 +231,10 @@ func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
 // trained weights are lost; j.cfg records it for a resume.
 func (j *graphJob) openData() (err error) {
 	c, m := j.c, j.m
-	h, w := imageSize(m.Graph.Inputs[0].Shape())
+	h, w, err := imageSize(m.Graph.Inputs[0])
+	if err != nil {
+		return err
+	}
 	j.data, j.trainSet, j.valSet, j.testSet, err = graphData(c, h-2*j.cfg.Prep.Pad, w-2*j.cfg.Prep.Pad, j.cfg.Seed)
 	if err != nil {
 		return err

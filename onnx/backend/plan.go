@@ -176,7 +176,7 @@ func (c *compiler) imageInput(p *Plan) error {
 		return fmt.Errorf("the graph has no input that is not a weight")
 	}
 	in := c.g.Inputs[0]
-	if side, err := squareSide(in); side > 0 || err != nil {
+	if side, err := SquareSide(in); side > 0 || err != nil {
 		if err != nil {
 			return err
 		}
@@ -301,11 +301,11 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 	return shape, nil
 }
 
-// squareSide returns the side of the square grey image a float input
-// declared [batch, D] holds, D = side*side; 0 for an input of another
-// rank. A D that is no square is refused: which height and width it
-// flattens is not in the file.
-func squareSide(in *onnx.Value) (int, error) {
+// SquareSide returns the side of the square grey image a float input
+// declared [batch, D] holds, D = side*side, as the plan reads it; 0 for
+// an input of another rank or type. A D that is no square is refused:
+// which height and width it flattens is not in the file.
+func SquareSide(in *onnx.Value) (int, error) {
 	if len(in.Dims) != 2 || in.DType != onnx.Float {
 		return 0, nil
 	}
