@@ -243,12 +243,15 @@ func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Du
 	return Peer{r.IPS, r.RSS}, err
 }
 
-// ORTEvaluation writes n images of x ([n][c][h][w] floats) to a temporary
-// file, then runs reference/ort_eval.js on them (onnxruntime-node, 2
-// threads): ONNX Runtime's whole evaluation of model, process start, model
-// load and every image. It returns that process's wall seconds. With h and
-// w 0 the model gets them flat, [n][c] (an MLP's input).
-func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n, c, h, w int) (float64, error) {
+// ORTEvaluation writes n images of x to a temporary file, then runs
+// reference/ort_eval.js on them (onnxruntime-node, 2 threads): ONNX
+// Runtime's whole evaluation of model, process start, model load and every
+// image. image is one image's shape as the model takes it, [C, H, W] or
+// flat, [D] (an MLP's input). It returns that process's wall seconds.
+func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int, image []int) (float64, error) {
+	if len(image) != 1 && len(image) != 3 {
+		return 0, fmt.Errorf("bench: an image of shape %v: want [C, H, W] or [D]", image)
+	}
 	dir, err := os.MkdirTemp("", "lenetkit-ort")
 	if err != nil {
 		return 0, err
@@ -263,11 +266,11 @@ func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n, c,
 		return 0, err
 	}
 	start := time.Now()
-	hs, ws := strconv.Itoa(h), strconv.Itoa(w)
-	if h == 0 && w == 0 {
-		hs, ws = "-", "-"
+	dims := []string{"-", "-", "-"} // ort_eval.js's C, H and W; H and W "-" when flat
+	for i, d := range image {
+		dims[i] = strconv.Itoa(d)
 	}
-	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", []string{model, in, strconv.Itoa(n), strconv.Itoa(c), hs, ws, out}}
+	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", append([]string{model, in, strconv.Itoa(n)}, append(dims, out)...)}
 	if _, err := p.run(ctx); err != nil {
 		return 0, err
 	}

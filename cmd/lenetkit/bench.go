@@ -529,14 +529,12 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) 
 	// ONNX Runtime gets what lenetkit's model gets: the padded images cut
 	// to the model's size and normalised as it declares.
 	x = modelInput(m, x, test.N)
-	if len(image) == 1 { // flat: the same floats, [n][h*w]
-		image = []int{image[0], 0, 0}
-	}
-	if len(image) != 3 || image[0]*max(image[1], 1)*max(image[2], 1) != m.Input.Channels*m.Input.Height*m.Input.Width {
+	if len(image) != 1 && len(image) != 3 || numel(image) != m.Input.Channels*m.Input.Height*m.Input.Width {
 		r.notMeasured(bench.PeerONNXRuntime+"'s evaluation", fmt.Errorf("the input %v is not one MNIST image", image))
 		return nil
 	}
-	ort, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, image[0], image[1], image[2])
+	// A flat input, [784], takes the same floats.
+	ort, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, image)
 	if err != nil {
 		r.notMeasured(bench.PeerONNXRuntime, err)
 		return nil
