@@ -130,7 +130,7 @@ func (c *compiler) denseBias(name string, n int) (int, *constant) {
 		other = add.Inputs[0]
 	}
 	k := c.constant(other)
-	if k == nil || k.isInt() || other == name {
+	if k == nil || k.isInt() {
 		return 0, nil
 	}
 	if len(k.shape) > 2 || numel(k.shape) != n && numel(k.shape) != 1 || len(k.shape) == 2 && k.shape[0] != 1 {
