@@ -52,6 +52,13 @@ func reluMax3x3(y, x []float32, w, step, oh, ow int) {
 	}
 }
 
+// reluMax2x2NHWC runs the kernel on maps of whole vectors of channels.
+func reluMax2x2NHWC(y, x []float32, c, w, oh, ow int) {
+	if !useAVX2 || c%8 != 0 || reluMax2x2NHWCAVX2(&y[0], &x[0], c, w, oh, ow) {
+		reluMax2x2NHWCGo(y, x, c, w, oh, ow)
+	}
+}
+
 // avg2x2 runs the kernel on planes of at least one vector of outputs
 // across.
 func avg2x2(y, x []float32, w, step, oh, ow int) {

@@ -21,6 +21,10 @@ func reluMax3x3(y, x []float32, w, step, oh, ow int) {
 	reluMax3x3Go(y, x, w, step, oh, ow)
 }
 
+func reluMax2x2NHWC(y, x []float32, c, w, oh, ow int) {
+	reluMax2x2NHWCGo(y, x, c, w, oh, ow)
+}
+
 func avg2x2(y, x []float32, w, step, oh, ow int) {
 	avg2x2Go(y, x, w, step, oh, ow)
 }

@@ -1,8 +1,8 @@
 //go:build ignore
 
 // gen_amd64 writes the AVX2 kernels of Max2x2, Back2x2, ReluMax2x2,
-// ReluMax3x3 and Avg2x2, kernels_amd64.s, and their Go declarations,
-// kernels_amd64.go. Run it with go generate.
+// ReluMax3x3, ReluMax2x2NHWC and Avg2x2, kernels_amd64.s, and their Go
+// declarations, kernels_amd64.go. Run it with go generate.
 package main
 
 import (
@@ -26,6 +26,7 @@ func main() {
 	writeBack(&asm)
 	writeReluMax(&asm)
 	writeReluMax3(&asm)
+	writeReluMaxNHWC(&asm)
 	writeAvg(&asm)
 	fmt.Fprintf(&decl, `
 // max2x2AVX2 is Max2x2 on whole vectors of eight outputs, the last
@@ -53,6 +54,12 @@ func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 //
 //go:noescape
 func reluMax3x3AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
+
+// reluMax2x2NHWCAVX2 is ReluMax2x2NHWC for c a multiple of 8, at least
+// 8, and oh and ow at least 1.
+//
+//go:noescape
+func reluMax2x2NHWCAVX2(y, x *float32, c, w, oh, ow int) (nan bool)
 
 // avg2x2AVX2 is Avg2x2 on whole vectors of eight outputs, the last
 // overlapping the one before where ow is not a multiple of 8; ow is at
@@ -225,6 +232,64 @@ func vectorRows(w *bytes.Buffer, name string, lanes int, vec func()) {
 	p("LEAQ (DI)(DX*4), DI")
 	p("DECQ CX")
 	p("JNZ %s_row", name)
+}
+
+// writeReluMaxNHWC: each output pixel's channels, a vector at a time,
+// the largest of the same channels of the window's four pixels, which
+// lie c apart across and w down. DI y, SI x's row, AX its window's
+// top-left pixel; R8 w, R9 two rows and R10 c, in bytes; R11 the top
+// right pixel, R12 and R13 the bottom ones; CX rows left, R14 outputs
+// left in the row, BX the channel.
+func writeReluMaxNHWC(w *bytes.Buffer) {
+	const name = "reluMax2x2NHWCAVX2"
+	p := asmgen.Printer(w)
+	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", name, l) }
+	fmt.Fprintf(w, "\n// func %s(y, x *float32, c, w, oh, ow int) (nan bool)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
+	p("MOVQ y+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ c+16(FP), R10")
+	p("MOVQ w+24(FP), R8")
+	p("MOVQ oh+32(FP), CX")
+	p("SHLQ $2, R10") // bytes
+	p("SHLQ $2, R8")
+	p("LEAQ (R8)(R8*1), R9")
+	p("MOVL $0x7f800000, AX")
+	p("MOVQ AX, X15")
+	p("VPBROADCASTD X15, Y15")
+	p("VPXOR Y14, Y14, Y14") // the floor
+	p("VPXOR Y13, Y13, Y13") // NaN seen
+	label("row")
+	p("MOVQ SI, AX")
+	p("MOVQ ow+40(FP), R14")
+	label("pixel")
+	p("LEAQ (AX)(R10*1), R11")
+	p("LEAQ (AX)(R8*1), R12")
+	p("LEAQ (R12)(R10*1), R13")
+	p("XORQ BX, BX")
+	label("vec")
+	p("VMOVDQU (AX)(BX*1), Y0")
+	p("VPMAXSD (R11)(BX*1), Y0, Y0")
+	p("VPMAXSD (R12)(BX*1), Y0, Y0")
+	p("VPMAXSD (R13)(BX*1), Y0, Y0")
+	p("VPMAXSD Y14, Y0, Y0")
+	p("VPCMPGTD Y15, Y0, Y1")
+	p("VPOR Y1, Y13, Y13")
+	p("VMOVDQU Y0, (DI)(BX*1)")
+	p("ADDQ $32, BX")
+	p("CMPQ BX, R10")
+	p("JLT %s_vec", name)
+	p("ADDQ R10, DI")
+	p("LEAQ (AX)(R10*2), AX")
+	p("DECQ R14")
+	p("JNZ %s_pixel", name)
+	p("ADDQ R9, SI")
+	p("DECQ CX")
+	p("JNZ %s_row", name)
+	p("VPTEST Y13, Y13")
+	p("SETNE nan+48(FP)")
+	p("VZEROUPPER")
+	p("RET")
 }
 
 // writeReluMax3: the three rows' maxima first, twelve pixels each in X0,

@@ -30,6 +30,12 @@ func reluMax2x2AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 //go:noescape
 func reluMax3x3AVX2(y, x *float32, w, step, oh, ow int) (nan bool)
 
+// reluMax2x2NHWCAVX2 is ReluMax2x2NHWC for c a multiple of 8, at least
+// 8, and oh and ow at least 1.
+//
+//go:noescape
+func reluMax2x2NHWCAVX2(y, x *float32, c, w, oh, ow int) (nan bool)
+
 // avg2x2AVX2 is Avg2x2 on whole vectors of eight outputs, the last
 // overlapping the one before where ow is not a multiple of 8; ow is at
 // least 8 and oh at least 1.

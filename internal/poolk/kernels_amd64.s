@@ -287,6 +287,53 @@ reluMax3x3AVX2_next:
 	SETNE nan+48(FP)
 	RET
 
+// func reluMax2x2NHWCAVX2(y, x *float32, c, w, oh, ow int) (nan bool)
+TEXT ·reluMax2x2NHWCAVX2(SB), NOSPLIT, $0-49
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ c+16(FP), R10
+	MOVQ w+24(FP), R8
+	MOVQ oh+32(FP), CX
+	SHLQ $2, R10
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R9
+	MOVL $0x7f800000, AX
+	MOVQ AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR Y14, Y14, Y14
+	VPXOR Y13, Y13, Y13
+reluMax2x2NHWCAVX2_row:
+	MOVQ SI, AX
+	MOVQ ow+40(FP), R14
+reluMax2x2NHWCAVX2_pixel:
+	LEAQ (AX)(R10*1), R11
+	LEAQ (AX)(R8*1), R12
+	LEAQ (R12)(R10*1), R13
+	XORQ BX, BX
+reluMax2x2NHWCAVX2_vec:
+	VMOVDQU (AX)(BX*1), Y0
+	VPMAXSD (R11)(BX*1), Y0, Y0
+	VPMAXSD (R12)(BX*1), Y0, Y0
+	VPMAXSD (R13)(BX*1), Y0, Y0
+	VPMAXSD Y14, Y0, Y0
+	VPCMPGTD Y15, Y0, Y1
+	VPOR Y1, Y13, Y13
+	VMOVDQU Y0, (DI)(BX*1)
+	ADDQ $32, BX
+	CMPQ BX, R10
+	JLT reluMax2x2NHWCAVX2_vec
+	ADDQ R10, DI
+	LEAQ (AX)(R10*2), AX
+	DECQ R14
+	JNZ reluMax2x2NHWCAVX2_pixel
+	ADDQ R9, SI
+	DECQ CX
+	JNZ reluMax2x2NHWCAVX2_row
+	VPTEST Y13, Y13
+	SETNE nan+48(FP)
+	VZEROUPPER
+	RET
+
 // func avg2x2AVX2(y, x *float32, w, step, oh, ow int)
 TEXT ·avg2x2AVX2(SB), NOSPLIT, $0-48
 	MOVQ y+0(FP), DI

@@ -13,8 +13,8 @@ func TestGeneratedAssembly(t *testing.T) {
 	testtool.CheckGenerated(t, "gen_amd64.go", "kernels_amd64.s", "kernels_amd64.go")
 }
 
-// TestGoKernels runs TestMax2x2Windows and TestReluMax again on the Go
-// loops, which the assembly otherwise hides on this CPU.
+// TestGoKernels runs TestMax2x2Windows, TestReluMax and TestReluMaxNHWC
+// again on the Go loops, which the assembly otherwise hides on this CPU.
 func TestGoKernels(t *testing.T) {
 	if !useAVX2 {
 		t.Skip("the Go kernels already ran")
@@ -23,4 +23,5 @@ func TestGoKernels(t *testing.T) {
 	defer func() { useAVX2 = true }()
 	TestMax2x2Windows(t)
 	TestReluMax(t)
+	TestReluMaxNHWC(t)
 }

@@ -2,7 +2,8 @@
 // plane, the common pool of small convolutional networks: the forward pass
 // keeps each window's maximum and where it was, the backward pass sends
 // each window's gradient there; inference's ReluMax2x2 keeps the maximum
-// of a ReLU's output alone. Vector kernels run them where the CPU has
+// of a ReLU's output alone, and ReluMax2x2NHWC does so on a channels-last
+// map. Vector kernels run them where the CPU has
 // them (run-time dispatch, dispatch_amd64.go); the Go loops here are the
 // fallback and the reference.
 package poolk

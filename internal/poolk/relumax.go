@@ -52,6 +52,34 @@ func reluMax2x2Row(row, a, b []float32) {
 	}
 }
 
+// ReluMax2x2NHWC is ReluMax2x2 on a channels-last map of c channels,
+// rows w floats apart: y[(oy*ow+ox)*c+j] is the largest of 0 and channel
+// j of the window's pixels, x[(2*oy+dy)*w+(2*ox+dx)*c+j] for dy and dx 0
+// and 1. y holds oh*ow*c floats.
+func ReluMax2x2NHWC(y, x []float32, c, w, oh, ow int) {
+	if oh <= 0 || ow <= 0 || c <= 0 {
+		return
+	}
+	_, _ = y[oh*ow*c-1], x[(2*oh-1)*w+2*ow*c-1]
+	reluMax2x2NHWC(y, x, c, w, oh, ow)
+}
+
+// reluMax2x2NHWCGo is ReluMax2x2NHWC in Go, a channel at a time: the
+// window's top pixels are reluMax2x2Row's first row, its bottom ones the
+// second.
+func reluMax2x2NHWCGo(y, x []float32, c, w, oh, ow int) {
+	for oy := range oh {
+		for ox := range ow {
+			top := x[2*oy*w+2*ox*c:]
+			bot := top[w:]
+			out := y[(oy*ow+ox)*c:][:c]
+			for j := range out {
+				reluMax2x2Row(out[j:j+1], []float32{top[j], top[c+j]}, []float32{bot[j], bot[c+j]})
+			}
+		}
+	}
+}
+
 // ReluMax3x3 is ReluMax2x2 for windows of 3x3 at stride 3 across:
 // y[oy*ow+ox] is the largest of 0 and the pixels x[oy*step+3*ox+{0, 1,
 // 2}] and the rows w and 2*w further on.

@@ -58,6 +58,53 @@ func TestReluMax(t *testing.T) {
 	}
 }
 
+// TestReluMaxNHWC: ReluMax2x2NHWC gives, bit for bit, what TestReluMax
+// asks of the planes' pool, channel by channel, for channel counts on and
+// off the vectors' width and rows wider than the windows.
+func TestReluMaxNHWC(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	pool := []float32{0, negZ, 1, -1, 2, nan, negNaN, inf, -inf, 1e-40, -1e-40}
+	for _, c := range []int{1, 5, 8, 16, 24} {
+		for _, oh := range []int{1, 3, 14} {
+			for _, ow := range []int{1, 2, 7, 14} {
+				for _, extra := range []int{0, 1} { // pixels past the last window
+					for _, special := range []int{0, 4, 64} {
+						w := (2*ow + extra) * c
+						x := make([]float32, 2*oh*w)
+						for i := range x {
+							x[i] = rng.Float32()*4 - 2
+							if special > 0 && rng.IntN(special) == 0 {
+								x[i] = pool[rng.IntN(len(pool))]
+							}
+						}
+						y := make([]float32, oh*ow*c)
+						for i := range y {
+							y[i] = 7
+						}
+						ReluMax2x2NHWC(y, x, c, w, oh, ow)
+						for oy := range oh {
+							for ox := range ow {
+								for j := range c {
+									want := float32(0)
+									for _, at := range []int{0, c, w, w + c} {
+										if v := x[2*oy*w+2*ox*c+at+j]; v > want {
+											want = v
+										}
+									}
+									if got := y[(oy*ow+ox)*c+j]; math.Float32bits(got) != math.Float32bits(want) {
+										t.Fatalf("ReluMax2x2NHWC (%s), %d channels, %dx%d, row %d floats, [%d][%d][%d]: %g (%#x), want %g (%#x)",
+											Kernel(), c, oh, ow, w, oy, ox, j, got, math.Float32bits(got), want, math.Float32bits(want))
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkReluMax2x2 pools the first layer's planes of the CNTK MNIST
 // model: 28x28 outputs of a convolution, in rows 32 wide, to 14x14.
 func BenchmarkReluMax2x2(b *testing.B) { benchReluMax(b, 2, 32, 14, 14, ReluMax2x2) }

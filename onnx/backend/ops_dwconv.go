@@ -1,12 +1,13 @@
 package backend
 
-// Depthwise convolutions of inference (MobileNet's, dwbn's): each output
+// Depthwise convolutions of inference that no 1x1 convolution reads
+// channels-last (ops_separable.go has those, MobileNet's): each output
 // plane reads one input plane. im2col and a product of one row per group,
 // the general path, spend their time packing, not multiplying; here each
 // input plane is copied once into a zero-padded buffer and convolved with
 // the kernels of package dwconv: at stride 1 every tap is one fixed
 // offset into the buffer, so a plane is one loop with no borders. A
-// strided plane is split into phase planes first (MobileNet's stride 2),
+// strided plane is split into phase planes first (a stride of 2),
 // where each tap is again one offset.
 
 import (

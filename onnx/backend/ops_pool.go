@@ -60,6 +60,9 @@ func compilePool(c *compiler, o op) error {
 			return modelfile.FormatErrorf("%s of %v with kernel %v leaves no output", o.typ, x.shape, k)
 		}
 	}
+	if ok, err := c.maxPoolNHWC(o, x, g, in); ok || err != nil {
+		return err
+	}
 	rows := x.shape[0] * x.shape[1]
 	plain := len(in) == 2 && g.plain()
 	relu := x.relu && isMax && plain

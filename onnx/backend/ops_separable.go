@@ -90,14 +90,18 @@ func (c *compiler) take(k clamp, o op) op {
 	return newOp(k.node, c.g.Nodes[k.node])
 }
 
-// separableReader reports whether the value name, through a clamp, is
-// read by a 1x1 convolution alone: a depthwise convolution before one
-// runs channels-last, even when its input is channels-first.
+// separableReader reports whether the value name, through a clamp and
+// a max pooling that runs channels-last, is read by a 1x1 convolution
+// alone: a depthwise convolution before one runs channels-last, even when
+// its input is channels-first.
 func (c *compiler) separableReader(name string) bool {
 	if k, ok := c.clampAfter(name); ok {
 		name = c.g.Nodes[k.node].Outputs[0]
 	}
 	i, ok := c.single(name)
+	if ok && c.tilingMaxPool(i) {
+		i, ok = c.single(c.g.Nodes[i].Outputs[0])
+	}
 	if !ok || c.g.Nodes[i].OpType != "Conv" || c.g.Nodes[i].Domain != "" {
 		return false
 	}
@@ -107,8 +111,9 @@ func (c *compiler) separableReader(name string) bool {
 
 // depthwiseNHWC compiles Conv o, depthwise 3x3 of padding 1 and stride 1
 // or 2 on one image, as a dwNHWCStep when a 1x1 convolution reads its
-// output; ok false leaves it to the planes, which are as fast where
-// the next step reads planes (dwbn's pooling).
+// output, through a Relu and a 2x2 MaxPool or not (separableReader); ok
+// false leaves it to the planes, which are as fast where the next step
+// reads planes.
 func (c *compiler) depthwiseNHWC(o op, geo nchw.GroupConv2D, w, b, x *val, outShape []int) (ok bool, err error) {
 	if geo.Group != geo.InC || geo.OutC != geo.InC || geo.KH != 3 || geo.KW != 3 ||
 		geo.StrideH != geo.StrideW || geo.StrideH > 2 || geo.DilationH != 1 || geo.DilationW != 1 ||
