@@ -11,6 +11,7 @@ import (
 	"gorgonia.org/tensor"
 
 	_ "github.com/lenetkit/lenetkit/convert" // the .pth and .safetensors formats
+	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/internal/kernel"
 	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/lenet"
@@ -68,7 +69,16 @@ type Model struct {
 	scratch     []float32
 	anyInput    bool // opened with OpenOptions.AnyInput
 	anyChannels bool // and AnyChannels
+	// copies is how many equal channels each grey image goes in as: 3 for
+	// a model that takes colour and is given grey images, as torchvision's
+	// Grayscale(num_output_channels=3) makes them; 1 otherwise.
+	copies int
 }
+
+// GreyCopies is the number of input channels a model given grey images
+// takes them as, each channel the same image: an RGB model of digits,
+// such as one trained on MNIST turned to 3 channels.
+const GreyCopies = dataset.GreyChannels
 
 // Geometry is the size of a model's input image.
 type Geometry struct{ Channels, Height, Width int }
@@ -157,7 +167,7 @@ func OpenClassifier(path, backendName string, opt OpenOptions) (*Model, error) {
 	}
 	m := &Model{Path: path, Format: format, Backend: backendName, Input: Geometry{1, mnist.Side, mnist.Side},
 		Preprocess: SeedPreprocessing, PreprocessFrom: PreprocessSeed, Classes: mnist.Classes, anyInput: opt.AnyInput,
-		anyChannels: opt.AnyInput && opt.AnyChannels}
+		anyChannels: opt.AnyInput && opt.AnyChannels, copies: 1}
 	switch {
 	case backendName == Kernels && graph:
 		var p *backend.Plan
@@ -189,6 +199,10 @@ func OpenClassifier(path, backendName string, opt OpenOptions) (*Model, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if m.Input.Channels == GreyCopies && !m.anyChannels {
+		m.copies = GreyCopies
+		m.Notes = append(m.Notes, fmt.Sprintf("it takes %d channels: each grey image goes in as %[1]d equal ones, as torchvision's Grayscale(num_output_channels=%[1]d) makes them", GreyCopies))
 	}
 	if err := m.checkInput(); err != nil {
 		return nil, fmt.Errorf("infer: %s: %w", path, err)
@@ -226,8 +240,8 @@ func (m *Model) checkInput() error {
 	if m.anyInput {
 		pad := m.Preprocess.Pad
 		switch {
-		case g.Channels != 1 && !m.anyChannels:
-			return fmt.Errorf("the model takes %d channels; lenetkit's images are grey (1 channel)", g.Channels)
+		case g.Channels != 1 && !m.anyChannels && m.copies == 1:
+			return fmt.Errorf("the model takes %d channels; lenetkit's images are grey (1 channel, or %d equal ones)", g.Channels, GreyCopies)
 		case g.Channels < 1 || g.Channels > MaxChannels:
 			return fmt.Errorf("the model takes %d channels; lenetkit takes 1 to %d", g.Channels, MaxChannels)
 		case g.Height < 1 || g.Width < 1 || g.Height > MaxSide || g.Width > MaxSide:
@@ -240,8 +254,8 @@ func (m *Model) checkInput() error {
 		}
 		return nil
 	}
-	if g.Channels != 1 {
-		return fmt.Errorf("the model takes %d channels; MNIST digits are grey (1 channel)", g.Channels)
+	if g.Channels != 1 && m.copies == 1 {
+		return fmt.Errorf("the model takes %d channels; MNIST digits are grey (1 channel, or %d equal ones)", g.Channels, GreyCopies)
 	}
 	if g.Height != g.Width || g.Height != mnist.Side && g.Height != mnist.Side-2*mnist.Pad {
 		return fmt.Errorf("the model takes %dx%d images; lenetkit gives MNIST digits as 28x28, or padded to 32x32", g.Height, g.Width)
@@ -261,11 +275,11 @@ func (m *Model) checkInput() error {
 func (m *Model) Logits(logits, x []float32, n int) error {
 	side := m.Input.Height
 	pp := m.Preprocess
-	if g := m.Input; m.anyInput && (g.Channels != 1 || g.Height != g.Width || g.Height != mnist.Side-2*mnist.Pad+2*pp.Pad ||
+	if g := m.Input; m.anyInput && (g.Channels != m.copies || g.Height != g.Width || g.Height != mnist.Side-2*mnist.Pad+2*pp.Pad ||
 		side != mnist.Side && side != mnist.Side-2*mnist.Pad) {
 		return fmt.Errorf("infer: %s takes %dx%d images padded by %d, not MNIST's digits: give them to InputLogits", m.Path, g.Height, g.Width, pp.Pad)
 	}
-	if side == mnist.Side && pp.Mean == 0 && pp.Std == 1 {
+	if side == mnist.Side && pp.Mean == 0 && pp.Std == 1 && m.copies == 1 {
 		return m.run.Logits(logits, x, n)
 	}
 	if len(x) < n*mnist.PixelCount {
@@ -274,10 +288,11 @@ func (m *Model) Logits(logits, x []float32, n int) error {
 	crop := (mnist.Side - side) / 2
 	inv := 1 / pp.Std
 	identity := pp.Mean == 0 && pp.Std == 1
+	plane := side * side
 	fill := func(dst []float32, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			src := x[i*mnist.PixelCount : (i+1)*mnist.PixelCount]
-			img := dst[(i-lo)*side*side : (i-lo+1)*side*side]
+			img := dst[(i-lo)*m.copies*plane : (i-lo+1)*m.copies*plane]
 			for r := 0; r < side; r++ {
 				row, out := src[(r+crop)*mnist.Side+crop:][:side], img[r*side:(r+1)*side]
 				if identity {
@@ -288,45 +303,56 @@ func (m *Model) Logits(logits, x []float32, n int) error {
 					out[c] = (v - pp.Mean) * inv
 				}
 			}
+			dataset.AsChannels(img, img, 1, plane, m.copies, false)
 		}
 	}
 	if p, ok := m.run.(*backend.Plan); ok {
 		// Each image prepared as the plan's workers take it.
 		return p.LogitsFunc(logits, n, fill)
 	}
-	if need := n * side * side; len(m.scratch) < need {
+	if need := n * m.copies * plane; len(m.scratch) < need {
 		m.scratch = make([]float32, need)
 	}
 	fill(m.scratch, 0, n)
-	return m.run.Logits(logits, m.scratch[:n*side*side], n)
+	return m.run.Logits(logits, m.scratch[:n*m.copies*plane], n)
 }
 
-// InputSize is the floats of one image of the model's input:
-// Channels x Height x Width.
-func (m *Model) InputSize() int { return m.Input.Channels * m.Input.Height * m.Input.Width }
+// Copies is how many equal channels each grey image goes in as:
+// GreyCopies for a colour model given grey images, 1 otherwise.
+func (m *Model) Copies() int { return m.copies }
+
+// InputSize is the floats of one image InputLogits takes: Channels x
+// Height x Width, or Height x Width for a model given grey images as
+// equal channels (GreyCopies).
+func (m *Model) InputSize() int { return m.Input.Channels / m.copies * m.Input.Height * m.Input.Width }
 
 // InputLogits runs the model on n images already of its input's size,
 // InputSize floats each, values in [0, 1] (torchvision's ToTensor) with the
 // padding Preprocess.Pad says around them, as a data set's images filled
 // at that size are; it applies the model's normalisation, Preprocess.Mean
-// and Std, and writes n rows of Classes logits.
+// and Std, gives a grey image to a colour model as equal channels, and
+// writes n rows of Classes logits.
 func (m *Model) InputLogits(logits, x []float32, n int) error {
 	size := m.InputSize()
 	if n < 0 || len(x) < n*size || len(logits) < n*m.Classes {
 		return fmt.Errorf("infer: %d images need %d input and %d output floats, got %d and %d", n, n*size, n*m.Classes, len(x), len(logits))
 	}
 	pp := m.Preprocess
-	if pp.Mean == 0 && pp.Std == 1 {
+	if pp.Mean == 0 && pp.Std == 1 && m.copies == 1 {
 		return m.run.Logits(logits, x[:n*size], n)
 	}
-	if len(m.scratch) < n*size {
-		m.scratch = make([]float32, n*size)
+	full := n * size * m.copies
+	if len(m.scratch) < full {
+		m.scratch = make([]float32, full)
 	}
 	inv := 1 / pp.Std
 	for i, v := range x[:n*size] {
 		m.scratch[i] = (v - pp.Mean) * inv
 	}
-	return m.run.Logits(logits, m.scratch[:n*size], n)
+	if m.copies > 1 {
+		dataset.AsChannels(m.scratch, m.scratch, n, size, m.copies, false)
+	}
+	return m.run.Logits(logits, m.scratch[:full], n)
 }
 
 // AtInputSize is m as a mnist.Classifier whose Logits is m's InputLogits:

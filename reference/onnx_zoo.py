@@ -43,6 +43,11 @@ default (True) and, unless --opset says otherwise, opset 13.
   [batch, 784], Linear 784-128, ReLU, Linear 128-128, ReLU, Linear 128-10,
   on the unpadded 28x28 image with no normalisation, trained the same way
   with cross-entropy. Logits.
+- cnn28_rgb: cnn28 for colour images, its first convolution of 3 input
+  channels, trained the same way on MNIST turned to 3 equal channels
+  (torchvision's Grayscale(num_output_channels=3)), as RGB digit
+  classifiers are: input [3, 28, 28], Normalize(0.5, 0.5) on each
+  channel. Log-probabilities.
 - seed_train: the seed's LeNet in train mode, exported with
   training=TrainingMode.TRAINING and do_constant_folding=False, for
   lenetkit's refusal tests; written as seed_train_op9/13/15.onnx. Its
@@ -51,7 +56,7 @@ default (True) and, unless --opset says otherwise, opset 13.
   (aten::feature_dropout) in training mode at any opset. seed_train_row,
   the exact LeNet(), shows that failure.
 
-The default mode writes NAME.onnx for the five inference models and the
+The default mode writes NAME.onnx for the inference models and the
 seed_train_op*.onnx files into --out-dir (default testdata/onnx next to this
 folder), then runs every inference model in ONNX Runtime
 (reference/ort_eval.js, npm onnxruntime-node) on all 10,000 MNIST test images
@@ -92,7 +97,8 @@ DEFAULT_OPSET = 13
 TRAIN_BATCH = 128
 TRAIN_LR = 3e-3
 TRAINING_OPSETS = (9, 13, 15)
-INFERENCE = ("seed_view", "seed_reshape", "seed_softmax", "lenet5", "cnn28", "resnet_tiny", "mobilenet_tiny", "mlp_flat")
+INFERENCE = ("seed_view", "seed_reshape", "seed_softmax", "lenet5", "cnn28", "resnet_tiny", "mobilenet_tiny", "mlp_flat",
+             "cnn28_rgb")
 
 
 class ViewFlatten(nn.Module):
@@ -124,9 +130,9 @@ def lenet5():
     )
 
 
-def cnn28():
+def cnn28(channels=1):
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(1568, 64), nn.ReLU(), nn.Dropout(0.25),
@@ -187,12 +193,13 @@ SPECS = {
     "resnet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
     "mobilenet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
     "mlp_flat": ([784], {"pad": 0, "mean": 0, "std": 1}, "logits"),
+    "cnn28_rgb": ([3, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "log_probabilities"),
     "seed_train": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
     "seed_train_row": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
 }
 TRAINING = ("seed_train", "seed_train_row")
 ARCHITECTURES = {"lenet5": lenet5, "cnn28": cnn28, "resnet_tiny": resnet_tiny, "mobilenet_tiny": mobilenet_tiny,
-                 "mlp_flat": mlp_flat}
+                 "mlp_flat": mlp_flat, "cnn28_rgb": lambda: cnn28(3)}
 
 
 def prepare(x32, spec):
@@ -203,6 +210,8 @@ def prepare(x32, spec):
         x = (x - pre["mean"]) / pre["std"]
     if len(spec[0]) == 1:  # flattened by the caller, row by row
         x = x.reshape(x.shape[0], -1)
+    elif spec[0][0] > 1:  # grey as equal colour channels
+        x = x.expand(-1, spec[0][0], -1, -1).contiguous()
     return x
 
 

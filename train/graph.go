@@ -230,6 +230,7 @@ type graphRun struct {
 	gs     [][]float32
 	x      []float32
 	y      []int64
+	in     channels
 }
 
 func newGraphRun(m *onnx.Model, cfg GraphConfig, trainSet *dataset.Set) (*graphRun, error) {
@@ -249,7 +250,7 @@ func newGraphRun(m *onnx.Model, cfg GraphConfig, trainSet *dataset.Set) (*graphR
 		return nil, err
 	}
 	r.net = net
-	if err := checkFit(net, trainSet, cfg.Prep); err != nil {
+	if r.in, err = checkFit(net, trainSet, cfg.Prep); err != nil {
 		r.close()
 		return nil, err
 	}
@@ -275,26 +276,29 @@ func size(shape []int) int {
 }
 
 // checkFit refuses data whose images, padded, are not the graph's input,
-// and labels past the graph's classes.
-func checkFit(net *onnxtrain.Net, s *dataset.Set, p Prep) error {
+// and labels past the graph's classes; it returns how the graph takes
+// the images.
+func checkFit(net *onnxtrain.Net, s *dataset.Set, p Prep) (channels, error) {
 	in := net.InputShape()
-	per := size(in[1:])
 	h, w := s.Height+2*p.Pad, s.Width+2*p.Pad
-	if per != h*w {
-		return fmt.Errorf("train: the graph takes %v per image; the data's %dx%d images padded by %d are %dx%d grey", in[1:], s.Height, s.Width, p.Pad, h, w)
+	ch, ok := fitChannels(in[1:], h, w)
+	if !ok {
+		return ch, fmt.Errorf("train: the graph takes %v per image; the data's %dx%d images padded by %d are %dx%d grey", in[1:], s.Height, s.Width, p.Pad, h, w)
 	}
 	if len(s.Classes) > net.Classes() {
-		return fmt.Errorf("train: the data has %d classes and the graph scores %d: give --classes %d to replace its last layer", len(s.Classes), net.Classes(), len(s.Classes))
+		return ch, fmt.Errorf("train: the data has %d classes and the graph scores %d: give --classes %d to replace its last layer", len(s.Classes), net.Classes(), len(s.Classes))
 	}
-	return nil
+	return ch, nil
 }
 
 func (r *graphRun) step(s *dataset.Set, idx []int, epoch int) (float64, error) {
-	err := s.Fill(idx, r.x, r.y, dataset.FillOptions{Pad: r.cfg.Prep.Pad, Augment: r.cfg.Augment, Seed: r.cfg.Seed, Epoch: epoch})
+	grey := r.x[:len(idx)*r.in.px]
+	err := s.Fill(idx, grey, r.y, dataset.FillOptions{Pad: r.cfg.Prep.Pad, Augment: r.cfg.Augment, Seed: r.cfg.Seed, Epoch: epoch})
 	if err != nil {
 		return 0, err
 	}
-	normalize(r.x, r.cfg.Prep)
+	normalize(grey, r.cfg.Prep)
+	r.in.spread(r.x, len(idx))
 	return r.net.Step(r.x, r.y)
 }
 
@@ -326,7 +330,8 @@ func EvaluateGraph(m *onnx.Model, s *dataset.Set, p Prep, batch int) (GraphMetri
 	}
 	defer net.Close()
 	net.SetTraining(false)
-	if err := checkFit(net, s, p); err != nil {
+	in, err := checkFit(net, s, p)
+	if err != nil {
 		return GraphMetrics{}, err
 	}
 	c := net.Classes()
@@ -343,10 +348,11 @@ func EvaluateGraph(m *onnx.Model, s *dataset.Set, p Prep, batch int) (GraphMetri
 		}
 		// A last partial batch is padded with zeros, scored and ignored.
 		clear(x[n*per:])
-		if err := s.Fill(idx, x[:n*per], y[:n], dataset.FillOptions{Pad: p.Pad}); err != nil {
+		if err := s.Fill(idx, x[:n*in.px], y[:n], dataset.FillOptions{Pad: p.Pad}); err != nil {
 			return GraphMetrics{}, err
 		}
-		normalize(x[:n*per], p)
+		normalize(x[:n*in.px], p)
+		in.spread(x, n)
 		if _, err := net.Step(x, y); err != nil {
 			return GraphMetrics{}, err
 		}

@@ -528,7 +528,7 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) 
 	}
 	// ONNX Runtime gets what lenetkit's model gets: the padded images cut
 	// to the model's size and normalised as it declares.
-	x = modelInput(m, x, test.N)
+	x = modelInput(m, x, test.N, image)
 	if len(image) != 1 && len(image) != 3 || numel(image) != m.Input.Channels*m.Input.Height*m.Input.Width {
 		r.notMeasured(bench.PeerONNXRuntime+"'s evaluation", fmt.Errorf("the input %v is not one MNIST image", image))
 		return nil
@@ -558,22 +558,37 @@ func declaredImage(model string) []int {
 	return dims[1:]
 }
 
-// modelInput turns n MNIST images padded to 32x32 into m's input: cut to
-// its size (28x28 is the unpadded digit) and normalised as it declares.
-// With one channel, [H][W][1] is the same bytes as [1][H][W].
-func modelInput(m *infer.Model, x []float32, n int) []float32 {
-	side, h := mnist.Side, m.Input.Height
+// modelInput turns n MNIST images padded to 32x32 into m's input, as
+// ONNX Runtime takes it for image, the file's declared [C, H, W] or
+// [H, W, C]: cut to its size (28x28 is the unpadded digit), normalised as
+// it declares, and for a colour model (infer.GreyCopies channels) each
+// value in every channel.
+func modelInput(m *infer.Model, x []float32, n int, image []int) []float32 {
+	side, h, c := mnist.Side, m.Input.Height, m.Input.Channels
 	off := (side - h) / 2
-	if m.Input.Channels != 1 || h != m.Input.Width || off < 0 {
+	if c != 1 && c != infer.GreyCopies || h != m.Input.Width || off < 0 {
 		return x
 	}
-	out := make([]float32, 0, n*h*h)
+	// Channels-last, each value c times in a row; channels-first, each
+	// image's plane c times.
+	last := len(image) == 3 && image[2] == c && image[0] != c
+	times := 1
+	if last {
+		times = c
+	}
+	out := make([]float32, 0, n*c*h*h)
 	for i := 0; i < n; i++ {
-		img := x[i*side*side:]
+		img, first := x[i*side*side:], len(out)
 		for y := off; y < off+h; y++ {
 			for _, v := range img[y*side+off : y*side+off+h] {
-				out = append(out, (v-m.Preprocess.Mean)/m.Preprocess.Std)
+				v = (v - m.Preprocess.Mean) / m.Preprocess.Std
+				for range times {
+					out = append(out, v)
+				}
 			}
+		}
+		for ch := 1; ch < c && !last; ch++ {
+			out = append(out, out[first:first+h*h]...)
 		}
 	}
 	return out

@@ -28,7 +28,8 @@ weights. It exits 1 when anything blocks.
 For a file that runs it says how lenetkit reads it: the input's layout
 (NCHW, or NHWC as Keras and tf2onnx write it) and image size, where the
 preprocessing's mean and std come from (the file's metadata, or assumed),
-whether the nodes were out of topological order, whether an opset older than
+whether a colour model gets each grey image as 3 equal channels, whether
+the nodes were out of topological order, whether an opset older than
 7 was read in opset 7's forms (broadcast attributes, Reshape's shape
 attribute), and which nodes run as one fused kernel.
 
@@ -54,6 +55,9 @@ type doctorResult struct {
 	*backend.Diagnosis
 	Preprocess     *infer.Preprocessing `json:"preprocess,omitempty"`
 	PreprocessFrom string               `json:"preprocess_from,omitempty"`
+	// GreyCopies is, for a colour model, how many equal channels each
+	// grey image goes in as.
+	GreyCopies int `json:"grey_copies,omitempty"`
 	// Quantization lists a quantized file's quantized tensors.
 	Quantization *quantize.Quantization `json:"quantization,omitempty"`
 }
@@ -79,6 +83,9 @@ func runDoctor(c *cli.Context) error {
 		if m, err := infer.OpenWith(path, infer.Kernels, readOptions(c)); err == nil {
 			r.Preprocess = &m.Preprocess
 			r.PreprocessFrom = preprocessFrom(m.PreprocessFrom)
+			if m.Copies() > 1 {
+				r.GreyCopies = m.Copies()
+			}
 		} else {
 			r.PreprocessFrom = "not an image lenetkit's digit pipeline prepares: " + err.Error()
 		}
@@ -141,6 +148,9 @@ func printDoctor(c *cli.Context, r doctorResult) {
 		fmt.Fprintf(w, "Preprocess: %s, %s\n", r.Preprocess, r.PreprocessFrom)
 	} else {
 		fmt.Fprintf(w, "Preprocess: %s\n", r.PreprocessFrom)
+	}
+	if r.GreyCopies > 1 {
+		fmt.Fprintf(w, "Grey:       each grey image goes in as %d equal channels, as torchvision's Grayscale(num_output_channels=%[1]d) makes them\n", r.GreyCopies)
 	}
 	if len(d.Fused) == 0 {
 		fmt.Fprintf(w, "Fused:      none\n")

@@ -25,6 +25,20 @@ func TestDoctor(t *testing.T) {
 		!strings.Contains(ok.stdout, `[batch, 1, 32, 32], NCHW: images of 1 x 32 x 32`) {
 		t.Errorf("doctor on the seed's export: exit %d\n%s%s", ok.code, ok.stdout, ok.stderr)
 	}
+	rgb := filepath.Join(onnxDir, "cnn28_rgb.onnx")
+	colour := run(t, "doctor", rgb)
+	if colour.code != 0 || !strings.Contains(colour.stdout, "Grey:       each grey image goes in as 3 equal channels") {
+		t.Errorf("doctor on a colour model of digits: exit %d\n%s%s", colour.code, colour.stdout, colour.stderr)
+	}
+	var copies struct {
+		GreyCopies int `json:"grey_copies"`
+	}
+	if r := run(t, "doctor", rgb, "--format", "json"); json.Unmarshal([]byte(r.stdout), &copies) != nil || copies.GreyCopies != 3 {
+		t.Errorf("doctor --format json on a colour model: %s, want grey_copies 3", r.stdout)
+	}
+	if strings.Contains(ok.stdout, "Grey:") {
+		t.Errorf("doctor on a grey model speaks of channels:\n%s", ok.stdout)
+	}
 	js := run(t, "doctor", filepath.Join(onnxDir, "seed_train_op13.onnx"), "--format", "json")
 	var d struct {
 		Runs     bool

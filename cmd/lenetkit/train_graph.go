@@ -94,7 +94,10 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 		return cfg, fmt.Errorf("--model %s: %w", path, err)
 	}
 	if h*w == 0 {
-		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, 1, H, W], [batch, H, W, 1] or a square image flattened, [batch, H*W]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
+		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, C, H, W] or [batch, H, W, C] of 1 or 3 channels, or a square image flattened, [batch, H*W]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
+	}
+	if in := m.Graph.Inputs[0].Shape(); slices.Contains(in[1:], dataset.GreyChannels) && numel(in[1:]) == dataset.GreyChannels*h*w {
+		fmt.Fprintf(status, "note: %s takes %d channels: each grey image goes in as %[2]d equal channels, as torchvision's Grayscale(num_output_channels=%[2]d) makes them\n", path, dataset.GreyChannels)
 	}
 	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
 		return cfg, fmt.Errorf("--model %s: %w", path, err)
@@ -153,9 +156,9 @@ func loadTrainableSum(path string) (*onnx.Model, string, error) {
 }
 
 // imageSize is the height and width of the images a graph's input takes,
-// declared [batch, C, H, W], [batch, H, W, 1] or [batch, H*W] (a square
-// image flattened, read as the backend reads it); 0 and 0 for another
-// shape.
+// declared [batch, C, H, W], [batch, H, W, C] of 1 or 3 channels, or
+// [batch, H*W] (a square image flattened, read as the backend reads it);
+// 0 and 0 for another shape.
 func imageSize(v *onnx.Value) (h, w int, err error) {
 	in := v.Shape()
 	switch {
@@ -164,7 +167,7 @@ func imageSize(v *onnx.Value) (h, w int, err error) {
 		return side, side, err
 	case len(in) < 3:
 		return 0, 0, nil
-	case in[len(in)-1] == 1 && len(in) == 4 && in[1] != 1: // NHWC
+	case len(in) == 4 && (in[3] == 1 || in[3] == dataset.GreyChannels) && in[1] != in[3]: // NHWC
 		return in[1], in[2], nil
 	}
 	return in[len(in)-2], in[len(in)-1], nil

@@ -1,0 +1,44 @@
+package train
+
+import "github.com/lenetkit/lenetkit/dataset"
+
+// channels is how a graph takes the data's grey images: as they are, one
+// channel, or for a colour input each image as dataset.GreyChannels
+// equal channels, as torchvision's Grayscale(num_output_channels=3) makes
+// them for a model of digits trained in colour.
+type channels struct {
+	px     int  // floats of one grey image
+	copies int  // channels each image goes in as
+	last   bool // channels-last: the graph's input is [batch, H, W, C]
+}
+
+// fitChannels returns how a graph whose input is image, one image's
+// declared shape, takes grey images of h x w; ok false when it cannot:
+// one channel ([1, H, W], [H, W, 1] or flat), or GreyChannels first or
+// last.
+func fitChannels(image []int, h, w int) (c channels, ok bool) {
+	c = channels{px: h * w, copies: 1}
+	if size(image) == h*w {
+		return c, true
+	}
+	c.copies = dataset.GreyChannels
+	if len(image) != 3 || size(image) != c.copies*h*w {
+		return c, false
+	}
+	switch {
+	case image[0] == c.copies && image[1] == h && image[2] == w:
+		return c, true
+	case image[2] == c.copies && image[0] == h && image[1] == w:
+		c.last = true
+		return c, true
+	}
+	return c, false
+}
+
+// spread turns n grey images at the start of x into the graph's channels
+// in place.
+func (c channels) spread(x []float32, n int) {
+	if c.copies > 1 {
+		dataset.AsChannels(x, x, n, c.px, c.copies, c.last)
+	}
+}
