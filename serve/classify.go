@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/mnist"
@@ -109,25 +110,18 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		return all[0].failed
 	}
 	side := mnist.Side - 2*mnist.Pad + 2*m.digitPad
-	size := side * side
+	plane, channels := side*side, m.m.Input.Channels
+	size := channels * plane
 	x, out := getFloats(len(pics)*size), getFloats(len(pics)*m.m.Classes)
 	j := &job{m: m, x: *x, n: len(pics), out: *out}
 	var padded []float32
 	for i, p := range pics {
 		dst := j.x[i*size : (i+1)*size]
-		if side == mnist.Side { // the seed's 32x32 input: the padded digit as it is
-			if err := digit.Fill(p.digit, dst); err != nil {
-				return err
-			}
-			continue
-		}
-		if padded == nil {
-			padded = make([]float32, mnist.PixelCount)
-		}
-		if err := digit.Fill(p.digit, padded); err != nil {
+		if err := fillDigit(dst[:plane], side, p.digit, &padded); err != nil {
 			return err
 		}
-		crop(dst, side, padded)
+		// A colour model of digits takes the grey digit as equal channels.
+		dataset.AsChannels(dst, dst, 1, plane, channels, false)
 	}
 	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
 		return err // the batcher may yet write the buffers: they are not given back
@@ -269,6 +263,23 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// fillDigit writes digit d into dst as a side x side image: the seed's
+// 32x32 padded digit as it is, any other side cut from it through
+// *padded, a buffer made on first use.
+func fillDigit(dst []float32, side int, d *image.Gray, padded *[]float32) error {
+	if side == mnist.Side {
+		return digit.Fill(d, dst)
+	}
+	if *padded == nil {
+		*padded = make([]float32, mnist.PixelCount)
+	}
+	if err := digit.Fill(d, *padded); err != nil {
+		return err
+	}
+	crop(dst, side, *padded)
+	return nil
 }
 
 // crop writes the 32x32 padded digit src into dst, side x side: the

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/serve"
 )
 
@@ -68,5 +70,38 @@ func TestColourModelTensors(t *testing.T) {
 	t.Logf("logits of %d colour tensors: largest difference from ONNX Runtime %.3g", n, worst)
 	if worst > 1e-5 {
 		t.Errorf("logits differ from ONNX Runtime's by %.3g", worst)
+	}
+}
+
+// TestColourDigitModel: a colour model of digits (cnn28_rgb.onnx, 3x28x28,
+// trained on MNIST as 3 equal channels) answers /v1/classify: each digit
+// goes in grey as 3 equal channels, as lenetkit infer gives it, and the
+// clean MNIST digits come back as their labels, given its
+// Normalize(0.5, 0.5) in the file's metadata.
+func TestColourDigitModel(t *testing.T) {
+	pm, err := onnx.Read(testtool.Testdata(filepath.Join("onnx", "cnn28_rgb.onnx")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm.MetadataProps = append(pm.MetadataProps, &onnx.StringStringEntryProto{Key: onnx.MetaPreprocess, Value: `{"pad":0,"mean":0.5,"std":0.5}`})
+	model := filepath.Join(t.TempDir(), "rgb.onnx")
+	if err := onnx.Write(model, pm); err != nil {
+		t.Fatal(err)
+	}
+	_, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "rgb", Path: model})
+	for _, d := range cleanDigits(t)[:10] {
+		a := call(t, ts, "POST", "/v1/classify?model=rgb", "image/png", d.png)
+		var got struct {
+			Results []struct {
+				Top []struct{ Label string }
+			}
+		}
+		a.decode(t, &got)
+		if a.status != http.StatusOK || len(got.Results) != 1 || len(got.Results[0].Top) == 0 {
+			t.Fatalf("%s: status %d: %s", d.file, a.status, a.body)
+		}
+		if l := got.Results[0].Top[0].Label; l != strconv.Itoa(d.label) {
+			t.Errorf("%s: %s, want %d", d.file, l, d.label)
+		}
 	}
 }

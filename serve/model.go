@@ -41,8 +41,9 @@ type model struct {
 	m      *infer.Model
 	labels []string
 	// digitPad is the padding around MNIST's 28x28 digit that the model's
-	// input is, for /v1/classify; -1 for an input that is no padded digit
-	// (another size, or colour), which only the tensor routes take.
+	// input is, for /v1/classify, grey or as dataset.GreyChannels equal
+	// channels; -1 for an input that is no padded digit (another size,
+	// or channels), which only the tensor routes take.
 	digitPad int
 	loaded   time.Time
 }
@@ -76,7 +77,10 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 	}
 	const digit = mnist.Side - 2*mnist.Pad
 	g, pad := m.Input, m.Preprocess.Pad
-	if g.Channels != 1 || g.Height != g.Width || g.Height != digit+2*pad {
+	// A colour input is taken for digits when it is a digit's size, or
+	// when the file declares its padding: 3x32x32 is CIFAR's too.
+	colour := g.Channels == dataset.GreyChannels && (pad == 0 || m.PreprocessFrom == infer.PreprocessDeclared)
+	if g.Channels != 1 && !colour || g.Height != g.Width || g.Height != digit+2*pad {
 		pad = -1
 	}
 	return &model{name: spec.Name, m: m, labels: labels, digitPad: pad, loaded: time.Now()}, nil
