@@ -294,9 +294,19 @@ func assumedPreprocess(c *cli.Context, m *infer.Model) string {
 	return pad + strings.Join(parts, ", ") + " on pixels in [0,1]"
 }
 
-// notePreprocess says once, on the status output, what assumedPreprocess
-// found and how to change it.
+// greyNote says that a model of copies input channels gets each grey
+// image as that many equal ones.
+func greyNote(path string, copies int) string {
+	return fmt.Sprintf("note: %s takes %d channels: each grey image goes in as %[2]d equal channels, as torchvision's Grayscale(num_output_channels=%[2]d) makes them", path, copies)
+}
+
+// notePreprocess says once, on the status output, that a colour model
+// gets grey images as equal channels, and what assumedPreprocess found and
+// how to change it.
 func notePreprocess(c *cli.Context, m *infer.Model, assumed string) {
+	if m.Copies() > 1 && !c.Bool("verbose") { // -v said it among the model's notes
+		fmt.Fprintln(statusOut(c), greyNote(printable(m.Path), m.Copies()))
+	}
 	if assumed == "" {
 		return
 	}

@@ -97,7 +97,7 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, C, H, W] or [batch, H, W, C] of 1 or 3 channels, or a square image flattened, [batch, H*W]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
 	}
 	if in := m.Graph.Inputs[0].Shape(); slices.Contains(in[1:], dataset.GreyChannels) && numel(in[1:]) == dataset.GreyChannels*h*w {
-		fmt.Fprintf(status, "note: %s takes %d channels: each grey image goes in as %[2]d equal channels, as torchvision's Grayscale(num_output_channels=%[2]d) makes them\n", path, dataset.GreyChannels)
+		fmt.Fprintln(status, greyNote(path, dataset.GreyChannels))
 	}
 	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
 		return cfg, fmt.Errorf("--model %s: %w", path, err)

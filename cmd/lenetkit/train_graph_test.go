@@ -70,8 +70,8 @@ func TestTrainModelAgreesWithONNXRuntime(t *testing.T) {
 // grey digits (cnn28_rgb.onnx, 98.30 %): train gives each grey image as 3
 // equal channels, says so, keeps the model's accuracy (97 % or more: a
 // step on images in the wrong channels loses it), and writes a graph of
-// 3 channels whose figures train's test, lenetkit eval and ONNX Runtime,
-// given the same channels, agree on.
+// 3 channels whose figures train's test, lenetkit eval (which says so
+// too) and ONNX Runtime, given the same channels, agree on.
 func TestTrainColourModel(t *testing.T) {
 	t.Parallel()
 	testtool.SkipShort(t)
@@ -95,6 +95,9 @@ func TestTrainColourModel(t *testing.T) {
 	r = run(t, "eval", out, "--data", data, "--format", "json")
 	if r.code != 0 {
 		t.Fatalf("eval: exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "3 equal channels") {
+		t.Errorf("eval did not say how it gives grey images to 3 channels:\n%s", r.stderr)
 	}
 	var ev struct{ Accuracy, Loss float64 }
 	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
