@@ -507,6 +507,9 @@ func planNotes(p *backend.Plan) []string {
 	if p.Upgraded != 0 {
 		notes = append(notes, fmt.Sprintf("its opset, %d, is older than ONNX 1.2's; its nodes are read in their opset 7 forms, which compute the same", p.Upgraded))
 	}
+	if p.FixedBatch > 0 {
+		notes = append(notes, fmt.Sprintf("its input fixes the batch at %d; lenetkit runs any number of images, one at a time", p.FixedBatch))
+	}
 	if p.Reordered {
 		notes = append(notes, "its nodes are not in topological order (as keras2onnx 1.5 writes them); sorted, as ONNX Runtime does")
 	}

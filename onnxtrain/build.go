@@ -58,6 +58,15 @@ type builder struct {
 	consts  int                        // constants materialized so far, which names them
 }
 
+// fixedBatch is the batch the graph's image input declares, when it is a
+// number rather than a name: an export without a dynamic batch axis.
+func (b *builder) fixedBatch() int64 {
+	if len(b.g.Inputs) == 0 || len(b.g.Inputs[0].Dims) == 0 {
+		return 0
+	}
+	return b.g.Inputs[0].Dims[0]
+}
+
 // family builds the layer for one node from its inputs, and says the
 // output's shape. A nil layer with a nil error means the node passes its
 // first input through (Identity).

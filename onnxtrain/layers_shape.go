@@ -66,7 +66,14 @@ func reshaped(b *builder, n *onnx.Node, in []*value) ([]int, error) {
 		if k == nil || k.konst == nil || k.konst.Int == nil {
 			return nil, fmt.Errorf("the shape must be a constant integer tensor")
 		}
-		return reshapeTo(s, k.konst.Int)
+		spec := k.konst.Int
+		if fixed := b.fixedBatch(); fixed > 1 && in[0].konst == nil && len(spec) > 0 && spec[0] == fixed && len(s) > 0 {
+			// A shape the exporter folded from the input's fixed batch
+			// ([10, -1] from x.view(x.size(0), -1)): its first dimension
+			// is the batch, the training's.
+			spec = append([]int64{int64(s[0])}, spec[1:]...)
+		}
+		return reshapeTo(s, spec)
 	}
 	axes, err := axesOf(b, n, in)
 	if err != nil {

@@ -5,14 +5,16 @@
 //     node ort_eval.js --manifest JOBS.json
 //
 // A manifest is a JSON array of jobs, {"model", "input", "n", "c", "h",
-// "w", "out"} each, and optionally "batch" (images per run, default 500)
-// and "flat" (true: the images go in as [N, C*H*W]),
+// "w", "out"} each, and optionally "batch" (images per run, default 500;
+// a model of a fixed batch takes exactly that many), "flat" (true: the
+// images go in as [N, C*H*W]) and "plane" (true: as [N, H, W], C 1),
 // run one after another in one process: tests that check many small graphs
 // pay Node.js's start-up once.
 //
 // INPUT.f32 holds N images as raw little-endian float32, shape [N, C, H, W];
 // H and W given as "-" leave those axes out, so that a model of flat
-// inputs gets [N, C] (an MLP's [N, 784]);
+// inputs gets [N, C] (an MLP's [N, 784]); C given as "-" leaves the
+// channel axis out, [N, H, W], for a model of grey images without one;
 // the model's first input gets them 500 at a time (the model needs a dynamic
 // batch axis). The first output, which must be float32 [N, classes] (logits,
 // probabilities or log-probabilities alike), goes to OUT.f32 as raw
@@ -37,7 +39,8 @@ async function main() {
   if (args.length === 2 && args[0] === '--manifest') {
     const jobs = JSON.parse(fs.readFileSync(args[1], 'utf8'));
     for (const j of jobs) {
-      const [c, h, w] = j.flat ? [String(j.c * j.h * j.w), '-', '-'] : [String(j.c), String(j.h), String(j.w)];
+      let [c, h, w] = j.flat ? [String(j.c * j.h * j.w), '-', '-'] : [String(j.c), String(j.h), String(j.w)];
+      if (j.plane) c = '-';
       await evaluate(j.model, j.input, String(j.n), c, h, w, j.out, j.batch);
     }
     return;
@@ -51,7 +54,8 @@ async function main() {
 async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath, batchArg) {
   const n = positive('N', nArg);
   const batch = batchArg === undefined ? BATCH : positive('batch', String(batchArg));
-  const c = positive('C', cArg);
+  const plane = cArg === '-';
+  const c = plane ? 1 : positive('C', cArg);
   const flat = hArg === '-' && wArg === '-';
   const h = flat ? 1 : positive('H', hArg);
   const w = flat ? 1 : positive('W', wArg);
@@ -78,7 +82,7 @@ async function evaluate(modelPath, inputPath, nArg, cArg, hArg, wArg, outPath, b
   let out = null;
   for (let first = 0; first < n; first += batch) {
     const k = Math.min(batch, n - first);
-    const x = new ort.Tensor('float32', input.subarray(first * size, (first + k) * size), flat ? [k, c] : [k, c, h, w]);
+    const x = new ort.Tensor('float32', input.subarray(first * size, (first + k) * size), flat ? [k, c] : plane ? [k, h, w] : [k, c, h, w]);
     const result = await session.run({ [inName]: x });
     const y = result[outName];
     if (out === null && y.dims.length === 2) {

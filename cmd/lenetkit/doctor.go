@@ -144,6 +144,9 @@ func printDoctor(c *cli.Context, r doctorResult) {
 	fmt.Fprintf(w, "Runs:       yes\n")
 	in := d.Input
 	fmt.Fprintf(w, "Input:      %q %s, %s: images of %d x %d x %d\n", in.Name, in.Declared, in.Layout, in.Channels, in.Height, in.Width)
+	if in.FixedBatch > 0 {
+		fmt.Fprintf(w, "Batch:      the file fixes it at %d; lenetkit runs any number of images, one at a time\n", in.FixedBatch)
+	}
 	if r.Preprocess != nil {
 		fmt.Fprintf(w, "Preprocess: %s, %s\n", r.Preprocess, r.PreprocessFrom)
 	} else {

@@ -110,6 +110,7 @@ type ORTJob struct {
 	H     int    `json:"h"`
 	W     int    `json:"w"`
 	Flat  bool   `json:"flat,omitempty"`
+	Plane bool   `json:"plane,omitempty"` // fed as [N, H, W], C 1
 	Out   string `json:"out"`
 	Batch int    `json:"batch,omitempty"`
 }

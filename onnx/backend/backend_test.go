@@ -32,6 +32,11 @@ type graphCase struct {
 	// flat: the input is the image flattened, [batch, side*side], as an
 	// MLP's export declares it.
 	flat bool
+	// plane: the input has no channel axis, [batch, side, side].
+	plane bool
+	// batch, when not 0, is the input's fixed batch, as torch exports it
+	// without a dynamic axis; ONNX Runtime then runs that many at a time.
+	batch int64
 }
 
 type builder struct {
@@ -142,13 +147,20 @@ func (gc graphCase) model(seed uint64) *onnx.ModelProto {
 }
 
 // input is the graph's input "x": an image of side x side, or with flat
-// the same image flattened.
+// the same image flattened, or with plane without its channel axis; its
+// batch fixed with batch.
 func (gc graphCase) input() *onnx.ValueInfoProto {
 	in := imageInput("x", gc.side)
-	if gc.flat {
-		shape := in.Type.GetTensorType().Shape
+	shape := in.Type.GetTensorType().Shape
+	switch {
+	case gc.flat:
 		shape.Dim = shape.Dim[:2]
 		shape.Dim[1].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: int64(gc.side * gc.side)}
+	case gc.plane:
+		shape.Dim = append(shape.Dim[:1], shape.Dim[2:]...)
+	}
+	if gc.batch > 0 {
+		shape.Dim[0].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: gc.batch}
 	}
 	return in
 }
@@ -357,7 +369,7 @@ func matchORT(t *testing.T, cases []graphCase, n int, seed uint64, check func(*t
 	for i, gc := range cases {
 		path := filepath.Join(dir, fmt.Sprintf("g%d.onnx", i))
 		writeModel(t, gc.model(seed+uint64(i)), path)
-		jobs = append(jobs, testtool.ORTJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side, Flat: gc.flat})
+		jobs = append(jobs, testtool.ORTJob{Model: path, N: n, C: 1, H: gc.side, W: gc.side, Flat: gc.flat, Plane: gc.plane, Batch: int(gc.batch)})
 		inputs = append(inputs, randomImages(n, gc.side))
 	}
 	wants := ortOutputs(t, jobs, inputs)

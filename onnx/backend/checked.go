@@ -65,6 +65,9 @@ type budget struct {
 	size                         int64 // the model's bytes: .onnx file and external data
 	bytes, folded, work          int64
 	maxBytes, maxFolded, maxWork int64
+	// whole says the plan runs whole tensors (lenetkit run), whose
+	// costs are those of the inputs given, not of one image.
+	whole bool
 }
 
 func newBudget(size int64) *budget {
@@ -77,7 +80,7 @@ func newBudget(size int64) *budget {
 func (b *budget) spend(used *int64, n, max int64, what, limit string) error {
 	total, err := addChecked(*used, n, max)
 	if err != nil {
-		return modelfile.LimitErrorf("%s pass %d, the limit for a model of %d bytes (modelfile.%s), refused", what, max, b.size, limit)
+		return b.refuse(what, max, limit)
 	}
 	*used = total
 	return nil
@@ -90,7 +93,7 @@ func (b *budget) buffer(floats int) error {
 
 // constBytes counts n bytes the plan keeps, a constant's or a buffer's.
 func (b *budget) constBytes(n int64) error {
-	return b.spend(&b.bytes, n, b.maxBytes, "the plan's constants and buffers for one image", "MaxPlanBytes")
+	return b.spend(&b.bytes, n, b.maxBytes, "the plan's constants and buffers for "+b.unit(), "MaxPlanBytes")
 }
 
 // fold counts a constant folded at load, of n bytes: it is also kept.
@@ -108,8 +111,28 @@ func (b *budget) ops(factors ...int) error {
 	for _, f := range factors {
 		var err error
 		if n, err = mulChecked(n, int64(f), b.maxWork); err != nil {
-			return modelfile.LimitErrorf("one image's operations pass %d, the limit for a model of %d bytes (modelfile.MaxPlanWork), refused", b.maxWork, b.size)
+			return b.refuse("the operations for "+b.unit(), b.maxWork, "MaxPlanWork")
 		}
 	}
-	return b.spend(&b.work, n, b.maxWork, "one image's operations", "MaxPlanWork")
+	return b.spend(&b.work, n, b.maxWork, "the operations for "+b.unit(), "MaxPlanWork")
+}
+
+// unit is what a cost is counted for: one image, or the whole tensors
+// given.
+func (b *budget) unit() string {
+	if b.whole {
+		return "these inputs"
+	}
+	return "one image"
+}
+
+// refuse is the error of a cost, what, that passes max; limit names the
+// modelfile function that sets it. Whole tensors are refused with what to
+// do: give fewer at once.
+func (b *budget) refuse(what string, max int64, limit string) error {
+	hint := ""
+	if b.whole {
+		hint = ": give smaller inputs, fewer images at once"
+	}
+	return modelfile.LimitErrorf("%s pass %d, the limit for a model of %d bytes (modelfile.%s), refused%s", what, max, b.size, limit, hint)
 }

@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,26 @@ func TestExternalRegions(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestWholeBudgetSaysFewerImages: a plan of whole tensors (lenetkit run)
+// past its budget says so of the inputs given, and what to do; a
+// classifier's plan counts one image.
+func TestWholeBudgetSaysFewerImages(t *testing.T) {
+	b := &builder{rng: rand.New(rand.NewPCG(5, 6))}
+	b.node("Conv", []string{"x", b.weight(4, 1, 3, 3)}, "y", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+	m := &onnx.ModelProto{IrVersion: 8, OpsetImport: []*onnx.OperatorSetIdProto{{Version: 13}},
+		Graph: &onnx.GraphProto{Node: b.nodes, Initializer: b.inits, Input: []*onnx.ValueInfoProto{imageInput("x", 28)},
+			Output: []*onnx.ValueInfoProto{{Name: "y"}}}}
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	writeModel(t, m, path)
+	_, err := OpenOptions(path, Options{Shapes: map[string][]int{"x": {20000, 1, 28, 28}}})
+	if !errors.Is(err, modelfile.ErrLimit) || !strings.Contains(err.Error(), "the operations for these inputs pass") ||
+		!strings.Contains(err.Error(), "fewer images at once") {
+		t.Errorf("20,000 images at once: %v, want a limit error naming these inputs and what to do", err)
+	}
+	if _, err := OpenOptions(path, Options{Shapes: map[string][]int{"x": {2, 1, 28, 28}}}); err != nil {
+		t.Errorf("2 images at once: %v", err)
 	}
 }

@@ -30,6 +30,9 @@ type compiler struct {
 	// whole says the plan runs whole tensors of fixed shapes (lenetkit
 	// run): dimension 0 is not a batch of images to split.
 	whole bool
+	// fixedBatch is the batch the image input declares when above 1
+	// (Plan.FixedBatch); 0 otherwise.
+	fixedBatch int
 	// qfused is what fuseQDQ says of the nodes it wrote (quant_fuse.go).
 	qfused map[*onnx.Node]quantFusion
 	// int8Kernel names the int8 kernel of the quantized steps, if any.

@@ -52,11 +52,14 @@ type Blocker struct {
 // InputInfo is a classifier's image input.
 type InputInfo struct {
 	Name     string `json:"name"`
-	Layout   string `json:"layout"` // NCHW, NHWC or flat ([batch, H*W]), as the file declares it
+	Layout   string `json:"layout"` // NCHW, NHWC, HW ([batch, H, W]) or flat ([batch, H*W]), as the file declares it
 	Declared string `json:"declared"`
 	Channels int    `json:"channels"`
 	Height   int    `json:"height"`
 	Width    int    `json:"width"`
+	// FixedBatch is the batch the file fixes, above 1, which lenetkit
+	// reads as any (Plan.FixedBatch); 0 for a symbolic batch or 1.
+	FixedBatch int `json:"fixed_batch,omitempty"`
 }
 
 // Diagnose reads the model at path and reports every blocker at once.
@@ -98,12 +101,16 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 	d.Runs = true
 	d.Fused, d.Int8Kernel = p.Fused, p.Int8Kernel
 	in := m.Graph.Inputs[0]
-	d.Input = &InputInfo{Name: in.Name, Layout: "NCHW", Declared: in.String(), Channels: p.Channels, Height: p.Height, Width: p.Width}
+	d.Input = &InputInfo{Name: in.Name, Layout: "NCHW", Declared: in.String(), Channels: p.Channels, Height: p.Height, Width: p.Width,
+		FixedBatch: p.FixedBatch}
 	if len(in.Dims) == 4 && (in.Dims[1] != int64(p.Channels) || in.Dims[2] != int64(p.Height) || in.Dims[3] != int64(p.Width)) {
 		d.Input.Layout = "NHWC"
 	}
-	if len(in.Dims) == 2 {
+	switch len(in.Dims) {
+	case 2:
 		d.Input.Layout = "flat" // a square grey image, row by row
+	case 3:
+		d.Input.Layout = "HW" // a grey image without its channel axis
 	}
 	return d, nil
 }

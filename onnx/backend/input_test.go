@@ -48,3 +48,45 @@ func TestOneChannelLast(t *testing.T) {
 	}
 	compare(t, "one channel last against first", logits[1], logits[0])
 }
+
+// TestFixedBatchAndPlaneInputs: inputs as real exports declare them
+// beside [batch, 1, H, W] run as ONNX Runtime runs them: a fixed batch
+// (torch's export without a dynamic axis, whose x.view(x.size(0), -1)
+// folds to a Reshape to [10, -1]), read as any batch, and a grey image
+// without its channel axis, [batch, H, W] (a model that flattens or
+// unsqueezes 28x28 arrays itself). ONNX Runtime runs the fixed batch's
+// graphs that many images at a time.
+func TestFixedBatchAndPlaneInputs(t *testing.T) {
+	conv := func(b *builder, in string) {
+		b.node("Conv", []string{in, b.weight(4, 1, 3, 3), b.weight(4)}, "c", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+		b.node("Relu", []string{"c"}, "r")
+	}
+	cases := []graphCase{
+		{name: "fixed batch 10, Reshape to [10, -1]", opset: 13, side: 12, batch: 10, features: 4 * 12 * 12, nodes: func(b *builder) {
+			conv(b, "x")
+			b.inits = append(b.inits, intsInit("shape", 10, -1))
+			b.node("Reshape", []string{"r", "shape"}, "h")
+		}},
+		{name: "fixed batch 5, flat", opset: 13, side: 8, batch: 5, flat: true, features: 64, nodes: func(b *builder) {
+			b.node("Relu", []string{"x"}, "h")
+		}},
+		{name: "[batch, H, W], Flatten then dense layers", opset: 13, side: 9, plane: true, features: 81, nodes: func(b *builder) {
+			b.node("Identity", []string{"x"}, "h")
+		}},
+		{name: "[batch, H, W], Unsqueeze to a channel, a convolution", opset: 13, side: 10, plane: true, features: 4 * 10 * 10, nodes: func(b *builder) {
+			b.inits = append(b.inits, intsInit("axes", 1))
+			b.node("Unsqueeze", []string{"x", "axes"}, "x4")
+			conv(b, "x4")
+			b.node("Identity", []string{"r"}, "h")
+		}},
+		{name: "[10, H, W], fixed batch and no channel axis", opset: 13, side: 7, plane: true, batch: 10, features: 49, nodes: func(b *builder) {
+			b.inits = append(b.inits, intsInit("shape", 10, 49))
+			b.node("Reshape", []string{"x", "shape"}, "h")
+		}},
+	}
+	matchORT(t, cases, 20, 800, func(t *testing.T, gc graphCase, p *Plan) {
+		if p.FixedBatch != int(gc.batch) || p.Channels != 1 || p.Height != gc.side || p.Width != gc.side {
+			t.Errorf("plan of %dx%dx%d images, fixed batch %d; want 1x%dx%[5]d, %d", p.Channels, p.Height, p.Width, p.FixedBatch, gc.side, gc.batch)
+		}
+	})
+}

@@ -118,6 +118,12 @@ func compileReshape(c *compiler, o op) error {
 		return err
 	}
 	target := k.ints()
+	if x.c == nil && !c.whole && c.fixedBatch > 0 && len(target) > 0 && target[0] == int64(c.fixedBatch) {
+		// A shape the exporter folded from a fixed batch ([10, -1] from
+		// x.view(x.size(0), -1)): its first dimension is the batch, one
+		// image here.
+		target = append([]int64{1}, target[1:]...)
+	}
 	allowZero, _ := o.attrs.Int("allowzero", 0)
 	shape := make([]int, len(target))
 	infer := -1

@@ -35,6 +35,11 @@ type Plan struct {
 	// Upgraded is the file's opset when it was older than 7 and the graph
 	// was read in opset 7's forms (onnx.Upgrade); 0 otherwise.
 	Upgraded int64
+	// FixedBatch is the batch the input declares when it is a number
+	// above 1 (an export without a dynamic batch axis): the plan still
+	// takes any number of images, one at a time, and a Reshape to that
+	// batch reshapes one image; 0 otherwise.
+	FixedBatch int
 	// Fused lists the chains of nodes the plan runs as one fused kernel,
 	// each by its nodes' names (or first outputs); a quantized graph's
 	// DequantizeLinear -> Conv -> QuantizeLinear run as one int8
@@ -91,6 +96,7 @@ type Options struct {
 // external data, which the plan's budget is proportional to.
 func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	b := newBudget(size)
+	b.whole = opt.Shapes != nil
 	preFused := onnx.FuseConvBias(m.Graph)
 	// After the bias Adds, so that a Conv, Add, BatchNormalization chain
 	// folds whole.
@@ -176,6 +182,26 @@ func (c *compiler) imageInput(p *Plan) error {
 		return fmt.Errorf("the graph has no input that is not a weight")
 	}
 	in := c.g.Inputs[0]
+	if len(in.Dims) > 0 && in.Dims[0] > 1 && in.Dims[0] <= modelfile.MaxElements {
+		c.fixedBatch = int(in.Dims[0])
+		p.FixedBatch = c.fixedBatch
+	}
+	if h, w, err := greyPlane(in); h > 0 || err != nil {
+		if err != nil {
+			return err
+		}
+		// A grey image without its channel axis, [batch, H, W] (a model
+		// that flattens or unsqueezes 28x28 arrays itself): the same
+		// bytes as the [1, 1, H, W] image callers give.
+		p.Channels, p.Height, p.Width = 1, h, w
+		v, err := c.runtime([]int{1, h, w})
+		if err != nil {
+			return fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		p.in = v.buf
+		c.vals[in.Name] = v
+		return nil
+	}
 	if side, err := SquareSide(in); side > 0 || err != nil {
 		if err != nil {
 			return err
@@ -271,7 +297,7 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 		return nil, fmt.Errorf("input %q is %s; only float32 images are supported", in.Name, in.DType)
 	}
 	if len(in.Dims) != 4 {
-		return nil, fmt.Errorf("input %q has %d dimensions; an image classifier takes [batch, channels, height, width]", in.Name, len(in.Dims))
+		return nil, fmt.Errorf("input %q has %d dimensions; an image classifier takes [batch, channels, height, width], or a grey image as [batch, height, width] or [batch, height*width]", in.Name, len(in.Dims))
 	}
 	shape := []int{1, 0, 0, 0}
 	// From the declared dimension to the image's: channels last moves.
@@ -289,10 +315,8 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 		shape[i] = int(v)
 	}
 	// Each size is at most 4096, their product need not be small: runtime
-	// checks it against the limits and the plan's budget.
-	if b := in.Dims[0]; b > 1 {
-		return nil, fmt.Errorf("input %q has a fixed batch of %d; only 1 or a symbolic batch is supported", in.Name, b)
-	}
+	// checks it against the limits and the plan's budget. A fixed batch
+	// above 1 is read as any batch (Plan.FixedBatch).
 	if d := in.Dims; !nhwc && d[3] <= 4 && d[1] > 4 && d[2] > 4 {
 		return nil, fmt.Errorf("input %q of shape %v is channels-last, [batch, height, width, channels], and the graph does not transpose it to channels-first "+
 			"(every node reading it a Transpose of perm [0, 3, 1, 2]), nor only flattens it: %w",
@@ -319,10 +343,23 @@ func SquareSide(in *onnx.Value) (int, error) {
 		return 0, fmt.Errorf("input %q is [batch, %s]: %w as a flat image; an image classifier takes [batch, channels, height, width], or a square grey image flattened, [batch, height*width]", in.Name, dimName(in, 1), onnx.ErrUnsupported)
 	case side*side != d:
 		return 0, fmt.Errorf("input %q is [batch, %d], a flat vector that is no square image (which height and width it flattens the file does not say): %w", in.Name, d, onnx.ErrUnsupported)
-	case in.Dims[0] > 1:
-		return 0, fmt.Errorf("input %q has a fixed batch of %d; only 1 or a symbolic batch is supported", in.Name, in.Dims[0])
 	}
 	return int(side), nil
+}
+
+// greyPlane returns the height and width of the grey image a float input
+// declared [batch, H, W] holds, without its channel axis; 0 and 0 for an
+// input of another rank or type.
+func greyPlane(in *onnx.Value) (h, w int, err error) {
+	if len(in.Dims) != 3 || in.DType != onnx.Float {
+		return 0, 0, nil
+	}
+	for i := 1; i < 3; i++ {
+		if v := in.Dims[i]; v < 1 || v > 4096 {
+			return 0, 0, fmt.Errorf("input %q: dimension %d is %s; a grey image's height and width, [batch, height, width], must be fixed sizes", in.Name, i, dimName(in, i))
+		}
+	}
+	return int(in.Dims[1]), int(in.Dims[2]), nil
 }
 
 // dimName is dimension i of v as the file gives it: a size or a name.
