@@ -90,7 +90,7 @@ var (
 	verboseFlag      = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say how the model file was read: an old opset's nodes in opset 7's forms, nodes sorted into topological order, an NHWC input, fused kernels"}
 	dataFlag         = &cli.StringFlag{Name: "data", Usage: "directory with the four MNIST IDX files (default: $LENETKIT_DATA, else the GoMNIST module's copy)"}
 	skipChecksumFlag = &cli.BoolFlag{Name: "skip-checksum", Usage: "accept IDX files of no known data set (MNIST and Fashion-MNIST need no flag)"}
-	backendFlag      = &cli.StringFlag{Name: "backend", Usage: "lenetkit (lenetkit's kernels: any ONNX image classifier, and the seed's LeNet from its weights in any format; the default), native (the seed's LeNet through its own forward pass) or gorgonia (onnx-go's Gorgonia backend, .onnx only, to cross-check)"}
+	backendFlag      = &cli.StringFlag{Name: "backend", Usage: "lenetkit (lenetkit's kernels: any ONNX image classifier, and the seed's LeNet from its weights in any format; the default), native (the seed's LeNet through its own forward pass) or gorgonia (onnx-go's Gorgonia backend, on an .onnx of the seed's LeNet only, to cross-check)"}
 	// DefaultText: urfave/cli would print the zero value, "(default: 0)",
 	// beside the real default.
 	meanFlag = &cli.Float64Flag{Name: "mean", Usage: "the mean of the torchvision Normalize the model was trained with, on pixels in [0,1]", DefaultText: "what the model declares, else 0, with a note"}
