@@ -50,6 +50,11 @@ ONNX Runtime's calibrators do (--method):
                histogram is the only candidate, which is minmax's range:
                give --bins 2048 for a choice
 
+The images are prepared as eval prepares them for IN: its declared
+normalisation, or --mean and --std for a model that declares none (written
+into OUT's metadata, so that OUT declares it); a colour model of digits
+gets each grey image as 3 equal channels.
+
 Then it measures IN and OUT on the test images (the protocol as eval's:
 --protocol full, all of them; seed, the notebook's 78 batches of 128) and
 prints both, with the file sizes (IN's ONNX form's bytes). OUT is written
@@ -62,7 +67,8 @@ Examples:
    lenetkit quantize parameter.pth int8-tensor.onnx --per-tensor --n 1000 --format json
    lenetkit quantize parameter.pth int8-7bit.onnx --reduce-range     # for ONNX Runtime on CPUs without VNNI
    lenetkit quantize model.onnx model-int8.onnx --method entropy --bins 2048
-   lenetkit quantize fashion.onnx fashion-int8.onnx --calibrate /usr/share/datasets/fashion-mnist`,
+   lenetkit quantize fashion.onnx fashion-int8.onnx --calibrate /usr/share/datasets/fashion-mnist
+   lenetkit quantize cnn28.onnx cnn28-int8.onnx --mean 0.5 --std 0.5   # a model trained with Normalize(0.5, 0.5) that declares none`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "calibrate", Aliases: []string{"data"}, Usage: "`DIR` of the calibration and test images, as train --data takes it: IDX files or one subfolder of images per class",
 				DefaultText: "the MNIST of $LENETKIT_DATA, else the GoMNIST module's copy"},
@@ -75,7 +81,7 @@ Examples:
 			&cli.BoolFlag{Name: "reduce-range", Usage: "7-bit weights, [-64, 64], as ONNX Runtime's reduce_range: exact in ONNX Runtime on CPUs without VNNI, where its uint8 x int8 sums saturate"},
 			&cli.StringFlag{Name: "activations", Value: "uint8", Usage: "uint8 or int8 activations, asymmetric"},
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "the test images' protocol, as eval's: full or seed"},
-			prepFlag, labelsFlag, skipChecksumFlag, allowNonFiniteFlag,
+			prepFlag, labelsFlag, skipChecksumFlag, meanFlag, stdFlag, allowNonFiniteFlag,
 			&cli.BoolFlag{Name: "force", Usage: "overwrite OUT if it exists"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 		},
@@ -177,6 +183,9 @@ func runQuantize(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if n, err = fixedBatchImages(c, float, n); err != nil {
+		return err
+	}
 	ownData := c.IsSet("data")
 	m, err := openModel(c, ownData)
 	if err != nil {
@@ -186,7 +195,7 @@ func runQuantize(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	images, what, err := calibrationImages(c, m, n)
+	images, what, err := calibrationImages(c, m, n, channelsLast(float))
 	if err != nil {
 		return err
 	}
@@ -222,6 +231,15 @@ func runQuantize(c *cli.Context) error {
 	q, sum, err := plan.Apply(ranges)
 	if err != nil {
 		return err
+	}
+	if c.IsSet("mean") || c.IsSet("std") {
+		// The normalisation given is OUT's own: eval, infer and serve
+		// read it from the file.
+		pp, err := json.Marshal(m.Preprocess)
+		if err != nil {
+			return err
+		}
+		q.Metadata[onnx.MetaPreprocess] = string(pp)
 	}
 	r := quantizeResult{Model: in, Format: inFormat, Out: out, Method: method.String(), Weights: "per channel", Activations: c.String("activations"),
 		Calibration: what, Images: n, Protocol: protocol, InBytes: inBytes, Quantized: sum}
@@ -379,9 +397,10 @@ func floatGraph(c *cli.Context, in string) (*onnx.Model, string, int64, error) {
 // calibrationImages are the first n images of the training part of
 // --calibrate (MNIST's by default) in the model's input form, and what
 // they are, for a person.
-func calibrationImages(c *cli.Context, m *infer.Model, n int) (quantize.Images, string, error) {
+func calibrationImages(c *cli.Context, m *infer.Model, n int, last bool) (quantize.Images, string, error) {
 	pp := m.Preprocess
 	size := m.InputSize()
+	spread := func(img images) images { img.copies, img.last = m.Copies(), last; return img }
 	if !c.IsSet("data") {
 		src, err := mnist.Locate(c.Context, "")
 		if err != nil {
@@ -408,7 +427,7 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int) (quantize.Images, 
 			}
 			return nil
 		}
-		return images{n: n, size: size, fill: fill}, fmt.Sprintf("the first %d MNIST training images", n), nil
+		return spread(images{n: n, size: size, fill: fill}), fmt.Sprintf("the first %d MNIST training images", n), nil
 	}
 	h, w := modelImage(m)
 	d, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.AllParts, ClassesByNumber: m.Classes == mnist.Classes})
@@ -444,21 +463,41 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int) (quantize.Images, 
 		}
 		return nil
 	}
-	return images{n: n, size: size, fill: fill}, chosen, nil
+	return spread(images{n: n, size: size, fill: fill}), chosen, nil
 }
 
-// images are calibration images filled one at a time.
+// channelsLast reports whether m's input is declared channels-last,
+// [batch, H, W, C] of more than one channel, as the calibration's whole
+// tensors are then laid out.
+func channelsLast(m *onnx.Model) bool {
+	if len(m.Graph.Inputs) == 0 {
+		return false
+	}
+	d := m.Graph.Inputs[0].Dims
+	return len(d) == 4 && d[3] > 1 && d[3] != d[1]
+}
+
+// images are calibration images filled one at a time, size floats of
+// grey each; a colour model's (copies channels) each goes in as that many
+// equal channels, channels-first or with last channels-last.
 type images struct {
 	n, size int
 	fill    func(i int, x []float32) error
+	copies  int
+	last    bool
 }
 
 func (s images) Len() int { return s.n }
 
 func (s images) Fill(i, n int, x []float32) error {
+	full := s.size * max(s.copies, 1)
 	for k := range n {
-		if err := s.fill(i+k, x[k*s.size:(k+1)*s.size]); err != nil {
+		img := x[k*full : (k+1)*full]
+		if err := s.fill(i+k, img[:s.size]); err != nil {
 			return err
+		}
+		if s.copies > 1 {
+			dataset.AsChannels(img, img, 1, s.size, s.copies, s.last)
 		}
 	}
 	return nil
@@ -491,4 +530,23 @@ func printQuantize(w io.Writer, r quantizeResult) {
 	fmt.Fprintf(w, "  change      %-10s %-+8.4f %.1f%% of the float\n", fmt.Sprintf("%+.2f", r.After.Accuracy-r.Before.Accuracy), r.After.Loss-r.Before.Loss,
 		100*float64(r.OutBytes)/float64(r.InBytes))
 	fmt.Fprintf(w, "Wrote %s (%.0f s)\n", r.Out, r.Seconds)
+}
+
+// fixedBatchImages is the calibration's n for a graph whose input fixes
+// its batch above 1 (an export without a dynamic axis), which calibration
+// runs in batches of exactly that many: the default --n rounded down to
+// a multiple of it (at least one batch); a --n given that is none is
+// refused.
+func fixedBatchImages(c *cli.Context, m *onnx.Model, n int) (int, error) {
+	if len(m.Graph.Inputs) == 0 || len(m.Graph.Inputs[0].Dims) == 0 {
+		return n, nil
+	}
+	d := int(m.Graph.Inputs[0].Dims[0])
+	switch {
+	case d <= 1 || n%d == 0:
+		return n, nil
+	case c.IsSet("n"):
+		return n, usageError("--n %d: the model's input takes batches of exactly %d images; give a multiple of %d", n, d, d)
+	}
+	return max(d, n-n%d), nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 func TestQuantizeHelp(t *testing.T) {
@@ -193,5 +194,72 @@ func TestQuantizeOptions(t *testing.T) {
 	var q quantizeJSON
 	if err := json.Unmarshal([]byte(r.stdout), &q); r.code != 0 || err != nil || q.Images != 8 || q.Activations != "int8" || q.Quantized.Activations[0].ZeroPoint != -128 {
 		t.Errorf("--data, --force, int8 activations: exit %d, %v, %+v\n%s", r.code, err, q, r.stderr)
+	}
+}
+
+// TestQuantizeFixedBatch: a model whose input fixes its batch at 10 (an
+// export without a dynamic axis) calibrates on the default 256 images
+// rounded down to 250, batches of exactly 10, and the int8 file declares
+// the --mean and --std given; a --n given that is no multiple of 10 is
+// refused, saying what to give.
+func TestQuantizeFixedBatch(t *testing.T) {
+	t.Parallel()
+	testtool.SkipShort(t)
+	pm, err := onnx.Read(testtool.Testdata("onnx/cnn28.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm.Graph.Input[0].Type.GetTensorType().Shape.Dim[0].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 10}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "fixed.onnx"), filepath.Join(dir, "int8.onnx")
+	if err := onnx.Write(in, pm); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "quantize", in, out, "--mean", "0.5", "--std", "0.5")
+	if r.code != 0 || !strings.Contains(r.stderr, "on the first 250 ") {
+		t.Errorf("exit %d, want 0 and a calibration on 250 images:\n%s", r.code, r.stderr)
+	}
+	q, err := onnx.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Metadata[onnx.MetaPreprocess]; got != `{"pad":0,"mean":0.5,"std":0.5}` {
+		t.Errorf("the int8 file's preprocessing %q: want --mean and --std's", got)
+	}
+	if r = run(t, "quantize", in, out, "--n", "25", "--force"); r.code != 2 || !strings.Contains(r.stderr, "--n 25: the model's input takes batches of exactly 10 images; give a multiple of 10") {
+		t.Errorf("--n 25: exit %d, want 2 and what to give:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestCalibrationImagesColour: calibration images for a colour model of
+// digits are each grey image as 3 equal channels, image after image,
+// channels-first or channels-last as the graph's input is declared.
+func TestCalibrationImagesColour(t *testing.T) {
+	const px = 4
+	grey := func(i int, x []float32) error {
+		for j := range x {
+			x[j] = float32(10*i + j)
+		}
+		return nil
+	}
+	for _, last := range []bool{false, true} {
+		imgs := images{n: 3, size: px, fill: grey, copies: 3, last: last}
+		x := make([]float32, 2*3*px)
+		if err := imgs.Fill(1, 2, x); err != nil {
+			t.Fatal(err)
+		}
+		for k := range 2 {
+			for ch := range 3 {
+				for j := range px {
+					at := (k*3+ch)*px + j
+					if last {
+						at = (k*px+j)*3 + ch
+					}
+					if want := float32(10*(1+k) + j); x[at] != want {
+						t.Fatalf("last %v: image %d channel %d pixel %d is %g, want %g", last, k, ch, j, x[at], want)
+					}
+				}
+			}
+		}
 	}
 }
