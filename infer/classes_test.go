@@ -182,8 +182,9 @@ func (s *bandSource) Input(i int, dst []float32) (string, int, error) {
 }
 
 // TestAnyInputPadding: under AnyInput a graph without preprocess metadata
-// gets the padding lenetkit train assumes (MNIST's 28 centred in a larger
-// square, else none), a declared padding need only fit its input, and
+// gets the padding lenetkit train assumes (MNIST's 28 centred in a square
+// up to the seed's 32, else none: a 64x64 or 96x96 input is no padded
+// digit), a declared padding need only fit its input, and
 // colour or a padding as large as the input are refused; models of 1 or
 // more than MaxClasses outputs are refused whatever the options.
 func TestAnyInputPadding(t *testing.T) {
@@ -196,7 +197,9 @@ func TestAnyInputPadding(t *testing.T) {
 		err           string
 	}{
 		{16, 2, "", 0, PreprocessAssumed, ""},
-		{64, 4, "", 18, PreprocessAssumed, ""},
+		{64, 4, "", 0, PreprocessAssumed, ""},
+		{96, 4, "", 0, PreprocessAssumed, ""},
+		{30, 4, "", 1, PreprocessAssumed, ""},
 		{32, 2, "", 2, PreprocessAssumed, ""},
 		{33, 3, "", 0, PreprocessAssumed, ""},
 		{32, 2, `{"pad":0,"mean":0,"std":1}`, 0, PreprocessDeclared, ""},

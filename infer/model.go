@@ -119,7 +119,8 @@ type OpenOptions struct {
 	// pixels a side, with any padding that fits it: images made to its
 	// size (a data set's, resized) go to InputLogits, not Logits. Without
 	// a preprocess metadata entry the padding is the one lenetkit train
-	// assumes, MNIST's 28 centred in a larger square input, else none.
+	// assumes (AssumedPad): MNIST's 28 centred in a square input up to
+	// the seed's 32, else none.
 	AnyInput bool
 	// AnyChannels admits, with AnyInput, an input of any number of
 	// channels (colour): for a caller that gives the model tensors of its

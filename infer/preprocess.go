@@ -68,20 +68,30 @@ const (
 	PreprocessAssumed
 )
 
+// AssumedPad is the padding of an input of h x w whose file declares none:
+// MNIST's 28x28 digit centred in a square input up to the seed's 32 (its
+// Pad(2)), else none, the image taking the whole input. A larger input
+// (64x64, 96x96) is no padded digit: padding 28 pixels out to it would
+// shrink every image to a small square in the middle of what the model
+// was trained on.
+func AssumedPad(h, w int) int {
+	const digit = mnist.Side - 2*mnist.Pad
+	if h == w && h > digit && h <= mnist.Side && (h-digit)%2 == 0 {
+		return (h - digit) / 2
+	}
+	return 0
+}
+
 // declaredPreprocess is the preprocessing an ONNX model asks for: its
 // metadata entry onnx.MetaPreprocess when it has one, else what its input
 // size implies, 28x28 as is and 32x32 with the seed's Pad(2), with mean
 // and std assumed. anyInput admits any padding that fits the input, and
-// assumes for other sizes what lenetkit train assumes: MNIST's 28
-// centred in a larger square input, else no padding.
+// assumes for other sizes what lenetkit train assumes (AssumedPad).
 func declaredPreprocess(path string, in Geometry, meta map[string]string, anyInput bool) (Preprocessing, PreprocessSource, error) {
 	const digit = mnist.Side - 2*mnist.Pad
 	pp := Preprocessing{Pad: (in.Height - digit) / 2, Std: 1}
 	if anyInput {
-		pp.Pad = 0
-		if in.Height == in.Width && in.Height > digit && (in.Height-digit)%2 == 0 {
-			pp.Pad = (in.Height - digit) / 2
-		}
+		pp.Pad = AssumedPad(in.Height, in.Width)
 	}
 	v, ok := meta[onnx.MetaPreprocess]
 	if !ok {

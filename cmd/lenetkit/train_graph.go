@@ -20,6 +20,7 @@ import (
 
 	"github.com/lenetkit/lenetkit/convert"
 	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/lenet"
@@ -195,7 +196,8 @@ func prepFlags(c *cli.Context, p *train.Prep, status io.Writer, path string, m *
 }
 
 // graphPrep is the preprocessing the graph declares (its preprocess
-// metadata), or pixels in [0, 1] padded to its input from MNIST's 28.
+// metadata), or pixels in [0, 1] padded as infer assumes
+// (infer.AssumedPad): MNIST's 28 in an input up to 32.
 func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
 	p := train.Prep{Std: 1}
 	if v, ok := m.Metadata[onnx.MetaPreprocess]; ok {
@@ -218,10 +220,7 @@ func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
 		}
 		return p, nil
 	}
-	const digit = mnist.Side - 2*mnist.Pad // MNIST's 28
-	if h == w && h > digit && (h-digit)%2 == 0 {
-		p.Pad = (h - digit) / 2
-	}
+	p.Pad = infer.AssumedPad(h, w)
 	return p, nil
 }
 
