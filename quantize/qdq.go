@@ -34,11 +34,19 @@ var (
 	// operators whose meaning changed at 13.
 	ErrOpset = errors.New("quantize: opset")
 	// ErrNothing is the error for a model with nothing to quantize: no
-	// Conv, Gemm, MatMul or BatchNormalization with constant weights.
+	// Conv, Gemm, MatMul or BatchNormalization with constant weights, or
+	// a graph quantized already.
 	ErrNothing = errors.New("quantize: nothing to quantize")
 	// ErrRange is Apply's error for a tensor without a finite range.
 	ErrRange = errors.New("quantize: no range")
 )
+
+// quantizedOps are the operators of a graph quantized already, QDQ or
+// QOperator: ErrNothing.
+var quantizedOps = map[string]bool{
+	"QuantizeLinear": true, "DequantizeLinear": true, "DynamicQuantizeLinear": true, "QLinearConv": true,
+	"QLinearMatMul": true, "ConvInteger": true, "MatMulInteger": true, "QLinearAdd": true, "QGemm": true,
+}
 
 // Plan is what the rewrite of one model will quantize, found before
 // calibration: Tensors are the ranges it needs.
@@ -95,7 +103,12 @@ func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
 	g := m.Graph
 	p := &Plan{m: m, opt: opt, act: map[string]string{}, weights: map[string]int{}, biases: map[string]biasOf{}, opset: m.Opset}
 	if p.opset < 10 {
-		return nil, fmt.Errorf("%w %d: QuantizeLinear and DequantizeLinear need opset 10 or later: convert the model at a later opset", ErrOpset, m.Opset)
+		return nil, fmt.Errorf("%w %d: QuantizeLinear and DequantizeLinear need opset 10 or later: export the model again at opset 10 or later (torch.onnx.export's opset_version)", ErrOpset, m.Opset)
+	}
+	for _, n := range g.Nodes {
+		if quantizedOps[n.OpType] {
+			return nil, fmt.Errorf("%w: the graph is quantized already (%s): quantize its float original", ErrNothing, n.Describe())
+		}
 	}
 	for _, n := range g.Nodes {
 		c := *n
@@ -192,7 +205,7 @@ func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
 	if p.opset < 13 && slices.ContainsFunc(slices.Collect(maps.Values(p.weights)), func(a int) bool { return a >= 0 }) {
 		for _, n := range p.nodes {
 			if !sameAtOpset13[n.OpType] || n.Domain != "" {
-				return nil, fmt.Errorf("%w %d: per-channel weights need DequantizeLinear's axis (opset 13), and %s changed at opset 13: quantize per tensor, or convert the model at opset 13",
+				return nil, fmt.Errorf("%w %d: per-channel weights need DequantizeLinear's axis (opset 13), and %s changed at opset 13: quantize per tensor, or export the model again at opset 13",
 					ErrOpset, m.Opset, n.Describe())
 			}
 		}

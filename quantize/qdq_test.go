@@ -310,6 +310,15 @@ func TestPlanRefuses(t *testing.T) {
 	if _, err := NewPlan(relu, Options{}); !errors.Is(err, ErrNothing) {
 		t.Errorf("a Relu alone: %v", err)
 	}
+	for _, file := range []string{"seed_qdq_channel.onnx", "seed_qoperator.onnx"} {
+		q, err := onnx.Load(testtool.Testdata("quant/" + file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewPlan(q, Options{}); !errors.Is(err, ErrNothing) || !strings.Contains(err.Error(), "quantized already") {
+			t.Errorf("%s: %v, want ErrNothing saying it is quantized already", file, err)
+		}
+	}
 	if _, err := NewPlan(relu, Options{Activations: onnx.Int32}); err == nil {
 		t.Errorf("int32 activations accepted")
 	}

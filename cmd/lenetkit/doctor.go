@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
 	"github.com/lenetkit/lenetkit/quantize"
@@ -71,6 +72,11 @@ func runDoctor(c *cli.Context) error {
 		return err
 	}
 	path := c.Args().First()
+	// A file of another format named .onnx (a torch.save zip) is told as
+	// such, as eval tells it, rather than as a protobuf that fails.
+	if err := modelfile.CheckContent(path, "onnx"); err != nil {
+		return err
+	}
 	d, err := backend.Diagnose(path, readOptions(c))
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -59,6 +60,15 @@ func TestDoctor(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(js.stdout), &d); err != nil || js.code != 1 || d.Runs || d.Opset != 13 || len(d.Blockers) != 4 {
 		t.Errorf("doctor --format json: exit %d, %v, %+v", js.code, err, d)
+	}
+	renamed := filepath.Join(t.TempDir(), "model.onnx")
+	if b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lenet_trained.pth")); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(renamed, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "doctor", renamed); r.code != 1 || !strings.Contains(r.stderr, "looks like a PyTorch file, not an ONNX one") {
+		t.Errorf("doctor on a .pth named .onnx: exit %d\n%s", r.code, r.stderr)
 	}
 	if r := run(t, "doctor"); r.code != 2 {
 		t.Errorf("doctor without a file: exit %d, want 2", r.code)

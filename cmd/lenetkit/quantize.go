@@ -191,6 +191,9 @@ func runQuantize(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Calibration on images prepared wrong quantizes for them: said, as
+	// eval says it.
+	notePreprocess(c, m, assumedPreprocess(c, m))
 	test, err := evalData(c, m)
 	if err != nil {
 		return err
