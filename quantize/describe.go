@@ -60,7 +60,7 @@ type QuantizedTensor struct {
 // output may feed without the graph being in QDQ form.
 var quantOps = map[string]bool{
 	"QuantizeLinear": true, "DequantizeLinear": true, "QLinearConv": true, "QLinearMatMul": true, "QLinearAdd": true,
-	"QLinearMul": true, "MatMulInteger": true, "ConvInteger": true, "DynamicQuantizeLinear": true,
+	"QLinearMul": true, "MatMulInteger": true, "ConvInteger": true, "DynamicQuantizeLinear": true, "QGemm": true,
 }
 
 // Describe lists the quantized tensors of m, QDQ or QOperator, in the
@@ -241,6 +241,27 @@ func Describe(m *onnx.Model) *Quantization {
 					t.Type = c.DType.String()
 				}
 				add(t)
+			}
+		case "QGemm":
+			// ONNX Runtime's: QLinearMatMul's inputs but the bias C (6)
+			// before the output's scale and zero point (7, 8); B's scales
+			// per column of the product, its axis 0 when transposed.
+			forms["QOperator"] = true
+			wAxis := int64(1)
+			if t, _ := n.Attrs.Int("transB", 0); t != 0 {
+				wAxis = 0
+			}
+			if !fromQuantize(n.Input(0)) {
+				add(param(n.Input(0), n.Input(1), n.Input(2), "UINT8", 1, false, n))
+			}
+			if !fromQuantize(n.Input(3)) {
+				add(param(n.Input(3), n.Input(4), n.Input(5), "INT8", wAxis, true, n))
+			}
+			if b := n.Input(6); b != "" {
+				add(QuantizedTensor{Tensor: b, Kind: "bias", Type: "INT32", Node: n.Label(), ScaleOf: n.Input(1) + " x " + n.Input(4)})
+			}
+			if len(n.Outputs) > 0 && n.Input(7) != "" {
+				add(param(n.Outputs[0], n.Input(7), n.Input(8), "UINT8", 1, false, n))
 			}
 		case "QLinearAdd", "QLinearMul":
 			forms["QOperator"] = true

@@ -82,6 +82,7 @@ func TestDescribeQOperator(t *testing.T) {
 		{"quant/ops_dynamic_matmul.onnx", "QOperator, dynamic", true},
 		{"quant/ops_matmulinteger.onnx", "QOperator", false},
 		{"quant/ops_convinteger.onnx", "QOperator", false},
+		{"quant/ops_qgemm.onnx", "QOperator", false},
 	} {
 		q := describeFile(t, tc.file)
 		if q == nil || q.Form != tc.form || q.Tensors[0].Dynamic != tc.dynamic {
@@ -90,6 +91,13 @@ func TestDescribeQOperator(t *testing.T) {
 	}
 	if a := find(describeFile(t, "quant/ops_matmulinteger.onnx"), "A_int8"); a == nil || a.Type != "INT8" || *a.ZeroPoint != -5 {
 		t.Errorf("ops_matmulinteger A_int8: %+v", a)
+	}
+	qg := describeFile(t, "quant/ops_qgemm.onnx")
+	if w := find(qg, "W"); w == nil || w.Kind != "weight" || w.Axis == nil || *w.Axis != 0 || w.Channels != 5 {
+		t.Errorf("ops_qgemm W, transposed, per column: %+v", w)
+	}
+	if c, y := find(qg, "C"), find(qg, "Y"); c == nil || c.Kind != "bias" || y == nil || *y.Scale != 0.05 || *y.ZeroPoint != 120 {
+		t.Errorf("ops_qgemm C %+v, Y %+v", c, y)
 	}
 	if q := describeFile(t, "quant/mnist12_float.onnx"); q != nil {
 		t.Errorf("a float model: %+v", q)

@@ -1,6 +1,6 @@
 """Quantized ONNX fixtures in testdata/quant/, and ONNX Runtime's outputs and figures on them.
 
-    quant_fixtures.py [--out-dir DIR] [--data DIR]
+    quant_fixtures.py [--out-dir DIR] [--data DIR] [--ops NAME,...]
 
 Graphs written node by node with onnx.helper in the forms ONNX Runtime's
 quantization tool writes, for lenetkit's quantized operators to be tested
@@ -57,7 +57,11 @@ against (ONNX Runtime through Node: reference/ort_quant.js):
   hand-picked tensors (several test_data_set_N); ops_dynamic_matmul.onnx:
   a MatMul as onnxruntime.quantization.quantize_dynamic writes it
   (DynamicQuantizeLinear, MatMulInteger, Cast, Mul of the scales, Mul,
-  then the bias Add in float).
+  then the bias Add in float); ops_qgemm: com.microsoft QGemm, the form
+  ONNX Runtime's quantization tool writes a Gemm in (QOperator): uint8 x
+  int8 with per-column weight scales, an int32 bias and transB, per tensor
+  without a bias, and int8 x int8. --ops writes these alone, merged into
+  figures.json.
 
 Each NAME.onnx has NAME/test_data_set_0/input_0.pb ... and output_0.pb ...
 (TensorProto named after the graph's input or output, ONNX's backend test
@@ -715,6 +719,43 @@ def ops_models():
     sets = [{"X": rng.normal(0, 1, (4, 16)).astype(np.float32)}, {"X": rng.uniform(0, 2, (3, 16)).astype(np.float32)}]
     out["ops_dynamic_matmul"] = (make_model(g, [("", 13)], "A MatMul as onnxruntime.quantization.quantize_dynamic writes "
                                             "it (reference/quant_fixtures.py)."), sets, ["normal(0, 1)", "all positive"])
+
+    # com.microsoft QGemm, as onnxruntime.quantization writes a Gemm in QOperator form: uint8 x int8 with
+    # per-column weight scales, an int32 bias and transB; per tensor without a bias; int8 x int8. The
+    # weights are 7-bit, [-64, 64], as with reduce_range: ONNX Runtime's uint8 x int8 pairs saturate at
+    # int16 on CPUs without VNNI, and these are exact on every CPU.
+    a = helper.make_tensor_value_info("A", TensorProto.UINT8, [3, 8])
+    a8 = helper.make_tensor_value_info("A_int8", TensorProto.INT8, [3, 8])
+    inits = [
+        scalar("a_scale", 0.02, np.float32), scalar("a_zero_point", 131, np.uint8),
+        init("W", rng.integers(-64, 65, (5, 8)).astype(np.int8)),
+        init("w_scale", rng.uniform(0.001, 0.01, 5).astype(np.float32)), init("w_zero_point", np.zeros(5, np.int8)),
+        init("C", rng.integers(-3000, 3000, 5).astype(np.int32)),
+        scalar("y_scale", 0.05, np.float32), scalar("y_zero_point", 120, np.uint8),
+        init("W2", rng.integers(-64, 65, (8, 4)).astype(np.int8)),
+        scalar("w2_scale", 0.004, np.float32), scalar("w2_zero_point", 0, np.int8),
+        scalar("y2_scale", 0.03, np.float32), scalar("y2_zero_point", 0, np.uint8),
+        scalar("a8_scale", 0.03, np.float32), scalar("a8_zero_point", -5, np.int8),
+        scalar("y8_scale", 0.04, np.float32), scalar("y8_zero_point", 3, np.int8),
+    ]
+    g = helper.make_graph([
+        N("QGemm", ["A", "a_scale", "a_zero_point", "W", "w_scale", "w_zero_point", "C", "y_scale", "y_zero_point"], ["Y"],
+          name="per_column_bias_transB", domain="com.microsoft", transB=1),
+        N("QGemm", ["A", "a_scale", "a_zero_point", "W2", "w2_scale", "w2_zero_point", "", "y2_scale", "y2_zero_point"],
+          ["Y2"], name="per_tensor_no_bias", domain="com.microsoft"),
+        N("QGemm", ["A_int8", "a8_scale", "a8_zero_point", "W", "w_scale", "w_zero_point", "C", "y8_scale",
+                    "y8_zero_point"], ["Y8"], name="int8", domain="com.microsoft", transB=1),
+    ], "ops_qgemm", [a, a8], [
+        helper.make_tensor_value_info("Y", TensorProto.UINT8, [3, 5]),
+        helper.make_tensor_value_info("Y2", TensorProto.UINT8, [3, 4]),
+        helper.make_tensor_value_info("Y8", TensorProto.INT8, [3, 5]),
+    ], initializer=inits)
+    sets = [{"A": rng.integers(0, 256, (3, 8)).astype(np.uint8), "A_int8": rng.integers(-128, 128, (3, 8)).astype(np.int8)}
+            for _ in range(2)]
+    sets.append({"A": np.full((3, 8), 255, np.uint8), "A_int8": np.full((3, 8), -128, np.int8)})
+    out["ops_qgemm"] = (make_model(g, [("", 13), ("com.microsoft", 1)], "com.microsoft QGemm as ONNX Runtime's "
+                                   "quantization tool writes it (reference/quant_fixtures.py)."), sets,
+                        ["random", "random", "extremes: 255 and -128"])
     return out
 
 
@@ -764,15 +805,70 @@ def node_list(model):
     return [n.op_type for n in model.graph.node]
 
 
+def write_ops(out_dir, result, tmp, ops):
+    """Write each operator graph, its test data sets and ONNX Runtime's outputs on them, and its entry in result."""
+    jobs, keys = [], []
+    for name, (m, sets, notes) in ops.items():
+        v = checker(m)
+        if v != "ok":
+            raise SystemExit(f"{name}: checker: {v}")
+        path = os.path.join(out_dir, name + ".onnx")
+        save_model(m, path)
+        for k, s in enumerate(sets):
+            jobs.append({"model": path, "inputs": s})
+            keys.append((name, k))
+    runs = dict(zip(keys, ort_run(jobs, tmp)))
+    for name, (m, sets, notes) in ops.items():
+        path = os.path.join(out_dir, name + ".onnx")
+        outs = [o.name for o in m.graph.output]
+        for k, s in enumerate(sets):
+            ds = os.path.join(out_dir, name, f"test_data_set_{k}")
+            os.makedirs(ds, exist_ok=True)
+            for i, (iname, val) in enumerate(s.items()):
+                write_pb(os.path.join(ds, f"input_{i}.pb"), val, iname)
+            for i, oname in enumerate(outs):
+                write_pb(os.path.join(ds, f"output_{i}.pb"), runs[(name, k)][oname], oname)
+        result["models"][name] = {
+            "file": name + ".onnx", "bytes": os.path.getsize(path), "sha256": sha256(path),
+            "opset": {o.domain or "ai.onnx": o.version for o in m.opset_import}, "ir_version": m.ir_version,
+            "inputs": [i.name for i in m.graph.input], "outputs": outs, "nodes": node_list(m),
+            "checker": checker(m), "test_data_sets": notes,
+        }
+        print(f"{name}: {os.path.getsize(path)} bytes, {len(sets)} data sets")
+
+
+def add_ops(out_dir, names):
+    """The operator graphs names alone, their entries merged into out_dir's figures.json."""
+    ops = ops_models()
+    unknown = [n for n in names if n not in ops]
+    if unknown:
+        raise SystemExit(f"--ops {','.join(unknown)}: want some of {', '.join(ops)}")
+    path = os.path.join(out_dir, "figures.json")
+    with open(path) as f:
+        result = json.load(f)
+    have = {"onnxruntime": ort_version(), "onnx": onnx.__version__, "numpy": np.__version__}
+    if any(result.get(k) != v for k, v in have.items()):
+        raise SystemExit(f"{path} was made with {', '.join(f'{k} {result.get(k)}' for k in have)}; this is "
+                         f"{', '.join(f'{k} {v}' for k, v in have.items())}: run quant_fixtures.py without --ops")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_ops(out_dir, result, tmp, {n: ops[n] for n in names})
+    write_json(path, result)
+    print(os.path.relpath(path))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out-dir", default=os.path.join(HERE, "..", "testdata", "quant"))
     p.add_argument("--data", help="MNIST .gz folder (default: the GoMNIST module's data/)")
+    p.add_argument("--ops", help="only these operator graphs (comma-separated, e.g. ops_qgemm), merged into figures.json")
     a = p.parse_args()
     torch.set_num_threads(2)
     data_dir = a.data or mnist_idx.default_data_dir()
     out_dir = a.out_dir
     os.makedirs(out_dir, exist_ok=True)
+    if a.ops:
+        add_ops(out_dir, a.ops.split(","))
+        return
 
     xtr, ytr = mnist_idx.load(data_dir, "train")
     xte, yte = mnist_idx.load(data_dir, "test")
@@ -941,36 +1037,7 @@ def main():
                   f"loss {f['all']['full']['loss']:.6f} (disabled: {f['disabled']['full']['accuracy']:.2f} % "
                   f"{f['disabled']['full']['loss']:.6f}); float {result['models'][fname]['ort']['all']['full']['accuracy']:.2f} %")
 
-        # Operator graphs.
-        ops = ops_models()
-        jobs, keys = [], []
-        for name, (m, sets, notes) in ops.items():
-            v = checker(m)
-            if v != "ok":
-                raise SystemExit(f"{name}: checker: {v}")
-            path = os.path.join(out_dir, name + ".onnx")
-            save_model(m, path)
-            for k, s in enumerate(sets):
-                jobs.append({"model": path, "inputs": s})
-                keys.append((name, k))
-        runs = dict(zip(keys, ort_run(jobs, tmp)))
-        for name, (m, sets, notes) in ops.items():
-            path = os.path.join(out_dir, name + ".onnx")
-            outs = [o.name for o in m.graph.output]
-            for k, s in enumerate(sets):
-                ds = os.path.join(out_dir, name, f"test_data_set_{k}")
-                os.makedirs(ds, exist_ok=True)
-                for i, (iname, val) in enumerate(s.items()):
-                    write_pb(os.path.join(ds, f"input_{i}.pb"), val, iname)
-                for i, oname in enumerate(outs):
-                    write_pb(os.path.join(ds, f"output_{i}.pb"), runs[(name, k)][oname], oname)
-            result["models"][name] = {
-                "file": name + ".onnx", "bytes": os.path.getsize(path), "sha256": sha256(path),
-                "opset": {o.domain or "ai.onnx": o.version for o in m.opset_import}, "ir_version": m.ir_version,
-                "inputs": [i.name for i in m.graph.input], "outputs": outs, "nodes": node_list(m),
-                "checker": checker(m), "test_data_sets": notes,
-            }
-            print(f"{name}: {os.path.getsize(path)} bytes, {len(sets)} data sets")
+        write_ops(out_dir, result, tmp, ops_models())
 
     write_json(os.path.join(out_dir, "figures.json"), result)
     print(os.path.relpath(os.path.join(out_dir, "figures.json")))

@@ -68,7 +68,7 @@ func dataSets(t *testing.T, path string) (ins, outs [][]*onnx.Tensor) {
 // data set: integer outputs must equal ONNX Runtime's exactly, and float
 // ones, which ONNX Runtime computes in the same float32 operations, too.
 func TestQuantOpsMatchORT(t *testing.T) {
-	for _, name := range []string{"ops_matmulinteger", "ops_convinteger", "ops_dynamicquantizelinear", "ops_dynamic_matmul"} {
+	for _, name := range []string{"ops_matmulinteger", "ops_convinteger", "ops_dynamicquantizelinear", "ops_dynamic_matmul", "ops_qgemm"} {
 		t.Run(name, func(t *testing.T) {
 			path := quantFixture(t, name)
 			ins, outs := dataSets(t, path)

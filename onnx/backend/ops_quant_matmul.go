@@ -2,7 +2,9 @@ package backend
 
 // Quantized matrix products: QLinearMatMul (int8 in, int8 out) and
 // MatMulInteger (int32 out), and the QDQ MatMul and Gemm that fuseQDQ
-// rewrites as a QLinearMatMul (a Gemm's with its int32 bias and transB).
+// rewrites as a QLinearMatMul (a Gemm's with its int32 bias and transB),
+// and ONNX Runtime's QGemm (com.microsoft), the same product as its
+// quantization tool writes a Gemm in QOperator form.
 // Stacks of matrices broadcast as MatMul's do. Constant weights are
 // packed once for qgemm; weights computed at run time go through the
 // plain loop.
@@ -17,10 +19,49 @@ import (
 
 func init() {
 	registerQuant(register, map[string]handler{"QLinearMatMul": compileQLinearMatMul, "MatMulInteger": compileMatMulInteger})
+	registerQuant(registerContrib, map[string]handler{"QGemm": compileQGemm})
 }
 
-func compileQLinearMatMul(c *compiler, o op) error { return c.qmatmul(o, true) }
-func compileMatMulInteger(c *compiler, o op) error { return c.qmatmul(o, false) }
+func compileQLinearMatMul(c *compiler, o op) error {
+	return c.qmatmul(o, true, c.qfused[c.g.Nodes[o.index]])
+}
+
+func compileMatMulInteger(c *compiler, o op) error { return c.qmatmul(o, false, quantFusion{}) }
+
+// compileQGemm compiles QGemm, whose inputs are QLinearMatMul's but for
+// the bias C (input 6, int32 of scale a_scale * b_scale) before the
+// output's scale and zero point (7, 8): QLinearMatMul's inputs in its
+// order, the bias last, as fuseQDQ writes a Gemm's. ONNX Runtime adds C
+// to the sum of products and requantizes with alpha * a_scale * b_scale
+// / y_scale; alpha other than 1, transA, and a float output (no y_scale)
+// are refused.
+func compileQGemm(c *compiler, o op) error {
+	alpha, err := o.attrs.Float("alpha", 1)
+	if err != nil {
+		return err
+	}
+	transA, err := o.attrs.Int("transA", 0)
+	if err != nil {
+		return err
+	}
+	transB, err := o.attrs.Int("transB", 0)
+	if err != nil {
+		return err
+	}
+	switch {
+	case alpha != 1:
+		return unsupportedf("QGemm of alpha %g: only 1", alpha)
+	case transA != 0:
+		return unsupportedf("QGemm with transA: only A as it is")
+	case len(o.inputs) < 9 || o.inputs[7] == "" || o.inputs[8] == "":
+		return unsupportedf("QGemm without y_scale and y_zero_point (a float output): only a quantized one")
+	case len(o.inputs) > 9:
+		return modelfile.FormatErrorf("QGemm takes 9 inputs, not %d", len(o.inputs))
+	}
+	in := o.inputs
+	o.inputs = append(append(append([]string(nil), in[:6]...), in[7], in[8]), in[6])
+	return c.qmatmul(o, true, quantFusion{transB: transB != 0, bias: in[6] != ""})
+}
 
 // qmatmulShape reads the shapes of A and B (B transposed when transB) as
 // compileBatchedMatMul does, and returns the step with its sizes and
@@ -76,13 +117,13 @@ func (c *compiler) qmatmulShape(o op, a, b *val, transB bool) (qmatmulStep, []in
 	return s, shape, c.b.ops(len(s.aBatch), m, n, max(k, 1))
 }
 
-// qmatmul compiles QLinearMatMul (requant) or MatMulInteger.
-func (c *compiler) qmatmul(o op, requant bool) error {
+// qmatmul compiles QLinearMatMul (requant) or MatMulInteger, f what the
+// node stands for besides the product: a Gemm's transB and bias, a Relu.
+func (c *compiler) qmatmul(o op, requant bool, f quantFusion) error {
 	bi, azi, bzi := 1, 2, 3
 	if requant {
 		bi, bzi = 3, 5
 	}
-	f := c.qfused[c.g.Nodes[o.index]]
 	a, err := c.in(o, 0)
 	if err != nil {
 		return err
@@ -163,7 +204,7 @@ func (c *compiler) qmatmulRequant(o op, a *val, s *qmatmulStep, bq *qparam, f qu
 		return unsupportedf("QLinearMatMul to %s", yq.dt)
 	}
 	s.rq = &requantizer{mult: multipliers(aq.scale[0], bq.scale, yq.scale[0]), zero: yq.zero[0], dt: yq.dt, relu: f.relu}
-	if len(o.inputs) > 8 && !f.bias {
+	if len(o.inputs) > 8 && !f.bias && o.inputs[8] != "" {
 		return modelfile.FormatErrorf("QLinearMatMul takes 8 inputs, not %d", len(o.inputs))
 	}
 	if f.bias {

@@ -1,0 +1,1 @@
+BYJVvysyxz|sv>forx
