@@ -304,7 +304,9 @@ func (m *Model) Logits(logits, x []float32, n int) error {
 					out[c] = (v - pp.Mean) * inv
 				}
 			}
-			dataset.AsChannels(img, img, 1, plane, m.copies, false)
+			if m.copies > 1 {
+				dataset.AsChannels(img, img, 1, plane, m.copies, false)
+			}
 		}
 	}
 	if p, ok := m.run.(*backend.Plan); ok {
