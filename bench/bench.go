@@ -247,8 +247,10 @@ func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Du
 // reference/ort_eval.js on them (onnxruntime-node, 2 threads): ONNX
 // Runtime's whole evaluation of model, process start, model load and every
 // image. image is one image's shape as the model takes it, [C, H, W] or
-// flat, [D] (an MLP's input). It returns that process's wall seconds.
-func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int, image []int) (float64, error) {
+// flat, [D] (an MLP's input); batch, when not 0, is the batch the file
+// fixes, which ONNX Runtime then takes the images in (n a multiple of
+// it). It returns that process's wall seconds.
+func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int, image []int, batch int) (float64, error) {
 	if len(image) != 1 && len(image) != 3 {
 		return 0, fmt.Errorf("bench: an image of shape %v: want [C, H, W] or [D]", image)
 	}
@@ -270,7 +272,11 @@ func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int
 	for i, d := range image {
 		dims[i] = strconv.Itoa(d)
 	}
-	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", append([]string{model, in, strconv.Itoa(n)}, append(dims, out)...)}
+	args := append([]string{model, in, strconv.Itoa(n)}, append(dims, out)...)
+	if batch > 0 {
+		args = append(args, strconv.Itoa(batch))
+	}
+	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", args}
 	if _, err := p.run(ctx); err != nil {
 		return 0, err
 	}

@@ -1,7 +1,7 @@
 // Run an ONNX model in ONNX Runtime (npm onnxruntime-node, CPU) on images of
 // any shape and write its first output.
 //
-//     node ort_eval.js MODEL.onnx INPUT.f32 N C H W OUT.f32
+//     node ort_eval.js MODEL.onnx INPUT.f32 N C H W OUT.f32 [BATCH]
 //     node ort_eval.js --manifest JOBS.json
 //
 // A manifest is a JSON array of jobs, {"model", "input", "n", "c", "h",
@@ -45,8 +45,8 @@ async function main() {
     }
     return;
   }
-  if (args.length !== 7) {
-    throw new Error('usage: node ort_eval.js MODEL.onnx INPUT.f32 N C H W OUT.f32 | --manifest JOBS.json');
+  if (args.length !== 7 && args.length !== 8) {
+    throw new Error('usage: node ort_eval.js MODEL.onnx INPUT.f32 N C H W OUT.f32 [BATCH] | --manifest JOBS.json');
   }
   await evaluate(...args);
 }
