@@ -189,7 +189,7 @@ func checkSize(opt Options) (Options, error) {
 		return opt, newError(ErrOption, "", fmt.Sprintf("image size %dx%d: want 1 to 4096 pixels a side", opt.Height, opt.Width))
 	}
 	if !opt.Prep.Resize && (opt.Height < digitSide || opt.Width < digitSide) {
-		return opt, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize", opt.Height, opt.Width))
+		return opt, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize (--prep resize, an image folder's images made to that size)", opt.Height, opt.Width))
 	}
 	return opt, nil
 }

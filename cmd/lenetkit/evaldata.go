@@ -89,8 +89,8 @@ func openOwnData(c *cli.Context, m *infer.Model) (*dataset.Data, *dataset.Set, e
 		return nil, nil, err
 	}
 	s := data.Eval()
-	if s.Height != h || s.Width != w {
-		return nil, nil, fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): use data of that size", data.Path, s.Height, s.Width, m.Path, h, w)
+	if err := fitsModel(data, s, m, h, w); err != nil {
+		return nil, nil, err
 	}
 	if err := checkClasses(m, data); err != nil {
 		return nil, nil, err
@@ -214,4 +214,18 @@ func printConfusion(w io.Writer, confusion [][]int, classes []string) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+}
+
+// fitsModel refuses a set whose images are not the h x w that model m
+// takes before its padding. An IDX set's images are used as they are: an
+// image folder is what --prep resize makes to any size.
+func fitsModel(data *dataset.Data, s *dataset.Set, m *infer.Model, h, w int) error {
+	if s.Height == h && s.Width == w {
+		return nil
+	}
+	fix := "use data of that size"
+	if data.Layout != dataset.LayoutFolder {
+		fix = "IDX images are used as they are, not resized: give IDX data of that size, or a folder of the images with --prep resize"
+	}
+	return fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): %s", data.Path, s.Height, s.Width, m.Path, h, w, fix)
 }

@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/cpu"
 
 	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/infer"
@@ -341,6 +343,10 @@ func runQuantize(c *cli.Context) error {
 		return err
 	}
 	r.Seconds = time.Since(start).Seconds()
+	if opt.Activations == onnx.Uint8 && !opt.ReduceRange && ortSaturates() {
+		fmt.Fprintln(status, "note: ONNX Runtime on this CPU (no VNNI) saturates uint8 x int8 products, so its figures for "+
+			printable(out)+" may fall below these exact ones; --reduce-range (7-bit weights) keeps its products exact")
+	}
 	if format == "json" {
 		return printJSON(c.App.Writer, r)
 	}
@@ -450,8 +456,8 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int, last bool) (quanti
 		part = "folder's" // a folder has no test part: its images are both
 		at, chosen = func(i int) int { return i * s.Len() / n }, fmt.Sprintf("%d images spread evenly over %s", n, d)
 	}
-	if s.Height != h || s.Width != w {
-		return nil, "", fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): use data of that size", d.Path, s.Height, s.Width, m.Path, h, w)
+	if err := fitsModel(d, s, m, h, w); err != nil {
+		return nil, "", err
 	}
 	if n > s.Len() {
 		return nil, "", usageError("--n %d: %s has %d %s images", n, d.Path, s.Len(), part)
@@ -552,4 +558,11 @@ func fixedBatchImages(c *cli.Context, m *onnx.Model, n int) (int, error) {
 		return n, usageError("--n %d: the model's input takes batches of exactly %d images; give a multiple of %d", n, d, d)
 	}
 	return max(d, n-n%d), nil
+}
+
+// ortSaturates reports whether ONNX Runtime's uint8 x int8 products
+// saturate on this CPU: MLAS sums pairs of them in int16 (VPMADDUBSW) on
+// x86 CPUs without VNNI.
+func ortSaturates() bool {
+	return runtime.GOARCH == "amd64" && !cpu.X86.HasAVXVNNI && !(cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512BW)
 }
