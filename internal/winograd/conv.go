@@ -45,6 +45,16 @@ func (c Conv) Pad(xp, x []float32) {
 	}
 }
 
+// PadValid writes x, a map of (H+2) x (W+2) pixels, into xp whole, its
+// border pixels where Pad's zeros go: the convolution without padding of
+// x, whose output is H x W. The rest of xp stays as it is (zero).
+func (c Conv) PadValid(xp, x []float32) {
+	row, ldx := (c.W+2)*c.In, c.paddedWidth()*c.In
+	for y := range c.H + 2 {
+		copy(xp[y*ldx:][:row], x[y*row:(y+1)*row])
+	}
+}
+
 // WeightsSize is the length of the transformed weights.
 func (c Conv) WeightsSize() int { return positions * c.In * c.Out }
 

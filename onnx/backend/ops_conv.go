@@ -108,6 +108,11 @@ func compileConv(c *compiler, o op) error {
 				return err
 			}
 		}
+		if rank == 4 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt+pl+pb+pr == 0 {
+			if ok, err := c.winogradValid(o, x, w, bias); ok || err != nil {
+				return err
+			}
+		}
 		if rank == 4 && kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt+pl+pb+pr == 0 {
 			if ok, err := c.pointwiseNHWC(o, x, w, bias, outC); ok || err != nil {
 				return err

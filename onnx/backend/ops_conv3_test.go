@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
@@ -78,6 +79,59 @@ func TestDirect3x3MatchesORT(t *testing.T) {
 		}
 		if asm && got != want[gc.name] {
 			t.Errorf("direct 3x3, Winograd and elementwise steps %+v, want %+v", got, want[gc.name])
+		}
+	})
+}
+
+// TestWinogradValid runs 3x3 convolutions of stride 1 without padding
+// (Keras's "valid") between 8 channels or more through the plan and ONNX
+// Runtime: they take Winograd's transforms on the map two pixels smaller,
+// their input whole where the padding would be, a Relu fused or not, and a
+// 2x2 MaxPool after one that drops an odd row and column.
+func TestWinogradValid(t *testing.T) {
+	first := func(b *builder) {
+		b.node("Conv", []string{"x", b.weight(8, 1, 3, 3), b.weight(8)}, "c0", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+		b.node("Relu", []string{"c0"}, "r0")
+	}
+	valid := func(b *builder, in, out string, c, k int64) {
+		b.node("Conv", []string{in, b.weight(k, c, 3, 3), b.weight(k)}, out, ints("kernel_shape", 3, 3))
+	}
+	cases := []graphCase{
+		{name: "13x13 to 11x11, Relu, MaxPool 2x2 to 5x5", opset: 13, side: 13, features: 16 * 5 * 5, nodes: func(b *builder) {
+			first(b)
+			valid(b, "r0", "c1", 8, 16)
+			b.node("Relu", []string{"c1"}, "r1")
+			b.node("MaxPool", []string{"r1"}, "h", ints("kernel_shape", 2, 2), ints("strides", 2, 2))
+		}},
+		{name: "14x14 to 12x12, tiles exactly, no Relu", opset: 13, side: 14, features: 8 * 12 * 12, nodes: func(b *builder) {
+			first(b)
+			valid(b, "r0", "h", 8, 8)
+		}},
+		{name: "two in a row, 16 to 24 channels, 9x9 to 5x5", opset: 13, side: 9, features: 24 * 5 * 5, nodes: func(b *builder) {
+			b.node("Conv", []string{"x", b.weight(16, 1, 3, 3), b.weight(16)}, "c0", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+			valid(b, "c0", "c1", 16, 16)
+			b.node("Relu", []string{"c1"}, "r1")
+			valid(b, "r1", "h", 16, 24)
+		}},
+	}
+	matchORT(t, cases, 16, 900, func(t *testing.T, gc graphCase, p *Plan) {
+		valid := 0
+		for _, s := range p.steps {
+			if w, ok := s.(winogradStep); ok && w.valid {
+				valid++
+			}
+		}
+		want := 1
+		if strings.HasPrefix(gc.name, "two") {
+			want = 2
+		}
+		// Where this CPU has no Winograd kernel the shifted panels take
+		// them, as any other convolution.
+		if (winograd.Conv{H: 8, W: 8, In: 8, Out: 8}).Kernel() == "go" {
+			want = 0
+		}
+		if valid != want {
+			t.Errorf("%d unpadded convolutions by Winograd's transforms, want %d", valid, want)
 		}
 	})
 }

@@ -1,7 +1,8 @@
 package backend
 
 // 3x3 convolutions of stride 1 and padding 1 between channels in multiples
-// of 8 (a ResNet's, a VGG's) by Winograd's F(4x4, 3x3): 2.25 multiplies an
+// of 8 (a ResNet's, a VGG's), or without padding (Keras's "valid"), by
+// Winograd's F(4x4, 3x3): 2.25 multiplies an
 // output per pair of channels where the direct kernel, already at the
 // core's multiply-add rate, takes 9. A ResNet block's shortcut Add and the
 // Relu after it run in the output transform, where they had been two more
@@ -52,12 +53,49 @@ func (c *compiler) winograd3x3(o op, x *val, w, bias []float32) (ok bool, err er
 	return true, c.set(out, 0, y)
 }
 
+// winogradValid compiles Conv o, 3x3 of stride 1 without padding (Keras's
+// "valid", tf2onnx's default) with constant weights w and bias (nil for
+// none) on x, as a winogradStep of the map two pixels smaller, with the
+// Relu that alone reads it: its "padded" input is x itself, whose
+// border pixels are then read where padding's zeros were, which is the
+// unpadded convolution exactly. ok false leaves it to the other paths.
+func (c *compiler) winogradValid(o op, x *val, w, bias []float32) (ok bool, err error) {
+	if len(o.outputs) != 1 || x.shape[2] < 3 || x.shape[3] < 3 {
+		return false, nil
+	}
+	conv := winograd.Conv{H: x.shape[2] - 2, W: x.shape[3] - 2, In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
+	st, ok, err := c.winogradOf(o, conv, x, w, bias, nil, nil)
+	if !ok || err != nil {
+		return false, err
+	}
+	st.valid, st.handed = true, false
+	y, err := c.runtime([]int{1, conv.Out, conv.H, conv.W})
+	if err != nil {
+		return false, err
+	}
+	y.nhwc, st.out = true, y.buf
+	out := o
+	if i, ok := c.single(o.outputs[0]); ok && c.g.Nodes[i].OpType == "Relu" {
+		st.relu = true
+		c.done[i] = true
+		out = newOp(i, c.g.Nodes[i])
+	}
+	c.steps = append(c.steps, st)
+	return true, c.set(out, 0, y)
+}
+
 // newWinograd makes the step of Conv o (3x3, stride 1, padding 1, weights
 // w, bias nil for none) on x, with a BatchNormalization's scale and shift
 // after its Relu (nil for none), when this CPU runs its channels in
 // assembly: its constants and input, not yet its output.
 func (c *compiler) newWinograd(o op, x *val, w, bias, scale, shift []float32) (st winogradStep, ok bool, err error) {
 	conv := winograd.Conv{H: x.shape[2], W: x.shape[3], In: x.shape[1], Out: len(w) / (9 * x.shape[1])}
+	return c.winogradOf(o, conv, x, w, bias, scale, shift)
+}
+
+// winogradOf is newWinograd for the convolution conv, whose output is
+// conv.H x conv.W.
+func (c *compiler) winogradOf(o op, conv winograd.Conv, x *val, w, bias, scale, shift []float32) (st winogradStep, ok bool, err error) {
 	if !conv.Fits() || conv.Kernel() == "go" {
 		return st, false, nil
 	}
@@ -120,6 +158,10 @@ type winogradStep struct {
 	scale, shift []float32 // a BatchNormalization after the Relu; nil for none
 	pool         int       // MaxPool pool x pool of stride pool last; 0 for none
 	handed       bool      // the block before pools into xp: no Pad
+	// valid: the convolution has no padding; in, two pixels larger than
+	// the output each way, goes into xp whole, border pixels where the
+	// padding would be.
+	valid bool
 }
 
 func (s winogradStep) run(b [][]float32) {
@@ -138,7 +180,10 @@ func (s winogradStep) runSplit(b [][]float32) {
 // pad writes the input map into xp's interior, unless the block before
 // did; the border is zero from the workspace's making on.
 func (s winogradStep) pad(b [][]float32) {
-	if !s.handed {
+	switch {
+	case s.valid:
+		s.conv.PadValid(b[s.xp], b[s.in])
+	case !s.handed:
 		s.conv.Pad(b[s.xp], b[s.in])
 	}
 }
