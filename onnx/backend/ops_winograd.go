@@ -44,6 +44,12 @@ func (c *compiler) winograd3x3(o op, x *val, w, bias []float32) (ok bool, err er
 		c.done[i] = true
 		out = newOp(i, c.g.Nodes[i])
 	}
+	return c.emitWinograd(st, out, y)
+}
+
+// emitWinograd appends st, whose output y stands for out's, or for the
+// Relu's that alone reads it, which st then applies.
+func (c *compiler) emitWinograd(st winogradStep, out op, y *val) (bool, error) {
 	if i, ok := c.single(out.outputs[0]); ok && c.g.Nodes[i].OpType == "Relu" {
 		st.relu = true
 		c.done[i] = true
@@ -74,14 +80,7 @@ func (c *compiler) winogradValid(o op, x *val, w, bias []float32) (ok bool, err 
 		return false, err
 	}
 	y.nhwc, st.out = true, y.buf
-	out := o
-	if i, ok := c.single(o.outputs[0]); ok && c.g.Nodes[i].OpType == "Relu" {
-		st.relu = true
-		c.done[i] = true
-		out = newOp(i, c.g.Nodes[i])
-	}
-	c.steps = append(c.steps, st)
-	return true, c.set(out, 0, y)
+	return c.emitWinograd(st, o, y)
 }
 
 // newWinograd makes the step of Conv o (3x3, stride 1, padding 1, weights
