@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,15 +193,7 @@ func TestBenchFixedBatchORT(t *testing.T) {
 	t.Parallel()
 	testtool.SkipShort(t)
 	testtool.RequireORT(t)
-	pm, err := onnx.Read(testtool.Testdata("onnx/cnn28.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Graph.Input[0].Type.GetTensorType().Shape.Dim[0].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 1}
-	model := filepath.Join(t.TempDir(), "one.onnx")
-	if err := onnx.Write(model, pm); err != nil {
-		t.Fatal(err)
-	}
+	model := fixedBatchCNN(t, 1)
 	r := run(t, "bench", "--model", model, "--steps", "0", "--seconds", "0.1", "--rounds", "1", "--format", "json",
 		"--reference", testtool.Reference(""), "--data", realData(t))
 	if r.code != 0 {
@@ -216,4 +209,21 @@ func TestBenchFixedBatchORT(t *testing.T) {
 		t.Errorf("ONNX Runtime %g / %g images/s (lenetkit at 128: %g), evaluation %g s; not measured:\n%s",
 			rep.ORTImagesPerSBatch1, rep.ORTImagesPerSBatch128, rep.InferImagesPerSBatch128, rep.ORTEvalSeconds, why)
 	}
+}
+
+// fixedBatchCNN writes testdata/onnx/cnn28.onnx with its input's batch
+// fixed at batch, as torch exports a model without dynamic_axes, and
+// returns its path.
+func fixedBatchCNN(t *testing.T, batch int64) string {
+	t.Helper()
+	pm, err := onnx.Read(testtool.Testdata("onnx/cnn28.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm.Graph.Input[0].Type.GetTensorType().Shape.Dim[0].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: batch}
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("fixed%d.onnx", batch))
+	if err := onnx.Write(path, pm); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -40,16 +40,7 @@ func TestDoctor(t *testing.T) {
 	if strings.Contains(ok.stdout, "Grey:") {
 		t.Errorf("doctor on a grey model speaks of channels:\n%s", ok.stdout)
 	}
-	pm, err := onnx.Read(filepath.Join(onnxDir, "cnn28.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Graph.Input[0].Type.GetTensorType().Shape.Dim[0].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 10}
-	fixed := filepath.Join(t.TempDir(), "fixed.onnx")
-	if err := onnx.Write(fixed, pm); err != nil {
-		t.Fatal(err)
-	}
-	if r := run(t, "doctor", fixed); r.code != 0 || !strings.Contains(r.stdout, "Batch:      the file fixes it at 10; lenetkit runs any number of images") {
+	if r := run(t, "doctor", fixedBatchCNN(t, 10)); r.code != 0 || !strings.Contains(r.stdout, "Batch:      the file fixes it at 10; lenetkit runs any number of images") {
 		t.Errorf("doctor on a fixed batch of 10: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	js := run(t, "doctor", filepath.Join(onnxDir, "seed_train_op13.onnx"), "--format", "json")

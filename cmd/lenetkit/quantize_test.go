@@ -205,16 +205,7 @@ func TestQuantizeOptions(t *testing.T) {
 func TestQuantizeFixedBatch(t *testing.T) {
 	t.Parallel()
 	testtool.SkipShort(t)
-	pm, err := onnx.Read(testtool.Testdata("onnx/cnn28.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Graph.Input[0].Type.GetTensorType().Shape.Dim[0].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 10}
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "fixed.onnx"), filepath.Join(dir, "int8.onnx")
-	if err := onnx.Write(in, pm); err != nil {
-		t.Fatal(err)
-	}
+	in, out := fixedBatchCNN(t, 10), filepath.Join(t.TempDir(), "int8.onnx")
 	r := run(t, "quantize", in, out, "--mean", "0.5", "--std", "0.5")
 	if r.code != 0 || !strings.Contains(r.stderr, "on the first 250 ") {
 		t.Errorf("exit %d, want 0 and a calibration on 250 images:\n%s", r.code, r.stderr)
