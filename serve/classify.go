@@ -120,8 +120,10 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		if err := fillDigit(dst[:plane], side, p.digit, &padded); err != nil {
 			return err
 		}
-		// A colour model of digits takes the grey digit as equal channels.
-		dataset.AsChannels(dst, dst, 1, plane, channels, false)
+		if channels > 1 {
+			// A colour model of digits takes the grey digit as equal channels.
+			dataset.AsChannels(dst, dst, 1, plane, channels, false)
+		}
 	}
 	if err := s.queues[m.name].submit(r.Context(), j); err != nil {
 		return err // the batcher may yet write the buffers: they are not given back
