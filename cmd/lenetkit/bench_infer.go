@@ -104,11 +104,20 @@ func (r *benchReport) recordInference(batch int, def, top, ort float64) {
 	}
 }
 
-// declaredBatch is the batch an ONNX model's input fixes, when it is a
-// number above 0; 0 for a symbolic one or a file of another format.
+// declaredBatch is the batch an ONNX model's input fixes (fixedBatch);
+// 0 for a symbolic one or a file of another format.
 func declaredBatch(model string) int {
 	m, err := onnx.Load(model)
-	if err != nil || len(m.Graph.Inputs) == 0 {
+	if err != nil {
+		return 0
+	}
+	return fixedBatch(m)
+}
+
+// fixedBatch is the batch m's first input fixes, when it is a number
+// above 0 (an export without a dynamic batch axis); 0 otherwise.
+func fixedBatch(m *onnx.Model) int {
+	if len(m.Graph.Inputs) == 0 {
 		return 0
 	}
 	if d := m.Graph.Inputs[0].Shape(); len(d) > 0 && d[0] > 0 {

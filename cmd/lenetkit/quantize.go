@@ -547,10 +547,7 @@ func printQuantize(w io.Writer, r quantizeResult) {
 // a multiple of it (at least one batch); a --n given that is none is
 // refused.
 func fixedBatchImages(c *cli.Context, m *onnx.Model, n int) (int, error) {
-	if len(m.Graph.Inputs) == 0 || len(m.Graph.Inputs[0].Dims) == 0 {
-		return n, nil
-	}
-	d := int(m.Graph.Inputs[0].Dims[0])
+	d := fixedBatch(m)
 	switch {
 	case d <= 1 || n%d == 0:
 		return n, nil
