@@ -3,55 +3,65 @@ package dataset
 import "math"
 
 // resize scales the grey image src (sw x sh) to dw x dh as PIL's resize
-// does: separable, each output pixel a weighted mean of the source pixels
-// under a filter centred on it and widened by the scale when shrinking, so
-// that shrinking averages rather than skips pixels (antialiasing, as
-// torchvision's Resize gives). area uses PIL's box filter (the mean of the
-// area the output pixel covers; enlarging, the nearest pixel), otherwise the
-// triangle filter of PIL's bilinear. The result is rounded to 8 bits, as
-// PIL's is; PIL also rounds between its two passes, which this does not.
+// does, byte for byte: separable, each output pixel a weighted mean of
+// the source pixels under a filter centred on it and widened by the scale
+// when shrinking, so that shrinking averages rather than skips pixels
+// (antialiasing, as torchvision's Resize gives). area uses PIL's box
+// filter (the mean of the area the output pixel covers; enlarging, the
+// nearest pixel), otherwise the triangle filter of PIL's bilinear. As
+// PIL's 8-bit path (ImagingResample), the weights are fixed-point
+// integers of pilBits fractional bits, and each pass, the horizontal
+// one first, rounds and clamps its result to 8 bits.
 func resize(src []byte, sw, sh, dw, dh int, area bool) []byte {
 	if sw == dw && sh == dh {
 		return append([]byte(nil), src...)
 	}
 	xs, ys := weights(sw, dw, area), weights(sh, dh, area)
-	// Horizontal pass into float rows, then vertical.
-	tmp := make([]float64, dw*sh)
+	tmp := make([]byte, dw*sh)
 	for y := range sh {
 		row := src[y*sw : (y+1)*sw]
 		for x, ws := range xs {
-			var v float64
-			for _, t := range ws.w {
-				v += float64(row[ws.lo+t.i]) * t.w
+			v := int32(1) << (pilBits - 1)
+			for t, w := range ws.w {
+				v += int32(row[ws.lo+t]) * w
 			}
-			tmp[y*dw+x] = v
+			tmp[y*dw+x] = clip8(v)
 		}
 	}
 	dst := make([]byte, dw*dh)
 	for y, ws := range ys {
 		for x := range dw {
-			var v float64
-			for _, t := range ws.w {
-				v += tmp[(ws.lo+t.i)*dw+x] * t.w
+			v := int32(1) << (pilBits - 1)
+			for t, w := range ws.w {
+				v += int32(tmp[(ws.lo+t)*dw+x]) * w
 			}
-			dst[y*dw+x] = byte(min(255, max(0, math.Round(v))))
+			dst[y*dw+x] = clip8(v)
 		}
 	}
 	return dst
 }
 
-type weight struct {
-	i int
-	w float64
+// pilBits is the fractional bits of PIL's 8-bit resampling weights
+// (PRECISION_BITS): 32 - 8 - 2, so that a sum of 8-bit values times
+// weights that add up to 1 fits an int32.
+const pilBits = 32 - 8 - 2
+
+// clip8 is PIL's: a fixed-point sum to a byte, rounded down (the half
+// is added beforehand) and clamped.
+func clip8(v int32) byte {
+	return byte(min(255, max(0, v>>pilBits)))
 }
 
+// window is the source pixels one output pixel reads, from lo on, and
+// their fixed-point weights.
 type window struct {
 	lo int
-	w  []weight
+	w  []int32
 }
 
 // weights are, for each of m output pixels along an axis of n, the source
-// pixels and their normalised weights: PIL's precompute_coeffs.
+// pixels and their weights: PIL's precompute_coeffs, normalised to a sum
+// of 1 in float64, then normalize_coeffs_8bpc's rounding to pilBits.
 func weights(n, m int, area bool) []window {
 	scale := float64(n) / float64(m)
 	fscale := max(scale, 1)
@@ -60,34 +70,37 @@ func weights(n, m int, area bool) []window {
 	if area {
 		support = 0.5
 		filter = func(x float64) float64 {
-			if x >= -0.5 && x < 0.5 {
+			if x > -0.5 && x <= 0.5 {
 				return 1
 			}
 			return 0
 		}
 	}
 	support *= fscale
+	inv := 1 / fscale
 	out := make([]window, m)
 	for o := range out {
 		centre := (float64(o) + 0.5) * scale
 		lo := max(int(centre-support+0.5), 0)
 		hi := min(int(centre+support+0.5), n)
-		var ws []weight
+		ws := make([]float64, max(hi-lo, 0))
 		total := 0.0
-		for i := lo; i < hi; i++ {
-			w := filter((float64(i) - centre + 0.5) / fscale)
-			if w != 0 {
-				ws = append(ws, weight{i - lo, w})
-				total += w
+		for i := range ws {
+			ws[i] = filter((float64(i+lo) - centre + 0.5) * inv)
+			total += ws[i]
+		}
+		fixed := make([]int32, len(ws))
+		for i, w := range ws {
+			if total != 0 {
+				w /= total
+			}
+			if w < 0 {
+				fixed[i] = int32(-0.5 + w*(1<<pilBits))
+			} else {
+				fixed[i] = int32(0.5 + w*(1<<pilBits))
 			}
 		}
-		if total == 0 { // cannot happen for m, n >= 1; keeps a pixel, not NaN
-			ws, total = []weight{{min(int(centre), n-1) - lo, 1}}, 1
-		}
-		for k := range ws {
-			ws[k].w /= total
-		}
-		out[o] = window{lo, ws}
+		out[o] = window{lo, fixed}
 	}
 	return out
 }
