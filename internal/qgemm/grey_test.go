@@ -119,3 +119,35 @@ func testGrey(t *testing.T, vec bool) {
 		t.Error("a short image: no error")
 	}
 }
+
+// BenchmarkGrey3x3Pool2 times the seed's first layer, one image: a 3x3
+// convolution of a padded 32x32 grey image to 32 outputs, pooled 2x2,
+// requantized through the BatchNorm's affine table.
+func BenchmarkGrey3x3Pool2(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n, rows, cols, pitch = 32, 16, 16, 34
+	img := make([]byte, (2*rows+2)*pitch+1)
+	for i := range img {
+		img[i] = byte(rng.IntN(256))
+	}
+	w := make([]int8, 9*n)
+	for i := range w {
+		w[i] = int8(rng.IntN(256) - 128)
+	}
+	g, err := NewGrey3x3(n, w)
+	if err != nil {
+		b.Fatal(err)
+	}
+	table, ta, tb := bnTable(rng, n, false)
+	e, err := NewEpilogue(n, make([]int32, n), []float32{1e-3}, uint8(3), uint8(3), nil, table)
+	if err != nil || !e.Affine(ta, tb) {
+		b.Fatal("no affine epilogue", err)
+	}
+	dst := make([]byte, rows*cols*n)
+	b.Logf("kernel %s", e.GreyKernel())
+	for b.Loop() {
+		if err := e.Grey3x3Pool2(g, img, pitch, rows, cols, dst, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
