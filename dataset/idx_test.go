@@ -1,10 +1,13 @@
 package dataset
 
 import (
+	"bytes"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/mnist"
@@ -139,6 +142,52 @@ func TestOpenIDXErrors(t *testing.T) {
 				t.Fatalf("Open: %v, want %v", err, tc.kind)
 			}
 			oneLine(t, err, tc.wants...)
+		})
+	}
+}
+
+// TestOpenIDXResize: --prep resize makes an IDX set's images the size
+// asked, each as resize makes it (PIL's, TestResizeMatchesPIL), and says
+// so; without it they stay as they are.
+func TestOpenIDXResize(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 8))
+	labels := []byte{3, 1, 4, 1, 5}
+	pix := make([]byte, len(labels)*28*28)
+	for i := range pix {
+		pix[i] = byte(rng.IntN(256))
+	}
+	writeFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte"), idx(0x803, []int{len(labels), 28, 28}, pix))
+	writeFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte"), idx(0x801, []int{len(labels)}, labels))
+	for _, tc := range []struct {
+		name string
+		opt  Options
+		size int
+	}{
+		{"resize to 32", Options{Prep: PrepResize, Height: 32, Width: 32}, 32},
+		{"area to 14", Options{Prep: PrepResizeArea, Height: 14, Width: 14}, 14},
+		{"resize, same size", Options{Prep: PrepResize}, 28},
+		{"digit", Options{Height: 32, Width: 32}, 28},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Open(dir, tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := d.Test
+			if s.Height != tc.size || s.Width != tc.size || s.Len() != len(labels) {
+				t.Fatalf("%d images of %dx%d, want %d of %dx%[4]d", s.Len(), s.Height, s.Width, len(labels), tc.size)
+			}
+			resized := tc.size != 28
+			if got := d.ResizedFrom != [2]int{}; got != resized || strings.Contains(d.String(), "resized from 28x28") != resized {
+				t.Errorf("ResizedFrom %v, String %q; resized: %v", d.ResizedFrom, d, resized)
+			}
+			for i := range labels {
+				want := resize(pix[i*784:(i+1)*784], 28, 28, tc.size, tc.size, tc.opt.Prep.Area)
+				if !bytes.Equal(s.Pixels(i), want) || s.Label(i) != int(labels[i]) {
+					t.Fatalf("image %d differs from resize's, or label %d is not %d", i, s.Label(i), labels[i])
+				}
+			}
 		})
 	}
 }

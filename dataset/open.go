@@ -44,8 +44,11 @@ const (
 
 // Options say how Open reads data.
 type Options struct {
-	// Prep is how a folder's image files are made into images; IDX
-	// images are used as they are.
+	// Prep is how a folder's image files are made into images. IDX
+	// images are used as they are, unless Prep.Resize: then those of
+	// another size than Height x Width are resized to it, as
+	// torchvision's Resize does to the PIL images of its MNIST (a
+	// LeNet-5 of 32x32 inputs trained with Resize(32)).
 	Prep Prep
 	// Height and Width are the size a folder's images are made to;
 	// 0 means 28, MNIST's. PrepDigit needs 28 or more.
@@ -102,6 +105,9 @@ type Data struct {
 	TestFolder, ValFolder string
 	Val                   *Set
 	Ignored               []string
+	// ResizedFrom is an IDX set's own image size, height and width, when
+	// Options.Prep resized its images to another; zero otherwise.
+	ResizedFrom [2]int
 }
 
 // Eval is the Set an evaluation measures: an IDX set's test part, else all
@@ -138,6 +144,10 @@ func (d *Data) String() string {
 		name = "IDX data"
 	} else {
 		name += " (IDX)"
+	}
+	if r := d.ResizedFrom; r != [2]int{} {
+		s := d.Eval()
+		classes += fmt.Sprintf(", resized from %dx%d to %dx%d", r[0], r[1], s.Height, s.Width)
 	}
 	return fmt.Sprintf("%s from %s (%s)", name, d.Path, classes)
 }
@@ -189,7 +199,7 @@ func checkSize(opt Options) (Options, error) {
 		return opt, newError(ErrOption, "", fmt.Sprintf("image size %dx%d: want 1 to 4096 pixels a side", opt.Height, opt.Width))
 	}
 	if !opt.Prep.Resize && (opt.Height < digitSide || opt.Width < digitSide) {
-		return opt, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize (--prep resize, an image folder's images made to that size)", opt.Height, opt.Width))
+		return opt, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize (--prep resize: the images made to that size)", opt.Height, opt.Width))
 	}
 	return opt, nil
 }
@@ -279,7 +289,13 @@ func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
 		for k, l := range s.Labels {
 			st.labels[k] = int32(l)
 		}
-		set := newSet(s.Rows, s.Cols, classes, st)
+		h, w := s.Rows, s.Cols
+		if opt.Prep.Resize && (h != opt.Height || w != opt.Width) {
+			st.pix = resizeAll(s.Images, s.N, w, h, opt.Width, opt.Height, opt.Prep.Area)
+			d.ResizedFrom = [2]int{h, w}
+			h, w = opt.Height, opt.Width
+		}
+		set := newSet(h, w, classes, st)
 		if parts[i] == "train" {
 			d.Train = set
 		} else {

@@ -10,7 +10,9 @@ import (
 // Prep is how an image file of a folder becomes one of a Set's images.
 type Prep struct {
 	// Resize makes the whole picture grey and resizes it to the Set's
-	// size; otherwise the image is prepared as a digit (PrepDigit).
+	// size; otherwise the image is prepared as a digit (PrepDigit). It
+	// resizes an IDX set's images too, which are otherwise used as they
+	// are (see Options.Prep).
 	Resize bool
 	// Area resizes by area averaging (PIL's box filter) rather than
 	// bilinear (PIL's and torchvision's default).

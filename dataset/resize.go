@@ -16,29 +16,55 @@ func resize(src []byte, sw, sh, dw, dh int, area bool) []byte {
 	if sw == dw && sh == dh {
 		return append([]byte(nil), src...)
 	}
-	xs, ys := weights(sw, dw, area), weights(sh, dh, area)
-	tmp := make([]byte, dw*sh)
-	for y := range sh {
-		row := src[y*sw : (y+1)*sw]
-		for x, ws := range xs {
+	r := newResizer(sw, sh, dw, dh, area)
+	dst := make([]byte, dw*dh)
+	r.resize(dst, src, make([]byte, dw*sh))
+	return dst
+}
+
+// resizer is resize's weights for one pair of sizes, made once for the
+// many images of a data set.
+type resizer struct {
+	sw, sh, dw, dh int
+	xs, ys         []window
+}
+
+func newResizer(sw, sh, dw, dh int, area bool) *resizer {
+	return &resizer{sw: sw, sh: sh, dw: dw, dh: dh, xs: weights(sw, dw, area), ys: weights(sh, dh, area)}
+}
+
+// resizeAll resizes n images of sw x sh, one after another in pix, to
+// dw x dh.
+func resizeAll(pix []byte, n, sw, sh, dw, dh int, area bool) []byte {
+	r := newResizer(sw, sh, dw, dh, area)
+	out, tmp := make([]byte, n*dw*dh), make([]byte, dw*sh)
+	for i := range n {
+		r.resize(out[i*dw*dh:(i+1)*dw*dh], pix[i*sw*sh:(i+1)*sw*sh], tmp)
+	}
+	return out
+}
+
+// resize writes src resized into dst (dw*dh bytes), through tmp (dw*sh).
+func (r *resizer) resize(dst, src, tmp []byte) {
+	for y := range r.sh {
+		row := src[y*r.sw : (y+1)*r.sw]
+		for x, ws := range r.xs {
 			v := int32(1) << (pilBits - 1)
 			for t, w := range ws.w {
 				v += int32(row[ws.lo+t]) * w
 			}
-			tmp[y*dw+x] = clip8(v)
+			tmp[y*r.dw+x] = clip8(v)
 		}
 	}
-	dst := make([]byte, dw*dh)
-	for y, ws := range ys {
-		for x := range dw {
+	for y, ws := range r.ys {
+		for x := range r.dw {
 			v := int32(1) << (pilBits - 1)
 			for t, w := range ws.w {
-				v += int32(tmp[(ws.lo+t)*dw+x]) * w
+				v += int32(tmp[(ws.lo+t)*r.dw+x]) * w
 			}
-			dst[y*dw+x] = clip8(v)
+			dst[y*r.dw+x] = clip8(v)
 		}
 	}
-	return dst
 }
 
 // pilBits is the fractional bits of PIL's 8-bit resampling weights

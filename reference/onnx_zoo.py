@@ -21,6 +21,10 @@ default (True) and, unless --opset says otherwise, opset 13.
   torch.manual_seed(0), trained for one epoch over the 60,000 training images
   in file order (Adam lr 3e-3, batches of 128, cross-entropy) on the seed's
   preprocessing (ToTensor then Pad(2), no normalisation). Logits.
+- lenet5_resize: the same LeNet-5 trained the same way on MNIST's 28x28
+  digits resized to 32x32 as LeNet-5 tutorials do, with torchvision's
+  Resize(32) on its PIL images (PIL's bilinear) instead of Pad(2). Logits;
+  "resize": 32 in its preprocessing.
 - cnn28: a two-conv 28x28 MNIST CNN of the common kind (Conv 3x3 16, ReLU,
   MaxPool 2, Conv 3x3 32, ReLU, MaxPool 2, Linear 1568-64, ReLU,
   Dropout(0.25), Linear 64-10, LogSoftmax), torchvision-style
@@ -98,7 +102,7 @@ TRAIN_BATCH = 128
 TRAIN_LR = 3e-3
 TRAINING_OPSETS = (9, 13, 15)
 INFERENCE = ("seed_view", "seed_reshape", "seed_softmax", "lenet5", "cnn28", "resnet_tiny", "mobilenet_tiny", "mlp_flat",
-             "cnn28_rgb")
+             "cnn28_rgb", "lenet5_resize")
 
 
 class ViewFlatten(nn.Module):
@@ -189,6 +193,7 @@ SPECS = {
     "seed_reshape": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
     "seed_softmax": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "probabilities"),
     "lenet5": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
+    "lenet5_resize": ([1, 32, 32], {"pad": 0, "mean": 0, "std": 1, "resize": 32}, "logits"),
     "cnn28": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "log_probabilities"),
     "resnet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
     "mobilenet_tiny": ([1, 28, 28], {"pad": 0, "mean": 0.5, "std": 0.5}, "logits"),
@@ -198,7 +203,7 @@ SPECS = {
     "seed_train_row": ([1, 32, 32], {"pad": 2, "mean": 0, "std": 1}, "logits"),
 }
 TRAINING = ("seed_train", "seed_train_row")
-ARCHITECTURES = {"lenet5": lenet5, "cnn28": cnn28, "resnet_tiny": resnet_tiny, "mobilenet_tiny": mobilenet_tiny,
+ARCHITECTURES = {"lenet5": lenet5, "lenet5_resize": lenet5, "cnn28": cnn28, "resnet_tiny": resnet_tiny, "mobilenet_tiny": mobilenet_tiny,
                  "mlp_flat": mlp_flat, "cnn28_rgb": lambda: cnn28(3)}
 
 
@@ -206,6 +211,8 @@ def prepare(x32, spec):
     """The seed's [N,1,32,32] images in a model's preprocessing."""
     _, pre, _ = spec
     x = x32 if pre["pad"] == 2 else x32[:, :, 2:30, 2:30].contiguous()
+    if pre.get("resize"):
+        x = pil_resize(x, pre["resize"])
     if pre["mean"] != 0 or pre["std"] != 1:
         x = (x - pre["mean"]) / pre["std"]
     if len(spec[0]) == 1:  # flattened by the caller, row by row
@@ -213,6 +220,18 @@ def prepare(x32, spec):
     elif spec[0][0] > 1:  # grey as equal colour channels
         x = x.expand(-1, spec[0][0], -1, -1).contiguous()
     return x
+
+
+def pil_resize(x, side):
+    """[N,1,28,28] images in [0, 1] resized to side x side as torchvision's
+    Resize(side) does to the PIL images its MNIST gives: PIL's bilinear on
+    the 8-bit pixels, then ToTensor's /255."""
+    from PIL import Image
+    import numpy as np
+
+    pix = (x[:, 0] * 255).round().to(torch.uint8).numpy()
+    out = np.stack([np.asarray(Image.fromarray(p, mode="L").resize((side, side), Image.BILINEAR)) for p in pix])
+    return torch.from_numpy(out).to(torch.float32).div(255).unsqueeze(1)
 
 
 def seed_lenet(weights, dropout_mode="row"):
