@@ -242,9 +242,9 @@ func TestOwnClassesRefused(t *testing.T) {
 		}
 	}
 	wantOnlyError(t, run(t, "eval", model), "gives 3 values per image; a digit classifier gives 10", "give --data DIR")
-	// IDX images are not resized: what to give instead.
-	wantOnlyError(t, run(t, "eval", model, "--data", realData(t), "--prep", "resize"), "holds 28x28 images", "takes 18x18",
-		"IDX images are used as they are, not resized: give IDX data of that size, or a folder of the images with --prep resize")
+	// IDX images are resized by --prep resize alone: what to give.
+	wantOnlyError(t, run(t, "eval", model, "--data", realData(t)), "28x28 digits", "do not fit 18x18", "--prep resize")
+	wantOnlyError(t, run(t, "eval", model, "--data", realData(t), "--prep", "resize"), "the model scores 3 classes, the data has 10:")
 	// infer classifies its files for it, prepared as --prep says, which
 	// must fit its 18x18 images.
 	r := run(t, "infer", model, odd)

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/mnist"
 )
 
 // The flags that name a person's own data (package dataset), shared by
@@ -15,7 +16,7 @@ var (
 	ownDataFlag = &cli.StringFlag{Name: "data", Usage: "`DIR` of the data: IDX files (MNIST's names, gzipped or not; EMNIST's as DIR/emnist-balanced) " +
 		"or one subfolder of images per class (torchvision's ImageFolder), or train/ and test/ (or val/) of such subfolders", DefaultText: "the MNIST of $LENETKIT_DATA, else the GoMNIST module's copy"}
 	prepFlag = &cli.StringFlag{Name: "prep", Value: "digit", Usage: "how an image folder's pictures become images: digit (as infer prepares a digit: " +
-		"cropped to the ink, centred in 28x28, as MNIST), resize (grey, resized to the model's input, bilinear) or resize:area"}
+		"cropped to the ink, centred in 28x28, as MNIST), resize (grey, resized to the model's input, bilinear, as torchvision's Resize; IDX images too) or resize:area"}
 	labelsFlag  = &cli.StringFlag{Name: "labels", Usage: "class names, one a line in label order, from `FILE` (default: the class folders' names, or 0, 1, ... for IDX data)"}
 	augmentFlag = &cli.StringFlag{Name: "augment", Usage: "transform training images at random, as torchvision's RandomAffine: shift, rotate, scale, " +
 		"each with an optional range (shift=2,rotate=10,scale=0.9:1.1; shift=10% of the side); the names alone give RandomAffine(10, (0.1, 0.1), (0.9, 1.1))", DefaultText: "none"}
@@ -70,6 +71,28 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 		fmt.Fprintf(statusOut(c), "note: skipping %s: not a .png, .jpg, .jpeg, .gif or .bmp file\n", quoteName(f))
 	}
 	return d, nil
+}
+
+// prepResizes tells whether --prep resizes (resize or resize:area),
+// which a command without the flag does not.
+func prepResizes(c *cli.Context) bool {
+	p, err := dataset.ParsePrep(c.String("prep"))
+	return err == nil && p.Resize
+}
+
+// defaultData gives --data, when it is not set, the MNIST that commands
+// read by default ($LENETKIT_DATA, else the GoMNIST module's copy), for a
+// command that then reads it as it reads a person's data: resized (--prep
+// resize), or split for training.
+func defaultData(c *cli.Context) error {
+	if c.IsSet("data") {
+		return nil
+	}
+	src, err := mnist.Locate(c.Context, "")
+	if err != nil {
+		return err
+	}
+	return c.Set("data", src.Dir)
 }
 
 // augmentation reads --augment; the zero Augment when it is not given.

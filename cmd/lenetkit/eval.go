@@ -48,7 +48,11 @@ folder with one subfolder per class (torchvision's ImageFolder: classes are
 the subfolder names sorted). A folder's pictures are made into the model's
 input by --prep: digit (as infer prepares a digit) or resize (the whole
 picture, grey, resized to the model's input before its padding; resize:area
-averages), then the model's own padding and normalisation. --labels FILE
+averages), then the model's own padding and normalisation. --prep resize
+also resizes an IDX set's images (MNIST's without --data), as torchvision's
+Resize does: a LeNet-5 trained on Resize(32) digits is measured with
+--prep resize; where the model declares no padding, the images fill its
+input. --labels FILE
 names the classes, one a line. The data must have as many classes as the
 model scores; class k of the data is output k. A model that names its
 classes (lenetkit train records the names it trained on) takes a folder's
@@ -74,7 +78,8 @@ Examples:
    lenetkit eval model.safetensors --format json --confusion
    lenetkit eval parameter.pth --report runs/1/eval
    lenetkit eval model.onnx --data /usr/share/datasets/fashion-mnist --labels fashion.txt
-   lenetkit eval parameter.pth --data digits/ --prep digit`,
+   lenetkit eval parameter.pth --data digits/ --prep digit
+   lenetkit eval lenet5.onnx --prep resize          # trained with Resize(32)`,
 		Flags: []cli.Flag{
 			ownDataFlag, prepFlag, labelsFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
@@ -150,13 +155,22 @@ func runEval(c *cli.Context) error {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
-	m, err := openModel(c, c.IsSet("data"))
+	ownData := c.IsSet("data") || prepResizes(c)
+	m, err := openModel(c, ownData)
+	if err != nil && !ownData {
+		// A digit classifier of its own input size (trained on resized
+		// digits) is measured on MNIST as on a person's data: made to
+		// its size, or refused saying how.
+		if other, oerr := openModel(c, true); oerr == nil && other.Classes == mnist.Classes {
+			m, err, ownData = other, nil, true
+		}
+	}
 	if err != nil {
 		return err
 	}
 	assumed := assumedPreprocess(c, m)
 	notePreprocess(c, m, assumed)
-	test, err := evalData(c, m)
+	test, err := evalData(c, m, ownData)
 	if err != nil {
 		return err
 	}
@@ -253,6 +267,12 @@ func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
 	if err := m.Preprocess.Check(); err != nil && (c.IsSet("mean") || c.IsSet("std")) {
 		return nil, usageError("--mean/--std: %v", err)
 	}
+	// A padding only assumed gives way to --prep resize: the images are
+	// made the whole input, as torchvision's Resize(32) makes LeNet-5's
+	// from MNIST's 28x28.
+	if m.PreprocessFrom == infer.PreprocessAssumed && prepResizes(c) {
+		m.Preprocess.Pad = 0
+	}
 	if c.Bool("verbose") {
 		for _, n := range m.Notes {
 			fmt.Fprintf(c.App.ErrWriter, "note: %s: %s\n", m.Path, n)
@@ -279,9 +299,10 @@ func assumedPreprocess(c *cli.Context, m *infer.Model) string {
 		parts = append(parts, "std 1")
 	}
 	// An input of other than MNIST's sizes (--data) has its padding
-	// assumed too: as lenetkit train assumes it.
+	// assumed too: as lenetkit train assumes it; and so has a 32x32 one,
+	// which may have been trained on digits resized rather than padded.
 	var pad string
-	if g := m.Input; g.Height != g.Width || g.Height != mnist.Side && g.Height != mnist.Side-2*mnist.Pad {
+	if g := m.Input; g.Height != g.Width || g.Height != mnist.Side-2*mnist.Pad {
 		h, w := modelImage(m)
 		pad = fmt.Sprintf("%dx%d images padded by %d", h, w, m.Preprocess.Pad)
 	}
@@ -310,8 +331,12 @@ func notePreprocess(c *cli.Context, m *infer.Model, assumed string) {
 	if assumed == "" {
 		return
 	}
+	resize := ""
+	if m.Preprocess.Pad > 0 {
+		resize = fmt.Sprintf("; if on images resized to %dx%d (torchvision's Resize), give --prep resize", m.Input.Height, m.Input.Width)
+	}
 	fmt.Fprintf(statusOut(c), "note: %s declares no preprocessing (no %q metadata entry); assuming %s; "+
-		"if it was trained with Normalize(m, s), give --mean m --std s\n", printable(m.Path), onnx.MetaPreprocess, assumed)
+		"if it was trained with Normalize(m, s), give --mean m --std s%s\n", printable(m.Path), onnx.MetaPreprocess, assumed, resize)
 }
 
 // evalReport is eval.json: what --format json prints, always with the

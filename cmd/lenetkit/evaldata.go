@@ -36,12 +36,13 @@ type evalSet struct {
 }
 
 // evalData is the labelled set eval measures and its class names: with
-// --data, the data set's test part or a whole image folder (data says
+// ownData, the data set's test part or a whole image folder (data says
 // which), made to the model's own input size, of as many classes as the
-// model scores; without, MNIST's test part as before, from $LENETKIT_DATA
-// or the GoMNIST module.
-func evalData(c *cli.Context, m *infer.Model) (*evalSet, error) {
-	if !c.IsSet("data") {
+// model scores, --data's or else MNIST's (resized, or refused saying how);
+// without, MNIST's test part as before, from $LENETKIT_DATA or the GoMNIST
+// module.
+func evalData(c *cli.Context, m *infer.Model, ownData bool) (*evalSet, error) {
+	if !ownData {
 		src, err := mnist.Locate(c.Context, "")
 		if err != nil {
 			return nil, err
@@ -84,12 +85,15 @@ func evalData(c *cli.Context, m *infer.Model) (*evalSet, error) {
 // as lenetkit train numbered them.
 func openOwnData(c *cli.Context, m *infer.Model) (*dataset.Data, *dataset.Set, error) {
 	h, w := modelImage(m)
+	if err := defaultData(c); err != nil {
+		return nil, nil, err
+	}
 	data, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.TestPart, ClassesByNumber: m.Classes == mnist.Classes, ModelClasses: m.Labels})
 	if err != nil {
 		return nil, nil, err
 	}
 	s := data.Eval()
-	if err := fitsModel(data, s, m, h, w); err != nil {
+	if err := fitsModel(data, s, m.Path, h, w); err != nil {
 		return nil, nil, err
 	}
 	if err := checkClasses(m, data); err != nil {
@@ -216,16 +220,16 @@ func printConfusion(w io.Writer, confusion [][]int, classes []string) {
 	tw.Flush()
 }
 
-// fitsModel refuses a set whose images are not the h x w that model m
-// takes before its padding. An IDX set's images are used as they are: an
-// image folder is what --prep resize makes to any size.
-func fitsModel(data *dataset.Data, s *dataset.Set, m *infer.Model, h, w int) error {
+// fitsModel refuses a set whose images are not the h x w that the model
+// at path takes before its padding. An IDX set's images are used as they
+// are unless --prep resize; an image folder's are made to any size.
+func fitsModel(data *dataset.Data, s *dataset.Set, path string, h, w int) error {
 	if s.Height == h && s.Width == w {
 		return nil
 	}
 	fix := "use data of that size"
 	if data.Layout != dataset.LayoutFolder {
-		fix = "IDX images are used as they are, not resized: give IDX data of that size, or a folder of the images with --prep resize"
+		fix = "give --prep resize to resize them, as torchvision's Resize does, or IDX data of that size"
 	}
-	return fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): %s", data.Path, s.Height, s.Width, m.Path, h, w, fix)
+	return fmt.Errorf("%s holds %dx%d images; %s takes %dx%d (before its padding): %s", data.Path, s.Height, s.Width, path, h, w, fix)
 }

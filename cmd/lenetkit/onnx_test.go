@@ -22,6 +22,9 @@ type zooModel struct {
 	Preprocess struct {
 		Mean float64 `json:"mean"`
 		Std  float64 `json:"std"`
+		// Resize is the side torchvision's Resize made MNIST's digits,
+		// which --prep resize does; 0 for none.
+		Resize int `json:"resize"`
 	} `json:"preprocess"`
 	Output   string  `json:"output"`
 	Accuracy float64 `json:"accuracy"`
@@ -69,8 +72,8 @@ func evalFile(t *testing.T, args ...string) evalJSON {
 }
 
 // TestEvalForeignGraphs: graphs other people made (a view/reshape flatten,
-// a Softmax tail, LeCun's LeNet-5, a 28x28 CNN used with Normalize(0.5,
-// 0.5)) give ONNX Runtime's accuracy to the printed digit and its loss
+// a Softmax tail, LeCun's LeNet-5 on padded and on resized digits, a 28x28
+// CNN used with Normalize(0.5, 0.5)) give ONNX Runtime's accuracy to the printed digit and its loss
 // within 1e-4, through the default backend.
 //
 // Under -short, seed_reshape and seed_softmax, which hold the weights of
@@ -100,6 +103,9 @@ func TestEvalForeignGraphs(t *testing.T) {
 			}
 			if m.Preprocess.Std != 1 || m.Preprocess.Mean != 0 {
 				args = append(args, "--mean", fmt.Sprint(m.Preprocess.Mean), "--std", fmt.Sprint(m.Preprocess.Std))
+			}
+			if m.Preprocess.Resize != 0 {
+				args = append(args, "--prep", "resize")
 			}
 			e := evalFile(t, args...)
 			if e.Backend != "lenetkit" {

@@ -188,7 +188,7 @@ func runQuantize(c *cli.Context) error {
 	if n, err = fixedBatchImages(c, float, n); err != nil {
 		return err
 	}
-	ownData := c.IsSet("data")
+	ownData := c.IsSet("data") || prepResizes(c)
 	m, err := openModel(c, ownData)
 	if err != nil {
 		return err
@@ -196,7 +196,7 @@ func runQuantize(c *cli.Context) error {
 	// Calibration on images prepared wrong quantizes for them: said, as
 	// eval says it.
 	notePreprocess(c, m, assumedPreprocess(c, m))
-	test, err := evalData(c, m)
+	test, err := evalData(c, m, ownData)
 	if err != nil {
 		return err
 	}
@@ -410,7 +410,7 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int, last bool) (quanti
 	pp := m.Preprocess
 	size := m.InputSize()
 	spread := func(img images) images { img.copies, img.last = m.Copies(), last; return img }
-	if !c.IsSet("data") {
+	if !c.IsSet("data") && !prepResizes(c) {
 		src, err := mnist.Locate(c.Context, "")
 		if err != nil {
 			return nil, "", err
@@ -439,6 +439,9 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int, last bool) (quanti
 		return spread(images{n: n, size: size, fill: fill}), fmt.Sprintf("the first %d MNIST training images", n), nil
 	}
 	h, w := modelImage(m)
+	if err := defaultData(c); err != nil {
+		return nil, "", err
+	}
 	d, err := openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.AllParts, ClassesByNumber: m.Classes == mnist.Classes})
 	if err != nil {
 		return nil, "", err
@@ -456,7 +459,7 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int, last bool) (quanti
 		part = "folder's" // a folder has no test part: its images are both
 		at, chosen = func(i int) int { return i * s.Len() / n }, fmt.Sprintf("%d images spread evenly over %s", n, d)
 	}
-	if err := fitsModel(d, s, m, h, w); err != nil {
+	if err := fitsModel(d, s, m.Path, h, w); err != nil {
 		return nil, "", err
 	}
 	if n > s.Len() {

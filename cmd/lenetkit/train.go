@@ -76,6 +76,7 @@ weights, or from scratch with --init; --classes N for another label set);
 there is one, is read instead):
    lenetkit train --data ./my-images --prep resize --out letters.onnx
    lenetkit train --model model.onnx --data ./my-images --classes 5 --freeze 'conv*'
+   lenetkit train --model lenet5.onnx --prep resize --out tuned.onnx   # MNIST resized to 32x32
 
 A --model run keeps its checkpoint the same way (to --log-dir/checkpoint.pth,
 or X.checkpoint.pth beside --out X.onnx): --resume goes on with the run's

@@ -24,7 +24,6 @@ import (
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/internal/safeio"
 	"github.com/lenetkit/lenetkit/lenet"
-	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
@@ -102,6 +101,11 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 	}
 	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
 		return cfg, fmt.Errorf("--model %s: %w", path, err)
+	}
+	// As eval's openModel: --prep resize makes the images the whole
+	// input where the file declares no padding.
+	if _, declared := m.Metadata[onnx.MetaPreprocess]; !declared && prepResizes(c) {
+		cfg.Prep.Pad = 0
 	}
 	return cfg, prepFlags(c, &cfg.Prep, status, path, m)
 }
@@ -237,8 +241,12 @@ func (j *graphJob) openData() (err error) {
 	if err != nil {
 		return err
 	}
-	j.data, j.trainSet, j.valSet, j.testSet, err = graphData(c, h-2*j.cfg.Prep.Pad, w-2*j.cfg.Prep.Pad, j.cfg.Seed)
+	h, w = h-2*j.cfg.Prep.Pad, w-2*j.cfg.Prep.Pad
+	j.data, j.trainSet, j.valSet, j.testSet, err = graphData(c, h, w, j.cfg.Seed)
 	if err != nil {
+		return err
+	}
+	if err := fitsModel(j.data, j.data.Train, j.path, h, w); err != nil {
 		return err
 	}
 	if j.builtin && j.res == nil && !c.IsSet("classes") && len(j.data.Classes) < 2 {
@@ -278,14 +286,8 @@ func (j *graphJob) openData() (err error) {
 // the graph's padding, and splits the validation set off its training part,
 // unless the data has a validation part of its own (a folder's val/).
 func graphData(c *cli.Context, h, w int, seed uint64) (d *dataset.Data, trainSet, valSet, testSet *dataset.Set, err error) {
-	if !c.IsSet("data") {
-		src, err := mnist.Locate(c.Context, "")
-		if err != nil {
-			return nil, nil, nil, nil, err
-		}
-		if err := c.Set("data", src.Dir); err != nil {
-			return nil, nil, nil, nil, err
-		}
+	if err := defaultData(c); err != nil {
+		return nil, nil, nil, nil, err
 	}
 	if d, err = openData(c, dataset.Options{Height: h, Width: w, Parts: dataset.AllParts}); err != nil {
 		return nil, nil, nil, nil, err
