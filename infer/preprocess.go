@@ -18,6 +18,11 @@ type Preprocessing struct {
 	Pad  int     `json:"pad"`
 	Mean float32 `json:"mean"`
 	Std  float32 `json:"std"`
+	// Resize says the model was trained on images resized to its input
+	// (lenetkit train --prep resize writes it): "bilinear" (--prep
+	// resize) or "area" (--prep resize:area); "" for none. A model that
+	// says it takes its images so by default.
+	Resize string `json:"resize,omitempty"`
 }
 
 // SeedPreprocessing is the seed's: ToTensor, then Pad(2), no normalisation.
@@ -43,10 +48,16 @@ func (p Preprocessing) Check() error {
 	if math.IsNaN(s) || s < MinStd || s > MaxStd {
 		return fmt.Errorf("std %g outside [%g, %g]", p.Std, MinStd, MaxStd)
 	}
+	if p.Resize != "" && p.Resize != "bilinear" && p.Resize != "area" {
+		return fmt.Errorf("resize %q: want bilinear or area", p.Resize)
+	}
 	return nil
 }
 
 func (p Preprocessing) String() string {
+	if p.Resize != "" {
+		return fmt.Sprintf("resize %s, pad %d, mean %g, std %g", p.Resize, p.Pad, p.Mean, p.Std)
+	}
 	return fmt.Sprintf("pad %d, mean %g, std %g", p.Pad, p.Mean, p.Std)
 }
 
@@ -104,7 +115,7 @@ func declaredPreprocess(path string, in Geometry, meta map[string]string, anyInp
 	if err := d.Check(); err != nil {
 		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s: %v", path, onnx.MetaPreprocess, err)
 	}
-	if anyInput && (d.Pad < 0 || 2*d.Pad >= min(in.Height, in.Width)) || !anyInput && 28+2*d.Pad != in.Height {
+	if d.Pad < 0 || 2*d.Pad >= min(in.Height, in.Width) || !anyInput && 28+2*d.Pad != in.Height {
 		return pp, PreprocessAssumed, fmt.Errorf("onnx: %s: metadata %s (%s) does not fit the input's %dx%d", path, onnx.MetaPreprocess, d, in.Height, in.Width)
 	}
 	return d, PreprocessDeclared, nil

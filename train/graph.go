@@ -30,10 +30,14 @@ type GraphConfig struct {
 
 // Prep turns a data set's images (grey, [0, 1]) into the graph's input:
 // Pad zero pixels on every side, then (x - Mean) / Std, torchvision's
-// Pad and Normalize.
+// Pad and Normalize. Resize records that the data's images were resized
+// to the input before ("bilinear" or "area", as package dataset's
+// --prep resize makes them), for the graph written to declare it; ""
+// for none.
 type Prep struct {
 	Pad       int     `json:"pad"`
 	Mean, Std float32 `json:"-"`
+	Resize    string  `json:"resize,omitempty"`
 }
 
 // GraphMetrics are a graph's figures on a set of images.

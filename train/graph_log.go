@@ -24,8 +24,11 @@ func (c GraphConfig) Record(model, data string, valSize int, started time.Time) 
 	r := runlog.Config{Epochs: c.Epochs, BatchSize: c.BatchSize, LR: c.MaxLR / 25, MaxLR: c.MaxLR, WeightDecay: c.WeightDecay,
 		ValSize: valSize, Limit: c.Limit, Seed: c.Seed, Recipe: "graph", RecipeDescription: "train mode throughout (BatchNorm on batch statistics, dropout on)",
 		Optimizer: logOptimizer, Scheduler: logScheduler, Started: started.UTC().Format(time.RFC3339)}
-	extra := map[string]any{"model": model, "freeze": c.Freeze, "data": data, "augment": c.Augment.String(),
-		"preprocess": map[string]any{"pad": c.Prep.Pad, "mean": c.Prep.Mean, "std": c.Prep.Std}}
+	prep := map[string]any{"pad": c.Prep.Pad, "mean": c.Prep.Mean, "std": c.Prep.Std}
+	if c.Prep.Resize != "" {
+		prep["resize"] = c.Prep.Resize
+	}
+	extra := map[string]any{"model": model, "freeze": c.Freeze, "data": data, "augment": c.Augment.String(), "preprocess": prep}
 	for k, v := range extra {
 		if err := r.Set(k, v); err != nil {
 			return r, err

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -75,9 +76,36 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 
 // prepResizes tells whether --prep resizes (resize or resize:area),
 // which a command without the flag does not.
-func prepResizes(c *cli.Context) bool {
-	p, err := dataset.ParsePrep(c.String("prep"))
-	return err == nil && p.Resize
+func prepResizes(c *cli.Context) bool { return prepResize(c) != "" }
+
+// prepResize is how --prep resizes, as a model's preprocess metadata
+// records it (infer.Preprocessing.Resize): "bilinear", "area", or "".
+func prepResize(c *cli.Context) string {
+	switch p, err := dataset.ParsePrep(c.String("prep")); {
+	case err != nil || !p.Resize:
+		return ""
+	case p.Area:
+		return "area"
+	}
+	return "bilinear"
+}
+
+// declaredPrep makes a model's declared resizing (infer.Preprocessing.
+// Resize, which lenetkit train writes when it trained on resized images)
+// --prep's value unless the person gave one: the images are prepared as
+// the model was trained on them. It says so with -v.
+func declaredPrep(c *cli.Context, path, resize string) error {
+	if resize == "" || c.IsSet("prep") || !slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), "prep") }) {
+		return nil
+	}
+	prep := "resize"
+	if resize == "area" {
+		prep = "resize:area"
+	}
+	if c.Bool("verbose") {
+		fmt.Fprintf(statusOut(c), "note: %s was trained on images resized to its input (its preprocess metadata): --prep %s\n", printable(path), prep)
+	}
+	return c.Set("prep", prep)
 }
 
 // defaultData gives --data, when it is not set, the MNIST that commands

@@ -168,6 +168,7 @@ func runEval(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ownData = ownData || prepResizes(c) // the model's own --prep resize
 	assumed := assumedPreprocess(c, m)
 	notePreprocess(c, m, assumed)
 	test, err := evalData(c, m, ownData)
@@ -266,6 +267,9 @@ func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
 	}
 	if err := m.Preprocess.Check(); err != nil && (c.IsSet("mean") || c.IsSet("std")) {
 		return nil, usageError("--mean/--std: %v", err)
+	}
+	if err := declaredPrep(c, m.Path, m.Preprocess.Resize); err != nil {
+		return nil, err
 	}
 	// A padding only assumed gives way to --prep resize: the images are
 	// made the whole input, as torchvision's Resize(32) makes LeNet-5's

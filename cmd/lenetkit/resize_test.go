@@ -18,7 +18,9 @@ import (
 // within 1e-4. Without the flag its digits are padded, as a file that
 // declares nothing is assumed to take them: it scores lower, and the note
 // says to give --prep resize. Fine-tuned with --prep resize, the file it
-// writes declares no padding, and eval without the flag says to give it.
+// writes declares its images resized, and eval, infer and train take them
+// so without the flag; given --prep digit, eval and train refuse the 28x28
+// digits, saying to give --prep resize.
 func TestResizedDigits(t *testing.T) {
 	t.Parallel()
 	realData(t)
@@ -58,14 +60,20 @@ func TestResizedDigits(t *testing.T) {
 	if r := run(t, "train", "--model", model, "--prep", "resize", "--epochs", "1", "--limit", "256", "--val", "64", "--out", tuned, "-q"); r.code != 0 {
 		t.Fatalf("train --prep resize: exit %d: %s", r.code, r.stderr)
 	}
-	r = run(t, "eval", tuned)
-	wantOnlyError(t, r, "holds 28x28 images", "takes 32x32", "give --prep resize")
-	r = run(t, "train", "--model", tuned, "--epochs", "1", "--limit", "256", "--out", filepath.Join(t.TempDir(), "again.onnx"), "-q")
-	wantOnlyError(t, r, "holds 28x28 images", "takes 32x32", "give --prep resize")
 	if _, _, r := eval("--prep", "resize:area"); r.code != 0 {
 		t.Errorf("--prep resize:area: exit %d: %s", r.code, r.stderr)
 	}
-	if r := run(t, "eval", tuned, "--prep", "resize", "-q"); r.code != 0 || !strings.Contains(r.stdout, "Accuracy: ") {
-		t.Errorf("eval of the fine-tuned file with --prep resize: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	wantOnlyError(t, run(t, "eval", tuned, "--prep", "digit"), "holds 28x28 images", "takes 32x32", "give --prep resize")
+	wantOnlyError(t, run(t, "train", "--model", tuned, "--prep", "digit", "--epochs", "1", "--limit", "256", "--out", filepath.Join(t.TempDir(), "again.onnx"), "-q"),
+		"holds 28x28 images", "takes 32x32", "give --prep resize")
+	asked, declared := run(t, "eval", tuned, "--prep", "resize", "-q"), run(t, "eval", tuned, "-v")
+	if asked.code != 0 || !strings.Contains(asked.stdout, "Accuracy: ") || declared.stdout != asked.stdout ||
+		!strings.Contains(declared.stderr, "trained on images resized to its input (its preprocess metadata): --prep resize") {
+		t.Errorf("eval of the fine-tuned file: with --prep resize, exit %d:\n%s%s\nwithout (-v), exit %d:\n%s%s", asked.code, asked.stdout, asked.stderr, declared.code, declared.stdout, declared.stderr)
+	}
+	digit := testtool.Testdata(filepath.Join("images", "clean", "00000.png"))
+	byFlag, byFile := run(t, "infer", tuned, digit, "--prep", "resize", "--format", "csv"), run(t, "infer", tuned, digit, "--format", "csv")
+	if byFlag.code != 0 || byFile.stdout != byFlag.stdout {
+		t.Errorf("infer of the fine-tuned file: with --prep resize, exit %d:\n%s\nwithout:\n%s%s", byFlag.code, byFlag.stdout, byFile.stdout, byFile.stderr)
 	}
 }

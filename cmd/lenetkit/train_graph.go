@@ -102,11 +102,16 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
 		return cfg, fmt.Errorf("--model %s: %w", path, err)
 	}
+	if err := declaredPrep(c, path, cfg.Prep.Resize); err != nil {
+		return cfg, err
+	}
 	// As eval's openModel: --prep resize makes the images the whole
-	// input where the file declares no padding.
+	// input where the file declares no padding; the file written says
+	// they were resized.
 	if _, declared := m.Metadata[onnx.MetaPreprocess]; !declared && prepResizes(c) {
 		cfg.Prep.Pad = 0
 	}
+	cfg.Prep.Resize = prepResize(c)
 	return cfg, prepFlags(c, &cfg.Prep, status, path, m)
 }
 
@@ -208,18 +213,19 @@ func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
 		var d struct {
 			Pad       int
 			Mean, Std *float32
+			Resize    string
 		}
 		if err := json.Unmarshal([]byte(v), &d); err != nil {
 			return p, fmt.Errorf("metadata %s is not JSON: %v", onnx.MetaPreprocess, err)
 		}
-		p.Pad = d.Pad
+		p.Pad, p.Resize = d.Pad, d.Resize
 		if d.Mean != nil {
 			p.Mean = *d.Mean
 		}
 		if d.Std != nil {
 			p.Std = *d.Std
 		}
-		if !(p.Std > 0) || p.Pad < 0 || 2*p.Pad >= min(h, w) {
+		if !(p.Std > 0) || p.Pad < 0 || 2*p.Pad >= min(h, w) || p.Resize != "" && p.Resize != "bilinear" && p.Resize != "area" {
 			return p, fmt.Errorf("metadata %s %s does not fit a %dx%d input", onnx.MetaPreprocess, v, h, w)
 		}
 		return p, nil
@@ -398,7 +404,11 @@ func trainedMetadata(m *onnx.Model, steps int) {
 // which infer and serve answer by) as metadata, and the state dict extra
 // names.
 func writeGraph(m *onnx.Model, p train.Prep, classes []string, out, extra string, force bool) error {
-	meta, err := json.Marshal(map[string]any{"pad": p.Pad, "mean": p.Mean, "std": p.Std})
+	prep := map[string]any{"pad": p.Pad, "mean": p.Mean, "std": p.Std}
+	if p.Resize != "" {
+		prep["resize"] = p.Resize
+	}
+	meta, err := json.Marshal(prep)
 	if err != nil {
 		return err
 	}
