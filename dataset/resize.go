@@ -22,6 +22,15 @@ func resize(src []byte, sw, sh, dw, dh int, area bool) []byte {
 	return dst
 }
 
+// Resize scales src, a grey image of sw x sh bytes, to dw x dh as PIL's
+// Image.resize does, byte for byte: bilinear, or with area PIL's box
+// filter. It is what --prep resize does to an image, for a model trained
+// on resized images (infer.Preprocessing.Resize) given a digit. src must
+// hold sw*sh bytes.
+func Resize(src []byte, sw, sh, dw, dh int, area bool) []byte {
+	return resize(src[:sw*sh], sw, sh, dw, dh, area)
+}
+
 // resizer is resize's weights for one pair of sizes, made once for the
 // many images of a data set.
 type resizer struct {

@@ -109,15 +109,15 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	if len(pics) == 0 {
 		return all[0].failed
 	}
-	side := mnist.Side - 2*mnist.Pad + 2*m.digitPad
-	plane, channels := side*side, m.m.Input.Channels
+	g := m.m.Input
+	plane, channels := g.Height*g.Width, g.Channels
 	size := channels * plane
 	x, out := getFloats(len(pics)*size), getFloats(len(pics)*m.m.Classes)
 	j := &job{m: m, x: *x, n: len(pics), out: *out}
 	var padded []float32
 	for i, p := range pics {
 		dst := j.x[i*size : (i+1)*size]
-		if err := fillDigit(dst[:plane], side, p.digit, &padded); err != nil {
+		if err := fillDigit(dst[:plane], g.Height, g.Width, m.m.Preprocess.Resize, p.digit, &padded); err != nil {
 			return err
 		}
 		if channels > 1 {
@@ -270,7 +270,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // fillDigit writes digit d into dst as a side x side image: the seed's
 // 32x32 padded digit as it is, any other side cut from it through
 // *padded, a buffer made on first use.
-func fillDigit(dst []float32, side int, d *image.Gray, padded *[]float32) error {
+func fillDigit(dst []float32, h, w int, resize string, d *image.Gray, padded *[]float32) error {
+	if resize != "" {
+		return resizeDigit(dst, h, w, resize == "area", d)
+	}
+	side := h
 	if side == mnist.Side {
 		return digit.Fill(d, dst)
 	}
@@ -374,4 +378,23 @@ func dataURL(d *image.Gray) (string, error) {
 		return "", err
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), nil
+}
+
+// resizeDigit writes digit d resized to h x w into dst, as --prep resize
+// makes an image of MNIST's for a model trained on resized digits: PIL's
+// resize of its bytes (dataset.Resize), then ToTensor's v/255.
+func resizeDigit(dst []float32, h, w int, area bool, d *image.Gray) error {
+	b := d.Bounds()
+	if b.Dx() != digit.Side || b.Dy() != digit.Side {
+		return fmt.Errorf("serve: a digit is %dx%d pixels, got %dx%d", digit.Side, digit.Side, b.Dx(), b.Dy())
+	}
+	pix := make([]byte, 0, digit.Side*digit.Side)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		off := d.PixOffset(b.Min.X, y)
+		pix = append(pix, d.Pix[off:off+digit.Side]...)
+	}
+	for i, v := range dataset.Resize(pix, digit.Side, digit.Side, w, h, area) {
+		dst[i] = float32(v) / 255
+	}
+	return nil
 }

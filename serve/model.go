@@ -43,7 +43,9 @@ type model struct {
 	// digitPad is the padding around MNIST's 28x28 digit that the model's
 	// input is, for /v1/classify, grey or as dataset.GreyChannels equal
 	// channels; -1 for an input that is no padded digit (another size,
-	// or channels), which only the tensor routes take.
+	// or channels), which only the tensor routes take. A model trained on
+	// resized digits (infer.Preprocessing.Resize) takes the digit resized
+	// to its input: digitPad 0, whatever its size.
 	digitPad int
 	loaded   time.Time
 }
@@ -76,11 +78,11 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 			Err: fmt.Errorf("%d labels for a model of %d classes: give one label a class", len(labels), m.Classes)}
 	}
 	const digit = mnist.Side - 2*mnist.Pad
-	g, pad := m.Input, m.Preprocess.Pad
+	g, pad, resized := m.Input, m.Preprocess.Pad, m.Preprocess.Resize != ""
 	// A colour input is taken for digits when it is a digit's size, or
 	// when the file declares its padding: 3x32x32 is CIFAR's too.
 	colour := g.Channels == dataset.GreyChannels && (pad == 0 || m.PreprocessFrom == infer.PreprocessDeclared)
-	if g.Channels != 1 && !colour || g.Height != g.Width || g.Height != digit+2*pad {
+	if g.Channels != 1 && !colour || !resized && (g.Height != g.Width || g.Height != digit+2*pad) || resized && pad != 0 {
 		pad = -1
 	}
 	return &model{name: spec.Name, m: m, labels: labels, digitPad: pad, loaded: time.Now()}, nil

@@ -1,0 +1,83 @@
+package serve_test
+
+import (
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/digit"
+	"github.com/lenetkit/lenetkit/infer"
+	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/serve"
+)
+
+// TestClassifyResizedModel: a model that declares it was trained on
+// resized digits (LeNet-5 of 32x32 inputs, torchvision's Resize(32), as
+// lenetkit train --prep resize writes it) answers /v1/classify with the
+// digit resized to its input, not padded: infer's probabilities for the
+// digit resized by dataset.Resize (PIL's, TestResizeMatchesPIL).
+func TestClassifyResizedModel(t *testing.T) {
+	m, err := onnx.Read(testtool.Testdata("onnx/lenet5_resize.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.MetadataProps = append(m.MetadataProps, &onnx.StringStringEntryProto{Key: onnx.MetaPreprocess, Value: `{"pad":0,"mean":0,"std":1,"resize":"bilinear"}`})
+	b, err := onnx.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lenet5_resized.onnx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model, err := infer.OpenClassifier(path, "", infer.OpenOptions{AnyInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "lenet5", Path: path})
+	for _, d := range cleanDigits(t)[:4] {
+		a := call(t, ts, "POST", "/v1/classify?top=10", "image/png", d.png)
+		if a.status != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", d.file, a.status, a.body)
+		}
+		var r classifyAnswer
+		a.decode(t, &r)
+		// infer's way: the 28x28 digit, resized to 32x32, Logits, softmax.
+		x := digitInput(t, d.png, 28)
+		pix := make([]byte, len(x))
+		for i, v := range x {
+			pix[i] = byte(math.Round(float64(v) * 255))
+		}
+		in := make([]float32, 32*32)
+		for i, v := range dataset.Resize(pix, digit.Side, digit.Side, 32, 32, false) {
+			in[i] = float32(v) / 255
+		}
+		logits := make([]float32, 10)
+		if err := model.InputLogits(logits, in, 1); err != nil {
+			t.Fatal(err)
+		}
+		hi := float64(slices.Max(logits))
+		want, sum := make([]float64, 10), 0.0
+		for i, v := range logits {
+			want[i] = math.Exp(float64(v) - hi)
+			sum += want[i]
+		}
+		for i := range want {
+			want[i] /= sum
+		}
+		got := r.Results[0].Probabilities
+		if len(got) != 10 || r.Results[0].Class != d.label {
+			t.Fatalf("%s: class %d of %d probabilities, want %d", d.file, r.Results[0].Class, len(got), d.label)
+		}
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-6 {
+				t.Fatalf("%s: probabilities %v, want %v (the digit resized)", d.file, got, want)
+			}
+		}
+	}
+}
