@@ -86,7 +86,13 @@ func runDoctor(c *cli.Context) error {
 		r.Quantization = quantize.Describe(m)
 	}
 	if d.Runs {
-		if m, err := infer.OpenWith(path, infer.Kernels, readOptions(c)); err == nil {
+		m, err := infer.OpenWith(path, infer.Kernels, readOptions(c))
+		// A model trained on digits resized to its input takes them at
+		// any size.
+		if resized, rerr := infer.OpenClassifier(path, infer.Kernels, infer.OpenOptions{ReadOptions: readOptions(c), AnyInput: true, AnyClasses: true}); err != nil && rerr == nil && resized.Preprocess.Resize != "" {
+			m, err = resized, nil
+		}
+		if err == nil {
 			r.Preprocess = &m.Preprocess
 			r.PreprocessFrom = preprocessFrom(m.PreprocessFrom)
 			if m.Copies() > 1 {

@@ -237,9 +237,10 @@ func runQuantize(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.IsSet("mean") || c.IsSet("std") {
-		// The normalisation given is OUT's own: eval, infer and serve
-		// read it from the file.
+	if resize := prepResize(c); c.IsSet("mean") || c.IsSet("std") || resize != m.Preprocess.Resize {
+		// The normalisation given, and the resizing, are OUT's own:
+		// eval, infer and serve read them from the file.
+		m.Preprocess.Resize = resize
 		pp, err := json.Marshal(m.Preprocess)
 		if err != nil {
 			return err

@@ -32,17 +32,7 @@ func TestResizedDigits(t *testing.T) {
 	model := testtool.Testdata(filepath.Join("onnx", want.File))
 	eval := func(args ...string) (evalJSON, string, result) {
 		t.Helper()
-		r := run(t, append([]string{"eval", model, "--format", "json"}, args...)...)
-		var e struct {
-			evalJSON
-			Data string `json:"data"`
-		}
-		if r.code == 0 {
-			if err := json.Unmarshal([]byte(r.stdout), &e); err != nil {
-				t.Fatalf("eval %v printed %q: %v", args, r.stdout, err)
-			}
-		}
-		return e.evalJSON, e.Data, r
+		return evalOf(t, model, args...)
 	}
 	padded, _, r := eval()
 	if r.code != 0 || padded.Accuracy > want.Accuracy-1 || !strings.Contains(r.stderr, "28x28 images padded by 2") || !strings.Contains(r.stderr, "give --prep resize") {
@@ -71,9 +61,37 @@ func TestResizedDigits(t *testing.T) {
 		!strings.Contains(declared.stderr, "trained on images resized to its input (its preprocess metadata): --prep resize") {
 		t.Errorf("eval of the fine-tuned file: with --prep resize, exit %d:\n%s%s\nwithout (-v), exit %d:\n%s%s", asked.code, asked.stdout, asked.stderr, declared.code, declared.stdout, declared.stderr)
 	}
+	if r := run(t, "doctor", tuned); r.code != 0 || !strings.Contains(r.stdout, "Preprocess: resize bilinear, pad 0, mean 0, std 1, declared") {
+		t.Errorf("doctor of the fine-tuned file: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// quantize writes the resizing it calibrated with into its file.
+	q := filepath.Join(t.TempDir(), "q.onnx")
+	if r := run(t, "quantize", model, q, "--prep", "resize", "--n", "64", "-q"); r.code != 0 {
+		t.Fatalf("quantize --prep resize: exit %d: %s", r.code, r.stderr)
+	}
+	if e, data, r := evalOf(t, q); r.code != 0 || math.Abs(e.Accuracy-want.Accuracy) > 1 || !strings.Contains(data, "resized from 28x28 to 32x32") {
+		t.Errorf("eval of the quantized file: exit %d, %.2f %%, data %q: %s", r.code, e.Accuracy, data, r.stderr)
+	}
 	digit := testtool.Testdata(filepath.Join("images", "clean", "00000.png"))
 	byFlag, byFile := run(t, "infer", tuned, digit, "--prep", "resize", "--format", "csv"), run(t, "infer", tuned, digit, "--format", "csv")
 	if byFlag.code != 0 || byFile.stdout != byFlag.stdout {
 		t.Errorf("infer of the fine-tuned file: with --prep resize, exit %d:\n%s\nwithout:\n%s%s", byFlag.code, byFlag.stdout, byFile.stdout, byFile.stderr)
 	}
+}
+
+// evalOf runs eval --format json on model: its figures and what data it
+// measured, when it succeeds, and how it ran.
+func evalOf(t *testing.T, model string, args ...string) (evalJSON, string, result) {
+	t.Helper()
+	r := run(t, append([]string{"eval", model, "--format", "json"}, args...)...)
+	var e struct {
+		evalJSON
+		Data string `json:"data"`
+	}
+	if r.code == 0 {
+		if err := json.Unmarshal([]byte(r.stdout), &e); err != nil {
+			t.Fatalf("eval %v printed %q: %v", args, r.stdout, err)
+		}
+	}
+	return e.evalJSON, e.Data, r
 }
