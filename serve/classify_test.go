@@ -66,16 +66,7 @@ func TestClassify(t *testing.T) {
 		if err := m.Logits(logits, digitInput(t, pic, 32), 1); err != nil {
 			t.Fatal(err)
 		}
-		hi := float64(slices.Max(logits))
-		p, sum := make([]float64, 10), 0.0
-		for i, v := range logits {
-			p[i] = math.Exp(float64(v) - hi)
-			sum += p[i]
-		}
-		for i := range p {
-			p[i] /= sum
-		}
-		return p
+		return softmax(logits)
 	}
 	ct, form := multipartBody(t, files, order)
 	cases := []struct {

@@ -6,10 +6,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -224,4 +226,18 @@ func answeredOn(s *serve.Server, route string) (total int, byCode map[string]int
 		byCode[code[:strings.Index(code, `"`)]] += n
 	}
 	return total, byCode
+}
+
+// softmax is infer's probabilities of logits, in float64.
+func softmax(logits []float32) []float64 {
+	hi := float64(slices.Max(logits))
+	p, sum := make([]float64, len(logits)), 0.0
+	for i, v := range logits {
+		p[i] = math.Exp(float64(v) - hi)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	return p
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/dataset"
@@ -61,15 +60,7 @@ func TestClassifyResizedModel(t *testing.T) {
 		if err := model.InputLogits(logits, in, 1); err != nil {
 			t.Fatal(err)
 		}
-		hi := float64(slices.Max(logits))
-		want, sum := make([]float64, 10), 0.0
-		for i, v := range logits {
-			want[i] = math.Exp(float64(v) - hi)
-			sum += want[i]
-		}
-		for i := range want {
-			want[i] /= sum
-		}
+		want := softmax(logits)
 		got := r.Results[0].Probabilities
 		if len(got) != 10 || r.Results[0].Class != d.label {
 			t.Fatalf("%s: class %d of %d probabilities, want %d", d.file, r.Results[0].Class, len(got), d.label)

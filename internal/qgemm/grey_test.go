@@ -37,18 +37,7 @@ func testGrey(t *testing.T, vec bool) {
 		n := 32 * (1 + rng.IntN(2))
 		rows, cols := 1+rng.IntN(9), 1+rng.IntN(9)
 		pitch := 2*cols + 2 + rng.IntN(4) // the seed's: 2*cols+2, the fourth byte the next row's
-		img := make([]byte, (2*rows+2)*pitch+1)
-		for i := range img {
-			img[i] = byte(rng.IntN(256))
-		}
-		w := make([]int8, 9*n)
-		for i := range w {
-			w[i] = int8(rng.IntN(256) - 128)
-		}
-		g, err := NewGrey3x3(n, w)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img, w, g := randomGrey(t, rng, n, rows, pitch)
 		bias := make([]int32, n)
 		scale := make([]float32, n)
 		for j := range n {
@@ -70,6 +59,7 @@ func testGrey(t *testing.T, vec bool) {
 		}
 		zp := int32(rng.IntN(256))
 		var e *Epilogue
+		var err error
 		if signed {
 			e, err = NewEpilogue(n, bias, scale, int8(zp-128), int8(zp-128), order, table)
 		} else {
@@ -126,18 +116,7 @@ func testGrey(t *testing.T, vec bool) {
 func BenchmarkGrey3x3Pool2(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n, rows, cols, pitch = 32, 16, 16, 34
-	img := make([]byte, (2*rows+2)*pitch+1)
-	for i := range img {
-		img[i] = byte(rng.IntN(256))
-	}
-	w := make([]int8, 9*n)
-	for i := range w {
-		w[i] = int8(rng.IntN(256) - 128)
-	}
-	g, err := NewGrey3x3(n, w)
-	if err != nil {
-		b.Fatal(err)
-	}
+	img, _, g := randomGrey(b, rng, n, rows, pitch)
 	table, ta, tb := bnTable(rng, n, false)
 	e, err := NewEpilogue(n, make([]int32, n), []float32{1e-3}, uint8(3), uint8(3), nil, table)
 	if err != nil || !e.Affine(ta, tb) {
@@ -150,4 +129,24 @@ func BenchmarkGrey3x3Pool2(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// randomGrey is a random padded grey image of rows pooled rows of pitch
+// bytes (and the byte past its last), and random weights of a 3x3
+// convolution to n outputs, packed.
+func randomGrey(tb testing.TB, rng *rand.Rand, n, rows, pitch int) ([]byte, []int8, *Grey3x3) {
+	tb.Helper()
+	img := make([]byte, (2*rows+2)*pitch+1)
+	for i := range img {
+		img[i] = byte(rng.IntN(256))
+	}
+	w := make([]int8, 9*n)
+	for i := range w {
+		w[i] = int8(rng.IntN(256) - 128)
+	}
+	g, err := NewGrey3x3(n, w)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return img, w, g
 }
