@@ -142,6 +142,21 @@ func spatialGeometry(o op, in []int, k []int64, pool bool) (g spatial, err error
 	return g, nil
 }
 
+// padsUnread reports whether the pads p of a K x K pooling at stride K
+// over an h x w map, as ONNX lists them (two beginnings, two ends), are
+// none, or ends that no window reads in floor mode: Chainer's cover_all
+// MaxPool writes [0, 0, 1, 1], which a map that K divides never reaches.
+// Pooling then computes what it does without them.
+func padsUnread(p []int64, K, h, w int, ceil bool) bool {
+	switch {
+	case !slices.ContainsFunc(p, func(v int64) bool { return v != 0 }):
+		return true
+	case len(p) != 4 || p[0] != 0 || p[1] != 0 || ceil || p[2] < 0 || p[3] < 0:
+		return false
+	}
+	return int64(h%K)+p[2] < int64(K) && int64(w%K)+p[3] < int64(K)
+}
+
 // pads is the pads as ONNX lists them, the beginnings then the ends.
 func (g spatial) pads() string { return join(append(slices.Clone(g.pb), g.pe...), " ") }
 

@@ -281,15 +281,17 @@ func (c *compiler) fuseBlock(conv op, x *val, w, bias []float32) (bool, error) {
 	s, _ := pa.Ints("strides")
 	p, _ := pa.Ints("pads")
 	ap, _ := pa.Str("auto_pad", "NOTSET")
+	ceil, _ := pa.Int("ceil_mode", 0)
 	h, wd := x.shape[2], x.shape[3]
 	// A kernel of 0 would divide by zero below; one larger than the map
 	// leaves nothing.
 	if len(k) != 2 || k[0] < 1 || k[0] > int64(min(h, wd)) || k[0] != k[1] || !slices.Equal(s, k) ||
-		slices.ContainsFunc(p, func(v int64) bool { return v != 0 }) ||
-		(ap != "NOTSET" && ap != "" && ap != "VALID") || h%int(k[0]) != 0 || wd%int(k[0]) != 0 || poolNode.Input(0) == "" || len(poolNode.Outputs) > 1 && poolNode.Outputs[1] != "" {
+		(ap != "NOTSET" && ap != "" && ap != "VALID") || h%int(k[0]) != 0 || wd%int(k[0]) != 0 || !padsUnread(p, int(k[0]), h, wd, ceil != 0) ||
+		poolNode.Input(0) == "" || len(poolNode.Outputs) > 1 && poolNode.Outputs[1] != "" {
 		return false, nil
 	}
-	// With H and W multiples of K, ceil_mode does not matter.
+	// With H and W multiples of K and no pads read, ceil_mode does not
+	// matter.
 	K := int(k[0])
 	if idx[1] < 0 {
 		scale, shift = nil, nil // the identity

@@ -193,7 +193,8 @@ func (c *compiler) constant(name string) *constant {
 }
 
 // squarePool returns K for pooling node n over a map of h x w when its
-// window is square, K x K at stride K, without padding or dilation, and
+// window is square, K x K at stride K, without padding that a window reads
+// (padsUnread) or dilation, and
 // leaves at least one window in floor mode, or in ceil mode on a map K
 // divides; 0 otherwise.
 func squarePool(n *onnx.Node, h, w int) int {
@@ -205,12 +206,11 @@ func squarePool(n *onnx.Node, h, w int) int {
 	ap, err5 := a.Str("auto_pad", "NOTSET")
 	ceil, err6 := a.Int("ceil_mode", 0)
 	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil || len(k) != 2 || k[0] != k[1] || !slices.Equal(s, k) ||
-		slices.ContainsFunc(p, func(v int64) bool { return v != 0 }) || slices.ContainsFunc(d, func(v int64) bool { return v != 1 }) ||
-		ap != "NOTSET" && ap != "VALID" && ap != "" {
+		slices.ContainsFunc(d, func(v int64) bool { return v != 1 }) || ap != "NOTSET" && ap != "VALID" && ap != "" {
 		return 0
 	}
 	K := int(k[0])
-	if K < 1 || K > min(h, w) || ceil != 0 && (h%K != 0 || w%K != 0) {
+	if K < 1 || K > min(h, w) || ceil != 0 && (h%K != 0 || w%K != 0) || !padsUnread(p, K, h, w, ceil != 0) {
 		return 0
 	}
 	return K
