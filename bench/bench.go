@@ -251,8 +251,8 @@ func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Du
 // fixes, which ONNX Runtime then takes the images in (n a multiple of
 // it). It returns that process's wall seconds.
 func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int, image []int, batch int) (float64, error) {
-	if len(image) != 1 && len(image) != 3 {
-		return 0, fmt.Errorf("bench: an image of shape %v: want [C, H, W] or [D]", image)
+	if len(image) < 1 || len(image) > 3 {
+		return 0, fmt.Errorf("bench: an image of shape %v: want [C, H, W], [H, W] or [D]", image)
 	}
 	dir, err := os.MkdirTemp("", "lenetkit-ort")
 	if err != nil {
@@ -268,9 +268,13 @@ func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int
 		return 0, err
 	}
 	start := time.Now()
-	dims := []string{"-", "-", "-"} // ort_eval.js's C, H and W; H and W "-" when flat
+	// ort_eval.js's C, H and W: H and W "-" when flat, C "-" for [H, W].
+	dims, at := []string{"-", "-", "-"}, 0
+	if len(image) == 2 {
+		at = 1
+	}
 	for i, d := range image {
-		dims[i] = strconv.Itoa(d)
+		dims[at+i] = strconv.Itoa(d)
 	}
 	args := append([]string{model, in, strconv.Itoa(n)}, append(dims, out)...)
 	if batch > 0 {

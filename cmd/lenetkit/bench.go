@@ -19,7 +19,6 @@ import (
 	"github.com/lenetkit/lenetkit/lenet"
 	"github.com/lenetkit/lenetkit/mnist"
 	"github.com/lenetkit/lenetkit/modelfile"
-	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
 	"github.com/lenetkit/lenetkit/train"
 )
@@ -535,7 +534,7 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) 
 	// ONNX Runtime gets what lenetkit's model gets: the padded images cut
 	// to the model's size and normalised as it declares.
 	x = modelInput(m, x, test.N, image)
-	if len(image) != 1 && len(image) != 3 || numel(image) != m.Input.Channels*m.Input.Height*m.Input.Width {
+	if len(image) < 1 || len(image) > 3 || numel(image) != m.Input.Channels*m.Input.Height*m.Input.Width {
 		r.notMeasured(bench.PeerONNXRuntime+"'s evaluation", fmt.Errorf("the input %v is not one MNIST image", image))
 		return nil
 	}
@@ -558,7 +557,7 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) 
 // file declares it, [1, 32, 32] or a Keras [28, 28, 1]; nil when it is
 // not a fixed one.
 func declaredImage(model string) []int {
-	m, err := onnx.Load(model)
+	m, err := readGraph(model)
 	if err != nil || len(m.Graph.Inputs) == 0 {
 		return nil
 	}

@@ -107,7 +107,7 @@ func (r *benchReport) recordInference(batch int, def, top, ort float64) {
 // declaredBatch is the batch an ONNX model's input fixes (fixedBatch);
 // 0 for a symbolic one or a file of another format.
 func declaredBatch(model string) int {
-	m, err := onnx.Load(model)
+	m, err := readGraph(model)
 	if err != nil {
 		return 0
 	}

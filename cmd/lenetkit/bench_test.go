@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -226,4 +227,74 @@ func fixedBatchCNN(t *testing.T, batch int64) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestBenchPeerInputs: bench measures ONNX Runtime, inference and the
+// evaluation, on a graph whose weights are in an external file (torch's
+// dynamo exports' default) and on one of [batch, 28, 28] inputs (Keras's
+// Flatten(input_shape=(28, 28)) through tf2onnx), each cnn28 rewritten so.
+func TestBenchPeerInputs(t *testing.T) {
+	t.Parallel()
+	testtool.SkipShort(t)
+	testtool.RequireORT(t)
+	dir := t.TempDir()
+	external := func() string {
+		pm, err := onnx.Read(testtool.Testdata("onnx/cnn28.onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blob bytes.Buffer
+		for _, init := range pm.Graph.Initializer {
+			raw := init.RawData
+			if len(raw) == 0 {
+				continue
+			}
+			init.ExternalData = []*onnx.StringStringEntryProto{{Key: "location", Value: "weights.bin"},
+				{Key: "offset", Value: fmt.Sprint(blob.Len())}, {Key: "length", Value: fmt.Sprint(len(raw))}}
+			init.DataLocation, init.RawData = onnx.TensorProto_EXTERNAL, nil
+			blob.Write(raw)
+		}
+		if blob.Len() == 0 {
+			t.Fatal("cnn28.onnx has no raw initializers to move out")
+		}
+		if err := os.WriteFile(filepath.Join(dir, "weights.bin"), blob.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "external.onnx")
+		if err := onnx.Write(path, pm); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	plane := func() string {
+		pm, err := onnx.Read(testtool.Testdata("onnx/cnn28.onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := pm.Graph.Input[0]
+		dims := in.Type.GetTensorType().Shape.Dim
+		in.Type.GetTensorType().Shape.Dim = append(dims[:1:1], dims[2:]...)
+		pm.Graph.Node = append([]*onnx.NodeProto{{OpType: "Unsqueeze", Input: []string{"plane", "plane_axes"}, Output: []string{in.Name}}}, pm.Graph.Node...)
+		pm.Graph.Initializer = append(pm.Graph.Initializer, &onnx.TensorProto{Name: "plane_axes", Dims: []int64{1}, DataType: int32(onnx.TensorProto_INT64), Int64Data: []int64{1}})
+		in.Name = "plane"
+		path := filepath.Join(dir, "plane.onnx")
+		if err := onnx.Write(path, pm); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for name, model := range map[string]string{"external data": external(), "[batch, 28, 28]": plane()} {
+		r := run(t, "bench", "--model", model, "--steps", "0", "--seconds", "0.1", "--rounds", "1", "--format", "json",
+			"--reference", testtool.Reference(""), "--data", realData(t))
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", name, r.code, r.stderr)
+		}
+		var rep benchReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("%s: %v:\n%s", name, err, r.stdout)
+		}
+		if why := strings.Join(rep.NotMeasured, "\n"); rep.ORTImagesPerSBatch1 <= 0 || rep.ORTImagesPerSBatch128 <= 0 || rep.ORTEvalSeconds <= 0 || strings.Contains(why, "ONNX Runtime") {
+			t.Errorf("%s: ONNX Runtime %g / %g images/s, evaluation %g s; not measured:\n%s", name, rep.ORTImagesPerSBatch1, rep.ORTImagesPerSBatch128, rep.ORTEvalSeconds, why)
+		}
+	}
 }

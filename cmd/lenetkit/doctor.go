@@ -82,7 +82,7 @@ func runDoctor(c *cli.Context) error {
 		return err
 	}
 	r := doctorResult{Diagnosis: d}
-	if m, err := onnx.Load(path); err == nil {
+	if m, err := readGraph(path); err == nil {
 		r.Quantization = quantize.Describe(m)
 	}
 	if d.Runs {

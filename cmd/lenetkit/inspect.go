@@ -66,7 +66,7 @@ func runInspect(c *cli.Context) error {
 	}
 	r := inspectResult{Info: info}
 	if info.Format == modelfile.ONNX {
-		if m, err := onnx.Load(info.Path); err == nil {
+		if m, err := readGraph(info.Path); err == nil {
 			r.Quantization = quantize.Describe(m)
 			onnxTypes(info, m)
 		}

@@ -93,6 +93,27 @@ func open(data []byte, path, dir string, opt Options) (*Plan, error) {
 // in dir) and checks that the backend can run it, as Open does before it
 // compiles. It returns the model and its size, file and external data.
 func Load(data []byte, path, dir string, opt modelfile.ReadOptions) (*onnx.Model, int64, error) {
+	m, external, err := Decode(data, path, dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := Check(m); err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	if err := checkInference(m.Graph); err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, trainingError{err})
+	}
+	if err := checkValues(m.Graph, opt); err != nil {
+		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	return m, int64(len(data)) + external, nil
+}
+
+// Decode decodes a model's content with its external data, read from
+// files in dir, as Load does, without Load's checks: for what reads a
+// file the backend may not run (its input's shape, its quantized
+// tensors). It returns the model and the bytes of external data read.
+func Decode(data []byte, path, dir string) (*onnx.Model, int64, error) {
 	pm, err := onnx.Unmarshal(data, path)
 	if err != nil {
 		return nil, 0, err
@@ -105,16 +126,7 @@ func Load(data []byte, path, dir string, opt modelfile.ReadOptions) (*onnx.Model
 	if err != nil {
 		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	if err := Check(m); err != nil {
-		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
-	}
-	if err := checkInference(m.Graph); err != nil {
-		return nil, 0, fmt.Errorf("onnx: %s: %w", path, trainingError{err})
-	}
-	if err := checkValues(m.Graph, opt); err != nil {
-		return nil, 0, fmt.Errorf("onnx: %s: %w", path, err)
-	}
-	return m, int64(len(data)) + external, nil
+	return m, external, nil
 }
 
 // Check refuses what the backend cannot run: an opset outside the range
