@@ -161,6 +161,8 @@ func loadTrainableSum(path string) (*onnx.Model, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// paddle2onnx's weights are Constant nodes: trained as initializers.
+	onnx.LiftWeights(m.Graph)
 	sum := sha256.Sum256(b)
 	return m, hex.EncodeToString(sum[:]), nil
 }
