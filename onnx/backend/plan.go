@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lenetkit/lenetkit/internal/kernel"
+	"github.com/lenetkit/lenetkit/internal/nchw"
 	"github.com/lenetkit/lenetkit/modelfile"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -219,12 +220,15 @@ func (c *compiler) imageInput(p *Plan) error {
 		return nil
 	}
 	transposes := c.nhwcTransposes(in.Name)
-	flattened := transposes == nil && len(in.Dims) == 4 && in.Dims[3] == 1 && c.onlyReshaped(in.Name)
+	flattened := transposes == nil && len(in.Dims) == 4 && looksChannelsLast(in.Dims) && c.onlyReshaped(in.Name)
 	shape, err := imageShape(in, transposes != nil || flattened)
 	if err != nil {
 		return err
 	}
 	p.Channels, p.Height, p.Width = shape[1], shape[2], shape[3]
+	if flattened && p.Channels > 1 {
+		return c.flattenedColour(p, in.Name, shape)
+	}
 	if flattened {
 		// One channel last, flattened as declared (a Keras MLP): the
 		// same bytes as the [1, 1, H, W] image callers give.
@@ -244,6 +248,33 @@ func (c *compiler) imageInput(p *Plan) error {
 		return nil
 	}
 	c.vals[in.Name] = v
+	return nil
+}
+
+// looksChannelsLast reports whether an input's declared dims look like
+// [batch, H, W, C]: a last axis of up to 4 channels after two larger.
+func looksChannelsLast(d []int64) bool { return d[3] >= 1 && d[3] <= 4 && d[1] > 4 && d[2] > 4 }
+
+// flattenedColour makes the input name of a graph that only flattens its
+// channels-last colour images (a Keras MLP on [28, 28, 3]): the buffer
+// callers fill, [1, C, H, W] as for any image, and a step that lays it
+// out channels-last, the value the graph's Reshape or Flatten reads.
+func (c *compiler) flattenedColour(p *Plan, name string, shape []int) error {
+	ch, h, w := shape[1], shape[2], shape[3]
+	x, err := c.runtime(shape)
+	if err != nil {
+		return fmt.Errorf("input %q: %w", name, err)
+	}
+	y, err := c.runtime([]int{1, h, w, ch})
+	if err != nil {
+		return fmt.Errorf("input %q: %w", name, err)
+	}
+	if err := c.b.ops(ch * h * w); err != nil {
+		return err
+	}
+	p.in = x.buf
+	c.steps = append(c.steps, stridedStep{s: nchw.NewStrided([]int{1, h, w, ch}, 0, []int{ch * h * w, w, 1, h * w}), in: x.buf, out: y.buf})
+	c.vals[name] = y
 	return nil
 }
 
@@ -317,7 +348,7 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 	// Each size is at most 4096, their product need not be small: runtime
 	// checks it against the limits and the plan's budget. A fixed batch
 	// above 1 is read as any batch (Plan.FixedBatch).
-	if d := in.Dims; !nhwc && d[3] <= 4 && d[1] > 4 && d[2] > 4 {
+	if !nhwc && looksChannelsLast(in.Dims) {
 		return nil, fmt.Errorf("input %q of shape %v is channels-last, [batch, height, width, channels], and the graph does not transpose it to channels-first "+
 			"(every node reading it a Transpose of perm [0, 3, 1, 2]), nor only flattens it: %w",
 			in.Name, in, onnx.ErrUnsupported)
