@@ -55,21 +55,24 @@ func TestQConvNHWCMatchesNCHW(t *testing.T) {
 }
 
 // TestQConvWinogradAndGrey is TestQConvNHWCMatchesNCHW on the shapes that
-// take winograd.IntConv (3x3, padding 1, 16 channels or more) and the
-// grey kernel (one channel to 32 or 64, pooled 2x2): maps of one tile to
-// several, not whole tiles, every pooling, signed inputs, weights' zero
-// points. Where this CPU runs those kernels, the steps must have taken
-// them as expected.
+// take winograd.IntConv (3x3, padding 1 or none, 16 channels or more) and
+// the grey kernel (one channel to 32 or 64, pooled 2x2): maps of one tile
+// to several, not whole tiles, every pooling, signed inputs, weights'
+// zero points. Where this CPU runs those kernels, the steps must have
+// taken them as expected.
 func TestQConvWinogradAndGrey(t *testing.T) {
 	rng := rand.New(rand.NewPCG(43, 44))
 	trials := 60
 	if testing.Short() {
 		trials = 16
 	}
-	wino, grey := 0, 0
+	wino, grey, valid := 0, 0, 0
 	for trial := range trials {
 		q := nhwcCase{c: []int{16, 32, 48}[rng.IntN(3)], m: []int{16, 32, 64}[rng.IntN(3)], kh: 3, kw: 3,
 			h: 1 + rng.IntN(13), w: 1 + rng.IntN(13), pads: []int64{1, 1, 1, 1}, xdt: onnx.Uint8}
+		if trial%3 == 1 { // Keras's "valid": no padding
+			q.h, q.w, q.pads = 3+rng.IntN(13), 3+rng.IntN(13), []int64{0, 0, 0, 0}
+		}
 		if trial%3 == 0 {
 			q.c, q.m = 1, []int{32, 64}[rng.IntN(2)]
 			q.h, q.w = 2+rng.IntN(12), 2+rng.IntN(12)
@@ -83,10 +86,11 @@ func TestQConvWinogradAndGrey(t *testing.T) {
 				q.wz[i] = int64(rng.IntN(9)) - 4
 			}
 		}
+		oh, ow := q.h+int(q.pads[0]+q.pads[2])-2, q.w+int(q.pads[1]+q.pads[3])-2
 		switch k := []int{0, 2, 4, 3}[rng.IntN(4)]; {
-		case k == 3 && min(q.h, q.w) >= 3:
+		case k == 3 && min(oh, ow) >= 3:
 			q.pk, q.ps = 3, 2
-		case k > 0 && min(q.h, q.w) >= k:
+		case k > 0 && min(oh, ow) >= k:
 			q.pk, q.ps = k, k
 		}
 		if q.c == 1 && trial%6 == 0 {
@@ -97,6 +101,9 @@ func TestQConvWinogradAndGrey(t *testing.T) {
 			if n, ok := s.(*qnhwcStep); ok {
 				if n.wino != nil {
 					wino++
+					if n.pt == 0 {
+						valid++
+					}
 				}
 				if n.grey != nil {
 					grey++
@@ -104,10 +111,10 @@ func TestQConvWinogradAndGrey(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d trials: %d by Winograd, %d by the grey kernel", trials, wino, grey)
+	t.Logf("%d trials: %d by Winograd (%d without padding), %d by the grey kernel", trials, wino, valid, grey)
 	c := winograd.IntConv{H: 8, W: 8, In: 16, Out: 16}
-	if c.Fast() && wino == 0 {
-		t.Error("no convolution took winograd.IntConv")
+	if c.Fast() && (wino == 0 || valid == 0) {
+		t.Errorf("%d convolutions took winograd.IntConv, %d of them without padding", wino, valid)
 	}
 	if e, _ := qgemm.NewEpilogue(32, nil, []float32{1}, uint8(0), uint8(0), nil, nil); e.GreyFast() && grey == 0 {
 		t.Error("no convolution took the grey kernel")

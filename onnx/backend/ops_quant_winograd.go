@@ -41,12 +41,16 @@ const minWinogradTiles = 4
 // useWinograd sets s.wino when s is a 3x3 convolution of stride 1 and
 // padding 1 that winograd.IntConv computes faster than the direct
 // kernels and its weights w (ONNX's [M][C][3][3], zero points wzp) fit
-// its transforms.
+// its transforms. A convolution without padding (Keras's "valid") is
+// the padded one of the map two pixels smaller, its input's border
+// standing where the zeros were: the image is the input itself, from
+// its first row and column, as the float path's winograd.Conv.PadValid.
 func (s *qnhwcStep) useWinograd(c *compiler, w []int64, wzp []int32) error {
-	conv := winograd.IntConv{H: s.h, W: s.w, In: s.inC, Out: s.outC}
+	same := s.pt == 1 && s.pl == 1 && s.oh == s.h && s.ow == s.w
+	valid := s.pt == 0 && s.pl == 0 && s.oh == s.h-2 && s.ow == s.w-2
+	conv := winograd.IntConv{H: s.oh, W: s.ow, In: s.inC, Out: s.outC}
 	ty, tx := conv.Tiles()
-	if packKernels != "" || s.kh != 3 || s.kw != 3 || s.pt != 1 || s.pl != 1 || s.oh != s.h || s.ow != s.w || s.fold ||
-		!conv.Fits() || !conv.Fast() {
+	if packKernels != "" || s.kh != 3 || s.kw != 3 || !same && !valid || s.fold || !conv.Fits() || !conv.Fast() {
 		return nil
 	}
 	g := make([]int32, len(w))
