@@ -171,12 +171,13 @@ func encodeAttr(name string, v Attr) (*AttributeProto, error) {
 }
 
 // encodeTensor is the one writer of ONNX tensors, the inverse of
-// DecodeTensor: the values as raw little-endian data, named name. FLOAT
-// and INT64, the types lenetkit writes, and the other types of a fixed
-// size but the 16-bit floats are written.
+// DecodeTensor: the values as raw little-endian data, named name. Every
+// type of a fixed size is written, the 16-bit floats rounded to nearest
+// from the float32 values they decode to (exactly those they came from,
+// unless training changed them).
 func encodeTensor(name string, t *Tensor) (*TensorProto, error) {
 	size := t.DType.Size()
-	if size == 0 || t.DType == Float16 || t.DType == BFloat16 {
+	if size == 0 {
 		return nil, fmt.Errorf("tensor %q is %s, which Encode does not write: %w", name, t.DType, ErrUnsupported)
 	}
 	n := 1
@@ -204,6 +205,10 @@ func encodeTensor(name string, t *Tensor) (*TensorProto, error) {
 			le.PutUint32(raw[4*i:], math.Float32bits(t.Float[i]))
 		case Double:
 			le.PutUint64(raw[8*i:], math.Float64bits(float64(t.Float[i])))
+		case Float16:
+			le.PutUint16(raw[2*i:], float32ToHalf(t.Float[i]))
+		case BFloat16:
+			le.PutUint16(raw[2*i:], float32ToBFloat16(t.Float[i]))
 		case Uint8, Int8, Bool:
 			raw[i] = byte(t.Int[i])
 		case Uint16, Int16:

@@ -259,6 +259,48 @@ func halfToFloat32(h uint16) float32 {
 	return v
 }
 
+// float32ToHalf is f rounded to the nearest IEEE half, ties to even, as
+// numpy's astype(float16): past the largest half, infinity; NaN stays NaN.
+func float32ToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp, frac := int32(b>>23)&0xff, b&0x7fffff
+	if exp == 0xff {
+		if frac != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	}
+	e := exp - 127 + 15 // the half's biased exponent
+	if e >= 0x1f {
+		return sign | 0x7c00
+	}
+	m, shift := frac, uint32(13) // normal: 23 bits of fraction to 10
+	if e <= 0 {
+		// A subnormal half: the float's significand, its leading 1
+		// shown, in units of 2^-24.
+		m, shift, e = frac|0x800000, uint32(14-e), 0
+		if shift > 24 {
+			return sign
+		}
+	}
+	h := uint32(e)<<10 | m>>shift
+	rem, half := m&(1<<shift-1), uint32(1)<<(shift-1)
+	if rem > half || rem == half && h&1 == 1 {
+		h++ // a carry into the exponent is the next binade, or infinity
+	}
+	return sign | uint16(h)
+}
+
+// float32ToBFloat16 is f rounded to the nearest bfloat16, ties to even.
+func float32ToBFloat16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40 // NaN stays NaN
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
 func dims64(shape []int) []int64 {
 	d := make([]int64, len(shape))
 	for i, v := range shape {
