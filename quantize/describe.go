@@ -63,6 +63,18 @@ var quantOps = map[string]bool{
 	"QLinearMul": true, "MatMulInteger": true, "ConvInteger": true, "DynamicQuantizeLinear": true, "QGemm": true,
 }
 
+// QuantizedNode is the first node of m's graph that computes in or with
+// integers, QDQ or QOperator (QuantizeLinear, QLinearConv, ...): m is
+// quantized already. nil for a float graph.
+func QuantizedNode(m *onnx.Model) *onnx.Node {
+	for _, n := range m.Graph.Nodes {
+		if quantOps[n.OpType] {
+			return n
+		}
+	}
+	return nil
+}
+
 // Describe lists the quantized tensors of m, QDQ or QOperator, in the
 // order the graph first quantizes them; nil when m has none.
 func Describe(m *onnx.Model) *Quantization {

@@ -41,13 +41,6 @@ var (
 	ErrRange = errors.New("quantize: no range")
 )
 
-// quantizedOps are the operators of a graph quantized already, QDQ or
-// QOperator: ErrNothing.
-var quantizedOps = map[string]bool{
-	"QuantizeLinear": true, "DequantizeLinear": true, "DynamicQuantizeLinear": true, "QLinearConv": true,
-	"QLinearMatMul": true, "ConvInteger": true, "MatMulInteger": true, "QLinearAdd": true, "QGemm": true,
-}
-
 // Plan is what the rewrite of one model will quantize, found before
 // calibration: Tensors are the ranges it needs.
 type Plan struct {
@@ -105,10 +98,8 @@ func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
 	if p.opset < 10 {
 		return nil, fmt.Errorf("%w %d: QuantizeLinear and DequantizeLinear need opset 10 or later: export the model again at opset 10 or later (torch.onnx.export's opset_version)", ErrOpset, m.Opset)
 	}
-	for _, n := range g.Nodes {
-		if quantizedOps[n.OpType] {
-			return nil, fmt.Errorf("%w: the graph is quantized already (%s): quantize its float original", ErrNothing, n.Describe())
-		}
+	if n := QuantizedNode(m); n != nil {
+		return nil, fmt.Errorf("%w: the graph is quantized already (%s): quantize its float original", ErrNothing, n.Describe())
 	}
 	for _, n := range g.Nodes {
 		c := *n

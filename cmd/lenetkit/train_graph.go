@@ -28,6 +28,7 @@ import (
 	"github.com/lenetkit/lenetkit/onnx"
 	"github.com/lenetkit/lenetkit/onnx/backend"
 	"github.com/lenetkit/lenetkit/onnxtrain"
+	"github.com/lenetkit/lenetkit/quantize"
 	"github.com/lenetkit/lenetkit/runlog"
 	"github.com/lenetkit/lenetkit/train"
 )
@@ -161,8 +162,16 @@ func loadTrainableSum(path string) (*onnx.Model, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if n := quantize.QuantizedNode(m); n != nil {
+		return nil, "", fmt.Errorf("--model %s is quantized (%s): lenetkit trains float graphs: train its float original, then quantize it again (lenetkit quantize)", path, n.Describe())
+	}
 	// paddle2onnx's weights are Constant nodes: trained as initializers.
 	onnx.LiftWeights(m.Graph)
+	// What training writes must be writable: a graph Encode refuses
+	// fails here, not after the run.
+	if _, err := onnx.Encode(m); err != nil {
+		return nil, "", fmt.Errorf("--model %s: its graph could not be written back after training: %w", path, err)
+	}
 	sum := sha256.Sum256(b)
 	return m, hex.EncodeToString(sum[:]), nil
 }

@@ -206,6 +206,8 @@ func TestTrainModelBadInput(t *testing.T) {
 		{"few classes", []string{"--model", lenet5, "--classes", "1"}, 2, "--classes 1"},
 		{"std 0", []string{"--model", lenet5, "--std", "0"}, 2, "--std 0"},
 		{"mean without model", []string{"--mean", "0.5"}, 2, "--mean trains an ONNX graph"},
+		{"quantized", []string{"--model", testtool.Testdata("quant/seed_qdq_tensor.onnx"), "--out", filepath.Join(dir, "q.onnx")}, 1,
+			"is quantized (node 0 (QuantizeLinear \"input_QuantizeLinear\")): lenetkit trains float graphs: train its float original"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, append([]string{"train"}, tc.args...)...)
