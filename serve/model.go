@@ -27,6 +27,11 @@ type ModelSpec struct {
 	// again on every Reload, with it: a new file's names take effect with
 	// the reload, a bad one keeps the old model and names.
 	LabelsPath string
+	// Mean and Std, when not nil, are the torchvision Normalize the model
+	// was trained with, on pixels in [0, 1], in place of what its file
+	// declares (infer.Model.Preprocess): a file that declares none is
+	// otherwise given pixels in [0, 1] as they are.
+	Mean, Std *float32
 }
 
 // validName is what a model's name may be: a single URL path segment
@@ -57,6 +62,15 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 	m, err := infer.OpenClassifier(spec.Path, backend, infer.OpenOptions{AnyClasses: true, AnyInput: true, AnyChannels: true})
 	if err != nil {
 		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: err}
+	}
+	if spec.Mean != nil {
+		m.Preprocess.Mean = *spec.Mean
+	}
+	if spec.Std != nil {
+		m.Preprocess.Std = *spec.Std
+	}
+	if err := m.Preprocess.Check(); err != nil {
+		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("its normalisation: %w", err)}
 	}
 	labels := spec.Labels
 	if labels == nil && spec.LabelsPath != "" {

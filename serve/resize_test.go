@@ -72,3 +72,40 @@ func TestClassifyResizedModel(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyNormalize: a model trained with Normalize(0.5, 0.5) whose
+// file declares nothing (cnn28.onnx) answers /v1/classify as infer does
+// with --mean 0.5 --std 0.5 when its ModelSpec gives them, and otherwise
+// as infer does without them.
+func TestClassifyNormalize(t *testing.T) {
+	half := float32(0.5)
+	_, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "normalized", Path: cnn28ONNX, Mean: &half, Std: &half},
+		serve.ModelSpec{Name: "raw", Path: cnn28ONNX})
+	for _, name := range []string{"normalized", "raw"} {
+		model, err := infer.OpenClassifier(cnn28ONNX, "", infer.OpenOptions{AnyInput: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "normalized" {
+			model.Preprocess.Mean, model.Preprocess.Std = half, half
+		}
+		for _, d := range cleanDigits(t)[:3] {
+			a := call(t, ts, "POST", "/v1/classify?top=10&model="+name, "image/png", d.png)
+			if a.status != http.StatusOK {
+				t.Fatalf("%s: status %d: %s", d.file, a.status, a.body)
+			}
+			var r classifyAnswer
+			a.decode(t, &r)
+			logits := make([]float32, 10)
+			if err := model.InputLogits(logits, digitInput(t, d.png, 28), 1); err != nil {
+				t.Fatal(err)
+			}
+			want, got := softmax(logits), r.Results[0].Probabilities
+			for i := range want {
+				if len(got) != len(want) || math.Abs(got[i]-want[i]) > 1e-6 {
+					t.Fatalf("%s, model %s: probabilities %v, want infer's %v", d.file, name, got, want)
+				}
+			}
+		}
+	}
+}

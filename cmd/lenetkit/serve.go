@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +73,7 @@ Examples:
    lenetkit serve parameter.pth
    lenetkit serve --addr :9000 lenet=parameter.pth cnn=cnn28.onnx
    lenetkit serve fashion.onnx --labels fashion-classes.txt
+   lenetkit serve fashion.onnx --mean 0.5 --std 0.5    # trained with Normalize(0.5, 0.5)
    lenetkit serve --max-batch 64 --max-delay 5ms --queue 1024 model.onnx
    lenetkit serve --grpc-addr 127.0.0.1:8081 parameter.pth
    lenetkit serve --addr :8443 --tls-cert server.crt --tls-key server.key parameter.pth
@@ -82,6 +85,8 @@ Examples:
 			&cli.StringFlag{Name: "tls-key", Usage: "the certificate's private key, a PEM `FILE`"},
 			&cli.StringSliceFlag{Name: "name", Usage: "name the models in order, one `NAME` a flag (instead of NAME=PATH)"},
 			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: the names the file records, as lenetkit train writes them, else 0, 1, ...)"},
+			&cli.StringSliceFlag{Name: "mean", Usage: "the mean of the torchvision Normalize the first model was trained with, on pixels in [0,1], or NAME=`MEAN` for another (default: what the file declares, else 0)"},
+			&cli.StringSliceFlag{Name: "std", Usage: "the std of that Normalize, for the first model, or NAME=`STD` for another (default: what the file declares, else 1)"},
 			backendFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
 			&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPUs one batch's forward pass uses (0: all; 1 leaves the others to parse, decode and answer requests meanwhile)"},
@@ -118,6 +123,9 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	if err := readServeLabels(specs, c.StringSlice("labels")); err != nil {
+		return err
+	}
+	if err := readServeNormalize(specs, c.StringSlice("mean"), c.StringSlice("std")); err != nil {
 		return err
 	}
 	opt, err := serveOptions(c)
@@ -238,31 +246,69 @@ func modelSpecs(args, names []string) ([]serve.ModelSpec, error) {
 // readServeLabels reads --labels: FILE for the first model, NAME=FILE for
 // any.
 func readServeLabels(specs []serve.ModelSpec, flags []string) error {
-	for _, f := range flags {
-		i, path := 0, f
-		if name, p, ok := strings.Cut(f, "="); ok {
-			if _, err := os.Stat(f); err != nil {
-				i = -1
-				for k, sp := range specs {
-					if sp.Name == name {
-						i = k
-					}
-				}
-				if i < 0 {
-					return usageError("--labels %s: no model is named %q", f, name)
-				}
-				path = p
-			}
-		}
-		if specs[i].LabelsPath != "" {
-			return usageError("--labels given twice for model %q", specs[i].Name)
+	return perModel(specs, "labels", flags, func(sp *serve.ModelSpec, path string) error {
+		if sp.LabelsPath != "" {
+			return usageError("--labels given twice for model %q", sp.Name)
 		}
 		// Read here for the error's sake; the server reads the file
 		// again at each SIGHUP, with the model.
 		if _, err := dataset.ReadClassNames(path); err != nil {
 			return fmt.Errorf("--labels: %w", err)
 		}
-		specs[i].LabelsPath = path
+		sp.LabelsPath = path
+		return nil
+	})
+}
+
+// readServeNormalize reads --mean and --std: VALUE for the first model,
+// NAME=VALUE for any, the torchvision Normalize it was trained with in
+// place of what its file declares.
+func readServeNormalize(specs []serve.ModelSpec, means, stds []string) error {
+	for _, flag := range []struct {
+		name   string
+		values []string
+		set    func(*serve.ModelSpec) **float32
+	}{
+		{"mean", means, func(sp *serve.ModelSpec) **float32 { return &sp.Mean }},
+		{"std", stds, func(sp *serve.ModelSpec) **float32 { return &sp.Std }},
+	} {
+		err := perModel(specs, flag.name, flag.values, func(sp *serve.ModelSpec, v string) error {
+			f, err := strconv.ParseFloat(v, 32)
+			switch {
+			case err != nil || math.IsNaN(f) || math.IsInf(f, 0) || flag.name == "std" && f <= 0:
+				return usageError("--%s %q: want a number%s", flag.name, v, map[bool]string{true: " above 0", false: ""}[flag.name == "std"])
+			case *flag.set(sp) != nil:
+				return usageError("--%s given twice for model %q", flag.name, sp.Name)
+			}
+			v32 := float32(f)
+			*flag.set(sp) = &v32
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// perModel applies a per-model flag's values, VALUE for the first model
+// or NAME=VALUE for the model of that name, with set. A VALUE holding
+// '=' that names a file is the first model's.
+func perModel(specs []serve.ModelSpec, flag string, values []string, set func(*serve.ModelSpec, string) error) error {
+	for _, f := range values {
+		i, v := 0, f
+		if name, rest, ok := strings.Cut(f, "="); ok {
+			if _, err := os.Stat(f); err != nil {
+				i = slices.IndexFunc(specs, func(sp serve.ModelSpec) bool { return sp.Name == name })
+				if i < 0 {
+					return usageError("--%s %s: no model is named %q", flag, f, name)
+				}
+				v = rest
+			}
+		}
+		if err := set(&specs[i], v); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
+	"github.com/lenetkit/lenetkit/serve"
 	"github.com/lenetkit/lenetkit/serve/oippb"
 )
 
@@ -158,5 +159,35 @@ func TestServeStartAndStop(t *testing.T) {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) || err != nil {
 		t.Errorf("exit after SIGTERM: %v, want 0", err)
+	}
+}
+
+// TestReadServeNormalize: --mean and --std give the first model its
+// normalisation, NAME=VALUE another's; a value that is no number, a std
+// not above 0, a name no model has and a model given one twice are usage
+// errors.
+func TestReadServeNormalize(t *testing.T) {
+	specs := func() []serve.ModelSpec { return []serve.ModelSpec{{Name: "a"}, {Name: "b"}} }
+	s := specs()
+	if err := readServeNormalize(s, []string{"0.5", "b=0.1307"}, []string{"b=0.3081"}); err != nil {
+		t.Fatal(err)
+	}
+	if s[0].Mean == nil || *s[0].Mean != 0.5 || s[0].Std != nil || s[1].Mean == nil || *s[1].Mean != 0.1307 || s[1].Std == nil || *s[1].Std != 0.3081 {
+		t.Errorf("a: mean %v std %v; b: mean %v std %v", s[0].Mean, s[0].Std, s[1].Mean, s[1].Std)
+	}
+	for _, c := range []struct {
+		means, stds []string
+		want        string
+	}{
+		{[]string{"half"}, nil, `--mean "half": want a number`},
+		{nil, []string{"0"}, `--std "0": want a number above 0`},
+		{nil, []string{"NaN"}, `--std "NaN"`},
+		{[]string{"c=0.5"}, nil, `--mean c=0.5: no model is named "c"`},
+		{[]string{"0.5", "a=0.1"}, nil, `--mean given twice for model "a"`},
+	} {
+		err := readServeNormalize(specs(), c.means, c.stds)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--mean %v --std %v: %v, want %q", c.means, c.stds, err, c.want)
+		}
 	}
 }
