@@ -87,10 +87,11 @@ func runDoctor(c *cli.Context) error {
 	}
 	if d.Runs {
 		m, err := infer.OpenWith(path, infer.Kernels, readOptions(c))
-		// A model trained on digits resized to its input takes them at
-		// any size.
-		if resized, rerr := infer.OpenClassifier(path, infer.Kernels, infer.OpenOptions{ReadOptions: readOptions(c), AnyInput: true, AnyClasses: true}); err != nil && rerr == nil && resized.Preprocess.Resize != "" {
-			m, err = resized, nil
+		// A classifier of other sizes or classes than a digit's (one
+		// trained on resized digits, EMNIST's 26 letters) is prepared
+		// as eval and infer prepare a person's data for it.
+		if other, oerr := infer.OpenClassifier(path, infer.Kernels, infer.OpenOptions{ReadOptions: readOptions(c), AnyInput: true, AnyClasses: true}); err != nil && oerr == nil {
+			m, err = other, nil
 		}
 		if err == nil {
 			r.Preprocess = &m.Preprocess
