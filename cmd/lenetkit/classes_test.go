@@ -335,11 +335,12 @@ func TestInferNamedModel(t *testing.T) {
 }
 
 // TestDoctorOtherClassifier: doctor gives the preprocessing of a model of
-// 3 classes of 18x18 images, as eval --data would prepare data for it.
+// 3 classes of 22x22 images that declares it, as eval --data prepares
+// data for it.
 func TestDoctorOtherClassifier(t *testing.T) {
 	t.Parallel()
 	r := run(t, "doctor", bandModel(t))
-	if r.code != 0 || !strings.Contains(r.stdout, "Preprocess: pad 0, mean 0, std 1, assumed") || strings.Contains(r.stdout, "digit pipeline") {
+	if r.code != 0 || !strings.Contains(r.stdout, "Preprocess: pad 2, mean 0.5, std 0.5, declared") || strings.Contains(r.stdout, "digit pipeline") {
 		t.Errorf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
