@@ -66,7 +66,7 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 		if a.c == nil && b.c == nil && numel(a.shape) != numel(shape) && numel(b.shape) != numel(shape) {
 			return fmt.Errorf("%s of %v and %v: broadcasting both run-time operands is not supported", o.typ, a.shape, b.shape)
 		}
-		if !c.whole && (a.c == nil && len(a.shape) > 0 && a.shape[0] != 1 || b.c == nil && len(b.shape) > 0 && b.shape[0] != 1) {
+		if !c.whole && mixesImages(shape, a, b) {
 			return fmt.Errorf("%s of %v and %v mixes images of a batch", o.typ, a.shape, b.shape)
 		}
 		if ok, err := c.channelsLastPair(o, bop, a, b); ok || err != nil {
@@ -87,6 +87,21 @@ func elementwise(bop nchw.BinaryOp) func(*compiler, op) error {
 		c.steps = append(c.steps, s)
 		return c.set(o, 0, y)
 	}
+}
+
+// mixesImages reports whether a run-time operand of an elementwise
+// operator whose result has shape holds more than one image: its first
+// axis, the batch's where it has the result's rank, is not 1. An operand
+// of a lower rank broadcasts along the result's trailing axes, one
+// image's own (a dynamically quantized layer's scales, [128], times its
+// [1, 128] sums).
+func mixesImages(shape []int, vals ...*val) bool {
+	for _, v := range vals {
+		if v.c == nil && len(v.shape) == len(shape) && len(v.shape) > 0 && v.shape[0] != 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // channelsLastPair compiles an elementwise operator of two run-time maps

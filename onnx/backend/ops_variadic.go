@@ -83,7 +83,7 @@ func (c *compiler) pairwise(o op, p pair, a, b *val, inPlace bool) (*val, error)
 	if a.c != nil && b.c != nil {
 		return c.foldPair(o, p, a.c, b.c, shape)
 	}
-	if !c.whole && (a.c == nil && len(a.shape) > 0 && a.shape[0] != 1 || b.c == nil && len(b.shape) > 0 && b.shape[0] != 1) {
+	if !c.whole && mixesImages(shape, a, b) {
 		return nil, fmt.Errorf("%s of %v and %v mixes images of a batch: %w", o.typ, a.shape, b.shape, onnx.ErrUnsupported)
 	}
 	s := pairStep{p: p, aShape: a.shape, bShape: b.shape, yShape: shape}
