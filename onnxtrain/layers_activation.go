@@ -15,7 +15,7 @@ import (
 
 func init() {
 	register(computed(buildActivation), "Selu", "HardSigmoid", "HardSwish", "Softplus",
-		"Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal")
+		"Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Erf")
 	register(computed(buildPRelu), "PRelu")
 	register(computed(buildPow), "Pow")
 }
@@ -100,6 +100,9 @@ func elementary(op string) *unary {
 			df: func(_, y float32) float32 { return 0.5 / y }}
 	case "Neg":
 		return &unary{f: func(x float32) float32 { return -x }, df: func(float32, float32) float32 { return -1 }}
+	case "Erf":
+		return &unary{f: func(x float32) float32 { return float32(math.Erf(float64(x))) },
+			df: func(x, _ float32) float32 { return float32(2 / math.SqrtPi * math.Exp(-float64(x)*float64(x))) }}
 	case "Abs":
 		return &unary{f: func(x float32) float32 { return float32(math.Abs(float64(x))) },
 			df: func(x, _ float32) float32 { return step(x > 0) - step(x < 0) }}

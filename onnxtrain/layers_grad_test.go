@@ -32,6 +32,7 @@ var opCases = []opCase{
 	{name: "HardSigmoid/attrs", op: "HardSigmoid", attrs: onnx.Attrs{"alpha": aFloat(0.5), "beta": aFloat(0.3)}, args: []arg{x(4, 5)}, kinks: []float32{-0.6, 1.4}},
 	{name: "HardSwish", opset: 14, op: "HardSwish", args: []arg{x(4, 6)}, lo: -4, hi: 4, kinks: []float32{-3, 3}},
 	{name: "Softplus", op: "Softplus", args: []arg{x(2, 3, 4)}},
+	{name: "Erf", op: "Erf", args: []arg{x(2, 3, 4)}},
 	{name: "Exp", op: "Exp", args: []arg{x(2, 5)}},
 	{name: "Log", op: "Log", args: []arg{x(2, 5)}, lo: 0.3, hi: 3},
 	{name: "Sqrt", op: "Sqrt", args: []arg{x(2, 5)}, lo: 0.3, hi: 3},

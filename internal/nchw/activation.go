@@ -80,6 +80,15 @@ func HardSwish(y, x []float32) {
 
 // Softplus sets y[i] = log(exp(x[i])+1), in the form that neither
 // overflows for large x nor loses small values to rounding.
+// Erf writes the error function of each x into y, computed in float64:
+// GELU, x/2 (1 + erf(x/√2)), as torch exports it before opset 20.
+func Erf(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.Erf(float64(v)))
+	}
+}
+
 func Softplus(y, x []float32) {
 	y = y[:len(x)]
 	for i, v := range x {

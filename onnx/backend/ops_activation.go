@@ -2,7 +2,8 @@ package backend
 
 // Activations and elementwise functions of one tensor: Clip (ReLU6),
 // PRelu, Elu, Selu, HardSigmoid, HardSwish, Softplus, Exp, Log, Sqrt, Neg,
-// Abs, Reciprocal, and Pow, whose exponent may be a tensor.
+// Abs, Reciprocal, Erf (GELU's, before opset 20), and Pow, whose exponent
+// may be a tensor.
 
 import (
 	"fmt"
@@ -19,8 +20,8 @@ func init() {
 		"PRelu": compilePRelu,
 		"Elu":   compileElu, "Selu": compileSelu, "HardSigmoid": compileHardSigmoid, "HardSwish": compileHardSwish,
 		"Softplus": unary(nchw.Softplus), "Exp": unary(nchw.Exp), "Log": unary(nchw.Log), "Sqrt": unary(nchw.Sqrt),
-		"Reciprocal": unary(nchw.Reciprocal),
-		"Neg":        unaryInt(nchw.Neg, func(v int64) int64 { return -v }),
+		"Reciprocal": unary(nchw.Reciprocal), "Erf": unary(nchw.Erf),
+		"Neg": unaryInt(nchw.Neg, func(v int64) int64 { return -v }),
 		"Abs": unaryInt(nchw.Abs, func(v int64) int64 {
 			if v < 0 {
 				return -v

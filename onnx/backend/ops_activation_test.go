@@ -154,6 +154,15 @@ func closeNodeTest(got, want float32) bool {
 // ops_activation.go and ops_variadic.go, at the opsets where their forms
 // change, checked against ONNX Runtime.
 var activationCases = []graphCase{
+	{name: "GELU as torch exports it before opset 20: Div, Erf, Add, Mul, Mul", opset: 13, side: 6, features: 4 * 36, nodes: func(b *builder) {
+		conv3(b, "x", "c", 1, 4)
+		b.node("Mul", []string{"c", b.scalar(4, false)}, "c4")
+		b.node("Div", []string{"c4", b.scalar(1.4142135381698608, false)}, "d")
+		b.node("Erf", []string{"d"}, "e")
+		b.node("Add", []string{"e", b.scalar(1, false)}, "a")
+		b.node("Mul", []string{"c4", "a"}, "m")
+		b.node("Mul", []string{"m", b.scalar(0.5, false)}, "h")
+	}},
 	{name: "Clip attributes (ReLU6), Elu, HardSigmoid, opset 9", opset: 9, side: 6, features: 4 * 36, nodes: func(b *builder) {
 		conv3(b, "x", "c", 1, 4)
 		b.node("Mul", []string{"c", b.scalar(8, false)}, "m")
