@@ -8,13 +8,19 @@ import (
 )
 
 // TestFixedBatchReshape: cnn28 exported without a dynamic batch axis, as
-// torch writes it from a batch of 10 (input [10, 1, 28, 28], its Flatten a
-// Reshape to the folded [10, -1]), trains at another batch, step for step
-// as the graph of a symbolic batch does.
+// torch writes it from a batch of 10 or of 1 (input [10, 1, 28, 28], its
+// Flatten a Reshape to the folded [10, -1]), trains at another batch, step
+// for step as the graph of a symbolic batch does.
 func TestFixedBatchReshape(t *testing.T) {
+	for _, b := range []int64{10, 1} {
+		testFixedBatchReshape(t, b)
+	}
+}
+
+func testFixedBatchReshape(t *testing.T, exported int64) {
 	fixed := loadFixture(t, "cnn28.onnx")
-	fixed.Graph.Inputs[0].Dims[0] = 10
-	fixed.Graph.Initializers["batch_shape"] = &onnx.Tensor{Name: "batch_shape", DType: onnx.Int64, Shape: []int{2}, Int: []int64{10, -1}}
+	fixed.Graph.Inputs[0].Dims[0] = exported
+	fixed.Graph.Initializers["batch_shape"] = &onnx.Tensor{Name: "batch_shape", DType: onnx.Int64, Shape: []int{2}, Int: []int64{exported, -1}}
 	flattens := 0
 	for _, n := range fixed.Graph.Nodes {
 		if n.OpType == "Flatten" {
@@ -47,6 +53,6 @@ func TestFixedBatchReshape(t *testing.T) {
 		losses = append(losses, loss)
 	}
 	if losses[0] != losses[1] {
-		t.Errorf("loss %g with the fixed batch's Reshape, %g with Flatten", losses[1], losses[0])
+		t.Errorf("exported at batch %d: loss %g with the fixed batch's Reshape, %g with Flatten", exported, losses[1], losses[0])
 	}
 }

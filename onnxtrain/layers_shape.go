@@ -67,7 +67,7 @@ func reshaped(b *builder, n *onnx.Node, in []*value) ([]int, error) {
 			return nil, fmt.Errorf("the shape must be a constant integer tensor")
 		}
 		spec := k.konst.Int
-		if fixed := b.fixedBatch(); fixed > 1 && in[0].konst == nil && len(spec) > 0 && spec[0] == fixed && len(s) > 0 {
+		if fixed := b.fixedBatch(); fixed >= 1 && in[0].konst == nil && len(spec) > 0 && spec[0] == fixed && len(s) > 0 {
 			// A shape the exporter folded from the input's fixed batch
 			// ([10, -1] from x.view(x.size(0), -1)): its first dimension
 			// is the batch, the training's.
