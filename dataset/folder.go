@@ -179,7 +179,9 @@ func readPart(d *Data, root, name string, classes []string, labelOf map[string]i
 // folderLabels sets d.Classes for the class folders classes of dir and
 // gives each folder's label: its place among them (torchvision's), its
 // number (Options.ClassesByNumber), or its name's place among the model's
-// classes (Options.ModelClasses); Options.Classes names them.
+// classes (Options.ModelClasses); Options.Classes names them, and where
+// every folder is named by one of them, the folders take their names'
+// places, as among a model's classes.
 func folderLabels(d *Data, dir string, classes []string, opt Options) (map[string]int, error) {
 	d.Classes = classes
 	labels := make([]int, len(classes)) // of each folder
@@ -199,6 +201,13 @@ func folderLabels(d *Data, dir string, classes []string, opt Options) (map[strin
 		if opt.Classes != nil {
 			d.Classes = opt.Classes
 		}
+	} else if opt.Classes != nil && allAmong(classes, opt.Classes) {
+		// Folders named by the names given (a model's 26 letters, a
+		// folder of 12 of them) take their name's label, in any order.
+		for k, class := range classes {
+			labels[k] = slices.Index(opt.Classes, class)
+		}
+		d.Classes = opt.Classes
 	} else if opt.Classes != nil {
 		if len(opt.Classes) != len(classes) {
 			return nil, newError(ErrClassNames, dir, fmt.Sprintf("%d class names given for its %d class folders: give one name a line for each folder, in sorted order", len(opt.Classes), len(classes)))
@@ -218,6 +227,16 @@ func folderLabels(d *Data, dir string, classes []string, opt Options) (map[strin
 		labelOf[class] = labels[k]
 	}
 	return labelOf, nil
+}
+
+// allAmong reports whether every one of names is among list.
+func allAmong(names, list []string) bool {
+	for _, n := range names {
+		if !slices.Contains(list, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // readClasses reads and prepares the images of dir's class folders

@@ -184,7 +184,8 @@ func TestClassesByNumber(t *testing.T) {
 
 // TestModelClasses: with a model's class names, class folders take the
 // label of their name among them, whatever folders there are; --labels
-// (Classes) and folders numbered for ClassesByNumber still rule; a folder
+// (Classes) and folders numbered for ClassesByNumber still rule, --labels
+// by name where it names every folder; a folder
 // of no class of the model is refused naming it; an IDX set's numbered
 // classes take the names when their count fits.
 func TestModelClasses(t *testing.T) {
@@ -199,6 +200,9 @@ func TestModelClasses(t *testing.T) {
 		{[]string{"one", "seven", "zero"}, Options{ModelClasses: model}, model, []int{0, 1, 2}},
 		{[]string{"b", "a"}, Options{ModelClasses: []string{"b", "c", "a"}}, []string{"b", "c", "a"}, []int{2, 0}},
 		{[]string{"seven", "zero"}, Options{ModelClasses: model, Classes: []string{"x", "y"}}, []string{"x", "y"}, []int{0, 1}},
+		// --labels naming the folders: by name, a few of them, any order.
+		{[]string{"c", "x"}, Options{Classes: []string{"x", "b", "c", "d"}}, []string{"x", "b", "c", "d"}, []int{2, 0}},
+		{[]string{"a", "b"}, Options{Classes: []string{"b", "a"}}, []string{"b", "a"}, []int{1, 0}},
 		{[]string{"2", "9"}, Options{ModelClasses: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, ClassesByNumber: true},
 			[]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, []int{2, 9}},
 	}

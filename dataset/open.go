@@ -53,8 +53,11 @@ type Options struct {
 	// Height and Width are the size a folder's images are made to;
 	// 0 means 28, MNIST's. PrepDigit needs 28 or more.
 	Height, Width int
-	// Classes names the classes, replacing a folder's names or an IDX
-	// set's "0", "1", ...; see ReadClassNames.
+	// Classes names the classes, replacing a folder's names (in sorted
+	// order) or an IDX set's "0", "1", ...; see ReadClassNames. Class
+	// folders that are each named by one of them take their name's label
+	// instead, as ModelClasses gives it: a folder of some of the classes,
+	// in any order.
 	Classes []string
 	// ClassesByNumber gives class folders named by numbers ("0" to "9")
 	// their number as label, the classes running from 0 to the largest:

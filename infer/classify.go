@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
+	"slices"
 
 	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/internal/kernel"
@@ -107,6 +109,10 @@ type Options struct {
 	// takes (Model.InputSize, for Model.AtInputSize); 0 means MNIST's
 	// 1x32x32. Classify's files and MNIST images are 1x32x32 only.
 	InputSize int
+	// Names, when not nil, name the classes: Classify labels a file by
+	// its folder's name among them (seven/a.png), else by the digit its
+	// folder is named by (7/a.png).
+	Names []string
 }
 
 // sizes are opt's Classes and InputSize, their defaults filled in, and
@@ -161,6 +167,9 @@ func Classify(ctx context.Context, m mnist.Classifier, paths []string, opt Optio
 			return nil
 		case it.MNIST != "":
 			return b.addMNIST(ctx, it, opt)
+		}
+		if k := slices.Index(opt.Names, filepath.Base(filepath.Dir(it.Path))); k >= 0 {
+			it.Label = k
 		}
 		slot := b.x[b.n*mnist.PixelCount : (b.n+1)*mnist.PixelCount]
 		pr, err := digit.LoadImageReport(it.Path, slot, opt.Image)

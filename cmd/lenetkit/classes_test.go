@@ -344,3 +344,52 @@ func TestDoctorOtherClassifier(t *testing.T) {
 		t.Errorf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestLabelsNameFolders: --labels naming a model's classes takes a folder
+// of some of them, named so, in any order: eval measures its images as
+// the same images in folders numbered by class, and infer labels each file
+// by its folder's name.
+func TestLabelsNameFolders(t *testing.T) {
+	t.Parallel()
+	digits := cleanFolder(t)
+	words := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+	named, numbered := filepath.Join(t.TempDir(), "named"), filepath.Join(t.TempDir(), "numbered")
+	for _, k := range []int{7, 2, 9} {
+		files, err := filepath.Glob(filepath.Join(digits, strconv.Itoa(k), "*.png"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no clean images of %d: %v", k, err)
+		}
+		for _, dir := range []string{filepath.Join(named, words[k]), filepath.Join(numbered, strconv.Itoa(k))} {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				b, _ := os.ReadFile(f)
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	labels := filepath.Join(t.TempDir(), "words.txt")
+	if err := os.WriteFile(labels, []byte(strings.Join(words, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := testtool.Testdata("onnx/cnn28.onnx")
+	byName := evalJSONOf(t, model, "--data", named, "--labels", labels, "--mean", "0.5", "--std", "0.5")
+	byNumber := evalJSONOf(t, model, "--data", numbered, "--mean", "0.5", "--std", "0.5")
+	if byName.Images == 0 || byName.Images != byNumber.Images || byName.Accuracy != byNumber.Accuracy || len(byName.PerClass) != 10 || byName.PerClass[7].Class != "seven" {
+		t.Errorf("by name: %d images, %.2f %%, %d classes; by number: %d images, %.2f %%", byName.Images, byName.Accuracy, len(byName.PerClass), byNumber.Images, byNumber.Accuracy)
+	}
+	r := run(t, "infer", model, named, "--labels", labels, "--mean", "0.5", "--std", "0.5", "--format", "csv")
+	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(rows) < 2 || rows[0] != "path,prediction,confidence,label,status,flags,error" {
+		t.Fatalf("infer: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, row := range rows[1:] {
+		f := strings.Split(row, ",")
+		if want := filepath.Base(filepath.Dir(f[0])); f[3] != want {
+			t.Errorf("infer labels %s %q, want its folder's name %q", f[0], f[3], want)
+		}
+	}
+}

@@ -55,9 +55,10 @@ Resize does: a LeNet-5 trained on Resize(32) digits is measured with
 input. --labels FILE
 names the classes, one a line. The data must have as many classes as the
 model scores; class k of the data is output k. A model that names its
-classes (lenetkit train records the names it trained on) takes a folder's
-class folders by name instead: a folder of a few of its classes, in any
-order, is measured on those. With --data, MODEL may be
+classes (lenetkit train records the names it trained on), or --labels FILE
+naming every class folder among its names, takes a folder's class folders
+by name instead: a folder of a few of its classes, in any order, is
+measured on those. With --data, MODEL may be
 any ONNX classifier of grey images, of any number of classes (lenetkit
 train --model M.onnx --classes N writes one) and any input size, the
 images made to its size before its declared padding (resize for sizes

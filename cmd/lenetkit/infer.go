@@ -180,15 +180,16 @@ func runInfer(c *cli.Context) error {
 		return err
 	}
 	if anyFiles {
-		if src, err = newFileSource(c, m, c.Args().Tail()); err != nil {
+		if src, err = newFileSource(c, m, c.Args().Tail(), classes); err != nil {
 			return err
 		}
 		if classes == nil {
 			classes = numberNames(m.Classes)
 		}
 	}
-	// Rows name the classes by the data's names, --labels or the model's.
-	out.names = classes
+	// Rows name the classes by the data's names, --labels or the model's,
+	// and files are labelled by their folders' names among them.
+	out.names, opt.Names = classes, classes
 	if src != nil {
 		// The data's images are made to the model's own size.
 		model, opt.Classes, opt.InputSize = m.AtInputSize(), m.Classes, m.InputSize()

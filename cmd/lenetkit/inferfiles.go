@@ -17,17 +17,19 @@ import (
 // input size, each prepared as a folder's images are for it (--prep: the
 // digit found, or the picture resized), at its size before its padding.
 // A file that cannot be prepared fails alone (infer.ItemError). An image's
-// label is its folder's name among the model's class names, else its
-// folder's digit (digits/7/a.png) for a model of that many classes, or
-// none.
+// label is its folder's name among the class names (--labels, else the
+// model's), else its folder's digit (digits/7/a.png) for a model of that
+// many classes, or none.
 type fileSource struct {
 	items []infer.Item
 	m     *infer.Model
+	names []string // the classes' names, nil for none
 	opt   dataset.Options
 }
 
-// newFileSource walks paths for m, reading the flags --prep gives.
-func newFileSource(c *cli.Context, m *infer.Model, paths []string) (*fileSource, error) {
+// newFileSource walks paths for m, whose classes names name (nil: none),
+// reading the flags --prep gives.
+func newFileSource(c *cli.Context, m *infer.Model, paths []string, names []string) (*fileSource, error) {
 	prep, err := dataset.ParsePrep(c.String("prep"))
 	if err != nil {
 		return nil, usageError("--prep %q: want digit, resize or resize:area", c.String("prep"))
@@ -36,7 +38,7 @@ func newFileSource(c *cli.Context, m *infer.Model, paths []string) (*fileSource,
 	if !prep.Resize && (h < mnist.Side-2*mnist.Pad || w < mnist.Side-2*mnist.Pad) {
 		return nil, usageError("--prep %s makes 28x28 digits; %s takes %dx%d images (before its padding): give --prep resize", c.String("prep"), m.Path, h, w)
 	}
-	s := &fileSource{m: m, opt: dataset.Options{Prep: prep, Height: h, Width: w}}
+	s := &fileSource{m: m, names: names, opt: dataset.Options{Prep: prep, Height: h, Width: w}}
 	err = infer.Walk(paths, func(it infer.Item) error {
 		switch {
 		case it.MNIST != "":
@@ -56,8 +58,8 @@ func (s *fileSource) Len() int { return len(s.items) }
 func (s *fileSource) Input(i int, dst []float32) (string, int, error) {
 	it := s.items[i]
 	label := -1
-	if s.m.Labels != nil {
-		label = slices.Index(s.m.Labels, filepath.Base(filepath.Dir(it.Path)))
+	if s.names != nil {
+		label = slices.Index(s.names, filepath.Base(filepath.Dir(it.Path)))
 	} else if it.Label < s.m.Classes {
 		label = it.Label
 	}
