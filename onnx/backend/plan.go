@@ -167,7 +167,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	}
 	p.Int8Kernel = c.int8Kernel // batchRows names what a batch runs
 	p.steps, p.sizes = c.steps, c.sizes
-	p.Fused = append(preFused, c.fusedChains()...)
+	p.Fused = joinChains(append(preFused, c.fusedChains()...))
 	p.consts = b.bytes - p.workspaceBytes()
 	return p, nil
 }
@@ -249,6 +249,32 @@ func (c *compiler) imageInput(p *Plan) error {
 	}
 	c.vals[in.Name] = v
 	return nil
+}
+
+// joinChains joins fused chains that start with the same node into one,
+// in order: CNTK's Conv whose bias Add was folded into it before
+// compiling, then fused with its Relu and MaxPool, is one chain
+// "Conv + Add + Relu + MaxPool", not two that name the Conv twice.
+func joinChains(chains [][]string) [][]string {
+	var out [][]string
+	at := map[string]int{}
+	for _, ch := range chains {
+		if len(ch) == 0 {
+			continue
+		}
+		i, seen := at[ch[0]]
+		if !seen {
+			at[ch[0]] = len(out)
+			out = append(out, slices.Clone(ch))
+			continue
+		}
+		for _, name := range ch[1:] {
+			if !slices.Contains(out[i], name) {
+				out[i] = append(out[i], name)
+			}
+		}
+	}
+	return out
 }
 
 // looksChannelsLast reports whether an input's declared dims look like
