@@ -156,20 +156,10 @@ func runEval(c *cli.Context) error {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
-	ownData := c.IsSet("data") || prepResizes(c)
-	m, err := openModel(c, ownData)
-	if err != nil && !ownData {
-		// A digit classifier of its own input size (trained on resized
-		// digits) is measured on MNIST as on a person's data: made to
-		// its size, or refused saying how.
-		if other, oerr := openModel(c, true); oerr == nil && other.Classes == mnist.Classes {
-			m, err, ownData = other, nil, true
-		}
-	}
+	m, ownData, err := openMeasured(c)
 	if err != nil {
 		return err
 	}
-	ownData = ownData || prepResizes(c) // the model's own --prep resize
 	assumed := assumedPreprocess(c, m)
 	notePreprocess(c, m, assumed)
 	test, err := evalData(c, m, ownData)
@@ -248,6 +238,25 @@ func runEval(c *cli.Context) error {
 	}
 	printPerClass(w, r.PerClass)
 	return nil
+}
+
+// openMeasured opens MODEL for a command that measures it on data, eval's
+// and quantize's, and says whether the data is to be read as a person's
+// own (ownData: --data, or MNIST resized): a digit classifier of its own
+// input size (trained on resized digits) is measured on MNIST so, made to
+// its size, or refused saying how.
+func openMeasured(c *cli.Context) (m *infer.Model, ownData bool, err error) {
+	ownData = c.IsSet("data") || prepResizes(c)
+	m, err = openModel(c, ownData)
+	if err != nil && !ownData {
+		if other, oerr := openModel(c, true); oerr == nil && other.Classes == mnist.Classes {
+			m, err, ownData = other, nil, true
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return m, ownData || prepResizes(c), nil // prepResizes: the model's own --prep resize
 }
 
 // openModel opens the command's MODEL argument with its --backend, --mean

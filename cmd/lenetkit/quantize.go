@@ -188,8 +188,7 @@ func runQuantize(c *cli.Context) error {
 	if n, err = fixedBatchImages(c, float, n); err != nil {
 		return err
 	}
-	ownData := c.IsSet("data") || prepResizes(c)
-	m, err := openModel(c, ownData)
+	m, ownData, err := openMeasured(c)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,10 @@ func TestResizedDigits(t *testing.T) {
 	if e, data, r := evalOf(t, q); r.code != 0 || math.Abs(e.Accuracy-want.Accuracy) > 1 || !strings.Contains(data, "resized from 28x28 to 32x32") {
 		t.Errorf("eval of the quantized file: exit %d, %.2f %%, data %q: %s", r.code, e.Accuracy, data, r.stderr)
 	}
+	// The fine-tuned file quantizes as it declares, without the flag.
+	if r := run(t, "quantize", tuned, filepath.Join(t.TempDir(), "tq.onnx"), "--n", "32"); r.code != 0 || !strings.Contains(r.stderr, "resized from 28x28 to 32x32") {
+		t.Errorf("quantize of the fine-tuned file: exit %d: %s", r.code, r.stderr)
+	}
 	digit := testtool.Testdata(filepath.Join("images", "clean", "00000.png"))
 	byFlag, byFile := run(t, "infer", tuned, digit, "--prep", "resize", "--format", "csv"), run(t, "infer", tuned, digit, "--format", "csv")
 	if byFlag.code != 0 || byFile.stdout != byFlag.stdout {
