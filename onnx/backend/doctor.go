@@ -221,8 +221,8 @@ func (d *Diagnosis) inputs(g *onnx.Graph) {
 		d.block("input", fmt.Errorf("the graph takes %d inputs (%q); an image classifier takes one (lenetkit run takes several)", len(g.Inputs), names), "", nil)
 	}
 	for _, in := range g.Inputs {
-		if in.DType != 0 && in.DType != onnx.Float {
-			d.block("dtype", fmt.Errorf("input %q is %s; only float32 images are supported", in.Name, in.DType), "", nil)
+		if in.DType != 0 && !in.DType.IsFloat() {
+			d.block("dtype", fmt.Errorf("input %q is %s; only float images are supported", in.Name, in.DType), "", nil)
 		}
 		for i := 1; i < len(in.Dims); i++ {
 			if in.Dims[i] < 0 {

@@ -350,8 +350,8 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 	if in.Dims == nil {
 		return nil, fmt.Errorf("input %q has no declared shape", in.Name)
 	}
-	if in.DType != onnx.Float {
-		return nil, fmt.Errorf("input %q is %s; only float32 images are supported", in.Name, in.DType)
+	if !in.DType.IsFloat() {
+		return nil, fmt.Errorf("input %q is %s; only float images are supported", in.Name, in.DType)
 	}
 	if len(in.Dims) != 4 {
 		return nil, fmt.Errorf("input %q has %d dimensions; an image classifier takes [batch, channels, height, width], or a grey image as [batch, height, width] or [batch, height*width]", in.Name, len(in.Dims))
@@ -387,7 +387,7 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 // an input of another rank or type. A D that is no square is refused:
 // which height and width it flattens is not in the file.
 func SquareSide(in *onnx.Value) (int, error) {
-	if len(in.Dims) != 2 || in.DType != onnx.Float {
+	if len(in.Dims) != 2 || !in.DType.IsFloat() {
 		return 0, nil
 	}
 	d := in.Dims[1]
@@ -408,7 +408,7 @@ func SquareSide(in *onnx.Value) (int, error) {
 // declared [batch, H, W] holds, without its channel axis; 0 and 0 for an
 // input of another rank or type.
 func greyPlane(in *onnx.Value) (h, w int, err error) {
-	if len(in.Dims) != 3 || in.DType != onnx.Float {
+	if len(in.Dims) != 3 || !in.DType.IsFloat() {
 		return 0, 0, nil
 	}
 	for i := 1; i < 3; i++ {
