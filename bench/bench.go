@@ -150,12 +150,18 @@ func batchesFor(set *mnist.Set, size, n int) ([]batch, error) {
 // Inference runs c on batches of random images for about d after a warm-up
 // and returns images per second.
 func Inference(c mnist.Classifier, batch int, d time.Duration) (float64, error) {
+	return InferenceOf(c, batch, lenet.InputSize*lenet.InputSize, lenet.Classes, d)
+}
+
+// InferenceOf is Inference for a classifier of size floats an image and
+// classes scores: any image classifier, at its own input size.
+func InferenceOf(c mnist.Classifier, batch, size, classes int, d time.Duration) (float64, error) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	x := make([]float32, batch*lenet.InputSize*lenet.InputSize)
+	x := make([]float32, batch*size)
 	for i := range x {
 		x[i] = rng.Float32()
 	}
-	logits := make([]float32, batch*lenet.Classes)
+	logits := make([]float32, batch*classes)
 	for i := 0; i < 3; i++ {
 		if err := c.Logits(logits, x, batch); err != nil {
 			return 0, err

@@ -39,8 +39,18 @@ func benchInference(c *cli.Context, r *benchReport, model string, image []int, d
 		}
 		var backends []string
 		var models []mnist.Classifier
+		size, classes := mnist.PixelCount, mnist.Classes
 		for _, backend := range []string{infer.Kernels, infer.Native, infer.Gorgonia} {
 			m, err := infer.Open(model, backend)
+			if err != nil && backend == infer.Kernels {
+				// Any other image classifier (its own input size, its
+				// own classes) at its own input size.
+				if any, aerr := infer.OpenClassifier(model, backend, infer.OpenOptions{AnyInput: true, AnyClasses: true}); aerr == nil {
+					backends, models = append(backends, backend), append(models, any.AtInputSize())
+					size, classes = any.InputSize(), any.Classes
+					continue
+				}
+			}
 			if err != nil && backend != infer.Kernels {
 				// The native and Gorgonia backends run the seed's LeNet only.
 				if batch == 1 {
@@ -57,7 +67,7 @@ func benchInference(c *cli.Context, r *benchReport, model string, image []int, d
 		for round := range rounds {
 			fmt.Fprintf(status, "inference, batch %d, round %d of %d: lenetkit, then ONNX Runtime ...\n", batch, round+1, rounds)
 			for i, m := range models {
-				ips, err := bench.Inference(m, batch, per)
+				ips, err := bench.InferenceOf(m, batch, size, classes, per)
 				if err != nil {
 					return err
 				}

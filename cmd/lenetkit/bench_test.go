@@ -298,3 +298,26 @@ func TestBenchPeerInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchOtherClassifier: bench times a classifier of other classes
+// and input size than a digit's (3 classes of 22x22 images) at its own
+// size, beside ONNX Runtime, and says why MNIST's evaluation is left out.
+func TestBenchOtherClassifier(t *testing.T) {
+	t.Parallel()
+	testtool.SkipShort(t)
+	testtool.RequireORT(t)
+	r := run(t, "bench", "--model", bandModel(t), "--steps", "0", "--seconds", "0.1", "--rounds", "1", "--format", "json",
+		"--reference", testtool.Reference(""), "--data", realData(t))
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stdout)
+	}
+	why := strings.Join(rep.NotMeasured, "\n")
+	if rep.InferImagesPerSBatch1 <= 0 || rep.InferImagesPerSBatch128 <= 0 || rep.ORTImagesPerSBatch128 <= 0 ||
+		!strings.Contains(why, "the evaluation of MNIST's test images not measured") || !strings.Contains(why, "eval --data") {
+		t.Errorf("lenetkit %g / %g, ONNX Runtime %g images/s; not measured:\n%s", rep.InferImagesPerSBatch1, rep.InferImagesPerSBatch128, rep.ORTImagesPerSBatch128, why)
+	}
+}
