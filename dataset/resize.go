@@ -1,6 +1,9 @@
 package dataset
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // resize scales the grey image src (sw x sh) to dw x dh as PIL's resize
 // does, byte for byte: separable, each output pixel a weighted mean of
@@ -25,10 +28,19 @@ func resize(src []byte, sw, sh, dw, dh int, area bool) []byte {
 // Resize scales src, a grey image of sw x sh bytes, to dw x dh as PIL's
 // Image.resize does, byte for byte: bilinear, or with area PIL's box
 // filter. It is what --prep resize does to an image, for a model trained
-// on resized images (infer.Preprocessing.Resize) given a digit. src must
-// hold sw*sh bytes.
-func Resize(src []byte, sw, sh, dw, dh int, area bool) []byte {
-	return resize(src[:sw*sh], sw, sh, dw, dh, area)
+// on resized images (infer.Preprocessing.Resize) given a digit. Sizes
+// outside 1 to 4096 pixels a side, or a src shorter than sw*sh bytes,
+// are an ErrOption.
+func Resize(src []byte, sw, sh, dw, dh int, area bool) ([]byte, error) {
+	for _, d := range []int{sw, sh, dw, dh} {
+		if d < 1 || d > 4096 {
+			return nil, newError(ErrOption, "", fmt.Sprintf("resize of %dx%d to %dx%d: want 1 to 4096 pixels a side", sw, sh, dw, dh))
+		}
+	}
+	if len(src) < sw*sh {
+		return nil, newError(ErrOption, "", fmt.Sprintf("resize of %dx%d: %d bytes, want %d", sw, sh, len(src), sw*sh))
+	}
+	return resize(src[:sw*sh], sw, sh, dw, dh, area), nil
 }
 
 // resizer is resize's weights for one pair of sizes, made once for the

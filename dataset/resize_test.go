@@ -41,3 +41,24 @@ func TestResize(t *testing.T) {
 		}
 	}
 }
+
+// TestResizeRefuses: Resize returns an error, and no image, for sizes no
+// image has and for too few bytes.
+func TestResizeRefuses(t *testing.T) {
+	for _, c := range []struct {
+		src            []byte
+		sw, sh, dw, dh int
+	}{
+		{make([]byte, 4), 2, 2, 0, 3},
+		{make([]byte, 4), 2, 2, 3, 5000},
+		{make([]byte, 3), 2, 2, 3, 3},
+		{nil, -1, 2, 3, 3},
+	} {
+		if out, err := Resize(c.src, c.sw, c.sh, c.dw, c.dh, false); err == nil || out != nil {
+			t.Errorf("%d bytes, %dx%d to %dx%d: %d bytes, error %v", len(c.src), c.sw, c.sh, c.dw, c.dh, len(out), err)
+		}
+	}
+	if out, err := Resize([]byte{10, 30, 50, 70}, 2, 2, 1, 1, true); err != nil || len(out) != 1 || out[0] != 40 {
+		t.Errorf("2x2 to 1x1 by area: %v, %v; want [40]", out, err)
+	}
+}

@@ -393,7 +393,11 @@ func resizeDigit(dst []float32, h, w int, area bool, d *image.Gray) error {
 		off := d.PixOffset(b.Min.X, y)
 		pix = append(pix, d.Pix[off:off+digit.Side]...)
 	}
-	for i, v := range dataset.Resize(pix, digit.Side, digit.Side, w, h, area) {
+	resized, err := dataset.Resize(pix, digit.Side, digit.Side, w, h, area)
+	if err != nil {
+		return err
+	}
+	for i, v := range resized {
 		dst[i] = float32(v) / 255
 	}
 	return nil

@@ -53,7 +53,11 @@ func TestClassifyResizedModel(t *testing.T) {
 			pix[i] = byte(math.Round(float64(v) * 255))
 		}
 		in := make([]float32, 32*32)
-		for i, v := range dataset.Resize(pix, digit.Side, digit.Side, 32, 32, false) {
+		resized, err := dataset.Resize(pix, digit.Side, digit.Side, 32, 32, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range resized {
 			in[i] = float32(v) / 255
 		}
 		logits := make([]float32, 10)
