@@ -30,11 +30,14 @@ func LiftWeights(g *Graph) []string {
 			continue
 		}
 		t, err := n.Attrs.ConstantValue()
-		if err != nil || t.DType != Float || g.Initializers[n.Outputs[0]] != nil {
+		if err != nil || t == nil || t.DType != Float || g.Initializers[n.Outputs[0]] != nil {
 			kept = append(kept, n)
 			continue
 		}
 		t.Name = n.Outputs[0]
+		if g.Initializers == nil {
+			g.Initializers = map[string]*Tensor{}
+		}
 		g.Initializers[t.Name] = t
 		lifted = append(lifted, t.Name)
 	}

@@ -67,6 +67,9 @@ var quantOps = map[string]bool{
 // integers, QDQ or QOperator (QuantizeLinear, QLinearConv, ...): m is
 // quantized already. nil for a float graph.
 func QuantizedNode(m *onnx.Model) *onnx.Node {
+	if m == nil || m.Graph == nil {
+		return nil
+	}
 	for _, n := range m.Graph.Nodes {
 		if quantOps[n.OpType] {
 			return n
