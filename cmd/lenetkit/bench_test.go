@@ -194,17 +194,7 @@ func TestBenchFixedBatchORT(t *testing.T) {
 	t.Parallel()
 	testtool.SkipShort(t)
 	testtool.RequireORT(t)
-	model := fixedBatchCNN(t, 1)
-	r := run(t, "bench", "--model", model, "--steps", "0", "--seconds", "0.1", "--rounds", "1", "--format", "json",
-		"--reference", testtool.Reference(""), "--data", realData(t))
-	if r.code != 0 {
-		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
-	}
-	var rep benchReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("%v:\n%s", err, r.stdout)
-	}
-	why := strings.Join(rep.NotMeasured, "\n")
+	rep, why := quickBench(t, fixedBatchCNN(t, 1))
 	if rep.ORTImagesPerSBatch1 <= 0 || rep.ORTImagesPerSBatch128 != 0 || rep.InferImagesPerSBatch128 <= 0 || rep.ORTEvalSeconds <= 0 ||
 		!strings.Contains(why, "ONNX Runtime at batch 128 not measured: the file fixes its batch at 1") {
 		t.Errorf("ONNX Runtime %g / %g images/s (lenetkit at 128: %g), evaluation %g s; not measured:\n%s",
@@ -284,16 +274,7 @@ func TestBenchPeerInputs(t *testing.T) {
 		return path
 	}
 	for name, model := range map[string]string{"external data": external(), "[batch, 28, 28]": plane()} {
-		r := run(t, "bench", "--model", model, "--steps", "0", "--seconds", "0.1", "--rounds", "1", "--format", "json",
-			"--reference", testtool.Reference(""), "--data", realData(t))
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d:\n%s", name, r.code, r.stderr)
-		}
-		var rep benchReport
-		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-			t.Fatalf("%s: %v:\n%s", name, err, r.stdout)
-		}
-		if why := strings.Join(rep.NotMeasured, "\n"); rep.ORTImagesPerSBatch1 <= 0 || rep.ORTImagesPerSBatch128 <= 0 || rep.ORTEvalSeconds <= 0 || strings.Contains(why, "ONNX Runtime") {
+		if rep, why := quickBench(t, model); rep.ORTImagesPerSBatch1 <= 0 || rep.ORTImagesPerSBatch128 <= 0 || rep.ORTEvalSeconds <= 0 || strings.Contains(why, "ONNX Runtime") {
 			t.Errorf("%s: ONNX Runtime %g / %g images/s, evaluation %g s; not measured:\n%s", name, rep.ORTImagesPerSBatch1, rep.ORTImagesPerSBatch128, rep.ORTEvalSeconds, why)
 		}
 	}
@@ -306,18 +287,26 @@ func TestBenchOtherClassifier(t *testing.T) {
 	t.Parallel()
 	testtool.SkipShort(t)
 	testtool.RequireORT(t)
-	r := run(t, "bench", "--model", bandModel(t), "--steps", "0", "--seconds", "0.1", "--rounds", "1", "--format", "json",
+	rep, why := quickBench(t, bandModel(t))
+	if rep.InferImagesPerSBatch1 <= 0 || rep.InferImagesPerSBatch128 <= 0 || rep.ORTImagesPerSBatch128 <= 0 ||
+		!strings.Contains(why, "the evaluation of MNIST's test images not measured") || !strings.Contains(why, "eval --data") {
+		t.Errorf("lenetkit %g / %g, ONNX Runtime %g images/s; not measured:\n%s", rep.InferImagesPerSBatch1, rep.InferImagesPerSBatch128, rep.ORTImagesPerSBatch128, why)
+	}
+}
+
+// quickBench runs a short bench of model's inference (no training, one
+// round of 0.1 s) and returns its report and what it did not measure, a
+// line each.
+func quickBench(t *testing.T, model string) (benchReport, string) {
+	t.Helper()
+	r := run(t, "bench", "--model", model, "--steps", "0", "--seconds", "0.1", "--rounds", "1", "--format", "json",
 		"--reference", testtool.Reference(""), "--data", realData(t))
 	if r.code != 0 {
-		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		t.Fatalf("bench --model %s: exit %d:\n%s", model, r.code, r.stderr)
 	}
 	var rep benchReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%v:\n%s", err, r.stdout)
 	}
-	why := strings.Join(rep.NotMeasured, "\n")
-	if rep.InferImagesPerSBatch1 <= 0 || rep.InferImagesPerSBatch128 <= 0 || rep.ORTImagesPerSBatch128 <= 0 ||
-		!strings.Contains(why, "the evaluation of MNIST's test images not measured") || !strings.Contains(why, "eval --data") {
-		t.Errorf("lenetkit %g / %g, ONNX Runtime %g images/s; not measured:\n%s", rep.InferImagesPerSBatch1, rep.InferImagesPerSBatch128, rep.ORTImagesPerSBatch128, why)
-	}
+	return rep, strings.Join(rep.NotMeasured, "\n")
 }
