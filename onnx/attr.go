@@ -169,9 +169,14 @@ func (a Attrs) Tensor(name string) (*Tensor, error) {
 }
 
 // ConstantValue returns a Constant node's value, whichever attribute
-// holds it.
+// holds it; never nil without an error.
 func (a Attrs) ConstantValue() (*Tensor, error) {
 	for name, v := range a {
+		want := map[string]AttributeProto_AttributeType{"value": AttributeProto_TENSOR, "value_float": AttributeProto_FLOAT,
+			"value_floats": AttributeProto_FLOATS, "value_int": AttributeProto_INT, "value_ints": AttributeProto_INTS}[name]
+		if want != 0 && (v.Type != want || want == AttributeProto_TENSOR && v.Tensor == nil) {
+			return nil, modelfile.FormatErrorf("a Constant's attribute %s is %s, not %s", name, v.Type, want)
+		}
 		switch name {
 		case "value":
 			return v.Tensor, nil
