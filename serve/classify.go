@@ -267,9 +267,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fillDigit writes digit d into dst as a side x side image: the seed's
-// 32x32 padded digit as it is, any other side cut from it through
-// *padded, a buffer made on first use.
+// fillDigit writes digit d into dst as the model's h x w image: resized
+// to it when the model was trained on resized digits (resize, its
+// Preprocessing.Resize), else padded, the seed's 32x32 padded digit as it
+// is and any other square side cut from it through *padded, a buffer made
+// on first use.
 func fillDigit(dst []float32, h, w int, resize string, d *image.Gray, padded *[]float32) error {
 	if resize != "" {
 		return resizeDigit(dst, h, w, resize == "area", d)
