@@ -90,8 +90,10 @@ func runDoctor(c *cli.Context) error {
 		// A classifier of other sizes or classes than a digit's (one
 		// trained on resized digits, EMNIST's 26 letters) is prepared
 		// as eval and infer prepare a person's data for it.
-		if other, oerr := infer.OpenClassifier(path, infer.Kernels, infer.OpenOptions{ReadOptions: readOptions(c), AnyInput: true, AnyClasses: true}); err != nil && oerr == nil {
-			m, err = other, nil
+		if err != nil {
+			if other, oerr := infer.OpenClassifier(path, infer.Kernels, infer.OpenOptions{ReadOptions: readOptions(c), AnyInput: true, AnyClasses: true}); oerr == nil {
+				m, err = other, nil
+			}
 		}
 		if err == nil {
 			r.Preprocess = &m.Preprocess
