@@ -274,9 +274,13 @@ func readServeNormalize(specs []serve.ModelSpec, means, stds []string) error {
 	} {
 		err := perModel(specs, flag.name, flag.values, func(sp *serve.ModelSpec, v string) error {
 			f, err := strconv.ParseFloat(v, 32)
+			want := "a number"
+			if flag.name == "std" {
+				want = "a number above 0"
+			}
 			switch {
 			case err != nil || math.IsNaN(f) || math.IsInf(f, 0) || flag.name == "std" && f <= 0:
-				return usageError("--%s %q: want a number%s", flag.name, v, map[bool]string{true: " above 0", false: ""}[flag.name == "std"])
+				return usageError("--%s %q: want %s", flag.name, v, want)
 			case *flag.set(sp) != nil:
 				return usageError("--%s given twice for model %q", flag.name, sp.Name)
 			}
