@@ -68,7 +68,7 @@ func (u *upgrader) producedRank(p *Node) int {
 	case "Shape":
 		return 1
 	case "Squeeze", "Unsqueeze":
-		axes, err := p.Attrs.Ints("axes")
+		axes, _, err := p.squeezeAxes(u.consts)
 		if r := in(0); r >= 0 && err == nil && len(axes) > 0 {
 			if p.OpType == "Squeeze" {
 				return r - len(axes)

@@ -29,9 +29,10 @@ type Options struct {
 
 // Errors a caller may tell apart.
 var (
-	// ErrOpset is the error for a model whose opset has no QDQ form:
-	// below 10, or below 13 (DequantizeLinear's axis) per channel with
-	// operators whose meaning changed at 13.
+	// ErrOpset is the error for a model of an opset before 13 that
+	// onnx.UpgradeTo13 cannot rewrite, where its own opset has no QDQ
+	// form: below 10 (QuantizeLinear), or below 13 per channel
+	// (DequantizeLinear's axis).
 	ErrOpset = errors.New("quantize: opset")
 	// ErrNothing is the error for a model with nothing to quantize: no
 	// Conv, Gemm, MatMul or BatchNormalization with constant weights, or
@@ -70,16 +71,6 @@ var removable = map[string]bool{"Relu": true, "Clip": true}
 // bits).
 var direct8Bit = map[string]bool{"MaxPool": true, "Reshape": true, "Transpose": true, "Squeeze": true, "Unsqueeze": true, "AveragePool": true}
 
-// sameAtOpset13 are operators whose meaning did not change between
-// opsets 10 and 13: a model of only these moves to opset 13 for
-// per-channel DequantizeLinear unchanged.
-var sameAtOpset13 = map[string]bool{
-	"Conv": true, "Relu": true, "MaxPool": true, "AveragePool": true, "GlobalAveragePool": true, "Gemm": true,
-	"MatMul": true, "Add": true, "Sub": true, "Mul": true, "Div": true, "BatchNormalization": true, "Flatten": true,
-	"Reshape": true, "Transpose": true, "Clip": true, "Identity": true, "Dropout": true, "Concat": true,
-	"Sigmoid": true, "Tanh": true, "LeakyRelu": true, "Constant": true, "Shape": true, "Gather": true,
-}
-
 // NewPlan finds what quantizing m would quantize, by ONNX Runtime's rules
 // (see the package's documentation). m is not changed.
 func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
@@ -93,14 +84,26 @@ func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
 	default:
 		return nil, fmt.Errorf("quantize: activations of type %s: want UINT8 or INT8", opt.Activations)
 	}
-	g := m.Graph
-	p := &Plan{m: m, opt: opt, act: map[string]string{}, weights: map[string]int{}, biases: map[string]biasOf{}, opset: m.Opset}
-	if p.opset < 10 {
-		return nil, fmt.Errorf("%w %d: QuantizeLinear and DequantizeLinear need opset 10 or later: export the model again at opset 10 or later (torch.onnx.export's opset_version)", ErrOpset, m.Opset)
-	}
 	if n := QuantizedNode(m); n != nil {
 		return nil, fmt.Errorf("%w: the graph is quantized already (%s): quantize its float original", ErrNothing, n.Describe())
 	}
+	// QuantizeLinear came at opset 10, DequantizeLinear's axis (per-channel
+	// weights) at 13: an older graph is rewritten in opset 13's forms, or
+	// where that fails, quantized per tensor at its own opset from 10 on.
+	fileOpset := m.Opset
+	var upgradeErr error
+	if m.Opset < onnx.ModernOpset && (m.Opset < 10 || !opt.PerTensor) {
+		up := *m
+		g := *m.Graph
+		up.Graph, up.Opsets = &g, maps.Clone(m.Opsets)
+		if upgradeErr = onnx.UpgradeTo13(&up); upgradeErr == nil {
+			m = &up
+		} else if m.Opset < 10 {
+			return nil, fmt.Errorf("%w %d: QuantizeLinear needs opset 10 or later, and %v: export the model again at opset 13 (torch.onnx.export's opset_version)", ErrOpset, m.Opset, upgradeErr)
+		}
+	}
+	g := m.Graph
+	p := &Plan{m: m, opt: opt, act: map[string]string{}, weights: map[string]int{}, biases: map[string]biasOf{}, opset: m.Opset}
 	for _, n := range g.Nodes {
 		c := *n
 		c.Inputs, c.Outputs = slices.Clone(n.Inputs), slices.Clone(n.Outputs)
@@ -193,14 +196,9 @@ func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
 	if len(p.weights) == 0 {
 		return nil, fmt.Errorf("%w: the graph has no Conv, Gemm, MatMul or BatchNormalization with constant weights", ErrNothing)
 	}
-	if p.opset < 13 && slices.ContainsFunc(slices.Collect(maps.Values(p.weights)), func(a int) bool { return a >= 0 }) {
-		for _, n := range p.nodes {
-			if !sameAtOpset13[n.OpType] || n.Domain != "" {
-				return nil, fmt.Errorf("%w %d: per-channel weights need DequantizeLinear's axis (opset 13), and %s changed at opset 13: quantize per tensor, or export the model again at opset 13",
-					ErrOpset, m.Opset, n.Describe())
-			}
-		}
-		p.opset = 13
+	if p.opset < onnx.ModernOpset && slices.ContainsFunc(slices.Collect(maps.Values(p.weights)), func(a int) bool { return a >= 0 }) {
+		return nil, fmt.Errorf("%w %d: per-channel weights need DequantizeLinear's axis (opset 13), and %v: quantize per tensor, or export the model again at opset 13",
+			ErrOpset, fileOpset, upgradeErr)
 	}
 	return p, nil
 }

@@ -283,9 +283,10 @@ func TestSeedQDQChecked(t *testing.T) {
 	}
 }
 
-// TestPlanRefuses: an opset without QuantizeLinear, per-channel weights at
-// an opset below 13 with an operator whose meaning changed at 13, a graph
-// with no weights, an activation without its range.
+// TestPlanRefuses: a graph of an opset before 13 that cannot be rewritten
+// at 13 (an Upsample), per channel or below opset 10; a graph with no
+// weights, an activation without its range. One that can be rewritten is
+// planned at opset 13, and the model given is not changed.
 func TestPlanRefuses(t *testing.T) {
 	m, err := onnx.Load(testtool.Testdata("quant/mnist12_float.onnx"))
 	if err != nil {
@@ -293,16 +294,36 @@ func TestPlanRefuses(t *testing.T) {
 	}
 	m.Graph.Nodes = append(m.Graph.Nodes, &onnx.Node{Name: "sm", OpType: "Softmax", Inputs: []string{"Plus214_Output_0"}, Outputs: []string{"probs"}})
 	m.Graph.Outputs[0].Name = "probs"
-	if _, err := NewPlan(m, Options{}); !errors.Is(err, ErrOpset) || !strings.Contains(err.Error(), "Softmax") {
-		t.Errorf("per channel, opset 12 with a Softmax: %v", err)
+	nodes := len(m.Graph.Nodes)
+	for _, opset := range []int64{12, 9} {
+		m.Opset, m.Opsets[""] = opset, opset
+		for _, opt := range []Options{{}, {PerTensor: true}} {
+			want := int64(13)
+			if opset >= 10 && opt.PerTensor {
+				want = opset // no rewrite needed
+			}
+			if p, err := NewPlan(m, opt); err != nil || p.opset != want {
+				t.Errorf("opset %d, %+v, with a Softmax: %v, want a plan at opset %d", opset, opt, err, want)
+			}
+		}
+		if m.Opset != opset || len(m.Graph.Nodes) != nodes {
+			t.Fatalf("the plan changed the model: opset %d, %d nodes", m.Opset, len(m.Graph.Nodes))
+		}
 	}
-	if p, err := NewPlan(m, Options{PerTensor: true}); err != nil || p.opset != 12 {
-		t.Errorf("per tensor, opset 12: %v", err)
-	}
-	old := *m
-	old.Opset = 9
-	if _, err := NewPlan(&old, Options{PerTensor: true}); !errors.Is(err, ErrOpset) {
-		t.Errorf("opset 9: %v", err)
+	up := *m
+	g := *m.Graph
+	up.Graph = &g
+	g.Nodes = append(slices.Clone(g.Nodes), &onnx.Node{Name: "up", OpType: "Upsample", Inputs: []string{"probs", "scales"}, Outputs: []string{"big"}})
+	for _, c := range []struct {
+		opset int64
+		opt   Options
+		ok    bool
+	}{{12, Options{}, false}, {12, Options{PerTensor: true}, true}, {9, Options{PerTensor: true}, false}} {
+		up.Opset = c.opset
+		_, err := NewPlan(&up, c.opt)
+		if c.ok != (err == nil) || (err != nil && (!errors.Is(err, ErrOpset) || !strings.Contains(err.Error(), "Upsample"))) {
+			t.Errorf("opset %d with an Upsample, %+v: %v", c.opset, c.opt, err)
+		}
 	}
 	relu := &onnx.Model{Opset: 13, Graph: &onnx.Graph{Initializers: map[string]*onnx.Tensor{},
 		Nodes:  []*onnx.Node{{OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}}},

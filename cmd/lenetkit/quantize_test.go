@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/onnx"
 )
@@ -257,5 +258,44 @@ func TestCalibrationImagesColour(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestQuantizeOldOpset: the model zoo's mnist-8 (CNTK, opset 8, before
+// QuantizeLinear) is quantized per channel in opset 13's forms, which
+// ONNX's checker passes and ONNX Runtime runs to lenetkit's figures.
+func TestQuantizeOldOpset(t *testing.T) {
+	t.Parallel()
+	testtool.SkipShort(t)
+	data := realData(t)
+	in, out := testtool.Testdata("onnx/producers/cntk_mnist8.onnx"), filepath.Join(t.TempDir(), "int8.onnx")
+	args := []string{"quantize", in, out, "--format", "json"}
+	if !testtool.ORTExactU8S8() {
+		args = append(args, "--reduce-range")
+	}
+	r := run(t, args...)
+	var q quantizeJSON
+	if err := json.Unmarshal([]byte(r.stdout), &q); r.code != 0 || err != nil {
+		t.Fatalf("exit %d, %v:\n%s", r.code, err, r.stderr)
+	}
+	if q.Weights != "per channel" || len(q.Quantized.Weights) != 2 || math.Abs(q.After.Accuracy-q.Before.Accuracy) > 0.5 {
+		t.Errorf("%+v", q)
+	}
+	m, err := onnx.Load(out)
+	if err != nil || m.Opset != 13 {
+		t.Fatalf("the int8 file: opset %v, %v; want 13", m, err)
+	}
+	py := testtool.RequirePython(t, "onnx")
+	if b, err := exec.Command(py, "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", out).CombinedOutput(); err != nil {
+		t.Errorf("onnx.checker: %v\n%s", err, b)
+	}
+	im, err := infer.Open(out, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, loss := ortFiguresOf(t, out, data, im)
+	t.Logf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit: %.2f %%, loss %.6f", acc, loss, q.After.Accuracy, q.After.Loss)
+	if acc != q.After.Accuracy || math.Abs(loss-q.After.Loss) > 1e-4 {
+		t.Errorf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit: %.2f %%, loss %.6f", acc, loss, q.After.Accuracy, q.After.Loss)
 	}
 }

@@ -150,6 +150,9 @@ func ortFiguresOf(t *testing.T, model, data string, m *infer.Model) (float64, fl
 		x = modelInput(m, x, test.N, []int{g.Channels, g.Height, g.Width})
 		job.C, job.H, job.W = g.Channels, g.Height, g.Width
 	}
+	if g, err := onnx.Load(model); err == nil && len(g.Graph.Inputs) > 0 && len(g.Graph.Inputs[0].Dims) > 0 && g.Graph.Inputs[0].Dims[0] > 0 {
+		job.Batch = int(g.Graph.Inputs[0].Dims[0]) // an export without a dynamic batch
+	}
 	dir := t.TempDir()
 	job.Input, job.Out = filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
 	if err := os.WriteFile(job.Input, float32Bytes(x), 0o644); err != nil {
