@@ -157,6 +157,12 @@ func printDoctor(c *cli.Context, r doctorResult) {
 		return
 	}
 	fmt.Fprintf(w, "Runs:       yes\n")
+	if len(d.Refused) > 0 {
+		fmt.Fprintf(w, "ONNX Runtime: refuses this file, for %s; lenetkit runs it as written:\n", nouns(len(d.Refused), "reason"))
+		for _, r := range shortList(d.Refused, 8) {
+			fmt.Fprintf(w, "  %s\n", r)
+		}
+	}
 	in := d.Input
 	fmt.Fprintf(w, "Input:      %q %s, %s: images of %d x %d x %d\n", in.Name, in.Declared, in.Layout, in.Channels, in.Height, in.Width)
 	if in.FixedBatch > 0 {

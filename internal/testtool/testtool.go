@@ -167,3 +167,19 @@ func ORTExactU8S8() bool {
 	}
 	return runtime.GOARCH != "amd64"
 }
+
+// ORTRefusal is the first line of ONNX Runtime's reason for not loading
+// the model at path, "" when it loads it; it skips (fails under CI=true)
+// without ONNX Runtime.
+func ORTRefusal(t testing.TB, path string) string {
+	t.Helper()
+	node := RequireORT(t)
+	cmd := exec.Command(node, "-e", `require('onnxruntime-node').InferenceSession.create(process.argv[1]).then(
+		() => {}, e => { console.log(String(e.message).split('\n')[0]); })`, path)
+	cmd.Dir = Reference("")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}

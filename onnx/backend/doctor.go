@@ -37,6 +37,11 @@ type Diagnosis struct {
 	// Int8Kernel names the int8 kernel the plan's quantized convolutions
 	// and products run, for a quantized file.
 	Int8Kernel string `json:"int8_kernel,omitempty"`
+	// Refused are what makes ONNX Runtime refuse a file that lenetkit
+	// runs: attributes its operators do not have at the file's opset
+	// (onnx.StrayAttributes), declared shapes that the nodes do not
+	// compute. lenetkit goes by the attributes and the nodes.
+	Refused []string `json:"onnxruntime_refuses,omitempty"`
 }
 
 // Blocker is one reason a file does not run.
@@ -93,6 +98,10 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 	if len(d.Blockers) > 0 {
 		return d, nil
 	}
+	var stray []string // before compile, which rewrites the graph
+	for _, a := range onnx.StrayAttributes(m) {
+		stray = append(stray, a.String())
+	}
 	p, err := compile(m, int64(len(data))+external, Options{ReadOptions: opt})
 	if err != nil {
 		d.block("compile", err, "", nil)
@@ -100,6 +109,7 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 	}
 	d.Runs = true
 	d.Fused, d.Int8Kernel = p.Fused, p.Int8Kernel
+	d.Refused = append(stray, p.staleShapes...)
 	in := m.Graph.Inputs[0]
 	d.Input = &InputInfo{Name: in.Name, Layout: "NCHW", Declared: in.String(), Channels: p.Channels, Height: p.Height, Width: p.Width,
 		FixedBatch: p.FixedBatch}

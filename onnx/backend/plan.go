@@ -33,6 +33,9 @@ type Plan struct {
 	Metadata map[string]string
 	// Reordered says the file's nodes were out of topological order.
 	Reordered bool
+	// staleShapes are declared shapes the computed values do not have
+	// (compiler.staleValueInfo), for Diagnose.
+	staleShapes []string
 	// Upgraded is the file's opset when it was older than 7 and the graph
 	// was read in opset 7's forms (onnx.Upgrade); 0 otherwise.
 	Upgraded int64
@@ -142,6 +145,7 @@ func compile(m *onnx.Model, size int64, opt Options) (*Plan, error) {
 	if err := c.compile(); err != nil {
 		return nil, err
 	}
+	p.staleShapes = c.staleValueInfo()
 	if err := c.numberOutputs(); err != nil {
 		return nil, err
 	}
