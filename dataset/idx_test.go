@@ -191,3 +191,44 @@ func TestOpenIDXResize(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstLabel: EMNIST letters' labels 1 to 26 become classes 0 to 25
+// with FirstLabel 1, in both parts, and the lowest label is reported
+// either way; a first label above the lowest is refused by name.
+func TestFirstLabel(t *testing.T) {
+	dir := t.TempDir()
+	writeIDX(t, dir, "emnist-letters-", "train", []byte{1, 3, 2, 1}, true)
+	writeIDX(t, dir, "emnist-letters-", "test", []byte{2, 1, 3}, true)
+	plain, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plain.Classes) != 4 || plain.LowestLabel != 1 {
+		t.Errorf("as read: %d classes, lowest label %d; want 4 and 1", len(plain.Classes), plain.LowestLabel)
+	}
+	d, err := Open(dir, Options{FirstLabel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Classes) != 3 || d.LowestLabel != 1 {
+		t.Errorf("first label 1: %d classes, lowest label %d; want 3 and 1", len(d.Classes), d.LowestLabel)
+	}
+	for _, c := range []struct {
+		s    *Set
+		want []int
+	}{{d.Train, []int{0, 2, 1, 0}}, {d.Test, []int{1, 0, 2}}} {
+		for i, want := range c.want {
+			if got := c.s.Label(i); got != want {
+				t.Fatalf("image %d: label %d, want %d", i, got, want)
+			}
+		}
+	}
+	if again, err := Open(dir, Options{}); err != nil || len(again.Classes) != 4 {
+		t.Errorf("the shift stayed with the files: %v, %v", again, err)
+	}
+	_, err = Open(dir, Options{FirstLabel: 2})
+	if !errors.Is(err, ErrOption) {
+		t.Fatalf("first label 2: %v, want ErrOption", err)
+	}
+	oneLine(t, err, "first label 2", "lowest label is 1")
+}

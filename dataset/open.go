@@ -75,6 +75,11 @@ type Options struct {
 	// (--labels) overrides them, and so do folders numbered as
 	// ClassesByNumber takes them.
 	ModelClasses []string
+	// FirstLabel is an IDX set's first label, which becomes class 0: 1 for
+	// EMNIST letters, labelled 1 to 26 (torchvision's "N/A" class 0 has no
+	// image), read by a model of 26 outputs trained on label - 1. A label
+	// below it is an error. Folders take their labels from their names.
+	FirstLabel int
 	// Parts is which parts of an IDX set to read.
 	Parts Parts
 	// Verify refuses IDX files named as MNIST's that are none of the data
@@ -108,6 +113,9 @@ type Data struct {
 	TestFolder, ValFolder string
 	Val                   *Set
 	Ignored               []string
+	// LowestLabel is the lowest label of an IDX set's parts read, before
+	// Options.FirstLabel: above 0, the set's classes may start there.
+	LowestLabel int
 	// ResizedFrom is an IDX set's own image size, height and width, when
 	// Options.Prep resized its images to another; zero otherwise.
 	ResizedFrom [2]int
@@ -275,6 +283,42 @@ func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
 		}
 		sets = append(sets, s)
 	}
+	sets, err := shiftLabels(path, sets, opt.FirstLabel, &d.LowestLabel)
+	if err != nil {
+		return nil, err
+	}
+	return finishIDX(d, dir, prefix, path, parts, sets, opt)
+}
+
+// shiftLabels returns the sets with first subtracted from every label,
+// copied, and sets *lowest to the lowest label there was.
+func shiftLabels(path string, sets []*mnist.Set, first int, lowest *int) ([]*mnist.Set, error) {
+	*lowest = 255
+	for _, s := range sets {
+		for _, l := range s.Labels {
+			*lowest = min(*lowest, int(l))
+		}
+	}
+	if first == 0 {
+		return sets, nil
+	}
+	if first < 0 || first > *lowest {
+		return nil, newError(ErrOption, path, fmt.Sprintf("first label %d: its lowest label is %d; give a first label from 0 to %d", first, *lowest, *lowest))
+	}
+	out := make([]*mnist.Set, len(sets))
+	for i, s := range sets {
+		c := *s
+		c.Labels = make([]uint8, len(s.Labels))
+		for k, l := range s.Labels {
+			c.Labels[k] = l - uint8(first)
+		}
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// finishIDX makes the Sets of an IDX set's parts, their labels as read.
+func finishIDX(d *Data, dir, prefix, path string, parts []string, sets []*mnist.Set, opt Options) (*Data, error) {
 	classes, err := idxClasses(path, sets, len(parts) == 2 || opt.Parts == TrainPart, opt.Classes, opt.ModelClasses)
 	if err != nil {
 		return nil, err

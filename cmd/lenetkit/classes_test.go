@@ -393,3 +393,37 @@ func TestLabelsNameFolders(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstLabel: MNIST's test labels raised by one (labels 1 to 10, as
+// EMNIST letters' run 1 to 26) against a 10-output model: eval says to
+// give --first-label 1, and with it measures what it measures on MNIST.
+func TestFirstLabel(t *testing.T) {
+	t.Parallel()
+	testtool.SkipShort(t)
+	dir, model := dataCopy(t), testtool.Testdata("onnx/mlp_flat.onnx")
+	labels := filepath.Join(dir, "t10k-labels-idx1-ubyte")
+	b, err := os.ReadFile(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 8; i < len(b); i++ {
+		b[i]++
+	}
+	if err := os.WriteFile(labels, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantOnlyError(t, run(t, "eval", model, "--data", dir, "--skip-checksum", "-q"), "labels start at 1", "give --first-label 1")
+	var plain, shifted struct{ Accuracy, Loss float64 }
+	for _, c := range []struct {
+		args []string
+		into *struct{ Accuracy, Loss float64 }
+	}{{[]string{"eval", model, "--format", "json"}, &plain}, {[]string{"eval", model, "--data", dir, "--skip-checksum", "--first-label", "1", "--format", "json"}, &shifted}} {
+		r := run(t, c.args...)
+		if err := json.Unmarshal([]byte(r.stdout), c.into); r.code != 0 || err != nil {
+			t.Fatalf("%v: exit %d, %v: %s", c.args, r.code, err, r.stderr)
+		}
+	}
+	if plain != shifted || plain.Accuracy < 90 {
+		t.Errorf("on MNIST %+v, on its labels raised by one with --first-label 1 %+v", plain, shifted)
+	}
+}

@@ -18,7 +18,9 @@ var (
 		"or one subfolder of images per class (torchvision's ImageFolder), or train/ and test/ (or val/) of such subfolders", DefaultText: "the MNIST of $LENETKIT_DATA, else the GoMNIST module's copy"}
 	prepFlag = &cli.StringFlag{Name: "prep", Value: "digit", Usage: "how an image folder's pictures become images: digit (as infer prepares a digit: " +
 		"cropped to the ink, centred in 28x28, as MNIST), resize (grey, resized to the model's input, bilinear, as torchvision's Resize; IDX images too) or resize:area"}
-	labelsFlag  = &cli.StringFlag{Name: "labels", Usage: "class names, one a line in label order, from `FILE` (default: the class folders' names, or 0, 1, ... for IDX data)"}
+	labelsFlag     = &cli.StringFlag{Name: "labels", Usage: "class names, one a line in label order, from `FILE` (default: the class folders' names, or 0, 1, ... for IDX data)"}
+	firstLabelFlag = &cli.IntFlag{Name: "first-label", Usage: "the IDX data's label that is the model's class 0: 1 for EMNIST letters, " +
+		"labelled 1 to 26, against a model of 26 outputs trained on label - 1", DefaultText: "0"}
 	augmentFlag = &cli.StringFlag{Name: "augment", Usage: "transform training images at random, as torchvision's RandomAffine: shift, rotate, scale, " +
 		"each with an optional range (shift=2,rotate=10,scale=0.9:1.1; shift=10% of the side); the names alone give RandomAffine(10, (0.1, 0.1), (0.9, 1.1))", DefaultText: "none"}
 	valFlag = &cli.StringFlag{Name: "val", Usage: "validation images split from the training data with the seed: a count (5000), " +
@@ -30,7 +32,7 @@ var (
 // which most commands have already, says whether IDX files named as
 // MNIST's must be a known set.
 func dataFlags(training bool) []cli.Flag {
-	flags := []cli.Flag{ownDataFlag, prepFlag, labelsFlag}
+	flags := []cli.Flag{ownDataFlag, prepFlag, labelsFlag, firstLabelFlag}
 	if training {
 		flags = append(flags, augmentFlag, valFlag)
 	}
@@ -53,7 +55,7 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 	if err != nil {
 		return nil, usageError("--prep %q: want digit, resize or resize:area", c.String("prep"))
 	}
-	opt.Prep, opt.Verify = prep, !c.Bool("skip-checksum")
+	opt.Prep, opt.Verify, opt.FirstLabel = prep, !c.Bool("skip-checksum"), c.Int("first-label")
 	if f := c.String("labels"); f != "" {
 		if opt.Classes, err = dataset.ReadClassNames(f); err != nil {
 			return nil, fmt.Errorf("--labels: %w", err)
@@ -67,6 +69,9 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opt.FirstLabel != 0 && d.Layout != dataset.LayoutIDX {
+		return nil, usageError("--first-label %d: %s is a folder of class folders, whose labels come from their names; it applies to IDX data", opt.FirstLabel, c.String("data"))
 	}
 	for _, f := range d.Skipped {
 		fmt.Fprintf(statusOut(c), "note: skipping %s: not a .png, .jpg, .jpeg, .gif or .bmp file\n", quoteName(f))

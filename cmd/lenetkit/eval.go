@@ -82,7 +82,7 @@ Examples:
    lenetkit eval parameter.pth --data digits/ --prep digit
    lenetkit eval lenet5.onnx --prep resize          # trained with Resize(32)`,
 		Flags: []cli.Flag{
-			ownDataFlag, prepFlag, labelsFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
+			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},

@@ -112,6 +112,10 @@ func checkClasses(m *infer.Model, data *dataset.Data) error {
 		return nil
 	}
 	var hint string
+	if first := data.LowestLabel; data.Layout == dataset.LayoutIDX && first > 0 && k-first == m.Classes {
+		return fmt.Errorf("the model scores %d classes, the data has %d: %s's labels start at %d (as EMNIST letters' do, 1 to 26); "+
+			"give --first-label %d to read label %d as the model's class 0", m.Classes, k, data.Path, first, first, first)
+	}
 	if k < m.Classes && (data.Layout == dataset.LayoutIDX || m.Classes == mnist.Classes) {
 		hint = fmt.Sprintf("give --labels FILE naming all %d of the model's classes when the data's are among them, or ", m.Classes)
 	}

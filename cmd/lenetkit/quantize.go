@@ -83,7 +83,7 @@ Examples:
 			&cli.BoolFlag{Name: "reduce-range", Usage: "7-bit weights, [-64, 64], as ONNX Runtime's reduce_range: exact in ONNX Runtime on CPUs without VNNI, where its uint8 x int8 sums saturate"},
 			&cli.StringFlag{Name: "activations", Value: "uint8", Usage: "uint8 or int8 activations, asymmetric"},
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "the test images' protocol, as eval's: full or seed"},
-			prepFlag, labelsFlag, skipChecksumFlag, meanFlag, stdFlag, allowNonFiniteFlag,
+			prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, meanFlag, stdFlag, allowNonFiniteFlag,
 			&cli.BoolFlag{Name: "force", Usage: "overwrite OUT if it exists"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 		},

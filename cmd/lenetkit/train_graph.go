@@ -40,7 +40,7 @@ var graphFlags = []cli.Flag{
 	&cli.StringFlag{Name: "freeze", Usage: "with --model: keep the initializers these comma-separated `PATTERNS` match fixed (* and ?; a name's prefix before a dot also matches: conv1 freezes conv1.weight and conv1.bias)"},
 	&cli.IntFlag{Name: "classes", Usage: "with --model: replace the last Gemm or MatMul with a new one of `N` outputs, for another label set"},
 	&cli.BoolFlag{Name: "init", Usage: "with --model: start from PyTorch's initialisation instead of the file's weights"},
-	prepFlag, labelsFlag, augmentFlag, valFlag, meanFlag, stdFlag,
+	prepFlag, labelsFlag, firstLabelFlag, augmentFlag, valFlag, meanFlag, stdFlag,
 }
 
 // seedOnlyFlags are the seed recipe's flags, which a --model run refuses.
