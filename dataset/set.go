@@ -166,6 +166,10 @@ type FillOptions struct {
 	Augment Augment
 	Seed    uint64
 	Epoch   int
+	// Orient turns each padded image last, as a model trained on
+	// images so turned takes them (EMNIST transposed). It must fit the
+	// padded size (Orientation.Fits).
+	Orient Orientation
 }
 
 // Fill writes images idx of s into x as float32 values in [0, 1], row-major,
@@ -192,6 +196,10 @@ func (s *Set) Fill(idx []int, x []float32, y []int64, opt FillOptions) error {
 			return err
 		}
 	}
+	if !opt.Orient.Fits(h, w) {
+		return newError(ErrOption, "", fmt.Sprintf("orientation %s of %dx%d images: a transpose needs a square", opt.Orient, h, w))
+	}
+	orient := opt.Orient.For(h, w)
 	var src, aug []float32
 	if opt.Augment.Enabled() {
 		src, aug = make([]float32, s.Height*s.Width), make([]float32, s.Height*s.Width)
@@ -216,6 +224,7 @@ func (s *Set) Fill(idx []int, x []float32, y []int64, opt FillOptions) error {
 				row[c] = toUnit[v]
 			}
 		}
+		orient.Planes(dst, nil)
 		if y != nil {
 			y[k] = int64(s.Label(i))
 		}

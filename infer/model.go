@@ -250,10 +250,7 @@ func (m *Model) checkInput() error {
 		case pad < 0 || 2*pad >= min(g.Height, g.Width):
 			return fmt.Errorf("preprocessing: padding %d does not fit the input's %dx%d", pad, g.Height, g.Width)
 		}
-		if err := m.Preprocess.Check(); err != nil {
-			return fmt.Errorf("preprocessing: %w", err)
-		}
-		return nil
+		return m.checkPreprocess()
 	}
 	if g.Channels != 1 && m.copies == 1 {
 		return fmt.Errorf("the model takes %d channels; MNIST digits are grey (1 channel, or %d equal ones)", g.Channels, GreyCopies)
@@ -261,11 +258,24 @@ func (m *Model) checkInput() error {
 	if g.Height != g.Width || g.Height != mnist.Side && g.Height != mnist.Side-2*mnist.Pad {
 		return fmt.Errorf("the model takes %dx%d images; lenetkit gives MNIST digits as 28x28, or padded to 32x32", g.Height, g.Width)
 	}
+	return m.checkPreprocess()
+}
+
+// checkPreprocess refuses a preprocessing that is out of range, or whose
+// orientation does not fit the input (a transpose of a non-square image).
+func (m *Model) checkPreprocess() error {
 	if err := m.Preprocess.Check(); err != nil {
 		return fmt.Errorf("preprocessing: %w", err)
 	}
+	if o, _ := dataset.ParseOrientation(m.Preprocess.Orient); !o.Fits(m.Input.Height, m.Input.Width) {
+		return fmt.Errorf("preprocessing: orientation %s: the model's %dx%d images are not square", o, m.Input.Height, m.Input.Width)
+	}
 	return nil
 }
+
+// CheckPreprocess is checkInput's check of the preprocessing, for a caller
+// that changed Preprocess after opening the model.
+func (m *Model) CheckPreprocess() error { return m.checkPreprocess() }
 
 // Logits runs the model on n images of 1x32x32 floats, each MNIST's 28x28
 // digit padded by 2 with values in [0, 1], converting them first to the
@@ -280,7 +290,8 @@ func (m *Model) Logits(logits, x []float32, n int) error {
 		side != mnist.Side && side != mnist.Side-2*mnist.Pad) {
 		return fmt.Errorf("infer: %s takes %dx%d images padded by %d, not MNIST's digits: give them to InputLogits", m.Path, g.Height, g.Width, pp.Pad)
 	}
-	if side == mnist.Side && pp.Mean == 0 && pp.Std == 1 && m.copies == 1 {
+	orient := pp.orienter(m.Input)
+	if side == mnist.Side && pp.Mean == 0 && pp.Std == 1 && m.copies == 1 && orient == nil {
 		return m.run.Logits(logits, x, n)
 	}
 	if len(x) < n*mnist.PixelCount {
@@ -304,6 +315,7 @@ func (m *Model) Logits(logits, x []float32, n int) error {
 					out[c] = (v - pp.Mean) * inv
 				}
 			}
+			orient.Planes(img[:plane], nil)
 			if m.copies > 1 {
 				dataset.AsChannels(img, img, 1, plane, m.copies, false)
 			}
@@ -341,7 +353,8 @@ func (m *Model) InputLogits(logits, x []float32, n int) error {
 		return fmt.Errorf("infer: %d images need %d input and %d output floats, got %d and %d", n, n*size, n*m.Classes, len(x), len(logits))
 	}
 	pp := m.Preprocess
-	if pp.Mean == 0 && pp.Std == 1 && m.copies == 1 {
+	orient := pp.orienter(m.Input)
+	if pp.Mean == 0 && pp.Std == 1 && m.copies == 1 && orient == nil {
 		return m.run.Logits(logits, x[:n*size], n)
 	}
 	full := n * size * m.copies
@@ -352,6 +365,7 @@ func (m *Model) InputLogits(logits, x []float32, n int) error {
 	for i, v := range x[:n*size] {
 		m.scratch[i] = (v - pp.Mean) * inv
 	}
+	orient.Planes(m.scratch[:n*size], nil)
 	if m.copies > 1 {
 		dataset.AsChannels(m.scratch, m.scratch, n, size, m.copies, false)
 	}

@@ -23,6 +23,10 @@ type Preprocessing struct {
 	// resize) or "area" (--prep resize:area); "" for none. A model that
 	// says it takes its images so by default.
 	Resize string `json:"resize,omitempty"`
+	// Orient turns the upright, prepared image into the one the model
+	// was trained on (dataset.ParseOrientation's steps, "transpose" for
+	// EMNIST as torchvision's files give it); "" for none.
+	Orient string `json:"orient,omitempty"`
 }
 
 // SeedPreprocessing is the seed's: ToTensor, then Pad(2), no normalisation.
@@ -51,14 +55,32 @@ func (p Preprocessing) Check() error {
 	if p.Resize != "" && p.Resize != "bilinear" && p.Resize != "area" {
 		return fmt.Errorf("resize %q: want bilinear or area", p.Resize)
 	}
+	if _, err := dataset.ParseOrientation(p.Orient); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (p Preprocessing) String() string {
+	s := fmt.Sprintf("pad %d, mean %g, std %g", p.Pad, p.Mean, p.Std)
 	if p.Resize != "" {
-		return fmt.Sprintf("resize %s, pad %d, mean %g, std %g", p.Resize, p.Pad, p.Mean, p.Std)
+		s = fmt.Sprintf("resize %s, %s", p.Resize, s)
 	}
-	return fmt.Sprintf("pad %d, mean %g, std %g", p.Pad, p.Mean, p.Std)
+	if p.Orient != "" {
+		s += ", orient " + p.Orient
+	}
+	return s
+}
+
+// orienter is the dataset.Orienter of the preprocessing's Orient for the
+// model's input, nil for none. Check has refused an Orient that does not
+// parse, and checkInput one that does not fit the input.
+func (p Preprocessing) orienter(in Geometry) *dataset.Orienter {
+	o, err := dataset.ParseOrientation(p.Orient)
+	if err != nil || !o.Fits(in.Height, in.Width) {
+		return nil
+	}
+	return o.For(in.Height, in.Width)
 }
 
 // PreprocessSource says where a Model's Preprocessing came from.

@@ -32,6 +32,10 @@ type ModelSpec struct {
 	// declares (infer.Model.Preprocess): a file that declares none is
 	// otherwise given pixels in [0, 1] as they are.
 	Mean, Std *float32
+	// Orient, when not nil, turns each upright image into the one the
+	// model was trained on (infer.Preprocessing.Orient), in place of what
+	// its file declares.
+	Orient *string
 }
 
 // validName is what a model's name may be: a single URL path segment
@@ -69,8 +73,11 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 	if spec.Std != nil {
 		m.Preprocess.Std = *spec.Std
 	}
-	if err := m.Preprocess.Check(); err != nil {
-		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("its normalisation: %w", err)}
+	if spec.Orient != nil {
+		m.Preprocess.Orient = *spec.Orient
+	}
+	if err := m.CheckPreprocess(); err != nil {
+		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("its preprocessing: %w", err)}
 	}
 	labels := spec.Labels
 	if labels == nil && spec.LabelsPath != "" {

@@ -33,12 +33,17 @@ type GraphConfig struct {
 // Pad and Normalize. Resize records that the data's images were resized
 // to the input before ("bilinear" or "area", as package dataset's
 // --prep resize makes them), for the graph written to declare it; ""
-// for none.
+// for none. Orient turns each padded image last (dataset.ParseOrientation's
+// steps), as the graph was trained to take them; "" for none.
 type Prep struct {
 	Pad       int     `json:"pad"`
 	Mean, Std float32 `json:"-"`
 	Resize    string  `json:"resize,omitempty"`
+	Orient    string  `json:"orient,omitempty"`
 }
+
+// orientation is Orient's steps; Fill refuses those that do not fit.
+func (p Prep) orientation() (dataset.Orientation, error) { return dataset.ParseOrientation(p.Orient) }
 
 // GraphMetrics are a graph's figures on a set of images.
 type GraphMetrics struct {
@@ -297,7 +302,11 @@ func checkFit(net *onnxtrain.Net, s *dataset.Set, p Prep) (channels, error) {
 
 func (r *graphRun) step(s *dataset.Set, idx []int, epoch int) (float64, error) {
 	grey := r.x[:len(idx)*r.in.px]
-	err := s.Fill(idx, grey, r.y, dataset.FillOptions{Pad: r.cfg.Prep.Pad, Augment: r.cfg.Augment, Seed: r.cfg.Seed, Epoch: epoch})
+	orient, err := r.cfg.Prep.orientation()
+	if err != nil {
+		return 0, err
+	}
+	err = s.Fill(idx, grey, r.y, dataset.FillOptions{Pad: r.cfg.Prep.Pad, Augment: r.cfg.Augment, Seed: r.cfg.Seed, Epoch: epoch, Orient: orient})
 	if err != nil {
 		return 0, err
 	}
@@ -352,7 +361,11 @@ func EvaluateGraph(m *onnx.Model, s *dataset.Set, p Prep, batch int) (GraphMetri
 		}
 		// A last partial batch is padded with zeros, scored and ignored.
 		clear(x[n*per:])
-		if err := s.Fill(idx, x[:n*in.px], y[:n], dataset.FillOptions{Pad: p.Pad}); err != nil {
+		orient, err := p.orientation()
+		if err != nil {
+			return GraphMetrics{}, err
+		}
+		if err := s.Fill(idx, x[:n*in.px], y[:n], dataset.FillOptions{Pad: p.Pad, Orient: orient}); err != nil {
 			return GraphMetrics{}, err
 		}
 		normalize(x[:n*in.px], p)

@@ -65,6 +65,7 @@ type graphConfigJSON struct {
 	Augment     dataset.Augment `json:"augment"`
 	Source      GraphSource     `json:"source"`
 	Resize      string          `json:"resize,omitempty"`
+	Orient      string          `json:"orient,omitempty"`
 }
 
 // graphEpochJSON is a GraphEpoch with its NaN (classes without images) as
@@ -83,12 +84,12 @@ type graphEpochJSON struct {
 
 func configJSON(c GraphConfig) graphConfigJSON {
 	return graphConfigJSON{c.Epochs, c.BatchSize, c.MaxLR, c.WeightDecay, c.Limit, c.Seed, c.Freeze,
-		c.Prep.Pad, c.Prep.Mean, c.Prep.Std, c.Augment, c.Source, c.Prep.Resize}
+		c.Prep.Pad, c.Prep.Mean, c.Prep.Std, c.Augment, c.Source, c.Prep.Resize, c.Prep.Orient}
 }
 
 func (j graphConfigJSON) config() GraphConfig {
 	return GraphConfig{Epochs: j.Epochs, BatchSize: j.BatchSize, MaxLR: j.MaxLR, WeightDecay: j.WeightDecay, Limit: j.Limit,
-		Seed: j.Seed, Freeze: j.Freeze, Prep: Prep{Pad: j.Pad, Mean: j.Mean, Std: j.Std, Resize: j.Resize}, Augment: j.Augment, Source: j.Source}
+		Seed: j.Seed, Freeze: j.Freeze, Prep: Prep{Pad: j.Pad, Mean: j.Mean, Std: j.Std, Resize: j.Resize, Orient: j.Orient}, Augment: j.Augment, Source: j.Source}
 }
 
 func epochJSON(e GraphEpoch) graphEpochJSON {

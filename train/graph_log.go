@@ -28,6 +28,9 @@ func (c GraphConfig) Record(model, data string, valSize int, started time.Time) 
 	if c.Prep.Resize != "" {
 		prep["resize"] = c.Prep.Resize
 	}
+	if c.Prep.Orient != "" {
+		prep["orient"] = c.Prep.Orient
+	}
 	extra := map[string]any{"model": model, "freeze": c.Freeze, "data": data, "augment": c.Augment.String(), "preprocess": prep}
 	for k, v := range extra {
 		if err := r.Set(k, v); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/mnist"
@@ -82,7 +83,7 @@ Examples:
    lenetkit eval parameter.pth --data digits/ --prep digit
    lenetkit eval lenet5.onnx --prep resize          # trained with Resize(32)`,
 		Flags: []cli.Flag{
-			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
+			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},
@@ -99,8 +100,10 @@ var (
 	backendFlag      = &cli.StringFlag{Name: "backend", Usage: "lenetkit (lenetkit's kernels: any ONNX image classifier, and the seed's LeNet from its weights in any format; the default), native (the seed's LeNet through its own forward pass) or gorgonia (onnx-go's Gorgonia backend, on an .onnx of the seed's LeNet only, to cross-check)"}
 	// DefaultText: urfave/cli would print the zero value, "(default: 0)",
 	// beside the real default.
-	meanFlag = &cli.Float64Flag{Name: "mean", Usage: "the mean of the torchvision Normalize the model was trained with, on pixels in [0,1]", DefaultText: "what the model declares, else 0, with a note"}
-	stdFlag  = &cli.Float64Flag{Name: "std", Usage: "the std of the torchvision Normalize the model was trained with", DefaultText: "what the model declares, else 1, with a note"}
+	meanFlag   = &cli.Float64Flag{Name: "mean", Usage: "the mean of the torchvision Normalize the model was trained with, on pixels in [0,1]", DefaultText: "what the model declares, else 0, with a note"}
+	stdFlag    = &cli.Float64Flag{Name: "std", Usage: "the std of the torchvision Normalize the model was trained with", DefaultText: "what the model declares, else 1, with a note"}
+	orientFlag = &cli.StringFlag{Name: "orient", Usage: "turn each upright image into the one the model was trained on: transpose (EMNIST as torchvision " +
+		"gives it, stored transposed), mirror (left-right), flip (upside down), or several in order, separated by commas; none for no turn", DefaultText: "what the model declares, else none"}
 )
 
 type evalResult struct {
@@ -278,6 +281,9 @@ func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
 	if err := m.Preprocess.Check(); err != nil && (c.IsSet("mean") || c.IsSet("std")) {
 		return nil, usageError("--mean/--std: %v", err)
 	}
+	if err := setOrient(c, &m.Preprocess, m.Input.Height, m.Input.Width); err != nil {
+		return nil, err
+	}
 	if err := declaredPrep(c, m.Path, m.Preprocess.Resize); err != nil {
 		return nil, err
 	}
@@ -293,6 +299,23 @@ func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// setOrient sets pp's orientation from --orient, when given, checked
+// against the model's h x w input.
+func setOrient(c *cli.Context, pp *infer.Preprocessing, h, w int) error {
+	if !c.IsSet("orient") {
+		return nil
+	}
+	o, err := dataset.ParseOrientation(c.String("orient"))
+	if err != nil {
+		return usageError("--orient %q: want transpose, mirror or flip, several separated by commas, or none", c.String("orient"))
+	}
+	if !o.Fits(h, w) {
+		return usageError("--orient %s: the model's %dx%d images are not square; a transpose needs a square", o, h, w)
+	}
+	pp.Orient = o.String()
+	return nil
 }
 
 // assumedPreprocess says what of the model's input normalisation is

@@ -104,7 +104,7 @@ Examples:
    lenetkit infer cnn28.onnx photos/ --mean 0.5 --std 0.5 --min-confidence 0.9
    lenetkit infer parameter.pth --data digits/ --format csv > rows.csv`,
 		Flags: []cli.Flag{
-			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, allowNonFiniteFlag, verboseFlag,
+			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per input, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
 			&cli.StringFlag{Name: "invert", Value: "auto", Usage: "auto (decide per image), always (dark ink on light paper) or never (light ink on dark, as MNIST)"},

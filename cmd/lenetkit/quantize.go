@@ -83,7 +83,7 @@ Examples:
 			&cli.BoolFlag{Name: "reduce-range", Usage: "7-bit weights, [-64, 64], as ONNX Runtime's reduce_range: exact in ONNX Runtime on CPUs without VNNI, where its uint8 x int8 sums saturate"},
 			&cli.StringFlag{Name: "activations", Value: "uint8", Usage: "uint8 or int8 activations, asymmetric"},
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "the test images' protocol, as eval's: full or seed"},
-			prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, meanFlag, stdFlag, allowNonFiniteFlag,
+			prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag,
 			&cli.BoolFlag{Name: "force", Usage: "overwrite OUT if it exists"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 		},
@@ -236,8 +236,8 @@ func runQuantize(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if resize := prepResize(c); c.IsSet("mean") || c.IsSet("std") || resize != m.Preprocess.Resize {
-		// The normalisation given, and the resizing, are OUT's own:
+	if resize := prepResize(c); c.IsSet("mean") || c.IsSet("std") || c.IsSet("orient") || resize != m.Preprocess.Resize {
+		// The normalisation given, the resizing and the orientation are OUT's own:
 		// eval, infer and serve read them from the file.
 		m.Preprocess.Resize = resize
 		pp, err := json.Marshal(m.Preprocess)
@@ -409,7 +409,11 @@ func floatGraph(c *cli.Context, in string) (*onnx.Model, string, int64, error) {
 func calibrationImages(c *cli.Context, m *infer.Model, n int, last bool) (quantize.Images, string, error) {
 	pp := m.Preprocess
 	size := m.InputSize()
-	spread := func(img images) images { img.copies, img.last = m.Copies(), last; return img }
+	orient, _ := dataset.ParseOrientation(pp.Orient) // checked when the model was opened
+	spread := func(img images) images {
+		img.copies, img.last, img.orient = m.Copies(), last, orient.For(m.Input.Height, m.Input.Width)
+		return img
+	}
 	if !c.IsSet("data") && !prepResizes(c) {
 		src, err := mnist.Locate(c.Context, "")
 		if err != nil {
@@ -497,6 +501,7 @@ type images struct {
 	fill    func(i int, x []float32) error
 	copies  int
 	last    bool
+	orient  *dataset.Orienter // the model's Preprocessing.Orient
 }
 
 func (s images) Len() int { return s.n }
@@ -508,6 +513,7 @@ func (s images) Fill(i, n int, x []float32) error {
 		if err := s.fill(i+k, img[:s.size]); err != nil {
 			return err
 		}
+		s.orient.Planes(img[:s.size], nil)
 		if s.copies > 1 {
 			dataset.AsChannels(img, img, 1, s.size, s.copies, s.last)
 		}

@@ -87,6 +87,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: the names the file records, as lenetkit train writes them, else 0, 1, ...)"},
 			&cli.StringSliceFlag{Name: "mean", Usage: "the mean of the torchvision Normalize the first model was trained with, on pixels in [0,1], or NAME=`MEAN` for another (default: what the file declares, else 0)"},
 			&cli.StringSliceFlag{Name: "std", Usage: "the std of that Normalize, for the first model, or NAME=`STD` for another (default: what the file declares, else 1)"},
+			&cli.StringSliceFlag{Name: "orient", Usage: "turn each upright image into the one the first model was trained on (transpose: EMNIST as torchvision gives it; mirror, flip, or several separated by commas), or NAME=`STEPS` for another (default: what the file declares, else none)"},
 			backendFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
 			&cli.IntFlag{Name: "threads", Value: 0, Usage: "CPUs one batch's forward pass uses (0: all; 1 leaves the others to parse, decode and answer requests meanwhile)"},
@@ -123,6 +124,20 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	if err := readServeLabels(specs, c.StringSlice("labels")); err != nil {
+		return err
+	}
+	if err := perModel(specs, "orient", c.StringSlice("orient"), func(sp *serve.ModelSpec, v string) error {
+		o, err := dataset.ParseOrientation(v)
+		switch {
+		case err != nil:
+			return usageError("--orient %q: want transpose, mirror or flip, several separated by commas, or none", v)
+		case sp.Orient != nil:
+			return usageError("--orient given twice for model %q", sp.Name)
+		}
+		s := o.String()
+		sp.Orient = &s
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := readServeNormalize(specs, c.StringSlice("mean"), c.StringSlice("std")); err != nil {

@@ -40,7 +40,7 @@ var graphFlags = []cli.Flag{
 	&cli.StringFlag{Name: "freeze", Usage: "with --model: keep the initializers these comma-separated `PATTERNS` match fixed (* and ?; a name's prefix before a dot also matches: conv1 freezes conv1.weight and conv1.bias)"},
 	&cli.IntFlag{Name: "classes", Usage: "with --model: replace the last Gemm or MatMul with a new one of `N` outputs, for another label set"},
 	&cli.BoolFlag{Name: "init", Usage: "with --model: start from PyTorch's initialisation instead of the file's weights"},
-	prepFlag, labelsFlag, firstLabelFlag, augmentFlag, valFlag, meanFlag, stdFlag,
+	prepFlag, labelsFlag, firstLabelFlag, augmentFlag, valFlag, meanFlag, stdFlag, orientFlag,
 }
 
 // seedOnlyFlags are the seed recipe's flags, which a --model run refuses.
@@ -113,7 +113,7 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 		cfg.Prep.Pad = 0
 	}
 	cfg.Prep.Resize = prepResize(c)
-	return cfg, prepFlags(c, &cfg.Prep, status, path, m)
+	return cfg, prepFlags(c, &cfg.Prep, status, path, m, h, w)
 }
 
 // graphRunLog starts --log-dir's config.json and metrics.jsonl for a
@@ -198,7 +198,7 @@ func imageSize(v *onnx.Value) (h, w int, err error) {
 // declares no preprocessing is trained on pixels in [0, 1] as they are:
 // a graph trained with Normalize and fine-tuned without it starts from a
 // loss far above its own and may be wrecked before it recovers.
-func prepFlags(c *cli.Context, p *train.Prep, status io.Writer, path string, m *onnx.Model) error {
+func prepFlags(c *cli.Context, p *train.Prep, status io.Writer, path string, m *onnx.Model, h, w int) error {
 	mean, std := c.Float64("mean"), c.Float64("std")
 	if c.IsSet("mean") && !(math.Abs(mean) <= math.MaxFloat32) || c.IsSet("std") && !(std > 0 && std <= math.MaxFloat32) {
 		return usageError("--mean %g --std %g: the mean must be a finite number and the std one above 0", mean, std)
@@ -208,6 +208,13 @@ func prepFlags(c *cli.Context, p *train.Prep, status io.Writer, path string, m *
 	}
 	if c.IsSet("std") {
 		p.Std = float32(std)
+	}
+	if c.IsSet("orient") {
+		pp := infer.Preprocessing{Orient: p.Orient}
+		if err := setOrient(c, &pp, h, w); err != nil {
+			return err
+		}
+		p.Orient = pp.Orient
 	}
 	if _, declared := m.Metadata[onnx.MetaPreprocess]; !declared && !c.IsSet("mean") && !c.IsSet("std") {
 		fmt.Fprintf(status, "note: %s declares no preprocessing: training on pixels in [0, 1] (mean 0, std 1); if it was trained with torchvision's Normalize, give its --mean and --std\n", path)
@@ -225,18 +232,20 @@ func graphPrep(m *onnx.Model, h, w int) (train.Prep, error) {
 			Pad       int
 			Mean, Std *float32
 			Resize    string
+			Orient    string
 		}
 		if err := json.Unmarshal([]byte(v), &d); err != nil {
 			return p, fmt.Errorf("metadata %s is not JSON: %v", onnx.MetaPreprocess, err)
 		}
-		p.Pad, p.Resize = d.Pad, d.Resize
+		p.Pad, p.Resize, p.Orient = d.Pad, d.Resize, d.Orient
 		if d.Mean != nil {
 			p.Mean = *d.Mean
 		}
 		if d.Std != nil {
 			p.Std = *d.Std
 		}
-		if !(p.Std > 0) || p.Pad < 0 || 2*p.Pad >= min(h, w) || p.Resize != "" && p.Resize != "bilinear" && p.Resize != "area" {
+		o, err := dataset.ParseOrientation(p.Orient)
+		if !(p.Std > 0) || p.Pad < 0 || 2*p.Pad >= min(h, w) || p.Resize != "" && p.Resize != "bilinear" && p.Resize != "area" || err != nil || !o.Fits(h, w) {
 			return p, fmt.Errorf("metadata %s %s does not fit a %dx%d input", onnx.MetaPreprocess, v, h, w)
 		}
 		return p, nil
@@ -418,6 +427,9 @@ func writeGraph(m *onnx.Model, p train.Prep, classes []string, out, extra string
 	prep := map[string]any{"pad": p.Pad, "mean": p.Mean, "std": p.Std}
 	if p.Resize != "" {
 		prep["resize"] = p.Resize
+	}
+	if p.Orient != "" {
+		prep["orient"] = p.Orient
 	}
 	meta, err := json.Marshal(prep)
 	if err != nil {
