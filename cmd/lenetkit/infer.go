@@ -145,6 +145,10 @@ func runInfer(c *cli.Context) error {
 	if !(minConf >= 0 && minConf <= 1) {
 		return usageError("--min-confidence %g: want a probability from 0 to 1", minConf)
 	}
+	// Asked for before openModel sets --prep from what the model declares:
+	// a digit classifier trained on resized digits still takes a picture
+	// of one through the digit pipeline, its digit then resized.
+	askedResize := c.IsSet("prep") && prepResizes(c)
 	m, err := openModel(c, ownData)
 	anyFiles := false // files for a classifier of other classes or input than a digit's
 	if err != nil && !ownData {
@@ -155,6 +159,14 @@ func runInfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// --prep resize makes each file the whole input, as --data's images:
+	// a digit classifier's files too (Fashion-MNIST's 28x28 pictures),
+	// which the digit pipeline would crop to their ink.
+	resized := !ownData && !anyFiles && askedResize && c.NArg() > 1
+	if resized && c.IsSet("save-preprocessed") {
+		return usageError("--save-preprocessed writes the 28x28 digits --prep digit makes; --prep resize makes each picture the model's whole input")
+	}
+	anyFiles = anyFiles || resized
 	if anyFiles && c.IsSet("save-preprocessed") {
 		return usageError("--save-preprocessed writes the 28x28 digits a digit classifier sees; %s scores %d classes of %dx%d images", m.Path, m.Classes, m.Input.Height, m.Input.Width)
 	}

@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"image"
 	"math"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/image/draw"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
 )
@@ -98,4 +101,27 @@ func evalOf(t *testing.T, model string, args ...string) (evalJSON, string, resul
 		}
 	}
 	return e.evalJSON, e.Data, r
+}
+
+// TestInferPathsResized: --prep resize makes each picture given as a PATH
+// a digit classifier's whole input, as --data's are made, rather than
+// the ink the digit pipeline crops (which finds none in a Fashion-MNIST
+// shirt): the two routes score the same pictures the same.
+func TestInferPathsResized(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	imageFolder(t, dir, 12, func(t *testing.T, i int) image.Image {
+		src := digitImage(t, i)
+		big := image.NewGray(image.Rect(0, 0, 56, 56))
+		draw.BiLinear.Scale(big, big.Bounds(), src, src.Bounds(), draw.Src, nil)
+		return big
+	})
+	model := testtool.Testdata("onnx/mlp_flat.onnx")
+	byPath, byData := run(t, "infer", model, dir, "--prep", "resize", "--format", "csv", "-q"), run(t, "infer", model, "--data", dir, "--prep", "resize", "--format", "csv", "-q")
+	if byPath.code != 0 || byData.code != 0 || byPath.stdout != byData.stdout || strings.Count(byPath.stdout, "\n") != 13 {
+		t.Errorf("PATHs, exit %d:\n%s%s\n--data, exit %d:\n%s%s", byPath.code, byPath.stdout, byPath.stderr, byData.code, byData.stdout, byData.stderr)
+	}
+	if r := run(t, "infer", model, dir, "--prep", "resize", "--save-preprocessed", t.TempDir()); r.code != 2 {
+		t.Errorf("--save-preprocessed with --prep resize: exit %d, want 2: %s", r.code, r.stderr)
+	}
 }
