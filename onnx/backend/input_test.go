@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -11,13 +12,19 @@ import (
 // TestOneChannelLast: a Keras MLP's input, [N, 28, 28, 1] flattened as it
 // is, with no Transpose: one channel last is the bytes of the [1, H, W]
 // image callers give, and the plan reads it so, giving the logits of the
-// same network declared [N, 1, H, W].
+// same network declared [N, 1, H, W]; so too through the two Identity
+// nodes keras2onnx 1.7 writes after its input.
 func TestOneChannelLast(t *testing.T) {
 	const side = 6
-	build := func(dims []int64) string {
+	build := func(dims []int64, identities int) string {
 		b := &builder{rng: rand.New(rand.NewPCG(9, 7))}
 		w, bias := b.weight(10, side*side), b.weight(10)
-		b.node("Flatten", []string{"x"}, "flat", intAttr("axis", 1))
+		read := "x"
+		for i := range identities {
+			b.node("Identity", []string{read}, fmt.Sprintf("id%d", i))
+			read = fmt.Sprintf("id%d", i)
+		}
+		b.node("Flatten", []string{read}, "flat", intAttr("axis", 1))
 		b.node("Gemm", []string{"flat", w, bias}, "y", intAttr("transB", 1))
 		in := imageInput("x", side)
 		shape := in.Type.GetTensorType().Shape
@@ -32,9 +39,9 @@ func TestOneChannelLast(t *testing.T) {
 		return path
 	}
 	x := randomImages(3, side)
-	var logits [2][]float32
-	for i, dims := range [][]int64{{1, side, side}, {side, side, 1}} {
-		p, err := Open(build(dims))
+	var logits [3][]float32
+	for i, dims := range [][]int64{{1, side, side}, {side, side, 1}, {side, side, 1}} {
+		p, err := Open(build(dims, 2*(i/2)))
 		if err != nil {
 			t.Fatalf("%v: %v", dims, err)
 		}
@@ -47,6 +54,7 @@ func TestOneChannelLast(t *testing.T) {
 		}
 	}
 	compare(t, "one channel last against first", logits[1], logits[0])
+	compare(t, "one channel last through Identity nodes against first", logits[2], logits[0])
 }
 
 // TestFixedBatchAndPlaneInputs: inputs as real exports declare them

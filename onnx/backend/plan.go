@@ -187,6 +187,7 @@ func (c *compiler) imageInput(p *Plan) error {
 		return fmt.Errorf("the graph has no input that is not a weight")
 	}
 	in := c.g.Inputs[0]
+	c.skipIdentities(in.Name)
 	if len(in.Dims) > 0 && in.Dims[0] > 1 && in.Dims[0] <= modelfile.MaxElements {
 		c.fixedBatch = int(in.Dims[0])
 		p.FixedBatch = c.fixedBatch
@@ -332,6 +333,40 @@ func (c *compiler) nhwcTransposes(name string) []*onnx.Node {
 		}
 	}
 	return out
+}
+
+// skipIdentities drops the Identity nodes that the value name alone
+// passes through (keras2onnx 1.7 writes two after every input), their
+// readers reading name, so that the layout checks of imageInput see the
+// node that reads the image.
+func (c *compiler) skipIdentities(name string) {
+	for {
+		var id *onnx.Node
+		readers := 0
+		for _, n := range c.g.Nodes {
+			for _, x := range n.Inputs {
+				if x == name {
+					readers++
+					if n.OpType == "Identity" && n.Domain == "" && len(n.Outputs) == 1 {
+						id = n
+					}
+				}
+			}
+		}
+		if readers != 1 || id == nil || c.g.IsOutput(id.Outputs[0]) || c.g.IsOutput(name) {
+			return
+		}
+		out := id.Outputs[0]
+		c.g.Nodes = slices.DeleteFunc(c.g.Nodes, func(n *onnx.Node) bool { return n == id })
+		for _, n := range c.g.Nodes {
+			for i, x := range n.Inputs {
+				if x == out {
+					n.Inputs[i] = name
+				}
+			}
+		}
+		c.uses = c.g.Uses()
+	}
 }
 
 // lastOp is the operator that writes the graph's first output.
