@@ -1,10 +1,12 @@
 package onnx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf8"
 
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
 	"github.com/lenetkit/lenetkit/lenet"
@@ -26,10 +28,16 @@ func Marshal(m *ModelProto) ([]byte, error) {
 // data's nesting and node count are checked against modelfile's limits.
 func Unmarshal(data []byte, name string) (*ModelProto, error) {
 	if err := checkWire(data); err != nil {
+		if why := notBinary(data); why != "" {
+			return nil, fmt.Errorf("onnx: %s: not an ONNX model: %s", name, why)
+		}
 		return nil, fmt.Errorf("onnx: %s: %w", name, err)
 	}
 	m := &ModelProto{}
 	if err := m.Unmarshal(data); err != nil {
+		if why := notBinary(data); why != "" {
+			return nil, fmt.Errorf("onnx: %s: not an ONNX model: %s", name, why)
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("onnx: %s: not an ONNX model: truncated protobuf data (%d bytes)", name, len(data))
 		}
@@ -42,6 +50,30 @@ func Unmarshal(data []byte, name string) (*ModelProto, error) {
 		return nil, fmt.Errorf("onnx: %s: invalid graph: %w", name, err)
 	}
 	return m, nil
+}
+
+// notBinary says what data that does not decode is when it is text, or
+// binary that went through a text encoding, which a person can then
+// fetch again rather than suspect the exporter: a Git LFS pointer
+// committed in place of the model, a placeholder, or a model whose bytes
+// were decoded as UTF-8 and written back (each invalid byte becoming
+// U+FFFD, EF BF BD). "" otherwise.
+func notBinary(data []byte) string {
+	head := data[:min(len(data), 512)]
+	text := len(head) > 0 && utf8.Valid(head) && !bytes.ContainsFunc(head, func(r rune) bool {
+		return r < ' ' && r != '\n' && r != '\r' && r != '\t'
+	})
+	switch {
+	case text && bytes.HasPrefix(data, []byte("version ")) && bytes.Contains(head, []byte("\noid sha256:")):
+		return "a Git LFS pointer, not the model: fetch the file itself (git lfs pull)"
+	case text:
+		line, _, _ := bytes.Cut(head, []byte("\n"))
+		return fmt.Sprintf("a text file (it starts %q), not the binary model", string(line[:min(len(line), 60)]))
+	}
+	if n := bytes.Count(data, []byte("\uFFFD")); n >= 16 && 3*n*100 >= len(data) { // 1 % of the bytes
+		return fmt.Sprintf("it holds %d UTF-8 replacement characters (EF BF BD): its bytes went through a text encoding, which destroys binary data; fetch the file again as binary", n)
+	}
+	return ""
 }
 
 // Read reads and decodes the .onnx file at path.

@@ -74,3 +74,29 @@ func TestUnknownFields(t *testing.T) {
 	}
 	equalStateDicts(t, sd2, sd, false)
 }
+
+// TestNotBinary: what people commit in place of a model, a Git LFS
+// pointer, a placeholder, a model whose bytes went through a UTF-8
+// decode, is named as such; a model cut short is not mistaken for any.
+func TestNotBinary(t *testing.T) {
+	model, err := os.ReadFile(filepath.Join("..", "testdata", "onnx", "mlp.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"lfs", []byte("version https://git-lfs.example/spec/v1\noid sha256:4d7a2146e1f6bd35\nsize 26454\n"), "a Git LFS pointer, not the model: fetch the file itself"},
+		{"placeholder", []byte("Real ONNX model would go here..."), `a text file (it starts "Real ONNX model would go here..."), not the binary model`},
+		{"mangled", []byte(strings.ToValidUTF8(string(model), "\uFFFD")), "UTF-8 replacement characters (EF BF BD): its bytes went through a text encoding"},
+		{"truncated", model[:len(model)/2], "truncated protobuf data"},
+	}
+	for _, c := range cases {
+		_, err := Unmarshal(c.data, c.name)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line saying %q", c.name, err, c.want)
+		}
+	}
+}
