@@ -203,7 +203,7 @@ func OpenClassifier(path, backendName string, opt OpenOptions) (*Model, error) {
 	}
 	if m.Input.Channels == GreyCopies && !m.anyChannels {
 		m.copies = GreyCopies
-		m.Notes = append(m.Notes, fmt.Sprintf("it takes %d channels: each grey image goes in as %[1]d equal ones, as torchvision's Grayscale(num_output_channels=%[1]d) makes them", GreyCopies))
+		m.Notes = append(m.Notes, fmt.Sprintf("it takes %d channels: lenetkit's images are grey (a colour picture is made grey), each going in as %[1]d equal channels, as torchvision's Grayscale(num_output_channels=%[1]d) makes them", GreyCopies))
 	}
 	if err := m.checkInput(); err != nil {
 		return nil, fmt.Errorf("infer: %s: %w", path, err)

@@ -99,7 +99,7 @@ func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
 		if upgradeErr = onnx.UpgradeTo13(&up); upgradeErr == nil {
 			m = &up
 		} else if m.Opset < 10 {
-			return nil, fmt.Errorf("%w %d: QuantizeLinear needs opset 10 or later, and %v: export the model again at opset 13 (torch.onnx.export's opset_version)", ErrOpset, m.Opset, upgradeErr)
+			return nil, fmt.Errorf("%w %d: QuantizeLinear needs opset 10 or later, and %v: export the model again at opset 13 (torch.onnx.export's opset_version, tf2onnx's --opset)", ErrOpset, m.Opset, upgradeErr)
 		}
 	}
 	g := m.Graph
@@ -197,7 +197,7 @@ func NewPlan(m *onnx.Model, opt Options) (*Plan, error) {
 		return nil, fmt.Errorf("%w: the graph has no Conv, Gemm, MatMul or BatchNormalization with constant weights", ErrNothing)
 	}
 	if p.opset < onnx.ModernOpset && slices.ContainsFunc(slices.Collect(maps.Values(p.weights)), func(a int) bool { return a >= 0 }) {
-		return nil, fmt.Errorf("%w %d: per-channel weights need DequantizeLinear's axis (opset 13), and %v: quantize per tensor, or export the model again at opset 13",
+		return nil, fmt.Errorf("%w %d: per-channel weights need DequantizeLinear's axis (opset 13), and %v: quantize per tensor, or export the model again at opset 13 (torch.onnx.export's opset_version, tf2onnx's --opset)",
 			ErrOpset, fileOpset, upgradeErr)
 	}
 	return p, nil

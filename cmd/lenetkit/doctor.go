@@ -174,7 +174,7 @@ func printDoctor(c *cli.Context, r doctorResult) {
 		fmt.Fprintf(w, "Preprocess: %s\n", r.PreprocessFrom)
 	}
 	if r.GreyCopies > 1 {
-		fmt.Fprintf(w, "Grey:       each grey image goes in as %d equal channels, as torchvision's Grayscale(num_output_channels=%[1]d) makes them\n", r.GreyCopies)
+		fmt.Fprintf(w, "Grey:       each grey image goes in as %d equal channels, as torchvision's Grayscale(num_output_channels=%[1]d) makes them; colour pictures are made grey first\n", r.GreyCopies)
 	}
 	if len(d.Fused) == 0 {
 		fmt.Fprintf(w, "Fused:      none\n")

@@ -353,9 +353,10 @@ func assumedPreprocess(c *cli.Context, m *infer.Model) string {
 }
 
 // greyNote says that a model of copies input channels gets each grey
-// image as that many equal ones.
+// image as that many equal ones, colour pictures made grey first: a model
+// trained on colour sees none.
 func greyNote(path string, copies int) string {
-	return fmt.Sprintf("note: %s takes %d channels: each grey image goes in as %[2]d equal channels, as torchvision's Grayscale(num_output_channels=%[2]d) makes them", path, copies)
+	return fmt.Sprintf("note: %s takes %d channels: lenetkit's images are grey (a colour picture is made grey), each going in as %[2]d equal channels, as torchvision's Grayscale(num_output_channels=%[2]d) makes them", path, copies)
 }
 
 // notePreprocess says once, on the status output, that a colour model
