@@ -58,7 +58,7 @@ func TestGreyAsColour(t *testing.T) {
 	}
 	for _, m := range []*Model{digits, sized} {
 		m.Preprocess.Mean, m.Preprocess.Std = 0.5, 0.5
-		if m.InputSize() != plane || !strings.Contains(strings.Join(m.Notes, "\n"), "3 equal ones") {
+		if m.InputSize() != plane || !strings.Contains(strings.Join(m.Notes, "\n"), "3 equal channels") {
 			t.Errorf("InputSize %d, notes %q: want %d floats an image and a note of the 3 channels", m.InputSize(), m.Notes, plane)
 		}
 	}
