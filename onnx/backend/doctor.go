@@ -39,8 +39,9 @@ type Diagnosis struct {
 	Int8Kernel string `json:"int8_kernel,omitempty"`
 	// Refused are what makes ONNX Runtime refuse a file that lenetkit
 	// runs: attributes its operators do not have at the file's opset
-	// (onnx.StrayAttributes), declared shapes that the nodes do not
-	// compute. lenetkit goes by the attributes and the nodes.
+	// (onnx.StrayAttributes), an input of another float type than the
+	// weights it meets, declared shapes that the nodes do not compute.
+	// lenetkit goes by the attributes and the nodes, in float32.
 	Refused []string `json:"onnxruntime_refuses,omitempty"`
 }
 
@@ -102,6 +103,7 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 	for _, a := range onnx.StrayAttributes(m) {
 		stray = append(stray, a.String())
 	}
+	stray = append(stray, mixedInputTypes(m.Graph)...)
 	p, err := compile(m, int64(len(data))+external, Options{ReadOptions: opt})
 	if err != nil {
 		d.block("compile", err, "", nil)

@@ -13,7 +13,8 @@ import (
 
 // TestDiagnoseWhatORTRefuses: doctor names what makes ONNX Runtime refuse
 // a file that lenetkit runs (a declared shape the nodes do not compute,
-// an attribute its operator lacks at the file's opset), each case checked
+// an attribute its operator lacks at the file's opset, an input of
+// another type than the weights it meets), each case checked
 // against ONNX Runtime's own refusal, and names nothing for the same
 // graphs written right, which ONNX Runtime loads.
 func TestDiagnoseWhatORTRefuses(t *testing.T) {
@@ -33,28 +34,37 @@ func TestDiagnoseWhatORTRefuses(t *testing.T) {
 		nodes func(b *builder)
 		info  []*onnx.ValueInfoProto
 		want  string
+		input onnx.TensorProto_DataType // the image input's, FLOAT when 0
 	}{
 		{"a stale declared shape", 13, true, func(b *builder) { conv3(b, "x", "h", 1, 4) },
-			[]*onnx.ValueInfoProto{declared("h", 8, 6, 6)}, `value "h" is declared [batch, 8, 6, 6]; its nodes compute [1 4 6 6]`},
+			[]*onnx.ValueInfoProto{declared("h", 8, 6, 6)}, `value "h" is declared [batch, 8, 6, 6]; its nodes compute [1 4 6 6]`, 0},
 		{"the declared shape", 13, false, func(b *builder) { conv3(b, "x", "h", 1, 4) },
-			[]*onnx.ValueInfoProto{declared("h", 4, 6, 6)}, ""},
+			[]*onnx.ValueInfoProto{declared("h", 4, 6, 6)}, "", 0},
 		{"Squeeze's axes attribute at opset 13", 13, true, func(b *builder) {
 			conv3(b, "x", "c", 1, 4)
 			b.node("Unsqueeze", []string{"c", b.ints(4)}, "u")
 			b.node("Squeeze", []string{"u"}, "h", ints("axes", 4))
-		}, nil, "attribute axes is gone from Squeeze at opset 13 (an input or removed since opset 13)"},
+		}, nil, "attribute axes is gone from Squeeze at opset 13 (an input or removed since opset 13)", 0},
 		{"Squeeze's axes attribute at opset 12", 12, false, func(b *builder) {
 			conv3(b, "x", "c", 1, 4)
 			b.node("Unsqueeze", []string{"c"}, "u", ints("axes", 4))
 			b.node("Squeeze", []string{"u"}, "h", ints("axes", 4))
-		}, nil, ""},
+		}, nil, "", 0},
+		{"a DOUBLE input flattened into FLOAT weights", 13, true, func(b *builder) { b.node("Identity", []string{"x"}, "h") },
+			nil, `input "x" is declared DOUBLE, and node 2 (Gemm) combines it with FLOAT weights`, onnx.TensorProto_DOUBLE},
 	}
 	dir := t.TempDir()
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			gc := graphCase{opset: c.opset, side: 6, features: 4 * 36, nodes: c.nodes}
+			if c.input != 0 {
+				gc.features = 36
+			}
 			m := gc.model(uint64(i))
 			m.Graph.ValueInfo = c.info
+			if c.input != 0 {
+				m.Graph.Input[0].Type.GetTensorType().ElemType = int32(c.input)
+			}
 			path := filepath.Join(dir, fmt.Sprintf("m%d.onnx", i))
 			writeModel(t, m, path)
 			d, err := Diagnose(path, modelfile.ReadOptions{})

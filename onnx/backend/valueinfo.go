@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/lenetkit/lenetkit/onnx"
 )
 
 // staleValueInfo lists the graph's declared intermediate shapes (value
@@ -35,6 +37,41 @@ func (c *compiler) staleValueInfo() []string {
 		}
 		if want >= 0 && want != have {
 			out = append(out, fmt.Sprintf("value %q is declared %s; its nodes compute %v", name, decl, v.shape))
+		}
+	}
+	return out
+}
+
+// mixedInputTypes lists the graph inputs declared of another float type
+// than the weights they first meet, through nodes that keep the type
+// (an MXNet export declaring DOUBLE over FLOAT weights, flattened first):
+// ONNX Runtime refuses such a node ("Type parameter (T) ... bound to
+// different types"), where the plan computes both in float32.
+func mixedInputTypes(g *onnx.Graph) []string {
+	// The operators whose weights are of their input's type (where
+	// Resize's scales, say, are float32 whatever it is).
+	sameT := map[string]bool{"Conv": true, "ConvTranspose": true, "Gemm": true, "MatMul": true, "Add": true, "Sub": true,
+		"Mul": true, "Div": true, "BatchNormalization": true, "InstanceNormalization": true, "PRelu": true}
+	var out []string
+	for _, in := range g.Inputs {
+		if in.DType == 0 || !in.DType.IsFloat() {
+			continue
+		}
+		typed := map[string]bool{in.Name: true}
+	nodes:
+		for _, n := range g.Nodes {
+			if !slices.ContainsFunc(n.Inputs, func(x string) bool { return typed[x] }) || n.OpType == "Cast" {
+				continue
+			}
+			for _, x := range n.Inputs {
+				if t := g.Initializers[x]; sameT[n.OpType] && t != nil && t.DType.IsFloat() && t.DType != in.DType {
+					out = append(out, fmt.Sprintf("input %q is declared %s, and %s combines it with %s weights (%q)", in.Name, in.DType, n.Describe(), t.DType, x))
+					break nodes
+				}
+			}
+			for _, o := range n.Outputs {
+				typed[o] = true
+			}
 		}
 	}
 	return out
