@@ -5,11 +5,13 @@ import "math"
 // ReduceOp is the reduction that Reduce applies.
 type ReduceOp int
 
-// The reductions of ONNX's ReduceSum, ReduceMean and ReduceMax.
+// The reductions of ONNX's ReduceSum, ReduceMean, ReduceMax and
+// ReduceMin.
 const (
 	ReduceSum ReduceOp = iota
 	ReduceMean
 	ReduceMax
+	ReduceMin
 )
 
 // Number is what Reduce reduces: floats at run time, integers too when
@@ -18,8 +20,9 @@ type Number interface{ ~float32 | ~int64 }
 
 // Reduce reduces x of shape along the axes marked in reduce (one flag per
 // dimension) into y, which holds the product of the kept dimensions in
-// row-major order. ReduceMax of no element is the lowest value, ReduceMean
-// of none NaN for floats.
+// row-major order. ReduceMax of no element is the lowest value, ReduceMin
+// of none the highest, ReduceMean of none NaN for floats; a NaN wins
+// ReduceMax and ReduceMin, as in ONNX Runtime.
 //
 // Neighbouring dimensions reduced alike are merged first, so that a
 // reduction over the last axes is one contiguous run per output element
@@ -90,13 +93,20 @@ func Reduce[T Number](op ReduceOp, y, x []T, shape []int, reduce []bool) {
 			y[yi] = combine(op, y[yi], fold(op, src))
 		} else {
 			dst := y[yi*run : (yi+1)*run]
-			if op == ReduceMax {
+			switch op {
+			case ReduceMax:
 				for j, v := range src {
 					if v > dst[j] || v != v {
 						dst[j] = v
 					}
 				}
-			} else {
+			case ReduceMin:
+				for j, v := range src {
+					if v < dst[j] || v != v {
+						dst[j] = v
+					}
+				}
+			default:
 				for j, v := range src {
 					dst[j] += v
 				}
@@ -116,20 +126,33 @@ func Reduce[T Number](op ReduceOp, y, x []T, shape []int, reduce []bool) {
 }
 
 func start[T Number](op ReduceOp) T {
-	if op != ReduceMax {
+	if op != ReduceMax && op != ReduceMin {
 		return 0
 	}
 	var z T
-	if _, ok := any(z).(float32); ok {
+	_, float := any(z).(float32)
+	switch {
+	case float && op == ReduceMax:
 		return T(math.Inf(-1))
+	case float:
+		return T(math.Inf(1))
+	case op == ReduceMax:
+		lowest := int64(math.MinInt64)
+		return T(lowest)
 	}
-	lowest := int64(math.MinInt64)
-	return T(lowest)
+	highest := int64(math.MaxInt64)
+	return T(highest)
 }
 
 func combine[T Number](op ReduceOp, a, b T) T {
-	if op == ReduceMax {
+	switch op {
+	case ReduceMax:
 		if b > a || b != b {
+			return b
+		}
+		return a
+	case ReduceMin:
+		if b < a || b != b {
 			return b
 		}
 		return a
@@ -138,12 +161,10 @@ func combine[T Number](op ReduceOp, a, b T) T {
 }
 
 func fold[T Number](op ReduceOp, s []T) T {
-	if op == ReduceMax {
+	if op == ReduceMax || op == ReduceMin {
 		m := s[0]
 		for _, v := range s[1:] {
-			if v > m || v != v {
-				m = v
-			}
+			m = combine(op, m, v)
 		}
 		return m
 	}

@@ -19,8 +19,11 @@ func refReduce(op ReduceOp, x []float32, shape []int, reduce []bool) []float64 {
 	}
 	out := make([]float64, refLen(outShape))
 	for i := range out {
-		if op == ReduceMax {
+		switch op {
+		case ReduceMax:
 			out[i] = math.Inf(-1)
+		case ReduceMin:
+			out[i] = math.Inf(1)
 		}
 	}
 	idx := make([]int, len(shape))
@@ -31,9 +34,12 @@ func refReduce(op ReduceOp, x []float32, shape []int, reduce []bool) []float64 {
 				o = o*d + idx[k]
 			}
 		}
-		if op == ReduceMax {
+		switch op {
+		case ReduceMax:
 			out[o] = math.Max(out[o], float64(v))
-		} else {
+		case ReduceMin:
+			out[o] = math.Min(out[o], float64(v))
+		default:
 			out[o] += float64(v)
 		}
 		for k := len(idx) - 1; k >= 0; k-- {
@@ -68,7 +74,7 @@ func TestReduce(t *testing.T) {
 		{[]int{7}, []bool{true}},
 		{[]int{}, []bool{}},
 	}
-	for _, op := range []ReduceOp{ReduceSum, ReduceMean, ReduceMax} {
+	for _, op := range []ReduceOp{ReduceSum, ReduceMean, ReduceMax, ReduceMin} {
 		for _, tc := range cases {
 			t.Run(fmt.Sprint(op, tc.shape, tc.reduce), func(t *testing.T) {
 				x := randn(rng, refLen(tc.shape), 1)
@@ -91,5 +97,9 @@ func TestReduceInts(t *testing.T) {
 	Reduce(ReduceSum, y, x, []int{2, 3}, []bool{false, true})
 	if y[0] != 9 || y[1] != 12 {
 		t.Errorf("sum: %v", y)
+	}
+	Reduce(ReduceMin, y, x, []int{2, 3}, []bool{false, true})
+	if y[0] != 1 || y[1] != 2 {
+		t.Errorf("min: %v", y)
 	}
 }

@@ -1,6 +1,6 @@
 package backend
 
-// Reductions: ReduceSum, ReduceMean and ReduceMax over any axes.
+// Reductions: ReduceSum, ReduceMean, ReduceMax and ReduceMin over any axes.
 
 import (
 	"fmt"
@@ -14,6 +14,7 @@ func init() {
 		"ReduceSum":  reduce(nchw.ReduceSum, 13),
 		"ReduceMean": reduce(nchw.ReduceMean, 18),
 		"ReduceMax":  reduce(nchw.ReduceMax, 18),
+		"ReduceMin":  reduce(nchw.ReduceMin, 18),
 	})
 }
 
