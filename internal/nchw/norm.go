@@ -111,3 +111,29 @@ func GlobalMaxPool(y, x []float32, c, hw int) {
 		y[i] = maxWindow(x[i*hw:(i+1)*hw], hw, 0, 1, 0, hw)
 	}
 }
+
+// MeanVarianceNormalize standardises x in groups, as ONNX's
+// MeanVarianceNormalization defines it over the axes that make a group:
+//
+//	y[i] = (x[i] - E[x_g]) / (sqrt(E[x_g^2] - E[x_g]^2) + 1e-9)
+//
+// where group[i] < groups is element i's group, each of size elements.
+// The expectations are taken in float64, the variance as the function's
+// body writes it (a difference of means, not a mean of squared
+// differences), so that a constant group becomes 0. y and x hold
+// len(group) floats and may be the same slice.
+func MeanVarianceNormalize(y, x []float32, group []int, groups, size int) {
+	mean, std := make([]float64, groups), make([]float64, groups)
+	for i, v := range x[:len(group)] {
+		mean[group[i]] += float64(v)
+		std[group[i]] += float64(v) * float64(v)
+	}
+	for g := range mean {
+		mean[g] /= float64(size)
+		std[g] = math.Sqrt(max(std[g]/float64(size)-mean[g]*mean[g], 0)) + 1e-9
+	}
+	for i, v := range x[:len(group)] {
+		g := group[i]
+		y[i] = float32((float64(v) - mean[g]) / std[g])
+	}
+}

@@ -220,6 +220,11 @@ func conv3(b *builder, in, out string, c, k int64) {
 // The cases cover each operator and form the backend compiles, at the
 // opsets where their forms change.
 var graphCases = []graphCase{
+	{name: "MeanVarianceNormalization of each image, and of each channel (DJL's LayerNorm)", opset: 13, side: 6, features: 4 * 36, nodes: func(b *builder) {
+		conv3(b, "x", "c", 1, 4)
+		b.node("MeanVarianceNormalization", []string{"c"}, "m", ints("axes", 1, 2, 3))
+		b.node("MeanVarianceNormalization", []string{"m"}, "h", ints("axes", 2, 3))
+	}},
 	{name: "a hidden dense layer of 32, its rows batched across images", opset: 13, side: 6, features: 32, nodes: func(b *builder) {
 		b.node("Flatten", []string{"x"}, "f", intAttr("axis", 1))
 		b.node("Gemm", []string{"f", b.weight(32, 36), b.weight(32)}, "g", intAttr("transB", 1))

@@ -15,6 +15,7 @@ func init() {
 	register(map[string]handler{
 		"BatchNormalization": compileBatchNorm, "LRN": compileLRN,
 		"InstanceNormalization": compileInstanceNorm, "LayerNormalization": compileLayerNorm,
+		"MeanVarianceNormalization": compileMVN,
 	})
 }
 
@@ -235,6 +236,80 @@ func compileLayerNorm(c *compiler, o op) error {
 	s.in, s.out = x.buf, y.buf
 	c.steps = append(c.steps, s)
 	return nil
+}
+
+// compileMVN compiles MeanVarianceNormalization (Deep Java Library
+// writes its LayerNorm so), its statistics taken over the axes given
+// (default 0, 2 and 3: each channel across a batch). A classifier's plan,
+// run an image at a time, cannot take them across the images of a batch:
+// only a whole-tensor plan reads axes with 0.
+func compileMVN(c *compiler, o op) error {
+	x, err := c.normInput(o)
+	if err != nil {
+		return err
+	}
+	axes, err := o.attrs.Ints("axes")
+	if err != nil {
+		return err
+	}
+	if axes == nil {
+		axes = []int64{0, 2, 3}
+	}
+	r := len(x.shape)
+	over := make([]bool, r)
+	for _, a := range axes {
+		ax, err := axis(a, r)
+		if err != nil {
+			return err
+		}
+		over[ax] = true
+	}
+	if over[0] && !c.whole {
+		return unsupportedf("MeanVarianceNormalization over axes %v takes its statistics across the images of a batch", axes)
+	}
+	y, err := c.runtime(x.shape)
+	if err != nil {
+		return err
+	}
+	if err := c.b.ops(numel(x.shape), 4); err != nil {
+		return err
+	}
+	// Each element's group: its index along the axes kept, row-major.
+	s := mvnStep{group: make([]int, numel(x.shape)), groups: 1, in: x.buf, out: y.buf}
+	for k, d := range x.shape {
+		if !over[k] {
+			s.groups *= d
+		}
+	}
+	s.size = max(len(s.group)/max(s.groups, 1), 1)
+	idx := make([]int, r)
+	for i := range s.group {
+		g := 0
+		for k, d := range x.shape {
+			if !over[k] {
+				g = g*d + idx[k]
+			}
+		}
+		s.group[i] = g
+		for k := r - 1; k >= 0; k-- {
+			if idx[k]++; idx[k] < x.shape[k] {
+				break
+			}
+			idx[k] = 0
+		}
+	}
+	c.steps = append(c.steps, s)
+	return c.set(o, 0, y)
+}
+
+type mvnStep struct {
+	group        []int
+	groups, size int
+	in, out      int
+}
+
+func (s mvnStep) run(b [][]float32) {
+	nchw.MeanVarianceNormalize(b[s.out], b[s.in], s.group, s.groups, s.size)
 }
 
 type layerNormStep struct {

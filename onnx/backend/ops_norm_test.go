@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/modelfile"
@@ -97,5 +98,18 @@ func TestNormalisationRefusals(t *testing.T) {
 				t.Fatalf("error %v, want one matching %v", err, tc.kind)
 			}
 		})
+	}
+}
+
+// TestMVNAcrossImagesRefused: MeanVarianceNormalization's default axes,
+// 0, 2 and 3, take statistics across a batch's images, which a
+// classifier's plan, run an image at a time, does not compute.
+func TestMVNAcrossImagesRefused(t *testing.T) {
+	gc := graphCase{opset: 13, side: 4, features: 16, nodes: func(b *builder) {
+		b.node("MeanVarianceNormalization", []string{"x"}, "h")
+	}}
+	_, err := openModel(t, gc.model(1), Options{})
+	if !errors.Is(err, onnx.ErrUnsupported) || !strings.Contains(err.Error(), "across the images of a batch") {
+		t.Errorf("%v, want ErrUnsupported saying it mixes the images of a batch", err)
 	}
 }
