@@ -93,7 +93,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 			return fail(http.StatusBadRequest, "preview=%s: want 1 (add the image the model sees) or 0", v)
 		}
 	}
-	all, err := s.readPictures(r, inv)
+	all, err := s.readPictures(r, inv, m)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,11 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	var padded []float32
 	for i, p := range pics {
 		dst := j.x[i*size : (i+1)*size]
-		if err := fillDigit(dst[:plane], g.Height, g.Width, m.m.Preprocess.Resize, p.digit, &padded); err != nil {
+		if m.whole { // the picture, resized to the input already
+			for k, v := range p.digit.Pix[:plane] {
+				dst[k] = float32(v) / 255
+			}
+		} else if err := fillDigit(dst[:plane], g.Height, g.Width, m.m.Preprocess.Resize, p.digit, &padded); err != nil {
 			return err
 		}
 		if channels > 1 {
@@ -155,11 +159,11 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 
 // readPictures reads and prepares the request's images: the body, or
 // each file part of a multipart/form-data body.
-func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, error) {
+func (s *Server) readPictures(r *http.Request, inv digit.Invert, m *model) ([]picture, error) {
 	limit := s.opt.QueueSize
 	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "multipart/form-data" {
-		p, err := s.prepare(r.Body, "body", inv)
+		p, err := s.prepare(r.Body, "body", inv, m)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +196,7 @@ func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, err
 		if len(pics) == limit {
 			return nil, fail(http.StatusRequestEntityTooLarge, "more than %d images in one request (--queue): send fewer at a time", limit)
 		}
-		p, err := s.prepare(part, part.FileName(), inv)
+		p, err := s.prepare(part, part.FileName(), inv, m)
 		if err != nil {
 			return nil, err
 		}
@@ -204,11 +208,12 @@ func (s *Server) readPictures(r *http.Request, inv digit.Invert) ([]picture, err
 	return pics, nil
 }
 
-// prepare decodes one image and finds the digit in it. A file that cannot
-// be classified (empty, over the pixel budget, not an image, no digit in
-// it) comes back failed; err is what ends the whole request: the body
-// could not be read.
-func (s *Server) prepare(r io.Reader, file string, inv digit.Invert) (picture, error) {
+// prepare decodes one image and finds the digit in it, or for a model of
+// whole pictures (ModelSpec.Prep) makes it grey and resizes it to the
+// input. A file that cannot be classified (empty, over the pixel budget,
+// not an image, no digit in it) comes back failed; err is what ends the
+// whole request: the body could not be read.
+func (s *Server) prepare(r io.Reader, file string, inv digit.Invert, m *model) (picture, error) {
 	s.decoding <- struct{}{}
 	defer func() { <-s.decoding }()
 	br := &countingReader{r: r}
@@ -230,6 +235,18 @@ func (s *Server) prepare(r io.Reader, file string, inv digit.Invert) (picture, e
 		return failed(http.StatusUnsupportedMediaType, "image %q: %s", file, msg)
 	default:
 		return picture{}, bodyError(err, "reading image %q: %v", file, err)
+	}
+	if m.whole {
+		g, err := digit.Grey(img)
+		if err != nil {
+			return failed(http.StatusUnprocessableEntity, "image %q: %s", file, strings.TrimPrefix(err.Error(), "digit: "))
+		}
+		in := m.m.Input
+		pix, err := dataset.Resize(g.Pix, g.Rect.Dx(), g.Rect.Dy(), in.Width, in.Height, m.area)
+		if err != nil {
+			return failed(http.StatusUnprocessableEntity, "image %q: %v", file, err)
+		}
+		return picture{file: file, digit: &image.Gray{Pix: pix, Stride: in.Width, Rect: image.Rect(0, 0, in.Width, in.Height)}}, nil
 	}
 	d, rep, err := digit.Prepare(img, inv)
 	if err != nil {

@@ -36,6 +36,12 @@ type ModelSpec struct {
 	// model was trained on (infer.Preprocessing.Orient), in place of what
 	// its file declares.
 	Orient *string
+	// Prep "resize" (bilinear) or "resize:area" makes each picture
+	// /v1/classify is sent grey and resizes the whole of it to the
+	// model's input, as torchvision's Grayscale and Resize make a data
+	// set's pictures (Fashion-MNIST's, say), where a digit is otherwise
+	// found, cropped and centred; "" or "digit" for that.
+	Prep string
 }
 
 // validName is what a model's name may be: a single URL path segment
@@ -56,6 +62,9 @@ type model struct {
 	// resized digits (infer.Preprocessing.Resize) takes the digit resized
 	// to its input: digitPad 0, whatever its size.
 	digitPad int
+	// whole resizes each picture, all of it, to the input (ModelSpec.Prep),
+	// area averaging when area; the picture is no digit then.
+	whole, area bool
 	loaded   time.Time
 }
 
@@ -106,7 +115,18 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 	if g.Channels != 1 && !colour || !resized && (g.Height != g.Width || g.Height != digit+2*pad) || resized && pad != 0 {
 		pad = -1
 	}
-	return &model{name: spec.Name, m: m, labels: labels, digitPad: pad, loaded: time.Now()}, nil
+	md := &model{name: spec.Name, m: m, labels: labels, digitPad: pad, loaded: time.Now()}
+	switch spec.Prep {
+	case "", "digit":
+	case "resize", "resize:area":
+		if g.Channels != 1 && g.Channels != dataset.GreyChannels {
+			return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("prep %s: it takes %d channels; a picture is made grey, 1 channel or %d equal ones", spec.Prep, g.Channels, dataset.GreyChannels)}
+		}
+		md.whole, md.area, md.digitPad = true, spec.Prep == "resize:area", 0
+	default:
+		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("prep %q: want digit, resize or resize:area", spec.Prep)}
+	}
+	return md, nil
 }
 
 // inputShape is the model's input as the protocol gives it, the batch

@@ -1,6 +1,9 @@
 package serve_test
 
 import (
+	"bytes"
+	"image"
+	"image/png"
 	"math"
 	"net/http"
 	"os"
@@ -109,6 +112,54 @@ func TestClassifyNormalize(t *testing.T) {
 				if len(got) != len(want) || math.Abs(got[i]-want[i]) > 1e-6 {
 					t.Fatalf("%s, model %s: probabilities %v, want infer's %v", d.file, name, got, want)
 				}
+			}
+		}
+	}
+}
+
+// TestClassifyWholePicture: a model served with Prep "resize" takes each
+// picture grey and resized whole to its input, as --data's images are
+// made (dataset.Resize), not the digit found in it: a picture of another
+// shape, and one with nothing on it, which the digit pipeline refuses.
+func TestClassifyWholePicture(t *testing.T) {
+	path := testtool.Testdata("onnx/mlp_flat.onnx")
+	model, err := infer.OpenClassifier(path, "", infer.OpenOptions{AnyInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "whole", Path: path, Prep: "resize"})
+	const w, h = 56, 40
+	striped, blank := image.NewGray(image.Rect(0, 0, w, h)), image.NewGray(image.Rect(0, 0, w, h))
+	for i := range striped.Pix {
+		striped.Pix[i] = byte(i % w * 4)
+	}
+	for _, img := range []*image.Gray{striped, blank} {
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		a := call(t, ts, "POST", "/v1/classify?top=10", "image/png", buf.Bytes())
+		if a.status != http.StatusOK {
+			t.Fatalf("status %d: %s", a.status, a.body)
+		}
+		var r classifyAnswer
+		a.decode(t, &r)
+		resized, err := dataset.Resize(img.Pix, w, h, 28, 28, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := make([]float32, len(resized))
+		for i, v := range resized {
+			in[i] = float32(v) / 255
+		}
+		logits := make([]float32, 10)
+		if err := model.InputLogits(logits, in, 1); err != nil {
+			t.Fatal(err)
+		}
+		want, got := softmax(logits), r.Results[0].Probabilities
+		for i := range want {
+			if len(got) != len(want) || math.Abs(got[i]-want[i]) > 1e-6 {
+				t.Fatalf("probabilities %v, want %v (the picture resized whole)", got, want)
 			}
 		}
 	}

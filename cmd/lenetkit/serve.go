@@ -87,6 +87,8 @@ Examples:
 			&cli.StringSliceFlag{Name: "labels", Usage: "class names, one a line, from `FILE` for the first model, or NAME=FILE for another (default: the names the file records, as lenetkit train writes them, else 0, 1, ...)"},
 			&cli.StringSliceFlag{Name: "mean", Usage: "the mean of the torchvision Normalize the first model was trained with, on pixels in [0,1], or NAME=`MEAN` for another (default: what the file declares, else 0)"},
 			&cli.StringSliceFlag{Name: "std", Usage: "the std of that Normalize, for the first model, or NAME=`STD` for another (default: what the file declares, else 1)"},
+			&cli.StringSliceFlag{Name: "prep", Usage: "how /v1/classify makes a picture the first model's input: digit (found, cropped and centred as MNIST's), " +
+				"or resize (grey, the whole picture resized to the input, as torchvision's Resize; resize:area to average), or NAME=`PREP` for another (default: digit)"},
 			&cli.StringSliceFlag{Name: "orient", Usage: "turn each upright image into the one the first model was trained on (transpose: EMNIST as torchvision gives it; mirror, flip, or several separated by commas), or NAME=`STEPS` for another (default: what the file declares, else none)"},
 			backendFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
@@ -124,6 +126,19 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	if err := readServeLabels(specs, c.StringSlice("labels")); err != nil {
+		return err
+	}
+	if err := perModel(specs, "prep", c.StringSlice("prep"), func(sp *serve.ModelSpec, v string) error {
+		p, err := dataset.ParsePrep(v)
+		switch {
+		case err != nil:
+			return usageError("--prep %q: want digit, resize or resize:area", v)
+		case sp.Prep != "":
+			return usageError("--prep given twice for model %q", sp.Name)
+		}
+		sp.Prep = p.String()
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := perModel(specs, "orient", c.StringSlice("orient"), func(sp *serve.ModelSpec, v string) error {
