@@ -81,6 +81,9 @@ var opCases = []opCase{
 
 	{name: "LRN/odd", op: "LRN", attrs: onnx.Attrs{"size": aInt(3), "alpha": aFloat(0.05), "beta": aFloat(0.75), "bias": aFloat(1)}, args: []arg{x(2, 5, 3, 3)}},
 	{name: "LRN/even", op: "LRN", attrs: onnx.Attrs{"size": aInt(4), "alpha": aFloat(0.1), "beta": aFloat(0.5), "bias": aFloat(2)}, args: []arg{x(1, 6, 2)}},
+	{name: "MeanVarianceNormalization/each-image", op: "MeanVarianceNormalization", attrs: onnx.Attrs{"axes": aInts(1, 2, 3)}, args: []arg{x(2, 3, 2, 2)}},
+	{name: "MeanVarianceNormalization/default", op: "MeanVarianceNormalization", args: []arg{x(2, 3, 2, 2)}},
+	{name: "ReduceMin/axis", op: "ReduceMin", attrs: onnx.Attrs{"axes": aInts(1)}, args: []arg{x(2, 5, 3)}},
 	{name: "InstanceNormalization", op: "InstanceNormalization", attrs: onnx.Attrs{"epsilon": aFloat(1e-3)}, args: []arg{x(2, 3, 3, 3), x(3), x(3)}},
 	{name: "LayerNormalization/last", opset: 17, op: "LayerNormalization", args: []arg{x(2, 3, 5), x(5), x(5)}},
 	{name: "LayerNormalization/axis1", opset: 17, op: "LayerNormalization", attrs: onnx.Attrs{"axis": aInt(1)}, args: []arg{x(2, 3, 4), x(3, 4)}},

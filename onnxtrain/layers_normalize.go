@@ -12,6 +12,7 @@ func init() {
 	register(computed(buildInstanceNorm), "InstanceNormalization")
 	register(computed(buildLayerNorm), "LayerNormalization")
 	register(computed(buildLRN), "LRN")
+	register(computed(buildMVN), "MeanVarianceNormalization")
 }
 
 // normalize standardises each of rows rows of cols values by the row's
@@ -255,5 +256,82 @@ func (l *lrn) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
 				dx[0][e] = float32(float64(dy[e])*math.Pow(l.d[e], -l.beta) - k*float64(x[e])*s)
 			}
 		}
+	}
+}
+
+// mvn is MeanVarianceNormalization: each group of elements (those equal
+// along the axes kept) standardised as the backend does it,
+//
+//	y = d / (s + 1e-9), d = x - mean, s = sqrt(E[x^2] - mean^2),
+//
+// whose gradient, with n the group's size, is
+//
+//	dx = (dy - mean(dy)) / (s + e) - d * sum(dy * d) / (n * s * (s + e)^2).
+type mvn struct {
+	group     []int32
+	n         float64
+	mean, std []float64 // per group: the mean and s
+}
+
+func buildMVN(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
+	s := in[0].shape
+	axes, err := n.Attrs.Ints("axes")
+	if err != nil {
+		return nil, nil, err
+	}
+	if axes == nil {
+		axes = []int64{0, 2, 3}
+	}
+	kept := slices.Clone(s)
+	for _, a := range axes {
+		ax, err := normAxis(a, len(s))
+		if err != nil {
+			return nil, nil, err
+		}
+		kept[ax] = 1
+	}
+	groups := size(kept)
+	return &mvn{group: broadcastIndex(kept, s), n: float64(size(s) / max(groups, 1)),
+		mean: make([]float64, groups), std: make([]float64, groups)}, s, nil
+}
+
+func (l *mvn) forward(y []float32, in [][]float32) {
+	x := in[0]
+	sq := make([]float64, len(l.mean))
+	clear(l.mean)
+	for i, g := range l.group {
+		l.mean[g] += float64(x[i])
+		sq[g] += float64(x[i]) * float64(x[i])
+	}
+	for g := range l.mean {
+		l.mean[g] /= l.n
+		l.std[g] = math.Sqrt(max(sq[g]/l.n-l.mean[g]*l.mean[g], 0))
+	}
+	for i, g := range l.group {
+		y[i] = float32((float64(x[i]) - l.mean[g]) / (l.std[g] + mvnEpsilon))
+	}
+}
+
+// mvnEpsilon is what MeanVarianceNormalization's body adds to the std.
+const mvnEpsilon = 1e-9
+
+func (l *mvn) backward(dx [][]float32, dy, _ []float32, in [][]float32) {
+	if dx[0] == nil {
+		return
+	}
+	x := in[0]
+	sdy, sdyd := make([]float64, len(l.mean)), make([]float64, len(l.mean))
+	for i, g := range l.group {
+		d := float64(x[i]) - l.mean[g]
+		sdy[g] += float64(dy[i])
+		sdyd[g] += float64(dy[i]) * d
+	}
+	for i, g := range l.group {
+		s, d := l.std[g], float64(x[i])-l.mean[g]
+		v := (float64(dy[i]) - sdy[g]/l.n) / (s + mvnEpsilon)
+		if s > 0 {
+			v -= d * sdyd[g] / (l.n * s * (s + mvnEpsilon) * (s + mvnEpsilon))
+		}
+		dx[0][i] = float32(v)
 	}
 }

@@ -7,20 +7,21 @@ import (
 )
 
 func init() {
-	register(computed(buildReduce), "ReduceSum", "ReduceMean", "ReduceMax")
+	register(computed(buildReduce), "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin")
 	register(computed(buildGlobalMaxPool), "GlobalMaxPool")
 }
 
-// reduce is ReduceSum, ReduceMean or ReduceMax: out[i] is the output
-// element input element i falls into. ReduceMax sends each output's
-// gradient to the first input that holds the maximum (a NaN, which wins
-// as in the backend, or the first of equal ones), a subgradient.
+// reduce is ReduceSum, ReduceMean, ReduceMax or ReduceMin: out[i] is the
+// output element input element i falls into. ReduceMax (ReduceMin) sends
+// each output's gradient to the first input that holds the maximum (the
+// minimum; a NaN, which wins as in the backend, or the first of equal
+// ones), a subgradient.
 type reduce struct {
 	op    string
 	out   []int32
 	count float64   // inputs per output
 	acc   []float64 // per output, the sums in float64
-	arg   []int32   // ReduceMax: the input each output came from
+	arg   []int32   // ReduceMax, ReduceMin: the input each output came from
 }
 
 // buildReduce: the axes are an attribute up to opset 12 for ReduceSum and
@@ -78,7 +79,7 @@ func buildReduce(b *builder, n *onnx.Node, in []*value) (layer, []int, error) {
 		return nil, nil, fmt.Errorf("a reduction of %v to a scalar is not supported in training", s)
 	}
 	l := &reduce{op: n.OpType, out: broadcastIndex(kept, s), count: float64(size(s) / size(shape)), acc: make([]float64, size(shape))}
-	if l.op == "ReduceMax" {
+	if l.op == "ReduceMax" || l.op == "ReduceMin" {
 		l.arg = make([]int32, size(shape))
 	}
 	return l, shape, nil
@@ -90,8 +91,10 @@ func (l *reduce) forward(y []float32, in [][]float32) {
 		for i := range l.arg {
 			l.arg[i] = -1
 		}
+		min := l.op == "ReduceMin"
 		for i, o := range l.out {
-			if a := l.arg[o]; a < 0 || x[i] > x[a] || x[i] != x[i] && x[a] == x[a] {
+			a := l.arg[o]
+			if a < 0 || !min && x[i] > x[a] || min && x[i] < x[a] || x[i] != x[i] && x[a] == x[a] {
 				l.arg[o] = int32(i)
 			}
 		}

@@ -135,11 +135,13 @@ func (net *Net) addInput(b *builder) error {
 	return nil
 }
 
-// logitsOf finds the value the loss reads: the graph's output, through
-// Identity nodes and a final Softmax or LogSoftmax, which it also returns.
+// logitsOf finds the value the loss reads: the graph's first output, as
+// the backend reads a classifier's (further ones, feature maps a file
+// exposes, are left out of training), through Identity nodes and a final
+// Softmax or LogSoftmax, which it also returns.
 func logitsOf(g *onnx.Graph) (string, []*onnx.Node, error) {
-	if len(g.Outputs) != 1 {
-		return "", nil, fmt.Errorf("onnxtrain: the graph has %d outputs; training needs one, the class scores", len(g.Outputs))
+	if len(g.Outputs) == 0 {
+		return "", nil, fmt.Errorf("onnxtrain: the graph has no output; training needs one, the class scores")
 	}
 	prod := g.Producers()
 	name := g.Outputs[0].Name

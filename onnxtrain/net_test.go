@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/onnx"
@@ -93,5 +94,33 @@ func TestForwardMatchesBackend(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFirstOutputTrains: a classifier that also outputs a feature map (a
+// file made for a visualiser) trains on its first output, the scores, as
+// the backend reads it, giving the same scores as without the extra one.
+func TestFirstOutputTrains(t *testing.T) {
+	const batch = 2
+	logits := func(m *onnx.Model) []float32 {
+		net, err := New(m, Options{Batch: batch, ForwardOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer net.Close()
+		net.SetTraining(false)
+		x := make([]float32, len(net.x))
+		for i := range x {
+			x[i] = float32(i%29) / 29
+		}
+		if _, err := net.Step(x, make([]int64, batch)); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(net.Logits())
+	}
+	one, two := loadFixture(t, "cnn28.onnx"), loadFixture(t, "cnn28.onnx")
+	two.Graph.Outputs = append(two.Graph.Outputs, &onnx.Value{Name: two.Graph.Nodes[0].Outputs[0]})
+	if a, b := logits(one), logits(two); !slices.Equal(a, b) || len(a) != batch*10 {
+		t.Errorf("scores with one output %v, with a feature map too %v", a, b)
 	}
 }
