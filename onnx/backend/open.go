@@ -173,7 +173,8 @@ func checkInference(g *onnx.Graph) error {
 type trainingError struct{ err error }
 
 func (e trainingError) Error() string {
-	return "a training graph, not an inference one: " + e.err.Error()
+	return "a training graph, not an inference one: " + e.err.Error() +
+		"; export it again after model.eval() (torch.onnx.export's training=TrainingMode.EVAL, its default)"
 }
 func (e trainingError) Is(target error) bool { return target == onnx.ErrUnsupported }
 
