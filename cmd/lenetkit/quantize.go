@@ -128,6 +128,29 @@ type quantizeResult struct {
 	Seconds   float64           `json:"seconds"`
 }
 
+// lossNote is the fall in accuracy, in points, past which quantize says
+// to calibrate otherwise: the seed's goal is 0.1, a good calibration
+// stays within a point.
+const lossNote = 2
+
+// otherCalibration names the calibrations to try after method lost
+// accuracy.
+func otherCalibration(method quantize.Method, perTensor bool) string {
+	var tries []string
+	switch method {
+	case quantize.Entropy:
+		tries = append(tries, "--method minmax", "--method percentile")
+	case quantize.Percentile:
+		tries = append(tries, "--method minmax", "a higher --percentile")
+	default:
+		tries = append(tries, "--method percentile", "more calibration images (--n)")
+	}
+	if perTensor {
+		tries = append(tries, "per-channel weights (without --per-tensor)")
+	}
+	return strings.Join(tries, ", or ")
+}
+
 func runQuantize(c *cli.Context) error {
 	start := time.Now()
 	if c.NArg() != 2 {
@@ -343,6 +366,11 @@ func runQuantize(c *cli.Context) error {
 		return err
 	}
 	r.Seconds = time.Since(start).Seconds()
+	if lost := r.Before.Accuracy - r.After.Accuracy; lost > lossNote {
+		// Written all the same: the figures are what the person asked
+		// for, and the next try is theirs to choose.
+		fmt.Fprintf(status, "note: the int8 model lost %.2f points of accuracy; its ranges cut what the float model needs: try %s\n", lost, otherCalibration(method, opt.PerTensor))
+	}
 	if opt.Activations == onnx.Uint8 && !opt.ReduceRange && ortSaturates() {
 		fmt.Fprintln(status, "note: ONNX Runtime on this CPU (no VNNI) saturates uint8 x int8 products, so its figures for "+
 			printable(out)+" may fall below these exact ones; --reduce-range (7-bit weights) keeps its products exact")

@@ -299,3 +299,31 @@ func TestQuantizeOldOpset(t *testing.T) {
 		t.Errorf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit: %.2f %%, loss %.6f", acc, loss, q.After.Accuracy, q.After.Loss)
 	}
 }
+
+// TestQuantizeLossNote: an int8 model that loses more than lossNote
+// points (ranges cut at the 50th percentile) is written, and quantize
+// says so with what to try; one within it gets no such note.
+func TestQuantizeLossNote(t *testing.T) {
+	t.Parallel()
+	testtool.SkipShort(t)
+	model, dir := testtool.Testdata("onnx/mlp_flat.onnx"), t.TempDir()
+	for _, c := range []struct {
+		args []string
+		note bool
+	}{
+		{[]string{"--method", "percentile", "--percentile", "50"}, true},
+		{[]string{"--method", "minmax"}, false},
+	} {
+		out := filepath.Join(dir, c.args[1]+".onnx")
+		r := run(t, append([]string{"quantize", model, out, "--n", "32", "--format", "json"}, c.args...)...)
+		var q quantizeJSON
+		if err := json.Unmarshal([]byte(r.stdout), &q); r.code != 0 || err != nil {
+			t.Fatalf("%v: exit %d, %v: %s", c.args, r.code, err, r.stderr)
+		}
+		lost := q.Before.Accuracy - q.After.Accuracy
+		noted := strings.Contains(r.stderr, "note: the int8 model lost") && strings.Contains(r.stderr, "try --method minmax")
+		if noted != c.note || (lost > lossNote) != c.note {
+			t.Errorf("%v: lost %.2f points; noted %v, want %v:\n%s", c.args, lost, noted, c.note, r.stderr)
+		}
+	}
+}
