@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/lenetkit/lenetkit/onnx"
+	"github.com/lenetkit/lenetkit/serve"
 	"github.com/urfave/cli/v2"
 )
 
@@ -278,11 +279,19 @@ func hint(err error, args []string) string {
 		return ""
 	}
 	model := "MODEL"
-	for _, a := range args[1:] {
-		if strings.HasSuffix(strings.ToLower(a), ".onnx") {
-			model = a
-			break
+	var load *serve.LoadError
+	if errors.As(err, &load) {
+		model = load.Path // serve's models: the one that failed, of several
+	} else {
+		for _, a := range args[1:] {
+			if strings.HasSuffix(strings.ToLower(a), ".onnx") {
+				model = a
+				if _, path, named := strings.Cut(a, "="); named && !strings.HasPrefix(a, "-") {
+					model = path // serve's NAME=PATH
+				}
+				break
+			}
 		}
 	}
-	return "; lenetkit doctor " + model + " lists everything that stops it at once"
+	return "; lenetkit doctor " + quoteName(model) + " lists everything that stops it at once"
 }

@@ -59,6 +59,8 @@ func TestServeBadInvocation(t *testing.T) {
 		{[]string{"serve", "--tls-cert", "server.crt", trainedPTH}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"serve", "--tls-cert", absent, "--tls-key", absent, trainedPTH}, 1, "no such file or directory (want a PEM certificate"},
 		{[]string{"serve", "--tls-cert", trainedPTH, "--tls-key", trainedPTH, trainedPTH}, 1, "failed to find any PEM data"},
+		{[]string{"serve", "--prep", "crop", trainedPTH}, 2, `--prep "crop": want digit, resize or resize:area`},
+		{[]string{"serve", "--orient", "sideways", trainedPTH}, 2, `--orient "sideways": want transpose, mirror or flip`},
 	}
 	for _, c := range cases {
 		r := run(t, c.args...)
@@ -66,6 +68,14 @@ func TestServeBadInvocation(t *testing.T) {
 		if r.code != c.code || !strings.Contains(line, c.want) || strings.Contains(line, "\n") || r.stdout != "" {
 			t.Errorf("lenetkit %s: exit %d, stderr %q; want exit %d and one line with %q", strings.Join(c.args, " "), r.code, r.stderr, c.code, c.want)
 		}
+	}
+	// The first model loads (its log line) and the second fails: the hint
+	// names the one that failed, without its NAME=.
+	bad := testtool.Testdata("onnx/seed_train_op13.onnx")
+	r := run(t, "serve", "--addr", "127.0.0.1:0", "a="+testtool.Testdata("onnx/mlp.onnx"), "b="+bad)
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	if last := lines[len(lines)-1]; r.code != 1 || !strings.HasPrefix(last, `lenetkit: model "b": `) || !strings.HasSuffix(last, "; lenetkit doctor "+bad+" lists everything that stops it at once") {
+		t.Errorf("a second model that fails: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
