@@ -183,9 +183,10 @@ func loadTrainableSum(path string) (*onnx.Model, string, error) {
 func imageSize(v *onnx.Value) (h, w int, err error) {
 	in := v.Shape()
 	switch {
-	case len(in) == 2:
-		side, err := backend.SquareSide(v)
-		return side, side, err
+	case len(in) == 2 || len(in) == 3 && in[1] == 1:
+		if side, err := backend.SquareSide(v); side > 0 || err != nil {
+			return side, side, err // flattened, [batch, 1, H*W] too
+		}
 	case len(in) < 3:
 		return 0, 0, nil
 	case len(in) == 4 && (in[3] == 1 || in[3] == dataset.GreyChannels) && in[1] != in[3]: // NHWC

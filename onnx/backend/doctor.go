@@ -123,6 +123,9 @@ func Diagnose(path string, opt modelfile.ReadOptions) (*Diagnosis, error) {
 		d.Input.Layout = "flat" // a square grey image, row by row
 	case 3:
 		d.Input.Layout = "HW" // a grey image without its channel axis
+		if flatWithChannel(in) {
+			d.Input.Layout = "flat"
+		}
 	}
 	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -97,4 +98,55 @@ func TestFixedBatchAndPlaneInputs(t *testing.T) {
 			t.Errorf("plan of %dx%dx%d images, fixed batch %d; want 1x%dx%[5]d, %d", p.Channels, p.Height, p.Width, p.FixedBatch, gc.side, gc.batch)
 		}
 	})
+}
+
+// TestFlatWithChannel: an MLP exported from x.view(1, 1, 784), its input
+// [N, 1, H*W], is a square grey image flattened (as [N, H*W] is), not a
+// picture 1 pixel high: the plan reads it so, as ONNX Runtime computes it.
+func TestFlatWithChannel(t *testing.T) {
+	const side, n = 6, 3
+	b := &builder{rng: rand.New(rand.NewPCG(4, 7))}
+	w, bias := b.weight(10, side*side), b.weight(10)
+	b.node("MatMul", []string{"x", transposedInit(b, w, 10, side*side)}, "mm")
+	b.node("Add", []string{"mm", bias}, "a")
+	b.node("Flatten", []string{"a"}, "y", intAttr("axis", 1))
+	in := imageInput("x", side)
+	shape := in.Type.GetTensorType().Shape
+	shape.Dim = shape.Dim[:3]
+	shape.Dim[2].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: side * side}
+	m := &onnx.ModelProto{IrVersion: 7, OpsetImport: []*onnx.OperatorSetIdProto{{Version: 13}},
+		Graph: &onnx.GraphProto{Node: b.nodes, Initializer: b.inits, Input: []*onnx.ValueInfoProto{in}, Output: []*onnx.ValueInfoProto{{Name: "y"}}}}
+	path := filepath.Join(t.TempDir(), "g.onnx")
+	writeModel(t, m, path)
+	p, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Channels != 1 || p.Height != side || p.Width != side {
+		t.Fatalf("read as %dx%dx%d, want 1x%dx%[4]d", p.Channels, p.Height, p.Width, side)
+	}
+	x := randomImages(n, side)
+	got := make([]float32, n*10)
+	if err := p.Logits(got, x, n); err != nil {
+		t.Fatal(err)
+	}
+	want := ortOutputs(t, []testtool.ORTJob{{Model: path, N: n, C: 1, H: 1, W: side * side, Plane: true}}, [][]float32{x})[0]
+	compare(t, "[N, 1, H*W]", got, want)
+}
+
+// transposedInit adds initializer name's [rows, cols] values as [cols, rows].
+func transposedInit(b *builder, name string, rows, cols int) string {
+	for _, t := range b.inits {
+		if t.Name == name {
+			v := make([]float32, len(t.FloatData))
+			for r := range rows {
+				for c := range cols {
+					v[c*rows+r] = t.FloatData[r*cols+c]
+				}
+			}
+			b.inits = append(b.inits, &onnx.TensorProto{Name: name + "_t", Dims: []int64{int64(cols), int64(rows)}, DataType: t.DataType, FloatData: v})
+			return name + "_t"
+		}
+	}
+	panic("no initializer " + name)
 }

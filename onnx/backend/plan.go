@@ -216,7 +216,11 @@ func (c *compiler) imageInput(p *Plan) error {
 		// exported from torch after x.view(-1, 784)): the same bytes as
 		// the [1, 1, H, W] image callers give.
 		p.Channels, p.Height, p.Width = 1, side, side
-		v, err := c.runtime([]int{1, side * side})
+		shape := []int{1, side * side}
+		if len(in.Dims) == 3 {
+			shape = []int{1, 1, side * side}
+		}
+		v, err := c.runtime(shape)
 		if err != nil {
 			return fmt.Errorf("input %q: %w", in.Name, err)
 		}
@@ -422,10 +426,15 @@ func imageShape(in *onnx.Value, nhwc bool) ([]int, error) {
 }
 
 // SquareSide returns the side of the square grey image a float input
-// declared [batch, D] holds, D = side*side, as the plan reads it; 0 for
-// an input of another rank or type. A D that is no square is refused:
-// which height and width it flattens is not in the file.
+// declared [batch, D] holds, D = side*side, as the plan reads it, or
+// [batch, 1, D] (torch's x.view(1, 1, 784) at export) when D is a square
+// of 16 or more, which no 1-pixel-high image is; 0 for an input of another
+// rank or type. A D that is no square is refused: which height and width
+// it flattens is not in the file.
 func SquareSide(in *onnx.Value) (int, error) {
+	if flatWithChannel(in) {
+		return int(math.Sqrt(float64(in.Dims[2]))), nil
+	}
 	if len(in.Dims) != 2 || !in.DType.IsFloat() {
 		return 0, nil
 	}
@@ -447,7 +456,7 @@ func SquareSide(in *onnx.Value) (int, error) {
 // declared [batch, H, W] holds, without its channel axis; 0 and 0 for an
 // input of another rank or type.
 func greyPlane(in *onnx.Value) (h, w int, err error) {
-	if len(in.Dims) != 3 || !in.DType.IsFloat() {
+	if len(in.Dims) != 3 || !in.DType.IsFloat() || flatWithChannel(in) {
 		return 0, 0, nil
 	}
 	for i := 1; i < 3; i++ {
@@ -456,6 +465,17 @@ func greyPlane(in *onnx.Value) (h, w int, err error) {
 		}
 	}
 	return int(in.Dims[1]), int(in.Dims[2]), nil
+}
+
+// flatWithChannel reports whether a float input is declared [batch, 1,
+// D], D a square of 16 or more: a square grey image flattened after its
+// channel axis.
+func flatWithChannel(in *onnx.Value) bool {
+	if len(in.Dims) != 3 || !in.DType.IsFloat() || in.Dims[1] != 1 || in.Dims[2] < 16 || in.Dims[2] > 4096*4096 {
+		return false
+	}
+	side := int64(math.Sqrt(float64(in.Dims[2])))
+	return side*side == in.Dims[2]
 }
 
 // dimName is dimension i of v as the file gives it: a size or a name.
