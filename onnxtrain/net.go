@@ -186,6 +186,18 @@ func (net *Net) finish(b *builder, logits string) error {
 	if v == nil || v.node == nil {
 		return fmt.Errorf("onnxtrain: the class scores %q are a constant", logits)
 	}
+	if len(v.shape) > 2 && v.shape[0] == net.opts.Batch && size(v.shape[1:len(v.shape)-1]) == 1 {
+		// [batch, 1, classes]: an MLP of [batch, 1, 784] inputs (torch's
+		// x.view(1, 1, 784)) keeps the axis to its scores.
+		shape := []int{v.shape[0], v.shape[len(v.shape)-1]}
+		op := newNodeOp(logits+"_scores", reshape{}, [][]int{v.shape}, shape, []bool{v.grad && !net.opts.ForwardOnly})
+		op.aliasInput(v.node)
+		y, err := apply(op, v.node)
+		if err != nil {
+			return err
+		}
+		v = &value{node: y, shape: shape, grad: v.grad}
+	}
 	if len(v.shape) != 2 || v.shape[0] != net.opts.Batch {
 		return fmt.Errorf("onnxtrain: the class scores %q have shape %v; training needs [batch, classes]", logits, v.shape)
 	}

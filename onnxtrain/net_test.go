@@ -124,3 +124,79 @@ func TestFirstOutputTrains(t *testing.T) {
 		t.Errorf("scores with one output %v, with a feature map too %v", a, b)
 	}
 }
+
+// TestScoresWithUnitAxis: an MLP of [batch, 1, D] inputs (torch's
+// x.view(1, 1, 784) at export) keeps the unit axis to its scores,
+// [batch, 1, classes]; it trains on them as [batch, classes]: the loss and
+// the weights' gradient are softmax cross-entropy's, computed here.
+func TestScoresWithUnitAxis(t *testing.T) {
+	const d, classes, batch = 16, 3, 4
+	w := make([]float32, d*classes)
+	for i := range w {
+		w[i] = float32(i%7-3) / 10
+	}
+	m := &onnx.Model{Opset: 13, Opsets: map[string]int64{"": 13}, Metadata: map[string]string{}, Graph: &onnx.Graph{
+		Initializers: map[string]*onnx.Tensor{"w": {Name: "w", DType: onnx.Float, Shape: []int{d, classes}, Float: w}},
+		Nodes:        []*onnx.Node{{OpType: "MatMul", Inputs: []string{"x", "w"}, Outputs: []string{"y"}}},
+		Inputs:       []*onnx.Value{{Name: "x", DType: onnx.Float, Dims: []int64{-1, 1, d}, Params: []string{"N", "", ""}}},
+		Outputs:      []*onnx.Value{{Name: "y", DType: onnx.Float}},
+		ValueInfo:    map[string]*onnx.Value{},
+	}}
+	net, err := New(m, Options{Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	x, y := make([]float32, batch*d), []int64{0, 1, 2, 0}
+	for i := range x {
+		x[i] = float32(i%5) / 5
+	}
+	loss, err := net.Step(x, y)
+	if err != nil || net.Classes() != classes {
+		t.Fatalf("%v, %d classes", err, net.Classes())
+	}
+	var want float64
+	grad := make([]float64, d*classes)
+	for b := range batch {
+		z := make([]float64, classes)
+		for c := range classes {
+			for k := range d {
+				z[c] += float64(x[b*d+k]) * float64(w[k*classes+c])
+			}
+		}
+		p := softmax64(z)
+		want -= math.Log(p[y[b]]) / batch
+		for c := range classes {
+			g := p[c]
+			if int64(c) == y[b] {
+				g--
+			}
+			for k := range d {
+				grad[k*classes+c] += float64(x[b*d+k]) * g / batch
+			}
+		}
+	}
+	if math.Abs(loss-want) > 1e-5 {
+		t.Errorf("loss %v, want %v", loss, want)
+	}
+	got := net.Grad(0)
+	for i := range grad {
+		if math.Abs(float64(got[i])-grad[i]) > 1e-5 {
+			t.Fatalf("gradient %v, want %v", got, grad)
+		}
+	}
+}
+
+func softmax64(z []float64) []float64 {
+	mx := slices.Max(z)
+	p := make([]float64, len(z))
+	var s float64
+	for i, v := range z {
+		p[i] = math.Exp(v - mx)
+		s += p[i]
+	}
+	for i := range p {
+		p[i] /= s
+	}
+	return p
+}
