@@ -52,6 +52,9 @@ func (e tooLarge) Unwrap() error { return ErrTooLarge }
 // a truncated or damaged one) gives one that matches ErrNotImage. An error
 // of r itself, other than io.EOF, is returned as it is, wrapped, and
 // matches neither: the data did not arrive, which says nothing of it.
+//
+// A JPEG comes back as a person sees it: turned as its Exif Orientation
+// says (a phone's picture), as PIL's ImageOps.exif_transpose turns it.
 func Decode(r io.Reader, maxPixels int) (image.Image, error) {
 	img, err := decode(r, maxPixels)
 	if err != nil {
@@ -105,6 +108,12 @@ func decode(r io.Reader, budget int) (image.Image, error) {
 	img, format, err := image.Decode(bufio.NewReader(rr.again()))
 	if err != nil {
 		return nil, rr.fault(decodeError(format, err))
+	}
+	if format == "jpeg" {
+		// A phone's picture is stored as its sensor lay and shown turned
+		// as its Exif says, which the header kept holds (it comes before
+		// the frame that DecodeConfig read up to).
+		img = orient(img, exifOrientation(rr.kept))
 	}
 	return img, nil
 }
