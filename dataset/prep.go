@@ -18,6 +18,9 @@ type Prep struct {
 	// bilinear (PIL's and torchvision's default).
 	Area bool
 	// Invert is the digit preparation's polarity rule (digit.Invert).
+	// Resizing keeps the picture's own polarity, as torchvision does,
+	// unless it is digit.InvertAlways: then it makes the negative (dark
+	// ink on light paper made light on dark, as MNIST's).
 	Invert digit.Invert
 }
 
@@ -71,7 +74,13 @@ func (p Prep) prepare(img image.Image, h, w int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return resize(g.Pix, g.Rect.Dx(), g.Rect.Dy(), w, h, p.Area), nil
+		out := resize(g.Pix, g.Rect.Dx(), g.Rect.Dy(), w, h, p.Area)
+		if p.Invert == digit.InvertAlways {
+			for i, v := range out {
+				out[i] = 255 - v
+			}
+		}
+		return out, nil
 	}
 	d, err := digit.Digit(img, p.Invert)
 	if err != nil {

@@ -246,6 +246,11 @@ func (s *Server) prepare(r io.Reader, file string, inv digit.Invert, m *model) (
 		if err != nil {
 			return failed(http.StatusUnprocessableEntity, "image %q: %v", file, err)
 		}
+		if inv == digit.InvertAlways { // as infer --prep resize --invert always
+			for i, v := range pix {
+				pix[i] = 255 - v
+			}
+		}
 		return picture{file: file, digit: &image.Gray{Pix: pix, Stride: in.Width, Rect: image.Rect(0, 0, in.Width, in.Height)}}, nil
 	}
 	d, rep, err := digit.Prepare(img, inv)

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
@@ -56,6 +57,11 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 		return nil, usageError("--prep %q: want digit, resize or resize:area", c.String("prep"))
 	}
 	opt.Prep, opt.Verify, opt.FirstLabel = prep, !c.Bool("skip-checksum"), c.Int("first-label")
+	if c.IsSet("invert") { // infer's: a folder's pictures as its PATHs
+		if opt.Prep.Invert, err = digit.ParseInvert(c.String("invert")); err != nil {
+			return nil, usageError("--invert %q: want auto, always or never", c.String("invert"))
+		}
+	}
 	if f := c.String("labels"); f != "" {
 		if opt.Classes, err = dataset.ReadClassNames(f); err != nil {
 			return nil, fmt.Errorf("--labels: %w", err)

@@ -69,7 +69,9 @@ and specks of dust apart from the digit are left out. A stroke on a
 transparent layer in one colour (a drawing app's PNG) is read from its alpha
 channel, whatever its colour. --invert auto decides the polarity so;
 always reads every image as dark ink on light paper and never as light on
-dark (translucent pixels shown over white). --save-preprocessed DIR writes
+dark (translucent pixels shown over white). With --prep resize a picture
+keeps its own polarity, as torchvision's transforms keep it, unless
+--invert always: then it goes in as its negative. --save-preprocessed DIR writes
 each image file's 28x28 digit, as the model sees it, to DIR as a grey PNG
 named after the file; one found in a directory goes below DIR/<that
 directory's name>/ with the folders it was in, so labels survive.

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lenetkit/lenetkit/dataset"
+	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/mnist"
 )
@@ -33,6 +34,9 @@ func newFileSource(c *cli.Context, m *infer.Model, paths []string, names []strin
 	prep, err := dataset.ParsePrep(c.String("prep"))
 	if err != nil {
 		return nil, usageError("--prep %q: want digit, resize or resize:area", c.String("prep"))
+	}
+	if prep.Invert, err = digit.ParseInvert(c.String("invert")); err != nil {
+		return nil, usageError("--invert %q: want auto, always or never", c.String("invert"))
 	}
 	h, w := modelImage(m)
 	if !prep.Resize && (h < mnist.Side-2*mnist.Pad || w < mnist.Side-2*mnist.Pad) {

@@ -121,6 +121,12 @@ func TestInferPathsResized(t *testing.T) {
 	if byPath.code != 0 || byData.code != 0 || byPath.stdout != byData.stdout || strings.Count(byPath.stdout, "\n") != 13 {
 		t.Errorf("PATHs, exit %d:\n%s%s\n--data, exit %d:\n%s%s", byPath.code, byPath.stdout, byPath.stderr, byData.code, byData.stdout, byData.stderr)
 	}
+	// --invert always makes each picture's negative, by both routes.
+	negPath, negData := run(t, "infer", model, dir, "--prep", "resize", "--invert", "always", "--format", "csv", "-q"),
+		run(t, "infer", model, "--data", dir, "--prep", "resize", "--invert", "always", "--format", "csv", "-q")
+	if negPath.code != 0 || negPath.stdout != negData.stdout || negPath.stdout == byPath.stdout {
+		t.Errorf("--invert always: PATHs, exit %d:\n%s%s\n--data:\n%s%s", negPath.code, negPath.stdout, negPath.stderr, negData.stdout, negData.stderr)
+	}
 	if r := run(t, "infer", model, dir, "--prep", "resize", "--save-preprocessed", t.TempDir()); r.code != 2 {
 		t.Errorf("--save-preprocessed with --prep resize: exit %d, want 2: %s", r.code, r.stderr)
 	}
