@@ -65,7 +65,7 @@ type model struct {
 	// whole resizes each picture, all of it, to the input (ModelSpec.Prep),
 	// area averaging when area; the picture is no digit then.
 	whole, area bool
-	loaded   time.Time
+	loaded      time.Time
 }
 
 // openModel opens spec's file as any classifier lenetkit runs, of images
