@@ -1,9 +1,11 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/internal/testtool"
@@ -149,4 +151,23 @@ func transposedInit(b *builder, name string, rows, cols int) string {
 		}
 	}
 	panic("no initializer " + name)
+}
+
+// TestRowsOnBatchAxis: a graph exported with a dummy of one W x W image,
+// its input [batch, W] reshaped to [-1, W*W], is refused saying so and
+// how to export it, not as a flat vector of no known size.
+func TestRowsOnBatchAxis(t *testing.T) {
+	b := &builder{rng: rand.New(rand.NewPCG(3, 7))}
+	b.node("Reshape", []string{"x", b.ints(-1, 36)}, "flat")
+	b.node("Gemm", []string{"flat", b.weight(10, 36), b.weight(10)}, "y", intAttr("transB", 1))
+	in := imageInput("x", 6)
+	in.Type.GetTensorType().Shape.Dim = in.Type.GetTensorType().Shape.Dim[:2]
+	in.Type.GetTensorType().Shape.Dim[1].Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 6}
+	m := &onnx.ModelProto{IrVersion: 7, OpsetImport: []*onnx.OperatorSetIdProto{{Version: 13}},
+		Graph: &onnx.GraphProto{Node: b.nodes, Initializer: b.inits, Input: []*onnx.ValueInfoProto{in}, Output: []*onnx.ValueInfoProto{{Name: "y"}}}}
+	_, err := openModel(t, m, Options{})
+	if !errors.Is(err, onnx.ErrUnsupported) || !strings.Contains(err.Error(), "one 6x6 image, (6, 6), whose rows the first axis holds") ||
+		!strings.Contains(err.Error(), "export it again with a dummy of shape (1, 6, 6)") {
+		t.Errorf("%v", err)
+	}
 }

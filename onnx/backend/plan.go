@@ -210,7 +210,7 @@ func (c *compiler) imageInput(p *Plan) error {
 	}
 	if side, err := SquareSide(in); side > 0 || err != nil {
 		if err != nil {
-			return err
+			return c.rowsOnBatch(in, err)
 		}
 		// A square grey image flattened row by row, [batch, H*W] (an MLP
 		// exported from torch after x.view(-1, 784)): the same bytes as
@@ -337,6 +337,34 @@ func (c *compiler) nhwcTransposes(name string) []*onnx.Node {
 		}
 	}
 	return out
+}
+
+// rowsOnBatch is the error for a flat input that is no square image,
+// err, made plainer where the graph's first node reshapes it to [-1,
+// W*W]: torch exported it with a dummy of one W x W image, (W, W), so
+// that its batch axis holds the image's rows, which no batch of images
+// fills.
+func (c *compiler) rowsOnBatch(in *onnx.Value, err error) error {
+	if len(in.Dims) != 2 || in.Dims[1] < 2 {
+		return err
+	}
+	w := in.Dims[1]
+	prod := c.g.Producers()
+	for _, n := range c.g.Nodes {
+		if n.OpType != "Reshape" || n.Input(0) != in.Name {
+			continue
+		}
+		t := c.g.Initializers[n.Input(1)]
+		if p := prod[n.Input(1)]; t == nil && p != nil && p.OpType == "Constant" {
+			t, _ = p.Attrs.ConstantValue()
+		}
+		if t != nil && len(t.Int) == 2 && t.Int[0] == -1 && t.Int[1] == w*w {
+			return fmt.Errorf("input %q is [%s, %d] and %s makes it [-1, %d]: the export's dummy input was one %dx%d image, (%d, %d), whose rows the first axis holds; "+
+				"export it again with a dummy of shape (1, %d, %d), or (1, 1, %d, %d), and a dynamic batch axis: %w",
+				in.Name, dimName(in, 0), w, n.Describe(), w*w, w, w, w, w, w, w, w, w, onnx.ErrUnsupported)
+		}
+	}
+	return err
 }
 
 // skipIdentities drops the Identity nodes that the value name alone
