@@ -155,11 +155,20 @@ func TestQuantize(t *testing.T) {
 		t.Errorf("inspect:\n%s", ins.stdout)
 	}
 
+	checkedAsORTMeasures(t, out, data, q, nil)
+}
+
+// checkedAsORTMeasures checks the int8 file out with ONNX's checker and
+// that ONNX Runtime measures on data's test images what quantize printed,
+// q: the same accuracy, the loss within 1e-4. m, when not nil, is out
+// opened, for an input other than the seed's padded digits.
+func checkedAsORTMeasures(t *testing.T, out, data string, q quantizeJSON, m *infer.Model) {
+	t.Helper()
 	py := testtool.RequirePython(t, "onnx")
 	if b, err := exec.Command(py, "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", out).CombinedOutput(); err != nil {
 		t.Errorf("onnx.checker: %v\n%s", err, b)
 	}
-	acc, loss := ortFigures(t, out, data)
+	acc, loss := ortFiguresOf(t, out, data, m)
 	t.Logf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit: %.2f %%, loss %.6f", acc, loss, q.After.Accuracy, q.After.Loss)
 	if acc != q.After.Accuracy || math.Abs(loss-q.After.Loss) > 1e-4 {
 		t.Errorf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit: %.2f %%, loss %.6f", acc, loss, q.After.Accuracy, q.After.Loss)
@@ -285,19 +294,11 @@ func TestQuantizeOldOpset(t *testing.T) {
 	if err != nil || m.Opset != 13 {
 		t.Fatalf("the int8 file: opset %v, %v; want 13", m, err)
 	}
-	py := testtool.RequirePython(t, "onnx")
-	if b, err := exec.Command(py, "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", out).CombinedOutput(); err != nil {
-		t.Errorf("onnx.checker: %v\n%s", err, b)
-	}
 	im, err := infer.Open(out, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, loss := ortFiguresOf(t, out, data, im)
-	t.Logf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit: %.2f %%, loss %.6f", acc, loss, q.After.Accuracy, q.After.Loss)
-	if acc != q.After.Accuracy || math.Abs(loss-q.After.Loss) > 1e-4 {
-		t.Errorf("ONNX Runtime: %.2f %%, loss %.6f; lenetkit: %.2f %%, loss %.6f", acc, loss, q.After.Accuracy, q.After.Loss)
-	}
+	checkedAsORTMeasures(t, out, data, q, im)
 }
 
 // TestQuantizeLossNote: an int8 model that loses more than lossNote

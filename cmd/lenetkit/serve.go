@@ -128,31 +128,7 @@ func runServe(c *cli.Context) error {
 	if err := readServeLabels(specs, c.StringSlice("labels")); err != nil {
 		return err
 	}
-	if err := perModel(specs, "prep", c.StringSlice("prep"), func(sp *serve.ModelSpec, v string) error {
-		p, err := dataset.ParsePrep(v)
-		switch {
-		case err != nil:
-			return usageError("--prep %q: want digit, resize or resize:area", v)
-		case sp.Prep != "":
-			return usageError("--prep given twice for model %q", sp.Name)
-		}
-		sp.Prep = p.String()
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := perModel(specs, "orient", c.StringSlice("orient"), func(sp *serve.ModelSpec, v string) error {
-		o, err := dataset.ParseOrientation(v)
-		switch {
-		case err != nil:
-			return usageError("--orient %q: want transpose, mirror or flip, several separated by commas, or none", v)
-		case sp.Orient != nil:
-			return usageError("--orient given twice for model %q", sp.Name)
-		}
-		s := o.String()
-		sp.Orient = &s
-		return nil
-	}); err != nil {
+	if err := readServeSteps(specs, c.StringSlice("prep"), c.StringSlice("orient")); err != nil {
 		return err
 	}
 	if err := readServeNormalize(specs, c.StringSlice("mean"), c.StringSlice("std")); err != nil {
@@ -288,6 +264,40 @@ func readServeLabels(specs []serve.ModelSpec, flags []string) error {
 		sp.LabelsPath = path
 		return nil
 	})
+}
+
+// readServeSteps reads --prep and --orient: VALUE for the first model,
+// NAME=VALUE for any, how its pictures are made its input in place of the
+// digit pipeline and what its file declares.
+func readServeSteps(specs []serve.ModelSpec, preps, orients []string) error {
+	for _, flag := range []struct {
+		name, want string
+		values     []string
+		parse      func(string) (string, error)
+		set        func(*serve.ModelSpec, string) bool // false: set already
+	}{
+		{"prep", "digit, resize or resize:area", preps,
+			func(v string) (string, error) { p, err := dataset.ParsePrep(v); return p.String(), err },
+			func(sp *serve.ModelSpec, v string) bool { ok := sp.Prep == ""; sp.Prep = v; return ok }},
+		{"orient", "transpose, mirror or flip, several separated by commas, or none", orients,
+			func(v string) (string, error) { o, err := dataset.ParseOrientation(v); return o.String(), err },
+			func(sp *serve.ModelSpec, v string) bool { ok := sp.Orient == nil; sp.Orient = &v; return ok }},
+	} {
+		err := perModel(specs, flag.name, flag.values, func(sp *serve.ModelSpec, v string) error {
+			s, err := flag.parse(v)
+			if err != nil {
+				return usageError("--%s %q: want %s", flag.name, v, flag.want)
+			}
+			if !flag.set(sp, s) {
+				return usageError("--%s given twice for model %q", flag.name, sp.Name)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readServeNormalize reads --mean and --std: VALUE for the first model,
