@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/lenetkit/lenetkit/modelfile"
 )
 
 // ModernOpset is the opset UpgradeTo13 rewrites a graph to: the first
@@ -188,6 +190,9 @@ func (u *upgrader) softmax13(n *Node) (before, after []*Node, err error) {
 		return nil, nil, err
 	}
 	x := n.Input(0)
+	if x == "" || len(n.Outputs) == 0 || n.Outputs[0] == "" {
+		return nil, nil, modelfile.FormatErrorf("%s without its input or output", OpName(n.OpType))
+	}
 	rank := u.rankOf(x)
 	if axis == -1 || (rank > 0 && axis == int64(rank-1)) {
 		n.Attrs["axis"] = Attr{Type: AttributeProto_INT, Int: -1}
