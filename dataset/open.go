@@ -293,12 +293,15 @@ func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
 // shiftLabels returns the sets with first subtracted from every label,
 // copied, and sets *lowest to the lowest label there was.
 func shiftLabels(path string, sets []*mnist.Set, first int, lowest *int) ([]*mnist.Set, error) {
-	*lowest = 255
+	*lowest = -1
 	for _, s := range sets {
 		for _, l := range s.Labels {
-			*lowest = min(*lowest, int(l))
+			if *lowest < 0 || int(l) < *lowest {
+				*lowest = int(l)
+			}
 		}
 	}
+	*lowest = max(*lowest, 0) // a set without images starts nowhere
 	if first == 0 {
 		return sets, nil
 	}

@@ -107,7 +107,7 @@ func (o Orientation) For(h, w int) *Orienter {
 // after the other (an image's channels, or images); a nil Orienter leaves
 // them. tmp, when it holds h*w floats, spares an allocation.
 func (r *Orienter) Planes(x []float32, tmp []float32) {
-	if r == nil {
+	if r == nil || r.h*r.w == 0 {
 		return
 	}
 	n := r.h * r.w

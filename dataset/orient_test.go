@@ -78,3 +78,16 @@ func TestFillOriented(t *testing.T) {
 		t.Errorf("a transpose of 2x3 images: %v, want ErrOption", err)
 	}
 }
+
+// TestOrienterEmpty: no Orienter, and one of images of no pixels, leave
+// what they are given.
+func TestOrienterEmpty(t *testing.T) {
+	x := []float32{1, 2}
+	var none *Orienter
+	none.Planes(x, nil)
+	o, _ := ParseOrientation("mirror")
+	o.For(0, 3).Planes(x, nil)
+	if !slices.Equal(x, []float32{1, 2}) {
+		t.Errorf("%v", x)
+	}
+}
