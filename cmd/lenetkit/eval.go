@@ -81,7 +81,9 @@ Examples:
    lenetkit eval parameter.pth --report runs/1/eval
    lenetkit eval model.onnx --data /usr/share/datasets/fashion-mnist --labels fashion.txt
    lenetkit eval parameter.pth --data digits/ --prep digit
-   lenetkit eval lenet5.onnx --prep resize          # trained with Resize(32)`,
+   lenetkit eval lenet5.onnx --prep resize          # trained with Resize(32)
+   lenetkit eval emnist.onnx --orient transpose     # trained on torchvision's EMNIST as it comes (transposed)
+   lenetkit eval letters.onnx --data emnist-letters/ --first-label 1   # labels 1 to 26, 26 outputs`,
 		Flags: []cli.Flag{
 			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},

@@ -104,7 +104,9 @@ Examples:
    lenetkit infer parameter.pth photos/ --save-preprocessed seen/
    lenetkit infer model.safetensors mnist:test --format jsonl > predictions.jsonl
    lenetkit infer cnn28.onnx photos/ --mean 0.5 --std 0.5 --min-confidence 0.9
-   lenetkit infer parameter.pth --data digits/ --format csv > rows.csv`,
+   lenetkit infer parameter.pth --data digits/ --format csv > rows.csv
+   lenetkit infer fashion.onnx shirts/ --prep resize   # each picture resized whole, not searched for a digit
+   lenetkit infer emnist.onnx letters/ --orient transpose --labels letters.txt`,
 		Flags: []cli.Flag{
 			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per input, as they come)"},
