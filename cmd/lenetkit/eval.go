@@ -270,7 +270,7 @@ func openMeasured(c *cli.Context) (m *infer.Model, ownData bool, err error) {
 // size, its images made to that size.
 func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
 	m, err := infer.OpenClassifier(c.Args().First(), c.String("backend"),
-		infer.OpenOptions{ReadOptions: readOptions(c), AnyClasses: ownData, AnyInput: ownData})
+		infer.OpenOptions{ReadOptions: readOptions(c), AnyClasses: ownData, AnyInput: ownData, AnyChannels: ownData && c.Bool("colour")})
 	if err != nil {
 		return nil, classesHint(err)
 	}

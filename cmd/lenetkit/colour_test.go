@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"image"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lenetkit/lenetkit/internal/testtool"
+)
+
+// TestInferColour: --colour gives a colour model each picture's red,
+// green and blue, as torchvision's transforms make them (PIL's
+// convert("RGB") and Resize, bilinear), and ONNX Runtime's probabilities
+// on those tensors are lenetkit's: pictures of other sizes, an opaque
+// and a translucent one, and a grey one repeated in three channels.
+func TestInferColour(t *testing.T) {
+	t.Parallel()
+	python := testtool.RequirePython(t, "PIL", "numpy")
+	model, dir := testtool.Testdata("onnx/rgb_tiny.onnx"), t.TempDir()
+	rng := rand.New(rand.NewPCG(8, 9))
+	pictures := []image.Image{image.NewNRGBA(image.Rect(0, 0, 20, 24)), image.NewNRGBA(image.Rect(0, 0, 33, 17)), image.NewGray(image.Rect(0, 0, 16, 16))}
+	for _, img := range pictures {
+		switch p := img.(type) {
+		case *image.NRGBA:
+			for i := range p.Pix {
+				p.Pix[i] = byte(rng.IntN(256))
+				if i%4 == 3 && p.Rect.Dx() == 20 {
+					p.Pix[i] = 255 // the first opaque, the second translucent
+				}
+			}
+		case *image.Gray:
+			for i := range p.Pix {
+				p.Pix[i] = byte(rng.IntN(256))
+			}
+		}
+	}
+	var paths []string
+	for i, img := range pictures {
+		path := filepath.Join(dir, string(rune('0'+i)), "p.png")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, pngBytes(t, img), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	r := run(t, "infer", model, dir, "--prep", "resize", "--colour", "--format", "json", "-q")
+	var rows []struct {
+		Path          string
+		Probabilities []float64
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rows); r.code != 0 || err != nil || len(rows) != len(paths) {
+		t.Fatalf("exit %d, %v, %d rows: %s", r.code, err, len(rows), r.stderr)
+	}
+	in := filepath.Join(dir, "x.f32")
+	const script = `import sys, numpy as np
+from PIL import Image
+out = []
+for p in sys.argv[2:]:
+    img = Image.open(p).convert("RGB").resize((16, 16), Image.BILINEAR)
+    out.append((np.asarray(img, dtype=np.float32) / 255).transpose(2, 0, 1))
+np.stack(out).astype("<f4").tofile(sys.argv[1])`
+	if b, err := exec.Command(python, append([]string{"-c", script, in}, paths...)...).CombinedOutput(); err != nil {
+		t.Fatalf("PIL: %v: %s", err, b)
+	}
+	job := testtool.ORTJob{Model: model, Input: in, N: len(paths), C: 3, H: 16, W: 16, Out: filepath.Join(dir, "y.f32")}
+	testtool.RunORT(t, []testtool.ORTJob{job})
+	b, err := os.ReadFile(job.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := make([]float64, len(b)/4)
+	for i := range logits {
+		logits[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+	}
+	classes := len(logits) / len(paths)
+	for i, p := range paths {
+		var row []float64
+		for _, rw := range rows {
+			if strings.HasSuffix(p, rw.Path) || rw.Path == p {
+				row = rw.Probabilities
+			}
+		}
+		want := softmaxOf(logits[i*classes : (i+1)*classes])
+		if len(row) != classes {
+			t.Fatalf("%s: %d probabilities, ONNX Runtime %d", p, len(row), classes)
+		}
+		for k := range want {
+			if math.Abs(row[k]-want[k]) > 1e-5 {
+				t.Errorf("%s: probabilities %v, ONNX Runtime on PIL's RGB %v", p, row, want)
+				break
+			}
+		}
+	}
+	grey := run(t, "infer", model, dir, "--prep", "resize", "--format", "json", "-q")
+	if grey.code != 0 || grey.stdout == r.stdout {
+		t.Errorf("without --colour: exit %d, the same answers as with it", grey.code)
+	}
+	if r := run(t, "infer", testtool.Testdata("onnx/mlp_flat.onnx"), dir, "--prep", "resize", "--colour"); r.code != 2 || !strings.Contains(r.stderr, "a model of 3 channels") {
+		t.Errorf("--colour for a grey model: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+func softmaxOf(z []float64) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range z {
+		mx = math.Max(mx, v)
+	}
+	p := make([]float64, len(z))
+	var sum float64
+	for i, v := range z {
+		p[i] = math.Exp(v - mx)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	return p
+}
