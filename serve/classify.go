@@ -51,6 +51,9 @@ type picture struct {
 	file   string
 	failed *httpError
 	digit  *image.Gray
+	// colour is a colour model's whole picture, its red, green and blue
+	// planes (model.colour), where digit is nil.
+	colour []byte
 	report digit.Report
 }
 
@@ -117,6 +120,12 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	var padded []float32
 	for i, p := range pics {
 		dst := j.x[i*size : (i+1)*size]
+		if m.colour { // the picture's planes, resized to the input already
+			for k, v := range p.colour[:size] {
+				dst[k] = float32(v) / 255
+			}
+			continue
+		}
 		if m.whole { // the picture, resized to the input already
 			for k, v := range p.digit.Pix[:plane] {
 				dst[k] = float32(v) / 255
@@ -148,7 +157,11 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		i++
 		c.File = p.file
 		if preview {
-			if c.Image, err = dataURL(p.digit); err != nil {
+			var shown image.Image = p.digit
+			if p.colour != nil {
+				shown = colourImage(p.colour, m.m.Input.Height, m.m.Input.Width)
+			}
+			if c.Image, err = dataURL(shown); err != nil {
 				return err
 			}
 		}
@@ -235,6 +248,14 @@ func (s *Server) prepare(r io.Reader, file string, inv digit.Invert, m *model) (
 		return failed(http.StatusUnsupportedMediaType, "image %q: %s", file, msg)
 	default:
 		return picture{}, bodyError(err, "reading image %q: %v", file, err)
+	}
+	if m.colour {
+		in := m.m.Input
+		pix, err := dataset.ColourPlanes(img, in.Height, in.Width, m.area, inv)
+		if err != nil {
+			return failed(http.StatusUnprocessableEntity, "image %q: %v", file, err)
+		}
+		return picture{file: file, colour: pix}, nil
 	}
 	if m.whole {
 		g, err := digit.Grey(img)
@@ -396,7 +417,16 @@ func softmax(scores []float32) []float64 {
 }
 
 // dataURL is d as a PNG data: URL, for the page to show.
-func dataURL(d *image.Gray) (string, error) {
+// colourImage is a colour model's input planes as a picture.
+func colourImage(planes []byte, h, w int) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range h * w {
+		img.Pix[4*i], img.Pix[4*i+1], img.Pix[4*i+2], img.Pix[4*i+3] = planes[i], planes[h*w+i], planes[2*h*w+i], 255
+	}
+	return img
+}
+
+func dataURL(d image.Image) (string, error) {
 	var b bytes.Buffer
 	if err := png.Encode(&b, d); err != nil {
 		return "", err

@@ -42,6 +42,10 @@ type ModelSpec struct {
 	// set's pictures (Fashion-MNIST's, say), where a digit is otherwise
 	// found, cropped and centred; "" or "digit" for that.
 	Prep string
+	// Colour, with Prep "resize" and a model of 3 channels, gives it each
+	// picture's red, green and blue (dataset.ColourPlanes) where the
+	// picture is made grey otherwise.
+	Colour bool
 }
 
 // validName is what a model's name may be: a single URL path segment
@@ -65,6 +69,7 @@ type model struct {
 	// whole resizes each picture, all of it, to the input (ModelSpec.Prep),
 	// area averaging when area; the picture is no digit then.
 	whole, area bool
+	colour      bool // whole pictures in red, green and blue
 	loaded      time.Time
 }
 
@@ -122,9 +127,12 @@ func openModel(spec ModelSpec, backend string) (*model, error) {
 		if g.Channels != 1 && g.Channels != dataset.GreyChannels {
 			return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("prep %s: it takes %d channels; a picture is made grey, 1 channel or %d equal ones", spec.Prep, g.Channels, dataset.GreyChannels)}
 		}
-		md.whole, md.area, md.digitPad = true, spec.Prep == "resize:area", 0
+		md.whole, md.area, md.digitPad, md.colour = true, spec.Prep == "resize:area", 0, spec.Colour
 	default:
 		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("prep %q: want digit, resize or resize:area", spec.Prep)}
+	}
+	if spec.Colour && (!md.whole || g.Channels != dataset.Colour) {
+		return nil, &LoadError{Name: spec.Name, Path: spec.Path, Err: fmt.Errorf("colour: it takes %d channels; colour pictures need prep resize and a model of %d", g.Channels, dataset.Colour)}
 	}
 	return md, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lenetkit/lenetkit/dataset"
@@ -162,5 +163,55 @@ func TestClassifyWholePicture(t *testing.T) {
 				t.Fatalf("probabilities %v, want %v (the picture resized whole)", got, want)
 			}
 		}
+	}
+}
+
+// TestClassifyColour: a colour model served with Prep "resize" and Colour
+// takes each picture's red, green and blue (dataset.ColourPlanes, which
+// infer --colour's test holds to PIL and ONNX Runtime), not its grey.
+func TestClassifyColour(t *testing.T) {
+	path := testtool.Testdata("onnx/rgb_tiny.onnx")
+	model, err := infer.OpenClassifier(path, "", infer.OpenOptions{AnyInput: true, AnyChannels: true, AnyClasses: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := newTestServer(t, serve.Options{}, serve.ModelSpec{Name: "rgb", Path: path, Prep: "resize", Colour: true})
+	img := image.NewNRGBA(image.Rect(0, 0, 30, 20))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 37 % 251)
+		if i%4 == 3 {
+			img.Pix[i] = 255
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	a := call(t, ts, "POST", "/v1/classify?top=1&preview=1", "image/png", buf.Bytes())
+	if a.status != http.StatusOK {
+		t.Fatalf("status %d: %s", a.status, a.body)
+	}
+	var r classifyAnswer
+	a.decode(t, &r)
+	planes, err := dataset.ColourPlanes(img, 16, 16, false, digit.InvertAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]float32, len(planes))
+	for i, v := range planes {
+		in[i] = float32(v) / 255
+	}
+	logits := make([]float32, model.Classes)
+	if err := model.InputLogits(logits, in, 1); err != nil {
+		t.Fatal(err)
+	}
+	want, got := softmax(logits), r.Results[0].Probabilities
+	for i := range want {
+		if len(got) != len(want) || math.Abs(got[i]-want[i]) > 1e-6 {
+			t.Fatalf("probabilities %v, want %v (the picture's colours)", got, want)
+		}
+	}
+	if !strings.HasPrefix(r.Results[0].Image, "data:image/png;base64,") {
+		t.Errorf("preview %.40q", r.Results[0].Image)
 	}
 }

@@ -89,6 +89,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "std", Usage: "the std of that Normalize, for the first model, or NAME=`STD` for another (default: what the file declares, else 1)"},
 			&cli.StringSliceFlag{Name: "prep", Usage: "how /v1/classify makes a picture the first model's input: digit (found, cropped and centred as MNIST's), " +
 				"or resize (grey, the whole picture resized to the input, as torchvision's Resize; resize:area to average), or NAME=`PREP` for another (default: digit)"},
+			&cli.StringSliceFlag{Name: "colour", Aliases: []string{"color"}, Usage: "give the model named `NAME`, of 3 channels and --prep resize, each picture's red, green and blue, where pictures are made grey"},
 			&cli.StringSliceFlag{Name: "orient", Usage: "turn each upright image into the one the first model was trained on (transpose: EMNIST as torchvision gives it; mirror, flip, or several separated by commas), or NAME=`STEPS` for another (default: what the file declares, else none)"},
 			backendFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "the log's format: text (key=value) or json (a JSON object a line)"},
@@ -130,6 +131,13 @@ func runServe(c *cli.Context) error {
 	}
 	if err := readServeSteps(specs, c.StringSlice("prep"), c.StringSlice("orient")); err != nil {
 		return err
+	}
+	for _, name := range c.StringSlice("colour") {
+		i := slices.IndexFunc(specs, func(sp serve.ModelSpec) bool { return sp.Name == name })
+		if i < 0 {
+			return usageError("--colour %s: no model is named %q", name, name)
+		}
+		specs[i].Colour = true
 	}
 	if err := readServeNormalize(specs, c.StringSlice("mean"), c.StringSlice("std")); err != nil {
 		return err
