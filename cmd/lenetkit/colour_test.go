@@ -77,9 +77,9 @@ np.stack(out).astype("<f4").tofile(sys.argv[1])`
 	if err != nil {
 		t.Fatal(err)
 	}
-	logits := make([]float64, len(b)/4)
+	logits := make([]float32, len(b)/4)
 	for i := range logits {
-		logits[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+		logits[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	classes := len(logits) / len(paths)
 	for i, p := range paths {
@@ -89,7 +89,7 @@ np.stack(out).astype("<f4").tofile(sys.argv[1])`
 				row = rw.Probabilities
 			}
 		}
-		want := softmaxOf(logits[i*classes : (i+1)*classes])
+		want := softmax(logits[i*classes : (i+1)*classes])
 		if len(row) != classes {
 			t.Fatalf("%s: %d probabilities, ONNX Runtime %d", p, len(row), classes)
 		}
@@ -107,21 +107,4 @@ np.stack(out).astype("<f4").tofile(sys.argv[1])`
 	if r := run(t, "infer", testtool.Testdata("onnx/mlp_flat.onnx"), dir, "--prep", "resize", "--colour"); r.code != 2 || !strings.Contains(r.stderr, "a model of 3 channels") {
 		t.Errorf("--colour for a grey model: exit %d: %s", r.code, r.stderr)
 	}
-}
-
-func softmaxOf(z []float64) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range z {
-		mx = math.Max(mx, v)
-	}
-	p := make([]float64, len(z))
-	var sum float64
-	for i, v := range z {
-		p[i] = math.Exp(v - mx)
-		sum += p[i]
-	}
-	for i := range p {
-		p[i] /= sum
-	}
-	return p
 }
