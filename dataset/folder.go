@@ -262,11 +262,15 @@ func readClasses(d *Data, dir string, classes []string, labelOf map[string]int, 
 			st.labels = append(st.labels, int32(labelOf[class]))
 		}
 	}
-	st.pix = make([]byte, len(st.files)*opt.Height*opt.Width)
+	st.pix = make([]byte, len(st.files)*opt.imageBytes())
 	if err := prepareAll(st, opt); err != nil {
 		return nil, err
 	}
-	return newSet(opt.Height, opt.Width, d.Classes, st), nil
+	s := newSet(opt.Height, opt.Width, d.Classes, st)
+	if opt.Colour {
+		s.Channels = Colour
+	}
+	return s, nil
 }
 
 // someNames lists the first few of names, quoted, for a message.
@@ -339,7 +343,8 @@ func prepareAll(st *store, opt Options) error {
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				errs[i] = prepareFile(st.files[i], st.pix[i*opt.Height*opt.Width:(i+1)*opt.Height*opt.Width], opt, folderAdvice)
+				size := opt.imageBytes()
+				errs[i] = prepareFile(st.files[i], st.pix[i*size:(i+1)*size], opt, folderAdvice)
 			}
 		})
 	}
@@ -366,11 +371,15 @@ func OpenFile(path string, opt Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &store{files: []string{path}, labels: []int32{0}, pix: make([]byte, opt.Height*opt.Width)}
+	st := &store{files: []string{path}, labels: []int32{0}, pix: make([]byte, opt.imageBytes())}
 	if err := prepareFile(path, st.pix, opt, ""); err != nil {
 		return nil, err
 	}
-	return newSet(opt.Height, opt.Width, nil, st), nil
+	s := newSet(opt.Height, opt.Width, nil, st)
+	if opt.Colour {
+		s.Channels = Colour
+	}
+	return s, nil
 }
 
 // folderAdvice ends the error of a class folder's file that is not an
@@ -389,7 +398,12 @@ func prepareFile(path string, dst []byte, opt Options, advice string) error {
 		}
 		return &Error{Path: path, Kind: ErrNotFound, Msg: "cannot read it: " + cause(errors.Unwrap(err)), Err: err}
 	}
-	pix, err := opt.Prep.prepare(img, opt.Height, opt.Width)
+	var pix []byte
+	if opt.Colour {
+		pix, err = ColourPlanes(img, opt.Height, opt.Width, opt.Prep.Area, opt.Prep.Invert)
+	} else {
+		pix, err = opt.Prep.prepare(img, opt.Height, opt.Width)
+	}
 	if err != nil {
 		why := strings.TrimPrefix(err.Error(), "digit: ")
 		if errors.Is(err, digit.ErrBlank) {

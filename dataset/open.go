@@ -75,6 +75,11 @@ type Options struct {
 	// (--labels) overrides them, and so do folders numbered as
 	// ClassesByNumber takes them.
 	ModelClasses []string
+	// Colour reads a folder's pictures in red, green and blue, as PIL's
+	// convert("RGB") gives them, each resized (Prep must resize), into
+	// Sets of Colour channels, for a colour model: where they are made
+	// grey otherwise. IDX sets are grey, and refused with it.
+	Colour bool
 	// FirstLabel is an IDX set's first label, which becomes class 0: 1 for
 	// EMNIST letters, labelled 1 to 26 (torchvision's "N/A" class 0 has no
 	// image), read by a model of 26 outputs trained on label - 1. A label
@@ -87,6 +92,15 @@ type Options struct {
 	// damaged copy, or another set, which lenetkit takes only with
 	// --skip-checksum. Without it any IDX set is read.
 	Verify bool
+}
+
+// imageBytes is one image's bytes: Colour planes of Height x Width, or
+// one.
+func (o Options) imageBytes() int {
+	if o.Colour {
+		return Colour * o.Height * o.Width
+	}
+	return o.Height * o.Width
 }
 
 // Data is what Open read.
@@ -212,6 +226,9 @@ func checkSize(opt Options) (Options, error) {
 	if !opt.Prep.Resize && (opt.Height < digitSide || opt.Width < digitSide) {
 		return opt, newError(ErrOption, "", fmt.Sprintf("digit preparation makes 28x28 digits, which do not fit %dx%d: use resize (--prep resize: the images made to that size)", opt.Height, opt.Width))
 	}
+	if opt.Colour && !opt.Prep.Resize {
+		return opt, newError(ErrOption, "", "colour pictures are resized whole, red, green and blue: use resize (--prep resize), not the digit preparation, which makes them grey")
+	}
 	return opt, nil
 }
 
@@ -254,6 +271,9 @@ func hasIDX(dir, prefix string) bool {
 // openIDX reads the parts opt asks for of the IDX set in dir with the
 // prefix; path is what the caller named, for messages.
 func openIDX(dir, prefix, path string, opt Options) (*Data, error) {
+	if opt.Colour {
+		return nil, newError(ErrOption, path, "IDX images are grey; colour is for a folder of pictures")
+	}
 	d := &Data{Path: path, Layout: LayoutIDX}
 	mopt := mnist.Options{SkipChecksum: !opt.Verify, AnyLabels: true, Prefix: prefix}
 	parts := []string{"train", "test"}

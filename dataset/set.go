@@ -7,13 +7,17 @@ import (
 	"github.com/lenetkit/lenetkit/mnist"
 )
 
-// Set is labelled grey images of one size: a part of a data set (an IDX
-// file pair, an image folder) or a split of one. Splits share their
+// Set is labelled images of one size, grey or in colour: a part of a data
+// set (an IDX file pair, an image folder) or a split of one. Splits share their
 // parent's pixels; a Set is not changed after it is made, so several
 // goroutines may Fill from it at once.
 type Set struct {
 	// Height and Width are every image's size in pixels.
 	Height, Width int
+	// Channels is 1 for grey images (0 reads as 1), Colour for a
+	// folder's pictures in red, green and blue (Options.Colour), plane
+	// after plane.
+	Channels int
 	// Classes are the class names; a label is an index into them.
 	Classes []string
 	st      *store
@@ -61,11 +65,15 @@ func (s *Set) check(i int) error {
 // does, for an i outside [0, Len()).
 func (s *Set) Label(i int) int { return int(s.st.labels[s.at(i)]) }
 
+// planes is how many Height x Width planes an image has.
+func (s *Set) planes() int { return max(s.Channels, 1) }
+
 // Pixels are image i's Height*Width 8-bit grey values, row-major, 0 the
-// background: a view of the Set's storage, not to be changed. It panics,
-// as a slice does, for an i outside [0, Len()).
+// background (Channels planes of them for a colour set): a view of the
+// Set's storage, not to be changed. It panics, as a slice does, for an i
+// outside [0, Len()).
 func (s *Set) Pixels(i int) []byte {
-	n := s.Height * s.Width
+	n := s.planes() * s.Height * s.Width
 	k := s.at(i)
 	return s.st.pix[k*n : (k+1)*n : (k+1)*n]
 }
@@ -99,7 +107,7 @@ func (s *Set) Subset(idx []int) (*Set, error) {
 		}
 		sub[k] = s.at(i)
 	}
-	return &Set{Height: s.Height, Width: s.Width, Classes: s.Classes, st: s.st, idx: sub}, nil
+	return &Set{Height: s.Height, Width: s.Width, Channels: s.Channels, Classes: s.Classes, st: s.st, idx: sub}, nil
 }
 
 // Split draws a validation set of v's size from s with the seed, as
@@ -130,6 +138,9 @@ func (s *Set) Split(v Val, seed uint64) (train, val *Set, err error) {
 func (s *Set) MNIST() (*mnist.Set, error) {
 	if len(s.Classes) > 256 {
 		return nil, newError(ErrClasses, "", fmt.Sprintf("%d classes: package mnist's sets hold at most 256", len(s.Classes)))
+	}
+	if s.planes() != 1 {
+		return nil, newError(ErrOption, "", "colour images: package mnist's sets are grey")
 	}
 	n := s.Len()
 	m := &mnist.Set{Labels: make([]byte, n), N: n, Rows: s.Height, Cols: s.Width}
@@ -173,7 +184,8 @@ type FillOptions struct {
 }
 
 // Fill writes images idx of s into x as float32 values in [0, 1], row-major,
-// (Height+2*Pad) x (Width+2*Pad) per image, and, unless y is nil, their
+// (Height+2*Pad) x (Width+2*Pad) per image and plane (Channels of them, each
+// augmented alike), and, unless y is nil, their
 // labels into y. x must hold exactly that many values for len(idx) images,
 // y len(idx); every value is written, so both may be reused from batch to
 // batch. On error nothing is written.
@@ -184,9 +196,9 @@ func (s *Set) Fill(idx []int, x []float32, y []int64, opt FillOptions) error {
 	if err := opt.Augment.check(); err != nil {
 		return err
 	}
-	h, w := s.Height+2*opt.Pad, s.Width+2*opt.Pad
-	if len(x) != len(idx)*h*w {
-		return newError(ErrOption, "", fmt.Sprintf("%d images of %dx%d need %d floats, got %d", len(idx), h, w, len(idx)*h*w, len(x)))
+	h, w, planes := s.Height+2*opt.Pad, s.Width+2*opt.Pad, s.planes()
+	if len(x) != len(idx)*planes*h*w {
+		return newError(ErrOption, "", fmt.Sprintf("%d images of %dx%dx%d need %d floats, got %d", len(idx), planes, h, w, len(idx)*planes*h*w, len(x)))
 	}
 	if y != nil && len(y) != len(idx) {
 		return newError(ErrOption, "", fmt.Sprintf("%d images need %d labels, got %d", len(idx), len(idx), len(y)))
@@ -204,27 +216,32 @@ func (s *Set) Fill(idx []int, x []float32, y []int64, opt FillOptions) error {
 	if opt.Augment.Enabled() {
 		src, aug = make([]float32, s.Height*s.Width), make([]float32, s.Height*s.Width)
 	}
+	n := s.Height * s.Width
 	for k, i := range idx {
-		dst := x[k*h*w : (k+1)*h*w]
-		clear(dst)
-		pix := s.Pixels(i)
-		if src != nil {
-			for j, v := range pix {
-				src[j] = toUnit[v]
+		img := x[k*planes*h*w : (k+1)*planes*h*w]
+		clear(img)
+		for c := range planes {
+			dst, pix := img[c*h*w:(c+1)*h*w], s.Pixels(i)[c*n:(c+1)*n]
+			if src != nil {
+				for j, v := range pix {
+					src[j] = toUnit[v]
+				}
+				// Each plane drawn from the image's own stream: the same
+				// transform for its red, green and blue.
+				opt.Augment.Apply(aug, src, s.Height, s.Width, opt.Augment.rand(opt.Seed, opt.Epoch, s.at(i)))
 			}
-			opt.Augment.Apply(aug, src, s.Height, s.Width, opt.Augment.rand(opt.Seed, opt.Epoch, s.at(i)))
+			for r := range s.Height {
+				row := dst[(r+opt.Pad)*w+opt.Pad : (r+opt.Pad)*w+opt.Pad+s.Width]
+				if aug != nil {
+					copy(row, aug[r*s.Width:(r+1)*s.Width])
+					continue
+				}
+				for c, v := range pix[r*s.Width : (r+1)*s.Width] {
+					row[c] = toUnit[v]
+				}
+			}
 		}
-		for r := range s.Height {
-			row := dst[(r+opt.Pad)*w+opt.Pad : (r+opt.Pad)*w+opt.Pad+s.Width]
-			if aug != nil {
-				copy(row, aug[r*s.Width:(r+1)*s.Width])
-				continue
-			}
-			for c, v := range pix[r*s.Width : (r+1)*s.Width] {
-				row[c] = toUnit[v]
-			}
-		}
-		orient.Planes(dst, nil)
+		orient.Planes(img, nil)
 		if y != nil {
 			y[k] = int64(s.Label(i))
 		}

@@ -19,13 +19,15 @@ import (
 // green and blue, as torchvision's transforms make them (PIL's
 // convert("RGB") and Resize, bilinear), and ONNX Runtime's probabilities
 // on those tensors are lenetkit's: pictures of other sizes, an opaque
-// and a translucent one, and a grey one repeated in three channels.
+// and a translucent one, and a grey one repeated in three channels; given
+// as PATHs, as --data to infer, and to eval, whose accuracy and loss are
+// ONNX Runtime's on them.
 func TestInferColour(t *testing.T) {
 	t.Parallel()
 	python := testtool.RequirePython(t, "PIL", "numpy")
 	model, dir := testtool.Testdata("onnx/rgb_tiny.onnx"), t.TempDir()
 	rng := rand.New(rand.NewPCG(8, 9))
-	pictures := []image.Image{image.NewNRGBA(image.Rect(0, 0, 20, 24)), image.NewNRGBA(image.Rect(0, 0, 33, 17)), image.NewGray(image.Rect(0, 0, 16, 16))}
+	pictures := []image.Image{image.NewNRGBA(image.Rect(0, 0, 20, 24)), image.NewNRGBA(image.Rect(0, 0, 33, 17)), image.NewGray(image.Rect(0, 0, 16, 16)), image.NewNRGBA(image.Rect(0, 0, 9, 40))}
 	for _, img := range pictures {
 		switch p := img.(type) {
 		case *image.NRGBA:
@@ -99,6 +101,42 @@ np.stack(out).astype("<f4").tofile(sys.argv[1])`
 				break
 			}
 		}
+	}
+	// The same pictures as --data: infer's rows, eval's figures.
+	byData := run(t, "infer", model, "--data", dir, "--prep", "resize", "--colour", "--format", "json", "-q")
+	var dataRows []struct{ Probabilities []float64 }
+	if err := json.Unmarshal([]byte(byData.stdout), &dataRows); byData.code != 0 || err != nil || len(dataRows) != len(rows) {
+		t.Fatalf("infer --data: exit %d, %v: %s", byData.code, err, byData.stderr)
+	}
+	for i := range rows {
+		for k := range rows[i].Probabilities {
+			if math.Abs(rows[i].Probabilities[k]-dataRows[i].Probabilities[k]) > 1e-12 {
+				t.Fatalf("row %d: PATHs %v, --data %v", i, rows[i].Probabilities, dataRows[i].Probabilities)
+			}
+		}
+	}
+	var correct int
+	var loss float64
+	for i := range paths {
+		p := softmax(logits[i*classes : (i+1)*classes])
+		best := 0
+		for k := range p {
+			if p[k] > p[best] {
+				best = k
+			}
+		}
+		if best == i { // picture i is in folder i
+			correct++
+		}
+		loss -= math.Log(p[i]) / float64(len(paths))
+	}
+	ev := run(t, "eval", model, "--data", dir, "--prep", "resize", "--colour", "--format", "json", "-q")
+	var e struct{ Accuracy, Loss float64 }
+	if err := json.Unmarshal([]byte(ev.stdout), &e); ev.code != 0 || err != nil {
+		t.Fatalf("eval: exit %d, %v: %s", ev.code, err, ev.stderr)
+	}
+	if want := 100 * float64(correct) / float64(len(paths)); math.Abs(e.Accuracy-want) > 1e-9 || math.Abs(e.Loss-loss) > 1e-5 {
+		t.Errorf("eval --colour: %.2f %%, loss %.6f; ONNX Runtime on PIL's RGB %.2f %%, %.6f", e.Accuracy, e.Loss, want, loss)
 	}
 	grey := run(t, "infer", model, dir, "--prep", "resize", "--format", "json", "-q")
 	if grey.code != 0 || grey.stdout == r.stdout {

@@ -22,6 +22,8 @@ var (
 	labelsFlag     = &cli.StringFlag{Name: "labels", Usage: "class names, one a line in label order, from `FILE` (default: the class folders' names, or 0, 1, ... for IDX data)"}
 	firstLabelFlag = &cli.IntFlag{Name: "first-label", Usage: "the IDX data's label that is the model's class 0: 1 for EMNIST letters, " +
 		"labelled 1 to 26, against a model of 26 outputs trained on label - 1", DefaultText: "0"}
+	colourFlag = &cli.BoolFlag{Name: "colour", Aliases: []string{"color"}, Usage: "keep each picture's colours, as PIL's convert(\"RGB\") gives them, for a model of 3 channels (CIFAR-10's), " +
+		"where they are made grey by default; with --prep resize, for a folder's pictures and infer's PATHs"}
 	augmentFlag = &cli.StringFlag{Name: "augment", Usage: "transform training images at random, as torchvision's RandomAffine: shift, rotate, scale, " +
 		"each with an optional range (shift=2,rotate=10,scale=0.9:1.1; shift=10% of the side); the names alone give RandomAffine(10, (0.1, 0.1), (0.9, 1.1))", DefaultText: "none"}
 	valFlag = &cli.StringFlag{Name: "val", Usage: "validation images split from the training data with the seed: a count (5000), " +
@@ -56,7 +58,7 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 	if err != nil {
 		return nil, usageError("--prep %q: want digit, resize or resize:area", c.String("prep"))
 	}
-	opt.Prep, opt.Verify, opt.FirstLabel = prep, !c.Bool("skip-checksum"), c.Int("first-label")
+	opt.Prep, opt.Verify, opt.FirstLabel, opt.Colour = prep, !c.Bool("skip-checksum"), c.Int("first-label"), c.Bool("colour")
 	if c.IsSet("invert") { // infer's: a folder's pictures as its PATHs
 		if opt.Prep.Invert, err = digit.ParseInvert(c.String("invert")); err != nil {
 			return nil, usageError("--invert %q: want auto, always or never", c.String("invert"))

@@ -85,7 +85,7 @@ Examples:
    lenetkit eval emnist.onnx --orient transpose     # trained on torchvision's EMNIST as it comes (transposed)
    lenetkit eval letters.onnx --data emnist-letters/ --first-label 1   # labels 1 to 26, 26 outputs`,
 		Flags: []cli.Flag{
-			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
+			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, colourFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "full or seed"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.BoolFlag{Name: "confusion", Usage: "add the confusion matrix (rows: true digit, columns: prediction)"},
@@ -286,8 +286,13 @@ func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
 	if err := setOrient(c, &m.Preprocess, m.Input.Height, m.Input.Width); err != nil {
 		return nil, err
 	}
+
 	if err := declaredPrep(c, m.Path, m.Preprocess.Resize); err != nil {
 		return nil, err
+	}
+	if c.Bool("colour") && (m.Input.Channels != dataset.Colour || !prepResizes(c)) {
+		return nil, usageError("--colour makes each picture a model's whole input in red, green and blue: it needs --prep resize and a model of %d channels; %s takes %d",
+			dataset.Colour, m.Path, m.Input.Channels)
 	}
 	// A padding only assumed gives way to --prep resize: the images are
 	// made the whole input, as torchvision's Resize(32) makes LeNet-5's

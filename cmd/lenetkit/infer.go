@@ -19,7 +19,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/lenetkit/lenetkit/dataset"
 	"github.com/lenetkit/lenetkit/digit"
 	"github.com/lenetkit/lenetkit/infer"
 	"github.com/lenetkit/lenetkit/internal/atomicfile"
@@ -110,11 +109,9 @@ Examples:
    lenetkit infer emnist.onnx letters/ --orient transpose --labels letters.txt
    lenetkit infer cifar10.onnx photos/ --prep resize --colour --mean 0.5 --std 0.5   # red, green and blue`,
 		Flags: []cli.Flag{
-			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
+			ownDataFlag, prepFlag, labelsFlag, firstLabelFlag, colourFlag, skipChecksumFlag, backendFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag, verboseFlag,
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text (a table), json (one array), csv or jsonl (a row per input, as they come)"},
 			&cli.IntFlag{Name: "top-k", Value: 1, Usage: "list the K most probable digits per image"},
-			&cli.BoolFlag{Name: "colour", Aliases: []string{"color"}, Usage: "keep each picture's colours, as PIL's convert(\"RGB\") gives them, for a model of 3 channels (CIFAR-10's), " +
-				"where they are made grey by default; with --prep resize, for pictures given as PATHs"},
 			&cli.StringFlag{Name: "invert", Value: "auto", Usage: "auto (decide per image), always (dark ink on light paper) or never (light ink on dark, as MNIST)"},
 			&cli.StringFlag{Name: "save-preprocessed", Usage: "write each image's 28x28 digit, as the model sees it, as a grey PNG under `DIR`"},
 			&cli.Float64Flag{Name: "min-confidence", Usage: "mark answers whose probability is under `P` (0 to 1) unsure; the digit is still reported", DefaultText: "0, off"},
@@ -158,11 +155,8 @@ func runInfer(c *cli.Context) error {
 	// of one through the digit pipeline, its digit then resized.
 	askedResize := c.IsSet("prep") && prepResizes(c)
 	colour := c.Bool("colour")
-	if colour && ownData {
-		return usageError("--colour reads pictures given as PATHs: give the folder as a PATH (lenetkit infer MODEL DIR --prep resize --colour)")
-	}
 	m, err := openModel(c, ownData || colour)
-	anyFiles := colour // files for a classifier of other classes or input than a digit's
+	anyFiles := colour && !ownData // files for a classifier of other classes or input than a digit's
 	if err != nil && !ownData && !colour {
 		if other, oerr := openModel(c, true); oerr == nil {
 			m, err, anyFiles = other, nil, true
@@ -170,10 +164,6 @@ func runInfer(c *cli.Context) error {
 	}
 	if err != nil {
 		return err
-	}
-	if colour && (m.Input.Channels != dataset.Colour || !prepResizes(c)) {
-		return usageError("--colour makes each picture a model's whole input in red, green and blue: it needs --prep resize and a model of %d channels; %s takes %d",
-			dataset.Colour, m.Path, m.Input.Channels)
 	}
 	// --prep resize makes each file the whole input, as --data's images:
 	// a digit classifier's files too (Fashion-MNIST's 28x28 pictures),

@@ -26,9 +26,6 @@ type fileSource struct {
 	m     *infer.Model
 	names []string // the classes' names, nil for none
 	opt   dataset.Options
-	// colour makes each picture the model's red, green and blue planes
-	// (infer --colour), where it is made grey otherwise.
-	colour bool
 }
 
 // newFileSource walks paths for m, whose classes names name (nil: none),
@@ -45,7 +42,7 @@ func newFileSource(c *cli.Context, m *infer.Model, paths []string, names []strin
 	if !prep.Resize && (h < mnist.Side-2*mnist.Pad || w < mnist.Side-2*mnist.Pad) {
 		return nil, usageError("--prep %s makes 28x28 digits; %s takes %dx%d images (before its padding): give --prep resize", c.String("prep"), m.Path, h, w)
 	}
-	s := &fileSource{m: m, names: names, opt: dataset.Options{Prep: prep, Height: h, Width: w}, colour: c.Bool("colour")}
+	s := &fileSource{m: m, names: names, opt: dataset.Options{Prep: prep, Height: h, Width: w, Colour: c.Bool("colour")}}
 	err = infer.Walk(paths, func(it infer.Item) error {
 		switch {
 		case it.MNIST != "":
@@ -70,9 +67,6 @@ func (s *fileSource) Input(i int, dst []float32) (string, int, error) {
 	} else if it.Label < s.m.Classes {
 		label = it.Label
 	}
-	if s.colour {
-		return it.Path, label, s.colourInput(it.Path, dst)
-	}
 	img, err := dataset.OpenFile(it.Path, s.opt)
 	if err != nil {
 		var de *dataset.Error
@@ -84,32 +78,4 @@ func (s *fileSource) Input(i int, dst []float32) (string, int, error) {
 	// The image in [0, 1] inside the padding the model declares, as a data
 	// set's images are filled; the model normalises it.
 	return it.Path, label, img.Fill([]int{0}, dst, nil, dataset.FillOptions{Pad: s.m.Preprocess.Pad})
-}
-
-// colourInput writes the picture at path into dst as the colour model's
-// input: its red, green and blue planes resized to the model's image
-// (dataset.ColourPlanes), in [0, 1], inside the padding the model
-// declares; the model normalises them.
-func (s *fileSource) colourInput(path string, dst []float32) error {
-	img, err := digit.DecodeFile(path)
-	if err != nil {
-		return &infer.ItemError{Err: err}
-	}
-	h, w := s.opt.Height, s.opt.Width
-	pix, err := dataset.ColourPlanes(img, h, w, s.opt.Prep.Area, s.opt.Prep.Invert)
-	if err != nil {
-		return &infer.ItemError{Err: fmt.Errorf("%s: %w", path, err)}
-	}
-	pad := s.m.Preprocess.Pad
-	ph, pw := h+2*pad, w+2*pad
-	clear(dst)
-	for c := range dataset.Colour {
-		for r := range h {
-			row := dst[c*ph*pw+(r+pad)*pw+pad:][:w]
-			for x, v := range pix[(c*h+r)*w : (c*h+r+1)*w] {
-				row[x] = float32(v) / 255
-			}
-		}
-	}
-	return nil
 }
