@@ -2,13 +2,15 @@ package train
 
 import "github.com/lenetkit/lenetkit/dataset"
 
-// channels is how a graph takes the data's grey images: as they are, one
-// channel, or for a colour input each image as dataset.GreyChannels
+// channels is how a graph takes the data's images: as they are, one
+// channel; for a colour input each grey image as dataset.GreyChannels
 // equal channels, as torchvision's Grayscale(num_output_channels=3) makes
-// them for a model of digits trained in colour.
+// them for a model of digits trained in colour; or a colour set's red,
+// green and blue planes (dataset.Options.Colour).
 type channels struct {
-	px     int  // floats of one grey image
-	copies int  // channels each image goes in as
+	px     int  // floats of one image as the set fills it: a grey plane, or a colour set's planes
+	copies int  // channels each grey image goes in as
+	planes int  // a colour set's planes, 0 for grey images
 	last   bool // channels-last: the graph's input is [batch, H, W, C]
 }
 
@@ -16,7 +18,18 @@ type channels struct {
 // declared shape, takes grey images of h x w; ok false when it cannot:
 // one channel ([1, H, W], [H, W, 1] or flat), or GreyChannels first or
 // last.
-func fitChannels(image []int, h, w int) (c channels, ok bool) {
+func fitChannels(image []int, h, w, planes int) (c channels, ok bool) {
+	if planes > 1 {
+		c = channels{px: planes * h * w, copies: 1, planes: planes}
+		switch {
+		case len(image) == 3 && image[0] == planes && image[1] == h && image[2] == w:
+			return c, true
+		case len(image) == 3 && image[2] == planes && image[0] == h && image[1] == w:
+			c.last = true
+			return c, true
+		}
+		return c, false
+	}
 	c = channels{px: h * w, copies: 1}
 	if size(image) == h*w {
 		return c, true
@@ -40,5 +53,20 @@ func fitChannels(image []int, h, w int) (c channels, ok bool) {
 func (c channels) spread(x []float32, n int) {
 	if c.copies > 1 {
 		dataset.AsChannels(x, x, n, c.px, c.copies, c.last)
+	}
+	if c.planes > 1 && c.last {
+		// A colour set's planes, [C, H, W] an image, interleaved as the
+		// graph's [H, W, C].
+		hw := c.px / c.planes
+		tmp := make([]float32, c.px)
+		for i := range n {
+			img := x[i*c.px : (i+1)*c.px]
+			copy(tmp, img)
+			for p := range c.planes {
+				for k := range hw {
+					img[k*c.planes+p] = tmp[p*hw+k]
+				}
+			}
+		}
 	}
 }

@@ -290,9 +290,14 @@ func size(shape []int) int {
 func checkFit(net *onnxtrain.Net, s *dataset.Set, p Prep) (channels, error) {
 	in := net.InputShape()
 	h, w := s.Height+2*p.Pad, s.Width+2*p.Pad
-	ch, ok := fitChannels(in[1:], h, w)
+	planes := max(s.Channels, 1)
+	ch, ok := fitChannels(in[1:], h, w, planes)
 	if !ok {
-		return ch, fmt.Errorf("train: the graph takes %v per image; the data's %dx%d images padded by %d are %dx%d grey", in[1:], s.Height, s.Width, p.Pad, h, w)
+		kind := "grey"
+		if planes > 1 {
+			kind = fmt.Sprintf("in %d colours", planes)
+		}
+		return ch, fmt.Errorf("train: the graph takes %v per image; the data's %dx%d images padded by %d are %dx%d %s", in[1:], s.Height, s.Width, p.Pad, h, w, kind)
 	}
 	if len(s.Classes) > net.Classes() {
 		return ch, fmt.Errorf("train: the data has %d classes and the graph scores %d: give --classes %d to replace its last layer", len(s.Classes), net.Classes(), len(s.Classes))

@@ -145,4 +145,16 @@ np.stack(out).astype("<f4").tofile(sys.argv[1])`
 	if r := run(t, "infer", testtool.Testdata("onnx/mlp_flat.onnx"), dir, "--prep", "resize", "--colour"); r.code != 2 || !strings.Contains(r.stderr, "a model of 3 channels") {
 		t.Errorf("--colour for a grey model: exit %d: %s", r.code, r.stderr)
 	}
+	// train --colour fine-tunes on the same planes (train's
+	// TestColourChannels has their layout), and refuses a grey graph.
+	tuned := filepath.Join(t.TempDir(), "tuned.onnx")
+	if r := run(t, "train", "--model", model, "--data", dir, "--prep", "resize", "--colour", "--epochs", "1", "--batch-size", "2", "--val", "2", "--out", tuned, "-q"); r.code != 0 {
+		t.Fatalf("train --colour: exit %d: %s", r.code, r.stderr)
+	}
+	if r := run(t, "eval", tuned, "--data", dir, "--prep", "resize", "--colour", "-q"); r.code != 0 {
+		t.Errorf("eval of the colour fine-tune: exit %d: %s", r.code, r.stderr)
+	}
+	if r := run(t, "train", "--model", testtool.Testdata("onnx/mlp_flat.onnx"), "--data", dir, "--prep", "resize", "--colour", "--epochs", "1", "--batch-size", "2", "--val", "2", "--out", filepath.Join(filepath.Dir(tuned), "grey.onnx"), "-q"); r.code == 0 || !strings.Contains(r.stderr, "in 3 colours") {
+		t.Errorf("train --colour of a grey graph: exit %d: %s", r.code, r.stderr)
+	}
 }

@@ -40,7 +40,7 @@ var graphFlags = []cli.Flag{
 	&cli.StringFlag{Name: "freeze", Usage: "with --model: keep the initializers these comma-separated `PATTERNS` match fixed (* and ?; a name's prefix before a dot also matches: conv1 freezes conv1.weight and conv1.bias)"},
 	&cli.IntFlag{Name: "classes", Usage: "with --model: replace the last Gemm or MatMul with a new one of `N` outputs, for another label set"},
 	&cli.BoolFlag{Name: "init", Usage: "with --model: start from PyTorch's initialisation instead of the file's weights"},
-	prepFlag, labelsFlag, firstLabelFlag, augmentFlag, valFlag, meanFlag, stdFlag, orientFlag,
+	prepFlag, labelsFlag, firstLabelFlag, colourFlag, augmentFlag, valFlag, meanFlag, stdFlag, orientFlag,
 }
 
 // seedOnlyFlags are the seed recipe's flags, which a --model run refuses.
@@ -97,7 +97,7 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 	if h*w == 0 {
 		return cfg, fmt.Errorf("--model %s: input %q has shape %v; lenetkit trains image classifiers, [batch, C, H, W] or [batch, H, W, C] of 1 or 3 channels, or a square image flattened, [batch, H*W]", path, m.Graph.Inputs[0].Name, m.Graph.Inputs[0])
 	}
-	if in := m.Graph.Inputs[0].Shape(); slices.Contains(in[1:], dataset.GreyChannels) && numel(in[1:]) == dataset.GreyChannels*h*w {
+	if in := m.Graph.Inputs[0].Shape(); !c.Bool("colour") && slices.Contains(in[1:], dataset.GreyChannels) && numel(in[1:]) == dataset.GreyChannels*h*w {
 		fmt.Fprintln(status, greyNote(path, dataset.GreyChannels))
 	}
 	if cfg.Prep, err = graphPrep(m, h, w); err != nil {
