@@ -27,3 +27,19 @@ func AsChannels(dst, src []float32, n, px, c int, last bool) {
 		}
 	}
 }
+
+// Interleave turns n images of c planes of px floats each, [n][c][px] in
+// x, into channels-last ones, [n][px][c], in place: a colour set's
+// images (Options.Colour) for a graph declared [batch, H, W, C].
+func Interleave(x []float32, n, px, c int) {
+	tmp := make([]float32, c*px)
+	for i := range n {
+		img := x[i*c*px : (i+1)*c*px]
+		copy(tmp, img)
+		for p := range c {
+			for k := range px {
+				img[k*c+p] = tmp[p*px+k]
+			}
+		}
+	}
+}

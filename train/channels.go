@@ -54,19 +54,7 @@ func (c channels) spread(x []float32, n int) {
 	if c.copies > 1 {
 		dataset.AsChannels(x, x, n, c.px, c.copies, c.last)
 	}
-	if c.planes > 1 && c.last {
-		// A colour set's planes, [C, H, W] an image, interleaved as the
-		// graph's [H, W, C].
-		hw := c.px / c.planes
-		tmp := make([]float32, c.px)
-		for i := range n {
-			img := x[i*c.px : (i+1)*c.px]
-			copy(tmp, img)
-			for p := range c.planes {
-				for k := range hw {
-					img[k*c.planes+p] = tmp[p*hw+k]
-				}
-			}
-		}
+	if c.planes > 1 && c.last { // a colour set's planes, as the graph's [H, W, C]
+		dataset.Interleave(x, n, c.px/c.planes, c.planes)
 	}
 }

@@ -154,6 +154,10 @@ np.stack(out).astype("<f4").tofile(sys.argv[1])`
 	if r := run(t, "eval", tuned, "--data", dir, "--prep", "resize", "--colour", "-q"); r.code != 0 {
 		t.Errorf("eval of the colour fine-tune: exit %d: %s", r.code, r.stderr)
 	}
+	int8 := filepath.Join(filepath.Dir(tuned), "int8.onnx")
+	if r := run(t, "quantize", model, int8, "--calibrate", dir, "--prep", "resize", "--colour", "--n", "4", "-q"); r.code != 0 {
+		t.Errorf("quantize --colour: exit %d: %s", r.code, r.stderr)
+	}
 	if r := run(t, "train", "--model", testtool.Testdata("onnx/mlp_flat.onnx"), "--data", dir, "--prep", "resize", "--colour", "--epochs", "1", "--batch-size", "2", "--val", "2", "--out", filepath.Join(filepath.Dir(tuned), "grey.onnx"), "-q"); r.code == 0 || !strings.Contains(r.stderr, "in 3 colours") {
 		t.Errorf("train --colour of a grey graph: exit %d: %s", r.code, r.stderr)
 	}

@@ -83,7 +83,7 @@ Examples:
 			&cli.BoolFlag{Name: "reduce-range", Usage: "7-bit weights, [-64, 64], as ONNX Runtime's reduce_range: exact in ONNX Runtime on CPUs without VNNI, where its uint8 x int8 sums saturate"},
 			&cli.StringFlag{Name: "activations", Value: "uint8", Usage: "uint8 or int8 activations, asymmetric"},
 			&cli.StringFlag{Name: "protocol", Value: "full", Usage: "the test images' protocol, as eval's: full or seed"},
-			prepFlag, labelsFlag, firstLabelFlag, skipChecksumFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag,
+			prepFlag, labelsFlag, firstLabelFlag, colourFlag, skipChecksumFlag, meanFlag, stdFlag, orientFlag, allowNonFiniteFlag,
 			&cli.BoolFlag{Name: "force", Usage: "overwrite OUT if it exists"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 		},
@@ -440,6 +440,9 @@ func calibrationImages(c *cli.Context, m *infer.Model, n int, last bool) (quanti
 	orient, _ := dataset.ParseOrientation(pp.Orient) // checked when the model was opened
 	spread := func(img images) images {
 		img.copies, img.last, img.orient = m.Copies(), last, orient.For(m.Input.Height, m.Input.Width)
+		if c.Bool("colour") {
+			img.planes = dataset.Colour
+		}
 		return img
 	}
 	if !c.IsSet("data") && !prepResizes(c) {
@@ -530,6 +533,7 @@ type images struct {
 	copies  int
 	last    bool
 	orient  *dataset.Orienter // the model's Preprocessing.Orient
+	planes  int               // a colour set's planes (--colour), 0 for grey
 }
 
 func (s images) Len() int { return s.n }
@@ -544,6 +548,9 @@ func (s images) Fill(i, n int, x []float32) error {
 		s.orient.Planes(img[:s.size], nil)
 		if s.copies > 1 {
 			dataset.AsChannels(img, img, 1, s.size, s.copies, s.last)
+		}
+		if s.planes > 1 && s.last {
+			dataset.Interleave(img, 1, s.size/s.planes, s.planes)
 		}
 	}
 	return nil
