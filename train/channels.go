@@ -15,9 +15,10 @@ type channels struct {
 }
 
 // fitChannels returns how a graph whose input is image, one image's
-// declared shape, takes grey images of h x w; ok false when it cannot:
-// one channel ([1, H, W], [H, W, 1] or flat), or GreyChannels first or
-// last.
+// declared shape, takes images of h x w, grey or, for planes above 1, a
+// colour set's; ok false when it cannot: grey images as one channel
+// ([1, H, W], [H, W, 1] or flat) or GreyChannels first or last, a colour
+// set's planes first or last.
 func fitChannels(image []int, h, w, planes int) (c channels, ok bool) {
 	if planes > 1 {
 		c = channels{px: planes * h * w, copies: 1, planes: planes}
