@@ -285,7 +285,7 @@ func writeMeanRows(w, decl *bytes.Buffer, v isa) {
 	p("MOVQ ldx+24(FP), DX")
 	p("SHLQ $2, DX") // a row's bytes
 	p("MOVQ c+32(FP), R11")
-	p("CVTSQ2SS R12, X15")
+	p("VCVTSI2SSQ R12, X15, X15")
 	p("VBROADCASTSS X15, %s15", r)
 	p("XORQ CX, CX") // the column, in floats
 	label("block")

@@ -81,12 +81,12 @@ func prologue(p func(string, ...any)) {
 	p("MOVQ oh+32(FP), CX")
 	p("MOVQ ow+40(FP), DX")
 	p("MOVL $0x7fffffff, AX")
-	p("MOVQ AX, X15")
+	p("VMOVQ AX, X15")
 	p("VPBROADCASTD X15, Y15")
 	p("MOVL $1, AX")
-	p("MOVQ AX, X14")
+	p("VMOVQ AX, X14")
 	p("VPBROADCASTD X14, Y14")
-	p("MOVQ R8, X13")
+	p("VMOVQ R8, X13")
 	p("VPBROADCASTD X13, Y13")
 	p("VPADDD Y14, Y13, Y12")
 	p("VMOVDQU lanes<>(SB), Y11")
@@ -106,7 +106,7 @@ func rowLoop(w *bytes.Buffer, name string, body func()) {
 	p("XORQ BX, BX")
 	label("vec")
 	p("LEAQ (R9)(BX*2), AX")
-	p("MOVQ AX, X10")
+	p("VMOVQ AX, X10")
 	p("VPBROADCASTD X10, Y10")
 	p("VPADDD Y11, Y10, Y10")
 	body()
@@ -176,7 +176,7 @@ func reluMaxKernel(w *bytes.Buffer, name string, lanes int, v string, setup, vec
 	planeKernel(w, name, " (nan bool)", 49)
 	setup()
 	p("MOVL $0x7f800000, AX")
-	p("MOVQ AX, X15")
+	p("VMOVQ AX, X15")
 	p("VPBROADCASTD X15, %s15", v)
 	p("VPXOR %[1]s14, %[1]s14, %[1]s14", v) // the floor
 	p("VPXOR %[1]s13, %[1]s13, %[1]s13", v) // NaN seen
@@ -255,7 +255,7 @@ func writeReluMaxNHWC(w *bytes.Buffer) {
 	p("SHLQ $2, R8")
 	p("LEAQ (R8)(R8*1), R9")
 	p("MOVL $0x7f800000, AX")
-	p("MOVQ AX, X15")
+	p("VMOVQ AX, X15")
 	p("VPBROADCASTD X15, Y15")
 	p("VPXOR Y14, Y14, Y14") // the floor
 	p("VPXOR Y13, Y13, Y13") // NaN seen
@@ -421,7 +421,7 @@ func writeAvg(w *bytes.Buffer) {
 	planeKernel(w, name, "", 48)
 	p("VXORPS Y15, Y15, Y15")
 	p("MOVL $0x3e800000, AX") // 0.25
-	p("MOVQ AX, X14")
+	p("VMOVQ AX, X14")
 	p("VBROADCASTSS X14, Y14")
 	vectorRows(w, name, 8, func() {
 		p("LEAQ (SI)(BX*8), AX") // the vector's first window's top-left pixel

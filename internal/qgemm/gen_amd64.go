@@ -317,7 +317,7 @@ func writeRequant(w *bytes.Buffer, typ, pack string) {
 	p("VMOVD AX, X10")
 	p("VPBROADCASTD X10, Y10")
 	p("MOVQ $0x0703060205010400, AX")
-	p("MOVQ AX, X11")
+	p("VMOVQ AX, X11")
 	p("VPMOVZXBD X11, Y11")
 	fmt.Fprintf(w, "%s_row:\n", sym)
 	p("MOVQ bias+32(FP), R8")
@@ -892,7 +892,7 @@ func writeQuantize(w *bytes.Buffer, typ, pack string) {
 	p("VMOVD AX, X10")
 	p("VPBROADCASTD X10, Y10")
 	p("MOVQ $0x0703060205010400, AX")
-	p("MOVQ AX, X11")
+	p("VMOVQ AX, X11")
 	p("VPMOVZXBD X11, Y11")
 	fmt.Fprintf(w, "%s_loop:\n", sym)
 	p("VMOVUPS (SI), Y0")
@@ -978,7 +978,7 @@ func writePoolRequant(w *bytes.Buffer, typ string, lanes int, zmm bool) {
 	p("VPBROADCASTD X10, Y10")
 	if !zmm {
 		p("MOVQ $0x0703060205010400, DX")
-		p("MOVQ DX, X11")
+		p("VMOVQ DX, X11")
 		p("VPMOVZXBD X11, Y11")
 	}
 	p("TESTQ CX, CX")
@@ -1326,7 +1326,7 @@ func writeGrey3x3AVX2(w, decl *bytes.Buffer, typ string) {
 			p("VMOVD AX, X14")
 			p("VPBROADCASTD X14, Y14")
 			p("MOVQ $0x0703060205010400, AX")
-			p("MOVQ AX, X15")
+			p("VMOVQ AX, X15")
 			p("VPMOVZXBD X15, Y15")
 		},
 		chunk: func(func(string, ...any)) {},
