@@ -73,3 +73,8 @@ func checkMatrix(name string, rows, cols, n, ld int) error {
 // KernelName names the kernel set Sgemm runs on this CPU: "avx512",
 // "avx2" or "go" (lenetkit bench reports it).
 func KernelName() string { return defaultKernels.name }
+
+// TileRows is the rows of the tile Sgemm's wide kernel computes on this
+// CPU: 8 with AVX-512, 6 with AVX2. A product of a multiple of them
+// leaves no tile part-empty.
+func TileRows() int { return defaultKernels.kernels[0].mr }
