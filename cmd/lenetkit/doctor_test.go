@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lenetkit/lenetkit/internal/testtool"
 	"github.com/lenetkit/lenetkit/onnx"
 )
 
@@ -143,5 +144,36 @@ func TestDoctorQuantized(t *testing.T) {
 	}
 	if b := d.Quantization.Tensors[1]; b.Tensor != "B_int8" || b.Type != "INT8" || *b.ZeroPointMin != -128 || *b.ZeroPointMax != 12 {
 		t.Errorf("B_int8 %+v", b)
+	}
+}
+
+// TestDoctorRefusedModels: the five files reference/refused_models.py
+// makes with onnx.helper are each refused with every one of their
+// blockers listed, exit 1.
+func TestDoctorRefusedModels(t *testing.T) {
+	dir := t.TempDir()
+	testtool.MustRunScript(t, testtool.Reference("refused_models.py"), dir)
+	for name, kinds := range map[string][]string{
+		"training":  {"operator", "training", "training"},
+		"opset6":    {"opset", "operator", "operator"},
+		"control":   {"operator", "control-flow", "dtype", "dynamic-shape"},
+		"external":  {"external-data", "dtype", "values"},
+		"recurrent": {"operator", "operator", "input"},
+	} {
+		r := run(t, "doctor", filepath.Join(dir, "model", name+".onnx"), "--format", "json")
+		var d struct {
+			Runs     bool
+			Blockers []struct{ Kind string }
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+			t.Fatalf("%s: %v\n%s%s", name, err, r.stdout, r.stderr)
+		}
+		var got []string
+		for _, b := range d.Blockers {
+			got = append(got, b.Kind)
+		}
+		if r.code != 1 || d.Runs || !slices.Equal(got, kinds) {
+			t.Errorf("doctor %s.onnx: exit %d, blockers %q; want exit 1 and %q", name, r.code, got, kinds)
+		}
 	}
 }
