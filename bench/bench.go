@@ -255,14 +255,15 @@ func ONNXRuntime(ctx context.Context, refDir, model string, batch int, d time.Du
 // image. image is one image's shape as the model takes it, [C, H, W] or
 // flat, [D] (an MLP's input); batch, when not 0, is the batch the file
 // fixes, which ONNX Runtime then takes the images in (n a multiple of
-// it). It returns that process's wall seconds.
-func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int, image []int, batch int) (float64, error) {
+// it). It returns that process's wall seconds and the model's first
+// output, n rows.
+func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int, image []int, batch int) (float64, []float32, error) {
 	if len(image) < 1 || len(image) > 3 {
-		return 0, fmt.Errorf("bench: an image of shape %v: want [C, H, W], [H, W] or [D]", image)
+		return 0, nil, fmt.Errorf("bench: an image of shape %v: want [C, H, W], [H, W] or [D]", image)
 	}
 	dir, err := os.MkdirTemp("", "lenetkit-ort")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer os.RemoveAll(dir)
 	in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
@@ -271,7 +272,7 @@ func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int
 		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
 	}
 	if err := os.WriteFile(in, buf, 0o644); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	start := time.Now()
 	// ort_eval.js's C, H and W: H and W "-" when flat, C "-" for [H, W].
@@ -288,9 +289,18 @@ func ORTEvaluation(ctx context.Context, refDir, model string, x []float32, n int
 	}
 	p := peerCmd{PeerONNXRuntime, "node", refDir, "ort_eval.js", args}
 	if _, err := p.run(ctx); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return time.Since(start).Seconds(), nil
+	secs := time.Since(start).Seconds()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return 0, nil, err
+	}
+	y := make([]float32, len(b)/4)
+	for i := range y {
+		y[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return secs, y, nil
 }
 
 // peerCmd is one run of a peer script: prog refDir/script args...

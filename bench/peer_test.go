@@ -71,7 +71,7 @@ func TestPeerErrors(t *testing.T) {
 		{"no ONNX Runtime script", "/usr/bin/python3", func() error { _, err := ONNXRuntime(t.Context(), dir, "m.onnx", 1, time.Second, nil); return err },
 			"ONNX Runtime not measured: " + filepath.Join(dir, "ort_bench.js") + " does not exist (--reference must name the reference folder of a lenetkit checkout)"},
 		{"no ONNX Runtime evaluation script", "/usr/bin/python3", func() error {
-			_, err := ORTEvaluation(t.Context(), dir, "m.onnx", make([]float32, 4), 1, []int{1, 2, 2}, 0)
+			_, _, err := ORTEvaluation(t.Context(), dir, "m.onnx", make([]float32, 4), 1, []int{1, 2, 2}, 0)
 			return err
 		}, "ONNX Runtime not measured: " + filepath.Join(dir, "ort_eval.js") + " does not exist"},
 		{"no interpreter", filepath.Join(dir, "nowhere", "python3"), func() error { _, err := PyTorchTrainStep(t.Context(), ref, 1, ""); return err },
@@ -106,7 +106,7 @@ func TestPeerErrors(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("%v\nwant %s", err, want)
 	}
-	_, err = ORTEvaluation(context.Background(), ref, "m.onnx", make([]float32, 4), 1, []int{1, 2, 2}, 0)
+	_, _, err = ORTEvaluation(context.Background(), ref, "m.onnx", make([]float32, 4), 1, []int{1, 2, 2}, 0)
 	if err == nil || err.Error() != want {
 		t.Errorf("evaluation: %v\nwant %s", err, want)
 	}

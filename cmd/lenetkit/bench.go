@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,12 +135,19 @@ type benchReport struct {
 	ORTPeakRSSBytes       int64   `json:"onnxruntime_peak_rss_bytes,omitempty"`
 	// The default path for .onnx files (lenetkit's backend) against ONNX
 	// Runtime, images/s, and a whole evaluation of the 10,000 test images.
-	DefaultONNXBatch1       float64 `json:"default_onnx_images_per_s_batch1"`
-	DefaultONNXBatch128     float64 `json:"default_onnx_images_per_s_batch128"`
-	RatioDefaultBatch1      float64 `json:"ratio_default_onnx_batch1_vs_onnxruntime,omitempty"`
-	RatioDefaultBatch128    float64 `json:"ratio_default_onnx_batch128_vs_onnxruntime,omitempty"`
-	EvalSeconds             float64 `json:"eval_seconds,omitempty"`
-	ORTEvalSeconds          float64 `json:"onnxruntime_eval_seconds,omitempty"`
+	DefaultONNXBatch1    float64 `json:"default_onnx_images_per_s_batch1"`
+	DefaultONNXBatch128  float64 `json:"default_onnx_images_per_s_batch128"`
+	RatioDefaultBatch1   float64 `json:"ratio_default_onnx_batch1_vs_onnxruntime,omitempty"`
+	RatioDefaultBatch128 float64 `json:"ratio_default_onnx_batch128_vs_onnxruntime,omitempty"`
+	EvalSeconds          float64 `json:"eval_seconds,omitempty"`
+	ORTEvalSeconds       float64 `json:"onnxruntime_eval_seconds,omitempty"`
+	// The evaluation's figures on each side: accuracy in percent and mean
+	// cross-entropy; ONNX Runtime's from its own outputs, so that equal
+	// figures say the file runs the same in both.
+	EvalAccuracy            float64 `json:"eval_accuracy,omitempty"`
+	EvalLoss                float64 `json:"eval_loss,omitempty"`
+	ORTEvalAccuracy         float64 `json:"onnxruntime_eval_accuracy,omitempty"`
+	ORTEvalLoss             float64 `json:"onnxruntime_eval_loss,omitempty"`
 	RatioEvalVsORT          float64 `json:"ratio_eval_seconds_vs_onnxruntime,omitempty"`
 	RatioTrainVsPyTorch     float64 `json:"ratio_train_ms_vs_pytorch,omitempty"`
 	RatioInferBatch1VsORT   float64 `json:"ratio_infer_batch1_vs_onnxruntime,omitempty"`
@@ -325,8 +333,10 @@ func runBench(c *cli.Context) error {
 		// Not measured, and NotMeasured says why.
 	} else if r.ORTEvalSeconds > 0 {
 		fmt.Fprintf(tw, "evaluation of the 10,000 test images\tlenetkit %.2f s\tONNX Runtime %.2f s\tlenetkit/ONNX Runtime time %.2f\n", r.EvalSeconds, r.ORTEvalSeconds, r.RatioEvalVsORT)
+		fmt.Fprintf(tw, "  accuracy, loss\tlenetkit %.2f %%, %.6f\tONNX Runtime %.2f %%, %.6f\t\n", r.EvalAccuracy, r.EvalLoss, r.ORTEvalAccuracy, r.ORTEvalLoss)
 	} else {
 		fmt.Fprintf(tw, "evaluation of the 10,000 test images\tlenetkit %.2f s\tONNX Runtime not measured\t\n", r.EvalSeconds)
+		fmt.Fprintf(tw, "  accuracy, loss\tlenetkit %.2f %%, %.6f\t\t\n", r.EvalAccuracy, r.EvalLoss)
 	}
 	if steps > 0 {
 		fmt.Fprintf(tw, "peak RSS, training\tlenetkit %.0f MB\t%s\t\n", float64(r.TrainPeakRSSBytes)/1e6, peerMB("PyTorch", r.PyTorchPeakRSSBytes))
@@ -526,12 +536,14 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) 
 	for i := range all {
 		all[i] = i
 	}
-	if _, err := mnist.Evaluate(m, test, all, 128, false); err != nil {
+	met, err := mnist.Evaluate(m, test, all, 128, false)
+	if err != nil {
 		return err
 	}
 	r.EvalSeconds = time.Since(start).Seconds()
-	x := make([]float32, test.N*mnist.PixelCount)
-	if err := test.Fill(all, x, nil); err != nil {
+	r.EvalAccuracy, r.EvalLoss = met.Accuracy, met.Loss
+	x, labels := make([]float32, test.N*mnist.PixelCount), make([]int64, test.N)
+	if err := test.Fill(all, x, labels); err != nil {
 		return err
 	}
 	// ONNX Runtime gets what lenetkit's model gets: the padded images cut
@@ -547,13 +559,49 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) 
 		r.notMeasured(bench.PeerONNXRuntime+"'s evaluation", fmt.Errorf("the file fixes its batch at %d, which %d test images do not fill", fixed, test.N))
 		return nil
 	}
-	ort, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, image, fixed)
+	ort, y, err := bench.ORTEvaluation(c.Context, c.String("reference"), model, x, test.N, image, fixed)
 	if err != nil {
 		r.notMeasured(bench.PeerONNXRuntime, err)
 		return nil
 	}
 	r.ORTEvalSeconds, r.RatioEvalVsORT = ort, r.EvalSeconds/ort
+	r.ORTEvalAccuracy, r.ORTEvalLoss = outputFigures(y, labels, m.Classes, m.Probabilities)
 	return nil
+}
+
+// outputFigures is the accuracy in percent and the mean cross-entropy of
+// a model's outputs for labels, rows of classes values each: logits or
+// log-probabilities (the log-sum-exp less the label's), or probabilities
+// (minus the label's log), as the model ends. A probability of 0 for
+// the label counts as the smallest float32's.
+func outputFigures(y []float32, labels []int64, classes int, probabilities bool) (accuracy, loss float64) {
+	if len(labels) == 0 || len(y) < len(labels)*classes {
+		return 0, 0
+	}
+	correct := 0
+	for i, label := range labels {
+		row := y[i*classes : (i+1)*classes]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if int64(best) == label {
+			correct++
+		}
+		if probabilities {
+			loss -= math.Log(max(float64(row[label]), math.SmallestNonzeroFloat32))
+			continue
+		}
+		sum := 0.0
+		for _, v := range row {
+			sum += math.Exp(float64(v - row[best]))
+		}
+		loss += float64(row[best]) + math.Log(sum) - float64(row[label])
+	}
+	n := float64(len(labels))
+	return 100 * float64(correct) / n, loss / n
 }
 
 // declaredImage is the per-image shape of an ONNX model's input as the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,6 +184,40 @@ func TestBenchFlatInputORT(t *testing.T) {
 	if rep.ORTImagesPerSBatch1 <= 0 || rep.ORTImagesPerSBatch128 <= 0 || rep.ORTEvalSeconds <= 0 || rep.EvalSeconds <= 0 {
 		t.Errorf("ONNX Runtime %g / %g images/s, evaluation %g s against lenetkit's %g s; not measured: %q",
 			rep.ORTImagesPerSBatch1, rep.ORTImagesPerSBatch128, rep.ORTEvalSeconds, rep.EvalSeconds, rep.NotMeasured)
+	}
+	// Both sides' figures of the evaluation, ONNX Runtime's from its own
+	// outputs, are those reference/onnx_zoo.py recorded for the file.
+	models, _ := zoo(t)
+	want := models["mlp_flat"]
+	for _, side := range []struct {
+		name           string
+		accuracy, loss float64
+	}{{"lenetkit", rep.EvalAccuracy, rep.EvalLoss}, {"ONNX Runtime", rep.ORTEvalAccuracy, rep.ORTEvalLoss}} {
+		if math.Abs(side.accuracy-want.Accuracy) > 1e-9 || math.Abs(side.loss-want.Loss) > 1e-4 {
+			t.Errorf("bench's evaluation, %s: %.2f %%, loss %.6f; expected.json: %.2f %%, %.6f", side.name, side.accuracy, side.loss, want.Accuracy, want.Loss)
+		}
+	}
+}
+
+func TestOutputFigures(t *testing.T) {
+	ln := func(p float64) float32 { return float32(math.Log(p)) }
+	for _, tc := range []struct {
+		name          string
+		y             []float32
+		labels        []int64
+		probabilities bool
+		accuracy      float64
+		loss          float64
+	}{
+		{"logits", []float32{2, 0, 0, 1}, []int64{0, 0}, false, 50, (math.Log(1+math.Exp(-2)) + 1 + math.Log(1+math.Exp(-1))) / 2},
+		{"log-probabilities", []float32{ln(0.75), ln(0.25), ln(0.5), ln(0.5)}, []int64{1, 0}, false, 50, -(math.Log(0.25) + math.Log(0.5)) / 2},
+		{"probabilities", []float32{0.75, 0.25, 0.1, 0.9}, []int64{0, 1}, true, 100, -(math.Log(0.75) + math.Log(0.9)) / 2},
+		{"a label's probability of 0", []float32{1, 0}, []int64{1}, true, 0, -math.Log(math.SmallestNonzeroFloat32)},
+	} {
+		acc, loss := outputFigures(tc.y, tc.labels, 2, tc.probabilities)
+		if acc != tc.accuracy || math.Abs(loss-tc.loss) > 1e-6 {
+			t.Errorf("%s: %.2f %%, loss %.6f; want %.2f %%, %.6f", tc.name, acc, loss, tc.accuracy, tc.loss)
+		}
 	}
 }
 
