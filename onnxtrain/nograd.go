@@ -18,6 +18,9 @@ var noGradient = map[string]string{
 	"Shape":           "its output is its input's shape, not a function of its values",
 	"ConstantOfShape": "its output is a constant whose shape its integer input gives",
 	"Constant":        "it has no input",
+	"Round":           whole,
+	"Floor":           whole,
+	"Ceil":            whole,
 	// Quantized graphs are inference graphs: integer values have no
 	// gradient. The way to a quantized model is to train the float one and
 	// quantize it afterwards.
@@ -29,6 +32,8 @@ var noGradient = map[string]string{
 	"ConvInteger":           quantized,
 	"MatMulInteger":         quantized,
 }
+
+const whole = "its output is a whole number, whose gradient is zero wherever it has one"
 
 const quantized = "it works on integers (a quantized graph), which have no gradient; train the float model, then run lenetkit quantize"
 

@@ -78,8 +78,6 @@ func HardSwish(y, x []float32) {
 	}
 }
 
-// Softplus sets y[i] = log(exp(x[i])+1), in the form that neither
-// overflows for large x nor loses small values to rounding.
 // Erf writes the error function of each x into y, computed in float64:
 // GELU, x/2 (1 + erf(x/√2)), as torch exports it before opset 20.
 func Erf(y, x []float32) {
@@ -89,6 +87,35 @@ func Erf(y, x []float32) {
 	}
 }
 
+// Round sets y[i] to the whole number nearest x[i], halves to the even
+// one, as ONNX's Round (and NumPy's) does: 2.5 is 2, -0.5 is -0.
+// ±Inf and NaN stay as they are. It is what DynamicQuantizeLinear's
+// function body rounds the zero point with.
+func Round(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.RoundToEven(float64(v)))
+	}
+}
+
+// Floor sets y[i] to the greatest whole number not above x[i].
+func Floor(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.Floor(float64(v)))
+	}
+}
+
+// Ceil sets y[i] to the least whole number not below x[i].
+func Ceil(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = float32(math.Ceil(float64(v)))
+	}
+}
+
+// Softplus sets y[i] = log(exp(x[i])+1), in the form that neither
+// overflows for large x nor loses small values to rounding.
 func Softplus(y, x []float32) {
 	y = y[:len(x)]
 	for i, v := range x {

@@ -2,8 +2,8 @@ package backend
 
 // Activations and elementwise functions of one tensor: Clip (ReLU6),
 // PRelu, Elu, Selu, HardSigmoid, HardSwish, Softplus, Exp, Log, Sqrt, Neg,
-// Abs, Reciprocal, Erf (GELU's, before opset 20), and Pow, whose exponent
-// may be a tensor.
+// Abs, Reciprocal, Erf (GELU's, before opset 20), Round, Floor, Ceil, and
+// Pow, whose exponent may be a tensor.
 
 import (
 	"fmt"
@@ -28,9 +28,13 @@ func init() {
 			}
 			return v
 		}),
+		// An integer is its own rounding.
+		"Round": unaryInt(nchw.Round, identity), "Floor": unaryInt(nchw.Floor, identity), "Ceil": unaryInt(nchw.Ceil, identity),
 		"Pow": compilePow,
 	})
 }
+
+func identity(v int64) int64 { return v }
 
 // unaryInt is unary, but an integer constant (shape arithmetic) folds to
 // integers through ifn rather than through float32, which would round
