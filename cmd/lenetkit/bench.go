@@ -226,7 +226,7 @@ func runBench(c *cli.Context) error {
 		}
 		r.TrainPeakRSSBytes = bench.PeakRSS()
 	}
-	image := declaredImage(model) // ONNX Runtime's input shape, read once
+	in := declared(model) // ONNX Runtime's input shape and batch, read once
 	flops := func(ips float64) float64 {
 		if !seed {
 			return 0
@@ -234,7 +234,7 @@ func runBench(c *cli.Context) error {
 		return ips * bench.ForwardFLOPPerImage / 1e9
 	}
 
-	if err := benchInference(c, &r, model, image, dur, flops); err != nil {
+	if err := benchInference(c, &r, model, in, dur, flops); err != nil {
 		return err
 	}
 	if baseline != "" {
@@ -245,7 +245,7 @@ func runBench(c *cli.Context) error {
 		cmp.Baseline = c.String("baseline")
 		r.Int8 = cmp
 	}
-	if err := benchEvaluation(c, &r, model, image); err != nil {
+	if err := benchEvaluation(c, &r, model, in); err != nil {
 		r.notMeasured("the evaluation of the test set", err)
 	}
 	r.PeakRSSBytes = bench.PeakRSS()
@@ -514,7 +514,8 @@ func benchWeights(path string) (lenet.StateDict, *train.Adam, error) {
 // benchEvaluation times what `lenetkit eval MODEL` does, open the model,
 // load the test set and classify all of it, beside ONNX Runtime's whole
 // process over the same images.
-func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) error {
+func benchEvaluation(c *cli.Context, r *benchReport, model string, in declaredInput) error {
+	image, fixed := in.image, in.batch
 	fmt.Fprintf(statusOut(c), "evaluation of the test set: lenetkit, then ONNX Runtime ...\n")
 	start := time.Now()
 	m, err := infer.Open(model, "")
@@ -554,7 +555,6 @@ func benchEvaluation(c *cli.Context, r *benchReport, model string, image []int) 
 		return nil
 	}
 	// A flat input, [784], takes the same floats.
-	fixed := declaredBatch(model)
 	if fixed > 0 && test.N%fixed != 0 {
 		r.notMeasured(bench.PeerONNXRuntime+"'s evaluation", fmt.Errorf("the file fixes its batch at %d, which %d test images do not fill", fixed, test.N))
 		return nil
@@ -604,19 +604,28 @@ func outputFigures(y []float32, labels []int64, classes int, probabilities bool)
 	return 100 * float64(correct) / n, loss / n
 }
 
-// declaredImage is the per-image shape of an ONNX model's input as the
-// file declares it, [1, 32, 32] or a Keras [28, 28, 1]; nil when it is
-// not a fixed one.
-func declaredImage(model string) []int {
+// declaredInput is what an ONNX model's first input declares: image, the
+// per-image shape, [1, 32, 32] or a Keras [28, 28, 1] (nil when it is not
+// a fixed one), and batch, the batch the file fixes (fixedBatch; 0 for a
+// symbolic one).
+type declaredInput struct {
+	image []int
+	batch int
+}
+
+// declared reads model's declared input, external data and all, once; a
+// file of another format or one that does not decode declares nothing.
+func declared(model string) declaredInput {
 	m, err := readGraph(model)
 	if err != nil || len(m.Graph.Inputs) == 0 {
-		return nil
+		return declaredInput{}
 	}
+	d := declaredInput{batch: fixedBatch(m)}
 	dims := m.Graph.Inputs[0].Shape()
-	if len(dims) < 2 || slices.ContainsFunc(dims[1:], func(d int) bool { return d < 1 }) {
-		return nil
+	if len(dims) >= 2 && !slices.ContainsFunc(dims[1:], func(d int) bool { return d < 1 }) {
+		d.image = dims[1:]
 	}
-	return dims[1:]
+	return d
 }
 
 // modelInput turns n MNIST images padded to 32x32 into m's input, as
@@ -764,7 +773,7 @@ func benchInt8(c *cli.Context, r *benchReport, model, baseline string, dur time.
 // when it cannot run (the report's not_measured says why).
 func onnxRuntimeFigure(c *cli.Context, r *benchReport, model string, batch int, dur time.Duration) float64 {
 	fmt.Fprintf(statusOut(c), "int8 against float: ONNX Runtime on %s, batch %d ...\n", filepath.Base(model), batch)
-	p, err := bench.ONNXRuntime(c.Context, c.String("reference"), model, batch, dur, declaredImage(model))
+	p, err := bench.ONNXRuntime(c.Context, c.String("reference"), model, batch, dur, declared(model).image)
 	if err != nil {
 		r.notMeasured(bench.PeerONNXRuntime, err)
 		return 0

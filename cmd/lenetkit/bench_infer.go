@@ -23,13 +23,13 @@ const benchRounds = 3
 // --seconds / rounds each, lenetkit's backends then ONNX Runtime. Each side's
 // figure is its best round, the one least disturbed, as bench.Interleaved
 // takes for --baseline.
-func benchInference(c *cli.Context, r *benchReport, model string, image []int, dur time.Duration, flops func(float64) float64) error {
+func benchInference(c *cli.Context, r *benchReport, model string, in declaredInput, dur time.Duration, flops func(float64) float64) error {
 	status, ref := statusOut(c), c.String("reference")
 	rounds := c.Int("rounds")
 	r.InferRounds = rounds
 	per := dur / time.Duration(rounds)
 	ortOK := true
-	fixed := declaredBatch(model)
+	image, fixed := in.image, in.batch
 	for _, batch := range []int{1, 128} {
 		// ONNX Runtime runs a graph whose file fixes its batch at that
 		// batch only; lenetkit's plan takes any.
@@ -112,16 +112,6 @@ func (r *benchReport) recordInference(batch int, def, top, ort float64) {
 	} else {
 		r.ORTImagesPerSBatch128, r.RatioInferBatch128VsORT, r.RatioDefaultBatch128 = ort, top/ort, def/ort
 	}
-}
-
-// declaredBatch is the batch an ONNX model's input fixes (fixedBatch);
-// 0 for a symbolic one or a file of another format.
-func declaredBatch(model string) int {
-	m, err := readGraph(model)
-	if err != nil {
-		return 0
-	}
-	return fixedBatch(m)
 }
 
 // fixedBatch is the batch m's first input fixes, when it is a number
