@@ -91,6 +91,13 @@ func openData(c *cli.Context, opt dataset.Options) (*dataset.Data, error) {
 // which a command without the flag does not.
 func prepResizes(c *cli.Context) bool { return prepResize(c) != "" }
 
+// padGivesWay is the one rule for a model whose file declares no
+// preprocessing, so that its padding is only assumed: --prep resize
+// drops it and makes the images the whole input, as torchvision's
+// Resize(32) makes LeNet-5's from MNIST's 28x28. eval's openModel and
+// train --model's graphSetup both follow it.
+func padGivesWay(c *cli.Context, declared bool) bool { return !declared && prepResizes(c) }
+
 // prepResize is how --prep resizes, as a model's preprocess metadata
 // records it (infer.Preprocessing.Resize): "bilinear", "area", or "".
 func prepResize(c *cli.Context) string {

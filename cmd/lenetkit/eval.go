@@ -294,10 +294,7 @@ func openModel(c *cli.Context, ownData bool) (*infer.Model, error) {
 		return nil, usageError("--colour makes each picture a model's whole input in red, green and blue: it needs --prep resize and a model of %d channels; %s takes %d",
 			dataset.Colour, m.Path, m.Input.Channels)
 	}
-	// A padding only assumed gives way to --prep resize: the images are
-	// made the whole input, as torchvision's Resize(32) makes LeNet-5's
-	// from MNIST's 28x28.
-	if m.PreprocessFrom == infer.PreprocessAssumed && prepResizes(c) {
+	if padGivesWay(c, m.PreprocessFrom != infer.PreprocessAssumed) {
 		m.Preprocess.Pad = 0
 	}
 	if c.Bool("verbose") {

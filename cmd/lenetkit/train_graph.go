@@ -106,10 +106,8 @@ func graphSetup(c *cli.Context, res *graphResume, m *onnx.Model, path, sum strin
 	if err := declaredPrep(c, path, cfg.Prep.Resize); err != nil {
 		return cfg, err
 	}
-	// As eval's openModel: --prep resize makes the images the whole
-	// input where the file declares no padding; the file written says
-	// they were resized.
-	if _, declared := m.Metadata[onnx.MetaPreprocess]; !declared && prepResizes(c) {
+	// The file written says the images were resized.
+	if _, declared := m.Metadata[onnx.MetaPreprocess]; padGivesWay(c, declared) {
 		cfg.Prep.Pad = 0
 	}
 	cfg.Prep.Resize = prepResize(c)
