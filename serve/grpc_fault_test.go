@@ -130,22 +130,37 @@ func TestGRPCRefusals(t *testing.T) {
 		})
 	}
 
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := string(readAll(t, resp))
-	for _, line := range []string{
+	// gRPC counts a call when it has ended, after the client has its
+	// answer: the counts are polled until they are all there.
+	want := []string{
 		`lenetkit_http_requests_total{code="OK",route="grpc ModelInfer"} 24`,
 		`lenetkit_http_requests_total{code="InvalidArgument",route="grpc ModelInfer"} 20`,
 		`lenetkit_http_requests_total{code="NotFound",route="grpc ModelInfer"} 2`,
 		`lenetkit_http_requests_total{code="ResourceExhausted",route="grpc ModelInfer"} 2`,
 		`lenetkit_http_requests_total{code="NotFound",route="grpc ModelMetadata"} 1`,
+		`lenetkit_http_requests_total{code="NotFound",route="grpc ModelReady"} 1`,
 		`lenetkit_http_request_duration_seconds_count{route="grpc ModelInfer"} 48`,
-	} {
-		if !strings.Contains(m, line) {
-			t.Errorf("/metrics lacks %s:\n%s", line, grep(m, "grpc"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
+		m := string(readAll(t, resp))
+		var missing []string
+		for _, line := range want {
+			if !strings.Contains(m, line) {
+				missing = append(missing, line)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks, after 5 s:\n%s\nit has:\n%s", strings.Join(missing, "\n"), grep(m, "grpc"))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
